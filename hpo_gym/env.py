@@ -1,0 +1,218 @@
+"""``HPOEnv``: one hyperparameter-optimization run as a Gymnasium episode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from hpo_gym.episode import (
+    DEFAULT_MAX_DIMS,
+    REWARD_MODES,
+    History,
+    action_space,
+    box_action_to_unit,
+    multidiscrete_action_to_config,
+    observation_space,
+    reward_of,
+)
+from hpo_gym.objective import Objective
+from hpo_gym.suites import HPOBENCH_NN
+from hpo_gym.tabular import TabularObjective
+from hpo_gym.tasks import resolve_task_pool
+
+
+class HPOEnv(gym.Env):
+    """Hyperparameter optimization of one task as an episode of ``budget`` evaluations.
+
+    ## Description
+    Each step the agent proposes a configuration of the task's search space (the action); the
+    environment evaluates it (a table lookup for the embedded HPOBench suite, a real scikit-learn
+    fit for ``backend="live"``) and returns its validation score (the reward, by default). The
+    episode is one HPO run and ends when the evaluation budget is spent. With ``task=None`` a task
+    is drawn from the suite at every reset, so one policy learns across tasks.
+
+    ## Action Space
+    ``action_type="box"`` (default): ``Box(0, 1, (d,), float32)``, the configuration in the unit cube
+    (see :mod:`hpo_gym.space` for the encoding). Values outside [0, 1] are clipped and
+    ``info["action_clipped"]`` is True; NaN/inf or a wrong shape raise ``ValueError``. When the tasks
+    of the pool have different search spaces, ``d = max_dims`` and the trailing entries are ignored.
+    ``"dict"``: a ``Dict`` of native values (float/int as ``Box((1,))``, ordinal/categorical as a
+    ``Discrete`` index). ``"multidiscrete"``: one value index per hyperparameter (grids only).
+
+    ## Observation Space
+    A ``Dict`` of fixed shape for every task of a suite (``H = budget``, ``D = max_dims``):
+
+    ============== ===================== =========================================================
+    key            space                 meaning
+    ============== ===================== =========================================================
+    x              Box(0, 1, (H, D))     encoded configurations evaluated so far (zero padded)
+    y              Box(-F, F, (H,))      their scores (higher is better); F = float32 max
+    mask           MultiBinary(H)        1 where a trial exists
+    step_fraction  Box(0, 1, (1,))       evaluations used / budget
+    dim_kind       MultiDiscrete(5 x D)  0 padding, 1 float, 2 int, 3 ordinal, 4 categorical
+    dim_choices    Box(0, F, (D,))       number of values (0 for a float)
+    dim_log        MultiBinary(D)        1 for a log-scaled float/int
+    ============== ===================== =========================================================
+
+    ## Rewards
+    ``reward="score"`` (default): the validation score of this step's configuration.
+    ``"improvement"``: best-so-far minus the previous best-so-far (the first step gains over the
+    task's worst score when it is known, else 0). ``"regret"``: minus the normalized regret of the
+    best-so-far, ``-(best - best_so_far) / (best - worst)`` (needs an oracle).
+
+    ## Starting State
+    An empty history; the task is ``task``, ``reset(options={"task": ...})``, or drawn uniformly
+    from the suite with the env's seeded RNG.
+
+    ## Episode End
+    Terminated after ``budget`` evaluations (never truncated). Stepping a finished episode raises
+    ``RuntimeError``; call ``reset()``.
+
+    ## Arguments
+    * ``task``: task name or OpenML task id; ``None`` draws one per reset from ``suite``.
+    * ``suite``: the named suite (default ``"hpobench-nn"``).
+    * ``budget``: evaluations per episode (default 50).
+    * ``action_type``: ``"box"``, ``"dict"`` or ``"multidiscrete"``.
+    * ``reward``: ``"score"``, ``"improvement"`` or ``"regret"``.
+    * ``noise``: ``False`` scores the noise-free mean over a table's seeds; ``True`` draws one seed
+      (or, live, a training seed) per evaluation from the env's RNG.
+    * ``backend``: ``"tabular"`` or ``"live"`` (real training on OpenML, see ``hpo_gym.live``).
+    * ``model``: model family for the live backend (e.g. ``"rf"``).
+    * ``objective``: your own Objective or HPOBench-API benchmark object instead of a suite task.
+    * ``metric``: the table's metric (``val_acc`` default) or a scikit-learn scorer name (live).
+    * ``max_dims``: padding of the observation's per-dimension arrays (default 16).
+    * ``backend_options``: extra keyword arguments for the backend's objective constructor.
+
+    ## Example
+    >>> import gymnasium as gym, envs_registry
+    >>> env = gym.make("HPO-OpenML-v0", task="credit_g", budget=3)
+    >>> obs, info = env.reset(seed=0)
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    >>> sorted(info["config"])
+    ['alpha', 'batch_size', 'depth', 'learning_rate_init', 'width']
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        task: str | int | None = None,
+        suite: str = HPOBENCH_NN,
+        budget: int = 50,
+        action_type: str = "box",
+        reward: str = "score",
+        noise: bool = False,
+        backend: str = "tabular",
+        model: str | None = None,
+        objective: Any = None,
+        metric: str | None = None,
+        max_dims: int = DEFAULT_MAX_DIMS,
+        backend_options: dict[str, Any] | None = None,
+    ):
+        if not isinstance(budget, (int, np.integer)) or budget < 1:
+            raise ValueError(f"budget must be a positive integer, got {budget!r}")
+        if reward not in REWARD_MODES:
+            raise ValueError(f"unknown reward {reward!r}; use one of {REWARD_MODES}")
+        self.pool = resolve_task_pool(task, suite, backend, model, objective, metric, backend_options)
+        self.budget = int(budget)
+        self.action_type = action_type
+        self.reward_mode = reward
+        self.noise = bool(noise)
+        self.max_dims = int(max_dims)
+        shared = self.pool.space()
+        self.action_space = action_space(action_type, shared, self.max_dims)
+        self.observation_space = observation_space(self.budget, self.max_dims)
+        self._action_width = self.action_space.shape[0] if action_type == "box" else 0
+        self._history = History(1, self.budget, self.max_dims)
+        self.objective: Objective | None = None
+        self._needs_reset = True
+
+    # -- properties used by agents and the benchmark harness -------------------------------------
+    @property
+    def space(self):
+        """Search space of the current task (set by ``reset``)."""
+        self._require_objective()
+        return self.objective.space
+
+    @property
+    def task_names(self) -> list[str]:
+        return list(self.pool.names)
+
+    def _require_objective(self) -> None:
+        if self.objective is None:
+            raise RuntimeError("call reset() before stepping or reading the task's search space")
+
+    # -- gymnasium API ---------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        if "task" in options:
+            name = options["task"]
+            name = name if name in self.pool.names else self._task_by_id(name)
+        else:
+            name = self.pool.names[int(self.np_random.integers(len(self.pool.names)))]
+        self.objective = self.pool.get(name)
+        space = self.objective.space
+        if self._action_width and len(space) > self._action_width:
+            raise ValueError(f"task {name!r} has {len(space)} hyperparameters but the action space has {self._action_width}")
+        if self.reward_mode == "regret" and self.objective.oracle is None:
+            raise ValueError(f"reward='regret' needs an oracle, but task {name!r} has none; use 'score' or 'improvement'")
+        self._history.reset(0, space)
+        self._needs_reset = False
+        self._meta = self.objective.metadata
+        self._tabular = isinstance(self.objective, TabularObjective)
+        return self._history.observation(0), {"task": name, "openml_task_id": self._meta.get("openml_task_id"),
+                                              "hyperparameters": space.names, "budget": self.budget}
+
+    def _task_by_id(self, task: Any) -> str:
+        for name in self.pool.names:
+            if str(self.pool.get(name).metadata.get("openml_task_id")) == str(task):
+                return name
+        raise ValueError(f"unknown task {task!r} for this env; valid names: {self.pool.names}")
+
+    def step(self, action: Any):
+        if self._needs_reset:
+            if self.objective is None:
+                raise RuntimeError("call reset() before step()")
+            raise RuntimeError(f"the episode is finished: the budget of {self.budget} evaluations is spent; call reset()")
+        objective, space, hist = self.objective, self.objective.space, self._history
+        clipped = False
+        if self.action_type == "box":
+            u, clipped = box_action_to_unit(action, space, self._action_width)
+            config = None
+        elif self.action_type == "dict":
+            if not isinstance(action, dict):
+                raise ValueError(f"action {action!r} must be a dict matching {self.action_space}")
+            config = space.dict_action_to_config(action)
+        else:
+            config = multidiscrete_action_to_config(action, space)
+        seed = int(self.np_random.integers(2**31 - 1)) if self.noise else None
+        if self._tabular:
+            cells = objective.cells_of((space.encode(config) if config is not None else u)[None, :])
+            scores, costs = objective.lookup(cells, None if seed is None else np.array([seed % objective.n_seeds]))
+            score, cost = float(scores[0]), float(costs[0])
+            config = objective.cell_config(int(cells[0]))
+            encoded = objective.cell_encoding(cells)[0]
+            error = None
+        else:
+            config = space.decode(u) if config is None else config
+            evaluation = objective.evaluate(config, seed)
+            score, cost, error = evaluation.score, evaluation.cost, evaluation.info.get("error")
+            encoded = space.encode(config)
+        prev_best, best = hist.record(0, encoded, score)
+        oracle = objective.oracle
+        reward = reward_of(self.reward_mode, score, prev_best, best, oracle)
+        terminated = bool(hist.step[0] >= self.budget)
+        self._needs_reset = terminated
+        info = {
+            "config": config, "score": score, "best_score": float(best), "cost": cost,
+            "task": objective.name, "openml_task_id": self._meta.get("openml_task_id"),
+            "step": int(hist.step[0]), "action_clipped": clipped,
+        }
+        if oracle is not None:
+            info["normalized_regret"] = float(oracle.normalized_regret(best))
+        if error is not None:
+            info["error"] = error
+        return hist.observation(0), reward, terminated, False, info

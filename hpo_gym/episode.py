@@ -1,0 +1,147 @@
+"""State shared by the single and the vector environment: observation layout, action parsing, history.
+
+Kept apart from ``env.py`` so that :class:`~hpo_gym.env.HPOEnv` and
+:class:`~hpo_gym.vector.HPOVectorEnv` build identical observations and apply identical action rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from hpo_gym.objective import Oracle
+from hpo_gym.space import SearchSpace
+
+ACTION_TYPES = ("box", "dict", "multidiscrete")
+REWARD_MODES = ("score", "improvement", "regret")
+DEFAULT_MAX_DIMS = 16
+
+
+#: Finite bounds for scores and choice counts (infinite bounds make some RL libraries and checkers complain).
+SCORE_BOUND = float(np.finfo(np.float32).max)
+
+
+def observation_space(budget: int, max_dims: int) -> spaces.Dict:
+    """The fixed-shape observation shared by every task of a suite (see HPOEnv's docstring)."""
+    return spaces.Dict({
+        "x": spaces.Box(0.0, 1.0, (budget, max_dims), dtype=np.float32),
+        "y": spaces.Box(-SCORE_BOUND, SCORE_BOUND, (budget,), dtype=np.float32),
+        "mask": spaces.MultiBinary(budget),
+        "step_fraction": spaces.Box(0.0, 1.0, (1,), dtype=np.float32),
+        "dim_kind": spaces.MultiDiscrete(np.full(max_dims, 5)),
+        "dim_choices": spaces.Box(0.0, SCORE_BOUND, (max_dims,), dtype=np.float32),
+        "dim_log": spaces.MultiBinary(max_dims),
+    })
+
+
+def action_space(action_type: str, space: SearchSpace | None, max_dims: int) -> spaces.Space:
+    """The action space for an action encoding; ``space=None`` means tasks of different spaces."""
+    if action_type not in ACTION_TYPES:
+        raise ValueError(f"unknown action_type {action_type!r}; use one of {ACTION_TYPES}")
+    if space is None:
+        if action_type != "box":
+            raise ValueError(f"action_type={action_type!r} needs one search space, but the tasks' spaces differ; "
+                             "fix a task or use action_type='box'")
+        return spaces.Box(0.0, 1.0, (max_dims,), dtype=np.float32)
+    if len(space) > max_dims:
+        raise ValueError(f"search space has {len(space)} hyperparameters but max_dims={max_dims}; raise max_dims")
+    if action_type == "box":
+        return space.box_space()
+    if action_type == "dict":
+        return space.dict_space()
+    return space.multidiscrete_space()
+
+
+def box_action_to_unit(action: Any, space: SearchSpace, width: int) -> tuple[np.ndarray, bool]:
+    """Validate a Box action; return the first ``d`` entries clipped to [0, 1] and whether clipping happened."""
+    a = np.asarray(action, dtype=np.float64)
+    if a.shape != (width,):
+        raise ValueError(f"action {action!r} has shape {a.shape}; expected Box(0, 1, ({width},))")
+    if not np.isfinite(a).all():
+        raise ValueError(f"action {action!r} contains NaN or inf; expected finite values in Box(0, 1, ({width},))")
+    u = a[: len(space)]
+    lo, hi = u.min(), u.max()
+    if lo < 0.0 or hi > 1.0:
+        return np.clip(u, 0.0, 1.0), True
+    return u, False
+
+
+def multidiscrete_action_to_config(action: Any, space: SearchSpace) -> dict[str, Any]:
+    a = np.asarray(action)
+    nvec = [len(hp.values) for hp in space]
+    if a.shape != (len(space),) or not np.issubdtype(a.dtype, np.integer) or (a < 0).any() or (a >= nvec).any():
+        raise ValueError(f"action {action!r} is not in MultiDiscrete({nvec}); expected one integer index per hyperparameter")
+    return space.indices_to_config(a)
+
+
+def space_descriptor(space: SearchSpace, max_dims: int) -> dict[str, np.ndarray]:
+    """Per-dimension kind code (0 = padding), number of choices and log flag, padded to ``max_dims``."""
+    d = len(space)
+    kind = np.zeros(max_dims, dtype=np.int64)
+    choices = np.zeros(max_dims, dtype=np.float32)
+    log = np.zeros(max_dims, dtype=np.int8)
+    kind[:d], choices[:d], log[:d] = space.kind_codes(), space.n_choices(), space.log_flags()
+    return {"dim_kind": kind, "dim_choices": choices, "dim_log": log}
+
+
+def empty_descriptor(max_dims: int) -> dict[str, np.ndarray]:
+    """Descriptor before the first reset: all padding."""
+    return {"dim_kind": np.zeros(max_dims, dtype=np.int64), "dim_choices": np.zeros(max_dims, dtype=np.float32),
+            "dim_log": np.zeros(max_dims, dtype=np.int8)}
+
+
+class History:
+    """Trial histories of ``n`` parallel episodes, stored as the observation's arrays."""
+
+    def __init__(self, n: int, budget: int, max_dims: int):
+        self.budget = budget
+        self.x = np.zeros((n, budget, max_dims), dtype=np.float32)
+        self.y = np.zeros((n, budget), dtype=np.float32)
+        self.mask = np.zeros((n, budget), dtype=np.int8)
+        self.step = np.zeros(n, dtype=np.int64)
+        self.best = np.full(n, -np.inf)
+        self.descriptor = [empty_descriptor(max_dims) for _ in range(n)]
+
+    def reset(self, i: int, space: SearchSpace) -> None:
+        self.x[i] = 0.0
+        self.y[i] = 0.0
+        self.mask[i] = 0
+        self.step[i] = 0
+        self.best[i] = -np.inf
+        self.descriptor[i] = space_descriptor(space, self.x.shape[2])
+
+    def record(self, i: int, encoded: np.ndarray, score: float) -> tuple[float, float]:
+        """Append one trial to episode ``i``; return (previous best, new best)."""
+        t = self.step[i]
+        self.x[i, t, : encoded.shape[0]] = encoded
+        self.y[i, t] = score
+        self.mask[i, t] = 1
+        self.step[i] = t + 1
+        prev = self.best[i]
+        if score > prev:
+            self.best[i] = score
+        return prev, self.best[i]
+
+    def observation(self, i: int) -> dict[str, np.ndarray]:
+        return {
+            "x": self.x[i].copy(),
+            "y": self.y[i].copy(),
+            "mask": self.mask[i].copy(),
+            "step_fraction": np.array([self.step[i] / self.budget], dtype=np.float32),
+            **{k: v.copy() for k, v in self.descriptor[i].items()},
+        }
+
+
+def reward_of(mode: str, score: float, prev_best: float, best: float, oracle: Oracle | None) -> float:
+    """Reward for one step: the score, the gain of the best-so-far, or minus the normalized regret."""
+    if mode == "score":
+        return float(score)
+    if mode == "improvement":
+        if not np.isfinite(prev_best):  # first trial: gain over the worst score when it is known
+            return float(best - oracle.worst) if oracle is not None else 0.0
+        return float(best - prev_best)
+    if oracle is None:
+        raise ValueError("reward='regret' needs an objective with a known oracle (best/worst score)")
+    return -float(oracle.normalized_regret(best))

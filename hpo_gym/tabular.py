@@ -1,0 +1,269 @@
+"""Tabular objectives: HPO over a precomputed table of (configuration -> metric per seed).
+
+A table turns an HPO run into array lookups, so thousands of runs cost seconds. Continuous actions
+are snapped, per dimension, to the nearest grid value *in encoded space* (for ordinal and
+categorical hyperparameters that is the equal-width bin the action falls in). Everything is
+vectorised numpy: a batch of configurations is one ``take`` on a flat array, with no Python loop
+per configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list
+from hpo_gym.space import Categorical, Config, Hyperparameter, Ordinal, SearchSpace
+
+
+class TabularObjective:
+    """An :class:`~hpo_gym.objective.Objective` backed by a full or partial grid table.
+
+    Args:
+        name: task name, used in ``info`` and results.
+        space: the search space; each hyperparameter's grid is its ``values`` (ordinal/categorical)
+            or, for float/int hyperparameters, the ``grid_values`` given for it.
+        metric_values: array of shape ``(n_cells, n_seeds)`` of the *raw* metric, cells in C order
+            over the per-dimension grids; NaN marks a missing seed or a missing cell.
+        metric: name of the metric (kept in ``info``).
+        direction: ``"maximize"`` or ``"minimize"``; scores are negated for ``"minimize"`` so that
+            higher is always better at the Objective interface.
+        costs: optional array like ``metric_values`` of training seconds (the evaluation's cost).
+        grid_values: per-dimension grids for float/int hyperparameters (by name).
+        metadata: free-form facts about the task (e.g. ``openml_task_id``); shown in ``info``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        space: SearchSpace,
+        metric_values: np.ndarray,
+        metric: str = "score",
+        direction: str = "maximize",
+        costs: np.ndarray | None = None,
+        grid_values: Mapping[str, Sequence[float]] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ):
+        if direction not in ("maximize", "minimize"):
+            raise ValueError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
+        self.name = name
+        self.space = space
+        self.metric = metric
+        self.direction = direction
+        self._metadata = {"task": name, "metric": metric, "direction": direction, **(metadata or {})}
+        grids = dict(grid_values or {})
+        self._grids: list[np.ndarray] = []
+        for hp in space:
+            if hp.is_discrete:
+                self._grids.append(np.asarray(hp.values, dtype=object))
+            elif hp.name in grids:
+                self._grids.append(np.sort(np.asarray(grids[hp.name], dtype=np.float64)))
+            else:
+                raise ValueError(f"tabular objective needs grid_values for continuous hyperparameter {hp.name!r}")
+        self.grid_shape = tuple(len(g) for g in self._grids)
+        n_cells = int(np.prod(self.grid_shape))
+        raw = np.asarray(metric_values, dtype=np.float64)
+        if raw.ndim == 1:
+            raw = raw[:, None]
+        if raw.shape[0] != n_cells:
+            raise ValueError(f"metric_values has {raw.shape[0]} rows but the grid {self.grid_shape} has {n_cells} cells")
+        sign = 1.0 if direction == "maximize" else -1.0
+        self._seed_scores = sign * raw  # (n_cells, n_seeds), higher is better
+        with np.errstate(invalid="ignore"), _quiet_nan_warnings():
+            self._mean_scores = np.nanmean(self._seed_scores, axis=1)
+        self._seed_costs = np.zeros_like(raw) if costs is None else np.asarray(costs, dtype=np.float64).reshape(raw.shape)
+        with _quiet_nan_warnings():
+            self._mean_costs = np.nan_to_num(np.nanmean(self._seed_costs, axis=1))
+        self.n_seeds = raw.shape[1]
+        self._strides = np.array([int(np.prod(self.grid_shape[j + 1:])) for j in range(len(self.grid_shape))], dtype=np.int64)
+        # Encoded grid positions and the midpoints between them, for nearest-value snapping.
+        codes = [hp.grid_encoding() if hp.is_discrete else np.array([hp.encode(v) for v in g]) for hp, g in zip(space, self._grids)]
+        self._codes = codes
+        self._midpoints = [(c[1:] + c[:-1]) / 2 for c in codes]
+        self._uniform_bins = all(hp.is_discrete for hp in space)
+        self._levels = np.array(self.grid_shape, dtype=np.int64)
+        present = np.isfinite(self._mean_scores)
+        if not present.any():
+            raise ValueError(f"table {name!r} has no finite metric values")
+        self._complete = bool(present.all())
+        if not self._complete:
+            self._present_cells = np.flatnonzero(present)
+            self._present_codes = np.stack(
+                [c[i] for c, i in zip(codes, np.unravel_index(self._present_cells, self.grid_shape))], axis=1
+            )
+        self._oracle = Oracle(float(np.nanmax(self._mean_scores)), float(np.nanmin(self._mean_scores)))
+
+    # -- Objective protocol ----------------------------------------------------------------------
+    @property
+    def oracle(self) -> Oracle:
+        """Best and worst mean-over-seeds score in the table."""
+        return self._oracle
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self._metadata)
+
+    @property
+    def n_configs(self) -> int:
+        """Number of configurations with a value in the table."""
+        return len(self._present_cells) if not self._complete else int(np.prod(self.grid_shape))
+
+    @property
+    def mean_scores(self) -> np.ndarray:
+        """Noise-free score (mean over seeds) of every grid cell, C order; NaN where missing. Read-only view."""
+        view = self._mean_scores.view()
+        view.flags.writeable = False
+        return view
+
+    def evaluate(self, config: Mapping[str, Any], seed: int | None = None) -> Evaluation:
+        return self.evaluate_batch(self.space.encode(config)[None, :], None if seed is None else [seed])[0]
+
+    def evaluate_batch(
+        self, configs: Sequence[Mapping[str, Any]] | np.ndarray, seeds: Sequence[int | None] | None = None
+    ) -> EvaluationBatch:
+        """Score many configurations at once. ``configs`` may be dicts or an ``(n, d)`` encoded array."""
+        u = configs if isinstance(configs, np.ndarray) else self.space.encode_many(as_config_list(self.space, configs))
+        u = self.space.check_encoded(u)
+        seed_idx = None if seeds is None else np.array([-1 if s is None else int(s) % self.n_seeds for s in seeds])
+        cells = self.cells_of(u)
+        scores, costs = self.lookup(cells, seed_idx)
+        return EvaluationBatch(scores, costs, lambda i: self.cell_info(int(cells[i]), float(scores[i])))
+
+    # -- fast paths used by the environments -----------------------------------------------------
+    def cells_of(self, u: np.ndarray) -> np.ndarray:
+        """Flat grid cell of each row of an encoded ``(n, d)`` array (already clipped to [0, 1])."""
+        if self._uniform_bins:
+            idx = np.minimum((u * self._levels).astype(np.int64), self._levels - 1)
+        else:
+            idx = np.stack([np.searchsorted(m, u[:, j]) for j, m in enumerate(self._midpoints)], axis=1)
+        cells = idx @ self._strides
+        if not self._complete:
+            cells = self._nearest_present(cells, u)
+        return cells
+
+    def lookup(self, cells: np.ndarray, seed_idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and costs of flat cells; ``seed_idx`` (``-1`` = mean) picks one table seed per row."""
+        if seed_idx is None:
+            return self._mean_scores[cells], self._mean_costs[cells]
+        noisy = seed_idx >= 0
+        scores = self._mean_scores[cells].copy()
+        costs = self._mean_costs[cells].copy()
+        s = self._seed_scores[cells[noisy], seed_idx[noisy]]
+        ok = np.isfinite(s)  # a missing seed falls back to the mean
+        rows = np.flatnonzero(noisy)[ok]
+        scores[rows] = s[ok]
+        costs[rows] = self._seed_costs[cells[rows], seed_idx[noisy][ok]]
+        return scores, costs
+
+    def cell_config(self, cell: int) -> Config:
+        """Configuration (native values) of a flat grid cell."""
+        idx = np.unravel_index(int(cell), self.grid_shape)
+        return {hp.name: _py(g[i]) for hp, g, i in zip(self.space, self._grids, idx)}
+
+    def cell_encoding(self, cells: np.ndarray) -> np.ndarray:
+        """Encoded ``(n, d)`` grid positions of flat cells: what was really evaluated after snapping."""
+        idx = np.unravel_index(np.asarray(cells, dtype=np.int64), self.grid_shape)
+        return np.stack([c[i] for c, i in zip(self._codes, idx)], axis=-1)
+
+    def cell_info(self, cell: int, score: float) -> dict[str, Any]:
+        sign = 1.0 if self.direction == "maximize" else -1.0
+        return {"config": self.cell_config(cell), "cell": cell, "metric": self.metric,
+                "raw_metric": sign * score, "direction": self.direction, "task": self.name}
+
+    def encoded_grid(self) -> np.ndarray:
+        """Encoded ``(n_cells, d)`` coordinates of every cell (C order), e.g. for exhaustive agents."""
+        return self.cell_encoding(np.arange(int(np.prod(self.grid_shape))))
+
+    def _nearest_present(self, cells: np.ndarray, u: np.ndarray) -> np.ndarray:
+        missing = ~np.isfinite(self._mean_scores[cells])
+        if missing.any():
+            d2 = ((u[missing, None, :] - self._present_codes[None, :, :]) ** 2).sum(-1)
+            cells = cells.copy()
+            cells[missing] = self._present_cells[np.argmin(d2, axis=1)]
+        return cells
+
+    # -- construction from a user's DataFrame ----------------------------------------------------
+    @classmethod
+    def from_dataframe(
+        cls,
+        df: pd.DataFrame,
+        metric: str,
+        direction: str = "maximize",
+        hyperparameters: Sequence[str] | None = None,
+        seed_column: str | None = None,
+        cost_column: str | None = None,
+        space: SearchSpace | None = None,
+        name: str = "custom",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> TabularObjective:
+        """Build a table from a DataFrame with one row per (configuration, seed).
+
+        Columns: the hyperparameters (default: every column that is not the metric, seed or cost),
+        an optional seed column, the metric, an optional cost column. Without ``space``, numeric
+        columns become ordinal grids of their sorted unique values and other columns categoricals.
+        Configurations missing from the table are answered by the nearest present one.
+        """
+        for col in [metric, seed_column, cost_column]:
+            if col is not None and col not in df.columns:
+                raise ValueError(f"column {col!r} not in the DataFrame; columns are {list(df.columns)}")
+        hp_cols = list(hyperparameters) if hyperparameters is not None else [
+            c for c in df.columns if c not in {metric, seed_column, cost_column}]
+        if df[metric].isna().all():
+            raise ValueError(f"metric column {metric!r} has no values")
+        if space is None:
+            space = SearchSpace([_infer_hyperparameter(c, df[c]) for c in hp_cols])
+        elif sorted(space.names) != sorted(hp_cols):
+            raise ValueError(f"space names {space.names} do not match the hyperparameter columns {hp_cols}")
+        grid_values = {hp.name: np.unique(df[hp.name].to_numpy(dtype=float)) for hp in space if not hp.is_discrete}
+        indices = []
+        for hp in space:
+            col = df[hp.name]
+            if hp.is_discrete:
+                lut = {repr(_py(v)): i for i, v in enumerate(hp.values)}
+                try:
+                    indices.append(np.array([lut[repr(_py(v))] for v in col]))
+                except KeyError as e:
+                    raise ValueError(f"column {hp.name!r} holds {e.args[0]} which is not a value of the space") from None
+            else:
+                indices.append(np.searchsorted(grid_values[hp.name], col.to_numpy(dtype=float)))
+        shape = tuple(len(hp.values) if hp.is_discrete else len(grid_values[hp.name]) for hp in space)
+        cells = np.ravel_multi_index(indices, shape)
+        if seed_column is None:
+            rank = pd.Series(cells).groupby(cells).cumcount().to_numpy()
+        else:
+            rank = pd.Series(df[seed_column].to_numpy()).groupby(cells).rank(method="first").to_numpy().astype(int) - 1
+        n_seeds = int(rank.max()) + 1
+        values = np.full((int(np.prod(shape)), n_seeds), np.nan)
+        values[cells, rank] = df[metric].to_numpy(dtype=float)
+        costs = None
+        if cost_column is not None:
+            costs = np.full_like(values, np.nan)
+            costs[cells, rank] = df[cost_column].to_numpy(dtype=float)
+        return cls(name, space, values, metric, direction, costs, grid_values, metadata)
+
+
+def _infer_hyperparameter(name: str, column: pd.Series) -> Hyperparameter:
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return Ordinal(name, sorted(_py(v) for v in column.unique()))
+    return Categorical(name, sorted((_py(v) for v in column.unique()), key=repr))
+
+
+def _py(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+class _quiet_nan_warnings:
+    """Silence numpy's 'Mean of empty slice' for all-NaN cells, which are expected in partial tables."""
+
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)

@@ -1,0 +1,87 @@
+"""Turn the environment's ``task`` / ``suite`` / ``backend`` / ``objective`` kwargs into objectives.
+
+One place decides where a task comes from, so ``HPOEnv`` and the vector env agree:
+
+* ``objective=<obj>``: a user's own :class:`~hpo_gym.objective.Objective`, or any object with
+  HPOBench's API (``get_configuration_space`` + ``objective_function``), wrapped by the adapter.
+* ``backend="tabular"`` (default): ``task`` is a name or OpenML task id in ``suite``
+  (default ``hpobench-nn``); ``task=None`` means every task of the suite, one drawn per reset.
+* ``backend="live"``: ``task`` is an OpenML task id trained live with ``model`` (see ``hpo_gym.live``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hpo_gym.objective import Objective
+from hpo_gym.space import SearchSpace
+from hpo_gym.suites import HPOBENCH_NN, get_suite
+
+BACKENDS = ("tabular", "live")
+
+
+@dataclass
+class TaskPool:
+    """The tasks an environment may draw from, loaded lazily and cached."""
+
+    names: list[str]
+    loader: Callable[[str], Objective]
+    shared_space: SearchSpace | None = None
+
+    def __post_init__(self) -> None:
+        self._cache: dict[str, Objective] = {}
+
+    def get(self, name: str) -> Objective:
+        if name not in self._cache:
+            self._cache[name] = self.loader(name)
+        return self._cache[name]
+
+    def space(self) -> SearchSpace | None:
+        """The search space every task shares, if that is known without loading all tasks."""
+        if self.shared_space is not None:
+            return self.shared_space
+        if len(self.names) == 1:
+            return self.get(self.names[0]).space
+        return None
+
+
+def is_hpobench_api(obj: Any) -> bool:
+    return callable(getattr(obj, "objective_function", None)) and callable(getattr(obj, "get_configuration_space", None))
+
+
+def resolve_task_pool(
+    task: str | int | None = None,
+    suite: str = HPOBENCH_NN,
+    backend: str = "tabular",
+    model: str | None = None,
+    objective: Any = None,
+    metric: str | None = None,
+    backend_options: Mapping[str, Any] | None = None,
+) -> TaskPool:
+    """Resolve the environment's kwargs to a :class:`TaskPool` (raises ``ValueError`` with the fix)."""
+    options = dict(backend_options or {})
+    if objective is not None:
+        if is_hpobench_api(objective):
+            from hpo_gym.hpobench import HPOBenchObjective
+
+            objective = HPOBenchObjective(objective, **options)
+        if not isinstance(objective, Objective):
+            raise ValueError("objective= must implement hpo_gym.Objective (name, space, evaluate, evaluate_batch, "
+                             "oracle, metadata) or HPOBench's API (get_configuration_space, objective_function); "
+                             f"got {type(objective).__name__}")
+        obj = objective
+        return TaskPool([obj.name], lambda _name: obj, obj.space)
+    if backend == "tabular":
+        s = get_suite(suite)
+        if metric is not None:
+            options.setdefault("metric", metric)
+        load = (lambda name: s.loader(name, **options)) if options else s.loader
+        names = list(s.tasks) if task is None else [s.task_name(task)]
+        return TaskPool(names, load, s.shared_space)
+    if backend == "live":
+        from hpo_gym.live import live_task_pool
+
+        return live_task_pool(task=task, model=model, suite=suite, metric=metric, **options)
+    raise ValueError(f"unknown backend {backend!r}; use one of {BACKENDS}")
