@@ -1,0 +1,60 @@
+"""The agent protocol: what the benchmark harness needs from anything that proposes configurations.
+
+An HPO agent is told the task's search space at the start of a run (``reset``), proposes one
+configuration per step (``act``, as a point of the unit cube, i.e. the env's default Box action),
+and may learn from the result (``observe``). A trained Stable-Baselines3 model fits too: its
+``act`` is ``model.predict(observation)``.
+
+Agents that learn *across* tasks (GRPOformer, portfolios) also implement :class:`TransferAgent`:
+``fit`` sees only a fold's training tasks, and the harness scores them on the held-out tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from hpo_gym.objective import Objective
+from hpo_gym.space import SearchSpace
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Proposes configurations for one HPO run at a time.
+
+    ``name`` identifies the agent in results. ``reset`` starts a run on a search space with a seed
+    (agents must be reproducible given the seed). ``act`` maps the env's observation (see
+    :class:`hpo_gym.env.HPOEnv`) to a Box action: a float vector in [0, 1]^d, d = ``len(space)``.
+    """
+
+    name: str
+
+    def reset(self, space: SearchSpace, seed: int | None = None, budget: int | None = None) -> None: ...
+
+    def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ObservingAgent(Agent, Protocol):
+    """An agent that is told the outcome of each of its actions (model-based optimizers need this)."""
+
+    def observe(self, action: np.ndarray, reward: float, info: Mapping[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class TransferAgent(Agent, Protocol):
+    """An agent that learns from other tasks before it is scored on held-out ones.
+
+    ``fit`` receives only the training tasks of a fold; the harness never passes a held-out task.
+    """
+
+    def fit(self, train_objectives: Sequence[Objective], seed: int = 0) -> None: ...
+
+
+def observe_if_supported(agent: Agent, action: np.ndarray, reward: float, info: Mapping[str, Any]) -> None:
+    """Call ``agent.observe`` when the agent has one (the optional part of the protocol)."""
+    observe = getattr(agent, "observe", None)
+    if observe is not None:
+        observe(action, reward, info)

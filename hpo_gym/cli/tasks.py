@@ -1,0 +1,37 @@
+"""``hpo-gym tasks``: list a suite's tasks with their OpenML ids, sizes and score ranges."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from hpo_gym.suites import HPOBENCH_NN, get_suite, suite_names
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("tasks", help="list the tasks of a suite (OpenML id, #configs, best/worst score)")
+    p.add_argument("--suite", default=HPOBENCH_NN, help=f"suite name (default {HPOBENCH_NN}); known: {', '.join(suite_names())}")
+    p.set_defaults(func=run)
+
+
+def tasks_table(suite_name: str = HPOBENCH_NN) -> pd.DataFrame:
+    """One row per task: name, OpenML task id, #configs, best and worst noise-free score, load seconds."""
+    suite = get_suite(suite_name)
+    rows = []
+    for name in tqdm(list(suite.tasks), desc=f"loading {suite_name}", unit="task", leave=False):
+        start = time.perf_counter()
+        objective = suite.load(name)
+        seconds = time.perf_counter() - start
+        oracle = objective.oracle
+        rows.append({"task": name, "openml_task_id": suite.tasks[name], "n_configs": getattr(objective, "n_configs", None),
+                     "n_hyperparameters": len(objective.space), "best": oracle.best if oracle else None,
+                     "worst": oracle.worst if oracle else None, "load_s": round(seconds, 2)})
+    return pd.DataFrame(rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    print(tasks_table(args.suite).to_markdown(index=False, floatfmt=".4f"))
+    return 0
