@@ -17,7 +17,9 @@ AgentFactory = Callable[[str | None], Agent]
 
 _FACTORIES: dict[str, AgentFactory] = {}
 #: Modules that call register_agent at import; extend this list when adding an agent module.
-BUILTIN_AGENT_MODULES: list[str] = []
+BUILTIN_AGENT_MODULES: list[str] = [
+    "agents.portfolio",
+]
 
 
 def register_agent(name: str, factory: AgentFactory) -> None:
