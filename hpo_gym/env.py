@@ -190,11 +190,14 @@ class HPOEnv(gym.Env):
             config = multidiscrete_action_to_config(action, space)
         seed = int(self.np_random.integers(2**31 - 1)) if self.noise else None
         if self._tabular:
-            cells = objective.cells_of((space.encode(config) if config is not None else u)[None, :])
-            scores, costs = objective.lookup(cells, None if seed is None else np.array([seed % objective.n_seeds]))
-            score, cost = float(scores[0]), float(costs[0])
-            config = objective.cell_config(int(cells[0]))
-            encoded = objective.cell_encoding(cells)[0]
+            cell = objective.cell_of_vector(space.encode(config) if config is not None else u)
+            if seed is None:
+                score, cost = float(objective._mean_scores[cell]), float(objective._mean_costs[cell])
+            else:
+                scores, costs = objective.lookup(np.array([cell]), np.array([seed % objective.n_seeds]))
+                score, cost = float(scores[0]), float(costs[0])
+            config = objective.cell_config(cell)
+            encoded = objective.cell_encoding(cell)
             error = None
         else:
             config = space.decode(u) if config is None else config
@@ -203,7 +206,8 @@ class HPOEnv(gym.Env):
             encoded = space.encode(config)
         prev_best, best = hist.record(0, encoded, score)
         oracle = objective.oracle
-        reward = reward_of(self.reward_mode, score, prev_best, best, oracle)
+        bounds = (oracle.best, oracle.worst) if oracle is not None else (None, None)
+        reward = float(reward_of(self.reward_mode, score, prev_best, best, *bounds))
         terminated = bool(hist.step[0] >= self.budget)
         self._needs_reset = terminated
         info = {

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from hpo_gym.objective import Oracle
 from hpo_gym.space import SearchSpace
 
 ACTION_TYPES = ("box", "dict", "multidiscrete")
@@ -59,13 +58,14 @@ def box_action_to_unit(action: Any, space: SearchSpace, width: int) -> tuple[np.
     a = np.asarray(action, dtype=np.float64)
     if a.shape != (width,):
         raise ValueError(f"action {action!r} has shape {a.shape}; expected Box(0, 1, ({width},))")
+    u = a[: len(space)]
+    values = a.tolist()
+    if all(0.0 <= x <= 1.0 for x in values):  # fast path; NaN fails every comparison
+        return u, False
     if not np.isfinite(a).all():
         raise ValueError(f"action {action!r} contains NaN or inf; expected finite values in Box(0, 1, ({width},))")
-    u = a[: len(space)]
-    lo, hi = u.min(), u.max()
-    if lo < 0.0 or hi > 1.0:
-        return np.clip(u, 0.0, 1.0), True
-    return u, False
+    clipped = np.clip(u, 0.0, 1.0)
+    return clipped, bool((clipped != u).any())
 
 
 def multidiscrete_action_to_config(action: Any, space: SearchSpace) -> dict[str, Any]:
@@ -124,24 +124,47 @@ class History:
             self.best[i] = score
         return prev, self.best[i]
 
+    def record_batch(self, rows: np.ndarray, encoded: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Append one trial to each episode in ``rows`` (vector env); return (previous bests, new bests)."""
+        t = self.step[rows]
+        self.x[rows, t, : encoded.shape[1]] = encoded
+        self.y[rows, t] = scores
+        self.mask[rows, t] = 1
+        self.step[rows] = t + 1
+        prev = self.best[rows].copy()
+        self.best[rows] = np.maximum(prev, scores)
+        return prev, self.best[rows]
+
+    def observations(self) -> dict[str, np.ndarray]:
+        """All episodes' observations, batched along the first axis (vector env)."""
+        return {
+            "x": self.x.copy(),
+            "y": self.y.copy(),
+            "mask": self.mask.copy(),
+            "step_fraction": (self.step / self.budget).astype(np.float32)[:, None],
+            **{k: np.stack([d[k] for d in self.descriptor]) for k in self.descriptor[0]},
+        }
+
     def observation(self, i: int) -> dict[str, np.ndarray]:
         return {
             "x": self.x[i].copy(),
             "y": self.y[i].copy(),
             "mask": self.mask[i].copy(),
             "step_fraction": np.array([self.step[i] / self.budget], dtype=np.float32),
-            **{k: v.copy() for k, v in self.descriptor[i].items()},
+            **{k: v.copy() for k, v in self.descriptor[i].items()},  # fresh arrays each call, as Gymnasium asks
         }
 
 
-def reward_of(mode: str, score: float, prev_best: float, best: float, oracle: Oracle | None) -> float:
-    """Reward for one step: the score, the gain of the best-so-far, or minus the normalized regret."""
+def reward_of(mode: str, score, prev_best, best, oracle_best=None, oracle_worst=None):
+    """Reward for one step (scalars or arrays): the score, the gain of the best-so-far, or minus the
+    normalized regret of the best-so-far. ``oracle_*`` are None when the task has no oracle."""
     if mode == "score":
-        return float(score)
+        return score
     if mode == "improvement":
-        if not np.isfinite(prev_best):  # first trial: gain over the worst score when it is known
-            return float(best - oracle.worst) if oracle is not None else 0.0
-        return float(best - prev_best)
-    if oracle is None:
+        # The first trial (prev_best = -inf) gains over the worst score when it is known, else 0.
+        baseline = np.where(np.isfinite(prev_best), prev_best, best if oracle_worst is None else oracle_worst)
+        return best - baseline
+    if oracle_best is None:
         raise ValueError("reward='regret' needs an objective with a known oracle (best/worst score)")
-    return -float(oracle.normalized_regret(best))
+    span = np.asarray(oracle_best) - np.asarray(oracle_worst)
+    return -np.where(span > 0, (oracle_best - best) / np.where(span > 0, span, 1.0), 0.0)

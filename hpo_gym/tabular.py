@@ -19,6 +19,10 @@ from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_lis
 from hpo_gym.space import Categorical, Config, Hyperparameter, Ordinal, SearchSpace
 
 
+#: Grids up to this many cells keep a precomputed (n_cells, d) table of encoded positions (~1 MB for HPOBench).
+_CELL_CODE_TABLE_LIMIT = 2_000_000
+
+
 class TabularObjective:
     """An :class:`~hpo_gym.objective.Objective` backed by a full or partial grid table.
 
@@ -78,7 +82,10 @@ class TabularObjective:
         with _quiet_nan_warnings():
             self._mean_costs = np.nan_to_num(np.nanmean(self._seed_costs, axis=1))
         self.n_seeds = raw.shape[1]
-        self._strides = np.array([int(np.prod(self.grid_shape[j + 1:])) for j in range(len(self.grid_shape))], dtype=np.int64)
+        self._py_strides = [int(np.prod(self.grid_shape[j + 1:])) for j in range(len(self.grid_shape))]
+        self._strides = np.array(self._py_strides, dtype=np.int64)
+        self._config_cache: dict[int, Config] = {}
+        self._cell_codes: np.ndarray | None = None  # (n_cells, d) encoded positions, built on first use
         # Encoded grid positions and the midpoints between them, for nearest-value snapping.
         codes = [hp.grid_encoding() if hp.is_discrete else np.array([hp.encode(v) for v in g]) for hp, g in zip(space, self._grids)]
         self._codes = codes
@@ -158,14 +165,35 @@ class TabularObjective:
         costs[rows] = self._seed_costs[cells[rows], seed_idx[noisy][ok]]
         return scores, costs
 
+    def cell_of_vector(self, u: Sequence[float]) -> int:
+        """Flat cell of ONE encoded vector in [0, 1]^d: a scalar fast path for single-env steps."""
+        if not self._uniform_bins:
+            return int(self.cells_of(np.asarray(u, dtype=np.float64)[None, :])[0])
+        cell = 0
+        for x, n, stride in zip(u.tolist() if isinstance(u, np.ndarray) else u, self.grid_shape, self._py_strides):
+            cell += min(int(x * n), n - 1) * stride
+        if not self._complete and not np.isfinite(self._mean_scores[cell]):
+            return int(self._nearest_present(np.array([cell]), np.asarray(u, dtype=np.float64)[None, :])[0])
+        return cell
+
     def cell_config(self, cell: int) -> Config:
         """Configuration (native values) of a flat grid cell."""
-        idx = np.unravel_index(int(cell), self.grid_shape)
-        return {hp.name: _py(g[i]) for hp, g, i in zip(self.space, self._grids, idx)}
+        cell = int(cell)
+        config = self._config_cache.get(cell)
+        if config is None:
+            idx = np.unravel_index(cell, self.grid_shape)
+            config = self._config_cache[cell] = {hp.name: _py(g[i]) for hp, g, i in zip(self.space, self._grids, idx)}
+        return dict(config)
 
     def cell_encoding(self, cells: np.ndarray) -> np.ndarray:
         """Encoded ``(n, d)`` grid positions of flat cells: what was really evaluated after snapping."""
-        idx = np.unravel_index(np.asarray(cells, dtype=np.int64), self.grid_shape)
+        cells = np.asarray(cells, dtype=np.int64)
+        if self._cell_codes is None and int(np.prod(self.grid_shape)) <= _CELL_CODE_TABLE_LIMIT:
+            all_cells = np.unravel_index(np.arange(int(np.prod(self.grid_shape))), self.grid_shape)
+            self._cell_codes = np.stack([c[i] for c, i in zip(self._codes, all_cells)], axis=-1)
+        if self._cell_codes is not None:
+            return self._cell_codes[cells]
+        idx = np.unravel_index(cells, self.grid_shape)
         return np.stack([c[i] for c, i in zip(self._codes, idx)], axis=-1)
 
     def cell_info(self, cell: int, score: float) -> dict[str, Any]:

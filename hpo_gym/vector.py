@@ -1,0 +1,162 @@
+"""``HPOVectorEnv``: a native batched vector env for tabular suites (one numpy lookup per step).
+
+Registered as the ``vector_entry_point`` of the hpo-gym ids, like Gymnasium's CartPole, so
+``gym.make_vec("HPO-OpenML-v0", num_envs=64)`` steps 64 HPO runs, each on its own task of the
+suite, with one array lookup. It needs tabular tasks that share one grid (true for ``hpobench-nn``);
+for anything else use ``vectorization_mode="sync"`` or ``"async"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from hpo_gym.episode import DEFAULT_MAX_DIMS, REWARD_MODES, History, observation_space, reward_of
+from hpo_gym.suites import HPOBENCH_NN
+from hpo_gym.tabular import TabularObjective
+from hpo_gym.tasks import resolve_task_pool
+
+
+class HPOVectorEnv(VectorEnv):
+    """``num_envs`` parallel :class:`~hpo_gym.env.HPOEnv` episodes over one table grid (Box actions).
+
+    Same arguments, observations, rewards and ``info`` keys as ``HPOEnv`` (``info`` values are arrays
+    with Gymnasium's ``_key`` masks). Episodes autoreset on the next step (``AutoresetMode.NEXT_STEP``).
+    """
+
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        task: str | int | None = None,
+        suite: str = HPOBENCH_NN,
+        budget: int = 50,
+        action_type: str = "box",
+        reward: str = "score",
+        noise: bool = False,
+        backend: str = "tabular",
+        metric: str | None = None,
+        max_dims: int = DEFAULT_MAX_DIMS,
+        **unsupported: Any,
+    ):
+        if unsupported:
+            raise ValueError(f"the native vector env does not take {sorted(unsupported)}; use vectorization_mode='sync'")
+        if backend != "tabular" or action_type != "box":
+            raise ValueError("the native vector env supports backend='tabular' with action_type='box'; "
+                             "use gym.make_vec(..., vectorization_mode='sync') for other settings")
+        if reward not in REWARD_MODES:
+            raise ValueError(f"unknown reward {reward!r}; use one of {REWARD_MODES}")
+        if budget < 1:
+            raise ValueError(f"budget must be a positive integer, got {budget!r}")
+        pool = resolve_task_pool(task, suite, backend, None, None, metric)
+        self.objectives: list[TabularObjective] = [pool.get(n) for n in pool.names]  # type: ignore[misc]
+        first = self.objectives[0]
+        for obj in self.objectives:
+            if not isinstance(obj, TabularObjective) or obj.space != first.space or obj.grid_shape != first.grid_shape:
+                raise ValueError("the native vector env needs tabular tasks that share one grid; use vectorization_mode='sync'")
+        self.task_names = list(pool.names)
+        self.num_envs = int(num_envs)
+        self.budget = int(budget)
+        self.reward_mode = reward
+        self.noise = bool(noise)
+        self.space = first.space
+        self._grid = first
+        self._d = len(self.space)
+        # Stacked tables of every task: (n_tasks, n_cells[, n_seeds]).
+        self._mean = np.stack([o._mean_scores for o in self.objectives])
+        self._mean_cost = np.stack([o._mean_costs for o in self.objectives])
+        self._seed_scores = np.stack([o._seed_scores for o in self.objectives])
+        self._seed_costs = np.stack([o._seed_costs for o in self.objectives])
+        self._oracle_best = np.array([o.oracle.best for o in self.objectives])
+        self._oracle_worst = np.array([o.oracle.worst for o in self.objectives])
+        self._openml_ids = np.array([o.metadata.get("openml_task_id", -1) for o in self.objectives])
+        self.single_action_space = self.space.box_space()
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.single_observation_space = observation_space(self.budget, max_dims)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._history = History(self.num_envs, self.budget, max_dims)
+        self._task = np.zeros(self.num_envs, dtype=np.int64)
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._fixed_task: int | None = None
+        self._np_random, self._np_random_seed = seeding.np_random(None)
+
+    def _start(self, rows: np.ndarray) -> None:
+        if self._fixed_task is None:
+            self._task[rows] = self.np_random.integers(len(self.objectives), size=len(rows))
+        else:
+            self._task[rows] = self._fixed_task
+        for i in rows:
+            self._history.reset(int(i), self.space)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is not None:
+            self._np_random, self._np_random_seed = seeding.np_random(seed)
+        options = options or {}
+        self._fixed_task = None
+        if "task" in options:
+            name = options["task"]
+            if name not in self.task_names:
+                raise ValueError(f"unknown task {name!r}; valid names: {self.task_names}")
+            self._fixed_task = self.task_names.index(name)
+        self._start(np.arange(self.num_envs))
+        self._autoreset[:] = False
+        return self._history.observations(), {"task": np.array(self.task_names, dtype=object)[self._task],
+                                              "_task": np.ones(self.num_envs, dtype=bool)}
+
+    def step(self, actions: Any):
+        a = np.asarray(actions, dtype=np.float64)
+        if a.shape != (self.num_envs, self._d):
+            raise ValueError(f"actions have shape {a.shape}; expected ({self.num_envs}, {self._d}) for {self.action_space}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"actions contain NaN or inf; expected finite values in {self.action_space}")
+        restart = np.flatnonzero(self._autoreset)
+        if len(restart):
+            self._start(restart)
+        rows = np.flatnonzero(~self._autoreset)
+        u = np.clip(a[rows], 0.0, 1.0)
+        clipped = np.zeros(self.num_envs, dtype=bool)
+        clipped[rows] = (u != a[rows]).any(axis=1)
+        cells = self._grid.cells_of(u)
+        tasks = self._task[rows]
+        if self.noise:
+            seeds = self.np_random.integers(self._seed_scores.shape[2], size=len(rows))
+            scores, costs = self._seed_scores[tasks, cells, seeds], self._seed_costs[tasks, cells, seeds]
+            missing = ~np.isfinite(scores)
+            scores[missing], costs[missing] = self._mean[tasks[missing], cells[missing]], self._mean_cost[tasks[missing], cells[missing]]
+        else:
+            scores, costs = self._mean[tasks, cells], self._mean_cost[tasks, cells]
+        prev, best = self._history.record_batch(rows, self._grid.cell_encoding(cells), scores)
+        rewards = np.zeros(self.num_envs)
+        rewards[rows] = reward_of(self.reward_mode, scores, prev, best, self._oracle_best[tasks], self._oracle_worst[tasks])
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        terminated[rows] = self._history.step[rows] >= self.budget
+        self._autoreset = terminated.copy()
+        stepped = np.zeros(self.num_envs, dtype=bool)
+        stepped[rows] = True
+        info = self._info(rows, stepped, scores, costs, cells, clipped)
+        return self._history.observations(), rewards, terminated, np.zeros(self.num_envs, dtype=bool), info
+
+    def _info(self, rows, stepped, scores, costs, cells, clipped) -> dict[str, Any]:
+        """Per-env info as arrays with ``_key`` masks (rows that autoreset this step carry no values)."""
+        n = self.num_envs
+        score, cost = np.zeros(n), np.zeros(n)
+        score[rows], cost[rows] = scores, costs
+        tasks = self._task
+        regret = np.where(self._oracle_best[tasks] > self._oracle_worst[tasks],
+                          (self._oracle_best[tasks] - self._history.best) / (self._oracle_best[tasks] - self._oracle_worst[tasks]), 0.0)
+        cell = np.full(n, -1)
+        cell[rows] = cells
+        info = {"score": score, "best_score": self._history.best.copy(), "cost": cost, "normalized_regret": regret,
+                "task": np.array(self.task_names, dtype=object)[tasks], "openml_task_id": self._openml_ids[tasks],
+                "step": self._history.step.copy(), "action_clipped": clipped, "cell": cell}
+        info.update({f"_{k}": stepped.copy() for k in list(info)})
+        return info
+
+    def cell_config(self, cell: int) -> dict[str, Any]:
+        """Configuration of an ``info["cell"]`` entry (configs are not built per step, for speed)."""
+        return self._grid.cell_config(cell)
