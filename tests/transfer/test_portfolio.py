@@ -1,0 +1,140 @@
+"""The ``portfolio`` transfer baseline: greedy construction, no duplicates, built only from training tasks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.base import TransferAgent, observe_if_supported
+from agents.portfolio import PortfolioAgent, build_portfolio, greedy_order, normalized_scores
+from agents.registry import agent_names, make_agent
+from hpo_gym.env import HPOEnv
+from hpo_gym.space import Float, Ordinal, SearchSpace
+from hpo_gym.suites import HPOBENCH_NN_TASKS
+from hpo_gym.tabular import TabularObjective
+
+HELD_OUT = list(HPOBENCH_NN_TASKS)[0]  # the task conftest's train_tables leave out
+
+
+def run_episode(agent, objective, budget: int, seed: int = 0) -> list[dict]:
+    """One HPO run of ``agent`` on ``objective`` through the real environment; the infos of every step."""
+    env = HPOEnv(objective=objective, budget=budget)
+    obs, _ = env.reset(seed=seed)
+    agent.reset(env.space, seed=seed, budget=budget)
+    infos, terminated = [], False
+    while not terminated:
+        action = agent.act(obs)
+        obs, reward, terminated, _, info = env.step(action)
+        observe_if_supported(agent, action, reward, info)
+        infos.append(info)
+    return infos
+
+
+def test_greedy_order_on_a_hand_checked_matrix():
+    # 3 tasks x 6 cells. Greedy: cell 2 (mean 0.9) first; then cells 0, 1, 3 each lift one task to 1
+    # (ties -> lowest index); then every task is at its optimum (saturated) and the rest follow by
+    # mean score: cell 5 (0.47) before cell 4 (0.2). A pure mean ordering would start 2, 3, 5, ...
+    s = np.array([[1.0, 0.0, 0.9, 0.5, 0.2, 0.5],
+                  [0.0, 1.0, 0.9, 0.5, 0.2, 0.5],
+                  [0.0, 0.0, 0.9, 1.0, 0.2, 0.4]])
+    cells, n_greedy = greedy_order(s)
+    assert cells.tolist() == [2, 0, 1, 3, 5, 4]
+    assert n_greedy == 4
+
+
+def test_greedy_order_drops_cells_missing_everywhere_and_treats_missing_as_worst():
+    s = np.array([[1.0, np.nan, 0.8, np.nan],
+                  [0.0, np.nan, 0.8, 1.0]])
+    cells, n_greedy = greedy_order(s)
+    assert 1 not in cells.tolist()
+    assert cells.tolist() == [2, 0, 3] and n_greedy == 3
+
+
+def test_portfolio_has_no_duplicates_and_covers_the_grid(train_tables):
+    p = build_portfolio(train_tables)
+    ref = train_tables[0]
+    assert len(np.unique(p.cells)) == len(p.cells) == ref.n_configs
+    # the encodings are the cells' grid positions: the table snaps them back to the same cells
+    assert np.array_equal(ref.cells_of(p.encodings), p.cells)
+    assert len({tuple(sorted(c.items())) for c in p.configs(ref, 200)}) == 200
+    assert p.train_tasks == tuple(t.name for t in train_tables)
+
+
+def test_greedy_prefix_reaches_every_training_optimum(train_tables):
+    p = build_portfolio(train_tables)
+    s = normalized_scores(train_tables)
+    assert len(train_tables) // 2 <= p.n_greedy <= 3 * len(train_tables)
+    prefix_best = s[:, p.cells[: p.n_greedy]].max(axis=1)
+    np.testing.assert_allclose(prefix_best, 1.0)
+    # each greedy entry strictly raised the mean coverage of the training tasks
+    coverage = np.maximum.accumulate(s[:, p.cells[: p.n_greedy]], axis=1).mean(axis=0)
+    assert (np.diff(coverage) > 0).all()
+    # after saturation the entries come by mean normalized score over the training tasks
+    tail_mean = s[:, p.cells[p.n_greedy: p.n_greedy + 500]].mean(axis=0)
+    assert (np.diff(tail_mean) <= 1e-12).all()
+
+
+def test_portfolio_ignores_the_held_out_table(tables, train_tables, reversed_copy):
+    """Changing the held-out table (its ranking reversed) changes nothing the portfolio plays."""
+    agent = make_agent("portfolio")
+    agent.fit(train_tables, seed=0)
+    before = agent.portfolio.cells.copy()
+    real = run_episode(agent, tables[HELD_OUT], budget=20)
+    flipped = run_episode(agent, reversed_copy(tables[HELD_OUT]), budget=20)
+    assert [i["config"] for i in real] == [i["config"] for i in flipped]
+    assert [i["score"] for i in real] != [i["score"] for i in flipped]  # the test task did change
+    agent.fit(train_tables, seed=1)
+    assert np.array_equal(agent.portfolio.cells, before)
+
+
+def test_portfolio_changes_when_a_training_table_changes(train_tables, reversed_copy):
+    base = build_portfolio(train_tables)
+    changed = build_portfolio([reversed_copy(train_tables[0]), *train_tables[1:]])
+    assert not np.array_equal(base.cells[:10], changed.cells[:10])
+
+
+def test_episode_plays_the_portfolio_in_order(tables, train_tables):
+    agent = make_agent("portfolio")
+    assert isinstance(agent, TransferAgent)
+    agent.fit(train_tables)
+    budget = 30
+    infos = run_episode(agent, tables[HELD_OUT], budget=budget)
+    assert len(infos) == budget
+    held_out = tables[HELD_OUT]
+    assert [i["config"] for i in infos] == agent.portfolio.configs(held_out, budget)
+    # zero-shot regret on the held-out task equals the portfolio's best normalized score so far
+    s = 1.0 - held_out.oracle.normalized_regret(held_out.mean_scores)
+    expected = 1.0 - np.maximum.accumulate(s[agent.portfolio.cells[:budget]])
+    np.testing.assert_allclose([i["normalized_regret"] for i in infos], expected, atol=1e-12)
+
+
+def test_registry_knows_the_transfer_agents():
+    assert {"portfolio"} <= set(agent_names())
+    with pytest.raises(ValueError, match="takes no argument"):
+        make_agent("portfolio:3")
+
+
+def test_clear_errors(tables, train_tables):
+    agent = PortfolioAgent()
+    with pytest.raises(RuntimeError, match="not fitted"):
+        agent.reset(train_tables[0].space, 0, 10)
+    with pytest.raises(ValueError, match="at least one training task"):
+        agent.fit([])
+    other_space = SearchSpace([Ordinal("a", [1, 2, 3]), Ordinal("b", [1, 2])])
+    small = TabularObjective("small", other_space, np.arange(6.0))
+    with pytest.raises(ValueError, match="share one search space"):
+        agent.fit([train_tables[0], small])
+    continuous = TabularObjective("cont", SearchSpace([Float("x", 0.0, 1.0)]), np.array([0.1, 0.5]),
+                                  grid_values={"x": [0.2, 0.8]})
+    agent.fit([small])
+    with pytest.raises(ValueError, match="fitted on search space"):
+        agent.reset(continuous.space, 0, 2)
+    with pytest.raises(ValueError, match="exceeds the portfolio"):
+        agent.reset(small.space, 0, 7)
+
+    class NotATable:
+        name = "live"
+        space = small.space
+
+    with pytest.raises(ValueError, match="not TabularObjective"):
+        agent.fit([small, NotATable()])
