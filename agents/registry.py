@@ -19,6 +19,8 @@ _FACTORIES: dict[str, AgentFactory] = {}
 #: Modules that call register_agent at import; extend this list when adding an agent module.
 BUILTIN_AGENT_MODULES: list[str] = [
     "agents.portfolio",
+    "agents.random_search",
+    "agents.optuna_agents",
 ]
 
 

@@ -1,0 +1,216 @@
+"""Optuna samplers as hpo-gym agents through ask/tell: ``tpe``, ``gp``, ``cmaes``, ``qmc``.
+
+Each run is a fresh in-memory Optuna study whose distributions are derived from the task's
+:class:`~hpo_gym.space.SearchSpace`:
+
+=========== ===================================================================================
+kind        Optuna distribution
+=========== ===================================================================================
+float       ``FloatDistribution(low, high, log=log)``
+int         ``IntDistribution(low, high, log=log)``
+ordinal     ``IntDistribution(0, n - 1)`` over the value *index*, so samplers that model order
+            (TPE's Parzen estimators, the GP kernel, CMA-ES) can exploit it
+categorical ``CategoricalDistribution(range(n))`` over the value index (any value type works)
+=========== ===================================================================================
+
+``act`` asks for a trial, maps its parameters to native values and returns their unit-cube encoding
+(the env's Box action). ``observe`` tells the trial the score the environment reports. The env may
+snap an action to the nearest grid value of a table; the objective as a function of the asked point
+*is* that snapped score, so telling the asked trial ``info["score"]`` gives every sampler a
+consistent (piecewise-constant) function, and the evaluated configuration ``info["config"]`` is kept
+in the trial's user attributes. For grids (ordinal/categorical) the asked and evaluated
+configurations are identical; a mismatch there means agent and env are out of step and raises.
+
+Warm starts: ``initial_configs`` (constructor) are evaluated first in every run, and
+:meth:`OptunaAgent.enqueue` queues configurations for the current run (``study.enqueue_trial``).
+Either way they are real evaluations that count toward the budget; the sampler then sees them as
+ordinary completed trials. This is what ``portfolio+tpe`` builds on.
+
+Sampler settings are Optuna's defaults, seeded with the run's seed. One exception: ``qmc`` uses a
+*scrambled* Sobol sequence, because the default unscrambled sequence ignores the seed and every
+seed would repeat the same run.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.samplers import BaseSampler
+
+from agents.registry import register_agent
+from hpo_gym.space import Config, Hyperparameter, SearchSpace
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SamplerFactory = Callable[[int | None], BaseSampler]
+
+
+def _tpe(seed: int | None) -> BaseSampler:
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _gp(seed: int | None) -> BaseSampler:
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+def _cmaes(seed: int | None) -> BaseSampler:
+    return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+
+
+def _qmc(seed: int | None) -> BaseSampler:
+    with warnings.catch_warnings():  # "QMCSampler is experimental": expected, not news to a benchmark user
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_asynchronous_seeding=False,
+                                          warn_independent_sampling=False)
+
+
+#: Agent name -> sampler factory ``(seed) -> sampler``.
+SAMPLERS: dict[str, SamplerFactory] = {"tpe": _tpe, "gp": _gp, "cmaes": _cmaes, "qmc": _qmc}
+
+
+def distribution_of(hp: Hyperparameter) -> BaseDistribution:
+    """The Optuna distribution of one hyperparameter (see the module table)."""
+    if hp.kind == "float":
+        return FloatDistribution(float(hp.low), float(hp.high), log=hp.log)
+    if hp.kind == "int":
+        return IntDistribution(int(hp.low), int(hp.high), log=hp.log)
+    if hp.kind == "ordinal":
+        return IntDistribution(0, len(hp.values) - 1)
+    return CategoricalDistribution(list(range(len(hp.values))))
+
+
+def distributions_of(space: SearchSpace) -> dict[str, BaseDistribution]:
+    """Optuna distributions for every hyperparameter of ``space``, in the space's order."""
+    return {hp.name: distribution_of(hp) for hp in space}
+
+
+def params_to_config(space: SearchSpace, params: Mapping[str, Any]) -> Config:
+    """Optuna trial parameters (indices for ordinal/categorical) -> native configuration."""
+    return {hp.name: hp.values[int(params[hp.name])] if hp.is_discrete else params[hp.name] for hp in space}
+
+
+def config_to_params(space: SearchSpace, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Native configuration -> Optuna trial parameters; raises ``ValueError`` naming a bad value."""
+    space.validate(config)
+    params: dict[str, Any] = {}
+    for hp in space:
+        v = config[hp.name]
+        if hp.is_discrete:
+            params[hp.name] = hp.index_of(v)
+        elif hp.kind == "int":
+            params[hp.name] = int(min(max(int(round(float(v))), hp.low), hp.high))
+        else:
+            params[hp.name] = float(min(max(float(v), hp.low), hp.high))
+    return params
+
+
+class OptunaAgent:
+    """An Optuna sampler driven through ask/tell, one fresh study per ``reset``.
+
+    Args:
+        sampler: a registered sampler name (``"tpe"``, ``"gp"``, ``"cmaes"``, ``"qmc"``) or a
+            factory ``seed -> optuna.samplers.BaseSampler``.
+        name: the agent's name in results (default: the sampler name).
+        initial_configs: native configurations evaluated first in every run (warm start; they
+            count toward the budget).
+    """
+
+    def __init__(self, sampler: str | SamplerFactory = "tpe", name: str | None = None,
+                 initial_configs: Iterable[Mapping[str, Any]] | None = None):
+        if isinstance(sampler, str):
+            if sampler not in SAMPLERS:
+                raise ValueError(f"unknown Optuna sampler {sampler!r}; choose one of {sorted(SAMPLERS)} or pass a factory")
+            self.name = name or sampler
+            self._sampler_factory = SAMPLERS[sampler]
+        else:
+            self.name = name or getattr(sampler, "__name__", "optuna")
+            self._sampler_factory = sampler
+        self.initial_configs: list[dict[str, Any]] = [dict(c) for c in (initial_configs or [])]
+        self._deferred: list[dict[str, Any]] = []
+        self.study: optuna.Study | None = None
+        self.space: SearchSpace | None = None
+        self._distributions: dict[str, BaseDistribution] = {}
+        self._trial: optuna.Trial | None = None
+        self._action: np.ndarray | None = None
+
+    # -- warm start -------------------------------------------------------------------------------
+    def enqueue(self, configs: Iterable[Mapping[str, Any]]) -> None:
+        """Evaluate ``configs`` (native dicts) next in the current run, before the sampler proposes.
+
+        Called before the first ``reset``, they are queued for the next run only. Each one is a real
+        evaluation and counts toward the budget.
+        """
+        configs = [dict(c) for c in configs]
+        if self.study is None:
+            self._deferred.extend(configs)
+            return
+        for config in configs:
+            self.study.enqueue_trial(config_to_params(self.space, config))  # type: ignore[arg-type]
+
+    # -- Agent protocol -----------------------------------------------------------------------------
+    def reset(self, space: SearchSpace, seed: int | None = None, budget: int | None = None) -> None:
+        self.space = space
+        self._distributions = distributions_of(space)
+        self.study = optuna.create_study(direction="maximize", sampler=self._sampler_factory(seed))
+        self._trial = None
+        self._action = None
+        pending, self._deferred = self.initial_configs + self._deferred, []
+        self.enqueue(pending)
+
+    def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self.study is None or self.space is None:
+            raise RuntimeError(f"agent {self.name!r}: act called before reset(space, seed)")
+        if self._trial is not None:
+            raise RuntimeError(f"agent {self.name!r}: act called twice without observe(); the harness must report "
+                               "each evaluation with observe(action, reward, info)")
+        self._trial = self.study.ask(self._distributions)
+        config = params_to_config(self.space, self._trial.params)
+        self._config = config
+        self._action = self.space.encode(config).astype(np.float32)
+        return self._action.copy()
+
+    def observe(self, action: np.ndarray, reward: float, info: Mapping[str, Any]) -> None:
+        """Tell the pending trial the evaluated score ``info["score"]`` (falls back to ``reward``)."""
+        if self._trial is None or self.study is None or self.space is None:
+            raise RuntimeError(f"agent {self.name!r}: observe called without a pending act()")
+        score = float(info.get("score", reward))
+        evaluated = info.get("config")
+        if evaluated is not None:
+            for hp in self.space:
+                if hp.is_discrete and hp.index_of(evaluated[hp.name]) != hp.index_of(self._config[hp.name]):
+                    raise RuntimeError(f"agent {self.name!r}: the env evaluated {hp.name}={evaluated[hp.name]!r} but the "
+                                       f"agent proposed {self._config[hp.name]!r}; agent and env are out of step")
+            self._trial.set_user_attr("evaluated_config", {k: _jsonable(v) for k, v in evaluated.items()})
+        if not math.isfinite(score):
+            self.study.tell(self._trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            self.study.tell(self._trial, score)
+        self._trial = None
+
+
+def _jsonable(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def make_optuna_agent(sampler: str, initial_configs: Sequence[Mapping[str, Any]] | None = None) -> OptunaAgent:
+    """Convenience constructor, e.g. ``make_optuna_agent("tpe", initial_configs=portfolio_configs)``."""
+    return OptunaAgent(sampler, initial_configs=initial_configs)
+
+
+def _factory(sampler: str) -> Callable[[str | None], OptunaAgent]:
+    def make(arg: str | None) -> OptunaAgent:
+        if arg:
+            raise ValueError(f"agent {sampler!r} takes no argument, got {arg!r}")
+        return OptunaAgent(sampler)
+
+    return make
+
+
+for _name in SAMPLERS:
+    register_agent(_name, _factory(_name))
