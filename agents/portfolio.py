@@ -173,6 +173,47 @@ class PortfolioAgent:
         return u.astype(np.float32)
 
 
+class PortfolioTPEAgent:
+    """``portfolio+tpe``: the portfolio's first ``k`` entries, then TPE warm-started with those ``k`` trials.
+
+    Composes :class:`PortfolioAgent` (fitted on the fold's training tables) with the Optuna TPE
+    adapter :class:`agents.optuna_agents.OptunaAgent`: at ``reset`` a fresh TPE study is seeded with the
+    run's seed and the first ``k`` portfolio configurations are queued with ``enqueue`` (Optuna's
+    ``enqueue_trial``), so they are the run's first ``k`` real evaluations (counted in the budget)
+    and TPE then models them like its own trials. ``k = 0`` is plain TPE.
+    """
+
+    def __init__(self, k: int = DEFAULT_WARM_START, name: str | None = None):
+        from agents.optuna_agents import OptunaAgent  # lazy: keeps `portfolio` free of the Optuna import
+
+        if k < 0:
+            raise ValueError(f"portfolio+tpe needs k >= 0 warm-start entries, got {k}")
+        self.k = int(k)
+        self.name = name or ("portfolio+tpe" if self.k == DEFAULT_WARM_START else f"portfolio+tpe:{self.k}")
+        self.portfolio_agent = PortfolioAgent(name=self.name)
+        self.tpe = OptunaAgent("tpe", name=self.name)
+
+    @property
+    def portfolio(self) -> Portfolio | None:
+        return self.portfolio_agent.portfolio
+
+    def fit(self, train_objectives: Sequence[Objective], seed: int = 0) -> None:
+        self.portfolio_agent.fit(train_objectives, seed)
+
+    def reset(self, space: SearchSpace, seed: int | None = None, budget: int | None = None) -> None:
+        portfolio = self.portfolio_agent._require_fitted(space, None)
+        k = self.k if budget is None else min(self.k, budget)
+        self.tpe.reset(space, seed, budget)
+        if k:
+            self.tpe.enqueue(space.decode_many(portfolio.encodings[:k]))
+
+    def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self.tpe.act(observation)
+
+    def observe(self, action: np.ndarray, reward: float, info: Mapping[str, Any]) -> None:
+        self.tpe.observe(action, reward, info)
+
+
 def _parse_k(arg: str | None) -> int:
     if arg is None:
         return DEFAULT_WARM_START
@@ -193,3 +234,4 @@ def _make_portfolio(arg: str | None) -> PortfolioAgent:
 
 
 register_agent("portfolio", _make_portfolio)
+register_agent("portfolio+tpe", lambda arg: PortfolioTPEAgent(_parse_k(arg)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
@@ -19,16 +18,5 @@ def tables() -> dict[str, TabularObjective]:
 
 @pytest.fixture(scope="session")
 def train_tables(tables) -> list[TabularObjective]:
+    """Every task but ``credit_g`` (the held-out task of these tests)."""
     return [tables[n] for n in TASKS if n != HELD_OUT]
-
-
-def _reversed_copy(obj: TabularObjective) -> TabularObjective:
-    """A copy of a real table whose ranking is turned upside down (its best cell becomes its worst)."""
-    return TabularObjective(obj.name, obj.space, 1.0 - np.asarray(obj.mean_scores), obj.metric, obj.direction,
-                            metadata=obj.metadata)
-
-
-@pytest.fixture(scope="session")
-def reversed_copy():
-    """``reversed_copy(table)``: the same task with its ranking reversed (a changed table of the same grid)."""
-    return _reversed_copy

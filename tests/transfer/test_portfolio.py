@@ -5,29 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.base import TransferAgent, observe_if_supported
+from agents.base import TransferAgent
 from agents.portfolio import PortfolioAgent, build_portfolio, greedy_order, normalized_scores
 from agents.registry import agent_names, make_agent
-from hpo_gym.env import HPOEnv
 from hpo_gym.space import Float, Ordinal, SearchSpace
 from hpo_gym.suites import HPOBENCH_NN_TASKS
 from hpo_gym.tabular import TabularObjective
+from tests.transfer.helpers import reversed_copy, run_episode
 
 HELD_OUT = list(HPOBENCH_NN_TASKS)[0]  # the task conftest's train_tables leave out
-
-
-def run_episode(agent, objective, budget: int, seed: int = 0) -> list[dict]:
-    """One HPO run of ``agent`` on ``objective`` through the real environment; the infos of every step."""
-    env = HPOEnv(objective=objective, budget=budget)
-    obs, _ = env.reset(seed=seed)
-    agent.reset(env.space, seed=seed, budget=budget)
-    infos, terminated = [], False
-    while not terminated:
-        action = agent.act(obs)
-        obs, reward, terminated, _, info = env.step(action)
-        observe_if_supported(agent, action, reward, info)
-        infos.append(info)
-    return infos
 
 
 def test_greedy_order_on_a_hand_checked_matrix():
@@ -74,7 +60,7 @@ def test_greedy_prefix_reaches_every_training_optimum(train_tables):
     assert (np.diff(tail_mean) <= 1e-12).all()
 
 
-def test_portfolio_ignores_the_held_out_table(tables, train_tables, reversed_copy):
+def test_portfolio_ignores_the_held_out_table(tables, train_tables):
     """Changing the held-out table (its ranking reversed) changes nothing the portfolio plays."""
     agent = make_agent("portfolio")
     agent.fit(train_tables, seed=0)
@@ -87,7 +73,7 @@ def test_portfolio_ignores_the_held_out_table(tables, train_tables, reversed_cop
     assert np.array_equal(agent.portfolio.cells, before)
 
 
-def test_portfolio_changes_when_a_training_table_changes(train_tables, reversed_copy):
+def test_portfolio_changes_when_a_training_table_changes(train_tables):
     base = build_portfolio(train_tables)
     changed = build_portfolio([reversed_copy(train_tables[0]), *train_tables[1:]])
     assert not np.array_equal(base.cells[:10], changed.cells[:10])
