@@ -1,0 +1,106 @@
+"""Held-out regret of the transfer baselines on the embedded suite, measured through the real env.
+
+Leave-one-task-out (default) or k-fold over the 8 ``hpobench-nn`` tasks: for each fold a fresh agent
+is built with :func:`agents.registry.make_agent`, fitted on the fold's training tables when it has
+``fit`` (``portfolio``, ``portfolio+tpe``), and run for ``--seeds`` episodes of ``--budget``
+evaluations on every held-out task through :class:`hpo_gym.env.HPOEnv` (noise-free scores). The
+normalized regret of the best-so-far is averaged over tasks and seeds.
+
+As a cross-check, the zero-shot portfolio's regret is also computed in closed form from the tables
+(``1 - max`` of the held-out task's normalized scores over the portfolio prefix); the script fails
+if the env run disagrees.
+
+    nice -n 10 python benchmarks/transfer_baselines.py                     # leave-one-task-out
+    nice -n 10 python benchmarks/transfer_baselines.py --folds 4           # 4-fold over tasks
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from agents.base import observe_if_supported
+from agents.portfolio import build_portfolio, normalized_scores
+from agents.registry import make_agent
+from hpo_gym.env import HPOEnv
+from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
+
+
+def folds_of(tasks: list[str], n_folds: int) -> list[list[str]]:
+    """Contiguous folds of the task list (``n_folds == len(tasks)`` is leave-one-task-out)."""
+    if not 2 <= n_folds <= len(tasks):
+        raise ValueError(f"--folds must be in [2, {len(tasks)}], got {n_folds}")
+    return [list(part) for part in np.array_split(np.array(tasks, dtype=object), n_folds)]
+
+
+def regret_curve(agent, objective, budget: int, seed: int) -> np.ndarray:
+    """Normalized regret of the best-so-far after each of ``budget`` evaluations of one episode."""
+    env = HPOEnv(objective=objective, budget=budget)
+    obs, _ = env.reset(seed=seed)
+    agent.reset(env.space, seed=seed, budget=budget)
+    curve = np.empty(budget)
+    for t in range(budget):
+        action = agent.act(obs)
+        obs, reward, terminated, _, info = env.step(action)
+        observe_if_supported(agent, action, reward, info)
+        curve[t] = info["normalized_regret"]
+    assert terminated, "the env must end the episode after exactly `budget` evaluations"
+    return curve
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", default="random,tpe,portfolio,portfolio+tpe")
+    parser.add_argument("--folds", type=int, default=len(HPOBENCH_NN_TASKS), help="default: leave-one-task-out")
+    parser.add_argument("--budget", type=int, default=50)
+    parser.add_argument("--seeds", type=int, default=10)
+    args = parser.parse_args(argv)
+
+    tasks = list(HPOBENCH_NN_TASKS)
+    tables = {t: load_hpobench_nn(t) for t in tasks}
+    specs = [s.strip() for s in args.agents.split(",") if s.strip()]
+    folds = folds_of(tasks, args.folds)
+    curves: dict[str, list[np.ndarray]] = {s: [] for s in specs}
+    closed_form: list[np.ndarray] = []
+    start = time.perf_counter()
+    with tqdm(total=len(specs) * len(tasks) * args.seeds, desc="episodes", file=sys.stderr) as bar:
+        for held_out in folds:
+            train = [tables[t] for t in tasks if t not in held_out]
+            portfolio = build_portfolio(train)
+            for task in held_out:
+                s = normalized_scores([tables[task]])[0]
+                closed_form.append(1.0 - np.maximum.accumulate(s[portfolio.cells[: args.budget]]))
+            for spec in specs:
+                agent = make_agent(spec)
+                if hasattr(agent, "fit"):
+                    agent.fit(train, seed=0)
+                for task in held_out:
+                    for seed in range(args.seeds):
+                        curves[spec].append(regret_curve(agent, tables[task], args.budget, seed))
+                        bar.update()
+    elapsed = time.perf_counter() - start
+
+    protocol = "leave-one-task-out" if args.folds == len(tasks) else f"{args.folds}-fold over tasks"
+    print(f"hpobench-nn, {protocol}, budget {args.budget}, {args.seeds} seeds; mean normalized regret "
+          f"of the best-so-far over {len(tasks)} held-out tasks x seeds ({elapsed:.1f} s)")
+    marks = [m for m in (1, 5, 10, 25, 50, 100) if m <= args.budget]
+    print(f"{'agent':<16}" + "".join(f"{'@' + str(m):>9}" for m in marks))
+    for spec in specs:
+        mean = np.mean(curves[spec], axis=0)
+        print(f"{spec:<16}" + "".join(f"{mean[m - 1]:>9.4f}" for m in marks))
+    reference = np.mean(closed_form, axis=0)
+    print(f"{'(closed form)':<16}" + "".join(f"{reference[m - 1]:>9.4f}" for m in marks))
+    if "portfolio" in curves:
+        env_curve = np.mean(curves["portfolio"], axis=0)
+        if not np.allclose(env_curve, reference, atol=1e-12):
+            print("MISMATCH: the portfolio's env run differs from its closed-form regret", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
