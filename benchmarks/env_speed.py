@@ -1,0 +1,82 @@
+"""Environment speed on the embedded suite, each figure as a ratio to a bare dict lookup in the same run.
+
+    python benchmarks/env_speed.py [--steps 100000] [--batch 1000000] [--num-envs 256]
+
+Prints:
+* single ``gym.make("HPO-OpenML-credit_g-v0")`` env steps/s with random actions (drawn up front with
+  numpy, so the figure is the env's own cost, wrappers included; episodes of budget 50 with resets);
+* ``TabularObjective.evaluate_batch`` evaluations/s on an ``(n, d)`` encoded array;
+* native vector env (``gym.make_vec``) steps/s counted as envs x steps;
+* each against a bare Python dict lookup of the same table (config key -> score), timed in this process.
+Targets on a 2-core machine: >= 50,000 env steps/s, >= 1,000,000 batched evaluations/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import gymnasium as gym
+import numpy as np
+
+import envs_registry  # noqa: F401
+from hpo_gym.suites import load_hpobench_nn
+
+
+def best_rate(fn, n_items: int, repeats: int = 3) -> float:
+    """Items per second of the fastest of ``repeats`` runs (the least disturbed by other processes)."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return n_items / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1_000_000)
+    parser.add_argument("--num-envs", type=int, default=256)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    objective = load_hpobench_nn("credit_g")
+
+    # Peer: a bare dict lookup of a configuration key, the floor of any Python-level HPO step.
+    table = {objective.cell_config(c).__repr__(): float(s) for c, s in enumerate(objective.mean_scores)}
+    keys = [repr(objective.cell_config(int(c))) for c in rng.integers(len(table), size=args.steps)]
+    dict_rate = best_rate(lambda: [table[k] for k in keys], args.steps)
+
+    env = gym.make("HPO-OpenML-credit_g-v0", budget=50)
+    env.reset(seed=0)
+    actions = rng.random((args.steps, 5)).astype(np.float32)
+
+    def run_env():
+        for a in actions:
+            if env.step(a)[2]:
+                env.reset()
+
+    env_rate = best_rate(run_env, args.steps)
+    batch = rng.random((args.batch, 5))
+    batch_rate = best_rate(lambda: objective.evaluate_batch(batch), args.batch)
+
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=args.num_envs, budget=50)
+    vec.reset(seed=0)
+    vec_steps = max(1, args.steps // args.num_envs * 4)
+    vec_actions = rng.random((vec_steps, args.num_envs, 5))
+    vec_rate = best_rate(lambda: [vec.step(a) for a in vec_actions], vec_steps * args.num_envs)
+
+    rows = [
+        ("bare dict lookup (peer)", dict_rate, None),
+        ("HPOEnv.step, gym.make, random actions", env_rate, 50_000),
+        ("TabularObjective.evaluate_batch", batch_rate, 1_000_000),
+        (f"native vector env, {args.num_envs} envs (env-steps)", vec_rate, None),
+    ]
+    print(f"| measurement | per second | ratio to dict lookup | target |\n|---|---:|---:|---:|")
+    for name, rate, target in rows:
+        verdict = "" if target is None else (f">= {target:,} {'met' if rate >= target else 'MISSED'}")
+        print(f"| {name} | {rate:,.0f} | {rate / dict_rate:.3f} | {verdict} |")
+
+
+if __name__ == "__main__":
+    main()
