@@ -1,0 +1,170 @@
+"""Benchmark metrics over the step table of a benchmark (columns as in :mod:`hpo_gym.benchmark.store`).
+
+Definitions (every number in the README means this):
+
+* **normalized regret at b**: of the best configuration found in the first ``b`` evaluations,
+  ``(best possible - best found) / (best possible - worst possible)`` on the noise-free score. The
+  report gives its mean and standard deviation over all runs (tasks x seeds).
+* **BtR** (beats-random ratio): share of tasks on which the agent's mean regret over seeds at the
+  budget is *strictly* below the reference agent's (``random``). The reference itself scores 0.
+* **MP / MnP**: median / mean over tasks of the best validation score found at the budget (mean
+  over seeds per task first).
+* **MnR**: on each (task, seed) the agents are ranked by regret at the budget (1 = best, ties get
+  the average of the ranks they span); ranks are averaged over seeds, then over tasks.
+* **seconds per suggestion**: mean agent time per step (``act`` plus ``observe``).
+
+Failed runs are excluded from every metric and counted in ``failed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+REFERENCE_AGENT = "random"
+STANDARD_BUDGETS = (10, 25, 50, 100)
+_RUN = ["agent", "task", "seed"]
+
+
+def ok_steps(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of runs that finished without an agent error."""
+    return df[df["status"] == "ok"]
+
+
+def run_budget(df: pd.DataFrame) -> int:
+    """The benchmark's evaluation budget (the ``budget`` column, else the longest run)."""
+    if "budget" in df and len(df):
+        return int(df["budget"].max())
+    return int(df["step"].max()) if len(df) else 0
+
+
+def report_budgets(budget: int, budgets: Sequence[int] = STANDARD_BUDGETS) -> list[int]:
+    """The standard budgets up to ``budget``, plus ``budget`` itself."""
+    out = [b for b in budgets if b <= budget]
+    return out if budget in out else out + [budget]
+
+
+def at_budget(df: pd.DataFrame, b: int) -> pd.DataFrame:
+    """One row per finished run: normalized regret and best score after ``b`` evaluations.
+
+    Columns: agent, task, seed, heldout, regret, best_score. Runs shorter than ``b`` are left out.
+    """
+    ok = ok_steps(df)
+    rows = ok[ok["step"] == b]
+    out = rows[_RUN + ["heldout", "normalized_regret", "best_score"]].rename(columns={"normalized_regret": "regret"})
+    return out.reset_index(drop=True)
+
+
+def regret_at(df: pd.DataFrame, b: int) -> pd.DataFrame:
+    """Normalized regret of every finished run at budget ``b`` (columns agent, task, seed, regret)."""
+    return at_budget(df, b)[_RUN + ["regret"]]
+
+
+def best_score_at(df: pd.DataFrame, b: int) -> pd.DataFrame:
+    """Best score found by every finished run within ``b`` evaluations (columns agent, task, seed, best_score)."""
+    return at_budget(df, b)[_RUN + ["best_score"]]
+
+
+def task_means(values: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Mean over seeds per (agent, task) as an agent x task table."""
+    return values.groupby(["agent", "task"])[column].mean().unstack("task")
+
+
+def beats_random_ratio(per_task: pd.DataFrame, reference: str = REFERENCE_AGENT) -> pd.Series:
+    """BtR from an agent x task table of mean regret: share of tasks with regret strictly below ``reference``'s.
+
+    Only tasks where both the agent and the reference have a value count; NaN when the reference
+    agent is absent.
+    """
+    if reference not in per_task.index:
+        return pd.Series(np.nan, index=per_task.index, name="BtR")
+    ref = per_task.loc[reference]
+    result = {}
+    for agent, row in per_task.iterrows():
+        both = row.notna() & ref.notna()
+        result[agent] = float((row[both] < ref[both]).mean()) if both.any() else np.nan
+    return pd.Series(result, name="BtR")
+
+
+def mean_rank(values: pd.DataFrame, column: str = "regret", lower_is_better: bool = True) -> pd.Series:
+    """MnR: rank agents within each (task, seed) (average ranks for ties), mean over seeds, then over tasks.
+
+    ``values`` has columns agent, task, seed and ``column``.
+    """
+    v = values.dropna(subset=[column]).copy()
+    v["rank"] = v.groupby(["task", "seed"])[column].rank(method="average", ascending=lower_is_better)
+    per_task = v.groupby(["agent", "task"])["rank"].mean()
+    return per_task.groupby("agent").mean().rename("MnR")
+
+
+def rank_curve(df: pd.DataFrame) -> pd.DataFrame:
+    """Average rank (by regret of the best so far) after each evaluation: a step x agent table.
+
+    Ranked within each (task, seed) over the agents present, averaged over seeds, then over tasks.
+    """
+    ok = ok_steps(df)
+    if ok.empty:
+        return pd.DataFrame()
+    wide = ok.pivot_table(index=["task", "seed", "step"], columns="agent", values="normalized_regret", aggfunc="first")
+    ranks = wide.rank(axis=1, method="average")
+    return ranks.groupby(["task", "step"]).mean().groupby("step").mean()
+
+
+def regret_curves(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard error over seeds of the regret of the best so far, per (agent, task, step)."""
+    ok = ok_steps(df)
+    g = ok.groupby(["agent", "task", "step"])["normalized_regret"]
+    out = pd.DataFrame({"mean": g.mean(), "sem": g.sem(ddof=1).fillna(0.0), "n": g.count()})
+    return out.reset_index()
+
+
+def summary_table(df: pd.DataFrame, budgets: Sequence[int] | None = None, reference: str = REFERENCE_AGENT) -> pd.DataFrame:
+    """One row per agent: regret mean/std at each budget, BtR, MP, MnP, MnR, seconds per suggestion.
+
+    Also: ``heldout`` (True when the agent was scored only on tasks it was not fitted on, k-fold),
+    ``runs`` (finished runs) and ``failed`` (runs where the agent raised).
+    """
+    budget = run_budget(df)
+    budgets = list(budgets) if budgets is not None else report_budgets(budget)
+    agents = sorted(df["agent"].unique())
+    runs = df.groupby(_RUN)["status"].first()
+    table = pd.DataFrame(index=pd.Index(agents, name="agent"))
+    table["heldout"] = df.groupby("agent")["heldout"].any().reindex(agents).astype(bool)
+    table["runs"] = (runs == "ok").groupby("agent").sum().reindex(agents).fillna(0).astype(int)
+    table["failed"] = (runs != "ok").groupby("agent").sum().reindex(agents).fillna(0).astype(int)
+    for b in budgets:
+        r = regret_at(df, b).groupby("agent")["regret"]
+        table[f"regret@{b}"] = r.mean()
+        table[f"std@{b}"] = r.std(ddof=1)
+    final = at_budget(df, budget)
+    table["BtR"] = beats_random_ratio(task_means(final, "regret"), reference)
+    best = task_means(final, "best_score")
+    table["MP"] = best.median(axis=1)
+    table["MnP"] = best.mean(axis=1)
+    table["MnR"] = mean_rank(final)
+    table["sec/suggestion"] = ok_steps(df).groupby("agent")["choose_seconds"].mean()
+    return table
+
+
+def per_task_table(df: pd.DataFrame, b: int | None = None) -> pd.DataFrame:
+    """Task x agent table of mean normalized regret over seeds at budget ``b`` (default: the run budget)."""
+    b = run_budget(df) if b is None else b
+    return task_means(at_budget(df, b), "regret").T
+
+
+def per_task_details(df: pd.DataFrame, b: int | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """``{agent: {task: {regret_mean, regret_std, best_score_mean, rank, seeds}}}`` at budget ``b``."""
+    b = run_budget(df) if b is None else b
+    final = at_budget(df, b)
+    ranked = final.dropna(subset=["regret"]).copy()
+    ranked["rank"] = ranked.groupby(["task", "seed"])["regret"].rank(method="average")
+    rank = ranked.groupby(["agent", "task"])["rank"].mean()
+    g = final.groupby(["agent", "task"])
+    stats = pd.DataFrame({"regret_mean": g["regret"].mean(), "regret_std": g["regret"].std(ddof=1),
+                          "best_score_mean": g["best_score"].mean(), "rank": rank, "seeds": g["seed"].count()})
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for (agent, task), row in stats.iterrows():
+        out.setdefault(agent, {})[task] = {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+    return out

@@ -1,0 +1,376 @@
+"""Run agents x tasks x seeds through the environment, in parallel processes, into a result store.
+
+One run = one episode of ``HPO-OpenML-v0`` on one fixed task with one seed: the env is made with
+``gym.make("HPO-OpenML-v0", task=..., budget=...)`` (or ``objective=`` for a user's own
+objective), reset with the seed, and the agent is reset with ``env.unwrapped.space``, the seed and
+the budget. The env enforces the budget, so no agent can evaluate more than ``budget``
+configurations. An agent that raises (in ``reset``, ``act``, ``observe``, or by sending an invalid
+action) ends its run as ``failed`` with the traceback stored; the benchmark goes on.
+
+Protocols:
+
+* ``"all"``: every agent runs on every task, nothing is fitted.
+* ``"kfold"``: the task list is split into ``folds`` contiguous groups (:func:`kfold_splits`).
+  A transfer agent (one with ``fit(train_objectives, seed)``, see :class:`agents.base.TransferAgent`)
+  is built fresh once per fold, fitted *once* on the other folds' objectives (with ``seed=fold``),
+  then run on the fold's held-out tasks for every seed; its rows have ``heldout=True``. Agents
+  without ``fit`` run on every task as usual, with the same seeds, so the numbers sit side by side.
+
+Layering: this module never imports :mod:`agents`. Agents are given as factories
+(``Callable[[], Agent]``) or as spec strings that ``resolve_agent`` turns into agents (the CLI passes
+:func:`agents.registry.make_agent`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+import multiprocessing as mp
+from pathlib import Path
+from typing import Any, Union
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from hpo_gym.objective import Objective
+from hpo_gym.benchmark.store import STEP_COLUMNS, ResultStore, RunKey
+from hpo_gym.suites import HPOBENCH_NN, get_suite
+
+ENV_ID = "HPO-OpenML-v0"
+PROTOCOLS = ("all", "kfold")
+
+#: An agent is given as a spec string (resolved by ``resolve_agent``) or a zero-argument factory.
+AgentSpec = Union[str, Callable[[], Any]]
+TaskSpec = Union[str, Objective]
+
+
+def kfold_splits(tasks: Sequence[str], folds: int) -> list[list[str]]:
+    """Split ``tasks`` (in order) into ``folds`` contiguous groups of near-equal size.
+
+    Deterministic, so every agent and every rerun sees the same folds: 8 tasks and 4 folds give
+    ``[[t0, t1], [t2, t3], [t4, t5], [t6, t7]]``.
+    """
+    tasks = list(tasks)
+    if not 2 <= folds <= len(tasks):
+        raise ValueError(f"k-fold needs 2 <= folds <= number of tasks ({len(tasks)}), got folds={folds}")
+    return [list(map(str, part)) for part in np.array_split(np.array(tasks, dtype=object), folds)]
+
+
+def is_transfer_agent(agent: Any) -> bool:
+    """True for agents with a callable ``fit`` (the :class:`agents.base.TransferAgent` protocol)."""
+    return callable(getattr(agent, "fit", None))
+
+
+# -- one run -------------------------------------------------------------------------------------------
+@dataclass
+class _Context:
+    """Everything a worker needs; handed to worker processes once at start (inherited under fork)."""
+
+    agents: dict[str, AgentSpec]
+    objectives: dict[str, Objective]  # user objectives by name; suite tasks are loaded by name
+    suite: str
+    budget: int
+    out: str | None
+    resolve_agent: Callable[[str], Any] | None
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def build_agent(self, name: str) -> Any:
+        spec = self.agents[name]
+        if isinstance(spec, str):
+            if self.resolve_agent is None:
+                raise ValueError(f"agent {name!r} is given as the spec {spec!r}, but no resolve_agent was passed; "
+                                 "pass resolve_agent=agents.registry.make_agent or a factory instead of a string")
+            return self.resolve_agent(spec)
+        return spec()
+
+    def objective(self, task: str) -> Objective:
+        if task in self.objectives:
+            return self.objectives[task]
+        return get_suite(self.suite).load(task)
+
+    def make_env(self, task: str) -> gym.Env:
+        if task in self.objectives:
+            return gym.make(ENV_ID, objective=self.objectives[task], budget=self.budget, **self.env_kwargs)
+        return gym.make(ENV_ID, task=task, suite=self.suite, budget=self.budget, **self.env_kwargs)
+
+
+_CTX: _Context | None = None
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A piece of work: one run, or (transfer agents) the pending runs of one fold after one fit."""
+
+    agent: str
+    runs: tuple[tuple[str, int], ...]  # (task, seed)
+    fold: int = -1
+    heldout: bool = False
+    train_tasks: tuple[str, ...] = ()
+
+
+def _jsonable(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def run_episode(agent: Any, env: gym.Env, seed: int, budget: int) -> tuple[list[dict[str, Any]], str | None]:
+    """Play one HPO run; returns the per-step rows and the traceback if the agent failed (else None)."""
+    rows: list[dict[str, Any]] = []
+    try:
+        obs, _ = env.reset(seed=seed)
+        agent.reset(env.unwrapped.space, seed=seed, budget=budget)
+        observe = getattr(agent, "observe", None)
+        for _ in range(budget):
+            t0 = time.perf_counter()
+            action = agent.act(obs)
+            choose = time.perf_counter() - t0
+            obs, reward, terminated, truncated, info = env.step(action)
+            if observe is not None:
+                t0 = time.perf_counter()
+                observe(action, reward, info)
+                choose += time.perf_counter() - t0
+            rows.append({
+                "step": int(info["step"]),
+                "config": json.dumps({k: _jsonable(v) for k, v in info["config"].items()}),
+                "score": float(info["score"]), "best_score": float(info["best_score"]),
+                "normalized_regret": float(info.get("normalized_regret", math.nan)),
+                "choose_seconds": choose, "eval_cost": float(info.get("cost", math.nan)),
+            })
+            if terminated or truncated:
+                break
+    except Exception:  # noqa: BLE001 - any agent error is a failed run, recorded, never fatal
+        return rows, traceback.format_exc()
+    return rows, None
+
+
+def _run_frame(ctx: _Context, unit: _Unit, task: str, seed: int, rows: list[dict[str, Any]], error: str | None) -> pd.DataFrame:
+    if not rows:  # failed before the first step: one marker row so the failure is stored
+        rows = [{"step": 0, "config": "{}", "score": math.nan, "best_score": math.nan, "normalized_regret": math.nan,
+                 "choose_seconds": math.nan, "eval_cost": math.nan}]
+    df = pd.DataFrame(rows)
+    df.insert(0, "agent", unit.agent)
+    df.insert(1, "task", task)
+    df.insert(2, "seed", int(seed))
+    df.insert(3, "fold", int(unit.fold))
+    df.insert(4, "heldout", bool(unit.heldout))
+    df["status"] = "failed" if error else "ok"
+    df["error"] = error or ""
+    df["budget"] = ctx.budget
+    return df[STEP_COLUMNS]
+
+
+def _execute(unit: _Unit) -> list[pd.DataFrame]:
+    """Run a unit in this process: build (and fit) the agent, play its runs, store each run as it finishes."""
+    ctx = _CTX
+    assert ctx is not None, "worker context not initialised"
+    store = ResultStore(ctx.out) if ctx.out else None
+    frames: list[pd.DataFrame] = []
+    agent, setup_error = None, None
+    try:
+        agent = ctx.build_agent(unit.agent)
+        if unit.heldout:
+            agent.fit([ctx.objective(t) for t in unit.train_tasks], seed=max(unit.fold, 0))
+    except Exception:  # noqa: BLE001
+        setup_error = traceback.format_exc()
+    for task, seed in unit.runs:
+        key: RunKey = (unit.agent, task, int(seed))
+        if store is not None and store.has(key):
+            frames.append(store.load([key]))
+            continue
+        if setup_error is not None:
+            rows, error = [], setup_error
+        else:
+            env = ctx.make_env(task)
+            try:
+                rows, error = run_episode(agent, env, int(seed), ctx.budget)
+            finally:
+                env.close()
+        df = _run_frame(ctx, unit, task, seed, rows, error)
+        if store is not None:
+            store.write_run(key, df)
+        frames.append(df)
+    return frames
+
+
+def _init_worker(ctx: _Context, parent_pid: int) -> None:
+    """Worker start: install the context, one BLAS/torch thread per process, and die with the parent."""
+    global _CTX
+    _CTX = ctx
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+    def watchdog() -> None:  # a SIGKILLed parent cannot stop its workers; they notice and exit
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watchdog, daemon=True).start()
+
+
+# -- the benchmark -------------------------------------------------------------------------------------
+def run_benchmark(
+    agents: Mapping[str, AgentSpec] | Sequence[str],
+    tasks: Sequence[TaskSpec] | None = None,
+    *,
+    suite: str = HPOBENCH_NN,
+    budget: int = 50,
+    seeds: int | Sequence[int] = 10,
+    out: str | os.PathLike | None = None,
+    jobs: int = 1,
+    protocol: str = "all",
+    folds: int = 4,
+    only_tasks: Sequence[str] | None = None,
+    resolve_agent: Callable[[str], Any] | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run every agent on every task with every seed; return one row per step (see :mod:`.store`).
+
+    Args:
+        agents: ``{name: spec}`` where spec is a zero-argument factory returning an
+            :class:`agents.base.Agent` or a spec string for ``resolve_agent``; a plain list of spec
+            strings names each agent by its spec (``["random", "tpe"]``).
+        tasks: task names of ``suite`` and/or :class:`~hpo_gym.objective.Objective` instances (e.g. a
+            user's own ``TabularObjective``); default every task of ``suite``. Under ``kfold`` this
+            list defines the folds and the training tasks.
+        budget: evaluations per run (the env enforces it).
+        seeds: a number ``n`` (seeds ``0..n-1``) or explicit seeds.
+        out: result directory; finished runs found there are skipped (resume), new runs are
+            stored as they finish. ``None`` keeps everything in memory.
+        jobs: worker processes (1 = run in this process).
+        protocol: ``"all"`` or ``"kfold"`` (see the module doc).
+        folds: number of folds for ``kfold``.
+        only_tasks: run only these task names (folds and training sets still use all ``tasks``).
+        resolve_agent: turns a spec string into an agent, e.g. ``agents.registry.make_agent``.
+        env_kwargs: extra ``gym.make`` keyword arguments (e.g. ``noise=True``).
+        progress: show a tqdm bar over runs.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
+    if not isinstance(budget, (int, np.integer)) or budget < 1:
+        raise ValueError(f"budget must be a positive integer, got {budget!r}")
+    agent_specs: dict[str, AgentSpec] = dict(agents) if isinstance(agents, Mapping) else {str(a): str(a) for a in agents}
+    if not agent_specs:
+        raise ValueError("no agents given; e.g. agents=['random', 'tpe'] with resolve_agent=agents.registry.make_agent")
+    seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    if not seed_list:
+        raise ValueError("no seeds given; pass seeds=10 or a list of seeds")
+    task_names, objectives = _resolve_tasks(tasks, suite)
+    run_tasks = task_names if only_tasks is None else [t for t in task_names if t in set(only_tasks)]
+    unknown = sorted(set(only_tasks or []) - set(task_names))
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; valid: {task_names}")
+
+    ctx = _Context(agent_specs, objectives, suite, int(budget), None if out is None else str(out), resolve_agent,
+                   dict(env_kwargs or {}))
+    store = None
+    if out is not None:
+        store = ResultStore(out)
+        store.check_manifest({"budget": int(budget), "protocol": protocol, "folds": folds if protocol == "kfold" else None,
+                              "suite": suite if not objectives else "custom"})
+        store.clean_temporaries()
+
+    splits = kfold_splits(task_names, folds) if protocol == "kfold" else [task_names]
+    fold_of = {t: (k if protocol == "kfold" else -1) for k, part in enumerate(splits) for t in part}
+    units: list[_Unit] = []
+    n_done = 0
+    for name in agent_specs:
+        transfer = protocol == "kfold" and _probe_transfer(ctx, name)
+        if transfer:
+            for k, part in enumerate(splits):
+                runs = [(t, s) for t in part if t in run_tasks for s in seed_list]
+                pending = tuple(r for r in runs if store is None or not store.has((name, r[0], r[1])))
+                n_done += len(runs) - len(pending)
+                if pending:
+                    train = tuple(t for t in task_names if t not in part)
+                    units.append(_Unit(name, pending, k, True, train))
+        else:
+            for t in run_tasks:
+                for s in seed_list:
+                    if store is not None and store.has((name, t, s)):
+                        n_done += 1
+                    else:
+                        units.append(_Unit(name, ((t, s),), fold_of[t], False))
+    total = len(agent_specs) * len(run_tasks) * len(seed_list)
+    frames = _dispatch(units, ctx, jobs, total, n_done, progress)
+    if store is not None:
+        keys = [(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list]
+        return store.load(keys)
+    if not frames:
+        return pd.DataFrame(columns=STEP_COLUMNS)
+    return pd.concat(frames, ignore_index=True).sort_values(["agent", "task", "seed", "step"], kind="stable").reset_index(drop=True)
+
+
+def _resolve_tasks(tasks: Sequence[TaskSpec] | None, suite: str) -> tuple[list[str], dict[str, Objective]]:
+    if tasks is None:
+        return list(get_suite(suite).tasks), {}
+    names: list[str] = []
+    objectives: dict[str, Objective] = {}
+    for t in tasks:
+        if isinstance(t, str):
+            name = get_suite(suite).task_name(t)
+        elif isinstance(t, Objective):
+            name = t.name
+            objectives[name] = t
+        else:
+            raise ValueError(f"a task must be a task name of suite {suite!r} or an hpo_gym Objective, got {type(t).__name__}")
+        if name in names:
+            raise ValueError(f"task {name!r} appears twice; give each objective a distinct name")
+        names.append(name)
+    return names, objectives
+
+
+def _probe_transfer(ctx: _Context, name: str) -> bool:
+    """Build one instance to see whether the agent has ``fit``; a failing build is left to the runs to record."""
+    try:
+        return is_transfer_agent(ctx.build_agent(name))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: int, progress: bool) -> list[pd.DataFrame]:
+    global _CTX
+    frames: list[pd.DataFrame] = []
+    bar = tqdm(total=total, initial=n_done, desc="bench", unit="run", disable=not progress, dynamic_ncols=True)
+    try:
+        if jobs <= 1 or len(units) <= 1:
+            _CTX = ctx
+            for unit in units:
+                frames.extend(_execute(unit))
+                bar.update(len(unit.runs))
+            return frames
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context(method),
+                                 initializer=_init_worker, initargs=(ctx, os.getpid())) as pool:
+            pending = {pool.submit(_execute, u): u for u in units}
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        unit = pending.pop(fut)
+                        frames.extend(fut.result())
+                        bar.update(len(unit.runs))
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        return frames
+    finally:
+        bar.close()
+
+
+def default_out_dir(name: str = "bench") -> Path:
+    """A fresh directory under ``runs/`` (ignored by git) for results."""
+    path = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return path

@@ -1,0 +1,138 @@
+"""Append-only result store of a benchmark: one Parquet shard per finished (agent, task, seed) run.
+
+Why shards: a run's shard is written to a temporary file and moved into place with ``os.replace``,
+which is atomic on POSIX. A shard therefore either exists complete or not at all, so ``kill -9`` in
+the middle of a benchmark loses at most the runs in flight and never leaves a half-written or
+duplicated run; the next invocation skips every run whose shard exists. The shard name is a pure
+function of the run key, so even two processes finishing the same run produce one file.
+
+Layout of ``DIR``::
+
+    DIR/benchmark.json            settings the shards were produced with (budget, protocol, ...)
+    DIR/runs/<agent>__<task>__s<seed>__<hash>.parquet   one per run, one row per step
+
+Columns of a shard (:data:`STEP_COLUMNS`): agent, task, seed, fold (-1 outside k-fold), heldout,
+step (1-based), config (JSON), score, best_score, normalized_regret (of the best so far; NaN without
+an oracle), choose_seconds (agent time for the step: ``act`` + ``observe``), eval_cost (the
+evaluation's cost in seconds as the objective reports it), status (``ok`` / ``failed``), error
+(traceback of a failed run, else empty), budget. A failed run keeps the steps it completed; a run
+that failed before its first step has one row with step 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+STEP_COLUMNS = ["agent", "task", "seed", "fold", "heldout", "step", "config", "score", "best_score",
+                "normalized_regret", "choose_seconds", "eval_cost", "status", "error", "budget"]
+RunKey = tuple[str, str, int]
+MANIFEST = "benchmark.json"
+#: Settings that must agree between the runs of one store (mixing them would make numbers meaningless).
+MANIFEST_KEYS = ("budget", "protocol", "folds", "suite")
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text)[:limit] or "x"
+
+
+def shard_name(key: RunKey) -> str:
+    """File name of a run's shard: readable slug plus a hash of the exact key (agent specs may hold paths)."""
+    agent, task, seed = key
+    digest = hashlib.sha1(json.dumps([agent, task, int(seed)]).encode()).hexdigest()[:10]
+    return f"{_slug(agent)}__{_slug(task)}__s{int(seed)}__{digest}.parquet"
+
+
+class ResultStore:
+    """The shards of one benchmark directory. Safe to read while a benchmark writes to it."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.runs_dir = self.root / "runs"
+
+    # -- settings -------------------------------------------------------------------------------
+    def check_manifest(self, settings: Mapping[str, Any]) -> None:
+        """Create ``benchmark.json`` or check that ``settings`` match it; raises ``ValueError`` with the fix."""
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        path = self.root / MANIFEST
+        wanted = {k: settings.get(k) for k in MANIFEST_KEYS}
+        if path.exists():
+            have = json.loads(path.read_text())
+            diff = {k: (have.get(k), wanted[k]) for k in MANIFEST_KEYS if have.get(k) != wanted[k]}
+            if diff:
+                detail = ", ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
+                raise ValueError(f"{self.root} holds a benchmark with other settings ({detail}); "
+                                 "use another --out directory or the same settings")
+            return
+        _atomic_write_bytes(path, json.dumps(wanted, indent=2).encode())
+
+    def manifest(self) -> dict[str, Any]:
+        path = self.root / MANIFEST
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    # -- runs -----------------------------------------------------------------------------------
+    def path_of(self, key: RunKey) -> Path:
+        return self.runs_dir / shard_name(key)
+
+    def has(self, key: RunKey) -> bool:
+        return self.path_of(key).exists()
+
+    def write_run(self, key: RunKey, steps: pd.DataFrame) -> Path:
+        """Write one finished run atomically (temp file in the same directory + ``os.replace``)."""
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        path = self.path_of(key)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        steps.to_parquet(tmp, index=False)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return path
+
+    def shard_paths(self) -> list[Path]:
+        if not self.runs_dir.exists():
+            return []
+        return sorted(p for p in self.runs_dir.glob("*.parquet") if not p.name.startswith("."))
+
+    def clean_temporaries(self) -> int:
+        """Remove temp files left by killed writers (their pid is gone); returns how many."""
+        removed = 0
+        for p in self.runs_dir.glob(".*.tmp-*") if self.runs_dir.exists() else []:
+            pid = int(p.name.rsplit("-", 1)[-1]) if p.name.rsplit("-", 1)[-1].isdigit() else -1
+            if pid <= 0 or not _pid_alive(pid):
+                p.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def load(self, keys: Iterable[RunKey] | None = None) -> pd.DataFrame:
+        """All steps of all stored runs (or of ``keys`` only), sorted by agent, task, seed, step."""
+        if keys is None:
+            paths = self.shard_paths()
+        else:
+            paths = [p for p in (self.path_of(k) for k in keys) if p.exists()]
+        if not paths:
+            return pd.DataFrame(columns=STEP_COLUMNS)
+        df = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+        return df.sort_values(["agent", "task", "seed", "step"], kind="stable").reset_index(drop=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
