@@ -154,8 +154,9 @@ class SearchSpace:
     """An ordered tuple of hyperparameters with encode/decode to the unit cube.
 
     >>> space = SearchSpace([Float("lr", 1e-4, 1e-1, log=True), Categorical("act", ["relu", "tanh"])])
-    >>> space.decode(space.encode({"lr": 0.01, "act": "tanh"}))
-    {'lr': 0.01, 'act': 'tanh'}
+    >>> config = space.decode(space.encode({"lr": 0.01, "act": "tanh"}))
+    >>> round(config["lr"], 10), config["act"]
+    (0.01, 'tanh')
     """
 
     hyperparameters: tuple[Hyperparameter, ...]
