@@ -14,6 +14,8 @@ import sys
 #: One module per subcommand group; each defines ``register(subparsers) -> None``.
 COMMAND_MODULES: list[str] = [
     "hpo_gym.cli.tasks",
+    "hpo_gym.cli.bench",
+    "hpo_gym.cli.demo",
 ]
 
 

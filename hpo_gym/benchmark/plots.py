@@ -1,0 +1,90 @@
+"""PNG plots of a benchmark: regret curves per task and the average rank over evaluations.
+
+Matplotlib runs headless (``Agg``) so plotting works on servers and in worker processes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from hpo_gym.benchmark.metrics import rank_curve, regret_curves  # noqa: E402
+
+#: Floor for the log-scale regret axis (a run that found the optimum has regret 0).
+REGRET_FLOOR = 1e-4
+
+
+def _colors(agents: list[str]) -> dict[str, str]:
+    cmap = plt.get_cmap("tab10")
+    return {a: cmap(i % 10) for i, a in enumerate(agents)}
+
+
+def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
+    """One panel per task: mean normalized regret of the best so far vs evaluations, with a +-1 standard
+    error band over seeds, log y scale (regret 0 is drawn at :data:`REGRET_FLOOR`)."""
+    curves = regret_curves(df)
+    tasks = sorted(curves["task"].unique())
+    agents = sorted(curves["agent"].unique())
+    colors = _colors(agents)
+    ncols = min(4, len(tasks))
+    nrows = math.ceil(len(tasks) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False, sharex=True)
+    for ax, task in zip(axes.flat, tasks):
+        for agent in agents:
+            c = curves[(curves["task"] == task) & (curves["agent"] == agent)]
+            if c.empty:
+                continue
+            mean = c["mean"].clip(lower=REGRET_FLOOR)
+            lo = (c["mean"] - c["sem"]).clip(lower=REGRET_FLOOR)
+            hi = (c["mean"] + c["sem"]).clip(lower=REGRET_FLOOR)
+            ax.plot(c["step"], mean, color=colors[agent], label=agent, lw=1.6)
+            ax.fill_between(c["step"], lo, hi, color=colors[agent], alpha=0.18, lw=0)
+        ax.set_yscale("log")
+        ax.set_title(task, fontsize=11)
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in axes.flat[len(tasks):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("evaluations")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("normalized regret")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.9 / (3.4 * nrows)))
+    top = axes[0, 0].get_position().y1
+    gap = 0.25 / (3.4 * nrows)  # about a quarter inch, in figure fraction
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, top + gap), ncol=min(len(agents), 8),
+               frameon=False, fontsize=11)
+    fig.suptitle(title or "Normalized regret of the best configuration so far (mean ± s.e. over seeds)", fontsize=12,
+                 y=min(0.995, top + 2.6 * gap), va="bottom")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_average_rank(df: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
+    """Average rank of each agent (1 = best; ties averaged) vs evaluations, over tasks and seeds."""
+    ranks = rank_curve(df)
+    agents = list(ranks.columns)
+    colors = _colors(sorted(agents))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for agent in agents:
+        ax.plot(ranks.index, ranks[agent], label=agent, color=colors[agent], lw=1.8)
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("average rank (lower is better)")
+    ax.set_title(title or "Average rank by regret of the best so far (over tasks and seeds)", fontsize=11)
+    ax.grid(True, alpha=0.3)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,79 @@
+"""Turn a benchmark's step table into Markdown, JSON and PNG plots (what ``hpo-gym report`` prints)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hpo_gym.benchmark.metrics import per_task_details, per_task_table, run_budget, summary_table
+from hpo_gym.benchmark.store import ResultStore
+
+
+def load_results(out: str | Path) -> pd.DataFrame:
+    """All stored steps of a benchmark directory; ``FileNotFoundError`` naming the fix when it is empty."""
+    store = ResultStore(out)
+    if not store.root.exists():
+        raise FileNotFoundError(f"no benchmark directory {store.root}; run `hpo-gym bench --out {store.root}` first")
+    df = store.load()
+    if df.empty:
+        raise FileNotFoundError(f"{store.root} holds no finished runs yet; run `hpo-gym bench --out {store.root}`")
+    return df
+
+
+def format_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Readable column set: regret as ``mean ± std`` per budget, the rest rounded."""
+    out = pd.DataFrame(index=table.index)
+    budgets = [c.split("@")[1] for c in table.columns if c.startswith("regret@")]
+    for b in budgets:
+        out[f"regret@{b}"] = [f"{m:.4f} ± {s:.4f}" if not math.isnan(m) else "-"
+                              for m, s in zip(table[f"regret@{b}"], table[f"std@{b}"].fillna(0.0))]
+    out["BtR"] = table["BtR"].map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
+    out["MP"] = table["MP"].map(lambda v: f"{v:.4f}")
+    out["MnP"] = table["MnP"].map(lambda v: f"{v:.4f}")
+    out["MnR"] = table["MnR"].map(lambda v: f"{v:.2f}")
+    out["s/suggestion"] = table["sec/suggestion"].map(lambda v: f"{v:.2g}")
+    out["held-out"] = table["heldout"].map({True: "yes (k-fold)", False: "no"})
+    out["runs"] = table["runs"]
+    if table["failed"].any():
+        out["failed"] = table["failed"]
+    return out
+
+
+def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
+    """The summary table per agent (and the per-task regret table) as Markdown."""
+    budget = run_budget(df)
+    table = summary_table(df)
+    parts = [f"Normalized regret mean ± std over runs at each budget; BtR, MP, MnP, MnR at budget {budget}.",
+             "", format_summary(table).to_markdown()]
+    if table["heldout"].any():
+        parts += ["", "held-out = yes: scored only on tasks the agent was not fitted on (k-fold over tasks)."]
+    if per_task:
+        parts += ["", f"Mean normalized regret per task at budget {budget} (over seeds):", "",
+                  per_task_table(df, budget).to_markdown(floatfmt=".4f")]
+    return "\n".join(parts)
+
+
+def json_report(df: pd.DataFrame) -> dict[str, Any]:
+    """``{"budget", "agents": {agent: {summary metrics}}, "tasks": {agent: {task: {...}}}}``."""
+    table = summary_table(df)
+    agents = {a: {k: _py(v) for k, v in row.items()} for a, row in table.iterrows()}
+    return {"budget": run_budget(df), "agents": agents, "tasks": per_task_details(df)}
+
+
+def write_plots(df: pd.DataFrame, plot_dir: str | Path) -> list[Path]:
+    """Write ``regret_per_task.png`` and ``average_rank.png`` into ``plot_dir``."""
+    from hpo_gym.benchmark.plots import plot_average_rank, plot_regret_per_task
+
+    plot_dir = Path(plot_dir)
+    return [plot_regret_per_task(df, plot_dir / "regret_per_task.png"), plot_average_rank(df, plot_dir / "average_rank.png")]
+
+
+def _py(v: Any) -> Any:
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v

@@ -1,0 +1,79 @@
+"""``hpo-gym bench`` (run agents x tasks x seeds into a result directory) and ``hpo-gym report`` (read it).
+
+``bench`` is resumable: rerun the same command after an interruption and only the missing runs are
+done. Agent names are resolved through :mod:`agents.registry`, imported here (the app layer) only
+when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hpo_gym.suites import HPOBENCH_NN, suite_names
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("bench", help="benchmark agents on a suite (resumable; results in --out)",
+                              description="Run agents x tasks x seeds through HPO-OpenML-v0 and store every step.")
+    p.add_argument("--agents", type=_csv, default=["random", "tpe"],
+                   help="comma-separated agent specs, e.g. random,tpe,gp,cmaes,qmc (NAME or NAME:ARG)")
+    p.add_argument("--suite", default=HPOBENCH_NN, help=f"task suite (default {HPOBENCH_NN}); known: {', '.join(suite_names())}")
+    p.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names to run (default: all of the suite)")
+    p.add_argument("--budget", type=int, default=50, help="evaluations per run (default 50)")
+    p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per (agent, task) (default 10)")
+    p.add_argument("--out", required=True, type=Path, help="result directory; rerunning skips finished runs")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--protocol", choices=["all", "kfold"], default="all",
+                   help="kfold: agents with fit() are fitted per fold and scored on held-out tasks only")
+    p.add_argument("--folds", type=int, default=4, help="number of folds for --protocol kfold (default 4)")
+    p.add_argument("--no-report", action="store_true", help="do not print the summary at the end")
+    p.set_defaults(func=run_bench)
+
+    r = subparsers.add_parser("report", help="summarize a benchmark directory (Markdown or JSON) and write PNG plots")
+    r.add_argument("out", type=Path, help="the directory given to `hpo-gym bench --out`")
+    r.add_argument("--json", action="store_true", help="print JSON per agent and per task instead of Markdown")
+    r.add_argument("--plots", type=Path, default=None, help="where to write the PNGs (default OUT/plots)")
+    r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    r.set_defaults(func=run_report)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from agents.registry import make_agent
+
+    from hpo_gym.benchmark import run_benchmark
+    from hpo_gym.benchmark.report import markdown_report
+
+    for spec in args.agents:  # fail fast on a typo, before any process starts
+        make_agent(spec)
+    df = run_benchmark(args.agents, suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out, jobs=args.jobs,
+                       protocol=args.protocol, folds=args.folds, only_tasks=args.tasks, resolve_agent=make_agent)
+    if not args.no_report:
+        print(markdown_report(df))
+        print(f"\nresults in {args.out}; `hpo-gym report {args.out}` writes the plots")
+    failed = df[df["status"] != "ok"].drop_duplicates(["agent", "task", "seed"])
+    if len(failed):
+        first = failed.iloc[0]
+        print(f"{len(failed)} run(s) failed; first: {first['agent']} on {first['task']} seed {first['seed']}:\n"
+              f"{first['error']}", file=sys.stderr)
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from hpo_gym.benchmark.report import json_report, load_results, markdown_report, write_plots
+
+    df = load_results(args.out)
+    if args.json:
+        print(json.dumps(json_report(df), indent=2))
+    else:
+        print(markdown_report(df))
+    if not args.no_plots:
+        paths = write_plots(df, args.plots or args.out / "plots")
+        print("plots: " + ", ".join(map(str, paths)), file=sys.stderr if args.json else sys.stdout)
+    return 0
