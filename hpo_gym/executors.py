@@ -1,0 +1,364 @@
+"""Executors: run a batch of independent jobs (model fits) serially, on local processes, or on Ray.
+
+All executors share one contract, :meth:`Executor.run`::
+
+    outcomes = executor.run(fn, jobs, shared=(key, obj), time_limit=60)
+
+``fn(obj, job)`` is a picklable module-level function; ``obj`` is data shared by the whole batch
+(the training arrays), shipped once per worker (``key`` names it so workers keep it between
+batches) or once per batch to Ray's object store. Each job gets an :class:`Outcome`: its value, or
+the error (an exception's text, ``"timeout ..."``, or a worker crash). A job never raises here, so
+one bad fit cannot end an HPO run.
+
+* ``"inline"``: in this process. Simplest, but a time limit cannot stop a running fit.
+* ``"serial"`` (default for live training): one job at a time in a worker process, so a fit that
+  exceeds the time limit is killed and the worker replaced.
+* ``"process"``: ``n_workers`` worker processes (default: the number of cores).
+* ``"ray"``: Ray tasks. ``ray.init(address=...)`` joins an existing cluster (``address="auto"`` or
+  ``"ray://host:10001"``); without an address a local Ray instance is started. At most as many jobs
+  as the cluster has CPUs run at once, so a job's time limit counts from its start.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import multiprocessing as mp
+import os
+import sys
+import time
+import traceback
+import types
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_connections
+from typing import Any
+
+EXECUTORS = ("inline", "serial", "process", "ray")
+#: Workers keep this many shared objects (datasets) between batches.
+SHARED_SLOTS = 4
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Result of one job: ``value`` when it succeeded, else ``error``; ``seconds`` of wall time."""
+
+    value: Any = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _call(fn: Callable, shared: Any, job: Any) -> Outcome:
+    start = time.perf_counter()
+    try:
+        value = fn(shared, job)
+    except Exception as e:  # noqa: BLE001  (every failure becomes an Outcome)
+        return Outcome(error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - start)
+    return Outcome(value=value, seconds=time.perf_counter() - start)
+
+
+class Executor:
+    """Base class: ``run`` a batch, ``close`` to free workers (also done at interpreter exit)."""
+
+    name = "executor"
+    n_workers = 1
+
+    def run(self, fn: Callable[[Any, Any], Any], jobs: Sequence[Any], shared: tuple[Hashable, Any] | None = None,
+            time_limit: float | None = None) -> list[Outcome]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_workers={self.n_workers})"
+
+
+class InlineExecutor(Executor):
+    """Runs jobs in the calling process, one after the other; ``time_limit`` is not enforced."""
+
+    name = "inline"
+
+    def run(self, fn, jobs, shared=None, time_limit=None):
+        obj = shared[1] if shared is not None else None
+        return [_call(fn, obj, job) for job in jobs]
+
+
+# -- local worker processes -----------------------------------------------------------------------
+def _worker_main(conn) -> None:
+    """Loop of a worker process: keep shared objects by key, run jobs, send Outcomes back."""
+    store: OrderedDict = OrderedDict()
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        if msg is None:
+            return
+        if msg[0] == "shared":
+            store[msg[1]] = msg[2]
+            while len(store) > SHARED_SLOTS:
+                store.popitem(last=False)
+            continue
+        _, fn, key, job = msg
+        try:
+            outcome = _call(fn, store.get(key) if key is not None else None, job)
+        except BaseException:  # noqa: BLE001
+            outcome = Outcome(error=traceback.format_exc(limit=2))
+        try:
+            conn.send(outcome)
+        except Exception as e:  # noqa: BLE001  (unpicklable result)
+            conn.send(Outcome(error=f"result could not be sent back: {type(e).__name__}: {e}"))
+
+
+@contextlib.contextmanager
+def _without_main_module():
+    """Hide ``__main__`` while a worker starts, so spawn/forkserver does not re-run the user's script.
+
+    Without this, a script that makes a live env at top level (no ``if __name__ == "__main__":``
+    guard) would be re-executed by every worker. Job functions must therefore live in an importable
+    module (like :func:`hpo_gym.live.objective.fit_and_score`), not in ``__main__``.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
+class _Worker:
+    def __init__(self, ctx):
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="hpo-gym-worker")
+        with _without_main_module():
+            self.process.start()
+        child.close()
+        self.keys: set = set()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+
+class ProcessExecutor(Executor):
+    """``n_workers`` persistent worker processes; jobs over the time limit are killed.
+
+    Workers start on first use from a ``forkserver`` that has imported scikit-learn once, so a
+    replacement worker (after a timeout) starts in milliseconds, and no threads of this process are
+    inherited by a ``fork``.
+    """
+
+    name = "process"
+
+    def __init__(self, n_workers: int | None = None, start_method: str = "forkserver",
+                 preload: Sequence[str] = ("hpo_gym.live.objective",)):
+        self.n_workers = max(1, int(n_workers or os.cpu_count() or 1))
+        if start_method not in mp.get_all_start_methods():
+            start_method = "spawn"
+        self._ctx = mp.get_context(start_method)
+        if start_method == "forkserver":
+            self._ctx.set_forkserver_preload(list(preload))
+        self._workers: list[_Worker] = []
+        atexit.register(self.close)
+
+    def _ensure_workers(self) -> None:
+        self._workers = [w for w in self._workers if w.process.is_alive()]
+        while len(self._workers) < self.n_workers:
+            self._workers.append(_Worker(self._ctx))
+
+    def run(self, fn, jobs, shared=None, time_limit=None):
+        jobs = list(jobs)
+        outcomes: list[Outcome | None] = [None] * len(jobs)
+        if not jobs:
+            return []
+        self._ensure_workers()
+        key = shared[0] if shared is not None else None
+        pending = deque(range(len(jobs)))
+        idle = list(self._workers)
+        running: dict[_Worker, tuple[int, float]] = {}
+        while pending or running:
+            while pending and idle:
+                worker, i = idle.pop(), pending.popleft()
+                try:
+                    if shared is not None and key not in worker.keys:
+                        worker.conn.send(("shared", key, shared[1]))
+                        worker.keys.add(key)
+                    worker.conn.send(("run", fn, key, jobs[i]))
+                except (OSError, EOFError, BrokenPipeError) as e:
+                    outcomes[i] = Outcome(error=f"worker process unavailable: {type(e).__name__}: {e}")
+                    idle.append(self._replace(worker))
+                    continue
+                running[worker] = (i, time.perf_counter())
+            if not running:
+                continue
+            timeout = None
+            if time_limit is not None:
+                now = time.perf_counter()
+                timeout = max(0.0, min(start + time_limit - now for _, start in running.values()))
+            ready = wait_connections([w.conn for w in running], timeout=timeout)
+            by_conn = {w.conn: w for w in running}
+            for conn in ready:
+                worker = by_conn[conn]
+                i, start = running.pop(worker)
+                try:
+                    outcomes[i] = conn.recv()
+                    idle.append(worker)
+                except (EOFError, OSError):
+                    code = worker.process.exitcode
+                    outcomes[i] = Outcome(error=f"worker process died (exit code {code}; out of memory or a crash "
+                                                "in native code)", seconds=time.perf_counter() - start)
+                    idle.append(self._replace(worker))
+            if time_limit is not None:
+                now = time.perf_counter()
+                for worker, (i, start) in list(running.items()):
+                    if now - start >= time_limit:
+                        running.pop(worker)
+                        outcomes[i] = Outcome(error=f"timeout: still running after the time limit of {time_limit:g} s",
+                                              seconds=now - start)
+                        idle.append(self._replace(worker))
+        return outcomes  # type: ignore[return-value]
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        worker.kill()
+        fresh = _Worker(self._ctx)
+        self._workers = [fresh if w is worker else w for w in self._workers]
+        return fresh
+
+    def close(self) -> None:
+        for w in self._workers:
+            try:
+                w.conn.send(None)
+            except (OSError, EOFError, BrokenPipeError):
+                pass
+        for w in self._workers:
+            w.process.join(timeout=2)
+            w.kill()
+        self._workers = []
+
+
+class SerialExecutor(ProcessExecutor):
+    """One job at a time in one worker process (so a time limit can stop a fit)."""
+
+    name = "serial"
+
+    def __init__(self, **kwargs: Any):
+        kwargs.pop("n_workers", None)
+        super().__init__(n_workers=1, **kwargs)
+
+
+# -- Ray ----------------------------------------------------------------------------------------------
+def _ray_job(fn, shared, job) -> Outcome:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    return _call(fn, shared, job)
+
+
+class RayExecutor(Executor):
+    """Jobs as Ray tasks, on a local Ray instance or an existing cluster (``address``).
+
+    Args:
+        address: ``None`` starts a local instance (``num_cpus`` CPUs); ``"auto"`` or
+            ``"ray://host:10001"`` joins a running cluster. If Ray is already initialised it is reused.
+        num_cpus: CPUs of the local instance (ignored when joining a cluster).
+        init_kwargs: extra arguments for ``ray.init``.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, **init_kwargs: Any):
+        try:
+            import ray
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise ImportError("executor='ray' needs Ray: pip install 'hpo-gym[ray]'") from e
+        self._ray = ray
+        self._owns = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+            kwargs.update(init_kwargs)
+            if address is None:
+                kwargs["num_cpus"] = num_cpus or os.cpu_count()
+            ray.init(address=address, **kwargs)
+            self._owns = True
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_job)
+        self.n_workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._shared_refs: OrderedDict = OrderedDict()
+
+    def run(self, fn, jobs, shared=None, time_limit=None):
+        ray = self._ray
+        jobs = list(jobs)
+        outcomes: list[Outcome | None] = [None] * len(jobs)
+        ref = None
+        if shared is not None:
+            if shared[0] not in self._shared_refs:
+                self._shared_refs[shared[0]] = ray.put(shared[1])
+                while len(self._shared_refs) > SHARED_SLOTS:
+                    self._shared_refs.popitem(last=False)
+            ref = self._shared_refs[shared[0]]
+        pending = deque(range(len(jobs)))
+        running: dict[Any, tuple[int, float]] = {}
+        while pending or running:
+            while pending and len(running) < self.n_workers:
+                i = pending.popleft()
+                running[self._remote.remote(fn, ref, jobs[i])] = (i, time.perf_counter())
+            timeout = None
+            if time_limit is not None:
+                timeout = max(0.0, min(s + time_limit for _, s in running.values()) - time.perf_counter())
+            done, _ = ray.wait(list(running), num_returns=1, timeout=timeout)
+            for r in done:
+                i, start = running.pop(r)
+                try:
+                    outcomes[i] = ray.get(r)
+                except Exception as e:  # noqa: BLE001  (worker crash, cancelled task)
+                    outcomes[i] = Outcome(error=f"ray task failed: {type(e).__name__}: {str(e).splitlines()[0]}",
+                                          seconds=time.perf_counter() - start)
+            if time_limit is not None:
+                now = time.perf_counter()
+                for r, (i, start) in list(running.items()):
+                    if now - start >= time_limit:
+                        running.pop(r)
+                        ray.cancel(r, force=True)
+                        outcomes[i] = Outcome(error=f"timeout: still running after the time limit of {time_limit:g} s",
+                                              seconds=now - start)
+        return outcomes  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._shared_refs.clear()
+        if self._owns and self._ray.is_initialized():
+            self._ray.shutdown()
+            self._owns = False
+
+
+def get_executor(spec: str | Executor | None = "serial", **options: Any) -> Executor:
+    """An executor from its name (``inline``, ``serial``, ``process``, ``ray``) or pass one through.
+
+    ``options``: ``n_workers`` for ``process``; ``address``, ``num_cpus`` (and other ``ray.init``
+    arguments) for ``ray``.
+    """
+    if isinstance(spec, Executor):
+        return spec
+    name = spec or "serial"
+    if name == "inline":
+        return InlineExecutor()
+    if name == "serial":
+        return SerialExecutor()
+    if name == "process":
+        return ProcessExecutor(n_workers=options.get("n_workers"))
+    if name == "ray":
+        return RayExecutor(**{k: v for k, v in options.items() if k != "n_workers"})
+    raise ValueError(f"unknown executor {spec!r}; use one of {EXECUTORS} or an hpo_gym.executors.Executor")

@@ -1,0 +1,209 @@
+"""OpenML data for live training: download through openml-python, cache, outer split, validation split.
+
+Everything goes through openml-python's own API and cache (``openml.tasks.get_task`` with its
+dataset, features and splits), so a cache filled on a connected machine by ``hpo-gym fetch <ids>``
+works unchanged on an offline one. Where that cache lives:
+
+1. ``cache_dir=`` passed to :func:`load_task` / the live objective, else
+2. the ``HPO_GYM_OPENML_CACHE`` environment variable, else
+3. openml-python's own setting (``OPENML_CACHE_DIR``, ``~/.config/openml/config``, default
+   ``~/.cache/openml``).
+
+openml-python files a server's data under ``<root>/<reversed host>`` (``org/openml/www`` for
+openml.org), so copy the whole root directory between machines.
+
+The outer split is the task's own (``repeat`` 0, ``fold`` 0 by default); the validation set is
+carved out of the outer TRAIN rows only (stratified, seeded), so validation scores never see the
+outer test rows, which are kept for a final test score.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ENV_CACHE = "HPO_GYM_OPENML_CACHE"
+
+
+class OpenMLUnavailableError(RuntimeError):
+    """An OpenML task is neither cached locally nor downloadable (offline, or the server is down)."""
+
+
+def configure_openml_cache(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Point openml-python at ``cache_dir`` (or ``$HPO_GYM_OPENML_CACHE``) and return the root cache dir.
+
+    With neither given, openml-python's own setting is left untouched.
+    """
+    import openml
+
+    chosen = cache_dir if cache_dir is not None else os.environ.get(ENV_CACHE)
+    if chosen:
+        openml.config.set_root_cache_directory(Path(chosen).expanduser())
+    # openml's console handler prints a warning per uncompressed answer; keep the user's output readable
+    logging.getLogger("openml").setLevel(max(logging.getLogger("openml").level, logging.ERROR))
+    return Path(openml.config._root_cache_directory).expanduser()
+
+
+def openml_server_cache_dir() -> Path:
+    """The folder openml-python uses for the current server (``<root>/<reversed host>``)."""
+    import openml
+
+    return Path(openml.config.get_cache_directory()).expanduser()
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """One OpenML classification task as numeric arrays plus its outer split.
+
+    ``X`` is float64: numeric columns as they are, nominal columns as category codes (NaN where
+    missing; ``categorical`` marks them, so the model pipelines one-hot encode them). ``y`` holds
+    class indices into ``classes``.
+    """
+
+    task_id: int
+    dataset_id: int
+    dataset_name: str
+    X: np.ndarray
+    y: np.ndarray
+    classes: tuple[str, ...]
+    categorical: np.ndarray
+    feature_names: tuple[str, ...]
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    repeat: int = 0
+    fold: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def validation_split(self, val_fraction: float = 0.33, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(fit rows, validation rows), both drawn from the outer TRAIN rows only.
+
+        Stratified by class when every class has at least two training rows, else a plain shuffle
+        split. 0.33 follows HPOBench's ML benchmarks (``valid_size=0.33``).
+        """
+        from sklearn.model_selection import train_test_split
+
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        y_train = self.y[self.train_idx]
+        counts = np.bincount(y_train, minlength=self.n_classes)
+        stratify = y_train if counts[counts > 0].min() >= 2 else None
+        fit, val = train_test_split(self.train_idx, test_size=val_fraction, random_state=seed, stratify=stratify)
+        return np.sort(fit), np.sort(val)
+
+
+def _frame_to_numeric(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """DataFrame -> (float64 array, categorical mask): nominal/string/bool columns become codes."""
+    columns, categorical = [], []
+    for name in X.columns:
+        col = X[name]
+        if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or pd.api.types.is_string_dtype(col) \
+                or pd.api.types.is_bool_dtype(col):
+            codes = pd.Categorical(col).codes.astype(np.float64)
+            codes[codes < 0] = np.nan
+            columns.append(codes)
+            categorical.append(True)
+        else:
+            columns.append(pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
+            categorical.append(False)
+    return np.column_stack(columns) if columns else np.empty((len(X), 0)), np.array(categorical, dtype=bool)
+
+
+def _offline_message(task_id: int, error: BaseException) -> str:
+    import openml
+
+    root = Path(openml.config._root_cache_directory).expanduser()
+    short = str(error).splitlines()[0][:300] if str(error) else ""
+    return (
+        f"OpenML task {task_id} is not in the local OpenML cache and could not be downloaded from "
+        f"{openml.config.server} ({type(error).__name__}: {short}). Cache directory: {root} "
+        f"(this server's files go to {openml_server_cache_dir()}). To use the task offline, run "
+        f"`hpo-gym fetch {task_id}` on a machine with internet (choose where it writes with "
+        f"{ENV_CACHE}=<dir>), copy that directory here, and set {ENV_CACHE} to it."
+    )
+
+
+def fetch_openml_task(task_id: int, cache_dir: str | os.PathLike | None = None):
+    """``openml.tasks.get_task`` with data, features and splits, from the cache or the server.
+
+    Raises :class:`OpenMLUnavailableError` (one message: task, cache directory, how to fill it) when
+    the task is neither cached nor downloadable, and ``ValueError`` when the server says the task
+    does not exist.
+    """
+    import openml
+    from openml.exceptions import OpenMLServerException
+
+    configure_openml_cache(cache_dir)
+    try:
+        task = openml.tasks.get_task(int(task_id), download_splits=True, download_data=True,
+                                     download_features_meta_data=True)
+    except OpenMLServerException as e:
+        if getattr(e, "code", None) in (151, 152, 111):
+            raise ValueError(f"OpenML has no task {task_id} ({openml.config.server} answered: {e.message}); "
+                             "check the id on https://www.openml.org/search?type=task") from None
+        raise OpenMLUnavailableError(_offline_message(task_id, e)) from None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # noqa: BLE001  (connection refused, DNS failure, timeouts, broken cache ...)
+        raise OpenMLUnavailableError(_offline_message(task_id, e)) from None
+    task.download_split()
+    return task
+
+
+@functools.lru_cache(maxsize=16)
+def _load_task_cached(task_id: int, repeat: int, fold: int, root: str, server: str) -> TaskData:
+    from openml.tasks import OpenMLClassificationTask
+
+    task = fetch_openml_task(task_id)
+    if not isinstance(task, OpenMLClassificationTask):
+        raise ValueError(f"OpenML task {task_id} is a {type(task).__name__}; the live backend supports "
+                         "classification tasks (OpenML task type 1) only")
+    dataset = task.get_dataset()
+    X_df, y_series, _, _ = dataset.get_data(target=task.target_name)
+    X, categorical = _frame_to_numeric(X_df)
+    labels = [str(c) for c in (task.class_labels or sorted(pd.unique(y_series.astype(str))))]
+    y = pd.Categorical(y_series.astype(str), categories=labels).codes.astype(np.int64)
+    if (y < 0).any():
+        raise ValueError(f"OpenML task {task_id}: {int((y < 0).sum())} rows have a missing or unknown class label")
+    n_repeats, n_folds, _ = task.get_split_dimensions()
+    if not (0 <= repeat < n_repeats and 0 <= fold < n_folds):
+        raise ValueError(f"OpenML task {task_id} has {n_repeats} repeat(s) x {n_folds} fold(s); "
+                         f"got repeat={repeat}, fold={fold}")
+    train_idx, test_idx = task.get_train_test_split_indices(fold=fold, repeat=repeat)
+    return TaskData(
+        task_id=int(task_id), dataset_id=int(task.dataset_id), dataset_name=str(dataset.name), X=X, y=y,
+        classes=tuple(labels), categorical=categorical, feature_names=tuple(map(str, X_df.columns)),
+        train_idx=np.asarray(train_idx, dtype=np.int64), test_idx=np.asarray(test_idx, dtype=np.int64),
+        repeat=repeat, fold=fold,
+        extra={"estimation_procedure": task.estimation_procedure.get("type"), "n_repeats": n_repeats, "n_folds": n_folds},
+    )
+
+
+def load_task(task_id: int, repeat: int = 0, fold: int = 0, cache_dir: str | os.PathLike | None = None) -> TaskData:
+    """Load an OpenML classification task as :class:`TaskData` (memoised per process)."""
+    import openml
+
+    root = configure_openml_cache(cache_dir)
+    return _load_task_cached(int(task_id), int(repeat), int(fold), str(root), openml.config.server)
+
+
+def fetch(task_ids: Iterable[int], cache_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Download tasks into the OpenML cache (what ``hpo-gym fetch`` does); returns one summary per task."""
+    rows = []
+    for tid in task_ids:
+        data = load_task(int(tid), cache_dir=cache_dir)
+        rows.append({"task_id": data.task_id, "dataset": data.dataset_name, "rows": len(data.y),
+                     "features": data.X.shape[1], "categorical": int(data.categorical.sum()),
+                     "classes": data.n_classes})
+    return rows

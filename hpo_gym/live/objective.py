@@ -1,0 +1,270 @@
+"""``LiveObjective``: an OpenML task + a model family, really trained for every configuration.
+
+The validation score of a configuration is the metric (accuracy by default, any scikit-learn scorer
+name) of the model fitted on the outer-train rows minus a validation part, measured on that
+validation part (see :mod:`hpo_gym.live.data`). :meth:`LiveObjective.test_score` refits on all
+outer-train rows and scores the outer-test rows, for final reporting only; it is never a reward.
+
+A fit that raises, exceeds ``time_limit`` or kills its worker becomes
+:func:`hpo_gym.objective.failure`: the metric's worst score, the reason in ``info["error"]``.
+Warnings raised during fitting are counted (``info["n_warnings"]``, first one in
+``info["warning"]``) instead of printed, so a ConvergenceWarning per step does not flood a run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from hpo_gym.executors import Executor, Outcome, get_executor
+from hpo_gym.live.cache import EvaluationCache, evaluation_key
+from hpo_gym.live.data import TaskData, load_task
+from hpo_gym.live.models import ModelFamily, get_model
+from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list, failure
+from hpo_gym.space import Config, SearchSpace
+
+#: Worst value of common scikit-learn scorers (what a failed fit scores). Others need ``worst_score=``.
+WORST_SCORES: dict[str, float] = {
+    "accuracy": 0.0, "balanced_accuracy": 0.0, "top_k_accuracy": 0.0, "average_precision": 0.0,
+    "f1": 0.0, "f1_micro": 0.0, "f1_macro": 0.0, "f1_weighted": 0.0,
+    "precision": 0.0, "precision_micro": 0.0, "precision_macro": 0.0, "precision_weighted": 0.0,
+    "recall": 0.0, "recall_micro": 0.0, "recall_macro": 0.0, "recall_weighted": 0.0,
+    "jaccard": 0.0, "jaccard_micro": 0.0, "jaccard_macro": 0.0, "jaccard_weighted": 0.0,
+    "roc_auc": 0.0, "roc_auc_ovr": 0.0, "roc_auc_ovo": 0.0, "roc_auc_ovr_weighted": 0.0, "roc_auc_ovo_weighted": 0.0,
+    "matthews_corrcoef": -1.0,
+    "neg_log_loss": -float(-np.log(np.finfo(np.float64).eps)),  # log loss of probability eps on the true class
+    "neg_brier_score": -2.0,
+}
+DEFAULT_TIME_LIMIT = 300.0
+
+_SHARED_EXECUTORS: dict[tuple, Executor] = {}
+
+
+def shared_executor(spec: str | Executor | None, options: Mapping[str, Any] | None = None) -> Executor:
+    """One executor per (name, options) for the whole process, so 36 live tasks share 2 workers."""
+    if isinstance(spec, Executor):
+        return spec
+    key = (spec or "serial", tuple(sorted((options or {}).items())))
+    if key not in _SHARED_EXECUTORS:
+        _SHARED_EXECUTORS[key] = get_executor(spec, **dict(options or {}))
+    return _SHARED_EXECUTORS[key]
+
+
+def _subsample(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Row indices of a stratified ``fraction`` of ``y`` (plain random when a class is too small)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    n = max(2, int(round(fraction * len(y))))
+    if n >= len(y):
+        return idx
+    counts = np.bincount(y)
+    stratify = y if counts[counts > 0].min() >= 2 and n >= len(counts[counts > 0]) else None
+    try:
+        chosen, _ = train_test_split(idx, train_size=n, random_state=seed, stratify=stratify)
+    except ValueError:
+        chosen, _ = train_test_split(idx, train_size=n, random_state=seed)
+    return np.sort(chosen)
+
+
+def fit_and_score(shared: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, Any]:
+    """Train one configuration and score it; runs in an executor's worker (module-level: picklable)."""
+    from sklearn.metrics import get_scorer
+    from threadpoolctl import threadpool_limits
+
+    family = get_model(job["model"])
+    X, y = shared["X_fit"], shared["y_fit"]
+    seed = int(job["seed"])
+    fidelity = job["fidelity"]
+    if fidelity["subsample"] < 1.0:
+        rows = _subsample(y, fidelity["subsample"], seed)
+        X, y = X[rows], y[rows]
+    pipeline = family.pipeline(job["config"], fidelity, shared["categorical"], shared["n_classes"], seed)
+    with warnings.catch_warnings(record=True) as caught, threadpool_limits(limits=job.get("threads", 1)):
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        pipeline.fit(X, y)
+        fit_seconds = time.perf_counter() - start
+        score = float(get_scorer(job["metric"])(pipeline, shared["X_eval"], shared["y_eval"]))
+    if not math.isfinite(score):
+        raise ValueError(f"the {job['metric']} score is {score}")
+    result: dict[str, Any] = {"score": score, "fit_seconds": fit_seconds, "n_warnings": len(caught)}
+    if caught:
+        first = caught[0]
+        result["warning"] = f"{first.category.__name__}: {str(first.message)[:200]}"
+    return result
+
+
+class LiveObjective:
+    """An :class:`~hpo_gym.objective.Objective` that trains ``model`` on OpenML task ``task_id``.
+
+    Args:
+        task_id: OpenML task id (a supervised classification task).
+        model: model family: ``lr``, ``svm``, ``rf``, ``xgb``, ``histgb`` or ``mlp``
+            (see :mod:`hpo_gym.live.models` for spaces and fidelities).
+        metric: scikit-learn scorer name (``accuracy`` default; ``balanced_accuracy``, ``f1_macro``,
+            ``roc_auc``, ``neg_log_loss``, ...). Scores are higher-is-better, as sklearn's scorers are.
+        fidelity: overrides of the model's full fidelity, e.g. ``{"subsample": 0.25, "n_estimators": 64}``.
+        repeat, fold: which of the task's outer splits to use (default 0, 0).
+        val_fraction, split_seed: size and seed of the stratified validation split (default 0.33, 0).
+        time_limit: seconds per fit before it is killed and scored as a failure (default 300;
+            not enforceable with ``executor="inline"``).
+        executor: ``"serial"`` (default), ``"process"``, ``"ray"``, ``"inline"`` or an
+            :class:`~hpo_gym.executors.Executor`; ``executor_options`` go to it (``n_workers``,
+            ``address``, ``num_cpus``). Named executors are shared by all live objectives of a process.
+        cache: keep evaluations in the on-disk cache (default True); ``cache_dir`` picks its folder.
+        openml_cache_dir: where openml-python caches downloads (else ``$HPO_GYM_OPENML_CACHE``,
+            else openml's own setting).
+        worst_score: score of a failed fit; needed only for scorers not in :data:`WORST_SCORES`.
+        data: a ready :class:`~hpo_gym.live.data.TaskData` instead of downloading ``task_id``.
+    """
+
+    def __init__(
+        self,
+        task_id: int,
+        model: str = "rf",
+        metric: str = "accuracy",
+        *,
+        fidelity: Mapping[str, Any] | None = None,
+        repeat: int = 0,
+        fold: int = 0,
+        val_fraction: float = 0.33,
+        split_seed: int = 0,
+        time_limit: float | None = DEFAULT_TIME_LIMIT,
+        executor: str | Executor | None = "serial",
+        executor_options: Mapping[str, Any] | None = None,
+        cache: bool = True,
+        cache_dir: str | os.PathLike | None = None,
+        openml_cache_dir: str | os.PathLike | None = None,
+        worst_score: float | None = None,
+        data: TaskData | None = None,
+    ):
+        from sklearn.metrics import get_scorer, get_scorer_names
+
+        self.family: ModelFamily = get_model(model)
+        self.metric = metric or "accuracy"
+        try:
+            get_scorer(self.metric)
+        except ValueError:
+            raise ValueError(f"unknown metric {self.metric!r}; use a scikit-learn scorer name, e.g. "
+                             f"{', '.join(n for n in get_scorer_names() if not n.startswith('neg_mean'))[:400]}") from None
+        if worst_score is None:
+            if self.metric not in WORST_SCORES:
+                raise ValueError(f"metric {self.metric!r} has no known worst score; pass worst_score=<float> "
+                                 "(the score a failed fit gets) in backend_options")
+            worst_score = WORST_SCORES[self.metric]
+        self.worst_score = float(worst_score)
+        self.fidelity_overrides = dict(fidelity or {})
+        self.default_fidelity = self.family.fidelity(self.fidelity_overrides)  # validates the overrides
+        self.data = data if data is not None else load_task(int(task_id), repeat, fold, openml_cache_dir)
+        self.task_id = int(self.data.task_id)
+        self.val_fraction, self.split_seed = float(val_fraction), int(split_seed)
+        self.fit_idx, self.val_idx = self.data.validation_split(self.val_fraction, self.split_seed)
+        self.time_limit = None if time_limit is None else float(time_limit)
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise ValueError(f"time_limit must be positive seconds or None, got {time_limit}")
+        self.executor = shared_executor(executor, executor_options)
+        self.cache = EvaluationCache(cache_dir) if cache else None
+        self.name = f"{self.task_id}-{self.family.name}"
+        self.space: SearchSpace = self.family.space
+        self._shared: dict[str, dict[str, Any]] = {}
+
+    # -- Objective protocol ---------------------------------------------------------------------
+    @property
+    def oracle(self) -> Oracle | None:
+        """Unknown for live training (None): regret needs the best score, which only a table knows."""
+        return None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        d = self.data
+        return {
+            "task": self.name, "backend": "live", "openml_task_id": self.task_id, "dataset_id": d.dataset_id,
+            "dataset": d.dataset_name, "model": self.family.name, "metric": self.metric, "direction": "maximize",
+            "n_rows": int(len(d.y)), "n_features": int(d.X.shape[1]), "n_categorical": int(d.categorical.sum()),
+            "n_classes": d.n_classes, "repeat": d.repeat, "fold": d.fold, "n_fit": int(len(self.fit_idx)),
+            "n_validation": int(len(self.val_idx)), "n_test": int(len(d.test_idx)), "fidelity": dict(self.default_fidelity),
+            "time_limit": self.time_limit, "worst_score": self.worst_score, "source": self.family.source,
+        }
+
+    def evaluate(self, config: Mapping[str, Any], seed: int | None = None,
+                 fidelity: Mapping[str, Any] | None = None) -> Evaluation:
+        """Validation score of one configuration (``seed=None``: the model's random state 0)."""
+        return self.evaluate_batch([config], [seed], fidelity)[0]
+
+    def evaluate_batch(self, configs: Sequence[Mapping[str, Any]] | np.ndarray, seeds: Sequence[int | None] | None = None,
+                       fidelity: Mapping[str, Any] | None = None) -> EvaluationBatch:
+        """Validation scores of a batch, trained in parallel by the executor (cached ones are not retrained)."""
+        return self._run(configs, seeds, fidelity, split="validation")
+
+    def test_score(self, config: Mapping[str, Any], seed: int | None = None,
+                   fidelity: Mapping[str, Any] | None = None) -> Evaluation:
+        """Outer-test score of ``config`` refitted on all outer-train rows: for final reporting, never a reward."""
+        return self._run([config], [seed], fidelity, split="test")[0]
+
+    # -- internals ------------------------------------------------------------------------------
+    def _shared_arrays(self, split: str) -> tuple[str, dict[str, Any]]:
+        d = self.data
+        key = f"{self.task_id}:{d.repeat}:{d.fold}:{self.val_fraction}:{self.split_seed}:{split}:{id(d)}"
+        if split not in self._shared:
+            fit, ev = (self.fit_idx, self.val_idx) if split == "validation" else (d.train_idx, d.test_idx)
+            self._shared[split] = {"X_fit": d.X[fit], "y_fit": d.y[fit], "X_eval": d.X[ev], "y_eval": d.y[ev],
+                                   "categorical": d.categorical, "n_classes": d.n_classes}
+        return key, self._shared[split]
+
+    def _run(self, configs, seeds, fidelity, split: str) -> EvaluationBatch:
+        configs = as_config_list(self.space, configs)
+        for c in configs:
+            self.space.validate(c)
+        seeds = [None] * len(configs) if seeds is None else list(seeds)
+        if len(seeds) != len(configs):
+            raise ValueError(f"got {len(configs)} configurations but {len(seeds)} seeds")
+        fid = self.family.fidelity({**self.fidelity_overrides, **dict(fidelity or {})})
+        d = self.data
+        evaluations: list[Evaluation | None] = [None] * len(configs)
+        keys, todo = [], []
+        for i, (config, seed) in enumerate(zip(configs, seeds)):
+            key = evaluation_key(task=self.task_id, model=self.family.name, config=config, seed=seed, fidelity=fid,
+                                 metric=self.metric, repeat=d.repeat, fold=d.fold, val_fraction=self.val_fraction,
+                                 split_seed=self.split_seed, split=split, dataset=d.dataset_id, n_rows=len(d.y))
+            keys.append(key)
+            record = self.cache.get(key) if self.cache is not None else None
+            if record is not None:
+                evaluations[i] = self._to_evaluation(record, config, seed, fid, split, cached=True)
+            else:
+                todo.append(i)
+        if todo:
+            jobs = [{"model": self.family.name, "config": configs[i], "fidelity": fid, "metric": self.metric,
+                     "seed": 0 if seeds[i] is None else int(seeds[i])} for i in todo]
+            outcomes = self.executor.run(fit_and_score, jobs, shared=self._shared_arrays(split), time_limit=self.time_limit)
+            for i, outcome in zip(todo, outcomes):
+                record = self._record(outcome)
+                if self.cache is not None and not record.get("timeout"):
+                    self.cache.put(keys[i], record)
+                evaluations[i] = self._to_evaluation(record, configs[i], seeds[i], fid, split, cached=False)
+        return EvaluationBatch.from_evaluations(evaluations)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _record(outcome: Outcome) -> dict[str, Any]:
+        if outcome.ok:
+            return {**outcome.value, "cost": outcome.seconds}
+        return {"error": outcome.error, "cost": outcome.seconds, "timeout": outcome.error.startswith("timeout")}
+
+    def _to_evaluation(self, record: Mapping[str, Any], config: Config, seed: int | None, fid: Mapping[str, Any],
+                       split: str, cached: bool) -> Evaluation:
+        info = {"task": self.name, "openml_task_id": self.task_id, "model": self.family.name, "metric": self.metric,
+                "split": split, "seed": seed, "fidelity": dict(fid), "cached": cached}
+        if "error" in record:
+            return failure(str(record["error"]), self.worst_score, float(record.get("cost", 0.0)), **info)
+        info.update({k: record[k] for k in ("fit_seconds", "n_warnings", "warning") if k in record})
+        info["raw_score"] = float(record["score"])
+        return Evaluation(float(record["score"]), float(record.get("cost", 0.0)), info)
+
+    def __repr__(self) -> str:
+        return f"LiveObjective(task={self.task_id}, model={self.family.name!r}, metric={self.metric!r})"
