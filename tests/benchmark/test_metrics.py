@@ -1,0 +1,105 @@
+"""Metric functions on small hand-computed cases (ties in ranks included)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpo_gym.benchmark.metrics import (
+    beats_random_ratio,
+    mean_rank,
+    per_task_table,
+    rank_curve,
+    regret_at,
+    report_budgets,
+    summary_table,
+    task_means,
+)
+
+# Regret after evaluation 2 per (task, seed, agent); after evaluation 1 every run has regret 1.0.
+FINAL = {
+    ("A", 0): {"random": 0.5, "x": 0.2, "y": 0.2},   # ranks 3, 1.5, 1.5 (tie)
+    ("A", 1): {"random": 0.4, "x": 0.4, "y": 0.1},   # ranks 2.5, 2.5, 1 (tie)
+    ("B", 0): {"random": 0.3, "x": 0.0, "y": 0.6},   # ranks 2, 1, 3
+    ("B", 1): {"random": 0.3, "x": 0.1, "y": 0.6},   # ranks 2, 1, 3
+}
+
+
+def steps_frame(final=FINAL, failed=()) -> pd.DataFrame:
+    rows = []
+    for (task, seed), by_agent in final.items():
+        for agent, r in by_agent.items():
+            for step, regret in ((1, 1.0), (2, r)):
+                rows.append({"agent": agent, "task": task, "seed": seed, "fold": -1, "heldout": False, "step": step,
+                             "config": "{}", "score": 1 - regret, "best_score": 1 - regret, "normalized_regret": regret,
+                             "choose_seconds": 0.5 if agent == "x" else 0.1, "eval_cost": 0.0, "status": "ok",
+                             "error": "", "budget": 2})
+    for agent, task, seed in failed:
+        rows.append({"agent": agent, "task": task, "seed": seed, "fold": -1, "heldout": False, "step": 0, "config": "{}",
+                     "score": np.nan, "best_score": np.nan, "normalized_regret": np.nan, "choose_seconds": np.nan,
+                     "eval_cost": np.nan, "status": "failed", "error": "Traceback ... boom", "budget": 2})
+    return pd.DataFrame(rows)
+
+
+def test_mean_rank_averages_ties_then_seeds_then_tasks():
+    final = regret_at(steps_frame(), 2)
+    mnr = mean_rank(final)
+    # task A: random (3 + 2.5)/2 = 2.75, x (1.5 + 2.5)/2 = 2, y (1.5 + 1)/2 = 1.25; task B: 2, 1, 3
+    assert mnr["random"] == pytest.approx((2.75 + 2) / 2)
+    assert mnr["x"] == pytest.approx((2.0 + 1) / 2)
+    assert mnr["y"] == pytest.approx((1.25 + 3) / 2)
+    assert mnr.sum() == pytest.approx(6.0)  # ranks 1..3 always sum to 6
+
+
+def test_all_tied_ranks_are_the_middle_rank():
+    first = regret_at(steps_frame(), 1)
+    assert mean_rank(first).tolist() == [2.0, 2.0, 2.0]
+
+
+def test_beats_random_ratio_is_strictly_below_per_task_mean():
+    per_task = task_means(regret_at(steps_frame(), 2), "regret")
+    # mean regret: A random .45, x .30, y .15; B random .30, x .05, y .60
+    btr = beats_random_ratio(per_task)
+    assert btr["x"] == 1.0 and btr["y"] == 0.5 and btr["random"] == 0.0
+
+
+def test_beats_random_ratio_is_nan_without_reference():
+    per_task = task_means(regret_at(steps_frame(), 2), "regret").drop(index="random")
+    assert beats_random_ratio(per_task).isna().all()
+
+
+def test_summary_table_hand_computed():
+    table = summary_table(steps_frame(failed=[("x", "A", 2)]), budgets=[1, 2])
+    assert list(table.index) == ["random", "x", "y"]
+    r = table.loc["random"]
+    assert r["regret@2"] == pytest.approx(0.375)
+    assert r["std@2"] == pytest.approx(np.std([0.5, 0.4, 0.3, 0.3], ddof=1))
+    assert r["regret@1"] == 1.0
+    # MP / MnP over the per-task mean best score: random A .55, B .70
+    assert r["MnP"] == pytest.approx(0.625) and r["MP"] == pytest.approx(0.625)
+    assert table.loc["x", "failed"] == 1 and table.loc["x", "runs"] == 4 and table.loc["random", "failed"] == 0
+    assert table.loc["x", "sec/suggestion"] == pytest.approx(0.5)  # the failed run's NaN is not averaged in
+    assert table.loc["y", "BtR"] == 0.5
+
+
+def test_median_and_mean_best_score_differ_with_three_tasks():
+    final = {("A", 0): {"random": 0.1}, ("B", 0): {"random": 0.2}, ("C", 0): {"random": 0.6}}
+    table = summary_table(steps_frame(final))
+    assert table.loc["random", "MP"] == pytest.approx(0.8)  # median of .9, .8, .4
+    assert table.loc["random", "MnP"] == pytest.approx(0.7)
+
+
+def test_rank_curve_and_per_task_table():
+    df = steps_frame()
+    curve = rank_curve(df)
+    assert curve.loc[1].tolist() == [2.0, 2.0, 2.0]
+    assert curve.loc[2, "random"] == pytest.approx(2.375)
+    table = per_task_table(df)
+    assert table.loc["A", "random"] == pytest.approx(0.45) and table.loc["B", "x"] == pytest.approx(0.05)
+
+
+def test_report_budgets():
+    assert report_budgets(50) == [10, 25, 50]
+    assert report_budgets(100) == [10, 25, 50, 100]
+    assert report_budgets(30) == [10, 25, 30]

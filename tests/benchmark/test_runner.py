@@ -1,0 +1,168 @@
+"""The benchmark runner on the real embedded tables and real Optuna agents (small budgets)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from agents.optuna_agents import OptunaAgent
+from agents.random_search import RandomSearch
+from agents.registry import make_agent
+from hpo_gym.benchmark import ResultStore, kfold_splits, run_benchmark, summary_table
+from hpo_gym.tabular import TabularObjective
+
+TWO_TASKS = ["credit_g", "car"]
+
+
+class FailingAgent:
+    """Raises on its third proposal: the run must be stored as failed with the traceback."""
+
+    name = "failing"
+
+    def reset(self, space, seed=None, budget=None):
+        self.d, self.t = len(space), 0
+
+    def act(self, observation):
+        self.t += 1
+        if self.t == 3:
+            raise ZeroDivisionError("boom at step 3")
+        return np.full(self.d, 0.5, dtype=np.float32)
+
+
+class NaNAgent(FailingAgent):
+    name = "nan"
+
+    def act(self, observation):
+        return np.full(self.d, np.nan, dtype=np.float32)
+
+
+class RecordingTransfer(RandomSearch):
+    """A transfer agent that records every fit (class-level, runs in this process with jobs=1)."""
+
+    fits: list[tuple[str, ...]] = []
+
+    def fit(self, train_objectives, seed=0):
+        RecordingTransfer.fits.append(tuple(o.name for o in train_objectives))
+        self.trained_on = {o.name for o in train_objectives}
+
+    def reset(self, space, seed=None, budget=None):
+        assert hasattr(self, "trained_on"), "reset before fit"
+        super().reset(space, seed, budget)
+
+
+def test_every_step_is_stored_with_all_columns(tmp_path):
+    df = run_benchmark({"random": RandomSearch, "tpe": lambda: OptunaAgent("tpe")}, TWO_TASKS, budget=12, seeds=2,
+                       out=tmp_path, progress=False)
+    assert len(df) == 2 * 2 * 2 * 12
+    runs = df.groupby(["agent", "task", "seed"])
+    assert (runs["step"].apply(list).map(lambda s: s == list(range(1, 13)))).all()  # exactly the budget, in order
+    assert (df["status"] == "ok").all() and (df["budget"] == 12).all()
+    # best so far is monotone and the regret is the table's normalized regret of it
+    assert (runs["best_score"].diff().fillna(0) >= 0).all()
+    assert df["normalized_regret"].between(0, 1).all()
+    config = json.loads(df["config"].iloc[0])
+    assert sorted(config) == ["alpha", "batch_size", "depth", "learning_rate_init", "width"]
+    assert (df["choose_seconds"] >= 0).all() and (df["eval_cost"] > 0).all()
+    assert len(ResultStore(tmp_path).shard_paths()) == 8
+
+
+def test_seeded_runs_repeat():
+    a = run_benchmark({"tpe": lambda: OptunaAgent("tpe")}, ["credit_g"], budget=15, seeds=[3], progress=False)
+    b = run_benchmark({"tpe": lambda: OptunaAgent("tpe")}, ["credit_g"], budget=15, seeds=[3], progress=False)
+    assert a["config"].tolist() == b["config"].tolist()
+
+
+def test_failing_agent_is_recorded_and_benchmark_goes_on(tmp_path):
+    df = run_benchmark({"failing": FailingAgent, "nan": NaNAgent, "random": RandomSearch}, ["credit_g"], budget=5,
+                       seeds=1, out=tmp_path, progress=False)
+    failing = df[df["agent"] == "failing"]
+    assert (failing["status"] == "failed").all() and failing["step"].tolist() == [1, 2]
+    assert "ZeroDivisionError: boom at step 3" in failing["error"].iloc[0]
+    nan = df[df["agent"] == "nan"]
+    assert nan["step"].tolist() == [0] and "NaN" in nan["error"].iloc[0]
+    assert (df[df["agent"] == "random"]["status"] == "ok").all()
+    table = summary_table(df)
+    assert table.loc["failing", "failed"] == 1 and table.loc["random", "runs"] == 1
+
+
+def test_resume_skips_finished_runs_and_adds_new_ones(tmp_path):
+    agents = {"random": RandomSearch}
+    run_benchmark(agents, TWO_TASKS, budget=5, seeds=2, out=tmp_path, progress=False)
+    store = ResultStore(tmp_path)
+    before = {p.name: p.stat().st_mtime_ns for p in store.shard_paths()}
+    df = run_benchmark(agents, TWO_TASKS, budget=5, seeds=3, out=tmp_path, progress=False)
+    after = {p.name: p.stat().st_mtime_ns for p in store.shard_paths()}
+    assert len(after) == 6 and all(after[k] == v for k, v in before.items())
+    assert df.groupby(["agent", "task", "seed"]).ngroups == 6
+    with pytest.raises(ValueError, match="budget: stored 5, asked 7"):
+        run_benchmark(agents, TWO_TASKS, budget=7, seeds=2, out=tmp_path, progress=False)
+
+
+def test_parallel_jobs_match_serial():
+    agents = {"random": RandomSearch, "tpe": lambda: OptunaAgent("tpe")}
+    serial = run_benchmark(agents, TWO_TASKS, budget=8, seeds=2, jobs=1, progress=False)
+    parallel = run_benchmark(agents, TWO_TASKS, budget=8, seeds=2, jobs=2, progress=False)
+    cols = ["agent", "task", "seed", "step", "config", "score", "normalized_regret"]
+    pd.testing.assert_frame_equal(serial[cols], parallel[cols])
+
+
+def test_user_tabular_objective():
+    rng = np.random.default_rng(0)
+    grid = pd.DataFrame([(lr, act) for lr in [1e-3, 1e-2, 1e-1, 1.0] for act in ["relu", "tanh", "sigmoid"]],
+                        columns=["lr", "act"])
+    grid["acc"] = rng.random(len(grid))
+    objective = TabularObjective.from_dataframe(grid, metric="acc", name="mine")
+    df = run_benchmark({"random": RandomSearch, "tpe": lambda: OptunaAgent("tpe")}, [objective], budget=6, seeds=2,
+                       progress=False)
+    assert set(df["task"]) == {"mine"} and (df["status"] == "ok").all()
+    best = df[df["step"] == 6]["best_score"]
+    assert (best <= grid["acc"].max()).all()
+
+
+def test_string_specs_need_a_resolver():
+    df = run_benchmark(["random"], ["credit_g"], budget=2, seeds=1, progress=False)
+    assert (df["status"] == "failed").all() and "resolve_agent" in df["error"].iloc[0]
+    df = run_benchmark(["random", "qmc"], ["credit_g"], budget=3, seeds=1, resolve_agent=make_agent, progress=False)
+    assert (df["status"] == "ok").all() and set(df["agent"]) == {"random", "qmc"}
+
+
+def test_kfold_splits_contiguous():
+    assert kfold_splits(list("abcdefgh"), 4) == [["a", "b"], ["c", "d"], ["e", "f"], ["g", "h"]]
+    assert kfold_splits(list("abcde"), 2) == [["a", "b", "c"], ["d", "e"]]
+    with pytest.raises(ValueError, match="folds"):
+        kfold_splits(["a", "b"], 3)
+
+
+def test_kfold_fits_once_per_fold_on_training_tasks_only(tmp_path):
+    RecordingTransfer.fits.clear()
+    df = run_benchmark({"transfer": RecordingTransfer, "random": RandomSearch}, None, budget=3, seeds=2, out=tmp_path,
+                       protocol="kfold", folds=4, progress=False)
+    splits = kfold_splits(list(df["task"].drop_duplicates().sort_values()), 4)  # only for the count
+    assert len(RecordingTransfer.fits) == len(splits) == 4  # once per fold, not per seed or task
+    from hpo_gym.suites import HPOBENCH_NN_TASKS
+
+    folds = kfold_splits(list(HPOBENCH_NN_TASKS), 4)
+    transfer = df[df["agent"] == "transfer"]
+    assert transfer["heldout"].all() and not df[df["agent"] == "random"]["heldout"].any()
+    for k, held in enumerate(folds):
+        assert set(RecordingTransfer.fits[k]) == set(HPOBENCH_NN_TASKS) - set(held)  # never sees its test tasks
+        assert set(transfer[transfer["fold"] == k]["task"]) == set(held)
+    assert df.groupby("agent")["task"].nunique().tolist() == [8, 8]  # side by side on every task
+    table = summary_table(df)
+    assert table.loc["transfer", "heldout"] and not table.loc["random", "heldout"]
+    # a rerun finds every fold done and fits nothing
+    run_benchmark({"transfer": RecordingTransfer, "random": RandomSearch}, None, budget=3, seeds=2, out=tmp_path,
+                  protocol="kfold", folds=4, progress=False)
+    assert len(RecordingTransfer.fits) == 4
+
+
+def test_benchmark_package_does_not_import_agents():
+    code = ("import sys, hpo_gym.benchmark, hpo_gym.benchmark.report; "
+            "bad = [m for m in sys.modules if m == 'agents' or m.startswith('agents.') or m == 'torch']; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
