@@ -1,0 +1,155 @@
+"""Random search and the Optuna ask/tell adapters, on the real embedded tables and a mixed search space."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+import envs_registry  # noqa: F401
+from agents.base import Agent, ObservingAgent
+from agents.optuna_agents import OptunaAgent, config_to_params, distributions_of, params_to_config
+from agents.random_search import RandomSearch
+from agents.registry import agent_names, make_agent
+from hpo_gym.benchmark import run_episode
+from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list
+from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
+
+MIXED = SearchSpace([Float("lr", 1e-4, 1.0, log=True), Int("layers", 1, 8), Int("units", 16, 1024, log=True),
+                     Ordinal("batch", [16, 32, 64, 128]), Categorical("act", ["relu", "tanh", "gelu"])])
+
+
+class Quadratic:
+    """A real objective over a mixed space: a smooth bowl in the encoded cube with a categorical bonus."""
+
+    name = "quadratic"
+    space = MIXED
+    target = np.array([0.3, 0.6, 0.4, 0.7, 0.5])
+
+    def evaluate(self, config, seed=None):
+        u = self.space.encode(config)
+        score = 1.0 - float(((u[:4] - self.target[:4]) ** 2).sum()) - (0.0 if config["act"] == "tanh" else 0.2)
+        return Evaluation(score, 0.0, {"config": dict(config)})
+
+    def evaluate_batch(self, configs, seeds=None):
+        return EvaluationBatch.from_evaluations([self.evaluate(c) for c in as_config_list(self.space, configs)])
+
+    @property
+    def oracle(self):
+        return Oracle(1.0, 1.0 - 4.0 - 0.2)
+
+    @property
+    def metadata(self):
+        return {"task": self.name}
+
+
+def test_registered_names_and_protocols():
+    assert {"random", "tpe", "gp", "cmaes", "qmc"} <= set(agent_names())
+    assert isinstance(make_agent("random"), Agent)
+    for name in ["tpe", "gp", "cmaes", "qmc"]:
+        agent = make_agent(name)
+        assert isinstance(agent, ObservingAgent) and agent.name == name
+    with pytest.raises(ValueError, match="takes no argument"):
+        make_agent("tpe:3")
+
+
+def test_distributions_follow_the_space():
+    d = distributions_of(MIXED)
+    assert d["lr"] == FloatDistribution(1e-4, 1.0, log=True)
+    assert d["layers"] == IntDistribution(1, 8) and d["units"] == IntDistribution(16, 1024, log=True)
+    assert d["batch"] == IntDistribution(0, 3)  # ordinal: ordered index
+    assert d["act"] == CategoricalDistribution([0, 1, 2])
+    config = {"lr": 0.01, "layers": 3, "units": 64, "batch": 128, "act": "gelu"}
+    params = config_to_params(MIXED, config)
+    assert params == {"lr": 0.01, "layers": 3, "units": 64, "batch": 3, "act": 2}
+    assert params_to_config(MIXED, params) == config
+    with pytest.raises(ValueError, match="not a value"):
+        config_to_params(MIXED, {**config, "batch": 100})
+
+
+@pytest.mark.parametrize("name", ["tpe", "cmaes", "qmc", "gp"])
+def test_sampler_on_mixed_space_tells_the_env_scores(name):
+    env = gym.make("HPO-OpenML-v0", objective=Quadratic(), budget=14)
+    agent = make_agent(name)
+    rows, error = run_episode(agent, env, seed=1, budget=14)
+    assert error is None and len(rows) == 14
+    trials = agent.study.trials
+    assert len(trials) == 14 and all(t.state.name == "COMPLETE" for t in trials)
+    assert [t.value for t in trials] == pytest.approx([r["score"] for r in rows])
+    for t in trials:  # discrete parameters were evaluated exactly as proposed
+        evaluated = t.user_attrs["evaluated_config"]
+        proposed = params_to_config(MIXED, t.params)
+        assert evaluated["batch"] == proposed["batch"] and evaluated["act"] == proposed["act"]
+        assert math.isclose(evaluated["lr"], proposed["lr"], rel_tol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["random", "tpe", "cmaes", "qmc"])
+def test_seeded_runs_repeat_and_seeds_differ(name):
+    def configs(seed):
+        env = gym.make("HPO-OpenML-v0", task="credit_g", budget=15)
+        rows, error = run_episode(make_agent(name), env, seed=seed, budget=15)
+        assert error is None
+        return [r["config"] for r in rows]
+
+    assert configs(0) == configs(0)
+    assert configs(0) != configs(1)
+
+
+def test_warm_start_configs_are_evaluated_first_and_count_in_the_budget(credit_g):
+    rng = np.random.default_rng(0)
+    warm = credit_g.space.sample(rng, 3)
+    extra = credit_g.space.sample(rng, 1)
+    agent = OptunaAgent("tpe", initial_configs=warm)
+    env = gym.make("HPO-OpenML-v0", task="credit_g", budget=10)
+    obs, _ = env.reset(seed=0)
+    agent.reset(env.unwrapped.space, seed=0, budget=10)
+    agent.enqueue(extra)
+    evaluated = []
+    for _ in range(10):
+        action = agent.act(obs)
+        obs, reward, terminated, _, info = env.step(action)
+        agent.observe(action, reward, info)
+        evaluated.append(info["config"])
+    assert terminated
+    assert evaluated[:4] == warm + extra
+    assert len(agent.study.trials) == 10
+    # the warm start persists for the next run; enqueue() was for that run only
+    agent.reset(env.unwrapped.space, seed=1, budget=10)
+    waiting = agent.study.get_trials()
+    assert len(waiting) == len(warm) and all(t.state.name == "WAITING" for t in waiting)
+    obs, _ = env.reset(seed=1)
+    action = agent.act(obs)
+    assert credit_g.space.decode(action) == warm[0]
+
+
+def test_enqueue_before_reset_applies_to_the_next_run(credit_g):
+    config = credit_g.space.sample(np.random.default_rng(5))
+    agent = OptunaAgent("tpe")
+    agent.enqueue([config])
+    agent.reset(credit_g.space, seed=0)
+    assert credit_g.space.decode(agent.act({})) == config
+
+
+def test_protocol_errors_are_clear(credit_g):
+    agent = OptunaAgent("tpe")
+    with pytest.raises(RuntimeError, match="before reset"):
+        agent.act({})
+    agent.reset(credit_g.space, seed=0)
+    agent.act({})
+    with pytest.raises(RuntimeError, match="without observe"):
+        agent.act({})
+    with pytest.raises(ValueError, match="unknown Optuna sampler"):
+        OptunaAgent("nope")
+
+
+def test_random_search_is_uniform_over_the_grid(credit_g):
+    agent = RandomSearch()
+    agent.reset(credit_g.space, seed=0)
+    actions = np.array([agent.act({}) for _ in range(4000)])
+    assert actions.shape == (4000, 5) and actions.dtype == np.float32
+    idx = np.minimum((actions[:, 0] * 10).astype(int), 9)  # 10 values of the first hyperparameter
+    counts = np.bincount(idx, minlength=10)
+    assert counts.min() > 300 and counts.max() < 500
