@@ -36,6 +36,11 @@ from multiprocessing.connection import wait as wait_connections
 from typing import Any
 
 EXECUTORS = ("inline", "serial", "process", "ray")
+#: Modules the forkserver imports once, so a fresh worker (e.g. after a timeout) does not spend its
+#: time limit importing scikit-learn. Missing optional ones (xgboost) are skipped by multiprocessing.
+PRELOAD = ("hpo_gym.live.objective", "sklearn.ensemble", "sklearn.svm", "sklearn.linear_model", "sklearn.neural_network",
+           "sklearn.compose", "sklearn.pipeline", "sklearn.preprocessing", "sklearn.impute", "sklearn.metrics",
+           "sklearn.model_selection", "threadpoolctl", "xgboost")
 #: Workers keep this many shared objects (datasets) between batches.
 SHARED_SLOTS = 4
 
@@ -166,7 +171,7 @@ class ProcessExecutor(Executor):
     name = "process"
 
     def __init__(self, n_workers: int | None = None, start_method: str = "forkserver",
-                 preload: Sequence[str] = ("hpo_gym.live.objective",)):
+                 preload: Sequence[str] = PRELOAD):
         self.n_workers = max(1, int(n_workers or os.cpu_count() or 1))
         if start_method not in mp.get_all_start_methods():
             start_method = "spawn"

@@ -28,21 +28,22 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get(ENV_EVAL_CACHE) or Path.home() / ".cache" / "hpo-gym").expanduser()
 
 
-def _canonical(value: Any) -> Any:
+def canonical(value: Any) -> Any:
+    """JSON-ready copy of ``value`` with floats rounded to 12 significant digits (stable cache keys)."""
     if isinstance(value, float):
         return float(f"{value:.12g}") if math.isfinite(value) else repr(value)
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _canonical(value.item())
+        return canonical(value.item())
     if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        return {str(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
+        return [canonical(v) for v in value]
     return value
 
 
 def evaluation_key(**parts: Any) -> str:
     """Stable hash of the parts of an evaluation (floats rounded to 12 significant digits)."""
-    payload = json.dumps(_canonical({**parts, "cache_version": CACHE_VERSION}), sort_keys=True, separators=(",", ":"))
+    payload = json.dumps(canonical({**parts, "cache_version": CACHE_VERSION}), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -67,7 +68,7 @@ class EvaluationCache:
     def put(self, key: str, record: Mapping[str, Any]) -> None:
         with self._lock, self._conn:
             self._conn.execute("INSERT OR REPLACE INTO evaluations (key, record) VALUES (?, ?)",
-                               (key, json.dumps(_canonical(dict(record)))))
+                               (key, json.dumps(canonical(dict(record)))))
 
     def __len__(self) -> int:
         with self._lock:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from hpo_gym.executors import Executor, Outcome, get_executor
-from hpo_gym.live.cache import EvaluationCache, evaluation_key
+from hpo_gym.live.cache import EvaluationCache, canonical, evaluation_key
 from hpo_gym.live.data import TaskData, load_task
 from hpo_gym.live.models import ModelFamily, get_model
 from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list, failure
@@ -244,7 +244,7 @@ class LiveObjective:
                      "seed": 0 if seeds[i] is None else int(seeds[i])} for i in todo]
             outcomes = self.executor.run(fit_and_score, jobs, shared=self._shared_arrays(split), time_limit=self.time_limit)
             for i, outcome in zip(todo, outcomes):
-                record = self._record(outcome)
+                record = canonical(self._record(outcome))  # same rounding as a cache hit: repeat runs match exactly
                 if self.cache is not None and not record.get("timeout"):
                     self.cache.put(keys[i], record)
                 evaluations[i] = self._to_evaluation(record, configs[i], seeds[i], fid, split, cached=False)

@@ -1,0 +1,109 @@
+"""Adapter: any object with HPOBench's benchmark API becomes an :class:`~hpo_gym.objective.Objective`.
+
+HPOBench (automl/HPOBench) benchmarks expose ``get_configuration_space()``, ``get_fidelity_space()``
+and ``objective_function(configuration, fidelity=None, rng=None, **kwargs)`` returning
+``{"function_value": float, "cost": float, "info": dict}``, where ``function_value`` is minimised
+(for its ML benchmarks it is ``1 - validation accuracy``). hpo-gym maximises, so
+``score = -function_value``; the raw value is kept in ``info["function_value"]`` and the
+benchmark's own info in ``info["hpobench_info"]``. ``hpobench`` itself is not needed to import
+this module: pass any object with that API::
+
+    env = gym.make("HPO-OpenML-v0", objective=XGBoostBenchmark(task_id=167149), budget=50)
+    # or, to pass options: backend_options={"fidelity": {"n_estimators": 100}, "worst_score": -1.0}
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list, failure
+from hpo_gym.space import SearchSpace
+
+
+class HPOBenchObjective:
+    """Wrap an HPOBench-style benchmark object.
+
+    Args:
+        benchmark: the object (``get_configuration_space``, ``objective_function``; optionally
+            ``get_fidelity_space``).
+        fidelity: fidelity passed to every ``objective_function`` call (default: the benchmark's
+            default, i.e. ``fidelity=None``, which HPOBench treats as full fidelity).
+        name: task name (default: the class name, plus ``task_id`` when the benchmark has one).
+        worst_score: the score of a failed call (an exception or a non-finite ``function_value``).
+            Default -1.0: the worst of HPOBench's ML benchmarks, whose ``function_value`` is
+            ``1 - accuracy``; pass your benchmark's own bound otherwise.
+        oracle: optional ``(best_score, worst_score)`` when known, enabling regret rewards.
+        objective_kwargs: extra keyword arguments for every ``objective_function`` call.
+    """
+
+    def __init__(self, benchmark: Any, fidelity: Mapping[str, Any] | None = None, name: str | None = None,
+                 worst_score: float = -1.0, oracle: tuple[float, float] | None = None,
+                 objective_kwargs: Mapping[str, Any] | None = None):
+        if not callable(getattr(benchmark, "objective_function", None)) or \
+                not callable(getattr(benchmark, "get_configuration_space", None)):
+            raise ValueError(f"{type(benchmark).__name__} lacks HPOBench's API: it needs get_configuration_space() "
+                             "and objective_function(configuration, fidelity=None, rng=None)")
+        self.benchmark = benchmark
+        self._configspace = benchmark.get_configuration_space()
+        self.space: SearchSpace = SearchSpace.from_configspace(self._configspace)
+        self.fidelity = dict(fidelity) if fidelity else None
+        if self.fidelity and callable(getattr(benchmark, "get_fidelity_space", None)):
+            valid = set(benchmark.get_fidelity_space())
+            unknown = sorted(set(self.fidelity) - valid)
+            if unknown:
+                raise ValueError(f"fidelity {unknown} not in the benchmark's fidelity space {sorted(valid)}")
+        task_id = getattr(benchmark, "task_id", None)
+        self.name = name or (f"{type(benchmark).__name__}-{task_id}" if task_id is not None else type(benchmark).__name__)
+        self.worst_score = float(worst_score)
+        self._oracle = Oracle(*map(float, oracle)) if oracle is not None else None
+        self._kwargs = dict(objective_kwargs or {})
+        self._task_id = task_id
+
+    @property
+    def oracle(self) -> Oracle | None:
+        return self._oracle
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return {"task": self.name, "backend": "hpobench", "benchmark": type(self.benchmark).__name__,
+                "openml_task_id": self._task_id, "metric": "-function_value", "direction": "maximize",
+                "fidelity": self.fidelity, "worst_score": self.worst_score}
+
+    def _configuration(self, config: Mapping[str, Any]):
+        import ConfigSpace as CS
+
+        return CS.Configuration(self._configspace, values=dict(config))
+
+    def evaluate(self, config: Mapping[str, Any], seed: int | None = None) -> Evaluation:
+        """``-function_value`` of ``config``; ``seed`` is passed as HPOBench's ``rng``."""
+        self.space.validate(config)
+        start = time.perf_counter()
+        info: dict[str, Any] = {"task": self.name, "seed": seed, "fidelity": self.fidelity}
+        try:
+            kwargs = dict(self._kwargs)
+            if seed is not None:
+                kwargs["rng"] = int(seed)
+            result = self.benchmark.objective_function(self._configuration(config), fidelity=self.fidelity, **kwargs)
+            value = float(result["function_value"])
+        except Exception as e:  # noqa: BLE001  (a failed evaluation must not end the run)
+            return failure(f"{type(e).__name__}: {e}", self.worst_score, time.perf_counter() - start, **info)
+        cost = float(result.get("cost", time.perf_counter() - start))
+        info.update({"function_value": value, "hpobench_info": result.get("info", {})})
+        if not math.isfinite(value):
+            return failure(f"non-finite function_value {value}", self.worst_score, cost, **info)
+        return Evaluation(-value, cost, info)
+
+    def evaluate_batch(self, configs: Sequence[Mapping[str, Any]] | np.ndarray,
+                       seeds: Sequence[int | None] | None = None) -> EvaluationBatch:
+        """One call per configuration, in order (benchmark objects are often not picklable)."""
+        configs = as_config_list(self.space, configs)
+        seeds = [None] * len(configs) if seeds is None else list(seeds)
+        return EvaluationBatch.from_evaluations([self.evaluate(c, s) for c, s in zip(configs, seeds)])
+
+    def __repr__(self) -> str:
+        return f"HPOBenchObjective({self.name!r})"

@@ -1,0 +1,156 @@
+"""LiveObjective and the live env: real fits of every model family on real (small) OpenML data."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from live_fixtures import BREAST_CANCER, DEFAULTS, IRIS, SMALL, WINE
+
+import envs_registry  # noqa: F401
+from hpo_gym.live import GRPOFORMER_PAPER, MODEL_NAMES, LiveObjective, live_task_pool
+from hpo_gym.objective import Objective
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_every_model_family_trains_on_two_real_datasets(openml_session, eval_cache, model):
+    for task, chance in [(IRIS, 1 / 3), (BREAST_CANCER, 212 / 569)]:
+        obj = LiveObjective(task, model, fidelity=SMALL[model], executor="inline", cache_dir=eval_cache)
+        assert isinstance(obj, Objective)
+        ev = obj.evaluate(DEFAULTS[model])
+        assert "error" not in ev.info, ev.info
+        assert chance + 0.25 < ev.score <= 1.0, (model, task, ev.score)
+        assert ev.cost > 0 and ev.info["split"] == "validation" and ev.info["raw_score"] == ev.score
+        assert ev.info["fidelity"]["subsample"] == 1.0
+
+
+def test_gym_make_live_env_steps_and_test_score_is_separate(openml_session, eval_cache):
+    env = gym.make("HPO-OpenML-v0", backend="live", task=WINE, model="rf", budget=3,
+                   backend_options={"fidelity": SMALL["rf"], "cache_dir": eval_cache, "time_limit": 30})
+    obs, info = env.reset(seed=0)
+    assert info["task"] == f"{WINE}-rf" and info["openml_task_id"] == WINE
+    for _ in range(3):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert "error" not in info and 0.3 < reward <= 1.0 and reward == info["score"]
+    assert terminated
+    objective = env.unwrapped.objective
+    test = objective.test_score(info["config"])
+    assert test.info["split"] == "test" and 0.3 < test.score <= 1.0
+    meta = objective.metadata
+    assert meta["n_fit"] + meta["n_validation"] + meta["n_test"] == meta["n_rows"] == 178
+    env.close()
+
+
+def test_live_env_passes_check_env(openml_session, eval_cache):
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make("HPO-OpenML-v0", backend="live", task=IRIS, model="svm", budget=4,
+                   backend_options={"cache_dir": eval_cache, "executor": "inline"})
+    check_env(env.unwrapped)
+
+
+def test_cache_skips_retraining(openml_session, eval_cache):
+    configs = [DEFAULTS["rf"], {**DEFAULTS["rf"], "max_depth": 2}]
+    first = LiveObjective(BREAST_CANCER, "rf", fidelity=SMALL["rf"], executor="inline", cache_dir=eval_cache)
+    a = first.evaluate_batch(configs)
+    assert [e.info["cached"] for e in a] == [False, False]
+    second = LiveObjective(BREAST_CANCER, "rf", fidelity=SMALL["rf"], executor="inline", cache_dir=eval_cache)
+    start = time.perf_counter()
+    b = second.evaluate_batch(configs)
+    assert time.perf_counter() - start < 0.2
+    assert [e.info["cached"] for e in b] == [True, True]
+    np.testing.assert_array_equal(a.scores, b.scores)
+    np.testing.assert_array_equal(a.costs, b.costs)
+    # another seed, fidelity or split is another key
+    assert not second.evaluate(configs[0], seed=1).info["cached"]
+    assert not second.evaluate(configs[0], fidelity={"subsample": 0.5}).info["cached"]
+    assert not second.test_score(configs[0]).info["cached"]
+    assert len(second.cache) == 5
+
+
+def test_seed_and_subsample_fidelity_change_the_fit(openml_session, eval_cache):
+    obj = LiveObjective(BREAST_CANCER, "mlp", fidelity={"iter": 30}, executor="inline", cache=False)
+    config = {**DEFAULTS["mlp"], "width": 16}
+    runs = {obj.evaluate(config, seed=s).score for s in range(4)}
+    assert len(runs) > 1  # the seed is the model's random state
+    sub = obj.evaluate(config, fidelity={"subsample": 0.2})
+    assert "error" not in sub.info and sub.info["fidelity"]["subsample"] == 0.2
+
+
+def test_timeout_is_a_failure_and_the_episode_goes_on(openml_session, eval_cache):
+    env = gym.make("HPO-OpenML-v0", backend="live", task=BREAST_CANCER, model="rf", budget=2, action_type="dict",
+                   backend_options={"fidelity": {"n_estimators": 200_000}, "time_limit": 1.0, "cache_dir": eval_cache})
+    env.reset(seed=0)
+    space = env.unwrapped.space
+    action = {hp.name: np.array([DEFAULTS["rf"][hp.name]]) for hp in space}
+    start = time.perf_counter()
+    _, reward, terminated, _, info = env.step(action)
+    assert time.perf_counter() - start < 8
+    assert info["error"].startswith("timeout") and reward == 0.0 == info["score"] and not terminated
+    # the next fit (within its limit) works on the replacement worker
+    env.unwrapped.objective.fidelity_overrides = {"n_estimators": 8}
+    _, reward, terminated, _, info = env.step(action)
+    assert "error" not in info and reward > 0.8 and terminated
+
+
+def test_fit_error_gets_worst_score_and_reason(openml_session, eval_cache):
+    # roc_auc on a 3-class task needs predict_proba-style multi-class input: sklearn raises, we record it
+    obj = LiveObjective(IRIS, "svm", metric="roc_auc", executor="inline", cache_dir=eval_cache)
+    ev = obj.evaluate(DEFAULTS["svm"])
+    assert ev.failed and ev.score == 0.0 and "ValueError" in ev.info["error"]
+    good = LiveObjective(IRIS, "svm", metric="balanced_accuracy", executor="inline", cache_dir=eval_cache)
+    assert good.evaluate(DEFAULTS["svm"]).score > 0.8
+
+
+def test_warnings_are_counted_not_printed(openml_session, eval_cache, capfd):
+    obj = LiveObjective(IRIS, "mlp", fidelity={"iter": 2}, executor="inline", cache=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ev = obj.evaluate(DEFAULTS["mlp"])
+    assert ev.info["n_warnings"] >= 1 and "ConvergenceWarning" in ev.info["warning"]
+    assert not caught and "ConvergenceWarning" not in capfd.readouterr().err
+
+
+def test_bad_arguments_are_clear_errors(openml_session):
+    with pytest.raises(ValueError, match="unknown model 'knn'"):
+        LiveObjective(IRIS, "knn")
+    with pytest.raises(ValueError, match="unknown metric 'acc'"):
+        LiveObjective(IRIS, "rf", metric="acc")
+    with pytest.raises(ValueError, match="no known worst score"):
+        LiveObjective(IRIS, "rf", metric="neg_mean_squared_error")
+    with pytest.raises(ValueError, match="has no fidelity 'iter'"):
+        LiveObjective(IRIS, "rf", fidelity={"iter": 3})
+
+
+def test_task_pool_rules():
+    pool = live_task_pool(task=167149, model="rf")
+    assert pool.names == ["167149-rf"] and pool.shared_space is not None
+    assert live_task_pool(task=31).names == [f"31-{m}" for m in MODEL_NAMES]
+    assert live_task_pool(task="167149-xgb").names == ["167149-xgb"]
+    paper = live_task_pool(suite=GRPOFORMER_PAPER)
+    assert len(paper.names) == 36 and "167069-histgb" in paper.names
+    assert live_task_pool(suite=GRPOFORMER_PAPER, model="svm").names == [f"{t}-svm" for t in
+                                                                          (167149, 167097, 167155, 167168, 167079, 167069)]
+    assert len(live_task_pool(model="rf").names) == 8  # default suite hpobench-nn: its 8 OpenML tasks
+    assert live_task_pool(task="credit_g", model="lr").names == ["31-lr"]
+    from hpo_gym.suites import get_suite
+
+    assert len(get_suite(GRPOFORMER_PAPER).tasks) == 36
+
+
+def test_grpoformer_paper_offline_without_cache_is_one_clear_error(openml_session):
+    import openml
+
+    from hpo_gym.live.data import OpenMLUnavailableError
+
+    saved = openml.config.server
+    openml.config.server = "http://127.0.0.1:9/api/v1/xml"  # nothing listens on the discard port
+    try:
+        env = gym.make("HPO-OpenML-v0", backend="live", suite=GRPOFORMER_PAPER, model="rf", budget=2)
+        with pytest.raises(OpenMLUnavailableError, match=r"OpenML task (\d+) is not in the local OpenML cache.*hpo-gym fetch \1"):
+            env.reset(seed=0)
+    finally:
+        openml.config.server = saved

@@ -1,0 +1,104 @@
+"""openml-python's real download path against the loopback server, then offline from its cache."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import openml
+import pytest
+from live_fixtures import BREAST_CANCER, IRIS, WINE
+from openml_server import DATA, OpenMLTestServer
+
+from hpo_gym.live.data import ENV_CACHE, OpenMLUnavailableError, _frame_to_numeric, _load_task_cached, load_task
+
+
+def _fold0_test_rows(task_id: int) -> np.ndarray:
+    lines = (DATA / "tasks" / str(task_id) / "splits.arff").read_text().splitlines()
+    return np.array(sorted(int(line.split(",")[1]) for line in lines if line.startswith("TEST,") and line.endswith(",0,0")))
+
+
+@pytest.fixture()
+def private_openml(tmp_path, monkeypatch):
+    """A server and a cache of this test's own; openml's global config restored afterwards."""
+    cfg = openml.config
+    saved = (cfg.server, cfg._root_cache_directory, cfg.retry_policy, cfg.connection_n_retries)
+    monkeypatch.delenv(ENV_CACHE, raising=False)
+    server = OpenMLTestServer().start()
+    cfg.server = server.api_url
+    cfg.set_retry_policy("robot", n_retries=1)
+    _load_task_cached.cache_clear()
+    yield server, tmp_path / "openml"
+    server.stop() if server._thread and server._thread.is_alive() else None
+    cfg.server = saved[0]
+    cfg.set_root_cache_directory(saved[1])
+    cfg.set_retry_policy(saved[2], n_retries=saved[3])
+    _load_task_cached.cache_clear()
+
+
+def test_download_through_openml_then_offline_from_cache(private_openml):
+    server, cache = private_openml
+    data = load_task(IRIS, cache_dir=cache)
+    # openml-python really fetched every piece over HTTP
+    assert server.requests == ["/api/v1/xml/task/990001", "/api/v1/xml/data/990101", "/api/v1/xml/data/features/990101",
+                               "/data/v1/download/990101/iris.arff", "/api_splits/get/990001/Task_990001_splits.arff"]
+    assert data.X.shape == (150, 4) and data.classes == ("setosa", "versicolor", "virginica")
+    assert np.bincount(data.y).tolist() == [50, 50, 50]
+    # the outer split is the task's own fold 0, and validation rows come from the outer train rows only
+    np.testing.assert_array_equal(np.sort(data.test_idx), _fold0_test_rows(IRIS))
+    fit, val = data.validation_split(0.33, seed=0)
+    assert set(fit) | set(val) == set(data.train_idx) and not set(val) & set(data.test_idx) and not set(fit) & set(val)
+    assert sorted(np.bincount(data.y[val]).tolist()) in ([14, 15, 15], [15, 15, 15], [14, 14, 15])  # stratified
+    np.testing.assert_array_equal(val, data.validation_split(0.33, seed=0)[1])  # seeded
+
+    server.stop()
+    _load_task_cached.cache_clear()
+    again = load_task(IRIS, cache_dir=cache)  # no server: openml-python reads its cache
+    np.testing.assert_array_equal(again.X, data.X)
+    np.testing.assert_array_equal(again.test_idx, data.test_idx)
+
+    start = time.perf_counter()
+    with pytest.raises(OpenMLUnavailableError) as err:
+        load_task(WINE, cache_dir=cache)
+    message = str(err.value)
+    assert "OpenML task 990002" in message and str(cache) in message and "hpo-gym fetch 990002" in message
+    assert ENV_CACHE in message and err.value.__cause__ is None  # one error, no chained traceback
+    assert time.perf_counter() - start < 10
+
+
+def test_env_var_chooses_the_cache(private_openml, monkeypatch):
+    server, cache = private_openml
+    monkeypatch.setenv(ENV_CACHE, str(cache))
+    load_task(WINE)
+    # openml-python files the server's data under <root>/<reversed host>, here <root>/1/0/0/127:PORT
+    assert [p.parent.name for p in cache.rglob("datasplits.arff")] == [str(WINE)]
+    assert len(list(cache.rglob("dataset.arff"))) == 1
+
+
+def test_unknown_task_is_a_value_error(openml_session):
+    with pytest.raises(ValueError, match="OpenML has no task 123"):
+        load_task(123)
+
+
+def test_fetch_cli_fills_the_cache(private_openml, capsys):
+    from hpo_gym.cli import main
+
+    server, cache = private_openml
+    assert main(["fetch", str(IRIS), str(BREAST_CANCER), "--cache-dir", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert "breast_cancer" in out and "iris" in out and str(cache) in out
+    assert sum(1 for p in cache.rglob("datasplits.arff")) == 2
+
+
+def test_nominal_and_missing_columns_become_codes_and_are_one_hot_encoded():
+    import pandas as pd
+
+    from hpo_gym.live.models import get_model
+
+    frame = pd.DataFrame({"x": [1.0, np.nan, 3.0, 4.0, 5.0, 6.0],
+                          "colour": pd.Categorical(["red", "blue", None, "red", "blue", "red"])})
+    X, categorical = _frame_to_numeric(frame)
+    assert categorical.tolist() == [False, True] and np.isnan(X[2, 1]) and np.isnan(X[1, 0])
+    pipe = get_model("svm").pipeline({"C": 1.0, "gamma": 0.1}, {"subsample": 1.0}, categorical, 2, seed=0)
+    pipe.fit(X, np.array([0, 1, 0, 0, 1, 0]))
+    assert pipe.named_steps["preprocess"].transform(X).shape == (6, 1 + 2)  # scaled x + one-hot of 2 colours
