@@ -26,15 +26,9 @@ from tqdm import tqdm
 from agents.base import observe_if_supported
 from agents.portfolio import build_portfolio, normalized_scores
 from agents.registry import make_agent
+from hpo_gym.benchmark import kfold_splits
 from hpo_gym.env import HPOEnv
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
-
-
-def folds_of(tasks: list[str], n_folds: int) -> list[list[str]]:
-    """Contiguous folds of the task list (``n_folds == len(tasks)`` is leave-one-task-out)."""
-    if not 2 <= n_folds <= len(tasks):
-        raise ValueError(f"--folds must be in [2, {len(tasks)}], got {n_folds}")
-    return [list(part) for part in np.array_split(np.array(tasks, dtype=object), n_folds)]
 
 
 def regret_curve(agent, objective, budget: int, seed: int) -> np.ndarray:
@@ -63,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks = list(HPOBENCH_NN_TASKS)
     tables = {t: load_hpobench_nn(t) for t in tasks}
     specs = [s.strip() for s in args.agents.split(",") if s.strip()]
-    folds = folds_of(tasks, args.folds)
+    folds = kfold_splits(tasks, args.folds)  # the harness's folds: `hpo-gym bench --protocol kfold` scores the same splits
     curves: dict[str, list[np.ndarray]] = {s: [] for s in specs}
     closed_form: list[np.ndarray] = []
     start = time.perf_counter()

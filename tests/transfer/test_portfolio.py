@@ -124,3 +124,25 @@ def test_clear_errors(tables, train_tables):
 
     with pytest.raises(ValueError, match="not TabularObjective"):
         agent.fit([small, NotATable()])
+
+
+def test_kfold_harness_fits_on_training_folds_only(tables):
+    """Through the real k-fold harness: reversing credit_g's table leaves what the portfolio plays on
+    credit_g's own fold (where it is held out) unchanged, and changes the other folds (where it trains)."""
+    from hpo_gym.benchmark import kfold_splits, run_benchmark
+
+    names = list(HPOBENCH_NN_TASKS)
+    changed = [reversed_copy(tables[HELD_OUT]) if n == HELD_OUT else tables[n] for n in names]
+
+    def played(task_objectives) -> dict[str, list[str]]:
+        df = run_benchmark(["portfolio"], tasks=task_objectives, budget=10, seeds=1, protocol="kfold", folds=4,
+                           resolve_agent=make_agent, progress=False)
+        assert (df["status"] == "ok").all() and df["heldout"].all()
+        return {task: list(g.sort_values("step")["config"]) for task, g in df.groupby("task")}
+
+    before, after = played([tables[n] for n in names]), played(changed)
+    own_fold = next(f for f in kfold_splits(names, 4) if HELD_OUT in f)
+    for task in names:
+        if task in own_fold:
+            assert before[task] == after[task], task
+    assert any(before[t] != after[t] for t in names if t not in own_fold)
