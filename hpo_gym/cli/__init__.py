@@ -16,6 +16,7 @@ COMMAND_MODULES: list[str] = [
     "hpo_gym.cli.tasks",
     "hpo_gym.cli.bench",
     "hpo_gym.cli.demo",
+    "hpo_gym.cli.grpoformer",
     "hpo_gym.cli.live",
 ]
 

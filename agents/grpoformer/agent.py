@@ -1,0 +1,121 @@
+"""``GRPOformerAgent``: the trained policy behind the Agent / TransferAgent protocols.
+
+At evaluation time the agent reads the env's observation (:class:`hpo_gym.env.HPOEnv`'s ``x``, ``y``,
+``mask``, ``step_fraction`` and search-space descriptor), featurizes it with the same function as the
+training rollouts, samples ``group_size`` candidate configurations in one batched pass and proposes the
+first one that is not a repeat of a past trial (the rule the training rollouts follow too).
+
+``fit(train_objectives, seed)`` trains a fold's policy (a few minutes on 2 CPU cores), or loads a cached
+checkpoint keyed by the training task set and seed: first the ones shipped in
+``agents/grpoformer/checkpoints/folds/``, then ``$HPO_GYM_CACHE`` (default ``~/.cache/hpo_gym/grpoformer``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agents.grpoformer.learner import first_new
+from agents.grpoformer.policy import (
+    bins_to_unit,
+    featurize_observations,
+    history_bins,
+    load_policy,
+    mode_bins,
+    sample_bins,
+)
+from agents.registry import register_agent
+from hpo_gym.objective import Objective
+from hpo_gym.space import SearchSpace
+
+CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
+SHIPPED_CHECKPOINT = CHECKPOINT_DIR / "hpobench_nn_all.pt"
+
+
+def fold_key(task_names: Sequence[str], seed: int) -> str:
+    """Cache key of a fold checkpoint: the sorted training task names and the training seed."""
+    text = ",".join(sorted(task_names)) + f"|seed={seed}"
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HPO_GYM_CACHE", Path.home() / ".cache" / "hpo_gym")) / "grpoformer"
+
+
+class GRPOformerAgent:
+    """Proposes configurations with a trained GRPOformer policy.
+
+    Args:
+        checkpoint: path of a policy checkpoint; ``None`` loads the shipped one (trained on all 8 embedded tasks).
+        group_size: candidates sampled per step (the first non-repeat is proposed).
+        deterministic: propose the distribution's mode (falls back to samples when the mode is a repeat).
+        device: torch device for inference.
+    """
+
+    name = "grpoformer"
+
+    def __init__(self, checkpoint: str | Path | None = None, group_size: int = 8, deterministic: bool = False,
+                 device: str = "cpu"):
+        self.checkpoint = Path(checkpoint) if checkpoint else SHIPPED_CHECKPOINT
+        self.group_size = group_size
+        self.deterministic = deterministic
+        self.device = device
+        self.policy, self.meta = load_policy(self.checkpoint, device)
+        self._space: SearchSpace | None = None
+        self.reset_seed(None)
+
+    def reset_seed(self, seed: int | None) -> None:
+        self._rng = np.random.default_rng(seed)
+        self._gen = torch.Generator().manual_seed(int(self._rng.integers(2**31 - 1)))
+
+    # -- Agent protocol ----------------------------------------------------------------------------
+    def reset(self, space: SearchSpace, seed: int | None = None, budget: int | None = None) -> None:
+        if len(space) > 16:
+            raise ValueError(f"GRPOformer handles at most 16 hyperparameters; this space has {len(space)}")
+        self._space = space
+        self.reset_seed(seed)
+
+    @torch.no_grad()
+    def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self._space is None:
+            raise RuntimeError("call reset(space, seed) before act()")
+        d = len(self._space)
+        f = featurize_observations(observation, self.device)
+        logp = self.policy(f)
+        cand = sample_bins(logp, self.group_size, self._gen)  # (1, G, D)
+        if self.deterministic:
+            cand = torch.cat([mode_bins(logp)[:, None], cand], 1)
+        mask = np.asarray(observation["mask"]).astype(bool)
+        hb = history_bins(np.asarray(observation["x"])[mask, :d], f.n_bins[0, :d].cpu().numpy())
+        g = first_new(cand[0, :, :d].cpu().numpy(), hb)
+        u = bins_to_unit(cand[:, g], f, None if self.deterministic and g == 0 else self._rng)[0, :d]
+        return u.astype(np.float32)
+
+    # -- TransferAgent protocol --------------------------------------------------------------------
+    def fit(self, train_objectives: Sequence[Objective], seed: int = 0) -> None:
+        """Train on the fold's training tasks (or load the cached checkpoint for this task set and seed)."""
+        names = [o.name for o in train_objectives]
+        key = fold_key(names, seed)
+        for candidate in (CHECKPOINT_DIR / "folds" / f"{key}.pt", cache_dir() / key / "policy.pt"):
+            if candidate.exists():
+                self.checkpoint = candidate
+                self.policy, self.meta = load_policy(candidate, self.device)
+                return
+        from agents.grpoformer.train import TrainConfig, train
+
+        out = cache_dir() / key
+        self.policy = train(train_objectives, out, TrainConfig(seed=seed), resume=True).eval()
+        self.checkpoint = out / "policy.pt"
+        self.policy, self.meta = load_policy(self.checkpoint, self.device)
+
+
+def _factory(arg: str | None) -> GRPOformerAgent:
+    return GRPOformerAgent(arg)
+
+
+register_agent("grpoformer", _factory)

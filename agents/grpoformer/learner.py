@@ -1,0 +1,362 @@
+"""GRPO + Policy Churn Regularization for the GRPOformer policy: batched table rollouts, groups, the loss.
+
+Rollouts run many HPO episodes at once on :class:`hpo_gym.tabular.TabularObjective` tables through
+their fast paths (``cells_of`` + ``lookup`` + ``cell_encoding`` on a whole group of candidates), and
+keep each episode's history in :class:`hpo_gym.episode.History`: the very arrays the env turns into
+its observation, so the policy sees the same featurization in training and in evaluation.
+
+Groups (``group_mode``):
+
+* ``"step"`` (default): at every step of every episode the policy samples ``G`` candidate
+  configurations from the same history prefix; all ``G`` are evaluated (each evaluation counted); the
+  reward of a candidate is the gain it would bring to the best-so-far, ``max(s - best, 0)`` (or its
+  score with ``reward="score"``); the episode continues with the first candidate that is not a repeat
+  of a past trial, the same rule the agent uses at evaluation time. Dense, well-assigned credit.
+* ``"trajectory"``: ``G`` whole episodes on the same task from the empty history; the reward of an
+  episode is the mean best-so-far over its steps (area under the anytime curve); every action of the
+  episode gets the episode's advantage.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.grpoformer.policy import (
+    MAX_DIMS,
+    Features,
+    GRPOformerPolicy,
+    bins_to_unit,
+    entropy,
+    featurize,
+    kl,
+    log_prob,
+    sample_bins,
+    history_bins,
+)
+from hpo_gym.episode import History
+from hpo_gym.tabular import TabularObjective
+
+
+@dataclass
+class LearnerConfig:
+    """Hyperparameters of GRPO + PCR (defaults are the ones used for the shipped checkpoint)."""
+
+    algo: str = "grpo"              # "grpo" or "reinforce" (ablation: mean baseline, no ratio/clip, one epoch)
+    group_mode: str = "step"        # "step" or "trajectory"
+    group_size: int = 8             # G
+    reward: str = "improvement"     # step groups: "improvement" (gain of best-so-far) or "score"
+    std_normalize: bool = True      # advantage = (r - mean) / std; False: r - mean
+    clip_eps: float = 0.2
+    epochs: int = 2
+    minibatch: int = 100            # states per gradient step
+    update_states: int = 200        # states (with their G candidates) drawn from the rollout per update
+    lr: float = 3e-4
+    ent_coef: float = 0.003
+    kl_beta: float = 0.0            # KL to a frozen reference (the initial policy); 0 = off
+    pcr_lambda: float = 1.0         # Policy Churn Regularization weight; 0 = off
+    pcr_states: int = 64            # reference states per gradient step
+    churn_probe_states: int = 128   # held-out reference states for measuring churn
+    buffer_states: int = 4096       # recent states kept for PCR reference
+    max_grad_norm: float = 1.0
+    episodes: int = 8               # episodes per update (step groups); trajectory groups: tasks x G
+    horizon: int = 50               # steps per episode (= the evaluation budget)
+
+
+STATE_KEYS = ("x", "y", "mask", "step_fraction", "dim_kind", "dim_choices", "dim_log")
+
+
+def _states_of(hist: History) -> dict[str, np.ndarray]:
+    """The observation arrays of every episode of a History (a batch of states)."""
+    n = hist.x.shape[0]
+    return {
+        "x": hist.x.copy(), "y": hist.y.copy(), "mask": hist.mask.copy(),
+        "step_fraction": (hist.step / hist.budget).astype(np.float32)[:, None],
+        "dim_kind": np.stack([hist.descriptor[i]["dim_kind"] for i in range(n)]),
+        "dim_choices": np.stack([hist.descriptor[i]["dim_choices"] for i in range(n)]),
+        "dim_log": np.stack([hist.descriptor[i]["dim_log"] for i in range(n)]),
+    }
+
+
+def featurize_states(states: dict[str, np.ndarray], device="cpu") -> Features:
+    return featurize(*(states[k] for k in STATE_KEYS), device=device)
+
+
+def concat_states(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([p[k] for p in parts]) for k in STATE_KEYS}
+
+
+def take_states(states: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[idx] for k, v in states.items()}
+
+
+def first_new(cand_bins: np.ndarray, hist_bins: np.ndarray) -> int:
+    """Index of the first candidate ``(G, D)`` whose bins differ from every past trial ``(n, D)`` (0 if none)."""
+    if hist_bins.shape[0] == 0:
+        return 0
+    seen = (cand_bins[:, None, :] == hist_bins[None, :, :]).all(-1).any(-1)
+    new = np.flatnonzero(~seen)
+    return int(new[0]) if new.size else 0
+
+
+def group_advantages(rewards: np.ndarray | torch.Tensor, std_normalize: bool = True, eps: float = 1e-8):
+    """GRPO advantages over the last axis (one group per row): ``(r - mean) / (std + eps)`` or ``r - mean``.
+
+    A group whose rewards are all equal gets zero advantages (nothing to learn from it).
+    """
+    r = torch.as_tensor(rewards, dtype=torch.float32)
+    a = r - r.mean(-1, keepdim=True)
+    if std_normalize:
+        a = a / (r.std(-1, unbiased=False, keepdim=True) + eps)
+    return a
+
+
+@dataclass
+class Rollout:
+    states: dict[str, np.ndarray]   # N states
+    actions: torch.Tensor           # (N, G', D) bin choices
+    old_logp: torch.Tensor          # (N, G')
+    rewards: np.ndarray             # (N, G') (trajectory mode: the episode's reward repeated)
+    advantages: torch.Tensor        # (N, G')
+    evaluations: int
+    final_regret: np.ndarray        # (episodes,) normalized regret of the best found (NaN without oracle)
+    mean_best: np.ndarray           # (episodes,) mean normalized best-so-far over steps
+
+
+@torch.no_grad()
+def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], horizon: int, group_size: int,
+                 rng: np.random.Generator, gen: torch.Generator, record: bool = True, greedy: bool = False,
+                 device: str = "cpu") -> dict[str, Any]:
+    """Run one episode per objective in parallel; every step each episode samples ``group_size`` candidates,
+    evaluates all of them, and continues with the first one that is not a repeat (the agent's rule).
+
+    Returns the per-step states, candidate bins, their log-probabilities and scores, and per-episode regret.
+    """
+    B = len(objectives)
+    hist = History(B, horizon, MAX_DIMS)
+    for i, obj in enumerate(objectives):
+        hist.reset(i, obj.space)
+    dims = [len(o.space) for o in objectives]
+    states, actions, logps, scores, bests = [], [], [], [], []
+    regret_curve = np.zeros((B, horizon))
+    for t in range(horizon):
+        st = _states_of(hist)
+        f = featurize_states(st, device)
+        logp = policy(f)
+        if greedy:
+            cand = logp.argmax(-1)[:, None, :].expand(-1, group_size, -1).clone()
+            cand[:, 1:] = sample_bins(logp, group_size - 1, gen) if group_size > 1 else cand[:, 1:]
+        else:
+            cand = sample_bins(logp, group_size, gen)  # (B, G, D)
+        lp = log_prob(logp, cand, f)  # (B, G)
+        u = bins_to_unit(cand, f, rng)  # (B, G, D)
+        cand_np = cand.cpu().numpy()
+        nbins = f.n_bins.cpu().numpy()
+        sc = np.zeros((B, group_size))
+        prev_best = hist.best.copy()
+        for i, obj in enumerate(objectives):
+            d = dims[i]
+            cells = obj.cells_of(u[i, :, :d])
+            s, _ = obj.lookup(cells)
+            sc[i] = s
+            n = int(hist.step[i])
+            hb = history_bins(hist.x[i, :n, :d], nbins[i, :d])
+            g = first_new(cand_np[i, :, :d], hb)
+            enc = obj.cell_encoding(cells[g:g + 1])[0]
+            hist.record(i, enc, float(s[g]))
+            if obj.oracle is not None:
+                regret_curve[i, t] = obj.oracle.normalized_regret(hist.best[i])
+        if record:
+            states.append(st)
+            actions.append(cand)
+            logps.append(lp)
+            scores.append(sc)
+            bests.append(prev_best)
+    out: dict[str, Any] = {"final_regret": regret_curve[:, -1], "mean_regret": regret_curve.mean(1), "best": hist.best.copy()}
+    if record:
+        out.update(states=states, actions=actions, logps=logps, scores=scores, prev_best=bests)
+    return out
+
+
+def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: LearnerConfig, rng: np.random.Generator,
+            gen: torch.Generator, device: str = "cpu", weights: np.ndarray | None = None) -> Rollout:
+    """One batch of experience with GRPO groups (see the module docstring); tasks drawn with ``weights``."""
+    G = cfg.group_size
+    p = None if weights is None else np.asarray(weights, dtype=np.float64) / np.sum(weights)
+    if cfg.group_mode == "step":
+        objs = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes, p=p)]
+        ep = run_episodes(policy, objs, cfg.horizon, G, rng, gen, device=device)
+        T, B = cfg.horizon, len(objs)
+        # state order: step-major -> (t, i); rewards per candidate
+        rewards = []
+        for t in range(T):
+            sc, pb = ep["scores"][t], ep["prev_best"][t]
+            if cfg.reward == "score":
+                r = sc
+            else:
+                base = np.where(np.isfinite(pb), pb, -np.inf)[:, None]
+                r = np.where(np.isfinite(base), np.maximum(sc - base, 0.0), sc)
+            rewards.append(r)
+        rewards_np = np.concatenate(rewards)
+        if cfg.algo == "reinforce":
+            adv = torch.as_tensor(rewards_np - rewards_np.mean(), dtype=torch.float32)
+        else:
+            adv = group_advantages(rewards_np, cfg.std_normalize)
+        actions = torch.cat(ep["actions"])
+        return Rollout(concat_states(ep["states"]), actions, torch.cat(ep["logps"]), rewards_np, adv,
+                       evaluations=T * B * G, final_regret=ep["final_regret"], mean_best=ep["mean_regret"])
+    if cfg.group_mode != "trajectory":
+        raise ValueError(f"unknown group_mode {cfg.group_mode!r}; use 'step' or 'trajectory'")
+    n_tasks = max(1, cfg.episodes // G)
+    tasks = [task_pool[i] for i in rng.choice(len(task_pool), size=n_tasks, p=p)]
+    objs = [t for t in tasks for _ in range(G)]  # episode e belongs to group e // G
+    ep = run_episodes(policy, objs, cfg.horizon, 1, rng, gen, device=device)
+    # reward: mean best-so-far over the episode, standardized per task so groups are scale-free
+    best_curve = np.maximum.accumulate(np.stack([s[:, 0] for s in ep["scores"]], 1), axis=1)  # (episodes, T)
+    r_ep = best_curve.mean(1).reshape(n_tasks, G)
+    if cfg.algo == "reinforce":
+        adv_ep = torch.as_tensor(r_ep - r_ep.mean(), dtype=torch.float32)
+    else:
+        adv_ep = group_advantages(r_ep, cfg.std_normalize)
+    adv_ep = adv_ep.reshape(-1)  # per episode
+    T = cfg.horizon
+    adv = adv_ep[None, :].expand(T, -1).reshape(-1, 1)
+    rewards_np = np.tile(r_ep.reshape(-1), T)[:, None]
+    return Rollout(concat_states(ep["states"]), torch.cat(ep["actions"]), torch.cat(ep["logps"]), rewards_np, adv,
+                   evaluations=T * len(objs), final_regret=ep["final_regret"], mean_best=ep["mean_regret"])
+
+
+def grpo_pcr_loss(policy: GRPOformerPolicy, f: Features, actions: torch.Tensor, old_logp: torch.Tensor,
+                  adv: torch.Tensor, cfg: LearnerConfig, ref_f: Features | None = None,
+                  snap_ref_logp: torch.Tensor | None = None, frozen_logp: torch.Tensor | None = None):
+    r"""The GRPO + PCR objective (to minimise) on one minibatch.
+
+    With :math:`\rho_{i,g} = \pi_\theta(a_{i,g}\mid s_i) / \pi_{old}(a_{i,g}\mid s_i)` over the ``G``
+    candidates :math:`a_{i,g}` of state :math:`s_i` and group-normalized advantages
+    :math:`A_{i,g} = (r_{i,g} - \mathrm{mean}_g r_{i,\cdot}) / \mathrm{std}_g r_{i,\cdot}`:
+
+    .. math::
+
+        L(\theta) = -\frac{1}{NG}\sum_{i,g} \min\big(\rho_{i,g} A_{i,g},\
+                    \mathrm{clip}(\rho_{i,g}, 1-\epsilon, 1+\epsilon) A_{i,g}\big)
+                    - c_H \frac{1}{N}\sum_i \mathcal{H}[\pi_\theta(\cdot\mid s_i)]
+                    + \beta \frac{1}{N}\sum_i \mathrm{KL}(\pi_\theta(\cdot\mid s_i)\,\|\,\pi_{ref}(\cdot\mid s_i))
+                    + \lambda \frac{1}{M}\sum_{s\in\mathcal{R}} \mathrm{KL}(\pi_{snap}(\cdot\mid s)\,\|\,\pi_\theta(\cdot\mid s))
+
+    where :math:`\pi_{snap}` is the policy snapshot taken at the start of the update and
+    :math:`\mathcal{R}` are ``M`` reference states from the buffer of recent states, none in this
+    minibatch (Policy Churn Regularization, after CHAIN, Tang & Berseth 2024). All KLs and entropies are
+    exact (sums over each dimension's bins). ``cfg.algo == "reinforce"`` replaces the clipped surrogate
+    with :math:`-\frac{1}{NG}\sum \log\pi_\theta(a_{i,g}\mid s_i) A_{i,g}` (mean-baseline advantages).
+
+    Returns ``(loss, stats)``.
+    """
+    logp = policy(f)
+    new = log_prob(logp, actions, f)
+    if cfg.algo == "reinforce":
+        policy_loss = -(new * adv).mean()
+        ratio = torch.ones_like(new)
+    else:
+        ratio = torch.exp(new - old_logp)
+        surr = torch.minimum(ratio * adv, ratio.clamp(1 - cfg.clip_eps, 1 + cfg.clip_eps) * adv)
+        policy_loss = -surr.mean()
+    ent = entropy(logp, f).mean()
+    loss = policy_loss - cfg.ent_coef * ent
+    kl_ref = torch.zeros(())
+    if cfg.kl_beta > 0 and frozen_logp is not None:
+        kl_ref = kl(logp, frozen_logp, f).mean()
+        loss = loss + cfg.kl_beta * kl_ref
+    pcr = torch.zeros(())
+    if cfg.pcr_lambda > 0 and ref_f is not None and snap_ref_logp is not None:
+        pcr = kl(snap_ref_logp, policy(ref_f), ref_f).mean()
+        loss = loss + cfg.pcr_lambda * pcr
+    stats = {"policy_loss": policy_loss.item(), "entropy": ent.item(), "kl_ref": kl_ref.item(), "pcr": pcr.item(),
+             "clip_frac": float(((ratio - 1).abs() > cfg.clip_eps).float().mean())}
+    return loss, stats
+
+
+class StateBuffer:
+    """Recent states (raw observation arrays) for PCR reference states and churn probes."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.parts: list[dict[str, np.ndarray]] = []
+
+    def add(self, states: dict[str, np.ndarray]) -> None:
+        self.parts.append(states)
+        while sum(len(p["y"]) for p in self.parts) > self.capacity and len(self.parts) > 1:
+            self.parts.pop(0)
+
+    def __len__(self) -> int:
+        return sum(len(p["y"]) for p in self.parts)
+
+    def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray] | None:
+        if not self.parts:
+            return None
+        allst = concat_states(self.parts)
+        idx = rng.choice(len(allst["y"]), size=min(n, len(allst["y"])), replace=False)
+        return take_states(allst, idx)
+
+
+def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollout, buffer: StateBuffer,
+           cfg: LearnerConfig, rng: np.random.Generator, frozen: GRPOformerPolicy | None = None,
+           device: str = "cpu") -> dict[str, float]:
+    """One update: snapshot, ``epochs`` passes of minibatches with GRPO + PCR, then churn on held-out states."""
+    policy.train()
+    snapshot = copy.deepcopy(policy).eval()
+    if cfg.update_states and len(ro.states["y"]) > cfg.update_states:  # a random subset of the rollout's states
+        keep = np.sort(rng.choice(len(ro.states["y"]), cfg.update_states, replace=False))
+        buffer_states = ro.states
+        ro = Rollout(take_states(ro.states, keep), ro.actions[keep], ro.old_logp[keep], ro.rewards[keep],
+                     ro.advantages[keep], ro.evaluations, ro.final_regret, ro.mean_best)
+    else:
+        buffer_states = ro.states
+    f_all = featurize_states(ro.states, device)
+    N = len(ro.states["y"])
+    # held-out reference states for the churn measurement (never used as PCR reference in this update)
+    probe_st = buffer.sample(cfg.churn_probe_states, rng) if len(buffer) else take_states(ro.states, rng.choice(N, min(N, cfg.churn_probe_states), replace=False))
+    probe_f = featurize_states(probe_st, device)
+    with torch.no_grad():
+        probe_before = snapshot(probe_f)
+    epochs = 1 if cfg.algo == "reinforce" else cfg.epochs
+    stats_acc: dict[str, list[float]] = {}
+    adv = ro.advantages.to(device)
+    for _ in range(epochs):
+        perm = rng.permutation(N)
+        for start in range(0, N, cfg.minibatch):
+            mb = perm[start:start + cfg.minibatch]
+            idx = torch.as_tensor(mb)
+            f = f_all.index(idx)
+            ref_f = snap_ref = frozen_lp = None
+            if cfg.pcr_lambda > 0:
+                if len(buffer):
+                    ref_st = buffer.sample(cfg.pcr_states, rng)
+                else:  # first update: states of this rollout outside the minibatch
+                    rest = np.setdiff1d(np.arange(N), mb)
+                    ref_st = take_states(ro.states, rng.choice(rest, min(len(rest), cfg.pcr_states), replace=False)) if len(rest) else None
+                if ref_st is not None:
+                    ref_f = featurize_states(ref_st, device)
+                    with torch.no_grad():
+                        snap_ref = snapshot(ref_f)
+            if cfg.kl_beta > 0 and frozen is not None:
+                with torch.no_grad():
+                    frozen_lp = frozen(f)
+            loss, st = grpo_pcr_loss(policy, f, ro.actions[idx].to(device), ro.old_logp[idx].to(device), adv[idx],
+                                     cfg, ref_f, snap_ref, frozen_lp)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            for k, v in st.items():
+                stats_acc.setdefault(k, []).append(v)
+    policy.eval()
+    with torch.no_grad():
+        churn = float(kl(probe_before, policy(probe_f), probe_f).mean())
+    buffer.add(buffer_states)
+    out = {k: float(np.mean(v)) for k, v in stats_acc.items()}
+    out["churn"] = churn
+    return out

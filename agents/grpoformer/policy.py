@@ -1,0 +1,312 @@
+"""The GRPOformer policy: a small Transformer over the trial history that outputs the next configuration.
+
+Tokens (all numeric, built by :func:`featurize` from the env's observation arrays, so training and
+evaluation see exactly the same input):
+
+* one token per past trial: its encoded configuration (padded to ``MAX_DIMS``), its score normalized
+  *within the history* (z-score and min-max, rank, is-best flag), so the policy is scale-free;
+* one token per search-space dimension: kind (one-hot), number of choices, log flag, slot index, and
+  the best trial's value on that dimension;
+* one budget token: fraction of the budget used and the history size.
+
+Output distribution, per dimension, is a softmax over *bins* of [0, 1]:
+
+* an ordinal or categorical dimension with ``n <= MAX_BINS`` values gets exactly ``n`` bins, the env's
+  own encoding bins, and the action is the bin centre: a plain categorical distribution, exact for grids
+  (no probability mass wasted between grid points, unlike a Beta or logit-normal);
+* a float/int dimension (or one with more than ``MAX_BINS`` values) gets ``MAX_BINS`` bins and the
+  action is uniform inside the chosen bin: a piecewise-uniform density whose log-density is
+  ``log p_bin + log K`` and whose differential entropy is ``H(bins) - log K``, both exact.
+
+Why bins rather than Beta/logit-normal: exact log-probabilities and entropies, multi-modality for free,
+and exactness on ordinal grids (all of the embedded tasks); the cost is resolution ``1/32`` on floats.
+
+The logit of bin ``b`` of dimension ``j`` is an MLP of the dimension token's contextual embedding plus
+per-bin statistics of the history (how many trials fell in the bin, their best and mean normalized
+score, distance to the best trial's value). The bins of a configuration are sampled independently
+given the history (a factorized policy), which keeps sampling one batched pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+MAX_DIMS = 16
+MAX_BINS = 32
+KIND_FLOAT, KIND_INT, KIND_ORDINAL, KIND_CATEGORICAL = 1, 2, 3, 4
+TRIAL_FEATURES = MAX_DIMS + 5
+DIM_FEATURES = 5 + 2 + MAX_DIMS + 3
+BUDGET_FEATURES = 3
+BIN_FEATURES = 6
+
+
+@dataclass
+class PolicyConfig:
+    """Architecture hyperparameters (saved in checkpoints)."""
+
+    d_model: int = 48
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int = 96
+    head_hidden: int = 48
+    dropout: float = 0.0
+
+
+def n_bins_of(dim_kind: np.ndarray | torch.Tensor, dim_choices: np.ndarray | torch.Tensor):
+    """Number of output bins of each dimension (0 for padding): ``n`` for grids up to ``MAX_BINS``, else ``MAX_BINS``."""
+    kind = torch.as_tensor(dim_kind)
+    choices = torch.as_tensor(dim_choices).to(torch.int64)
+    grid = (kind == KIND_ORDINAL) | (kind == KIND_CATEGORICAL)
+    nb = torch.where(grid & (choices <= MAX_BINS) & (choices >= 1), choices, torch.full_like(choices, MAX_BINS))
+    return torch.where(kind == 0, torch.zeros_like(nb), nb)
+
+
+def is_continuous_dim(dim_kind: torch.Tensor, n_bins: torch.Tensor, dim_choices: torch.Tensor) -> torch.Tensor:
+    """True where the action is uniform inside its bin (floats, ints, large grids); False for exact grid bins."""
+    grid = (dim_kind == KIND_ORDINAL) | (dim_kind == KIND_CATEGORICAL)
+    return (dim_kind > 0) & ~(grid & (dim_choices.to(torch.int64) == n_bins))
+
+
+@dataclass
+class Features:
+    """The policy input for a batch of states, truncated to the widest dimension / bin count present."""
+
+    trial: torch.Tensor        # (N, T, TRIAL_FEATURES)
+    trial_mask: torch.Tensor   # (N, T) bool, True = trial exists
+    dim: torch.Tensor          # (N, D, DIM_FEATURES)
+    dim_mask: torch.Tensor     # (N, D) bool, True = dimension exists
+    budget: torch.Tensor       # (N, BUDGET_FEATURES)
+    bins: torch.Tensor         # (N, D, K, BIN_FEATURES)
+    n_bins: torch.Tensor       # (N, D) int
+    bin_mask: torch.Tensor     # (N, D, K) bool
+    continuous: torch.Tensor   # (N, D) bool
+
+    def index(self, idx: torch.Tensor) -> Features:
+        return Features(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+
+    def to(self, device: torch.device | str) -> Features:
+        return Features(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
+
+
+def featurize(x, y, mask, step_fraction, dim_kind, dim_choices, dim_log, device: str | torch.device = "cpu") -> Features:
+    """Build policy inputs from observation arrays (batched: ``x`` (N, T, Dmax), ``y``/``mask`` (N, T),
+    ``step_fraction`` (N,) or (N, 1), ``dim_*`` (N, Dmax)). The same function serves the env's observations
+    (:class:`~agents.grpoformer.agent.GRPOformerAgent`) and the training rollouts, which keep their
+    histories in :class:`hpo_gym.episode.History`, the env's own arrays.
+    """
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+    y = torch.as_tensor(np.asarray(y, dtype=np.float32), device=device)
+    m = torch.as_tensor(np.asarray(mask), device=device).bool()
+    sf = torch.as_tensor(np.asarray(step_fraction, dtype=np.float32), device=device).reshape(-1)
+    kind = torch.as_tensor(np.asarray(dim_kind), device=device).long()
+    choices = torch.as_tensor(np.asarray(dim_choices, dtype=np.float32), device=device)
+    logf = torch.as_tensor(np.asarray(dim_log, dtype=np.float32), device=device)
+    N, T, Dobs = x.shape
+    if Dobs > MAX_DIMS:
+        raise ValueError(f"GRPOformer handles at most {MAX_DIMS} hyperparameters, the observation has {Dobs} slots")
+    if Dobs < MAX_DIMS:  # pad to the fixed slot layout of the trial token
+        x = torch.cat([x, x.new_zeros(N, T, MAX_DIMS - Dobs)], -1)
+        pad = MAX_DIMS - Dobs
+        kind = torch.cat([kind, kind.new_zeros(N, pad)], -1)
+        choices = torch.cat([choices, choices.new_zeros(N, pad)], -1)
+        logf = torch.cat([logf, logf.new_zeros(N, pad)], -1)
+    mf = m.float()
+    n = mf.sum(1).clamp(min=1.0)
+    # score normalized within the history: z-score, min-max, rank, best flag
+    big = torch.finfo(torch.float32).max
+    mean = (y * mf).sum(1) / n
+    std = (((y - mean[:, None]) ** 2 * mf).sum(1) / n).sqrt()
+    z = ((y - mean[:, None]) / (std[:, None] + 1e-8)).clamp(-5, 5) * mf
+    ymax = torch.where(m, y, torch.full_like(y, -big)).max(1).values
+    ymin = torch.where(m, y, torch.full_like(y, big)).min(1).values
+    span = (ymax - ymin).clamp(min=1e-12)
+    ymm = torch.where(m, (y - ymin[:, None]) / span[:, None], torch.zeros_like(y))
+    ymm = torch.where((ymax - ymin)[:, None] > 1e-12, ymm, mf)  # all-equal history: every trial is "best"
+    masked_y = torch.where(m, y, torch.full_like(y, -big))
+    rank = masked_y.argsort(1).argsort(1).float() - (T - n[:, None])  # 0 = worst valid trial
+    rank = torch.where(m, rank / (n[:, None] - 1).clamp(min=1.0), torch.zeros_like(y))
+    best_idx = masked_y.argmax(1)
+    is_best = torch.zeros_like(y).scatter_(1, best_idx[:, None], 1.0) * mf
+    trial = torch.cat([x * mf[..., None], z[..., None], ymm[..., None], rank[..., None], is_best[..., None], mf[..., None]], -1)
+
+    dim_mask = kind > 0
+    D = max(int(dim_mask.sum(1).max().item()) if N else 1, 1)
+    has_hist = (m.any(1)).float()
+    x_best = x[torch.arange(N, device=device), best_idx] * has_hist[:, None]  # (N, MAX_DIMS)
+    slot = torch.eye(MAX_DIMS, device=device).expand(N, MAX_DIMS, MAX_DIMS)
+    dim = torch.cat([
+        nn.functional.one_hot(kind, 5).float(),
+        (torch.log1p(choices) / math.log(1 + 1000.0)).clamp(max=2.0)[..., None],
+        logf[..., None],
+        slot,
+        x_best[..., None],
+        has_hist[:, None, None].expand(N, MAX_DIMS, 1),
+        dim_mask.float()[..., None],
+    ], -1)
+    budget = torch.stack([sf, 1.0 - sf, n / 100.0 * has_hist], -1)
+
+    nb = n_bins_of(kind, choices)[:, :D]
+    K = max(int(nb.max().item()) if N else 1, 1)
+    xd = x[:, :, :D]
+    nbf = nb.clamp(min=1).float()
+    bin_idx = torch.minimum((xd * nbf[:, None, :]).long(), (nbf.long() - 1)[:, None, :]).clamp(min=0)  # (N, T, D)
+    onehot = nn.functional.one_hot(bin_idx, K).float() * mf[:, :, None, None]  # (N, T, D, K)
+    count = onehot.sum(1)  # (N, D, K)
+    y_b = ymm[:, :, None, None]
+    best_in = torch.where(onehot > 0, y_b.expand_as(onehot), torch.full_like(onehot, -1.0)).max(1).values
+    mean_in = (onehot * y_b).sum(1) / count.clamp(min=1.0)
+    mean_in = torch.where(count > 0, mean_in, torch.full_like(mean_in, -1.0))
+    centers = (torch.arange(K, device=device).float()[None, None, :] + 0.5) / nbf[..., None]  # (N, D, K)
+    dist_best = (centers - x_best[:, :D, None]).abs() * has_hist[:, None, None]
+    bins = torch.stack([centers, count / n[:, None, None], (count > 0).float(), best_in, mean_in, dist_best], -1)
+    bin_mask = torch.arange(K, device=device)[None, None, :] < nb[..., None]
+    continuous = is_continuous_dim(kind[:, :D], nb, choices[:, :D])
+    return Features(trial, m, dim[:, :D], dim_mask[:, :D], budget, bins, nb, bin_mask, continuous)
+
+
+def featurize_observations(obs: Mapping[str, np.ndarray] | list[Mapping[str, np.ndarray]], device="cpu") -> Features:
+    """Featurize one env observation (dict) or a list of them."""
+    batch = [obs] if isinstance(obs, Mapping) else list(obs)
+    st = {k: np.stack([np.asarray(o[k]) for o in batch]) for k in ("x", "y", "mask", "step_fraction", "dim_kind", "dim_choices", "dim_log")}
+    return featurize(st["x"], st["y"], st["mask"], st["step_fraction"], st["dim_kind"], st["dim_choices"], st["dim_log"], device)
+
+
+class GRPOformerPolicy(nn.Module):
+    """Transformer encoder over [budget token, dimension tokens, trial tokens]; per-bin logits per dimension."""
+
+    def __init__(self, config: PolicyConfig | None = None):
+        super().__init__()
+        self.config = cfg = config or PolicyConfig()
+        d = cfg.d_model
+        self.trial_in = nn.Sequential(nn.Linear(TRIAL_FEATURES, d), nn.GELU(), nn.Linear(d, d))
+        self.dim_in = nn.Sequential(nn.Linear(DIM_FEATURES, d), nn.GELU(), nn.Linear(d, d))
+        self.budget_in = nn.Linear(BUDGET_FEATURES, d)
+        self.type_emb = nn.Parameter(torch.zeros(3, d))
+        layer = nn.TransformerEncoderLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+        self.head_ctx = nn.Linear(2 * d, cfg.head_hidden)
+        self.head_bin = nn.Linear(BIN_FEATURES, cfg.head_hidden)
+        self.head_out = nn.Sequential(nn.GELU(), nn.Linear(cfg.head_hidden, cfg.head_hidden), nn.GELU(), nn.Linear(cfg.head_hidden, 1))
+
+    def forward(self, f: Features) -> torch.Tensor:
+        """Masked log-probabilities over bins, shape ``(N, D, K)`` (``-inf`` on invalid bins, 0 rows on padding dims)."""
+        N, D = f.dim.shape[:2]
+        tokens = torch.cat([
+            self.budget_in(f.budget)[:, None, :] + self.type_emb[0],
+            self.dim_in(f.dim) + self.type_emb[1],
+            self.trial_in(f.trial) + self.type_emb[2],
+        ], 1)
+        valid = torch.cat([torch.ones(N, 1, dtype=torch.bool, device=f.dim.device), f.dim_mask, f.trial_mask], 1)
+        h = self.norm(self.encoder(tokens, src_key_padding_mask=~valid))
+        ctx = torch.cat([h[:, 1:1 + D], h[:, :1].expand(N, D, -1)], -1)
+        logits = self.head_out(self.head_ctx(ctx)[:, :, None, :] + self.head_bin(f.bins)).squeeze(-1)
+        logits = logits.masked_fill(~f.bin_mask, float("-inf"))
+        logp = torch.log_softmax(logits, -1)
+        # padding dimensions: a harmless one-bin distribution (log p = 0 on bin 0)
+        pad = ~f.dim_mask
+        if pad.any():
+            fill = torch.full_like(logp[0, 0], float("-inf"))
+            fill[0] = 0.0
+            logp = torch.where(pad[..., None], fill, logp)
+        return logp
+
+
+# -- distribution helpers (exact) --------------------------------------------------------------------
+def log_prob(logp: torch.Tensor, bins: torch.Tensor, f: Features, density: bool = False) -> torch.Tensor:
+    """Log-probability of bin choices ``bins`` ``(N, D)`` or ``(N, G, D)`` summed over dimensions.
+
+    With ``density=True`` it is the log-density of the action on [0, 1]^d (continuous dims add ``log K``);
+    GRPO ratios use the bin log-probability (the ``log K`` terms cancel).
+    """
+    lp = logp if bins.dim() == 2 else logp[:, None].expand(-1, bins.shape[1], -1, -1)
+    out = lp.gather(-1, bins[..., None]).squeeze(-1)
+    valid = f.dim_mask if bins.dim() == 2 else f.dim_mask[:, None]
+    out = out * valid
+    if density:
+        cont = f.continuous if bins.dim() == 2 else f.continuous[:, None]
+        out = out + torch.where(cont & valid, f.n_bins.float().log() if bins.dim() == 2 else f.n_bins[:, None].float().log(), torch.zeros_like(out))
+    return out.sum(-1)
+
+
+def entropy(logp: torch.Tensor, f: Features, differential: bool = False) -> torch.Tensor:
+    """Entropy per state summed over dimensions (bins entropy; ``differential`` subtracts ``log K`` on continuous dims)."""
+    p = logp.exp()
+    h = -(p * torch.where(p > 0, logp, torch.zeros_like(logp))).sum(-1) * f.dim_mask
+    if differential:
+        h = h - torch.where(f.continuous, f.n_bins.clamp(min=1).float().log(), torch.zeros_like(h))
+    return h.sum(-1)
+
+
+def kl(logp_p: torch.Tensor, logp_q: torch.Tensor, f: Features) -> torch.Tensor:
+    """Exact ``KL(p || q)`` per state, summed over dimensions (bins of a piecewise-uniform density share widths)."""
+    p = logp_p.exp()
+    diff = torch.where(p > 0, logp_p - logp_q, torch.zeros_like(logp_p))
+    return ((p * diff).sum(-1) * f.dim_mask).sum(-1)
+
+
+def sample_bins(logp: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` independent bin choices per state: ``(N, n, D)``."""
+    N, D, K = logp.shape
+    probs = logp.exp().reshape(N * D, K)
+    idx = torch.multinomial(probs, n, replacement=True, generator=generator)  # (N*D, n)
+    return idx.reshape(N, D, n).permute(0, 2, 1)
+
+
+def mode_bins(logp: torch.Tensor) -> torch.Tensor:
+    """The most probable bin of each dimension ``(N, D)``."""
+    return logp.argmax(-1)
+
+
+def bins_to_unit(bins: torch.Tensor, f: Features, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Actions in [0, 1]: the bin centre on exact grid dims; uniform inside the bin on continuous dims
+    (centre when ``rng`` is None, i.e. deterministic mode). Works on ``(N, D)`` or ``(N, G, D)``."""
+    b = bins.cpu().numpy().astype(np.float64)
+    nb = f.n_bins.clamp(min=1).cpu().numpy().astype(np.float64)
+    cont = f.continuous.cpu().numpy()
+    if b.ndim == 3:
+        nb, cont = nb[:, None, :], cont[:, None, :]
+    offset = np.full(b.shape, 0.5)
+    if rng is not None:
+        offset = np.where(np.broadcast_to(cont, b.shape), rng.random(b.shape), 0.5)
+    return np.clip((b + offset) / nb, 0.0, 1.0)
+
+
+def unit_to_bins(u: np.ndarray, f: Features) -> torch.Tensor:
+    """Bin index of actions in [0, 1] (inverse of :func:`bins_to_unit`), ``u`` of shape ``(N, D)``."""
+    nb = f.n_bins.clamp(min=1).cpu().numpy()
+    idx = np.minimum((np.asarray(u)[:, : nb.shape[1]] * nb).astype(np.int64), nb - 1)
+    return torch.as_tensor(np.maximum(idx, 0), device=f.n_bins.device)
+
+
+def history_bins(x: np.ndarray, n_bins: np.ndarray) -> np.ndarray:
+    """Bin index of each past trial ``x`` ``(n, d)`` given each dimension's bin count ``(d,)``."""
+    nb = np.maximum(np.asarray(n_bins, dtype=np.int64), 1)
+    return np.clip((np.asarray(x, dtype=np.float64) * nb).astype(np.int64), 0, nb - 1)
+
+
+# -- checkpoints -------------------------------------------------------------------------------------
+def save_policy(policy: GRPOformerPolicy, path, extra: dict | None = None) -> None:
+    """Save weights (float32) and architecture; ``extra`` holds e.g. the training task set."""
+    torch.save({"config": asdict(policy.config), "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
+                "extra": extra or {}}, path)
+
+
+def load_policy(path, device: str | torch.device = "cpu") -> tuple[GRPOformerPolicy, dict]:
+    """Load a checkpoint written by :func:`save_policy` (or a training checkpoint holding ``policy``)."""
+    try:
+        blob = torch.load(path, map_location=device, weights_only=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"GRPOformer checkpoint {path} not found; train one with `hpo-gym train-grpoformer`") from None
+    if "policy" in blob:  # a training-state checkpoint
+        blob = blob["policy"]
+    policy = GRPOformerPolicy(PolicyConfig(**blob["config"]))
+    policy.load_state_dict(blob["state_dict"])
+    policy.to(device).eval()
+    return policy, blob.get("extra", {})

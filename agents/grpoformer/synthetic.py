@@ -1,0 +1,89 @@
+"""Synthetic training objectives: random smooth functions over random search spaces, as tables.
+
+They let one GRPOformer checkpoint generalize beyond the embedded suite's single search space: the
+spaces have 1-8 hyperparameters of every kind (float/int, log or linear, ordinal, categorical), and the
+scores are random smooth functions of the encoded configuration (a sum of random Gaussian bumps plus
+per-choice offsets for categoricals). They are built as :class:`hpo_gym.tabular.TabularObjective`, so
+training uses the same snapping and batched lookup as the real tables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hpo_gym.space import Categorical, Float, Hyperparameter, Int, Ordinal, SearchSpace
+from hpo_gym.tabular import TabularObjective
+
+
+def _random_hyperparameter(rng: np.random.Generator, j: int, max_levels: int) -> tuple[Hyperparameter, np.ndarray | None]:
+    kind = rng.choice(["float", "int", "ordinal", "categorical"], p=[0.3, 0.15, 0.35, 0.2])
+    name = f"h{j}"
+    if kind == "float":
+        log = bool(rng.random() < 0.5)
+        low, high = (1e-4, 1.0) if log else (0.0, 1.0)
+        hp = Float(name, low, high, log=log)
+        n = int(rng.integers(5, max(6, max_levels) + 1))
+        grid = np.exp(np.linspace(np.log(low), np.log(high), n)) if log else np.linspace(low, high, n)
+        return hp, grid
+    if kind == "int":
+        n = int(rng.integers(4, max(5, max_levels) + 1))
+        hp = Int(name, 1, 1 + 4 * (n - 1))
+        return hp, np.arange(1, 1 + 4 * (n - 1) + 1, 4, dtype=float)
+    if kind == "ordinal":
+        n = int(rng.integers(2, max(3, max_levels) + 1))
+        return Ordinal(name, [float(v) for v in range(n)]), None
+    n = int(rng.integers(2, 6))
+    return Categorical(name, [f"c{i}" for i in range(n)]), None
+
+
+def random_objective(rng: np.random.Generator, name: str = "synthetic", min_dims: int = 1, max_dims: int = 8,
+                     max_cells: int = 40_000) -> TabularObjective:
+    """A random smooth objective over a random search space (at most ``max_cells`` grid cells)."""
+    d = int(rng.integers(min_dims, max_dims + 1))
+    max_levels = max(2, int(max_cells ** (1.0 / d)))
+    hps, grids = [], {}
+    for j in range(d):
+        hp, grid = _random_hyperparameter(rng, j, min(max_levels, 20))
+        hps.append(hp)
+        if grid is not None:
+            grids[hp.name] = grid
+    space = SearchSpace(hps)
+    shape = [len(hp.values) if hp.is_discrete else len(grids[hp.name]) for hp in space]
+    n_cells = int(np.prod(shape))
+    probe = TabularObjective(name, space, np.zeros(n_cells), grid_values=grids)
+    u = probe.encoded_grid()  # (n_cells, d)
+    f = np.zeros(n_cells)
+    for _ in range(int(rng.integers(1, 5))):  # random bumps (multi-modal)
+        c = rng.random(d)
+        width = rng.uniform(0.15, 0.6, d)
+        f += rng.uniform(0.3, 1.0) * np.exp(-0.5 * (((u - c) / width) ** 2).sum(1))
+    for j, hp in enumerate(space):  # categorical choices shift the score, sometimes strongly
+        if hp.kind == "categorical":
+            idx = np.minimum((u[:, j] * len(hp.values)).astype(int), len(hp.values) - 1)
+            f += rng.normal(0, 0.3, len(hp.values))[idx]
+    f += rng.normal(0, 0.01, n_cells)  # a little roughness, like real tables
+    low, high = rng.uniform(0.3, 0.7), rng.uniform(0.8, 1.0)
+    score = low + (high - low) * (f - f.min()) / max(np.ptp(f), 1e-12)
+    return TabularObjective(name, space, score, metric="synthetic_score", grid_values=grids,
+                            metadata={"synthetic": True})
+
+
+def hpobench_like_objective(rng: np.random.Generator, space: SearchSpace, name: str = "synthetic-nn") -> TabularObjective:
+    """A random smooth objective over a given grid space (e.g. the embedded NN space)."""
+    n_cells = int(np.prod([len(hp.values) for hp in space]))
+    probe = TabularObjective(name, space, np.zeros(n_cells))
+    u = probe.encoded_grid()
+    f = np.zeros(n_cells)
+    for _ in range(int(rng.integers(1, 4))):
+        c = rng.random(len(space))
+        width = rng.uniform(0.15, 0.6, len(space))
+        f += rng.uniform(0.3, 1.0) * np.exp(-0.5 * (((u - c) / width) ** 2).sum(1))
+    f += rng.normal(0, 0.01, n_cells)
+    score = 0.5 + 0.5 * (f - f.min()) / max(np.ptp(f), 1e-12)
+    return TabularObjective(name, space, score, metric="synthetic_score", metadata={"synthetic": True})
+
+
+def synthetic_bank(n: int, seed: int = 0, max_cells: int = 40_000) -> list[TabularObjective]:
+    """``n`` seeded random objectives (different spaces), for training."""
+    rng = np.random.default_rng(seed)
+    return [random_objective(rng, f"synthetic-{seed}-{i}", max_cells=max_cells) for i in range(n)]

@@ -1,0 +1,241 @@
+"""Training entry points: transfer training on tables (+ synthetic objectives), and the online paper mode.
+
+``train`` runs GRPO + PCR updates on a pool of training tables, logs a CSV row per update (reward,
+churn, evaluations, wall time, and the held-out regret every ``eval_every`` updates), writes a
+resumable training state every ``ckpt_every`` updates and the final policy to ``policy.pt``.
+Held-out tasks are only *evaluated* (monitoring); they never enter the training pool.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agents.grpoformer.learner import (
+    LearnerConfig,
+    StateBuffer,
+    collect,
+    featurize_states,
+    grpo_pcr_loss,
+    group_advantages,
+    history_bins,
+    run_episodes,
+    update,
+)
+from agents.grpoformer.policy import (
+    MAX_DIMS,
+    GRPOformerPolicy,
+    PolicyConfig,
+    bins_to_unit,
+    featurize,
+    load_policy,
+    log_prob,
+    sample_bins,
+    save_policy,
+)
+from agents.grpoformer.synthetic import synthetic_bank
+from hpo_gym.tabular import TabularObjective
+
+LOG_FIELDS = ["update", "evaluations", "wall_s", "reward", "train_regret", "churn", "pcr", "entropy",
+              "policy_loss", "clip_frac", "heldout_regret"]
+
+
+@dataclass
+class TrainConfig:
+    """What to train and for how long (defaults: one k-fold fold in a few minutes on 2 CPU cores)."""
+
+    updates: int = 120
+    seed: int = 0
+    synthetic: int = 32            # synthetic objectives in the training pool (0 = none)
+    synthetic_frac: float = 0.2    # share of episodes drawn from synthetic objectives
+    eval_every: int = 10
+    eval_seeds: int = 5
+    ckpt_every: int = 10
+    threads: int = 2
+    device: str = "cpu"
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+
+def heldout_regret(policy: GRPOformerPolicy, objectives: Sequence[TabularObjective], seeds: int, budget: int = 50,
+                   group_size: int = 8, seed: int = 12345, device: str = "cpu") -> float:
+    """Mean final normalized regret of the policy (sampling mode, the agent's rule) on ``objectives``."""
+    if not objectives:
+        return float("nan")
+    objs = [o for o in objectives for _ in range(seeds)]
+    ep = run_episodes(policy, objs, budget, group_size, np.random.default_rng(seed), torch.Generator().manual_seed(seed),
+                      record=False, device=device)
+    return float(np.mean(ep["final_regret"]))
+
+
+def _check_tables(objectives: Sequence) -> list[TabularObjective]:
+    bad = [getattr(o, "name", repr(o)) for o in objectives if not isinstance(o, TabularObjective)]
+    if bad:
+        raise ValueError(f"GRPOformer trains on tabular objectives only (batched lookups); not tables: {bad}. "
+                         "Wrap your data with TabularObjective.from_dataframe, or use --online on a live task")
+    return list(objectives)
+
+
+def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg: TrainConfig | None = None,
+          holdout: Sequence[TabularObjective] = (), resume: bool = False, progress: bool = True) -> GRPOformerPolicy:
+    """Train a policy from scratch (or resume) on ``train_objectives`` (+ synthetic); returns it.
+
+    Files in ``out_dir``: ``log.csv`` (one row per update), ``state.pt`` (resumable), ``policy.pt`` (final).
+    """
+    cfg = cfg or TrainConfig()
+    tables = _check_tables(train_objectives)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    device = cfg.device
+    syn = synthetic_bank(cfg.synthetic, seed=10_000 + cfg.seed) if cfg.synthetic else []
+    pool = tables + syn
+    weights = np.array([(1 - cfg.synthetic_frac) / max(len(tables), 1)] * len(tables) +
+                       [cfg.synthetic_frac / max(len(syn), 1)] * len(syn)) if syn else None
+    policy = GRPOformerPolicy(cfg.policy).to(device)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learner.lr)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    frozen = None
+    start, evaluations, wall0 = 0, 0, 0.0
+    state_path, log_path = out / "state.pt", out / "log.csv"
+    if resume and state_path.exists():
+        st = torch.load(state_path, map_location=device, weights_only=False)
+        policy.load_state_dict(st["policy"]["state_dict"])
+        optimizer.load_state_dict(st["optimizer"])
+        rng.bit_generator.state = st["rng"]
+        gen.set_state(st["gen"])
+        start, evaluations, wall0 = st["update"], st["evaluations"], st["wall_s"]
+        rows = [r for r in csv.DictReader(log_path.open())] if log_path.exists() else []
+        with log_path.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, LOG_FIELDS)
+            w.writeheader()
+            w.writerows(r for r in rows if int(r["update"]) <= start)
+    else:
+        with log_path.open("w", newline="") as fh:
+            csv.DictWriter(fh, LOG_FIELDS).writeheader()
+    if cfg.learner.kl_beta > 0:
+        import copy
+
+        frozen = copy.deepcopy(policy).eval()
+    buffer = StateBuffer(cfg.learner.buffer_states)
+    extra = {"train_tasks": sorted(o.name for o in tables), "seed": cfg.seed, "train_config": _plain(asdict(cfg))}
+    t0 = time.time() - wall0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.updates, initial=start, desc="train-grpoformer", unit="upd")
+    for u in range(start, cfg.updates):
+        ro = collect(policy, pool, cfg.learner, rng, gen, device=device, weights=weights)
+        evaluations += ro.evaluations
+        stats = update(policy, optimizer, ro, buffer, cfg.learner, rng, frozen, device=device)
+        row = {"update": u + 1, "evaluations": evaluations, "wall_s": round(time.time() - t0, 2),
+               "reward": float(np.mean(ro.rewards)), "train_regret": float(np.nanmean(ro.final_regret)),
+               **{k: stats.get(k, float("nan")) for k in ("churn", "pcr", "entropy", "policy_loss", "clip_frac")},
+               "heldout_regret": ""}
+        if holdout and ((u + 1) % cfg.eval_every == 0 or u + 1 == cfg.updates):
+            row["heldout_regret"] = heldout_regret(policy, holdout, cfg.eval_seeds, cfg.learner.horizon,
+                                                   cfg.learner.group_size, device=device)
+        with log_path.open("a", newline="") as fh:
+            csv.DictWriter(fh, LOG_FIELDS).writerow(row)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(regret=f"{row['train_regret']:.4f}", churn=f"{row['churn']:.4f}",
+                            heldout=row["heldout_regret"] if row["heldout_regret"] == "" else f"{row['heldout_regret']:.4f}")
+        if (u + 1) % cfg.ckpt_every == 0 or u + 1 == cfg.updates:
+            blob = {"policy": {"config": asdict(policy.config), "state_dict": policy.state_dict(), "extra": extra},
+                    "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state, "gen": gen.get_state(),
+                    "update": u + 1, "evaluations": evaluations, "wall_s": time.time() - t0}
+            tmp = state_path.with_suffix(".tmp")
+            torch.save(blob, tmp)
+            tmp.replace(state_path)
+    if bar is not None:
+        bar.close()
+    extra.update(evaluations=evaluations, wall_s=round(time.time() - t0, 1), updates=cfg.updates)
+    save_policy(policy, out / "policy.pt", extra)
+    return policy
+
+
+def _plain(d):
+    return {k: (_plain(v) if isinstance(v, dict) else v) for k, v in d.items()}
+
+
+# -- paper mode: learn online on the target task --------------------------------------------------------
+def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 0, cfg: LearnerConfig | None = None,
+                 policy: GRPOformerPolicy | None = None, context: int = 50, threads: int = 2, progress: bool = True):
+    """Paper mode: GRPO + PCR from scratch on the target task itself; every evaluation counts against ``budget``.
+
+    Each round samples ``group_size`` candidates from the current history (the best ``context`` trials),
+    evaluates all of them (``objective.evaluate_batch``), updates the policy on that group (advantages =
+    group-normalized gains over the best-so-far, PCR on earlier states), and appends them to the history.
+    Returns ``(best_curve, scores)``: best-so-far after each evaluation, and every score.
+    """
+    cfg = cfg or LearnerConfig(epochs=4, minibatch=16)
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    policy = policy or GRPOformerPolicy()
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    space = objective.space
+    d = len(space)
+    xs: list[np.ndarray] = []
+    ys: list[float] = []
+    buffer = StateBuffer(cfg.buffer_states)
+    from agents.grpoformer.learner import Rollout
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=budget, desc=f"online {objective.name}", unit="eval")
+    while len(ys) < budget:
+        g_n = min(group_size, budget - len(ys))
+        st = _online_state(space, xs, ys, len(ys) / budget, context)
+        f = featurize_states(st)
+        with torch.no_grad():
+            logp = policy(f)
+        cand = sample_bins(logp, g_n, gen)
+        u = bins_to_unit(cand, f, rng)[0]
+        batch = objective.evaluate_batch(u[:, :d])
+        scores = np.asarray(batch.scores)
+        enc = [space.encode(batch[i].info.get("config", space.decode(u[i, :d]))) for i in range(g_n)]
+        best = max(ys) if ys else -np.inf
+        rewards = np.maximum(scores - best, 0.0) if ys else scores
+        adv = group_advantages(rewards[None, :], cfg.std_normalize)
+        ro = Rollout(st, cand, log_prob(logp, cand, f), rewards[None, :], adv, g_n, np.array([np.nan]), np.array([np.nan]))
+        if g_n > 1:
+            update(policy, optimizer, ro, buffer, cfg, rng)
+        xs.extend(enc)
+        ys.extend(scores.tolist())
+        if bar is not None:
+            bar.update(g_n)
+    if bar is not None:
+        bar.close()
+    ys_arr = np.array(ys)
+    return np.maximum.accumulate(ys_arr), ys_arr
+
+
+def _online_state(space, xs, ys, step_fraction, context):
+    from hpo_gym.episode import space_descriptor
+
+    x = np.zeros((1, context, MAX_DIMS), dtype=np.float32)
+    y = np.zeros((1, context), dtype=np.float32)
+    mask = np.zeros((1, context), dtype=np.int8)
+    if ys:
+        keep = np.argsort(ys)[::-1][:context]
+        keep = np.sort(keep)
+        x[0, :len(keep), :len(space)] = np.array(xs)[keep]
+        y[0, :len(keep)] = np.array(ys)[keep]
+        mask[0, :len(keep)] = 1
+    desc = space_descriptor(space, MAX_DIMS)
+    return {"x": x, "y": y, "mask": mask, "step_fraction": np.array([[step_fraction]], dtype=np.float32),
+            **{k: v[None] for k, v in desc.items()}}

@@ -1,0 +1,208 @@
+"""GRPOformer: exact distributions, group advantages, PCR, a tiny training run, checkpoints, the agent on envs."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import envs_registry  # noqa: F401  (registers the env ids)
+from agents.grpoformer.agent import SHIPPED_CHECKPOINT, GRPOformerAgent
+from agents.grpoformer.learner import LearnerConfig, StateBuffer, collect, featurize_states, group_advantages, grpo_pcr_loss, update
+from agents.grpoformer.policy import (
+    GRPOformerPolicy,
+    bins_to_unit,
+    entropy,
+    featurize,
+    kl,
+    load_policy,
+    log_prob,
+    sample_bins,
+    save_policy,
+)
+from agents.grpoformer.synthetic import random_objective
+from agents.grpoformer.train import heldout_regret
+from hpo_gym.episode import space_descriptor
+from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
+from hpo_gym.suites import load_hpobench_nn
+from hpo_gym.tabular import TabularObjective
+
+torch.set_num_threads(1)
+
+
+def _mixed_state(n_trials: int = 5, seed: int = 0):
+    """One observation over a space with every kind: float (32 bins, continuous), int, ordinal, categorical."""
+    space = SearchSpace([Float("lr", 1e-4, 1.0, log=True), Int("units", 1, 100), Ordinal("depth", [1, 2, 3]),
+                         Categorical("act", ["relu", "tanh", "gelu", "elu"])])
+    rng = np.random.default_rng(seed)
+    T, D = 10, 16
+    x = np.zeros((1, T, D), np.float32)
+    y = np.zeros((1, T), np.float32)
+    mask = np.zeros((1, T), np.int8)
+    x[0, :n_trials, :4] = rng.random((n_trials, 4))
+    y[0, :n_trials] = rng.random(n_trials)
+    mask[0, :n_trials] = 1
+    desc = space_descriptor(space, D)
+    return space, featurize(x, y, mask, np.array([[n_trials / T]]), desc["dim_kind"][None], desc["dim_choices"][None], desc["dim_log"][None])
+
+
+def test_log_prob_and_entropy_match_torch_distributions():
+    torch.manual_seed(0)
+    space, f = _mixed_state()
+    policy = GRPOformerPolicy()
+    with torch.no_grad():
+        logp = policy(f)
+    assert f.n_bins[0].tolist() == [32, 32, 3, 4]
+    assert f.continuous[0].tolist() == [True, True, False, False]
+    bins = sample_bins(logp, 200, torch.Generator().manual_seed(1))  # (1, 200, D)
+    u = bins_to_unit(bins, f, np.random.default_rng(0))  # continuous dims: uniform inside the bin
+    ours = log_prob(logp, bins, f, density=True)[0]
+    ref = torch.zeros(200, dtype=torch.float64)
+    ref_h = 0.0
+    for j in range(4):
+        K = int(f.n_bins[0, j])
+        probs = logp[0, j, :K].exp().double()
+        cat = torch.distributions.Categorical(probs=probs)
+        if f.continuous[0, j]:  # piecewise-uniform density = mixture of uniforms on the bins
+            edges = torch.arange(K, dtype=torch.float64) / K
+            mix = torch.distributions.MixtureSameFamily(cat, torch.distributions.Uniform(edges, edges + 1.0 / K, validate_args=False), validate_args=False)
+            ref += mix.log_prob(torch.as_tensor(u[0, :, j]).clamp(max=1 - 1e-9))
+            ref_h += cat.entropy().item() - np.log(K)
+        else:
+            ref += cat.log_prob(bins[0, :, j])
+            ref_h += cat.entropy().item()
+    assert torch.allclose(ours.double(), ref, atol=1e-4)
+    assert entropy(logp, f, differential=True).item() == pytest.approx(ref_h, abs=1e-4)
+    # bin entropy also agrees with a sampling estimate -E[log p]
+    many = sample_bins(logp, 20000, torch.Generator().manual_seed(2))
+    est = -log_prob(logp, many, f).mean().item()
+    assert est == pytest.approx(entropy(logp, f).item(), abs=0.05)
+
+
+def test_group_advantages_hand_cases():
+    a = group_advantages(np.array([[1.0, 2.0, 3.0, 4.0], [5.0, 5.0, 5.0, 5.0]]))
+    std = np.std([1, 2, 3, 4])
+    assert np.allclose(a[0].numpy(), (np.array([1, 2, 3, 4]) - 2.5) / std, atol=1e-5)
+    assert np.allclose(a[1].numpy(), 0.0)  # a group with equal rewards teaches nothing
+    b = group_advantages(np.array([[0.0, 0.0, 1.0, 0.0]]), std_normalize=False)
+    assert np.allclose(b.numpy(), [[-0.25, -0.25, 0.75, -0.25]])
+
+
+def test_pcr_term_zero_for_identical_policies_and_positive_otherwise():
+    torch.manual_seed(0)
+    _, f = _mixed_state()
+    p1, p2 = GRPOformerPolicy(), GRPOformerPolicy()
+    with torch.no_grad():
+        l1, l2 = p1(f), p2(f)
+    assert kl(l1, l1, f).item() == pytest.approx(0.0, abs=1e-7)
+    assert kl(l1, l2, f).item() > 1e-4
+    cfg = LearnerConfig(pcr_lambda=1.0, ent_coef=0.0)
+    actions = sample_bins(l1, 4, torch.Generator().manual_seed(0))
+    old = log_prob(l1, actions, f)
+    adv = torch.zeros(1, 4)
+    _, same = grpo_pcr_loss(p1, f, actions, old, adv, cfg, ref_f=f, snap_ref_logp=l1)
+    _, other = grpo_pcr_loss(p1, f, actions, old, adv, cfg, ref_f=f, snap_ref_logp=l2)
+    assert same["pcr"] == pytest.approx(0.0, abs=1e-6)
+    assert other["pcr"] > 1e-4
+
+
+def test_tiny_training_run_raises_reward():
+    """A seeded run of a few updates on one small synthetic table raises the group reward (score mode)."""
+    torch.manual_seed(0)
+    obj = random_objective(np.random.default_rng(3), "tiny", min_dims=2, max_dims=2, max_cells=400)
+    policy = GRPOformerPolicy()
+    cfg = LearnerConfig(reward="score", episodes=4, horizon=6, epochs=4, minibatch=24, lr=3e-3, pcr_lambda=0.1)
+    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    rng, gen, buf = np.random.default_rng(0), torch.Generator().manual_seed(0), StateBuffer(512)
+
+    def mean_score(n=4):
+        return float(np.mean([collect(policy, [obj], cfg, np.random.default_rng(100 + k), torch.Generator().manual_seed(100 + k)).rewards.mean() for k in range(n)]))
+
+    before = mean_score()
+    for _ in range(25):
+        update(policy, opt, collect(policy, [obj], cfg, rng, gen), buf, cfg, rng)
+    after = mean_score()
+    assert after > before + 0.25 * (obj.oracle.best - before)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    _, f = _mixed_state()
+    policy = GRPOformerPolicy().eval()
+    save_policy(policy, tmp_path / "p.pt", {"train_tasks": ["a"]})
+    loaded, extra = load_policy(tmp_path / "p.pt")
+    assert extra == {"train_tasks": ["a"]}
+    with torch.no_grad():
+        assert torch.equal(policy(f), loaded(f))  # same weights, same mode: bit-identical
+    with pytest.raises(FileNotFoundError, match="train-grpoformer"):
+        load_policy(tmp_path / "missing.pt")
+
+
+def test_featurization_same_in_training_and_env():
+    """The env's observation and the training rollout's History give identical policy inputs."""
+    obj = load_hpobench_nn("credit_g")
+    env = gym.make("HPO-OpenML-v0", task="credit_g", budget=7)
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        obs, *_ = env.step(rng.random(5).astype(np.float32))
+    from hpo_gym.episode import History
+    from agents.grpoformer.learner import _states_of
+
+    hist = History(1, 7, 16)
+    hist.reset(0, obj.space)
+    xs, ys, m = obs["x"], obs["y"], obs["mask"].astype(bool)
+    for x, y in zip(xs[m], ys[m]):
+        hist.record(0, x[:5], float(y))
+    fa = featurize_states(_states_of(hist))
+    from agents.grpoformer.policy import featurize_observations
+
+    fb = featurize_observations(obs)
+    for name in fa.__dataclass_fields__:
+        assert torch.allclose(getattr(fa, name).float(), getattr(fb, name).float()), name
+
+
+@pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
+def test_shipped_checkpoint_acts_on_a_different_search_space():
+    """A user's table with categorical + float dims (a space never trained on) via gym.make(objective=...)."""
+    rng = np.random.default_rng(0)
+    lrs = np.exp(np.linspace(np.log(1e-4), np.log(1e-1), 12))
+    rows = [{"lr": lr, "kernel": k, "C": c, "acc": 0.5 + 0.3 * np.exp(-np.log10(lr / 1e-2) ** 2) + 0.05 * (k == "rbf") + 0.01 * c + 0.01 * rng.random()}
+            for lr in lrs for k in ["linear", "rbf", "poly"] for c in [1, 2, 3]]
+    df = pd.DataFrame(rows)
+    space = SearchSpace([Float("lr", 1e-4, 1e-1, log=True), Categorical("kernel", ["linear", "rbf", "poly"]), Ordinal("C", [1, 2, 3])])
+    obj = TabularObjective.from_dataframe(df, "acc", space=space, name="user-svm")
+    env = gym.make("HPO-OpenML-v0", objective=obj, budget=10)
+    agent = GRPOformerAgent()
+    obs, _ = env.reset(seed=1)
+    agent.reset(env.unwrapped.space, seed=1, budget=10)
+    seen = set()
+    for _ in range(10):
+        a = agent.act(obs)
+        assert a.shape == (3,) and a.dtype == np.float32 and np.all((a >= 0) & (a <= 1))
+        assert env.action_space.contains(a)
+        obs, r, term, trunc, info = env.step(a)
+        seen.add(tuple(sorted(info["config"].items())))
+        assert not info["action_clipped"]
+    assert len(seen) >= 8  # the no-repeat rule keeps proposals fresh
+
+
+@pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
+def test_agent_is_seeded_and_registered():
+    from agents.registry import make_agent
+
+    agent = make_agent("grpoformer")
+    env = gym.make("HPO-OpenML-v0", task="kc1", budget=5)
+    runs = []
+    for _ in range(2):
+        obs, _ = env.reset(seed=3)
+        agent.reset(env.unwrapped.space, seed=3, budget=5)
+        acts = []
+        for _ in range(5):
+            a = agent.act(obs)
+            acts.append(a)
+            obs, *_ = env.step(a)
+        runs.append(np.stack(acts))
+    assert np.array_equal(runs[0], runs[1])
