@@ -12,6 +12,12 @@ if the env run disagrees.
 
     nice -n 10 python benchmarks/transfer_baselines.py                     # leave-one-task-out
     nice -n 10 python benchmarks/transfer_baselines.py --folds 4           # 4-fold over tasks
+
+``--plot-store DIR --plot PNG`` instead draws, from a result directory of ``hpo-gym bench``, the mean
+over tasks of every agent's regret-vs-evaluations curve in one panel (the harness's own plot has one
+panel per task), held-out agents marked:
+
+    python benchmarks/transfer_baselines.py --plot-store results/transfer --plot docs/img/transfer_regret.png
 """
 
 from __future__ import annotations
@@ -46,13 +52,49 @@ def regret_curve(agent, objective, budget: int, seed: int) -> np.ndarray:
     return curve
 
 
+def plot_mean_regret(store: str, path: str) -> None:
+    """Mean over tasks of the per-task mean regret curves of a ``hpo-gym bench`` result directory, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hpo_gym.benchmark.metrics import regret_curves
+    from hpo_gym.benchmark.plots import REGRET_FLOOR
+    from hpo_gym.benchmark.report import load_results
+
+    df = load_results(store)
+    heldout = df.groupby("agent")["heldout"].any()
+    curves = regret_curves(df).groupby(["agent", "step"])["mean"].mean().unstack("agent")
+    fig, ax = plt.subplots(figsize=(7, 4.4))
+    for i, agent in enumerate(sorted(curves.columns)):
+        label = f"{agent} (held-out, k-fold)" if heldout[agent] else agent
+        ax.plot(curves.index, curves[agent].clip(lower=REGRET_FLOOR), label=label, lw=1.8,
+                ls="-" if heldout[agent] else "--", color=plt.get_cmap("tab10")(i % 10))
+    ax.set_yscale("log")
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("mean normalized regret")
+    ax.set_title("hpobench-nn: mean over 8 tasks of the best-so-far normalized regret", fontsize=11)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", default="random,tpe,portfolio,portfolio+tpe")
     parser.add_argument("--folds", type=int, default=len(HPOBENCH_NN_TASKS), help="default: leave-one-task-out")
     parser.add_argument("--budget", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--plot-store", help="a `hpo-gym bench --out` directory to plot instead of running")
+    parser.add_argument("--plot", default="transfer_regret.png", help="PNG path for --plot-store")
     args = parser.parse_args(argv)
+    if args.plot_store:
+        plot_mean_regret(args.plot_store, args.plot)
+        return 0
 
     tasks = list(HPOBENCH_NN_TASKS)
     tables = {t: load_hpobench_nn(t) for t in tasks}
