@@ -102,21 +102,24 @@ class InlineExecutor(Executor):
 
 # -- local worker processes -----------------------------------------------------------------------
 def _worker_main(conn) -> None:
-    """Loop of a worker process: keep shared objects by key, run jobs, send Outcomes back."""
+    """Loop of a worker process: keep shared objects by key, run jobs, send one Outcome per message."""
     store: OrderedDict = OrderedDict()
     while True:
         try:
             msg = conn.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             return
+        except Exception as e:  # noqa: BLE001  (e.g. a job function defined in __main__ cannot be unpickled)
+            conn.send(Outcome(error=f"the worker could not unpickle the job ({type(e).__name__}: {e}); job functions "
+                                    "must live in an importable module, not in __main__"))
+            continue
         if msg is None:
             return
-        if msg[0] == "shared":
-            store[msg[1]] = msg[2]
+        _, fn, key, has_shared, shared, job = msg
+        if has_shared:
+            store[key] = shared
             while len(store) > SHARED_SLOTS:
                 store.popitem(last=False)
-            continue
-        _, fn, key, job = msg
         try:
             outcome = _call(fn, store.get(key) if key is not None else None, job)
         except BaseException:  # noqa: BLE001
@@ -200,10 +203,10 @@ class ProcessExecutor(Executor):
             while pending and idle:
                 worker, i = idle.pop(), pending.popleft()
                 try:
-                    if shared is not None and key not in worker.keys:
-                        worker.conn.send(("shared", key, shared[1]))
+                    ship = shared is not None and key not in worker.keys  # data goes to a worker once
+                    worker.conn.send(("run", fn, key, ship, shared[1] if ship else None, jobs[i]))
+                    if ship:
                         worker.keys.add(key)
-                    worker.conn.send(("run", fn, key, jobs[i]))
                 except (OSError, EOFError, BrokenPipeError) as e:
                     outcomes[i] = Outcome(error=f"worker process unavailable: {type(e).__name__}: {e}")
                     idle.append(self._replace(worker))
@@ -224,6 +227,7 @@ class ProcessExecutor(Executor):
                     outcomes[i] = conn.recv()
                     idle.append(worker)
                 except (EOFError, OSError):
+                    worker.process.join(timeout=2)  # reap it, so the exit code is known
                     code = worker.process.exitcode
                     outcomes[i] = Outcome(error=f"worker process died (exit code {code}; out of memory or a crash "
                                                 "in native code)", seconds=time.perf_counter() - start)

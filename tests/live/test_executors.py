@@ -1,0 +1,68 @@
+"""Executors: process pool (timeouts, crashes, shared data) and a local Ray instance running live fits."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+from live_fixtures import BREAST_CANCER, DEFAULTS, SMALL
+
+from hpo_gym.executors import InlineExecutor, ProcessExecutor, get_executor
+from hpo_gym.live import LiveObjective
+
+
+def square_plus_shared(shared, job):
+    if job == "crash":
+        os._exit(3)
+    if job == "sleep":
+        time.sleep(30)
+    if job == "raise":
+        raise ArithmeticError("bad job")
+    return job * job + shared["offset"], os.getpid()
+
+
+def test_process_pool_runs_in_parallel_and_survives_timeouts_crashes_and_errors():
+    with ProcessExecutor(n_workers=2) as ex:
+        out = ex.run(square_plus_shared, [1, 2, 3, 4], shared=("k", {"offset": 10}))
+        assert [o.value[0] for o in out] == [11, 14, 19, 26] and len({o.value[1] for o in out}) == 2
+        start = time.perf_counter()
+        out = ex.run(square_plus_shared, ["sleep", "crash", "raise", 5], shared=("k", {"offset": 10}), time_limit=1.5)
+        assert time.perf_counter() - start < 6
+        assert out[0].error.startswith("timeout") and "died (exit code 3" in out[1].error
+        assert out[2].error == "ArithmeticError: bad job" and out[3].value[0] == 35
+        assert [o.value[0] for o in ex.run(square_plus_shared, [6], shared=("k", {"offset": 1}))] == [37]
+
+
+def test_get_executor_names():
+    assert isinstance(get_executor("inline"), InlineExecutor)
+    with pytest.raises(ValueError, match="unknown executor 'dask'"):
+        get_executor("dask")
+
+
+def test_live_batch_on_process_pool_matches_inline(openml_session, tmp_path):
+    rng = np.random.default_rng(0)
+    inline = LiveObjective(BREAST_CANCER, "rf", fidelity=SMALL["rf"], executor="inline", cache=False)
+    configs = inline.space.sample(rng, 4)
+    pooled = LiveObjective(BREAST_CANCER, "rf", fidelity=SMALL["rf"], executor="process",
+                           executor_options={"n_workers": 2}, cache=False)
+    np.testing.assert_array_equal(pooled.evaluate_batch(configs).scores, inline.evaluate_batch(configs).scores)
+
+
+def test_live_batch_on_a_local_ray_instance(openml_session):
+    ray = pytest.importorskip("ray")
+    from hpo_gym.executors import RayExecutor
+
+    executor = RayExecutor(num_cpus=2)
+    try:
+        assert ray.is_initialized() and executor.n_workers == 2
+        obj = LiveObjective(BREAST_CANCER, "histgb", fidelity=SMALL["histgb"], executor=executor, cache=False)
+        configs = [DEFAULTS["histgb"], {**DEFAULTS["histgb"], "learning_rate": 0.01}, {**DEFAULTS["histgb"], "max_leaf_nodes": 4}]
+        batch = obj.evaluate_batch(configs)
+        reference = LiveObjective(BREAST_CANCER, "histgb", fidelity=SMALL["histgb"], executor="inline", cache=False)
+        np.testing.assert_array_equal(batch.scores, reference.evaluate_batch(configs).scores)
+        assert all("error" not in e.info for e in batch)
+    finally:
+        executor.close()
+    assert not ray.is_initialized()

@@ -1,0 +1,86 @@
+"""The HPOBench adapter with a small benchmark of HPOBench's API that trains a real scikit-learn model."""
+
+from __future__ import annotations
+
+import ConfigSpace as CS
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs_registry  # noqa: F401
+from hpo_gym.hpobench import HPOBenchObjective
+from hpo_gym.objective import Objective
+
+
+class WineSVMBenchmark:
+    """HPOBench-style benchmark (``function_value`` = 1 - validation accuracy, minimised) on sklearn's wine data."""
+
+    task_id = 187
+
+    def __init__(self):
+        from sklearn.datasets import load_wine
+        from sklearn.model_selection import train_test_split
+
+        X, y = load_wine(return_X_y=True)
+        self.X_train, self.X_val, self.y_train, self.y_val = train_test_split(X, y, test_size=0.33, random_state=0, stratify=y)
+        self.calls: list[dict] = []
+
+    @staticmethod
+    def get_configuration_space(seed=None):
+        cs = CS.ConfigurationSpace(seed=seed)
+        cs.add([CS.UniformFloatHyperparameter("C", 2**-10, 2**10, log=True, default_value=1.0),
+                CS.UniformFloatHyperparameter("gamma", 2**-10, 2**10, log=True, default_value=0.1),
+                CS.CategoricalHyperparameter("scale", [True, False])])
+        return cs
+
+    @staticmethod
+    def get_fidelity_space(seed=None):
+        cs = CS.ConfigurationSpace(seed=seed)
+        cs.add([CS.UniformFloatHyperparameter("subsample", 0.1, 1.0, default_value=1.0)])
+        return cs
+
+    def objective_function(self, configuration, fidelity=None, rng=None, **kwargs):
+        import time
+
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
+
+        config = dict(configuration)
+        if config["C"] > 500:
+            raise RuntimeError("C too large for this benchmark")
+        self.calls.append({"config": config, "fidelity": fidelity, "rng": rng})
+        n = int(len(self.y_train) * (fidelity or {}).get("subsample", 1.0))
+        start = time.perf_counter()
+        steps = ([StandardScaler()] if config["scale"] else []) + [SVC(C=config["C"], gamma=config["gamma"], random_state=rng)]
+        model = make_pipeline(*steps).fit(self.X_train[:n], self.y_train[:n])
+        accuracy = model.score(self.X_val, self.y_val)
+        return {"function_value": 1.0 - accuracy, "cost": time.perf_counter() - start, "info": {"val_accuracy": accuracy}}
+
+
+def test_adapter_is_an_objective_and_negates_function_value():
+    bench = WineSVMBenchmark()
+    obj = HPOBenchObjective(bench, fidelity={"subsample": 0.5})
+    assert isinstance(obj, Objective) and obj.name == "WineSVMBenchmark-187"
+    assert obj.space.names == ["C", "gamma", "scale"] and obj.space["C"].log
+    ev = obj.evaluate({"C": 1.0, "gamma": 0.1, "scale": True}, seed=3)
+    assert ev.score == pytest.approx(-ev.info["function_value"]) and ev.info["hpobench_info"]["val_accuracy"] > 0.8
+    assert bench.calls[-1]["fidelity"] == {"subsample": 0.5} and bench.calls[-1]["rng"] == 3
+    failed = obj.evaluate({"C": 900.0, "gamma": 0.1, "scale": True})
+    assert failed.failed and failed.score == -1.0 and "C too large" in failed.info["error"]
+    batch = obj.evaluate_batch(np.array([[0.5, 0.5, 0.25], [0.2, 0.9, 0.75]]))
+    assert len(batch) == 2 and np.all(batch.scores <= 0)
+    with pytest.raises(ValueError, match="fidelity"):
+        HPOBenchObjective(bench, fidelity={"n_estimators": 3})
+
+
+def test_gym_make_with_an_hpobench_benchmark_object():
+    env = gym.make("HPO-OpenML-v0", objective=WineSVMBenchmark(), budget=4, backend_options={"worst_score": -1.0})
+    obs, info = env.reset(seed=0)
+    assert info["task"] == "WineSVMBenchmark-187" and info["openml_task_id"] == 187
+    rewards = []
+    for _ in range(4):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        rewards.append(reward)
+        assert -1.0 <= reward <= 0.0 and (("error" in info) == (info["config"]["C"] > 500))
+    assert terminated and obs["mask"].sum() == 4
