@@ -21,6 +21,7 @@ BUILTIN_AGENT_MODULES: list[str] = [
     "agents.portfolio",
     "agents.random_search",
     "agents.optuna_agents",
+    "agents.sb3_ppo",
     "agents.grpoformer.agent",
 ]
 
