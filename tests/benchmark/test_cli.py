@@ -1,0 +1,42 @@
+"""``hpo-gym bench``, ``hpo-gym report`` and ``hpo-gym demo`` end to end (small budgets)."""
+
+from __future__ import annotations
+
+import json
+
+from hpo_gym.cli import main
+from hpo_gym.suites import HPOBENCH_NN_TASKS
+
+
+def test_bench_then_report_markdown_json_and_plots(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["bench", "--agents", "random,tpe", "--tasks", "credit_g,car", "--budget", "12", "--seeds", "2",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| agent" in text and "regret@10" in text and "| tpe" in text
+    assert main(["report", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["budget"] == 12 and set(report["agents"]) == {"random", "tpe"}
+    assert set(report["tasks"]["tpe"]) == {"credit_g", "car"}
+    assert report["agents"]["random"]["BtR"] == 0.0 and report["agents"]["tpe"]["runs"] == 4
+    for name in ["regret_per_task.png", "average_rank.png"]:
+        png = (out / "plots" / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert main(["report", str(out), "--no-plots"]) == 0
+    assert "Mean normalized regret per task" in capsys.readouterr().out
+
+
+def test_bench_errors_are_one_clear_line(tmp_path, capsys):
+    assert main(["bench", "--agents", "nosuch", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown agent 'nosuch'" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert "hpo-gym bench --out" in capsys.readouterr().err
+
+
+def test_demo_prints_regret_per_task_for_random_search(capsys):
+    assert main(["demo", "--agents", "random", "--budget", "5", "--seeds", "1", "--jobs", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "Normalized regret per task" in text
+    for task in HPOBENCH_NN_TASKS:
+        assert f"| {task}" in text
+    assert "| random" in text and "8 runs in" in text
