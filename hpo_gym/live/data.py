@@ -157,7 +157,6 @@ def fetch_openml_task(task_id: int, cache_dir: str | os.PathLike | None = None):
         raise
     except Exception as e:  # noqa: BLE001  (connection refused, DNS failure, timeouts, broken cache ...)
         raise OpenMLUnavailableError(_offline_message(task_id, e)) from None
-    task.download_split()
     return task
 
 
