@@ -1,4 +1,6 @@
-"""``hpo-gym fetch``: download OpenML tasks into the local cache, for offline live training.
+"""``hpo-gym fetch`` (fill the OpenML cache for offline use) and ``hpo-gym live`` (random search, live).
+
+``hpo-gym fetch`` downloads OpenML tasks into the local cache.
 
 Run it on a machine with internet, then copy the cache directory to the offline machine and point
 ``HPO_GYM_OPENML_CACHE`` at it::
@@ -23,6 +25,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", help="root cache directory (default: $HPO_GYM_OPENML_CACHE, else openml's setting)")
     p.set_defaults(func=run)
 
+    q = subparsers.add_parser("live", help="random search on an OpenML task with real training (checks a live setup end to end)")
+    q.add_argument("task", type=int, help="OpenML task id")
+    q.add_argument("--model", default="rf", help="lr, svm, rf, xgb, histgb or mlp (default rf)")
+    q.add_argument("-n", "--n-configs", type=int, default=8, help="random configurations to train (default 8)")
+    q.add_argument("--metric", default="accuracy", help="scikit-learn scorer name (default accuracy)")
+    q.add_argument("--fidelity", default="", help="e.g. n_estimators=64,subsample=0.5 (default: full fidelity)")
+    q.add_argument("--executor", default="serial", help="serial, process, ray or inline (default serial)")
+    q.add_argument("--workers", type=int, default=None, help="process workers / Ray CPUs")
+    q.add_argument("--ray-address", default=None, help="join a Ray cluster (e.g. auto, ray://head:10001)")
+    q.add_argument("--time-limit", type=float, default=300.0, help="seconds per fit (default 300)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--cache-dir", help="OpenML cache root (default: $HPO_GYM_OPENML_CACHE, else openml's setting)")
+    q.set_defaults(func=run_live)
+
 
 def run(args: argparse.Namespace) -> int:
     from hpo_gym.live import GRPOFORMER_PAPER, GRPOFORMER_PAPER_TASKS, fetch
@@ -42,4 +58,43 @@ def run(args: argparse.Namespace) -> int:
         rows.extend(fetch([tid], cache_dir=args.cache_dir))
     print(pd.DataFrame(rows).to_markdown(index=False))
     print(f"\ncached under {root}; copy that directory to an offline machine and set HPO_GYM_OPENML_CACHE to it")
+    return 0
+
+
+def _parse_fidelity(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"--fidelity takes name=value pairs separated by commas, got {part!r}")
+        number = float(value)
+        out[key.strip()] = int(number) if number.is_integer() and key.strip() != "subsample" else number
+    return out
+
+
+def run_live(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from hpo_gym.live import LiveObjective
+
+    options: dict = {}
+    if args.executor == "process" and args.workers:
+        options["n_workers"] = args.workers
+    if args.executor == "ray":
+        options.update({k: v for k, v in {"address": args.ray_address, "num_cpus": args.workers}.items() if v is not None})
+    objective = LiveObjective(args.task, args.model, args.metric, fidelity=_parse_fidelity(args.fidelity),
+                              time_limit=args.time_limit, executor=args.executor, executor_options=options,
+                              openml_cache_dir=args.cache_dir)
+    meta = objective.metadata
+    print(f"{objective.name}: {meta['dataset']} ({meta['n_rows']} rows, {meta['n_features']} features, "
+          f"{meta['n_classes']} classes), {args.n_configs} random configs, executor {args.executor}")
+    configs = objective.space.sample(np.random.default_rng(args.seed), args.n_configs)
+    batch = objective.evaluate_batch(configs)
+    rows = [{**c, args.metric: e.score, "seconds": round(e.cost, 2), "cached": e.info.get("cached"),
+             "error": e.info.get("error", "")} for c, e in zip(configs, batch)]
+    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4g"))
+    best = int(np.argmax(batch.scores))
+    test = objective.test_score(configs[best])
+    print(f"best validation {args.metric}: {batch.scores[best]:.4f}; its outer-test {args.metric}: "
+          f"{test.score:.4f}{' (' + test.info['error'] + ')' if test.failed else ''}")
     return 0

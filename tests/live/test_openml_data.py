@@ -102,3 +102,12 @@ def test_nominal_and_missing_columns_become_codes_and_are_one_hot_encoded():
     pipe = get_model("svm").pipeline({"C": 1.0, "gamma": 0.1}, {"subsample": 1.0}, categorical, 2, seed=0)
     pipe.fit(X, np.array([0, 1, 0, 0, 1, 0]))
     assert pipe.named_steps["preprocess"].transform(X).shape == (6, 1 + 2)  # scaled x + one-hot of 2 colours
+
+
+def test_live_cli_trains_a_random_search(openml_session, capsys):
+    from hpo_gym.cli import main
+
+    assert main(["live", str(IRIS), "--model", "histgb", "-n", "3", "--fidelity", "n_estimators=10",
+                 "--executor", "inline"]) == 0
+    out = capsys.readouterr().out
+    assert "990001-histgb: iris" in out and "best validation accuracy" in out and "outer-test accuracy" in out
