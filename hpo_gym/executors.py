@@ -29,6 +29,7 @@ import sys
 import time
 import traceback
 import types
+import warnings
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -362,6 +363,11 @@ def get_executor(spec: str | Executor | None = "serial", **options: Any) -> Exec
     if isinstance(spec, Executor):
         return spec
     name = spec or "serial"
+    if name in ("serial", "process") and mp.current_process().daemon:
+        # e.g. inside gymnasium's AsyncVectorEnv workers, which may not start processes of their own
+        warnings.warn(f"executor {name!r} cannot start worker processes inside a daemonic process; fits run in this "
+                      "process and their time limit is not enforced", RuntimeWarning, stacklevel=2)
+        return InlineExecutor()
     if name == "inline":
         return InlineExecutor()
     if name == "serial":

@@ -154,3 +154,15 @@ def test_grpoformer_paper_offline_without_cache_is_one_clear_error(openml_sessio
             env.reset(seed=0)
     finally:
         openml.config.server = saved
+
+
+def test_live_envs_in_an_async_vector_env(openml_session, eval_cache):
+    """AsyncVectorEnv workers are daemonic and cannot start fit workers: fits then run in-process."""
+    envs = gym.make_vec("HPO-OpenML-v0", num_envs=2, vectorization_mode="async", backend="live", task=IRIS, model="rf",
+                        budget=2, backend_options={"fidelity": SMALL["rf"], "cache_dir": eval_cache})
+    try:
+        envs.reset(seed=0)
+        _, rewards, _, _, info = envs.step(envs.action_space.sample())
+        assert rewards.shape == (2,) and np.all(rewards > 0.5) and "error" not in info
+    finally:
+        envs.close()
