@@ -121,6 +121,8 @@ def _worker_main(conn) -> None:
             store[key] = shared
             while len(store) > SHARED_SLOTS:
                 store.popitem(last=False)
+        if key in store:
+            store.move_to_end(key)  # same LRU order as the parent's record of this worker (_Worker.keys)
         try:
             outcome = _call(fn, store.get(key) if key is not None else None, job)
         except BaseException:  # noqa: BLE001
@@ -155,7 +157,13 @@ class _Worker:
         with _without_main_module():
             self.process.start()
         child.close()
-        self.keys: set = set()
+        self.keys: OrderedDict = OrderedDict()  # the shared objects this worker holds, in its LRU order
+
+    def note_shared(self, key: Hashable, shipped: bool) -> None:
+        self.keys[key] = True
+        self.keys.move_to_end(key)
+        while shipped and len(self.keys) > SHARED_SLOTS:
+            self.keys.popitem(last=False)
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -203,15 +211,19 @@ class ProcessExecutor(Executor):
         while pending or running:
             while pending and idle:
                 worker, i = idle.pop(), pending.popleft()
+                ship = shared is not None and key not in worker.keys  # data goes to a worker once
                 try:
-                    ship = shared is not None and key not in worker.keys  # data goes to a worker once
                     worker.conn.send(("run", fn, key, ship, shared[1] if ship else None, jobs[i]))
-                    if ship:
-                        worker.keys.add(key)
-                except (OSError, EOFError, BrokenPipeError) as e:
+                except (OSError, EOFError) as e:
                     outcomes[i] = Outcome(error=f"worker process unavailable: {type(e).__name__}: {e}")
                     idle.append(self._replace(worker))
                     continue
+                except Exception as e:  # noqa: BLE001  (pickling fails before anything is written)
+                    outcomes[i] = Outcome(error=f"the job could not be sent to a worker: {type(e).__name__}: {e}")
+                    idle.append(worker)
+                    continue
+                if shared is not None:
+                    worker.note_shared(key, ship)
                 running[worker] = (i, time.perf_counter())
             if not running:
                 continue

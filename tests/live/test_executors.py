@@ -66,3 +66,15 @@ def test_live_batch_on_a_local_ray_instance(openml_session):
     finally:
         executor.close()
     assert not ray.is_initialized()
+
+
+def test_workers_keep_the_newest_shared_objects_in_step_with_the_parent():
+    from hpo_gym.executors import SHARED_SLOTS
+
+    with ProcessExecutor(n_workers=1) as ex:
+        for round_ in range(2):  # the second round finds evicted keys and must ship them again
+            for k in range(SHARED_SLOTS + 2):
+                out = ex.run(square_plus_shared, [round_], shared=(f"key{k}", {"offset": k}))
+                assert out[0].value[0] == round_ * round_ + k, out[0]
+        out = ex.run(lambda shared, job: job, [1])  # a lambda cannot be pickled: an error, not a crash
+        assert "could not be sent" in out[0].error and ex.run(square_plus_shared, [2], shared=("z", {"offset": 0}))[0].value[0] == 4
