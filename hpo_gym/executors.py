@@ -191,9 +191,12 @@ class ProcessExecutor(Executor):
         if start_method == "forkserver":
             self._ctx.set_forkserver_preload(list(preload))
         self._workers: list[_Worker] = []
+        self._pid = os.getpid()
         atexit.register(self.close)
 
     def _ensure_workers(self) -> None:
+        if os.getpid() != self._pid:  # we were forked: the workers belong to the parent
+            self._workers, self._pid = [], os.getpid()
         self._workers = [w for w in self._workers if w.process.is_alive()]
         while len(self._workers) < self.n_workers:
             self._workers.append(_Worker(self._ctx))
@@ -262,6 +265,9 @@ class ProcessExecutor(Executor):
         return fresh
 
     def close(self) -> None:
+        if os.getpid() != self._pid:
+            self._workers = []
+            return
         for w in self._workers:
             try:
                 w.conn.send(None)

@@ -50,7 +50,7 @@ def shared_executor(spec: str | Executor | None, options: Mapping[str, Any] | No
     """One executor per (name, options) for the whole process, so 36 live tasks share 2 workers."""
     if isinstance(spec, Executor):
         return spec
-    key = (spec or "serial", repr(sorted((options or {}).items())))
+    key = (os.getpid(), spec or "serial", repr(sorted((options or {}).items())))  # a forked child gets its own
     if key not in _SHARED_EXECUTORS:
         _SHARED_EXECUTORS[key] = get_executor(spec, **dict(options or {}))
     return _SHARED_EXECUTORS[key]
