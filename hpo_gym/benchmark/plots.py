@@ -74,14 +74,14 @@ def plot_average_rank(df: pd.DataFrame, path: str | Path, title: str | None = No
     ranks = rank_curve(df)
     agents = list(ranks.columns)
     colors = _colors(sorted(agents))
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(8.4, 4.2))
     for agent in agents:
         ax.plot(ranks.index, ranks[agent], label=agent, color=colors[agent], lw=1.8)
     ax.set_xlabel("evaluations")
     ax.set_ylabel("average rank (lower is better)")
     ax.set_title(title or "Average rank by regret of the best so far (over tasks and seeds)", fontsize=11)
     ax.grid(True, alpha=0.3)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: never hides a curve
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
