@@ -105,6 +105,13 @@ class _Context:
 
 
 _CTX: _Context | None = None
+_PARENT_PID: int | None = None  # set in worker processes: the benchmark process that started them
+
+
+def _exit_if_orphaned() -> None:
+    """A worker whose parent was killed starts no new run (the finished ones are already stored)."""
+    if _PARENT_PID is not None and os.getppid() != _PARENT_PID:
+        os._exit(1)
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,7 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
     except Exception:  # noqa: BLE001
         setup_error = traceback.format_exc()
     for task, seed in unit.runs:
+        _exit_if_orphaned()
         key: RunKey = (unit.agent, task, int(seed))
         if store is not None and store.has(key):
             frames.append(store.load([key]))
@@ -203,8 +211,8 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
 
 def _init_worker(ctx: _Context, parent_pid: int) -> None:
     """Worker start: install the context, one BLAS/torch thread per process, and die with the parent."""
-    global _CTX
-    _CTX = ctx
+    global _CTX, _PARENT_PID
+    _CTX, _PARENT_PID = ctx, parent_pid
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
     if "torch" in sys.modules:
@@ -212,9 +220,8 @@ def _init_worker(ctx: _Context, parent_pid: int) -> None:
 
     def watchdog() -> None:  # a SIGKILLed parent cannot stop its workers; they notice and exit
         while True:
-            if os.getppid() != parent_pid:
-                os._exit(1)
-            time.sleep(0.5)
+            _exit_if_orphaned()
+            time.sleep(0.2)
 
     threading.Thread(target=watchdog, daemon=True).start()
 
