@@ -18,6 +18,9 @@ over tasks of every agent's regret-vs-evaluations curve in one panel (the harnes
 panel per task), held-out agents marked:
 
     python benchmarks/transfer_baselines.py --plot-store results/transfer --plot docs/img/transfer_regret.png
+
+``--compare-rules`` prints the closed-form held-out regret of alternative portfolio rules (what the
+default rule was chosen against), for leave-one-task-out and 4-fold.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agents.base import observe_if_supported
-from agents.portfolio import build_portfolio, normalized_scores
+from agents.portfolio import build_portfolio, greedy_order, normalized_scores
 from agents.registry import make_agent
 from hpo_gym.benchmark import kfold_splits
 from hpo_gym.env import HPOEnv
@@ -50,6 +53,53 @@ def regret_curve(agent, objective, budget: int, seed: int) -> np.ndarray:
         curve[t] = info["normalized_regret"]
     assert terminated, "the env must end the episode after exactly `budget` evaluations"
     return curve
+
+
+def _restart_rounds(scores: np.ndarray, n: int) -> np.ndarray:
+    """After saturation, restart the greedy on the cells left (greedy 'rounds') until ``n`` entries."""
+    chosen: list[int] = []
+    left = np.arange(scores.shape[1])
+    while len(chosen) < n:
+        cells, n_greedy = greedy_order(scores[:, left])
+        take = left[cells[: max(n_greedy, 1)]]
+        chosen.extend(take.tolist())
+        left = np.setdiff1d(left, take)
+    return np.array(chosen[:n])
+
+
+def _rank_normalized(scores: np.ndarray) -> np.ndarray:
+    return scores.argsort(axis=1).argsort(axis=1) / (scores.shape[1] - 1)
+
+
+#: Alternative portfolio rules: training normalized scores ``(n_tasks, n_cells)`` -> first ``n`` cells.
+RULES = {
+    "greedy, then mean (default)": lambda s, n: greedy_order(s)[0][:n],
+    "greedy rounds (restart)": _restart_rounds,
+    "greedy on per-task ranks": lambda s, n: greedy_order(_rank_normalized(s))[0][:n],
+    "greedy on scores capped 0.99": lambda s, n: greedy_order(np.minimum(s, 0.99))[0][:n],
+    "greedy on scores capped 0.98": lambda s, n: greedy_order(np.minimum(s, 0.98))[0][:n],
+    "mean score only (no greedy)": lambda s, n: np.argsort(-s.mean(axis=0), kind="stable")[:n],
+}
+
+
+def compare_rules(budget: int) -> None:
+    """Closed-form held-out regret (mean over tasks) of every rule in :data:`RULES`, LOTO and 4-fold."""
+    tasks = list(HPOBENCH_NN_TASKS)
+    scores = normalized_scores([load_hpobench_nn(t) for t in tasks])
+    marks = [m for m in (10, 25, 50) if m <= budget]
+    print(f"closed-form mean normalized regret on held-out tasks, budget {budget}")
+    print(f"{'rule':<32}" + "".join(f"{p + '@' + str(m):>12}" for p in ("LOTO", "4fold") for m in marks))
+    for name, rule in RULES.items():
+        row = []
+        for n_folds in (len(tasks), 4):
+            curves = []
+            for fold in kfold_splits(tasks, n_folds):
+                held = [tasks.index(t) for t in fold]
+                cells = rule(np.delete(scores, held, axis=0), budget)
+                curves += [1.0 - np.maximum.accumulate(scores[i, cells]) for i in held]
+            mean = np.mean(curves, axis=0)
+            row += [mean[m - 1] for m in marks]
+        print(f"{name:<32}" + "".join(f"{v:>12.4f}" for v in row))
 
 
 def plot_mean_regret(store: str, path: str) -> None:
@@ -91,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--plot-store", help="a `hpo-gym bench --out` directory to plot instead of running")
     parser.add_argument("--plot", default="transfer_regret.png", help="PNG path for --plot-store")
+    parser.add_argument("--compare-rules", action="store_true", help="closed-form regret of alternative portfolio rules")
     args = parser.parse_args(argv)
+    if args.compare_rules:
+        compare_rules(args.budget)
+        return 0
     if args.plot_store:
         plot_mean_regret(args.plot_store, args.plot)
         return 0
