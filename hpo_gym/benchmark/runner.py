@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import queue
 import sys
 import threading
 import time
@@ -106,6 +107,7 @@ class _Context:
 
 _CTX: _Context | None = None
 _PARENT_PID: int | None = None  # set in worker processes: the benchmark process that started them
+_TICK: Callable[[], None] | None = None  # called after every run (feeds the progress bar)
 
 
 def _exit_if_orphaned() -> None:
@@ -193,6 +195,8 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
         key: RunKey = (unit.agent, task, int(seed))
         if store is not None and store.has(key):
             frames.append(store.load([key]))
+            if _TICK is not None:
+                _TICK()
             continue
         if setup_error is not None:
             rows, error = [], setup_error
@@ -206,13 +210,16 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
         if store is not None:
             store.write_run(key, df)
         frames.append(df)
+        if _TICK is not None:
+            _TICK()
     return frames
 
 
-def _init_worker(ctx: _Context, parent_pid: int) -> None:
+def _init_worker(ctx: _Context, parent_pid: int, ticks: Any = None) -> None:
     """Worker start: install the context, one BLAS/torch thread per process, and die with the parent."""
-    global _CTX, _PARENT_PID
+    global _CTX, _PARENT_PID, _TICK
     _CTX, _PARENT_PID = ctx, parent_pid
+    _TICK = None if ticks is None else (lambda: ticks.put(1))
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
     if "torch" in sys.modules:
@@ -242,6 +249,7 @@ def run_benchmark(
     resolve_agent: Callable[[str], Any] | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
     progress: bool = True,
+    retry_failed: bool = False,
 ) -> pd.DataFrame:
     """Run every agent on every task with every seed; return one row per step (see :mod:`.store`).
 
@@ -263,6 +271,8 @@ def run_benchmark(
         resolve_agent: turns a spec string into an agent, e.g. ``agents.registry.make_agent``.
         env_kwargs: extra ``gym.make`` keyword arguments (e.g. ``noise=True``).
         progress: show a tqdm bar over runs.
+        retry_failed: run again the stored runs in which the agent raised (by default a failed run
+            is a finished result, like any other, and is skipped on resume).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
@@ -288,6 +298,8 @@ def run_benchmark(
         store.check_manifest({"budget": int(budget), "protocol": protocol, "folds": folds if protocol == "kfold" else None,
                               "suite": suite if not objectives else "custom"})
         store.clean_temporaries()
+        if retry_failed:
+            store.remove_failed()
 
     splits = kfold_splits(task_names, folds) if protocol == "kfold" else [task_names]
     fold_of = {t: (k if protocol == "kfold" else -1) for k, part in enumerate(splits) for t in part}
@@ -348,30 +360,52 @@ def _probe_transfer(ctx: _Context, name: str) -> bool:
 
 
 def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: int, progress: bool) -> list[pd.DataFrame]:
-    global _CTX
+    """Run the units serially or on a process pool; the bar advances once per finished run."""
+    global _CTX, _TICK
     frames: list[pd.DataFrame] = []
     bar = tqdm(total=total, initial=n_done, desc="bench", unit="run", disable=not progress, dynamic_ncols=True)
     try:
         if jobs <= 1 or len(units) <= 1:
-            _CTX = ctx
-            for unit in units:
-                frames.extend(_execute(unit))
-                bar.update(len(unit.runs))
+            _CTX, _TICK = ctx, (lambda: bar.update(1))
+            try:
+                for unit in units:
+                    frames.extend(_execute(unit))
+            finally:
+                _TICK = None
             return frames
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context(method),
-                                 initializer=_init_worker, initargs=(ctx, os.getpid())) as pool:
+        mp_ctx = mp.get_context(method)
+        ticks = mp_ctx.Queue()
+        expected = received = 0
+
+        def drain() -> None:
+            nonlocal received
+            while True:
+                try:
+                    ticks.get_nowait()
+                except queue.Empty:
+                    return
+                received += 1
+                bar.update(1)
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp_ctx, initializer=_init_worker,
+                                 initargs=(ctx, os.getpid(), ticks)) as pool:
             pending = {pool.submit(_execute, u): u for u in units}
             try:
                 while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                     for fut in done:
                         unit = pending.pop(fut)
                         frames.extend(fut.result())
-                        bar.update(len(unit.runs))
+                        expected += len(unit.runs)
+                    drain()
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
+        drain()
+        if expected > received:  # ticks still in the queue's pipe: count them without waiting
+            bar.update(expected - received)
+        ticks.close()
         return frames
     finally:
         bar.close()

@@ -110,6 +110,16 @@ class ResultStore:
                 removed += 1
         return removed
 
+    def remove_failed(self) -> int:
+        """Delete the shards of failed runs so that the next benchmark runs them again; returns how many."""
+        removed = 0
+        for path in self.shard_paths():
+            status = pd.read_parquet(path, columns=["status"])["status"]
+            if (status != "ok").any():
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def load(self, keys: Iterable[RunKey] | None = None) -> pd.DataFrame:
         """All steps of all stored runs (or of ``keys`` only), sorted by agent, task, seed, step."""
         if keys is None:

@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", choices=["all", "kfold"], default="all",
                    help="kfold: agents with fit() are fitted per fold and scored on held-out tasks only")
     p.add_argument("--folds", type=int, default=4, help="number of folds for --protocol kfold (default 4)")
+    p.add_argument("--retry-failed", action="store_true", help="run again the stored runs in which the agent raised")
     p.add_argument("--no-report", action="store_true", help="do not print the summary at the end")
     p.set_defaults(func=run_bench)
 
@@ -53,7 +54,8 @@ def run_bench(args: argparse.Namespace) -> int:
     for spec in args.agents:  # fail fast on a typo, before any process starts
         make_agent(spec)
     df = run_benchmark(args.agents, suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out, jobs=args.jobs,
-                       protocol=args.protocol, folds=args.folds, only_tasks=args.tasks, resolve_agent=make_agent)
+                       protocol=args.protocol, folds=args.folds, only_tasks=args.tasks, resolve_agent=make_agent,
+                       retry_failed=args.retry_failed)
     if not args.no_report:
         print(markdown_report(df))
         print(f"\nresults in {args.out}; `hpo-gym report {args.out}` writes the plots")

@@ -88,6 +88,18 @@ def test_failing_agent_is_recorded_and_benchmark_goes_on(tmp_path):
     assert (df[df["agent"] == "random"]["status"] == "ok").all()
     table = summary_table(df)
     assert table.loc["failing", "failed"] == 1 and table.loc["random", "runs"] == 1
+    # resuming keeps the failure (a result); retry_failed runs it again
+    store = ResultStore(tmp_path)
+    path = store.path_of(("failing", "credit_g", 0))
+    mtime = path.stat().st_mtime_ns
+    run_benchmark({"failing": FailingAgent}, ["credit_g"], budget=5, seeds=1, out=tmp_path, progress=False)
+    assert path.stat().st_mtime_ns == mtime
+    ok_path = store.path_of(("random", "credit_g", 0))
+    ok_mtime = ok_path.stat().st_mtime_ns
+    again = run_benchmark({"failing": FailingAgent, "random": RandomSearch}, ["credit_g"], budget=5, seeds=1,
+                          out=tmp_path, progress=False, retry_failed=True)
+    assert path.stat().st_mtime_ns != mtime and ok_path.stat().st_mtime_ns == ok_mtime
+    assert (again[again["agent"] == "failing"]["status"] == "failed").all()
 
 
 def test_resume_skips_finished_runs_and_adds_new_ones(tmp_path):
