@@ -102,7 +102,11 @@ def compare_rules(budget: int) -> None:
         print(f"{name:<32}" + "".join(f"{v:>12.4f}" for v in row))
 
 
-def plot_mean_regret(store: str, path: str) -> None:
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def plot_mean_regret(store: str, path: str, agents: list[str] | None = None) -> None:
     """Mean over tasks of the per-task mean regret curves of a ``hpo-gym bench`` result directory, log scale."""
     import matplotlib
 
@@ -114,6 +118,8 @@ def plot_mean_regret(store: str, path: str) -> None:
     from hpo_gym.benchmark.report import load_results
 
     df = load_results(store)
+    if agents is not None:
+        df = df[df["agent"].isin(agents)]
     heldout = df.groupby("agent")["heldout"].any()
     curves = regret_curves(df).groupby(["agent", "step"])["mean"].mean().unstack("agent")
     fig, ax = plt.subplots(figsize=(7, 4.4))
@@ -135,7 +141,8 @@ def plot_mean_regret(store: str, path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--agents", default="random,tpe,portfolio,portfolio+tpe")
+    parser.add_argument("--agents", default=None,
+                        help="comma-separated specs (default random,tpe,portfolio,portfolio+tpe; with --plot-store: all in the store)")
     parser.add_argument("--folds", type=int, default=len(HPOBENCH_NN_TASKS), help="default: leave-one-task-out")
     parser.add_argument("--budget", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=10)
@@ -147,12 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         compare_rules(args.budget)
         return 0
     if args.plot_store:
-        plot_mean_regret(args.plot_store, args.plot)
+        plot_mean_regret(args.plot_store, args.plot, None if args.agents is None else _csv(args.agents))
         return 0
 
     tasks = list(HPOBENCH_NN_TASKS)
     tables = {t: load_hpobench_nn(t) for t in tasks}
-    specs = [s.strip() for s in args.agents.split(",") if s.strip()]
+    specs = _csv(args.agents or "random,tpe,portfolio,portfolio+tpe")
     folds = kfold_splits(tasks, args.folds)  # the harness's folds: `hpo-gym bench --protocol kfold` scores the same splits
     curves: dict[str, list[np.ndarray]] = {s: [] for s in specs}
     closed_form: list[np.ndarray] = []
