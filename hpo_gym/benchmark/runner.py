@@ -35,7 +35,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 import multiprocessing as mp
-from pathlib import Path
 from typing import Any, Union
 
 import gymnasium as gym
@@ -409,9 +408,3 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
         return frames
     finally:
         bar.close()
-
-
-def default_out_dir(name: str = "bench") -> Path:
-    """A fresh directory under ``runs/`` (ignored by git) for results."""
-    path = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return path
