@@ -106,15 +106,18 @@ def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def plot_mean_regret(store: str, path: str, agents: list[str] | None = None) -> None:
-    """Mean over tasks of the per-task mean regret curves of a ``hpo-gym bench`` result directory, log scale."""
+def plot_mean_regret(store: str, path: str, agents: list[str] | None = None, per_task: str | None = None) -> None:
+    """Mean over tasks of the per-task mean regret curves of a ``hpo-gym bench`` result directory, log scale.
+
+    ``per_task``: also write the harness's one-panel-per-task plot of the same agents there.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from hpo_gym.benchmark.metrics import regret_curves
-    from hpo_gym.benchmark.plots import REGRET_FLOOR
+    from hpo_gym.benchmark.plots import REGRET_FLOOR, plot_regret_per_task
     from hpo_gym.benchmark.report import load_results
 
     df = load_results(store)
@@ -137,6 +140,8 @@ def plot_mean_regret(store: str, path: str, agents: list[str] | None = None) -> 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     print(f"wrote {path}")
+    if per_task:
+        print(f"wrote {plot_regret_per_task(df, per_task)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,13 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--plot-store", help="a `hpo-gym bench --out` directory to plot instead of running")
     parser.add_argument("--plot", default="transfer_regret.png", help="PNG path for --plot-store")
+    parser.add_argument("--plot-per-task", default=None, help="with --plot-store: also the harness's per-task plot here")
     parser.add_argument("--compare-rules", action="store_true", help="closed-form regret of alternative portfolio rules")
     args = parser.parse_args(argv)
     if args.compare_rules:
         compare_rules(args.budget)
         return 0
     if args.plot_store:
-        plot_mean_regret(args.plot_store, args.plot, None if args.agents is None else _csv(args.agents))
+        plot_mean_regret(args.plot_store, args.plot, None if args.agents is None else _csv(args.agents), args.plot_per_task)
         return 0
 
     tasks = list(HPOBENCH_NN_TASKS)
