@@ -18,6 +18,7 @@ history barely changes the output.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,23 @@ class SB3PPOAgent:
         model = PPO.load(str(path), device="cpu")
         budget = int(model.observation_space["mask"].n)
         return cls(model=model, budget=budget, **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the model as SB3's own zip (without the training envs), so a fitted agent can be cached."""
+        state = self.__dict__.copy()
+        if self.model is not None:
+            buffer = io.BytesIO()
+            self.model.save(buffer)
+            state["model"], state["_model_zip"] = None, buffer.getvalue()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        blob = state.pop("_model_zip", None)
+        self.__dict__.update(state)
+        if blob is not None:
+            from stable_baselines3 import PPO
+
+            self.model = PPO.load(io.BytesIO(blob), device="cpu")
 
     # -- Agent protocol ---------------------------------------------------------------------------------
     def reset(self, space: SearchSpace, seed: int | None = None, budget: int | None = None) -> None:

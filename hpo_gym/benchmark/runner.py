@@ -184,9 +184,10 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
     frames: list[pd.DataFrame] = []
     agent, setup_error = None, None
     try:
-        agent = ctx.build_agent(unit.agent)
         if unit.heldout:
-            agent.fit([ctx.objective(t) for t in unit.train_tasks], seed=max(unit.fold, 0))
+            agent = _fitted_agent(ctx, unit, store)
+        else:
+            agent = ctx.build_agent(unit.agent)
     except Exception:  # noqa: BLE001
         setup_error = traceback.format_exc()
     for task, seed in unit.runs:
@@ -212,6 +213,27 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
         if _TICK is not None:
             _TICK()
     return frames
+
+
+def _fitted_agent(ctx: _Context, unit: _Unit, store: ResultStore | None) -> Any:
+    """Build and fit a transfer agent for a fold, once; with a store the fitted agent is cached (pickle).
+
+    A benchmark killed in the middle of a fold then resumes the fold without refitting. Caching is
+    best effort: an agent that cannot be pickled is simply refitted next time.
+    """
+    fit_seed = max(unit.fold, 0)
+    spec = ctx.agents[unit.agent]
+    cache = None
+    if store is not None and isinstance(spec, str):  # factories have no stable identity to key a cache on
+        cache = store.fitted_path(spec, unit.fold, unit.train_tasks, fit_seed)
+        agent = store.read_fitted(cache)
+        if agent is not None:
+            return agent
+    agent = ctx.build_agent(unit.agent)
+    agent.fit([ctx.objective(t) for t in unit.train_tasks], seed=fit_seed)
+    if cache is not None:
+        store.write_fitted(cache, agent)
+    return agent
 
 
 def _init_worker(ctx: _Context, parent_pid: int, ticks: Any = None) -> None:

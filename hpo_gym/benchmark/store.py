@@ -10,6 +10,7 @@ Layout of ``DIR``::
 
     DIR/benchmark.json            settings the shards were produced with (budget, protocol, ...)
     DIR/runs/<agent>__<task>__s<seed>__<hash>.parquet   one per run, one row per step
+    DIR/fitted/<agent>__fold<k>__<hash>.pkl               k-fold: a transfer agent fitted on fold k (cache)
 
 Columns of a shard (:data:`STEP_COLUMNS`): agent, task, seed, fold (-1 outside k-fold), heldout,
 step (1-based), config (JSON), score, best_score, normalized_regret (of the best so far; NaN without
@@ -24,7 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -109,6 +112,35 @@ class ResultStore:
                 p.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+    # -- fitted transfer agents (cache per fold) ------------------------------------------------------
+    def fitted_path(self, spec: str, fold: int, train_tasks: Iterable[str], seed: int) -> Path:
+        """Cache file of an agent fitted on a fold: keyed by spec, fold, training tasks and fit seed."""
+        digest = hashlib.sha1(json.dumps([spec, int(fold), sorted(train_tasks), int(seed)]).encode()).hexdigest()[:10]
+        return self.root / "fitted" / f"{_slug(spec)}__fold{int(fold)}__{digest}.pkl"
+
+    def read_fitted(self, path: Path) -> Any | None:
+        """The cached fitted agent, or None when absent or unreadable (then it is fitted again)."""
+        if not path.exists():
+            return None
+        try:
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        except Exception as e:  # noqa: BLE001 - a stale or broken cache only costs a refit
+            warnings.warn(f"ignoring unreadable fitted-agent cache {path}: {e!r}", RuntimeWarning, stacklevel=2)
+            return None
+
+    def write_fitted(self, path: Path, agent: Any) -> bool:
+        """Pickle a fitted agent atomically; returns False (with a warning) when it cannot be pickled."""
+        try:
+            data = pickle.dumps(agent)
+        except Exception as e:  # noqa: BLE001
+            warnings.warn(f"fitted agent {type(agent).__name__} cannot be pickled ({e!r}); it will be refitted on resume",
+                          RuntimeWarning, stacklevel=2)
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write_bytes(path, data)
+        return True
 
     def remove_failed(self) -> int:
         """Delete the shards of failed runs so that the next benchmark runs them again; returns how many."""

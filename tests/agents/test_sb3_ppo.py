@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import envs_registry  # noqa: F401
@@ -60,3 +61,12 @@ def test_save_and_load_roundtrip(tmp_path, credit_g):
     env = gym.make("HPO-OpenML-v0", task="credit_g", budget=10)
     obs, _ = env.reset(seed=0)
     assert env.action_space.contains(loaded.act(obs))
+    # pickles (the benchmark caches fitted agents per fold) and acts the same after unpickling
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(agent))
+    actions = []
+    for a in (agent, clone):
+        a.reset(credit_g.space, seed=3, budget=10)  # seeds torch's global RNG, so act right after
+        actions.append(a.act(obs))
+    assert np.array_equal(actions[0], actions[1])

@@ -178,3 +178,18 @@ def test_benchmark_package_does_not_import_agents():
             "bad = [m for m in sys.modules if m == 'agents' or m.startswith('agents.') or m == 'torch']; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fitted_transfer_agents_are_cached_per_fold(tmp_path):
+    """A resumed fold reuses the pickled fitted agent instead of fitting again."""
+    RecordingTransfer.fits.clear()
+    resolve = {"transfer": RecordingTransfer, "random": RandomSearch}
+    kwargs = dict(budget=3, seeds=1, out=tmp_path, protocol="kfold", folds=4, progress=False,
+                  resolve_agent=lambda spec: resolve[spec]())
+    run_benchmark(["transfer", "random"], None, **kwargs)
+    assert len(RecordingTransfer.fits) == 4 and len(list((tmp_path / "fitted").glob("*.pkl"))) == 4
+    store = ResultStore(tmp_path)
+    store.path_of(("transfer", "credit_g", 0)).unlink()  # as if killed before this run was stored
+    df = run_benchmark(["transfer", "random"], None, **kwargs)
+    assert len(RecordingTransfer.fits) == 4  # no refit
+    assert df.groupby(["agent", "task", "seed"]).ngroups == 16
