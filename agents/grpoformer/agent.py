@@ -65,7 +65,9 @@ class GRPOformerAgent:
         self.group_size = group_size
         self.deterministic = deterministic
         self.device = device
-        self.policy, self.meta = load_policy(self.checkpoint, device)
+        self.policy, self.meta = None, {}
+        if checkpoint or SHIPPED_CHECKPOINT.exists():  # else: fit() must provide one (k-fold use)
+            self.policy, self.meta = load_policy(self.checkpoint, device)
         self._space: SearchSpace | None = None
         self.reset_seed(None)
 
@@ -84,6 +86,9 @@ class GRPOformerAgent:
     def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
         if self._space is None:
             raise RuntimeError("call reset(space, seed) before act()")
+        if self.policy is None:
+            raise FileNotFoundError(f"no GRPOformer checkpoint: {SHIPPED_CHECKPOINT} is missing; call fit(train_objectives) "
+                                    "or pass a path (grpoformer:PATH)")
         d = len(self._space)
         f = featurize_observations(observation, self.device)
         logp = self.policy(f)

@@ -52,10 +52,10 @@ class LearnerConfig:
     reward: str = "improvement"     # step groups: "improvement" (gain of best-so-far) or "score"
     std_normalize: bool = True      # advantage = (r - mean) / std; False: r - mean
     clip_eps: float = 0.2
-    epochs: int = 2
+    epochs: int = 3
     minibatch: int = 100            # states per gradient step
     update_states: int = 200        # states (with their G candidates) drawn from the rollout per update
-    lr: float = 3e-4
+    lr: float = 3e-3
     ent_coef: float = 0.003
     kl_beta: float = 0.0            # KL to a frozen reference (the initial policy); 0 = off
     pcr_lambda: float = 1.0         # Policy Churn Regularization weight; 0 = off

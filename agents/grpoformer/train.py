@@ -22,9 +22,7 @@ from agents.grpoformer.learner import (
     StateBuffer,
     collect,
     featurize_states,
-    grpo_pcr_loss,
     group_advantages,
-    history_bins,
     run_episodes,
     update,
 )
@@ -33,8 +31,6 @@ from agents.grpoformer.policy import (
     GRPOformerPolicy,
     PolicyConfig,
     bins_to_unit,
-    featurize,
-    load_policy,
     log_prob,
     sample_bins,
     save_policy,
@@ -50,14 +46,14 @@ LOG_FIELDS = ["update", "evaluations", "wall_s", "reward", "train_regret", "chur
 class TrainConfig:
     """What to train and for how long (defaults: one k-fold fold in a few minutes on 2 CPU cores)."""
 
-    updates: int = 120
+    updates: int = 150
     seed: int = 0
     synthetic: int = 32            # synthetic objectives in the training pool (0 = none)
-    synthetic_frac: float = 0.2    # share of episodes drawn from synthetic objectives
+    synthetic_frac: float = 0.15   # share of episodes drawn from synthetic objectives
     eval_every: int = 10
-    eval_seeds: int = 5
+    eval_seeds: int = 10
     ckpt_every: int = 10
-    threads: int = 2
+    threads: int = 1
     device: str = "cpu"
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)

@@ -23,7 +23,6 @@ from agents.grpoformer.policy import (
     save_policy,
 )
 from agents.grpoformer.synthetic import random_objective
-from agents.grpoformer.train import heldout_regret
 from hpo_gym.episode import space_descriptor
 from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
 from hpo_gym.suites import load_hpobench_nn
