@@ -192,12 +192,16 @@ def main(argv: list[str] | None = None) -> int:
         text, summary = protocol_report(df, facts)
         summary["wall_s"] = time.time() - t0
         (out / "report.json").write_text(json.dumps(summary, indent=2, default=str))
+    if not args.skip_protocol:
+        (out / "report.md").write_text(text + "\n")
+        print(text)
+        print(f"\nreport: {out / 'report.md'}")
     if args.ablations:
         acfg = dataclasses.replace(cfg, updates=args.ablation_updates or cfg.updates)
-        text += "\n\n" + run_ablations(out, acfg, args.ablation_seeds)
-    (out / "report.md").write_text(text + "\n")
-    print(text)
-    print(f"\nreport: {out / 'report.md'}")
+        abl = run_ablations(out, acfg, args.ablation_seeds)
+        (out / "ablations.md").write_text(abl + "\n")
+        print(abl)
+        print(f"\nablations: {out / 'ablations.md'}")
     return 0
 
 

@@ -166,7 +166,7 @@ def _plain(d):
 
 # -- paper mode: learn online on the target task --------------------------------------------------------
 def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 0, cfg: LearnerConfig | None = None,
-                 policy: GRPOformerPolicy | None = None, context: int = 50, threads: int = 2, progress: bool = True):
+                 policy: GRPOformerPolicy | None = None, context: int = 50, threads: int = 1, progress: bool = True):
     """Paper mode: GRPO + PCR from scratch on the target task itself; every evaluation counts against ``budget``.
 
     Each round samples ``group_size`` candidates from the current history (the best ``context`` trials),
