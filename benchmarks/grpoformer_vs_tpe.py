@@ -80,7 +80,7 @@ def protocol_report(df: pd.DataFrame, facts: dict) -> tuple[str, dict]:
     per_task = per_task_table(df, 50)
     g, t, r = "grpoformer", "tpe", "random"
     ratio = table.loc[g, "regret@50"] / table.loc[t, "regret@50"]
-    beats = {task: bool(per_task.loc[g, task] < per_task.loc[r, task]) for task in per_task.columns}
+    beats = {task: bool(per_task.loc[task, g] < per_task.loc[task, r]) for task in per_task.index}  # task x agent
     ranks = table["MnR"].sort_values()
     time_ratio = table.loc[g, "sec/suggestion"] / table.loc[t, "sec/suggestion"]
     summary = {
@@ -149,7 +149,7 @@ def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0) -> str
         ax.plot(log["update"], log["churn"].rolling(5, min_periods=1).mean(), color=colors[name], alpha=0.8,
                 label=name if s == 0 else None)
     ax.set_xlabel("update")
-    ax.set_ylabel("churn: mean KL(snapshot || updated) on held-out reference states")
+    ax.set_ylabel("churn: mean KL(snapshot || updated)")
     ax.set_yscale("log")
     ax.legend()
     ax.set_title(f"Policy churn per update (fold {fold}, {seeds} training seeds each)")

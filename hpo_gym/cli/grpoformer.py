@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--algo", choices=["grpo", "reinforce"], default=None, help="grpo (default) or the REINFORCE ablation")
     p.add_argument("--group-mode", choices=["step", "trajectory"], default=None)
     p.add_argument("--no-std", action="store_true", help="advantage r - mean (no division by the group std)")
+    p.add_argument("--reward", choices=["improvement", "score"], default=None,
+                   help="per-step group reward: gain of the best-so-far (default) or the candidate's score")
     p.add_argument("--synthetic", type=int, default=None, help="number of synthetic training objectives (0 = none)")
     p.add_argument("--eval-every", type=int, default=None, help="held-out regret every N updates")
     p.set_defaults(func=run)
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     lc = LearnerConfig()
     overrides = {"pcr_lambda": args.pcr_lambda, "algo": args.algo, "group_mode": args.group_mode,
-                 "horizon": args.budget}
+                 "horizon": args.budget, "reward": args.reward}
     lc = dataclasses.replace(lc, **{k: v for k, v in overrides.items() if v is not None})
     if args.no_std:
         lc = dataclasses.replace(lc, std_normalize=False)
