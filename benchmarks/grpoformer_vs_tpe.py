@@ -30,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +108,33 @@ def protocol_report(df: pd.DataFrame, facts: dict) -> tuple[str, dict]:
                                           for k, f in facts.items()),
     ]
     return "\n".join(lines), summary
+
+
+def suggest_time_side_by_side(episodes: int = 6, task: str = "kc1", budget: int = 50) -> dict:
+    """Seconds per suggestion of TPE and GRPOformer, interleaved episode by episode in this one process.
+
+    On shared cores the harness's per-agent timings drift with the other jobs' load; alternating the two
+    agents on the same env and seeds makes the ratio a side-by-side measurement.
+    """
+    import gymnasium as gym
+
+    import envs_registry  # noqa: F401
+    from agents.registry import make_agent
+    from hpo_gym.benchmark import run_episode
+
+    agents = {"tpe": make_agent("tpe"), "grpoformer": make_agent("grpoformer")}
+    times: dict[str, list[float]] = {a: [] for a in agents}
+    env = gym.make("HPO-OpenML-v0", task=task, budget=budget)
+    for seed in range(episodes):
+        for name, agent in agents.items():
+            rows, err = run_episode(agent, env, seed, budget)
+            if err:
+                raise RuntimeError(f"{name} failed: {err}")
+            times[name] += [r["choose_seconds"] for r in rows]
+    out = {a: {"mean_s": float(np.mean(t)), "median_s": float(np.median(t))} for a, t in times.items()}
+    out["ratio_mean"] = out["grpoformer"]["mean_s"] / out["tpe"]["mean_s"]
+    out["ratio_median"] = out["grpoformer"]["median_s"] / out["tpe"]["median_s"]
+    return out
 
 
 def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0) -> str:
@@ -190,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
         df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=out / "bench", jobs=args.jobs,
                            protocol="kfold", folds=4, resolve_agent=make_agent)
         text, summary = protocol_report(df, facts)
+        side = suggest_time_side_by_side()
+        summary["suggest_time_side_by_side"] = side
+        text += (f"\n- side by side (interleaved episodes, kc1, budget 50, one process): GRPOformer "
+                 f"{side['grpoformer']['mean_s']:.2g} s (median {side['grpoformer']['median_s']:.2g}) vs TPE "
+                 f"{side['tpe']['mean_s']:.2g} s (median {side['tpe']['median_s']:.2g}) -> ratio "
+                 f"{side['ratio_mean']:.2f} (medians {side['ratio_median']:.2f})")
         summary["wall_s"] = time.time() - t0
         (out / "report.json").write_text(json.dumps(summary, indent=2, default=str))
     if not args.skip_protocol:

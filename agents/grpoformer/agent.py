@@ -82,7 +82,7 @@ class GRPOformerAgent:
         self._space = space
         self.reset_seed(seed)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
         if self._space is None:
             raise RuntimeError("call reset(space, seed) before act()")
@@ -90,6 +90,10 @@ class GRPOformerAgent:
             raise FileNotFoundError(f"no GRPOformer checkpoint: {SHIPPED_CHECKPOINT} is missing; call fit(train_objectives) "
                                     "or pass a path (grpoformer:PATH)")
         d = len(self._space)
+        # Only the filled history slots matter (padding is masked out everywhere), so drop the rest:
+        # the same policy output up to float round-off (~1e-4), fewer tokens, a 3x faster suggestion.
+        n = max(int(np.asarray(observation["mask"]).sum()), 1)
+        observation = {**observation, "x": observation["x"][:n], "y": observation["y"][:n], "mask": observation["mask"][:n]}
         f = featurize_observations(observation, self.device)
         logp = self.policy(f)
         cand = sample_bins(logp, self.group_size, self._gen)  # (1, G, D)
