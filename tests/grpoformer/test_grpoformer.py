@@ -205,3 +205,35 @@ def test_agent_is_seeded_and_registered():
             obs, *_ = env.step(a)
         runs.append(np.stack(acts))
     assert np.array_equal(runs[0], runs[1])
+
+
+def test_train_cli_logs_and_resumes_after_a_kill(tmp_path):
+    """`hpo-gym train-grpoformer` writes log.csv + state.pt; --resume continues where the last checkpoint was."""
+    from hpo_gym.cli import main
+
+    out = tmp_path / "run"
+    args = ["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "2",
+            "--eval-every", "2", "--budget", "5"]
+    assert main(args + ["--updates", "2"]) == 0
+    log = pd.read_csv(out / "log.csv")
+    assert list(log["update"]) == [1, 2] and log["evaluations"].iloc[-1] == 2 * 8 * 5 * 8
+    assert np.isfinite(log["churn"]).all() and np.isfinite(log["heldout_regret"].iloc[-1])
+    assert main(args + ["--updates", "3", "--resume"]) == 0
+    log = pd.read_csv(out / "log.csv")
+    assert list(log["update"]) == [1, 2, 3]  # resumed at update 3, not restarted
+    _, extra = load_policy(out / "policy.pt")
+    assert "credit_g" not in extra["train_tasks"] and len(extra["train_tasks"]) == 7
+
+
+def test_fit_loads_the_fold_checkpoint_for_its_training_tasks():
+    """The k-fold harness calls fit(train_objectives, seed=fold); the shipped fold checkpoint is found by key."""
+    from hpo_gym.benchmark import kfold_splits
+    from hpo_gym.suites import HPOBENCH_NN_TASKS
+
+    held = kfold_splits(list(HPOBENCH_NN_TASKS), 4)[0]
+    train = [load_hpobench_nn(t) for t in HPOBENCH_NN_TASKS if t not in held]
+    agent = GRPOformerAgent()
+    agent.fit(train, seed=0)
+    assert "folds" in str(agent.checkpoint)
+    assert sorted(agent.meta["train_tasks"]) == sorted(o.name for o in train)
+    assert not set(held) & set(agent.meta["train_tasks"])
