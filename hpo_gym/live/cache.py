@@ -14,8 +14,10 @@ import hashlib
 import json
 import math
 import os
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,27 +58,50 @@ class EvaluationCache:
         self.path = self.directory / "evaluations.sqlite"
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        with self._lock, self._conn:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("CREATE TABLE IF NOT EXISTS evaluations (key TEXT PRIMARY KEY, record TEXT NOT NULL)")
+
+        def setup() -> None:
+            # several processes (vector env workers, parallel benchmark runs) may open the file at once;
+            # switching to WAL needs an exclusive lock that SQLite's busy timeout does not wait for
+            if self._conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            with self._conn:
+                self._conn.execute("CREATE TABLE IF NOT EXISTS evaluations (key TEXT PRIMARY KEY, record TEXT NOT NULL)")
+
+        self._retry(setup)
+
+    def _retry(self, action, attempts: int = 50):
+        """Run ``action`` under the lock, retrying while another process holds the database."""
+        for attempt in range(attempts):
+            try:
+                with self._lock:
+                    return action()
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 + 0.05 * random.random() * (attempt + 1))
 
     def get(self, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._conn.execute("SELECT record FROM evaluations WHERE key = ?", (key,)).fetchone()
+        row = self._retry(lambda: self._conn.execute("SELECT record FROM evaluations WHERE key = ?", (key,)).fetchone())
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, record: Mapping[str, Any]) -> None:
-        with self._lock, self._conn:
-            self._conn.execute("INSERT OR REPLACE INTO evaluations (key, record) VALUES (?, ?)",
-                               (key, json.dumps(canonical(dict(record)))))
+        text = json.dumps(canonical(dict(record)))
+
+        def write() -> None:
+            with self._conn:
+                self._conn.execute("INSERT OR REPLACE INTO evaluations (key, record) VALUES (?, ?)", (key, text))
+
+        self._retry(write)
 
     def __len__(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
+        return int(self._retry(lambda: self._conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]))
 
     def clear(self) -> None:
-        with self._lock, self._conn:
-            self._conn.execute("DELETE FROM evaluations")
+        def delete() -> None:
+            with self._conn:
+                self._conn.execute("DELETE FROM evaluations")
+
+        self._retry(delete)
 
     def close(self) -> None:
         self._conn.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import sqlite3
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -234,7 +235,7 @@ class LiveObjective:
                                  metric=self.metric, repeat=d.repeat, fold=d.fold, val_fraction=self.val_fraction,
                                  split_seed=self.split_seed, split=split, dataset=d.dataset_id, n_rows=len(d.y))
             keys.append(key)
-            record = self.cache.get(key) if self.cache is not None else None
+            record = self._cache_get(key)
             if record is not None:
                 evaluations[i] = self._to_evaluation(record, config, seed, fid, split, cached=True)
             else:
@@ -245,10 +246,27 @@ class LiveObjective:
             outcomes = self.executor.run(fit_and_score, jobs, shared=self._shared_arrays(split), time_limit=self.time_limit)
             for i, outcome in zip(todo, outcomes):
                 record = canonical(self._record(outcome))  # same rounding as a cache hit: repeat runs match exactly
-                if self.cache is not None and not record.get("timeout"):
-                    self.cache.put(keys[i], record)
+                if not record.get("timeout"):
+                    self._cache_put(keys[i], record)
                 evaluations[i] = self._to_evaluation(record, configs[i], seeds[i], fid, split, cached=False)
         return EvaluationBatch.from_evaluations(evaluations)  # type: ignore[arg-type]
+
+    def _cache_get(self, key: str) -> dict[str, Any] | None:
+        if self.cache is None:
+            return None
+        try:
+            return self.cache.get(key)
+        except sqlite3.Error as e:  # a cache problem must not end an HPO run: retrain instead
+            warnings.warn(f"evaluation cache {self.cache.path} unreadable ({e}); training instead", RuntimeWarning, stacklevel=3)
+            return None
+
+    def _cache_put(self, key: str, record: Mapping[str, Any]) -> None:
+        if self.cache is None:
+            return
+        try:
+            self.cache.put(key, record)
+        except sqlite3.Error as e:
+            warnings.warn(f"evaluation cache {self.cache.path} not updated ({e})", RuntimeWarning, stacklevel=3)
 
     @staticmethod
     def _record(outcome: Outcome) -> dict[str, Any]:

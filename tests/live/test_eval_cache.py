@@ -1,0 +1,37 @@
+"""The on-disk evaluation cache under concurrent use by several processes (vector-env workers)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+from hpo_gym.live.cache import EvaluationCache, evaluation_key
+
+
+def _writer(directory: str, worker: int, n: int, barrier) -> None:
+    barrier.wait()  # every process opens (and sets up) the same new file at the same moment
+    cache = EvaluationCache(directory)
+    for i in range(n):
+        cache.put(evaluation_key(worker=worker, i=i), {"score": worker + i / 100, "cost": 0.1})
+
+
+def test_processes_share_one_cache_file(tmp_path):
+    ctx = mp.get_context("fork")
+    for round_ in range(4):  # opening a new file concurrently used to fail with "database is locked"
+        directory, n_procs = tmp_path / str(round_), 6
+        barrier = ctx.Barrier(n_procs)
+        procs = [ctx.Process(target=_writer, args=(str(directory), w, 20, barrier)) for w in range(n_procs)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=60)
+        assert [p.exitcode for p in procs] == [0] * n_procs
+        cache = EvaluationCache(directory)
+        assert len(cache) == 20 * n_procs
+        assert cache.get(evaluation_key(worker=3, i=7)) == {"score": 3.07, "cost": 0.1}
+        assert cache.get(evaluation_key(worker=3, i=99)) is None
+
+
+def test_keys_are_stable_and_sensitive():
+    a = evaluation_key(task=1, config={"x": 0.1 + 0.2, "y": 3}, seed=None)
+    assert a == evaluation_key(task=1, config={"y": 3, "x": 0.3}, seed=None)  # order and float round-off
+    assert a != evaluation_key(task=1, config={"y": 3, "x": 0.3}, seed=0)
