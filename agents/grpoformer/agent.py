@@ -5,6 +5,13 @@ At evaluation time the agent reads the env's observation (:class:`hpo_gym.env.HP
 training rollouts, samples ``group_size`` candidate configurations in one batched pass and proposes the
 first one that is not a repeat of a past trial (the rule the training rollouts follow too).
 
+Inference runs on :class:`~agents.grpoformer.fast_inference.FastPolicy` (``fast=True``, the default): a
+NumPy forward pass built from the same weights that gives the torch policy's distribution up to float
+round-off (~1e-5 on log-probabilities) at a fraction of the per-op overhead; the candidates are drawn by
+the same ``torch.multinomial`` call on the same generator, so a seeded agent proposes the same
+configurations as the torch path (``fast=False``) except when a uniform draw lands within round-off of a
+bin boundary. Training always uses the torch module.
+
 ``fit(train_objectives, seed)`` trains a fold's policy (a few minutes on 2 CPU cores), or loads a cached
 checkpoint keyed by the training task set and seed: first the ones shipped in
 ``agents/grpoformer/checkpoints/folds/``, then ``$HPO_GYM_CACHE`` (default ``~/.cache/hpo_gym/grpoformer``).
@@ -20,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agents.grpoformer.fast_inference import FastPolicy
 from agents.grpoformer.learner import first_new
 from agents.grpoformer.policy import (
     bins_to_unit,
@@ -54,18 +62,23 @@ class GRPOformerAgent:
         checkpoint: path of a policy checkpoint; ``None`` loads the shipped one (trained on all 8 embedded tasks).
         group_size: candidates sampled per step (the first non-repeat is proposed).
         deterministic: propose the distribution's mode (falls back to samples when the mode is a repeat).
-        device: torch device for inference.
+        device: torch device for inference (the torch path; the fast path is CPU NumPy).
+        fast: use the NumPy inference path (same distribution, ~3x faster per suggestion); ``False`` runs the
+            torch policy, e.g. on a GPU or to check the fast path against it.
     """
 
     name = "grpoformer"
 
     def __init__(self, checkpoint: str | Path | None = None, group_size: int = 8, deterministic: bool = False,
-                 device: str = "cpu"):
+                 device: str = "cpu", fast: bool = True):
         self.checkpoint = Path(checkpoint) if checkpoint else SHIPPED_CHECKPOINT
         self.group_size = group_size
         self.deterministic = deterministic
         self.device = device
+        self.fast = fast
         self.policy, self.meta = None, {}
+        self._fast: FastPolicy | None = None
+        self._fast_src: torch.nn.Module | None = None
         if checkpoint or SHIPPED_CHECKPOINT.exists():  # else: fit() must provide one (k-fold use)
             self.policy, self.meta = load_policy(self.checkpoint, device)
         self._space: SearchSpace | None = None
@@ -82,16 +95,48 @@ class GRPOformerAgent:
         self._space = space
         self.reset_seed(seed)
 
-    @torch.inference_mode()
     def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
         if self._space is None:
             raise RuntimeError("call reset(space, seed) before act()")
         if self.policy is None:
             raise FileNotFoundError(f"no GRPOformer checkpoint: {SHIPPED_CHECKPOINT} is missing; call fit(train_objectives) "
                                     "or pass a path (grpoformer:PATH)")
+        return self._act_fast(observation) if self.fast else self._act_torch(observation)
+
+    def fast_policy(self) -> FastPolicy:
+        """The NumPy inference twin of ``self.policy`` (rebuilt whenever ``self.policy`` is replaced)."""
+        if self._fast is None or self._fast_src is not self.policy:
+            self._fast, self._fast_src = FastPolicy(self.policy), self.policy
+        return self._fast
+
+    def _act_fast(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
+        """:meth:`_act_torch` step for step, with the distribution from :class:`FastPolicy`."""
         d = len(self._space)
-        # Only the filled history slots matter (padding is masked out everywhere), so drop the rest:
-        # the same policy output up to float round-off (~1e-4), fewer tokens, a 3x faster suggestion.
+        logp, sc = self.fast_policy().log_probs(observation)  # (D, K), the torch path's logp[0]
+        # the torch path's sample_bins: one multinomial over the D rows, same generator -> same draws
+        idx = torch.multinomial(torch.from_numpy(np.exp(logp)), self.group_size, replacement=True, generator=self._gen)
+        cand = idx.numpy().T  # (G, D)
+        if self.deterministic:
+            cand = np.concatenate([logp.argmax(-1)[None], cand], 0)
+        mask = np.asarray(observation["mask"]).astype(bool)
+        hb = history_bins(np.asarray(observation["x"])[mask, :d], sc.n_bins[:d])
+        g = first_new(cand[:, :d], hb)
+        # bins_to_unit: bin centre on grid dims, uniform inside the bin on continuous ones (same rng draws)
+        b = cand[g][None].astype(np.float64)
+        nb = np.maximum(sc.n_bins, 1).astype(np.float64)[None]
+        offset = np.full(b.shape, 0.5)
+        if not (self.deterministic and g == 0):
+            offset = np.where(sc.continuous[None], self._rng.random(b.shape), 0.5)
+        return np.clip((b + offset) / nb, 0.0, 1.0)[0, :d].astype(np.float32)
+
+    @torch.inference_mode()
+    def _act_torch(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The reference path: torch featurize + forward (also the path for a GPU ``device``)."""
+        d = len(self._space)
+        # Only the filled history slots matter (padding is masked out everywhere), so drop the rest: fewer
+        # tokens, a 3x faster suggestion, and the same policy output up to float round-off -- except on tied
+        # scores, where the rank feature follows torch.argsort's unspecified tie order, which depends on the
+        # array length (differences up to ~0.2 in a log-probability were seen on kc1).
         n = max(int(np.asarray(observation["mask"]).sum()), 1)
         observation = {**observation, "x": observation["x"][:n], "y": observation["y"][:n], "mask": observation["mask"][:n]}
         f = featurize_observations(observation, self.device)

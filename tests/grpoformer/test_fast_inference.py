@@ -1,0 +1,136 @@
+"""The agent's NumPy inference path (``FastPolicy``) against the torch policy it replaces at suggestion time.
+
+Exactness claims checked here:
+* log-probabilities (and probabilities) equal the torch policy's on the same observation up to float32
+  round-off (``atol`` 2e-5 on log p, ``rtol`` 2e-5 on p), with the same ``-inf`` pattern, for random-init and
+  shipped policies, on mixed spaces (float/log, int, ordinal, categorical), a 16-dim space, empty and
+  one-trial histories, tied and all-equal scores, and real env observations (HPOBench kc1, a user table
+  with a categorical + float space);
+* a seeded agent's actions with ``fast=True`` are *identical* to ``fast=False`` (the torch path) over
+  whole episodes, sampling and deterministic mode: both draw with the same ``torch.multinomial`` call on
+  the same generator and the same NumPy rng calls.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import envs_registry  # noqa: F401  (registers the env ids)
+from agents.grpoformer.agent import CHECKPOINT_DIR, SHIPPED_CHECKPOINT, GRPOformerAgent
+from agents.grpoformer.fast_inference import FastPolicy
+from agents.grpoformer.policy import GRPOformerPolicy, featurize_observations, load_policy
+from hpo_gym.episode import space_descriptor
+from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
+from hpo_gym.tabular import TabularObjective
+
+torch.set_num_threads(1)
+MAX_DIMS = 16
+
+MIXED = SearchSpace([Float("lr", 1e-4, 1.0, log=True), Int("units", 1, 100), Ordinal("depth", [1, 2, 3]),
+                     Categorical("act", ["relu", "tanh", "gelu", "elu"])])
+USER = SearchSpace([Float("lr", 1e-4, 1e-1, log=True), Categorical("kernel", ["linear", "rbf", "poly"])])
+WIDE = SearchSpace([Float(f"f{i}", 0.0, 1.0) for i in range(8)] + [Ordinal(f"o{i}", list(range(i + 2))) for i in range(4)]
+                   + [Categorical(f"c{i}", [str(j) for j in range(40)]) for i in range(2)] + [Int("i0", 1, 5), Int("i1", 1, 1000)])
+
+
+def _obs(space: SearchSpace, n: int, T: int = 50, seed: int = 0, ties: bool = False, equal: bool = False) -> dict:
+    """An env-style observation: ``n`` filled history slots (first), ``T`` slots in all."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((T, MAX_DIMS), np.float32)
+    y = np.zeros(T, np.float32)
+    mask = np.zeros(T, np.int8)
+    x[:n, :len(space)] = rng.random((n, len(space)))
+    y[:n] = rng.integers(0, 3, n) / 3 if ties else (np.full(n, 0.7) if equal else rng.normal(size=n))
+    mask[:n] = 1
+    return {"x": x, "y": y, "mask": mask, "step_fraction": np.array([n / T], np.float32), **space_descriptor(space, MAX_DIMS)}
+
+
+def _torch_logp(policy: GRPOformerPolicy, obs: dict) -> np.ndarray:
+    """The agent's torch path: featurize the filled slots (at least one) and run the module."""
+    n = max(int(obs["mask"].sum()), 1)
+    obs = {**obs, "x": obs["x"][:n], "y": obs["y"][:n], "mask": obs["mask"][:n]}
+    with torch.inference_mode():
+        return policy(featurize_observations(obs))[0].numpy()
+
+
+def _assert_same(policy: GRPOformerPolicy, fast: FastPolicy, obs: dict) -> None:
+    ref = _torch_logp(policy, obs)
+    ours, sc = fast.log_probs(obs)
+    assert ours.shape == ref.shape
+    assert np.array_equal(np.isfinite(ours), np.isfinite(ref))
+    fin = np.isfinite(ref)
+    np.testing.assert_allclose(ours[fin], ref[fin], rtol=0, atol=2e-5)
+    np.testing.assert_allclose(np.exp(ours), np.exp(ref), rtol=2e-5, atol=1e-7)
+    f = featurize_observations(obs)
+    assert sc.n_bins.tolist() == f.n_bins[0].tolist() and sc.continuous.tolist() == f.continuous[0].tolist()
+
+
+def _policies() -> list[GRPOformerPolicy]:
+    torch.manual_seed(0)
+    pols = [GRPOformerPolicy().eval()]
+    for path in [SHIPPED_CHECKPOINT, *sorted((CHECKPOINT_DIR / "folds").glob("*.pt"))[:1]]:
+        if path.exists():
+            pols.append(load_policy(path)[0])
+    return pols
+
+
+@pytest.mark.parametrize("space", [MIXED, USER, WIDE], ids=["mixed", "user-cat-float", "16-dims"])
+def test_fast_log_probs_equal_torch_on_synthetic_histories(space):
+    for policy in _policies():
+        fast = FastPolicy(policy)
+        for n, kw in [(0, {}), (1, {}), (5, {}), (30, {}), (50, {}), (12, {"ties": True}), (40, {"ties": True}),
+                      (6, {"equal": True})]:
+            _assert_same(policy, fast, _obs(space, n, seed=n, **kw))
+
+
+def test_fast_log_probs_equal_torch_on_env_observations():
+    """Real observations: HPOBench kc1 (tied accuracies are common) and a user table with a categorical + float space."""
+    rng = np.random.default_rng(0)
+    lrs = np.exp(np.linspace(np.log(1e-4), np.log(1e-1), 12))
+    df = pd.DataFrame([{"lr": lr, "kernel": k, "acc": 0.5 + 0.3 * np.exp(-np.log10(lr / 1e-2) ** 2) + 0.05 * (k == "rbf") + 0.01 * rng.random()}
+                       for lr in lrs for k in ["linear", "rbf", "poly"]])
+    user = TabularObjective.from_dataframe(df, "acc", space=USER, name="user-svm")
+    envs = [gym.make("HPO-OpenML-v0", task="kc1", budget=30), gym.make("HPO-OpenML-v0", objective=user, budget=30)]
+    for policy in _policies():
+        fast = FastPolicy(policy)
+        for env in envs:  # one FastPolicy across spaces: its per-space cache must follow the descriptor
+            obs, _ = env.reset(seed=1)
+            for _ in range(30):
+                _assert_same(policy, fast, obs)
+                obs, *_ = env.step(rng.random(env.action_space.shape).astype(np.float32))
+
+
+@pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_fast_agent_actions_identical_to_torch_path(deterministic):
+    """Same seed, same observations: the fast agent proposes exactly the torch agent's configurations."""
+    fast = GRPOformerAgent(fast=True, deterministic=deterministic)
+    ref = GRPOformerAgent(fast=False, deterministic=deterministic)
+    for task, seeds in [("kc1", [0, 1]), ("car", [2])]:
+        env = gym.make("HPO-OpenML-v0", task=task, budget=40)
+        for seed in seeds:
+            obs, _ = env.reset(seed=seed)
+            fast.reset(env.unwrapped.space, seed=seed, budget=40)
+            ref.reset(env.unwrapped.space, seed=seed, budget=40)
+            for _ in range(40):
+                a = fast.act(obs)
+                assert np.array_equal(a, ref.act(obs))
+                assert a.dtype == np.float32 and env.action_space.contains(a)
+                obs, *_ = env.step(a)
+
+
+def test_fast_path_follows_a_replaced_policy():
+    """``fit`` (or a user) swaps ``agent.policy``: the NumPy twin is rebuilt from the new weights."""
+    agent = GRPOformerAgent(fast=True)
+    agent.reset(MIXED, seed=0)
+    obs = _obs(MIXED, 7)
+    if agent.policy is not None:
+        agent.act(obs)  # builds the twin of the shipped policy
+    torch.manual_seed(3)
+    agent.policy = GRPOformerPolicy().eval()
+    agent.act(obs)
+    _assert_same(agent.policy, agent.fast_policy(), obs)
