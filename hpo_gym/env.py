@@ -9,10 +9,10 @@ import numpy as np
 
 from hpo_gym.episode import (
     DEFAULT_MAX_DIMS,
-    REWARD_MODES,
     History,
     action_space,
     box_action_to_unit,
+    check_budget_and_reward,
     multidiscrete_action_to_config,
     observation_space,
     reward_of,
@@ -111,12 +111,8 @@ class HPOEnv(gym.Env):
         max_dims: int = DEFAULT_MAX_DIMS,
         backend_options: dict[str, Any] | None = None,
     ):
-        if not isinstance(budget, (int, np.integer)) or budget < 1:
-            raise ValueError(f"budget must be a positive integer, got {budget!r}")
-        if reward not in REWARD_MODES:
-            raise ValueError(f"unknown reward {reward!r}; use one of {REWARD_MODES}")
+        self.budget = check_budget_and_reward(budget, reward)
         self.pool = resolve_task_pool(task, suite, backend, model, objective, metric, backend_options)
-        self.budget = int(budget)
         self.action_type = action_type
         self.reward_mode = reward
         self.noise = bool(noise)

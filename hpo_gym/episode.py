@@ -22,6 +22,15 @@ DEFAULT_MAX_DIMS = 16
 SCORE_BOUND = float(np.finfo(np.float32).max)
 
 
+def check_budget_and_reward(budget: Any, reward: str) -> int:
+    """Validate the kwargs every hpo-gym env takes; return the budget as an int."""
+    if not isinstance(budget, (int, np.integer)) or isinstance(budget, bool) or budget < 1:
+        raise ValueError(f"budget must be a positive integer, got {budget!r}")
+    if reward not in REWARD_MODES:
+        raise ValueError(f"unknown reward {reward!r}; use one of {REWARD_MODES}")
+    return int(budget)
+
+
 def observation_space(budget: int, max_dims: int) -> spaces.Dict:
     """The fixed-shape observation shared by every task of a suite (see HPOEnv's docstring)."""
     return spaces.Dict({

@@ -15,8 +15,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from hpo_gym.episode import DEFAULT_MAX_DIMS, REWARD_MODES, History, observation_space, reward_of
-from hpo_gym.suites import HPOBENCH_NN
+from hpo_gym.episode import DEFAULT_MAX_DIMS, History, check_budget_and_reward, observation_space, reward_of
 from hpo_gym.tabular import TabularObjective
 from hpo_gym.tasks import resolve_task_pool
 
@@ -30,30 +29,18 @@ class HPOVectorEnv(VectorEnv):
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(
-        self,
-        num_envs: int = 1,
-        task: str | int | None = None,
-        suite: str = HPOBENCH_NN,
-        budget: int = 50,
-        action_type: str = "box",
-        reward: str = "score",
-        noise: bool = False,
-        backend: str = "tabular",
-        metric: str | None = None,
-        max_dims: int = DEFAULT_MAX_DIMS,
-        **unsupported: Any,
-    ):
-        if unsupported:
-            raise ValueError(f"the native vector env does not take {sorted(unsupported)}; use vectorization_mode='sync'")
-        if backend != "tabular" or action_type != "box":
+    def __init__(self, num_envs: int = 1, budget: int = 50, reward: str = "score", noise: bool = False,
+                 max_dims: int = DEFAULT_MAX_DIMS, **task_kwargs: Any):
+        """``task_kwargs``: ``task``, ``suite``, ``metric`` as for ``HPOEnv`` (``backend`` must be tabular,
+        ``action_type`` box); any other ``HPOEnv`` setting needs ``vectorization_mode='sync'``."""
+        self.budget = check_budget_and_reward(budget, reward)
+        if task_kwargs.pop("backend", "tabular") != "tabular" or task_kwargs.pop("action_type", "box") != "box":
             raise ValueError("the native vector env supports backend='tabular' with action_type='box'; "
                              "use gym.make_vec(..., vectorization_mode='sync') for other settings")
-        if reward not in REWARD_MODES:
-            raise ValueError(f"unknown reward {reward!r}; use one of {REWARD_MODES}")
-        if budget < 1:
-            raise ValueError(f"budget must be a positive integer, got {budget!r}")
-        pool = resolve_task_pool(task, suite, backend, None, None, metric)
+        unsupported = sorted(set(task_kwargs) - {"task", "suite", "metric"})
+        if unsupported:
+            raise ValueError(f"the native vector env does not take {unsupported}; use vectorization_mode='sync'")
+        pool = resolve_task_pool(**task_kwargs)
         self.objectives: list[TabularObjective] = [pool.get(n) for n in pool.names]  # type: ignore[misc]
         first = self.objectives[0]
         for obj in self.objectives:
@@ -61,7 +48,6 @@ class HPOVectorEnv(VectorEnv):
                 raise ValueError("the native vector env needs tabular tasks that share one grid; use vectorization_mode='sync'")
         self.task_names = list(pool.names)
         self.num_envs = int(num_envs)
-        self.budget = int(budget)
         self.reward_mode = reward
         self.noise = bool(noise)
         self.space = first.space
