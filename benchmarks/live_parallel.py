@@ -5,8 +5,8 @@
 
 A batch of 8 random-forest configurations (drawn from HPOBench's RF space with a fixed seed) is
 trained by ``LiveObjective.evaluate_batch`` with each executor. Workers / Ray are started and warmed
-up before timing (their one-time start-up is printed separately); the evaluation cache is off, so
-every run really trains. Scores must agree across executors. Prints seconds and speed-up vs serial.
+up before timing (their one-time start-up is printed separately), then timed in turns (best of
+``--repeats``); the evaluation cache is off, so every run really trains. Scores must agree across executors. Prints seconds and speed-up vs serial.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def main() -> int:
     parser.add_argument("--n-estimators", type=int, default=256)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--executors", default="serial,process,ray")
-    parser.add_argument("--repeats", type=int, default=1, help="time each executor this many times, keep the best")
+    parser.add_argument("--repeats", type=int, default=1, help="time each executor this many times (in turns), keep the best")
     args = parser.parse_args()
 
     server = None
@@ -76,8 +76,8 @@ def main() -> int:
         task = 990004
     load_before = os.getloadavg()[0]  # parallel speed-up needs idle cores: report how busy the machine was
     try:
-        results = {}
-        for name in args.executors.split(","):
+        setups = {}
+        for name in args.executors.split(","):  # start and warm every executor first ...
             start = time.perf_counter()
             options = {"n_workers": args.workers} if name == "process" else {"num_cpus": args.workers} if name == "ray" else {}
             executor = get_executor(name, **options)
@@ -86,16 +86,19 @@ def main() -> int:
             configs = obj.space.sample(np.random.default_rng(0), args.n_configs)
             warm = {**configs[0], "max_depth": 1}  # a tiny fit per worker: start processes, ship the data
             obj.evaluate_batch([warm] * executor.n_workers, fidelity={"n_estimators": 2})
-            startup = time.perf_counter() - start
-            seconds = float("inf")
-            for _ in range(args.repeats):  # best of N: less sensitive to other jobs on a shared machine
+            setups[name] = (executor, obj, configs, time.perf_counter() - start)
+        results = {name: [float("inf"), None, startup, ex.n_workers] for name, (ex, _, _, startup) in setups.items()}
+        for _ in range(args.repeats):  # ... then time them in turns, best of N: fairer when other jobs come and go
+            for name, (executor, obj, configs, _) in setups.items():
                 start = time.perf_counter()
                 batch = obj.evaluate_batch(configs)
-                seconds = min(seconds, time.perf_counter() - start)
-            errors = [e.info["error"] for e in batch if e.failed]
-            if errors:
-                raise RuntimeError(f"{name}: {errors}")
-            results[name] = (seconds, batch.scores, startup, executor.n_workers)
+                seconds = time.perf_counter() - start
+                errors = [e.info["error"] for e in batch if e.failed]
+                if errors:
+                    raise RuntimeError(f"{name}: {errors}")
+                results[name][0] = min(results[name][0], seconds)
+                results[name][1] = batch.scores
+        for executor, *_ in setups.values():
             executor.close()
         meta = obj.metadata
         print(f"task {task} ({meta['dataset']}, {meta['n_fit']} fit rows x {meta['n_features']} features, "
