@@ -4,6 +4,7 @@ Default run (the whole protocol, one command)::
 
     nice -n 10 python benchmarks/grpoformer_vs_tpe.py                 # train 4 folds (cached), bench, report
     nice -n 10 python benchmarks/grpoformer_vs_tpe.py --ablations     # + no-PCR / REINFORCE, 3 training seeds
+    python benchmarks/grpoformer_vs_tpe.py --suggest-time-only        # only the side-by-side suggest time (~10 s)
 
 1. For each of the 4 folds of the embedded suite (2 held-out tasks each, :func:`kfold_splits`), train
    GRPOformer on the 6 other tasks (+ synthetic objectives) with training seed = fold index, unless a
@@ -110,19 +111,24 @@ def protocol_report(df: pd.DataFrame, facts: dict) -> tuple[str, dict]:
     return "\n".join(lines), summary
 
 
-def suggest_time_side_by_side(episodes: int = 6, task: str = "kc1", budget: int = 50) -> dict:
+def suggest_time_side_by_side(episodes: int = 6, task: str = "kc1", budget: int = 50, with_torch_path: bool = False) -> dict:
     """Seconds per suggestion of TPE and GRPOformer, interleaved episode by episode in this one process.
 
     On shared cores the harness's per-agent timings drift with the other jobs' load; alternating the two
-    agents on the same env and seeds makes the ratio a side-by-side measurement.
+    agents on the same env and seeds makes the ratio a side-by-side measurement. ``grpoformer`` is the
+    registered agent (NumPy inference path); ``with_torch_path`` adds ``grpoformer-torch`` (the same
+    agent with ``fast=False``, the torch forward) to the rotation, for a before/after on the same load.
     """
     import gymnasium as gym
 
     import envs_registry  # noqa: F401
+    from agents.grpoformer.agent import GRPOformerAgent
     from agents.registry import make_agent
     from hpo_gym.benchmark import run_episode
 
     agents = {"tpe": make_agent("tpe"), "grpoformer": make_agent("grpoformer")}
+    if with_torch_path:
+        agents["grpoformer-torch"] = GRPOformerAgent(fast=False)
     times: dict[str, list[float]] = {a: [] for a in agents}
     env = gym.make("HPO-OpenML-v0", task=task, budget=budget)
     for seed in range(episodes):
@@ -134,7 +140,21 @@ def suggest_time_side_by_side(episodes: int = 6, task: str = "kc1", budget: int 
     out = {a: {"mean_s": float(np.mean(t)), "median_s": float(np.median(t))} for a, t in times.items()}
     out["ratio_mean"] = out["grpoformer"]["mean_s"] / out["tpe"]["mean_s"]
     out["ratio_median"] = out["grpoformer"]["median_s"] / out["tpe"]["median_s"]
+    if with_torch_path:
+        out["torch_ratio_median"] = out["grpoformer-torch"]["median_s"] / out["tpe"]["median_s"]
     return out
+
+
+def side_by_side_line(side: dict, task: str = "kc1", budget: int = 50, episodes: int = 6) -> str:
+    """One report line for :func:`suggest_time_side_by_side`'s result."""
+    line = (f"- side by side (interleaved episodes, {task}, budget {budget}, {episodes} episodes each, one process): GRPOformer "
+            f"{side['grpoformer']['mean_s']:.2g} s (median {side['grpoformer']['median_s']:.2g}) vs TPE "
+            f"{side['tpe']['mean_s']:.2g} s (median {side['tpe']['median_s']:.2g}) -> ratio "
+            f"{side['ratio_mean']:.2f} (medians {side['ratio_median']:.2f}; target <= 0.3)")
+    if "grpoformer-torch" in side:
+        line += (f"; torch inference path (fast=False): median {side['grpoformer-torch']['median_s']:.2g} s, "
+                 f"ratio {side['torch_ratio_median']:.2f}")
+    return line
 
 
 def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0) -> str:
@@ -201,9 +221,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ablation-seeds", type=int, default=3)
     ap.add_argument("--ablation-updates", type=int, default=None)
     ap.add_argument("--skip-protocol", action="store_true", help="only the ablations")
+    ap.add_argument("--suggest-time-only", action="store_true",
+                    help="only the side-by-side suggest-time measurement (TPE, GRPOformer, and its torch path), "
+                         "no training or protocol; writes OUT/suggest_time.json")
+    ap.add_argument("--episodes", type=int, default=6, help="episodes per agent for --suggest-time-only")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.suggest_time_only:
+        side = suggest_time_side_by_side(episodes=args.episodes, budget=args.budget, with_torch_path=True)
+        (out / "suggest_time.json").write_text(json.dumps(side, indent=2))
+        print(side_by_side_line(side, budget=args.budget, episodes=args.episodes))
+        return 0
     cfg = TrainConfig(eval_every=10)
     if args.updates:
         cfg.updates = args.updates
@@ -220,10 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         text, summary = protocol_report(df, facts)
         side = suggest_time_side_by_side()
         summary["suggest_time_side_by_side"] = side
-        text += (f"\n- side by side (interleaved episodes, kc1, budget 50, one process): GRPOformer "
-                 f"{side['grpoformer']['mean_s']:.2g} s (median {side['grpoformer']['median_s']:.2g}) vs TPE "
-                 f"{side['tpe']['mean_s']:.2g} s (median {side['tpe']['median_s']:.2g}) -> ratio "
-                 f"{side['ratio_mean']:.2f} (medians {side['ratio_median']:.2f})")
+        text += "\n" + side_by_side_line(side)
         summary["wall_s"] = time.time() - t0
         (out / "report.json").write_text(json.dumps(summary, indent=2, default=str))
     if not args.skip_protocol:

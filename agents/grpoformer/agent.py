@@ -119,15 +119,17 @@ class GRPOformerAgent:
         if self.deterministic:
             cand = np.concatenate([logp.argmax(-1)[None], cand], 0)
         mask = np.asarray(observation["mask"]).astype(bool)
-        hb = history_bins(np.asarray(observation["x"])[mask, :d], sc.n_bins[:d])
+        nb = np.maximum(sc.n_bins, 1)
+        # history_bins (float64 product, as there), with minimum/maximum instead of np.clip's slower wrapper
+        hb = np.maximum(np.minimum((np.asarray(observation["x"])[mask, :d].astype(np.float64) * nb[:d]).astype(np.int64),
+                                   nb[:d] - 1), 0)
         g = first_new(cand[:, :d], hb)
         # bins_to_unit: bin centre on grid dims, uniform inside the bin on continuous ones (same rng draws)
-        b = cand[g][None].astype(np.float64)
-        nb = np.maximum(sc.n_bins, 1).astype(np.float64)[None]
-        offset = np.full(b.shape, 0.5)
-        if not (self.deterministic and g == 0):
-            offset = np.where(sc.continuous[None], self._rng.random(b.shape), 0.5)
-        return np.clip((b + offset) / nb, 0.0, 1.0)[0, :d].astype(np.float32)
+        b = cand[g].astype(np.float64)
+        offset = np.full(b.shape, 0.5) if self.deterministic and g == 0 else \
+            np.where(sc.continuous, self._rng.random((1, b.shape[0]))[0], 0.5)
+        u = np.minimum(np.maximum((b + offset) / nb, 0.0), 1.0)
+        return u[:d].astype(np.float32)
 
     @torch.inference_mode()
     def _act_torch(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:

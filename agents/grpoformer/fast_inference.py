@@ -44,35 +44,35 @@ _INV_SQRT2 = _F32(1.0 / math.sqrt(2.0))
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU, ``nn.GELU()``'s default, in float32."""
+    """Exact (erf) GELU, ``nn.GELU()``'s default, in float32.
+
+    Not ``torch.nn.functional.gelu`` on the array: torch's GELU kernel enters its intra-op thread pool even
+    on a few thousand elements, and on 2 busy shared cores that cost ~8 ms per call (measured), vs ~15 us here.
+    """
     return _F32(0.5) * x * (_F32(1.0) + erf(x * _INV_SQRT2))
 
 
-def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
-    mu = x.mean(-1, keepdims=True)
-    xc = x - mu
-    var = (xc * xc).mean(-1, keepdims=True)
-    return xc / np.sqrt(var + _F32(eps)) * w + b
+def _normalize(x: np.ndarray, mean_vec: np.ndarray, eps: np.float32) -> np.ndarray:
+    """LayerNorm without its affine part (folded into the next linear layer); means as matrix-vector products."""
+    xc = x - (x @ mean_vec)[:, None]
+    return xc / np.sqrt((xc * xc) @ mean_vec + eps)[:, None]
 
 
 @dataclass
 class _Layer:
-    """One ``nn.TransformerEncoderLayer`` (norm_first=True, ReLU) as transposed float32 arrays."""
+    """One ``nn.TransformerEncoderLayer`` (norm_first=True, ReLU) as transposed float32 arrays, with the
+    LayerNorm affines folded into the following linear layers and the attention scale into the queries."""
 
-    qkv_w: np.ndarray  # (d, 3d)
+    qkv_w: np.ndarray  # (d, 3d): diag(norm1.weight) @ in_proj_weight.T, q columns times 1/sqrt(head_dim)
     qkv_b: np.ndarray
     out_w: np.ndarray  # (d, d)
     out_b: np.ndarray
-    ff1_w: np.ndarray  # (d, d_ff)
+    ff1_w: np.ndarray  # (d, d_ff): diag(norm2.weight) @ linear1.weight.T
     ff1_b: np.ndarray
     ff2_w: np.ndarray  # (d_ff, d)
     ff2_b: np.ndarray
-    n1_w: np.ndarray
-    n1_b: np.ndarray
-    n1_eps: float
-    n2_w: np.ndarray
-    n2_b: np.ndarray
-    n2_eps: float
+    eps1: np.float32
+    eps2: np.float32
 
 
 @dataclass
@@ -117,24 +117,35 @@ class FastPolicy:
         self.dim_w2, self.dim_b2 = t(sd["dim_in.2.weight"].T), sd["dim_in.2.bias"] + self.type_emb[1]
         self.budget_w, self.budget_b = t(sd["budget_in.weight"].T), sd["budget_in.bias"] + self.type_emb[0]
         self.layers = []
+        d, scale = self.d, 1.0 / math.sqrt(self.head_dim)
         for i, mod in enumerate(policy.encoder.layers):
-            p = f"encoder.layers.{i}."
-            self.layers.append(_Layer(
-                t(sd[p + "self_attn.in_proj_weight"].T), sd[p + "self_attn.in_proj_bias"],
-                t(sd[p + "self_attn.out_proj.weight"].T), sd[p + "self_attn.out_proj.bias"],
-                t(sd[p + "linear1.weight"].T), sd[p + "linear1.bias"],
-                t(sd[p + "linear2.weight"].T), sd[p + "linear2.bias"],
-                sd[p + "norm1.weight"], sd[p + "norm1.bias"], mod.norm1.eps,
-                sd[p + "norm2.weight"], sd[p + "norm2.bias"], mod.norm2.eps,
-            ))
             if mod.activation_relu_or_gelu != 1 or not mod.norm_first:
                 raise ValueError("FastPolicy reproduces pre-norm ReLU encoder layers only (GRPOformerPolicy's)")
-        self.norm_w, self.norm_b, self.norm_eps = sd["norm.weight"], sd["norm.bias"], policy.norm.eps
-        self.ctx_w, self.ctx_b = t(sd["head_ctx.weight"].T), sd["head_ctx.bias"]
+            p = f"encoder.layers.{i}."
+            g1, b1 = sd[p + "norm1.weight"], sd[p + "norm1.bias"]
+            w_in, b_in = sd[p + "self_attn.in_proj_weight"].T, sd[p + "self_attn.in_proj_bias"]
+            qkv_w, qkv_b = g1[:, None] * w_in, b1 @ w_in + b_in
+            qkv_w[:, :d] *= scale
+            qkv_b[:d] *= scale
+            g2, b2 = sd[p + "norm2.weight"], sd[p + "norm2.bias"]
+            w1 = sd[p + "linear1.weight"].T
+            self.layers.append(_Layer(
+                t(qkv_w, dtype=_F32), qkv_b.astype(_F32),
+                t(sd[p + "self_attn.out_proj.weight"].T), sd[p + "self_attn.out_proj.bias"],
+                t(g2[:, None] * w1, dtype=_F32), (b2 @ w1 + sd[p + "linear1.bias"]).astype(_F32),
+                t(sd[p + "linear2.weight"].T), sd[p + "linear2.bias"],
+                _F32(mod.norm1.eps), _F32(mod.norm2.eps),
+            ))
+        self.mean_vec = np.full(d, 1.0 / d, _F32)
+        # final LayerNorm folded into head_ctx: ctx = [h_dim, h_budget] -> two (d, hh) blocks
+        gn, bn, self.norm_eps = sd["norm.weight"], sd["norm.bias"], _F32(policy.norm.eps)
+        wc = sd["head_ctx.weight"].T  # (2d, hh)
+        self.ctx_w_dim = t(gn[:, None] * wc[:d], dtype=_F32)
+        self.ctx_w_budget = t(gn[:, None] * wc[d:], dtype=_F32)
+        self.ctx_b = (bn @ wc[:d] + bn @ wc[d:] + sd["head_ctx.bias"]).astype(_F32)
         self.bin_w, self.bin_b = t(sd["head_bin.weight"].T), sd["head_bin.bias"]
         self.h1_w, self.h1_b = t(sd["head_out.1.weight"].T), sd["head_out.1.bias"]
         self.out_w, self.out_b = t(sd["head_out.3.weight"][0]), sd["head_out.3.bias"][0]
-        self.scale = _F32(1.0 / math.sqrt(self.head_dim))
         self._space: _SpaceCache | None = None
 
     # -- per-space cache -----------------------------------------------------------------------------
@@ -168,6 +179,56 @@ class FastPolicy:
         )
         return self._space
 
+    def _history(self, obs: Mapping[str, np.ndarray], sc: _SpaceCache, T: int):
+        """Trial tokens ``(T, TRIAL_FEATURES)``, per-bin statistics ``(D, K, 6)``, the best trial's values
+        ``(D,)`` and ``n`` for a history of ``T >= 1`` filled slots (the first ``T``; ``featurize`` with
+        every mask entry 1, so the mask multiplications are dropped)."""
+        D, K = sc.D, sc.K
+        x = np.asarray(obs["x"], dtype=_F32)[:T]
+        y = np.asarray(obs["y"], dtype=_F32)[:T]
+        n = _F32(T)
+        # score normalized within the history: z-score, min-max, rank, best flag
+        yc = y - y.sum() / n
+        std = np.sqrt((yc * yc).sum() / n)
+        z = np.minimum(np.maximum(yc / (std + _F32(1e-8)), _F32(-5.0)), _F32(5.0))
+        order = np.argsort(y, kind="stable")
+        srt = y[order]
+        ymin, ymax = srt[0], srt[-1]
+        diff = ymax - ymin
+        ymm = (y - ymin) / diff if diff > 1e-12 else np.ones(T, _F32)  # all-equal history: every trial is "best"
+        if T > 1 and (srt[1:] == srt[:-1]).any():  # ties: torch's own (unspecified) tie order, as in featurize
+            order = torch.from_numpy(np.array(y)).argsort().numpy()
+        rank = np.empty(T, _F32)
+        rank[order] = np.arange(T, dtype=_F32)  # argsort().argsort() = the inverse permutation of argsort()
+        best = int(np.argmax(y))
+        trial = np.zeros((T, MAX_DIMS + 5), _F32)
+        Dx = min(x.shape[1], MAX_DIMS)
+        trial[:, :Dx] = x[:, :Dx]
+        trial[:, MAX_DIMS] = z
+        trial[:, MAX_DIMS + 1] = ymm
+        trial[:, MAX_DIMS + 2] = rank / max(n - _F32(1.0), _F32(1.0))
+        trial[best, MAX_DIMS + 3] = 1.0
+        trial[:, MAX_DIMS + 4] = 1.0
+        x_best = trial[best, :D].copy()
+
+        # per-bin statistics: count, occupied flag, best and mean min-max score in the bin, distance to x_best
+        bin_idx = np.maximum(np.minimum((trial[:, :D] * sc.nbf).astype(np.int64), sc.nb_minus1), 0)  # (T, D)
+        flat = (bin_idx + sc.flat_base).ravel()
+        yrep = np.repeat(ymm, D)
+        count = np.bincount(flat, minlength=D * K).astype(_F32).reshape(D, K)
+        ysum = np.bincount(flat, weights=yrep, minlength=D * K).astype(_F32).reshape(D, K)
+        best_in = np.full(D * K, -1.0, _F32)
+        np.maximum.at(best_in, flat, yrep)
+        occupied = count > 0
+        bins = np.empty((D, K, 6), _F32)
+        bins[..., 0] = sc.centers
+        bins[..., 1] = count / n
+        bins[..., 2] = occupied
+        bins[..., 3] = best_in.reshape(D, K)
+        bins[..., 4] = np.where(occupied, ysum / np.maximum(count, _F32(1.0)), _F32(-1.0))
+        bins[..., 5] = np.abs(sc.centers - x_best[:, None])
+        return trial, bins, x_best, n
+
     # -- featurize + forward -------------------------------------------------------------------------
     def log_probs(self, obs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, _SpaceCache]:
         """Masked bin log-probabilities ``(D, K)`` of one observation, and the space's bin layout."""
@@ -185,117 +246,58 @@ class FastPolicy:
         sc = self._space_cache(kind, choices, logf)
         D, K = sc.D, sc.K
 
-        mask_all = np.asarray(obs["mask"]).astype(bool)
-        n_valid = int(mask_all.sum())
-        T = max(n_valid, 1)  # the agent's torch path keeps the first max(n, 1) slots (filled slots come first)
-        x = np.asarray(obs["x"], dtype=_F32)[:T]
-        y = np.asarray(obs["y"], dtype=_F32)[:T]
-        m = mask_all[:T]
-        mf = m.astype(_F32)
-        n = _F32(max(float(mf.sum()), 1.0))
-        has_hist = _F32(1.0 if m.any() else 0.0)
-
-        # -- trial tokens: score normalized within the history
-        mean = (y * mf).sum() / n
-        yc = y - mean
-        std = np.sqrt((yc * yc * mf).sum() / n)
-        z = np.clip(yc / (std + _F32(1e-8)), -5, 5) * mf
-        masked_y = np.where(m, y, -_BIG).astype(_F32)
-        ymax = masked_y.max()
-        ymin = np.where(m, y, _BIG).min()
-        diff = _F32(ymax - ymin) if m.any() else _F32(-np.inf)
-        if diff > 1e-12:
-            ymm = np.where(m, (y - ymin) / max(diff, _F32(1e-12)), _F32(0.0)).astype(_F32)
-        else:  # all-equal (or empty) history: every trial is "best"
-            ymm = mf
-        order = np.argsort(masked_y, kind="stable")
-        srt = masked_y[order]
-        if T > 1 and bool((srt[1:] == srt[:-1]).any()):  # ties: torch's (unspecified) tie order, as in featurize
-            rank = torch.from_numpy(masked_y).argsort().argsort().numpy().astype(_F32)
-        else:
-            rank = np.empty(T, _F32)
-            rank[order] = np.arange(T, dtype=_F32)
-        rank = rank - (_F32(T) - n)
-        rank = np.where(m, rank / max(n - _F32(1.0), _F32(1.0)), _F32(0.0))
-        best = int(np.argmax(masked_y))
-        is_best = np.zeros(T, _F32)
-        is_best[best] = 1.0
-        is_best *= mf
-        Dx = x.shape[1]
-        trial = np.zeros((T, MAX_DIMS + 5), _F32)
-        trial[:, :Dx] = x * mf[:, None]
-        trial[:, MAX_DIMS] = z
-        trial[:, MAX_DIMS + 1] = ymm
-        trial[:, MAX_DIMS + 2] = rank
-        trial[:, MAX_DIMS + 3] = is_best
-        trial[:, MAX_DIMS + 4] = mf
-
-        x_best = np.zeros(D, _F32)
-        w = min(D, Dx)
-        x_best[:w] = x[best, :w] * has_hist
-
-        # -- per-bin statistics of the history
-        xd = np.zeros((T, D), _F32)
-        xd[:, :w] = x[:, :w]
-        bin_idx = np.maximum(np.minimum((xd * sc.nbf).astype(np.int64), sc.nb_minus1), 0)  # (T, D)
-        flat = (bin_idx + sc.flat_base).ravel()
-        yrep = np.repeat(ymm, D)
-        wrep = np.repeat(mf, D)
-        count = np.bincount(flat, weights=wrep, minlength=D * K).astype(_F32).reshape(D, K)
-        ysum = np.bincount(flat, weights=(yrep * wrep).astype(_F32), minlength=D * K).astype(_F32).reshape(D, K)
-        best_in = np.full(D * K, -1.0, _F32)
-        valid_rows = np.repeat(m, D)
-        np.maximum.at(best_in, flat[valid_rows], yrep[valid_rows])
-        best_in = best_in.reshape(D, K)
-        occupied = count > 0
-        mean_in = np.where(occupied, ysum / np.maximum(count, _F32(1.0)), _F32(-1.0))
-        bins = np.empty((D, K, 6), _F32)
-        bins[..., 0] = sc.centers
-        bins[..., 1] = count / n
-        bins[..., 2] = occupied
-        bins[..., 3] = best_in
-        bins[..., 4] = mean_in
-        bins[..., 5] = np.abs(sc.centers - x_best[:, None]) * has_hist
+        n_valid = int(np.count_nonzero(obs["mask"]))
+        if n_valid:
+            trial, bins, x_best, n = self._history(obs, sc, n_valid)
+            has_hist, key_bias = _F32(1.0), None
+        else:  # empty history: the torch path keeps one all-masked trial slot (a zero token, masked as a key)
+            trial, x_best, n, has_hist = np.zeros((1, MAX_DIMS + 5), _F32), np.zeros(D, _F32), _F32(1.0), _F32(0.0)
+            bins = np.zeros((D, K, 6), _F32)
+            bins[..., 0] = sc.centers
+            bins[..., 3:5] = -1.0
+            key_bias = np.zeros(2 + D, _F32)
+            key_bias[-1] = -np.inf
 
         # -- tokens
         sf = _F32(np.asarray(obs["step_fraction"], dtype=_F32).reshape(-1)[0])
         budget = np.array([sf, _F32(1.0) - sf, n / _F32(100.0) * has_hist], _F32)
         dim_h = sc.dim_pre + x_best[:, None] * sc.w_xbest + has_hist * sc.w_hashist
+        hidden = _gelu(np.concatenate([dim_h, trial @ self.trial_w1 + self.trial_b1], 0))  # one GELU call for both MLPs
         tokens = np.concatenate([
             (budget @ self.budget_w + self.budget_b)[None, :],
-            _gelu(dim_h) @ self.dim_w2 + self.dim_b2,
-            _gelu(trial @ self.trial_w1 + self.trial_b1) @ self.trial_w2 + self.trial_b2,
-        ], 0).astype(_F32)
-        key_valid = np.concatenate([[True], sc.dim_mask, m])
-        key_bias = None if key_valid.all() else np.where(key_valid, _F32(0.0), _F32(-np.inf))
+            hidden[:D] @ self.dim_w2 + self.dim_b2,
+            hidden[D:] @ self.trial_w2 + self.trial_b2,
+        ], 0)
+        if not sc.dim_mask.all():  # (only a space with no dimension at all has a padding dimension token)
+            kv = np.concatenate([[True], sc.dim_mask, [n_valid > 0]])
+            key_bias = np.where(kv, _F32(0.0), _F32(-np.inf))
 
         # -- encoder (pre-norm), then the final norm
-        L, d, H, hd = tokens.shape[0], self.d, self.n_heads, self.head_dim
         # Only the budget and dimension tokens' outputs are read by the head, so the last layer computes
         # queries, attention output and feed-forward for those 1 + D rows only (keys/values: all tokens).
+        L, d, H, hd = tokens.shape[0], self.d, self.n_heads, self.head_dim
         h = tokens
         last = len(self.layers) - 1
+        mv = self.mean_vec
         for i, ly in enumerate(self.layers):
-            a = _layer_norm(h, ly.n1_w, ly.n1_b, ly.n1_eps)
-            qkv = a @ ly.qkv_w + ly.qkv_b  # (L, 3d)
+            qkv = _normalize(h, mv, ly.eps1) @ ly.qkv_w + ly.qkv_b  # (L, 3d), q pre-scaled
             Lq = 1 + D if i == last else L
             q = qkv[:Lq, :d].reshape(Lq, H, hd).transpose(1, 0, 2)
             k = qkv[:, d:2 * d].reshape(L, H, hd).transpose(1, 2, 0)
             v = qkv[:, 2 * d:].reshape(L, H, hd).transpose(1, 0, 2)
-            s = (q * self.scale) @ k  # (H, Lq, L)
+            s = q @ k  # (H, Lq, L)
             if key_bias is not None:
-                s = s + key_bias
+                s += key_bias
             s = np.exp(s - s.max(-1, keepdims=True))
             s /= s.sum(-1, keepdims=True)
             att = (s @ v).transpose(1, 0, 2).reshape(Lq, d)
             h = h[:Lq] + (att @ ly.out_w + ly.out_b)
-            a = _layer_norm(h, ly.n2_w, ly.n2_b, ly.n2_eps)
-            h = h + (np.maximum(a @ ly.ff1_w + ly.ff1_b, _F32(0.0)) @ ly.ff2_w + ly.ff2_b)
-        h = _layer_norm(h[:1 + D], self.norm_w, self.norm_b, self.norm_eps)
+            h = h + (np.maximum(_normalize(h, mv, ly.eps2) @ ly.ff1_w + ly.ff1_b, _F32(0.0)) @ ly.ff2_w + ly.ff2_b)
+        hn = _normalize(h[:1 + D], mv, self.norm_eps)
 
         # -- per-bin head and masked log-softmax
-        ctx = np.concatenate([h[1:1 + D], np.broadcast_to(h[:1], (D, d))], -1)
-        z1 = (ctx @ self.ctx_w + self.ctx_b)[:, None, :] + (bins @ self.bin_w + self.bin_b)  # (D, K, hh)
+        ctx = hn[1:] @ self.ctx_w_dim + (hn[0] @ self.ctx_w_budget + self.ctx_b)  # (D, hh)
+        z1 = ctx[:, None, :] + (bins @ self.bin_w + self.bin_b)  # (D, K, hh)
         z2 = _gelu(_gelu(z1) @ self.h1_w + self.h1_b)
         logits = np.where(sc.bin_mask, z2 @ self.out_w + self.out_b, _F32(-np.inf))
         mx = logits.max(-1, keepdims=True)
