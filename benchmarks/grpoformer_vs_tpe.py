@@ -152,8 +152,8 @@ def side_by_side_line(side: dict, task: str = "kc1", budget: int = 50, episodes:
             f"{side['tpe']['mean_s']:.2g} s (median {side['tpe']['median_s']:.2g}) -> ratio "
             f"{side['ratio_mean']:.2f} (medians {side['ratio_median']:.2f}; target <= 0.3)")
     if "grpoformer-torch" in side:
-        line += (f"; torch inference path (fast=False): median {side['grpoformer-torch']['median_s']:.2g} s, "
-                 f"ratio {side['torch_ratio_median']:.2f}")
+        line += (f"; torch inference path (fast=False, {side.get('torch_threads', '?')} torch threads): median "
+                 f"{side['grpoformer-torch']['median_s']:.2g} s, ratio {side['torch_ratio_median']:.2f}")
     return line
 
 
@@ -225,11 +225,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="only the side-by-side suggest-time measurement (TPE, GRPOformer, and its torch path), "
                          "no training or protocol; writes OUT/suggest_time.json")
     ap.add_argument("--episodes", type=int, default=6, help="episodes per agent for --suggest-time-only")
+    ap.add_argument("--torch-threads", type=int, default=None,
+                    help="torch.set_num_threads for --suggest-time-only (default: torch's own; the torch path's "
+                         "small ops slow down sharply with 2 intra-op threads on busy shared cores)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.suggest_time_only:
+        import torch
+
+        if args.torch_threads:
+            torch.set_num_threads(args.torch_threads)
         side = suggest_time_side_by_side(episodes=args.episodes, budget=args.budget, with_torch_path=True)
+        side["torch_threads"] = torch.get_num_threads()
         (out / "suggest_time.json").write_text(json.dumps(side, indent=2))
         print(side_by_side_line(side, budget=args.budget, episodes=args.episodes))
         return 0
