@@ -7,14 +7,18 @@ arithmetic: ~1.5 ms per suggestion for a 53k-parameter model over ~60 tokens. Th
 plain float32 NumPy arrays costs a fraction of that.
 
 What: :class:`FastPolicy` is built from a policy's ``state_dict`` (no parameter is renamed, the torch
-module stays the training path) and reproduces :func:`featurize` and :meth:`GRPOformerPolicy.forward`
-for one state, op for op in float32: the same tokens (trial / dimension / budget), the same pre-norm
-encoder layers (multi-head self-attention with key padding, ReLU feed-forward, LayerNorm eps 1e-5),
-the same final LayerNorm, per-bin head (exact erf GELU) and masked log-softmax. The only differences
-are float round-off of summation order (~1e-6 on log-probabilities; ``tests/grpoformer`` checks
-``allclose`` against the torch policy). One feature needs care: the within-history rank uses torch's
-``argsort`` whose order among *tied* scores is unspecified, so on tied scores the rank is computed by
-the same torch call (exactly the torch path's tie order); without ties NumPy's sort gives the same ranks.
+module stays the training path) and computes what :func:`featurize` and :meth:`GRPOformerPolicy.forward`
+compute for one state, in float32: the same tokens (trial / dimension / budget), the same pre-norm
+encoder layers (multi-head self-attention with key padding, ReLU feed-forward, LayerNorm), the same
+final LayerNorm, per-bin head (exact erf GELU) and masked log-softmax. Algebraically equal rewrites
+that save work: LayerNorm affines folded into the following linear layer, the attention scale folded
+into the query projection, the last encoder layer evaluated only for the budget and dimension rows that
+the head reads, the mask multiplications dropped when every history slot is filled. The differences are
+float round-off (<= 2e-5 on log-probabilities; ``tests/grpoformer/test_fast_inference.py`` checks it
+against the torch policy). One feature needs care: the within-history rank uses torch's ``argsort``,
+whose order among *tied* scores is unspecified, so on tied scores the fast path calls the same
+``torch.argsort`` on the same array (the torch path's tie order); without ties NumPy's sort gives the
+same ranks.
 
 Per-search-space work (the static part of the dimension tokens and its first linear layer, the bin
 layout) is cached, keyed by the descriptor arrays, since it does not change within an episode.
@@ -39,7 +43,6 @@ from agents.grpoformer.policy import (
 )
 
 _F32 = np.float32
-_BIG = np.finfo(np.float32).max
 _INV_SQRT2 = _F32(1.0 / math.sqrt(2.0))
 
 
@@ -246,7 +249,11 @@ class FastPolicy:
         sc = self._space_cache(kind, choices, logf)
         D, K = sc.D, sc.K
 
-        n_valid = int(np.count_nonzero(obs["mask"]))
+        mask = np.asarray(obs["mask"])
+        n_valid = int(np.count_nonzero(mask))
+        if n_valid and not mask[:n_valid].all():  # filled slots not first (the env fills in order): keep only them
+            keep = mask.astype(bool)
+            obs = {**obs, "x": np.asarray(obs["x"])[keep], "y": np.asarray(obs["y"])[keep]}
         if n_valid:
             trial, bins, x_best, n = self._history(obs, sc, n_valid)
             has_hist, key_bias = _F32(1.0), None

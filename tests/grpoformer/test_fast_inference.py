@@ -134,3 +134,18 @@ def test_fast_path_follows_a_replaced_policy():
     agent.policy = GRPOformerPolicy().eval()
     agent.act(obs)
     _assert_same(agent.policy, agent.fast_policy(), obs)
+
+
+def test_fast_path_keeps_only_filled_slots_when_they_are_not_first():
+    """The env fills slots in order; if a caller's are scattered, the fast path featurizes just the filled ones."""
+    policy = _policies()[0]
+    obs = _obs(MIXED, 9, T=20, seed=4)
+    perm = np.random.default_rng(0).permutation(20)
+    scattered = {**obs, "x": obs["x"][perm], "y": obs["y"][perm], "mask": obs["mask"][perm]}
+    assert not scattered["mask"][:9].all()
+    keep = scattered["mask"].astype(bool)
+    compact = {**scattered, "x": scattered["x"][keep], "y": scattered["y"][keep], "mask": scattered["mask"][keep]}
+    ours, _ = FastPolicy(policy).log_probs(scattered)
+    ref = _torch_logp(policy, compact)
+    fin = np.isfinite(ref)
+    np.testing.assert_allclose(ours[fin], ref[fin], rtol=0, atol=2e-5)
