@@ -1,0 +1,83 @@
+"""Does longer training help GRPOformer on held-out tasks? Score sets of fold checkpoints side by side.
+
+Continue each fold's run from its saved state (constant learning rate, so this is the same as training
+that long from scratch), keep a copy of each stage, then score every stage through the harness::
+
+    nice -n 10 hpo-gym train-grpoformer --holdout credit_g,vehicle --out runs/grpoformer_long/fold0 \\
+        --resume --updates 250 --seed 0 --threads 1          # likewise folds 1-3 (seed = fold index)
+    cp runs/grpoformer_long/fold0/policy.pt runs/grpoformer_long/fold0/policy_250.pt
+    nice -n 10 python benchmarks/grpoformer_longer_training.py \\
+        150='runs/grpoformer_vs_tpe/fold{k}/policy.pt' 250='runs/grpoformer_long/fold{k}/policy_250.pt'
+
+Each ``NAME=PATTERN`` (``{k}`` = fold index) is run with the harness (``run_benchmark``, protocol kfold,
+4 folds, budget 50, 10 seeds; the same protocol as ``grpoformer_vs_tpe.py``), its ``fit`` loading that
+stage's checkpoint for the fold instead of the shipped one, so nothing is shipped before the numbers are
+in. Prints regret@10/25/50, per-fold and per-task regret@50, and each stage's paired difference (same
+task and seed) to the first stage with its standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agents.grpoformer.agent import GRPOformerAgent  # noqa: E402
+from agents.grpoformer.policy import load_policy  # noqa: E402
+from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
+from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
+
+
+def stage_agent(pattern: str) -> type[GRPOformerAgent]:
+    """A GRPOformer agent class whose ``fit`` loads ``pattern.format(k=fold)`` (fit seed = fold index)."""
+
+    class StageAgent(GRPOformerAgent):
+        def fit(self, train_objectives, seed: int = 0) -> None:
+            path = Path(pattern.format(k=seed))
+            self.policy, self.meta = load_policy(path, self.device)
+            trained_on = sorted(self.meta.get("train_tasks", []))
+            if trained_on != sorted(o.name for o in train_objectives):
+                raise ValueError(f"{path} was trained on {trained_on}, not on fold {seed}'s training tasks; "
+                                 "give the checkpoints in fold order ({k} = fold index)")
+            self.checkpoint = path
+
+    return StageAgent
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("stages", nargs="+", help="NAME=PATTERN, e.g. 250='runs/x/fold{k}/policy_250.pt'")
+    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_long" / "bench"))
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--budget", type=int, default=50)
+    args = ap.parse_args(argv)
+    stages = dict(s.split("=", 1) for s in args.stages)
+    agents = {f"grpoformer@{name}": stage_agent(pattern) for name, pattern in stages.items()}
+    df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=args.out, jobs=1, protocol="kfold", folds=4)
+    at = {b: df[df.step == b].set_index(["agent", "task", "seed"])["normalized_regret"] for b in (10, 25, args.budget)}
+    folds = kfold_splits(list(HPOBENCH_NN_TASKS), 4)
+    first = next(iter(agents))
+    rows = []
+    for agent in agents:
+        final = at[args.budget].loc[agent]
+        per_task = final.groupby("task").mean()
+        diff = final - at[args.budget].loc[first]
+        rows.append({"stage": agent, **{f"regret@{b}": at[b].loc[agent].mean() for b in at},
+                     **{f"fold{k}": per_task[list(held)].mean() for k, held in enumerate(folds)},
+                     f"diff vs {first}": diff.mean(), "paired s.e.": diff.std(ddof=1) / np.sqrt(len(diff))})
+    table = pd.DataFrame(rows).set_index("stage")
+    per_task = pd.DataFrame({a: at[args.budget].loc[a].groupby("task").mean() for a in agents})
+    print(table.to_markdown(floatfmt=".4f"))
+    print()
+    print(per_task.to_markdown(floatfmt=".4f"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
