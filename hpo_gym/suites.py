@@ -13,6 +13,7 @@ Other suites (the live ``grpoformer-paper`` suite, a user's own) register with :
 from __future__ import annotations
 
 import functools
+import importlib
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ class Suite:
 
 
 _SUITES: dict[str, Suite] = {}
+#: Suites defined in modules with heavier imports (openml, scikit-learn), registered on first use.
+_LAZY_SUITES: dict[str, str] = {"grpoformer-paper": "hpo_gym.live"}
 
 
 def register_suite(suite: Suite) -> None:
@@ -79,13 +82,15 @@ def register_suite(suite: Suite) -> None:
 
 
 def get_suite(name: str) -> Suite:
+    if name not in _SUITES and name in _LAZY_SUITES:
+        importlib.import_module(_LAZY_SUITES[name])  # registers the suite
     if name not in _SUITES:
-        raise ValueError(f"unknown suite {name!r}; available: {sorted(_SUITES)}")
+        raise ValueError(f"unknown suite {name!r}; available: {suite_names()}")
     return _SUITES[name]
 
 
 def suite_names() -> list[str]:
-    return sorted(_SUITES)
+    return sorted(set(_SUITES) | set(_LAZY_SUITES))
 
 
 # -- the embedded HPOBench NN suite ------------------------------------------------------------------

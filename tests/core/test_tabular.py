@@ -104,3 +104,14 @@ def test_user_table_with_a_continuous_hyperparameter_snaps_in_encoded_space():
     # 3e-3 is nearer to 1e-3 than to 1e-2 on the log scale (the encoded space), though not linearly.
     assert obj.evaluate({"lr": 3e-3, "kernel": "linear"}).info["config"]["lr"] == pytest.approx(1e-3)
     assert obj.evaluate({"lr": 4e-3, "kernel": "linear"}).info["config"]["lr"] == pytest.approx(1e-2)
+
+
+def test_live_suite_is_known_without_importing_the_live_backend_first():
+    import subprocess
+    import sys
+
+    code = ("from hpo_gym.suites import get_suite, suite_names; "
+            "assert 'grpoformer-paper' in suite_names(); print(len(get_suite('grpoformer-paper').tasks))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "36"
