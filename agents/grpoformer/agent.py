@@ -5,6 +5,11 @@ At evaluation time the agent reads the env's observation (:class:`hpo_gym.env.HP
 training rollouts, samples ``group_size`` candidate configurations in one batched pass and proposes the
 first one that is not a repeat of a past trial (the rule the training rollouts follow too).
 
+Two inference-time knobs change the proposals without retraining (defaults leave the trained behaviour
+unchanged): ``temperature`` samples each dimension's bin from ``softmax(log p / temperature)`` (below 1
+sharpens toward the mode, -> 0 gives the mode), and ``mode_first=k`` proposes the distribution's mode (as
+``deterministic=True`` does) while fewer than ``k`` trials are in the history, then samples.
+
 Inference runs on :class:`~agents.grpoformer.fast_inference.FastPolicy` (``fast=True``, the default): a
 NumPy forward pass built from the same weights that gives the torch policy's distribution up to float
 round-off (~1e-5 on log-probabilities) at a fraction of the per-op overhead; the candidates are drawn by
@@ -27,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.grpoformer.fast_inference import FastPolicy
+from agents.grpoformer.fast_inference import FastPolicy, tempered_log_probs
 from agents.grpoformer.learner import first_new
 from agents.grpoformer.policy import (
     bins_to_unit,
@@ -65,12 +70,22 @@ class GRPOformerAgent:
         device: torch device for inference (the torch path; the fast path is CPU NumPy).
         fast: use the NumPy inference path (same distribution, ~3x faster per suggestion); ``False`` runs the
             torch policy, e.g. on a GPU or to check the fast path against it.
+        temperature: sampling temperature (> 0) on each dimension's bin softmax; 1 samples the trained
+            policy as is, < 1 sharpens toward the mode (the candidates' no-repeat rule still applies).
+        mode_first: propose the mode (deterministic mode, with its fall-back to samples on a repeat) for the
+            first ``mode_first`` proposals of a run, i.e. while the history holds fewer trials; 0 = never.
     """
 
     name = "grpoformer"
 
     def __init__(self, checkpoint: str | Path | None = None, group_size: int = 8, deterministic: bool = False,
-                 device: str = "cpu", fast: bool = True):
+                 device: str = "cpu", fast: bool = True, temperature: float = 1.0, mode_first: int = 0):
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0 (got {temperature}); use deterministic=True for the mode")
+        if mode_first < 0:
+            raise ValueError(f"mode_first must be >= 0 (got {mode_first})")
+        self.temperature = float(temperature)
+        self.mode_first = int(mode_first)
         self.checkpoint = Path(checkpoint) if checkpoint else SHIPPED_CHECKPOINT
         self.group_size = group_size
         self.deterministic = deterministic
@@ -113,12 +128,15 @@ class GRPOformerAgent:
         """:meth:`_act_torch` step for step, with the distribution from :class:`FastPolicy`."""
         d = len(self._space)
         logp, sc = self.fast_policy().log_probs(observation)  # (D, K), the torch path's logp[0]
+        if self.temperature != 1.0:
+            logp = tempered_log_probs(logp, self.temperature)
         # the torch path's sample_bins: one multinomial over the D rows, same generator -> same draws
         idx = torch.multinomial(torch.from_numpy(np.exp(logp)), self.group_size, replacement=True, generator=self._gen)
         cand = idx.numpy().T  # (G, D)
-        if self.deterministic:
-            cand = np.concatenate([logp.argmax(-1)[None], cand], 0)
         mask = np.asarray(observation["mask"]).astype(bool)
+        use_mode = self._use_mode(mask)
+        if use_mode:
+            cand = np.concatenate([logp.argmax(-1)[None], cand], 0)
         nb = np.maximum(sc.n_bins, 1)
         # history_bins (float64 product, as there), with minimum/maximum instead of np.clip's slower wrapper
         hb = np.maximum(np.minimum((np.asarray(observation["x"])[mask, :d].astype(np.float64) * nb[:d]).astype(np.int64),
@@ -126,7 +144,7 @@ class GRPOformerAgent:
         g = first_new(cand[:, :d], hb)
         # bins_to_unit: bin centre on grid dims, uniform inside the bin on continuous ones (same rng draws)
         b = cand[g].astype(np.float64)
-        offset = np.full(b.shape, 0.5) if self.deterministic and g == 0 else \
+        offset = np.full(b.shape, 0.5) if use_mode and g == 0 else \
             np.where(sc.continuous, self._rng.random((1, b.shape[0]))[0], 0.5)
         u = np.minimum(np.maximum((b + offset) / nb, 0.0), 1.0)
         return u[:d].astype(np.float32)
@@ -143,14 +161,21 @@ class GRPOformerAgent:
         observation = {**observation, "x": observation["x"][:n], "y": observation["y"][:n], "mask": observation["mask"][:n]}
         f = featurize_observations(observation, self.device)
         logp = self.policy(f)
+        if self.temperature != 1.0:
+            logp = torch.log_softmax(logp / self.temperature, -1)
         cand = sample_bins(logp, self.group_size, self._gen)  # (1, G, D)
-        if self.deterministic:
-            cand = torch.cat([mode_bins(logp)[:, None], cand], 1)
         mask = np.asarray(observation["mask"]).astype(bool)
+        use_mode = self._use_mode(mask)
+        if use_mode:
+            cand = torch.cat([mode_bins(logp)[:, None], cand], 1)
         hb = history_bins(np.asarray(observation["x"])[mask, :d], f.n_bins[0, :d].cpu().numpy())
         g = first_new(cand[0, :, :d].cpu().numpy(), hb)
-        u = bins_to_unit(cand[:, g], f, None if self.deterministic and g == 0 else self._rng)[0, :d]
+        u = bins_to_unit(cand[:, g], f, None if use_mode and g == 0 else self._rng)[0, :d]
         return u.astype(np.float32)
+
+    def _use_mode(self, mask: np.ndarray) -> bool:
+        """Propose the mode at this step: deterministic mode, or fewer than ``mode_first`` past trials."""
+        return self.deterministic or int(np.count_nonzero(mask)) < self.mode_first
 
     # -- TransferAgent protocol --------------------------------------------------------------------
     def fit(self, train_objectives: Sequence[Objective], seed: int = 0) -> None:

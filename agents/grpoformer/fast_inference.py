@@ -315,3 +315,11 @@ class FastPolicy:
             logp[pad] = -np.inf
             logp[pad, 0] = 0.0
         return logp.astype(_F32, copy=False), sc
+
+
+def tempered_log_probs(logp: np.ndarray, temperature: float) -> np.ndarray:
+    """``log_softmax(logp / temperature)`` over the last axis (masked ``-inf`` bins stay ``-inf``): the NumPy
+    twin of the torch path's ``torch.log_softmax(logp / temperature, -1)``, in float32."""
+    z = np.asarray(logp, dtype=_F32) / _F32(temperature)
+    z = z - z.max(-1, keepdims=True)
+    return (z - np.log(np.exp(z).sum(-1, keepdims=True))).astype(_F32, copy=False)

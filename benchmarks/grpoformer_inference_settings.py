@@ -1,0 +1,109 @@
+"""Inference-time settings for GRPOformer (no retraining), selected on training tasks only, then scored held-out.
+
+Candidates are ``GRPOformerAgent(temperature=T, mode_first=k)`` settings (see the agent's docstring).
+Selection never looks at a held-out task: for each of the 4 k-fold folds, every candidate runs with that
+fold's shipped checkpoint on the fold's 6 *training* tasks (the tasks the checkpoint was trained on; protocol
+"all", budget 50, inner seeds 100-109, disjoint from the held-out seeds 0-9). The selection score, fixed
+before any number was seen, is the mean over folds and training tasks of ``(regret@10 + regret@50) / 2``:
+regret@50 is the target, regret@10 is included because early proposals are where GRPOformer trails the
+portfolio. The best candidate (and the default ``T=1, k=0`` as the reference) is then run once through the
+held-out k-fold protocol (``run_benchmark``, kfold, 4 folds, budget 50, seeds 0-9; ``fit`` loads the fold
+checkpoint as usual)::
+
+    nice -n 10 python benchmarks/grpoformer_inference_settings.py
+
+Prints the inner-selection table, the chosen setting, and held-out regret@10/25/50 for default and chosen
+with the paired (same task and seed) difference at 50 and its standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agents.grpoformer.agent import CHECKPOINT_DIR, GRPOformerAgent, fold_key  # noqa: E402
+from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
+from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
+
+TEMPERATURES = (1.0, 0.7, 0.5, 0.3)
+MODE_FIRST = (0, 1, 5)
+
+
+def setting_name(t: float, k: int) -> str:
+    return f"grpoformer[T={t:g},k={k}]"
+
+
+def regret_at(df: pd.DataFrame, budget: int) -> dict[int, pd.Series]:
+    return {b: df[df.step == b].set_index(["agent", "task", "seed"])["normalized_regret"] for b in (10, 25, budget)}
+
+
+def inner_selection(settings: list[tuple[float, int]], budget: int, seeds: list[int], out: Path) -> pd.DataFrame:
+    """Each setting on each fold's training tasks with that fold's checkpoint; one row per setting."""
+    tasks = list(HPOBENCH_NN_TASKS)
+    per_fold = []
+    for k, held in enumerate(kfold_splits(tasks, 4)):
+        train = [t for t in tasks if t not in held]
+        ckpt = CHECKPOINT_DIR / "folds" / f"{fold_key(train, k)}.pt"
+        if not ckpt.exists():
+            raise FileNotFoundError(f"fold {k} checkpoint {ckpt} is missing (train it with hpo-gym train-grpoformer)")
+        agents = {setting_name(t, m): partial(GRPOformerAgent, ckpt, temperature=t, mode_first=m) for t, m in settings}
+        df = run_benchmark(agents, train, budget=budget, seeds=seeds, out=out / f"fold{k}", jobs=1, protocol="all")
+        at = regret_at(df, budget)
+        per_fold.append(pd.DataFrame({f"regret@{b}": at[b] for b in at}).assign(fold=k))
+    runs = pd.concat(per_fold)  # one row per (setting, task, seed); tasks are unique per fold's training set only
+    runs["score"] = (runs["regret@10"] + runs[f"regret@{budget}"]) / 2
+    runs = runs.set_index("fold", append=True)
+    table = runs.groupby(level="agent").mean()
+    # paired (same fold, task, seed) difference of the score to the default setting, and its standard error
+    diff = runs["score"] - runs["score"].xs(setting_name(1.0, 0), level="agent").reindex(
+        runs.index.droplevel("agent")).to_numpy()
+    table["score diff vs default"] = diff.groupby(level="agent").mean()
+    table["paired s.e."] = diff.groupby(level="agent").std(ddof=1) / np.sqrt(diff.groupby(level="agent").size())
+    return table.sort_values("score")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_inference"))
+    ap.add_argument("--budget", type=int, default=50)
+    ap.add_argument("--seeds", type=int, default=10, help="held-out seeds 0..n-1; inner seeds are 100..100+n-1")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    settings = list(itertools.product(TEMPERATURES, MODE_FIRST))
+    table = inner_selection(settings, args.budget, list(range(100, 100 + args.seeds)), out / "inner")
+    print("Inner selection (fold checkpoints on their own training tasks, mean over 4 folds x 6 tasks x seeds):")
+    print(table.to_markdown(floatfmt=".4f"))
+    chosen = table.index[0]
+    t, k = dict(zip(map(setting_name, *zip(*settings)), settings))[chosen]
+    print(f"\nchosen: {chosen}\n")
+
+    default = setting_name(1.0, 0)
+    final = {default: partial(GRPOformerAgent, temperature=1.0, mode_first=0)}
+    if chosen != default:
+        final[chosen] = partial(GRPOformerAgent, temperature=t, mode_first=k)
+    df = run_benchmark(final, budget=args.budget, seeds=args.seeds, out=out / "heldout", jobs=1, protocol="kfold", folds=4)
+    df = df[df.heldout]
+    at = regret_at(df, args.budget)
+    rows = []
+    for name in final:
+        diff = at[args.budget].loc[name] - at[args.budget].loc[default]
+        rows.append({"setting": name, **{f"regret@{b}": at[b].loc[name].mean() for b in at},
+                     f"diff@{args.budget} vs default": diff.mean(), "paired s.e.": diff.std(ddof=1) / np.sqrt(len(diff))})
+    print("Held-out k-fold (4 folds x 2 held-out tasks, seeds 0..%d):" % (args.seeds - 1))
+    print(pd.DataFrame(rows).set_index("setting").to_markdown(floatfmt=".4f"))
+    print()
+    print(pd.DataFrame({a: at[args.budget].loc[a].groupby("task").mean() for a in final}).to_markdown(floatfmt=".4f"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

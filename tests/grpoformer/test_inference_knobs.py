@@ -1,0 +1,125 @@
+"""The inference-time knobs of ``GRPOformerAgent``: ``temperature`` and ``mode_first``.
+
+Checked: the tempered distribution stays normalized with the same masked (``-inf``) bins and the same mode,
+equals ``torch.log_softmax(logp / T)``, and collapses onto the mode as ``T -> 0``; ``mode_first=k`` proposes
+exactly the deterministic agent's (mode) configurations for the first ``k`` steps; the fast NumPy path and
+the torch path propose identical configurations under the new settings; the defaults change nothing.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import envs_registry  # noqa: F401  (registers the env ids)
+from agents.grpoformer.agent import SHIPPED_CHECKPOINT, GRPOformerAgent
+from agents.grpoformer.fast_inference import FastPolicy, tempered_log_probs
+from agents.grpoformer.policy import GRPOformerPolicy, load_policy
+from hpo_gym.episode import space_descriptor
+from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
+
+torch.set_num_threads(1)
+needs_ckpt = pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
+MIXED = SearchSpace([Float("lr", 1e-4, 1.0, log=True), Int("units", 1, 100), Ordinal("depth", [1, 2, 3]),
+                     Categorical("act", ["relu", "tanh", "gelu", "elu"])])
+
+
+def _obs(space: SearchSpace, n: int, T: int = 50, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    x = np.zeros((T, 16), np.float32)
+    x[:n, :len(space)] = rng.random((n, len(space)))
+    y = np.zeros(T, np.float32)
+    y[:n] = rng.normal(size=n)
+    mask = np.zeros(T, np.int8)
+    mask[:n] = 1
+    return {"x": x, "y": y, "mask": mask, "step_fraction": np.array([n / T], np.float32), **space_descriptor(space, 16)}
+
+
+def _logp() -> np.ndarray:
+    policy = load_policy(SHIPPED_CHECKPOINT)[0] if SHIPPED_CHECKPOINT.exists() else GRPOformerPolicy().eval()
+    return FastPolicy(policy).log_probs(_obs(MIXED, 6))[0]
+
+
+@pytest.mark.parametrize("temperature", [0.05, 0.3, 0.7, 1.0, 2.0])
+def test_tempered_distribution_is_normalized_and_matches_torch(temperature):
+    logp = _logp()
+    t = tempered_log_probs(logp, temperature)
+    assert np.array_equal(np.isfinite(t), np.isfinite(logp))  # masked bins stay masked
+    np.testing.assert_allclose(np.exp(t).sum(-1), 1.0, atol=1e-5)
+    assert np.array_equal(t.argmax(-1), logp.argmax(-1))  # same mode
+    ref = torch.log_softmax(torch.from_numpy(logp) / temperature, -1).numpy()
+    fin = np.isfinite(ref)
+    np.testing.assert_allclose(t[fin], ref[fin], rtol=0, atol=2e-5)
+    if temperature < 1:  # sharper: the mode's probability grows
+        rows = np.arange(len(logp))
+        assert (t[rows, logp.argmax(-1)] >= logp[rows, logp.argmax(-1)] - 1e-6).all()
+
+
+def test_small_temperature_samples_the_mode():
+    """T -> 0: every candidate is the mode, so the first proposal equals deterministic mode's bins."""
+    obs = _obs(MIXED, 0)
+    cold = GRPOformerAgent(temperature=1e-3)
+    mode = GRPOformerAgent(deterministic=True)
+    if cold.policy is None:
+        cold.policy = mode.policy = GRPOformerPolicy().eval()
+    for a in (cold, mode):
+        a.reset(MIXED, seed=0)
+    nb = FastPolicy(cold.policy).log_probs(obs)[1].n_bins[:len(MIXED)]
+    to_bins = lambda u: np.minimum((u.astype(np.float64) * nb).astype(int), nb - 1)  # noqa: E731
+    assert np.array_equal(to_bins(cold.act(obs)), to_bins(mode.act(obs)))
+
+
+def test_knob_validation():
+    with pytest.raises(ValueError, match="temperature"):
+        GRPOformerAgent(temperature=0.0)
+    with pytest.raises(ValueError, match="mode_first"):
+        GRPOformerAgent(mode_first=-1)
+
+
+@needs_ckpt
+def test_mode_first_proposes_the_mode_then_samples():
+    """The first k actions equal the deterministic agent's; later ones differ from it (sampling) on some step."""
+    k, budget = 5, 20
+    env = gym.make("HPO-OpenML-v0", task="kc1", budget=budget)
+    runs = {}
+    for name, agent in {"mf": GRPOformerAgent(mode_first=k), "det": GRPOformerAgent(deterministic=True)}.items():
+        obs, _ = env.reset(seed=3)
+        agent.reset(env.unwrapped.space, seed=3, budget=budget)
+        acts = []
+        for _ in range(budget):
+            acts.append(agent.act(obs))
+            obs, *_ = env.step(acts[-1])
+        runs[name] = np.array(acts)
+    assert np.array_equal(runs["mf"][:k], runs["det"][:k])
+    assert not np.array_equal(runs["mf"][k:], runs["det"][k:])
+
+
+@needs_ckpt
+@pytest.mark.parametrize("kw", [{"temperature": 0.5}, {"mode_first": 3}, {"temperature": 0.7, "mode_first": 2}])
+def test_fast_agent_identical_to_torch_path_with_knobs(kw):
+    for task, seed in [("kc1", 0), ("car", 2)]:
+        env = gym.make("HPO-OpenML-v0", task=task, budget=30)
+        fast, ref = GRPOformerAgent(fast=True, **kw), GRPOformerAgent(fast=False, **kw)
+        obs, _ = env.reset(seed=seed)
+        fast.reset(env.unwrapped.space, seed=seed, budget=30)
+        ref.reset(env.unwrapped.space, seed=seed, budget=30)
+        for _ in range(30):
+            a = fast.act(obs)
+            assert np.array_equal(a, ref.act(obs))
+            obs, *_ = env.step(a)
+
+
+@needs_ckpt
+def test_default_knobs_leave_proposals_unchanged():
+    """temperature=1, mode_first=0 is the pre-knob agent: same actions as explicitly passing them."""
+    env = gym.make("HPO-OpenML-v0", task="kc1", budget=15)
+    a, b = GRPOformerAgent(), GRPOformerAgent(temperature=1.0, mode_first=0)
+    obs, _ = env.reset(seed=1)
+    a.reset(env.unwrapped.space, seed=1)
+    b.reset(env.unwrapped.space, seed=1)
+    for _ in range(15):
+        x = a.act(obs)
+        assert np.array_equal(x, b.act(obs))
+        obs, *_ = env.step(x)
