@@ -111,15 +111,21 @@ def test_fast_agent_identical_to_torch_path_with_knobs(kw):
             obs, *_ = env.step(a)
 
 
+#: Grid cells the shipped checkpoint proposed on kc1 (seed 1, budget 15) BEFORE the knobs existed
+#: (commit ef256df's agent), recorded so that the default knobs are checked against the old behaviour.
+PRE_KNOB_CELLS_KC1_SEED1 = [219, 9528, 15538, 7429, 3229, 12518, 9529, 6229, 528, 9229, 18529, 15227, 9227, 226, 3227]
+
+
 @needs_ckpt
 def test_default_knobs_leave_proposals_unchanged():
-    """temperature=1, mode_first=0 is the pre-knob agent: same actions as explicitly passing them."""
+    """temperature=1, mode_first=0 is the pre-knob agent: the same proposals as before the knobs were added."""
     env = gym.make("HPO-OpenML-v0", task="kc1", budget=15)
-    a, b = GRPOformerAgent(), GRPOformerAgent(temperature=1.0, mode_first=0)
-    obs, _ = env.reset(seed=1)
-    a.reset(env.unwrapped.space, seed=1)
-    b.reset(env.unwrapped.space, seed=1)
-    for _ in range(15):
-        x = a.act(obs)
-        assert np.array_equal(x, b.act(obs))
-        obs, *_ = env.step(x)
+    for agent in (GRPOformerAgent(), GRPOformerAgent(temperature=1.0, mode_first=0), GRPOformerAgent(fast=False)):
+        obs, _ = env.reset(seed=1)
+        agent.reset(env.unwrapped.space, seed=1)
+        cells = []
+        for _ in range(15):
+            action = agent.act(obs)
+            cells.append(env.unwrapped.objective.cell_of_vector(action))
+            obs, *_ = env.step(action)
+        assert cells == PRE_KNOB_CELLS_KC1_SEED1
