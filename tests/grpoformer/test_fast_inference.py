@@ -105,11 +105,13 @@ def test_fast_log_probs_equal_torch_on_env_observations():
 
 
 @pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
-@pytest.mark.parametrize("deterministic", [False, True])
-def test_fast_agent_actions_identical_to_torch_path(deterministic):
-    """Same seed, same observations: the fast agent proposes exactly the torch agent's configurations."""
-    fast = GRPOformerAgent(fast=True, deterministic=deterministic)
-    ref = GRPOformerAgent(fast=False, deterministic=deterministic)
+@pytest.mark.parametrize("kw", [{"deterministic": False}, {"deterministic": True}, {"temperature": 0.5},
+                                {"mode_first": 3}, {"temperature": 0.7, "mode_first": 2}])
+def test_fast_agent_actions_identical_to_torch_path(kw):
+    """Same seed, same observations: the fast agent proposes exactly the torch agent's configurations
+    (sampling, deterministic mode, and the inference knobs ``temperature`` / ``mode_first``)."""
+    fast = GRPOformerAgent(fast=True, **kw)
+    ref = GRPOformerAgent(fast=False, **kw)
     for task, seeds in [("kc1", [0, 1]), ("car", [2])]:
         env = gym.make("HPO-OpenML-v0", task=task, budget=40)
         for seed in seeds:
