@@ -72,7 +72,7 @@ def main() -> None:
         ("TabularObjective.evaluate_batch", batch_rate, 1_000_000),
         (f"native vector env, {args.num_envs} envs (env-steps)", vec_rate, None),
     ]
-    print(f"| measurement | per second | ratio to dict lookup | target |\n|---|---:|---:|---:|")
+    print("| measurement | per second | ratio to dict lookup | target |\n|---|---:|---:|---:|")
     for name, rate, target in rows:
         verdict = "" if target is None else (f">= {target:,} {'met' if rate >= target else 'MISSED'}")
         print(f"| {name} | {rate:,.0f} | {rate / dict_rate:.3f} | {verdict} |")
