@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
 from hpo_gym.episode import (
     DEFAULT_MAX_DIMS,
@@ -145,8 +144,7 @@ class HPOEnv(gym.Env):
         super().reset(seed=seed)
         options = options or {}
         if "task" in options:
-            name = options["task"]
-            name = name if name in self.pool.names else self._task_by_id(name)
+            name = self.pool.resolve(options["task"])
         else:
             name = self.pool.names[int(self.np_random.integers(len(self.pool.names)))]
         self.objective = self.pool.get(name)
@@ -161,12 +159,6 @@ class HPOEnv(gym.Env):
         self._tabular = isinstance(self.objective, TabularObjective)
         return self._history.observation(0), {"task": name, "openml_task_id": self._meta.get("openml_task_id"),
                                               "hyperparameters": space.names, "budget": self.budget}
-
-    def _task_by_id(self, task: Any) -> str:
-        for name in self.pool.names:
-            if str(self.pool.get(name).metadata.get("openml_task_id")) == str(task):
-                return name
-        raise ValueError(f"unknown task {task!r} for this env; valid names: {self.pool.names}")
 
     def step(self, action: Any):
         if self._needs_reset:
@@ -187,11 +179,7 @@ class HPOEnv(gym.Env):
         seed = int(self.np_random.integers(2**31 - 1)) if self.noise else None
         if self._tabular:
             cell = objective.cell_of_vector(space.encode(config) if config is not None else u)
-            if seed is None:
-                score, cost = float(objective._mean_scores[cell]), float(objective._mean_costs[cell])
-            else:
-                scores, costs = objective.lookup(np.array([cell]), np.array([seed % objective.n_seeds]))
-                score, cost = float(scores[0]), float(costs[0])
+            score, cost = objective.lookup_one(cell, seed)
             config = objective.cell_config(cell)
             encoded = objective.cell_encoding(cell)
             error = None

@@ -165,6 +165,13 @@ class TabularObjective:
         costs[rows] = self._seed_costs[cells[rows], seed_idx[noisy][ok]]
         return scores, costs
 
+    def lookup_one(self, cell: int, seed: int | None = None) -> tuple[float, float]:
+        """Score and cost of ONE cell: the noise-free mean, or table seed ``seed % n_seeds`` (single-env fast path)."""
+        if seed is None:
+            return float(self._mean_scores[cell]), float(self._mean_costs[cell])
+        scores, costs = self.lookup(np.array([cell]), np.array([seed % self.n_seeds]))
+        return float(scores[0]), float(costs[0])
+
     def cell_of_vector(self, u: Sequence[float]) -> int:
         """Flat cell of ONE encoded vector in [0, 1]^d: a scalar fast path for single-env steps."""
         if not self._uniform_bins:

@@ -12,7 +12,7 @@ One place decides where a task comes from, so ``HPOEnv`` and the vector env agre
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hpo_gym.objective import Objective
@@ -29,9 +29,24 @@ class TaskPool:
     names: list[str]
     loader: Callable[[str], Objective]
     shared_space: SearchSpace | None = None
+    #: Task name -> OpenML task id, where known without loading the task.
+    openml_ids: Mapping[str, int | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._cache: dict[str, Objective] = {}
+
+    def resolve(self, task: Any) -> str:
+        """A task name of the pool from a name or an OpenML task id (the first task with that id).
+
+        Ids come from ``openml_ids``; only tasks missing there are loaded to read their metadata.
+        """
+        if task in self.names:
+            return task
+        for name in self.names:
+            tid = self.openml_ids[name] if name in self.openml_ids else self.get(name).metadata.get("openml_task_id")
+            if str(tid) == str(task):
+                return name
+        raise ValueError(f"unknown task {task!r} for this env; valid names: {self.names}")
 
     def get(self, name: str) -> Objective:
         if name not in self._cache:
@@ -72,14 +87,14 @@ def resolve_task_pool(
                              "oracle, metadata) or HPOBench's API (get_configuration_space, objective_function); "
                              f"got {type(objective).__name__}")
         obj = objective
-        return TaskPool([obj.name], lambda _name: obj, obj.space)
+        return TaskPool([obj.name], lambda _name: obj, obj.space, {obj.name: obj.metadata.get("openml_task_id")})
     if backend == "tabular":
         s = get_suite(suite)
         if metric is not None:
             options.setdefault("metric", metric)
         load = (lambda name: s.loader(name, **options)) if options else s.loader
         names = list(s.tasks) if task is None else [s.task_name(task)]
-        return TaskPool(names, load, s.shared_space)
+        return TaskPool(names, load, s.shared_space, s.tasks)
     if backend == "live":
         from hpo_gym.live import live_task_pool
 

@@ -40,7 +40,7 @@ class HPOVectorEnv(VectorEnv):
         unsupported = sorted(set(task_kwargs) - {"task", "suite", "metric"})
         if unsupported:
             raise ValueError(f"the native vector env does not take {unsupported}; use vectorization_mode='sync'")
-        pool = resolve_task_pool(**task_kwargs)
+        self.pool = pool = resolve_task_pool(**task_kwargs)
         self.objectives: list[TabularObjective] = [pool.get(n) for n in pool.names]  # type: ignore[misc]
         first = self.objectives[0]
         for obj in self.objectives:
@@ -85,10 +85,7 @@ class HPOVectorEnv(VectorEnv):
         options = options or {}
         self._fixed_task = None
         if "task" in options:
-            name = options["task"]
-            if name not in self.task_names:
-                raise ValueError(f"unknown task {name!r}; valid names: {self.task_names}")
-            self._fixed_task = self.task_names.index(name)
+            self._fixed_task = self.task_names.index(self.pool.resolve(options["task"]))
         self._start(np.arange(self.num_envs))
         self._autoreset[:] = False
         return self._history.observations(), {"task": np.array(self.task_names, dtype=object)[self._task],

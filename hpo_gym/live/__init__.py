@@ -82,7 +82,8 @@ def live_task_pool(task: Any = None, model: str | None = None, suite: str = HPOB
     models = [named_model] if named_model else ([get_model(model).name] if model else list(MODEL_NAMES))
     names = [f"{tid}-{m}" for tid in task_ids for m in models]
     shared_space = MODELS[models[0]].space if len(models) == 1 else None
-    return TaskPool(names, lambda name: load_live(name, metric, **options), shared_space)
+    ids = {f"{tid}-{m}": tid for tid in task_ids for m in models}
+    return TaskPool(names, lambda name: load_live(name, metric, **options), shared_space, ids)
 
 
 register_suite(Suite(

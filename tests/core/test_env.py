@@ -129,6 +129,8 @@ def test_task_by_openml_id_and_reset_option():
     env = gym.make("HPO-OpenML-v0", task=9952)
     assert env.reset(seed=0)[1]["task"] == "phoneme"
     env = gym.make("HPO-OpenML-v0")
+    assert env.reset(seed=0, options={"task": 146822})[1]["task"] == "segment"
+    assert set(env.unwrapped.pool._cache) == {"segment"}, "resolving an OpenML id must not load the other tasks"
     assert env.reset(seed=0, options={"task": "segment"})[1]["task"] == "segment"
     assert env.reset(options={"task": 146821})[1]["task"] == "car"
     drawn = {env.reset()[1]["task"] for _ in range(60)}

@@ -67,6 +67,9 @@ def test_native_vector_env_rejects_bad_actions_and_settings():
         vec.step(np.zeros((3, 5)))
     with pytest.raises(ValueError, match="NaN or inf"):
         vec.step(np.full((2, 5), np.nan))
+    assert set(vec.reset(seed=0, options={"task": 31})[1]["task"]) == {"credit_g"}
+    with pytest.raises(ValueError, match="valid names"):
+        vec.reset(options={"task": "mnist"})
     with pytest.raises(ValueError, match="vectorization_mode='sync'"):
         gym.make_vec("HPO-OpenML-v0", num_envs=2, action_type="dict")
 
