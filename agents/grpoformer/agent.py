@@ -32,15 +32,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.grpoformer.fast_inference import FastPolicy, tempered_log_probs
+from agents.grpoformer.fast_inference import FastPolicy
 from agents.grpoformer.learner import first_new
 from agents.grpoformer.policy import (
     bins_to_unit,
     featurize_observations,
     history_bins,
     load_policy,
-    mode_bins,
-    sample_bins,
 )
 from agents.registry import register_agent
 from hpo_gym.objective import Objective
@@ -127,16 +125,13 @@ class GRPOformerAgent:
     def _act_fast(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
         """:meth:`_act_torch` step for step, with the distribution from :class:`FastPolicy`."""
         d = len(self._space)
-        logp, sc = self.fast_policy().log_probs(observation)  # (D, K), the torch path's logp[0]
-        if self.temperature != 1.0:
-            logp = tempered_log_probs(logp, self.temperature)
-        # the torch path's sample_bins: one multinomial over the D rows, same generator -> same draws
-        idx = torch.multinomial(torch.from_numpy(np.exp(logp)), self.group_size, replacement=True, generator=self._gen)
-        cand = idx.numpy().T  # (G, D)
+        fp = self.fast_policy()
+        enc = fp.encode(observation)
+        cand, sc = fp.sample(observation, self.group_size, self._gen, self.temperature, encoded=enc)  # (G, D)
         mask = np.asarray(observation["mask"]).astype(bool)
         use_mode = self._use_mode(mask)
         if use_mode:
-            cand = np.concatenate([logp.argmax(-1)[None], cand], 0)
+            cand = np.concatenate([fp.sample(observation, 1, None, greedy=True, encoded=enc)[0], cand], 0)
         nb = np.maximum(sc.n_bins, 1)
         # history_bins (float64 product, as there), with minimum/maximum instead of np.clip's slower wrapper
         hb = np.maximum(np.minimum((np.asarray(observation["x"])[mask, :d].astype(np.float64) * nb[:d]).astype(np.int64),
@@ -160,14 +155,11 @@ class GRPOformerAgent:
         n = max(int(np.asarray(observation["mask"]).sum()), 1)
         observation = {**observation, "x": observation["x"][:n], "y": observation["y"][:n], "mask": observation["mask"][:n]}
         f = featurize_observations(observation, self.device)
-        logp = self.policy(f)
-        if self.temperature != 1.0:
-            logp = torch.log_softmax(logp / self.temperature, -1)
-        cand = sample_bins(logp, self.group_size, self._gen)  # (1, G, D)
+        cand, _ = self.policy.sample(f, self.group_size, self._gen, self.temperature)  # (1, G, D)
         mask = np.asarray(observation["mask"]).astype(bool)
         use_mode = self._use_mode(mask)
         if use_mode:
-            cand = torch.cat([mode_bins(logp)[:, None], cand], 1)
+            cand = torch.cat([self.policy.sample(f, 1, greedy=True)[0], cand], 1)
         hb = history_bins(np.asarray(observation["x"])[mask, :d], f.n_bins[0, :d].cpu().numpy())
         g = first_new(cand[0, :, :d].cpu().numpy(), hb)
         u = bins_to_unit(cand[:, g], f, None if use_mode and g == 0 else self._rng)[0, :d]

@@ -98,6 +98,17 @@ class _SpaceCache:
     flat_base: np.ndarray    # (D,) int64: d * K, offsets into a flattened (D, K) array
 
 
+@dataclass
+class _Encoded:
+    """One observation after the encoder: what the head and the autoregressive sampler read."""
+
+    head_in: np.ndarray            # (D, K, hh): head_ctx(ctx) + head_bin(bins)
+    h_dims: np.ndarray | None      # (D, d): final-norm dimension embeddings (autoregressive policies only)
+    x_best: np.ndarray             # (D,) the best trial's encoded values
+    has_hist: np.float32
+    space: _SpaceCache
+
+
 class FastPolicy:
     """NumPy inference of a :class:`GRPOformerPolicy` on one observation (see the module docstring).
 
@@ -149,6 +160,13 @@ class FastPolicy:
         self.bin_w, self.bin_b = t(sd["head_bin.weight"].T), sd["head_bin.bias"]
         self.h1_w, self.h1_b = t(sd["head_out.1.weight"].T), sd["head_out.1.bias"]
         self.out_w, self.out_b = t(sd["head_out.3.weight"][0]), sd["head_out.3.bias"][0]
+        self.autoregressive = policy.autoregressive
+        if self.autoregressive:  # the prefix MLP reads the *affine* final-norm output of the dimension tokens
+            self.norm_g, self.norm_b = gn, bn
+            w1 = sd["ar_value.0.weight"].T  # (d + VALUE_FEATURES, hh)
+            self.arv_w_dim, self.arv_w_val, self.arv_b1 = t(w1[:d]), t(w1[d:]), sd["ar_value.0.bias"]
+            self.arv_w2, self.arv_b2 = t(sd["ar_value.2.weight"].T), sd["ar_value.2.bias"]
+            self.arc_w = t(sd["ar_ctx.weight"].T)
         self._space: _SpaceCache | None = None
 
     # -- per-space cache -----------------------------------------------------------------------------
@@ -234,7 +252,76 @@ class FastPolicy:
 
     # -- featurize + forward -------------------------------------------------------------------------
     def log_probs(self, obs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, _SpaceCache]:
-        """Masked bin log-probabilities ``(D, K)`` of one observation, and the space's bin layout."""
+        """Masked bin log-probabilities ``(D, K)`` of one observation, and the space's bin layout
+        (``policy(f)[0]``: for an autoregressive policy, each dimension before any value is chosen)."""
+        enc = self.encode(obs)
+        return self._head_logp(enc.head_in, enc.space), enc.space
+
+    def sample(self, obs: Mapping[str, np.ndarray], n: int, generator: torch.Generator | None, temperature: float = 1.0,
+               greedy: bool = False, encoded: _Encoded | None = None) -> tuple[np.ndarray, _SpaceCache]:
+        """``n`` candidate bin vectors ``(n, D)``: :meth:`GRPOformerPolicy.sample` for one observation, with the
+        same ``torch.multinomial`` calls on the same generator (so a seeded agent draws what the torch path
+        draws). ``encoded`` reuses :meth:`encode`'s result for a second call on the same observation."""
+        enc = encoded or self.encode(obs)
+        sc = enc.space
+        if not self.autoregressive:
+            logp = self._head_logp(enc.head_in, sc)
+            if temperature != 1.0:
+                logp = tempered_log_probs(logp, temperature)
+            if greedy:
+                return np.repeat(logp.argmax(-1)[None], n, 0), sc
+            # sample_bins: one multinomial over the D rows
+            idx = torch.multinomial(torch.from_numpy(np.exp(logp)), n, replacement=True, generator=generator)
+            return idx.numpy().T, sc
+        D = sc.D
+        bins = np.zeros((n, D), np.int64)
+        total = np.zeros((n, self.arc_w.shape[0]), _F32)
+        h_dims = enc.h_dims @ self.arv_w_dim + self.arv_b1  # (D, hh): the dimension half of ar_value's first layer
+        freq = np.arange(1, 4, dtype=_F32) * _F32(math.pi)
+        for j in range(D):
+            cond = (total / _F32(max(j, 1))) @ self.arc_w  # (n, hh)
+            row_mask = sc.bin_mask[j:j + 1]
+            lp = self._head_logp(enc.head_in[j][None] + cond[:, None, :], sc, row_mask, sc.dim_mask[j])  # (n, K)
+            draw = lp if temperature == 1.0 else tempered_log_probs(lp, temperature)
+            if greedy:
+                b = draw.argmax(-1)
+            else:
+                b = torch.multinomial(torch.from_numpy(np.exp(draw)), 1, generator=generator).numpy()[:, 0]
+            bins[:, j] = b
+            if not sc.dim_mask[j]:
+                continue
+            u = (b.astype(_F32) + _F32(0.5)) / sc.nbf[j]
+            inc = min(int(enc.x_best[j] * sc.nbf[j]), int(sc.nb_minus1[j]))
+            is_inc = ((b == inc) & (enc.has_hist > 0)).astype(_F32)
+            ang = u[:, None] * freq
+            phi = np.concatenate([u[:, None], np.sin(ang), np.cos(ang), is_inc[:, None]], 1)
+            total = total + (_gelu(h_dims[j] + phi @ self.arv_w_val) @ self.arv_w2 + self.arv_b2)
+        return bins, sc
+
+    def _head_logp(self, head_in: np.ndarray, sc: _SpaceCache, bin_mask: np.ndarray | None = None,
+                   dim_mask: np.ndarray | bool | None = None) -> np.ndarray:
+        """The per-bin head MLP and masked log-softmax on ``head_in`` ``(..., K, hh)``; ``bin_mask`` /
+        ``dim_mask`` default to the space's ``(D, K)`` / ``(D,)`` layout."""
+        bin_mask = sc.bin_mask if bin_mask is None else bin_mask
+        dim_mask = sc.dim_mask if dim_mask is None else np.asarray(dim_mask)
+        z2 = _gelu(_gelu(head_in) @ self.h1_w + self.h1_b)
+        logits = np.where(bin_mask, z2 @ self.out_w + self.out_b, _F32(-np.inf))
+        mx = logits.max(-1, keepdims=True)
+        sh = logits - mx
+        logp = sh - np.log(np.exp(sh).sum(-1, keepdims=True))
+        if dim_mask.ndim == 0:  # one dimension for all rows (the autoregressive sampler)
+            if not dim_mask:  # a padding dimension: the torch path's one-bin distribution
+                logp[...] = -np.inf
+                logp[..., 0] = 0.0
+        else:
+            pad = ~dim_mask
+            if pad.any():  # padding dimensions: the torch path's one-bin distribution
+                logp[pad] = -np.inf
+                logp[pad, 0] = 0.0
+        return logp.astype(_F32, copy=False)
+
+    def encode(self, obs: Mapping[str, np.ndarray]) -> _Encoded:
+        """Featurize + encoder for one observation: the head's per-bin input and what the sampler needs."""
         kind = np.asarray(obs["dim_kind"]).astype(np.int64, copy=False)
         choices = np.asarray(obs["dim_choices"], dtype=_F32)
         logf = np.asarray(obs["dim_log"], dtype=_F32)
@@ -302,19 +389,11 @@ class FastPolicy:
             h = h + (np.maximum(_normalize(h, mv, ly.eps2) @ ly.ff1_w + ly.ff1_b, _F32(0.0)) @ ly.ff2_w + ly.ff2_b)
         hn = _normalize(h[:1 + D], mv, self.norm_eps)
 
-        # -- per-bin head and masked log-softmax
+        # -- the per-bin head's input (the head itself: _head_logp)
         ctx = hn[1:] @ self.ctx_w_dim + (hn[0] @ self.ctx_w_budget + self.ctx_b)  # (D, hh)
         z1 = ctx[:, None, :] + (bins @ self.bin_w + self.bin_b)  # (D, K, hh)
-        z2 = _gelu(_gelu(z1) @ self.h1_w + self.h1_b)
-        logits = np.where(sc.bin_mask, z2 @ self.out_w + self.out_b, _F32(-np.inf))
-        mx = logits.max(-1, keepdims=True)
-        sh = logits - mx
-        logp = sh - np.log(np.exp(sh).sum(-1, keepdims=True))
-        pad = ~sc.dim_mask
-        if pad.any():  # padding dimensions: the torch path's one-bin distribution
-            logp[pad] = -np.inf
-            logp[pad, 0] = 0.0
-        return logp.astype(_F32, copy=False), sc
+        h_dims = hn[1:] * self.norm_g + self.norm_b if self.autoregressive else None
+        return _Encoded(z1, h_dims, x_best, has_hist, sc)
 
 
 def tempered_log_probs(logp: np.ndarray, temperature: float) -> np.ndarray:

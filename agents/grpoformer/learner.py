@@ -35,7 +35,7 @@ from agents.grpoformer.policy import (
     featurize,
     kl,
     log_prob,
-    sample_bins,
+    mode_bins,
     history_bins,
 )
 from hpo_gym.episode import History
@@ -60,6 +60,7 @@ class LearnerConfig:
     kl_beta: float = 0.0            # KL to a frozen reference (the initial policy); 0 = off
     pcr_lambda: float = 1.0         # Policy Churn Regularization weight; 0 = off
     pcr_states: int = 64            # reference states per gradient step
+    kl_paths: int = 4               # autoregressive policies: sampled configurations per state for PCR/churn KLs
     churn_probe_states: int = 128   # held-out reference states for measuring churn
     buffer_states: int = 4096       # recent states kept for PCR reference
     max_grad_norm: float = 1.0
@@ -146,13 +147,11 @@ def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], h
     for t in range(horizon):
         st = _states_of(hist)
         f = featurize_states(st, device)
-        logp = policy(f)
-        if greedy:
-            cand = logp.argmax(-1)[:, None, :].expand(-1, group_size, -1).clone()
-            cand[:, 1:] = sample_bins(logp, group_size - 1, gen) if group_size > 1 else cand[:, 1:]
-        else:
-            cand = sample_bins(logp, group_size, gen)  # (B, G, D)
-        lp = log_prob(logp, cand, f)  # (B, G)
+        cand, clp = policy.sample(f, group_size, gen)  # (B, G, D), (B, G, D, K)
+        if greedy:  # candidate 0 is the mode (greedy decode), the others samples
+            cand = torch.cat([policy.sample(f, 1, greedy=True)[0], cand[:, 1:]], 1)
+            clp = policy.action_logp(f, cand)
+        lp = log_prob(clp, cand, f)  # (B, G)
         u = bins_to_unit(cand, f, rng)  # (B, G, D)
         cand_np = cand.cpu().numpy()
         nbins = f.n_bins.cpu().numpy()
@@ -232,7 +231,8 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
 
 def grpo_pcr_loss(policy: GRPOformerPolicy, f: Features, actions: torch.Tensor, old_logp: torch.Tensor,
                   adv: torch.Tensor, cfg: LearnerConfig, ref_f: Features | None = None,
-                  snap_ref_logp: torch.Tensor | None = None, frozen_logp: torch.Tensor | None = None):
+                  ref_actions: torch.Tensor | None = None, snap_ref_logp: torch.Tensor | None = None,
+                  frozen_logp: torch.Tensor | None = None):
     r"""The GRPO + PCR objective (to minimise) on one minibatch.
 
     With :math:`\rho_{i,g} = \pi_\theta(a_{i,g}\mid s_i) / \pi_{old}(a_{i,g}\mid s_i)` over the ``G``
@@ -249,13 +249,16 @@ def grpo_pcr_loss(policy: GRPOformerPolicy, f: Features, actions: torch.Tensor, 
 
     where :math:`\pi_{snap}` is the policy snapshot taken at the start of the update and
     :math:`\mathcal{R}` are ``M`` reference states from the buffer of recent states, none in this
-    minibatch (Policy Churn Regularization, after CHAIN, Tang & Berseth 2024). All KLs and entropies are
-    exact (sums over each dimension's bins). ``cfg.algo == "reinforce"`` replaces the clipped surrogate
+    minibatch (Policy Churn Regularization, after CHAIN, Tang & Berseth 2024). For a factorized policy
+    all KLs and entropies are exact (sums over each dimension's bins); for an autoregressive one they are
+    sums of exact per-dimension conditional terms along configurations (``ref_actions``, drawn from the
+    snapshot for the PCR term; the minibatch's own candidates for the entropy and the reference KL),
+    i.e. unbiased estimates of the joint quantities. ``cfg.algo == "reinforce"`` replaces the clipped surrogate
     with :math:`-\frac{1}{NG}\sum \log\pi_\theta(a_{i,g}\mid s_i) A_{i,g}` (mean-baseline advantages).
 
     Returns ``(loss, stats)``.
     """
-    logp = policy(f)
+    logp = policy.action_logp(f, actions)  # (N, G, D, K) conditional log-probabilities
     new = log_prob(logp, actions, f)
     if cfg.algo == "reinforce":
         policy_loss = -(new * adv).mean()
@@ -272,11 +275,30 @@ def grpo_pcr_loss(policy: GRPOformerPolicy, f: Features, actions: torch.Tensor, 
         loss = loss + cfg.kl_beta * kl_ref
     pcr = torch.zeros(())
     if cfg.pcr_lambda > 0 and ref_f is not None and snap_ref_logp is not None:
-        pcr = kl(snap_ref_logp, policy(ref_f), ref_f).mean()
+        pcr = kl(snap_ref_logp, policy.action_logp(ref_f, ref_actions), ref_f).mean()
         loss = loss + cfg.pcr_lambda * pcr
     stats = {"policy_loss": policy_loss.item(), "entropy": ent.item(), "kl_ref": kl_ref.item(), "pcr": pcr.item(),
              "clip_frac": float(((ratio - 1).abs() > cfg.clip_eps).float().mean())}
     return loss, stats
+
+
+@torch.no_grad()
+def reference_actions(snapshot: GRPOformerPolicy, f: Features, cfg: LearnerConfig,
+                      gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Configurations drawn from the snapshot on reference states and their conditional log-probabilities.
+
+    A factorized policy's KL is exact from its per-state distribution, so one (arbitrary) configuration
+    carries it and no random draw is spent; an autoregressive one needs ``cfg.kl_paths`` samples per state.
+    """
+    if not snapshot.autoregressive:
+        logp = snapshot(f)
+        return mode_bins(logp)[:, None], logp[:, None]
+    return snapshot.sample(f, cfg.kl_paths, gen)
+
+
+def policy_kl(snap_logp: torch.Tensor, policy: GRPOformerPolicy, f: Features, actions: torch.Tensor) -> torch.Tensor:
+    """``KL(snapshot || policy)`` per state, from :func:`reference_actions`' output (mean over its paths)."""
+    return kl(snap_logp, policy.action_logp(f, actions), f).mean(1)
 
 
 class StateBuffer:
@@ -320,8 +342,8 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
     # held-out reference states for the churn measurement (never used as PCR reference in this update)
     probe_st = buffer.sample(cfg.churn_probe_states, rng) if len(buffer) else take_states(ro.states, rng.choice(N, min(N, cfg.churn_probe_states), replace=False))
     probe_f = featurize_states(probe_st, device)
-    with torch.no_grad():
-        probe_before = snapshot(probe_f)
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1))) if policy.autoregressive else None
+    probe_actions, probe_before = reference_actions(snapshot, probe_f, cfg, gen)
     epochs = 1 if cfg.algo == "reinforce" else cfg.epochs
     stats_acc: dict[str, list[float]] = {}
     adv = ro.advantages.to(device)
@@ -331,7 +353,7 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
             mb = perm[start:start + cfg.minibatch]
             idx = torch.as_tensor(mb)
             f = f_all.index(idx)
-            ref_f = snap_ref = frozen_lp = None
+            ref_f = ref_actions = snap_ref = frozen_lp = None
             if cfg.pcr_lambda > 0:
                 if len(buffer):
                     ref_st = buffer.sample(cfg.pcr_states, rng)
@@ -340,13 +362,13 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
                     ref_st = take_states(ro.states, rng.choice(rest, min(len(rest), cfg.pcr_states), replace=False)) if len(rest) else None
                 if ref_st is not None:
                     ref_f = featurize_states(ref_st, device)
-                    with torch.no_grad():
-                        snap_ref = snapshot(ref_f)
+                    ref_actions, snap_ref = reference_actions(snapshot, ref_f, cfg, gen)
+            actions = ro.actions[idx].to(device)
             if cfg.kl_beta > 0 and frozen is not None:
                 with torch.no_grad():
-                    frozen_lp = frozen(f)
-            loss, st = grpo_pcr_loss(policy, f, ro.actions[idx].to(device), ro.old_logp[idx].to(device), adv[idx],
-                                     cfg, ref_f, snap_ref, frozen_lp)
+                    frozen_lp = frozen.action_logp(f, actions)
+            loss, st = grpo_pcr_loss(policy, f, actions, ro.old_logp[idx].to(device), adv[idx],
+                                     cfg, ref_f, ref_actions, snap_ref, frozen_lp)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
@@ -355,7 +377,7 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
                 stats_acc.setdefault(k, []).append(v)
     policy.eval()
     with torch.no_grad():
-        churn = float(kl(probe_before, policy(probe_f), probe_f).mean())
+        churn = float(policy_kl(probe_before, policy, probe_f, probe_actions).mean())
     buffer.add(buffer_states)
     out = {k: float(np.mean(v)) for k, v in stats_acc.items()}
     out["churn"] = churn

@@ -32,7 +32,6 @@ from agents.grpoformer.policy import (
     PolicyConfig,
     bins_to_unit,
     log_prob,
-    sample_bins,
     save_policy,
 )
 from agents.grpoformer.synthetic import synthetic_bank
@@ -198,8 +197,7 @@ def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 
         st = _online_state(space, xs, ys, len(ys) / budget, context)
         f = featurize_states(st)
         with torch.no_grad():
-            logp = policy(f)
-        cand = sample_bins(logp, g_n, gen)
+            cand, logp = policy.sample(f, g_n, gen)
         u = bins_to_unit(cand, f, rng)[0]
         batch = objective.evaluate_batch(u[:, :d])
         scores = np.asarray(batch.scores)

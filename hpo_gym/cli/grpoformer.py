@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="per-step group reward: gain of the best-so-far (default) or the candidate's score")
     p.add_argument("--synthetic", type=int, default=None, help="number of synthetic training objectives (0 = none)")
     p.add_argument("--eval-every", type=int, default=None, help="held-out regret every N updates")
+    p.add_argument("--head", choices=["factorized", "autoregressive"], default=None,
+                   help="output head: independent bins per dimension, or each dimension conditioned on the earlier ones")
     p.set_defaults(func=run)
 
 
@@ -59,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if args.no_std:
         lc = dataclasses.replace(lc, std_normalize=False)
     cfg = TrainConfig(seed=args.seed, threads=args.threads, device=args.device, learner=lc)
+    if args.head is not None:
+        cfg.policy = dataclasses.replace(cfg.policy, autoregressive=args.head == "autoregressive")
     for k, v in {"updates": args.updates, "synthetic": args.synthetic, "eval_every": args.eval_every}.items():
         if v is not None:
             setattr(cfg, k, v)

@@ -151,3 +151,38 @@ def test_fast_path_keeps_only_filled_slots_when_they_are_not_first():
     ref = _torch_logp(policy, compact)
     fin = np.isfinite(ref)
     np.testing.assert_allclose(ours[fin], ref[fin], rtol=0, atol=2e-5)
+
+
+def _autoregressive_checkpoint(path) -> str:
+    """A random-init autoregressive policy whose prefix path is active (sharpened so the draws depend on it)."""
+    from agents.grpoformer.policy import PolicyConfig, save_policy
+
+    torch.manual_seed(5)
+    policy = GRPOformerPolicy(PolicyConfig(autoregressive=True)).eval()
+    with torch.no_grad():
+        policy.ar_ctx.weight.normal_(0.0, 3.0)
+        policy.head_out[-1].weight.mul_(20.0)
+    save_policy(policy, path)
+    return str(path)
+
+
+@pytest.mark.parametrize("kw", [{"deterministic": False}, {"deterministic": True}, {"temperature": 0.7, "mode_first": 2}])
+def test_fast_autoregressive_agent_identical_to_torch_path(tmp_path, kw):
+    """The autoregressive sampler (one multinomial per dimension on the same generator) in NumPy proposes
+    exactly the torch path's configurations, on the suite's grid space and on a continuous + categorical one."""
+    ckpt = _autoregressive_checkpoint(tmp_path / "ar.pt")
+    fast, ref = GRPOformerAgent(ckpt, fast=True, **kw), GRPOformerAgent(ckpt, fast=False, **kw)
+    assert fast.policy.autoregressive
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame([{"lr": lr, "kernel": k, "acc": rng.random()} for lr in np.geomspace(1e-4, 1e-1, 12)
+                       for k in ["linear", "rbf", "poly"]])
+    user = TabularObjective.from_dataframe(df, "acc", space=USER, name="user-svm")
+    for env in [gym.make("HPO-OpenML-v0", task="kc1", budget=25), gym.make("HPO-OpenML-v0", objective=user, budget=25)]:
+        obs, _ = env.reset(seed=3)
+        fast.reset(env.unwrapped.space, seed=3, budget=25)
+        ref.reset(env.unwrapped.space, seed=3, budget=25)
+        for _ in range(25):
+            a = fast.act(obs)
+            assert np.array_equal(a, ref.act(obs))
+            obs, *_ = env.step(a)
+    _assert_same(fast.policy, fast.fast_policy(), obs)  # the first-dimension-unconditioned head, too

@@ -101,8 +101,9 @@ def test_pcr_term_zero_for_identical_policies_and_positive_otherwise():
     actions = sample_bins(l1, 4, torch.Generator().manual_seed(0))
     old = log_prob(l1, actions, f)
     adv = torch.zeros(1, 4)
-    _, same = grpo_pcr_loss(p1, f, actions, old, adv, cfg, ref_f=f, snap_ref_logp=l1)
-    _, other = grpo_pcr_loss(p1, f, actions, old, adv, cfg, ref_f=f, snap_ref_logp=l2)
+    ref_actions = actions[:, :1]  # a factorized KL is exact from any one configuration
+    _, same = grpo_pcr_loss(p1, f, actions, old, adv, cfg, ref_f=f, ref_actions=ref_actions, snap_ref_logp=l1[:, None])
+    _, other = grpo_pcr_loss(p1, f, actions, old, adv, cfg, ref_f=f, ref_actions=ref_actions, snap_ref_logp=l2[:, None])
     assert same["pcr"] == pytest.approx(0.0, abs=1e-6)
     assert other["pcr"] > 1e-4
 
