@@ -1,4 +1,5 @@
-"""The autoregressive GRPOformer head: an exact joint distribution, estimators, PCR, training, checkpoints.
+"""The autoregressive GRPOformer head: an exact joint distribution, estimators, PCR, checkpoints (its tiny
+training run is parametrized in test_grpoformer.py, its fast path in test_fast_inference.py).
 
 Checked by enumerating every configuration of a small mixed space (3 x 4 x 5 = 60 joint bins), so the
 joint probabilities, entropy and KL are known exactly and the policy's samples and estimators can be
@@ -13,35 +14,26 @@ import numpy as np
 import pytest
 import torch
 
-from agents.grpoformer.learner import LearnerConfig, StateBuffer, collect, grpo_pcr_loss, policy_kl, reference_actions, update
+from agents.grpoformer.learner import LearnerConfig, grpo_pcr_loss, policy_kl, reference_actions
 from agents.grpoformer.policy import (
     GRPOformerPolicy,
     PolicyConfig,
     entropy,
-    featurize,
     load_policy,
     log_prob,
     save_policy,
 )
-from agents.grpoformer.synthetic import random_objective
-from hpo_gym.episode import space_descriptor
+from tests.grpoformer.conftest import history_features
 from hpo_gym.space import Categorical, Ordinal, SearchSpace
 
 torch.set_num_threads(1)
 
 
+SMALL = SearchSpace([Ordinal("a", [1, 2, 3]), Categorical("b", ["p", "q", "r", "s"]), Ordinal("c", [1, 2, 3, 4, 5])])
+
+
 def _small_state(n_trials: int = 4, seed: int = 0):
-    space = SearchSpace([Ordinal("a", [1, 2, 3]), Categorical("b", ["p", "q", "r", "s"]), Ordinal("c", [1, 2, 3, 4, 5])])
-    rng = np.random.default_rng(seed)
-    T, D = 8, 16
-    x = np.zeros((1, T, D), np.float32)
-    y = np.zeros((1, T), np.float32)
-    mask = np.zeros((1, T), np.int8)
-    x[0, :n_trials, :3] = rng.random((n_trials, 3))
-    y[0, :n_trials] = rng.random(n_trials)
-    mask[0, :n_trials] = 1
-    desc = space_descriptor(space, D)
-    return featurize(x, y, mask, np.array([[n_trials / T]]), desc["dim_kind"][None], desc["dim_choices"][None], desc["dim_log"][None])
+    return history_features(SMALL, n_trials, seed, slots=8)
 
 
 def _ar_policy(seed: int = 0) -> GRPOformerPolicy:
@@ -134,26 +126,6 @@ def test_pcr_term_zero_for_identical_policies_and_positive_otherwise():
     _, other = grpo_pcr_loss(p1, f, actions, old, adv, cfg, ref_f=f, ref_actions=ref_actions2, snap_ref_logp=snap2)
     assert same["pcr"] == pytest.approx(0.0, abs=1e-6)
     assert other["pcr"] > 1e-3
-
-
-def test_tiny_autoregressive_training_run_raises_reward():
-    torch.manual_seed(0)
-    obj = random_objective(np.random.default_rng(3), "tiny", min_dims=2, max_dims=2, max_cells=400)
-    policy = GRPOformerPolicy(PolicyConfig(autoregressive=True))
-    cfg = LearnerConfig(reward="score", episodes=4, horizon=6, epochs=4, minibatch=24, lr=3e-3, pcr_lambda=0.1)
-    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
-    rng, gen, buf = np.random.default_rng(0), torch.Generator().manual_seed(0), StateBuffer(512)
-
-    def mean_score(n=4):
-        return float(np.mean([collect(policy, [obj], cfg, np.random.default_rng(100 + k), torch.Generator().manual_seed(100 + k)).rewards.mean() for k in range(n)]))
-
-    before = mean_score()
-    for _ in range(25):
-        stats = update(policy, opt, collect(policy, [obj], cfg, rng, gen), buf, cfg, rng)
-        assert np.isfinite(stats["churn"]) and stats["churn"] >= -1e-6
-    after = mean_score()
-    assert after > before + 0.25 * (obj.oracle.best - before)
-    assert policy.ar_ctx.weight.abs().sum() > 0  # the prefix path was trained
 
 
 def test_autoregressive_checkpoint_round_trip(tmp_path):

@@ -13,9 +13,9 @@ from agents.grpoformer.agent import SHIPPED_CHECKPOINT, GRPOformerAgent
 from agents.grpoformer.learner import LearnerConfig, StateBuffer, collect, featurize_states, group_advantages, grpo_pcr_loss, update
 from agents.grpoformer.policy import (
     GRPOformerPolicy,
+    PolicyConfig,
     bins_to_unit,
     entropy,
-    featurize,
     kl,
     load_policy,
     log_prob,
@@ -23,7 +23,7 @@ from agents.grpoformer.policy import (
     save_policy,
 )
 from agents.grpoformer.synthetic import random_objective
-from hpo_gym.episode import space_descriptor
+from tests.grpoformer.conftest import history_features
 from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
 from hpo_gym.suites import load_hpobench_nn
 from hpo_gym.tabular import TabularObjective
@@ -31,20 +31,13 @@ from hpo_gym.tabular import TabularObjective
 torch.set_num_threads(1)
 
 
+MIXED = SearchSpace([Float("lr", 1e-4, 1.0, log=True), Int("units", 1, 100), Ordinal("depth", [1, 2, 3]),
+                     Categorical("act", ["relu", "tanh", "gelu", "elu"])])
+
+
 def _mixed_state(n_trials: int = 5, seed: int = 0):
     """One observation over a space with every kind: float (32 bins, continuous), int, ordinal, categorical."""
-    space = SearchSpace([Float("lr", 1e-4, 1.0, log=True), Int("units", 1, 100), Ordinal("depth", [1, 2, 3]),
-                         Categorical("act", ["relu", "tanh", "gelu", "elu"])])
-    rng = np.random.default_rng(seed)
-    T, D = 10, 16
-    x = np.zeros((1, T, D), np.float32)
-    y = np.zeros((1, T), np.float32)
-    mask = np.zeros((1, T), np.int8)
-    x[0, :n_trials, :4] = rng.random((n_trials, 4))
-    y[0, :n_trials] = rng.random(n_trials)
-    mask[0, :n_trials] = 1
-    desc = space_descriptor(space, D)
-    return space, featurize(x, y, mask, np.array([[n_trials / T]]), desc["dim_kind"][None], desc["dim_choices"][None], desc["dim_log"][None])
+    return MIXED, history_features(MIXED, n_trials, seed)
 
 
 def test_log_prob_and_entropy_match_torch_distributions():
@@ -108,11 +101,12 @@ def test_pcr_term_zero_for_identical_policies_and_positive_otherwise():
     assert other["pcr"] > 1e-4
 
 
-def test_tiny_training_run_raises_reward():
+@pytest.mark.parametrize("autoregressive", [False, True], ids=["factorized", "autoregressive"])
+def test_tiny_training_run_raises_reward(autoregressive):
     """A seeded run of a few updates on one small synthetic table raises the group reward (score mode)."""
     torch.manual_seed(0)
     obj = random_objective(np.random.default_rng(3), "tiny", min_dims=2, max_dims=2, max_cells=400)
-    policy = GRPOformerPolicy()
+    policy = GRPOformerPolicy(PolicyConfig(autoregressive=autoregressive))
     cfg = LearnerConfig(reward="score", episodes=4, horizon=6, epochs=4, minibatch=24, lr=3e-3, pcr_lambda=0.1)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     rng, gen, buf = np.random.default_rng(0), torch.Generator().manual_seed(0), StateBuffer(512)
@@ -122,9 +116,12 @@ def test_tiny_training_run_raises_reward():
 
     before = mean_score()
     for _ in range(25):
-        update(policy, opt, collect(policy, [obj], cfg, rng, gen), buf, cfg, rng)
+        stats = update(policy, opt, collect(policy, [obj], cfg, rng, gen), buf, cfg, rng)
+        assert np.isfinite(stats["churn"]) and stats["churn"] >= -1e-6
     after = mean_score()
     assert after > before + 0.25 * (obj.oracle.best - before)
+    if autoregressive:
+        assert policy.ar_ctx.weight.abs().sum() > 0  # the prefix path was trained (it starts at zero)
 
 
 def test_checkpoint_round_trip(tmp_path):

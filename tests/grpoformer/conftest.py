@@ -1,0 +1,25 @@
+"""Shared GRPOformer test helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agents.grpoformer.policy import MAX_DIMS, Features, featurize
+from hpo_gym.episode import space_descriptor
+from hpo_gym.space import SearchSpace
+
+
+def history_features(space: SearchSpace, n_trials: int, seed: int = 0, slots: int = 10) -> Features:
+    """Policy input for one state: ``n_trials`` random trials (configurations and scores) over ``space``."""
+    rng = np.random.default_rng(seed)
+    d = len(space)
+    x = np.zeros((1, slots, MAX_DIMS), np.float32)
+    y = np.zeros((1, slots), np.float32)
+    mask = np.zeros((1, slots), np.int8)
+    x[0, :n_trials, :d] = rng.random((n_trials, d))
+    y[0, :n_trials] = rng.random(n_trials)
+    mask[0, :n_trials] = 1
+    desc = space_descriptor(space, MAX_DIMS)
+    return featurize(x, y, mask, np.array([[n_trials / slots]]), desc["dim_kind"][None], desc["dim_choices"][None],
+                     desc["dim_log"][None])
+
