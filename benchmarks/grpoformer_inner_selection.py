@@ -44,10 +44,12 @@ def recipe(name: str, updates: int, seed: int) -> TrainConfig:
         return dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, autoregressive=False))
     if name == "autoregressive":
         return dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, autoregressive=True))
+    if name == "factorized+mixed":  # + 24 interpolated training tasks, 30 % of the episodes
+        return dataclasses.replace(cfg, mixed=24, policy=dataclasses.replace(cfg.policy, autoregressive=False))
     raise ValueError(f"unknown recipe {name!r}; known: {RECIPES}")
 
 
-RECIPES = ["factorized", "autoregressive"]
+RECIPES = ["factorized", "autoregressive", "factorized+mixed"]
 
 
 def near_best_fraction(task: str, tol: float = 0.02) -> float:

@@ -119,6 +119,19 @@ class TabularObjective:
         return len(self._present_cells) if not self._complete else int(np.prod(self.grid_shape))
 
     @property
+    def seed_scores(self) -> np.ndarray:
+        """Score of every grid cell for every seed ``(n_cells, n_seeds)``, C order, higher is better; NaN where
+        missing. Read-only view (e.g. to derive new tables from this one)."""
+        view = self._seed_scores.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def grid_values(self) -> dict[str, np.ndarray]:
+        """The grids of the float/int hyperparameters, by name (what the constructor's ``grid_values`` took)."""
+        return {hp.name: g.copy() for hp, g in zip(self.space, self._grids) if not hp.is_discrete}
+
+    @property
     def mean_scores(self) -> np.ndarray:
         """Noise-free score (mean over seeds) of every grid cell, C order; NaN where missing. Read-only view."""
         view = self._mean_scores.view()

@@ -5,6 +5,13 @@ spaces have 1-8 hyperparameters of every kind (float/int, log or linear, ordinal
 scores are random smooth functions of the encoded configuration (a sum of random Gaussian bumps plus
 per-choice offsets for categoricals). They are built as :class:`hpo_gym.tabular.TabularObjective`, so
 training uses the same snapping and batched lookup as the real tables.
+
+:func:`mixed_tables` makes new tasks from the training tables themselves (task interpolation, after
+mixup / MLTI for meta-learning): the seed-wise scores of two training tables on the same grid, each
+normalized to [0, 1] by its own best and worst, mixed with a random weight. With only 6-7 training tasks
+the policy could memorize where *their* optima lie; interpolated tasks keep the real tables' structure
+(which hyperparameters matter, how they interact) while moving the optimum, so the policy has to find it
+from the history.
 """
 
 from __future__ import annotations
@@ -81,6 +88,37 @@ def hpobench_like_objective(rng: np.random.Generator, space: SearchSpace, name: 
     f += rng.normal(0, 0.01, n_cells)
     score = 0.5 + 0.5 * (f - f.min()) / max(np.ptp(f), 1e-12)
     return TabularObjective(name, space, score, metric="synthetic_score", metadata={"synthetic": True})
+
+
+def mixed_table(a: TabularObjective, b: TabularObjective, weight: float, name: str) -> TabularObjective:
+    """``weight * a + (1 - weight) * b`` of the two tables' per-seed scores, each min-max normalized by its oracle."""
+    if a.grid_shape != b.grid_shape or [hp.name for hp in a.space] != [hp.name for hp in b.space]:
+        raise ValueError(f"tables {a.name!r} and {b.name!r} have different grids; only tables on one grid can be mixed")
+
+    def unit(t: TabularObjective) -> np.ndarray:
+        return (np.asarray(t.seed_scores) - t.oracle.worst) / max(t.oracle.best - t.oracle.worst, 1e-12)
+
+    score = weight * unit(a) + (1.0 - weight) * unit(b)
+    return TabularObjective(name, a.space, score, metric="mixed_score", grid_values=a.grid_values,
+                            metadata={"synthetic": True, "mixed_from": [a.name, b.name], "weight": weight})
+
+
+def mixed_tables(tables: list[TabularObjective], n: int, seed: int = 0) -> list[TabularObjective]:
+    """``n`` interpolated tasks from random pairs of ``tables`` on a shared grid, weights uniform in [0.25, 0.75]."""
+    rng = np.random.default_rng(seed)
+    by_grid: dict[tuple, list[TabularObjective]] = {}
+    for t in tables:
+        by_grid.setdefault((t.grid_shape, tuple(hp.name for hp in t.space)), []).append(t)
+    groups = [g for g in by_grid.values() if len(g) >= 2]
+    if n and not groups:
+        raise ValueError("task interpolation needs at least two training tables on the same grid")
+    out = []
+    for i in range(n):
+        group = groups[int(rng.integers(len(groups)))]
+        ia, ib = rng.choice(len(group), size=2, replace=False)
+        w = float(rng.uniform(0.25, 0.75))
+        out.append(mixed_table(group[ia], group[ib], w, f"mixed-{seed}-{i}:{group[ia].name}+{group[ib].name}"))
+    return out
 
 
 def synthetic_bank(n: int, seed: int = 0, max_cells: int = 40_000) -> list[TabularObjective]:

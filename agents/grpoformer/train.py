@@ -34,7 +34,7 @@ from agents.grpoformer.policy import (
     log_prob,
     save_policy,
 )
-from agents.grpoformer.synthetic import synthetic_bank
+from agents.grpoformer.synthetic import mixed_tables, synthetic_bank
 from hpo_gym.tabular import TabularObjective
 
 LOG_FIELDS = ["update", "evaluations", "wall_s", "reward", "train_regret", "churn", "pcr", "entropy",
@@ -49,6 +49,8 @@ class TrainConfig:
     seed: int = 0
     synthetic: int = 32            # synthetic objectives in the training pool (0 = none)
     synthetic_frac: float = 0.15   # share of episodes drawn from synthetic objectives
+    mixed: int = 0                 # interpolated training tasks (synthetic.mixed_tables; 0 = none)
+    mixed_frac: float = 0.3        # share of episodes drawn from them
     eval_every: int = 10
     eval_seeds: int = 10
     ckpt_every: int = 10
@@ -91,9 +93,12 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
     torch.manual_seed(cfg.seed)
     device = cfg.device
     syn = synthetic_bank(cfg.synthetic, seed=10_000 + cfg.seed) if cfg.synthetic else []
-    pool = tables + syn
-    weights = np.array([(1 - cfg.synthetic_frac) / max(len(tables), 1)] * len(tables) +
-                       [cfg.synthetic_frac / max(len(syn), 1)] * len(syn)) if syn else None
+    mix = mixed_tables(tables, cfg.mixed, seed=20_000 + cfg.seed) if cfg.mixed else []
+    pool = tables + syn + mix
+    syn_frac, mix_frac = (cfg.synthetic_frac if syn else 0.0), (cfg.mixed_frac if mix else 0.0)
+    weights = np.array([(1 - syn_frac - mix_frac) / max(len(tables), 1)] * len(tables) +
+                       [syn_frac / max(len(syn), 1)] * len(syn) +
+                       [mix_frac / max(len(mix), 1)] * len(mix)) if syn or mix else None
     policy = GRPOformerPolicy(cfg.policy).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learner.lr)
     rng = np.random.default_rng(cfg.seed)

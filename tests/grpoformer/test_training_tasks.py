@@ -1,0 +1,34 @@
+"""Training tasks beyond the suite's tables: random synthetic objectives and interpolated (mixed) tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.grpoformer.synthetic import mixed_table, mixed_tables, random_objective
+from hpo_gym.suites import load_hpobench_nn
+
+
+def test_mixed_table_interpolates_the_normalized_seed_scores():
+    a, b = load_hpobench_nn("credit_g"), load_hpobench_nn("kc1")
+    m = mixed_table(a, b, 0.3, "mix")
+    unit_a = (a.seed_scores - a.oracle.worst) / (a.oracle.best - a.oracle.worst)
+    unit_b = (b.seed_scores - b.oracle.worst) / (b.oracle.best - b.oracle.worst)
+    np.testing.assert_allclose(m.seed_scores, 0.3 * unit_a + 0.7 * unit_b)
+    assert m.space is a.space and m.grid_shape == a.grid_shape
+    assert 0.0 <= m.oracle.worst < m.oracle.best <= 1.0
+
+
+def test_mixed_tables_pairs_tables_on_one_grid_and_rejects_others():
+    tables = [load_hpobench_nn(t) for t in ("credit_g", "kc1", "car")]
+    mixed = mixed_tables(tables, 5, seed=1)
+    assert len(mixed) == 5
+    for m in mixed:
+        a, b = m.metadata["mixed_from"]
+        assert a != b and {a, b} <= {"credit_g", "kc1", "car"} and 0.25 <= m.metadata["weight"] <= 0.75
+    assert [m.name for m in mixed] == [m.name for m in mixed_tables(tables, 5, seed=1)]  # seeded
+    other = random_objective(np.random.default_rng(0), "other", min_dims=2, max_dims=2, max_cells=100)
+    with pytest.raises(ValueError, match="different grids"):
+        mixed_table(tables[0], other, 0.5, "bad")
+    with pytest.raises(ValueError, match="same grid"):
+        mixed_tables([tables[0], other], 2)
