@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents.grpoformer.agent import CHECKPOINT_DIR, fold_key  # noqa: E402
-from agents.grpoformer.train import TrainConfig, heldout_regret, train  # noqa: E402
+from agents.grpoformer.train import TrainConfig, heldout_regret, recipe_tag, train  # noqa: E402
 from agents.grpoformer.policy import load_policy  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark, summary_table  # noqa: E402
 from hpo_gym.benchmark.metrics import per_task_table  # noqa: E402
@@ -58,7 +58,7 @@ def train_folds(out: Path, cfg: TrainConfig, ship: bool) -> dict[int, dict]:
     facts = {}
     for k, held in enumerate(kfold_splits(TASKS, 4)):
         train_names = [t for t in TASKS if t not in held]
-        key = fold_key(train_names, k)
+        key = fold_key(train_names, k, recipe_tag(cfg))
         shipped = CHECKPOINT_DIR / "folds" / f"{key}.pt"
         run_dir = out / f"fold{k}"
         if shipped.exists():

@@ -48,9 +48,11 @@ CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 SHIPPED_CHECKPOINT = CHECKPOINT_DIR / "hpobench_nn_all.pt"
 
 
-def fold_key(task_names: Sequence[str], seed: int) -> str:
-    """Cache key of a fold checkpoint: the sorted training task names and the training seed."""
-    text = ",".join(sorted(task_names)) + f"|seed={seed}"
+def fold_key(task_names: Sequence[str], seed: int, recipe: str = "") -> str:
+    """Cache key of a fold checkpoint: the sorted training task names, the training seed and the training
+    recipe's tag (:func:`agents.grpoformer.train.recipe_tag`; empty for the original recipe, whose keys
+    predate the tag), so a checkpoint of another recipe is never loaded in its place."""
+    text = ",".join(sorted(task_names)) + f"|seed={seed}" + (f"|{recipe}" if recipe else "")
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -172,17 +174,18 @@ class GRPOformerAgent:
     # -- TransferAgent protocol --------------------------------------------------------------------
     def fit(self, train_objectives: Sequence[Objective], seed: int = 0) -> None:
         """Train on the fold's training tasks (or load the cached checkpoint for this task set and seed)."""
+        from agents.grpoformer.train import TrainConfig, recipe_tag, train
+
         names = [o.name for o in train_objectives]
-        key = fold_key(names, seed)
+        cfg = TrainConfig(seed=seed)
+        key = fold_key(names, seed, recipe_tag(cfg))
         for candidate in (CHECKPOINT_DIR / "folds" / f"{key}.pt", cache_dir() / key / "policy.pt"):
             if candidate.exists():
                 self.checkpoint = candidate
                 self.policy, self.meta = load_policy(candidate, self.device)
                 return
-        from agents.grpoformer.train import TrainConfig, train
-
         out = cache_dir() / key
-        self.policy = train(train_objectives, out, TrainConfig(seed=seed), resume=True).eval()
+        self.policy = train(train_objectives, out, cfg, resume=True).eval()
         self.checkpoint = out / "policy.pt"
         self.policy, self.meta = load_policy(self.checkpoint, self.device)
 

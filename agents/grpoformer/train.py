@@ -60,6 +60,17 @@ class TrainConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
 
+def recipe_tag(cfg: TrainConfig) -> str:
+    """What distinguishes ``cfg``'s recipe from the original one (factorized head, no mixed tasks): ``""`` for
+    the original, else e.g. ``"head=autoregressive"``; part of fold checkpoints' cache keys."""
+    parts = []
+    if cfg.policy.autoregressive:
+        parts.append("head=autoregressive")
+    if cfg.mixed:
+        parts.append(f"mixed={cfg.mixed}@{cfg.mixed_frac:g}")
+    return "|".join(parts)
+
+
 def heldout_regret(policy: GRPOformerPolicy, objectives: Sequence[TabularObjective], seeds: int, budget: int = 50,
                    group_size: int = 8, seed: int = 12345, device: str = "cpu") -> float:
     """Mean final normalized regret of the policy (sampling mode, the agent's rule) on ``objectives``."""
