@@ -7,7 +7,7 @@ trains on the other 4 (seed = fold index; the 2 validated are the hardest traini
 :func:`inner_split`), and the recipe with the lowest inner held-out regret@50
 (20 seeds per inner task, the agent's sampling rule) is that fold's choice. The outer held-out tasks are
 never loaded. The outer k-fold protocol then scores, per fold, the chosen recipe's checkpoint trained on
-all 6 training tasks (``grpoformer_longer_training.py NAME=PATTERN`` or ``grpoformer_vs_tpe.py``).
+all 6 training tasks (``grpoformer_fold_checkpoints.py NAME=PATTERN`` or ``grpoformer_vs_tpe.py``).
 
     nice -n 10 python benchmarks/grpoformer_inner_selection.py --jobs 2        # all folds, all recipes
 

@@ -1,17 +1,23 @@
-"""Does longer training help GRPOformer on held-out tasks? Score sets of fold checkpoints side by side.
+"""Score sets of GRPOformer fold checkpoints side by side on the held-out k-fold protocol.
 
-Continue each fold's run from its saved state (constant learning rate, so this is the same as training
-that long from scratch), keep a copy of each stage, then score every stage through the harness::
+Each set is one checkpoint per fold (a path pattern with ``{k}`` = fold index): training stages of one
+run (does longer training help?), or recipes (factorized vs autoregressive head, interpolated training
+tasks, or the per-fold choice of ``grpoformer_inner_selection.py``).
+
+Example, longer training: continue each fold's run from its saved state (constant learning rate, so this
+is the same as training that long from scratch), keep a copy of each stage, then score every stage::
 
     nice -n 10 hpo-gym train-grpoformer --holdout credit_g,vehicle --out runs/grpoformer_long/fold0 \\
         --resume --updates 250 --seed 0 --threads 1          # likewise folds 1-3 (seed = fold index)
     cp runs/grpoformer_long/fold0/policy.pt runs/grpoformer_long/fold0/policy_250.pt
-    nice -n 10 python benchmarks/grpoformer_longer_training.py \\
+    nice -n 10 python benchmarks/grpoformer_fold_checkpoints.py \\
         150='runs/grpoformer_vs_tpe/fold{k}/policy.pt' 250='runs/grpoformer_long/fold{k}/policy_250.pt'
 
-Each ``NAME=PATTERN`` (``{k}`` = fold index) is run with the harness (``run_benchmark``, protocol kfold,
+Example, recipes: ``factorized='runs/grpoformer_vs_tpe/fold{k}/policy.pt' autoregressive='runs/ar/fold{k}/policy.pt'``.
+
+Each ``NAME=PATTERN`` is run with the harness (``run_benchmark``, protocol kfold,
 4 folds, budget 50, 10 seeds; the same protocol as ``grpoformer_vs_tpe.py``), its ``fit`` loading that
-stage's checkpoint for the fold instead of the shipped one, so nothing is shipped before the numbers are
+set's checkpoint for the fold instead of the shipped one, so nothing is shipped before the numbers are
 in. Prints regret@10/25/50, per-fold and per-task regret@50, and each stage's paired difference (same
 task and seed) to the first stage with its standard error.
 """
