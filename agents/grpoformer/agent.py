@@ -13,9 +13,10 @@ sharpens toward the mode, -> 0 gives the mode), and ``mode_first=k`` proposes th
 Inference runs on :class:`~agents.grpoformer.fast_inference.FastPolicy` (``fast=True``, the default): a
 NumPy forward pass built from the same weights that gives the torch policy's distribution up to float
 round-off (~1e-5 on log-probabilities) at a fraction of the per-op overhead; the candidates are drawn by
-the same ``torch.multinomial`` call on the same generator, so a seeded agent proposes the same
-configurations as the torch path (``fast=False``) except when a uniform draw lands within round-off of a
-bin boundary. Training always uses the torch module.
+the same ``torch.multinomial`` calls on the same generator (one over all dimensions for a factorized
+policy, one per dimension for an autoregressive one), so a seeded agent proposes the same configurations
+as the torch path (``fast=False``) except when a uniform draw lands within round-off of a bin boundary.
+Training always uses the torch module.
 
 ``fit(train_objectives, seed)`` trains a fold's policy (a few minutes on 2 CPU cores), or loads a cached
 checkpoint keyed by the training task set and seed: first the ones shipped in

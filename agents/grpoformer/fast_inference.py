@@ -22,6 +22,11 @@ same ranks.
 
 Per-search-space work (the static part of the dimension tokens and its first linear layer, the bin
 layout) is cached, keyed by the descriptor arrays, since it does not change within an episode.
+
+An autoregressive policy (``PolicyConfig.autoregressive``) is sampled dimension by dimension
+(:meth:`FastPolicy.sample`): the encoder runs once, then for each dimension the head reads the running
+mean of the chosen prefix's value embeddings, exactly as :meth:`GRPOformerPolicy.sample` does, with one
+``torch.multinomial`` call per dimension on the caller's generator.
 """
 
 from __future__ import annotations
