@@ -130,13 +130,15 @@ def protocol_report(df: pd.DataFrame, facts: dict) -> tuple[str, dict]:
     return "\n".join(lines), summary
 
 
-def suggest_time_side_by_side(episodes: int = 6, task: str = "kc1", budget: int = 50, with_torch_path: bool = False) -> dict:
+def suggest_time_side_by_side(episodes: int = 6, task: str = "kc1", budget: int = 50, with_torch_path: bool = False,
+                              checkpoint: str | None = None) -> dict:
     """Seconds per suggestion of TPE and GRPOformer, interleaved episode by episode in this one process.
 
     On shared cores the harness's per-agent timings drift with the other jobs' load; alternating the two
     agents on the same env and seeds makes the ratio a side-by-side measurement. ``grpoformer`` is the
     registered agent (NumPy inference path); ``with_torch_path`` adds ``grpoformer-torch`` (the same
-    agent with ``fast=False``, the torch forward) to the rotation, for a before/after on the same load.
+    agent with ``fast=False``, the torch forward) to the rotation, for a before/after on the same load;
+    ``checkpoint`` times that policy (e.g. an autoregressive one) instead of the shipped one.
     """
     import gymnasium as gym
 
@@ -145,9 +147,9 @@ def suggest_time_side_by_side(episodes: int = 6, task: str = "kc1", budget: int 
     from agents.registry import make_agent
     from hpo_gym.benchmark import run_episode
 
-    agents = {"tpe": make_agent("tpe"), "grpoformer": make_agent("grpoformer")}
+    agents = {"tpe": make_agent("tpe"), "grpoformer": GRPOformerAgent(checkpoint) if checkpoint else make_agent("grpoformer")}
     if with_torch_path:
-        agents["grpoformer-torch"] = GRPOformerAgent(fast=False)
+        agents["grpoformer-torch"] = GRPOformerAgent(checkpoint, fast=False)
     times: dict[str, list[float]] = {a: [] for a in agents}
     env = gym.make("HPO-OpenML-v0", task=task, budget=budget)
     for seed in range(episodes):
@@ -244,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="only the side-by-side suggest-time measurement (TPE, GRPOformer, and its torch path), "
                          "no training or protocol; writes OUT/suggest_time.json")
     ap.add_argument("--episodes", type=int, default=6, help="episodes per agent for --suggest-time-only")
+    ap.add_argument("--checkpoint", default=None, help="--suggest-time-only: time this policy instead of the shipped one")
     ap.add_argument("--torch-threads", type=int, default=None,
                     help="torch.set_num_threads for --suggest-time-only (default: torch's own; the torch path's "
                          "small ops slow down sharply with 2 intra-op threads on busy shared cores)")
@@ -255,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.torch_threads:
             torch.set_num_threads(args.torch_threads)
-        side = suggest_time_side_by_side(episodes=args.episodes, budget=args.budget, with_torch_path=True)
+        side = suggest_time_side_by_side(episodes=args.episodes, budget=args.budget, with_torch_path=True,
+                                         checkpoint=args.checkpoint)
         side["torch_threads"] = torch.get_num_threads()
         (out / "suggest_time.json").write_text(json.dumps(side, indent=2))
         print(side_by_side_line(side, budget=args.budget, episodes=args.episodes))
