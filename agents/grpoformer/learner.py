@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.grpoformer.critic import StateValue, critic_advantages, critic_loss
 from agents.grpoformer.policy import (
     MAX_DIMS,
     Features,
@@ -46,7 +47,8 @@ from hpo_gym.tabular import TabularObjective
 class LearnerConfig:
     """Hyperparameters of GRPO + PCR (defaults are the ones used for the shipped checkpoint)."""
 
-    algo: str = "grpo"              # "grpo" or "reinforce" (ablation: mean baseline, no ratio/clip, one epoch)
+    algo: str = "grpo"              # "grpo"; ablations: "reinforce" (mean baseline, no ratio/clip, one epoch),
+                                    # "ppo-critic" (learned V(s) baseline instead of the group's, critic.py)
     group_mode: str = "step"        # "step" or "trajectory"
     group_size: int = 8             # G
     reward: str = "improvement"     # step groups: "improvement" (gain of best-so-far) or "score"
@@ -203,6 +205,8 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
         rewards_np = np.concatenate(rewards)
         if cfg.algo == "reinforce":
             adv = torch.as_tensor(rewards_np - rewards_np.mean(), dtype=torch.float32)
+        elif cfg.algo == "ppo-critic":  # placeholder: update() replaces it with r - V(s) from the critic
+            adv = torch.as_tensor(rewards_np, dtype=torch.float32)
         else:
             adv = group_advantages(rewards_np, cfg.std_normalize)
         actions = torch.cat(ep["actions"])
@@ -210,6 +214,8 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
                        evaluations=T * B * G, final_regret=ep["final_regret"], mean_best=ep["mean_regret"])
     if cfg.group_mode != "trajectory":
         raise ValueError(f"unknown group_mode {cfg.group_mode!r}; use 'step' or 'trajectory'")
+    if cfg.algo == "ppo-critic":
+        raise ValueError("algo='ppo-critic' learns V(s) of per-step states; use group_mode='step'")
     n_tasks = max(1, cfg.episodes // G)
     tasks = [task_pool[i] for i in rng.choice(len(task_pool), size=n_tasks, p=p)]
     objs = [t for t in tasks for _ in range(G)]  # episode e belongs to group e // G
@@ -326,8 +332,13 @@ class StateBuffer:
 
 def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollout, buffer: StateBuffer,
            cfg: LearnerConfig, rng: np.random.Generator, frozen: GRPOformerPolicy | None = None,
-           device: str = "cpu") -> dict[str, float]:
-    """One update: snapshot, ``epochs`` passes of minibatches with GRPO + PCR, then churn on held-out states."""
+           device: str = "cpu", critic: tuple[StateValue, torch.optim.Optimizer] | None = None) -> dict[str, float]:
+    """One update: snapshot, ``epochs`` passes of minibatches with GRPO + PCR, then churn on held-out states.
+
+    ``critic`` (the value network and its optimizer) is required by ``cfg.algo == "ppo-critic"``: the
+    advantages become ``r - V(s)`` (batch-normalized) and the critic is fitted on the same minibatches."""
+    if cfg.algo == "ppo-critic" and critic is None:
+        raise ValueError("algo='ppo-critic' needs critic=(StateValue, optimizer); train() makes one")
     policy.train()
     snapshot = copy.deepcopy(policy).eval()
     if cfg.update_states and len(ro.states["y"]) > cfg.update_states:  # a random subset of the rollout's states
@@ -346,7 +357,11 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
     probe_actions, probe_before = reference_actions(snapshot, probe_f, cfg, gen)
     epochs = 1 if cfg.algo == "reinforce" else cfg.epochs
     stats_acc: dict[str, list[float]] = {}
-    adv = ro.advantages.to(device)
+    if cfg.algo == "ppo-critic":
+        rewards_t = torch.as_tensor(np.asarray(ro.rewards), dtype=torch.float32, device=device)
+        adv = critic_advantages(critic[0], f_all, rewards_t)
+    else:
+        adv = ro.advantages.to(device)
     for _ in range(epochs):
         perm = rng.permutation(N)
         for start in range(0, N, cfg.minibatch):
@@ -373,6 +388,14 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
             optimizer.step()
+            if cfg.algo == "ppo-critic":
+                value, value_opt = critic
+                vloss = critic_loss(value, f, rewards_t[idx])
+                value_opt.zero_grad()
+                vloss.backward()
+                torch.nn.utils.clip_grad_norm_(value.parameters(), cfg.max_grad_norm)
+                value_opt.step()
+                st["value_loss"] = vloss.item()
             for k, v in st.items():
                 stats_acc.setdefault(k, []).append(v)
     policy.eval()

@@ -229,15 +229,24 @@ class GRPOformerPolicy(nn.Module):
     def encode(self, f: Features) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoder pass: dimension embeddings ``(N, D, d)`` and the head's per-bin input ``(N, D, K, H)``."""
         N, D = f.dim.shape[:2]
+        h = self._tokens(f)
+        ctx = torch.cat([h[:, 1:1 + D], h[:, :1].expand(N, D, -1)], -1)
+        return h[:, 1:1 + D], self.head_ctx(ctx)[:, :, None, :] + self.head_bin(f.bins)
+
+    def state_embedding(self, f: Features) -> torch.Tensor:
+        """The budget token's contextual embedding ``(N, d)``: a summary of the whole state (the critic reads it)."""
+        return self._tokens(f)[:, 0]
+
+    def _tokens(self, f: Features) -> torch.Tensor:
+        """Encoder output for [budget, dimension, trial] tokens, final-normed ``(N, 1 + D + T, d)``."""
+        N = f.dim.shape[0]
         tokens = torch.cat([
             self.budget_in(f.budget)[:, None, :] + self.type_emb[0],
             self.dim_in(f.dim) + self.type_emb[1],
             self.trial_in(f.trial) + self.type_emb[2],
         ], 1)
         valid = torch.cat([torch.ones(N, 1, dtype=torch.bool, device=f.dim.device), f.dim_mask, f.trial_mask], 1)
-        h = self.norm(self.encoder(tokens, src_key_padding_mask=~valid))
-        ctx = torch.cat([h[:, 1:1 + D], h[:, :1].expand(N, D, -1)], -1)
-        return h[:, 1:1 + D], self.head_ctx(ctx)[:, :, None, :] + self.head_bin(f.bins)
+        return self.norm(self.encoder(tokens, src_key_padding_mask=~valid))
 
     def _masked_logp(self, head_in: torch.Tensor, bin_mask: torch.Tensor, dim_mask: torch.Tensor) -> torch.Tensor:
         """Per-bin head + masked log-softmax; padding dimensions get a harmless one-bin distribution (log p = 0 on bin 0)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agents.grpoformer.critic import StateValue
 from agents.grpoformer.learner import (
     LearnerConfig,
     StateBuffer,
@@ -112,15 +113,24 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
                        [mix_frac / max(len(mix), 1)] * len(mix)) if syn or mix else None
     policy = GRPOformerPolicy(cfg.policy).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learner.lr)
+    critic = None
+    if cfg.learner.algo == "ppo-critic":  # the ablation's value network (critic.py), saved with the training state
+        value = StateValue(cfg.policy).to(device)
+        critic = (value, torch.optim.Adam(value.parameters(), lr=cfg.learner.lr))
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     frozen = None
     start, evaluations, wall0 = 0, 0, 0.0
     state_path, log_path = out / "state.pt", out / "log.csv"
+    buffer = StateBuffer(cfg.learner.buffer_states)
     if resume and state_path.exists():
         st = torch.load(state_path, map_location=device, weights_only=False)
         policy.load_state_dict(st["policy"]["state_dict"])
         optimizer.load_state_dict(st["optimizer"])
+        if critic is not None:
+            critic[0].load_state_dict(st["critic"])
+            critic[1].load_state_dict(st["critic_optimizer"])
+        buffer.parts = list(st.get("buffer", []))  # PCR reference states: a resumed run sees what it would have
         rng.bit_generator.state = st["rng"]
         gen.set_state(st["gen"])
         start, evaluations, wall0 = st["update"], st["evaluations"], st["wall_s"]
@@ -136,7 +146,6 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
         import copy
 
         frozen = copy.deepcopy(policy).eval()
-    buffer = StateBuffer(cfg.learner.buffer_states)
     extra = {"train_tasks": sorted(o.name for o in tables), "seed": cfg.seed, "train_config": _plain(asdict(cfg))}
     t0 = time.time() - wall0
     bar = None
@@ -147,7 +156,7 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
     for u in range(start, cfg.updates):
         ro = collect(policy, pool, cfg.learner, rng, gen, device=device, weights=weights)
         evaluations += ro.evaluations
-        stats = update(policy, optimizer, ro, buffer, cfg.learner, rng, frozen, device=device)
+        stats = update(policy, optimizer, ro, buffer, cfg.learner, rng, frozen, device=device, critic=critic)
         row = {"update": u + 1, "evaluations": evaluations, "wall_s": round(time.time() - t0, 2),
                "reward": float(np.mean(ro.rewards)), "train_regret": float(np.nanmean(ro.final_regret)),
                **{k: stats.get(k, float("nan")) for k in ("churn", "pcr", "entropy", "policy_loss", "clip_frac")},
@@ -165,6 +174,9 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
             blob = {"policy": {"config": asdict(policy.config), "state_dict": policy.state_dict(), "extra": extra},
                     "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state, "gen": gen.get_state(),
                     "update": u + 1, "evaluations": evaluations, "wall_s": time.time() - t0}
+            blob["buffer"] = buffer.parts
+            if critic is not None:
+                blob.update(critic=critic[0].state_dict(), critic_optimizer=critic[1].state_dict())
             tmp = state_path.with_suffix(".tmp")
             torch.save(blob, tmp)
             tmp.replace(state_path)

@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: faster than 2 on busy shared cores)")
     p.add_argument("--pcr-lambda", type=float, default=None, help="PCR weight (0 disables PCR)")
-    p.add_argument("--algo", choices=["grpo", "reinforce"], default=None, help="grpo (default) or the REINFORCE ablation")
+    p.add_argument("--algo", choices=["grpo", "reinforce", "ppo-critic"], default=None,
+                   help="grpo (default), or the no-GRPO ablations: REINFORCE with a mean baseline, PPO with a learned critic")
     p.add_argument("--group-mode", choices=["step", "trajectory"], default=None)
     p.add_argument("--no-std", action="store_true", help="advantage r - mean (no division by the group std)")
     p.add_argument("--reward", choices=["improvement", "score"], default=None,

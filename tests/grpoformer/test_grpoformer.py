@@ -10,6 +10,7 @@ import torch
 
 import envs_registry  # noqa: F401  (registers the env ids)
 from agents.grpoformer.agent import SHIPPED_CHECKPOINT, GRPOformerAgent
+from agents.grpoformer.critic import StateValue
 from agents.grpoformer.learner import LearnerConfig, StateBuffer, collect, featurize_states, group_advantages, grpo_pcr_loss, update
 from agents.grpoformer.policy import (
     GRPOformerPolicy,
@@ -101,27 +102,38 @@ def test_pcr_term_zero_for_identical_policies_and_positive_otherwise():
     assert other["pcr"] > 1e-4
 
 
-@pytest.mark.parametrize("autoregressive", [False, True], ids=["factorized", "autoregressive"])
-def test_tiny_training_run_raises_reward(autoregressive):
+@pytest.mark.parametrize("autoregressive, algo", [(False, "grpo"), (True, "grpo"), (False, "ppo-critic")],
+                         ids=["factorized", "autoregressive", "ppo-critic"])
+def test_tiny_training_run_raises_reward(autoregressive, algo):
     """A seeded run of a few updates on one small synthetic table raises the group reward (score mode)."""
     torch.manual_seed(0)
     obj = random_objective(np.random.default_rng(3), "tiny", min_dims=2, max_dims=2, max_cells=400)
     policy = GRPOformerPolicy(PolicyConfig(autoregressive=autoregressive))
-    cfg = LearnerConfig(reward="score", episodes=4, horizon=6, epochs=4, minibatch=24, lr=3e-3, pcr_lambda=0.1)
+    cfg = LearnerConfig(reward="score", episodes=4, horizon=6, epochs=4, minibatch=24, lr=3e-3, pcr_lambda=0.1, algo=algo)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    critic = None
+    if algo == "ppo-critic":
+        value = StateValue()
+        critic = (value, torch.optim.Adam(value.parameters(), lr=cfg.lr))
     rng, gen, buf = np.random.default_rng(0), torch.Generator().manual_seed(0), StateBuffer(512)
 
     def mean_score(n=4):
         return float(np.mean([collect(policy, [obj], cfg, np.random.default_rng(100 + k), torch.Generator().manual_seed(100 + k)).rewards.mean() for k in range(n)]))
 
     before = mean_score()
+    value_losses = []
     for _ in range(25):
-        stats = update(policy, opt, collect(policy, [obj], cfg, rng, gen), buf, cfg, rng)
+        stats = update(policy, opt, collect(policy, [obj], cfg, rng, gen), buf, cfg, rng, critic=critic)
         assert np.isfinite(stats["churn"]) and stats["churn"] >= -1e-6
+        value_losses.append(stats.get("value_loss", np.nan))
     after = mean_score()
     assert after > before + 0.25 * (obj.oracle.best - before)
     if autoregressive:
         assert policy.ar_ctx.weight.abs().sum() > 0  # the prefix path was trained (it starts at zero)
+    if critic is not None:  # the critic learned to predict the rewards
+        assert np.mean(value_losses[-5:]) < 0.5 * np.mean(value_losses[:5])
+        with pytest.raises(ValueError, match="needs critic"):
+            update(policy, opt, collect(policy, [obj], cfg, rng, gen), buf, cfg, rng)
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -235,3 +247,26 @@ def test_fit_loads_the_fold_checkpoint_for_its_training_tasks():
     assert "folds" in str(agent.checkpoint)
     assert sorted(agent.meta["train_tasks"]) == sorted(o.name for o in train)
     assert not set(held) & set(agent.meta["train_tasks"])
+
+
+def test_ppo_critic_ablation_saves_and_resumes_its_critic(tmp_path):
+    """The critic (and the PCR state buffer) are part of the training state: 2 updates + resume to 3 gives the
+    same critic and policy as 3 uninterrupted updates."""
+    import dataclasses
+
+    from agents.grpoformer.train import TrainConfig, train
+
+    cfg = TrainConfig(updates=3, synthetic=0, eval_every=10**6, ckpt_every=1)
+    cfg = dataclasses.replace(cfg, learner=dataclasses.replace(cfg.learner, algo="ppo-critic", episodes=2, horizon=4))
+    tables = [load_hpobench_nn("kc1")]
+    train(tables, tmp_path / "straight", cfg, progress=False)
+    train(tables, tmp_path / "resumed", dataclasses.replace(cfg, updates=2), progress=False)
+    assert {"critic", "critic_optimizer"} <= set(torch.load(tmp_path / "resumed" / "state.pt", weights_only=False))
+    train(tables, tmp_path / "resumed", cfg, resume=True, progress=False)
+    a, b = (torch.load(tmp_path / run / "state.pt", weights_only=False) for run in ("straight", "resumed"))
+    assert a["update"] == b["update"] == 3
+    for part in ("critic", "policy"):
+        sa, sb = (a[part], b[part]) if part == "critic" else (a[part]["state_dict"], b[part]["state_dict"])
+        for k in sa:
+            assert torch.allclose(sa[k], sb[k], atol=1e-6), (part, k)
+    assert list(pd.read_csv(tmp_path / "resumed" / "log.csv")["update"]) == [1, 2, 3]
