@@ -3,7 +3,7 @@
 Default run (the whole protocol, one command)::
 
     nice -n 10 python benchmarks/grpoformer_vs_tpe.py                 # train 4 folds (cached), bench, report
-    nice -n 10 python benchmarks/grpoformer_vs_tpe.py --ablations     # + no-PCR / REINFORCE, 3 training seeds
+    nice -n 10 python benchmarks/grpoformer_vs_tpe.py --ablations     # + no-PCR / REINFORCE / PPO-critic, 3 training seeds
     python benchmarks/grpoformer_vs_tpe.py --suggest-time-only        # only the side-by-side suggest time (~10 s)
 
 1. For each of the 4 folds of the embedded suite (2 held-out tasks each, :func:`kfold_splits`), train
@@ -20,7 +20,8 @@ Default run (the whole protocol, one command)::
    separately per task after the fact.
 
 ``--ablations`` trains the fold-0 split with the same training budget for: full GRPO+PCR, no PCR
-(lambda = 0) and no GRPO (REINFORCE with a mean baseline), 3 training seeds each; it reports held-out
+(lambda = 0) and no GRPO (REINFORCE with a mean baseline; PPO with a learned critic instead of the group
+baseline), 3 training seeds each; it reports held-out
 regret (mean/std over training seeds; 10 episodes per held-out task, budget 50) and plots churn curves.
 """
 
@@ -192,6 +193,7 @@ def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0) -> str
         "grpo+pcr": cfg.learner,
         "no-pcr": dataclasses.replace(cfg.learner, pcr_lambda=0.0),
         "reinforce": dataclasses.replace(cfg.learner, algo="reinforce"),
+        "ppo-critic": dataclasses.replace(cfg.learner, algo="ppo-critic"),
     }
     rows, logs = [], {}
     for name, lc in variants.items():
@@ -213,7 +215,7 @@ def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0) -> str
                                      churn_mean=("mean_churn", "mean"), churn_last10=("final_churn", "mean"),
                                      evaluations=("evaluations", "mean"), wall_s=("wall_s", "mean"))
     fig, ax = plt.subplots(figsize=(7, 4))
-    colors = {"grpo+pcr": "C0", "no-pcr": "C1", "reinforce": "C2"}
+    colors = {"grpo+pcr": "C0", "no-pcr": "C1", "reinforce": "C2", "ppo-critic": "C3"}
     for (name, s), log in logs.items():
         ax.plot(log["update"], log["churn"].rolling(5, min_periods=1).mean(), color=colors[name], alpha=0.8,
                 label=name if s == 0 else None)
@@ -238,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--updates", type=int, default=None, help="training updates per fold (default TrainConfig)")
     ap.add_argument("--ship", action="store_true", help="copy fold checkpoints into agents/grpoformer/checkpoints/folds")
-    ap.add_argument("--ablations", action="store_true", help="also run the no-PCR / REINFORCE ablations")
+    ap.add_argument("--ablations", action="store_true", help="also run the no-PCR / REINFORCE / PPO-critic ablations")
     ap.add_argument("--ablation-seeds", type=int, default=3)
     ap.add_argument("--ablation-updates", type=int, default=None)
     ap.add_argument("--skip-protocol", action="store_true", help="only the ablations")
