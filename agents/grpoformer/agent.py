@@ -158,11 +158,12 @@ class GRPOformerAgent:
         n = max(int(np.asarray(observation["mask"]).sum()), 1)
         observation = {**observation, "x": observation["x"][:n], "y": observation["y"][:n], "mask": observation["mask"][:n]}
         f = featurize_observations(observation, self.device)
-        cand, _ = self.policy.sample(f, self.group_size, self._gen, self.temperature)  # (1, G, D)
+        enc = self.policy.encode(f)
+        cand, _ = self.policy.sample(f, self.group_size, self._gen, self.temperature, encoded=enc)  # (1, G, D)
         mask = np.asarray(observation["mask"]).astype(bool)
         use_mode = self._use_mode(mask)
         if use_mode:
-            cand = torch.cat([self.policy.sample(f, 1, greedy=True)[0], cand], 1)
+            cand = torch.cat([self.policy.sample(f, 1, greedy=True, encoded=enc)[0], cand], 1)
         hb = history_bins(np.asarray(observation["x"])[mask, :d], f.n_bins[0, :d].cpu().numpy())
         g = first_new(cand[0, :, :d].cpu().numpy(), hb)
         u = bins_to_unit(cand[:, g], f, None if use_mode and g == 0 else self._rng)[0, :d]

@@ -112,6 +112,7 @@ class _Encoded:
     x_best: np.ndarray             # (D,) the best trial's encoded values
     has_hist: np.float32
     space: _SpaceCache
+    logp: np.ndarray | None = None  # (D, K) the head's log-probabilities, computed on first use (FastPolicy.head_logp)
 
 
 class FastPolicy:
@@ -260,7 +261,14 @@ class FastPolicy:
         """Masked bin log-probabilities ``(D, K)`` of one observation, and the space's bin layout
         (``policy(f)[0]``: for an autoregressive policy, each dimension before any value is chosen)."""
         enc = self.encode(obs)
-        return self._head_logp(enc.head_in, enc.space), enc.space
+        return self.head_logp(enc), enc.space
+
+    def head_logp(self, enc: _Encoded) -> np.ndarray:
+        """The head's ``(D, K)`` log-probabilities for an encoded observation (cached on it: the agent may read
+        them twice, for the candidates and for the mode)."""
+        if enc.logp is None:
+            enc.logp = self._head_logp(enc.head_in, enc.space)
+        return enc.logp
 
     def sample(self, obs: Mapping[str, np.ndarray], n: int, generator: torch.Generator | None, temperature: float = 1.0,
                greedy: bool = False, encoded: _Encoded | None = None) -> tuple[np.ndarray, _SpaceCache]:
@@ -270,7 +278,7 @@ class FastPolicy:
         enc = encoded or self.encode(obs)
         sc = enc.space
         if not self.autoregressive:
-            logp = self._head_logp(enc.head_in, sc)
+            logp = self.head_logp(enc)
             if temperature != 1.0:
                 logp = tempered_log_probs(logp, temperature)
             if greedy:

@@ -132,7 +132,7 @@ class Rollout:
 
 @torch.no_grad()
 def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], horizon: int, group_size: int,
-                 rng: np.random.Generator, gen: torch.Generator, record: bool = True, greedy: bool = False,
+                 rng: np.random.Generator, gen: torch.Generator, record: bool = True,
                  device: str = "cpu") -> dict[str, Any]:
     """Run one episode per objective in parallel; every step each episode samples ``group_size`` candidates,
     evaluates all of them, and continues with the first one that is not a repeat (the agent's rule).
@@ -150,9 +150,6 @@ def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], h
         st = _states_of(hist)
         f = featurize_states(st, device)
         cand, clp = policy.sample(f, group_size, gen)  # (B, G, D), (B, G, D, K)
-        if greedy:  # candidate 0 is the mode (greedy decode), the others samples
-            cand = torch.cat([policy.sample(f, 1, greedy=True)[0], cand[:, 1:]], 1)
-            clp = policy.action_logp(f, cand)
         lp = log_prob(clp, cand, f)  # (B, G)
         u = bins_to_unit(cand, f, rng)  # (B, G, D)
         cand_np = cand.cpu().numpy()

@@ -300,17 +300,19 @@ class GRPOformerPolicy(nn.Module):
         return self._masked_logp(head_in[:, None] + cond[..., None, :], f.bin_mask[:, None], f.dim_mask[:, None])
 
     def sample(self, f: Features, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
-               greedy: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+               greedy: bool = False, encoded: tuple[torch.Tensor, torch.Tensor] | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` configurations per state: bins ``(N, n, D)`` and their conditional log-probabilities ``(N, n, D, K)``
         (untempered: the policy's own). ``temperature`` sharpens (< 1) the per-dimension softmax used for
         drawing; ``greedy`` takes each dimension's most probable bin given the earlier ones (the mode of a
-        factorized policy; a greedy decode of an autoregressive one)."""
+        factorized policy; a greedy decode of an autoregressive one). ``encoded`` is :meth:`encode`'s result
+        for ``f``, when the caller samples twice from one state (candidates and mode)."""
+        h_dims, head_in = encoded if encoded is not None else self.encode(f)
         if not self.autoregressive:
-            logp = self(f)
+            logp = self._masked_logp(head_in, f.bin_mask, f.dim_mask)
             draw = logp if temperature == 1.0 else torch.log_softmax(logp / temperature, -1)
             bins = mode_bins(draw)[:, None].expand(-1, n, -1).clone() if greedy else sample_bins(draw, n, generator)
             return bins, logp[:, None].expand(-1, n, -1, -1)
-        h_dims, head_in = self.encode(f)
         N, D, K, H = head_in.shape
         bins = torch.zeros(N, n, D, dtype=torch.long, device=head_in.device)
         logps = []
