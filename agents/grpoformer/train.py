@@ -62,13 +62,18 @@ class TrainConfig:
 
 
 def recipe_tag(cfg: TrainConfig) -> str:
-    """What distinguishes ``cfg``'s recipe from the original one (factorized head, no mixed tasks): ``""`` for
+    """What distinguishes ``cfg``'s recipe from the original one (factorized head, no mixed tasks, default size): ``""`` for
     the original, else e.g. ``"head=autoregressive"``; part of fold checkpoints' cache keys."""
     parts = []
     if cfg.policy.autoregressive:
         parts.append("head=autoregressive")
     if cfg.mixed:
         parts.append(f"mixed={cfg.mixed}@{cfg.mixed_frac:g}")
+    default = PolicyConfig()
+    size = {k: getattr(cfg.policy, k) for k in ("d_model", "n_heads", "n_layers", "d_ff", "head_hidden")
+            if getattr(cfg.policy, k) != getattr(default, k)}
+    if size:
+        parts.append(",".join(f"{k}={v}" for k, v in size.items()))
     return "|".join(parts)
 
 

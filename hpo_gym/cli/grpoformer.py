@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-every", type=int, default=None, help="held-out regret every N updates")
     p.add_argument("--head", choices=["factorized", "autoregressive"], default=None,
                    help="output head: independent bins per dimension, or each dimension conditioned on the earlier ones")
+    p.add_argument("--width", type=int, default=None,
+                   help="Transformer width d_model (default 48); the feed-forward layer is 2x, the head's hidden layer 1x")
+    p.add_argument("--layers", type=int, default=None, help="Transformer encoder layers (default 2)")
     p.set_defaults(func=run)
 
 
@@ -66,6 +69,14 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(seed=args.seed, threads=args.threads, device=args.device, learner=lc)
     if args.head is not None:
         cfg.policy = dataclasses.replace(cfg.policy, autoregressive=args.head == "autoregressive")
+    if args.width is not None:
+        if args.width < 8 or args.width % cfg.policy.n_heads:
+            raise ValueError(f"--width {args.width}: give a multiple of {cfg.policy.n_heads} (the attention heads), at least 8")
+        cfg.policy = dataclasses.replace(cfg.policy, d_model=args.width, d_ff=2 * args.width, head_hidden=args.width)
+    if args.layers is not None:
+        if args.layers < 1:
+            raise ValueError(f"--layers {args.layers}: give at least 1 encoder layer")
+        cfg.policy = dataclasses.replace(cfg.policy, n_layers=args.layers)
     for k, v in {"updates": args.updates, "synthetic": args.synthetic, "mixed": args.mixed,
                  "eval_every": args.eval_every}.items():
         if v is not None:

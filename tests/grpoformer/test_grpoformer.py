@@ -272,3 +272,24 @@ def test_ppo_critic_ablation_saves_and_resumes_its_critic(tmp_path):
     assert critic_steps(b) == critic_steps(a) == 3 * critic_steps(first) / 2
     assert len(b["buffer"]) == len(a["buffer"]) == 3  # one part per update's rollout
     assert list(pd.read_csv(tmp_path / "resumed" / "log.csv")["update"]) == [1, 2, 3]
+
+
+def test_train_cli_sets_the_policy_size_and_rejects_a_bad_width(tmp_path, capsys):
+    """`--width/--layers` size the Transformer (saved in the checkpoint) and enter the recipe tag, so a fold
+    checkpoint of another size is never loaded in place of the default one; a width the heads cannot split fails."""
+    import dataclasses
+
+    from agents.grpoformer.train import TrainConfig, recipe_tag
+    from hpo_gym.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "0", "--updates", "1",
+                 "--eval-every", "5", "--budget", "4", "--width", "32", "--layers", "1"]) == 0
+    policy, _ = load_policy(out / "policy.pt")
+    assert (policy.config.d_model, policy.config.d_ff, policy.config.head_hidden, policy.config.n_layers) == (32, 64, 32, 1)
+    cfg = TrainConfig()
+    assert recipe_tag(cfg) == ""
+    sized = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, d_model=96, n_layers=3))
+    assert recipe_tag(sized) == "d_model=96,n_layers=3"
+    assert main(["train-grpoformer", "--out", str(tmp_path / "bad"), "--width", "30"]) == 2
+    assert "--width 30: give a multiple of 4" in capsys.readouterr().err
