@@ -15,8 +15,15 @@ is the same as training that long from scratch), keep a copy of each stage, then
 
 Example, recipes: ``factorized='runs/grpoformer_vs_tpe/fold{k}/policy.pt' autoregressive='runs/ar/fold{k}/policy.pt'``.
 
+Example, leave-one-task-out (7 training tasks per fold instead of 6; fold k holds out the k-th task of
+``kfold_splits(tasks, 8)``, trained with ``--seed k``), next to TPE and Random in the same harness run::
+
+    nice -n 10 hpo-gym train-grpoformer --holdout credit_g --seed 0 --out runs/loto/fold0   # ... fold 7
+    nice -n 10 python benchmarks/grpoformer_fold_checkpoints.py --folds 8 --baselines random,tpe \
+        --out runs/loto/bench loto='runs/loto/fold{k}/policy.pt'
+
 Each ``NAME=PATTERN`` is run with the harness (``run_benchmark``, protocol kfold,
-4 folds, budget 50, 10 seeds; the same protocol as ``grpoformer_vs_tpe.py``), its ``fit`` loading that
+4 folds unless ``--folds``, budget 50, 10 seeds; the same protocol as ``grpoformer_vs_tpe.py``), its ``fit`` loading that
 set's checkpoint for the fold instead of the shipped one, so nothing is shipped before the numbers are
 in. Prints regret@10/25/50, per-fold and per-task regret@50, and each stage's paired difference (same
 task and seed) to the first stage with its standard error.
@@ -36,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from agents.grpoformer.agent import GRPOformerAgent  # noqa: E402
 from agents.grpoformer.policy import load_policy  # noqa: E402
+from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
 
@@ -62,12 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_long" / "bench"))
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--budget", type=int, default=50)
+    ap.add_argument("--folds", type=int, default=4, help="k of the k-fold protocol (8 = leave one task out)")
+    ap.add_argument("--baselines", default="", help="comma-separated agents to run in the same harness run, e.g. random,tpe")
+    ap.add_argument("--jobs", type=int, default=1)
     args = ap.parse_args(argv)
     stages = dict(s.split("=", 1) for s in args.stages)
     agents = {f"grpoformer@{name}": stage_agent(pattern) for name, pattern in stages.items()}
-    df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=args.out, jobs=1, protocol="kfold", folds=4)
+    agents.update({b: b for b in args.baselines.split(",") if b})
+    df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=args.out, jobs=args.jobs, protocol="kfold",
+                       folds=args.folds, resolve_agent=make_agent)
     at = {b: df[df.step == b].set_index(["agent", "task", "seed"])["normalized_regret"] for b in (10, 25, args.budget)}
-    folds = kfold_splits(list(HPOBENCH_NN_TASKS), 4)
+    folds = kfold_splits(list(HPOBENCH_NN_TASKS), args.folds)
     first = next(iter(agents))
     rows = []
     for agent in agents:
