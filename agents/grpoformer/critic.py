@@ -5,8 +5,8 @@ GRPO's point is that the group of ``G`` candidates sampled from one state *is* t
 critic ``V(s)`` trained by regression on the rewards seen from ``s`` (here the per-step gain of each
 candidate, so ``V(s)`` estimates the expected gain of a proposal from that history), advantage =
 ``r - V(s)`` normalized by its batch standard deviation, and the same clipped surrogate. The critic has
-the policy's architecture (its own Transformer trunk, no shared weights, so the ablation changes only the
-baseline) and reads the budget token's contextual embedding.
+the policy's trunk architecture (its own :class:`HistoryEncoder`, no shared weights, so the ablation
+changes only the baseline) and reads the budget token's contextual embedding.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from agents.grpoformer.policy import Features, GRPOformerPolicy, PolicyConfig
+from agents.grpoformer.policy import Features, HistoryEncoder, PolicyConfig
 
 
 class StateValue(nn.Module):
@@ -22,7 +22,7 @@ class StateValue(nn.Module):
 
     def __init__(self, config: PolicyConfig | None = None):
         super().__init__()
-        self.trunk = GRPOformerPolicy(config)
+        self.trunk = HistoryEncoder(config)
         d = self.trunk.config.d_model
         self.head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
 

@@ -199,8 +199,12 @@ def featurize_observations(obs: Mapping[str, np.ndarray] | list[Mapping[str, np.
     return featurize(st["x"], st["y"], st["mask"], st["step_fraction"], st["dim_kind"], st["dim_choices"], st["dim_log"], device)
 
 
-class GRPOformerPolicy(nn.Module):
-    """Transformer encoder over [budget token, dimension tokens, trial tokens]; per-bin logits per dimension."""
+class HistoryEncoder(nn.Module):
+    """The Transformer trunk: embeds [budget token, dimension tokens, trial tokens] and encodes them jointly.
+
+    Its own class so that the PPO-critic ablation's value network (``critic.py``) can have the policy's
+    trunk without carrying an unused output head; :class:`GRPOformerPolicy` extends it (same parameter
+    names, so checkpoints are unchanged)."""
 
     def __init__(self, config: PolicyConfig | None = None):
         super().__init__()
@@ -213,6 +217,29 @@ class GRPOformerPolicy(nn.Module):
         layer = nn.TransformerEncoderLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
+
+    def state_embedding(self, f: Features) -> torch.Tensor:
+        """The budget token's contextual embedding ``(N, d)``: a summary of the whole state (the critic reads it)."""
+        return self._tokens(f)[:, 0]
+
+    def _tokens(self, f: Features) -> torch.Tensor:
+        """Encoder output for [budget, dimension, trial] tokens, final-normed ``(N, 1 + D + T, d)``."""
+        N = f.dim.shape[0]
+        tokens = torch.cat([
+            self.budget_in(f.budget)[:, None, :] + self.type_emb[0],
+            self.dim_in(f.dim) + self.type_emb[1],
+            self.trial_in(f.trial) + self.type_emb[2],
+        ], 1)
+        valid = torch.cat([torch.ones(N, 1, dtype=torch.bool, device=f.dim.device), f.dim_mask, f.trial_mask], 1)
+        return self.norm(self.encoder(tokens, src_key_padding_mask=~valid))
+
+
+class GRPOformerPolicy(HistoryEncoder):
+    """Transformer encoder over [budget token, dimension tokens, trial tokens]; per-bin logits per dimension."""
+
+    def __init__(self, config: PolicyConfig | None = None):
+        super().__init__(config)
+        cfg, d = self.config, self.config.d_model
         self.head_ctx = nn.Linear(2 * d, cfg.head_hidden)
         self.head_bin = nn.Linear(BIN_FEATURES, cfg.head_hidden)
         self.head_out = nn.Sequential(nn.GELU(), nn.Linear(cfg.head_hidden, cfg.head_hidden), nn.GELU(), nn.Linear(cfg.head_hidden, 1))
@@ -232,21 +259,6 @@ class GRPOformerPolicy(nn.Module):
         h = self._tokens(f)
         ctx = torch.cat([h[:, 1:1 + D], h[:, :1].expand(N, D, -1)], -1)
         return h[:, 1:1 + D], self.head_ctx(ctx)[:, :, None, :] + self.head_bin(f.bins)
-
-    def state_embedding(self, f: Features) -> torch.Tensor:
-        """The budget token's contextual embedding ``(N, d)``: a summary of the whole state (the critic reads it)."""
-        return self._tokens(f)[:, 0]
-
-    def _tokens(self, f: Features) -> torch.Tensor:
-        """Encoder output for [budget, dimension, trial] tokens, final-normed ``(N, 1 + D + T, d)``."""
-        N = f.dim.shape[0]
-        tokens = torch.cat([
-            self.budget_in(f.budget)[:, None, :] + self.type_emb[0],
-            self.dim_in(f.dim) + self.type_emb[1],
-            self.trial_in(f.trial) + self.type_emb[2],
-        ], 1)
-        valid = torch.cat([torch.ones(N, 1, dtype=torch.bool, device=f.dim.device), f.dim_mask, f.trial_mask], 1)
-        return self.norm(self.encoder(tokens, src_key_padding_mask=~valid))
 
     def _masked_logp(self, head_in: torch.Tensor, bin_mask: torch.Tensor, dim_mask: torch.Tensor) -> torch.Tensor:
         """Per-bin head + masked log-softmax; padding dimensions get a harmless one-bin distribution (log p = 0 on bin 0)."""
