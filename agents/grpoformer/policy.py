@@ -322,9 +322,7 @@ class GRPOformerPolicy(HistoryEncoder):
         h_dims, head_in = encoded if encoded is not None else self.encode(f)
         if not self.autoregressive:
             logp = self._masked_logp(head_in, f.bin_mask, f.dim_mask)
-            draw = logp if temperature == 1.0 else torch.log_softmax(logp / temperature, -1)
-            bins = mode_bins(draw)[:, None].expand(-1, n, -1).clone() if greedy else sample_bins(draw, n, generator)
-            return bins, logp[:, None].expand(-1, n, -1, -1)
+            return draw_factorized(logp, n, generator, temperature, greedy), logp[:, None].expand(-1, n, -1, -1)
         N, D, K, H = head_in.shape
         bins = torch.zeros(N, n, D, dtype=torch.long, device=head_in.device)
         logps = []
@@ -400,6 +398,14 @@ def sample_bins(logp: torch.Tensor, n: int, generator: torch.Generator | None = 
     probs = logp.exp().reshape(N * D, K)
     idx = torch.multinomial(probs, n, replacement=True, generator=generator)  # (N*D, n)
     return idx.reshape(N, D, n).permute(0, 2, 1)
+
+
+def draw_factorized(logp: torch.Tensor, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
+                    greedy: bool = False) -> torch.Tensor:
+    """``n`` bin choices ``(N, n, D)`` from per-dimension log-probabilities ``(N, D, K)``: sampled at
+    ``temperature``, or the mode (``greedy``) repeated ``n`` times."""
+    draw = logp if temperature == 1.0 else torch.log_softmax(logp / temperature, -1)
+    return mode_bins(draw)[:, None].expand(-1, n, -1).clone() if greedy else sample_bins(draw, n, generator)
 
 
 def mode_bins(logp: torch.Tensor) -> torch.Tensor:
