@@ -15,6 +15,7 @@ resumable: an interrupted run continues, a finished one is reused), so every row
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -43,7 +44,8 @@ VARIANTS: dict[str, list[str] | None] = {
 
 
 def run_dir(out: Path, variant: str) -> Path:
-    return out / variant.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "")
+    """The variant's run directory: its name with every run of non-word characters as one ``_``."""
+    return out / re.sub(r"\W+", "_", variant).strip("_")
 
 
 def train_variants(out: Path) -> dict[str, Path]:
