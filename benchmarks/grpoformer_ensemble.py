@@ -33,9 +33,10 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.grpoformer.agent import GRPOformerAgent  # noqa: E402
-from agents.grpoformer.policy import Features, GRPOformerPolicy, draw_factorized, load_policy  # noqa: E402
+from agents.grpoformer.agent import GRPOformerAgent, load_fold_policy  # noqa: E402
+from agents.grpoformer.policy import Features, GRPOformerPolicy, draw_factorized  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
+from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
 
 
 class MarginalEnsemble(nn.Module):
@@ -71,12 +72,7 @@ def ensemble_agent(patterns: list[str]) -> type[GRPOformerAgent]:
             super().__init__(fast=False)
 
         def fit(self, train_objectives, seed: int = 0) -> None:
-            members = []
-            for pattern in patterns:
-                policy, meta = load_policy(Path(pattern.format(k=seed)), self.device)
-                if sorted(meta.get("train_tasks", [])) != sorted(o.name for o in train_objectives):
-                    raise ValueError(f"{pattern.format(k=seed)} was not trained on fold {seed}'s training tasks")
-                members.append(policy)
+            members = [load_fold_policy(p.format(k=seed), train_objectives, seed, self.device)[0] for p in patterns]
             self.policy, self.meta = MarginalEnsemble(members).eval(), {"members": len(members)}
 
     return EnsembleAgent
@@ -98,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     agents = {f"member{i}": single_agent(p) for i, p in enumerate(args.patterns)}
     agents["ensemble"] = ensemble_agent(args.patterns)
     df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=args.out, jobs=1, protocol="kfold", folds=4)
-    final = df[df.step == args.budget].set_index(["agent", "task", "seed"])["normalized_regret"]
+    final = regret_by_run(df, args.budget)
     members = final.drop("ensemble", level="agent").groupby(["task", "seed"]).mean()
     diff = final.loc["ensemble"] - members
     per_task = pd.DataFrame({a: final.loc[a].groupby("task").mean() for a in agents})

@@ -41,10 +41,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.grpoformer.agent import GRPOformerAgent  # noqa: E402
-from agents.grpoformer.policy import load_policy  # noqa: E402
+from agents.grpoformer.agent import GRPOformerAgent, load_fold_policy  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
+from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
 
 
@@ -54,11 +54,7 @@ def stage_agent(pattern: str) -> type[GRPOformerAgent]:
     class StageAgent(GRPOformerAgent):
         def fit(self, train_objectives, seed: int = 0) -> None:
             path = Path(pattern.format(k=seed))
-            self.policy, self.meta = load_policy(path, self.device)
-            trained_on = sorted(self.meta.get("train_tasks", []))
-            if trained_on != sorted(o.name for o in train_objectives):
-                raise ValueError(f"{path} was trained on {trained_on}, not on fold {seed}'s training tasks; "
-                                 "give the checkpoints in fold order ({k} = fold index)")
+            self.policy, self.meta = load_fold_policy(path, train_objectives, seed, self.device)
             self.checkpoint = path
 
     return StageAgent
@@ -79,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     agents.update({b: b for b in args.baselines.split(",") if b})
     df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=args.out, jobs=args.jobs, protocol="kfold",
                        folds=args.folds, resolve_agent=make_agent)
-    at = {b: df[df.step == b].set_index(["agent", "task", "seed"])["normalized_regret"] for b in (10, 25, args.budget)}
+    at = {b: regret_by_run(df, b) for b in (10, 25, args.budget)}
     folds = kfold_splits(list(HPOBENCH_NN_TASKS), args.folds)
     first = next(iter(agents))
     rows = []

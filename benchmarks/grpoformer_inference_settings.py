@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from agents.grpoformer.agent import CHECKPOINT_DIR, GRPOformerAgent, fold_key  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
+from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
 
 TEMPERATURES = (1.0, 0.7, 0.5, 0.3)
@@ -43,7 +44,7 @@ def setting_name(t: float, k: int) -> str:
 
 
 def regret_at(df: pd.DataFrame, budget: int) -> dict[int, pd.Series]:
-    return {b: df[df.step == b].set_index(["agent", "task", "seed"])["normalized_regret"] for b in (10, 25, budget)}
+    return {b: regret_by_run(df, b) for b in (10, 25, budget)}
 
 
 def inner_selection(settings: list[tuple[float, int]], budget: int, seeds: list[int], out: Path) -> pd.DataFrame:

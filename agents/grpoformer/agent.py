@@ -57,6 +57,17 @@ def fold_key(task_names: Sequence[str], seed: int, recipe: str = "") -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
+def load_fold_policy(path: str | Path, train_objectives: Sequence[Objective], fold: int, device: str = "cpu"):
+    """:func:`load_policy` for a k-fold ``fit``: refuses a checkpoint trained on other tasks than the fold's,
+    because a mixed-up fold would score a policy on its own training tasks and pass as a held-out number."""
+    policy, meta = load_policy(path, device)
+    trained_on = sorted(meta.get("train_tasks", []))
+    if trained_on != sorted(o.name for o in train_objectives):
+        raise ValueError(f"{path} was trained on {trained_on}, not on fold {fold}'s training tasks; "
+                         "give the checkpoints in fold order ({k} = fold index)")
+    return policy, meta
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("HPO_GYM_CACHE", Path.home() / ".cache" / "hpo_gym")) / "grpoformer"
 

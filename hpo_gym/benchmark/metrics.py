@@ -62,6 +62,12 @@ def regret_at(df: pd.DataFrame, b: int) -> pd.DataFrame:
     return at_budget(df, b)[_RUN + ["regret"]]
 
 
+def regret_by_run(df: pd.DataFrame, b: int) -> pd.Series:
+    """Normalized regret at budget ``b`` indexed by (agent, task, seed), so that two agents' runs on the same
+    task and seed line up for paired differences."""
+    return regret_at(df, b).set_index(_RUN)["regret"]
+
+
 def best_score_at(df: pd.DataFrame, b: int) -> pd.DataFrame:
     """Best score found by every finished run within ``b`` evaluations (columns agent, task, seed, best_score)."""
     return at_budget(df, b)[_RUN + ["best_score"]]

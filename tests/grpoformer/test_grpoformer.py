@@ -293,3 +293,21 @@ def test_train_cli_sets_the_policy_size_and_rejects_a_bad_width(tmp_path, capsys
     assert recipe_tag(sized) == "d_model=96,n_layers=3"
     assert main(["train-grpoformer", "--out", str(tmp_path / "bad"), "--width", "30"]) == 2
     assert "--width 30: give a multiple of 4" in capsys.readouterr().err
+
+
+def test_load_fold_policy_refuses_a_checkpoint_of_another_fold():
+    """A fold checkpoint loads for its own training tasks; given another fold's tasks it is refused, so a mixed-up
+    fold order can never score a policy on the tasks it was trained on."""
+    from agents.grpoformer.agent import load_fold_policy
+    from hpo_gym.benchmark import kfold_splits
+    from hpo_gym.suites import HPOBENCH_NN_TASKS
+
+    agent = GRPOformerAgent()
+    folds = kfold_splits(list(HPOBENCH_NN_TASKS), 4)
+    train0 = [load_hpobench_nn(t) for t in HPOBENCH_NN_TASKS if t not in folds[0]]
+    agent.fit(train0, seed=0)  # finds the shipped fold-0 checkpoint
+    _, meta = load_fold_policy(agent.checkpoint, train0, 0)
+    assert sorted(meta["train_tasks"]) == sorted(o.name for o in train0)
+    train1 = [load_hpobench_nn(t) for t in HPOBENCH_NN_TASKS if t not in folds[1]]
+    with pytest.raises(ValueError, match="not on fold 1's training tasks"):
+        load_fold_policy(agent.checkpoint, train1, 1)
