@@ -47,8 +47,9 @@ from agents.grpoformer.agent import CHECKPOINT_DIR, SHIPPED_CHECKPOINT, fold_key
 from agents.grpoformer.train import TrainConfig, heldout_regret, recipe_tag, train  # noqa: E402
 from agents.grpoformer.policy import load_policy  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark, summary_table  # noqa: E402
-from hpo_gym.benchmark.metrics import per_task_table  # noqa: E402
-from hpo_gym.benchmark.report import markdown_report  # noqa: E402
+from hpo_gym.benchmark.difficulty import best_cell_hits, miss_the_best_floor, suite_profile  # noqa: E402
+from hpo_gym.benchmark.metrics import per_task_table, regret_at  # noqa: E402
+from hpo_gym.benchmark.report import markdown_report, ratio_comparison  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)
@@ -110,6 +111,34 @@ def insample_line(insample: pd.DataFrame, tpe_regret: float) -> tuple[str, dict]
     return line, facts
 
 
+def uncertainty_line(df: pd.DataFrame, target: float = 0.5) -> tuple[str, dict]:
+    """How sure the regret ratio is: a paired bootstrap over seeds within each task (the tasks are fixed)."""
+    line, ci = ratio_comparison(df, "grpoformer", "tpe", 50, threshold=target)
+    return "- uncertainty of the ratio: " + line, ci
+
+
+def suite_floor_line(df: pd.DataFrame, tpe_regret: float) -> tuple[str, dict]:
+    """What the suite itself puts under every agent's mean regret (:mod:`hpo_gym.benchmark.difficulty`): the
+    floor for runs that never evaluate a task's single best cell, the task that dominates it, and how often
+    each agent of the run found that task's best cell."""
+    profile = suite_profile({t: load_hpobench_nn(t) for t in TASKS})
+    floor = miss_the_best_floor(profile)
+    worst = str(profile["runner_up_regret"].astype(float).idxmax())
+    hits = best_cell_hits(regret_at(df, 50), profile)[worst]
+    runs = regret_at(df, 50).query("task == @worst").groupby("agent").size()
+    row = profile.loc[worst]
+    facts = {"floor": floor, "floor_over_tpe": floor / tpe_regret, "task": worst,
+             "runner_up_regret": float(row["runner_up_regret"]), "lead_z": float(row["lead_z"]),
+             "best_cell_found": {a: int(round(hits[a] * runs[a])) for a in hits.index}, "runs": runs.to_dict(),
+             "profile": profile.astype(float).round(4).to_dict(orient="index")}
+    line = (f"- suite floor: an agent that never evaluates a task's single best cell has mean regret@50 >= {floor:.4f} "
+            f"({floor / tpe_regret:.2f} x TPE); {worst} alone gives {float(row['runner_up_regret']) / len(profile):.4f} "
+            f"of it (runner-up cell at regret {float(row['runner_up_regret']):.4f}; the best cell leads it by "
+            f"{float(row['lead_z']):.2f} standard errors of the table's seeds); runs that found {worst}'s best cell: "
+            + ", ".join(f"{a} {facts['best_cell_found'][a]}/{runs[a]}" for a in hits.index))
+    return line, facts
+
+
 def protocol_report(df: pd.DataFrame, facts: dict) -> tuple[str, dict]:
     """The harness's report plus the GRPOformer-vs-TPE ratios the issue's targets are stated in (computed
     among the issue's agents: Random, TPE, GP, CMA-ES, GRPOformer; other agents in ``df`` are context)."""
@@ -151,6 +180,10 @@ def protocol_report(df: pd.DataFrame, facts: dict) -> tuple[str, dict]:
         f"after the fact, gives mean regret@50 {bound:.4f} (target 0.5 x TPE = {0.5 * summary['regret@50'][t]:.4f}); "
         "per task: " + ", ".join(f"{task} {a}" for task, a in picks.items()),
     ]
+    line, summary["ratio_bootstrap"] = uncertainty_line(df)
+    lines.insert(lines.index(next(x for x in lines if x.startswith("- beats Random"))), line)
+    line, summary["suite_floor"] = suite_floor_line(full_df, summary["regret@50"][t])
+    lines.append(line)
     return "\n".join(lines), summary
 
 

@@ -174,3 +174,43 @@ def per_task_details(df: pd.DataFrame, b: int | None = None) -> dict[str, dict[s
     for (agent, task), row in stats.iterrows():
         out.setdefault(agent, {})[task] = {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
     return out
+
+
+def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int | None = None, n_boot: int = 10_000,
+                           level: float = 0.95, threshold: float | None = None, seed: int = 0) -> dict[str, float]:
+    """How sure is "``agent``'s mean regret is r x ``reference``'s"? A paired, task-stratified bootstrap.
+
+    The mean regret at budget ``b`` is a mean over a *fixed* set of tasks of a mean over seeds, so the
+    resampling keeps the tasks and redraws seeds with replacement within each task, the *same* seeds for
+    both agents (runs on one task and seed share the env's randomness, so their errors are correlated and
+    pairing narrows the interval). Only (task, seed) runs that both agents finished are used.
+
+    Returns the point ratio, the percentile interval at ``level`` and, when ``threshold`` is given, the share
+    of bootstrap ratios at or below it (e.g. how often the resampled ratio meets a ``<= 0.5`` target).
+    """
+    b = run_budget(df) if b is None else b
+    runs = regret_by_run(df, b).unstack("agent")
+    missing = [a for a in (agent, reference) if a not in runs.columns]
+    if missing:
+        raise ValueError(f"no finished runs at budget {b} for {missing}; agents present: {sorted(runs.columns)}")
+    pairs = runs[[agent, reference]].dropna()
+    rng = np.random.default_rng(seed)
+    boot_a = np.zeros(n_boot)
+    boot_r = np.zeros(n_boot)
+    tasks = pairs.index.get_level_values("task").unique()
+    for task in tasks:  # mean over tasks of the per-task mean over resampled seeds
+        v = pairs.xs(task, level="task").to_numpy()  # (seeds, 2)
+        idx = rng.integers(len(v), size=(n_boot, len(v)))
+        boot_a += v[idx, 0].mean(1) / len(tasks)
+        boot_r += v[idx, 1].mean(1) / len(tasks)
+    point_a = pairs[agent].groupby("task").mean().mean()
+    point_r = pairs[reference].groupby("task").mean().mean()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = boot_a / boot_r
+    tail = (1.0 - level) / 2.0
+    low, high = np.nanquantile(ratios, [tail, 1.0 - tail])
+    out = {"ratio": float(point_a / point_r), "low": float(low), "high": float(high), "level": level,
+           "n_boot": n_boot, "runs": int(len(pairs)), "tasks": int(len(tasks))}
+    if threshold is not None:
+        out["share_at_or_below_threshold"] = float(np.mean(ratios <= threshold))
+    return out

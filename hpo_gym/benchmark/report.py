@@ -8,7 +8,13 @@ from typing import Any
 
 import pandas as pd
 
-from hpo_gym.benchmark.metrics import per_task_details, per_task_table, run_budget, summary_table
+from hpo_gym.benchmark.metrics import (
+    paired_ratio_bootstrap,
+    per_task_details,
+    per_task_table,
+    run_budget,
+    summary_table,
+)
 from hpo_gym.benchmark.store import ResultStore
 
 
@@ -54,6 +60,23 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
         parts += ["", f"Mean normalized regret per task at budget {budget} (over seeds):", "",
                   per_task_table(df, budget).to_markdown(floatfmt=".4f")]
     return "\n".join(parts)
+
+
+def ratio_comparison(df: pd.DataFrame, agent: str, reference: str, b: int | None = None,
+                     threshold: float | None = None) -> tuple[str, dict[str, Any]]:
+    """``agent``'s mean regret over ``reference``'s with its paired bootstrap interval, as a line and as facts.
+
+    A ratio from one benchmark run is a point estimate; the interval says whether "better than TPE" (or a
+    target such as "<= 0.5 x TPE") could be seed luck (:func:`~hpo_gym.benchmark.metrics.paired_ratio_bootstrap`).
+    """
+    b = run_budget(df) if b is None else b
+    ci = paired_ratio_bootstrap(df, agent, reference, b, threshold=threshold)
+    line = (f"{agent} / {reference} mean regret@{b}: {ci['ratio']:.2f}, {ci['level']:.0%} interval "
+            f"{ci['low']:.2f}-{ci['high']:.2f} (paired bootstrap over seeds within tasks, {ci['n_boot']} resamples, "
+            f"{ci['runs']} runs on {ci['tasks']} tasks)")
+    if threshold is not None:
+        line += f"; share of resamples at or below {threshold:g}: {ci['share_at_or_below_threshold']:.2%}"
+    return line, ci
 
 
 def json_report(df: pd.DataFrame) -> dict[str, Any]:

@@ -42,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--json", action="store_true", help="print JSON per agent and per task instead of Markdown")
     r.add_argument("--plots", type=Path, default=None, help="where to write the PNGs (default OUT/plots)")
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    r.add_argument("--compare", action="append", default=[], metavar="AGENT:REFERENCE",
+                   help="also print AGENT's mean regret at the budget over REFERENCE's with a 95%% paired bootstrap "
+                        "interval (repeatable; e.g. --compare myagent:tpe)")
     r.set_defaults(func=run_report)
 
 
@@ -68,13 +71,23 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from hpo_gym.benchmark.report import json_report, load_results, markdown_report, write_plots
+    from hpo_gym.benchmark.report import json_report, load_results, markdown_report, ratio_comparison, write_plots
 
+    pairs = [c.split(":") for c in args.compare]
+    bad = [c for c, pair in zip(args.compare, pairs) if len(pair) != 2 or not all(pair)]
+    if bad:
+        raise ValueError(f"--compare takes AGENT:REFERENCE (e.g. grpoformer:tpe), got {bad}")
     df = load_results(args.out)
+    comparisons = [ratio_comparison(df, a, ref) for a, ref in pairs]
     if args.json:
-        print(json.dumps(json_report(df), indent=2))
+        report = json_report(df)
+        if comparisons:
+            report["comparisons"] = {f"{a}:{ref}": ci for (a, ref), (_, ci) in zip(pairs, comparisons)}
+        print(json.dumps(report, indent=2))
     else:
         print(markdown_report(df))
+        for line, _ in comparisons:
+            print("\n" + line)
     if not args.no_plots:
         paths = write_plots(df, args.plots or args.out / "plots")
         print("plots: " + ", ".join(map(str, paths)), file=sys.stderr if args.json else sys.stdout)

@@ -24,6 +24,16 @@ def test_bench_then_report_markdown_json_and_plots(tmp_path, capsys):
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert main(["report", str(out), "--no-plots"]) == 0
     assert "Mean normalized regret per task" in capsys.readouterr().out
+    assert main(["report", str(out), "--no-plots", "--compare", "tpe:random"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("tpe / random mean regret@12: ") and "95% interval" in line and "4 runs on 2 tasks" in line
+    assert main(["report", str(out), "--no-plots", "--json", "--compare", "tpe:random"]) == 0
+    ci = json.loads(capsys.readouterr().out)["comparisons"]["tpe:random"]
+    assert ci["low"] <= ci["ratio"] <= ci["high"] and ci["runs"] == 4
+    assert main(["report", str(out), "--no-plots", "--compare", "tpe"]) == 2
+    assert "AGENT:REFERENCE" in capsys.readouterr().err
+    assert main(["report", str(out), "--no-plots", "--compare", "nosuch:tpe"]) == 2
+    assert "['nosuch']" in capsys.readouterr().err
 
 
 def test_bench_errors_are_one_clear_line(tmp_path, capsys):

@@ -9,6 +9,7 @@ import pytest
 from hpo_gym.benchmark.metrics import (
     beats_random_ratio,
     mean_rank,
+    paired_ratio_bootstrap,
     per_task_table,
     rank_curve,
     regret_at,
@@ -103,3 +104,40 @@ def test_report_budgets():
     assert report_budgets(50) == [10, 25, 50]
     assert report_budgets(100) == [10, 25, 50, 100]
     assert report_budgets(30) == [10, 25, 30]
+
+
+def paired_frame(regrets: dict[str, dict[tuple[str, int], float]]) -> pd.DataFrame:
+    """A step table whose runs end (budget 1) at the given regret per agent and (task, seed)."""
+    rows = [{"agent": a, "task": t, "seed": s, "heldout": False, "step": 1, "normalized_regret": r, "best_score": 1 - r,
+             "status": "ok", "budget": 1} for a, runs in regrets.items() for (t, s), r in runs.items()]
+    return pd.DataFrame(rows)
+
+
+def test_paired_ratio_bootstrap_exact_when_the_ratio_is_the_same_on_every_run():
+    rng = np.random.default_rng(0)
+    ref = {(t, s): float(rng.uniform(0.01, 0.1)) for t in "ABC" for s in range(5)}
+    df = paired_frame({"ref": ref, "half": {k: v / 2 for k, v in ref.items()}, "same": ref})
+    half = paired_ratio_bootstrap(df, "half", "ref", n_boot=500, threshold=0.5)
+    assert half["ratio"] == pytest.approx(0.5) and half["low"] == pytest.approx(0.5) and half["high"] == pytest.approx(0.5)
+    assert half["share_at_or_below_threshold"] == 1.0 and half["runs"] == 15 and half["tasks"] == 3
+    same = paired_ratio_bootstrap(df, "same", "ref", n_boot=500)
+    assert same["low"] == pytest.approx(1.0) and same["high"] == pytest.approx(1.0)
+
+
+def test_paired_ratio_bootstrap_interval_covers_the_point_and_pairs_runs():
+    rng = np.random.default_rng(1)
+    ref = {(t, s): float(rng.uniform(0.0, 0.2)) for t in "AB" for s in range(10)}
+    agent = {k: v * 0.6 + float(rng.uniform(0, 0.02)) for k, v in ref.items()}
+    agent.pop(("A", 9))  # a run the agent did not finish: the reference's run on that seed is left out too
+    ci = paired_ratio_bootstrap(paired_frame({"ref": ref, "x": agent}), "x", "ref", n_boot=2000, threshold=0.5)
+    a = np.mean([np.mean([agent[(t, s)] for s in range(10) if (t, s) in agent]) for t in "AB"])
+    r = np.mean([np.mean([ref[(t, s)] for s in range(10) if (t, s) in agent]) for t in "AB"])
+    assert ci["ratio"] == pytest.approx(a / r) and ci["runs"] == 19
+    assert ci["low"] < ci["ratio"] < ci["high"]
+    assert 0.0 <= ci["share_at_or_below_threshold"] < 0.5  # the agent's ratio sits above 0.5 (0.6 plus noise)
+
+
+def test_paired_ratio_bootstrap_names_missing_agents():
+    df = paired_frame({"ref": {("A", 0): 0.1}})
+    with pytest.raises(ValueError, match=r"\['x'\].*agents present: \['ref'\]"):
+        paired_ratio_bootstrap(df, "x", "ref")

@@ -1,0 +1,58 @@
+"""Task-difficulty facts (hpo_gym.benchmark.difficulty) on a hand-made table and on a real embedded table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpo_gym.benchmark.difficulty import best_cell_hits, miss_the_best_floor, regret_profile, suite_profile
+from hpo_gym.suites import load_hpobench_nn
+from hpo_gym.tabular import TabularObjective
+
+
+def three_cell_table(scores: dict[int, list[float]]) -> TabularObjective:
+    rows = [{"x": x, "seed": s, "acc": v} for x, vals in scores.items() for s, v in enumerate(vals)]
+    return TabularObjective.from_dataframe(pd.DataFrame(rows), metric="acc", seed_column="seed", name="hand")
+
+
+def test_profile_hand_computed():
+    # means 0.9, 0.7, 0.1 -> oracle best 0.9, worst 0.1; the runner-up's regret is 0.2 / 0.8 = 0.25.
+    # Per-seed leads of the best over the runner-up: 0.3, 0.1, 0.2 -> mean 0.2, sd 0.1, z = 0.2 / (0.1 / sqrt 3).
+    table = three_cell_table({0: [1.0, 0.9, 0.8], 1: [0.7, 0.8, 0.6], 2: [0.0, 0.1, 0.2]})
+    p = regret_profile(table, thresholds=(0.005, 0.3, 1.0))
+    assert p["cells"] == 3
+    assert (p["within_0.005"], p["within_0.3"], p["within_1"]) == (1, 2, 3)
+    assert p["runner_up_regret"] == pytest.approx(0.25)
+    assert p["lead_z"] == pytest.approx(0.2 / (0.1 / np.sqrt(3)))
+
+
+def test_shared_best_has_no_runner_up_gap_and_no_hits_column():
+    table = three_cell_table({0: [0.9, 0.8], 1: [0.8, 0.9], 2: [0.1, 0.2]})  # cells 0 and 1 tie at mean 0.85
+    profile = suite_profile({"tied": table, "hand": three_cell_table({0: [1.0, 0.9], 1: [0.5, 0.6], 2: [0.0, 0.1]})})
+    assert profile.loc["tied", "runner_up_regret"] == 0.0
+    assert miss_the_best_floor(profile) == pytest.approx(profile.loc["hand", "runner_up_regret"] / 2)
+    final = pd.DataFrame({"agent": ["a", "a", "a", "b"], "task": ["hand", "hand", "tied", "hand"],
+                          "regret": [0.0, 0.5, 0.0, 0.45]})  # runner-up regret 0.4 / 0.9
+    hits = best_cell_hits(final, profile)
+    assert list(hits.columns) == ["hand"]  # the tied task has no single best cell to find
+    assert hits.loc["a", "hand"] == 0.5 and hits.loc["b", "hand"] == 0.0
+
+
+def test_real_table_profile_matches_a_direct_count():
+    table = load_hpobench_nn("blood_transfusion")
+    p = regret_profile(table)
+    regret = (table.oracle.best - table.mean_scores) / (table.oracle.best - table.oracle.worst)
+    assert p["cells"] == regret.size == 30_000
+    assert p["within_0.01"] == int(np.sum(regret <= 0.01))
+    assert p["runner_up_regret"] == pytest.approx(np.sort(regret)[1])
+    assert p["runner_up_regret"] > 0.03  # this table's best cell stands alone (see README, GRPOformer targets)
+    assert 0 < p["lead_z"] < 2  # ... by a lead within two standard errors of its own seeds
+
+
+def test_profile_needs_an_oracle():
+    class NoOracle:
+        name, oracle = "live", None
+
+    with pytest.raises(ValueError, match="no oracle"):
+        regret_profile(NoOracle())  # type: ignore[arg-type]
