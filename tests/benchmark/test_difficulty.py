@@ -56,3 +56,15 @@ def test_profile_needs_an_oracle():
 
     with pytest.raises(ValueError, match="no oracle"):
         regret_profile(NoOracle())  # type: ignore[arg-type]
+
+
+def test_tasks_cli_prints_difficulty_columns(capsys):
+    from hpo_gym.cli import main
+
+    assert main(["tasks", "--difficulty"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[-3:] == ["within_0.01", "runner_up_regret", "lead_z"]
+    blood = next(line for line in lines if line.startswith("| blood_transfusion"))
+    cells = [c.strip() for c in blood.strip("|").split("|")]
+    assert cells[-3:-1] == ["1", "0.0339"]
