@@ -114,6 +114,12 @@ def insample_line(insample: pd.DataFrame, tpe_regret: float) -> tuple[str, dict]
 def uncertainty_line(df: pd.DataFrame, target: float = 0.5) -> tuple[str, dict]:
     """How sure the regret ratio is: a paired bootstrap over seeds within each task (the tasks are fixed)."""
     line, ci = ratio_comparison(df, "grpoformer", "tpe", 50, threshold=target)
+    per_task = per_task_table(df, 50)
+    without = {t: float(per_task.drop(t)["grpoformer"].mean() / per_task.drop(t)["tpe"].mean()) for t in per_task.index}
+    ci["ratio_without_task"] = without
+    low, high = min(without, key=without.get), max(without, key=without.get)
+    line += (f"; leaving one task out moves it between {without[low]:.2f} (without {low}) and {without[high]:.2f} "
+             f"(without {high})")
     return "- uncertainty of the ratio: " + line, ci
 
 
