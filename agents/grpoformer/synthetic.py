@@ -90,6 +90,23 @@ def hpobench_like_objective(rng: np.random.Generator, space: SearchSpace, name: 
     return TabularObjective(name, space, score, metric="synthetic_score", metadata={"synthetic": True})
 
 
+def grid_synthetic_bank(tables: list[TabularObjective], n: int, seed: int = 0) -> list[TabularObjective]:
+    """``n`` random smooth objectives (:func:`hpobench_like_objective`) on the grids of ``tables``.
+
+    Unlike the random-space bank, these share the real tables' search space, so the policy sees the suite's
+    own hyperparameters with optima anywhere on the grid, not only where the 6-7 training tasks peak (on
+    credit_g the best cells lie far from every other task's).
+    """
+    if n and not tables:
+        raise ValueError("grid-synthetic objectives need at least one training table to take the grid from")
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        t = tables[int(rng.integers(len(tables)))]
+        out.append(hpobench_like_objective(rng, t.space, name=f"grid-synthetic-{seed}-{i}"))
+    return out
+
+
 def mixed_table(a: TabularObjective, b: TabularObjective, weight: float, name: str) -> TabularObjective:
     """``weight * a + (1 - weight) * b`` of the two tables' per-seed scores, each min-max normalized by its oracle."""
     if a.grid_shape != b.grid_shape or [hp.name for hp in a.space] != [hp.name for hp in b.space]:

@@ -35,7 +35,7 @@ from agents.grpoformer.policy import (
     log_prob,
     save_policy,
 )
-from agents.grpoformer.synthetic import mixed_tables, synthetic_bank
+from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_tables, synthetic_bank
 from hpo_gym.tabular import TabularObjective
 
 LOG_FIELDS = ["update", "evaluations", "wall_s", "reward", "train_regret", "churn", "pcr", "entropy",
@@ -52,6 +52,8 @@ class TrainConfig:
     synthetic_frac: float = 0.15   # share of episodes drawn from synthetic objectives
     mixed: int = 0                 # interpolated training tasks (synthetic.mixed_tables; 0 = none)
     mixed_frac: float = 0.3        # share of episodes drawn from them
+    grid_synthetic: int = 0        # random smooth objectives on the training tables' own grid (0 = none)
+    grid_synthetic_frac: float = 0.3  # share of episodes drawn from them
     eval_every: int = 10
     eval_seeds: int = 10
     ckpt_every: int = 10
@@ -69,6 +71,8 @@ def recipe_tag(cfg: TrainConfig) -> str:
         parts.append("head=autoregressive")
     if cfg.mixed:
         parts.append(f"mixed={cfg.mixed}@{cfg.mixed_frac:g}")
+    if cfg.grid_synthetic:
+        parts.append(f"grid_synthetic={cfg.grid_synthetic}@{cfg.grid_synthetic_frac:g}")
     default = PolicyConfig()
     size = {k: getattr(cfg.policy, k) for k in ("d_model", "n_heads", "n_layers", "d_ff", "head_hidden")
             if getattr(cfg.policy, k) != getattr(default, k)}
@@ -86,6 +90,22 @@ def heldout_regret(policy: GRPOformerPolicy, objectives: Sequence[TabularObjecti
     ep = run_episodes(policy, objs, budget, group_size, np.random.default_rng(seed), torch.Generator().manual_seed(seed),
                       record=False, device=device)
     return float(np.mean(ep["final_regret"]))
+
+
+def training_pool(tables: list[TabularObjective], extras: Sequence[tuple[list[TabularObjective], float]]
+                  ) -> tuple[list[TabularObjective], np.ndarray | None]:
+    """The training pool and the episode-sampling weights: each non-empty group of ``extras`` gets its share of
+    episodes (split evenly within it), the real tables share what is left; ``None`` (uniform) without extras."""
+    extras = [(objs, frac) for objs, frac in extras if objs]
+    pool = tables + [o for objs, _ in extras for o in objs]
+    if not extras:
+        return pool, None
+    rest = 1.0 - sum(frac for _, frac in extras)
+    if rest <= 0:
+        raise ValueError(f"the extra training tasks take {1 - rest:.0%} of the episodes; lower their shares "
+                         "(synthetic_frac, mixed_frac, grid_synthetic_frac) so the real tables keep some")
+    weights = [rest / len(tables)] * len(tables) + [frac / len(objs) for objs, frac in extras for _ in objs]
+    return pool, np.array(weights)
 
 
 def _check_tables(objectives: Sequence) -> list[TabularObjective]:
@@ -111,11 +131,9 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
     device = cfg.device
     syn = synthetic_bank(cfg.synthetic, seed=10_000 + cfg.seed) if cfg.synthetic else []
     mix = mixed_tables(tables, cfg.mixed, seed=20_000 + cfg.seed) if cfg.mixed else []
-    pool = tables + syn + mix
-    syn_frac, mix_frac = (cfg.synthetic_frac if syn else 0.0), (cfg.mixed_frac if mix else 0.0)
-    weights = np.array([(1 - syn_frac - mix_frac) / max(len(tables), 1)] * len(tables) +
-                       [syn_frac / max(len(syn), 1)] * len(syn) +
-                       [mix_frac / max(len(mix), 1)] * len(mix)) if syn or mix else None
+    grid = grid_synthetic_bank(tables, cfg.grid_synthetic, seed=30_000 + cfg.seed) if cfg.grid_synthetic else []
+    pool, weights = training_pool(tables, [(syn, cfg.synthetic_frac), (mix, cfg.mixed_frac),
+                                           (grid, cfg.grid_synthetic_frac)])
     policy = GRPOformerPolicy(cfg.policy).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learner.lr)
     critic = None

@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--synthetic", type=int, default=None, help="number of synthetic training objectives (0 = none)")
     p.add_argument("--mixed", type=int, default=None,
                    help="interpolated training tasks made from pairs of training tables (0 = none)")
+    p.add_argument("--grid-synthetic", type=int, default=None,
+                   help="random smooth objectives on the training tables' own grid, optima anywhere (0 = none)")
     p.add_argument("--eval-every", type=int, default=None, help="held-out regret every N updates")
     p.add_argument("--head", choices=["factorized", "autoregressive"], default=None,
                    help="output head: independent bins per dimension, or each dimension conditioned on the earlier ones")
@@ -78,14 +80,15 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--layers {args.layers}: give at least 1 encoder layer")
         cfg.policy = dataclasses.replace(cfg.policy, n_layers=args.layers)
     for k, v in {"updates": args.updates, "synthetic": args.synthetic, "mixed": args.mixed,
-                 "eval_every": args.eval_every}.items():
+                 "grid_synthetic": args.grid_synthetic, "eval_every": args.eval_every}.items():
         if v is not None:
             setattr(cfg, k, v)
     train_tasks = [suite.load(t) for t in suite.tasks if t not in holdout]
     held = [suite.load(t) for t in holdout]
     if not train_tasks:
         raise ValueError("every task of the suite is held out; leave at least one to train on")
-    print(f"training on {[o.name for o in train_tasks]} (+{cfg.synthetic} synthetic, +{cfg.mixed} mixed), "
+    print(f"training on {[o.name for o in train_tasks]} (+{cfg.synthetic} synthetic, +{cfg.mixed} mixed, "
+          f"+{cfg.grid_synthetic} grid-synthetic), "
           f"held out: {holdout or 'none'}")
     train(train_tasks, out, cfg, holdout=held, resume=args.resume)
     print(f"policy: {out / 'policy.pt'}  log: {out / 'log.csv'}")

@@ -222,7 +222,7 @@ def test_train_cli_logs_and_resumes_after_a_kill(tmp_path):
     from hpo_gym.cli import main
 
     out = tmp_path / "run"
-    args = ["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "2", "--mixed", "2",
+    args = ["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "2", "--mixed", "2", "--grid-synthetic", "2",
             "--eval-every", "2", "--budget", "5"]
     assert main(args + ["--updates", "2"]) == 0
     log = pd.read_csv(out / "log.csv")

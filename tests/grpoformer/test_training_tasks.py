@@ -1,11 +1,12 @@
-"""Training tasks beyond the suite's tables: random synthetic objectives and interpolated (mixed) tables."""
+"""Training tasks beyond the suite's tables: random synthetic objectives (own spaces or the tables' grid) and interpolated tables."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from agents.grpoformer.synthetic import mixed_table, mixed_tables, random_objective
+from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_table, mixed_tables, random_objective
+from agents.grpoformer.train import TrainConfig, recipe_tag, training_pool
 from hpo_gym.suites import load_hpobench_nn
 
 
@@ -32,3 +33,29 @@ def test_mixed_tables_pairs_tables_on_one_grid_and_rejects_others():
         mixed_table(tables[0], other, 0.5, "bad")
     with pytest.raises(ValueError, match="same grid"):
         mixed_tables([tables[0], other], 2)
+
+
+def test_grid_synthetic_objectives_share_the_table_grid_and_move_the_optimum():
+    table = load_hpobench_nn("credit_g")
+    bank = grid_synthetic_bank([table], 4, seed=3)
+    assert [o.name for o in bank] == [o.name for o in grid_synthetic_bank([table], 4, seed=3)]  # seeded
+    best_cells = set()
+    for obj in bank:
+        assert obj.space is table.space and obj.grid_shape == table.grid_shape
+        assert obj.oracle.best == pytest.approx(1.0) and obj.oracle.worst == pytest.approx(0.5)
+        best_cells.add(int(np.argmax(obj.mean_scores)))
+    assert len(best_cells) == 4  # each one peaks somewhere else
+    with pytest.raises(ValueError, match="at least one training table"):
+        grid_synthetic_bank([], 2)
+
+
+def test_training_pool_gives_each_extra_group_its_share():
+    tables = [load_hpobench_nn(t) for t in ("credit_g", "kc1")]
+    grid = grid_synthetic_bank(tables, 3, seed=0)
+    pool, weights = training_pool(tables, [([], 0.15), (grid, 0.3)])
+    assert pool == tables + grid
+    np.testing.assert_allclose(weights, [0.35, 0.35, 0.1, 0.1, 0.1])
+    assert training_pool(tables, [([], 0.15)]) == (tables, None)
+    with pytest.raises(ValueError, match="lower their shares"):
+        training_pool(tables, [(grid, 1.0)])
+    assert recipe_tag(TrainConfig(grid_synthetic=24)) == "grid_synthetic=24@0.3"
