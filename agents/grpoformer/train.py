@@ -96,6 +96,8 @@ def training_pool(tables: list[TabularObjective], extras: Sequence[tuple[list[Ta
                   ) -> tuple[list[TabularObjective], np.ndarray | None]:
     """The training pool and the episode-sampling weights: each non-empty group of ``extras`` gets its share of
     episodes (split evenly within it), the real tables share what is left; ``None`` (uniform) without extras."""
+    if not tables:
+        raise ValueError("no training tables: give at least one TabularObjective to train on")
     extras = [(objs, frac) for objs, frac in extras if objs]
     pool = tables + [o for objs, _ in extras for o in objs]
     if not extras:

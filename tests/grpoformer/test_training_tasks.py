@@ -58,4 +58,6 @@ def test_training_pool_gives_each_extra_group_its_share():
     assert training_pool(tables, [([], 0.15)]) == (tables, None)
     with pytest.raises(ValueError, match="lower their shares"):
         training_pool(tables, [(grid, 1.0)])
+    with pytest.raises(ValueError, match="no training tables"):
+        training_pool([], [(grid, 0.3)])
     assert recipe_tag(TrainConfig(grid_synthetic=24)) == "grid_synthetic=24@0.3"
