@@ -49,6 +49,7 @@ from agents.grpoformer.policy import load_policy  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark, summary_table  # noqa: E402
 from hpo_gym.benchmark.difficulty import best_cell_hits, miss_the_best_floor, suite_profile  # noqa: E402
 from hpo_gym.benchmark.metrics import per_task_table, regret_at  # noqa: E402
+from hpo_gym.benchmark.plots import plot_regret_vs_floor  # noqa: E402
 from hpo_gym.benchmark.report import markdown_report, ratio_comparison  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 
@@ -123,11 +124,17 @@ def uncertainty_line(df: pd.DataFrame, target: float = 0.5) -> tuple[str, dict]:
     return "- uncertainty of the ratio: " + line, ci
 
 
-def suite_floor_line(df: pd.DataFrame, tpe_regret: float) -> tuple[str, dict]:
+def suite_floor_line(df: pd.DataFrame, tpe_regret: float, plot: Path | None = None) -> tuple[str, dict]:
     """What the suite itself puts under every agent's mean regret (:mod:`hpo_gym.benchmark.difficulty`): the
     floor for runs that never evaluate a task's single best cell, the task that dominates it, and how often
-    each agent of the run found that task's best cell."""
+    each agent of the run found that task's best cell; ``plot``: also draw every agent's per-task regret
+    against the per-task floor there."""
     profile = suite_profile({t: load_hpobench_nn(t) for t in TASKS})
+    if plot is not None:
+        per_task = per_task_table(df, 50)
+        order = [a for a in ["grpoformer", "portfolio", "tpe", "cmaes", "gp", "random"] if a in per_task.columns]
+        plot_regret_vs_floor(per_task[order], profile["runner_up_regret"].astype(float), plot, budget=50,
+                             title="Regret@50 per task (grpoformer, portfolio: held-out) and the suite's floor")
     floor = miss_the_best_floor(profile)
     worst = str(profile["runner_up_regret"].astype(float).idxmax())
     hits = best_cell_hits(regret_at(df, 50), profile)[worst]
@@ -145,7 +152,7 @@ def suite_floor_line(df: pd.DataFrame, tpe_regret: float) -> tuple[str, dict]:
     return line, facts
 
 
-def protocol_report(df: pd.DataFrame, facts: dict) -> tuple[str, dict]:
+def protocol_report(df: pd.DataFrame, facts: dict, floor_plot: Path | None = None) -> tuple[str, dict]:
     """The harness's report plus the GRPOformer-vs-TPE ratios the issue's targets are stated in (computed
     among the issue's agents: Random, TPE, GP, CMA-ES, GRPOformer; other agents in ``df`` are context)."""
     full_df, full_per_task = df, per_task_table(df, 50)
@@ -188,7 +195,7 @@ def protocol_report(df: pd.DataFrame, facts: dict) -> tuple[str, dict]:
     ]
     line, summary["ratio_bootstrap"] = uncertainty_line(df)
     lines.insert(lines.index(next(x for x in lines if x.startswith("- beats Random"))), line)
-    line, summary["suite_floor"] = suite_floor_line(full_df, summary["regret@50"][t])
+    line, summary["suite_floor"] = suite_floor_line(full_df, summary["regret@50"][t], floor_plot)
     lines.append(line)
     return "\n".join(lines), summary
 
@@ -302,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--updates", type=int, default=None, help="training updates per fold (default TrainConfig)")
     ap.add_argument("--ship", action="store_true", help="copy fold checkpoints into agents/grpoformer/checkpoints/folds")
+    ap.add_argument("--floor-plot", default=None,
+                    help="where to draw per-task regret against the suite's floor (default OUT/regret_vs_floor.png)")
     ap.add_argument("--ablations", action="store_true", help="also run the no-PCR / REINFORCE / PPO-critic ablations")
     ap.add_argument("--ablation-seeds", type=int, default=3)
     ap.add_argument("--ablation-updates", type=int, default=None)
@@ -341,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         agents["grpoformer"] = "grpoformer"
         df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=out / "bench", jobs=args.jobs,
                            protocol="kfold", folds=4, resolve_agent=make_agent)
-        text, summary = protocol_report(df, facts)
+        text, summary = protocol_report(df, facts, Path(args.floor_plot) if args.floor_plot else out / "regret_vs_floor.png")
         line, summary["insample_reference"] = insample_line(
             insample_reference(out, args.budget, args.seeds, args.jobs), summary["regret@50"]["tpe"])
         text += "\n" + line

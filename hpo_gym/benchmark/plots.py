@@ -88,3 +88,41 @@ def plot_average_rank(df: pd.DataFrame, path: str | Path, title: str | None = No
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_regret_vs_floor(per_task: pd.DataFrame, floor: pd.Series, path: str | Path, budget: int | None = None,
+                         title: str | None = None) -> Path:
+    """Per task, every agent's mean regret (bars, log scale) next to what no agent can go below without finding the
+    task's single best cell (a black mark at the runner-up cell's regret, :mod:`hpo_gym.benchmark.difficulty`).
+
+    ``per_task`` is a task x agent table of mean regret (:func:`~hpo_gym.benchmark.metrics.per_task_table`),
+    ``floor`` the runner-up regret per task. Shows at a glance which tasks hold an agent's regret and whether it
+    is search (bar far above the mark) or the table's needle (bar at the mark).
+    """
+    tasks = list(per_task.index)
+    agents = list(per_task.columns)
+    colors = _colors(sorted(agents))
+    height = 0.8 / len(agents)
+    fig, ax = plt.subplots(figsize=(8.4, 0.45 * len(tasks) * max(1.0, len(agents) / 4) + 1.8))
+    for i, agent in enumerate(agents):
+        y = [t + i * height for t in range(len(tasks))]
+        ax.barh(y, per_task[agent].clip(lower=REGRET_FLOOR), height=height, color=colors[agent], label=agent)
+    label = "runner-up cell: the floor of runs that miss the best cell"
+    for t, task in enumerate(tasks):
+        f = float(floor.get(task, 0.0))
+        if f > 0:
+            ax.plot([f, f], [t - height / 2, t + 0.8 - height / 2], color="black", lw=2.2, label=label)
+            label = None  # one legend entry for all marks
+    ax.set_yticks([t + 0.4 - height / 2 for t in range(len(tasks))], tasks)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel(f"mean normalized regret{f' at {budget} evaluations' if budget else ''} (log scale)")
+    ax.grid(True, axis="x", which="major", alpha=0.3)
+    ax.set_title(title or "Regret per task and the suite's floor", fontsize=11)
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=min(4, len(agents) + 1), fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -68,3 +68,13 @@ def test_tasks_cli_prints_difficulty_columns(capsys):
     blood = next(line for line in lines if line.startswith("| blood_transfusion"))
     cells = [c.strip() for c in blood.strip("|").split("|")]
     assert cells[-3:-1] == ["1", "0.0339"]
+
+
+def test_regret_vs_floor_plot_is_a_png(tmp_path):
+    from hpo_gym.benchmark.plots import plot_regret_vs_floor
+
+    profile = suite_profile({"hand": three_cell_table({0: [1.0, 0.9], 1: [0.5, 0.6], 2: [0.0, 0.1]}),
+                             "tied": three_cell_table({0: [0.9, 0.8], 1: [0.8, 0.9], 2: [0.1, 0.2]})})
+    per_task = pd.DataFrame({"a": [0.5, 0.0], "b": [0.45, 0.01]}, index=["hand", "tied"])  # regret 0 is drawn at the axis floor
+    png = plot_regret_vs_floor(per_task, profile["runner_up_regret"], tmp_path / "floor.png", budget=2).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
