@@ -95,7 +95,7 @@ def grid_synthetic_bank(tables: list[TabularObjective], n: int, seed: int = 0) -
 
     Unlike the random-space bank, these share the real tables' search space, so the policy sees the suite's
     own hyperparameters with optima anywhere on the grid, not only where the 6-7 training tasks peak (on
-    credit_g the best cells lie far from every other task's).
+    credit_g the other tasks' optima mislead: the zero-shot portfolio built from them does worse than TPE there).
     """
     if n and not tables:
         raise ValueError("grid-synthetic objectives need at least one training table to take the grid from")
