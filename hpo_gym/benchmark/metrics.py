@@ -194,6 +194,9 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
     if missing:
         raise ValueError(f"no finished runs at budget {b} for {missing}; agents present: {sorted(runs.columns)}")
     pairs = runs[[agent, reference]].dropna()
+    if pairs.empty or pairs[reference].max() <= 0:
+        raise ValueError(f"{reference!r} has no common finished runs with {agent!r} or found every optimum (mean regret "
+                         f"0 at budget {b}), so a ratio to it is undefined; compare at a smaller budget or to another agent")
     rng = np.random.default_rng(seed)
     boot_a = np.zeros(n_boot)
     boot_r = np.zeros(n_boot)

@@ -141,3 +141,6 @@ def test_paired_ratio_bootstrap_names_missing_agents():
     df = paired_frame({"ref": {("A", 0): 0.1}})
     with pytest.raises(ValueError, match=r"\['x'\].*agents present: \['ref'\]"):
         paired_ratio_bootstrap(df, "x", "ref")
+    solved = paired_frame({"ref": {("A", 0): 0.0}, "x": {("A", 0): 0.1}})
+    with pytest.raises(ValueError, match="ratio to it is undefined"):
+        paired_ratio_bootstrap(solved, "x", "ref")
