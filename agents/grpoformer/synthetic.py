@@ -107,6 +107,23 @@ def grid_synthetic_bank(tables: list[TabularObjective], n: int, seed: int = 0) -
     return out
 
 
+def seed_tables(tables: list[TabularObjective]) -> list[TabularObjective]:
+    """Every training table split into one table per recorded seed (a real, noisy realization of the task).
+
+    The mean-score tables are what the benchmark scores on, but their single best cells are partly seed luck
+    (``hpo-gym tasks --difficulty``: on blood_transfusion and kc1 the best cell leads the runner-up by less
+    than one standard error of the seeds). Training on the per-seed tables too shows the policy the same
+    task with its optimum moved by that noise, so it cannot just memorize the mean table's best cells.
+    """
+    out = []
+    for t in tables:
+        scores = np.asarray(t.seed_scores, dtype=float)
+        for s in range(scores.shape[1]):
+            out.append(TabularObjective(f"{t.name}@seed{s}", t.space, scores[:, s:s + 1], metric=t.metric,
+                                        grid_values=t.grid_values, metadata={"synthetic": True, "seed_of": t.name}))
+    return out
+
+
 def mixed_table(a: TabularObjective, b: TabularObjective, weight: float, name: str) -> TabularObjective:
     """``weight * a + (1 - weight) * b`` of the two tables' per-seed scores, each min-max normalized by its oracle."""
     if a.grid_shape != b.grid_shape or [hp.name for hp in a.space] != [hp.name for hp in b.space]:

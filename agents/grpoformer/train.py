@@ -35,7 +35,7 @@ from agents.grpoformer.policy import (
     log_prob,
     save_policy,
 )
-from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_tables, synthetic_bank
+from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_tables, seed_tables, synthetic_bank
 from hpo_gym.tabular import TabularObjective
 
 LOG_FIELDS = ["update", "evaluations", "wall_s", "reward", "train_regret", "churn", "pcr", "entropy",
@@ -54,6 +54,8 @@ class TrainConfig:
     mixed_frac: float = 0.3        # share of episodes drawn from them
     grid_synthetic: int = 0        # random smooth objectives on the training tables' own grid (0 = none)
     grid_synthetic_frac: float = 0.3  # share of episodes drawn from them
+    seed_tables: bool = False      # also train on each table's per-seed score tables (synthetic.seed_tables)
+    seed_tables_frac: float = 0.5  # share of episodes drawn from them
     eval_every: int = 10
     eval_seeds: int = 10
     ckpt_every: int = 10
@@ -73,6 +75,8 @@ def recipe_tag(cfg: TrainConfig) -> str:
         parts.append(f"mixed={cfg.mixed}@{cfg.mixed_frac:g}")
     if cfg.grid_synthetic:
         parts.append(f"grid_synthetic={cfg.grid_synthetic}@{cfg.grid_synthetic_frac:g}")
+    if cfg.seed_tables:
+        parts.append(f"seed_tables@{cfg.seed_tables_frac:g}")
     default = PolicyConfig()
     size = {k: getattr(cfg.policy, k) for k in ("d_model", "n_heads", "n_layers", "d_ff", "head_hidden")
             if getattr(cfg.policy, k) != getattr(default, k)}
@@ -104,8 +108,9 @@ def training_pool(tables: list[TabularObjective], extras: Sequence[tuple[list[Ta
         return pool, None
     rest = 1.0 - sum(frac for _, frac in extras)
     if rest <= 0:
-        raise ValueError(f"the extra training tasks take {1 - rest:.0%} of the episodes; lower their shares "
-                         "(synthetic_frac, mixed_frac, grid_synthetic_frac) so the real tables keep some")
+        raise ValueError(f"the extra training tasks take {1 - rest:.0%} of the episodes, leaving none for the real "
+                         "tables; combine fewer of --synthetic/--mixed/--grid-synthetic/--seed-tables, or lower "
+                         "TrainConfig's synthetic_frac/mixed_frac/grid_synthetic_frac/seed_tables_frac")
     weights = [rest / len(tables)] * len(tables) + [frac / len(objs) for objs, frac in extras for _ in objs]
     return pool, np.array(weights)
 
@@ -134,8 +139,9 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
     syn = synthetic_bank(cfg.synthetic, seed=10_000 + cfg.seed) if cfg.synthetic else []
     mix = mixed_tables(tables, cfg.mixed, seed=20_000 + cfg.seed) if cfg.mixed else []
     grid = grid_synthetic_bank(tables, cfg.grid_synthetic, seed=30_000 + cfg.seed) if cfg.grid_synthetic else []
+    per_seed = seed_tables(tables) if cfg.seed_tables else []
     pool, weights = training_pool(tables, [(syn, cfg.synthetic_frac), (mix, cfg.mixed_frac),
-                                           (grid, cfg.grid_synthetic_frac)])
+                                           (grid, cfg.grid_synthetic_frac), (per_seed, cfg.seed_tables_frac)])
     policy = GRPOformerPolicy(cfg.policy).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learner.lr)
     critic = None

@@ -40,6 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="interpolated training tasks made from pairs of training tables (0 = none)")
     p.add_argument("--grid-synthetic", type=int, default=None,
                    help="random smooth objectives on the training tables' own grid, optima anywhere (0 = none)")
+    p.add_argument("--seed-tables", action="store_true",
+                   help="also train on each training table's per-seed score tables (half of the episodes)")
     p.add_argument("--eval-every", type=int, default=None, help="held-out regret every N updates")
     p.add_argument("--head", choices=["factorized", "autoregressive"], default=None,
                    help="output head: independent bins per dimension, or each dimension conditioned on the earlier ones")
@@ -79,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         if args.layers < 1:
             raise ValueError(f"--layers {args.layers}: give at least 1 encoder layer")
         cfg.policy = dataclasses.replace(cfg.policy, n_layers=args.layers)
+    if args.seed_tables:
+        cfg.seed_tables = True
     for k, v in {"updates": args.updates, "synthetic": args.synthetic, "mixed": args.mixed,
                  "grid_synthetic": args.grid_synthetic, "eval_every": args.eval_every}.items():
         if v is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_table, mixed_tables, random_objective
+from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_table, mixed_tables, random_objective, seed_tables
 from agents.grpoformer.train import TrainConfig, recipe_tag, training_pool
 from hpo_gym.suites import load_hpobench_nn
 
@@ -56,8 +56,30 @@ def test_training_pool_gives_each_extra_group_its_share():
     assert pool == tables + grid
     np.testing.assert_allclose(weights, [0.35, 0.35, 0.1, 0.1, 0.1])
     assert training_pool(tables, [([], 0.15)]) == (tables, None)
-    with pytest.raises(ValueError, match="lower their shares"):
+    with pytest.raises(ValueError, match="leaving none for the real tables"):
         training_pool(tables, [(grid, 1.0)])
     with pytest.raises(ValueError, match="no training tables"):
         training_pool([], [(grid, 0.3)])
     assert recipe_tag(TrainConfig(grid_synthetic=24)) == "grid_synthetic=24@0.3"
+
+
+def test_seed_tables_are_the_recorded_seeds_of_each_table():
+    table = load_hpobench_nn("blood_transfusion")
+    per_seed = seed_tables([table])
+    assert [t.name for t in per_seed] == [f"blood_transfusion@seed{s}" for s in range(5)]
+    for s, t in enumerate(per_seed):
+        assert t.space is table.space and t.grid_shape == table.grid_shape
+        np.testing.assert_array_equal(t.mean_scores, np.asarray(table.seed_scores)[:, s])
+    # the mean table's single best cell is not every seed's best: the noise moves the optimum
+    best = int(np.argmax(table.mean_scores))
+    assert any(int(np.argmax(t.mean_scores)) != best for t in per_seed)
+    assert recipe_tag(TrainConfig(seed_tables=True)) == "seed_tables@0.5"
+
+
+def test_train_cli_refuses_extra_tasks_that_leave_no_room_for_the_real_tables(tmp_path, capsys):
+    from hpo_gym.cli import main
+
+    args = ["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "run"), "--updates", "1",
+            "--mixed", "2", "--grid-synthetic", "2", "--seed-tables"]  # 15 + 30 + 30 + 50 % of the episodes
+    assert main(args) == 2
+    assert "take 125% of the episodes" in capsys.readouterr().err
