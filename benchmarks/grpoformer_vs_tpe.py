@@ -20,6 +20,10 @@ Default run (the whole protocol, one command)::
    separately per task after the fact, and the shipped checkpoint (trained on all 8 tasks) scored on
    those same tasks, in-sample, with the same seeds: what the recipe reaches when the test tasks are
    its training tasks (never a GRPOformer result, a ceiling on what held-out transfer could give).
+   Two lines say how firm the ratio is and what the suite allows: a paired bootstrap interval of the ratio
+   (seeds resampled within tasks) with its range when one task is left out, and the suite's floor (the mean
+   regret of any agent that never evaluates a task's single best cell, :mod:`hpo_gym.benchmark.difficulty`),
+   drawn per task against every agent's regret in ``--floor-plot`` (default ``OUT/regret_vs_floor.png``).
 
 ``--ablations`` trains the fold-0 split with the same training budget for: full GRPO+PCR, no PCR
 (lambda = 0) and no GRPO (REINFORCE with a mean baseline; PPO with a learned critic instead of the group

@@ -70,14 +70,25 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_comparison(text: str, agents: set[str]) -> tuple[str, str]:
+    """``AGENT:REFERENCE`` -> the two names. Agent names may hold colons themselves (``grpoformer:PATH``,
+    ``portfolio+tpe:10``), so the split is the colon at which both sides are agents of the benchmark."""
+    splits = [(text[:i], text[i + 1:]) for i, ch in enumerate(text) if ch == ":"]
+    for a, ref in splits:
+        if a in agents and ref in agents:
+            return a, ref
+    if not splits:
+        raise ValueError(f"--compare takes AGENT:REFERENCE (e.g. grpoformer:tpe), got {text!r}")
+    unknown = sorted({name for pair in splits for name in pair if name and name not in agents})
+    raise ValueError(f"--compare {text!r}: no split into two agents of this benchmark (unknown: {unknown}); "
+                     f"agents: {sorted(agents)}")
+
+
 def run_report(args: argparse.Namespace) -> int:
     from hpo_gym.benchmark.report import json_report, load_results, markdown_report, ratio_comparison, write_plots
 
-    pairs = [c.split(":") for c in args.compare]
-    bad = [c for c, pair in zip(args.compare, pairs) if len(pair) != 2 or not all(pair)]
-    if bad:
-        raise ValueError(f"--compare takes AGENT:REFERENCE (e.g. grpoformer:tpe), got {bad}")
     df = load_results(args.out)
+    pairs = [_split_comparison(c, set(df["agent"].unique())) for c in args.compare]
     comparisons = [ratio_comparison(df, a, ref) for a, ref in pairs]
     if args.json:
         report = json_report(df)

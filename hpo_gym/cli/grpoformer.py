@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if not train_tasks:
         raise ValueError("every task of the suite is held out; leave at least one to train on")
     print(f"training on {[o.name for o in train_tasks]} (+{cfg.synthetic} synthetic, +{cfg.mixed} mixed, "
-          f"+{cfg.grid_synthetic} grid-synthetic), "
+          f"+{cfg.grid_synthetic} grid-synthetic{', + per-seed tables' if cfg.seed_tables else ''}), "
           f"held out: {holdout or 'none'}")
     train(train_tasks, out, cfg, holdout=held, resume=args.resume)
     print(f"policy: {out / 'policy.pt'}  log: {out / 'log.csv'}")

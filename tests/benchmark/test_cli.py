@@ -33,7 +33,15 @@ def test_bench_then_report_markdown_json_and_plots(tmp_path, capsys):
     assert main(["report", str(out), "--no-plots", "--compare", "tpe"]) == 2
     assert "AGENT:REFERENCE" in capsys.readouterr().err
     assert main(["report", str(out), "--no-plots", "--compare", "nosuch:tpe"]) == 2
-    assert "['nosuch']" in capsys.readouterr().err
+    assert "unknown: ['nosuch']" in capsys.readouterr().err
+
+
+def test_report_compare_splits_agent_names_that_hold_colons():
+    from hpo_gym.cli.bench import _split_comparison
+
+    agents = {"grpoformer:runs/x/policy.pt", "portfolio+tpe:10", "tpe"}
+    assert _split_comparison("grpoformer:runs/x/policy.pt:tpe", agents) == ("grpoformer:runs/x/policy.pt", "tpe")
+    assert _split_comparison("tpe:portfolio+tpe:10", agents) == ("tpe", "portfolio+tpe:10")
 
 
 def test_bench_errors_are_one_clear_line(tmp_path, capsys):
