@@ -25,6 +25,15 @@ def _colors(agents: list[str]) -> dict[str, str]:
     return {a: cmap(i % 10) for i, a in enumerate(agents)}
 
 
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (parent folders created) and free it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
     """One panel per task: mean normalized regret of the best so far vs evaluations, with a +-1 standard
     error band over seeds, log y scale (regret 0 is drawn at :data:`REGRET_FLOOR`)."""
@@ -62,11 +71,7 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
                frameon=False, fontsize=11)
     fig.suptitle(title or "Normalized regret of the best configuration so far (mean ± s.e. over seeds)", fontsize=12,
                  y=min(0.995, top + 2.6 * gap), va="bottom")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_average_rank(df: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
@@ -83,11 +88,7 @@ def plot_average_rank(df: pd.DataFrame, path: str | Path, title: str | None = No
     ax.grid(True, alpha=0.3)
     ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: never hides a curve
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_regret_vs_floor(per_task: pd.DataFrame, floor: pd.Series, path: str | Path, budget: int | None = None,
@@ -121,8 +122,4 @@ def plot_regret_vs_floor(per_task: pd.DataFrame, floor: pd.Series, path: str | P
     ax.set_title(title or "Regret per task and the suite's floor", fontsize=11)
     ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=min(4, len(agents) + 1), fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
