@@ -141,8 +141,9 @@ def suite_floor_line(df: pd.DataFrame, tpe_regret: float, plot: Path | None = No
                              title="Regret@50 per task (grpoformer, portfolio: held-out) and the suite's floor")
     floor = miss_the_best_floor(profile)
     worst = str(profile["runner_up_regret"].astype(float).idxmax())
-    hits = best_cell_hits(regret_at(df, 50), profile)[worst]
-    runs = regret_at(df, 50).query("task == @worst").groupby("agent").size()
+    final = regret_at(df, 50)
+    hits = best_cell_hits(final, profile)[worst]
+    runs = final.query("task == @worst").groupby("agent").size()
     row = profile.loc[worst]
     facts = {"floor": floor, "floor_over_tpe": floor / tpe_regret, "task": worst,
              "runner_up_regret": float(row["runner_up_regret"]), "lead_z": float(row["lead_z"]),

@@ -66,8 +66,9 @@ class TrainConfig:
 
 
 def recipe_tag(cfg: TrainConfig) -> str:
-    """What distinguishes ``cfg``'s recipe from the original one (factorized head, no mixed tasks, default size): ``""`` for
-    the original, else e.g. ``"head=autoregressive"``; part of fold checkpoints' cache keys."""
+    """What distinguishes ``cfg``'s recipe from the original one (factorized head, no interpolated, grid-synthetic or
+    per-seed training tasks, default size): ``""`` for the original, else e.g. ``"head=autoregressive"``; part of
+    fold checkpoints' cache keys."""
     parts = []
     if cfg.policy.autoregressive:
         parts.append("head=autoregressive")

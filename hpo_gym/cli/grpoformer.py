@@ -81,10 +81,9 @@ def run(args: argparse.Namespace) -> int:
         if args.layers < 1:
             raise ValueError(f"--layers {args.layers}: give at least 1 encoder layer")
         cfg.policy = dataclasses.replace(cfg.policy, n_layers=args.layers)
-    if args.seed_tables:
-        cfg.seed_tables = True
     for k, v in {"updates": args.updates, "synthetic": args.synthetic, "mixed": args.mixed,
-                 "grid_synthetic": args.grid_synthetic, "eval_every": args.eval_every}.items():
+                 "grid_synthetic": args.grid_synthetic, "seed_tables": args.seed_tables or None,
+                 "eval_every": args.eval_every}.items():
         if v is not None:
             setattr(cfg, k, v)
     train_tasks = [suite.load(t) for t in suite.tasks if t not in holdout]
