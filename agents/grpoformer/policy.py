@@ -335,7 +335,7 @@ class GRPOformerPolicy(HistoryEncoder):
             if greedy:
                 b = draw.argmax(-1)
             else:
-                b = torch.multinomial(draw.exp().reshape(N * n, K), 1, generator=generator).reshape(N, n)
+                b = multinomial(draw.exp().reshape(N * n, K), 1, generator).reshape(N, n)
             bins[:, :, j] = b
             total = total + self._value_embedding(h_dims[:, j:j + 1], b[..., None], _dim_slice(f, j))[:, :, 0]
         return bins, torch.stack(logps, 2)
@@ -392,11 +392,25 @@ def kl(logp_p: torch.Tensor, logp_q: torch.Tensor, f: Features) -> torch.Tensor:
     return (k * _per_state(f.dim_mask, k)).sum(-1)
 
 
+def multinomial(probs: torch.Tensor, n: int, generator: torch.Generator | None = None,
+                replacement: bool = False) -> torch.Tensor:
+    """``torch.multinomial`` drawn on the generator's device, returned on ``probs``' device.
+
+    Training, evaluation and the agent seed one CPU ``torch.Generator`` (its state is what ``--resume``
+    restores), and ``torch.multinomial`` refuses a CPU generator for CUDA probabilities. Drawing on the
+    generator's device keeps one seeded stream for any policy device, so a run resumes across devices and
+    the same seed draws the same bins on CPU and GPU (up to the devices' float rounding of ``probs``)."""
+    if generator is not None and generator.device != probs.device:
+        draws = torch.multinomial(probs.to(generator.device), n, replacement=replacement, generator=generator)
+        return draws.to(probs.device)
+    return torch.multinomial(probs, n, replacement=replacement, generator=generator)
+
+
 def sample_bins(logp: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """``n`` independent bin choices per state: ``(N, n, D)``."""
     N, D, K = logp.shape
     probs = logp.exp().reshape(N * D, K)
-    idx = torch.multinomial(probs, n, replacement=True, generator=generator)  # (N*D, n)
+    idx = multinomial(probs, n, generator, replacement=True)  # (N*D, n)
     return idx.reshape(N, D, n).permute(0, 2, 1)
 
 

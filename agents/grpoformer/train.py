@@ -116,6 +116,23 @@ def training_pool(tables: list[TabularObjective], extras: Sequence[tuple[list[Ta
     return pool, np.array(weights)
 
 
+def check_device(device: str) -> torch.device:
+    """The torch device ``device`` names, or a clear error before any work when this torch cannot use it
+    (rather than torch's own error deep inside the first rollout)."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: this torch ({torch.__version__}) sees no CUDA device; leave --device "
+                             "out to train on the CPU, or install a CUDA build of torch on a machine with a GPU")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here; "
+                             f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return dev
+
+
 def _check_tables(objectives: Sequence) -> list[TabularObjective]:
     bad = [getattr(o, "name", repr(o)) for o in objectives if not isinstance(o, TabularObjective)]
     if bad:
@@ -132,6 +149,7 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
     """
     cfg = cfg or TrainConfig()
     tables = _check_tables(train_objectives)
+    check_device(cfg.device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
@@ -164,7 +182,7 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
             critic[1].load_state_dict(st["critic_optimizer"])
         buffer.parts = list(st.get("buffer", []))  # PCR reference states: a resumed run sees what it would have
         rng.bit_generator.state = st["rng"]
-        gen.set_state(st["gen"])
+        gen.set_state(st["gen"].cpu())  # map_location moved it to the policy's device; the generator is CPU
         start, evaluations, wall0 = st["update"], st["evaluations"], st["wall_s"]
         rows = [r for r in csv.DictReader(log_path.open())] if log_path.exists() else []
         with log_path.open("w", newline="") as fh:
@@ -225,7 +243,8 @@ def _plain(d):
 
 # -- paper mode: learn online on the target task --------------------------------------------------------
 def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 0, cfg: LearnerConfig | None = None,
-                 policy: GRPOformerPolicy | None = None, context: int = 50, threads: int = 1, progress: bool = True):
+                 policy: GRPOformerPolicy | None = None, context: int = 50, threads: int = 1, progress: bool = True,
+                 device: str = "cpu"):
     """Paper mode: GRPO + PCR from scratch on the target task itself; every evaluation counts against ``budget``.
 
     Each round samples ``group_size`` candidates from the current history (the best ``context`` trials),
@@ -238,7 +257,7 @@ def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
-    policy = policy or GRPOformerPolicy()
+    policy = (policy or GRPOformerPolicy()).to(check_device(device))
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     space = objective.space
     d = len(space)
@@ -255,7 +274,7 @@ def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 
     while len(ys) < budget:
         g_n = min(group_size, budget - len(ys))
         st = _online_state(space, xs, ys, len(ys) / budget, context)
-        f = featurize_states(st)
+        f = featurize_states(st, device)
         with torch.no_grad():
             cand, logp = policy.sample(f, g_n, gen)
         u = bins_to_unit(cand, f, rng)[0]
@@ -267,7 +286,7 @@ def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 
         adv = group_advantages(rewards[None, :], cfg.std_normalize)
         ro = Rollout(st, cand, log_prob(logp, cand, f), rewards[None, :], adv, g_n, np.array([np.nan]), np.array([np.nan]))
         if g_n > 1:
-            update(policy, optimizer, ro, buffer, cfg, rng)
+            update(policy, optimizer, ro, buffer, cfg, rng, device=device)
         xs.extend(enc)
         ys.extend(scores.tolist())
         if bar is not None:

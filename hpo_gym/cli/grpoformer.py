@@ -111,7 +111,7 @@ def _run_online(args, suite, holdout, out: Path) -> int:
     results = {}
     for task in holdout:
         obj = suite.load(task)
-        curve, _ = train_online(obj, budget=budget, seed=args.seed, threads=args.threads)
+        curve, _ = train_online(obj, budget=budget, seed=args.seed, threads=args.threads, device=args.device)
         regret = obj.oracle.normalized_regret(curve) if obj.oracle is not None else None
         rng = np.random.default_rng(args.seed)
         rand = obj.evaluate_batch(rng.random((budget, len(obj.space)))).scores

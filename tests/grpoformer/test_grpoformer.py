@@ -311,3 +311,19 @@ def test_load_fold_policy_refuses_a_checkpoint_of_another_fold():
     train1 = [load_hpobench_nn(t) for t in HPOBENCH_NN_TASKS if t not in folds[1]]
     with pytest.raises(ValueError, match="not on fold 1's training tasks"):
         load_fold_policy(agent.checkpoint, train1, 1)
+
+
+def test_train_cli_names_a_device_this_torch_cannot_use(tmp_path, capsys):
+    """`--device` is checked before any work: an unknown name, and CUDA on a torch that sees no GPU, each fail
+    with the fix (a GPU machine runs tests/grpoformer/test_cuda.py instead)."""
+    from hpo_gym.cli import main
+
+    args = ["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "run"), "--updates", "1"]
+    assert main(args + ["--device", "tpu-ish"]) == 2
+    assert "'tpu-ish' is not a torch device; use cpu, cuda or cuda:N" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(args + ["--device", "cuda"]) == 2
+        assert "sees no CUDA device; leave --device out" in capsys.readouterr().err
+        assert main(args + ["--online", "--budget", "16", "--device", "cuda"]) == 2
+        assert "sees no CUDA device" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "log.csv").exists()  # refused before any training
