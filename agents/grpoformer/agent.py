@@ -186,11 +186,12 @@ class GRPOformerAgent:
 
     # -- TransferAgent protocol --------------------------------------------------------------------
     def fit(self, train_objectives: Sequence[Objective], seed: int = 0) -> None:
-        """Train on the fold's training tasks (or load the cached checkpoint for this task set and seed)."""
+        """Train on the fold's training tasks (or load the cached checkpoint for this task set and seed), on the
+        agent's ``device``: the device is not part of the recipe, so a checkpoint trained on either serves both."""
         from agents.grpoformer.train import TrainConfig, recipe_tag, train
 
         names = [o.name for o in train_objectives]
-        cfg = TrainConfig(seed=seed)
+        cfg = TrainConfig(seed=seed, device=self.device)
         key = fold_key(names, seed, recipe_tag(cfg))
         for candidate in (CHECKPOINT_DIR / "folds" / f"{key}.pt", cache_dir() / key / "policy.pt"):
             if candidate.exists():

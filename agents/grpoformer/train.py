@@ -250,6 +250,8 @@ def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 
     Each round samples ``group_size`` candidates from the current history (the best ``context`` trials),
     evaluates all of them (``objective.evaluate_batch``), updates the policy on that group (advantages =
     group-normalized gains over the best-so-far, PCR on earlier states), and appends them to the history.
+    ``device`` is where the policy learns (a given ``policy`` is moved there); sampling stays on the seeded CPU
+    generator, so the proposals do not depend on it beyond float rounding.
     Returns ``(best_curve, scores)``: best-so-far after each evaluation, and every score.
     """
     cfg = cfg or LearnerConfig(epochs=4, minibatch=16)

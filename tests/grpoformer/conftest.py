@@ -6,7 +6,12 @@ import numpy as np
 
 from agents.grpoformer.policy import MAX_DIMS, Features, featurize
 from hpo_gym.episode import space_descriptor
-from hpo_gym.space import SearchSpace
+from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
+
+
+# A space with every kind: float (32 bins, continuous), int, ordinal, categorical.
+MIXED = SearchSpace([Float("lr", 1e-4, 1.0, log=True), Int("units", 1, 100), Ordinal("depth", [1, 2, 3]),
+                     Categorical("act", ["relu", "tanh", "gelu", "elu"])])
 
 
 def history_features(space: SearchSpace, n_trials: int, seed: int = 0, slots: int = 10) -> Features:

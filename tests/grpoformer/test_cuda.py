@@ -15,13 +15,10 @@ import torch
 import envs_registry  # noqa: F401  (registers the env ids)
 from agents.grpoformer.agent import GRPOformerAgent
 from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig, load_policy, save_policy
-from tests.grpoformer.conftest import history_features
-from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
+from tests.grpoformer.conftest import MIXED, history_features
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-MIXED = SearchSpace([Float("lr", 1e-4, 1.0, log=True), Int("units", 1, 100), Ordinal("depth", [1, 2, 3]),
-                     Categorical("act", ["relu", "tanh", "gelu", "elu"])])
 
 
 @pytest.mark.parametrize("autoregressive", [False, True], ids=["factorized", "autoregressive"])

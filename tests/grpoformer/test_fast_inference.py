@@ -24,14 +24,13 @@ from agents.grpoformer.agent import CHECKPOINT_DIR, SHIPPED_CHECKPOINT, GRPOform
 from agents.grpoformer.fast_inference import FastPolicy
 from agents.grpoformer.policy import GRPOformerPolicy, featurize_observations, load_policy
 from hpo_gym.episode import space_descriptor
+from tests.grpoformer.conftest import MIXED
 from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
 from hpo_gym.tabular import TabularObjective
 
 torch.set_num_threads(1)
 MAX_DIMS = 16
 
-MIXED = SearchSpace([Float("lr", 1e-4, 1.0, log=True), Int("units", 1, 100), Ordinal("depth", [1, 2, 3]),
-                     Categorical("act", ["relu", "tanh", "gelu", "elu"])])
 USER = SearchSpace([Float("lr", 1e-4, 1e-1, log=True), Categorical("kernel", ["linear", "rbf", "poly"])])
 WIDE = SearchSpace([Float(f"f{i}", 0.0, 1.0) for i in range(8)] + [Ordinal(f"o{i}", list(range(i + 2))) for i in range(4)]
                    + [Categorical(f"c{i}", [str(j) for j in range(40)]) for i in range(2)] + [Int("i0", 1, 5), Int("i1", 1, 1000)])

@@ -24,16 +24,14 @@ from agents.grpoformer.policy import (
     save_policy,
 )
 from agents.grpoformer.synthetic import random_objective
-from tests.grpoformer.conftest import history_features
-from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
+from tests.grpoformer.conftest import MIXED, history_features
+from hpo_gym.space import Categorical, Float, Ordinal, SearchSpace
 from hpo_gym.suites import load_hpobench_nn
 from hpo_gym.tabular import TabularObjective
 
 torch.set_num_threads(1)
 
 
-MIXED = SearchSpace([Float("lr", 1e-4, 1.0, log=True), Int("units", 1, 100), Ordinal("depth", [1, 2, 3]),
-                     Categorical("act", ["relu", "tanh", "gelu", "elu"])])
 
 
 def _mixed_state(n_trials: int = 5, seed: int = 0):

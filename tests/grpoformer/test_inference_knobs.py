@@ -17,12 +17,11 @@ from agents.grpoformer.agent import SHIPPED_CHECKPOINT, GRPOformerAgent
 from agents.grpoformer.fast_inference import FastPolicy, tempered_log_probs
 from agents.grpoformer.policy import GRPOformerPolicy, load_policy
 from hpo_gym.episode import space_descriptor
-from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
+from tests.grpoformer.conftest import MIXED
+from hpo_gym.space import SearchSpace
 
 torch.set_num_threads(1)
 needs_ckpt = pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
-MIXED = SearchSpace([Float("lr", 1e-4, 1.0, log=True), Int("units", 1, 100), Ordinal("depth", [1, 2, 3]),
-                     Categorical("act", ["relu", "tanh", "gelu", "elu"])])
 
 
 def _obs(space: SearchSpace, n: int, T: int = 50, seed: int = 0) -> dict:
