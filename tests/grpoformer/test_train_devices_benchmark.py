@@ -1,0 +1,23 @@
+"""``benchmarks/grpoformer_train_devices.py`` runs and reports what it says (CPU only here; timings not checked)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_train_devices_benchmark_reports_the_cpu_peer(tmp_path):
+    out = tmp_path / "rows.json"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "grpoformer_train_devices.py"), "--devices", "cpu",
+                          "--updates", "2", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = json.loads(out.read_text())
+    assert [r["device"] for r in rows] == ["cpu"]
+    (row,) = rows
+    assert row["updates"] == 2 and row["evaluations"] == 2 * 8 * 50 * 8  # updates x episodes x steps x group
+    assert row["s_per_update"] > 0 and row["speed_vs_cpu"] == 1.0
+    assert "GRPOformer training, fold 0, 2 updates" in run.stdout
