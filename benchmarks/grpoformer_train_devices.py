@@ -13,7 +13,6 @@ training regret of the last updates, so a device that trains faster but learns d
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import tempfile
 import time
@@ -32,7 +31,7 @@ def time_training(device: str, updates: int, fold: int, threads: int) -> dict:
     """Train ``updates`` updates of fold ``fold`` on ``device``; per-update wall times from the run's log."""
     tasks = list(HPOBENCH_NN_TASKS)
     held = kfold_splits(tasks, 4)[fold]
-    cfg = dataclasses.replace(TrainConfig(seed=fold, threads=threads, device=device), updates=updates)
+    cfg = TrainConfig(seed=fold, threads=threads, device=device, updates=updates)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         train([load_hpobench_nn(t) for t in tasks if t not in held], out, cfg, progress=False)
