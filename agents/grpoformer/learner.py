@@ -69,6 +69,15 @@ class LearnerConfig:
     episodes: int = 8               # episodes per update (step groups); trajectory groups: tasks x G
     horizon: int = 50               # steps per episode (= the evaluation budget)
 
+    def __post_init__(self) -> None:
+        """Reject settings that would train silently on nothing (a group of one has no spread to normalize by)."""
+        if self.group_size < 2:
+            raise ValueError(f"group_size={self.group_size}: a group needs at least 2 candidates to compare (e.g. 8)")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr}: the learning rate must be positive (e.g. 3e-3)")
+        if self.ent_coef < 0:
+            raise ValueError(f"ent_coef={self.ent_coef}: the entropy bonus weight must be >= 0 (e.g. 0.003)")
+
 
 STATE_KEYS = ("x", "y", "mask", "step_fraction", "dim_kind", "dim_choices", "dim_log")
 

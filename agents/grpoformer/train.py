@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +67,8 @@ class TrainConfig:
 
 def recipe_tag(cfg: TrainConfig) -> str:
     """What distinguishes ``cfg``'s recipe from the original one (factorized head, no interpolated, grid-synthetic or
-    per-seed training tasks, default size): ``""`` for the original, else e.g. ``"head=autoregressive"``; part of
-    fold checkpoints' cache keys."""
+    per-seed training tasks, default size and learner hyperparameters): ``""`` for the original, else e.g.
+    ``"head=autoregressive"`` or ``"lr=0.001"``; part of fold checkpoints' cache keys."""
     parts = []
     if cfg.policy.autoregressive:
         parts.append("head=autoregressive")
@@ -83,7 +83,16 @@ def recipe_tag(cfg: TrainConfig) -> str:
             if getattr(cfg.policy, k) != getattr(default, k)}
     if size:
         parts.append(",".join(f"{k}={v}" for k, v in size.items()))
+    learner = learner_overrides(cfg.learner)
+    if learner:
+        parts.append(",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in learner.items()))
     return "|".join(parts)
+
+
+def learner_overrides(lc: LearnerConfig) -> dict:
+    """The fields of ``lc`` that differ from :class:`LearnerConfig`'s defaults (the shipped recipe's), in field order."""
+    default = LearnerConfig()
+    return {f.name: getattr(lc, f.name) for f in fields(LearnerConfig) if getattr(lc, f.name) != getattr(default, f.name)}
 
 
 def heldout_regret(policy: GRPOformerPolicy, objectives: Sequence[TabularObjective], seeds: int, budget: int = 50,

@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: faster than 2 on busy shared cores)")
     p.add_argument("--pcr-lambda", type=float, default=None, help="PCR weight (0 disables PCR)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-3)")
+    p.add_argument("--ent-coef", type=float, default=None, help="entropy bonus weight (default 0.003)")
+    p.add_argument("--group-size", type=int, default=None, help="G: candidates sampled and scored per state (default 8)")
     p.add_argument("--algo", choices=["grpo", "reinforce", "ppo-critic"], default=None,
                    help="grpo (default), or the no-GRPO ablations: REINFORCE with a mean baseline, PPO with a learned critic")
     p.add_argument("--group-mode", choices=["step", "trajectory"], default=None)
@@ -66,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
     lc = LearnerConfig()
     overrides = {"pcr_lambda": args.pcr_lambda, "algo": args.algo, "group_mode": args.group_mode,
-                 "horizon": args.budget, "reward": args.reward}
+                 "horizon": args.budget, "reward": args.reward, "lr": args.lr, "ent_coef": args.ent_coef,
+                 "group_size": args.group_size}
     lc = dataclasses.replace(lc, **{k: v for k, v in overrides.items() if v is not None})
     if args.no_std:
         lc = dataclasses.replace(lc, std_normalize=False)

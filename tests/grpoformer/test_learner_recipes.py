@@ -1,0 +1,105 @@
+"""The learner's hyperparameters as recipes: CLI flags, cache keys, clear errors, and the nested inner selection.
+
+Why: tuning the learning rate, the group size or the entropy bonus must never load a checkpoint trained with
+other settings (the recipe tag keys fold caches), and the inner selection must choose from training tasks only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents.grpoformer.learner import LearnerConfig
+from agents.grpoformer.policy import load_policy
+from agents.grpoformer.train import TrainConfig, learner_overrides, recipe_tag
+from hpo_gym.benchmark import kfold_splits
+from hpo_gym.cli import main
+from hpo_gym.suites import HPOBENCH_NN_TASKS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _inner_selection():
+    spec = importlib.util.spec_from_file_location("grpoformer_inner_selection",
+                                                  ROOT / "benchmarks" / "grpoformer_inner_selection.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_cli_learner_flags_reach_the_training_config(tmp_path):
+    """`--lr/--ent-coef/--group-size` are what the run trains with (saved in the checkpoint), and G candidates are
+    scored per state: twice the evaluations with G=16 as with G=8."""
+    runs = {}
+    for name, flags in {"g8": [], "g16": ["--lr", "0.001", "--ent-coef", "0.01", "--group-size", "16"]}.items():
+        out = tmp_path / name
+        assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "0", "--updates", "1",
+                     "--eval-every", "5", "--budget", "4", *flags]) == 0
+        runs[name] = load_policy(out / "policy.pt")[1]
+    learner = runs["g16"]["train_config"]["learner"]
+    assert (learner["lr"], learner["ent_coef"], learner["group_size"]) == (0.001, 0.01, 16)
+    assert runs["g8"]["train_config"]["learner"]["group_size"] == 8
+    assert runs["g16"]["evaluations"] == 2 * runs["g8"]["evaluations"] > 0
+
+
+def test_recipe_tag_names_changed_learner_settings_only():
+    """The shipped recipe keeps its empty tag (its fold checkpoints stay valid); a changed setting enters the tag."""
+    assert recipe_tag(TrainConfig()) == ""
+    assert learner_overrides(LearnerConfig()) == {}
+    assert recipe_tag(TrainConfig(learner=LearnerConfig(lr=1e-3, group_size=16))) == "group_size=16,lr=0.001"
+    assert recipe_tag(TrainConfig(learner=LearnerConfig(ent_coef=0.01))) == "ent_coef=0.01"
+
+
+@pytest.mark.parametrize("bad, message", [({"group_size": 1}, "at least 2 candidates"), ({"lr": 0.0}, "must be positive"),
+                                          ({"ent_coef": -0.1}, "must be >= 0")])
+def test_learner_config_rejects_settings_that_cannot_train(bad, message):
+    with pytest.raises(ValueError, match=message):
+        LearnerConfig(**bad)
+
+
+def test_cli_names_a_bad_group_size(tmp_path, capsys):
+    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "r"), "--group-size", "1"]) == 2
+    assert "group_size=1" in capsys.readouterr().err
+
+
+def test_inner_selection_recipes_combine_parts_and_reject_typos():
+    sel = _inner_selection()
+    cfg = sel.recipe("autoregressive+lr=0.001+group_size=16", updates=5, seed=3)
+    assert cfg.policy.autoregressive and (cfg.learner.lr, cfg.learner.group_size, cfg.updates, cfg.seed) == (0.001, 16, 5, 3)
+    assert sel.recipe("factorized+mixed", 5, 0).mixed == 24
+    assert sel.recipe("std_normalize=false", 5, 0).learner.std_normalize is False
+    with pytest.raises(ValueError, match="unknown recipe part 'learning_rate=0.1'"):
+        sel.recipe("learning_rate=0.1", 5, 0)
+    with pytest.raises(ValueError, match="group_size=1"):
+        sel.recipe("group_size=1", 5, 0)
+    with pytest.raises(ValueError, match="true or false"):
+        sel.recipe("std_normalize=no", 5, 0)
+
+
+@pytest.mark.parametrize("fold", range(4))
+def test_inner_cv_validates_every_training_task_once_and_never_an_outer_one(fold):
+    sel = _inner_selection()
+    tasks = list(HPOBENCH_NN_TASKS)
+    outer = set(kfold_splits(tasks, 4)[fold])
+    splits = sel.inner_splits(fold, 3)
+    validated = [t for _, val in splits for t in val]
+    assert sorted(validated) == sorted(set(tasks) - outer)
+    for inner_train, val in splits:
+        assert not (set(inner_train) | set(val)) & outer and not set(inner_train) & set(val) and len(inner_train) == 4
+    (inner_train, val), = sel.inner_splits(fold, 0)  # the original hardest-two split
+    assert len(val) == 2 and not set(val) & outer
+
+
+def test_select_averages_every_validated_task_and_picks_the_lowest():
+    sel = _inner_selection()
+    rows = [{"fold": 0, "recipe": "a", "inner": 0, "val:x": 0.01, "val:y": 0.03},
+            {"fold": 0, "recipe": "a", "inner": 1, "val:z": 0.02},
+            {"fold": 0, "recipe": "b", "inner": 0, "val:x": 0.00, "val:y": 0.05},
+            {"fold": 0, "recipe": "b", "inner": 1, "val:z": 0.04}]
+    score, chosen = sel.select(rows)
+    assert score.set_index("recipe")["inner_regret@50"].round(6).to_dict() == {"a": 0.02, "b": 0.03}
+    assert chosen.to_dict() == {0: "a"}
