@@ -70,7 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baselines", default="", help="comma-separated agents to run in the same harness run, e.g. random,tpe")
     ap.add_argument("--jobs", type=int, default=1)
     args = ap.parse_args(argv)
-    stages = dict(s.split("=", 1) for s in args.stages)
+    stages = dict(s.split("=", 1) if "=" in s else (s, "") for s in args.stages)
+    for name, pattern in stages.items():
+        if "{k}" not in pattern:
+            ap.error(f"stage {name}={pattern!r}: give NAME=PATTERN with {{k}} for the fold index in PATTERN "
+                     "(NAME itself cannot contain '=')")
+        if not Path(pattern.format(k=0)).exists():
+            ap.error(f"stage {name}: no checkpoint at {pattern.format(k=0)!r} (fold 0 of {pattern!r}); "
+                     "NAME cannot contain '=' and PATTERN must name one policy.pt per fold")
     agents = {f"grpoformer@{name}": stage_agent(pattern) for name, pattern in stages.items()}
     agents.update({b: b for b in args.baselines.split(",") if b})
     df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=args.out, jobs=args.jobs, protocol="kfold",
