@@ -15,7 +15,7 @@ member set alone, so all numbers come from one run with the same tasks and seeds
         'runs/rep/factorized20/fold{k}/policy.pt'
 
 (the member sets are the shipped recipe trained with seeds k, 10 + k and 20 + k for fold k; see the
-README's training-seed replication).
+training-seed replication in docs/grpoformer.md).
 """
 
 from __future__ import annotations
