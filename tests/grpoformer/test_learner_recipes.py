@@ -7,9 +7,11 @@ other settings (the recipe tag keys fold caches), and the inner selection must c
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from agents.grpoformer.learner import LearnerConfig
@@ -103,3 +105,23 @@ def test_select_averages_every_validated_task_and_picks_the_lowest():
     score, chosen = sel.select(rows)
     assert score.set_index("recipe")["inner_regret@50"].round(6).to_dict() == {"a": 0.02, "b": 0.03}
     assert chosen.to_dict() == {0: "a"}
+
+
+def test_inner_selection_script_trains_scores_and_resumes(tmp_path, capsys):
+    """The script end to end on a tiny budget: one inner run per recipe and inner fold, a per-fold choice written to
+    chosen.json, every validated task scored; a second call reuses the finished runs instead of retraining."""
+    sel = _inner_selection()
+    args = ["--inner-cv", "2", "--folds", "1", "--recipes", "factorized,group_size=4", "--updates", "1", "--seeds", "1",
+            "--jobs", "1", "--out", str(tmp_path)]
+    assert sel.main(args) == 0
+    rows = pd.read_csv(tmp_path / "inner_selection.csv")
+    assert len(rows) == 4 and set(rows["recipe"]) == {"factorized", "group_size=4"}
+    validated = {c[4:] for c in rows.columns if c.startswith("val:")}
+    assert validated == set(HPOBENCH_NN_TASKS) - set(kfold_splits(list(HPOBENCH_NN_TASKS), 4)[1])
+    assert json.loads((tmp_path / "chosen.json").read_text())["1"] in {"factorized", "group_size=4"}
+    policies = sorted(tmp_path.glob("fold1/*/inner*of2/policy.pt"))
+    assert len(policies) == 4
+    stamps = [p.stat().st_mtime_ns for p in policies]
+    assert sel.main(args) == 0
+    assert [p.stat().st_mtime_ns for p in policies] == stamps
+    assert "per-fold choice" in capsys.readouterr().out
