@@ -50,7 +50,7 @@ def recipe(name: str, updates: int, seed: int) -> TrainConfig:
     ``lr=0.001`` or ``group_size=16+ent_coef=0.01``.
     """
     cfg = TrainConfig(updates=updates, seed=seed, eval_every=10**9)  # no monitoring: nothing outer is loaded
-    learner_fields = {f.name: f.type for f in dataclasses.fields(LearnerConfig)}
+    learner_fields = [f.name for f in dataclasses.fields(LearnerConfig)]
     for part in name.split("+"):
         if part in ("factorized", "autoregressive"):
             cfg.policy = dataclasses.replace(cfg.policy, autoregressive=part == "autoregressive")
