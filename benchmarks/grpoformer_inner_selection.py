@@ -81,6 +81,11 @@ def near_best_fraction(task: str, tol: float = 0.02) -> float:
     return float(((m.max() - m) <= tol * (m.max() - m.min())).mean())
 
 
+def fold_training_tasks(fold: int) -> list[str]:
+    """The 6 tasks outer fold ``fold`` trains on (the suite minus its 2 held-out tasks): all an inner split may see."""
+    return [t for t in TASKS if t not in kfold_splits(TASKS, 4)[fold]]
+
+
 def inner_split(fold: int) -> tuple[list[str], list[str]]:
     """Fold ``fold``'s training tasks split into (inner training, inner validation).
 
@@ -88,7 +93,7 @@ def inner_split(fold: int) -> tuple[list[str], list[str]]:
     themselves) are validated on: on an easy table (car: 39 % of the grid within 0.02 of the best) every
     recipe's regret is ~0.0005 and the comparison is noise. Only training tasks are looked at.
     """
-    train_names = [t for t in TASKS if t not in kfold_splits(TASKS, 4)[fold]]
+    train_names = fold_training_tasks(fold)
     val = sorted(train_names, key=near_best_fraction)[:2]
     return [t for t in train_names if t not in val], val
 
@@ -103,7 +108,7 @@ def inner_splits(fold: int, cv: int) -> list[tuple[list[str], list[str]]]:
     """
     if cv == 0:
         return [inner_split(fold)]
-    train_names = [t for t in TASKS if t not in kfold_splits(TASKS, 4)[fold]]
+    train_names = fold_training_tasks(fold)
     return [([t for t in train_names if t not in val], val) for val in kfold_splits(train_names, cv)]
 
 

@@ -78,21 +78,21 @@ def recipe_tag(cfg: TrainConfig) -> str:
         parts.append(f"grid_synthetic={cfg.grid_synthetic}@{cfg.grid_synthetic_frac:g}")
     if cfg.seed_tables:
         parts.append(f"seed_tables@{cfg.seed_tables_frac:g}")
-    default = PolicyConfig()
-    size = {k: getattr(cfg.policy, k) for k in ("d_model", "n_heads", "n_layers", "d_ff", "head_hidden")
-            if getattr(cfg.policy, k) != getattr(default, k)}
+    size = {k: v for k, v in changed_fields(cfg.policy).items()
+            if k in ("d_model", "n_heads", "n_layers", "d_ff", "head_hidden")}
     if size:
         parts.append(",".join(f"{k}={v}" for k, v in size.items()))
-    learner = learner_overrides(cfg.learner)
+    learner = changed_fields(cfg.learner)
     if learner:
         parts.append(",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in learner.items()))
     return "|".join(parts)
 
 
-def learner_overrides(lc: LearnerConfig) -> dict:
-    """The fields of ``lc`` that differ from :class:`LearnerConfig`'s defaults (the shipped recipe's), in field order."""
-    default = LearnerConfig()
-    return {f.name: getattr(lc, f.name) for f in fields(LearnerConfig) if getattr(lc, f.name) != getattr(default, f.name)}
+def changed_fields(config) -> dict:
+    """The fields of a config dataclass (``PolicyConfig``, ``LearnerConfig``) that differ from its class defaults
+    (the shipped recipe's), in field order."""
+    default = type(config)()
+    return {f.name: getattr(config, f.name) for f in fields(config) if getattr(config, f.name) != getattr(default, f.name)}
 
 
 def heldout_regret(policy: GRPOformerPolicy, objectives: Sequence[TabularObjective], seeds: int, budget: int = 50,

@@ -16,7 +16,7 @@ import pytest
 
 from agents.grpoformer.learner import LearnerConfig
 from agents.grpoformer.policy import load_policy
-from agents.grpoformer.train import TrainConfig, learner_overrides, recipe_tag
+from agents.grpoformer.train import TrainConfig, changed_fields, recipe_tag
 from hpo_gym.benchmark import kfold_splits
 from hpo_gym.cli import main
 from hpo_gym.suites import HPOBENCH_NN_TASKS
@@ -51,7 +51,7 @@ def test_cli_learner_flags_reach_the_training_config(tmp_path):
 def test_recipe_tag_names_changed_learner_settings_only():
     """The shipped recipe keeps its empty tag (its fold checkpoints stay valid); a changed setting enters the tag."""
     assert recipe_tag(TrainConfig()) == ""
-    assert learner_overrides(LearnerConfig()) == {}
+    assert changed_fields(LearnerConfig()) == {}
     assert recipe_tag(TrainConfig(learner=LearnerConfig(lr=1e-3, group_size=16))) == "group_size=16,lr=0.001"
     assert recipe_tag(TrainConfig(learner=LearnerConfig(ent_coef=0.01))) == "ent_coef=0.01"
 
