@@ -121,6 +121,19 @@ class History:
         self.best[i] = -np.inf
         self.descriptor[i] = space_descriptor(space, self.x.shape[2])
 
+    def repeated(self, k: int) -> "History":
+        """A copy with every episode repeated ``k`` times in a row (episode ``i`` -> rows ``i*k .. i*k+k-1``).
+
+        Why: branching one history prefix into ``k`` continuations (a learner scoring ``k`` candidates by
+        what follows them) without touching the original.
+        """
+        out = History.__new__(History)
+        out.budget = self.budget
+        for name in ("x", "y", "mask", "step", "best"):
+            setattr(out, name, np.repeat(getattr(self, name), k, axis=0))
+        out.descriptor = [d for d in self.descriptor for _ in range(k)]
+        return out
+
     def record(self, i: int, encoded: np.ndarray, score: float) -> tuple[float, float]:
         """Append one trial to episode ``i``; return (previous best, new best)."""
         t = self.step[i]

@@ -52,6 +52,8 @@ class LearnerConfig:
     group_mode: str = "step"        # "step" or "trajectory"
     group_size: int = 8             # G
     reward: str = "improvement"     # step groups: "improvement" (gain of best-so-far) or "score"
+    lookahead: int = 0              # step groups, "improvement": credit a candidate with the best-so-far after it
+                                    # and this many further policy steps from it (0 = the one-step gain)
     std_normalize: bool = True      # advantage = (r - mean) / std; False: r - mean
     clip_eps: float = 0.2
     epochs: int = 3
@@ -77,6 +79,9 @@ class LearnerConfig:
             raise ValueError(f"lr={self.lr}: the learning rate must be positive (e.g. 3e-3)")
         if self.ent_coef < 0:
             raise ValueError(f"ent_coef={self.ent_coef}: the entropy bonus weight must be >= 0 (e.g. 0.003)")
+        if self.lookahead < 0 or (self.lookahead and (self.group_mode, self.reward) != ("step", "improvement")):
+            raise ValueError(f"lookahead={self.lookahead}: needs a whole number >= 0, and > 0 only with "
+                             "group_mode='step' and reward='improvement' (e.g. lookahead=3)")
 
 
 STATE_KEYS = ("x", "y", "mask", "step_fraction", "dim_kind", "dim_choices", "dim_log")
@@ -139,53 +144,105 @@ class Rollout:
     mean_best: np.ndarray           # (episodes,) mean normalized best-so-far over steps
 
 
+def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularObjective], group_size: int,
+             rng: np.random.Generator, gen: torch.Generator, device: str, score_all: bool = True,
+             encodings: bool = False) -> dict[str, Any]:
+    """One step of every episode in ``hist``: sample ``group_size`` candidates from the policy, record the first
+    that is not a repeat of a past trial (the agent's rule) with its table score.
+
+    ``score_all`` also looks up every candidate's score (the group's rewards need them); without it only the
+    recorded candidate is evaluated, ``scores`` is None, and ``evaluations`` counts one per episode.
+    ``encodings`` also returns every candidate's evaluated cell, encoded (B, G, MAX_DIMS), to branch from.
+    """
+    st = _states_of(hist)
+    f = featurize_states(st, device)
+    cand, clp = policy.sample(f, group_size, gen)  # (B, G, D), (B, G, D, K)
+    lp = log_prob(clp, cand, f)  # (B, G)
+    u = bins_to_unit(cand, f, rng)  # (B, G, D)
+    cand_np = cand.cpu().numpy()
+    nbins = f.n_bins.cpu().numpy()
+    B = len(objectives)
+    sc = np.zeros((B, group_size)) if score_all else None
+    enc = np.zeros((B, group_size, MAX_DIMS), dtype=np.float32) if encodings else None
+    prev_best = hist.best.copy()
+    for i, obj in enumerate(objectives):
+        d = len(obj.space)
+        cells = obj.cells_of(u[i, :, :d])
+        n = int(hist.step[i])
+        hb = history_bins(hist.x[i, :n, :d], nbins[i, :d])
+        g = first_new(cand_np[i, :, :d], hb)
+        if score_all:
+            sc[i] = obj.lookup(cells)[0]
+            chosen = float(sc[i, g])
+        else:
+            chosen = float(obj.lookup(cells[g:g + 1])[0][0])
+        hist.record(i, obj.cell_encoding(cells[g:g + 1])[0], chosen)
+        if encodings:
+            enc[i, :, :d] = obj.cell_encoding(cells)
+    return {"states": st, "actions": cand, "logps": lp, "scores": sc, "prev_best": prev_best, "encodings": enc,
+            "evaluations": B * group_size if score_all else B}
+
+
+def _lookahead_best(policy: GRPOformerPolicy, hist: History, objectives: list[TabularObjective], scores: np.ndarray,
+                    encodings: np.ndarray, steps: int, rng: np.random.Generator, gen: torch.Generator,
+                    device: str) -> tuple[np.ndarray, int]:
+    """The best-so-far after each candidate *and* ``steps`` further policy steps from it: (B, G) and the evaluations.
+
+    Why: the one-step gain ``max(s - best, 0)`` only credits a candidate that beats the incumbent now; a
+    candidate that informs the next proposals earns nothing. Branching every candidate's history and
+    continuing it with the current policy credits what the candidate leads to within ``steps`` steps.
+    """
+    B, G = scores.shape
+    branch = hist.repeated(G)
+    rows = [obj for obj in objectives for _ in range(G)]
+    for r, obj in enumerate(rows):
+        branch.record(r, encodings[r], float(scores.reshape(-1)[r]))
+    evaluations = 0
+    for _ in range(steps):
+        evaluations += _advance(policy, branch, rows, G, rng, gen, device, score_all=False)["evaluations"]
+    return branch.best.reshape(B, G), evaluations
+
+
 @torch.no_grad()
 def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], horizon: int, group_size: int,
                  rng: np.random.Generator, gen: torch.Generator, record: bool = True,
-                 device: str = "cpu") -> dict[str, Any]:
+                 device: str = "cpu", lookahead: int = 0) -> dict[str, Any]:
     """Run one episode per objective in parallel; every step each episode samples ``group_size`` candidates,
     evaluates all of them, and continues with the first one that is not a repeat (the agent's rule).
 
-    Returns the per-step states, candidate bins, their log-probabilities and scores, and per-episode regret.
+    Returns the per-step states, candidate bins, their log-probabilities and scores, and per-episode regret;
+    with ``lookahead`` > 0 also, per step, each candidate's best-so-far after that many further policy steps
+    (``lookahead_best``, see :func:`_lookahead_best`; cut at the budget) and ``evaluations`` counts them all.
     """
     B = len(objectives)
     hist = History(B, horizon, MAX_DIMS)
     for i, obj in enumerate(objectives):
         hist.reset(i, obj.space)
-    dims = [len(o.space) for o in objectives]
-    states, actions, logps, scores, bests = [], [], [], [], []
+    steps: list[dict[str, Any]] = []
+    lookahead_best: list[np.ndarray] = []
+    evaluations = 0
     regret_curve = np.zeros((B, horizon))
     for t in range(horizon):
-        st = _states_of(hist)
-        f = featurize_states(st, device)
-        cand, clp = policy.sample(f, group_size, gen)  # (B, G, D), (B, G, D, K)
-        lp = log_prob(clp, cand, f)  # (B, G)
-        u = bins_to_unit(cand, f, rng)  # (B, G, D)
-        cand_np = cand.cpu().numpy()
-        nbins = f.n_bins.cpu().numpy()
-        sc = np.zeros((B, group_size))
-        prev_best = hist.best.copy()
+        before = hist.repeated(1) if lookahead else None
+        step = _advance(policy, hist, objectives, group_size, rng, gen, device, encodings=bool(lookahead))
+        evaluations += step["evaluations"]
+        if lookahead:
+            enc = step["encodings"].reshape(B * group_size, MAX_DIMS)
+            best, n = _lookahead_best(policy, before, objectives, step["scores"], enc,
+                                      min(lookahead, horizon - t - 1), rng, gen, device)
+            lookahead_best.append(best)
+            evaluations += n
         for i, obj in enumerate(objectives):
-            d = dims[i]
-            cells = obj.cells_of(u[i, :, :d])
-            s, _ = obj.lookup(cells)
-            sc[i] = s
-            n = int(hist.step[i])
-            hb = history_bins(hist.x[i, :n, :d], nbins[i, :d])
-            g = first_new(cand_np[i, :, :d], hb)
-            enc = obj.cell_encoding(cells[g:g + 1])[0]
-            hist.record(i, enc, float(s[g]))
             if obj.oracle is not None:
                 regret_curve[i, t] = obj.oracle.normalized_regret(hist.best[i])
         if record:
-            states.append(st)
-            actions.append(cand)
-            logps.append(lp)
-            scores.append(sc)
-            bests.append(prev_best)
-    out: dict[str, Any] = {"final_regret": regret_curve[:, -1], "mean_regret": regret_curve.mean(1), "best": hist.best.copy()}
+            steps.append(step)
+    out: dict[str, Any] = {"final_regret": regret_curve[:, -1], "mean_regret": regret_curve.mean(1), "best": hist.best.copy(),
+                           "evaluations": evaluations}
     if record:
-        out.update(states=states, actions=actions, logps=logps, scores=scores, prev_best=bests)
+        out.update({k: [s[k] for s in steps] for k in ("states", "actions", "logps", "scores", "prev_best")})
+        if lookahead:
+            out["lookahead_best"] = lookahead_best
     return out
 
 
@@ -196,12 +253,14 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
     p = None if weights is None else np.asarray(weights, dtype=np.float64) / np.sum(weights)
     if cfg.group_mode == "step":
         objs = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes, p=p)]
-        ep = run_episodes(policy, objs, cfg.horizon, G, rng, gen, device=device)
-        T, B = cfg.horizon, len(objs)
+        ep = run_episodes(policy, objs, cfg.horizon, G, rng, gen, device=device, lookahead=cfg.lookahead)
+        T = cfg.horizon
         # state order: step-major -> (t, i); rewards per candidate
         rewards = []
         for t in range(T):
             sc, pb = ep["scores"][t], ep["prev_best"][t]
+            if cfg.lookahead:
+                sc = ep["lookahead_best"][t]  # >= the candidate's own score: what it leads to
             if cfg.reward == "score":
                 r = sc
             else:
@@ -217,7 +276,7 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
             adv = group_advantages(rewards_np, cfg.std_normalize)
         actions = torch.cat(ep["actions"])
         return Rollout(concat_states(ep["states"]), actions, torch.cat(ep["logps"]), rewards_np, adv,
-                       evaluations=T * B * G, final_regret=ep["final_regret"], mean_best=ep["mean_regret"])
+                       evaluations=ep["evaluations"], final_regret=ep["final_regret"], mean_best=ep["mean_regret"])
     if cfg.group_mode != "trajectory":
         raise ValueError(f"unknown group_mode {cfg.group_mode!r}; use 'step' or 'trajectory'")
     if cfg.algo == "ppo-critic":
@@ -238,7 +297,7 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
     adv = adv_ep[None, :].expand(T, -1).reshape(-1, 1)
     rewards_np = np.tile(r_ep.reshape(-1), T)[:, None]
     return Rollout(concat_states(ep["states"]), torch.cat(ep["actions"]), torch.cat(ep["logps"]), rewards_np, adv,
-                   evaluations=T * len(objs), final_regret=ep["final_regret"], mean_best=ep["mean_regret"])
+                   evaluations=ep["evaluations"], final_regret=ep["final_regret"], mean_best=ep["mean_regret"])
 
 
 def grpo_pcr_loss(policy: GRPOformerPolicy, f: Features, actions: torch.Tensor, old_logp: torch.Tensor,

@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-std", action="store_true", help="advantage r - mean (no division by the group std)")
     p.add_argument("--reward", choices=["improvement", "score"], default=None,
                    help="per-step group reward: gain of the best-so-far (default) or the candidate's score")
+    p.add_argument("--lookahead", type=int, default=None,
+                   help="credit each candidate with the best-so-far after it and N more policy steps (default 0: one step)")
     p.add_argument("--synthetic", type=int, default=None, help="number of synthetic training objectives (0 = none)")
     p.add_argument("--mixed", type=int, default=None,
                    help="interpolated training tasks made from pairs of training tables (0 = none)")
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     lc = LearnerConfig()
     overrides = {"pcr_lambda": args.pcr_lambda, "algo": args.algo, "group_mode": args.group_mode,
                  "horizon": args.budget, "reward": args.reward, "lr": args.lr, "ent_coef": args.ent_coef,
-                 "group_size": args.group_size}
+                 "group_size": args.group_size, "lookahead": args.lookahead}
     lc = dataclasses.replace(lc, **{k: v for k, v in overrides.items() if v is not None})
     if args.no_std:
         lc = dataclasses.replace(lc, std_normalize=False)
