@@ -12,6 +12,8 @@ Groups (``group_mode``):
   reward of a candidate is the gain it would bring to the best-so-far, ``max(s - best, 0)`` (or its
   score with ``reward="score"``); the episode continues with the first candidate that is not a repeat
   of a past trial, the same rule the agent uses at evaluation time. Dense, well-assigned credit.
+  ``lookahead=N`` credits each candidate instead with the best-so-far after it and N more policy steps
+  from it (its history branched, the continuations evaluated and counted): a short Monte-Carlo return.
 * ``"trajectory"``: ``G`` whole episodes on the same task from the empty history; the reward of an
   episode is the mean best-so-far over its steps (area under the anytime curve); every action of the
   episode gets the episode's advantage.
