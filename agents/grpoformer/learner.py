@@ -197,8 +197,8 @@ def _lookahead_best(policy: GRPOformerPolicy, hist: History, objectives: list[Ta
     B, G = scores.shape
     branch = hist.repeated(G)
     rows = [obj for obj in objectives for _ in range(G)]
-    for r, obj in enumerate(rows):
-        branch.record(r, encodings[r], float(scores.reshape(-1)[r]))
+    for r, score in enumerate(scores.reshape(-1)):
+        branch.record(r, encodings[r], float(score))
     evaluations = 0
     for _ in range(steps):
         evaluations += _advance(policy, branch, rows, G, rng, gen, device, score_all=False)["evaluations"]
