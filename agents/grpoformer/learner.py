@@ -122,6 +122,16 @@ def first_new(cand_bins: np.ndarray, hist_bins: np.ndarray) -> int:
     return int(new[0]) if new.size else 0
 
 
+def improvement_rewards(scores: np.ndarray, prev_best: np.ndarray | float) -> np.ndarray:
+    """Each candidate's gain to the best-so-far, ``max(s - best, 0)``; before any trial (best ``-inf``) its score.
+
+    ``scores`` is (..., G) and ``prev_best`` (...,): one best-so-far per group. Shared by the table rollouts and
+    paper mode, so both learn from the same reward.
+    """
+    prev = np.asarray(prev_best, dtype=float)[..., None]
+    return np.where(np.isfinite(prev), np.maximum(scores - prev, 0.0), scores)
+
+
 def group_advantages(rewards: np.ndarray | torch.Tensor, std_normalize: bool = True, eps: float = 1e-8):
     """GRPO advantages over the last axis (one group per row): ``(r - mean) / (std + eps)`` or ``r - mean``.
 
@@ -185,17 +195,17 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
             "evaluations": B * group_size if score_all else B}
 
 
-def _lookahead_best(policy: GRPOformerPolicy, hist: History, objectives: list[TabularObjective], scores: np.ndarray,
+def _lookahead_best(policy: GRPOformerPolicy, branch: History, objectives: list[TabularObjective], scores: np.ndarray,
                     encodings: np.ndarray, steps: int, rng: np.random.Generator, gen: torch.Generator,
                     device: str) -> tuple[np.ndarray, int]:
     """The best-so-far after each candidate *and* ``steps`` further policy steps from it: (B, G) and the evaluations.
 
-    Why: the one-step gain ``max(s - best, 0)`` only credits a candidate that beats the incumbent now; a
-    candidate that informs the next proposals earns nothing. Branching every candidate's history and
-    continuing it with the current policy credits what the candidate leads to within ``steps`` steps.
+    ``branch`` is the step's history prefix repeated G times (``History.repeated``), one row per candidate; it
+    is consumed. Why: the one-step gain ``max(s - best, 0)`` only credits a candidate that beats the incumbent
+    now; a candidate that informs the next proposals earns nothing. Continuing every candidate's branch with
+    the current policy credits what the candidate leads to within ``steps`` steps.
     """
     B, G = scores.shape
-    branch = hist.repeated(G)
     rows = [obj for obj in objectives for _ in range(G)]
     for r, score in enumerate(scores.reshape(-1)):
         branch.record(r, encodings[r], float(score))
@@ -225,12 +235,12 @@ def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], h
     evaluations = 0
     regret_curve = np.zeros((B, horizon))
     for t in range(horizon):
-        before = hist.repeated(1) if lookahead else None
+        branch = hist.repeated(group_size) if lookahead else None  # the prefix, before this step's trial
         step = _advance(policy, hist, objectives, group_size, rng, gen, device, encodings=bool(lookahead))
         evaluations += step["evaluations"]
         if lookahead:
             enc = step["encodings"].reshape(B * group_size, MAX_DIMS)
-            best, n = _lookahead_best(policy, before, objectives, step["scores"], enc,
+            best, n = _lookahead_best(policy, branch, objectives, step["scores"], enc,
                                       min(lookahead, horizon - t - 1), rng, gen, device)
             lookahead_best.append(best)
             evaluations += n
@@ -263,12 +273,7 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
             sc, pb = ep["scores"][t], ep["prev_best"][t]
             if cfg.lookahead:
                 sc = ep["lookahead_best"][t]  # >= the candidate's own score: what it leads to
-            if cfg.reward == "score":
-                r = sc
-            else:
-                base = np.where(np.isfinite(pb), pb, -np.inf)[:, None]
-                r = np.where(np.isfinite(base), np.maximum(sc - base, 0.0), sc)
-            rewards.append(r)
+            rewards.append(sc if cfg.reward == "score" else improvement_rewards(sc, pb))
         rewards_np = np.concatenate(rewards)
         if cfg.algo == "reinforce":
             adv = torch.as_tensor(rewards_np - rewards_np.mean(), dtype=torch.float32)

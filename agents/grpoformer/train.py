@@ -24,6 +24,7 @@ from agents.grpoformer.learner import (
     collect,
     featurize_states,
     group_advantages,
+    improvement_rewards,
     run_episodes,
     update,
 )
@@ -292,8 +293,7 @@ def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 
         batch = objective.evaluate_batch(u[:, :d])
         scores = np.asarray(batch.scores)
         enc = [space.encode(batch[i].info.get("config", space.decode(u[i, :d]))) for i in range(g_n)]
-        best = max(ys) if ys else -np.inf
-        rewards = np.maximum(scores - best, 0.0) if ys else scores
+        rewards = improvement_rewards(scores, max(ys) if ys else -np.inf)
         adv = group_advantages(rewards[None, :], cfg.std_normalize)
         ro = Rollout(st, cand, log_prob(logp, cand, f), rewards[None, :], adv, g_n, np.array([np.nan]), np.array([np.nan]))
         if g_n > 1:
