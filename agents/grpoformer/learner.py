@@ -57,6 +57,8 @@ class LearnerConfig:
     lookahead: int = 0              # step groups, "improvement": credit a candidate with the best-so-far after it
                                     # and this many further policy steps from it (0 = the one-step gain)
     std_normalize: bool = True      # advantage = (r - mean) / std; False: r - mean
+    advantage_norm: str = "group"   # "group": divide by each group's own std (GRPO); "batch": rewards in units of the
+                                    # task's score span (normalized-regret gains), one std over the whole rollout
     clip_eps: float = 0.2
     epochs: int = 3
     minibatch: int = 100            # states per gradient step
@@ -81,6 +83,12 @@ class LearnerConfig:
             raise ValueError(f"lr={self.lr}: the learning rate must be positive (e.g. 3e-3)")
         if self.ent_coef < 0:
             raise ValueError(f"ent_coef={self.ent_coef}: the entropy bonus weight must be >= 0 (e.g. 0.003)")
+        if self.advantage_norm not in ("group", "batch"):
+            raise ValueError(f"advantage_norm={self.advantage_norm!r}: use 'group' (per-group std, GRPO) or 'batch' "
+                             "(normalized-regret gains, one std over the rollout)")
+        if self.advantage_norm == "batch" and (not self.std_normalize or self.algo != "grpo"):
+            raise ValueError("advantage_norm='batch' replaces the group-std division of GRPO: use it with algo='grpo' "
+                             "and std_normalize=True (drop --no-std / --algo)")
         if self.lookahead < 0 or (self.lookahead and (self.group_mode, self.reward) != ("step", "improvement")):
             raise ValueError(f"lookahead={self.lookahead}: needs a whole number >= 0, and > 0 only with "
                              "group_mode='step' and reward='improvement' (e.g. lookahead=3)")
@@ -142,6 +150,27 @@ def group_advantages(rewards: np.ndarray | torch.Tensor, std_normalize: bool = T
     if std_normalize:
         a = a / (r.std(-1, unbiased=False, keepdim=True) + eps)
     return a
+
+
+def batch_advantages(rewards: np.ndarray, span: np.ndarray, eps: float = 1e-8) -> torch.Tensor:
+    """Group-centred advantages in the metric's units, scaled by one std over the whole batch.
+
+    ``rewards`` is (N, G) with one group per row and ``span`` (N,) the task's score span (best - worst), so
+    ``r / span`` is a gain in normalized regret, the unit the benchmark scores. Why not GRPO's per-group std:
+    it blows a group whose candidates differ by 1e-5 (late in an episode, within a table's seed noise) up to
+    the same unit spread as a group that differs by half the task's range; one batch-wide std keeps every
+    group's weight proportional to the regret at stake (as Dr. GRPO and REINFORCE++ argue for LLM tasks).
+    """
+    r = torch.as_tensor(np.asarray(rewards, dtype=np.float64) / np.asarray(span, dtype=np.float64)[:, None],
+                        dtype=torch.float32)
+    a = r - r.mean(-1, keepdim=True)
+    return a / (a.std(unbiased=False) + eps)
+
+
+def score_span(objective: TabularObjective) -> float:
+    """The task's score range best - worst (1 where the table is flat), the denominator of its normalized regret."""
+    span = objective.oracle.best - objective.oracle.worst
+    return float(span) if span > 0 else 1.0
 
 
 @dataclass
@@ -279,6 +308,8 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
             adv = torch.as_tensor(rewards_np - rewards_np.mean(), dtype=torch.float32)
         elif cfg.algo == "ppo-critic":  # placeholder: update() replaces it with r - V(s) from the critic
             adv = torch.as_tensor(rewards_np, dtype=torch.float32)
+        elif cfg.advantage_norm == "batch":  # states are step-major: row t * episodes + i is episode i's step t
+            adv = batch_advantages(rewards_np, np.tile([score_span(o) for o in objs], T))
         else:
             adv = group_advantages(rewards_np, cfg.std_normalize)
         actions = torch.cat(ep["actions"])
@@ -297,6 +328,8 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
     r_ep = best_curve.mean(1).reshape(n_tasks, G)
     if cfg.algo == "reinforce":
         adv_ep = torch.as_tensor(r_ep - r_ep.mean(), dtype=torch.float32)
+    elif cfg.advantage_norm == "batch":
+        adv_ep = batch_advantages(r_ep, np.array([score_span(t) for t in tasks]))
     else:
         adv_ep = group_advantages(r_ep, cfg.std_normalize)
     adv_ep = adv_ep.reshape(-1)  # per episode

@@ -265,6 +265,9 @@ def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 
     Returns ``(best_curve, scores)``: best-so-far after each evaluation, and every score.
     """
     cfg = cfg or LearnerConfig(epochs=4, minibatch=16)
+    if cfg.advantage_norm != "group":
+        raise ValueError("paper mode learns on a live task whose score range is unknown; advantage_norm='batch' needs "
+                         "a table's span, so use the default advantage_norm='group' with --online")
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="grpo (default), or the no-GRPO ablations: REINFORCE with a mean baseline, PPO with a learned critic")
     p.add_argument("--group-mode", choices=["step", "trajectory"], default=None)
     p.add_argument("--no-std", action="store_true", help="advantage r - mean (no division by the group std)")
+    p.add_argument("--advantage-norm", choices=["group", "batch"], default=None,
+                   help="group: divide by each group's std (GRPO, default); batch: normalized-regret gains over one "
+                        "std of the whole rollout")
     p.add_argument("--reward", choices=["improvement", "score"], default=None,
                    help="per-step group reward: gain of the best-so-far (default) or the candidate's score")
     p.add_argument("--lookahead", type=int, default=None,
@@ -72,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     lc = LearnerConfig()
     overrides = {"pcr_lambda": args.pcr_lambda, "algo": args.algo, "group_mode": args.group_mode,
                  "horizon": args.budget, "reward": args.reward, "lr": args.lr, "ent_coef": args.ent_coef,
-                 "group_size": args.group_size, "lookahead": args.lookahead}
+                 "group_size": args.group_size, "lookahead": args.lookahead,
+                 "advantage_norm": args.advantage_norm}
     lc = dataclasses.replace(lc, **{k: v for k, v in overrides.items() if v is not None})
     if args.no_std:
         lc = dataclasses.replace(lc, std_normalize=False)
