@@ -22,6 +22,7 @@ Groups (``group_mode``):
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,8 @@ class LearnerConfig:
     reward: str = "improvement"     # step groups: "improvement" (gain of best-so-far) or "score"
     lookahead: int = 0              # step groups, "improvement": credit a candidate with the best-so-far after it
                                     # and this many further policy steps from it (0 = the one-step gain)
+    warm_start: int = 0             # an initial design of this many trials opens every episode (a portfolio built
+                                    # from the other training tables; train.initial_designs), then the policy acts
     std_normalize: bool = True      # advantage = (r - mean) / std; False: r - mean
     advantage_norm: str = "group"   # "group": divide by each group's own std (GRPO); "batch": rewards in units of the
                                     # task's score span (normalized-regret gains), one std over the whole rollout
@@ -89,6 +92,9 @@ class LearnerConfig:
         if self.advantage_norm == "batch" and (not self.std_normalize or self.algo != "grpo"):
             raise ValueError("advantage_norm='batch' replaces the group-std division of GRPO: use it with algo='grpo' "
                              "and std_normalize=True (drop --no-std / --algo)")
+        if self.warm_start < 0 or self.warm_start >= self.horizon:
+            raise ValueError(f"warm_start={self.warm_start}: the initial design needs 0 <= trials < the horizon "
+                             f"({self.horizon}), so the policy still acts (e.g. warm_start=5)")
         if self.lookahead < 0 or (self.lookahead and (self.group_mode, self.reward) != ("step", "improvement")):
             raise ValueError(f"lookahead={self.lookahead}: needs a whole number >= 0, and > 0 only with "
                              "group_mode='step' and reward='improvement' (e.g. lookahead=3)")
@@ -244,16 +250,38 @@ def _lookahead_best(policy: GRPOformerPolicy, branch: History, objectives: list[
     return branch.best.reshape(B, G), evaluations
 
 
+def _play_designs(hist: History, objectives: list[TabularObjective], designs: Sequence[np.ndarray],
+                  regret_curve: np.ndarray) -> int:
+    """Record each episode's initial design (its cells' scores, snapped encodings and regret curve); returns its length."""
+    lengths = {len(d) for d in designs}
+    if len(designs) != len(objectives) or len(lengths) != 1:
+        raise ValueError(f"designs: give one initial design per objective ({len(objectives)}), all of one length; "
+                         f"got {len(designs)} of lengths {sorted(lengths)}")
+    k = lengths.pop()
+    if k >= hist.budget:
+        raise ValueError(f"an initial design of {k} trials leaves the policy no step of the {hist.budget}-trial budget")
+    for i, (obj, design) in enumerate(zip(objectives, designs)):
+        cells = obj.cells_of(np.clip(np.asarray(design, dtype=np.float64)[:, :len(obj.space)], 0.0, 1.0))
+        enc = obj.cell_encoding(cells)
+        for j, score in enumerate(obj.lookup(cells)[0]):
+            hist.record(i, enc[j], float(score))
+            if obj.oracle is not None:
+                regret_curve[i, j] = obj.oracle.normalized_regret(hist.best[i])
+    return k
+
+
 @torch.no_grad()
 def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], horizon: int, group_size: int,
                  rng: np.random.Generator, gen: torch.Generator, record: bool = True,
-                 device: str = "cpu", lookahead: int = 0) -> dict[str, Any]:
+                 device: str = "cpu", lookahead: int = 0, designs: Sequence[np.ndarray] | None = None) -> dict[str, Any]:
     """Run one episode per objective in parallel; every step each episode samples ``group_size`` candidates,
     evaluates all of them, and continues with the first one that is not a repeat (the agent's rule).
 
     Returns the per-step states, candidate bins, their log-probabilities and scores, and per-episode regret;
     with ``lookahead`` > 0 also, per step, each candidate's best-so-far after that many further policy steps
     (``lookahead_best``, see :func:`_lookahead_best`; cut at the budget) and ``evaluations`` counts them all.
+    ``designs`` (one ``(k, d)`` array of encoded configurations per objective, the same ``k`` for all) opens every
+    episode with that initial design: evaluated, counted and in the history, but not a policy step (no state).
     """
     B = len(objectives)
     hist = History(B, horizon, MAX_DIMS)
@@ -261,9 +289,10 @@ def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], h
         hist.reset(i, obj.space)
     steps: list[dict[str, Any]] = []
     lookahead_best: list[np.ndarray] = []
-    evaluations = 0
     regret_curve = np.zeros((B, horizon))
-    for t in range(horizon):
+    start = _play_designs(hist, objectives, designs, regret_curve) if designs is not None else 0
+    evaluations = B * start
+    for t in range(start, horizon):
         branch = hist.repeated(group_size) if lookahead else None  # the prefix, before this step's trial
         step = _advance(policy, hist, objectives, group_size, rng, gen, device, encodings=bool(lookahead))
         evaluations += step["evaluations"]
@@ -287,15 +316,25 @@ def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], h
     return out
 
 
+InitialDesign = Callable[[TabularObjective, np.random.Generator], np.ndarray]
+
+
 def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: LearnerConfig, rng: np.random.Generator,
-            gen: torch.Generator, device: str = "cpu", weights: np.ndarray | None = None) -> Rollout:
-    """One batch of experience with GRPO groups (see the module docstring); tasks drawn with ``weights``."""
+            gen: torch.Generator, device: str = "cpu", weights: np.ndarray | None = None,
+            initial_design: InitialDesign | None = None) -> Rollout:
+    """One batch of experience with GRPO groups (see the module docstring); tasks drawn with ``weights``.
+
+    With ``cfg.warm_start`` > 0, ``initial_design(objective, rng)`` gives each episode's first trials (step groups)."""
     G = cfg.group_size
     p = None if weights is None else np.asarray(weights, dtype=np.float64) / np.sum(weights)
+    if cfg.warm_start and (initial_design is None or cfg.group_mode != "step"):
+        raise ValueError(f"warm_start={cfg.warm_start} needs group_mode='step' and an initial_design "
+                         "(train() builds one from the training tables: train.initial_designs)")
     if cfg.group_mode == "step":
         objs = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes, p=p)]
-        ep = run_episodes(policy, objs, cfg.horizon, G, rng, gen, device=device, lookahead=cfg.lookahead)
-        T = cfg.horizon
+        designs = [initial_design(o, rng) for o in objs] if cfg.warm_start else None
+        ep = run_episodes(policy, objs, cfg.horizon, G, rng, gen, device=device, lookahead=cfg.lookahead, designs=designs)
+        T = cfg.horizon - cfg.warm_start  # policy steps per episode
         # state order: step-major -> (t, i); rewards per candidate
         rewards = []
         for t in range(T):

@@ -19,6 +19,7 @@ import torch
 
 from agents.grpoformer.critic import StateValue
 from agents.grpoformer.learner import (
+    InitialDesign,
     LearnerConfig,
     StateBuffer,
     collect,
@@ -97,14 +98,40 @@ def changed_fields(config) -> dict:
 
 
 def heldout_regret(policy: GRPOformerPolicy, objectives: Sequence[TabularObjective], seeds: int, budget: int = 50,
-                   group_size: int = 8, seed: int = 12345, device: str = "cpu") -> float:
-    """Mean final normalized regret of the policy (sampling mode, the agent's rule) on ``objectives``."""
+                   group_size: int = 8, seed: int = 12345, device: str = "cpu",
+                   initial_design: np.ndarray | None = None) -> float:
+    """Mean final normalized regret of the policy (sampling mode, the agent's rule) on ``objectives``, each episode
+    opened by ``initial_design`` (encoded ``(k, d)`` trials, e.g. the training tables' portfolio) when given."""
     if not objectives:
         return float("nan")
     objs = [o for o in objectives for _ in range(seeds)]
+    designs = None if initial_design is None else [initial_design] * len(objs)
     ep = run_episodes(policy, objs, budget, group_size, np.random.default_rng(seed), torch.Generator().manual_seed(seed),
-                      record=False, device=device)
+                      record=False, device=device, designs=designs)
     return float(np.mean(ep["final_regret"]))
+
+
+def initial_designs(tables: Sequence[TabularObjective], k: int) -> InitialDesign:
+    """The initial design of ``k`` trials that opens each training episode (``LearnerConfig.warm_start``).
+
+    A training table gets the first ``k`` entries of the portfolio built from the *other* training tables
+    (``agents.portfolio.build_portfolio``, leave one out), so its design knows as little about it as a held-out
+    task's portfolio knows about that task; any other objective of the pool (synthetic spaces, where no portfolio
+    transfers) gets ``k`` uniformly random configurations.
+    """
+    from agents.portfolio import build_portfolio
+
+    if len(tables) < 2:
+        raise ValueError(f"warm_start needs at least 2 training tables (a portfolio from the others for each); got "
+                         f"{len(tables)}")
+    loo = {t.name: build_portfolio([o for o in tables if o is not t]).encodings[:k] for t in tables}
+
+    def design(objective: TabularObjective, rng: np.random.Generator) -> np.ndarray:
+        if objective.name in loo:
+            return loo[objective.name]
+        return rng.random((k, len(objective.space)))
+
+    return design
 
 
 def training_pool(tables: list[TabularObjective], extras: Sequence[tuple[list[TabularObjective], float]]
@@ -213,8 +240,11 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.updates, initial=start, desc="train-grpoformer", unit="upd")
+    k = cfg.learner.warm_start
+    design = initial_designs(tables, k) if k else None
+    heldout_design = _portfolio_design(tables, k, holdout) if k and holdout else None
     for u in range(start, cfg.updates):
-        ro = collect(policy, pool, cfg.learner, rng, gen, device=device, weights=weights)
+        ro = collect(policy, pool, cfg.learner, rng, gen, device=device, weights=weights, initial_design=design)
         evaluations += ro.evaluations
         stats = update(policy, optimizer, ro, buffer, cfg.learner, rng, frozen, device=device, critic=critic)
         row = {"update": u + 1, "evaluations": evaluations, "wall_s": round(time.time() - t0, 2),
@@ -223,7 +253,7 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
                "heldout_regret": ""}
         if holdout and ((u + 1) % cfg.eval_every == 0 or u + 1 == cfg.updates):
             row["heldout_regret"] = heldout_regret(policy, holdout, cfg.eval_seeds, cfg.learner.horizon,
-                                                   cfg.learner.group_size, device=device)
+                                                   cfg.learner.group_size, device=device, initial_design=heldout_design)
         with log_path.open("a", newline="") as fh:
             csv.DictWriter(fh, LOG_FIELDS).writerow(row)
         if bar is not None:
@@ -245,6 +275,17 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
     extra.update(evaluations=evaluations, wall_s=round(time.time() - t0, 1), updates=cfg.updates)
     save_policy(policy, out / "policy.pt", extra)
     return policy
+
+
+def _portfolio_design(tables: Sequence[TabularObjective], k: int, holdout: Sequence[TabularObjective]) -> np.ndarray:
+    """The held-out tasks' initial design: the first ``k`` entries of the portfolio of all training tables (what the
+    agent plays on a new task of the same grid)."""
+    from agents.portfolio import build_portfolio
+
+    if any(o.space != tables[0].space for o in holdout):
+        raise ValueError("warm_start monitors held-out tasks with the training tables' portfolio; give held-out tasks "
+                         "of the same search space (grid) as the training tables")
+    return build_portfolio(tables).encodings[:k]
 
 
 def _plain(d):

@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="per-step group reward: gain of the best-so-far (default) or the candidate's score")
     p.add_argument("--lookahead", type=int, default=None,
                    help="credit each candidate with the best-so-far after it and N more policy steps (default 0: one step)")
+    p.add_argument("--warm-start", type=int, default=None,
+                   help="open every training episode with K trials of a portfolio built from the other training "
+                        "tables, then let the policy act (default 0)")
     p.add_argument("--synthetic", type=int, default=None, help="number of synthetic training objectives (0 = none)")
     p.add_argument("--mixed", type=int, default=None,
                    help="interpolated training tasks made from pairs of training tables (0 = none)")
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"pcr_lambda": args.pcr_lambda, "algo": args.algo, "group_mode": args.group_mode,
                  "horizon": args.budget, "reward": args.reward, "lr": args.lr, "ent_coef": args.ent_coef,
                  "group_size": args.group_size, "lookahead": args.lookahead,
-                 "advantage_norm": args.advantage_norm}
+                 "advantage_norm": args.advantage_norm, "warm_start": args.warm_start}
     lc = dataclasses.replace(lc, **{k: v for k, v in overrides.items() if v is not None})
     if args.no_std:
         lc = dataclasses.replace(lc, std_normalize=False)
