@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from agents.grpoformer.learner import LearnerConfig  # noqa: E402
 from agents.grpoformer.policy import load_policy  # noqa: E402
-from agents.grpoformer.train import TrainConfig, heldout_regret, train  # noqa: E402
+from agents.grpoformer.train import TrainConfig, heldout_regret, portfolio_design, train  # noqa: E402
 from hpo_gym.benchmark import kfold_splits  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 
@@ -120,10 +120,15 @@ def run_one(job: tuple[int, str, int, int, str, int, int]) -> dict:
     torch.set_num_threads(1)
     inner_train, inner_val = inner_splits(fold, cv)[inner]
     run_dir = Path(out) / f"fold{fold}" / name / (f"inner{inner}of{cv}" if cv else "")
+    cfg = recipe(name, updates, fold)
+    tables = [load_hpobench_nn(t) for t in inner_train]
     if not (run_dir / "policy.pt").exists():
-        train([load_hpobench_nn(t) for t in inner_train], run_dir, recipe(name, updates, fold), resume=True, progress=False)
+        train(tables, run_dir, cfg, resume=True, progress=False)
     policy, extra = load_policy(run_dir / "policy.pt")
-    reg = {t: heldout_regret(policy, [load_hpobench_nn(t)], seeds=seeds) for t in inner_val}
+    val = [load_hpobench_nn(t) for t in inner_val]
+    # a warm-start recipe plays the inner training tables' portfolio first, as its agent would on a new task
+    design = portfolio_design(tables, cfg.learner.warm_start, val) if cfg.learner.warm_start else None
+    reg = {t.name: heldout_regret(policy, [t], seeds=seeds, initial_design=design) for t in val}
     return {"fold": fold, "recipe": name, "inner": inner, "inner_train": ",".join(inner_train),
             "inner_val": ",".join(inner_val), **{f"val:{t}": r for t, r in reg.items()},
             "train_wall_s": extra.get("wall_s")}

@@ -242,7 +242,7 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
         bar = tqdm(total=cfg.updates, initial=start, desc="train-grpoformer", unit="upd")
     k = cfg.learner.warm_start
     design = initial_designs(tables, k) if k else None
-    heldout_design = _portfolio_design(tables, k, holdout) if k and holdout else None
+    heldout_design = portfolio_design(tables, k, holdout) if k and holdout else None
     for u in range(start, cfg.updates):
         ro = collect(policy, pool, cfg.learner, rng, gen, device=device, weights=weights, initial_design=design)
         evaluations += ro.evaluations
@@ -277,7 +277,7 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
     return policy
 
 
-def _portfolio_design(tables: Sequence[TabularObjective], k: int, holdout: Sequence[TabularObjective]) -> np.ndarray:
+def portfolio_design(tables: Sequence[TabularObjective], k: int, holdout: Sequence[TabularObjective]) -> np.ndarray:
     """The held-out tasks' initial design: the first ``k`` entries of the portfolio of all training tables (what the
     agent plays on a new task of the same grid)."""
     from agents.portfolio import build_portfolio

@@ -111,14 +111,14 @@ def test_inner_selection_script_trains_scores_and_resumes(tmp_path, capsys):
     """The script end to end on a tiny budget: one inner run per recipe and inner fold, a per-fold choice written to
     chosen.json, every validated task scored; a second call reuses the finished runs instead of retraining."""
     sel = _inner_selection()
-    args = ["--inner-cv", "2", "--folds", "1", "--recipes", "factorized,group_size=4", "--updates", "1", "--seeds", "1",
+    args = ["--inner-cv", "2", "--folds", "1", "--recipes", "factorized,group_size=4+warm_start=2", "--updates", "1", "--seeds", "1",
             "--jobs", "1", "--out", str(tmp_path)]
     assert sel.main(args) == 0
     rows = pd.read_csv(tmp_path / "inner_selection.csv")
-    assert len(rows) == 4 and set(rows["recipe"]) == {"factorized", "group_size=4"}
+    assert len(rows) == 4 and set(rows["recipe"]) == {"factorized", "group_size=4+warm_start=2"}
     validated = {c[4:] for c in rows.columns if c.startswith("val:")}
     assert validated == set(HPOBENCH_NN_TASKS) - set(kfold_splits(list(HPOBENCH_NN_TASKS), 4)[1])
-    assert json.loads((tmp_path / "chosen.json").read_text())["1"] in {"factorized", "group_size=4"}
+    assert json.loads((tmp_path / "chosen.json").read_text())["1"] in {"factorized", "group_size=4+warm_start=2"}
     policies = sorted(tmp_path.glob("fold1/*/inner*of2/policy.pt"))
     assert len(policies) == 4
     stamps = [p.stat().st_mtime_ns for p in policies]
