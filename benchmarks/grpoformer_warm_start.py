@@ -17,8 +17,10 @@ outer held-out tasks (k-fold, budget 50, 10 seeds) for each set of fold checkpoi
         s20='runs/rep/factorized20/fold{k}/policy.pt'
 
 (the inner runs are trained by ``grpoformer_inner_selection.py --inner-cv 3 --recipes factorized``, the fold sets by
-``hpo-gym train-grpoformer --holdout <fold k's tasks> --seed k`` and with seeds 10 + k, 20 + k.) Runs are stored in
-``--out`` and reused by a rerun.
+``hpo-gym train-grpoformer --holdout <fold k's tasks> --seed k`` and with seeds 10 + k, 20 + k.) ``--ks trained`` plays
+each checkpoint with the design it was trained with (``--warm-start K``), so policies trained on warm-started episodes,
+or a per-fold choice between them and the shipped recipe, are scored as their agent would play them. Runs are stored
+in ``--out`` and reused by a rerun.
 """
 
 from __future__ import annotations
@@ -49,15 +51,22 @@ TASKS = list(HPOBENCH_NN_TASKS)
 INNER_SEEDS = list(range(100, 120))
 
 
-def warm_start_agent(pattern: str, k: int) -> type:
+def trained_warm_start(meta: dict) -> int:
+    """The initial design a checkpoint was trained with (``--warm-start``; 0 for every older checkpoint)."""
+    return int(meta.get("train_config", {}).get("learner", {}).get("warm_start", 0))
+
+
+def warm_start_agent(pattern: str, k: int | None) -> type:
     """A GRPOformer agent (fold checkpoint ``pattern.format(k=fold)``) whose first ``k`` proposals are the entries of a
-    portfolio built in ``fit`` from the same training tasks; from trial ``k`` on the policy reads the whole history."""
-    if k < 0:
+    portfolio built in ``fit`` from the same training tasks; from trial ``k`` on the policy reads the whole history.
+    ``k=None`` plays the design each fold's checkpoint was trained with (a per-fold recipe choice may mix them)."""
+    if k is not None and k < 0:
         raise ValueError(f"k={k}: the number of portfolio entries played first must be >= 0")
 
     class WarmStartGRPOformer(stage_agent(pattern)):
         def fit(self, train_objectives, seed: int = 0) -> None:
             super().fit(train_objectives, seed)
+            self.k = trained_warm_start(self.meta) if k is None else k
             self.portfolio = PortfolioAgent()
             self.portfolio.fit(train_objectives, seed)
 
@@ -66,7 +75,7 @@ def warm_start_agent(pattern: str, k: int) -> type:
             self.portfolio.reset(space, seed, budget)
 
         def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
-            if int(np.count_nonzero(observation["mask"])) < k:
+            if int(np.count_nonzero(observation["mask"])) < self.k:
                 return self.portfolio.act(observation)
             return super().act(observation)
 
@@ -90,7 +99,8 @@ def inner_selection(inner_runs: str, ks: list[int], out: Path, jobs: int) -> pd.
 
 def heldout(sets: dict[str, str], ks: list[int], chosen: dict[int, int] | None, out: Path, jobs: int) -> pd.DataFrame:
     """Every set x ``k`` (and the nested per-fold choice) on the outer held-out tasks, with TPE in the same run."""
-    agents = {f"{name}@k={k}": warm_start_agent(pattern, k) for name, pattern in sets.items() for k in ks}
+    agents = {f"{name}@k={'trained' if k is None else k}": warm_start_agent(pattern, k)
+              for name, pattern in sets.items() for k in ks}
     agents["tpe"] = "tpe"
     df = run_benchmark(agents, budget=50, seeds=10, out=out / "heldout", jobs=jobs, protocol="kfold", folds=4,
                        resolve_agent=make_agent, progress=True)
@@ -112,15 +122,22 @@ def heldout(sets: dict[str, str], ks: list[int], chosen: dict[int, int] | None, 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sets", nargs="+", help="NAME=PATTERN of fold checkpoints, {k} = fold index")
-    ap.add_argument("--ks", default="0,3,5,10", help="portfolio entries played before the policy (0 = plain GRPOformer)")
+    ap.add_argument("--ks", default="0,3,5,10",
+                    help="portfolio entries played before the policy (0 = plain GRPOformer; 'trained' = the design each "
+                         "checkpoint was trained with, --warm-start)")
     ap.add_argument("--inner-runs", default="",
                     help="inner 3-fold policies, {f} = outer fold and {k} = inner fold; chooses k per fold (nested)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "runs" / "warm_start"))
     args = ap.parse_args(argv)
-    ks = [int(k) for k in args.ks.split(",")]
-    if any(k < 0 for k in ks):
+    try:
+        ks = [None if k == "trained" else int(k) for k in args.ks.split(",")]
+    except ValueError:
+        ap.error(f"--ks {args.ks}: give whole numbers >= 0 or 'trained', e.g. 0,3,5 or trained")
+    if any(k is not None and k < 0 for k in ks):
         ap.error(f"--ks {args.ks}: every k must be >= 0")
+    if args.inner_runs and None in ks:
+        ap.error("--inner-runs chooses among fixed k; leave 'trained' out of --ks there")
     sets = dict(s.split("=", 1) for s in args.sets if "=" in s)
     if len(sets) != len(args.sets) or any("{k}" not in p for p in sets.values()):
         ap.error("give each set as NAME=PATTERN with {k} for the fold index, e.g. s0='runs/x/fold{k}/policy.pt'")

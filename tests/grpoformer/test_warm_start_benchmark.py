@@ -32,14 +32,17 @@ def _script():
     return mod
 
 
+def _train_fold0(runs: Path, warm_start: int = 0):
+    """A one-update policy trained on kc1 and credit_g (the fold's training tasks), saved as fold 0's checkpoint."""
+    tables = [load_hpobench_nn(t) for t in ("kc1", "credit_g")]
+    learner = LearnerConfig(horizon=4, episodes=2, warm_start=warm_start)
+    train(tables, runs / "fold0", TrainConfig(updates=1, synthetic=0, learner=learner), progress=False)
+    return tables, str(runs / "fold{k}" / "policy.pt")
+
+
 @pytest.fixture(scope="module")
 def fold_policy(tmp_path_factory):
-    """A one-update policy trained on kc1 and credit_g (the fold's training tasks), saved as fold 0's checkpoint."""
-    runs = tmp_path_factory.mktemp("warm_start")
-    tables = [load_hpobench_nn(t) for t in ("kc1", "credit_g")]
-    train(tables, runs / "fold0", TrainConfig(updates=1, synthetic=0, learner=LearnerConfig(horizon=4, episodes=2)),
-          progress=False)
-    return tables, str(runs / "fold{k}" / "policy.pt")
+    return _train_fold0(tmp_path_factory.mktemp("warm_start"))
 
 
 @pytest.mark.parametrize("k", [0, 3])
@@ -56,6 +59,20 @@ def test_first_k_trials_are_the_portfolio_then_the_policy_continues(fold_policy,
     assert played[:k] == expected[:k]
     assert played[k:] != expected[k:]  # the policy's own proposals, not the portfolio's next entries
     assert len({json.dumps(c, sort_keys=True) for c in played}) == 8  # the policy does not repeat a warm-start trial
+
+
+def test_trained_k_plays_the_design_each_checkpoint_was_trained_with(tmp_path, fold_policy):
+    """``--ks trained``: a ``--warm-start 2`` checkpoint opens with 2 portfolio trials, a plain one with none."""
+    script = _script()
+    tables, ws_pattern = _train_fold0(tmp_path, warm_start=2)
+    for pattern, k in ((ws_pattern, 2), (fold_policy[1], 0)):
+        agent = script.warm_start_agent(pattern, None)()
+        agent.fit(tables, seed=0)
+        assert agent.k == k == script.trained_warm_start(agent.meta)
+        rows, error = run_episode(agent, gym.make("HPO-OpenML-v0", task="vehicle", budget=5), seed=0, budget=5)
+        expected = agent.portfolio.portfolio.space.decode_many(build_portfolio(tables).encodings[:5])
+        played = [json.loads(r["config"]) for r in rows]
+        assert error is None and played[:k] == expected[:k] and played[k] != expected[k]
 
 
 def test_negative_k_is_refused():
