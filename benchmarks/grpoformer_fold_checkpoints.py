@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,23 +43,17 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.grpoformer.agent import GRPOformerAgent, load_fold_policy  # noqa: E402
+from agents.grpoformer.agent import GRPOformerAgent  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
 
 
-def stage_agent(pattern: str) -> type[GRPOformerAgent]:
-    """A GRPOformer agent class whose ``fit`` loads ``pattern.format(k=fold)`` (fit seed = fold index)."""
-
-    class StageAgent(GRPOformerAgent):
-        def fit(self, train_objectives, seed: int = 0) -> None:
-            path = Path(pattern.format(k=seed))
-            self.policy, self.meta = load_fold_policy(path, train_objectives, seed, self.device)
-            self.checkpoint = path
-
-    return StageAgent
+def stage_agent(pattern: str) -> Callable[[], GRPOformerAgent]:
+    """A factory of GRPOformer agents whose ``fit`` loads ``pattern.format(k=fold)`` (fit seed = fold index) and refuses
+    a checkpoint trained on other tasks than the fold's (``GRPOformerAgent`` with a ``{k}`` path)."""
+    return partial(GRPOformerAgent, pattern)
 
 
 def main(argv: list[str] | None = None) -> int:

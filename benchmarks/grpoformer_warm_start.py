@@ -27,59 +27,35 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from grpoformer_fold_checkpoints import stage_agent  # noqa: E402
 from grpoformer_inner_selection import fold_training_tasks  # noqa: E402
 
-from agents.portfolio import PortfolioAgent  # noqa: E402
+from agents.grpoformer.agent import GRPOformerAgent  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
-from hpo_gym.space import SearchSpace  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)
 INNER_SEEDS = list(range(100, 120))
 
 
-def trained_warm_start(meta: dict) -> int:
-    """The initial design a checkpoint was trained with (``--warm-start``; 0 for every older checkpoint)."""
-    return int(meta.get("train_config", {}).get("learner", {}).get("warm_start", 0))
-
-
-def warm_start_agent(pattern: str, k: int | None) -> type:
-    """A GRPOformer agent (fold checkpoint ``pattern.format(k=fold)``) whose first ``k`` proposals are the entries of a
-    portfolio built in ``fit`` from the same training tasks; from trial ``k`` on the policy reads the whole history.
-    ``k=None`` plays the design each fold's checkpoint was trained with (a per-fold recipe choice may mix them)."""
+def warm_start_agent(pattern: str, k: int | None) -> Callable[[], GRPOformerAgent]:
+    """A factory of GRPOformer agents (fold checkpoint ``pattern.format(k=fold)``) whose first ``k`` proposals are the
+    entries of a portfolio built in ``fit`` from the same training tasks; from trial ``k`` on the policy reads the whole
+    history. ``k=None`` plays the design each fold's checkpoint was trained with (a per-fold recipe choice may mix them)."""
     if k is not None and k < 0:
         raise ValueError(f"k={k}: the number of portfolio entries played first must be >= 0")
-
-    class WarmStartGRPOformer(stage_agent(pattern)):
-        def fit(self, train_objectives, seed: int = 0) -> None:
-            super().fit(train_objectives, seed)
-            self.k = trained_warm_start(self.meta) if k is None else k
-            self.portfolio = PortfolioAgent()
-            self.portfolio.fit(train_objectives, seed)
-
-        def reset(self, space: SearchSpace, seed: int | None = None, budget: int | None = None) -> None:
-            super().reset(space, seed, budget)
-            self.portfolio.reset(space, seed, budget)
-
-        def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
-            if int(np.count_nonzero(observation["mask"])) < self.k:
-                return self.portfolio.act(observation)
-            return super().act(observation)
-
-    return WarmStartGRPOformer
+    return partial(GRPOformerAgent, pattern, warm_start=k)
 
 
 def inner_selection(inner_runs: str, ks: list[int], out: Path, jobs: int) -> pd.DataFrame:

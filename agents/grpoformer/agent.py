@@ -21,6 +21,14 @@ Training always uses the torch module.
 ``fit(train_objectives, seed)`` trains a fold's policy (a few minutes on 2 CPU cores), or loads a cached
 checkpoint keyed by the training task set and seed: first the ones shipped in
 ``agents/grpoformer/checkpoints/folds/``, then ``$HPO_GYM_CACHE`` (default ``~/.cache/hpo_gym/grpoformer``).
+An agent given a checkpoint keeps it: a path with ``{k}`` names one checkpoint per fold (``{k}`` = the fold index
+``fit`` receives as its seed, e.g. ``grpoformer:runs/x/fold{k}/policy.pt``), and a plain path is refused by ``fit`` if
+it was trained on a task the fold holds out, since its scores there would not be held-out.
+
+A checkpoint trained with ``--warm-start K`` (an initial design of K portfolio trials in every training episode)
+is played the same way: ``fit`` builds the portfolio from the fold's training tables and the agent proposes its
+first K entries before the policy acts (``warm_start`` overrides K, e.g. to play a design before a policy that was
+trained without one).
 """
 
 from __future__ import annotations
@@ -68,6 +76,11 @@ def load_fold_policy(path: str | Path, train_objectives: Sequence[Objective], fo
     return policy, meta
 
 
+def trained_warm_start(meta: Mapping) -> int:
+    """The initial design a checkpoint was trained with (``--warm-start``; 0 for every older checkpoint)."""
+    return int(meta.get("train_config", {}).get("learner", {}).get("warm_start", 0))
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("HPO_GYM_CACHE", Path.home() / ".cache" / "hpo_gym")) / "grpoformer"
 
@@ -86,30 +99,44 @@ class GRPOformerAgent:
             policy as is, < 1 sharpens toward the mode (the candidates' no-repeat rule still applies).
         mode_first: propose the mode (deterministic mode, with its fall-back to samples on a repeat) for the
             first ``mode_first`` proposals of a run, i.e. while the history holds fewer trials; 0 = never.
+        warm_start: how many entries of the portfolio built by ``fit`` from the training tables open each run before
+            the policy proposes; ``None`` = what the checkpoint was trained with (0 unless ``--warm-start``).
     """
 
     name = "grpoformer"
 
     def __init__(self, checkpoint: str | Path | None = None, group_size: int = 8, deterministic: bool = False,
-                 device: str = "cpu", fast: bool = True, temperature: float = 1.0, mode_first: int = 0):
+                 device: str = "cpu", fast: bool = True, temperature: float = 1.0, mode_first: int = 0,
+                 warm_start: int | None = None):
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0 (got {temperature}); use deterministic=True for the mode")
         if mode_first < 0:
             raise ValueError(f"mode_first must be >= 0 (got {mode_first})")
+        if warm_start is not None and warm_start < 0:
+            raise ValueError(f"warm_start must be >= 0 portfolio entries, or None for the checkpoint's own (got {warm_start})")
         self.temperature = float(temperature)
         self.mode_first = int(mode_first)
+        self.given_checkpoint = str(checkpoint) if checkpoint else None
         self.checkpoint = Path(checkpoint) if checkpoint else SHIPPED_CHECKPOINT
         self.group_size = group_size
         self.deterministic = deterministic
         self.device = device
         self.fast = fast
+        self._warm_start = warm_start
+        self._portfolio = None  # agents.portfolio.PortfolioAgent, built by fit() when a warm start is played
         self.policy, self.meta = None, {}
         self._fast: FastPolicy | None = None
         self._fast_src: torch.nn.Module | None = None
-        if checkpoint or SHIPPED_CHECKPOINT.exists():  # else: fit() must provide one (k-fold use)
+        per_fold = self.given_checkpoint is not None and "{k}" in self.given_checkpoint  # loaded by fit()
+        if not per_fold and (checkpoint or SHIPPED_CHECKPOINT.exists()):  # else: fit() must provide one (k-fold use)
             self.policy, self.meta = load_policy(self.checkpoint, device)
         self._space: SearchSpace | None = None
         self.reset_seed(None)
+
+    @property
+    def warm_start(self) -> int:
+        """Portfolio entries proposed before the policy: the constructor's ``warm_start``, else the checkpoint's."""
+        return trained_warm_start(self.meta) if self._warm_start is None else self._warm_start
 
     def reset_seed(self, seed: int | None) -> None:
         self._rng = np.random.default_rng(seed)
@@ -121,6 +148,8 @@ class GRPOformerAgent:
             raise ValueError(f"GRPOformer handles at most 16 hyperparameters; this space has {len(space)}")
         self._space = space
         self.reset_seed(seed)
+        if self.warm_start and self._portfolio is not None:
+            self._portfolio.reset(space, seed, budget)
 
     def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
         if self._space is None:
@@ -128,6 +157,13 @@ class GRPOformerAgent:
         if self.policy is None:
             raise FileNotFoundError(f"no GRPOformer checkpoint: {SHIPPED_CHECKPOINT} is missing; call fit(train_objectives) "
                                     "or pass a path (grpoformer:PATH)")
+        k = self.warm_start
+        if k and int(np.count_nonzero(observation["mask"])) < k:
+            if self._portfolio is None:
+                raise RuntimeError(f"{self.checkpoint} plays {k} portfolio trials before the policy (trained with "
+                                   "--warm-start, or warm_start=K), and the portfolio is built from training tables: call "
+                                   "fit(train_objectives) first (hpo-gym bench --protocol kfold does), or pass warm_start=0")
+            return self._portfolio.act(observation)
         return self._act_fast(observation) if self.fast else self._act_torch(observation)
 
     def fast_policy(self) -> FastPolicy:
@@ -186,8 +222,35 @@ class GRPOformerAgent:
 
     # -- TransferAgent protocol --------------------------------------------------------------------
     def fit(self, train_objectives: Sequence[Objective], seed: int = 0) -> None:
-        """Train on the fold's training tasks (or load the cached checkpoint for this task set and seed), on the
-        agent's ``device``: the device is not part of the recipe, so a checkpoint trained on either serves both."""
+        """Use the given checkpoint for this fold, else train on the fold's training tasks (or load the cached
+        checkpoint for this task set and seed), on the agent's ``device``: the device is not part of the recipe, so a
+        checkpoint trained on either serves both. Then build the warm start's portfolio when one is played."""
+        if self.given_checkpoint is not None:
+            self._use_given_checkpoint(train_objectives, seed)
+        else:
+            self._fold_checkpoint(train_objectives, seed)
+        self._portfolio = None
+        if self.warm_start:
+            from agents.portfolio import PortfolioAgent
+
+            self._portfolio = PortfolioAgent(name=self.name)
+            self._portfolio.fit(train_objectives, seed)
+
+    def _use_given_checkpoint(self, train_objectives: Sequence[Objective], fold: int) -> None:
+        """The checkpoint passed in, for fold ``fold``: ``{k}`` in its path is the fold index; a single checkpoint is
+        refused when it was trained on a task this fold does not train on (its held-out ones)."""
+        if "{k}" in self.given_checkpoint:
+            self.checkpoint = Path(self.given_checkpoint.format(k=fold))
+            self.policy, self.meta = load_fold_policy(self.checkpoint, train_objectives, fold, self.device)
+            return
+        unseen = sorted(set(self.meta.get("train_tasks", [])) - {o.name for o in train_objectives})
+        if unseen:
+            raise ValueError(f"{self.checkpoint} was trained on {unseen}, which fold {fold} holds out: its scores there "
+                             "would not be held-out. Give one checkpoint per fold with {k} for the fold index (e.g. "
+                             "grpoformer:runs/x/fold{k}/policy.pt), or no path to use the fold checkpoints")
+
+    def _fold_checkpoint(self, train_objectives: Sequence[Objective], seed: int) -> None:
+        """The shipped recipe's checkpoint for this training task set and seed: shipped, cached, or trained now."""
         from agents.grpoformer.train import TrainConfig, recipe_tag, train
 
         names = [o.name for o in train_objectives]

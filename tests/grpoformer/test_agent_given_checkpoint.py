@@ -1,0 +1,117 @@
+"""``GRPOformerAgent`` with a given checkpoint in the k-fold protocol, and the warm start it may play.
+
+Why: ``grpoformer:PATH`` must score PATH (not silently the shipped fold checkpoints) and never on a task PATH was
+trained on; a checkpoint trained with ``--warm-start K`` must open each run with the K portfolio trials it learned
+to continue from. Real tables, real (tiny) trained fold policies, the real portfolio, and the harness's own
+``run_episode``, so the warm-start trials are counted in the budget like any other.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+
+import envs_registry  # noqa: F401  (registers the gym ids)
+from agents.grpoformer.agent import GRPOformerAgent, trained_warm_start
+from agents.grpoformer.learner import LearnerConfig
+from agents.grpoformer.train import TrainConfig, train
+from agents.portfolio import build_portfolio
+from agents.registry import make_agent
+from hpo_gym.benchmark.runner import run_episode
+from hpo_gym.suites import load_hpobench_nn
+
+ROOT = Path(__file__).resolve().parents[2]
+FOLD_TASKS = ("kc1", "credit_g")
+
+
+def _train_fold0(runs: Path, warm_start: int = 0) -> str:
+    """A one-update policy trained on kc1 and credit_g (the fold's training tasks) as fold 0's checkpoint; its pattern."""
+    learner = LearnerConfig(horizon=4, episodes=2, warm_start=warm_start)
+    train(_tables(), runs / "fold0", TrainConfig(updates=1, synthetic=0, learner=learner), progress=False)
+    return str(runs / "fold{k}" / "policy.pt")
+
+
+def _tables():
+    return [load_hpobench_nn(t) for t in FOLD_TASKS]
+
+
+def _played(agent, budget: int = 8) -> list[dict]:
+    rows, error = run_episode(agent, gym.make("HPO-OpenML-v0", task="vehicle", budget=budget), seed=0, budget=budget)
+    assert error is None and len(rows) == budget
+    return [json.loads(r["config"]) for r in rows]
+
+
+def _portfolio_configs(n: int) -> list[dict]:
+    return load_hpobench_nn("vehicle").space.decode_many(build_portfolio(_tables()).encodings[:n])
+
+
+@pytest.fixture(scope="module")
+def plain_pattern(tmp_path_factory):
+    return _train_fold0(tmp_path_factory.mktemp("plain"))
+
+
+@pytest.mark.parametrize("k", [0, 3])
+def test_first_k_trials_are_the_portfolio_then_the_policy_continues(plain_pattern, k):
+    agent = GRPOformerAgent(plain_pattern, warm_start=k)
+    agent.fit(_tables(), seed=0)
+    played, expected = _played(agent), _portfolio_configs(8)
+    assert played[:k] == expected[:k]
+    assert played[k:] != expected[k:]  # the policy's own proposals, not the portfolio's next entries
+    assert len({json.dumps(c, sort_keys=True) for c in played}) == 8  # the policy does not repeat a warm-start trial
+
+
+def test_a_warm_start_checkpoint_plays_the_design_it_was_trained_with(tmp_path, plain_pattern):
+    ws_pattern = _train_fold0(tmp_path, warm_start=2)
+    for pattern, k in ((ws_pattern, 2), (plain_pattern, 0)):
+        agent = make_agent(f"grpoformer:{pattern}")  # the CLI's spec: the {k} path is loaded per fold
+        agent.fit(_tables(), seed=0)
+        assert agent.warm_start == k == trained_warm_start(agent.meta)
+        played, expected = _played(agent, 5), _portfolio_configs(5)
+        assert played[:k] == expected[:k] and played[k] != expected[k]
+
+
+def test_a_warm_start_without_a_portfolio_says_how_to_get_one(tmp_path):
+    agent = GRPOformerAgent(Path(_train_fold0(tmp_path, warm_start=2).format(k=0)))
+    env = gym.make("HPO-OpenML-v0", task="vehicle", budget=5)
+    obs, _ = env.reset(seed=0)
+    agent.reset(env.unwrapped.space, seed=0)
+    with pytest.raises(RuntimeError, match="call fit\\(train_objectives\\) first"):
+        agent.act(obs)
+    plain = GRPOformerAgent(agent.checkpoint, warm_start=0)  # the policy alone needs no portfolio
+    plain.reset(env.unwrapped.space, seed=0)
+    action = plain.act(obs)
+    assert action.shape == (len(env.unwrapped.space),) and ((0 <= action) & (action <= 1)).all()
+
+
+def test_a_single_checkpoint_is_kept_for_a_fold_that_trains_on_its_tasks_and_refused_otherwise(plain_pattern):
+    path = Path(plain_pattern.format(k=0))
+    agent = GRPOformerAgent(path)
+    agent.fit(_tables() + [load_hpobench_nn("vehicle")], seed=2)  # trained on a subset of this fold's tasks: held-out
+    assert agent.checkpoint == path and agent.meta["train_tasks"] == sorted(FOLD_TASKS)
+    with pytest.raises(ValueError, match=r"trained on \['kc1'\], which fold 1 holds out"):
+        GRPOformerAgent(path).fit([load_hpobench_nn("credit_g"), load_hpobench_nn("vehicle")], seed=1)
+
+
+def test_a_per_fold_pattern_refuses_another_folds_checkpoint(plain_pattern):
+    with pytest.raises(ValueError, match="not on fold 0's training tasks"):
+        GRPOformerAgent(plain_pattern).fit([load_hpobench_nn("car"), load_hpobench_nn("segment")], seed=0)
+
+
+def test_negative_warm_start_is_refused(plain_pattern):
+    with pytest.raises(ValueError, match="warm_start must be >= 0"):
+        GRPOformerAgent(plain_pattern, warm_start=-1)
+
+
+def test_warm_start_script_rejects_sets_without_a_fold_pattern(capsys):
+    spec = importlib.util.spec_from_file_location("grpoformer_warm_start", ROOT / "benchmarks" / "grpoformer_warm_start.py")
+    script = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = script
+    spec.loader.exec_module(script)
+    with pytest.raises(SystemExit):
+        script.main(["s0=runs/x/policy.pt"])
+    assert "{k} for the fold index" in capsys.readouterr().err
