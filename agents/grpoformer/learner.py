@@ -92,9 +92,9 @@ class LearnerConfig:
         if self.advantage_norm == "batch" and (not self.std_normalize or self.algo != "grpo"):
             raise ValueError("advantage_norm='batch' replaces the group-std division of GRPO: use it with algo='grpo' "
                              "and std_normalize=True (drop --no-std / --algo)")
-        if self.warm_start < 0 or self.warm_start >= self.horizon:
+        if self.warm_start < 0 or self.warm_start >= self.horizon or (self.warm_start and self.group_mode != "step"):
             raise ValueError(f"warm_start={self.warm_start}: the initial design needs 0 <= trials < the horizon "
-                             f"({self.horizon}), so the policy still acts (e.g. warm_start=5)")
+                             f"({self.horizon}), so the policy still acts, and group_mode='step' (e.g. warm_start=5)")
         if self.lookahead < 0 or (self.lookahead and (self.group_mode, self.reward) != ("step", "improvement")):
             raise ValueError(f"lookahead={self.lookahead}: needs a whole number >= 0, and > 0 only with "
                              "group_mode='step' and reward='improvement' (e.g. lookahead=3)")
@@ -327,9 +327,9 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
     With ``cfg.warm_start`` > 0, ``initial_design(objective, rng)`` gives each episode's first trials (step groups)."""
     G = cfg.group_size
     p = None if weights is None else np.asarray(weights, dtype=np.float64) / np.sum(weights)
-    if cfg.warm_start and (initial_design is None or cfg.group_mode != "step"):
-        raise ValueError(f"warm_start={cfg.warm_start} needs group_mode='step' and an initial_design "
-                         "(train() builds one from the training tables: train.initial_designs)")
+    if cfg.warm_start and initial_design is None:
+        raise ValueError(f"warm_start={cfg.warm_start} needs an initial_design (train() builds one from the training "
+                         "tables: train.initial_designs)")
     if cfg.group_mode == "step":
         objs = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes, p=p)]
         designs = [initial_design(o, rng) for o in objs] if cfg.warm_start else None

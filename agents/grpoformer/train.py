@@ -309,6 +309,9 @@ def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 
     if cfg.advantage_norm != "group":
         raise ValueError("paper mode learns on a live task whose score range is unknown; advantage_norm='batch' needs "
                          "a table's span, so use the default advantage_norm='group' with --online")
+    if cfg.warm_start:
+        raise ValueError("paper mode starts from an empty history on the target task (no training tables to build a "
+                         "portfolio from); use warm_start=0 with --online")
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
