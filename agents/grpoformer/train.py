@@ -312,6 +312,9 @@ def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 
     if cfg.warm_start:
         raise ValueError("paper mode starts from an empty history on the target task (no training tables to build a "
                          "portfolio from); use warm_start=0 with --online")
+    if cfg.lookahead:
+        raise ValueError("paper mode scores each group once on the live task (no table to branch the history on); "
+                         "use lookahead=0 with --online")
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -70,19 +70,21 @@ def run(args: argparse.Namespace) -> int:
     suite = get_suite(args.suite)
     holdout = [suite.task_name(t.strip()) for t in args.holdout.split(",") if t.strip()]
     out = Path(args.out)
-    if args.online:
-        return _run_online(args, suite, holdout, out)
     from agents.grpoformer.learner import LearnerConfig
-    from agents.grpoformer.train import TrainConfig, train
 
-    lc = LearnerConfig()
     overrides = {"pcr_lambda": args.pcr_lambda, "algo": args.algo, "group_mode": args.group_mode,
                  "horizon": args.budget, "reward": args.reward, "lr": args.lr, "ent_coef": args.ent_coef,
                  "group_size": args.group_size, "lookahead": args.lookahead,
                  "advantage_norm": args.advantage_norm, "warm_start": args.warm_start}
-    lc = dataclasses.replace(lc, **{k: v for k, v in overrides.items() if v is not None})
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.no_std:
-        lc = dataclasses.replace(lc, std_normalize=False)
+        overrides["std_normalize"] = False
+    if args.online:  # --budget is the run's total there, not an episode's horizon
+        online = {k: v for k, v in overrides.items() if k != "horizon"}
+        return _run_online(args, suite, holdout, out, dataclasses.replace(LearnerConfig(epochs=4, minibatch=16), **online))
+    from agents.grpoformer.train import TrainConfig, train
+
+    lc = dataclasses.replace(LearnerConfig(), **overrides)
     cfg = TrainConfig(seed=args.seed, threads=args.threads, device=args.device, learner=lc)
     if args.head is not None:
         cfg.policy = dataclasses.replace(cfg.policy, autoregressive=args.head == "autoregressive")
@@ -111,8 +113,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_online(args, suite, holdout, out: Path) -> int:
-    """Paper mode on each held-out task, next to random search at the same budget."""
+def _run_online(args, suite, holdout, out: Path, learner) -> int:
+    """Paper mode on each held-out task, next to random search at the same budget, with the learner flags given
+    (``learner``: paper mode's ``LearnerConfig(epochs=4, minibatch=16)`` plus them; saved in ``online.json``)."""
+    import dataclasses
+
     import numpy as np
 
     from agents.grpoformer.train import train_online
@@ -124,14 +129,16 @@ def _run_online(args, suite, holdout, out: Path) -> int:
     results = {}
     for task in holdout:
         obj = suite.load(task)
-        curve, _ = train_online(obj, budget=budget, seed=args.seed, threads=args.threads, device=args.device)
+        curve, _ = train_online(obj, budget=budget, group_size=learner.group_size, seed=args.seed, cfg=learner,
+                                threads=args.threads, device=args.device)
         regret = obj.oracle.normalized_regret(curve) if obj.oracle is not None else None
         rng = np.random.default_rng(args.seed)
         rand = obj.evaluate_batch(rng.random((budget, len(obj.space)))).scores
         rand_regret = obj.oracle.normalized_regret(np.maximum.accumulate(rand)) if obj.oracle is not None else None
         results[task] = {"budget": budget, "best_score": float(curve[-1]),
                          "regret": None if regret is None else float(regret[-1]),
-                         "random_regret": None if rand_regret is None else float(rand_regret[-1])}
+                         "random_regret": None if rand_regret is None else float(rand_regret[-1]),
+                         "learner": dataclasses.asdict(learner)}
         print(f"{task}: online GRPOformer regret@{budget} = {results[task]['regret']}, "
               f"random search = {results[task]['random_regret']}")
         np.savetxt(out / f"online_{task}.csv", np.c_[np.arange(1, budget + 1), curve], delimiter=",",

@@ -48,6 +48,22 @@ def test_cli_learner_flags_reach_the_training_config(tmp_path):
     assert runs["g16"]["evaluations"] == 2 * runs["g8"]["evaluations"] > 0
 
 
+def test_online_mode_trains_with_the_learner_flags_and_refuses_table_only_ones(tmp_path, capsys):
+    """Paper mode used to drop every learner flag: `--lr/--group-size` now reach its LearnerConfig (saved in
+    online.json, on top of paper mode's epochs 4 / minibatch 16), and options that need training tables are refused."""
+    out = tmp_path / "online"
+    assert main(["train-grpoformer", "--online", "--holdout", "credit_g", "--budget", "12", "--group-size", "4",
+                 "--lr", "0.001", "--out", str(out)]) == 0
+    learner = json.loads((out / "online.json").read_text())["credit_g"]["learner"]
+    assert (learner["lr"], learner["group_size"], learner["epochs"], learner["minibatch"]) == (0.001, 4, 4, 16)
+    for flags, message in ((["--warm-start", "2"], "use warm_start=0 with --online"),
+                           (["--lookahead", "2"], "use lookahead=0 with --online"),
+                           (["--advantage-norm", "batch"], "advantage_norm='group' with --online")):
+        assert main(["train-grpoformer", "--online", "--holdout", "credit_g", "--budget", "12", "--out", str(out),
+                     *flags]) == 2
+        assert message in capsys.readouterr().err
+
+
 def test_recipe_tag_names_changed_learner_settings_only():
     """The shipped recipe keeps its empty tag (its fold checkpoints stay valid); a changed setting enters the tag."""
     assert recipe_tag(TrainConfig()) == ""
