@@ -155,6 +155,9 @@ class GRPOformerAgent:
         if self._space is None:
             raise RuntimeError("call reset(space, seed) before act()")
         if self.policy is None:
+            if self.given_checkpoint is not None:  # a {k} pattern: one checkpoint per fold, chosen by fit()
+                raise RuntimeError(f"{self.given_checkpoint} names one checkpoint per fold ({{k}} = fold index): call "
+                                   "fit(train_objectives, seed=fold) first, i.e. use it with hpo-gym bench --protocol kfold")
             raise FileNotFoundError(f"no GRPOformer checkpoint: {SHIPPED_CHECKPOINT} is missing; call fit(train_objectives) "
                                     "or pass a path (grpoformer:PATH)")
         k = self.warm_start

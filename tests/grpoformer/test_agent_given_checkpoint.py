@@ -97,9 +97,15 @@ def test_a_single_checkpoint_is_kept_for_a_fold_that_trains_on_its_tasks_and_ref
         GRPOformerAgent(path).fit([load_hpobench_nn("credit_g"), load_hpobench_nn("vehicle")], seed=1)
 
 
-def test_a_per_fold_pattern_refuses_another_folds_checkpoint(plain_pattern):
+def test_a_per_fold_pattern_refuses_another_folds_checkpoint_and_needs_fit(plain_pattern):
     with pytest.raises(ValueError, match="not on fold 0's training tasks"):
         GRPOformerAgent(plain_pattern).fit([load_hpobench_nn("car"), load_hpobench_nn("segment")], seed=0)
+    agent = GRPOformerAgent(plain_pattern)  # not fitted: which fold's checkpoint is unknown
+    env = gym.make("HPO-OpenML-v0", task="vehicle", budget=3)
+    obs, _ = env.reset(seed=0)
+    agent.reset(env.unwrapped.space, seed=0)
+    with pytest.raises(RuntimeError, match=r"one checkpoint per fold \(\{k\} = fold index\)"):
+        agent.act(obs)
 
 
 def test_negative_warm_start_is_refused(plain_pattern):
