@@ -127,11 +127,15 @@ class GRPOformerAgent:
         self.policy, self.meta = None, {}
         self._fast: FastPolicy | None = None
         self._fast_src: torch.nn.Module | None = None
-        per_fold = self.given_checkpoint is not None and "{k}" in self.given_checkpoint  # loaded by fit()
-        if not per_fold and (checkpoint or SHIPPED_CHECKPOINT.exists()):  # else: fit() must provide one (k-fold use)
+        if not self.per_fold and (checkpoint or SHIPPED_CHECKPOINT.exists()):  # else: fit() must provide one (k-fold use)
             self.policy, self.meta = load_policy(self.checkpoint, device)
         self._space: SearchSpace | None = None
         self.reset_seed(None)
+
+    @property
+    def per_fold(self) -> bool:
+        """True for a checkpoint path with ``{k}``: one checkpoint per fold, loaded by ``fit`` for its fold."""
+        return self.given_checkpoint is not None and "{k}" in self.given_checkpoint
 
     @property
     def warm_start(self) -> int:
@@ -155,7 +159,7 @@ class GRPOformerAgent:
         if self._space is None:
             raise RuntimeError("call reset(space, seed) before act()")
         if self.policy is None:
-            if self.given_checkpoint is not None:  # a {k} pattern: one checkpoint per fold, chosen by fit()
+            if self.per_fold:
                 raise RuntimeError(f"{self.given_checkpoint} names one checkpoint per fold ({{k}} = fold index): call "
                                    "fit(train_objectives, seed=fold) first, i.e. use it with hpo-gym bench --protocol kfold")
             raise FileNotFoundError(f"no GRPOformer checkpoint: {SHIPPED_CHECKPOINT} is missing; call fit(train_objectives) "
@@ -242,7 +246,7 @@ class GRPOformerAgent:
     def _use_given_checkpoint(self, train_objectives: Sequence[Objective], fold: int) -> None:
         """The checkpoint passed in, for fold ``fold``: ``{k}`` in its path is the fold index; a single checkpoint is
         refused when it was trained on a task this fold does not train on (its held-out ones)."""
-        if "{k}" in self.given_checkpoint:
+        if self.per_fold:
             self.checkpoint = Path(self.given_checkpoint.format(k=fold))
             self.policy, self.meta = load_fold_policy(self.checkpoint, train_objectives, fold, self.device)
             return
