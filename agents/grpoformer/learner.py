@@ -14,9 +14,14 @@ Groups (``group_mode``):
   of a past trial, the same rule the agent uses at evaluation time. Dense, well-assigned credit.
   ``lookahead=N`` credits each candidate instead with the best-so-far after it and N more policy steps
   from it (its history branched, the continuations evaluated and counted): a short Monte-Carlo return.
-* ``"trajectory"``: ``G`` whole episodes on the same task from the empty history; the reward of an
-  episode is the mean best-so-far over its steps (area under the anytime curve); every action of the
-  episode gets the episode's advantage.
+* ``"trajectory"``: ``G`` whole episodes on each of ``episodes`` tasks from the empty history (one proposal
+  per step, so an update costs the same evaluations as with step groups); the return of an episode is the
+  mean best-so-far over its steps (area under the anytime curve); every action of the episode gets the
+  episode's advantage within its task's group.
+* ``"both"``: step groups, with the episodes drawn ``trajectory_group`` to a task (``episodes /
+  trajectory_group`` tasks, the same evaluations per update); each proposal an episode continued with also
+  gets its episode's trajectory advantage (its return against the other episodes on the task): the step
+  group credits a candidate for its immediate gain, the trajectory group the path for where it led.
 """
 
 from __future__ import annotations
@@ -52,7 +57,8 @@ class LearnerConfig:
 
     algo: str = "grpo"              # "grpo"; ablations: "reinforce" (mean baseline, no ratio/clip, one epoch),
                                     # "ppo-critic" (learned V(s) baseline instead of the group's, critic.py)
-    group_mode: str = "step"        # "step" or "trajectory"
+    group_mode: str = "step"        # "step", "trajectory" or "both" (see the module docstring)
+    trajectory_group: int = 4       # "both": episodes per task, compared with each other by their returns
     group_size: int = 8             # G
     reward: str = "improvement"     # step groups: "improvement" (gain of best-so-far) or "score"
     lookahead: int = 0              # step groups, "improvement": credit a candidate with the best-so-far after it
@@ -75,7 +81,7 @@ class LearnerConfig:
     churn_probe_states: int = 128   # held-out reference states for measuring churn
     buffer_states: int = 4096       # recent states kept for PCR reference
     max_grad_norm: float = 1.0
-    episodes: int = 8               # episodes per update (step groups); trajectory groups: tasks x G
+    episodes: int = 8               # episodes per update (step groups); trajectory groups: tasks, G episodes each
     horizon: int = 50               # steps per episode (= the evaluation budget)
 
     def __post_init__(self) -> None:
@@ -86,6 +92,13 @@ class LearnerConfig:
             raise ValueError(f"lr={self.lr}: the learning rate must be positive (e.g. 3e-3)")
         if self.ent_coef < 0:
             raise ValueError(f"ent_coef={self.ent_coef}: the entropy bonus weight must be >= 0 (e.g. 0.003)")
+        if self.group_mode not in ("step", "trajectory", "both"):
+            raise ValueError(f"group_mode={self.group_mode!r}: use 'step', 'trajectory' or 'both'")
+        if self.group_mode == "both" and (self.trajectory_group < 2 or self.episodes % self.trajectory_group
+                                          or self.algo != "grpo" or self.advantage_norm != "group"):
+            raise ValueError(f"group_mode='both' draws episodes {self.trajectory_group} to a task: trajectory_group needs "
+                             f">= 2 and to divide episodes ({self.episodes}), with algo='grpo' and advantage_norm='group' "
+                             "(e.g. trajectory_group=4)")
         if self.advantage_norm not in ("group", "batch"):
             raise ValueError(f"advantage_norm={self.advantage_norm!r}: use 'group' (per-group std, GRPO) or 'batch' "
                              "(normalized-regret gains, one std over the rollout)")
@@ -212,12 +225,13 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
     sc = np.zeros((B, group_size)) if score_all else None
     enc = np.zeros((B, group_size, MAX_DIMS), dtype=np.float32) if encodings else None
     prev_best = hist.best.copy()
+    chosen_idx = np.zeros(len(objectives), dtype=np.int64)
     for i, obj in enumerate(objectives):
         d = len(obj.space)
         cells = obj.cells_of(u[i, :, :d])
         n = int(hist.step[i])
         hb = history_bins(hist.x[i, :n, :d], nbins[i, :d])
-        g = first_new(cand_np[i, :, :d], hb)
+        g = chosen_idx[i] = first_new(cand_np[i, :, :d], hb)
         if score_all:
             sc[i] = obj.lookup(cells)[0]
             chosen = float(sc[i, g])
@@ -227,7 +241,7 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
         if encodings:
             enc[i, :, :d] = obj.cell_encoding(cells)
     return {"states": st, "actions": cand, "logps": lp, "scores": sc, "prev_best": prev_best, "encodings": enc,
-            "evaluations": B * group_size if score_all else B}
+            "chosen": chosen_idx, "evaluations": B * group_size if score_all else B}
 
 
 def _lookahead_best(policy: GRPOformerPolicy, branch: History, objectives: list[TabularObjective], scores: np.ndarray,
@@ -310,7 +324,7 @@ def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], h
     out: dict[str, Any] = {"final_regret": regret_curve[:, -1], "mean_regret": regret_curve.mean(1), "best": hist.best.copy(),
                            "evaluations": evaluations}
     if record:
-        out.update({k: [s[k] for s in steps] for k in ("states", "actions", "logps", "scores", "prev_best")})
+        out.update({k: [s[k] for s in steps] for k in ("states", "actions", "logps", "scores", "prev_best", "chosen")})
         if lookahead:
             out["lookahead_best"] = lookahead_best
     return out
@@ -330,8 +344,12 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
     if cfg.warm_start and initial_design is None:
         raise ValueError(f"warm_start={cfg.warm_start} needs an initial_design (train() builds one from the training "
                          "tables: train.initial_designs)")
-    if cfg.group_mode == "step":
-        objs = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes, p=p)]
+    if cfg.group_mode in ("step", "both"):
+        if cfg.group_mode == "both":  # trajectory_group episodes per task, so episodes on a task can be compared
+            m = cfg.trajectory_group
+            objs = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes // m, p=p) for _ in range(m)]
+        else:
+            objs = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes, p=p)]
         designs = [initial_design(o, rng) for o in objs] if cfg.warm_start else None
         ep = run_episodes(policy, objs, cfg.horizon, G, rng, gen, device=device, lookahead=cfg.lookahead, designs=designs)
         T = cfg.horizon - cfg.warm_start  # policy steps per episode
@@ -351,32 +369,46 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
             adv = batch_advantages(rewards_np, np.tile([score_span(o) for o in objs], T))
         else:
             adv = group_advantages(rewards_np, cfg.std_normalize)
+        if cfg.group_mode == "both":
+            chosen = np.concatenate(ep["chosen"])  # row t * episodes + i: the candidate episode i continued with
+            adv_ep = trajectory_advantages(ep, cfg.trajectory_group, cfg.std_normalize)
+            adv[torch.arange(len(chosen)), torch.as_tensor(chosen)] += adv_ep.repeat(T)
         actions = torch.cat(ep["actions"])
         return Rollout(concat_states(ep["states"]), actions, torch.cat(ep["logps"]), rewards_np, adv,
                        evaluations=ep["evaluations"], final_regret=ep["final_regret"], mean_best=ep["mean_regret"])
-    if cfg.group_mode != "trajectory":
-        raise ValueError(f"unknown group_mode {cfg.group_mode!r}; use 'step' or 'trajectory'")
     if cfg.algo == "ppo-critic":
         raise ValueError("algo='ppo-critic' learns V(s) of per-step states; use group_mode='step'")
-    n_tasks = max(1, cfg.episodes // G)
-    tasks = [task_pool[i] for i in rng.choice(len(task_pool), size=n_tasks, p=p)]
+    tasks = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes, p=p)]
     objs = [t for t in tasks for _ in range(G)]  # episode e belongs to group e // G
     ep = run_episodes(policy, objs, cfg.horizon, 1, rng, gen, device=device)
-    # reward: mean best-so-far over the episode, standardized per task so groups are scale-free
-    best_curve = np.maximum.accumulate(np.stack([s[:, 0] for s in ep["scores"]], 1), axis=1)  # (episodes, T)
-    r_ep = best_curve.mean(1).reshape(n_tasks, G)
+    r_ep = episode_returns(ep).reshape(len(tasks), G)
     if cfg.algo == "reinforce":
         adv_ep = torch.as_tensor(r_ep - r_ep.mean(), dtype=torch.float32)
     elif cfg.advantage_norm == "batch":
         adv_ep = batch_advantages(r_ep, np.array([score_span(t) for t in tasks]))
     else:
-        adv_ep = group_advantages(r_ep, cfg.std_normalize)
+        adv_ep = trajectory_advantages(ep, G, cfg.std_normalize)
     adv_ep = adv_ep.reshape(-1)  # per episode
     T = cfg.horizon
     adv = adv_ep[None, :].expand(T, -1).reshape(-1, 1)
     rewards_np = np.tile(r_ep.reshape(-1), T)[:, None]
     return Rollout(concat_states(ep["states"]), torch.cat(ep["actions"]), torch.cat(ep["logps"]), rewards_np, adv,
                    evaluations=ep["evaluations"], final_regret=ep["final_regret"], mean_best=ep["mean_regret"])
+
+
+def episode_returns(ep: dict[str, Any]) -> np.ndarray:
+    """Each episode's return, the mean of its best-so-far over its policy steps (the area under its anytime curve),
+    from :func:`run_episodes`' record: (episodes,). The scores are those of the trials the episodes made."""
+    picked = np.stack([sc[np.arange(len(ch)), ch] for sc, ch in zip(ep["scores"], ep["chosen"])], 1)  # (episodes, T)
+    return np.maximum.accumulate(picked, axis=1).mean(1)
+
+
+def trajectory_advantages(ep: dict[str, Any], per_task: int, std_normalize: bool = True) -> torch.Tensor:
+    """Group-relative advantages of whole episodes: :func:`episode_returns` compared within each run of
+    ``per_task`` consecutive episodes (those on one task), as GRPO compares a group's outputs: (episodes,)."""
+    r = episode_returns(ep).reshape(-1, per_task)
+    # centred in float64 first: returns are ~0.8 and differ by ~1e-4, which float32 would round to 1e-3 of the result
+    return group_advantages(r - r.mean(1, keepdims=True), std_normalize).reshape(-1)
 
 
 def grpo_pcr_loss(policy: GRPOformerPolicy, f: Features, actions: torch.Tensor, old_logp: torch.Tensor,
@@ -485,8 +517,12 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
         raise ValueError("algo='ppo-critic' needs critic=(StateValue, optimizer); train() makes one")
     policy.train()
     snapshot = copy.deepcopy(policy).eval()
-    if cfg.update_states and len(ro.states["y"]) > cfg.update_states:  # a random subset of the rollout's states
-        keep = np.sort(rng.choice(len(ro.states["y"]), cfg.update_states, replace=False))
+    # update_states and minibatch count states with their G candidates; a trajectory rollout has one action per
+    # state, so it takes G times the states: the same (state, action) pairs per update and per gradient step
+    scale = cfg.group_size if cfg.group_mode == "trajectory" else 1
+    update_states, minibatch = cfg.update_states * scale, cfg.minibatch * scale
+    if update_states and len(ro.states["y"]) > update_states:  # a random subset of the rollout's states
+        keep = np.sort(rng.choice(len(ro.states["y"]), update_states, replace=False))
         buffer_states = ro.states
         ro = Rollout(take_states(ro.states, keep), ro.actions[keep], ro.old_logp[keep], ro.rewards[keep],
                      ro.advantages[keep], ro.evaluations, ro.final_regret, ro.mean_best)
@@ -508,8 +544,8 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
         adv = ro.advantages.to(device)
     for _ in range(epochs):
         perm = rng.permutation(N)
-        for start in range(0, N, cfg.minibatch):
-            mb = perm[start:start + cfg.minibatch]
+        for start in range(0, N, minibatch):
+            mb = perm[start:start + minibatch]
             idx = torch.as_tensor(mb)
             f = f_all.index(idx)
             ref_f = ref_actions = snap_ref = frozen_lp = None

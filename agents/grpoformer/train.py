@@ -315,6 +315,9 @@ def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 
     if cfg.lookahead:
         raise ValueError("paper mode scores each group once on the live task (no table to branch the history on); "
                          "use lookahead=0 with --online")
+    if cfg.group_mode != "step":
+        raise ValueError(f"paper mode learns from per-step groups on one live run (group_mode={cfg.group_mode!r} needs "
+                         "several whole episodes on the task); use group_mode='step' with --online")
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -34,7 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--group-size", type=int, default=None, help="G: candidates sampled and scored per state (default 8)")
     p.add_argument("--algo", choices=["grpo", "reinforce", "ppo-critic"], default=None,
                    help="grpo (default), or the no-GRPO ablations: REINFORCE with a mean baseline, PPO with a learned critic")
-    p.add_argument("--group-mode", choices=["step", "trajectory"], default=None)
+    p.add_argument("--group-mode", choices=["step", "trajectory", "both"], default=None,
+                   help="GRPO groups: G candidates per history prefix (step, default), G whole episodes per task "
+                        "(trajectory), or step groups plus each episode's advantage among --trajectory-group "
+                        "episodes on its task (both); the same evaluations per update")
+    p.add_argument("--trajectory-group", type=int, default=None,
+                   help="--group-mode both: episodes per task compared by their returns (default 4; divides 8)")
     p.add_argument("--no-std", action="store_true", help="advantage r - mean (no division by the group std)")
     p.add_argument("--advantage-norm", choices=["group", "batch"], default=None,
                    help="group: divide by each group's std (GRPO, default); batch: normalized-regret gains over one "
@@ -73,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from agents.grpoformer.learner import LearnerConfig
 
     overrides = {"pcr_lambda": args.pcr_lambda, "algo": args.algo, "group_mode": args.group_mode,
+                 "trajectory_group": args.trajectory_group,
                  "horizon": args.budget, "reward": args.reward, "lr": args.lr, "ent_coef": args.ent_coef,
                  "group_size": args.group_size, "lookahead": args.lookahead,
                  "advantage_norm": args.advantage_norm, "warm_start": args.warm_start}

@@ -1,0 +1,104 @@
+"""GRPO's groups: per-step (default), whole trajectories, or both (``LearnerConfig.group_mode``).
+
+Real tables (kc1, credit_g) and the real untrained policy. What must hold: the three modes cost the same evaluations
+per update (so a comparison at equal updates is one at equal evaluations), ``"both"`` adds each episode's trajectory
+advantage to exactly the candidates the episode continued with, and the default step path is untouched.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agents.grpoformer.learner import (
+    LearnerConfig,
+    collect,
+    episode_returns,
+    group_advantages,
+    trajectory_advantages,
+)
+from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig, load_policy
+from agents.grpoformer.train import TrainConfig, recipe_tag, train_online
+from hpo_gym.cli import main
+from hpo_gym.suites import load_hpobench_nn
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return [load_hpobench_nn(t) for t in ("kc1", "credit_g")]
+
+
+def _collect(tables, seed=3, **cfg):
+    torch.manual_seed(0)
+    policy = GRPOformerPolicy(PolicyConfig())
+    return collect(policy, tables, LearnerConfig(**cfg), np.random.default_rng(seed), torch.Generator().manual_seed(seed))
+
+
+def test_episode_returns_and_trajectory_advantages_on_a_hand_case():
+    """Two steps, four episodes on two tasks (two each): the return is the mean best-so-far of the trials the episodes
+    made (the chosen candidates), and each episode is compared only with the other episode on its task."""
+    ep = {"scores": [np.array([[0.1, 0.9], [0.5, 0.0], [0.2, 0.2], [0.3, 0.3]]),
+                     np.array([[0.4, 0.0], [0.0, 0.0], [0.1, 0.6], [0.3, 0.3]])],
+          "chosen": [np.array([0, 0, 1, 0]), np.array([0, 1, 1, 0])]}
+    # best-so-far curves: [0.1, 0.4], [0.5, 0.5], [0.2, 0.6], [0.3, 0.3]
+    np.testing.assert_allclose(episode_returns(ep), [0.25, 0.5, 0.4, 0.3])
+    torch.testing.assert_close(trajectory_advantages(ep, per_task=2), torch.tensor([-1.0, 1.0, 1.0, -1.0]))
+    torch.testing.assert_close(trajectory_advantages(ep, per_task=2, std_normalize=False),
+                               torch.tensor([-0.125, 0.125, 0.05, -0.05]))
+
+
+def test_every_mode_costs_the_same_evaluations_per_update(tables):
+    """episodes x horizon x G evaluations per update in all three modes; a trajectory rollout has one action per
+    state and G episodes per task."""
+    cost = {}
+    for mode in ("step", "trajectory", "both"):
+        ro = _collect(tables, episodes=4, horizon=5, group_size=4, group_mode=mode, trajectory_group=2)
+        cost[mode] = ro.evaluations
+        assert ro.actions.shape[1] == (1 if mode == "trajectory" else 4)
+        assert len(ro.final_regret) == (16 if mode == "trajectory" else 4)
+    assert cost == {"step": 80, "trajectory": 80, "both": 80}
+
+
+def test_both_adds_the_episodes_advantage_to_the_candidates_it_continued_with(tables):
+    """The step part is GRPO's per-group advantage of the same rewards; what "both" adds is one number per episode
+    (its trajectory advantage), on one candidate per state, the same at every step of that episode; and episodes on
+    one task sum to zero (they are compared with each other)."""
+    episodes, horizon = 4, 6
+    ro = _collect(tables, episodes=episodes, horizon=horizon, group_mode="both", trajectory_group=2)
+    extra = (ro.advantages - group_advantages(ro.rewards)).numpy()  # (horizon * episodes, G), step-major
+    assert ((np.abs(extra) > 1e-6).sum(1) <= 1).all()
+    per_step = extra.sum(1).reshape(horizon, episodes)
+    np.testing.assert_allclose(per_step, np.broadcast_to(per_step[0], per_step.shape), atol=1e-5)
+    np.testing.assert_allclose(per_step[0].reshape(-1, 2).sum(1), 0.0, atol=1e-5)
+    assert np.abs(per_step[0]).max() > 0.5  # unit-scale trajectory advantages, not a no-op
+
+
+def test_the_new_setting_leaves_the_shipped_recipes_key_alone():
+    """Fold checkpoints are cached under the recipe's tag: the default (step groups) must keep the empty tag of the
+    shipped checkpoints, and a "both" run must get its own."""
+    assert LearnerConfig().group_mode == "step" and recipe_tag(TrainConfig()) == ""
+    assert recipe_tag(TrainConfig(learner=LearnerConfig(group_mode="both"))) == "group_mode=both"
+
+
+@pytest.mark.parametrize("bad, message", [({"group_mode": "episode"}, "use 'step', 'trajectory' or 'both'"),
+                                          ({"group_mode": "both", "trajectory_group": 3}, "divide episodes"),
+                                          ({"group_mode": "both", "trajectory_group": 1}, ">= 2"),
+                                          ({"group_mode": "both", "algo": "reinforce"}, "algo='grpo'")])
+def test_config_rejects_group_modes_it_cannot_run(bad, message):
+    with pytest.raises(ValueError, match=message):
+        LearnerConfig(**bad)
+
+
+def test_paper_mode_refuses_trajectory_groups(tables):
+    """Paper mode learns from one live run; it says so instead of silently using step groups."""
+    with pytest.raises(ValueError, match="use group_mode='step' with --online"):
+        train_online(tables[0], budget=8, cfg=LearnerConfig(group_mode="trajectory"), progress=False)
+
+
+def test_cli_flags_reach_the_saved_config(tmp_path):
+    out = tmp_path / "both"
+    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "0", "--updates", "1",
+                 "--eval-every", "5", "--budget", "4", "--group-mode", "both", "--trajectory-group", "2"]) == 0
+    learner = load_policy(out / "policy.pt")[1]["train_config"]["learner"]
+    assert (learner["group_mode"], learner["trajectory_group"]) == ("both", 2)
