@@ -371,7 +371,7 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
             adv = group_advantages(rewards_np, cfg.std_normalize)
         if cfg.group_mode == "both":
             chosen = np.concatenate(ep["chosen"])  # row t * episodes + i: the candidate episode i continued with
-            adv_ep = trajectory_advantages(ep, cfg.trajectory_group, cfg.std_normalize)
+            adv_ep = trajectory_advantages(episode_returns(ep), cfg.trajectory_group, cfg.std_normalize)
             adv[torch.arange(len(chosen)), torch.as_tensor(chosen)] += adv_ep.repeat(T)
         actions = torch.cat(ep["actions"])
         return Rollout(concat_states(ep["states"]), actions, torch.cat(ep["logps"]), rewards_np, adv,
@@ -387,7 +387,7 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
     elif cfg.advantage_norm == "batch":
         adv_ep = batch_advantages(r_ep, np.array([score_span(t) for t in tasks]))
     else:
-        adv_ep = trajectory_advantages(ep, G, cfg.std_normalize)
+        adv_ep = trajectory_advantages(r_ep, G, cfg.std_normalize)
     adv_ep = adv_ep.reshape(-1)  # per episode
     T = cfg.horizon
     adv = adv_ep[None, :].expand(T, -1).reshape(-1, 1)
@@ -403,10 +403,10 @@ def episode_returns(ep: dict[str, Any]) -> np.ndarray:
     return np.maximum.accumulate(picked, axis=1).mean(1)
 
 
-def trajectory_advantages(ep: dict[str, Any], per_task: int, std_normalize: bool = True) -> torch.Tensor:
-    """Group-relative advantages of whole episodes: :func:`episode_returns` compared within each run of
-    ``per_task`` consecutive episodes (those on one task), as GRPO compares a group's outputs: (episodes,)."""
-    r = episode_returns(ep).reshape(-1, per_task)
+def trajectory_advantages(returns: np.ndarray, per_task: int, std_normalize: bool = True) -> torch.Tensor:
+    """Group-relative advantages of whole episodes: their returns (:func:`episode_returns`) compared within each
+    run of ``per_task`` consecutive episodes (those on one task), as GRPO compares a group's outputs: (episodes,)."""
+    r = np.asarray(returns, dtype=np.float64).reshape(-1, per_task)
     # centred in float64 first: returns are ~0.8 and differ by ~1e-4, which float32 would round to 1e-3 of the result
     return group_advantages(r - r.mean(1, keepdims=True), std_normalize).reshape(-1)
 

@@ -18,10 +18,10 @@ from agents.grpoformer.learner import (
     group_advantages,
     trajectory_advantages,
 )
-from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig, load_policy
+from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig
 from agents.grpoformer.train import TrainConfig, recipe_tag, train_online
-from hpo_gym.cli import main
 from hpo_gym.suites import load_hpobench_nn
+from tests.grpoformer.conftest import tiny_training_run
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +42,10 @@ def test_episode_returns_and_trajectory_advantages_on_a_hand_case():
                      np.array([[0.4, 0.0], [0.0, 0.0], [0.1, 0.6], [0.3, 0.3]])],
           "chosen": [np.array([0, 0, 1, 0]), np.array([0, 1, 1, 0])]}
     # best-so-far curves: [0.1, 0.4], [0.5, 0.5], [0.2, 0.6], [0.3, 0.3]
-    np.testing.assert_allclose(episode_returns(ep), [0.25, 0.5, 0.4, 0.3])
-    torch.testing.assert_close(trajectory_advantages(ep, per_task=2), torch.tensor([-1.0, 1.0, 1.0, -1.0]))
-    torch.testing.assert_close(trajectory_advantages(ep, per_task=2, std_normalize=False),
+    returns = episode_returns(ep)
+    np.testing.assert_allclose(returns, [0.25, 0.5, 0.4, 0.3])
+    torch.testing.assert_close(trajectory_advantages(returns, per_task=2), torch.tensor([-1.0, 1.0, 1.0, -1.0]))
+    torch.testing.assert_close(trajectory_advantages(returns, per_task=2, std_normalize=False),
                                torch.tensor([-0.125, 0.125, 0.05, -0.05]))
 
 
@@ -97,8 +98,5 @@ def test_paper_mode_refuses_trajectory_groups(tables):
 
 
 def test_cli_flags_reach_the_saved_config(tmp_path):
-    out = tmp_path / "both"
-    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "0", "--updates", "1",
-                 "--eval-every", "5", "--budget", "4", "--group-mode", "both", "--trajectory-group", "2"]) == 0
-    learner = load_policy(out / "policy.pt")[1]["train_config"]["learner"]
+    learner = tiny_training_run(tmp_path / "both", "--group-mode", "both", "--trajectory-group", "2")[1]["train_config"]["learner"]
     assert (learner["group_mode"], learner["trajectory_group"]) == ("both", 2)
