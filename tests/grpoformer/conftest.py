@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
-from agents.grpoformer.policy import MAX_DIMS, Features, featurize
+from agents.grpoformer.policy import MAX_DIMS, Features, GRPOformerPolicy, featurize, load_policy
+from hpo_gym.cli import main
 from hpo_gym.episode import space_descriptor
 from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
 
@@ -28,3 +32,14 @@ def history_features(space: SearchSpace, n_trials: int, seed: int = 0, slots: in
     return featurize(x, y, mask, np.array([[n_trials / slots]]), desc["dim_kind"][None], desc["dim_choices"][None],
                      desc["dim_log"][None])
 
+
+
+def tiny_training_run(out: Path, *flags: str, budget: int = 4, eval_every: int = 5) -> tuple[GRPOformerPolicy, dict[str, Any]]:
+    """One GRPO update through the CLI (`hpo-gym train-grpoformer --holdout credit_g`, no synthetic tasks,
+    ``budget``-step episodes) with the extra ``flags``; returns the saved checkpoint ``(policy, metadata)``.
+
+    Why: a CLI flag test must show that the flag reaches what the run trained with, and only the checkpoint says that.
+    """
+    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "0", "--updates", "1",
+                 "--eval-every", str(eval_every), "--budget", str(budget), *flags]) == 0
+    return load_policy(out / "policy.pt")

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from agents.grpoformer.learner import LearnerConfig, batch_advantages, collect, group_advantages, score_span
-from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig, load_policy
+from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig
 from agents.grpoformer.train import TrainConfig, recipe_tag, train_online
-from hpo_gym.cli import main
 from hpo_gym.suites import load_hpobench_nn
+from tests.grpoformer.conftest import tiny_training_run
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +79,7 @@ def test_paper_mode_refuses_batch_norm(tables):
 
 
 def test_cli_flag_reaches_the_saved_config_and_the_recipe_tag(tmp_path):
-    out = tmp_path / "batch"
-    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "0", "--updates", "1",
-                 "--eval-every", "5", "--budget", "4", "--advantage-norm", "batch"]) == 0
-    assert load_policy(out / "policy.pt")[1]["train_config"]["learner"]["advantage_norm"] == "batch"
+    meta = tiny_training_run(tmp_path / "batch", "--advantage-norm", "batch")[1]
+    assert meta["train_config"]["learner"]["advantage_norm"] == "batch"
     assert recipe_tag(TrainConfig(learner=LearnerConfig(advantage_norm="batch"))) == "advantage_norm=batch"
     assert recipe_tag(TrainConfig()) == ""

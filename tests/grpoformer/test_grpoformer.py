@@ -279,11 +279,9 @@ def test_train_cli_sets_the_policy_size_and_rejects_a_bad_width(tmp_path, capsys
 
     from agents.grpoformer.train import TrainConfig, recipe_tag
     from hpo_gym.cli import main
+    from tests.grpoformer.conftest import tiny_training_run
 
-    out = tmp_path / "run"
-    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "0", "--updates", "1",
-                 "--eval-every", "5", "--budget", "4", "--width", "32", "--layers", "1"]) == 0
-    policy, _ = load_policy(out / "policy.pt")
+    policy, _ = tiny_training_run(tmp_path / "run", "--width", "32", "--layers", "1")
     assert (policy.config.d_model, policy.config.d_ff, policy.config.head_hidden, policy.config.n_layers) == (32, 64, 32, 1)
     cfg = TrainConfig()
     assert recipe_tag(cfg) == ""

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 
 from agents.grpoformer.learner import LearnerConfig
-from agents.grpoformer.policy import load_policy
 from agents.grpoformer.train import TrainConfig, changed_fields, recipe_tag
 from hpo_gym.benchmark import kfold_splits
 from hpo_gym.cli import main
 from hpo_gym.suites import HPOBENCH_NN_TASKS
+from tests.grpoformer.conftest import tiny_training_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,10 +38,7 @@ def test_cli_learner_flags_reach_the_training_config(tmp_path):
     scored per state: twice the evaluations with G=16 as with G=8."""
     runs = {}
     for name, flags in {"g8": [], "g16": ["--lr", "0.001", "--ent-coef", "0.01", "--group-size", "16"]}.items():
-        out = tmp_path / name
-        assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "0", "--updates", "1",
-                     "--eval-every", "5", "--budget", "4", *flags]) == 0
-        runs[name] = load_policy(out / "policy.pt")[1]
+        runs[name] = tiny_training_run(tmp_path / name, *flags)[1]
     learner = runs["g16"]["train_config"]["learner"]
     assert (learner["lr"], learner["ent_coef"], learner["group_size"]) == (0.001, 0.01, 16)
     assert runs["g8"]["train_config"]["learner"]["group_size"] == 8

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from agents.grpoformer.learner import LearnerConfig, collect, run_episodes
-from agents.grpoformer.policy import MAX_DIMS, GRPOformerPolicy, PolicyConfig, load_policy
+from agents.grpoformer.policy import MAX_DIMS, GRPOformerPolicy, PolicyConfig
 from agents.grpoformer.train import TrainConfig, recipe_tag
 from hpo_gym.cli import main
 from hpo_gym.episode import History
 from hpo_gym.suites import load_hpobench_nn
+from tests.grpoformer.conftest import tiny_training_run
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +73,7 @@ def test_lookahead_settings_that_mean_nothing_are_refused(bad):
 
 
 def test_cli_lookahead_reaches_the_saved_config_and_its_recipe_tag(tmp_path, capsys):
-    out = tmp_path / "la"
-    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "0", "--updates", "1",
-                 "--eval-every", "5", "--budget", "4", "--lookahead", "2"]) == 0
-    extra = load_policy(out / "policy.pt")[1]
+    extra = tiny_training_run(tmp_path / "la", "--lookahead", "2")[1]
     assert extra["train_config"]["learner"]["lookahead"] == 2
     assert recipe_tag(TrainConfig(learner=LearnerConfig(lookahead=2))) == "lookahead=2"
     assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "bad"), "--lookahead", "2",

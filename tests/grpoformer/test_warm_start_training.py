@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from agents.grpoformer.learner import LearnerConfig, collect, run_episodes
-from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig, load_policy
+from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig
 from agents.grpoformer.synthetic import synthetic_bank
 from agents.grpoformer.train import TrainConfig, initial_designs, recipe_tag, train_online
 from agents.portfolio import build_portfolio
-from hpo_gym.cli import main
 from hpo_gym.suites import load_hpobench_nn
+from tests.grpoformer.conftest import tiny_training_run
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +87,7 @@ def test_paper_mode_refuses_a_warm_start(tables):
 
 def test_cli_flag_trains_with_the_design_and_names_the_recipe(tmp_path):
     out = tmp_path / "ws"
-    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "0", "--updates", "1",
-                 "--eval-every", "1", "--budget", "6", "--warm-start", "2"]) == 0
-    meta = load_policy(out / "policy.pt")[1]
+    meta = tiny_training_run(out, "--warm-start", "2", budget=6, eval_every=1)[1]
     assert meta["train_config"]["learner"]["warm_start"] == 2
     assert meta["evaluations"] == 8 * (2 + 4 * 8)  # 8 episodes: the design's 2 trials + 4 policy steps of G = 8
     heldout = [float(r) for r in pd.read_csv(out / "log.csv")["heldout_regret"]]
