@@ -19,7 +19,7 @@ from agents.grpoformer.learner import (
     trajectory_advantages,
 )
 from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig
-from agents.grpoformer.train import TrainConfig, recipe_tag, train_online
+from agents.grpoformer.train import TrainConfig, recipe_tag
 from hpo_gym.suites import load_hpobench_nn
 from tests.grpoformer.conftest import tiny_training_run
 
@@ -80,21 +80,6 @@ def test_the_new_setting_leaves_the_shipped_recipes_key_alone():
     shipped checkpoints, and a "both" run must get its own."""
     assert LearnerConfig().group_mode == "step" and recipe_tag(TrainConfig()) == ""
     assert recipe_tag(TrainConfig(learner=LearnerConfig(group_mode="both"))) == "group_mode=both"
-
-
-@pytest.mark.parametrize("bad, message", [({"group_mode": "episode"}, "use 'step', 'trajectory' or 'both'"),
-                                          ({"group_mode": "both", "trajectory_group": 3}, "divide episodes"),
-                                          ({"group_mode": "both", "trajectory_group": 1}, ">= 2"),
-                                          ({"group_mode": "both", "algo": "reinforce"}, "algo='grpo'")])
-def test_config_rejects_group_modes_it_cannot_run(bad, message):
-    with pytest.raises(ValueError, match=message):
-        LearnerConfig(**bad)
-
-
-def test_paper_mode_refuses_trajectory_groups(tables):
-    """Paper mode learns from one live run; it says so instead of silently using step groups."""
-    with pytest.raises(ValueError, match="use group_mode='step' with --online"):
-        train_online(tables[0], budget=8, cfg=LearnerConfig(group_mode="trajectory"), progress=False)
 
 
 def test_cli_flags_reach_the_saved_config(tmp_path):

@@ -14,7 +14,7 @@ import torch
 from agents.grpoformer.learner import LearnerConfig, collect, run_episodes
 from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig
 from agents.grpoformer.synthetic import synthetic_bank
-from agents.grpoformer.train import TrainConfig, initial_designs, recipe_tag, train_online
+from agents.grpoformer.train import TrainConfig, initial_designs, recipe_tag
 from agents.portfolio import build_portfolio
 from hpo_gym.suites import load_hpobench_nn
 from tests.grpoformer.conftest import tiny_training_run
@@ -71,18 +71,6 @@ def test_collect_with_warm_start_trains_on_the_policy_steps_only(tables):
     assert ro.evaluations == 2 * (2 + 4 * 4)
     with pytest.raises(ValueError, match="needs an initial_design"):
         collect(_policy(), tables, cfg, np.random.default_rng(1), torch.Generator().manual_seed(1))
-
-
-@pytest.mark.parametrize("bad", [{"warm_start": -1}, {"warm_start": 50}, {"warm_start": 4, "horizon": 4},
-                                 {"warm_start": 2, "group_mode": "trajectory"}])
-def test_config_rejects_a_design_that_leaves_the_policy_nothing(bad):
-    with pytest.raises(ValueError, match="warm_start="):
-        LearnerConfig(**bad)
-
-
-def test_paper_mode_refuses_a_warm_start(tables):
-    with pytest.raises(ValueError, match="use warm_start=0 with --online"):
-        train_online(tables[0], budget=8, cfg=LearnerConfig(warm_start=2), progress=False)
 
 
 def test_cli_flag_trains_with_the_design_and_names_the_recipe(tmp_path):

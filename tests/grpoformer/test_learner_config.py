@@ -1,0 +1,58 @@
+"""``LearnerConfig``'s refusals in one place: every setting that could not train, or could only mean something the
+learner would silently not do, must fail at construction with a message that names the setting and the fix.
+
+Paper mode (``train_online``: one live run, no tables) has its own refusals: options that need several episodes on a
+task or a task's known score range. Those run on a real table (kc1) and must refuse before any evaluation.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.grpoformer.learner import LearnerConfig
+from agents.grpoformer.train import train_online
+from hpo_gym.suites import load_hpobench_nn
+
+REFUSED = {
+    # settings that cannot train
+    "one candidate per group": ({"group_size": 1}, "at least 2 candidates"),
+    "zero learning rate": ({"lr": 0.0}, "must be positive"),
+    "negative entropy bonus": ({"ent_coef": -0.1}, "must be >= 0"),
+    # group modes
+    "unknown group mode": ({"group_mode": "episode"}, "use 'step', 'trajectory' or 'both'"),
+    "both: groups that do not divide the episodes": ({"group_mode": "both", "trajectory_group": 3}, "divide episodes"),
+    "both: a group of one episode": ({"group_mode": "both", "trajectory_group": 1}, ">= 2"),
+    "both: without GRPO": ({"group_mode": "both", "algo": "reinforce"}, "algo='grpo'"),
+    # advantage normalization
+    "unknown advantage norm": ({"advantage_norm": "global"}, "use 'group'"),
+    "batch norm without the std": ({"advantage_norm": "batch", "std_normalize": False}, "drop --no-std"),
+    "batch norm without GRPO": ({"advantage_norm": "batch", "algo": "reinforce"}, "algo='grpo'"),
+    # lookahead
+    "negative lookahead": ({"lookahead": -1}, "lookahead="),
+    "lookahead on the score reward": ({"lookahead": 2, "reward": "score"}, "lookahead="),
+    "lookahead on trajectory groups": ({"lookahead": 2, "group_mode": "trajectory"}, "lookahead="),
+    # initial design
+    "negative design": ({"warm_start": -1}, "warm_start="),
+    "design as long as the default episode": ({"warm_start": 50}, "warm_start="),
+    "design as long as the episode": ({"warm_start": 4, "horizon": 4}, "warm_start="),
+    "design with trajectory groups": ({"warm_start": 2, "group_mode": "trajectory"}, "warm_start="),
+}
+
+
+@pytest.mark.parametrize("bad, message", REFUSED.values(), ids=REFUSED.keys())
+def test_config_refuses_with_the_setting_and_the_fix(bad, message):
+    with pytest.raises(ValueError, match=message):
+        LearnerConfig(**bad)
+
+
+PAPER_MODE_REFUSED = {
+    "warm start": ({"warm_start": 2}, "use warm_start=0 with --online"),
+    "batch advantage norm (the live score range is unknown)": ({"advantage_norm": "batch"}, "score range is unknown"),
+    "trajectory groups (one live run)": ({"group_mode": "trajectory"}, "use group_mode='step' with --online"),
+}
+
+
+@pytest.mark.parametrize("setting, message", PAPER_MODE_REFUSED.values(), ids=PAPER_MODE_REFUSED.keys())
+def test_paper_mode_refuses_what_needs_tables_instead_of_ignoring_it(setting, message):
+    with pytest.raises(ValueError, match=message):
+        train_online(load_hpobench_nn("kc1"), budget=8, cfg=LearnerConfig(**setting), progress=False)
