@@ -8,7 +8,9 @@ All executors share one contract, :meth:`Executor.run`::
 (the training arrays), shipped once per worker (``key`` names it so workers keep it between
 batches) or once per batch to Ray's object store. Each job gets an :class:`Outcome`: its value, or
 the error (an exception's text, ``"timeout ..."``, or a worker crash). A job never raises here, so
-one bad fit cannot end an HPO run.
+one bad fit cannot end an HPO run. ``Outcome.transient`` tells the job's own exception (the same job
+fails again: a result worth caching) from a failure of the machinery around it (a timeout, a worker
+that died, a lost Ray task, a transport error), which a rerun may not repeat.
 
 * ``"inline"``: in this process. Simplest, but a time limit cannot stop a running fit.
 * ``"serial"`` (default for live training): one job at a time in a worker process, so a fit that
@@ -48,11 +50,16 @@ SHARED_SLOTS = 4
 
 @dataclass(frozen=True)
 class Outcome:
-    """Result of one job: ``value`` when it succeeded, else ``error``; ``seconds`` of wall time."""
+    """Result of one job: ``value`` when it succeeded, else ``error``; ``seconds`` of wall time.
+
+    ``transient`` is true when the error is not the job's own exception but the executor's (timeout, dead
+    worker, lost task, transport): callers must not cache such an outcome as the job's result.
+    """
 
     value: Any = None
     error: str | None = None
     seconds: float = 0.0
+    transient: bool = False
 
     @property
     def ok(self) -> bool:
@@ -112,7 +119,7 @@ def _worker_main(conn) -> None:
             return
         except Exception as e:  # noqa: BLE001  (e.g. a job function defined in __main__ cannot be unpickled)
             conn.send(Outcome(error=f"the worker could not unpickle the job ({type(e).__name__}: {e}); job functions "
-                                    "must live in an importable module, not in __main__"))
+                                    "must live in an importable module, not in __main__", transient=True))
             continue
         if msg is None:
             return
@@ -126,11 +133,11 @@ def _worker_main(conn) -> None:
         try:
             outcome = _call(fn, store.get(key) if key is not None else None, job)
         except BaseException:  # noqa: BLE001
-            outcome = Outcome(error=traceback.format_exc(limit=2))
+            outcome = Outcome(error=traceback.format_exc(limit=2), transient=True)  # e.g. SystemExit, KeyboardInterrupt
         try:
             conn.send(outcome)
         except Exception as e:  # noqa: BLE001  (unpicklable result)
-            conn.send(Outcome(error=f"result could not be sent back: {type(e).__name__}: {e}"))
+            conn.send(Outcome(error=f"result could not be sent back: {type(e).__name__}: {e}", transient=True))
 
 
 @contextlib.contextmanager
@@ -218,11 +225,12 @@ class ProcessExecutor(Executor):
                 try:
                     worker.conn.send(("run", fn, key, ship, shared[1] if ship else None, jobs[i]))
                 except (OSError, EOFError) as e:
-                    outcomes[i] = Outcome(error=f"worker process unavailable: {type(e).__name__}: {e}")
+                    outcomes[i] = Outcome(error=f"worker process unavailable: {type(e).__name__}: {e}", transient=True)
                     idle.append(self._replace(worker))
                     continue
                 except Exception as e:  # noqa: BLE001  (pickling fails before anything is written)
-                    outcomes[i] = Outcome(error=f"the job could not be sent to a worker: {type(e).__name__}: {e}")
+                    outcomes[i] = Outcome(error=f"the job could not be sent to a worker: {type(e).__name__}: {e}",
+                                          transient=True)
                     idle.append(worker)
                     continue
                 if shared is not None:
@@ -246,7 +254,7 @@ class ProcessExecutor(Executor):
                     worker.process.join(timeout=2)  # reap it, so the exit code is known
                     code = worker.process.exitcode
                     outcomes[i] = Outcome(error=f"worker process died (exit code {code}; out of memory or a crash "
-                                                "in native code)", seconds=time.perf_counter() - start)
+                                                "in native code)", seconds=time.perf_counter() - start, transient=True)
                     idle.append(self._replace(worker))
             if time_limit is not None:
                 now = time.perf_counter()
@@ -254,7 +262,7 @@ class ProcessExecutor(Executor):
                     if now - start >= time_limit:
                         running.pop(worker)
                         outcomes[i] = Outcome(error=f"timeout: still running after the time limit of {time_limit:g} s",
-                                              seconds=now - start)
+                                              seconds=now - start, transient=True)
                         idle.append(self._replace(worker))
         return outcomes  # type: ignore[return-value]
 
@@ -354,7 +362,7 @@ class RayExecutor(Executor):
                     outcomes[i] = ray.get(r)
                 except Exception as e:  # noqa: BLE001  (worker crash, cancelled task)
                     outcomes[i] = Outcome(error=f"ray task failed: {type(e).__name__}: {str(e).splitlines()[0]}",
-                                          seconds=time.perf_counter() - start)
+                                          seconds=time.perf_counter() - start, transient=True)
             if time_limit is not None:
                 now = time.perf_counter()
                 for r, (i, start) in list(running.items()):
@@ -362,7 +370,7 @@ class RayExecutor(Executor):
                         running.pop(r)
                         ray.cancel(r, force=True)
                         outcomes[i] = Outcome(error=f"timeout: still running after the time limit of {time_limit:g} s",
-                                              seconds=now - start)
+                                              seconds=now - start, transient=True)
         return outcomes  # type: ignore[return-value]
 
     def close(self) -> None:

@@ -246,7 +246,7 @@ class LiveObjective:
             outcomes = self.executor.run(fit_and_score, jobs, shared=self._shared_arrays(split), time_limit=self.time_limit)
             for i, outcome in zip(todo, outcomes):
                 record = canonical(self._record(outcome))  # same rounding as a cache hit: repeat runs match exactly
-                if not record.get("timeout"):
+                if not outcome.transient:  # a timeout or a dead worker says nothing lasting about the configuration
                     self._cache_put(keys[i], record)
                 evaluations[i] = self._to_evaluation(record, configs[i], seeds[i], fid, split, cached=False)
         return EvaluationBatch.from_evaluations(evaluations)  # type: ignore[arg-type]
@@ -272,7 +272,7 @@ class LiveObjective:
     def _record(outcome: Outcome) -> dict[str, Any]:
         if outcome.ok:
             return {**outcome.value, "cost": outcome.seconds}
-        return {"error": outcome.error, "cost": outcome.seconds, "timeout": outcome.error.startswith("timeout")}
+        return {"error": outcome.error, "cost": outcome.seconds}
 
     def _to_evaluation(self, record: Mapping[str, Any], config: Config, seed: int | None, fid: Mapping[str, Any],
                        split: str, cached: bool) -> Evaluation:

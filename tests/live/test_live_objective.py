@@ -90,6 +90,7 @@ def test_timeout_is_a_failure_and_the_episode_goes_on(openml_session, eval_cache
     _, reward, terminated, _, info = env.step(action)
     assert time.perf_counter() - start < 8
     assert info["error"].startswith("timeout") and reward == 0.0 == info["score"] and not terminated
+    assert len(env.unwrapped.objective.cache) == 0  # a timeout says nothing lasting about the configuration
     # the next fit (within its limit) works on the replacement worker
     env.unwrapped.objective.fidelity_overrides = {"n_estimators": 8}
     _, reward, terminated, _, info = env.step(action)
@@ -101,6 +102,9 @@ def test_fit_error_gets_worst_score_and_reason(openml_session, eval_cache):
     obj = LiveObjective(IRIS, "svm", metric="roc_auc", executor="inline", cache_dir=eval_cache)
     ev = obj.evaluate(DEFAULTS["svm"])
     assert ev.failed and ev.score == 0.0 and "ValueError" in ev.info["error"]
+    # the fit's own exception repeats on a rerun, so it is cached like a score
+    again = obj.evaluate(DEFAULTS["svm"])
+    assert again.info["cached"] and again.info["error"] == ev.info["error"] and len(obj.cache) == 1
     good = LiveObjective(IRIS, "svm", metric="balanced_accuracy", executor="inline", cache_dir=eval_cache)
     assert good.evaluate(DEFAULTS["svm"]).score > 0.8
 
