@@ -53,6 +53,9 @@ class Hyperparameter:
         if self.kind in ("float", "int"):
             if self.low is None or self.high is None or not self.low < self.high:
                 raise ValueError(f"{self.kind} hyperparameter {self.name!r} needs low < high, got [{self.low}, {self.high}]")
+            if not (math.isfinite(self.low) and math.isfinite(self.high)):
+                raise ValueError(f"{self.kind} hyperparameter {self.name!r} needs finite bounds, got [{self.low}, {self.high}]: "
+                                 "an unbounded range has no [0, 1] encoding; give the largest value worth trying")
             if self.log and self.low <= 0:
                 raise ValueError(f"log-scale hyperparameter {self.name!r} needs low > 0, got {self.low}")
         elif self.kind in ("ordinal", "categorical"):
@@ -60,6 +63,9 @@ class Hyperparameter:
                 raise ValueError(f"{self.kind} hyperparameter {self.name!r} needs at least one value")
             if len(set(map(repr, self.values))) != len(self.values):
                 raise ValueError(f"{self.kind} hyperparameter {self.name!r} has duplicate values: {self.values}")
+            if self.kind == "ordinal" and any(isinstance(v, float) and math.isnan(v) for v in self.values):
+                raise ValueError(f"ordinal hyperparameter {self.name!r} has a NaN value, which has no place in its order and "
+                                 f"equals nothing: {self.values}; use Categorical with None for a setting such as 'unlimited'")
         else:
             raise ValueError(f"unknown kind {self.kind!r} for {self.name!r}; use float, int, ordinal or categorical")
 

@@ -74,6 +74,10 @@ class TabularObjective:
             raw = raw[:, None]
         if raw.shape[0] != n_cells:
             raise ValueError(f"metric_values has {raw.shape[0]} rows but the grid {self.grid_shape} has {n_cells} cells")
+        if np.isinf(raw).any():
+            raise ValueError(f"metric_values of {name!r} hold {int(np.isinf(raw).sum())} infinite values (e.g. a diverged loss): "
+                             "replace them with NaN to mark those runs missing, or with the worst finite value to score "
+                             "them as failures")
         sign = 1.0 if direction == "maximize" else -1.0
         self._seed_scores = sign * raw  # (n_cells, n_seeds), higher is better
         with np.errstate(invalid="ignore"), _quiet_nan_warnings():
@@ -294,13 +298,20 @@ class TabularObjective:
 
 
 def _infer_hyperparameter(name: str, column: pd.Series) -> Hyperparameter:
+    """A numeric column becomes an ordinal; one with missing entries (e.g. ``max_depth=None``, "unlimited") becomes a
+    categorical whose values include ``None``, because that setting has no place in the numbers' order."""
+    values = {_py(v) for v in column.unique()}
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        return Ordinal(name, sorted(_py(v) for v in column.unique()))
-    return Categorical(name, sorted((_py(v) for v in column.unique()), key=repr))
+        if None not in values:
+            return Ordinal(name, sorted(values))
+        return Categorical(name, sorted(values - {None}) + [None])
+    return Categorical(name, sorted(values, key=repr))
 
 
 def _py(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
+    """A table cell as a plain Python value; every kind of missing (NaN, None, pandas' NA/NaT) as ``None``."""
+    v = v.item() if isinstance(v, np.generic) else v
+    return None if v is None or (not isinstance(v, (list, tuple, dict)) and pd.isna(v)) else v
 
 
 class _quiet_nan_warnings:

@@ -79,6 +79,10 @@ def test_bad_definitions_and_configs_name_the_problem(mixed_space):
         Float("x", 0.0, 1.0, log=True)
     with pytest.raises(ValueError, match="duplicate"):
         Categorical("c", ["a", "a"])
+    with pytest.raises(ValueError, match="finite bounds"):
+        Float("x", 0.0, math.inf)
+    with pytest.raises(ValueError, match="use Categorical with None"):
+        Ordinal("depth", [math.nan, 3, 5])
     with pytest.raises(ValueError, match="missing .*'lr'"):
         mixed_space.encode({"momentum": 0.1})
     with pytest.raises(ValueError, match="not a value"):

@@ -96,6 +96,26 @@ def test_user_table_from_dataframe_with_seeds_minimize_and_missing_cells():
         TabularObjective.from_dataframe(df, metric="accuracy")
 
 
+def test_a_missing_number_in_a_hyperparameter_column_is_a_setting_of_its_own():
+    """max_depth=None ("unlimited") is common in real tables; it becomes a categorical value, not a NaN no lookup matches."""
+    df = pd.DataFrame({"max_depth": [None, 3, 5, None, 3, 5], "n": [1, 1, 1, 2, 2, 2], "acc": [0.9, 0.7, 0.8, 0.85, 0.6, 0.75]})
+    obj = TabularObjective.from_dataframe(df, "acc")
+    depth = obj.space.hyperparameters[0]
+    assert depth.kind == "categorical" and depth.values == (3.0, 5.0, None)
+    best = obj.cell_config(int(np.nanargmax(obj.mean_scores)))
+    assert best == {"max_depth": None, "n": 1} and obj.evaluate(best).score == pytest.approx(0.9)
+    assert obj.evaluate({"max_depth": 5.0, "n": 2}).score == pytest.approx(0.75)
+
+
+def test_infinite_metric_values_are_refused_with_the_fix():
+    """A diverged loss (inf) would make the oracle's worst infinite and every normalized regret 0."""
+    df = pd.DataFrame({"lr": [0.1, 1.0, 10.0], "loss": [0.5, 0.3, np.inf]})
+    with pytest.raises(ValueError, match="1 infinite values .* replace them with NaN"):
+        TabularObjective.from_dataframe(df, metric="loss", direction="minimize")
+    df["loss"] = [0.5, 0.3, np.nan]  # the fix the message names: a missing run
+    assert TabularObjective.from_dataframe(df, metric="loss", direction="minimize").oracle.worst == pytest.approx(-0.5)
+
+
 def test_user_table_with_a_continuous_hyperparameter_snaps_in_encoded_space():
     lrs = [1e-4, 1e-3, 1e-2, 1e-1]
     df = pd.DataFrame({"lr": lrs * 2, "kernel": ["rbf"] * 4 + ["linear"] * 4, "acc": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]})
