@@ -180,6 +180,7 @@ class HPOEnv(gym.Env):
         if self._tabular:
             cell = objective.cell_of_vector(space.encode(config) if config is not None else u)
             score, cost = objective.lookup_one(cell, seed)
+            true_score = objective.lookup_one(cell, None)[0] if seed is not None else score
             config = objective.cell_config(cell)
             encoded = objective.cell_encoding(cell)
             error = None
@@ -188,10 +189,11 @@ class HPOEnv(gym.Env):
             evaluation = objective.evaluate(config, seed)
             score, cost, error = evaluation.score, evaluation.cost, evaluation.info.get("error")
             encoded = space.encode(config)
-        prev_best, best = hist.record(0, encoded, score)
+            true_score = score  # a model fit has no noise-free score to compare with
+        prev_best, best = hist.record(0, encoded, score, true_score)
         oracle = objective.oracle
         bounds = (oracle.best, oracle.worst) if oracle is not None else (None, None)
-        reward = float(reward_of(self.reward_mode, score, prev_best, best, *bounds))
+        reward = float(reward_of(self.reward_mode, score, prev_best, best, *bounds, best_true=hist.best_true[0]))
         terminated = bool(hist.step[0] >= self.budget)
         self._needs_reset = terminated
         info = {
@@ -200,7 +202,7 @@ class HPOEnv(gym.Env):
             "step": int(hist.step[0]), "action_clipped": clipped,
         }
         if oracle is not None:
-            info["normalized_regret"] = float(oracle.normalized_regret(best))
+            info["normalized_regret"] = float(oracle.normalized_regret(hist.best_true[0]))  # noise-free incumbent
         if error is not None:
             info["error"] = error
         return hist.observation(0), reward, terminated, False, info

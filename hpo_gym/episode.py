@@ -102,7 +102,12 @@ def empty_descriptor(max_dims: int) -> dict[str, np.ndarray]:
 
 
 class History:
-    """Trial histories of ``n`` parallel episodes, stored as the observation's arrays."""
+    """Trial histories of ``n`` parallel episodes, stored as the observation's arrays.
+
+    ``best`` is the best *observed* score, what an agent sees; ``best_true`` is the noise-free score of the trial
+    that holds it (the incumbent). They differ only with noisy evaluations, where regret must be measured on
+    ``best_true``: the best of several noisy draws overstates the incumbent, down to a negative regret.
+    """
 
     def __init__(self, n: int, budget: int, max_dims: int):
         self.budget = budget
@@ -111,6 +116,7 @@ class History:
         self.mask = np.zeros((n, budget), dtype=np.int8)
         self.step = np.zeros(n, dtype=np.int64)
         self.best = np.full(n, -np.inf)
+        self.best_true = np.full(n, -np.inf)
         self.descriptor = [empty_descriptor(max_dims) for _ in range(n)]
 
     def reset(self, i: int, space: SearchSpace) -> None:
@@ -119,6 +125,7 @@ class History:
         self.mask[i] = 0
         self.step[i] = 0
         self.best[i] = -np.inf
+        self.best_true[i] = -np.inf
         self.descriptor[i] = space_descriptor(space, self.x.shape[2])
 
     def repeated(self, k: int) -> "History":
@@ -129,13 +136,14 @@ class History:
         """
         out = History.__new__(History)
         out.budget = self.budget
-        for name in ("x", "y", "mask", "step", "best"):
+        for name in ("x", "y", "mask", "step", "best", "best_true"):
             setattr(out, name, np.repeat(getattr(self, name), k, axis=0))
         out.descriptor = [d for d in self.descriptor for _ in range(k)]
         return out
 
-    def record(self, i: int, encoded: np.ndarray, score: float) -> tuple[float, float]:
-        """Append one trial to episode ``i``; return (previous best, new best)."""
+    def record(self, i: int, encoded: np.ndarray, score: float, true_score: float | None = None) -> tuple[float, float]:
+        """Append one trial to episode ``i`` (``true_score``: its noise-free score, when ``score`` is a noisy draw);
+        return (previous best, new best)."""
         t = self.step[i]
         self.x[i, t, : encoded.shape[0]] = encoded
         self.y[i, t] = score
@@ -144,10 +152,13 @@ class History:
         prev = self.best[i]
         if score > prev:
             self.best[i] = score
+            self.best_true[i] = score if true_score is None else true_score
         return prev, self.best[i]
 
-    def record_batch(self, rows: np.ndarray, encoded: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Append one trial to each episode in ``rows`` (vector env); return (previous bests, new bests)."""
+    def record_batch(self, rows: np.ndarray, encoded: np.ndarray, scores: np.ndarray,
+                     true_scores: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Append one trial to each episode in ``rows`` (vector env; ``true_scores`` as in :meth:`record`); return
+        (previous bests, new bests)."""
         t = self.step[rows]
         self.x[rows, t, : encoded.shape[1]] = encoded
         self.y[rows, t] = scores
@@ -155,6 +166,8 @@ class History:
         self.step[rows] = t + 1
         prev = self.best[rows].copy()
         self.best[rows] = np.maximum(prev, scores)
+        improved = scores > prev
+        self.best_true[rows[improved]] = (scores if true_scores is None else true_scores)[improved]
         return prev, self.best[rows]
 
     def observations(self) -> dict[str, np.ndarray]:
@@ -177,9 +190,10 @@ class History:
         }
 
 
-def reward_of(mode: str, score, prev_best, best, oracle_best=None, oracle_worst=None):
+def reward_of(mode: str, score, prev_best, best, oracle_best=None, oracle_worst=None, best_true=None):
     """Reward for one step (scalars or arrays): the score, the gain of the best-so-far, or minus the
-    normalized regret of the best-so-far. ``oracle_*`` are None when the task has no oracle."""
+    normalized regret of the best-so-far, measured on its noise-free score ``best_true`` when given
+    (see :class:`History`). ``oracle_*`` are None when the task has no oracle."""
     if mode == "score":
         return score
     if mode == "improvement":
@@ -188,5 +202,6 @@ def reward_of(mode: str, score, prev_best, best, oracle_best=None, oracle_worst=
         return best - baseline
     if oracle_best is None:
         raise ValueError("reward='regret' needs an objective with a known oracle (best/worst score)")
+    best = best if best_true is None else best_true
     span = np.asarray(oracle_best) - np.asarray(oracle_worst)
     return -np.where(span > 0, (oracle_best - best) / np.where(span > 0, span, 1.0), 0.0)

@@ -113,9 +113,11 @@ class HPOVectorEnv(VectorEnv):
             scores[missing], costs[missing] = self._mean[tasks[missing], cells[missing]], self._mean_cost[tasks[missing], cells[missing]]
         else:
             scores, costs = self._mean[tasks, cells], self._mean_cost[tasks, cells]
-        prev, best = self._history.record_batch(rows, self._grid.cell_encoding(cells), scores)
+        true_scores = self._mean[tasks, cells]
+        prev, best = self._history.record_batch(rows, self._grid.cell_encoding(cells), scores, true_scores)
         rewards = np.zeros(self.num_envs)
-        rewards[rows] = reward_of(self.reward_mode, scores, prev, best, self._oracle_best[tasks], self._oracle_worst[tasks])
+        rewards[rows] = reward_of(self.reward_mode, scores, prev, best, self._oracle_best[tasks], self._oracle_worst[tasks],
+                                  best_true=self._history.best_true[rows])
         terminated = np.zeros(self.num_envs, dtype=bool)
         terminated[rows] = self._history.step[rows] >= self.budget
         self._autoreset = terminated.copy()
@@ -131,7 +133,7 @@ class HPOVectorEnv(VectorEnv):
         score[rows], cost[rows] = scores, costs
         tasks = self._task
         regret = np.where(self._oracle_best[tasks] > self._oracle_worst[tasks],
-                          (self._oracle_best[tasks] - self._history.best) / (self._oracle_best[tasks] - self._oracle_worst[tasks]), 0.0)
+                          (self._oracle_best[tasks] - self._history.best_true) / (self._oracle_best[tasks] - self._oracle_worst[tasks]), 0.0)
         cell = np.full(n, -1)
         cell[rows] = cells
         info = {"score": score, "best_score": self._history.best.copy(), "cost": cost, "normalized_regret": regret,

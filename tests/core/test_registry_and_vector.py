@@ -33,27 +33,36 @@ def test_module_prefixed_id_works_without_a_prior_import():
     assert out.stdout.strip() in envs_registry.EMBEDDED_TASKS
 
 
-def test_native_vector_env_matches_single_envs_on_mixed_tasks():
+@pytest.mark.parametrize("noise", [False, True])
+def test_native_vector_env_matches_single_envs_on_mixed_tasks(noise):
     n, budget = 6, 4
-    vec = gym.make_vec("HPO-OpenML-v0", num_envs=n, budget=budget)
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=n, budget=budget, noise=noise, reward="regret")
     assert isinstance(vec, HPOVectorEnv)
     obs, info = vec.reset(seed=3)
     tasks = list(info["task"])
     assert len(set(tasks)) > 1, "seed 3 should draw several different tasks"
-    singles = [gym.make("HPO-OpenML-v0", task=t, budget=budget) for t in tasks]
+    singles = [gym.make("HPO-OpenML-v0", task=t, budget=budget, reward="regret") for t in tasks]
     for env in singles:
         env.reset(seed=0)
     actions = np.random.default_rng(0).random((budget, n, 5))
+    prev_best = np.full(n, -np.inf)
     for t in range(budget):
         obs, rewards, terminated, truncated, info = vec.step(actions[t])
         for i, env in enumerate(singles):
             s_obs, s_reward, s_term, _, s_info = env.step(actions[t, i])
+            assert terminated[i] == s_term and vec.cell_config(info["cell"][i]) == s_info["config"]
+            np.testing.assert_allclose(obs["x"][i], s_obs["x"])
+            if noise:  # other draws than the noise-free single env, but the regret is of the incumbent's mean score
+                assert info["normalized_regret"][i] >= 0.0 and rewards[i] == pytest.approx(-info["normalized_regret"][i])
+                if info["score"][i] > prev_best[i]:  # this trial became the incumbent
+                    objective = env.unwrapped.objective
+                    mean = objective.mean_scores[info["cell"][i]]
+                    assert info["normalized_regret"][i] == pytest.approx(objective.oracle.normalized_regret(mean))
+                continue
             assert rewards[i] == pytest.approx(s_reward)
-            assert terminated[i] == s_term
             assert info["best_score"][i] == pytest.approx(s_info["best_score"])
             assert info["normalized_regret"][i] == pytest.approx(s_info["normalized_regret"])
-            assert vec.cell_config(info["cell"][i]) == s_info["config"]
-            np.testing.assert_allclose(obs["x"][i], s_obs["x"])
+        prev_best = info["best_score"]
     assert vec.observation_space.contains(obs)
     # next step autoresets every finished env: reward 0, fresh history
     obs, rewards, terminated, *_ = vec.step(actions[0])
