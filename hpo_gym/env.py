@@ -11,7 +11,7 @@ from hpo_gym.episode import (
     History,
     action_space,
     box_action_to_unit,
-    check_budget_and_reward,
+    check_common_kwargs,
     multidiscrete_action_to_config,
     observation_space,
     reward_of,
@@ -110,11 +110,10 @@ class HPOEnv(gym.Env):
         max_dims: int = DEFAULT_MAX_DIMS,
         backend_options: dict[str, Any] | None = None,
     ):
-        self.budget = check_budget_and_reward(budget, reward)
+        self.budget, self.noise = check_common_kwargs(budget, reward, noise)
         self.pool = resolve_task_pool(task, suite, backend, model, objective, metric, backend_options)
         self.action_type = action_type
         self.reward_mode = reward
-        self.noise = bool(noise)
         self.max_dims = int(max_dims)
         shared = self.pool.space()
         self.action_space = action_space(action_type, shared, self.max_dims)

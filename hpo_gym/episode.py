@@ -22,13 +22,15 @@ DEFAULT_MAX_DIMS = 16
 SCORE_BOUND = float(np.finfo(np.float32).max)
 
 
-def check_budget_and_reward(budget: Any, reward: str) -> int:
-    """Validate the kwargs every hpo-gym env takes; return the budget as an int."""
+def check_common_kwargs(budget: Any, reward: str, noise: Any) -> tuple[int, bool]:
+    """Validate the kwargs every hpo-gym env takes; return the budget as an int and noise as a bool."""
     if not isinstance(budget, (int, np.integer)) or isinstance(budget, bool) or budget < 1:
         raise ValueError(f"budget must be a positive integer, got {budget!r}")
     if reward not in REWARD_MODES:
         raise ValueError(f"unknown reward {reward!r}; use one of {REWARD_MODES}")
-    return int(budget)
+    if not isinstance(noise, (bool, np.bool_)):  # bool("False") is True: a string would silently turn noise on
+        raise ValueError(f"noise must be True or False, got {noise!r}")
+    return int(budget), bool(noise)
 
 
 def observation_space(budget: int, max_dims: int) -> spaces.Dict:

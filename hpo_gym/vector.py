@@ -15,7 +15,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from hpo_gym.episode import DEFAULT_MAX_DIMS, History, check_budget_and_reward, observation_space, reward_of
+from hpo_gym.episode import DEFAULT_MAX_DIMS, History, check_common_kwargs, observation_space, reward_of
 from hpo_gym.tabular import TabularObjective
 from hpo_gym.tasks import resolve_task_pool
 
@@ -33,7 +33,7 @@ class HPOVectorEnv(VectorEnv):
                  max_dims: int = DEFAULT_MAX_DIMS, **task_kwargs: Any):
         """``task_kwargs``: ``task``, ``suite``, ``metric`` as for ``HPOEnv`` (``backend`` must be tabular,
         ``action_type`` box); any other ``HPOEnv`` setting needs ``vectorization_mode='sync'``."""
-        self.budget = check_budget_and_reward(budget, reward)
+        self.budget, self.noise = check_common_kwargs(budget, reward, noise)
         if task_kwargs.pop("backend", "tabular") != "tabular" or task_kwargs.pop("action_type", "box") != "box":
             raise ValueError("the native vector env supports backend='tabular' with action_type='box'; "
                              "use gym.make_vec(..., vectorization_mode='sync') for other settings")
@@ -49,7 +49,6 @@ class HPOVectorEnv(VectorEnv):
         self.task_names = list(pool.names)
         self.num_envs = int(num_envs)
         self.reward_mode = reward
-        self.noise = bool(noise)
         self.space = first.space
         self._grid = first
         self._d = len(self.space)

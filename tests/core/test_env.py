@@ -138,6 +138,10 @@ def test_unknown_task_and_bad_kwargs_list_the_fix():
         gym.make("HPO-OpenML-v0", action_type="discrete")
     with pytest.raises(ValueError, match="budget"):
         gym.make("HPO-OpenML-v0", budget=0)
+    with pytest.raises(ValueError, match="model='rf' needs backend='live'"):
+        gym.make("HPO-OpenML-v0", task=31, model="rf")  # the tabular suite is the MLP's table
+    with pytest.raises(ValueError, match="noise must be True or False"):
+        gym.make("HPO-OpenML-v0", noise="False")
     env = gym.make("HPO-OpenML-v0")
     with pytest.raises(ValueError, match="unknown task"):
         env.reset(options={"task": "mnist"})
