@@ -151,6 +151,8 @@ class TabularObjective:
         """Score many configurations at once. ``configs`` may be dicts or an ``(n, d)`` encoded array."""
         u = configs if isinstance(configs, np.ndarray) else self.space.encode_many(as_config_list(self.space, configs))
         u = self.space.check_encoded(u)
+        if seeds is not None and len(seeds) != len(u):
+            raise ValueError(f"got {len(u)} configurations but {len(seeds)} seeds; give one seed per configuration (or None)")
         seed_idx = None if seeds is None else np.array([-1 if s is None else int(s) % self.n_seeds for s in seeds])
         cells = self.cells_of(u)
         scores, costs = self.lookup(cells, seed_idx)
@@ -162,7 +164,8 @@ class TabularObjective:
         if self._uniform_bins:
             idx = np.minimum((u * self._levels).astype(np.int64), self._levels - 1)
         else:
-            idx = np.stack([np.searchsorted(m, u[:, j]) for j, m in enumerate(self._midpoints)], axis=1)
+            # side="right": a value on a discrete dimension's bin edge goes to the upper bin, as SearchSpace.decode does
+            idx = np.stack([np.searchsorted(m, u[:, j], side="right") for j, m in enumerate(self._midpoints)], axis=1)
         cells = idx @ self._strides
         if not self._complete:
             cells = self._nearest_present(cells, u)

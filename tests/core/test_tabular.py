@@ -124,6 +124,11 @@ def test_user_table_with_a_continuous_hyperparameter_snaps_in_encoded_space():
     # 3e-3 is nearer to 1e-3 than to 1e-2 on the log scale (the encoded space), though not linearly.
     assert obj.evaluate({"lr": 3e-3, "kernel": "linear"}).info["config"]["lr"] == pytest.approx(1e-3)
     assert obj.evaluate({"lr": 4e-3, "kernel": "linear"}).info["config"]["lr"] == pytest.approx(1e-2)
+    # a categorical's bin edge (u = 0.5 of two values) goes where SearchSpace.decode puts it, also next to a float
+    edge = np.array([0.2, 0.5])
+    assert obj.cell_config(int(obj.cells_of(edge[None, :])[0]))["kernel"] == space.decode(edge)["kernel"] == "linear"
+    with pytest.raises(ValueError, match="3 configurations but 1 seeds"):
+        obj.evaluate_batch(np.full((3, 2), 0.5), seeds=[1])
 
 
 def test_live_suite_is_known_without_importing_the_live_backend_first():
