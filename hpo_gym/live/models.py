@@ -10,7 +10,7 @@ name     estimator              hyperparameters (log = log scale)
 lr       SGDClassifier(log_loss) alpha [1e-5, 1] log, eta0 [1e-5, 1] log
 svm      SVC (RBF)              C [2^-10, 2^10] log, gamma [2^-10, 2^10] log
 rf       RandomForestClassifier max_depth int [1, 50] log, min_samples_split int [2, 128] log,
-                                max_features [0, 1] (-> round(n_features ** v)), min_samples_leaf int [1, 20]
+                                max_features [0, 1] (-> round(n_features ** v), one-hot width), min_samples_leaf int [1, 20]
 xgb      XGBClassifier          eta [2^-10, 1] log, max_depth int [1, 50] log, colsample_bytree [0.1, 1],
                                 reg_lambda [2^-10, 2^10] log
 histgb   HistGradientBoosting   max_depth int [6, 30] log, max_leaf_nodes int [2, 64] log,
@@ -68,8 +68,11 @@ class ModelFamily:
         return full
 
     def pipeline(self, config: Mapping[str, Any], fidelity: Mapping[str, Any], categorical: np.ndarray,
-                 n_classes: int, seed: int):
-        """The scikit-learn Pipeline (preprocessing + estimator) for one configuration."""
+                 n_classes: int, seed: int, n_features: int | None = None):
+        """The scikit-learn Pipeline (preprocessing + estimator) for one configuration.
+
+        ``n_features``: the width the estimator sees after one-hot encoding (:func:`encoded_width` of the training
+        rows), which HPOBench's ``max_features`` mapping is defined on; default one column per feature."""
         from sklearn.compose import ColumnTransformer
         from sklearn.impute import SimpleImputer
         from sklearn.pipeline import Pipeline, make_pipeline
@@ -86,9 +89,18 @@ class ModelFamily:
         if len(cat_idx):
             parts.append(("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
                                                OneHotEncoder(handle_unknown="ignore", sparse_output=False)), cat_idx))
-        n_features = len(num_idx) + len(cat_idx)
+        n_features = len(categorical) if n_features is None else int(n_features)
         estimator = self.make_estimator(dict(config), dict(fidelity), n_features, n_classes, seed)
         return Pipeline([("preprocess", ColumnTransformer(parts)), ("model", estimator)])
+
+
+def encoded_width(X: np.ndarray, categorical: np.ndarray) -> int:
+    """Columns after the pipelines' preprocessing: one per numeric feature, one per category seen in ``X`` (missing
+    values are imputed with the most frequent category, so they add none). HPOBench sizes the random forest's
+    ``max_features`` on this width (``n_features = self.train_X.shape[1]`` after its one-hot encoding)."""
+    categorical = np.asarray(categorical, dtype=bool)
+    per_category = [max(1, len(np.unique(col[~np.isnan(col)]))) for col in np.asarray(X, dtype=np.float64)[:, categorical].T]
+    return int((~categorical).sum() + sum(per_category))
 
 
 def _lr(config, fidelity, n_features, n_classes, seed):

@@ -26,7 +26,7 @@ import numpy as np
 from hpo_gym.executors import Executor, Outcome, get_executor
 from hpo_gym.live.cache import EvaluationCache, canonical, evaluation_key
 from hpo_gym.live.data import TaskData, load_task
-from hpo_gym.live.models import ModelFamily, get_model
+from hpo_gym.live.models import ModelFamily, encoded_width, get_model
 from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list, failure
 from hpo_gym.space import Config, SearchSpace
 
@@ -86,7 +86,8 @@ def fit_and_score(shared: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str
     if fidelity["subsample"] < 1.0:
         rows = _subsample(y, fidelity["subsample"], seed)
         X, y = X[rows], y[rows]
-    pipeline = family.pipeline(job["config"], fidelity, shared["categorical"], shared["n_classes"], seed)
+    pipeline = family.pipeline(job["config"], fidelity, shared["categorical"], shared["n_classes"], seed,
+                               shared["n_features"])
     with warnings.catch_warnings(record=True) as caught, threadpool_limits(limits=job.get("threads", 1)):
         warnings.simplefilter("always")
         start = time.perf_counter()
@@ -216,7 +217,9 @@ class LiveObjective:
         if split not in self._shared:
             fit, ev = (self.fit_idx, self.val_idx) if split == "validation" else (d.train_idx, d.test_idx)
             self._shared[split] = {"X_fit": d.X[fit], "y_fit": d.y[fit], "X_eval": d.X[ev], "y_eval": d.y[ev],
-                                   "categorical": d.categorical, "n_classes": d.n_classes}
+                                   "categorical": d.categorical, "n_classes": d.n_classes,
+                                   # the full fit rows' width, also under a subsample fidelity, as HPOBench encodes first
+                                   "n_features": encoded_width(d.X[fit], d.categorical)}
         return key, self._shared[split]
 
     def _run(self, configs, seeds, fidelity, split: str) -> EvaluationBatch:

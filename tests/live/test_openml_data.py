@@ -93,7 +93,7 @@ def test_fetch_cli_fills_the_cache(private_openml, capsys):
 def test_nominal_and_missing_columns_become_codes_and_are_one_hot_encoded():
     import pandas as pd
 
-    from hpo_gym.live.models import get_model
+    from hpo_gym.live.models import encoded_width, get_model
 
     frame = pd.DataFrame({"x": [1.0, np.nan, 3.0, 4.0, 5.0, 6.0],
                           "colour": pd.Categorical(["red", "blue", None, "red", "blue", "red"])})
@@ -102,6 +102,12 @@ def test_nominal_and_missing_columns_become_codes_and_are_one_hot_encoded():
     pipe = get_model("svm").pipeline({"C": 1.0, "gamma": 0.1}, {"subsample": 1.0}, categorical, 2, seed=0)
     pipe.fit(X, np.array([0, 1, 0, 0, 1, 0]))
     assert pipe.named_steps["preprocess"].transform(X).shape == (6, 1 + 2)  # scaled x + one-hot of 2 colours
+    # the random forest's max_features is HPOBench's n_features ** v on that encoded width, not on the 2 raw columns
+    assert encoded_width(X, categorical) == 3
+    rf = get_model("rf").pipeline({"max_depth": 5, "min_samples_split": 2, "max_features": 1.0, "min_samples_leaf": 1},
+                                  {"subsample": 1.0, "n_estimators": 4}, categorical, 2, seed=0,
+                                  n_features=encoded_width(X, categorical))
+    assert rf.named_steps["model"].max_features == 3
 
 
 def test_live_cli_trains_a_random_search(openml_session, capsys):
