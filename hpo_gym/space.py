@@ -197,12 +197,23 @@ class SearchSpace:
         return all(hp.is_discrete for hp in self.hyperparameters)
 
     # -- encode / decode -------------------------------------------------------------------------
-    def validate(self, config: Mapping[str, Any]) -> None:
-        """Raise ``ValueError`` naming the problem when ``config`` does not match the space."""
+    def validate(self, config: Mapping[str, Any], in_range: bool = False) -> None:
+        """Raise ``ValueError`` naming the problem when ``config`` does not match the space: its keys, and with
+        ``in_range`` every value too (a table snaps any number to its grid, but a live fit would train the value as
+        given, outside the space the benchmark states)."""
         missing = [n for n in self.names if n not in config]
         extra = [n for n in config if n not in self._by_name]
         if missing or extra:
             raise ValueError(f"configuration keys do not match the search space: missing {missing}, unknown {extra}; expected {self.names}")
+        if not in_range:
+            return
+        for hp in self.hyperparameters:
+            value = config[hp.name]
+            if hp.is_discrete:
+                hp.index_of(value)  # raises with the valid values
+            elif not (isinstance(value, (int, float, np.integer, np.floating)) and hp.low <= value <= hp.high):
+                raise ValueError(f"{hp.name!r} = {value!r} is outside its range [{hp.low}, {hp.high}]; "
+                                 "decode a point of the unit cube (SearchSpace.decode) to stay inside the space")
 
     def encode(self, config: Mapping[str, Any]) -> np.ndarray:
         """Configuration -> float64 vector in [0, 1]^d (out-of-range numbers clipped)."""

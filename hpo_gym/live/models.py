@@ -65,6 +65,10 @@ class ModelFamily:
         if not 0.0 < sub <= 1.0:
             raise ValueError(f"fidelity subsample must be in (0, 1], got {sub}")
         full["subsample"] = sub
+        for key in self.fidelities:  # iterations / trees: every fit would fail, so say it once, here
+            value = full[key]
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"fidelity {key} of model {self.name!r} must be a positive integer, got {value!r}")
         return full
 
     def pipeline(self, config: Mapping[str, Any], fidelity: Mapping[str, Any], categorical: np.ndarray,

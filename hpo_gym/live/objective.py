@@ -225,7 +225,7 @@ class LiveObjective:
     def _run(self, configs, seeds, fidelity, split: str) -> EvaluationBatch:
         configs = as_config_list(self.space, configs)
         for c in configs:
-            self.space.validate(c)
+            self.space.validate(c, in_range=True)
         seeds = [None] * len(configs) if seeds is None else list(seeds)
         if len(seeds) != len(configs):
             raise ValueError(f"got {len(configs)} configurations but {len(seeds)} seeds")

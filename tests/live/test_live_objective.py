@@ -127,6 +127,11 @@ def test_bad_arguments_are_clear_errors(openml_session):
         LiveObjective(IRIS, "rf", metric="neg_mean_squared_error")
     with pytest.raises(ValueError, match="has no fidelity 'iter'"):
         LiveObjective(IRIS, "rf", fidelity={"iter": 3})
+    with pytest.raises(ValueError, match="n_estimators of model 'rf' must be a positive integer, got 0"):
+        LiveObjective(IRIS, "rf", fidelity={"n_estimators": 0})
+    obj = LiveObjective(IRIS, "rf", fidelity=SMALL["rf"], executor="inline", cache=False)
+    with pytest.raises(ValueError, match=r"'max_depth' = 5000 is outside its range \[1, 50\]"):
+        obj.evaluate({**DEFAULTS["rf"], "max_depth": 5000})  # a table snaps it; a live fit would train it as given
 
 
 def test_task_pool_rules():
