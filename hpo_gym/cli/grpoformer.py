@@ -85,26 +85,24 @@ def run(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.no_std:
         overrides["std_normalize"] = False
+    transfer_only = {"updates": args.updates, "synthetic": args.synthetic, "mixed": args.mixed,
+                     "grid_synthetic": args.grid_synthetic, "seed_tables": args.seed_tables or None,
+                     "eval_every": args.eval_every}
     if args.online:  # --budget is the run's total there, not an episode's horizon
+        given = sorted("--" + k.replace("_", "-") for k, v in {**transfer_only, "resume": args.resume or None}.items()
+                       if v is not None)
+        if given:
+            raise ValueError(f"{', '.join(given)}: options of transfer training across a suite's tables; --online learns "
+                             "on the target task alone, in one run of --budget evaluations; drop them")
         online = {k: v for k, v in overrides.items() if k != "horizon"}
-        return _run_online(args, suite, holdout, out, dataclasses.replace(LearnerConfig(epochs=4, minibatch=16), **online))
+        return _run_online(args, suite, holdout, out, dataclasses.replace(LearnerConfig(epochs=4, minibatch=16), **online),
+                           _policy_config(args))
     from agents.grpoformer.train import TrainConfig, train
 
     lc = dataclasses.replace(LearnerConfig(), **overrides)
     cfg = TrainConfig(seed=args.seed, threads=args.threads, device=args.device, learner=lc)
-    if args.head is not None:
-        cfg.policy = dataclasses.replace(cfg.policy, autoregressive=args.head == "autoregressive")
-    if args.width is not None:
-        if args.width < 8 or args.width % cfg.policy.n_heads:
-            raise ValueError(f"--width {args.width}: give a multiple of {cfg.policy.n_heads} (the attention heads), at least 8")
-        cfg.policy = dataclasses.replace(cfg.policy, d_model=args.width, d_ff=2 * args.width, head_hidden=args.width)
-    if args.layers is not None:
-        if args.layers < 1:
-            raise ValueError(f"--layers {args.layers}: give at least 1 encoder layer")
-        cfg.policy = dataclasses.replace(cfg.policy, n_layers=args.layers)
-    for k, v in {"updates": args.updates, "synthetic": args.synthetic, "mixed": args.mixed,
-                 "grid_synthetic": args.grid_synthetic, "seed_tables": args.seed_tables or None,
-                 "eval_every": args.eval_every}.items():
+    cfg.policy = _policy_config(args) or cfg.policy
+    for k, v in transfer_only.items():
         if v is not None:
             setattr(cfg, k, v)
     train_tasks = [suite.load(t) for t in suite.tasks if t not in holdout]
@@ -119,13 +117,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_online(args, suite, holdout, out: Path, learner) -> int:
+def _policy_config(args: argparse.Namespace):
+    """The PolicyConfig that ``--head``, ``--width`` and ``--layers`` ask for, or None when none is given."""
+    import dataclasses
+
+    from agents.grpoformer.policy import PolicyConfig
+
+    if args.head is None and args.width is None and args.layers is None:
+        return None
+    pc = PolicyConfig()
+    if args.head is not None:
+        pc = dataclasses.replace(pc, autoregressive=args.head == "autoregressive")
+    if args.width is not None:
+        if args.width < 8 or args.width % pc.n_heads:
+            raise ValueError(f"--width {args.width}: give a multiple of {pc.n_heads} (the attention heads), at least 8")
+        pc = dataclasses.replace(pc, d_model=args.width, d_ff=2 * args.width, head_hidden=args.width)
+    if args.layers is not None:
+        if args.layers < 1:
+            raise ValueError(f"--layers {args.layers}: give at least 1 encoder layer")
+        pc = dataclasses.replace(pc, n_layers=args.layers)
+    return pc
+
+
+def _run_online(args, suite, holdout, out: Path, learner, policy_config=None) -> int:
     """Paper mode on each held-out task, next to random search at the same budget, with the learner flags given
-    (``learner``: paper mode's ``LearnerConfig(epochs=4, minibatch=16)`` plus them; saved in ``online.json``)."""
+    (``learner``: paper mode's ``LearnerConfig(epochs=4, minibatch=16)`` plus them) and the policy the ``--head`` /
+    ``--width`` / ``--layers`` flags ask for (``policy_config``; None: the default policy); both saved in
+    ``online.json``."""
     import dataclasses
 
     import numpy as np
+    import torch
 
+    from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig
     from agents.grpoformer.train import train_online
 
     if not holdout:
@@ -135,8 +159,12 @@ def _run_online(args, suite, holdout, out: Path, learner) -> int:
     results = {}
     for task in holdout:
         obj = suite.load(task)
+        policy = None
+        if policy_config is not None:
+            torch.manual_seed(args.seed)  # the same initialization train_online gives its default policy for this seed
+            policy = GRPOformerPolicy(policy_config)
         curve, _ = train_online(obj, budget=budget, group_size=learner.group_size, seed=args.seed, cfg=learner,
-                                threads=args.threads, device=args.device)
+                                policy=policy, threads=args.threads, device=args.device)
         regret = obj.oracle.normalized_regret(curve) if obj.oracle is not None else None
         rng = np.random.default_rng(args.seed)
         rand = obj.evaluate_batch(rng.random((budget, len(obj.space)))).scores
@@ -144,7 +172,8 @@ def _run_online(args, suite, holdout, out: Path, learner) -> int:
         results[task] = {"budget": budget, "best_score": float(curve[-1]),
                          "regret": None if regret is None else float(regret[-1]),
                          "random_regret": None if rand_regret is None else float(rand_regret[-1]),
-                         "learner": dataclasses.asdict(learner)}
+                         "learner": dataclasses.asdict(learner),
+                         "policy": dataclasses.asdict(policy_config or PolicyConfig())}
         print(f"{task}: online GRPOformer regret@{budget} = {results[task]['regret']}, "
               f"random search = {results[task]['random_regret']}")
         np.savetxt(out / f"online_{task}.csv", np.c_[np.arange(1, budget + 1), curve], delimiter=",",

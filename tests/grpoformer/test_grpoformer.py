@@ -320,6 +320,7 @@ def test_train_cli_names_a_device_this_torch_cannot_use(tmp_path, capsys):
     if not torch.cuda.is_available():
         assert main(args + ["--device", "cuda"]) == 2
         assert "sees no CUDA device; leave --device out" in capsys.readouterr().err
-        assert main(args + ["--online", "--budget", "16", "--device", "cuda"]) == 2
+        online = ["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "run"), "--online", "--budget", "16"]
+        assert main(online + ["--device", "cuda"]) == 2
         assert "sees no CUDA device" in capsys.readouterr().err
     assert not (tmp_path / "run" / "log.csv").exists()  # refused before any training

@@ -55,10 +55,21 @@ def test_online_mode_trains_with_the_learner_flags_and_refuses_table_only_ones(t
     assert (learner["lr"], learner["group_size"], learner["epochs"], learner["minibatch"]) == (0.001, 4, 4, 16)
     for flags, message in ((["--warm-start", "2"], "use warm_start=0 with --online"),
                            (["--lookahead", "2"], "use lookahead=0 with --online"),
-                           (["--advantage-norm", "batch"], "advantage_norm='group' with --online")):
+                           (["--advantage-norm", "batch"], "advantage_norm='group' with --online"),
+                           (["--updates", "9", "--resume"], "--resume, --updates: options of transfer training"),
+                           (["--synthetic", "4"], "--synthetic: options of transfer training")):
         assert main(["train-grpoformer", "--online", "--holdout", "credit_g", "--budget", "12", "--out", str(out),
                      *flags]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_online_mode_builds_the_policy_the_architecture_flags_ask_for(tmp_path):
+    """`--head/--width/--layers` used to be accepted and ignored by paper mode; they now shape its policy (online.json)."""
+    out = tmp_path / "online_arch"
+    assert main(["train-grpoformer", "--online", "--holdout", "credit_g", "--budget", "8", "--group-size", "4",
+                 "--width", "16", "--layers", "1", "--head", "autoregressive", "--out", str(out)]) == 0
+    policy = json.loads((out / "online.json").read_text())["credit_g"]["policy"]
+    assert (policy["d_model"], policy["n_layers"], policy["autoregressive"]) == (16, 1, True)
 
 
 def test_recipe_tag_names_changed_learner_settings_only():
