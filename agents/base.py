@@ -47,7 +47,9 @@ class ObservingAgent(Agent, Protocol):
 class TransferAgent(Agent, Protocol):
     """An agent that learns from other tasks before it is scored on held-out ones.
 
-    ``fit`` receives only the training tasks of a fold; the harness never passes a held-out task.
+    ``fit`` receives only the training tasks of a fold; the harness never passes a held-out task. An agent that
+    arrives already trained (a shipped checkpoint, a saved model) should expose ``trained_on``, the names of its
+    training tasks, so that the harness labels a run on one of them in-sample rather than as a plain result.
     """
 
     def fit(self, train_objectives: Sequence[Objective], seed: int = 0) -> None: ...

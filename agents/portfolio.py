@@ -145,6 +145,11 @@ class PortfolioAgent:
         self.portfolio = portfolio
         self._t = 0
 
+    @property
+    def trained_on(self) -> tuple[str, ...]:
+        """Names of the tables the portfolio was built from (``()`` before ``fit``); see ``GRPOformerAgent.trained_on``."""
+        return self.portfolio.train_tasks if self.portfolio is not None else ()
+
     def fit(self, train_objectives: Sequence[Objective], seed: int = 0) -> None:
         self.portfolio = build_portfolio(train_objectives)
 
@@ -196,6 +201,10 @@ class PortfolioTPEAgent:
     @property
     def portfolio(self) -> Portfolio | None:
         return self.portfolio_agent.portfolio
+
+    @property
+    def trained_on(self) -> tuple[str, ...]:
+        return self.portfolio_agent.trained_on
 
     def fit(self, train_objectives: Sequence[Objective], seed: int = 0) -> None:
         self.portfolio_agent.fit(train_objectives, seed)

@@ -138,6 +138,12 @@ class GRPOformerAgent:
         return self.given_checkpoint is not None and "{k}" in self.given_checkpoint
 
     @property
+    def trained_on(self) -> tuple[str, ...]:
+        """Names of the tasks the loaded checkpoint was trained on (``()`` before one is loaded): the benchmark
+        labels a run on one of them in-sample, not a held-out result."""
+        return tuple(self.meta.get("train_tasks", ()))
+
+    @property
     def warm_start(self) -> int:
         """Portfolio entries proposed before the policy: the constructor's ``warm_start``, else the checkpoint's."""
         return trained_warm_start(self.meta) if self._warm_start is None else self._warm_start

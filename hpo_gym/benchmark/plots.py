@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hpo_gym.benchmark.metrics import rank_curve, regret_curves  # noqa: E402
+from hpo_gym.benchmark.metrics import ok_steps, rank_curve, regret_curves  # noqa: E402
 
 #: Floor for the log-scale regret axis (a run that found the optimum has regret 0).
 REGRET_FLOOR = 1e-4
@@ -23,6 +23,20 @@ REGRET_FLOOR = 1e-4
 def _colors(agents: list[str]) -> dict[str, str]:
     cmap = plt.get_cmap("tab10")
     return {a: cmap(i % 10) for i, a in enumerate(agents)}
+
+
+class NothingToPlot(ValueError):
+    """No run finished ok, so there is no curve to draw (``hpo-gym report`` skips the plots on it)."""
+
+
+def require_ok_runs(df: pd.DataFrame) -> None:
+    """Raise :class:`NothingToPlot` (a ``ValueError``) with the fix when no run finished ok: curves come only
+    from ok runs, so there is nothing to draw (and an empty grid of panels would be a crash, not a plot)."""
+    if ok_steps(df).empty:
+        runs = df.drop_duplicates(["agent", "task", "seed"]) if len(df) else df
+        raise NothingToPlot(f"nothing to plot: none of the {len(runs)} stored run(s) finished ok (every one failed); "
+                            "fix the agent error (each run's 'error' column; `hpo-gym bench` prints the first), "
+                            "then rerun the benchmark with --retry-failed")
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
@@ -36,7 +50,9 @@ def _save(fig: plt.Figure, path: str | Path) -> Path:
 
 def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
     """One panel per task: mean normalized regret of the best so far vs evaluations, with a +-1 standard
-    error band over seeds, log y scale (regret 0 is drawn at :data:`REGRET_FLOOR`)."""
+    error band over seeds, log y scale (regret 0 is drawn at :data:`REGRET_FLOOR`). ``ValueError`` when no run
+    finished ok (:func:`require_ok_runs`)."""
+    require_ok_runs(df)
     curves = regret_curves(df)
     tasks = sorted(curves["task"].unique())
     agents = sorted(curves["agent"].unique())
@@ -75,7 +91,9 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
 
 
 def plot_average_rank(df: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
-    """Average rank of each agent (1 = best; ties averaged) vs evaluations, over tasks and seeds."""
+    """Average rank of each agent (1 = best; ties averaged) vs evaluations, over tasks and seeds. ``ValueError``
+    when no run finished ok (:func:`require_ok_runs`)."""
+    require_ok_runs(df)
     ranks = rank_curve(df)
     agents = list(ranks.columns)
     colors = _colors(sorted(agents))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,31 @@ def load_results(out: str | Path) -> pd.DataFrame:
     return df
 
 
-def format_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Readable column set: regret as ``mean ± std`` per budget, the rest rounded."""
+def in_sample_tasks(df: pd.DataFrame) -> dict[str, tuple[list[str], int]]:
+    """Per agent with in-sample rows (see :mod:`.runner`): the tasks it was trained on and scored on, and how many
+    tasks it was scored on in all. Empty for step tables without the ``in_sample`` column (older stores)."""
+    if "in_sample" not in df or df.empty:
+        return {}
+    marked = df[df["in_sample"].astype(bool)]
+    return {agent: (sorted(rows["task"].unique()), int(df.loc[df["agent"] == agent, "task"].nunique()))
+            for agent, rows in marked.groupby("agent")}
+
+
+def _held_out_label(heldout: bool, in_sample: tuple[list[str], int] | None) -> str:
+    """``yes (k-fold)``, ``no``, or ``no (in-sample)`` when scored on its own training tasks (all, or k of n)."""
+    if in_sample is not None:
+        tasks, total = in_sample
+        return "no (in-sample)" if len(tasks) >= total else f"no (in-sample on {len(tasks)} of {total} tasks)"
+    return "yes (k-fold)" if heldout else "no"
+
+
+def format_summary(table: pd.DataFrame, in_sample: Mapping[str, tuple[list[str], int]] | None = None) -> pd.DataFrame:
+    """Readable column set: regret as ``mean ± std`` per budget, the rest rounded.
+
+    ``in_sample`` (from :func:`in_sample_tasks`) marks agents scored on tasks they were trained on: their
+    held-out column reads ``no (in-sample)``, so such a row never looks like a plain baseline's ``no``.
+    """
+    in_sample = in_sample or {}
     out = pd.DataFrame(index=table.index)
     budgets = [c.split("@")[1] for c in table.columns if c.startswith("regret@")]
     for b in budgets:
@@ -41,7 +65,7 @@ def format_summary(table: pd.DataFrame) -> pd.DataFrame:
     out["MnP"] = table["MnP"].map(lambda v: f"{v:.4f}")
     out["MnR"] = table["MnR"].map(lambda v: f"{v:.2f}")
     out["s/suggestion"] = table["sec/suggestion"].map(lambda v: f"{v:.2g}")
-    out["held-out"] = table["heldout"].map({True: "yes (k-fold)", False: "no"})
+    out["held-out"] = [_held_out_label(bool(h), in_sample.get(a)) for a, h in table["heldout"].items()]
     out["runs"] = table["runs"]
     if table["failed"].any():
         out["failed"] = table["failed"]
@@ -52,10 +76,15 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
     """The summary table per agent (and the per-task regret table) as Markdown."""
     budget = run_budget(df)
     table = summary_table(df)
+    in_sample = in_sample_tasks(df)
     parts = [f"Normalized regret mean ± std over runs at each budget; BtR, MP, MnP, MnR at budget {budget}.",
-             "", format_summary(table).to_markdown()]
+             "", format_summary(table, in_sample).to_markdown()]
     if table["heldout"].any():
         parts += ["", "held-out = yes: scored only on tasks the agent was not fitted on (k-fold over tasks)."]
+    if in_sample:
+        parts += ["", "held-out = no (in-sample): scored on tasks the agent was trained on ("
+                  + "; ".join(f"{a}: {', '.join(t)}" for a, (t, _) in in_sample.items())
+                  + "), so these are not numbers for a new task; --protocol kfold gives held-out ones."]
     if per_task:
         parts += ["", f"Mean normalized regret per task at budget {budget} (over seeds):", "",
                   per_task_table(df, budget).to_markdown(floatfmt=".4f")]
@@ -80,16 +109,27 @@ def ratio_comparison(df: pd.DataFrame, agent: str, reference: str, b: int | None
 
 
 def json_report(df: pd.DataFrame) -> dict[str, Any]:
-    """``{"budget", "agents": {agent: {summary metrics}}, "tasks": {agent: {task: {...}}}}``."""
+    """``{"budget", "agents": {agent: {summary metrics, "in_sample_tasks"}}, "tasks": {agent: {task: {...}}}}``.
+
+    ``in_sample_tasks`` lists the tasks the agent was scored on although it was trained on them (see
+    :func:`in_sample_tasks`); empty for a clean row.
+    """
     table = summary_table(df)
-    agents = {a: {k: _py(v) for k, v in row.items()} for a, row in table.iterrows()}
+    in_sample = in_sample_tasks(df)
+    agents = {a: {**{k: _py(v) for k, v in row.items()}, "in_sample_tasks": in_sample.get(a, ([], 0))[0]}
+              for a, row in table.iterrows()}
     return {"budget": run_budget(df), "agents": agents, "tasks": per_task_details(df)}
 
 
 def write_plots(df: pd.DataFrame, plot_dir: str | Path) -> list[Path]:
-    """Write ``regret_per_task.png`` and ``average_rank.png`` into ``plot_dir``."""
-    from hpo_gym.benchmark.plots import plot_average_rank, plot_regret_per_task
+    """Write ``regret_per_task.png`` and ``average_rank.png`` into ``plot_dir``.
 
+    ``ValueError`` naming the fix when no run finished ok (only ok runs have curves); ``hpo-gym report`` then
+    skips the plots with that message and still prints the table, which shows the failures.
+    """
+    from hpo_gym.benchmark.plots import plot_average_rank, plot_regret_per_task, require_ok_runs
+
+    require_ok_runs(df)
     plot_dir = Path(plot_dir)
     return [plot_regret_per_task(df, plot_dir / "regret_per_task.png"), plot_average_rank(df, plot_dir / "average_rank.png")]
 

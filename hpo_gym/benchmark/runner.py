@@ -16,6 +16,13 @@ Protocols:
   then run on the fold's held-out tasks for every seed; its rows have ``heldout=True``. Agents
   without ``fit`` run on every task as usual, with the same seeds, so the numbers sit side by side.
 
+In-sample rows: an agent that learned from tasks (a shipped or loaded checkpoint, or a k-fold ``fit``)
+declares them in its attribute ``trained_on`` (:data:`TRAINED_ON_ATTR`: an iterable of task names,
+read by duck typing after the agent is built and, for k-fold, fitted). A run on one of those tasks is
+scored on the agent's own training data, so its rows get ``in_sample=True``, the report labels them
+``no (in-sample)`` instead of a plain ``no``, and :func:`run_benchmark` warns once. An agent without
+the attribute is taken to have trained on no task of the suite.
+
 Layering: this module never imports :mod:`agents`. Agents are given as factories
 (``Callable[[], Agent]``) or as spec strings that ``resolve_agent`` turns into agents (the CLI passes
 :func:`agents.registry.make_agent`).
@@ -31,6 +38,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -48,6 +56,8 @@ from hpo_gym.suites import HPOBENCH_NN, get_suite
 
 ENV_ID = "HPO-OpenML-v0"
 PROTOCOLS = ("all", "kfold")
+#: Attribute an agent sets to the names of the tasks it was trained on (see the module doc).
+TRAINED_ON_ATTR = "trained_on"
 
 #: An agent is given as a spec string (resolved by ``resolve_agent``) or a zero-argument factory.
 AgentSpec = Union[str, Callable[[], Any]]
@@ -69,6 +79,23 @@ def kfold_splits(tasks: Sequence[str], folds: int) -> list[list[str]]:
 def is_transfer_agent(agent: Any) -> bool:
     """True for agents with a callable ``fit`` (the :class:`agents.base.TransferAgent` protocol)."""
     return callable(getattr(agent, "fit", None))
+
+
+def trained_on(agent: Any) -> frozenset[str]:
+    """The task names ``agent`` declares it was trained on (its :data:`TRAINED_ON_ATTR`), else none.
+
+    Duck typed so this package needs no agent class; a single name or an unusable value counts as
+    that name or as nothing rather than failing a run over bookkeeping.
+    """
+    value = getattr(agent, TRAINED_ON_ATTR, None)
+    if not value:
+        return frozenset()
+    if isinstance(value, str):
+        return frozenset([value])
+    try:
+        return frozenset(str(t) for t in value)
+    except TypeError:
+        return frozenset()
 
 
 # -- one run -------------------------------------------------------------------------------------------
@@ -160,7 +187,8 @@ def run_episode(agent: Any, env: gym.Env, seed: int, budget: int) -> tuple[list[
     return rows, None
 
 
-def _run_frame(ctx: _Context, unit: _Unit, task: str, seed: int, rows: list[dict[str, Any]], error: str | None) -> pd.DataFrame:
+def _run_frame(ctx: _Context, unit: _Unit, task: str, seed: int, rows: list[dict[str, Any]], error: str | None,
+               in_sample: bool = False) -> pd.DataFrame:
     if not rows:  # failed before the first step: one marker row so the failure is stored
         rows = [{"step": 0, "config": "{}", "score": math.nan, "best_score": math.nan, "normalized_regret": math.nan,
                  "choose_seconds": math.nan, "eval_cost": math.nan}]
@@ -170,6 +198,7 @@ def _run_frame(ctx: _Context, unit: _Unit, task: str, seed: int, rows: list[dict
     df.insert(2, "seed", int(seed))
     df.insert(3, "fold", int(unit.fold))
     df.insert(4, "heldout", bool(unit.heldout))
+    df.insert(5, "in_sample", bool(in_sample))
     df["status"] = "failed" if error else "ok"
     df["error"] = error or ""
     df["budget"] = ctx.budget
@@ -206,7 +235,7 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
                 rows, error = run_episode(agent, env, int(seed), ctx.budget)
             finally:
                 env.close()
-        df = _run_frame(ctx, unit, task, seed, rows, error)
+        df = _run_frame(ctx, unit, task, seed, rows, error, in_sample=task in trained_on(agent))
         if store is not None:
             store.write_run(key, df)
         frames.append(df)
@@ -278,22 +307,32 @@ def run_benchmark(
         agents: ``{name: spec}`` where spec is a zero-argument factory returning an
             :class:`agents.base.Agent` or a spec string for ``resolve_agent``; a plain list of spec
             strings names each agent by its spec (``["random", "tpe"]``).
-        tasks: task names of ``suite`` and/or :class:`~hpo_gym.objective.Objective` instances (e.g. a
-            user's own ``TabularObjective``); default every task of ``suite``. Under ``kfold`` this
-            list defines the folds and the training tasks.
+        tasks: task names (or OpenML task ids) of ``suite`` and/or :class:`~hpo_gym.objective.Objective`
+            instances (e.g. a user's own ``TabularObjective``); default every task of ``suite``. Under
+            ``kfold`` this list defines the folds and the training tasks.
         budget: evaluations per run (the env enforces it).
-        seeds: a number ``n`` (seeds ``0..n-1``) or explicit seeds.
+        seeds: a number ``n`` (seeds ``0..n-1``) or explicit distinct seeds. A repeated seed is
+            refused rather than dropped: a seed names one run (one stored shard per agent, task and
+            seed), so a repeat cannot add a run, and silently running fewer runs than the list's
+            length would misstate the seed count behind every mean.
         out: result directory; finished runs found there are skipped (resume), new runs are
             stored as they finish. ``None`` keeps everything in memory.
         jobs: worker processes (1 = run in this process).
         protocol: ``"all"`` or ``"kfold"`` (see the module doc).
         folds: number of folds for ``kfold``.
-        only_tasks: run only these task names (folds and training sets still use all ``tasks``).
+        only_tasks: run only these tasks, by name or OpenML task id (folds and training sets still use
+            all ``tasks``); an empty list is refused, as it would run nothing.
         resolve_agent: turns a spec string into an agent, e.g. ``agents.registry.make_agent``.
-        env_kwargs: extra ``gym.make`` keyword arguments (e.g. ``noise=True``).
+        env_kwargs: extra ``gym.make`` keyword arguments (e.g. ``noise=True``); recorded in ``out``'s
+            manifest, so a directory is never resumed with other ones.
         progress: show a tqdm bar over runs.
-        retry_failed: run again the stored runs in which the agent raised (by default a failed run
-            is a finished result, like any other, and is skipped on resume).
+        retry_failed: run again the stored runs of this call's agents x tasks x seeds in which the
+            agent raised (by default a failed run is a finished result, like any other, and is skipped
+            on resume); failed runs outside this call stay stored.
+
+    All settings are checked before ``out`` is touched, so a refused call leaves no manifest behind.
+    Rows of runs on a task the agent was trained on get ``in_sample=True`` (see the module doc), with
+    one warning per call.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
@@ -302,14 +341,10 @@ def run_benchmark(
     agent_specs: dict[str, AgentSpec] = dict(agents) if isinstance(agents, Mapping) else {str(a): str(a) for a in agents}
     if not agent_specs:
         raise ValueError("no agents given; e.g. agents=['random', 'tpe'] with resolve_agent=agents.registry.make_agent")
-    seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
-    if not seed_list:
-        raise ValueError("no seeds given; pass seeds=10 or a list of seeds")
+    seed_list = _seed_list(seeds)
     task_names, objectives = _resolve_tasks(tasks, suite)
-    run_tasks = task_names if only_tasks is None else [t for t in task_names if t in set(only_tasks)]
-    unknown = sorted(set(only_tasks or []) - set(task_names))
-    if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; valid: {task_names}")
+    run_tasks = _select_tasks(only_tasks, task_names, suite)
+    splits = kfold_splits(task_names, folds) if protocol == "kfold" else [task_names]  # validates folds
 
     ctx = _Context(agent_specs, objectives, suite, int(budget), None if out is None else str(out), resolve_agent,
                    dict(env_kwargs or {}))
@@ -317,12 +352,12 @@ def run_benchmark(
     if out is not None:
         store = ResultStore(out)
         store.check_manifest({"budget": int(budget), "protocol": protocol, "folds": folds if protocol == "kfold" else None,
-                              "suite": suite if not objectives else "custom"})
+                              "suite": suite if not objectives else "custom",
+                              "tasks": task_names if protocol == "kfold" else None, "env_kwargs": ctx.env_kwargs})
         store.clean_temporaries()
         if retry_failed:
-            store.remove_failed()
+            store.remove_failed([(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list])
 
-    splits = kfold_splits(task_names, folds) if protocol == "kfold" else [task_names]
     fold_of = {t: (k if protocol == "kfold" else -1) for k, part in enumerate(splits) for t in part}
     units: list[_Unit] = []
     n_done = 0
@@ -347,15 +382,78 @@ def run_benchmark(
     frames = _dispatch(units, ctx, jobs, total, n_done, progress)
     if store is not None:
         keys = [(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list]
-        return store.load(keys)
-    if not frames:
-        return pd.DataFrame(columns=STEP_COLUMNS)
-    return pd.concat(frames, ignore_index=True).sort_values(["agent", "task", "seed", "step"], kind="stable").reset_index(drop=True)
+        df = store.load(keys)
+    elif not frames:
+        df = pd.DataFrame(columns=STEP_COLUMNS)
+    else:
+        df = pd.concat(frames, ignore_index=True).sort_values(["agent", "task", "seed", "step"], kind="stable")
+        df = df.reset_index(drop=True)
+    _warn_in_sample(df)
+    return df
+
+
+def _warn_in_sample(df: pd.DataFrame) -> None:
+    """One warning per benchmark naming the agents scored on their own training tasks: their numbers are
+    no evidence of how they do on a new task, and a plain "held-out: no" row would hide that."""
+    rows = df[df["in_sample"].astype(bool)] if "in_sample" in df and len(df) else df.iloc[:0]
+    if rows.empty:
+        return
+    pairs = rows.drop_duplicates(["agent", "task"]).groupby("agent")["task"].apply(sorted).to_dict()
+    detail = "; ".join(f"{a} on {', '.join(t)}" for a, t in pairs.items())
+    warnings.warn(f"in-sample results: {detail}: these agents were trained on these tasks ({TRAINED_ON_ATTR}), so "
+                  "their rows are marked in_sample and reported as 'no (in-sample)'; use --protocol kfold for "
+                  "held-out numbers", UserWarning, stacklevel=3)
+
+
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    """``seeds`` as a list of distinct ints; ``ValueError`` with the fix for none or for a repeat (see run_benchmark)."""
+    seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    if not seed_list:
+        raise ValueError("no seeds given; pass seeds=10 or a list of seeds")
+    repeated = sorted({s for s in seed_list if seed_list.count(s) > 1})
+    if repeated:
+        raise ValueError(f"seed(s) {repeated} given more than once in {seed_list}; a seed names one run, so a repeat "
+                         f"would be counted twice: pass distinct seeds, e.g. {sorted(set(seed_list))}")
+    return seed_list
+
+
+def _select_tasks(only_tasks: Sequence[str | int] | None, task_names: list[str], suite: str) -> list[str]:
+    """The tasks to run: ``task_names`` filtered by ``only_tasks`` (names or OpenML task ids of ``suite``).
+
+    An empty filter is refused: it would run nothing and print an empty report as if that were a result.
+    """
+    if only_tasks is None:
+        return list(task_names)
+    entries = list(only_tasks)
+    if not entries:
+        raise ValueError("no tasks to run: the task list (--tasks) is empty; name tasks, e.g. --tasks credit_g,car "
+                         "(or OpenML task ids), or leave --tasks out to run every task")
+    wanted = {entry: _task_name(entry, task_names, suite) for entry in entries}
+    unknown = sorted(str(e) for e, name in wanted.items() if name is None)
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; valid: {task_names} (or their OpenML task ids)")
+    chosen = set(wanted.values())
+    return [t for t in task_names if t in chosen]
+
+
+def _task_name(entry: str | int, task_names: list[str], suite: str) -> str | None:
+    """``entry`` as one of ``task_names``: itself, or the suite's name for an OpenML task id; None if neither."""
+    if entry in task_names:
+        return str(entry)
+    try:
+        name = get_suite(suite).task_name(entry)
+    except ValueError:
+        return None
+    return name if name in task_names else None
 
 
 def _resolve_tasks(tasks: Sequence[TaskSpec] | None, suite: str) -> tuple[list[str], dict[str, Objective]]:
+    """Task names (in order) and the user objectives among them; ``ValueError`` for none, a repeat or a bad entry."""
     if tasks is None:
         return list(get_suite(suite).tasks), {}
+    tasks = list(tasks)
+    if not tasks:
+        raise ValueError(f"no tasks given; pass task names of suite {suite!r}, Objectives, or tasks=None for every task")
     names: list[str] = []
     objectives: dict[str, Objective] = {}
     for t in tasks:

@@ -8,15 +8,17 @@ function of the run key, so even two processes finishing the same run produce on
 
 Layout of ``DIR``::
 
-    DIR/benchmark.json            settings the shards were produced with (budget, protocol, ...)
+    DIR/benchmark.json            settings the shards were produced with (budget, protocol, ...; :data:`MANIFEST_KEYS`)
     DIR/runs/<agent>__<task>__s<seed>__<hash>.parquet   one per run, one row per step
     DIR/fitted/<agent>__fold<k>__<hash>.pkl               k-fold: a transfer agent fitted on fold k (cache)
 
 Columns of a shard (:data:`STEP_COLUMNS`): agent, task, seed, fold (-1 outside k-fold), heldout,
-step (1-based), config (JSON), score, best_score, normalized_regret (of the best so far; NaN without
-an oracle), choose_seconds (agent time for the step: ``act`` + ``observe``), eval_cost (the
-evaluation's cost in seconds as the objective reports it), status (``ok`` / ``failed``), error
-(traceback of a failed run, else empty), budget. A failed run keeps the steps it completed; a run
+in_sample (the agent names the run's task among those it was trained on, so the row is no held-out
+number; shards written before this column existed read as False), step (1-based), config (JSON),
+score, best_score, normalized_regret (of the best so far; NaN without an oracle), choose_seconds
+(agent time for the step: ``act`` + ``observe``), eval_cost (the evaluation's cost in seconds as the
+objective reports it), status (``ok`` / ``failed``), error (traceback of a failed run, else empty),
+budget. A failed run keeps the steps it completed; a run
 that failed before its first step has one row with step 0.
 """
 
@@ -34,12 +36,16 @@ from typing import Any
 
 import pandas as pd
 
-STEP_COLUMNS = ["agent", "task", "seed", "fold", "heldout", "step", "config", "score", "best_score",
+STEP_COLUMNS = ["agent", "task", "seed", "fold", "heldout", "in_sample", "step", "config", "score", "best_score",
                 "normalized_regret", "choose_seconds", "eval_cost", "status", "error", "budget"]
 RunKey = tuple[str, str, int]
 MANIFEST = "benchmark.json"
-#: Settings that must agree between the runs of one store (mixing them would make numbers meaningless).
-MANIFEST_KEYS = ("budget", "protocol", "folds", "suite")
+#: Settings that must agree between the runs of one store (mixing them would make numbers meaningless):
+#: ``env_kwargs`` change what a run measures (e.g. ``noise=True``); ``tasks`` is the ordered task list
+#: under k-fold, which defines the folds (``None`` under ``"all"``, where adding tasks is a resume).
+MANIFEST_KEYS = ("budget", "protocol", "folds", "suite", "tasks", "env_kwargs")
+#: Keys that manifests written by older versions lack; such a manifest is accepted unchecked on them.
+LATER_KEYS = ("tasks", "env_kwargs")
 
 
 def _slug(text: str, limit: int = 40) -> str:
@@ -62,13 +68,25 @@ class ResultStore:
 
     # -- settings -------------------------------------------------------------------------------
     def check_manifest(self, settings: Mapping[str, Any]) -> None:
-        """Create ``benchmark.json`` or check that ``settings`` match it; raises ``ValueError`` with the fix."""
+        """Create ``benchmark.json`` or check that ``settings`` match it; raises ``ValueError`` with the fix.
+
+        Values are compared as JSON holds them (tuples as lists; a value JSON cannot hold by its ``repr``).
+        A manifest written before a key of :data:`LATER_KEYS` existed is still accepted, so older result
+        directories stay usable: the missing key is unknown, not different. It is not checked (a
+        ``RuntimeWarning`` says so) and the manifest is not rewritten, because the stored runs' real
+        value is unknown and recording this command's value would claim what nobody checked.
+        """
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         path = self.root / MANIFEST
-        wanted = {k: settings.get(k) for k in MANIFEST_KEYS}
+        wanted = {k: _as_json(settings.get(k)) for k in MANIFEST_KEYS}
         if path.exists():
             have = json.loads(path.read_text())
-            diff = {k: (have.get(k), wanted[k]) for k in MANIFEST_KEYS if have.get(k) != wanted[k]}
+            unknown = [k for k in LATER_KEYS if k not in have]
+            if unknown:
+                warnings.warn(f"{path} predates recording {unknown}; they are not checked, so resume it only with the "
+                              "settings its runs were made with", RuntimeWarning, stacklevel=2)
+            checked = [k for k in MANIFEST_KEYS if k not in unknown]
+            diff = {k: (have.get(k), wanted[k]) for k in checked if have.get(k) != wanted[k]}
             if diff:
                 detail = ", ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
                 raise ValueError(f"{self.root} holds a benchmark with other settings ({detail}); "
@@ -142,10 +160,16 @@ class ResultStore:
         _atomic_write_bytes(path, data)
         return True
 
-    def remove_failed(self) -> int:
-        """Delete the shards of failed runs so that the next benchmark runs them again; returns how many."""
+    def remove_failed(self, keys: Iterable[RunKey] | None = None) -> int:
+        """Delete the shards of failed runs so that the next benchmark runs them again; returns how many.
+
+        With ``keys``, only those runs' shards are considered: a benchmark retries the failures it is
+        about to rerun, and leaves the failures of agents, tasks or seeds outside its command stored
+        (deleting them would lose results that nothing runs again).
+        """
+        paths = self.shard_paths() if keys is None else [p for p in map(self.path_of, keys) if p.exists()]
         removed = 0
-        for path in self.shard_paths():
+        for path in paths:
             status = pd.read_parquet(path, columns=["status"])["status"]
             if (status != "ok").any():
                 path.unlink(missing_ok=True)
@@ -160,8 +184,22 @@ class ResultStore:
             paths = [p for p in (self.path_of(k) for k in keys) if p.exists()]
         if not paths:
             return pd.DataFrame(columns=STEP_COLUMNS)
-        df = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+        df = pd.concat([read_shard(p) for p in paths], ignore_index=True)
         return df.sort_values(["agent", "task", "seed", "step"], kind="stable").reset_index(drop=True)
+
+
+def read_shard(path: Path) -> pd.DataFrame:
+    """One run's steps in :data:`STEP_COLUMNS` order; a shard written before ``in_sample`` existed reads as
+    ``in_sample=False`` (no agent then declared its training tasks), so older result directories still load."""
+    df = pd.read_parquet(path)
+    if "in_sample" not in df:
+        df["in_sample"] = False
+    return df[STEP_COLUMNS]
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as it reads back from the manifest, so a stored and an asked setting compare equal."""
+    return json.loads(json.dumps(value, sort_keys=True, default=repr))
 
 
 def _pid_alive(pid: int) -> bool:

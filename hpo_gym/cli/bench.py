@@ -11,8 +11,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hpo_gym.suites import HPOBENCH_NN, suite_names
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _csv(text: str) -> list[str]:
@@ -85,7 +89,7 @@ def _split_comparison(text: str, agents: set[str]) -> tuple[str, str]:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from hpo_gym.benchmark.report import json_report, load_results, markdown_report, ratio_comparison, write_plots
+    from hpo_gym.benchmark.report import json_report, load_results, markdown_report, ratio_comparison
 
     df = load_results(args.out)
     pairs = [_split_comparison(c, set(df["agent"].unique())) for c in args.compare]
@@ -100,6 +104,19 @@ def run_report(args: argparse.Namespace) -> int:
         for line, _ in comparisons:
             print("\n" + line)
     if not args.no_plots:
-        paths = write_plots(df, args.plots or args.out / "plots")
-        print("plots: " + ", ".join(map(str, paths)), file=sys.stderr if args.json else sys.stdout)
+        _plots(df, args)
     return 0
+
+
+def _plots(df: pd.DataFrame, args: argparse.Namespace) -> None:
+    """Write the PNGs and say where; when there is nothing to plot (every run failed) say why on stderr and go on,
+    since the table above already holds what the benchmark found (its failures)."""
+    from hpo_gym.benchmark.plots import NothingToPlot
+    from hpo_gym.benchmark.report import write_plots
+
+    try:
+        paths = write_plots(df, args.plots or args.out / "plots")
+    except NothingToPlot as e:
+        print(f"plots skipped: {e}", file=sys.stderr)
+        return
+    print("plots: " + ", ".join(map(str, paths)), file=sys.stderr if args.json else sys.stdout)

@@ -23,7 +23,7 @@ from agents.grpoformer.train import TrainConfig, train
 from agents.portfolio import build_portfolio
 from agents.registry import make_agent
 from hpo_gym.benchmark.runner import run_episode
-from hpo_gym.suites import load_hpobench_nn
+from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLD_TASKS = ("kc1", "credit_g")
@@ -121,3 +121,19 @@ def test_warm_start_script_rejects_sets_without_a_fold_pattern(capsys):
     with pytest.raises(SystemExit):
         script.main(["s0=runs/x/policy.pt"])
     assert "{k} for the fold index" in capsys.readouterr().err
+
+
+def test_the_shipped_checkpoint_is_reported_in_sample_on_its_training_tasks_and_held_out_under_kfold():
+    """The shipped checkpoint trained on all 8 tables: under --protocol all its rows are in-sample (and say so),
+    under k-fold each fold's checkpoint never saw the fold's held-out task."""
+    from hpo_gym.benchmark import run_benchmark
+    from hpo_gym.benchmark.report import markdown_report
+
+    assert GRPOformerAgent().trained_on == tuple(sorted(HPOBENCH_NN_TASKS))
+    with pytest.warns(UserWarning, match="in-sample results: grpoformer on credit_g"):
+        shipped = run_benchmark(["grpoformer"], only_tasks=["credit_g"], budget=3, seeds=1, resolve_agent=make_agent,
+                                progress=False)
+    assert shipped["in_sample"].all() and "no (in-sample)" in markdown_report(shipped)
+    held = run_benchmark(["grpoformer"], only_tasks=["credit_g"], budget=3, seeds=1, resolve_agent=make_agent,
+                         protocol="kfold", folds=4, progress=False)
+    assert not held["in_sample"].any() and held["heldout"].all()

@@ -63,7 +63,9 @@ def test_greedy_prefix_reaches_every_training_optimum(train_tables):
 def test_portfolio_ignores_the_held_out_table(tables, train_tables):
     """Changing the held-out table (its ranking reversed) changes nothing the portfolio plays."""
     agent = make_agent("portfolio")
+    assert agent.trained_on == ()
     agent.fit(train_tables, seed=0)
+    assert agent.trained_on == tuple(t.name for t in train_tables) and HELD_OUT not in agent.trained_on
     before = agent.portfolio.cells.copy()
     real = run_episode(agent, tables[HELD_OUT], budget=20)
     flipped = run_episode(agent, reversed_copy(tables[HELD_OUT]), budget=20)
