@@ -50,6 +50,8 @@ class TransferAgent(Agent, Protocol):
     ``fit`` receives only the training tasks of a fold; the harness never passes a held-out task. An agent that
     arrives already trained (a shipped checkpoint, a saved model) should expose ``trained_on``, the names of its
     training tasks, so that the harness labels a run on one of them in-sample rather than as a plain result.
+    ``fit`` may also take a ``budget`` keyword (the harness then passes the run's budget): for agents whose
+    training depends on the episode length, such as a policy whose observation holds one row per evaluation.
     """
 
     def fit(self, train_objectives: Sequence[Objective], seed: int = 0) -> None: ...

@@ -14,6 +14,11 @@ number of timesteps; this is a demonstration that the plumbing works, not a tune
 Actions are sampled (``deterministic=False``) from the policy, seeded per run with
 ``torch.manual_seed(seed)``; a deterministic policy would repeat one configuration whenever the
 history barely changes the output.
+
+The observation has one row per evaluation of the budget, so a policy runs episodes up to the budget it
+was trained for: give it in the spec (``ppo:budget=B``, ``ppo:N:budget=B``) or to ``fit(..., budget=B)``.
+A saved model (``ppo:PATH.zip``) records the tasks it was trained on (:attr:`SB3PPOAgent.trained_on`);
+under k-fold ``fit`` keeps it and refuses it for a fold that holds out one of those tasks.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
 
 DEFAULT_TIMESTEPS = 20_000
+#: The model attribute that carries the training task names inside SB3's own zip (its ``data`` JSON):
+#: SB3 saves a model's plain attributes and ``PPO.load`` restores them, so the record cannot be separated
+#: from the weights, as a sidecar file could be when a zip is copied or renamed.
+TRAINED_ON_ATTR = "hpo_gym_trained_on"
 
 
 class SB3PPOAgent:
@@ -41,20 +50,34 @@ class SB3PPOAgent:
         total_timesteps: environment steps of training per ``fit`` (all training tasks together).
         budget: episode length used in training; the agent can run episodes up to this budget
             (shorter ones get their observation padded to the trained shape).
-        n_steps: rollout length per env between PPO updates.
-        model: an already trained ``stable_baselines3.PPO`` (skips ``fit``).
+        n_steps: rollout length per env between PPO updates (default 4 episodes of the trained budget).
+        model: an already trained ``stable_baselines3.PPO``: ``fit`` keeps it (no training) after checking
+            that it was not trained on a task the fold holds out.
+        trained_on: the task names ``model`` was trained on (``load`` reads them from the zip).
+
+    Attributes:
+        trained_on: names of the tasks the policy was trained on, in training order; ``()`` when untrained
+            or unknown (a zip saved without the record). The benchmark labels a run on one of them in-sample.
     """
 
     def __init__(self, total_timesteps: int = DEFAULT_TIMESTEPS, budget: int = 50, n_steps: int | None = None,
-                 model: Any = None, name: str = "ppo", ppo_kwargs: Mapping[str, Any] | None = None):
+                 model: Any = None, name: str = "ppo", ppo_kwargs: Mapping[str, Any] | None = None,
+                 trained_on: Sequence[str] = (), source: str | None = None):
         self.name = name
         self.total_timesteps = int(total_timesteps)
-        self.budget = int(budget)
-        self.n_steps = int(n_steps) if n_steps is not None else 4 * self.budget
+        self.budget = _positive_budget(budget)
+        self._n_steps = int(n_steps) if n_steps is not None else None
         self.ppo_kwargs = dict(ppo_kwargs or {})
         self.model = model
-        self.trained_on: tuple[str, ...] = ()
+        self.given_model = model is not None
+        self.source = source or ("the given PPO model" if self.given_model else None)
+        self.trained_on: tuple[str, ...] = tuple(trained_on)
         self._dims = 0
+
+    @property
+    def n_steps(self) -> int:
+        """Rollout length per env: the one given, else 4 episodes of the (possibly re-set) trained budget."""
+        return self._n_steps if self._n_steps is not None else 4 * self.budget
 
     # -- training ---------------------------------------------------------------------------------
     def make_training_env(self, train_objectives: Sequence[Objective]):
@@ -74,8 +97,22 @@ class SB3PPOAgent:
 
         return DummyVecEnv([factory(o) for o in train_objectives])
 
-    def fit(self, train_objectives: Sequence[Objective], seed: int = 0) -> None:
-        """Train PPO from scratch on the training objectives (never on a held-out task)."""
+    def fit(self, train_objectives: Sequence[Objective], seed: int = 0, budget: int | None = None) -> None:
+        """Train PPO from scratch on the training objectives (never on a held-out task), or keep a given model.
+
+        ``budget``: the episode length the agent will be run with, when the caller knows it. Training then uses
+        exactly that horizon (a policy is best at the horizon it learned), and a given model too short for it is
+        refused here, before any run, instead of failing every run afterwards.
+        """
+        if self.given_model:
+            self._check_given_model(train_objectives, seed, budget)
+            return
+        if budget is not None:
+            self.budget = _positive_budget(budget)
+        self._train(train_objectives, seed)
+        self.trained_on = tuple(o.name for o in train_objectives)
+
+    def _train(self, train_objectives: Sequence[Objective], seed: int) -> None:
         import torch
         from stable_baselines3 import PPO
 
@@ -90,21 +127,40 @@ class SB3PPOAgent:
         finally:
             torch.set_num_threads(threads)
             vec_env.close()
-        self.trained_on = tuple(o.name for o in train_objectives)
+
+    def _check_given_model(self, train_objectives: Sequence[Objective], fold: int, budget: int | None) -> None:
+        """A given model is kept for the fold only if its scores there are held-out: every task it was trained on
+        must be one the fold trains on (the harness passes only those; any other task may be a held-out one)."""
+        train = sorted(o.name for o in train_objectives)
+        if not self.trained_on:
+            raise ValueError(f"{self.source} records no training tasks (saved by plain SB3 or by an older hpo-gym), "
+                             "so its k-fold scores cannot be shown to be held-out. Save it with SB3PPOAgent.save after "
+                             "fit, use ppo or ppo:N to train one per fold, or run it with --protocol all")
+        unseen = sorted(set(self.trained_on) - set(train))
+        if unseen:
+            raise ValueError(f"{self.source} was trained on {unseen}, which fold {fold} holds out (it trains on "
+                             f"{train}): its scores there would not be held-out. Give a model trained only on this "
+                             "fold's training tasks, use ppo or ppo:N to train one per fold, or run it with "
+                             "--protocol all")
+        if budget is not None and budget > self.budget:
+            raise ValueError(_budget_error(self, budget))
 
     def save(self, path: str | Path) -> None:
+        """Save SB3's zip with the training task names inside it (see :data:`TRAINED_ON_ATTR`)."""
         if self.model is None:
             raise RuntimeError("nothing to save: fit() the agent first")
+        setattr(self.model, TRAINED_ON_ATTR, list(self.trained_on))
         self.model.save(str(path))
 
     @classmethod
     def load(cls, path: str | Path, **kwargs: Any) -> SB3PPOAgent:
-        """Load a model saved with :meth:`save` (``ppo:PATH.zip`` in the registry)."""
+        """Load a model saved with :meth:`save` (``ppo:PATH.zip`` in the registry), with its training tasks."""
         from stable_baselines3 import PPO
 
         model = PPO.load(str(path), device="cpu")
         budget = int(model.observation_space["mask"].n)
-        return cls(model=model, budget=budget, **kwargs)
+        trained_on = tuple(str(t) for t in (getattr(model, TRAINED_ON_ATTR, None) or ()))
+        return cls(model=model, budget=budget, trained_on=trained_on, source=str(path), **kwargs)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the model as SB3's own zip (without the training envs), so a fitted agent can be cached."""
@@ -117,6 +173,10 @@ class SB3PPOAgent:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         blob = state.pop("_model_zip", None)
+        # agents cached (pickled) by an older hpo-gym: n_steps was a plain attribute, no model could be given
+        state.setdefault("_n_steps", state.pop("n_steps", None))
+        state.setdefault("given_model", False)
+        state.setdefault("source", None)
         self.__dict__.update(state)
         if blob is not None:
             from stable_baselines3 import PPO
@@ -129,8 +189,7 @@ class SB3PPOAgent:
             raise RuntimeError("the PPO agent is not trained: call fit(train_objectives) first "
                                "(hpo-gym bench does this with --protocol kfold) or load a saved model")
         if budget is not None and budget > self.budget:
-            raise ValueError(f"PPO was trained on episodes of {self.budget} evaluations and cannot run {budget}; "
-                             f"build it with budget>={budget}")
+            raise ValueError(_budget_error(self, budget))
         n_actions = self.model.action_space.shape[0]
         if len(space) != n_actions:
             raise ValueError(f"PPO was trained with {n_actions} hyperparameters, the task has {len(space)}")
@@ -147,7 +206,12 @@ class SB3PPOAgent:
         return np.clip(np.asarray(action, dtype=np.float32)[: self._dims], 0.0, 1.0)
 
     def _pad(self, observation: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Pad a shorter episode's history to the trained budget (mask 0 marks the padding)."""
+        """Show a shorter episode's observation as a trained-budget episode at the same step looked in training.
+
+        The history is padded to the trained budget (mask 0 marks the padding) and ``step_fraction`` becomes
+        trials / trained budget: the env's trials / run budget would tell the policy it is further into the
+        episode than any training episode with that many trials ever was.
+        """
         obs = {k: np.asarray(v) for k, v in observation.items()}
         h = obs["mask"].shape[0]
         if h == self.budget:
@@ -155,18 +219,54 @@ class SB3PPOAgent:
         for key in ("x", "y", "mask"):
             pad = [(0, self.budget - h)] + [(0, 0)] * (obs[key].ndim - 1)
             obs[key] = np.pad(obs[key], pad)
+        trials = np.count_nonzero(obs["mask"])
+        obs["step_fraction"] = np.full(obs["step_fraction"].shape, trials / self.budget, dtype=np.float32)
         return obs
 
 
+def _positive_budget(budget: Any) -> int:
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
+        raise ValueError(f"the PPO budget (episode length it trains for) must be a positive integer, got {budget!r}")
+    return int(budget)
+
+
+def _budget_error(agent: SB3PPOAgent, budget: int) -> str:
+    """Why a policy cannot run ``budget`` evaluations, and how to get one that can."""
+    problem = (f"PPO was trained on episodes of {agent.budget} evaluations and cannot run {budget}: its observation "
+               f"holds {agent.budget} trials")
+    if agent.given_model:
+        return (f"{problem} ({agent.source}). Save a model trained with SB3PPOAgent(budget={budget}), or run with "
+                f"--budget {agent.budget} or less")
+    return (f"{problem}. Build it for this budget: ppo:budget={budget} (or ppo:N:budget={budget}; "
+            f"SB3PPOAgent(budget={budget}))")
+
+
+def _parse_spec(arg: str) -> dict[str, int]:
+    """``N``, ``budget=B`` or ``N:budget=B`` as SB3PPOAgent keyword arguments (colons, not commas: the CLI's
+    ``--agents`` splits its list at commas)."""
+    kwargs: dict[str, int] = {}
+    for item in arg.split(":"):
+        key, eq, value = item.strip().rpartition("=")
+        key = key.strip() if eq else "total_timesteps"
+        if key not in ("total_timesteps", "budget") or key in kwargs or not value.strip().isdigit():
+            raise ValueError(f"ppo takes a number of training timesteps or the path of a saved model, got {arg!r} (no "
+                             "such file); the forms are ppo:N, ppo:budget=B, ppo:N:budget=B (B = the episode length "
+                             "it trains for and can run, default 50) and ppo:PATH.zip")
+        kwargs[key] = int(value)
+    return kwargs
+
+
 def _make_ppo(arg: str | None) -> SB3PPOAgent:
-    """``ppo`` (20,000 training steps per fit), ``ppo:N`` (N steps), or ``ppo:PATH.zip`` (a saved model)."""
+    """``ppo`` (20,000 training steps per fit, episodes of 50), ``ppo:N`` (N steps), ``ppo:budget=B`` and
+    ``ppo:N:budget=B`` (trained for, and able to run, episodes of B evaluations), or ``ppo:PATH.zip`` (a saved
+    model, with its own budget and training tasks)."""
     if arg is None:
         return SB3PPOAgent()
-    if arg.isdigit():
-        return SB3PPOAgent(total_timesteps=int(arg))
-    if not Path(arg).exists():
-        raise ValueError(f"ppo takes a number of training timesteps or the path of a saved model, got {arg!r} "
-                         "(no such file)")
+    try:
+        return SB3PPOAgent(**_parse_spec(arg))
+    except ValueError:
+        if not Path(arg).exists():
+            raise
     return SB3PPOAgent.load(arg)
 
 

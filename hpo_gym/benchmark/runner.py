@@ -30,6 +30,7 @@ Layering: this module never imports :mod:`agents`. Agents are given as factories
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -259,7 +260,10 @@ def _fitted_agent(ctx: _Context, unit: _Unit, store: ResultStore | None) -> Any:
         if agent is not None:
             return agent
     agent = ctx.build_agent(unit.agent)
-    agent.fit([ctx.objective(t) for t in unit.train_tasks], seed=fit_seed)
+    fit_kwargs: dict[str, Any] = {"seed": fit_seed}
+    if "budget" in inspect.signature(agent.fit).parameters:  # optional in the protocol (agents.base.TransferAgent)
+        fit_kwargs["budget"] = ctx.budget
+    agent.fit([ctx.objective(t) for t in unit.train_tasks], **fit_kwargs)
     if cache is not None:
         store.write_fitted(cache, agent)
     return agent

@@ -70,3 +70,116 @@ def test_save_and_load_roundtrip(tmp_path, credit_g):
         a.reset(credit_g.space, seed=3, budget=10)  # seeds torch's global RNG, so act right after
         actions.append(a.act(obs))
     assert np.array_equal(actions[0], actions[1])
+
+
+# -- a given model (ppo:PATH.zip) under k-fold -------------------------------------------------------------
+def _saved_kc1_model(path) -> str:
+    """A tiny PPO trained on kc1 alone (one update), saved as ppo:PATH.zip would load it."""
+    from hpo_gym.suites import load_hpobench_nn
+
+    agent = SB3PPOAgent(total_timesteps=40, budget=10)
+    agent.fit([load_hpobench_nn("kc1")], seed=0)
+    agent.save(path)
+    return str(path)
+
+
+def _weights(agent: SB3PPOAgent) -> list[np.ndarray]:
+    return [p.detach().numpy().copy() for p in agent.model.policy.parameters()]
+
+
+def test_given_model_records_its_tasks_and_fit_keeps_it(tmp_path, credit_g):
+    """fit must not retrain a given model: its scores would belong to a policy nobody asked for."""
+    from hpo_gym.suites import load_hpobench_nn
+
+    loaded = make_agent(f"ppo:{_saved_kc1_model(tmp_path / 'kc1.zip')}")
+    assert loaded.trained_on == ("kc1",) and loaded.budget == 10
+    before = _weights(loaded)
+    loaded.fit([load_hpobench_nn("kc1"), credit_g], seed=1)  # a fold that trains on kc1: the model is held-out here
+    assert loaded.trained_on == ("kc1",)
+    assert all(np.array_equal(a, b) for a, b in zip(before, _weights(loaded)))
+    import pickle
+
+    assert pickle.loads(pickle.dumps(loaded)).trained_on == ("kc1",)  # the benchmark's fitted-agent cache keeps it
+
+
+def test_given_model_is_refused_for_a_fold_that_holds_out_its_task(tmp_path, credit_g):
+    from hpo_gym.suites import load_hpobench_nn
+
+    loaded = make_agent(f"ppo:{_saved_kc1_model(tmp_path / 'kc1.zip')}")
+    with pytest.raises(ValueError, match=r"trained on \['kc1'\], which fold 1 holds out.*--protocol all"):
+        loaded.fit([credit_g, load_hpobench_nn("vehicle")], seed=1)
+    # a zip saved by plain SB3 says nothing about its training tasks: it cannot be shown to be held-out
+    from stable_baselines3 import PPO
+
+    PPO("MultiInputPolicy", gym.make("HPO-OpenML-v0", task="kc1", budget=10), device="cpu").save(tmp_path / "plain.zip")
+    plain = make_agent(f"ppo:{tmp_path / 'plain.zip'}")
+    assert plain.trained_on == ()
+    with pytest.raises(ValueError, match="records no training tasks"):
+        plain.fit([credit_g], seed=0)
+
+
+def test_given_model_through_kfold_runs_only_where_held_out(tmp_path):
+    """Fold 0 (credit_g, vehicle) trains on kc1 and car: the kc1 model is held-out there; fold 1 holds kc1 out."""
+    model = _saved_kc1_model(tmp_path / "kc1.zip")
+    df = run_benchmark([f"ppo:{model}"], ["credit_g", "vehicle", "kc1", "car"], budget=10, seeds=1, protocol="kfold",
+                       folds=2, only_tasks=["credit_g", "car"], resolve_agent=make_agent, progress=False)
+    status = df.groupby("task")["status"].first()
+    assert status["credit_g"] == "ok", df[df["task"] == "credit_g"]["error"].iloc[0]
+    assert status["car"] == "failed"
+    assert "which fold 1 holds out" in df[df["task"] == "car"]["error"].iloc[0]
+
+
+# -- the budget it is run with -------------------------------------------------------------------------------
+def test_spec_budget_lets_kfold_run_above_50(tmp_path, capsys):
+    """The reviewer's CLI repro with the budget in the spec: ppo:N:budget=B trains on episodes of B, so every run
+    at --budget B is ok (ppo:N trained on 50 and failed every run after training)."""
+    from hpo_gym.cli import main
+
+    assert make_agent("ppo:budget=60").budget == 60
+    rc = main(["bench", "--agents", "ppo:40:budget=12", "--protocol", "kfold", "--folds", "2", "--budget", "12",
+               "--seeds", "1", "--tasks", "credit_g", "--out", str(tmp_path / "bench"), "--no-report"])
+    assert rc == 0 and "failed" not in capsys.readouterr().err
+    with pytest.raises(ValueError, match="ppo:N, ppo:budget=B"):
+        make_agent("ppo:budget=twelve")
+    # without a budget in the spec the harness gives fit the run's budget, so a budget above 50 runs too
+    rc = main(["bench", "--agents", "ppo:40", "--protocol", "kfold", "--folds", "2", "--budget", "60",
+               "--seeds", "1", "--tasks", "credit_g", "--out", str(tmp_path / "bench60"), "--no-report"])
+    assert rc == 0 and "failed" not in capsys.readouterr().err
+
+
+def test_fit_told_the_run_budget_trains_for_it_or_refuses_before_any_run(tmp_path, credit_g):
+    from hpo_gym.suites import load_hpobench_nn
+
+    kc1 = load_hpobench_nn("kc1")
+    agent = SB3PPOAgent(total_timesteps=40, budget=10)
+    agent.fit([kc1], seed=0, budget=12)
+    assert agent.budget == 12 and agent.model.observation_space["mask"].n == 12
+    agent.reset(credit_g.space, seed=0, budget=12)
+    with pytest.raises(ValueError, match="cannot run 13.*ppo:budget=13"):
+        agent.reset(credit_g.space, seed=0, budget=13)
+    given = make_agent(f"ppo:{_saved_kc1_model(tmp_path / 'kc1.zip')}")
+    with pytest.raises(ValueError, match="cannot run 12.*--budget 10 or less"):
+        given.fit([kc1], seed=0, budget=12)
+
+
+def test_shorter_run_acts_as_on_the_trained_budget_episode(credit_g):
+    """At a shorter budget the policy must see what training showed it after as many trials: the same history
+    padded, and step_fraction = trials / trained budget, so it acts exactly as in a trained-length episode."""
+    import torch
+    from hpo_gym.suites import load_hpobench_nn
+
+    agent = SB3PPOAgent(total_timesteps=80, budget=20)
+    agent.fit([load_hpobench_nn("kc1")], seed=0)
+    short = gym.make("HPO-OpenML-v0", task="credit_g", budget=8)
+    long = gym.make("HPO-OpenML-v0", task="credit_g", budget=20)
+    obs_short, _ = short.reset(seed=0)
+    obs_long, _ = long.reset(seed=0)
+    agent.reset(credit_g.space, seed=0, budget=8)
+    for step in range(8):
+        actions = []
+        for obs in (obs_short, obs_long):
+            torch.manual_seed(step)
+            actions.append(agent.act(obs))
+        assert np.array_equal(actions[0], actions[1]), f"step {step}: the short episode's observation differs"
+        obs_short = short.step(actions[0])[0]
+        obs_long = long.step(actions[0])[0]
