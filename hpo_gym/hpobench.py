@@ -37,13 +37,17 @@ class HPOBenchObjective:
         worst_score: the score of a failed call (an exception or a non-finite ``function_value``).
             Default -1.0: the worst of HPOBench's ML benchmarks, whose ``function_value`` is
             ``1 - accuracy``; pass your benchmark's own bound otherwise.
-        oracle: optional ``(best_score, worst_score)`` when known, enabling regret rewards.
+        oracle: optional ``(best_score, worst_score)`` when known, enabling regret rewards. Scores are
+            ``-function_value`` (higher is better), so best > worst, e.g. ``(-0.05, -1.0)``.
         objective_kwargs: extra keyword arguments for every ``objective_function`` call.
+        default_seed: HPOBench's ``rng`` for calls without a seed (the env's ``noise=False``). A benchmark
+            called with ``rng=None`` draws from its own advancing random state, so the same configuration
+            would score differently from run to run and seeded episodes would not repeat.
     """
 
     def __init__(self, benchmark: Any, fidelity: Mapping[str, Any] | None = None, name: str | None = None,
                  worst_score: float = -1.0, oracle: tuple[float, float] | None = None,
-                 objective_kwargs: Mapping[str, Any] | None = None):
+                 objective_kwargs: Mapping[str, Any] | None = None, default_seed: int = 0):
         if not callable(getattr(benchmark, "objective_function", None)) or \
                 not callable(getattr(benchmark, "get_configuration_space", None)):
             raise ValueError(f"{type(benchmark).__name__} lacks HPOBench's API: it needs get_configuration_space() "
@@ -53,14 +57,15 @@ class HPOBenchObjective:
         self.space: SearchSpace = SearchSpace.from_configspace(self._configspace)
         self.fidelity = dict(fidelity) if fidelity else None
         if self.fidelity and callable(getattr(benchmark, "get_fidelity_space", None)):
-            valid = set(benchmark.get_fidelity_space())
-            unknown = sorted(set(self.fidelity) - valid)
-            if unknown:
-                raise ValueError(f"fidelity {unknown} not in the benchmark's fidelity space {sorted(valid)}")
+            _check_fidelity(benchmark.get_fidelity_space(), self.fidelity)
         task_id = getattr(benchmark, "task_id", None)
         self.name = name or (f"{type(benchmark).__name__}-{task_id}" if task_id is not None else type(benchmark).__name__)
         self.worst_score = float(worst_score)
+        if oracle is not None and not float(oracle[0]) > float(oracle[1]):
+            raise ValueError(f"oracle={tuple(oracle)}: give (best_score, worst_score) in score units, -function_value, "
+                             "so that best > worst, e.g. (-0.05, -1.0) for function values between 0.05 and 1")
         self._oracle = Oracle(*map(float, oracle)) if oracle is not None else None
+        self.default_seed = int(default_seed)
         self._kwargs = dict(objective_kwargs or {})
         self._task_id = task_id
 
@@ -80,19 +85,18 @@ class HPOBenchObjective:
         return CS.Configuration(self._configspace, values=dict(config))
 
     def evaluate(self, config: Mapping[str, Any], seed: int | None = None) -> Evaluation:
-        """``-function_value`` of ``config``; ``seed`` is passed as HPOBench's ``rng``."""
-        self.space.validate(config)
+        """``-function_value`` of ``config``; ``seed`` (else ``default_seed``) is passed as HPOBench's ``rng``."""
+        self.space.validate(config, in_range=True)
         start = time.perf_counter()
         info: dict[str, Any] = {"task": self.name, "seed": seed, "fidelity": self.fidelity}
         try:
-            kwargs = dict(self._kwargs)
-            if seed is not None:
-                kwargs["rng"] = int(seed)
+            kwargs = {"rng": self.default_seed if seed is None else int(seed), **self._kwargs}
             result = self.benchmark.objective_function(self._configuration(config), fidelity=self.fidelity, **kwargs)
             value = float(result["function_value"])
+            cost = result.get("cost")
+            cost = time.perf_counter() - start if cost is None else float(cost)
         except Exception as e:  # noqa: BLE001  (a failed evaluation must not end the run)
             return failure(f"{type(e).__name__}: {e}", self.worst_score, time.perf_counter() - start, **info)
-        cost = float(result.get("cost", time.perf_counter() - start))
         info.update({"function_value": value, "hpobench_info": result.get("info", {})})
         if not math.isfinite(value):
             return failure(f"non-finite function_value {value}", self.worst_score, cost, **info)
@@ -103,7 +107,25 @@ class HPOBenchObjective:
         """One call per configuration, in order (benchmark objects are often not picklable)."""
         configs = as_config_list(self.space, configs)
         seeds = [None] * len(configs) if seeds is None else list(seeds)
+        if len(seeds) != len(configs):
+            raise ValueError(f"got {len(configs)} configurations but {len(seeds)} seeds; give one seed per configuration")
         return EvaluationBatch.from_evaluations([self.evaluate(c, s) for c, s in zip(configs, seeds)])
 
     def __repr__(self) -> str:
         return f"HPOBenchObjective({self.name!r})"
+
+
+def _check_fidelity(fidelity_space: Any, fidelity: Mapping[str, Any]) -> None:
+    """Names *and* values of ``fidelity`` against the benchmark's fidelity space, at construction: a value the space
+    does not allow (e.g. a fixed-fidelity benchmark's n_estimators) would otherwise fail every evaluation."""
+    import ConfigSpace as CS
+
+    valid = list(fidelity_space)
+    unknown = sorted(set(fidelity) - set(valid))
+    if unknown:
+        raise ValueError(f"fidelity {unknown} not in the benchmark's fidelity space {sorted(valid)}")
+    try:
+        CS.Configuration(fidelity_space, values={**dict(fidelity_space.get_default_configuration()), **dict(fidelity)})
+    except Exception as e:  # ConfigSpace raises its own error types (IllegalValueError, ...)
+        raise ValueError(f"fidelity {dict(fidelity)} is not allowed by the benchmark's fidelity space "
+                         f"({type(e).__name__}: {e}); give values inside it, or leave fidelity out for the default") from None

@@ -84,3 +84,21 @@ def test_gym_make_with_an_hpobench_benchmark_object():
         rewards.append(reward)
         assert -1.0 <= reward <= 0.0 and (("error" in info) == (info["config"]["C"] > 500))
     assert terminated and obs["mask"].sum() == 4
+
+
+def test_bad_settings_are_refused_at_construction_and_unseeded_calls_repeat():
+    """What review found: a fidelity value outside the space failed every call, an oracle given in function_value units
+    zeroed every regret, and calls without a seed drew from the benchmark's own advancing random state."""
+    bench = WineSVMBenchmark()
+    with pytest.raises(ValueError, match="not allowed by the benchmark's fidelity space"):
+        HPOBenchObjective(bench, fidelity={"subsample": 5.0})
+    with pytest.raises(ValueError, match="best > worst"):
+        HPOBenchObjective(bench, oracle=(0.05, 1.0))  # function_value units, not scores
+    obj = HPOBenchObjective(bench)
+    config = {"C": 1.0, "gamma": 0.1, "scale": True}
+    first, again = obj.evaluate(config), obj.evaluate(config)
+    assert bench.calls[-1]["rng"] == bench.calls[-2]["rng"] == 0 and first.score == again.score
+    with pytest.raises(ValueError, match="outside its range"):
+        obj.evaluate({**config, "C": 5000.0})
+    with pytest.raises(ValueError, match="2 configurations but 1 seeds"):
+        obj.evaluate_batch([config, config], seeds=[1])
