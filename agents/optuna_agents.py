@@ -96,8 +96,9 @@ def params_to_config(space: SearchSpace, params: Mapping[str, Any]) -> Config:
 
 
 def config_to_params(space: SearchSpace, config: Mapping[str, Any]) -> dict[str, Any]:
-    """Native configuration -> Optuna trial parameters; raises ``ValueError`` naming a bad value."""
-    space.validate(config)
+    """Native configuration -> Optuna trial parameters; raises ``ValueError`` naming a bad value (a value outside
+    the space or NaN: a warm start must be a point of the space, not something Optuna would reject later)."""
+    space.validate(config, in_range=True)
     params: dict[str, Any] = {}
     for hp in space:
         v = config[hp.name]
@@ -138,20 +139,28 @@ class OptunaAgent:
         self._distributions: dict[str, BaseDistribution] = {}
         self._trial: optuna.Trial | None = None
         self._action: np.ndarray | None = None
+        self._budget: int | None = None
 
     # -- warm start -------------------------------------------------------------------------------
     def enqueue(self, configs: Iterable[Mapping[str, Any]]) -> None:
         """Evaluate ``configs`` (native dicts) next in the current run, before the sampler proposes.
 
-        Called before the first ``reset``, they are queued for the next run only. Each one is a real
-        evaluation and counts toward the budget.
+        Called before the first ``reset``, or after a run spent its budget, they are queued for the next
+        run only. Each one is a real evaluation and counts toward the budget.
         """
         configs = [dict(c) for c in configs]
-        if self.study is None:
+        if self.study is None or self._run_is_over():
+            if self.space is not None:
+                for config in configs:
+                    config_to_params(self.space, config)  # a bad value is named now, not at the next reset
             self._deferred.extend(configs)
             return
         for config in configs:
             self.study.enqueue_trial(config_to_params(self.space, config))  # type: ignore[arg-type]
+
+    def _run_is_over(self) -> bool:
+        """The current run has told its budget's worth of trials (so an enqueue belongs to the next one)."""
+        return self._budget is not None and self.study is not None and len(self.study.trials) >= self._budget
 
     # -- Agent protocol -----------------------------------------------------------------------------
     def reset(self, space: SearchSpace, seed: int | None = None, budget: int | None = None) -> None:
@@ -160,6 +169,7 @@ class OptunaAgent:
         self.study = optuna.create_study(direction="maximize", sampler=self._sampler_factory(seed))
         self._trial = None
         self._action = None
+        self._budget = budget
         pending, self._deferred = self.initial_configs + self._deferred, []
         self.enqueue(pending)
 

@@ -125,6 +125,31 @@ def test_warm_start_configs_are_evaluated_first_and_count_in_the_budget(credit_g
     assert credit_g.space.decode(action) == warm[0]
 
 
+def test_enqueue_after_a_run_spent_its_budget_opens_the_next_run(credit_g):
+    """Between runs there is no current run: a warm start queued then is the next run's first trial, not a trial
+    added to the finished study (where the next reset dropped it)."""
+    config = credit_g.space.sample(np.random.default_rng(7))
+    agent = OptunaAgent("tpe")
+    agent.reset(credit_g.space, seed=0, budget=2)
+    for _ in range(2):
+        action = agent.act({})
+        agent.observe(action, 0.5, {"score": 0.5})
+    agent.enqueue([config])
+    agent.reset(credit_g.space, seed=1, budget=2)
+    assert credit_g.space.decode(agent.act({})) == config
+
+
+def test_a_warm_start_outside_the_space_is_named():
+    """It used to be clipped silently (lr=100 -> 0.1), and NaN reached Optuna, which failed at act()."""
+    from hpo_gym.space import Float, Int, SearchSpace
+
+    space = SearchSpace([Float("lr", 1e-4, 0.1, log=True), Int("units", 1, 8)])
+    with pytest.raises(ValueError, match="'lr' = 100.0 is outside its range"):
+        OptunaAgent("tpe", initial_configs=[{"lr": 100.0, "units": 2}]).reset(space, seed=0)
+    with pytest.raises(ValueError, match="'lr' = nan is outside its range"):
+        OptunaAgent("tpe", initial_configs=[{"lr": float("nan"), "units": 2}]).reset(space, seed=0)
+
+
 def test_enqueue_before_reset_applies_to_the_next_run(credit_g):
     config = credit_g.space.sample(np.random.default_rng(5))
     agent = OptunaAgent("tpe")
