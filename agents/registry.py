@@ -16,14 +16,16 @@ from agents.base import Agent
 AgentFactory = Callable[[str | None], Agent]
 
 _FACTORIES: dict[str, AgentFactory] = {}
-#: Modules that call register_agent at import; extend this list when adding an agent module.
-BUILTIN_AGENT_MODULES: list[str] = [
-    "agents.portfolio",
-    "agents.random_search",
-    "agents.optuna_agents",
-    "agents.sb3_ppo",
-    "agents.grpoformer.agent",
-]
+#: Built-in agent name -> the module that registers it at import; extend this when adding an agent module.
+#: ``make_agent`` imports only the module of the name asked for, so ``random`` or ``tpe`` never load torch.
+BUILTIN_AGENTS: dict[str, str] = {
+    "random": "agents.random_search",
+    **{name: "agents.optuna_agents" for name in ("tpe", "gp", "cmaes", "qmc")},
+    "portfolio": "agents.portfolio",
+    "portfolio+tpe": "agents.portfolio",
+    "ppo": "agents.sb3_ppo",
+    "grpoformer": "agents.grpoformer.agent",
+}
 
 
 def register_agent(name: str, factory: AgentFactory) -> None:
@@ -31,20 +33,16 @@ def register_agent(name: str, factory: AgentFactory) -> None:
     _FACTORIES[name] = factory
 
 
-def _load_builtins() -> None:
-    for module in BUILTIN_AGENT_MODULES:
-        importlib.import_module(module)
-
-
 def agent_names() -> list[str]:
-    _load_builtins()
-    return sorted(_FACTORIES)
+    """Every registered name: the built-in ones (without importing their modules) and any registered since."""
+    return sorted(set(_FACTORIES) | set(BUILTIN_AGENTS))
 
 
 def make_agent(spec: str) -> Agent:
     """Build an agent from ``NAME`` or ``NAME:ARG``; unknown names list the valid ones."""
-    _load_builtins()
     name, _, arg = spec.partition(":")
+    if name not in _FACTORIES and name in BUILTIN_AGENTS:
+        importlib.import_module(BUILTIN_AGENTS[name])
     if name not in _FACTORIES:
-        raise ValueError(f"unknown agent {spec!r}; available: {sorted(_FACTORIES)} (use NAME or NAME:ARG)")
+        raise ValueError(f"unknown agent {spec!r}; available: {agent_names()} (use NAME or NAME:ARG)")
     return _FACTORIES[name](arg or None)

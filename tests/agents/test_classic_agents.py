@@ -56,6 +56,23 @@ def test_registered_names_and_protocols():
         make_agent("tpe:3")
 
 
+def test_each_builtin_name_is_registered_by_its_module_and_classic_agents_do_not_load_torch():
+    """make_agent imports only the asked agent's module: the map must match what the modules register, and a
+    benchmark of classic agents must not pay for torch in every worker (checked in a fresh interpreter)."""
+    import importlib
+    import subprocess
+    import sys
+
+    from agents.registry import _FACTORIES, BUILTIN_AGENTS
+
+    for name, module in BUILTIN_AGENTS.items():
+        importlib.import_module(module)
+        assert name in _FACTORIES, f"{module} does not register {name!r}"
+    code = ("import sys; from agents.registry import make_agent; [make_agent(a) for a in ('random', 'tpe', 'cmaes')]; "
+            "print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
 def test_distributions_follow_the_space():
     d = distributions_of(MIXED)
     assert d["lr"] == FloatDistribution(1e-4, 1.0, log=True)
