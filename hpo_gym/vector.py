@@ -50,6 +50,8 @@ class HPOVectorEnv(VectorEnv):
         self.num_envs = int(num_envs)
         self.reward_mode = reward
         self.space = first.space
+        if len(self.space) > max_dims:
+            raise ValueError(f"search space has {len(self.space)} hyperparameters but max_dims={max_dims}; raise max_dims")
         self._grid = first
         self._d = len(self.space)
         # Stacked tables of every task: (n_tasks, n_cells[, n_seeds]).

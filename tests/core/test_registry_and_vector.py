@@ -81,6 +81,8 @@ def test_native_vector_env_rejects_bad_actions_and_settings():
         vec.reset(options={"task": "mnist"})
     with pytest.raises(ValueError, match="vectorization_mode='sync'"):
         gym.make_vec("HPO-OpenML-v0", num_envs=2, action_type="dict")
+    with pytest.raises(ValueError, match="5 hyperparameters but max_dims=2; raise max_dims"):
+        gym.make_vec("HPO-OpenML-v0", num_envs=2, max_dims=2)
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
