@@ -21,6 +21,18 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts that must be at least 1 (budgets, seeds, jobs, workers): refused at parse time, before
+    any banner or data loading, instead of failing later with an unrelated message."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo-gym", description="Hyperparameter optimization as Gymnasium environments.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

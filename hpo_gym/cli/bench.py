@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hpo_gym.cli import positive_int
 from hpo_gym.suites import HPOBENCH_NN, suite_names
 
 if TYPE_CHECKING:
@@ -30,10 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated agent specs, e.g. random,tpe,gp,cmaes,qmc (NAME or NAME:ARG)")
     p.add_argument("--suite", default=HPOBENCH_NN, help=f"task suite (default {HPOBENCH_NN}); known: {', '.join(suite_names())}")
     p.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names to run (default: all of the suite)")
-    p.add_argument("--budget", type=int, default=50, help="evaluations per run (default 50)")
-    p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per (agent, task) (default 10)")
+    p.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
+    p.add_argument("--seeds", type=positive_int, default=10, help="seeds 0..N-1 per (agent, task) (default 10)")
     p.add_argument("--out", required=True, type=Path, help="result directory; rerunning skips finished runs")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1)")
     p.add_argument("--protocol", choices=["all", "kfold"], default="all",
                    help="kfold: agents with fit() are fitted per fold and scored on held-out tasks only")
     p.add_argument("--folds", type=int, default=4, help="number of folds for --protocol kfold (default 4)")

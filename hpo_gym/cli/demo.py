@@ -11,6 +11,7 @@ import argparse
 import time
 from pathlib import Path
 
+from hpo_gym.cli import positive_int
 from hpo_gym.suites import HPOBENCH_NN
 
 
@@ -22,9 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="small benchmark on the embedded suite: random vs TPE, regret per task",
                               description=__doc__.splitlines()[0])
     p.add_argument("--agents", type=_csv, default=["random", "tpe"], help="comma-separated agents (default random,tpe)")
-    p.add_argument("--budget", type=int, default=50, help="evaluations per run (default 50)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per (agent, task) (default 3)")
-    p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
+    p.add_argument("--seeds", type=positive_int, default=3, help="seeds per (agent, task) (default 3)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="worker processes (default 2)")
     p.add_argument("--out", type=Path, default=None, help="keep results here (resumable; `hpo-gym report DIR` plots them)")
     p.set_defaults(func=run)
 

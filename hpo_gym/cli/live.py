@@ -16,6 +16,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import hpo_gym.live  # noqa: F401  (registers the grpoformer-paper suite for `hpo-gym tasks --suite`)
+from hpo_gym.cli import positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,11 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q = subparsers.add_parser("live", help="random search on an OpenML task with real training (checks a live setup end to end)")
     q.add_argument("task", type=int, help="OpenML task id")
     q.add_argument("--model", default="rf", help="lr, svm, rf, xgb, histgb or mlp (default rf)")
-    q.add_argument("-n", "--n-configs", type=int, default=8, help="random configurations to train (default 8)")
+    q.add_argument("-n", "--n-configs", type=positive_int, default=8, help="random configurations to train (default 8)")
     q.add_argument("--metric", default="accuracy", help="scikit-learn scorer name (default accuracy)")
     q.add_argument("--fidelity", default="", help="e.g. n_estimators=64,subsample=0.5 (default: full fidelity)")
     q.add_argument("--executor", default="serial", help="serial, process, ray or inline (default serial)")
-    q.add_argument("--workers", type=int, default=None, help="process workers / Ray CPUs")
+    q.add_argument("--workers", type=positive_int, default=None, help="process workers / Ray CPUs")
     q.add_argument("--ray-address", default=None, help="join a Ray cluster (e.g. auto, ray://head:10001)")
     q.add_argument("--time-limit", type=float, default=300.0, help="seconds per fit (default 300)")
     q.add_argument("--seed", type=int, default=0)
@@ -67,7 +68,10 @@ def _parse_fidelity(text: str) -> dict[str, float]:
         key, sep, value = part.partition("=")
         if not sep:
             raise ValueError(f"--fidelity takes name=value pairs separated by commas, got {part!r}")
-        number = float(value)
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"--fidelity {key.strip()}={value!r}: the value must be a number, e.g. n_estimators=64") from None
         out[key.strip()] = int(number) if number.is_integer() and key.strip() != "subsample" else number
     return out
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from hpo_gym.cli import main
 from hpo_gym.suites import HPOBENCH_NN_TASKS
 
@@ -58,3 +60,22 @@ def test_demo_prints_regret_per_task_for_random_search(capsys):
     for task in HPOBENCH_NN_TASKS:
         assert f"| {task}" in text
     assert "| random" in text and "8 runs in" in text
+
+
+@pytest.mark.parametrize("argv, message", [(["demo", "--jobs", "0"], "argument --jobs: 0 is not >= 1"),
+                                           (["bench", "--seeds", "-1", "--agents", "random"], "argument --seeds: -1"),
+                                           (["live", "31", "-n", "0"], "argument -n/--n-configs: 0 is not >= 1"),
+                                           (["bench", "--budget", "ten", "--agents", "random"], "'ten' is not a whole number")])
+def test_counts_below_one_are_refused_when_the_command_line_is_read(argv, message, capsys):
+    """Before any banner, data loading or training: `demo --jobs 0` used to print its banner and run, `live -n 0` to
+    fail after loading the data with 'attempt to get argmax of an empty sequence'."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_live_names_a_fidelity_value_that_is_not_a_number():
+    from hpo_gym.cli.live import _parse_fidelity
+
+    with pytest.raises(ValueError, match="--fidelity n_estimators='abc': the value must be a number"):
+        _parse_fidelity("n_estimators=abc")
