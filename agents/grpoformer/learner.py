@@ -85,7 +85,28 @@ class LearnerConfig:
     horizon: int = 50               # steps per episode (= the evaluation budget)
 
     def __post_init__(self) -> None:
-        """Reject settings that would train silently on nothing (a group of one has no spread to normalize by)."""
+        """Reject settings that would train silently on nothing (a group of one has no spread to normalize by), and
+        settings the chosen mode would silently ignore."""
+        if self.algo not in ("grpo", "reinforce", "ppo-critic"):
+            raise ValueError(f"algo={self.algo!r}: use 'grpo', 'reinforce' or 'ppo-critic'")
+        if self.reward not in ("improvement", "score"):
+            raise ValueError(f"reward={self.reward!r}: use 'improvement' (gain of the best-so-far) or 'score'")
+        for name in ("horizon", "episodes", "epochs", "minibatch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: needs a whole number >= 1 (default "
+                                 f"{type(self).__dataclass_fields__[name].default})")
+        for name in ("pcr_lambda", "kl_beta"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)}: a regularization weight must be >= 0 (0 turns it off)")
+        if self.trajectory_group != 4 and self.group_mode != "both":
+            raise ValueError(f"trajectory_group={self.trajectory_group} only applies to group_mode='both'; add "
+                             "--group-mode both or drop --trajectory-group")
+        if self.reward != "improvement" and self.group_mode == "trajectory":
+            raise ValueError(f"reward={self.reward!r} is a per-step reward; trajectory groups compare whole episodes by "
+                             "their return, so use group_mode='step' or drop --reward")
+        if not self.std_normalize and self.algo != "grpo":
+            raise ValueError(f"std_normalize=False (--no-std) changes GRPO's group advantages; algo={self.algo!r} has "
+                             "its own baseline and never divides by a group std, so drop --no-std")
         if self.group_size < 2:
             raise ValueError(f"group_size={self.group_size}: a group needs at least 2 candidates to compare (e.g. 8)")
         if not self.lr > 0:
@@ -499,11 +520,17 @@ class StateBuffer:
         return sum(len(p["y"]) for p in self.parts)
 
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray] | None:
+        drawn = self.sample_with_indices(n, rng)
+        return None if drawn is None else drawn[0]
+
+    def sample_with_indices(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+        """``n`` distinct states and their positions in the buffer (the same draw as :meth:`sample`), so that
+        states drawn for one purpose can be told apart from those drawn for another within one update."""
         if not self.parts:
             return None
         allst = concat_states(self.parts)
         idx = rng.choice(len(allst["y"]), size=min(n, len(allst["y"])), replace=False)
-        return take_states(allst, idx)
+        return take_states(allst, idx), idx
 
 
 def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollout, buffer: StateBuffer,
@@ -530,8 +557,14 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
         buffer_states = ro.states
     f_all = featurize_states(ro.states, device)
     N = len(ro.states["y"])
-    # held-out reference states for the churn measurement (never used as PCR reference in this update)
-    probe_st = buffer.sample(cfg.churn_probe_states, rng) if len(buffer) else take_states(ro.states, rng.choice(N, min(N, cfg.churn_probe_states), replace=False))
+    # Churn probes: earlier states from the buffer. The PCR reference states are drawn from the same buffer, so the
+    # probes that also served as one are left out of the churn after the update: churn is the drift on states this
+    # update neither trained on nor anchored. (The first update has no earlier states: its probes are its own.)
+    if len(buffer):
+        probe_st, probe_idx = buffer.sample_with_indices(cfg.churn_probe_states, rng)
+    else:
+        probe_st, probe_idx = take_states(ro.states, rng.choice(N, min(N, cfg.churn_probe_states), replace=False)), None
+    anchored: set[int] = set()  # buffer positions used as PCR reference states in this update
     probe_f = featurize_states(probe_st, device)
     gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1))) if policy.autoregressive else None
     probe_actions, probe_before = reference_actions(snapshot, probe_f, cfg, gen)
@@ -551,7 +584,8 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
             ref_f = ref_actions = snap_ref = frozen_lp = None
             if cfg.pcr_lambda > 0:
                 if len(buffer):
-                    ref_st = buffer.sample(cfg.pcr_states, rng)
+                    ref_st, ref_idx = buffer.sample_with_indices(cfg.pcr_states, rng)
+                    anchored.update(ref_idx.tolist())
                 else:  # first update: states of this rollout outside the minibatch
                     rest = np.setdiff1d(np.arange(N), mb)
                     ref_st = take_states(ro.states, rng.choice(rest, min(len(rest), cfg.pcr_states), replace=False)) if len(rest) else None
@@ -580,8 +614,11 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
                 stats_acc.setdefault(k, []).append(v)
     policy.eval()
     with torch.no_grad():
-        churn = float(policy_kl(probe_before, policy, probe_f, probe_actions).mean())
+        drift = policy_kl(probe_before, policy, probe_f, probe_actions)
+    held_out = np.ones(len(drift), dtype=bool) if probe_idx is None else ~np.isin(probe_idx, list(anchored))
+    churn = float(drift[torch.as_tensor(held_out)].mean()) if held_out.any() else float("nan")
     buffer.add(buffer_states)
     out = {k: float(np.mean(v)) for k, v in stats_acc.items()}
     out["churn"] = churn
+    out["churn_states"] = float(held_out.sum())
     return out

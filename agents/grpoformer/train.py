@@ -8,9 +8,11 @@ Held-out tasks are only *evaluated* (monitoring); they never enter the training 
 
 from __future__ import annotations
 
+import copy
 import csv
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -40,7 +42,9 @@ from agents.grpoformer.policy import (
 from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_tables, seed_tables, synthetic_bank
 from hpo_gym.tabular import TabularObjective
 
-LOG_FIELDS = ["update", "evaluations", "wall_s", "reward", "train_regret", "churn", "pcr", "entropy",
+#: ``churn``: mean KL(snapshot || updated policy) on the ``churn_states`` probe states this update neither trained on
+#: nor used as PCR reference (NaN when none was left, as in the first updates of a tiny run; see learner.update).
+LOG_FIELDS = ["update", "evaluations", "wall_s", "reward", "train_regret", "churn", "churn_states", "pcr", "entropy",
               "policy_loss", "clip_frac", "heldout_regret"]
 
 
@@ -65,6 +69,23 @@ class TrainConfig:
     device: str = "cpu"
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+    def validate(self) -> None:
+        """Raise a ValueError naming the setting and a valid value (called by :func:`train`, after any attribute was
+        set: the CLI sets them one by one)."""
+        for name in ("updates", "eval_every", "eval_seeds", "ckpt_every", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: needs a whole number >= 1 (default "
+                                 f"{type(self).__dataclass_fields__[name].default})")
+        for name in ("synthetic", "mixed", "grid_synthetic"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)}: a number of extra training tasks, >= 0 (0 = none)")
+        for name in ("synthetic_frac", "mixed_frac", "grid_synthetic_frac", "seed_tables_frac"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: a share of the episodes, in [0, 1)")
+
+#: TrainConfig fields a resumed run may change: how long, where and how often it reports, not what it learns.
+RESUMABLE_CHANGES = ("updates", "eval_every", "eval_seeds", "ckpt_every", "threads", "device")
 
 
 def recipe_tag(cfg: TrainConfig) -> str:
@@ -178,6 +199,37 @@ def _check_tables(objectives: Sequence) -> list[TabularObjective]:
     return list(objectives)
 
 
+def check_resumable(state: Mapping[str, Any], extra: Mapping[str, Any], updates: int, path: Path) -> None:
+    """Refuse to resume ``state`` (a ``state.pt``) into a run that would learn something else: other training tasks
+    (the checkpoint would then claim tasks it was never trained on, or hide one it was: a held-out leak), another seed
+    or recipe, or fewer updates than already done. Only :data:`RESUMABLE_CHANGES` may differ."""
+    saved = state["policy"].get("extra", {})
+    fix = f"rerun with the original settings, or train into a new --out (not {path.parent})"
+    if saved.get("train_tasks") != extra["train_tasks"]:
+        raise ValueError(f"{path} was trained on {saved.get('train_tasks')}, this run trains on {extra['train_tasks']} "
+                         f"(another --holdout?): resuming would mix them; {fix}")
+    old, new = _flat(saved.get("train_config", {})), _flat(extra["train_config"])
+    # settings added to the code after the state was saved are not in it: compare what both know
+    changed = sorted(k for k in old.keys() & new.keys() if k not in RESUMABLE_CHANGES and old[k] != new[k])
+    if changed:
+        raise ValueError(f"{path} was trained with other settings ({', '.join(changed)}: "
+                         f"{', '.join(f'{old.get(k)!r} -> {new.get(k)!r}' for k in changed)}); {fix}")
+    if updates < state["update"]:
+        raise ValueError(f"{path} already holds {state['update']} updates; --updates {updates} would save a checkpoint "
+                         f"that claims fewer: give --updates >= {state['update']}")
+
+
+def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as ``{"learner.lr": 0.003, ...}`` (top-level keys keep their names)."""
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        if isinstance(v, Mapping):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
 def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg: TrainConfig | None = None,
           holdout: Sequence[TabularObjective] = (), resume: bool = False, progress: bool = True) -> GRPOformerPolicy:
     """Train a policy from scratch (or resume) on ``train_objectives`` (+ synthetic); returns it.
@@ -185,6 +237,7 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
     Files in ``out_dir``: ``log.csv`` (one row per update), ``state.pt`` (resumable), ``policy.pt`` (final).
     """
     cfg = cfg or TrainConfig()
+    cfg.validate()
     tables = _check_tables(train_objectives)
     check_device(cfg.device)
     out = Path(out_dir)
@@ -206,13 +259,16 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
         critic = (value, torch.optim.Adam(value.parameters(), lr=cfg.learner.lr))
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    frozen = None
+    frozen = copy.deepcopy(policy).eval() if cfg.learner.kl_beta > 0 else None  # the initial policy, also on resume
     start, evaluations, wall0 = 0, 0, 0.0
     state_path, log_path = out / "state.pt", out / "log.csv"
     buffer = StateBuffer(cfg.learner.buffer_states)
+    extra = {"train_tasks": sorted(o.name for o in tables), "seed": cfg.seed, "train_config": _plain(asdict(cfg))}
     if resume and state_path.exists():
         st = torch.load(state_path, map_location=device, weights_only=False)
+        check_resumable(st, extra, cfg.updates, state_path)
         policy.load_state_dict(st["policy"]["state_dict"])
+        policy.eval()  # the mode update() leaves it in, so the next rollout is computed as without the interruption
         optimizer.load_state_dict(st["optimizer"])
         if critic is not None:
             critic[0].load_state_dict(st["critic"])
@@ -229,11 +285,6 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
     else:
         with log_path.open("w", newline="") as fh:
             csv.DictWriter(fh, LOG_FIELDS).writeheader()
-    if cfg.learner.kl_beta > 0:
-        import copy
-
-        frozen = copy.deepcopy(policy).eval()
-    extra = {"train_tasks": sorted(o.name for o in tables), "seed": cfg.seed, "train_config": _plain(asdict(cfg))}
     t0 = time.time() - wall0
     bar = None
     if progress:
@@ -249,7 +300,8 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
         stats = update(policy, optimizer, ro, buffer, cfg.learner, rng, frozen, device=device, critic=critic)
         row = {"update": u + 1, "evaluations": evaluations, "wall_s": round(time.time() - t0, 2),
                "reward": float(np.mean(ro.rewards)), "train_regret": float(np.nanmean(ro.final_regret)),
-               **{k: stats.get(k, float("nan")) for k in ("churn", "pcr", "entropy", "policy_loss", "clip_frac")},
+               **{k: stats.get(k, float("nan")) for k in ("churn", "churn_states", "pcr", "entropy", "policy_loss",
+                                                        "clip_frac")},
                "heldout_regret": ""}
         if holdout and ((u + 1) % cfg.eval_every == 0 or u + 1 == cfg.updates):
             row["heldout_regret"] = heldout_regret(policy, holdout, cfg.eval_seeds, cfg.learner.horizon,

@@ -54,7 +54,8 @@ def test_every_mode_costs_the_same_evaluations_per_update(tables):
     state and G episodes per task."""
     cost = {}
     for mode in ("step", "trajectory", "both"):
-        ro = _collect(tables, episodes=4, horizon=5, group_size=4, group_mode=mode, trajectory_group=2)
+        both = {"trajectory_group": 2} if mode == "both" else {}
+        ro = _collect(tables, episodes=4, horizon=5, group_size=4, group_mode=mode, **both)
         cost[mode] = ro.evaluations
         assert ro.actions.shape[1] == (1 if mode == "trajectory" else 4)
         assert len(ro.final_regret) == (16 if mode == "trajectory" else 4)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from agents.grpoformer.learner import LearnerConfig
-from agents.grpoformer.train import train_online
+from agents.grpoformer.train import TrainConfig, train, train_online
 from hpo_gym.suites import load_hpobench_nn
 
 REFUSED = {
@@ -18,6 +18,14 @@ REFUSED = {
     "one candidate per group": ({"group_size": 1}, "at least 2 candidates"),
     "zero learning rate": ({"lr": 0.0}, "must be positive"),
     "negative entropy bonus": ({"ent_coef": -0.1}, "must be >= 0"),
+    "unknown algorithm": ({"algo": "a2c"}, "use 'grpo', 'reinforce' or 'ppo-critic'"),
+    "unknown reward": ({"reward": "regret"}, "use 'improvement'"),
+    "empty episodes (--budget 0)": ({"horizon": 0}, "horizon=0: needs a whole number >= 1"),
+    "negative PCR weight": ({"pcr_lambda": -1.0}, "must be >= 0"),
+    # settings a mode would silently ignore
+    "trajectory_group without both": ({"trajectory_group": 2}, "only applies to group_mode='both'"),
+    "score reward on trajectory groups": ({"reward": "score", "group_mode": "trajectory"}, "per-step reward"),
+    "no-std without GRPO": ({"std_normalize": False, "algo": "reinforce"}, "drop --no-std"),
     # group modes
     "unknown group mode": ({"group_mode": "episode"}, "use 'step', 'trajectory' or 'both'"),
     "both: groups that do not divide the episodes": ({"group_mode": "both", "trajectory_group": 3}, "divide episodes"),
@@ -56,3 +64,18 @@ PAPER_MODE_REFUSED = {
 def test_paper_mode_refuses_what_needs_tables_instead_of_ignoring_it(setting, message):
     with pytest.raises(ValueError, match=message):
         train_online(load_hpobench_nn("kc1"), budget=8, cfg=LearnerConfig(**setting), progress=False)
+
+
+TRAIN_REFUSED = {
+    "no updates": ({"updates": 0}, "updates=0: needs a whole number >= 1"),
+    "held-out regret every 0 updates": ({"eval_every": 0}, "eval_every=0"),
+    "negative synthetic tasks": ({"synthetic": -2}, "synthetic=-2: a number of extra training tasks"),
+    "a share of 1": ({"mixed_frac": 1.0}, r"mixed_frac=1.0: a share of the episodes, in \[0, 1\)"),
+}
+
+
+@pytest.mark.parametrize("bad, message", TRAIN_REFUSED.values(), ids=TRAIN_REFUSED.keys())
+def test_training_refuses_before_any_update(bad, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        train([load_hpobench_nn("kc1")], tmp_path, TrainConfig(**bad), progress=False)
+    assert not (tmp_path / "log.csv").exists()
