@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -36,8 +37,13 @@ from agents.base import observe_if_supported
 from agents.portfolio import build_portfolio, greedy_order, normalized_scores
 from agents.registry import make_agent
 from hpo_gym.benchmark import kfold_splits
+from hpo_gym.cli import positive_int
 from hpo_gym.env import HPOEnv
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
+
+
+#: Every agent's regret at the budget is also printed as a ratio to this classic optimizer, run alongside.
+PEER = "tpe"
 
 
 def regret_curve(agent, objective, budget: int, seed: int) -> np.ndarray:
@@ -149,29 +155,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", default=None,
                         help="comma-separated specs (default random,tpe,portfolio,portfolio+tpe; with --plot-store: all in the store)")
     parser.add_argument("--folds", type=int, default=len(HPOBENCH_NN_TASKS), help="default: leave-one-task-out")
-    parser.add_argument("--budget", type=int, default=50)
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--budget", type=positive_int, default=50)
+    parser.add_argument("--seeds", type=positive_int, default=10)
     parser.add_argument("--plot-store", help="a `hpo-gym bench --out` directory to plot instead of running")
-    parser.add_argument("--plot", default="transfer_regret.png", help="PNG path for --plot-store")
+    parser.add_argument("--plot", default=None, help="PNG path for --plot-store (default DIR/transfer_regret.png)")
     parser.add_argument("--plot-per-task", default=None, help="with --plot-store: also the harness's per-task plot here")
     parser.add_argument("--compare-rules", action="store_true", help="closed-form regret of alternative portfolio rules")
     args = parser.parse_args(argv)
     if args.compare_rules:
         compare_rules(args.budget)
         return 0
+    if (args.plot or args.plot_per_task) and not args.plot_store:
+        parser.error("--plot and --plot-per-task draw a result directory: give it with --plot-store DIR")
     if args.plot_store:
-        plot_mean_regret(args.plot_store, args.plot, None if args.agents is None else _csv(args.agents), args.plot_per_task)
+        png = args.plot or str(Path(args.plot_store) / "transfer_regret.png")
+        plot_mean_regret(args.plot_store, png, None if args.agents is None else _csv(args.agents), args.plot_per_task)
         return 0
 
     tasks = list(HPOBENCH_NN_TASKS)
     tables = {t: load_hpobench_nn(t) for t in tasks}
     specs = _csv(args.agents or "random,tpe,portfolio,portfolio+tpe")
+    if PEER not in specs:  # every row is also printed as a ratio to this peer, run in the same process and seeds
+        specs.append(PEER)
     folds = kfold_splits(tasks, args.folds)  # the harness's folds: `hpo-gym bench --protocol kfold` scores the same splits
     curves: dict[str, list[np.ndarray]] = {s: [] for s in specs}
     closed_form: list[np.ndarray] = []
     start = time.perf_counter()
     with tqdm(total=len(specs) * len(tasks) * args.seeds, desc="episodes", file=sys.stderr) as bar:
-        for held_out in folds:
+        for k, held_out in enumerate(folds):
             train = [tables[t] for t in tasks if t not in held_out]
             portfolio = build_portfolio(train)
             for task in held_out:
@@ -180,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             for spec in specs:
                 agent = make_agent(spec)
                 if hasattr(agent, "fit"):
-                    agent.fit(train, seed=0)
+                    agent.fit(train, seed=k)  # the harness's fit seed (the fold index), so fits match `hpo-gym bench`
                 for task in held_out:
                     for seed in range(args.seeds):
                         curves[spec].append(regret_curve(agent, tables[task], args.budget, seed))
@@ -191,10 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"hpobench-nn, {protocol}, budget {args.budget}, {args.seeds} seeds; mean normalized regret "
           f"of the best-so-far over {len(tasks)} held-out tasks x seeds ({elapsed:.1f} s)")
     marks = [m for m in (1, 5, 10, 25, 50, 100) if m <= args.budget]
-    print(f"{'agent':<16}" + "".join(f"{'@' + str(m):>9}" for m in marks))
+    peer_last = float(np.mean(curves[PEER], axis=0)[args.budget - 1])
+    print(f"{'agent':<16}" + "".join(f"{'@' + str(m):>9}" for m in marks) + f"{'x ' + PEER + ' @' + str(args.budget):>13}")
     for spec in specs:
         mean = np.mean(curves[spec], axis=0)
-        print(f"{spec:<16}" + "".join(f"{mean[m - 1]:>9.4f}" for m in marks))
+        ratio = mean[args.budget - 1] / peer_last if peer_last > 0 else float("nan")
+        print(f"{spec:<16}" + "".join(f"{mean[m - 1]:>9.4f}" for m in marks) + f"{ratio:>13.2f}")
     reference = np.mean(closed_form, axis=0)
     print(f"{'(closed form)':<16}" + "".join(f"{reference[m - 1]:>9.4f}" for m in marks))
     if "portfolio" in curves:
