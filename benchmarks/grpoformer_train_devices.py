@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from agents.grpoformer.train import TrainConfig, train
+from agents.grpoformer.train import TrainConfig, check_device, train
 from hpo_gym.benchmark import kfold_splits
+from hpo_gym.cli import positive_int
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
 
 
@@ -49,12 +50,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--devices", default="cpu,cuda" if torch.cuda.is_available() else "cpu",
                         help="comma-separated torch devices; cpu is always run first, as the peer")
-    parser.add_argument("--updates", type=int, default=20)
+    parser.add_argument("--updates", type=positive_int, default=20)
     parser.add_argument("--fold", type=int, default=0, choices=range(4))
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the CLI's default is 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (the CLI's default is 1)")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     devices = ["cpu"] + [d for d in args.devices.split(",") if d and d != "cpu"]
+    for device in devices:  # before any timing: a device this torch cannot use would fail after the CPU pass
+        try:
+            check_device(device)
+        except ValueError as e:
+            parser.error(str(e))
     rows = []
     for device in devices:
         rows.append(time_training(device, args.updates, args.fold, args.threads))
