@@ -195,3 +195,67 @@ def test_random_search_is_uniform_over_the_grid(credit_g):
     idx = np.minimum((actions[:, 0] * 10).astype(int), 9)  # 10 values of the first hyperparameter
     counts = np.bincount(idx, minlength=10)
     assert counts.min() > 300 and counts.max() < 500
+
+
+def test_a_non_finite_score_is_told_as_a_failed_trial(credit_g):
+    """The study must not learn from NaN: the trial is FAIL (told so by the agent, not left for Optuna to warn about),
+    finite scores are told as the env's ``info["score"]`` (not the reward), and the run goes on."""
+    import warnings
+
+    from optuna.trial import TrialState
+
+    env = gym.make("HPO-OpenML-v0", task="credit_g", budget=4, reward="improvement")
+    obs, _ = env.reset(seed=0)
+    agent = OptunaAgent("tpe")
+    agent.reset(env.unwrapped.space, seed=0, budget=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for step in range(4):
+            action = agent.act(obs)
+            obs, reward, _, _, info = env.step(action)
+            if step in (1, 3):
+                info = {**info, "score": float("nan") if step == 1 else float("inf")}
+            agent.observe(action, reward, info)
+            trial = agent.study.trials[-1]
+            if step in (1, 3):
+                assert trial.state == TrialState.FAIL and trial.value is None
+            else:
+                assert trial.state == TrialState.COMPLETE and trial.value == info["score"]
+                if step == 2:
+                    assert reward != info["score"]  # the improvement reward is not what the study is told
+    assert not [w for w in caught if "not acceptable" in str(w.message)], [str(w.message) for w in caught]
+    assert [t.state for t in agent.study.trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE,
+                                                     TrialState.FAIL]
+    assert agent.study.best_value == max(t.value for t in agent.study.trials if t.value is not None)
+
+
+@pytest.mark.parametrize("name", ["alpha", "depth", "width"])
+def test_an_evaluated_config_that_differs_on_a_discrete_dimension_is_out_of_step(credit_g, name):
+    space = credit_g.space
+    agent = OptunaAgent("tpe")
+    agent.reset(space, seed=0)
+    proposed = space.decode(agent.act({}))
+    hp = space[name]
+    other = hp.values[(hp.index_of(proposed[name]) + 1) % len(hp.values)]
+    with pytest.raises(RuntimeError, match=rf"evaluated {name}=.*out of step"):
+        agent.observe(None, 0.5, {"score": 0.5, "config": {**proposed, name: other}})
+    assert not [t for t in agent.study.trials if t.state.is_finished()]  # nothing was told
+    # the same config as proposed is accepted and stored as the evaluated one
+    agent2 = OptunaAgent("tpe")
+    agent2.reset(space, seed=0)
+    proposed2 = space.decode(agent2.act({}))
+    agent2.observe(None, 0.5, {"score": 0.5, "config": proposed2})
+    assert agent2.study.trials[-1].user_attrs["evaluated_config"] == proposed2
+
+
+def test_a_continuous_dimension_may_be_snapped_by_the_env():
+    """Only discrete dimensions must match: the env may snap a float/int to its table's grid."""
+    agent = OptunaAgent("tpe")
+    agent.reset(MIXED, seed=0)
+    action = agent.act({})
+    proposed = MIXED.decode(action)
+    snapped = {**proposed, "lr": proposed["lr"] * 1.5, "layers": 1 if proposed["layers"] != 1 else 2}
+    agent.observe(action, 0.3, {"score": 0.3, "config": snapped})
+    trial = agent.study.trials[-1]
+    assert trial.state.name == "COMPLETE" and trial.value == 0.3
+    assert trial.user_attrs["evaluated_config"]["lr"] == pytest.approx(snapped["lr"])

@@ -190,3 +190,86 @@ def test_user_objective_without_oracle_rejects_regret_reward():
     env.reset(seed=0)
     *_, info = env.step(np.array([0.5]))
     assert info["score"] == pytest.approx(0.5) and "normalized_regret" not in info
+
+
+# -- Dict and MultiDiscrete actions name the configuration that is evaluated ------------------------------------
+# Value indices per hyperparameter (alpha, batch_size, depth, learning_rate_init, width: 10, 10, 3, 10, 10 values).
+NAMED_ACTIONS = [(0, 9, 2, 4, 7), (9, 0, 1, 5, 3), (3, 3, 0, 9, 0)]
+
+
+def _config_of_indices(space, indices):
+    """The configuration an index action names, built from the space's value lists (not by the env's code)."""
+    return {hp.name: hp.values[i] for hp, i in zip(space, indices)}
+
+
+def test_dict_actions_evaluate_the_configuration_they_name(credit_g):
+    env = gym.make("HPO-OpenML-credit_g-v0", action_type="dict", budget=len(NAMED_ACTIONS))
+    env.reset(seed=0)
+    space = credit_g.space
+    configs = []
+    for step, indices in enumerate(NAMED_ACTIONS):
+        # native ints for one action, numpy ints (what Dict.sample gives) for the others
+        action = {hp.name: (i if step == 0 else np.int64(i)) for hp, i in zip(space, indices)}
+        obs, reward, terminated, _, info = env.step(action)
+        expected = _config_of_indices(space, indices)
+        assert info["config"] == expected
+        assert info["score"] == pytest.approx(credit_g.evaluate(expected).score) and reward == info["score"]
+        assert obs["x"][step, :5] == pytest.approx(space.encode(expected))
+        configs.append(info["config"])
+    assert len({tuple(c.values()) for c in configs}) == len(NAMED_ACTIONS)  # different actions, different configs
+    assert terminated
+
+
+def test_multidiscrete_actions_evaluate_the_configuration_they_name(credit_g):
+    env = gym.make("HPO-OpenML-credit_g-v0", action_type="multidiscrete", budget=len(NAMED_ACTIONS))
+    env.reset(seed=0)
+    space = credit_g.space
+    for step, indices in enumerate(NAMED_ACTIONS):
+        obs, reward, _, _, info = env.step(np.array(indices, dtype=np.int64))
+        expected = _config_of_indices(space, indices)
+        assert info["config"] == expected
+        assert info["score"] == pytest.approx(credit_g.evaluate(expected).score) and reward == info["score"]
+        assert obs["x"][step, :5] == pytest.approx(space.encode(expected))
+    # the same configuration through the Box action gives the same evaluation
+    box = gym.make("HPO-OpenML-credit_g-v0", budget=1)
+    box.reset(seed=0)
+    *_, box_info = box.step(space.encode(expected).astype(np.float32))
+    assert box_info["config"] == info["config"] and box_info["score"] == info["score"]
+
+
+def test_space_needs_a_reset_first():
+    env = gym.make("HPO-OpenML-v0", budget=2)
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.unwrapped.space
+    env.reset(seed=0, options={"task": "kc1"})
+    assert env.unwrapped.space.names == ["alpha", "batch_size", "depth", "learning_rate_init", "width"]
+
+
+@pytest.mark.parametrize("task", ["credit_g", "vehicle", "segment"])
+def test_first_improvement_reward_is_the_gain_over_the_tasks_worst_score(task):
+    """reward_of: before any trial the previous best is -inf, so the first step gains over the oracle's worst."""
+    env = gym.make("HPO-OpenML-v0", task=task, budget=3, reward="improvement")
+    env.reset(seed=0)
+    worst = env.unwrapped.objective.oracle.worst
+    assert worst > 0.05  # a baseline of 0 would give a different reward
+    _, reward, *_, info = env.step(np.full(5, 0.2, dtype=np.float32))
+    assert reward == pytest.approx(info["score"] - worst) and reward != pytest.approx(info["score"])
+    # later steps: the gain of the best-so-far, never negative
+    _, r2, *_, info2 = env.step(np.full(5, 0.8, dtype=np.float32))
+    assert r2 == pytest.approx(max(info2["score"] - info["score"], 0.0))
+
+
+def test_first_improvement_reward_without_an_oracle_is_zero():
+    class NoOracle(TabularObjective):
+        @property
+        def oracle(self):
+            return None
+
+    df = pd.DataFrame({"a": [1, 2, 3], "acc": [0.1, 0.5, 0.2]})
+    base = TabularObjective.from_dataframe(df, metric="acc")
+    env = gym.make("HPO-OpenML-v0", objective=NoOracle("no-oracle", base.space, base._seed_scores, "acc"),
+                   budget=3, reward="improvement")
+    env.reset(seed=0)
+    assert env.step(np.array([0.0]))[1] == 0.0  # score 0.1, nothing to gain over
+    assert env.step(np.array([0.5]))[1] == pytest.approx(0.4)
+    assert env.step(np.array([1.0]))[1] == 0.0

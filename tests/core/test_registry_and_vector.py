@@ -96,3 +96,122 @@ def test_gymnasium_vectorization_modes(mode):
         assert (info["score"] > 0).all()
     finally:
         vec.close()
+
+
+@pytest.mark.parametrize("reward", ["score", "improvement"])
+def test_native_vector_env_rewards_match_single_envs(reward):
+    n, budget = 6, 4
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=n, budget=budget, reward=reward)
+    _, info = vec.reset(seed=3)
+    tasks = list(info["task"])
+    assert len(set(tasks)) > 2, "seed 3 should draw several different tasks (their worst scores differ)"
+    singles = [gym.make("HPO-OpenML-v0", task=t, budget=budget, reward=reward) for t in tasks]
+    for env in singles:
+        env.reset(seed=0)
+    actions = np.random.default_rng(1).random((budget, n, 5))
+    for t in range(budget):
+        obs, rewards, terminated, _, info = vec.step(actions[t])
+        expected = [env.step(actions[t, i]) for i, env in enumerate(singles)]
+        np.testing.assert_allclose(rewards, [r for _, r, *_ in expected], rtol=1e-12, atol=0)
+        np.testing.assert_allclose(info["score"], [s["score"] for *_, s in expected], rtol=1e-12, atol=0)
+        if reward == "improvement" and t == 0:  # the first trial gains over its own task's worst score
+            worst = [env.unwrapped.objective.oracle.worst for env in singles]
+            np.testing.assert_allclose(rewards, info["score"] - np.array(worst), rtol=1e-12)
+        if reward == "score":
+            np.testing.assert_allclose(rewards, info["score"])
+    assert terminated.all()
+
+
+def _vector_run(seed, *, episodes=2, budget=3, n=5, noise=True):
+    """Tasks, rewards and observations of ``episodes`` episodes (with autoresets) from ``reset(seed=seed)``."""
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=n, budget=budget, noise=noise)
+    obs, info = vec.reset(seed=seed)
+    out = {"tasks": [tuple(info["task"])], "rewards": [], "obs": [obs]}
+    actions = np.random.default_rng(0).random((episodes * (budget + 1), n, 5))
+    for a in actions[:episodes * (budget + 1) - 1]:
+        obs, rewards, terminated, _, info = vec.step(a)
+        out["tasks"].append(tuple(info["task"]))
+        out["rewards"].append(rewards)
+        out["obs"].append(obs)
+    return out
+
+
+def test_native_vector_env_seeded_runs_repeat_and_seeds_differ():
+    a, b, c = _vector_run(3), _vector_run(3), _vector_run(4)
+    assert a["tasks"] == b["tasks"]
+    np.testing.assert_array_equal(np.array(a["rewards"]), np.array(b["rewards"]))
+    for oa, ob in zip(a["obs"], b["obs"]):
+        for key in oa:
+            np.testing.assert_array_equal(oa[key], ob[key])
+    # the autoreset drew new tasks from the same seeded stream
+    assert a["tasks"][0] != a["tasks"][-1]
+    assert a["tasks"][0] != c["tasks"][0] and a["tasks"][-1] != c["tasks"][-1]
+
+
+def test_native_vector_env_autoreset_step_masks_its_info():
+    n, budget = 3, 2
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=n, budget=budget)
+    vec.reset(seed=0)
+    keys = ["score", "best_score", "cost", "normalized_regret", "task", "openml_task_id", "step", "action_clipped", "cell"]
+    for t in range(budget):  # every env steps: every mask is True
+        *_, terminated, _, info = vec.step(np.full((n, 5), 0.5))
+        for k in keys:
+            assert info[f"_{k}"].dtype == bool and info[f"_{k}"].all(), k
+    assert terminated.all()
+    # the next step only restarts the finished envs: nothing was evaluated, every mask is False
+    obs, rewards, terminated, _, info = vec.step(np.full((n, 5), 1.5))
+    for k in keys:
+        assert not info[f"_{k}"].any(), k
+    assert (info["cell"] == -1).all() and (info["score"] == 0).all() and not info["action_clipped"].any()
+    assert (rewards == 0).all() and not terminated.any() and (info["step"] == 0).all()
+    # and the step after evaluates again
+    *_, info = vec.step(np.full((n, 5), 0.5))
+    assert all(info[f"_{k}"].all() for k in keys) and (info["step"] == 1).all() and (info["score"] > 0).all()
+
+
+def test_native_vector_env_flags_exactly_the_clipped_rows():
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=5, budget=3)
+    _, info = vec.reset(seed=0)
+    actions = np.full((5, 5), 0.5)
+    actions[0, 4] = 1.5    # one entry above 1
+    actions[2, 0] = -0.1   # one entry below 0
+    actions[3] = [0.0, 1.0, 0.0, 1.0, 0.0]  # on the bounds: not clipped
+    actions[4, :] = 7.0    # every entry out of range
+    *_, info = vec.step(actions)
+    assert info["action_clipped"].tolist() == [True, False, True, False, True]
+    # a clipped action evaluates the clipped configuration, as the single env does
+    for i, task in enumerate(info["task"]):
+        env = gym.make("HPO-OpenML-v0", task=task, budget=3)
+        env.reset(seed=0)
+        *_, s_info = env.step(actions[i])
+        assert s_info["action_clipped"] == info["action_clipped"][i]
+        assert vec.cell_config(info["cell"][i]) == s_info["config"]
+    *_, info = vec.step(np.full((5, 5), 0.25))
+    assert not info["action_clipped"].any()
+
+
+def test_native_vector_env_refuses_tasks_that_do_not_share_one_grid(monkeypatch):
+    import pandas as pd
+
+    from hpo_gym import suites
+    from hpo_gym.tabular import TabularObjective
+
+    def table(name, values):
+        df = pd.DataFrame({"a": values, "acc": [0.1, 0.7, 0.4]})
+        return TabularObjective.from_dataframe(df, metric="acc", name=name)
+
+    # same number of cells (a stack of the tables would succeed) but different values: not one grid
+    differ = {"small": table("small", [1, 2, 3]), "large": table("large", [10, 20, 30])}
+    shared = {"one": table("one", [1, 2, 3]), "two": table("two", [1, 2, 3])}
+    for name, objs in [("test-different-grids", differ), ("test-one-grid", shared)]:
+        monkeypatch.setitem(suites._SUITES, name, suites.Suite(name, {t: None for t in objs}, objs.__getitem__))
+    with pytest.raises(ValueError, match="share one grid"):
+        gym.make_vec("HPO-OpenML-v0", num_envs=2, suite="test-different-grids", budget=2)
+    # the same tasks through Gymnasium's sync vectorization work (the error's advice)
+    sync = gym.make_vec("HPO-OpenML-v0", num_envs=2, suite="test-different-grids", budget=2, vectorization_mode="sync")
+    sync.reset(seed=0)
+    sync.close()
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=2, suite="test-one-grid", budget=2)
+    vec.reset(seed=0)
+    *_, info = vec.step(np.array([[0.0], [1.0]]))
+    assert info["score"].tolist() == pytest.approx([0.1, 0.4])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from agents.grpoformer import learner
 from agents.grpoformer.learner import LearnerConfig, collect, run_episodes
 from agents.grpoformer.policy import MAX_DIMS, GRPOformerPolicy, PolicyConfig
 from agents.grpoformer.train import TrainConfig, recipe_tag
@@ -55,10 +56,38 @@ def test_lookahead_credits_what_a_candidate_leads_to_and_counts_every_evaluation
     assert ep["evaluations"] == T * 2 * G + continuation
 
 
-def test_lookahead_zero_is_the_one_step_gain(tables):
+def test_lookahead_zero_is_the_one_step_gain(tables, monkeypatch):
+    episodes = []
+
+    def recording_run_episodes(*args, **kwargs):
+        ep = run_episodes(*args, **kwargs)
+        episodes.append(ep)
+        return ep
+
+    monkeypatch.setattr(learner, "run_episodes", recording_run_episodes)
     cfg = LearnerConfig(horizon=8, episodes=2, group_size=4)
     ro = collect(_policy(), tables, cfg, np.random.default_rng(1), torch.Generator().manual_seed(1))
     assert ro.evaluations == 8 * 2 * 4
+    (ep,) = episodes
+    assert "lookahead_best" not in ep
+    # the episode record is consistent: each step's previous best is the best of the trials recorded before it
+    best = np.full(2, -np.inf)
+    for t in range(8):
+        np.testing.assert_array_equal(ep["prev_best"][t], best)
+        best = np.maximum(best, ep["scores"][t][np.arange(2), ep["chosen"][t]])
+    # the reward of each candidate is its one-step gain over the best-so-far, max(s - prev_best, 0);
+    # before any trial (prev_best = -inf) the candidate's score
+    expected = []
+    for scores, prev in zip(ep["scores"], ep["prev_best"]):
+        gain = np.maximum(scores - prev[:, None], 0.0)
+        expected.append(np.where(np.isfinite(prev)[:, None], gain, scores))
+    expected = np.concatenate(expected)  # step-major, like the rollout's states
+    assert ro.rewards.shape == expected.shape == (8 * 2, 4)
+    np.testing.assert_allclose(ro.rewards, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ro.rewards[:2], np.concatenate(ep["scores"][:1]))  # the first step: the scores
+    assert (ro.rewards[2:] == 0).any() and (ro.rewards[2:] > 0).any()  # later: gains, not raw scores
+    assert not np.allclose(ro.rewards, np.concatenate(ep["scores"]))
+    monkeypatch.undo()
     ro3 = collect(_policy(), tables, LearnerConfig(horizon=8, episodes=2, group_size=4, lookahead=3),
                   np.random.default_rng(1), torch.Generator().manual_seed(1))
     assert ro3.evaluations > ro.evaluations and ro3.rewards.shape == ro.rewards.shape
