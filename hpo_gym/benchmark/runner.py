@@ -461,13 +461,14 @@ def _resolve_tasks(tasks: Sequence[TaskSpec] | None, suite: str) -> tuple[list[s
     names: list[str] = []
     objectives: dict[str, Objective] = {}
     for t in tasks:
-        if isinstance(t, str):
+        if isinstance(t, (str, int, np.integer)) and not isinstance(t, bool):  # a name or an OpenML task id
             name = get_suite(suite).task_name(t)
         elif isinstance(t, Objective):
             name = t.name
             objectives[name] = t
         else:
-            raise ValueError(f"a task must be a task name of suite {suite!r} or an hpo_gym Objective, got {type(t).__name__}")
+            raise ValueError(f"a task must be a task name or OpenML task id of suite {suite!r}, or an hpo_gym Objective; "
+                             f"got {type(t).__name__}")
         if name in names:
             raise ValueError(f"task {name!r} appears twice; give each objective a distinct name")
         names.append(name)

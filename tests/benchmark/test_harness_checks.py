@@ -5,14 +5,19 @@ scoped to the command, input checks, and in-sample rows labelled as such. Real t
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
 import warnings
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 from agents.random_search import RandomSearch
 from agents.registry import make_agent
-from hpo_gym.benchmark import ResultStore, run_benchmark
+from hpo_gym.benchmark import ResultStore, run_benchmark, runner
 from hpo_gym.benchmark.report import format_summary, json_report, markdown_report
 from hpo_gym.benchmark.metrics import summary_table
 from hpo_gym.cli import main
@@ -170,3 +175,145 @@ def test_shards_from_before_in_sample_load_as_not_in_sample(tmp_path):
     pd.read_parquet(path).drop(columns="in_sample").to_parquet(path, index=False)
     df = store.load()
     assert len(df) == 3 and df["in_sample"].dtype == bool and not df["in_sample"].any()
+
+
+# -- 7. store housekeeping, fitted-agent cache, trained_on, refusals ---------------------------------------------
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_clean_temporaries_removes_only_dead_writers_files(tmp_path):
+    run_benchmark({"random": RandomSearch}, ["kc1"], budget=3, seeds=1, out=tmp_path, progress=False)
+    store = ResultStore(tmp_path)
+    (shard,) = store.shard_paths()
+    dead = store.runs_dir / f".{shard.name}.tmp-{_dead_pid()}"
+    nameless = store.runs_dir / f".{shard.name}.tmp-x"  # no pid in the name: no writer can own it
+    alive = store.runs_dir / f".{shard.name}.tmp-{os.getpid()}"  # a live writer's file is left alone
+    for p in (dead, nameless, alive):
+        p.write_bytes(b"half a shard")
+    assert store.clean_temporaries() == 2
+    assert not dead.exists() and not nameless.exists() and alive.exists() and shard.exists()
+    assert store.clean_temporaries() == 0
+    alive.unlink()
+    # a benchmark cleans up at start, and the half-written file never counts as a run
+    dead.write_bytes(b"half a shard")
+    df = run_benchmark({"random": RandomSearch}, ["kc1"], budget=3, seeds=1, out=tmp_path, progress=False)
+    assert not dead.exists() and len(df) == 3 and store.shard_paths() == [shard]
+
+
+class CountingTransfer(RandomSearch):
+    """A transfer agent (spec string, so its fit is cached) that counts its fits."""
+
+    fits: list[int] = []
+
+    def fit(self, train_objectives, seed=0):
+        CountingTransfer.fits.append(seed)
+        self.train = tuple(o.name for o in train_objectives)
+
+
+class UnpicklableTransfer(CountingTransfer):
+    """Holds a lock after fitting, so the fitted agent cannot be pickled."""
+
+    def fit(self, train_objectives, seed=0):
+        super().fit(train_objectives, seed)
+        self.lock = threading.Lock()
+
+
+def _kfold_kwargs(out, factory):
+    return dict(budget=3, seeds=1, out=out, protocol="kfold", folds=2, progress=False,
+                resolve_agent=lambda spec: factory())
+
+
+def test_corrupt_fitted_cache_is_refitted_with_a_warning(tmp_path):
+    CountingTransfer.fits.clear()
+    kwargs = _kfold_kwargs(tmp_path, CountingTransfer)
+    run_benchmark(["transfer"], FOUR_TASKS, **kwargs)
+    assert CountingTransfer.fits == [0, 1]
+    caches = sorted((tmp_path / "fitted").glob("*.pkl"))
+    assert len(caches) == 2
+    for cache in caches:
+        cache.write_bytes(b"not a pickle")
+    store = ResultStore(tmp_path)
+    store.path_of(("transfer", "credit_g", 0)).unlink()  # fold 0 has a run left to do
+    with pytest.warns(RuntimeWarning, match="ignoring unreadable fitted-agent cache"):
+        df = run_benchmark(["transfer"], FOUR_TASKS, **kwargs)
+    assert CountingTransfer.fits == [0, 1, 0]  # fold 0 refitted, fold 1 (all runs stored) untouched
+    assert (df["status"] == "ok").all() and df.groupby("task").ngroups == 4
+    refitted = store.read_fitted(store.fitted_path("transfer", 0, ["kc1", "phoneme"], 0))
+    assert isinstance(refitted, CountingTransfer) and refitted.train == ("kc1", "phoneme")  # the cache is good again
+
+
+def test_unpicklable_fitted_agent_is_refitted_next_time(tmp_path):
+    UnpicklableTransfer.fits.clear()
+    kwargs = _kfold_kwargs(tmp_path, UnpicklableTransfer)
+    with pytest.warns(RuntimeWarning, match="cannot be pickled"):
+        df = run_benchmark(["transfer"], FOUR_TASKS, **kwargs)
+    assert (df["status"] == "ok").all() and len(df) == 4 * 3 and df["heldout"].all()
+    assert UnpicklableTransfer.fits == [0, 1] and not list((tmp_path / "fitted").glob("*"))
+    ResultStore(tmp_path).path_of(("transfer", "car", 0)).unlink()
+    with pytest.warns(RuntimeWarning, match="cannot be pickled"):
+        df = run_benchmark(["transfer"], FOUR_TASKS, **kwargs)
+    assert UnpicklableTransfer.fits == [0, 1, 0] and (df["status"] == "ok").all()
+
+
+def test_trained_on_a_single_name_is_that_name_not_its_letters(tmp_path):
+    assert runner.trained_on(SimpleNamespace(trained_on="credit_g")) == {"credit_g"}
+    assert runner.trained_on(SimpleNamespace(trained_on=["credit_g", "car"])) == {"credit_g", "car"}
+    assert runner.trained_on(SimpleNamespace(trained_on=7)) == frozenset()  # unusable: nothing, not a failed run
+    assert runner.trained_on(SimpleNamespace()) == frozenset()
+
+    class TrainedOnOne(RandomSearch):
+        trained_on = "credit_g"
+
+    with pytest.warns(UserWarning, match="in-sample results: one on credit_g"):
+        df = run_benchmark({"one": TrainedOnOne}, ["credit_g", "car"], budget=3, seeds=1, progress=False)
+    assert df.groupby("task")["in_sample"].all().to_dict() == {"car": False, "credit_g": True}
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"protocol": "loo"}, r"unknown protocol 'loo'; use one of \('all', 'kfold'\)"),
+    ({"budget": 0}, "budget must be a positive integer, got 0"),
+    ({"budget": 2.5}, "budget must be a positive integer, got 2.5"),
+    ({"agents": {}}, "no agents given"),
+    ({"agents": []}, "no agents given"),
+    ({"tasks": ["credit_g", "car", "credit_g"]}, "task 'credit_g' appears twice"),
+    ({"tasks": ["credit_g", "31"]}, "task 'credit_g' appears twice"),  # 31 is credit_g's OpenML task id
+    ({"tasks": [2.5]}, "a task must be a task name or OpenML task id of suite 'hpobench-nn', or an hpo_gym Objective; got float"),
+    ({"tasks": [{"name": "credit_g"}]}, "a task must be .* got dict"),
+    ({"tasks": ["no_such_task"]}, "unknown task 'no_such_task'"),
+    ({"seeds": []}, "no seeds given"),
+])
+def test_bad_settings_are_refused_before_the_directory_is_touched(tmp_path, kwargs, message):
+    call = dict(agents={"random": RandomSearch}, tasks=["credit_g"], budget=3, seeds=1, out=tmp_path / "o",
+                progress=False)
+    with pytest.raises(ValueError, match=message):
+        run_benchmark(**{**call, **kwargs})
+    assert not (tmp_path / "o").exists()
+
+
+def test_two_objectives_with_one_name_are_refused(tmp_path):
+    from hpo_gym.suites import load_hpobench_nn
+
+    with pytest.raises(ValueError, match="task 'credit_g' appears twice"):
+        run_benchmark({"random": RandomSearch}, [load_hpobench_nn("credit_g"), "credit_g"], budget=3, seeds=1,
+                      progress=False)
+
+
+def test_per_task_regret_std_is_over_seeds_on_a_real_run():
+    df = run_benchmark({"random": RandomSearch}, ["credit_g", "car"], budget=4, seeds=3, progress=False)
+    tasks = json_report(df)["tasks"]["random"]
+    for task in ("credit_g", "car"):
+        final = [df[(df["task"] == task) & (df["seed"] == s) & (df["step"] == 4)]["normalized_regret"].item()
+                 for s in range(3)]
+        assert len(set(final)) > 1  # the seeds differ, so a std over anything else would show
+        assert tasks[task]["regret_std"] == pytest.approx(float(pd.Series(final).std()))
+        assert tasks[task]["regret_mean"] == pytest.approx(sum(final) / 3) and tasks[task]["seeds"] == 3
+
+
+def test_an_int_openml_task_id_names_its_task():
+    """run_benchmark's docstring accepts OpenML task ids in tasks; an int id used to be refused there."""
+    df = run_benchmark({"random": RandomSearch}, [31], budget=3, seeds=1, progress=False)
+    assert set(df["task"]) == {"credit_g"}

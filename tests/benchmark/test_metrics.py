@@ -10,6 +10,7 @@ from hpo_gym.benchmark.metrics import (
     beats_random_ratio,
     mean_rank,
     paired_ratio_bootstrap,
+    per_task_details,
     per_task_table,
     rank_curve,
     regret_at,
@@ -98,6 +99,26 @@ def test_rank_curve_and_per_task_table():
     assert curve.loc[2, "random"] == pytest.approx(2.375)
     table = per_task_table(df)
     assert table.loc["A", "random"] == pytest.approx(0.45) and table.loc["B", "x"] == pytest.approx(0.05)
+
+
+def test_per_task_details_hand_computed():
+    details = per_task_details(steps_frame(failed=[("x", "A", 2)]))  # the failed run counts nowhere
+    # regret_std is the sample std over the seeds of one task, not over tasks or agents
+    assert details["random"]["A"] == pytest.approx({"regret_mean": 0.45, "regret_std": np.std([0.5, 0.4], ddof=1),
+                                                    "best_score_mean": 0.55, "rank": 2.75, "seeds": 2})
+    assert details["x"]["A"] == pytest.approx({"regret_mean": 0.3, "regret_std": np.std([0.2, 0.4], ddof=1),
+                                               "best_score_mean": 0.7, "rank": 2.0, "seeds": 2})
+    assert details["y"]["B"] == pytest.approx({"regret_mean": 0.6, "regret_std": 0.0, "best_score_mean": 0.4,
+                                               "rank": 3.0, "seeds": 2})
+    assert details["x"]["B"]["regret_std"] == pytest.approx(np.std([0.0, 0.1], ddof=1))
+    assert sorted(details) == ["random", "x", "y"] and all(sorted(d) == ["A", "B"] for d in details.values())
+    # at budget 1 every run has regret 1 (std 0) and every agent the middle rank
+    first = per_task_details(steps_frame(), 1)
+    assert first["y"]["A"] == pytest.approx({"regret_mean": 1.0, "regret_std": 0.0, "best_score_mean": 0.0,
+                                             "rank": 2.0, "seeds": 2})
+    # one seed: the std is undefined and reads None (JSON null), not NaN
+    one = per_task_details(steps_frame({("A", 0): {"random": 0.3}}))
+    assert one["random"]["A"]["regret_std"] is None and one["random"]["A"]["seeds"] == 1
 
 
 def test_report_budgets():

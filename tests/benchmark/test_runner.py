@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,9 @@ from agents.optuna_agents import OptunaAgent
 from agents.random_search import RandomSearch
 from agents.registry import make_agent
 from hpo_gym.benchmark import ResultStore, kfold_splits, run_benchmark, summary_table
+from hpo_gym.benchmark import runner
+from hpo_gym.env import HPOEnv
+from hpo_gym.suites import load_hpobench_nn
 from hpo_gym.tabular import TabularObjective
 
 TWO_TASKS = ["credit_g", "car"]
@@ -45,9 +49,11 @@ class RecordingTransfer(RandomSearch):
     """A transfer agent that records every fit (class-level, runs in this process with jobs=1)."""
 
     fits: list[tuple[str, ...]] = []
+    fit_seeds: list[int] = []
 
     def fit(self, train_objectives, seed=0):
         RecordingTransfer.fits.append(tuple(o.name for o in train_objectives))
+        RecordingTransfer.fit_seeds.append(seed)
         self.trained_on = {o.name for o in train_objectives}
 
     def reset(self, space, seed=None, budget=None):
@@ -67,8 +73,58 @@ def test_every_step_is_stored_with_all_columns(tmp_path):
     assert df["normalized_regret"].between(0, 1).all()
     config = json.loads(df["config"].iloc[0])
     assert sorted(config) == ["alpha", "batch_size", "depth", "learning_rate_init", "width"]
-    assert (df["choose_seconds"] >= 0).all() and (df["eval_cost"] > 0).all()
+    assert np.isfinite(df["choose_seconds"]).all() and (df["eval_cost"] > 0).all()
     assert len(ResultStore(tmp_path).shard_paths()) == 8
+    # every stored score is the table's score of the stored configuration, best_score is the running max of the
+    # scores, and the regret is the table's normalized regret of that best score
+    for (_, task, _), run in runs:
+        table = load_hpobench_nn(task)
+        assert run["score"].tolist() == [table.evaluate(json.loads(c)).score for c in run["config"]]
+        np.testing.assert_array_equal(run["best_score"], np.maximum.accumulate(run["score"].to_numpy()))
+        np.testing.assert_allclose(run["normalized_regret"], table.oracle.normalized_regret(run["best_score"].to_numpy()))
+        assert run["eval_cost"].tolist() == [table.evaluate(json.loads(c)).cost for c in run["config"]]
+
+
+class FakeClock:
+    """A deterministic ``perf_counter``: it only moves when a test moves it."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        return self.now
+
+
+class ClockedRandom(RandomSearch):
+    """Random search whose ``act`` takes 0.25 and whose ``observe`` takes 0.5 fake seconds."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+
+    def act(self, observation):
+        self.clock.now += 0.25
+        return super().act(observation)
+
+    def observe(self, action, reward, info):
+        self.clock.now += 0.5
+
+
+def test_choose_seconds_is_act_plus_observe_and_excludes_the_evaluation(monkeypatch):
+    """With a controlled clock: each step's choose_seconds is the agent's act + observe time, not the env's."""
+    clock = FakeClock()
+    monkeypatch.setattr(runner, "time", SimpleNamespace(perf_counter=clock.perf_counter))
+    real_step = HPOEnv.step
+
+    def slow_step(self, action):  # the evaluation takes 100 fake seconds: it must not count as the agent's time
+        clock.now += 100.0
+        return real_step(self, action)
+
+    monkeypatch.setattr(HPOEnv, "step", slow_step)
+    df = run_benchmark({"clocked": lambda: ClockedRandom(clock)}, ["credit_g"], budget=4, seeds=[0, 1], progress=False)
+    assert (df["status"] == "ok").all() and len(df) == 8
+    assert df["choose_seconds"].tolist() == [0.75] * 8
+    assert summary_table(df).loc["clocked", "sec/suggestion"] == 0.75
 
 
 def test_seeded_runs_repeat():
@@ -132,8 +188,14 @@ def test_user_tabular_objective():
     df = run_benchmark({"random": RandomSearch, "tpe": lambda: OptunaAgent("tpe")}, [objective], budget=6, seeds=2,
                        progress=False)
     assert set(df["task"]) == {"mine"} and (df["status"] == "ok").all()
-    best = df[df["step"] == 6]["best_score"]
-    assert (best <= grid["acc"].max()).all()
+    acc = {(lr, act): a for lr, act, a in grid.itertuples(index=False)}
+    for _, run in df.groupby(["agent", "seed"]):
+        configs = [json.loads(c) for c in run["config"]]
+        assert run["score"].tolist() == [acc[(c["lr"], c["act"])] for c in configs]  # the grid's value of the config
+        np.testing.assert_array_equal(run["best_score"], np.maximum.accumulate(run["score"].to_numpy()))
+        # regret against the grid's own best and worst
+        span = grid["acc"].max() - grid["acc"].min()
+        np.testing.assert_allclose(run["normalized_regret"], (grid["acc"].max() - run["best_score"]) / span)
 
 
 def test_string_specs_need_a_resolver():
@@ -152,10 +214,11 @@ def test_kfold_splits_contiguous():
 
 def test_kfold_fits_once_per_fold_on_training_tasks_only(tmp_path):
     RecordingTransfer.fits.clear()
+    RecordingTransfer.fit_seeds.clear()
     df = run_benchmark({"transfer": RecordingTransfer, "random": RandomSearch}, None, budget=3, seeds=2, out=tmp_path,
                        protocol="kfold", folds=4, progress=False)
-    splits = kfold_splits(list(df["task"].drop_duplicates().sort_values()), 4)  # only for the count
-    assert len(RecordingTransfer.fits) == len(splits) == 4  # once per fold, not per seed or task
+    assert len(RecordingTransfer.fits) == 4  # once per fold, not per seed or task
+    assert RecordingTransfer.fit_seeds == [0, 1, 2, 3]  # fitted with seed=fold
     from hpo_gym.suites import HPOBENCH_NN_TASKS
 
     folds = kfold_splits(list(HPOBENCH_NN_TASKS), 4)

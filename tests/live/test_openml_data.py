@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import openml
 import pytest
@@ -57,13 +55,11 @@ def test_download_through_openml_then_offline_from_cache(private_openml):
     np.testing.assert_array_equal(again.X, data.X)
     np.testing.assert_array_equal(again.test_idx, data.test_idx)
 
-    start = time.perf_counter()
     with pytest.raises(OpenMLUnavailableError) as err:
         load_task(WINE, cache_dir=cache)
     message = str(err.value)
     assert "OpenML task 990002" in message and str(cache) in message and "hpo-gym fetch 990002" in message
     assert ENV_CACHE in message and err.value.__cause__ is None  # one error, no chained traceback
-    assert time.perf_counter() - start < 10
 
 
 def test_env_var_chooses_the_cache(private_openml, monkeypatch):
