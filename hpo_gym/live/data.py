@@ -164,7 +164,7 @@ def fetch_openml_task(task_id: int, cache_dir: str | os.PathLike | None = None):
 def _load_task_cached(task_id: int, repeat: int, fold: int, root: str, server: str) -> TaskData:
     from openml.tasks import OpenMLClassificationTask
 
-    task = fetch_openml_task(task_id)
+    task = fetch_openml_task(task_id, root)  # the root load_task configured, not $HPO_GYM_OPENML_CACHE again
     if not isinstance(task, OpenMLClassificationTask):
         raise ValueError(f"OpenML task {task_id} is a {type(task).__name__}; the live backend supports "
                          "classification tasks (OpenML task type 1) only")
@@ -172,7 +172,7 @@ def _load_task_cached(task_id: int, repeat: int, fold: int, root: str, server: s
     X_df, y_series, _, _ = dataset.get_data(target=task.target_name)
     X, categorical = _frame_to_numeric(X_df)
     labels = [str(c) for c in (task.class_labels or sorted(pd.unique(y_series.astype(str))))]
-    y = pd.Categorical(y_series.astype(str), categories=labels).codes.astype(np.int64)
+    y = pd.Categorical(_label_strings(y_series, labels), categories=labels).codes.astype(np.int64)
     if (y < 0).any():
         raise ValueError(f"OpenML task {task_id}: {int((y < 0).sum())} rows have a missing or unknown class label")
     n_repeats, n_folds, _ = task.get_split_dimensions()
@@ -187,6 +187,16 @@ def _load_task_cached(task_id: int, repeat: int, fold: int, root: str, server: s
         repeat=repeat, fold=fold,
         extra={"estimation_procedure": task.estimation_procedure.get("type"), "n_repeats": n_repeats, "n_folds": n_folds},
     )
+
+
+def _label_strings(y: pd.Series, labels: list[str]) -> pd.Series:
+    """The target as the strings of the task's ``class_labels``. openml-python turns an ARFF ``{false,true}`` target
+    into Python booleans, whose ``str`` is ``"False"``/``"True"``: matched to the labels case-insensitively."""
+    text = y.astype(str)
+    if set(text.dropna()) <= set(labels):
+        return text
+    by_lower = {label.lower(): label for label in labels}
+    return text.map(lambda v: by_lower.get(v.lower(), v) if isinstance(v, str) else v)
 
 
 def load_task(task_id: int, repeat: int = 0, fold: int = 0, cache_dir: str | os.PathLike | None = None) -> TaskData:

@@ -2,6 +2,8 @@
 
 #: OpenML task ids of the test server (see data/make_data.py).
 IRIS, WINE, BREAST_CANCER, DIGITS = 990001, 990002, 990003, 990004
+#: breast_cancer with its classes named false/true (an ARFF boolean target, as kc1's)
+BREAST_CANCER_FALSE_TRUE = 990005
 
 #: Low fidelities that keep every model family's fit well under a second on the small datasets.
 SMALL = {"rf": {"n_estimators": 16}, "xgb": {"n_estimators": 20}, "histgb": {"n_estimators": 20},

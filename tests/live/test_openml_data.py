@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import openml
 import pytest
-from live_fixtures import BREAST_CANCER, IRIS, WINE
+from live_fixtures import BREAST_CANCER, BREAST_CANCER_FALSE_TRUE, IRIS, WINE
 from openml_server import DATA, OpenMLTestServer
 
 from hpo_gym.live.data import ENV_CACHE, OpenMLUnavailableError, _frame_to_numeric, _load_task_cached, load_task
@@ -69,6 +69,23 @@ def test_env_var_chooses_the_cache(private_openml, monkeypatch):
     # openml-python files the server's data under <root>/<reversed host>, here <root>/1/0/0/127:PORT
     assert [p.parent.name for p in cache.rglob("datasplits.arff")] == [str(WINE)]
     assert len(list(cache.rglob("dataset.arff"))) == 1
+
+
+def test_an_explicit_cache_dir_wins_over_the_environment_variable(private_openml, monkeypatch, tmp_path):
+    server, cache = private_openml
+    monkeypatch.setenv(ENV_CACHE, str(tmp_path / "from_env"))
+    load_task(WINE, cache_dir=cache)
+    assert [p.parent.name for p in cache.rglob("datasplits.arff")] == [str(WINE)]
+    assert not (tmp_path / "from_env").exists()
+
+
+def test_a_false_true_target_keeps_its_labels(openml_session):
+    """openml-python reads an ARFF {false,true} target (kc1's, for one) as booleans, whose str is False/True; the loader
+    maps them back to the task's class labels instead of calling every row unlabeled."""
+    data = load_task(BREAST_CANCER_FALSE_TRUE)
+    reference = load_task(BREAST_CANCER)
+    assert data.classes == ("false", "true")
+    np.testing.assert_array_equal(data.y, reference.y)
 
 
 def test_unknown_task_is_a_value_error(openml_session):

@@ -28,12 +28,23 @@ from sklearn import datasets
 from sklearn.model_selection import StratifiedKFold
 
 HERE = Path(__file__).parent
+
+
+def load_breast_cancer_false_true():
+    """breast_cancer with the classes named ``false``/``true``, as kc1 and other OpenML tasks name theirs: openml-python
+    turns such an ARFF target into Python booleans, which the loader must map back to the task's class labels."""
+    bunch = datasets.load_breast_cancer()
+    bunch.target_names = np.array(["false", "true"])
+    return bunch
+
+
 #: task id -> (dataset id, sklearn loader, dataset name)
 FIXTURES = {
     990001: (990101, datasets.load_iris, "iris"),
     990002: (990102, datasets.load_wine, "wine"),
     990003: (990103, datasets.load_breast_cancer, "breast_cancer"),
     990004: (990104, datasets.load_digits, "digits"),
+    990005: (990105, load_breast_cancer_false_true, "breast_cancer_false_true"),
 }
 NS = 'xmlns:oml="http://openml.org/openml"'
 
