@@ -44,6 +44,8 @@ EXECUTORS = ("inline", "serial", "process", "ray")
 PRELOAD = ("hpo_gym.live.objective", "sklearn.ensemble", "sklearn.svm", "sklearn.linear_model", "sklearn.neural_network",
            "sklearn.compose", "sklearn.pipeline", "sklearn.preprocessing", "sklearn.impute", "sklearn.metrics",
            "sklearn.model_selection", "threadpoolctl", "xgboost")
+#: Exceptions of a job that come from the machine rather than the job (so its outcome is ``transient``).
+ENVIRONMENT_ERRORS = (ImportError, MemoryError, OSError)
 #: Workers keep this many shared objects (datasets) between batches.
 SHARED_SLOTS = 4
 
@@ -71,7 +73,9 @@ def _call(fn: Callable, shared: Any, job: Any) -> Outcome:
     try:
         value = fn(shared, job)
     except Exception as e:  # noqa: BLE001  (every failure becomes an Outcome)
-        return Outcome(error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - start)
+        # a missing module, memory or a disk error says something about this machine now, not about the job
+        return Outcome(error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - start,
+                       transient=isinstance(e, ENVIRONMENT_ERRORS))
     return Outcome(value=value, seconds=time.perf_counter() - start)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_EVAL_CACHE = "HPO_GYM_CACHE"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: keys include the data's fingerprint (TaskData.fingerprint)
 
 
 def default_cache_dir() -> Path:

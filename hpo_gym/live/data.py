@@ -20,6 +20,7 @@ outer test rows, which are kept for a final test score.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 from collections.abc import Iterable
@@ -85,6 +86,18 @@ class TaskData:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """sha256 of the arrays an evaluation depends on (features, labels, outer split): part of the evaluation
+        cache's key, so that data sharing a task id, dataset id and row count with other data (another server, a
+        ``data=`` override) never receives its cached scores."""
+        digest = hashlib.sha256()
+        for array in (self.X, self.y, self.categorical, self.train_idx, self.test_idx):
+            a = np.ascontiguousarray(array)
+            digest.update(f"{a.dtype.str}{a.shape}".encode())
+            digest.update(a.tobytes())
+        return digest.hexdigest()
 
     def validation_split(self, val_fraction: float = 0.33, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(fit rows, validation rows), both drawn from the outer TRAIN rows only.

@@ -35,3 +35,25 @@ def test_keys_are_stable_and_sensitive():
     a = evaluation_key(task=1, config={"x": 0.1 + 0.2, "y": 3}, seed=None)
     assert a == evaluation_key(task=1, config={"y": 3, "x": 0.3}, seed=None)  # order and float round-off
     assert a != evaluation_key(task=1, config={"y": 3, "x": 0.3}, seed=0)
+
+
+def test_data_with_the_same_ids_never_receives_another_datas_cached_scores(openml_session, tmp_path):
+    """The key holds the data's fingerprint: the same task id, dataset id and row count with other labels (another
+    server's copy, a data= override) is trained, not answered from the first data's cache."""
+    import dataclasses
+
+    import numpy as np
+    from live_fixtures import BREAST_CANCER, DEFAULTS
+
+    from hpo_gym.live import LiveObjective
+    from hpo_gym.live.data import load_task
+
+    data = load_task(BREAST_CANCER)
+    relabelled = dataclasses.replace(data, y=np.random.default_rng(1).permutation(data.y))
+    assert relabelled.fingerprint != data.fingerprint
+    config = DEFAULTS["lr"]
+    first = LiveObjective(BREAST_CANCER, "lr", fidelity={"iter": 50}, data=data, cache_dir=tmp_path, executor="inline")
+    assert not first.evaluate(config).info["cached"] and first.evaluate(config).info["cached"]
+    other = LiveObjective(BREAST_CANCER, "lr", fidelity={"iter": 50}, data=relabelled, cache_dir=tmp_path, executor="inline")
+    scored = other.evaluate(config)
+    assert not scored.info["cached"] and scored.score != first.evaluate(config).score

@@ -20,6 +20,8 @@ def square_plus_shared(shared, job):
         time.sleep(30)
     if job == "raise":
         raise ArithmeticError("bad job")
+    if job == "no module":
+        raise ImportError("No module named 'xgboost'")
     return job * job + shared["offset"], os.getpid()
 
 
@@ -33,6 +35,14 @@ def test_process_pool_runs_in_parallel_and_survives_timeouts_crashes_and_errors(
         # the machinery's failures may not repeat on a rerun; the job's own exception would
         assert [o.transient for o in out] == [True, True, False, False]
         assert [o.value[0] for o in ex.run(square_plus_shared, [6], shared=("k", {"offset": 1}))] == [37]
+
+
+def test_a_missing_module_is_a_transient_outcome_and_a_jobs_own_error_is_not():
+    """An ImportError (or MemoryError, OSError) says something about this machine now, so it must not be cached as
+    the configuration's result; an ordinary exception of the job is that result."""
+    out = InlineExecutor().run(square_plus_shared, ["no module", "raise"], shared=("k", {"offset": 0}))
+    assert out[0].error.startswith("ImportError") and out[0].transient
+    assert out[1].error == "ArithmeticError: bad job" and not out[1].transient
 
 
 def test_get_executor_names():
