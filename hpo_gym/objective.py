@@ -26,10 +26,18 @@ class Oracle:
     best: float
     worst: float
 
+    def __post_init__(self) -> None:
+        if not self.best >= self.worst:  # also NaN bounds: every regret would silently be 0
+            raise ValueError(f"Oracle(best={self.best}, worst={self.worst}): needs best >= worst in score units "
+                             "(higher is better)")
+
     def normalized_regret(self, score: float | np.ndarray) -> float | np.ndarray:
-        """``(best - score) / (best - worst)``: 0 at the optimum, 1 at the worst configuration."""
+        """``(best - score) / (best - worst)``: 0 at the optimum, 1 at the worst configuration; not clipped, so a score
+        outside [worst, best] gives a value outside [0, 1]. A flat task (best == worst) has regret 0; NaN stays NaN."""
         span = self.best - self.worst
-        return (self.best - score) / span if span > 0 else np.zeros_like(score) * 0.0
+        if span > 0:
+            return (self.best - score) / span
+        return np.where(np.isnan(score), np.nan, 0.0) if np.ndim(score) else (float("nan") if np.isnan(score) else 0.0)
 
 
 @dataclass(frozen=True)

@@ -60,15 +60,23 @@ class Suite:
         """Resolve a task name or OpenML task id to the suite's task name, with a helpful error."""
         if isinstance(task, str) and task in self.tasks:
             return task
-        by_id = {tid: name for name, tid in self.tasks.items() if tid is not None}
-        try:
-            key = int(task)
-        except (TypeError, ValueError):
-            key = None
-        if key is not None and key in by_id:
-            return by_id[key]
+        key = as_task_id(task)
+        names = [name for name, tid in self.tasks.items() if tid is not None and key is not None and tid == key]
+        if len(names) == 1:
+            return names[0]
+        if len(names) > 1:  # e.g. one OpenML task under several model families: the id alone does not say which
+            raise ValueError(f"OpenML task {key} is {len(names)} tasks of suite {self.name!r}: {names}; name one of them")
         valid = ", ".join(f"{n} ({t})" for n, t in self.tasks.items())
         raise ValueError(f"unknown task {task!r} in suite {self.name!r}; valid names (OpenML task id): {valid}")
+
+
+def as_task_id(task: Any) -> int | None:
+    """``task`` as an OpenML task id: a positive int or a string of digits; None for anything else (31.7, True)."""
+    if isinstance(task, (int, np.integer)) and not isinstance(task, bool):
+        return int(task) if task > 0 else None
+    if isinstance(task, str) and task.strip().isdigit():
+        return int(task)
+    return None
 
 
 _SUITES: dict[str, Suite] = {}

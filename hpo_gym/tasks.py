@@ -90,8 +90,9 @@ def resolve_task_pool(
         return TaskPool([obj.name], lambda _name: obj, obj.space, {obj.name: obj.metadata.get("openml_task_id")})
     if backend == "tabular":
         if model is not None:  # a table's model is fixed by its rows; silently scoring the MLP table for model="rf" would mislead
-            raise ValueError(f"model={model!r} needs backend='live' (trains that model family on the OpenML task); the "
-                             f"tabular suite {suite!r} has its model fixed by its tables: leave model out")
+            raise ValueError(f"model={model!r} needs backend='live' (trains that model family on the OpenML task); "
+                             f"backend='tabular' takes suite {suite!r}'s tasks as they are: leave model out or pass "
+                             "backend='live'")
         s = get_suite(suite)
         if metric is not None:
             options.setdefault("metric", metric)

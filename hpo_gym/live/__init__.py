@@ -22,7 +22,7 @@ from typing import Any
 from hpo_gym.live.data import ENV_CACHE, OpenMLUnavailableError, TaskData, fetch, load_task
 from hpo_gym.live.models import MODEL_NAMES, MODELS, ModelFamily, get_model
 from hpo_gym.live.objective import WORST_SCORES, LiveObjective
-from hpo_gym.suites import HPOBENCH_NN, Suite, get_suite, register_suite
+from hpo_gym.suites import HPOBENCH_NN, Suite, as_task_id, get_suite, register_suite
 
 GRPOFORMER_PAPER = "grpoformer-paper"
 #: The OpenML tasks of the GRPOformer paper (arXiv 2509.17105), each with all six model families.
@@ -56,10 +56,11 @@ def _task_ids(task: Any, suite: str) -> tuple[list[int], str | None]:
     if isinstance(task, str) and _NAME.match(task):
         tid, model = parse_live_name(task)
         return [tid], model
-    try:
-        return [int(task)], None
-    except (TypeError, ValueError):
-        pass
+    tid = as_task_id(task)
+    if tid is not None:
+        return [tid], None
+    if not isinstance(task, str):  # 31.7, True, -5: int() would quietly make them tasks 31, 1, -5
+        raise ValueError(f"task={task!r}: give an OpenML task id (a positive whole number) or a task name")
     s = get_suite(suite)
     tid = s.tasks.get(s.task_name(task))
     if tid is None:

@@ -142,6 +142,22 @@ def test_unknown_task_and_bad_kwargs_list_the_fix():
         gym.make("HPO-OpenML-v0", task=31, model="rf")  # the tabular suite is the MLP's table
     with pytest.raises(ValueError, match="noise must be True or False"):
         gym.make("HPO-OpenML-v0", noise="False")
+    for not_an_id in (31.7, True, -5):  # int() would have made them tasks 31, 1 and -5
+        with pytest.raises(ValueError, match="unknown task"):
+            gym.make("HPO-OpenML-v0", task=not_an_id)
+
+
+def test_an_openml_id_shared_by_several_tasks_of_a_suite_is_refused_and_live_ids_are_whole_numbers():
+    """grpoformer-paper lists each OpenML task under six model families: the id alone used to pick the last one."""
+    import hpo_gym.live
+    from hpo_gym.suites import get_suite
+
+    with pytest.raises(ValueError, match="OpenML task 167149 is 6 tasks of suite 'grpoformer-paper'"):
+        get_suite("grpoformer-paper").task_name(167149)
+    assert get_suite("grpoformer-paper").task_name("167149-rf") == "167149-rf"
+    for not_an_id in (31.7, True, -5):
+        with pytest.raises(ValueError, match="give an OpenML task id"):
+            hpo_gym.live.live_task_pool(task=not_an_id)
     env = gym.make("HPO-OpenML-v0")
     with pytest.raises(ValueError, match="unknown task"):
         env.reset(options={"task": "mnist"})

@@ -140,3 +140,17 @@ def test_live_suite_is_known_without_importing_the_live_backend_first():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "36"
+
+
+def test_oracle_refuses_inverted_bounds_and_keeps_nan():
+    """An inverted or NaN oracle used to give every configuration regret 0; a NaN score on a flat task did too."""
+    from hpo_gym.objective import Oracle
+
+    with pytest.raises(ValueError, match="needs best >= worst"):
+        Oracle(0.5, 0.9)
+    with pytest.raises(ValueError, match="needs best >= worst"):
+        Oracle(float("nan"), 0.0)
+    flat = Oracle(0.7, 0.7)
+    assert flat.normalized_regret(0.7) == 0.0 and np.isnan(flat.normalized_regret(float("nan")))
+    np.testing.assert_array_equal(flat.normalized_regret(np.array([0.7, np.nan])), [0.0, np.nan])
+    assert Oracle(1.0, 0.0).normalized_regret(0.25) == pytest.approx(0.75)
