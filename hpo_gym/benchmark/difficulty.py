@@ -23,22 +23,28 @@ DEFAULT_THRESHOLDS = (0.005, 0.01, 0.02)
 def regret_profile(objective: TabularObjective, thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> dict[str, float]:
     """Per-task difficulty facts from a table's scores.
 
-    * ``cells``: configurations in the table;
+    * ``cells``: configurations in the table that have a score (missing cells are not counted);
     * ``within_<t>``: cells whose normalized regret is at most ``t`` (how many "good enough" answers exist);
     * ``runner_up_regret``: normalized regret of the best cell other than the best one (0 when the best
       score is shared): what a run that misses the best cell keeps at least;
     * ``lead_z``: the best cell's lead over the runner-up divided by its standard error across the table's
-      seeds (paired by seed; NaN with fewer than 2 seeds or no spread). A small value means the table's own
-      noise could have put the runner-up first.
+      seeds (paired by seed; NaN with fewer than 2 seeds or no spread beyond float round-off). A small value
+      means the table's own noise could have put the runner-up first.
+
+    A table needs at least two scored cells (a best and a runner-up).
     """
     if objective.oracle is None:
         raise ValueError(f"task {objective.name!r} has no oracle (best/worst score); regret is undefined for it")
     mean = np.asarray(objective.mean_scores, dtype=float)
+    scored = np.flatnonzero(np.isfinite(mean))
+    if scored.size < 2:
+        raise ValueError(f"task {objective.name!r} has {scored.size} scored cell(s); a difficulty profile compares the "
+                         "best cell with a runner-up, so it needs at least 2")
     best, worst = objective.oracle.best, objective.oracle.worst
     regret = (best - mean) / max(best - worst, 1e-12)
-    order = np.argsort(regret, kind="stable")
+    order = scored[np.argsort(regret[scored], kind="stable")]
     first, second = int(order[0]), int(order[1])
-    out: dict[str, float] = {"cells": int(mean.size)}
+    out: dict[str, float] = {"cells": int(scored.size)}
     for t in thresholds:
         out[f"within_{t:g}"] = int(np.sum(regret <= t))
     out["runner_up_regret"] = float(regret[second])
@@ -46,7 +52,8 @@ def regret_profile(objective: TabularObjective, thresholds: Sequence[float] = DE
     diff = seeds[first] - seeds[second] if seeds.ndim == 2 else np.array([])
     diff = diff[np.isfinite(diff)]
     spread = diff.std(ddof=1) if diff.size >= 2 else 0.0
-    out["lead_z"] = float(diff.mean() / (spread / np.sqrt(diff.size))) if spread > 0 else float("nan")
+    no_spread = spread <= 1e-12 * max(1.0, float(np.abs(diff).max(initial=0.0)))  # a constant lead's std is round-off
+    out["lead_z"] = float("nan") if no_spread else float(diff.mean() / (spread / np.sqrt(diff.size)))
     return out
 
 

@@ -27,6 +27,20 @@ def test_profile_hand_computed():
     assert p["lead_z"] == pytest.approx(0.2 / (0.1 / np.sqrt(3)))
 
 
+def test_a_constant_lead_has_no_z_and_missing_cells_are_not_counted():
+    """A lead identical in every seed has a std of float round-off (~1e-17), which made lead_z about 1e15; it is NaN
+    as documented. A missing cell is neither counted nor taken as the runner-up; one scored cell is refused."""
+    constant = three_cell_table({0: [0.9, 0.8, 0.7], 1: [0.8, 0.7, 0.6], 2: [0.1, 0.1, 0.1]})
+    assert np.isnan(regret_profile(constant)["lead_z"])
+    rows = [{"x": x, "y": y, "acc": v} for x, y, v in [(0, 0, 0.9), (0, 1, 0.5), (1, 0, 0.2)]]  # cell (1, 1) missing
+    holes = TabularObjective.from_dataframe(pd.DataFrame(rows), metric="acc", name="holes")
+    profile = regret_profile(holes)
+    assert profile["cells"] == 3 and profile["runner_up_regret"] == pytest.approx(0.4 / 0.7)
+    one = TabularObjective.from_dataframe(pd.DataFrame([{"x": 0, "acc": 0.9}, {"x": 1, "acc": np.nan}]), metric="acc")
+    with pytest.raises(ValueError, match="1 scored cell"):
+        regret_profile(one)
+
+
 def test_shared_best_has_no_runner_up_gap_and_no_hits_column():
     table = three_cell_table({0: [0.9, 0.8], 1: [0.8, 0.9], 2: [0.1, 0.2]})  # cells 0 and 1 tie at mean 0.85
     profile = suite_profile({"tied": table, "hand": three_cell_table({0: [1.0, 0.9], 1: [0.5, 0.6], 2: [0.0, 0.1]})})
