@@ -190,15 +190,22 @@ def test_reward_modes(credit_g):
     assert [r for r, _ in results["regret"]] == pytest.approx([-credit_g.oracle.normalized_regret(b) for b in bests])
 
 
-def test_user_objective_without_oracle_rejects_regret_reward():
-    class NoOracle(TabularObjective):
-        @property
-        def oracle(self):
-            return None
+class NoOracle(TabularObjective):
+    """A table that, like a live task, does not know its best and worst score."""
 
-    df = pd.DataFrame({"a": [1, 2, 3], "acc": [0.1, 0.5, 0.2]})
-    base = TabularObjective.from_dataframe(df, metric="acc")
-    obj = NoOracle("no-oracle", base.space, base._seed_scores, "acc")
+    @property
+    def oracle(self):
+        return None
+
+
+def no_oracle_table() -> NoOracle:
+    """Three configurations of one hyperparameter, scores 0.1, 0.5, 0.2, without an oracle."""
+    base = TabularObjective.from_dataframe(pd.DataFrame({"a": [1, 2, 3], "acc": [0.1, 0.5, 0.2]}), metric="acc")
+    return NoOracle("no-oracle", base.space, base._seed_scores, "acc")
+
+
+def test_user_objective_without_oracle_rejects_regret_reward():
+    obj = no_oracle_table()
     env = gym.make("HPO-OpenML-v0", objective=obj, reward="regret")
     with pytest.raises(ValueError, match="needs an oracle"):
         env.reset(seed=0)
@@ -276,15 +283,7 @@ def test_first_improvement_reward_is_the_gain_over_the_tasks_worst_score(task):
 
 
 def test_first_improvement_reward_without_an_oracle_is_zero():
-    class NoOracle(TabularObjective):
-        @property
-        def oracle(self):
-            return None
-
-    df = pd.DataFrame({"a": [1, 2, 3], "acc": [0.1, 0.5, 0.2]})
-    base = TabularObjective.from_dataframe(df, metric="acc")
-    env = gym.make("HPO-OpenML-v0", objective=NoOracle("no-oracle", base.space, base._seed_scores, "acc"),
-                   budget=3, reward="improvement")
+    env = gym.make("HPO-OpenML-v0", objective=no_oracle_table(), budget=3, reward="improvement")
     env.reset(seed=0)
     assert env.step(np.array([0.0]))[1] == 0.0  # score 0.1, nothing to gain over
     assert env.step(np.array([0.5]))[1] == pytest.approx(0.4)
