@@ -137,7 +137,7 @@ def summary_table(df: pd.DataFrame, budgets: Sequence[int] | None = None, refere
     agents = sorted(df["agent"].unique())
     runs = df.groupby(_RUN)["status"].first()
     table = pd.DataFrame(index=pd.Index(agents, name="agent"))
-    table["heldout"] = df.groupby("agent")["heldout"].any().reindex(agents).astype(bool)
+    table["heldout"] = df.groupby("agent")["heldout"].all().reindex(agents).astype(bool)
     table["runs"] = (runs == "ok").groupby("agent").sum().reindex(agents).fillna(0).astype(int)
     table["failed"] = (runs != "ok").groupby("agent").sum().reindex(agents).fillna(0).astype(int)
     for b in budgets:

@@ -63,6 +63,7 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
     for ax, task in zip(axes.flat, tasks):
         for agent in agents:
             c = curves[(curves["task"] == task) & (curves["agent"] == agent)]
+            c = c[c["mean"].notna()]  # a task without an oracle (a live task) has no regret to draw
             if c.empty:
                 continue
             mean = c["mean"].clip(lower=REGRET_FLOOR)
@@ -70,7 +71,11 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
             hi = (c["mean"] + c["sem"]).clip(lower=REGRET_FLOOR)
             ax.plot(c["step"], mean, color=colors[agent], label=agent, lw=1.6)
             ax.fill_between(c["step"], lo, hi, color=colors[agent], alpha=0.18, lw=0)
-        ax.set_yscale("log")
+        if ax.lines:
+            ax.set_yscale("log")
+        else:
+            ax.text(0.5, 0.5, "no regret: the task has no known best score", ha="center", va="center", fontsize=9,
+                    transform=ax.transAxes)
         ax.set_title(task, fontsize=11)
         ax.grid(True, which="major", alpha=0.3)
     for ax in axes.flat[len(tasks):]:
@@ -79,7 +84,12 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
         ax.set_xlabel("evaluations")
     for ax in axes[:, 0]:
         ax.set_ylabel("normalized regret")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    by_label = {}  # every agent, also one that has lines only in later panels
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            by_label.setdefault(label, handle)
+    labels = sorted(by_label)
+    handles = [by_label[label] for label in labels]
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.9 / (3.4 * nrows)))
     top = axes[0, 0].get_position().y1
     gap = 0.25 / (3.4 * nrows)  # about a quarter inch, in figure fraction
@@ -99,12 +109,16 @@ def plot_average_rank(df: pd.DataFrame, path: str | Path, title: str | None = No
     colors = _colors(sorted(agents))
     fig, ax = plt.subplots(figsize=(8.4, 4.2))
     for agent in agents:
-        ax.plot(ranks.index, ranks[agent], label=agent, color=colors[agent], lw=1.8)
+        if ranks[agent].notna().any():  # tasks without an oracle have no regret to rank by
+            ax.plot(ranks.index, ranks[agent], label=agent, color=colors[agent], lw=1.8)
     ax.set_xlabel("evaluations")
     ax.set_ylabel("average rank (lower is better)")
     ax.set_title(title or "Average rank by regret of the best so far (over tasks and seeds)", fontsize=11)
     ax.grid(True, alpha=0.3)
-    ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: never hides a curve
+    if ax.lines:
+        ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: never hides a curve
+    else:
+        ax.text(0.5, 0.5, "no ranks: no task has a known best score", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     return _save(fig, path)
 

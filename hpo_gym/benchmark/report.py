@@ -48,6 +48,11 @@ def _held_out_label(heldout: bool, in_sample: tuple[list[str], int] | None) -> s
     return "yes (k-fold)" if heldout else "no"
 
 
+def _fmt(value: float, spec: str) -> str:
+    """``value`` formatted, or ``-`` when it is undefined (NaN), as the regret columns show it."""
+    return "-" if pd.isna(value) else format(value, spec)
+
+
 def format_summary(table: pd.DataFrame, in_sample: Mapping[str, tuple[list[str], int]] | None = None) -> pd.DataFrame:
     """Readable column set: regret as ``mean ± std`` per budget, the rest rounded.
 
@@ -58,13 +63,13 @@ def format_summary(table: pd.DataFrame, in_sample: Mapping[str, tuple[list[str],
     out = pd.DataFrame(index=table.index)
     budgets = [c.split("@")[1] for c in table.columns if c.startswith("regret@")]
     for b in budgets:
-        out[f"regret@{b}"] = [f"{m:.4f} ± {s:.4f}" if not math.isnan(m) else "-"
-                              for m, s in zip(table[f"regret@{b}"], table[f"std@{b}"].fillna(0.0))]
-    out["BtR"] = table["BtR"].map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
-    out["MP"] = table["MP"].map(lambda v: f"{v:.4f}")
-    out["MnP"] = table["MnP"].map(lambda v: f"{v:.4f}")
-    out["MnR"] = table["MnR"].map(lambda v: f"{v:.2f}")
-    out["s/suggestion"] = table["sec/suggestion"].map(lambda v: f"{v:.2g}")
+        out[f"regret@{b}"] = [("-" if math.isnan(m) else f"{m:.4f} ± " + ("-" if math.isnan(s) else f"{s:.4f}"))
+                              for m, s in zip(table[f"regret@{b}"], table[f"std@{b}"])]  # one run: no std
+    out["BtR"] = table["BtR"].map(lambda v: _fmt(v, ".2f"))
+    out["MP"] = table["MP"].map(lambda v: _fmt(v, ".4f"))
+    out["MnP"] = table["MnP"].map(lambda v: _fmt(v, ".4f"))
+    out["MnR"] = table["MnR"].map(lambda v: _fmt(v, ".2f"))
+    out["s/suggestion"] = table["sec/suggestion"].map(lambda v: _fmt(v, ".2g"))
     out["held-out"] = [_held_out_label(bool(h), in_sample.get(a)) for a, h in table["heldout"].items()]
     out["runs"] = table["runs"]
     if table["failed"].any():
@@ -78,7 +83,7 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
     table = summary_table(df)
     in_sample = in_sample_tasks(df)
     parts = [f"Normalized regret mean ± std over runs at each budget; BtR, MP, MnP, MnR at budget {budget}.",
-             "", format_summary(table, in_sample).to_markdown()]
+             "", format_summary(table, in_sample).to_markdown(disable_numparse=True)]
     if table["heldout"].any():
         parts += ["", "held-out = yes: scored only on tasks the agent was not fitted on (k-fold over tasks)."]
     if in_sample:

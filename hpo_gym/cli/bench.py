@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,8 +99,9 @@ def run_report(args: argparse.Namespace) -> int:
     if args.json:
         report = json_report(df)
         if comparisons:
-            report["comparisons"] = {f"{a}:{ref}": ci for (a, ref), (_, ci) in zip(pairs, comparisons)}
-        print(json.dumps(report, indent=2))
+            report["comparisons"] = {f"{a}:{ref}": {k: _json_number(v) for k, v in ci.items()}
+                                     for (a, ref), (_, ci) in zip(pairs, comparisons)}
+        print(json.dumps(report, indent=2, allow_nan=False))
     else:
         print(markdown_report(df))
         for line, _ in comparisons:
@@ -107,6 +109,11 @@ def run_report(args: argparse.Namespace) -> int:
     if not args.no_plots:
         _plots(df, args)
     return 0
+
+
+def _json_number(value):
+    """NaN/inf (an interval without an upper end, e.g. when the reference reaches regret 0) as null: strict JSON."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _plots(df: pd.DataFrame, args: argparse.Namespace) -> None:

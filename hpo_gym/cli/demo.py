@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     print(per_task_table(df).to_markdown(floatfmt=".4f"))
     print("\nSummary (regret mean ± std over runs; BtR = share of tasks where the agent beats random; MP/MnP = "
           "median/mean best validation accuracy; MnR = mean rank):\n")
-    print(format_summary(summary_table(df), in_sample_tasks(df)).to_markdown())
+    print(format_summary(summary_table(df), in_sample_tasks(df)).to_markdown(disable_numparse=True))
     print(f"\n{df.groupby(['agent', 'task', 'seed']).ngroups} runs in {seconds:.1f} s"
           + (f"; results in {args.out} (`hpo-gym report {args.out}` draws the plots)" if args.out else ""))
     return 0

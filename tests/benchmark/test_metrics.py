@@ -165,3 +165,24 @@ def test_paired_ratio_bootstrap_names_missing_agents():
     solved = paired_frame({"ref": {("A", 0): 0.0}, "x": {("A", 0): 0.1}})
     with pytest.raises(ValueError, match="ratio to it is undefined"):
         paired_ratio_bootstrap(solved, "x", "ref")
+
+
+def test_report_of_a_reference_that_reaches_regret_zero_is_strict_json_and_tidy_markdown(tmp_path, capsys):
+    """With the reference at regret 0 on some seeds, bootstrap resamples divide by zero: the interval's upper end is
+    undefined and must be null in --json (NaN is not JSON). Markdown keeps its formatting (BtR 0.00, not 0)."""
+    import json
+
+    from hpo_gym.benchmark import ResultStore
+    from hpo_gym.cli import main
+
+    final = {("A", s): {"random": r, "tpe": 0.1} for s, r in enumerate([0.0, 0.0, 0.2])}
+    store = ResultStore(tmp_path / "bench")
+    df = steps_frame(final)
+    for (agent, task, seed), run in df.groupby(["agent", "task", "seed"]):
+        store.write_run((agent, task, int(seed)), run.reset_index(drop=True))
+    assert main(["report", str(tmp_path / "bench"), "--json", "--no-plots", "--compare", "tpe:random"]) == 0
+    report = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in --json output"))
+    assert report["comparisons"]["tpe:random"]["high"] is None
+    assert main(["report", str(tmp_path / "bench"), "--no-plots"]) == 0
+    text = capsys.readouterr().out
+    assert "| 0.00 " in text or "| 1.00 " in text  # BtR keeps two decimals (to_markdown used to reparse it)

@@ -102,3 +102,17 @@ def test_bad_settings_are_refused_at_construction_and_unseeded_calls_repeat():
         obj.evaluate({**config, "C": 5000.0})
     with pytest.raises(ValueError, match="2 configurations but 1 seeds"):
         obj.evaluate_batch([config, config], seeds=[1])
+
+
+def test_a_benchmark_on_a_task_without_an_oracle_reports_and_plots(tmp_path):
+    """Without a known best score there is no regret: the report used to crash drawing an all-NaN curve on a log axis."""
+    from agents.registry import make_agent
+    from hpo_gym.benchmark import run_benchmark
+    from hpo_gym.benchmark.report import markdown_report, write_plots
+
+    df = run_benchmark(["random"], tasks=[HPOBenchObjective(WineSVMBenchmark())], budget=3, seeds=1,
+                       resolve_agent=make_agent, progress=False)
+    assert (df["status"] == "ok").all() and df["normalized_regret"].isna().all()
+    assert "random" in markdown_report(df)
+    paths = write_plots(df, tmp_path / "plots")
+    assert all(p.exists() and p.stat().st_size > 1000 for p in paths)
