@@ -44,14 +44,19 @@ import torch
 from agents.grpoformer.fast_inference import FastPolicy
 from agents.grpoformer.learner import first_new
 from agents.grpoformer.policy import (
+    MAX_DIMS,
     bins_to_unit,
     featurize_observations,
     history_bins,
     load_policy,
 )
 from agents.registry import register_agent
+from hpo_gym.episode import space_descriptor
 from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
+
+#: Scores the policy's features can take without float32 overflow (a z-score squares them); real scores are far inside.
+SCORE_LIMIT = 1e15
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 SHIPPED_CHECKPOINT = CHECKPOINT_DIR / "hpobench_nn_all.pt"
@@ -157,6 +162,7 @@ class GRPOformerAgent:
         if len(space) > 16:
             raise ValueError(f"GRPOformer handles at most 16 hyperparameters; this space has {len(space)}")
         self._space = space
+        self._descriptor = space_descriptor(space, len(space))
         self.reset_seed(seed)
         if self.warm_start and self._portfolio is not None:
             self._portfolio.reset(space, seed, budget)
@@ -177,7 +183,37 @@ class GRPOformerAgent:
                                    "--warm-start, or warm_start=K), and the portfolio is built from training tables: call "
                                    "fit(train_objectives) first (hpo-gym bench --protocol kfold does), or pass warm_start=0")
             return self._portfolio.act(observation)
+        observation = self._prepared(observation)
         return self._act_fast(observation) if self.fast else self._act_torch(observation)
+
+    def _prepared(self, observation: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The observation as the policy reads it, checked against the space given to ``reset``.
+
+        * Only the filled trial slots, in order (the env fills them in order; any other mask is honoured too).
+        * At most :data:`MAX_DIMS` dimension slots: an env built with a larger ``max_dims`` pads with empty slots.
+        * Scores made finite and bounded: NaN and -inf as the worst finite score seen, +inf as the best, and the rest
+          clipped to +-SCORE_LIMIT, so a user objective's odd score cannot break the policy's float32 features.
+          Ordinary scores pass unchanged, so proposals are the same as without this step.
+        """
+        d = len(self._space)
+        kinds = np.asarray(observation["dim_kind"])
+        if kinds.shape[-1] < d or not (np.array_equal(kinds[:d], self._descriptor["dim_kind"])
+                                        and np.allclose(np.asarray(observation["dim_choices"])[:d],
+                                                        self._descriptor["dim_choices"])):
+            raise ValueError(f"the observation describes another search space than the one given to reset() "
+                             f"({self._space.names}); call reset(env.unwrapped.space, seed) after each env.reset()")
+        mask = np.asarray(observation["mask"]).astype(bool)
+        keep = np.flatnonzero(mask)
+        y = np.asarray(observation["y"], dtype=np.float64)[keep]
+        finite = np.isfinite(y)
+        if not finite.all() or (np.abs(y) > SCORE_LIMIT).any():
+            low, high = (y[finite].min(), y[finite].max()) if finite.any() else (0.0, 0.0)
+            y = np.clip(np.where(np.isnan(y) | (y == -np.inf), low, np.where(y == np.inf, high, y)),
+                        -SCORE_LIMIT, SCORE_LIMIT)
+        width = min(np.asarray(observation["x"]).shape[-1], MAX_DIMS)
+        return {**observation, "x": np.asarray(observation["x"])[keep, :width], "y": y.astype(np.float32),
+                "mask": np.ones(len(keep), dtype=np.asarray(observation["mask"]).dtype),
+                **{k: np.asarray(observation[k])[:width] for k in ("dim_kind", "dim_choices", "dim_log")}}
 
     def fast_policy(self) -> FastPolicy:
         """The NumPy inference twin of ``self.policy`` (rebuilt whenever ``self.policy`` is replaced)."""
@@ -211,12 +247,13 @@ class GRPOformerAgent:
     def _act_torch(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
         """The reference path: torch featurize + forward (also the path for a GPU ``device``)."""
         d = len(self._space)
-        # Only the filled history slots matter (padding is masked out everywhere), so drop the rest: fewer
-        # tokens, a 3x faster suggestion, and the same policy output up to float round-off -- except on tied
-        # scores, where the rank feature follows torch.argsort's unspecified tie order, which depends on the
-        # array length (differences up to ~0.2 in a log-probability were seen on kc1).
-        n = max(int(np.asarray(observation["mask"]).sum()), 1)
-        observation = {**observation, "x": observation["x"][:n], "y": observation["y"][:n], "mask": observation["mask"][:n]}
+        # _prepared keeps only the filled history slots (padding is masked out everywhere anyway): fewer tokens, a 3x
+        # faster suggestion, and the same policy output up to float round-off -- except on tied scores, where the rank
+        # feature follows torch.argsort's unspecified tie order, which depends on the array length (differences up to
+        # ~0.2 in a log-probability were seen on kc1). An empty history keeps one (masked) slot for the encoder.
+        if len(observation["y"]) == 0:
+            observation = {**observation, "x": np.zeros((1, observation["x"].shape[1]), np.float32),
+                           "y": np.zeros(1, np.float32), "mask": np.zeros(1, np.int8)}
         f = featurize_observations(observation, self.device)
         enc = self.policy.encode(f)
         cand, _ = self.policy.sample(f, self.group_size, self._gen, self.temperature, encoded=enc)  # (1, G, D)

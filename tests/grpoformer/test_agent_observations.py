@@ -1,0 +1,51 @@
+"""What GRPOformerAgent.act accepts: observations with odd scores, wider envs, and the wrong space (real env, shipped
+checkpoint, both inference paths)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs_registry  # noqa: F401  (registers the gym ids)
+from agents.grpoformer.agent import GRPOformerAgent
+from hpo_gym.benchmark.runner import run_episode
+
+
+def observation_after(task: str, steps: int, max_dims: int = 16):
+    env = gym.make("HPO-OpenML-v0", task=task, budget=10, max_dims=max_dims)
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        obs, *_ = env.step(rng.random(env.action_space.shape).astype(np.float32))
+    return env, obs
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 3e38])
+def test_odd_scores_from_a_user_objective_do_not_break_the_policy(fast, bad):
+    """A NaN, an infinity or a huge finite score used to crash sampling ('invalid multinomial distribution')."""
+    env, obs = observation_after("kc1", 4)
+    agent = GRPOformerAgent(fast=fast)
+    agent.reset(env.unwrapped.space, seed=0)
+    obs["y"][1] = bad
+    action = agent.act(obs)
+    assert action.shape == (5,) and np.isfinite(action).all() and ((0 <= action) & (action <= 1)).all()
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_an_env_with_more_dimension_slots_than_the_policy_reads(fast):
+    """max_dims=20 pads a 5-dimension space with empty slots; the agent used to refuse the observation."""
+    env = gym.make("HPO-OpenML-v0", task="car", budget=6, max_dims=20)
+    rows, error = run_episode(GRPOformerAgent(fast=fast), env, 0, 6)
+    assert error is None and len(rows) == 6
+
+
+def test_an_observation_of_another_space_is_named():
+    _, obs = observation_after("credit_g", 2)
+    agent = GRPOformerAgent()
+    from hpo_gym.space import Float, SearchSpace
+
+    agent.reset(SearchSpace([Float("lr", 1e-4, 1.0, log=True), Float("momentum", 0.0, 0.99)]), seed=0)
+    with pytest.raises(ValueError, match="another search space than the one given to reset"):
+        agent.act(obs)
