@@ -163,6 +163,7 @@ class GRPOformerAgent:
             raise ValueError(f"GRPOformer handles at most 16 hyperparameters; this space has {len(space)}")
         self._space = space
         self._descriptor = space_descriptor(space, len(space))
+        self._has_int_dims = any(hp.kind == "int" for hp in space)
         self.reset_seed(seed)
         if self.warm_start and self._portfolio is not None:
             self._portfolio.reset(space, seed, budget)
@@ -235,7 +236,7 @@ class GRPOformerAgent:
         # history_bins (float64 product, as there), with minimum/maximum instead of np.clip's slower wrapper
         hb = np.maximum(np.minimum((np.asarray(observation["x"])[mask, :d].astype(np.float64) * nb[:d]).astype(np.int64),
                                    nb[:d] - 1), 0)
-        g = first_new(cand[:, :d], hb)
+        g = self._first_unevaluated(cand[:, :d], nb[:d], first_new(cand[:, :d], hb), observation["x"])
         # bins_to_unit: bin centre on grid dims, uniform inside the bin on continuous ones (same rng draws)
         b = cand[g].astype(np.float64)
         offset = np.full(b.shape, 0.5) if use_mode and g == 0 else \
@@ -262,9 +263,29 @@ class GRPOformerAgent:
         if use_mode:
             cand = torch.cat([self.policy.sample(f, 1, greedy=True, encoded=enc)[0], cand], 1)
         hb = history_bins(np.asarray(observation["x"])[mask, :d], f.n_bins[0, :d].cpu().numpy())
-        g = first_new(cand[0, :, :d].cpu().numpy(), hb)
+        bins = cand[0, :, :d].cpu().numpy()
+        g = self._first_unevaluated(bins, f.n_bins[0, :d].cpu().numpy(), first_new(bins, hb), observation["x"][mask])
         u = bins_to_unit(cand[:, g], f, None if use_mode and g == 0 else self._rng)[0, :d]
         return u.astype(np.float32)
+
+    def _first_unevaluated(self, cand_bins: np.ndarray, n_bins: np.ndarray, g: int, history_x: np.ndarray) -> int:
+        """``g``, or the first candidate after it whose configuration, as the env will evaluate it, is not in the history.
+
+        Why: an ``Int`` dimension gets 32 continuous bins, so two different bins can round to one integer; the bin
+        comparison of :func:`first_new` then misses the repeat (deterministic mode proposed one configuration every
+        step on a small Int space). Each candidate is compared at its bin centre, encoded as the env stores a trial
+        (``space.encode(space.decode(u))``). Spaces without Int dimensions (every embedded task) skip this entirely.
+        """
+        if not self._has_int_dims or len(history_x) == 0:
+            return g
+        d = len(self._space)
+        seen = {tuple(np.round(np.asarray(row[:d], dtype=np.float64), 6)) for row in history_x}
+        nb = np.maximum(np.asarray(n_bins, dtype=np.float64), 1.0)
+        for i in [g, *range(g + 1, len(cand_bins)), *range(g)]:
+            centre = np.clip((cand_bins[i].astype(np.float64) + 0.5) / nb, 0.0, 1.0)
+            if tuple(np.round(self._space.encode(self._space.decode(centre)), 6)) not in seen:
+                return i
+        return g
 
     def _use_mode(self, mask: np.ndarray) -> bool:
         """Propose the mode at this step: deterministic mode, or fewer than ``mode_first`` past trials."""

@@ -49,3 +49,29 @@ def test_an_observation_of_another_space_is_named():
     agent.reset(SearchSpace([Float("lr", 1e-4, 1.0, log=True), Float("momentum", 0.0, 0.99)]), seed=0)
     with pytest.raises(ValueError, match="another search space than the one given to reset"):
         agent.act(obs)
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_small_int_ranges_do_not_repeat_an_evaluated_configuration(deterministic):
+    """An Int dimension gets 32 continuous bins, so two bins can round to one integer: the bin comparison missed the
+    repeat, and deterministic mode proposed a single configuration 20 times on this space. Both inference paths
+    still propose the same configurations."""
+    import itertools
+
+    import pandas as pd
+
+    from hpo_gym.space import Categorical, Int, SearchSpace
+    from hpo_gym.tabular import TabularObjective
+
+    space = SearchSpace([Int("depth", 1, 10), Categorical("criterion", ["gini", "entropy"]), Int("leaf", 2, 10)])
+    rows = [{"depth": a, "criterion": c, "leaf": b, "acc": 0.5 + 0.03 * a - 0.01 * b + (0.02 if c == "gini" else 0.0)}
+            for a, c, b in itertools.product(range(1, 11), ["gini", "entropy"], range(2, 11))]
+    table = TabularObjective.from_dataframe(pd.DataFrame(rows), "acc", space=space, name="ints")
+    configs = {}
+    for fast in (True, False):
+        env = gym.make("HPO-OpenML-v0", objective=table, budget=20)
+        rows_, error = run_episode(GRPOformerAgent(fast=fast, deterministic=deterministic), env, 0, 20)
+        assert error is None
+        configs[fast] = [r["config"] for r in rows_]  # JSON text of the evaluated configuration
+    assert configs[True] == configs[False]
+    assert len(set(configs[True])) >= 18  # 1 before the fix (deterministic), 14 (sampling)
