@@ -211,7 +211,10 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = boot_a / boot_r
     tail = (1.0 - level) / 2.0
-    low, high = np.nanquantile(ratios, [tail, 1.0 - tail])
+    # a resample where the reference found every optimum makes the ratio infinite: take order statistics there (an
+    # interpolation between infinities is NaN), so the interval's end is reported as unbounded, not undefined
+    method = "inverted_cdf" if np.isinf(ratios).any() else "linear"
+    low, high = np.nanquantile(ratios, [tail, 1.0 - tail], method=method)
     out = {"ratio": float(point_a / point_r), "low": float(low), "high": float(high), "level": level,
            "n_boot": n_boot, "runs": int(len(pairs)), "tasks": int(len(tasks))}
     if threshold is not None:
