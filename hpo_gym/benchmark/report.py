@@ -90,6 +90,11 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
         parts += ["", "held-out = no (in-sample): scored on tasks the agent was trained on ("
                   + "; ".join(f"{a}: {', '.join(t)}" for a, (t, _) in in_sample.items())
                   + "), so these are not numbers for a new task; --protocol kfold gives held-out ones."]
+    if table["failed"].any():
+        failed = {a: int(n) for a, n in table["failed"].items() if n}
+        parts += ["", "failed: runs in which the agent raised (" + ", ".join(f"{a}: {n}" for a, n in failed.items())
+                  + "). They are left out of every metric above, so those agents' numbers cover only the runs they "
+                  "finished and may flatter them; `hpo-gym bench` printed the first error, `--retry-failed` reruns them."]
     if per_task:
         parts += ["", f"Mean normalized regret per task at budget {budget} (over seeds):", "",
                   per_task_table(df, budget).to_markdown(floatfmt=".4f")]

@@ -85,6 +85,14 @@ def test_summary_table_hand_computed():
     assert table.loc["y", "BtR"] == 0.5
 
 
+def test_the_report_says_failed_runs_are_left_out_of_the_metrics():
+    from hpo_gym.benchmark.report import markdown_report
+
+    text = markdown_report(steps_frame(failed=[("x", "A", 2)]))
+    assert "failed: runs in which the agent raised (x: 1)" in text and "left out of every metric" in text
+    assert "failed:" not in markdown_report(steps_frame())
+
+
 def test_median_and_mean_best_score_differ_with_three_tasks():
     final = {("A", 0): {"random": 0.1}, ("B", 0): {"random": 0.2}, ("C", 0): {"random": 0.6}}
     table = summary_table(steps_frame(final))
