@@ -12,9 +12,9 @@ import copy
 import csv
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,6 +83,7 @@ class TrainConfig:
         for name in ("synthetic_frac", "mixed_frac", "grid_synthetic_frac", "seed_tables_frac"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: a share of the episodes, in [0, 1)")
+
 
 #: TrainConfig fields a resumed run may change: how long, where and how often it reports, not what it learns.
 RESUMABLE_CHANGES = ("updates", "eval_every", "eval_seeds", "ckpt_every", "threads", "device")
