@@ -616,7 +616,7 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
     with torch.no_grad():
         drift = policy_kl(probe_before, policy, probe_f, probe_actions)
     held_out = np.ones(len(drift), dtype=bool) if probe_idx is None else ~np.isin(probe_idx, list(anchored))
-    churn = float(drift[torch.as_tensor(held_out)].mean()) if held_out.any() else float("nan")
+    churn = float(drift[torch.as_tensor(held_out, device=drift.device)].mean()) if held_out.any() else float("nan")
     buffer.add(buffer_states)
     out = {k: float(np.mean(v)) for k, v in stats_acc.items()}
     out["churn"] = churn
