@@ -150,10 +150,7 @@ class OptunaAgent:
         """
         configs = [dict(c) for c in configs]
         if self.study is None or self._run_is_over():
-            if self.space is not None:
-                for config in configs:
-                    config_to_params(self.space, config)  # a bad value is named now, not at the next reset
-            self._deferred.extend(configs)
+            self._deferred.extend(configs)  # checked by the next reset, against that run's space
             return
         for config in configs:
             self.study.enqueue_trial(config_to_params(self.space, config))  # type: ignore[arg-type]

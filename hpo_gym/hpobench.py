@@ -90,7 +90,7 @@ class HPOBenchObjective:
         start = time.perf_counter()
         info: dict[str, Any] = {"task": self.name, "seed": seed, "fidelity": self.fidelity}
         try:
-            kwargs = {"rng": self.default_seed if seed is None else int(seed), **self._kwargs}
+            kwargs = {**self._kwargs, "rng": self.default_seed if seed is None else int(seed)}  # the seed decides
             result = self.benchmark.objective_function(self._configuration(config), fidelity=self.fidelity, **kwargs)
             value = float(result["function_value"])
             cost = result.get("cost")

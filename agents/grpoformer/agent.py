@@ -279,11 +279,12 @@ class GRPOformerAgent:
         if not self._has_int_dims or len(history_x) == 0:
             return g
         d = len(self._space)
-        seen = {tuple(np.round(np.asarray(row[:d], dtype=np.float64), 6)) for row in history_x}
+        # the env stores trials as float32 encodings: compare in that precision, exactly (no rounding boundary)
+        seen = {np.asarray(row[:d], dtype=np.float32).tobytes() for row in history_x}
         nb = np.maximum(np.asarray(n_bins, dtype=np.float64), 1.0)
         for i in [g, *range(g + 1, len(cand_bins)), *range(g)]:
             centre = np.clip((cand_bins[i].astype(np.float64) + 0.5) / nb, 0.0, 1.0)
-            if tuple(np.round(self._space.encode(self._space.decode(centre)), 6)) not in seen:
+            if self._space.encode(self._space.decode(centre)).astype(np.float32).tobytes() not in seen:
                 return i
         return g
 

@@ -43,7 +43,8 @@ from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_tables, seed_
 from hpo_gym.tabular import TabularObjective
 
 #: ``churn``: mean KL(snapshot || updated policy) on the ``churn_states`` probe states this update neither trained on
-#: nor used as PCR reference (NaN when none was left, as in the first updates of a tiny run; see learner.update).
+#: nor used as PCR reference (NaN when none was left, as in the first updates of a tiny run; see learner.update). The
+#: first update has no earlier states: its probes are states of its own rollout, all of them counted.
 LOG_FIELDS = ["update", "evaluations", "wall_s", "reward", "train_regret", "churn", "churn_states", "pcr", "entropy",
               "policy_loss", "clip_frac", "heldout_regret"]
 

@@ -172,7 +172,8 @@ def per_task_details(df: pd.DataFrame, b: int | None = None) -> dict[str, dict[s
                           "best_score_mean": g["best_score"].mean(), "rank": rank, "seeds": g["seed"].count()})
     out: dict[str, dict[str, dict[str, float]]] = {}
     for (agent, task), row in stats.iterrows():
-        out.setdefault(agent, {})[task] = {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+        out.setdefault(agent, {})[task] = {k: (float(v) if np.isfinite(v) else None) for k, v in row.items()}  # JSON
+        out[agent][task]["seeds"] = int(row["seeds"])
     return out
 
 

@@ -145,8 +145,9 @@ def write_plots(df: pd.DataFrame, plot_dir: str | Path) -> list[Path]:
 
 
 def _py(v: Any) -> Any:
+    """A table value as plain JSON: numpy scalars unwrapped, NaN and +-inf (not JSON numbers) as null."""
     if hasattr(v, "item"):
         v = v.item()
-    if isinstance(v, float) and math.isnan(v):
+    if isinstance(v, float) and not math.isfinite(v):
         return None
     return v

@@ -67,8 +67,10 @@ class ModelFamily:
         full["subsample"] = sub
         for key in self.fidelities:  # iterations / trees: every fit would fail, so say it once, here
             value = full[key]
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) \
+                    or not float(value).is_integer() or value < 1:
                 raise ValueError(f"fidelity {key} of model {self.name!r} must be a positive integer, got {value!r}")
+            full[key] = int(value)
         return full
 
     def pipeline(self, config: Mapping[str, Any], fidelity: Mapping[str, Any], categorical: np.ndarray,

@@ -156,6 +156,19 @@ def test_enqueue_after_a_run_spent_its_budget_opens_the_next_run(credit_g):
     assert credit_g.space.decode(agent.act({})) == config
 
 
+def test_a_warm_start_queued_between_runs_is_checked_against_the_next_runs_space():
+    """The next run may be on another task: a configuration of its space must not be refused by the last run's."""
+    from hpo_gym.space import Float, SearchSpace
+
+    small, large = SearchSpace([Float("lr", 1e-4, 0.1, log=True)]), SearchSpace([Float("lr", 1e-4, 1.0, log=True)])
+    agent = OptunaAgent("tpe")
+    agent.reset(small, seed=0, budget=1)
+    agent.observe(agent.act({}), 0.5, {"score": 0.5})
+    agent.enqueue([{"lr": 0.5}])  # outside the finished run's space, inside the next one's
+    agent.reset(large, seed=1, budget=1)
+    assert large.decode(agent.act({}))["lr"] == pytest.approx(0.5)
+
+
 def test_a_warm_start_outside_the_space_is_named():
     """It used to be clipped silently (lr=100 -> 0.1), and NaN reached Optuna, which failed at act()."""
     from hpo_gym.space import Float, Int, SearchSpace

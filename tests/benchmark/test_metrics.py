@@ -194,3 +194,16 @@ def test_report_of_a_reference_that_reaches_regret_zero_is_strict_json_and_tidy_
     assert main(["report", str(tmp_path / "bench"), "--no-plots"]) == 0
     text = capsys.readouterr().out
     assert "| 0.00 " in text or "| 1.00 " in text  # BtR keeps two decimals (to_markdown used to reparse it)
+
+
+def test_json_report_turns_infinite_scores_into_null():
+    """A user objective may return -inf (a diverged loss); the strict --json output used to fail on it."""
+    import json
+
+    from hpo_gym.benchmark.report import json_report
+
+    df = steps_frame()
+    df.loc[(df["agent"] == "x") & (df["task"] == "A"), "best_score"] = -np.inf
+    report = json.loads(json.dumps(json_report(df), allow_nan=False))
+    assert report["agents"]["x"]["MnP"] is None and report["tasks"]["x"]["A"]["best_score_mean"] is None
+    assert report["tasks"]["x"]["B"]["seeds"] == 2

@@ -75,3 +75,22 @@ def test_small_int_ranges_do_not_repeat_an_evaluated_configuration(deterministic
         configs[fast] = [r["config"] for r in rows_]  # JSON text of the evaluated configuration
     assert configs[True] == configs[False]
     assert len(set(configs[True])) >= 18  # 1 before the fix (deterministic), 14 (sampling)
+
+
+def test_log_scale_int_repeats_are_found_in_the_envs_float32_precision():
+    """The env stores trials as float32 encodings; comparing rounded float64 values missed repeats on log-scale Ints
+    (15 of 991 values of Int(10, 1000, log)). For every value a bin centre decodes to, a candidate in that bin is a
+    repeat of a history holding the value, and the next candidate (another value) is proposed instead."""
+    from hpo_gym.space import Int, SearchSpace
+
+    space = SearchSpace([Int("units", 10, 1000, log=True)])
+    agent = GRPOformerAgent()
+    agent.reset(space, seed=0)
+    checked = 0
+    for b in range(32):
+        value = space.decode(np.array([(b + 0.5) / 32]))["units"]
+        history = np.asarray(space.encode({"units": value}), dtype=np.float32)[None, :]
+        other = 31 if b < 16 else 0  # a bin at the other end: another value
+        assert agent._first_unevaluated(np.array([[b], [other]]), np.array([32]), 0, history) == 1, (b, value)
+        checked += 1
+    assert checked == 32

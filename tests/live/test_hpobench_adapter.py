@@ -102,6 +102,9 @@ def test_bad_settings_are_refused_at_construction_and_unseeded_calls_repeat():
         obj.evaluate({**config, "C": 5000.0})
     with pytest.raises(ValueError, match="2 configurations but 1 seeds"):
         obj.evaluate_batch([config, config], seeds=[1])
+    # the call's seed is HPOBench's rng, also when objective_kwargs hold one
+    HPOBenchObjective(bench, objective_kwargs={"rng": 7}).evaluate(config, seed=3)
+    assert bench.calls[-1]["rng"] == 3
 
 
 def test_a_benchmark_on_a_task_without_an_oracle_reports_and_plots(tmp_path):

@@ -139,6 +139,9 @@ def test_bad_arguments_are_clear_errors(openml_session):
         LiveObjective(IRIS, "rf", fidelity={"iter": 3})
     with pytest.raises(ValueError, match="n_estimators of model 'rf' must be a positive integer, got 0"):
         LiveObjective(IRIS, "rf", fidelity={"n_estimators": 0})
+    with pytest.raises(ValueError, match="must be a positive integer, got 2.5"):
+        LiveObjective(IRIS, "rf", fidelity={"n_estimators": 2.5})
+    assert LiveObjective(IRIS, "rf", fidelity={"n_estimators": 16.0}, cache=False).default_fidelity["n_estimators"] == 16
     obj = LiveObjective(IRIS, "rf", fidelity=SMALL["rf"], executor="inline", cache=False)
     with pytest.raises(ValueError, match=r"'max_depth' = 5000 is outside its range \[1, 50\]"):
         obj.evaluate({**DEFAULTS["rf"], "max_depth": 5000})  # a table snaps it; a live fit would train it as given
