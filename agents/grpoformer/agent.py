@@ -198,16 +198,17 @@ class GRPOformerAgent:
         """
         d = len(self._space)
         kinds = np.asarray(observation["dim_kind"])
+        # both descriptors come from hpo_gym.episode.space_descriptor, so they match exactly (and this is a hot path)
         if kinds.shape[-1] < d or not (np.array_equal(kinds[:d], self._descriptor["dim_kind"])
-                                        and np.allclose(np.asarray(observation["dim_choices"])[:d],
-                                                        self._descriptor["dim_choices"])):
+                                        and np.array_equal(np.asarray(observation["dim_choices"])[:d],
+                                                           self._descriptor["dim_choices"])):
             raise ValueError(f"the observation describes another search space than the one given to reset() "
                              f"({self._space.names}); call reset(env.unwrapped.space, seed) after each env.reset()")
         mask = np.asarray(observation["mask"]).astype(bool)
         keep = np.flatnonzero(mask)
         y = np.asarray(observation["y"], dtype=np.float64)[keep]
-        finite = np.isfinite(y)
-        if not finite.all() or (np.abs(y) > SCORE_LIMIT).any():
+        if not (len(y) == 0 or (np.isfinite(y).all() and np.abs(y).max() <= SCORE_LIMIT)):
+            finite = np.isfinite(y)
             low, high = (y[finite].min(), y[finite].max()) if finite.any() else (0.0, 0.0)
             y = np.clip(np.where(np.isnan(y) | (y == -np.inf), low, np.where(y == np.inf, high, y)),
                         -SCORE_LIMIT, SCORE_LIMIT)
@@ -236,7 +237,7 @@ class GRPOformerAgent:
         # history_bins (float64 product, as there), with minimum/maximum instead of np.clip's slower wrapper
         hb = np.maximum(np.minimum((np.asarray(observation["x"])[mask, :d].astype(np.float64) * nb[:d]).astype(np.int64),
                                    nb[:d] - 1), 0)
-        g = self._first_unevaluated(cand[:, :d], nb[:d], first_new(cand[:, :d], hb), observation["x"])
+        g = self._first_unevaluated(cand[:, :d], nb[:d], first_new(cand[:, :d], hb), observation["x"][mask])
         # bins_to_unit: bin centre on grid dims, uniform inside the bin on continuous ones (same rng draws)
         b = cand[g].astype(np.float64)
         offset = np.full(b.shape, 0.5) if use_mode and g == 0 else \
