@@ -126,7 +126,7 @@ def json_report(df: pd.DataFrame) -> dict[str, Any]:
     """
     table = summary_table(df)
     in_sample = in_sample_tasks(df)
-    agents = {a: {**{k: _py(v) for k, v in row.items()}, "in_sample_tasks": in_sample.get(a, ([], 0))[0]}
+    agents = {a: {**{k: json_value(v) for k, v in row.items()}, "in_sample_tasks": in_sample.get(a, ([], 0))[0]}
               for a, row in table.iterrows()}
     return {"budget": run_budget(df), "agents": agents, "tasks": per_task_details(df)}
 
@@ -144,7 +144,7 @@ def write_plots(df: pd.DataFrame, plot_dir: str | Path) -> list[Path]:
     return [plot_regret_per_task(df, plot_dir / "regret_per_task.png"), plot_average_rank(df, plot_dir / "average_rank.png")]
 
 
-def _py(v: Any) -> Any:
+def json_value(v: Any) -> Any:
     """A table value as plain JSON: numpy scalars unwrapped, NaN and +-inf (not JSON numbers) as null."""
     if hasattr(v, "item"):
         v = v.item()

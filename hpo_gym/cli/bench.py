@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,7 +90,7 @@ def _split_comparison(text: str, agents: set[str]) -> tuple[str, str]:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from hpo_gym.benchmark.report import json_report, load_results, markdown_report, ratio_comparison
+    from hpo_gym.benchmark.report import json_report, json_value, load_results, markdown_report, ratio_comparison
 
     df = load_results(args.out)
     pairs = [_split_comparison(c, set(df["agent"].unique())) for c in args.compare]
@@ -99,7 +98,7 @@ def run_report(args: argparse.Namespace) -> int:
     if args.json:
         report = json_report(df)
         if comparisons:
-            report["comparisons"] = {f"{a}:{ref}": {k: _json_number(v) for k, v in ci.items()}
+            report["comparisons"] = {f"{a}:{ref}": {k: json_value(v) for k, v in ci.items()}
                                      for (a, ref), (_, ci) in zip(pairs, comparisons)}
         print(json.dumps(report, indent=2, allow_nan=False))
     else:
@@ -109,11 +108,6 @@ def run_report(args: argparse.Namespace) -> int:
     if not args.no_plots:
         _plots(df, args)
     return 0
-
-
-def _json_number(value):
-    """NaN/inf (an interval without an upper end, e.g. when the reference reaches regret 0) as null: strict JSON."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _plots(df: pd.DataFrame, args: argparse.Namespace) -> None:
