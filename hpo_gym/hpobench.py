@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list, failure
+from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list, failure, per_config_seeds
 from hpo_gym.space import SearchSpace
 
 
@@ -106,9 +106,7 @@ class HPOBenchObjective:
                        seeds: Sequence[int | None] | None = None) -> EvaluationBatch:
         """One call per configuration, in order (benchmark objects are often not picklable)."""
         configs = as_config_list(self.space, configs)
-        seeds = [None] * len(configs) if seeds is None else list(seeds)
-        if len(seeds) != len(configs):
-            raise ValueError(f"got {len(configs)} configurations but {len(seeds)} seeds; give one seed per configuration")
+        seeds = per_config_seeds(seeds, len(configs))
         return EvaluationBatch.from_evaluations([self.evaluate(c, s) for c, s in zip(configs, seeds)])
 
     def __repr__(self) -> str:

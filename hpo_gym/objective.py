@@ -113,6 +113,15 @@ def as_config_list(space: SearchSpace, configs: Sequence[Mapping[str, Any]] | np
     return [dict(c) for c in configs]
 
 
+def per_config_seeds(seeds: Sequence[int | None] | None, n: int) -> list[int | None]:
+    """One seed per configuration of a batch (``None`` = the objective's noise-free or default evaluation); a length
+    mismatch is refused rather than zipped away, which would silently evaluate fewer configurations."""
+    seeds = [None] * n if seeds is None else list(seeds)
+    if len(seeds) != n:
+        raise ValueError(f"got {n} configurations but {len(seeds)} seeds; give one seed per configuration (or None)")
+    return seeds
+
+
 def failure(reason: str, worst: float, cost: float = 0.0, **info: Any) -> Evaluation:
     """An evaluation that failed: the worst score, the reason in ``info['error']``."""
     return Evaluation(float(worst), float(cost), {"error": reason, **info})

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list
+from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list, per_config_seeds
 from hpo_gym.space import Categorical, Config, Hyperparameter, Ordinal, SearchSpace
 
 
@@ -151,8 +151,8 @@ class TabularObjective:
         """Score many configurations at once. ``configs`` may be dicts or an ``(n, d)`` encoded array."""
         u = configs if isinstance(configs, np.ndarray) else self.space.encode_many(as_config_list(self.space, configs))
         u = self.space.check_encoded(u)
-        if seeds is not None and len(seeds) != len(u):
-            raise ValueError(f"got {len(u)} configurations but {len(seeds)} seeds; give one seed per configuration (or None)")
+        if seeds is not None:
+            seeds = per_config_seeds(seeds, len(u))
         seed_idx = None if seeds is None else np.array([-1 if s is None else int(s) % self.n_seeds for s in seeds])
         cells = self.cells_of(u)
         scores, costs = self.lookup(cells, seed_idx)

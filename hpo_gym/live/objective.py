@@ -27,7 +27,7 @@ from hpo_gym.executors import Executor, Outcome, get_executor
 from hpo_gym.live.cache import EvaluationCache, canonical, evaluation_key
 from hpo_gym.live.data import TaskData, load_task
 from hpo_gym.live.models import ModelFamily, encoded_width, get_model
-from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list, failure
+from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list, failure, per_config_seeds
 from hpo_gym.space import Config, SearchSpace
 
 #: Worst value of common scikit-learn scorers (what a failed fit scores). Others need ``worst_score=``.
@@ -226,9 +226,7 @@ class LiveObjective:
         configs = as_config_list(self.space, configs)
         for c in configs:
             self.space.validate(c, in_range=True)
-        seeds = [None] * len(configs) if seeds is None else list(seeds)
-        if len(seeds) != len(configs):
-            raise ValueError(f"got {len(configs)} configurations but {len(seeds)} seeds")
+        seeds = per_config_seeds(seeds, len(configs))
         fid = self.family.fidelity({**self.fidelity_overrides, **dict(fidelity or {})})
         d = self.data
         evaluations: list[Evaluation | None] = [None] * len(configs)
