@@ -114,7 +114,7 @@ class HPOVectorEnv(VectorEnv):
             scores[missing], costs[missing] = self._mean[tasks[missing], cells[missing]], self._mean_cost[tasks[missing], cells[missing]]
         else:
             scores, costs = self._mean[tasks, cells], self._mean_cost[tasks, cells]
-        true_scores = self._mean[tasks, cells]
+        true_scores = self._mean[tasks, cells] if self.noise else scores  # without noise the draw is the mean
         prev, best = self._history.record_batch(rows, self._grid.cell_encoding(cells), scores, true_scores)
         rewards = np.zeros(self.num_envs)
         rewards[rows] = reward_of(self.reward_mode, scores, prev, best, self._oracle_best[tasks], self._oracle_worst[tasks],
