@@ -33,6 +33,7 @@ import numpy as np
 
 import envs_registry
 from agents.registry import register_agent
+from hpo_gym.episode import check_budget
 from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
 
@@ -65,7 +66,7 @@ class SB3PPOAgent:
                  trained_on: Sequence[str] = (), source: str | None = None):
         self.name = name
         self.total_timesteps = int(total_timesteps)
-        self.budget = _positive_budget(budget)
+        self.budget = check_budget(budget)
         self._n_steps = int(n_steps) if n_steps is not None else None
         self.ppo_kwargs = dict(ppo_kwargs or {})
         self.model = model
@@ -108,7 +109,7 @@ class SB3PPOAgent:
             self._check_given_model(train_objectives, seed, budget)
             return
         if budget is not None:
-            self.budget = _positive_budget(budget)
+            self.budget = check_budget(budget)
         self._train(train_objectives, seed)
         self.trained_on = tuple(o.name for o in train_objectives)
 
@@ -222,12 +223,6 @@ class SB3PPOAgent:
         trials = np.count_nonzero(obs["mask"])
         obs["step_fraction"] = np.full(obs["step_fraction"].shape, trials / self.budget, dtype=np.float32)
         return obs
-
-
-def _positive_budget(budget: Any) -> int:
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise ValueError(f"the PPO budget (episode length it trains for) must be a positive integer, got {budget!r}")
-    return int(budget)
 
 
 def _budget_error(agent: SB3PPOAgent, budget: int) -> str:

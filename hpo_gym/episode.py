@@ -22,15 +22,21 @@ DEFAULT_MAX_DIMS = 16
 SCORE_BOUND = float(np.finfo(np.float32).max)
 
 
-def check_common_kwargs(budget: Any, reward: str, noise: Any) -> tuple[int, bool]:
-    """Validate the kwargs every hpo-gym env takes; return the budget as an int and noise as a bool."""
+def check_budget(budget: Any) -> int:
+    """An evaluation budget (an episode's length) as an int; ``ValueError`` unless it is a whole number >= 1."""
     if not isinstance(budget, (int, np.integer)) or isinstance(budget, bool) or budget < 1:
         raise ValueError(f"budget must be a positive integer, got {budget!r}")
+    return int(budget)
+
+
+def check_common_kwargs(budget: Any, reward: str, noise: Any) -> tuple[int, bool]:
+    """Validate the kwargs every hpo-gym env takes; return the budget as an int and noise as a bool."""
+    budget = check_budget(budget)
     if reward not in REWARD_MODES:
         raise ValueError(f"unknown reward {reward!r}; use one of {REWARD_MODES}")
     if not isinstance(noise, (bool, np.bool_)):  # bool("False") is True: a string would silently turn noise on
         raise ValueError(f"noise must be True or False, got {noise!r}")
-    return int(budget), bool(noise)
+    return budget, bool(noise)
 
 
 def observation_space(budget: int, max_dims: int) -> spaces.Dict:
