@@ -18,8 +18,10 @@ categorical ``CategoricalDistribution(range(n))`` over the value index (any valu
 snap an action to the nearest grid value of a table; the objective as a function of the asked point
 *is* that snapped score, so telling the asked trial ``info["score"]`` gives every sampler a
 consistent (piecewise-constant) function, and the evaluated configuration ``info["config"]`` is kept
-in the trial's user attributes. For grids (ordinal/categorical) the asked and evaluated
-configurations are identical; a mismatch there means agent and env are out of step and raises.
+in the trial's user attributes. The same holds when a partial table answers a configuration it lacks
+with its nearest present one (``info["config_substituted"]``). Otherwise, on grids (ordinal/categorical)
+the asked and evaluated configurations are identical; a mismatch there means agent and env are out of
+step and raises.
 
 Warm starts: ``initial_configs`` (constructor) are evaluated first in every run, and
 :meth:`OptunaAgent.enqueue` queues configurations for the current run (``study.enqueue_trial``).
@@ -189,16 +191,22 @@ class OptunaAgent:
         score = float(info.get("score", reward))
         evaluated = info.get("config")
         if evaluated is not None:
-            for hp in self.space:
-                if hp.is_discrete and hp.index_of(evaluated[hp.name]) != hp.index_of(self._config[hp.name]):
-                    raise RuntimeError(f"agent {self.name!r}: the env evaluated {hp.name}={evaluated[hp.name]!r} but the "
-                                       f"agent proposed {self._config[hp.name]!r}; agent and env are out of step")
+            if not info.get("config_substituted", False):  # a partial table's nearest present cell is no desync
+                self._check_in_step(evaluated)
             self._trial.set_user_attr("evaluated_config", {k: _jsonable(v) for k, v in evaluated.items()})
         if not math.isfinite(score):
             self.study.tell(self._trial, state=optuna.trial.TrialState.FAIL)
         else:
             self.study.tell(self._trial, score)
         self._trial = None
+
+    def _check_in_step(self, evaluated: Mapping[str, Any]) -> None:
+        """On a grid the env evaluates exactly the proposed value; anything else means a mixed-up act/observe."""
+        assert self.space is not None
+        for hp in self.space:
+            if hp.is_discrete and hp.index_of(evaluated[hp.name]) != hp.index_of(self._config[hp.name]):
+                raise RuntimeError(f"agent {self.name!r}: the env evaluated {hp.name}={evaluated[hp.name]!r} but the "
+                                   f"agent proposed {self._config[hp.name]!r}; agent and env are out of step")
 
 
 def _jsonable(v: Any) -> Any:

@@ -39,6 +39,9 @@ class HPOEnv(gym.Env):
     of the pool have different search spaces, ``d = max_dims`` and the trailing entries are ignored.
     ``"dict"``: a ``Dict`` of native values (float/int as ``Box((1,))``, ordinal/categorical as a
     ``Discrete`` index). ``"multidiscrete"``: one value index per hyperparameter (grids only).
+    A partial table (e.g. one built from a DataFrame that lacks some grid cells) answers a configuration
+    it lacks with its nearest present one: ``info["config"]`` is the configuration evaluated and
+    ``info["config_substituted"]`` is True (False on every other step and backend).
 
     ## Observation Space
     A ``Dict`` of fixed shape for every task of a suite (``H = budget``, ``D = max_dims``):
@@ -177,7 +180,9 @@ class HPOEnv(gym.Env):
             config = multidiscrete_action_to_config(action, space)
         seed = int(self.np_random.integers(2**31 - 1)) if self.noise else None
         if self._tabular:
-            cell = objective.cell_of_vector(space.encode(config) if config is not None else u)
+            code = space.encode(config) if config is not None else u
+            cell = objective.cell_of_vector(code)
+            substituted = not objective.complete and cell != objective.grid_cell_of_vector(code)
             score, cost = objective.lookup_one(cell, seed)
             true_score = objective.lookup_one(cell, None)[0] if seed is not None else score
             config = objective.cell_config(cell)
@@ -189,6 +194,7 @@ class HPOEnv(gym.Env):
             score, cost, error = evaluation.score, evaluation.cost, evaluation.info.get("error")
             encoded = space.encode(config)
             true_score = score  # a model fit has no noise-free score to compare with
+            substituted = False
         prev_best, best = hist.record(0, encoded, score, true_score)
         oracle = objective.oracle
         bounds = (oracle.best, oracle.worst) if oracle is not None else (None, None)
@@ -198,7 +204,7 @@ class HPOEnv(gym.Env):
         info = {
             "config": config, "score": score, "best_score": float(best), "cost": cost,
             "task": objective.name, "openml_task_id": self._meta.get("openml_task_id"),
-            "step": int(hist.step[0]), "action_clipped": clipped,
+            "step": int(hist.step[0]), "action_clipped": clipped, "config_substituted": substituted,
         }
         if oracle is not None:
             info["normalized_regret"] = float(oracle.normalized_regret(hist.best_true[0]))  # noise-free incumbent

@@ -160,16 +160,20 @@ class TabularObjective:
 
     # -- fast paths used by the environments -----------------------------------------------------
     def cells_of(self, u: np.ndarray) -> np.ndarray:
-        """Flat grid cell of each row of an encoded ``(n, d)`` array (already clipped to [0, 1])."""
+        """Flat cell of each row of an encoded ``(n, d)`` array (already clipped to [0, 1]) that has a score."""
+        cells = self._grid_cells_of(u)
+        if not self._complete:
+            cells = self._nearest_present(cells, u)
+        return cells
+
+    def _grid_cells_of(self, u: np.ndarray) -> np.ndarray:
+        """The grid cell each row snaps to, whether or not the table has a score there."""
         if self._uniform_bins:
             idx = np.minimum((u * self._levels).astype(np.int64), self._levels - 1)
         else:
             # side="right": a value on a discrete dimension's bin edge goes to the upper bin, as SearchSpace.decode does
             idx = np.stack([np.searchsorted(m, u[:, j], side="right") for j, m in enumerate(self._midpoints)], axis=1)
-        cells = idx @ self._strides
-        if not self._complete:
-            cells = self._nearest_present(cells, u)
-        return cells
+        return idx @ self._strides
 
     def lookup(self, cells: np.ndarray, seed_idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Scores and costs of flat cells; ``seed_idx`` (``-1`` = mean) picks one table seed per row."""
@@ -192,15 +196,29 @@ class TabularObjective:
         scores, costs = self.lookup(np.array([cell]), np.array([seed % self.n_seeds]))
         return float(scores[0]), float(costs[0])
 
+    @property
+    def complete(self) -> bool:
+        """Whether every grid cell has a score; a partial table answers a missing cell with its nearest present one."""
+        return self._complete
+
     def cell_of_vector(self, u: Sequence[float]) -> int:
         """Flat cell of ONE encoded vector in [0, 1]^d: a scalar fast path for single-env steps."""
+        cell = self.grid_cell_of_vector(u)
+        if not self._complete and not np.isfinite(self._mean_scores[cell]):
+            return int(self._nearest_present(np.array([cell]), np.asarray(u, dtype=np.float64)[None, :])[0])
+        return cell
+
+    def grid_cell_of_vector(self, u: Sequence[float]) -> int:
+        """The grid cell ONE encoded vector snaps to, whether or not the table has a score there.
+
+        For a partial table it differs from :meth:`cell_of_vector` exactly when the table lacks the
+        configuration and answers with its nearest present one (the env's ``info["config_substituted"]``).
+        """
         if not self._uniform_bins:
-            return int(self.cells_of(np.asarray(u, dtype=np.float64)[None, :])[0])
+            return int(self._grid_cells_of(np.asarray(u, dtype=np.float64)[None, :])[0])
         cell = 0
         for x, n, stride in zip(u.tolist() if isinstance(u, np.ndarray) else u, self.grid_shape, self._py_strides):
             cell += min(int(x * n), n - 1) * stride
-        if not self._complete and not np.isfinite(self._mean_scores[cell]):
-            return int(self._nearest_present(np.array([cell]), np.asarray(u, dtype=np.float64)[None, :])[0])
         return cell
 
     def cell_config(self, cell: int) -> Config:

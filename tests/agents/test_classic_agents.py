@@ -272,3 +272,28 @@ def test_a_continuous_dimension_may_be_snapped_by_the_env():
     trial = agent.study.trials[-1]
     assert trial.state.name == "COMPLETE" and trial.value == 0.3
     assert trial.user_attrs["evaluated_config"]["lr"] == pytest.approx(snapped["lr"])
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "cmaes"])
+def test_a_partial_table_answering_with_its_nearest_present_configuration_is_not_out_of_step(sampler):
+    """A user's table from a DataFrame lacks most grid cells; the env then evaluates the nearest present one and says
+    so (``config_substituted``). The objective of the asked point is that score: the run goes on, every trial told."""
+    from hpo_gym.tabular import TabularObjective
+    from tests.tables import real_table_subset
+
+    table = TabularObjective.from_dataframe(real_table_subset("credit_g", 200), metric="acc", seed_column="seed")
+    env = gym.make("HPO-OpenML-v0", objective=table, budget=30)
+    rows, error = run_episode(OptunaAgent(sampler), env, seed=0, budget=30)
+    assert error is None and len(rows) == 30
+    agent = OptunaAgent(sampler)
+    obs, _ = env.reset(seed=1)
+    agent.reset(table.space, seed=1, budget=30)
+    substituted = 0
+    for _ in range(30):
+        action = agent.act(obs)
+        obs, reward, _, _, info = env.step(action)
+        agent.observe(action, reward, info)
+        substituted += info["config_substituted"]
+        assert agent.study.trials[-1].value == info["score"]
+        assert agent.study.trials[-1].user_attrs["evaluated_config"] == info["config"]
+    assert substituted > 0

@@ -154,3 +154,23 @@ def test_oracle_refuses_inverted_bounds_and_keeps_nan():
     assert flat.normalized_regret(0.7) == 0.0 and np.isnan(flat.normalized_regret(float("nan")))
     np.testing.assert_array_equal(flat.normalized_regret(np.array([0.7, np.nan])), [0.0, np.nan])
     assert Oracle(1.0, 0.0).normalized_regret(0.25) == pytest.approx(0.75)
+
+
+def test_env_flags_a_configuration_a_partial_table_answers_with_its_nearest_present_one():
+    import gymnasium as gym
+
+    from tests.tables import real_table_subset
+
+    table = TabularObjective.from_dataframe(real_table_subset("credit_g", 50), metric="acc", seed_column="seed")
+    assert not table.complete and load_hpobench_nn("credit_g").complete
+    env = gym.make("HPO-OpenML-v0", objective=table, budget=40, action_type="multidiscrete")
+    env.reset(seed=0)
+    present = table.cell_config(int(np.flatnonzero(np.isfinite(table.mean_scores))[0]))
+    flags = []
+    for i in range(40):
+        config = present if i == 0 else table.space.sample(np.random.default_rng(i), 1)[0]
+        action = np.array([hp.index_of(config[hp.name]) for hp in table.space])
+        *_, info = env.step(action)
+        flags.append(info["config_substituted"])
+        assert (info["config"] == config) != info["config_substituted"]  # substituted exactly when it differs
+    assert flags[0] is False and sum(flags) >= 30  # 50 of the grid's ~30,000 cells are present
