@@ -54,7 +54,7 @@ from hpo_gym.benchmark import kfold_splits, run_benchmark, summary_table  # noqa
 from hpo_gym.benchmark.difficulty import best_cell_hits, miss_the_best_floor, suite_profile  # noqa: E402
 from hpo_gym.benchmark.metrics import per_task_table, regret_at  # noqa: E402
 from hpo_gym.benchmark.plots import plot_regret_vs_floor  # noqa: E402
-from hpo_gym.benchmark.report import markdown_report, ratio_comparison  # noqa: E402
+from hpo_gym.benchmark.report import json_value, markdown_report, ratio_comparison  # noqa: E402
 from hpo_gym.cli import positive_int  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["suggest_time_side_by_side"] = side
         text += "\n" + side_by_side_line(side)
         summary["wall_s"] = time.time() - t0
-        (out / "report.json").write_text(json.dumps(summary, indent=2, default=str))
+        (out / "report.json").write_text(json.dumps(json_value(summary), indent=2, default=str, allow_nan=False))
     if not args.skip_protocol:
         (out / "report.md").write_text(text + "\n")
         print(text)

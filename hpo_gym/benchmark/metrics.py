@@ -18,7 +18,9 @@ Failed runs are excluded from every metric and counted in ``failed``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -178,7 +180,7 @@ def per_task_details(df: pd.DataFrame, b: int | None = None) -> dict[str, dict[s
 
 
 def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int | None = None, n_boot: int = 10_000,
-                           level: float = 0.95, threshold: float | None = None, seed: int = 0) -> dict[str, float]:
+                           level: float = 0.95, threshold: float | None = None, seed: int = 0) -> dict[str, Any]:
     """How sure is "``agent``'s mean regret is r x ``reference``'s"? A paired, task-stratified bootstrap.
 
     The mean regret at budget ``b`` is a mean over a *fixed* set of tasks of a mean over seeds, so the
@@ -187,7 +189,9 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
     pairing narrows the interval). Only (task, seed) runs that both agents finished are used.
 
     Returns the point ratio, the percentile interval at ``level`` and, when ``threshold`` is given, the share
-    of bootstrap ratios at or below it (e.g. how often the resampled ratio meets a ``<= 0.5`` target).
+    of bootstrap ratios at or below it (e.g. how often the resampled ratio meets a ``<= 0.5`` target). A task
+    with a single common seed has nothing to resample, so the interval would claim a certainty the run does
+    not have: then ``low``, ``high`` and the share are NaN and ``note`` names the tasks and the fix.
     """
     b = run_budget(df) if b is None else b
     runs = regret_by_run(df, b).unstack("agent")
@@ -198,17 +202,28 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
     if pairs.empty or pairs[reference].max() <= 0:
         raise ValueError(f"{reference!r} has no common finished runs with {agent!r} or found every optimum (mean regret "
                          f"0 at budget {b}), so a ratio to it is undefined; compare at a smaller budget or to another agent")
+    tasks = pairs.index.get_level_values("task").unique()
+    point_a = pairs[agent].groupby("task").mean().mean()
+    point_r = pairs[reference].groupby("task").mean().mean()
+    out = {"ratio": float(point_a / point_r), "level": level, "n_boot": n_boot, "runs": int(len(pairs)),
+           "tasks": int(len(tasks))}
+    seeds_per_task = pairs.groupby(level="task").size()
+    single = sorted(seeds_per_task[seeds_per_task < 2].index)
+    if single:
+        named = ", ".join(map(str, single[:5])) + (", ..." if len(single) > 5 else "")
+        out.update(low=math.nan, high=math.nan, note=f"no interval: {len(single)} task(s) have a single seed both agents "
+                   f"finished ({named}), so resampling seeds cannot vary them; run at least 2 seeds")
+        if threshold is not None:
+            out["share_at_or_below_threshold"] = math.nan
+        return out
     rng = np.random.default_rng(seed)
     boot_a = np.zeros(n_boot)
     boot_r = np.zeros(n_boot)
-    tasks = pairs.index.get_level_values("task").unique()
     for task in tasks:  # mean over tasks of the per-task mean over resampled seeds
         v = pairs.xs(task, level="task").to_numpy()  # (seeds, 2)
         idx = rng.integers(len(v), size=(n_boot, len(v)))
         boot_a += v[idx, 0].mean(1) / len(tasks)
         boot_r += v[idx, 1].mean(1) / len(tasks)
-    point_a = pairs[agent].groupby("task").mean().mean()
-    point_r = pairs[reference].groupby("task").mean().mean()
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = boot_a / boot_r
     tail = (1.0 - level) / 2.0
@@ -216,8 +231,7 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
     # interpolation between infinities is NaN), so the interval's end is reported as unbounded, not undefined
     method = "inverted_cdf" if np.isinf(ratios).any() else "linear"
     low, high = np.nanquantile(ratios, [tail, 1.0 - tail], method=method)
-    out = {"ratio": float(point_a / point_r), "low": float(low), "high": float(high), "level": level,
-           "n_boot": n_boot, "runs": int(len(pairs)), "tasks": int(len(tasks))}
+    out.update(low=float(low), high=float(high))
     if threshold is not None:
         out["share_at_or_below_threshold"] = float(np.mean(ratios <= threshold))
     return out

@@ -110,6 +110,8 @@ def ratio_comparison(df: pd.DataFrame, agent: str, reference: str, b: int | None
     """
     b = run_budget(df) if b is None else b
     ci = paired_ratio_bootstrap(df, agent, reference, b, threshold=threshold)
+    if "note" in ci:
+        return f"{agent} / {reference} mean regret@{b}: {ci['ratio']:.2f}, {ci['note']}", ci
     line = (f"{agent} / {reference} mean regret@{b}: {ci['ratio']:.2f}, {ci['level']:.0%} interval "
             f"{ci['low']:.2f}-{ci['high']:.2f} (paired bootstrap over seeds within tasks, {ci['n_boot']} resamples, "
             f"{ci['runs']} runs on {ci['tasks']} tasks)")
@@ -145,8 +147,13 @@ def write_plots(df: pd.DataFrame, plot_dir: str | Path) -> list[Path]:
 
 
 def json_value(v: Any) -> Any:
-    """A table value as plain JSON: numpy scalars unwrapped, NaN and +-inf (not JSON numbers) as null."""
-    if hasattr(v, "item"):
+    """A value as plain JSON: numpy scalars unwrapped, NaN and +-inf (not JSON numbers) as null, dicts and lists
+    converted entry by entry."""
+    if isinstance(v, dict):
+        return {k: json_value(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_value(x) for x in v]
+    if hasattr(v, "item") and getattr(v, "size", 1) == 1:
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):
         return None

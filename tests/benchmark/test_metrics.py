@@ -175,6 +175,25 @@ def test_paired_ratio_bootstrap_names_missing_agents():
         paired_ratio_bootstrap(solved, "x", "ref")
 
 
+def test_paired_ratio_bootstrap_gives_no_interval_for_a_task_with_a_single_seed(tmp_path, capsys):
+    """One seed per task leaves nothing to resample: an interval would read 0.67-0.67, a certainty the run lacks."""
+    from hpo_gym.benchmark import ResultStore
+    from hpo_gym.cli import main
+
+    ref = {("A", 0): 0.1, ("A", 1): 0.2, ("B", 0): 0.3}
+    df = paired_frame({"ref": ref, "x": {k: v * 0.7 for k, v in ref.items()}})
+    ci = paired_ratio_bootstrap(df, "x", "ref", threshold=0.5)
+    assert ci["ratio"] == pytest.approx(0.7) and ci["tasks"] == 2 and ci["runs"] == 3
+    assert np.isnan(ci["low"]) and np.isnan(ci["high"]) and np.isnan(ci["share_at_or_below_threshold"])
+    assert "1 task(s) have a single seed" in ci["note"] and "(B)" in ci["note"]
+    store = ResultStore(tmp_path)
+    final = {key: {"ref": r, "x": r * 0.7} for key, r in ref.items()}
+    for (agent, task, seed), run in steps_frame(final).groupby(["agent", "task", "seed"]):
+        store.write_run((agent, task, int(seed)), run.reset_index(drop=True))
+    assert main(["report", str(tmp_path), "--compare", "x:ref", "--no-plots"]) == 0
+    assert "x / ref mean regret@" in (out := capsys.readouterr().out) and ": 0.70, no interval: 1 task(s)" in out
+
+
 def test_report_of_a_reference_that_reaches_regret_zero_is_strict_json_and_tidy_markdown(tmp_path, capsys):
     """With the reference at regret 0 on some seeds, bootstrap resamples divide by zero: the interval's upper end is
     undefined and must be null in --json (NaN is not JSON). Markdown keeps its formatting (BtR 0.00, not 0)."""
