@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 #: One module per subcommand group; each defines ``register(subparsers) -> None``.
 COMMAND_MODULES: list[str] = [
@@ -44,11 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hpo-gym`` console script."""
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:  # user errors: one clear line, no traceback
-        print(f"hpo-gym {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():  # restores Python's own warning display when the command returns
+        warnings.showwarning = _one_line_warning
+        try:
+            return int(args.func(args) or 0)
+        except (ValueError, FileNotFoundError, RuntimeError) as e:  # user errors: one clear line, no traceback
+            print(f"hpo-gym {args.command}: error: {e}", file=sys.stderr)
+            return 2
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """A warning on the command line as one line: the source line that raised it means nothing to a user."""
+    print(f"hpo-gym: {category.__name__}: {message}", file=file if file is not None else sys.stderr)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,11 @@ def _csv(text: str) -> list[str]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bench", help="benchmark agents on a suite (resumable; results in --out)",
-                              description="Run agents x tasks x seeds through HPO-OpenML-v0 and store every step.")
+                              description="Run agents x tasks x seeds through HPO-OpenML-v0 and store every step. Exit status 0 when "
+                                          "every run finished, 1 when some agent raised (its runs are stored as failed), "
+                                          "2 on bad input.")
     p.add_argument("--agents", type=_csv, default=["random", "tpe"],
-                   help="comma-separated agent specs, e.g. random,tpe,gp,cmaes,qmc (NAME or NAME:ARG)")
+                   help="comma-separated agent specs, e.g. random,tpe,gp,cmaes,qmc (NAME or NAME:ARG; default random,tpe)")
     p.add_argument("--suite", default=HPOBENCH_NN, help=f"task suite (default {HPOBENCH_NN}); known: {', '.join(suite_names())}")
     p.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names to run (default: all of the suite)")
     p.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
@@ -68,10 +70,11 @@ def run_bench(args: argparse.Namespace) -> int:
         print(markdown_report(df))
         print(f"\nresults in {args.out}; `hpo-gym report {args.out}` writes the plots")
     failed = df[df["status"] != "ok"].drop_duplicates(["agent", "task", "seed"])
-    if len(failed):
+    if len(failed):  # stored and reported, but a script calling bench must see them: exit status 1
         first = failed.iloc[0]
-        print(f"{len(failed)} run(s) failed; first: {first['agent']} on {first['task']} seed {first['seed']}:\n"
-              f"{first['error']}", file=sys.stderr)
+        print(f"{len(failed)} run(s) failed (stored; rerun them with --retry-failed once fixed); first: {first['agent']} "
+              f"on {first['task']} seed {first['seed']}:\n{first['error']}", file=sys.stderr)
+        return 1
     return 0
 
 

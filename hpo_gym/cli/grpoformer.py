@@ -25,10 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state.pt")
     p.add_argument("--online", action="store_true", help="paper mode: learn on each --holdout task from scratch")
     p.add_argument("--budget", type=int, default=None, help="evaluations per episode (default 50) or, --online, in total (default 500)")
-    p.add_argument("--updates", type=int, default=None, help="GRPO updates (default: TrainConfig.updates)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--updates", type=int, default=None, help="GRPO updates (default 150)")
+    p.add_argument("--seed", type=int, default=0, help="training seed: tasks, rollouts, initial weights (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: faster than 2 on busy shared cores)")
-    p.add_argument("--pcr-lambda", type=float, default=None, help="PCR weight (0 disables PCR)")
+    p.add_argument("--pcr-lambda", type=float, default=None, help="PCR weight lambda (default 1; 0 disables PCR)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-3)")
     p.add_argument("--ent-coef", type=float, default=None, help="entropy bonus weight (default 0.003)")
     p.add_argument("--group-size", type=int, default=None, help="G: candidates sampled and scored per state (default 8)")
@@ -51,14 +51,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warm-start", type=int, default=None,
                    help="open every training episode with K trials of a portfolio built from the other training "
                         "tables, then let the policy act (default 0)")
-    p.add_argument("--synthetic", type=int, default=None, help="number of synthetic training objectives (0 = none)")
+    p.add_argument("--synthetic", type=int, default=None, help="number of synthetic training objectives (default 32; 0 = none)")
     p.add_argument("--mixed", type=int, default=None,
-                   help="interpolated training tasks made from pairs of training tables (0 = none)")
+                   help="interpolated training tasks made from pairs of training tables (default 0 = none)")
     p.add_argument("--grid-synthetic", type=int, default=None,
-                   help="random smooth objectives on the training tables' own grid, optima anywhere (0 = none)")
+                   help="random smooth objectives on the training tables' own grid, optima anywhere (default 0 = none)")
     p.add_argument("--seed-tables", action="store_true",
                    help="also train on each training table's per-seed score tables (half of the episodes)")
-    p.add_argument("--eval-every", type=int, default=None, help="held-out regret every N updates")
+    p.add_argument("--eval-every", type=int, default=None, help="held-out regret every N updates (default 10)")
     p.add_argument("--head", choices=["factorized", "autoregressive"], default=None,
                    help="output head: independent bins per dimension, or each dimension conditioned on the earlier ones")
     p.add_argument("--width", type=int, default=None,

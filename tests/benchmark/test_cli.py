@@ -79,3 +79,12 @@ def test_live_names_a_fidelity_value_that_is_not_a_number():
 
     with pytest.raises(ValueError, match="--fidelity n_estimators='abc': the value must be a number"):
         _parse_fidelity("n_estimators=abc")
+
+
+def test_a_warning_on_the_command_line_is_one_line_without_the_raising_source(tmp_path, capsys):
+    """The shipped GRPOformer checkpoint was trained on every embedded task, so a plain bench warns in-sample."""
+    assert main(["bench", "--agents", "grpoformer", "--tasks", "credit_g", "--budget", "3", "--seeds", "1",
+                 "--out", str(tmp_path), "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert "hpo-gym: UserWarning: in-sample results: grpoformer on credit_g" in err
+    assert "warnings.warn" not in err and "run_benchmark(" not in err

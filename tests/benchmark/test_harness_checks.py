@@ -94,8 +94,8 @@ def test_manifest_from_before_the_new_keys_is_accepted_with_a_warning(tmp_path):
 # -- 3. report of a benchmark whose every run failed ------------------------------------------------------
 def test_report_of_only_failed_runs_skips_plots_with_a_message(tmp_path, capsys):
     out = tmp_path / "p"
-    assert main(bench(out, "--agents", "portfolio", "--tasks", "credit_g")) == 0  # unfitted portfolio fails
-    capsys.readouterr()
+    assert main(bench(out, "--agents", "portfolio", "--tasks", "credit_g")) == 1  # unfitted portfolio fails
+    assert "1 run(s) failed (stored; rerun them with --retry-failed" in capsys.readouterr().err
     assert main(["report", str(out)]) == 0
     captured = capsys.readouterr()
     assert "| portfolio" in captured.out

@@ -79,3 +79,29 @@ def test_training_refuses_before_any_update(bad, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         train([load_hpobench_nn("kc1")], tmp_path, TrainConfig(**bad), progress=False)
     assert not (tmp_path / "log.csv").exists()
+
+
+def test_the_defaults_train_grpoformer_help_states_are_the_configs_defaults():
+    """The CLI cannot import the configs to build its help (``hpo-gym tasks`` must not load torch), so the defaults
+    in the help text are written out; this keeps them equal to the dataclasses'."""
+    import re
+
+    from agents.grpoformer.learner import LearnerConfig
+    from agents.grpoformer.policy import PolicyConfig
+    from agents.grpoformer.train import TrainConfig
+    from hpo_gym.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices["train-grpoformer"]
+    helps = {a.option_strings[0]: a.help for a in sub._actions if a.option_strings}
+    learner, train_cfg, policy = LearnerConfig(), TrainConfig(), PolicyConfig()
+    expected = {"--updates": train_cfg.updates, "--eval-every": train_cfg.eval_every, "--synthetic": train_cfg.synthetic,
+                "--mixed": train_cfg.mixed, "--grid-synthetic": train_cfg.grid_synthetic, "--seed": 0,
+                "--pcr-lambda": learner.pcr_lambda, "--lr": learner.lr, "--ent-coef": learner.ent_coef,
+                "--group-size": learner.group_size, "--trajectory-group": learner.trajectory_group,
+                "--lookahead": learner.lookahead, "--warm-start": learner.warm_start, "--budget": learner.horizon,
+                "--width": policy.d_model, "--layers": policy.n_layers}
+    for option, value in expected.items():
+        stated = re.search(r"\(default (-?[\d.e-]+)", helps[option])
+        assert stated, f"{option}: no '(default N' in its help {helps[option]!r}"
+        assert float(stated.group(1)) == float(value), f"{option}: help says {stated.group(1)}, the config {value}"
