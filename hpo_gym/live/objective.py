@@ -42,6 +42,12 @@ WORST_SCORES: dict[str, float] = {
     "neg_log_loss": -float(-np.log(np.finfo(np.float64).eps)),  # log loss of probability eps on the true class
     "neg_brier_score": -2.0,
 }
+#: Scorers defined for two classes only, and what to use on a multiclass task instead. Caught when the task is
+#: loaded: otherwise every fit of a multiclass task would score the worst value with sklearn's error in ``info``.
+BINARY_ONLY_METRICS: dict[str, str] = {
+    "roc_auc": "roc_auc_ovr", "average_precision": "balanced_accuracy", "f1": "f1_macro",
+    "precision": "precision_macro", "recall": "recall_macro", "jaccard": "jaccard_macro", "neg_brier_score": "neg_log_loss",
+}
 DEFAULT_TIME_LIMIT = 300.0
 
 _SHARED_EXECUTORS: dict[tuple, Executor] = {}
@@ -166,6 +172,10 @@ class LiveObjective:
         self.default_fidelity = self.family.fidelity(self.fidelity_overrides)  # validates the overrides
         self.data = data if data is not None else load_task(int(task_id), repeat, fold, openml_cache_dir)
         self.task_id = int(self.data.task_id)
+        if self.metric in BINARY_ONLY_METRICS and self.data.n_classes > 2:
+            raise ValueError(f"metric {self.metric!r} is defined for two classes, and OpenML task {self.task_id} "
+                             f"({self.data.dataset_name}) has {self.data.n_classes}; use "
+                             f"{BINARY_ONLY_METRICS[self.metric]!r} (or another multiclass scorer)")
         self.val_fraction, self.split_seed = float(val_fraction), int(split_seed)
         self.fit_idx, self.val_idx = self.data.validation_split(self.val_fraction, self.split_seed)
         self.time_limit = None if time_limit is None else float(time_limit)

@@ -108,10 +108,10 @@ def test_timeout_is_a_failure_and_the_episode_goes_on(openml_session, eval_cache
 
 
 def test_fit_error_gets_worst_score_and_reason(openml_session, eval_cache):
-    # roc_auc on a 3-class task needs predict_proba-style multi-class input: sklearn raises, we record it
-    obj = LiveObjective(IRIS, "svm", metric="roc_auc", executor="inline", cache_dir=eval_cache)
+    # neg_log_loss needs predict_proba, which an SVC without probability=True lacks: sklearn raises, we record it
+    obj = LiveObjective(IRIS, "svm", metric="neg_log_loss", executor="inline", cache_dir=eval_cache)
     ev = obj.evaluate(DEFAULTS["svm"])
-    assert ev.failed and ev.score == 0.0 and "ValueError" in ev.info["error"]
+    assert ev.failed and ev.score == obj.worst_score and "predict_proba" in ev.info["error"]
     # the fit's own exception repeats on a rerun, so it is cached like a score
     again = obj.evaluate(DEFAULTS["svm"])
     assert again.info["cached"] and again.info["error"] == ev.info["error"] and len(obj.cache) == 1
@@ -135,6 +135,9 @@ def test_bad_arguments_are_clear_errors(openml_session):
         LiveObjective(IRIS, "rf", metric="acc")
     with pytest.raises(ValueError, match="no known worst score"):
         LiveObjective(IRIS, "rf", metric="neg_mean_squared_error")
+    with pytest.raises(ValueError, match=r"metric 'roc_auc' is defined for two classes.*has 3; use 'roc_auc_ovr'"):
+        LiveObjective(IRIS, "rf", metric="roc_auc")  # else every fit would fail with sklearn's multiclass error
+    assert LiveObjective(BREAST_CANCER, "rf", metric="roc_auc", executor="inline").metric == "roc_auc"
     with pytest.raises(ValueError, match="has no fidelity 'iter'"):
         LiveObjective(IRIS, "rf", fidelity={"iter": 3})
     with pytest.raises(ValueError, match="n_estimators of model 'rf' must be a positive integer, got 0"):
