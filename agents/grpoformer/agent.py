@@ -117,6 +117,8 @@ class GRPOformerAgent:
             raise ValueError(f"temperature must be > 0 (got {temperature}); use deterministic=True for the mode")
         if mode_first < 0:
             raise ValueError(f"mode_first must be >= 0 (got {mode_first})")
+        if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+            raise ValueError(f"group_size must be an integer >= 1: the candidates sampled per suggestion (got {group_size!r})")
         if warm_start is not None and warm_start < 0:
             raise ValueError(f"warm_start must be >= 0 portfolio entries, or None for the checkpoint's own (got {warm_start})")
         self.temperature = float(temperature)

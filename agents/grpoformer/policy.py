@@ -50,6 +50,7 @@ All distribution helpers (:func:`log_prob`, :func:`entropy`, :func:`kl`) take ei
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
@@ -461,16 +462,47 @@ def save_policy(policy: GRPOformerPolicy, path, extra: dict | None = None) -> No
                 "extra": extra or {}}, path)
 
 
+def check_device(device: str | torch.device, option: str = "--device") -> torch.device:
+    """The torch device ``device`` names, or a clear error before any work when this torch cannot use it
+    (rather than torch's own error deep inside the first rollout or checkpoint load). ``option``: how the
+    caller's user spells the setting (``--device`` on the command line, ``device`` in Python)."""
+    cli = option.startswith("--")
+    given = f"{option} {device}" if cli else f"{option}={str(device)!r}"
+    cpu_fix = "leave --device out to run on the CPU" if cli else f"use {option}='cpu'"
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        named = f"{option} {str(device)!r}" if cli else given
+        raise ValueError(f"{named} is not a torch device; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{given}: this torch ({torch.__version__}) sees no CUDA device; {cpu_fix}, "
+                             "or install a CUDA build of torch on a machine with a GPU")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"{given}: only {torch.cuda.device_count()} CUDA device(s) here; "
+                             f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return dev
+
+
 def load_policy(path, device: str | torch.device = "cpu") -> tuple[GRPOformerPolicy, dict]:
     """Load a checkpoint written by :func:`save_policy` (or a training checkpoint holding ``policy``)."""
+    device = check_device(device, "device")
+    not_ours = (f"{path} is not a GRPOformer checkpoint (policy.pt or state.pt as written by `hpo-gym train-grpoformer`)")
     try:
         blob = torch.load(path, map_location=device, weights_only=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"GRPOformer checkpoint {path} not found; train one with `hpo-gym train-grpoformer`") from None
-    if "policy" in blob:  # a training-state checkpoint
+    except (pickle.UnpicklingError, EOFError, ValueError, IsADirectoryError) as e:
+        raise ValueError(f"{not_ours}: torch cannot read it ({type(e).__name__}: {e})") from None
+    if isinstance(blob, dict) and "policy" in blob:  # a training-state checkpoint
         blob = blob["policy"]
+    if not (isinstance(blob, dict) and isinstance(blob.get("config"), dict) and "state_dict" in blob):
+        raise ValueError(f"{not_ours}: it holds no 'config' and 'state_dict'")
     config = {"autoregressive": False, **blob["config"]}  # checkpoints from before the option are factorized
-    policy = GRPOformerPolicy(PolicyConfig(**config))
-    policy.load_state_dict(blob["state_dict"])
+    try:
+        policy = GRPOformerPolicy(PolicyConfig(**config))
+        policy.load_state_dict(blob["state_dict"])
+    except (TypeError, RuntimeError) as e:  # another network's weights or a config of another version
+        raise ValueError(f"{not_ours}: its network does not match this version's ({type(e).__name__}: {str(e)[:300]})") from None
     policy.to(device).eval()
     return policy, blob.get("extra", {})

@@ -36,6 +36,7 @@ from agents.grpoformer.policy import (
     GRPOformerPolicy,
     PolicyConfig,
     bins_to_unit,
+    check_device,
     log_prob,
     save_policy,
 )
@@ -174,23 +175,6 @@ def training_pool(tables: list[TabularObjective], extras: Sequence[tuple[list[Ta
                          "TrainConfig's synthetic_frac/mixed_frac/grid_synthetic_frac/seed_tables_frac")
     weights = [rest / len(tables)] * len(tables) + [frac / len(objs) for objs, frac in extras for _ in objs]
     return pool, np.array(weights)
-
-
-def check_device(device: str) -> torch.device:
-    """The torch device ``device`` names, or a clear error before any work when this torch cannot use it
-    (rather than torch's own error deep inside the first rollout)."""
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: this torch ({torch.__version__}) sees no CUDA device; leave --device "
-                             "out to train on the CPU, or install a CUDA build of torch on a machine with a GPU")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here; "
-                             f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    return dev
 
 
 def _check_tables(objectives: Sequence) -> list[TabularObjective]:

@@ -137,3 +137,28 @@ def test_the_shipped_checkpoint_is_reported_in_sample_on_its_training_tasks_and_
     held = run_benchmark(["grpoformer"], only_tasks=["credit_g"], budget=3, seeds=1, resolve_agent=make_agent,
                          protocol="kfold", folds=4, progress=False)
     assert not held["in_sample"].any() and held["heldout"].all()
+
+
+def test_a_file_that_is_not_a_checkpoint_is_named_as_such(tmp_path):
+    """A wrong path (a text file, another torch object, another network's weights) used to surface as torch's
+    UnpicklingError / KeyError deep inside loading."""
+    import torch
+
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    torch.save({"a": 1}, tmp_path / "dict.pt")
+    torch.save({"config": {"d_model": 64}, "state_dict": {}}, tmp_path / "other_net.pt")
+    for path, reason in [(text, "torch cannot read it"), (tmp_path / "dict.pt", "holds no 'config' and 'state_dict'"),
+                         (tmp_path / "other_net.pt", "its network does not match")]:
+        with pytest.raises(ValueError, match=f"is not a GRPOformer checkpoint .*hpo-gym train-grpoformer.*{reason}"):
+            GRPOformerAgent(path)
+    with pytest.raises(FileNotFoundError, match="not found; train one"):
+        GRPOformerAgent(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("kwargs, message", [({"group_size": 0}, "group_size must be an integer >= 1"),
+                                             ({"group_size": 2.5}, "group_size must be an integer >= 1"),
+                                             ({"device": "banana"}, "device='banana' is not a torch device")])
+def test_bad_agent_settings_are_refused_when_the_agent_is_built(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GRPOformerAgent(**kwargs)
