@@ -65,6 +65,9 @@ class SB3PPOAgent:
                  model: Any = None, name: str = "ppo", ppo_kwargs: Mapping[str, Any] | None = None,
                  trained_on: Sequence[str] = (), source: str | None = None):
         self.name = name
+        if isinstance(total_timesteps, bool) or int(total_timesteps) != total_timesteps or total_timesteps < 1:
+            raise ValueError(f"total_timesteps must be a whole number of training steps >= 1 (got {total_timesteps!r}); "
+                             "an untrained policy would still be labelled trained on its fit tasks")
         self.total_timesteps = int(total_timesteps)
         self.budget = check_budget(budget)
         self._n_steps = int(n_steps) if n_steps is not None else None

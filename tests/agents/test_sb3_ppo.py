@@ -47,6 +47,8 @@ def test_untrained_ppo_fails_clearly(credit_g):
         SB3PPOAgent().reset(credit_g.space, seed=0, budget=20)
     with pytest.raises(ValueError, match="timesteps or the path"):
         make_agent("ppo:/no/such/model.zip")
+    with pytest.raises(ValueError, match=r"total_timesteps must be a whole number of training steps >= 1 \(got 0\)"):
+        make_agent("ppo:0")  # used to train nothing yet report trained_on = the fit tasks (runs labelled in-sample)
 
 
 def test_save_and_load_roundtrip(tmp_path, credit_g):
