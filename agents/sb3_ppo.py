@@ -161,7 +161,12 @@ class SB3PPOAgent:
         """Load a model saved with :meth:`save` (``ppo:PATH.zip`` in the registry), with its training tasks."""
         from stable_baselines3 import PPO
 
-        model = PPO.load(str(path), device="cpu")
+        try:
+            model = PPO.load(str(path), device="cpu")
+        except (TypeError, KeyError, ValueError, OSError) as e:  # another SB3 algorithm's zip, or not a zip at all
+            raise ValueError(f"{path} is not a PPO model saved by Stable-Baselines3 ({type(e).__name__}: {str(e)[:200]}); "
+                             f"ppo:PATH.zip loads PPO zips only: {_OWN_AGENT_HINT}") from None
+        _check_env_spaces(model, path)
         budget = int(model.observation_space["mask"].n)
         trained_on = tuple(str(t) for t in (getattr(model, TRAINED_ON_ATTR, None) or ()))
         return cls(model=model, budget=budget, trained_on=trained_on, source=str(path), **kwargs)
@@ -228,6 +233,25 @@ class SB3PPOAgent:
         return obs
 
 
+_OWN_AGENT_HINT = ("for another algorithm or wrapped spaces, write a small Agent with reset/act/observe around your model "
+                   "and pass it to run_benchmark (README, 'Benchmark: any agent, one protocol')")
+
+
+def _check_env_spaces(model: Any, path: str | Path) -> None:
+    """A saved model plays through this adapter only if it saw the env's own spaces: the Dict observation and the
+    default ``Box(0, 1, (d,))`` action. A model trained on ``action_type="multidiscrete"`` or behind
+    ``RescaleAction`` / ``FlattenObservation`` would otherwise be fed or clipped into nonsense while its runs
+    finish "ok"."""
+    obs, act = model.observation_space, model.action_space
+    if not (isinstance(obs, gym.spaces.Dict) and "mask" in obs.spaces):
+        raise ValueError(f"{path} was trained on {type(obs).__name__} observations of shape {obs.shape}, not the env's Dict observation (e.g. behind "
+                         f"FlattenObservation); ppo:PATH.zip feeds the env's own observations: {_OWN_AGENT_HINT}")
+    if not (isinstance(act, gym.spaces.Box) and len(act.shape) == 1 and np.all(act.low == 0) and np.all(act.high == 1)):
+        raise ValueError(f"{path} was trained with actions {act}, not the env's default Box(0, 1, (d,)) "
+                         f"(action_type='box', no RescaleAction); its actions would be clipped into other "
+                         f"configurations: {_OWN_AGENT_HINT}")
+
+
 def _budget_error(agent: SB3PPOAgent, budget: int) -> str:
     """Why a policy cannot run ``budget`` evaluations, and how to get one that can."""
     problem = (f"PPO was trained on episodes of {agent.budget} evaluations and cannot run {budget}: its observation "
@@ -263,7 +287,7 @@ def _make_ppo(arg: str | None) -> SB3PPOAgent:
     try:
         return SB3PPOAgent(**_parse_spec(arg))
     except ValueError:
-        if not Path(arg).exists():
+        if not Path(arg).exists() and not Path(arg + ".zip").exists():  # SB3 itself adds a missing .zip
             raise
     return SB3PPOAgent.load(arg)
 

@@ -185,3 +185,24 @@ def test_shorter_run_acts_as_on_the_trained_budget_episode(credit_g):
         assert np.array_equal(actions[0], actions[1]), f"step {step}: the short episode's observation differs"
         obs_short = short.step(actions[0])[0]
         obs_long = long.step(actions[0])[0]
+
+
+def test_a_saved_model_that_did_not_see_the_envs_own_spaces_is_refused(tmp_path):
+    """ppo:PATH.zip feeds the env's Dict observation and clips actions to [0, 1]: a multidiscrete-action model used to
+    play only grid corners with every run stored "ok"; a flattened-observation or SAC zip failed with a TypeError."""
+    from gymnasium.wrappers import FlattenObservation
+    from stable_baselines3 import PPO, SAC
+
+    multidiscrete = gym.make("HPO-OpenML-v0", task="credit_g", budget=10, action_type="multidiscrete")
+    PPO("MultiInputPolicy", multidiscrete, n_steps=16, batch_size=16).save(tmp_path / "md.zip")
+    box = gym.make("HPO-OpenML-v0", task="credit_g", budget=10)
+    PPO("MlpPolicy", FlattenObservation(box), n_steps=16, batch_size=16).save(tmp_path / "flat.zip")
+    SAC("MultiInputPolicy", box).save(tmp_path / "sac.zip")
+    PPO("MultiInputPolicy", box, n_steps=16, batch_size=16).save(tmp_path / "plain.zip")
+    for name, message in [("md.zip", r"trained with actions MultiDiscrete.*not the env's default Box\(0, 1"),
+                          ("flat.zip", "trained on Box observations of shape .*not the env's Dict observation"),
+                          ("sac.zip", "is not a PPO model saved by Stable-Baselines3")]:
+        with pytest.raises(ValueError, match=message) as caught:
+            make_agent(f"ppo:{tmp_path / name}")
+        assert "write a small Agent" in str(caught.value)
+    assert make_agent(f"ppo:{tmp_path / 'plain'}").budget == 10  # SB3 adds a missing .zip itself; so does the spec
