@@ -40,10 +40,11 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 import multiprocessing as mp
+from pathlib import Path
 from typing import Any, Union
 
 import gymnasium as gym
@@ -51,6 +52,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from hpo_gym.episode import check_budget, positive_count
 from hpo_gym.objective import Objective
 from hpo_gym.benchmark.store import STEP_COLUMNS, ResultStore, RunKey
 from hpo_gym.suites import HPOBENCH_NN, get_suite
@@ -63,6 +65,8 @@ TRAINED_ON_ATTR = "trained_on"
 #: An agent is given as a spec string (resolved by ``resolve_agent``) or a zero-argument factory.
 AgentSpec = Union[str, Callable[[], Any]]
 TaskSpec = Union[str, Objective]
+#: ``gym.make`` keywords that :func:`run_benchmark` sets for every run -> its argument that sets them.
+RUNNER_ENV_KWARGS = {"budget": "budget", "task": "tasks", "suite": "suite", "objective": "tasks"}
 
 
 def kfold_splits(tasks: Sequence[str], folds: int) -> list[list[str]]:
@@ -72,8 +76,8 @@ def kfold_splits(tasks: Sequence[str], folds: int) -> list[list[str]]:
     ``[[t0, t1], [t2, t3], [t4, t5], [t6, t7]]``.
     """
     tasks = list(tasks)
-    if not 2 <= folds <= len(tasks):
-        raise ValueError(f"k-fold needs 2 <= folds <= number of tasks ({len(tasks)}), got folds={folds}")
+    if not _is_int(folds) or not 2 <= folds <= len(tasks):  # 2.5 would pass the range check and split oddly
+        raise ValueError(f"k-fold needs an integer 2 <= folds <= number of tasks ({len(tasks)}), got folds={folds!r}")
     return [list(map(str, part)) for part in np.array_split(np.array(tasks, dtype=object), folds)]
 
 
@@ -310,12 +314,13 @@ def run_benchmark(
     Args:
         agents: ``{name: spec}`` where spec is a zero-argument factory returning an
             :class:`agents.base.Agent` or a spec string for ``resolve_agent``; a plain list of spec
-            strings names each agent by its spec (``["random", "tpe"]``).
+            strings names each agent by its spec (``["random", "tpe"]``). Each spec string is resolved once
+            here, so one the registry refuses raises before anything runs (not as failed runs).
         tasks: task names (or OpenML task ids) of ``suite`` and/or :class:`~hpo_gym.objective.Objective`
             instances (e.g. a user's own ``TabularObjective``); default every task of ``suite``. Under
             ``kfold`` this list defines the folds and the training tasks.
         budget: evaluations per run (the env enforces it).
-        seeds: a number ``n`` (seeds ``0..n-1``) or explicit distinct seeds. A repeated seed is
+        seeds: a number ``n`` (seeds ``0..n-1``) or explicit distinct non-negative seeds. A repeated seed is
             refused rather than dropped: a seed names one run (one stored shard per agent, task and
             seed), so a repeat cannot add a run, and silently running fewer runs than the list's
             length would misstate the seed count behind every mean.
@@ -328,34 +333,38 @@ def run_benchmark(
             all ``tasks``); an empty list is refused, as it would run nothing.
         resolve_agent: turns a spec string into an agent, e.g. ``agents.registry.make_agent``.
         env_kwargs: extra ``gym.make`` keyword arguments (e.g. ``noise=True``); recorded in ``out``'s
-            manifest, so a directory is never resumed with other ones.
+            manifest, so a directory is never resumed with other ones. Checked by making one env first; the
+            keys of :data:`RUNNER_ENV_KWARGS` are refused (this function sets them).
         progress: show a tqdm bar over runs.
         retry_failed: run again the stored runs of this call's agents x tasks x seeds in which the
             agent raised (by default a failed run is a finished result, like any other, and is skipped
             on resume); failed runs outside this call stay stored.
 
-    All settings are checked before ``out`` is touched, so a refused call leaves no manifest behind.
+    All settings are checked before ``out`` is touched, so a refused call leaves no manifest behind; bad input
+    raises ``ValueError`` naming the argument and the fix, rather than running wrongly or failing every run.
     Rows of runs on a task the agent was trained on get ``in_sample=True`` (see the module doc), with
     one warning per call.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
-    if not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise ValueError(f"budget must be a positive integer, got {budget!r}")
-    agent_specs: dict[str, AgentSpec] = dict(agents) if isinstance(agents, Mapping) else {str(a): str(a) for a in agents}
-    if not agent_specs:
-        raise ValueError("no agents given; e.g. agents=['random', 'tpe'] with resolve_agent=agents.registry.make_agent")
+    budget = check_budget(budget)
+    jobs = positive_count(jobs, "jobs")  # 0 or -1 would silently run serially, as if that were asked for
+    agent_specs = _agent_specs(agents)
     seed_list = _seed_list(seeds)
     task_names, objectives = _resolve_tasks(tasks, suite)
     run_tasks = _select_tasks(only_tasks, task_names, suite)
     splits = kfold_splits(task_names, folds) if protocol == "kfold" else [task_names]  # validates folds
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise ValueError(f"out must be a directory; {out} is a file: pass a directory path (a new one is created)")
 
-    ctx = _Context(agent_specs, objectives, suite, int(budget), None if out is None else str(out), resolve_agent,
-                   dict(env_kwargs or {}))
+    ctx = _Context(agent_specs, objectives, suite, budget, None if out is None else str(out), resolve_agent,
+                   _env_kwargs(env_kwargs))
+    _check_env(ctx, run_tasks[0])
+    transfer_agents = _check_agents(ctx, protocol)
     store = None
     if out is not None:
         store = ResultStore(out)
-        store.check_manifest({"budget": int(budget), "protocol": protocol, "folds": folds if protocol == "kfold" else None,
+        store.check_manifest({"budget": budget, "protocol": protocol, "folds": folds if protocol == "kfold" else None,
                               "suite": suite if not objectives else "custom",
                               "tasks": task_names if protocol == "kfold" else None, "env_kwargs": ctx.env_kwargs})
         store.clean_temporaries()
@@ -366,8 +375,7 @@ def run_benchmark(
     units: list[_Unit] = []
     n_done = 0
     for name in agent_specs:
-        transfer = protocol == "kfold" and _probe_transfer(ctx, name)
-        if transfer:
+        if name in transfer_agents:
             for k, part in enumerate(splits):
                 runs = [(t, s) for t in part if t in run_tasks for s in seed_list]
                 pending = tuple(r for r in runs if store is None or not store.has((name, r[0], r[1])))
@@ -409,11 +417,103 @@ def _warn_in_sample(df: pd.DataFrame) -> None:
                   "held-out numbers", UserWarning, stacklevel=3)
 
 
+def _is_int(value: Any) -> bool:
+    """A whole number that is no bool: ``True`` would pass as 1, ``1.5`` or ``"2"`` would be cut or fail later."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_list(value: Any) -> bool:
+    """An iterable other than a string: a string is iterable too, but ``list("random")`` is six agents 'r', 'a', ..."""
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes))
+
+
+def _agent_specs(agents: Mapping[str, AgentSpec] | Sequence[str]) -> dict[str, AgentSpec]:
+    """``agents`` as ``{name: spec}``; ``ValueError`` with the fix for input that would run wrongly rather than fail.
+
+    A bare string would be read letter by letter, and an agent instance (not a factory) fails every run with
+    "object is not callable" after the failures are stored as finished results.
+    """
+    if isinstance(agents, Mapping):
+        specs = dict(agents)
+    else:
+        names = list(agents) if _is_list(agents) else None
+        if names is None or not all(isinstance(a, str) for a in names):
+            raise ValueError(f"agents must be a list of agent specs, e.g. ['random'], or a dict of zero-argument "
+                             f"factories, e.g. {{'random': RandomSearch}}; got {agents!r}")
+        specs = dict(zip(names, names))
+    if not specs:
+        raise ValueError("no agents given; e.g. agents=['random', 'tpe'] with resolve_agent=agents.registry.make_agent")
+    for name, spec in specs.items():
+        if not isinstance(spec, str) and not callable(spec):
+            raise ValueError(f"agent {name!r} is a {type(spec).__name__} object, which cannot build a fresh agent per "
+                             f"run: give a zero-argument factory, e.g. lambda: agent, or the agent's class")
+    return specs
+
+
+def _check_agents(ctx: _Context, protocol: str) -> set[str]:
+    """Build each spec-string agent once and return the names of the transfer agents (those with ``fit``).
+
+    A spec the registry refuses ('tpee') or a string without ``resolve_agent`` raises here, with the registry's
+    own message, before anything runs: inside the runs it would be stored as failed runs, finished results
+    that a corrected rerun skips. Factories are built only under k-fold, which needs to know whether an agent
+    has ``fit``; a factory that fails to build is left to its runs to record.
+    """
+    transfer: set[str] = set()
+    for name, spec in ctx.agents.items():
+        if isinstance(spec, str):
+            agent = ctx.build_agent(name)
+        elif protocol == "kfold":
+            try:
+                agent = ctx.build_agent(name)
+            except Exception:  # noqa: BLE001
+                continue
+        else:
+            continue
+        if protocol == "kfold" and is_transfer_agent(agent):
+            transfer.add(name)
+    return transfer
+
+
+def _env_kwargs(env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``env_kwargs`` as a dict; ``ValueError`` for a non-mapping or for a key that run_benchmark sets itself
+    (``gym.make`` would get it twice), naming the run_benchmark argument to use instead."""
+    if env_kwargs is None:
+        return {}
+    if not isinstance(env_kwargs, Mapping):
+        raise ValueError(f"env_kwargs must be a dict of gym.make keyword arguments, e.g. {{'noise': True}}; "
+                         f"got {env_kwargs!r}")
+    clash = [k for k in RUNNER_ENV_KWARGS if k in env_kwargs]
+    if clash:
+        fixes = ", ".join(f"{k!r} (use run_benchmark's {RUNNER_ENV_KWARGS[k]}= argument)" for k in clash)
+        raise ValueError(f"env_kwargs must not set {fixes}: run_benchmark sets these for every run")
+    return dict(env_kwargs)
+
+
+def _check_env(ctx: _Context, task: str) -> None:
+    """Make (and close) one env with ``ctx.env_kwargs``, so the env's own check of them ({'reward': 'regrett'})
+    raises before the manifest records them; a recorded typo would refuse the corrected rerun as other settings."""
+    if not ctx.env_kwargs:
+        return
+    try:
+        ctx.make_env(task).close()
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"env_kwargs={ctx.env_kwargs!r} refused by {ENV_ID}: {e}") from e
+
+
 def _seed_list(seeds: int | Sequence[int]) -> list[int]:
-    """``seeds`` as a list of distinct ints; ``ValueError`` with the fix for none or for a repeat (see run_benchmark)."""
-    seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
-    if not seed_list:
-        raise ValueError("no seeds given; pass seeds=10 or a list of seeds")
+    """``seeds`` as a list of distinct ints; ``ValueError`` with the fix for none, a bad one or a repeat (see run_benchmark).
+
+    Refused rather than converted: ``"10"`` would be the seeds 1 and 0, ``1.5`` and ``True`` seed 1, and a
+    negative seed fails every run in ``env.reset``.
+    """
+    if _is_int(seeds):
+        seed_list = list(range(seeds))
+    else:
+        seed_list = list(seeds) if _is_list(seeds) else []
+    if not seed_list or not all(_is_int(s) and s >= 0 for s in seed_list):
+        raise ValueError(f"seeds must be a count >= 1 or a list of non-negative integer seeds, e.g. seeds=10 or "
+                         f"seeds=[0, 1, 2]; got {seeds!r}")
+    seed_list = [int(s) for s in seed_list]
     repeated = sorted({s for s in seed_list if seed_list.count(s) > 1})
     if repeated:
         raise ValueError(f"seed(s) {repeated} given more than once in {seed_list}; a seed names one run, so a repeat "
@@ -428,6 +528,8 @@ def _select_tasks(only_tasks: Sequence[str | int] | None, task_names: list[str],
     """
     if only_tasks is None:
         return list(task_names)
+    if not _is_list(only_tasks):
+        raise ValueError(f"only_tasks must be a list of task names or OpenML task ids, e.g. ['credit_g']; got {only_tasks!r}")
     entries = list(only_tasks)
     if not entries:
         raise ValueError("no tasks to run: the task list (--tasks) is empty; name tasks, e.g. --tasks credit_g,car "
@@ -455,6 +557,9 @@ def _resolve_tasks(tasks: Sequence[TaskSpec] | None, suite: str) -> tuple[list[s
     """Task names (in order) and the user objectives among them; ``ValueError`` for none, a repeat or a bad entry."""
     if tasks is None:
         return list(get_suite(suite).tasks), {}
+    if not _is_list(tasks):  # a bare "credit_g" would be the tasks 'c', 'r', ...
+        raise ValueError(f"tasks must be a list of task names, OpenML task ids or Objectives, e.g. ['credit_g']; "
+                         f"got {tasks!r}")
     tasks = list(tasks)
     if not tasks:
         raise ValueError(f"no tasks given; pass task names of suite {suite!r}, Objectives, or tasks=None for every task")
@@ -473,14 +578,6 @@ def _resolve_tasks(tasks: Sequence[TaskSpec] | None, suite: str) -> tuple[list[s
             raise ValueError(f"task {name!r} appears twice; give each objective a distinct name")
         names.append(name)
     return names, objectives
-
-
-def _probe_transfer(ctx: _Context, name: str) -> bool:
-    """Build one instance to see whether the agent has ``fit``; a failing build is left to the runs to record."""
-    try:
-        return is_transfer_agent(ctx.build_agent(name))
-    except Exception:  # noqa: BLE001
-        return False
 
 
 def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: int, progress: bool) -> list[pd.DataFrame]:

@@ -61,8 +61,6 @@ def run_bench(args: argparse.Namespace) -> int:
     from hpo_gym.benchmark import run_benchmark
     from hpo_gym.benchmark.report import markdown_report
 
-    for spec in args.agents:  # fail fast on a typo, before any process starts
-        make_agent(spec)
     df = run_benchmark(args.agents, suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out, jobs=args.jobs,
                        protocol=args.protocol, folds=args.folds, only_tasks=args.tasks, resolve_agent=make_agent,
                        retry_failed=args.retry_failed)

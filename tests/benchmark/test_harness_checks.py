@@ -284,7 +284,32 @@ def test_trained_on_a_single_name_is_that_name_not_its_letters(tmp_path):
     ({"tasks": [2.5]}, "a task must be a task name or OpenML task id of suite 'hpobench-nn', or an hpo_gym Objective; got float"),
     ({"tasks": [{"name": "credit_g"}]}, "a task must be .* got dict"),
     ({"tasks": ["no_such_task"]}, "unknown task 'no_such_task'"),
-    ({"seeds": []}, "no seeds given"),
+    ({"seeds": []}, "seeds must be a count >= 1 or a list of non-negative integer seeds"),
+    # audit: input that used to run wrongly, fail every run, or raise a raw TypeError
+    ({"agents": "random"}, r"agents must be a list of agent specs, e\.g\. \['random'\].*got 'random'"),
+    ({"agents": [RandomSearch]}, "agents must be a list of agent specs.*or a dict of zero-argument factories"),
+    ({"agents": {"r": RandomSearch()}}, "agent 'r' is a RandomSearch object.*give a zero-argument factory, e.g. lambda: agent"),
+    ({"seeds": "10"}, r"seeds must be a count >= 1 or a list of non-negative integer seeds.*got '10'"),
+    ({"seeds": [1.5]}, r"seeds must be a count >= 1 .*got \[1\.5\]"),
+    ({"seeds": [True]}, r"seeds must be a count >= 1 .*got \[True\]"),
+    ({"seeds": [-1]}, r"non-negative integer seeds.*got \[-1\]"),
+    ({"seeds": 2.5}, "seeds must be a count >= 1 .*got 2.5"),
+    ({"seeds": None}, "seeds must be a count >= 1 .*got None"),
+    ({"seeds": -1}, "seeds must be a count >= 1 .*got -1"),
+    ({"protocol": "kfold", "tasks": FOUR_TASKS, "folds": 2.5}, r"k-fold needs an integer 2 <= folds .*got folds=2\.5"),
+    ({"protocol": "kfold", "tasks": FOUR_TASKS, "folds": "2"}, "k-fold needs an integer 2 <= folds .*got folds='2'"),
+    ({"jobs": 0}, "jobs must be a positive integer, got 0"),
+    ({"jobs": -1}, "jobs must be a positive integer, got -1"),
+    ({"jobs": "2"}, "jobs must be a positive integer, got '2'"),
+    ({"budget": True}, "budget must be a positive integer, got True"),
+    ({"tasks": "credit_g"}, r"tasks must be a list of task names.*e\.g\. \['credit_g'\]; got 'credit_g'"),
+    ({"tasks": 31}, "tasks must be a list of task names.*got 31"),
+    ({"only_tasks": "credit_g"}, r"only_tasks must be a list .*got 'credit_g'"),
+    ({"env_kwargs": {"reward": "regrett"}}, "env_kwargs=.*'reward': 'regrett'.* refused by HPO-OpenML-v0: unknown reward 'regrett'"),
+    ({"env_kwargs": {"nosie": True}}, "env_kwargs=.*refused by HPO-OpenML-v0: .*unexpected keyword argument 'nosie'"),
+    ({"env_kwargs": {"budget": 3}}, r"env_kwargs must not set 'budget' \(use run_benchmark's budget= argument\)"),
+    ({"env_kwargs": {"task": "car", "suite": "x"}}, r"must not set 'task' \(use run_benchmark's tasks= .*'suite' \(use"),
+    ({"env_kwargs": ["noise"]}, "env_kwargs must be a dict of gym.make keyword arguments"),
 ])
 def test_bad_settings_are_refused_before_the_directory_is_touched(tmp_path, kwargs, message):
     call = dict(agents={"random": RandomSearch}, tasks=["credit_g"], budget=3, seeds=1, out=tmp_path / "o",
@@ -292,6 +317,56 @@ def test_bad_settings_are_refused_before_the_directory_is_touched(tmp_path, kwar
     with pytest.raises(ValueError, match=message):
         run_benchmark(**{**call, **kwargs})
     assert not (tmp_path / "o").exists()
+
+
+def test_unknown_agent_spec_is_refused_with_the_registrys_message_before_anything_runs(tmp_path):
+    """'tpee' used to fail every run and store the failures as finished results, which a corrected rerun skips."""
+    out = tmp_path / "o"
+    with pytest.raises(ValueError, match=r"unknown agent 'tpee'; available: \[.*'tpe'.*\] \(use NAME or NAME:ARG\)"):
+        run_benchmark(["random", "tpee"], ["credit_g"], budget=3, seeds=1, resolve_agent=make_agent, out=out,
+                      progress=False)
+    assert not out.exists()
+    with pytest.raises(ValueError, match="no resolve_agent was passed; pass resolve_agent=agents.registry.make_agent"):
+        run_benchmark(["random"], ["credit_g"], budget=3, seeds=1, out=out, progress=False)
+    assert not out.exists()
+
+
+def test_each_spec_is_resolved_once_up_front_and_factories_are_not_built_early(tmp_path):
+    """The up-front check costs one build per spec string (cheap even for GRPOformer once torch is imported);
+    a factory is only checked to be callable (a class is one), and is built by its runs alone."""
+    resolved, built = [], []
+
+    def resolve(spec):
+        resolved.append(spec)
+        return make_agent(spec)
+
+    class Counted(RandomSearch):
+        def __init__(self):
+            built.append(1)
+            super().__init__()
+
+    df = run_benchmark({"random": "random", "counted": Counted}, ["credit_g"], budget=3, seeds=2,
+                       resolve_agent=resolve, progress=False)
+    assert (df["status"] == "ok").all()
+    assert resolved == ["random"] * 3 and len(built) == 2  # 1 check + 2 runs; 2 runs
+
+
+def test_a_refused_env_kwargs_typo_leaves_the_directory_free_for_the_corrected_rerun(tmp_path):
+    kwargs = dict(budget=3, seeds=1, out=tmp_path / "o", resolve_agent=make_agent, progress=False)
+    with pytest.raises(ValueError, match="unknown reward 'regrett'"):
+        run_benchmark(["random"], ["credit_g"], env_kwargs={"reward": "regrett"}, **kwargs)
+    assert not (tmp_path / "o" / "benchmark.json").exists()
+    df = run_benchmark(["random"], ["credit_g"], env_kwargs={"reward": "regret"}, **kwargs)
+    assert (df["status"] == "ok").all()
+    assert ResultStore(tmp_path / "o").manifest()["env_kwargs"] == {"reward": "regret"}
+
+
+def test_out_that_is_a_file_is_named(tmp_path):
+    out = tmp_path / "results.txt"
+    out.write_text("not a directory")
+    with pytest.raises(ValueError, match=f"out must be a directory; {out} is a file"):
+        run_benchmark({"random": RandomSearch}, ["credit_g"], budget=3, seeds=1, out=out, progress=False)
+    assert out.read_text() == "not a directory"
 
 
 def test_two_objectives_with_one_name_are_refused(tmp_path):
