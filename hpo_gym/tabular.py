@@ -9,6 +9,7 @@ per configuration.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -276,21 +277,28 @@ class TabularObjective:
 
         Columns: the hyperparameters (default: every column that is not the metric, seed or cost),
         an optional seed column, the metric, an optional cost column. Without ``space``, numeric
-        columns become ordinal grids of their sorted unique values and other columns categoricals.
-        Configurations missing from the table are answered by the nearest present one.
+        columns become ordinal grids of their sorted unique values and other columns categoricals;
+        with it, a float/int hyperparameter's grid is its column's unique values, which must lie in
+        its ``[low, high]``. Configurations missing from the table are answered by the nearest present one.
+
+        Seeds: with ``seed_column`` the table's seed axis is indexed by the seed *label* (column ``j``
+        holds the ``j``-th smallest label for every configuration, and ``evaluate(config, seed=k)`` reads
+        column ``k % n_seeds``), so each (configuration, seed) pair must appear once; a configuration
+        lacking a seed is answered with its mean over the seeds it has. Without it, a configuration's
+        repeated rows are its seeds, in row order.
+
+        The hyperparameter values must form a (possibly partial) grid: see :func:`_check_is_grid` for
+        the size rule that refuses, e.g., a log of randomly sampled float configurations.
         """
-        for col in [metric, seed_column, cost_column]:
-            if col is not None and col not in df.columns:
-                raise ValueError(f"column {col!r} not in the DataFrame; columns are {list(df.columns)}")
-        hp_cols = list(hyperparameters) if hyperparameters is not None else [
-            c for c in df.columns if c not in {metric, seed_column, cost_column}]
-        if df[metric].isna().all():
+        hp_cols = _hyperparameter_columns(df, hyperparameters, metric, seed_column, cost_column)
+        metric_values = _numeric_column(df, metric, "metric")
+        if np.isnan(metric_values).all():
             raise ValueError(f"metric column {metric!r} has no values")
         if space is None:
             space = SearchSpace([_infer_hyperparameter(c, df[c]) for c in hp_cols])
         elif sorted(space.names) != sorted(hp_cols):
             raise ValueError(f"space names {space.names} do not match the hyperparameter columns {hp_cols}")
-        grid_values = {hp.name: np.unique(df[hp.name].to_numpy(dtype=float)) for hp in space if not hp.is_discrete}
+        grid_values: dict[str, np.ndarray] = {}
         indices = []
         for hp in space:
             col = df[hp.name]
@@ -301,21 +309,132 @@ class TabularObjective:
                 except KeyError as e:
                     raise ValueError(f"column {hp.name!r} holds {e.args[0]} which is not a value of the space") from None
             else:
-                indices.append(np.searchsorted(grid_values[hp.name], col.to_numpy(dtype=float)))
+                x = _numeric_column(df, hp.name, f"{hp.kind} hyperparameter")
+                _check_in_range(hp, x)
+                grid_values[hp.name] = np.unique(x)
+                indices.append(np.searchsorted(grid_values[hp.name], x))
         shape = tuple(len(hp.values) if hp.is_discrete else len(grid_values[hp.name]) for hp in space)
+        _check_is_grid(space, shape, indices)
         cells = np.ravel_multi_index(indices, shape)
-        if seed_column is None:
-            rank = pd.Series(cells).groupby(cells).cumcount().to_numpy()
-        else:
-            rank = pd.Series(df[seed_column].to_numpy()).groupby(cells).rank(method="first").to_numpy().astype(int) - 1
-        n_seeds = int(rank.max()) + 1
-        values = np.full((int(np.prod(shape)), n_seeds), np.nan)
-        values[cells, rank] = df[metric].to_numpy(dtype=float)
+        seed_idx, n_seeds = _seed_indices(df, seed_column, cells, hp_cols)
+        values = np.full((math.prod(shape), n_seeds), np.nan)
+        values[cells, seed_idx] = metric_values
         costs = None
         if cost_column is not None:
             costs = np.full_like(values, np.nan)
-            costs[cells, rank] = df[cost_column].to_numpy(dtype=float)
+            costs[cells, seed_idx] = _numeric_column(df, cost_column, "cost")
         return cls(name, space, values, metric, direction, costs, grid_values, metadata)
+
+
+#: ``from_dataframe`` builds any grid up to this many cells: each table array is then at most 8 MB per seed.
+_SMALL_GRID_CELLS = 1_000_000
+#: A larger grid may hold at most this many cells per distinct configuration (be at least 0.1% filled) ...
+_MAX_CELLS_PER_CONFIG = 1_000
+#: ... and never more than this many cells (each float64 table array is then 400 MB per seed).
+_MAX_GRID_CELLS = 50_000_000
+
+
+def _hyperparameter_columns(
+    df: pd.DataFrame,
+    hyperparameters: Sequence[str] | None,
+    metric: str,
+    seed_column: str | None,
+    cost_column: str | None,
+) -> list[str]:
+    """The hyperparameter columns, every named column checked to exist: a missing one would otherwise surface as a
+    bare ``KeyError``, and a bare string as ``KeyError: 'l'`` (its letters taken for column names)."""
+    if isinstance(hyperparameters, str):
+        raise TypeError(f"hyperparameters must be a list of column names, e.g. [{hyperparameters!r}], "
+                        f"not the string {hyperparameters!r}")
+    for col in [metric, seed_column, cost_column]:
+        if col is not None and col not in df.columns:
+            raise ValueError(f"column {col!r} not in the DataFrame; columns are {list(df.columns)}")
+    if hyperparameters is None:
+        return [c for c in df.columns if c not in {metric, seed_column, cost_column}]
+    missing = [c for c in hyperparameters if c not in df.columns]
+    if missing:
+        raise ValueError(f"hyperparameter columns {missing} not in the DataFrame; columns are {list(df.columns)}")
+    return list(hyperparameters)
+
+
+def _numeric_column(df: pd.DataFrame, column: str, role: str) -> np.ndarray:
+    """A column as float64 (missing entries NaN); a non-number is refused naming the column and the value, where
+    numpy would only say ``could not convert string to float: 'x'``."""
+    values = pd.to_numeric(df[column], errors="coerce")
+    bad = values.isna() & df[column].notna()
+    if bad.any():
+        raise ValueError(f"{role} column {column!r} must hold numbers, but {int(bad.sum())} of {len(bad)} rows do "
+                         f"not, e.g. {df[column][bad].iloc[0]!r}: fix those rows, or mark them missing with "
+                         f"df[{column!r}] = pd.to_numeric(df[{column!r}], errors='coerce')")
+    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _check_in_range(hp: Hyperparameter, x: np.ndarray) -> None:
+    """Refuse values of a float/int column outside (or missing from) its hyperparameter's ``[low, high]``: the grid is
+    built from the data, so such a value would silently become a grid point the space says cannot exist."""
+    slack = 1e-9 * (hp.high - hp.low)  # type: ignore[operator]  # tolerate float rounding at the bounds
+    bad = ~((x >= hp.low - slack) & (x <= hp.high + slack))  # type: ignore[operator]  # NaN is bad too
+    if bad.any():
+        raise ValueError(f"column {hp.name!r} holds {float(x[bad][0])!r} ({int(bad.sum())} of {len(x)} rows), "
+                         f"outside the range [{hp.low}, {hp.high}] of the space's {hp.kind} hyperparameter "
+                         f"{hp.name!r}: widen that range in space=, or drop those rows")
+
+
+def _check_is_grid(space: SearchSpace, shape: tuple[int, ...], indices: list[np.ndarray]) -> None:
+    """Refuse, before allocating it, a grid far larger than the data (e.g. an Optuna study's random floats, whose
+    n trials over d columns span n**d cells: 300 x 4 would need 60 GiB).
+
+    The rule: any grid up to ``_SMALL_GRID_CELLS`` cells is built (cheap whatever its fill); a larger one must have
+    at most ``_MAX_CELLS_PER_CONFIG`` cells per distinct configuration and at most ``_MAX_GRID_CELLS`` cells. A table
+    cut from a benchmark grid passes (300 configurations of HPOBench's 30,000 cells is 100 per configuration; even 50
+    passes, as the grid is small); a trial log fails at once (100 trials x 4 columns: 10**8 cells, 10**6 per
+    configuration), and below 0.1% fill the nearest-present answer to an unseen configuration means little anyway.
+    """
+    n_cells = math.prod(shape)
+    if n_cells <= _SMALL_GRID_CELLS:
+        return
+    n_configs = len(np.unique(np.stack(indices, axis=1), axis=0))
+    if n_cells <= min(_MAX_GRID_CELLS, _MAX_CELLS_PER_CONFIG * n_configs):
+        return
+    widest = sorted(zip(shape, space.names), key=lambda sn: -sn[0])[:3]
+    example = widest[0][1]
+    raise ValueError(
+        f"the hyperparameter columns are not a grid small enough to tabulate: their distinct values span "
+        f"{n_cells:,} cells ({' x '.join(map(str, shape))}) for {n_configs:,} distinct configurations (a table is "
+        f"built for up to {_SMALL_GRID_CELLS:,} cells, or up to {_MAX_CELLS_PER_CONFIG:,} per configuration and at "
+        f"most {_MAX_GRID_CELLS:,}). Most distinct values: {', '.join(f'{n!r} ({k})' for k, n in widest)}. If this "
+        "is a log of sampled configurations rather than a grid, round or bin those columns to a few values each "
+        f"(e.g. df[{example!r}] = df[{example!r}].round(2)), or snap them to grids of your choice and pass space= "
+        "with those Ordinal grids")
+
+
+def _seed_indices(
+    df: pd.DataFrame, seed_column: str | None, cells: np.ndarray, hp_cols: list[str]
+) -> tuple[np.ndarray, int]:
+    """Each row's position on the table's seed axis, and the axis length.
+
+    With a seed column the position is the seed *label*'s rank among all labels, so seed 3 means the same column
+    for every configuration (ranking within each configuration would line seeds {1, 2} of one up with {0, 1} of
+    another); a missing pair stays NaN. A repeated (configuration, seed) pair is refused: it would silently
+    become an extra seed, or overwrite the other row. Without a seed column, repeated rows are the seeds.
+    """
+    if seed_column is None:
+        rank = pd.Series(cells).groupby(cells).cumcount().to_numpy()
+        return rank, int(rank.max()) + 1
+    seeds = df[seed_column]
+    if seeds.isna().any():
+        raise ValueError(f"seed column {seed_column!r} has {int(seeds.isna().sum())} missing values: give every row "
+                         "a seed label, or leave seed_column out to number each configuration's rows in order")
+    seed_idx, labels = pd.factorize(seeds, sort=True)
+    repeated = pd.DataFrame({"cell": cells, "seed": seed_idx}).duplicated().to_numpy()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        config = {c: _py(df[c].iloc[row]) for c in hp_cols}
+        raise ValueError(f"{int(repeated.sum())} row(s) repeat a (configuration, {seed_column}) pair, e.g. {config} "
+                         f"with {seed_column}={_py(seeds.iloc[row])!r}: each pair must appear once. Drop or average "
+                         f"the repeats (df.groupby([...hyperparameters, {seed_column!r}]).mean()), or give distinct "
+                         "runs distinct seed labels")
+    return seed_idx, len(labels)
 
 
 def _infer_hyperparameter(name: str, column: pd.Series) -> Hyperparameter:

