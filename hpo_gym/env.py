@@ -12,6 +12,7 @@ from hpo_gym.episode import (
     action_space,
     box_action_to_unit,
     check_common_kwargs,
+    check_reset_options,
     multidiscrete_action_to_config,
     observation_space,
     reward_of,
@@ -112,7 +113,11 @@ class HPOEnv(gym.Env):
         metric: str | None = None,
         max_dims: int = DEFAULT_MAX_DIMS,
         backend_options: dict[str, Any] | None = None,
+        render_mode: str | None = None,
     ):
+        if render_mode is not None:  # accepted for tools that pass render_mode=None (SB3's make_vec_env does)
+            raise ValueError(f"render_mode={render_mode!r}: an HPO run has nothing to render; leave render_mode out")
+        self.render_mode = None
         self.budget, self.noise = check_common_kwargs(budget, reward, noise)
         self.pool = resolve_task_pool(task, suite, backend, model, objective, metric, backend_options)
         self.action_type = action_type
@@ -144,7 +149,7 @@ class HPOEnv(gym.Env):
     # -- gymnasium API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        options = options or {}
+        options = check_reset_options(options)
         if "task" in options:
             name = self.pool.resolve(options["task"])
         else:

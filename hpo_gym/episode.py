@@ -6,6 +6,7 @@ Kept apart from ``env.py`` so that :class:`~hpo_gym.env.HPOEnv` and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,41 @@ SCORE_BOUND = float(np.finfo(np.float32).max)
 
 def check_budget(budget: Any) -> int:
     """An evaluation budget (an episode's length) as an int; ``ValueError`` unless it is a whole number >= 1."""
-    if not isinstance(budget, (int, np.integer)) or isinstance(budget, bool) or budget < 1:
-        raise ValueError(f"budget must be a positive integer, got {budget!r}")
-    return int(budget)
+    return positive_count(budget, "budget")
+
+
+def positive_count(value: Any, name: str) -> int:
+    """``value`` as an int; ``ValueError`` naming ``name`` unless it is a whole number >= 1 (a bool, float or string
+    is refused, not truncated: ``2.5`` envs or ``True`` evaluations are mistakes, not requests)."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+#: What ``reset(options=...)`` understands, in every hpo-gym env.
+RESET_OPTIONS = ("task",)
+
+
+def check_reset_options(options: Any) -> dict[str, Any]:
+    """``reset``'s options as a dict; an unknown key (``{"taks": "kc1"}``) would silently draw a random task."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ValueError(f"reset options must be a dict such as {{'task': 'kc1'}}, got {options!r}")
+    unknown = sorted(set(options) - set(RESET_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown reset option(s) {unknown}; the options are {list(RESET_OPTIONS)}")
+    return dict(options)
+
+
+def numeric_action(action: Any, expected: str) -> np.ndarray:
+    """The action as a float64 array, or a ``ValueError`` naming the expected space (a dict or strings given to a
+    Box env used to surface as numpy's own "float() argument must be ..." error)."""
+    try:
+        return np.asarray(action, dtype=np.float64)
+    except (TypeError, ValueError):
+        hint = "; for a dict of native values make the env with action_type='dict'" if isinstance(action, Mapping) else ""
+        raise ValueError(f"action {action!r} is not numeric; expected {expected}{hint}") from None
 
 
 def check_common_kwargs(budget: Any, reward: str, noise: Any) -> tuple[int, bool]:
@@ -72,7 +105,7 @@ def action_space(action_type: str, space: SearchSpace | None, max_dims: int) -> 
 
 def box_action_to_unit(action: Any, space: SearchSpace, width: int) -> tuple[np.ndarray, bool]:
     """Validate a Box action; return the first ``d`` entries clipped to [0, 1] and whether clipping happened."""
-    a = np.asarray(action, dtype=np.float64)
+    a = numeric_action(action, f"Box(0, 1, ({width},))")
     if a.shape != (width,):
         raise ValueError(f"action {action!r} has shape {a.shape}; expected Box(0, 1, ({width},))")
     u = a[: len(space)]

@@ -66,6 +66,19 @@ def is_hpobench_api(obj: Any) -> bool:
     return callable(getattr(obj, "objective_function", None)) and callable(getattr(obj, "get_configuration_space", None))
 
 
+def _check_nothing_besides_objective(objective: Any, task: Any, suite: str, backend: str, model: Any, metric: Any,
+                                     options: Mapping[str, Any]) -> None:
+    """``objective=`` is the whole task: a task, suite, backend, model or metric given with it would be ignored, and
+    a user who passed them believes they were used. (HPOBench API objects take their adapter's options.)"""
+    given = {"task": task is not None, "suite": suite != HPOBENCH_NN, "backend": backend != "tabular",
+             "model": model is not None, "metric": metric is not None,
+             "backend_options": bool(options) and not is_hpobench_api(objective)}
+    ignored = [name for name, was_given in given.items() if was_given]
+    if ignored:
+        raise ValueError(f"{', '.join(ignored)} have no effect with objective= (the objective is the whole task); "
+                         "leave them out, or drop objective= to pick a suite task")
+
+
 def resolve_task_pool(
     task: str | int | None = None,
     suite: str = HPOBENCH_NN,
@@ -76,8 +89,12 @@ def resolve_task_pool(
     backend_options: Mapping[str, Any] | None = None,
 ) -> TaskPool:
     """Resolve the environment's kwargs to a :class:`TaskPool` (raises ``ValueError`` with the fix)."""
+    if backend_options is not None and not isinstance(backend_options, Mapping):
+        raise ValueError(f"backend_options must be a dict of keyword arguments for the backend's objective, e.g. "
+                         f"{{'executor': 'process'}}; got {type(backend_options).__name__} {backend_options!r}")
     options = dict(backend_options or {})
     if objective is not None:
+        _check_nothing_besides_objective(objective, task, suite, backend, model, metric, options)
         if is_hpobench_api(objective):
             from hpo_gym.hpobench import HPOBenchObjective
 

@@ -15,7 +15,16 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from hpo_gym.episode import DEFAULT_MAX_DIMS, History, check_common_kwargs, observation_space, reward_of
+from hpo_gym.episode import (
+    DEFAULT_MAX_DIMS,
+    History,
+    check_common_kwargs,
+    check_reset_options,
+    numeric_action,
+    observation_space,
+    positive_count,
+    reward_of,
+)
 from hpo_gym.tabular import TabularObjective
 from hpo_gym.tasks import resolve_task_pool
 
@@ -47,7 +56,8 @@ class HPOVectorEnv(VectorEnv):
             if not isinstance(obj, TabularObjective) or obj.space != first.space or obj.grid_shape != first.grid_shape:
                 raise ValueError("the native vector env needs tabular tasks that share one grid; use vectorization_mode='sync'")
         self.task_names = list(pool.names)
-        self.num_envs = int(num_envs)
+        self.num_envs = positive_count(num_envs, "num_envs")
+        max_dims = int(max_dims)
         self.reward_mode = reward
         self.space = first.space
         if len(self.space) > max_dims:
@@ -71,6 +81,7 @@ class HPOVectorEnv(VectorEnv):
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._fixed_task: int | None = None
         self._np_random, self._np_random_seed = seeding.np_random(None)
+        self._started = False  # step() before the first reset() would play task 0 with an all-padding descriptor
 
     def _start(self, rows: np.ndarray) -> None:
         if self._fixed_task is None:
@@ -83,17 +94,20 @@ class HPOVectorEnv(VectorEnv):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(seed)
-        options = options or {}
+        options = check_reset_options(options)
         self._fixed_task = None
         if "task" in options:
             self._fixed_task = self.task_names.index(self.pool.resolve(options["task"]))
         self._start(np.arange(self.num_envs))
         self._autoreset[:] = False
+        self._started = True
         return self._history.observations(), {"task": np.array(self.task_names, dtype=object)[self._task],
                                               "_task": np.ones(self.num_envs, dtype=bool)}
 
     def step(self, actions: Any):
-        a = np.asarray(actions, dtype=np.float64)
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        a = numeric_action(actions, str(self.action_space))
         if a.shape != (self.num_envs, self._d):
             raise ValueError(f"actions have shape {a.shape}; expected ({self.num_envs}, {self._d}) for {self.action_space}")
         if not np.isfinite(a).all():

@@ -288,3 +288,39 @@ def test_first_improvement_reward_without_an_oracle_is_zero():
     assert env.step(np.array([0.0]))[1] == 0.0  # score 0.1, nothing to gain over
     assert env.step(np.array([0.5]))[1] == pytest.approx(0.4)
     assert env.step(np.array([1.0]))[1] == 0.0
+
+
+def test_input_a_user_gets_wrong_is_named_not_ignored_or_a_numpy_traceback(credit_g):
+    """Found in review: each of these was a raw numpy/Python error or was silently ignored."""
+    env = gym.make("HPO-OpenML-v0", task="credit_g", budget=5)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="is not numeric; expected Box.*action_type='dict'"):
+        env.step({"alpha": 1e-4})
+    with pytest.raises(ValueError, match="is not numeric; expected Box"):
+        env.step(["a"] * 5)
+    with pytest.raises(ValueError, match=r"unknown reset option\(s\) \['taks'\]; the options are \['task'\]"):
+        env.reset(options={"taks": "kc1"})  # used to draw a random task
+    with pytest.raises(ValueError, match="reset options must be a dict"):
+        env.reset(options="kc1")
+    with pytest.raises(ValueError, match="task, model have no effect with objective="):
+        gym.make("HPO-OpenML-v0", objective=credit_g, task="kc1", model="rf")
+    with pytest.raises(ValueError, match="backend_options must be a dict"):
+        gym.make("HPO-OpenML-v0", backend_options="x")
+    with pytest.warns(UserWarning, match="render_modes"), pytest.raises(ValueError, match="nothing to render"):
+        gym.make("HPO-OpenML-v0", render_mode="rgb_array")  # Gymnasium warns first, then the env refuses
+    assert gym.make("HPO-OpenML-v0", render_mode=None).unwrapped.render_mode is None
+
+
+def test_the_native_vector_env_checks_its_input_like_the_single_env():
+    with pytest.raises(ValueError, match="num_envs must be a positive integer, got 0"):
+        gym.make_vec("HPO-OpenML-v0", num_envs=0)
+    with pytest.raises(ValueError, match="num_envs must be a positive integer, got 2.5"):
+        gym.make_vec("HPO-OpenML-v0", num_envs=2.5)
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=2, budget=5, max_dims="16")
+    with pytest.raises(RuntimeError, match=r"call reset\(\) before step\(\)"):
+        vec.step(np.full((2, 5), 0.5))
+    vec.reset(seed=0)
+    with pytest.raises(ValueError, match="is not numeric"):
+        vec.step([["a"] * 5] * 2)
+    with pytest.raises(ValueError, match="unknown reset option"):
+        vec.reset(options={"taks": "kc1"})
