@@ -32,8 +32,14 @@ from hpo_gym.tasks import resolve_task_pool
 class HPOVectorEnv(VectorEnv):
     """``num_envs`` parallel :class:`~hpo_gym.env.HPOEnv` episodes over one table grid (Box actions).
 
-    Same arguments, observations, rewards and ``info`` keys as ``HPOEnv`` (``info`` values are arrays
-    with Gymnasium's ``_key`` masks). Episodes autoreset on the next step (``AutoresetMode.NEXT_STEP``).
+    Same arguments, observations and rewards as ``HPOEnv``, step for step. ``info`` holds arrays with Gymnasium's
+    ``_key`` masks (entries of rows that autoreset this step are 0, as in Gymnasium's own vector envs): ``score``,
+    ``best_score``, ``cost``, ``normalized_regret``, ``task``, ``openml_task_id``, ``step``, ``action_clipped`` and
+    ``cell`` instead of ``config`` (configurations are not built per step, for speed: :meth:`cell_config`).
+    Episodes autoreset on the next step (``AutoresetMode.NEXT_STEP``). ``reset(options={"task": ...})`` keeps
+    that task for every autoreset episode until the next ``reset``; ``HPOEnv`` in a sync vector env takes it
+    for the first episode only. Per-env seeds (a list), ``wrappers=`` and ``max_episode_steps`` need
+    ``vectorization_mode="sync"``.
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -151,7 +157,9 @@ class HPOVectorEnv(VectorEnv):
                           (self._oracle_best[tasks] - self._history.best_true) / (self._oracle_best[tasks] - self._oracle_worst[tasks]), 0.0)
         cell = np.full(n, -1)
         cell[rows] = cells
-        info = {"score": score, "best_score": self._history.best.copy(), "cost": cost, "normalized_regret": regret,
+        best = np.where(stepped, self._history.best, 0.0)  # a restarted row has no trial yet: -inf, and regret inf
+        regret = np.where(stepped, regret, 0.0)
+        info = {"score": score, "best_score": best, "cost": cost, "normalized_regret": regret,
                 "task": np.array(self.task_names, dtype=object)[tasks], "openml_task_id": self._openml_ids[tasks],
                 "step": self._history.step.copy(), "action_clipped": clipped, "cell": cell}
         info.update({f"_{k}": stepped.copy() for k in list(info)})

@@ -164,6 +164,7 @@ def test_native_vector_env_autoreset_step_masks_its_info():
         assert not info[f"_{k}"].any(), k
     assert (info["cell"] == -1).all() and (info["score"] == 0).all() and not info["action_clipped"].any()
     assert (rewards == 0).all() and not terminated.any() and (info["step"] == 0).all()
+    assert (info["best_score"] == 0).all() and (info["normalized_regret"] == 0).all()  # masked: 0, not -inf / inf
     # and the step after evaluates again
     *_, info = vec.step(np.full((n, 5), 0.5))
     assert all(info[f"_{k}"].all() for k in keys) and (info["step"] == 1).all() and (info["score"] > 0).all()
