@@ -21,6 +21,7 @@ NaN and infinity are rejected with a ``ValueError`` because no configuration is 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -32,6 +33,12 @@ Kind = Literal["float", "int", "ordinal", "categorical"]
 KIND_CODES: dict[str, int] = {"float": 1, "int": 2, "ordinal": 3, "categorical": 4}
 
 Config = dict[str, Any]
+
+#: Relative tolerance within which :meth:`Hyperparameter.index_of` matches a number to a float value.
+_REL_TOL = 1e-6
+#: Key of the ``meta`` dict in which :meth:`SearchSpace.to_configspace` records each hyperparameter's position.
+_POSITION_KEY = "hpo_gym_position"
+_EXAMPLE = "e.g. SearchSpace([Float('lr', 1e-4, 1.0, log=True), Categorical('act', ['relu', 'tanh'])])"
 
 
 @dataclass(frozen=True)
@@ -49,23 +56,44 @@ class Hyperparameter:
     log: bool = False
     values: tuple[Any, ...] = ()
 
+    _array: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)  # values, for decoding
+
     def __post_init__(self) -> None:
+        # Validates and normalises every field here, once, so that encode/decode need no checks of their own.
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"a hyperparameter's name must be a non-empty string, got {self.name!r}; e.g. Float('lr', 1e-4, 1.0)")
         if self.kind in ("float", "int"):
-            if self.low is None or self.high is None or not self.low < self.high:
-                raise ValueError(f"{self.kind} hyperparameter {self.name!r} needs low < high, got [{self.low}, {self.high}]")
-            if not (math.isfinite(self.low) and math.isfinite(self.high)):
-                raise ValueError(f"{self.kind} hyperparameter {self.name!r} needs finite bounds, got [{self.low}, {self.high}]: "
-                                 "an unbounded range has no [0, 1] encoding; give the largest value worth trying")
-            if self.log and self.low <= 0:
-                raise ValueError(f"log-scale hyperparameter {self.name!r} needs low > 0, got {self.low}")
+            if self.values:
+                raise ValueError(f"{self.kind} hyperparameter {self.name!r} takes low and high, not values; "
+                                 f"use Ordinal or Categorical for a list of values")
+            low, high = _bound(self.name, self.kind, "low", self.low), _bound(self.name, self.kind, "high", self.high)
+            log = _log_flag(self.name, self.kind, self.log)
+            if not low < high:
+                raise ValueError(f"{self.kind} hyperparameter {self.name!r} needs low < high, got [{low}, {high}]")
+            if log and low <= 0:
+                raise ValueError(f"log-scale hyperparameter {self.name!r} needs low > 0, got {low}")
+            object.__setattr__(self, "low", low)
+            object.__setattr__(self, "high", high)
+            object.__setattr__(self, "log", log)
         elif self.kind in ("ordinal", "categorical"):
-            if len(self.values) < 1:
+            if self.low is not None or self.high is not None or _log_flag(self.name, self.kind, self.log):
+                raise ValueError(f"{self.kind} hyperparameter {self.name!r} takes values, not low/high/log; "
+                                 "use Float or Int for a range")
+            values = _value_tuple(self.name, self.kind, self.values)
+            if len(values) < 1:
                 raise ValueError(f"{self.kind} hyperparameter {self.name!r} needs at least one value")
-            if len(set(map(repr, self.values))) != len(self.values):
-                raise ValueError(f"{self.kind} hyperparameter {self.name!r} has duplicate values: {self.values}")
-            if self.kind == "ordinal" and any(isinstance(v, float) and math.isnan(v) for v in self.values):
-                raise ValueError(f"ordinal hyperparameter {self.name!r} has a NaN value, which has no place in its order and "
-                                 f"equals nothing: {self.values}; use Categorical with None for a setting such as 'unlimited'")
+            if any(isinstance(v, float) and math.isnan(v) for v in values):
+                if self.kind == "ordinal":
+                    raise ValueError(f"ordinal hyperparameter {self.name!r} has a NaN value, which has no place in its order and "
+                                     f"equals nothing: {values}; use Categorical with None for a setting such as 'unlimited'")
+                raise ValueError(f"categorical hyperparameter {self.name!r} has a NaN value, which equals nothing, so it could never "
+                                 f"be encoded: {values}; use None for a missing or 'unlimited' setting")
+            _check_distinct(self.name, self.kind, values)
+            array = np.empty(len(values), dtype=object)
+            for i, v in enumerate(values):  # one by one: tuple or list values stay single objects
+                array[i] = v
+            object.__setattr__(self, "values", values)
+            object.__setattr__(self, "_array", array)
         else:
             raise ValueError(f"unknown kind {self.kind!r} for {self.name!r}; use float, int, ordinal or categorical")
 
@@ -90,16 +118,24 @@ class Hyperparameter:
 
     def index_of(self, value: Any) -> int:
         """Position of ``value`` among an ordinal's or categorical's values (floats compared with isclose)."""
-        for i, v in enumerate(self.values):
-            if v == value or (isinstance(v, float) and isinstance(value, (int, float)) and math.isclose(v, value, rel_tol=1e-6)):
-                return i
+        try:
+            for i, v in enumerate(self.values):
+                if v == value or (isinstance(v, float) and isinstance(value, (int, float)) and math.isclose(v, value, rel_tol=_REL_TOL)):
+                    return i
+        except (TypeError, ValueError):  # e.g. an array, whose == is elementwise
+            raise ValueError(f"{value!r} ({type(value).__name__}) is not a value of {self.kind} hyperparameter {self.name!r}; "
+                             f"give one of {list(self.values)}") from None
         raise ValueError(f"{value!r} is not a value of {self.kind} hyperparameter {self.name!r}; valid: {list(self.values)}")
 
     def encode(self, value: Any) -> float:
         """Map a native value to [0, 1]. Out-of-range numbers are clipped."""
         if self.is_discrete:
             return (self.index_of(value) + 0.5) / len(self.values)
-        x = float(value)
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.kind} hyperparameter {self.name!r} needs {'an integer' if self.kind == 'int' else 'a number'} "
+                             f"in [{self.low}, {self.high}], got {value!r} ({type(value).__name__})") from None
         if not math.isfinite(x):
             raise ValueError(f"{self.name!r} got non-finite value {value!r}")
         if self.log:
@@ -111,7 +147,7 @@ class Hyperparameter:
         """Vectorised decode of encoded values (already clipped to [0, 1]); returns native values."""
         if self.is_discrete:
             idx = np.minimum((u * len(self.values)).astype(np.int64), len(self.values) - 1)
-            return np.asarray(self.values, dtype=object)[idx]
+            return self._array[idx]  # type: ignore[index]
         lo, hi = self._range()
         x = lo + u * (hi - lo)
         if self.kind == "int":
@@ -122,7 +158,13 @@ class Hyperparameter:
 
     def decode(self, u: float) -> Any:
         """Map an encoded value to the native value (clip to [0, 1] first)."""
-        value = self.decode_array(np.array([min(1.0, max(0.0, float(u)))]))[0]
+        try:
+            x = float(u)
+        except (TypeError, ValueError):
+            raise ValueError(f"decoding {self.name!r} needs a number in [0, 1], got {u!r}") from None
+        if not math.isfinite(x):
+            raise ValueError(f"decoding {self.name!r} needs a finite number in [0, 1], got {u!r}")
+        value = self.decode_array(np.array([min(1.0, max(0.0, x))]))[0]
         return value.item() if isinstance(value, np.generic) else value
 
     def grid_encoding(self) -> np.ndarray:
@@ -133,26 +175,112 @@ class Hyperparameter:
 
 def Float(name: str, low: float, high: float, log: bool = False) -> Hyperparameter:
     """A real-valued hyperparameter in ``[low, high]``, log-scaled when ``log``."""
-    return Hyperparameter(name, "float", float(low), float(high), log)
+    return Hyperparameter(name, "float", low, high, log)
 
 
 def Int(name: str, low: int, high: int, log: bool = False) -> Hyperparameter:
-    """An integer hyperparameter in ``[low, high]``, log-scaled when ``log``."""
-    return Hyperparameter(name, "int", int(low), int(high), log)
+    """An integer hyperparameter in ``[low, high]`` (whole-number bounds), log-scaled when ``log``."""
+    return Hyperparameter(name, "int", low, high, log)
 
 
 def Ordinal(name: str, values: Iterable[Any]) -> Hyperparameter:
     """An ordered list of values (a grid), e.g. tabular benchmarks' learning rates."""
-    return Hyperparameter(name, "ordinal", values=tuple(_native(v) for v in values))
+    return Hyperparameter(name, "ordinal", values=values)  # type: ignore[arg-type]  # made a tuple on construction
 
 
 def Categorical(name: str, choices: Iterable[Any]) -> Hyperparameter:
     """Unordered choices, e.g. a kernel or an activation function."""
-    return Hyperparameter(name, "categorical", values=tuple(_native(v) for v in choices))
+    return Hyperparameter(name, "categorical", values=choices)  # type: ignore[arg-type]  # made a tuple on construction
 
 
 def _native(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
+
+
+def _bound(name: str, kind: str, which: str, value: Any) -> float | int:
+    """``low`` or ``high`` of a float/int hyperparameter as a float or an int, or a ``ValueError`` naming the problem."""
+    example = f"Int({name!r}, 1, 10)" if kind == "int" else f"Float({name!r}, 1e-4, 1.0)"
+    if value is None or isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{kind} hyperparameter {name!r} needs a number as its {which} bound, got {value!r} "
+                         f"({type(value).__name__}); e.g. {example}")
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf
+    if not math.isfinite(x):
+        raise ValueError(f"{kind} hyperparameter {name!r} needs finite bounds, got {which}={value!r}: an unbounded range "
+                         "has no [0, 1] encoding; give the largest value worth trying")
+    if kind == "float":
+        return x
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if not x.is_integer():
+        raise ValueError(f"int hyperparameter {name!r} needs whole-number bounds, got {which}={value!r}; it would be truncated "
+                         f"to {int(x)}: give the integer you mean, e.g. {example}, or use Float for a real-valued range")
+    return int(x)
+
+
+def _log_flag(name: str, kind: str, log: Any) -> bool:
+    if isinstance(log, (bool, np.bool_)):
+        return bool(log)
+    raise ValueError(f"{kind} hyperparameter {name!r} needs log=True or log=False, got log={log!r} ({type(log).__name__}); "
+                     f"e.g. Float({name!r}, 1e-4, 1.0, log=True)")
+
+
+def _value_tuple(name: str, kind: str, values: Any) -> tuple[Any, ...]:
+    """The values of an ordinal/categorical as a tuple of plain Python values, refusing what is not a list of values."""
+    example = f"{'Ordinal' if kind == 'ordinal' else 'Categorical'}({name!r}, {[16, 32, 64] if kind == 'ordinal' else ['relu', 'tanh']})"
+    if isinstance(values, (str, bytes, bytearray)):
+        raise ValueError(f"{kind} hyperparameter {name!r} got the single {type(values).__name__} {values!r} as its values, which "
+                         f"would make each character a value; give a list of values, e.g. {example}")
+    if isinstance(values, (set, frozenset)):
+        raise ValueError(f"{kind} hyperparameter {name!r} got a set of values, whose order (and so the encoding) can change "
+                         f"from run to run; give a list of values, e.g. {example} or sorted(...)")
+    if isinstance(values, Mapping):
+        raise ValueError(f"{kind} hyperparameter {name!r} got a mapping as its values; give a list of values, e.g. {example} "
+                         "(list(d) for its keys, list(d.values()) for its values)")
+    try:
+        iterator = iter(values)
+    except TypeError:
+        raise ValueError(f"{kind} hyperparameter {name!r} needs a list of values, got {values!r} ({type(values).__name__}); "
+                         f"e.g. {example}") from None
+    return tuple(_native(v) for v in iterator)
+
+
+def _check_distinct(name: str, kind: str, values: tuple[Any, ...]) -> None:
+    """Refuse values that :meth:`Hyperparameter.index_of` cannot tell apart: equal ones (``1 == 1.0 == True`` in Python)
+    and floats within its relative tolerance. Such values would share one encoding, so one of them could never be chosen."""
+    def refuse(a: Any, b: Any, why: str, fix: str | None = None) -> None:
+        raise ValueError(f"{kind} hyperparameter {name!r} has duplicate values {a!r} and {b!r} ({why}), so they would share one "
+                         f"encoding and one of them could never be chosen: {values}; "
+                         f"{fix or f'give values that differ, e.g. the strings [{str(a)!r}, {str(b)!r}]'}")
+
+    first: dict[Any, int] = {}
+    unhashable: list[Any] = []
+    for i, v in enumerate(values):
+        try:
+            j = first.setdefault(v, i)
+        except TypeError:  # a list, a dict, ...: compared pairwise below (rare and short)
+            unhashable.append(v)
+            continue
+        if j != i:
+            if repr(values[j]) == repr(v):
+                refuse(values[j], v, "the same value twice", "list each value once")
+            refuse(values[j], v, "equal in Python, like 1 == 1.0 == True")
+    for b, v in enumerate(unhashable):
+        for w in unhashable[:b]:
+            try:
+                same = bool(w == v)
+            except (TypeError, ValueError):  # e.g. arrays of different shapes
+                raise ValueError(f"{kind} hyperparameter {name!r} has values that cannot be compared with ==: {w!r} and {v!r}; "
+                                 "give plain values such as strings or numbers") from None
+            if same:
+                refuse(w, v, "equal in Python")
+    numbers_ = sorted((v for v in values if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))))
+    for a, b in zip(numbers_, numbers_[1:]):
+        if (isinstance(a, float) or isinstance(b, float)) and math.isclose(a, b, rel_tol=_REL_TOL):
+            refuse(a, b, f"equal within the relative tolerance {_REL_TOL:g} used to match numbers to values",
+                   "give values that differ by more than that, or keep one of them")
 
 
 @dataclass(frozen=True)
@@ -169,7 +297,17 @@ class SearchSpace:
     _by_name: dict[str, Hyperparameter] = field(init=False, repr=False, compare=False)
 
     def __init__(self, hyperparameters: Iterable[Hyperparameter]):
+        if isinstance(hyperparameters, Hyperparameter):
+            raise ValueError(f"SearchSpace takes a list of hyperparameters, got the single hyperparameter {hyperparameters.name!r}; "
+                             f"wrap it in a list: {_EXAMPLE}")
+        if isinstance(hyperparameters, (str, bytes, Mapping)) or not isinstance(hyperparameters, Iterable):
+            raise ValueError(f"SearchSpace takes a list of hyperparameters, got {type(hyperparameters).__name__} "
+                             f"{hyperparameters!r}; {_EXAMPLE}")
         hps = tuple(hyperparameters)
+        for i, hp in enumerate(hps):
+            if not isinstance(hp, Hyperparameter):
+                raise ValueError(f"SearchSpace entry {i} is {hp!r} ({type(hp).__name__}), not a hyperparameter; build each entry "
+                                 f"with Float, Int, Ordinal or Categorical, {_EXAMPLE}")
         names = [hp.name for hp in hps]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate hyperparameter names in {names}")
@@ -185,7 +323,10 @@ class SearchSpace:
         return iter(self.hyperparameters)
 
     def __getitem__(self, name: str) -> Hyperparameter:
-        return self._by_name[name]
+        try:
+            return self._by_name[name]
+        except (KeyError, TypeError):
+            raise KeyError(f"{name!r} is not a hyperparameter of this search space; its names are {self.names}") from None
 
     @property
     def names(self) -> list[str]:
@@ -201,9 +342,16 @@ class SearchSpace:
         """Raise ``ValueError`` naming the problem when ``config`` does not match the space: its keys, and with
         ``in_range`` every value too (a table snaps any number to its grid, but a live fit would train the value as
         given, outside the space the benchmark states)."""
-        missing = [n for n in self.names if n not in config]
-        extra = [n for n in config if n not in self._by_name]
-        if missing or extra:
+        try:
+            missing = [n for n in self.names if n not in config]
+            extra = [n for n in config if n not in self._by_name]
+        except TypeError:  # not a container, or unhashable keys
+            missing = extra = None
+        if missing or extra or missing is None:
+            if not isinstance(config, Mapping):
+                raise ValueError(f"a configuration is a dict of hyperparameter name -> value, got {type(config).__name__}; "
+                                 f"expected the keys {self.names}" + ("; decode an encoded vector with SearchSpace.decode"
+                                                                      if isinstance(config, (np.ndarray, list, tuple)) else ""))
             raise ValueError(f"configuration keys do not match the search space: missing {missing}, unknown {extra}; expected {self.names}")
         if not in_range:
             return
@@ -226,30 +374,44 @@ class SearchSpace:
 
     def check_encoded(self, u: Any) -> np.ndarray:
         """Validate an encoded array ``(d,)`` or ``(n, d)``: finite, right width. Returns it clipped to [0, 1]."""
-        arr = np.asarray(u, dtype=np.float64)
-        if arr.ndim not in (1, 2) or arr.shape[-1] != len(self):
-            raise ValueError(f"encoded configuration must have shape (d,) or (n, d) with d={len(self)}, got {arr.shape}")
+        return self._checked(u, None)
+
+    def _checked(self, u: Any, ndim: int | None) -> np.ndarray:
+        """:meth:`check_encoded`, requiring ``ndim`` dimensions (1: decode, 2: decode_many) when given."""
+        try:
+            arr = np.asarray(u, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"an encoded configuration is an array of numbers in [0, 1] of shape (d,) or (n, d) with d={len(self)}, "
+                             f"got {u!r}; to encode a configuration dict use SearchSpace.encode") from None
+        if arr.ndim not in (1, 2) or arr.shape[-1] != len(self) or (ndim is not None and arr.ndim != ndim):
+            d = len(self)
+            if ndim == 1:
+                raise ValueError(f"decode takes one vector of shape ({d},), got {arr.shape}; use decode_many for an (n, {d}) batch")
+            if ndim == 2:
+                raise ValueError(f"decode_many takes an array of shape (n, d) with d={d}, got {arr.shape}; use decode for "
+                                 f"one vector of shape ({d},), or u[None, :] for a batch of one")
+            raise ValueError(f"encoded configuration must have shape (d,) or (n, d) with d={d}, got {arr.shape}")
         if not np.isfinite(arr).all():
             raise ValueError(f"encoded configuration contains NaN or inf: {arr}; every entry must be a finite number in [0, 1]")
         return np.clip(arr, 0.0, 1.0)
 
     def decode(self, u: Any) -> Config:
         """Unit-cube vector -> configuration of native Python values (clipped first)."""
-        arr = self.check_encoded(u)
-        if arr.ndim != 1:
-            raise ValueError(f"decode takes one vector of shape ({len(self)},), got {arr.shape}; use decode_many for a batch")
-        return self.decode_many(arr[None, :])[0]
+        return self._decode_rows(self._checked(u, 1)[None, :])[0]
 
     def decode_many(self, u: np.ndarray) -> list[Config]:
         """``(n, d)`` encoded array -> list of configurations."""
-        arr = self.check_encoded(u)
+        return self._decode_rows(self._checked(u, 2))
+
+    def _decode_rows(self, arr: np.ndarray) -> list[Config]:
+        """Checked ``(n, d)`` array (see :meth:`check_encoded`) -> list of configurations."""
         columns = [hp.decode_array(arr[:, j]) for j, hp in enumerate(self.hyperparameters)]
         return [{hp.name: _native(col[i]) for hp, col in zip(self.hyperparameters, columns)} for i in range(arr.shape[0])]
 
     def sample(self, rng: np.random.Generator, n: int | None = None) -> Config | list[Config]:
         """Uniform samples in the encoded cube (log-uniform on log parameters), decoded."""
         u = rng.random((1 if n is None else n, len(self)))
-        configs = self.decode_many(u)
+        configs = self._decode_rows(u)
         return configs[0] if n is None else configs
 
     # -- descriptors --------------------------------------------------------------------------
@@ -264,26 +426,37 @@ class SearchSpace:
 
     # -- ConfigSpace interop --------------------------------------------------------------------
     def to_configspace(self, seed: int | None = None):
-        """Export as a ``ConfigSpace.ConfigurationSpace`` (what HPOBench and SMAC use)."""
+        """Export as a ``ConfigSpace.ConfigurationSpace`` (what HPOBench and SMAC use).
+
+        ConfigSpace keeps hyperparameters sorted by name, so each one's position in this space is recorded in its
+        ``meta`` (``{"hpo_gym_position": i}``, kept by ConfigSpace's JSON/YAML files too); :meth:`from_configspace`
+        restores that order, so the round trip gives back this space and the same encoded vectors."""
         import ConfigSpace as CS
 
         cs = CS.ConfigurationSpace(seed=seed)
-        for hp in self.hyperparameters:
+        for i, hp in enumerate(self.hyperparameters):
+            meta = {_POSITION_KEY: i}
             if hp.kind == "float":
-                cs.add(CS.UniformFloatHyperparameter(hp.name, hp.low, hp.high, log=hp.log))
+                cs.add(CS.UniformFloatHyperparameter(hp.name, hp.low, hp.high, log=hp.log, meta=meta))
             elif hp.kind == "int":
-                cs.add(CS.UniformIntegerHyperparameter(hp.name, int(hp.low), int(hp.high), log=hp.log))
+                cs.add(CS.UniformIntegerHyperparameter(hp.name, int(hp.low), int(hp.high), log=hp.log, meta=meta))
             elif hp.kind == "ordinal":
-                cs.add(CS.OrdinalHyperparameter(hp.name, list(hp.values)))
+                cs.add(CS.OrdinalHyperparameter(hp.name, list(hp.values), meta=meta))
             else:
-                cs.add(CS.CategoricalHyperparameter(hp.name, list(hp.values)))
+                cs.add(CS.CategoricalHyperparameter(hp.name, list(hp.values), meta=meta))
         return cs
 
     @classmethod
     def from_configspace(cls, cs: Any) -> SearchSpace:
-        """Import a ``ConfigSpace.ConfigurationSpace``. Conditions and forbiddens are not supported."""
+        """Import a ``ConfigSpace.ConfigurationSpace``. Conditions and forbiddens are not supported.
+
+        The order is the one :meth:`to_configspace` recorded in the hyperparameters' ``meta`` where present (any
+        hyperparameter without it follows, in ConfigSpace's order); a space built elsewhere keeps ConfigSpace's order."""
         import ConfigSpace as CS
 
+        if not isinstance(cs, CS.ConfigurationSpace):
+            raise ValueError(f"from_configspace takes a ConfigSpace.ConfigurationSpace, got {type(cs).__name__}; "
+                             "build a SearchSpace directly with SearchSpace([...]) otherwise")
         if list(cs.conditions) or list(cs.forbidden_clauses):
             raise ValueError("ConfigurationSpace with conditions or forbidden clauses is not supported; flatten it first")
         hps: list[Hyperparameter] = []
@@ -301,7 +474,7 @@ class SearchSpace:
             else:
                 raise ValueError(f"hyperparameter {hp.name!r} of type {type(hp).__name__} is not supported; "
                                  "use uniform float/int, ordinal, categorical or constant")
-        return cls(hps)
+        return cls(_recorded_order(hps, [getattr(hp, "meta", None) for hp in cs.values()]))
 
     # -- gymnasium spaces ------------------------------------------------------------------------
     def box_space(self, dim: int | None = None):
@@ -344,13 +517,13 @@ class SearchSpace:
                 raise ValueError(f"Dict action entry {hp.name!r} must hold one value, got shape {np.asarray(action[hp.name]).shape}")
             x = raw[0]
             if hp.is_discrete:
-                i = int(x)
-                if i != x or not 0 <= i < len(hp.values):
+                i = _whole_index(x)
+                if i is None or not 0 <= i < len(hp.values):
                     raise ValueError(f"Dict action entry {hp.name!r} must be an index in [0, {len(hp.values)}), got {x!r}")
                 config[hp.name] = hp.values[i]
             else:
-                if not np.isfinite(float(x)):
-                    raise ValueError(f"Dict action entry {hp.name!r} is not finite: {x!r}")
+                if not _is_finite_number(x):
+                    raise ValueError(f"Dict action entry {hp.name!r} must be a finite number, got {x!r}")
                 v = min(max(float(x), hp.low), hp.high)  # type: ignore[type-var]
                 config[hp.name] = int(round(v)) if hp.kind == "int" else v
         return config
@@ -358,3 +531,28 @@ class SearchSpace:
     def indices_to_config(self, indices: Sequence[int]) -> Config:
         """``MultiDiscrete`` action -> configuration."""
         return {hp.name: hp.values[int(i)] for hp, i in zip(self.hyperparameters, indices)}
+
+
+def _recorded_order(hps: list[Hyperparameter], metas: list[Any]) -> list[Hyperparameter]:
+    """``hps`` in the positions :meth:`SearchSpace.to_configspace` recorded in ``metas``; those without one follow in
+    their given order. Positions that are missing everywhere or clash (e.g. two exported spaces merged) are ignored."""
+    positions = [m.get(_POSITION_KEY) if isinstance(m, Mapping) else None for m in metas]
+    positions = [p if isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_)) else None for p in positions]
+    recorded = [p for p in positions if p is not None]
+    if not recorded or len(set(recorded)) != len(recorded):
+        return hps
+    order = sorted(range(len(hps)), key=lambda i: (0, positions[i], i) if positions[i] is not None else (1, 0, i))
+    return [hps[i] for i in order]
+
+
+def _whole_index(x: Any) -> int | None:
+    """``x`` as an int when it is a whole number (NaN, inf, None or a string are not: ``int()`` would raise its
+    own unnamed error or, for 2.7, truncate)."""
+    if isinstance(x, (bool, np.bool_)) or not _is_finite_number(x) or float(x) != int(x):
+        return None
+    return int(x)
+
+
+def _is_finite_number(x: Any) -> bool:
+    """A real, finite number (a string, None or a complex is not)."""
+    return isinstance(x, (int, float, np.integer, np.floating)) and math.isfinite(x)

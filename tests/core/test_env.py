@@ -298,6 +298,11 @@ def test_input_a_user_gets_wrong_is_named_not_ignored_or_a_numpy_traceback(credi
         env.step({"alpha": 1e-4})
     with pytest.raises(ValueError, match="is not numeric; expected Box"):
         env.step(["a"] * 5)
+    dict_env = gym.make("HPO-OpenML-v0", task="credit_g", budget=5, action_type="dict")
+    dict_env.reset(seed=0)
+    for bad in [np.nan, np.inf, None, "x", 2.7]:  # int(nan) / int(None) used to raise their own unnamed errors
+        with pytest.raises(ValueError, match=r"Dict action entry 'depth' must be an index in \[0, 3\)"):
+            dict_env.step({**dict_env.action_space.sample(), "depth": bad})
     with pytest.raises(ValueError, match=r"unknown reset option\(s\) \['taks'\]; the options are \['task'\]"):
         env.reset(options={"taks": "kc1"})  # used to draw a random task
     with pytest.raises(ValueError, match="reset options must be a dict"):

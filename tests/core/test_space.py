@@ -103,11 +103,137 @@ def test_sampling_is_seeded_and_covers_the_space(mixed_space):
 def test_configspace_round_trip(mixed_space):
     cs = mixed_space.to_configspace(seed=0)
     back = SearchSpace.from_configspace(cs)
-    assert {hp.name: hp for hp in back} == {hp.name: hp for hp in mixed_space}
+    assert back == mixed_space
     sample = dict(cs.sample_configuration())
     assert back.decode(back.encode(sample))["act"] == sample["act"]
     grid = hpobench_nn_space()
-    assert {hp.name: hp for hp in SearchSpace.from_configspace(grid.to_configspace())} == {hp.name: hp for hp in grid}
+    assert SearchSpace.from_configspace(grid.to_configspace()) == grid
+
+
+def test_configspace_round_trip_keeps_the_order_and_the_encoding(mixed_space, tmp_path):
+    import ConfigSpace as CS
+
+    cs = mixed_space.to_configspace()
+    assert list(cs) != mixed_space.names  # ConfigSpace sorts by name; the order travels in each hyperparameter's meta
+    back = SearchSpace.from_configspace(cs)
+    assert back.names == mixed_space.names == ["lr", "momentum", "layers", "width", "batch", "act"]
+    config = {"lr": 1e-3, "momentum": 0.5, "layers": 3, "width": 100, "batch": 64, "act": "gelu"}
+    np.testing.assert_array_equal(back.encode(config), mixed_space.encode(config))
+    cs.to_json(tmp_path / "space.json")  # ConfigSpace's files keep the meta, so the order survives them too
+    assert SearchSpace.from_configspace(CS.ConfigurationSpace.from_json(tmp_path / "space.json")) == mixed_space
+    cs.add(CS.UniformFloatHyperparameter("added", 0.0, 1.0))  # no recorded position: follows the recorded ones
+    assert SearchSpace.from_configspace(cs).names == mixed_space.names + ["added"]
+    elsewhere = CS.ConfigurationSpace(space={"zeta": (0.0, 1.0), "alpha": (1, 5)})  # built elsewhere: ConfigSpace's order
+    assert SearchSpace.from_configspace(elsewhere).names == list(elsewhere) == ["alpha", "zeta"]
+    with pytest.raises(ValueError, match="ConfigurationSpace"):
+        SearchSpace.from_configspace({"lr": (0.0, 1.0)})
+
+
+def test_a_bare_string_or_an_unordered_set_is_refused_as_values():
+    with pytest.raises(ValueError, match=r"'act'.*single str 'relu'.*list of values, e\.g\. Categorical\('act', \['relu', 'tanh'\]\)"):
+        Categorical("act", "relu")
+    with pytest.raises(ValueError, match=r"'o'.*single str 'abc'.*list of values"):
+        Ordinal("o", "abc")
+    with pytest.raises(ValueError, match=r"'c'.*single bytes.*list of values"):
+        Categorical("c", b"ab")
+    with pytest.raises(ValueError, match=r"'c' needs a list of values, got 5"):
+        Categorical("c", 5)
+    with pytest.raises(ValueError, match=r"'c' got a set.*order"):
+        Categorical("c", {"relu", "tanh"})
+    assert Categorical("act", ("relu",)).values == ("relu",)
+    assert Ordinal("o", np.array([1, 2, 4])).values == (1, 2, 4) and type(Ordinal("o", np.array([1, 2])).values[0]) is int
+    assert Categorical("c", (v for v in ["a", "b"])).values == ("a", "b")
+
+
+def test_int_bounds_must_be_whole_numbers():
+    with pytest.raises(ValueError, match=r"int hyperparameter 'n' needs whole-number bounds, got low=0\.5.*Int\('n', 1, 10\)"):
+        Int("n", 0.5, 10)
+    with pytest.raises(ValueError, match=r"'n' needs whole-number bounds, got high=10\.7"):
+        Int("n", 0, 10.7)
+    with pytest.raises(ValueError, match=r"'n' needs finite bounds, got high=inf"):
+        Int("n", 0, math.inf)
+    with pytest.raises(ValueError, match=r"'n' needs a number as its low bound, got True"):
+        Int("n", True, 10)
+    with pytest.raises(ValueError, match=r"float hyperparameter 'x' needs a number as its high bound, got '1'"):
+        Float("x", 0.0, "1")
+    n = Int("n", 1.0, np.int64(10))
+    assert (n.low, n.high) == (1, 10) and type(n.low) is int and type(n.high) is int and n.n_choices == 10
+    assert Int("n", np.float64(2.0), 8, log=True) == Int("n", 2, 8, log=True)
+    x = Float("x", np.float32(0.5), 2)
+    assert type(x.low) is float and type(x.high) is float
+
+
+def test_log_must_be_a_bool():
+    for bad in ["no", 1, None]:
+        with pytest.raises(ValueError, match=rf"float hyperparameter 'lr' needs log=True or log=False, got log={bad!r}"):
+            Float("lr", 1e-4, 1.0, log=bad)
+    with pytest.raises(ValueError, match=r"int hyperparameter 'n' needs log=True or log=False"):
+        Int("n", 1, 10, log="yes")
+    assert Float("lr", 1e-4, 1.0, log=np.True_).log is True
+    assert Float("lr", 1e-4, 1.0, log=np.bool_(False)).log is False
+
+
+def test_values_that_compare_equal_are_refused_as_duplicates():
+    with pytest.raises(ValueError, match=r"'c' has duplicate values 1 and True \(equal in Python.*share one encoding"):
+        Categorical("c", [1, True])
+    with pytest.raises(ValueError, match=r"'o' has duplicate values 1 and 1\.0 \(equal in Python"):
+        Ordinal("o", [1, 1.0])
+    with pytest.raises(ValueError, match=r"duplicate values False and 0 \(equal in Python"):
+        Categorical("c", [False, "x", 0])
+    with pytest.raises(ValueError, match=r"duplicate values 0\.1 and 0\.10000001 \(equal within the relative tolerance"):
+        Ordinal("lr", [0.01, 0.10000001, 0.1])
+    with pytest.raises(ValueError, match=r"duplicate values \[1\] and \[1\]"):
+        Categorical("c", [[1], [2], [1]])
+    with pytest.raises(ValueError, match=r"'c' has a NaN value.*use None"):
+        Categorical("c", ["a", math.nan])
+    # distinct values stay distinct, including ones that only look alike, and each decodes to itself
+    for hp in [Categorical("c", [1, "1", None, 2.5, False]), Ordinal("o", [1e-4, 1.0001e-4, 1]), Categorical("t", [(1, 2), (3, 4)])]:
+        assert [hp.decode(hp.encode(v)) for v in hp.values] == list(hp.values)
+        assert [type(hp.decode(hp.encode(v))) for v in hp.values] == [type(v) for v in hp.values]
+
+
+def test_a_bad_value_to_encode_names_its_hyperparameter(mixed_space):
+    config = {"lr": 1e-3, "momentum": 0.5, "layers": 3, "width": 100, "batch": 64, "act": "gelu"}
+    with pytest.raises(ValueError, match=r"float hyperparameter 'lr' needs a number in \[1e-05, 1\.0\], got 'abc'"):
+        mixed_space.encode({**config, "lr": "abc"})
+    with pytest.raises(ValueError, match=r"int hyperparameter 'layers' needs an integer in \[1, 8\], got None"):
+        mixed_space.encode({**config, "layers": None})
+    with pytest.raises(ValueError, match=r"not a value of ordinal hyperparameter 'batch'.*\[16, 32, 64, 128\]"):
+        mixed_space.encode({**config, "batch": np.array([16, 32])})
+    with pytest.raises(ValueError, match=r"a configuration is a dict .* got list"):
+        mixed_space.encode([0.5] * 6)
+    with pytest.raises(KeyError, match=r"'depth' is not a hyperparameter of this search space"):
+        mixed_space["depth"]
+
+
+def test_decode_many_needs_an_n_by_d_array(mixed_space):
+    with pytest.raises(ValueError, match=r"decode_many takes an array of shape \(n, d\) with d=6, got \(6,\).*u\[None, :\]"):
+        mixed_space.decode_many(np.zeros(6))
+    with pytest.raises(ValueError, match=r"decode_many takes an array of shape \(n, d\) with d=6, got \(4,\)"):
+        mixed_space.decode_many(np.zeros(4))
+    with pytest.raises(ValueError, match=r"decode takes one vector of shape \(6,\), got \(2, 6\)"):
+        mixed_space.decode(np.zeros((2, 6)))
+    with pytest.raises(ValueError, match=r"array of numbers in \[0, 1\]"):
+        mixed_space.decode_many([["a"] * 6])
+    with pytest.raises(ValueError, match=r"decoding 'lr' needs a finite number"):
+        mixed_space["lr"].decode(math.nan)
+    assert len(mixed_space.decode_many(np.zeros((3, 6)))) == 3
+
+
+def test_search_space_entries_must_be_hyperparameters():
+    with pytest.raises(ValueError, match=r"single hyperparameter 'lr'; wrap it in a list: e\.g\. SearchSpace\(\[Float\('lr'"):
+        SearchSpace(Float("lr", 1e-4, 1.0, log=True))
+    with pytest.raises(ValueError, match=r"entry 0 is 'a' \(str\), not a hyperparameter.*Float, Int, Ordinal or Categorical"):
+        SearchSpace(["a"])
+    with pytest.raises(ValueError, match=r"entry 1 is \('x', 0, 1\)"):
+        SearchSpace([Float("lr", 1e-4, 1.0), ("x", 0, 1)])
+    with pytest.raises(ValueError, match=r"takes a list of hyperparameters, got int 5"):
+        SearchSpace(5)
+    with pytest.raises(ValueError, match=r"takes a list of hyperparameters, got dict"):
+        SearchSpace({"lr": Float("lr", 1e-4, 1.0)})
+    with pytest.raises(ValueError, match=r"name must be a non-empty string, got 5"):
+        Float(5, 0.0, 1.0)
+    assert SearchSpace(hp for hp in [Float("lr", 1e-4, 1.0)]).names == ["lr"]
 
 
 def test_gymnasium_spaces_for_each_action_encoding(mixed_space):
