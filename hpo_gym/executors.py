@@ -2,13 +2,16 @@
 
 All executors share one contract, :meth:`Executor.run`::
 
-    outcomes = executor.run(fn, jobs, shared=(key, obj), time_limit=60)
+    outcomes = executor.run(fn, jobs, shared=(key, obj), time_limit=60, on_outcome=None)
 
 ``fn(obj, job)`` is a picklable module-level function; ``obj`` is data shared by the whole batch
 (the training arrays), shipped once per worker (``key`` names it so workers keep it between
 batches) or once per batch to Ray's object store. Each job gets an :class:`Outcome`: its value, or
 the error (an exception's text, ``"timeout ..."``, or a worker crash). A job never raises here, so
-one bad fit cannot end an HPO run. ``Outcome.transient`` tells the job's own exception (the same job
+one bad fit cannot end an HPO run. ``on_outcome(i, outcome)`` is called as each job finishes, so a caller can
+keep finished work (cache it) even when the batch is interrupted (Ctrl-C) before it returns. An interrupted
+``run`` kills the workers whose jobs were still running before it re-raises: a later batch never reads an
+abandoned job's reply as its own. ``Outcome.transient`` tells the job's own exception (the same job
 fails again: a result worth caching) from a failure of the machinery around it (a timeout, a worker
 that died, a lost Ray task, a transport error), which a rerun may not repeat.
 
@@ -50,6 +53,10 @@ ENVIRONMENT_ERRORS = (ImportError, MemoryError, OSError)
 SHARED_SLOTS = 4
 
 
+#: ``on_outcome(job_index, outcome)``: told of each job as it finishes (see the module doc).
+OutcomeCallback = Callable[[int, "Outcome"], None]
+
+
 @dataclass(frozen=True)
 class Outcome:
     """Result of one job: ``value`` when it succeeded, else ``error``; ``seconds`` of wall time.
@@ -86,7 +93,7 @@ class Executor:
     n_workers = 1
 
     def run(self, fn: Callable[[Any, Any], Any], jobs: Sequence[Any], shared: tuple[Hashable, Any] | None = None,
-            time_limit: float | None = None) -> list[Outcome]:
+            time_limit: float | None = None, on_outcome: OutcomeCallback | None = None) -> list[Outcome]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -107,9 +114,14 @@ class InlineExecutor(Executor):
 
     name = "inline"
 
-    def run(self, fn, jobs, shared=None, time_limit=None):
+    def run(self, fn, jobs, shared=None, time_limit=None, on_outcome=None):
         obj = shared[1] if shared is not None else None
-        return [_call(fn, obj, job) for job in jobs]
+        outcomes = []
+        for i, job in enumerate(jobs):
+            outcomes.append(_call(fn, obj, job))
+            if on_outcome is not None:
+                on_outcome(i, outcomes[-1])
+        return outcomes
 
 
 # -- local worker processes -----------------------------------------------------------------------
@@ -212,34 +224,50 @@ class ProcessExecutor(Executor):
         while len(self._workers) < self.n_workers:
             self._workers.append(_Worker(self._ctx))
 
-    def run(self, fn, jobs, shared=None, time_limit=None):
+    def run(self, fn, jobs, shared=None, time_limit=None, on_outcome=None):
         jobs = list(jobs)
-        outcomes: list[Outcome | None] = [None] * len(jobs)
         if not jobs:
             return []
         self._ensure_workers()
+        running: dict[_Worker, tuple[int, float]] = {}
+        try:
+            return self._run_batch(fn, jobs, shared, time_limit, on_outcome, running)
+        except BaseException:  # Ctrl-C (or a callback's error): their replies would be read as the next batch's
+            for worker in list(running):
+                self._replace(worker)
+            raise
+
+    def _run_batch(self, fn, jobs, shared, time_limit, on_outcome, running: dict[_Worker, tuple[int, float]]):
+        outcomes: list[Outcome | None] = [None] * len(jobs)
+
+        def finish(i: int, outcome: Outcome) -> None:
+            outcomes[i] = outcome
+            if on_outcome is not None:
+                on_outcome(i, outcome)
+
         key = shared[0] if shared is not None else None
         pending = deque(range(len(jobs)))
         idle = list(self._workers)
-        running: dict[_Worker, tuple[int, float]] = {}
         while pending or running:
             while pending and idle:
                 worker, i = idle.pop(), pending.popleft()
                 ship = shared is not None and key not in worker.keys  # data goes to a worker once
+                running[worker] = (i, time.perf_counter())  # before sending: an interrupt mid-send must replace it
                 try:
                     worker.conn.send(("run", fn, key, ship, shared[1] if ship else None, jobs[i]))
                 except (OSError, EOFError) as e:
-                    outcomes[i] = Outcome(error=f"worker process unavailable: {type(e).__name__}: {e}", transient=True)
+                    del running[worker]
+                    finish(i, Outcome(error=f"worker process unavailable: {type(e).__name__}: {e}", transient=True))
                     idle.append(self._replace(worker))
                     continue
                 except Exception as e:  # noqa: BLE001  (pickling fails before anything is written)
-                    outcomes[i] = Outcome(error=f"the job could not be sent to a worker: {type(e).__name__}: {e}",
-                                          transient=True)
+                    del running[worker]
+                    finish(i, Outcome(error=f"the job could not be sent to a worker: {type(e).__name__}: {e}",
+                                      transient=True))
                     idle.append(worker)
                     continue
                 if shared is not None:
                     worker.note_shared(key, ship)
-                running[worker] = (i, time.perf_counter())
             if not running:
                 continue
             timeout = None
@@ -250,24 +278,27 @@ class ProcessExecutor(Executor):
             by_conn = {w.conn: w for w in running}
             for conn in ready:
                 worker = by_conn[conn]
-                i, start = running.pop(worker)
+                i, start = running[worker]  # popped only once its reply is read (see run's interrupt handling)
                 try:
-                    outcomes[i] = conn.recv()
+                    outcome = conn.recv()
+                    del running[worker]
                     idle.append(worker)
                 except (EOFError, OSError):
+                    del running[worker]
                     worker.process.join(timeout=2)  # reap it, so the exit code is known
                     code = worker.process.exitcode
-                    outcomes[i] = Outcome(error=f"worker process died (exit code {code}; out of memory or a crash "
-                                                "in native code)", seconds=time.perf_counter() - start, transient=True)
+                    outcome = Outcome(error=f"worker process died (exit code {code}; out of memory or a crash "
+                                            "in native code)", seconds=time.perf_counter() - start, transient=True)
                     idle.append(self._replace(worker))
+                finish(i, outcome)
             if time_limit is not None:
                 now = time.perf_counter()
                 for worker, (i, start) in list(running.items()):
                     if now - start >= time_limit:
                         running.pop(worker)
-                        outcomes[i] = Outcome(error=f"timeout: still running after the time limit of {time_limit:g} s",
-                                              seconds=now - start, transient=True)
                         idle.append(self._replace(worker))
+                        finish(i, Outcome(error=f"timeout: still running after the time limit of {time_limit:g} s",
+                                          seconds=now - start, transient=True))
         return outcomes  # type: ignore[return-value]
 
     def _replace(self, worker: _Worker) -> _Worker:
@@ -339,7 +370,7 @@ class RayExecutor(Executor):
         self.n_workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._shared_refs: OrderedDict = OrderedDict()
 
-    def run(self, fn, jobs, shared=None, time_limit=None):
+    def run(self, fn, jobs, shared=None, time_limit=None, on_outcome=None):
         ray = self._ray
         jobs = list(jobs)
         outcomes: list[Outcome | None] = [None] * len(jobs)
@@ -367,6 +398,8 @@ class RayExecutor(Executor):
                 except Exception as e:  # noqa: BLE001  (worker crash, cancelled task)
                     outcomes[i] = Outcome(error=f"ray task failed: {type(e).__name__}: {str(e).splitlines()[0]}",
                                           seconds=time.perf_counter() - start, transient=True)
+                if on_outcome is not None:
+                    on_outcome(i, outcomes[i])
             if time_limit is not None:
                 now = time.perf_counter()
                 for r, (i, start) in list(running.items()):
@@ -375,6 +408,8 @@ class RayExecutor(Executor):
                         ray.cancel(r, force=True)
                         outcomes[i] = Outcome(error=f"timeout: still running after the time limit of {time_limit:g} s",
                                               seconds=now - start, transient=True)
+                        if on_outcome is not None:
+                            on_outcome(i, outcomes[i])
         return outcomes  # type: ignore[return-value]
 
     def close(self) -> None:

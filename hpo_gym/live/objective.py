@@ -255,12 +255,19 @@ class LiveObjective:
         if todo:
             jobs = [{"model": self.family.name, "config": configs[i], "fidelity": fid, "metric": self.metric,
                      "seed": 0 if seeds[i] is None else int(seeds[i])} for i in todo]
-            outcomes = self.executor.run(fit_and_score, jobs, shared=self._shared_arrays(split), time_limit=self.time_limit)
-            for i, outcome in zip(todo, outcomes):
+
+            def finished(j: int, outcome: Outcome) -> None:  # cached as it arrives: a Ctrl-C keeps the finished fits
+                i = todo[j]
                 record = canonical(self._record(outcome))  # same rounding as a cache hit: repeat runs match exactly
                 if not outcome.transient:  # a timeout or a dead worker says nothing lasting about the configuration
                     self._cache_put(keys[i], record)
                 evaluations[i] = self._to_evaluation(record, configs[i], seeds[i], fid, split, cached=False)
+
+            outcomes = self.executor.run(fit_and_score, jobs, shared=self._shared_arrays(split),
+                                         time_limit=self.time_limit, on_outcome=finished)
+            for j, outcome in enumerate(outcomes):  # an executor of your own may return them without the callback
+                if evaluations[todo[j]] is None:
+                    finished(j, outcome)
         return EvaluationBatch.from_evaluations(evaluations)  # type: ignore[arg-type]
 
     def _cache_get(self, key: str) -> dict[str, Any] | None:

@@ -88,3 +88,53 @@ def test_workers_keep_the_newest_shared_objects_in_step_with_the_parent():
                 assert out[0].value[0] == round_ * round_ + k, out[0]
         out = ex.run(lambda shared, job: job, [1])  # a lambda cannot be pickled: an error, not a crash
         assert "could not be sent" in out[0].error and ex.run(square_plus_shared, [2], shared=("z", {"offset": 0}))[0].value[0] == 4
+
+
+def test_an_interrupted_batch_reports_what_finished_and_leaves_no_reply_for_the_next_batch():
+    """Ctrl-C during a batch: the finished job was already handed to on_outcome, and the worker still running the
+    abandoned job is replaced, so the next batch cannot read that job's reply as its own (it used to: one
+    configuration got another's score, and the cache kept it)."""
+    import signal
+    import threading
+
+    with ProcessExecutor(n_workers=1) as ex:
+        ex.run(square_plus_shared, [1], shared=("k", {"offset": 0}))  # the worker is up before the clock starts
+        seen = []
+        timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                ex.run(square_plus_shared, [2, "sleep"], shared=("k", {"offset": 0}),
+                       on_outcome=lambda i, o: seen.append((i, o.value[0])))
+        finally:
+            timer.cancel()
+        assert seen == [(0, 4)]
+        started = time.perf_counter()
+        assert [o.value[0] for o in ex.run(square_plus_shared, [3], shared=("k", {"offset": 0}))] == [9]
+        assert time.perf_counter() - started < 20  # not stuck behind the abandoned 30 s job
+
+
+def test_fits_finished_before_an_interrupt_are_cached(openml_session, tmp_path):
+    """The cache is written as each fit finishes, so rerunning an interrupted batch retrains only what was missing."""
+
+    class InterruptAfter:
+        def __init__(self, inner, n):
+            self.inner, self.n = inner, n
+
+        def run(self, fn, jobs, on_outcome=None, **kwargs):
+            def report(i, outcome):
+                on_outcome(i, outcome)
+                if i + 1 == self.n:
+                    raise KeyboardInterrupt
+
+            return self.inner.run(fn, jobs, on_outcome=report, **kwargs)
+
+    configs = [{**DEFAULTS["rf"], "max_depth": d} for d in (2, 4, 6, 8)]
+    obj = LiveObjective(BREAST_CANCER, "rf", fidelity=SMALL["rf"], executor="inline", cache_dir=tmp_path / "evals")
+    obj.executor = InterruptAfter(obj.executor, 2)
+    with pytest.raises(KeyboardInterrupt):
+        obj.evaluate_batch(configs)
+    assert len(obj.cache) == 2
+    obj.executor = InlineExecutor()
+    again = obj.evaluate_batch(configs)
+    assert [e.info["cached"] for e in again] == [True, True, False, False]
