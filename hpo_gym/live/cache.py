@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_EVAL_CACHE = "HPO_GYM_CACHE"
-CACHE_VERSION = 2  # 2: keys include the data's fingerprint (TaskData.fingerprint)
+CACHE_VERSION = 3  # 2: keys include the data's fingerprint (TaskData.fingerprint); 3: a subsample keeps every class
 
 
 def default_cache_dir() -> Path:

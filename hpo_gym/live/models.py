@@ -53,6 +53,8 @@ class ModelFamily:
     scale: bool
     fidelities: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    #: Whether the estimator has ``predict_proba`` (scorers such as ``neg_log_loss`` need it; HPOBench's SVC has not).
+    probabilities: bool = True
 
     def fidelity(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Full fidelity (HPOBench's defaults) updated with ``overrides``; rejects unknown names."""
@@ -165,7 +167,7 @@ MODELS: dict[str, ModelFamily] = {m.name: m for m in [
         _lr, scale=True, fidelities={"iter": 1000}, source=HPOBENCH_SOURCE.format("lr")),
     ModelFamily("svm", "support vector machine (RBF)", SearchSpace([
         Float("C", 2**-10, 2**10, log=True), Float("gamma", 2**-10, 2**10, log=True)]),
-        _svm, scale=True, source=HPOBENCH_SOURCE.format("svm")),
+        _svm, scale=True, source=HPOBENCH_SOURCE.format("svm"), probabilities=False),
     ModelFamily("rf", "random forest", SearchSpace([
         Int("max_depth", 1, 50, log=True), Int("min_samples_split", 2, 128, log=True),
         Float("max_features", 0.0, 1.0), Int("min_samples_leaf", 1, 20)]),

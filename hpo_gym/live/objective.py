@@ -48,6 +48,9 @@ BINARY_ONLY_METRICS: dict[str, str] = {
     "roc_auc": "roc_auc_ovr", "average_precision": "balanced_accuracy", "f1": "f1_macro",
     "precision": "precision_macro", "recall": "recall_macro", "jaccard": "jaccard_macro", "neg_brier_score": "neg_log_loss",
 }
+#: Scorers that read ``predict_proba``: a family without it (``svm``) would fail every fit with them.
+PROBABILITY_METRICS = ("neg_log_loss", "neg_brier_score", "roc_auc_ovr", "roc_auc_ovo", "roc_auc_ovr_weighted",
+                       "roc_auc_ovo_weighted")
 DEFAULT_TIME_LIMIT = 300.0
 
 _SHARED_EXECUTORS: dict[tuple, Executor] = {}
@@ -64,7 +67,9 @@ def shared_executor(spec: str | Executor | None, options: Mapping[str, Any] | No
 
 
 def _subsample(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Row indices of a stratified ``fraction`` of ``y`` (plain random when a class is too small)."""
+    """Row indices of a stratified ``fraction`` of ``y`` (plain random when a class is too small), holding at least
+    one row of every class: a tiny fraction must stay the task's classification problem, or some families fail
+    to fit ("one class") while others score, and the low fidelity compares nothing."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
@@ -77,6 +82,10 @@ def _subsample(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
         chosen, _ = train_test_split(idx, train_size=n, random_state=seed, stratify=stratify)
     except ValueError:
         chosen, _ = train_test_split(idx, train_size=n, random_state=seed)
+    missing = np.setdiff1d(np.flatnonzero(counts), y[chosen])
+    if len(missing):
+        rng = np.random.default_rng(seed)
+        chosen = np.concatenate([chosen, [rng.choice(np.flatnonzero(y == c)) for c in missing]])
     return np.sort(chosen)
 
 
@@ -170,6 +179,10 @@ class LiveObjective:
         self.worst_score = float(worst_score)
         self.fidelity_overrides = dict(fidelity or {})
         self.default_fidelity = self.family.fidelity(self.fidelity_overrides)  # validates the overrides
+        if self.metric in PROBABILITY_METRICS and not self.family.probabilities:
+            raise ValueError(f"metric {self.metric!r} needs predicted probabilities, which model {self.family.name!r} "
+                             f"({self.family.title}) does not give; use a scorer on its decisions (accuracy, "
+                             "balanced_accuracy, f1_macro, or roc_auc on a two-class task) or another model")
         self.data = data if data is not None else load_task(int(task_id), repeat, fold, openml_cache_dir)
         self.task_id = int(self.data.task_id)
         if self.metric in BINARY_ONLY_METRICS and self.data.n_classes > 2:

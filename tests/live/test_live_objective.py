@@ -108,10 +108,17 @@ def test_timeout_is_a_failure_and_the_episode_goes_on(openml_session, eval_cache
 
 
 def test_fit_error_gets_worst_score_and_reason(openml_session, eval_cache):
-    # neg_log_loss needs predict_proba, which an SVC without probability=True lacks: sklearn raises, we record it
-    obj = LiveObjective(IRIS, "svm", metric="neg_log_loss", executor="inline", cache_dir=eval_cache)
+    # a dataset with an infinite cell: scikit-learn refuses it in every fit, we record why
+    import dataclasses
+
+    from hpo_gym.live.data import load_task
+
+    iris = load_task(IRIS)
+    X = iris.X.copy()
+    X[0, 0] = np.inf
+    obj = LiveObjective(IRIS, "svm", data=dataclasses.replace(iris, X=X), executor="inline", cache_dir=eval_cache)
     ev = obj.evaluate(DEFAULTS["svm"])
-    assert ev.failed and ev.score == obj.worst_score and "predict_proba" in ev.info["error"]
+    assert ev.failed and ev.score == 0.0 and "ValueError" in ev.info["error"] and "infinity" in ev.info["error"]
     # the fit's own exception repeats on a rerun, so it is cached like a score
     again = obj.evaluate(DEFAULTS["svm"])
     assert again.info["cached"] and again.info["error"] == ev.info["error"] and len(obj.cache) == 1
@@ -135,6 +142,8 @@ def test_bad_arguments_are_clear_errors(openml_session):
         LiveObjective(IRIS, "rf", metric="acc")
     with pytest.raises(ValueError, match="no known worst score"):
         LiveObjective(IRIS, "rf", metric="neg_mean_squared_error")
+    with pytest.raises(ValueError, match="metric 'neg_log_loss' needs predicted probabilities, which model 'svm'"):
+        LiveObjective(IRIS, "svm", metric="neg_log_loss")  # HPOBench's SVC has no predict_proba: every fit would fail
     with pytest.raises(ValueError, match=r"metric 'roc_auc' is defined for two classes.*has 3; use 'roc_auc_ovr'"):
         LiveObjective(IRIS, "rf", metric="roc_auc")  # else every fit would fail with sklearn's multiclass error
     assert LiveObjective(BREAST_CANCER, "rf", metric="roc_auc", executor="inline").metric == "roc_auc"
@@ -192,3 +201,17 @@ def test_live_envs_in_an_async_vector_env(openml_session, eval_cache):
         assert rewards.shape == (2,) and np.all((rewards > 0.2) & (rewards <= 1.0)) and "error" not in info
     finally:
         envs.close()
+
+
+@pytest.mark.parametrize("model", ["lr", "svm", "xgb", "rf"])
+def test_a_tiny_subsample_still_holds_every_class(openml_session, eval_cache, model):
+    """2% of iris's fit rows is 2 rows: a random pick can hold one class, on which lr, svm and xgb fail to fit while
+    rf scores, so the low fidelity would compare nothing. Every class keeps at least one row."""
+    from hpo_gym.live.objective import _subsample
+
+    obj = LiveObjective(IRIS, model, fidelity={"subsample": 0.02, **SMALL[model]}, executor="inline", cache=False)
+    y_fit = obj.data.y[obj.fit_idx]
+    for seed in range(5):
+        assert set(y_fit[_subsample(y_fit, 0.02, seed)]) == {0, 1, 2}
+        ev = obj.evaluate(DEFAULTS[model], seed=seed)
+        assert not ev.failed, ev.info.get("error")
