@@ -428,6 +428,7 @@ def get_executor(spec: str | Executor | None = "serial", **options: Any) -> Exec
     if isinstance(spec, Executor):
         return spec
     name = spec or "serial"
+    _check_options(name, options)
     if name in ("serial", "process") and mp.current_process().daemon:
         # e.g. inside gymnasium's AsyncVectorEnv workers, which may not start processes of their own
         warnings.warn(f"executor {name!r} cannot start worker processes inside a daemonic process; fits run in this "
@@ -440,5 +441,21 @@ def get_executor(spec: str | Executor | None = "serial", **options: Any) -> Exec
     if name == "process":
         return ProcessExecutor(n_workers=options.get("n_workers"))
     if name == "ray":
-        return RayExecutor(**{k: v for k, v in options.items() if k != "n_workers"})
+        return RayExecutor(**options)
     raise ValueError(f"unknown executor {spec!r}; use one of {EXECUTORS} or an hpo_gym.executors.Executor")
+
+
+def _check_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse options an executor would ignore (``n_wokers``, or ``n_workers`` for ``serial``) and worker counts that
+    are no positive whole number (0 meant "all cores", -3 one worker, 2.7 two), rather than run otherwise than asked."""
+    allowed = {"inline": set(), "serial": set(), "process": {"n_workers"}}.get(name)
+    if allowed is not None:
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            takes = f"takes only {sorted(allowed)}" if allowed else "takes no options"
+            raise ValueError(f"executor {name!r} {takes}, got {unknown}; n_workers is for 'process', "
+                             "address / num_cpus for 'ray'")
+    for key in ("n_workers", "num_cpus"):
+        value = options.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"executor option {key} must be a whole number >= 1 (or left out), got {value!r}")

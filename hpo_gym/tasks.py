@@ -117,7 +117,8 @@ def resolve_task_pool(
         names = list(s.tasks) if task is None else [s.task_name(task)]
         return TaskPool(names, load, s.shared_space, s.tasks)
     if backend == "live":
-        from hpo_gym.live import live_task_pool
+        from hpo_gym.live import check_backend_options, live_task_pool
 
+        check_backend_options(options)  # before the call, where a 'metric' key would clash with metric=
         return live_task_pool(task=task, model=model, suite=suite, metric=metric, **options)
     raise ValueError(f"unknown backend {backend!r}; use one of {BACKENDS}")

@@ -82,6 +82,9 @@ def run_live(args: argparse.Namespace) -> int:
     from hpo_gym.live import LiveObjective
 
     options: dict = {}
+    if args.workers and args.executor not in ("process", "ray"):
+        raise ValueError(f"--workers {args.workers} has no effect with --executor {args.executor} (one fit at a time); "
+                         "use --executor process or ray")
     if args.executor == "process" and args.workers:
         options["n_workers"] = args.workers
     if args.executor == "ray":

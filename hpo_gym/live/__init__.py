@@ -17,6 +17,7 @@ Importing this package registers the ``grpoformer-paper`` suite (see :data:`GRPO
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from hpo_gym.live.data import ENV_CACHE, OpenMLUnavailableError, TaskData, fetch, load_task
@@ -77,6 +78,7 @@ def live_task_pool(task: Any = None, model: str | None = None, suite: str = HPOB
     """
     from hpo_gym.tasks import TaskPool
 
+    check_backend_options(options)
     task_ids, named_model = _task_ids(task, suite)
     if named_model and model and get_model(model).name != named_model:
         raise ValueError(f"task {task!r} names model {named_model!r} but model={model!r} was passed")
@@ -85,6 +87,26 @@ def live_task_pool(task: Any = None, model: str | None = None, suite: str = HPOB
     shared_space = MODELS[models[0]].space if len(models) == 1 else None
     ids = {f"{tid}-{m}": tid for tid in task_ids for m in models}
     return TaskPool(names, lambda name: load_live(name, metric, **options), shared_space, ids)
+
+
+#: ``LiveObjective`` arguments the env sets itself from its own kwargs (task=, model=, metric=).
+_SET_BY_THE_ENV = {"task_id": "task", "model": "model", "metric": "metric"}
+
+
+def check_backend_options(options: Mapping[str, Any]) -> None:
+    """Refuse unknown ``backend_options`` keys at ``gym.make``, listing the valid ones: a typo (``time_limt``) would
+    otherwise surface only at ``reset`` as a bare "unexpected keyword argument"."""
+    import difflib
+    import inspect
+
+    valid = [p for p in inspect.signature(LiveObjective).parameters if p not in _SET_BY_THE_ENV]
+    for key in options:
+        if key in _SET_BY_THE_ENV:
+            raise ValueError(f"backend_options[{key!r}]: pass {_SET_BY_THE_ENV[key]}= to gym.make itself")
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"unknown backend_options key {key!r} for backend='live'; {hint}valid keys: {valid}")
 
 
 register_suite(Suite(
@@ -97,6 +119,6 @@ register_suite(Suite(
 
 __all__ = [
     "ENV_CACHE", "GRPOFORMER_PAPER", "GRPOFORMER_PAPER_TASKS", "MODELS", "MODEL_NAMES", "LiveObjective", "ModelFamily",
-    "OpenMLUnavailableError", "TaskData", "WORST_SCORES", "fetch", "get_model", "live_task_pool", "load_live",
+    "OpenMLUnavailableError", "TaskData", "WORST_SCORES", "check_backend_options", "fetch", "get_model", "live_task_pool", "load_live",
     "load_task", "parse_live_name",
 ]

@@ -192,8 +192,8 @@ class LiveObjective:
         self.val_fraction, self.split_seed = float(val_fraction), int(split_seed)
         self.fit_idx, self.val_idx = self.data.validation_split(self.val_fraction, self.split_seed)
         self.time_limit = None if time_limit is None else float(time_limit)
-        if self.time_limit is not None and self.time_limit <= 0:
-            raise ValueError(f"time_limit must be positive seconds or None, got {time_limit}")
+        if self.time_limit is not None and not (0 < self.time_limit < math.inf):  # NaN fails too: it meant no limit
+            raise ValueError(f"time_limit must be positive, finite seconds or None, got {time_limit}")
         self.executor = shared_executor(executor, executor_options)
         self.cache = EvaluationCache(cache_dir) if cache else None
         self.name = f"{self.task_id}-{self.family.name}"

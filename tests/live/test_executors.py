@@ -49,6 +49,27 @@ def test_get_executor_names():
     assert isinstance(get_executor("inline"), InlineExecutor)
     with pytest.raises(ValueError, match="unknown executor 'dask'"):
         get_executor("dask")
+    # options an executor would ignore, and worker counts that are no positive whole number, are refused
+    with pytest.raises(ValueError, match=r"executor 'process' takes only \['n_workers'\], got \['n_wokers'\]"):
+        get_executor("process", n_wokers=4)
+    with pytest.raises(ValueError, match=r"executor 'serial' takes no options, got \['n_workers'\]"):
+        get_executor("serial", n_workers=2)
+    for bad in (0, -3, 2.7, True):
+        with pytest.raises(ValueError, match="n_workers must be a whole number >= 1"):
+            get_executor("process", n_workers=bad)
+
+
+def test_unknown_live_backend_options_are_refused_at_make_with_the_valid_keys(openml_session):
+    import gymnasium as gym
+
+    import envs_registry  # noqa: F401
+
+    with pytest.raises(ValueError, match=r"unknown backend_options key 'time_limt'.*did you mean 'time_limit'\?"):
+        gym.make("HPO-OpenML-v0", backend="live", task=990001, model="rf", backend_options={"time_limt": 5})
+    with pytest.raises(ValueError, match=r"backend_options\['metric'\]: pass metric= to gym.make itself"):
+        gym.make("HPO-OpenML-v0", backend="live", task=990001, model="rf", backend_options={"metric": "f1_macro"})
+    with pytest.raises(ValueError, match="time_limit must be positive, finite seconds or None, got nan"):
+        LiveObjective(990001, "rf", time_limit=float("nan"))
 
 
 def test_live_batch_on_process_pool_matches_inline(openml_session, tmp_path):
