@@ -54,20 +54,25 @@ class EvaluationCache:
 
     def __init__(self, directory: str | os.PathLike | None = None):
         self.directory = Path(directory).expanduser() if directory is not None else default_cache_dir()
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / "evaluations.sqlite"
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            self._retry(self._setup)
+        except (OSError, sqlite3.Error) as e:  # a file in the way, a read-only disk, a file that is no database
+            raise ValueError(f"the evaluation cache {self.path} cannot be used ({type(e).__name__}: {e}); pass a "
+                             f"writable cache_dir (or set ${ENV_EVAL_CACHE}), delete the file if it is damaged, or turn "
+                             "the cache off with cache=False") from None
 
-        def setup() -> None:
-            # several processes (vector env workers, parallel benchmark runs) may open the file at once;
-            # switching to WAL needs an exclusive lock that SQLite's busy timeout does not wait for
-            if self._conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                self._conn.execute("PRAGMA journal_mode=WAL")
-            with self._conn:
-                self._conn.execute("CREATE TABLE IF NOT EXISTS evaluations (key TEXT PRIMARY KEY, record TEXT NOT NULL)")
+    def _setup(self) -> None:
+        # several processes (vector env workers, parallel benchmark runs) may open the file at once;
+        # switching to WAL needs an exclusive lock that SQLite's busy timeout does not wait for
+        if self._conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        with self._conn:
+            self._conn.execute("CREATE TABLE IF NOT EXISTS evaluations (key TEXT PRIMARY KEY, record TEXT NOT NULL)")
 
-        self._retry(setup)
 
     def _retry(self, action, attempts: int = 50):
         """Run ``action`` under the lock, retrying while another process holds the database."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 
+import pytest
+
 from hpo_gym.live.cache import EvaluationCache, evaluation_key
 
 
@@ -57,3 +59,15 @@ def test_data_with_the_same_ids_never_receives_another_datas_cached_scores(openm
     other = LiveObjective(BREAST_CANCER, "lr", fidelity={"iter": 50}, data=relabelled, cache_dir=tmp_path, executor="inline")
     scored = other.evaluate(config)
     assert not scored.info["cached"] and scored.score != first.evaluate(config).score
+
+
+def test_an_unusable_cache_location_is_named_with_the_fixes(tmp_path):
+    """A file in the way, a file that is no database: a ValueError naming the path and the fixes, not sqlite's own."""
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("x")
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "evaluations.sqlite").write_bytes(b"this is not a database" * 100)
+    for directory in (blocker, damaged):
+        with pytest.raises(ValueError, match=r"evaluation cache .*evaluations.sqlite cannot be used .*cache=False"):
+            EvaluationCache(directory)
