@@ -216,6 +216,8 @@ def load_task(task_id: int, repeat: int = 0, fold: int = 0, cache_dir: str | os.
     """Load an OpenML classification task as :class:`TaskData` (memoised per process)."""
     import openml
 
+    if isinstance(task_id, bool) or int(task_id) != task_id or task_id < 1:  # else: "not cached, go online" advice
+        raise ValueError(f"OpenML task ids are whole numbers >= 1, got {task_id!r}, e.g. 167149")
     root = configure_openml_cache(cache_dir)
     return _load_task_cached(int(task_id), int(repeat), int(fold), str(root), openml.config.server)
 

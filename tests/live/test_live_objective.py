@@ -136,6 +136,8 @@ def test_warnings_are_counted_not_printed(openml_session, eval_cache, capfd):
 
 
 def test_bad_arguments_are_clear_errors(openml_session):
+    with pytest.raises(ValueError, match="OpenML task ids are whole numbers >= 1, got -5"):
+        LiveObjective(-5, "rf")  # used to get the "not in the cache, fetch it online" advice
     with pytest.raises(ValueError, match="unknown model 'knn'"):
         LiveObjective(IRIS, "knn")
     with pytest.raises(ValueError, match="unknown metric 'acc'"):
