@@ -4,6 +4,11 @@ A spec is ``NAME`` or ``NAME:ARG`` (``ARG`` is handed to the factory, e.g. a che
 Modules that define agents register a factory with :func:`register_agent`; the built-in modules are
 imported lazily on first use, so ``import agents.registry`` stays cheap and torch is only imported
 when a torch agent is asked for.
+
+Your own agent needs no registration: ``MODULE:FACTORY`` (e.g. ``my_agents:MyAgent``, or
+``lab.hpo.agents:make_mine``) imports ``MODULE`` (from the working directory or the installed packages) and
+calls ``FACTORY()`` (a class or a zero-argument function) for every run, so ``hpo-gym bench --agents
+random,tpe,my_agents:MyAgent`` compares it on the same protocol, in worker processes too.
 """
 
 from __future__ import annotations
@@ -44,5 +49,30 @@ def make_agent(spec: str) -> Agent:
     if name not in _FACTORIES and name in BUILTIN_AGENTS:
         importlib.import_module(BUILTIN_AGENTS[name])
     if name not in _FACTORIES:
-        raise ValueError(f"unknown agent {spec!r}; available: {agent_names()} (use NAME or NAME:ARG)")
+        own = _agent_from_module(name, arg) if arg.isidentifier() else None
+        if own is None:
+            raise ValueError(f"unknown agent {spec!r}; available: {agent_names()} (use NAME or NAME:ARG), or "
+                             "MODULE:FACTORY for your own (an importable module and a class or zero-argument function)")
+        return own
     return _FACTORIES[name](arg or None)
+
+
+def _agent_from_module(module: str, attribute: str) -> Agent | None:
+    """``module.attribute()`` when ``module`` can be imported (None when no such module exists); an error inside the
+    user's module, a missing attribute or something that is no Agent is a ``ValueError`` naming it."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name is not None and module.startswith(e.name):
+            return None  # no such module: the spec was a typo of a registered name, most likely
+        raise ValueError(f"agent {module}:{attribute}: importing {module!r} failed ({type(e).__name__}: {e})") from e
+    except Exception as e:  # noqa: BLE001  (the user's module raised while importing)
+        raise ValueError(f"agent {module}:{attribute}: importing {module!r} failed ({type(e).__name__}: {e})") from e
+    factory = getattr(mod, attribute, None)
+    if not callable(factory):
+        raise ValueError(f"agent {module}:{attribute}: {module!r} has no class or function {attribute!r}")
+    agent = factory()
+    if not all(callable(getattr(agent, method, None)) for method in ("reset", "act")):  # the harness names it by spec
+        raise ValueError(f"agent {module}:{attribute}: {attribute}() returned a {type(agent).__name__}, which lacks the "
+                         "Agent methods reset(space, seed, budget) and act(observation) (see agents/base.py)")
+    return agent

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "every run finished, 1 when some agent raised (its runs are stored as failed), "
                                           "2 on bad input.")
     p.add_argument("--agents", type=_csv, default=["random", "tpe"],
-                   help="comma-separated agent specs, e.g. random,tpe,gp,cmaes,qmc (NAME or NAME:ARG; default random,tpe)")
+                   help="comma-separated agent specs, e.g. random,tpe,gp,cmaes,qmc (NAME or NAME:ARG; default random,tpe); "
+                        "your own: MODULE:FACTORY, e.g. my_agents:MyAgent (a module in the working directory)")
     p.add_argument("--suite", default=HPOBENCH_NN, help=f"task suite (default {HPOBENCH_NN}); known: {', '.join(suite_names())}")
     p.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names to run (default: all of the suite)")
     p.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
@@ -61,6 +63,8 @@ def run_bench(args: argparse.Namespace) -> int:
     from hpo_gym.benchmark import run_benchmark
     from hpo_gym.benchmark.report import markdown_report
 
+    if os.getcwd() not in sys.path:  # MODULE:FACTORY agents import from here, as under `python -m` (workers inherit it)
+        sys.path.insert(0, os.getcwd())
     df = run_benchmark(args.agents, suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out, jobs=args.jobs,
                        protocol=args.protocol, folds=args.folds, only_tasks=args.tasks, resolve_agent=make_agent,
                        retry_failed=args.retry_failed)

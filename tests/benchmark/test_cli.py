@@ -88,3 +88,28 @@ def test_a_warning_on_the_command_line_is_one_line_without_the_raising_source(tm
     err = capsys.readouterr().err
     assert "hpo-gym: UserWarning: in-sample results: grpoformer on credit_g" in err
     assert "warnings.warn" not in err and "run_benchmark(" not in err
+
+
+def test_your_own_agent_is_benchmarked_from_the_command_line_as_module_colon_factory(tmp_path, monkeypatch, capsys):
+    """`--agents my_agents:MyAgent` imports a module from the working directory (as `python -m` would) and builds the
+    agent per run, in worker processes too; a missing class or a non-agent is named."""
+    (tmp_path / "my_agents.py").write_text(
+        "import numpy as np\n\n"
+        "class MyAgent:\n"
+        "    def reset(self, space, seed=None, budget=None):\n"
+        "        self.rng, self.d = np.random.default_rng(seed), len(space)\n"
+        "    def act(self, observation):\n"
+        "        return self.rng.random(self.d).astype(np.float32)\n\n"
+        "def not_an_agent():\n"
+        "    return 42\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", str(tmp_path))])
+    out = tmp_path / "bench"
+    assert main(["bench", "--agents", "random,my_agents:MyAgent", "--tasks", "credit_g", "--budget", "6", "--seeds", "2",
+                 "--jobs", "2", "--out", str(out), "--no-report"]) == 0
+    assert main(["report", str(out), "--json", "--no-plots"]) == 0
+    assert json.loads(capsys.readouterr().out)["agents"]["my_agents:MyAgent"]["runs"] == 2
+    assert main(["bench", "--agents", "my_agents:Nope", "--out", str(tmp_path / "x")]) == 2
+    assert "'my_agents' has no class or function 'Nope'" in capsys.readouterr().err
+    assert main(["bench", "--agents", "my_agents:not_an_agent", "--out", str(tmp_path / "x")]) == 2
+    assert "returned a int, which lacks the Agent methods" in capsys.readouterr().err
