@@ -198,6 +198,19 @@ class TabularObjective:
         return float(scores[0]), float(costs[0])
 
     @property
+    def fingerprint(self) -> str:
+        """sha256 of what a run's scores depend on (space, metric, direction, every seed's scores and costs): a result
+        directory records it, so a changed table is never resumed onto runs of the old one."""
+        import hashlib
+
+        digest = hashlib.sha256(repr((self.name, self.space, self.metric, self.direction)).encode())
+        for array in (self._seed_scores, self._seed_costs):
+            a = np.ascontiguousarray(array)
+            digest.update(f"{a.dtype.str}{a.shape}".encode())
+            digest.update(a.tobytes())
+        return digest.hexdigest()
+
+    @property
     def complete(self) -> bool:
         """Whether every grid cell has a score; a partial table answers a missing cell with its nearest present one."""
         return self._complete

@@ -366,7 +366,8 @@ def run_benchmark(
         store = ResultStore(out)
         store.check_manifest({"budget": budget, "protocol": protocol, "folds": folds if protocol == "kfold" else None,
                               "suite": suite if not objectives else "custom",
-                              "tasks": task_names if protocol == "kfold" else None, "env_kwargs": ctx.env_kwargs})
+                              "tasks": task_names if protocol == "kfold" else None, "env_kwargs": ctx.env_kwargs,
+                              "objectives": _objective_fingerprints(objectives)})
         store.clean_temporaries()
         if retry_failed:
             store.remove_failed([(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list])
@@ -415,6 +416,23 @@ def _warn_in_sample(df: pd.DataFrame) -> None:
     warnings.warn(f"in-sample results: {detail}: these agents were trained on these tasks ({TRAINED_ON_ATTR}), so "
                   "their rows are marked in_sample and reported as 'no (in-sample)'; use --protocol kfold for "
                   "held-out numbers", UserWarning, stacklevel=3)
+
+
+def _objective_fingerprints(objectives: Mapping[str, Objective]) -> dict[str, str] | None:
+    """What identifies each user objective's scores, for the manifest: runs are stored by task *name*, so without
+    it a table edited under the same name (a fixed direction, new rows) would be resumed onto the old one's runs.
+    A table's :attr:`~hpo_gym.tabular.TabularObjective.fingerprint` hashes its scores; other objectives are
+    identified by their repr and metadata."""
+    if not objectives:
+        return None
+    prints = {}
+    for name, obj in objectives.items():
+        fingerprint = getattr(obj, "fingerprint", None)
+        if not isinstance(fingerprint, str):
+            shown = repr(obj) if " at 0x" not in repr(obj) else ""  # a default repr changes with every process
+            fingerprint = repr((type(obj).__name__, shown, sorted(obj.metadata.items(), key=str)))
+        prints[name] = fingerprint
+    return prints
 
 
 def _is_int(value: Any) -> bool:

@@ -43,9 +43,12 @@ MANIFEST = "benchmark.json"
 #: Settings that must agree between the runs of one store (mixing them would make numbers meaningless):
 #: ``env_kwargs`` change what a run measures (e.g. ``noise=True``); ``tasks`` is the ordered task list
 #: under k-fold, which defines the folds (``None`` under ``"all"``, where adding tasks is a resume).
-MANIFEST_KEYS = ("budget", "protocol", "folds", "suite", "tasks", "env_kwargs")
+MANIFEST_KEYS = ("budget", "protocol", "folds", "suite", "tasks", "env_kwargs", "objectives")
 #: Keys that manifests written by older versions lack; such a manifest is accepted unchecked on them.
-LATER_KEYS = ("tasks", "env_kwargs")
+LATER_KEYS = ("tasks", "env_kwargs", "objectives")
+#: Later keys whose empty value (None) needs no check when an older manifest lacks them: a benchmark of suite tasks
+#: only has no user objectives to fingerprint, so there is nothing unknown to warn about.
+NOTHING_TO_CHECK_WHEN_EMPTY = ("objectives",)
 
 
 def _slug(text: str, limit: int = 40) -> str:
@@ -81,7 +84,8 @@ class ResultStore:
         wanted = {k: _as_json(settings.get(k)) for k in MANIFEST_KEYS}
         if path.exists():
             have = json.loads(path.read_text())
-            unknown = [k for k in LATER_KEYS if k not in have]
+            unknown = [k for k in LATER_KEYS if k not in have
+                       and not (k in NOTHING_TO_CHECK_WHEN_EMPTY and wanted[k] is None)]
             if unknown:
                 warnings.warn(f"{path} predates recording {unknown}; they are not checked, so resume it only with the "
                               "settings its runs were made with", RuntimeWarning, stacklevel=2)

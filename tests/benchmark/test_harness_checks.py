@@ -392,3 +392,31 @@ def test_an_int_openml_task_id_names_its_task():
     """run_benchmark's docstring accepts OpenML task ids in tasks; an int id used to be refused there."""
     df = run_benchmark({"random": RandomSearch}, [31], budget=3, seeds=1, progress=False)
     assert set(df["task"]) == {"credit_g"}
+
+
+def test_a_user_table_changed_under_the_same_name_is_not_resumed_onto_the_old_runs(tmp_path):
+    """Runs are stored by task name: fixing a table's direction (or its rows) and rerunning into the same directory
+    used to return the old table's rows, regret and all."""
+    from hpo_gym.tabular import TabularObjective
+    from tests.tables import real_table_subset
+
+    df = real_table_subset("credit_g", 40).assign(loss=lambda d: 1 - d["acc"]).drop(columns="acc")
+    kwargs = dict(budget=4, seeds=1, out=tmp_path, resolve_agent=make_agent, progress=False)
+    wrong = TabularObjective.from_dataframe(df, "loss", direction="maximize", seed_column="seed", name="mytask")
+    run_benchmark(["random"], [wrong], **kwargs)
+    assert ResultStore(tmp_path).manifest()["objectives"] == {"mytask": wrong.fingerprint}
+    fixed = TabularObjective.from_dataframe(df, "loss", direction="minimize", seed_column="seed", name="mytask")
+    with pytest.raises(ValueError, match="other settings \\(objectives: stored"):
+        run_benchmark(["random"], [fixed], **kwargs)
+    same = TabularObjective.from_dataframe(df, "loss", direction="maximize", seed_column="seed", name="mytask")
+    assert len(run_benchmark(["random"], [same], **kwargs)) == 4  # the same table resumes
+
+
+def test_a_suite_only_directory_from_before_the_objectives_record_resumes_without_a_warning(tmp_path):
+    kwargs = dict(budget=3, seeds=1, out=tmp_path, resolve_agent=make_agent, progress=False)
+    run_benchmark(["random"], ["kc1"], **kwargs)
+    path = tmp_path / "benchmark.json"
+    path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "objectives"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_benchmark(["random"], ["kc1"], **kwargs)
