@@ -97,7 +97,7 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
                   "finished and may flatter them; `hpo-gym bench` printed the first error, `--retry-failed` reruns them."]
     if per_task:
         parts += ["", f"Mean normalized regret per task at budget {budget} (over seeds):", "",
-                  per_task_table(df, budget).to_markdown(floatfmt=".4f")]
+                  per_task_table(df, budget).map(lambda v: _fmt(v, ".4f")).to_markdown(disable_numparse=True)]
     return "\n".join(parts)
 
 

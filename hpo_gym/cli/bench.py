@@ -86,6 +86,8 @@ def _split_comparison(text: str, agents: set[str]) -> tuple[str, str]:
     splits = [(text[:i], text[i + 1:]) for i, ch in enumerate(text) if ch == ":"]
     for a, ref in splits:
         if a in agents and ref in agents:
+            if a == ref:
+                raise ValueError(f"--compare {text!r} compares {a!r} with itself (the ratio is 1); name two agents")
             return a, ref
     if not splits:
         raise ValueError(f"--compare takes AGENT:REFERENCE (e.g. grpoformer:tpe), got {text!r}")

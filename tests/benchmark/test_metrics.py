@@ -226,3 +226,21 @@ def test_json_report_turns_infinite_scores_into_null():
     report = json.loads(json.dumps(json_report(df), allow_nan=False))
     assert report["agents"]["x"]["MnP"] is None and report["tasks"]["x"]["A"]["best_score_mean"] is None
     assert report["tasks"]["x"]["B"]["seeds"] == 2
+
+
+def test_the_per_task_table_shows_a_dash_where_an_agent_finished_no_run(tmp_path, capsys):
+    """An agent that failed every run on a task has no regret there: '-' as in the summary, not 'nan'."""
+    from hpo_gym.benchmark import ResultStore
+    from hpo_gym.benchmark.report import markdown_report
+    from hpo_gym.cli import main
+
+    final = {("A", 0): {"ref": 0.1, "x": 0.05}, ("B", 0): {"ref": 0.2}}
+    df = steps_frame(final, failed=[("x", "B", 0)])
+    per_task = markdown_report(df).split("Mean normalized regret per task")[1]
+    row_b = next(line for line in per_task.splitlines() if line.startswith("| B"))
+    assert "nan" not in per_task and [cell.strip() for cell in row_b.strip("|").split("|")] == ["B", "0.2000", "-"]
+    store = ResultStore(tmp_path)
+    for (agent, task, seed), run in df.groupby(["agent", "task", "seed"]):
+        store.write_run((agent, task, int(seed)), run.reset_index(drop=True))
+    assert main(["report", str(tmp_path), "--no-plots", "--compare", "x:x"]) == 2
+    assert "compares 'x' with itself" in capsys.readouterr().err
