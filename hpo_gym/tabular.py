@@ -316,11 +316,7 @@ class TabularObjective:
         for hp in space:
             col = df[hp.name]
             if hp.is_discrete:
-                lut = {repr(_py(v)): i for i, v in enumerate(hp.values)}
-                try:
-                    indices.append(np.array([lut[repr(_py(v))] for v in col]))
-                except KeyError as e:
-                    raise ValueError(f"column {hp.name!r} holds {e.args[0]} which is not a value of the space") from None
+                indices.append(_value_indices(hp, col))
             else:
                 x = _numeric_column(df, hp.name, f"{hp.kind} hyperparameter")
                 _check_in_range(hp, x)
@@ -448,6 +444,25 @@ def _seed_indices(
                          f"the repeats (df.groupby([...hyperparameters, {seed_column!r}]).mean()), or give distinct "
                          "runs distinct seed labels")
     return seed_idx, len(labels)
+
+
+def _value_indices(hp: Hyperparameter, column: pd.Series) -> np.ndarray:
+    """Index of each cell of ``column`` among ``hp``'s values: by ``repr`` first (fast, and exact for strings and
+    None), then by the hyperparameter's own matching, under which a DataFrame's float ``1.0`` is the space's int
+    ``1`` (pandas stores an integer column with a missing entry, or one read from CSV, as floats)."""
+    lut = {repr(_py(v)): i for i, v in enumerate(hp.values)}
+    found: dict[str, int] = {}
+    out = np.empty(len(column), dtype=np.int64)
+    for row, v in enumerate(column):
+        key = repr(_py(v))
+        if key not in lut and key not in found:
+            try:
+                found[key] = hp.index_of(_py(v))
+            except ValueError:
+                raise ValueError(f"column {hp.name!r} holds {key} which is not a value of the space "
+                                 f"(values: {list(hp.values)})") from None
+        out[row] = lut[key] if key in lut else found[key]
+    return out
 
 
 def _infer_hyperparameter(name: str, column: pd.Series) -> Hyperparameter:

@@ -265,3 +265,16 @@ def test_hyperparameters_must_be_a_list_of_existing_columns():
                                          r"columns are \['lr', 'acc'\]"):
         TabularObjective.from_dataframe(df, metric="acc", hyperparameters=["lr", "batch"])
     assert TabularObjective.from_dataframe(df, metric="acc", hyperparameters=["lr"]).n_configs == 2
+
+
+def test_a_table_cut_from_a_suite_builds_with_that_suites_space():
+    """Shared space= is how users' tables of one search space are compared (k-fold, portfolios); a DataFrame's float
+    1.0 must match the space's int 1 (it was refused: values were matched by repr only)."""
+    from tests.tables import real_table_subset
+
+    suite_space = load_hpobench_nn("credit_g").space
+    df = real_table_subset("credit_g", 40).astype({"depth": float, "batch_size": float})
+    table = TabularObjective.from_dataframe(df, metric="acc", seed_column="seed", space=suite_space)
+    assert table.space == suite_space and table.n_configs == 40
+    with pytest.raises(ValueError, match=r"column 'depth' holds 7.0 which is not a value of the space"):
+        TabularObjective.from_dataframe(df.assign(depth=7.0), metric="acc", seed_column="seed", space=suite_space)
