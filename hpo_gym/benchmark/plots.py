@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -20,9 +21,34 @@ from hpo_gym.benchmark.metrics import ok_steps, rank_curve, regret_curves  # noq
 REGRET_FLOOR = 1e-4
 
 
-def _colors(agents: list[str]) -> dict[str, str]:
+#: Line styles that tell apart agents beyond tab10's ten colours (the 11th agent would repeat the 1st's colour).
+_LINESTYLES = ("-", "--", ":", "-.")
+#: Legend labels longer than this are shortened in the middle (``grpoformer:/a/long/path/policy.pt``).
+_LABEL_CHARS = 32
+
+
+def _styles(agents: list[str]) -> dict[str, dict[str, Any]]:
+    """Colour and line style per agent: tab10's colours, then the same colours dashed, dotted, ..."""
     cmap = plt.get_cmap("tab10")
-    return {a: cmap(i % 10) for i, a in enumerate(agents)}
+    return {a: {"color": cmap(i % 10), "ls": _LINESTYLES[(i // 10) % len(_LINESTYLES)]} for i, a in enumerate(agents)}
+
+
+def _colors(agents: list[str]) -> dict[str, Any]:
+    return {a: style["color"] for a, style in _styles(agents).items()}
+
+
+def _label(agent: str) -> str:
+    """An agent name short enough for a legend: the start and the end kept (where paths differ), the middle elided."""
+    if len(agent) <= _LABEL_CHARS:
+        return agent
+    keep = (_LABEL_CHARS - 1) // 2
+    return f"{agent[:keep]}…{agent[-keep:]}"
+
+
+def _legend_columns(labels: list[str], width_in: float, fontsize: float) -> int:
+    """How many legend entries fit side by side in ``width_in`` inches (an entry: its handle plus its text)."""
+    entry_in = 0.55 + 0.55 * fontsize / 72 * max(len(label) for label in labels)
+    return max(1, min(len(labels), int(width_in // entry_in)))
 
 
 class NothingToPlot(ValueError):
@@ -43,7 +69,7 @@ def _save(fig: plt.Figure, path: str | Path) -> Path:
     """Write ``fig`` as a PNG at ``path`` (parent folders created) and free it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # legends and titles outside the axes are never clipped
     plt.close(fig)
     return path
 
@@ -56,10 +82,13 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
     curves = regret_curves(df)
     tasks = sorted(curves["task"].unique())
     agents = sorted(curves["agent"].unique())
-    colors = _colors(agents)
+    styles = _styles(agents)
     ncols = min(4, len(tasks))
     nrows = math.ceil(len(tasks) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False, sharex=True)
+    columns = _legend_columns([_label(a) for a in agents], 4.2 * ncols, 11)
+    legend_in = 0.6 + 0.3 * math.ceil(len(agents) / columns)  # the legend's rows and the title, above the panels
+    height_in = 3.4 * nrows + legend_in
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, height_in), squeeze=False, sharex=True)
     for ax, task in zip(axes.flat, tasks):
         for agent in agents:
             c = curves[(curves["task"] == task) & (curves["agent"] == agent)]
@@ -69,8 +98,8 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
             mean = c["mean"].clip(lower=REGRET_FLOOR)
             lo = (c["mean"] - c["sem"]).clip(lower=REGRET_FLOOR)
             hi = (c["mean"] + c["sem"]).clip(lower=REGRET_FLOOR)
-            ax.plot(c["step"], mean, color=colors[agent], label=agent, lw=1.6)
-            ax.fill_between(c["step"], lo, hi, color=colors[agent], alpha=0.18, lw=0)
+            ax.plot(c["step"], mean, label=agent, lw=1.6, **styles[agent])
+            ax.fill_between(c["step"], lo, hi, color=styles[agent]["color"], alpha=0.18, lw=0)
         if ax.lines:
             ax.set_yscale("log")
         else:
@@ -90,13 +119,13 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
             by_label.setdefault(label, handle)
     labels = sorted(by_label)
     handles = [by_label[label] for label in labels]
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.9 / (3.4 * nrows)))
+    fig.tight_layout(rect=(0, 0, 1, 1 - legend_in / height_in))
     top = axes[0, 0].get_position().y1
-    gap = 0.25 / (3.4 * nrows)  # about a quarter inch, in figure fraction
-    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, top + gap), ncol=min(len(agents), 8),
+    gap = 0.25 / height_in  # about a quarter inch, in figure fraction
+    fig.legend(handles, [_label(a) for a in labels], loc="lower center", bbox_to_anchor=(0.5, top + gap), ncol=columns,
                frameon=False, fontsize=11)
     fig.suptitle(title or "Normalized regret of the best configuration so far (mean ± s.e. over seeds)", fontsize=12,
-                 y=min(0.995, top + 2.6 * gap), va="bottom")
+                 y=top + gap + (legend_in - 0.5) / height_in, va="bottom")
     return _save(fig, path)
 
 
@@ -106,20 +135,20 @@ def plot_average_rank(df: pd.DataFrame, path: str | Path, title: str | None = No
     require_ok_runs(df)
     ranks = rank_curve(df)
     agents = list(ranks.columns)
-    colors = _colors(sorted(agents))
+    styles = _styles(sorted(agents))
     fig, ax = plt.subplots(figsize=(8.4, 4.2))
     for agent in agents:
         if ranks[agent].notna().any():  # tasks without an oracle have no regret to rank by
-            ax.plot(ranks.index, ranks[agent], label=agent, color=colors[agent], lw=1.8)
+            ax.plot(ranks.index, ranks[agent], label=_label(agent), lw=1.8, **styles[agent])
     ax.set_xlabel("evaluations")
     ax.set_ylabel("average rank (lower is better)")
     ax.set_title(title or "Average rank by regret of the best so far (over tasks and seeds)", fontsize=11)
     ax.grid(True, alpha=0.3)
+    fig.tight_layout()  # before the legend: the axes keep their size, the saved figure grows to hold the legend
     if ax.lines:
         ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: never hides a curve
     else:
         ax.text(0.5, 0.5, "no ranks: no task has a known best score", ha="center", va="center", transform=ax.transAxes)
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -139,7 +168,7 @@ def plot_regret_vs_floor(per_task: pd.DataFrame, floor: pd.Series, path: str | P
     fig, ax = plt.subplots(figsize=(8.4, 0.45 * len(tasks) * max(1.0, len(agents) / 4) + 1.8))
     for i, agent in enumerate(agents):
         y = [t + i * height for t in range(len(tasks))]
-        ax.barh(y, per_task[agent].clip(lower=REGRET_FLOOR), height=height, color=colors[agent], label=agent)
+        ax.barh(y, per_task[agent].clip(lower=REGRET_FLOOR), height=height, color=colors[agent], label=_label(agent))
     label = "runner-up cell: the floor of runs that miss the best cell"
     for t, task in enumerate(tasks):
         f = float(floor.get(task, 0.0))

@@ -244,3 +244,19 @@ def test_the_per_task_table_shows_a_dash_where_an_agent_finished_no_run(tmp_path
         store.write_run((agent, task, int(seed)), run.reset_index(drop=True))
     assert main(["report", str(tmp_path), "--no-plots", "--compare", "x:x"]) == 2
     assert "compares 'x' with itself" in capsys.readouterr().err
+
+
+def test_plots_tell_apart_more_agents_than_colours_and_shorten_long_names(tmp_path):
+    """Past ten agents tab10 repeated colours (the 11th looked like the 1st); a checkpoint path as an agent name ran
+    the legend off the figure. Styles are unique and long labels keep their start and end."""
+    from hpo_gym.benchmark.plots import _label, _styles, plot_average_rank, plot_regret_per_task
+
+    names = [f"agent{i:02d}" for i in range(11)] + ["grpoformer:/a/very/long/path/to/a/run/fold{k}/policy_final.pt"]
+    styles = _styles(names)
+    assert len({(s["color"], s["ls"]) for s in styles.values()}) == len(names)
+    short = _label(names[-1])
+    assert len(short) <= 32 and short.startswith("grpoformer:/a/") and short.endswith("policy_final.pt")
+    final = {(t, s): {a: 0.1 * (i + 1) / len(names) for i, a in enumerate(names)} for t in "AB" for s in range(2)}
+    for plot in (plot_regret_per_task, plot_average_rank):
+        png = plot(steps_frame(final), tmp_path / f"{plot.__name__}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
