@@ -34,6 +34,7 @@ trained without one).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -166,6 +167,8 @@ class GRPOformerAgent:
         self._space = space
         self._descriptor = space_descriptor(space, len(space))
         self._has_int_dims = any(hp.kind == "int" for hp in space)
+        self._finite = not any(hp.kind == "float" for hp in space)  # only a finite space can repeat a configuration
+        self._grid_codes: np.ndarray | None = None  # every configuration of a small finite space, built when needed
         self.reset_seed(seed)
         if self.warm_start and self._portfolio is not None:
             self._portfolio.reset(space, seed, budget)
@@ -245,6 +248,8 @@ class GRPOformerAgent:
         offset = np.full(b.shape, 0.5) if use_mode and g == 0 else \
             np.where(sc.continuous, self._rng.random((1, b.shape[0]))[0], 0.5)
         u = np.minimum(np.maximum((b + offset) / nb, 0.0), 1.0)
+        if self._finite and (self._has_int_dims or (len(hb) and (cand[g, :d] == hb).all(-1).any())):
+            u[:d] = self._unvisited(u[:d], observation["x"][mask])  # every candidate was a repeat: rare, so checked here
         return u[:d].astype(np.float32)
 
     @torch.inference_mode()
@@ -269,7 +274,9 @@ class GRPOformerAgent:
         bins = cand[0, :, :d].cpu().numpy()
         g = self._first_unevaluated(bins, f.n_bins[0, :d].cpu().numpy(), first_new(bins, hb), observation["x"][mask])
         u = bins_to_unit(cand[:, g], f, None if use_mode and g == 0 else self._rng)[0, :d]
-        return u.astype(np.float32)
+        if self._finite and (self._has_int_dims or (len(hb) and (bins[g] == hb).all(-1).any())):
+            u = self._unvisited(np.asarray(u, dtype=np.float64), observation["x"][mask])
+        return np.asarray(u).astype(np.float32)
 
     def _first_unevaluated(self, cand_bins: np.ndarray, n_bins: np.ndarray, g: int, history_x: np.ndarray) -> int:
         """``g``, or the first candidate after it whose configuration, as the env will evaluate it, is not in the history.
@@ -290,6 +297,39 @@ class GRPOformerAgent:
             if self._space.encode(self._space.decode(centre)).astype(np.float32).tobytes() not in seen:
                 return i
         return g
+
+    def _unvisited(self, u: np.ndarray, history_x: np.ndarray) -> np.ndarray:
+        """``u``, or, when it would repeat a past trial of a finite space, the unvisited configuration nearest to it.
+
+        Why: a small discrete space (3 x 2 x 8 categories, a 2 x 2 Int grid) can make all G candidates repeats, and
+        a repeat on a finite grid is a wasted evaluation (12 of 20 proposals were, on such a space). The nearest
+        unvisited configuration keeps the policy's choice as far as the grid allows. Spaces with a float dimension
+        never repeat a configuration, and on the embedded tasks the G candidates hold a new one at every step, so
+        their proposals are unchanged.
+        """
+        d = len(self._space)
+        seen = {np.asarray(row[:d], dtype=np.float32).tobytes() for row in history_x}
+        code = self._space.encode(self._space.decode(u)).astype(np.float32)
+        if code.tobytes() not in seen:
+            return u
+        grid = self._finite_grid()
+        if grid is None:
+            return u
+        fresh = grid[[row.tobytes() not in seen for row in grid]]
+        if len(fresh) == 0:
+            return u  # every configuration has been tried: a repeat is all there is
+        return fresh[int(np.argmin(((fresh - code) ** 2).sum(1)))].astype(np.float64)
+
+    def _finite_grid(self, limit: int = 100_000) -> np.ndarray | None:
+        """Encodings (float32, as the env stores trials) of every configuration, or None for a space above ``limit``."""
+        if self._grid_codes is None:
+            values = [hp.values if hp.is_discrete else range(int(hp.low), int(hp.high) + 1) for hp in self._space]
+            if math.prod(len(v) for v in values) > limit:
+                return None
+            columns = [np.array([hp.encode(v) for v in vals], dtype=np.float32) for hp, vals in zip(self._space, values)]
+            mesh = np.meshgrid(*columns, indexing="ij")
+            self._grid_codes = np.stack([m.ravel() for m in mesh], axis=1)
+        return self._grid_codes
 
     def _use_mode(self, mask: np.ndarray) -> bool:
         """Propose the mode at this step: deterministic mode, or fewer than ``mode_first`` past trials."""

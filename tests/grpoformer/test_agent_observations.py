@@ -94,3 +94,22 @@ def test_log_scale_int_repeats_are_found_in_the_envs_float32_precision():
         assert agent._first_unevaluated(np.array([[b], [other]]), np.array([32]), 0, history) == 1, (b, value)
         checked += 1
     assert checked == 32
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_no_repeat_on_a_small_finite_space_while_unvisited_configurations_remain(deterministic):
+    """On 3 x 2 x 8 categories all G candidates can be repeats; 12 of 20 proposals used to be. The nearest unvisited
+    configuration is proposed instead, until every configuration has been tried."""
+    import pandas as pd
+
+    from hpo_gym.benchmark.runner import run_episode
+    from hpo_gym.tabular import TabularObjective
+
+    rows = [{"a": a, "b": b, "c": c, "acc": float(np.sin(0.7 * i) + 0.1 * j + 0.05 * k)}
+            for i, a in enumerate("xyz") for j, b in enumerate("pq") for k, c in enumerate("abcdefgh")]
+    table = TabularObjective.from_dataframe(pd.DataFrame(rows), metric="acc", name="cat3x2x8")
+    for budget in (20, 48, 50):
+        env = gym.make("HPO-OpenML-v0", objective=table, budget=budget)
+        steps, error = run_episode(GRPOformerAgent(deterministic=deterministic), env, seed=0, budget=budget)
+        configs = [r["config"] for r in steps]
+        assert error is None and len(set(configs)) == min(budget, 48)
