@@ -203,6 +203,9 @@ class GRPOformerAgent:
         """
         d = len(self._space)
         kinds = np.asarray(observation["dim_kind"])
+        if kinds.ndim != 1:
+            raise ValueError(f"act() takes one env's observation, got a batch of {kinds.shape[0]} (a vector env's); "
+                             "call it per env with that env's row of each key, e.g. {k: v[i] for k, v in obs.items()}")
         # both descriptors come from hpo_gym.episode.space_descriptor, so they match exactly (and this is a hot path)
         if kinds.shape[-1] < d or not (np.array_equal(kinds[:d], self._descriptor["dim_kind"])
                                         and np.array_equal(np.asarray(observation["dim_choices"])[:d],

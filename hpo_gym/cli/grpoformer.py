@@ -9,6 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
+from hpo_gym.cli import non_negative_int, positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -25,9 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state.pt")
     p.add_argument("--online", action="store_true", help="paper mode: learn on each --holdout task from scratch")
     p.add_argument("--budget", type=int, default=None, help="evaluations per episode (default 50) or, --online, in total (default 500)")
-    p.add_argument("--updates", type=int, default=None, help="GRPO updates (default 150)")
-    p.add_argument("--seed", type=int, default=0, help="training seed: tasks, rollouts, initial weights (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: faster than 2 on busy shared cores)")
+    p.add_argument("--updates", type=positive_int, default=None, help="GRPO updates (default 150)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="training seed: tasks, rollouts, initial weights (default 0)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1: faster than 2 on busy shared cores)")
     p.add_argument("--pcr-lambda", type=float, default=None, help="PCR weight lambda (default 1; 0 disables PCR)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-3)")
     p.add_argument("--ent-coef", type=float, default=None, help="entropy bonus weight (default 0.003)")
@@ -58,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="random smooth objectives on the training tables' own grid, optima anywhere (default 0 = none)")
     p.add_argument("--seed-tables", action="store_true",
                    help="also train on each training table's per-seed score tables (half of the episodes)")
-    p.add_argument("--eval-every", type=int, default=None, help="held-out regret every N updates (default 10)")
+    p.add_argument("--eval-every", type=positive_int, default=None, help="held-out regret every N updates (default 10)")
     p.add_argument("--head", choices=["factorized", "autoregressive"], default=None,
                    help="output head: independent bins per dimension, or each dimension conditioned on the earlier ones")
     p.add_argument("--width", type=int, default=None,
@@ -74,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
 
     suite = get_suite(args.suite)
     holdout = [suite.task_name(t.strip()) for t in args.holdout.split(",") if t.strip()]
+    repeated = sorted({t for t in holdout if holdout.count(t) > 1})
+    if repeated:  # it would count twice in the held-out regret
+        raise ValueError(f"--holdout names {repeated} more than once; list each held-out task once")
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a run directory (created if missing)")
     from agents.grpoformer.learner import LearnerConfig
 
     overrides = {"pcr_lambda": args.pcr_lambda, "algo": args.algo, "group_mode": args.group_mode,

@@ -65,7 +65,9 @@ def test_demo_prints_regret_per_task_for_random_search(capsys):
 @pytest.mark.parametrize("argv, message", [(["demo", "--jobs", "0"], "argument --jobs: 0 is not >= 1"),
                                            (["bench", "--seeds", "-1", "--agents", "random"], "argument --seeds: -1"),
                                            (["live", "31", "-n", "0"], "argument -n/--n-configs: 0 is not >= 1"),
-                                           (["bench", "--budget", "ten", "--agents", "random"], "'ten' is not a whole number")])
+                                           (["bench", "--budget", "ten", "--agents", "random"], "'ten' is not a whole number"),
+                                           (["train-grpoformer", "--out", "x", "--updates", "0"], "--updates: 0 is not >= 1"),
+                                           (["train-grpoformer", "--out", "x", "--seed", "-1"], "--seed: -1 is not >= 0")])
 def test_counts_below_one_are_refused_when_the_command_line_is_read(argv, message, capsys):
     """Before any banner, data loading or training: `demo --jobs 0` used to print its banner and run, `live -n 0` to
     fail after loading the data with 'attempt to get argmax of an empty sequence'."""
@@ -113,3 +115,11 @@ def test_your_own_agent_is_benchmarked_from_the_command_line_as_module_colon_fac
     assert "'my_agents' has no class or function 'Nope'" in capsys.readouterr().err
     assert main(["bench", "--agents", "my_agents:not_an_agent", "--out", str(tmp_path / "x")]) == 2
     assert "returned a int, which lacks the Agent methods" in capsys.readouterr().err
+
+
+def test_train_grpoformer_names_a_repeated_holdout_and_an_out_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert main(["train-grpoformer", "--holdout", "credit_g,credit_g", "--out", str(tmp_path / "r")]) == 2
+    assert "--holdout names ['credit_g'] more than once" in capsys.readouterr().err
+    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "afile")]) == 2
+    assert "is a file; give a run directory" in capsys.readouterr().err

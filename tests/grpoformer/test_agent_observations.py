@@ -113,3 +113,13 @@ def test_no_repeat_on_a_small_finite_space_while_unvisited_configurations_remain
         steps, error = run_episode(GRPOformerAgent(deterministic=deterministic), env, seed=0, budget=budget)
         configs = [r["config"] for r in steps]
         assert error is None and len(set(configs)) == min(budget, 48)
+
+
+def test_a_vector_envs_batched_observation_is_named_as_such():
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=3, budget=5)
+    obs, _ = vec.reset(seed=0)
+    agent = GRPOformerAgent()
+    agent.reset(vec.unwrapped.space, seed=0)
+    with pytest.raises(ValueError, match="act\\(\\) takes one env's observation, got a batch of 3"):
+        agent.act(obs)
+    assert vec.single_action_space.contains(agent.act({k: v[0] for k, v in obs.items()}))
