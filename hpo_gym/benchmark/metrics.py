@@ -8,7 +8,9 @@ Definitions (every number in the README means this):
 * **BtR** (beats-random ratio): share of tasks on which the agent's mean regret over seeds at the
   budget is *strictly* below the reference agent's (``random``). The reference itself scores 0.
 * **MP / MnP**: median / mean over tasks of the best validation score found at the budget (mean
-  over seeds per task first).
+  over seeds per task first), in the envs' higher-is-better score units: a minimized metric (a loss
+  table built with ``direction="minimize"``) counts as its negative, and a run mixing metrics averages
+  unlike units. Regret, BtR and MnR are unit-free and compare across any tasks.
 * **MnR**: on each (task, seed) the agents are ranked by regret at the budget (1 = best, ties get
   the average of the ranks they span); ranks are averaged over seeds, then over tasks.
 * **seconds per suggestion**: mean agent time per step (``act`` plus ``observe``).
