@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 import warnings
+from collections.abc import Callable
 
 #: One module per subcommand group; each defines ``register(subparsers) -> None``.
 COMMAND_MODULES: list[str] = [
@@ -22,27 +23,26 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
-def positive_int(text: str) -> int:
-    """argparse type for counts that must be at least 1 (budgets, seeds, jobs, workers): refused at parse time, before
-    any banner or data loading, instead of failing later with an unrelated message."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
-    return value
+def _int_at_least(minimum: int, why: str) -> Callable[[str], int]:
+    """An argparse type for whole numbers >= ``minimum``: refused when the command line is read, before any banner,
+    data loading or training, instead of failing later with an unrelated message."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is not >= {minimum}")
+        return value
+
+    parse.__doc__ = why
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type for seeds: a whole number >= 0 (NumPy would refuse a negative seed later, without naming it)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is not >= 0")
-    return value
+#: Counts that must be at least 1: budgets, seeds, jobs, workers, updates.
+positive_int = _int_at_least(1, "a count: budgets, seeds, jobs, workers, updates")
+#: Seeds: NumPy would refuse a negative one later, without naming the option.
+non_negative_int = _int_at_least(0, "a seed")
 
 
 def build_parser() -> argparse.ArgumentParser:
