@@ -83,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a run directory (created if missing)")
+    from agents.grpoformer.policy import check_device
+
+    check_device(args.device)  # before the banner and the tables: a missing GPU is the first thing to hear
     from agents.grpoformer.learner import LearnerConfig
 
     overrides = {"pcr_lambda": args.pcr_lambda, "algo": args.algo, "group_mode": args.group_mode,
