@@ -37,6 +37,7 @@ from agents.grpoformer.agent import GRPOformerAgent, load_fold_policy  # noqa: E
 from agents.grpoformer.policy import Features, GRPOformerPolicy, draw_factorized  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
+from hpo_gym.cli import positive_int  # noqa: E402
 
 
 class MarginalEnsemble(nn.Module):
@@ -87,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("patterns", nargs="+", help="fold checkpoint patterns with {k} = fold index, one per member set")
     ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_ensemble"))
-    ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--budget", type=int, default=50)
+    ap.add_argument("--seeds", type=positive_int, default=10)
+    ap.add_argument("--budget", type=positive_int, default=50)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     agents = {f"member{i}": single_agent(p) for i, p in enumerate(args.patterns)}

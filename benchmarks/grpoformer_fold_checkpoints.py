@@ -48,6 +48,7 @@ from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
+from hpo_gym.cli import positive_int  # noqa: E402
 
 
 def stage_agent(pattern: str) -> Callable[[], GRPOformerAgent]:
@@ -60,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("stages", nargs="+", help="NAME=PATTERN, e.g. 250='runs/x/fold{k}/policy_250.pt'")
     ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_long" / "bench"))
-    ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--budget", type=int, default=50)
+    ap.add_argument("--seeds", type=positive_int, default=10)
+    ap.add_argument("--budget", type=positive_int, default=50)
     ap.add_argument("--folds", type=int, default=4, help="k of the k-fold protocol (8 = leave one task out)")
     ap.add_argument("--baselines", default="", help="comma-separated agents to run in the same harness run, e.g. random,tpe")
-    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--jobs", type=positive_int, default=1)
     args = ap.parse_args(argv)
     stages = dict(s.split("=", 1) if "=" in s else (s, "") for s in args.stages)
     for name, pattern in stages.items():

@@ -34,6 +34,7 @@ from agents.grpoformer.agent import CHECKPOINT_DIR, GRPOformerAgent, fold_key  #
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
+from hpo_gym.cli import positive_int  # noqa: E402
 
 TEMPERATURES = (1.0, 0.7, 0.5, 0.3)
 MODE_FIRST = (0, 1, 5)
@@ -75,8 +76,8 @@ def inner_selection(settings: list[tuple[float, int]], budget: int, seeds: list[
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_inference"))
-    ap.add_argument("--budget", type=int, default=50)
-    ap.add_argument("--seeds", type=int, default=10, help="held-out seeds 0..n-1; inner seeds are 100..100+n-1")
+    ap.add_argument("--budget", type=positive_int, default=50)
+    ap.add_argument("--seeds", type=positive_int, default=10, help="held-out seeds 0..n-1; inner seeds are 100..100+n-1")
     args = ap.parse_args(argv)
     out = Path(args.out)
     settings = list(itertools.product(TEMPERATURES, MODE_FIRST))

@@ -38,6 +38,7 @@ from agents.grpoformer.policy import load_policy  # noqa: E402
 from agents.grpoformer.train import TrainConfig, heldout_regret, portfolio_design, train  # noqa: E402
 from hpo_gym.benchmark import kfold_splits  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
+from hpo_gym.cli import positive_int  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)
 
@@ -148,12 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--recipes", default=",".join(RECIPES))
     ap.add_argument("--folds", default="0,1,2,3")
-    ap.add_argument("--updates", type=int, default=100)
-    ap.add_argument("--seeds", type=int, default=20, help="episodes per inner validation task")
+    ap.add_argument("--updates", type=positive_int, default=100)
+    ap.add_argument("--seeds", type=positive_int, default=20, help="episodes per inner validation task")
     ap.add_argument("--inner-cv", type=int, default=0,
                     help="0: validate on the 2 hardest training tasks (one inner run per recipe); N >= 2: inner N-fold "
                          "over the fold's 6 training tasks, every one validated once (N inner runs per recipe)")
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--jobs", type=positive_int, default=2)
     ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_inner"))
     args = ap.parse_args(argv)
     if args.inner_cv == 1 or args.inner_cv < 0 or args.inner_cv > 6:

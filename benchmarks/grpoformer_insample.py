@@ -28,7 +28,7 @@ from agents.grpoformer.agent import SHIPPED_CHECKPOINT  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import per_task_table  # noqa: E402
-from hpo_gym.cli import main as cli_main  # noqa: E402
+from hpo_gym.cli import main as cli_main, positive_int  # noqa: E402
 
 #: variant -> extra ``hpo-gym train-grpoformer`` arguments (None: the shipped checkpoint, trained with seed 0)
 VARIANTS: dict[str, list[str] | None] = {
@@ -65,9 +65,9 @@ def train_variants(out: Path) -> dict[str, Path]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "grpoformer_insample")
-    ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--budget", type=int, default=50)
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--seeds", type=positive_int, default=10)
+    ap.add_argument("--budget", type=positive_int, default=50)
+    ap.add_argument("--jobs", type=positive_int, default=2)
     args = ap.parse_args(argv)
     paths = train_variants(args.out)
     agents = {"tpe": "tpe", "random": "random", **{v: f"grpoformer:{p}" for v, p in paths.items()}}

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
+from hpo_gym.cli import positive_int  # noqa: E402
 
 
 def checkpoints_of(budget: int) -> list[int]:
@@ -51,9 +52,9 @@ def online_run(job: tuple[str, int, int, str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tasks", default=",".join(HPOBENCH_NN_TASKS))
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--budget", type=int, default=500)
-    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--seeds", type=positive_int, default=3)
+    ap.add_argument("--budget", type=positive_int, default=500)
+    ap.add_argument("--jobs", type=positive_int, default=1)
     ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_online_all"))
     args = ap.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]

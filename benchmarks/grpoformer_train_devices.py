@@ -58,7 +58,7 @@ def main() -> None:
     devices = ["cpu"] + [d for d in args.devices.split(",") if d and d != "cpu"]
     for device in devices:  # before any timing: a device this torch cannot use would fail after the CPU pass
         try:
-            check_device(device)
+            check_device(device, "--devices")
         except ValueError as e:
             parser.error(str(e))
     rows = []

@@ -313,20 +313,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=positive_int, default=10)
     ap.add_argument("--budget", type=positive_int, default=50)
     ap.add_argument("--jobs", type=positive_int, default=1)
-    ap.add_argument("--updates", type=int, default=None, help="training updates per fold (default TrainConfig)")
+    ap.add_argument("--updates", type=positive_int, default=None, help="training updates per fold (default TrainConfig)")
     ap.add_argument("--ship", action="store_true", help="copy fold checkpoints into agents/grpoformer/checkpoints/folds")
     ap.add_argument("--floor-plot", default=None,
                     help="where to draw per-task regret against the suite's floor (default OUT/regret_vs_floor.png)")
     ap.add_argument("--ablations", action="store_true", help="also run the no-PCR / REINFORCE / PPO-critic ablations")
     ap.add_argument("--ablation-seeds", type=positive_int, default=3)
-    ap.add_argument("--ablation-updates", type=int, default=None)
+    ap.add_argument("--ablation-updates", type=positive_int, default=None)
     ap.add_argument("--skip-protocol", action="store_true", help="only the ablations (with --ablations)")
     ap.add_argument("--suggest-time-only", action="store_true",
                     help="only the side-by-side suggest-time measurement (TPE, GRPOformer, and its torch path), "
                          "no training or protocol; writes OUT/suggest_time.json")
     ap.add_argument("--episodes", type=positive_int, default=6, help="episodes per agent for --suggest-time-only")
     ap.add_argument("--checkpoint", default=None, help="--suggest-time-only: time this policy instead of the shipped one")
-    ap.add_argument("--torch-threads", type=int, default=None,
+    ap.add_argument("--torch-threads", type=positive_int, default=None,
                     help="torch.set_num_threads for --suggest-time-only (default: torch's own; the torch path's "
                          "small ops slow down sharply with 2 intra-op threads on busy shared cores)")
     args = ap.parse_args(argv)

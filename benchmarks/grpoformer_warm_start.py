@@ -44,6 +44,7 @@ from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
+from hpo_gym.cli import positive_int  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)
 INNER_SEEDS = list(range(100, 120))
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                          "checkpoint was trained with, --warm-start)")
     ap.add_argument("--inner-runs", default="",
                     help="inner 3-fold policies, {f} = outer fold and {k} = inner fold; chooses k per fold (nested)")
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--jobs", type=positive_int, default=2)
     ap.add_argument("--out", default=str(ROOT / "runs" / "warm_start"))
     args = ap.parse_args(argv)
     try:

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
+from hpo_gym.cli import positive_int, non_negative_int  # noqa: E402
 
 
 def joint_vs_marginals(task: str, share: float, draws: int, rng: np.random.Generator) -> dict[str, float]:
@@ -41,8 +42,8 @@ def joint_vs_marginals(task: str, share: float, draws: int, rng: np.random.Gener
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shares", default="0.01,0.05")
-    ap.add_argument("--draws", type=int, default=20_000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--draws", type=positive_int, default=20_000)
+    ap.add_argument("--seed", type=non_negative_int, default=0)
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     rows = [joint_vs_marginals(t, float(q), args.draws, rng) for q in args.shares.split(",") for t in HPOBENCH_NN_TASKS]

@@ -35,7 +35,7 @@ KIND_CODES: dict[str, int] = {"float": 1, "int": 2, "ordinal": 3, "categorical":
 Config = dict[str, Any]
 
 #: Relative tolerance within which :meth:`Hyperparameter.index_of` matches a number to a float value.
-_REL_TOL = 1e-6
+VALUE_REL_TOL = 1e-6
 #: Key of the ``meta`` dict in which :meth:`SearchSpace.to_configspace` records each hyperparameter's position.
 _POSITION_KEY = "hpo_gym_position"
 _EXAMPLE = "e.g. SearchSpace([Float('lr', 1e-4, 1.0, log=True), Categorical('act', ['relu', 'tanh'])])"
@@ -120,7 +120,7 @@ class Hyperparameter:
         """Position of ``value`` among an ordinal's or categorical's values (floats compared with isclose)."""
         try:
             for i, v in enumerate(self.values):
-                if v == value or (isinstance(v, float) and isinstance(value, (int, float)) and math.isclose(v, value, rel_tol=_REL_TOL)):
+                if v == value or (isinstance(v, float) and isinstance(value, (int, float)) and math.isclose(v, value, rel_tol=VALUE_REL_TOL)):
                     return i
         except (TypeError, ValueError):  # e.g. an array, whose == is elementwise
             raise ValueError(f"{value!r} ({type(value).__name__}) is not a value of {self.kind} hyperparameter {self.name!r}; "
@@ -278,8 +278,8 @@ def _check_distinct(name: str, kind: str, values: tuple[Any, ...]) -> None:
                 refuse(w, v, "equal in Python")
     numbers_ = sorted((v for v in values if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))))
     for a, b in zip(numbers_, numbers_[1:]):
-        if (isinstance(a, float) or isinstance(b, float)) and math.isclose(a, b, rel_tol=_REL_TOL):
-            refuse(a, b, f"equal within the relative tolerance {_REL_TOL:g} used to match numbers to values",
+        if (isinstance(a, float) or isinstance(b, float)) and math.isclose(a, b, rel_tol=VALUE_REL_TOL):
+            refuse(a, b, f"equal within the relative tolerance {VALUE_REL_TOL:g} used to match numbers to values",
                    "give values that differ by more than that, or keep one of them")
 
 

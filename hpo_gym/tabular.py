@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list, per_config_seeds
-from hpo_gym.space import Categorical, Config, Hyperparameter, Ordinal, SearchSpace
+from hpo_gym.space import VALUE_REL_TOL, Categorical, Config, Hyperparameter, Ordinal, SearchSpace
 
 
 #: Grids up to this many cells keep a precomputed (n_cells, d) table of encoded positions (~1 MB for HPOBench).
@@ -470,10 +470,20 @@ def _infer_hyperparameter(name: str, column: pd.Series) -> Hyperparameter:
     categorical whose values include ``None``, because that setting has no place in the numbers' order."""
     values = {_py(v) for v in column.unique()}
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        if None not in values:
-            return Ordinal(name, sorted(values))
-        return Categorical(name, sorted(values - {None}) + [None])
+        numbers = _merge_float_noise(sorted(values - {None}))
+        return Ordinal(name, numbers) if None not in values else Categorical(name, numbers + [None])
     return Categorical(name, sorted(values, key=repr))
+
+
+def _merge_float_noise(numbers: list[Any]) -> list[Any]:
+    """Sorted numbers with those within float noise of the previous kept one dropped (0.1 * 3 next to 0.3): a grid
+    value written two ways is one grid value, and :meth:`Hyperparameter.index_of` maps both spellings to it (the
+    space refuses such near-equal values as separate ones, since one of them could never be chosen)."""
+    kept: list[Any] = []
+    for x in numbers:
+        if not (kept and isinstance(x, float) and math.isclose(x, kept[-1], rel_tol=VALUE_REL_TOL)):
+            kept.append(x)
+    return kept
 
 
 def _py(v: Any) -> Any:

@@ -182,6 +182,9 @@ class GRPOformerAgent:
                                    "fit(train_objectives, seed=fold) first, i.e. use it with hpo-gym bench --protocol kfold")
             raise FileNotFoundError(f"no GRPOformer checkpoint: {SHIPPED_CHECKPOINT} is missing; call fit(train_objectives) "
                                     "or pass a path (grpoformer:PATH)")
+        if np.ndim(observation["dim_kind"]) != 1:  # before the warm start too, which would count a batch's trials
+            raise ValueError(f"act() takes one env's observation, got a batch of {len(observation['dim_kind'])} (a vector "
+                             "env's); call it per env with that env's row of each key, e.g. {k: v[i] for k, v in obs.items()}")
         k = self.warm_start
         if k and int(np.count_nonzero(observation["mask"])) < k:
             if self._portfolio is None:
@@ -203,9 +206,6 @@ class GRPOformerAgent:
         """
         d = len(self._space)
         kinds = np.asarray(observation["dim_kind"])
-        if kinds.ndim != 1:
-            raise ValueError(f"act() takes one env's observation, got a batch of {kinds.shape[0]} (a vector env's); "
-                             "call it per env with that env's row of each key, e.g. {k: v[i] for k, v in obs.items()}")
         # both descriptors come from hpo_gym.episode.space_descriptor, so they match exactly (and this is a hot path)
         if kinds.shape[-1] < d or not (np.array_equal(kinds[:d], self._descriptor["dim_kind"])
                                         and np.array_equal(np.asarray(observation["dim_choices"])[:d],

@@ -269,7 +269,7 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
             w.writeheader()
             w.writerows(r for r in rows if int(r["update"]) <= start)
     else:
-        if resume:  # a kill before the first state.pt (every ckpt_every updates): nothing to continue, say so
+        if resume and log_path.exists():  # killed before the first state.pt (every ckpt_every updates): say so
             print(f"--resume: no {state_path} yet (the state is saved every {cfg.ckpt_every} updates); "
                   "starting from update 0")
         with log_path.open("w", newline="") as fh:

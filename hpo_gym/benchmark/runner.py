@@ -359,7 +359,7 @@ def run_benchmark(
 
     ctx = _Context(agent_specs, objectives, suite, budget, None if out is None else str(out), resolve_agent,
                    _env_kwargs(env_kwargs))
-    _check_env(ctx, run_tasks[0])
+    _check_env(ctx, run_tasks)
     transfer_agents = _check_agents(ctx, protocol)
     store = None
     if out is not None:
@@ -507,15 +507,19 @@ def _env_kwargs(env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(env_kwargs)
 
 
-def _check_env(ctx: _Context, task: str) -> None:
-    """Make (and close) one env with ``ctx.env_kwargs``, so the env's own check of them ({'reward': 'regrett'})
-    raises before the manifest records them; a recorded typo would refuse the corrected rerun as other settings."""
+def _check_env(ctx: _Context, tasks: Sequence[str]) -> None:
+    """Make (and close) an env with ``ctx.env_kwargs`` for the first suite task and for every user objective, so the
+    env's own check of them ({'reward': 'regrett'}; a ``metric`` that ``objective=`` refuses) raises before the
+    manifest records them: a recorded typo would refuse the corrected rerun as other settings, and a check that
+    fails only on a later task would leave the earlier tasks' runs stored under settings nobody meant."""
     if not ctx.env_kwargs:
         return
-    try:
-        ctx.make_env(task).close()
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"env_kwargs={ctx.env_kwargs!r} refused by {ENV_ID}: {e}") from e
+    suite_tasks = [t for t in tasks if t not in ctx.objectives]
+    for task in suite_tasks[:1] + [t for t in tasks if t in ctx.objectives]:
+        try:
+            ctx.make_env(task).close()
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"env_kwargs={ctx.env_kwargs!r} refused by {ENV_ID} on task {task!r}: {e}") from e
 
 
 def _seed_list(seeds: int | Sequence[int]) -> list[int]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from hpo_gym.live.data import ENV_CACHE, OpenMLUnavailableError, TaskData, fetch, load_task
 from hpo_gym.live.models import MODEL_NAMES, MODELS, ModelFamily, get_model
-from hpo_gym.live.objective import WORST_SCORES, LiveObjective
+from hpo_gym.live.objective import PROBABILITY_METRICS, WORST_SCORES, LiveObjective
 from hpo_gym.suites import HPOBENCH_NN, Suite, as_task_id, get_suite, register_suite
 
 GRPOFORMER_PAPER = "grpoformer-paper"
@@ -83,6 +83,11 @@ def live_task_pool(task: Any = None, model: str | None = None, suite: str = HPOB
     if named_model and model and get_model(model).name != named_model:
         raise ValueError(f"task {task!r} names model {named_model!r} but model={model!r} was passed")
     models = [named_model] if named_model else ([get_model(model).name] if model else list(MODEL_NAMES))
+    without = [m for m in models if not MODELS[m].probabilities]
+    if metric in PROBABILITY_METRICS and without:  # else the pool's draws of these models fail at reset
+        able = [m for m in MODEL_NAMES if MODELS[m].probabilities]
+        raise ValueError(f"metric {metric!r} needs predicted probabilities, which {without} do(es) not give; pass "
+                         f"model= one of {able}, or use a scorer on decisions (accuracy, balanced_accuracy, f1_macro)")
     names = [f"{tid}-{m}" for tid in task_ids for m in models]
     shared_space = MODELS[models[0]].space if len(models) == 1 else None
     ids = {f"{tid}-{m}": tid for tid in task_ids for m in models}

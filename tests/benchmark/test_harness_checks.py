@@ -305,8 +305,8 @@ def test_trained_on_a_single_name_is_that_name_not_its_letters(tmp_path):
     ({"tasks": "credit_g"}, r"tasks must be a list of task names.*e\.g\. \['credit_g'\]; got 'credit_g'"),
     ({"tasks": 31}, "tasks must be a list of task names.*got 31"),
     ({"only_tasks": "credit_g"}, r"only_tasks must be a list .*got 'credit_g'"),
-    ({"env_kwargs": {"reward": "regrett"}}, "env_kwargs=.*'reward': 'regrett'.* refused by HPO-OpenML-v0: unknown reward 'regrett'"),
-    ({"env_kwargs": {"nosie": True}}, "env_kwargs=.*refused by HPO-OpenML-v0: .*unexpected keyword argument 'nosie'"),
+    ({"env_kwargs": {"reward": "regrett"}}, "env_kwargs=.*'reward': 'regrett'.* refused by HPO-OpenML-v0 on task .*: unknown reward 'regrett'"),
+    ({"env_kwargs": {"nosie": True}}, "env_kwargs=.*refused by HPO-OpenML-v0 on task .*unexpected keyword argument 'nosie'"),
     ({"env_kwargs": {"budget": 3}}, r"env_kwargs must not set 'budget' \(use run_benchmark's budget= argument\)"),
     ({"env_kwargs": {"task": "car", "suite": "x"}}, r"must not set 'task' \(use run_benchmark's tasks= .*'suite' \(use"),
     ({"env_kwargs": ["noise"]}, "env_kwargs must be a dict of gym.make keyword arguments"),
@@ -420,3 +420,17 @@ def test_a_suite_only_directory_from_before_the_objectives_record_resumes_withou
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         run_benchmark(["random"], ["kc1"], **kwargs)
+
+
+def test_env_kwargs_a_user_objective_refuses_are_caught_before_any_run_is_stored(tmp_path):
+    """metric= suits a suite task but not objective=: the first task alone was checked, so credit_g's runs were
+    stored before the user table refused it, and the corrected rerun was refused as other settings."""
+    from hpo_gym.tabular import TabularObjective
+    from tests.tables import real_table_subset
+
+    mine = TabularObjective.from_dataframe(real_table_subset("credit_g", 30), "acc", seed_column="seed", name="mine")
+    kwargs = dict(budget=3, seeds=1, out=tmp_path, resolve_agent=make_agent, progress=False)
+    with pytest.raises(ValueError, match="refused by HPO-OpenML-v0 on task 'mine': metric have no effect"):
+        run_benchmark(["random"], ["credit_g", mine], env_kwargs={"metric": "val_acc"}, **kwargs)
+    assert not (tmp_path / "benchmark.json").exists()
+    assert len(run_benchmark(["random"], ["credit_g", mine], **kwargs)) == 6

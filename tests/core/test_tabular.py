@@ -278,3 +278,12 @@ def test_a_table_cut_from_a_suite_builds_with_that_suites_space():
     assert table.space == suite_space and table.n_configs == 40
     with pytest.raises(ValueError, match=r"column 'depth' holds 7.0 which is not a value of the space"):
         TabularObjective.from_dataframe(df.assign(depth=7.0), metric="acc", seed_column="seed", space=suite_space)
+
+
+def test_a_grid_value_written_two_ways_by_float_arithmetic_is_one_value():
+    """0.1 * 3 and 0.3 in one column are the same grid value: the inferred ordinal keeps one, and both rows map to
+    it (the space refuses near-equal values as separate ones, so such a column used to be refused)."""
+    df = pd.DataFrame({"lr": [0.1, 0.1 * 3, 0.3, 0.5], "seed": [0, 0, 1, 0], "acc": [0.7, 0.8, 0.82, 0.75]})
+    table = TabularObjective.from_dataframe(df, metric="acc", seed_column="seed")
+    assert list(table.space["lr"].values) == [0.1, 0.3, 0.5] and table.n_configs == 3
+    assert table.evaluate({"lr": 0.3}).score == pytest.approx(0.81)

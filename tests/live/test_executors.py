@@ -68,6 +68,8 @@ def test_unknown_live_backend_options_are_refused_at_make_with_the_valid_keys(op
         gym.make("HPO-OpenML-v0", backend="live", task=990001, model="rf", backend_options={"time_limt": 5})
     with pytest.raises(ValueError, match=r"backend_options\['metric'\]: pass metric= to gym.make itself"):
         gym.make("HPO-OpenML-v0", backend="live", task=990001, model="rf", backend_options={"metric": "f1_macro"})
+    with pytest.raises(ValueError, match=r"metric 'neg_log_loss' needs predicted probabilities, which \['svm'\]"):
+        gym.make("HPO-OpenML-v0", backend="live", task=990001, metric="neg_log_loss")  # svm among the six: fails at make
     with pytest.raises(ValueError, match="time_limit must be positive, finite seconds or None, got nan"):
         LiveObjective(990001, "rf", time_limit=float("nan"))
 
