@@ -23,10 +23,12 @@ import functools
 import hashlib
 import logging
 import os
+import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 import numpy as np
 import pandas as pd
@@ -147,6 +149,11 @@ def _offline_message(task_id: int, error: BaseException) -> str:
     )
 
 
+#: What reading a damaged (e.g. truncated) cached OpenML file raises; openml-python then removes the task's cache
+#: folder, so one retry downloads it again (and, offline, ends in the usual "fill the cache" advice).
+DAMAGED_CACHE_ERRORS = (ExpatError, pickle.UnpicklingError, EOFError)
+
+
 def fetch_openml_task(task_id: int, cache_dir: str | os.PathLike | None = None):
     """``openml.tasks.get_task`` with data, features and splits, from the cache or the server.
 
@@ -159,8 +166,12 @@ def fetch_openml_task(task_id: int, cache_dir: str | os.PathLike | None = None):
 
     configure_openml_cache(cache_dir)
     try:
-        task = openml.tasks.get_task(int(task_id), download_splits=True, download_data=True,
-                                     download_features_meta_data=True)
+        try:
+            task = openml.tasks.get_task(int(task_id), download_splits=True, download_data=True,
+                                         download_features_meta_data=True)
+        except DAMAGED_CACHE_ERRORS:  # a truncated cached file: openml-python removed the task's folder; fetch anew
+            task = openml.tasks.get_task(int(task_id), download_splits=True, download_data=True,
+                                         download_features_meta_data=True)
     except OpenMLServerException as e:
         if getattr(e, "code", None) in (151, 152, 111):
             raise ValueError(f"OpenML has no task {task_id} ({openml.config.server} answered: {e.message}); "

@@ -130,3 +130,21 @@ def test_live_cli_trains_a_random_search(openml_session, capsys):
                  "--executor", "inline"]) == 0
     out = capsys.readouterr().out
     assert "990001-histgb: iris" in out and "best validation accuracy" in out and "outer-test accuracy" in out
+
+
+def test_a_damaged_cached_task_file_is_fetched_anew(openml_session):
+    """A truncated task.xml or datasplits file (an interrupted copy) made every load fail with the offline advice,
+    although the server was up: openml-python removes the damaged folder, so one retry downloads it again."""
+    import pathlib
+
+    import openml
+
+    from hpo_gym.live.data import _load_task_cached, load_task
+
+    first = load_task(IRIS)
+    root = pathlib.Path(openml.config._root_cache_directory)
+    for name in ("task.xml", "datasplits.pkl.py3"):
+        damaged = next(p for p in root.rglob(name) if f"{IRIS}" in str(p))
+        damaged.write_bytes(damaged.read_bytes()[:40])
+        _load_task_cached.cache_clear()
+        assert load_task(IRIS).fingerprint == first.fingerprint
