@@ -244,8 +244,9 @@ def _check_env_spaces(model: Any, path: str | Path) -> None:
     finish "ok"."""
     obs, act = model.observation_space, model.action_space
     if not (isinstance(obs, gym.spaces.Dict) and "mask" in obs.spaces):
-        raise ValueError(f"{path} was trained on {type(obs).__name__} observations of shape {obs.shape}, not the env's Dict observation (e.g. behind "
-                         f"FlattenObservation); ppo:PATH.zip feeds the env's own observations: {_OWN_AGENT_HINT}")
+        raise ValueError(f"{path} was trained on {type(obs).__name__} observations of shape {obs.shape}, not the env's "
+                         "Dict observation (e.g. behind FlattenObservation); ppo:PATH.zip feeds the env's own "
+                         f"observations: {_OWN_AGENT_HINT}")
     if not (isinstance(act, gym.spaces.Box) and len(act.shape) == 1 and np.all(act.low == 0) and np.all(act.high == 1)):
         raise ValueError(f"{path} was trained with actions {act}, not the env's default Box(0, 1, (d,)) "
                          f"(action_type='box', no RescaleAction); its actions would be clipped into other "

@@ -124,6 +124,6 @@ register_suite(Suite(
 
 __all__ = [
     "ENV_CACHE", "GRPOFORMER_PAPER", "GRPOFORMER_PAPER_TASKS", "MODELS", "MODEL_NAMES", "LiveObjective", "ModelFamily",
-    "OpenMLUnavailableError", "TaskData", "WORST_SCORES", "check_backend_options", "fetch", "get_model", "live_task_pool", "load_live",
-    "load_task", "parse_live_name",
+    "OpenMLUnavailableError", "TaskData", "WORST_SCORES", "check_backend_options", "fetch", "get_model",
+    "live_task_pool", "load_live", "load_task", "parse_live_name",
 ]
