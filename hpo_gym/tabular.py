@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list, per_config_seeds
+from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, array_fingerprint, as_config_list, per_config_seeds
 from hpo_gym.space import VALUE_REL_TOL, Categorical, Config, Hyperparameter, Ordinal, SearchSpace
 
 
@@ -201,14 +201,8 @@ class TabularObjective:
     def fingerprint(self) -> str:
         """sha256 of what a run's scores depend on (space, metric, direction, every seed's scores and costs): a result
         directory records it, so a changed table is never resumed onto runs of the old one."""
-        import hashlib
-
-        digest = hashlib.sha256(repr((self.name, self.space, self.metric, self.direction)).encode())
-        for array in (self._seed_scores, self._seed_costs):
-            a = np.ascontiguousarray(array)
-            digest.update(f"{a.dtype.str}{a.shape}".encode())
-            digest.update(a.tobytes())
-        return digest.hexdigest()
+        return array_fingerprint((self._seed_scores, self._seed_costs),
+                                 prefix=repr((self.name, self.space, self.metric, self.direction)).encode())
 
     @property
     def complete(self) -> bool:

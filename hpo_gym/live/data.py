@@ -20,7 +20,6 @@ outer test rows, which are kept for a final test score.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import pickle
@@ -32,6 +31,8 @@ from xml.parsers.expat import ExpatError
 
 import numpy as np
 import pandas as pd
+
+from hpo_gym.objective import array_fingerprint
 
 ENV_CACHE = "HPO_GYM_OPENML_CACHE"
 
@@ -94,12 +95,7 @@ class TaskData:
         """sha256 of the arrays an evaluation depends on (features, labels, outer split): part of the evaluation
         cache's key, so that data sharing a task id, dataset id and row count with other data (another server, a
         ``data=`` override) never receives its cached scores."""
-        digest = hashlib.sha256()
-        for array in (self.X, self.y, self.categorical, self.train_idx, self.test_idx):
-            a = np.ascontiguousarray(array)
-            digest.update(f"{a.dtype.str}{a.shape}".encode())
-            digest.update(a.tobytes())
-        return digest.hexdigest()
+        return array_fingerprint((self.X, self.y, self.categorical, self.train_idx, self.test_idx))
 
     def validation_split(self, val_fraction: float = 0.33, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(fit rows, validation rows), both drawn from the outer TRAIN rows only.
