@@ -28,10 +28,16 @@ def check_budget(budget: Any) -> int:
     return positive_count(budget, "budget")
 
 
+def is_whole_number(value: Any) -> bool:
+    """An int (NumPy's too) that is no bool: ``True`` would pass as 1, and ``2.5`` or ``"2"`` would be cut or fail
+    later, so counts, seeds and fold numbers are checked with this before they are used."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def positive_count(value: Any, name: str) -> int:
     """``value`` as an int; ``ValueError`` naming ``name`` unless it is a whole number >= 1 (a bool, float or string
     is refused, not truncated: ``2.5`` envs or ``True`` evaluations are mistakes, not requests)."""
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+    if not is_whole_number(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 

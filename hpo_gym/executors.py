@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_connections
 from typing import Any
 
-import numpy as np
+from hpo_gym.episode import is_whole_number
 
 EXECUTORS = ("inline", "serial", "process", "ray")
 #: Modules the forkserver imports once, so a fresh worker (e.g. after a timeout) does not spend its
@@ -459,5 +459,5 @@ def _check_options(name: str, options: dict[str, Any]) -> None:
                              "address / num_cpus for 'ray'")
     for key in ("n_workers", "num_cpus"):
         value = options.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+        if value is not None and (not is_whole_number(value) or value < 1):
             raise ValueError(f"executor option {key} must be a whole number >= 1 (or left out), got {value!r}")

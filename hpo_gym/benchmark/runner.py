@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from hpo_gym.episode import check_budget, positive_count
+from hpo_gym.episode import check_budget, is_whole_number, positive_count
 from hpo_gym.objective import Objective
 from hpo_gym.benchmark.store import STEP_COLUMNS, ResultStore, RunKey
 from hpo_gym.suites import HPOBENCH_NN, get_suite
@@ -76,7 +76,7 @@ def kfold_splits(tasks: Sequence[str], folds: int) -> list[list[str]]:
     ``[[t0, t1], [t2, t3], [t4, t5], [t6, t7]]``.
     """
     tasks = list(tasks)
-    if not _is_int(folds) or not 2 <= folds <= len(tasks):  # 2.5 would pass the range check and split oddly
+    if not is_whole_number(folds) or not 2 <= folds <= len(tasks):  # 2.5 would pass the range check and split oddly
         raise ValueError(f"k-fold needs an integer 2 <= folds <= number of tasks ({len(tasks)}), got folds={folds!r}")
     return [list(map(str, part)) for part in np.array_split(np.array(tasks, dtype=object), folds)]
 
@@ -429,15 +429,11 @@ def _objective_fingerprints(objectives: Mapping[str, Objective]) -> dict[str, st
     for name, obj in objectives.items():
         fingerprint = getattr(obj, "fingerprint", None)
         if not isinstance(fingerprint, str):
-            shown = repr(obj) if " at 0x" not in repr(obj) else ""  # a default repr changes with every process
+            shown = repr(obj)
+            shown = "" if " at 0x" in shown else shown  # a default repr changes with every process
             fingerprint = repr((type(obj).__name__, shown, sorted(obj.metadata.items(), key=str)))
         prints[name] = fingerprint
     return prints
-
-
-def _is_int(value: Any) -> bool:
-    """A whole number that is no bool: ``True`` would pass as 1, ``1.5`` or ``"2"`` would be cut or fail later."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _is_list(value: Any) -> bool:
@@ -528,11 +524,11 @@ def _seed_list(seeds: int | Sequence[int]) -> list[int]:
     Refused rather than converted: ``"10"`` would be the seeds 1 and 0, ``1.5`` and ``True`` seed 1, and a
     negative seed fails every run in ``env.reset``.
     """
-    if _is_int(seeds):
+    if is_whole_number(seeds):
         seed_list = list(range(seeds))
     else:
         seed_list = list(seeds) if _is_list(seeds) else []
-    if not seed_list or not all(_is_int(s) and s >= 0 for s in seed_list):
+    if not seed_list or not all(is_whole_number(s) and s >= 0 for s in seed_list):
         raise ValueError(f"seeds must be a count >= 1 or a list of non-negative integer seeds, e.g. seeds=10 or "
                          f"seeds=[0, 1, 2]; got {seeds!r}")
     seed_list = [int(s) for s in seed_list]
