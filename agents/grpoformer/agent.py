@@ -245,14 +245,15 @@ class GRPOformerAgent:
         # history_bins (float64 product, as there), with minimum/maximum instead of np.clip's slower wrapper
         hb = np.maximum(np.minimum((np.asarray(observation["x"])[mask, :d].astype(np.float64) * nb[:d]).astype(np.int64),
                                    nb[:d] - 1), 0)
-        g = self._first_unevaluated(cand[:, :d], nb[:d], first_new(cand[:, :d], hb), observation["x"][mask])
+        history = observation["x"][mask]
+        seen = self._seen(history) if self._has_int_dims else None  # Int dims need exact checks; others compare bins
+        g = self._first_unevaluated(cand[:, :d], nb[:d], first_new(cand[:, :d], hb), seen)
         # bins_to_unit: bin centre on grid dims, uniform inside the bin on continuous ones (same rng draws)
         b = cand[g].astype(np.float64)
         offset = np.full(b.shape, 0.5) if use_mode and g == 0 else \
             np.where(sc.continuous, self._rng.random((1, b.shape[0]))[0], 0.5)
         u = np.minimum(np.maximum((b + offset) / nb, 0.0), 1.0)
-        if self._finite and (self._has_int_dims or (len(hb) and (cand[g, :d] == hb).all(-1).any())):
-            u[:d] = self._unvisited(u[:d], observation["x"][mask])  # every candidate was a repeat: rare, so checked here
+        u[:d] = self._unvisited(u[:d], cand[g, :d], hb, history, seen)
         return u[:d].astype(np.float32)
 
     @torch.inference_mode()
@@ -275,25 +276,29 @@ class GRPOformerAgent:
             cand = torch.cat([self.policy.sample(f, 1, greedy=True, encoded=enc)[0], cand], 1)
         hb = history_bins(np.asarray(observation["x"])[mask, :d], f.n_bins[0, :d].cpu().numpy())
         bins = cand[0, :, :d].cpu().numpy()
-        g = self._first_unevaluated(bins, f.n_bins[0, :d].cpu().numpy(), first_new(bins, hb), observation["x"][mask])
+        history = observation["x"][mask]
+        seen = self._seen(history) if self._has_int_dims else None  # Int dims need exact checks; others compare bins
+        g = self._first_unevaluated(bins, f.n_bins[0, :d].cpu().numpy(), first_new(bins, hb), seen)
         u = bins_to_unit(cand[:, g], f, None if use_mode and g == 0 else self._rng)[0, :d]
-        if self._finite and (self._has_int_dims or (len(hb) and (bins[g] == hb).all(-1).any())):
-            u = self._unvisited(np.asarray(u, dtype=np.float64), observation["x"][mask])
-        return np.asarray(u).astype(np.float32)
+        return self._unvisited(np.asarray(u, dtype=np.float64), bins[g], hb, history, seen).astype(np.float32)
 
-    def _first_unevaluated(self, cand_bins: np.ndarray, n_bins: np.ndarray, g: int, history_x: np.ndarray) -> int:
+    def _seen(self, history_x: np.ndarray) -> set[bytes]:
+        """Past trials as the env stores them (float32 encodings), for exact repeat checks: float32 is compared exactly,
+        with no rounding boundary."""
+        d = len(self._space)
+        return {np.asarray(row[:d], dtype=np.float32).tobytes() for row in history_x}
+
+    def _first_unevaluated(self, cand_bins: np.ndarray, n_bins: np.ndarray, g: int, seen: set[bytes] | None) -> int:
         """``g``, or the first candidate after it whose configuration, as the env will evaluate it, is not in the history.
 
         Why: an ``Int`` dimension gets 32 continuous bins, so two different bins can round to one integer; the bin
         comparison of :func:`first_new` then misses the repeat (deterministic mode proposed one configuration every
         step on a small Int space). Each candidate is compared at its bin centre, encoded as the env stores a trial
-        (``space.encode(space.decode(u))``). Spaces without Int dimensions (every embedded task) skip this entirely.
+        (``space.encode(space.decode(u))``, :meth:`_seen`). Spaces without Int dimensions (every embedded task) pass
+        ``seen=None`` and skip this entirely.
         """
-        if not self._has_int_dims or len(history_x) == 0:
+        if not seen:
             return g
-        d = len(self._space)
-        # the env stores trials as float32 encodings: compare in that precision, exactly (no rounding boundary)
-        seen = {np.asarray(row[:d], dtype=np.float32).tobytes() for row in history_x}
         nb = np.maximum(np.asarray(n_bins, dtype=np.float64), 1.0)
         for i in [g, *range(g + 1, len(cand_bins)), *range(g)]:
             centre = np.clip((cand_bins[i].astype(np.float64) + 0.5) / nb, 0.0, 1.0)
@@ -301,17 +306,22 @@ class GRPOformerAgent:
                 return i
         return g
 
-    def _unvisited(self, u: np.ndarray, history_x: np.ndarray) -> np.ndarray:
+    def _unvisited(self, u: np.ndarray, chosen_bins: np.ndarray, history_bins: np.ndarray, history_x: np.ndarray,
+                   seen: set[bytes] | None) -> np.ndarray:
         """``u``, or, when it would repeat a past trial of a finite space, the unvisited configuration nearest to it.
 
         Why: a small discrete space (3 x 2 x 8 categories, a 2 x 2 Int grid) can make all G candidates repeats, and
         a repeat on a finite grid is a wasted evaluation (12 of 20 proposals were, on such a space). The nearest
         unvisited configuration keeps the policy's choice as far as the grid allows. Spaces with a float dimension
         never repeat a configuration, and on the embedded tasks the G candidates hold a new one at every step, so
-        their proposals are unchanged.
+        their proposals are unchanged. Off Int dimensions a candidate whose bins differ from every past trial's is
+        new, so the exact check runs only when the chosen bins repeat a past trial's (rare).
         """
-        d = len(self._space)
-        seen = {np.asarray(row[:d], dtype=np.float32).tobytes() for row in history_x}
+        if not self._finite or len(history_x) == 0:
+            return u
+        if not self._has_int_dims and not (chosen_bins == history_bins).all(-1).any():
+            return u
+        seen = seen if seen is not None else self._seen(history_x)
         code = self._space.encode(self._space.decode(u)).astype(np.float32)
         if code.tobytes() not in seen:
             return u

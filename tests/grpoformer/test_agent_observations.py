@@ -91,7 +91,7 @@ def test_log_scale_int_repeats_are_found_in_the_envs_float32_precision():
         value = space.decode(np.array([(b + 0.5) / 32]))["units"]
         history = np.asarray(space.encode({"units": value}), dtype=np.float32)[None, :]
         other = 31 if b < 16 else 0  # a bin at the other end: another value
-        assert agent._first_unevaluated(np.array([[b], [other]]), np.array([32]), 0, history) == 1, (b, value)
+        assert agent._first_unevaluated(np.array([[b], [other]]), np.array([32]), 0, agent._seen(history)) == 1, (b, value)
         checked += 1
     assert checked == 32
 
