@@ -24,11 +24,9 @@ import argparse
 import dataclasses
 import json
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,6 +37,7 @@ from agents.grpoformer.train import TrainConfig, heldout_regret, portfolio_desig
 from hpo_gym.benchmark import kfold_splits  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 from hpo_gym.cli import positive_int  # noqa: E402
+from hpo_gym.parallel import map_jobs  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)
 
@@ -165,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     splits = max(args.inner_cv, 1)
     jobs = [(int(k), r, args.inner_cv, i, args.updates, args.out, args.seeds)
             for k in args.folds.split(",") for r in recipes for i in range(splits)]
-    with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(tqdm(pool.map(run_one, jobs), total=len(jobs), desc="inner runs", unit="run"))
+    rows = map_jobs(run_one, jobs, args.jobs, desc="inner runs")
     score, chosen = select(rows)
     table = score.pivot(index="fold", columns="recipe", values="inner_regret@50")[recipes]
     table["chosen"] = chosen

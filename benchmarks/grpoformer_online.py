@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 from hpo_gym.cli import positive_int  # noqa: E402
+from hpo_gym.parallel import map_jobs  # noqa: E402
 
 
 def checkpoints_of(budget: int) -> list[int]:
@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_online_all"))
     args = ap.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(online_run, [(t, s, args.budget, args.out) for t in tasks for s in range(args.seeds)]))
+    rows = map_jobs(online_run, [(t, s, args.budget, args.out) for t in tasks for s in range(args.seeds)], args.jobs,
+                    desc="online runs")
     from agents.registry import make_agent
 
     df = run_benchmark(["random", "tpe"], tasks, budget=args.budget, seeds=args.seeds, out=Path(args.out) / "bench",

@@ -53,7 +53,9 @@ def test_train_cli_on_cuda_resumes_and_its_checkpoint_loads_on_cpu(tmp_path, hea
     assert main(args + ["--updates", "3", "--resume"]) == 0
     log = pd.read_csv(out / "log.csv")
     assert list(log["update"]) == [1, 2, 3]
-    assert np.isfinite(log["churn"]).all() and np.isfinite(log["heldout_regret"].iloc[-1])
+    assert np.isfinite(log["heldout_regret"].iloc[-1])
+    # churn is measured on the probe states an update did not anchor with PCR: a 40-state buffer may leave none (NaN)
+    assert (np.isfinite(log["churn"]) == (log["churn_states"] > 0)).all() and log["churn_states"].iloc[0] > 0
     policy, extra = load_policy(out / "policy.pt", "cpu")
     assert all(p.device.type == "cpu" for p in policy.parameters())
     assert extra["train_config"]["device"] == "cuda" and extra["updates"] == 3
