@@ -78,9 +78,10 @@ SAMPLERS: dict[str, SamplerFactory] = {"tpe": _tpe, "gp": _gp, "cmaes": _cmaes, 
 
 def distribution_of(hp: Hyperparameter) -> BaseDistribution:
     """The Optuna distribution of one hyperparameter (see the module table)."""
-    if hp.kind == "float":
-        return FloatDistribution(float(hp.low), float(hp.high), log=hp.log)
-    if hp.kind == "int":
+    if hp.kind == "float" or hp.kind == "int":
+        assert hp.low is not None and hp.high is not None  # Hyperparameter gives every float/int range both bounds
+        if hp.kind == "float":
+            return FloatDistribution(float(hp.low), float(hp.high), log=hp.log)
         return IntDistribution(int(hp.low), int(hp.high), log=hp.log)
     if hp.kind == "ordinal":
         return IntDistribution(0, len(hp.values) - 1)
@@ -132,7 +133,8 @@ class OptunaAgent:
             self.name = name or sampler
             self._sampler_factory = SAMPLERS[sampler]
         else:
-            self.name = name or getattr(sampler, "__name__", "optuna")
+            default_name: str = getattr(sampler, "__name__", "optuna")
+            self.name = name or default_name
             self._sampler_factory = sampler
         self.initial_configs: list[dict[str, Any]] = [dict(c) for c in (initial_configs or [])]
         self._deferred: list[dict[str, Any]] = []
@@ -150,12 +152,13 @@ class OptunaAgent:
         Called before the first ``reset``, or after a run spent its budget, they are queued for the next
         run only. Each one is a real evaluation and counts toward the budget.
         """
-        configs = [dict(c) for c in configs]
+        given = [dict(c) for c in configs]
         if self.study is None or self._run_is_over():
-            self._deferred.extend(configs)  # checked by the next reset, against that run's space
+            self._deferred.extend(given)  # checked by the next reset, against that run's space
             return
-        for config in configs:
-            self.study.enqueue_trial(config_to_params(self.space, config))  # type: ignore[arg-type]
+        assert self.space is not None  # reset() sets it with the study
+        for config in given:
+            self.study.enqueue_trial(config_to_params(self.space, config))
 
     def _run_is_over(self) -> bool:
         """The current run has told its budget's worth of trials (so an enqueue belongs to the next one)."""

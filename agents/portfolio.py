@@ -71,13 +71,14 @@ class Portfolio:
 
 def _check_tables(objectives: Sequence[Objective]) -> list[TabularObjective]:
     """All training objectives must be tables over one grid; raise a ValueError that says how to fix it."""
-    objs = list(objectives)
-    if not objs:
+    given = list(objectives)
+    if not given:
         raise ValueError("a portfolio needs at least one training task; fit(train_objectives) got none")
-    not_tabular = [getattr(o, "name", repr(o)) for o in objs if not isinstance(o, TabularObjective)]
+    not_tabular = [getattr(o, "name", repr(o)) for o in given if not isinstance(o, TabularObjective)]
     if not_tabular:
         raise ValueError(f"a portfolio is built from tables of every configuration's score, but {not_tabular} "
                          "are not TabularObjective; fit it on tabular tasks (e.g. the hpobench-nn suite)")
+    objs = [o for o in given if isinstance(o, TabularObjective)]  # all of them
     ref = objs[0]
     ref_grid = ref.encoded_grid()
     for o in objs[1:]:

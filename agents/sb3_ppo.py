@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import gymnasium as gym
 import numpy as np
@@ -167,7 +167,7 @@ class SB3PPOAgent:
             raise ValueError(f"{path} is not a PPO model saved by Stable-Baselines3 ({type(e).__name__}: {str(e)[:200]}); "
                              f"ppo:PATH.zip loads PPO zips only: {_OWN_AGENT_HINT}") from None
         _check_env_spaces(model, path)
-        budget = int(model.observation_space["mask"].n)
+        budget = int(model.observation_space["mask"].n)  # type: ignore[index]  # SB3 types it Space; checked a Dict above
         trained_on = tuple(str(t) for t in (getattr(model, TRAINED_ON_ATTR, None) or ()))
         return cls(model=model, budget=budget, trained_on=trained_on, source=str(path), **kwargs)
 
@@ -264,10 +264,15 @@ def _budget_error(agent: SB3PPOAgent, budget: int) -> str:
             f"SB3PPOAgent(budget={budget}))")
 
 
-def _parse_spec(arg: str) -> dict[str, int]:
+class _Spec(TypedDict, total=False):
+    total_timesteps: int
+    budget: int
+
+
+def _parse_spec(arg: str) -> _Spec:
     """``N``, ``budget=B`` or ``N:budget=B`` as SB3PPOAgent keyword arguments (colons, not commas: the CLI's
     ``--agents`` splits its list at commas)."""
-    kwargs: dict[str, int] = {}
+    kwargs: _Spec = {}
     for item in arg.split(":"):
         key, eq, value = item.strip().rpartition("=")
         key = key.strip() if eq else "total_timesteps"
@@ -275,7 +280,7 @@ def _parse_spec(arg: str) -> dict[str, int]:
             raise ValueError(f"ppo takes a number of training timesteps or the path of a saved model, got {arg!r} (no "
                              "such file); the forms are ppo:N, ppo:budget=B, ppo:N:budget=B (B = the episode length "
                              "it trains for and can run, default 50) and ppo:PATH.zip")
-        kwargs[key] = int(value)
+        kwargs["budget" if key == "budget" else "total_timesteps"] = int(value)
     return kwargs
 
 

@@ -27,7 +27,7 @@ def task_env_id(task: str) -> str:
 
 def register_envs() -> list[str]:
     """Register every id that is not registered yet; returns all hpo-gym ids."""
-    ids = {ENV_ID: {}} | {task_env_id(t): {"task": t} for t in EMBEDDED_TASKS}
+    ids: dict[str, dict[str, str]] = {ENV_ID: {}} | {task_env_id(t): {"task": t} for t in EMBEDDED_TASKS}
     for env_id, kwargs in ids.items():
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT,

@@ -18,6 +18,7 @@ from hpo_gym.episode import (
     reward_of,
 )
 from hpo_gym.objective import Objective
+from hpo_gym.space import SearchSpace
 from hpo_gym.suites import HPOBENCH_NN
 from hpo_gym.tabular import TabularObjective
 from hpo_gym.tasks import resolve_task_pool
@@ -126,25 +127,25 @@ class HPOEnv(gym.Env):
         shared = self.pool.space()
         self.action_space = action_space(action_type, shared, self.max_dims)
         self.observation_space = observation_space(self.budget, self.max_dims)
-        self._action_width = self.action_space.shape[0] if action_type == "box" else 0
+        self._action_width = self.action_space.shape[0] if isinstance(self.action_space, gym.spaces.Box) else 0
         self._history = History(1, self.budget, self.max_dims)
         self.objective: Objective | None = None
         self._needs_reset = True
 
     # -- properties used by agents and the benchmark harness -------------------------------------
     @property
-    def space(self):
+    def space(self) -> SearchSpace:
         """Search space of the current task (set by ``reset``)."""
-        self._require_objective()
-        return self.objective.space
+        return self._require_objective().space
 
     @property
     def task_names(self) -> list[str]:
         return list(self.pool.names)
 
-    def _require_objective(self) -> None:
+    def _require_objective(self) -> Objective:
         if self.objective is None:
             raise RuntimeError("call reset() before stepping or reading the task's search space")
+        return self.objective
 
     # -- gymnasium API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -163,12 +164,11 @@ class HPOEnv(gym.Env):
         self._history.reset(0, space)
         self._needs_reset = False
         self._meta = self.objective.metadata
-        self._tabular = isinstance(self.objective, TabularObjective)
         return self._history.observation(0), {"task": name, "openml_task_id": self._meta.get("openml_task_id"),
                                               "hyperparameters": space.names, "budget": self.budget}
 
     def step(self, action: Any):
-        if self._needs_reset:
+        if self._needs_reset or self.objective is None:  # reset() sets the objective and clears _needs_reset
             if self.objective is None:
                 raise RuntimeError("call reset() before step()")
             raise RuntimeError(f"the episode is finished: the budget of {self.budget} evaluations is spent; call reset()")
@@ -184,7 +184,7 @@ class HPOEnv(gym.Env):
         else:
             config = multidiscrete_action_to_config(action, space)
         seed = int(self.np_random.integers(2**31 - 1)) if self.noise else None
-        if self._tabular:
+        if isinstance(objective, TabularObjective):
             code = space.encode(config) if config is not None else u
             cell = objective.cell_of_vector(code)
             substituted = not objective.complete and cell != objective.grid_cell_of_vector(code)
@@ -202,7 +202,7 @@ class HPOEnv(gym.Env):
             substituted = False
         prev_best, best = hist.record(0, encoded, score, true_score)
         oracle = objective.oracle
-        bounds = (oracle.best, oracle.worst) if oracle is not None else (None, None)
+        bounds: tuple[float | None, float | None] = (oracle.best, oracle.worst) if oracle is not None else (None, None)
         reward = float(reward_of(self.reward_mode, score, prev_best, best, *bounds, best_true=hist.best_true[0]))
         terminated = bool(hist.step[0] >= self.budget)
         self._needs_reset = terminated

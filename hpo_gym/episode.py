@@ -7,7 +7,7 @@ Kept apart from ``env.py`` so that :class:`~hpo_gym.env.HPOEnv` and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 from gymnasium import spaces
@@ -28,7 +28,7 @@ def check_budget(budget: Any) -> int:
     return positive_count(budget, "budget")
 
 
-def is_whole_number(value: Any) -> bool:
+def is_whole_number(value: Any) -> TypeGuard[int | np.integer]:
     """An int (NumPy's too) that is no bool: ``True`` would pass as 1, and ``2.5`` or ``"2"`` would be cut or fail
     later, so counts, seeds and fold numbers are checked with this before they are used."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

@@ -282,7 +282,7 @@ class ProcessExecutor(Executor):
                 worker = by_conn[conn]
                 i, start = running[worker]  # popped only once its reply is read (see run's interrupt handling)
                 try:
-                    outcome = conn.recv()
+                    outcome = worker.conn.recv()  # = conn.recv(); wait() types conn as a Connection, socket or fd
                     del running[worker]
                     idle.append(worker)
                 except (EOFError, OSError):

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -103,7 +103,8 @@ class Hyperparameter:
         if self.kind in ("ordinal", "categorical"):
             return len(self.values)
         if self.kind == "int":
-            return int(self.high - self.low + 1)  # type: ignore[operator]
+            low, high = self._bounds()
+            return int(high - low + 1)
         return 0
 
     @property
@@ -111,10 +112,16 @@ class Hyperparameter:
         return self.kind in ("ordinal", "categorical")
 
     # -- encoding -------------------------------------------------------------------------------
+    def _bounds(self) -> tuple[float, float]:
+        """``(low, high)`` of a float or int hyperparameter (``__post_init__`` has checked and set both)."""
+        assert self.low is not None and self.high is not None, f"{self.kind} hyperparameter {self.name!r} has no range"
+        return self.low, self.high
+
     def _range(self) -> tuple[float, float]:
+        low, high = self._bounds()
         if self.log:
-            return math.log(self.low), math.log(self.high)  # type: ignore[arg-type]
-        return float(self.low), float(self.high)  # type: ignore[arg-type]
+            return math.log(low), math.log(high)
+        return float(low), float(high)
 
     def index_of(self, value: Any) -> int:
         """Position of ``value`` among an ordinal's or categorical's values (floats compared with isclose)."""
@@ -139,7 +146,7 @@ class Hyperparameter:
         if not math.isfinite(x):
             raise ValueError(f"{self.name!r} got non-finite value {value!r}")
         if self.log:
-            x = math.log(max(x, self.low))  # type: ignore[type-var]
+            x = math.log(max(x, self._bounds()[0]))
         lo, hi = self._range()
         return min(1.0, max(0.0, (x - lo) / (hi - lo)))
 
@@ -149,7 +156,7 @@ class Hyperparameter:
             idx = np.minimum((u * len(self.values)).astype(np.int64), len(self.values) - 1)
             return self._array[idx]  # type: ignore[index]
         lo, hi = self._range()
-        x = lo + u * (hi - lo)
+        x: np.ndarray = lo + u * (hi - lo)
         if self.kind == "int":
             x = np.round(np.exp(x)) if self.log else np.round(x)
             return np.clip(x, self.low, self.high).astype(np.int64)
@@ -267,8 +274,8 @@ def _check_distinct(name: str, kind: str, values: tuple[Any, ...]) -> None:
             if repr(values[j]) == repr(v):
                 refuse(values[j], v, "the same value twice", "list each value once")
             refuse(values[j], v, "equal in Python, like 1 == 1.0 == True")
-    for b, v in enumerate(unhashable):
-        for w in unhashable[:b]:
+    for k, v in enumerate(unhashable):
+        for w in unhashable[:k]:
             try:
                 same = bool(w == v)
             except (TypeError, ValueError):  # e.g. arrays of different shapes
@@ -342,6 +349,8 @@ class SearchSpace:
         """Raise ``ValueError`` naming the problem when ``config`` does not match the space: its keys, and with
         ``in_range`` every value too (a table snaps any number to its grid, but a live fit would train the value as
         given, outside the space the benchmark states)."""
+        missing: list[str] | None
+        extra: list[str] | None
         try:
             missing = [n for n in self.names if n not in config]
             extra = [n for n in config if n not in self._by_name]
@@ -359,7 +368,9 @@ class SearchSpace:
             value = config[hp.name]
             if hp.is_discrete:
                 hp.index_of(value)  # raises with the valid values
-            elif not (isinstance(value, (int, float, np.integer, np.floating)) and hp.low <= value <= hp.high):
+                continue
+            low, high = hp._bounds()
+            if not (isinstance(value, (int, float, np.integer, np.floating)) and low <= value <= high):
                 raise ValueError(f"{hp.name!r} = {value!r} is outside its range [{hp.low}, {hp.high}]; "
                                  "decode a point of the unit cube (SearchSpace.decode) to stay inside the space")
 
@@ -408,6 +419,11 @@ class SearchSpace:
         columns = [hp.decode_array(arr[:, j]) for j, hp in enumerate(self.hyperparameters)]
         return [{hp.name: _native(col[i]) for hp, col in zip(self.hyperparameters, columns)} for i in range(arr.shape[0])]
 
+    @overload
+    def sample(self, rng: np.random.Generator, n: None = None) -> Config: ...
+    @overload
+    def sample(self, rng: np.random.Generator, n: int) -> list[Config]: ...
+
     def sample(self, rng: np.random.Generator, n: int | None = None) -> Config | list[Config]:
         """Uniform samples in the encoded cube (log-uniform on log parameters), decoded."""
         u = rng.random((1 if n is None else n, len(self)))
@@ -435,11 +451,12 @@ class SearchSpace:
 
         cs = CS.ConfigurationSpace(seed=seed)
         for i, hp in enumerate(self.hyperparameters):
-            meta = {_POSITION_KEY: i}
+            meta: dict[Hashable, int] = {_POSITION_KEY: i}
             if hp.kind == "float":
-                cs.add(CS.UniformFloatHyperparameter(hp.name, hp.low, hp.high, log=hp.log, meta=meta))
+                cs.add(CS.UniformFloatHyperparameter(hp.name, *hp._bounds(), log=hp.log, meta=meta))
             elif hp.kind == "int":
-                cs.add(CS.UniformIntegerHyperparameter(hp.name, int(hp.low), int(hp.high), log=hp.log, meta=meta))
+                low, high = hp._bounds()
+                cs.add(CS.UniformIntegerHyperparameter(hp.name, int(low), int(high), log=hp.log, meta=meta))
             elif hp.kind == "ordinal":
                 cs.add(CS.OrdinalHyperparameter(hp.name, list(hp.values), meta=meta))
             else:
@@ -457,7 +474,7 @@ class SearchSpace:
         if not isinstance(cs, CS.ConfigurationSpace):
             raise ValueError(f"from_configspace takes a ConfigSpace.ConfigurationSpace, got {type(cs).__name__}; "
                              "build a SearchSpace directly with SearchSpace([...]) otherwise")
-        if list(cs.conditions) or list(cs.forbidden_clauses):
+        if [*cs.conditions, *cs.forbidden_clauses]:
             raise ValueError("ConfigurationSpace with conditions or forbidden clauses is not supported; flatten it first")
         hps: list[Hyperparameter] = []
         for hp in cs.values():
@@ -524,11 +541,12 @@ class SearchSpace:
             else:
                 if not _is_finite_number(x):
                     raise ValueError(f"Dict action entry {hp.name!r} must be a finite number, got {x!r}")
-                v = min(max(float(x), hp.low), hp.high)  # type: ignore[type-var]
+                low, high = hp._bounds()
+                v = min(max(float(x), low), high)
                 config[hp.name] = int(round(v)) if hp.kind == "int" else v
         return config
 
-    def indices_to_config(self, indices: Sequence[int]) -> Config:
+    def indices_to_config(self, indices: Sequence[int] | np.ndarray) -> Config:
         """``MultiDiscrete`` action -> configuration."""
         return {hp.name: hp.values[int(i)] for hp, i in zip(self.hyperparameters, indices)}
 

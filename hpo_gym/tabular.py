@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, array_fingerprint, as_config_list, per_config_seeds
 from hpo_gym.space import VALUE_REL_TOL, Categorical, Config, Hyperparameter, Ordinal, SearchSpace
@@ -49,7 +50,7 @@ class TabularObjective:
         metric: str = "score",
         direction: str = "maximize",
         costs: np.ndarray | None = None,
-        grid_values: Mapping[str, Sequence[float]] | None = None,
+        grid_values: Mapping[str, ArrayLike] | None = None,
         metadata: Mapping[str, Any] | None = None,
     ):
         if direction not in ("maximize", "minimize"):
@@ -209,14 +210,14 @@ class TabularObjective:
         """Whether every grid cell has a score; a partial table answers a missing cell with its nearest present one."""
         return self._complete
 
-    def cell_of_vector(self, u: Sequence[float]) -> int:
+    def cell_of_vector(self, u: Sequence[float] | np.ndarray) -> int:
         """Flat cell of ONE encoded vector in [0, 1]^d: a scalar fast path for single-env steps."""
         cell = self.grid_cell_of_vector(u)
         if not self._complete and not np.isfinite(self._mean_scores[cell]):
             return int(self._nearest_present(np.array([cell]), np.asarray(u, dtype=np.float64)[None, :])[0])
         return cell
 
-    def grid_cell_of_vector(self, u: Sequence[float]) -> int:
+    def grid_cell_of_vector(self, u: Sequence[float] | np.ndarray) -> int:
         """The grid cell ONE encoded vector snaps to, whether or not the table has a score there.
 
         For a partial table it differs from :meth:`cell_of_vector` exactly when the table lacks the
@@ -238,7 +239,7 @@ class TabularObjective:
             config = self._config_cache[cell] = {hp.name: _py(g[i]) for hp, g, i in zip(self.space, self._grids, idx)}
         return dict(config)
 
-    def cell_encoding(self, cells: np.ndarray) -> np.ndarray:
+    def cell_encoding(self, cells: int | np.ndarray) -> np.ndarray:
         """Encoded ``(n, d)`` grid positions of flat cells: what was really evaluated after snapping."""
         cells = np.asarray(cells, dtype=np.int64)
         if self._cell_codes is None and int(np.prod(self.grid_shape)) <= _CELL_CODE_TABLE_LIMIT:

@@ -38,6 +38,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -46,6 +47,7 @@ from agents.grpoformer.fast_inference import FastPolicy
 from agents.grpoformer.learner import first_new
 from agents.grpoformer.policy import (
     MAX_DIMS,
+    GRPOformerPolicy,
     bins_to_unit,
     featurize_observations,
     history_bins,
@@ -55,6 +57,9 @@ from agents.registry import register_agent
 from hpo_gym.episode import space_descriptor
 from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
+
+if TYPE_CHECKING:
+    from agents.portfolio import PortfolioAgent
 
 #: Scores the policy's features can take without float32 overflow (a z-score squares them); real scores are far inside.
 SCORE_LIMIT = 1e15
@@ -131,8 +136,9 @@ class GRPOformerAgent:
         self.device = device
         self.fast = fast
         self._warm_start = warm_start
-        self._portfolio = None  # agents.portfolio.PortfolioAgent, built by fit() when a warm start is played
-        self.policy, self.meta = None, {}
+        self._portfolio: PortfolioAgent | None = None  # built by fit() when a warm start is played
+        self.policy: GRPOformerPolicy | None = None
+        self.meta: dict[str, Any] = {}
         self._fast: FastPolicy | None = None
         self._fast_src: torch.nn.Module | None = None
         if not self.per_fold and (checkpoint or SHIPPED_CHECKPOINT.exists()):  # else: fit() must provide one (k-fold use)
@@ -155,6 +161,13 @@ class GRPOformerAgent:
     def warm_start(self) -> int:
         """Portfolio entries proposed before the policy: the constructor's ``warm_start``, else the checkpoint's."""
         return trained_warm_start(self.meta) if self._warm_start is None else self._warm_start
+
+    @property
+    def _run_space(self) -> SearchSpace:
+        """The search space given to ``reset``."""
+        if self._space is None:
+            raise RuntimeError("call reset(space, seed) before act()")
+        return self._space
 
     def reset_seed(self, seed: int | None) -> None:
         self._rng = np.random.default_rng(seed)
@@ -204,14 +217,14 @@ class GRPOformerAgent:
           clipped to +-SCORE_LIMIT, so a user objective's odd score cannot break the policy's float32 features.
           Ordinary scores pass unchanged, so proposals are the same as without this step.
         """
-        d = len(self._space)
+        d = len(self._run_space)
         kinds = np.asarray(observation["dim_kind"])
         # both descriptors come from hpo_gym.episode.space_descriptor, so they match exactly (and this is a hot path)
         if kinds.shape[-1] < d or not (np.array_equal(kinds[:d], self._descriptor["dim_kind"])
                                         and np.array_equal(np.asarray(observation["dim_choices"])[:d],
                                                            self._descriptor["dim_choices"])):
             raise ValueError(f"the observation describes another search space than the one given to reset() "
-                             f"({self._space.names}); call reset(env.unwrapped.space, seed) after each env.reset()")
+                             f"({self._run_space.names}); call reset(env.unwrapped.space, seed) after each env.reset()")
         mask = np.asarray(observation["mask"]).astype(bool)
         keep = np.flatnonzero(mask)
         y = np.asarray(observation["y"], dtype=np.float64)[keep]
@@ -228,12 +241,14 @@ class GRPOformerAgent:
     def fast_policy(self) -> FastPolicy:
         """The NumPy inference twin of ``self.policy`` (rebuilt whenever ``self.policy`` is replaced)."""
         if self._fast is None or self._fast_src is not self.policy:
+            if self.policy is None:
+                raise RuntimeError("no GRPOformer policy loaded: give a checkpoint or call fit(train_objectives) first")
             self._fast, self._fast_src = FastPolicy(self.policy), self.policy
         return self._fast
 
     def _act_fast(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
         """:meth:`_act_torch` step for step, with the distribution from :class:`FastPolicy`."""
-        d = len(self._space)
+        d = len(self._run_space)
         fp = self.fast_policy()
         enc = fp.encode(observation)
         cand, sc = fp.sample(observation, self.group_size, self._gen, self.temperature, encoded=enc)  # (G, D)
@@ -259,7 +274,7 @@ class GRPOformerAgent:
     @torch.inference_mode()
     def _act_torch(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
         """The reference path: torch featurize + forward (also the path for a GPU ``device``)."""
-        d = len(self._space)
+        d = len(self._run_space)
         # _prepared keeps only the filled history slots (padding is masked out everywhere anyway): fewer tokens, a 3x
         # faster suggestion, and the same policy output up to float round-off -- except on tied scores, where the rank
         # feature follows torch.argsort's unspecified tie order, which depends on the array length (differences up to
@@ -267,13 +282,15 @@ class GRPOformerAgent:
         if len(observation["y"]) == 0:
             observation = {**observation, "x": np.zeros((1, observation["x"].shape[1]), np.float32),
                            "y": np.zeros(1, np.float32), "mask": np.zeros(1, np.int8)}
+        policy = self.policy
+        assert policy is not None  # act() checked
         f = featurize_observations(observation, self.device)
-        enc = self.policy.encode(f)
-        cand, _ = self.policy.sample(f, self.group_size, self._gen, self.temperature, encoded=enc)  # (1, G, D)
+        enc = policy.encode(f)
+        cand, _ = policy.sample(f, self.group_size, self._gen, self.temperature, encoded=enc)  # (1, G, D)
         mask = np.asarray(observation["mask"]).astype(bool)
         use_mode = self._use_mode(mask)
         if use_mode:
-            cand = torch.cat([self.policy.sample(f, 1, greedy=True, encoded=enc)[0], cand], 1)
+            cand = torch.cat([policy.sample(f, 1, greedy=True, encoded=enc)[0], cand], 1)
         hb = history_bins(np.asarray(observation["x"])[mask, :d], f.n_bins[0, :d].cpu().numpy())
         bins = cand[0, :, :d].cpu().numpy()
         history = observation["x"][mask]
@@ -285,7 +302,7 @@ class GRPOformerAgent:
     def _seen(self, history_x: np.ndarray) -> set[bytes]:
         """Past trials as the env stores them (float32 encodings), for exact repeat checks: float32 is compared exactly,
         with no rounding boundary."""
-        d = len(self._space)
+        d = len(self._run_space)
         return {np.asarray(row[:d], dtype=np.float32).tobytes() for row in history_x}
 
     def _first_unevaluated(self, cand_bins: np.ndarray, n_bins: np.ndarray, g: int, seen: set[bytes] | None) -> int:
@@ -299,10 +316,11 @@ class GRPOformerAgent:
         """
         if not seen:
             return g
+        space = self._run_space
         nb = np.maximum(np.asarray(n_bins, dtype=np.float64), 1.0)
         for i in [g, *range(g + 1, len(cand_bins)), *range(g)]:
             centre = np.clip((cand_bins[i].astype(np.float64) + 0.5) / nb, 0.0, 1.0)
-            if self._space.encode(self._space.decode(centre)).astype(np.float32).tobytes() not in seen:
+            if space.encode(space.decode(centre)).astype(np.float32).tobytes() not in seen:
                 return i
         return g
 
@@ -322,7 +340,8 @@ class GRPOformerAgent:
         if not self._has_int_dims and not (chosen_bins == history_bins).all(-1).any():
             return u
         seen = seen if seen is not None else self._seen(history_x)
-        code = self._space.encode(self._space.decode(u)).astype(np.float32)
+        space = self._run_space
+        code = space.encode(space.decode(u)).astype(np.float32)
         if code.tobytes() not in seen:
             return u
         grid = self._finite_grid()
@@ -336,10 +355,11 @@ class GRPOformerAgent:
     def _finite_grid(self, limit: int = 100_000) -> np.ndarray | None:
         """Encodings (float32, as the env stores trials) of every configuration, or None for a space above ``limit``."""
         if self._grid_codes is None:
-            values = [hp.values if hp.is_discrete else range(int(hp.low), int(hp.high) + 1) for hp in self._space]
+            space = self._run_space
+            values = [hp.values if hp.is_discrete else range(int(hp.low), int(hp.high) + 1) for hp in space]
             if math.prod(len(v) for v in values) > limit:
                 return None
-            columns = [np.array([hp.encode(v) for v in vals], dtype=np.float32) for hp, vals in zip(self._space, values)]
+            columns = [np.array([hp.encode(v) for v in vals], dtype=np.float32) for hp, vals in zip(space, values)]
             mesh = np.meshgrid(*columns, indexing="ij")
             self._grid_codes = np.stack([m.ravel() for m in mesh], axis=1)
         return self._grid_codes
@@ -368,6 +388,7 @@ class GRPOformerAgent:
         """The checkpoint passed in, for fold ``fold``: ``{k}`` in its path is the fold index; a single checkpoint is
         refused when it was trained on a task this fold does not train on (its held-out ones)."""
         if self.per_fold:
+            assert self.given_checkpoint is not None  # per_fold says so
             self.checkpoint = Path(self.given_checkpoint.format(k=fold))
             self.policy, self.meta = load_fold_policy(self.checkpoint, train_objectives, fold, self.device)
             return

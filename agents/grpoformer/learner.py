@@ -149,8 +149,9 @@ def _states_of(hist: History) -> dict[str, np.ndarray]:
     }
 
 
-def featurize_states(states: dict[str, np.ndarray], device="cpu") -> Features:
-    return featurize(*(states[k] for k in STATE_KEYS), device=device)
+def featurize_states(states: dict[str, np.ndarray], device: str | torch.device = "cpu") -> Features:
+    x, y, mask, step_fraction, dim_kind, dim_choices, dim_log = (states[k] for k in STATE_KEYS)
+    return featurize(x, y, mask, step_fraction, dim_kind, dim_choices, dim_log, device=device)
 
 
 def concat_states(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -253,13 +254,13 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
         n = int(hist.step[i])
         hb = history_bins(hist.x[i, :n, :d], nbins[i, :d])
         g = chosen_idx[i] = first_new(cand_np[i, :, :d], hb)
-        if score_all:
+        if sc is not None:  # score_all
             sc[i] = obj.lookup(cells)[0]
             chosen = float(sc[i, g])
         else:
             chosen = float(obj.lookup(cells[g:g + 1])[0][0])
         hist.record(i, obj.cell_encoding(cells[g:g + 1])[0], chosen)
-        if encodings:
+        if enc is not None:  # encodings
             enc[i, :, :d] = obj.cell_encoding(cells)
     return {"states": st, "actions": cand, "logps": lp, "scores": sc, "prev_best": prev_best, "encodings": enc,
             "chosen": chosen_idx, "evaluations": B * group_size if score_all else B}
@@ -331,7 +332,7 @@ def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], h
         branch = hist.repeated(group_size) if lookahead else None  # the prefix, before this step's trial
         step = _advance(policy, hist, objectives, group_size, rng, gen, device, encodings=bool(lookahead))
         evaluations += step["evaluations"]
-        if lookahead:
+        if branch is not None:  # lookahead
             enc = step["encodings"].reshape(B * group_size, MAX_DIMS)
             best, n = _lookahead_best(policy, branch, objectives, step["scores"], enc,
                                       min(lookahead, horizon - t - 1), rng, gen, device)
@@ -371,7 +372,7 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
             objs = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes // m, p=p) for _ in range(m)]
         else:
             objs = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes, p=p)]
-        designs = [initial_design(o, rng) for o in objs] if cfg.warm_start else None
+        designs = [initial_design(o, rng) for o in objs] if cfg.warm_start and initial_design is not None else None
         ep = run_episodes(policy, objs, cfg.horizon, G, rng, gen, device=device, lookahead=cfg.lookahead, designs=designs)
         T = cfg.horizon - cfg.warm_start  # policy steps per episode
         # state order: step-major -> (t, i); rewards per candidate
@@ -477,7 +478,7 @@ def grpo_pcr_loss(policy: GRPOformerPolicy, f: Features, actions: torch.Tensor, 
         kl_ref = kl(logp, frozen_logp, f).mean()
         loss = loss + cfg.kl_beta * kl_ref
     pcr = torch.zeros(())
-    if cfg.pcr_lambda > 0 and ref_f is not None and snap_ref_logp is not None:
+    if cfg.pcr_lambda > 0 and ref_f is not None and ref_actions is not None and snap_ref_logp is not None:
         pcr = kl(snap_ref_logp, policy.action_logp(ref_f, ref_actions), ref_f).mean()
         loss = loss + cfg.pcr_lambda * pcr
     stats = {"policy_loss": policy_loss.item(), "entropy": ent.item(), "kl_ref": kl_ref.item(), "pcr": pcr.item(),
@@ -560,8 +561,10 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
     # Churn probes: earlier states from the buffer. The PCR reference states are drawn from the same buffer, so the
     # probes that also served as one are left out of the churn after the update: churn is the drift on states this
     # update neither trained on nor anchored. (The first update has no earlier states: its probes are its own.)
-    if len(buffer):
-        probe_st, probe_idx = buffer.sample_with_indices(cfg.churn_probe_states, rng)
+    drawn = buffer.sample_with_indices(cfg.churn_probe_states, rng) if len(buffer) else None
+    probe_idx: np.ndarray | None
+    if drawn is not None:
+        probe_st, probe_idx = drawn
     else:
         probe_st, probe_idx = take_states(ro.states, rng.choice(N, min(N, cfg.churn_probe_states), replace=False)), None
     anchored: set[int] = set()  # buffer positions used as PCR reference states in this update
@@ -571,6 +574,7 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
     epochs = 1 if cfg.algo == "reinforce" else cfg.epochs
     stats_acc: dict[str, list[float]] = {}
     if cfg.algo == "ppo-critic":
+        assert critic is not None  # checked on entry
         rewards_t = torch.as_tensor(np.asarray(ro.rewards), dtype=torch.float32, device=device)
         adv = critic_advantages(critic[0], f_all, rewards_t)
     else:
@@ -583,8 +587,11 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
             f = f_all.index(idx)
             ref_f = ref_actions = snap_ref = frozen_lp = None
             if cfg.pcr_lambda > 0:
+                ref_st: dict[str, np.ndarray] | None
                 if len(buffer):
-                    ref_st, ref_idx = buffer.sample_with_indices(cfg.pcr_states, rng)
+                    drawn = buffer.sample_with_indices(cfg.pcr_states, rng)
+                    assert drawn is not None  # a buffer holding states draws some
+                    ref_st, ref_idx = drawn
                     anchored.update(ref_idx.tolist())
                 else:  # first update: states of this rollout outside the minibatch
                     rest = np.setdiff1d(np.arange(N), mb)
@@ -603,6 +610,7 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
             torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
             optimizer.step()
             if cfg.algo == "ppo-critic":
+                assert critic is not None  # checked on entry
                 value, value_opt = critic
                 vloss = critic_loss(value, f, rewards_t[idx])
                 value_opt.zero_grad()

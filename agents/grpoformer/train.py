@@ -41,6 +41,7 @@ from agents.grpoformer.policy import (
     save_policy,
 )
 from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_tables, seed_tables, synthetic_bank
+from hpo_gym.objective import Objective
 from hpo_gym.tabular import TabularObjective
 
 #: ``churn``: mean KL(snapshot || updated policy) on the ``churn_states`` probe states this update neither trained on
@@ -177,12 +178,14 @@ def training_pool(tables: list[TabularObjective], extras: Sequence[tuple[list[Ta
     return pool, np.array(weights)
 
 
-def _check_tables(objectives: Sequence) -> list[TabularObjective]:
+def _check_tables(objectives: Sequence[Objective], role: str = "trains on") -> list[TabularObjective]:
+    """The objectives as tables, or a ValueError naming those that are not (training and held-out monitoring both run
+    batched table lookups, so a live task would otherwise fail at its first lookup, possibly hours into a run)."""
     bad = [getattr(o, "name", repr(o)) for o in objectives if not isinstance(o, TabularObjective)]
     if bad:
-        raise ValueError(f"GRPOformer trains on tabular objectives only (batched lookups); not tables: {bad}. "
+        raise ValueError(f"GRPOformer {role} tabular objectives only (batched lookups); not tables: {bad}. "
                          "Wrap your data with TabularObjective.from_dataframe, or use --online on a live task")
-    return list(objectives)
+    return [o for o in objectives if isinstance(o, TabularObjective)]  # all of them
 
 
 def check_resumable(state: Mapping[str, Any], extra: Mapping[str, Any], updates: int, path: Path) -> None:
@@ -216,8 +219,8 @@ def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg: TrainConfig | None = None,
-          holdout: Sequence[TabularObjective] = (), resume: bool = False, progress: bool = True) -> GRPOformerPolicy:
+def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: TrainConfig | None = None,
+          holdout: Sequence[Objective] = (), resume: bool = False, progress: bool = True) -> GRPOformerPolicy:
     """Train a policy from scratch (or resume) on ``train_objectives`` (+ synthetic); returns it.
 
     Files in ``out_dir``: ``log.csv`` (one row per update), ``state.pt`` (resumable), ``policy.pt`` (final).
@@ -225,6 +228,7 @@ def train(train_objectives: Sequence[TabularObjective], out_dir: str | Path, cfg
     cfg = cfg or TrainConfig()
     cfg.validate()
     tables = _check_tables(train_objectives)
+    holdout = _check_tables(holdout, "scores held-out regret on")
     check_device(cfg.device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

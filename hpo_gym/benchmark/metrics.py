@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -90,7 +90,7 @@ def beats_random_ratio(per_task: pd.DataFrame, reference: str = REFERENCE_AGENT)
     """
     if reference not in per_task.index:
         return pd.Series(np.nan, index=per_task.index, name="BtR")
-    ref = per_task.loc[reference]
+    ref = cast(pd.Series, per_task.loc[reference])  # one row: the table has one row per agent
     result = {}
     for agent, row in per_task.iterrows():
         both = row.notna() & ref.notna()
@@ -164,7 +164,7 @@ def per_task_table(df: pd.DataFrame, b: int | None = None) -> pd.DataFrame:
     return task_means(at_budget(df, b), "regret").T
 
 
-def per_task_details(df: pd.DataFrame, b: int | None = None) -> dict[str, dict[str, dict[str, float]]]:
+def per_task_details(df: pd.DataFrame, b: int | None = None) -> dict[str, dict[str, dict[str, float | None]]]:
     """``{agent: {task: {regret_mean, regret_std, best_score_mean, rank, seeds}}}`` at budget ``b``."""
     b = run_budget(df) if b is None else b
     final = at_budget(df, b)
@@ -174,9 +174,10 @@ def per_task_details(df: pd.DataFrame, b: int | None = None) -> dict[str, dict[s
     g = final.groupby(["agent", "task"])
     stats = pd.DataFrame({"regret_mean": g["regret"].mean(), "regret_std": g["regret"].std(ddof=1),
                           "best_score_mean": g["best_score"].mean(), "rank": rank, "seeds": g["seed"].count()})
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for (agent, task), row in stats.iterrows():
-        out.setdefault(agent, {})[task] = {k: (float(v) if np.isfinite(v) else None) for k, v in row.items()}  # JSON
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for key, row in stats.iterrows():
+        agent, task = cast("tuple[str, str]", key)  # the (agent, task) index
+        out.setdefault(agent, {})[task] = {str(k): (float(v) if np.isfinite(v) else None) for k, v in row.items()}  # JSON
         out[agent][task]["seeds"] = int(row["seeds"])
     return out
 
@@ -207,8 +208,8 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
     tasks = pairs.index.get_level_values("task").unique()
     point_a = pairs[agent].groupby("task").mean().mean()
     point_r = pairs[reference].groupby("task").mean().mean()
-    out = {"ratio": float(point_a / point_r), "level": level, "n_boot": n_boot, "runs": int(len(pairs)),
-           "tasks": int(len(tasks))}
+    out: dict[str, Any] = {"ratio": float(point_a / point_r), "level": level, "n_boot": n_boot, "runs": int(len(pairs)),
+                           "tasks": int(len(tasks))}
     seeds_per_task = pairs.groupby(level="task").size()
     single = sorted(seeds_per_task[seeds_per_task < 2].index)
     if single:
@@ -231,7 +232,7 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
     tail = (1.0 - level) / 2.0
     # a resample where the reference found every optimum makes the ratio infinite: take order statistics there (an
     # interpolation between infinities is NaN), so the interval's end is reported as unbounded, not undefined
-    method = "inverted_cdf" if np.isinf(ratios).any() else "linear"
+    method: Literal["inverted_cdf", "linear"] = "inverted_cdf" if np.isinf(ratios).any() else "linear"
     low, high = np.nanquantile(ratios, [tail, 1.0 - tail], method=method)
     out.update(low=float(low), high=float(high))
     if threshold is not None:

@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.artist import Artist  # noqa: E402
 
 from hpo_gym.benchmark.metrics import ok_steps, rank_curve, regret_curves  # noqa: E402
 
@@ -113,7 +114,7 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
         ax.set_xlabel("evaluations")
     for ax in axes[:, 0]:
         ax.set_ylabel("normalized regret")
-    by_label = {}  # every agent, also one that has lines only in later panels
+    by_label: dict[str, Artist] = {}  # every agent, also one that has lines only in later panels
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             by_label.setdefault(label, handle)
@@ -169,7 +170,7 @@ def plot_regret_vs_floor(per_task: pd.DataFrame, floor: pd.Series, path: str | P
     for i, agent in enumerate(agents):
         y = [t + i * height for t in range(len(tasks))]
         ax.barh(y, per_task[agent].clip(lower=REGRET_FLOOR), height=height, color=colors[agent], label=_label(agent))
-    label = "runner-up cell: the floor of runs that miss the best cell"
+    label: str | None = "runner-up cell: the floor of runs that miss the best cell"
     for t, task in enumerate(tasks):
         f = float(floor.get(task, 0.0))
         if f > 0:

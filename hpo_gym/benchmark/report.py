@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -36,8 +36,8 @@ def in_sample_tasks(df: pd.DataFrame) -> dict[str, tuple[list[str], int]]:
     if "in_sample" not in df or df.empty:
         return {}
     marked = df[df["in_sample"].astype(bool)]
-    return {agent: (sorted(rows["task"].unique()), int(df.loc[df["agent"] == agent, "task"].nunique()))
-            for agent, rows in marked.groupby("agent")}
+    return {cast(str, agent): (sorted(rows["task"].unique()), int(df.loc[df["agent"] == agent, "task"].nunique()))
+            for agent, rows in marked.groupby("agent")}  # the agent column holds agent names
 
 
 def _held_out_label(heldout: bool, in_sample: tuple[list[str], int] | None) -> str:
@@ -70,7 +70,7 @@ def format_summary(table: pd.DataFrame, in_sample: Mapping[str, tuple[list[str],
     out["MnP"] = table["MnP"].map(lambda v: _fmt(v, ".4f"))
     out["MnR"] = table["MnR"].map(lambda v: _fmt(v, ".2f"))
     out["s/suggestion"] = table["sec/suggestion"].map(lambda v: _fmt(v, ".2g"))
-    out["held-out"] = [_held_out_label(bool(h), in_sample.get(a)) for a, h in table["heldout"].items()]
+    out["held-out"] = [_held_out_label(bool(h), in_sample.get(cast(str, a))) for a, h in table["heldout"].items()]
     out["runs"] = table["runs"]
     if table["failed"].any():
         out["failed"] = table["failed"]
@@ -128,7 +128,7 @@ def json_report(df: pd.DataFrame) -> dict[str, Any]:
     """
     table = summary_table(df)
     in_sample = in_sample_tasks(df)
-    agents = {a: {**{k: json_value(v) for k, v in row.items()}, "in_sample_tasks": in_sample.get(a, ([], 0))[0]}
+    agents = {a: {**{k: json_value(v) for k, v in row.items()}, "in_sample_tasks": in_sample.get(cast(str, a), ([], 0))[0]}
               for a, row in table.iterrows()}
     return {"budget": run_budget(df), "agents": agents, "tasks": per_task_details(df)}
 

@@ -45,7 +45,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 import multiprocessing as mp
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, TypeGuard, Union, cast
 
 import gymnasium as gym
 import numpy as np
@@ -56,6 +56,9 @@ from hpo_gym.episode import check_budget, is_whole_number, positive_count
 from hpo_gym.objective import Objective
 from hpo_gym.benchmark.store import STEP_COLUMNS, ResultStore, RunKey
 from hpo_gym.suites import HPOBENCH_NN, get_suite
+
+if TYPE_CHECKING:
+    from hpo_gym.env import HPOEnv
 
 ENV_ID = "HPO-OpenML-v0"
 PROTOCOLS = ("all", "kfold")
@@ -167,7 +170,7 @@ def run_episode(agent: Any, env: gym.Env, seed: int, budget: int) -> tuple[list[
     rows: list[dict[str, Any]] = []
     try:
         obs, _ = env.reset(seed=seed)
-        agent.reset(env.unwrapped.space, seed=seed, budget=budget)
+        agent.reset(cast("HPOEnv", env.unwrapped).space, seed=seed, budget=budget)  # an HPO-OpenML-v0 env
         observe = getattr(agent, "observe", None)
         for _ in range(budget):
             t0 = time.perf_counter()
@@ -232,6 +235,8 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
             if _TICK is not None:
                 _TICK()
             continue
+        rows: list[dict[str, Any]]
+        error: str | None
         if setup_error is not None:
             rows, error = [], setup_error
         else:
@@ -268,7 +273,7 @@ def _fitted_agent(ctx: _Context, unit: _Unit, store: ResultStore | None) -> Any:
     if "budget" in inspect.signature(agent.fit).parameters:  # optional in the protocol (agents.base.TransferAgent)
         fit_kwargs["budget"] = ctx.budget
     agent.fit([ctx.objective(t) for t in unit.train_tasks], **fit_kwargs)
-    if cache is not None:
+    if store is not None and cache is not None:  # a cache path comes with a store
         store.write_fitted(cache, agent)
     return agent
 
@@ -436,7 +441,7 @@ def _objective_fingerprints(objectives: Mapping[str, Objective]) -> dict[str, st
     return prints
 
 
-def _is_list(value: Any) -> bool:
+def _is_list(value: Any) -> TypeGuard[Iterable[Any]]:
     """An iterable other than a string: a string is iterable too, but ``list("random")`` is six agents 'r', 'a', ..."""
     return isinstance(value, Iterable) and not isinstance(value, (str, bytes))
 

@@ -55,8 +55,8 @@ def _task_ids(task: Any, suite: str) -> tuple[list[int], str | None]:
             raise ValueError(f"suite {suite!r} lists no OpenML task ids; pass task=<OpenML task id>")
         return list(dict.fromkeys(ids)), None
     if isinstance(task, str) and _NAME.match(task):
-        tid, model = parse_live_name(task)
-        return [tid], model
+        task_id, model = parse_live_name(task)
+        return [task_id], model
     tid = as_task_id(task)
     if tid is not None:
         return [tid], None

@@ -26,7 +26,7 @@ import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from xml.parsers.expat import ExpatError
 
 import numpy as np
@@ -189,7 +189,10 @@ def _load_task_cached(task_id: int, repeat: int, fold: int, root: str, server: s
         raise ValueError(f"OpenML task {task_id} is a {type(task).__name__}; the live backend supports "
                          "classification tasks (OpenML task type 1) only")
     dataset = task.get_dataset()
-    X_df, y_series, _, _ = dataset.get_data(target=task.target_name)
+    # openml annotates get_data with every dataset_format's types at once; the default "dataframe" with one target
+    # gives a DataFrame and a Series
+    X_df, y_series, _, _ = cast("tuple[pd.DataFrame, pd.Series, list[bool], list[str]]",
+                                dataset.get_data(target=task.target_name))
     X, categorical = _frame_to_numeric(X_df)
     labels = [str(c) for c in (task.class_labels or sorted(pd.unique(y_series.astype(str))))]
     y = pd.Categorical(_label_strings(y_series, labels), categories=labels).codes.astype(np.int64)

@@ -356,6 +356,20 @@ def test_train_cli_names_a_device_this_torch_cannot_use(tmp_path, capsys):
     assert not (tmp_path / "run" / "log.csv").exists()  # refused before any training
 
 
+def test_train_refuses_objectives_that_are_not_tables_before_any_work(tmp_path):
+    """Training and held-out monitoring both run batched table lookups: a live or user objective is named up front,
+    not at the first held-out evaluation, possibly hours into the run."""
+    from agents.grpoformer.train import train
+    from tests.agents.test_classic_agents import Quadratic
+
+    table = load_hpobench_nn("vehicle")
+    with pytest.raises(ValueError, match=r"GRPOformer trains on tabular objectives only .*\['quadratic'\]"):
+        train([table, Quadratic()], tmp_path / "a")
+    with pytest.raises(ValueError, match=r"GRPOformer scores held-out regret on tabular objectives only .*\['quadratic'\]"):
+        train([table], tmp_path / "b", holdout=[Quadratic()])
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_churn_leaves_out_the_probe_states_pcr_anchored():
     """Churn is the drift on states the update neither trained on nor held still with PCR: without PCR every probe
     counts; with PCR on a small buffer, the probes drawn as reference states are left out."""
