@@ -79,10 +79,10 @@ SAMPLERS: dict[str, SamplerFactory] = {"tpe": _tpe, "gp": _gp, "cmaes": _cmaes, 
 def distribution_of(hp: Hyperparameter) -> BaseDistribution:
     """The Optuna distribution of one hyperparameter (see the module table)."""
     if hp.kind == "float" or hp.kind == "int":
-        assert hp.low is not None and hp.high is not None  # Hyperparameter gives every float/int range both bounds
+        low, high = hp.bounds()
         if hp.kind == "float":
-            return FloatDistribution(float(hp.low), float(hp.high), log=hp.log)
-        return IntDistribution(int(hp.low), int(hp.high), log=hp.log)
+            return FloatDistribution(float(low), float(high), log=hp.log)
+        return IntDistribution(int(low), int(high), log=hp.log)
     if hp.kind == "ordinal":
         return IntDistribution(0, len(hp.values) - 1)
     return CategoricalDistribution(list(range(len(hp.values))))
@@ -107,10 +107,12 @@ def config_to_params(space: SearchSpace, config: Mapping[str, Any]) -> dict[str,
         v = config[hp.name]
         if hp.is_discrete:
             params[hp.name] = hp.index_of(v)
-        elif hp.kind == "int":
-            params[hp.name] = int(min(max(int(round(float(v))), hp.low), hp.high))
+            continue
+        low, high = hp.bounds()
+        if hp.kind == "int":
+            params[hp.name] = int(min(max(int(round(float(v))), low), high))
         else:
-            params[hp.name] = float(min(max(float(v), hp.low), hp.high))
+            params[hp.name] = float(min(max(float(v), low), high))
     return params
 
 

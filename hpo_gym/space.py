@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
@@ -103,7 +103,7 @@ class Hyperparameter:
         if self.kind in ("ordinal", "categorical"):
             return len(self.values)
         if self.kind == "int":
-            low, high = self._bounds()
+            low, high = self.bounds()
             return int(high - low + 1)
         return 0
 
@@ -112,13 +112,14 @@ class Hyperparameter:
         return self.kind in ("ordinal", "categorical")
 
     # -- encoding -------------------------------------------------------------------------------
-    def _bounds(self) -> tuple[float, float]:
+    def bounds(self) -> tuple[float, float]:
         """``(low, high)`` of a float or int hyperparameter (``__post_init__`` has checked and set both)."""
-        assert self.low is not None and self.high is not None, f"{self.kind} hyperparameter {self.name!r} has no range"
+        if self.low is None or self.high is None:
+            raise ValueError(f"{self.kind} hyperparameter {self.name!r} has values, not a range; read .values instead")
         return self.low, self.high
 
     def _range(self) -> tuple[float, float]:
-        low, high = self._bounds()
+        low, high = self.bounds()
         if self.log:
             return math.log(low), math.log(high)
         return float(low), float(high)
@@ -146,7 +147,7 @@ class Hyperparameter:
         if not math.isfinite(x):
             raise ValueError(f"{self.name!r} got non-finite value {value!r}")
         if self.log:
-            x = math.log(max(x, self._bounds()[0]))
+            x = math.log(max(x, self.bounds()[0]))
         lo, hi = self._range()
         return min(1.0, max(0.0, (x - lo) / (hi - lo)))
 
@@ -326,7 +327,7 @@ class SearchSpace:
     def __len__(self) -> int:
         return len(self.hyperparameters)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Hyperparameter]:
         return iter(self.hyperparameters)
 
     def __getitem__(self, name: str) -> Hyperparameter:
@@ -369,7 +370,7 @@ class SearchSpace:
             if hp.is_discrete:
                 hp.index_of(value)  # raises with the valid values
                 continue
-            low, high = hp._bounds()
+            low, high = hp.bounds()
             if not (isinstance(value, (int, float, np.integer, np.floating)) and low <= value <= high):
                 raise ValueError(f"{hp.name!r} = {value!r} is outside its range [{hp.low}, {hp.high}]; "
                                  "decode a point of the unit cube (SearchSpace.decode) to stay inside the space")
@@ -453,9 +454,9 @@ class SearchSpace:
         for i, hp in enumerate(self.hyperparameters):
             meta: dict[Hashable, int] = {_POSITION_KEY: i}
             if hp.kind == "float":
-                cs.add(CS.UniformFloatHyperparameter(hp.name, *hp._bounds(), log=hp.log, meta=meta))
+                cs.add(CS.UniformFloatHyperparameter(hp.name, *hp.bounds(), log=hp.log, meta=meta))
             elif hp.kind == "int":
-                low, high = hp._bounds()
+                low, high = hp.bounds()
                 cs.add(CS.UniformIntegerHyperparameter(hp.name, int(low), int(high), log=hp.log, meta=meta))
             elif hp.kind == "ordinal":
                 cs.add(CS.OrdinalHyperparameter(hp.name, list(hp.values), meta=meta))
@@ -505,12 +506,13 @@ class SearchSpace:
         ordinal/categorical as a ``Discrete`` index into their values."""
         from gymnasium import spaces
 
-        entries = {}
+        entries: dict[str, spaces.Space[Any]] = {}
         for hp in self.hyperparameters:
             if hp.kind == "float":
-                entries[hp.name] = spaces.Box(hp.low, hp.high, (1,), dtype=np.float64)
+                entries[hp.name] = spaces.Box(*hp.bounds(), (1,), dtype=np.float64)
             elif hp.kind == "int":
-                entries[hp.name] = spaces.Box(int(hp.low), int(hp.high), (1,), dtype=np.int64)
+                low, high = hp.bounds()
+                entries[hp.name] = spaces.Box(int(low), int(high), (1,), dtype=np.int64)
             else:
                 entries[hp.name] = spaces.Discrete(len(hp.values))
         return spaces.Dict(entries)
@@ -541,7 +543,7 @@ class SearchSpace:
             else:
                 if not _is_finite_number(x):
                     raise ValueError(f"Dict action entry {hp.name!r} must be a finite number, got {x!r}")
-                low, high = hp._bounds()
+                low, high = hp.bounds()
                 v = min(max(float(x), low), high)
                 config[hp.name] = int(round(v)) if hp.kind == "int" else v
         return config

@@ -356,7 +356,7 @@ class GRPOformerAgent:
         """Encodings (float32, as the env stores trials) of every configuration, or None for a space above ``limit``."""
         if self._grid_codes is None:
             space = self._run_space
-            values = [hp.values if hp.is_discrete else range(int(hp.low), int(hp.high) + 1) for hp in space]
+            values = [hp.values if hp.is_discrete else range(int(hp.bounds()[0]), int(hp.bounds()[1]) + 1) for hp in space]
             if math.prod(len(v) for v in values) > limit:
                 return None
             columns = [np.array([hp.encode(v) for v in vals], dtype=np.float32) for hp, vals in zip(space, values)]

@@ -163,6 +163,13 @@ def test_int_bounds_must_be_whole_numbers():
     assert type(x.low) is float and type(x.high) is float
 
 
+def test_bounds_of_a_range_and_a_clear_error_for_values():
+    assert Int("n", 1.0, 10).bounds() == (1, 10) and Float("x", 0.5, 2).bounds() == (0.5, 2.0)
+    for hp in (Ordinal("batch", [16, 32]), Categorical("act", ["relu", "tanh"])):
+        with pytest.raises(ValueError, match=rf"{hp.kind} hyperparameter '{hp.name}' has values, not a range; read \.values"):
+            hp.bounds()
+
+
 def test_log_must_be_a_bool():
     for bad in ["no", 1, None]:
         with pytest.raises(ValueError, match=rf"float hyperparameter 'lr' needs log=True or log=False, got log={bad!r}"):
