@@ -40,7 +40,8 @@ class HPOEnv(gym.Env):
     ``info["action_clipped"]`` is True; NaN/inf or a wrong shape raise ``ValueError``. When the tasks
     of the pool have different search spaces, ``d = max_dims`` and the trailing entries are ignored.
     ``"dict"``: a ``Dict`` of native values (float/int as ``Box((1,))``, ordinal/categorical as a
-    ``Discrete`` index). ``"multidiscrete"``: one value index per hyperparameter (grids only).
+    ``Discrete`` index); a number outside its range is clipped with ``info["action_clipped"]`` True, an
+    index outside its values raises ``ValueError``. ``"multidiscrete"``: one value index per hyperparameter (grids only).
     A partial table (e.g. one built from a DataFrame that lacks some grid cells) answers a configuration
     it lacks with its nearest present one: ``info["config"]`` is the configuration evaluated and
     ``info["config_substituted"]`` is True (False on every other step and backend).
@@ -116,13 +117,13 @@ class HPOEnv(gym.Env):
         backend_options: dict[str, Any] | None = None,
         render_mode: str | None = None,
     ):
-        if render_mode is not None:  # accepted for tools that pass render_mode=None (SB3's make_vec_env does)
-            raise ValueError(f"render_mode={render_mode!r}: an HPO run has nothing to render; leave render_mode out")
+        self.budget, self.noise = check_common_kwargs(budget, reward, noise, render_mode)
         self.render_mode = None
-        self.budget, self.noise = check_common_kwargs(budget, reward, noise)
         self.pool = resolve_task_pool(task, suite, backend, model, objective, metric, backend_options)
         self.action_type = action_type
         self.reward_mode = reward
+        if objective is not None:  # a pool of one objective already in hand: a reward it cannot give fails here, not at reset
+            self._check_reward_fits(self.pool.get(self.pool.names[0]))
         self.max_dims = int(max_dims)
         shared = self.pool.space()
         self.action_space = action_space(action_type, shared, self.max_dims)
@@ -142,6 +143,11 @@ class HPOEnv(gym.Env):
     def task_names(self) -> list[str]:
         return list(self.pool.names)
 
+    def _check_reward_fits(self, objective: Objective) -> None:
+        if self.reward_mode == "regret" and objective.oracle is None:
+            raise ValueError(f"reward='regret' needs an oracle, but task {objective.name!r} has none; use 'score' or "
+                             "'improvement'")
+
     def _require_objective(self) -> Objective:
         if self.objective is None:
             raise RuntimeError("call reset() before stepping or reading the task's search space")
@@ -159,8 +165,7 @@ class HPOEnv(gym.Env):
         space = self.objective.space
         if self._action_width and len(space) > self._action_width:
             raise ValueError(f"task {name!r} has {len(space)} hyperparameters but the action space has {self._action_width}")
-        if self.reward_mode == "regret" and self.objective.oracle is None:
-            raise ValueError(f"reward='regret' needs an oracle, but task {name!r} has none; use 'score' or 'improvement'")
+        self._check_reward_fits(self.objective)
         self._history.reset(0, space)
         self._needs_reset = False
         self._meta = self.objective.metadata
@@ -180,7 +185,7 @@ class HPOEnv(gym.Env):
         elif self.action_type == "dict":
             if not isinstance(action, dict):
                 raise ValueError(f"action {action!r} must be a dict matching {self.action_space}")
-            config = space.dict_action_to_config(action)
+            config, clipped = space.dict_action_with_clipping(action)
         else:
             config = multidiscrete_action_to_config(action, space)
         seed = int(self.np_random.integers(2**31 - 1)) if self.noise else None

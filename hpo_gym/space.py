@@ -527,9 +527,15 @@ class SearchSpace:
         return spaces.MultiDiscrete([len(hp.values) for hp in self.hyperparameters])
 
     def dict_action_to_config(self, action: Mapping[str, Any]) -> Config:
-        """Native ``Dict`` action (see :meth:`dict_space`) -> configuration."""
+        """Native ``Dict`` action (see :meth:`dict_space`) -> configuration; numbers outside their range are clipped."""
+        return self.dict_action_with_clipping(action)[0]
+
+    def dict_action_with_clipping(self, action: Mapping[str, Any]) -> tuple[Config, bool]:
+        """:meth:`dict_action_to_config` and whether a number was outside its range (the env's
+        ``info["action_clipped"]``, as for Box actions; rounding an int is not clipping)."""
         self.validate(action)
         config: Config = {}
+        clipped = False
         for hp in self.hyperparameters:
             raw = np.asarray(action[hp.name]).reshape(-1)
             if raw.size != 1:
@@ -545,8 +551,9 @@ class SearchSpace:
                     raise ValueError(f"Dict action entry {hp.name!r} must be a finite number, got {x!r}")
                 low, high = hp.bounds()
                 v = min(max(float(x), low), high)
+                clipped = clipped or v != float(x)
                 config[hp.name] = int(round(v)) if hp.kind == "int" else v
-        return config
+        return config, clipped
 
     def indices_to_config(self, indices: Sequence[int] | np.ndarray) -> Config:
         """``MultiDiscrete`` action -> configuration."""

@@ -66,7 +66,7 @@ class TabularObjective:
             if hp.is_discrete:
                 self._grids.append(np.asarray(hp.values, dtype=object))
             elif hp.name in grids:
-                self._grids.append(np.sort(np.asarray(grids[hp.name], dtype=np.float64)))
+                self._grids.append(_sorted_grid(hp, grids[hp.name]))
             else:
                 raise ValueError(f"tabular objective needs grid_values for continuous hyperparameter {hp.name!r}")
         self.grid_shape = tuple(len(g) for g in self._grids)
@@ -479,6 +479,19 @@ def _merge_float_noise(numbers: list[Any]) -> list[Any]:
         if not (kept and isinstance(x, float) and math.isclose(x, kept[-1], rel_tol=VALUE_REL_TOL)):
             kept.append(x)
     return kept
+
+
+def _sorted_grid(hp: Hyperparameter, values: ArrayLike) -> np.ndarray:
+    """A float or int hyperparameter's grid values, sorted; an int's as int64, so that a configuration reports
+    ``n=8`` as the space's ``decode`` does, not ``8.0``."""
+    grid = np.sort(np.asarray(values, dtype=np.float64))
+    if hp.kind != "int":
+        return grid
+    if not np.all(np.isfinite(grid) & (grid == np.round(grid))):
+        raise ValueError(f"int hyperparameter {hp.name!r} has grid values that are not whole numbers "
+                         f"({grid[~(np.isfinite(grid) & (grid == np.round(grid)))][:5].tolist()}); declare it Float, "
+                         "or round the values")
+    return grid.astype(np.int64)
 
 
 def _py(v: Any) -> Any:

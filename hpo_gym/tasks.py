@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from hpo_gym.objective import Objective
@@ -79,6 +80,12 @@ def _check_nothing_besides_objective(objective: Any, task: Any, suite: str, back
                          "leave them out, or drop objective= to pick a suite task")
 
 
+def _the_objective(objective: Objective, _name: str) -> Objective:
+    """The loader of a pool of one given objective. Loaders are module-level functions or partials of them, never
+    lambdas, so that an env pickles (``AsyncVectorEnv.get_attr``, multiprocessing)."""
+    return objective
+
+
 def resolve_task_pool(
     task: str | int | None = None,
     suite: str = HPOBENCH_NN,
@@ -104,7 +111,7 @@ def resolve_task_pool(
                              "oracle, metadata) or HPOBench's API (get_configuration_space, objective_function); "
                              f"got {type(objective).__name__}")
         obj = objective
-        return TaskPool([obj.name], lambda _name: obj, obj.space, {obj.name: obj.metadata.get("openml_task_id")})
+        return TaskPool([obj.name], partial(_the_objective, obj), obj.space, {obj.name: obj.metadata.get("openml_task_id")})
     if backend == "tabular":
         if model is not None:  # a table's model is fixed by its rows; silently scoring the MLP table for model="rf" would mislead
             raise ValueError(f"model={model!r} needs backend='live' (trains that model family on the OpenML task); "
@@ -113,7 +120,7 @@ def resolve_task_pool(
         s = get_suite(suite)
         if metric is not None:
             options.setdefault("metric", metric)
-        load = (lambda name: s.loader(name, **options)) if options else s.loader
+        load = partial(s.loader, **options) if options else s.loader
         names = list(s.tasks) if task is None else [s.task_name(task)]
         return TaskPool(names, load, s.shared_space, s.tasks)
     if backend == "live":

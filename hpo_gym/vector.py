@@ -20,6 +20,7 @@ from hpo_gym.episode import (
     History,
     check_common_kwargs,
     check_reset_options,
+    is_whole_number,
     numeric_action,
     observation_space,
     positive_count,
@@ -45,10 +46,11 @@ class HPOVectorEnv(VectorEnv):
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 1, budget: int = 50, reward: str = "score", noise: bool = False,
-                 max_dims: int = DEFAULT_MAX_DIMS, **task_kwargs: Any):
+                 max_dims: int = DEFAULT_MAX_DIMS, render_mode: str | None = None, **task_kwargs: Any):
         """``task_kwargs``: ``task``, ``suite``, ``metric`` as for ``HPOEnv`` (``backend`` must be tabular,
         ``action_type`` box); any other ``HPOEnv`` setting needs ``vectorization_mode='sync'``."""
-        self.budget, self.noise = check_common_kwargs(budget, reward, noise)
+        self.budget, self.noise = check_common_kwargs(budget, reward, noise, render_mode)
+        self.render_mode = None
         if task_kwargs.pop("backend", "tabular") != "tabular" or task_kwargs.pop("action_type", "box") != "box":
             raise ValueError("the native vector env supports backend='tabular' with action_type='box'; "
                              "use gym.make_vec(..., vectorization_mode='sync') for other settings")
@@ -98,8 +100,12 @@ class HPOVectorEnv(VectorEnv):
             self._history.reset(int(i), self.space)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is not None and not is_whole_number(seed):
+            raise ValueError(f"seed={seed!r}: this native vector env draws every row from one generator, so it takes "
+                             "one int (the rows still differ); for a seed per env use gym.make_vec(..., "
+                             "vectorization_mode='sync')")
         if seed is not None:
-            self._np_random, self._np_random_seed = seeding.np_random(seed)
+            self._np_random, self._np_random_seed = seeding.np_random(int(seed))
         options = check_reset_options(options)
         self._fixed_task = None
         if "task" in options:

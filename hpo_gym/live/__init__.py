@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from hpo_gym.live.data import ENV_CACHE, OpenMLUnavailableError, TaskData, fetch, load_task
@@ -91,7 +92,7 @@ def live_task_pool(task: Any = None, model: str | None = None, suite: str = HPOB
     names = [f"{tid}-{m}" for tid in task_ids for m in models]
     shared_space = MODELS[models[0]].space if len(models) == 1 else None
     ids = {f"{tid}-{m}": tid for tid in task_ids for m in models}
-    return TaskPool(names, lambda name: load_live(name, metric, **options), shared_space, ids)
+    return TaskPool(names, partial(load_live, metric=metric, **options), shared_space, ids)  # a partial pickles
 
 
 #: ``LiveObjective`` arguments the env sets itself from its own kwargs (task=, model=, metric=).

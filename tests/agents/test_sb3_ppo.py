@@ -29,6 +29,17 @@ def test_sb3_check_env_passes():
         check_env(env_all.unwrapped)
 
 
+def test_sb3_make_vec_env_builds_the_env_by_id_and_ppo_trains_on_it():
+    """SB3's most common entry point: make_vec_env(id) tries render_mode="rgb_array" and falls back on a TypeError."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    vec = make_vec_env("HPO-OpenML-v0", n_envs=2, seed=0, env_kwargs={"budget": 5})
+    assert vec.num_envs == 2 and vec.render_mode is None
+    model = PPO("MultiInputPolicy", vec, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu").learn(32)
+    assert model.num_timesteps >= 32 and vec.action_space.contains(model.predict(vec.reset(), deterministic=True)[0][0])
+
+
 def test_short_training_then_heldout_evaluation_through_the_harness(tmp_path):
     """Fit on two training tasks (one fold), evaluate on a held-out one; quality is printed, not asserted."""
     tasks = ["credit_g", "vehicle", "kc1", "car"]

@@ -10,6 +10,7 @@ from gymnasium.utils.env_checker import check_env
 
 import envs_registry  # noqa: F401
 from hpo_gym.env import HPOEnv
+from hpo_gym.space import Float, Int, SearchSpace
 from hpo_gym.tabular import TabularObjective
 
 INFO_KEYS = {"config", "score", "best_score", "cost", "task", "openml_task_id", "step", "action_clipped", "normalized_regret"}
@@ -206,9 +207,8 @@ def no_oracle_table() -> NoOracle:
 
 def test_user_objective_without_oracle_rejects_regret_reward():
     obj = no_oracle_table()
-    env = gym.make("HPO-OpenML-v0", objective=obj, reward="regret")
-    with pytest.raises(ValueError, match="needs an oracle"):
-        env.reset(seed=0)
+    with pytest.raises(ValueError, match="reward='regret' needs an oracle, but task 'no-oracle' has none"):
+        gym.make("HPO-OpenML-v0", objective=obj, reward="regret")  # at construction: the pool's one task is known
     env = gym.make("HPO-OpenML-v0", objective=obj, budget=2)
     env.reset(seed=0)
     *_, info = env.step(np.array([0.5]))
@@ -311,9 +311,12 @@ def test_input_a_user_gets_wrong_is_named_not_ignored_or_a_numpy_traceback(credi
         gym.make("HPO-OpenML-v0", objective=credit_g, task="kc1", model="rf")
     with pytest.raises(ValueError, match="backend_options must be a dict"):
         gym.make("HPO-OpenML-v0", backend_options="x")
-    with pytest.warns(UserWarning, match="render_modes"), pytest.raises(ValueError, match="nothing to render"):
-        gym.make("HPO-OpenML-v0", render_mode="rgb_array")  # Gymnasium warns first, then the env refuses
+    # Gymnasium warns first, then the env refuses with a TypeError, as an env without the argument would: the signal
+    # SB3's make_vec_env (which tries render_mode="rgb_array") falls back on (tests/agents/test_sb3_ppo.py)
+    with pytest.warns(UserWarning, match="render_modes"), pytest.raises(TypeError, match="nothing to render"):
+        gym.make("HPO-OpenML-v0", render_mode="rgb_array")
     assert gym.make("HPO-OpenML-v0", render_mode=None).unwrapped.render_mode is None
+    assert gym.make_vec("HPO-OpenML-v0", num_envs=2, render_mode=None).render_mode is None
 
 
 def test_the_native_vector_env_checks_its_input_like_the_single_env():
@@ -329,3 +332,35 @@ def test_the_native_vector_env_checks_its_input_like_the_single_env():
         vec.step([["a"] * 5] * 2)
     with pytest.raises(ValueError, match="unknown reset option"):
         vec.reset(options={"taks": "kc1"})
+
+
+def test_envs_pickle_with_every_kind_of_task_pool(credit_g):
+    """AsyncVectorEnv.get_attr and multiprocessing pickle the env: a pool's loader must not be a lambda."""
+    import pickle
+
+    for kwargs in ({}, {"metric": "val_f1"}, {"objective": credit_g}, {"task": "kc1"}):
+        env = gym.make("HPO-OpenML-v0", budget=3, **kwargs)
+        obs, _ = env.reset(seed=0)
+        clone = pickle.loads(pickle.dumps(env))
+        a = env.action_space.sample()
+        assert clone.step(a)[1] == env.step(a)[1], kwargs
+
+
+def test_dict_actions_flag_a_clipped_number_but_not_a_rounded_int():
+    table = TabularObjective.from_dataframe(
+        pd.DataFrame({"lr": [1e-4, 1e-2, 1.0] * 2, "n": [1] * 3 + [64] * 3, "acc": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}),
+        metric="acc", space=SearchSpace([Float("lr", 1e-4, 1.0, log=True), Int("n", 1, 64)]))
+    env = gym.make("HPO-OpenML-v0", objective=table, action_type="dict", budget=3)
+    env.reset(seed=0)
+    *_, info = env.step({"lr": np.array([50.0]), "n": np.array([1000])})
+    assert info["action_clipped"] and info["config"] == {"lr": 1.0, "n": 64} and type(info["config"]["n"]) is int
+    *_, info = env.step({"lr": np.array([1e-2]), "n": np.array([2.4])})
+    assert not info["action_clipped"] and info["config"] == {"lr": 1e-2, "n": 1}
+
+
+def test_the_native_vector_env_names_the_fix_for_a_seed_per_env():
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=2)
+    with pytest.raises(ValueError, match=r"seed=\[1, 2\]: this native vector env draws every row from one generator.*"
+                                         r"vectorization_mode='sync'"):
+        vec.reset(seed=[1, 2])
+    assert np.array_equal(vec.reset(seed=np.int64(3))[0]["x"], vec.reset(seed=3)[0]["x"])

@@ -287,3 +287,13 @@ def test_a_grid_value_written_two_ways_by_float_arithmetic_is_one_value():
     table = TabularObjective.from_dataframe(df, metric="acc", seed_column="seed")
     assert list(table.space["lr"].values) == [0.1, 0.3, 0.5] and table.n_configs == 3
     assert table.evaluate({"lr": 0.3}).score == pytest.approx(0.81)
+
+
+def test_a_dataframe_table_reports_int_hyperparameters_as_ints_and_refuses_fractions():
+    space = SearchSpace([Int("n", 1, 64)])
+    table = TabularObjective.from_dataframe(pd.DataFrame({"n": [1, 8, 64], "acc": [0.1, 0.2, 0.3]}), metric="acc", space=space)
+    assert [table.cell_config(c) for c in range(3)] == [{"n": 1}, {"n": 8}, {"n": 64}]
+    assert all(type(table.cell_config(c)["n"]) is int for c in range(3))  # as space.decode gives them, not 8.0
+    with pytest.raises(ValueError, match=r"int hyperparameter 'n' has grid values that are not whole numbers \(\[8\.5\]\); "
+                                         "declare it Float, or round the values"):
+        TabularObjective.from_dataframe(pd.DataFrame({"n": [1, 8.5, 64], "acc": [0.1, 0.2, 0.3]}), metric="acc", space=space)
