@@ -21,6 +21,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hpo_gym.atomic import atomic_write_text  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 from hpo_gym.cli import positive_int  # noqa: E402
@@ -32,11 +33,15 @@ def checkpoints_of(budget: int) -> list[int]:
 
 
 def online_run(job: tuple[str, int, int, str]) -> dict:
-    """One paper-mode run (cached as JSON): normalized regret of the best-so-far at each checkpoint budget."""
+    """One paper-mode run (cached as JSON, keyed by task, seed and budget; written atomically, and a file that does
+    not parse, e.g. from an older version, is run again): normalized regret of the best-so-far at each checkpoint."""
     task, seed, budget, out = job
-    path = Path(out) / "online" / f"{task}-seed{seed}.json"
+    path = Path(out) / "online" / f"{task}-seed{seed}-budget{budget}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            pass
     from agents.grpoformer.train import train_online
 
     obj = load_hpobench_nn(task)
@@ -45,7 +50,7 @@ def online_run(job: tuple[str, int, int, str]) -> dict:
     row = {"agent": "grpoformer-online", "task": task, "seed": seed,
            **{f"regret@{b}": float(regret[b - 1]) for b in checkpoints_of(budget)}}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(row))
+    atomic_write_text(path, json.dumps(row))
     return row
 
 

@@ -58,6 +58,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from hpo_gym.atomic import atomic_path
+
 MAX_DIMS = 16
 MAX_BINS = 32
 KIND_FLOAT, KIND_INT, KIND_ORDINAL, KIND_CATEGORICAL = 1, 2, 3, 4
@@ -457,9 +459,11 @@ def history_bins(x: np.ndarray, n_bins: np.ndarray) -> np.ndarray:
 
 # -- checkpoints -------------------------------------------------------------------------------------
 def save_policy(policy: GRPOformerPolicy, path, extra: dict | None = None) -> None:
-    """Save weights (float32) and architecture; ``extra`` holds e.g. the training task set."""
-    torch.save({"config": asdict(policy.config), "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
-                "extra": extra or {}}, path)
+    """Save weights (float32) and architecture; ``extra`` holds e.g. the training task set. Atomic: a kill while
+    saving leaves the earlier file (or none), never a torn one that a later bench run would fail to read."""
+    with atomic_path(path) as tmp:
+        torch.save({"config": asdict(policy.config),
+                    "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()}, "extra": extra or {}}, tmp)
 
 
 def check_device(device: str | torch.device, option: str = "--device") -> torch.device:
@@ -492,7 +496,7 @@ def load_policy(path, device: str | torch.device = "cpu") -> tuple[GRPOformerPol
         blob = torch.load(path, map_location=device, weights_only=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"GRPOformer checkpoint {path} not found; train one with `hpo-gym train-grpoformer`") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, IsADirectoryError) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, OSError, RuntimeError) as e:  # RuntimeError, OSError: torn zip
         raise ValueError(f"{not_ours}: torch cannot read it ({type(e).__name__}: {e})") from None
     if isinstance(blob, dict) and "policy" in blob:  # a training-state checkpoint
         blob = blob["policy"]

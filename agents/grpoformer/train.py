@@ -41,6 +41,7 @@ from agents.grpoformer.policy import (
     save_policy,
 )
 from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_tables, seed_tables, synthetic_bank
+from hpo_gym.atomic import atomic_path
 from hpo_gym.objective import Objective
 from hpo_gym.tabular import TabularObjective
 
@@ -188,6 +189,14 @@ def _check_tables(objectives: Sequence[Objective], role: str = "trains on") -> l
     return [o for o in objectives if isinstance(o, TabularObjective)]  # all of them
 
 
+def _write_log(path: Path, rows: list[dict[str, str]]) -> None:
+    """log.csv with its header and ``rows``, atomically (rows already there are never lost to a kill)."""
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, LOG_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+
 def check_resumable(state: Mapping[str, Any], extra: Mapping[str, Any], updates: int, path: Path) -> None:
     """Refuse to resume ``state`` (a ``state.pt``) into a run that would learn something else: other training tasks
     (the checkpoint would then claim tasks it was never trained on, or hide one it was: a held-out leak), another seed
@@ -232,6 +241,9 @@ def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: Train
     check_device(cfg.device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for name in ("state.pt", "policy.pt", "log.csv"):  # temporaries of a run killed while writing (atomic_path)
+        for stale in out.glob(f".{name}.tmp-*"):
+            stale.unlink()
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     device = cfg.device
@@ -267,17 +279,24 @@ def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: Train
         rng.bit_generator.state = st["rng"]
         gen.set_state(st["gen"].cpu())  # map_location moved it to the policy's device; the generator is CPU
         start, evaluations, wall0 = st["update"], st["evaluations"], st["wall_s"]
-        rows = [r for r in csv.DictReader(log_path.open())] if log_path.exists() else []
-        with log_path.open("w", newline="") as fh:
-            w = csv.DictWriter(fh, LOG_FIELDS)
-            w.writeheader()
-            w.writerows(r for r in rows if int(r["update"]) <= start)
+        rows: list[dict[str, str]] = []
+        if log_path.exists():
+            with log_path.open(newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if int(r["update"]) <= start]
+        _write_log(log_path, rows)  # the rows up to the state; atomic, so a kill now cannot lose them
     else:
         if resume and log_path.exists():  # killed before the first state.pt (every ckpt_every updates): say so
             print(f"--resume: no {state_path} yet (the state is saved every {cfg.ckpt_every} updates); "
                   "starting from update 0")
-        with log_path.open("w", newline="") as fh:
-            csv.DictWriter(fh, LOG_FIELDS).writeheader()
+        # a fresh run: an earlier run's state.pt would be picked up by a later --resume and spliced onto this log,
+        # and its policy.pt would sit beside this run's log until this run ends
+        earlier = [p for p in (state_path, out / "policy.pt") if p.exists()]
+        if earlier:
+            print(f"starting afresh in {out}: removing the earlier run's {[p.name for p in earlier]} "
+                  "(pass --resume to continue a run instead)")
+            for p in earlier:
+                p.unlink()
+        _write_log(log_path, [])
     t0 = time.time() - wall0
     bar = None
     if progress:
@@ -312,9 +331,8 @@ def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: Train
             blob["buffer"] = buffer.parts
             if critic is not None:
                 blob.update(critic=critic[0].state_dict(), critic_optimizer=critic[1].state_dict())
-            tmp = state_path.with_suffix(".tmp")
-            torch.save(blob, tmp)
-            tmp.replace(state_path)
+            with atomic_path(state_path) as tmp:
+                torch.save(blob, tmp)
     if bar is not None:
         bar.close()
     extra.update(evaluations=evaluations, wall_s=round(time.time() - t0, 1), updates=cfg.updates)

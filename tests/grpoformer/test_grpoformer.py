@@ -236,6 +236,47 @@ def test_train_cli_logs_and_resumes_after_a_kill(tmp_path):
     assert "credit_g" not in extra["train_tasks"] and len(extra["train_tasks"]) == 7
 
 
+def test_a_fresh_run_killed_early_leaves_no_earlier_state_for_resume_to_splice_on(tmp_path):
+    """A run started without --resume in a directory that holds a finished run, SIGKILLed before its first
+    checkpoint, used to leave the earlier run's state.pt (update 3) and policy.pt beside its own 1-row log: a later
+    --resume then continued the earlier run onto the new log. The fresh start removes them and says so."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from hpo_gym.cli import main
+
+    out = tmp_path / "run"
+    args = ["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "0", "--budget", "5",
+            "--eval-every", "1000"]
+    assert main(args + ["--updates", "3"]) == 0 and (out / "policy.pt").exists()
+    (out / "log.csv").unlink()  # so that the wait below sees the new run's rows; state.pt and policy.pt stay
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "hpo_gym", *args, "--updates", "200"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    deadline = time.time() + 60
+    log_lines = lambda: len((out / "log.csv").read_text().splitlines()) if (out / "log.csv").exists() else 0  # noqa: E731
+    while time.time() < deadline and log_lines() < 2:  # the header and one update
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    printed = proc.communicate()[0]
+    rows = len(pd.read_csv(out / "log.csv"))
+    assert 1 <= rows < 10, "killed after the first checkpoint (every 10 updates): the test did not test anything"
+    assert "removing the earlier run's ['state.pt', 'policy.pt']" in printed
+    assert not (out / "state.pt").exists() and not (out / "policy.pt").exists()
+    assert main(args + ["--updates", "2", "--resume"]) == 0  # nothing to resume: starts over, as the message says
+    assert list(pd.read_csv(out / "log.csv")["update"]) == [1, 2]
+
+
+def test_a_torn_checkpoint_is_named_not_a_torch_traceback(tmp_path):
+    path = tmp_path / "policy.pt"
+    save_policy(GRPOformerPolicy(PolicyConfig()), path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # what a kill during a non-atomic save left
+    with pytest.raises(ValueError, match=rf"{path} is not a GRPOformer checkpoint .*: torch cannot read it"):
+        load_policy(path)
+
+
 def test_resume_continues_exactly_and_refuses_a_run_that_would_learn_something_else(tmp_path):
     """2 updates + a resume to 4 give the weights and log of 4 uninterrupted updates, also with a KL reference (the
     initial policy, not the one at the resume point). A resume with another --holdout is refused: the checkpoint would

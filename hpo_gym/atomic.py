@@ -1,0 +1,38 @@
+"""Write a file so that a kill at any moment leaves either the old file or the new one, never a torn one.
+
+Why: every cache and checkpoint here is reused by the next run (``--resume``, cached benchmark runs); a file cut
+short by a kill would be read back as data, or stop every rerun until someone deletes it by hand. The bytes go to a
+temporary file beside the target (``.NAME.tmp-PID``, the benchmark store's naming, so its cleaner knows them) and
+``os.replace`` moves it into place, which is atomic on POSIX and Windows within one directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def temporary_sibling(path: Path) -> Path:
+    """The temporary name :func:`atomic_path` writes ``path`` under in this process."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path to write ``path``'s new content to; moved into place when the block ends without error,
+    removed when it raises. Use: ``with atomic_path(p) as tmp: torch.save(obj, tmp)``."""
+    target = Path(path)
+    tmp = temporary_sibling(target)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """``Path(path).write_text(text)``, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
