@@ -34,6 +34,7 @@ import numpy as np
 import envs_registry
 from agents.registry import register_agent
 from hpo_gym.episode import check_budget
+from hpo_gym.fingerprint import files_fingerprint
 from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
 
@@ -77,6 +78,13 @@ class SB3PPOAgent:
         self.source = source or ("the given PPO model" if self.given_model else None)
         self.trained_on: tuple[str, ...] = tuple(trained_on)
         self._dims = 0
+        self._loaded_from: Path | None = None  # set by load()
+
+    @property
+    def fingerprint(self) -> str | None:
+        """Content hash of the zip this agent was loaded from (``ppo:PATH.zip``), recorded by the benchmark harness so
+        that runs stored for a model are not reused after the file is replaced; None for a model trained by ``fit``."""
+        return None if self._loaded_from is None else files_fingerprint([self._loaded_from])
 
     @property
     def n_steps(self) -> int:
@@ -169,7 +177,9 @@ class SB3PPOAgent:
         _check_env_spaces(model, path)
         budget = int(model.observation_space["mask"].n)  # type: ignore[index]  # SB3 types it Space; checked a Dict above
         trained_on = tuple(str(t) for t in (getattr(model, TRAINED_ON_ATTR, None) or ()))
-        return cls(model=model, budget=budget, trained_on=trained_on, source=str(path), **kwargs)
+        agent = cls(model=model, budget=budget, trained_on=trained_on, source=str(path), **kwargs)
+        agent._loaded_from = Path(path)
+        return agent
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the model as SB3's own zip (without the training envs), so a fitted agent can be cached."""
@@ -184,6 +194,7 @@ class SB3PPOAgent:
         blob = state.pop("_model_zip", None)
         # agents cached (pickled) by an older hpo-gym: n_steps was a plain attribute, no model could be given
         state.setdefault("_n_steps", state.pop("n_steps", None))
+        state.setdefault("_loaded_from", None)
         state.setdefault("given_model", False)
         state.setdefault("source", None)
         self.__dict__.update(state)

@@ -55,12 +55,15 @@ from agents.grpoformer.policy import (
 )
 from agents.registry import register_agent
 from hpo_gym.episode import space_descriptor
+from hpo_gym.fingerprint import files_fingerprint
 from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
 
 if TYPE_CHECKING:
     from agents.portfolio import PortfolioAgent
 
+#: Fold files a ``{k}`` checkpoint pattern is fingerprinted over (k = 0, 1, ...; a k-fold protocol uses far fewer).
+MAX_FOLD_FILES = 100
 #: Scores the policy's features can take without float32 overflow (a z-score squares them); real scores are far inside.
 SCORE_LIMIT = 1e15
 
@@ -161,6 +164,19 @@ class GRPOformerAgent:
     def warm_start(self) -> int:
         """Portfolio entries proposed before the policy: the constructor's ``warm_start``, else the checkpoint's."""
         return trained_warm_start(self.meta) if self._warm_start is None else self._warm_start
+
+    @property
+    def fingerprint(self) -> str | None:
+        """Content hash of the checkpoint file(s) given to the constructor (every existing fold's for a ``{k}``
+        pattern), recorded by the benchmark harness so that runs stored for a checkpoint are not reused after it is
+        retrained in place; None for the shipped checkpoints, which change only with the package."""
+        if self.given_checkpoint is None:
+            return None
+        if not self.per_fold:
+            return files_fingerprint([self.given_checkpoint])
+        folds = [self.given_checkpoint.format(k=k) for k in range(MAX_FOLD_FILES)]
+        present = [p for p in folds if Path(p).is_file()]
+        return files_fingerprint(folds[: folds.index(present[-1]) + 1] if present else folds[:1])
 
     @property
     def _run_space(self) -> SearchSpace:

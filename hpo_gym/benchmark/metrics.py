@@ -16,6 +16,13 @@ Definitions (every number in the README means this):
 * **seconds per suggestion**: mean agent time per step (``act`` plus ``observe``).
 
 Failed runs are excluded from every metric and counted in ``failed``.
+
+Coverage: normally every agent has a stored run (finished or failed) on the same (task, seed) pairs. A partly
+finished or resumed result directory can break that (one agent on 8 tasks x 5 seeds, another on 3 tasks).
+Then the per-agent numbers (regret, MP, MnP, seconds per suggestion) still cover each agent's own runs, but
+the metrics that set agents against each other (BtR, MnR, the per-task ranks and the rank curve) are computed
+only on the (task, seed) pairs every agent has a run on (:func:`shared_runs`), and :func:`coverage` says who
+covers what. With equal coverage :func:`shared_runs` returns the table itself, so nothing changes.
 """
 
 from __future__ import annotations
@@ -77,6 +84,53 @@ def best_score_at(df: pd.DataFrame, b: int) -> pd.DataFrame:
     return at_budget(df, b)[_RUN + ["best_score"]]
 
 
+def _pair_counts(df: pd.DataFrame) -> tuple[pd.Series, int]:
+    """Per (task, seed): how many agents have a stored run there; and how many agents there are."""
+    runs = df[_RUN].drop_duplicates()
+    return runs.groupby(["task", "seed"])["agent"].nunique(), int(runs["agent"].nunique())
+
+
+def equal_coverage(df: pd.DataFrame) -> bool:
+    """True when every agent has a stored run (finished or failed) on the same (task, seed) pairs."""
+    counts, n_agents = _pair_counts(df)
+    return bool((counts == n_agents).all())
+
+
+def shared_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows on the (task, seed) pairs on which every agent has a stored run: ``df`` itself when coverage is equal.
+
+    Ranks and "beats" comparisons need this: an agent ranked on a task its rival never ran would be ranked alone.
+    """
+    counts, n_agents = _pair_counts(df)
+    if (counts == n_agents).all():
+        return df
+    keep = counts.index[counts == n_agents]
+    return df[pd.MultiIndex.from_frame(df[["task", "seed"]]).isin(keep)]
+
+
+def _names(values: Sequence[Any]) -> list[Any]:
+    return [v.item() if isinstance(v, np.generic) else v for v in values]  # plain ints and strings (JSON)
+
+
+def coverage(df: pd.DataFrame) -> dict[str, Any] | None:
+    """Who ran what, when agents cover different (task, seed) sets; None when coverage is equal (the normal case).
+
+    ``{"agents": {agent: {"runs", "tasks", "seeds"}}, "shared": {"runs", "tasks", "seeds"}, "all_tasks"}``: per agent
+    its stored runs (finished or failed; a run is one (task, seed)), the tasks and the seeds they are on; ``shared``
+    the (task, seed) pairs every agent has a run on, which BtR, MnR and the per-task ranks are computed on.
+    """
+    if equal_coverage(df):
+        return None
+    runs = df[_RUN].drop_duplicates()
+    shared = shared_runs(runs)
+    agents = {str(a): {"runs": int(len(r)), "tasks": _names(sorted(r["task"].unique())),
+                       "seeds": _names(sorted(r["seed"].unique()))} for a, r in runs.groupby("agent")}
+    pairs = shared[["task", "seed"]].drop_duplicates()
+    return {"agents": agents, "shared": {"runs": int(len(pairs)), "tasks": _names(sorted(pairs["task"].unique())),
+                                         "seeds": _names(sorted(pairs["seed"].unique()))},
+            "all_tasks": _names(sorted(runs["task"].unique()))}
+
+
 def task_means(values: pd.DataFrame, column: str) -> pd.DataFrame:
     """Mean over seeds per (agent, task) as an agent x task table."""
     return values.groupby(["agent", "task"])[column].mean().unstack("task")
@@ -112,9 +166,10 @@ def mean_rank(values: pd.DataFrame, column: str = "regret", lower_is_better: boo
 def rank_curve(df: pd.DataFrame) -> pd.DataFrame:
     """Average rank (by regret of the best so far) after each evaluation: a step x agent table.
 
-    Ranked within each (task, seed) over the agents present, averaged over seeds, then over tasks.
+    Ranked within each (task, seed) over the agents present, averaged over seeds, then over tasks; only on the (task,
+    seed) pairs every agent has a run on (:func:`shared_runs`).
     """
-    ok = ok_steps(df)
+    ok = ok_steps(shared_runs(df))
     if ok.empty:
         return pd.DataFrame()
     wide = ok.pivot_table(index=["task", "seed", "step"], columns="agent", values="normalized_regret", aggfunc="first")
@@ -134,7 +189,8 @@ def summary_table(df: pd.DataFrame, budgets: Sequence[int] | None = None, refere
     """One row per agent: regret mean/std at each budget, BtR, MP, MnP, MnR, seconds per suggestion.
 
     Also: ``heldout`` (True when the agent was scored only on tasks it was not fitted on, k-fold),
-    ``runs`` (finished runs) and ``failed`` (runs where the agent raised).
+    ``runs`` (finished runs) and ``failed`` (runs where the agent raised). BtR and MnR compare agents, so they use
+    only the (task, seed) pairs every agent has a run on (:func:`shared_runs`; all of them when coverage is equal).
     """
     budget = run_budget(df)
     budgets = list(budgets) if budgets is not None else report_budgets(budget)
@@ -149,11 +205,12 @@ def summary_table(df: pd.DataFrame, budgets: Sequence[int] | None = None, refere
         table[f"regret@{b}"] = r.mean()
         table[f"std@{b}"] = r.std(ddof=1)
     final = at_budget(df, budget)
-    table["BtR"] = beats_random_ratio(task_means(final, "regret"), reference)
+    shared = at_budget(shared_runs(df), budget)  # == final when every agent ran the same (task, seed) pairs
+    table["BtR"] = beats_random_ratio(task_means(shared, "regret"), reference)
     best = task_means(final, "best_score")
     table["MP"] = best.median(axis=1)
     table["MnP"] = best.mean(axis=1)
-    table["MnR"] = mean_rank(final)
+    table["MnR"] = mean_rank(shared)
     table["sec/suggestion"] = ok_steps(df).groupby("agent")["choose_seconds"].mean()
     return table
 
@@ -165,10 +222,14 @@ def per_task_table(df: pd.DataFrame, b: int | None = None) -> pd.DataFrame:
 
 
 def per_task_details(df: pd.DataFrame, b: int | None = None) -> dict[str, dict[str, dict[str, float | None]]]:
-    """``{agent: {task: {regret_mean, regret_std, best_score_mean, rank, seeds}}}`` at budget ``b``."""
+    """``{agent: {task: {regret_mean, regret_std, best_score_mean, rank, seeds}}}`` at budget ``b``.
+
+    ``rank`` is over the (task, seed) pairs every agent has a run on (:func:`shared_runs`), None on a task with none;
+    the other entries cover the agent's own runs on the task (``seeds`` of them).
+    """
     b = run_budget(df) if b is None else b
     final = at_budget(df, b)
-    ranked = final.dropna(subset=["regret"]).copy()
+    ranked = at_budget(shared_runs(df), b).dropna(subset=["regret"]).copy()
     ranked["rank"] = ranked.groupby(["task", "seed"])["regret"].rank(method="average")
     rank = ranked.groupby(["agent", "task"])["rank"].mean()
     g = final.groupby(["agent", "task"])

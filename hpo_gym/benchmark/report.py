@@ -10,6 +10,7 @@ from typing import Any, cast
 import pandas as pd
 
 from hpo_gym.benchmark.metrics import (
+    coverage,
     paired_ratio_bootstrap,
     per_task_details,
     per_task_table,
@@ -48,6 +49,45 @@ def _held_out_label(heldout: bool, in_sample: tuple[list[str], int] | None) -> s
     return "yes (k-fold)" if heldout else "no"
 
 
+def _seed_ranges(seeds: list[int]) -> str:
+    """``[0, 1, 2, 3, 7]`` as ``seeds 0-3, 7``; ``[2]`` as ``seed 2``."""
+    parts: list[str] = []
+    for s in seeds:
+        if parts and s == int(parts[-1].split("-")[-1]) + 1:
+            parts[-1] = f"{parts[-1].split('-')[0]}-{s}"
+        else:
+            parts.append(str(s))
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(parts)
+
+
+def _tasks_text(tasks: list[str], all_tasks: list[str], limit: int = 8) -> str:
+    """``all 8 tasks``, or ``3 of 8 tasks (a, b, c)`` naming them (the first ``limit``)."""
+    if len(tasks) == len(all_tasks):
+        return f"all {len(all_tasks)} tasks"
+    named = ", ".join(map(str, tasks[:limit])) + (", ..." if len(tasks) > limit else "")
+    return f"{len(tasks)} of {len(all_tasks)} tasks ({named})"
+
+
+def coverage_note(df: pd.DataFrame) -> str | None:
+    """A warning that agents cover different (task, seed) sets, naming each agent's runs, tasks and seeds and what the
+    cross-agent metrics are computed on; None when coverage is equal (see :func:`~hpo_gym.benchmark.metrics.coverage`)."""
+    cov = coverage(df)
+    if cov is None:
+        return None
+    who = "; ".join(f"{a}: {c['runs']} run{'' if c['runs'] == 1 else 's'} on {_tasks_text(c['tasks'], cov['all_tasks'])}, "
+                    f"{_seed_ranges(c['seeds'])}" for a, c in cov["agents"].items())
+    shared = cov["shared"]
+    if shared["runs"]:
+        on = (f"are computed only on the {shared['runs']} (task, seed) pairs all agents share: "
+              f"{_tasks_text(shared['tasks'], cov['all_tasks'])}, {_seed_ranges(shared['seeds'])}")
+    else:
+        on = "are undefined (-): no (task, seed) pair has a run of every agent"
+    return (f"WARNING: the agents were run on different (task, seed) sets (a partly finished or resumed benchmark), "
+            f"so their numbers are not over the same runs. {who}. Regret, MP, MnP, s/suggestion and the per-task "
+            f"regret cover each agent's own runs; BtR, MnR and the per-task ranks {on}. Finish the missing runs "
+            f"(`hpo-gym bench` with the same --out for every agent, task and seed) to compare like with like.")
+
+
 def _fmt(value: float, spec: str) -> str:
     """``value`` formatted, or ``-`` when it is undefined (NaN), as the regret columns show it."""
     return "-" if pd.isna(value) else format(value, spec)
@@ -82,8 +122,10 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
     budget = run_budget(df)
     table = summary_table(df)
     in_sample = in_sample_tasks(df)
-    parts = [f"Normalized regret mean ± std over runs at each budget; BtR, MP, MnP, MnR at budget {budget}.",
-             "", format_summary(table, in_sample).to_markdown(disable_numparse=True)]
+    note = coverage_note(df)
+    parts = [] if note is None else [note, ""]  # first: every number below depends on it
+    parts += [f"Normalized regret mean ± std over runs at each budget; BtR, MP, MnP, MnR at budget {budget}.",
+              "", format_summary(table, in_sample).to_markdown(disable_numparse=True)]
     if table["heldout"].any():
         parts += ["", "held-out = yes: scored only on tasks the agent was not fitted on (k-fold over tasks)."]
     if in_sample:
@@ -124,13 +166,22 @@ def json_report(df: pd.DataFrame) -> dict[str, Any]:
     """``{"budget", "agents": {agent: {summary metrics, "in_sample_tasks"}}, "tasks": {agent: {task: {...}}}}``.
 
     ``in_sample_tasks`` lists the tasks the agent was scored on although it was trained on them (see
-    :func:`in_sample_tasks`); empty for a clean row.
+    :func:`in_sample_tasks`); empty for a clean row. When the agents cover different (task, seed) sets, a
+    ``"coverage"`` entry (absent otherwise) holds :func:`~hpo_gym.benchmark.metrics.coverage` (each agent's runs,
+    tasks and seeds; the shared pairs), ``"shared_metrics"`` (the metrics computed on the shared pairs only) and
+    the ``"note"`` the Markdown report prints.
     """
     table = summary_table(df)
     in_sample = in_sample_tasks(df)
     agents = {a: {**{k: json_value(v) for k, v in row.items()}, "in_sample_tasks": in_sample.get(cast(str, a), ([], 0))[0]}
               for a, row in table.iterrows()}
-    return {"budget": run_budget(df), "agents": agents, "tasks": per_task_details(df)}
+    report: dict[str, Any] = {"budget": run_budget(df)}
+    cov = coverage(df)
+    if cov is not None:
+        del cov["all_tasks"]
+        report["coverage"] = {"equal": False, **cov, "shared_metrics": ["BtR", "MnR", "tasks.rank"],
+                              "note": coverage_note(df)}
+    return {**report, "agents": agents, "tasks": per_task_details(df)}
 
 
 def write_plots(df: pd.DataFrame, plot_dir: str | Path) -> list[Path]:

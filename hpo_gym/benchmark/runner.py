@@ -35,6 +35,7 @@ import json
 import math
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -142,12 +143,19 @@ class _Context:
 _CTX: _Context | None = None
 _PARENT_PID: int | None = None  # set in worker processes: the benchmark process that started them
 _TICK: Callable[[], None] | None = None  # called after every run (feeds the progress bar)
+_STOP: Any = None  # set in worker processes: an event the benchmark process sets when it is interrupted
+_ABORT: Any = None  # set in worker processes: an event set on a second interruption (end the run in flight too)
 
 
 def _exit_if_orphaned() -> None:
     """A worker whose parent was killed starts no new run (the finished ones are already stored)."""
     if _PARENT_PID is not None and os.getppid() != _PARENT_PID:
         os._exit(1)
+
+
+def _stopping() -> bool:
+    """True in a worker once the benchmark was interrupted (Ctrl-C): it starts no new run."""
+    return _STOP is not None and _STOP.is_set()
 
 
 @dataclass(frozen=True)
@@ -229,6 +237,8 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
         setup_error = traceback.format_exc()
     for task, seed in unit.runs:
         _exit_if_orphaned()
+        if _stopping():  # interrupted: the runs finished so far are stored; the rest wait for the rerun
+            break
         key: RunKey = (unit.agent, task, int(seed))
         if store is not None and store.has(key):
             frames.append(store.load([key]))
@@ -278,11 +288,17 @@ def _fitted_agent(ctx: _Context, unit: _Unit, store: ResultStore | None) -> Any:
     return agent
 
 
-def _init_worker(ctx: _Context, parent_pid: int, ticks: Any = None) -> None:
-    """Worker start: install the context, one BLAS/torch thread per process, and die with the parent."""
-    global _CTX, _PARENT_PID, _TICK
-    _CTX, _PARENT_PID = ctx, parent_pid
+def _init_worker(ctx: _Context, parent_pid: int, ticks: Any = None, stop: Any = None, abort: Any = None) -> None:
+    """Worker start: install the context, one BLAS/torch thread per process, and die with the parent.
+
+    Ctrl-C reaches the whole process group; a worker ignores it and finishes (and stores) its run in flight,
+    while the benchmark process sets ``stop`` so that no worker starts another run, and ``abort`` on a second
+    Ctrl-C, which ends the worker at once (see :func:`_dispatch`).
+    """
+    global _CTX, _PARENT_PID, _TICK, _STOP, _ABORT
+    _CTX, _PARENT_PID, _STOP, _ABORT = ctx, parent_pid, stop, abort
     _TICK = None if ticks is None else (lambda: ticks.put(1))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
     if "torch" in sys.modules:
@@ -291,6 +307,8 @@ def _init_worker(ctx: _Context, parent_pid: int, ticks: Any = None) -> None:
     def watchdog() -> None:  # a SIGKILLed parent cannot stop its workers; they notice and exit
         while True:
             _exit_if_orphaned()
+            if _ABORT is not None and _ABORT.is_set():  # the user does not want to wait for the run in flight
+                os._exit(1)
             time.sleep(0.2)
 
     threading.Thread(target=watchdog, daemon=True).start()
@@ -365,7 +383,7 @@ def run_benchmark(
     ctx = _Context(agent_specs, objectives, suite, budget, None if out is None else str(out), resolve_agent,
                    _env_kwargs(env_kwargs))
     _check_env(ctx, run_tasks)
-    transfer_agents = _check_agents(ctx, protocol)
+    transfer_agents, agent_files = _check_agents(ctx, protocol)
     store = None
     if out is not None:
         store = ResultStore(out)
@@ -373,6 +391,7 @@ def run_benchmark(
                               "suite": suite if not objectives else "custom",
                               "tasks": task_names if protocol == "kfold" else None, "env_kwargs": ctx.env_kwargs,
                               "objectives": _objective_fingerprints(objectives)})
+        store.check_agent_files(agent_files, lambda name: any(store.has((name, t, s)) for t in run_tasks for s in seed_list))
         store.clean_temporaries()
         if retry_failed:
             store.remove_failed([(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list])
@@ -469,8 +488,10 @@ def _agent_specs(agents: Mapping[str, AgentSpec] | Sequence[str]) -> dict[str, A
     return specs
 
 
-def _check_agents(ctx: _Context, protocol: str) -> set[str]:
-    """Build each spec-string agent once and return the names of the transfer agents (those with ``fit``).
+def _check_agents(ctx: _Context, protocol: str) -> tuple[set[str], dict[str, str]]:
+    """Build each spec-string agent once; return the names of the transfer agents (those with ``fit``) and the
+    ``fingerprint`` of each built agent that has one (the content of the files it plays from, see
+    :mod:`hpo_gym.fingerprint`).
 
     A spec the registry refuses ('tpee') or a string without ``resolve_agent`` raises here, with the registry's
     own message, before anything runs: inside the runs it would be stored as failed runs, finished results
@@ -478,6 +499,7 @@ def _check_agents(ctx: _Context, protocol: str) -> set[str]:
     has ``fit``; a factory that fails to build is left to its runs to record.
     """
     transfer: set[str] = set()
+    fingerprints: dict[str, str] = {}
     for name, spec in ctx.agents.items():
         if isinstance(spec, str):
             agent = ctx.build_agent(name)
@@ -490,7 +512,10 @@ def _check_agents(ctx: _Context, protocol: str) -> set[str]:
             continue
         if protocol == "kfold" and is_transfer_agent(agent):
             transfer.add(name)
-    return transfer
+        fingerprint = getattr(agent, "fingerprint", None)
+        if isinstance(fingerprint, str):
+            fingerprints[name] = fingerprint
+    return transfer, fingerprints
 
 
 def _env_kwargs(env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -604,7 +629,13 @@ def _resolve_tasks(tasks: Sequence[TaskSpec] | None, suite: str) -> tuple[list[s
 
 
 def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: int, progress: bool) -> list[pd.DataFrame]:
-    """Run the units serially or on a process pool; the bar advances once per finished run."""
+    """Run the units serially or on a process pool; the bar advances once per finished run.
+
+    On an exception in this process (Ctrl-C's ``KeyboardInterrupt``, a worker that died:
+    ``BrokenProcessPool``) the pool is shut down once, with its queued runs cancelled and the workers told to
+    start no new run, after the runs in flight have finished and been stored; then the exception propagates, and
+    rerunning the same benchmark resumes from the stored runs.
+    """
     global _CTX, _TICK
     frames: list[pd.DataFrame] = []
     bar = tqdm(total=total, initial=n_done, desc="bench", unit="run", disable=not progress, dynamic_ncols=True)
@@ -632,20 +663,34 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
                 received += 1
                 bar.update(1)
 
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp_ctx, initializer=_init_worker,
-                                 initargs=(ctx, os.getpid(), ticks)) as pool:
+        stop, abort = mp_ctx.Event(), mp_ctx.Event()
+        # no `with`: its exit calls shutdown(wait=True), which would reset the cancel_futures of the shutdown below
+        # before the pool's manager thread acted on it, so every queued run would still run after a Ctrl-C
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp_ctx, initializer=_init_worker,
+                                   initargs=(ctx, os.getpid(), ticks, stop, abort))
+        pending: dict[Any, _Unit] = {}
+        try:
             pending = {pool.submit(_execute, u): u for u in units}
+            while pending:
+                done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    unit = pending.pop(fut)
+                    frames.extend(fut.result())
+                    expected += len(unit.runs)
+                drain()
+        except BaseException as e:
+            stop.set()  # runs already handed to a worker (the pool queues a few ahead) are not started either
+            if isinstance(e, KeyboardInterrupt) and any(f.running() for f in pending):
+                bar.write("interrupted: finishing the runs in flight, which are stored (Ctrl-C again to abandon them)",
+                          file=sys.stderr)
             try:
-                while pending:
-                    done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        unit = pending.pop(fut)
-                        frames.extend(fut.result())
-                        expected += len(unit.runs)
-                    drain()
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
+                pool.shutdown(wait=True, cancel_futures=True)  # waits for the runs in flight, which are stored
+            except KeyboardInterrupt:  # Ctrl-C again while waiting: end the runs in flight as well (lost, not stored)
+                abort.set()
+                pool.shutdown(wait=True)
                 raise
+            raise
+        pool.shutdown(wait=True)
         drain()
         if expected > received:  # ticks still in the queue's pipe: count them without waiting
             bar.update(expected - received)

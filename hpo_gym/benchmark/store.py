@@ -30,7 +30,7 @@ import os
 import pickle
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ STEP_COLUMNS = ["agent", "task", "seed", "fold", "heldout", "in_sample", "step",
                 "normalized_regret", "choose_seconds", "eval_cost", "status", "error", "budget"]
 RunKey = tuple[str, str, int]
 MANIFEST = "benchmark.json"
+#: Content fingerprints of the files each agent plays from (its ``fingerprint``: a checkpoint, a saved model), by
+#: agent label: a rerun whose files changed is refused (see :meth:`ResultStore.check_agent_files`).
+AGENT_FILES = "agents.json"
 #: Settings that must agree between the runs of one store (mixing them would make numbers meaningless):
 #: ``env_kwargs`` change what a run measures (e.g. ``noise=True``); ``tasks`` is the ordered task list
 #: under k-fold, which defines the folds (``None`` under ``"all"``, where adding tasks is a resume).
@@ -49,6 +52,10 @@ LATER_KEYS = ("tasks", "env_kwargs", "objectives")
 #: Later keys whose empty value (None) needs no check when an older manifest lacks them: a benchmark of suite tasks
 #: only has no user objectives to fingerprint, so there is nothing unknown to warn about.
 NOTHING_TO_CHECK_WHEN_EMPTY = ("objectives",)
+#: Temporary files of the store's atomic writes outside ``runs/`` (``.<final name>.tmp-<pid of the writer>``, see
+#: :func:`_atomic_write_bytes`), by directory relative to the root: the manifest and the fitted-agent cache. Only
+#: these names are ever removed there; the root may hold the user's own files (plots/, notes).
+OTHER_TEMPORARIES = {".": re.compile(r"\.(benchmark|agents)\.json\.tmp-\d+"), "fitted": re.compile(r"\..+\.pkl\.tmp-\d+")}
 
 
 def _slug(text: str, limit: int = 40) -> str:
@@ -98,6 +105,31 @@ class ResultStore:
             return
         _atomic_write_bytes(path, json.dumps(wanted, indent=2).encode())
 
+    def check_agent_files(self, fingerprints: Mapping[str, str], has_runs: Callable[[str], bool]) -> None:
+        """Record each agent's file fingerprint, or raise ``ValueError`` when an agent's stored runs were made from
+        other files: the label (e.g. ``grpoformer:runs/mine/policy.pt``) stays the same when the file is retrained in
+        place, so its stored runs would otherwise be returned as the new file's.
+
+        An agent with runs here but no recorded fingerprint (a directory from before this check) is not checked and
+        not recorded, with a ``RuntimeWarning``: which files its runs came from is unknown.
+        """
+        path = self.root / AGENT_FILES
+        stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        changed = {name: (stored[name], fp) for name, fp in fingerprints.items() if name in stored and stored[name] != fp}
+        if changed:
+            detail = "; ".join(f"{name!r} (stored {a}, now {b})" for name, (a, b) in changed.items())
+            raise ValueError(f"{self.root} holds runs of agents whose files have changed since: {detail}; their "
+                             "checkpoint or model was replaced, so the stored runs are not theirs. Use another --out "
+                             "directory (or remove this one to start over)")
+        new = {name: fp for name, fp in fingerprints.items() if name not in stored}
+        unchecked = sorted(name for name in new if has_runs(name))
+        if unchecked:
+            warnings.warn(f"{self.root} has runs of {unchecked} from before agent files were recorded; that they match "
+                          "the files now is not checked", RuntimeWarning, stacklevel=3)
+        record = {name: fp for name, fp in new.items() if name not in unchecked}
+        if record:
+            _atomic_write_bytes(path, json.dumps({**stored, **record}, indent=2, sort_keys=True).encode())
+
     def manifest(self) -> dict[str, Any]:
         path = self.root / MANIFEST
         return json.loads(path.read_text()) if path.exists() else {}
@@ -126,9 +158,18 @@ class ResultStore:
         return sorted(p for p in self.runs_dir.glob("*.parquet") if not p.name.startswith("."))
 
     def clean_temporaries(self) -> int:
-        """Remove temp files left by killed writers (their pid is gone); returns how many."""
+        """Remove temp files left by killed writers (their pid is gone); returns how many.
+
+        Scans ``runs/`` (shards) and, for the names of :data:`OTHER_TEMPORARIES` only, the root (the manifest) and
+        ``fitted/`` (the fitted-agent cache). A temp file of a live process is left alone: it may be mid-write.
+        """
+        candidates = list(self.runs_dir.glob(".*.tmp-*")) if self.runs_dir.exists() else []
+        for sub, pattern in OTHER_TEMPORARIES.items():
+            folder = self.root / sub
+            if folder.is_dir():
+                candidates += [p for p in folder.glob(".*.tmp-*") if pattern.fullmatch(p.name) and p.is_file()]
         removed = 0
-        for p in self.runs_dir.glob(".*.tmp-*") if self.runs_dir.exists() else []:
+        for p in candidates:
             pid = int(p.name.rsplit("-", 1)[-1]) if p.name.rsplit("-", 1)[-1].isdigit() else -1
             if pid <= 0 or not _pid_alive(pid):
                 p.unlink(missing_ok=True)
@@ -217,6 +258,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a temp file next to it (``.<name>.tmp-<pid>``) moved into place."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)

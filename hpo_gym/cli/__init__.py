@@ -12,6 +12,7 @@ import importlib
 import sys
 import warnings
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 
 #: One module per subcommand group; each defines ``register(subparsers) -> None``.
 COMMAND_MODULES: list[str] = [
@@ -21,6 +22,14 @@ COMMAND_MODULES: list[str] = [
     "hpo_gym.cli.grpoformer",
     "hpo_gym.cli.live",
 ]
+#: Exit status of a command whose work failed rather than its input (``bench``: runs in which an agent raised, or a
+#: worker process that died); 2 is bad input, as argparse uses it.
+EXIT_FAILED = 1
+#: Exit status after Ctrl-C (128 + SIGINT, as a shell reports a command it interrupted).
+EXIT_INTERRUPTED = 130
+#: What a ``BrokenProcessPool`` means to a user: nothing in the command line was wrong.
+WORKER_DIED = ("a worker process died (killed by a signal or by the out-of-memory killer, e.g. with too many --jobs "
+               "for the memory)")
 
 
 def _int_at_least(minimum: int, why: str) -> Callable[[str], int]:
@@ -60,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _one_line_warning
         try:
             return int(args.func(args) or 0)
+        except BrokenProcessPool:  # a RuntimeError, but no user error: exit 2 would say the command line was wrong
+            print(f"hpo-gym {args.command}: error: {WORKER_DIED}; rerun the same command (a benchmark with --out "
+                  "resumes, keeping its finished runs)", file=sys.stderr)
+            return EXIT_FAILED
         except (ValueError, FileNotFoundError, RuntimeError) as e:  # user errors: one clear line, no traceback
             print(f"hpo-gym {args.command}: error: {e}", file=sys.stderr)
             return 2

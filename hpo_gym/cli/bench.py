@@ -11,10 +11,11 @@ import argparse
 import json
 import os
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpo_gym.cli import positive_int
+from hpo_gym.cli import EXIT_FAILED, EXIT_INTERRUPTED, WORKER_DIED, positive_int
 from hpo_gym.suites import HPOBENCH_NN, suite_names
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bench", help="benchmark agents on a suite (resumable; results in --out)",
                               description="Run agents x tasks x seeds through HPO-OpenML-v0 and store every step. Exit status 0 when "
                                           "every run finished, 1 when some agent raised (its runs are stored as failed), "
-                                          "2 on bad input.")
+                                          "2 on bad input, 130 when interrupted (Ctrl-C). After an interruption, or a worker process killed "
+                                          "(e.g. out of memory; exit status 1), rerun the same command: finished runs are kept.")
     p.add_argument("--agents", type=_csv, default=["random", "tpe"],
                    help="comma-separated agent specs, e.g. random,tpe,gp,cmaes,qmc (NAME or NAME:ARG; default random,tpe); "
                         "your own: MODULE:FACTORY, e.g. my_agents:MyAgent (a module in the working directory)")
@@ -65,9 +67,17 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if os.getcwd() not in sys.path:  # MODULE:FACTORY agents import from here, as under `python -m` (workers inherit it)
         sys.path.insert(0, os.getcwd())
-    df = run_benchmark(args.agents, suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out, jobs=args.jobs,
-                       protocol=args.protocol, folds=args.folds, only_tasks=args.tasks, resolve_agent=make_agent,
-                       retry_failed=args.retry_failed)
+    try:
+        df = run_benchmark(args.agents, suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out,
+                           jobs=args.jobs, protocol=args.protocol, folds=args.folds, only_tasks=args.tasks,
+                           resolve_agent=make_agent, retry_failed=args.retry_failed)
+    except KeyboardInterrupt:  # Ctrl-C: the finished runs are stored; a traceback would only hide that
+        print(f"hpo-gym bench: interrupted; rerun the same command to resume ({_stored_runs(args.out)})", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenProcessPool:  # not bad input (exit 2): a worker was killed, e.g. by the out-of-memory killer
+        print(f"hpo-gym bench: error: {WORKER_DIED}; the runs in flight are lost. Rerun the same command to resume: "
+              f"finished runs are kept ({_stored_runs(args.out)})", file=sys.stderr)
+        return EXIT_FAILED
     if not args.no_report:
         print(markdown_report(df))
         print(f"\nresults in {args.out}; `hpo-gym report {args.out}` writes the plots")
@@ -76,8 +86,16 @@ def run_bench(args: argparse.Namespace) -> int:
         first = failed.iloc[0]
         print(f"{len(failed)} run(s) failed (stored; rerun them with --retry-failed once fixed); first: {first['agent']} "
               f"on {first['task']} seed {first['seed']}:\n{first['error']}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     return 0
+
+
+def _stored_runs(out: Path) -> str:
+    """How many runs ``out`` holds, for the resume hint (the runs of this command and of earlier ones)."""
+    from hpo_gym.benchmark import ResultStore
+
+    n = len(ResultStore(out).shard_paths())
+    return f"{n} run{'' if n == 1 else 's'} stored in {out}"
 
 
 def _split_comparison(text: str, agents: set[str]) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from stable_baselines3.common.env_checker import check_env  # noqa: E402
 
 from agents.registry import make_agent  # noqa: E402
 from agents.sb3_ppo import SB3PPOAgent  # noqa: E402
+from hpo_gym.fingerprint import files_fingerprint  # noqa: E402
 from hpo_gym.benchmark import run_benchmark, summary_table  # noqa: E402
 
 
@@ -70,6 +71,8 @@ def test_save_and_load_roundtrip(tmp_path, credit_g):
     agent.save(tmp_path / "ppo.zip")
     loaded = make_agent(f"ppo:{tmp_path / 'ppo.zip'}")
     assert loaded.budget == 10
+    # the harness records the zip's content (a replaced file must not inherit the old one's stored runs)
+    assert loaded.fingerprint == files_fingerprint([tmp_path / "ppo.zip"]) and agent.fingerprint is None
     loaded.reset(credit_g.space, seed=0, budget=10)
     env = gym.make("HPO-OpenML-v0", task="credit_g", budget=10)
     obs, _ = env.reset(seed=0)

@@ -97,3 +97,124 @@ def test_sigkill_mid_benchmark_then_resume_stores_every_run_once(tmp_path):
     # the resume ran only the missing runs: every shard stored before it is untouched
     after = {p.name: p.stat().st_mtime_ns for p in store.shard_paths()}
     assert {name: after[name] for name in settled} == settled
+
+
+# -- Ctrl-C, a killed worker, temporaries of a kill ------------------------------------------------------------------
+SHORT_SEEDS, SHORT_BUDGET = 4, 30  # 64 short runs: a few seconds in all, so an interruption lands early
+SHORT_TOTAL = 2 * 8 * SHORT_SEEDS
+
+
+def short_bench(out) -> list[str]:
+    return [sys.executable, "-m", "hpo_gym", "bench", "--agents", AGENTS, "--budget", str(SHORT_BUDGET),
+            "--seeds", str(SHORT_SEEDS), "--jobs", str(JOBS), "--out", str(out), "--no-report"]
+
+
+def start_and_wait_for_a_run(out, **popen) -> subprocess.Popen:
+    proc = subprocess.Popen(short_bench(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **popen)
+    wait_for(lambda: bool(ResultStore(out).shard_paths()) or proc.poll() is not None, "the first stored run", 120)
+    assert proc.poll() is None, f"the benchmark exited (code {proc.returncode}) before it could be interrupted"
+    return proc
+
+
+def finish(proc: subprocess.Popen) -> tuple[str, float]:
+    """Wait for ``proc`` (killing its group if it hangs); its stderr and how long it took to exit."""
+    start = time.monotonic()
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return err, time.monotonic() - start
+
+
+def assert_rerun_completes(out) -> None:
+    done = subprocess.run(short_bench(out), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    store = ResultStore(out)
+    runs = store.load().groupby(["agent", "task", "seed"])
+    assert runs.ngroups == SHORT_TOTAL and (runs.size() == SHORT_BUDGET).all()
+    assert not list(store.runs_dir.glob(".*.tmp-*"))
+
+
+@pytest.mark.parametrize("target", ["process group", "parent only"])
+def test_ctrl_c_with_jobs_stops_at_once_keeping_finished_runs_and_the_rerun_completes(tmp_path, target):
+    """Ctrl-C reaches the whole process group; the audit also sent SIGINT to the parent alone. Either way `--jobs 2` used
+    to run every queued run first (the pool's `with` exit undid cancel_futures), then end in a traceback."""
+    out = tmp_path / "bench"
+    proc = start_and_wait_for_a_run(out, start_new_session=True)  # its own group: the signal never reaches pytest
+    if target == "process group":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGINT)
+    err, seconds = finish(proc)
+    stored = len(ResultStore(out).shard_paths())
+    assert stored <= SHORT_TOTAL // 2, f"{stored}/{SHORT_TOTAL} runs stored after Ctrl-C: the queued runs still ran"
+    assert seconds < 15, f"took {seconds:.1f} s to stop"
+    assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
+    line = err.strip().splitlines()[-1]
+    assert line == (f"hpo-gym bench: interrupted; rerun the same command to resume "
+                    f"({stored} run{'' if stored == 1 else 's'} stored in {out})")
+    if target == "process group":
+        assert_rerun_completes(out)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
+
+
+def test_a_killed_worker_is_reported_as_a_dead_worker_with_the_failed_runs_status_and_the_rerun_resumes(tmp_path):
+    """SIGKILL of a worker (what the out-of-memory killer does) used to print the pool's 'terminated abruptly' as
+    an error of the command line and exit 2, which --help documents as bad input."""
+    out = tmp_path / "bench"
+    proc = start_and_wait_for_a_run(out, start_new_session=True)
+    workers = [pid for pid in children_of(proc.pid) if _cmdline(pid) == _cmdline(proc.pid)]  # forked: same command line
+    assert workers, f"no worker process of --jobs {JOBS} found"
+    os.kill(workers[0], signal.SIGKILL)
+    err, _ = finish(proc)
+    assert proc.returncode == 1, err[-2000:]  # as for failed runs (see `hpo-gym bench --help`), not 2
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("hpo-gym bench: error: a worker process died (killed by a signal or by the out-of-memory")
+    assert f"Rerun the same command to resume: finished runs are kept ({len(ResultStore(out).shard_paths())} run" in line
+    assert "terminated abruptly" not in err and "Traceback" not in err
+    assert_rerun_completes(out)
+
+
+def test_a_rerun_removes_the_temporaries_a_kill_left_in_the_root_and_in_fitted(tmp_path):
+    """Temp files of the manifest and of the fitted-agent cache (`.NAME.tmp-PID`) of a killed writer used to survive
+    every rerun: only runs/ was cleaned. A live writer's temp and the user's own files stay."""
+    from hpo_gym.cli import main
+
+    out = tmp_path / "bench"
+    command = ["bench", "--agents", "random", "--tasks", "credit_g", "--budget", "5", "--seeds", "1", "--out", str(out),
+               "--no-report"]
+    assert main(command) == 0
+    store = ResultStore(out)
+    fitted = store.fitted_path("grpoformer", 0, ["car"], 0)
+    fitted.parent.mkdir()
+    # a writer killed in the middle of its atomic writes (the store names its temps `.<name>.tmp-<its pid>`)
+    writer = subprocess.Popen([sys.executable, "-c", f"""
+import os, sys, time
+open({str(out / '.benchmark.json.tmp-')!r} + str(os.getpid()), 'w').write('{{"budg')
+open({str(fitted.parent / ('.' + fitted.name + '.tmp-'))!r} + str(os.getpid()), 'wb').write(b'partial pickle')
+print('written', flush=True)
+time.sleep(600)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
+    finally:
+        writer.kill()
+        writer.wait()
+    left = [out / f".benchmark.json.tmp-{writer.pid}", fitted.parent / f".{fitted.name}.tmp-{writer.pid}"]
+    assert all(p.exists() for p in left)
+    live = fitted.parent / f".{fitted.name}.tmp-{os.getpid()}"  # this process is alive: its write may be under way
+    mine = [out / "notes.txt", out / f".notes.txt.tmp-{writer.pid}", fitted.parent / f"my.pkl.tmp-{writer.pid}"]
+    for path in [live, *mine]:
+        path.write_text("keep")
+    assert main(command) == 0
+    assert not any(p.exists() for p in left), "the killed writer's temporaries survived the rerun"
+    assert live.exists() and all(p.read_text() == "keep" for p in mine)
+    assert store.manifest()["budget"] == 5

@@ -1,0 +1,29 @@
+"""Content fingerprints of files an agent plays from (checkpoints, saved models).
+
+Why: a result directory keys its stored runs by the agent's label, e.g. ``grpoformer:runs/mine/policy.pt``. Retrain
+that checkpoint in place and the label stays the same, so without a fingerprint of the file's bytes a rerun would
+return the old checkpoint's runs as the new one's. The harness records each agent's fingerprint and refuses a rerun
+whose files changed (see :meth:`hpo_gym.benchmark.store.ResultStore.check_agents`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+def files_fingerprint(paths: Sequence[str | Path]) -> str:
+    """sha256 over the files' bytes, in the given order (a missing file counts as such, so adding one changes it)."""
+    digest = hashlib.sha256()
+    for path in map(Path, paths):
+        if not path.is_file():
+            digest.update(b"\x00missing\x00")
+            continue
+        digest.update(str(path.stat().st_size).encode() + b"\x00")
+        with path.open("rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]

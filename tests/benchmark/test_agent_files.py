@@ -1,0 +1,57 @@
+"""A result directory records the content of the files an agent plays from, so a checkpoint retrained in place
+under the same path is never credited with the old checkpoint's stored runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from agents.grpoformer.agent import SHIPPED_CHECKPOINT
+from agents.registry import make_agent
+from hpo_gym.benchmark import run_benchmark
+from hpo_gym.fingerprint import files_fingerprint
+
+pytestmark = pytest.mark.filterwarnings("ignore:in-sample results")  # the shipped checkpoint saw credit_g
+FOLD_CHECKPOINT = sorted((SHIPPED_CHECKPOINT.parent / "folds").glob("*.pt"))[0]
+
+
+def _bench(agent: str, out):
+    return run_benchmark([agent], tasks=["credit_g"], budget=3, seeds=2, out=out, resolve_agent=make_agent, progress=False)
+
+
+def test_a_checkpoint_replaced_under_the_same_path_is_refused_not_resumed(tmp_path):
+    ckpt = tmp_path / "policy.pt"
+    shutil.copy(SHIPPED_CHECKPOINT, ckpt)
+    agent, out = f"grpoformer:{ckpt}", tmp_path / "bench"
+    first = _bench(agent, out)
+    assert json.loads((out / "agents.json").read_text()) == {agent: files_fingerprint([ckpt])}
+    assert _bench(agent, out).equals(first)  # the same file: a resume returns the stored runs
+    shutil.copy(FOLD_CHECKPOINT, ckpt)  # retrained in place, as `train-grpoformer --out` does
+    with pytest.raises(ValueError, match=r"holds runs of agents whose files have changed since: 'grpoformer:.*policy\.pt' "
+                                         r"\(stored [0-9a-f]{16}, now [0-9a-f]{16}\).*Use another --out directory"):
+        _bench(agent, out)
+    assert len(_bench(agent, tmp_path / "fresh")) == len(first)  # a new directory runs the new checkpoint
+
+
+def test_a_fold_pattern_is_fingerprinted_over_every_fold_file(tmp_path):
+    for k in range(2):
+        shutil.copy(SHIPPED_CHECKPOINT, tmp_path / f"fold{k}.pt")
+    pattern = f"grpoformer:{tmp_path}/fold{{k}}.pt"
+    before = make_agent(pattern).fingerprint
+    assert before == files_fingerprint([tmp_path / "fold0.pt", tmp_path / "fold1.pt"])
+    shutil.copy(FOLD_CHECKPOINT, tmp_path / "fold1.pt")  # one fold retrained
+    assert make_agent(pattern).fingerprint != before
+    assert make_agent("grpoformer").fingerprint is None  # the shipped checkpoints change only with the package
+
+
+def test_runs_stored_before_files_were_recorded_are_not_checked_and_say_so(tmp_path):
+    ckpt = tmp_path / "policy.pt"
+    shutil.copy(SHIPPED_CHECKPOINT, ckpt)
+    agent, out = f"grpoformer:{ckpt}", tmp_path / "bench"
+    _bench(agent, out)
+    (out / "agents.json").unlink()  # a directory from before this check
+    with pytest.warns(RuntimeWarning, match=r"has runs of \['grpoformer:.*'\] from before agent files were recorded"):
+        _bench(agent, out)
+    assert not (out / "agents.json").exists()  # nothing recorded: which file those runs came from is unknown

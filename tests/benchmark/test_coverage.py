@@ -1,0 +1,78 @@
+"""A result directory whose agents ran different (task, seed) sets (partly finished, or resumed with fewer seeds):
+the report says so, and the metrics that set agents against each other use only the pairs all agents share."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from hpo_gym.benchmark import ResultStore
+from hpo_gym.cli import main
+
+BUDGET = 20
+
+
+def bench(out, agents: str, tasks: str, seeds: int) -> None:
+    assert main(["bench", "--agents", agents, "--tasks", tasks, "--budget", str(BUDGET), "--seeds", str(seeds),
+                 "--out", str(out), "--no-report"]) == 0
+
+
+def expected_ranks(out) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """By hand from the stored runs: per agent and task the mean rank over the seeds both agents ran, and BtR."""
+    df = ResultStore(out).load()
+    final = df[df["step"] == BUDGET].pivot_table(index=["task", "seed"], columns="agent", values="normalized_regret")
+    both = final.dropna()  # the (task, seed) pairs both agents ran
+    rank_r = both.apply(lambda row: 1.0 if row["random"] < row["tpe"] else 2.0 if row["random"] > row["tpe"] else 1.5,
+                        axis=1)
+    ranks = pd.DataFrame({"random": rank_r, "tpe": 3.0 - rank_r}).groupby("task").mean()
+    means = both.groupby("task").mean()
+    btr = {"random": 0.0, "tpe": float((means["tpe"] < means["random"]).mean())}
+    return ranks.to_dict(), btr
+
+
+def test_report_of_agents_with_different_tasks_and_seeds_warns_and_ranks_on_shared_runs(tmp_path, capsys):
+    out = tmp_path / "bench"
+    bench(out, "random", "credit_g,car,kc1", 3)  # random: 3 tasks x seeds 0-2
+    bench(out, "random,tpe", "credit_g,car", 2)  # resumed with fewer tasks and seeds: tpe on 2 tasks x seeds 0-1
+    capsys.readouterr()
+    ranks, btr = expected_ranks(out)
+
+    assert main(["report", str(out), "--no-plots"]) == 0
+    text = capsys.readouterr().out
+    first = text.splitlines()[0]
+    assert first.startswith("WARNING: the agents were run on different (task, seed) sets")
+    assert "random: 9 runs on all 3 tasks, seeds 0-2; tpe: 4 runs on 2 of 3 tasks (car, credit_g), seeds 0-1" in first
+    assert "BtR, MnR and the per-task ranks are computed only on the 4 (task, seed) pairs all agents share" in first
+
+    assert main(["report", str(out), "--no-plots", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    cov = report["coverage"]
+    assert cov["agents"] == {"random": {"runs": 9, "tasks": ["car", "credit_g", "kc1"], "seeds": [0, 1, 2]},
+                             "tpe": {"runs": 4, "tasks": ["car", "credit_g"], "seeds": [0, 1]}}
+    assert cov["shared"] == {"runs": 4, "tasks": ["car", "credit_g"], "seeds": [0, 1]} and cov["note"] == first
+    agents, tasks = report["agents"], report["tasks"]
+    for agent in ("random", "tpe"):  # MnR and BtR over the shared runs only: kc1 and seed 2 would rank random alone
+        assert agents[agent]["MnR"] == pytest.approx(sum(ranks[agent].values()) / 2)
+        assert agents[agent]["BtR"] == pytest.approx(btr[agent])
+        for task in ("car", "credit_g"):
+            assert tasks[agent][task]["rank"] == pytest.approx(ranks[agent][task])
+    assert agents["random"]["MnR"] + agents["tpe"]["MnR"] == pytest.approx(3.0)  # ranks 1 and 2 on every shared pair
+    assert tasks["random"]["kc1"]["rank"] is None  # no pair there that tpe ran
+    # per-agent numbers keep covering the agent's own runs
+    assert agents["random"]["runs"] == 9 and tasks["random"]["credit_g"]["seeds"] == 3
+
+
+def test_equal_coverage_reports_without_a_coverage_note(tmp_path, capsys):
+    out = tmp_path / "bench"
+    bench(out, "random,tpe", "credit_g,car", 2)
+    capsys.readouterr()
+    assert main(["report", str(out), "--no-plots"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Normalized regret mean ± std over runs") and "WARNING" not in text
+    assert main(["report", str(out), "--no-plots", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report) == ["budget", "agents", "tasks"]
+    ranks, btr = expected_ranks(out)
+    assert report["agents"]["tpe"]["MnR"] == pytest.approx(sum(ranks["tpe"].values()) / 2)
