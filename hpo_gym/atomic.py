@@ -27,6 +27,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = temporary_sibling(target)
     try:
         yield tmp
+        with tmp.open("rb") as fh:  # on disk before it is named: a crash of the machine cannot leave a torn file either
+            os.fsync(fh.fileno())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

@@ -36,6 +36,8 @@ from typing import Any
 
 import pandas as pd
 
+from hpo_gym.atomic import atomic_path
+
 STEP_COLUMNS = ["agent", "task", "seed", "fold", "heldout", "in_sample", "step", "config", "score", "best_score",
                 "normalized_regret", "choose_seconds", "eval_cost", "status", "error", "budget"]
 RunKey = tuple[str, str, int]
@@ -145,11 +147,8 @@ class ResultStore:
         """Write one finished run atomically (temp file in the same directory + ``os.replace``)."""
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         path = self.path_of(key)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        steps.to_parquet(tmp, index=False)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            steps.to_parquet(tmp, index=False)
         return path
 
     def shard_paths(self) -> list[Path]:
@@ -259,6 +258,5 @@ def _pid_alive(pid: int) -> bool:
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``path`` whole or not at all: a temp file next to it (``.<name>.tmp-<pid>``) moved into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
