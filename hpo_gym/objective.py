@@ -20,6 +20,10 @@ import numpy as np
 from hpo_gym.space import Config, SearchSpace
 
 
+#: A task's score span at or below this fraction of its largest score magnitude is float round-off: the task is flat.
+FLAT_SPAN = 1e-12
+
+
 @dataclass(frozen=True)
 class Oracle:
     """Best and worst achievable score of a task (known for tables, unknown for live training)."""
@@ -34,9 +38,11 @@ class Oracle:
 
     def normalized_regret(self, score: float | np.ndarray) -> float | np.ndarray:
         """``(best - score) / (best - worst)``: 0 at the optimum, 1 at the worst configuration; not clipped, so a score
-        outside [worst, best] gives a value outside [0, 1]. A flat task (best == worst) has regret 0; NaN stays NaN."""
+        outside [worst, best] gives a value outside [0, 1]. A flat task has regret 0; NaN stays NaN. Flat means a span
+        within float round-off of the scores (:data:`FLAT_SPAN`): a table whose cells have the same seed scores in
+        another order has means that differ in the last bit, and dividing by that would give them regrets 0 and 1."""
         span = self.best - self.worst
-        if span > 0:
+        if span > FLAT_SPAN * max(abs(self.best), abs(self.worst)):
             return (self.best - score) / span
         return np.where(np.isnan(score), np.nan, 0.0) if np.ndim(score) else (float("nan") if np.isnan(score) else 0.0)
 

@@ -37,6 +37,10 @@ import pandas as pd
 REFERENCE_AGENT = "random"
 STANDARD_BUDGETS = (10, 25, 50, 100)
 _RUN = ["agent", "task", "seed"]
+#: Regrets are compared at this many decimals. A table's noise-free score is a mean over seeds, so two cells with the
+#: same seed scores in another order can differ in the last bit (0.15 vs 0.15000000000000002): compared exactly,
+#: that float noise would decide a tie in MnR, BtR and the per-task ranks. Far below the 4 decimals reported.
+REGRET_DECIMALS = 12
 
 
 def ok_steps(df: pd.DataFrame) -> pd.DataFrame:
@@ -144,6 +148,7 @@ def beats_random_ratio(per_task: pd.DataFrame, reference: str = REFERENCE_AGENT)
     """
     if reference not in per_task.index:
         return pd.Series(np.nan, index=per_task.index, name="BtR")
+    per_task = per_task.round(REGRET_DECIMALS)  # means of equal regrets summed in another order tie, as they should
     ref = cast(pd.Series, per_task.loc[reference])  # one row: the table has one row per agent
     result = {}
     for agent, row in per_task.iterrows():
@@ -158,6 +163,7 @@ def mean_rank(values: pd.DataFrame, column: str = "regret", lower_is_better: boo
     ``values`` has columns agent, task, seed and ``column``.
     """
     v = values.dropna(subset=[column]).copy()
+    v[column] = v[column].round(REGRET_DECIMALS)  # last-bit differences are ties
     v["rank"] = v.groupby(["task", "seed"])[column].rank(method="average", ascending=lower_is_better)
     per_task = v.groupby(["agent", "task"])["rank"].mean()
     return per_task.groupby("agent").mean().rename("MnR")
@@ -172,7 +178,8 @@ def rank_curve(df: pd.DataFrame) -> pd.DataFrame:
     ok = ok_steps(shared_runs(df))
     if ok.empty:
         return pd.DataFrame()
-    wide = ok.pivot_table(index=["task", "seed", "step"], columns="agent", values="normalized_regret", aggfunc="first")
+    wide = ok.pivot_table(index=["task", "seed", "step"], columns="agent", values="normalized_regret",
+                          aggfunc="first").round(REGRET_DECIMALS)
     ranks = wide.rank(axis=1, method="average")
     return ranks.groupby(["task", "step"]).mean().groupby("step").mean()
 
@@ -230,6 +237,7 @@ def per_task_details(df: pd.DataFrame, b: int | None = None) -> dict[str, dict[s
     b = run_budget(df) if b is None else b
     final = at_budget(df, b)
     ranked = at_budget(shared_runs(df), b).dropna(subset=["regret"]).copy()
+    ranked["regret"] = ranked["regret"].round(REGRET_DECIMALS)  # last-bit differences are ties
     ranked["rank"] = ranked.groupby(["task", "seed"])["regret"].rank(method="average")
     rank = ranked.groupby(["agent", "task"])["rank"].mean()
     g = final.groupby(["agent", "task"])
@@ -294,8 +302,20 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
     # a resample where the reference found every optimum makes the ratio infinite: take order statistics there (an
     # interpolation between infinities is NaN), so the interval's end is reported as unbounded, not undefined
     method: Literal["inverted_cdf", "linear"] = "inverted_cdf" if np.isinf(ratios).any() else "linear"
-    low, high = np.nanquantile(ratios, [tail, 1.0 - tail], method=method)
+    # a resample where both agents found every optimum has the ratio 0/0: undefined, so it is left out of the interval
+    # and of the share's denominator alike (counting it as a miss would understate the share), and reported
+    defined = ~np.isnan(ratios)
+    if not defined.any():
+        out.update(low=math.nan, high=math.nan, note="no interval: in every resample both agents found every optimum")
+        if threshold is not None:
+            out["share_at_or_below_threshold"] = math.nan
+        return out
+    low, high = np.quantile(ratios[defined], [tail, 1.0 - tail], method=method)
     out.update(low=float(low), high=float(high))
+    if not defined.all():
+        out["undefined_resamples"] = int((~defined).sum())
+        out["note"] = (f"{out['undefined_resamples']} of {n_boot} resamples left out: both agents found every optimum "
+                       "in them, so their ratio is 0/0")
     if threshold is not None:
-        out["share_at_or_below_threshold"] = float(np.mean(ratios <= threshold))
+        out["share_at_or_below_threshold"] = float(np.mean(ratios[defined] <= threshold))
     return out

@@ -11,6 +11,7 @@ import pandas as pd
 
 from hpo_gym.benchmark.metrics import (
     coverage,
+    ok_steps,
     paired_ratio_bootstrap,
     per_task_details,
     per_task_table,
@@ -88,6 +89,43 @@ def coverage_note(df: pd.DataFrame) -> str | None:
             f"(`hpo-gym bench` with the same --out for every agent, task and seed) to compare like with like.")
 
 
+def regret_out_of_range(df: pd.DataFrame, slack: float = 1e-9) -> dict[str, Any] | None:
+    """Runs with a normalized regret outside [0, 1] at some step, or None. A suite table's regret stays inside by
+    construction; a user objective's own ``oracle`` (best, worst) may not bound the scores reached, and then its
+    regrets, their means and the plots (which clip at a floor) are on another scale than the other tasks'."""
+    ok = ok_steps(df)
+    off = ok[(ok["normalized_regret"] < -slack) | (ok["normalized_regret"] > 1 + slack)]
+    if off.empty:
+        return None
+    runs = off[["agent", "task", "seed"]].drop_duplicates()
+    return {"runs": int(len(runs)), "tasks": sorted(map(str, off["task"].unique())),
+            "min": float(off["normalized_regret"].min()), "max": float(off["normalized_regret"].max())}
+
+
+def regret_range_note(df: pd.DataFrame) -> str | None:
+    """The Markdown report's warning for :func:`regret_out_of_range`; None when every regret is in [0, 1]."""
+    off = regret_out_of_range(df)
+    if off is None:
+        return None
+    return (f"WARNING: {off['runs']} run(s) on {', '.join(off['tasks'])} have a normalized regret outside [0, 1] "
+            f"(from {off['min']:.4g} to {off['max']:.4g}): those tasks' oracle (best, worst score) does not bound the "
+            "scores reached, so their regrets are on another scale than the other tasks' and weigh accordingly in every "
+            "mean; give the objective the true best and worst scores (or no oracle).")
+
+
+def _escape_cell(value: Any) -> Any:
+    """Text for a Markdown table cell: ``|`` escaped and line breaks flattened. An agent or task named ``tpe|v2`` or
+    with a newline would otherwise split its cell, and every number after it would sit under the wrong header."""
+    if isinstance(value, str):
+        return value.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return value
+
+
+def markdown_table(frame: pd.DataFrame, **to_markdown: Any) -> str:
+    """``frame.to_markdown(**to_markdown)`` with its labels and text cells escaped (:func:`_escape_cell`)."""
+    return frame.rename(index=_escape_cell, columns=_escape_cell).map(_escape_cell).to_markdown(**to_markdown)
+
+
 def _fmt(value: float, spec: str) -> str:
     """``value`` formatted, or ``-`` when it is undefined (NaN), as the regret columns show it."""
     return "-" if pd.isna(value) else format(value, spec)
@@ -125,7 +163,7 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
     note = coverage_note(df)
     parts = [] if note is None else [note, ""]  # first: every number below depends on it
     parts += [f"Normalized regret mean ± std over runs at each budget; BtR, MP, MnP, MnR at budget {budget}.",
-              "", format_summary(table, in_sample).to_markdown(disable_numparse=True)]
+              "", markdown_table(format_summary(table, in_sample), disable_numparse=True)]
     if table["heldout"].any():
         parts += ["", "held-out = yes: scored only on tasks the agent was not fitted on (k-fold over tasks)."]
     if in_sample:
@@ -137,9 +175,12 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
         parts += ["", "failed: runs in which the agent raised (" + ", ".join(f"{a}: {n}" for a, n in failed.items())
                   + "). They are left out of every metric above, so those agents' numbers cover only the runs they "
                   "finished and may flatter them; `hpo-gym bench` printed the first error, `--retry-failed` reruns them."]
+    range_note = regret_range_note(df)
+    if range_note is not None:
+        parts += ["", range_note]
     if per_task:
         parts += ["", f"Mean normalized regret per task at budget {budget} (over seeds):", "",
-                  per_task_table(df, budget).map(lambda v: _fmt(v, ".4f")).to_markdown(disable_numparse=True)]
+                  markdown_table(per_task_table(df, budget).map(lambda v: _fmt(v, ".4f")), disable_numparse=True)]
     return "\n".join(parts)
 
 
@@ -152,13 +193,16 @@ def ratio_comparison(df: pd.DataFrame, agent: str, reference: str, b: int | None
     """
     b = run_budget(df) if b is None else b
     ci = paired_ratio_bootstrap(df, agent, reference, b, threshold=threshold)
-    if "note" in ci:
+    if math.isnan(ci["low"]):
         return f"{agent} / {reference} mean regret@{b}: {ci['ratio']:.2f}, {ci['note']}", ci
+    dash = "-" if ci["low"] >= 0 else " to "  # "-5.50-7.69" would read as a range from a negative number, or not
     line = (f"{agent} / {reference} mean regret@{b}: {ci['ratio']:.2f}, {ci['level']:.0%} interval "
-            f"{ci['low']:.2f}-{ci['high']:.2f} (paired bootstrap over seeds within tasks, {ci['n_boot']} resamples, "
+            f"{ci['low']:.2f}{dash}{ci['high']:.2f} (paired bootstrap over seeds within tasks, {ci['n_boot']} resamples, "
             f"{ci['runs']} runs on {ci['tasks']} tasks)")
     if threshold is not None:
         line += f"; share of resamples at or below {threshold:g}: {ci['share_at_or_below_threshold']:.2%}"
+    if "note" in ci:
+        line += f"; {ci['note']}"
     return line, ci
 
 
@@ -181,6 +225,9 @@ def json_report(df: pd.DataFrame) -> dict[str, Any]:
         del cov["all_tasks"]
         report["coverage"] = {"equal": False, **cov, "shared_metrics": ["BtR", "MnR", "tasks.rank"],
                               "note": coverage_note(df)}
+    off = regret_out_of_range(df)
+    if off is not None:
+        report["regret_out_of_range"] = {**off, "note": regret_range_note(df)}
     return {**report, "agents": agents, "tasks": per_task_details(df)}
 
 

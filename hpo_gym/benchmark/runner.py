@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     from hpo_gym.env import HPOEnv
 
 ENV_ID = "HPO-OpenML-v0"
+#: The largest run seed: NumPy's and Optuna's samplers take seeds below 2**32.
+MAX_SEED = 2**32 - 1
 PROTOCOLS = ("all", "kfold")
 #: Attribute an agent sets to the names of the tasks it was trained on (see the module doc).
 TRAINED_ON_ATTR = "trained_on"
@@ -552,14 +554,15 @@ def _seed_list(seeds: int | Sequence[int]) -> list[int]:
     """``seeds`` as a list of distinct ints; ``ValueError`` with the fix for none, a bad one or a repeat (see run_benchmark).
 
     Refused rather than converted: ``"10"`` would be the seeds 1 and 0, ``1.5`` and ``True`` seed 1, and a
-    negative seed fails every run in ``env.reset``.
+    negative seed fails every run in ``env.reset``; above :data:`MAX_SEED` Optuna's samplers fail every run and from
+    2**63 the stored seed column turns to floats that merge neighbouring seeds.
     """
     if is_whole_number(seeds):
         seed_list = list(range(seeds))
     else:
         seed_list = list(seeds) if _is_list(seeds) else []
-    if not seed_list or not all(is_whole_number(s) and s >= 0 for s in seed_list):
-        raise ValueError(f"seeds must be a count >= 1 or a list of non-negative integer seeds, e.g. seeds=10 or "
+    if not seed_list or not all(is_whole_number(s) and 0 <= s <= MAX_SEED for s in seed_list):
+        raise ValueError(f"seeds must be a count >= 1 or a list of integer seeds in [0, 2**32 - 1], e.g. seeds=10 or "
                          f"seeds=[0, 1, 2]; got {seeds!r}")
     seed_list = [int(s) for s in seed_list]
     repeated = sorted({s for s in seed_list if seed_list.count(s) > 1})

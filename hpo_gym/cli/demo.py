@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from agents.registry import make_agent
 
     from hpo_gym.benchmark import per_task_table, run_benchmark, summary_table
-    from hpo_gym.benchmark.report import format_summary, in_sample_tasks
+    from hpo_gym.benchmark.report import format_summary, in_sample_tasks, markdown_table
 
     for spec in args.agents:
         make_agent(spec)
@@ -46,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     print(f"\nNormalized regret per task after {args.budget} evaluations (mean over {args.seeds} seeds; 0 = the table's "
           "best configuration, 1 = its worst):\n")
-    print(per_task_table(df).to_markdown(floatfmt=".4f"))
+    print(markdown_table(per_task_table(df), floatfmt=".4f"))
     print("\nSummary (regret mean ± std over runs; BtR = share of tasks where the agent beats random; MP/MnP = "
           "median/mean best validation accuracy; MnR = mean rank):\n")
-    print(format_summary(summary_table(df), in_sample_tasks(df)).to_markdown(disable_numparse=True))
+    print(markdown_table(format_summary(summary_table(df), in_sample_tasks(df)), disable_numparse=True))
     print(f"\n{df.groupby(['agent', 'task', 'seed']).ngroups} runs in {seconds:.1f} s"
           + (f"; results in {args.out} (`hpo-gym report {args.out}` draws the plots)" if args.out else ""))
     return 0
