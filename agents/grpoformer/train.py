@@ -42,6 +42,7 @@ from agents.grpoformer.policy import (
 )
 from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_tables, seed_tables, synthetic_bank
 from hpo_gym.atomic import atomic_path
+from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective
 from hpo_gym.tabular import TabularObjective
 
@@ -240,7 +241,14 @@ def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: Train
     holdout = _check_tables(holdout, "scores held-out regret on")
     check_device(cfg.device)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with directory_lock(out, "a train-grpoformer run"):  # a second run into out stops here, naming this one
+        return _train_holding_the_lock(tables, holdout, out, cfg, resume, progress)
+
+
+def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[TabularObjective], out: Path,
+                            cfg: TrainConfig, resume: bool, progress: bool) -> GRPOformerPolicy:
+    """:func:`train` once its arguments are checked and it holds ``out``'s lock (:mod:`hpo_gym.lock`): no other process
+    writes log.csv, state.pt or policy.pt meanwhile, so the temporaries below are a killed run's, never a live one's."""
     for name in ("state.pt", "policy.pt", "log.csv"):  # temporaries of a run killed while writing (atomic_path)
         for stale in out.glob(f".{name}.tmp-*"):
             stale.unlink()

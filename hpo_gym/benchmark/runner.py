@@ -43,6 +43,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 import multiprocessing as mp
 from pathlib import Path
@@ -54,6 +55,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from hpo_gym.episode import check_budget, is_whole_number, positive_count
+from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective
 from hpo_gym.benchmark.store import STEP_COLUMNS, ResultStore, RunKey
 from hpo_gym.suites import HPOBENCH_NN, get_suite
@@ -121,6 +123,7 @@ class _Context:
     out: str | None
     resolve_agent: Callable[[str], Any] | None
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    agent_files: dict[str, str] = field(default_factory=dict)  # agent -> fingerprint of its files at the start
 
     def build_agent(self, name: str) -> Any:
         spec = self.agents[name]
@@ -237,6 +240,8 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
             agent = ctx.build_agent(unit.agent)
     except Exception:  # noqa: BLE001
         setup_error = traceback.format_exc()
+    if agent is not None:
+        _check_files_unchanged(ctx, unit.agent, agent)
     for task, seed in unit.runs:
         _exit_if_orphaned()
         if _stopping():  # interrupted: the runs finished so far are stored; the rest wait for the rerun
@@ -264,6 +269,23 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
         if _TICK is not None:
             _TICK()
     return frames
+
+
+class AgentFilesChanged(RuntimeError):
+    """The files an agent plays from changed while the benchmark ran."""
+
+
+def _check_files_unchanged(ctx: _Context, name: str, agent: Any) -> None:
+    """Raise :class:`AgentFilesChanged` when the files agent ``name`` plays from (its ``fingerprint``) differ from those
+    at the start: a checkpoint retrained into the same path meanwhile would put two models' runs under one label.
+    Raised, not stored as a failed run (a finished result that a resume skips), so the benchmark stops with the
+    runs so far, which are the first files', stored."""
+    expected = ctx.agent_files.get(name)
+    now = getattr(agent, "fingerprint", None)
+    if expected is not None and now != expected:
+        raise AgentFilesChanged(f"the files of agent {name!r} changed while this benchmark ran (fingerprint {expected} "
+                                f"at the start, {now} now), so its runs would mix two models; the runs stored so far "
+                                "are of the first. Rerun into another --out directory once the files are final")
 
 
 def _fitted_agent(ctx: _Context, unit: _Unit, store: ResultStore | None) -> Any:
@@ -386,47 +408,53 @@ def run_benchmark(
                    _env_kwargs(env_kwargs))
     _check_env(ctx, run_tasks)
     transfer_agents, agent_files = _check_agents(ctx, protocol)
-    store = None
-    if out is not None:
-        store = ResultStore(out)
-        store.check_manifest({"budget": budget, "protocol": protocol, "folds": folds if protocol == "kfold" else None,
-                              "suite": suite if not objectives else "custom",
-                              "tasks": task_names if protocol == "kfold" else None, "env_kwargs": ctx.env_kwargs,
-                              "objectives": _objective_fingerprints(objectives)})
-        store.check_agent_files(agent_files, lambda name: any(store.has((name, t, s)) for t in run_tasks for s in seed_list))
-        store.clean_temporaries()
-        if retry_failed:
-            store.remove_failed([(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list])
+    ctx.agent_files = agent_files
+    # one writer per directory: a second process with the same out stops here, naming the first (hpo_gym.lock)
+    with directory_lock(out, "a benchmark") if out is not None else nullcontext():
+        store = None
+        if out is not None:
+            store = ResultStore(out)
+            store.check_manifest({"budget": budget, "protocol": protocol,
+                                  "folds": folds if protocol == "kfold" else None,
+                                  "suite": suite if not objectives else "custom",
+                                  "tasks": task_names if protocol == "kfold" else None, "env_kwargs": ctx.env_kwargs,
+                                  "objectives": _objective_fingerprints(objectives)})
+            stored = store
+            store.check_agent_files(agent_files,
+                                    lambda name: any(stored.has((name, t, s)) for t in run_tasks for s in seed_list))
+            store.clean_temporaries()
+            if retry_failed:
+                store.remove_failed([(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list])
 
-    fold_of = {t: (k if protocol == "kfold" else -1) for k, part in enumerate(splits) for t in part}
-    units: list[_Unit] = []
-    n_done = 0
-    for name in agent_specs:
-        if name in transfer_agents:
-            for k, part in enumerate(splits):
-                runs = [(t, s) for t in part if t in run_tasks for s in seed_list]
-                pending = tuple(r for r in runs if store is None or not store.has((name, r[0], r[1])))
-                n_done += len(runs) - len(pending)
-                if pending:
-                    train = tuple(t for t in task_names if t not in part)
-                    units.append(_Unit(name, pending, k, True, train))
+        fold_of = {t: (k if protocol == "kfold" else -1) for k, part in enumerate(splits) for t in part}
+        units: list[_Unit] = []
+        n_done = 0
+        for name in agent_specs:
+            if name in transfer_agents:
+                for k, part in enumerate(splits):
+                    runs = [(t, s) for t in part if t in run_tasks for s in seed_list]
+                    pending = tuple(r for r in runs if store is None or not store.has((name, r[0], r[1])))
+                    n_done += len(runs) - len(pending)
+                    if pending:
+                        train = tuple(t for t in task_names if t not in part)
+                        units.append(_Unit(name, pending, k, True, train))
+            else:
+                for t in run_tasks:
+                    for s in seed_list:
+                        if store is not None and store.has((name, t, s)):
+                            n_done += 1
+                        else:
+                            units.append(_Unit(name, ((t, s),), fold_of[t], False))
+        total = len(agent_specs) * len(run_tasks) * len(seed_list)
+        frames = _dispatch(units, ctx, jobs, total, n_done, progress)
+        if store is not None:
+            keys = [(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list]
+            df = store.load(keys)
+        elif not frames:
+            df = pd.DataFrame(columns=STEP_COLUMNS)
         else:
-            for t in run_tasks:
-                for s in seed_list:
-                    if store is not None and store.has((name, t, s)):
-                        n_done += 1
-                    else:
-                        units.append(_Unit(name, ((t, s),), fold_of[t], False))
-    total = len(agent_specs) * len(run_tasks) * len(seed_list)
-    frames = _dispatch(units, ctx, jobs, total, n_done, progress)
-    if store is not None:
-        keys = [(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list]
-        df = store.load(keys)
-    elif not frames:
-        df = pd.DataFrame(columns=STEP_COLUMNS)
-    else:
-        df = pd.concat(frames, ignore_index=True).sort_values(["agent", "task", "seed", "step"], kind="stable")
-        df = df.reset_index(drop=True)
+            df = pd.concat(frames, ignore_index=True).sort_values(["agent", "task", "seed", "step"], kind="stable")
+            df = df.reset_index(drop=True)
     _warn_in_sample(df)
     return df
 

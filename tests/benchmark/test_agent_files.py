@@ -55,3 +55,24 @@ def test_runs_stored_before_files_were_recorded_are_not_checked_and_say_so(tmp_p
     with pytest.warns(RuntimeWarning, match=r"has runs of \['grpoformer:.*'\] from before agent files were recorded"):
         _bench(agent, out)
     assert not (out / "agents.json").exists()  # nothing recorded: which file those runs came from is unknown
+
+
+def test_a_checkpoint_replaced_while_the_benchmark_runs_stops_it_instead_of_mixing_two_models(tmp_path):
+    from hpo_gym.benchmark.runner import AgentFilesChanged
+
+    ckpt = tmp_path / "policy.pt"
+    shutil.copy(SHIPPED_CHECKPOINT, ckpt)
+    builds = []
+
+    def resolve(spec):  # the registry, while a training run finishes into the same path after the first run
+        builds.append(spec)
+        if len(builds) == 3:  # 1: the harness's check before any run, 2: run 1, 3: run 2
+            shutil.copy(FOLD_CHECKPOINT, ckpt)
+        return make_agent(spec)
+
+    out = tmp_path / "bench"
+    with pytest.raises(AgentFilesChanged, match=r"the files of agent 'grpoformer:.*policy\.pt' changed while this "
+                                                r"benchmark ran .*the runs stored so far are of the first"):
+        run_benchmark([f"grpoformer:{ckpt}"], tasks=["credit_g"], budget=3, seeds=3, out=out, resolve_agent=resolve,
+                      progress=False)
+    assert len(list((out / "runs").glob("*.parquet"))) == 1  # the first checkpoint's run, kept; nothing of the second

@@ -1,0 +1,50 @@
+"""One writer per directory (hpo_gym.lock): a second benchmark or training run given a directory that another
+process is writing stops before touching it and names the holder, instead of mixing results into it (an audit ran
+two benches with different budgets into one directory: both exited 0 with the runs mixed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from agents.registry import make_agent
+from hpo_gym.benchmark import run_benchmark
+from hpo_gym.lock import DirectoryInUse, directory_lock
+from hpo_gym.suites import load_hpobench_nn
+
+
+def test_a_benchmark_into_a_directory_being_written_stops_and_names_the_writer(tmp_path):
+    out = tmp_path / "bench"
+    with directory_lock(out, "the first benchmark"):
+        with pytest.raises(DirectoryInUse, match=rf"{out} is being written by the first benchmark \(pid {os.getpid()} "
+                                                 r"on .*\); wait for it to finish, or use another directory"):
+            run_benchmark(["random"], tasks=["credit_g"], budget=2, seeds=1, out=out, resolve_agent=make_agent,
+                          progress=False)
+        assert not (out / "benchmark.json").exists()  # refused before the settings check wrote anything
+    df = run_benchmark(["random"], tasks=["credit_g"], budget=2, seeds=1, out=out, resolve_agent=make_agent,
+                       progress=False)  # released: the same call runs
+    assert len(df) == 2
+
+
+def test_a_training_run_into_a_directory_being_written_stops_before_touching_its_files(tmp_path):
+    from agents.grpoformer.train import TrainConfig, train
+
+    out = tmp_path / "run"
+    with directory_lock(out, "another train-grpoformer run"):
+        (out / "log.csv").write_text("update\n1\n")  # the other run's log
+        with pytest.raises(DirectoryInUse, match="is being written by another train-grpoformer run"):
+            train([load_hpobench_nn("vehicle")], out, TrainConfig(updates=1), progress=False)
+        assert (out / "log.csv").read_text() == "update\n1\n"
+
+
+def test_the_cli_reports_a_busy_directory_in_one_line(tmp_path):
+    out = tmp_path / "bench"
+    with directory_lock(out, "the first benchmark"):
+        run = subprocess.run([sys.executable, "-m", "hpo_gym", "bench", "--agents", "random", "--tasks", "credit_g",
+                              "--budget", "2", "--seeds", "1", "--out", str(out)],
+                             capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "is being written by the first benchmark" in run.stderr
+    assert "Traceback" not in run.stderr
