@@ -5,6 +5,7 @@ Matplotlib runs headless (``Agg``) so plotting works on servers and in worker pr
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ REGRET_FLOOR = 1e-4
 #: Line styles that tell apart agents beyond tab10's ten colours (the 11th agent would repeat the 1st's colour).
 _LINESTYLES = ("-", "--", ":", "-.")
 #: Legend labels longer than this are shortened in the middle (``grpoformer:/a/long/path/policy.pt``).
-_LABEL_CHARS = 32
+_LABEL_CHARS = 38
 
 
 def _styles(agents: list[str]) -> dict[str, dict[str, Any]]:
@@ -39,11 +40,13 @@ def _colors(agents: list[str]) -> dict[str, Any]:
 
 
 def _label(agent: str) -> str:
-    """An agent name short enough for a legend: the start and the end kept (where paths differ), the middle elided."""
-    if len(agent) <= _LABEL_CHARS:
-        return agent
-    keep = (_LABEL_CHARS - 1) // 2
-    return f"{agent[:keep]}…{agent[-keep:]}"
+    """An agent name short enough for a legend: the start and the end kept (where paths differ), the middle elided and
+    a short hash of the whole name added, so that two long names that differ only in the middle stay apart. A leading
+    ``_`` gets a space before it: matplotlib leaves labels starting with ``_`` out of legends."""
+    if len(agent) > _LABEL_CHARS:
+        keep = (_LABEL_CHARS - 7) // 2
+        agent = f"{agent[:keep]}…{agent[-keep:]} #{hashlib.sha1(agent.encode()).hexdigest()[:4]}"
+    return f" {agent}" if agent.startswith("_") else agent
 
 
 def _legend_columns(labels: list[str], width_in: float, fontsize: float) -> int:

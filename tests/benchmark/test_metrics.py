@@ -255,7 +255,9 @@ def test_plots_tell_apart_more_agents_than_colours_and_shorten_long_names(tmp_pa
     styles = _styles(names)
     assert len({(s["color"], s["ls"]) for s in styles.values()}) == len(names)
     short = _label(names[-1])
-    assert len(short) <= 32 and short.startswith("grpoformer:/a/") and short.endswith("policy_final.pt")
+    assert len(short) <= 38 and short.startswith("grpoformer:/a/") and "policy_final.pt #" in short
+    # two long paths that differ only in the middle stay apart (a hash of the whole name); "_x" is kept in legends
+    assert _label(names[-1].replace("run", "rum")) != short and _label("_baseline") == " _baseline"
     final = {(t, s): {a: 0.1 * (i + 1) / len(names) for i, a in enumerate(names)} for t in "AB" for s in range(2)}
     for plot in (plot_regret_per_task, plot_average_rank):
         png = plot(steps_frame(final), tmp_path / f"{plot.__name__}.png").read_bytes()
