@@ -131,6 +131,12 @@ def _fmt(value: float, spec: str) -> str:
     return "-" if pd.isna(value) else format(value, spec)
 
 
+def _score_text(value: float) -> str:
+    """A score (MP, MnP) in the units of the tasks' metric: 4 decimals for the usual 0-1 metrics, 4 significant digits
+    for a metric on another scale (a loss of 1e-12 would print 0.0000 for every agent; 7.4e11 as twelve digits)."""
+    return _fmt(value, ".4f" if pd.isna(value) or value == 0 or 1e-3 <= abs(value) < 1e5 else ".4g")
+
+
 def format_summary(table: pd.DataFrame, in_sample: Mapping[str, tuple[list[str], int]] | None = None) -> pd.DataFrame:
     """Readable column set: regret as ``mean ± std`` per budget, the rest rounded.
 
@@ -144,8 +150,8 @@ def format_summary(table: pd.DataFrame, in_sample: Mapping[str, tuple[list[str],
         out[f"regret@{b}"] = [("-" if math.isnan(m) else f"{m:.4f} ± " + ("-" if math.isnan(s) else f"{s:.4f}"))
                               for m, s in zip(table[f"regret@{b}"], table[f"std@{b}"])]  # one run: no std
     out["BtR"] = table["BtR"].map(lambda v: _fmt(v, ".2f"))
-    out["MP"] = table["MP"].map(lambda v: _fmt(v, ".4f"))
-    out["MnP"] = table["MnP"].map(lambda v: _fmt(v, ".4f"))
+    out["MP"] = table["MP"].map(_score_text)
+    out["MnP"] = table["MnP"].map(_score_text)
     out["MnR"] = table["MnR"].map(lambda v: _fmt(v, ".2f"))
     out["s/suggestion"] = table["sec/suggestion"].map(lambda v: _fmt(v, ".2g"))
     out["held-out"] = [_held_out_label(bool(h), in_sample.get(cast(str, a))) for a, h in table["heldout"].items()]

@@ -101,3 +101,14 @@ def test_names_with_markdown_separators_keep_every_number_under_its_header(name)
         rows = [line for line in block.splitlines() if line.startswith("|")]
         cells = [len(line.replace("\\|", "").split("|")) for line in rows]
         assert len(set(cells)) <= 1, block  # every row of a table has as many cells as its header
+
+
+def test_scores_on_other_scales_keep_their_digits_in_the_summary():
+    from hpo_gym.benchmark.report import format_summary
+
+    tiny = TabularObjective.from_dataframe(pd.DataFrame({"a": [0, 1, 2], "loss": [4e-12, 5e-12, 6e-12]}),
+                                           metric="loss", direction="minimize", name="tiny")
+    df = run_benchmark({"random": lambda: Fixed(0.0), "mid": lambda: Fixed(0.5)}, tasks=[tiny], budget=1, seeds=1,
+                       progress=False)
+    shown = format_summary(summary_table(df))
+    assert shown.loc["random", "MP"] == "-4e-12" and shown.loc["mid", "MP"] == "-5e-12"  # were both -0.0000
