@@ -29,15 +29,17 @@ class DirectoryInUse(RuntimeError):
 
 
 @contextmanager
-def directory_lock(directory: str | os.PathLike, holder: str) -> Iterator[None]:
+def directory_lock(directory: str | os.PathLike, holder: str, wait: bool = False) -> Iterator[None]:
     """Hold ``directory``'s lock for the block (creating the directory), or raise :class:`DirectoryInUse` naming the
-    process that holds it. ``holder`` says what this process is, for the message another process would show."""
+    process that holds it; with ``wait``, wait until that process is done instead (a shared cache that two processes
+    may fill at once, where the second then finds the first one's result). ``holder`` says what this process is,
+    for the message another process would show."""
     path = Path(directory) / LOCK_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as fh:
         if fcntl is not None:
             try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 fh.seek(0)
                 who = fh.read().strip() or "another process"

@@ -427,7 +427,8 @@ class GRPOformerAgent:
                 self.policy, self.meta = load_policy(candidate, self.device)
                 return
         out = cache_dir() / key
-        self.policy = train(train_objectives, out, cfg, resume=True).eval()
+        # two agents (or benchmark workers) may fit the same fold at once: the second waits and resumes the first's run
+        self.policy = train(train_objectives, out, cfg, resume=True, wait_for_lock=True).eval()
         self.checkpoint = out / "policy.pt"
         self.policy, self.meta = load_policy(self.checkpoint, self.device)
 

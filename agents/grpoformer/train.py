@@ -230,10 +230,13 @@ def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: TrainConfig | None = None,
-          holdout: Sequence[Objective] = (), resume: bool = False, progress: bool = True) -> GRPOformerPolicy:
+          holdout: Sequence[Objective] = (), resume: bool = False, progress: bool = True,
+          wait_for_lock: bool = False) -> GRPOformerPolicy:
     """Train a policy from scratch (or resume) on ``train_objectives`` (+ synthetic); returns it.
 
-    Files in ``out_dir``: ``log.csv`` (one row per update), ``state.pt`` (resumable), ``policy.pt`` (final).
+    Files in ``out_dir``: ``log.csv`` (one row per update), ``state.pt`` (resumable), ``policy.pt`` (final). One
+    process trains into ``out_dir`` at a time: another one's run raises :class:`~hpo_gym.lock.DirectoryInUse`, or with
+    ``wait_for_lock`` is waited for (then ``resume`` continues from, or returns, its result).
     """
     cfg = cfg or TrainConfig()
     cfg.validate()
@@ -241,7 +244,7 @@ def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: Train
     holdout = _check_tables(holdout, "scores held-out regret on")
     check_device(cfg.device)
     out = Path(out_dir)
-    with directory_lock(out, "a train-grpoformer run"):  # a second run into out stops here, naming this one
+    with directory_lock(out, "a train-grpoformer run", wait=wait_for_lock):  # a second run into out stops here
         return _train_holding_the_lock(tables, holdout, out, cfg, resume, progress)
 
 

@@ -48,3 +48,28 @@ def test_the_cli_reports_a_busy_directory_in_one_line(tmp_path):
                              capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and "is being written by the first benchmark" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_wait_takes_the_lock_once_the_holder_is_done(tmp_path):
+    """The fold-checkpoint cache waits (two agents may fit the same fold at once): the second then finds the first's
+    result instead of failing its runs."""
+    import threading
+    import time
+
+    held, released = threading.Event(), []
+
+    def holder():
+        with directory_lock(tmp_path, "the first fit"):
+            held.set()
+            time.sleep(0.5)
+            released.append(time.monotonic())
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(5)
+    with pytest.raises(DirectoryInUse):
+        with directory_lock(tmp_path, "the second fit"):
+            pass
+    with directory_lock(tmp_path, "the second fit", wait=True):
+        assert released and time.monotonic() >= released[0]  # got the lock only after the holder let go
+    thread.join()
