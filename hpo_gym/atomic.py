@@ -38,3 +38,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """``Path(path).write_text(text)``, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """``Path(path).write_bytes(data)``, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)

@@ -1,9 +1,11 @@
-"""Content fingerprints of files an agent plays from (checkpoints, saved models).
+"""Content fingerprints: one spelling for every "has this data changed?" key.
 
-Why: a result directory keys its stored runs by the agent's label, e.g. ``grpoformer:runs/mine/policy.pt``. Retrain
-that checkpoint in place and the label stays the same, so without a fingerprint of the file's bytes a rerun would
-return the old checkpoint's runs as the new one's. The harness records each agent's fingerprint and refuses a rerun
-whose files changed (see :meth:`hpo_gym.benchmark.store.ResultStore.check_agents`).
+:func:`array_fingerprint` keys data held in arrays (a user table's scores in a result directory's manifest, the live
+evaluation cache's dataset); :func:`files_fingerprint` the files an agent plays from (checkpoints, saved models).
+Why the latter: a result directory keys its stored runs by the agent's label, e.g. ``grpoformer:runs/mine/policy.pt``.
+Retrain that checkpoint in place and the label stays the same, so without a fingerprint of the file's bytes a rerun
+would return the old checkpoint's runs as the new one's. The harness records each agent's fingerprint and refuses a rerun
+whose files changed (see :meth:`hpo_gym.benchmark.store.ResultStore.check_agent_files`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,20 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 _CHUNK = 1 << 20
+
+
+def array_fingerprint(arrays: Sequence[np.ndarray], prefix: bytes = b"") -> str:
+    """sha256 of ``prefix`` and each array's dtype, shape and bytes (the live evaluation cache's data fingerprint, a
+    result directory's record of a user table)."""
+    digest = hashlib.sha256(prefix)
+    for array in arrays:
+        a = np.ascontiguousarray(array)
+        digest.update(f"{a.dtype.str}{a.shape}".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
 
 
 def files_fingerprint(paths: Sequence[str | Path]) -> str:

@@ -10,7 +10,6 @@ crashes on one bad fit.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -132,14 +131,3 @@ def per_config_seeds(seeds: Sequence[int | None] | None, n: int) -> list[int | N
 def failure(reason: str, worst: float, cost: float = 0.0, **info: Any) -> Evaluation:
     """An evaluation that failed: the worst score, the reason in ``info['error']``."""
     return Evaluation(float(worst), float(cost), {"error": reason, **info})
-
-
-def array_fingerprint(arrays: Sequence[np.ndarray], prefix: bytes = b"") -> str:
-    """sha256 of ``prefix`` and each array's dtype, shape and bytes: one spelling for every "has this data changed?"
-    key (the live evaluation cache's data fingerprint, a result directory's record of a user table)."""
-    digest = hashlib.sha256(prefix)
-    for array in arrays:
-        a = np.ascontiguousarray(array)
-        digest.update(f"{a.dtype.str}{a.shape}".encode())
-        digest.update(a.tobytes())
-    return digest.hexdigest()

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, array_fingerprint, as_config_list, per_config_seeds
+from hpo_gym.fingerprint import array_fingerprint
+from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list, per_config_seeds
 from hpo_gym.space import VALUE_REL_TOL, Categorical, Config, Hyperparameter, Ordinal, SearchSpace
 
 

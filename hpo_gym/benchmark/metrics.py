@@ -88,24 +88,14 @@ def best_score_at(df: pd.DataFrame, b: int) -> pd.DataFrame:
     return at_budget(df, b)[_RUN + ["best_score"]]
 
 
-def _pair_counts(df: pd.DataFrame) -> tuple[pd.Series, int]:
-    """Per (task, seed): how many agents have a stored run there; and how many agents there are."""
-    runs = df[_RUN].drop_duplicates()
-    return runs.groupby(["task", "seed"])["agent"].nunique(), int(runs["agent"].nunique())
-
-
-def equal_coverage(df: pd.DataFrame) -> bool:
-    """True when every agent has a stored run (finished or failed) on the same (task, seed) pairs."""
-    counts, n_agents = _pair_counts(df)
-    return bool((counts == n_agents).all())
-
-
 def shared_runs(df: pd.DataFrame) -> pd.DataFrame:
     """The rows on the (task, seed) pairs on which every agent has a stored run: ``df`` itself when coverage is equal.
 
     Ranks and "beats" comparisons need this: an agent ranked on a task its rival never ran would be ranked alone.
     """
-    counts, n_agents = _pair_counts(df)
+    runs = df[_RUN].drop_duplicates()
+    counts = runs.groupby(["task", "seed"])["agent"].nunique()  # agents with a stored run on each (task, seed)
+    n_agents = runs["agent"].nunique()
     if (counts == n_agents).all():
         return df
     keep = counts.index[counts == n_agents]
@@ -123,10 +113,10 @@ def coverage(df: pd.DataFrame) -> dict[str, Any] | None:
     its stored runs (finished or failed; a run is one (task, seed)), the tasks and the seeds they are on; ``shared``
     the (task, seed) pairs every agent has a run on, which BtR, MnR and the per-task ranks are computed on.
     """
-    if equal_coverage(df):
-        return None
     runs = df[_RUN].drop_duplicates()
     shared = shared_runs(runs)
+    if shared is runs:  # every agent on every pair: equal coverage
+        return None
     agents = {str(a): {"runs": int(len(r)), "tasks": _names(sorted(r["task"].unique())),
                        "seeds": _names(sorted(r["seed"].unique()))} for a, r in runs.groupby("agent")}
     pairs = shared[["task", "seed"]].drop_duplicates()
@@ -157,16 +147,19 @@ def beats_random_ratio(per_task: pd.DataFrame, reference: str = REFERENCE_AGENT)
     return pd.Series(result, name="BtR")
 
 
-def mean_rank(values: pd.DataFrame, column: str = "regret", lower_is_better: bool = True) -> pd.Series:
-    """MnR: rank agents within each (task, seed) (average ranks for ties), mean over seeds, then over tasks.
-
-    ``values`` has columns agent, task, seed and ``column``.
-    """
+def task_ranks(values: pd.DataFrame, column: str = "regret", lower_is_better: bool = True) -> pd.Series:
+    """Rank of each agent within each (task, seed) (average ranks for ties; values equal at :data:`REGRET_DECIMALS`
+    decimals tie), mean over seeds: a Series indexed by (agent, task). ``values`` has columns agent, task, seed and
+    ``column``."""
     v = values.dropna(subset=[column]).copy()
     v[column] = v[column].round(REGRET_DECIMALS)  # last-bit differences are ties
     v["rank"] = v.groupby(["task", "seed"])[column].rank(method="average", ascending=lower_is_better)
-    per_task = v.groupby(["agent", "task"])["rank"].mean()
-    return per_task.groupby("agent").mean().rename("MnR")
+    return v.groupby(["agent", "task"])["rank"].mean()
+
+
+def mean_rank(values: pd.DataFrame, column: str = "regret", lower_is_better: bool = True) -> pd.Series:
+    """MnR: :func:`task_ranks` (rank within each (task, seed), mean over seeds), then the mean over tasks."""
+    return task_ranks(values, column, lower_is_better).groupby("agent").mean().rename("MnR")
 
 
 def rank_curve(df: pd.DataFrame) -> pd.DataFrame:
@@ -236,10 +229,7 @@ def per_task_details(df: pd.DataFrame, b: int | None = None) -> dict[str, dict[s
     """
     b = run_budget(df) if b is None else b
     final = at_budget(df, b)
-    ranked = at_budget(shared_runs(df), b).dropna(subset=["regret"]).copy()
-    ranked["regret"] = ranked["regret"].round(REGRET_DECIMALS)  # last-bit differences are ties
-    ranked["rank"] = ranked.groupby(["task", "seed"])["regret"].rank(method="average")
-    rank = ranked.groupby(["agent", "task"])["rank"].mean()
+    rank = task_ranks(at_budget(shared_runs(df), b))
     g = final.groupby(["agent", "task"])
     stats = pd.DataFrame({"regret_mean": g["regret"].mean(), "regret_std": g["regret"].std(ddof=1),
                           "best_score_mean": g["best_score"].mean(), "rank": rank, "seeds": g["seed"].count()})

@@ -419,9 +419,7 @@ def run_benchmark(
                                   "suite": suite if not objectives else "custom",
                                   "tasks": task_names if protocol == "kfold" else None, "env_kwargs": ctx.env_kwargs,
                                   "objectives": _objective_fingerprints(objectives)})
-            stored = store
-            store.check_agent_files(agent_files,
-                                    lambda name: any(stored.has((name, t, s)) for t in run_tasks for s in seed_list))
+            store.check_agent_files(agent_files, run_tasks, seed_list)
             store.clean_temporaries()
             if retry_failed:
                 store.remove_failed([(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list])

@@ -30,13 +30,13 @@ import os
 import pickle
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from hpo_gym.atomic import atomic_path
+from hpo_gym.atomic import atomic_path, atomic_write_bytes
 
 STEP_COLUMNS = ["agent", "task", "seed", "fold", "heldout", "in_sample", "step", "config", "score", "best_score",
                 "normalized_regret", "choose_seconds", "eval_cost", "status", "error", "budget"]
@@ -55,7 +55,7 @@ LATER_KEYS = ("tasks", "env_kwargs", "objectives")
 #: only has no user objectives to fingerprint, so there is nothing unknown to warn about.
 NOTHING_TO_CHECK_WHEN_EMPTY = ("objectives",)
 #: Temporary files of the store's atomic writes outside ``runs/`` (``.<final name>.tmp-<pid of the writer>``, see
-#: :func:`_atomic_write_bytes`), by directory relative to the root: the manifest and the fitted-agent cache. Only
+#: :func:`hpo_gym.atomic.atomic_path`), by directory relative to the root: the manifest and the fitted-agent cache. Only
 #: these names are ever removed there; the root may hold the user's own files (plots/, notes).
 OTHER_TEMPORARIES = {".": re.compile(r"\.(benchmark|agents)\.json\.tmp-\d+"), "fitted": re.compile(r"\..+\.pkl\.tmp-\d+")}
 
@@ -105,15 +105,15 @@ class ResultStore:
                 raise ValueError(f"{self.root} holds a benchmark with other settings ({detail}); "
                                  "use another --out directory or the same settings")
             return
-        _atomic_write_bytes(path, json.dumps(wanted, indent=2).encode())
+        atomic_write_bytes(path, json.dumps(wanted, indent=2).encode())
 
-    def check_agent_files(self, fingerprints: Mapping[str, str], has_runs: Callable[[str], bool]) -> None:
+    def check_agent_files(self, fingerprints: Mapping[str, str], tasks: Iterable[str], seeds: Iterable[int]) -> None:
         """Record each agent's file fingerprint, or raise ``ValueError`` when an agent's stored runs were made from
         other files: the label (e.g. ``grpoformer:runs/mine/policy.pt``) stays the same when the file is retrained in
         place, so its stored runs would otherwise be returned as the new file's.
 
-        An agent with runs here but no recorded fingerprint (a directory from before this check) is not checked and
-        not recorded, with a ``RuntimeWarning``: which files its runs came from is unknown.
+        An agent with runs here on ``tasks`` x ``seeds`` but no recorded fingerprint (a directory from before this
+        check) is not checked and not recorded, with a ``RuntimeWarning``: which files its runs came from is unknown.
         """
         path = self.root / AGENT_FILES
         stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
@@ -124,13 +124,14 @@ class ResultStore:
                              "checkpoint or model was replaced, so the stored runs are not theirs. Use another --out "
                              "directory (or remove this one to start over)")
         new = {name: fp for name, fp in fingerprints.items() if name not in stored}
-        unchecked = sorted(name for name in new if has_runs(name))
+        runs = [(t, s) for t in tasks for s in seeds]
+        unchecked = sorted(name for name in new if any(self.has((name, t, s)) for t, s in runs))
         if unchecked:
             warnings.warn(f"{self.root} has runs of {unchecked} from before agent files were recorded; that they match "
                           "the files now is not checked", RuntimeWarning, stacklevel=3)
         record = {name: fp for name, fp in new.items() if name not in unchecked}
         if record:
-            _atomic_write_bytes(path, json.dumps({**stored, **record}, indent=2, sort_keys=True).encode())
+            atomic_write_bytes(path, json.dumps({**stored, **record}, indent=2, sort_keys=True).encode())
 
     def manifest(self) -> dict[str, Any]:
         path = self.root / MANIFEST
@@ -201,7 +202,7 @@ class ResultStore:
                           RuntimeWarning, stacklevel=2)
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_bytes(path, data)
+        atomic_write_bytes(path, data)
         return True
 
     def remove_failed(self, keys: Iterable[RunKey] | None = None) -> int:
@@ -255,8 +256,3 @@ def _pid_alive(pid: int) -> bool:
         return True
     return True
 
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all: a temp file next to it (``.<name>.tmp-<pid>``) moved into place."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)

@@ -32,7 +32,7 @@ from xml.parsers.expat import ExpatError
 import numpy as np
 import pandas as pd
 
-from hpo_gym.objective import array_fingerprint
+from hpo_gym.fingerprint import array_fingerprint
 
 ENV_CACHE = "HPO_GYM_OPENML_CACHE"
 
