@@ -173,9 +173,9 @@ class HPOEnv(gym.Env):
                                               "hyperparameters": space.names, "budget": self.budget}
 
     def step(self, action: Any):
-        if self._needs_reset or self.objective is None:  # reset() sets the objective and clears _needs_reset
-            if self.objective is None:
-                raise RuntimeError("call reset() before step()")
+        if self.objective is None:
+            raise RuntimeError("call reset() before step()")
+        if self._needs_reset:
             raise RuntimeError(f"the episode is finished: the budget of {self.budget} evaluations is spent; call reset()")
         objective, space, hist = self.objective, self.objective.space, self._history
         clipped = False

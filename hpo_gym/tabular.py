@@ -488,10 +488,10 @@ def _sorted_grid(hp: Hyperparameter, values: ArrayLike) -> np.ndarray:
     grid = np.sort(np.asarray(values, dtype=np.float64))
     if hp.kind != "int":
         return grid
-    if not np.all(np.isfinite(grid) & (grid == np.round(grid))):
+    whole = np.isfinite(grid) & (grid == np.round(grid))
+    if not whole.all():
         raise ValueError(f"int hyperparameter {hp.name!r} has grid values that are not whole numbers "
-                         f"({grid[~(np.isfinite(grid) & (grid == np.round(grid)))][:5].tolist()}); declare it Float, "
-                         "or round the values")
+                         f"({grid[~whole][:5].tolist()}); declare it Float, or round the values")
     return grid.astype(np.int64)
 
 
