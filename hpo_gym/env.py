@@ -18,6 +18,7 @@ from hpo_gym.episode import (
     reward_of,
 )
 from hpo_gym.objective import Objective
+from hpo_gym.render import render_episode
 from hpo_gym.space import SearchSpace
 from hpo_gym.suites import HPOBENCH_NN
 from hpo_gym.tabular import TabularObjective
@@ -75,6 +76,11 @@ class HPOEnv(gym.Env):
     Terminated after ``budget`` evaluations (never truncated). Stepping a finished episode raises
     ``RuntimeError``; call ``reset()``.
 
+    ## Rendering
+    ``render_mode="ansi"``: ``render()`` returns two lines of text: the task, trials used, the incumbent (with its
+    normalized regret when the task has an oracle), then the last trial's score and configuration.
+    ``"human"``: the same text is printed after every reset and step. Other modes raise ``TypeError``.
+
     ## Arguments
     * ``task``: task name or OpenML task id; ``None`` draws one per reset from ``suite``.
     * ``suite``: the named suite (default ``"hpobench-nn"``).
@@ -89,6 +95,7 @@ class HPOEnv(gym.Env):
     * ``metric``: the table's metric (``val_acc`` default) or a scikit-learn scorer name (live).
     * ``max_dims``: padding of the observation's per-dimension arrays (default 16).
     * ``backend_options``: extra keyword arguments for the backend's objective constructor.
+    * ``render_mode``: ``None`` (default), ``"ansi"`` or ``"human"`` (see Rendering).
 
     ## Example
     >>> import gymnasium as gym, envs_registry
@@ -99,7 +106,8 @@ class HPOEnv(gym.Env):
     ['alpha', 'batch_size', 'depth', 'learning_rate_init', 'width']
     """
 
-    metadata = {"render_modes": []}
+    # render_fps is declared because Gymnasium's checker asks for it; text rendering never waits on it (as Toy Text)
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
 
     def __init__(
         self,
@@ -117,8 +125,8 @@ class HPOEnv(gym.Env):
         backend_options: dict[str, Any] | None = None,
         render_mode: str | None = None,
     ):
-        self.budget, self.noise = check_common_kwargs(budget, reward, noise, render_mode)
-        self.render_mode = None
+        self.budget, self.noise = check_common_kwargs(budget, reward, noise, render_mode, self.metadata["render_modes"])
+        self.render_mode = render_mode
         self.pool = resolve_task_pool(task, suite, backend, model, objective, metric, backend_options)
         self.action_type = action_type
         self.reward_mode = reward
@@ -132,6 +140,7 @@ class HPOEnv(gym.Env):
         self._history = History(1, self.budget, self.max_dims)
         self.objective: Objective | None = None
         self._needs_reset = True
+        self._last_step: dict[str, Any] | None = None
 
     # -- properties used by agents and the benchmark harness -------------------------------------
     @property
@@ -169,6 +178,8 @@ class HPOEnv(gym.Env):
         self._history.reset(0, space)
         self._needs_reset = False
         self._meta = self.objective.metadata
+        self._last_step = None
+        self._render_if_human()
         return self._history.observation(0), {"task": name, "openml_task_id": self._meta.get("openml_task_id"),
                                               "hyperparameters": space.names, "budget": self.budget}
 
@@ -220,4 +231,21 @@ class HPOEnv(gym.Env):
             info["normalized_regret"] = float(oracle.normalized_regret(hist.best_true[0]))  # noise-free incumbent
         if error is not None:
             info["error"] = error
+        self._last_step = info
+        self._render_if_human()
         return hist.observation(0), reward, terminated, False, info
+
+    def render(self) -> str | None:
+        """The episode as text for ``render_mode="ansi"`` (see Rendering); None for the other modes, as Gymnasium
+        specifies (``"human"`` prints during ``reset`` and ``step``)."""
+        if self.render_mode != "ansi":
+            return None
+        return self._render_text()
+
+    def _render_text(self) -> str:
+        task = self.objective.name if self.objective is not None else None
+        return render_episode(task, self.budget, self._last_step)
+
+    def _render_if_human(self) -> None:
+        if self.render_mode == "human":
+            print(self._render_text(), flush=True)

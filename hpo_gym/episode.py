@@ -6,7 +6,7 @@ Kept apart from ``env.py`` so that :class:`~hpo_gym.env.HPOEnv` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
 import numpy as np
@@ -68,13 +68,16 @@ def numeric_action(action: Any, expected: str) -> np.ndarray:
         raise ValueError(f"action {action!r} is not numeric; expected {expected}{hint}") from None
 
 
-def check_common_kwargs(budget: Any, reward: str, noise: Any, render_mode: str | None = None) -> tuple[int, bool]:
+def check_common_kwargs(budget: Any, reward: str, noise: Any, render_mode: str | None = None,
+                        render_modes: Sequence[str] = ()) -> tuple[int, bool]:
     """Validate the kwargs every hpo-gym env takes; return the budget as an int and noise as a bool.
 
-    ``render_mode`` other than None raises ``TypeError``, as for an env without the argument: that is the signal
-    Stable-Baselines3's ``make_vec_env`` (which tries ``render_mode="rgb_array"`` first) falls back on."""
-    if render_mode is not None:
-        raise TypeError(f"render_mode={render_mode!r}: an HPO run has nothing to render; leave render_mode out")
+    A ``render_mode`` other than None and not in the env's ``render_modes`` raises ``TypeError``, as for an env
+    without the argument: that is the signal Stable-Baselines3's ``make_vec_env`` (which tries
+    ``render_mode="rgb_array"`` first) falls back on."""
+    if render_mode is not None and render_mode not in render_modes:
+        supported = f"use one of {list(render_modes)} or leave it out" if render_modes else "leave render_mode out"
+        raise TypeError(f"render_mode={render_mode!r} is not supported by this env: {supported}")
     budget = check_budget(budget)
     if reward not in REWARD_MODES:
         raise ValueError(f"unknown reward {reward!r}; use one of {REWARD_MODES}")

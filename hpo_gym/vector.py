@@ -49,7 +49,10 @@ class HPOVectorEnv(VectorEnv):
                  max_dims: int = DEFAULT_MAX_DIMS, render_mode: str | None = None, **task_kwargs: Any):
         """``task_kwargs``: ``task``, ``suite``, ``metric`` as for ``HPOEnv`` (``backend`` must be tabular,
         ``action_type`` box); any other ``HPOEnv`` setting needs ``vectorization_mode='sync'``."""
-        self.budget, self.noise = check_common_kwargs(budget, reward, noise, render_mode)
+        if render_mode is not None:
+            raise TypeError(f"render_mode={render_mode!r}: the native vector env does not render; use "
+                            "gym.make_vec(..., vectorization_mode='sync', render_mode='ansi') for text, or leave it out")
+        self.budget, self.noise = check_common_kwargs(budget, reward, noise)
         self.render_mode = None
         if task_kwargs.pop("backend", "tabular") != "tabular" or task_kwargs.pop("action_type", "box") != "box":
             raise ValueError("the native vector env supports backend='tabular' with action_type='box'; "

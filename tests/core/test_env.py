@@ -313,10 +313,13 @@ def test_input_a_user_gets_wrong_is_named_not_ignored_or_a_numpy_traceback(credi
         gym.make("HPO-OpenML-v0", backend_options="x")
     # Gymnasium warns first, then the env refuses with a TypeError, as an env without the argument would: the signal
     # SB3's make_vec_env (which tries render_mode="rgb_array") falls back on (tests/agents/test_sb3_ppo.py)
-    with pytest.warns(UserWarning, match="render_modes"), pytest.raises(TypeError, match="nothing to render"):
+    with pytest.warns(UserWarning, match="render_modes"), pytest.raises(
+            TypeError, match=r"render_mode='rgb_array' is not supported by this env: use one of \['ansi', 'human'\]"):
         gym.make("HPO-OpenML-v0", render_mode="rgb_array")
     assert gym.make("HPO-OpenML-v0", render_mode=None).unwrapped.render_mode is None
     assert gym.make_vec("HPO-OpenML-v0", num_envs=2, render_mode=None).render_mode is None
+    with pytest.raises(TypeError, match="the native vector env does not render; use .*vectorization_mode='sync'"):
+        gym.make_vec("HPO-OpenML-v0", num_envs=2, render_mode="ansi")
 
 
 def test_the_native_vector_env_checks_its_input_like_the_single_env():
@@ -364,3 +367,39 @@ def test_the_native_vector_env_names_the_fix_for_a_seed_per_env():
                                          r"vectorization_mode='sync'"):
         vec.reset(seed=[1, 2])
     assert np.array_equal(vec.reset(seed=np.int64(3))[0]["x"], vec.reset(seed=3)[0]["x"])
+
+
+def test_ansi_render_shows_the_task_the_incumbent_and_the_last_trial():
+    env = gym.make("HPO-OpenML-v0", task="credit_g", budget=3, render_mode="ansi")
+    assert env.unwrapped.render() == "no task yet: call reset()"
+    env.reset(seed=0)
+    assert env.render() == "task credit_g  trial 0/3  (no trials yet)"
+    scores = []
+    for _ in range(2):
+        _, _, _, _, info = env.step(env.action_space.sample())
+        scores.append(info["score"])
+    head, last = env.render().split("\n")
+    assert head == (f"task credit_g  trial 2/3  best {max(scores):.4f}  "
+                    f"normalized regret {info['normalized_regret']:.4f}")
+    assert last.startswith(f"last: score {scores[-1]:.4f}  alpha=")
+    assert f"depth={info['config']['depth']}" in last and "width=" in last
+    check_env(env.unwrapped)  # with the render check: Gymnasium's checker makes the env in each declared mode
+
+
+def test_human_render_prints_after_reset_and_every_step(capsys):
+    env = gym.make("HPO-OpenML-v0", task="vehicle", budget=2, render_mode="human")
+    env.reset(seed=1)
+    _, _, _, _, info = env.step(env.action_space.sample())
+    assert env.render() is None  # Gymnasium: human mode renders during step, render() returns None
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "task vehicle  trial 0/2  (no trials yet)"
+    assert printed[1].startswith(f"task vehicle  trial 1/2  best {info['best_score']:.4f}")
+    assert printed[2].startswith(f"last: score {info['score']:.4f}")
+
+
+def test_sync_vector_env_renders_each_env_as_text():
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=2, vectorization_mode="sync", render_mode="ansi", budget=3)
+    vec.reset(seed=0, options={"task": "kc1"})
+    vec.step(vec.action_space.sample())
+    texts = vec.render()
+    assert len(texts) == 2 and all(text.startswith("task kc1  trial 1/3  best ") for text in texts)

@@ -119,3 +119,14 @@ def test_a_benchmark_on_a_task_without_an_oracle_reports_and_plots(tmp_path):
     assert "random" in markdown_report(df)
     paths = write_plots(df, tmp_path / "plots")
     assert all(p.exists() and p.stat().st_size > 1000 for p in paths)
+
+
+def test_ansi_render_names_a_failed_fit_and_its_reason():
+    env = gym.make("HPO-OpenML-v0", objective=WineSVMBenchmark(), budget=2, action_type="dict", render_mode="ansi",
+                   backend_options={"worst_score": -1.0})
+    env.reset(seed=0)
+    *_, info = env.step({"C": np.array([900.0]), "gamma": np.array([0.1]), "scale": 1})
+    head, last = env.render().split("\n")
+    assert head == "task WineSVMBenchmark-187  trial 1/2  best -1.0000"  # no oracle: no regret shown
+    assert last == (f"last: score -1.0000  C=900, gamma=0.1, scale={info['config']['scale']}  "
+                    "(failed: RuntimeError: C too large for this benchmark)")
