@@ -19,7 +19,7 @@ INFO_KEYS = {"config", "score", "best_score", "cost", "task", "openml_task_id", 
 @pytest.mark.parametrize("action_type", ["box", "dict", "multidiscrete"])
 def test_check_env_passes_for_every_action_type(action_type):
     env = gym.make("HPO-OpenML-v0", action_type=action_type, budget=5)
-    check_env(env.unwrapped, skip_render_check=True)
+    check_env(env.unwrapped)  # render check included: it makes the env in each declared render mode
     obs, _ = env.reset(seed=0)
     for _ in range(5):
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())

@@ -22,7 +22,20 @@ def test_registration_is_idempotent_and_covers_every_task():
 
     assert dict(gym.registry).keys() == before.keys()
     for task in envs_registry.EMBEDDED_TASKS:
-        assert gym.spec(f"HPO-OpenML-{task}-v0").kwargs == {"task": task}
+        assert gym.spec(f"HPO-OpenML-{task}-v0").kwargs == {"pinned_task": task}
+
+
+@pytest.mark.parametrize("mode", ["vector_entry_point", "sync"])
+def test_a_per_task_id_keeps_its_task_and_refuses_another(mode):
+    """Gymnasium merges make()'s kwargs over the id's: task= used to swap a per-task id's task without a word."""
+    assert gym.make("HPO-OpenML-kc1-v0", task="kc1", budget=2).reset(seed=0)[1]["task"] == "kc1"
+    assert list(gym.make_vec("HPO-OpenML-kc1-v0", num_envs=2, vectorization_mode=mode).reset(seed=0)[1]["task"]) == [
+        "kc1", "kc1"]
+    with pytest.raises(ValueError, match=r"HPO-OpenML-kc1-v0 is pinned to task 'kc1', but task='car' was given; "
+                                         r"use gym.make\('HPO-OpenML-v0', task='car'\) or 'HPO-OpenML-car-v0'"):
+        gym.make("HPO-OpenML-kc1-v0", task="car")
+    with pytest.raises(ValueError, match=r"but task=31 was given; use gym.make\('HPO-OpenML-v0', task=31\)$"):
+        gym.make_vec("HPO-OpenML-kc1-v0", num_envs=2, vectorization_mode=mode, task=31)
 
 
 def test_module_prefixed_id_works_without_a_prior_import():
