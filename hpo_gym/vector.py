@@ -33,7 +33,8 @@ from hpo_gym.tasks import resolve_task_pool
 class HPOVectorEnv(VectorEnv):
     """``num_envs`` parallel :class:`~hpo_gym.env.HPOEnv` episodes over one table grid (Box actions).
 
-    Same arguments, observations and rewards as ``HPOEnv``, step for step. ``info`` holds arrays with Gymnasium's
+    Same arguments, observations and rewards as ``HPOEnv``, step for step. ``reset``'s ``info`` has ``HPOEnv``'s keys
+    as arrays with ``_key`` masks, as a sync vector env of ``HPOEnv`` gives. ``step``'s ``info`` holds arrays with Gymnasium's
     ``_key`` masks (entries of rows that autoreset this step are 0, as in Gymnasium's own vector envs): ``score``,
     ``best_score``, ``cost``, ``normalized_regret``, ``task``, ``openml_task_id``, ``step``, ``action_clipped`` and
     ``cell`` instead of ``config`` (configurations are not built per step, for speed: :meth:`cell_config`).
@@ -116,8 +117,13 @@ class HPOVectorEnv(VectorEnv):
         self._start(np.arange(self.num_envs))
         self._autoreset[:] = False
         self._started = True
-        return self._history.observations(), {"task": np.array(self.task_names, dtype=object)[self._task],
-                                              "_task": np.ones(self.num_envs, dtype=bool)}
+        n = self.num_envs
+        hyperparameters = np.empty(n, dtype=object)
+        hyperparameters[:] = [list(self.space.names)] * n  # one list per env, as a sync vector env of HPOEnvs gives
+        info = {"task": np.array(self.task_names, dtype=object)[self._task], "openml_task_id": self._openml_ids[self._task],
+                "hyperparameters": hyperparameters, "budget": np.full(n, self.budget)}
+        info.update({f"_{k}": np.ones(n, dtype=bool) for k in list(info)})
+        return self._history.observations(), info
 
     def step(self, actions: Any):
         if not self._started:

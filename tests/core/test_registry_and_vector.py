@@ -55,8 +55,10 @@ def test_native_vector_env_matches_single_envs_on_mixed_tasks(noise):
     tasks = list(info["task"])
     assert len(set(tasks)) > 1, "seed 3 should draw several different tasks"
     singles = [gym.make("HPO-OpenML-v0", task=t, budget=budget, reward="regret") for t in tasks]
-    for env in singles:
-        env.reset(seed=0)
+    for i, env in enumerate(singles):
+        single_info = env.reset(seed=0)[1]
+        assert set(info) == set(single_info) | {f"_{key}" for key in single_info}  # the keys of a sync vector env
+        assert all(info[key][i] == single_info[key] for key in single_info)
     actions = np.random.default_rng(0).random((budget, n, 5))
     prev_best = np.full(n, -np.inf)
     for t in range(budget):
