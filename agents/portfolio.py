@@ -38,7 +38,7 @@ import numpy as np
 from agents.registry import register_agent
 from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
-from hpo_gym.tabular import TabularObjective
+from hpo_gym.tabular import TabularObjective, tables_only
 
 #: Number of portfolio entries ``portfolio+tpe`` plays before TPE takes over.
 DEFAULT_WARM_START = 10
@@ -74,11 +74,8 @@ def _check_tables(objectives: Sequence[Objective]) -> list[TabularObjective]:
     given = list(objectives)
     if not given:
         raise ValueError("a portfolio needs at least one training task; fit(train_objectives) got none")
-    not_tabular = [getattr(o, "name", repr(o)) for o in given if not isinstance(o, TabularObjective)]
-    if not_tabular:
-        raise ValueError(f"a portfolio is built from tables of every configuration's score, but {not_tabular} "
-                         "are not TabularObjective; fit it on tabular tasks (e.g. the hpobench-nn suite)")
-    objs = [o for o in given if isinstance(o, TabularObjective)]  # all of them
+    objs = tables_only(given, "a portfolio, built from every configuration's score,",
+                       "fit it on tabular tasks (e.g. the hpobench-nn suite)")
     ref = objs[0]
     ref_grid = ref.encoded_grid()
     for o in objs[1:]:

@@ -339,6 +339,16 @@ _MAX_CELLS_PER_CONFIG = 1_000
 _MAX_GRID_CELLS = 50_000_000
 
 
+def tables_only(objectives: Sequence[Any], purpose: str, fix: str) -> list[TabularObjective]:
+    """The objectives as tables, or a ``ValueError`` naming those that are not: code built on whole-table reads
+    (batched lookups, every configuration's score) checks up front instead of failing at its first read, which for
+    a training run can be hours in."""
+    not_tables = [getattr(o, "name", repr(o)) for o in objectives if not isinstance(o, TabularObjective)]
+    if not_tables:
+        raise ValueError(f"{purpose} needs tabular tasks (TabularObjective), but these are not tables: {not_tables}; {fix}")
+    return [o for o in objectives if isinstance(o, TabularObjective)]  # all of them
+
+
 def _hyperparameter_columns(
     df: pd.DataFrame,
     hyperparameters: Sequence[str] | None,

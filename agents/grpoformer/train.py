@@ -44,7 +44,7 @@ from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_tables, seed_
 from hpo_gym.atomic import atomic_path
 from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective
-from hpo_gym.tabular import TabularObjective
+from hpo_gym.tabular import TabularObjective, tables_only
 
 #: ``churn``: mean KL(snapshot || updated policy) on the ``churn_states`` probe states this update neither trained on
 #: nor used as PCR reference (NaN when none was left, as in the first updates of a tiny run; see learner.update). The
@@ -180,16 +180,6 @@ def training_pool(tables: list[TabularObjective], extras: Sequence[tuple[list[Ta
     return pool, np.array(weights)
 
 
-def _check_tables(objectives: Sequence[Objective], role: str = "trains on") -> list[TabularObjective]:
-    """The objectives as tables, or a ValueError naming those that are not (training and held-out monitoring both run
-    batched table lookups, so a live task would otherwise fail at its first lookup, possibly hours into a run)."""
-    bad = [getattr(o, "name", repr(o)) for o in objectives if not isinstance(o, TabularObjective)]
-    if bad:
-        raise ValueError(f"GRPOformer {role} tabular objectives only (batched lookups); not tables: {bad}. "
-                         "Wrap your data with TabularObjective.from_dataframe, or use --online on a live task")
-    return [o for o in objectives if isinstance(o, TabularObjective)]  # all of them
-
-
 def _write_log(path: Path, rows: list[dict[str, str]]) -> None:
     """log.csv with its header and ``rows``, atomically (rows already there are never lost to a kill)."""
     with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
@@ -240,8 +230,9 @@ def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: Train
     """
     cfg = cfg or TrainConfig()
     cfg.validate()
-    tables = _check_tables(train_objectives)
-    holdout = _check_tables(holdout, "scores held-out regret on")
+    fix = "wrap your data with TabularObjective.from_dataframe, or use --online on a live task"
+    tables = tables_only(train_objectives, "GRPOformer training (batched lookups)", fix)
+    holdout = tables_only(holdout, "GRPOformer's held-out regret monitoring (batched lookups)", fix)
     check_device(cfg.device)
     out = Path(out_dir)
     with directory_lock(out, "a train-grpoformer run", wait=wait_for_lock):  # a second run into out stops here

@@ -404,9 +404,9 @@ def test_train_refuses_objectives_that_are_not_tables_before_any_work(tmp_path):
     from tests.agents.test_classic_agents import Quadratic
 
     table = load_hpobench_nn("vehicle")
-    with pytest.raises(ValueError, match=r"GRPOformer trains on tabular objectives only .*\['quadratic'\]"):
+    with pytest.raises(ValueError, match=r"GRPOformer training \(batched lookups\) needs tabular tasks .*\['quadratic'\]; wrap your data"):
         train([table, Quadratic()], tmp_path / "a")
-    with pytest.raises(ValueError, match=r"GRPOformer scores held-out regret on tabular objectives only .*\['quadratic'\]"):
+    with pytest.raises(ValueError, match=r"GRPOformer's held-out regret monitoring .*not tables: \['quadratic'\]"):
         train([table], tmp_path / "b", holdout=[Quadratic()])
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 

@@ -124,7 +124,7 @@ def test_clear_errors(tables, train_tables):
         name = "live"
         space = small.space
 
-    with pytest.raises(ValueError, match="not TabularObjective"):
+    with pytest.raises(ValueError, match=r"a portfolio, built from every configuration's score, needs tabular tasks \(TabularObjective\), but these are not tables"):
         agent.fit([small, NotATable()])
 
 
