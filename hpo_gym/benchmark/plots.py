@@ -35,8 +35,14 @@ def _styles(agents: list[str]) -> dict[str, dict[str, Any]]:
     return {a: {"color": cmap(i % 10), "ls": _LINESTYLES[(i // 10) % len(_LINESTYLES)]} for i, a in enumerate(agents)}
 
 
-def _colors(agents: list[str]) -> dict[str, Any]:
-    return {a: style["color"] for a, style in _styles(agents).items()}
+#: Bar hatches in the role of _LINESTYLES: bars past the tenth agent repeat tab10's colours with a pattern.
+_HATCHES = ("", "//", "..", "xx")
+
+
+def _bar_styles(agents: list[str]) -> dict[str, dict[str, Any]]:
+    """Colour and hatch per agent for bar charts: the line colours, and a hatch wherever a colour repeats."""
+    return {a: {"color": style["color"], "hatch": _HATCHES[_LINESTYLES.index(style["ls"])]}
+            for a, style in _styles(agents).items()}
 
 
 def _label(agent: str) -> str:
@@ -167,12 +173,16 @@ def plot_regret_vs_floor(per_task: pd.DataFrame, floor: pd.Series, path: str | P
     """
     tasks = list(per_task.index)
     agents = list(per_task.columns)
-    colors = _colors(sorted(agents))
+    bar_styles = _bar_styles(sorted(agents))
     height = 0.8 / len(agents)
-    fig, ax = plt.subplots(figsize=(8.4, 0.45 * len(tasks) * max(1.0, len(agents) / 4) + 1.8))
+    columns = min(4, len(agents) + 1)  # the agents and the floor mark
+    legend_in = 0.2 + 0.28 * math.ceil((len(agents) + 1) / columns)  # below the axes and their label
+    height_in = 0.45 * len(tasks) * max(1.0, len(agents) / 4) + 1.3 + legend_in
+    fig, ax = plt.subplots(figsize=(8.4, height_in))
     for i, agent in enumerate(agents):
         y = [t + i * height for t in range(len(tasks))]
-        ax.barh(y, per_task[agent].clip(lower=REGRET_FLOOR), height=height, color=colors[agent], label=_label(agent))
+        ax.barh(y, per_task[agent].clip(lower=REGRET_FLOOR), height=height, label=_label(agent),
+                edgecolor="white", linewidth=0, **bar_styles[agent])
     label: str | None = "runner-up cell: the floor of runs that miss the best cell"
     for t, task in enumerate(tasks):
         f = float(floor.get(task, 0.0))
@@ -185,6 +195,8 @@ def plot_regret_vs_floor(per_task: pd.DataFrame, floor: pd.Series, path: str | P
     ax.set_xlabel(f"mean normalized regret{f' at {budget} evaluations' if budget else ''} (log scale)")
     ax.grid(True, axis="x", which="major", alpha=0.3)
     ax.set_title(title or "Regret per task and the suite's floor", fontsize=11)
-    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=min(4, len(agents) + 1), fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, legend_in / height_in, 1, 1))  # the legend gets its own strip: it used to cover the
+    handles, labels = ax.get_legend_handles_labels()          # axis label when there were few tasks
+    fig.legend(handles, labels, frameon=False, loc="upper center", bbox_to_anchor=(0.5, legend_in / height_in),
+               ncol=columns, fontsize=9)
     return _save(fig, path)

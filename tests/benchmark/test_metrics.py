@@ -249,11 +249,13 @@ def test_the_per_task_table_shows_a_dash_where_an_agent_finished_no_run(tmp_path
 def test_plots_tell_apart_more_agents_than_colours_and_shorten_long_names(tmp_path):
     """Past ten agents tab10 repeated colours (the 11th looked like the 1st); a checkpoint path as an agent name ran
     the legend off the figure. Styles are unique and long labels keep their start and end."""
-    from hpo_gym.benchmark.plots import _label, _styles, plot_average_rank, plot_regret_per_task
+    from hpo_gym.benchmark.plots import (
+        _bar_styles, _label, _styles, plot_average_rank, plot_regret_per_task, plot_regret_vs_floor)
 
     names = [f"agent{i:02d}" for i in range(11)] + ["grpoformer:/a/very/long/path/to/a/run/fold{k}/policy_final.pt"]
     styles = _styles(names)
     assert len({(s["color"], s["ls"]) for s in styles.values()}) == len(names)
+    assert len({(s["color"], s["hatch"]) for s in _bar_styles(names).values()}) == len(names)  # bars too
     short = _label(names[-1])
     assert len(short) <= 38 and short.startswith("grpoformer:/a/") and "policy_final.pt #" in short
     # two long paths that differ only in the middle stay apart (a hash of the whole name); "_x" is kept in legends
@@ -262,3 +264,6 @@ def test_plots_tell_apart_more_agents_than_colours_and_shorten_long_names(tmp_pa
     for plot in (plot_regret_per_task, plot_average_rank):
         png = plot(steps_frame(final), tmp_path / f"{plot.__name__}.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    per_task = pd.DataFrame({a: [0.1 * (i + 1) / len(names)] * 2 for i, a in enumerate(names)}, index=["A", "B"])
+    png = plot_regret_vs_floor(per_task, pd.Series({"A": 0.03}), tmp_path / "floor.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
