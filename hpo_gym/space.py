@@ -89,6 +89,7 @@ class Hyperparameter:
                 raise ValueError(f"categorical hyperparameter {self.name!r} has a NaN value, which equals nothing, so it could never "
                                  f"be encoded: {values}; use None for a missing or 'unlimited' setting")
             _check_distinct(self.name, self.kind, values)
+            values = _floats_if_mixed(values)
             array = np.empty(len(values), dtype=object)
             for i, v in enumerate(values):  # one by one: tuple or list values stay single objects
                 array[i] = v
@@ -253,6 +254,14 @@ def _value_tuple(name: str, kind: str, values: Any) -> tuple[Any, ...]:
         raise ValueError(f"{kind} hyperparameter {name!r} needs a list of values, got {values!r} ({type(values).__name__}); "
                          f"e.g. {example}") from None
     return tuple(_native(v) for v in iterator)
+
+
+def _floats_if_mixed(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Numbers of which some are floats, all as floats. A float grid with one whole number (HPOBench's alpha ends in
+    the int 1) would hand out an int for that value, and batched info arrays (a vector env's ``info["config"]``) take
+    the first env's type: the other envs' floats showed as 0."""
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    return tuple(float(v) for v in values) if numbers and any(isinstance(v, float) for v in values) else values
 
 
 def _check_distinct(name: str, kind: str, values: tuple[Any, ...]) -> None:

@@ -231,3 +231,13 @@ def test_native_vector_env_refuses_tasks_that_do_not_share_one_grid(monkeypatch)
     vec.reset(seed=0)
     *_, info = vec.step(np.array([[0.0], [1.0]]))
     assert info["score"].tolist() == pytest.approx([0.1, 0.4])
+
+
+def test_sync_vector_info_keeps_float_hyperparameters_float():
+    """HPOBench's alpha and learning_rate_init grids end in the int 1; when env 0 drew that value, Gymnasium's batched
+    info array took int as its dtype and showed every other env's float (1e-08) as 0."""
+    vec = gym.make_vec("HPO-OpenML-credit_g-v0", num_envs=2, vectorization_mode="sync", budget=2)
+    vec.reset(seed=0)
+    info = vec.step(np.array([[0.99, 0.5, 0.5, 0.99, 0.5], [0.01, 0.5, 0.5, 0.01, 0.5]], dtype=np.float32))[4]
+    assert list(info["config"]["alpha"]) == [1.0, 1e-08] and list(info["config"]["learning_rate_init"]) == [1.0, 1e-05]
+    assert info["config"]["alpha"].dtype == np.float64 and info["config"]["depth"].dtype.kind == "i"

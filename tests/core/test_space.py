@@ -255,3 +255,13 @@ def test_gymnasium_spaces_for_each_action_encoding(mixed_space):
         mixed_space.multidiscrete_space()
     md = hpobench_nn_space().multidiscrete_space()
     assert list(md.nvec) == [10, 10, 3, 10, 10]
+
+
+def test_a_number_grid_with_some_floats_holds_floats_only():
+    """HPOBench's alpha grid ends in the int 1: a configuration with it carried an int where every other was a float."""
+    alpha = Ordinal("alpha", [1e-08, 0.129, 1])
+    assert alpha.values == (1e-08, 0.129, 1.0) and all(type(v) is float for v in alpha.values)
+    assert type(alpha.decode(alpha.encode(1))) is float  # the int still finds its value
+    assert Ordinal("width", [16, 32]).values == (16, 32) and type(Ordinal("width", [16, 32]).values[0]) is int
+    assert Categorical("c", [1, "1", 2.5]).values == (1, "1", 2.5)  # not all numbers: left as given
+    assert Categorical("b", [True, 0.5]).values == (True, 0.5)  # a bool is a setting, not a number
