@@ -17,7 +17,7 @@ from hpo_gym.episode import (
     observation_space,
     reward_of,
 )
-from hpo_gym.objective import Objective
+from hpo_gym.objective import Objective, finite_evaluation
 from hpo_gym.render import render_episode
 from hpo_gym.space import SearchSpace
 from hpo_gym.suites import HPOBENCH_NN
@@ -211,7 +211,7 @@ class HPOEnv(gym.Env):
             error = None
         else:
             config = space.decode(u) if config is None else config
-            evaluation = objective.evaluate(config, seed)
+            evaluation = finite_evaluation(objective, config, objective.evaluate(config, seed))
             score, cost, error = evaluation.score, evaluation.cost, evaluation.info.get("error")
             encoded = space.encode(config)
             true_score = score  # a model fit has no noise-free score to compare with

@@ -131,3 +131,21 @@ def per_config_seeds(seeds: Sequence[int | None] | None, n: int) -> list[int | N
 def failure(reason: str, worst: float, cost: float = 0.0, **info: Any) -> Evaluation:
     """An evaluation that failed: the worst score, the reason in ``info['error']``."""
     return Evaluation(float(worst), float(cost), {"error": reason, **info})
+
+
+def finite_evaluation(objective: Objective, config: Mapping[str, Any], evaluation: Evaluation) -> Evaluation:
+    """``evaluation`` when its score is finite. A NaN or infinite score (your own objective's "failed" marker, say)
+    would reach the reward and the observation as NaN; with a known worst score (``oracle.worst``) it becomes a
+    failure with that score, the original score and reason in ``info["error"]``, otherwise a ``ValueError`` names the
+    fix."""
+    score = float(evaluation.score)
+    if np.isfinite(score):
+        return evaluation
+    if objective.oracle is not None:
+        worst = objective.oracle.worst
+        reason = f"{evaluation.info.get('error', 'failed')} (the objective returned {score!r}; the worst score {worst} stands in)"
+        return failure(reason, worst, evaluation.cost, **{k: v for k, v in evaluation.info.items() if k != "error"})
+    raise ValueError(f"objective {objective.name!r} returned the score {score!r} for {dict(config)}; scores must be finite: "
+                     "return hpo_gym.objective.failure(reason, worst) with your metric's worst score for a failed "
+                     "evaluation, or give the objective an oracle so its worst score stands in")
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pandas as pd
@@ -10,6 +12,7 @@ from gymnasium.utils.env_checker import check_env
 
 import envs_registry  # noqa: F401
 from hpo_gym.env import HPOEnv
+from hpo_gym.objective import Evaluation
 from hpo_gym.space import Float, Int, SearchSpace
 from hpo_gym.tabular import TabularObjective
 
@@ -403,3 +406,32 @@ def test_sync_vector_env_renders_each_env_as_text():
     vec.step(vec.action_space.sample())
     texts = vec.render()
     assert len(texts) == 2 and all(text.startswith("task kc1  trial 1/3  best ") for text in texts)
+
+
+@pytest.mark.parametrize("bad", [math.nan, -math.inf, math.inf])
+def test_a_non_finite_score_is_a_failure_with_an_oracle_and_a_clear_error_without(bad):
+    """A NaN or -inf from your own objective (a common 'failed' marker) used to reach the reward and the observation."""
+    from tests.agents.test_classic_agents import Quadratic
+
+    class Fails(Quadratic):
+        def evaluate(self, config, seed=None):
+            good = super().evaluate(config, seed)
+            return Evaluation(bad, 0.5, {"error": "diverged"}) if config["act"] == "relu" else good
+
+    env = gym.make("HPO-OpenML-v0", objective=Fails(), action_type="dict", budget=2, reward="improvement")
+    env.reset(seed=0)
+    action = {**env.action_space.sample(), "act": Fails.space["act"].values.index("relu")}
+    obs, reward, _, _, info = env.step(action)
+    worst = Fails().oracle.worst
+    assert info["score"] == worst and reward == 0.0  # the first reward gains over the worst score: nothing
+    assert info["error"] == f"diverged (the objective returned {bad!r}; the worst score {worst} stands in)"
+    assert env.observation_space.contains(obs) and obs["y"][0] == pytest.approx(worst)
+
+    class FailsWithoutOracle(Fails):
+        oracle = None
+
+    env = gym.make("HPO-OpenML-v0", objective=FailsWithoutOracle(), action_type="dict", budget=2)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"objective 'quadratic' returned the score .* for \{.*'act': 'relu'.*\}; scores must "
+                                         r"be finite: return hpo_gym.objective.failure\(reason, worst\)"):
+        env.step(action)
