@@ -69,8 +69,8 @@ class HPOEnv(gym.Env):
     best-so-far, ``-(best - best_so_far) / (best - worst)`` (needs an oracle).
 
     ## Starting State
-    An empty history; the task is ``task``, ``reset(options={"task": ...})``, or drawn uniformly
-    from the suite with the env's seeded RNG.
+    An empty history; the task is ``reset(options={"task": ...})`` (a name or OpenML task id; ``None`` draws),
+    ``task``, or drawn uniformly from the suite with the env's seeded RNG.
 
     ## Episode End
     Terminated after ``budget`` evaluations (never truncated). Stepping a finished episode raises
@@ -166,7 +166,7 @@ class HPOEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         options = check_reset_options(options)
-        if "task" in options:
+        if options.get("task") is not None:  # None draws, as task=None does
             name = self.pool.resolve(options["task"])
         else:
             name = self.pool.names[int(self.np_random.integers(len(self.pool.names)))]

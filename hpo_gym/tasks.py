@@ -11,14 +11,17 @@ One place decides where a task comes from, so ``HPOEnv`` and the vector env agre
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
-from hpo_gym.suites import HPOBENCH_NN, get_suite
+from hpo_gym.suites import HPOBENCH_NN, as_task_id, get_suite
 
 BACKENDS = ("tabular", "live")
 
@@ -41,13 +44,18 @@ class TaskPool:
 
         Ids come from ``openml_ids``; only tasks missing there are loaded to read their metadata.
         """
+        valid = ", ".join(f"{name} ({self.openml_ids.get(name)})" for name in self.names)
+        if not isinstance(task, (str, int, np.integer)) or isinstance(task, bool):  # an array would fail in 'in' below
+            raise ValueError(f"task must be a task name (str) or an OpenML task id (int), got {type(task).__name__} "
+                             f"{task!r}; valid names (OpenML task id): {valid}")
         if task in self.names:
-            return task
-        for name in self.names:
+            return str(task)
+        key = as_task_id(task)
+        for name in self.names if key is not None else []:
             tid = self.openml_ids[name] if name in self.openml_ids else self.get(name).metadata.get("openml_task_id")
-            if str(tid) == str(task):
+            if as_task_id(tid) == key:
                 return name
-        raise ValueError(f"unknown task {task!r} for this env; valid names: {self.names}")
+        raise ValueError(f"unknown task {task!r} for this env; valid names (OpenML task id): {valid}")
 
     def get(self, name: str) -> Objective:
         if name not in self._cache:
@@ -78,6 +86,22 @@ def _check_nothing_besides_objective(objective: Any, task: Any, suite: str, back
     if ignored:
         raise ValueError(f"{', '.join(ignored)} have no effect with objective= (the objective is the whole task); "
                          "leave them out, or drop objective= to pick a suite task")
+
+
+def _check_loader_options(loader: Callable[..., Objective], options: Mapping[str, Any], suite: str) -> None:
+    """Refuse ``backend_options`` the suite's loader does not take, at construction: they used to pass ``make`` and
+    fail at the first ``reset`` (in an async vector env, inside a worker) with the loader's own TypeError."""
+    try:
+        parameters = list(inspect.signature(loader).parameters.values())[1:]  # the first is the task
+    except (TypeError, ValueError):  # a builtin (a dict's __getitem__, say) shows no signature: its own call will tell
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return
+    takes = [p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise ValueError(f"backend_options {unknown} are not options of suite {suite!r}'s tables, which take {takes}; "
+                         "options such as 'executor' or 'fidelity' belong to backend='live' or to objective=")
 
 
 def _the_objective(objective: Objective, _name: str) -> Objective:
@@ -120,6 +144,7 @@ def resolve_task_pool(
         s = get_suite(suite)
         if metric is not None:
             options.setdefault("metric", metric)
+        _check_loader_options(s.loader, options, suite)
         load = partial(s.loader, **options) if options else s.loader
         names = list(s.tasks) if task is None else [s.task_name(task)]
         return TaskPool(names, load, s.shared_space, s.tasks)

@@ -112,7 +112,7 @@ class HPOVectorEnv(VectorEnv):
             self._np_random, self._np_random_seed = seeding.np_random(int(seed))
         options = check_reset_options(options)
         self._fixed_task = None
-        if "task" in options:
+        if options.get("task") is not None:  # None draws, as task=None does
             self._fixed_task = self.task_names.index(self.pool.resolve(options["task"]))
         self._start(np.arange(self.num_envs))
         self._autoreset[:] = False

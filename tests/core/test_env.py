@@ -163,8 +163,32 @@ def test_an_openml_id_shared_by_several_tasks_of_a_suite_is_refused_and_live_ids
         with pytest.raises(ValueError, match="give an OpenML task id"):
             hpo_gym.live.live_task_pool(task=not_an_id)
     env = gym.make("HPO-OpenML-v0")
-    with pytest.raises(ValueError, match="unknown task"):
+    with pytest.raises(ValueError, match=r"unknown task 'mnist' for this env; valid names \(OpenML task id\): credit_g \(31\)"):
         env.reset(options={"task": "mnist"})
+
+
+def test_reset_task_option_refuses_what_is_not_a_name_or_id_and_none_draws():
+    """An array used to fail inside 'in' with numpy's own errors (unhashable / truth value ambiguous)."""
+    env = gym.make("HPO-OpenML-v0", budget=2)
+    for bad in (np.array(["kc1"]), np.array(["kc1", "car"]), True, 3.0, ["kc1"]):
+        with pytest.raises(ValueError, match=r"task must be a task name \(str\) or an OpenML task id \(int\), got "
+                                             r".*; valid names \(OpenML task id\): credit_g \(31\)"):
+            env.reset(options={"task": bad})
+    assert env.reset(options={"task": np.int64(3917)})[1]["task"] == "kc1"
+    drawn = {env.reset(seed=seed, options={"task": None})[1]["task"] for seed in range(12)}
+    assert drawn == {env.reset(seed=seed)[1]["task"] for seed in range(12)} and len(drawn) > 1  # None draws as no option
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=4, budget=2)
+    assert len(set(vec.reset(seed=0, options={"task": None})[1]["task"])) > 1
+    with pytest.raises(ValueError, match="task must be a task name"):
+        vec.reset(options={"task": np.array(["kc1"])})
+
+
+def test_backend_options_a_table_does_not_take_are_refused_at_construction():
+    """They used to pass make() and fail at the first reset with the loader's own TypeError (in a worker, when async)."""
+    with pytest.raises(ValueError, match=r"backend_options \['fidelty'\] are not options of suite 'hpobench-nn''s tables, "
+                                         r"which take \['metric'\]; options such as 'executor'"):
+        gym.make("HPO-OpenML-v0", backend_options={"fidelty": 1})
+    assert gym.make("HPO-OpenML-v0", task="kc1", backend_options={"metric": "val_acc"}).reset(seed=0)[1]["task"] == "kc1"
 
 
 def test_task_by_openml_id_and_reset_option():
