@@ -15,6 +15,7 @@ from hpo_gym.episode import (
     check_reset_options,
     multidiscrete_action_to_config,
     observation_space,
+    positive_count,
     reward_of,
 )
 from hpo_gym.objective import Objective, finite_evaluation
@@ -126,13 +127,13 @@ class HPOEnv(gym.Env):
         render_mode: str | None = None,
     ):
         self.budget, self.noise = check_common_kwargs(budget, reward, noise, render_mode, self.metadata["render_modes"])
+        self.max_dims = positive_count(max_dims, "max_dims")
         self.render_mode = render_mode
         self.pool = resolve_task_pool(task, suite, backend, model, objective, metric, backend_options)
         self.action_type = action_type
         self.reward_mode = reward
         if objective is not None:  # a pool of one objective already in hand: a reward it cannot give fails here, not at reset
             self._check_reward_fits(self.pool.get(self.pool.names[0]))
-        self.max_dims = int(max_dims)
         shared = self.pool.space()
         self.action_space = action_space(action_type, shared, self.max_dims)
         self.observation_space = observation_space(self.budget, self.max_dims)

@@ -69,7 +69,7 @@ class HPOVectorEnv(VectorEnv):
                 raise ValueError("the native vector env needs tabular tasks that share one grid; use vectorization_mode='sync'")
         self.task_names = list(pool.names)
         self.num_envs = positive_count(num_envs, "num_envs")
-        max_dims = int(max_dims)
+        max_dims = positive_count(max_dims, "max_dims")
         self.reward_mode = reward
         self.space = first.space
         if len(self.space) > max_dims:

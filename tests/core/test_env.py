@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -146,6 +147,11 @@ def test_unknown_task_and_bad_kwargs_list_the_fix():
         gym.make("HPO-OpenML-v0", task=31, model="rf")  # the tabular suite is the MLP's table
     with pytest.raises(ValueError, match="noise must be True or False"):
         gym.make("HPO-OpenML-v0", noise="False")
+    for bad in (2.5, 7.9, "16", None, 0):  # int() truncated 7.9 to a 7-wide observation and misreported 2.5
+        with pytest.raises(ValueError, match=f"max_dims must be a positive integer, got {re.escape(repr(bad))}"):
+            gym.make("HPO-OpenML-v0", max_dims=bad)
+        with pytest.raises(ValueError, match="max_dims must be a positive integer"):
+            gym.make_vec("HPO-OpenML-v0", num_envs=2, max_dims=bad)
     for not_an_id in (31.7, True, -5):  # int() would have made them tasks 31, 1 and -5
         with pytest.raises(ValueError, match="unknown task"):
             gym.make("HPO-OpenML-v0", task=not_an_id)
@@ -354,7 +360,7 @@ def test_the_native_vector_env_checks_its_input_like_the_single_env():
         gym.make_vec("HPO-OpenML-v0", num_envs=0)
     with pytest.raises(ValueError, match="num_envs must be a positive integer, got 2.5"):
         gym.make_vec("HPO-OpenML-v0", num_envs=2.5)
-    vec = gym.make_vec("HPO-OpenML-v0", num_envs=2, budget=5, max_dims="16")
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=2, budget=5, max_dims=16)
     with pytest.raises(RuntimeError, match=r"call reset\(\) before step\(\)"):
         vec.step(np.full((2, 5), 0.5))
     vec.reset(seed=0)
