@@ -35,7 +35,8 @@ class HPOVectorEnv(VectorEnv):
 
     Same arguments, observations and rewards as ``HPOEnv``, step for step. ``reset``'s ``info`` has ``HPOEnv``'s keys
     as arrays with ``_key`` masks, as a sync vector env of ``HPOEnv`` gives. ``step``'s ``info`` holds arrays with Gymnasium's
-    ``_key`` masks (entries of rows that autoreset this step are 0, as in Gymnasium's own vector envs): ``score``,
+    ``_key`` masks (a row that autoresets this step has its step entries masked out and its new episode's reset info
+    masked in, as in a sync vector env): ``score``,
     ``best_score``, ``cost``, ``normalized_regret``, ``task``, ``openml_task_id``, ``step``, ``action_clipped`` and
     ``cell`` instead of ``config`` (configurations are not built per step, for speed: :meth:`cell_config`).
     Episodes autoreset on the next step (``AutoresetMode.NEXT_STEP``). ``reset(options={"task": ...})`` keeps
@@ -117,13 +118,24 @@ class HPOVectorEnv(VectorEnv):
         self._start(np.arange(self.num_envs))
         self._autoreset[:] = False
         self._started = True
+        return self._history.observations(), self._reset_info(np.arange(self.num_envs))
+
+    def _reset_info(self, rows: np.ndarray) -> dict[str, Any]:
+        """``HPOEnv.reset``'s info for the episodes that start in ``rows`` (masked True there, empty elsewhere), as a
+        sync vector env of ``HPOEnv`` gives at ``reset`` and, for the rows it autoresets, at the next ``step``."""
         n = self.num_envs
-        hyperparameters = np.empty(n, dtype=object)
-        hyperparameters[:] = [list(self.space.names)] * n  # one list per env, as a sync vector env of HPOEnvs gives
-        info = {"task": np.array(self.task_names, dtype=object)[self._task], "openml_task_id": self._openml_ids[self._task],
-                "hyperparameters": hyperparameters, "budget": np.full(n, self.budget)}
-        info.update({f"_{k}": np.ones(n, dtype=bool) for k in list(info)})
-        return self._history.observations(), info
+        started = np.zeros(n, dtype=bool)
+        started[rows] = True
+        hyperparameters = np.full(n, None, dtype=object)
+        for i in rows:
+            hyperparameters[i] = list(self.space.names)  # one list per env
+        tasks = np.full(n, None, dtype=object)
+        tasks[rows] = np.array(self.task_names, dtype=object)[self._task[rows]]
+        info = {"task": tasks,
+                "openml_task_id": np.where(started, self._openml_ids[self._task], 0),
+                "hyperparameters": hyperparameters, "budget": np.where(started, self.budget, 0)}
+        info.update({f"_{k}": started.copy() for k in list(info)})
+        return info
 
     def step(self, actions: Any):
         if not self._started:
@@ -160,6 +172,11 @@ class HPOVectorEnv(VectorEnv):
         stepped = np.zeros(self.num_envs, dtype=bool)
         stepped[rows] = True
         info = self._info(rows, stepped, scores, costs, cells, clipped)
+        if len(restart):  # a restarted row's info is its new episode's reset info, as in a sync vector env
+            new_episodes = self._reset_info(restart)
+            for key in ("task", "openml_task_id"):  # already the new task's values in every row
+                info[f"_{key}"] |= new_episodes[f"_{key}"]
+            info.update({k: v for k, v in new_episodes.items() if k.lstrip("_") in ("hyperparameters", "budget")})
         return self._history.observations(), rewards, terminated, np.zeros(self.num_envs, dtype=bool), info
 
     def _info(self, rows, stepped, scores, costs, cells, clipped) -> dict[str, Any]:

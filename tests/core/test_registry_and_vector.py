@@ -79,9 +79,12 @@ def test_native_vector_env_matches_single_envs_on_mixed_tasks(noise):
             assert info["normalized_regret"][i] == pytest.approx(s_info["normalized_regret"])
         prev_best = info["best_score"]
     assert vec.observation_space.contains(obs)
-    # next step autoresets every finished env: reward 0, fresh history
-    obs, rewards, terminated, *_ = vec.step(actions[0])
+    # next step autoresets every finished env: reward 0, fresh history, and the new episodes' reset info masked in (it
+    # used to be masked out, so mask-honouring code such as DictInfoToList lost each row's new task)
+    obs, rewards, terminated, _, info = vec.step(actions[0])
     assert (rewards == 0).all() and (obs["mask"].sum(axis=1) == 0).all() and not terminated.any()
+    assert info["_task"].all() and not info["_score"].any() and list(info["budget"]) == [budget] * n
+    assert all(names == list(singles[0].unwrapped.space.names) for names in info["hyperparameters"])
 
 
 def test_native_vector_env_rejects_bad_actions_and_settings():
@@ -173,10 +176,12 @@ def test_native_vector_env_autoreset_step_masks_its_info():
         for k in keys:
             assert info[f"_{k}"].dtype == bool and info[f"_{k}"].all(), k
     assert terminated.all()
-    # the next step only restarts the finished envs: nothing was evaluated, every mask is False
+    # the next step only restarts the finished envs: nothing was evaluated, every step entry is masked out; the new
+    # episodes' reset info (task, openml_task_id, hyperparameters, budget) is masked in, as a sync vector env does
     obs, rewards, terminated, _, info = vec.step(np.full((n, 5), 1.5))
     for k in keys:
-        assert not info[f"_{k}"].any(), k
+        assert info[f"_{k}"].all() if k in ("task", "openml_task_id") else not info[f"_{k}"].any(), k
+    assert info["_hyperparameters"].all() and info["_budget"].all()
     assert (info["cell"] == -1).all() and (info["score"] == 0).all() and not info["action_clipped"].any()
     assert (rewards == 0).all() and not terminated.any() and (info["step"] == 0).all()
     assert (info["best_score"] == 0).all() and (info["normalized_regret"] == 0).all()  # masked: 0, not -inf / inf
