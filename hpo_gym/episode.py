@@ -62,6 +62,8 @@ def numeric_action(action: Any, expected: str) -> np.ndarray:
     """The action as a float64 array, or a ``ValueError`` naming the expected space (a dict or strings given to a
     Box env used to surface as numpy's own "float() argument must be ..." error)."""
     try:
+        if np.iscomplexobj(action):  # the cast would drop the imaginary part with only a warning
+            raise TypeError("complex")
         return np.asarray(action, dtype=np.float64)
     except (TypeError, ValueError):
         hint = "; for a dict of native values make the env with action_type='dict'" if isinstance(action, Mapping) else ""

@@ -331,6 +331,8 @@ def test_input_a_user_gets_wrong_is_named_not_ignored_or_a_numpy_traceback(credi
         env.step({"alpha": 1e-4})
     with pytest.raises(ValueError, match="is not numeric; expected Box"):
         env.step(["a"] * 5)
+    with pytest.raises(ValueError, match="is not numeric; expected Box"):  # the cast dropped the imaginary part
+        env.step(np.full(5, 0.5 + 0.2j))
     dict_env = gym.make("HPO-OpenML-v0", task="credit_g", budget=5, action_type="dict")
     dict_env.reset(seed=0)
     for bad in [np.nan, np.inf, None, "x", 2.7]:  # int(nan) / int(None) used to raise their own unnamed errors
