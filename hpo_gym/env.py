@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from hpo_gym.episode import (
     DEFAULT_MAX_DIMS,
@@ -19,7 +20,7 @@ from hpo_gym.episode import (
     reward_of,
 )
 from hpo_gym.objective import Objective, finite_evaluation
-from hpo_gym.render import render_episode
+from hpo_gym.render import render_episode, render_episode_frame
 from hpo_gym.space import SearchSpace
 from hpo_gym.suites import HPOBENCH_NN
 from hpo_gym.tabular import TabularObjective
@@ -80,7 +81,9 @@ class HPOEnv(gym.Env):
     ## Rendering
     ``render_mode="ansi"``: ``render()`` returns two lines of text: the task, trials used, the incumbent (with its
     normalized regret when the task has an oracle), then the last trial's score and configuration.
-    ``"human"``: the same text is printed after every reset and step. Other modes raise ``TypeError``.
+    ``"human"``: the same text is printed after every reset and step. ``"rgb_array"``: ``render()`` returns the
+    run's trace as an image (each trial's score and the best so far; what video recorders and SB3's
+    ``make_vec_env`` ask for). Other modes raise ``TypeError``.
 
     ## Arguments
     * ``task``: task name or OpenML task id; ``None`` draws one per reset from ``suite``.
@@ -96,7 +99,7 @@ class HPOEnv(gym.Env):
     * ``metric``: the table's metric (``val_acc`` default) or a scikit-learn scorer name (live).
     * ``max_dims``: padding of the observation's per-dimension arrays (default 16).
     * ``backend_options``: extra keyword arguments for the backend's objective constructor.
-    * ``render_mode``: ``None`` (default), ``"ansi"`` or ``"human"`` (see Rendering).
+    * ``render_mode``: ``None`` (default), ``"ansi"``, ``"human"`` or ``"rgb_array"`` (see Rendering).
 
     ## Example
     >>> import gymnasium as gym, envs_registry
@@ -108,7 +111,7 @@ class HPOEnv(gym.Env):
     """
 
     # render_fps is declared because Gymnasium's checker asks for it; text rendering never waits on it (as Toy Text)
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "human", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -236,12 +239,16 @@ class HPOEnv(gym.Env):
         self._render_if_human()
         return hist.observation(0), reward, terminated, False, info
 
-    def render(self) -> str | None:
-        """The episode as text for ``render_mode="ansi"`` (see Rendering); None for the other modes, as Gymnasium
-        specifies (``"human"`` prints during ``reset`` and ``step``)."""
-        if self.render_mode != "ansi":
-            return None
-        return self._render_text()
+    def render(self) -> str | np.ndarray | None:
+        """The episode as text (``render_mode="ansi"``) or as an image (``"rgb_array"``), see Rendering; None
+        otherwise, as Gymnasium specifies (``"human"`` prints during ``reset`` and ``step``)."""
+        if self.render_mode == "ansi":
+            return self._render_text()
+        if self.render_mode == "rgb_array":
+            task = self.objective.name if self.objective is not None else None
+            steps = self._history.step[0] if self.objective is not None else 0
+            return render_episode_frame(task, self.budget, self._history.y[0, :steps].astype(float), self._last_step)
+        return None
 
     def _render_text(self) -> str:
         task = self.objective.name if self.objective is not None else None

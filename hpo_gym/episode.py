@@ -75,8 +75,8 @@ def check_common_kwargs(budget: Any, reward: str, noise: Any, render_mode: str |
     """Validate the kwargs every hpo-gym env takes; return the budget as an int and noise as a bool.
 
     A ``render_mode`` other than None and not in the env's ``render_modes`` raises ``TypeError``, as for an env
-    without the argument: that is the signal Stable-Baselines3's ``make_vec_env`` (which tries
-    ``render_mode="rgb_array"`` first) falls back on."""
+    without the argument: that is what code probing for a render mode catches (Stable-Baselines3's ``make_vec_env``
+    tries ``render_mode="rgb_array"`` and falls back on it)."""
     if render_mode is not None and render_mode not in render_modes:
         supported = f"use one of {list(render_modes)} or leave it out" if render_modes else "leave render_mode out"
         raise TypeError(f"render_mode={render_mode!r} is not supported by this env: {supported}")

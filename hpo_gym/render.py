@@ -1,13 +1,20 @@
-"""Text rendering of an HPO episode (``render_mode="ansi"`` or ``"human"``).
+"""Rendering of an HPO episode: text (``render_mode="ansi"`` or ``"human"``) and a picture (``"rgb_array"``).
 
-An HPO run has no picture, but a person watching an agent wants the same few facts a tuning log shows: which
-task, how much budget is spent, the incumbent and how far it is from the table's best, and what was just tried.
+A person watching an agent wants the same few facts a tuning log shows: which task, how much budget is spent, the
+incumbent and how far it is from the table's best, and what was just tried. The picture is the run's trace (every
+trial's score and the best so far), so that video recorders (Gymnasium's ``RecordVideo``, SB3's ``VecVideoRecorder``)
+and Stable-Baselines3's ``make_vec_env``, which asks for ``rgb_array``, work as with any other env.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
+
+#: Size of an ``rgb_array`` frame in pixels (width, height); video encoders want even sizes.
+FRAME_SIZE = (480, 320)
 
 
 def format_config(config: Mapping[str, Any]) -> str:
@@ -32,3 +39,32 @@ def render_episode(task: str | None, budget: int, last_step: Mapping[str, Any] |
     if "error" in last_step:
         last += f"  (failed: {last_step['error']})"
     return f"{head}\n{last}"
+
+
+def render_episode_frame(task: str | None, budget: int, scores: np.ndarray, last_step: Mapping[str, Any] | None) -> np.ndarray:
+    """The run's trace as an ``(H, W, 3)`` uint8 image: each trial's score (dots) and the best so far (line) against
+    the trial number, titled with the first line of :func:`render_episode`.
+
+    ``scores`` are the trials' scores so far in order. Drawn with matplotlib's object API (no pyplot state), so
+    frames can be made from several envs or threads at once."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    width, height = FRAME_SIZE
+    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    trials = np.arange(1, len(scores) + 1)
+    if len(scores):
+        ax.plot(trials, scores, "o", ms=3, color="tab:blue", alpha=0.6, label="trial")
+        ax.step(trials, np.maximum.accumulate(scores), where="post", color="tab:orange", lw=1.8, label="best so far")
+        ax.legend(loc="lower right", fontsize=7, frameon=False)
+    ax.set_xlim(0, budget + 1)
+    ax.set_xlabel("trial", fontsize=8)
+    ax.set_ylabel("score", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(render_episode(task, budget, last_step).split("\n")[0], fontsize=8)
+    fig.tight_layout()
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -31,12 +31,15 @@ def test_sb3_check_env_passes():
 
 
 def test_sb3_make_vec_env_builds_the_env_by_id_and_ppo_trains_on_it():
-    """SB3's most common entry point: make_vec_env(id) tries render_mode="rgb_array" and falls back on a TypeError."""
+    """SB3's most common entry point: make_vec_env(id) asks for render_mode="rgb_array", which the env draws (it used
+    to refuse it, and Gymnasium's warning about that became an error under -W error)."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
-    vec = make_vec_env("HPO-OpenML-v0", n_envs=2, seed=0, env_kwargs={"budget": 5})
-    assert vec.num_envs == 2 and vec.render_mode is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vec = make_vec_env("HPO-OpenML-v0", n_envs=2, seed=0, env_kwargs={"budget": 5})
+    assert vec.num_envs == 2 and vec.render_mode == "rgb_array"
     model = PPO("MultiInputPolicy", vec, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu").learn(32)
     assert model.num_timesteps >= 32 and vec.action_space.contains(model.predict(vec.reset(), deterministic=True)[0][0])
 

@@ -346,11 +346,11 @@ def test_input_a_user_gets_wrong_is_named_not_ignored_or_a_numpy_traceback(credi
         gym.make("HPO-OpenML-v0", objective=credit_g, task="kc1", model="rf")
     with pytest.raises(ValueError, match="backend_options must be a dict"):
         gym.make("HPO-OpenML-v0", backend_options="x")
-    # Gymnasium warns first, then the env refuses with a TypeError, as an env without the argument would: the signal
-    # SB3's make_vec_env (which tries render_mode="rgb_array") falls back on (tests/agents/test_sb3_ppo.py)
-    with pytest.warns(UserWarning, match="render_modes"), pytest.raises(
-            TypeError, match=r"render_mode='rgb_array' is not supported by this env: use one of \['ansi', 'human'\]"):
-        gym.make("HPO-OpenML-v0", render_mode="rgb_array")
+    # Gymnasium warns first, then the env refuses with a TypeError, as an env without the argument would: what code
+    # probing for a render mode (SB3's make_vec_env) catches
+    with pytest.warns(UserWarning, match="render_modes"), pytest.raises(TypeError, match=(
+            r"render_mode='depth_array' is not supported by this env: use one of \['ansi', 'human', 'rgb_array'\]")):
+        gym.make("HPO-OpenML-v0", render_mode="depth_array")
     assert gym.make("HPO-OpenML-v0", render_mode=None).unwrapped.render_mode is None
     assert gym.make_vec("HPO-OpenML-v0", num_envs=2, render_mode=None).render_mode is None
     with pytest.raises(TypeError, match="the native vector env does not render; use .*vectorization_mode='sync'"):
@@ -430,6 +430,24 @@ def test_human_render_prints_after_reset_and_every_step(capsys):
     assert printed[0] == "task vehicle  trial 0/2  (no trials yet)"
     assert printed[1].startswith(f"task vehicle  trial 1/2  best {info['best_score']:.4f}")
     assert printed[2].startswith(f"last: score {info['score']:.4f}")
+
+
+def test_rgb_array_render_draws_the_runs_trace_and_video_recorders_take_it(tmp_path):
+    env = gym.make("HPO-OpenML-v0", task="kc1", budget=4, render_mode="rgb_array")
+    env.reset(seed=0)
+    empty = env.render()
+    assert empty.shape == (320, 480, 3) and empty.dtype == np.uint8
+    for _ in range(3):
+        env.step(env.action_space.sample())
+    frame = env.render()
+    assert frame.shape == empty.shape and (frame != empty).any()  # the trials are drawn
+    # the orange best-so-far line is there: pixels close to matplotlib's tab:orange (255, 127, 14)
+    assert (np.abs(frame.astype(int) - [255, 127, 14]).sum(axis=2) < 40).sum() > 50
+    assert not (np.abs(empty.astype(int) - [255, 127, 14]).sum(axis=2) < 40).any()
+    collected = gym.make("HPO-OpenML-v0", task="kc1", budget=2, render_mode="rgb_array_list")  # Gymnasium's collector
+    collected.reset(seed=0)
+    collected.step(collected.action_space.sample())
+    assert [f.shape for f in collected.render()] == [(320, 480, 3)] * 2
 
 
 def test_sync_vector_env_renders_each_env_as_text():
