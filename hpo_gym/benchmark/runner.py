@@ -41,9 +41,9 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 import multiprocessing as mp
 from pathlib import Path
@@ -159,7 +159,8 @@ def _exit_if_orphaned() -> None:
 
 
 def _stopping() -> bool:
-    """True in a worker once the benchmark was interrupted (Ctrl-C): it starts no new run."""
+    """True once the benchmark was interrupted (Ctrl-C): no new run starts (in a worker, or in this process when
+    the runs are serial)."""
     return _STOP is not None and _STOP.is_set()
 
 
@@ -657,6 +658,31 @@ def _resolve_tasks(tasks: Sequence[TaskSpec] | None, suite: str) -> tuple[list[s
     return names, objectives
 
 
+@contextmanager
+def _finish_run_on_interrupt(bar: Any) -> Iterator[threading.Event]:
+    """Serial runs: the first Ctrl-C lets the run in flight finish and be stored, then no new run starts (the event,
+    which :func:`_execute` reads as ``_STOP``, is set); a second Ctrl-C abandons it. As a pool does for its workers.
+    Outside the main thread, where no signal handler can be installed, Ctrl-C interrupts at once."""
+    global _STOP
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def first_interrupt(signum: int, frame: Any) -> None:
+        stop.set()
+        bar.write("interrupted: finishing the run in flight, which is stored (Ctrl-C again to abandon it)", file=sys.stderr)
+        signal.signal(signal.SIGINT, previous)  # the second Ctrl-C raises KeyboardInterrupt as usual
+
+    previous = signal.signal(signal.SIGINT, first_interrupt) or signal.default_int_handler  # None: not set from Python
+    _STOP = stop
+    try:
+        yield stop
+    finally:
+        _STOP = None
+        signal.signal(signal.SIGINT, previous)
+
+
 def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: int, progress: bool) -> list[pd.DataFrame]:
     """Run the units serially or on a process pool; the bar advances once per finished run.
 
@@ -672,8 +698,13 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
         if jobs <= 1 or len(units) <= 1:
             _CTX, _TICK = ctx, (lambda: bar.update(1))
             try:
-                for unit in units:
-                    frames.extend(_execute(unit))
+                with _finish_run_on_interrupt(bar) as interrupted:
+                    for unit in units:
+                        frames.extend(_execute(unit))
+                        if interrupted.is_set():
+                            break
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
             finally:
                 _TICK = None
             return frames

@@ -159,6 +159,24 @@ def test_ctrl_c_with_jobs_stops_at_once_keeping_finished_runs_and_the_rerun_comp
         assert_rerun_completes(out)
 
 
+def test_ctrl_c_with_one_job_finishes_and_stores_the_run_in_flight(tmp_path):
+    """With --jobs 1 (the default) Ctrl-C used to throw the run in flight away; the pool stored it."""
+    out = tmp_path / "bench"
+    command = [sys.executable, "-m", "hpo_gym", "bench", "--agents", "gp", "--tasks", "car,kc1", "--budget", "25",
+               "--seeds", "3", "--jobs", "1", "--out", str(out), "--no-report"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_for(lambda: bool(ResultStore(out).shard_paths()) or proc.poll() is not None, "the first stored run", 120)
+    assert proc.poll() is None, f"the benchmark exited (code {proc.returncode}) before it could be interrupted"
+    stored_before = len(ResultStore(out).shard_paths())  # a GP run takes seconds: the next one is in flight now
+    os.killpg(proc.pid, signal.SIGINT)
+    err, _ = finish(proc)
+    stored = len(ResultStore(out).shard_paths())
+    assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
+    assert "interrupted: finishing the run in flight, which is stored (Ctrl-C again to abandon it)" in err
+    assert stored_before < stored < 6, (stored_before, stored)  # the run in flight was stored, and no new one started
+    assert err.strip().splitlines()[-1].endswith(f"({stored} runs stored in {out})")
+
+
 def _cmdline(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
