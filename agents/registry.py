@@ -71,7 +71,11 @@ def _agent_from_module(module: str, attribute: str) -> Agent | None:
     factory = getattr(mod, attribute, None)
     if not callable(factory):
         raise ValueError(f"agent {module}:{attribute}: {module!r} has no class or function {attribute!r}")
-    agent = factory()
+    try:
+        agent = factory()
+    except Exception as e:  # noqa: BLE001  (the user's class or function raised: name it, not a traceback into us)
+        raise ValueError(f"agent {module}:{attribute}: calling {attribute}() failed ({type(e).__name__}: {e}); it must "
+                         "build the agent with no arguments") from e
     if not all(callable(getattr(agent, method, None)) for method in ("reset", "act")):  # the harness names it by spec
         raise ValueError(f"agent {module}:{attribute}: {attribute}() returned a {type(agent).__name__}, which lacks the "
                          "Agent methods reset(space, seed, budget) and act(observation) (see agents/base.py)")

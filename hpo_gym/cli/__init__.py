@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -27,6 +28,8 @@ COMMAND_MODULES: list[str] = [
 EXIT_FAILED = 1
 #: Exit status after Ctrl-C (128 + SIGINT, as a shell reports a command it interrupted).
 EXIT_INTERRUPTED = 130
+#: Exit status when the reader of stdout went away (128 + SIGPIPE, as a shell reports it).
+EXIT_BROKEN_PIPE = 141
 #: What a ``BrokenProcessPool`` means to a user: nothing in the command line was wrong.
 WORKER_DIED = ("a worker process died (killed by a signal or by the out-of-memory killer, e.g. with too many --jobs "
                "for the memory)")
@@ -76,6 +79,18 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, FileNotFoundError, RuntimeError) as e:  # user errors: one clear line, no traceback
             print(f"hpo-gym {args.command}: error: {e}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # `hpo-gym report DIR | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would fail again
+            return EXIT_BROKEN_PIPE
+        except OSError as e:  # a path that cannot be written (permissions, a file where a directory is needed)
+            print(f"hpo-gym {args.command}: error: {e}; give a path you can write, whose parents are directories",
+                  file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:  # commands without their own message (bench has one that counts the stored runs)
+            resume = f"; rerun the same command to resume (finished runs in {args.out} are kept)" if getattr(
+                args, "out", None) else ""
+            print(f"hpo-gym {args.command}: interrupted{resume}", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

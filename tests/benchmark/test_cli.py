@@ -53,6 +53,49 @@ def test_bench_errors_are_one_clear_line(tmp_path, capsys):
     assert "hpo-gym bench --out" in capsys.readouterr().err
 
 
+def test_paths_that_cannot_be_written_are_one_line_with_exit_2(tmp_path, capsys):
+    """An --out under a file, or a --plots path that is a file, ended in an OSError traceback with exit 1 (which
+    `hpo-gym bench --help` documents as failed runs)."""
+    (tmp_path / "afile").write_text("")
+    assert main(["bench", "--agents", "random", "--tasks", "car", "--budget", "3", "--seeds", "1",
+                 "--out", str(tmp_path / "afile" / "sub"), "--no-report"]) == 2
+    assert "error: [Errno 20] Not a directory" in capsys.readouterr().err
+    out = tmp_path / "bench"
+    assert main(["bench", "--agents", "random", "--tasks", "car", "--budget", "3", "--seeds", "2", "--out", str(out),
+                 "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(out), "--plots", str(tmp_path / "afile")]) == 2
+    assert capsys.readouterr().err.strip().endswith("give a path you can write, whose parents are directories")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """`hpo-gym report DIR | head -1` printed a BrokenPipeError traceback and exited 1."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "bench"
+    assert main(["bench", "--agents", "random", "--tasks", "car", "--budget", "3", "--seeds", "2", "--out", str(out),
+                 "--no-report"]) == 0
+    proc = subprocess.Popen([sys.executable, "-m", "hpo_gym", "report", str(out), "--no-plots"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the command has printed anything (its imports take a while)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_ctrl_c_in_a_command_without_its_own_handler_is_one_line_with_exit_130(tmp_path, monkeypatch, capsys):
+    """`hpo-gym demo` and `hpo-gym live` ended Ctrl-C in a traceback, without the resume hint bench gives."""
+    import hpo_gym.cli.demo
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hpo_gym.cli.demo, "run", interrupted)
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 130
+    assert capsys.readouterr().err.strip() == (f"hpo-gym demo: interrupted; rerun the same command to resume (finished "
+                                              f"runs in {tmp_path / 'd'} are kept)")
+
+
 def test_demo_prints_regret_per_task_for_random_search(capsys):
     assert main(["demo", "--agents", "random", "--budget", "5", "--seeds", "1", "--jobs", "1"]) == 0
     text = capsys.readouterr().out
@@ -103,7 +146,9 @@ def test_your_own_agent_is_benchmarked_from_the_command_line_as_module_colon_fac
         "    def act(self, observation):\n"
         "        return self.rng.random(self.d).astype(np.float32)\n\n"
         "def not_an_agent():\n"
-        "    return 42\n")
+        "    return 42\n\n"
+        "def needs_an_argument(x):\n"
+        "    return MyAgent()\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", str(tmp_path))])
     out = tmp_path / "bench"
@@ -115,6 +160,9 @@ def test_your_own_agent_is_benchmarked_from_the_command_line_as_module_colon_fac
     assert "'my_agents' has no class or function 'Nope'" in capsys.readouterr().err
     assert main(["bench", "--agents", "my_agents:not_an_agent", "--out", str(tmp_path / "x")]) == 2
     assert "returned a int, which lacks the Agent methods" in capsys.readouterr().err
+    assert main(["bench", "--agents", "my_agents:needs_an_argument", "--out", str(tmp_path / "x")]) == 2
+    assert ("agent my_agents:needs_an_argument: calling needs_an_argument() failed (TypeError: needs_an_argument() "
+            "missing 1 required positional argument: 'x'); it must build the agent with no arguments") in capsys.readouterr().err
 
 
 def test_train_grpoformer_names_a_repeated_holdout_and_an_out_that_is_a_file(tmp_path, capsys):
