@@ -541,6 +541,10 @@ def _check_agents(ctx: _Context, protocol: str) -> tuple[set[str], dict[str, str
             continue
         if protocol == "kfold" and is_transfer_agent(agent):
             transfer.add(name)
+        elif is_transfer_agent(agent) and hasattr(agent, TRAINED_ON_ATTR) and not trained_on(agent):
+            # it declares itself untrained (a portfolio, PPO before fit): every run would fail and be stored as failed
+            raise ValueError(f"agent {name!r} must be fitted on training tasks before it plays: use protocol='kfold' "
+                             "(hpo-gym bench --protocol kfold), which fits it per fold and scores it on held-out tasks")
         fingerprint = getattr(agent, "fingerprint", None)
         if isinstance(fingerprint, str):
             fingerprints[name] = fingerprint

@@ -86,7 +86,9 @@ class ResultStore:
         A manifest written before a key of :data:`LATER_KEYS` existed is still accepted, so older result
         directories stay usable: the missing key is unknown, not different. It is not checked (a
         ``RuntimeWarning`` says so) and the manifest is not rewritten, because the stored runs' real
-        value is unknown and recording this command's value would claim what nobody checked.
+        value is unknown and recording this command's value would claim what nobody checked. A directory without
+        a finished run takes the new settings (with a ``RuntimeWarning``): a command interrupted before its first
+        run, or a typo, must not lock it.
         """
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         path = self.root / MANIFEST
@@ -100,12 +102,24 @@ class ResultStore:
                               "settings its runs were made with", RuntimeWarning, stacklevel=2)
             checked = [k for k in MANIFEST_KEYS if k not in unknown]
             diff = {k: (have.get(k), wanted[k]) for k in checked if have.get(k) != wanted[k]}
-            if diff:
-                detail = ", ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
+            if not diff:
+                return
+            detail = ", ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
+            if self.shard_paths():
                 raise ValueError(f"{self.root} holds a benchmark with other settings ({detail}); "
                                  "use another --out directory or the same settings")
-            return
+            # interrupted or failed before its first run: nothing to protect, so a corrected command is not locked out
+            warnings.warn(f"{self.root} held no finished run of its settings ({detail}); starting it afresh with the "
+                          "new ones", RuntimeWarning, stacklevel=2)
+            self._forget_settings()
         atomic_write_bytes(path, json.dumps(wanted, indent=2).encode())
+
+    def _forget_settings(self) -> None:
+        """Remove what an earlier command with other settings left besides runs: its agent file fingerprints and its
+        fitted agents (a fit can depend on the budget or the env's settings, so it must not be reused)."""
+        (self.root / AGENT_FILES).unlink(missing_ok=True)
+        for fitted in (self.root / "fitted").glob("*.pkl"):
+            fitted.unlink()
 
     def check_agent_files(self, fingerprints: Mapping[str, str], tasks: Iterable[str], seeds: Iterable[int]) -> None:
         """Record each agent's file fingerprint, or raise ``ValueError`` when an agent's stored runs were made from

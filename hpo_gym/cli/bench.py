@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1)")
     p.add_argument("--protocol", choices=["all", "kfold"], default="all",
                    help="kfold: agents with fit() are fitted per fold and scored on held-out tasks only")
-    p.add_argument("--folds", type=int, default=4, help="number of folds for --protocol kfold (default 4)")
+    p.add_argument("--folds", type=int, default=None, help="number of folds for --protocol kfold (default 4)")
     p.add_argument("--retry-failed", action="store_true", help="run again the stored runs in which the agent raised")
     p.add_argument("--no-report", action="store_true", help="do not print the summary at the end")
     p.set_defaults(func=run_bench)
@@ -65,11 +65,13 @@ def run_bench(args: argparse.Namespace) -> int:
     from hpo_gym.benchmark import run_benchmark
     from hpo_gym.benchmark.report import markdown_report
 
+    if args.folds is not None and args.protocol != "kfold":  # it would be ignored, and look as if it asked for k-fold
+        raise ValueError(f"--folds {args.folds} applies to --protocol kfold only; add --protocol kfold, or drop --folds")
     if os.getcwd() not in sys.path:  # MODULE:FACTORY agents import from here, as under `python -m` (workers inherit it)
         sys.path.insert(0, os.getcwd())
     try:
         df = run_benchmark(args.agents, suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out,
-                           jobs=args.jobs, protocol=args.protocol, folds=args.folds, only_tasks=args.tasks,
+                           jobs=args.jobs, protocol=args.protocol, folds=4 if args.folds is None else args.folds, only_tasks=args.tasks,
                            resolve_agent=make_agent, retry_failed=args.retry_failed)
     except KeyboardInterrupt:  # Ctrl-C: the finished runs are stored; a traceback would only hide that
         print(f"hpo-gym bench: interrupted; rerun the same command to resume ({_stored_runs(args.out)})", file=sys.stderr)

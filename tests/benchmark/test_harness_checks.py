@@ -25,6 +25,10 @@ from hpo_gym.cli import main
 FOUR_TASKS = ["credit_g", "car", "kc1", "phoneme"]
 
 
+#: An agent given as MODULE:FACTORY that raises at its third step: its runs are stored as failed.
+FAILING = "tests.benchmark.test_runner:FailingAgent"
+
+
 def bench(out, *extra: str) -> list[str]:
     """An ``hpo-gym bench`` command line with tiny settings (budget 5, one seed, no report)."""
     return ["bench", "--budget", "5", "--seeds", "1", "--out", str(out), "--no-report", *extra]
@@ -62,6 +66,22 @@ def test_resume_refuses_other_env_kwargs(tmp_path):
     pd.testing.assert_frame_equal(run_benchmark(["random"], ["kc1"], **kwargs), clean)  # same settings: resumes
 
 
+def test_a_directory_without_a_finished_run_takes_new_settings(tmp_path):
+    """A command interrupted before its first run (or a typo such as --budget 500) wrote the manifest, and every
+    corrected command was then refused as 'other settings' although nothing was stored."""
+    store = ResultStore(tmp_path)
+    store.check_manifest({"budget": 500, "protocol": "all", "suite": "hpobench-nn", "env_kwargs": {}})
+    (tmp_path / "agents.json").write_text('{"random": "stale"}')
+    (tmp_path / "fitted").mkdir()
+    (tmp_path / "fitted" / "portfolio__fold0__abc.pkl").write_bytes(b"fitted under the old settings")
+    kwargs = dict(seeds=1, out=tmp_path, resolve_agent=make_agent, progress=False)
+    with pytest.warns(RuntimeWarning, match=r"held no finished run of its settings \(budget: stored 500, asked 5\)"):
+        assert len(run_benchmark(["random"], ["kc1"], budget=5, **kwargs)) == 5
+    assert store.manifest()["budget"] == 5 and not list((tmp_path / "fitted").glob("*.pkl"))
+    with pytest.raises(ValueError, match=r"other settings \(budget: stored 5, asked 6\)"):  # now it holds a run
+        run_benchmark(["random"], ["kc1"], budget=6, **kwargs)
+
+
 def test_kfold_resume_refuses_another_task_order(tmp_path):
     kwargs = dict(budget=5, seeds=1, out=tmp_path, resolve_agent=make_agent, progress=False, protocol="kfold",
                   folds=2, only_tasks=["credit_g"])
@@ -94,11 +114,11 @@ def test_manifest_from_before_the_new_keys_is_accepted_with_a_warning(tmp_path):
 # -- 3. report of a benchmark whose every run failed ------------------------------------------------------
 def test_report_of_only_failed_runs_skips_plots_with_a_message(tmp_path, capsys):
     out = tmp_path / "p"
-    assert main(bench(out, "--agents", "portfolio", "--tasks", "credit_g")) == 1  # unfitted portfolio fails
+    assert main(bench(out, "--agents", FAILING, "--tasks", "credit_g")) == 1  # it raises at its third step
     assert "1 run(s) failed (stored; rerun them with --retry-failed" in capsys.readouterr().err
     assert main(["report", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "| portfolio" in captured.out
+    assert f"| {FAILING}" in captured.out
     assert "plots skipped: nothing to plot: none of the 1 stored run(s) finished ok" in captured.err
     assert "--retry-failed" in captured.err and not (out / "plots").exists()
 
@@ -106,20 +126,31 @@ def test_report_of_only_failed_runs_skips_plots_with_a_message(tmp_path, capsys)
 # -- 4. --retry-failed touches only this command's runs ---------------------------------------------------
 def test_retry_failed_keeps_failures_outside_the_command(tmp_path):
     kwargs = dict(budget=5, out=tmp_path, resolve_agent=make_agent, progress=False)
-    run_benchmark(["portfolio"], ["credit_g", "car"], seeds=2, **kwargs)  # 4 failed runs
+    run_benchmark([FAILING], ["credit_g", "car"], seeds=2, **kwargs)  # 4 failed runs
     store = ResultStore(tmp_path)
     mtimes = {p.name: p.stat().st_mtime_ns for p in store.shard_paths()}
     assert len(mtimes) == 4
-    df = run_benchmark(["portfolio"], ["credit_g"], seeds=[0], retry_failed=True, **kwargs)
+    df = run_benchmark([FAILING], ["credit_g"], seeds=[0], retry_failed=True, **kwargs)
     assert (df["status"] == "failed").all() and df.groupby(["agent", "task", "seed"]).ngroups == 1
     after = {p.name: p.stat().st_mtime_ns for p in store.shard_paths()}
     assert set(after) == set(mtimes)  # nothing outside the command was deleted
-    rerun = store.path_of(("portfolio", "credit_g", 0)).name
+    rerun = store.path_of((FAILING, "credit_g", 0)).name
     assert after[rerun] != mtimes[rerun]
     assert all(after[k] == v for k, v in mtimes.items() if k != rerun)
 
 
 # -- 5. input checks ----------------------------------------------------------------------------------------
+def test_an_agent_that_must_be_fitted_is_refused_outside_kfold_before_anything_runs(tmp_path, capsys):
+    """An unfitted portfolio or PPO under the default protocol failed every run, and those stored failures then
+    locked the directory against the k-fold rerun; --folds without k-fold was silently ignored."""
+    for agent in ("portfolio", "random,portfolio+tpe:0", "ppo"):
+        assert main(bench(tmp_path / "x", "--agents", agent, "--tasks", "car")) == 2
+        assert "must be fitted on training tasks before it plays: use protocol='kfold'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    assert main(bench(tmp_path / "x", "--agents", "random", "--tasks", "car", "--folds", "4")) == 2
+    assert "--folds 4 applies to --protocol kfold only; add --protocol kfold, or drop --folds" in capsys.readouterr().err
+
+
 def test_empty_task_list_is_refused(tmp_path, capsys):
     assert main(bench(tmp_path / "e", "--agents", "random", "--tasks", ",")) == 2
     assert "no tasks to run" in capsys.readouterr().err
