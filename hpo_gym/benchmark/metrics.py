@@ -147,11 +147,23 @@ def beats_random_ratio(per_task: pd.DataFrame, reference: str = REFERENCE_AGENT)
     return pd.Series(result, name="BtR")
 
 
+def with_score_where_no_regret(values: pd.DataFrame, regret: str, score: str = "best_score") -> pd.Series:
+    """``values[regret]``, except on a task without an oracle (a live task: its regret is NaN throughout), where it is
+    minus ``values[score]``: on one task regret falls as the best score rises, so ranks by either are the same, and a
+    benchmark on live tasks still gets its ranks. A failed run's NaN on a task with an oracle stays NaN."""
+    no_oracle = values[regret].isna().groupby(values["task"]).transform("all")
+    return values[regret].where(~no_oracle, -values[score])
+
+
 def task_ranks(values: pd.DataFrame, column: str = "regret", lower_is_better: bool = True) -> pd.Series:
     """Rank of each agent within each (task, seed) (average ranks for ties; values equal at :data:`REGRET_DECIMALS`
     decimals tie), mean over seeds: a Series indexed by (agent, task). ``values`` has columns agent, task, seed and
-    ``column``."""
-    v = values.dropna(subset=[column]).copy()
+    ``column``; ranking by ``"regret"`` uses the best score on tasks without an oracle
+    (:func:`with_score_where_no_regret`)."""
+    values = values.copy()
+    if column == "regret" and "best_score" in values:
+        values[column] = with_score_where_no_regret(values, column)
+    v = values.dropna(subset=[column])
     v[column] = v[column].round(REGRET_DECIMALS)  # last-bit differences are ties
     v["rank"] = v.groupby(["task", "seed"])[column].rank(method="average", ascending=lower_is_better)
     return v.groupby(["agent", "task"])["rank"].mean()
@@ -163,7 +175,8 @@ def mean_rank(values: pd.DataFrame, column: str = "regret", lower_is_better: boo
 
 
 def rank_curve(df: pd.DataFrame) -> pd.DataFrame:
-    """Average rank (by regret of the best so far) after each evaluation: a step x agent table.
+    """Average rank (by regret of the best so far; by the best score on a task without an oracle) after each
+    evaluation: a step x agent table.
 
     Ranked within each (task, seed) over the agents present, averaged over seeds, then over tasks; only on the (task,
     seed) pairs every agent has a run on (:func:`shared_runs`).
@@ -171,7 +184,8 @@ def rank_curve(df: pd.DataFrame) -> pd.DataFrame:
     ok = ok_steps(shared_runs(df))
     if ok.empty:
         return pd.DataFrame()
-    wide = ok.pivot_table(index=["task", "seed", "step"], columns="agent", values="normalized_regret",
+    ok = ok.assign(rank_by=with_score_where_no_regret(ok, "normalized_regret"))
+    wide = ok.pivot_table(index=["task", "seed", "step"], columns="agent", values="rank_by",
                           aggfunc="first").round(REGRET_DECIMALS)
     ranks = wide.rank(axis=1, method="average")
     return ranks.groupby(["task", "step"]).mean().groupby("step").mean()

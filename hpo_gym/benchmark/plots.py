@@ -148,17 +148,18 @@ def plot_average_rank(df: pd.DataFrame, path: str | Path, title: str | None = No
     styles = _styles(sorted(agents))
     fig, ax = plt.subplots(figsize=(8.4, 4.2))
     for agent in agents:
-        if ranks[agent].notna().any():  # tasks without an oracle have no regret to rank by
+        if ranks[agent].notna().any():  # an agent without a run on a shared (task, seed) has no rank
             ax.plot(ranks.index, ranks[agent], label=_label(agent), lw=1.8, **styles[agent])
     ax.set_xlabel("evaluations")
     ax.set_ylabel("average rank (lower is better)")
-    ax.set_title(title or "Average rank by regret of the best so far (over tasks and seeds)", fontsize=11)
+    ax.set_title(title or "Average rank of the best so far (over tasks and seeds)", fontsize=11)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()  # before the legend: the axes keep their size, the saved figure grows to hold the legend
     if ax.lines:
         ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: never hides a curve
     else:
-        ax.text(0.5, 0.5, "no ranks: no task has a known best score", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no ranks: no (task, seed) has a finished run of every agent", ha="center", va="center",
+                transform=ax.transAxes)
     return _save(fig, path)
 
 

@@ -109,6 +109,21 @@ def test_rank_curve_and_per_task_table():
     assert table.loc["A", "random"] == pytest.approx(0.45) and table.loc["B", "x"] == pytest.approx(0.05)
 
 
+def test_a_task_without_an_oracle_is_ranked_by_best_score():
+    """A live task has no known best score, so every regret is NaN: MnR, the per-task ranks and the rank curve used
+    to leave it out, and a benchmark on live tasks had no ranks at all."""
+    df = steps_frame()
+    live = df["task"] == "B"
+    df.loc[live, "normalized_regret"] = np.nan
+    df.loc[live, "best_score"] = 100 * df.loc[live, "best_score"]  # another scale: ranks only need the order
+    expected = summary_table(steps_frame())["MnR"]
+    pd.testing.assert_series_equal(summary_table(df)["MnR"], expected)
+    pd.testing.assert_frame_equal(rank_curve(df), rank_curve(steps_frame()))
+    assert per_task_details(df)["y"]["B"]["rank"] == 3.0 and per_task_details(df)["y"]["B"]["regret_mean"] is None
+    only_live = df[live]
+    assert summary_table(only_live)["MnR"].to_dict() == {"random": 2.0, "x": 1.0, "y": 3.0}
+
+
 def test_per_task_details_hand_computed():
     details = per_task_details(steps_frame(failed=[("x", "A", 2)]))  # the failed run counts nowhere
     # regret_std is the sample std over the seeds of one task, not over tasks or agents
