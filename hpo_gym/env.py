@@ -47,7 +47,9 @@ class HPOEnv(gym.Env):
     index outside its values raises ``ValueError``. ``"multidiscrete"``: one value index per hyperparameter (grids only).
     A partial table (e.g. one built from a DataFrame that lacks some grid cells) answers a configuration
     it lacks with its nearest present one: ``info["config"]`` is the configuration evaluated and
-    ``info["config_substituted"]`` is True (False on every other step and backend).
+    ``info["config_substituted"]`` is True (False on every other step and backend). An objective that reports more
+    about an evaluation (the live backend: ``fit_seconds``, ``n_warnings``, ``warning``, ``split``, ``fidelity``) has
+    it in ``info["evaluation"]`` (all but ``cached``, so that a repeated episode gives the same info).
 
     ## Observation Space
     A ``Dict`` of fixed shape for every task of a suite (``H = budget``, ``D = max_dims``):
@@ -212,11 +214,14 @@ class HPOEnv(gym.Env):
             true_score = objective.lookup_one(cell, None)[0] if seed is not None else score
             config = objective.cell_config(cell)
             encoded = objective.cell_encoding(cell)
-            error = None
+            error, details = None, {}
         else:
             config = space.decode(u) if config is None else config
             evaluation = finite_evaluation(objective, config, objective.evaluate(config, seed))
             score, cost, error = evaluation.score, evaluation.cost, evaluation.info.get("error")
+            # not 'cached': a repeat of the same seed and actions must give the same info (Gymnasium's determinism
+            # check), and a repeat is answered from the cache
+            details = {k: v for k, v in evaluation.info.items() if k not in ("error", "cached")}
             encoded = space.encode(config)
             true_score = score  # a model fit has no noise-free score to compare with
             substituted = False
@@ -235,6 +240,8 @@ class HPOEnv(gym.Env):
             info["normalized_regret"] = float(oracle.normalized_regret(hist.best_true[0]))  # noise-free incumbent
         if error is not None:
             info["error"] = error
+        if details:
+            info["evaluation"] = details
         self._last_step = info
         self._render_if_human()
         return hist.observation(0), reward, terminated, False, info

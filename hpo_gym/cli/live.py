@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--model", default="rf", help="lr, svm, rf, xgb, histgb or mlp (default rf)")
     q.add_argument("-n", "--n-configs", type=positive_int, default=8, help="random configurations to train (default 8)")
     q.add_argument("--metric", default="accuracy", help="scikit-learn scorer name (default accuracy)")
+    q.add_argument("--worst-score", type=float, default=None,
+                   help="score of a failed fit; needed only for a metric without a known worst (e.g. r2)")
     q.add_argument("--fidelity", default="", help="e.g. n_estimators=64,subsample=0.5 (default: full fidelity)")
     q.add_argument("--executor", default="serial", help="serial, process, ray or inline (default serial)")
     q.add_argument("--workers", type=positive_int, default=None, help="process workers / Ray CPUs")
@@ -91,7 +93,7 @@ def run_live(args: argparse.Namespace) -> int:
         options.update({k: v for k, v in {"address": args.ray_address, "num_cpus": args.workers}.items() if v is not None})
     objective = LiveObjective(args.task, args.model, args.metric, fidelity=_parse_fidelity(args.fidelity),
                               time_limit=args.time_limit, executor=args.executor, executor_options=options,
-                              openml_cache_dir=args.cache_dir)
+                              openml_cache_dir=args.cache_dir, worst_score=args.worst_score)
     meta = objective.metadata
     print(f"{objective.name}: {meta['dataset']} ({meta['n_rows']} rows, {meta['n_features']} features, "
           f"{meta['n_classes']} classes), {args.n_configs} random configs, executor {args.executor}")

@@ -174,7 +174,7 @@ class LiveObjective:
         if worst_score is None:
             if self.metric not in WORST_SCORES:
                 raise ValueError(f"metric {self.metric!r} has no known worst score; pass worst_score=<float> "
-                                 "(the score a failed fit gets) in backend_options")
+                                 "(the score a failed fit gets) in backend_options (hpo-gym live: --worst-score)")
             worst_score = WORST_SCORES[self.metric]
         self.worst_score = float(worst_score)
         self.fidelity_overrides = dict(fidelity or {})

@@ -47,7 +47,14 @@ def test_gym_make_live_env_steps_and_test_score_is_separate(openml_session, eval
     for _ in range(3):
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
         assert "error" not in info and 0.3 < reward <= 1.0 and reward == info["score"]
+        assert info["evaluation"]["split"] == "validation" and info["evaluation"]["fit_seconds"] > 0  # the fit's own
     assert terminated
+    first_info = info
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(3):  # the same configurations again, answered from the cache: the same info
+        info = env.step(env.action_space.sample())[4]
+    assert info["evaluation"] == first_info["evaluation"] and "cached" not in info["evaluation"]
     objective = env.unwrapped.objective
     test = objective.test_score(info["config"])
     assert test.info["split"] == "test" and 0.3 < test.score <= 1.0

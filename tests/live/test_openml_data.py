@@ -130,6 +130,13 @@ def test_live_cli_trains_a_random_search(openml_session, capsys):
                  "--executor", "inline"]) == 0
     out = capsys.readouterr().out
     assert "990001-histgb: iris" in out and "best validation accuracy" in out and "outer-test accuracy" in out
+    # a scorer without a known worst score: the message names the CLI option, which the CLI used to lack
+    assert main(["live", str(IRIS), "--model", "histgb", "-n", "2", "--metric", "neg_mean_squared_error"]) == 2
+    assert "pass worst_score=<float> (the score a failed fit gets) in backend_options (hpo-gym live: --worst-score)" in (
+        capsys.readouterr().err)
+    assert main(["live", str(IRIS), "--model", "histgb", "-n", "2", "--fidelity", "n_estimators=10", "--executor",
+                 "inline", "--metric", "neg_mean_squared_error", "--worst-score", "-10"]) == 0
+    assert "best validation neg_mean_squared_error" in capsys.readouterr().out
 
 
 def test_a_damaged_cached_task_file_is_fetched_anew(openml_session):
