@@ -77,7 +77,12 @@ class HPOBenchObjective:
     def metadata(self) -> dict[str, Any]:
         return {"task": self.name, "backend": "hpobench", "benchmark": type(self.benchmark).__name__,
                 "openml_task_id": self._task_id, "metric": "-function_value", "direction": "maximize",
-                "fidelity": self.fidelity, "worst_score": self.worst_score}
+                "fidelity": self._fidelity_copy(), "worst_score": self.worst_score}
+
+    def _fidelity_copy(self) -> dict[str, Any] | None:
+        """The fidelity as a new dict for each reader (info, metadata, the benchmark): one that edits its copy must not
+        change the fidelity of every later evaluation."""
+        return None if self.fidelity is None else dict(self.fidelity)
 
     def _configuration(self, config: Mapping[str, Any]):
         import ConfigSpace as CS
@@ -88,10 +93,10 @@ class HPOBenchObjective:
         """``-function_value`` of ``config``; ``seed`` (else ``default_seed``) is passed as HPOBench's ``rng``."""
         self.space.validate(config, in_range=True)
         start = time.perf_counter()
-        info: dict[str, Any] = {"task": self.name, "seed": seed, "fidelity": self.fidelity}
+        info: dict[str, Any] = {"task": self.name, "seed": seed, "fidelity": self._fidelity_copy()}
         try:
             kwargs = {**self._kwargs, "rng": self.default_seed if seed is None else int(seed)}  # the seed decides
-            result = self.benchmark.objective_function(self._configuration(config), fidelity=self.fidelity, **kwargs)
+            result = self.benchmark.objective_function(self._configuration(config), fidelity=self._fidelity_copy(), **kwargs)
             value = float(result["function_value"])
             cost = result.get("cost")
             cost = time.perf_counter() - start if cost is None else float(cost)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import ConfigSpace as CS
 import gymnasium as gym
 import numpy as np
@@ -130,3 +132,18 @@ def test_ansi_render_names_a_failed_fit_and_its_reason():
     assert head == "task WineSVMBenchmark-187  trial 1/2  best -1.0000"  # no oracle: no regret shown
     assert last == (f"last: score -1.0000  C=900, gamma=0.1, scale={info['config']['scale']}  "
                     "(failed: RuntimeError: C too large for this benchmark)")
+
+
+def test_editing_an_evaluations_fidelity_does_not_change_the_next_evaluation():
+    """info['evaluation']['fidelity'] was the objective's own dict: editing it changed every later evaluation, and
+    Gymnasium's passive checker warned that two steps' infos share an object."""
+    bench = WineSVMBenchmark()
+    env = gym.make("HPO-OpenML-v0", objective=bench, budget=3, backend_options={"fidelity": {"subsample": 0.5}})
+    env.reset(seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the passive checker's "share an object" warning
+        info = env.step(env.action_space.sample())[4]
+        info["evaluation"]["fidelity"]["subsample"] = 0.1
+        env.step(env.action_space.sample())
+    assert bench.calls[-1]["fidelity"] == {"subsample": 0.5} and env.unwrapped.objective.metadata["fidelity"] == {
+        "subsample": 0.5}
