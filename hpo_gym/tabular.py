@@ -26,6 +26,10 @@ from hpo_gym.space import VALUE_REL_TOL, Categorical, Config, Hyperparameter, Or
 _CELL_CODE_TABLE_LIMIT = 2_000_000
 
 
+#: Floats of one chunk of point-to-cell distances in a partial table's nearest-cell search (about 64 MB).
+NEAREST_CHUNK_FLOATS = 8_000_000
+
+
 class TabularObjective:
     """An :class:`~hpo_gym.objective.Objective` backed by a full or partial grid table.
 
@@ -261,11 +265,21 @@ class TabularObjective:
         return self.cell_encoding(np.arange(int(np.prod(self.grid_shape))))
 
     def _nearest_present(self, cells: np.ndarray, u: np.ndarray) -> np.ndarray:
-        missing = ~np.isfinite(self._mean_scores[cells])
-        if missing.any():
-            d2 = ((u[missing, None, :] - self._present_codes[None, :, :]) ** 2).sum(-1)
-            cells = cells.copy()
-            cells[missing] = self._present_cells[np.argmin(d2, axis=1)]
+        """``cells`` with each missing one replaced by the present cell nearest to its encoded point in ``u``.
+
+        Distances are computed a chunk of points at a time, about :data:`NEAREST_CHUNK_FLOATS` floats each: all at
+        once they take (missing points x present cells x dims) floats, gigabytes for a batch on a large partial
+        table."""
+        missing = np.flatnonzero(~np.isfinite(self._mean_scores[cells]))
+        if not len(missing):
+            return cells
+        cells = cells.copy()
+        present = self._present_codes
+        step = max(1, NEAREST_CHUNK_FLOATS // (len(present) * present.shape[1]))
+        for start in range(0, len(missing), step):
+            rows = missing[start:start + step]
+            d2 = ((u[rows, None, :] - present[None, :, :]) ** 2).sum(-1)
+            cells[rows] = self._present_cells[np.argmin(d2, axis=1)]
         return cells
 
     # -- construction from a user's DataFrame ----------------------------------------------------
