@@ -390,6 +390,9 @@ class SearchSpace:
             if not (isinstance(value, (int, float, np.integer, np.floating)) and low <= value <= high):
                 raise ValueError(f"{hp.name!r} = {value!r} is outside its range [{hp.low}, {hp.high}]; "
                                  "decode a point of the unit cube (SearchSpace.decode) to stay inside the space")
+            if hp.kind == "int" and not float(value).is_integer():  # a live fit would train 2.7, or fail on it
+                raise ValueError(f"{hp.name!r} = {value!r} is not a whole number, but {hp.name!r} is an int "
+                                 "hyperparameter; give an integer (SearchSpace.decode gives one)")
 
     def encode(self, config: Mapping[str, Any]) -> np.ndarray:
         """Configuration -> float64 vector in [0, 1]^d (out-of-range numbers clipped)."""
@@ -502,6 +505,11 @@ class SearchSpace:
             elif isinstance(hp, CS.OrdinalHyperparameter):
                 hps.append(Ordinal(hp.name, hp.sequence))
             elif isinstance(hp, CS.CategoricalHyperparameter):
+                weights = getattr(hp, "weights", None)
+                if weights is not None and len(set(weights)) > 1:  # a prior over choices, as Normal/Beta are for ranges
+                    raise ValueError(f"categorical {hp.name!r} has weights {tuple(weights)} (a prior over its choices), "
+                                     "which a SearchSpace has no place for: dropping them silently would change how "
+                                     "the space is sampled; remove the weights first")
                 hps.append(Categorical(hp.name, hp.choices))
             elif isinstance(hp, CS.Constant):
                 hps.append(Categorical(hp.name, [hp.value]))

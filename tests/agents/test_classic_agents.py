@@ -178,6 +178,9 @@ def test_a_warm_start_outside_the_space_is_named():
         OptunaAgent("tpe", initial_configs=[{"lr": 100.0, "units": 2}]).reset(space, seed=0)
     with pytest.raises(ValueError, match="'lr' = nan is outside its range"):
         OptunaAgent("tpe", initial_configs=[{"lr": float("nan"), "units": 2}]).reset(space, seed=0)
+    with pytest.raises(ValueError, match="'units' = 2.7 is not a whole number, but 'units' is an int hyperparameter"):
+        space.validate({"lr": 0.01, "units": 2.7}, in_range=True)  # a live fit would train 2.7 (or fail on it)
+    space.validate({"lr": 0.01, "units": 2.0}, in_range=True)  # a whole float is an integer
 
 
 def test_enqueue_before_reset_applies_to_the_next_run(credit_g):

@@ -130,6 +130,19 @@ def test_configspace_round_trip_keeps_the_order_and_the_encoding(mixed_space, tm
         SearchSpace.from_configspace({"lr": (0.0, 1.0)})
 
 
+def test_configspace_priors_are_refused_not_dropped():
+    """Categorical weights were dropped without a word (Normal and Beta ranges were already refused)."""
+    import ConfigSpace as CS
+
+    weighted = CS.ConfigurationSpace({"c": CS.Categorical("c", ["a", "b"], weights=[0.99, 0.01])})
+    with pytest.raises(ValueError, match=r"categorical 'c' has weights \(0.99, 0.01\) \(a prior over its choices\)"):
+        SearchSpace.from_configspace(weighted)
+    with pytest.raises(ValueError, match="NormalFloatHyperparameter is not supported"):
+        SearchSpace.from_configspace(CS.ConfigurationSpace({"x": CS.Float("x", (0.0, 1.0), distribution=CS.Normal(0.5, 0.1))}))
+    even = CS.ConfigurationSpace({"c": CS.Categorical("c", ["a", "b"], weights=[1, 1])})  # no prior: kept
+    assert SearchSpace.from_configspace(even) == SearchSpace([Categorical("c", ["a", "b"])])
+
+
 def test_a_bare_string_or_an_unordered_set_is_refused_as_values():
     with pytest.raises(ValueError, match=r"'act'.*single str 'relu'.*list of values, e\.g\. Categorical\('act', \['relu', 'tanh'\]\)"):
         Categorical("act", "relu")
