@@ -73,6 +73,12 @@ class Hyperparameter:
                 raise ValueError(f"{self.kind} hyperparameter {self.name!r} needs low < high, got [{low}, {high}]")
             if log and low <= 0:
                 raise ValueError(f"log-scale hyperparameter {self.name!r} needs low > 0, got {low}")
+            if not math.isfinite(float(high) - float(low)):  # the encoding divides by it: decoding gave 1e308 or NaN
+                raise ValueError(f"{self.kind} hyperparameter {self.name!r} spans [{low}, {high}], whose width overflows a "
+                                 "float; rescale it (e.g. log=True on a positive range, or narrower bounds)")
+            if self.kind == "int" and max(abs(low), abs(high)) > MAX_EXACT_INT:
+                raise ValueError(f"int hyperparameter {self.name!r} has a bound beyond 2**53, past which a float (the "
+                                 f"encoding) no longer holds every integer: got [{low}, {high}]; use smaller bounds")
             object.__setattr__(self, "low", low)
             object.__setattr__(self, "high", high)
             object.__setattr__(self, "log", log)
@@ -211,6 +217,10 @@ def Categorical(name: str, choices: Iterable[Any]) -> Hyperparameter:
 
 def _native(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
+
+
+#: The largest integer below which float64 holds every integer (an int's encoding passes through float64).
+MAX_EXACT_INT = 2**53
 
 
 def _bound(name: str, kind: str, which: str, value: Any) -> float | int:

@@ -330,8 +330,10 @@ class TabularObjective:
             else:
                 x = _numeric_column(df, hp.name, f"{hp.kind} hyperparameter")
                 _check_in_range(hp, x)
-                grid_values[hp.name] = np.unique(x)
-                indices.append(np.searchsorted(grid_values[hp.name], x))
+                # one grid value per number, up to float noise (0.1 * 3 next to 0.3), as without space= (each kept
+                # value is the smallest of its spellings, so a row's value is the last kept one at or below it)
+                grid_values[hp.name] = np.asarray(_merge_float_noise(np.unique(x).tolist()), dtype=np.float64)
+                indices.append(np.searchsorted(grid_values[hp.name], x, side="right") - 1)
         shape = tuple(len(hp.values) if hp.is_discrete else len(grid_values[hp.name]) for hp in space)
         _check_is_grid(space, shape, indices)
         cells = np.ravel_multi_index(indices, shape)

@@ -192,6 +192,12 @@ def test_log_must_be_a_bool():
         Int("n", 1, 10, log="yes")
     assert Float("lr", 1e-4, 1.0, log=np.True_).log is True
     assert Float("lr", 1e-4, 1.0, log=np.bool_(False)).log is False
+    # ranges the encoding cannot carry: decode(0.5) gave 1e308 and decode(0) NaN; 2**63 - 1 came back negative
+    with pytest.raises(ValueError, match=r"spans \[-1e\+308, 1e\+308\], whose width overflows a float"):
+        Float("x", -1e308, 1e308)
+    with pytest.raises(ValueError, match=r"'s' has a bound beyond 2\*\*53"):
+        Int("s", 0, 2**63 - 1)
+    assert Int("n", 0, 2**31 - 1).decode(1.0) == 2**31 - 1 and Float("y", -1e300, 1e300).decode(0.5) == 0.0
 
 
 def test_values_that_compare_equal_are_refused_as_duplicates():

@@ -212,6 +212,17 @@ def test_a_partial_tables_nearest_cell_search_runs_in_chunks_with_the_same_answe
     assert len(set(at_once)) > 50  # the points found many different present cells
 
 
+def test_a_given_space_merges_values_written_two_ways_as_an_inferred_one_does():
+    """With space= each spelling of 0.3 (0.1 * 3 and 0.3) was its own grid value: the same data made another table,
+    with a cell no action could reach setting the oracle's worst."""
+    df = pd.DataFrame({"lr": [0.1 * 3, 0.3, 0.1], "acc": [0.2, 0.4, 0.9]})
+    inferred = TabularObjective.from_dataframe(df, "acc")
+    given = TabularObjective.from_dataframe(df, "acc", space=SearchSpace([Float("lr", 0.0, 1.0)]))
+    assert given.n_configs == inferred.n_configs == 2 and given.n_seeds == inferred.n_seeds == 2
+    assert given.evaluate({"lr": 0.3}).score == inferred.evaluate({"lr": 0.3}).score == pytest.approx(0.3)
+    assert given.oracle == inferred.oracle
+
+
 def test_seed_labels_index_the_seed_axis_and_a_missing_seed_answers_the_mean():
     """Seed 1 is the same column for every configuration (it used to be each configuration's 2nd-smallest seed)."""
     from tests.tables import real_table_subset
