@@ -27,6 +27,7 @@ Groups (``group_mode``):
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +95,10 @@ class LearnerConfig:
         for name in ("horizon", "episodes", "epochs", "minibatch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: needs a whole number >= 1 (default "
+                                 f"{type(self).__dataclass_fields__[name].default})")
+        for name in ("lr", "ent_coef", "pcr_lambda", "kl_beta", "clip_eps"):  # inf or NaN would poison the first update
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name}={getattr(self, name)}: needs a finite number (default "
                                  f"{type(self).__dataclass_fields__[name].default})")
         for name in ("pcr_lambda", "kl_beta"):
             if getattr(self, name) < 0:

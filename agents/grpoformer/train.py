@@ -180,6 +180,33 @@ def training_pool(tables: list[TabularObjective], extras: Sequence[tuple[list[Ta
     return pool, np.array(weights)
 
 
+def check_not_diverged(policy: torch.nn.Module, step: int, lr: float, unit: str = "update") -> None:
+    """A ``RuntimeError`` naming the fix once an update left a weight NaN or infinite: the next rollout would fail
+    inside torch's sampler ("invalid multinomial distribution"), which says nothing about the learning rate."""
+    if not all(bool(torch.isfinite(p).all()) for p in policy.parameters()):
+        raise RuntimeError(f"training diverged at {unit} {step}: the policy's weights are no longer finite; lower the "
+                           f"learning rate (--lr, now {lr:g}; default {LearnerConfig().lr:g}) and start over")
+
+
+#: What a training state (state.pt) holds; a checkpoint (policy.pt) holds only the policy.
+STATE_KEYS = ("policy", "optimizer", "update", "evaluations", "wall_s", "rng", "gen")
+
+
+def _read_state(path: Path, device: str) -> dict[str, Any]:
+    """``state.pt`` for a resume, or a ``ValueError`` naming the file and the fix: a damaged or foreign file used to
+    end in torch's own error (no path) or a ``KeyError``."""
+    fix = "remove it to start over from update 0, or restore it from a copy"
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as e:  # noqa: BLE001  (torch raises many kinds for a torn or foreign file)
+        raise ValueError(f"{path} is not a readable training state ({type(e).__name__}: {e}); {fix}") from None
+    missing = [k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ValueError(f"{path} is not a training state (it lacks {missing}; a policy.pt checkpoint holds only the "
+                         f"policy); {fix}")
+    return state
+
+
 def _write_log(path: Path, rows: list[dict[str, str]]) -> None:
     """log.csv with its header and ``rows``, atomically (rows already there are never lost to a kill)."""
     with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
@@ -269,7 +296,7 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
     buffer = StateBuffer(cfg.learner.buffer_states)
     extra = {"train_tasks": sorted(o.name for o in tables), "seed": cfg.seed, "train_config": _plain(asdict(cfg))}
     if resume and state_path.exists():
-        st = torch.load(state_path, map_location=device, weights_only=False)
+        st = _read_state(state_path, device)
         check_resumable(st, extra, cfg.updates, state_path)
         policy.load_state_dict(st["policy"]["state_dict"])
         policy.eval()  # the mode update() leaves it in, so the next rollout is computed as without the interruption
@@ -291,13 +318,14 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
             print(f"--resume: no {state_path} yet (the state is saved every {cfg.ckpt_every} updates); "
                   "starting from update 0")
         # a fresh run: an earlier run's state.pt would be picked up by a later --resume and spliced onto this log,
-        # and its policy.pt would sit beside this run's log until this run ends
+        # and its policy.pt would sit beside this run's log until this run ends. Without --resume such a run is
+        # refused, not removed: rerunning a command (after a Ctrl-C, say) must not wipe minutes of training
         earlier = [p for p in (state_path, out / "policy.pt") if p.exists()]
-        if earlier:
-            print(f"starting afresh in {out}: removing the earlier run's {[p.name for p in earlier]} "
-                  "(pass --resume to continue a run instead)")
-            for p in earlier:
-                p.unlink()
+        if earlier and not resume:
+            raise ValueError(f"{out} holds a training run ({', '.join(p.name for p in earlier)}); continue it with "
+                             f"--resume (resume=True), or give another --out (or remove {out}) to start over")
+        for p in earlier:  # --resume with a policy but no state to continue from: starting over, as printed above
+            p.unlink()
         _write_log(log_path, [])
     t0 = time.time() - wall0
     bar = None
@@ -312,6 +340,7 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
         ro = collect(policy, pool, cfg.learner, rng, gen, device=device, weights=weights, initial_design=design)
         evaluations += ro.evaluations
         stats = update(policy, optimizer, ro, buffer, cfg.learner, rng, frozen, device=device, critic=critic)
+        check_not_diverged(policy, u + 1, cfg.learner.lr)
         row = {"update": u + 1, "evaluations": evaluations, "wall_s": round(time.time() - t0, 2),
                "reward": float(np.mean(ro.rewards)), "train_regret": float(np.nanmean(ro.final_regret)),
                **{k: stats.get(k, float("nan")) for k in ("churn", "churn_states", "pcr", "entropy", "policy_loss",
@@ -383,6 +412,12 @@ def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 
     if cfg.group_mode != "step":
         raise ValueError(f"paper mode learns from per-step groups on one live run (group_mode={cfg.group_mode!r} needs "
                          "several whole episodes on the task); use group_mode='step' with --online")
+    if cfg.reward != "improvement":  # it was accepted, recorded in online.json, and not used
+        raise ValueError(f"paper mode rewards each candidate by its gain over the run's best so far; reward="
+                         f"{cfg.reward!r} applies to transfer training only: drop --reward with --online")
+    if cfg.algo == "ppo-critic":  # it failed after the progress bar had started, with an internal message
+        raise ValueError("paper mode has no value network to train on one live run; use algo='grpo' or 'reinforce' "
+                         "with --online")
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -416,6 +451,7 @@ def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 
         ro = Rollout(st, cand, log_prob(logp, cand, f), rewards[None, :], adv, g_n, np.array([np.nan]), np.array([np.nan]))
         if g_n > 1:
             update(policy, optimizer, ro, buffer, cfg, rng, device=device)
+            check_not_diverged(policy, len(ys) + g_n, cfg.lr, unit="evaluation")
         xs.extend(enc)
         ys.extend(scores.tolist())
         if bar is not None:

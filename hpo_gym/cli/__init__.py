@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         except KeyboardInterrupt:  # commands without their own message (bench has one that counts the stored runs)
-            resume = f"; rerun the same command to resume (finished runs in {args.out} are kept)" if getattr(
-                args, "out", None) else ""
+            hint, out = getattr(args, "interrupt_hint", None), getattr(args, "out", None)
+            resume = f"; {hint.format(out=out)}" if hint and out else ""  # how this command resumes, if it does
             print(f"hpo-gym {args.command}: interrupted{resume}", file=sys.stderr)
             return EXIT_INTERRUPTED
 

@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state.pt")
     p.add_argument("--online", action="store_true", help="paper mode: learn on each --holdout task from scratch")
-    p.add_argument("--budget", type=int, default=None, help="evaluations per episode (default 50) or, --online, in total (default 500)")
+    p.add_argument("--budget", type=positive_int, default=None,
+                   help="evaluations per episode (default 50) or, --online, in total (default 500)")
     p.add_argument("--updates", type=positive_int, default=None, help="GRPO updates (default 150)")
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="training seed: tasks, rollouts, initial weights (default 0)")
@@ -72,6 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import dataclasses
+
+    if not args.online:  # what the Ctrl-C message tells (hpo_gym.cli.main): a rerun without --resume is refused
+        args.interrupt_hint = "add --resume to the same command to continue from the last state saved in {out}"
 
     from hpo_gym.suites import get_suite
 
@@ -165,7 +169,7 @@ def _run_online(args, suite, holdout, out: Path, learner, policy_config=None) ->
 
     if not holdout:
         raise ValueError("--online needs the target task(s) in --holdout, e.g. --holdout credit_g")
-    budget = args.budget or 500
+    budget = 500 if args.budget is None else args.budget
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     for task in holdout:

@@ -236,37 +236,57 @@ def test_train_cli_logs_and_resumes_after_a_kill(tmp_path):
     assert "credit_g" not in extra["train_tasks"] and len(extra["train_tasks"]) == 7
 
 
-def test_a_fresh_run_killed_early_leaves_no_earlier_state_for_resume_to_splice_on(tmp_path):
-    """A run started without --resume in a directory that holds a finished run, SIGKILLed before its first
-    checkpoint, used to leave the earlier run's state.pt (update 3) and policy.pt beside its own 1-row log: a later
-    --resume then continued the earlier run onto the new log. The fresh start removes them and says so."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
+def test_a_rerun_without_resume_is_refused_not_wiped_and_a_damaged_state_is_named(tmp_path, monkeypatch, capsys):
+    """Rerunning a command after Ctrl-C (as its message used to say) started afresh and removed the earlier run's
+    state.pt and policy.pt. It is refused now, naming --resume, which the Ctrl-C message names too. A damaged or
+    foreign state.pt gave torch's own error (no path) or a KeyError."""
+    from agents.grpoformer.train import TrainConfig, train
     from hpo_gym.cli import main
 
     out = tmp_path / "run"
     args = ["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "0", "--budget", "5",
             "--eval-every", "1000"]
-    assert main(args + ["--updates", "3"]) == 0 and (out / "policy.pt").exists()
-    (out / "log.csv").unlink()  # so that the wait below sees the new run's rows; state.pt and policy.pt stay
-    proc = subprocess.Popen([sys.executable, "-u", "-m", "hpo_gym", *args, "--updates", "200"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    deadline = time.time() + 60
-    log_lines = lambda: len((out / "log.csv").read_text().splitlines()) if (out / "log.csv").exists() else 0  # noqa: E731
-    while time.time() < deadline and log_lines() < 2:  # the header and one update
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    printed = proc.communicate()[0]
-    rows = len(pd.read_csv(out / "log.csv"))
-    assert 1 <= rows < 10, "killed after the first checkpoint (every 10 updates): the test did not test anything"
-    assert "removing the earlier run's ['state.pt', 'policy.pt']" in printed
-    assert not (out / "state.pt").exists() and not (out / "policy.pt").exists()
-    assert main(args + ["--updates", "2", "--resume"]) == 0  # nothing to resume: starts over, as the message says
-    assert list(pd.read_csv(out / "log.csv")["update"]) == [1, 2]
+    assert main(args + ["--updates", "2"]) == 0
+    before = {p.name: p.read_bytes() for p in (out / "state.pt", out / "policy.pt")}
+    capsys.readouterr()
+    assert main(args + ["--updates", "3"]) == 2
+    assert capsys.readouterr().err.strip() == (f"hpo-gym train-grpoformer: error: {out} holds a training run (state.pt, "
+                                               f"policy.pt); continue it with --resume (resume=True), or give another "
+                                               f"--out (or remove {out}) to start over")
+    assert {p.name: p.read_bytes() for p in (out / "state.pt", out / "policy.pt")} == before  # nothing removed
+    assert main(args + ["--updates", "3", "--resume"]) == 0
+    assert list(pd.read_csv(out / "log.csv")["update"]) == [1, 2, 3]
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("agents.grpoformer.train.train", interrupted)
+    capsys.readouterr()
+    assert main(args + ["--updates", "4", "--resume"]) == 130
+    assert capsys.readouterr().err.strip() == (f"hpo-gym train-grpoformer: interrupted; add --resume to the same command "
+                                               f"to continue from the last state saved in {out}")
+    monkeypatch.undo()
+    for damage, message in [(b"garbage", "is not a readable training state"),
+                            ((out / "policy.pt").read_bytes(), r"is not a training state \(it lacks \['policy', 'optimizer'")]:
+        (out / "state.pt").write_bytes(damage)
+        with pytest.raises(ValueError, match=message + r".*; remove it to start over from update 0, or restore it"):
+            train([load_hpobench_nn("vehicle")], out, TrainConfig(updates=4, synthetic=0), resume=True, progress=False)
+
+
+def test_a_diverging_run_and_non_finite_settings_are_named(tmp_path):
+    """--lr 10 ended in torch's 'invalid multinomial distribution' at the next rollout; --lr inf passed the checks."""
+    import dataclasses
+    import math
+
+    from agents.grpoformer.train import TrainConfig, train
+
+    for bad in ({"lr": math.inf}, {"ent_coef": math.nan}, {"pcr_lambda": math.inf}):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))}=.*: needs a finite number"):
+            LearnerConfig(**bad)
+    cfg = TrainConfig(updates=12, synthetic=0, learner=dataclasses.replace(LearnerConfig(), lr=1e4, horizon=5))
+    with pytest.raises(RuntimeError, match=r"training diverged at update \d+: the policy's weights are no longer finite; "
+                                           r"lower the learning rate \(--lr, now 10000; default 0.003\)"):
+        train([load_hpobench_nn("vehicle")], tmp_path / "x", cfg, progress=False)
 
 
 def test_a_torn_checkpoint_is_named_not_a_torch_traceback(tmp_path):

@@ -57,6 +57,8 @@ PAPER_MODE_REFUSED = {
     "warm start": ({"warm_start": 2}, "use warm_start=0 with --online"),
     "batch advantage norm (the live score range is unknown)": ({"advantage_norm": "batch"}, "score range is unknown"),
     "trajectory groups (one live run)": ({"group_mode": "trajectory"}, "use group_mode='step' with --online"),
+    "another reward (it was recorded in online.json and not used)": ({"reward": "score"}, "drop --reward with --online"),
+    "a critic (it failed after the progress bar started)": ({"algo": "ppo-critic"}, "no value network to train"),
 }
 
 

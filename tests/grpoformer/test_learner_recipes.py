@@ -57,10 +57,14 @@ def test_online_mode_trains_with_the_learner_flags_and_refuses_table_only_ones(t
                            (["--lookahead", "2"], "use lookahead=0 with --online"),
                            (["--advantage-norm", "batch"], "advantage_norm='group' with --online"),
                            (["--updates", "9", "--resume"], "--resume, --updates: options of transfer training"),
-                           (["--synthetic", "4"], "--synthetic: options of transfer training")):
+                           (["--synthetic", "4"], "--synthetic: options of transfer training"),
+                           (["--reward", "score"], "drop --reward with --online")):
         assert main(["train-grpoformer", "--online", "--holdout", "credit_g", "--budget", "12", "--out", str(out),
                      *flags]) == 2
         assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # --budget 0 used to run 500 evaluations, -5 to fail in numpy
+        main(["train-grpoformer", "--online", "--holdout", "credit_g", "--budget", "0", "--out", str(out)])
+    assert "--budget: 0 is not >= 1" in capsys.readouterr().err
 
 
 def test_online_mode_builds_the_policy_the_architecture_flags_ask_for(tmp_path):
