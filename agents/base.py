@@ -52,6 +52,9 @@ class TransferAgent(Agent, Protocol):
     training tasks, so that the harness labels a run on one of them in-sample rather than as a plain result.
     ``fit`` may also take a ``budget`` keyword (the harness then passes the run's budget): for agents whose
     training depends on the episode length, such as a policy whose observation holds one row per evaluation.
+    An agent that plays from files may define ``check_plan(protocol, held_out_by_fold, task_names)``, which the
+    harness calls before any run and which raises ``ValueError`` when the agent cannot play that plan (e.g. a
+    checkpoint missing for a fold), so that nothing is stored as failed for a problem known up front.
     """
 
     def fit(self, train_objectives: Sequence[Objective], seed: int = 0) -> None: ...

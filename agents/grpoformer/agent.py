@@ -178,6 +178,38 @@ class GRPOformerAgent:
         present = [p for p in folds if Path(p).is_file()]
         return files_fingerprint(folds[: folds.index(present[-1]) + 1] if present else folds[:1])
 
+    def check_plan(self, protocol: str, held_out_by_fold: Mapping[int, Sequence[str]], task_names: Sequence[str]) -> None:
+        """Before a benchmark runs (see :class:`agents.base.TransferAgent`): every fold checkpoint a ``{k}`` pattern
+        needs exists and was trained on exactly its fold's training tasks, a single checkpoint was trained on no task
+        a needed fold holds out, and a checkpoint that opens runs with a portfolio (``--warm-start``) is fitted per fold.
+        Each of these used to fail the fold's runs one by one, and the stored failures locked the result directory."""
+        if protocol != "kfold":
+            if self.warm_start and self._portfolio is None:
+                raise ValueError(f"{self.checkpoint} opens each run with {self.warm_start} portfolio trials (trained with "
+                                 "--warm-start), and the portfolio is built from a fold's training tables: use "
+                                 "--protocol kfold, or GRPOformerAgent(..., warm_start=0) to play the policy alone")
+            return
+        if self.given_checkpoint is None:  # the shipped recipe's fold checkpoints: fit loads them, or trains them
+            return
+        problems = []
+        for k, held in held_out_by_fold.items():
+            path = Path(self.given_checkpoint.format(k=k)) if self.per_fold else self.checkpoint
+            train = sorted(t for t in task_names if t not in held)
+            if not path.is_file():
+                problems.append(f"fold {k}: {path} is missing (train it: hpo-gym train-grpoformer --holdout "
+                                f"{','.join(held)} --seed {k} --out {path.parent})")
+                continue
+            trained = sorted(load_policy(path, "cpu")[1].get("train_tasks", [])) if self.per_fold else list(self.trained_on)
+            if self.per_fold and trained != train:
+                problems.append(f"fold {k}: {path} was trained on {trained}, not on the fold's training tasks {train} "
+                                "(give the checkpoints in fold order, {k} = fold index)")
+            elif not self.per_fold and set(trained) & set(held):
+                problems.append(f"fold {k}: {path} was trained on {sorted(set(trained) & set(held))}, which the fold "
+                                "holds out: its scores there would not be held-out (give one checkpoint per fold with "
+                                "{k}, or no path to use the fold checkpoints)")
+        if problems:
+            raise ValueError("GRPOformer cannot play this k-fold benchmark: " + "; ".join(problems))
+
     @property
     def _run_space(self) -> SearchSpace:
         """The search space given to ``reset``."""

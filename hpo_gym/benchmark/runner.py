@@ -408,7 +408,9 @@ def run_benchmark(
     ctx = _Context(agent_specs, objectives, suite, budget, None if out is None else str(out), resolve_agent,
                    _env_kwargs(env_kwargs))
     _check_env(ctx, run_tasks)
-    transfer_agents, agent_files = _check_agents(ctx, protocol)
+    held_out_by_fold = {k: list(part) for k, part in enumerate(splits) if any(t in run_tasks for t in part)}
+    transfer_agents, agent_files = _check_agents(ctx, protocol, held_out_by_fold if protocol == "kfold" else {},
+                                                 task_names)
     ctx.agent_files = agent_files
     # one writer per directory: a second process with the same out stops here, naming the first (hpo_gym.lock)
     with directory_lock(out, "a benchmark") if out is not None else nullcontext():
@@ -517,10 +519,14 @@ def _agent_specs(agents: Mapping[str, AgentSpec] | Sequence[str]) -> dict[str, A
     return specs
 
 
-def _check_agents(ctx: _Context, protocol: str) -> tuple[set[str], dict[str, str]]:
+def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, Sequence[str]],
+                  task_names: Sequence[str]) -> tuple[set[str], dict[str, str]]:
     """Build each spec-string agent once; return the names of the transfer agents (those with ``fit``) and the
     ``fingerprint`` of each built agent that has one (the content of the files it plays from, see
-    :mod:`hpo_gym.fingerprint`).
+    :mod:`hpo_gym.fingerprint`). An agent with a ``check_plan(protocol, held_out_by_fold, task_names)`` method (see
+    :class:`agents.base.TransferAgent`) checks there that it can play the folds this benchmark needs (k-fold: fold
+    index -> its held-out tasks; empty otherwise): a checkpoint file missing for one fold used to fail that fold's
+    runs one by one, and the stored failures then locked the directory.
 
     A spec the registry refuses ('tpee') or a string without ``resolve_agent`` raises here, with the registry's
     own message, before anything runs: inside the runs it would be stored as failed runs, finished results
@@ -539,6 +545,9 @@ def _check_agents(ctx: _Context, protocol: str) -> tuple[set[str], dict[str, str
                 continue
         else:
             continue
+        check_plan = getattr(agent, "check_plan", None)
+        if callable(check_plan):
+            check_plan(protocol, held_out_by_fold, list(task_names))
         if protocol == "kfold" and is_transfer_agent(agent):
             transfer.add(name)
         elif is_transfer_agent(agent) and hasattr(agent, TRAINED_ON_ATTR) and not trained_on(agent):

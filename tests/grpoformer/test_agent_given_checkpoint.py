@@ -162,3 +162,24 @@ def test_a_file_that_is_not_a_checkpoint_is_named_as_such(tmp_path):
 def test_bad_agent_settings_are_refused_when_the_agent_is_built(kwargs, message):
     with pytest.raises(ValueError, match=message):
         GRPOformerAgent(**kwargs)
+
+
+def test_a_benchmark_checks_the_fold_checkpoints_it_needs_before_any_run(tmp_path, plain_pattern):
+    """A fold checkpoint missing (or of another fold) failed that fold's runs one by one, the stored failures then
+    locked the directory ('files changed'), and a --warm-start checkpoint failed every run outside k-fold."""
+    from hpo_gym.benchmark import run_benchmark
+
+    tasks = ["vehicle", "car", *FOLD_TASKS]  # 2 folds: fold 0 trains on kc1 + credit_g, as plain_pattern's fold0 did
+    kwargs = dict(budget=3, seeds=1, protocol="kfold", folds=2, resolve_agent=make_agent, progress=False)
+    with pytest.raises(ValueError, match=r"fold 1: .*fold1/policy.pt is missing \(train it: hpo-gym train-grpoformer "
+                                         r"--holdout kc1,credit_g --seed 1 --out .*fold1\)"):
+        run_benchmark([f"grpoformer:{plain_pattern}"], tasks, out=tmp_path / "b", **kwargs)
+    assert not (tmp_path / "b").exists()  # nothing stored, so nothing locks the directory
+    df = run_benchmark([f"grpoformer:{plain_pattern}"], tasks, only_tasks=["vehicle"], out=tmp_path / "b", **kwargs)
+    assert (df["status"] == "ok").all() and set(df["task"]) == {"vehicle"}  # only fold 0 is needed: it runs
+    with pytest.raises(ValueError, match=r"fold 0: .*fold0/policy.pt was trained on \['credit_g', 'kc1'\], not on the "
+                                         r"fold's training tasks"):
+        run_benchmark([f"grpoformer:{plain_pattern}"], tasks[::-1], only_tasks=["kc1"], **kwargs)
+    ws_path = _train_fold0(tmp_path / "ws", warm_start=2).format(k=0)
+    with pytest.raises(ValueError, match="opens each run with 2 portfolio trials .* use --protocol kfold"):
+        run_benchmark([f"grpoformer:{ws_path}"], ["vehicle"], budget=3, seeds=1, resolve_agent=make_agent, progress=False)
