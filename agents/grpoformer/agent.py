@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -459,6 +460,9 @@ class GRPOformerAgent:
                 self.policy, self.meta = load_policy(candidate, self.device)
                 return
         out = cache_dir() / key
+        print(f"GRPOformer: no checkpoint for training tasks {sorted(names)} with seed {seed} (the shipped ones cover the "
+              "4-fold protocol's task sets, seed = fold index); training the shipped recipe now "
+              f"({cfg.updates} updates, minutes on a CPU) into {out}", file=sys.stderr, flush=True)
         # two agents (or benchmark workers) may fit the same fold at once: the second waits and resumes the first's run
         self.policy = train(train_objectives, out, cfg, resume=True, wait_for_lock=True).eval()
         self.checkpoint = out / "policy.pt"

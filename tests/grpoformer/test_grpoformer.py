@@ -338,6 +338,27 @@ def test_fit_loads_the_fold_checkpoint_for_its_training_tasks():
     assert not set(held) & set(agent.meta["train_tasks"])
 
 
+def test_fit_without_a_matching_checkpoint_says_it_trains_and_where(tmp_path, monkeypatch, capsys):
+    """fit() on a task set (or seed) no shipped checkpoint covers started minutes of training without a word."""
+    import dataclasses
+
+    import agents.grpoformer.train as training
+
+    real_train = training.train
+
+    def one_update(objectives, out, cfg, **kwargs):  # the recipe's 150 updates, cut to one for the test
+        return real_train(objectives, out, dataclasses.replace(cfg, updates=1, synthetic=0), progress=False, **kwargs)
+
+    monkeypatch.setenv("HPO_GYM_CACHE", str(tmp_path))
+    monkeypatch.setattr(training, "train", one_update)
+    agent = GRPOformerAgent()
+    agent.fit([load_hpobench_nn("kc1"), load_hpobench_nn("car")], seed=5)
+    err = capsys.readouterr().err
+    assert "GRPOformer: no checkpoint for training tasks ['car', 'kc1'] with seed 5" in err
+    assert f"training the shipped recipe now (150 updates, minutes on a CPU) into {tmp_path}" in err
+    assert str(agent.checkpoint).startswith(str(tmp_path)) and agent.meta["train_tasks"] == ["car", "kc1"]
+
+
 def test_ppo_critic_ablation_saves_and_resumes_its_critic(tmp_path):
     """The critic, its optimizer and the PCR state buffer are part of the training state: after 2 updates and a
     resume to 3 they carry 3 updates' worth of history, like an uninterrupted run (not 1, as a fresh start would)."""
