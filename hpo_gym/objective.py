@@ -148,4 +148,3 @@ def finite_evaluation(objective: Objective, config: Mapping[str, Any], evaluatio
     raise ValueError(f"objective {objective.name!r} returned the score {score!r} for {dict(config)}; scores must be finite: "
                      "return hpo_gym.objective.failure(reason, worst) with your metric's worst score for a failed "
                      "evaluation, or give the objective an oracle so its worst score stands in")
-

@@ -71,8 +71,8 @@ def run_bench(args: argparse.Namespace) -> int:
         sys.path.insert(0, os.getcwd())
     try:
         df = run_benchmark(args.agents, suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out,
-                           jobs=args.jobs, protocol=args.protocol, folds=4 if args.folds is None else args.folds, only_tasks=args.tasks,
-                           resolve_agent=make_agent, retry_failed=args.retry_failed)
+                           jobs=args.jobs, protocol=args.protocol, folds=4 if args.folds is None else args.folds,
+                           only_tasks=args.tasks, resolve_agent=make_agent, retry_failed=args.retry_failed)
     except KeyboardInterrupt:  # Ctrl-C: the finished runs are stored; a traceback would only hide that
         print(f"hpo-gym bench: interrupted; rerun the same command to resume ({_stored_runs(args.out)})", file=sys.stderr)
         return EXIT_INTERRUPTED
