@@ -127,7 +127,7 @@ class Hyperparameter:
         return self.low, self.high
 
     def _range(self) -> tuple[float, float]:
-        """The encoded interval's ends in native (or log) units. An int's reach half a unit past its bounds, so that
+        """The encoded interval's ends in native (or log) units. An int's ends lie half a unit past its bounds, so that
         every integer, the end ones included, owns a bin of the same width (log width when log-scaled) and a uniform
         draw in [0, 1] picks each with the probability ConfigSpace and Optuna give it; with the bounds as the ends,
         rounding gave each end value half a bin (depth in {1, 2, 3} was drawn 25/50/25 %)."""
