@@ -93,8 +93,11 @@ class ResultStore:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         path = self.root / MANIFEST
         wanted = {k: _as_json(settings.get(k)) for k in MANIFEST_KEYS}
+        if not path.exists() and self.shard_paths():  # its runs' settings are unknown: taking ours would mix them
+            raise ValueError(f"{self.root} holds {len(self.shard_paths())} runs but no {MANIFEST}, so the settings they "
+                             f"were made with are unknown: restore {path}, or use another --out directory")
         if path.exists():
-            have = json.loads(path.read_text())
+            have = read_json_dict(path)
             unknown = [k for k in LATER_KEYS if k not in have
                        and not (k in NOTHING_TO_CHECK_WHEN_EMPTY and wanted[k] is None)]
             if unknown:
@@ -130,7 +133,7 @@ class ResultStore:
         check) is not checked and not recorded, with a ``RuntimeWarning``: which files its runs came from is unknown.
         """
         path = self.root / AGENT_FILES
-        stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        stored: dict[str, str] = read_json_dict(path) if path.exists() else {}
         changed = {name: (stored[name], fp) for name, fp in fingerprints.items() if name in stored and stored[name] != fp}
         if changed:
             detail = "; ".join(f"{name!r} (stored {a}, now {b})" for name, (a, b) in changed.items())
@@ -149,7 +152,7 @@ class ResultStore:
 
     def manifest(self) -> dict[str, Any]:
         path = self.root / MANIFEST
-        return json.loads(path.read_text()) if path.exists() else {}
+        return read_json_dict(path) if path.exists() else {}
 
     # -- runs -----------------------------------------------------------------------------------
     def path_of(self, key: RunKey) -> Path:
@@ -162,8 +165,8 @@ class ResultStore:
         """Write one finished run atomically (temp file in the same directory + ``os.replace``)."""
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         path = self.path_of(key)
-        with atomic_path(path) as tmp:
-            steps.to_parquet(tmp, index=False)
+        with atomic_path(path) as tmp:  # page checksums: a flipped bit is an error on reading, not a changed number
+            steps.to_parquet(tmp, index=False, write_page_checksum=True)
         return path
 
     def shard_paths(self) -> list[Path]:
@@ -229,7 +232,7 @@ class ResultStore:
         paths = self.shard_paths() if keys is None else [p for p in map(self.path_of, keys) if p.exists()]
         removed = 0
         for path in paths:
-            status = pd.read_parquet(path, columns=["status"])["status"]
+            status = read_shard(path)["status"]
             if (status != "ok").any():
                 path.unlink(missing_ok=True)
                 removed += 1
@@ -243,17 +246,57 @@ class ResultStore:
             paths = [p for p in (self.path_of(k) for k in keys) if p.exists()]
         if not paths:
             return pd.DataFrame(columns=STEP_COLUMNS)
-        df = pd.concat([read_shard(p) for p in paths], ignore_index=True)
-        return df.sort_values(["agent", "task", "seed", "step"], kind="stable").reset_index(drop=True)
+        budget = self.manifest().get("budget")
+        shards = [read_shard(p, budget) for p in paths]
+        return pd.concat(shards, ignore_index=True).sort_values(["agent", "task", "seed", "step"], kind="stable"
+                                                                 ).reset_index(drop=True)
 
 
-def read_shard(path: Path) -> pd.DataFrame:
-    """One run's steps in :data:`STEP_COLUMNS` order; a shard written before ``in_sample`` existed reads as
-    ``in_sample=False`` (no agent then declared its training tasks), so older result directories still load."""
-    df = pd.read_parquet(path)
+class DamagedShard(ValueError):
+    """A stored run that cannot be trusted: unreadable, incomplete, or not the run its file name says."""
+
+
+def read_shard(path: Path, budget: int | None = None) -> pd.DataFrame:
+    """One run's steps in :data:`STEP_COLUMNS` order, checked: readable (page checksums where written), complete, the
+    run its file name names (a renamed or copied-in shard would be counted as another run, or twice), and, given the
+    directory's ``budget``, made at that budget (another benchmark's shard would switch the whole report to its own).
+    A shard written before ``in_sample`` existed reads as ``in_sample=False`` (no agent then declared its training
+    tasks), so older result directories still load."""
+    fix = "move it out of runs/ and rerun the same `hpo-gym bench` to recompute that run"
+    try:
+        df = pd.read_parquet(path, page_checksum_verification=True)
+    except Exception as e:  # noqa: BLE001  (pyarrow raises OSError, ArrowInvalid, KeyError, TypeError for a bad file)
+        raise DamagedShard(f"{path} is damaged ({type(e).__name__}: {e}); {fix}") from None
     if "in_sample" not in df:
         df["in_sample"] = False
+    missing = [c for c in STEP_COLUMNS if c not in df]
+    if missing or df.empty:
+        raise DamagedShard(f"{path} is not a complete run (missing columns {missing} or no rows); {fix}")
+    keys = df[["agent", "task", "seed"]].drop_duplicates()
+    agent, task, seed = keys.iloc[0].tolist()
+    named = len(keys) == 1 and shard_name((str(agent), str(task), int(seed))) == path.name
+    if not named:
+        runs = [tuple(k) for k in keys.itertuples(index=False)]
+        raise DamagedShard(f"{path} holds the run(s) {runs}, not the one its file name names (renamed or copied in?); "
+                           f"{fix}")
+    if budget is not None and (df["budget"] != budget).any():
+        raise DamagedShard(f"{path} was made at budget {sorted(set(df['budget'].tolist()))}, but this directory's "
+                           f"benchmark has budget {budget} (copied in from another?); {fix}")
     return df[STEP_COLUMNS]
+
+
+def read_json_dict(path: Path) -> dict[str, Any]:
+    """A JSON object file of the store (the manifest, the agent fingerprints), or a ``ValueError`` naming the file and
+    the fix: a torn or edited file used to surface as json's bare message or a traceback."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path} cannot be read ({type(e).__name__}: {e}); restore it, or use another --out "
+                         "directory") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} holds a {type(value).__name__}, not the JSON object hpo-gym writes there; restore it, "
+                         "or use another --out directory")
+    return value
 
 
 def _as_json(value: Any) -> Any:

@@ -8,6 +8,7 @@ The CLI is the application layer on top of the library: each subcommand lives in
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -30,6 +31,11 @@ EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 #: Exit status when the reader of stdout went away (128 + SIGPIPE, as a shell reports it).
 EXIT_BROKEN_PIPE = 141
+#: The fix for the file-system errors a command line can cause, by errno.
+PATH_FIXES = {errno.EACCES: "give a path you can write", errno.EPERM: "give a path you can write",
+              errno.EROFS: "give a path on a writable file system",
+              errno.ENOTDIR: "a part of the path is a file: give a path whose parents are directories",
+              errno.EEXIST: "a file is where a directory is needed: give another path"}
 #: What a ``BrokenProcessPool`` means to a user: nothing in the command line was wrong.
 WORKER_DIED = ("a worker process died (killed by a signal or by the out-of-memory killer, e.g. with too many --jobs "
                "for the memory)")
@@ -83,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would fail again
             return EXIT_BROKEN_PIPE
         except OSError as e:  # a path that cannot be written (permissions, a file where a directory is needed)
-            print(f"hpo-gym {args.command}: error: {e}; give a path you can write, whose parents are directories",
-                  file=sys.stderr)
+            fix = PATH_FIXES.get(e.errno or 0)
+            print(f"hpo-gym {args.command}: error: {e}{'; ' + fix if fix else ''}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:  # commands without their own message (bench has one that counts the stored runs)
             hint, out = getattr(args, "interrupt_hint", None), getattr(args, "out", None)

@@ -59,13 +59,13 @@ def test_paths_that_cannot_be_written_are_one_line_with_exit_2(tmp_path, capsys)
     (tmp_path / "afile").write_text("")
     assert main(["bench", "--agents", "random", "--tasks", "car", "--budget", "3", "--seeds", "1",
                  "--out", str(tmp_path / "afile" / "sub"), "--no-report"]) == 2
-    assert "error: [Errno 20] Not a directory" in capsys.readouterr().err
+    assert "error: [Errno 20] Not a directory" in capsys.readouterr().err  # + "a part of the path is a file: ..."
     out = tmp_path / "bench"
     assert main(["bench", "--agents", "random", "--tasks", "car", "--budget", "3", "--seeds", "2", "--out", str(out),
                  "--no-report"]) == 0
     capsys.readouterr()
     assert main(["report", str(out), "--plots", str(tmp_path / "afile")]) == 2
-    assert capsys.readouterr().err.strip().endswith("give a path you can write, whose parents are directories")
+    assert capsys.readouterr().err.strip().endswith("a file is where a directory is needed: give another path")
 
 
 def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
