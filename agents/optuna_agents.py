@@ -72,6 +72,10 @@ def _qmc(seed: int | None) -> BaseSampler:
                                           warn_independent_sampling=False)
 
 
+#: Samplers that leave categorical hyperparameters to an independent random sampler (Optuna's CMA-ES and QMC model
+#: numbers only; ordinals are given to them as an index, so only true categoricals are affected).
+RANDOM_CATEGORICALS = ("cmaes", "qmc")
+
 #: Agent name -> sampler factory ``(seed) -> sampler``.
 SAMPLERS: dict[str, SamplerFactory] = {"tpe": _tpe, "gp": _gp, "cmaes": _cmaes, "qmc": _qmc}
 
@@ -134,7 +138,9 @@ class OptunaAgent:
                 raise ValueError(f"unknown Optuna sampler {sampler!r}; choose one of {sorted(SAMPLERS)} or pass a factory")
             self.name = name or sampler
             self._sampler_factory = SAMPLERS[sampler]
+            self._draws_categoricals_at_random = sampler in RANDOM_CATEGORICALS
         else:
+            self._draws_categoricals_at_random = False
             default_name: str = getattr(sampler, "__name__", "optuna")
             self.name = name or default_name
             self._sampler_factory = sampler
@@ -168,6 +174,10 @@ class OptunaAgent:
 
     # -- Agent protocol -----------------------------------------------------------------------------
     def reset(self, space: SearchSpace, seed: int | None = None, budget: int | None = None) -> None:
+        categoricals = [hp.name for hp in space if hp.kind == "categorical"]
+        if categoricals and self._draws_categoricals_at_random:  # Optuna's per-trial warning is off: say it once here
+            warnings.warn(f"agent {self.name!r}: Optuna's sampler does not model categorical hyperparameters, so it draws "
+                          f"{categoricals} at random in every trial; tpe and gp optimize them", UserWarning, stacklevel=2)
         self.space = space
         self._distributions = distributions_of(space)
         self.study = optuna.create_study(direction="maximize", sampler=self._sampler_factory(seed))

@@ -135,7 +135,8 @@ class PortfolioAgent:
 
     ``fit(train_objectives, seed)`` builds the portfolio from the fold's training tables (``seed`` is
     accepted for the TransferAgent protocol; construction is deterministic). ``act`` returns the
-    encoded configuration of the next entry and never looks at the scores it is shown.
+    encoded configuration of the next entry and never looks at the scores it is shown; past the last entry (a budget
+    larger than the grid) it starts over from the first.
     """
 
     def __init__(self, portfolio: Portfolio | None = None, name: str = "portfolio"):
@@ -158,8 +159,6 @@ class PortfolioAgent:
         if space != self.portfolio.space:
             raise ValueError(f"agent {self.name!r} was fitted on search space {self.portfolio.space.names} but the task "
                              f"has {space.names}; a portfolio only transfers between tasks of one grid")
-        if budget is not None and budget > len(self.portfolio):
-            raise ValueError(f"budget {budget} exceeds the portfolio's {len(self.portfolio)} distinct configurations")
         return self.portfolio
 
     def reset(self, space: SearchSpace, seed: int | None = None, budget: int | None = None) -> None:
@@ -169,9 +168,9 @@ class PortfolioAgent:
     def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
         if self.portfolio is None:
             raise RuntimeError(f"agent {self.name!r} is not fitted; call fit() and reset() first")
-        if self._t >= len(self.portfolio):
-            raise RuntimeError(f"the portfolio has only {len(self.portfolio)} entries; the episode asked for more")
-        u = self.portfolio.encodings[self._t]
+        # a budget beyond the grid (a tiny space): every configuration has been tried, so start over, as the other
+        # agents repeat once a grid is exhausted (this failed the run; a repeat on a table costs one evaluation)
+        u = self.portfolio.encodings[self._t % len(self.portfolio)]
         self._t += 1
         return u.astype(np.float32)
 
@@ -224,14 +223,10 @@ class PortfolioTPEAgent:
 def _parse_k(arg: str | None) -> int:
     if arg is None:
         return DEFAULT_WARM_START
-    try:
-        k = int(arg)
-    except ValueError:
+    if not arg.isdigit() or not arg.isascii():  # int() also took ' 5', '+7' and '1_0', as names of other agents
         raise ValueError(f"portfolio+tpe takes the number of portfolio entries as its argument, e.g. "
-                         f"'portfolio+tpe:10'; got {arg!r}") from None
-    if k < 0:
-        raise ValueError(f"portfolio+tpe:k needs k >= 0, got {k}")
-    return k
+                         f"'portfolio+tpe:10' (k >= 0); got {arg!r}")
+    return int(arg)
 
 
 def _make_portfolio(arg: str | None) -> PortfolioAgent:

@@ -45,7 +45,9 @@ def agent_names() -> list[str]:
 
 def make_agent(spec: str) -> Agent:
     """Build an agent from ``NAME`` or ``NAME:ARG``; unknown names list the valid ones."""
-    name, _, arg = spec.partition(":")
+    name, colon, arg = spec.partition(":")
+    if colon and not arg.strip():  # 'tpe:' read as 'tpe' hid a missing argument
+        raise ValueError(f"agent spec {spec!r} ends in ':' with no argument; write {name!r}, or NAME:ARG")
     if name not in _FACTORIES and name in BUILTIN_AGENTS:
         importlib.import_module(BUILTIN_AGENTS[name])
     if name not in _FACTORIES:

@@ -572,6 +572,9 @@ def _env_kwargs(env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     if clash:
         fixes = ", ".join(f"{k!r} (use run_benchmark's {RUNNER_ENV_KWARGS[k]}= argument)" for k in clash)
         raise ValueError(f"env_kwargs must not set {fixes}: run_benchmark sets these for every run")
+    if env_kwargs.get("action_type", "box") != "box":  # every run would fail at its first step, stored as failed
+        raise ValueError(f"env_kwargs action_type={env_kwargs['action_type']!r}: agents propose a Box action (a point of "
+                         "the unit cube, agents.base.Agent), so benchmarks run action_type='box'; leave it out")
     return dict(env_kwargs)
 
 

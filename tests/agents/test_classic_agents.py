@@ -300,3 +300,18 @@ def test_a_partial_table_answering_with_its_nearest_present_configuration_is_not
         assert agent.study.trials[-1].value == info["score"]
         assert agent.study.trials[-1].user_attrs["evaluated_config"] == info["config"]
     assert substituted > 0
+
+
+def test_samplers_that_draw_categoricals_at_random_say_so_once():
+    """Optuna's CMA-ES and QMC hand categoricals to a random sampler; the per-trial warning was switched off, so a
+    user never learned that cmaes had not optimized 'act' at all."""
+    import warnings
+
+    space = SearchSpace([Float("x", 0.0, 1.0), Categorical("act", ["relu", "tanh"])])
+    for name in ("cmaes", "qmc"):
+        with pytest.warns(UserWarning, match=rf"agent '{name}': .* draws \['act'\] at random in every trial"):
+            OptunaAgent(name).reset(space, seed=0, budget=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        OptunaAgent("tpe").reset(space, seed=0, budget=5)  # TPE and GP model categoricals: nothing to say
+        OptunaAgent("cmaes").reset(SearchSpace([Float("x", 0.0, 1.0), Ordinal("b", [1, 2, 4])]), seed=0, budget=5)

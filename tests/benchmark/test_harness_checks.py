@@ -66,6 +66,14 @@ def test_resume_refuses_other_env_kwargs(tmp_path):
     pd.testing.assert_frame_equal(run_benchmark(["random"], ["kc1"], **kwargs), clean)  # same settings: resumes
 
 
+def test_an_action_type_agents_cannot_play_is_refused_before_any_run(tmp_path):
+    """env_kwargs={'action_type': 'dict'} made every run fail at its first step, stored as finished failed runs."""
+    with pytest.raises(ValueError, match="env_kwargs action_type='dict': agents propose a Box action"):
+        run_benchmark(["random"], ["kc1"], budget=3, seeds=1, out=tmp_path, resolve_agent=make_agent,
+                      env_kwargs={"action_type": "dict"}, progress=False)
+    assert not (tmp_path / "benchmark.json").exists()
+
+
 def test_a_directory_without_a_finished_run_takes_new_settings(tmp_path):
     """A command interrupted before its first run (or a typo such as --budget 500) wrote the manifest, and every
     corrected command was then refused as 'other settings' although nothing was stored."""

@@ -64,7 +64,11 @@ def test_k_zero_is_plain_tpe_and_bad_k_is_refused(tables, train_tables):
     assert [i["config"] for i in run_episode(agent, tables[HELD_OUT], budget=8, seed=2)] == [i["config"] for i in tpe]
     with pytest.raises(ValueError, match="portfolio\\+tpe:10"):
         make_agent("portfolio+tpe:ten")
-    with pytest.raises(ValueError, match="k >= 0"):
-        make_agent("portfolio+tpe:-1")
+    for bad in ("-1", " 5", "+7", "1_0", "5.0"):  # int() took ' 5', '+7' and '1_0'
+        with pytest.raises(ValueError, match=r"'portfolio\+tpe:10' \(k >= 0\); got"):
+            make_agent(f"portfolio+tpe:{bad}")
+    for spec in ("tpe:", "portfolio+tpe:"):  # read as having no argument
+        with pytest.raises(ValueError, match="ends in ':' with no argument"):
+            make_agent(spec)
     with pytest.raises(RuntimeError, match="not fitted"):
         make_agent("portfolio+tpe").reset(tables[HELD_OUT].space, 0, 10)
