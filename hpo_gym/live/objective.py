@@ -236,7 +236,9 @@ class LiveObjective:
     # -- internals ------------------------------------------------------------------------------
     def _shared_arrays(self, split: str) -> tuple[str, dict[str, Any]]:
         d = self.data
-        key = f"{self.task_id}:{d.repeat}:{d.fold}:{self.val_fraction}:{self.split_seed}:{split}:{id(d)}"
+        # the data's content, not id(d): a collected TaskData's id is reused by the next one, and workers that already
+        # held the old arrays under that key scored the new data's configurations on them, without an error
+        key = f"{self.task_id}:{d.repeat}:{d.fold}:{self.val_fraction}:{self.split_seed}:{split}:{d.fingerprint}"
         if split not in self._shared:
             fit, ev = (self.fit_idx, self.val_idx) if split == "validation" else (d.train_idx, d.test_idx)
             self._shared[split] = {"X_fit": d.X[fit], "y_fit": d.y[fit], "X_eval": d.X[ev], "y_eval": d.y[ev],

@@ -161,3 +161,28 @@ def test_fits_finished_before_an_interrupt_are_cached(openml_session, tmp_path):
     obj.executor = InlineExecutor()
     again = obj.evaluate_batch(configs)
     assert [e.info["cached"] for e in again] == [True, True, False, False]
+
+
+def test_workers_never_score_new_data_on_arrays_they_hold_for_data_gone_before(openml_session):
+    """Workers keep each dataset's arrays under a key that held id(data): a collected TaskData's id is reused by the
+    next one, so relabelled data in a loop (a label-noise study) was scored on the previous labels, without an error."""
+    import dataclasses
+
+    from hpo_gym.live import load_task
+
+    base = load_task(BREAST_CANCER)
+    config, fidelity = DEFAULTS["rf"], {"n_estimators": 8}
+    labels = []
+    for k in range(5):  # more label noise each round: other scores
+        y = base.y.copy()
+        flip = np.random.default_rng(k).random(len(y)) < 0.08 * k
+        y[flip] = 1 - y[flip]
+        labels.append(y)
+    data = dataclasses.replace(base, y=labels[0])
+    for k in range(5):
+        served = LiveObjective(BREAST_CANCER, "rf", fidelity=fidelity, data=data, executor="serial", cache=False)
+        score = served.evaluate(config).score
+        truth = LiveObjective(BREAST_CANCER, "rf", fidelity=fidelity, data=data, executor="inline", cache=False)
+        assert score == truth.evaluate(config).score, f"round {k}: scored on an earlier round's labels"
+        del served, truth, data  # the next TaskData may get this one's id
+        data = dataclasses.replace(base, y=labels[(k + 1) % 5])
