@@ -13,6 +13,7 @@ Warnings raised during fitting are counted (``info["n_warnings"]``, first one in
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import sqlite3
@@ -52,6 +53,9 @@ BINARY_ONLY_METRICS: dict[str, str] = {
 PROBABILITY_METRICS = ("neg_log_loss", "neg_brier_score", "roc_auc_ovr", "roc_auc_ovo", "roc_auc_ovr_weighted",
                        "roc_auc_ovo_weighted")
 DEFAULT_TIME_LIMIT = 300.0
+#: Scorer names an unknown-metric message offers (sklearn's full list is mostly regression and clustering scorers).
+CLASSIFICATION_EXAMPLES = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "roc_auc_ovr", "neg_log_loss",
+                           "matthews_corrcoef")
 
 _SHARED_EXECUTORS: dict[tuple, Executor] = {}
 
@@ -169,8 +173,11 @@ class LiveObjective:
         try:
             get_scorer(self.metric)
         except ValueError:
-            raise ValueError(f"unknown metric {self.metric!r}; use a scikit-learn scorer name, e.g. "
-                             f"{', '.join(n for n in get_scorer_names() if not n.startswith('neg_mean'))[:400]}") from None
+            close = difflib.get_close_matches(self.metric, get_scorer_names(), n=3)
+            hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+            raise ValueError(f"unknown metric {self.metric!r}; {hint}use a scikit-learn scorer name for classification, "
+                             f"e.g. {', '.join(CLASSIFICATION_EXAMPLES)} (sklearn.metrics.get_scorer_names() lists all)"
+                             ) from None
         if worst_score is None:
             if self.metric not in WORST_SCORES:
                 raise ValueError(f"metric {self.metric!r} has no known worst score; pass worst_score=<float> "
@@ -185,6 +192,9 @@ class LiveObjective:
                              "balanced_accuracy, f1_macro, or roc_auc on a two-class task) or another model")
         self.data = data if data is not None else load_task(int(task_id), repeat, fold, openml_cache_dir)
         self.task_id = int(self.data.task_id)
+        if self.metric.startswith("top_k_accuracy") and self.data.n_classes <= 2:  # sklearn's k=2 scores 1.0 always
+            raise ValueError(f"metric {self.metric!r} scores every configuration 1.0 on OpenML task {self.task_id} "
+                             f"({self.data.n_classes} classes: k=2 covers them all); use 'accuracy' or 'roc_auc'")
         if self.metric in BINARY_ONLY_METRICS and self.data.n_classes > 2:
             raise ValueError(f"metric {self.metric!r} is defined for two classes, and OpenML task {self.task_id} "
                              f"({self.data.dataset_name}) has {self.data.n_classes}; use "

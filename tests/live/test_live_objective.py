@@ -149,6 +149,10 @@ def test_bad_arguments_are_clear_errors(openml_session):
         LiveObjective(IRIS, "knn")
     with pytest.raises(ValueError, match="unknown metric 'acc'"):
         LiveObjective(IRIS, "rf", metric="acc")
+    with pytest.raises(ValueError, match=r"unknown metric 'roc_auc_ovr_weigted'; did you mean 'roc_auc_ovr_weighted'"):
+        LiveObjective(IRIS, "rf", metric="roc_auc_ovr_weigted")  # the list it printed was cut before every roc_auc
+    with pytest.raises(ValueError, match=r"'top_k_accuracy' scores every configuration 1.0 on OpenML task \d+ .*2 classes"):
+        LiveObjective(BREAST_CANCER, "svm", metric="top_k_accuracy")  # k=2 of 2 classes: sklearn's warning only
     with pytest.raises(ValueError, match="no known worst score"):
         LiveObjective(IRIS, "rf", metric="neg_mean_squared_error")
     with pytest.raises(ValueError, match="metric 'neg_log_loss' needs predicted probabilities, which model 'svm'"):
