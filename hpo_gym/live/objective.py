@@ -261,6 +261,8 @@ class LiveObjective:
         configs = as_config_list(self.space, configs)
         for c in configs:
             self.space.validate(c, in_range=True)
+        ints = [hp.name for hp in self.space if hp.kind == "int"]  # max_depth=10.0 is 10: one cache entry, one fit
+        configs = [{**c, **{n: int(c[n]) for n in ints}} for c in configs]
         seeds = per_config_seeds(seeds, len(configs))
         fid = self.family.fidelity({**self.fidelity_overrides, **dict(fidelity or {})})
         d = self.data

@@ -81,6 +81,8 @@ def test_cache_skips_retraining(openml_session, eval_cache):
     b = second.evaluate_batch(configs)
     assert fits.jobs == 0  # nothing was trained: both came from the cache
     assert [e.info["cached"] for e in b] == [True, True]
+    assert second.evaluate({**configs[1], "max_depth": 2.0}).info["cached"]  # a whole float is the int: no refit
+    assert fits.jobs == 0
     np.testing.assert_array_equal(a.scores, b.scores)
     np.testing.assert_array_equal(a.costs, b.costs)
     # another seed, fidelity or split is another key: each is trained once
