@@ -63,10 +63,11 @@ class ModelFamily:
             if key not in full:
                 raise ValueError(f"model {self.name!r} has no fidelity {key!r}; valid: {sorted(full)}")
             full[key] = value
-        sub = float(full["subsample"])
-        if not 0.0 < sub <= 1.0:
-            raise ValueError(f"fidelity subsample must be in (0, 1], got {sub}")
-        full["subsample"] = sub
+        sub = full["subsample"]
+        if isinstance(sub, bool) or not isinstance(sub, (int, np.integer, float, np.floating)) or not 0.0 < sub <= 1.0:
+            # True and the string "0.5" used to pass through float(), unlike the trees' and iterations' checks below
+            raise ValueError(f"fidelity subsample must be a number in (0, 1], got {sub!r}")
+        full["subsample"] = float(sub)
         for key in self.fidelities:  # iterations / trees: every fit would fail, so say it once, here
             value = full[key]
             if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from hpo_gym.live.models import MODELS, get_model
@@ -36,5 +37,7 @@ def test_space_and_full_fidelity_match_hpobench(model):
 
 def test_aliases_and_fidelity_validation():
     assert get_model("XGBoost").name == "xgb" and get_model("nn").name == "mlp"
-    with pytest.raises(ValueError, match=r"subsample must be in \(0, 1\]"):
-        get_model("rf").fidelity({"subsample": 0})
+    for bad in (0, 1.5, True, "0.5", None):  # True and "0.5" passed float() before
+        with pytest.raises(ValueError, match=r"subsample must be a number in \(0, 1\], got"):
+            get_model("rf").fidelity({"subsample": bad})
+    assert get_model("rf").fidelity({"subsample": np.float32(0.5)})["subsample"] == 0.5
