@@ -31,6 +31,7 @@ Layering: this module never imports :mod:`agents`. Agents are given as factories
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import math
 import os
@@ -147,6 +148,8 @@ class _Context:
 
 _CTX: _Context | None = None
 _PARENT_PID: int | None = None  # set in worker processes: the benchmark process that started them
+#: Units a pool holds per worker at a time (enough to keep the workers busy; more only makes each wait() longer).
+IN_FLIGHT_PER_JOB = 4
 _TICK: Callable[[], None] | None = None  # called after every run (feeds the progress bar)
 _STOP: Any = None  # set in worker processes: an event the benchmark process sets when it is interrupted
 _ABORT: Any = None  # set in worker processes: an event set on a second interruption (end the run in flight too)
@@ -746,13 +749,20 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
                                    initargs=(ctx, os.getpid(), ticks, stop, abort))
         pending: dict[Any, _Unit] = {}
         try:
-            pending = {pool.submit(_execute, u): u for u in units}
+            # a window of units in flight, refilled as they finish: wait() walks every pending future, so submitting
+            # all units at once cost O(units^2) in this process (67 s of 97 for 8,000 runs with 2 jobs)
+            queued = iter(units)
+            window = IN_FLIGHT_PER_JOB * jobs
+            for unit in itertools.islice(queued, window):
+                pending[pool.submit(_execute, unit)] = unit
             while pending:
                 done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                 for fut in done:
                     unit = pending.pop(fut)
                     frames.extend(fut.result())
                     expected += len(unit.runs)
+                for unit in itertools.islice(queued, window - len(pending)):
+                    pending[pool.submit(_execute, unit)] = unit
                 drain()
         except BaseException as e:
             stop.set()  # runs already handed to a worker (the pool queues a few ahead) are not started either
