@@ -297,7 +297,10 @@ def _read_shards_at_once(paths: list[Path], budget: int | None) -> pd.DataFrame 
         fmt = ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(
             page_checksum_verification=True))
         dataset = ds.dataset([str(p) for p in paths], format=fmt)
-        rows = [fragment.count_rows() for fragment in dataset.get_fragments()]  # footers only
+        fragments = list(dataset.get_fragments())
+        rows = [fragment.count_rows() for fragment in fragments]  # footers only
+        if len({tuple(fragment.physical_schema.names) for fragment in fragments}) > 1:
+            return None  # shards of several versions (e.g. some without in_sample): the scan takes the first's columns
         df = dataset.to_table(columns=[c for c in dataset.schema.names if c in STEP_COLUMNS]).to_pandas()
     except Exception:  # noqa: BLE001  (an unreadable or foreign shard: read_shard names it)
         return None

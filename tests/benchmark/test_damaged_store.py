@@ -96,5 +96,9 @@ def test_the_one_scan_read_equals_the_shard_by_shard_read_and_steps_aside_for_a_
     pd.testing.assert_frame_equal(store.load().reset_index(drop=True),
                                   one_by_one.sort_values(key, kind="stable").reset_index(drop=True))
     assert _read_shards_at_once(paths, 10) is None  # another budget: the slow read names the file
+    old = pd.read_parquet(paths[0]).drop(columns=["in_sample"])  # a shard from before the in_sample column
+    old.to_parquet(paths[0], index=False)
+    assert _read_shards_at_once(paths, 5) is None  # the scan would take the first file's columns for all of them
+    assert not store.load()["in_sample"].any() and len(store.load()) == len(one_by_one)
     shard(bench).rename(shard(bench).with_name("random__car__s0__0000000000.parquet"))
     assert _read_shards_at_once(store.shard_paths(), 5) is None  # a renamed shard
