@@ -178,11 +178,10 @@ def test_workers_never_score_new_data_on_arrays_they_hold_for_data_gone_before(o
         flip = np.random.default_rng(k).random(len(y)) < 0.08 * k
         y[flip] = 1 - y[flip]
         labels.append(y)
-    data = dataclasses.replace(base, y=labels[0])
     for k in range(5):
+        data = dataclasses.replace(base, y=labels[k])  # may get the id of the previous round's, deleted below
         served = LiveObjective(BREAST_CANCER, "rf", fidelity=fidelity, data=data, executor="serial", cache=False)
         score = served.evaluate(config).score
         truth = LiveObjective(BREAST_CANCER, "rf", fidelity=fidelity, data=data, executor="inline", cache=False)
         assert score == truth.evaluate(config).score, f"round {k}: scored on an earlier round's labels"
-        del served, truth, data  # the next TaskData may get this one's id
-        data = dataclasses.replace(base, y=labels[(k + 1) % 5])
+        del served, truth, data
