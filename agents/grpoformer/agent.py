@@ -84,11 +84,26 @@ def load_fold_policy(path: str | Path, train_objectives: Sequence[Objective], fo
     """:func:`load_policy` for a k-fold ``fit``: refuses a checkpoint trained on other tasks than the fold's,
     because a mixed-up fold would score a policy on its own training tasks and pass as a held-out number."""
     policy, meta = load_policy(path, device)
-    trained_on = sorted(meta.get("train_tasks", []))
-    if trained_on != sorted(o.name for o in train_objectives):
-        raise ValueError(f"{path} was trained on {trained_on}, not on fold {fold}'s training tasks; "
-                         "give the checkpoints in fold order ({k} = fold index)")
+    check_fold_checkpoint(path, meta.get("train_tasks", []), [o.name for o in train_objectives], fold)
     return policy, meta
+
+
+def check_fold_checkpoint(path: str | Path, trained_on: Sequence[str], train_tasks: Sequence[str], fold: int) -> None:
+    """A ``{k}`` checkpoint must have been trained on exactly its fold's training tasks (``ValueError`` otherwise): the
+    rule :func:`load_fold_policy` applies at ``fit`` and :meth:`GRPOformerAgent.check_plan` before a benchmark runs."""
+    if sorted(trained_on) != sorted(train_tasks):
+        raise ValueError(f"{path} was trained on {sorted(trained_on)}, not on fold {fold}'s training tasks "
+                         f"{sorted(train_tasks)}; give the checkpoints in fold order ({{k}} = fold index)")
+
+
+def check_single_checkpoint(path: str | Path, trained_on: Sequence[str], train_tasks: Sequence[str], fold: int) -> None:
+    """One checkpoint for every fold may have been trained on no task outside a fold's training tasks (its held-out
+    ones): its scores there would not be held-out. ``ValueError`` otherwise; used at ``fit`` and by ``check_plan``."""
+    unseen = sorted(set(trained_on) - set(train_tasks))
+    if unseen:
+        raise ValueError(f"{path} was trained on {unseen}, which fold {fold} holds out: its scores there would not be "
+                         "held-out. Give one checkpoint per fold with {k} for the fold index (e.g. "
+                         "grpoformer:runs/x/fold{k}/policy.pt), or no path to use the fold checkpoints")
 
 
 def trained_warm_start(meta: Mapping) -> int:
@@ -193,21 +208,18 @@ class GRPOformerAgent:
         if self.given_checkpoint is None:  # the shipped recipe's fold checkpoints: fit loads them, or trains them
             return
         problems = []
+        check = check_fold_checkpoint if self.per_fold else check_single_checkpoint  # fit's own rules
         for k, held in held_out_by_fold.items():
             path = Path(self.given_checkpoint.format(k=k)) if self.per_fold else self.checkpoint
-            train = sorted(t for t in task_names if t not in held)
             if not path.is_file():
                 problems.append(f"fold {k}: {path} is missing (train it: hpo-gym train-grpoformer --holdout "
                                 f"{','.join(held)} --seed {k} --out {path.parent})")
                 continue
-            trained = sorted(load_policy(path, "cpu")[1].get("train_tasks", [])) if self.per_fold else list(self.trained_on)
-            if self.per_fold and trained != train:
-                problems.append(f"fold {k}: {path} was trained on {trained}, not on the fold's training tasks {train} "
-                                "(give the checkpoints in fold order, {k} = fold index)")
-            elif not self.per_fold and set(trained) & set(held):
-                problems.append(f"fold {k}: {path} was trained on {sorted(set(trained) & set(held))}, which the fold "
-                                "holds out: its scores there would not be held-out (give one checkpoint per fold with "
-                                "{k}, or no path to use the fold checkpoints)")
+            trained = load_policy(path, "cpu")[1].get("train_tasks", []) if self.per_fold else self.trained_on
+            try:
+                check(path, trained, [t for t in task_names if t not in held], k)
+            except ValueError as e:
+                problems.append(f"fold {k}: {e}")
         if problems:
             raise ValueError("GRPOformer cannot play this k-fold benchmark: " + "; ".join(problems))
 
@@ -445,11 +457,7 @@ class GRPOformerAgent:
             self.checkpoint = Path(self.given_checkpoint.format(k=fold))
             self.policy, self.meta = load_fold_policy(self.checkpoint, train_objectives, fold, self.device)
             return
-        unseen = sorted(set(self.meta.get("train_tasks", [])) - {o.name for o in train_objectives})
-        if unseen:
-            raise ValueError(f"{self.checkpoint} was trained on {unseen}, which fold {fold} holds out: its scores there "
-                             "would not be held-out. Give one checkpoint per fold with {k} for the fold index (e.g. "
-                             "grpoformer:runs/x/fold{k}/policy.pt), or no path to use the fold checkpoints")
+        check_single_checkpoint(self.checkpoint, self.trained_on, [o.name for o in train_objectives], fold)
 
     def _fold_checkpoint(self, train_objectives: Sequence[Objective], seed: int) -> None:
         """The shipped recipe's checkpoint for this training task set and seed: shipped, cached, or trained now."""

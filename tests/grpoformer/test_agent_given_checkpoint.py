@@ -177,8 +177,8 @@ def test_a_benchmark_checks_the_fold_checkpoints_it_needs_before_any_run(tmp_pat
     assert not (tmp_path / "b").exists()  # nothing stored, so nothing locks the directory
     df = run_benchmark([f"grpoformer:{plain_pattern}"], tasks, only_tasks=["vehicle"], out=tmp_path / "b", **kwargs)
     assert (df["status"] == "ok").all() and set(df["task"]) == {"vehicle"}  # only fold 0 is needed: it runs
-    with pytest.raises(ValueError, match=r"fold 0: .*fold0/policy.pt was trained on \['credit_g', 'kc1'\], not on the "
-                                         r"fold's training tasks"):
+    with pytest.raises(ValueError, match=r"fold 0: .*fold0/policy.pt was trained on \['credit_g', 'kc1'\], not on "
+                                         r"fold 0's training tasks \['car', 'vehicle'\]"):
         run_benchmark([f"grpoformer:{plain_pattern}"], tasks[::-1], only_tasks=["kc1"], **kwargs)
     ws_path = _train_fold0(tmp_path / "ws", warm_start=2).format(k=0)
     with pytest.raises(ValueError, match="opens each run with 2 portfolio trials .* use --protocol kfold"):
