@@ -252,14 +252,16 @@ class HPOEnv(gym.Env):
         if self.render_mode == "ansi":
             return self._render_text()
         if self.render_mode == "rgb_array":
-            task = self.objective.name if self.objective is not None else None
-            steps = self._history.step[0] if self.objective is not None else 0
-            return render_episode_frame(task, self.budget, self._history.y[0, :steps].astype(float), self._last_step)
+            scores = self._history.y[0, : self._history.step[0]].astype(float)  # the trials so far (none before reset)
+            return render_episode_frame(self._task_name, self.budget, scores, self._last_step)
         return None
 
+    @property
+    def _task_name(self) -> str | None:
+        return self.objective.name if self.objective is not None else None
+
     def _render_text(self) -> str:
-        task = self.objective.name if self.objective is not None else None
-        return render_episode(task, self.budget, self._last_step)
+        return render_episode(self._task_name, self.budget, self._last_step)
 
     def _render_if_human(self) -> None:
         if self.render_mode == "human":
