@@ -94,8 +94,9 @@ class ResultStore:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         path = self.root / MANIFEST
         wanted = {k: _as_json(settings.get(k)) for k in MANIFEST_KEYS}
-        if not path.exists() and self.shard_paths():  # its runs' settings are unknown: taking ours would mix them
-            raise ValueError(f"{self.root} holds {len(self.shard_paths())} runs but no {MANIFEST}, so the settings they "
+        n_runs = len(self.shard_paths())  # one listing of runs/ (thousands of files in a large benchmark)
+        if not path.exists() and n_runs:  # its runs' settings are unknown: taking ours would mix them
+            raise ValueError(f"{self.root} holds {n_runs} runs but no {MANIFEST}, so the settings they "
                              f"were made with are unknown: restore {path}, or use another --out directory")
         if path.exists():
             have = read_json_dict(path)
@@ -109,7 +110,7 @@ class ResultStore:
             if not diff:
                 return
             detail = ", ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
-            if self.shard_paths():
+            if n_runs:
                 raise ValueError(f"{self.root} holds a benchmark with other settings ({detail}); "
                                  "use another --out directory or the same settings")
             # interrupted or failed before its first run: nothing to protect, so a corrected command is not locked out
