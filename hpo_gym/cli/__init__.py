@@ -92,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             fix = PATH_FIXES.get(e.errno or 0)
             print(f"hpo-gym {args.command}: error: {e}{'; ' + fix if fix else ''}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:  # commands without their own message (bench has one that counts the stored runs)
-            hint, out = getattr(args, "interrupt_hint", None), getattr(args, "out", None)
-            resume = f"; {hint.format(out=out)}" if hint and out else ""  # how this command resumes, if it does
-            print(f"hpo-gym {args.command}: interrupted{resume}", file=sys.stderr)
+        except KeyboardInterrupt:  # one line, and how this command resumes: its ``interrupt_hint(args)``, if it has one
+            hint = getattr(args, "interrupt_hint", None)
+            resume = hint(args) if hint is not None else ""
+            print(f"hpo-gym {args.command}: interrupted{'; ' + resume if resume else ''}", file=sys.stderr)
             return EXIT_INTERRUPTED
 
 

@@ -15,7 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpo_gym.cli import EXIT_FAILED, EXIT_INTERRUPTED, WORKER_DIED, positive_int
+from hpo_gym.cli import EXIT_FAILED, WORKER_DIED, positive_int
 from hpo_gym.suites import HPOBENCH_NN, suite_names
 
 if TYPE_CHECKING:
@@ -46,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=int, default=None, help="number of folds for --protocol kfold (default 4)")
     p.add_argument("--retry-failed", action="store_true", help="run again the stored runs in which the agent raised")
     p.add_argument("--no-report", action="store_true", help="do not print the summary at the end")
-    p.set_defaults(func=run_bench)
+    # Ctrl-C (hpo_gym.cli.main): the finished runs are stored; a traceback would only hide that
+    p.set_defaults(func=run_bench, interrupt_hint=lambda a: f"rerun the same command to resume ({_stored_runs(a.out)})")
 
     r = subparsers.add_parser("report", help="summarize a benchmark directory (Markdown or JSON) and write PNG plots")
     r.add_argument("out", type=Path, help="the directory given to `hpo-gym bench --out`")
@@ -73,9 +74,6 @@ def run_bench(args: argparse.Namespace) -> int:
         df = run_benchmark(args.agents, suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out,
                            jobs=args.jobs, protocol=args.protocol, folds=4 if args.folds is None else args.folds,
                            only_tasks=args.tasks, resolve_agent=make_agent, retry_failed=args.retry_failed)
-    except KeyboardInterrupt:  # Ctrl-C: the finished runs are stored; a traceback would only hide that
-        print(f"hpo-gym bench: interrupted; rerun the same command to resume ({_stored_runs(args.out)})", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except BrokenProcessPool:  # not bad input (exit 2): a worker was killed, e.g. by the out-of-memory killer
         print(f"hpo-gym bench: error: {WORKER_DIED}; the runs in flight are lost. Rerun the same command to resume: "
               f"finished runs are kept ({_stored_runs(args.out)})", file=sys.stderr)

@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=positive_int, default=3, help="seeds per (agent, task) (default 3)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes (default 2)")
     p.add_argument("--out", type=Path, default=None, help="keep results here (resumable; `hpo-gym report DIR` plots them)")
-    p.set_defaults(func=run, interrupt_hint="rerun the same command to resume (finished runs in {out} are kept)")
+    p.set_defaults(func=run, interrupt_hint=lambda a: f"rerun the same command to resume (finished runs in {a.out} are "
+                                                      "kept)" if a.out else "")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     if not args.online:  # what the Ctrl-C message tells (hpo_gym.cli.main): a rerun without --resume is refused
-        args.interrupt_hint = "add --resume to the same command to continue from the last state saved in {out}"
+        args.interrupt_hint = lambda a: f"add --resume to the same command to continue from the last state saved in {a.out}"
 
     from hpo_gym.suites import get_suite
 
