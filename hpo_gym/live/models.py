@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from hpo_gym.space import Float, Int, SearchSpace
 
@@ -77,11 +78,13 @@ class ModelFamily:
         return full
 
     def pipeline(self, config: Mapping[str, Any], fidelity: Mapping[str, Any], categorical: np.ndarray,
-                 n_classes: int, seed: int, n_features: int | None = None):
+                 n_classes: int, seed: int, n_features: int | None = None, fit_classes: np.ndarray | None = None):
         """The scikit-learn Pipeline (preprocessing + estimator) for one configuration.
 
         ``n_features``: the width the estimator sees after one-hot encoding (:func:`encoded_width` of the training
-        rows), which HPOBench's ``max_features`` mapping is defined on; default one column per feature."""
+        rows), which HPOBench's ``max_features`` mapping is defined on; default one column per feature.
+        ``fit_classes``: the class indices the fit rows hold; when some of the task's ``n_classes`` are missing (a
+        rare class), the estimator is built for the classes present and wrapped in :class:`PresentClassesClassifier`."""
         from sklearn.compose import ColumnTransformer
         from sklearn.impute import SimpleImputer
         from sklearn.pipeline import Pipeline, make_pipeline
@@ -99,8 +102,43 @@ class ModelFamily:
             parts.append(("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
                                                OneHotEncoder(handle_unknown="ignore", sparse_output=False)), cat_idx))
         n_features = len(categorical) if n_features is None else int(n_features)
-        estimator = self.make_estimator(dict(config), dict(fidelity), n_features, n_classes, seed)
+        present = np.arange(n_classes) if fit_classes is None else np.unique(np.asarray(fit_classes, dtype=np.int64))
+        estimator = self.make_estimator(dict(config), dict(fidelity), n_features, len(present), seed)
+        if len(present) < n_classes:
+            estimator = PresentClassesClassifier(estimator, n_classes)
         return Pipeline([("preprocess", ColumnTransformer(parts)), ("model", estimator)])
+
+
+class PresentClassesClassifier(ClassifierMixin, BaseEstimator):
+    """Fits ``estimator`` on the classes its rows hold and answers for all ``n_classes`` classes of the task.
+
+    Why: a rare class (one outer-train row, which the validation split may put on either side) can be absent from the
+    fit rows. XGBoost then refuses the labels (it wants 0..k-1), and every estimator's ``predict_proba`` loses that
+    class's column, so probability scorers such as ``neg_log_loss`` failed every fit of the task. Here the inner
+    estimator sees its classes renumbered 0..k-1; predictions are mapped back, and absent classes get probability 0.
+    It has no ``decision_function`` (no decision value exists for an absent class), so scorers use ``predict_proba``.
+    """
+
+    def __init__(self, estimator: Any, n_classes: int):
+        self.estimator = estimator
+        self.n_classes = n_classes
+
+    def fit(self, X: Any, y: np.ndarray, **fit_params: Any) -> PresentClassesClassifier:
+        y = np.asarray(y, dtype=np.int64)
+        self.present_ = np.unique(y)
+        self.classes_ = np.arange(self.n_classes)
+        self.estimator_ = clone(self.estimator).fit(X, np.searchsorted(self.present_, y), **fit_params)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.present_[np.asarray(self.estimator_.predict(X), dtype=np.int64)]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        inner = np.asarray(self.estimator_.predict_proba(X))
+        proba = np.zeros((inner.shape[0], self.n_classes), dtype=inner.dtype)
+        proba[:, self.present_] = inner
+        return proba
+
 
 
 def encoded_width(X: np.ndarray, categorical: np.ndarray) -> int:

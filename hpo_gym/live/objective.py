@@ -52,6 +52,12 @@ BINARY_ONLY_METRICS: dict[str, str] = {
 #: Scorers that read ``predict_proba``: a family without it (``svm``) would fail every fit with them.
 PROBABILITY_METRICS = ("neg_log_loss", "neg_brier_score", "roc_auc_ovr", "roc_auc_ovo", "roc_auc_ovr_weighted",
                        "roc_auc_ovo_weighted")
+#: Scorers that need the task's class list: without it they fail when the scored rows lack a (rare) class, since
+#: they line ``predict_proba``'s columns up with the classes found in ``y_true``. Their functions take ``labels=``.
+LABELED_METRICS = ("neg_log_loss", "roc_auc_ovr", "roc_auc_ovo", "roc_auc_ovr_weighted", "roc_auc_ovo_weighted",
+                   "top_k_accuracy")
+#: Scorers that average a per-class value over every class, undefined (NaN) for a class the validation rows lack.
+EVERY_CLASS_METRICS = {"roc_auc": "accuracy or balanced_accuracy", "roc_auc_ovr": "roc_auc_ovr_weighted or roc_auc_ovo"}
 DEFAULT_TIME_LIMIT = 300.0
 #: Scorer names an unknown-metric message offers (sklearn's full list is mostly regression and clustering scorers).
 CLASSIFICATION_EXAMPLES = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "roc_auc_ovr", "neg_log_loss",
@@ -93,9 +99,21 @@ def _subsample(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return np.sort(chosen)
 
 
+def score_fitted(metric: str, fitted: Any, X: np.ndarray, y: np.ndarray, n_classes: int) -> float:
+    """``metric``'s scikit-learn scorer on (X, y), told the task's classes where it needs them (:data:`LABELED_METRICS`,
+    through sklearn's metadata routing, its public way to pass ``labels=`` to a scorer)."""
+    from sklearn import config_context
+    from sklearn.metrics import get_scorer
+
+    scorer = get_scorer(metric)
+    if metric not in LABELED_METRICS:
+        return float(scorer(fitted, X, y))
+    with config_context(enable_metadata_routing=True):
+        return float(scorer.set_score_request(labels=True)(fitted, X, y, labels=np.arange(n_classes)))
+
+
 def fit_and_score(shared: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, Any]:
     """Train one configuration and score it; runs in an executor's worker (module-level: picklable)."""
-    from sklearn.metrics import get_scorer
     from threadpoolctl import threadpool_limits
 
     family = get_model(job["model"])
@@ -106,16 +124,16 @@ def fit_and_score(shared: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str
         rows = _subsample(y, fidelity["subsample"], seed)
         X, y = X[rows], y[rows]
     pipeline = family.pipeline(job["config"], fidelity, shared["categorical"], shared["n_classes"], seed,
-                               shared["n_features"])
+                               shared["n_features"], fit_classes=np.unique(y))
     with warnings.catch_warnings(record=True) as caught, threadpool_limits(limits=job.get("threads", 1)):
         warnings.simplefilter("always")
         start = time.perf_counter()
         pipeline.fit(X, y)
         fit_seconds = time.perf_counter() - start
-        score = float(get_scorer(job["metric"])(pipeline, shared["X_eval"], shared["y_eval"]))
-    if not math.isfinite(score):
-        raise ValueError(f"the {job['metric']} score is {score}")
-    result: dict[str, Any] = {"score": score, "fit_seconds": fit_seconds, "n_warnings": len(caught)}
+        value = score_fitted(job["metric"], pipeline, shared["X_eval"], shared["y_eval"], shared["n_classes"])
+    if not math.isfinite(value):
+        raise ValueError(f"the {job['metric']} score is {value}")
+    result: dict[str, Any] = {"score": value, "fit_seconds": fit_seconds, "n_warnings": len(caught)}
     if caught:
         first = caught[0]
         result["warning"] = f"{first.category.__name__}: {str(first.message)[:200]}"
@@ -201,6 +219,7 @@ class LiveObjective:
                              f"{BINARY_ONLY_METRICS[self.metric]!r} (or another multiclass scorer)")
         self.val_fraction, self.split_seed = float(val_fraction), int(split_seed)
         self.fit_idx, self.val_idx = self.data.validation_split(self.val_fraction, self.split_seed)
+        self._check_metric_defined_on_validation_rows()
         self.time_limit = None if time_limit is None else float(time_limit)
         if self.time_limit is not None and not (0 < self.time_limit < math.inf):  # NaN fails too: it meant no limit
             raise ValueError(f"time_limit must be positive, finite seconds or None, got {time_limit}")
@@ -209,6 +228,15 @@ class LiveObjective:
         self.name = f"{self.task_id}-{self.family.name}"
         self.space: SearchSpace = self.family.space
         self._shared: dict[str, dict[str, Any]] = {}
+
+    def _check_metric_defined_on_validation_rows(self) -> None:
+        """A macro ROC AUC needs every class among the validation rows; otherwise each fit would score NaN, a failure."""
+        missing = sorted(set(range(self.data.n_classes)) - set(self.data.y[self.val_idx].tolist()))
+        if missing and self.metric in EVERY_CLASS_METRICS:
+            names = ", ".join(repr(self.data.classes[c]) for c in missing)
+            raise ValueError(f"metric {self.metric!r} is undefined on OpenML task {self.task_id}'s validation rows: they "
+                             f"hold no row of class {names} (too rare in the outer-train rows); use "
+                             f"{EVERY_CLASS_METRICS[self.metric]}, or another val_fraction or split_seed")
 
     # -- Objective protocol ---------------------------------------------------------------------
     @property
