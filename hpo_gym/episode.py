@@ -152,10 +152,10 @@ def space_descriptor(space: SearchSpace, max_dims: int) -> dict[str, np.ndarray]
     return {"dim_kind": kind, "dim_choices": choices, "dim_log": log}
 
 
-def empty_descriptor(max_dims: int) -> dict[str, np.ndarray]:
-    """Descriptor before the first reset: all padding."""
-    return {"dim_kind": np.zeros(max_dims, dtype=np.int64), "dim_choices": np.zeros(max_dims, dtype=np.float32),
-            "dim_log": np.zeros(max_dims, dtype=np.int8)}
+def empty_descriptors(n: int, max_dims: int) -> dict[str, np.ndarray]:
+    """Descriptors of ``n`` episodes before their first reset: all padding, one row per episode."""
+    return {"dim_kind": np.zeros((n, max_dims), dtype=np.int64), "dim_choices": np.zeros((n, max_dims), dtype=np.float32),
+            "dim_log": np.zeros((n, max_dims), dtype=np.int8)}
 
 
 class History:
@@ -164,6 +164,8 @@ class History:
     ``best`` is the best *observed* score, what an agent sees; ``best_true`` is the noise-free score of the trial
     that holds it (the incumbent). They differ only with noisy evaluations, where regret must be measured on
     ``best_true``: the best of several noisy draws overstates the incumbent, down to a negative regret.
+    ``descriptor`` holds each search-space array with one row per episode, so a batch observation is a copy, not a
+    stack of ``n`` small arrays (which was 70 % of a step of the native vector env at 8,192 envs).
     """
 
     def __init__(self, n: int, budget: int, max_dims: int):
@@ -174,16 +176,18 @@ class History:
         self.step = np.zeros(n, dtype=np.int64)
         self.best = np.full(n, -np.inf)
         self.best_true = np.full(n, -np.inf)
-        self.descriptor = [empty_descriptor(max_dims) for _ in range(n)]
+        self.descriptor = empty_descriptors(n, max_dims)
 
-    def reset(self, i: int, space: SearchSpace) -> None:
-        self.x[i] = 0.0
-        self.y[i] = 0.0
-        self.mask[i] = 0
-        self.step[i] = 0
-        self.best[i] = -np.inf
-        self.best_true[i] = -np.inf
-        self.descriptor[i] = space_descriptor(space, self.x.shape[2])
+    def reset(self, rows: int | np.ndarray, space: SearchSpace) -> None:
+        """Start new episodes on ``space`` in ``rows`` (one index or an array of them)."""
+        self.x[rows] = 0.0
+        self.y[rows] = 0.0
+        self.mask[rows] = 0
+        self.step[rows] = 0
+        self.best[rows] = -np.inf
+        self.best_true[rows] = -np.inf
+        for key, row in space_descriptor(space, self.x.shape[2]).items():
+            self.descriptor[key][rows] = row
 
     def repeated(self, k: int) -> "History":
         """A copy with every episode repeated ``k`` times in a row (episode ``i`` -> rows ``i*k .. i*k+k-1``).
@@ -195,7 +199,7 @@ class History:
         out.budget = self.budget
         for name in ("x", "y", "mask", "step", "best", "best_true"):
             setattr(out, name, np.repeat(getattr(self, name), k, axis=0))
-        out.descriptor = [d for d in self.descriptor for _ in range(k)]
+        out.descriptor = {key: np.repeat(rows, k, axis=0) for key, rows in self.descriptor.items()}
         return out
 
     def record(self, i: int, encoded: np.ndarray, score: float, true_score: float | None = None) -> tuple[float, float]:
@@ -234,7 +238,7 @@ class History:
             "y": self.y.copy(),
             "mask": self.mask.copy(),
             "step_fraction": (self.step / self.budget).astype(np.float32)[:, None],
-            **{k: np.stack([d[k] for d in self.descriptor]) for k in self.descriptor[0]},
+            **{k: rows.copy() for k, rows in self.descriptor.items()},
         }
 
     def observation(self, i: int) -> dict[str, np.ndarray]:
@@ -243,7 +247,7 @@ class History:
             "y": self.y[i].copy(),
             "mask": self.mask[i].copy(),
             "step_fraction": np.array([self.step[i] / self.budget], dtype=np.float32),
-            **{k: v.copy() for k, v in self.descriptor[i].items()},  # fresh arrays each call, as Gymnasium asks
+            **{k: rows[i].copy() for k, rows in self.descriptor.items()},  # fresh arrays each call, as Gymnasium asks
         }
 
 

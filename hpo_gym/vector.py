@@ -101,8 +101,7 @@ class HPOVectorEnv(VectorEnv):
             self._task[rows] = self.np_random.integers(len(self.objectives), size=len(rows))
         else:
             self._task[rows] = self._fixed_task
-        for i in rows:
-            self._history.reset(int(i), self.space)
+        self._history.reset(rows, self.space)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None and not is_whole_number(seed):

@@ -142,18 +142,6 @@ class LearnerConfig:
 STATE_KEYS = ("x", "y", "mask", "step_fraction", "dim_kind", "dim_choices", "dim_log")
 
 
-def _states_of(hist: History) -> dict[str, np.ndarray]:
-    """The observation arrays of every episode of a History (a batch of states)."""
-    n = hist.x.shape[0]
-    return {
-        "x": hist.x.copy(), "y": hist.y.copy(), "mask": hist.mask.copy(),
-        "step_fraction": (hist.step / hist.budget).astype(np.float32)[:, None],
-        "dim_kind": np.stack([hist.descriptor[i]["dim_kind"] for i in range(n)]),
-        "dim_choices": np.stack([hist.descriptor[i]["dim_choices"] for i in range(n)]),
-        "dim_log": np.stack([hist.descriptor[i]["dim_log"] for i in range(n)]),
-    }
-
-
 def featurize_states(states: dict[str, np.ndarray], device: str | torch.device = "cpu") -> Features:
     x, y, mask, step_fraction, dim_kind, dim_choices, dim_log = (states[k] for k in STATE_KEYS)
     return featurize(x, y, mask, step_fraction, dim_kind, dim_choices, dim_log, device=device)
@@ -241,7 +229,7 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
     recorded candidate is evaluated, ``scores`` is None, and ``evaluations`` counts one per episode.
     ``encodings`` also returns every candidate's evaluated cell, encoded (B, G, MAX_DIMS), to branch from.
     """
-    st = _states_of(hist)
+    st = hist.observations()
     f = featurize_states(st, device)
     cand, clp = policy.sample(f, group_size, gen)  # (B, G, D), (B, G, D, K)
     lp = log_prob(clp, cand, f)  # (B, G)

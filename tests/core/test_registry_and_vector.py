@@ -246,3 +246,26 @@ def test_sync_vector_info_keeps_float_hyperparameters_float():
     info = vec.step(np.array([[0.99, 0.5, 0.5, 0.99, 0.5], [0.01, 0.5, 0.5, 0.01, 0.5]], dtype=np.float32))[4]
     assert list(info["config"]["alpha"]) == [1.0, 1e-08] and list(info["config"]["learning_rate_init"]) == [1.0, 1e-05]
     assert info["config"]["alpha"].dtype == np.float64 and info["config"]["depth"].dtype.kind == "i"
+
+
+def test_history_batch_observation_is_each_episodes_observation_stacked():
+    """The batched descriptor arrays hold one row per episode: episodes on different spaces keep their own rows, and
+    the batch is a copy (an agent that edits it changes no later observation)."""
+    from hpo_gym.episode import History
+    from hpo_gym.space import Categorical, Float, Int, SearchSpace
+
+    spaces = [SearchSpace([Float("lr", 1e-4, 1.0, log=True), Categorical("kernel", ["rbf", "linear"])]),
+              SearchSpace([Int("depth", 1, 8), Float("alpha", 0.0, 1.0), Float("beta", 1e-3, 1.0, log=True)])]
+    hist = History(3, 4, 6)
+    hist.reset(0, spaces[0])
+    hist.reset(np.array([1, 2]), spaces[1])
+    hist.record(2, np.array([0.5, 0.25, 0.75], np.float32), 1.0)
+    batch = hist.observations()
+    for i in range(3):
+        single = hist.observation(i)
+        for key, value in single.items():
+            assert np.array_equal(batch[key][i], value) and batch[key][i].dtype == value.dtype, (i, key)
+    assert batch["dim_kind"][0, :2].tolist() != batch["dim_kind"][1, :2].tolist() and batch["dim_kind"][0, 2] == 0
+    assert batch["dim_kind"][1, :3].all() and batch["dim_log"][1, :3].tolist() == [0, 0, 1]
+    batch["dim_kind"][:] = 9
+    assert hist.observations()["dim_kind"].max() < 9 and hist.observation(0)["dim_kind"].max() < 9

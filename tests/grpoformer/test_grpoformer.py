@@ -157,14 +157,13 @@ def test_featurization_same_in_training_and_env():
     for _ in range(4):
         obs, *_ = env.step(rng.random(5).astype(np.float32))
     from hpo_gym.episode import History
-    from agents.grpoformer.learner import _states_of
 
     hist = History(1, 7, 16)
     hist.reset(0, obj.space)
     xs, ys, m = obs["x"], obs["y"], obs["mask"].astype(bool)
     for x, y in zip(xs[m], ys[m]):
         hist.record(0, x[:5], float(y))
-    fa = featurize_states(_states_of(hist))
+    fa = featurize_states(hist.observations())
     from agents.grpoformer.policy import featurize_observations
 
     fb = featurize_observations(obs)
