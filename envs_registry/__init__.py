@@ -5,14 +5,17 @@
 * ``HPO-OpenML-v0``: the general environment (defaults: embedded ``hpobench-nn`` suite, a task drawn
   per reset, budget 50); every :class:`hpo_gym.env.HPOEnv` kwarg can be passed to ``gym.make``.
 * ``HPO-OpenML-<task>-v0``: one id per embedded task, e.g. ``HPO-OpenML-credit_g-v0``. Gymnasium merges ``make``'s
-  kwargs over an id's own, so ``task=`` given to a per-task id would silently swap its task: these ids go through
-  :func:`make_task_env` / :func:`make_task_vector_env`, which refuse a different task.
+  kwargs over an id's own, so a task kept in the id's kwargs could be swapped silently by ``task=`` (or by the kwarg
+  that held it). The task is therefore bound into each id's entry point (``envs_registry:_make_<task>_env``, a
+  :func:`functools.partial` of :func:`make_task_env` / :func:`make_task_vector_env`), which refuse a different
+  task; the same task by OpenML id, or ``task=None``, is the id's task.
 
 Entry points are strings, so importing this module does not import numpy-heavy code until ``make``.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gymnasium as gym
@@ -20,8 +23,6 @@ import gymnasium as gym
 ENV_ID = "HPO-OpenML-v0"
 ENTRY_POINT = "hpo_gym.env:HPOEnv"
 VECTOR_ENTRY_POINT = "hpo_gym.vector:HPOVectorEnv"
-TASK_ENTRY_POINT = "envs_registry:make_task_env"
-TASK_VECTOR_ENTRY_POINT = "envs_registry:make_task_vector_env"
 #: The embedded suite's tasks (kept here so registration needs no data loading).
 EMBEDDED_TASKS = ("credit_g", "vehicle", "kc1", "phoneme", "blood_transfusion", "australian", "car", "segment")
 
@@ -31,28 +32,49 @@ def task_env_id(task: str) -> str:
     return f"HPO-OpenML-{task}-v0"
 
 
+def _entry_point(task: str, vector: bool = False) -> str:
+    """The string entry point of a per-task id (strings keep ``env.spec`` JSON-serializable and picklable)."""
+    return f"envs_registry:_make_{task}_{'vector_' if vector else ''}env"
+
+
 def _pinned(pinned_task: str, kwargs: dict[str, Any]) -> str:
     """The per-task id's task; a different ``task=`` is refused, naming the id that takes it."""
-    task = kwargs.pop("task", pinned_task)
-    if task != pinned_task:
-        its_own_id = f" or {task_env_id(task)!r}" if task in EMBEDDED_TASKS else ""
+    if "pinned_task" in kwargs:
+        raise TypeError(f"{task_env_id(pinned_task)} takes no pinned_task= (its task is part of the id); use "
+                        f"gym.make({ENV_ID!r}, task=...) to choose a task")
+    task = kwargs.pop("task", None)
+    if task is None:
+        return pinned_task
+    from hpo_gym.suites import get_suite
+
+    try:
+        name: str | None = get_suite("hpobench-nn").task_name(task)  # a name or its OpenML id
+    except ValueError:
+        name = None
+    if name != pinned_task:
+        its_own_id = f" or {task_env_id(name)!r}" if name in EMBEDDED_TASKS else ""
         raise ValueError(f"{task_env_id(pinned_task)} is pinned to task {pinned_task!r}, but task={task!r} was given; "
                          f"use gym.make({ENV_ID!r}, task={task!r}){its_own_id}")
     return pinned_task
 
 
-def make_task_env(pinned_task: str, **kwargs: Any) -> gym.Env:
+def make_task_env(pinned_task: str, /, **kwargs: Any) -> gym.Env:
     """Entry point of ``HPO-OpenML-<task>-v0``: ``HPOEnv`` on its task (``kwargs`` as for ``HPOEnv``)."""
     from hpo_gym.env import HPOEnv
 
     return HPOEnv(task=_pinned(pinned_task, kwargs), **kwargs)
 
 
-def make_task_vector_env(pinned_task: str, **kwargs: Any) -> gym.vector.VectorEnv:
+def make_task_vector_env(pinned_task: str, /, **kwargs: Any) -> gym.vector.VectorEnv:
     """Vector entry point of ``HPO-OpenML-<task>-v0``: the native ``HPOVectorEnv`` on its task."""
     from hpo_gym.vector import HPOVectorEnv
 
     return HPOVectorEnv(task=_pinned(pinned_task, kwargs), **kwargs)
+
+
+for _task in EMBEDDED_TASKS:  # the attributes the per-task entry point strings name
+    globals()[_entry_point(_task).split(":")[1]] = functools.partial(make_task_env, _task)
+    globals()[_entry_point(_task, vector=True).split(":")[1]] = functools.partial(make_task_vector_env, _task)
 
 
 def register_envs() -> list[str]:
@@ -62,8 +84,8 @@ def register_envs() -> list[str]:
         gym.register(ENV_ID, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT, disable_env_checker=False)
     for task in EMBEDDED_TASKS:
         if task_env_id(task) not in gym.registry:
-            gym.register(task_env_id(task), entry_point=TASK_ENTRY_POINT, vector_entry_point=TASK_VECTOR_ENTRY_POINT,
-                         kwargs={"pinned_task": task}, disable_env_checker=False)
+            gym.register(task_env_id(task), entry_point=_entry_point(task),
+                         vector_entry_point=_entry_point(task, vector=True), disable_env_checker=False)
     return ids
 
 

@@ -22,7 +22,9 @@ def test_registration_is_idempotent_and_covers_every_task():
 
     assert dict(gym.registry).keys() == before.keys()
     for task in envs_registry.EMBEDDED_TASKS:
-        assert gym.spec(f"HPO-OpenML-{task}-v0").kwargs == {"pinned_task": task}
+        spec = gym.spec(f"HPO-OpenML-{task}-v0")
+        assert spec.kwargs == {} and spec.entry_point == f"envs_registry:_make_{task}_env"
+        assert gym.make(spec, budget=2).reset(seed=0)[1]["task"] == task
 
 
 @pytest.mark.parametrize("mode", ["vector_entry_point", "sync"])
@@ -34,8 +36,29 @@ def test_a_per_task_id_keeps_its_task_and_refuses_another(mode):
     with pytest.raises(ValueError, match=r"HPO-OpenML-kc1-v0 is pinned to task 'kc1', but task='car' was given; "
                                          r"use gym.make\('HPO-OpenML-v0', task='car'\) or 'HPO-OpenML-car-v0'"):
         gym.make("HPO-OpenML-kc1-v0", task="car")
-    with pytest.raises(ValueError, match=r"but task=31 was given; use gym.make\('HPO-OpenML-v0', task=31\)$"):
+    with pytest.raises(ValueError, match=r"but task=31 was given; use gym.make\('HPO-OpenML-v0', task=31\) or "
+                                         r"'HPO-OpenML-credit_g-v0'$"):  # 31 is credit_g's OpenML id
         gym.make_vec("HPO-OpenML-kc1-v0", num_envs=2, vectorization_mode=mode, task=31)
+    with pytest.raises(ValueError, match=r"but task='nope' was given; use gym.make\('HPO-OpenML-v0', task='nope'\)$"):
+        gym.make("HPO-OpenML-kc1-v0", task="nope")
+    # its own task by OpenML id (3917 is kc1), as a string, or None (no choice made) is the id's task
+    for same in (3917, "3917", None):
+        assert list(gym.make_vec("HPO-OpenML-kc1-v0", num_envs=2, vectorization_mode=mode, task=same).reset(seed=0)[1][
+            "task"]) == ["kc1", "kc1"]
+    # the task is not a kwarg of the id any more, so no kwarg can swap it
+    with pytest.raises(TypeError, match=r"HPO-OpenML-kc1-v0 takes no pinned_task="):
+        gym.make_vec("HPO-OpenML-kc1-v0", num_envs=2, vectorization_mode=mode, pinned_task="car")
+
+
+def test_a_per_task_id_survives_json_and_pickle():
+    """Bound entry points are strings naming module attributes: the spec serializes and the env pickles (SubprocVecEnv)."""
+    import pickle
+
+    env = gym.make("HPO-OpenML-vehicle-v0", budget=3)
+    again = gym.make(gym.envs.registration.EnvSpec.from_json(env.spec.to_json()))
+    assert again.reset(seed=0)[1]["task"] == "vehicle"
+    clone = pickle.loads(pickle.dumps(env))
+    assert clone.reset(seed=1)[1]["task"] == "vehicle"
 
 
 def test_module_prefixed_id_works_without_a_prior_import():
