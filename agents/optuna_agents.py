@@ -196,7 +196,9 @@ class OptunaAgent:
         self._trial = self.study.ask(self._distributions)
         config = params_to_config(self.space, self._trial.params)
         self._config = config
-        self._action = self.space.encode(config).astype(np.float32)
+        # float64, as the env reads actions: float32 moved an int in a 1e8-wide range by a few units, so Optuna was
+        # told a score for a value it never proposed
+        self._action = self.space.encode(config).astype(np.float64)
         return self._action.copy()
 
     def observe(self, action: np.ndarray, reward: float, info: Mapping[str, Any]) -> None:

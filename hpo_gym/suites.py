@@ -74,7 +74,7 @@ def as_task_id(task: Any) -> int | None:
     """``task`` as an OpenML task id: a positive int or a string of digits; None for anything else (31.7, True)."""
     if isinstance(task, (int, np.integer)) and not isinstance(task, bool):
         return int(task) if task > 0 else None
-    if isinstance(task, str) and task.strip().isdigit():
+    if isinstance(task, str) and task.strip().isdecimal() and task.strip().isascii():  # '²'.isdigit() is True
         return int(task)
     return None
 

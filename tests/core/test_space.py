@@ -195,7 +195,7 @@ def test_log_must_be_a_bool():
     # ranges the encoding cannot carry: decode(0.5) gave 1e308 and decode(0) NaN; 2**63 - 1 came back negative
     with pytest.raises(ValueError, match=r"spans \[-1e\+308, 1e\+308\], whose width overflows a float"):
         Float("x", -1e308, 1e308)
-    with pytest.raises(ValueError, match=r"'s' has a bound beyond 2\*\*53"):
+    with pytest.raises(ValueError, match=r"'s' has a bound beyond 2\*\*49, past which its float encoding"):
         Int("s", 0, 2**63 - 1)
     assert Int("n", 0, 2**31 - 1).decode(1.0) == 2**31 - 1 and Float("y", -1e300, 1e300).decode(0.5) == 0.0
 
@@ -287,6 +287,47 @@ def test_a_number_grid_with_some_floats_holds_floats_only():
     assert Categorical("b", [True, 0.5]).values == (True, 0.5)  # a bool is a setting, not a number
 
 
+def test_a_categorical_keeps_its_numbers_exactly():
+    """sklearn's max_features=1 is one feature, 1.0 all of them: a categorical [1, 0.5] used to hand out 1.0."""
+    max_features = Categorical("max_features", [1, 0.5, "sqrt"])
+    assert max_features.values == (1, 0.5, "sqrt") and type(max_features.decode(max_features.encode(1))) is int
+    split = SearchSpace([Categorical("min_samples_split", [2, 0.25])])
+    assert [type(c["min_samples_split"]) for c in (split.decode(np.array([0.1])), split.decode(np.array([0.9])))] == [
+        int, float]
+
+
+def test_every_integer_round_trips_up_to_the_bound_limits():
+    """Ints near 2**53 (linear) or 1e15 (log) decoded to a neighbour: the limits are where every integer still holds."""
+    from hpo_gym.space import MAX_EXACT_INT, MAX_EXACT_LOG_INT
+
+    rng = np.random.default_rng(0)
+    for hp in (Int("n", 0, MAX_EXACT_INT), Int("m", -MAX_EXACT_INT, MAX_EXACT_INT), Int("l", 1, MAX_EXACT_LOG_INT, log=True)):
+        low, high = hp.bounds()
+        values = [low, low + 1, high - 1, high]
+        values += [int(v) for v in rng.integers(low, high, size=3000, endpoint=True)]
+        if hp.log:  # log-uniform draws as well, so that the small integers are tried too
+            values += [int(round(math.exp(v))) for v in rng.uniform(0, math.log(high), size=3000)]
+        wrong = [v for v in values if hp.decode(hp.encode(v)) != v]
+        assert not wrong, (hp.name, wrong[:5])
+    with pytest.raises(ValueError, match=r"'big' has a bound beyond 1e13, past which its float encoding \(in log space\)"):
+        Int("big", 1, 10**15, log=True)
+
+
+def test_the_cube_ends_decode_to_the_bounds_exactly():
+    for hp in (Float("lr", 1e-4, 0.1, log=True), Float("x", -3.3, 7.1), Float("y", 1e-300, 1e300, log=True)):
+        assert hp.decode(0.0) == hp.low and hp.decode(1.0) == hp.high
+        assert hp.decode(-0.5) == hp.low and hp.decode(1.5) == hp.high
+
+
+def test_index_of_takes_numpy_scalars_beside_tuple_values():
+    """(64,) == np.int64(128) compares element-wise; its error used to end the search with 'not a value'."""
+    layers = Categorical("layers", [(64,), (64, 64), 128])
+    assert layers.index_of(np.int64(128)) == 2 and layers.index_of((64, 64)) == 1
+    assert Ordinal("width", [16, 32, 64]).index_of(np.float32(32.0)) == 1
+    with pytest.raises(ValueError, match=r"array\(\[1, 2\]\) \(ndarray\) is not a value of categorical hyperparameter 'layers'"):
+        layers.index_of(np.array([1, 2]))
+
+
 def test_every_integer_of_an_int_is_drawn_as_often_as_optuna_and_configspace_draw_it():
     """Rounding onto [low, high] gave each end value half a bin: depth in {1, 2, 3} was drawn 25/50/25 %."""
     n = 30_000
@@ -300,3 +341,12 @@ def test_every_integer_of_an_int_is_drawn_as_often_as_optuna_and_configspace_dra
     for hp in (Int("k", 0, 3), Int("l", 1, 8, log=True), Int("big", -5, 10**6)):
         assert hp.decode(0.0) == hp.low and hp.decode(1.0) == hp.high
         assert all(hp.decode(hp.encode(v)) == v for v in [hp.low, hp.low + 1, hp.high - 1, hp.high])
+
+
+def test_a_task_id_string_is_ascii_digits_only():
+    """'²'.isdigit() is True, and int('²') then failed with Python's own 'invalid literal' instead of 'unknown task'."""
+    from hpo_gym.suites import as_task_id, get_suite
+
+    assert as_task_id("31") == 31 and as_task_id(" 31 ") == 31 and as_task_id("²") is None and as_task_id("٣١") is None
+    with pytest.raises(ValueError, match=r"unknown task '²' in suite 'hpobench-nn'"):
+        get_suite("hpobench-nn").task_name("²")
