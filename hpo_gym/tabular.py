@@ -89,9 +89,11 @@ class TabularObjective:
         self._seed_scores = sign * raw  # (n_cells, n_seeds), higher is better
         with np.errstate(invalid="ignore"), _quiet_nan_warnings():
             self._mean_scores = np.nanmean(self._seed_scores, axis=1)
-        self._seed_costs = np.zeros_like(raw) if costs is None else np.asarray(costs, dtype=np.float64).reshape(raw.shape)
+        self._seed_costs = np.zeros_like(raw) if costs is None else _checked_costs(name, costs, raw.shape)
         with _quiet_nan_warnings():
             self._mean_costs = np.nan_to_num(np.nanmean(self._seed_costs, axis=1))
+        # a seed whose score is there but whose cost is not costs the cell's mean (info["cost"] showed NaN)
+        self._seed_costs = np.where(np.isnan(self._seed_costs), self._mean_costs[:, None], self._seed_costs)
         self.n_seeds = raw.shape[1]
         self._py_strides = [int(np.prod(self.grid_shape[j + 1:])) for j in range(len(self.grid_shape))]
         self._strides = np.array(self._py_strides, dtype=np.int64)
@@ -177,9 +179,12 @@ class TabularObjective:
         """The grid cell each row snaps to, whether or not the table has a score there."""
         if self._uniform_bins:
             idx = np.minimum((u * self._levels).astype(np.int64), self._levels - 1)
-        else:
-            # side="right": a value on a discrete dimension's bin edge goes to the upper bin, as SearchSpace.decode does
-            idx = np.stack([np.searchsorted(m, u[:, j], side="right") for j, m in enumerate(self._midpoints)], axis=1)
+        else:  # discrete dimensions by SearchSpace.decode's own rule (the midpoints of their bin centres round
+            # differently on a bin edge: u = 2/3 of 3 values was value 1 here and value 2 in decode); float/int grids
+            # snap to the nearest grid value, an edge going up
+            idx = np.stack([np.minimum((u[:, j] * n).astype(np.int64), n - 1) if hp.is_discrete
+                            else np.searchsorted(m, u[:, j], side="right")
+                            for j, (hp, m, n) in enumerate(zip(self.space, self._midpoints, self.grid_shape))], axis=1)
         return idx @ self._strides
 
     def lookup(self, cells: np.ndarray, seed_idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -493,6 +498,10 @@ def _infer_hyperparameter(name: str, column: pd.Series) -> Hyperparameter:
     values = {_py(v) for v in column.unique()}
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         numbers = _merge_float_noise(sorted(values - {None}))
+        if None in values and all(isinstance(x, float) and x.is_integer() for x in numbers):
+            # pandas stores an int column with a missing entry as floats: max_depth [3, 5, None] came back as 3.0, 5.0,
+            # which scikit-learn refuses as a depth
+            numbers = [int(x) for x in numbers]
         return Ordinal(name, numbers) if None not in values else Categorical(name, numbers + [None])
     return Categorical(name, sorted(values, key=repr))
 
@@ -511,7 +520,16 @@ def _merge_float_noise(numbers: list[Any]) -> list[Any]:
 def _sorted_grid(hp: Hyperparameter, values: ArrayLike) -> np.ndarray:
     """A float or int hyperparameter's grid values, sorted; an int's as int64, so that a configuration reports
     ``n=8`` as the space's ``decode`` does, not ``8.0``."""
-    grid = np.sort(np.asarray(values, dtype=np.float64))
+    grid = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    low, high = hp.bounds()
+    outside = grid[~((grid >= low) & (grid <= high))]  # NaN included
+    if len(outside):
+        raise ValueError(f"{hp.kind} hyperparameter {hp.name!r} has grid values outside its range [{low}, {high}]: "
+                         f"{outside[:5].tolist()}; widen the range or drop those values")
+    if len(np.unique(grid)) < len(grid):
+        raise ValueError(f"{hp.kind} hyperparameter {hp.name!r} has repeated grid values "
+                         f"{np.unique(grid[1:][grid[1:] == grid[:-1]])[:5].tolist()}, which would make two cells of one "
+                         "configuration; give each value once")
     if hp.kind != "int":
         return grid
     whole = np.isfinite(grid) & (grid == np.round(grid))
@@ -519,6 +537,17 @@ def _sorted_grid(hp: Hyperparameter, values: ArrayLike) -> np.ndarray:
         raise ValueError(f"int hyperparameter {hp.name!r} has grid values that are not whole numbers "
                          f"({grid[~whole][:5].tolist()}); declare it Float, or round the values")
     return grid.astype(np.int64)
+
+
+def _checked_costs(name: str, costs: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
+    """Training seconds shaped like the metric values; infinite ones refused (a mean cost of 1.8e308 said nothing)."""
+    array = np.asarray(costs, dtype=np.float64)
+    if array.size != int(np.prod(shape)):
+        raise ValueError(f"costs of {name!r} have shape {array.shape}, but the metric values have {shape} (cells x seeds); "
+                         "give one cost per metric value, NaN where unknown")
+    if np.isinf(array).any():
+        raise ValueError(f"costs of {name!r} hold {int(np.isinf(array).sum())} infinite values; use NaN for an unknown cost")
+    return array.reshape(shape)
 
 
 def _py(v: Any) -> Any:

