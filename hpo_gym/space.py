@@ -181,8 +181,8 @@ class Hyperparameter:
             x = np.round(np.exp(x)) if self.log else np.round(x)
             return np.clip(x, self.low, self.high).astype(np.int64)
         x = np.exp(x) if self.log else x
-        # the cube's ends are the bounds exactly (exp(log(1e-4)) is 1.0000000000000009e-4)
-        return np.where(u <= 0.0, self.low, np.where(u >= 1.0, self.high, np.clip(x, self.low, self.high)))
+        low, high = self.bounds()  # the cube's ends are the bounds exactly (exp(log(1e-4)) is 1.0000000000000009e-4)
+        return np.where(u <= 0.0, low, np.where(u >= 1.0, high, np.clip(x, low, high)))
 
     def decode(self, u: float) -> Any:
         """Map an encoded value to the native value (clip to [0, 1] first)."""
