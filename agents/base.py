@@ -26,7 +26,8 @@ class Agent(Protocol):
 
     ``name`` identifies the agent in results. ``reset`` starts a run on a search space with a seed
     (agents must be reproducible given the seed). ``act`` maps the env's observation (see
-    :class:`hpo_gym.env.HPOEnv`) to a Box action: a float vector in [0, 1]^d, d = ``len(space)``.
+    :class:`hpo_gym.env.HPOEnv`) to a Box action: a float vector in [0, 1]^d, d = ``len(space)``, of
+    ``space.action_dtype`` (float32, or float64 for an Int too fine for float32), the env's Box dtype.
     """
 
     name: str

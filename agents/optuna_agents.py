@@ -179,6 +179,7 @@ class OptunaAgent:
             warnings.warn(f"agent {self.name!r}: Optuna's sampler does not model categorical hyperparameters, so it draws "
                           f"{categoricals} at random in every trial; tpe and gp optimize them", UserWarning, stacklevel=2)
         self.space = space
+        self._action_dtype = space.action_dtype
         self._distributions = distributions_of(space)
         self.study = optuna.create_study(direction="maximize", sampler=self._sampler_factory(seed))
         self._trial = None
@@ -196,9 +197,9 @@ class OptunaAgent:
         self._trial = self.study.ask(self._distributions)
         config = params_to_config(self.space, self._trial.params)
         self._config = config
-        # float64, as the env reads actions: float32 moved an int in a 1e8-wide range by a few units, so Optuna was
-        # told a score for a value it never proposed
-        self._action = self.space.encode(config).astype(np.float64)
+        # the Box's dtype, which is float64 where float32 would move an int in a 1e8-wide range by a few units (Optuna
+        # was told the score of a value it never proposed)
+        self._action = self.space.encode(config).astype(self._action_dtype)
         return self._action.copy()
 
     def observe(self, action: np.ndarray, reward: float, info: Mapping[str, Any]) -> None:

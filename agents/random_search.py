@@ -22,15 +22,17 @@ class RandomSearch:
         self.name = name
         self._rng: np.random.Generator | None = None
         self._dims = 0
+        self._dtype: type[np.floating] = np.float32
 
     def reset(self, space: SearchSpace, seed: int | None = None, budget: int | None = None) -> None:
         self._rng = np.random.default_rng(seed)
         self._dims = len(space)
+        self._dtype = space.action_dtype
 
     def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
         if self._rng is None:
             raise RuntimeError("RandomSearch.act called before reset(space, seed)")
-        return self._rng.random(self._dims).astype(np.float32)
+        return self._rng.random(self._dims).astype(self._dtype)
 
 
 def _make_random(arg: str | None) -> RandomSearch:

@@ -91,11 +91,11 @@ class Hyperparameter:
             values = _value_tuple(self.name, self.kind, self.values)
             if len(values) < 1:
                 raise ValueError(f"{self.kind} hyperparameter {self.name!r} needs at least one value")
-            if any(isinstance(v, float) and math.isnan(v) for v in values):
+            if any(isinstance(v, float) and math.isnan(v) or type(v).__name__ in ("NAType", "NaTType") for v in values):
                 if self.kind == "ordinal":
-                    raise ValueError(f"ordinal hyperparameter {self.name!r} has a NaN value, which has no place in its order and "
+                    raise ValueError(f"ordinal hyperparameter {self.name!r} has a missing value (NaN, NA), which has no place in its order and "
                                      f"equals nothing: {values}; use Categorical with None for a setting such as 'unlimited'")
-                raise ValueError(f"categorical hyperparameter {self.name!r} has a NaN value, which equals nothing, so it could never "
+                raise ValueError(f"categorical hyperparameter {self.name!r} has a missing value (NaN, NA), which equals nothing, so it could never "
                                  f"be encoded: {values}; use None for a missing or 'unlimited' setting")
             _check_distinct(self.name, self.kind, values)
             if self.kind == "ordinal":  # a categorical's 1 and 0.5 may mean different things (sklearn's max_features)
@@ -231,6 +231,9 @@ def _native(v: Any) -> Any:
 MAX_EXACT_INT = 2**49
 #: The same for a log-scaled Int, whose encoding goes through ``log`` and ``exp``.
 MAX_EXACT_LOG_INT = 10**13
+#: Bins per unit that a float32 Box action still addresses exactly: float32 steps are at most 2**-24 in [0, 1], so a
+#: bin of 2**-22 spans four of them and its centre survives the cast.
+FLOAT32_SAFE_BINS = 2**22
 
 
 def _bound(name: str, kind: str, which: str, value: Any) -> float | int:
@@ -409,7 +412,10 @@ class SearchSpace:
                 hp.index_of(value)  # raises with the valid values
                 continue
             low, high = hp.bounds()
-            if not (isinstance(value, (int, float, np.integer, np.floating)) and low <= value <= high):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise ValueError(f"{hp.name!r} = {value!r} ({type(value).__name__}) is not a number; {hp.kind} "
+                                 f"hyperparameter {hp.name!r} takes a number in [{hp.low}, {hp.high}]")
+            if not low <= value <= high:
                 raise ValueError(f"{hp.name!r} = {value!r} is outside its range [{hp.low}, {hp.high}]; "
                                  "decode a point of the unit cube (SearchSpace.decode) to stay inside the space")
             if hp.kind == "int" and not float(value).is_integer():  # a live fit would train 2.7, or fail on it
@@ -541,11 +547,30 @@ class SearchSpace:
         return cls(_recorded_order(hps, [getattr(hp, "meta", None) for hp in cs.values()]))
 
     # -- gymnasium spaces ------------------------------------------------------------------------
+    @property
+    def action_dtype(self) -> type[np.floating]:
+        """The Box action's dtype: float32, Gymnasium's and Stable-Baselines3's usual one, unless an Int's narrowest
+        bin is finer than :data:`FLOAT32_SAFE_BINS` allows; then float64, because a float32 encoding of an int in a
+        1e8-wide range decodes a few units away from the value an agent meant."""
+        for hp in self.hyperparameters:
+            if hp.kind == "int":
+                low, high = hp.bounds()
+                lo, hi = hp._range()
+                narrowest = (math.log((high + 0.5) / (high - 0.5)) if hp.log else 1.0) / (hi - lo)
+                if narrowest < 1.0 / FLOAT32_SAFE_BINS:
+                    return np.float64
+        return np.float32
+
     def box_space(self, dim: int | None = None):
-        """``Box(0, 1, (dim,))`` action space in the unit cube (``dim`` >= d pads with ignored slots)."""
+        """``Box(0, 1, (dim,))`` action space in the unit cube (``dim`` >= d pads with ignored slots), of
+        :attr:`action_dtype`."""
         from gymnasium import spaces
 
-        return spaces.Box(0.0, 1.0, (dim or len(self),), dtype=np.float32)
+        width = len(self) if dim is None else int(dim)
+        if width < len(self):
+            raise ValueError(f"box_space({dim}) is narrower than the space's {len(self)} hyperparameters; give dim >= "
+                             f"{len(self)} (the slots past them are ignored) or leave it out")
+        return spaces.Box(0.0, 1.0, (width,), dtype=self.action_dtype)
 
     def dict_space(self):
         """``Dict`` action space of native values: float/int as a ``Box`` of shape (1,) in the range,
@@ -602,8 +627,15 @@ class SearchSpace:
         return config, clipped
 
     def indices_to_config(self, indices: Sequence[int] | np.ndarray) -> Config:
-        """``MultiDiscrete`` action -> configuration."""
-        return {hp.name: hp.values[int(i)] for hp, i in zip(self.hyperparameters, indices)}
+        """``MultiDiscrete`` action -> configuration (one index per hyperparameter, each within its values)."""
+        nvec = [len(hp.values) if hp.is_discrete else 0 for hp in self.hyperparameters]
+        index_list = list(np.asarray(indices).ravel().tolist()) if not isinstance(indices, Sequence) else list(indices)
+        valid = len(index_list) == len(self) and all(
+            _whole_index(i) is not None and 0 <= int(i) < n for i, n in zip(index_list, nvec))
+        if not valid:
+            raise ValueError(f"indices {list(index_list)!r} are not a point of MultiDiscrete({nvec}): give one whole index per "
+                             f"hyperparameter {self.names}, each in [0, n) (ranges have no index: use the Box encoding)")
+        return {hp.name: hp.values[int(i)] for hp, i in zip(self.hyperparameters, index_list)}
 
 
 def _recorded_order(hps: list[Hyperparameter], metas: list[Any]) -> list[Hyperparameter]:

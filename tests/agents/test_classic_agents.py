@@ -106,8 +106,10 @@ def test_sampler_on_mixed_space_tells_the_env_scores(name):
 
 def test_wide_int_ranges_are_evaluated_exactly_as_optuna_proposed():
     """A float32 action moved an int in a 1e8-wide range by a few units (9 of 10 trials): Optuna was told the score of a
-    value it never proposed. The action is float64, as the env reads it."""
+    value it never proposed. Such a space's Box is float64, and the agents act in the Box's dtype."""
     wide = SearchSpace([Int("n", 0, 10**8), Int("m", 1, 10**9, log=True), Float("x", 0.0, 1e6)])
+    assert wide.action_dtype is np.float64 and wide.box_space().dtype == np.float64
+    assert MIXED.action_dtype is np.float32 and SearchSpace([Int("n", 0, 2**21), Int("m", 1, 10**5, log=True)]).action_dtype is np.float32
 
     class Wide(Quadratic):
         space = wide
@@ -124,6 +126,12 @@ def test_wide_int_ranges_are_evaluated_exactly_as_optuna_proposed():
     agent = make_agent("tpe")
     rows, error = run_episode(agent, env, seed=0, budget=10)
     assert error is None and len(rows) == 10
+    env.reset(seed=0)
+    agent.reset(wide, seed=0, budget=10)
+    random = make_agent("random")
+    random.reset(wide, seed=0, budget=10)
+    assert env.action_space.contains(agent.act(env.reset(seed=0)[0])) and env.action_space.contains(random.act({}))
+    rows, error = run_episode(agent, env, seed=0, budget=10)
     for t in agent.study.trials:
         assert t.user_attrs["evaluated_config"]["n"] == t.params["n"] and t.user_attrs["evaluated_config"]["m"] == t.params["m"]
         assert math.isclose(t.user_attrs["evaluated_config"]["x"], t.params["x"], rel_tol=1e-12)

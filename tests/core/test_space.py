@@ -211,7 +211,7 @@ def test_values_that_compare_equal_are_refused_as_duplicates():
         Ordinal("lr", [0.01, 0.10000001, 0.1])
     with pytest.raises(ValueError, match=r"duplicate values \[1\] and \[1\]"):
         Categorical("c", [[1], [2], [1]])
-    with pytest.raises(ValueError, match=r"'c' has a NaN value.*use None"):
+    with pytest.raises(ValueError, match=r"'c' has a missing value \(NaN, NA\).*use None"):
         Categorical("c", ["a", math.nan])
     # distinct values stay distinct, including ones that only look alike, and each decodes to itself
     for hp in [Categorical("c", [1, "1", None, 2.5, False]), Ordinal("o", [1e-4, 1.0001e-4, 1]), Categorical("t", [(1, 2), (3, 4)])]:
@@ -350,3 +350,23 @@ def test_a_task_id_string_is_ascii_digits_only():
     assert as_task_id("31") == 31 and as_task_id(" 31 ") == 31 and as_task_id("²") is None and as_task_id("٣١") is None
     with pytest.raises(ValueError, match=r"unknown task '²' in suite 'hpobench-nn'"):
         get_suite("hpobench-nn").task_name("²")
+
+
+def test_public_conversions_name_bad_input():
+    """From the space audit: pandas' NA crashed with pandas' own TypeError, a string got 'outside its range', a short or
+    out-of-range index list gave a partial configuration or an IndexError, and box_space(1) was narrower than the space."""
+    import pandas as pd
+
+    with pytest.raises(ValueError, match=r"'c' has a missing value \(NaN, NA\).*use None"):
+        Categorical("c", [pd.NA, 1])
+    space = SearchSpace([Float("x", 0.0, 1.0), Ordinal("a", [1, 2]), Categorical("b", ["p", "q", "r"])])
+    with pytest.raises(ValueError, match=r"'x' = '0.5' \(str\) is not a number; float hyperparameter 'x' takes a number"):
+        space.validate({"x": "0.5", "a": 1, "b": "p"}, in_range=True)
+    grid = SearchSpace([Ordinal("a", [1, 2]), Categorical("b", ["p", "q", "r"])])
+    assert grid.indices_to_config(np.array([1, 2])) == {"a": 2, "b": "r"} == grid.indices_to_config([1, 2])
+    for bad in ([1], [-1, 2], [0, 3], [0.5, 1], [0, 1, 2]):
+        with pytest.raises(ValueError, match=r"are not a point of MultiDiscrete\(\[2, 3\]\)"):
+            grid.indices_to_config(bad)
+    with pytest.raises(ValueError, match=r"box_space\(1\) is narrower than the space's 3 hyperparameters"):
+        space.box_space(1)
+    assert space.box_space().shape == (3,) and space.box_space(8).shape == (8,)
