@@ -408,12 +408,19 @@ def _numeric_column(df: pd.DataFrame, column: str, role: str) -> np.ndarray:
 def _check_in_range(hp: Hyperparameter, x: np.ndarray) -> None:
     """Refuse values of a float/int column outside (or missing from) its hyperparameter's ``[low, high]``: the grid is
     built from the data, so such a value would silently become a grid point the space says cannot exist."""
-    slack = 1e-9 * (hp.high - hp.low)  # type: ignore[operator]  # tolerate float rounding at the bounds
-    bad = ~((x >= hp.low - slack) & (x <= hp.high + slack))  # type: ignore[operator]  # NaN is bad too
+    bad = _outside_range(hp, x)
     if bad.any():
         raise ValueError(f"column {hp.name!r} holds {float(x[bad][0])!r} ({int(bad.sum())} of {len(x)} rows), "
                          f"outside the range [{hp.low}, {hp.high}] of the space's {hp.kind} hyperparameter "
                          f"{hp.name!r}: widen that range in space=, or drop those rows")
+
+
+def _outside_range(hp: Hyperparameter, x: np.ndarray) -> np.ndarray:
+    """Mask of values outside a float/int hyperparameter's ``[low, high]`` beyond float rounding (np.geomspace's last
+    value of 1e-4 .. 0.1 is 0.10000000000000002); NaN is outside."""
+    low, high = hp.bounds()
+    slack = 1e-9 * (high - low)
+    return ~((x >= low - slack) & (x <= high + slack))
 
 
 def _check_is_grid(space: SearchSpace, shape: tuple[int, ...], indices: list[np.ndarray]) -> None:
@@ -521,10 +528,9 @@ def _sorted_grid(hp: Hyperparameter, values: ArrayLike) -> np.ndarray:
     """A float or int hyperparameter's grid values, sorted; an int's as int64, so that a configuration reports
     ``n=8`` as the space's ``decode`` does, not ``8.0``."""
     grid = np.sort(np.asarray(values, dtype=np.float64).ravel())
-    low, high = hp.bounds()
-    outside = grid[~((grid >= low) & (grid <= high))]  # NaN included
+    outside = grid[_outside_range(hp, grid)]
     if len(outside):
-        raise ValueError(f"{hp.kind} hyperparameter {hp.name!r} has grid values outside its range [{low}, {high}]: "
+        raise ValueError(f"{hp.kind} hyperparameter {hp.name!r} has grid values outside its range [{hp.low}, {hp.high}]: "
                          f"{outside[:5].tolist()}; widen the range or drop those values")
     if len(np.unique(grid)) < len(grid):
         raise ValueError(f"{hp.kind} hyperparameter {hp.name!r} has repeated grid values "

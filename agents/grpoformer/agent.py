@@ -99,6 +99,10 @@ def check_fold_checkpoint(path: str | Path, trained_on: Sequence[str], train_tas
 def check_single_checkpoint(path: str | Path, trained_on: Sequence[str], train_tasks: Sequence[str], fold: int) -> None:
     """One checkpoint for every fold may have been trained on no task outside a fold's training tasks (its held-out
     ones): its scores there would not be held-out. ``ValueError`` otherwise; used at ``fit`` and by ``check_plan``."""
+    if not trained_on:  # as the PPO agent refuses a model without its record
+        raise ValueError(f"{path} records no training tasks (saved without extra={{'train_tasks': [...]}}), so its k-fold "
+                         "scores cannot be shown to be held-out; train it with hpo-gym train-grpoformer, or save it with "
+                         "save_policy(policy, path, extra={'train_tasks': [the task names it was trained on]})")
     unseen = sorted(set(trained_on) - set(train_tasks))
     if unseen:
         raise ValueError(f"{path} was trained on {unseen}, which fold {fold} holds out: its scores there would not be "

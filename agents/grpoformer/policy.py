@@ -49,10 +49,14 @@ All distribution helpers (:func:`log_prob`, :func:`entropy`, :func:`kl`) take ei
 
 from __future__ import annotations
 
+import errno
 import math
 import pickle
+import shutil
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -461,9 +465,27 @@ def history_bins(x: np.ndarray, n_bins: np.ndarray) -> np.ndarray:
 def save_policy(policy: GRPOformerPolicy, path, extra: dict | None = None) -> None:
     """Save weights (float32) and architecture; ``extra`` holds e.g. the training task set. Atomic: a kill while
     saving leaves the earlier file (or none), never a torn one that a later bench run would fail to read."""
-    with atomic_path(path) as tmp:
-        torch.save({"config": asdict(policy.config),
-                    "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()}, "extra": extra or {}}, tmp)
+    save_atomically({"config": asdict(policy.config),
+                     "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()}, "extra": extra or {}},
+                    path)
+
+
+#: Free bytes under which a failed ``torch.save`` is put down to a full disk.
+FULL_DISK_BYTES = 64 * 2**20
+
+
+def save_atomically(blob: Any, path: str | Path) -> None:
+    """``torch.save`` to a temp file renamed into ``path``. torch reports a write that ran out of disk as
+    ``RuntimeError: [enforce fail at inline_container.cc] ... unexpected pos``, which names neither the file nor the
+    disk: that becomes an ``OSError(ENOSPC)`` naming the file, which the CLI answers with the fix and how to resume."""
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(blob, tmp)
+    except RuntimeError as e:
+        folder = Path(path).parent
+        if folder.exists() and shutil.disk_usage(folder).free < FULL_DISK_BYTES:
+            raise OSError(errno.ENOSPC, f"No space left on the disk of {folder} while saving {Path(path).name}") from e
+        raise RuntimeError(f"could not save {path}: {e}") from e
 
 
 def check_device(device: str | torch.device, option: str = "--device") -> torch.device:

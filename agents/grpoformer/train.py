@@ -38,6 +38,7 @@ from agents.grpoformer.policy import (
     bins_to_unit,
     check_device,
     log_prob,
+    save_atomically,
     save_policy,
 )
 from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_tables, seed_tables, synthetic_bank
@@ -362,8 +363,7 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
             blob["buffer"] = buffer.parts
             if critic is not None:
                 blob.update(critic=critic[0].state_dict(), critic_optimizer=critic[1].state_dict())
-            with atomic_path(state_path) as tmp:
-                torch.save(blob, tmp)
+            save_atomically(blob, state_path)
     if bar is not None:
         bar.close()
     extra.update(evaluations=evaluations, wall_s=round(time.time() - t0, 1), updates=cfg.updates)

@@ -30,11 +30,13 @@ Layering: this module never imports :mod:`agents`. Agents are given as factories
 
 from __future__ import annotations
 
+import copy
 import inspect
 import itertools
 import json
 import math
 import os
+import pickle
 import queue
 import signal
 import sys
@@ -246,6 +248,9 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
         setup_error = traceback.format_exc()
     if agent is not None:
         _check_files_unchanged(ctx, unit.agent, agent)
+    fresh_copy = None
+    if unit.heldout and agent is not None:
+        fresh_copy = _fresh_copies(agent, refit=lambda: _fitted_agent(ctx, unit, store))
     for task, seed in unit.runs:
         _exit_if_orphaned()
         if _stopping():  # interrupted: the runs finished so far are stored; the rest wait for the rerun
@@ -263,7 +268,10 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
         else:
             env = ctx.make_env(task)
             try:
-                rows, error = run_episode(agent, env, int(seed), ctx.budget)
+                run_agent = agent if fresh_copy is None else fresh_copy()
+                rows, error = run_episode(run_agent, env, int(seed), ctx.budget)
+            except Exception:  # noqa: BLE001  the copy failed: a stored failure, as a failed fit is
+                rows, error = [], traceback.format_exc()
             finally:
                 env.close()
         df = _run_frame(ctx, unit, task, seed, rows, error, in_sample=task in trained_on(agent))
@@ -273,6 +281,24 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
         if _TICK is not None:
             _TICK()
     return frames
+
+
+def _fresh_copies(agent: Any, refit: Callable[[], Any]) -> Callable[[], Any]:
+    """A maker of copies of a fold's fitted agent, one per run. The fold's runs share one fit, but an agent that kept
+    anything across ``reset`` (a memory of the best configuration per task) would carry evaluations of earlier
+    held-out runs into later ones, uncounted, and its results would depend on where an interrupted benchmark
+    resumed (a resume starts from the stored fit). Pickled once and unpickled per run; deep copies where it cannot
+    be pickled; ``refit`` (the same seeded fit again) where it cannot be copied either."""
+    try:
+        blob = pickle.dumps(agent)
+        return lambda: pickle.loads(blob)
+    except Exception:  # noqa: BLE001  e.g. a lock or a lambda inside a user's agent
+        pass
+    try:
+        copy.deepcopy(agent)
+        return lambda: copy.deepcopy(agent)
+    except Exception:  # noqa: BLE001
+        return refit
 
 
 class AgentFilesChanged(RuntimeError):
@@ -555,8 +581,10 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
             transfer.add(name)
         elif is_transfer_agent(agent) and hasattr(agent, TRAINED_ON_ATTR) and not trained_on(agent):
             # it declares itself untrained (a portfolio, PPO before fit): every run would fail and be stored as failed
-            raise ValueError(f"agent {name!r} must be fitted on training tasks before it plays: use protocol='kfold' "
-                             "(hpo-gym bench --protocol kfold), which fits it per fold and scores it on held-out tasks")
+            raise ValueError(f"agent {name!r} records no training tasks: it is untrained (it must be fitted before it "
+                             "plays: use protocol='kfold', hpo-gym bench --protocol kfold, which fits it per fold and "
+                             "scores it on held-out tasks), or its model file was saved without the tasks it was "
+                             "trained on, so no run of it can be labelled held-out or in-sample; save it with them")
         fingerprint = getattr(agent, "fingerprint", None)
         if isinstance(fingerprint, str):
             fingerprints[name] = fingerprint

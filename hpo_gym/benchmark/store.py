@@ -137,6 +137,10 @@ class ResultStore:
         path = self.root / AGENT_FILES
         stored: dict[str, str] = read_json_dict(path) if path.exists() else {}
         changed = {name: (stored[name], fp) for name, fp in fingerprints.items() if name in stored and stored[name] != fp}
+        for name in [n for n in changed if not self._may_have_runs(n)]:  # killed before its first run: nothing to protect
+            del stored[name], changed[name]  # recorded anew below, with this command's files
+            for fitted in (self.root / "fitted").glob(f"{_slug(name)}__fold*.pkl"):  # fits of the old files
+                fitted.unlink()
         if changed:
             detail = "; ".join(f"{name!r} (stored {a}, now {b})" for name, (a, b) in changed.items())
             raise ValueError(f"{self.root} holds runs of agents whose files have changed since: {detail}; their "
@@ -151,6 +155,11 @@ class ResultStore:
         record = {name: fp for name, fp in new.items() if name not in unchecked}
         if record:
             atomic_write_bytes(path, json.dumps({**stored, **record}, indent=2, sort_keys=True).encode())
+
+    def _may_have_runs(self, agent: str) -> bool:
+        """Whether a shard here could be ``agent``'s (its name starts with the agent's slug; a shard name hashes the
+        whole key, so an agent sharing the slug makes this True too, which only keeps a check in place)."""
+        return any(True for _ in self.runs_dir.glob(f"{_slug(agent)}__*.parquet")) if self.runs_dir.exists() else False
 
     def manifest(self) -> dict[str, Any]:
         path = self.root / MANIFEST

@@ -35,7 +35,11 @@ EXIT_BROKEN_PIPE = 141
 PATH_FIXES = {errno.EACCES: "give a path you can write", errno.EPERM: "give a path you can write",
               errno.EROFS: "give a path on a writable file system",
               errno.ENOTDIR: "a part of the path is a file: give a path whose parents are directories",
-              errno.EEXIST: "a file is where a directory is needed: give another path"}
+              errno.EEXIST: "a file is where a directory is needed: give another path",
+              errno.ENOSPC: "free disk space, or give a directory on another disk",
+              errno.EDQUOT: "free disk space within your quota, or give a directory on another disk"}
+#: Errors of the machine, not of the command line: they exit 1, with the command's resume hint.
+MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 #: What a ``BrokenProcessPool`` means to a user: nothing in the command line was wrong.
 WORKER_DIED = ("a worker process died (killed by a signal or by the out-of-memory killer, e.g. with too many --jobs "
                "for the memory)")
@@ -88,10 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:  # `hpo-gym report DIR | head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would fail again
             return EXIT_BROKEN_PIPE
-        except OSError as e:  # a path that cannot be written (permissions, a file where a directory is needed)
+        except OSError as e:  # a path that cannot be written (permissions, a file where a directory is needed, a full disk)
             fix = PATH_FIXES.get(e.errno or 0)
-            print(f"hpo-gym {args.command}: error: {e}{'; ' + fix if fix else ''}", file=sys.stderr)
-            return 2
+            hint = getattr(args, "interrupt_hint", None) if e.errno in MACHINE_ERRNOS else None
+            resume = f"; then {hint(args)}" if hint is not None else ""
+            print(f"hpo-gym {args.command}: error: {e}{'; ' + fix if fix else ''}{resume}", file=sys.stderr)
+            return EXIT_FAILED if e.errno in MACHINE_ERRNOS else 2
         except KeyboardInterrupt:  # one line, and how this command resumes: its ``interrupt_hint(args)``, if it has one
             hint = getattr(args, "interrupt_hint", None)
             resume = hint(args) if hint is not None else ""

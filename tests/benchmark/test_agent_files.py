@@ -76,3 +76,24 @@ def test_a_checkpoint_replaced_while_the_benchmark_runs_stops_it_instead_of_mixi
         run_benchmark([f"grpoformer:{ckpt}"], tasks=["credit_g"], budget=3, seeds=3, out=out, resolve_agent=resolve,
                       progress=False)
     assert len(list((out / "runs").glob("*.parquet"))) == 1  # the first checkpoint's run, kept; nothing of the second
+
+
+def test_a_directory_without_runs_of_the_agent_takes_its_new_files(tmp_path):
+    """A first command killed before the agent's first run left agents.json behind, which then refused the retrained
+    checkpoint with 'holds runs', although it held none (the README says such a directory takes new settings)."""
+    from hpo_gym.benchmark.store import ResultStore, _slug
+
+    ckpt = tmp_path / "policy.pt"
+    shutil.copy(SHIPPED_CHECKPOINT, ckpt)
+    agent, out = f"grpoformer:{ckpt}", tmp_path / "bench"
+    first = _bench(agent, out)
+    store = ResultStore(out)
+    for shard in store.shard_paths():  # as if killed before any run was stored
+        shard.unlink()
+    (out / "fitted").mkdir(exist_ok=True)
+    stale_fit = out / "fitted" / f"{_slug(agent)}__fold0__0123456789.pkl"
+    stale_fit.write_bytes(b"a fit of the old checkpoint")
+    shutil.copy(FOLD_CHECKPOINT, ckpt)  # retrained in place
+    again = _bench(agent, out)
+    assert json.loads((out / "agents.json").read_text()) == {agent: files_fingerprint([ckpt])}
+    assert len(again) == len(first) and not again["config"].equals(first["config"]) and not stale_fit.exists()

@@ -171,3 +171,46 @@ def test_train_grpoformer_names_a_repeated_holdout_and_an_out_that_is_a_file(tmp
     assert "--holdout names ['credit_g'] more than once" in capsys.readouterr().err
     assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "afile")]) == 2
     assert "is a file; give a run directory" in capsys.readouterr().err
+
+
+def test_a_full_disk_names_the_fix_and_how_to_resume_with_exit_1(tmp_path, capsys, monkeypatch):
+    """A full disk is no bad input (exit 2): it exits 1 with the fix and the command's resume hint. The write that runs
+    out of space is simulated; everything before it is real."""
+    import errno
+
+    from hpo_gym.benchmark.store import ResultStore
+
+    def disk_full(self, key, steps):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.path_of(key)))
+
+    monkeypatch.setattr(ResultStore, "write_run", disk_full)
+    assert main(["bench", "--agents", "random", "--tasks", "car", "--budget", "3", "--seeds", "1",
+                 "--out", str(tmp_path / "b"), "--no-report"]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "free disk space, or give a directory on another disk; then rerun the " \
+                                               "same command to resume" in err
+
+
+def test_torch_running_out_of_disk_is_an_enospc_naming_the_file(tmp_path, monkeypatch):
+    """torch reports a save that ran out of disk as '[enforce fail at inline_container.cc] unexpected pos'."""
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    import torch
+
+    from agents.grpoformer import policy
+
+    def torch_out_of_disk(obj, f, *args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", torch_out_of_disk)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9, 1024))
+    with pytest.raises(OSError) as caught:
+        policy.save_atomically({"x": 1}, tmp_path / "state.pt")
+    assert caught.value.errno == errno.ENOSPC and "while saving state.pt" in str(caught.value)
+    assert not list(tmp_path.iterdir())  # no torn file, no temporary
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**12, 10**9, 10**11))  # space left: another cause
+    with pytest.raises(RuntimeError, match=r"could not save .*state.pt: \[enforce fail"):
+        policy.save_atomically({"x": 1}, tmp_path / "state.pt")

@@ -256,3 +256,47 @@ def test_fitted_transfer_agents_are_cached_per_fold(tmp_path):
     df = run_benchmark(["transfer", "random"], None, **kwargs)
     assert len(RecordingTransfer.fits) == 4  # no refit
     assert df.groupby(["agent", "task", "seed"]).ngroups == 16
+
+
+class RememberingTransfer(RandomSearch):
+    """A transfer agent that remembers the best action of each run and replays it first in the next one: the memory an
+    honest protocol must not carry from one held-out run to the next (it would be uncounted test-task evaluations)."""
+
+    def fit(self, train_objectives, seed=0):
+        self.trained_on = {o.name for o in train_objectives}
+        self.memory: list[np.ndarray] = []
+
+    def reset(self, space, seed=None, budget=None):
+        super().reset(space, seed, budget)
+        self._best, self._first = (None, -np.inf), True
+
+    def act(self, observation):
+        if self._first and self.memory:
+            self._first = False
+            return self.memory[-1]
+        self._first = False
+        return super().act(observation)
+
+    def observe(self, action, reward, info):
+        if info["score"] > self._best[1]:
+            self._best = (np.array(action), info["score"])
+            self.memory.append(self._best[0])
+
+
+def test_each_held_out_run_starts_from_the_fold_fit_not_from_the_runs_before_it(tmp_path):
+    """One fit per fold, but every run plays a fresh copy of it: an uninterrupted benchmark and one resumed in the
+    middle of a fold (which starts from the stored fit) give the same runs, and no run replays an earlier one's best."""
+    kwargs = dict(budget=4, seeds=3, protocol="kfold", folds=2, progress=False, tasks=["credit_g", "car"])
+    whole = run_benchmark({"mem": RememberingTransfer}, out=tmp_path / "whole", **kwargs)
+    resumed_dir = tmp_path / "resumed"
+    run_benchmark({"mem": RememberingTransfer}, out=resumed_dir, **kwargs)
+    store = ResultStore(resumed_dir)
+    store.path_of(("mem", "credit_g", 1)).unlink()  # killed before these two runs were stored
+    store.path_of(("mem", "credit_g", 2)).unlink()
+    resumed = run_benchmark({"mem": RememberingTransfer}, out=resumed_dir, **kwargs)
+    key = ["agent", "task", "seed", "step"]
+    a, b = whole.sort_values(key).reset_index(drop=True), resumed.sort_values(key).reset_index(drop=True)
+    assert a["config"].tolist() == b["config"].tolist() and np.allclose(a["score"], b["score"])
+    first = a[a["step"] == 1].set_index(["task", "seed"])["config"]
+    plain = run_benchmark({"random": RandomSearch}, budget=4, seeds=3, progress=False, tasks=["credit_g", "car"])
+    assert first.tolist() == plain[plain["step"] == 1].set_index(["task", "seed"])["config"].tolist()

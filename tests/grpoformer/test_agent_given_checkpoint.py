@@ -97,6 +97,22 @@ def test_a_single_checkpoint_is_kept_for_a_fold_that_trains_on_its_tasks_and_ref
         GRPOformerAgent(path).fit([load_hpobench_nn("credit_g"), load_hpobench_nn("vehicle")], seed=1)
 
 
+def test_a_checkpoint_without_its_training_tasks_is_refused_under_kfold(plain_pattern, tmp_path):
+    """The shipped policy re-saved without its record (save_policy's extra is optional) was scored as held-out on the
+    8 tasks it was trained on; the PPO agent already refused such a model."""
+    from agents.grpoformer.policy import load_policy, save_policy
+    from hpo_gym.benchmark import run_benchmark
+
+    policy, _ = load_policy(Path(plain_pattern.format(k=0)))
+    bare = tmp_path / "bare.pt"
+    save_policy(policy, bare)
+    with pytest.raises(ValueError, match=r"bare.pt records no training tasks .* cannot be shown to be held-out"):
+        GRPOformerAgent(bare).fit(_tables(), seed=0)
+    with pytest.raises(ValueError, match=r"records no training tasks"):
+        run_benchmark([f"grpoformer:{bare}"], ["credit_g", "vehicle"], budget=2, seeds=1, protocol="kfold", folds=2,
+                      progress=False, resolve_agent=make_agent)
+
+
 def test_a_per_fold_pattern_refuses_another_folds_checkpoint_and_needs_fit(plain_pattern):
     with pytest.raises(ValueError, match="not on fold 0's training tasks"):
         GRPOformerAgent(plain_pattern).fit([load_hpobench_nn("car"), load_hpobench_nn("segment")], seed=0)
