@@ -191,12 +191,17 @@ def rank_curve(df: pd.DataFrame) -> pd.DataFrame:
     return ranks.groupby(["task", "step"]).mean().groupby("step").mean()
 
 
-def regret_curves(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard error over seeds of the regret of the best so far, per (agent, task, step)."""
+def step_curves(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Mean and standard error over seeds of ``column`` per (agent, task, step), from the runs that finished ok."""
     ok = ok_steps(df)
-    g = ok.groupby(["agent", "task", "step"])["normalized_regret"]
+    g = ok.groupby(["agent", "task", "step"])[column]
     out = pd.DataFrame({"mean": g.mean(), "sem": g.sem(ddof=1).fillna(0.0), "n": g.count()})
     return out.reset_index()
+
+
+def regret_curves(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard error over seeds of the regret of the best so far, per (agent, task, step)."""
+    return step_curves(df, "normalized_regret")
 
 
 def summary_table(df: pd.DataFrame, budgets: Sequence[int] | None = None, reference: str = REFERENCE_AGENT) -> pd.DataFrame:

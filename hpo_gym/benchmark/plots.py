@@ -16,8 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.artist import Artist  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from hpo_gym.benchmark.metrics import ok_steps, rank_curve, regret_curves  # noqa: E402
+from hpo_gym.benchmark.metrics import ok_steps, rank_curve, regret_curves, step_curves  # noqa: E402
 
 #: Floor for the log-scale regret axis (a run that found the optimum has regret 0).
 REGRET_FLOOR = 1e-4
@@ -29,10 +30,31 @@ _LINESTYLES = ("-", "--", ":", "-.")
 _LABEL_CHARS = 38
 
 
+#: Agents that keep one colour in every plot (tab10's first nine, in this order), so that a reader who learned that
+#: TPE is orange in one report finds it orange in the next; other agents take the colours left, in name order.
+KNOWN_AGENT_COLOURS = ("random", "tpe", "gp", "cmaes", "qmc", "portfolio", "portfolio+tpe", "grpoformer", "ppo")
+#: Markers, a few per curve, offset per agent: curves that coincide (portfolio+tpe plays the portfolio's first
+#: entries) stay visible as two marker sequences on one line.
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
 def _styles(agents: list[str]) -> dict[str, dict[str, Any]]:
-    """Colour and line style per agent: tab10's colours, then the same colours dashed, dotted, ..."""
+    """Colour, line style and marker per agent: the known agents' fixed colours, the other agents the tab10 colours
+    left, then the same colours dashed, dotted, ..."""
     cmap = plt.get_cmap("tab10")
-    return {a: {"color": cmap(i % 10), "ls": _LINESTYLES[(i // 10) % len(_LINESTYLES)]} for i, a in enumerate(agents)}
+    slots = {a: KNOWN_AGENT_COLOURS.index(a) for a in agents if a in KNOWN_AGENT_COLOURS}
+    free = (i for i in range(10 * len(_LINESTYLES) * (len(agents) + 1)) if i not in slots.values())
+    for a in sorted(agents):
+        if a not in slots:
+            slots[a] = next(free)
+    return {a: {"color": cmap(i % 10), "ls": _LINESTYLES[(i // 10) % len(_LINESTYLES)], "marker": _MARKERS[i % 10]}
+            for a, i in slots.items()}
+
+
+def _line_kwargs(style: dict[str, Any], n_points: int, slot: int) -> dict[str, Any]:
+    """Plot keywords of an agent's curve: its style with about six markers, offset by ``slot``."""
+    every = max(1, n_points // 6)
+    return {**style, "markevery": (slot * max(1, every // 5) % every, every), "markersize": 4.5}
 
 
 #: Bar hatches in the role of _LINESTYLES: bars past the tenth agent repeat tab10's colours with a pattern.
@@ -90,6 +112,7 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
     finished ok (:func:`require_ok_runs`)."""
     require_ok_runs(df)
     curves = regret_curves(df)
+    scores = step_curves(df, "best_score")  # drawn instead on a task without an oracle (no regret there)
     tasks = sorted(curves["task"].unique())
     agents = sorted(curves["agent"].unique())
     styles = _styles(agents)
@@ -100,29 +123,39 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
     height_in = 3.4 * nrows + legend_in
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, height_in), squeeze=False, sharex=True)
     for ax, task in zip(axes.flat, tasks):
-        for agent in agents:
-            c = curves[(curves["task"] == task) & (curves["agent"] == agent)]
-            c = c[c["mean"].notna()]  # a task without an oracle (a live task) has no regret to draw
+        task_curves = curves[curves["task"] == task]
+        has_regret = bool(task_curves["mean"].notna().any())  # a task without an oracle (a live task) has none
+        if not has_regret:
+            task_curves = scores[scores["task"] == task]
+        for slot, agent in enumerate(agents):
+            c = task_curves[(task_curves["agent"] == agent) & task_curves["mean"].notna()]
             if c.empty:
                 continue
-            mean = c["mean"].clip(lower=REGRET_FLOOR)
-            lo = (c["mean"] - c["sem"]).clip(lower=REGRET_FLOOR)
-            hi = (c["mean"] + c["sem"]).clip(lower=REGRET_FLOOR)
-            ax.plot(c["step"], mean, label=agent, lw=1.6, **styles[agent])
+            floor = REGRET_FLOOR if has_regret else -math.inf
+            mean = c["mean"].clip(lower=floor)
+            lo = (c["mean"] - c["sem"]).clip(lower=floor)
+            hi = (c["mean"] + c["sem"]).clip(lower=floor)
+            ax.plot(c["step"], mean, label=agent, lw=1.6, **_line_kwargs(styles[agent], len(c), slot))
             ax.fill_between(c["step"], lo, hi, color=styles[agent]["color"], alpha=0.18, lw=0)
-        if ax.lines:
+        if has_regret:
             ax.set_yscale("log")
+            if (task_curves["mean"] <= REGRET_FLOOR).any():  # regret 0 cannot sit on a log axis: say where it is
+                ax.axhline(REGRET_FLOOR, color="0.4", ls=":", lw=0.9)
+                ax.text(0.99, REGRET_FLOOR, "optimum found (regret 0)", transform=ax.get_yaxis_transform(), ha="right",
+                        va="bottom", fontsize=7.5, color="0.3")
+            ax.set_title(task, fontsize=11)
         else:
-            ax.text(0.5, 0.5, "no regret: the task has no known best score", ha="center", va="center", fontsize=9,
-                    transform=ax.transAxes)
-        ax.set_title(task, fontsize=11)
+            ax.set_title(f"{task} (no known best: best score)", fontsize=10)
+            ax.set_ylabel("best score so far")
         ax.grid(True, which="major", alpha=0.3)
     for ax in axes.flat[len(tasks):]:
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("evaluations")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("normalized regret")
+    mixed = any(ax.get_ylabel() for ax in axes.flat)  # some panels show best scores: label every panel's axis
+    for ax in (axes.flat[:len(tasks)] if mixed else axes[:, 0]):
+        if not ax.get_ylabel():
+            ax.set_ylabel("normalized regret")
     by_label: dict[str, Artist] = {}  # every agent, also one that has lines only in later panels
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -134,7 +167,8 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
     gap = 0.25 / height_in  # about a quarter inch, in figure fraction
     fig.legend(handles, [_label(a) for a in labels], loc="lower center", bbox_to_anchor=(0.5, top + gap), ncol=columns,
                frameon=False, fontsize=11)
-    fig.suptitle(title or "Normalized regret of the best configuration so far (mean ± s.e. over seeds)", fontsize=12,
+    what = "Normalized regret (best score where no best is known)" if mixed else "Normalized regret"
+    fig.suptitle(title or f"{what} of the best configuration so far (mean ± s.e. over seeds)", fontsize=12,
                  y=top + gap + (legend_in - 0.5) / height_in, va="bottom")
     return _save(fig, path)
 
@@ -147,11 +181,14 @@ def plot_average_rank(df: pd.DataFrame, path: str | Path, title: str | None = No
     agents = list(ranks.columns)
     styles = _styles(sorted(agents))
     fig, ax = plt.subplots(figsize=(8.4, 4.2))
-    for agent in agents:
+    for slot, agent in enumerate(sorted(agents)):
         if ranks[agent].notna().any():  # an agent without a run on a shared (task, seed) has no rank
-            ax.plot(ranks.index, ranks[agent], label=_label(agent), lw=1.8, **styles[agent])
+            ax.plot(ranks.index, ranks[agent], label=_label(agent), lw=1.8,
+                    **_line_kwargs(styles[agent], len(ranks.index), slot))
     ax.set_xlabel("evaluations")
     ax.set_ylabel("average rank (lower is better)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # evaluations are whole: no ticks at 2.5
+    ax.set_ylim(0.9, max(2, len(agents)) + 0.1)  # ranks run from 1 to the number of agents
     ax.set_title(title or "Average rank of the best so far (over tasks and seeds)", fontsize=11)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()  # before the legend: the axes keep their size, the saved figure grows to hold the legend

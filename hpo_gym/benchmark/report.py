@@ -10,6 +10,7 @@ from typing import Any, cast
 import pandas as pd
 
 from hpo_gym.benchmark.metrics import (
+    best_score_at,
     coverage,
     ok_steps,
     paired_ratio_bootstrap,
@@ -17,6 +18,7 @@ from hpo_gym.benchmark.metrics import (
     per_task_table,
     run_budget,
     summary_table,
+    task_means,
 )
 from hpo_gym.benchmark.store import ResultStore
 
@@ -161,6 +163,16 @@ def format_summary(table: pd.DataFrame, in_sample: Mapping[str, tuple[list[str],
     return out
 
 
+def column_legend(n_agents: int, budget: int) -> str:
+    """What the summary's columns mean, printed under it (a reader should not need the README to read a report)."""
+    return (f"Columns: regret@b = normalized regret of the best configuration after b evaluations (0 = the task's best, "
+            f"1 = its worst; lower is better), mean ± std over all runs, so the ± mostly spreads across tasks (`hpo-gym "
+            f"report --compare A:B` gives a paired interval); BtR = share of tasks on which the agent's mean regret@{budget} "
+            "beats random's (- without a random agent); MP / MnP = median / mean best score over runs, in the tasks' "
+            f"metric (higher is better); MnR = mean rank among the {n_agents} agents on each (task, seed), 1 = best; "
+            "s/suggestion = mean seconds the agent takes to propose one configuration.")
+
+
 def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
     """The summary table per agent (and the per-task regret table) as Markdown."""
     budget = run_budget(df)
@@ -169,7 +181,8 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
     note = coverage_note(df)
     parts = [] if note is None else [note, ""]  # first: every number below depends on it
     parts += [f"Normalized regret mean ± std over runs at each budget; BtR, MP, MnP, MnR at budget {budget}.",
-              "", markdown_table(format_summary(table, in_sample), disable_numparse=True)]
+              "", markdown_table(format_summary(table, in_sample), disable_numparse=True),
+              "", column_legend(len(table), budget)]
     if table["heldout"].any():
         parts += ["", "held-out = yes: scored only on tasks the agent was not fitted on (k-fold over tasks)."]
     if in_sample:
@@ -185,8 +198,16 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
     if range_note is not None:
         parts += ["", range_note]
     if per_task:
-        parts += ["", f"Mean normalized regret per task at budget {budget} (over seeds):", "",
-                  markdown_table(per_task_table(df, budget).map(lambda v: _fmt(v, ".4f")), disable_numparse=True)]
+        regret = per_task_table(df, budget)
+        no_best = [t for t in regret.index if regret.loc[t].isna().all()]  # tasks without an oracle (live ones)
+        if len(no_best) < len(regret):
+            parts += ["", f"Mean normalized regret per task at budget {budget} (over seeds):", "",
+                      markdown_table(regret.drop(index=no_best).map(lambda v: _fmt(v, ".4f")), disable_numparse=True)]
+        if no_best:
+            scores = task_means(best_score_at(df, budget), "best_score").T.reindex(no_best)  # task x agent
+            parts += ["", f"Mean best score per task at budget {budget} (over seeds; higher is better) on the tasks "
+                      "without a known best score, which have no regret:", "",
+                      markdown_table(scores.map(_score_text), disable_numparse=True)]
     return "\n".join(parts)
 
 
@@ -225,7 +246,7 @@ def json_report(df: pd.DataFrame) -> dict[str, Any]:
     in_sample = in_sample_tasks(df)
     agents = {a: {**{k: json_value(v) for k, v in row.items()}, "in_sample_tasks": in_sample.get(cast(str, a), ([], 0))[0]}
               for a, row in table.iterrows()}
-    report: dict[str, Any] = {"budget": run_budget(df)}
+    report: dict[str, Any] = {"budget": run_budget(df), "definitions": column_legend(len(table), run_budget(df))}
     cov = coverage(df)
     if cov is not None:
         del cov["all_tasks"]
@@ -261,4 +282,6 @@ def json_value(v: Any) -> Any:
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):
         return None
+    if isinstance(v, float):  # a mean rank of 2.6249999999999996 is 2.625: 12 significant digits drop float noise only
+        return float(f"{v:.12g}")
     return v

@@ -45,6 +45,13 @@ WORKER_DIED = ("a worker process died (killed by a signal or by the out-of-memor
                "for the memory)")
 
 
+def import_from_working_directory() -> None:
+    """Let ``MODULE:FACTORY`` agent specs import a module from the working directory, as ``python -m`` would (worker
+    processes inherit ``sys.path``): ``bench`` and ``demo`` take the same specs."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def _int_at_least(minimum: int, why: str) -> Callable[[str], int]:
     """An argparse type for whole numbers >= ``minimum``: refused when the command line is read, before any banner,
     data loading or training, instead of failing later with an unrelated message."""

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpo_gym.cli import EXIT_FAILED, WORKER_DIED, positive_int
+from hpo_gym.cli import EXIT_FAILED, WORKER_DIED, import_from_working_directory, positive_int
 from hpo_gym.suites import HPOBENCH_NN, suite_names
 
 if TYPE_CHECKING:
@@ -33,23 +32,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "2 on bad input, 130 when interrupted (Ctrl-C). After an interruption, or a worker process killed "
                                           "(e.g. out of memory; exit status 1), rerun the same command: finished runs are kept.")
     p.add_argument("--agents", type=_csv, default=["random", "tpe"],
-                   help="comma-separated agent specs, e.g. random,tpe,gp,cmaes,qmc (NAME or NAME:ARG; default random,tpe); "
-                        "your own: MODULE:FACTORY, e.g. my_agents:MyAgent (a module in the working directory)")
+                   help="comma-separated agent specs (NAME or NAME:ARG; default random,tpe): random, tpe, gp, cmaes, qmc; "
+                        "transfer agents, fitted per fold under --protocol kfold: portfolio, portfolio+tpe[:K], "
+                        "grpoformer[:PATH] (PATH may hold {k} for the fold), ppo[:STEPS or :MODEL.zip]; your own: "
+                        "MODULE:FACTORY, e.g. my_agents:MyAgent (a module in the working directory)")
     p.add_argument("--suite", default=HPOBENCH_NN, help=f"task suite (default {HPOBENCH_NN}); known: {', '.join(suite_names())}")
-    p.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names to run (default: all of the suite)")
+    p.add_argument("--tasks", type=_csv, default=None,
+                   help="comma-separated task names or OpenML ids to run (default: all of the suite; `hpo-gym tasks` "
+                        "lists them); under --protocol kfold the folds are still made over the whole suite")
     p.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
     p.add_argument("--seeds", type=positive_int, default=10, help="seeds 0..N-1 per (agent, task) (default 10)")
     p.add_argument("--out", required=True, type=Path, help="result directory; rerunning skips finished runs")
     p.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1)")
     p.add_argument("--protocol", choices=["all", "kfold"], default="all",
-                   help="kfold: agents with fit() are fitted per fold and scored on held-out tasks only")
+                   help="all (default): every agent plays every task as it is; kfold: agents with fit() are fitted per "
+                        "fold on its training tasks and scored on its held-out tasks only")
     p.add_argument("--folds", type=int, default=None, help="number of folds for --protocol kfold (default 4)")
     p.add_argument("--retry-failed", action="store_true", help="run again the stored runs in which the agent raised")
     p.add_argument("--no-report", action="store_true", help="do not print the summary at the end")
     # Ctrl-C (hpo_gym.cli.main): the finished runs are stored; a traceback would only hide that
     p.set_defaults(func=run_bench, interrupt_hint=lambda a: f"rerun the same command to resume ({_stored_runs(a.out)})")
 
-    r = subparsers.add_parser("report", help="summarize a benchmark directory (Markdown or JSON) and write PNG plots")
+    r = subparsers.add_parser("report", help="summarize a benchmark directory (Markdown or JSON) and write PNG plots",
+                              description="Print the summary of a benchmark directory (Markdown on stdout by default, "
+                                          "or --json) and write regret_per_task.png and average_rank.png (to OUT/plots "
+                                          "unless --plots or --no-plots). Example: hpo-gym report runs/b --compare tpe:random")
     r.add_argument("out", type=Path, help="the directory given to `hpo-gym bench --out`")
     r.add_argument("--json", action="store_true", help="print JSON per agent and per task instead of Markdown")
     r.add_argument("--plots", type=Path, default=None, help="where to write the PNGs (default OUT/plots)")
@@ -68,8 +75,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if args.folds is not None and args.protocol != "kfold":  # it would be ignored, and look as if it asked for k-fold
         raise ValueError(f"--folds {args.folds} applies to --protocol kfold only; add --protocol kfold, or drop --folds")
-    if os.getcwd() not in sys.path:  # MODULE:FACTORY agents import from here, as under `python -m` (workers inherit it)
-        sys.path.insert(0, os.getcwd())
+    import_from_working_directory()
     try:
         df = run_benchmark(args.agents, suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out,
                            jobs=args.jobs, protocol=args.protocol, folds=4 if args.folds is None else args.folds,
@@ -118,21 +124,27 @@ def run_report(args: argparse.Namespace) -> int:
     from hpo_gym.benchmark.report import json_report, json_value, load_results, markdown_report, ratio_comparison
 
     df = load_results(args.out)
-    pairs = [_split_comparison(c, set(df["agent"].unique())) for c in args.compare]
-    comparisons = [ratio_comparison(df, a, ref) for a, ref in pairs]
+    comparisons, problems = [], []
+    for text in args.compare:  # a bad --compare is reported after the report, which it does not change
+        try:
+            a, ref = _split_comparison(text, set(df["agent"].unique()))
+            comparisons.append((f"{a}:{ref}", *ratio_comparison(df, a, ref)))
+        except ValueError as e:
+            problems.append(str(e))
     if args.json:
         report = json_report(df)
         if comparisons:
-            report["comparisons"] = {f"{a}:{ref}": {k: json_value(v) for k, v in ci.items()}
-                                     for (a, ref), (_, ci) in zip(pairs, comparisons)}
+            report["comparisons"] = {key: {k: json_value(v) for k, v in ci.items()} for key, _, ci in comparisons}
         print(json.dumps(report, indent=2, allow_nan=False))
     else:
         print(markdown_report(df))
-        for line, _ in comparisons:
+        for _, line, _ in comparisons:
             print("\n" + line)
     if not args.no_plots:
         _plots(df, args)
-    return 0
+    for problem in problems:
+        print(f"hpo-gym report: error: {problem}", file=sys.stderr)
+    return 2 if problems else 0
 
 
 def _plots(df: pd.DataFrame, args: argparse.Namespace) -> None:
@@ -146,4 +158,4 @@ def _plots(df: pd.DataFrame, args: argparse.Namespace) -> None:
     except NothingToPlot as e:
         print(f"plots skipped: {e}", file=sys.stderr)
         return
-    print("plots: " + ", ".join(map(str, paths)), file=sys.stderr if args.json else sys.stdout)
+    print("plots: " + ", ".join(map(str, paths)), file=sys.stderr)  # stdout stays the report (`report DIR > r.md`)

@@ -1,4 +1,4 @@
-"""``hpo-gym demo``: the main job in one command, a small benchmark on the embedded suite in seconds (5-25 s on 2 cores).
+"""hpo-gym demo: the main job in one command, a small benchmark on the embedded suite in seconds (5-25 s on 2 cores).
 
 Random search and Optuna's TPE run on all 8 tasks of the embedded HPOBench NN suite (budget 50,
 3 seeds, 2 processes by default), then the normalized regret per task and the summary table are
@@ -11,7 +11,7 @@ import argparse
 import time
 from pathlib import Path
 
-from hpo_gym.cli import positive_int
+from hpo_gym.cli import import_from_working_directory, positive_int
 from hpo_gym.suites import HPOBENCH_NN
 
 
@@ -22,7 +22,9 @@ def _csv(text: str) -> list[str]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="small benchmark on the embedded suite: random vs TPE, regret per task",
                               description=__doc__.splitlines()[0])
-    p.add_argument("--agents", type=_csv, default=["random", "tpe"], help="comma-separated agents (default random,tpe)")
+    p.add_argument("--agents", type=_csv, default=["random", "tpe"],
+                   help="comma-separated agents (default random,tpe), as for `hpo-gym bench --agents` (transfer agents "
+                        "need bench's --protocol kfold)")
     p.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
     p.add_argument("--seeds", type=positive_int, default=3, help="seeds per (agent, task) (default 3)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes (default 2)")
@@ -35,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from agents.registry import make_agent
 
     from hpo_gym.benchmark import per_task_table, run_benchmark, summary_table
-    from hpo_gym.benchmark.report import format_summary, in_sample_tasks, markdown_table
+    from hpo_gym.benchmark.report import column_legend, format_summary, in_sample_tasks, markdown_table
 
+    import_from_working_directory()
     for spec in args.agents:
         make_agent(spec)
     print(f"hpo-gym demo: {', '.join(args.agents)} on the {HPOBENCH_NN} suite (8 tasks), budget {args.budget}, "
@@ -48,9 +51,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nNormalized regret per task after {args.budget} evaluations (mean over {args.seeds} seeds; 0 = the table's "
           "best configuration, 1 = its worst):\n")
     print(markdown_table(per_task_table(df), floatfmt=".4f"))
-    print("\nSummary (regret mean ± std over runs; BtR = share of tasks where the agent beats random; MP/MnP = "
-          "median/mean best validation accuracy; MnR = mean rank):\n")
-    print(markdown_table(format_summary(summary_table(df), in_sample_tasks(df)), disable_numparse=True))
+    table = summary_table(df)
+    print("\nSummary per agent (the tasks' metric is validation accuracy):\n")
+    print(markdown_table(format_summary(table, in_sample_tasks(df)), disable_numparse=True))
+    print("\n" + column_legend(len(table), args.budget))
     print(f"\n{df.groupby(['agent', 'task', 'seed']).ngroups} runs in {seconds:.1f} s"
           + (f"; results in {args.out} (`hpo-gym report {args.out}` draws the plots)" if args.out else ""))
     return 0

@@ -21,9 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "--online learns on the held-out task itself, every evaluation counted against --budget.",
     )
     p.add_argument("--suite", default="hpobench-nn", help="task suite (default: hpobench-nn)")
-    p.add_argument("--holdout", default="", help="comma-separated tasks never trained on (evaluated for monitoring)")
+    p.add_argument("--holdout", default="",
+                   help="comma-separated tasks never trained on (evaluated for monitoring; default none: train on all)")
     p.add_argument("--out", required=True, help="run directory (log.csv, state.pt, policy.pt)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu), e.g. cuda or cuda:1")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state.pt")
     p.add_argument("--online", action="store_true", help="paper mode: learn on each --holdout task from scratch")
     p.add_argument("--budget", type=positive_int, default=None,
@@ -64,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also train on each training table's per-seed score tables (half of the episodes)")
     p.add_argument("--eval-every", type=positive_int, default=None, help="held-out regret every N updates (default 10)")
     p.add_argument("--head", choices=["factorized", "autoregressive"], default=None,
-                   help="output head: independent bins per dimension, or each dimension conditioned on the earlier ones")
+                   help="output head (default factorized): independent bins per dimension, or each dimension "
+                        "conditioned on the earlier ones")
     p.add_argument("--width", type=int, default=None,
                    help="Transformer width d_model (default 48); the feed-forward layer is 2x, the head's hidden layer 1x")
     p.add_argument("--layers", type=int, default=None, help="Transformer encoder layers (default 2)")

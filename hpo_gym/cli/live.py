@@ -20,7 +20,10 @@ from hpo_gym.cli import positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("fetch", help="download OpenML tasks (data + splits) into the cache for offline live training")
+    p = subparsers.add_parser("fetch", help="download OpenML tasks (data + splits) into the cache for offline live training",
+                              description="Download OpenML tasks (data, features, splits) into openml-python's cache, so "
+                                          "that the live backend later trains offline. Example: hpo-gym fetch --suite "
+                                          "grpoformer-paper")
     p.add_argument("task_ids", nargs="*", type=int, help="OpenML task ids, e.g. 167149 167097")
     p.add_argument("--suite", help="fetch every OpenML task of a suite (e.g. grpoformer-paper, hpobench-nn)")
     p.add_argument("--cache-dir", help="root cache directory (default: $HPO_GYM_OPENML_CACHE, else openml's setting)")
@@ -35,10 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="score of a failed fit; needed only for a metric without a known worst (e.g. r2)")
     q.add_argument("--fidelity", default="", help="e.g. n_estimators=64,subsample=0.5 (default: full fidelity)")
     q.add_argument("--executor", default="serial", help="serial, process, ray or inline (default serial)")
-    q.add_argument("--workers", type=positive_int, default=None, help="process workers / Ray CPUs")
+    q.add_argument("--workers", type=positive_int, default=None,
+                   help="process workers / Ray CPUs (default: the executor's own, the machine's cores)")
     q.add_argument("--ray-address", default=None, help="join a Ray cluster (e.g. auto, ray://head:10001)")
     q.add_argument("--time-limit", type=float, default=300.0, help="seconds per fit (default 300)")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=int, default=0, help="seed of the random search and of the fits (default 0)")
     q.add_argument("--cache-dir", help="OpenML cache root (default: $HPO_GYM_OPENML_CACHE, else openml's setting)")
     q.set_defaults(func=run_live)
 

@@ -1,0 +1,103 @@
+"""What a reader of a report sees: column definitions, tasks without a known best, a bad --compare, plot styles.
+
+Real benchmarks on the embedded tables and on a real (noise-free, closed-form) objective without an oracle, as a live
+task has none."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from agents.registry import make_agent
+from hpo_gym.benchmark import run_benchmark
+from hpo_gym.benchmark.plots import KNOWN_AGENT_COLOURS, _styles
+from hpo_gym.benchmark.report import json_value, markdown_report
+from hpo_gym.cli import main
+from hpo_gym.objective import Evaluation, EvaluationBatch, as_config_list
+from hpo_gym.space import Float, SearchSpace
+
+
+class Bowl:
+    """A smooth objective with no known best score (``oracle`` None), as a live task."""
+
+    name = "bowl"
+    space = SearchSpace([Float("x", 0.0, 1.0), Float("y", 0.0, 1.0)])
+    oracle = None
+    metadata = {"task": "bowl"}
+
+    def evaluate(self, config, seed=None):
+        return Evaluation(1.0 - (config["x"] - 0.3) ** 2 - (config["y"] - 0.6) ** 2, 0.0, {})
+
+    def evaluate_batch(self, configs, seeds=None):
+        return EvaluationBatch.from_evaluations([self.evaluate(c) for c in as_config_list(self.space, configs)])
+
+
+def test_the_markdown_report_defines_its_columns_and_the_json_report_too():
+    df = run_benchmark(["random", "tpe", "cmaes"], ["car"], budget=4, seeds=2, resolve_agent=make_agent, progress=False)
+    text = markdown_report(df)
+    assert "Columns: regret@b = normalized regret of the best configuration after b evaluations" in text
+    assert "MnR = mean rank among the 3 agents on each (task, seed), 1 = best" in text
+    assert "BtR = share of tasks on which the agent's mean regret@4 beats random's (- without a random agent)" in text
+
+
+def test_a_task_without_a_known_best_gets_its_best_scores_in_the_report_and_the_plot(tmp_path):
+    df = run_benchmark(["random", "tpe"], [Bowl(), "car"], budget=5, seeds=2, resolve_agent=make_agent,
+                       progress=False)
+    text = markdown_report(df)
+    regret_table = text.split("Mean normalized regret per task")[1].split("Mean best score per task")[0]
+    assert "| car " in regret_table and "bowl" not in regret_table  # no row of dashes for bowl
+    scores = text.split("on the tasks without a known best score, which have no regret:")[1]
+    best = df[df["task"] == "bowl"].groupby("agent")["best_score"].max()  # best_score is the running best
+    for agent in ("random", "tpe"):
+        mean = df[(df["task"] == "bowl") & (df["step"] == 5) & (df["agent"] == agent)]["best_score"].mean()
+        assert f"{mean:.4f}" in scores and mean <= best[agent]
+    from hpo_gym.benchmark.plots import plot_regret_per_task
+
+    path = plot_regret_per_task(df, tmp_path / "p.png")
+    assert path.stat().st_size > 10_000
+
+
+def test_a_bad_compare_still_prints_the_report_and_writes_the_plots(tmp_path, capsys):
+    out = tmp_path / "b"
+    assert main(["bench", "--agents", "random,tpe", "--tasks", "car", "--budget", "3", "--seeds", "2", "--out", str(out),
+                 "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(out), "--compare", "tpe:random", "--compare", "tpe:nosuch"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.startswith("Normalized regret mean ± std") and "tpe / random mean regret@3" in captured.out
+    assert "--compare 'tpe:nosuch': no split into two agents" in captured.err
+    assert "plots: " in captured.err and "plots: " not in captured.out  # stdout is the report alone
+    assert (out / "plots" / "regret_per_task.png").exists()
+
+
+def test_known_agents_keep_their_colour_whatever_else_is_plotted():
+    alone, crowd = _styles(["tpe"]), _styles(["aaa", "tpe", "random", "zzz", "grpoformer:x.pt"])
+    assert alone["tpe"]["color"] == crowd["tpe"]["color"]
+    assert crowd["random"]["color"] == _styles(["random", "gp"])["random"]["color"]
+    colours = [crowd[a]["color"] for a in crowd]
+    assert len(set(colours)) == len(colours)  # the others take colours that are left
+    assert len(KNOWN_AGENT_COLOURS) <= 10
+    many = _styles([f"agent{i:02d}" for i in range(25)])
+    assert len({(s["color"], s["ls"]) for s in many.values()}) == 25  # past ten: the colours again, dashed
+
+
+def test_json_numbers_lose_float_noise_only():
+    assert json_value(2.6249999999999996) == 2.625 and json_value(1.23456789012e-9) == 1.23456789012e-9
+    assert json_value(np.float64(0.1 + 0.2)) == 0.3 and json_value(float("nan")) is None
+    assert json.dumps(json_value({"a": [np.float32(0.5), 3]})) == '{"a": [0.5, 3]}'
+
+
+@pytest.mark.parametrize("command", ["bench", "demo"])
+def test_bench_and_demo_take_a_module_of_the_working_directory(tmp_path, monkeypatch, capsys, command):
+    import sys
+
+    module = f"cwd_agents_{command}"  # a name of its own: sys.modules keeps an imported module for the session
+    (tmp_path / f"{module}.py").write_text("from agents.random_search import RandomSearch\n"
+                                           f"def Mine():\n    return RandomSearch(name='{module}:Mine')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [p for p in sys.path if p not in ("", str(tmp_path))])  # restored afterwards
+    args = ["--agents", f"{module}:Mine", "--budget", "2", "--seeds", "1", "--jobs", "1"]
+    args += ["--tasks", "car", "--out", str(tmp_path / "o"), "--no-report"] if command == "bench" else []
+    assert main([command, *args]) == 0, capsys.readouterr().err
