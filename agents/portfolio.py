@@ -143,6 +143,7 @@ class PortfolioAgent:
         self.name = name
         self.portfolio = portfolio
         self._t = 0
+        self._dtype: type[np.floating] = np.float32
 
     @property
     def trained_on(self) -> tuple[str, ...]:
@@ -164,6 +165,7 @@ class PortfolioAgent:
     def reset(self, space: SearchSpace, seed: int | None = None, budget: int | None = None) -> None:
         self._require_fitted(space, budget)
         self._t = 0
+        self._dtype = space.action_dtype
 
     def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
         if self.portfolio is None:
@@ -172,7 +174,7 @@ class PortfolioAgent:
         # agents repeat once a grid is exhausted (this failed the run; a repeat on a table costs one evaluation)
         u = self.portfolio.encodings[self._t % len(self.portfolio)]
         self._t += 1
-        return u.astype(np.float32)  # grid bin centres: exact enough in the Box's own dtype
+        return u.astype(self._dtype)  # the Box's own dtype (float64 where float32 cannot address an int's values)
 
 
 class PortfolioTPEAgent:

@@ -37,8 +37,13 @@ def _entry_point(task: str, vector: bool = False) -> str:
     return f"envs_registry:_make_{task}_{'vector_' if vector else ''}env"
 
 
-def _pinned(pinned_task: str, kwargs: dict[str, Any]) -> str:
-    """The per-task id's task; a different ``task=`` is refused, naming the id that takes it."""
+def _pinned(pinned_task: str | None, kwargs: dict[str, Any]) -> str:
+    """The per-task id's task; a different ``task=`` is refused, naming the id that takes it. ``pinned_task`` None: an
+    env spec saved by hpo-gym before the task was bound into the entry point, which passed it as a keyword."""
+    if pinned_task is None:
+        if not isinstance(kwargs.get("pinned_task"), str):
+            raise TypeError("make_task_env needs the task it is pinned to; use an id such as 'HPO-OpenML-kc1-v0'")
+        pinned_task = kwargs.pop("pinned_task")
     if "pinned_task" in kwargs:
         raise TypeError(f"{task_env_id(pinned_task)} takes no pinned_task= (its task is part of the id); use "
                         f"gym.make({ENV_ID!r}, task=...) to choose a task")
@@ -58,14 +63,14 @@ def _pinned(pinned_task: str, kwargs: dict[str, Any]) -> str:
     return pinned_task
 
 
-def make_task_env(pinned_task: str, /, **kwargs: Any) -> gym.Env:
+def make_task_env(pinned_task: str | None = None, /, **kwargs: Any) -> gym.Env:
     """Entry point of ``HPO-OpenML-<task>-v0``: ``HPOEnv`` on its task (``kwargs`` as for ``HPOEnv``)."""
     from hpo_gym.env import HPOEnv
 
     return HPOEnv(task=_pinned(pinned_task, kwargs), **kwargs)
 
 
-def make_task_vector_env(pinned_task: str, /, **kwargs: Any) -> gym.vector.VectorEnv:
+def make_task_vector_env(pinned_task: str | None = None, /, **kwargs: Any) -> gym.vector.VectorEnv:
     """Vector entry point of ``HPO-OpenML-<task>-v0``: the native ``HPOVectorEnv`` on its task."""
     from hpo_gym.vector import HPOVectorEnv
 

@@ -39,7 +39,8 @@ class HPOEnv(gym.Env):
 
     ## Action Space
     ``action_type="box"`` (default): ``Box(0, 1, (d,), float32)``, the configuration in the unit cube
-    (see :mod:`hpo_gym.space` for the encoding). Values outside [0, 1] are clipped and
+    (see :mod:`hpo_gym.space` for the encoding; float64 for a space with an int too fine for float32,
+    :attr:`~hpo_gym.space.SearchSpace.action_dtype`). Values outside [0, 1] are clipped and
     ``info["action_clipped"]`` is True; NaN/inf or a wrong shape raise ``ValueError``. When the tasks
     of the pool have different search spaces, ``d = max_dims`` and the trailing entries are ignored.
     ``"dict"``: a ``Dict`` of native values (float/int as ``Box((1,))``, ordinal/categorical as a
@@ -232,7 +233,7 @@ class HPOEnv(gym.Env):
         terminated = bool(hist.step[0] >= self.budget)
         self._needs_reset = terminated
         info = {
-            "config": config, "score": score, "best_score": float(best), "cost": cost,
+            "config": space.info_config(config), "score": score, "best_score": float(best), "cost": cost,
             "task": objective.name, "openml_task_id": self._meta.get("openml_task_id"),
             "step": int(hist.step[0]), "action_clipped": clipped, "config_substituted": substituted,
         }

@@ -178,6 +178,14 @@ class History:
         self.best_true = np.full(n, -np.inf)
         self.descriptor = empty_descriptors(n, max_dims)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle, also a History pickled by hpo-gym before ``descriptor`` became arrays (a list of per-episode
+        dicts), e.g. inside a pickled env."""
+        if isinstance(state.get("descriptor"), list):
+            rows = state["descriptor"]
+            state = {**state, "descriptor": {k: np.stack([d[k] for d in rows]) for k in rows[0]}}
+        self.__dict__.update(state)
+
     def reset(self, rows: int | np.ndarray, space: SearchSpace) -> None:
         """Start new episodes on ``space`` in ``rows`` (one index or an array of them)."""
         self.x[rows] = 0.0

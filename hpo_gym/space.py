@@ -58,6 +58,8 @@ class Hyperparameter:
     values: tuple[Any, ...] = ()
 
     _array: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)  # values, for decoding
+    #: Whether the values are of several of Gymnasium's info-batching kinds (see :meth:`SearchSpace.info_config`).
+    _mixed_kinds: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Validates and normalises every field here, once, so that encode/decode need no checks of their own.
@@ -105,6 +107,7 @@ class Hyperparameter:
                 array[i] = v
             object.__setattr__(self, "values", values)
             object.__setattr__(self, "_array", array)
+            object.__setattr__(self, "_mixed_kinds", len({_batch_kind(v) for v in values}) > 1)
         else:
             raise ValueError(f"unknown kind {self.kind!r} for {self.name!r}; use float, int, ordinal or categorical")
 
@@ -284,6 +287,33 @@ def _value_tuple(name: str, kind: str, values: Any) -> tuple[Any, ...]:
         raise ValueError(f"{kind} hyperparameter {name!r} needs a list of values, got {values!r} ({type(values).__name__}); "
                          f"e.g. {example}") from None
     return tuple(_native(v) for v in iterator)
+
+
+class InfoInt(int):
+    """An int value of a hyperparameter whose values mix kinds (``[None, 3, 5]``), as ``info["config"]`` reports it:
+    it is the int it holds (equal, hashable alike, printed and JSON-encoded the same), but not of the exact type
+    ``int``, so Gymnasium's sync and async vector envs batch that key as an object array. With a plain int from the
+    first env they made an int array, which refused the next env's ``None`` (a crash) or cut its 0.5 to 0."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return int.__repr__(self)
+
+
+class InfoFloat(float):
+    """The float counterpart of :class:`InfoInt`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return float.__repr__(self)
+
+
+def _batch_kind(value: Any) -> str:
+    """The array type Gymnasium's vector info batching gives a value (``VectorEnv._add_info``): its exact Python type
+    for int, float and bool, an object array for everything else."""
+    return type(value).__name__ if type(value) in (int, float, bool) else "object"
 
 
 def _floats_if_mixed(values: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -571,6 +601,17 @@ class SearchSpace:
             raise ValueError(f"box_space({dim}) is narrower than the space's {len(self)} hyperparameters; give dim >= "
                              f"{len(self)} (the slots past them are ignored) or leave it out")
         return spaces.Box(0.0, 1.0, (width,), dtype=self.action_dtype)
+
+    def info_config(self, config: Mapping[str, Any]) -> Config:
+        """``config`` as an env's ``info["config"]``: the same values, except that ints and floats of a discrete
+        hyperparameter whose values mix kinds become :class:`InfoInt` / :class:`InfoFloat`, so that a vector env's
+        batched info keeps every env's value. (A bool among mixed kinds stays a bool: Python has no bool subclass.)"""
+        out = dict(config)
+        for hp in self.hyperparameters:
+            if hp._mixed_kinds and hp.name in out:
+                v = out[hp.name]
+                out[hp.name] = InfoInt(v) if type(v) is int else InfoFloat(v) if type(v) is float else v
+        return out
 
     def dict_space(self):
         """``Dict`` action space of native values: float/int as a ``Box`` of shape (1,) in the range,

@@ -92,6 +92,7 @@ class TabularObjective:
         self._seed_costs = np.zeros_like(raw) if costs is None else _checked_costs(name, costs, raw.shape)
         with _quiet_nan_warnings():
             self._mean_costs = np.nan_to_num(np.nanmean(self._seed_costs, axis=1))
+        self._given_costs = self._seed_costs  # what the fingerprint hashes: unchanged by the fill below
         # a seed whose score is there but whose cost is not costs the cell's mean (info["cost"] showed NaN)
         self._seed_costs = np.where(np.isnan(self._seed_costs), self._mean_costs[:, None], self._seed_costs)
         self.n_seeds = raw.shape[1]
@@ -212,7 +213,7 @@ class TabularObjective:
     def fingerprint(self) -> str:
         """sha256 of what a run's scores depend on (space, metric, direction, every seed's scores and costs): a result
         directory records it, so a changed table is never resumed onto runs of the old one."""
-        return array_fingerprint((self._seed_scores, self._seed_costs),
+        return array_fingerprint((self._seed_scores, self._given_costs),
                                  prefix=repr((self.name, self.space, self.metric, self.direction)).encode())
 
     @property
@@ -417,10 +418,11 @@ def _check_in_range(hp: Hyperparameter, x: np.ndarray) -> None:
 
 def _outside_range(hp: Hyperparameter, x: np.ndarray) -> np.ndarray:
     """Mask of values outside a float/int hyperparameter's ``[low, high]`` beyond float rounding (np.geomspace's last
-    value of 1e-4 .. 0.1 is 0.10000000000000002); NaN is outside."""
+    value of 1e-4 .. 0.1 is 0.10000000000000002); NaN is outside. The slack is relative to each bound on a log scale
+    (the width of 1e-8 .. 1e8 would let 1e-9 in) and to the width on a linear one."""
     low, high = hp.bounds()
-    slack = 1e-9 * (high - low)
-    return ~((x >= low - slack) & (x <= high + slack))
+    slack_low, slack_high = (1e-9 * abs(low), 1e-9 * abs(high)) if hp.log else (1e-9 * (high - low),) * 2
+    return ~((x >= low - slack_low) & (x <= high + slack_high))
 
 
 def _check_is_grid(space: SearchSpace, shape: tuple[int, ...], indices: list[np.ndarray]) -> None:
@@ -505,10 +507,6 @@ def _infer_hyperparameter(name: str, column: pd.Series) -> Hyperparameter:
     values = {_py(v) for v in column.unique()}
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         numbers = _merge_float_noise(sorted(values - {None}))
-        if None in values and all(isinstance(x, float) and x.is_integer() for x in numbers):
-            # pandas stores an int column with a missing entry as floats: max_depth [3, 5, None] came back as 3.0, 5.0,
-            # which scikit-learn refuses as a depth
-            numbers = [int(x) for x in numbers]
         return Ordinal(name, numbers) if None not in values else Categorical(name, numbers + [None])
     return Categorical(name, sorted(values, key=repr))
 
@@ -548,12 +546,14 @@ def _sorted_grid(hp: Hyperparameter, values: ArrayLike) -> np.ndarray:
 def _checked_costs(name: str, costs: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
     """Training seconds shaped like the metric values; infinite ones refused (a mean cost of 1.8e308 said nothing)."""
     array = np.asarray(costs, dtype=np.float64)
-    if array.size != int(np.prod(shape)):
-        raise ValueError(f"costs of {name!r} have shape {array.shape}, but the metric values have {shape} (cells x seeds); "
+    if array.ndim == 1 and shape[1] == 1:  # one seed: a flat array of costs, as metric_values may be
+        array = array[:, None]
+    if array.shape != shape:  # same size but transposed (seeds x cells) would scramble the costs silently
+        raise ValueError(f"costs of {name!r} have shape {np.shape(costs)}, but the metric values have {shape} (cells x seeds); "
                          "give one cost per metric value, NaN where unknown")
     if np.isinf(array).any():
         raise ValueError(f"costs of {name!r} hold {int(np.isinf(array).sum())} infinite values; use NaN for an unknown cost")
-    return array.reshape(shape)
+    return array
 
 
 def _py(v: Any) -> Any:

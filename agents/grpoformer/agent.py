@@ -96,10 +96,11 @@ def check_fold_checkpoint(path: str | Path, trained_on: Sequence[str], train_tas
                          f"{sorted(train_tasks)}; give the checkpoints in fold order ({{k}} = fold index)")
 
 
-def check_single_checkpoint(path: str | Path, trained_on: Sequence[str], train_tasks: Sequence[str], fold: int) -> None:
+def check_single_checkpoint(path: str | Path, trained_on: Sequence[str] | None, train_tasks: Sequence[str],
+                            fold: int) -> None:
     """One checkpoint for every fold may have been trained on no task outside a fold's training tasks (its held-out
     ones): its scores there would not be held-out. ``ValueError`` otherwise; used at ``fit`` and by ``check_plan``."""
-    if not trained_on:  # as the PPO agent refuses a model without its record
+    if trained_on is None:  # no record at all (an empty one: trained on synthetic objectives only, held-out everywhere)
         raise ValueError(f"{path} records no training tasks (saved without extra={{'train_tasks': [...]}}), so its k-fold "
                          "scores cannot be shown to be held-out; train it with hpo-gym train-grpoformer, or save it with "
                          "save_policy(policy, path, extra={'train_tasks': [the task names it was trained on]})")
@@ -181,6 +182,12 @@ class GRPOformerAgent:
         return tuple(self.meta.get("train_tasks", ()))
 
     @property
+    def recorded_training_tasks(self) -> tuple[str, ...] | None:
+        """:attr:`trained_on` when the checkpoint records its training tasks, None when it does not (a policy saved with
+        ``save_policy(policy, path)`` and no ``extra``), whose k-fold scores cannot be shown to be held-out."""
+        return self.trained_on if "train_tasks" in self.meta else None
+
+    @property
     def warm_start(self) -> int:
         """Portfolio entries proposed before the policy: the constructor's ``warm_start``, else the checkpoint's."""
         return trained_warm_start(self.meta) if self._warm_start is None else self._warm_start
@@ -212,16 +219,18 @@ class GRPOformerAgent:
         if self.given_checkpoint is None:  # the shipped recipe's fold checkpoints: fit loads them, or trains them
             return
         problems = []
-        check = check_fold_checkpoint if self.per_fold else check_single_checkpoint  # fit's own rules
         for k, held in held_out_by_fold.items():
             path = Path(self.given_checkpoint.format(k=k)) if self.per_fold else self.checkpoint
             if not path.is_file():
                 problems.append(f"fold {k}: {path} is missing (train it: hpo-gym train-grpoformer --holdout "
                                 f"{','.join(held)} --seed {k} --out {path.parent})")
                 continue
-            trained = load_policy(path, "cpu")[1].get("train_tasks", []) if self.per_fold else self.trained_on
-            try:
-                check(path, trained, [t for t in task_names if t not in held], k)
+            train = [t for t in task_names if t not in held]
+            try:  # fit's own rules
+                if self.per_fold:
+                    check_fold_checkpoint(path, load_policy(path, "cpu")[1].get("train_tasks", []), train, k)
+                else:
+                    check_single_checkpoint(path, self.recorded_training_tasks, train, k)
             except ValueError as e:
                 problems.append(f"fold {k}: {e}")
         if problems:
@@ -461,7 +470,7 @@ class GRPOformerAgent:
             self.checkpoint = Path(self.given_checkpoint.format(k=fold))
             self.policy, self.meta = load_fold_policy(self.checkpoint, train_objectives, fold, self.device)
             return
-        check_single_checkpoint(self.checkpoint, self.trained_on, [o.name for o in train_objectives], fold)
+        check_single_checkpoint(self.checkpoint, self.recorded_training_tasks, [o.name for o in train_objectives], fold)
 
     def _fold_checkpoint(self, train_objectives: Sequence[Objective], seed: int) -> None:
         """The shipped recipe's checkpoint for this training task set and seed: shipped, cached, or trained now."""

@@ -463,7 +463,8 @@ def history_bins(x: np.ndarray, n_bins: np.ndarray) -> np.ndarray:
 
 # -- checkpoints -------------------------------------------------------------------------------------
 def save_policy(policy: GRPOformerPolicy, path, extra: dict | None = None) -> None:
-    """Save weights (float32) and architecture; ``extra`` holds e.g. the training task set. Atomic: a kill while
+    """Save weights (float32) and architecture; ``extra`` holds e.g. the training task set (``{"train_tasks": [...]}``,
+    which ``hpo-gym bench --protocol kfold`` needs to show that a task is held-out). Atomic: a kill while
     saving leaves the earlier file (or none), never a torn one that a later bench run would fail to read."""
     save_atomically({"config": asdict(policy.config),
                      "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()}, "extra": extra or {}},

@@ -298,7 +298,8 @@ def _fresh_copies(agent: Any, refit: Callable[[], Any]) -> Callable[[], Any]:
         copy.deepcopy(agent)
         return lambda: copy.deepcopy(agent)
     except Exception:  # noqa: BLE001
-        return refit
+        pristine = [agent]  # the fold's own fit plays the first run, a refit each later one
+        return lambda: pristine.pop() if pristine else refit()
 
 
 class AgentFilesChanged(RuntimeError):

@@ -112,7 +112,8 @@ class ResultStore:
             detail = ", ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
             if n_runs:
                 raise ValueError(f"{self.root} holds a benchmark with other settings ({detail}); "
-                                 "use another --out directory or the same settings")
+                                 "use another --out directory or the same settings (an objective's fingerprint also "
+                                 "changes when an hpo-gym upgrade reads its table differently)")
             # interrupted or failed before its first run: nothing to protect, so a corrected command is not locked out
             warnings.warn(f"{self.root} held no finished run of its settings ({detail}); starting it afresh with the "
                           "new ones", RuntimeWarning, stacklevel=2)

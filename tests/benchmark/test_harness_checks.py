@@ -292,12 +292,12 @@ def test_unpicklable_fitted_agent_is_refitted_next_time(tmp_path):
     with pytest.warns(RuntimeWarning, match="cannot be pickled"):
         df = run_benchmark(["transfer"], FOUR_TASKS, **kwargs)
     assert (df["status"] == "ok").all() and len(df) == 4 * 3 and df["heldout"].all()
-    # it cannot be copied either, so each run gets its own fit (the fold's seeded fit again), not the last run's agent
-    assert UnpicklableTransfer.fits == [0, 0, 0, 1, 1, 1] and not list((tmp_path / "fitted").glob("*"))
+    # it cannot be copied either, so each later run gets its own fit (the fold's seeded fit again), not the last run's
+    assert UnpicklableTransfer.fits == [0, 0, 1, 1] and not list((tmp_path / "fitted").glob("*"))
     ResultStore(tmp_path).path_of(("transfer", "car", 0)).unlink()
     with pytest.warns(RuntimeWarning, match="cannot be pickled"):
         df = run_benchmark(["transfer"], FOUR_TASKS, **kwargs)
-    assert UnpicklableTransfer.fits == [0, 0, 0, 1, 1, 1, 0, 0] and (df["status"] == "ok").all()
+    assert UnpicklableTransfer.fits == [0, 0, 1, 1, 0] and (df["status"] == "ok").all()
 
 
 def test_trained_on_a_single_name_is_that_name_not_its_letters(tmp_path):

@@ -271,6 +271,32 @@ def test_sync_vector_info_keeps_float_hyperparameters_float():
     assert info["config"]["alpha"].dtype == np.float64 and info["config"]["depth"].dtype.kind == "i"
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_vector_info_keeps_every_envs_value_of_a_categorical_that_mixes_kinds(mode):
+    """max_depth [3, None, 'auto'] (a DataFrame's int column with a missing entry is such a categorical): env 0's int
+    made Gymnasium batch the key as an int array, which refused env 1's None (TypeError, a crash); a categorical
+    [1, 0.5] showed 0.5 as 0. Their ints and floats reach info as int/float subclasses, batched as objects."""
+    import json
+
+    from hpo_gym.space import Categorical, InfoInt, SearchSpace
+    from hpo_gym.tabular import TabularObjective
+
+    space = SearchSpace([Categorical("max_depth", [3, None, "auto"]), Categorical("max_features", [1, 0.5])])
+    obj = TabularObjective("mixed", space, np.arange(6, dtype=float))
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=3, vectorization_mode=mode, objective=obj, budget=2)
+    try:
+        vec.reset(seed=0)
+        info = vec.step(np.array([[0.1, 0.2], [0.5, 0.9], [0.9, 0.9]], dtype=np.float32))[4]
+    finally:
+        vec.close()
+    assert list(info["config"]["max_depth"]) == [3, None, "auto"] and list(info["config"]["max_features"]) == [1, 0.5, 0.5]
+    single = gym.make("HPO-OpenML-v0", objective=obj, budget=2)
+    single.reset(seed=0)
+    config = single.step(np.array([0.1, 0.2], dtype=np.float32))[4]["config"]
+    assert config == {"max_depth": 3, "max_features": 1} and isinstance(config["max_depth"], InfoInt)
+    assert repr(config) == "{'max_depth': 3, 'max_features': 1}" and json.dumps(config) == '{"max_depth": 3, "max_features": 1}'
+
+
 def test_history_batch_observation_is_each_episodes_observation_stacked():
     """The batched descriptor arrays hold one row per episode: episodes on different spaces keep their own rows, and
     the batch is a copy (an agent that edits it changes no later observation)."""
@@ -292,3 +318,28 @@ def test_history_batch_observation_is_each_episodes_observation_stacked():
     assert batch["dim_kind"][1, :3].all() and batch["dim_log"][1, :3].tolist() == [0, 0, 1]
     batch["dim_kind"][:] = 9
     assert hist.observations()["dim_kind"].max() < 9 and hist.observation(0)["dim_kind"].max() < 9
+
+
+def test_specs_and_histories_saved_by_the_previous_version_still_load():
+    """Before the task was bound into the entry point, a per-task spec named envs_registry:make_task_env with the task
+    as a keyword; before descriptors were arrays, a History pickled them as a list of per-episode dicts."""
+    import pickle
+
+    from gymnasium.envs.registration import EnvSpec
+
+    from hpo_gym.episode import History, space_descriptor
+    from hpo_gym.suites import get_suite
+
+    old = EnvSpec("HPO-OpenML-kc1-v0", entry_point="envs_registry:make_task_env", kwargs={"pinned_task": "kc1"})
+    assert gym.make(old, budget=2).reset(seed=0)[1]["task"] == "kc1"
+    with pytest.raises(ValueError, match="pinned to task 'kc1', but task='car' was given"):
+        gym.make(old, task="car")
+    space = get_suite("hpobench-nn").shared_space
+    hist = History(2, 3, 8)
+    hist.reset(np.array([0, 1]), space)
+    state = dict(hist.__dict__)
+    state["descriptor"] = [space_descriptor(space, 8), space_descriptor(space, 8)]  # the old layout
+    restored = History.__new__(History)
+    restored.__setstate__(state)
+    assert all(np.array_equal(restored.descriptor[k], hist.descriptor[k]) for k in hist.descriptor)
+    assert pickle.loads(pickle.dumps(restored)).observations()["dim_kind"].shape == (2, 8)

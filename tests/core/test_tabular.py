@@ -325,16 +325,16 @@ def test_a_dataframe_table_reports_int_hyperparameters_as_ints_and_refuses_fract
         TabularObjective.from_dataframe(pd.DataFrame({"n": [1, 8.5, 64], "acc": [0.1, 0.2, 0.3]}), metric="acc", space=space)
 
 
-def test_an_int_column_with_a_missing_entry_keeps_its_ints():
-    """pandas stores max_depth [3, 5, None] as floats: the table's best {'max_depth': 5.0} was refused by scikit-learn."""
-    df = pd.DataFrame({"max_depth": [3, 5, None, 3, 5, None], "lr": [0.1, 0.1, 0.1, 0.2, 0.2, 0.2],
-                       "acc": [0.7, 0.9, 0.8, 0.6, 0.85, 0.75]})
-    obj = TabularObjective.from_dataframe(df, "acc")
-    assert obj.space["max_depth"].values == (3, 5, None) and obj.space["lr"].values == (0.1, 0.2)
+def test_a_column_keeps_its_dtype_with_a_missing_entry_and_nullable_ints_stay_ints():
+    """A float column with a missing entry stays float (1.0 is not turned into 1: max_features=1.0 is all features,
+    max_features=1 one); pandas' nullable Int64 is how a table says max_depth [3, 5, None] are ints."""
+    floats = pd.DataFrame({"max_features": [1.0, 0.5, None], "acc": [0.7, 0.9, 0.8]})
+    values = TabularObjective.from_dataframe(floats, "acc").space["max_features"].values
+    assert values == (0.5, 1.0, None) and type(values[1]) is float
+    ints = pd.DataFrame({"max_depth": pd.array([3, 5, None], dtype="Int64"), "acc": [0.7, 0.9, 0.8]})
+    obj = TabularObjective.from_dataframe(ints, "acc")
     best = obj.cell_config(int(np.nanargmax(obj.mean_scores)))
-    assert best == {"max_depth": 5, "lr": 0.1} and type(best["max_depth"]) is int
-    fractions = pd.DataFrame({"dropout": [0.5, 1.5, None], "acc": [0.1, 0.2, 0.3]})  # not whole: stays float
-    assert TabularObjective.from_dataframe(fractions, "acc").space["dropout"].values == (0.5, 1.5, None)
+    assert obj.space["max_depth"].values == (3, 5, None) and best == {"max_depth": 5} and type(best["max_depth"]) is int
 
 
 def test_a_constructor_grid_must_lie_in_its_range_once_per_value_and_costs_must_fit():
@@ -349,6 +349,17 @@ def test_a_constructor_grid_must_lie_in_its_range_once_per_value_and_costs_must_
     grids = {"x": [0.1, 0.5, 0.7], "n": [1, 2]}
     with pytest.raises(ValueError, match=r"costs of 't' have shape \(5,\), but the metric values have \(6, 1\)"):
         TabularObjective("t", space, scores, costs=np.ones(5), grid_values=grids)
+    two_seeds = np.arange(12, dtype=float).reshape(6, 2)
+    with pytest.raises(ValueError, match=r"costs of 't' have shape \(2, 6\), but the metric values have \(6, 2\)"):
+        TabularObjective("t", space, two_seeds, costs=two_seeds.T, grid_values=grids)  # transposed: scrambled before
+    assert TabularObjective("t", space, scores, costs=np.arange(6.0), grid_values=grids).lookup(np.arange(6))[1].tolist() \
+        == list(range(6))
+    log = SearchSpace([Float("lr", 1e-8, 1e8, log=True)])
+    with pytest.raises(ValueError, match=r"'lr' has grid values outside its range \[1e-08, 100000000.0\]: \[1e-09\]"):
+        TabularObjective("t", log, np.arange(2.0), grid_values={"lr": [1e-9, 1.0]})  # 10x below: no rounding error
+    geom = np.geomspace(1e-4, 1e-1, 4)  # its last value is 0.10000000000000002: rounding, inside
+    assert TabularObjective("t", SearchSpace([Float("lr", 1e-4, 0.1, log=True)]), np.arange(4.0),
+                            grid_values={"lr": geom}).n_configs == 4
     with pytest.raises(ValueError, match=r"costs of 't' hold 1 infinite values; use NaN for an unknown cost"):
         TabularObjective("t", space, scores, costs=np.r_[np.ones(5), np.inf], grid_values=grids)
 
@@ -360,6 +371,9 @@ def test_a_seed_without_a_cost_costs_the_cells_mean():
     costs = np.array([[10.0, np.nan], [np.nan, np.nan]])
     obj = TabularObjective("t", space, scores, costs=costs)
     assert obj.lookup(np.array([0, 0, 1]), np.array([0, 1, 1]))[1].tolist() == [10.0, 10.0, 0.0]
+    # the fill is not part of the table's identity: its fingerprint is that of the costs as given
+    given = TabularObjective("t", space, scores, costs=costs).fingerprint
+    assert given == obj.fingerprint != TabularObjective("t", space, scores, costs=np.nan_to_num(costs, nan=10.0)).fingerprint
     env = gym.make("HPO-OpenML-v0", objective=obj, budget=6, noise=True)
     env.reset(seed=0)
     costs_seen = [env.step(np.array([0.2], np.float32))[4]["cost"] for _ in range(6)]

@@ -108,6 +108,9 @@ def test_a_checkpoint_without_its_training_tasks_is_refused_under_kfold(plain_pa
     save_policy(policy, bare)
     with pytest.raises(ValueError, match=r"bare.pt records no training tasks .* cannot be shown to be held-out"):
         GRPOformerAgent(bare).fit(_tables(), seed=0)
+    synthetic_only = tmp_path / "synthetic.pt"  # an empty record is a record: trained on no task, held-out on all
+    save_policy(policy, synthetic_only, extra={"train_tasks": []})
+    GRPOformerAgent(synthetic_only).fit(_tables(), seed=0)
     with pytest.raises(ValueError, match=r"records no training tasks"):
         run_benchmark([f"grpoformer:{bare}"], ["credit_g", "vehicle"], budget=2, seeds=1, protocol="kfold", folds=2,
                       progress=False, resolve_agent=make_agent)
