@@ -169,7 +169,8 @@ def column_legend(n_agents: int, budget: int) -> str:
             f"1 = its worst; lower is better), mean ± std over all runs, so the ± mostly spreads across tasks (`hpo-gym "
             f"report --compare A:B` gives a paired interval); BtR = share of tasks on which the agent's mean regret@{budget} "
             "beats random's (- without a random agent); MP / MnP = median / mean best score over runs, in the tasks' "
-            f"metric (higher is better); MnR = mean rank among the {n_agents} agents on each (task, seed), 1 = best; "
+            f"metric (higher is better); MnR = mean rank among the {n_agents} agent{'' if n_agents == 1 else 's'} on each (task, "
+            f"seed), 1 = best; "
             "s/suggestion = mean seconds the agent takes to propose one configuration.")
 
 
@@ -191,9 +192,13 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
                   + "), so these are not numbers for a new task; --protocol kfold gives held-out ones."]
     if table["failed"].any():
         failed = {a: int(n) for a, n in table["failed"].items() if n}
+        first = df[df["status"] != "ok"].sort_values(["agent", "task", "seed"]).iloc[0]
+        reason = str(first["error"]).strip().splitlines()[-1] if str(first["error"]).strip() else "(no message)"
         parts += ["", "failed: runs in which the agent raised (" + ", ".join(f"{a}: {n}" for a, n in failed.items())
                   + "). They are left out of every metric above, so those agents' numbers cover only the runs they "
-                  "finished and may flatter them; `hpo-gym bench` printed the first error, `--retry-failed` reruns them."]
+                  f"finished and may flatter them. First error ({first['agent']} on {first['task']} seed "
+                  f"{int(first['seed'])}): {_escape_cell(reason)}; each run's traceback is in its 'error' column, "
+                  "and `--retry-failed` reruns them."]
     range_note = regret_range_note(df)
     if range_note is not None:
         parts += ["", range_note]

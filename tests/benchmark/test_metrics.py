@@ -90,6 +90,7 @@ def test_the_report_says_failed_runs_are_left_out_of_the_metrics():
 
     text = markdown_report(steps_frame(failed=[("x", "A", 2)]))
     assert "failed: runs in which the agent raised (x: 1)" in text and "left out of every metric" in text
+    assert "First error (x on A seed 2): Traceback ... boom;" in text  # the reason, not only a pointer to it
     assert "failed:" not in markdown_report(steps_frame())
 
 
