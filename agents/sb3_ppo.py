@@ -214,6 +214,7 @@ class SB3PPOAgent:
         if len(space) != n_actions:
             raise ValueError(f"PPO was trained with {n_actions} hyperparameters, the task has {len(space)}")
         self._dims = len(space)
+        self._dtype = space.action_dtype
         if seed is not None:
             import torch
 
@@ -223,7 +224,7 @@ class SB3PPOAgent:
         if self.model is None:
             raise RuntimeError("the PPO agent is not trained; call fit() and reset() first")
         action, _ = self.model.predict(self._pad(observation), deterministic=False)
-        return np.clip(np.asarray(action, dtype=np.float32)[: self._dims], 0.0, 1.0)
+        return np.clip(np.asarray(action, dtype=self._dtype)[: self._dims], 0.0, 1.0)
 
     def _pad(self, observation: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Show a shorter episode's observation as a trained-budget episode at the same step looked in training.

@@ -344,7 +344,7 @@ class GRPOformerAgent:
             np.where(sc.continuous, self._rng.random((1, b.shape[0]))[0], 0.5)
         u = np.minimum(np.maximum((b + offset) / nb, 0.0), 1.0)
         u[:d] = self._unvisited(u[:d], cand[g, :d], hb, history, seen)
-        return u[:d].astype(np.float32)
+        return u[:d].astype(self._run_space.action_dtype)  # the Box's dtype
 
     @torch.inference_mode()
     def _act_torch(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -372,7 +372,8 @@ class GRPOformerAgent:
         seen = self._seen(history) if self._has_int_dims else None  # Int dims need exact checks; others compare bins
         g = self._first_unevaluated(bins, f.n_bins[0, :d].cpu().numpy(), first_new(bins, hb), seen)
         u = bins_to_unit(cand[:, g], f, None if use_mode and g == 0 else self._rng)[0, :d]
-        return self._unvisited(np.asarray(u, dtype=np.float64), bins[g], hb, history, seen).astype(np.float32)
+        return self._unvisited(np.asarray(u, dtype=np.float64), bins[g], hb, history, seen).astype(
+            self._run_space.action_dtype)
 
     def _seen(self, history_x: np.ndarray) -> set[bytes]:
         """Past trials as the env stores them (float32 encodings), for exact repeat checks: float32 is compared exactly,

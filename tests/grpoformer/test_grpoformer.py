@@ -467,3 +467,30 @@ def test_churn_leaves_out_the_probe_states_pcr_anchored():
                         for _ in range(3)]
     assert counted[0.0] == [32, 32, 32]
     assert all(0 < n < 32 for n in counted[1.0][1:])  # updates 2-3 draw probes and references from one 40-80 state buffer
+
+
+@pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
+def test_every_agent_acts_in_the_box_dtype_of_a_space_too_fine_for_float32():
+    """An int in a 1e8-wide range makes the Box float64 (SearchSpace.action_dtype); each agent's action is then in the
+    action space (Box.contains refuses a float32 array for a float64 Box only by dtype, so this checks the contract)."""
+    from agents.portfolio import PortfolioAgent
+    from agents.registry import make_agent
+    from hpo_gym.benchmark.runner import run_episode
+    from hpo_gym.space import Int
+
+    space = SearchSpace([Int("n", 0, 10**8), Float("x", 0.0, 1.0)])
+    grid = {"n": np.linspace(0, 10**8, 7).round().astype(int), "x": np.linspace(0.0, 1.0, 5)}
+    values = np.random.default_rng(0).random(35)
+    table = TabularObjective("wide", space, values, grid_values=grid)
+    env = gym.make("HPO-OpenML-v0", objective=table, budget=6)
+    assert env.action_space.dtype == np.float64
+    portfolio = PortfolioAgent()
+    portfolio.fit([table])
+    for agent in (GRPOformerAgent(SHIPPED_CHECKPOINT), GRPOformerAgent(SHIPPED_CHECKPOINT, fast=False),
+                  make_agent("random"), make_agent("tpe"), portfolio):
+        obs, _ = env.reset(seed=0)
+        agent.reset(space, seed=0, budget=6)
+        action = agent.act(obs)
+        assert action.dtype == np.float64 and env.action_space.contains(action), type(agent).__name__
+        rows, error = run_episode(agent, env, seed=1, budget=6)
+        assert error is None and len(rows) == 6
