@@ -28,8 +28,9 @@ def regret_profile(objective: TabularObjective, thresholds: Sequence[float] = DE
     * ``runner_up_regret``: normalized regret of the best cell other than the best one (0 when the best
       score is shared): what a run that misses the best cell keeps at least;
     * ``lead_z``: the best cell's lead over the runner-up divided by its standard error across the table's
-      seeds (paired by seed; NaN with fewer than 2 seeds or no spread beyond float round-off). A small value
-      means the table's own noise could have put the runner-up first.
+      seeds (paired by seed; 0 when the two cells score the same on every seed, as car's many perfect cells do;
+      NaN with fewer than 2 seeds or a constant non-zero lead). A small value means the table's own noise could
+      have put the runner-up first.
 
     A table needs at least two scored cells (a best and a runner-up).
     """
@@ -53,7 +54,10 @@ def regret_profile(objective: TabularObjective, thresholds: Sequence[float] = DE
     diff = diff[np.isfinite(diff)]
     spread = diff.std(ddof=1) if diff.size >= 2 else 0.0
     no_spread = spread <= 1e-12 * max(1.0, float(np.abs(diff).max(initial=0.0)))  # a constant lead's std is round-off
-    out["lead_z"] = float("nan") if no_spread else float(diff.mean() / (spread / np.sqrt(diff.size)))
+    if diff.size and not np.abs(diff).max() > 0:  # the same score on every seed: no lead at all, not an unknown one
+        out["lead_z"] = 0.0
+    else:
+        out["lead_z"] = float("nan") if no_spread else float(diff.mean() / (spread / np.sqrt(diff.size)))
     return out
 
 

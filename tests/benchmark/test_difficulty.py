@@ -32,6 +32,8 @@ def test_a_constant_lead_has_no_z_and_missing_cells_are_not_counted():
     as documented. A missing cell is neither counted nor taken as the runner-up; one scored cell is refused."""
     constant = three_cell_table({0: [0.9, 0.8, 0.7], 1: [0.8, 0.7, 0.6], 2: [0.1, 0.1, 0.1]})
     assert np.isnan(regret_profile(constant)["lead_z"])
+    tied = three_cell_table({0: [0.9, 0.8, 0.7], 1: [0.9, 0.8, 0.7], 2: [0.1, 0.1, 0.1]})  # car: a shared best score
+    assert regret_profile(tied)["lead_z"] == 0.0 and regret_profile(tied)["runner_up_regret"] == 0.0
     rows = [{"x": x, "y": y, "acc": v} for x, y, v in [(0, 0, 0.9), (0, 1, 0.5), (1, 0, 0.2)]]  # cell (1, 1) missing
     holes = TabularObjective.from_dataframe(pd.DataFrame(rows), metric="acc", name="holes")
     profile = regret_profile(holes)
