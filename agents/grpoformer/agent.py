@@ -47,6 +47,7 @@ import torch
 from agents.grpoformer.fast_inference import FastPolicy
 from agents.grpoformer.learner import first_new
 from agents.grpoformer.policy import (
+    MAX_BINS,
     MAX_DIMS,
     GRPOformerPolicy,
     bins_to_unit,
@@ -253,7 +254,9 @@ class GRPOformerAgent:
             raise ValueError(f"GRPOformer handles at most 16 hyperparameters; this space has {len(space)}")
         self._space = space
         self._descriptor = space_descriptor(space, len(space))
-        self._has_int_dims = any(hp.kind == "int" for hp in space)
+        # dimensions whose bins do not map one to one onto values (ints, and grids of more than MAX_BINS values): a new
+        # bin can decode to a value already tried, so only an exact check of the encoding finds a repeat
+        self._has_int_dims = any(hp.kind == "int" or (hp.is_discrete and len(hp.values) > MAX_BINS) for hp in space)
         self._finite = not any(hp.kind == "float" for hp in space)  # only a finite space can repeat a configuration
         self._grid_codes: np.ndarray | None = None  # every configuration of a small finite space, built when needed
         self._grid_rows: dict[bytes, int] = {}  # its rows by their bytes (a trial's float32 encoding)
@@ -288,9 +291,10 @@ class GRPOformerAgent:
 
         * Only the filled trial slots, in order (the env fills them in order; any other mask is honoured too).
         * At most :data:`MAX_DIMS` dimension slots: an env built with a larger ``max_dims`` pads with empty slots.
-        * Scores made finite and bounded: NaN and -inf as the worst finite score seen, +inf as the best, and the rest
-          clipped to +-SCORE_LIMIT, so a user objective's odd score cannot break the policy's float32 features.
-          Ordinary scores pass unchanged, so proposals are the same as without this step.
+        * Scores made finite and bounded: NaN and -inf as the worst finite score seen, +inf as the best, and all of them
+          scaled into +-SCORE_LIMIT when one lies beyond it, so a user objective's odd score cannot break the policy's
+          float32 features. Every score feature is unchanged by a positive scale, so 1e30 and 2e30 keep their order
+          (clipping had made them equal); ordinary scores pass unchanged.
         """
         d = len(self._run_space)
         kinds = np.asarray(observation["dim_kind"])
@@ -306,8 +310,10 @@ class GRPOformerAgent:
         if not (len(y) == 0 or (np.isfinite(y).all() and np.abs(y).max() <= SCORE_LIMIT)):
             finite = np.isfinite(y)
             low, high = (y[finite].min(), y[finite].max()) if finite.any() else (0.0, 0.0)
-            y = np.clip(np.where(np.isnan(y) | (y == -np.inf), low, np.where(y == np.inf, high, y)),
-                        -SCORE_LIMIT, SCORE_LIMIT)
+            y = np.where(np.isnan(y) | (y == -np.inf), low, np.where(y == np.inf, high, y))
+            top = np.abs(y).max()
+            if top > SCORE_LIMIT:
+                y = y * (SCORE_LIMIT / top)
         width = min(np.asarray(observation["x"]).shape[-1], MAX_DIMS)
         return {**observation, "x": np.asarray(observation["x"])[keep, :width], "y": y.astype(np.float32),
                 "mask": np.ones(len(keep), dtype=np.asarray(observation["mask"]).dtype),

@@ -222,6 +222,8 @@ class FastPolicy:
         srt = y[order]
         ymin, ymax = srt[0], srt[-1]
         diff = ymax - ymin
+        if not diff > 0:  # equal scores have z 0, as in featurize
+            z = np.zeros(T, _F32)
         ymm = (y - ymin) / diff if diff > 1e-12 else np.ones(T, _F32)  # all-equal history: every trial is "best"
         if T > 1 and (srt[1:] == srt[:-1]).any():  # ties: torch's own (unspecified) tie order, as in featurize
             order = torch.from_numpy(np.array(y)).argsort().numpy()

@@ -177,13 +177,15 @@ def improvement_rewards(scores: np.ndarray, prev_best: np.ndarray | float) -> np
 def group_advantages(rewards: np.ndarray | torch.Tensor, std_normalize: bool = True, eps: float = 1e-8):
     """GRPO advantages over the last axis (one group per row): ``(r - mean) / (std + eps)`` or ``r - mean``.
 
-    A group whose rewards are all equal gets zero advantages (nothing to learn from it).
+    A group whose rewards are all equal gets zero advantages (nothing to learn from it). Centred in float64: in
+    float32 the mean of equal rewards can be off by an ulp, which the std division blew up to +-3 for every candidate.
     """
-    r = torch.as_tensor(rewards, dtype=torch.float32)
+    r = torch.as_tensor(rewards, dtype=torch.float64)
     a = r - r.mean(-1, keepdim=True)
     if std_normalize:
         a = a / (r.std(-1, unbiased=False, keepdim=True) + eps)
-    return a
+    flat = r.amax(-1, keepdim=True) == r.amin(-1, keepdim=True)
+    return torch.where(flat, torch.zeros_like(a), a).to(torch.float32)
 
 
 def batch_advantages(rewards: np.ndarray, span: np.ndarray, eps: float = 1e-8) -> torch.Tensor:
@@ -445,12 +447,16 @@ def grpo_pcr_loss(policy: GRPOformerPolicy, f: Features, actions: torch.Tensor, 
                     + \lambda \frac{1}{M}\sum_{s\in\mathcal{R}} \mathrm{KL}(\pi_{snap}(\cdot\mid s)\,\|\,\pi_\theta(\cdot\mid s))
 
     where :math:`\pi_{snap}` is the policy snapshot taken at the start of the update and
-    :math:`\mathcal{R}` are ``M`` reference states from the buffer of recent states, none in this
-    minibatch (Policy Churn Regularization, after CHAIN, Tang & Berseth 2024). For a factorized policy
-    all KLs and entropies are exact (sums over each dimension's bins); for an autoregressive one they are
+    :math:`\mathcal{R}` are ``M`` reference states from the buffer of recent states, none of them drawn from this
+    minibatch (Policy Churn Regularization, after CHAIN, Tang & Berseth 2024); a state equal in content to a minibatch
+    state can still be among them (the empty history of two tasks that share a search space). For a factorized
+    policy all KLs and entropies are exact (sums over each dimension's bins); for an autoregressive one they are
     sums of exact per-dimension conditional terms along configurations (``ref_actions``, drawn from the
-    snapshot for the PCR term; the minibatch's own candidates for the entropy and the reference KL),
-    i.e. unbiased estimates of the joint quantities. ``cfg.algo == "reinforce"`` replaces the clipped surrogate
+    snapshot for the PCR term; the minibatch's own candidates for the entropy and the reference KL): unbiased
+    estimates of the joint quantities' values. The PCR term's gradient is exact too (its configurations come from
+    the fixed snapshot); the entropy's and the reference KL's gradients leave out the score-function term of
+    sampling those configurations from the current policy, a small bias at the default entropy weight (0.003) and
+    ``kl_beta`` (0). ``cfg.algo == "reinforce"`` replaces the clipped surrogate
     with :math:`-\frac{1}{NG}\sum \log\pi_\theta(a_{i,g}\mid s_i) A_{i,g}` (mean-baseline advantages).
 
     Returns ``(loss, stats)``.

@@ -154,6 +154,9 @@ def featurize(x, y, mask, step_fraction, dim_kind, dim_choices, dim_log, device:
     z = ((y - mean[:, None]) / (std[:, None] + 1e-8)).clamp(-5, 5) * mf
     ymax = torch.where(m, y, torch.full_like(y, -big)).max(1).values
     ymin = torch.where(m, y, torch.full_like(y, big)).min(1).values
+    # equal scores have z 0: the float32 mean of n equal values can be off by an ulp, whose std is that ulp, so z was
+    # +-0.9 for every trial (and the NumPy fast path, which centres exactly, said 0)
+    z = torch.where((ymax - ymin)[:, None] > 0, z, torch.zeros_like(z))
     span = (ymax - ymin).clamp(min=1e-12)
     ymm = torch.where(m, (y - ymin[:, None]) / span[:, None], torch.zeros_like(y))
     ymm = torch.where((ymax - ymin)[:, None] > 1e-12, ymm, mf)  # all-equal history: every trial is "best"
