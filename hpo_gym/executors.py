@@ -127,8 +127,34 @@ class InlineExecutor(Executor):
 
 
 # -- local worker processes -----------------------------------------------------------------------
-def _worker_main(conn) -> None:
+#: Seconds between a worker's checks that the process which started it is still alive.
+ORPHAN_CHECK_SECONDS = 1.0
+
+
+def _exit_with(owner_pid: int) -> None:
+    """End this worker when process ``owner_pid`` is gone. The parent enforces time limits and reads the results, and
+    a SIGKILLed or SIGTERMed parent runs no ``atexit``: its workers (children of the forkserver, not of the parent)
+    kept fitting, unlimited, for as long as a 5,000-tree forest takes. A daemon thread notices within a second, also
+    while the fit holds the main thread."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(ORPHAN_CHECK_SECONDS)
+            try:
+                os.kill(owner_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # the pid now belongs to another user's process: ours is gone
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="hpo-gym-orphan-check").start()
+
+
+def _worker_main(conn, owner_pid: int | None = None) -> None:
     """Loop of a worker process: keep shared objects by key, run jobs, send one Outcome per message."""
+    if owner_pid is not None:
+        _exit_with(owner_pid)
     store: OrderedDict = OrderedDict()
     while True:
         try:
@@ -178,7 +204,7 @@ def _without_main_module():
 class _Worker:
     def __init__(self, ctx):
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="hpo-gym-worker")
+        self.process = ctx.Process(target=_worker_main, args=(child, os.getpid()), daemon=True, name="hpo-gym-worker")
         with _without_main_module():
             self.process.start()
         child.close()
@@ -364,8 +390,10 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             kwargs.update(init_kwargs)
-            if address is None:
-                kwargs["num_cpus"] = num_cpus or os.cpu_count()
+            if num_cpus is not None:
+                kwargs["num_cpus"] = num_cpus
+            elif address is None and not os.environ.get("RAY_ADDRESS"):  # a new local instance; a cluster (ray job
+                kwargs["num_cpus"] = os.cpu_count()  # submit sets RAY_ADDRESS) refuses num_cpus
             ray.init(address=address, **kwargs)
             self._owns = True
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_job)
@@ -385,6 +413,17 @@ class RayExecutor(Executor):
             ref = self._shared_refs[shared[0]]
         pending = deque(range(len(jobs)))
         running: dict[Any, tuple[int, float]] = {}
+        try:
+            self._run_all(fn, jobs, ref, pending, running, outcomes, time_limit, on_outcome)
+        except BaseException:  # Ctrl-C: the fits in flight would go on unlimited, holding CPUs from the next batch
+            for r in running:
+                ray.cancel(r, force=True)
+            raise
+        return outcomes  # type: ignore[return-value]
+
+    def _run_all(self, fn, jobs, ref, pending, running, outcomes, time_limit, on_outcome) -> None:
+        """The scheduling loop of :meth:`run`: at most one task per CPU, each timed from its submission."""
+        ray = self._ray
         while pending or running:
             while pending and len(running) < self.n_workers:
                 i = pending.popleft()
@@ -412,7 +451,6 @@ class RayExecutor(Executor):
                                               seconds=now - start, transient=True)
                         if on_outcome is not None:
                             on_outcome(i, outcomes[i])
-        return outcomes  # type: ignore[return-value]
 
     def close(self) -> None:
         self._shared_refs.clear()

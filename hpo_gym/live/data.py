@@ -19,10 +19,12 @@ outer test rows, which are kept for a final test score.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import pickle
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from hpo_gym.fingerprint import array_fingerprint
+from hpo_gym.lock import directory_lock
 
 ENV_CACHE = "HPO_GYM_OPENML_CACHE"
 
@@ -145,6 +148,39 @@ def _offline_message(task_id: int, error: BaseException) -> str:
     )
 
 
+def _server_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the server could not be reached (the case for the "fill the cache elsewhere" advice), as
+    opposed to a failure in the local cache itself (a folder another process was filling, a permission)."""
+    import requests
+    from openml.exceptions import OpenMLServerError
+
+    return isinstance(error, (requests.exceptions.RequestException, ConnectionError, TimeoutError, socket.gaierror,
+                              OpenMLServerError))
+
+
+def _cache_message(task_id: int, error: BaseException) -> str:
+    import openml
+
+    root = Path(openml.config._root_cache_directory).expanduser()
+    short = str(error).splitlines()[0][:300] if str(error) else ""
+    return (f"OpenML task {task_id}: reading or writing the local OpenML cache failed ({type(error).__name__}: {short}). "
+            f"Cache directory: {root}. If the task's cached files are damaged, remove its folder there "
+            f"(.../tasks/{task_id}) and run again; the server was not the problem")
+
+
+@contextlib.contextmanager
+def _one_loader_at_a_time(root: str | os.PathLike, task_id: int):
+    """Hold the OpenML cache's lock while a task is read or downloaded: openml-python's cache is not safe for two
+    processes (two live envs of an async vector env filling an empty cache crashed in 2 of 3 runs, each removing the
+    folder the other was writing). A cache this process cannot write (a shared read-only copy) is read unlocked."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(directory_lock(root, f"hpo-gym loading OpenML task {task_id}", wait=True))
+        except OSError:
+            pass
+        yield
+
+
 #: What reading a damaged (e.g. truncated) cached OpenML file raises; openml-python then removes the task's cache
 #: folder, so one retry downloads it again (and, offline, ends in the usual "fill the cache" advice).
 DAMAGED_CACHE_ERRORS = (ExpatError, pickle.UnpicklingError, EOFError)
@@ -176,7 +212,9 @@ def fetch_openml_task(task_id: int, cache_dir: str | os.PathLike | None = None):
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as e:  # noqa: BLE001  (connection refused, DNS failure, timeouts, broken cache ...)
-        raise OpenMLUnavailableError(_offline_message(task_id, e)) from None
+        if _server_unreachable(e):
+            raise OpenMLUnavailableError(_offline_message(task_id, e)) from None
+        raise RuntimeError(_cache_message(task_id, e)) from e
     return task
 
 
@@ -184,15 +222,16 @@ def fetch_openml_task(task_id: int, cache_dir: str | os.PathLike | None = None):
 def _load_task_cached(task_id: int, repeat: int, fold: int, root: str, server: str) -> TaskData:
     from openml.tasks import OpenMLClassificationTask
 
-    task = fetch_openml_task(task_id, root)  # the root load_task configured, not $HPO_GYM_OPENML_CACHE again
-    if not isinstance(task, OpenMLClassificationTask):
-        raise ValueError(f"OpenML task {task_id} is a {type(task).__name__}; the live backend supports "
-                         "classification tasks (OpenML task type 1) only")
-    dataset = task.get_dataset()
-    # openml annotates get_data with every dataset_format's types at once; the default "dataframe" with one target
-    # gives a DataFrame and a Series
-    X_df, y_series, _, _ = cast("tuple[pd.DataFrame, pd.Series, list[bool], list[str]]",
-                                dataset.get_data(target=task.target_name))
+    with _one_loader_at_a_time(root, task_id):
+        task = fetch_openml_task(task_id, root)  # the root load_task configured, not $HPO_GYM_OPENML_CACHE again
+        if not isinstance(task, OpenMLClassificationTask):
+            raise ValueError(f"OpenML task {task_id} is a {type(task).__name__}; the live backend supports "
+                             "classification tasks (OpenML task type 1) only")
+        dataset = task.get_dataset()
+        # openml annotates get_data with every dataset_format's types at once; the default "dataframe" with one
+        # target gives a DataFrame and a Series
+        X_df, y_series, _, _ = cast("tuple[pd.DataFrame, pd.Series, list[bool], list[str]]",
+                                    dataset.get_data(target=task.target_name))
     X, categorical = _frame_to_numeric(X_df)
     labels = [str(c) for c in (task.class_labels or sorted(pd.unique(y_series.astype(str))))]
     y = pd.Categorical(_label_strings(y_series, labels), categories=labels).codes.astype(np.int64)

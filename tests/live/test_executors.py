@@ -185,3 +185,44 @@ def test_workers_never_score_new_data_on_arrays_they_hold_for_data_gone_before(o
         truth = LiveObjective(BREAST_CANCER, "rf", fidelity=fidelity, data=data, executor="inline", cache=False)
         assert score == truth.evaluate(config).score, f"round {k}: scored on an earlier round's labels"
         del served, truth, data
+
+
+def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
+    """A SIGKILLed (or SIGTERMed) parent runs no atexit, and its workers (children of the forkserver) kept fitting, with
+    no time limit, until the fit ended. They now notice within about a second and exit."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pids = tmp_path / "worker_pids"
+    script = (
+        "import os, sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_executors import square_plus_shared\n"
+        "from hpo_gym.executors import ProcessExecutor\n"
+        "ex = ProcessExecutor(n_workers=2)\n"
+        "out = ex.run(square_plus_shared, [1, 2], shared=('k', {'offset': 0}))\n"
+        f"open({str(pids)!r}, 'w').write(' '.join(str(o.value[1]) for o in out))\n"
+        "ex.run(square_plus_shared, ['sleep', 'sleep'], shared=('k', {'offset': 0}))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=str(Path(__file__).resolve().parents[2]))
+    deadline = time.time() + 60
+    while not (pids.exists() and pids.read_text()) and time.time() < deadline:
+        time.sleep(0.1)
+    workers = [int(p) for p in pids.read_text().split()]
+    time.sleep(0.5)  # both workers are in their 30 s sleep now
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+    deadline = time.time() + 10
+    while any(alive(p) for p in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in workers), f"workers {workers} outlived their parent"

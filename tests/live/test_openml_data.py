@@ -155,3 +155,44 @@ def test_a_damaged_cached_task_file_is_fetched_anew(openml_session):
         damaged.write_bytes(damaged.read_bytes()[:40])
         _load_task_cached.cache_clear()
         assert load_task(IRIS).fingerprint == first.fingerprint
+
+
+def _load_in_a_child(cache: str, task_id: int, queue) -> None:  # module level: a forked child runs it
+    try:
+        _load_task_cached.cache_clear()
+        queue.put(("ok", load_task(task_id, cache_dir=cache).fingerprint))
+    except Exception as e:  # noqa: BLE001
+        queue.put(("error", f"{type(e).__name__}: {e}"))
+
+
+def test_processes_filling_one_empty_cache_at_once_all_load_the_task(private_openml):
+    """Two live envs of an async vector env on an empty cache: each process's openml-python removed the folder the
+    other was writing, and the error came out as 'not cached and could not be downloaded' with the server up."""
+    import multiprocessing as mp
+
+    _, cache = private_openml
+    ctx = mp.get_context("fork")
+    for task_id in (WINE, BREAST_CANCER):
+        queue = ctx.Queue()
+        children = [ctx.Process(target=_load_in_a_child, args=(str(cache), task_id, queue)) for _ in range(3)]
+        for child in children:
+            child.start()
+        results = [queue.get(timeout=120) for _ in children]
+        for child in children:
+            child.join(timeout=60)
+        assert all(status == "ok" for status, _ in results), results
+        assert len({fingerprint for _, fingerprint in results}) == 1
+
+
+def test_a_cache_that_cannot_be_written_is_not_called_offline(private_openml):
+    """Only an unreachable server gets the 'fill the cache on a machine with internet' advice; a cache problem names
+    the cache (a file where openml-python wants the task's folder stands in for a half-written folder)."""
+    server, cache = private_openml
+    load_task(IRIS, cache_dir=cache)  # fills the cache's tree for this server
+    tasks = next(p for p in cache.rglob("tasks") if p.is_dir())
+    (tasks / str(WINE)).write_text("not a folder")
+    with pytest.raises(RuntimeError) as err:
+        load_task(WINE, cache_dir=cache)
+    assert not isinstance(err.value, OpenMLUnavailableError)
+    assert f"OpenML task {WINE}: reading or writing the local OpenML cache failed" in str(err.value)
+    assert "the server was not the problem" in str(err.value) and "hpo-gym fetch" not in str(err.value)
