@@ -146,8 +146,9 @@ class SB3PPOAgent:
         train = sorted(o.name for o in train_objectives)
         if not self.trained_on:
             raise ValueError(f"{self.source} records no training tasks (saved by plain SB3 or by an older hpo-gym), "
-                             "so its k-fold scores cannot be shown to be held-out. Save it with SB3PPOAgent.save after "
-                             "fit, use ppo or ppo:N to train one per fold, or run it with --protocol all")
+                             "so its scores cannot be shown to be held-out: save it with the tasks it was trained on, "
+                             "SB3PPOAgent(model=PPO.load(path), trained_on=[...]).save(path), or use ppo or ppo:N to "
+                             "train one per fold")
         unseen = sorted(set(self.trained_on) - set(train))
         if unseen:
             raise ValueError(f"{self.source} was trained on {unseen}, which fold {fold} holds out (it trains on "
@@ -234,7 +235,10 @@ class SB3PPOAgent:
         episode than any training episode with that many trials ever was.
         """
         obs = {k: np.asarray(v) for k, v in observation.items()}
+        obs = self._fit_width(obs)
         h = obs["mask"].shape[0]
+        if h > self.budget:  # reset(budget=None) could not refuse it; numpy's "negative pad" said nothing
+            raise ValueError(_budget_error(self, h))
         if h == self.budget:
             return obs
         for key in ("x", "y", "mask"):
@@ -242,6 +246,21 @@ class SB3PPOAgent:
             obs[key] = np.pad(obs[key], pad)
         trials = np.count_nonzero(obs["mask"])
         obs["step_fraction"] = np.full(obs["step_fraction"].shape, trials / self.budget, dtype=np.float32)
+        return obs
+
+
+    def _fit_width(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The env's per-dimension arrays cut or zero-padded to the model's width (its training envs' ``max_dims``): a
+        model trained with max_dims 16 plays an env made with 8, and the other way round; the slots past the task's
+        hyperparameters are padding either way (``reset`` checked that the model has the task's action size)."""
+        assert self.model is not None  # act() checked
+        width = int(self.model.observation_space["x"].shape[-1])  # type: ignore[index]
+        have = obs["x"].shape[-1]
+        if have == width:
+            return obs
+        for key in ("x", "dim_kind", "dim_choices", "dim_log"):
+            value = obs[key]
+            obs[key] = value[..., :width] if have > width else np.pad(value, [(0, 0)] * (value.ndim - 1) + [(0, width - have)])
         return obs
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,18 +36,21 @@ class HPOBenchObjective:
             default, i.e. ``fidelity=None``, which HPOBench treats as full fidelity).
         name: task name (default: the class name, plus ``task_id`` when the benchmark has one).
         worst_score: the score of a failed call (an exception or a non-finite ``function_value``).
-            Default -1.0: the worst of HPOBench's ML benchmarks, whose ``function_value`` is
-            ``1 - accuracy``; pass your benchmark's own bound otherwise.
+            Default: the oracle's worst score when ``oracle`` is given, else -1.0, the worst of HPOBench's ML
+            benchmarks, whose ``function_value`` is ``1 - accuracy``; pass your benchmark's own bound otherwise
+            (e.g. -100 for an error in percent). A call that scores below it gets a warning: a failure would then
+            rank above a real configuration.
         oracle: optional ``(best_score, worst_score)`` when known, enabling regret rewards. Scores are
             ``-function_value`` (higher is better), so best > worst, e.g. ``(-0.05, -1.0)``.
-        objective_kwargs: extra keyword arguments for every ``objective_function`` call.
+        objective_kwargs: extra keyword arguments for every ``objective_function`` call (not ``configuration`` or
+            ``fidelity``, which this class passes; ``rng`` is the seed, see ``default_seed``).
         default_seed: HPOBench's ``rng`` for calls without a seed (the env's ``noise=False``). A benchmark
             called with ``rng=None`` draws from its own advancing random state, so the same configuration
             would score differently from run to run and seeded episodes would not repeat.
     """
 
     def __init__(self, benchmark: Any, fidelity: Mapping[str, Any] | None = None, name: str | None = None,
-                 worst_score: float = -1.0, oracle: tuple[float, float] | None = None,
+                 worst_score: float | None = None, oracle: tuple[float, float] | None = None,
                  objective_kwargs: Mapping[str, Any] | None = None, default_seed: int = 0):
         if not callable(getattr(benchmark, "objective_function", None)) or \
                 not callable(getattr(benchmark, "get_configuration_space", None)):
@@ -60,13 +64,25 @@ class HPOBenchObjective:
             _check_fidelity(benchmark.get_fidelity_space(), self.fidelity)
         task_id = getattr(benchmark, "task_id", None)
         self.name = name or (f"{type(benchmark).__name__}-{task_id}" if task_id is not None else type(benchmark).__name__)
-        self.worst_score = float(worst_score)
         if oracle is not None and not float(oracle[0]) > float(oracle[1]):
             raise ValueError(f"oracle={tuple(oracle)}: give (best_score, worst_score) in score units, -function_value, "
                              "so that best > worst, e.g. (-0.05, -1.0) for function values between 0.05 and 1")
         self._oracle = Oracle(*map(float, oracle)) if oracle is not None else None
+        default = self._oracle.worst if self._oracle is not None else -1.0
+        self.worst_score = float(default if worst_score is None else worst_score)
+        if not math.isfinite(self.worst_score):
+            raise ValueError(f"worst_score={worst_score!r} must be a finite score (-function_value of the worst outcome)")
+        if self._oracle is not None and self.worst_score > self._oracle.worst:
+            raise ValueError(f"worst_score={self.worst_score} is above the oracle's worst score {self._oracle.worst}: a "
+                             "failed call would count as better than a real configuration; leave worst_score out (it "
+                             "then is the oracle's worst) or give one at most that")
+        self._warned_below_worst = False
         self.default_seed = int(default_seed)
         self._kwargs = dict(objective_kwargs or {})
+        clash = sorted({"configuration", "fidelity"} & set(self._kwargs))
+        if clash:
+            raise ValueError(f"objective_kwargs must not hold {clash}: HPOBenchObjective passes them itself (give the "
+                             "fidelity as fidelity=...)")
         self._task_id = task_id
 
     @property
@@ -102,9 +118,15 @@ class HPOBenchObjective:
             cost = time.perf_counter() - start if cost is None else float(cost)
         except Exception as e:  # noqa: BLE001  (a failed evaluation must not end the run)
             return failure(f"{type(e).__name__}: {e}", self.worst_score, time.perf_counter() - start, **info)
-        info.update({"function_value": value, "hpobench_info": result.get("info", {})})
+        info.update({"function_value": value, "hpobench_info": _without_test_results(result.get("info", {}))})
         if not math.isfinite(value):
             return failure(f"non-finite function_value {value}", self.worst_score, cost, **info)
+        if -value < self.worst_score and not self._warned_below_worst:
+            self._warned_below_worst = True
+            warnings.warn(f"{self.name}: a call scored {-value:g} (function_value {value:g}), below worst_score="
+                          f"{self.worst_score:g}, the score of a failed call, which would therefore rank above this real "
+                          "configuration; pass worst_score= at most the lowest possible score (backend_options={"
+                          "'worst_score': ...} for an env)", RuntimeWarning, stacklevel=2)
         return Evaluation(-value, cost, info)
 
     def evaluate_batch(self, configs: Sequence[Mapping[str, Any]] | np.ndarray,
@@ -116,6 +138,14 @@ class HPOBenchObjective:
 
     def __repr__(self) -> str:
         return f"HPOBenchObjective({self.name!r})"
+
+
+def _without_test_results(info: Any) -> Any:
+    """HPOBench's ``info`` without its test-set entries (``test_loss``, ``test_scores``, ...): the step's info reaches
+    the agent, and a number measured on the test split must not steer the search."""
+    if not isinstance(info, Mapping):
+        return info
+    return {k: v for k, v in info.items() if "test" not in str(k).lower()}
 
 
 def _check_fidelity(fidelity_space: Any, fidelity: Mapping[str, Any]) -> None:

@@ -62,6 +62,7 @@ from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective
 from hpo_gym.benchmark.store import STEP_COLUMNS, ResultStore, RunKey
 from hpo_gym.suites import HPOBENCH_NN, get_suite
+from hpo_gym.tasks import resolve_task_pool
 
 if TYPE_CHECKING:
     from hpo_gym.env import HPOEnv
@@ -138,9 +139,13 @@ class _Context:
         return spec()
 
     def objective(self, task: str) -> Objective:
+        """The objective a transfer agent is fitted on: the task as the runs' envs score it (``env_kwargs``' metric,
+        backend, model and backend options; the suite's defaults used to be loaded whatever the runs scored)."""
         if task in self.objectives:
             return self.objectives[task]
-        return get_suite(self.suite).load(task)
+        keys = ("backend", "model", "metric", "backend_options")
+        pool = resolve_task_pool(task=task, suite=self.suite, **{k: self.env_kwargs[k] for k in keys if k in self.env_kwargs})
+        return pool.get(pool.names[0])
 
     def make_env(self, task: str) -> gym.Env:
         if task in self.objectives:

@@ -223,3 +223,22 @@ def test_a_saved_model_that_did_not_see_the_envs_own_spaces_is_refused(tmp_path)
             make_agent(f"ppo:{tmp_path / name}")
         assert "write a small Agent" in str(caught.value)
     assert make_agent(f"ppo:{tmp_path / 'plain'}").budget == 10  # SB3 adds a missing .zip itself; so does the spec
+
+
+def test_a_model_plays_an_env_of_another_max_dims_and_refuses_a_longer_episode(tmp_path, credit_g):
+    """The training envs use max_dims 16; an env made with max_dims 8 failed every run in SB3's shape check, and an
+    episode longer than the trained one failed with numpy's 'negative pad'."""
+    from hpo_gym.suites import load_hpobench_nn
+
+    agent = SB3PPOAgent(total_timesteps=100, budget=6, n_steps=50)
+    agent.fit([load_hpobench_nn("kc1")], seed=0)
+    env = gym.make("HPO-OpenML-v0", task="credit_g", budget=6, max_dims=8)
+    obs, _ = env.reset(seed=0)
+    agent.reset(credit_g.space, seed=0)
+    for _ in range(6):
+        obs, _, terminated, _, _ = env.step(agent.act(obs))
+    assert terminated
+    longer = gym.make("HPO-OpenML-v0", task="credit_g", budget=9)
+    agent.reset(credit_g.space, seed=0)  # no budget given, so reset cannot refuse it
+    with pytest.raises(ValueError, match=r"PPO was trained on episodes of 6 evaluations and cannot run 9"):
+        agent.act(longer.reset(seed=0)[0])

@@ -300,3 +300,21 @@ def test_each_held_out_run_starts_from_the_fold_fit_not_from_the_runs_before_it(
     first = a[a["step"] == 1].set_index(["task", "seed"])["config"]
     plain = run_benchmark({"random": RandomSearch}, budget=4, seeds=3, progress=False, tasks=["credit_g", "car"])
     assert first.tolist() == plain[plain["step"] == 1].set_index(["task", "seed"])["config"].tolist()
+
+
+class MetricRecordingTransfer(RandomSearch):
+    """Records the metric of every objective it is fitted on (class-level; runs in this process with jobs=1)."""
+
+    metrics: list[str] = []
+
+    def fit(self, train_objectives, seed=0):
+        MetricRecordingTransfer.metrics += [o.metadata.get("metric") for o in train_objectives]
+        self.trained_on = {o.name for o in train_objectives}
+
+
+def test_a_transfer_agent_is_fitted_on_the_tasks_as_the_runs_score_them():
+    """env_kwargs={'metric': 'val_f1'} scored the runs by F1 while fit saw the suite's default (accuracy) tables."""
+    MetricRecordingTransfer.metrics.clear()
+    run_benchmark({"t": MetricRecordingTransfer}, ["credit_g", "vehicle"], budget=2, seeds=1, protocol="kfold", folds=2,
+                  progress=False, env_kwargs={"metric": "val_f1"})
+    assert MetricRecordingTransfer.metrics == ["val_f1", "val_f1"]

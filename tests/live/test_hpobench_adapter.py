@@ -147,3 +147,33 @@ def test_editing_an_evaluations_fidelity_does_not_change_the_next_evaluation():
         env.step(env.action_space.sample())
     assert bench.calls[-1]["fidelity"] == {"subsample": 0.5} and env.unwrapped.objective.metadata["fidelity"] == {
         "subsample": 0.5}
+
+
+class PercentErrorBenchmark(WineSVMBenchmark):
+    """The same real SVM fits, reported as HPOBench's NAS-Bench-201 does: function_value = 100 - accuracy in percent,
+    with the test accuracy in its info."""
+
+    def objective_function(self, configuration, fidelity=None, rng=None, **kwargs):
+        result = super().objective_function(configuration, fidelity, rng, **kwargs)
+        accuracy = result["info"]["val_accuracy"]
+        return {**result, "function_value": 100.0 * (1.0 - accuracy),
+                "info": {"val_accuracy": accuracy, "test_accuracy": accuracy, "test_loss": 1.0 - accuracy}}
+
+
+def test_a_failed_call_never_outranks_a_real_configuration():
+    """With the default worst_score of -1.0 a crash on a percent-scale benchmark scored -1, above every real -25: the
+    crashed configuration became the run's best, and with an oracle its regret went negative."""
+    ok, crash = {"C": 1.0, "gamma": 0.1, "scale": True}, {"C": 900.0, "gamma": 0.1, "scale": True}
+    with_oracle = HPOBenchObjective(PercentErrorBenchmark(), oracle=(0.0, -100.0))
+    assert with_oracle.worst_score == -100.0 and with_oracle.evaluate(crash).score == -100.0
+    with pytest.raises(ValueError, match=r"worst_score=-1.0 is above the oracle's worst score -100.0"):
+        HPOBenchObjective(PercentErrorBenchmark(), oracle=(0.0, -100.0), worst_score=-1.0)
+    with pytest.raises(ValueError, match=r"worst_score=nan must be a finite score"):
+        HPOBenchObjective(PercentErrorBenchmark(), worst_score=float("nan"))
+    without = HPOBenchObjective(PercentErrorBenchmark())
+    with pytest.warns(RuntimeWarning, match=r"scored -\d.*below worst_score=-1, the score of a failed call"):
+        assert without.evaluate({"C": 0.01, "gamma": 10.0, "scale": False}).score < -1  # a few % error is below -1
+    ev = HPOBenchObjective(PercentErrorBenchmark(), worst_score=-100.0).evaluate(ok)
+    assert "val_accuracy" in ev.info["hpobench_info"] and not any("test" in k for k in ev.info["hpobench_info"])
+    with pytest.raises(ValueError, match=r"objective_kwargs must not hold \['fidelity'\].*fidelity=\.\.\."):
+        HPOBenchObjective(PercentErrorBenchmark(), objective_kwargs={"fidelity": {"subsample": 0.5}})
