@@ -77,3 +77,14 @@ def test_present_classes_classifier_maps_labels_and_probability_columns(openml_s
     # with every class present nothing is wrapped: the scores of ordinary tasks are the ones they always were
     full = get_model("xgb").pipeline(DEFAULTS["xgb"], {"n_estimators": 20}, data.categorical, 3, 0, fit_classes=data.y)
     assert not isinstance(full.named_steps["model"], PresentClassesClassifier)
+
+
+def test_two_class_roc_auc_without_both_classes_among_validation_rows_names_a_scorer_that_works(openml_session):
+    from live_fixtures import BREAST_CANCER
+
+    data = load_task(BREAST_CANCER)
+    train = data.train_idx[data.y[data.train_idx] == 0]
+    rare = dataclasses.replace(data, train_idx=np.sort(np.concatenate([train, data.train_idx[data.y[data.train_idx] == 1][:1]])))
+    seed = next(s for s in range(50) if 1 not in rare.y[rare.validation_split(0.33, s)[1]])
+    with pytest.raises(ValueError, match=r"'roc_auc' is undefined .* use accuracy or balanced_accuracy"):
+        LiveObjective(BREAST_CANCER, "rf", "roc_auc", data=rare, split_seed=seed, cache=False)
