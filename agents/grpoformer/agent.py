@@ -169,6 +169,7 @@ class GRPOformerAgent:
         if not self.per_fold and (checkpoint or SHIPPED_CHECKPOINT.exists()):  # else: fit() must provide one (k-fold use)
             self.policy, self.meta = load_policy(self.checkpoint, device)
         self._space: SearchSpace | None = None
+        self._action_dtype: type[np.floating] = np.float32
         self.reset_seed(None)
 
     @property
@@ -253,6 +254,7 @@ class GRPOformerAgent:
         if len(space) > 16:
             raise ValueError(f"GRPOformer handles at most 16 hyperparameters; this space has {len(space)}")
         self._space = space
+        self._action_dtype = space.action_dtype  # the Box's dtype, once per run (act is a hot path)
         self._descriptor = space_descriptor(space, len(space))
         # dimensions whose bins do not map one to one onto values (ints, and grids of more than MAX_BINS values): a new
         # bin can decode to a value already tried, so only an exact check of the encoding finds a repeat
@@ -350,7 +352,7 @@ class GRPOformerAgent:
             np.where(sc.continuous, self._rng.random((1, b.shape[0]))[0], 0.5)
         u = np.minimum(np.maximum((b + offset) / nb, 0.0), 1.0)
         u[:d] = self._unvisited(u[:d], cand[g, :d], hb, history, seen)
-        return u[:d].astype(self._run_space.action_dtype)  # the Box's dtype
+        return u[:d].astype(self._action_dtype)
 
     @torch.inference_mode()
     def _act_torch(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -378,8 +380,7 @@ class GRPOformerAgent:
         seen = self._seen(history) if self._has_int_dims else None  # Int dims need exact checks; others compare bins
         g = self._first_unevaluated(bins, f.n_bins[0, :d].cpu().numpy(), first_new(bins, hb), seen)
         u = bins_to_unit(cand[:, g], f, None if use_mode and g == 0 else self._rng)[0, :d]
-        return self._unvisited(np.asarray(u, dtype=np.float64), bins[g], hb, history, seen).astype(
-            self._run_space.action_dtype)
+        return self._unvisited(np.asarray(u, dtype=np.float64), bins[g], hb, history, seen).astype(self._action_dtype)
 
     def _seen(self, history_x: np.ndarray) -> set[bytes]:
         """Past trials as the env stores them (float32 encodings), for exact repeat checks: float32 is compared exactly,
