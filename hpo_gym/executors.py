@@ -147,8 +147,19 @@ def _exit_with(owner_pid: int) -> None:
                 os._exit(1)
             except PermissionError:  # the pid now belongs to another user's process: ours is gone
                 os._exit(1)
+            if _is_zombie(owner_pid):  # dead, not yet reaped by its own parent: kill(pid, 0) still succeeds
+                os._exit(1)
 
     threading.Thread(target=watch, daemon=True, name="hpo-gym-orphan-check").start()
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited but not been reaped (Linux ``/proc``; False where there is none)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[-1].split()[0] == b"Z"  # the state field follows "(comm)"
+    except (OSError, IndexError):
+        return False
 
 
 def _worker_main(conn, owner_pid: int | None = None) -> None:
@@ -390,10 +401,13 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             kwargs.update(init_kwargs)
-            if num_cpus is not None:
-                kwargs["num_cpus"] = num_cpus
-            elif address is None and not os.environ.get("RAY_ADDRESS"):  # a new local instance; a cluster (ray job
-                kwargs["num_cpus"] = os.cpu_count()  # submit sets RAY_ADDRESS) refuses num_cpus
+            joins_cluster = address is not None or bool(os.environ.get("RAY_ADDRESS"))  # `ray job submit` sets it
+            if not joins_cluster:
+                kwargs["num_cpus"] = num_cpus or os.cpu_count()
+            elif num_cpus is not None:  # Ray refuses num_cpus when joining a cluster, whose CPUs are its own
+                warnings.warn(f"num_cpus={num_cpus} is ignored: Ray joins the cluster at "
+                              f"{address or os.environ.get('RAY_ADDRESS')}, which has its own CPUs", RuntimeWarning,
+                              stacklevel=2)
             ray.init(address=address, **kwargs)
             self._owns = True
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_job)

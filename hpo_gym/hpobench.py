@@ -15,6 +15,7 @@ this module: pass any object with that API::
 from __future__ import annotations
 
 import math
+import re
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -145,7 +146,7 @@ def _without_test_results(info: Any) -> Any:
     the agent, and a number measured on the test split must not steer the search."""
     if not isinstance(info, Mapping):
         return info
-    return {k: v for k, v in info.items() if "test" not in str(k).lower()}
+    return {k: v for k, v in info.items() if not re.search(r"(^|[_\W])test($|[_\W])", str(k).lower())}
 
 
 def _check_fidelity(fidelity_space: Any, fidelity: Mapping[str, Any]) -> None:

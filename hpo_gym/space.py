@@ -604,13 +604,15 @@ class SearchSpace:
 
     def info_config(self, config: Mapping[str, Any]) -> Config:
         """``config`` as an env's ``info["config"]``: the same values, except that ints and floats of a discrete
-        hyperparameter whose values mix kinds become :class:`InfoInt` / :class:`InfoFloat`, so that a vector env's
-        batched info keeps every env's value. (A bool among mixed kinds stays a bool: Python has no bool subclass.)"""
+        hyperparameter whose values mix kinds become :class:`InfoInt` / :class:`InfoFloat`, and its bools numpy's
+        ``np.bool_`` (Python has no bool subclass; ``json.dumps`` needs ``.item()`` for it), so that a vector env's
+        batched info keeps every env's value ('auto' beside True was batched as True)."""
         out = dict(config)
         for hp in self.hyperparameters:
             if hp._mixed_kinds and hp.name in out:
                 v = out[hp.name]
-                out[hp.name] = InfoInt(v) if type(v) is int else InfoFloat(v) if type(v) is float else v
+                out[hp.name] = (InfoInt(v) if type(v) is int else InfoFloat(v) if type(v) is float
+                                else np.bool_(v) if type(v) is bool else v)
         return out
 
     def dict_space(self):

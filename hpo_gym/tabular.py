@@ -10,6 +10,7 @@ per configuration.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -507,6 +508,11 @@ def _infer_hyperparameter(name: str, column: pd.Series) -> Hyperparameter:
     values = {_py(v) for v in column.unique()}
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         numbers = _merge_float_noise(sorted(values - {None}))
+        if None in values and numbers and all(isinstance(x, float) and x.is_integer() for x in numbers):
+            warnings.warn(f"column {name!r} holds whole numbers and missing entries, which pandas stores as floats, so "
+                          f"its values stay floats ({numbers[:3]}...); if they are ints (max_depth 3, 5, None), give the "
+                          f"column as pandas' nullable Int64: df[{name!r}] = df[{name!r}].astype('Int64')", UserWarning,
+                          stacklevel=4)
         return Ordinal(name, numbers) if None not in values else Categorical(name, numbers + [None])
     return Categorical(name, sorted(values, key=repr))
 

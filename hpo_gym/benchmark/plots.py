@@ -43,6 +43,10 @@ def _styles(agents: list[str]) -> dict[str, dict[str, Any]]:
     left, then the same colours dashed, dotted, ..."""
     cmap = plt.get_cmap("tab10")
     slots = {a: KNOWN_AGENT_COLOURS.index(a) for a in agents if a in KNOWN_AGENT_COLOURS}
+    for a in sorted(agents):  # ppo:20000 or grpoformer:PATH take their family's colour when it is free
+        family = a.split(":", 1)[0]
+        if a not in slots and family in KNOWN_AGENT_COLOURS and KNOWN_AGENT_COLOURS.index(family) not in slots.values():
+            slots[a] = KNOWN_AGENT_COLOURS.index(family)
     free = (i for i in range(10 * len(_LINESTYLES) * (len(agents) + 1)) if i not in slots.values())
     for a in sorted(agents):
         if a not in slots:

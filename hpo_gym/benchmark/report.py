@@ -163,13 +163,24 @@ def format_summary(table: pd.DataFrame, in_sample: Mapping[str, tuple[list[str],
     return out
 
 
+def _exception_line(error: str) -> str:
+    """The exception's own first line from a stored traceback (the line after the last frame, not the message's last
+    line, which for a multi-line message is not the one that names the exception)."""
+    lines = [line for line in error.strip().splitlines() if line.strip()]
+    if not lines:
+        return "(no message)"
+    last_frame = max((i for i, line in enumerate(lines) if line.startswith("  File ")), default=-1)
+    after = [line for line in lines[last_frame + 1:] if not line.startswith(" ")]
+    return after[0] if after else lines[-1]
+
+
 def column_legend(n_agents: int, budget: int) -> str:
     """What the summary's columns mean, printed under it (a reader should not need the README to read a report)."""
     return (f"Columns: regret@b = normalized regret of the best configuration after b evaluations (0 = the task's best, "
             f"1 = its worst; lower is better), mean ± std over all runs, so the ± mostly spreads across tasks (`hpo-gym "
             f"report --compare A:B` gives a paired interval); BtR = share of tasks on which the agent's mean regret@{budget} "
             "beats random's (- without a random agent); MP / MnP = median / mean best score over runs, in the tasks' "
-            f"metric (higher is better); MnR = mean rank among the {n_agents} agent{'' if n_agents == 1 else 's'} on each (task, "
+            f"metric (negated for a metric to minimize, so higher is better); MnR = mean rank among the {n_agents} agent{'' if n_agents == 1 else 's'} on each (task, "
             f"seed), 1 = best; "
             "s/suggestion = mean seconds the agent takes to propose one configuration.")
 
@@ -193,7 +204,7 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
     if table["failed"].any():
         failed = {a: int(n) for a, n in table["failed"].items() if n}
         first = df[df["status"] != "ok"].sort_values(["agent", "task", "seed"]).iloc[0]
-        reason = str(first["error"]).strip().splitlines()[-1] if str(first["error"]).strip() else "(no message)"
+        reason = _exception_line(str(first["error"]))
         parts += ["", "failed: runs in which the agent raised (" + ", ".join(f"{a}: {n}" for a, n in failed.items())
                   + "). They are left out of every metric above, so those agents' numbers cover only the runs they "
                   f"finished and may flatter them. First error ({first['agent']} on {first['task']} seed "

@@ -139,11 +139,15 @@ class _Context:
         return spec()
 
     def objective(self, task: str) -> Objective:
-        """The objective a transfer agent is fitted on: the task as the runs' envs score it (``env_kwargs``' metric,
-        backend, model and backend options; the suite's defaults used to be loaded whatever the runs scored)."""
+        """The objective a transfer agent is fitted on. On tables, the task as the runs' envs score it (``env_kwargs``'
+        metric and backend options: the suite's default metric used to be loaded whatever the runs scored). With the
+        live backend, the suite's own tables: transfer agents learn from tables, and a live task is a (task, model)
+        pair whose name the agents' per-fold checkpoints do not know."""
         if task in self.objectives:
             return self.objectives[task]
-        keys = ("backend", "model", "metric", "backend_options")
+        if self.env_kwargs.get("backend", "tabular") != "tabular":
+            return get_suite(self.suite).load(task)
+        keys = ("metric", "backend_options")
         pool = resolve_task_pool(task=task, suite=self.suite, **{k: self.env_kwargs[k] for k in keys if k in self.env_kwargs})
         return pool.get(pool.names[0])
 
@@ -189,6 +193,17 @@ def _jsonable(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
+def _padded(action: Any, space: gym.Space) -> Any:
+    """An agent's ``(d,)`` action widened with ignored zeros to the env's Box: a pool of tasks with different search
+    spaces (the live backend without ``model=``, a user suite) has a ``max_dims``-wide Box, and agents act in their
+    task's own ``d`` dimensions, so every run of every agent failed on the shape."""
+    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and np.ndim(action) == 1 \
+            and 0 < len(action) < space.shape[0]:
+        a = np.asarray(action)
+        return np.concatenate([a, np.zeros(space.shape[0] - len(a), dtype=a.dtype)])
+    return action
+
+
 def run_episode(agent: Any, env: gym.Env, seed: int, budget: int) -> tuple[list[dict[str, Any]], str | None]:
     """Play one HPO run; returns the per-step rows and the traceback if the agent failed (else None)."""
     rows: list[dict[str, Any]] = []
@@ -200,7 +215,7 @@ def run_episode(agent: Any, env: gym.Env, seed: int, budget: int) -> tuple[list[
             t0 = time.perf_counter()
             action = agent.act(obs)
             choose = time.perf_counter() - t0
-            obs, reward, terminated, truncated, info = env.step(action)
+            obs, reward, terminated, truncated, info = env.step(_padded(action, env.action_space))
             if observe is not None:
                 t0 = time.perf_counter()
                 observe(action, reward, info)

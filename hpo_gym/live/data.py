@@ -25,6 +25,7 @@ import logging
 import os
 import pickle
 import socket
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from hpo_gym.fingerprint import array_fingerprint
-from hpo_gym.lock import directory_lock
+from hpo_gym.lock import DirectoryInUse, directory_lock
 
 ENV_CACHE = "HPO_GYM_OPENML_CACHE"
 
@@ -173,9 +174,14 @@ def _one_loader_at_a_time(root: str | os.PathLike, task_id: int):
     """Hold the OpenML cache's lock while a task is read or downloaded: openml-python's cache is not safe for two
     processes (two live envs of an async vector env filling an empty cache crashed in 2 of 3 runs, each removing the
     folder the other was writing). A cache this process cannot write (a shared read-only copy) is read unlocked."""
+    holder = f"hpo-gym loading OpenML task {task_id}"
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(directory_lock(root, f"hpo-gym loading OpenML task {task_id}", wait=True))
+            try:
+                stack.enter_context(directory_lock(root, holder))
+            except DirectoryInUse as busy:  # say who is in the way, then wait for it (a download can take minutes)
+                warnings.warn(f"waiting for the OpenML cache lock: {busy}", RuntimeWarning, stacklevel=4)
+                stack.enter_context(directory_lock(root, holder, wait=True))
         except OSError:
             pass
         yield

@@ -101,3 +101,14 @@ def test_bench_and_demo_take_a_module_of_the_working_directory(tmp_path, monkeyp
     args = ["--agents", f"{module}:Mine", "--budget", "2", "--seeds", "1", "--jobs", "1"]
     args += ["--tasks", "car", "--out", str(tmp_path / "o"), "--no-report"] if command == "bench" else []
     assert main([command, *args]) == 0, capsys.readouterr().err
+
+
+def test_a_family_spec_takes_its_familys_colour_and_the_first_exception_line_is_quoted():
+    from hpo_gym.benchmark.report import _exception_line
+
+    assert _styles(["ppo:20000", "random"])["ppo:20000"]["color"] == _styles(["ppo"])["ppo"]["color"]
+    assert _styles(["ppo", "ppo:20000"])["ppo:20000"]["color"] != _styles(["ppo"])["ppo"]["color"]  # taken: another
+    traceback = ("Traceback (most recent call last):\n  File \"x.py\", line 3, in act\n    raise ValueError(msg)\n"
+                 "ValueError: the first line of the message\nsecond line of the message")
+    assert _exception_line(traceback) == "ValueError: the first line of the message"
+    assert _exception_line("plain message") == "plain message" and _exception_line("") == "(no message)"

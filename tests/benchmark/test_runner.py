@@ -318,3 +318,25 @@ def test_a_transfer_agent_is_fitted_on_the_tasks_as_the_runs_score_them():
     run_benchmark({"t": MetricRecordingTransfer}, ["credit_g", "vehicle"], budget=2, seeds=1, protocol="kfold", folds=2,
                   progress=False, env_kwargs={"metric": "val_f1"})
     assert MetricRecordingTransfer.metrics == ["val_f1", "val_f1"]
+
+
+def test_with_the_live_backend_transfer_agents_are_fitted_on_the_suites_tables():
+    """The live runs' tasks are (OpenML task, model) pairs such as '31-rf'; fitting transfer agents on those broke the
+    per-fold checkpoints' task names and the table-only agents. They learn from the suite's tables, as before."""
+    ctx = runner._Context(agents={}, objectives={}, suite="hpobench-nn", budget=2, out=None, resolve_agent=None,
+                          env_kwargs={"backend": "live", "model": "rf"})
+    obj = ctx.objective("credit_g")
+    assert isinstance(obj, TabularObjective) and obj.name == "credit_g"
+    tabular = runner._Context(agents={}, objectives={}, suite="hpobench-nn", budget=2, out=None, resolve_agent=None,
+                              env_kwargs={"metric": "val_f1"})
+    assert tabular.objective("credit_g").metadata["metric"] == "val_f1"
+
+
+def test_an_action_of_the_tasks_width_is_padded_to_a_wider_box():
+    from gymnasium.spaces import Box
+
+    wide = Box(0.0, 1.0, (6,), dtype=np.float32)
+    padded = runner._padded(np.array([0.2, 0.4], np.float32), wide)
+    assert padded.tolist() == pytest.approx([0.2, 0.4, 0, 0, 0, 0]) and wide.contains(padded)
+    same = np.array([0.1] * 6, np.float32)
+    assert runner._padded(same, wide) is same and runner._padded({"a": 1}, wide) == {"a": 1}

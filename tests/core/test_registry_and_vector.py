@@ -281,20 +281,23 @@ def test_vector_info_keeps_every_envs_value_of_a_categorical_that_mixes_kinds(mo
     from hpo_gym.space import Categorical, InfoInt, SearchSpace
     from hpo_gym.tabular import TabularObjective
 
-    space = SearchSpace([Categorical("max_depth", [3, None, "auto"]), Categorical("max_features", [1, 0.5])])
-    obj = TabularObjective("mixed", space, np.arange(6, dtype=float))
+    space = SearchSpace([Categorical("max_depth", [3, None, "auto"]), Categorical("max_features", [1, 0.5]),
+                         Categorical("early_stopping", [True, "auto", False])])
+    obj = TabularObjective("mixed", space, np.arange(18, dtype=float))
     vec = gym.make_vec("HPO-OpenML-v0", num_envs=3, vectorization_mode=mode, objective=obj, budget=2)
     try:
         vec.reset(seed=0)
-        info = vec.step(np.array([[0.1, 0.2], [0.5, 0.9], [0.9, 0.9]], dtype=np.float32))[4]
+        info = vec.step(np.array([[0.1, 0.2, 0.1], [0.5, 0.9, 0.5], [0.9, 0.9, 0.9]], dtype=np.float32))[4]
     finally:
         vec.close()
     assert list(info["config"]["max_depth"]) == [3, None, "auto"] and list(info["config"]["max_features"]) == [1, 0.5, 0.5]
+    assert list(info["config"]["early_stopping"]) == [True, "auto", False]  # 'auto' was batched as True
     single = gym.make("HPO-OpenML-v0", objective=obj, budget=2)
     single.reset(seed=0)
-    config = single.step(np.array([0.1, 0.2], dtype=np.float32))[4]["config"]
-    assert config == {"max_depth": 3, "max_features": 1} and isinstance(config["max_depth"], InfoInt)
-    assert repr(config) == "{'max_depth': 3, 'max_features': 1}" and json.dumps(config) == '{"max_depth": 3, "max_features": 1}'
+    config = single.step(np.array([0.1, 0.2, 0.1], dtype=np.float32))[4]["config"]
+    assert config == {"max_depth": 3, "max_features": 1, "early_stopping": True} and isinstance(config["max_depth"], InfoInt)
+    assert json.dumps({k: getattr(v, "item", lambda v=v: v)() for k, v in config.items()}) == \
+        '{"max_depth": 3, "max_features": 1, "early_stopping": true}'
 
 
 def test_history_batch_observation_is_each_episodes_observation_stacked():

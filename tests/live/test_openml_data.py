@@ -196,3 +196,28 @@ def test_a_cache_that_cannot_be_written_is_not_called_offline(private_openml):
     assert not isinstance(err.value, OpenMLUnavailableError)
     assert f"OpenML task {WINE}: reading or writing the local OpenML cache failed" in str(err.value)
     assert "the server was not the problem" in str(err.value) and "hpo-gym fetch" not in str(err.value)
+
+
+def test_a_process_waiting_for_the_cache_lock_says_who_holds_it(private_openml):
+    """A hung download of another process held every other one silently (openml-python's requests have no timeout)."""
+    import threading
+
+    from hpo_gym.lock import directory_lock
+
+    _, cache = private_openml
+    load_task(IRIS, cache_dir=cache)  # the cache exists and holds iris
+    _load_task_cached.cache_clear()
+    held, release = threading.Event(), threading.Event()
+
+    def other_loader():
+        with directory_lock(cache, "another hpo-gym downloading a big task"):
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=other_loader)
+    thread.start()
+    held.wait(10)
+    threading.Timer(1.0, release.set).start()
+    with pytest.warns(RuntimeWarning, match=r"waiting for the OpenML cache lock: .*another hpo-gym downloading a big task"):
+        assert load_task(IRIS, cache_dir=cache).n_classes == 3
+    thread.join(10)
