@@ -37,9 +37,10 @@ PATH_FIXES = {errno.EACCES: "give a path you can write", errno.EPERM: "give a pa
               errno.ENOTDIR: "a part of the path is a file: give a path whose parents are directories",
               errno.EEXIST: "a file is where a directory is needed: give another path",
               errno.ENOSPC: "free disk space, or give a directory on another disk",
-              errno.EDQUOT: "free disk space within your quota, or give a directory on another disk"}
+              getattr(errno, "EDQUOT", errno.ENOSPC): "free disk space within your quota, or give a directory on another "
+                                                      "disk"}  # EDQUOT: not on every platform
 #: Errors of the machine, not of the command line: they exit 1, with the command's resume hint.
-MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+MACHINE_ERRNOS = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 #: What a ``BrokenProcessPool`` means to a user: nothing in the command line was wrong.
 WORKER_DIED = ("a worker process died (killed by a signal or by the out-of-memory killer, e.g. with too many --jobs "
                "for the memory)")
