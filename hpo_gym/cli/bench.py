@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -27,10 +28,18 @@ def _csv(text: str) -> list[str]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bench", help="benchmark agents on a suite (resumable; results in --out)",
-                              description="Run agents x tasks x seeds through HPO-OpenML-v0 and store every step. Exit status 0 when "
+                              description=textwrap.fill(  # filled here: the raw formatter keeps the examples' lines
+                                          "Run agents x tasks x seeds through HPO-OpenML-v0 and store every step. Exit status 0 when "
                                           "every run finished, 1 when some agent raised (its runs are stored as failed), "
                                           "2 on bad input, 130 when interrupted (Ctrl-C). After an interruption, or a worker process killed "
-                                          "(e.g. out of memory; exit status 1), rerun the same command: finished runs are kept.")
+                                          "(e.g. out of memory; exit status 1), rerun the same command: finished runs are kept.",
+                                          width=100),
+                              epilog="examples:\n"
+                                     "  hpo-gym bench --agents random,tpe,cmaes --out runs/b\n"
+                                     "  hpo-gym bench --agents tpe,portfolio+tpe,grpoformer --protocol kfold --out runs/t\n"
+                                     "  hpo-gym bench --agents tpe,my_agents:MyAgent --tasks credit_g,kc1 --seeds 3 --out runs/m\n"
+                                     "  hpo-gym report runs/b --compare tpe:random",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--agents", type=_csv, default=["random", "tpe"],
                    help="comma-separated agent specs (NAME or NAME:ARG; default random,tpe): random, tpe, gp, cmaes, qmc; "
                         "transfer agents, fitted per fold under --protocol kfold: portfolio, portfolio+tpe[:K], "

@@ -214,3 +214,17 @@ def test_torch_running_out_of_disk_is_an_enospc_naming_the_file(tmp_path, monkey
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**12, 10**9, 10**11))  # space left: another cause
     with pytest.raises(RuntimeError, match=r"could not save .*state.pt: \[enforce fail"):
         policy.save_atomically({"x": 1}, tmp_path / "state.pt")
+
+
+def test_the_bench_help_examples_name_real_agents(capsys):
+    from agents.registry import make_agent
+
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    examples = capsys.readouterr().out.split("examples:")[1].strip().splitlines()
+    benches = [line.split() for line in examples if line.strip().startswith("hpo-gym bench")]
+    assert len(benches) >= 3
+    for words in benches:
+        for spec in words[words.index("--agents") + 1].split(","):
+            if not spec.startswith("my_agents:"):  # the user's own module, as the README's example
+                make_agent(spec)
