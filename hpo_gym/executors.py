@@ -143,9 +143,7 @@ def _exit_with(owner_pid: int) -> None:
             time.sleep(ORPHAN_CHECK_SECONDS)
             try:
                 os.kill(owner_pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # the pid now belongs to another user's process: ours is gone
+            except (ProcessLookupError, PermissionError):  # gone (PermissionError: the pid is another user's now)
                 os._exit(1)
             if _is_zombie(owner_pid):  # dead, not yet reaped by its own parent: kill(pid, 0) still succeeds
                 os._exit(1)

@@ -258,7 +258,8 @@ class GRPOformerAgent:
         self._descriptor = space_descriptor(space, len(space))
         # dimensions whose bins do not map one to one onto values (ints, and grids of more than MAX_BINS values): a new
         # bin can decode to a value already tried, so only an exact check of the encoding finds a repeat
-        self._has_int_dims = any(hp.kind == "int" or (hp.is_discrete and len(hp.values) > MAX_BINS) for hp in space)
+        self._exact_repeat_check = any(hp.kind == "int" or (hp.is_discrete and len(hp.values) > MAX_BINS)
+                                       for hp in space)
         self._finite = not any(hp.kind == "float" for hp in space)  # only a finite space can repeat a configuration
         self._grid_codes: np.ndarray | None = None  # every configuration of a small finite space, built when needed
         self._grid_rows: dict[bytes, int] = {}  # its rows by their bytes (a trial's float32 encoding)
@@ -344,7 +345,7 @@ class GRPOformerAgent:
         hb = np.maximum(np.minimum((np.asarray(observation["x"])[mask, :d].astype(np.float64) * nb[:d]).astype(np.int64),
                                    nb[:d] - 1), 0)
         history = observation["x"][mask]
-        seen = self._seen(history) if self._has_int_dims else None  # Int dims need exact checks; others compare bins
+        seen = self._seen(history) if self._exact_repeat_check else None  # ints and >MAX_BINS grids: exact checks
         g = self._first_unevaluated(cand[:, :d], nb[:d], first_new(cand[:, :d], hb), seen)
         # bins_to_unit: bin centre on grid dims, uniform inside the bin on continuous ones (same rng draws)
         b = cand[g].astype(np.float64)
@@ -377,7 +378,7 @@ class GRPOformerAgent:
         hb = history_bins(np.asarray(observation["x"])[mask, :d], f.n_bins[0, :d].cpu().numpy())
         bins = cand[0, :, :d].cpu().numpy()
         history = observation["x"][mask]
-        seen = self._seen(history) if self._has_int_dims else None  # Int dims need exact checks; others compare bins
+        seen = self._seen(history) if self._exact_repeat_check else None  # ints and >MAX_BINS grids: exact checks
         g = self._first_unevaluated(bins, f.n_bins[0, :d].cpu().numpy(), first_new(bins, hb), seen)
         u = bins_to_unit(cand[:, g], f, None if use_mode and g == 0 else self._rng)[0, :d]
         return self._unvisited(np.asarray(u, dtype=np.float64), bins[g], hb, history, seen).astype(self._action_dtype)
@@ -391,10 +392,11 @@ class GRPOformerAgent:
     def _first_unevaluated(self, cand_bins: np.ndarray, n_bins: np.ndarray, g: int, seen: set[bytes] | None) -> int:
         """``g``, or the first candidate after it whose configuration, as the env will evaluate it, is not in the history.
 
-        Why: an ``Int`` dimension gets 32 continuous bins, so two different bins can round to one integer; the bin
+        Why: an ``Int`` dimension (or a grid of more than ``MAX_BINS`` values) gets 32 continuous bins, so two
+        different bins can round to one value; the bin
         comparison of :func:`first_new` then misses the repeat (deterministic mode proposed one configuration every
         step on a small Int space). Each candidate is compared at its bin centre, encoded as the env stores a trial
-        (``space.encode(space.decode(u))``, :meth:`_seen`). Spaces without Int dimensions (every embedded task) pass
+        (``space.encode(space.decode(u))``, :meth:`_seen`). Spaces without such dimensions (every embedded task) pass
         ``seen=None`` and skip this entirely.
         """
         if not seen:
@@ -415,12 +417,12 @@ class GRPOformerAgent:
         a repeat on a finite grid is a wasted evaluation (12 of 20 proposals were, on such a space). The nearest
         unvisited configuration keeps the policy's choice as far as the grid allows. Spaces with a float dimension
         never repeat a configuration, and on the embedded tasks the G candidates hold a new one at every step, so
-        their proposals are unchanged. Off Int dimensions a candidate whose bins differ from every past trial's is
+        their proposals are unchanged. Off such dimensions a candidate whose bins differ from every past trial's is
         new, so the exact check runs only when the chosen bins repeat a past trial's (rare).
         """
         if not self._finite or len(history_x) == 0:
             return u
-        if not self._has_int_dims and not (chosen_bins == history_bins).all(-1).any():
+        if not self._exact_repeat_check and not (chosen_bins == history_bins).all(-1).any():
             return u
         seen = seen if seen is not None else self._seen(history_x)
         space = self._run_space

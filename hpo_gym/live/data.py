@@ -135,14 +135,21 @@ def _frame_to_numeric(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.column_stack(columns) if columns else np.empty((len(X), 0)), np.array(categorical, dtype=bool)
 
 
+def _cache_root_and_reason(error: BaseException) -> tuple[Path, str]:
+    """openml-python's cache root and ``error`` as one short line, for the messages below."""
+    import openml
+
+    short = str(error).splitlines()[0][:300] if str(error) else ""
+    return Path(openml.config._root_cache_directory).expanduser(), f"{type(error).__name__}: {short}"
+
+
 def _offline_message(task_id: int, error: BaseException) -> str:
     import openml
 
-    root = Path(openml.config._root_cache_directory).expanduser()
-    short = str(error).splitlines()[0][:300] if str(error) else ""
+    root, reason = _cache_root_and_reason(error)
     return (
         f"OpenML task {task_id} is not in the local OpenML cache and could not be downloaded from "
-        f"{openml.config.server} ({type(error).__name__}: {short}). Cache directory: {root} "
+        f"{openml.config.server} ({reason}). Cache directory: {root} "
         f"(this server's files go to {openml_server_cache_dir()}). To use the task offline, run "
         f"`hpo-gym fetch {task_id}` on a machine with internet (choose where it writes with "
         f"{ENV_CACHE}=<dir>), copy that directory here, and set {ENV_CACHE} to it."
@@ -160,11 +167,8 @@ def _server_unreachable(error: BaseException) -> bool:
 
 
 def _cache_message(task_id: int, error: BaseException) -> str:
-    import openml
-
-    root = Path(openml.config._root_cache_directory).expanduser()
-    short = str(error).splitlines()[0][:300] if str(error) else ""
-    return (f"OpenML task {task_id}: reading or writing the local OpenML cache failed ({type(error).__name__}: {short}). "
+    root, reason = _cache_root_and_reason(error)
+    return (f"OpenML task {task_id}: reading or writing the local OpenML cache failed ({reason}). "
             f"Cache directory: {root}. If the task's cached files are damaged, remove its folder there "
             f"(.../tasks/{task_id}) and run again; the server was not the problem")
 

@@ -124,7 +124,7 @@ def fit_and_score(shared: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str
         rows = _subsample(y, fidelity["subsample"], seed)
         X, y = X[rows], y[rows]
     pipeline = family.pipeline(job["config"], fidelity, shared["categorical"], shared["n_classes"], seed,
-                               shared["n_features"], fit_classes=np.unique(y))
+                               shared["n_features"], fit_classes=y)
     with warnings.catch_warnings(record=True) as caught, threadpool_limits(limits=job.get("threads", 1)):
         warnings.simplefilter("always")
         start = time.perf_counter()
