@@ -219,6 +219,7 @@ class Rollout:
     evaluations: int
     final_regret: np.ndarray        # (episodes,) normalized regret of the best found (NaN without oracle)
     mean_best: np.ndarray           # (episodes,) mean normalized best-so-far over steps
+    tasks: tuple[str, ...] = ()     # (episodes,) the name of each episode's objective
 
 
 def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularObjective], group_size: int,
@@ -392,7 +393,8 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
             adv[torch.arange(len(chosen)), torch.as_tensor(chosen)] += adv_ep.repeat(T)
         actions = torch.cat(ep["actions"])
         return Rollout(concat_states(ep["states"]), actions, torch.cat(ep["logps"]), rewards_np, adv,
-                       evaluations=ep["evaluations"], final_regret=ep["final_regret"], mean_best=ep["mean_regret"])
+                       evaluations=ep["evaluations"], final_regret=ep["final_regret"], mean_best=ep["mean_regret"],
+                       tasks=tuple(o.name for o in objs))
     if cfg.algo == "ppo-critic":
         raise ValueError("algo='ppo-critic' learns V(s) of per-step states; use group_mode='step'")
     tasks = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes, p=p)]
@@ -410,7 +412,8 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
     adv = adv_ep[None, :].expand(T, -1).reshape(-1, 1)
     rewards_np = np.tile(r_ep.reshape(-1), T)[:, None]
     return Rollout(concat_states(ep["states"]), torch.cat(ep["actions"]), torch.cat(ep["logps"]), rewards_np, adv,
-                   evaluations=ep["evaluations"], final_regret=ep["final_regret"], mean_best=ep["mean_regret"])
+                   evaluations=ep["evaluations"], final_regret=ep["final_regret"], mean_best=ep["mean_regret"],
+                   tasks=tuple(o.name for o in objs))
 
 
 def episode_returns(ep: dict[str, Any]) -> np.ndarray:
@@ -552,7 +555,7 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
         keep = np.sort(rng.choice(len(ro.states["y"]), update_states, replace=False))
         buffer_states = ro.states
         ro = Rollout(take_states(ro.states, keep), ro.actions[keep], ro.old_logp[keep], ro.rewards[keep],
-                     ro.advantages[keep], ro.evaluations, ro.final_regret, ro.mean_best)
+                     ro.advantages[keep], ro.evaluations, ro.final_regret, ro.mean_best, ro.tasks)
     else:
         buffer_states = ro.states
     f_all = featurize_states(ro.states, device)

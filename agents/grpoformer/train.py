@@ -68,6 +68,7 @@ class TrainConfig:
     grid_synthetic_frac: float = 0.3  # share of episodes drawn from them
     seed_tables: bool = False      # also train on each table's per-seed score tables (synthetic.seed_tables)
     seed_tables_frac: float = 0.5  # share of episodes drawn from them
+    task_priority: float = 0.0     # share of the real tables' episodes drawn by difficulty (task_priority_weights)
     eval_every: int = 10
     eval_seeds: int = 10
     ckpt_every: int = 10
@@ -89,6 +90,9 @@ class TrainConfig:
         for name in ("synthetic_frac", "mixed_frac", "grid_synthetic_frac", "seed_tables_frac"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: a share of the episodes, in [0, 1)")
+        if not 0 <= self.task_priority <= 1:
+            raise ValueError(f"task_priority={self.task_priority}: the share of the real tables' episodes drawn by "
+                             "difficulty, in [0, 1] (0 = uniform, the default)")
 
 
 #: TrainConfig fields a resumed run may change: how long, where and how often it reports, not what it learns.
@@ -108,6 +112,8 @@ def recipe_tag(cfg: TrainConfig) -> str:
         parts.append(f"grid_synthetic={cfg.grid_synthetic}@{cfg.grid_synthetic_frac:g}")
     if cfg.seed_tables:
         parts.append(f"seed_tables@{cfg.seed_tables_frac:g}")
+    if cfg.task_priority:
+        parts.append(f"task_priority={cfg.task_priority:g}")
     size = {k: v for k, v in changed_fields(cfg.policy).items()
             if k in ("d_model", "n_heads", "n_layers", "d_ff", "head_hidden")}
     if size:
@@ -179,6 +185,43 @@ def training_pool(tables: list[TabularObjective], extras: Sequence[tuple[list[Ta
                          "TrainConfig's synthetic_frac/mixed_frac/grid_synthetic_frac/seed_tables_frac")
     weights = [rest / len(tables)] * len(tables) + [frac / len(objs) for objs, frac in extras for _ in objs]
     return pool, np.array(weights)
+
+
+def task_priority_weights(weights: np.ndarray | None, pool_size: int, difficulty: np.ndarray, share: float
+                          ) -> np.ndarray:
+    """Episode-sampling weights that draw ``share`` of the real tables' episodes by rank of difficulty.
+
+    Why: on most tables the policy's episodes soon end near the best cell (car: 39 % of the grid is within 0.02 of it),
+    so their per-step groups are mostly flat and teach little, while the tables where regret remains carry what the
+    held-out regret is made of. This is Prioritized Level Replay's rank prioritization (Jiang et al. 2021) with the
+    table's recent final regret as its score: the hardest of n tables gets ``1 / H_n`` of the prioritized share, the
+    next ``1 / (2 H_n)`` and so on (harmonic weights, temperature 1); a table not yet seen (NaN) ranks first. The rest,
+    ``1 - share``, stays uniform, and the extra tasks' shares (synthetic, mixed, ...) are left as they were.
+    ``difficulty`` holds one score per real table: the first ``len(difficulty)`` entries of the pool.
+    """
+    n = len(difficulty)
+    w = np.full(pool_size, 1.0 / pool_size) if weights is None else np.asarray(weights, dtype=np.float64).copy()
+    real = w[:n].sum()
+    order = np.argsort(-np.nan_to_num(np.asarray(difficulty, dtype=np.float64), nan=np.inf), kind="stable")
+    ranks = np.empty(n)
+    ranks[order] = np.arange(1, n + 1)
+    prioritized = (1.0 / ranks) / np.sum(1.0 / ranks)
+    w[:n] = real * ((1.0 - share) / n + share * prioritized)
+    return w
+
+
+def update_difficulty(difficulty: np.ndarray, names: Sequence[str], ro_tasks: Sequence[str], final_regret: np.ndarray,
+                      decay: float = 0.8) -> np.ndarray:
+    """Each real table's running difficulty (:func:`task_priority_weights`' score): an exponential moving average of
+    the mean final regret of its episodes in each rollout (``decay`` on the old value; the first rollout sets it)."""
+    out = np.asarray(difficulty, dtype=np.float64).copy()
+    tasks = np.asarray(ro_tasks)
+    for i, name in enumerate(names):
+        here = final_regret[tasks == name]
+        if len(here):
+            now = float(np.nanmean(here))
+            out[i] = now if np.isnan(out[i]) else decay * out[i] + (1 - decay) * now
+    return out
 
 
 def check_not_diverged(policy: torch.nn.Module, step: int, lr: float, unit: str = "update") -> None:
@@ -295,6 +338,8 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
     start, evaluations, wall0 = 0, 0, 0.0
     state_path, log_path = out / "state.pt", out / "log.csv"
     buffer = StateBuffer(cfg.learner.buffer_states)
+    table_names = [o.name for o in tables]
+    difficulty = np.full(len(tables), np.nan)  # task_priority's per-table score, kept in the training state
     extra = {"train_tasks": sorted(o.name for o in tables), "seed": cfg.seed, "train_config": _plain(asdict(cfg))}
     if resume and state_path.exists():
         st = _read_state(state_path, device)
@@ -306,6 +351,7 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
             critic[0].load_state_dict(st["critic"])
             critic[1].load_state_dict(st["critic_optimizer"])
         buffer.parts = list(st.get("buffer", []))  # PCR reference states: a resumed run sees what it would have
+        difficulty = np.asarray(st.get("difficulty", difficulty), dtype=np.float64)
         rng.bit_generator.state = st["rng"]
         gen.set_state(st["gen"].cpu())  # map_location moved it to the policy's device; the generator is CPU
         start, evaluations, wall0 = st["update"], st["evaluations"], st["wall_s"]
@@ -338,8 +384,11 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
     design = initial_designs(tables, k) if k else None
     heldout_design = portfolio_design(tables, k, holdout) if k and holdout else None
     for u in range(start, cfg.updates):
-        ro = collect(policy, pool, cfg.learner, rng, gen, device=device, weights=weights, initial_design=design)
+        drawn = weights if not cfg.task_priority else task_priority_weights(weights, len(pool), difficulty,
+                                                                             cfg.task_priority)
+        ro = collect(policy, pool, cfg.learner, rng, gen, device=device, weights=drawn, initial_design=design)
         evaluations += ro.evaluations
+        difficulty = update_difficulty(difficulty, table_names, ro.tasks, ro.final_regret)
         stats = update(policy, optimizer, ro, buffer, cfg.learner, rng, frozen, device=device, critic=critic)
         check_not_diverged(policy, u + 1, cfg.learner.lr)
         row = {"update": u + 1, "evaluations": evaluations, "wall_s": round(time.time() - t0, 2),
@@ -361,6 +410,7 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
                     "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state, "gen": gen.get_state(),
                     "update": u + 1, "evaluations": evaluations, "wall_s": time.time() - t0}
             blob["buffer"] = buffer.parts
+            blob["difficulty"] = difficulty
             if critic is not None:
                 blob.update(critic=critic[0].state_dict(), critic_optimizer=critic[1].state_dict())
             save_atomically(blob, state_path)

@@ -63,6 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="random smooth objectives on the training tables' own grid, optima anywhere (default 0 = none)")
     p.add_argument("--seed-tables", action="store_true",
                    help="also train on each training table's per-seed score tables (half of the episodes)")
+    p.add_argument("--task-priority", type=float, default=None,
+                   help="share of the real tables' episodes drawn by recent difficulty (prioritized level replay, "
+                        "rank-based; default 0 = uniform)")
     p.add_argument("--eval-every", type=positive_int, default=None, help="held-out regret every N updates (default 10)")
     p.add_argument("--head", choices=["factorized", "autoregressive"], default=None,
                    help="output head (default factorized): independent bins per dimension, or each dimension "
@@ -104,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["std_normalize"] = False
     transfer_only = {"updates": args.updates, "synthetic": args.synthetic, "mixed": args.mixed,
                      "grid_synthetic": args.grid_synthetic, "seed_tables": args.seed_tables or None,
-                     "eval_every": args.eval_every}
+                     "task_priority": args.task_priority, "eval_every": args.eval_every}
     if args.online:  # --budget is the run's total there, not an episode's horizon
         given = sorted("--" + k.replace("_", "-") for k, v in {**transfer_only, "resume": args.resume or None}.items()
                        if v is not None)

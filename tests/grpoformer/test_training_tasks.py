@@ -83,3 +83,53 @@ def test_train_cli_refuses_extra_tasks_that_leave_no_room_for_the_real_tables(tm
             "--mixed", "2", "--grid-synthetic", "2", "--seed-tables"]  # 15 + 30 + 30 + 50 % of the episodes
     assert main(args) == 2
     assert "take 125% of the episodes" in capsys.readouterr().err
+
+
+def test_task_priority_draws_the_hardest_tables_more_and_leaves_extra_shares_alone():
+    """Rank prioritization: harmonic weights by difficulty over the real tables, mixed with uniform; unseen first."""
+    from agents.grpoformer.train import task_priority_weights
+
+    base = np.array([0.35, 0.35, 0.1, 0.1, 0.1])  # 2 real tables, 3 extra tasks (training_pool's layout)
+    w = task_priority_weights(base, 5, np.array([0.01, 0.04]), share=0.5)
+    # real share 0.7: uniform half 0.175 each, prioritized half 0.35 * (1/2, 1) / 1.5 -> hardest (index 1) 2/3
+    np.testing.assert_allclose(w, [0.175 + 0.35 / 3, 0.175 + 0.35 * 2 / 3, 0.1, 0.1, 0.1])
+    np.testing.assert_allclose(task_priority_weights(base, 5, np.array([0.01, 0.04]), share=0.0), base)
+    unseen_first = task_priority_weights(None, 3, np.array([0.05, np.nan, 0.01]), share=1.0)
+    np.testing.assert_allclose(unseen_first, np.array([1 / 2, 1, 1 / 3]) / (11 / 6))
+    assert recipe_tag(TrainConfig(task_priority=0.5)) == "task_priority=0.5"
+    with pytest.raises(ValueError, match=r"task_priority=1.5: .* in \[0, 1\]"):
+        TrainConfig(task_priority=1.5).validate()
+
+
+def test_difficulty_is_a_running_mean_of_each_tables_final_regret():
+    from agents.grpoformer.train import update_difficulty
+
+    names = ["kc1", "car", "credit_g"]
+    first = update_difficulty(np.full(3, np.nan), names, ["kc1", "car", "kc1", "synthetic-3"],
+                              np.array([0.02, 0.0, 0.04, 0.5]))
+    np.testing.assert_allclose(first, [0.03, 0.0, np.nan])  # credit_g drew no episode: still unseen
+    second = update_difficulty(first, names, ["kc1", "credit_g"], np.array([0.01, 0.02]), decay=0.8)
+    np.testing.assert_allclose(second, [0.8 * 0.03 + 0.2 * 0.01, 0.0, 0.02])
+
+
+def test_task_priority_training_resumes_exactly(tmp_path):
+    """The per-table difficulty is part of the training state: a resumed run draws the tasks the straight run drew."""
+    import dataclasses
+
+    import pandas as pd
+    import torch
+
+    from agents.grpoformer.train import train
+
+    cfg = TrainConfig(updates=4, synthetic=2, task_priority=1.0, eval_every=10**6, ckpt_every=1)
+    cfg = dataclasses.replace(cfg, learner=dataclasses.replace(cfg.learner, episodes=4, horizon=5))
+    tables = [load_hpobench_nn(t) for t in ("kc1", "car", "credit_g")]
+    straight = train(tables, tmp_path / "straight", cfg, progress=False)
+    train(tables, tmp_path / "resumed", dataclasses.replace(cfg, updates=2), progress=False)
+    resumed = train(tables, tmp_path / "resumed", cfg, resume=True, progress=False)
+    for name, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+    logs = [pd.read_csv(tmp_path / run / "log.csv").drop(columns=["wall_s"]) for run in ("straight", "resumed")]
+    pd.testing.assert_frame_equal(*logs)
+    state = torch.load(tmp_path / "straight" / "state.pt", weights_only=False)
+    assert np.isfinite(state["difficulty"]).sum() >= 1 and state["difficulty"].shape == (3,)
