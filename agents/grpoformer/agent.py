@@ -47,6 +47,7 @@ import torch
 from agents.grpoformer.fast_inference import FastPolicy
 from agents.grpoformer.learner import first_new
 from agents.grpoformer.policy import (
+    FEATURES_VERSION,
     MAX_BINS,
     MAX_DIMS,
     GRPOformerPolicy,
@@ -74,10 +75,11 @@ SHIPPED_CHECKPOINT = CHECKPOINT_DIR / "hpobench_nn_all.pt"
 
 
 def fold_key(task_names: Sequence[str], seed: int, recipe: str = "") -> str:
-    """Cache key of a fold checkpoint: the sorted training task names, the training seed and the training
-    recipe's tag (:func:`agents.grpoformer.train.recipe_tag`; empty for the original recipe, whose keys
-    predate the tag), so a checkpoint of another recipe is never loaded in its place."""
-    text = ",".join(sorted(task_names)) + f"|seed={seed}" + (f"|{recipe}" if recipe else "")
+    """Cache key of a fold checkpoint: the sorted training task names, the training seed, the training recipe's
+    tag (:func:`agents.grpoformer.train.recipe_tag`; empty for the original recipe) and the policy's input-feature
+    version, so a checkpoint of another recipe, or one trained on other inputs, is never loaded in its place."""
+    text = (",".join(sorted(task_names)) + f"|seed={seed}" + (f"|{recipe}" if recipe else "")
+            + f"|features={FEATURES_VERSION}")
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -360,9 +362,8 @@ class GRPOformerAgent:
         """The reference path: torch featurize + forward (also the path for a GPU ``device``)."""
         d = len(self._run_space)
         # _prepared keeps only the filled history slots (padding is masked out everywhere anyway): fewer tokens, a 3x
-        # faster suggestion, and the same policy output up to float round-off -- except on tied scores, where the rank
-        # feature follows torch.argsort's unspecified tie order, which depends on the array length (differences up to
-        # ~0.2 in a log-probability were seen on kc1). An empty history keeps one (masked) slot for the encoder.
+        # faster suggestion, and the same policy output up to float round-off (also on tied scores: the rank feature
+        # is policy.average_rank, which does not depend on the padding). An empty history keeps one (masked) slot.
         if len(observation["y"]) == 0:
             observation = {**observation, "x": np.zeros((1, observation["x"].shape[1]), np.float32),
                            "y": np.zeros(1, np.float32), "mask": np.zeros(1, np.int8)}

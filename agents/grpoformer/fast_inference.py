@@ -15,10 +15,9 @@ that save work: LayerNorm affines folded into the following linear layer, the at
 into the query projection, the last encoder layer evaluated only for the budget and dimension rows that
 the head reads, the mask multiplications dropped when every history slot is filled. The differences are
 float round-off (<= 2e-5 on log-probabilities; ``tests/grpoformer/test_fast_inference.py`` checks it
-against the torch policy). One feature needs care: the within-history rank uses torch's ``argsort``,
-whose order among *tied* scores is unspecified, so on tied scores the fast path calls the same
-``torch.argsort`` on the same array (the torch path's tie order); without ties NumPy's sort gives the
-same ranks.
+against the torch policy). The within-history rank is the average rank (tied scores share the mean of their
+positions, :func:`~agents.grpoformer.policy.average_rank`), a function of the scores alone, so both paths and the
+training rollouts' padded histories give the same feature.
 
 Per-search-space work (the static part of the dimension tokens and its first linear layer, the bin
 layout) is cached, keyed by the descriptor arrays, since it does not change within an episode.
@@ -218,17 +217,13 @@ class FastPolicy:
         yc = y - y.sum() / n
         std = np.sqrt((yc * yc).sum() / n)
         z = np.minimum(np.maximum(yc / (std + _F32(1e-8)), _F32(-5.0)), _F32(5.0))
-        order = np.argsort(y, kind="stable")
-        srt = y[order]
-        ymin, ymax = srt[0], srt[-1]
+        ymin, ymax = y.min(), y.max()
         diff = ymax - ymin
         if not diff > 0:  # equal scores have z 0, as in featurize
             z = np.zeros(T, _F32)
         ymm = (y - ymin) / diff if diff > 1e-12 else np.ones(T, _F32)  # all-equal history: every trial is "best"
-        if T > 1 and (srt[1:] == srt[:-1]).any():  # ties: torch's own (unspecified) tie order, as in featurize
-            order = torch.from_numpy(np.array(y)).argsort().numpy()
-        rank = np.empty(T, _F32)
-        rank[order] = np.arange(T, dtype=_F32)  # argsort().argsort() = the inverse permutation of argsort()
+        # average rank, as policy.average_rank: trials below, plus half the other trials tied with it
+        rank = ((y[None, :] < y[:, None]).sum(1) + ((y[None, :] == y[:, None]).sum(1) - 1) / 2).astype(_F32)
         best = int(np.argmax(y))
         trial = np.zeros((T, MAX_DIMS + 5), _F32)
         Dx = min(x.shape[1], MAX_DIMS)

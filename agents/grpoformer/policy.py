@@ -53,6 +53,7 @@ import errno
 import math
 import pickle
 import shutil
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -66,6 +67,9 @@ from hpo_gym.atomic import atomic_path
 
 MAX_DIMS = 16
 MAX_BINS = 32
+#: Version of the policy's input features, saved with every checkpoint (``extra["features"]``; absent = 1). 2: the
+#: rank of tied scores is their average rank (:func:`average_rank`), not torch.argsort's unspecified tie order.
+FEATURES_VERSION = 2
 KIND_FLOAT, KIND_INT, KIND_ORDINAL, KIND_CATEGORICAL = 1, 2, 3, 4
 TRIAL_FEATURES = MAX_DIMS + 5
 DIM_FEATURES = 5 + 2 + MAX_DIMS + 3
@@ -123,6 +127,19 @@ class Features:
         return Features(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
 
 
+def average_rank(y: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Each trial's rank among the valid trials of its row, 0 = worst, with tied scores sharing the mean of their
+    positions (scipy's ``rankdata(method="average") - 1``): (N, T), float.
+
+    Why not ``argsort().argsort()``: its order among tied scores (common on the tables) is unspecified and changes
+    with the array's length, so the padded histories of training and the filled-only ones the agent featurizes got
+    different ranks for the same trials. The average rank depends on the scores alone."""
+    valid_other = valid[:, None, :]
+    below = ((y[:, None, :] < y[:, :, None]) & valid_other).sum(2)
+    tied = ((y[:, None, :] == y[:, :, None]) & valid_other).sum(2)  # counts the trial itself
+    return below.float() + (tied.float() - 1.0) / 2.0
+
+
 def featurize(x, y, mask, step_fraction, dim_kind, dim_choices, dim_log, device: str | torch.device = "cpu") -> Features:
     """Build policy inputs from observation arrays (batched: ``x`` (N, T, Dmax), ``y``/``mask`` (N, T),
     ``step_fraction`` (N,) or (N, 1), ``dim_*`` (N, Dmax)). The same function serves the env's observations
@@ -161,8 +178,7 @@ def featurize(x, y, mask, step_fraction, dim_kind, dim_choices, dim_log, device:
     ymm = torch.where(m, (y - ymin[:, None]) / span[:, None], torch.zeros_like(y))
     ymm = torch.where((ymax - ymin)[:, None] > 1e-12, ymm, mf)  # all-equal history: every trial is "best"
     masked_y = torch.where(m, y, torch.full_like(y, -big))
-    rank = masked_y.argsort(1).argsort(1).float() - (T - n[:, None])  # 0 = worst valid trial
-    rank = torch.where(m, rank / (n[:, None] - 1).clamp(min=1.0), torch.zeros_like(y))
+    rank = torch.where(m, average_rank(y, m) / (n[:, None] - 1).clamp(min=1.0), torch.zeros_like(y))  # 0 = worst
     best_idx = masked_y.argmax(1)
     is_best = torch.zeros_like(y).scatter_(1, best_idx[:, None], 1.0) * mf
     trial = torch.cat([x * mf[..., None], z[..., None], ymm[..., None], rank[..., None], is_best[..., None], mf[..., None]], -1)
@@ -470,8 +486,8 @@ def save_policy(policy: GRPOformerPolicy, path, extra: dict | None = None) -> No
     which ``hpo-gym bench --protocol kfold`` needs to show that a task is held-out). Atomic: a kill while
     saving leaves the earlier file (or none), never a torn one that a later bench run would fail to read."""
     save_atomically({"config": asdict(policy.config),
-                     "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()}, "extra": extra or {}},
-                    path)
+                     "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
+                     "extra": {**(extra or {}), "features": FEATURES_VERSION}}, path)
 
 
 #: Free bytes under which a failed ``torch.save`` is put down to a full disk.
@@ -535,4 +551,10 @@ def load_policy(path, device: str | torch.device = "cpu") -> tuple[GRPOformerPol
     except (TypeError, RuntimeError) as e:  # another network's weights or a config of another version
         raise ValueError(f"{not_ours}: its network does not match this version's ({type(e).__name__}: {str(e)[:300]})") from None
     policy.to(device).eval()
-    return policy, blob.get("extra", {})
+    meta = blob.get("extra", {})
+    if meta.get("features", 1) < FEATURES_VERSION:
+        warnings.warn(f"{path} was trained with the policy's input features of version {meta.get('features', 1)}, "
+                      f"this version computes version {FEATURES_VERSION} (tied scores get their average rank); it "
+                      "runs, with slightly different inputs where scores tie; retrain it with `hpo-gym "
+                      "train-grpoformer` to score the policy on the inputs it learned from", UserWarning, stacklevel=2)
+    return policy, meta

@@ -32,6 +32,7 @@ from agents.grpoformer.learner import (
     update,
 )
 from agents.grpoformer.policy import (
+    FEATURES_VERSION,
     MAX_DIMS,
     GRPOformerPolicy,
     PolicyConfig,
@@ -265,6 +266,10 @@ def check_resumable(state: Mapping[str, Any], extra: Mapping[str, Any], updates:
     or recipe, or fewer updates than already done. Only :data:`RESUMABLE_CHANGES` may differ."""
     saved = state["policy"].get("extra", {})
     fix = f"rerun with the original settings, or train into a new --out (not {path.parent})"
+    if saved.get("features", 1) != extra.get("features", FEATURES_VERSION):
+        raise ValueError(f"{path} was trained on the policy's input features of version {saved.get('features', 1)}, "
+                         f"this version computes version {FEATURES_VERSION}: resuming would train one policy on both; "
+                         f"train into a new --out (not {path.parent})")
     if saved.get("train_tasks") != extra["train_tasks"]:
         raise ValueError(f"{path} was trained on {saved.get('train_tasks')}, this run trains on {extra['train_tasks']} "
                          f"(another --holdout?): resuming would mix them; {fix}")
@@ -340,7 +345,8 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
     buffer = StateBuffer(cfg.learner.buffer_states)
     table_names = [o.name for o in tables]
     difficulty = np.full(len(tables), np.nan)  # task_priority's per-table score, kept in the training state
-    extra = {"train_tasks": sorted(o.name for o in tables), "seed": cfg.seed, "train_config": _plain(asdict(cfg))}
+    extra = {"train_tasks": sorted(o.name for o in tables), "seed": cfg.seed, "train_config": _plain(asdict(cfg)),
+             "features": FEATURES_VERSION}
     if resume and state_path.exists():
         st = _read_state(state_path, device)
         check_resumable(st, extra, cfg.updates, state_path)

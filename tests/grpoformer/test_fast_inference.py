@@ -185,3 +185,27 @@ def test_fast_autoregressive_agent_identical_to_torch_path(tmp_path, kw):
             assert np.array_equal(a, ref.act(obs))
             obs, *_ = env.step(a)
     _assert_same(fast.policy, fast.fast_policy(), obs)  # the first-dimension-unconditioned head, too
+
+
+def test_the_rank_feature_is_the_average_rank_and_ignores_the_padding():
+    """Training featurizes padded histories (budget slots), the agent only the filled ones: tied scores (common on the
+    tables) must get the same rank feature in both, on both paths, and every tied trial the same value."""
+    from scipy.stats import rankdata
+
+    from agents.grpoformer.policy import featurize
+
+    rank_column = MAX_DIMS + 2  # trial token: x (MAX_DIMS), z, min-max, rank, best flag, mask
+    for seed, n in [(0, 12), (1, 40), (2, 50), (3, 7)]:
+        obs = _obs(MIXED, n, seed=seed, ties=True)
+        y = obs["y"][:n]
+        expected = (rankdata(y, method="average") - 1) / max(n - 1, 1)
+        desc = {k: obs[k][None] for k in ("dim_kind", "dim_choices", "dim_log")}
+        padded = featurize(obs["x"][None], obs["y"][None], obs["mask"][None], obs["step_fraction"], **desc)
+        filled = featurize(obs["x"][None, :n], y[None], obs["mask"][None, :n], obs["step_fraction"], **desc)
+        np.testing.assert_allclose(padded.trial[0, :n, rank_column].numpy(), expected, rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(padded.trial[0, :n].numpy(), filled.trial[0].numpy())
+        assert not padded.trial[0, n:, rank_column].any()  # padding slots carry no rank
+        fast = FastPolicy(GRPOformerPolicy().eval())
+        sc = fast._space_cache(obs["dim_kind"], obs["dim_choices"].astype(np.float32), obs["dim_log"].astype(np.float32))
+        fast_trial = fast._history(obs, sc, n)[0]
+        np.testing.assert_allclose(fast_trial[:, rank_column], expected, rtol=0, atol=1e-6)
