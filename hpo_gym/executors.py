@@ -254,6 +254,16 @@ class ProcessExecutor(Executor):
         self._pid = os.getpid()
         atexit.register(self.close)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy starts without workers (they start on its first run): a worker's pipe and process cannot travel, and
+        a half-copied pipe closes the original's when it is collected."""
+        return {**self.__dict__, "_workers": [], "_pid": os.getpid()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pid = os.getpid()
+        atexit.register(self.close)
+
     def _ensure_workers(self) -> None:
         if os.getpid() != self._pid:  # we were forked: the workers belong to the parent
             self._workers, self._pid = [], os.getpid()

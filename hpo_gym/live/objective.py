@@ -224,10 +224,31 @@ class LiveObjective:
         if self.time_limit is not None and not (0 < self.time_limit < math.inf):  # NaN fails too: it meant no limit
             raise ValueError(f"time_limit must be positive, finite seconds or None, got {time_limit}")
         self.executor = shared_executor(executor, executor_options)
+        # how to reopen both in a copy (__setstate__): a named executor is the process's shared one, a given one travels
+        self._executor_spec = None if isinstance(executor, Executor) else (executor, dict(executor_options or {}))
         self.cache = EvaluationCache(cache_dir) if cache else None
         self.name = f"{self.task_id}-{self.family.name}"
         self.space: SearchSpace = self.family.space
         self._shared: dict[str, dict[str, Any]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy (``pickle``, ``copy.deepcopy``: an RL library's evaluation env, a checkpointed env) leaves out the
+        worker processes of a named executor and the cache's SQLite connection, which cannot travel; copying them
+        failed, and the half-copied worker pipe closed the original env's pipe when it was collected.
+        :meth:`__setstate__` reopens both from their settings."""
+        state = self.__dict__.copy()
+        if self._executor_spec is not None:
+            state["executor"] = None
+        state["cache"] = None
+        state["_cache_directory"] = self.cache.directory if self.cache is not None else None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        directory = state.pop("_cache_directory", None)
+        self.__dict__.update(state)
+        if self._executor_spec is not None:
+            self.executor = shared_executor(*self._executor_spec)
+        self.cache = EvaluationCache(directory) if directory is not None else None
 
     def _check_metric_defined_on_validation_rows(self) -> None:
         """A macro ROC AUC needs every class among the validation rows; otherwise each fit would score NaN, a failure."""

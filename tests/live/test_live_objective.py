@@ -230,3 +230,32 @@ def test_a_tiny_subsample_still_holds_every_class(openml_session, eval_cache, mo
         assert set(y_fit[_subsample(y_fit, 0.02, seed)]) == {0, 1, 2}
         ev = obj.evaluate(DEFAULTS[model], seed=seed)
         assert not ev.failed, ev.info.get("error")
+
+
+@pytest.mark.parametrize("executor", ["serial", "given-process"])
+def test_a_live_env_copies_mid_episode_and_both_copies_go_on(openml_session, eval_cache, executor):
+    """An RL library deep-copies or pickles envs (evaluation envs, checkpoints). A stepped live env holds worker pipes
+    and an SQLite connection: copying them failed, and the half-copied pipe closed the original's when collected."""
+    import copy
+    import gc
+    import pickle
+
+    from hpo_gym.executors import ProcessExecutor
+
+    chosen = ProcessExecutor(n_workers=1) if executor == "given-process" else executor
+    env = gym.make("HPO-OpenML-v0", backend="live", task=WINE, model="rf", budget=4,
+                   backend_options={"fidelity": SMALL["rf"], "cache_dir": eval_cache, "time_limit": 30,
+                                    "executor": chosen})
+    env.reset(seed=0)
+    action = np.full(4, 0.5, np.float32)
+    first = env.step(action)[1]
+    copies = [copy.deepcopy(env), pickle.loads(pickle.dumps(env))]
+    gc.collect()
+    other = np.full(4, 0.3, np.float32)
+    for c in [env, *copies]:  # the original and both copies: same history, same fits (from the shared cache)
+        obs, reward, terminated, _, info = c.step(other)
+        assert "error" not in info and 0.3 < reward <= 1.0 and info["step"] == 2 and not terminated
+        assert c.unwrapped.objective.cache is not None
+    assert {c.step(action)[1] for c in [env, *copies]} == {first}  # the first step's configuration, from the cache
+    for c in [env, *copies]:
+        c.close()
