@@ -58,7 +58,8 @@ class HPOEnv(gym.Env):
     ============== ===================== =========================================================
     key            space                 meaning
     ============== ===================== =========================================================
-    x              Box(0, 1, (H, D))     encoded configurations evaluated so far (zero padded)
+    x              Box(0, 1, (H, D))     encoded configurations evaluated so far (zero padded; float32 for
+                                         every task: an int finer than float32 is exact in info["config"])
     y              Box(-F, F, (H,))      their scores (higher is better); F = float32 max
     mask           MultiBinary(H)        1 where a trial exists
     step_fraction  Box(0, 1, (1,))       evaluations used / budget

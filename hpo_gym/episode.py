@@ -64,6 +64,8 @@ def numeric_action(action: Any, expected: str) -> np.ndarray:
     try:
         if np.iscomplexobj(action):  # the cast would drop the imaginary part with only a warning
             raise TypeError("complex")
+        if np.asarray(action).dtype.kind in "bUSMm":  # "0.5" or True would be cast to a number without a word
+            raise TypeError("not a number")
         return np.asarray(action, dtype=np.float64)
     except (TypeError, ValueError):
         hint = "; for a dict of native values make the env with action_type='dict'" if isinstance(action, Mapping) else ""

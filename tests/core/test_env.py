@@ -333,6 +333,10 @@ def test_input_a_user_gets_wrong_is_named_not_ignored_or_a_numpy_traceback(credi
         env.step(["a"] * 5)
     with pytest.raises(ValueError, match="is not numeric; expected Box"):  # the cast dropped the imaginary part
         env.step(np.full(5, 0.5 + 0.2j))
+    for cast_silently in (["0.5"] * 5, np.array(["1e-3"] * 5), np.ones(5, dtype=bool)):  # "0.5" -> 0.5, True -> 1.0
+        with pytest.raises(ValueError, match="is not numeric; expected Box"):
+            env.step(cast_silently)
+    assert env.step(np.full(5, 0.5))[4]["step"] == 1  # the refused actions used none of the budget
     dict_env = gym.make("HPO-OpenML-v0", task="credit_g", budget=5, action_type="dict")
     dict_env.reset(seed=0)
     for bad in [np.nan, np.inf, None, "x", 2.7]:  # int(nan) / int(None) used to raise their own unnamed errors
@@ -368,6 +372,8 @@ def test_the_native_vector_env_checks_its_input_like_the_single_env():
     vec.reset(seed=0)
     with pytest.raises(ValueError, match="is not numeric"):
         vec.step([["a"] * 5] * 2)
+    with pytest.raises(ValueError, match="is not numeric"):
+        vec.step(np.ones((2, 5), dtype=bool))
     with pytest.raises(ValueError, match="unknown reset option"):
         vec.reset(options={"taks": "kc1"})
 
