@@ -117,7 +117,7 @@ class SB3PPOAgent:
         refused here, before any run, instead of failing every run afterwards.
         """
         if self.given_model:
-            self._check_given_model(train_objectives, seed, budget)
+            self._check_given_model([o.name for o in train_objectives], seed, budget)
             return
         if budget is not None:
             self.budget = check_budget(budget)
@@ -140,15 +140,29 @@ class SB3PPOAgent:
             torch.set_num_threads(threads)
             vec_env.close()
 
-    def _check_given_model(self, train_objectives: Sequence[Objective], fold: int, budget: int | None) -> None:
+    def check_plan(self, protocol: str, held_out_by_fold: Mapping[int, Sequence[str]], task_names: Sequence[str]) -> None:
+        """Before a benchmark runs (see :class:`agents.base.TransferAgent`): a given model that records no training
+        tasks, or was trained on a task a fold holds out, is refused once, here, instead of failing every run of
+        the fold inside ``fit`` (and locking the result directory with those stored failures)."""
+        if not self.given_model:
+            return
+        if not self.trained_on:
+            raise ValueError(self._no_training_tasks())
+        for k, held in held_out_by_fold.items():
+            self._check_given_model([t for t in task_names if t not in held], k, None)
+
+    def _no_training_tasks(self) -> str:
+        return (f"{self.source} records no training tasks (saved by plain SB3 or by an older hpo-gym), so no run of "
+                "it can be labelled held-out or in-sample: save it with the tasks it was trained on, "
+                "SB3PPOAgent(model=PPO.load(path), trained_on=[...]).save(path), or use ppo or ppo:N to train one "
+                "per fold with --protocol kfold")
+
+    def _check_given_model(self, train_names: Sequence[str], fold: int, budget: int | None) -> None:
         """A given model is kept for the fold only if its scores there are held-out: every task it was trained on
         must be one the fold trains on (the harness passes only those; any other task may be a held-out one)."""
-        train = sorted(o.name for o in train_objectives)
+        train = sorted(train_names)
         if not self.trained_on:
-            raise ValueError(f"{self.source} records no training tasks (saved by plain SB3 or by an older hpo-gym), "
-                             "so its scores cannot be shown to be held-out: save it with the tasks it was trained on, "
-                             "SB3PPOAgent(model=PPO.load(path), trained_on=[...]).save(path), or use ppo or ppo:N to "
-                             "train one per fold")
+            raise ValueError(self._no_training_tasks())
         unseen = sorted(set(self.trained_on) - set(train))
         if unseen:
             raise ValueError(f"{self.source} was trained on {unseen}, which fold {fold} holds out (it trains on "

@@ -56,11 +56,11 @@ def online_run(job: tuple[str, int, int, str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--tasks", default=",".join(HPOBENCH_NN_TASKS))
-    ap.add_argument("--seeds", type=positive_int, default=3)
-    ap.add_argument("--budget", type=positive_int, default=500)
-    ap.add_argument("--jobs", type=positive_int, default=1)
-    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_online_all"))
+    ap.add_argument("--tasks", default=",".join(HPOBENCH_NN_TASKS), help="comma-separated tasks (default: all 8 embedded)")
+    ap.add_argument("--seeds", type=positive_int, default=3, help="seeds per task, online runs and baselines alike (default 3)")
+    ap.add_argument("--budget", type=positive_int, default=500, help="evaluations per run, GRPO groups included (default 500)")
+    ap.add_argument("--jobs", type=positive_int, default=1, help="parallel online runs (default 1; 1 on a GPU, see the docs)")
+    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_online_all"), help="run directory, resumable (default runs/grpoformer_online_all)")
     args = ap.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     rows = map_jobs(online_run, [(t, s, args.budget, args.out) for t in tasks for s in range(args.seeds)], args.jobs,

@@ -53,7 +53,7 @@ from agents.grpoformer.policy import load_policy  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark, summary_table  # noqa: E402
 from hpo_gym.benchmark.difficulty import best_cell_hits, miss_the_best_floor, suite_profile  # noqa: E402
 from hpo_gym.benchmark.metrics import per_task_table, regret_at  # noqa: E402
-from hpo_gym.benchmark.plots import plot_regret_vs_floor  # noqa: E402
+from hpo_gym.benchmark.plots import plot_regret_vs_floor, save_figure  # noqa: E402
 from hpo_gym.benchmark.report import json_value, markdown_report, ratio_comparison  # noqa: E402
 from hpo_gym.cli import positive_int  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
@@ -249,7 +249,7 @@ def side_by_side_line(side: dict, task: str = "kc1", budget: int = 50, episodes:
             f"{side['tpe']['mean_s']:.2g} s (median {side['tpe']['median_s']:.2g}) -> ratio "
             f"{side['ratio_mean']:.2f} (medians {side['ratio_median']:.2f}; target <= 0.3)")
     if "grpoformer-torch" in side:
-        line += (f"; torch inference path (fast=False, {side.get('torch_threads', '?')} torch threads): median "
+        line += (f"; torch inference path (fast=False, torch threads: {side.get('torch_threads', '?')}): median "
                  f"{side['grpoformer-torch']['median_s']:.2g} s, ratio {side['torch_ratio_median']:.2f}")
     return line
 
@@ -300,8 +300,7 @@ def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0) -> str
     ax.legend()
     ax.set_title(f"Policy churn per update (fold {fold}, {seeds} training seeds each)")
     fig.tight_layout()
-    png = out / "churn_curves.png"
-    fig.savefig(png, dpi=110)
+    png = save_figure(fig, out / "churn_curves.png")
     md = ["## Ablations (fold %d: held out %s; same training budget)" % (fold, ", ".join(held)), "",
           agg.to_markdown(floatfmt=".4f"), "", res.to_markdown(index=False, floatfmt=".4f"), "", f"churn curves: {png}"]
     return "\n".join(md)
@@ -309,17 +308,17 @@ def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0) -> str
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_vs_tpe"))
-    ap.add_argument("--seeds", type=positive_int, default=10)
-    ap.add_argument("--budget", type=positive_int, default=50)
-    ap.add_argument("--jobs", type=positive_int, default=1)
+    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_vs_tpe"), help="run directory: fold checkpoints, bench/, report.md/json (default runs/grpoformer_vs_tpe)")
+    ap.add_argument("--seeds", type=positive_int, default=10, help="seeds per task (default 10)")
+    ap.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
+    ap.add_argument("--jobs", type=positive_int, default=1, help="parallel benchmark workers (default 1)")
     ap.add_argument("--updates", type=positive_int, default=None, help="training updates per fold (default TrainConfig)")
     ap.add_argument("--ship", action="store_true", help="copy fold checkpoints into agents/grpoformer/checkpoints/folds")
     ap.add_argument("--floor-plot", default=None,
                     help="where to draw per-task regret against the suite's floor (default OUT/regret_vs_floor.png)")
     ap.add_argument("--ablations", action="store_true", help="also run the no-PCR / REINFORCE / PPO-critic ablations")
-    ap.add_argument("--ablation-seeds", type=positive_int, default=3)
-    ap.add_argument("--ablation-updates", type=positive_int, default=None)
+    ap.add_argument("--ablation-seeds", type=positive_int, default=3, help="training seeds per ablation variant (default 3)")
+    ap.add_argument("--ablation-updates", type=positive_int, default=None, help="GRPO updates per ablation run (default: --updates, else 150)")
     ap.add_argument("--skip-protocol", action="store_true", help="only the ablations (with --ablations)")
     ap.add_argument("--suggest-time-only", action="store_true",
                     help="only the side-by-side suggest-time measurement (TPE, GRPOformer, and its torch path), "

@@ -123,7 +123,7 @@ def plot_mean_regret(store: str, path: str, agents: list[str] | None = None, per
     import matplotlib.pyplot as plt
 
     from hpo_gym.benchmark.metrics import regret_curves
-    from hpo_gym.benchmark.plots import REGRET_FLOOR, plot_regret_per_task
+    from hpo_gym.benchmark.plots import REGRET_FLOOR, plot_regret_per_task, save_figure
     from hpo_gym.benchmark.report import load_results
 
     df = load_results(store)
@@ -143,9 +143,7 @@ def plot_mean_regret(store: str, path: str, agents: list[str] | None = None, per
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    print(f"wrote {path}")
+    print(f"wrote {save_figure(fig, path)}")
     if per_task:
         print(f"wrote {plot_regret_per_task(df, per_task)}")
 
@@ -155,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", default=None,
                         help="comma-separated specs (default random,tpe,portfolio,portfolio+tpe; with --plot-store: all in the store)")
     parser.add_argument("--folds", type=int, default=len(HPOBENCH_NN_TASKS), help="default: leave-one-task-out")
-    parser.add_argument("--budget", type=positive_int, default=50)
-    parser.add_argument("--seeds", type=positive_int, default=10)
+    parser.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
+    parser.add_argument("--seeds", type=positive_int, default=10, help="seeds per held-out task (default 10)")
     parser.add_argument("--plot-store", help="a `hpo-gym bench --out` directory to plot instead of running")
     parser.add_argument("--plot", default=None, help="PNG path for --plot-store (default DIR/transfer_regret.png)")
     parser.add_argument("--plot-per-task", default=None, help="with --plot-store: also the harness's per-task plot here")

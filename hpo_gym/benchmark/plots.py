@@ -101,7 +101,7 @@ def require_ok_runs(df: pd.DataFrame) -> None:
                             "then rerun the benchmark with --retry-failed")
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
+def save_figure(fig: plt.Figure, path: str | Path) -> Path:
     """Write ``fig`` as a PNG at ``path`` (parent folders created) and free it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +174,7 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
     what = "Normalized regret (best score where no best is known)" if mixed else "Normalized regret"
     fig.suptitle(title or f"{what} of the best configuration so far (mean ± s.e. over seeds)", fontsize=12,
                  y=top + gap + (legend_in - 0.5) / height_in, va="bottom")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_average_rank(df: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
@@ -201,7 +201,7 @@ def plot_average_rank(df: pd.DataFrame, path: str | Path, title: str | None = No
     else:
         ax.text(0.5, 0.5, "no ranks: no (task, seed) has a finished run of every agent", ha="center", va="center",
                 transform=ax.transAxes)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_regret_vs_floor(per_task: pd.DataFrame, floor: pd.Series, path: str | Path, budget: int | None = None,
@@ -241,4 +241,4 @@ def plot_regret_vs_floor(per_task: pd.DataFrame, floor: pd.Series, path: str | P
     handles, labels = ax.get_legend_handles_labels()          # axis label when there were few tasks
     fig.legend(handles, labels, frameon=False, loc="upper center", bbox_to_anchor=(0.5, legend_in / height_in),
                ncol=columns, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)

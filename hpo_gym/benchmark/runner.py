@@ -602,10 +602,10 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
             transfer.add(name)
         elif is_transfer_agent(agent) and hasattr(agent, TRAINED_ON_ATTR) and not trained_on(agent):
             # it declares itself untrained (a portfolio, PPO before fit): every run would fail and be stored as failed
-            raise ValueError(f"agent {name!r} records no training tasks: it is untrained (it must be fitted before it "
-                             "plays: use protocol='kfold', hpo-gym bench --protocol kfold, which fits it per fold and "
-                             "scores it on held-out tasks), or its model file was saved without the tasks it was "
-                             "trained on, so no run of it can be labelled held-out or in-sample; save it with them")
+            raise ValueError(f"agent {name!r} records no training tasks (its trained_on is empty), so it cannot play "
+                             "before it is fitted: run it with --protocol kfold (protocol='kfold' in Python), which "
+                             "fits it per fold and scores it on held-out tasks; an agent loaded from a file must record "
+                             "the tasks it was trained on")
         fingerprint = getattr(agent, "fingerprint", None)
         if isinstance(fingerprint, str):
             fingerprints[name] = fingerprint

@@ -95,7 +95,7 @@ def run_bench(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if not args.no_report:
         print(markdown_report(df))
-        print(f"\nresults in {args.out}; `hpo-gym report {args.out}` writes the plots")
+    print(f"\nresults in {args.out}; `hpo-gym report {args.out}` prints the report and writes the plots")
     failed = df[df["status"] != "ok"].drop_duplicates(["agent", "task", "seed"])
     if len(failed):  # stored and reported, but a script calling bench must see them: exit status 1
         first = failed.iloc[0]

@@ -194,9 +194,16 @@ def _run_online(args, suite, holdout, out: Path, learner, policy_config=None) ->
                          "random_regret": None if rand_regret is None else float(rand_regret[-1]),
                          "learner": dataclasses.asdict(learner),
                          "policy": dataclasses.asdict(policy_config or PolicyConfig())}
-        print(f"{task}: online GRPOformer regret@{budget} = {results[task]['regret']}, "
-              f"random search = {results[task]['random_regret']}")
+        print(f"{task}: online GRPOformer regret@{budget} = {_short(results[task]['regret'])}, "
+              f"random search = {_short(results[task]['random_regret'])}")
         np.savetxt(out / f"online_{task}.csv", np.c_[np.arange(1, budget + 1), curve], delimiter=",",
                    header="evaluations,best_score", comments="")
     (out / "online.json").write_text(json.dumps(results, indent=2))
+    print(f"results: {out / 'online.json'}, best-so-far curves: {out}/online_<task>.csv")
     return 0
+
+
+def _short(value: float | None) -> str:
+    """A regret for the console: 4 significant digits (online.json keeps the full value); n/a without an oracle."""
+    return "n/a (no oracle)" if value is None else f"{value:.4g}"
+

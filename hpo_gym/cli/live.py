@@ -29,7 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", help="root cache directory (default: $HPO_GYM_OPENML_CACHE, else openml's setting)")
     p.set_defaults(func=run)
 
-    q = subparsers.add_parser("live", help="random search on an OpenML task with real training (checks a live setup end to end)")
+    q = subparsers.add_parser("live", help="random search on an OpenML task with real training (checks a live setup end to end)",
+                              description="Train N random configurations of a model family on an OpenML task and print "
+                                          "each validation score, fit time and failure: a live setup (download or cache, "
+                                          "executor, time limit) checked end to end.",
+                              epilog="examples:\n  hpo-gym live 31 --model rf -n 8\n"
+                                     "  hpo-gym live 31 --model xgb --fidelity n_estimators=64,subsample=0.5 --executor process",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     q.add_argument("task", type=int, help="OpenML task id")
     q.add_argument("--model", default="rf", help="lr, svm, rf, xgb, histgb or mlp (default rf)")
     q.add_argument("-n", "--n-configs", type=positive_int, default=8, help="random configurations to train (default 8)")

@@ -14,7 +14,12 @@ from hpo_gym.tabular import TabularObjective
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("tasks", help="list the tasks of a suite (OpenML id, #configs, best/worst score)")
+    p = subparsers.add_parser("tasks", help="list the tasks of a suite (OpenML id, #configs, best/worst score)",
+                              description="List a suite's tasks: OpenML task id, configurations, best and worst "
+                                          "score of the table; --difficulty adds how hard normalized regret makes each.",
+                              epilog="examples:\n  hpo-gym tasks\n  hpo-gym tasks --difficulty\n"
+                                     "  hpo-gym tasks --suite grpoformer-paper",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", default=HPOBENCH_NN, help=f"suite name (default {HPOBENCH_NN}); known: {', '.join(suite_names())}")
     p.add_argument("--difficulty", action="store_true",
                    help="add how hard each table is under normalized regret: cells within 0.01 of the best, the "

@@ -138,14 +138,24 @@ def test_given_model_is_refused_for_a_fold_that_holds_out_its_task(tmp_path, cre
 
 
 def test_given_model_through_kfold_runs_only_where_held_out(tmp_path):
-    """Fold 0 (credit_g, vehicle) trains on kc1 and car: the kc1 model is held-out there; fold 1 holds kc1 out."""
+    """Fold 0 (credit_g, vehicle) trains on kc1 and car: the kc1 model is held-out there and plays; fold 1 holds kc1
+    out, so a benchmark that needs fold 1 is refused before anything runs (its runs used to fail one by one inside
+    fit, and the stored failures locked the directory); a plain SB3 zip, which records no tasks, likewise."""
     model = _saved_kc1_model(tmp_path / "kc1.zip")
-    df = run_benchmark([f"ppo:{model}"], ["credit_g", "vehicle", "kc1", "car"], budget=10, seeds=1, protocol="kfold",
-                       folds=2, only_tasks=["credit_g", "car"], resolve_agent=make_agent, progress=False)
-    status = df.groupby("task")["status"].first()
-    assert status["credit_g"] == "ok", df[df["task"] == "credit_g"]["error"].iloc[0]
-    assert status["car"] == "failed"
-    assert "which fold 1 holds out" in df[df["task"] == "car"]["error"].iloc[0]
+    tasks, kwargs = ["credit_g", "vehicle", "kc1", "car"], dict(budget=10, seeds=1, protocol="kfold", folds=2,
+                                                                  resolve_agent=make_agent, progress=False)
+    df = run_benchmark([f"ppo:{model}"], tasks, only_tasks=["credit_g"], out=tmp_path / "fold0", **kwargs)
+    assert (df["status"] == "ok").all() and set(df["task"]) == {"credit_g"}
+    with pytest.raises(ValueError, match=r"trained on \['kc1'\], which fold 1 holds out"):
+        run_benchmark([f"ppo:{model}"], tasks, only_tasks=["credit_g", "car"], out=tmp_path / "both", **kwargs)
+    assert not (tmp_path / "both" / "runs").exists() or not any((tmp_path / "both" / "runs").iterdir())
+    from stable_baselines3 import PPO
+
+    PPO("MultiInputPolicy", gym.make("HPO-OpenML-v0", task="kc1", budget=10), device="cpu").save(tmp_path / "plain.zip")
+    for protocol in ("kfold", "all"):
+        with pytest.raises(ValueError, match=r"plain.zip records no training tasks .* save it with the tasks"):
+            run_benchmark([f"ppo:{tmp_path / 'plain.zip'}"], tasks, only_tasks=["credit_g"],
+                          **{**kwargs, "protocol": protocol})
 
 
 # -- the budget it is run with -------------------------------------------------------------------------------

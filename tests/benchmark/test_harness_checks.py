@@ -153,8 +153,8 @@ def test_an_agent_that_must_be_fitted_is_refused_outside_kfold_before_anything_r
     locked the directory against the k-fold rerun; --folds without k-fold was silently ignored."""
     for agent in ("portfolio", "random,portfolio+tpe:0", "ppo"):
         assert main(bench(tmp_path / "x", "--agents", agent, "--tasks", "car")) == 2
-        assert "records no training tasks: it is untrained (it must be fitted before it plays: use protocol='kfold'" in (
-            capsys.readouterr().err)
+        assert "records no training tasks (its trained_on is empty), so it cannot play before it is fitted: run it " \
+               "with --protocol kfold" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
     assert main(bench(tmp_path / "x", "--agents", "random", "--tasks", "car", "--folds", "4")) == 2
     assert "--folds 4 applies to --protocol kfold only; add --protocol kfold, or drop --folds" in capsys.readouterr().err
