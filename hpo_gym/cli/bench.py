@@ -93,9 +93,12 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"hpo-gym bench: error: {WORKER_DIED}; the runs in flight are lost. Rerun the same command to resume: "
               f"finished runs are kept ({_stored_runs(args.out)})", file=sys.stderr)
         return EXIT_FAILED
-    if not args.no_report:
+    where = f"results in {args.out}; `hpo-gym report {args.out}` prints the report and writes the plots"
+    if args.no_report:  # stdout stays empty for a script; the location still reaches the user
+        print(where, file=sys.stderr)
+    else:
         print(markdown_report(df))
-    print(f"\nresults in {args.out}; `hpo-gym report {args.out}` prints the report and writes the plots")
+        print("\n" + where)
     failed = df[df["status"] != "ok"].drop_duplicates(["agent", "task", "seed"])
     if len(failed):  # stored and reported, but a script calling bench must see them: exit status 1
         first = failed.iloc[0]
