@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -60,6 +59,7 @@ from agents.registry import register_agent
 from hpo_gym.episode import space_descriptor
 from hpo_gym.fingerprint import files_fingerprint
 from hpo_gym.objective import Objective
+from hpo_gym.paths import default_cache_dir
 from hpo_gym.space import SearchSpace
 
 if TYPE_CHECKING:
@@ -120,7 +120,9 @@ def trained_warm_start(meta: Mapping) -> int:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("HPO_GYM_CACHE", Path.home() / ".cache" / "hpo_gym")) / "grpoformer"
+    """Where fold checkpoints trained on demand by :meth:`GRPOformerAgent.fit` are kept: ``grpoformer/`` in hpo-gym's
+    cache folder (``$HPO_GYM_CACHE``, else ``~/.cache/hpo-gym``, the live evaluation cache's folder too)."""
+    return default_cache_dir() / "grpoformer"
 
 
 class GRPOformerAgent:

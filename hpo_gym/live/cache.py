@@ -22,12 +22,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-ENV_EVAL_CACHE = "HPO_GYM_CACHE"
+from hpo_gym.paths import ENV_CACHE_DIR, default_cache_dir
+
+ENV_EVAL_CACHE = ENV_CACHE_DIR
 CACHE_VERSION = 3  # 2: keys include the data's fingerprint (TaskData.fingerprint); 3: a subsample keeps every class
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get(ENV_EVAL_CACHE) or Path.home() / ".cache" / "hpo-gym").expanduser()
 
 
 def canonical(value: Any) -> Any:

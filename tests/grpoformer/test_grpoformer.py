@@ -517,3 +517,16 @@ def test_every_agent_acts_in_the_box_dtype_of_a_space_too_fine_for_float32():
         assert action.dtype == np.float64 and env.action_space.contains(action), type(agent).__name__
         rows, error = run_episode(agent, env, seed=1, budget=6)
         assert error is None and len(rows) == 6
+
+
+def test_fold_checkpoints_trained_on_demand_go_to_hpo_gyms_one_cache_folder(monkeypatch, tmp_path):
+    """They used to default to ~/.cache/hpo_gym while the live evaluation cache used ~/.cache/hpo-gym."""
+    from pathlib import Path
+
+    from agents.grpoformer.agent import cache_dir
+    from hpo_gym.live.cache import EvaluationCache
+
+    monkeypatch.setenv("HPO_GYM_CACHE", str(tmp_path))
+    assert cache_dir() == tmp_path / "grpoformer" and EvaluationCache().directory == tmp_path
+    monkeypatch.delenv("HPO_GYM_CACHE")
+    assert cache_dir() == Path.home() / ".cache" / "hpo-gym" / "grpoformer"
