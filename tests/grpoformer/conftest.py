@@ -43,3 +43,22 @@ def tiny_training_run(out: Path, *flags: str, budget: int = 4, eval_every: int =
     assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "0", "--updates", "1",
                  "--eval-every", str(eval_every), "--budget", str(budget), *flags]) == 0
     return load_policy(out / "policy.pt")
+
+
+def assert_resume_is_exact(tables: list, cfg: Any, tmp_path: Path) -> None:
+    """Training ``cfg.updates`` straight and training half of them, then ``--resume`` to the end, give the same weights
+    and the same log (wall times aside): everything a run depends on is in its saved state."""
+    import dataclasses
+
+    import pandas as pd
+    import torch
+
+    from agents.grpoformer.train import train
+
+    straight = train(tables, tmp_path / "straight", cfg, progress=False)
+    train(tables, tmp_path / "resumed", dataclasses.replace(cfg, updates=cfg.updates // 2), progress=False)
+    resumed = train(tables, tmp_path / "resumed", cfg, resume=True, progress=False)
+    for name, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+    logs = [pd.read_csv(tmp_path / run / "log.csv").drop(columns=["wall_s"]) for run in ("straight", "resumed")]
+    pd.testing.assert_frame_equal(*logs)

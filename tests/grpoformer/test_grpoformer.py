@@ -27,7 +27,7 @@ from agents.grpoformer.policy import (
     save_policy,
 )
 from agents.grpoformer.synthetic import random_objective
-from tests.grpoformer.conftest import MIXED, history_features
+from tests.grpoformer.conftest import MIXED, assert_resume_is_exact, history_features
 from hpo_gym.space import Categorical, Float, Ordinal, SearchSpace
 from hpo_gym.suites import load_hpobench_nn
 from hpo_gym.tabular import TabularObjective
@@ -330,13 +330,7 @@ def test_resume_continues_exactly_and_refuses_a_run_that_would_learn_something_e
     cfg = TrainConfig(updates=4, synthetic=0, eval_every=10**6, ckpt_every=1)
     cfg = dataclasses.replace(cfg, learner=dataclasses.replace(cfg.learner, episodes=2, horizon=5, kl_beta=0.5))
     tables = [load_hpobench_nn(t) for t in ("kc1", "car")]
-    straight = train(tables, tmp_path / "straight", cfg, progress=False)
-    train(tables, tmp_path / "resumed", dataclasses.replace(cfg, updates=2), progress=False)
-    resumed = train(tables, tmp_path / "resumed", cfg, resume=True, progress=False)
-    for name, value in straight.state_dict().items():
-        assert torch.equal(value, resumed.state_dict()[name]), name
-    logs = [pd.read_csv(tmp_path / run / "log.csv").drop(columns=["wall_s"]) for run in ("straight", "resumed")]
-    pd.testing.assert_frame_equal(*logs)
+    assert_resume_is_exact(tables, cfg, tmp_path)
     with pytest.raises(ValueError, match=r"trained on \['car', 'kc1'\], this run trains on \['kc1'\]"):
         train(tables[:1], tmp_path / "resumed", dataclasses.replace(cfg, updates=6), resume=True, progress=False)
     with pytest.raises(ValueError, match=r"other settings \(learner.lr: 0.003 -> 0.001\)"):

@@ -116,20 +116,12 @@ def test_task_priority_training_resumes_exactly(tmp_path):
     """The per-table difficulty is part of the training state: a resumed run draws the tasks the straight run drew."""
     import dataclasses
 
-    import pandas as pd
     import torch
 
-    from agents.grpoformer.train import train
+    from tests.grpoformer.conftest import assert_resume_is_exact
 
     cfg = TrainConfig(updates=4, synthetic=2, task_priority=1.0, eval_every=10**6, ckpt_every=1)
     cfg = dataclasses.replace(cfg, learner=dataclasses.replace(cfg.learner, episodes=4, horizon=5))
-    tables = [load_hpobench_nn(t) for t in ("kc1", "car", "credit_g")]
-    straight = train(tables, tmp_path / "straight", cfg, progress=False)
-    train(tables, tmp_path / "resumed", dataclasses.replace(cfg, updates=2), progress=False)
-    resumed = train(tables, tmp_path / "resumed", cfg, resume=True, progress=False)
-    for name, value in straight.state_dict().items():
-        assert torch.equal(value, resumed.state_dict()[name]), name
-    logs = [pd.read_csv(tmp_path / run / "log.csv").drop(columns=["wall_s"]) for run in ("straight", "resumed")]
-    pd.testing.assert_frame_equal(*logs)
+    assert_resume_is_exact([load_hpobench_nn(t) for t in ("kc1", "car", "credit_g")], cfg, tmp_path)
     state = torch.load(tmp_path / "straight" / "state.pt", weights_only=False)
     assert np.isfinite(state["difficulty"]).sum() >= 1 and state["difficulty"].shape == (3,)
