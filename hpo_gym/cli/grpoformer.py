@@ -194,8 +194,8 @@ def _run_online(args, suite, holdout, out: Path, learner, policy_config=None) ->
                          "random_regret": None if rand_regret is None else float(rand_regret[-1]),
                          "learner": dataclasses.asdict(learner),
                          "policy": dataclasses.asdict(policy_config or PolicyConfig())}
-        print(f"{task}: online GRPOformer regret@{budget} = {_short(results[task]['regret'])}, "
-              f"random search = {_short(results[task]['random_regret'])}")
+        print(f"{task}: online GRPOformer regret@{budget} = {_short(None if regret is None else float(regret[-1]))}, "
+              f"random search = {_short(None if rand_regret is None else float(rand_regret[-1]))}")
         np.savetxt(out / f"online_{task}.csv", np.c_[np.arange(1, budget + 1), curve], delimiter=",",
                    header="evaluations,best_score", comments="")
     (out / "online.json").write_text(json.dumps(results, indent=2))
