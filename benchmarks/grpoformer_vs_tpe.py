@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from agents.grpoformer.agent import CHECKPOINT_DIR, SHIPPED_CHECKPOINT, fold_key  # noqa: E402
 from agents.grpoformer.train import TrainConfig, heldout_regret, recipe_tag, train  # noqa: E402
-from agents.grpoformer.policy import load_policy  # noqa: E402
+from agents.grpoformer.policy import FEATURES_VERSION, load_policy  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark, summary_table  # noqa: E402
 from hpo_gym.benchmark.difficulty import best_cell_hits, miss_the_best_floor, suite_profile  # noqa: E402
 from hpo_gym.benchmark.metrics import per_task_table, regret_at  # noqa: E402
@@ -81,6 +81,9 @@ def train_folds(out: Path, cfg: TrainConfig, ship: bool) -> dict[int, dict]:
                   holdout=[load_hpobench_nn(t) for t in held], resume=True)
             path = run_dir / "policy.pt"
         _, extra = load_policy(path)
+        if extra.get("features", 1) != FEATURES_VERSION:  # a run directory of an earlier version: never ship it
+            raise SystemExit(f"{path} was trained on the policy's input features of version {extra.get('features', 1)}, "
+                             f"this code computes version {FEATURES_VERSION}: give another --out to train the folds anew")
         if ship and path != shipped:
             shipped.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, shipped)

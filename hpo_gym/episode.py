@@ -64,9 +64,13 @@ def numeric_action(action: Any, expected: str) -> np.ndarray:
     try:
         if np.iscomplexobj(action):  # the cast would drop the imaginary part with only a warning
             raise TypeError("complex")
-        if np.asarray(action).dtype.kind in "bUSMm":  # "0.5" or True would be cast to a number without a word
+        given = np.asarray(action)
+        if given.dtype.kind in "bUSMm":  # "0.5" or True would be cast to a number without a word
             raise TypeError("not a number")
-        return np.asarray(action, dtype=np.float64)
+        if (not isinstance(action, np.ndarray) or given.dtype.kind not in "iuf") and any(  # [True, 0.5], object arrays
+                isinstance(v, (str, bytes, bool, np.bool_)) for v in np.asarray(action, dtype=object).ravel()):
+            raise TypeError("not a number")
+        return np.asarray(given, dtype=np.float64)
     except (TypeError, ValueError):
         hint = "; for a dict of native values make the env with action_type='dict'" if isinstance(action, Mapping) else ""
         raise ValueError(f"action {action!r} is not numeric; expected {expected}{hint}") from None

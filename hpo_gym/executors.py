@@ -101,6 +101,12 @@ class Executor:
     def close(self) -> None:
         pass
 
+    def __deepcopy__(self, memo: dict) -> Executor:
+        """The executor itself: it is a handle on workers (processes, a Ray cluster) that copies of what uses it, such
+        as an env's deep copy, share, rather than a value to duplicate; a copy would start a second pool of workers
+        that lives until the interpreter exits."""
+        return self
+
     def __enter__(self) -> Executor:
         return self
 
@@ -255,8 +261,9 @@ class ProcessExecutor(Executor):
         atexit.register(self.close)
 
     def __getstate__(self) -> dict[str, Any]:
-        """A copy starts without workers (they start on its first run): a worker's pipe and process cannot travel, and
-        a half-copied pipe closes the original's when it is collected."""
+        """A pickled copy (another process's, e.g. an async vector env worker's) starts without workers, which start on
+        its first run: a worker's pipe and process cannot travel, and a half-copied pipe closes the original's when it
+        is collected. (``copy.deepcopy`` shares the executor instead: :meth:`Executor.__deepcopy__`.)"""
         return {**self.__dict__, "_workers": [], "_pid": os.getpid()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:

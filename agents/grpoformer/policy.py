@@ -487,7 +487,7 @@ def save_policy(policy: GRPOformerPolicy, path, extra: dict | None = None) -> No
     saving leaves the earlier file (or none), never a torn one that a later bench run would fail to read."""
     save_atomically({"config": asdict(policy.config),
                      "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
-                     "extra": {**(extra or {}), "features": FEATURES_VERSION}}, path)
+                     "extra": {"features": FEATURES_VERSION, **(extra or {})}}, path)
 
 
 #: Free bytes under which a failed ``torch.save`` is put down to a full disk.
@@ -552,9 +552,11 @@ def load_policy(path, device: str | torch.device = "cpu") -> tuple[GRPOformerPol
         raise ValueError(f"{not_ours}: its network does not match this version's ({type(e).__name__}: {str(e)[:300]})") from None
     policy.to(device).eval()
     meta = blob.get("extra", {})
-    if meta.get("features", 1) < FEATURES_VERSION:
-        warnings.warn(f"{path} was trained with the policy's input features of version {meta.get('features', 1)}, "
-                      f"this version computes version {FEATURES_VERSION} (tied scores get their average rank); it "
-                      "runs, with slightly different inputs where scores tie; retrain it with `hpo-gym "
-                      "train-grpoformer` to score the policy on the inputs it learned from", UserWarning, stacklevel=2)
+    version = meta.get("features", 1)
+    if version != FEATURES_VERSION:
+        fix = ("retrain it with `hpo-gym train-grpoformer` to score the policy on the inputs it learned from"
+               if version < FEATURES_VERSION else "use the hpo-gym version that trained it")
+        warnings.warn(f"{path} was trained with the policy's input features of version {version}, this version "
+                      f"computes version {FEATURES_VERSION} (tied scores get their average rank); it runs, with "
+                      f"different inputs where they differ; {fix}", UserWarning, stacklevel=2)
     return policy, meta

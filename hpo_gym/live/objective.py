@@ -224,7 +224,8 @@ class LiveObjective:
         if self.time_limit is not None and not (0 < self.time_limit < math.inf):  # NaN fails too: it meant no limit
             raise ValueError(f"time_limit must be positive, finite seconds or None, got {time_limit}")
         self.executor = shared_executor(executor, executor_options)
-        # how to reopen both in a copy (__setstate__): a named executor is the process's shared one, a given one travels
+        # how to reopen both in a copy (__setstate__): a named executor is the process's shared one; a given one is
+        # shared by a deep copy (Executor.__deepcopy__) and pickled without its workers (a RayExecutor cannot be pickled)
         self._executor_spec = None if isinstance(executor, Executor) else (executor, dict(executor_options or {}))
         self.cache = EvaluationCache(cache_dir) if cache else None
         self.name = f"{self.task_id}-{self.family.name}"

@@ -333,7 +333,8 @@ def test_input_a_user_gets_wrong_is_named_not_ignored_or_a_numpy_traceback(credi
         env.step(["a"] * 5)
     with pytest.raises(ValueError, match="is not numeric; expected Box"):  # the cast dropped the imaginary part
         env.step(np.full(5, 0.5 + 0.2j))
-    for cast_silently in (["0.5"] * 5, np.array(["1e-3"] * 5), np.ones(5, dtype=bool)):  # "0.5" -> 0.5, True -> 1.0
+    for cast_silently in (["0.5"] * 5, np.array(["1e-3"] * 5), np.ones(5, dtype=bool), [True, 0.5, 0.5, 0.5, 0.5],
+                          np.array(["0.5"] * 5, dtype=object), np.array([True] * 5, dtype=object)):  # "0.5" -> 0.5, True -> 1
         with pytest.raises(ValueError, match="is not numeric; expected Box"):
             env.step(cast_silently)
     assert env.step(np.full(5, 0.5))[4]["step"] == 1  # the refused actions used none of the budget

@@ -166,6 +166,12 @@ def test_a_checkpoint_of_older_input_features_loads_with_a_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_policy(tmp_path / "p.pt")
+    # a caller's own record wins (re-saving an old policy keeps its version), and a newer version is named too
+    save_policy(GRPOformerPolicy(), tmp_path / "resaved.pt", {"features": 1})
+    assert torch.load(tmp_path / "resaved.pt", weights_only=False)["extra"]["features"] == 1
+    save_policy(GRPOformerPolicy(), tmp_path / "newer.pt", {"features": FEATURES_VERSION + 1})
+    with pytest.warns(UserWarning, match="use the hpo-gym version that trained it"):
+        load_policy(tmp_path / "newer.pt")
 
 
 def test_featurization_same_in_training_and_env():

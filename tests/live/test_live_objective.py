@@ -235,7 +235,8 @@ def test_a_tiny_subsample_still_holds_every_class(openml_session, eval_cache, mo
 @pytest.mark.parametrize("executor", ["serial", "given-process"])
 def test_a_live_env_copies_mid_episode_and_both_copies_go_on(openml_session, eval_cache, executor):
     """An RL library deep-copies or pickles envs (evaluation envs, checkpoints). A stepped live env holds worker pipes
-    and an SQLite connection: copying them failed, and the half-copied pipe closed the original's when collected."""
+    and an SQLite connection: copying them failed, and the half-copied pipe closed the original's when collected.
+    A deep copy shares the executor (no second pool of workers); a pickled copy starts its own workers when it fits."""
     import copy
     import gc
     import pickle
@@ -247,15 +248,20 @@ def test_a_live_env_copies_mid_episode_and_both_copies_go_on(openml_session, eva
                    backend_options={"fidelity": SMALL["rf"], "cache_dir": eval_cache, "time_limit": 30,
                                     "executor": chosen})
     env.reset(seed=0)
-    action = np.full(4, 0.5, np.float32)
-    first = env.step(action)[1]
-    copies = [copy.deepcopy(env), pickle.loads(pickle.dumps(env))]
+    first = env.step(np.full(4, 0.5, np.float32))[1]
+    deep, pickled = copy.deepcopy(env), pickle.loads(pickle.dumps(env))
     gc.collect()
-    other = np.full(4, 0.3, np.float32)
-    for c in [env, *copies]:  # the original and both copies: same history, same fits (from the shared cache)
-        obs, reward, terminated, _, info = c.step(other)
+    original = env.unwrapped.objective.executor
+    assert deep.unwrapped.objective.executor is original
+    assert (pickled.unwrapped.objective.executor is original) == (executor == "serial")  # the named one is shared
+    for i, c in enumerate([env, deep, pickled]):  # a configuration of its own each: a real fit, not a cache hit
+        obs, reward, terminated, _, info = c.step(np.full(4, 0.2 + 0.2 * i, np.float32))
         assert "error" not in info and 0.3 < reward <= 1.0 and info["step"] == 2 and not terminated
-        assert c.unwrapped.objective.cache is not None
-    assert {c.step(action)[1] for c in [env, *copies]} == {first}  # the first step's configuration, from the cache
-    for c in [env, *copies]:
+        assert c.unwrapped.objective.cache is not None  # the copy reopened the cache (this test's fresh one)
+    if executor == "given-process":
+        assert len(pickled.unwrapped.objective.executor._workers) == 1  # the pickled copy's own worker ran its fit
+        pickled.unwrapped.objective.executor.close()
+    # the first step's configuration again, from the cache shared by all three: the same score
+    assert {c.step(np.full(4, 0.5, np.float32))[1] for c in [env, deep, pickled]} == {first}
+    for c in [env, deep, pickled]:
         c.close()
