@@ -246,6 +246,7 @@ class LiveObjective:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         directory = state.pop("_cache_directory", None)
+        state.setdefault("_executor_spec", None)  # pickled by an older hpo-gym: the executor travelled in the state
         self.__dict__.update(state)
         if self._executor_spec is not None:
             self.executor = shared_executor(*self._executor_spec)
