@@ -147,6 +147,8 @@ def run_report(args: argparse.Namespace) -> int:
         report = json_report(df)
         if comparisons:
             report["comparisons"] = {key: {k: json_value(v) for k, v in ci.items()} for key, _, ci in comparisons}
+        if problems:  # a pipe reads the JSON, not stderr: the refused comparisons are in it too (and the exit is 2)
+            report["errors"] = problems
         print(json.dumps(report, indent=2, allow_nan=False))
     else:
         print(markdown_report(df))

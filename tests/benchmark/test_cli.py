@@ -36,6 +36,8 @@ def test_bench_then_report_markdown_json_and_plots(tmp_path, capsys):
     assert "AGENT:REFERENCE" in capsys.readouterr().err
     assert main(["report", str(out), "--no-plots", "--compare", "nosuch:tpe"]) == 2
     assert "unknown: ['nosuch']" in capsys.readouterr().err
+    assert main(["report", str(out), "--no-plots", "--json", "--compare", "nosuch:tpe"]) == 2  # a pipe sees it too
+    assert "unknown: ['nosuch']" in json.loads(capsys.readouterr().out)["errors"][0]
 
 
 def test_report_compare_splits_agent_names_that_hold_colons():
