@@ -262,7 +262,6 @@ class SB3PPOAgent:
         obs["step_fraction"] = np.full(obs["step_fraction"].shape, trials / self.budget, dtype=np.float32)
         return obs
 
-
     def _fit_width(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The env's per-dimension arrays cut or zero-padded to the model's width (its training envs' ``max_dims``): a
         model trained with max_dims 16 plays an env made with 8, and the other way round; the slots past the task's

@@ -67,9 +67,10 @@ def numeric_action(action: Any, expected: str) -> np.ndarray:
         given = np.asarray(action)
         if given.dtype.kind in "bUSMm":  # "0.5" or True would be cast to a number without a word
             raise TypeError("not a number")
-        if (not isinstance(action, np.ndarray) or given.dtype.kind not in "iuf") and any(  # [True, 0.5], object arrays
-                isinstance(v, (str, bytes, bool, np.bool_)) for v in np.asarray(action, dtype=object).ravel()):
-            raise TypeError("not a number")
+        if not isinstance(action, np.ndarray) or given.dtype.kind not in "iuf":  # [True, 0.5], object arrays
+            elements = given if given.dtype == object else np.asarray(action, dtype=object)  # a list's own items
+            if any(isinstance(v, (str, bytes, bool, np.bool_)) for v in elements.ravel()):
+                raise TypeError("not a number")
         return np.asarray(given, dtype=np.float64)
     except (TypeError, ValueError):
         hint = "; for a dict of native values make the env with action_type='dict'" if isinstance(action, Mapping) else ""

@@ -264,7 +264,7 @@ class ProcessExecutor(Executor):
         """A pickled copy (another process's, e.g. an async vector env worker's) starts without workers, which start on
         its first run: a worker's pipe and process cannot travel, and a half-copied pipe closes the original's when it
         is collected. (``copy.deepcopy`` shares the executor instead: :meth:`Executor.__deepcopy__`.)"""
-        return {**self.__dict__, "_workers": [], "_pid": os.getpid()}
+        return {**self.__dict__, "_workers": []}  # __setstate__ sets _pid to the process that unpickles it
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

@@ -27,6 +27,7 @@ Groups (``group_mode``):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -554,8 +555,8 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
     if update_states and len(ro.states["y"]) > update_states:  # a random subset of the rollout's states
         keep = np.sort(rng.choice(len(ro.states["y"]), update_states, replace=False))
         buffer_states = ro.states
-        ro = Rollout(take_states(ro.states, keep), ro.actions[keep], ro.old_logp[keep], ro.rewards[keep],
-                     ro.advantages[keep], ro.evaluations, ro.final_regret, ro.mean_best, ro.tasks)
+        ro = dataclasses.replace(ro, states=take_states(ro.states, keep), actions=ro.actions[keep],
+                                 old_logp=ro.old_logp[keep], rewards=ro.rewards[keep], advantages=ro.advantages[keep])
     else:
         buffer_states = ro.states
     f_all = featurize_states(ro.states, device)

@@ -394,7 +394,8 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
                                                                              cfg.task_priority)
         ro = collect(policy, pool, cfg.learner, rng, gen, device=device, weights=drawn, initial_design=design)
         evaluations += ro.evaluations
-        difficulty = update_difficulty(difficulty, table_names, ro.tasks, ro.final_regret)
+        if cfg.task_priority:
+            difficulty = update_difficulty(difficulty, table_names, ro.tasks, ro.final_regret)
         stats = update(policy, optimizer, ro, buffer, cfg.learner, rng, frozen, device=device, critic=critic)
         check_not_diverged(policy, u + 1, cfg.learner.lr)
         row = {"update": u + 1, "evaluations": evaluations, "wall_s": round(time.time() - t0, 2),

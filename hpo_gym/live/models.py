@@ -140,7 +140,6 @@ class PresentClassesClassifier(ClassifierMixin, BaseEstimator):
         return proba
 
 
-
 def encoded_width(X: np.ndarray, categorical: np.ndarray) -> int:
     """Columns after the pipelines' preprocessing: one per numeric feature, one per category seen in ``X`` (missing
     values are imputed with the most frequent category, so they add none). HPOBench sizes the random forest's
