@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -154,6 +155,24 @@ def concat_states(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 def take_states(states: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v[idx] for k, v in states.items()}
+
+
+def state_keys(states: dict[str, np.ndarray]) -> np.ndarray:
+    """A content digest per state (16-byte BLAKE2b of its arrays' bytes), as an object array of ``bytes``.
+
+    Why: different rollout positions can hold the same state (every episode on a task starts from its empty
+    history), so "a reference state not in this minibatch" must be decided by content, not by position. The
+    digest is deterministic across processes (unlike ``hash``), so it means the same after ``--resume``."""
+    n = len(states["y"])
+    if n == 0:
+        return np.empty(0, dtype=object)
+    rows = np.concatenate([np.ascontiguousarray(states[k]).reshape(n, -1).view(np.uint8) for k in STATE_KEYS], axis=1)
+    return np.array([hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in rows], dtype=object)
+
+
+def not_in(keys: np.ndarray, excluded: set[bytes]) -> np.ndarray:
+    """Boolean mask of the ``keys`` (from :func:`state_keys`) that are not in ``excluded``."""
+    return np.fromiter((k not in excluded for k in keys), dtype=bool, count=len(keys))
 
 
 def first_new(cand_bins: np.ndarray, hist_bins: np.ndarray) -> int:
@@ -452,8 +471,7 @@ def grpo_pcr_loss(policy: GRPOformerPolicy, f: Features, actions: torch.Tensor, 
 
     where :math:`\pi_{snap}` is the policy snapshot taken at the start of the update and
     :math:`\mathcal{R}` are ``M`` reference states from the buffer of recent states, none of them drawn from this
-    minibatch (Policy Churn Regularization, after CHAIN, Tang & Berseth 2024); a state equal in content to a minibatch
-    state can still be among them (the empty history of two tasks that share a search space). For a factorized
+    minibatch, compared by content (Policy Churn Regularization, after CHAIN, Tang & Berseth 2024). For a factorized
     policy all KLs and entropies are exact (sums over each dimension's bins); for an autoregressive one they are
     sums of exact per-dimension conditional terms along configurations (``ref_actions``, drawn from the
     snapshot for the PCR term; the minibatch's own candidates for the entropy and the reference KL): unbiased
@@ -509,31 +527,53 @@ def policy_kl(snap_logp: torch.Tensor, policy: GRPOformerPolicy, f: Features, ac
 
 
 class StateBuffer:
-    """Recent states (raw observation arrays) for PCR reference states and churn probes."""
+    """Recent states (raw observation arrays) for PCR reference states and churn probes, with their content
+    digests (:func:`state_keys`, computed once per added part) so that draws can leave out given states."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
         self.parts: list[dict[str, np.ndarray]] = []
+        self.part_keys: list[np.ndarray] = []
 
     def add(self, states: dict[str, np.ndarray]) -> None:
         self.parts.append(states)
+        self.part_keys.append(state_keys(states))
         while sum(len(p["y"]) for p in self.parts) > self.capacity and len(self.parts) > 1:
             self.parts.pop(0)
+            self.part_keys.pop(0)
+
+    def restore(self, parts: Sequence[dict[str, np.ndarray]]) -> None:
+        """Replace the contents with ``parts`` (a saved training state's ``buffer.parts``), oldest first."""
+        self.parts, self.part_keys = [], []
+        for part in parts:
+            self.add(part)
 
     def __len__(self) -> int:
         return sum(len(p["y"]) for p in self.parts)
+
+    def keys(self) -> np.ndarray:
+        """Content digests of the buffered states, in buffer order (the positions ``sample_with_indices`` returns)."""
+        return np.concatenate(self.part_keys) if self.part_keys else np.empty(0, dtype=object)
 
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray] | None:
         drawn = self.sample_with_indices(n, rng)
         return None if drawn is None else drawn[0]
 
-    def sample_with_indices(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
-        """``n`` distinct states and their positions in the buffer (the same draw as :meth:`sample`), so that
-        states drawn for one purpose can be told apart from those drawn for another within one update."""
+    def sample_with_indices(self, n: int, rng: np.random.Generator,
+                            exclude: set[bytes] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+        """Up to ``n`` distinct states and their positions in the buffer (the same draw as :meth:`sample`), so that
+        states drawn for one purpose can be told apart from those drawn for another within one update. States whose
+        content digest is in ``exclude`` are never drawn (``None`` when nothing is left); with nothing excluded the
+        draw is the one an unfiltered buffer gives."""
         if not self.parts:
             return None
         allst = concat_states(self.parts)
-        idx = rng.choice(len(allst["y"]), size=min(n, len(allst["y"])), replace=False)
+        pool = np.arange(len(allst["y"]))
+        if exclude:
+            pool = pool[not_in(self.keys(), exclude)]
+            if not len(pool):
+                return None
+        idx = pool[rng.choice(len(pool), size=min(n, len(pool)), replace=False)]
         return take_states(allst, idx), idx
 
 
@@ -561,16 +601,19 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
         buffer_states = ro.states
     f_all = featurize_states(ro.states, device)
     N = len(ro.states["y"])
+    trained_keys = state_keys(ro.states)  # by content: the same state can sit at several rollout/buffer positions
     # Churn probes: earlier states from the buffer. The PCR reference states are drawn from the same buffer, so the
-    # probes that also served as one are left out of the churn after the update: churn is the drift on states this
-    # update neither trained on nor anchored. (The first update has no earlier states: its probes are its own.)
+    # probes equal to one of them, or to a state this update trains on, are left out of the churn after the update:
+    # churn is the drift on states this update neither trained on nor anchored. (The first update has no earlier
+    # states: its probes are its own.)
     drawn = buffer.sample_with_indices(cfg.churn_probe_states, rng) if len(buffer) else None
-    probe_idx: np.ndarray | None
+    probe_keys: np.ndarray | None
     if drawn is not None:
         probe_st, probe_idx = drawn
+        probe_keys = buffer.keys()[probe_idx]
     else:
-        probe_st, probe_idx = take_states(ro.states, rng.choice(N, min(N, cfg.churn_probe_states), replace=False)), None
-    anchored: set[int] = set()  # buffer positions used as PCR reference states in this update
+        probe_st, probe_keys = take_states(ro.states, rng.choice(N, min(N, cfg.churn_probe_states), replace=False)), None
+    anchored: set[bytes] = set()  # content of the states used as PCR reference states in this update
     probe_f = featurize_states(probe_st, device)
     gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1))) if policy.autoregressive else None
     probe_actions, probe_before = reference_actions(snapshot, probe_f, cfg, gen)
@@ -590,14 +633,16 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
             f = f_all.index(idx)
             ref_f = ref_actions = snap_ref = frozen_lp = None
             if cfg.pcr_lambda > 0:
-                ref_st: dict[str, np.ndarray] | None
+                ref_st: dict[str, np.ndarray] | None = None
+                in_minibatch = set(trained_keys[mb])  # reference states are never minibatch states, by content
                 if len(buffer):
-                    drawn = buffer.sample_with_indices(cfg.pcr_states, rng)
-                    assert drawn is not None  # a buffer holding states draws some
-                    ref_st, ref_idx = drawn
-                    anchored.update(ref_idx.tolist())
+                    drawn = buffer.sample_with_indices(cfg.pcr_states, rng, exclude=in_minibatch)
+                    if drawn is not None:
+                        ref_st, ref_idx = drawn
+                        anchored.update(buffer.keys()[ref_idx])
                 else:  # first update: states of this rollout outside the minibatch
                     rest = np.setdiff1d(np.arange(N), mb)
+                    rest = rest[not_in(trained_keys[rest], in_minibatch)]
                     ref_st = take_states(ro.states, rng.choice(rest, min(len(rest), cfg.pcr_states), replace=False)) if len(rest) else None
                 if ref_st is not None:
                     ref_f = featurize_states(ref_st, device)
@@ -626,7 +671,8 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
     policy.eval()
     with torch.no_grad():
         drift = policy_kl(probe_before, policy, probe_f, probe_actions)
-    held_out = np.ones(len(drift), dtype=bool) if probe_idx is None else ~np.isin(probe_idx, list(anchored))
+    held_out = (np.ones(len(drift), dtype=bool) if probe_keys is None
+                else not_in(probe_keys, anchored | set(trained_keys)))
     churn = float(drift[torch.as_tensor(held_out, device=drift.device)].mean()) if held_out.any() else float("nan")
     buffer.add(buffer_states)
     out = {k: float(np.mean(v)) for k, v in stats_acc.items()}

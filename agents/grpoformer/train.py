@@ -356,7 +356,7 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
         if critic is not None:
             critic[0].load_state_dict(st["critic"])
             critic[1].load_state_dict(st["critic_optimizer"])
-        buffer.parts = list(st.get("buffer", []))  # PCR reference states: a resumed run sees what it would have
+        buffer.restore(st.get("buffer", []))  # PCR reference states: a resumed run sees what it would have
         difficulty = np.asarray(st.get("difficulty", difficulty), dtype=np.float64)
         rng.bit_generator.state = st["rng"]
         gen.set_state(st["gen"].cpu())  # map_location moved it to the policy's device; the generator is CPU

@@ -13,7 +13,8 @@ import torch
 import envs_registry  # noqa: F401  (registers the env ids)
 from agents.grpoformer.agent import SHIPPED_CHECKPOINT, GRPOformerAgent
 from agents.grpoformer.critic import StateValue
-from agents.grpoformer.learner import LearnerConfig, StateBuffer, collect, featurize_states, group_advantages, grpo_pcr_loss, update
+from agents.grpoformer.learner import (LearnerConfig, StateBuffer, collect, featurize_states, group_advantages, grpo_pcr_loss,
+                                      state_keys, update)
 from agents.grpoformer.policy import (
     FEATURES_VERSION,
     GRPOformerPolicy,
@@ -475,8 +476,9 @@ def test_train_refuses_objectives_that_are_not_tables_before_any_work(tmp_path):
 
 
 def test_churn_leaves_out_the_probe_states_pcr_anchored():
-    """Churn is the drift on states the update neither trained on nor held still with PCR: without PCR every probe
-    counts; with PCR on a small buffer, the probes drawn as reference states are left out."""
+    """Churn is the drift on states the update neither trained on nor held still with PCR: the first update's probes
+    are its own states (nothing earlier exists) and all count; later, the probes equal to a reference state or to a
+    trained state are left out, so with PCR on a small buffer fewer probes count than without it."""
     obj = random_objective(np.random.default_rng(3), "tiny", min_dims=2, max_dims=2, max_cells=400)
     counted = {}
     for pcr in (0.0, 1.0):
@@ -488,8 +490,49 @@ def test_churn_leaves_out_the_probe_states_pcr_anchored():
         rng, gen, buf = np.random.default_rng(0), torch.Generator().manual_seed(0), StateBuffer(512)
         counted[pcr] = [update(policy, opt, collect(policy, [obj], cfg, rng, gen), buf, cfg, rng)["churn_states"]
                         for _ in range(3)]
-    assert counted[0.0] == [32, 32, 32]
-    assert all(0 < n < 32 for n in counted[1.0][1:])  # updates 2-3 draw probes and references from one 40-80 state buffer
+    assert counted[0.0][0] == counted[1.0][0] == 32
+    assert all(0 < n <= 32 for n in counted[0.0][1:]) and all(n < 32 for n in counted[1.0][1:])
+    assert sum(counted[1.0][1:]) < sum(counted[0.0][1:])  # updates 2-3 draw probes and references from one 40-80 state buffer
+
+
+def test_churn_counts_no_probe_equal_in_content_to_a_trained_state():
+    """A buffer holding copies of the rollout's own states (other positions, same content) leaves no held-out probe:
+    the churn is undefined (NaN), not a drift measured on the states the update just trained on."""
+    obj = random_objective(np.random.default_rng(4), "tiny", min_dims=2, max_dims=2, max_cells=400)
+    torch.manual_seed(0)
+    policy = GRPOformerPolicy(PolicyConfig())
+    cfg = LearnerConfig(episodes=2, horizon=8, minibatch=8, update_states=0, pcr_lambda=0.0, churn_probe_states=16)
+    rng, gen, buf = np.random.default_rng(0), torch.Generator().manual_seed(0), StateBuffer(512)
+    ro = collect(policy, [obj], cfg, rng, gen)
+    buf.add({k: v.copy() for k, v in ro.states.items()})
+    out = update(policy, torch.optim.Adam(policy.parameters(), lr=cfg.lr), ro, buf, cfg, rng)
+    assert out["churn_states"] == 0 and np.isnan(out["churn"])
+
+
+def test_state_buffer_never_draws_excluded_content():
+    """PCR reference states are drawn with the minibatch's content excluded: every buffered copy of an excluded state
+    is left out (whatever its position), an all-excluded buffer draws nothing, and an empty exclusion draws exactly what
+    an unfiltered buffer does (so runs without duplicates keep their random stream)."""
+    obj = random_objective(np.random.default_rng(5), "tiny", min_dims=2, max_dims=2, max_cells=400)
+    policy = GRPOformerPolicy(PolicyConfig())
+    cfg = LearnerConfig(episodes=2, horizon=8)
+    states = collect(policy, [obj], cfg, np.random.default_rng(0), torch.Generator().manual_seed(0)).states
+    buf = StateBuffer(512)
+    buf.add(states)
+    buf.add({k: v[:5].copy() for k, v in states.items()})  # the first five states again, at other positions
+    keys = buf.keys()
+    excluded = set(keys[:5])
+    assert (keys[:5] == keys[-5:]).all() and len(set(keys)) < len(keys)
+    drawn, idx = buf.sample_with_indices(len(buf), np.random.default_rng(1), exclude=excluded)
+    assert not excluded & set(state_keys(drawn)) and not excluded & set(keys[idx])
+    assert len(idx) == sum(k not in excluded for k in keys)
+    assert buf.sample_with_indices(4, np.random.default_rng(1), exclude=set(keys)) is None
+    _, plain = buf.sample_with_indices(7, np.random.default_rng(2))
+    _, unfiltered = buf.sample_with_indices(7, np.random.default_rng(2), exclude=set())
+    assert (plain == unfiltered).all()
+    restored = StateBuffer(512)
+    restored.restore(buf.parts)  # what --resume does with a saved training state's buffer
+    assert (restored.keys() == keys).all()
 
 
 @pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
