@@ -37,6 +37,7 @@ from hpo_gym.episode import check_budget
 from hpo_gym.fingerprint import files_fingerprint
 from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
+from hpo_gym.threads import torch_threads
 
 DEFAULT_TIMESTEPS = 20_000
 #: The model attribute that carries the training task names inside SB3's own zip (its ``data`` JSON):
@@ -125,19 +126,16 @@ class SB3PPOAgent:
         self.trained_on = tuple(o.name for o in train_objectives)
 
     def _train(self, train_objectives: Sequence[Objective], seed: int) -> None:
-        import torch
         from stable_baselines3 import PPO
 
         vec_env = self.make_training_env(train_objectives)
         # minibatches of one env's rollout: divides the buffer (n_steps * n_envs) exactly
         kwargs = {"n_steps": self.n_steps, "batch_size": self.n_steps, "verbose": 0, "device": "cpu", **self.ppo_kwargs}
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # a small MLP gains nothing from threads; on a busy machine they cost 20x
         try:
-            self.model = PPO("MultiInputPolicy", vec_env, seed=seed, **kwargs)
-            self.model.learn(total_timesteps=self.total_timesteps, progress_bar=False)
+            with torch_threads(1):  # a small MLP gains nothing from threads; on a busy machine they cost 20x
+                self.model = PPO("MultiInputPolicy", vec_env, seed=seed, **kwargs)
+                self.model.learn(total_timesteps=self.total_timesteps, progress_bar=False)
         finally:
-            torch.set_num_threads(threads)
             vec_env.close()
 
     def check_plan(self, protocol: str, held_out_by_fold: Mapping[int, Sequence[str]], task_names: Sequence[str]) -> None:

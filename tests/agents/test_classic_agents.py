@@ -349,3 +349,51 @@ def test_samplers_that_draw_categoricals_at_random_say_so_once():
         warnings.simplefilter("error")
         OptunaAgent("tpe").reset(space, seed=0, budget=5)  # TPE and GP model categoricals: nothing to say
         OptunaAgent("cmaes").reset(SearchSpace([Float("x", 0.0, 1.0), Ordinal("b", [1, 2, 4])]), seed=0, budget=5)
+
+
+def test_gp_proposes_what_optunas_gp_sampler_proposes_on_one_torch_thread(credit_g, monkeypatch):
+    """The GP agent runs Optuna's GPSampler with its torch work on one thread (a 4-6x slower run on busy cores
+    otherwise, see hpo_gym.threads): the same proposals as the plain sampler on the same seed, and the caller's torch
+    thread count is back after every suggestion."""
+    import optuna
+    import torch
+
+    threads_seen: list[int] = []
+    sample_relative = optuna.samplers.GPSampler.sample_relative
+
+    def spy(self, *args, **kwargs):  # the real GP step, noting the torch threads it ran with
+        threads_seen.append(torch.get_num_threads())
+        return sample_relative(self, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.samplers.GPSampler, "sample_relative", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    plain = OptunaAgent(lambda seed: optuna.samplers.GPSampler(seed=seed), name="plain-gp")
+    runs = {}
+    try:
+        for agent in (plain, make_agent("gp")):
+            trace, error = run_episode(agent, gym.make("HPO-OpenML-v0", task="credit_g", budget=14), seed=3, budget=14)
+            assert error is None and torch.get_num_threads() == 2
+            runs[agent.name] = [row["config"] for row in trace]
+    finally:
+        torch.set_num_threads(before)
+    assert runs["gp"] == runs["plain-gp"] and len(runs["gp"]) == 14
+    assert threads_seen == [2] * 14 + [1] * 14  # the plain sampler's steps, then the agent's
+
+
+def test_torch_threads_restores_the_count_also_after_an_error():
+    import torch
+
+    from hpo_gym.threads import torch_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(KeyError), torch_threads(1):
+            raise KeyError("x")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
