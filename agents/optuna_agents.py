@@ -59,12 +59,17 @@ def _tpe(seed: int | None) -> BaseSampler:
 
 
 class SingleThreadGPSampler(optuna.samplers.GPSampler):
-    """Optuna's GPSampler with its torch work (the GP fit and the acquisition search) on one thread: its matrices
-    hold at most a budget's worth of points, and torch's default thread pool made a GP run 4-6x slower on a busy
-    2-core machine (:mod:`hpo_gym.threads`). Proposals are the same."""
+    """Optuna's GPSampler with all of its torch work on one thread. Optuna already limits the kernel fit and the
+    L-BFGS acquisition search to one thread; the rest of a GP step (posterior setup, the acquisition function on a
+    few thousand random points, the discrete searches) ran on torch's default pool, which made a kc1 run 4-6x slower
+    on a busy 2-core machine (:mod:`hpo_gym.threads`). Proposals are the same (tested). The random startup trials
+    skip it, so a run that never leaves them does not import torch."""
 
     def sample_relative(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if not search_space or len(completed) < getattr(self, "_n_startup_trials", 0):
+            return super().sample_relative(study, trial, search_space)  # no model yet: random startup trials
         with torch_threads(1):
             return super().sample_relative(study, trial, search_space)
 

@@ -158,15 +158,29 @@ def take_states(states: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.
 
 
 def state_keys(states: dict[str, np.ndarray]) -> np.ndarray:
-    """A content digest per state (16-byte BLAKE2b of its arrays' bytes), as an object array of ``bytes``.
+    """A digest per state of what the policy sees of it (16-byte BLAKE2b), as an object array of ``bytes``.
 
     Why: different rollout positions can hold the same state (every episode on a task starts from its empty
-    history), so "a reference state not in this minibatch" must be decided by content, not by position. The
-    digest is deterministic across processes (unlike ``hash``), so it means the same after ``--resume``."""
+    history), so "a reference state not in this minibatch" must be decided by content, not by position; and by the
+    policy's view of the content: scores enter the policy only normalized within their history (z-score, min-max,
+    rank, best flag: all unchanged by a positive affine map of the scores), so two histories of the same
+    configurations whose scores differ by such a map, e.g. one trial on two tables of one search space, are one state
+    to the policy. The digest therefore takes the scores min-max normalized as the policy does (float32; an
+    all-equal history gives every trial 1) and the configurations of valid trials only. It is deterministic across
+    processes (unlike ``hash``), so it means the same after ``--resume``."""
     n = len(states["y"])
     if n == 0:
         return np.empty(0, dtype=object)
-    rows = np.concatenate([np.ascontiguousarray(states[k]).reshape(n, -1).view(np.uint8) for k in STATE_KEYS], axis=1)
+    valid = np.asarray(states["mask"]).astype(bool)
+    y = np.asarray(states["y"], dtype=np.float32)
+    big = np.finfo(np.float32).max
+    ymax, ymin = np.where(valid, y, -big).max(1), np.where(valid, y, big).min(1)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # an empty history: +-big, masked below
+        span = (ymax - ymin)[:, None]
+        scaled = np.where(valid, (y - ymin[:, None]) / np.maximum(span, 1e-12), 0.0)
+    seen = {**states, "y": np.where(span > 1e-12, scaled, valid).astype(np.float32),
+            "x": np.where(valid[..., None], states["x"], 0).astype(np.float32)}
+    rows = np.concatenate([np.ascontiguousarray(seen[k]).reshape(n, -1).view(np.uint8) for k in STATE_KEYS], axis=1)
     return np.array([hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in rows], dtype=object)
 
 
@@ -471,7 +485,7 @@ def grpo_pcr_loss(policy: GRPOformerPolicy, f: Features, actions: torch.Tensor, 
 
     where :math:`\pi_{snap}` is the policy snapshot taken at the start of the update and
     :math:`\mathcal{R}` are ``M`` reference states from the buffer of recent states, none of them drawn from this
-    minibatch, compared by content (Policy Churn Regularization, after CHAIN, Tang & Berseth 2024). For a factorized
+    minibatch, compared by what the policy sees of a state (:func:`state_keys`; Policy Churn Regularization, after CHAIN, Tang & Berseth 2024). For a factorized
     policy all KLs and entropies are exact (sums over each dimension's bins); for an autoregressive one they are
     sums of exact per-dimension conditional terms along configurations (``ref_actions``, drawn from the
     snapshot for the PCR term; the minibatch's own candidates for the entropy and the reference KL): unbiased
@@ -527,33 +541,39 @@ def policy_kl(snap_logp: torch.Tensor, policy: GRPOformerPolicy, f: Features, ac
 
 
 class StateBuffer:
-    """Recent states (raw observation arrays) for PCR reference states and churn probes, with their content
-    digests (:func:`state_keys`, computed once per added part) so that draws can leave out given states."""
+    """Recent states (raw observation arrays) for PCR reference states and churn probes, with their digests
+    (:func:`state_keys`, computed once per added part) so that draws can leave out given states. ``parts`` is
+    read-only: :meth:`add` and :meth:`restore` keep the digests in step with the states."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self.parts: list[dict[str, np.ndarray]] = []
-        self.part_keys: list[np.ndarray] = []
+        self._parts: list[dict[str, np.ndarray]] = []
+        self._part_keys: list[np.ndarray] = []
+
+    @property
+    def parts(self) -> list[dict[str, np.ndarray]]:
+        """The buffered rollouts' states, oldest first (a copy of the list: what a training state saves)."""
+        return list(self._parts)
 
     def add(self, states: dict[str, np.ndarray]) -> None:
-        self.parts.append(states)
-        self.part_keys.append(state_keys(states))
-        while sum(len(p["y"]) for p in self.parts) > self.capacity and len(self.parts) > 1:
-            self.parts.pop(0)
-            self.part_keys.pop(0)
+        self._parts.append(states)
+        self._part_keys.append(state_keys(states))
+        while sum(len(p["y"]) for p in self._parts) > self.capacity and len(self._parts) > 1:
+            self._parts.pop(0)
+            self._part_keys.pop(0)
 
     def restore(self, parts: Sequence[dict[str, np.ndarray]]) -> None:
         """Replace the contents with ``parts`` (a saved training state's ``buffer.parts``), oldest first."""
-        self.parts, self.part_keys = [], []
+        self._parts, self._part_keys = [], []
         for part in parts:
             self.add(part)
 
     def __len__(self) -> int:
-        return sum(len(p["y"]) for p in self.parts)
+        return sum(len(p["y"]) for p in self._parts)
 
     def keys(self) -> np.ndarray:
-        """Content digests of the buffered states, in buffer order (the positions ``sample_with_indices`` returns)."""
-        return np.concatenate(self.part_keys) if self.part_keys else np.empty(0, dtype=object)
+        """Digests of the buffered states, in buffer order (the positions ``sample_with_indices`` returns)."""
+        return np.concatenate(self._part_keys) if self._part_keys else np.empty(0, dtype=object)
 
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray] | None:
         drawn = self.sample_with_indices(n, rng)
@@ -565,9 +585,9 @@ class StateBuffer:
         states drawn for one purpose can be told apart from those drawn for another within one update. States whose
         content digest is in ``exclude`` are never drawn (``None`` when nothing is left); with nothing excluded the
         draw is the one an unfiltered buffer gives."""
-        if not self.parts:
+        if not self._parts:
             return None
-        allst = concat_states(self.parts)
+        allst = concat_states(self._parts)
         pool = np.arange(len(allst["y"]))
         if exclude:
             pool = pool[not_in(self.keys(), exclude)]
@@ -601,7 +621,7 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
         buffer_states = ro.states
     f_all = featurize_states(ro.states, device)
     N = len(ro.states["y"])
-    trained_keys = state_keys(ro.states)  # by content: the same state can sit at several rollout/buffer positions
+    trained_keys = state_keys(ro.states)  # as the policy sees them: one state can sit at several rollout/buffer positions
     # Churn probes: earlier states from the buffer. The PCR reference states are drawn from the same buffer, so the
     # probes equal to one of them, or to a state this update trains on, are left out of the churn after the update:
     # churn is the drift on states this update neither trained on nor anchored. (The first update has no earlier
@@ -613,7 +633,7 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
         probe_keys = buffer.keys()[probe_idx]
     else:
         probe_st, probe_keys = take_states(ro.states, rng.choice(N, min(N, cfg.churn_probe_states), replace=False)), None
-    anchored: set[bytes] = set()  # content of the states used as PCR reference states in this update
+    anchored: set[bytes] = set()  # digests of the states used as PCR reference states in this update
     probe_f = featurize_states(probe_st, device)
     gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1))) if policy.autoregressive else None
     probe_actions, probe_before = reference_actions(snapshot, probe_f, cfg, gen)
@@ -634,7 +654,7 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
             ref_f = ref_actions = snap_ref = frozen_lp = None
             if cfg.pcr_lambda > 0:
                 ref_st: dict[str, np.ndarray] | None = None
-                in_minibatch = set(trained_keys[mb])  # reference states are never minibatch states, by content
+                in_minibatch = set(trained_keys[mb])  # reference states are never minibatch states, by digest
                 if len(buffer):
                     drawn = buffer.sample_with_indices(cfg.pcr_states, rng, exclude=in_minibatch)
                     if drawn is not None:

@@ -528,11 +528,41 @@ def test_state_buffer_never_draws_excluded_content():
     assert len(idx) == sum(k not in excluded for k in keys)
     assert buf.sample_with_indices(4, np.random.default_rng(1), exclude=set(keys)) is None
     _, plain = buf.sample_with_indices(7, np.random.default_rng(2))
-    _, unfiltered = buf.sample_with_indices(7, np.random.default_rng(2), exclude=set())
-    assert (plain == unfiltered).all()
+    _, unmatched = buf.sample_with_indices(7, np.random.default_rng(2), exclude={b"no state has this digest"})
+    assert (plain == unmatched).all()
     restored = StateBuffer(512)
     restored.restore(buf.parts)  # what --resume does with a saved training state's buffer
     assert (restored.keys() == keys).all()
+    with pytest.raises(AttributeError):
+        buf.parts = []  # type: ignore[misc]  # the digests would go stale: restore() is the way
+
+
+def test_state_keys_are_what_the_policy_sees():
+    """Histories whose scores differ by a positive affine map (one trial with any score; several trials with scores
+    scaled and shifted) featurize identically, and share a digest; another configuration, another score order or another
+    step does not. Padding slots do not count."""
+    rng = np.random.default_rng(6)
+    x = np.zeros((1, 6, 3), np.float32)
+    x[0, :3] = rng.random((3, 3))
+    mask = np.array([[1, 1, 1, 0, 0, 0]], bool)
+    base = {"x": x, "y": np.array([[0.5, 1.0, 0.75, 0, 0, 0]], np.float32), "mask": mask,
+            "step_fraction": np.array([[0.5]], np.float32), "dim_kind": np.array([[1, 1, 1]]),
+            "dim_choices": np.zeros((1, 3), np.float32), "dim_log": np.zeros((1, 3), np.float32)}
+    affine = {**base, "y": base["y"] * 0.5 + 0.25}  # exact in binary, so the normalized scores are equal, not close
+    padded = {**base, "x": np.where(mask[..., None], x, 0.3).astype(np.float32)}
+    reordered = {**base, "y": np.array([[1.0, 0.5, 0.75, 0, 0, 0]], np.float32)}
+    moved = {**base, "x": x + np.float32(0.01)}
+    later = {**base, "step_fraction": np.array([[0.6]], np.float32)}
+    one = {**base, "mask": np.array([[1, 0, 0, 0, 0, 0]], bool)}
+    one_other_score = {**one, "y": np.array([[0.1, 0, 0, 0, 0, 0]], np.float32)}
+    key = {name: state_keys(st)[0] for name, st in [("base", base), ("affine", affine), ("padded", padded),
+                                                      ("reordered", reordered), ("moved", moved), ("later", later),
+                                                      ("one", one), ("one_other_score", one_other_score)]}
+    for same in ("affine", "padded"):
+        assert key[same] == key["base"]
+        torch.testing.assert_close(featurize_states(base).trial, featurize_states({"affine": affine, "padded": padded}[same]).trial)
+    assert key["one"] == key["one_other_score"]
+    assert len({key[k] for k in ("base", "reordered", "moved", "later", "one")}) == 5
 
 
 @pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
