@@ -583,7 +583,7 @@ class StateBuffer:
                             exclude: set[bytes] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
         """Up to ``n`` distinct states and their positions in the buffer (the same draw as :meth:`sample`), so that
         states drawn for one purpose can be told apart from those drawn for another within one update. States whose
-        content digest is in ``exclude`` are never drawn (``None`` when nothing is left); with nothing excluded the
+        digest (:func:`state_keys`) is in ``exclude`` are never drawn (``None`` when nothing is left); with nothing excluded the
         draw is the one an unfiltered buffer gives."""
         if not self._parts:
             return None
