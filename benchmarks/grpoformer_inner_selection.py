@@ -36,7 +36,7 @@ from agents.grpoformer.policy import load_policy  # noqa: E402
 from agents.grpoformer.train import TrainConfig, heldout_regret, portfolio_design, train  # noqa: E402
 from hpo_gym.benchmark import kfold_splits  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
-from hpo_gym.cli import positive_int  # noqa: E402
+from hpo_gym.cli import positive_int, run_script  # noqa: E402
 from hpo_gym.parallel import map_jobs  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)
@@ -177,4 +177,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "rerun the same command to continue: finished inner runs and their last training checkpoints are kept"))

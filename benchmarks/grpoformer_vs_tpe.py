@@ -55,7 +55,7 @@ from hpo_gym.benchmark.difficulty import best_cell_hits, miss_the_best_floor, su
 from hpo_gym.benchmark.metrics import per_task_table, regret_at  # noqa: E402
 from hpo_gym.benchmark.plots import plot_regret_vs_floor, save_figure  # noqa: E402
 from hpo_gym.benchmark.report import json_value, markdown_report, ratio_comparison  # noqa: E402
-from hpo_gym.cli import positive_int  # noqa: E402
+from hpo_gym.cli import positive_int, run_script  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)
@@ -383,4 +383,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "rerun the same command to continue: trained folds, a fold's last training checkpoint and finished benchmark runs are kept"))

@@ -113,6 +113,17 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_INTERRUPTED
 
 
+def run_script(main: Callable[[], int], resume_hint: str) -> int:
+    """Run a benchmark script's ``main()``; Ctrl-C ends it as it ends an ``hpo-gym`` command: one line saying how to
+    resume (``resume_hint``) and exit status 130, not a traceback out of the harness's interrupt handling (which has
+    already stored the run in flight)."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print(f"{os.path.basename(sys.argv[0])}: interrupted; {resume_hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     """A warning on the command line as one line: the source line that raised it means nothing to a user."""
     print(f"hpo-gym: {category.__name__}: {message}", file=file if file is not None else sys.stderr)

@@ -230,3 +230,19 @@ def test_the_bench_help_examples_name_real_agents(capsys):
         for spec in words[words.index("--agents") + 1].split(","):
             if not spec.startswith("my_agents:"):  # the user's own module, as the README's example
                 make_agent(spec)
+
+
+def test_a_benchmark_script_stopped_by_ctrl_c_says_how_to_resume_in_one_line(capsys):
+    """The scripts under benchmarks/ end a Ctrl-C as hpo-gym commands do: exit 130 and one line with the resume hint
+    (the harness has stored the run in flight by then), not a traceback; any other outcome passes through."""
+    from hpo_gym.cli import EXIT_INTERRUPTED, run_script
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    assert run_script(interrupted, "rerun the same command to continue") == EXIT_INTERRUPTED == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith(": interrupted; rerun the same command to continue\n")
+    assert run_script(lambda: 3, "unused") == 3 and capsys.readouterr().err == ""
+    with pytest.raises(ValueError):
+        run_script(lambda: int("x"), "unused")
