@@ -511,8 +511,8 @@ def test_churn_counts_no_probe_equal_in_content_to_a_trained_state():
 
 def test_state_buffer_never_draws_excluded_content():
     """PCR reference states are drawn with the minibatch's content excluded: every buffered copy of an excluded state
-    is left out (whatever its position), an all-excluded buffer draws nothing, and an empty exclusion draws exactly what
-    an unfiltered buffer does (so runs without duplicates keep their random stream)."""
+    is left out (whatever its position), an all-excluded buffer draws nothing, and an exclusion that matches no buffered
+    state draws exactly what an unfiltered buffer does (so runs without duplicates keep their random stream)."""
     obj = random_objective(np.random.default_rng(5), "tiny", min_dims=2, max_dims=2, max_cells=400)
     policy = GRPOformerPolicy(PolicyConfig())
     cfg = LearnerConfig(episodes=2, horizon=8)
