@@ -555,9 +555,10 @@ class StateBuffer:
         """The buffered rollouts' states, oldest first (a copy of the list: what a training state saves)."""
         return list(self._parts)
 
-    def add(self, states: dict[str, np.ndarray]) -> None:
+    def add(self, states: dict[str, np.ndarray], keys: np.ndarray | None = None) -> None:
+        """Append a rollout's ``states``; ``keys`` are their :func:`state_keys` when the caller has them already."""
         self._parts.append(states)
-        self._part_keys.append(state_keys(states))
+        self._part_keys.append(state_keys(states) if keys is None else keys)
         while sum(len(p["y"]) for p in self._parts) > self.capacity and len(self._parts) > 1:
             self._parts.pop(0)
             self._part_keys.pop(0)
@@ -612,16 +613,17 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
     # state, so it takes G times the states: the same (state, action) pairs per update and per gradient step
     scale = cfg.group_size if cfg.group_mode == "trajectory" else 1
     update_states, minibatch = cfg.update_states * scale, cfg.minibatch * scale
+    # digests of the rollout's states as the policy sees them (one state can sit at several rollout/buffer positions),
+    # computed once: the trained subset's are a slice, and the buffer keeps them all
+    buffer_states, buffer_keys = ro.states, state_keys(ro.states)
+    trained_keys = buffer_keys
     if update_states and len(ro.states["y"]) > update_states:  # a random subset of the rollout's states
         keep = np.sort(rng.choice(len(ro.states["y"]), update_states, replace=False))
-        buffer_states = ro.states
+        trained_keys = buffer_keys[keep]
         ro = dataclasses.replace(ro, states=take_states(ro.states, keep), actions=ro.actions[keep],
                                  old_logp=ro.old_logp[keep], rewards=ro.rewards[keep], advantages=ro.advantages[keep])
-    else:
-        buffer_states = ro.states
     f_all = featurize_states(ro.states, device)
     N = len(ro.states["y"])
-    trained_keys = state_keys(ro.states)  # as the policy sees them: one state can sit at several rollout/buffer positions
     # Churn probes: earlier states from the buffer. The PCR reference states are drawn from the same buffer, so the
     # probes equal to one of them, or to a state this update trains on, are left out of the churn after the update:
     # churn is the drift on states this update neither trained on nor anchored. (The first update has no earlier
@@ -694,7 +696,7 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
     held_out = (np.ones(len(drift), dtype=bool) if probe_keys is None
                 else not_in(probe_keys, anchored | set(trained_keys)))
     churn = float(drift[torch.as_tensor(held_out, device=drift.device)].mean()) if held_out.any() else float("nan")
-    buffer.add(buffer_states)
+    buffer.add(buffer_states, buffer_keys)
     out = {k: float(np.mean(v)) for k, v in stats_acc.items()}
     out["churn"] = churn
     out["churn_states"] = float(held_out.sum())
