@@ -37,7 +37,7 @@ from agents.grpoformer.agent import GRPOformerAgent, load_fold_policy  # noqa: E
 from agents.grpoformer.policy import Features, GRPOformerPolicy, draw_factorized  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
-from hpo_gym.cli import positive_int  # noqa: E402
+from hpo_gym.cli import positive_int, run_script  # noqa: E402
 
 
 class MarginalEnsemble(nn.Module):
@@ -106,4 +106,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "rerun the same command to continue: finished benchmark runs are kept"))

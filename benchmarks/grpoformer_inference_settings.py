@@ -34,7 +34,7 @@ from agents.grpoformer.agent import CHECKPOINT_DIR, GRPOformerAgent, fold_key  #
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
-from hpo_gym.cli import positive_int  # noqa: E402
+from hpo_gym.cli import positive_int, run_script  # noqa: E402
 
 TEMPERATURES = (1.0, 0.7, 0.5, 0.3)
 MODE_FIRST = (0, 1, 5)
@@ -108,4 +108,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "rerun the same command to continue: finished inner and held-out runs are kept"))

@@ -28,7 +28,7 @@ from agents.grpoformer.agent import SHIPPED_CHECKPOINT  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import per_task_table  # noqa: E402
-from hpo_gym.cli import main as cli_main, positive_int  # noqa: E402
+from hpo_gym.cli import main as cli_main, positive_int, run_script  # noqa: E402
 
 #: variant -> extra ``hpo-gym train-grpoformer`` arguments (None: the shipped checkpoint, trained with seed 0)
 VARIANTS: dict[str, list[str] | None] = {
@@ -83,4 +83,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "rerun the same command to continue: trained variants, a variant's last training checkpoint and finished benchmark runs are kept"))

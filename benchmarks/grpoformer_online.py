@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from hpo_gym.atomic import atomic_write_text  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
-from hpo_gym.cli import positive_int  # noqa: E402
+from hpo_gym.cli import positive_int, run_script  # noqa: E402
 from hpo_gym.parallel import map_jobs  # noqa: E402
 
 
@@ -95,4 +95,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "rerun the same command to continue: finished online runs and benchmark runs are kept"))

@@ -44,7 +44,7 @@ from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
-from hpo_gym.cli import positive_int  # noqa: E402
+from hpo_gym.cli import positive_int, run_script  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)
 INNER_SEEDS = list(range(100, 120))
@@ -134,4 +134,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "rerun the same command to continue: finished inner and held-out runs are kept"))
