@@ -141,6 +141,13 @@ class LearnerConfig:
                              "group_mode='step' and reward='improvement' (e.g. lookahead=3)")
 
 
+#: Why trajectory and "both" groups need the factorized head: their ratio needs the policy's probability of every
+#: past trial of a state (:func:`first_new_log_prob`), one distribution per state for a factorized policy but a
+#: pass per trial for an autoregressive one (50 trials x 16 dims x 32 bins x 48 units per state in a minibatch).
+AUTOREGRESSIVE_TRAJECTORY = ("group_mode='trajectory' or 'both' needs the factorized head (the first-new rule's "
+                             "probability takes the policy's probability of every past trial); use group_mode='step' "
+                             "with the autoregressive head, or drop --head autoregressive")
+
 STATE_KEYS = ("x", "y", "mask", "step_fraction", "dim_kind", "dim_choices", "dim_log")
 
 
@@ -196,6 +203,70 @@ def first_new(cand_bins: np.ndarray, hist_bins: np.ndarray) -> int:
     seen = (cand_bins[:, None, :] == hist_bins[None, :, :]).all(-1).any(-1)
     new = np.flatnonzero(~seen)
     return int(new[0]) if new.size else 0
+
+
+def distinct_history_bins(states: dict[str, np.ndarray], n_bins: np.ndarray, chunk: int = 256
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Each state's past trials as bins ``(N, T, D)`` (bin 0 on padding dimensions, as the policy samples them) and a
+    mask ``(N, T)`` of the distinct valid ones: the configurations :func:`first_new` treats as repeats, each once
+    (two trials can share bins, e.g. after a step whose candidates were all repeats). ``n_bins`` is the features'
+    ``(N, D)``, whose width the actions share."""
+    valid = np.asarray(states["mask"]).astype(bool)
+    nb = np.asarray(n_bins)
+    hb = history_bins(np.asarray(states["x"])[..., :nb.shape[1]], nb[:, None, :])
+    distinct = valid.copy()
+    T = valid.shape[1]
+    earlier = np.tril(np.ones((T, T), dtype=bool), -1)  # [j, k]: trial k came before trial j
+    for a in range(0, len(valid), chunk):  # pairwise comparison, a chunk of states at a time (N x T x T x D booleans)
+        h = hb[a:a + chunk]
+        same = (h[:, :, None, :] == h[:, None, :, :]).all(-1) & earlier & valid[a:a + chunk, None, :]
+        distinct[a:a + chunk] &= ~same.any(-1)
+    return hb, distinct
+
+
+def first_new_log_prob(logp: torch.Tensor, f: Features, chosen: torch.Tensor, hist_bins: torch.Tensor,
+                       distinct: torch.Tensor, group_size: int) -> torch.Tensor:
+    r"""Exact log-probability ``(N,)`` that the first-new rule proposes ``chosen`` ``(N, D)``, for a factorized
+    policy's per-state distribution ``logp`` ``(N, D, K)``.
+
+    The rule (:func:`first_new`, the agent's) draws ``G`` candidates from :math:`\pi` and keeps the first one that
+    repeats no past trial, or the first candidate when all ``G`` repeat. With :math:`p = \sum_{h \in H} \pi(h)`,
+    the policy's mass on the distinct past configurations :math:`H` (:func:`distinct_history_bins`),
+
+    .. math::
+
+        P(a) = \pi(a) \sum_{k=0}^{G-1} p^k \quad (a \notin H), \qquad P(a) = \pi(a)\, p^{G-1} \quad (a \in H),
+
+    which sums to 1 over all configurations. Why: a trajectory group credits the configurations an episode actually
+    tried, and those come from this rule, not from :math:`\pi`; a ratio of :math:`\pi` alone trains a behaviour the
+    agent does not play (with one draw per step, a sharpened policy replays past trials: 8 repeats in 50 steps).
+    The sum is evaluated by Horner's rule, whose gradient is finite at :math:`p = 0` (the empty history)."""
+    lp_hist = log_prob(logp, hist_bins, f)  # (N, T): log pi of every past trial
+    p = (lp_hist.exp() * distinct).sum(-1).clamp(0.0, 1.0)
+    lp = log_prob(logp, chosen[:, None], f)[:, 0]
+    repeat = ((chosen[:, None, :] == hist_bins).all(-1) & distinct).any(-1)
+    geometric = torch.ones_like(p)  # sum_{k<G} p^k = 1 + p (1 + p (1 + ...))
+    for _ in range(group_size - 1):
+        geometric = 1.0 + p * geometric
+    all_repeats = (group_size - 1) * torch.log(p.clamp_min(1e-30))
+    return lp + torch.where(repeat, all_repeats, torch.log(geometric))
+
+
+@torch.no_grad()
+def behaviour_first_new_log_prob(policy: GRPOformerPolicy, states: dict[str, np.ndarray], chosen: torch.Tensor,
+                                 group_size: int, device: str = "cpu") -> torch.Tensor:
+    """:func:`first_new_log_prob` of the rollout's continued configurations ``chosen`` ``(N, D)`` under the policy
+    that played them (the ratio's denominator), on the CPU like the rollout's other log-probabilities."""
+    f = featurize_states(states, device)
+    hb, distinct = distinct_history_bins(states, f.n_bins.cpu().numpy())
+    return first_new_log_prob(policy(f), f, chosen.to(device), torch.as_tensor(hb, device=device),
+                              torch.as_tensor(distinct, device=device), group_size).cpu()
+
+
+def continued_actions(ep: dict[str, Any]) -> torch.Tensor:
+    """The candidate each episode continued with at each step, from :func:`run_episodes`' record: ``(N, D)``, in the
+    rollout's step-major state order."""
+    return torch.cat([a[torch.arange(len(c)), torch.as_tensor(c)] for a, c in zip(ep["actions"], ep["chosen"])])
 
 
 def improvement_rewards(scores: np.ndarray, prev_best: np.ndarray | float) -> np.ndarray:
@@ -254,6 +325,8 @@ class Rollout:
     final_regret: np.ndarray        # (episodes,) normalized regret of the best found (NaN without oracle)
     mean_best: np.ndarray           # (episodes,) mean normalized best-so-far over steps
     tasks: tuple[str, ...] = ()     # (episodes,) the name of each episode's objective
+    first_new_group: int = 0        # > 0: the last action column is the first-new rule's pick among this many
+                                    # candidates, its old_logp that of first_new_log_prob (trajectory advantages)
 
 
 def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularObjective], group_size: int,
@@ -278,6 +351,7 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
     enc = np.zeros((B, group_size, MAX_DIMS), dtype=np.float32) if encodings else None
     prev_best = hist.best.copy()
     chosen_idx = np.zeros(len(objectives), dtype=np.int64)
+    chosen_scores = np.zeros(len(objectives))
     for i, obj in enumerate(objectives):
         d = len(obj.space)
         cells = obj.cells_of(u[i, :, :d])
@@ -289,11 +363,12 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
             chosen = float(sc[i, g])
         else:
             chosen = float(obj.lookup(cells[g:g + 1])[0][0])
+        chosen_scores[i] = chosen
         hist.record(i, obj.cell_encoding(cells[g:g + 1])[0], chosen)
         if enc is not None:  # encodings
             enc[i, :, :d] = obj.cell_encoding(cells)
     return {"states": st, "actions": cand, "logps": lp, "scores": sc, "prev_best": prev_best, "encodings": enc,
-            "chosen": chosen_idx, "evaluations": B * group_size if score_all else B}
+            "chosen": chosen_idx, "chosen_scores": chosen_scores, "evaluations": B * group_size if score_all else B}
 
 
 def _lookahead_best(policy: GRPOformerPolicy, branch: History, objectives: list[TabularObjective], scores: np.ndarray,
@@ -339,9 +414,12 @@ def _play_designs(hist: History, objectives: list[TabularObjective], designs: Se
 @torch.no_grad()
 def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], horizon: int, group_size: int,
                  rng: np.random.Generator, gen: torch.Generator, record: bool = True,
-                 device: str = "cpu", lookahead: int = 0, designs: Sequence[np.ndarray] | None = None) -> dict[str, Any]:
+                 device: str = "cpu", lookahead: int = 0, designs: Sequence[np.ndarray] | None = None,
+                 score_all: bool = True) -> dict[str, Any]:
     """Run one episode per objective in parallel; every step each episode samples ``group_size`` candidates,
     evaluates all of them, and continues with the first one that is not a repeat (the agent's rule).
+    ``score_all=False`` evaluates (and counts) only the candidate each episode continues with (``scores`` is then
+    None; ``chosen_scores`` always holds the continued candidates' scores).
 
     Returns the per-step states, candidate bins, their log-probabilities and scores, and per-episode regret;
     with ``lookahead`` > 0 also, per step, each candidate's best-so-far after that many further policy steps
@@ -360,7 +438,8 @@ def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], h
     evaluations = B * start
     for t in range(start, horizon):
         branch = hist.repeated(group_size) if lookahead else None  # the prefix, before this step's trial
-        step = _advance(policy, hist, objectives, group_size, rng, gen, device, encodings=bool(lookahead))
+        step = _advance(policy, hist, objectives, group_size, rng, gen, device, score_all=score_all,
+                        encodings=bool(lookahead))
         evaluations += step["evaluations"]
         if branch is not None:  # lookahead
             enc = step["encodings"].reshape(B * group_size, MAX_DIMS)
@@ -376,7 +455,8 @@ def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], h
     out: dict[str, Any] = {"final_regret": regret_curve[:, -1], "mean_regret": regret_curve.mean(1), "best": hist.best.copy(),
                            "evaluations": evaluations}
     if record:
-        out.update({k: [s[k] for s in steps] for k in ("states", "actions", "logps", "scores", "prev_best", "chosen")})
+        out.update({k: [s[k] for s in steps] for k in ("states", "actions", "logps", "scores", "prev_best", "chosen",
+                                                        "chosen_scores")})
         if lookahead:
             out["lookahead_best"] = lookahead_best
     return out
@@ -393,6 +473,8 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
     With ``cfg.warm_start`` > 0, ``initial_design(objective, rng)`` gives each episode's first trials (step groups)."""
     G = cfg.group_size
     p = None if weights is None else np.asarray(weights, dtype=np.float64) / np.sum(weights)
+    if cfg.group_mode != "step" and policy.autoregressive:
+        raise ValueError(AUTOREGRESSIVE_TRAJECTORY)
     if cfg.warm_start and initial_design is None:
         raise ValueError(f"warm_start={cfg.warm_start} needs an initial_design (train() builds one from the training "
                          "tables: train.initial_designs)")
@@ -421,19 +503,24 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
             adv = batch_advantages(rewards_np, np.tile([score_span(o) for o in objs], T))
         else:
             adv = group_advantages(rewards_np, cfg.std_normalize)
-        if cfg.group_mode == "both":
-            chosen = np.concatenate(ep["chosen"])  # row t * episodes + i: the candidate episode i continued with
+        states, actions, old_logp = concat_states(ep["states"]), torch.cat(ep["actions"]), torch.cat(ep["logps"])
+        first_new_group = 0
+        if cfg.group_mode == "both":  # one more action column: the continued candidate, credited for its episode
+            picked = continued_actions(ep)  # row t * episodes + i: the candidate episode i continued with
             adv_ep = trajectory_advantages(episode_returns(ep), cfg.trajectory_group, cfg.std_normalize)
-            adv[torch.arange(len(chosen)), torch.as_tensor(chosen)] += adv_ep.repeat(T)
-        actions = torch.cat(ep["actions"])
-        return Rollout(concat_states(ep["states"]), actions, torch.cat(ep["logps"]), rewards_np, adv,
+            actions = torch.cat([actions, picked[:, None]], 1)
+            old_logp = torch.cat([old_logp, behaviour_first_new_log_prob(policy, states, picked, G, device)[:, None]], 1)
+            adv = torch.cat([adv, adv_ep.repeat(T)[:, None]], 1)
+            first_new_group = G
+        return Rollout(states, actions, old_logp, rewards_np, adv,
                        evaluations=ep["evaluations"], final_regret=ep["final_regret"], mean_best=ep["mean_regret"],
-                       tasks=tuple(o.name for o in objs))
+                       tasks=tuple(o.name for o in objs), first_new_group=first_new_group)
     if cfg.algo == "ppo-critic":
         raise ValueError("algo='ppo-critic' learns V(s) of per-step states; use group_mode='step'")
     tasks = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes, p=p)]
     objs = [t for t in tasks for _ in range(G)]  # episode e belongs to group e // G
-    ep = run_episodes(policy, objs, cfg.horizon, 1, rng, gen, device=device)
+    # each step draws G candidates and plays the first new one, as the agent does; only that one is evaluated
+    ep = run_episodes(policy, objs, cfg.horizon, G, rng, gen, device=device, score_all=False)
     r_ep = episode_returns(ep).reshape(len(tasks), G)
     if cfg.algo == "reinforce":
         adv_ep = torch.as_tensor(r_ep - r_ep.mean(), dtype=torch.float32)
@@ -445,15 +532,16 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
     T = cfg.horizon
     adv = adv_ep[None, :].expand(T, -1).reshape(-1, 1)
     rewards_np = np.tile(r_ep.reshape(-1), T)[:, None]
-    return Rollout(concat_states(ep["states"]), torch.cat(ep["actions"]), torch.cat(ep["logps"]), rewards_np, adv,
-                   evaluations=ep["evaluations"], final_regret=ep["final_regret"], mean_best=ep["mean_regret"],
-                   tasks=tuple(o.name for o in objs))
+    states, picked = concat_states(ep["states"]), continued_actions(ep)
+    return Rollout(states, picked[:, None], behaviour_first_new_log_prob(policy, states, picked, G, device)[:, None],
+                   rewards_np, adv, evaluations=ep["evaluations"], final_regret=ep["final_regret"],
+                   mean_best=ep["mean_regret"], tasks=tuple(o.name for o in objs), first_new_group=G)
 
 
 def episode_returns(ep: dict[str, Any]) -> np.ndarray:
     """Each episode's return, the mean of its best-so-far over its policy steps (the area under its anytime curve),
     from :func:`run_episodes`' record: (episodes,). The scores are those of the trials the episodes made."""
-    picked = np.stack([sc[np.arange(len(ch)), ch] for sc, ch in zip(ep["scores"], ep["chosen"])], 1)  # (episodes, T)
+    picked = np.stack(ep["chosen_scores"], 1)  # (episodes, T)
     return np.maximum.accumulate(picked, axis=1).mean(1)
 
 
@@ -468,7 +556,8 @@ def trajectory_advantages(returns: np.ndarray, per_task: int, std_normalize: boo
 def grpo_pcr_loss(policy: GRPOformerPolicy, f: Features, actions: torch.Tensor, old_logp: torch.Tensor,
                   adv: torch.Tensor, cfg: LearnerConfig, ref_f: Features | None = None,
                   ref_actions: torch.Tensor | None = None, snap_ref_logp: torch.Tensor | None = None,
-                  frozen_logp: torch.Tensor | None = None):
+                  frozen_logp: torch.Tensor | None = None,
+                  first_new: tuple[torch.Tensor, torch.Tensor, int] | None = None):
     r"""The GRPO + PCR objective (to minimise) on one minibatch.
 
     With :math:`\rho_{i,g} = \pi_\theta(a_{i,g}\mid s_i) / \pi_{old}(a_{i,g}\mid s_i)` over the ``G``
@@ -495,10 +584,19 @@ def grpo_pcr_loss(policy: GRPOformerPolicy, f: Features, actions: torch.Tensor, 
     ``kl_beta`` (0). ``cfg.algo == "reinforce"`` replaces the clipped surrogate
     with :math:`-\frac{1}{NG}\sum \log\pi_\theta(a_{i,g}\mid s_i) A_{i,g}` (mean-baseline advantages).
 
+    Trajectory advantages (``first_new = (past trials' bins, their distinct mask, G)``, from a rollout with
+    ``first_new_group``): the last action column is the configuration the episode continued with, picked by the
+    first-new rule among G draws, so its :math:`\pi_\theta` in :math:`\rho` is that rule's exact probability
+    (:func:`first_new_log_prob`) rather than a single draw's.
+
     Returns ``(loss, stats)``.
     """
     logp = policy.action_logp(f, actions)  # (N, G, D, K) conditional log-probabilities
     new = log_prob(logp, actions, f)
+    if first_new is not None:  # factorized (checked by collect): logp[:, 0] is the per-state distribution
+        hist, distinct, rule_group = first_new
+        picked = first_new_log_prob(logp[:, 0], f, actions[:, -1], hist, distinct, rule_group)
+        new = torch.cat([new[:, :-1], picked[:, None]], 1)
     if cfg.algo == "reinforce":
         policy_loss = -(new * adv).mean()
         ratio = torch.ones_like(new)
@@ -624,6 +722,10 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
                                  old_logp=ro.old_logp[keep], rewards=ro.rewards[keep], advantages=ro.advantages[keep])
     f_all = featurize_states(ro.states, device)
     N = len(ro.states["y"])
+    history: tuple[torch.Tensor, torch.Tensor] | None = None  # past trials' bins and distinct mask (first-new column)
+    if ro.first_new_group:
+        hb, distinct = distinct_history_bins(ro.states, f_all.n_bins.cpu().numpy())
+        history = torch.as_tensor(hb, device=device), torch.as_tensor(distinct, device=device)
     # Churn probes: earlier states from the buffer. The PCR reference states are drawn from the same buffer, so the
     # probes equal to one of them, or to a state this update trains on, are left out of the churn after the update:
     # churn is the drift on states this update neither trained on nor anchored. (The first update has no earlier
@@ -673,8 +775,9 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
             if cfg.kl_beta > 0 and frozen is not None:
                 with torch.no_grad():
                     frozen_lp = frozen.action_logp(f, actions)
+            first_new = None if history is None else (history[0][idx], history[1][idx], ro.first_new_group)
             loss, st = grpo_pcr_loss(policy, f, actions, ro.old_logp[idx].to(device), adv[idx],
-                                     cfg, ref_f, ref_actions, snap_ref, frozen_lp)
+                                     cfg, ref_f, ref_actions, snap_ref, frozen_lp, first_new)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)

@@ -21,6 +21,7 @@ import torch
 
 from agents.grpoformer.critic import StateValue
 from agents.grpoformer.learner import (
+    AUTOREGRESSIVE_TRAJECTORY,
     InitialDesign,
     LearnerConfig,
     StateBuffer,
@@ -94,6 +95,8 @@ class TrainConfig:
         if not 0 <= self.task_priority <= 1:
             raise ValueError(f"task_priority={self.task_priority}: the share of the real tables' episodes drawn by "
                              "difficulty, in [0, 1] (0 = uniform, the default)")
+        if self.policy.autoregressive and self.learner.group_mode != "step":
+            raise ValueError(AUTOREGRESSIVE_TRAJECTORY)
 
 
 #: TrainConfig fields a resumed run may change: how long, where and how often it reports, not what it learns.

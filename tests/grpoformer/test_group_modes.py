@@ -37,10 +37,8 @@ def _collect(tables, seed=3, **cfg):
 
 def test_episode_returns_and_trajectory_advantages_on_a_hand_case():
     """Two steps, four episodes on two tasks (two each): the return is the mean best-so-far of the trials the episodes
-    made (the chosen candidates), and each episode is compared only with the other episode on its task."""
-    ep = {"scores": [np.array([[0.1, 0.9], [0.5, 0.0], [0.2, 0.2], [0.3, 0.3]]),
-                     np.array([[0.4, 0.0], [0.0, 0.0], [0.1, 0.6], [0.3, 0.3]])],
-          "chosen": [np.array([0, 0, 1, 0]), np.array([0, 1, 1, 0])]}
+    made (the continued candidates' scores), and each episode is compared only with the other episode on its task."""
+    ep = {"chosen_scores": [np.array([0.1, 0.5, 0.2, 0.3]), np.array([0.4, 0.0, 0.6, 0.3])]}
     # best-so-far curves: [0.1, 0.4], [0.5, 0.5], [0.2, 0.6], [0.3, 0.3]
     returns = episode_returns(ep)
     np.testing.assert_allclose(returns, [0.25, 0.5, 0.4, 0.3])
@@ -57,23 +55,33 @@ def test_every_mode_costs_the_same_evaluations_per_update(tables):
         both = {"trajectory_group": 2} if mode == "both" else {}
         ro = _collect(tables, episodes=4, horizon=5, group_size=4, group_mode=mode, **both)
         cost[mode] = ro.evaluations
-        assert ro.actions.shape[1] == (1 if mode == "trajectory" else 4)
+        assert ro.actions.shape[1] == {"step": 4, "trajectory": 1, "both": 5}[mode]  # "both": + the continued one
         assert len(ro.final_regret) == (16 if mode == "trajectory" else 4)
     assert cost == {"step": 80, "trajectory": 80, "both": 80}
 
 
-def test_both_adds_the_episodes_advantage_to_the_candidates_it_continued_with(tables):
-    """The step part is GRPO's per-group advantage of the same rewards; what "both" adds is one number per episode
-    (its trajectory advantage), on one candidate per state, the same at every step of that episode; and episodes on
-    one task sum to zero (they are compared with each other)."""
-    episodes, horizon = 4, 6
+def test_both_credits_the_continued_candidate_in_a_column_of_its_own(tables):
+    """The step columns are GRPO's per-group advantages of the same rewards, as in step mode; "both" adds one column:
+    the candidate each episode continued with (one of the step candidates, the first-new rule's pick), with its
+    episode's trajectory advantage (the same at every step of that episode; episodes on one task sum to zero) and
+    the rule's probability as its old log-probability."""
+    episodes, horizon, G = 4, 6, 8
     ro = _collect(tables, episodes=episodes, horizon=horizon, group_mode="both", trajectory_group=2)
-    extra = (ro.advantages - group_advantages(ro.rewards)).numpy()  # (horizon * episodes, G), step-major
-    assert ((np.abs(extra) > 1e-6).sum(1) <= 1).all()
-    per_step = extra.sum(1).reshape(horizon, episodes)
-    np.testing.assert_allclose(per_step, np.broadcast_to(per_step[0], per_step.shape), atol=1e-5)
+    assert ro.first_new_group == G and ro.actions.shape[1] == G + 1
+    torch.testing.assert_close(ro.advantages[:, :G], group_advantages(ro.rewards))
+    picked = ro.actions[:, G]
+    assert (picked[:, None, :] == ro.actions[:, :G]).all(-1).any(-1).all()  # one of the state's own candidates
+    per_step = ro.advantages[:, G].numpy().reshape(horizon, episodes)
+    np.testing.assert_allclose(per_step, np.broadcast_to(per_step[0], per_step.shape), atol=1e-6)
     np.testing.assert_allclose(per_step[0].reshape(-1, 2).sum(1), 0.0, atol=1e-5)
     assert np.abs(per_step[0]).max() > 0.5  # unit-scale trajectory advantages, not a no-op
+    # the pick's log pi is its step column's; the rule's probability is pi(a) (1 + p + ... + p^(G-1)) for a new
+    # configuration: equal to it on the empty history (p = 0), never below it after
+    column = (ro.actions[:, :G] == picked[:, None]).all(-1).float().argmax(1)
+    single_draw = ro.old_logp[torch.arange(len(picked)), column]
+    torch.testing.assert_close(ro.old_logp[:episodes, G], single_draw[:episodes])
+    assert (ro.old_logp[episodes:, G] >= single_draw[episodes:] - 1e-6).all()
+    assert torch.isfinite(ro.old_logp).all()
 
 
 def test_the_new_setting_leaves_the_shipped_recipes_key_alone():
