@@ -14,14 +14,16 @@ Groups (``group_mode``):
   of a past trial, the same rule the agent uses at evaluation time. Dense, well-assigned credit.
   ``lookahead=N`` credits each candidate instead with the best-so-far after it and N more policy steps
   from it (its history branched, the continuations evaluated and counted): a short Monte-Carlo return.
-* ``"trajectory"``: ``G`` whole episodes on each of ``episodes`` tasks from the empty history (one proposal
-  per step, so an update costs the same evaluations as with step groups); the return of an episode is the
-  mean best-so-far over its steps (area under the anytime curve); every action of the episode gets the
-  episode's advantage within its task's group.
+* ``"trajectory"``: ``G`` whole episodes on each of ``episodes`` tasks from the empty history (one evaluation
+  per step, so an update costs the same evaluations as with step groups: each step draws ``G`` candidates and
+  evaluates only the first new one, the agent's rule); the return of an episode is the mean best-so-far over
+  its steps (area under the anytime curve); every action of the episode gets the episode's advantage within its
+  task's group, through the rule's exact probability (:func:`first_new_log_prob`), not one draw's.
 * ``"both"``: step groups, with the episodes drawn ``trajectory_group`` to a task (``episodes /
-  trajectory_group`` tasks, the same evaluations per update); each proposal an episode continued with also
-  gets its episode's trajectory advantage (its return against the other episodes on the task): the step
-  group credits a candidate for its immediate gain, the trajectory group the path for where it led.
+  trajectory_group`` tasks, the same evaluations per update); the proposal each episode continued with is also
+  credited, in an action column of its own with the rule's probability, with its episode's trajectory advantage
+  (its return against the other episodes on the task): the step group credits a candidate for its immediate gain,
+  the trajectory group the path for where it led.
 """
 
 from __future__ import annotations
@@ -164,6 +166,11 @@ def take_states(states: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.
     return {k: v[idx] for k, v in states.items()}
 
 
+#: Decimals the policy's input features are rounded to before digesting (state_keys): far below any difference a
+#: configuration or a score rank makes, far above float32's rounding error of a normalized score.
+FEATURE_DECIMALS = 4
+
+
 def state_keys(states: dict[str, np.ndarray]) -> np.ndarray:
     """A digest per state of what the policy sees of it (16-byte BLAKE2b), as an object array of ``bytes``.
 
@@ -172,23 +179,21 @@ def state_keys(states: dict[str, np.ndarray]) -> np.ndarray:
     policy's view of the content: scores enter the policy only normalized within their history (z-score, min-max,
     rank, best flag: all unchanged by a positive affine map of the scores), so two histories of the same
     configurations whose scores differ by such a map, e.g. one trial on two tables of one search space, are one state
-    to the policy. The digest therefore takes the scores min-max normalized as the policy does (float32; an
-    all-equal history gives every trial 1) and the configurations of valid trials only. It is deterministic across
-    processes (unlike ``hash``), so it means the same after ``--resume``."""
+    to the policy. The digest is therefore taken of :func:`featurize`'s own tokens, not of the raw arrays: the trial
+    tokens (padding slots zeroed there), the state's own dimension tokens and the budget token (the per-bin features
+    are functions of these). Dimension tokens are taken per state, so a state's digest does not depend on the widest
+    search space of the batch it is featurized in. Deterministic across processes (unlike ``hash``), so it means the
+    same after ``--resume``."""
     n = len(states["y"])
     if n == 0:
         return np.empty(0, dtype=object)
-    valid = np.asarray(states["mask"]).astype(bool)
-    y = np.asarray(states["y"], dtype=np.float32)
-    big = np.finfo(np.float32).max
-    ymax, ymin = np.where(valid, y, -big).max(1), np.where(valid, y, big).min(1)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # an empty history: +-big, masked below
-        span = (ymax - ymin)[:, None]
-        scaled = np.where(valid, (y - ymin[:, None]) / np.maximum(span, 1e-12), 0.0)
-    seen = {**states, "y": np.where(span > 1e-12, scaled, valid).astype(np.float32),
-            "x": np.where(valid[..., None], states["x"], 0).astype(np.float32)}
-    rows = np.concatenate([np.ascontiguousarray(seen[k]).reshape(n, -1).view(np.uint8) for k in STATE_KEYS], axis=1)
-    return np.array([hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in rows], dtype=object)
+    f = featurize_states(states)
+    # rounded: float32 z-scores of equivalent histories differ by ~1e-5 (two trials: +-1 up to rounding error);
+    # + 0.0 turns a -0.0 (a negative feature times a zero mask) into 0.0, which tobytes would tell apart
+    trial, dims, budget = ((np.round(t.numpy(), FEATURE_DECIMALS) + np.float32(0.0)) for t in (f.trial, f.dim, f.budget))
+    own = f.dim_mask.numpy()
+    return np.array([hashlib.blake2b(trial[i].tobytes() + dims[i][own[i]].tobytes() + budget[i].tobytes(),
+                                     digest_size=16).digest() for i in range(n)], dtype=object)
 
 
 def not_in(keys: np.ndarray, excluded: set[bytes]) -> np.ndarray:

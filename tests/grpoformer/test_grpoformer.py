@@ -563,6 +563,16 @@ def test_state_keys_are_what_the_policy_sees():
         torch.testing.assert_close(featurize_states(base).trial, featurize_states({"affine": affine, "padded": padded}[same]).trial)
     assert key["one"] == key["one_other_score"]
     assert len({key[k] for k in ("base", "reordered", "moved", "later", "one")}) == 5
+    # two trials: z-scores are +-1 up to float32 rounding (7e-6 apart for these scores, from a real rollout)
+    two = [{**base, "mask": np.array([[1, 1, 0, 0, 0, 0]], bool), "y": np.array([[a, b, 0, 0, 0, 0]], np.float32)}
+           for a, b in ((0.96034986, 0.9626822), (0.8613656, 0.87260157))]
+    assert not torch.equal(*(featurize_states(t).trial for t in two)) and state_keys(two[0])[0] == state_keys(two[1])[0]
+    # a state's digest does not depend on the widest search space of the batch it is featurized in
+    wide = {k: np.concatenate([v, np.zeros((1, 6, 2), np.float32)], -1) if k == "x" else
+            np.concatenate([v, np.ones((1, 2), v.dtype)], -1) if k.startswith("dim_") else v for k, v in base.items()}
+    batch = {k: np.concatenate([np.pad(base[k], [(0, 0)] * (base[k].ndim - 1) + [(0, wide[k].shape[-1] - base[k].shape[-1])])
+                                if k == "x" or k.startswith("dim_") else base[k], wide[k]]) for k in base}
+    assert state_keys(batch)[0] == key["base"] and state_keys(batch)[1] != key["base"]
 
 
 @pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
