@@ -592,7 +592,8 @@ def grpo_pcr_loss(policy: GRPOformerPolicy, f: Features, actions: torch.Tensor, 
     Trajectory advantages (``first_new = (past trials' bins, their distinct mask, G)``, from a rollout with
     ``first_new_group``): the last action column is the configuration the episode continued with, picked by the
     first-new rule among G draws, so its :math:`\pi_\theta` in :math:`\rho` is that rule's exact probability
-    (:func:`first_new_log_prob`) rather than a single draw's.
+    (:func:`first_new_log_prob`) rather than a single draw's. In ``"both"`` that column comes after the G step
+    candidates, so the surrogate's mean runs over G + 1 columns there.
 
     Returns ``(loss, stats)``.
     """
