@@ -257,17 +257,6 @@ def first_new_log_prob(logp: torch.Tensor, f: Features, chosen: torch.Tensor, hi
     return lp + torch.where(repeat, all_repeats, torch.log(geometric))
 
 
-@torch.no_grad()
-def behaviour_first_new_log_prob(policy: GRPOformerPolicy, states: dict[str, np.ndarray], chosen: torch.Tensor,
-                                 group_size: int, device: str = "cpu") -> torch.Tensor:
-    """:func:`first_new_log_prob` of the rollout's continued configurations ``chosen`` ``(N, D)`` under the policy
-    that played them (the ratio's denominator), on the CPU like the rollout's other log-probabilities."""
-    f = featurize_states(states, device)
-    hb, distinct = distinct_history_bins(states, f.n_bins.cpu().numpy())
-    return first_new_log_prob(policy(f), f, chosen.to(device), torch.as_tensor(hb, device=device),
-                              torch.as_tensor(distinct, device=device), group_size).cpu()
-
-
 def continued_actions(ep: dict[str, Any]) -> torch.Tensor:
     """The candidate each episode continued with at each step, from :func:`run_episodes`' record: ``(N, D)``, in the
     rollout's step-major state order."""
@@ -336,13 +325,15 @@ class Rollout:
 
 def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularObjective], group_size: int,
              rng: np.random.Generator, gen: torch.Generator, device: str, score_all: bool = True,
-             encodings: bool = False) -> dict[str, Any]:
+             encodings: bool = False, rule_logp: bool = False) -> dict[str, Any]:
     """One step of every episode in ``hist``: sample ``group_size`` candidates from the policy, record the first
     that is not a repeat of a past trial (the agent's rule) with its table score.
 
     ``score_all`` also looks up every candidate's score (the group's rewards need them); without it only the
     recorded candidate is evaluated, ``scores`` is None, and ``evaluations`` counts one per episode.
     ``encodings`` also returns every candidate's evaluated cell, encoded (B, G, MAX_DIMS), to branch from.
+    ``rule_logp`` also returns the recorded candidates' probability under the first-new rule (``chosen_logp``, (B,),
+    :func:`first_new_log_prob`; factorized policies), from this step's distribution: no second forward pass.
     """
     st = hist.observations()
     f = featurize_states(st, device)
@@ -372,8 +363,15 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
         hist.record(i, obj.cell_encoding(cells[g:g + 1])[0], chosen)
         if enc is not None:  # encodings
             enc[i, :, :d] = obj.cell_encoding(cells)
+    chosen_logp = None
+    if rule_logp:
+        hb, distinct = distinct_history_bins(st, nbins)
+        picked = cand[torch.arange(B, device=cand.device), torch.as_tensor(chosen_idx, device=cand.device)]
+        chosen_logp = first_new_log_prob(clp[:, 0], f, picked, torch.as_tensor(hb, device=cand.device),
+                                         torch.as_tensor(distinct, device=cand.device), group_size).cpu()
     return {"states": st, "actions": cand, "logps": lp, "scores": sc, "prev_best": prev_best, "encodings": enc,
-            "chosen": chosen_idx, "chosen_scores": chosen_scores, "evaluations": B * group_size if score_all else B}
+            "chosen": chosen_idx, "chosen_scores": chosen_scores, "chosen_logp": chosen_logp,
+            "evaluations": B * group_size if score_all else B}
 
 
 def _lookahead_best(policy: GRPOformerPolicy, branch: History, objectives: list[TabularObjective], scores: np.ndarray,
@@ -420,11 +418,12 @@ def _play_designs(hist: History, objectives: list[TabularObjective], designs: Se
 def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], horizon: int, group_size: int,
                  rng: np.random.Generator, gen: torch.Generator, record: bool = True,
                  device: str = "cpu", lookahead: int = 0, designs: Sequence[np.ndarray] | None = None,
-                 score_all: bool = True) -> dict[str, Any]:
+                 score_all: bool = True, rule_logp: bool = False) -> dict[str, Any]:
     """Run one episode per objective in parallel; every step each episode samples ``group_size`` candidates,
     evaluates all of them, and continues with the first one that is not a repeat (the agent's rule).
     ``score_all=False`` evaluates (and counts) only the candidate each episode continues with (``scores`` is then
-    None; ``chosen_scores`` always holds the continued candidates' scores).
+    None; ``chosen_scores`` always holds the continued candidates' scores). ``rule_logp`` also records the continued
+    candidates' log-probabilities under the first-new rule (``chosen_logp``, see :func:`_advance`).
 
     Returns the per-step states, candidate bins, their log-probabilities and scores, and per-episode regret;
     with ``lookahead`` > 0 also, per step, each candidate's best-so-far after that many further policy steps
@@ -444,7 +443,7 @@ def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], h
     for t in range(start, horizon):
         branch = hist.repeated(group_size) if lookahead else None  # the prefix, before this step's trial
         step = _advance(policy, hist, objectives, group_size, rng, gen, device, score_all=score_all,
-                        encodings=bool(lookahead))
+                        encodings=bool(lookahead), rule_logp=rule_logp)
         evaluations += step["evaluations"]
         if branch is not None:  # lookahead
             enc = step["encodings"].reshape(B * group_size, MAX_DIMS)
@@ -461,7 +460,7 @@ def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], h
                            "evaluations": evaluations}
     if record:
         out.update({k: [s[k] for s in steps] for k in ("states", "actions", "logps", "scores", "prev_best", "chosen",
-                                                        "chosen_scores")})
+                                                        "chosen_scores", "chosen_logp")})
         if lookahead:
             out["lookahead_best"] = lookahead_best
     return out
@@ -490,7 +489,8 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
         else:
             objs = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes, p=p)]
         designs = [initial_design(o, rng) for o in objs] if cfg.warm_start and initial_design is not None else None
-        ep = run_episodes(policy, objs, cfg.horizon, G, rng, gen, device=device, lookahead=cfg.lookahead, designs=designs)
+        ep = run_episodes(policy, objs, cfg.horizon, G, rng, gen, device=device, lookahead=cfg.lookahead, designs=designs,
+                          rule_logp=cfg.group_mode == "both")
         T = cfg.horizon - cfg.warm_start  # policy steps per episode
         # state order: step-major -> (t, i); rewards per candidate
         rewards = []
@@ -514,7 +514,7 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
             picked = continued_actions(ep)  # row t * episodes + i: the candidate episode i continued with
             adv_ep = trajectory_advantages(episode_returns(ep), cfg.trajectory_group, cfg.std_normalize)
             actions = torch.cat([actions, picked[:, None]], 1)
-            old_logp = torch.cat([old_logp, behaviour_first_new_log_prob(policy, states, picked, G, device)[:, None]], 1)
+            old_logp = torch.cat([old_logp, torch.cat(ep["chosen_logp"])[:, None]], 1)
             adv = torch.cat([adv, adv_ep.repeat(T)[:, None]], 1)
             first_new_group = G
         return Rollout(states, actions, old_logp, rewards_np, adv,
@@ -525,7 +525,7 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
     tasks = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes, p=p)]
     objs = [t for t in tasks for _ in range(G)]  # episode e belongs to group e // G
     # each step draws G candidates and plays the first new one, as the agent does; only that one is evaluated
-    ep = run_episodes(policy, objs, cfg.horizon, G, rng, gen, device=device, score_all=False)
+    ep = run_episodes(policy, objs, cfg.horizon, G, rng, gen, device=device, score_all=False, rule_logp=True)
     r_ep = episode_returns(ep).reshape(len(tasks), G)
     if cfg.algo == "reinforce":
         adv_ep = torch.as_tensor(r_ep - r_ep.mean(), dtype=torch.float32)
@@ -537,8 +537,7 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
     T = cfg.horizon
     adv = adv_ep[None, :].expand(T, -1).reshape(-1, 1)
     rewards_np = np.tile(r_ep.reshape(-1), T)[:, None]
-    states, picked = concat_states(ep["states"]), continued_actions(ep)
-    return Rollout(states, picked[:, None], behaviour_first_new_log_prob(policy, states, picked, G, device)[:, None],
+    return Rollout(concat_states(ep["states"]), continued_actions(ep)[:, None], torch.cat(ep["chosen_logp"])[:, None],
                    rewards_np, adv, evaluations=ep["evaluations"], final_regret=ep["final_regret"],
                    mean_best=ep["mean_regret"], tasks=tuple(o.name for o in objs), first_new_group=G)
 
