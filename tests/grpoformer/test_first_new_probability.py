@@ -94,7 +94,8 @@ def trajectory_rollout():
 
 def test_trajectory_episodes_play_the_agents_rule_and_record_its_probability(trajectory_rollout):
     """Every continued configuration is new to its history (a new one is always among the 8 draws here), and the
-    rollout's old log-probability is the rule's, recomputed from the states: the first epoch's ratio is exactly 1."""
+    rollout's old log-probability (taken at each step, from that step's batch) is the rule's, recomputed here from the
+    whole rollout's states: equal up to float32 rounding, so the first epoch's ratio is 1."""
     policy, cfg, ro = trajectory_rollout
     assert ro.first_new_group == cfg.group_size and ro.actions.shape[1] == 1
     f = featurize_states(ro.states)
