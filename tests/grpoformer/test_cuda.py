@@ -108,3 +108,21 @@ def test_online_paper_mode_on_cuda():
     curve, scores = train_online(obj, budget=24, group_size=8, seed=0, progress=False, device="cuda")
     assert len(curve) == len(scores) == 24
     assert np.all(np.diff(curve) >= 0) and curve[-1] == scores.max()
+
+
+@pytest.mark.parametrize("mode", ["trajectory", "both"])
+def test_trajectory_and_both_groups_collect_and_update_on_cuda(mode):
+    """The first-new rule's log-probabilities are taken on the policy's device and the update runs there (a "both"
+    rollout joins them to the step candidates' log-probabilities, so they must share a device)."""
+    from agents.grpoformer.learner import LearnerConfig, StateBuffer, collect, update
+    from hpo_gym.suites import load_hpobench_nn
+
+    torch.manual_seed(0)
+    policy = GRPOformerPolicy(PolicyConfig()).to("cuda")
+    cfg = LearnerConfig(group_mode=mode, episodes=4, horizon=5, **({"trajectory_group": 2} if mode == "both" else {}))
+    ro = collect(policy, [load_hpobench_nn("kc1")], cfg, np.random.default_rng(0), torch.Generator().manual_seed(0),
+                 device="cuda")
+    assert ro.first_new_group == cfg.group_size and torch.isfinite(ro.old_logp).all()
+    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    stats = update(policy, opt, ro, StateBuffer(cfg.buffer_states), cfg, np.random.default_rng(0), device="cuda")
+    assert np.isfinite(stats["policy_loss"])

@@ -2,8 +2,9 @@
 log-probability: the agent draws G candidates and plays the first that repeats no past trial, so the configurations
 an episode tried come from that rule, not from one draw of the policy.
 
-Checked against the definition (enumeration and a Monte-Carlo run of :func:`first_new` itself), at the edges (empty
-history, every candidate a repeat, duplicated past trials), and on real rollouts of kc1 and credit_g.
+Checked against the definition (enumeration, hand values of a repeat and of a new configuration, and a Monte-Carlo
+run of :func:`first_new` itself), at the edges (empty history, duplicated past trials), on real rollouts of kc1 and
+credit_g, and in the update's loss calls.
 """
 
 from __future__ import annotations
@@ -72,6 +73,17 @@ def test_the_rule_probabilities_sum_to_one_and_match_the_rule_itself(group_size)
         assert (exact[past] < pi[past]).all() and (exact[~past] > pi[~past]).all()
 
 
+@pytest.mark.parametrize("group_size", [2, 5])
+def test_hand_values_of_a_repeat_and_of_a_new_configuration(group_size):
+    """The past configurations (0, 0) and (1, 2) carry p = 0.3 + 0.09 = 0.39 of the policy's mass (the repeated
+    trial counted once): the repeat (0, 0) is proposed only when all G draws repeat and the first is (0, 0), with
+    probability 0.3 p^(G-1); the new (2, 2) with 0.06 (1 + p + ... + p^(G-1))."""
+    probs = _rule_probabilities(group_size, HISTORY, VALID)
+    p = 0.39
+    assert float(probs[0]) == pytest.approx(0.3 * p ** (group_size - 1), rel=1e-5)  # CONFIGS[0] = (0, 0)
+    assert float(probs[8]) == pytest.approx(0.06 * sum(p ** k for k in range(group_size)), rel=1e-5)  # (2, 2)
+
+
 def test_an_empty_history_is_one_draw_and_its_gradient_is_finite():
     logits = PROBS.log().clone().requires_grad_(True)
     logp = torch.log_softmax(logits, -1)
@@ -108,6 +120,35 @@ def test_trajectory_episodes_play_the_agents_rule_and_record_its_probability(tra
     torch.testing.assert_close(ro.old_logp[:, 0], again)
     has_history = torch.as_tensor(distinct.any(1))
     assert (again[has_history] > single[has_history]).all()  # log(1 + p + ...) > 0 once there is a past trial
+
+
+def test_the_update_credits_the_rule_column_through_the_rules_probability(trajectory_rollout, monkeypatch):
+    """Every loss call of a trajectory update gets the minibatch's past trials, and its first call (the behaviour
+    policy, before any step) recomputes exactly the old log-probabilities the rollout recorded: ratio 1."""
+    import agents.grpoformer.learner as learner
+
+    _, cfg, ro = trajectory_rollout
+    torch.manual_seed(0)
+    policy = GRPOformerPolicy(PolicyConfig())  # the rollout's policy (the fixture's weights, before its update)
+    calls = []
+    original = learner.grpo_pcr_loss
+
+    def recording(policy_, f, actions, old_logp, adv, cfg_, *rest):
+        first_new_arg = rest[-1]
+        if not calls:
+            hist, distinct, g = first_new_arg
+            with torch.no_grad():
+                again = first_new_log_prob(policy_(f), f, actions[:, -1], hist, distinct, g)
+            torch.testing.assert_close(again, old_logp[:, -1])
+        calls.append(first_new_arg)
+        return original(policy_, f, actions, old_logp, adv, cfg_, *rest)
+
+    monkeypatch.setattr(learner, "grpo_pcr_loss", recording)
+    fresh = collect(policy, [load_hpobench_nn("kc1")], cfg, np.random.default_rng(2), torch.Generator().manual_seed(2))
+    update(policy, torch.optim.Adam(policy.parameters(), lr=cfg.lr), fresh, StateBuffer(cfg.buffer_states), cfg,
+           np.random.default_rng(0))
+    assert len(calls) >= cfg.epochs and all(c is not None and c[2] == cfg.group_size for c in calls)
+    assert all(c[1].any() for c in calls)  # minibatches hold states with past trials
 
 
 def test_a_trajectory_update_trains_and_the_autoregressive_head_is_refused(trajectory_rollout):

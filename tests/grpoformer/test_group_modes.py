@@ -14,7 +14,10 @@ import torch
 from agents.grpoformer.learner import (
     LearnerConfig,
     collect,
+    distinct_history_bins,
     episode_returns,
+    featurize_states,
+    first_new_log_prob,
     group_advantages,
     trajectory_advantages,
 )
@@ -29,10 +32,15 @@ def tables():
     return [load_hpobench_nn(t) for t in ("kc1", "credit_g")]
 
 
-def _collect(tables, seed=3, **cfg):
+def untrained_policy() -> GRPOformerPolicy:
+    """The untrained policy :func:`_collect` rolls out (seeded: the same weights at every call)."""
     torch.manual_seed(0)
-    policy = GRPOformerPolicy(PolicyConfig())
-    return collect(policy, tables, LearnerConfig(**cfg), np.random.default_rng(seed), torch.Generator().manual_seed(seed))
+    return GRPOformerPolicy(PolicyConfig())
+
+
+def _collect(tables, seed=3, **cfg):
+    return collect(untrained_policy(), tables, LearnerConfig(**cfg), np.random.default_rng(seed),
+                   torch.Generator().manual_seed(seed))
 
 
 def test_episode_returns_and_trajectory_advantages_on_a_hand_case():
@@ -75,12 +83,17 @@ def test_both_credits_the_continued_candidate_in_a_column_of_its_own(tables):
     np.testing.assert_allclose(per_step, np.broadcast_to(per_step[0], per_step.shape), atol=1e-6)
     np.testing.assert_allclose(per_step[0].reshape(-1, 2).sum(1), 0.0, atol=1e-5)
     assert np.abs(per_step[0]).max() > 0.5  # unit-scale trajectory advantages, not a no-op
-    # the pick's log pi is its step column's; the rule's probability is pi(a) (1 + p + ... + p^(G-1)) for a new
-    # configuration: equal to it on the empty history (p = 0), never below it after
+    # the pick's log pi is its step column's; its old log-probability is the rule's, recomputed here from the states,
+    # which equals the one-draw log pi on the empty history (p = 0) and exceeds it after
     column = (ro.actions[:, :G] == picked[:, None]).all(-1).float().argmax(1)
     single_draw = ro.old_logp[torch.arange(len(picked)), column]
-    torch.testing.assert_close(ro.old_logp[:episodes, G], single_draw[:episodes])
-    assert (ro.old_logp[episodes:, G] >= single_draw[episodes:] - 1e-6).all()
+    f = featurize_states(ro.states)
+    hb, distinct = distinct_history_bins(ro.states, f.n_bins.numpy())
+    with torch.no_grad():
+        rule = first_new_log_prob(untrained_policy()(f), f, picked, torch.as_tensor(hb), torch.as_tensor(distinct), G)
+    torch.testing.assert_close(ro.old_logp[:, G], rule)
+    torch.testing.assert_close(rule[:episodes], single_draw[:episodes])
+    assert (rule[episodes:] > single_draw[episodes:]).all()
     assert torch.isfinite(ro.old_logp).all()
 
 
