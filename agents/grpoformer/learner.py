@@ -484,8 +484,6 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
     With ``cfg.warm_start`` > 0, ``initial_design(objective, rng)`` gives each episode's first trials (step groups)."""
     G = cfg.group_size
     p = None if weights is None else np.asarray(weights, dtype=np.float64) / np.sum(weights)
-    if cfg.group_mode != "step" and policy.autoregressive:
-        raise ValueError(AUTOREGRESSIVE_TRAJECTORY)
     if cfg.warm_start and initial_design is None:
         raise ValueError(f"warm_start={cfg.warm_start} needs an initial_design (train() builds one from the training "
                          "tables: train.initial_designs)")

@@ -9,6 +9,7 @@ credit_g, and in the update's loss calls.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from types import SimpleNamespace
 
@@ -153,6 +154,7 @@ def test_the_update_credits_the_rule_column_through_the_rules_probability(trajec
 
 def test_a_trajectory_update_trains_and_the_autoregressive_head_is_refused(trajectory_rollout):
     policy, cfg, ro = trajectory_rollout
+    policy = copy.deepcopy(policy)  # the fixture's policy played the rollout; other tests recompute with it
     before = [p.detach().clone() for p in policy.parameters()]
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     stats = update(policy, opt, ro, StateBuffer(cfg.buffer_states), cfg, np.random.default_rng(0))
