@@ -218,6 +218,12 @@ class TabularObjective:
                                  prefix=repr((self.name, self.space, self.metric, self.direction)).encode())
 
     @property
+    def data_fingerprint(self) -> str:
+        """sha256 of every seed's scores and costs alone, without the name: one table under two names has one data
+        fingerprint (a training run refuses a held-out task whose table it trains on under another name)."""
+        return array_fingerprint((self._seed_scores, self._given_costs))
+
+    @property
     def complete(self) -> bool:
         """Whether every grid cell has a score; a partial table answers a missing cell with its nearest present one."""
         return self._complete

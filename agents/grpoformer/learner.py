@@ -97,10 +97,16 @@ class LearnerConfig:
             raise ValueError(f"algo={self.algo!r}: use 'grpo', 'reinforce' or 'ppo-critic'")
         if self.reward not in ("improvement", "score"):
             raise ValueError(f"reward={self.reward!r}: use 'improvement' (gain of the best-so-far) or 'score'")
-        for name in ("horizon", "episodes", "epochs", "minibatch"):
+        for name in ("horizon", "episodes", "epochs", "minibatch", "kl_paths", "churn_probe_states", "buffer_states"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: needs a whole number >= 1 (default "
                                  f"{type(self).__dataclass_fields__[name].default})")
+        if self.pcr_lambda > 0 and self.pcr_states < 1:  # an empty reference batch would fail inside the Transformer
+            raise ValueError(f"pcr_states={self.pcr_states}: PCR needs >= 1 reference state per gradient step "
+                             "(default 64); to turn PCR off, set pcr_lambda=0")
+        if self.update_states < 0:
+            raise ValueError(f"update_states={self.update_states}: needs a whole number >= 0 (0 trains on every state "
+                             "of the rollout; default 200)")
         for name in ("lr", "ent_coef", "pcr_lambda", "kl_beta", "clip_eps"):  # inf or NaN would poison the first update
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name}={getattr(self, name)}: needs a finite number (default "
@@ -730,6 +736,9 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
         ro = dataclasses.replace(ro, states=take_states(ro.states, keep), actions=ro.actions[keep],
                                  old_logp=ro.old_logp[keep], rewards=ro.rewards[keep], advantages=ro.advantages[keep])
     f_all = featurize_states(ro.states, device)
+    # the subset is featurized at its own widest space; the actions keep the rollout's width, whose extra columns are
+    # padding dimensions (bin 0) for every state of the subset, so they are dropped
+    ro = dataclasses.replace(ro, actions=ro.actions[..., :f_all.n_bins.shape[1]])
     N = len(ro.states["y"])
     history: tuple[torch.Tensor, torch.Tensor] | None = None  # past trials' bins and distinct mask (first-new column)
     if ro.first_new_group:

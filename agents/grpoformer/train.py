@@ -52,8 +52,10 @@ from hpo_gym.tabular import TabularObjective, tables_only
 #: ``churn``: mean KL(snapshot || updated policy) on the ``churn_states`` probe states this update neither trained on
 #: nor used as PCR reference (NaN when none was left, as in the first updates of a tiny run; see learner.update). The
 #: first update has no earlier states: its probes are states of its own rollout, all of them counted.
+#: ``heldout_evaluations``: the held-out tables' lookups made by the monitoring so far (one per episode step), kept
+#: apart from ``evaluations``, which counts the training data.
 LOG_FIELDS = ["update", "evaluations", "wall_s", "reward", "train_regret", "churn", "churn_states", "pcr", "entropy",
-              "policy_loss", "clip_frac", "heldout_regret"]
+              "policy_loss", "clip_frac", "heldout_regret", "heldout_evaluations"]
 
 
 @dataclass
@@ -135,18 +137,41 @@ def changed_fields(config) -> dict:
     return {f.name: getattr(config, f.name) for f in fields(config) if getattr(config, f.name) != getattr(default, f.name)}
 
 
-def heldout_regret(policy: GRPOformerPolicy, objectives: Sequence[TabularObjective], seeds: int, budget: int = 50,
-                   group_size: int = 8, seed: int = 12345, device: str = "cpu",
-                   initial_design: np.ndarray | None = None) -> float:
+def heldout_episodes(policy: GRPOformerPolicy, objectives: Sequence[TabularObjective], seeds: int, budget: int = 50,
+                     group_size: int = 8, seed: int = 12345, device: str = "cpu",
+                     initial_design: np.ndarray | None = None) -> tuple[float, int]:
     """Mean final normalized regret of the policy (sampling mode, the agent's rule) on ``objectives``, each episode
-    opened by ``initial_design`` (encoded ``(k, d)`` trials, e.g. the training tables' portfolio) when given."""
+    opened by ``initial_design`` (encoded ``(k, d)`` trials, e.g. the training tables' portfolio) when given, and the
+    table lookups it took: one per trial, as the agent spends them (only the candidate an episode continues with is
+    looked up; the others' scores would not change the regret)."""
     if not objectives:
-        return float("nan")
+        return float("nan"), 0
     objs = [o for o in objectives for _ in range(seeds)]
     designs = None if initial_design is None else [initial_design] * len(objs)
     ep = run_episodes(policy, objs, budget, group_size, np.random.default_rng(seed), torch.Generator().manual_seed(seed),
-                      record=False, device=device, designs=designs)
-    return float(np.mean(ep["final_regret"]))
+                      record=False, device=device, designs=designs, score_all=False)
+    return float(np.mean(ep["final_regret"])), int(ep["evaluations"])
+
+
+def heldout_regret(policy: GRPOformerPolicy, objectives: Sequence[TabularObjective], seeds: int, budget: int = 50,
+                   group_size: int = 8, seed: int = 12345, device: str = "cpu",
+                   initial_design: np.ndarray | None = None) -> float:
+    """The mean final normalized regret of :func:`heldout_episodes`."""
+    return heldout_episodes(policy, objectives, seeds, budget, group_size, seed, device, initial_design)[0]
+
+
+def check_disjoint(tables: Sequence[TabularObjective], holdout: Sequence[TabularObjective]) -> None:
+    """Refuse a held-out task that is also a training task, by name or by its table's data under another name, and a
+    held-out task given twice: the held-out regret must measure tasks the policy never trained on, each once."""
+    names = [o.name for o in holdout]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"held-out task(s) {twice} given more than once; list each once")
+    names_trained, data_trained = {o.name for o in tables}, {o.data_fingerprint for o in tables}
+    both = sorted(o.name for o in holdout if o.name in names_trained or o.data_fingerprint in data_trained)
+    if both:
+        raise ValueError(f"held-out task(s) {both} are also training tasks (by name or table data); remove them from "
+                         "the training objectives (the CLI trains on the suite minus --holdout)")
 
 
 def initial_designs(tables: Sequence[TabularObjective], k: int) -> InitialDesign:
@@ -255,7 +280,27 @@ def _read_state(path: Path, device: str) -> dict[str, Any]:
     return state
 
 
-def _write_log(path: Path, rows: list[dict[str, str]]) -> None:
+def _logged_rows(state: dict[str, Any], log_path: Path, start: int) -> list[dict[str, Any]]:
+    """The log rows of updates 1..``start`` for a resume. A state saved with its rows (``state["log"]``) has them exact:
+    ``log.csv`` is appended without a sync to disk at every update, so after a machine crash it can lack rows or end
+    in a torn one while the (synced) state survives. A state from before the rows were saved with it falls back to
+    ``log.csv``, checked to hold each of those updates once."""
+    if "log" in state:
+        return list(state["log"])
+    fix = f"remove {log_path.parent} to start over, or restore log.csv from a copy"
+    try:
+        with log_path.open(newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if int(r["update"]) <= start]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{log_path} cannot be read back to continue from update {start} ({type(e).__name__}: {e}); "
+                         f"{fix}") from None
+    if [int(r["update"]) for r in rows] != list(range(1, start + 1)):
+        raise ValueError(f"{log_path} does not hold updates 1..{start} once each, as the state to continue from "
+                         f"says; {fix}")
+    return rows
+
+
+def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
     """log.csv with its header and ``rows``, atomically (rows already there are never lost to a kill)."""
     with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
         w = csv.DictWriter(fh, LOG_FIELDS)
@@ -312,6 +357,7 @@ def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: Train
     fix = "wrap your data with TabularObjective.from_dataframe, or use --online on a live task"
     tables = tables_only(train_objectives, "GRPOformer training (batched lookups)", fix)
     holdout = tables_only(holdout, "GRPOformer's held-out regret monitoring (batched lookups)", fix)
+    check_disjoint(tables, holdout)
     check_device(cfg.device)
     out = Path(out_dir)
     with directory_lock(out, "a train-grpoformer run", wait=wait_for_lock):  # a second run into out stops here
@@ -343,7 +389,8 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     frozen = copy.deepcopy(policy).eval() if cfg.learner.kl_beta > 0 else None  # the initial policy, also on resume
-    start, evaluations, wall0 = 0, 0, 0.0
+    start, evaluations, wall0, heldout_evaluations = 0, 0, 0.0, 0
+    log_rows: list[dict[str, Any]] = []  # saved with the state, so a resume never depends on log.csv's durability
     state_path, log_path = out / "state.pt", out / "log.csv"
     buffer = StateBuffer(cfg.learner.buffer_states)
     table_names = [o.name for o in tables]
@@ -364,11 +411,9 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
         rng.bit_generator.state = st["rng"]
         gen.set_state(st["gen"].cpu())  # map_location moved it to the policy's device; the generator is CPU
         start, evaluations, wall0 = st["update"], st["evaluations"], st["wall_s"]
-        rows: list[dict[str, str]] = []
-        if log_path.exists():
-            with log_path.open(newline="") as fh:
-                rows = [r for r in csv.DictReader(fh) if int(r["update"]) <= start]
-        _write_log(log_path, rows)  # the rows up to the state; atomic, so a kill now cannot lose them
+        heldout_evaluations = st.get("heldout_evaluations", 0)
+        log_rows = _logged_rows(st, log_path, start)
+        _write_log(log_path, log_rows)  # the rows up to the state; atomic, so a kill now cannot lose them
     else:
         if resume and log_path.exists():  # killed before the first state.pt (every ckpt_every updates): say so
             print(f"--resume: no {state_path} yet (the state is saved every {cfg.ckpt_every} updates); "
@@ -407,8 +452,12 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
                                                         "clip_frac")},
                "heldout_regret": ""}
         if holdout and ((u + 1) % cfg.eval_every == 0 or u + 1 == cfg.updates):
-            row["heldout_regret"] = heldout_regret(policy, holdout, cfg.eval_seeds, cfg.learner.horizon,
-                                                   cfg.learner.group_size, device=device, initial_design=heldout_design)
+            row["heldout_regret"], n = heldout_episodes(policy, holdout, cfg.eval_seeds, cfg.learner.horizon,
+                                                        cfg.learner.group_size, device=device,
+                                                        initial_design=heldout_design)
+            heldout_evaluations += n
+        row["heldout_evaluations"] = heldout_evaluations
+        log_rows.append(row)
         with log_path.open("a", newline="") as fh:
             csv.DictWriter(fh, LOG_FIELDS).writerow(row)
         if bar is not None:
@@ -418,7 +467,8 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
         if (u + 1) % cfg.ckpt_every == 0 or u + 1 == cfg.updates:
             blob = {"policy": {"config": asdict(policy.config), "state_dict": policy.state_dict(), "extra": extra},
                     "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state, "gen": gen.get_state(),
-                    "update": u + 1, "evaluations": evaluations, "wall_s": time.time() - t0}
+                    "update": u + 1, "evaluations": evaluations, "wall_s": time.time() - t0,
+                    "heldout_evaluations": heldout_evaluations, "log": log_rows}
             blob["buffer"] = buffer.parts
             blob["difficulty"] = difficulty
             if critic is not None:
@@ -426,7 +476,8 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
             save_atomically(blob, state_path)
     if bar is not None:
         bar.close()
-    extra.update(evaluations=evaluations, wall_s=round(time.time() - t0, 1), updates=cfg.updates)
+    extra.update(evaluations=evaluations, heldout_evaluations=heldout_evaluations, wall_s=round(time.time() - t0, 1),
+                 updates=cfg.updates)
     save_policy(policy, out / "policy.pt", extra)
     return policy
 

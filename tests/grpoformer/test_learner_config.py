@@ -22,6 +22,12 @@ REFUSED = {
     "unknown reward": ({"reward": "regret"}, "use 'improvement'"),
     "empty episodes (--budget 0)": ({"horizon": 0}, "horizon=0: needs a whole number >= 1"),
     "negative PCR weight": ({"pcr_lambda": -1.0}, "must be >= 0"),
+    # sizes that failed deep inside torch or numpy, or turned PCR or churn into NaN without a word
+    "PCR with no reference states": ({"pcr_states": 0}, "pcr_states=0: PCR needs >= 1 .* set pcr_lambda=0"),
+    "no sampled paths for the KLs": ({"kl_paths": 0}, "kl_paths=0: needs a whole number >= 1"),
+    "no churn probes": ({"churn_probe_states": 0}, "churn_probe_states=0: needs a whole number >= 1"),
+    "an empty state buffer": ({"buffer_states": 0}, "buffer_states=0: needs a whole number >= 1"),
+    "a negative state subset": ({"update_states": -1}, "update_states=-1: needs a whole number >= 0"),
     # settings a mode would silently ignore
     "trajectory_group without both": ({"trajectory_group": 2}, "only applies to group_mode='both'"),
     "score reward on trajectory groups": ({"reward": "score", "group_mode": "trajectory"}, "per-step reward"),
@@ -51,6 +57,11 @@ REFUSED = {
 def test_config_refuses_with_the_setting_and_the_fix(bad, message):
     with pytest.raises(ValueError, match=message):
         LearnerConfig(**bad)
+
+
+def test_pcr_off_needs_no_reference_states():
+    """pcr_states only matters with PCR on: pcr_lambda=0 with pcr_states=0 is a consistent way to say 'no PCR'."""
+    assert LearnerConfig(pcr_lambda=0.0, pcr_states=0).pcr_states == 0
 
 
 PAPER_MODE_REFUSED = {
