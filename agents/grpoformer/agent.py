@@ -114,6 +114,12 @@ def check_single_checkpoint(path: str | Path, trained_on: Sequence[str] | None, 
                          "grpoformer:runs/x/fold{k}/policy.pt), or no path to use the fold checkpoints")
 
 
+#: The smallest sampling temperature: the tempered softmax divides log-probabilities (down to about -100 in float32)
+#: by it, and from about 1e-38 on every bin overflows to -inf (NaN probabilities). At 1e-6 the draw is already the
+#: mode wherever two bins' log-probabilities differ by more than 1e-4.
+MIN_TEMPERATURE = 1e-6
+
+
 def trained_warm_start(meta: Mapping) -> int:
     """The initial design a checkpoint was trained with (``--warm-start``; 0 for every older checkpoint)."""
     return int(meta.get("train_config", {}).get("learner", {}).get("warm_start", 0))
@@ -131,7 +137,8 @@ class GRPOformerAgent:
     Args:
         checkpoint: path of a policy checkpoint; ``None`` loads the shipped one (trained on all 8 embedded tasks).
         group_size: candidates sampled per step (the first non-repeat is proposed).
-        deterministic: propose the distribution's mode (falls back to samples when the mode is a repeat).
+        deterministic: propose the distribution's mode (falls back to samples when the mode is a repeat; a mode
+            whose bins repeat a past trial's, as every candidate's did, is drawn inside them, not at their centre).
         device: torch device for inference (the torch path; the fast path is CPU NumPy).
         fast: use the NumPy inference path (same distribution, ~3x faster per suggestion); ``False`` runs the
             torch policy, e.g. on a GPU or to check the fast path against it.
@@ -148,8 +155,9 @@ class GRPOformerAgent:
     def __init__(self, checkpoint: str | Path | None = None, group_size: int = 8, deterministic: bool = False,
                  device: str = "cpu", fast: bool = True, temperature: float = 1.0, mode_first: int = 0,
                  warm_start: int | None = None):
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0 (got {temperature}); use deterministic=True for the mode")
+        if not (math.isfinite(temperature) and temperature >= MIN_TEMPERATURE):
+            raise ValueError(f"temperature must be a finite number >= {MIN_TEMPERATURE:g} (got {temperature}): below it "
+                             "the tempered log-probabilities overflow float32; use deterministic=True for the mode")
         if mode_first < 0:
             raise ValueError(f"mode_first must be >= 0 (got {mode_first})")
         if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
@@ -353,10 +361,10 @@ class GRPOformerAgent:
         g = self._first_unevaluated(cand[:, :d], nb[:d], first_new(cand[:, :d], hb), seen)
         # bins_to_unit: bin centre on grid dims, uniform inside the bin on continuous ones (same rng draws)
         b = cand[g].astype(np.float64)
-        offset = np.full(b.shape, 0.5) if use_mode and g == 0 else \
+        offset = np.full(b.shape, 0.5) if self._mode_centre(use_mode, g, cand[0, :d], hb) else \
             np.where(sc.continuous, self._rng.random((1, b.shape[0]))[0], 0.5)
         u = np.minimum(np.maximum((b + offset) / nb, 0.0), 1.0)
-        u[:d] = self._unvisited(u[:d], cand[g, :d], hb, history, seen)
+        u[:d] = self._unvisited(self._unseen_in_bin(u[:d], cand[g, :d], nb[:d], seen), cand[g, :d], hb, history, seen)
         return u[:d].astype(self._action_dtype)
 
     @torch.inference_mode()
@@ -382,9 +390,39 @@ class GRPOformerAgent:
         bins = cand[0, :, :d].cpu().numpy()
         history = observation["x"][mask]
         seen = self._seen(history) if self._exact_repeat_check else None  # ints and >MAX_BINS grids: exact checks
-        g = self._first_unevaluated(bins, f.n_bins[0, :d].cpu().numpy(), first_new(bins, hb), seen)
-        u = bins_to_unit(cand[:, g], f, None if use_mode and g == 0 else self._rng)[0, :d]
-        return self._unvisited(np.asarray(u, dtype=np.float64), bins[g], hb, history, seen).astype(self._action_dtype)
+        nb = f.n_bins[0, :d].cpu().numpy()
+        g = self._first_unevaluated(bins, nb, first_new(bins, hb), seen)
+        u = bins_to_unit(cand[:, g], f, None if self._mode_centre(use_mode, g, bins[0], hb) else self._rng)[0, :d]
+        u = self._unseen_in_bin(np.asarray(u, dtype=np.float64), bins[g], nb, seen)
+        return self._unvisited(u, bins[g], hb, history, seen).astype(self._action_dtype)
+
+    @staticmethod
+    def _mode_centre(use_mode: bool, g: int, mode_bins: np.ndarray, history_bins: np.ndarray) -> bool:
+        """Propose the mode at its bins' centres: only when the mode is played (``g == 0``) and its bins are new.
+
+        Why: a centre is one exact point, so a mode that repeats a past trial's bins (every candidate did, too) would
+        propose that trial's configuration again wherever the past trial was itself a mode's centre: deterministic
+        mode repeated 11-13 of 30 proposals on one Float dimension. Drawing inside the bins, as for a sampled
+        candidate, makes a new configuration on continuous dimensions."""
+        return use_mode and g == 0 and not (history_bins.shape[0] and (mode_bins == history_bins).all(-1).any())
+
+    def _exact_code(self, u: np.ndarray) -> bytes:
+        """The configuration ``u`` decodes to, encoded as the env stores a trial (float32 bytes; see :meth:`_seen`)."""
+        space = self._run_space
+        return space.encode(space.decode(u)).astype(np.float32).tobytes()
+
+    def _unseen_in_bin(self, u: np.ndarray, chosen_bins: np.ndarray, n_bins: np.ndarray,
+                       seen: set[bytes] | None) -> np.ndarray:
+        """``u``, or its bins' centre when the draw inside the bins decodes to a past trial and the centre does not.
+
+        Why: :meth:`_first_unevaluated` checks a candidate at its bins' centre, but on a continuous bin of an ``Int``
+        dimension (or a grid of more than ``MAX_BINS`` values) the draw inside the bin can round to a neighbouring
+        value already tried; on spaces too large for :meth:`_unvisited`'s grid nothing repaired that (7 repeats in 4
+        runs of 50 on a 163,840-configuration space at temperature 0.3). ``seen`` is None on other spaces."""
+        if not seen or self._exact_code(u) not in seen:
+            return u
+        centre = np.clip((chosen_bins.astype(np.float64) + 0.5) / np.maximum(n_bins, 1), 0.0, 1.0)
+        return u if self._exact_code(centre) in seen else centre
 
     def _seen(self, history_x: np.ndarray) -> set[bytes]:
         """Past trials as the env stores them (float32 encodings), for exact repeat checks: float32 is compared exactly,
@@ -404,11 +442,9 @@ class GRPOformerAgent:
         """
         if not seen:
             return g
-        space = self._run_space
         nb = np.maximum(np.asarray(n_bins, dtype=np.float64), 1.0)
         for i in [g, *range(g + 1, len(cand_bins)), *range(g)]:
-            centre = np.clip((cand_bins[i].astype(np.float64) + 0.5) / nb, 0.0, 1.0)
-            if space.encode(space.decode(centre)).astype(np.float32).tobytes() not in seen:
+            if self._exact_code(np.clip((cand_bins[i].astype(np.float64) + 0.5) / nb, 0.0, 1.0)) not in seen:
                 return i
         return g
 
@@ -419,7 +455,8 @@ class GRPOformerAgent:
         Why: a small discrete space (3 x 2 x 8 categories, a 2 x 2 Int grid) can make all G candidates repeats, and
         a repeat on a finite grid is a wasted evaluation (12 of 20 proposals were, on such a space). The nearest
         unvisited configuration keeps the policy's choice as far as the grid allows. Spaces with a float dimension
-        never repeat a configuration, and on the embedded tasks the G candidates hold a new one at every step, so
+        never repeat a configuration (there a proposal is a draw inside its bins, a centre only for a new mode:
+        :meth:`_mode_centre`), and on the embedded tasks the G candidates hold a new one at every step, so
         their proposals are unchanged. Off such dimensions a candidate whose bins differ from every past trial's is
         new, so the exact check runs only when the chosen bins repeat a past trial's (rare).
         """
@@ -430,7 +467,7 @@ class GRPOformerAgent:
         seen = seen if seen is not None else self._seen(history_x)
         space = self._run_space
         code = space.encode(space.decode(u)).astype(np.float32)
-        if code.tobytes() not in seen:
+        if code.tobytes() not in seen:  # (the code itself is needed below: the nearest unvisited configuration)
             return u
         grid = self._finite_grid()
         if grid is None:
@@ -498,6 +535,10 @@ class GRPOformerAgent:
                 self.policy, self.meta = load_policy(candidate, self.device)
                 return
         out = cache_dir() / key
+        from hpo_gym.tabular import tables_only
+
+        tables_only(train_objectives, "GRPOformer's k-fold training of the shipped recipe (no checkpoint for these "
+                    "training tasks)", "give checkpoints trained elsewhere: --agents 'grpoformer:DIR/fold{k}/policy.pt'")
         print(f"GRPOformer: no checkpoint for training tasks {sorted(names)} with seed {seed} (the shipped ones cover the "
               "4-fold protocol's task sets, seed = fold index); training the shipped recipe now "
               f"({cfg.updates} updates, minutes on a CPU) into {out}", file=sys.stderr, flush=True)
