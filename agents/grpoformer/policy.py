@@ -90,6 +90,19 @@ class PolicyConfig:
     dropout: float = 0.0
     autoregressive: bool = False   # condition each dimension on the values chosen for the earlier ones
 
+    def __post_init__(self) -> None:
+        """Refuse sizes torch would reject deep inside the attention layer (a bare ``AssertionError``), naming the fix."""
+        for name in ("d_model", "n_heads", "n_layers", "d_ff", "head_hidden"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: needs a whole number >= 1 (default "
+                                 f"{type(self).__dataclass_fields__[name].default})")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} (--width) must be a multiple of n_heads={self.n_heads}: each "
+                             f"attention head gets d_model / n_heads units (e.g. {self.n_heads * 12})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout}: needs a probability in [0, 1)")
+
 
 def n_bins_of(dim_kind: np.ndarray | torch.Tensor, dim_choices: np.ndarray | torch.Tensor):
     """Number of output bins of each dimension (0 for padding): ``n`` for grids up to ``MAX_BINS``, else ``MAX_BINS``."""
@@ -548,10 +561,10 @@ def load_policy(path, device: str | torch.device = "cpu") -> tuple[GRPOformerPol
     try:
         policy = GRPOformerPolicy(PolicyConfig(**config))
         policy.load_state_dict(blob["state_dict"])
-    except (TypeError, RuntimeError) as e:  # another network's weights or a config of another version
+    except (TypeError, ValueError, RuntimeError) as e:  # another network's weights or a config of another version
         raise ValueError(f"{not_ours}: its network does not match this version's ({type(e).__name__}: {str(e)[:300]})") from None
     policy.to(device).eval()
-    meta = blob.get("extra", {})
+    meta = blob.get("extra") or {}  # a hand-made file may hold None
     version = meta.get("features", 1)
     if version != FEATURES_VERSION:
         fix = ("retrain it with `hpo-gym train-grpoformer` to score the policy on the inputs it learned from"

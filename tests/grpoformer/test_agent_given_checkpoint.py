@@ -167,12 +167,39 @@ def test_a_file_that_is_not_a_checkpoint_is_named_as_such(tmp_path):
     text.write_text("hello\n")
     torch.save({"a": 1}, tmp_path / "dict.pt")
     torch.save({"config": {"d_model": 64}, "state_dict": {}}, tmp_path / "other_net.pt")
+    torch.save({"config": {"d_model": 50}, "state_dict": {}}, tmp_path / "odd_width.pt")  # was a bare AssertionError
     for path, reason in [(text, "torch cannot read it"), (tmp_path / "dict.pt", "holds no 'config' and 'state_dict'"),
-                         (tmp_path / "other_net.pt", "its network does not match")]:
+                         (tmp_path / "other_net.pt", "its network does not match"),
+                         (tmp_path / "odd_width.pt", "d_model=50 .* must be a multiple of n_heads=4")]:
         with pytest.raises(ValueError, match=f"is not a GRPOformer checkpoint .*hpo-gym train-grpoformer.*{reason}"):
             GRPOformerAgent(path)
     with pytest.raises(FileNotFoundError, match="not found; train one"):
         GRPOformerAgent(tmp_path / "missing.pt")
+
+
+def test_a_checkpoint_whose_metadata_is_none_loads(tmp_path):
+    """A hand-made file with ``extra: None`` failed with an AttributeError on ``None.get``: it is a checkpoint without
+    metadata (features version 1, no training tasks)."""
+    import torch
+
+    from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig, load_policy
+
+    policy = GRPOformerPolicy(PolicyConfig())
+    torch.save({"config": {}, "state_dict": policy.state_dict(), "extra": None}, tmp_path / "bare.pt")
+    with pytest.warns(UserWarning, match="input features of version 1"):
+        loaded, meta = load_policy(tmp_path / "bare.pt")
+    assert meta == {} and all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
+                                                                policy.state_dict().values()))
+
+
+@pytest.mark.parametrize("bad, message", [({"d_model": 50}, "must be a multiple of n_heads=4"),
+                                          ({"n_layers": 0}, "n_layers=0: needs a whole number >= 1"),
+                                          ({"dropout": 1.0}, r"dropout=1.0: needs a probability in \[0, 1\)")])
+def test_policy_config_refuses_sizes_torch_would_assert_on(bad, message):
+    from agents.grpoformer.policy import PolicyConfig
+
+    with pytest.raises(ValueError, match=message):
+        PolicyConfig(**bad)
 
 
 @pytest.mark.parametrize("kwargs, message", [({"group_size": 0}, "group_size must be an integer >= 1"),
