@@ -498,7 +498,7 @@ def _plain(d):
 
 
 # -- paper mode: learn online on the target task --------------------------------------------------------
-def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 0, cfg: LearnerConfig | None = None,
+def train_online(objective, budget: int = 500, group_size: int | None = None, seed: int = 0, cfg: LearnerConfig | None = None,
                  policy: GRPOformerPolicy | None = None, context: int = 50, threads: int = 1, progress: bool = True,
                  device: str = "cpu"):
     """Paper mode: GRPO + PCR from scratch on the target task itself; every evaluation counts against ``budget``.
@@ -508,9 +508,14 @@ def train_online(objective, budget: int = 500, group_size: int = 8, seed: int = 
     group-normalized gains over the best-so-far, PCR on earlier states), and appends them to the history.
     ``device`` is where the policy learns (a given ``policy`` is moved there); sampling stays on the seeded CPU
     generator, so the proposals do not depend on it beyond float rounding.
+    ``group_size`` defaults to ``cfg.group_size`` (8); one that differs from a given ``cfg``'s is refused (one of
+    the two was silently ignored).
     Returns ``(best_curve, scores)``: best-so-far after each evaluation, and every score.
     """
-    cfg = cfg or LearnerConfig(epochs=4, minibatch=16)
+    cfg = cfg or LearnerConfig(epochs=4, minibatch=16, group_size=8 if group_size is None else group_size)
+    if group_size is not None and group_size != cfg.group_size:
+        raise ValueError(f"group_size={group_size} differs from cfg.group_size={cfg.group_size}: give it once, in cfg")
+    group_size = cfg.group_size
     if cfg.advantage_norm != "group":
         raise ValueError("paper mode learns on a live task whose score range is unknown; advantage_norm='batch' needs "
                          "a table's span, so use the default advantage_norm='group' with --online")

@@ -79,6 +79,12 @@ def test_paper_mode_refuses_what_needs_tables_instead_of_ignoring_it(setting, me
         train_online(load_hpobench_nn("kc1"), budget=8, cfg=LearnerConfig(**setting), progress=False)
 
 
+def test_paper_mode_refuses_two_different_group_sizes():
+    """``train_online(group_size=...)`` and ``cfg.group_size`` were both accepted and the learner's was ignored."""
+    with pytest.raises(ValueError, match="group_size=16 differs from cfg.group_size=8"):
+        train_online(load_hpobench_nn("kc1"), budget=8, group_size=16, cfg=LearnerConfig(), progress=False)
+
+
 TRAIN_REFUSED = {
     "no updates": ({"updates": 0}, "updates=0: needs a whole number >= 1"),
     "held-out regret every 0 updates": ({"eval_every": 0}, "eval_every=0"),
