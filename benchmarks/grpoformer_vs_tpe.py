@@ -47,7 +47,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.grpoformer.agent import CHECKPOINT_DIR, SHIPPED_CHECKPOINT, fold_key  # noqa: E402
+from agents.grpoformer.agent import CHECKPOINT_DIR, SHIPPED_CHECKPOINT, check_fold_checkpoint, fold_key  # noqa: E402
 from agents.grpoformer.train import TrainConfig, heldout_regret, recipe_tag, train  # noqa: E402
 from agents.grpoformer.policy import FEATURES_VERSION, load_policy  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark, summary_table  # noqa: E402
@@ -81,6 +81,7 @@ def train_folds(out: Path, cfg: TrainConfig, ship: bool) -> dict[int, dict]:
                   holdout=[load_hpobench_nn(t) for t in held], resume=True)
             path = run_dir / "policy.pt"
         _, extra = load_policy(path)
+        check_fold_checkpoint(path, extra.get("train_tasks", []), train_names, k)  # a file under another fold's key
         if extra.get("features", 1) != FEATURES_VERSION:  # a run directory of an earlier version: never ship it
             raise SystemExit(f"{path} was trained on the policy's input features of version {extra.get('features', 1)}, "
                              f"this code computes version {FEATURES_VERSION}: give another --out to train the folds anew")
@@ -97,6 +98,22 @@ def oracle_agent_per_task(per_task: pd.DataFrame) -> tuple[float, dict[str, str]
     """Mean over tasks of the best agent's regret *on that task*, chosen after the fact (a bound no single
     agent of the run reaches), and which agent that was per task."""
     return float(per_task.min(axis=1).mean()), {t: str(per_task.loc[t].idxmin()) for t in per_task.index}
+
+
+def fold_checkpoint_spec(out: Path, cfg: TrainConfig, facts: dict[int, dict]) -> str:
+    """The harness's spec that plays exactly the fold checkpoints :func:`train_folds` returned.
+
+    The shipped recipe's are the default agent's own (``grpoformer`` finds them by the same key). For another recipe
+    (``--updates 250``, say) the default agent would look up the shipped recipe's checkpoints instead, so the script
+    plays ``OUT/fold{k}/policy.pt``, copying a checkpoint shipped under that recipe's key there first."""
+    if not recipe_tag(cfg):
+        return "grpoformer"
+    for k, fact in facts.items():
+        target = out / f"fold{k}" / "policy.pt"
+        if Path(fact["checkpoint"]).resolve() != target.resolve():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(fact["checkpoint"], target)
+    return f"grpoformer:{out}/fold{{k}}/policy.pt"
 
 
 def insample_reference(out: Path, budget: int, seeds: int, jobs: int, checkpoint: Path = SHIPPED_CHECKPOINT) -> pd.DataFrame:
@@ -357,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         from agents.registry import make_agent
 
         agents = {a: a for a in BASELINES + TRANSFER}
-        agents["grpoformer"] = "grpoformer"
+        agents["grpoformer"] = fold_checkpoint_spec(out, cfg, facts)
         df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=out / "bench", jobs=args.jobs,
                            protocol="kfold", folds=4, resolve_agent=make_agent)
         text, summary = protocol_report(df, facts, Path(args.floor_plot) if args.floor_plot else out / "regret_vs_floor.png")

@@ -210,9 +210,11 @@ class GRPOformerAgent:
     def fingerprint(self) -> str | None:
         """Content hash of the checkpoint file(s) given to the constructor (every existing fold's for a ``{k}``
         pattern), recorded by the benchmark harness so that runs stored for a checkpoint are not reused after it is
-        retrained in place; None for the shipped checkpoints, which change only with the package."""
+        retrained in place. Without a path it hashes the shipped checkpoints (the all-task one and every fold's): they
+        change only with the package, but they did change (retrained for the input features' version 2), and runs
+        stored in a result directory must not be returned as the new checkpoints' runs."""
         if self.given_checkpoint is None:
-            return None
+            return files_fingerprint([SHIPPED_CHECKPOINT, *sorted((CHECKPOINT_DIR / "folds").glob("*.pt"))])
         if not self.per_fold:
             return files_fingerprint([self.given_checkpoint])
         folds = [self.given_checkpoint.format(k=k) for k in range(MAX_FOLD_FILES)]
@@ -530,9 +532,9 @@ class GRPOformerAgent:
         cfg = TrainConfig(seed=seed, device=self.device)
         key = fold_key(names, seed, recipe_tag(cfg))
         for candidate in (CHECKPOINT_DIR / "folds" / f"{key}.pt", cache_dir() / key / "policy.pt"):
-            if candidate.exists():
+            if candidate.exists():  # a file under another fold's key would pass as held-out: its tasks are checked
                 self.checkpoint = candidate
-                self.policy, self.meta = load_policy(candidate, self.device)
+                self.policy, self.meta = load_fold_policy(candidate, train_objectives, seed, self.device)
                 return
         out = cache_dir() / key
         from hpo_gym.tabular import tables_only

@@ -106,10 +106,16 @@ RESUMABLE_CHANGES = ("updates", "eval_every", "eval_seeds", "ckpt_every", "threa
 
 
 def recipe_tag(cfg: TrainConfig) -> str:
-    """What distinguishes ``cfg``'s recipe from the original one (factorized head, no interpolated, grid-synthetic or
-    per-seed training tasks, default size and learner hyperparameters): ``""`` for the original, else e.g.
-    ``"head=autoregressive"`` or ``"lr=0.001"``; part of fold checkpoints' cache keys."""
+    """What distinguishes ``cfg``'s recipe from the original one (150 updates, 32 synthetic tasks, factorized head, no
+    interpolated, grid-synthetic or per-seed training tasks, default size and learner hyperparameters): ``""`` for the
+    original, else e.g. ``"updates=250"``, ``"head=autoregressive"`` or ``"lr=0.001"``; part of fold checkpoints'
+    cache keys, so a checkpoint of another recipe (a longer run too) is never loaded in its place."""
     parts = []
+    default = TrainConfig()
+    if cfg.updates != default.updates:
+        parts.append(f"updates={cfg.updates}")
+    if (cfg.synthetic, cfg.synthetic_frac) != (default.synthetic, default.synthetic_frac):
+        parts.append(f"synthetic={cfg.synthetic}@{cfg.synthetic_frac:g}")
     if cfg.policy.autoregressive:
         parts.append("head=autoregressive")
     if cfg.mixed:
@@ -121,7 +127,7 @@ def recipe_tag(cfg: TrainConfig) -> str:
     if cfg.task_priority:
         parts.append(f"task_priority={cfg.task_priority:g}")
     size = {k: v for k, v in changed_fields(cfg.policy).items()
-            if k in ("d_model", "n_heads", "n_layers", "d_ff", "head_hidden")}
+            if k in ("d_model", "n_heads", "n_layers", "d_ff", "head_hidden", "dropout")}
     if size:
         parts.append(",".join(f"{k}={v}" for k, v in size.items()))
     learner = changed_fields(cfg.learner)

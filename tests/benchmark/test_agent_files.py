@@ -43,7 +43,22 @@ def test_a_fold_pattern_is_fingerprinted_over_every_fold_file(tmp_path):
     assert before == files_fingerprint([tmp_path / "fold0.pt", tmp_path / "fold1.pt"])
     shutil.copy(FOLD_CHECKPOINT, tmp_path / "fold1.pt")  # one fold retrained
     assert make_agent(pattern).fingerprint != before
-    assert make_agent("grpoformer").fingerprint is None  # the shipped checkpoints change only with the package
+
+
+def test_the_shipped_checkpoints_are_fingerprinted_too(tmp_path, monkeypatch):
+    """The shipped checkpoints change only with the package, but they did change (retrained for input features v2):
+    an earlier package's stored runs in a result directory were returned as the new checkpoints' runs."""
+    import agents.grpoformer.agent as agent_module
+
+    shipped = [SHIPPED_CHECKPOINT, *sorted((SHIPPED_CHECKPOINT.parent / "folds").glob("*.pt"))]
+    assert make_agent("grpoformer").fingerprint == files_fingerprint(shipped)
+    copy = tmp_path / "checkpoints"
+    shutil.copytree(SHIPPED_CHECKPOINT.parent, copy)
+    monkeypatch.setattr(agent_module, "CHECKPOINT_DIR", copy)
+    monkeypatch.setattr(agent_module, "SHIPPED_CHECKPOINT", copy / SHIPPED_CHECKPOINT.name)
+    before = make_agent("grpoformer").fingerprint
+    shutil.copy(FOLD_CHECKPOINT, copy / "folds" / sorted(p.name for p in (copy / "folds").glob("*.pt"))[-1])
+    assert make_agent("grpoformer").fingerprint != before  # one fold checkpoint re-shipped
 
 
 def test_runs_stored_before_files_were_recorded_are_not_checked_and_say_so(tmp_path):

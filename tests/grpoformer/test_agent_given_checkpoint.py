@@ -229,3 +229,48 @@ def test_a_benchmark_checks_the_fold_checkpoints_it_needs_before_any_run(tmp_pat
     ws_path = _train_fold0(tmp_path / "ws", warm_start=2).format(k=0)
     with pytest.raises(ValueError, match="opens each run with 2 portfolio trials .* use --protocol kfold"):
         run_benchmark([f"grpoformer:{ws_path}"], ["vehicle"], budget=3, seeds=1, resolve_agent=make_agent, progress=False)
+
+
+def test_a_shipped_fold_checkpoint_under_another_folds_key_is_refused(tmp_path, monkeypatch):
+    """The default agent finds its fold checkpoint by a key of the fold's training tasks; a file under the wrong key
+    (fold 1's checkpoint as fold 0's) was played on tasks it had trained on and reported as held-out."""
+    import shutil
+
+    import agents.grpoformer.agent as agent_module
+    from agents.grpoformer.agent import CHECKPOINT_DIR, fold_key
+    from hpo_gym.benchmark.runner import kfold_splits
+    from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
+
+    tasks = list(HPOBENCH_NN_TASKS)
+    folds = kfold_splits(tasks, 4)
+    train0, train1 = ([t for t in tasks if t not in held] for held in folds[:2])
+    copy = tmp_path / "checkpoints"
+    shutil.copytree(CHECKPOINT_DIR, copy)
+    shutil.copy(copy / "folds" / f"{fold_key(train1, 1)}.pt", copy / "folds" / f"{fold_key(train0, 0)}.pt")
+    monkeypatch.setattr(agent_module, "CHECKPOINT_DIR", copy)
+    monkeypatch.setenv("HPO_GYM_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match=r"was trained on .*'credit_g'.*not on fold 0's training tasks"):
+        GRPOformerAgent().fit([load_hpobench_nn(t) for t in train0], seed=0)
+    GRPOformerAgent().fit([load_hpobench_nn(t) for t in train1], seed=1)  # in its own place it loads
+
+
+def test_the_protocol_script_plays_the_fold_checkpoints_it_trained_for_another_recipe(tmp_path):
+    """`benchmarks/grpoformer_vs_tpe.py --updates N` trained its folds into OUT/fold{k} and then benchmarked the default
+    agent, which plays the shipped recipe's checkpoints: the report's GRPOformer rows were not the run's."""
+    import shutil
+
+    from agents.grpoformer.agent import SHIPPED_CHECKPOINT
+
+    spec = importlib.util.spec_from_file_location("grpoformer_vs_tpe", ROOT / "benchmarks" / "grpoformer_vs_tpe.py")
+    script = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = script
+    spec.loader.exec_module(script)
+    elsewhere = tmp_path / "shipped_for_that_recipe.pt"
+    shutil.copy(SHIPPED_CHECKPOINT, elsewhere)
+    (tmp_path / "fold1").mkdir()
+    shutil.copy(SHIPPED_CHECKPOINT, tmp_path / "fold1" / "policy.pt")
+    facts = {0: {"checkpoint": str(elsewhere)}, 1: {"checkpoint": str(tmp_path / "fold1" / "policy.pt")}}
+    assert script.fold_checkpoint_spec(tmp_path, TrainConfig(), facts) == "grpoformer"  # the shipped recipe's own
+    spec_string = script.fold_checkpoint_spec(tmp_path, TrainConfig(updates=250), facts)
+    assert spec_string == f"grpoformer:{tmp_path}/fold{{k}}/policy.pt"
+    assert (tmp_path / "fold0" / "policy.pt").read_bytes() == elsewhere.read_bytes()  # copied where the spec plays it

@@ -84,6 +84,27 @@ def test_recipe_tag_names_changed_learner_settings_only():
     assert recipe_tag(TrainConfig(learner=LearnerConfig(ent_coef=0.01))) == "ent_coef=0.01"
 
 
+def test_recipe_tag_names_a_longer_run_and_other_synthetic_tasks_and_keeps_the_shipped_keys():
+    """`benchmarks/grpoformer_vs_tpe.py --updates 250` found the shipped 150-update checkpoints under the key of its
+    recipe (the tag left out updates and the synthetic tasks) and reported them as the longer run's."""
+    import dataclasses
+
+    from agents.grpoformer.agent import CHECKPOINT_DIR, fold_key
+    from hpo_gym.benchmark.runner import kfold_splits
+    from hpo_gym.suites import HPOBENCH_NN_TASKS
+
+    assert recipe_tag(TrainConfig(updates=250)) == "updates=250"
+    assert recipe_tag(TrainConfig(synthetic=0)) == "synthetic=0@0.15"
+    assert recipe_tag(TrainConfig(synthetic_frac=0.3)) == "synthetic=32@0.3"
+    cfg = TrainConfig()
+    assert recipe_tag(dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, dropout=0.1))) == "dropout=0.1"
+    assert recipe_tag(TrainConfig(eval_every=5, eval_seeds=3, ckpt_every=2, threads=2, device="cuda")) == ""
+    tasks = list(HPOBENCH_NN_TASKS)
+    for k, held in enumerate(kfold_splits(tasks, 4)):  # the shipped recipe's fold checkpoints keep their keys
+        key = fold_key([t for t in tasks if t not in held], k, recipe_tag(TrainConfig(seed=k)))
+        assert (CHECKPOINT_DIR / "folds" / f"{key}.pt").is_file()
+
+
 def test_cli_names_a_bad_group_size(tmp_path, capsys):
     assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "r"), "--group-size", "1"]) == 2
     assert "group_size=1" in capsys.readouterr().err
