@@ -12,6 +12,7 @@ from typing import Any, TypeGuard
 import numpy as np
 from gymnasium import spaces
 
+from hpo_gym.objective import normalized_regret
 from hpo_gym.space import SearchSpace
 
 ACTION_TYPES = ("box", "dict", "multidiscrete")
@@ -222,7 +223,7 @@ class History:
         return (previous best, new best)."""
         t = self.step[i]
         self.x[i, t, : encoded.shape[0]] = encoded
-        self.y[i, t] = score
+        self.y[i, t] = np.clip(score, -SCORE_BOUND, SCORE_BOUND)  # a finite 1e39 would be inf in float32
         self.mask[i, t] = 1
         self.step[i] = t + 1
         prev = self.best[i]
@@ -237,7 +238,7 @@ class History:
         (previous bests, new bests)."""
         t = self.step[rows]
         self.x[rows, t, : encoded.shape[1]] = encoded
-        self.y[rows, t] = scores
+        self.y[rows, t] = np.clip(scores, -SCORE_BOUND, SCORE_BOUND)
         self.mask[rows, t] = 1
         self.step[rows] = t + 1
         prev = self.best[rows].copy()
@@ -278,6 +279,4 @@ def reward_of(mode: str, score, prev_best, best, oracle_best=None, oracle_worst=
         return best - baseline
     if oracle_best is None:
         raise ValueError("reward='regret' needs an objective with a known oracle (best/worst score)")
-    best = best if best_true is None else best_true
-    span = np.asarray(oracle_best) - np.asarray(oracle_worst)
-    return -np.where(span > 0, (oracle_best - best) / np.where(span > 0, span, 1.0), 0.0)
+    return 0.0 - normalized_regret(best if best_true is None else best_true, oracle_best, oracle_worst)  # 0, not -0

@@ -40,10 +40,18 @@ class Oracle:
         outside [worst, best] gives a value outside [0, 1]. A flat task has regret 0; NaN stays NaN. Flat means a span
         within float round-off of the scores (:data:`FLAT_SPAN`): a table whose cells have the same seed scores in
         another order has means that differ in the last bit, and dividing by that would give them regrets 0 and 1."""
-        span = self.best - self.worst
-        if span > FLAT_SPAN * max(abs(self.best), abs(self.worst)):
-            return (self.best - score) / span
-        return np.where(np.isnan(score), np.nan, 0.0) if np.ndim(score) else (float("nan") if np.isnan(score) else 0.0)
+        regret = normalized_regret(score, self.best, self.worst)
+        return regret if np.ndim(score) else float(regret)
+
+
+def normalized_regret(score, best, worst):
+    """:meth:`Oracle.normalized_regret` with the bounds as arrays too (one task per element: the native vector env,
+    the env's ``regret`` reward), so every regret in the package applies the same flat-task rule."""
+    best, worst = np.asarray(best, dtype=np.float64), np.asarray(worst, dtype=np.float64)
+    span = best - worst
+    flat = ~(span > FLAT_SPAN * np.maximum(np.abs(best), np.abs(worst)))
+    regret = (best - score) / np.where(flat, 1.0, span)
+    return np.where(flat, np.where(np.isnan(score), np.nan, 0.0), regret)
 
 
 @dataclass(frozen=True)

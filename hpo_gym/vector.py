@@ -26,8 +26,15 @@ from hpo_gym.episode import (
     positive_count,
     reward_of,
 )
+from hpo_gym.objective import normalized_regret
 from hpo_gym.tabular import TabularObjective
 from hpo_gym.tasks import resolve_task_pool
+
+
+def _same_grid_values(a: TabularObjective, b: TabularObjective) -> bool:
+    """Whether two tables snap continuous hyperparameters to the same values (discrete ones are the space's own)."""
+    va, vb = a.grid_values, b.grid_values
+    return va.keys() == vb.keys() and all(np.array_equal(va[k], vb[k]) for k in va)
 
 
 class HPOVectorEnv(VectorEnv):
@@ -65,9 +72,13 @@ class HPOVectorEnv(VectorEnv):
         self.pool = pool = resolve_task_pool(**task_kwargs)
         self.objectives: list[TabularObjective] = [pool.get(n) for n in pool.names]  # type: ignore[misc]
         first = self.objectives[0]
-        for obj in self.objectives:
+        for obj in self.objectives:  # every row is snapped with the first task's grid and present cells
             if not isinstance(obj, TabularObjective) or obj.space != first.space or obj.grid_shape != first.grid_shape:
                 raise ValueError("the native vector env needs tabular tasks that share one grid; use vectorization_mode='sync'")
+            if not obj.complete or not _same_grid_values(obj, first):
+                raise ValueError(f"the native vector env needs complete tables on one grid of values, and task "
+                                 f"{obj.name!r} {'lacks cells' if not obj.complete else 'has other grid values'} (its "
+                                 "rows would be scored at another task's cells); use vectorization_mode='sync'")
         self.task_names = list(pool.names)
         self.num_envs = positive_count(num_envs, "num_envs")
         max_dims = positive_count(max_dims, "max_dims")
@@ -184,8 +195,8 @@ class HPOVectorEnv(VectorEnv):
         score, cost = np.zeros(n), np.zeros(n)
         score[rows], cost[rows] = scores, costs
         tasks = self._task
-        regret = np.where(self._oracle_best[tasks] > self._oracle_worst[tasks],
-                          (self._oracle_best[tasks] - self._history.best_true) / (self._oracle_best[tasks] - self._oracle_worst[tasks]), 0.0)
+        with np.errstate(invalid="ignore"):  # a restarted row's best is -inf (no trial yet); it is masked below
+            regret = normalized_regret(self._history.best_true, self._oracle_best[tasks], self._oracle_worst[tasks])
         cell = np.full(n, -1)
         cell[rows] = cells
         best = np.where(stepped, self._history.best, 0.0)  # a restarted row has no trial yet: -inf, and regret inf

@@ -1,0 +1,76 @@
+"""User tables the embedded suite never exercises: a flat task, a huge finite loss, and suites the native vector env
+cannot snap with one task's grid (real envs, real TabularObjectives)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs_registry  # noqa: F401  (registers the env ids)
+from hpo_gym import suites
+from hpo_gym.space import Float, Ordinal, SearchSpace
+from hpo_gym.tabular import TabularObjective
+
+
+def _suite(monkeypatch, name: str, objectives: dict[str, TabularObjective]) -> None:
+    """Register a suite for one test only."""
+    space = next(iter(objectives.values())).space
+    monkeypatch.setitem(suites._SUITES, name, suites.Suite(name, dict.fromkeys(objectives), objectives.__getitem__, "",
+                                                           space))
+
+
+def test_the_regret_reward_follows_the_flat_task_rule_of_the_regret_in_info(monkeypatch):
+    """Three cells with the same seed scores in other orders: means that differ in the last bit, a flat task. Its
+    normalized regret in info was 0 while the regret reward said -1 (and the native vector env said 1 in both)."""
+    seeds = np.array([[0.607, 0.729, 0.544], [0.729, 0.544, 0.607], [0.607, 0.544, 0.729]])
+    flat = TabularObjective("flat", SearchSpace([Ordinal("a", [0, 1, 2])]), seeds)
+    assert flat.oracle.best != flat.oracle.worst  # only round-off apart
+    env = gym.make("HPO-OpenML-v0", objective=flat, reward="regret", budget=3)
+    env.reset(seed=0)
+    for u in (0.0, 0.5, 0.99):
+        _, reward, *_, info = env.step(np.array([u], dtype=np.float32))
+        assert reward == 0.0 and info["normalized_regret"] == 0.0 and not np.signbit(reward)
+    _suite(monkeypatch, "flat-suite", {"flat": flat})
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=3, suite="flat-suite", reward="regret", budget=3)
+    vec.reset(seed=0)
+    with np.errstate(all="raise"):  # it also warned 'invalid value encountered in divide' every step
+        _, rewards, *_, info = vec.step(np.array([[0.0], [0.5], [0.99]]))
+    assert (rewards == 0.0).all() and (info["normalized_regret"] == 0.0).all()
+
+
+def test_a_huge_finite_loss_stays_inside_the_observation_space():
+    """A diverged fit's loss of 1e39 is finite in float64 but overflows float32: obs['y'] held -inf, outside the
+    observation space. It is clipped to the float32 bound there; the reward and info keep the exact score."""
+    space = SearchSpace([Ordinal("lr", [0.001, 0.01, 0.1, 1.0])])
+    table = TabularObjective("reg", space, np.array([0.5, 0.3, 2.0, 1e39]), metric="mse", direction="minimize")
+    env = gym.make("HPO-OpenML-v0", objective=table, budget=4)
+    env.reset(seed=0)
+    obs, reward, *_, info = env.step(np.array([0.99], dtype=np.float32))
+    assert info["score"] == -1e39 and reward == -1e39
+    assert obs["y"][0] == -np.finfo(np.float32).max and env.observation_space.contains(obs)
+
+
+def test_the_native_vector_env_refuses_tables_it_would_score_at_another_tasks_cells(monkeypatch):
+    """Every row is snapped with the first task's grid and present cells: a partial table got NaN rewards (the sync
+    env substitutes the nearest present cell), and a table with other float grid values was scored at the first
+    table's value. Both are refused now, naming the sync mode."""
+    grid = SearchSpace([Ordinal("a", [1, 2, 3, 4]), Ordinal("b", [10, 20])])
+    scores = np.linspace(0.1, 0.8, 8)[:, None].repeat(2, 1)
+    partial = scores.copy()
+    partial[7] = np.nan
+    _suite(monkeypatch, "partial", {"t1": TabularObjective("t1", grid, scores),
+                                    "t2": TabularObjective("t2", grid, partial)})
+    with pytest.raises(ValueError, match="task 't2' lacks cells .* use vectorization_mode='sync'"):
+        gym.make_vec("HPO-OpenML-v0", num_envs=2, suite="partial", budget=3)
+    sync = gym.make_vec("HPO-OpenML-v0", num_envs=2, suite="partial", budget=3, vectorization_mode="sync")
+    sync.reset(seed=0, options={"task": "t2"})
+    _, rewards, *_ = sync.step(np.full((2, 2), 0.99, dtype=np.float32))
+    assert np.isfinite(rewards).all()  # the sync env answers with the nearest present cell
+
+    lr = SearchSpace([Float("lr", 0.0, 1.0)])
+    vals = np.array([0.1, 0.5, 0.9])
+    _suite(monkeypatch, "grids", {"g1": TabularObjective("g1", lr, vals, grid_values={"lr": [0.0, 0.1, 0.2]}),
+                                  "g2": TabularObjective("g2", lr, vals, grid_values={"lr": [0.8, 0.9, 1.0]})})
+    with pytest.raises(ValueError, match="task 'g2' has other grid values .* use vectorization_mode='sync'"):
+        gym.make_vec("HPO-OpenML-v0", num_envs=1, suite="grids", budget=2)
