@@ -178,11 +178,12 @@ class HPOEnv(gym.Env):
             name = self.pool.resolve(options["task"])
         else:
             name = self.pool.names[int(self.np_random.integers(len(self.pool.names)))]
-        self.objective = self.pool.get(name)
-        space = self.objective.space
+        objective = self.pool.get(name)  # checked before it replaces the episode in play: a refused reset leaves it
+        space = objective.space
         if self._action_width and len(space) > self._action_width:
             raise ValueError(f"task {name!r} has {len(space)} hyperparameters but the action space has {self._action_width}")
-        self._check_reward_fits(self.objective)
+        self._check_reward_fits(objective)
+        self.objective = objective
         self._history.reset(0, space)
         self._needs_reset = False
         self._meta = self.objective.metadata

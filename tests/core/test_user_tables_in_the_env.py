@@ -13,9 +13,9 @@ from hpo_gym.space import Float, Ordinal, SearchSpace
 from hpo_gym.tabular import TabularObjective
 
 
-def _suite(monkeypatch, name: str, objectives: dict[str, TabularObjective]) -> None:
-    """Register a suite for one test only."""
-    space = next(iter(objectives.values())).space
+def _suite(monkeypatch, name: str, objectives: dict[str, TabularObjective], shared_space: bool = True) -> None:
+    """Register a suite for one test only (``shared_space=False``: tasks of several spaces, actions max_dims wide)."""
+    space = next(iter(objectives.values())).space if shared_space else None
     monkeypatch.setitem(suites._SUITES, name, suites.Suite(name, dict.fromkeys(objectives), objectives.__getitem__, "",
                                                            space))
 
@@ -74,3 +74,20 @@ def test_the_native_vector_env_refuses_tables_it_would_score_at_another_tasks_ce
                                   "g2": TabularObjective("g2", lr, vals, grid_values={"lr": [0.8, 0.9, 1.0]})})
     with pytest.raises(ValueError, match="task 'g2' has other grid values .* use vectorization_mode='sync'"):
         gym.make_vec("HPO-OpenML-v0", num_envs=1, suite="grids", budget=2)
+
+
+def test_a_refused_reset_leaves_the_episode_in_play(monkeypatch):
+    """reset() installed the new task before checking that it fits the action space: after the refusal, step() mixed
+    the new task with the old history and failed with numpy's broadcast error. The episode in play goes on."""
+    narrow = SearchSpace([Ordinal("a", [0, 1]), Ordinal("b", [0, 1])])
+    wide = SearchSpace([Ordinal(name, [0, 1]) for name in "abcd"])
+    _suite(monkeypatch, "mixed-widths", {"narrow": TabularObjective("narrow", narrow, np.arange(4) / 10),
+                                         "wide": TabularObjective("wide", wide, np.arange(16) / 100)},
+           shared_space=False)
+    env = gym.make("HPO-OpenML-v0", suite="mixed-widths", max_dims=3, budget=5)
+    env.reset(seed=0, options={"task": "narrow"})
+    env.step(np.array([0.9, 0.9, 0.0], dtype=np.float32))
+    with pytest.raises(ValueError, match="task 'wide' has 4 hyperparameters but the action space has 3"):
+        env.reset(options={"task": "wide"})
+    obs, _, _, _, info = env.step(np.array([0.1, 0.9, 0.0], dtype=np.float32))
+    assert info["task"] == "narrow" and info["step"] == 2 and env.observation_space.contains(obs)
