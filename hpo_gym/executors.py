@@ -29,8 +29,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import multiprocessing as mp
+import multiprocessing.forkserver
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 import types
@@ -166,8 +169,32 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
+def _forget_the_parents_forkserver() -> None:
+    """After a fork: drop the parent's forkserver from this child's copy of multiprocessing's state, so the child's
+    first forkserver worker starts a forkserver of its own. Why: the inherited record points at the parent's server,
+    and checking on it (``os.waitpid``, not this process's child) raised ``ChildProcessError``; every live fit of a
+    forked benchmark worker (``run_benchmark(jobs=2)`` after any live fit in the calling process) failed. Uses
+    CPython's ``multiprocessing.forkserver`` internals, and does nothing where they differ."""
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    if server is None or not all(hasattr(server, a) for a in ("_forkserver_pid", "_forkserver_address",
+                                                              "_forkserver_alive_fd")):
+        return
+    if server._forkserver_alive_fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(server._forkserver_alive_fd)  # this child's copy; the parent's stays open
+    server._forkserver_pid = server._forkserver_address = server._forkserver_alive_fd = None
+
+
+os.register_at_fork(after_in_child=_forget_the_parents_forkserver)
+
+
 def _worker_main(conn, owner_pid: int | None = None) -> None:
-    """Loop of a worker process: keep shared objects by key, run jobs, send one Outcome per message."""
+    """Loop of a worker process: keep shared objects by key, run jobs, send one Outcome per message.
+
+    Ctrl-C is ignored here: it reaches the terminal's whole process group, and a fit interrupted by it was sent back
+    as a failure with the worst score, which the benchmark stored as part of the run it finishes. The owner stops
+    its workers itself (it replaces those in flight on an interrupt, and closes them all at exit)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if owner_pid is not None:
         _exit_with(owner_pid)
     store: OrderedDict = OrderedDict()
@@ -258,17 +285,23 @@ class ProcessExecutor(Executor):
             self._ctx.set_forkserver_preload(list(preload))
         self._workers: list[_Worker] = []
         self._pid = os.getpid()
+        # one batch at a time: the live objectives of a process share one executor (live.objective.shared_executor),
+        # and two threads' jobs on one worker's pipe read each other's replies (and cached them as their scores)
+        self._lock = threading.Lock()
         atexit.register(self.close)
 
     def __getstate__(self) -> dict[str, Any]:
         """A pickled copy (another process's, e.g. an async vector env worker's) starts without workers, which start on
         its first run: a worker's pipe and process cannot travel, and a half-copied pipe closes the original's when it
         is collected. (``copy.deepcopy`` shares the executor instead: :meth:`Executor.__deepcopy__`.)"""
-        return {**self.__dict__, "_workers": []}  # __setstate__ sets _pid to the process that unpickles it
+        state = {**self.__dict__, "_workers": []}  # __setstate__ sets _pid to the process that unpickles it
+        del state["_lock"]  # a lock cannot travel; the copy gets its own
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._pid = os.getpid()
+        self._lock = threading.Lock()
         atexit.register(self.close)
 
     def _ensure_workers(self) -> None:
@@ -282,14 +315,15 @@ class ProcessExecutor(Executor):
         jobs = list(jobs)
         if not jobs:
             return []
-        self._ensure_workers()
-        running: dict[_Worker, tuple[int, float]] = {}
-        try:
-            return self._run_batch(fn, jobs, shared, time_limit, on_outcome, running)
-        except BaseException:  # Ctrl-C (or a callback's error): their replies would be read as the next batch's
-            for worker in list(running):
-                self._replace(worker)
-            raise
+        with self._lock:
+            self._ensure_workers()
+            running: dict[_Worker, tuple[int, float]] = {}
+            try:
+                return self._run_batch(fn, jobs, shared, time_limit, on_outcome, running)
+            except BaseException:  # Ctrl-C (or a callback's error): their replies would be read as the next batch's
+                for worker in list(running):
+                    self._replace(worker)
+                raise
 
     def _run_batch(self, fn, jobs, shared, time_limit, on_outcome, running: dict[_Worker, tuple[int, float]]):
         outcomes: list[Outcome | None] = [None] * len(jobs)

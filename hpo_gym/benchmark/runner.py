@@ -349,7 +349,7 @@ def _fitted_agent(ctx: _Context, unit: _Unit, store: ResultStore | None) -> Any:
     spec = ctx.agents[unit.agent]
     cache = None
     if store is not None and isinstance(spec, str):  # factories have no stable identity to key a cache on
-        cache = store.fitted_path(spec, unit.fold, unit.train_tasks, fit_seed)
+        cache = store.fitted_path(unit.agent, spec, unit.fold, unit.train_tasks, fit_seed, ctx.agent_files.get(unit.agent))
         agent = store.read_fitted(cache)
         if agent is not None:
             return agent

@@ -206,10 +206,14 @@ class ResultStore:
         return removed
 
     # -- fitted transfer agents (cache per fold) ------------------------------------------------------
-    def fitted_path(self, spec: str, fold: int, train_tasks: Iterable[str], seed: int) -> Path:
-        """Cache file of an agent fitted on a fold: keyed by spec, fold, training tasks and fit seed."""
-        digest = hashlib.sha1(json.dumps([spec, int(fold), sorted(train_tasks), int(seed)]).encode()).hexdigest()[:10]
-        return self.root / "fitted" / f"{_slug(spec)}__fold{int(fold)}__{digest}.pkl"
+    def fitted_path(self, name: str, spec: str, fold: int, train_tasks: Iterable[str], seed: int,
+                    files: str | None = None) -> Path:
+        """Cache file of agent ``name`` fitted on a fold: named by the agent (as :meth:`check_agent_files` removes the
+        fits of changed files) and keyed by its spec, fold, training tasks, fit seed and the fingerprint of the files
+        it plays from (``files``), so a fit of a model file replaced since is never read back as the new file's."""
+        key = [spec, int(fold), sorted(train_tasks), int(seed), files]
+        digest = hashlib.sha1(json.dumps(key).encode()).hexdigest()[:10]
+        return self.root / "fitted" / f"{_slug(name)}__fold{int(fold)}__{digest}.pkl"
 
     def read_fitted(self, path: Path) -> Any | None:
         """The cached fitted agent, or None when absent or unreadable (then it is fitted again)."""

@@ -201,6 +201,9 @@ class LiveObjective:
                 raise ValueError(f"metric {self.metric!r} has no known worst score; pass worst_score=<float> "
                                  "(the score a failed fit gets) in backend_options (hpo-gym live: --worst-score)")
             worst_score = WORST_SCORES[self.metric]
+        if not np.isfinite(float(worst_score)):  # a failed fit's score would then fail the env's finiteness check
+            raise ValueError(f"worst_score={worst_score}: the score a failed fit gets must be a finite number (e.g. 0.0 "
+                             "for accuracy, or a large negative error for a minimized metric)")
         self.worst_score = float(worst_score)
         self.fidelity_overrides = dict(fidelity or {})
         self.default_fidelity = self.family.fidelity(self.fidelity_overrides)  # validates the overrides

@@ -112,3 +112,38 @@ def test_a_directory_without_runs_of_the_agent_takes_its_new_files(tmp_path):
     again = _bench(agent, out)
     assert json.loads((out / "agents.json").read_text()) == {agent: files_fingerprint([ckpt])}
     assert len(again) == len(first) and not again["config"].equals(first["config"]) and not stale_fit.exists()
+
+
+def test_a_fold_fit_cached_before_the_files_changed_is_not_played_under_another_label(tmp_path):
+    """Killed after a fold's fit was cached and before its first run, then the model file replaced in place: the
+    fits of changed files were removed by the agent's label, but the cache file was named by its spec, so under a
+    label of its own ({"mine": "grpoformer:..."}) the old fit was read back and its runs recorded as the new file's."""
+    import torch
+
+    from agents.grpoformer.agent import fold_key
+    from agents.grpoformer.policy import load_policy, save_policy
+    from hpo_gym.benchmark import ResultStore
+    from hpo_gym.benchmark.runner import kfold_splits
+    from hpo_gym.suites import HPOBENCH_NN_TASKS
+
+    tasks = list(HPOBENCH_NN_TASKS)
+    for k, held in enumerate(kfold_splits(tasks, 4)):
+        key = fold_key([t for t in tasks if t not in held], k)
+        shutil.copy(SHIPPED_CHECKPOINT.parent / "folds" / f"{key}.pt", tmp_path / f"fold{k}.pt")
+    agents = {"mine": f"grpoformer:{tmp_path}/fold{{k}}.pt"}
+
+    def bench(out):
+        return run_benchmark(agents, budget=4, seeds=2, out=out, protocol="kfold", folds=4, only_tasks=["credit_g"],
+                             resolve_agent=make_agent, progress=False)["config"].tolist()
+
+    old = bench(tmp_path / "bench")
+    assert list((tmp_path / "bench" / "fitted").glob("mine__fold0__*.pkl"))  # the fit is cached under the label
+    for shard in ResultStore(tmp_path / "bench").shard_paths():
+        shard.unlink()  # killed after the fit was cached, before a run was stored
+    policy, extra = load_policy(tmp_path / "fold0.pt")
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    save_policy(policy, tmp_path / "fold0.pt", extra)  # retrained in place
+    new = bench(tmp_path / "fresh")
+    assert new != old and bench(tmp_path / "bench") == new

@@ -282,7 +282,7 @@ def test_corrupt_fitted_cache_is_refitted_with_a_warning(tmp_path):
         df = run_benchmark(["transfer"], FOUR_TASKS, **kwargs)
     assert CountingTransfer.fits == [0, 1, 0]  # fold 0 refitted, fold 1 (all runs stored) untouched
     assert (df["status"] == "ok").all() and df.groupby("task").ngroups == 4
-    refitted = store.read_fitted(store.fitted_path("transfer", 0, ["kc1", "phoneme"], 0))
+    refitted = store.read_fitted(store.fitted_path("transfer", "transfer", 0, ["kc1", "phoneme"], 0))
     assert isinstance(refitted, CountingTransfer) and refitted.train == ("kc1", "phoneme")  # the cache is good again
 
 

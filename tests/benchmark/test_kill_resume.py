@@ -211,7 +211,7 @@ def test_a_rerun_removes_the_temporaries_a_kill_left_in_the_root_and_in_fitted(t
                "--no-report"]
     assert main(command) == 0
     store = ResultStore(out)
-    fitted = store.fitted_path("grpoformer", 0, ["car"], 0)
+    fitted = store.fitted_path("grpoformer", "grpoformer", 0, ["car"], 0)
     fitted.parent.mkdir()
     # a writer killed in the middle of its atomic writes (the store names its temps `.<name>.tmp-<its pid>`)
     writer = subprocess.Popen([sys.executable, "-c", f"""

@@ -226,3 +226,62 @@ def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
     while any(alive(p) for p in workers) and time.time() < deadline:
         time.sleep(0.2)
     assert not any(alive(p) for p in workers), f"workers {workers} outlived their parent"
+
+
+def echo_after(shared, job):
+    """Return ``job[0]`` after ``job[1]`` seconds (shared: unused)."""
+    time.sleep(job[1])
+    return job[0]
+
+
+def test_two_threads_sharing_one_pool_each_get_their_own_replies():
+    """Live objectives in one process share one executor; two threads' batches on it read each other's replies from
+    the workers' pipes (and the evaluation cache kept them as their scores). Batches now run one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ProcessExecutor(n_workers=2) as ex:
+        def batch(tag: str) -> list:
+            jobs = [(f"{tag}{i}", 0.02 * ((i * 7) % 5)) for i in range(8)]
+            return [o.value for o in ex.run(echo_after, jobs)]
+
+        with ThreadPoolExecutor(2) as threads:
+            a, b = threads.map(batch, ["a", "b"])
+    assert a == [f"a{i}" for i in range(8)] and b == [f"b{i}" for i in range(8)]
+
+
+def test_ctrl_c_reaching_a_worker_does_not_fail_the_fit_it_runs():
+    """Ctrl-C reaches the terminal's whole process group: a worker turned it into a failed fit with the worst score,
+    which a benchmark finishing its run in flight stored. Workers ignore it; the owner stops them itself."""
+    import signal
+    import threading
+
+    with ProcessExecutor(n_workers=1) as ex:
+        ex.run(echo_after, [(0, 0.0)])  # the worker is up
+        pid = ex._workers[0].process.pid
+        timer = threading.Timer(0.3, os.kill, (pid, signal.SIGINT))
+        timer.start()
+        out = ex.run(echo_after, [("done", 1.0)])
+        timer.join()
+    assert out[0].error is None and out[0].value == "done"
+
+
+def _fit_in_a_forked_child(results) -> None:
+    with ProcessExecutor(n_workers=1) as ex:
+        results.put(ex.run(echo_after, [("child", 0.0)])[0].value)
+
+
+def test_a_forked_process_starts_its_own_forkserver():
+    """A forked benchmark worker inherited the parent's forkserver record and checked on a process that was not its
+    child (ChildProcessError): after any live fit in the calling process, every fit of run_benchmark(jobs=2) failed."""
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork start method on this platform")
+    with ProcessExecutor(n_workers=1) as ex:  # the parent's forkserver is up
+        assert ex.run(echo_after, [("parent", 0.0)])[0].value == "parent"
+        fork = mp.get_context("fork")
+        results = fork.Queue()
+        child = fork.Process(target=_fit_in_a_forked_child, args=(results,))
+        child.start()
+        child.join(60)
+    assert child.exitcode == 0 and results.get(timeout=5) == "child"

@@ -157,6 +157,9 @@ def test_bad_arguments_are_clear_errors(openml_session):
         LiveObjective(BREAST_CANCER, "svm", metric="top_k_accuracy")  # k=2 of 2 classes: sklearn's warning only
     with pytest.raises(ValueError, match="no known worst score"):
         LiveObjective(IRIS, "rf", metric="neg_mean_squared_error")
+    for worst in (float("-inf"), float("nan")):  # the first failed fit then failed the env's finiteness check
+        with pytest.raises(ValueError, match="worst_score=.*: the score a failed fit gets must be a finite number"):
+            LiveObjective(IRIS, "rf", worst_score=worst)
     with pytest.raises(ValueError, match="metric 'neg_log_loss' needs predicted probabilities, which model 'svm'"):
         LiveObjective(IRIS, "svm", metric="neg_log_loss")  # HPOBench's SVC has no predict_proba: every fit would fail
     with pytest.raises(ValueError, match=r"metric 'roc_auc' is defined for two classes.*has 3; use 'roc_auc_ovr'"):
