@@ -204,11 +204,22 @@ def _padded(action: Any, space: gym.Space) -> Any:
     return action
 
 
+class TaskNotLoaded(RuntimeError):
+    """The env could not start a run: its task failed to load or set up (OpenML unreachable and the task not cached,
+    a broken user objective). Not the agent's failure: stored as one, a rerun skipped it once the task loaded again
+    (unless ``--retry-failed``). Raised instead, so the benchmark stops with the runs so far stored and a rerun of the
+    same command plays the rest."""
+
+
 def run_episode(agent: Any, env: gym.Env, seed: int, budget: int) -> tuple[list[dict[str, Any]], str | None]:
-    """Play one HPO run; returns the per-step rows and the traceback if the agent failed (else None)."""
+    """Play one HPO run; returns the per-step rows and the traceback if the agent failed (else None). An env that
+    cannot start the run raises :class:`TaskNotLoaded`."""
     rows: list[dict[str, Any]] = []
     try:
         obs, _ = env.reset(seed=seed)
+    except Exception as e:
+        raise TaskNotLoaded(f"{type(e).__name__}: {e}") from e
+    try:
         agent.reset(cast("HPOEnv", env.unwrapped).space, seed=seed, budget=budget)  # an HPO-OpenML-v0 env
         observe = getattr(agent, "observe", None)
         for _ in range(budget):
@@ -290,6 +301,10 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
             try:
                 run_agent = agent if fresh_copy is None else fresh_copy()
                 rows, error = run_episode(run_agent, env, int(seed), ctx.budget)
+            except TaskNotLoaded as e:
+                raise TaskNotLoaded(f"task {task!r} could not start a run ({e}); the runs finished so far are stored: "
+                                    "rerun the same command once the task loads (or leave it out) to play the rest"
+                                    ) from e.__cause__
             except Exception:  # noqa: BLE001  the copy failed: a stored failure, as a failed fit is
                 rows, error = [], traceback.format_exc()
             finally:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hpo_gym.benchmark import ResultStore
@@ -236,3 +237,34 @@ time.sleep(600)
     assert not any(p.exists() for p in left), "the killed writer's temporaries survived the rerun"
     assert live.exists() and all(p.read_text() == "keep" for p in mine)
     assert store.manifest()["budget"] == 5
+
+
+def test_a_task_that_fails_to_load_stops_the_benchmark_instead_of_storing_failed_runs(tmp_path, monkeypatch):
+    """A task that cannot start a run (OpenML unreachable, a broken user loader) was stored as the agent's finished,
+    failed run, which a rerun skipped once the task loaded again. The benchmark now stops, naming the task; the runs
+    finished before are stored and the rerun plays the rest."""
+    from agents.registry import make_agent
+    from hpo_gym import suites
+    from hpo_gym.benchmark import run_benchmark
+    from hpo_gym.benchmark.runner import TaskNotLoaded
+    from hpo_gym.space import Ordinal, SearchSpace
+    from hpo_gym.tabular import TabularObjective
+
+    space = SearchSpace([Ordinal("a", [0, 1, 2, 3])])
+    available = {"ok": TabularObjective("ok", space, np.arange(4) / 10)}
+
+    def load(name: str) -> TabularObjective:
+        if name not in available:
+            raise OSError(f"the table of {name!r} is on a disk that is gone")
+        return available[name]
+
+    monkeypatch.setitem(suites._SUITES, "flaky", suites.Suite("flaky", {"ok": None, "late": None}, load, "", space))
+    kwargs = dict(suite="flaky", tasks=["ok", "late"], budget=3, seeds=1, out=tmp_path, resolve_agent=make_agent,
+                  progress=False)
+    with pytest.raises(TaskNotLoaded, match=r"task 'late' could not start a run \(OSError: the table of 'late' is on a "
+                                            r"disk that is gone\).*rerun the same command"):
+        run_benchmark(["random"], **kwargs)
+    assert [p.name for p in ResultStore(tmp_path).shard_paths()]  # the finished run on 'ok' is stored
+    available["late"] = TabularObjective("late", space, np.arange(4) / 20)
+    df = run_benchmark(["random"], **kwargs)
+    assert (df["status"] == "ok").all() and set(df["task"]) == {"ok", "late"}
