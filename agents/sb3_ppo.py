@@ -11,6 +11,10 @@ Through the benchmark's k-fold protocol it is fitted once per fold and scored on
 Defaults are SB3's PPO defaults except ``n_steps`` (a multiple of the episode length) and the
 number of timesteps; this is a demonstration that the plumbing works, not a tuned HPO method.
 
+PPO trains behind ``RescaleAction(-1, 1)``, as SB3 advises for continuous actions: its Gaussian policy starts
+centred on 0 with unit spread, so on the env's own ``Box(0, 1)`` half of every sampled coordinate was clipped to
+0 (the lowest grid value) and two thirds sat on 0 or 1 after training. ``act`` maps the action back to [0, 1].
+
 Actions are sampled (``deterministic=False``) from the policy, seeded per run with
 ``torch.manual_seed(seed)``; a deterministic policy would repeat one configuration whenever the
 history barely changes the output.
@@ -106,7 +110,8 @@ class SB3PPOAgent:
                              f"sizes {sorted(spaces)}")
 
         def factory(obj: Objective):
-            return lambda: Monitor(gym.make(envs_registry.ENV_ID, objective=obj, budget=self.budget, reward="improvement"))
+            env = gym.make(envs_registry.ENV_ID, objective=obj, budget=self.budget, reward="improvement")
+            return lambda: Monitor(gym.wrappers.RescaleAction(env, np.float32(-1.0), np.float32(1.0)))  # module docstring
 
         return DummyVecEnv([factory(o) for o in train_objectives])
 
@@ -237,7 +242,10 @@ class SB3PPOAgent:
         if self.model is None:
             raise RuntimeError("the PPO agent is not trained; call fit() and reset() first")
         action, _ = self.model.predict(self._pad(observation), deterministic=False)
-        return np.clip(np.asarray(action, dtype=self._dtype)[: self._dims], 0.0, 1.0)
+        a = np.asarray(action, dtype=np.float64)[: self._dims]
+        if self.model.action_space.low[0] < 0:  # trained behind RescaleAction(-1, 1): back to the env's [0, 1]
+            a = (a + 1.0) / 2.0
+        return np.clip(a, 0.0, 1.0).astype(self._dtype)
 
     def _pad(self, observation: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Show a shorter episode's observation as a trained-budget episode at the same step looked in training.
@@ -289,10 +297,11 @@ def _check_env_spaces(model: Any, path: str | Path) -> None:
         raise ValueError(f"{path} was trained on {type(obs).__name__} observations of shape {obs.shape}, not the env's "
                          "Dict observation (e.g. behind FlattenObservation); ppo:PATH.zip feeds the env's own "
                          f"observations: {_OWN_AGENT_HINT}")
-    if not (isinstance(act, gym.spaces.Box) and len(act.shape) == 1 and np.all(act.low == 0) and np.all(act.high == 1)):
+    box = isinstance(act, gym.spaces.Box) and len(act.shape) == 1
+    if not (box and np.all(act.high == 1) and (np.all(act.low == 0) or np.all(act.low == -1))):
         raise ValueError(f"{path} was trained with actions {act}, not the env's default Box(0, 1, (d,)) "
-                         f"(action_type='box', no RescaleAction); its actions would be clipped into other "
-                         f"configurations: {_OWN_AGENT_HINT}")
+                         f"(action_type='box'), bare or behind RescaleAction(-1, 1); its actions would be clipped into "
+                         f"other configurations: {_OWN_AGENT_HINT}")
 
 
 def _budget_error(agent: SB3PPOAgent, budget: int) -> str:

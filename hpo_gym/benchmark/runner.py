@@ -204,6 +204,11 @@ def _padded(action: Any, space: gym.Space) -> Any:
     return action
 
 
+#: ``info`` keys derived from a task's known best and worst score: stored in the runs, never shown to an agent's
+#: ``observe`` (from two steps' normalized regrets an agent could solve for the held-out task's best and worst).
+ORACLE_INFO = frozenset({"normalized_regret"})
+
+
 class TaskNotLoaded(RuntimeError):
     """The env could not start a run: its task failed to load or set up (OpenML unreachable and the task not cached,
     a broken user objective). Not the agent's failure: stored as one, a rerun skipped it once the task loaded again
@@ -229,7 +234,7 @@ def run_episode(agent: Any, env: gym.Env, seed: int, budget: int) -> tuple[list[
             obs, reward, terminated, truncated, info = env.step(_padded(action, env.action_space))
             if observe is not None:
                 t0 = time.perf_counter()
-                observe(action, reward, info)
+                observe(action, reward, {k: v for k, v in info.items() if k not in ORACLE_INFO})
                 choose += time.perf_counter() - t0
             rows.append({
                 "step": int(info["step"]),
@@ -639,6 +644,10 @@ def _env_kwargs(env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     if clash:
         fixes = ", ".join(f"{k!r} (use run_benchmark's {RUNNER_ENV_KWARGS[k]}= argument)" for k in clash)
         raise ValueError(f"env_kwargs must not set {fixes}: run_benchmark sets these for every run")
+    if env_kwargs.get("reward") == "regret":  # the reward would carry the held-out task's best and worst score
+        raise ValueError("env_kwargs reward='regret' hands the agent each task's normalized regret, i.e. its best and "
+                         "worst score, which no HPO method knows (two steps give both); benchmarks use 'score' (the "
+                         "default) or 'improvement'; the stored runs record the regret either way")
     if env_kwargs.get("action_type", "box") != "box":  # every run would fail at its first step, stored as failed
         raise ValueError(f"env_kwargs action_type={env_kwargs['action_type']!r}: agents propose a Box action (a point of "
                          "the unit cube, agents.base.Agent), so benchmarks run action_type='box'; leave it out")

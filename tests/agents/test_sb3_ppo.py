@@ -252,3 +252,20 @@ def test_a_model_plays_an_env_of_another_max_dims_and_refuses_a_longer_episode(t
     agent.reset(credit_g.space, seed=0)  # no budget given, so reset cannot refuse it
     with pytest.raises(ValueError, match=r"PPO was trained on episodes of 6 evaluations and cannot run 9"):
         agent.act(longer.reset(seed=0)[0])
+
+
+def test_ppo_trains_behind_rescale_action_and_proposes_inside_the_range():
+    """PPO's Gaussian starts centred on 0 with unit spread: on the env's own Box(0, 1) half of every sampled
+    coordinate was clipped to 0 (two thirds on 0 or 1 after training). It trains on [-1, 1] and acts in [0, 1]."""
+    from hpo_gym.suites import load_hpobench_nn
+
+    agent = SB3PPOAgent(total_timesteps=64, budget=8, n_steps=16)
+    agent.fit([load_hpobench_nn("kc1")], seed=0)
+    assert agent.model.action_space.low.min() == -1.0 and agent.model.action_space.high.max() == 1.0
+    env = gym.make("HPO-OpenML-v0", task="credit_g", budget=8)
+    obs, _ = env.reset(seed=0)
+    agent.reset(env.unwrapped.space, seed=0, budget=8)
+    actions = np.array([agent.act(obs) for _ in range(200)])
+    assert env.action_space.contains(actions[0]) and ((actions >= 0) & (actions <= 1)).all()
+    on_edges = float(np.mean((actions == 0.0) | (actions == 1.0)))
+    assert on_edges < 0.45, on_edges  # about 0.32 for a unit Gaussian on [-1, 1]; 0.66 on [0, 1]

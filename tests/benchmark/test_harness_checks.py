@@ -12,6 +12,7 @@ import threading
 import warnings
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -350,6 +351,7 @@ def test_trained_on_a_single_name_is_that_name_not_its_letters(tmp_path):
     ({"tasks": 31}, "tasks must be a list of task names.*got 31"),
     ({"only_tasks": "credit_g"}, r"only_tasks must be a list .*got 'credit_g'"),
     ({"env_kwargs": {"reward": "regrett"}}, "env_kwargs=.*'reward': 'regrett'.* refused by HPO-OpenML-v0 on task .*: unknown reward 'regrett'"),
+    ({"env_kwargs": {"reward": "regret"}}, "env_kwargs reward='regret' hands the agent each task's normalized regret"),
     ({"env_kwargs": {"nosie": True}}, "env_kwargs=.*refused by HPO-OpenML-v0 on task .*unexpected keyword argument 'nosie'"),
     ({"env_kwargs": {"budget": 3}}, r"env_kwargs must not set 'budget' \(use run_benchmark's budget= argument\)"),
     ({"env_kwargs": {"task": "car", "suite": "x"}}, r"must not set 'task' \(use run_benchmark's tasks= .*'suite' \(use"),
@@ -400,9 +402,35 @@ def test_a_refused_env_kwargs_typo_leaves_the_directory_free_for_the_corrected_r
     with pytest.raises(ValueError, match="unknown reward 'regrett'"):
         run_benchmark(["random"], ["credit_g"], env_kwargs={"reward": "regrett"}, **kwargs)
     assert not (tmp_path / "o" / "benchmark.json").exists()
-    df = run_benchmark(["random"], ["credit_g"], env_kwargs={"reward": "regret"}, **kwargs)
+    df = run_benchmark(["random"], ["credit_g"], env_kwargs={"reward": "improvement"}, **kwargs)
     assert (df["status"] == "ok").all()
-    assert ResultStore(tmp_path / "o").manifest()["env_kwargs"] == {"reward": "regret"}
+    assert ResultStore(tmp_path / "o").manifest()["env_kwargs"] == {"reward": "improvement"}
+
+
+class InfoRecorder:
+    """Random proposals; records what ``observe`` is shown."""
+
+    seen: list[set] = []
+
+    def reset(self, space, seed=None, budget=None):
+        self.rng = np.random.default_rng(seed)
+        self.d = len(space)
+
+    def act(self, observation):
+        return self.rng.random(self.d).astype(np.float32)
+
+    def observe(self, action, reward, info):
+        InfoRecorder.seen.append(set(info))
+
+
+def test_an_agent_is_never_shown_the_tasks_oracle():
+    """From two steps' normalized regrets an agent can solve for a held-out task's best and worst score: observe()
+    was given the env's info with normalized_regret in it. The stored runs keep the regret; agents do not see it."""
+    InfoRecorder.seen.clear()
+    df = run_benchmark({"recorder": InfoRecorder}, ["credit_g"], budget=3, seeds=1, progress=False)
+    assert len(InfoRecorder.seen) == 3 and all("score" in keys and "normalized_regret" not in keys
+                                               for keys in InfoRecorder.seen)
+    assert df["normalized_regret"].notna().all()
 
 
 def test_out_that_is_a_file_is_named(tmp_path):
