@@ -196,7 +196,10 @@ class SB3PPOAgent:
         budget = int(model.observation_space["mask"].n)  # type: ignore[index]  # SB3 types it Space; checked a Dict above
         trained_on = tuple(str(t) for t in (getattr(model, TRAINED_ON_ATTR, None) or ()))
         agent = cls(model=model, budget=budget, trained_on=trained_on, source=str(path), **kwargs)
-        agent._loaded_from = Path(path)
+        opened = Path(path)
+        if not opened.exists() and Path(f"{path}.zip").exists():  # SB3 adds a missing .zip: hash the file it read
+            opened = Path(f"{path}.zip")
+        agent._loaded_from = opened
         return agent
 
     def __getstate__(self) -> dict[str, Any]:

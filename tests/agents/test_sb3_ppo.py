@@ -76,6 +76,8 @@ def test_save_and_load_roundtrip(tmp_path, credit_g):
     assert loaded.budget == 10
     # the harness records the zip's content (a replaced file must not inherit the old one's stored runs)
     assert loaded.fingerprint == files_fingerprint([tmp_path / "ppo.zip"]) and agent.fingerprint is None
+    # ppo:PATH without .zip (SB3 adds it): the file SB3 read is hashed, not a missing one (one constant for every model)
+    assert make_agent(f"ppo:{tmp_path / 'ppo'}").fingerprint == loaded.fingerprint
     loaded.reset(credit_g.space, seed=0, budget=10)
     env = gym.make("HPO-OpenML-v0", task="credit_g", budget=10)
     obs, _ = env.reset(seed=0)
