@@ -55,8 +55,8 @@ class SB3PPOAgent:
 
     Args:
         total_timesteps: environment steps of training per ``fit`` (all training tasks together).
-        budget: episode length used in training; the agent can run episodes up to this budget
-            (shorter ones get their observation padded to the trained shape).
+        budget: episode length used in training (default 50; a given ``model``'s own); the agent can run episodes up
+            to this budget (shorter ones get their observation padded to the trained shape).
         n_steps: rollout length per env between PPO updates (default 4 episodes of the trained budget).
         model: an already trained ``stable_baselines3.PPO``: ``fit`` keeps it (no training) after checking
             that it was not trained on a task the fold holds out.
@@ -67,7 +67,7 @@ class SB3PPOAgent:
             or unknown (a zip saved without the record). The benchmark labels a run on one of them in-sample.
     """
 
-    def __init__(self, total_timesteps: int = DEFAULT_TIMESTEPS, budget: int = 50, n_steps: int | None = None,
+    def __init__(self, total_timesteps: int = DEFAULT_TIMESTEPS, budget: int | None = None, n_steps: int | None = None,
                  model: Any = None, name: str = "ppo", ppo_kwargs: Mapping[str, Any] | None = None,
                  trained_on: Sequence[str] = (), source: str | None = None):
         self.name = name
@@ -75,7 +75,14 @@ class SB3PPOAgent:
             raise ValueError(f"total_timesteps must be a whole number of training steps >= 1 (got {total_timesteps!r}); "
                              "an untrained policy would still be labelled trained on its fit tasks")
         self.total_timesteps = int(total_timesteps)
-        self.budget = check_budget(budget)
+        if model is not None:  # a given model was trained for one budget and one pair of spaces: read and check them
+            _check_env_spaces(model, source or "the given PPO model")
+            trained = int(model.observation_space["mask"].n)
+            if budget is not None and budget != trained:
+                raise ValueError(f"budget={budget}, but the given PPO model was trained on episodes of {trained} "
+                                 f"evaluations (its observation holds {trained} trials): leave budget out")
+            budget = trained
+        self.budget = check_budget(50 if budget is None else budget)
         self._n_steps = int(n_steps) if n_steps is not None else None
         self.ppo_kwargs = dict(ppo_kwargs or {})
         self.model = model
@@ -192,10 +199,8 @@ class SB3PPOAgent:
         except (TypeError, KeyError, ValueError, OSError) as e:  # another SB3 algorithm's zip, or not a zip at all
             raise ValueError(f"{path} is not a PPO model saved by Stable-Baselines3 ({type(e).__name__}: {str(e)[:200]}); "
                              f"ppo:PATH.zip loads PPO zips only: {_OWN_AGENT_HINT}") from None
-        _check_env_spaces(model, path)
-        budget = int(model.observation_space["mask"].n)  # type: ignore[index]  # SB3 types it Space; checked a Dict above
         trained_on = tuple(str(t) for t in (getattr(model, TRAINED_ON_ATTR, None) or ()))
-        agent = cls(model=model, budget=budget, trained_on=trained_on, source=str(path), **kwargs)
+        agent = cls(model=model, trained_on=trained_on, source=str(path), **kwargs)  # checks its spaces, reads its budget
         opened = Path(path)
         if not opened.exists() and Path(f"{path}.zip").exists():  # SB3 adds a missing .zip: hash the file it read
             opened = Path(f"{path}.zip")

@@ -600,21 +600,20 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
 
     A spec the registry refuses ('tpee') or a string without ``resolve_agent`` raises here, with the registry's
     own message, before anything runs: inside the runs it would be stored as failed runs, finished results
-    that a corrected rerun skips. Factories are built only under k-fold, which needs to know whether an agent
-    has ``fit``; a factory that fails to build is left to its runs to record.
+    that a corrected rerun skips. Factories are built too, under either protocol (k-fold needs to know whether an
+    agent has ``fit``, and a pre-trained model a factory returns is checked as a name's is); a factory that fails to
+    build is left to its runs to record.
     """
     transfer: set[str] = set()
     fingerprints: dict[str, str] = {}
     for name, spec in ctx.agents.items():
         if isinstance(spec, str):
             agent = ctx.build_agent(name)
-        elif protocol == "kfold":
+        else:  # a factory: built under either protocol, so a pre-trained model it returns is checked as a name's is
             try:
                 agent = ctx.build_agent(name)
             except Exception:  # noqa: BLE001
                 continue
-        else:
-            continue
         check_plan = getattr(agent, "check_plan", None)
         if callable(check_plan):
             check_plan(protocol, held_out_by_fold, list(task_names))

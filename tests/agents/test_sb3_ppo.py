@@ -271,3 +271,32 @@ def test_ppo_trains_behind_rescale_action_and_proposes_inside_the_range():
     assert env.action_space.contains(actions[0]) and ((actions >= 0) & (actions <= 1)).all()
     on_edges = float(np.mean((actions == 0.0) | (actions == 1.0)))
     assert on_edges < 0.45, on_edges  # about 0.32 for a unit Gaussian on [-1, 1]; 0.66 on [0, 1]
+
+
+def test_a_factory_returning_a_model_without_its_training_tasks_is_refused_under_either_protocol(tmp_path):
+    """The up-front checks built only name strings under --protocol all: a plain SB3 zip trained on kc1, passed as a
+    factory, played kc1 as an ordinary (not in-sample) result."""
+    from stable_baselines3 import PPO
+
+    PPO("MultiInputPolicy", gym.make("HPO-OpenML-v0", task="kc1", budget=10), n_steps=20, batch_size=20,
+        device="cpu").learn(20).save(tmp_path / "plain.zip")
+    for protocol in ("all", "kfold"):
+        with pytest.raises(ValueError, match="records no training tasks"):
+            run_benchmark({"mine": lambda: SB3PPOAgent.load(tmp_path / "plain.zip")}, ["credit_g", "kc1", "car", "vehicle"],
+                          budget=10, seeds=1, protocol=protocol, folds=2, progress=False)
+
+
+def test_a_model_given_in_python_brings_its_budget_and_has_its_spaces_checked():
+    """SB3PPOAgent(model=...) kept the default budget of 50 (a model trained for 20 failed every run, even at 20)
+    and skipped the space check that ppo:PATH.zip makes (a MultiDiscrete model played grid corners, 'ok')."""
+    from stable_baselines3 import PPO
+
+    model = PPO("MultiInputPolicy", gym.make("HPO-OpenML-v0", task="kc1", budget=20), n_steps=20, batch_size=20,
+                device="cpu")
+    assert SB3PPOAgent(model=model, trained_on=["kc1"]).budget == 20
+    with pytest.raises(ValueError, match="budget=30, but the given PPO model was trained on episodes of 20"):
+        SB3PPOAgent(model=model, budget=30)
+    grid = PPO("MultiInputPolicy", gym.make("HPO-OpenML-v0", task="kc1", budget=20, action_type="multidiscrete"),
+               n_steps=20, batch_size=20, device="cpu")
+    with pytest.raises(ValueError, match="was trained with actions MultiDiscrete"):
+        SB3PPOAgent(model=grid)

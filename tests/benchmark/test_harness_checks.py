@@ -377,9 +377,10 @@ def test_unknown_agent_spec_is_refused_with_the_registrys_message_before_anythin
     assert not out.exists()
 
 
-def test_each_spec_is_resolved_once_up_front_and_factories_are_not_built_early(tmp_path):
-    """The up-front check costs one build per spec string (cheap even for GRPOformer once torch is imported);
-    a factory is only checked to be callable (a class is one), and is built by its runs alone."""
+def test_each_spec_and_each_factory_is_built_once_up_front(tmp_path):
+    """The up-front check costs one build per spec string (cheap even for GRPOformer once torch is imported) and one
+    per factory (a class is one): a pre-trained model a factory returns is checked like a name's, under either
+    protocol (a plain SB3 zip from a factory used to play its own training tasks as ordinary results)."""
     resolved, built = [], []
 
     def resolve(spec):
@@ -394,7 +395,7 @@ def test_each_spec_is_resolved_once_up_front_and_factories_are_not_built_early(t
     df = run_benchmark({"random": "random", "counted": Counted}, ["credit_g"], budget=3, seeds=2,
                        resolve_agent=resolve, progress=False)
     assert (df["status"] == "ok").all()
-    assert resolved == ["random"] * 3 and len(built) == 2  # 1 check + 2 runs; 2 runs
+    assert resolved == ["random"] * 3 and len(built) == 3  # 1 check + 2 runs each
 
 
 def test_a_refused_env_kwargs_typo_leaves_the_directory_free_for_the_corrected_rerun(tmp_path):
