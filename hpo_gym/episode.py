@@ -223,7 +223,7 @@ class History:
         return (previous best, new best)."""
         t = self.step[i]
         self.x[i, t, : encoded.shape[0]] = encoded
-        self.y[i, t] = np.clip(score, -SCORE_BOUND, SCORE_BOUND)  # a finite 1e39 would be inf in float32
+        self.y[i, t] = min(max(score, -SCORE_BOUND), SCORE_BOUND)  # a finite 1e39 would be inf in float32 (NaN stays)
         self.mask[i, t] = 1
         self.step[i] = t + 1
         prev = self.best[i]

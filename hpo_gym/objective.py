@@ -40,8 +40,13 @@ class Oracle:
         outside [worst, best] gives a value outside [0, 1]. A flat task has regret 0; NaN stays NaN. Flat means a span
         within float round-off of the scores (:data:`FLAT_SPAN`): a table whose cells have the same seed scores in
         another order has means that differ in the last bit, and dividing by that would give them regrets 0 and 1."""
-        regret = normalized_regret(score, self.best, self.worst)
-        return regret if np.ndim(score) else float(regret)
+        if np.ndim(score):
+            return normalized_regret(score, self.best, self.worst)
+        # one score per env step: plain floats (the array path halved HPOEnv.step's speed)
+        span = self.best - self.worst
+        if span > FLAT_SPAN * max(abs(self.best), abs(self.worst)):
+            return (self.best - score) / span
+        return float("nan") if np.isnan(score) else 0.0
 
 
 def normalized_regret(score, best, worst):
