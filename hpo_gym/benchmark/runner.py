@@ -643,10 +643,11 @@ def _env_kwargs(env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     if clash:
         fixes = ", ".join(f"{k!r} (use run_benchmark's {RUNNER_ENV_KWARGS[k]}= argument)" for k in clash)
         raise ValueError(f"env_kwargs must not set {fixes}: run_benchmark sets these for every run")
-    if env_kwargs.get("reward") == "regret":  # the reward would carry the held-out task's best and worst score
-        raise ValueError("env_kwargs reward='regret' hands the agent each task's normalized regret, i.e. its best and "
-                         "worst score, which no HPO method knows (two steps give both); benchmarks use 'score' (the "
-                         "default) or 'improvement'; the stored runs record the regret either way")
+    if env_kwargs.get("reward", "score") in ("regret", "improvement"):  # rewards computed from the task's oracle
+        raise ValueError(f"env_kwargs reward={env_kwargs['reward']!r} hands the agent the task's oracle, which no HPO "
+                         "method knows ('regret': its normalized regret, two steps give the best and worst score; "
+                         "'improvement': the first step's gain over the worst score); benchmarks reward the score "
+                         "(the default): leave reward out. The stored runs record the regret either way")
     if env_kwargs.get("action_type", "box") != "box":  # every run would fail at its first step, stored as failed
         raise ValueError(f"env_kwargs action_type={env_kwargs['action_type']!r}: agents propose a Box action (a point of "
                          "the unit cube, agents.base.Agent), so benchmarks run action_type='box'; leave it out")

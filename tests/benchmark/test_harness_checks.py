@@ -351,7 +351,8 @@ def test_trained_on_a_single_name_is_that_name_not_its_letters(tmp_path):
     ({"tasks": 31}, "tasks must be a list of task names.*got 31"),
     ({"only_tasks": "credit_g"}, r"only_tasks must be a list .*got 'credit_g'"),
     ({"env_kwargs": {"reward": "regrett"}}, "env_kwargs=.*'reward': 'regrett'.* refused by HPO-OpenML-v0 on task .*: unknown reward 'regrett'"),
-    ({"env_kwargs": {"reward": "regret"}}, "env_kwargs reward='regret' hands the agent each task's normalized regret"),
+    ({"env_kwargs": {"reward": "regret"}}, "env_kwargs reward='regret' hands the agent the task's oracle"),
+    ({"env_kwargs": {"reward": "improvement"}}, "reward='improvement' hands the agent the task's oracle.*gain over the worst"),
     ({"env_kwargs": {"nosie": True}}, "env_kwargs=.*refused by HPO-OpenML-v0 on task .*unexpected keyword argument 'nosie'"),
     ({"env_kwargs": {"budget": 3}}, r"env_kwargs must not set 'budget' \(use run_benchmark's budget= argument\)"),
     ({"env_kwargs": {"task": "car", "suite": "x"}}, r"must not set 'task' \(use run_benchmark's tasks= .*'suite' \(use"),
@@ -403,9 +404,9 @@ def test_a_refused_env_kwargs_typo_leaves_the_directory_free_for_the_corrected_r
     with pytest.raises(ValueError, match="unknown reward 'regrett'"):
         run_benchmark(["random"], ["credit_g"], env_kwargs={"reward": "regrett"}, **kwargs)
     assert not (tmp_path / "o" / "benchmark.json").exists()
-    df = run_benchmark(["random"], ["credit_g"], env_kwargs={"reward": "improvement"}, **kwargs)
+    df = run_benchmark(["random"], ["credit_g"], env_kwargs={"reward": "score"}, **kwargs)
     assert (df["status"] == "ok").all()
-    assert ResultStore(tmp_path / "o").manifest()["env_kwargs"] == {"reward": "improvement"}
+    assert ResultStore(tmp_path / "o").manifest()["env_kwargs"] == {"reward": "score"}
 
 
 class InfoRecorder:
