@@ -224,17 +224,28 @@ def distinct_history_bins(states: dict[str, np.ndarray], n_bins: np.ndarray, chu
     mask ``(N, T)`` of the distinct valid ones: the configurations :func:`first_new` treats as repeats, each once
     (two trials can share bins, e.g. after a step whose candidates were all repeats). ``n_bins`` is the features'
     ``(N, D)``, whose width the actions share."""
-    valid = np.asarray(states["mask"]).astype(bool)
+    hb = past_trial_bins(states, n_bins)
+    return hb, distinct_trials(hb, states["mask"], chunk)
+
+
+def past_trial_bins(states: dict[str, np.ndarray], n_bins: np.ndarray) -> np.ndarray:
+    """Each state's past trials as bins ``(N, T, D)`` for the features' ``n_bins`` ``(N, D)`` (:func:`history_bins`
+    on the whole batch at once)."""
     nb = np.asarray(n_bins)
-    hb = history_bins(np.asarray(states["x"])[..., :nb.shape[1]], nb[:, None, :])
+    return history_bins(np.asarray(states["x"])[..., :nb.shape[1]], nb[:, None, :])
+
+
+def distinct_trials(hist_bins: np.ndarray, mask: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """Mask ``(N, T)`` of the valid past trials whose bins ``(N, T, D)`` no earlier trial of the state has."""
+    valid = np.asarray(mask).astype(bool)
     distinct = valid.copy()
     T = valid.shape[1]
     earlier = np.tril(np.ones((T, T), dtype=bool), -1)  # [j, k]: trial k came before trial j
     for a in range(0, len(valid), chunk):  # pairwise comparison, a chunk of states at a time (N x T x T x D booleans)
-        h = hb[a:a + chunk]
+        h = hist_bins[a:a + chunk]
         same = (h[:, :, None, :] == h[:, None, :, :]).all(-1) & earlier & valid[a:a + chunk, None, :]
         distinct[a:a + chunk] &= ~same.any(-1)
-    return hb, distinct
+    return distinct
 
 
 def first_new_log_prob(logp: torch.Tensor, f: Features, chosen: torch.Tensor, hist_bins: torch.Tensor,
@@ -352,6 +363,7 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
     u = bins_to_unit(cand, f, rng)  # (B, G, D)
     cand_np = cand.cpu().numpy()
     nbins = f.n_bins.cpu().numpy()
+    past = past_trial_bins(st, nbins)  # every episode's past trials as bins, once (the rule's probability needs them)
     B = len(objectives)
     sc = np.zeros((B, group_size)) if score_all else None
     enc = np.zeros((B, group_size, MAX_DIMS), dtype=np.float32) if encodings else None
@@ -361,9 +373,7 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
     for i, obj in enumerate(objectives):
         d = len(obj.space)
         cells = obj.cells_of(u[i, :, :d])
-        n = int(hist.step[i])
-        hb = history_bins(hist.x[i, :n, :d], nbins[i, :d])
-        g = chosen_idx[i] = first_new(cand_np[i, :, :d], hb)
+        g = chosen_idx[i] = first_new(cand_np[i, :, :d], past[i, :int(hist.step[i]), :d])
         if sc is not None:  # score_all
             sc[i] = obj.lookup(cells)[0]
             chosen = float(sc[i, g])
@@ -375,9 +385,9 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
             enc[i, :, :d] = obj.cell_encoding(cells)
     chosen_logp = None
     if rule_logp:
-        hb, distinct = distinct_history_bins(st, nbins)
+        distinct = distinct_trials(past, st["mask"])
         picked = cand[torch.arange(B, device=cand.device), torch.as_tensor(chosen_idx, device=cand.device)]
-        chosen_logp = first_new_log_prob(clp[:, 0], f, picked, torch.as_tensor(hb, device=cand.device),
+        chosen_logp = first_new_log_prob(clp[:, 0], f, picked, torch.as_tensor(past, device=cand.device),
                                          torch.as_tensor(distinct, device=cand.device), group_size)
     return {"states": st, "actions": cand, "logps": lp, "scores": sc, "prev_best": prev_best, "encodings": enc,
             "chosen": chosen_idx, "chosen_scores": chosen_scores, "chosen_logp": chosen_logp,
