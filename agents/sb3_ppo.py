@@ -117,8 +117,9 @@ class SB3PPOAgent:
                              f"sizes {sorted(spaces)}")
 
         def factory(obj: Objective):
-            env = gym.make(envs_registry.ENV_ID, objective=obj, budget=self.budget, reward="improvement")
-            return lambda: Monitor(gym.wrappers.RescaleAction(env, np.float32(-1.0), np.float32(1.0)))  # module docstring
+            return lambda: Monitor(gym.wrappers.RescaleAction(  # [-1, 1] actions: see the module docstring
+                gym.make(envs_registry.ENV_ID, objective=obj, budget=self.budget, reward="improvement"),
+                np.float32(-1.0), np.float32(1.0)))
 
         return DummyVecEnv([factory(o) for o in train_objectives])
 
