@@ -408,10 +408,11 @@ class GRPOformerAgent:
         candidate, makes a new configuration on continuous dimensions."""
         return use_mode and g == 0 and not (history_bins.shape[0] and (mode_bins == history_bins).all(-1).any())
 
-    def _exact_code(self, u: np.ndarray) -> bytes:
-        """The configuration ``u`` decodes to, encoded as the env stores a trial (float32 bytes; see :meth:`_seen`)."""
+    def _exact_code(self, u: np.ndarray) -> np.ndarray:
+        """The configuration ``u`` decodes to, encoded as the env stores a trial (float32; its bytes are what
+        :meth:`_seen` holds)."""
         space = self._run_space
-        return space.encode(space.decode(u)).astype(np.float32).tobytes()
+        return space.encode(space.decode(u)).astype(np.float32)
 
     def _unseen_in_bin(self, u: np.ndarray, chosen_bins: np.ndarray, n_bins: np.ndarray,
                        seen: set[bytes] | None) -> np.ndarray:
@@ -421,10 +422,10 @@ class GRPOformerAgent:
         dimension (or a grid of more than ``MAX_BINS`` values) the draw inside the bin can round to a neighbouring
         value already tried; on spaces too large for :meth:`_unvisited`'s grid nothing repaired that (7 repeats in 4
         runs of 50 on a 163,840-configuration space at temperature 0.3). ``seen`` is None on other spaces."""
-        if not seen or self._exact_code(u) not in seen:
+        if not seen or self._exact_code(u).tobytes() not in seen:
             return u
         centre = np.clip((chosen_bins.astype(np.float64) + 0.5) / np.maximum(n_bins, 1), 0.0, 1.0)
-        return u if self._exact_code(centre) in seen else centre
+        return u if self._exact_code(centre).tobytes() in seen else centre
 
     def _seen(self, history_x: np.ndarray) -> set[bytes]:
         """Past trials as the env stores them (float32 encodings), for exact repeat checks: float32 is compared exactly,
@@ -446,7 +447,7 @@ class GRPOformerAgent:
             return g
         nb = np.maximum(np.asarray(n_bins, dtype=np.float64), 1.0)
         for i in [g, *range(g + 1, len(cand_bins)), *range(g)]:
-            if self._exact_code(np.clip((cand_bins[i].astype(np.float64) + 0.5) / nb, 0.0, 1.0)) not in seen:
+            if self._exact_code(np.clip((cand_bins[i].astype(np.float64) + 0.5) / nb, 0.0, 1.0)).tobytes() not in seen:
                 return i
         return g
 
@@ -467,9 +468,8 @@ class GRPOformerAgent:
         if not self._exact_repeat_check and not (chosen_bins == history_bins).all(-1).any():
             return u
         seen = seen if seen is not None else self._seen(history_x)
-        space = self._run_space
-        code = space.encode(space.decode(u)).astype(np.float32)
-        if code.tobytes() not in seen:  # (the code itself is needed below: the nearest unvisited configuration)
+        code = self._exact_code(u)
+        if code.tobytes() not in seen:
             return u
         grid = self._finite_grid()
         if grid is None:
