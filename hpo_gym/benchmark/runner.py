@@ -607,13 +607,12 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
     transfer: set[str] = set()
     fingerprints: dict[str, str] = {}
     for name, spec in ctx.agents.items():
-        if isinstance(spec, str):
+        try:  # a factory too, under either protocol: a pre-trained model it returns is checked as a name's is
             agent = ctx.build_agent(name)
-        else:  # a factory: built under either protocol, so a pre-trained model it returns is checked as a name's is
-            try:
-                agent = ctx.build_agent(name)
-            except Exception:  # noqa: BLE001
-                continue
+        except Exception:  # noqa: BLE001
+            if isinstance(spec, str):  # the registry's own message, before anything runs
+                raise
+            continue  # a factory that fails to build: its runs record it
         check_plan = getattr(agent, "check_plan", None)
         if callable(check_plan):
             check_plan(protocol, held_out_by_fold, list(task_names))
