@@ -61,7 +61,7 @@ from hpo_gym.episode import check_budget, is_whole_number, positive_count
 from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective
 from hpo_gym.benchmark.store import STEP_COLUMNS, ResultStore, RunKey
-from hpo_gym.suites import HPOBENCH_NN, get_suite
+from hpo_gym.suites import HPOBENCH_NN, as_task_id, get_suite
 from hpo_gym.tasks import resolve_task_pool
 
 if TYPE_CHECKING:
@@ -98,21 +98,28 @@ def is_transfer_agent(agent: Any) -> bool:
     return callable(getattr(agent, "fit", None))
 
 
-def trained_on(agent: Any) -> frozenset[str]:
+def trained_on(agent: Any, suite: str | None = None) -> frozenset[str]:
     """The task names ``agent`` declares it was trained on (its :data:`TRAINED_ON_ATTR`), else none.
 
     Duck typed so this package needs no agent class; a single name or an unusable value counts as
-    that name or as nothing rather than failing a run over bookkeeping.
+    that name or as nothing rather than failing a run over bookkeeping. With ``suite``, an entry that is an OpenML
+    task id (``31`` or ``"31"``) also counts as every task of that suite with this id: runs are named by the suite's
+    task names, so an agent that recorded ids had its in-sample runs reported as held-out.
     """
     value = getattr(agent, TRAINED_ON_ATTR, None)
     if not value:
         return frozenset()
-    if isinstance(value, str):
-        return frozenset([value])
+    if isinstance(value, (str, int, np.integer)):
+        value = [value]
     try:
-        return frozenset(str(t) for t in value)
+        entries = list(value)
     except TypeError:
         return frozenset()
+    names = {str(t) for t in entries}
+    ids = {as_task_id(t) for t in entries} - {None}
+    if suite is not None and ids:
+        names |= {name for name, tid in get_suite(suite).tasks.items() if tid in ids}
+    return frozenset(names)
 
 
 # -- one run -------------------------------------------------------------------------------------------
@@ -314,7 +321,7 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
                 rows, error = [], traceback.format_exc()
             finally:
                 env.close()
-        df = _run_frame(ctx, unit, task, seed, rows, error, in_sample=task in trained_on(agent))
+        df = _run_frame(ctx, unit, task, seed, rows, error, in_sample=task in trained_on(agent, ctx.suite))
         if store is not None:
             store.write_run(key, df)
         frames.append(df)

@@ -200,6 +200,22 @@ def test_rows_on_an_agents_training_tasks_are_marked_in_sample(tmp_path):
     assert json_report(df)["agents"]["random"]["in_sample_tasks"] == []
 
 
+class TrainedOnOpenMLTask31(RandomSearch):
+    """Declares its training task by OpenML task id, as an agent fitted on ``openml.tasks.get_task(31)`` might."""
+
+    trained_on = (31,)
+
+
+@pytest.mark.parametrize("ids", [(31,), ("31",), 31])
+def test_training_tasks_given_as_openml_ids_mark_their_tasks_in_sample(tmp_path, ids):
+    """Runs are named by task name; an agent recording OpenML task 31 (credit_g) was reported held-out there."""
+    agent = type("ByIds", (RandomSearch,), {"trained_on": ids})
+    with pytest.warns(UserWarning, match="in-sample results: trained on credit_g"):
+        df = run_benchmark({"trained": agent}, ["credit_g", "car"], budget=3, seeds=1, out=tmp_path, progress=False)
+    assert df[df["in_sample"]]["task"].unique().tolist() == ["credit_g"]
+    assert runner.trained_on(TrainedOnOpenMLTask31()) == frozenset({"31"})  # without a suite: the entries as given
+
+
 def test_kfold_fitted_agent_is_not_in_sample_and_nothing_warns(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
