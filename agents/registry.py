@@ -30,6 +30,7 @@ BUILTIN_AGENTS: dict[str, str] = {
     "portfolio+tpe": "agents.portfolio",
     "ppo": "agents.sb3_ppo",
     "grpoformer": "agents.grpoformer.agent",
+    "grpoformer-policy": "agents.grpoformer.agent",
 }
 
 

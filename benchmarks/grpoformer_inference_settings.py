@@ -1,6 +1,9 @@
 """Inference-time settings for GRPOformer (no retraining), selected on training tasks only, then scored held-out.
 
-Candidates are ``GRPOformerAgent(temperature=T, mode_first=k)`` settings (see the agent's docstring).
+Candidates are ``GRPOformerAgent(temperature=T, mode_first=k)`` settings (see the agent's docstring), played by the
+policy alone (``select="first-new"``, as they were measured before the density-ratio choice became the default; that
+choice has its own script, ``grpoformer_candidate_selection.py``, built on :func:`inner_selection` and
+:func:`heldout_comparison` here).
 Selection never looks at a held-out task: for each of the 4 k-fold folds, every candidate runs with that
 fold's shipped checkpoint on the fold's 6 *training* tasks (the tasks the checkpoint was trained on; protocol
 "all", budget 50, inner seeds 100-109, disjoint from the held-out seeds 0-9). The selection score, fixed
@@ -20,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
+from collections.abc import Mapping, Sequence
 import sys
 from functools import partial
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +43,8 @@ from hpo_gym.cli import positive_int, run_script  # noqa: E402
 
 TEMPERATURES = (1.0, 0.7, 0.5, 0.3)
 MODE_FIRST = (0, 1, 5)
+#: The policy alone: what these settings were measured with.
+POLICY_ALONE = {"select": "first-new"}
 
 
 def setting_name(t: float, k: int) -> str:
@@ -48,8 +55,11 @@ def regret_at(df: pd.DataFrame, budget: int) -> dict[int, pd.Series]:
     return {b: regret_by_run(df, b) for b in (10, 25, budget)}
 
 
-def inner_selection(settings: list[tuple[float, int]], budget: int, seeds: list[int], out: Path) -> pd.DataFrame:
-    """Each setting on each fold's training tasks with that fold's checkpoint; one row per setting."""
+def inner_selection(settings: Mapping[str, Mapping[str, Any]], budget: int, seeds: list[int], out: Path,
+                    reference: str, score_budgets: Sequence[int]) -> pd.DataFrame:
+    """Each setting (``{name: GRPOformerAgent keyword arguments}``) on each fold's training tasks with that fold's
+    checkpoint; one row per setting, sorted by ``score`` = the mean over ``score_budgets`` of regret@b, with its paired
+    (same fold, task and seed) difference to the ``reference`` setting and that difference's standard error."""
     tasks = list(HPOBENCH_NN_TASKS)
     per_fold = []
     for k, held in enumerate(kfold_splits(tasks, 4)):
@@ -57,20 +67,34 @@ def inner_selection(settings: list[tuple[float, int]], budget: int, seeds: list[
         ckpt = CHECKPOINT_DIR / "folds" / f"{fold_key(train, k)}.pt"
         if not ckpt.exists():
             raise FileNotFoundError(f"fold {k} checkpoint {ckpt} is missing (train it with hpo-gym train-grpoformer)")
-        agents = {setting_name(t, m): partial(GRPOformerAgent, ckpt, temperature=t, mode_first=m) for t, m in settings}
+        agents = {name: partial(GRPOformerAgent, ckpt, **kwargs) for name, kwargs in settings.items()}
         df = run_benchmark(agents, train, budget=budget, seeds=seeds, out=out / f"fold{k}", jobs=1, protocol="all")
         at = regret_at(df, budget)
         per_fold.append(pd.DataFrame({f"regret@{b}": at[b] for b in at}).assign(fold=k))
     runs = pd.concat(per_fold)  # one row per (setting, task, seed); tasks are unique per fold's training set only
-    runs["score"] = (runs["regret@10"] + runs[f"regret@{budget}"]) / 2
+    runs["score"] = sum(runs[f"regret@{b}"] for b in score_budgets) / len(score_budgets)
     runs = runs.set_index("fold", append=True)
     table = runs.groupby(level="agent").mean()
-    # paired (same fold, task, seed) difference of the score to the default setting, and its standard error
-    diff = runs["score"] - runs["score"].xs(setting_name(1.0, 0), level="agent").reindex(
-        runs.index.droplevel("agent")).to_numpy()
-    table["score diff vs default"] = diff.groupby(level="agent").mean()
+    diff = runs["score"] - runs["score"].xs(reference, level="agent").reindex(runs.index.droplevel("agent")).to_numpy()
+    table["score diff vs reference"] = diff.groupby(level="agent").mean()
     table["paired s.e."] = diff.groupby(level="agent").std(ddof=1) / np.sqrt(diff.groupby(level="agent").size())
     return table.sort_values("score")
+
+
+def heldout_comparison(final: Mapping[str, Mapping[str, Any]], reference: str, budget: int, seeds: int,
+                       out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The settings through the held-out k-fold protocol (``fit`` loads each fold's shipped checkpoint): regret@10/25/b
+    per setting with the paired difference at ``budget`` to ``reference``, and regret@b per task."""
+    agents = {name: partial(GRPOformerAgent, **kwargs) for name, kwargs in final.items()}
+    df = run_benchmark(agents, budget=budget, seeds=seeds, out=out, jobs=1, protocol="kfold", folds=4)
+    at = regret_at(df[df.heldout], budget)
+    rows = []
+    for name in final:
+        diff = at[budget].loc[name] - at[budget].loc[reference]
+        rows.append({"setting": name, **{f"regret@{b}": at[b].loc[name].mean() for b in at},
+                     f"diff@{budget} vs {reference}": diff.mean(), "paired s.e.": diff.std(ddof=1) / np.sqrt(len(diff))})
+    per_task = pd.DataFrame({a: at[budget].loc[a].groupby("task").mean() for a in final})
+    return pd.DataFrame(rows).set_index("setting"), per_task
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,30 +104,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=positive_int, default=10, help="held-out seeds 0..n-1; inner seeds are 100..100+n-1")
     args = ap.parse_args(argv)
     out = Path(args.out)
-    settings = list(itertools.product(TEMPERATURES, MODE_FIRST))
-    table = inner_selection(settings, args.budget, list(range(100, 100 + args.seeds)), out / "inner")
+    settings = {setting_name(t, k): {**POLICY_ALONE, "temperature": t, "mode_first": k}
+                for t, k in itertools.product(TEMPERATURES, MODE_FIRST)}
+    default = setting_name(1.0, 0)
+    table = inner_selection(settings, args.budget, list(range(100, 100 + args.seeds)), out / "inner", default,
+                            (10, args.budget))
     print("Inner selection (fold checkpoints on their own training tasks, mean over 4 folds x 6 tasks x seeds):")
     print(table.to_markdown(floatfmt=".4f"))
-    chosen = table.index[0]
-    t, k = dict(zip(map(setting_name, *zip(*settings)), settings))[chosen]
+    chosen = str(table.index[0])
     print(f"\nchosen: {chosen}\n")
-
-    default = setting_name(1.0, 0)
-    final = {default: partial(GRPOformerAgent, temperature=1.0, mode_first=0)}
-    if chosen != default:
-        final[chosen] = partial(GRPOformerAgent, temperature=t, mode_first=k)
-    df = run_benchmark(final, budget=args.budget, seeds=args.seeds, out=out / "heldout", jobs=1, protocol="kfold", folds=4)
-    df = df[df.heldout]
-    at = regret_at(df, args.budget)
-    rows = []
-    for name in final:
-        diff = at[args.budget].loc[name] - at[args.budget].loc[default]
-        rows.append({"setting": name, **{f"regret@{b}": at[b].loc[name].mean() for b in at},
-                     f"diff@{args.budget} vs default": diff.mean(), "paired s.e.": diff.std(ddof=1) / np.sqrt(len(diff))})
+    final = {name: settings[name] for name in dict.fromkeys([default, chosen])}
+    heldout, per_task = heldout_comparison(final, default, args.budget, args.seeds, out / "heldout")
     print("Held-out k-fold (4 folds x 2 held-out tasks, seeds 0..%d):" % (args.seeds - 1))
-    print(pd.DataFrame(rows).set_index("setting").to_markdown(floatfmt=".4f"))
+    print(heldout.to_markdown(floatfmt=".4f"))
     print()
-    print(pd.DataFrame({a: at[args.budget].loc[a].groupby("task").mean() for a in final}).to_markdown(floatfmt=".4f"))
+    print(per_task.to_markdown(floatfmt=".4f"))
     return 0
 
 

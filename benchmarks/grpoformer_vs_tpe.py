@@ -61,6 +61,9 @@ from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 TASKS = list(HPOBENCH_NN_TASKS)
 BASELINES = ["random", "tpe", "gp", "cmaes"]  # the comparison set (with grpoformer): targets are on these
 TRANSFER = ["portfolio", "portfolio+tpe"]     # fitted on the same folds; context, and the per-task oracle bound
+#: The same fold checkpoints played by the policy alone (the first-new rule it is trained with, 8 candidates), without the
+#: default agent's density-ratio choice among 32 candidates: context, so the choice's share of the result stays visible.
+POLICY_ALONE = "grpoformer-policy"
 
 
 def train_folds(out: Path, cfg: TrainConfig, ship: bool) -> dict[int, dict]:
@@ -157,7 +160,7 @@ def suite_floor_line(df: pd.DataFrame, tpe_regret: float, plot: Path | None = No
     profile = suite_profile({t: load_hpobench_nn(t) for t in TASKS})
     if plot is not None:
         per_task = per_task_table(df, 50)
-        order = [a for a in ["grpoformer", "portfolio", "tpe", "cmaes", "gp", "random"] if a in per_task.columns]
+        order = [a for a in ["grpoformer", POLICY_ALONE, "portfolio", "tpe", "cmaes", "gp", "random"] if a in per_task.columns]
         plot_regret_vs_floor(per_task[order], profile["runner_up_regret"].astype(float), plot, budget=50,
                              title="Regret@50 per task (grpoformer, portfolio: held-out) and the suite's floor")
     floor = miss_the_best_floor(profile)
@@ -219,6 +222,12 @@ def protocol_report(df: pd.DataFrame, facts: dict, floor_plot: Path | None = Non
         f"after the fact, gives mean regret@50 {bound:.4f} (target 0.5 x TPE = {0.5 * summary['regret@50'][t]:.4f}); "
         "per task: " + ", ".join(f"{task} {a}" for task, a in picks.items()),
     ]
+    if POLICY_ALONE in full_per_task.columns:
+        alone = float(full_per_task[POLICY_ALONE].mean())
+        summary["policy_alone_regret@50"] = alone
+        lines.insert(lines.index(next(x for x in lines if x.startswith("- beats Random"))),
+                     f"- the policy alone ({POLICY_ALONE}: first-new rule, 8 candidates, same fold checkpoints): "
+                     f"regret@50 {alone:.4f} -> ratio {alone / summary['regret@50'][t]:.2f}")
     line, summary["ratio_bootstrap"] = uncertainty_line(df)
     lines.insert(lines.index(next(x for x in lines if x.startswith("- beats Random"))), line)
     line, summary["suite_floor"] = suite_floor_line(full_df, summary["regret@50"][t], floor_plot)
@@ -375,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
 
         agents = {a: a for a in BASELINES + TRANSFER}
         agents["grpoformer"] = fold_checkpoint_spec(out, cfg, facts)
+        agents[POLICY_ALONE] = POLICY_ALONE + agents["grpoformer"].removeprefix("grpoformer")
         df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=out / "bench", jobs=args.jobs,
                            protocol="kfold", folds=4, resolve_agent=make_agent)
         text, summary = protocol_report(df, facts, Path(args.floor_plot) if args.floor_plot else out / "regret_vs_floor.png")

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from agents.grpoformer.candidate_selection import SELECTIONS, choose_candidate
 from agents.grpoformer.fast_inference import FastPolicy
 from agents.grpoformer.learner import first_new
 from agents.grpoformer.policy import (
@@ -60,7 +61,7 @@ from hpo_gym.episode import space_descriptor
 from hpo_gym.fingerprint import files_fingerprint
 from hpo_gym.objective import Objective
 from hpo_gym.paths import default_cache_dir
-from hpo_gym.space import SearchSpace
+from hpo_gym.space import KIND_CODES, SearchSpace
 
 if TYPE_CHECKING:
     from agents.portfolio import PortfolioAgent
@@ -69,6 +70,10 @@ if TYPE_CHECKING:
 MAX_FOLD_FILES = 100
 #: Scores the policy's features can take without float32 overflow (a z-score squares them); real scores are far inside.
 SCORE_LIMIT = 1e15
+#: Default candidates per suggestion: the training groups' size for the first-new rule; more for the density ratio,
+#: which gains from a wider choice (32 was chosen on training tasks; 64 was no better there).
+FIRST_NEW_CANDIDATES = 8
+DENSITY_RATIO_CANDIDATES = 32
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 SHIPPED_CHECKPOINT = CHECKPOINT_DIR / "hpobench_nn_all.pt"
@@ -136,7 +141,14 @@ class GRPOformerAgent:
 
     Args:
         checkpoint: path of a policy checkpoint; ``None`` loads the shipped one (trained on all 8 embedded tasks).
-        group_size: candidates sampled per step (the first non-repeat is proposed).
+        group_size: candidates sampled from the policy per step; ``None``: 32 for ``select="density-ratio"``, 8 (the
+            training groups' size) for ``"first-new"``.
+        select: which candidate is proposed (:mod:`agents.grpoformer.candidate_selection`): ``"density-ratio"``, the
+            new candidate that a Parzen density ratio of the run's own history (TPE's acquisition) ranks highest, once
+            ``select_after`` trials are in; ``"first-new"``, the first candidate that repeats no past trial (the rule
+            the policy is trained with; the policy alone). Deterministic and ``mode_first`` proposals keep the mode.
+        select_gamma, select_bandwidth, select_after: the density ratio's good fraction, Gaussian bandwidth in the
+            unit cube, and the number of trials before it is used (chosen on training tasks only).
         deterministic: propose the distribution's mode (falls back to samples when the mode is a repeat; a mode
             whose bins repeat a past trial's, as every candidate's did, is drawn inside them, not at their centre).
         device: torch device for inference (the torch path; the fast path is CPU NumPy).
@@ -152,9 +164,20 @@ class GRPOformerAgent:
 
     name = "grpoformer"
 
-    def __init__(self, checkpoint: str | Path | None = None, group_size: int = 8, deterministic: bool = False,
+    def __init__(self, checkpoint: str | Path | None = None, group_size: int | None = None, deterministic: bool = False,
                  device: str = "cpu", fast: bool = True, temperature: float = 1.0, mode_first: int = 0,
-                 warm_start: int | None = None):
+                 warm_start: int | None = None, select: str = "density-ratio", select_gamma: float = 0.1,
+                 select_bandwidth: float = 0.05, select_after: int = 10):
+        if select not in SELECTIONS:
+            raise ValueError(f"select must be one of {SELECTIONS} (got {select!r})")
+        if not 0.0 < select_gamma < 1.0:
+            raise ValueError(f"select_gamma must lie in (0, 1): the fraction of past trials counted as good (got {select_gamma})")
+        if not (math.isfinite(select_bandwidth) and select_bandwidth > 0.0):
+            raise ValueError(f"select_bandwidth must be a finite number > 0, in unit-cube units (got {select_bandwidth})")
+        if isinstance(select_after, bool) or not isinstance(select_after, int) or select_after < 2:
+            raise ValueError(f"select_after must be an integer >= 2: a density ratio needs good and bad trials (got {select_after!r})")
+        if group_size is None:
+            group_size = DENSITY_RATIO_CANDIDATES if select == "density-ratio" else FIRST_NEW_CANDIDATES
         if not (math.isfinite(temperature) and temperature >= MIN_TEMPERATURE):
             raise ValueError(f"temperature must be a finite number >= {MIN_TEMPERATURE:g} (got {temperature}): below it "
                              "the tempered log-probabilities overflow float32; use deterministic=True for the mode")
@@ -164,6 +187,8 @@ class GRPOformerAgent:
             raise ValueError(f"group_size must be an integer >= 1: the candidates sampled per suggestion (got {group_size!r})")
         if warm_start is not None and warm_start < 0:
             raise ValueError(f"warm_start must be >= 0 portfolio entries, or None for the checkpoint's own (got {warm_start})")
+        self.select, self.select_gamma = select, float(select_gamma)
+        self.select_bandwidth, self.select_after = float(select_bandwidth), select_after
         self.temperature = float(temperature)
         self.mode_first = int(mode_first)
         self.given_checkpoint = str(checkpoint) if checkpoint else None
@@ -212,7 +237,19 @@ class GRPOformerAgent:
         pattern), recorded by the benchmark harness so that runs stored for a checkpoint are not reused after it is
         retrained in place. Without a path it hashes the shipped checkpoints (the all-task one and every fold's): they
         change only with the package, but they did change (retrained for the input features' version 2), and runs
-        stored in a result directory must not be returned as the new checkpoints' runs."""
+        stored in a result directory must not be returned as the new checkpoints' runs. Under ``select="density-ratio"``
+        the rule and its settings are appended: the label ``grpoformer`` played the first-new rule before that became
+        the default, and those stored runs are not the density ratio's (a first-new agent keeps the files' hash alone,
+        so its stored runs stay valid)."""
+        return self._files_fingerprint() + self._selection_tag()
+
+    def _selection_tag(self) -> str:
+        if self.select == "first-new":
+            return ""
+        return (f"+{self.select}(G={self.group_size},gamma={self.select_gamma:g},bandwidth={self.select_bandwidth:g},"
+                f"after={self.select_after})")
+
+    def _files_fingerprint(self) -> str:
         if self.given_checkpoint is None:
             return files_fingerprint([SHIPPED_CHECKPOINT, *sorted((CHECKPOINT_DIR / "folds").glob("*.pt"))])
         if not self.per_fold:
@@ -360,7 +397,7 @@ class GRPOformerAgent:
                                    nb[:d] - 1), 0)
         history = observation["x"][mask]
         seen = self._seen(history) if self._exact_repeat_check else None  # ints and >MAX_BINS grids: exact checks
-        g = self._first_unevaluated(cand[:, :d], nb[:d], first_new(cand[:, :d], hb), seen)
+        g = self._choose(cand[:, :d], nb[:d], hb, history, observation["y"], seen, use_mode)
         # bins_to_unit: bin centre on grid dims, uniform inside the bin on continuous ones (same rng draws)
         b = cand[g].astype(np.float64)
         offset = np.full(b.shape, 0.5) if self._mode_centre(use_mode, g, cand[0, :d], hb) else \
@@ -393,10 +430,32 @@ class GRPOformerAgent:
         history = observation["x"][mask]
         seen = self._seen(history) if self._exact_repeat_check else None  # ints and >MAX_BINS grids: exact checks
         nb = f.n_bins[0, :d].cpu().numpy()
-        g = self._first_unevaluated(bins, nb, first_new(bins, hb), seen)
+        g = self._choose(bins, nb, hb, history, observation["y"], seen, use_mode)
         u = bins_to_unit(cand[:, g], f, None if self._mode_centre(use_mode, g, bins[0], hb) else self._rng)[0, :d]
         u = self._unseen_in_bin(np.asarray(u, dtype=np.float64), bins[g], nb, seen)
         return self._unvisited(u, bins[g], hb, history, seen).astype(self._action_dtype)
+
+    def _choose(self, cand_bins: np.ndarray, n_bins: np.ndarray, history_bins: np.ndarray, history_x: np.ndarray,
+                history_y: np.ndarray, seen: set[bytes] | None, use_mode: bool) -> int:
+        """Index of the candidate to propose: the first new one (:func:`first_new`, then :meth:`_first_unevaluated`),
+        or, under ``select="density-ratio"`` with at least ``select_after`` past trials and no mode to play, the new
+        candidate of highest density ratio (:func:`choose_candidate`). Candidates are compared at their bins' centres;
+        on categorical dimensions by their bins, whose codes have no order."""
+        g = self._first_unevaluated(cand_bins, n_bins, first_new(cand_bins, history_bins), seen)
+        if use_mode or self.select != "density-ratio" or len(history_y) < self.select_after:
+            return g
+        new = ~(cand_bins[:, None, :] == history_bins[None, :, :]).all(-1).any(-1)
+        nb = np.maximum(np.asarray(n_bins, dtype=np.float64), 1.0)
+        centres = np.clip((cand_bins.astype(np.float64) + 0.5) / nb, 0.0, 1.0)
+        if seen:  # Int dims and fine grids: two bins can decode to one value, so check what the env would evaluate
+            new &= np.array([self._exact_code(c).tobytes() not in seen for c in centres])
+        if not new.any():
+            return g
+        categorical = self._descriptor["dim_kind"][: cand_bins.shape[1]] == KIND_CODES["categorical"]
+        past = np.where(categorical, history_bins, np.asarray(history_x, dtype=np.float64)[:, : cand_bins.shape[1]])
+        return choose_candidate(new, np.where(categorical, cand_bins, centres), past,
+                                np.asarray(history_y, dtype=np.float64), categorical, self.select_gamma,
+                                self.select_bandwidth)
 
     @staticmethod
     def _mode_centre(use_mode: bool, g: int, mode_bins: np.ndarray, history_bins: np.ndarray) -> bool:
@@ -554,4 +613,10 @@ def _factory(arg: str | None) -> GRPOformerAgent:
     return GRPOformerAgent(arg)
 
 
+def _policy_alone_factory(arg: str | None) -> GRPOformerAgent:
+    """The policy's own proposals (first-new rule, 8 candidates, as trained), without the density-ratio choice."""
+    return GRPOformerAgent(arg, select="first-new")
+
+
 register_agent("grpoformer", _factory)
+register_agent("grpoformer-policy", _policy_alone_factory)

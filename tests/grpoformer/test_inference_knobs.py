@@ -103,10 +103,11 @@ SHIPPED_CELLS_KC1_SEED1 = [509, 9218, 15838, 7419, 4129, 13419, 7719, 6829, 1718
 
 @needs_ckpt
 def test_default_knobs_leave_proposals_unchanged():
-    """temperature=1, mode_first=0 is the plain agent: the same proposals with the knobs given, left out, or on the
-    torch path, and those of the recording."""
+    """temperature=1, mode_first=0 is the plain policy (the first-new rule, 8 candidates): the same proposals with the
+    knobs given, left out, or on the torch path, and those of the recording."""
     env = gym.make("HPO-OpenML-v0", task="kc1", budget=15)
-    for agent in (GRPOformerAgent(), GRPOformerAgent(temperature=1.0, mode_first=0), GRPOformerAgent(fast=False)):
+    for agent in (GRPOformerAgent(select="first-new"), GRPOformerAgent(select="first-new", temperature=1.0, mode_first=0),
+                  GRPOformerAgent(select="first-new", fast=False), GRPOformerAgent(select="first-new", group_size=8)):
         obs, _ = env.reset(seed=1)
         agent.reset(env.unwrapped.space, seed=1)
         cells = []

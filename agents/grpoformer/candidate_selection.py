@@ -1,0 +1,65 @@
+"""Which of the policy's G candidates the agent proposes: the first new one, or the one a density ratio fitted to the
+run's own history ranks highest.
+
+Why a second rule: GRPOformer's policy reads the history, but its candidates spread over the region it believes in, and
+the first new one is a draw from that spread. Ranking the candidates by the ratio of two Parzen densities of the
+history, ``l(x)`` of the best ``ceil(gamma * n)`` trials over ``g(x)`` of the others (TPE's acquisition, Bergstra et al.
+2011; ``gamma = 0.1`` is Optuna's default split), keeps the policy as the proposal distribution (only its samples can be
+proposed) and lets the run's own scores pick among them. The settings were chosen on the fold checkpoints' *training*
+tasks only (``benchmarks/grpoformer_candidate_selection.py``), never on a held-out task.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: ``GRPOformerAgent(select=...)``: the policy's first candidate that repeats no past trial (the rule GRPO trains), or
+#: the candidate of highest density ratio among the new ones.
+SELECTIONS = ("first-new", "density-ratio")
+#: Squared unit-cube distance between two different categories of a categorical dimension, whose codes have no order.
+#: (The embedded tasks have no categorical dimension, so this was not tuned: it counts a mismatch as half the cube.)
+CATEGORY_MISMATCH = 0.25
+
+
+def split_size(n: int, gamma: float) -> int:
+    """Number of trials in the 'good' group: ``ceil(gamma * n)``, at least 1 and leaving at least one 'bad' trial."""
+    return min(max(1, math.ceil(gamma * n)), n - 1)
+
+
+def log_parzen(points: np.ndarray, centres: np.ndarray, categorical: np.ndarray, bandwidth: float) -> np.ndarray:
+    """``log (1/m) sum_j N(points_i; centres_j, bandwidth^2 I)`` up to a constant shared by every call with the same
+    dimension: ``(P,)`` for ``points (P, D)`` and ``centres (m, D)`` in the unit cube. On categorical dimensions two
+    different codes are :data:`CATEGORY_MISMATCH` apart, equal ones 0."""
+    diff = points[:, None, :] - centres[None, :, :]
+    sq = np.where(categorical, np.where(diff != 0.0, CATEGORY_MISMATCH, 0.0), diff * diff).sum(-1)
+    logk = -sq / (2.0 * bandwidth * bandwidth)
+    top = logk.max(1)
+    return top + np.log(np.exp(logk - top[:, None]).mean(1))
+
+
+def density_ratio(candidates: np.ndarray, history_x: np.ndarray, history_y: np.ndarray, categorical: np.ndarray,
+                  gamma: float, bandwidth: float) -> np.ndarray:
+    """``log l(x) - log g(x)`` for each candidate ``(P, D)`` (unit-cube codes), from past trials ``history_x (n, D)``
+    and their scores ``history_y (n,)`` (higher is better; ``n >= 2``). Ties in the scores split in trial order."""
+    n = len(history_y)
+    if n < 2:
+        raise ValueError(f"a density ratio needs at least 2 past trials (got {n})")
+    order = np.argsort(-np.asarray(history_y, dtype=np.float64), kind="stable")
+    k = split_size(n, gamma)
+    good, bad = history_x[order[:k]], history_x[order[k:]]
+    return log_parzen(candidates, good, categorical, bandwidth) - log_parzen(candidates, bad, categorical, bandwidth)
+
+
+def choose_candidate(new: np.ndarray, candidates: np.ndarray, history_x: np.ndarray, history_y: np.ndarray,
+                     categorical: np.ndarray, gamma: float, bandwidth: float) -> int:
+    """Index of the new candidate (``new``: bool ``(G,)``) of highest :func:`density_ratio` (the first on a tie), or
+    the first candidate when none is new."""
+    idx = np.flatnonzero(new)
+    if idx.size == 0:
+        return 0
+    if idx.size == 1:
+        return int(idx[0])
+    scores = density_ratio(candidates[idx], history_x, history_y, categorical, gamma, bandwidth)
+    return int(idx[int(np.argmax(scores))])

@@ -1,0 +1,73 @@
+"""The density-ratio choice among GRPOformer's candidates: its settings, selected on training tasks only, then scored
+held-out against the policy alone.
+
+``GRPOformerAgent(select="density-ratio")`` (the default agent) draws G candidates from the policy and proposes the new
+one that a Parzen density ratio of the run's own history ranks highest (:mod:`agents.grpoformer.candidate_selection`);
+the policy alone (``select="first-new"``, G = 8) proposes the first new candidate, the rule GRPO trains. Selection never
+looks at a held-out task: every setting runs with each fold's shipped checkpoint on that fold's 6 *training* tasks
+(protocol "all", budget 50, inner seeds from 100, disjoint from the held-out seeds 0-9), and the score is regret@50 (the
+choice only acts from the ``select_after`` = 10th trial on, so regret@10 differs between settings by their draws alone).
+
+1. Scan (10 inner seeds): G in {8, 16, 32, 64} x bandwidth in {0.05, 0.1, 0.2}, gamma 0.25.
+2. Grid (30 inner seeds, where the scan's settings all beat the policy alone): G in {16, 32} x bandwidth in {0.05, 0.1}
+   x gamma in {0.1 (Optuna's default split), 0.15}; the lowest regret@50 is chosen.
+3. The chosen setting and the policy alone through the held-out k-fold protocol (4 folds, budget 50, seeds 0-9)::
+
+    nice -n 10 python benchmarks/grpoformer_candidate_selection.py
+
+Rerunning continues from the stored runs (``--out``, default ``runs/grpoformer_candidate_selection``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from grpoformer_inference_settings import heldout_comparison, inner_selection  # noqa: E402
+from hpo_gym.cli import positive_int, run_script  # noqa: E402
+
+POLICY_ALONE = "grpoformer-policy"
+SCAN_SEEDS, GRID_SEEDS = 10, 30
+
+
+def ratio_settings(groups: tuple[int, ...], bandwidths: tuple[float, ...], gammas: tuple[float, ...]) -> dict[str, dict]:
+    return {f"ratio[G={g},bw={bw:g},gamma={ga:g}]": {"select": "density-ratio", "group_size": g, "select_bandwidth": bw,
+                                                     "select_gamma": ga}
+            for g, bw, ga in itertools.product(groups, bandwidths, gammas)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_candidate_selection"))
+    ap.add_argument("--budget", type=positive_int, default=50)
+    ap.add_argument("--seeds", type=positive_int, default=10, help="held-out seeds 0..n-1 (default 10)")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    alone = {POLICY_ALONE: {"select": "first-new"}}
+    stages = [("scan", {**alone, **ratio_settings((8, 16, 32, 64), (0.05, 0.1, 0.2), (0.25,))}, SCAN_SEEDS),
+              ("grid", {**alone, **ratio_settings((16, 32), (0.05, 0.1), (0.1, 0.15))}, GRID_SEEDS)]
+    for stage, settings, n in stages:
+        table = inner_selection(settings, args.budget, list(range(100, 100 + n)), out / "inner", POLICY_ALONE,
+                                (args.budget,))
+        print(f"Inner {stage} ({n} seeds; fold checkpoints on their own training tasks, mean over 4 folds x 6 tasks):")
+        print(table.to_markdown(floatfmt=".4f"))
+        print()
+    chosen = str(table.index[0])
+    print(f"chosen: {chosen}\n")
+    final = {**alone, chosen: settings[chosen]}
+    heldout, per_task = heldout_comparison(final, POLICY_ALONE, args.budget, args.seeds, out / "heldout")
+    print(f"Held-out k-fold (4 folds x 2 held-out tasks, seeds 0..{args.seeds - 1}):")
+    print(heldout.to_markdown(floatfmt=".4f"))
+    print()
+    print(per_task.to_markdown(floatfmt=".4f"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_script(main, "rerun the same command to continue: finished inner and held-out runs are kept"))
