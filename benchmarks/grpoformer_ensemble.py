@@ -70,7 +70,7 @@ def ensemble_agent(patterns: list[str]) -> type[GRPOformerAgent]:
 
     class EnsembleAgent(GRPOformerAgent):
         def __init__(self):
-            super().__init__(fast=False)
+            super().__init__(fast=False, select="first-new")  # the policies alone, as measured
 
         def fit(self, train_objectives, seed: int = 0) -> None:
             members = [load_fold_policy(p.format(k=seed), train_objectives, seed, self.device)[0] for p in patterns]

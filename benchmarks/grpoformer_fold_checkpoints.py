@@ -25,7 +25,8 @@ Example, leave-one-task-out (7 training tasks per fold instead of 6; fold k hold
 Each ``NAME=PATTERN`` is run with the harness (``run_benchmark``, protocol kfold,
 4 folds unless ``--folds``, budget 50, 10 seeds; the same protocol as ``grpoformer_vs_tpe.py``), its ``fit`` loading that
 set's checkpoint for the fold instead of the shipped one, so nothing is shipped before the numbers are
-in. Prints regret@10/25/50, per-fold and per-task regret@50, and each stage's paired difference (same
+in. Each set is played by the policy alone (``--select first-new``) unless ``--select density-ratio`` asks for the
+default agent's candidate choice. Prints regret@10/25/50, per-fold and per-task regret@50, and each stage's paired difference (same
 task and seed) to the first stage with its standard error.
 """
 
@@ -44,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents.grpoformer.agent import GRPOformerAgent  # noqa: E402
+from agents.grpoformer.candidate_selection import SELECTIONS  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
@@ -51,10 +53,11 @@ from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
 from hpo_gym.cli import positive_int, run_script  # noqa: E402
 
 
-def stage_agent(pattern: str) -> Callable[[], GRPOformerAgent]:
+def stage_agent(pattern: str, select: str = "first-new") -> Callable[[], GRPOformerAgent]:
     """A factory of GRPOformer agents whose ``fit`` loads ``pattern.format(k=fold)`` (fit seed = fold index) and refuses
-    a checkpoint trained on other tasks than the fold's (``GRPOformerAgent`` with a ``{k}`` path)."""
-    return partial(GRPOformerAgent, pattern)
+    a checkpoint trained on other tasks than the fold's (``GRPOformerAgent`` with a ``{k}`` path); ``select`` is the
+    agent's candidate rule (the policy alone, ``first-new``, unless told)."""
+    return partial(GRPOformerAgent, pattern, select=select)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=4, help="k of the k-fold protocol (8 = leave one task out)")
     ap.add_argument("--baselines", default="", help="comma-separated agents to run in the same harness run, e.g. random,tpe")
     ap.add_argument("--jobs", type=positive_int, default=1)
+    ap.add_argument("--select", choices=SELECTIONS, default="first-new",
+                    help="the agent's candidate rule: first-new (default: the policy alone, what every recipe comparison "
+                         "in docs/grpoformer.md measured) or density-ratio (the default agent's)")
     args = ap.parse_args(argv)
     stages = dict(s.split("=", 1) if "=" in s else (s, "") for s in args.stages)
     for name, pattern in stages.items():
@@ -75,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(pattern.format(k=0)).exists():
             ap.error(f"stage {name}: no checkpoint at {pattern.format(k=0)!r} (fold 0 of {pattern!r}); "
                      "NAME cannot contain '=' and PATTERN must name one policy.pt per fold")
-    agents = {f"grpoformer@{name}": stage_agent(pattern) for name, pattern in stages.items()}
+    agents = {f"grpoformer@{name}": stage_agent(pattern, args.select) for name, pattern in stages.items()}
     agents.update({b: b for b in args.baselines.split(",") if b})
     df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=args.out, jobs=args.jobs, protocol="kfold",
                        folds=args.folds, resolve_agent=make_agent)

@@ -56,7 +56,7 @@ def warm_start_agent(pattern: str, k: int | None) -> Callable[[], GRPOformerAgen
     history. ``k=None`` plays the design each fold's checkpoint was trained with (a per-fold recipe choice may mix them)."""
     if k is not None and k < 0:
         raise ValueError(f"k={k}: the number of portfolio entries played first must be >= 0")
-    return partial(GRPOformerAgent, pattern, warm_start=k)
+    return partial(GRPOformerAgent, pattern, warm_start=k, select="first-new")  # the policy alone, as measured
 
 
 def inner_selection(inner_runs: str, ks: list[int], out: Path, jobs: int) -> pd.DataFrame:

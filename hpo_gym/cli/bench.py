@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--agents", type=_csv, default=["random", "tpe"],
                    help="comma-separated agent specs (NAME or NAME:ARG; default random,tpe): random, tpe, gp, cmaes, qmc; "
                         "transfer agents, fitted per fold under --protocol kfold: portfolio, portfolio+tpe[:K], "
-                        "grpoformer[:PATH] (PATH may hold {k} for the fold), ppo[:STEPS or :MODEL.zip]; your own: "
+                        "grpoformer[:PATH] (PATH may hold {k} for the fold; grpoformer-policy[:PATH]: the policy alone, without the "
+                        "density-ratio choice among its candidates), ppo[:STEPS or :MODEL.zip]; your own: "
                         "MODULE:FACTORY, e.g. my_agents:MyAgent (a module in the working directory)")
     p.add_argument("--suite", default=HPOBENCH_NN, help=f"task suite (default {HPOBENCH_NN}); known: {', '.join(suite_names())}")
     p.add_argument("--tasks", type=_csv, default=None,
