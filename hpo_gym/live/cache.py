@@ -3,7 +3,8 @@
 One SQLite file (``<dir>/evaluations.sqlite``; ``dir`` is ``cache_dir=``, else ``$HPO_GYM_CACHE``,
 else ``~/.cache/hpo-gym``). The key is a SHA-256 of everything that determines a result: task,
 model, configuration, seed, fidelity, metric, the outer split (repeat, fold), the validation split
-(fraction, seed), whether it is the validation or the test score, and :data:`CACHE_VERSION`
+(fraction, seed), whether it is the validation or the test score, the versions of the libraries that compute the score
+(scikit-learn, NumPy, XGBoost for ``xgb``: ``ModelFamily.library_versions``), and :data:`CACHE_VERSION`
 (bumped when the training code changes meaning). Only the main process reads and writes it;
 workers just train. Timeouts are not cached (a longer limit may succeed); errors raised by a fit are.
 """
@@ -26,6 +27,7 @@ from hpo_gym.paths import ENV_CACHE_DIR, default_cache_dir
 
 ENV_EVAL_CACHE = ENV_CACHE_DIR
 CACHE_VERSION = 3  # 2: keys include the data's fingerprint (TaskData.fingerprint); 3: a subsample keeps every class
+# (library versions joined the key as a part of its own, so they need no bump: every older key differs already)
 
 
 def canonical(value: Any) -> Any:

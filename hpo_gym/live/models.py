@@ -31,6 +31,8 @@ uses one thread (``n_jobs=1``): parallelism comes from the executors, one fit pe
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +43,15 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from hpo_gym.space import Float, Int, SearchSpace
 
 HPOBENCH_SOURCE = "automl/HPOBench hpobench/benchmarks/ml/{}_benchmark.py"
+
+
+@functools.cache
+def module_version(name: str) -> str:
+    """``name.__version__`` (the module is imported once; "missing" when it is not installed: its fits fail anyway)."""
+    try:
+        return str(getattr(importlib.import_module(name), "__version__", "unknown"))
+    except ImportError:
+        return "missing"
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,15 @@ class ModelFamily:
     source: str = ""
     #: Whether the estimator has ``predict_proba`` (scorers such as ``neg_log_loss`` need it; HPOBench's SVC has not).
     probabilities: bool = True
+    #: Modules whose code computes a score (the pipeline's scikit-learn and NumPy, and the estimator's own library):
+    #: their versions are part of the evaluation cache's key (:meth:`library_versions`).
+    libraries: tuple[str, ...] = ("sklearn", "numpy")
+
+    def library_versions(self) -> dict[str, str]:
+        """``{module: version}`` of :attr:`libraries`. Why: a cached score is the score of the code that computed it;
+        after an upgrade of scikit-learn (or XGBoost) the same configuration can score differently, and answering it
+        from the cache would mix two libraries' numbers in one run."""
+        return {name: module_version(name) for name in self.libraries}
 
     def fidelity(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Full fidelity (HPOBench's defaults) updated with ``overrides``; rejects unknown names."""
@@ -213,7 +233,8 @@ MODELS: dict[str, ModelFamily] = {m.name: m for m in [
     ModelFamily("xgb", "XGBoost", SearchSpace([
         Float("eta", 2**-10, 1.0, log=True), Int("max_depth", 1, 50, log=True),
         Float("colsample_bytree", 0.1, 1.0), Float("reg_lambda", 2**-10, 2**10, log=True)]),
-        _xgb, scale=False, fidelities={"n_estimators": 2000}, source=HPOBENCH_SOURCE.format("xgboost")),
+        _xgb, scale=False, fidelities={"n_estimators": 2000}, source=HPOBENCH_SOURCE.format("xgboost"),
+        libraries=("sklearn", "numpy", "xgboost")),
     ModelFamily("histgb", "histogram gradient boosting", SearchSpace([
         Int("max_depth", 6, 30, log=True), Int("max_leaf_nodes", 2, 64, log=True),
         Float("learning_rate", 2**-10, 1.0, log=True), Float("l2_regularization", 2**-10, 2**10, log=True)]),

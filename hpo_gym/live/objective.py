@@ -326,7 +326,7 @@ class LiveObjective:
             key = evaluation_key(task=self.task_id, model=self.family.name, config=config, seed=seed, fidelity=fid,
                                  metric=self.metric, repeat=d.repeat, fold=d.fold, val_fraction=self.val_fraction,
                                  split_seed=self.split_seed, split=split, dataset=d.dataset_id, n_rows=len(d.y),
-                                 data=d.fingerprint)
+                                 data=d.fingerprint, libraries=self.family.library_versions())
             keys.append(key)
             record = self._cache_get(key)
             if record is not None:

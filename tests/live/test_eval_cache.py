@@ -61,6 +61,25 @@ def test_data_with_the_same_ids_never_receives_another_datas_cached_scores(openm
     assert not scored.info["cached"] and scored.score != first.evaluate(config).score
 
 
+def test_another_library_version_is_trained_not_answered_from_the_cache(openml_session, tmp_path, monkeypatch):
+    """A score is the score of the code that computed it: after a scikit-learn upgrade the same configuration is fitted
+    again, and going back to the first version finds its own entry."""
+    from live_fixtures import BREAST_CANCER, DEFAULTS
+
+    from hpo_gym.live import LiveObjective
+    from hpo_gym.live import models
+
+    config = DEFAULTS["lr"]
+    objective = LiveObjective(BREAST_CANCER, "lr", fidelity={"iter": 50}, cache_dir=tmp_path, executor="inline")
+    assert not objective.evaluate(config).info["cached"] and objective.evaluate(config).info["cached"]
+    real = models.module_version("sklearn")
+    monkeypatch.setattr(models, "module_version", lambda name: "0.0-other" if name == "sklearn" else real)
+    assert not objective.evaluate(config).info["cached"]
+    monkeypatch.undo()
+    assert objective.evaluate(config).info["cached"]
+    assert set(models.MODELS["xgb"].library_versions()) == {"sklearn", "numpy", "xgboost"}
+
+
 def test_an_unusable_cache_location_is_named_with_the_fixes(tmp_path):
     """A file in the way, a file that is no database: a ValueError naming the path and the fixes, not sqlite's own."""
     blocker = tmp_path / "not_a_dir"
