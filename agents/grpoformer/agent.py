@@ -45,7 +45,6 @@ import torch
 
 from agents.grpoformer.candidate_selection import SELECTIONS, choose_candidate
 from agents.grpoformer.fast_inference import FastPolicy
-from agents.grpoformer.learner import first_new
 from agents.grpoformer.policy import (
     FEATURES_VERSION,
     MAX_BINS,
@@ -307,6 +306,7 @@ class GRPOformerAgent:
         self._space = space
         self._action_dtype = space.action_dtype  # the Box's dtype, once per run (act is a hot path)
         self._descriptor = space_descriptor(space, len(space))
+        self._categorical = self._descriptor["dim_kind"] == KIND_CODES["categorical"]  # compared by bins when selecting
         # dimensions whose bins do not map one to one onto values (ints, and grids of more than MAX_BINS values): a new
         # bin can decode to a value already tried, so only an exact check of the encoding finds a repeat
         self._exact_repeat_check = any(hp.kind == "int" or (hp.is_discrete and len(hp.values) > MAX_BINS)
@@ -441,21 +441,23 @@ class GRPOformerAgent:
         or, under ``select="density-ratio"`` with at least ``select_after`` past trials and no mode to play, the new
         candidate of highest density ratio (:func:`choose_candidate`). Candidates are compared at their bins' centres;
         on categorical dimensions by their bins, whose codes have no order."""
-        g = self._first_unevaluated(cand_bins, n_bins, first_new(cand_bins, history_bins), seen)
+        if len(history_bins) == 0:
+            return self._first_unevaluated(cand_bins, n_bins, 0, seen)
+        new = ~(cand_bins[:, None, :] == history_bins[None, :, :]).all(-1).any(-1)
+        g = self._first_unevaluated(cand_bins, n_bins, int(np.argmax(new)), seen)  # first_new's choice (0 if none)
         if use_mode or self.select != "density-ratio" or len(history_y) < self.select_after:
             return g
-        new = ~(cand_bins[:, None, :] == history_bins[None, :, :]).all(-1).any(-1)
-        nb = np.maximum(np.asarray(n_bins, dtype=np.float64), 1.0)
-        centres = np.clip((cand_bins.astype(np.float64) + 0.5) / nb, 0.0, 1.0)
+        centres = (cand_bins + 0.5) / np.maximum(n_bins, 1)  # bins lie in [0, n_bins): centres inside the unit cube
         if seen:  # Int dims and fine grids: two bins can decode to one value, so check what the env would evaluate
             new &= np.array([self._exact_code(c).tobytes() not in seen for c in centres])
         if not new.any():
             return g
-        categorical = self._descriptor["dim_kind"][: cand_bins.shape[1]] == KIND_CODES["categorical"]
-        past = np.where(categorical, history_bins, np.asarray(history_x, dtype=np.float64)[:, : cand_bins.shape[1]])
-        return choose_candidate(new, np.where(categorical, cand_bins, centres), past,
-                                np.asarray(history_y, dtype=np.float64), categorical, self.select_gamma,
-                                self.select_bandwidth)
+        past = np.asarray(history_x[:, : cand_bins.shape[1]], dtype=np.float64)
+        categorical = self._categorical
+        if categorical.any():
+            past, centres = np.where(categorical, history_bins, past), np.where(categorical, cand_bins, centres)
+        return choose_candidate(new, centres, past, np.asarray(history_y, dtype=np.float64), categorical,
+                                self.select_gamma, self.select_bandwidth)
 
     @staticmethod
     def _mode_centre(use_mode: bool, g: int, mode_bins: np.ndarray, history_bins: np.ndarray) -> bool:

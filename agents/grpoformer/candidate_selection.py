@@ -28,28 +28,36 @@ def split_size(n: int, gamma: float) -> int:
     return min(max(1, math.ceil(gamma * n)), n - 1)
 
 
-def log_parzen(points: np.ndarray, centres: np.ndarray, categorical: np.ndarray, bandwidth: float) -> np.ndarray:
-    """``log (1/m) sum_j N(points_i; centres_j, bandwidth^2 I)`` up to a constant shared by every call with the same
-    dimension: ``(P,)`` for ``points (P, D)`` and ``centres (m, D)`` in the unit cube. On categorical dimensions two
-    different codes are :data:`CATEGORY_MISMATCH` apart, equal ones 0."""
+def log_kernels(points: np.ndarray, centres: np.ndarray, categorical: np.ndarray, bandwidth: float) -> np.ndarray:
+    """``log N(points_i; centres_j, bandwidth^2 I)`` up to a constant shared by every pair: ``(P, m)`` for ``points
+    (P, D)`` and ``centres (m, D)`` in the unit cube. On categorical dimensions two different codes are
+    :data:`CATEGORY_MISMATCH` apart, equal ones 0."""
     diff = points[:, None, :] - centres[None, :, :]
-    sq = np.where(categorical, np.where(diff != 0.0, CATEGORY_MISMATCH, 0.0), diff * diff).sum(-1)
-    logk = -sq / (2.0 * bandwidth * bandwidth)
-    top = logk.max(1)
-    return top + np.log(np.exp(logk - top[:, None]).mean(1))
+    sq = diff * diff
+    if categorical.any():
+        sq = np.where(categorical, np.where(diff != 0.0, CATEGORY_MISMATCH, 0.0), sq)
+    return -sq.sum(-1) / (2.0 * bandwidth * bandwidth)
+
+
+def log_mean_exp(a: np.ndarray) -> np.ndarray:
+    """``log mean_j exp(a_ij)`` per row, without overflow."""
+    top = a.max(1)
+    return top + np.log(np.exp(a - top[:, None]).mean(1))
 
 
 def density_ratio(candidates: np.ndarray, history_x: np.ndarray, history_y: np.ndarray, categorical: np.ndarray,
                   gamma: float, bandwidth: float) -> np.ndarray:
     """``log l(x) - log g(x)`` for each candidate ``(P, D)`` (unit-cube codes), from past trials ``history_x (n, D)``
-    and their scores ``history_y (n,)`` (higher is better; ``n >= 2``). Ties in the scores split in trial order."""
+    and their scores ``history_y (n,)`` (higher is better; ``n >= 2``): ``l`` and ``g`` are the mean Gaussian kernel
+    (:func:`log_kernels`) over the best ``ceil(gamma * n)`` trials and over the others. Ties in the scores split in
+    trial order."""
     n = len(history_y)
     if n < 2:
         raise ValueError(f"a density ratio needs at least 2 past trials (got {n})")
     order = np.argsort(-np.asarray(history_y, dtype=np.float64), kind="stable")
     k = split_size(n, gamma)
-    good, bad = history_x[order[:k]], history_x[order[k:]]
-    return log_parzen(candidates, good, categorical, bandwidth) - log_parzen(candidates, bad, categorical, bandwidth)
+    logk = log_kernels(candidates, history_x[order], categorical, bandwidth)  # one pass over every past trial
+    return log_mean_exp(logk[:, :k]) - log_mean_exp(logk[:, k:])
 
 
 def choose_candidate(new: np.ndarray, candidates: np.ndarray, history_x: np.ndarray, history_y: np.ndarray,

@@ -1,6 +1,6 @@
 """The density-ratio choice among the policy's candidates (``GRPOformerAgent(select="density-ratio")``, the default).
 
-Checked: the ratio on hand cases (a candidate among the good trials outranks one among the bad; categories compare by
+Checked: the ratio against its formula and on hand cases (a candidate among the good trials outranks one among the bad; categories compare by
 equality, not by their codes' order); the good/bad split's size; the choice keeps to new candidates and falls back to
 the first one when none is new; the agent plays the first-new rule until ``select_after`` trials are in and a
 different, never repeated configuration after; the fast path and the torch path propose the same; bad settings are
@@ -15,7 +15,7 @@ import pytest
 
 import envs_registry  # noqa: F401  (registers the env ids)
 from agents.grpoformer.agent import SHIPPED_CHECKPOINT, GRPOformerAgent
-from agents.grpoformer.candidate_selection import choose_candidate, density_ratio, log_parzen, split_size
+from agents.grpoformer.candidate_selection import choose_candidate, density_ratio, split_size
 from agents.registry import make_agent
 
 needs_ckpt = pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
@@ -27,12 +27,16 @@ def test_split_size_follows_gamma_and_keeps_both_groups():
     assert split_size(4, 0.9) == 3  # at least one bad trial
 
 
-def test_log_parzen_is_the_log_mean_of_gaussian_kernels():
-    centres = np.array([[0.2, 0.3], [0.6, 0.9]])
-    point = np.array([[0.25, 0.35]])
-    bw = 0.1
-    expected = np.log(np.mean([np.exp(-np.sum((point[0] - c) ** 2) / (2 * bw * bw)) for c in centres]))
-    assert log_parzen(point, centres, NUMERIC, bw)[0] == pytest.approx(expected, rel=1e-12)
+def test_the_ratio_is_that_of_mean_gaussian_kernels_over_good_and_bad_trials():
+    x = np.array([[0.2, 0.3], [0.6, 0.9], [0.1, 0.5], [0.7, 0.2]])
+    y = np.array([0.5, 0.9, 0.1, 0.3])  # gamma 0.5 of 4: the good trials are rows 1 and 0
+    point, bw = np.array([[0.25, 0.35]]), 0.1
+
+    def mean_kernel(rows):
+        return np.mean([np.exp(-np.sum((point[0] - x[r]) ** 2) / (2 * bw * bw)) for r in rows])
+
+    expected = np.log(mean_kernel([1, 0])) - np.log(mean_kernel([2, 3]))
+    assert density_ratio(point, x, y, NUMERIC, gamma=0.5, bandwidth=bw)[0] == pytest.approx(expected, rel=1e-9)
 
 
 def test_a_candidate_among_the_good_trials_outranks_one_among_the_bad():
