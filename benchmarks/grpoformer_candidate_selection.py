@@ -6,7 +6,8 @@ one that a Parzen density ratio of the run's own history ranks highest (:mod:`ag
 the policy alone (``select="first-new"``, G = 8) proposes the first new candidate, the rule GRPO trains. Selection never
 looks at a held-out task: every setting runs with each fold's shipped checkpoint on that fold's 6 *training* tasks
 (protocol "all", budget 50, inner seeds from 100, disjoint from the held-out seeds 0-9), and the score is regret@50 (the
-choice only acts from the ``select_after`` = 10th trial on, so regret@10 differs between settings by their draws alone).
+choice acts once ``select_after`` = 10 trials are in, from the 11th proposal on, so regret@10 differs between settings by
+their draws alone). ``select_after`` itself is set, not tuned.
 
 1. Scan (10 inner seeds): G in {8, 16, 32, 64} x bandwidth in {0.05, 0.1, 0.2}, gamma 0.25.
 2. Grid (30 inner seeds, where the scan's settings all beat the policy alone): G in {16, 32} x bandwidth in {0.05, 0.1}

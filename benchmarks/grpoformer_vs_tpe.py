@@ -330,7 +330,8 @@ def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0) -> str
     ax.set_title(f"Policy churn per update (fold {fold}, {seeds} training seeds each)")
     fig.tight_layout()
     png = save_figure(fig, out / "churn_curves.png")
-    md = ["## Ablations (fold %d: held out %s; same training budget)" % (fold, ", ".join(held)), "",
+    md = ["## Ablations (fold %d: held out %s; same training budget; held-out regret of the policy alone, the "
+          "first-new rule that training monitors, not the default agent's density-ratio choice)" % (fold, ", ".join(held)), "",
           agg.to_markdown(floatfmt=".4f"), "", res.to_markdown(index=False, floatfmt=".4f"), "", f"churn curves: {png}"]
     return "\n".join(md)
 

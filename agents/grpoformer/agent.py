@@ -73,6 +73,8 @@ SCORE_LIMIT = 1e15
 #: which gains from a wider choice (32 was chosen on training tasks; 64 was no better there).
 FIRST_NEW_CANDIDATES = 8
 DENSITY_RATIO_CANDIDATES = 32
+#: Smallest ``select_bandwidth``: below about 1e-162 its square underflows to 0 (NaN ratios); 1e-6 is far below any use.
+MIN_BANDWIDTH = 1e-6
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 SHIPPED_CHECKPOINT = CHECKPOINT_DIR / "hpobench_nn_all.pt"
@@ -147,7 +149,8 @@ class GRPOformerAgent:
             ``select_after`` trials are in; ``"first-new"``, the first candidate that repeats no past trial (the rule
             the policy is trained with; the policy alone). Deterministic and ``mode_first`` proposals keep the mode.
         select_gamma, select_bandwidth, select_after: the density ratio's good fraction, Gaussian bandwidth in the
-            unit cube, and the number of trials before it is used (chosen on training tasks only).
+            unit cube (both chosen on training tasks only), and the number of past trials it needs before it acts
+            (10, set, not tuned: the ratio first picks the 11th proposal).
         deterministic: propose the distribution's mode (falls back to samples when the mode is a repeat; a mode
             whose bins repeat a past trial's, as every candidate's did, is drawn inside them, not at their centre).
         device: torch device for inference (the torch path; the fast path is CPU NumPy).
@@ -171,12 +174,13 @@ class GRPOformerAgent:
             raise ValueError(f"select must be one of {SELECTIONS} (got {select!r})")
         if not 0.0 < select_gamma < 1.0:
             raise ValueError(f"select_gamma must lie in (0, 1): the fraction of past trials counted as good (got {select_gamma})")
-        if not (math.isfinite(select_bandwidth) and select_bandwidth > 0.0):
-            raise ValueError(f"select_bandwidth must be a finite number > 0, in unit-cube units (got {select_bandwidth})")
+        if not (math.isfinite(select_bandwidth) and select_bandwidth >= MIN_BANDWIDTH):
+            raise ValueError(f"select_bandwidth must be a finite number >= {MIN_BANDWIDTH:g}, in unit-cube units (got "
+                             f"{select_bandwidth}): below it the kernels underflow and every ratio is NaN")
         if isinstance(select_after, bool) or not isinstance(select_after, int) or select_after < 2:
             raise ValueError(f"select_after must be an integer >= 2: a density ratio needs good and bad trials (got {select_after!r})")
-        if group_size is None:
-            group_size = DENSITY_RATIO_CANDIDATES if select == "density-ratio" else FIRST_NEW_CANDIDATES
+        if group_size is None:  # deterministic mode plays the mode (or first-new on a repeat): the ratio never acts
+            group_size = DENSITY_RATIO_CANDIDATES if select == "density-ratio" and not deterministic else FIRST_NEW_CANDIDATES
         if not (math.isfinite(temperature) and temperature >= MIN_TEMPERATURE):
             raise ValueError(f"temperature must be a finite number >= {MIN_TEMPERATURE:g} (got {temperature}): below it "
                              "the tempered log-probabilities overflow float32; use deterministic=True for the mode")
@@ -240,13 +244,22 @@ class GRPOformerAgent:
         the rule and its settings are appended: the label ``grpoformer`` played the first-new rule before that became
         the default, and those stored runs are not the density ratio's (a first-new agent keeps the files' hash alone,
         so its stored runs stay valid)."""
-        return self._files_fingerprint() + self._selection_tag()
+        return self._files_fingerprint() + self.selection_tag
 
-    def _selection_tag(self) -> str:
-        if self.select == "first-new":
+    @property
+    def selection_tag(self) -> str:
+        """``""`` when the density ratio never acts (``select="first-new"``, deterministic mode), else the rule and its
+        settings, as appended to :attr:`fingerprint`."""
+        if self.select == "first-new" or self.deterministic:
             return ""
         return (f"+{self.select}(G={self.group_size},gamma={self.select_gamma:g},bandwidth={self.select_bandwidth:g},"
                 f"after={self.select_after})")
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """An agent pickled before ``select`` existed (a fitted agent in a result directory's cache) played the
+        first-new rule: it keeps playing it, rather than failing every run on the missing attributes."""
+        self.__dict__.update({"select": "first-new", "select_gamma": 0.1, "select_bandwidth": 0.05, "select_after": 10},
+                             **state)
 
     def _files_fingerprint(self) -> str:
         if self.given_checkpoint is None:

@@ -4,7 +4,8 @@ run's own history ranks highest.
 Why a second rule: GRPOformer's policy reads the history, but its candidates spread over the region it believes in, and
 the first new one is a draw from that spread. Ranking the candidates by the ratio of two Parzen densities of the
 history, ``l(x)`` of the best ``ceil(gamma * n)`` trials over ``g(x)`` of the others (TPE's acquisition, Bergstra et al.
-2011; ``gamma = 0.1`` is Optuna's default split), keeps the policy as the proposal distribution (only its samples can be
+2011; ``gamma = 0.1`` is Optuna's default split, which Optuna caps at 25 trials, a cap that matters only past 250
+trials), keeps the policy as the proposal distribution (only its samples can be
 proposed) and lets the run's own scores pick among them. The settings were chosen on the fold checkpoints' *training*
 tasks only (``benchmarks/grpoformer_candidate_selection.py``), never on a held-out task.
 """

@@ -17,7 +17,7 @@ Protocols:
   without ``fit`` run on every task as usual, with the same seeds, so the numbers sit side by side.
 
 In-sample rows: an agent that learned from tasks (a shipped or loaded checkpoint, or a k-fold ``fit``)
-declares them in its attribute ``trained_on`` (:data:`TRAINED_ON_ATTR`: an iterable of task names,
+declares them in its attribute ``trained_on`` (:data:`TRAINED_ON_ATTR`: an iterable of task names or OpenML task ids,
 read by duck typing after the agent is built and, for k-fold, fitted). A run on one of those tasks is
 scored on the agent's own training data, so its rows get ``in_sample=True``, the report labels them
 ``no (in-sample)`` instead of a plain ``no``, and :func:`run_benchmark` warns once. An agent without
@@ -486,8 +486,8 @@ def run_benchmark(
                    _env_kwargs(env_kwargs))
     _check_env(ctx, run_tasks)
     held_out_by_fold = {k: list(part) for k, part in enumerate(splits) if any(t in run_tasks for t in part)}
-    transfer_agents, agent_files = _check_agents(ctx, protocol, held_out_by_fold if protocol == "kfold" else {},
-                                                 task_names)
+    transfer_agents, agent_files, declared = _check_agents(ctx, protocol, held_out_by_fold if protocol == "kfold" else {},
+                                                           task_names)
     ctx.agent_files = agent_files
     # one writer per directory: a second process with the same out stops here, naming the first (hpo_gym.lock)
     with directory_lock(out, "a benchmark") if out is not None else nullcontext():
@@ -533,6 +533,7 @@ def run_benchmark(
         else:
             df = pd.concat(frames, ignore_index=True).sort_values(["agent", "task", "seed", "step"], kind="stable")
             df = df.reset_index(drop=True)
+    df = _mark_declared_in_sample(df, declared)
     _warn_in_sample(df)
     return df
 
@@ -597,10 +598,11 @@ def _agent_specs(agents: Mapping[str, AgentSpec] | Sequence[str]) -> dict[str, A
 
 
 def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, Sequence[str]],
-                  task_names: Sequence[str]) -> tuple[set[str], dict[str, str]]:
-    """Build each spec-string agent once; return the names of the transfer agents (those with ``fit``) and the
+                  task_names: Sequence[str]) -> tuple[set[str], dict[str, str], dict[str, frozenset[str]]]:
+    """Build each spec-string agent once; return the names of the transfer agents (those with ``fit``), the
     ``fingerprint`` of each built agent that has one (the content of the files it plays from, see
-    :mod:`hpo_gym.fingerprint`). An agent with a ``check_plan(protocol, held_out_by_fold, task_names)`` method (see
+    :mod:`hpo_gym.fingerprint`), and the tasks each agent that plays unfitted declares it was trained on
+    (:func:`trained_on`; k-fold transfer agents are fitted per fold, on training tasks only). An agent with a ``check_plan(protocol, held_out_by_fold, task_names)`` method (see
     :class:`agents.base.TransferAgent`) checks there that it can play the folds this benchmark needs (k-fold: fold
     index -> its held-out tasks; empty otherwise): a checkpoint file missing for one fold used to fail that fold's
     runs one by one, and the stored failures then locked the directory.
@@ -613,6 +615,7 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
     """
     transfer: set[str] = set()
     fingerprints: dict[str, str] = {}
+    declared: dict[str, frozenset[str]] = {}
     for name, spec in ctx.agents.items():
         try:  # a factory too, under either protocol: a pre-trained model it returns is checked as a name's is
             agent = ctx.build_agent(name)
@@ -625,7 +628,9 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
             check_plan(protocol, held_out_by_fold, list(task_names))
         if protocol == "kfold" and is_transfer_agent(agent):
             transfer.add(name)
-        elif is_transfer_agent(agent) and hasattr(agent, TRAINED_ON_ATTR) and not trained_on(agent):
+        else:
+            declared[name] = trained_on(agent, ctx.suite)
+        if name not in transfer and is_transfer_agent(agent) and hasattr(agent, TRAINED_ON_ATTR) and not declared[name]:
             # it declares itself untrained (a portfolio, PPO before fit): every run would fail and be stored as failed
             raise ValueError(f"agent {name!r} records no training tasks (its trained_on is empty), so it cannot play "
                              "before it is fitted: run it with --protocol kfold (protocol='kfold' in Python), which "
@@ -634,7 +639,20 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
         fingerprint = getattr(agent, "fingerprint", None)
         if isinstance(fingerprint, str):
             fingerprints[name] = fingerprint
-    return transfer, fingerprints
+    return transfer, fingerprints, declared
+
+
+def _mark_declared_in_sample(df: pd.DataFrame, declared: Mapping[str, frozenset[str]]) -> pd.DataFrame:
+    """``df`` with the rows of every agent's declared training tasks marked ``in_sample``, stored runs included.
+
+    Why: a stored run keeps the flag of the code that ran it, and that code may have missed a declaration (OpenML task
+    ids in ``trained_on`` matched no task name before 2026-11-27), so a rerun into the same directory would report
+    those in-sample runs as held-out. Flags are only added here, never removed."""
+    marks = [(df["agent"] == name) & df["task"].isin(tasks) for name, tasks in declared.items() if tasks]
+    if not marks or df.empty:
+        return df
+    df["in_sample"] = df["in_sample"].astype(bool) | np.logical_or.reduce(marks)
+    return df
 
 
 def _env_kwargs(env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -144,9 +144,10 @@ class ResultStore:
                 fitted.unlink()
         if changed:
             detail = "; ".join(f"{name!r} (stored {a}, now {b})" for name, (a, b) in changed.items())
-            raise ValueError(f"{self.root} holds runs of agents whose files have changed since: {detail}; their "
-                             "checkpoint or model was replaced, so the stored runs are not theirs. Use another --out "
-                             "directory (or remove this one to start over)")
+            raise ValueError(f"{self.root} holds runs of agents whose files or settings have changed since: {detail}; "
+                             "their checkpoint or model was replaced, or the agent now plays by other settings (e.g. "
+                             "grpoformer's density-ratio choice, the default since 2026-11-27), so the stored runs are not "
+                             "theirs. Use another --out directory (or remove this one to start over)")
         new = {name: fp for name, fp in fingerprints.items() if name not in stored}
         runs = [(t, s) for t in tasks for s in seeds]
         unchecked = sorted(name for name in new if any(self.has((name, t, s)) for t, s in runs))

@@ -4,7 +4,7 @@ One SQLite file (``<dir>/evaluations.sqlite``; ``dir`` is ``cache_dir=``, else `
 else ``~/.cache/hpo-gym``). The key is a SHA-256 of everything that determines a result: task,
 model, configuration, seed, fidelity, metric, the outer split (repeat, fold), the validation split
 (fraction, seed), whether it is the validation or the test score, the versions of the libraries that compute the score
-(scikit-learn, NumPy, XGBoost for ``xgb``: ``ModelFamily.library_versions``), and :data:`CACHE_VERSION`
+(scikit-learn, NumPy, SciPy, XGBoost for ``xgb``: ``ModelFamily.library_versions``, read in the main process), and :data:`CACHE_VERSION`
 (bumped when the training code changes meaning). Only the main process reads and writes it;
 workers just train. Timeouts are not cached (a longer limit may succeed); errors raised by a fit are.
 """

@@ -69,12 +69,14 @@ class ModelFamily:
     probabilities: bool = True
     #: Modules whose code computes a score (the pipeline's scikit-learn and NumPy, and the estimator's own library):
     #: their versions are part of the evaluation cache's key (:meth:`library_versions`).
-    libraries: tuple[str, ...] = ("sklearn", "numpy")
+    libraries: tuple[str, ...] = ("sklearn", "numpy", "scipy")
 
     def library_versions(self) -> dict[str, str]:
         """``{module: version}`` of :attr:`libraries`. Why: a cached score is the score of the code that computed it;
         after an upgrade of scikit-learn (or XGBoost) the same configuration can score differently, and answering it
-        from the cache would mix two libraries' numbers in one run."""
+        from the cache would mix two libraries' numbers in one run. The versions are this process's: fits sent to a
+        Ray cluster (``executor="ray"``) are filed under them, so its workers must run the same versions, as Ray
+        expects of a cluster's environment anyway."""
         return {name: module_version(name) for name in self.libraries}
 
     def fidelity(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -234,7 +236,7 @@ MODELS: dict[str, ModelFamily] = {m.name: m for m in [
         Float("eta", 2**-10, 1.0, log=True), Int("max_depth", 1, 50, log=True),
         Float("colsample_bytree", 0.1, 1.0), Float("reg_lambda", 2**-10, 2**10, log=True)]),
         _xgb, scale=False, fidelities={"n_estimators": 2000}, source=HPOBENCH_SOURCE.format("xgboost"),
-        libraries=("sklearn", "numpy", "xgboost")),
+        libraries=("sklearn", "numpy", "scipy", "xgboost")),
     ModelFamily("histgb", "histogram gradient boosting", SearchSpace([
         Int("max_depth", 6, 30, log=True), Int("max_leaf_nodes", 2, 64, log=True),
         Float("learning_rate", 2**-10, 1.0, log=True), Float("l2_regularization", 2**-10, 2**10, log=True)]),

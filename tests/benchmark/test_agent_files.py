@@ -24,12 +24,12 @@ def _bench(agent: str, out):
 def test_a_checkpoint_replaced_under_the_same_path_is_refused_not_resumed(tmp_path):
     ckpt = tmp_path / "policy.pt"
     shutil.copy(SHIPPED_CHECKPOINT, ckpt)
-    agent, out = f"grpoformer:{ckpt}", tmp_path / "bench"
+    agent, out = f"grpoformer-policy:{ckpt}", tmp_path / "bench"  # the policy alone: its files are all it plays from
     first = _bench(agent, out)
     assert json.loads((out / "agents.json").read_text()) == {agent: files_fingerprint([ckpt])}
     assert _bench(agent, out).equals(first)  # the same file: a resume returns the stored runs
     shutil.copy(FOLD_CHECKPOINT, ckpt)  # retrained in place, as `train-grpoformer --out` does
-    with pytest.raises(ValueError, match=r"holds runs of agents whose files have changed since: 'grpoformer:.*policy\.pt' "
+    with pytest.raises(ValueError, match=r"holds runs of agents whose files or settings have changed since: 'grpoformer-policy:.*policy\.pt' "
                                          r"\(stored [0-9a-f]{16}, now [0-9a-f]{16}\).*Use another --out directory"):
         _bench(agent, out)
     assert len(_bench(agent, tmp_path / "fresh")) == len(first)  # a new directory runs the new checkpoint
@@ -38,7 +38,7 @@ def test_a_checkpoint_replaced_under_the_same_path_is_refused_not_resumed(tmp_pa
 def test_a_fold_pattern_is_fingerprinted_over_every_fold_file(tmp_path):
     for k in range(2):
         shutil.copy(SHIPPED_CHECKPOINT, tmp_path / f"fold{k}.pt")
-    pattern = f"grpoformer:{tmp_path}/fold{{k}}.pt"
+    pattern = f"grpoformer-policy:{tmp_path}/fold{{k}}.pt"
     before = make_agent(pattern).fingerprint
     assert before == files_fingerprint([tmp_path / "fold0.pt", tmp_path / "fold1.pt"])
     shutil.copy(FOLD_CHECKPOINT, tmp_path / "fold1.pt")  # one fold retrained
@@ -51,7 +51,8 @@ def test_the_shipped_checkpoints_are_fingerprinted_too(tmp_path, monkeypatch):
     import agents.grpoformer.agent as agent_module
 
     shipped = [SHIPPED_CHECKPOINT, *sorted((SHIPPED_CHECKPOINT.parent / "folds").glob("*.pt"))]
-    assert make_agent("grpoformer").fingerprint == files_fingerprint(shipped)
+    assert make_agent("grpoformer-policy").fingerprint == files_fingerprint(shipped)
+    assert make_agent("grpoformer").fingerprint == files_fingerprint(shipped) + make_agent("grpoformer").selection_tag
     copy = tmp_path / "checkpoints"
     shutil.copytree(SHIPPED_CHECKPOINT.parent, copy)
     monkeypatch.setattr(agent_module, "CHECKPOINT_DIR", copy)
@@ -100,7 +101,7 @@ def test_a_directory_without_runs_of_the_agent_takes_its_new_files(tmp_path):
 
     ckpt = tmp_path / "policy.pt"
     shutil.copy(SHIPPED_CHECKPOINT, ckpt)
-    agent, out = f"grpoformer:{ckpt}", tmp_path / "bench"
+    agent, out = f"grpoformer-policy:{ckpt}", tmp_path / "bench"
     first = _bench(agent, out)
     store = ResultStore(out)
     for shard in store.shard_paths():  # as if killed before any run was stored

@@ -216,6 +216,22 @@ def test_training_tasks_given_as_openml_ids_mark_their_tasks_in_sample(tmp_path,
     assert runner.trained_on(TrainedOnOpenMLTask31()) == frozenset({"31"})  # without a suite: the entries as given
 
 
+def test_stored_runs_are_marked_in_sample_by_the_agents_declaration_on_a_rerun(tmp_path):
+    """A run stored by code that missed the declaration (ids matched no name before) is marked when read back."""
+    from hpo_gym.benchmark import ResultStore
+
+    with pytest.warns(UserWarning, match="in-sample"):
+        run_benchmark({"trained": TrainedOnOpenMLTask31}, ["credit_g", "car"], budget=3, seeds=1, out=tmp_path,
+                      progress=False)
+    for shard in ResultStore(tmp_path).shard_paths():  # as the earlier code stored them: no run in-sample
+        pd.read_parquet(shard).assign(in_sample=False).to_parquet(shard)
+    assert not ResultStore(tmp_path).load()["in_sample"].any()
+    with pytest.warns(UserWarning, match="in-sample results: trained on credit_g"):
+        again = run_benchmark({"trained": TrainedOnOpenMLTask31}, ["credit_g", "car"], budget=3, seeds=1, out=tmp_path,
+                              progress=False)
+    assert again[again["in_sample"]]["task"].unique().tolist() == ["credit_g"]
+
+
 def test_kfold_fitted_agent_is_not_in_sample_and_nothing_warns(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
@@ -320,7 +336,9 @@ def test_unpicklable_fitted_agent_is_refitted_next_time(tmp_path):
 def test_trained_on_a_single_name_is_that_name_not_its_letters(tmp_path):
     assert runner.trained_on(SimpleNamespace(trained_on="credit_g")) == {"credit_g"}
     assert runner.trained_on(SimpleNamespace(trained_on=["credit_g", "car"])) == {"credit_g", "car"}
-    assert runner.trained_on(SimpleNamespace(trained_on=7)) == frozenset()  # unusable: nothing, not a failed run
+    assert runner.trained_on(SimpleNamespace(trained_on=7.5)) == frozenset()  # unusable: nothing, not a failed run
+    assert runner.trained_on(SimpleNamespace(trained_on=object())) == frozenset()
+    assert runner.trained_on(SimpleNamespace(trained_on=7)) == {"7"}  # an OpenML task id (see the test above)
     assert runner.trained_on(SimpleNamespace()) == frozenset()
 
     class TrainedOnOne(RandomSearch):

@@ -108,7 +108,112 @@ def test_the_policy_alone_is_registered_and_fingerprinted_apart():
 @pytest.mark.parametrize("kwargs, message", [({"select": "best"}, "select must be one of"),
                                              ({"select_gamma": 1.0}, "select_gamma must lie in"),
                                              ({"select_bandwidth": 0.0}, "select_bandwidth must be"),
+                                             ({"select_bandwidth": 1e-170}, "kernels underflow"),
                                              ({"select_after": 1}, "select_after must be an integer >= 2")])
 def test_bad_selection_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         GRPOformerAgent(**kwargs)
+
+
+def _recording(monkeypatch) -> list[dict]:
+    """Record every call of the agent's ``choose_candidate`` (its arguments and its answer)."""
+    import agents.grpoformer.agent as agent_module
+
+    calls: list[dict] = []
+    real = agent_module.choose_candidate
+
+    def record(new, candidates, past, y, categorical, gamma, bandwidth):
+        index = real(new, candidates, past, y, categorical, gamma, bandwidth)
+        calls.append({"new": new.copy(), "candidates": candidates.copy(), "past": past.copy(), "y": y.copy(),
+                      "categorical": categorical.copy(), "gamma": gamma, "bandwidth": bandwidth, "index": index})
+        return index
+
+    monkeypatch.setattr(agent_module, "choose_candidate", record)
+    return calls
+
+
+@needs_ckpt
+def test_the_agent_proposes_the_new_candidate_of_highest_ratio_from_its_own_history(monkeypatch):
+    """What the agent hands to the choice is the run's history as the env stored it (configurations and scores), the
+    candidates at their bins' centres, and it proposes exactly the chosen candidate (kc1: every dimension a grid)."""
+    calls = _recording(monkeypatch)
+    budget = 20
+    env = gym.make("HPO-OpenML-v0", task="kc1", budget=budget)
+    obs, _ = env.reset(seed=5)
+    agent = GRPOformerAgent()
+    agent.reset(env.unwrapped.space, seed=5, budget=budget)
+    d = len(env.unwrapped.space)
+    for step in range(budget):
+        before = len(calls)
+        action = agent.act(obs)
+        if step < agent.select_after:
+            assert len(calls) == before  # the first-new rule until select_after trials are in
+        else:
+            call = calls[-1]
+            filled = obs["mask"].astype(bool)
+            np.testing.assert_array_equal(call["past"], obs["x"][filled, :d].astype(np.float64))
+            np.testing.assert_array_equal(call["y"], obs["y"][filled].astype(np.float64))
+            assert not call["categorical"].any() and (call["gamma"], call["bandwidth"]) == (0.1, 0.05)
+            scores = density_ratio(call["candidates"], call["past"], call["y"], call["categorical"], 0.1, 0.05)
+            new = np.flatnonzero(call["new"])
+            assert call["index"] == new[np.argmax(scores[new])]
+            np.testing.assert_array_equal(action, call["candidates"][call["index"]].astype(np.float32))
+        obs, *_ = env.step(action)
+    assert len(calls) == budget - agent.select_after
+
+
+@needs_ckpt
+def test_categories_reach_the_choice_as_bins_and_both_paths_agree(monkeypatch):
+    """On a user table with a categorical dimension the choice compares category bins (integers), not codes; the fast
+    and the torch path propose the same configurations under the ratio."""
+    import pandas as pd
+
+    from hpo_gym.space import Categorical, Float, SearchSpace
+    from hpo_gym.tabular import TabularObjective
+
+    space = SearchSpace([Float("lr", 1e-4, 1e-1, log=True), Categorical("kernel", ["linear", "rbf", "poly"])])
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame([{"lr": lr, "kernel": k, "acc": 0.5 + 0.3 * np.exp(-np.log10(lr / 1e-2) ** 2)
+                        + 0.05 * (k == "rbf") + 0.01 * rng.random()} for lr in np.geomspace(1e-4, 1e-1, 12)
+                       for k in ["linear", "rbf", "poly"]])
+    table = TabularObjective.from_dataframe(df, "acc", space=space, name="user-svm")
+    calls = _recording(monkeypatch)
+    runs = []
+    for fast in (True, False):
+        env = gym.make("HPO-OpenML-v0", objective=table, budget=25)
+        obs, _ = env.reset(seed=2)
+        agent = GRPOformerAgent(fast=fast)
+        agent.reset(env.unwrapped.space, seed=2, budget=25)
+        actions = []
+        for _ in range(25):
+            actions.append(agent.act(obs))
+            obs, *_ = env.step(actions[-1])
+        runs.append(np.array(actions))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert calls and all(c["categorical"].tolist() == [False, True] for c in calls)
+    for c in calls:  # the categorical column holds bin indices 0..2, the float column unit-cube codes
+        assert set(np.unique(c["past"][:, 1])) <= {0.0, 1.0, 2.0} and set(np.unique(c["candidates"][:, 1])) <= {0, 1, 2}
+        assert ((c["past"][:, 0] > 0) & (c["past"][:, 0] < 1)).all()
+        scores = density_ratio(c["candidates"], c["past"], c["y"], c["categorical"], c["gamma"], c["bandwidth"])
+        new = np.flatnonzero(c["new"])
+        assert c["index"] == new[np.argmax(scores[new])]
+
+
+def test_deterministic_mode_keeps_eight_candidates_and_no_ratio_tag():
+    """The mode is played in deterministic mode, so the ratio never acts: no 32 draws, nothing in the fingerprint."""
+    agent = GRPOformerAgent(deterministic=True)
+    assert agent.group_size == 8 and agent.selection_tag == ""
+    assert GRPOformerAgent().selection_tag.startswith("+density-ratio(G=32,")
+
+
+def test_an_agent_pickled_before_the_selection_rule_plays_the_first_new_rule():
+    import pickle
+
+    agent = GRPOformerAgent(select="first-new")
+    state = agent.__dict__.copy()
+    for name in ("select", "select_gamma", "select_bandwidth", "select_after"):
+        del state[name]
+    old = GRPOformerAgent.__new__(GRPOformerAgent)
+    old.__setstate__(state)
+    again = pickle.loads(pickle.dumps(old))
+    assert (again.select, again.group_size, again.selection_tag) == ("first-new", 8, "")

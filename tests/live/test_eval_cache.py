@@ -77,7 +77,7 @@ def test_another_library_version_is_trained_not_answered_from_the_cache(openml_s
     assert not objective.evaluate(config).info["cached"]
     monkeypatch.undo()
     assert objective.evaluate(config).info["cached"]
-    assert set(models.MODELS["xgb"].library_versions()) == {"sklearn", "numpy", "xgboost"}
+    assert set(models.MODELS["xgb"].library_versions()) == {"sklearn", "numpy", "scipy", "xgboost"}
 
 
 def test_an_unusable_cache_location_is_named_with_the_fixes(tmp_path):
