@@ -82,7 +82,8 @@ def test_mode_first_proposes_the_mode_then_samples():
     k, budget = 5, 20
     env = gym.make("HPO-OpenML-v0", task="kc1", budget=budget)
     runs = {}
-    for name, agent in {"mf": GRPOformerAgent(mode_first=k), "det": GRPOformerAgent(deterministic=True)}.items():
+    # the same G (deterministic mode draws 8): a mode that repeats a past trial falls back to the G samples
+    for name, agent in {"mf": GRPOformerAgent(mode_first=k, group_size=8), "det": GRPOformerAgent(deterministic=True)}.items():
         obs, _ = env.reset(seed=3)
         agent.reset(env.unwrapped.space, seed=3, budget=budget)
         acts = []
