@@ -21,7 +21,6 @@ Rerunning continues from the stored runs (``--out``, default ``runs/grpoformer_c
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 from pathlib import Path
@@ -30,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from grpoformer_inference_settings import heldout_comparison, inner_selection  # noqa: E402
-from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from grpoformer_inference_settings import inner_selection, print_heldout, selection_arguments  # noqa: E402
+from hpo_gym.cli import run_script  # noqa: E402
 
 POLICY_ALONE = "grpoformer-policy"
 SCAN_SEEDS, GRID_SEEDS = 10, 30
@@ -44,11 +43,7 @@ def ratio_settings(groups: tuple[int, ...], bandwidths: tuple[float, ...], gamma
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_candidate_selection"))
-    ap.add_argument("--budget", type=positive_int, default=50)
-    ap.add_argument("--seeds", type=positive_int, default=10, help="held-out seeds 0..n-1 (default 10)")
-    args = ap.parse_args(argv)
+    args = selection_arguments(__doc__, "grpoformer_candidate_selection", "held-out seeds 0..n-1 (default 10)", argv)
     out = Path(args.out)
     alone = {POLICY_ALONE: {"select": "first-new"}}
     stages = [("scan", {**alone, **ratio_settings((8, 16, 32, 64), (0.05, 0.1, 0.2), (0.25,))}, SCAN_SEEDS),
@@ -61,12 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
     chosen = str(table.index[0])
     print(f"chosen: {chosen}\n")
-    final = {**alone, chosen: settings[chosen]}
-    heldout, per_task = heldout_comparison(final, POLICY_ALONE, args.budget, args.seeds, out / "heldout")
-    print(f"Held-out k-fold (4 folds x 2 held-out tasks, seeds 0..{args.seeds - 1}):")
-    print(heldout.to_markdown(floatfmt=".4f"))
-    print()
-    print(per_task.to_markdown(floatfmt=".4f"))
+    print_heldout({**alone, chosen: settings[chosen]}, POLICY_ALONE, args.budget, args.seeds, out / "heldout")
     return 0
 
 

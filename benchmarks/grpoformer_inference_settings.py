@@ -97,12 +97,27 @@ def heldout_comparison(final: Mapping[str, Mapping[str, Any]], reference: str, b
     return pd.DataFrame(rows).set_index("setting"), per_task
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_inference"))
+def print_heldout(final: Mapping[str, Mapping[str, Any]], reference: str, budget: int, seeds: int, out: Path) -> None:
+    """Run :func:`heldout_comparison` and print its two tables."""
+    heldout, per_task = heldout_comparison(final, reference, budget, seeds, out)
+    print(f"Held-out k-fold (4 folds x 2 held-out tasks, seeds 0..{seeds - 1}):")
+    print(heldout.to_markdown(floatfmt=".4f"))
+    print()
+    print(per_task.to_markdown(floatfmt=".4f"))
+
+
+def selection_arguments(doc: str, default_out: str, seeds_help: str, argv: list[str] | None) -> argparse.Namespace:
+    """The selection scripts' shared options: ``--out`` (stored runs, resumed on a rerun), ``--budget``, ``--seeds``."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--out", default=str(ROOT / "runs" / default_out))
     ap.add_argument("--budget", type=positive_int, default=50)
-    ap.add_argument("--seeds", type=positive_int, default=10, help="held-out seeds 0..n-1; inner seeds are 100..100+n-1")
-    args = ap.parse_args(argv)
+    ap.add_argument("--seeds", type=positive_int, default=10, help=seeds_help)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = selection_arguments(__doc__, "grpoformer_inference", "held-out seeds 0..n-1; inner seeds are 100..100+n-1",
+                               argv)
     out = Path(args.out)
     settings = {setting_name(t, k): {**POLICY_ALONE, "temperature": t, "mode_first": k}
                 for t, k in itertools.product(TEMPERATURES, MODE_FIRST)}
@@ -113,12 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table.to_markdown(floatfmt=".4f"))
     chosen = str(table.index[0])
     print(f"\nchosen: {chosen}\n")
-    final = {name: settings[name] for name in dict.fromkeys([default, chosen])}
-    heldout, per_task = heldout_comparison(final, default, args.budget, args.seeds, out / "heldout")
-    print("Held-out k-fold (4 folds x 2 held-out tasks, seeds 0..%d):" % (args.seeds - 1))
-    print(heldout.to_markdown(floatfmt=".4f"))
-    print()
-    print(per_task.to_markdown(floatfmt=".4f"))
+    print_heldout({name: settings[name] for name in dict.fromkeys([default, chosen])}, default, args.budget, args.seeds,
+                  out / "heldout")
     return 0
 
 
