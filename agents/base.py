@@ -55,7 +55,8 @@ class TransferAgent(Agent, Protocol):
     training depends on the episode length, such as a policy whose observation holds one row per evaluation.
     An agent that plays from files may define ``check_plan(protocol, held_out_by_fold, task_names)``, which the
     harness calls before any run and which raises ``ValueError`` when the agent cannot play that plan (e.g. a
-    checkpoint missing for a fold), so that nothing is stored as failed for a problem known up front.
+    checkpoint missing for a fold), so that nothing is stored as failed for a problem known up front. A ``budget``
+    keyword there gets the runs' budget too (a model trained for shorter episodes cannot play longer ones).
     """
 
     def fit(self, train_objectives: Sequence[Objective], seed: int = 0) -> None: ...

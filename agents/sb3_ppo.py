@@ -151,12 +151,16 @@ class SB3PPOAgent:
         finally:
             vec_env.close()
 
-    def check_plan(self, protocol: str, held_out_by_fold: Mapping[int, Sequence[str]], task_names: Sequence[str]) -> None:
+    def check_plan(self, protocol: str, held_out_by_fold: Mapping[int, Sequence[str]], task_names: Sequence[str],
+                   budget: int | None = None) -> None:
         """Before a benchmark runs (see :class:`agents.base.TransferAgent`): a given model that records no training
-        tasks, or was trained on a task a fold holds out, is refused once, here, instead of failing every run of
-        the fold inside ``fit`` (and locking the result directory with those stored failures)."""
+        tasks, was trained on a task a fold holds out, or was trained on shorter episodes than ``budget``, is refused
+        once, here, instead of failing every run inside ``fit`` or ``reset`` (and locking the result directory with
+        those stored failures), under either protocol."""
         if not self.given_model:
             return
+        if budget is not None and budget > self.budget:
+            raise ValueError(_budget_error(self, budget))
         if not self.trained_on:
             raise ValueError(self._no_training_tasks())
         for k, held in held_out_by_fold.items():

@@ -381,10 +381,7 @@ def _fitted_agent(ctx: _Context, unit: _Unit, store: ResultStore | None) -> Any:
         if agent is not None:
             return agent
     agent = ctx.build_agent(unit.agent)
-    fit_kwargs: dict[str, Any] = {"seed": fit_seed}
-    if "budget" in inspect.signature(agent.fit).parameters:  # optional in the protocol (agents.base.TransferAgent)
-        fit_kwargs["budget"] = ctx.budget
-    agent.fit([ctx.objective(t) for t in unit.train_tasks], **fit_kwargs)
+    agent.fit([ctx.objective(t) for t in unit.train_tasks], seed=fit_seed, **_budget_if_taken(agent.fit, ctx.budget))
     if store is not None and cache is not None:  # a cache path comes with a store
         store.write_fitted(cache, agent)
     return agent
@@ -597,6 +594,12 @@ def _agent_specs(agents: Mapping[str, AgentSpec] | Sequence[str]) -> dict[str, A
     return specs
 
 
+def _budget_if_taken(method: Callable[..., Any], budget: int) -> dict[str, int]:
+    """``{"budget": budget}`` when ``method`` takes a ``budget`` keyword (optional in the protocol, see
+    :class:`agents.base.TransferAgent`: ``fit`` and ``check_plan`` may take one), else nothing."""
+    return {"budget": budget} if "budget" in inspect.signature(method).parameters else {}
+
+
 def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, Sequence[str]],
                   task_names: Sequence[str]) -> tuple[set[str], dict[str, str], dict[str, frozenset[str]]]:
     """Build each spec-string agent once; return the names of the transfer agents (those with ``fit``), the
@@ -625,7 +628,7 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
             continue  # a factory that fails to build: its runs record it
         check_plan = getattr(agent, "check_plan", None)
         if callable(check_plan):
-            check_plan(protocol, held_out_by_fold, list(task_names))
+            check_plan(protocol, held_out_by_fold, list(task_names), **_budget_if_taken(check_plan, ctx.budget))
         if protocol == "kfold" and is_transfer_agent(agent):
             transfer.add(name)
         else:

@@ -142,7 +142,8 @@ def test_given_model_is_refused_for_a_fold_that_holds_out_its_task(tmp_path, cre
 def test_given_model_through_kfold_runs_only_where_held_out(tmp_path):
     """Fold 0 (credit_g, vehicle) trains on kc1 and car: the kc1 model is held-out there and plays; fold 1 holds kc1
     out, so a benchmark that needs fold 1 is refused before anything runs (its runs used to fail one by one inside
-    fit, and the stored failures locked the directory); a plain SB3 zip, which records no tasks, likewise."""
+    fit, and the stored failures locked the directory); likewise a budget longer than the model's episodes, and a
+    plain SB3 zip, which records no tasks."""
     model = _saved_kc1_model(tmp_path / "kc1.zip")
     tasks, kwargs = ["credit_g", "vehicle", "kc1", "car"], dict(budget=10, seeds=1, protocol="kfold", folds=2,
                                                                   resolve_agent=make_agent, progress=False)
@@ -151,6 +152,12 @@ def test_given_model_through_kfold_runs_only_where_held_out(tmp_path):
     with pytest.raises(ValueError, match=r"trained on \['kc1'\], which fold 1 holds out"):
         run_benchmark([f"ppo:{model}"], tasks, only_tasks=["credit_g", "car"], out=tmp_path / "both", **kwargs)
     assert not (tmp_path / "both" / "runs").exists() or not any((tmp_path / "both" / "runs").iterdir())
+    for protocol in ("kfold", "all"):  # trained on episodes of 10: a longer budget is refused before any run
+        out = tmp_path / f"long-{protocol}"
+        with pytest.raises(ValueError, match=r"trained on episodes of 10 evaluations and cannot run 20.*--budget 10"):
+            run_benchmark([f"ppo:{model}"], tasks, only_tasks=["credit_g"], out=out, **{**kwargs, "budget": 20,
+                                                                                         "protocol": protocol})
+        assert not (out / "runs").exists() or not any((out / "runs").iterdir())
     from stable_baselines3 import PPO
 
     PPO("MultiInputPolicy", gym.make("HPO-OpenML-v0", task="kc1", budget=10), device="cpu").save(tmp_path / "plain.zip")
