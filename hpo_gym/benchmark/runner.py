@@ -605,7 +605,8 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
     """Build each spec-string agent once; return the names of the transfer agents (those with ``fit``), the
     ``fingerprint`` of each built agent that has one (the content of the files it plays from, see
     :mod:`hpo_gym.fingerprint`), and the tasks each agent that plays unfitted declares it was trained on
-    (:func:`trained_on`; k-fold transfer agents are fitted per fold, on training tasks only). An agent with a ``check_plan(protocol, held_out_by_fold, task_names)`` method (see
+    (:func:`trained_on`; k-fold transfer agents are fitted per fold, on training tasks only). An agent with a
+    ``check_plan(protocol, held_out_by_fold, task_names[, budget])`` method (see
     :class:`agents.base.TransferAgent`) checks there that it can play the folds this benchmark needs (k-fold: fold
     index -> its held-out tasks; empty otherwise): a checkpoint file missing for one fold used to fail that fold's
     runs one by one, and the stored failures then locked the directory.
