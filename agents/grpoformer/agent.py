@@ -460,7 +460,7 @@ class GRPOformerAgent:
         g = self._first_unevaluated(cand_bins, n_bins, int(np.argmax(new)), seen)  # first_new's choice (0 if none)
         if use_mode or self.select != "density-ratio" or len(history_y) < self.select_after:
             return g
-        centres = (cand_bins + 0.5) / np.maximum(n_bins, 1)  # bins lie in [0, n_bins): centres inside the unit cube
+        centres = self._bin_centres(cand_bins, n_bins)
         if seen:  # Int dims and fine grids: two bins can decode to one value, so check what the env would evaluate
             new &= np.array([self._exact_code(c).tobytes() not in seen for c in centres])
         if not new.any():
@@ -471,6 +471,13 @@ class GRPOformerAgent:
             past, centres = np.where(categorical, history_bins, past), np.where(categorical, cand_bins, centres)
         return choose_candidate(new, centres, past, np.asarray(history_y, dtype=np.float64), categorical,
                                 self.select_gamma, self.select_bandwidth)
+
+    @staticmethod
+    def _bin_centres(bins: np.ndarray, n_bins: np.ndarray) -> np.ndarray:
+        """The centres of ``bins`` (candidates ``(G, D)`` or one ``(D,)``) in the unit cube: where a candidate is
+        compared with past trials, before a draw inside its bins."""
+        nb = np.maximum(np.asarray(n_bins, dtype=np.float64), 1.0)
+        return np.clip((np.asarray(bins, dtype=np.float64) + 0.5) / nb, 0.0, 1.0)
 
     @staticmethod
     def _mode_centre(use_mode: bool, g: int, mode_bins: np.ndarray, history_bins: np.ndarray) -> bool:
@@ -498,7 +505,7 @@ class GRPOformerAgent:
         runs of 50 on a 163,840-configuration space at temperature 0.3). ``seen`` is None on other spaces."""
         if not seen or self._exact_code(u).tobytes() not in seen:
             return u
-        centre = np.clip((chosen_bins.astype(np.float64) + 0.5) / np.maximum(n_bins, 1), 0.0, 1.0)
+        centre = self._bin_centres(chosen_bins, n_bins)
         return u if self._exact_code(centre).tobytes() in seen else centre
 
     def _seen(self, history_x: np.ndarray) -> set[bytes]:
@@ -519,9 +526,9 @@ class GRPOformerAgent:
         """
         if not seen:
             return g
-        nb = np.maximum(np.asarray(n_bins, dtype=np.float64), 1.0)
+        centres = self._bin_centres(cand_bins, n_bins)
         for i in [g, *range(g + 1, len(cand_bins)), *range(g)]:
-            if self._exact_code(np.clip((cand_bins[i].astype(np.float64) + 0.5) / nb, 0.0, 1.0)).tobytes() not in seen:
+            if self._exact_code(centres[i]).tobytes() not in seen:
                 return i
         return g
 

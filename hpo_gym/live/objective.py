@@ -322,11 +322,12 @@ class LiveObjective:
         d = self.data
         evaluations: list[Evaluation | None] = [None] * len(configs)
         keys, todo = [], []
+        libraries = self.family.library_versions()  # one lookup per batch, not per configuration
         for i, (config, seed) in enumerate(zip(configs, seeds)):
             key = evaluation_key(task=self.task_id, model=self.family.name, config=config, seed=seed, fidelity=fid,
                                  metric=self.metric, repeat=d.repeat, fold=d.fold, val_fraction=self.val_fraction,
                                  split_seed=self.split_seed, split=split, dataset=d.dataset_id, n_rows=len(d.y),
-                                 data=d.fingerprint, libraries=self.family.library_versions())
+                                 data=d.fingerprint, libraries=libraries)
             keys.append(key)
             record = self._cache_get(key)
             if record is not None:
