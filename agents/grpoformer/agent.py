@@ -73,6 +73,8 @@ SCORE_LIMIT = 1e15
 #: which gains from a wider choice (32 was chosen on training tasks; 64 was no better there).
 FIRST_NEW_CANDIDATES = 8
 DENSITY_RATIO_CANDIDATES = 32
+#: The density ratio's settings (chosen on training tasks: benchmarks/grpoformer_candidate_selection.py; SELECT_AFTER set).
+SELECT_GAMMA, SELECT_BANDWIDTH, SELECT_AFTER = 0.1, 0.05, 10
 #: Smallest ``select_bandwidth``: below about 1e-162 its square underflows to 0 (NaN ratios); 1e-6 is far below any use.
 MIN_BANDWIDTH = 1e-6
 
@@ -168,8 +170,8 @@ class GRPOformerAgent:
 
     def __init__(self, checkpoint: str | Path | None = None, group_size: int | None = None, deterministic: bool = False,
                  device: str = "cpu", fast: bool = True, temperature: float = 1.0, mode_first: int = 0,
-                 warm_start: int | None = None, select: str = "density-ratio", select_gamma: float = 0.1,
-                 select_bandwidth: float = 0.05, select_after: int = 10):
+                 warm_start: int | None = None, select: str = "density-ratio", select_gamma: float = SELECT_GAMMA,
+                 select_bandwidth: float = SELECT_BANDWIDTH, select_after: int = SELECT_AFTER):
         if select not in SELECTIONS:
             raise ValueError(f"select must be one of {SELECTIONS} (got {select!r})")
         if not 0.0 < select_gamma < 1.0:
@@ -258,8 +260,8 @@ class GRPOformerAgent:
     def __setstate__(self, state: dict[str, Any]) -> None:
         """An agent pickled before ``select`` existed (a fitted agent in a result directory's cache) played the
         first-new rule: it keeps playing it, rather than failing every run on the missing attributes."""
-        self.__dict__.update({"select": "first-new", "select_gamma": 0.1, "select_bandwidth": 0.05, "select_after": 10},
-                             **state)
+        self.__dict__.update({"select": "first-new", "select_gamma": SELECT_GAMMA, "select_bandwidth": SELECT_BANDWIDTH,
+                              "select_after": SELECT_AFTER}, **state)
 
     def _files_fingerprint(self) -> str:
         if self.given_checkpoint is None:
