@@ -2,8 +2,11 @@
 
 At evaluation time the agent reads the env's observation (:class:`hpo_gym.env.HPOEnv`'s ``x``, ``y``,
 ``mask``, ``step_fraction`` and search-space descriptor), featurizes it with the same function as the
-training rollouts, samples ``group_size`` candidate configurations in one batched pass and proposes the
-first one that is not a repeat of a past trial (the rule the training rollouts follow too).
+training rollouts and samples ``group_size`` candidate configurations in one batched pass. Which one it proposes is
+``select``: by default (``"density-ratio"``, 32 candidates) the first new one until ``select_after`` trials are in, then
+the new one that a density ratio of the run's own history ranks highest (:mod:`agents.grpoformer.candidate_selection`);
+``"first-new"`` (8 candidates, the agent ``grpoformer-policy``) always proposes the first one that is not a repeat of
+a past trial, the rule the training rollouts follow.
 
 Two inference-time knobs change the proposals without retraining (defaults leave the trained behaviour
 unchanged): ``temperature`` samples each dimension's bin from ``softmax(log p / temperature)`` (below 1
@@ -128,6 +131,13 @@ def check_single_checkpoint(path: str | Path, trained_on: Sequence[str] | None, 
 MIN_TEMPERATURE = 1e-6
 
 
+def _exact_text(x: float) -> str:
+    """``x`` as short as ``:g`` writes it when that text reads back as ``x``, else ``repr`` (every digit): two settings
+    that differ beyond ``:g``'s six digits must not share a fingerprint, and the default settings keep their tag."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
+
+
 def trained_warm_start(meta: Mapping) -> int:
     """The initial design a checkpoint was trained with (``--warm-start``; 0 for every older checkpoint)."""
     return int(meta.get("train_config", {}).get("learner", {}).get("warm_start", 0))
@@ -145,7 +155,7 @@ class GRPOformerAgent:
     Args:
         checkpoint: path of a policy checkpoint; ``None`` loads the shipped one (trained on all 8 embedded tasks).
         group_size: candidates sampled from the policy per step; ``None``: 32 for ``select="density-ratio"``, 8 (the
-            training groups' size) for ``"first-new"``.
+            training groups' size) for ``"first-new"`` and in deterministic mode, where the ratio never acts.
         select: which candidate is proposed (:mod:`agents.grpoformer.candidate_selection`): ``"density-ratio"``, the
             new candidate that a Parzen density ratio of the run's own history (TPE's acquisition) ranks highest, once
             ``select_after`` trials are in; ``"first-new"``, the first candidate that repeats no past trial (the rule
@@ -254,8 +264,8 @@ class GRPOformerAgent:
         settings, as appended to :attr:`fingerprint`."""
         if self.select == "first-new" or self.deterministic:
             return ""
-        return (f"+{self.select}(G={self.group_size},gamma={self.select_gamma:g},bandwidth={self.select_bandwidth:g},"
-                f"after={self.select_after})")
+        return (f"+{self.select}(G={self.group_size},gamma={_exact_text(self.select_gamma)},"
+                f"bandwidth={_exact_text(self.select_bandwidth)},after={self.select_after})")
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """An agent pickled before ``select`` existed (a fitted agent in a result directory's cache) played the
@@ -517,7 +527,8 @@ class GRPOformerAgent:
         return {np.asarray(row[:d], dtype=np.float32).tobytes() for row in history_x}
 
     def _first_unevaluated(self, cand_bins: np.ndarray, n_bins: np.ndarray, g: int, seen: set[bytes] | None) -> int:
-        """``g``, or the first candidate after it whose configuration, as the env will evaluate it, is not in the history.
+        """``g``, or the next candidate after it (wrapping round to those before it) whose configuration, as the env
+        will evaluate it, is not in the history; ``g`` when every candidate's is.
 
         Why: an ``Int`` dimension (or a grid of more than ``MAX_BINS`` values) gets 32 continuous bins, so two
         different bins can round to one value; the bin

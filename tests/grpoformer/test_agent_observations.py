@@ -13,7 +13,7 @@ from hpo_gym.benchmark.runner import run_episode
 
 
 def observation_after(task: str, steps: int, max_dims: int = 16):
-    env = gym.make("HPO-OpenML-v0", task=task, budget=10, max_dims=max_dims)
+    env = gym.make("HPO-OpenML-v0", task=task, budget=max(10, steps + 1), max_dims=max_dims)
     obs, _ = env.reset(seed=0)
     rng = np.random.default_rng(0)
     for _ in range(steps):
@@ -23,14 +23,22 @@ def observation_after(task: str, steps: int, max_dims: int = 16):
 
 @pytest.mark.parametrize("fast", [True, False])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 3e38])
-def test_odd_scores_from_a_user_objective_do_not_break_the_policy(fast, bad):
-    """A NaN, an infinity or a huge finite score used to crash sampling ('invalid multinomial distribution')."""
-    env, obs = observation_after("kc1", 4)
+@pytest.mark.parametrize("trials", [4, 12])
+def test_odd_scores_from_a_user_objective_do_not_break_the_policy(fast, bad, trials, monkeypatch):
+    """A NaN, an infinity or a huge finite score used to crash sampling ('invalid multinomial distribution'). With 12
+    trials the density-ratio choice acts too (from ``select_after`` = 10 on) and must rank the odd score, not fail."""
+    import agents.grpoformer.agent as agent_module
+
+    ratio_calls = []
+    real = agent_module.choose_candidate
+    monkeypatch.setattr(agent_module, "choose_candidate", lambda *a: ratio_calls.append(a) or real(*a))
+    env, obs = observation_after("kc1", trials)
     agent = GRPOformerAgent(fast=fast)
     agent.reset(env.unwrapped.space, seed=0)
     obs["y"][1] = bad
     action = agent.act(obs)
     assert action.shape == (5,) and np.isfinite(action).all() and ((0 <= action) & (action <= 1)).all()
+    assert len(ratio_calls) == (trials >= agent.select_after)
 
 
 @pytest.mark.parametrize("fast", [True, False])

@@ -51,12 +51,16 @@ def test_a_candidate_among_the_good_trials_outranks_one_among_the_bad():
 
 
 def test_categories_compare_by_equality_not_by_code():
-    """Category 2 is the best trial's; candidate codes 1 and 3 are equally far from it, 2 is nearest."""
+    """Category 2 is the best trial's. As numbers, code 1 sits next to it and code 8 next to the bad trial 9; as
+    categories, neither 1 nor 8 is any past trial's, so both score the same, below 2."""
     categorical = np.array([True])
-    x = np.array([[2.0], [1.0], [3.0], [0.0]])
+    x = np.array([[2.0], [0.0], [9.0], [5.0]])
     y = np.array([1.0, 0.0, 0.0, 0.0])
-    s = density_ratio(np.array([[1.0], [2.0], [3.0]]), x, y, categorical, gamma=0.25, bandwidth=0.1)
+    candidates = np.array([[1.0], [2.0], [8.0]])
+    s = density_ratio(candidates, x, y, categorical, gamma=0.25, bandwidth=0.1)
     assert s[1] > s[0] and s[0] == pytest.approx(s[2])
+    as_numbers = density_ratio(candidates, x, y, np.array([False]), gamma=0.25, bandwidth=0.1)
+    assert as_numbers[0] > as_numbers[2] + 100  # what the categorical rule must not do
 
 
 def test_only_new_candidates_are_chosen():
@@ -199,11 +203,53 @@ def test_categories_reach_the_choice_as_bins_and_both_paths_agree(monkeypatch):
         assert c["index"] == new[np.argmax(scores[new])]
 
 
+@needs_ckpt
+def test_on_int_dimensions_no_candidate_that_decodes_to_a_past_trial_reaches_the_choice(monkeypatch):
+    """An Int dimension gets 32 continuous bins, so a candidate whose bins are new can still round to a tried value:
+    the agent drops those before the ratio ranks (else the ratio's favourite is a repeat that later repairs replace
+    with another configuration than the one it ranked)."""
+    import pandas as pd
+
+    from hpo_gym.space import Int, SearchSpace
+    from hpo_gym.tabular import TabularObjective
+
+    space = SearchSpace([Int("a", 1, 5), Int("b", 0, 3)])
+    df = pd.DataFrame([{"a": a, "b": b, "acc": 1.0 - abs(a - 4) / 4 - abs(b - 1) / 8} for a in range(1, 6)
+                       for b in range(4)])
+    table = TabularObjective.from_dataframe(df, "acc", space=space, name="user-int-grid")
+    calls = _recording(monkeypatch)
+    dropped = 0
+    for seed in range(3):
+        env = gym.make("HPO-OpenML-v0", objective=table, budget=18)
+        obs, _ = env.reset(seed=seed)
+        agent = GRPOformerAgent()
+        agent.reset(env.unwrapped.space, seed=seed, budget=18)
+        for _ in range(18):
+            before = len(calls)
+            action = agent.act(obs)
+            if len(calls) > before:
+                call = calls[-1]
+                past = {row.astype(np.float32).tobytes() for row in call["past"]}
+                repeats = np.array([agent._exact_code(c).tobytes() in past for c in call["candidates"]])
+                assert not (call["new"] & repeats).any()
+                dropped += int(repeats.sum())
+            obs, *_ = env.step(action)
+    assert calls and dropped > 0  # the case arose: candidates that round to a past trial were there to drop
+
+
 def test_deterministic_mode_keeps_eight_candidates_and_no_ratio_tag():
     """The mode is played in deterministic mode, so the ratio never acts: no 32 draws, nothing in the fingerprint."""
     agent = GRPOformerAgent(deterministic=True)
     assert agent.group_size == 8 and agent.selection_tag == ""
     assert GRPOformerAgent().selection_tag.startswith("+density-ratio(G=32,")
+
+
+def test_settings_that_differ_beyond_six_digits_do_not_share_a_fingerprint_tag():
+    """Stored runs of one setting must not be handed out as another's; the default keeps its short tag."""
+    default = GRPOformerAgent().selection_tag
+    assert default == "+density-ratio(G=32,gamma=0.1,bandwidth=0.05,after=10)"
+    assert GRPOformerAgent(select_bandwidth=0.0500000001).selection_tag != default
+    assert GRPOformerAgent(select_gamma=0.1000000001).selection_tag != default
 
 
 def test_an_agent_pickled_before_the_selection_rule_plays_the_first_new_rule():
