@@ -64,11 +64,14 @@ def density_ratio(candidates: np.ndarray, history_x: np.ndarray, history_y: np.n
 def choose_candidate(new: np.ndarray, candidates: np.ndarray, history_x: np.ndarray, history_y: np.ndarray,
                      categorical: np.ndarray, gamma: float, bandwidth: float) -> int:
     """Index of the new candidate (``new``: bool ``(G,)``) of highest :func:`density_ratio` (the first on a tie), or
-    the first candidate when none is new."""
+    the first candidate when none is new. When every past score is the same (every fit of the run failed and was
+    recorded at the worst score, or a flat objective), the scores carry no order and the split would be trial order
+    alone, pulling proposals toward the first trials: the first new candidate is proposed, as the policy alone does."""
     idx = np.flatnonzero(new)
     if idx.size == 0:
         return 0
-    if idx.size == 1:
+    ranked = np.where(np.isnan(history_y), -np.inf, np.asarray(history_y, dtype=np.float64))  # NaN ranks as the worst
+    if idx.size == 1 or (ranked == ranked[0]).all():
         return int(idx[0])
     scores = density_ratio(candidates[idx], history_x, history_y, categorical, gamma, bandwidth)
     return int(idx[int(np.argmax(scores))])

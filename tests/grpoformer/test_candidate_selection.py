@@ -73,6 +73,18 @@ def test_only_new_candidates_are_chosen():
         density_ratio(cands, x[:1], y[:1], NUMERIC, 0.1, 0.1)
 
 
+@pytest.mark.parametrize("flat", [0.3, -np.inf, np.nan])
+def test_a_history_whose_scores_are_all_equal_gets_the_first_new_candidate(flat):
+    """Every fit failed (recorded at the worst score) or a flat objective: no order to split by, so no ratio. One
+    different score is enough for the ratio to act again."""
+    x = np.array([[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]])
+    cands = np.array([[0.9, 0.9], [0.1, 0.1], [0.5, 0.5]])
+    y = np.full(3, flat)
+    assert choose_candidate(np.array([False, True, True]), cands, x, y, NUMERIC, 0.3, 0.1) == 1
+    y[2] = 1.0  # the trial at 0.9 is best now: the ratio picks the candidate there
+    assert choose_candidate(np.ones(3, dtype=bool), cands, x, y, NUMERIC, 0.3, 0.1) == 0
+
+
 def _run(agent: GRPOformerAgent, budget: int, seed: int = 2, task: str = "kc1") -> list[int]:
     env = gym.make("HPO-OpenML-v0", task=task, budget=budget)
     obs, _ = env.reset(seed=seed)
