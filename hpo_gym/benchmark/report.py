@@ -28,6 +28,9 @@ def load_results(out: str | Path) -> pd.DataFrame:
     store = ResultStore(out)
     if not store.root.exists():
         raise FileNotFoundError(f"no benchmark directory {store.root}; run `hpo-gym bench --out {store.root}` first")
+    if not store.root.is_dir():
+        raise FileNotFoundError(f"{store.root} is a file, not a benchmark directory: give the directory that "
+                                "`hpo-gym bench --out DIR` wrote")
     df = store.load()
     if df.empty:
         raise FileNotFoundError(f"{store.root} holds no finished runs yet; run `hpo-gym bench --out {store.root}`")

@@ -98,6 +98,12 @@ def is_transfer_agent(agent: Any) -> bool:
     return callable(getattr(agent, "fit", None))
 
 
+def declares_itself_unfitted(agent: Any, suite: str | None = None) -> bool:
+    """A transfer agent that records no training tasks (a portfolio, PPO before ``fit``): outside the k-fold
+    protocol, which fits it per fold, every run it played would fail."""
+    return is_transfer_agent(agent) and hasattr(agent, TRAINED_ON_ATTR) and not trained_on(agent, suite)
+
+
 def trained_on(agent: Any, suite: str | None = None) -> frozenset[str]:
     """The task names ``agent`` declares it was trained on (its :data:`TRAINED_ON_ATTR`), else none.
 
@@ -200,12 +206,14 @@ def _jsonable(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _padded(action: Any, space: gym.Space) -> Any:
-    """An agent's ``(d,)`` action widened with ignored zeros to the env's Box: a pool of tasks with different search
-    spaces (the live backend without ``model=``, a user suite) has a ``max_dims``-wide Box, and agents act in their
-    task's own ``d`` dimensions, so every run of every agent failed on the shape."""
+def _padded(action: Any, space: gym.Space, task_dims: int) -> Any:
+    """An agent's ``(task_dims,)`` action widened with ignored zeros to the env's Box: a pool of tasks with different
+    search spaces (the live backend without ``model=``, a user suite) has a ``max_dims``-wide Box, and agents act in
+    their task's own ``task_dims`` dimensions, so every run of every agent failed on the shape. An action of any other
+    length is passed on as it is, for the env to refuse: padding a too-short one would set the missing hyperparameters
+    to their lowest value and store a wrong score as a finished run."""
     if isinstance(space, gym.spaces.Box) and len(space.shape) == 1 and np.ndim(action) == 1 \
-            and 0 < len(action) < space.shape[0]:
+            and len(action) == task_dims < space.shape[0]:
         a = np.asarray(action)
         return np.concatenate([a, np.zeros(space.shape[0] - len(a), dtype=a.dtype)])
     return action
@@ -232,13 +240,14 @@ def run_episode(agent: Any, env: gym.Env, seed: int, budget: int) -> tuple[list[
     except Exception as e:
         raise TaskNotLoaded(f"{type(e).__name__}: {e}") from e
     try:
-        agent.reset(cast("HPOEnv", env.unwrapped).space, seed=seed, budget=budget)  # an HPO-OpenML-v0 env
+        space = cast("HPOEnv", env.unwrapped).space  # an HPO-OpenML-v0 env
+        agent.reset(space, seed=seed, budget=budget)
         observe = getattr(agent, "observe", None)
         for _ in range(budget):
             t0 = time.perf_counter()
             action = agent.act(obs)
             choose = time.perf_counter() - t0
-            obs, reward, terminated, truncated, info = env.step(_padded(action, env.action_space))
+            obs, reward, terminated, truncated, info = env.step(_padded(action, env.action_space, len(space)))
             if observe is not None:
                 t0 = time.perf_counter()
                 observe(action, reward, {k: v for k, v in info.items() if k not in ORACLE_INFO})
@@ -634,8 +643,7 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
             transfer.add(name)
         else:
             declared[name] = trained_on(agent, ctx.suite)
-        if name not in transfer and is_transfer_agent(agent) and hasattr(agent, TRAINED_ON_ATTR) and not declared[name]:
-            # it declares itself untrained (a portfolio, PPO before fit): every run would fail and be stored as failed
+        if name not in transfer and declares_itself_unfitted(agent, ctx.suite):  # its runs would be stored as failed
             raise ValueError(f"agent {name!r} records no training tasks (its trained_on is empty), so it cannot play "
                              "before it is fitted: run it with --protocol kfold (protocol='kfold' in Python), which "
                              "fits it per fold and scores it on held-out tasks; an agent loaded from a file must record "

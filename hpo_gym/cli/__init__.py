@@ -75,6 +75,15 @@ positive_int = _int_at_least(1, "a count: budgets, seeds, jobs, workers, updates
 non_negative_int = _int_at_least(0, "a seed")
 
 
+def name_list(text: str) -> list[str]:
+    """A comma-separated list of names (agents, tasks), at least one: ``--agents ""`` used to reach the harness and
+    come back with its Python wording (``agents=[...]``)."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names nothing; give comma-separated names, e.g. random,tpe")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo-gym", description="Hyperparameter optimization as Gymnasium environments.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -15,15 +15,11 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpo_gym.cli import EXIT_FAILED, WORKER_DIED, import_from_working_directory, positive_int
+from hpo_gym.cli import EXIT_FAILED, WORKER_DIED, import_from_working_directory, name_list, positive_int
 from hpo_gym.suites import HPOBENCH_NN, suite_names
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,14 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                      "  hpo-gym bench --agents tpe,my_agents:MyAgent --tasks credit_g,kc1 --seeds 3 --out runs/m\n"
                                      "  hpo-gym report runs/b --compare tpe:random",
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--agents", type=_csv, default=["random", "tpe"],
+    p.add_argument("--agents", type=name_list, default=["random", "tpe"],
                    help="comma-separated agent specs (NAME or NAME:ARG; default random,tpe): random, tpe, gp, cmaes, qmc; "
                         "transfer agents, fitted per fold under --protocol kfold: portfolio, portfolio+tpe[:K], "
                         "grpoformer[:PATH] (PATH may hold {k} for the fold; grpoformer-policy[:PATH]: the policy alone, without the "
                         "density-ratio choice among its candidates), ppo[:STEPS or :MODEL.zip]; your own: "
                         "MODULE:FACTORY, e.g. my_agents:MyAgent (a module in the working directory)")
     p.add_argument("--suite", default=HPOBENCH_NN, help=f"task suite (default {HPOBENCH_NN}); known: {', '.join(suite_names())}")
-    p.add_argument("--tasks", type=_csv, default=None,
+    p.add_argument("--tasks", type=name_list, default=None,
                    help="comma-separated task names or OpenML ids to run (default: all of the suite; `hpo-gym tasks` "
                         "lists them); under --protocol kfold the folds are still made over the whole suite")
     p.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")

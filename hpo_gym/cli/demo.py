@@ -11,20 +11,16 @@ import argparse
 import time
 from pathlib import Path
 
-from hpo_gym.cli import import_from_working_directory, positive_int
+from hpo_gym.cli import import_from_working_directory, name_list, positive_int
 from hpo_gym.suites import HPOBENCH_NN
-
-
-def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="small benchmark on the embedded suite: random vs TPE, regret per task",
                               description=__doc__.splitlines()[0])
-    p.add_argument("--agents", type=_csv, default=["random", "tpe"],
-                   help="comma-separated agents (default random,tpe), as for `hpo-gym bench --agents` (transfer agents "
-                        "need bench's --protocol kfold)")
+    p.add_argument("--agents", type=name_list, default=["random", "tpe"],
+                   help="comma-separated agents (default random,tpe), as for `hpo-gym bench --agents` (agents that must "
+                        "be fitted first, e.g. portfolio, need bench's --protocol kfold)")
     p.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
     p.add_argument("--seeds", type=positive_int, default=3, help="seeds per (agent, task) (default 3)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes (default 2)")
@@ -38,17 +34,21 @@ def run(args: argparse.Namespace) -> int:
 
     from hpo_gym.benchmark import per_task_table, run_benchmark, summary_table
     from hpo_gym.benchmark.report import column_legend, format_summary, in_sample_tasks, markdown_table
+    from hpo_gym.benchmark.runner import declares_itself_unfitted
 
     import_from_working_directory()
     for spec in args.agents:
-        make_agent(spec)
+        if declares_itself_unfitted(make_agent(spec), HPOBENCH_NN):
+            raise ValueError(f"agent {spec!r} must be fitted on training tasks before it plays, and demo plays every "
+                             f"task with no folds: run hpo-gym bench --agents {spec} --protocol kfold --out DIR, which "
+                             "fits it per fold and scores it on the tasks each fold holds out")
     print(f"hpo-gym demo: {', '.join(args.agents)} on the {HPOBENCH_NN} suite (8 tasks), budget {args.budget}, "
-          f"{args.seeds} seeds, {args.jobs} processes")
+          f"{args.seeds} seed{'s' * (args.seeds != 1)}, {args.jobs} process{'es' * (args.jobs != 1)}")
     start = time.perf_counter()
     df = run_benchmark(args.agents, suite=HPOBENCH_NN, budget=args.budget, seeds=args.seeds, out=args.out,
                        jobs=args.jobs, resolve_agent=make_agent)
     seconds = time.perf_counter() - start
-    print(f"\nNormalized regret per task after {args.budget} evaluations (mean over {args.seeds} seeds; 0 = the table's "
+    print(f"\nNormalized regret per task after {args.budget} evaluations (mean over {args.seeds} seed{'s' * (args.seeds != 1)}; 0 = the table's "
           "best configuration, 1 = its worst):\n")
     print(markdown_table(per_task_table(df), floatfmt=".4f"))
     table = summary_table(df)

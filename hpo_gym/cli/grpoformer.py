@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from hpo_gym.cli import non_negative_int, positive_int
@@ -132,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"training on {[o.name for o in train_tasks]} (+{cfg.synthetic} synthetic, +{cfg.mixed} mixed, "
           f"+{cfg.grid_synthetic} grid-synthetic{', + per-seed tables' if cfg.seed_tables else ''}), "
           f"held out: {holdout or 'none'}")
+    if args.resume and not (out / "log.csv").exists():  # a mistyped --out would otherwise train anew without a word
+        print(f"--resume: {out} holds no training run to continue; starting a new one there", file=sys.stderr)
     train(train_tasks, out, cfg, holdout=held, resume=args.resume)
     print(f"policy: {out / 'policy.pt'}  log: {out / 'log.csv'}")
     return 0

@@ -53,6 +53,9 @@ def test_bench_errors_are_one_clear_line(tmp_path, capsys):
     assert "unknown agent 'nosuch'" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "hpo-gym bench --out" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    assert main(["report", str(tmp_path / "afile")]) == 2
+    assert "is a file, not a benchmark directory" in capsys.readouterr().err
 
 
 def test_paths_that_cannot_be_written_are_one_line_with_exit_2(tmp_path, capsys):
@@ -107,10 +110,19 @@ def test_demo_prints_regret_per_task_for_random_search(capsys):
     assert "| random" in text and "8 runs in" in text
 
 
+def test_demo_refuses_an_agent_that_must_be_fitted_first_before_its_banner_and_names_bench(capsys):
+    """demo plays every task with no folds; it used to print its banner, then suggest a --protocol it does not have."""
+    assert main(["demo", "--agents", "random,portfolio", "--budget", "5", "--seeds", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "hpo-gym bench --agents portfolio --protocol kfold --out DIR" in err
+
+
 @pytest.mark.parametrize("argv, message", [(["demo", "--jobs", "0"], "argument --jobs: 0 is not >= 1"),
                                            (["bench", "--seeds", "-1", "--agents", "random"], "argument --seeds: -1"),
                                            (["live", "31", "-n", "0"], "argument -n/--n-configs: 0 is not >= 1"),
                                            (["bench", "--budget", "ten", "--agents", "random"], "'ten' is not a whole number"),
+                                           (["bench", "--agents", ""], "argument --agents: '' names nothing"),
+                                           (["demo", "--agents", " , "], "argument --agents: ' , ' names nothing"),
                                            (["train-grpoformer", "--out", "x", "--updates", "0"], "--updates: 0 is not >= 1"),
                                            (["train-grpoformer", "--out", "x", "--seed", "-1"], "--seed: -1 is not >= 0")])
 def test_counts_below_one_are_refused_when_the_command_line_is_read(argv, message, capsys):

@@ -336,7 +336,28 @@ def test_an_action_of_the_tasks_width_is_padded_to_a_wider_box():
     from gymnasium.spaces import Box
 
     wide = Box(0.0, 1.0, (6,), dtype=np.float32)
-    padded = runner._padded(np.array([0.2, 0.4], np.float32), wide)
+    padded = runner._padded(np.array([0.2, 0.4], np.float32), wide, task_dims=2)
     assert padded.tolist() == pytest.approx([0.2, 0.4, 0, 0, 0, 0]) and wide.contains(padded)
     same = np.array([0.1] * 6, np.float32)
-    assert runner._padded(same, wide) is same and runner._padded({"a": 1}, wide) == {"a": 1}
+    assert runner._padded(same, wide, 2) is same and runner._padded({"a": 1}, wide, 2) == {"a": 1}
+    short = np.array([0.2], np.float32)  # shorter than the task: not padded, the env refuses it
+    assert runner._padded(short, wide, task_dims=2) is short
+
+
+class _TooShortActions:
+    """An agent whose actions miss the task's last hyperparameter."""
+
+    name = "too-short"
+
+    def reset(self, space, seed=None, budget=None):
+        self.d = len(space)
+
+    def act(self, observation):
+        return np.full(self.d - 1, 0.5, dtype=np.float32)
+
+
+def test_a_too_short_action_is_a_failed_run_not_a_padded_score():
+    """The missing hyperparameter used to be padded with 0 (its lowest value) and the run stored as ``ok``."""
+    df = run_benchmark({"too-short": _TooShortActions}, tasks=["credit_g"], budget=3, seeds=1)
+    assert (df["status"] == "failed").all()
+    assert "shape" in df["error"].iloc[0]

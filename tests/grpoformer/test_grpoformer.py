@@ -275,13 +275,13 @@ def test_a_rerun_without_resume_is_refused_not_wiped_and_a_damaged_state_is_name
     out = tmp_path / "run"
     args = ["train-grpoformer", "--holdout", "credit_g", "--out", str(out), "--synthetic", "0", "--budget", "5",
             "--eval-every", "1000"]
-    assert main(args + ["--updates", "2"]) == 0
+    assert main(args + ["--updates", "2", "--resume"]) == 0  # nothing to continue (a mistyped --out): said, not silent
+    assert f"--resume: {out} holds no training run to continue; starting a new one there" in capsys.readouterr().err
     before = {p.name: p.read_bytes() for p in (out / "state.pt", out / "policy.pt")}
-    capsys.readouterr()
     assert main(args + ["--updates", "3"]) == 2
     assert capsys.readouterr().err.strip() == (f"hpo-gym train-grpoformer: error: {out} holds a training run (state.pt, "
-                                               f"policy.pt); continue it with --resume (resume=True), or give another "
-                                               f"--out (or remove {out}) to start over")
+                                               f"policy.pt); continue it with --resume (train(..., resume=True) in "
+                                               f"Python), or give another --out (or remove {out}) to start over")
     assert {p.name: p.read_bytes() for p in (out / "state.pt", out / "policy.pt")} == before  # nothing removed
     assert main(args + ["--updates", "3", "--resume"]) == 0
     assert list(pd.read_csv(out / "log.csv")["update"]) == [1, 2, 3]
