@@ -757,7 +757,9 @@ def update(policy: GRPOformerPolicy, optimizer: torch.optim.Optimizer, ro: Rollo
     # Churn probes: earlier states from the buffer. The PCR reference states are drawn from the same buffer, so the
     # probes equal to one of them, or to a state this update trains on, are left out of the churn after the update:
     # churn is the drift on states this update neither trained on nor anchored. (The first update has no earlier
-    # states: its probes are its own.)
+    # states: its probes are drawn from the states it trains on, and all counted, so the first logged churn is the
+    # drift on trained states, unlike every later one. Drawing them from the rollout's untrained states
+    # instead would change the training's random stream, and with it every recorded run, for one log entry.)
     drawn = buffer.sample_with_indices(cfg.churn_probe_states, rng) if len(buffer) else None
     probe_keys: np.ndarray | None
     if drawn is not None:

@@ -51,7 +51,8 @@ from hpo_gym.tabular import TabularObjective, tables_only
 
 #: ``churn``: mean KL(snapshot || updated policy) on the ``churn_states`` probe states this update neither trained on
 #: nor used as PCR reference (NaN when none was left, as in the first updates of a tiny run; see learner.update). The
-#: first update has no earlier states: its probes are states of its own rollout, all of them counted.
+#: first update has no earlier states: its probes are states it trains on, all of them counted (its churn is the drift
+#: on trained states, unlike the later updates').
 #: ``heldout_evaluations``: the held-out tables' lookups made by the monitoring so far (one per episode step), kept
 #: apart from ``evaluations``, which counts the training data.
 LOG_FIELDS = ["update", "evaluations", "wall_s", "reward", "train_regret", "churn", "churn_states", "pcr", "entropy",
