@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import warnings
 
 import pytest
@@ -21,3 +22,19 @@ def _gym_checker_warnings_are_errors():
     with warnings.catch_warnings():
         warnings.filterwarnings("error", module=r"gymnasium\.utils\.passive_env_checker")
         yield
+
+
+@pytest.fixture
+def ctrl_c_works():
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt in this process, and the processes a test starts get Python's own
+    handling, for the length of the test.
+
+    Why: pytest started with SIGINT ignored (a background job of a non-interactive shell, ``pytest &`` in a script)
+    passes the ignoring on to every process it starts, so a test of the Ctrl-C handling saw no Ctrl-C at all: the
+    benchmark ran its 64 runs to the end and the executor its job to the time limit. A handler set from Python is reset
+    to the default by exec, so the children start as from a terminal."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

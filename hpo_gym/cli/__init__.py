@@ -80,7 +80,7 @@ def name_list(text: str) -> list[str]:
     come back with its Python wording (``agents=[...]``)."""
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
-        raise argparse.ArgumentTypeError(f"{text!r} names nothing; give comma-separated names, e.g. random,tpe")
+        raise argparse.ArgumentTypeError(f"{text!r} names nothing; give one or more comma-separated names")
     return names
 
 

@@ -162,8 +162,9 @@ def test_an_agent_that_must_be_fitted_is_refused_outside_kfold_before_anything_r
 
 
 def test_empty_task_list_is_refused(tmp_path, capsys):
-    assert main(bench(tmp_path / "e", "--agents", "random", "--tasks", ",")) == 2
-    assert "no tasks to run" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # refused when the command line is read
+        main(bench(tmp_path / "e", "--agents", "random", "--tasks", ","))
+    assert exit_info.value.code == 2 and "argument --tasks: ',' names nothing" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no tasks given"):
         run_benchmark(["random"], [], budget=5, seeds=1, resolve_agent=make_agent, progress=False)
 

@@ -113,7 +113,7 @@ def test_workers_keep_the_newest_shared_objects_in_step_with_the_parent():
         assert "could not be sent" in out[0].error and ex.run(square_plus_shared, [2], shared=("z", {"offset": 0}))[0].value[0] == 4
 
 
-def test_an_interrupted_batch_reports_what_finished_and_leaves_no_reply_for_the_next_batch():
+def test_an_interrupted_batch_reports_what_finished_and_leaves_no_reply_for_the_next_batch(ctrl_c_works):
     """Ctrl-C during a batch: the finished job was already handed to on_outcome, and the worker still running the
     abandoned job is replaced, so the next batch cannot read that job's reply as its own (it used to: one
     configuration got another's score, and the cache kept it)."""
@@ -249,7 +249,7 @@ def test_two_threads_sharing_one_pool_each_get_their_own_replies():
     assert a == [f"a{i}" for i in range(8)] and b == [f"b{i}" for i in range(8)]
 
 
-def test_ctrl_c_reaching_a_worker_does_not_fail_the_fit_it_runs():
+def test_ctrl_c_reaching_a_worker_does_not_fail_the_fit_it_runs(ctrl_c_works):  # ignored by the worker's own doing
     """Ctrl-C reaches the terminal's whole process group: a worker turned it into a failed fit with the worst score,
     which a benchmark finishing its run in flight stored. Workers ignore it; the owner stops them itself."""
     import signal
