@@ -558,6 +558,9 @@ def _check_options(name: str, options: dict[str, Any]) -> None:
             takes = f"takes only {sorted(allowed)}" if allowed else "takes no options"
             raise ValueError(f"executor {name!r} {takes}, got {unknown}; n_workers is for 'process', "
                              "address / num_cpus for 'ray'")
+    if name == "ray" and "n_workers" in options:  # the rest of Ray's options go to ray.init, which names no fix
+        raise ValueError("executor 'ray' takes num_cpus (the CPUs of a local Ray instance), not n_workers, which is "
+                         "for 'process'")
     for key in ("n_workers", "num_cpus"):
         value = options.get(key)
         if value is not None and (not is_whole_number(value) or value < 1):

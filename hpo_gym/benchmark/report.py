@@ -177,6 +177,27 @@ def _exception_line(error: str) -> str:
     return after[0] if after else lines[-1]
 
 
+def failed_evaluations_note(df: pd.DataFrame) -> str | None:
+    """A line on the steps of finished runs whose evaluation failed (a model fit that raised or ran past its time
+    limit), which scored the metric's worst and count in every metric like any step; None when there were none.
+
+    Why: the run is ``ok`` (the agent did nothing wrong), so without this line a table of live fits that mostly timed
+    out read like one of poor configurations."""
+    if "eval_error" not in df:
+        return None
+    steps = df[(df["status"] == "ok") & (df["step"] > 0)]
+    failed = steps[steps["eval_error"].fillna("") != ""]
+    if failed.empty:
+        return None
+    per_agent = failed.groupby("agent").size()
+    totals = steps.groupby("agent").size()
+    first = failed.sort_values(["agent", "task", "seed", "step"]).iloc[0]
+    return ("failed evaluations: steps whose evaluation failed and scored the metric's worst (" + ", ".join(
+        f"{a}: {int(n)} of {int(totals[a])}" for a, n in per_agent.items()) + f"). First ({first['agent']} on "
+        f"{first['task']} seed {int(first['seed'])} step {int(first['step'])}): {_escape_cell(str(first['eval_error']))}; "
+        "each step's reason is in its 'eval_error' column.")
+
+
 def column_legend(n_agents: int, budget: int) -> str:
     """What the summary's columns mean, printed under it (a reader should not need the README to read a report)."""
     return (f"Columns: regret@b = normalized regret of the best configuration after b evaluations (0 = the task's best, "
@@ -213,6 +234,9 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
                   f"finished and may flatter them. First error ({first['agent']} on {first['task']} seed "
                   f"{int(first['seed'])}): {_escape_cell(reason)}; each run's traceback is in its 'error' column, "
                   "and `--retry-failed` reruns them."]
+    eval_note = failed_evaluations_note(df)
+    if eval_note is not None:
+        parts += ["", eval_note]
     range_note = regret_range_note(df)
     if range_note is not None:
         parts += ["", range_note]

@@ -258,6 +258,7 @@ def run_episode(agent: Any, env: gym.Env, seed: int, budget: int) -> tuple[list[
                 "score": float(info["score"]), "best_score": float(info["best_score"]),
                 "normalized_regret": float(info.get("normalized_regret", math.nan)),
                 "choose_seconds": choose, "eval_cost": float(info.get("cost", math.nan)),
+                "eval_error": str(info.get("error", "")),  # a failed fit: worst score, and why
             })
             if terminated or truncated:
                 break
@@ -270,7 +271,7 @@ def _run_frame(ctx: _Context, unit: _Unit, task: str, seed: int, rows: list[dict
                in_sample: bool = False) -> pd.DataFrame:
     if not rows:  # failed before the first step: one marker row so the failure is stored
         rows = [{"step": 0, "config": "{}", "score": math.nan, "best_score": math.nan, "normalized_regret": math.nan,
-                 "choose_seconds": math.nan, "eval_cost": math.nan}]
+                 "choose_seconds": math.nan, "eval_cost": math.nan, "eval_error": ""}]
     df = pd.DataFrame(rows)
     df.insert(0, "agent", unit.agent)
     df.insert(1, "task", task)

@@ -17,8 +17,10 @@ in_sample (the agent names the run's task among those it was trained on, so the 
 number; shards written before this column existed read as False), step (1-based), config (JSON),
 score, best_score, normalized_regret (of the best so far; NaN without an oracle), choose_seconds
 (agent time for the step: ``act`` + ``observe``), eval_cost (the evaluation's cost in seconds as the
-objective reports it), status (``ok`` / ``failed``), error (traceback of a failed run, else empty),
-budget. A failed run keeps the steps it completed; a run
+objective reports it), eval_error (why the step's evaluation failed, e.g. a model fit that raised or ran past its
+time limit, which scored the metric's worst: the env's ``info["error"]``, else empty; such a run is still ``ok``,
+shards written before this column existed read as empty), status (``ok`` / ``failed``), error (traceback of a failed
+run, else empty), budget. A failed run keeps the steps it completed; a run
 that failed before its first step has one row with step 0.
 """
 
@@ -40,7 +42,9 @@ import pandas as pd
 from hpo_gym.atomic import atomic_path, atomic_write_bytes
 
 STEP_COLUMNS = ["agent", "task", "seed", "fold", "heldout", "in_sample", "step", "config", "score", "best_score",
-                "normalized_regret", "choose_seconds", "eval_cost", "status", "error", "budget"]
+                "normalized_regret", "choose_seconds", "eval_cost", "eval_error", "status", "error", "budget"]
+#: Columns added after the first result directories were written, and what an older shard reads as.
+LATER_COLUMNS: dict[str, Any] = {"in_sample": False, "eval_error": ""}
 RunKey = tuple[str, str, int]
 MANIFEST = "benchmark.json"
 #: Content fingerprints of the files each agent plays from (its ``fingerprint``: a checkpoint, a saved model), by
@@ -278,15 +282,16 @@ def read_shard(path: Path, budget: int | None = None) -> pd.DataFrame:
     """One run's steps in :data:`STEP_COLUMNS` order, checked: readable (page checksums where written), complete, the
     run its file name names (a renamed or copied-in shard would be counted as another run, or twice), and, given the
     directory's ``budget``, made at that budget (another benchmark's shard would switch the whole report to its own).
-    A shard written before ``in_sample`` existed reads as ``in_sample=False`` (no agent then declared its training
-    tasks), so older result directories still load."""
+    A shard written before a column of :data:`LATER_COLUMNS` existed reads as its default (``in_sample=False``: no
+    agent then declared its training tasks; ``eval_error`` empty), so older result directories still load."""
     fix = "move it out of runs/ and rerun the same `hpo-gym bench` to recompute that run"
     try:
         df = pd.read_parquet(path, page_checksum_verification=True)
     except Exception as e:  # noqa: BLE001  (pyarrow raises OSError, ArrowInvalid, KeyError, TypeError for a bad file)
         raise DamagedShard(f"{path} is damaged ({type(e).__name__}: {e}); {fix}") from None
-    if "in_sample" not in df:
-        df["in_sample"] = False
+    for column, default in LATER_COLUMNS.items():
+        if column not in df:
+            df[column] = default
     missing = [c for c in STEP_COLUMNS if c not in df]
     if missing or df.empty:
         raise DamagedShard(f"{path} is not a complete run (missing columns {missing} or no rows); {fix}")
@@ -323,9 +328,9 @@ def _read_shards_at_once(paths: list[Path], budget: int | None) -> pd.DataFrame 
     if len(rows) != len(paths) or sum(rows) != len(df):
         return None
     df["__file"] = np.repeat([p.name for p in paths], rows)  # rows come in file order; the name check below confirms it
-    if "in_sample" not in df:
-        df["in_sample"] = False
-    df["in_sample"] = df["in_sample"].fillna(False).astype(bool)  # shards from before the column read as False
+    for column, default in LATER_COLUMNS.items():  # shards from before a column read as its default
+        df[column] = df[column].fillna(default) if column in df else default
+    df["in_sample"] = df["in_sample"].astype(bool)
     required = ["agent", "task", "seed", "step", "status", "budget"]
     if any(c not in df for c in STEP_COLUMNS) or df[required].isna().any().any():
         return None

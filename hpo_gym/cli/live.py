@@ -16,7 +16,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import hpo_gym.live  # noqa: F401  (registers the grpoformer-paper suite for `hpo-gym tasks --suite`)
-from hpo_gym.cli import positive_int
+from hpo_gym.cli import non_negative_int, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,14 +41,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("-n", "--n-configs", type=positive_int, default=8, help="random configurations to train (default 8)")
     q.add_argument("--metric", default="accuracy", help="scikit-learn scorer name (default accuracy)")
     q.add_argument("--worst-score", type=float, default=None,
-                   help="score of a failed fit; needed only for a metric without a known worst (e.g. r2)")
+                   help="score of a failed fit; needed only for a metric without a known worst (e.g. d2_log_loss_score); "
+                        "give a negative one as --worst-score=-10")
     q.add_argument("--fidelity", default="", help="e.g. n_estimators=64,subsample=0.5 (default: full fidelity)")
     q.add_argument("--executor", default="serial", help="serial, process, ray or inline (default serial)")
     q.add_argument("--workers", type=positive_int, default=None,
                    help="process workers / Ray CPUs (default: the executor's own, the machine's cores)")
     q.add_argument("--ray-address", default=None, help="join a Ray cluster (e.g. auto, ray://head:10001)")
     q.add_argument("--time-limit", type=float, default=300.0, help="seconds per fit (default 300)")
-    q.add_argument("--seed", type=int, default=0, help="seed of the random search and of the fits (default 0)")
+    q.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random search and of the fits (default 0)")
     q.add_argument("--cache-dir", help="OpenML cache root (default: $HPO_GYM_OPENML_CACHE, else openml's setting)")
     q.set_defaults(func=run_live)
 
@@ -108,12 +109,12 @@ def run_live(args: argparse.Namespace) -> int:
     print(f"{objective.name}: {meta['dataset']} ({meta['n_rows']} rows, {meta['n_features']} features, "
           f"{meta['n_classes']} classes), {args.n_configs} random configs, executor {args.executor}")
     configs = objective.space.sample(np.random.default_rng(args.seed), args.n_configs)
-    batch = objective.evaluate_batch(configs)
+    batch = objective.evaluate_batch(configs, seeds=[args.seed] * len(configs))  # --seed seeds the fits too
     rows = [{**c, args.metric: e.score, "seconds": round(e.cost, 2), "cached": e.info.get("cached"),
              "error": e.info.get("error", "")} for c, e in zip(configs, batch)]
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4g"))
     best = int(np.argmax(batch.scores))
-    test = objective.test_score(configs[best])
+    test = objective.test_score(configs[best], seed=args.seed)
     print(f"best validation {args.metric}: {batch.scores[best]:.4f}; its outer-test {args.metric}: "
           f"{test.score:.4f}{' (' + test.info['error'] + ')' if test.failed else ''}")
     return 0

@@ -271,21 +271,34 @@ def _label_strings(y: pd.Series, labels: list[str]) -> pd.Series:
     return text.map(lambda v: by_lower.get(v.lower(), v) if isinstance(v, str) else v)
 
 
-def load_task(task_id: int, repeat: int = 0, fold: int = 0, cache_dir: str | os.PathLike | None = None) -> TaskData:
+def load_task(task_id: int | str, repeat: int = 0, fold: int = 0, cache_dir: str | os.PathLike | None = None) -> TaskData:
     """Load an OpenML classification task as :class:`TaskData` (memoised per process)."""
     import openml
 
-    if isinstance(task_id, bool) or int(task_id) != task_id or task_id < 1:  # else: "not cached, go online" advice
-        raise ValueError(f"OpenML task ids are whole numbers >= 1, got {task_id!r}, e.g. 167149")
+    task_id = whole_task_id(task_id)
     root = configure_openml_cache(cache_dir)
-    return _load_task_cached(int(task_id), int(repeat), int(fold), str(root), openml.config.server)
+    return _load_task_cached(task_id, int(repeat), int(fold), str(root), openml.config.server)
+
+
+def whole_task_id(task_id: Any) -> int:
+    """``task_id`` as an int when it is a whole number >= 1 (or a string of digits), else a ValueError with an
+    example: ``int()`` alone truncated 990001.9 to another task and gave its own error for ``None`` or a name, and an
+    id OpenML cannot have reached the "not cached, go online" advice."""
+    try:
+        whole = (not isinstance(task_id, (bool, bytes)) and (task_id.isdigit() if isinstance(task_id, str) else
+                                                               int(task_id) == task_id) and int(task_id) >= 1)
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole:
+        raise ValueError(f"OpenML task ids are whole numbers >= 1, got {task_id!r}, e.g. 167149")
+    return int(task_id)
 
 
 def fetch(task_ids: Iterable[int], cache_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Download tasks into the OpenML cache (what ``hpo-gym fetch`` does); returns one summary per task."""
     rows = []
     for tid in task_ids:
-        data = load_task(int(tid), cache_dir=cache_dir)
+        data = load_task(tid, cache_dir=cache_dir)
         rows.append({"task_id": data.task_id, "dataset": data.dataset_name, "rows": len(data.y),
                      "features": data.X.shape[1], "categorical": int(data.categorical.sum()),
                      "classes": data.n_classes})

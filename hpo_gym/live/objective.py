@@ -99,6 +99,33 @@ def _subsample(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return np.sort(chosen)
 
 
+#: The largest seed of a fit: scikit-learn's ``random_state`` takes a 32-bit unsigned integer.
+MAX_SEED = 2**32 - 1
+
+
+def fit_seed(seed: Any) -> int:
+    """``seed`` as the int a fit gets, refused unless it is a whole number in [0, 2**32 - 1]: scikit-learn refused -1
+    or 2**40 inside the fit (a failed result, cached as the configuration's own), and 2.5 ran as seed 2 but was
+    cached under 2.5."""
+    try:
+        whole = not isinstance(seed, (bool, str, bytes)) and int(seed) == seed and 0 <= seed <= MAX_SEED
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole:
+        raise ValueError(f"seed {seed!r}: a fit's seed is a whole number in [0, 2**32 - 1] (or None for the default 0)")
+    return int(seed)
+
+
+def is_classification_scorer(metric: str) -> bool:
+    """False for scikit-learn's regression and clustering scorers (``r2``, ``neg_mean_squared_error``,
+    ``adjusted_rand_score``, ...), told by the module of the scorer's function: they run on class labels without an
+    error, so a typo'd or copied metric name gave scores that mean nothing."""
+    from sklearn.metrics import get_scorer
+
+    module = getattr(getattr(get_scorer(metric), "_score_func", None), "__module__", "") or ""
+    return not module.startswith(("sklearn.metrics._regression", "sklearn.metrics.cluster"))
+
+
 def score_fitted(metric: str, fitted: Any, X: np.ndarray, y: np.ndarray, n_classes: int) -> float:
     """``metric``'s scikit-learn scorer on (X, y), told the task's classes where it needs them (:data:`LABELED_METRICS`,
     through sklearn's metadata routing, its public way to pass ``labels=`` to a scorer)."""
@@ -196,6 +223,10 @@ class LiveObjective:
             raise ValueError(f"unknown metric {self.metric!r}; {hint}use a scikit-learn scorer name for classification, "
                              f"e.g. {', '.join(CLASSIFICATION_EXAMPLES)} (sklearn.metrics.get_scorer_names() lists all)"
                              ) from None
+        if not is_classification_scorer(self.metric):
+            raise ValueError(f"metric {self.metric!r} is a regression or clustering scorer, and the live backend trains "
+                             f"classifiers (its score of class labels would mean nothing); use a classification scorer, "
+                             f"e.g. {', '.join(CLASSIFICATION_EXAMPLES)}")
         if worst_score is None:
             if self.metric not in WORST_SCORES:
                 raise ValueError(f"metric {self.metric!r} has no known worst score; pass worst_score=<float> "
@@ -211,7 +242,7 @@ class LiveObjective:
             raise ValueError(f"metric {self.metric!r} needs predicted probabilities, which model {self.family.name!r} "
                              f"({self.family.title}) does not give; use a scorer on its decisions (accuracy, "
                              "balanced_accuracy, f1_macro, or roc_auc on a two-class task) or another model")
-        self.data = data if data is not None else load_task(int(task_id), repeat, fold, openml_cache_dir)
+        self.data = data if data is not None else load_task(task_id, repeat, fold, openml_cache_dir)
         self.task_id = int(self.data.task_id)
         if self.metric.startswith("top_k_accuracy") and self.data.n_classes <= 2:  # sklearn's k=2 scores 1.0 always
             raise ValueError(f"metric {self.metric!r} scores every configuration 1.0 on OpenML task {self.task_id} "
@@ -317,7 +348,7 @@ class LiveObjective:
             self.space.validate(c, in_range=True)
         ints = [hp.name for hp in self.space if hp.kind == "int"]  # max_depth=10.0 is 10: one cache entry, one fit
         configs = [{**c, **{n: int(c[n]) for n in ints}} for c in configs]
-        seeds = per_config_seeds(seeds, len(configs))
+        seeds = [None if s is None else fit_seed(s) for s in per_config_seeds(seeds, len(configs))]
         fid = self.family.fidelity({**self.fidelity_overrides, **dict(fidelity or {})})
         d = self.data
         evaluations: list[Evaluation | None] = [None] * len(configs)

@@ -242,13 +242,15 @@ def test_kfold_fitted_agent_is_not_in_sample_and_nothing_warns(tmp_path):
     assert "yes (k-fold)" in markdown_report(df)
 
 
-def test_shards_from_before_in_sample_load_as_not_in_sample(tmp_path):
-    run_benchmark({"random": RandomSearch}, ["kc1"], budget=3, seeds=1, out=tmp_path, progress=False)
+@pytest.mark.parametrize("n_old", [1, 2])  # every shard old (one scan), or old beside new (shard by shard)
+def test_shards_from_before_in_sample_and_eval_error_load_with_their_defaults(tmp_path, n_old):
+    run_benchmark({"random": RandomSearch}, ["kc1", "car"], budget=3, seeds=1, out=tmp_path, progress=False)
     store = ResultStore(tmp_path)
-    (path,) = store.shard_paths()
-    pd.read_parquet(path).drop(columns="in_sample").to_parquet(path, index=False)
+    for path in store.shard_paths()[:n_old]:
+        pd.read_parquet(path).drop(columns=["in_sample", "eval_error"]).to_parquet(path, index=False)
     df = store.load()
-    assert len(df) == 3 and df["in_sample"].dtype == bool and not df["in_sample"].any()
+    assert len(df) == 6 and df["in_sample"].dtype == bool and not df["in_sample"].any()
+    assert (df["eval_error"] == "").all()
 
 
 # -- 7. store housekeeping, fitted-agent cache, trained_on, refusals ---------------------------------------------

@@ -54,6 +54,8 @@ def test_get_executor_names():
         get_executor("process", n_wokers=4)
     with pytest.raises(ValueError, match=r"executor 'serial' takes no options, got \['n_workers'\]"):
         get_executor("serial", n_workers=2)
+    with pytest.raises(ValueError, match="executor 'ray' takes num_cpus .* not n_workers"):  # before Ray starts
+        get_executor("ray", n_workers=2)
     for bad in (0, -3, 2.7, True):
         with pytest.raises(ValueError, match="n_workers must be a whole number >= 1"):
             get_executor("process", n_workers=bad)

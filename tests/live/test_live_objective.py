@@ -99,6 +99,10 @@ def test_seed_and_subsample_fidelity_change_the_fit(openml_session, eval_cache):
     assert len(runs) > 1  # the seed is the model's random state
     sub = obj.evaluate(config, fidelity={"subsample": 0.2})
     assert "error" not in sub.info and sub.info["fidelity"]["subsample"] == 0.2
+    assert obj.evaluate(config, seed=2.0).score == obj.evaluate(config, seed=2).score  # a whole float is that seed
+    for bad in (-1, 2**40, 2.5, True, "3"):  # failed inside the fit (and cached so), or ran under another seed
+        with pytest.raises(ValueError, match=r"a fit's seed is a whole number in \[0, 2\*\*32 - 1\]"):
+            obj.evaluate(config, seed=bad)
 
 
 def test_timeout_is_a_failure_and_the_episode_goes_on(openml_session, eval_cache):
@@ -114,6 +118,21 @@ def test_timeout_is_a_failure_and_the_episode_goes_on(openml_session, eval_cache
     env.unwrapped.objective.fidelity_overrides = {"n_estimators": 8}
     _, reward, terminated, _, info = env.step(action)
     assert "error" not in info and reward > 0.8 and terminated
+
+
+def test_a_failed_fit_in_a_benchmark_is_stored_with_its_reason_and_reported(openml_session, eval_cache):
+    """The run is ``ok`` (the agent did nothing wrong) and the step scores the worst, as the env reports it; the reason
+    used to reach only the env's info, so a stored benchmark of timed-out fits read like one of bad configurations."""
+    from agents.registry import make_agent
+    from hpo_gym.benchmark import run_benchmark
+    from hpo_gym.benchmark.report import markdown_report
+
+    slow = LiveObjective(BREAST_CANCER, "rf", fidelity={"n_estimators": 200_000}, time_limit=0.5, cache_dir=eval_cache)
+    df = run_benchmark(["random"], tasks=[slow], budget=2, seeds=1, resolve_agent=make_agent, progress=False)
+    assert (df["status"] == "ok").all() and (df["score"] == 0.0).all()
+    assert df["eval_error"].str.startswith("timeout").all()
+    assert "failed evaluations: steps whose evaluation failed and scored the metric's worst (random: 2 of 2)" in (
+        markdown_report(df))
 
 
 def test_fit_error_gets_worst_score_and_reason(openml_session, eval_cache):
@@ -156,7 +175,13 @@ def test_bad_arguments_are_clear_errors(openml_session):
     with pytest.raises(ValueError, match=r"'top_k_accuracy' scores every configuration 1.0 on OpenML task \d+ .*2 classes"):
         LiveObjective(BREAST_CANCER, "svm", metric="top_k_accuracy")  # k=2 of 2 classes: sklearn's warning only
     with pytest.raises(ValueError, match="no known worst score"):
-        LiveObjective(IRIS, "rf", metric="neg_mean_squared_error")
+        LiveObjective(IRIS, "rf", metric="d2_log_loss_score")
+    for regression in ("neg_mean_squared_error", "r2", "adjusted_rand_score"):  # scored class indices without an error
+        with pytest.raises(ValueError, match=f"metric '{regression}' is a regression or clustering scorer"):
+            LiveObjective(IRIS, "rf", metric=regression, worst_score=-1e9)
+    for not_an_id in (IRIS + 0.9, None, "iris", True, 0):  # 990001.9 used to train on task 990001
+        with pytest.raises(ValueError, match="OpenML task ids are whole numbers >= 1"):
+            LiveObjective(not_an_id, "rf")
     for worst in (float("-inf"), float("nan")):  # the first failed fit then failed the env's finiteness check
         with pytest.raises(ValueError, match="worst_score=.*: the score a failed fit gets must be a finite number"):
             LiveObjective(IRIS, "rf", worst_score=worst)

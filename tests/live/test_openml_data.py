@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import openml
 import pytest
-from live_fixtures import BREAST_CANCER, BREAST_CANCER_FALSE_TRUE, IRIS, WINE
+from live_fixtures import BREAST_CANCER, BREAST_CANCER_FALSE_TRUE, DIGITS, IRIS, WINE
 from openml_server import DATA, OpenMLTestServer
 
 from hpo_gym.live.data import ENV_CACHE, OpenMLUnavailableError, _frame_to_numeric, _load_task_cached, load_task
@@ -123,6 +123,22 @@ def test_nominal_and_missing_columns_become_codes_and_are_one_hot_encoded():
     assert rf.named_steps["model"].max_features == 3
 
 
+def test_live_cli_seed_seeds_the_fits_as_its_help_says(openml_session, capsys):
+    """--seed drew the random configurations but every fit ran with seed 0."""
+    import numpy as np
+
+    from hpo_gym.cli import main
+    from hpo_gym.live import LiveObjective
+
+    assert main(["live", str(DIGITS), "--model", "rf", "-n", "1", "--fidelity", "n_estimators=4", "--seed", "5",
+                 "--executor", "inline"]) == 0
+    printed = float(capsys.readouterr().out.split("best validation accuracy: ")[1].split(";")[0])
+    objective = LiveObjective(DIGITS, "rf", fidelity={"n_estimators": 4}, executor="inline", cache=False)
+    config = objective.space.sample(np.random.default_rng(5), 1)[0]
+    seeded, unseeded = (objective.evaluate(config, seed=s).score for s in (5, None))
+    assert seeded != unseeded and printed == round(seeded, 4)
+
+
 def test_live_cli_trains_a_random_search(openml_session, capsys):
     from hpo_gym.cli import main
 
@@ -131,12 +147,12 @@ def test_live_cli_trains_a_random_search(openml_session, capsys):
     out = capsys.readouterr().out
     assert "990001-histgb: iris" in out and "best validation accuracy" in out and "outer-test accuracy" in out
     # a scorer without a known worst score: the message names the CLI option, which the CLI used to lack
-    assert main(["live", str(IRIS), "--model", "histgb", "-n", "2", "--metric", "neg_mean_squared_error"]) == 2
+    assert main(["live", str(IRIS), "--model", "histgb", "-n", "2", "--metric", "d2_log_loss_score"]) == 2
     assert "pass worst_score=<float> (the score a failed fit gets) in backend_options (hpo-gym live: --worst-score)" in (
         capsys.readouterr().err)
     assert main(["live", str(IRIS), "--model", "histgb", "-n", "2", "--fidelity", "n_estimators=10", "--executor",
-                 "inline", "--metric", "neg_mean_squared_error", "--worst-score", "-10"]) == 0
-    assert "best validation neg_mean_squared_error" in capsys.readouterr().out
+                 "inline", "--metric", "d2_log_loss_score", "--worst-score=-10"]) == 0
+    assert "best validation d2_log_loss_score" in capsys.readouterr().out
 
 
 def test_a_damaged_cached_task_file_is_fetched_anew(openml_session):
