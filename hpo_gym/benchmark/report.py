@@ -190,7 +190,7 @@ def failed_evaluations_note(df: pd.DataFrame) -> str | None:
     if failed.empty:
         return None
     per_agent = failed.groupby("agent").size()
-    totals = steps.groupby("agent").size()
+    totals = steps.groupby("agent").size().to_dict()
     first = failed.sort_values(["agent", "task", "seed", "step"]).iloc[0]
     return ("failed evaluations: steps whose evaluation failed and scored the metric's worst (" + ", ".join(
         f"{a}: {int(n)} of {int(totals[a])}" for a, n in per_agent.items()) + f"). First ({first['agent']} on "
