@@ -44,6 +44,7 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import BaseSampler
+from optuna.trial import TrialState
 
 from agents.registry import register_agent
 from hpo_gym.space import Config, Hyperparameter, SearchSpace
@@ -186,8 +187,13 @@ class OptunaAgent:
             self.study.enqueue_trial(config_to_params(self.space, config))
 
     def _run_is_over(self) -> bool:
-        """The current run has told its budget's worth of trials (so an enqueue belongs to the next one)."""
-        return self._budget is not None and self.study is not None and len(self.study.trials) >= self._budget
+        """The current run has told its budget's worth of trials (so an enqueue belongs to the next one). Only told
+        trials count: ``study.trials`` also holds the queued (WAITING) ones, so a second enqueue into a run whose queue
+        already filled the budget went to the next run, though this run had evaluated nothing yet."""
+        if self._budget is None or self.study is None:
+            return False
+        told = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))
+        return len(told) >= self._budget
 
     # -- Agent protocol -----------------------------------------------------------------------------
     def reset(self, space: SearchSpace, seed: int | None = None, budget: int | None = None) -> None:

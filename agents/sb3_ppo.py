@@ -8,8 +8,8 @@ episode sum is the final best score minus the task's worst: exactly what HPO is 
 training it is an ordinary :class:`agents.base.TransferAgent`: ``act`` is ``model.predict(obs)``.
 Through the benchmark's k-fold protocol it is fitted once per fold and scored on held-out tasks.
 
-Defaults are SB3's PPO defaults except ``n_steps`` (a multiple of the episode length) and the
-number of timesteps; this is a demonstration that the plumbing works, not a tuned HPO method.
+Defaults are SB3's PPO defaults except ``n_steps`` (4 episodes per training env), ``batch_size`` (= ``n_steps``)
+and the number of timesteps; this is a demonstration that the plumbing works, not a tuned HPO method.
 
 PPO trains behind ``RescaleAction(-1, 1)``, as SB3 advises for continuous actions: its Gaussian policy starts
 centred on 0 with unit spread, so on the env's own ``Box(0, 1)`` half of every sampled coordinate was clipped to

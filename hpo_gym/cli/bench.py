@@ -70,6 +70,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--compare", action="append", default=[], metavar="AGENT:REFERENCE",
                    help="also print AGENT's mean regret at the budget over REFERENCE's with a 95%% paired bootstrap "
                         "interval (repeatable; e.g. --compare myagent:tpe)")
+    r.add_argument("--at", type=positive_int, default=None, metavar="B",
+                   help="compare at B evaluations instead of the whole budget (e.g. --at 25)")
+    r.add_argument("--threshold", type=float, default=None, metavar="R",
+                   help="also print the share of bootstrap resamples whose ratio is at or below R (e.g. a target: 0.5)")
     r.set_defaults(func=run_report)
 
 
@@ -130,14 +134,19 @@ def _split_comparison(text: str, agents: set[str]) -> tuple[str, str]:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from hpo_gym.benchmark.metrics import run_budget
     from hpo_gym.benchmark.report import json_report, json_value, load_results, markdown_report, ratio_comparison
 
     df = load_results(args.out)
+    if (args.at is not None or args.threshold is not None) and not args.compare:
+        raise ValueError("--at and --threshold set how --compare AGENT:REFERENCE compares; add a --compare")
+    if args.at is not None and args.at > run_budget(df):
+        raise ValueError(f"--at {args.at} is past this benchmark's budget of {run_budget(df)} evaluations")
     comparisons, problems = [], []
     for text in args.compare:  # a bad --compare is reported after the report, which it does not change
         try:
             a, ref = _split_comparison(text, set(df["agent"].unique()))
-            comparisons.append((f"{a}:{ref}", *ratio_comparison(df, a, ref)))
+            comparisons.append((f"{a}:{ref}", *ratio_comparison(df, a, ref, b=args.at, threshold=args.threshold)))
         except ValueError as e:
             problems.append(str(e))
     if args.json:

@@ -190,6 +190,24 @@ def test_enqueue_after_a_run_spent_its_budget_opens_the_next_run(credit_g):
     assert credit_g.space.decode(agent.act({})) == config
 
 
+def test_two_enqueues_into_a_run_that_has_evaluated_nothing_both_open_it(credit_g):
+    """Queued (waiting) trials counted as the run's told ones: once the first enqueue filled the budget, the second
+    went to the next run, though this run had evaluated nothing."""
+    configs = credit_g.space.sample(np.random.default_rng(3), 4)
+    agent = OptunaAgent("tpe")
+    agent.reset(credit_g.space, seed=0, budget=3)
+    agent.enqueue(configs[:3])
+    agent.enqueue(configs[3:])
+    proposed = []
+    for _ in range(3):
+        action = agent.act({})
+        proposed.append(credit_g.space.decode(action))
+        agent.observe(action, 0.5, {"score": 0.5})
+    assert proposed == configs[:3]
+    agent.reset(credit_g.space, seed=1, budget=3)
+    assert credit_g.space.decode(agent.act({})) != configs[3]  # not carried into the next run
+
+
 def test_a_warm_start_queued_between_runs_is_checked_against_the_next_runs_space():
     """The next run may be on another task: a configuration of its space must not be refused by the last run's."""
     from hpo_gym.space import Float, SearchSpace

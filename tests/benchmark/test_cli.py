@@ -32,6 +32,13 @@ def test_bench_then_report_markdown_json_and_plots(tmp_path, capsys):
     assert main(["report", str(out), "--no-plots", "--json", "--compare", "tpe:random"]) == 0
     ci = json.loads(capsys.readouterr().out)["comparisons"]["tpe:random"]
     assert ci["low"] <= ci["ratio"] <= ci["high"] and ci["runs"] == 4
+    assert main(["report", str(out), "--no-plots", "--compare", "tpe:random", "--at", "5", "--threshold", "1"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("tpe / random mean regret@5: ") and "share of resamples at or below 1: " in line
+    for bad, message in [(["--compare", "tpe:random", "--at", "13"], "--at 13 is past this benchmark's budget of 12"),
+                         (["--threshold", "0.5"], "add a --compare")]:
+        assert main(["report", str(out), "--no-plots", *bad]) == 2
+        assert message in capsys.readouterr().err
     assert main(["report", str(out), "--no-plots", "--compare", "tpe"]) == 2
     assert "AGENT:REFERENCE" in capsys.readouterr().err
     assert main(["report", str(out), "--no-plots", "--compare", "nosuch:tpe"]) == 2
