@@ -431,7 +431,8 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
         earlier = [p for p in (state_path, out / "policy.pt") if p.exists()]
         if earlier and not resume:
             raise ValueError(f"{out} holds a training run ({', '.join(p.name for p in earlier)}); continue it with "
-                             f"--resume (train(..., resume=True) in Python), or give another --out (or remove {out}) to start over")
+                             f"--resume (train(..., resume=True) in Python), or give another --out (or remove {out}) "
+                             "to start over")
         for p in earlier:  # --resume with a policy but no state to continue from: starting over, as printed above
             p.unlink()
         _write_log(log_path, [])

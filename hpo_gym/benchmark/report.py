@@ -192,10 +192,10 @@ def failed_evaluations_note(df: pd.DataFrame) -> str | None:
     per_agent = failed.groupby("agent").size()
     totals = steps.groupby("agent").size().to_dict()
     first = failed.sort_values(["agent", "task", "seed", "step"]).iloc[0]
-    return ("failed evaluations: steps whose evaluation failed and scored the metric's worst (" + ", ".join(
-        f"{a}: {int(n)} of {int(totals[a])}" for a, n in per_agent.items()) + f"). First ({first['agent']} on "
-        f"{first['task']} seed {int(first['seed'])} step {int(first['step'])}): {_escape_cell(str(first['eval_error']))}; "
-        "each step's reason is in its 'eval_error' column.")
+    counts = ", ".join(f"{a}: {int(n)} of {int(totals[a])}" for a, n in per_agent.items())
+    where = f"{first['agent']} on {first['task']} seed {int(first['seed'])} step {int(first['step'])}"
+    return (f"failed evaluations: steps whose evaluation failed and scored the metric's worst ({counts}). First "
+            f"({where}): {_escape_cell(str(first['eval_error']))}; each step's reason is in its 'eval_error' column.")
 
 
 def column_legend(n_agents: int, budget: int) -> str:

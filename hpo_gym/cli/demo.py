@@ -42,13 +42,14 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"agent {spec!r} must be fitted on training tasks before it plays, and demo plays every "
                              f"task with no folds: run hpo-gym bench --agents {spec} --protocol kfold --out DIR, which "
                              "fits it per fold and scores it on the tasks each fold holds out")
+    seeds = f"{args.seeds} seed{'s' * (args.seeds != 1)}"
     print(f"hpo-gym demo: {', '.join(args.agents)} on the {HPOBENCH_NN} suite (8 tasks), budget {args.budget}, "
-          f"{args.seeds} seed{'s' * (args.seeds != 1)}, {args.jobs} process{'es' * (args.jobs != 1)}")
+          f"{seeds}, {args.jobs} process{'es' * (args.jobs != 1)}")
     start = time.perf_counter()
     df = run_benchmark(args.agents, suite=HPOBENCH_NN, budget=args.budget, seeds=args.seeds, out=args.out,
                        jobs=args.jobs, resolve_agent=make_agent)
     seconds = time.perf_counter() - start
-    print(f"\nNormalized regret per task after {args.budget} evaluations (mean over {args.seeds} seed{'s' * (args.seeds != 1)}; 0 = the table's "
+    print(f"\nNormalized regret per task after {args.budget} evaluations (mean over {seeds}; 0 = the table's "
           "best configuration, 1 = its worst):\n")
     print(markdown_table(per_task_table(df), floatfmt=".4f"))
     table = summary_table(df)
