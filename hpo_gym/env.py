@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -145,6 +146,7 @@ class HPOEnv(gym.Env):
         self.action_space = action_space(action_type, shared, self.max_dims)
         self.observation_space = observation_space(self.budget, self.max_dims)
         self._action_width = self.action_space.shape[0] if isinstance(self.action_space, gym.spaces.Box) else 0
+        self._warned_coarse_actions: set[str] = set()
         self._history = History(1, self.budget, self.max_dims)
         self.objective: Objective | None = None
         self._needs_reset = True
@@ -171,18 +173,41 @@ class HPOEnv(gym.Env):
         return self.objective
 
     # -- gymnasium API ---------------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        options = check_reset_options(options)
-        if options.get("task") is not None:  # None draws, as task=None does
-            name = self.pool.resolve(options["task"])
-        else:
-            name = self.pool.names[int(self.np_random.integers(len(self.pool.names)))]
-        objective = self.pool.get(name)  # checked before it replaces the episode in play: a refused reset leaves it
-        space = objective.space
-        if self._action_width and len(space) > self._action_width:
-            raise ValueError(f"task {name!r} has {len(space)} hyperparameters but the action space has {self._action_width}")
+    def _playable(self, name: str) -> Objective:
+        """Task ``name``'s objective, checked against the action width and the reward before it replaces the episode in
+        play: a refused reset leaves that episode as it was."""
+        objective = self.pool.get(name)
+        if self._action_width and len(objective.space) > self._action_width:
+            raise ValueError(f"task {name!r} has {len(objective.space)} hyperparameters but the action space has "
+                             f"{self._action_width}")
         self._check_reward_fits(objective)
+        self._warn_if_actions_too_coarse(name, objective)
+        return objective
+
+    def _warn_if_actions_too_coarse(self, name: str, objective: Objective) -> None:
+        """Once per task: tasks of different search spaces share a float32 Box (the spaces are known only as the tasks
+        load), and an int hyperparameter finer than float32 can address then rounds to a neighbouring value."""
+        if (self._action_width and name not in self._warned_coarse_actions
+                and np.dtype(objective.space.action_dtype).itemsize > np.dtype(self.action_space.dtype).itemsize):
+            self._warned_coarse_actions.add(name)
+            warnings.warn(f"task {name!r} has an int hyperparameter finer than this env's {self.action_space.dtype} Box "
+                          "can address (the tasks' search spaces differ, so they share one), and a float32 action rounds "
+                          f"to a neighbouring value; make an env of this task alone (task={name!r}), whose Box is "
+                          "float64, or give float64 actions", UserWarning, stacklevel=3)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        # options and a given task are checked before the seed is applied: a refused reset used to reseed the episode
+        # in play, changing its noise draws
+        options = check_reset_options(options)
+        given = options.get("task")  # None draws, as task=None does
+        name = None if given is None else self.pool.resolve(given)
+        objective = None if name is None else self._playable(name)
+        super().reset(seed=seed)
+        if name is None:
+            name = self.pool.names[int(self.np_random.integers(len(self.pool.names)))]
+            objective = self._playable(name)
+        assert objective is not None  # given, or drawn just above
+        space = objective.space
         self.objective = objective
         self._history.reset(0, space)
         self._needs_reset = False

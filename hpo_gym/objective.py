@@ -34,6 +34,9 @@ class Oracle:
         if not self.best >= self.worst:  # also NaN bounds: every regret would silently be 0
             raise ValueError(f"Oracle(best={self.best}, worst={self.worst}): needs best >= worst in score units "
                              "(higher is better)")
+        if not (np.isfinite(self.best) and np.isfinite(self.worst)):  # regret 0 for every score, improvement inf
+            raise ValueError(f"Oracle(best={self.best}, worst={self.worst}): both bounds must be finite; when the worst "
+                             "(or best) score is not known, give no oracle (oracle=None)")
 
     def normalized_regret(self, score: float | np.ndarray) -> float | np.ndarray:
         """``(best - score) / (best - worst)``: 0 at the optimum, 1 at the worst configuration; not clipped, so a score

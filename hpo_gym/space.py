@@ -9,7 +9,8 @@ kind       encoding of a value ``v`` to ``u`` in [0, 1]
 ========== ================================================================================
 float      ``(v - low) / (high - low)``, or the same on ``log(v)`` when ``log=True``
 int        as float on ``[low - 1/2, high + 1/2]`` (log: on the logs of those); decoding rounds to the nearest
-           integer, so each integer owns a bin of equal (log) width, as in ConfigSpace and Optuna
+           integer, so each integer ``k`` owns ``[k - 1/2, k + 1/2]``: bins of equal width on a linear scale, of log
+           width ``log((k + 1/2) / (k - 1/2))`` on a log scale, as in ConfigSpace and Optuna
 ordinal    ``n`` values in order: value ``i`` is the centre of bin ``i`` of ``n`` equal bins,
            ``u = (i + 0.5) / n``; decoding takes the bin that ``u`` falls in
 categorical as ordinal (``n`` equal bins, one per choice); the bin order carries no meaning
@@ -134,8 +135,8 @@ class Hyperparameter:
 
     def _range(self) -> tuple[float, float]:
         """The encoded interval's ends in native (or log) units. An int's ends lie half a unit past its bounds, so that
-        every integer, the end ones included, owns a bin of the same width (log width when log-scaled) and a uniform
-        draw in [0, 1] picks each with the probability ConfigSpace and Optuna give it; with the bounds as the ends,
+        every integer ``k``, the end ones included, owns ``[k - 1/2, k + 1/2]`` (equal widths on a linear scale) and a
+        uniform draw in [0, 1] picks each with the probability ConfigSpace and Optuna give it; with the bounds as the ends,
         rounding gave each end value half a bin (depth in {1, 2, 3} was drawn 25/50/25 %)."""
         low, high = self.bounds()
         if self.kind == "int":

@@ -119,12 +119,11 @@ class HPOVectorEnv(VectorEnv):
             raise ValueError(f"seed={seed!r}: this native vector env draws every row from one generator, so it takes "
                              "one int (the rows still differ); for a seed per env use gym.make_vec(..., "
                              "vectorization_mode='sync')")
+        options = check_reset_options(options)  # checked before anything changes: a refused reset leaves all as it was
+        fixed = None if options.get("task") is None else self.task_names.index(self.pool.resolve(options["task"]))
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(int(seed))
-        options = check_reset_options(options)
-        self._fixed_task = None
-        if options.get("task") is not None:  # None draws, as task=None does
-            self._fixed_task = self.task_names.index(self.pool.resolve(options["task"]))
+        self._fixed_task = fixed  # None draws, as task=None does
         self._start(np.arange(self.num_envs))
         self._autoreset[:] = False
         self._started = True

@@ -189,6 +189,28 @@ def test_reset_task_option_refuses_what_is_not_a_name_or_id_and_none_draws():
         vec.reset(options={"task": np.array(["kc1"])})
 
 
+def test_a_refused_reset_leaves_the_episode_in_play_and_its_random_stream_as_they_were():
+    """The seed was applied before the task option was checked: a refused reset(seed=..., options=bad) reseeded the
+    episode in play (its noise draws changed); the native vector env dropped its pinned task."""
+    def noisy_scores(refuse: bool) -> list[float]:
+        env = gym.make("HPO-OpenML-v0", task="kc1", budget=4, noise=True)
+        env.reset(seed=0)
+        scores = [env.step(np.full(5, 0.5))[4]["score"]]
+        if refuse:
+            with pytest.raises(ValueError, match="kc_1"):
+                env.reset(seed=123, options={"task": "kc_1"})
+        return scores + [env.step(np.full(5, v))[4]["score"] for v in (0.3, 0.7, 0.9)]
+
+    assert noisy_scores(refuse=True) == noisy_scores(refuse=False)
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=4, budget=2)
+    vec.reset(seed=0, options={"task": "kc1"})
+    with pytest.raises(ValueError, match="kc_1"):
+        vec.reset(seed=5, options={"task": "kc_1"})
+    for _ in range(3):  # through an autoreset: the new episodes are on the pinned task still
+        info = vec.step(np.full((4, 5), 0.5))[4]
+    assert list(info["task"]) == ["kc1"] * 4
+
+
 def test_backend_options_a_table_does_not_take_are_refused_at_construction():
     """They used to pass make() and fail at the first reset with the loader's own TypeError (in a worker, when async)."""
     with pytest.raises(ValueError, match=r"backend_options \['fidelty'\] are not options of suite 'hpobench-nn''s tables, "

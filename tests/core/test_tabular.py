@@ -152,6 +152,9 @@ def test_oracle_refuses_inverted_bounds_and_keeps_nan():
         Oracle(0.5, 0.9)
     with pytest.raises(ValueError, match="needs best >= worst"):
         Oracle(float("nan"), 0.0)
+    for best, worst in ((0.0, -np.inf), (np.inf, 0.0)):  # regret 0 for every score, the improvement reward inf
+        with pytest.raises(ValueError, match=r"both bounds must be finite.*oracle=None"):
+            Oracle(best, worst)
     flat = Oracle(0.7, 0.7)
     assert flat.normalized_regret(0.7) == 0.0 and np.isnan(flat.normalized_regret(float("nan")))
     np.testing.assert_array_equal(flat.normalized_regret(np.array([0.7, np.nan])), [0.0, np.nan])

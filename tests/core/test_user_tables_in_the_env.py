@@ -91,3 +91,33 @@ def test_a_refused_reset_leaves_the_episode_in_play(monkeypatch):
         env.reset(options={"task": "wide"})
     obs, _, _, _, info = env.step(np.array([0.1, 0.9, 0.0], dtype=np.float32))
     assert info["task"] == "narrow" and info["step"] == 2 and env.observation_space.contains(obs)
+
+
+def test_a_pool_whose_task_needs_float64_actions_warns_once_and_the_task_alone_gets_them(monkeypatch):
+    """Tasks of different spaces share a float32 Box; an int of 10**8 values needs float64, and float32 actions landed
+    on neighbouring values (17 of 20 aimed values missed) without a word."""
+    import pandas as pd
+
+    from hpo_gym.space import Int
+
+    fine_space = SearchSpace([Int("n", 0, 10**8)])
+    wanted = [0, 87_654_321, 10**8]
+    fine = TabularObjective.from_dataframe(pd.DataFrame({"n": wanted, "acc": [0.1, 0.5, 0.9]}), "acc",
+                                           space=fine_space, name="fine")
+    other = TabularObjective.from_dataframe(pd.DataFrame({"x": [0.1, 0.8], "y": [0.2, 0.9], "acc": [0.2, 0.4]}), "acc",
+                                            space=SearchSpace([Float("x", 0, 1), Float("y", 0, 1)]), name="other")
+    _suite(monkeypatch, "mixed-precision", {"fine": fine, "other": other}, shared_space=False)
+    env = gym.make("HPO-OpenML-v0", suite="mixed-precision", budget=3, max_dims=2)
+    assert env.action_space.dtype == np.float32
+    with pytest.warns(UserWarning, match=r"task 'fine' has an int hyperparameter finer than this env's float32 Box"):
+        env.reset(seed=0, options={"task": "fine"})
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per task
+        env.reset(seed=1, options={"task": "fine"})
+        env.reset(seed=2, options={"task": "other"})
+    alone = gym.make("HPO-OpenML-v0", suite="mixed-precision", task="fine", budget=3)
+    assert alone.action_space.dtype == np.float64
+    alone.reset(seed=0)
+    action = np.array([fine_space.encode({"n": 87_654_321})[0]], dtype=np.float64)
+    assert alone.step(action)[4]["config"]["n"] == 87_654_321
