@@ -38,6 +38,7 @@ from agents.grpoformer.policy import Features, GRPOformerPolicy, draw_factorized
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
 from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from grpoformer_fold_checkpoints import check_fold_pattern  # noqa: E402
 
 
 class MarginalEnsemble(nn.Module):
@@ -90,11 +91,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_ensemble"))
     ap.add_argument("--seeds", type=positive_int, default=10)
     ap.add_argument("--budget", type=positive_int, default=50)
+    ap.add_argument("--retry-failed", action="store_true", help="run the stored failed runs again")
     args = ap.parse_args(argv)
+    for i, pattern in enumerate(args.patterns):  # files: the ensemble loads each fold's checkpoint itself
+        check_fold_pattern(ap, f"member set {i}", pattern, folds=4, allow_shipped=False)
     torch.set_num_threads(1)
     agents = {f"member{i}": single_agent(p) for i, p in enumerate(args.patterns)}
     agents["ensemble"] = ensemble_agent(args.patterns)
-    df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=args.out, jobs=1, protocol="kfold", folds=4)
+    df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=args.out, jobs=1, protocol="kfold", folds=4,
+                       retry_failed=args.retry_failed)
+    failed = df.loc[df["status"] != "ok", ["agent", "task", "seed"]].drop_duplicates()
+    if len(failed):  # a mean over the runs that finished would compare the sets on different tasks
+        first = df[df["status"] != "ok"].iloc[0]
+        raise RuntimeError(f"{len(failed)} runs failed (first: {first['agent']} on {first['task']} seed "
+                           f"{int(first['seed'])}: {str(first['error']).strip().splitlines()[-1]}); their tracebacks are "
+                           f"stored in {args.out}; fix the cause and rerun with --retry-failed")
     final = regret_by_run(df, args.budget)
     members = final.drop("ensemble", level="agent").groupby(["task", "seed"]).mean()
     diff = final.loc["ensemble"] - members

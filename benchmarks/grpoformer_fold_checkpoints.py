@@ -19,15 +19,16 @@ Example, leave-one-task-out (7 training tasks per fold instead of 6; fold k hold
 ``kfold_splits(tasks, 8)``, trained with ``--seed k``), next to TPE and Random in the same harness run::
 
     nice -n 10 hpo-gym train-grpoformer --holdout credit_g --seed 0 --out runs/loto/fold0   # ... fold 7
-    nice -n 10 python benchmarks/grpoformer_fold_checkpoints.py --folds 8 --baselines random,tpe \
+    nice -n 10 python benchmarks/grpoformer_fold_checkpoints.py --folds 8 --baselines random,tpe \\
         --out runs/loto/bench loto='runs/loto/fold{k}/policy.pt'
 
 Each ``NAME=PATTERN`` is run with the harness (``run_benchmark``, protocol kfold,
 4 folds unless ``--folds``, budget 50, 10 seeds; the same protocol as ``grpoformer_vs_tpe.py``), its ``fit`` loading that
 set's checkpoint for the fold instead of the shipped one, so nothing is shipped before the numbers are
 in. Each set is played by the policy alone (``--select first-new``) unless ``--select density-ratio`` asks for the
-default agent's candidate choice. Prints regret@10/25/50, per-fold and per-task regret@50, and each stage's paired difference (same
-task and seed) to the first stage with its standard error.
+default agent's candidate choice. ``NAME=shipped`` scores the shipped fold checkpoints. Prints regret@10/25/50, per-fold and
+per-task regret@50, each stage's paired difference (same task and seed) to the first stage with its standard error, and,
+when ``--baselines`` runs them, each stage's ratio to TPE (``x tpe``) and the tasks it beats Random on.
 """
 
 from __future__ import annotations
@@ -53,34 +54,73 @@ from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
 from hpo_gym.cli import positive_int, run_script  # noqa: E402
 
 
+#: The pattern that names the shipped fold checkpoints (``agents/grpoformer/checkpoints/folds/``, which ``fit`` finds by
+#: training task set and seed = fold index): ``s0=shipped`` scores the set every README number is measured on.
+SHIPPED = "shipped"
+
+
+def checkpoint_of(pattern: str) -> str | None:
+    """What ``GRPOformerAgent`` takes for a set's ``pattern``: ``None`` (its shipped fold checkpoints) for
+    :data:`SHIPPED`, else the ``{k}`` path pattern."""
+    return None if pattern == SHIPPED else pattern
+
+
+def check_fold_pattern(ap: argparse.ArgumentParser, label: str, pattern: str, folds: int,
+                       allow_shipped: bool = True) -> None:
+    """Refuse, before any run, a pattern without ``{k}`` or with a fold's checkpoint missing: a set whose other folds
+    failed used to print a table of the folds that loaded (and exit 0), or a pandas KeyError when none did."""
+    if pattern == SHIPPED and allow_shipped:
+        if folds != 4:
+            ap.error(f"{label}: the shipped fold checkpoints cover the 4-fold protocol; train --folds {folds}'s with "
+                     "hpo-gym train-grpoformer and give their pattern")
+        return
+    if "{k}" not in pattern:
+        ap.error(f"{label}={pattern!r}: give a pattern with {{k}} for the fold index, e.g. 'runs/x/fold{{k}}/policy.pt'"
+                 + (f", or {SHIPPED!r} for the shipped fold checkpoints" if allow_shipped else ""))
+    missing = [pattern.format(k=k) for k in range(folds) if not Path(pattern.format(k=k)).is_file()]
+    if missing:
+        ap.error(f"{label}: no checkpoint at {', '.join(missing)} (of {pattern!r}, one policy.pt per fold)")
+
+
+def fold_sets(ap: argparse.ArgumentParser, texts: list[str], folds: int = 4) -> dict[str, str]:
+    """``NAME=PATTERN`` arguments as ``{name: pattern}``, each pattern checked (:func:`check_fold_pattern`) and each
+    name given once (a repeated name silently dropped the first set)."""
+    sets: dict[str, str] = {}
+    for text in texts:
+        name, sep, pattern = text.partition("=")
+        if not (sep and name and pattern):
+            ap.error(f"{text!r}: give each set as NAME=PATTERN, e.g. s0='runs/x/fold{{k}}/policy.pt' or s0={SHIPPED}")
+        if name in sets:
+            ap.error(f"set name {name!r} is given twice; give each set its own name")
+        check_fold_pattern(ap, f"set {name}", pattern, folds)
+        sets[name] = pattern
+    return sets
+
+
 def stage_agent(pattern: str, select: str = "first-new") -> Callable[[], GRPOformerAgent]:
     """A factory of GRPOformer agents whose ``fit`` loads ``pattern.format(k=fold)`` (fit seed = fold index) and refuses
-    a checkpoint trained on other tasks than the fold's (``GRPOformerAgent`` with a ``{k}`` path); ``select`` is the
-    agent's candidate rule (the policy alone, ``first-new``, unless told)."""
-    return partial(GRPOformerAgent, pattern, select=select)
+    a checkpoint trained on other tasks than the fold's (``GRPOformerAgent`` with a ``{k}`` path), or the shipped fold
+    checkpoints (:data:`SHIPPED`); ``select`` is the agent's candidate rule (the policy alone, ``first-new``, unless
+    told)."""
+    return partial(GRPOformerAgent, checkpoint_of(pattern), select=select)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("stages", nargs="+", help="NAME=PATTERN, e.g. 250='runs/x/fold{k}/policy_250.pt'")
-    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_long" / "bench"))
-    ap.add_argument("--seeds", type=positive_int, default=10)
-    ap.add_argument("--budget", type=positive_int, default=50)
-    ap.add_argument("--folds", type=int, default=4, help="k of the k-fold protocol (8 = leave one task out)")
+    ap.add_argument("stages", nargs="+", help="NAME=PATTERN, e.g. 250='runs/x/fold{k}/policy_250.pt', or NAME=shipped "
+                                              "for the shipped fold checkpoints")
+    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_long" / "bench"),
+                    help="result directory (resumable; default runs/grpoformer_long/bench)")
+    ap.add_argument("--seeds", type=positive_int, default=10, help="seeds per task (default 10)")
+    ap.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
+    ap.add_argument("--folds", type=positive_int, default=4, help="k of the k-fold protocol (8 = leave one task out)")
     ap.add_argument("--baselines", default="", help="comma-separated agents to run in the same harness run, e.g. random,tpe")
     ap.add_argument("--jobs", type=positive_int, default=1)
     ap.add_argument("--select", choices=SELECTIONS, default="first-new",
                     help="the agent's candidate rule: first-new (default: the policy alone, what every recipe comparison "
                          "in docs/grpoformer.md measured) or density-ratio (the default agent's)")
     args = ap.parse_args(argv)
-    stages = dict(s.split("=", 1) if "=" in s else (s, "") for s in args.stages)
-    for name, pattern in stages.items():
-        if "{k}" not in pattern:
-            ap.error(f"stage {name}={pattern!r}: give NAME=PATTERN with {{k}} for the fold index in PATTERN "
-                     "(NAME itself cannot contain '=')")
-        if not Path(pattern.format(k=0)).exists():
-            ap.error(f"stage {name}: no checkpoint at {pattern.format(k=0)!r} (fold 0 of {pattern!r}); "
-                     "NAME cannot contain '=' and PATTERN must name one policy.pt per fold")
+    stages = fold_sets(ap, args.stages, args.folds)
     agents = {f"grpoformer@{name}": stage_agent(pattern, args.select) for name, pattern in stages.items()}
     agents.update({b: b for b in args.baselines.split(",") if b})
     df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=args.out, jobs=args.jobs, protocol="kfold",
@@ -98,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
                      f"diff vs {first}": diff.mean(), "paired s.e.": diff.std(ddof=1) / np.sqrt(len(diff))})
     table = pd.DataFrame(rows).set_index("stage")
     per_task = pd.DataFrame({a: at[args.budget].loc[a].groupby("task").mean() for a in agents})
+    if "tpe" in agents:  # the targets' unit, from the same harness run
+        table["x tpe"] = table[f"regret@{args.budget}"] / table.loc["tpe", f"regret@{args.budget}"]
+    if "random" in agents:
+        table["beats random"] = [f"{int((per_task[a] < per_task['random']).sum())}/{len(per_task)}" if a != "random"
+                                 else "-" for a in table.index]
     print(table.to_markdown(floatfmt=".4f"))
     print()
     print(per_task.to_markdown(floatfmt=".4f"))

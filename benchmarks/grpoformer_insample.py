@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "grpoformer_insample", help="run directory: one training run per variant, bench/ (default runs/grpoformer_insample)")
     ap.add_argument("--seeds", type=positive_int, default=10, help="seeds per task (default 10)")
     ap.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
-    ap.add_argument("--jobs", type=positive_int, default=2, help="parallel training runs and benchmark workers (default 2)")
+    ap.add_argument("--jobs", type=positive_int, default=2, help="benchmark workers (default 2; the variants are trained one after another)")
     args = ap.parse_args(argv)
     paths = train_variants(args.out)
     agents = {"tpe": "tpe", "random": "random", **{v: f"grpoformer:{p}" for v, p in paths.items()}}

@@ -88,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nper task, regret@{args.budget}:\n")
     print(per_task.to_markdown(floatfmt=".4f"))
     wins = int((per_task["grpoformer-online"] < per_task["tpe"]).sum())
-    print(f"\ngrpoformer-online below TPE on {wins}/{len(per_task)} tasks; ratio of means "
-          f"{overall.loc['grpoformer-online', cols[-1]] / overall.loc['tpe', cols[-1]]:.2f}")
+    tpe_mean = overall.loc["tpe", cols[-1]]
+    ratio = (f"ratio of means {overall.loc['grpoformer-online', cols[-1]] / tpe_mean:.2f}" if tpe_mean > 0
+             else "no ratio of means: TPE's regret is 0")
+    print(f"\ngrpoformer-online below TPE on {wins}/{len(per_task)} tasks; {ratio}")
     res.to_csv(Path(args.out) / "online_results.csv", index=False)
     return 0
 

@@ -52,7 +52,7 @@ from agents.grpoformer.train import TrainConfig, heldout_regret, recipe_tag, tra
 from agents.grpoformer.policy import FEATURES_VERSION, load_policy  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark, summary_table  # noqa: E402
 from hpo_gym.benchmark.difficulty import best_cell_hits, miss_the_best_floor, suite_profile  # noqa: E402
-from hpo_gym.benchmark.metrics import per_task_table, regret_at  # noqa: E402
+from hpo_gym.benchmark.metrics import per_task_table, regret_at, run_budget  # noqa: E402
 from hpo_gym.benchmark.plots import plot_regret_vs_floor, save_figure  # noqa: E402
 from hpo_gym.benchmark.report import json_value, markdown_report, ratio_comparison  # noqa: E402
 from hpo_gym.cli import positive_int, run_script  # noqa: E402
@@ -131,19 +131,21 @@ def insample_reference(out: Path, budget: int, seeds: int, jobs: int, checkpoint
 
 def insample_line(insample: pd.DataFrame, tpe_regret: float) -> tuple[str, dict]:
     """The report line (and JSON facts) for :func:`insample_reference`."""
-    per_task = per_task_table(insample, 50).iloc[:, 0]
+    b = run_budget(insample)
+    per_task = per_task_table(insample, b).iloc[:, 0]
     mean = float(per_task.mean())
-    facts = {"regret@50": mean, "over_tpe": mean / tpe_regret, "per_task": per_task.round(4).to_dict()}
+    facts = {f"regret@{b}": mean, "over_tpe": mean / tpe_regret, "per_task": per_task.round(4).to_dict()}
     line = (f"- reference: the shipped checkpoint, trained on all 8 tasks, scored in-sample on them (same seeds): "
-            f"regret@50 {mean:.4f} = {mean / tpe_regret:.2f} x TPE (not held-out); per task: "
+            f"regret@{b} {mean:.4f} = {mean / tpe_regret:.2f} x TPE (not held-out); per task: "
             + ", ".join(f"{t} {v:.4f}" for t, v in per_task.items()))
     return line, facts
 
 
 def uncertainty_line(df: pd.DataFrame, target: float = 0.5) -> tuple[str, dict]:
     """How sure the regret ratio is: a paired bootstrap over seeds within each task (the tasks are fixed)."""
-    line, ci = ratio_comparison(df, "grpoformer", "tpe", 50, threshold=target)
-    per_task = per_task_table(df, 50)
+    b = run_budget(df)
+    line, ci = ratio_comparison(df, "grpoformer", "tpe", b, threshold=target)
+    per_task = per_task_table(df, b)
     without = {t: float(per_task.drop(t)["grpoformer"].mean() / per_task.drop(t)["tpe"].mean()) for t in per_task.index}
     ci["ratio_without_task"] = without
     low, high = min(without, key=without.get), max(without, key=without.get)
@@ -158,14 +160,15 @@ def suite_floor_line(df: pd.DataFrame, tpe_regret: float, plot: Path | None = No
     each agent of the run found that task's best cell; ``plot``: also draw every agent's per-task regret
     against the per-task floor there."""
     profile = suite_profile({t: load_hpobench_nn(t) for t in TASKS})
+    b = run_budget(df)
     if plot is not None:
-        per_task = per_task_table(df, 50)
+        per_task = per_task_table(df, b)
         order = [a for a in ["grpoformer", POLICY_ALONE, "portfolio", "tpe", "cmaes", "gp", "random"] if a in per_task.columns]
-        plot_regret_vs_floor(per_task[order], profile["runner_up_regret"].astype(float), plot, budget=50,
-                             title="Regret@50 per task (grpoformer, portfolio: held-out) and the suite's floor")
+        plot_regret_vs_floor(per_task[order], profile["runner_up_regret"].astype(float), plot, budget=b,
+                             title=f"Regret@{b} per task (grpoformer, portfolio: held-out) and the suite's floor")
     floor = miss_the_best_floor(profile)
     worst = str(profile["runner_up_regret"].astype(float).idxmax())
-    final = regret_at(df, 50)
+    final = regret_at(df, b)
     hits = best_cell_hits(final, profile)[worst]
     runs = final.query("task == @worst").groupby("agent").size()
     row = profile.loc[worst]
@@ -173,7 +176,7 @@ def suite_floor_line(df: pd.DataFrame, tpe_regret: float, plot: Path | None = No
              "runner_up_regret": float(row["runner_up_regret"]), "lead_z": float(row["lead_z"]),
              "best_cell_found": {a: int(round(hits[a] * runs[a])) for a in hits.index}, "runs": runs.to_dict(),
              "profile": profile.astype(float).round(4).to_dict(orient="index")}
-    line = (f"- suite floor: an agent that never evaluates a task's single best cell has mean regret@50 >= {floor:.4f} "
+    line = (f"- suite floor: an agent that never evaluates a task's single best cell has mean regret@{b} >= {floor:.4f} "
             f"({floor / tpe_regret:.2f} x TPE); {worst} alone gives {float(row['runner_up_regret']) / len(profile):.4f} "
             f"of it (runner-up cell at regret {float(row['runner_up_regret']):.4f}; the best cell leads it by "
             f"{float(row['lead_z']):.2f} standard errors of the table's seeds); runs that found {worst}'s best cell: "
@@ -184,17 +187,19 @@ def suite_floor_line(df: pd.DataFrame, tpe_regret: float, plot: Path | None = No
 def protocol_report(df: pd.DataFrame, facts: dict, floor_plot: Path | None = None) -> tuple[str, dict]:
     """The harness's report plus the GRPOformer-vs-TPE ratios the issue's targets are stated in (computed
     among the issue's agents: Random, TPE, GP, CMA-ES, GRPOformer; other agents in ``df`` are context)."""
-    full_df, full_per_task = df, per_task_table(df, 50)
+    b, n_seeds = run_budget(df), df["seed"].nunique()
+    reg = f"regret@{b}"
+    full_df, full_per_task = df, per_task_table(df, b)
     df = df[df["agent"].isin(BASELINES + ["grpoformer"])]
     table = summary_table(df)
-    per_task = per_task_table(df, 50)
+    per_task = per_task_table(df, b)
     g, t, r = "grpoformer", "tpe", "random"
-    ratio = table.loc[g, "regret@50"] / table.loc[t, "regret@50"]
+    ratio = table.loc[g, reg] / table.loc[t, reg]
     beats = {task: bool(per_task.loc[task, g] < per_task.loc[task, r]) for task in per_task.index}  # task x agent
     ranks = table["MnR"].sort_values()
     time_ratio = table.loc[g, "sec/suggestion"] / table.loc[t, "sec/suggestion"]
     summary = {
-        "regret@50": {a: float(table.loc[a, "regret@50"]) for a in table.index},
+        reg: {a: float(table.loc[a, reg]) for a in table.index},
         "grpoformer_over_tpe_regret": float(ratio),
         "beats_random_per_task": beats, "beats_random_all": all(beats.values()),
         "mean_rank": {a: float(v) for a, v in ranks.items()}, "best_mean_rank": ranks.index[0],
@@ -203,14 +208,15 @@ def protocol_report(df: pd.DataFrame, facts: dict, floor_plot: Path | None = Non
         "folds": facts,
     }
     bound, picks = oracle_agent_per_task(full_per_task)
-    summary["oracle_agent_per_task_regret@50"] = bound
+    summary[f"oracle_agent_per_task_{reg}"] = bound
     summary["oracle_agent_per_task"] = picks
     lines = [
-        "# GRPOformer vs TPE: k-fold over the 8 embedded HPOBench-NN tasks (budget 50, 10 seeds)", "",
+        f"# GRPOformer vs TPE: k-fold over the 8 embedded HPOBench-NN tasks (budget {b}, {n_seeds} seed"
+        f"{'s' * (n_seeds != 1)})", "",
         markdown_report(full_df), "",
         "## Targets (among " + ", ".join(BASELINES + ["grpoformer"]) + ")", "",
-        f"- held-out regret@50: GRPOformer {summary['regret@50'][g]:.4f} vs TPE {summary['regret@50'][t]:.4f} "
-        f"-> ratio {ratio:.2f} (target <= 0.5); Random {summary['regret@50'][r]:.4f}",
+        f"- held-out {reg}: GRPOformer {summary[reg][g]:.4f} vs TPE {summary[reg][t]:.4f} "
+        f"-> ratio {ratio:.2f} (target <= 0.5); Random {summary[reg][r]:.4f}",
         f"- beats Random on {sum(beats.values())}/{len(beats)} tasks: "
         + ", ".join(f"{k}{'' if v else ' (no)'}" for k, v in beats.items()),
         "- mean rank: " + ", ".join(f"{a} {v:.2f}" for a, v in ranks.items()) + f" (best: {ranks.index[0]})",
@@ -219,18 +225,18 @@ def protocol_report(df: pd.DataFrame, facts: dict, floor_plot: Path | None = Non
         "- training per fold: " + ", ".join(f"fold {k}: {f['train_wall_s']} s / {f['train_evaluations']} evals"
                                           for k, f in facts.items()),
         f"- reference: choosing the best of this run's {full_per_task.shape[1]} agents separately for every task, "
-        f"after the fact, gives mean regret@50 {bound:.4f} (target 0.5 x TPE = {0.5 * summary['regret@50'][t]:.4f}); "
+        f"after the fact, gives mean {reg} {bound:.4f} (target 0.5 x TPE = {0.5 * summary[reg][t]:.4f}); "
         "per task: " + ", ".join(f"{task} {a}" for task, a in picks.items()),
     ]
     if POLICY_ALONE in full_per_task.columns:
         alone = float(full_per_task[POLICY_ALONE].mean())
-        summary["policy_alone_regret@50"] = alone
+        summary[f"policy_alone_{reg}"] = alone
         lines.insert(lines.index(next(x for x in lines if x.startswith("- beats Random"))),
                      f"- the policy alone ({POLICY_ALONE}: first-new rule, 8 candidates, same fold checkpoints): "
-                     f"regret@50 {alone:.4f} -> ratio {alone / summary['regret@50'][t]:.2f}")
+                     f"{reg} {alone:.4f} -> ratio {alone / summary[reg][t]:.2f}")
     line, summary["ratio_bootstrap"] = uncertainty_line(df)
     lines.insert(lines.index(next(x for x in lines if x.startswith("- beats Random"))), line)
-    line, summary["suite_floor"] = suite_floor_line(full_df, summary["regret@50"][t], floor_plot)
+    line, summary["suite_floor"] = suite_floor_line(full_df, summary[reg][t], floor_plot)
     lines.append(line)
     return "\n".join(lines), summary
 
@@ -353,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--suggest-time-only", action="store_true",
                     help="only the side-by-side suggest-time measurement (TPE, GRPOformer, and its torch path), "
                          "no training or protocol; writes OUT/suggest_time.json")
-    ap.add_argument("--episodes", type=positive_int, default=6, help="episodes per agent for --suggest-time-only")
+    ap.add_argument("--episodes", type=positive_int, default=6,
+                    help="episodes per agent of the side-by-side suggest-time measurement (default 6)")
     ap.add_argument("--checkpoint", default=None, help="--suggest-time-only: time this policy instead of the shipped one")
     ap.add_argument("--torch-threads", type=positive_int, default=None,
                     help="torch.set_num_threads for --suggest-time-only (default: torch's own; the torch path's "
@@ -361,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.skip_protocol and not args.ablations:
         ap.error("--skip-protocol skips the k-fold protocol and leaves only the ablations: add --ablations")
+    only_for_timing = [f"--{k.replace('_', '-')}" for k in ("checkpoint", "torch_threads") if getattr(args, k) is not None]
+    if only_for_timing and not args.suggest_time_only:  # they were ignored, and the whole protocol ran
+        ap.error(f"{' and '.join(only_for_timing)} {'set' if len(only_for_timing) > 1 else 'sets'} the "
+                 "--suggest-time-only measurement: add --suggest-time-only")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.suggest_time_only:
@@ -390,11 +401,11 @@ def main(argv: list[str] | None = None) -> int:
                            protocol="kfold", folds=4, resolve_agent=make_agent)
         text, summary = protocol_report(df, facts, Path(args.floor_plot) if args.floor_plot else out / "regret_vs_floor.png")
         line, summary["insample_reference"] = insample_line(
-            insample_reference(out, args.budget, args.seeds, args.jobs), summary["regret@50"]["tpe"])
+            insample_reference(out, args.budget, args.seeds, args.jobs), summary[f"regret@{args.budget}"]["tpe"])
         text += "\n" + line
-        side = suggest_time_side_by_side()
+        side = suggest_time_side_by_side(episodes=args.episodes, budget=args.budget)
         summary["suggest_time_side_by_side"] = side
-        text += "\n" + side_by_side_line(side)
+        text += "\n" + side_by_side_line(side, budget=args.budget, episodes=args.episodes)
         summary["wall_s"] = time.time() - t0
         (out / "report.json").write_text(json.dumps(json_value(summary), indent=2, default=str, allow_nan=False))
     if not args.skip_protocol:

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from grpoformer_fold_checkpoints import checkpoint_of, fold_sets  # noqa: E402
 from grpoformer_inner_selection import fold_training_tasks  # noqa: E402
 
 from agents.grpoformer.agent import GRPOformerAgent  # noqa: E402
@@ -56,7 +57,7 @@ def warm_start_agent(pattern: str, k: int | None) -> Callable[[], GRPOformerAgen
     history. ``k=None`` plays the design each fold's checkpoint was trained with (a per-fold recipe choice may mix them)."""
     if k is not None and k < 0:
         raise ValueError(f"k={k}: the number of portfolio entries played first must be >= 0")
-    return partial(GRPOformerAgent, pattern, warm_start=k, select="first-new")  # the policy alone, as measured
+    return partial(GRPOformerAgent, checkpoint_of(pattern), warm_start=k, select="first-new")  # the policy alone
 
 
 def inner_selection(inner_runs: str, ks: list[int], out: Path, jobs: int) -> pd.DataFrame:
@@ -115,9 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--ks {args.ks}: every k must be >= 0")
     if args.inner_runs and None in ks:
         ap.error("--inner-runs chooses among fixed k; leave 'trained' out of --ks there")
-    sets = dict(s.split("=", 1) for s in args.sets if "=" in s)
-    if len(sets) != len(args.sets) or any("{k}" not in p for p in sets.values()):
-        ap.error("give each set as NAME=PATTERN with {k} for the fold index, e.g. s0='runs/x/fold{k}/policy.pt'")
+    sets = fold_sets(ap, args.sets)
     out = Path(args.out)
     chosen = None
     if args.inner_runs:

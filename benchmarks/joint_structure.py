@@ -39,14 +39,27 @@ def joint_vs_marginals(task: str, share: float, draws: int, rng: np.random.Gener
             "ratio": float(regret[cells].mean() / max(regret[top].mean(), 1e-12))}
 
 
+def shares(text: str) -> list[float]:
+    """``--shares``: fractions in (0, 1]; 0 or a negative one printed all-zero ratios, 1.5 silently used every
+    configuration, and a word gave a traceback."""
+    try:
+        values = [float(q) for q in text.split(",") if q.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated fractions, e.g. 0.01,0.05") from None
+    if not values or not all(0.0 < q <= 1.0 for q in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every share must lie in (0, 1], e.g. 0.01,0.05")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--shares", default="0.01,0.05")
-    ap.add_argument("--draws", type=positive_int, default=20_000)
-    ap.add_argument("--seed", type=non_negative_int, default=0)
+    ap.add_argument("--shares", type=shares, default=shares("0.01,0.05"),
+                    help="comma-separated shares of each table's best configurations, each in (0, 1] (default 0.01,0.05)")
+    ap.add_argument("--draws", type=positive_int, default=20_000, help="configurations drawn from the marginals (default 20000)")
+    ap.add_argument("--seed", type=non_negative_int, default=0, help="seed of the draws (default 0)")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
-    rows = [joint_vs_marginals(t, float(q), args.draws, rng) for q in args.shares.split(",") for t in HPOBENCH_NN_TASKS]
+    rows = [joint_vs_marginals(t, q, args.draws, rng) for q in args.shares for t in HPOBENCH_NN_TASKS]
     table = pd.DataFrame(rows)
     print("Mean normalized regret: a task's top configurations vs per-hyperparameter draws from their marginals\n")
     print(table.to_markdown(index=False, floatfmt=".4f"))

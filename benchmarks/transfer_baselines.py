@@ -92,7 +92,7 @@ def compare_rules(budget: int) -> None:
     """Closed-form held-out regret (mean over tasks) of every rule in :data:`RULES`, LOTO and 4-fold."""
     tasks = list(HPOBENCH_NN_TASKS)
     scores = normalized_scores([load_hpobench_nn(t) for t in tasks])
-    marks = [m for m in (10, 25, 50) if m <= budget]
+    marks = sorted({m for m in (10, 25, 50) if m <= budget} | {budget})  # the budget's own column, always
     print(f"closed-form mean normalized regret on held-out tasks, budget {budget}")
     print(f"{'rule':<32}" + "".join(f"{p + '@' + str(m):>12}" for p in ("LOTO", "4fold") for m in marks))
     for name, rule in RULES.items():
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     protocol = "leave-one-task-out" if args.folds == len(tasks) else f"{args.folds}-fold over tasks"
     print(f"hpobench-nn, {protocol}, budget {args.budget}, {args.seeds} seeds; mean normalized regret "
           f"of the best-so-far over {len(tasks)} held-out tasks x seeds ({elapsed:.1f} s)")
-    marks = [m for m in (1, 5, 10, 25, 50, 100) if m <= args.budget]
+    marks = sorted({m for m in (1, 5, 10, 25, 50, 100) if m <= args.budget} | {args.budget})  # the ratio's column too
     peer_last = float(np.mean(curves[PEER], axis=0)[args.budget - 1])
     print(f"{'agent':<16}" + "".join(f"{'@' + str(m):>9}" for m in marks) + f"{'x ' + PEER + ' @' + str(args.budget):>13}")
     for spec in specs:

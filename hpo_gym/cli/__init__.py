@@ -123,14 +123,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_script(main: Callable[[], int], resume_hint: str) -> int:
-    """Run a benchmark script's ``main()``; Ctrl-C ends it as it ends an ``hpo-gym`` command: one line saying how to
+    """Run a benchmark script's ``main()`` as an ``hpo-gym`` command runs: Ctrl-C ends it with one line saying how to
     resume (``resume_hint``) and exit status 130, not a traceback out of the harness's interrupt handling (which has
-    already stored the run in flight)."""
+    already stored the run in flight); a refused input (an unknown agent, a missing checkpoint, an ``--out`` holding
+    another benchmark) is one line naming the problem and the fix, with exit status 2, as on the command line."""
+    name = os.path.basename(sys.argv[0])
     try:
         return main()
     except KeyboardInterrupt:
-        print(f"{os.path.basename(sys.argv[0])}: interrupted; {resume_hint}", file=sys.stderr)
+        print(f"{name}: interrupted; {resume_hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"{name}: error: {e}", file=sys.stderr)
+        return 2
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
