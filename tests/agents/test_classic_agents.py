@@ -416,3 +416,11 @@ def test_torch_threads_restores_the_count_also_after_an_error():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_tpe_is_multivariate_whatever_optuna_defaults_to(credit_g):
+    """Optuna 5 defaults to multivariate TPE for one objective, 3.6-4.x (which pyproject allows) to univariate: the
+    agent sets it, so `tpe` is one algorithm, the one the README's numbers come from."""
+    agent = OptunaAgent("tpe")
+    agent.reset(credit_g.space, seed=0, budget=5)
+    assert agent.study.sampler._multivariate is True
