@@ -44,7 +44,7 @@ def paired_rates(fn, n_items: int, peer, n_peer: int, repeats: int = 3) -> tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=positive_int, default=100_000, help="env steps timed per measurement (default 100,000)")
+    parser.add_argument("--steps", type=positive_int, default=100_000, help="env steps timed per single-env measurement (default 100,000; the vector env's measurements take a few times more)")
     parser.add_argument("--batch", type=positive_int, default=1_000_000, help="configurations per evaluate_batch call (default 1,000,000)")
     parser.add_argument("--num-envs", type=positive_int, default=256, help="envs of the native vector env (default 256)")
     args = parser.parse_args()

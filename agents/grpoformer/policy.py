@@ -527,7 +527,10 @@ def check_device(device: str | torch.device, option: str = "--device") -> torch.
     caller's user spells the setting (``--device`` on the command line, ``device`` in Python)."""
     cli = option.startswith("--")
     given = f"{option} {device}" if cli else f"{option}={str(device)!r}"
-    cpu_fix = "leave --device out to run on the CPU" if cli else f"use {option}='cpu'"
+    if cli:  # --device takes one device, a benchmark's --devices a list
+        cpu_fix = "leave --device out to run on the CPU" if option == "--device" else f"leave {device} out of {option}"
+    else:
+        cpu_fix = f"use {option}='cpu'"
     try:
         dev = torch.device(device)
     except RuntimeError:
