@@ -196,16 +196,25 @@ class HPOEnv(gym.Env):
                           "float64, or give float64 actions", UserWarning, stacklevel=3)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        # options and a given task are checked before the seed is applied: a refused reset used to reseed the episode
-        # in play, changing its noise draws
+        # a refused reset leaves the episode in play as it was, its random stream included (it used to be reseeded,
+        # changing the episode's noise draws): options and a given task are checked before the seed is applied, and a
+        # drawn task that cannot be played puts the generator back
         options = check_reset_options(options)
         given = options.get("task")  # None draws, as task=None does
         name = None if given is None else self.pool.resolve(given)
         objective = None if name is None else self._playable(name)
+        rng, rng_seed = self._np_random, self._np_random_seed
+        rng_state = None if rng is None else rng.bit_generator.state  # the draw below advances it in place
         super().reset(seed=seed)
         if name is None:
             name = self.pool.names[int(self.np_random.integers(len(self.pool.names)))]
-            objective = self._playable(name)
+            try:
+                objective = self._playable(name)
+            except Exception:
+                self._np_random, self._np_random_seed = rng, rng_seed
+                if rng is not None and rng_state is not None:
+                    rng.bit_generator.state = rng_state
+                raise
         assert objective is not None  # given, or drawn just above
         space = objective.space
         self.objective = objective

@@ -121,3 +121,38 @@ def test_a_pool_whose_task_needs_float64_actions_warns_once_and_the_task_alone_g
     alone.reset(seed=0)
     action = np.array([fine_space.encode({"n": 87_654_321})[0]], dtype=np.float64)
     assert alone.step(action)[4]["config"]["n"] == 87_654_321
+
+
+def test_a_refused_reset_that_drew_an_unplayable_task_leaves_the_episode_and_its_random_stream(monkeypatch):
+    """A drawn task wider than the action space is refused after the draw: the seed had been applied and the draw taken,
+    so the episode in play went on with another random stream (its noise draws changed)."""
+    import copy
+
+    from gymnasium.utils import seeding
+
+    rng = np.random.default_rng(0)
+    one = TabularObjective("one", SearchSpace([Ordinal("a", [0, 1, 2, 3])]), rng.random((4, 5)))
+    three = TabularObjective("three", SearchSpace([Ordinal(n, [0, 1]) for n in "abc"]), rng.random((8, 5)))
+    _suite(monkeypatch, "one-and-three", {"one": one, "three": three}, shared_space=False)
+    draws_three = next(s for s in range(100) if seeding.np_random(s)[0].integers(2) == 1)
+    action = np.array([0.6, 0.0], np.float32)
+
+    def scores(refuse_with_seed: bool, refuse_without_seed: bool) -> list[float]:
+        env = gym.make("HPO-OpenML-v0", suite="one-and-three", budget=8, noise=True, max_dims=2)
+        env.reset(seed=7, options={"task": "one"})
+        out = [env.step(action)[4]["score"]]
+        if refuse_with_seed:
+            with pytest.raises(ValueError, match="task 'three' has 3 hyperparameters but the action space has 2"):
+                env.reset(seed=draws_three)
+        if refuse_without_seed:
+            while copy.deepcopy(env.unwrapped.np_random).integers(2) != 1:  # step until the next draw is 'three'
+                out.append(env.step(action)[4]["score"])
+            with pytest.raises(ValueError, match="task 'three'"):
+                env.reset()
+        while len(out) < 8:
+            out.append(env.step(action)[4]["score"])
+        return out
+
+    assert scores(True, False) == scores(False, False)
+    plain = scores(False, False)
+    assert scores(False, True) == plain and scores(True, True) == plain
