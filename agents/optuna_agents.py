@@ -36,6 +36,7 @@ seed would repeat the same run.
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -180,25 +181,30 @@ class OptunaAgent:
     def enqueue(self, configs: Iterable[Mapping[str, Any]]) -> None:
         """Evaluate ``configs`` (native dicts) next in the current run, before the sampler proposes.
 
-        Called before the first ``reset``, or after a run spent its budget, they are queued for the next
-        run only. Each one is a real evaluation and counts toward the budget.
+        What the current run's budget has no room left for (all of them before the first ``reset`` or after a run
+        spent its budget) is queued for the next run. Each one is a real evaluation and counts toward the budget.
         """
         given = [dict(c) for c in configs]
-        if self.study is None or self._run_is_over():
-            self._deferred.extend(given)  # checked by the next reset, against that run's space
-            return
-        assert self.space is not None  # reset() sets it with the study
-        for config in given:
-            self.study.enqueue_trial(config_to_params(self.space, config))
+        room = self._room_left()
+        now, later = given[:room], given[room:]
+        self._deferred.extend(later)  # checked by the next reset, against that run's space
+        if now:
+            assert self.study is not None and self.space is not None  # room > 0 only in a run
+            for config in now:
+                self.study.enqueue_trial(config_to_params(self.space, config))
 
-    def _run_is_over(self) -> bool:
-        """The current run has told its budget's worth of trials (so an enqueue belongs to the next one). Only told
-        trials count: ``study.trials`` also holds the queued (WAITING) ones, so a second enqueue into a run whose queue
-        already filled the budget went to the next run, though this run had evaluated nothing yet."""
-        if self._budget is None or self.study is None:
-            return False
-        told = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))
-        return len(told) >= self._budget
+    def _room_left(self) -> int:
+        """How many more trials the current run can start: its budget less the trials told, asked (the one in flight)
+        and queued. ``study.trials`` holds all three; counting the queued ones as told sent a second enqueue into an
+        unevaluated run to the next run, and not counting the one in flight lost what was enqueued before its
+        ``observe`` (queued in a run that had no room for it, dropped at the next reset)."""
+        if self.study is None:
+            return 0
+        if self._budget is None:
+            return sys.maxsize  # a run without a budget takes every enqueued configuration
+        taken = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED,
+                                                               TrialState.RUNNING, TrialState.WAITING))
+        return max(0, self._budget - len(taken))
 
     # -- Agent protocol -----------------------------------------------------------------------------
     def reset(self, space: SearchSpace, seed: int | None = None, budget: int | None = None) -> None:

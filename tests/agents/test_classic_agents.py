@@ -190,14 +190,14 @@ def test_enqueue_after_a_run_spent_its_budget_opens_the_next_run(credit_g):
     assert credit_g.space.decode(agent.act({})) == config
 
 
-def test_two_enqueues_into_a_run_that_has_evaluated_nothing_both_open_it(credit_g):
-    """Queued (waiting) trials counted as the run's told ones: once the first enqueue filled the budget, the second
-    went to the next run, though this run had evaluated nothing."""
+def test_an_enqueue_larger_than_the_room_left_fills_the_run_and_opens_the_next(credit_g):
+    """Budget 3, two configurations queued, then two more: one fits, the other used to be queued in the full run too and
+    dropped at the next reset."""
     configs = credit_g.space.sample(np.random.default_rng(3), 4)
     agent = OptunaAgent("tpe")
     agent.reset(credit_g.space, seed=0, budget=3)
-    agent.enqueue(configs[:3])
-    agent.enqueue(configs[3:])
+    agent.enqueue(configs[:2])
+    agent.enqueue(configs[2:])
     proposed = []
     for _ in range(3):
         action = agent.act({})
@@ -205,7 +205,21 @@ def test_two_enqueues_into_a_run_that_has_evaluated_nothing_both_open_it(credit_
         agent.observe(action, 0.5, {"score": 0.5})
     assert proposed == configs[:3]
     agent.reset(credit_g.space, seed=1, budget=3)
-    assert credit_g.space.decode(agent.act({})) != configs[3]  # not carried into the next run
+    assert credit_g.space.decode(agent.act({})) == configs[3]
+
+
+def test_an_enqueue_while_the_runs_last_trial_is_in_flight_opens_the_next_run(credit_g):
+    """Between the last act and its observe the run has no room left: the configuration used to be queued in it and
+    dropped at the next reset."""
+    config = credit_g.space.sample(np.random.default_rng(11))
+    agent = OptunaAgent("tpe")
+    agent.reset(credit_g.space, seed=0, budget=2)
+    agent.observe(agent.act({}), 0.5, {"score": 0.5})
+    action = agent.act({})
+    agent.enqueue([config])
+    agent.observe(action, 0.5, {"score": 0.5})
+    agent.reset(credit_g.space, seed=1, budget=2)
+    assert credit_g.space.decode(agent.act({})) == config
 
 
 def test_a_warm_start_queued_between_runs_is_checked_against_the_next_runs_space():
