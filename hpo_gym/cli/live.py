@@ -19,6 +19,15 @@ import hpo_gym.live  # noqa: F401  (registers the grpoformer-paper suite for `hp
 from hpo_gym.cli import non_negative_int, positive_int
 
 
+def _fit_seed(text: str) -> int:
+    """``--seed``: also the fits' ``random_state``, which scikit-learn takes up to 2**32 - 1 (refused when the command
+    line is read, not after the task has loaded)."""
+    value = non_negative_int(text)
+    if value > 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"{value} is past 2**32 - 1, the largest seed a fit takes")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("fetch", help="download OpenML tasks (data + splits) into the cache for offline live training",
                               description="Download OpenML tasks (data, features, splits) into openml-python's cache, so "
@@ -49,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="process workers / Ray CPUs (default: the executor's own, the machine's cores)")
     q.add_argument("--ray-address", default=None, help="join a Ray cluster (e.g. auto, ray://head:10001)")
     q.add_argument("--time-limit", type=float, default=300.0, help="seconds per fit (default 300)")
-    q.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random search and of the fits (default 0)")
+    q.add_argument("--seed", type=_fit_seed, default=0, help="seed of the random search and of the fits (default 0)")
     q.add_argument("--cache-dir", help="OpenML cache root (default: $HPO_GYM_OPENML_CACHE, else openml's setting)")
     q.set_defaults(func=run_live)
 

@@ -285,7 +285,7 @@ def whole_task_id(task_id: Any) -> int:
     example: ``int()`` alone truncated 990001.9 to another task and gave its own error for ``None`` or a name, and an
     id OpenML cannot have reached the "not cached, go online" advice."""
     try:
-        whole = (not isinstance(task_id, (bool, bytes)) and (task_id.isdigit() if isinstance(task_id, str) else
+        whole = (not isinstance(task_id, (bool, np.bool_, bytes)) and (task_id.isdigit() if isinstance(task_id, str) else
                                                                int(task_id) == task_id) and int(task_id) >= 1)
     except (TypeError, ValueError, OverflowError):
         whole = False

@@ -108,7 +108,7 @@ def fit_seed(seed: Any) -> int:
     or 2**40 inside the fit (a failed result, cached as the configuration's own), and 2.5 ran as seed 2 but was
     cached under 2.5."""
     try:
-        whole = not isinstance(seed, (bool, str, bytes)) and int(seed) == seed and 0 <= seed <= MAX_SEED
+        whole = not isinstance(seed, (bool, np.bool_, str, bytes)) and int(seed) == seed and 0 <= seed <= MAX_SEED
     except (TypeError, ValueError, OverflowError):
         whole = False
     if not whole:
@@ -355,9 +355,12 @@ class LiveObjective:
         keys, todo = [], []
         libraries = self.family.library_versions()  # one lookup per batch, not per configuration
         for i, (config, seed) in enumerate(zip(configs, seeds)):
-            key = evaluation_key(task=self.task_id, model=self.family.name, config=config, seed=seed, fidelity=fid,
-                                 metric=self.metric, repeat=d.repeat, fold=d.fold, val_fraction=self.val_fraction,
-                                 split_seed=self.split_seed, split=split, dataset=d.dataset_id, n_rows=len(d.y),
+            # seed 0 is the fit seed=None gets: one cache entry for both (hpo-gym live's default --seed 0 reuses the
+            # env's noise-free fits)
+            key = evaluation_key(task=self.task_id, model=self.family.name, config=config, seed=seed or None,
+                                 fidelity=fid, metric=self.metric, repeat=d.repeat, fold=d.fold,
+                                 val_fraction=self.val_fraction, split_seed=self.split_seed, split=split,
+                                 dataset=d.dataset_id, n_rows=len(d.y),
                                  data=d.fingerprint, libraries=libraries)
             keys.append(key)
             record = self._cache_get(key)

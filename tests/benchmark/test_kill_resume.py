@@ -179,7 +179,10 @@ def test_ctrl_c_with_one_job_finishes_and_stores_the_run_in_flight(tmp_path, ctr
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     wait_for(lambda: bool(ResultStore(out).shard_paths()) or proc.poll() is not None, "the first stored run", 120)
     assert proc.poll() is None, f"the benchmark exited (code {proc.returncode}) before it could be interrupted"
-    stored_before = len(ResultStore(out).shard_paths())  # a GP run takes seconds: the next one is in flight now
+    # a GP run takes seconds: half a second after a run is stored, the next one is in flight (a signal right after
+    # the store could land before the next run started, with nothing in flight to finish)
+    time.sleep(0.5)
+    stored_before = len(ResultStore(out).shard_paths())
     os.killpg(proc.pid, signal.SIGINT)
     err, _ = finish(proc)
     stored = len(ResultStore(out).shard_paths())

@@ -78,8 +78,9 @@ def test_a_history_whose_scores_are_all_equal_gets_the_first_new_candidate(flat)
     """Every fit failed (recorded at the worst score) or a flat objective: no order to split by, so no ratio. One
     different score is enough for the ratio to act again."""
     x = np.array([[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]])
-    cands = np.array([[0.9, 0.9], [0.1, 0.1], [0.5, 0.5]])
+    cands = np.array([[0.9, 0.9], [0.5, 0.5], [0.1, 0.1]])
     y = np.full(3, flat)
+    # a split by trial order would call trial 0 (at 0.1) good and pick candidate 2, which sits on it
     assert choose_candidate(np.array([False, True, True]), cands, x, y, NUMERIC, 0.3, 0.1) == 1
     y[2] = 1.0  # the trial at 0.9 is best now: the ratio picks the candidate there
     assert choose_candidate(np.ones(3, dtype=bool), cands, x, y, NUMERIC, 0.3, 0.1) == 0

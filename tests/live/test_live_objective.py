@@ -82,6 +82,7 @@ def test_cache_skips_retraining(openml_session, eval_cache):
     assert fits.jobs == 0  # nothing was trained: both came from the cache
     assert [e.info["cached"] for e in b] == [True, True]
     assert second.evaluate({**configs[1], "max_depth": 2.0}).info["cached"]  # a whole float is the int: no refit
+    assert second.evaluate(configs[0], seed=0).info["cached"]  # seed 0 is the fit seed=None gets: one entry
     assert fits.jobs == 0
     np.testing.assert_array_equal(a.scores, b.scores)
     np.testing.assert_array_equal(a.costs, b.costs)
@@ -100,7 +101,7 @@ def test_seed_and_subsample_fidelity_change_the_fit(openml_session, eval_cache):
     sub = obj.evaluate(config, fidelity={"subsample": 0.2})
     assert "error" not in sub.info and sub.info["fidelity"]["subsample"] == 0.2
     assert obj.evaluate(config, seed=2.0).score == obj.evaluate(config, seed=2).score  # a whole float is that seed
-    for bad in (-1, 2**40, 2.5, True, "3"):  # failed inside the fit (and cached so), or ran under another seed
+    for bad in (-1, 2**40, 2.5, True, np.True_, "3"):  # failed inside the fit (and cached so), or ran under another seed
         with pytest.raises(ValueError, match=r"a fit's seed is a whole number in \[0, 2\*\*32 - 1\]"):
             obj.evaluate(config, seed=bad)
 
@@ -179,7 +180,7 @@ def test_bad_arguments_are_clear_errors(openml_session):
     for regression in ("neg_mean_squared_error", "r2", "adjusted_rand_score"):  # scored class indices without an error
         with pytest.raises(ValueError, match=f"metric '{regression}' is a regression or clustering scorer"):
             LiveObjective(IRIS, "rf", metric=regression, worst_score=-1e9)
-    for not_an_id in (IRIS + 0.9, None, "iris", True, 0):  # 990001.9 used to train on task 990001
+    for not_an_id in (IRIS + 0.9, None, "iris", True, np.True_, 0):  # 990001.9 used to train on task 990001
         with pytest.raises(ValueError, match="OpenML task ids are whole numbers >= 1"):
             LiveObjective(not_an_id, "rf")
     for worst in (float("-inf"), float("nan")):  # the first failed fit then failed the env's finiteness check
