@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
-from hpo_gym.cli import positive_int, non_negative_int  # noqa: E402
+from hpo_gym.cli import non_negative_int, positive_int, run_script  # noqa: E402
 
 
 def joint_vs_marginals(task: str, share: float, draws: int, rng: np.random.Generator) -> dict[str, float]:
@@ -67,4 +67,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "rerun the same command: it takes seconds"))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpo_gym.cli import positive_int
+from hpo_gym.cli import positive_int, run_script
 from hpo_gym.executors import get_executor
 from hpo_gym.live import LiveObjective
 
@@ -127,4 +127,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "rerun the same command (a timing: it starts over, with the evaluation cache off)"))

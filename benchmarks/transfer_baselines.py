@@ -37,7 +37,7 @@ from agents.base import observe_if_supported
 from agents.portfolio import build_portfolio, greedy_order, normalized_scores
 from agents.registry import make_agent
 from hpo_gym.benchmark import kfold_splits
-from hpo_gym.cli import positive_int
+from hpo_gym.cli import positive_int, run_script
 from hpo_gym.env import HPOEnv
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
 
@@ -217,4 +217,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "rerun the same command: it takes under a minute (hpo-gym bench --out DIR resumes the same agents)"))
