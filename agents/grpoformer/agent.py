@@ -426,7 +426,7 @@ class GRPOformerAgent:
         history = observation["x"][mask]
         seen = self._seen(history) if self._exact_repeat_check else None  # ints and >MAX_BINS grids: exact checks
         evaluated = self._as_evaluated(cand[:, :d], hb)
-        g = self._choose(evaluated, nb[:d], hb, history, observation["y"], seen, use_mode)
+        g = self._choose(cand[:, :d], nb[:d], hb, history, observation["y"], seen, use_mode, evaluated)
         # bins_to_unit: bin centre on grid dims, uniform inside the bin on continuous ones (same rng draws)
         b = cand[g].astype(np.float64)
         offset = np.full(b.shape, 0.5) if self._mode_centre(use_mode, g, evaluated[0], hb) else \
@@ -460,7 +460,7 @@ class GRPOformerAgent:
         seen = self._seen(history) if self._exact_repeat_check else None  # ints and >MAX_BINS grids: exact checks
         nb = f.n_bins[0, :d].cpu().numpy()
         evaluated = self._as_evaluated(bins, hb)
-        g = self._choose(evaluated, nb, hb, history, observation["y"], seen, use_mode)
+        g = self._choose(bins, nb, hb, history, observation["y"], seen, use_mode, evaluated)
         u = bins_to_unit(cand[:, g], f, None if self._mode_centre(use_mode, g, evaluated[0], hb) else self._rng)[0, :d]
         u = self._unseen_in_bin(np.asarray(u, dtype=np.float64), bins[g], nb, seen)
         u = self._unvisited(u, bins[g], hb, history, seen)
@@ -501,14 +501,17 @@ class GRPOformerAgent:
         return out
 
     def _choose(self, cand_bins: np.ndarray, n_bins: np.ndarray, history_bins: np.ndarray, history_x: np.ndarray,
-                history_y: np.ndarray, seen: set[bytes] | None, use_mode: bool) -> int:
+                history_y: np.ndarray, seen: set[bytes] | None, use_mode: bool,
+                evaluated_bins: np.ndarray | None = None) -> int:
         """Index of the candidate to propose: the first new one (:func:`first_new`, then :meth:`_first_unevaluated`),
         or, under ``select="density-ratio"`` with at least ``select_after`` past trials and no mode to play, the new
         candidate of highest density ratio (:func:`choose_candidate`). Candidates are compared at their bins' centres;
-        on categorical dimensions by their bins, whose codes have no order."""
+        on categorical dimensions by their bins, whose codes have no order. New means new as the env will record it:
+        ``evaluated_bins`` (:meth:`_as_evaluated`; default ``cand_bins``) against the history's bins."""
         if len(history_bins) == 0:
             return self._first_unevaluated(cand_bins, n_bins, 0, seen)
-        new = ~(cand_bins[:, None, :] == history_bins[None, :, :]).all(-1).any(-1)
+        compared = cand_bins if evaluated_bins is None else evaluated_bins
+        new = ~(compared[:, None, :] == history_bins[None, :, :]).all(-1).any(-1)
         g = self._first_unevaluated(cand_bins, n_bins, int(np.argmax(new)), seen)  # first_new's choice (0 if none)
         if use_mode or self.select != "density-ratio" or len(history_y) < self.select_after:
             return g

@@ -210,7 +210,7 @@ def test_categories_reach_the_choice_as_bins_and_both_paths_agree(monkeypatch):
     assert calls and all(c["categorical"].tolist() == [False, True] for c in calls)
     for c in calls:  # the categorical column holds bin indices 0..2, the float column unit-cube codes
         assert set(np.unique(c["past"][:, 1])) <= {0.0, 1.0, 2.0} and set(np.unique(c["candidates"][:, 1])) <= {0, 1, 2}
-        assert ((c["past"][:, 0] > 0) & (c["past"][:, 0] < 1)).all()
+        assert ((c["past"][:, 0] >= 0) & (c["past"][:, 0] <= 1)).all()  # the grid's ends encode to 0 and 1
         scores = density_ratio(c["candidates"], c["past"], c["y"], c["categorical"], c["gamma"], c["bandwidth"])
         new = np.flatnonzero(c["new"])
         assert c["index"] == new[np.argmax(scores[new])]
