@@ -536,6 +536,14 @@ def check_device(device: str | torch.device, option: str = "--device") -> torch.
     except RuntimeError:
         named = f"{option} {str(device)!r}" if cli else given
         raise ValueError(f"{named} is not a torch device; use cpu, cuda or cuda:N") from None
+    if dev.type == "meta":
+        raise ValueError(f"{given}: meta tensors hold no values, so nothing can be trained or sampled on them; {cpu_fix}")
+    if dev.type not in ("cpu", "cuda"):  # xpu, mps, hpu, ...: torch failed on them only deep inside the first update
+        try:
+            torch.zeros(1, device=dev)
+        except Exception as e:  # noqa: BLE001  (AssertionError, RuntimeError, ModuleNotFoundError by backend)
+            raise ValueError(f"{given}: this torch ({torch.__version__}) cannot use {dev.type} devices "
+                             f"({type(e).__name__}: {str(e)[:120]}); {cpu_fix}") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"{given}: this torch ({torch.__version__}) sees no CUDA device; {cpu_fix}, "

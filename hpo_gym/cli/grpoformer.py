@@ -10,7 +10,9 @@ import json
 import sys
 from pathlib import Path
 
+from hpo_gym.atomic import atomic_write_text
 from hpo_gym.cli import non_negative_int, positive_int
+from hpo_gym.lock import directory_lock
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -166,8 +168,17 @@ def _run_online(args, suite, holdout, out: Path, learner, policy_config=None) ->
     """Paper mode on each held-out task, next to random search at the same budget, with the learner flags given
     (``learner``: paper mode's ``LearnerConfig(epochs=4, minibatch=16)`` plus them) and the policy the ``--head`` /
     ``--width`` / ``--layers`` flags ask for (``policy_config``; None: the default policy); both saved in
-    ``online.json``."""
+    ``online.json``. ``out`` is locked for the run: a second one into it stops at once, naming this one."""
+    if not holdout:
+        raise ValueError("--online needs the target task(s) in --holdout, e.g. --holdout credit_g")
+    with directory_lock(out, "a train-grpoformer --online run"):  # a second run into out stops here, naming this one
+        return _online_tasks(args, suite, holdout, out, learner, policy_config)
+
+
+def _online_tasks(args, suite, holdout, out: Path, learner, policy_config) -> int:
+    """:func:`_run_online`'s work, holding ``out``'s lock; its files are written atomically."""
     import dataclasses
+    import io
 
     import numpy as np
     import torch
@@ -175,10 +186,7 @@ def _run_online(args, suite, holdout, out: Path, learner, policy_config=None) ->
     from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig
     from agents.grpoformer.train import train_online
 
-    if not holdout:
-        raise ValueError("--online needs the target task(s) in --holdout, e.g. --holdout credit_g")
     budget = 500 if args.budget is None else args.budget
-    out.mkdir(parents=True, exist_ok=True)
     results = {}
     for task in holdout:
         obj = suite.load(task)
@@ -199,9 +207,11 @@ def _run_online(args, suite, holdout, out: Path, learner, policy_config=None) ->
                          "policy": dataclasses.asdict(policy_config or PolicyConfig())}
         print(f"{task}: online GRPOformer regret@{budget} = {_short(None if regret is None else float(regret[-1]))}, "
               f"random search = {_short(None if rand_regret is None else float(rand_regret[-1]))}")
-        np.savetxt(out / f"online_{task}.csv", np.c_[np.arange(1, budget + 1), curve], delimiter=",",
-                   header="evaluations,best_score", comments="")
-    (out / "online.json").write_text(json.dumps(results, indent=2))
+        text = io.StringIO()
+        np.savetxt(text, np.c_[np.arange(1, budget + 1), curve], delimiter=",", header="evaluations,best_score",
+                   comments="")
+        atomic_write_text(out / f"online_{task}.csv", text.getvalue())
+    atomic_write_text(out / "online.json", json.dumps(results, indent=2))
     print(f"results: {out / 'online.json'}, best-so-far curves: {out}/online_<task>.csv")
     return 0
 

@@ -452,6 +452,11 @@ def test_train_cli_names_a_device_this_torch_cannot_use(tmp_path, capsys):
     args = ["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "run"), "--updates", "1"]
     assert main(args + ["--device", "tpu-ish"]) == 2
     assert "'tpu-ish' is not a torch device; use cpu, cuda or cuda:N" in capsys.readouterr().err
+    assert main(args + ["--device", "meta"]) == 2  # it failed inside update 1, leaving a log.csv
+    assert "--device meta: meta tensors hold no values" in capsys.readouterr().err
+    if not hasattr(torch, "xpu") or not torch.xpu.is_available():  # it raised a bare AssertionError after loading tables
+        assert main(args + ["--device", "xpu"]) == 2
+        assert "--device xpu: this torch" in capsys.readouterr().err and not (tmp_path / "run" / "log.csv").exists()
     if not torch.cuda.is_available():
         assert main(args + ["--device", "cuda"]) == 2
         assert "sees no CUDA device; leave --device out" in capsys.readouterr().err

@@ -65,6 +65,11 @@ def test_online_mode_trains_with_the_learner_flags_and_refuses_table_only_ones(t
     with pytest.raises(SystemExit):  # --budget 0 used to run 500 evaluations, -5 to fail in numpy
         main(["train-grpoformer", "--online", "--holdout", "credit_g", "--budget", "0", "--out", str(out)])
     assert "--budget: 0 is not >= 1" in capsys.readouterr().err
+    from hpo_gym.lock import directory_lock
+
+    with directory_lock(out, "another train-grpoformer --online run"):  # two online runs overwrote each other's files
+        assert main(["train-grpoformer", "--online", "--holdout", "credit_g", "--budget", "12", "--out", str(out)]) == 2
+    assert f"{out} is being written by another train-grpoformer --online run" in capsys.readouterr().err
 
 
 def test_online_mode_builds_the_policy_the_architecture_flags_ask_for(tmp_path):
