@@ -54,22 +54,23 @@ def test_wait_takes_the_lock_once_the_holder_is_done(tmp_path):
     """The fold-checkpoint cache waits (two agents may fit the same fold at once): the second then finds the first's
     result instead of failing its runs."""
     import threading
-    import time
 
-    held, released = threading.Event(), []
+    held, let_go, order = threading.Event(), threading.Event(), []
 
     def holder():
         with directory_lock(tmp_path, "the first fit"):
             held.set()
-            time.sleep(0.5)
-            released.append(time.monotonic())
+            let_go.wait(30)  # held until the refused attempt below has been made, however slow the machine
+            order.append("released")
 
     thread = threading.Thread(target=holder)
     thread.start()
-    held.wait(5)
+    assert held.wait(30)
     with pytest.raises(DirectoryInUse):
         with directory_lock(tmp_path, "the second fit"):
             pass
+    threading.Timer(0.2, let_go.set).start()  # the waiting attempt below starts before the holder lets go
     with directory_lock(tmp_path, "the second fit", wait=True):
-        assert released and time.monotonic() >= released[0]  # got the lock only after the holder let go
+        order.append("acquired")
     thread.join()
+    assert order == ["released", "acquired"]  # got the lock only after the holder let go

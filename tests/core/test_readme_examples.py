@@ -29,17 +29,25 @@ def test_benchmark_with_your_own_table(tmp_path):
 
 
 def test_transfer_baseline_fits_on_seven_tasks_and_plays_the_eighth():
+    """The README's fit on seven tables: the agent records exactly them, and its first 10 proposals on credit_g are the
+    portfolio built from them (a fit on one table passed this test when it only checked the actions' validity)."""
     ns, _ = run_example(readme_example('make_agent("portfolio+tpe:10")'))
     agent = ns["agent"]
+    seven = {"vehicle", "kc1", "phoneme", "blood_transfusion", "australian", "car", "segment"}
+    assert set(agent.trained_on) == seven
     env = gym.make("HPO-OpenML-v0", task="credit_g", budget=12)
     obs, _ = env.reset(seed=0)
     agent.reset(env.unwrapped.space, seed=0, budget=12)
+    proposed = []
     for _ in range(12):
         action = agent.act(obs)
         assert env.action_space.contains(action)
         obs, reward, terminated, _, info = env.step(action)
         agent.observe(action, reward, info)
+        proposed.append(info["config"])
     assert terminated and np.isfinite(info["best_score"])
+    credit_g = env.unwrapped.objective
+    assert proposed[:10] == agent.portfolio.configs(credit_g, 10)
 
 
 def test_grpoformer_agent_loads_the_shipped_fold_checkpoint_and_acts():

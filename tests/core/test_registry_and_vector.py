@@ -84,6 +84,7 @@ def test_native_vector_env_matches_single_envs_on_mixed_tasks(noise):
         assert all(info[key][i] == single_info[key] for key in single_info)
     actions = np.random.default_rng(0).random((budget, n, 5))
     prev_best = np.full(n, -np.inf)
+    off_mean = []
     for t in range(budget):
         obs, rewards, terminated, truncated, info = vec.step(actions[t])
         for i, env in enumerate(singles):
@@ -91,6 +92,9 @@ def test_native_vector_env_matches_single_envs_on_mixed_tasks(noise):
             assert terminated[i] == s_term and vec.cell_config(info["cell"][i]) == s_info["config"]
             np.testing.assert_allclose(obs["x"][i], s_obs["x"])
             if noise:  # other draws than the noise-free single env, but the regret is of the incumbent's mean score
+                seed_scores = env.unwrapped.objective.seed_scores[info["cell"][i]]
+                assert info["score"][i] in seed_scores  # one seed's draw, not the mean
+                off_mean.append(info["score"][i] != env.unwrapped.objective.mean_scores[info["cell"][i]])
                 assert info["normalized_regret"][i] >= 0.0 and rewards[i] == pytest.approx(-info["normalized_regret"][i])
                 if info["score"][i] > prev_best[i]:  # this trial became the incumbent
                     objective = env.unwrapped.objective
@@ -102,6 +106,7 @@ def test_native_vector_env_matches_single_envs_on_mixed_tasks(noise):
             assert info["normalized_regret"][i] == pytest.approx(s_info["normalized_regret"])
         prev_best = info["best_score"]
     assert vec.observation_space.contains(obs)
+    assert not noise or any(off_mean)
     # next step autoresets every finished env: reward 0, fresh history, and the new episodes' reset info masked in (it
     # used to be masked out, so mask-honouring code such as DictInfoToList lost each row's new task)
     obs, rewards, terminated, _, info = vec.step(actions[0])

@@ -122,6 +122,7 @@ def test_fast_agent_actions_identical_to_torch_path(kw):
                 assert np.array_equal(a, ref.act(obs))
                 assert a.dtype == np.float32 and env.action_space.contains(a)
                 obs, *_ = env.step(a)
+    assert ref._fast is None and fast._fast is not None  # each agent ran its own path
 
 
 def test_fast_path_follows_a_replaced_policy():

@@ -384,7 +384,7 @@ def test_fit_without_a_matching_checkpoint_says_it_trains_and_where(tmp_path, mo
 
 def test_ppo_critic_ablation_saves_and_resumes_its_critic(tmp_path):
     """The critic, its optimizer and the PCR state buffer are part of the training state: after 2 updates and a
-    resume to 3 they carry 3 updates' worth of history, like an uninterrupted run (not 1, as a fresh start would)."""
+    resume to 3 they hold what an uninterrupted run's hold."""
     import dataclasses
 
     from agents.grpoformer.train import TrainConfig, train

@@ -217,6 +217,7 @@ def test_a_cache_that_cannot_be_written_is_not_called_offline(private_openml):
 def test_a_process_waiting_for_the_cache_lock_says_who_holds_it(private_openml):
     """A hung download of another process held every other one silently (openml-python's requests have no timeout)."""
     import threading
+    import time
 
     from hpo_gym.lock import directory_lock
 
@@ -232,8 +233,17 @@ def test_a_process_waiting_for_the_cache_lock_says_who_holds_it(private_openml):
 
     thread = threading.Thread(target=other_loader)
     thread.start()
-    held.wait(10)
-    threading.Timer(1.0, release.set).start()
-    with pytest.warns(RuntimeWarning, match=r"waiting for the OpenML cache lock: .*another hpo-gym downloading a big task"):
+    assert held.wait(30)
+    with pytest.warns(RuntimeWarning, match=r"waiting for the OpenML cache lock: .*another hpo-gym downloading a big task") \
+            as said:
+        def release_once_said() -> None:  # the holder lets go only after the waiter has said who is in its way
+            deadline = time.monotonic() + 30
+            while not len(said) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            release.set()
+
+        releaser = threading.Thread(target=release_once_said)
+        releaser.start()
         assert load_task(IRIS, cache_dir=cache).n_classes == 3
-    thread.join(10)
+    releaser.join(30)
+    thread.join(30)
