@@ -48,6 +48,7 @@ import torch
 
 from agents.grpoformer.candidate_selection import SELECTIONS, choose_candidate
 from agents.grpoformer.fast_inference import FastPolicy
+from agents.grpoformer.learner import new_candidates
 from agents.grpoformer.policy import (
     FEATURES_VERSION,
     MAX_BINS,
@@ -426,7 +427,7 @@ class GRPOformerAgent:
         history = observation["x"][mask]
         seen = self._seen(history) if self._exact_repeat_check else None  # ints and >MAX_BINS grids: exact checks
         evaluated = self._as_evaluated(cand[:, :d], hb)
-        g = self._choose(cand[:, :d], nb[:d], hb, history, observation["y"], seen, use_mode, evaluated)
+        g = self._choose(cand[:, :d], evaluated, nb[:d], hb, history, observation["y"], seen, use_mode)
         # bins_to_unit: bin centre on grid dims, uniform inside the bin on continuous ones (same rng draws)
         b = cand[g].astype(np.float64)
         offset = np.full(b.shape, 0.5) if self._mode_centre(use_mode, g, evaluated[0], hb) else \
@@ -460,7 +461,7 @@ class GRPOformerAgent:
         seen = self._seen(history) if self._exact_repeat_check else None  # ints and >MAX_BINS grids: exact checks
         nb = f.n_bins[0, :d].cpu().numpy()
         evaluated = self._as_evaluated(bins, hb)
-        g = self._choose(bins, nb, hb, history, observation["y"], seen, use_mode, evaluated)
+        g = self._choose(bins, evaluated, nb, hb, history, observation["y"], seen, use_mode)
         u = bins_to_unit(cand[:, g], f, None if self._mode_centre(use_mode, g, evaluated[0], hb) else self._rng)[0, :d]
         u = self._unseen_in_bin(np.asarray(u, dtype=np.float64), bins[g], nb, seen)
         u = self._unvisited(u, bins[g], hb, history, seen)
@@ -473,25 +474,30 @@ class GRPOformerAgent:
         self._last_proposal = (n_trials, np.minimum((np.asarray(u, dtype=np.float64) * nb).astype(np.int64), nb - 1))
         return u
 
+    def _learn_where_proposals_land(self, history_bins: np.ndarray) -> None:
+        """Compare the last proposal (:meth:`_remember`) with the trial the env recorded for it, when the history grew
+        by exactly that one, and keep, per dimension, where its bin landed (for :meth:`_as_evaluated`)."""
+        last, self._last_proposal = self._last_proposal, None
+        if last is None or len(history_bins) != last[0] + 1:
+            return
+        for dim in np.flatnonzero(last[1] != history_bins[-1]).tolist():
+            proposed, recorded = int(last[1][dim]), int(history_bins[-1][dim])
+            # snapping to the nearest grid point is monotone: every bin between the two lands where the proposal did
+            # (categories have no order: only the proposed bin is known)
+            between = [proposed] if self._categorical[dim] else range(min(proposed, recorded), max(proposed, recorded) + 1)
+            self._snapped[dim].update(dict.fromkeys(between, recorded))
+
     def _as_evaluated(self, cand_bins: np.ndarray, history_bins: np.ndarray) -> np.ndarray:
-        """``cand_bins`` as the env will evaluate them, as far as this run has seen: per dimension, a bin that an earlier
-        proposal of this run was evaluated in another bin of, or that lies between the two, is replaced by that one.
+        """``cand_bins`` as the env will evaluate them, as far as this run has seen (after learning from the last
+        proposal, :meth:`_learn_where_proposals_land`): per dimension, a bin that an earlier proposal of this run was
+        evaluated in another bin of, or that lies between the two, is replaced by that one.
 
         Why: a user table built on a given space snaps every proposal to its own grid, and the history records the
         grid point, not the proposal; a candidate compared with the history by its own bins looked new while it landed
         on an evaluated cell (the default agent evaluated 9-22 distinct cells in 50 steps on a 315-cell table,
-        deterministic mode 2). Learned from the run's own (proposal, recorded trial) pairs, when the history grew by
-        exactly the last proposal; on grids whose bins are their values (every embedded task) each proposal is
-        recorded in its own bins, nothing is learned and the candidates are compared as they are."""
-        last, self._last_proposal = self._last_proposal, None
-        if last is not None and len(history_bins) == last[0] + 1:
-            for dim in np.flatnonzero(last[1] != history_bins[-1]).tolist():
-                proposed, recorded = int(last[1][dim]), int(history_bins[-1][dim])
-                # snapping to the nearest grid point is monotone: every bin between the two lands where the proposal
-                # did (categories have no order: only the proposed bin is known)
-                between = [proposed] if self._categorical[dim] else range(min(proposed, recorded),
-                                                                          max(proposed, recorded) + 1)
-                self._snapped[dim].update(dict.fromkeys(between, recorded))
+        deterministic mode 2). On grids whose bins are their values (every embedded task) each proposal is recorded in
+        its own bins, nothing is learned and the candidates are compared as they are."""
+        self._learn_where_proposals_land(history_bins)
         if not any(self._snapped):
             return cand_bins
         out = np.array(cand_bins, copy=True)
@@ -500,18 +506,16 @@ class GRPOformerAgent:
                 out[cand_bins[:, j] == proposed, j] = recorded
         return out
 
-    def _choose(self, cand_bins: np.ndarray, n_bins: np.ndarray, history_bins: np.ndarray, history_x: np.ndarray,
-                history_y: np.ndarray, seen: set[bytes] | None, use_mode: bool,
-                evaluated_bins: np.ndarray | None = None) -> int:
-        """Index of the candidate to propose: the first new one (:func:`first_new`, then :meth:`_first_unevaluated`),
-        or, under ``select="density-ratio"`` with at least ``select_after`` past trials and no mode to play, the new
-        candidate of highest density ratio (:func:`choose_candidate`). Candidates are compared at their bins' centres;
-        on categorical dimensions by their bins, whose codes have no order. New means new as the env will record it:
-        ``evaluated_bins`` (:meth:`_as_evaluated`; default ``cand_bins``) against the history's bins."""
+    def _choose(self, cand_bins: np.ndarray, evaluated_bins: np.ndarray, n_bins: np.ndarray, history_bins: np.ndarray,
+                history_x: np.ndarray, history_y: np.ndarray, seen: set[bytes] | None, use_mode: bool) -> int:
+        """Index of the candidate to propose: the first new one (:func:`~agents.grpoformer.learner.first_new`'s rule,
+        then :meth:`_first_unevaluated`), or, under ``select="density-ratio"`` with at least ``select_after`` past
+        trials and no mode to play, the new candidate of highest density ratio (:func:`choose_candidate`). New means new
+        as the env will record it: ``evaluated_bins`` (:meth:`_as_evaluated`) against the history's bins. Candidates
+        are compared at their own bins' centres; on categorical dimensions by their bins, whose codes have no order."""
         if len(history_bins) == 0:
             return self._first_unevaluated(cand_bins, n_bins, 0, seen)
-        compared = cand_bins if evaluated_bins is None else evaluated_bins
-        new = ~(compared[:, None, :] == history_bins[None, :, :]).all(-1).any(-1)
+        new = new_candidates(evaluated_bins, history_bins)
         g = self._first_unevaluated(cand_bins, n_bins, int(np.argmax(new)), seen)  # first_new's choice (0 if none)
         if use_mode or self.select != "density-ratio" or len(history_y) < self.select_after:
             return g

@@ -209,13 +209,16 @@ def not_in(keys: np.ndarray, excluded: set[bytes]) -> np.ndarray:
     return np.fromiter((k not in excluded for k in keys), dtype=bool, count=len(keys))
 
 
+def new_candidates(cand_bins: np.ndarray, hist_bins: np.ndarray) -> np.ndarray:
+    """Which candidates ``(G, D)`` have bins that differ from every past trial's ``(n, D)``: bool ``(G,)``."""
+    return ~(cand_bins[:, None, :] == hist_bins[None, :, :]).all(-1).any(-1)
+
+
 def first_new(cand_bins: np.ndarray, hist_bins: np.ndarray) -> int:
     """Index of the first candidate ``(G, D)`` whose bins differ from every past trial ``(n, D)`` (0 if none)."""
     if hist_bins.shape[0] == 0:
         return 0
-    seen = (cand_bins[:, None, :] == hist_bins[None, :, :]).all(-1).any(-1)
-    new = np.flatnonzero(~seen)
-    return int(new[0]) if new.size else 0
+    return int(np.argmax(new_candidates(cand_bins, hist_bins)))  # argmax of all False is 0
 
 
 def distinct_history_bins(states: dict[str, np.ndarray], n_bins: np.ndarray, chunk: int = 256
