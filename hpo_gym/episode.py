@@ -35,6 +35,19 @@ def is_whole_number(value: Any) -> TypeGuard[int | np.integer]:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def whole_value(value: Any) -> int | None:
+    """``value`` as an int when it is a number with a whole value (an int, NumPy's too, or a float such as ``31.0``),
+    else None: bools and strings are no numbers here, and ``2.5``, NaN or infinity would be cut or fail later. For ids
+    and seeds that a float may carry; counts take only ints (:func:`is_whole_number`)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        return None
+    try:
+        whole = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return whole if whole == value else None
+
+
 def positive_count(value: Any, name: str) -> int:
     """``value`` as an int; ``ValueError`` naming ``name`` unless it is a whole number >= 1 (a bool, float or string
     is refused, not truncated: ``2.5`` envs or ``True`` evaluations are mistakes, not requests)."""

@@ -17,13 +17,14 @@ from tqdm.auto import tqdm
 
 import hpo_gym.live  # noqa: F401  (registers the grpoformer-paper suite for `hpo-gym tasks --suite`)
 from hpo_gym.cli import non_negative_int, positive_int
+from hpo_gym.live.objective import MAX_SEED
 
 
 def _fit_seed(text: str) -> int:
     """``--seed``: also the fits' ``random_state``, which scikit-learn takes up to 2**32 - 1 (refused when the command
     line is read, not after the task has loaded)."""
     value = non_negative_int(text)
-    if value > 2**32 - 1:
+    if value > MAX_SEED:
         raise argparse.ArgumentTypeError(f"{value} is past 2**32 - 1, the largest seed a fit takes")
     return value
 

@@ -35,6 +35,7 @@ from xml.parsers.expat import ExpatError
 import numpy as np
 import pandas as pd
 
+from hpo_gym.episode import whole_value
 from hpo_gym.fingerprint import array_fingerprint
 from hpo_gym.lock import DirectoryInUse, directory_lock
 
@@ -284,14 +285,13 @@ def whole_task_id(task_id: Any) -> int:
     """``task_id`` as an int when it is a whole number >= 1 (or a string of digits), else a ValueError with an
     example: ``int()`` alone truncated 990001.9 to another task and gave its own error for ``None`` or a name, and an
     id OpenML cannot have reached the "not cached, go online" advice."""
-    try:
-        whole = (not isinstance(task_id, (bool, np.bool_, bytes)) and (task_id.isdigit() if isinstance(task_id, str) else
-                                                               int(task_id) == task_id) and int(task_id) >= 1)
-    except (TypeError, ValueError, OverflowError):
-        whole = False
-    if not whole:
+    if isinstance(task_id, str):
+        whole = int(task_id) if task_id.isascii() and task_id.isdigit() else None
+    else:
+        whole = whole_value(task_id)
+    if whole is None or whole < 1:
         raise ValueError(f"OpenML task ids are whole numbers >= 1, got {task_id!r}, e.g. 167149")
-    return int(task_id)
+    return whole
 
 
 def fetch(task_ids: Iterable[int], cache_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from hpo_gym.episode import whole_value
 from hpo_gym.executors import Executor, Outcome, get_executor
 from hpo_gym.live.cache import EvaluationCache, canonical, evaluation_key
 from hpo_gym.live.data import TaskData, load_task
@@ -107,13 +108,10 @@ def fit_seed(seed: Any) -> int:
     """``seed`` as the int a fit gets, refused unless it is a whole number in [0, 2**32 - 1]: scikit-learn refused -1
     or 2**40 inside the fit (a failed result, cached as the configuration's own), and 2.5 ran as seed 2 but was
     cached under 2.5."""
-    try:
-        whole = not isinstance(seed, (bool, np.bool_, str, bytes)) and int(seed) == seed and 0 <= seed <= MAX_SEED
-    except (TypeError, ValueError, OverflowError):
-        whole = False
-    if not whole:
+    whole = whole_value(seed)
+    if whole is None or not 0 <= whole <= MAX_SEED:
         raise ValueError(f"seed {seed!r}: a fit's seed is a whole number in [0, 2**32 - 1] (or None for the default 0)")
-    return int(seed)
+    return whole
 
 
 def is_classification_scorer(metric: str) -> bool:
