@@ -195,27 +195,32 @@ class HPOEnv(gym.Env):
                           f"to a neighbouring value; make an env of this task alone (task={name!r}), whose Box is "
                           "float64, or give float64 actions", UserWarning, stacklevel=3)
 
+    def _seed_and_draw_task(self, seed: int | None) -> tuple[str, Objective]:
+        """Apply ``seed`` and draw the episode's task from the generator; a drawn task that cannot be played
+        (:meth:`_playable` refuses it) puts the generator back as it was, so the refused reset changes nothing."""
+        rng, rng_seed = self._np_random, self._np_random_seed
+        rng_state = None if rng is None else rng.bit_generator.state  # the draw advances it in place
+        super().reset(seed=seed)
+        name = self.pool.names[int(self.np_random.integers(len(self.pool.names)))]
+        try:
+            return name, self._playable(name)
+        except Exception:
+            self._np_random, self._np_random_seed = rng, rng_seed
+            if rng is not None and rng_state is not None:
+                rng.bit_generator.state = rng_state
+            raise
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         # a refused reset leaves the episode in play as it was, its random stream included (it used to be reseeded,
-        # changing the episode's noise draws): options and a given task are checked before the seed is applied, and a
-        # drawn task that cannot be played puts the generator back
+        # changing the episode's noise draws): options and a given task are checked before the seed is applied
         options = check_reset_options(options)
         given = options.get("task")  # None draws, as task=None does
-        name = None if given is None else self.pool.resolve(given)
-        objective = None if name is None else self._playable(name)
-        rng, rng_seed = self._np_random, self._np_random_seed
-        rng_state = None if rng is None else rng.bit_generator.state  # the draw below advances it in place
-        super().reset(seed=seed)
-        if name is None:
-            name = self.pool.names[int(self.np_random.integers(len(self.pool.names)))]
-            try:
-                objective = self._playable(name)
-            except Exception:
-                self._np_random, self._np_random_seed = rng, rng_seed
-                if rng is not None and rng_state is not None:
-                    rng.bit_generator.state = rng_state
-                raise
-        assert objective is not None  # given, or drawn just above
+        if given is None:
+            name, objective = self._seed_and_draw_task(seed)
+        else:
+            name = self.pool.resolve(given)
+            objective = self._playable(name)
+            super().reset(seed=seed)
         space = objective.space
         self.objective = objective
         self._history.reset(0, space)
