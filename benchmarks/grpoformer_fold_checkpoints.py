@@ -49,7 +49,7 @@ from agents.grpoformer.agent import GRPOformerAgent  # noqa: E402
 from agents.grpoformer.candidate_selection import SELECTIONS  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
-from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
+from hpo_gym.benchmark.metrics import beats_random_ratio, regret_by_run  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
 from hpo_gym.cli import positive_int, run_script  # noqa: E402
 
@@ -140,9 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     per_task = pd.DataFrame({a: at[args.budget].loc[a].groupby("task").mean() for a in agents})
     if "tpe" in agents:  # the targets' unit, from the same harness run
         table["x tpe"] = table[f"regret@{args.budget}"] / table.loc["tpe", f"regret@{args.budget}"]
-    if "random" in agents:
-        table["beats random"] = [f"{int((per_task[a] < per_task['random']).sum())}/{len(per_task)}" if a != "random"
-                                 else "-" for a in table.index]
+    if "random" in agents:  # the harness's own rule (BtR: ties at the stored precision do not count)
+        btr = beats_random_ratio(per_task.T)
+        table["beats random"] = [f"{round(btr[a] * len(per_task))}/{len(per_task)}" if a != "random" else "-"
+                                 for a in table.index]
     print(table.to_markdown(floatfmt=".4f"))
     print()
     print(per_task.to_markdown(floatfmt=".4f"))

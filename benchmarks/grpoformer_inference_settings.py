@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from collections.abc import Mapping, Sequence
 import sys
+from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
