@@ -495,7 +495,7 @@ class GRPOformerAgent:
         Why: a user table built on a given space snaps every proposal to its own grid, and the history records the
         grid point, not the proposal; a candidate compared with the history by its own bins looked new while it landed
         on an evaluated cell (the default agent evaluated 9-22 distinct cells in 50 steps on a 315-cell table,
-        deterministic mode 2). On grids whose bins are their values (every embedded task) each proposal is recorded in
+        deterministic mode 3: benchmarks/grpoformer_snapping_table.py). On grids whose bins are their values (every embedded task) each proposal is recorded in
         its own bins, nothing is learned and the candidates are compared as they are."""
         self._learn_where_proposals_land(history_bins)
         if not any(self._snapped):

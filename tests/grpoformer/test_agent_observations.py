@@ -239,29 +239,17 @@ def test_kfold_without_checkpoints_on_tasks_that_are_not_tables_names_the_fix(tm
 def test_on_a_table_that_snaps_proposals_to_its_grid_the_agent_learns_where_they_land(deterministic):
     """A user table on a given space snaps each proposal to its own grid and the history records the grid point: a
     candidate compared with the history by its own bins looked new while it landed on an evaluated cell (the
-    deterministic agent evaluated 2 distinct cells in 50 steps of a 315-cell table, the default agent 9-22)."""
-    import pandas as pd
+    deterministic agent evaluated 3 distinct cells in 50 steps of a 315-cell table, the default agent 9-22). The table
+    and the run are benchmarks/grpoformer_snapping_table.py's."""
+    import importlib.util
+    from pathlib import Path
 
-    from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
-    from hpo_gym.tabular import TabularObjective
-
-    rng = np.random.default_rng(0)
-    df = pd.DataFrame([{"opt": o, "units": u, "lr": lr, "depth": d,
-                        "acc": 0.8 - 0.02 * abs(np.log10(lr) + 3) - 0.01 * abs(np.log2(u) - 6) + 0.03 * (o == "adam")
-                        + 0.01 * d + 0.001 * rng.random()}
-                       for o in ["adam", "sgd", "rmsprop"] for u in [8, 16, 32, 64, 128, 256, 512]
-                       for lr in [1e-5, 1e-4, 1e-3, 1e-2, 1e-1] for d in [1, 2, 3]])
-    space = SearchSpace([Categorical("opt", ["adam", "sgd", "rmsprop"]), Int("units", 8, 512, log=True),
-                         Float("lr", 1e-5, 1e-1, log=True), Ordinal("depth", [1, 2, 3])])
-    table = TabularObjective.from_dataframe(df, metric="acc", space=space, name="user-grid")
-    budget = 30
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "grpoformer_snapping_table.py"
+    spec = importlib.util.spec_from_file_location("grpoformer_snapping_table", path)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    table, budget = script.snapping_table(), 30
     for seed in range(2):
-        env = gym.make("HPO-OpenML-v0", objective=table, budget=budget)
-        obs, _ = env.reset(seed=seed)
-        agent = GRPOformerAgent(deterministic=deterministic)
-        agent.reset(env.unwrapped.space, seed=seed, budget=budget)
-        cells = set()
-        for _ in range(budget):
-            obs, *_, info = env.step(agent.act(obs))
-            cells.add(tuple(info["config"].values()))
-        assert len(cells) >= 0.6 * budget, (seed, len(cells))
+        distinct, _ = script.run(lambda: GRPOformerAgent(deterministic=deterministic), table, budget, seed)
+        assert distinct >= 0.6 * budget, (seed, distinct)
