@@ -32,6 +32,7 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # its sibling scripts, also when a test loads it from its path
 
 from agents.grpoformer.agent import GRPOformerAgent, load_fold_policy  # noqa: E402
 from agents.grpoformer.policy import Features, GRPOformerPolicy, draw_factorized  # noqa: E402

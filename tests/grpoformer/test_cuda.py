@@ -80,19 +80,26 @@ def test_cuda_training_state_resumes_on_cpu(tmp_path):
     assert list(pd.read_csv(out / "log.csv")["update"]) == [1, 2, 3]
 
 
-def test_agent_torch_path_on_cuda_matches_cpu(tmp_path):
-    """``GRPOformerAgent(device="cuda", fast=False)`` proposes what the CPU agent proposes for the same seed."""
+@pytest.mark.parametrize("checkpoint", ["untrained", "shipped"])
+def test_agent_torch_path_on_cuda_matches_cpu(tmp_path, checkpoint):
+    """``GRPOformerAgent(device="cuda", fast=False)`` proposes what the CPU agent proposes for the same seed, past
+    ``select_after`` too, where the default density-ratio rule chooses among the candidates drawn on the device."""
     torch.manual_seed(0)
-    save_policy(GRPOformerPolicy().eval(), tmp_path / "p.pt", {"train_tasks": []})
-    env = gym.make("HPO-OpenML-v0", task="kc1", budget=6)
+    path = None
+    if checkpoint == "untrained":
+        path = tmp_path / "p.pt"
+        save_policy(GRPOformerPolicy().eval(), path, {"train_tasks": []})
+    budget = 16
+    env = gym.make("HPO-OpenML-v0", task="kc1", budget=budget)
     runs = {}
     for device in ("cpu", "cuda"):
-        agent = GRPOformerAgent(checkpoint=tmp_path / "p.pt", device=device, fast=False)
+        agent = GRPOformerAgent(checkpoint=path, device=device, fast=False)
         assert next(agent.policy.parameters()).device.type == device
+        assert agent.select == "density-ratio" and agent.select_after < budget
         obs, _ = env.reset(seed=2)
-        agent.reset(env.unwrapped.space, seed=2, budget=6)
+        agent.reset(env.unwrapped.space, seed=2, budget=budget)
         acts = []
-        for _ in range(6):
+        for _ in range(budget):
             acts.append(agent.act(obs))
             obs, *_ = env.step(acts[-1])
         runs[device] = np.stack(acts)
