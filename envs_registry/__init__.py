@@ -47,6 +47,9 @@ def _pinned(pinned_task: str | None, kwargs: dict[str, Any]) -> str:
     if "pinned_task" in kwargs:
         raise TypeError(f"{task_env_id(pinned_task)} takes no pinned_task= (its task is part of the id); use "
                         f"gym.make({ENV_ID!r}, task=...) to choose a task")
+    if kwargs.get("objective") is not None:
+        raise ValueError(f"{task_env_id(pinned_task)} is pinned to task {pinned_task!r}, so objective= cannot replace "
+                         f"it; use gym.make({ENV_ID!r}, objective=...)")
     task = kwargs.pop("task", None)
     if task is None:
         return pinned_task

@@ -72,6 +72,15 @@ def check_reset_options(options: Any) -> dict[str, Any]:
     return dict(options)
 
 
+def _holds_a_non_number(action: Any, given: np.ndarray) -> bool:
+    """Whether a list or object array holds a string, a bool or ``None``: numpy would cast ``[True, 0.5]`` to
+    ``[1.0, 0.5]``, ``[True, 0]`` to an index array and ``[None, 0.5]`` to a NaN, each without a word."""
+    if isinstance(action, np.ndarray) and given.dtype.kind in "iuf":
+        return False
+    elements = given if given.dtype == object else np.asarray(action, dtype=object)  # a list's own items
+    return any(v is None or isinstance(v, (str, bytes, bool, np.bool_)) for v in elements.ravel())
+
+
 def numeric_action(action: Any, expected: str) -> np.ndarray:
     """The action as a float64 array, or a ``ValueError`` naming the expected space (a dict or strings given to a
     Box env used to surface as numpy's own "float() argument must be ..." error)."""
@@ -81,10 +90,8 @@ def numeric_action(action: Any, expected: str) -> np.ndarray:
         given = np.asarray(action)
         if given.dtype.kind in "bUSMm":  # "0.5" or True would be cast to a number without a word
             raise TypeError("not a number")
-        if not isinstance(action, np.ndarray) or given.dtype.kind not in "iuf":  # [True, 0.5], object arrays
-            elements = given if given.dtype == object else np.asarray(action, dtype=object)  # a list's own items
-            if any(isinstance(v, (str, bytes, bool, np.bool_)) for v in elements.ravel()):
-                raise TypeError("not a number")
+        if _holds_a_non_number(action, given):
+            raise TypeError("not a number")
         return np.asarray(given, dtype=np.float64)
     except (TypeError, ValueError):
         hint = "; for a dict of native values make the env with action_type='dict'" if isinstance(action, Mapping) else ""
@@ -158,7 +165,8 @@ def box_action_to_unit(action: Any, space: SearchSpace, width: int) -> tuple[np.
 def multidiscrete_action_to_config(action: Any, space: SearchSpace) -> dict[str, Any]:
     a = np.asarray(action)
     nvec = [len(hp.values) for hp in space]
-    if a.shape != (len(space),) or not np.issubdtype(a.dtype, np.integer) or (a < 0).any() or (a >= nvec).any():
+    if (a.shape != (len(space),) or not np.issubdtype(a.dtype, np.integer) or _holds_a_non_number(action, a)
+            or (a < 0).any() or (a >= nvec).any()):
         raise ValueError(f"action {action!r} is not in MultiDiscrete({nvec}); expected one integer index per hyperparameter")
     return space.indices_to_config(a)
 

@@ -95,7 +95,9 @@ class TabularObjective:
             self._mean_costs = np.nan_to_num(np.nanmean(self._seed_costs, axis=1))
         self._given_costs = self._seed_costs  # what the fingerprint hashes: unchanged by the fill below
         # a seed whose score is there but whose cost is not costs the cell's mean (info["cost"] showed NaN)
-        self._seed_costs = np.where(np.isnan(self._seed_costs), self._mean_costs[:, None], self._seed_costs)
+        missing = np.isnan(self._seed_costs)
+        if missing.any():  # else one array serves both (a copy was 1.2 MB per embedded task)
+            self._seed_costs = np.where(missing, self._mean_costs[:, None], self._seed_costs)
         self.n_seeds = raw.shape[1]
         self._py_strides = [int(np.prod(self.grid_shape[j + 1:])) for j in range(len(self.grid_shape))]
         self._strides = np.array(self._py_strides, dtype=np.int64)

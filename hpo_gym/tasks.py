@@ -84,7 +84,8 @@ def _check_nothing_besides_objective(objective: Any, task: Any, suite: str, back
              "backend_options": bool(options) and not is_hpobench_api(objective)}
     ignored = [name for name, was_given in given.items() if was_given]
     if ignored:
-        raise ValueError(f"{', '.join(ignored)} have no effect with objective= (the objective is the whole task); "
+        verb = "has" if len(ignored) == 1 else "have"
+        raise ValueError(f"{', '.join(ignored)} {verb} no effect with objective= (the objective is the whole task); "
                          "leave them out, or drop objective= to pick a suite task")
 
 

@@ -356,10 +356,16 @@ def test_input_a_user_gets_wrong_is_named_not_ignored_or_a_numpy_traceback(credi
     with pytest.raises(ValueError, match="is not numeric; expected Box"):  # the cast dropped the imaginary part
         env.step(np.full(5, 0.5 + 0.2j))
     for cast_silently in (["0.5"] * 5, np.array(["1e-3"] * 5), np.ones(5, dtype=bool), [True, 0.5, 0.5, 0.5, 0.5],
-                          np.array(["0.5"] * 5, dtype=object), np.array([True] * 5, dtype=object)):  # "0.5" -> 0.5, True -> 1
+                          np.array(["0.5"] * 5, dtype=object), np.array([True] * 5, dtype=object),  # "0.5" -> 0.5, True -> 1
+                          [0.5, 0.5, 0.5, 0.5, None]):  # None -> NaN, which was reported as "contains NaN or inf"
         with pytest.raises(ValueError, match="is not numeric; expected Box"):
             env.step(cast_silently)
     assert env.step(np.full(5, 0.5))[4]["step"] == 1  # the refused actions used none of the budget
+    md_env = gym.make("HPO-OpenML-v0", task="credit_g", budget=5, action_type="multidiscrete")
+    md_env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"is not in MultiDiscrete\(\[10, 10, 3, 10, 10\]\)"):
+        md_env.step([True, 0, 0, 0, 0])  # numpy made it the index array [1, 0, 0, 0, 0]
+    assert md_env.step([1, 0, 0, 0, 0])[4]["step"] == 1
     dict_env = gym.make("HPO-OpenML-v0", task="credit_g", budget=5, action_type="dict")
     dict_env.reset(seed=0)
     for bad in [np.nan, np.inf, None, "x", 2.7]:  # int(nan) / int(None) used to raise their own unnamed errors

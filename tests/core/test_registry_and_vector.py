@@ -45,6 +45,12 @@ def test_a_per_task_id_keeps_its_task_and_refuses_another(mode):
     for same in (3917, "3917", None):
         assert list(gym.make_vec("HPO-OpenML-kc1-v0", num_envs=2, vectorization_mode=mode, task=same).reset(seed=0)[1][
             "task"]) == ["kc1", "kc1"]
+    # objective= would replace the pinned task: refused with the id that takes it (it used to blame a task= never given)
+    from hpo_gym.suites import load_hpobench_nn
+
+    with pytest.raises(ValueError, match=r"HPO-OpenML-kc1-v0 is pinned to task 'kc1', so objective= cannot replace it; "
+                                         r"use gym.make\('HPO-OpenML-v0', objective=...\)$"):
+        gym.make_vec("HPO-OpenML-kc1-v0", num_envs=2, vectorization_mode=mode, objective=load_hpobench_nn("car"))
     # the task is not a kwarg of the id any more, so no kwarg can swap it
     with pytest.raises(TypeError, match=r"HPO-OpenML-kc1-v0 takes no pinned_task="):
         gym.make_vec("HPO-OpenML-kc1-v0", num_envs=2, vectorization_mode=mode, pinned_task="car")

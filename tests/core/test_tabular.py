@@ -384,6 +384,14 @@ def test_a_seed_without_a_cost_costs_the_cells_mean():
     assert costs_seen == [10.0] * 6
 
 
+def test_an_embedded_task_holds_about_4_mb_as_the_readme_says():
+    """Found in review: the costs were held twice (as given, for the fingerprint, and filled), 5.3 MB per task."""
+    obj = load_hpobench_nn("kc1")
+    obj.cell_encoding(0)  # builds the encodings of every cell, which a run uses
+    arrays = {id(v): v for v in vars(obj).values() if isinstance(v, np.ndarray)}
+    assert sum(a.nbytes for a in arrays.values()) < 4.5e6
+
+
 def test_a_mixed_table_snaps_a_discrete_dimension_as_decode_does():
     """On a bin edge (u = 2/3 of 3 values) the table chose value 1 and SearchSpace.decode value 2."""
     space = SearchSpace([Ordinal("k", ["a", "b", "c"]), Float("x", 0.0, 1.0)])
