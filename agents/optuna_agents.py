@@ -187,11 +187,12 @@ class OptunaAgent:
         given = [dict(c) for c in configs]
         room = self._room_left()
         now, later = given[:room], given[room:]
-        self._deferred.extend(later)  # checked by the next reset, against that run's space
         if now:
             assert self.study is not None and self.space is not None  # room > 0 only in a run
-            for config in now:
-                self.study.enqueue_trial(config_to_params(self.space, config))
+            params = [config_to_params(self.space, config) for config in now]  # all checked before any is queued
+            for p in params:
+                self.study.enqueue_trial(p)
+        self._deferred.extend(later)  # checked by the next reset, against that run's space
 
     def _room_left(self) -> int:
         """How many more trials the current run can start: its budget less the trials told, asked (the one in flight)
@@ -219,7 +220,10 @@ class OptunaAgent:
         self._trial = None
         self._action = None
         self._budget = budget
-        pending, self._deferred = self.initial_configs + self._deferred, []
+        # initial_configs open every run: the ones past its budget cannot be played in it, and deferring them queued
+        # them behind the next run's own initial_configs again, a queue that grew by the overflow on every reset
+        initial = self.initial_configs if budget is None else self.initial_configs[:budget]
+        pending, self._deferred = initial + self._deferred, []
         self.enqueue(pending)
 
     def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:

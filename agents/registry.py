@@ -47,6 +47,8 @@ def agent_names() -> list[str]:
 def make_agent(spec: str) -> Agent:
     """Build an agent from ``NAME`` or ``NAME:ARG``; unknown names list the valid ones."""
     name, colon, arg = spec.partition(":")
+    if not name.strip():
+        raise ValueError(f"agent spec {spec!r} has no NAME before ':'; write NAME or NAME:ARG, e.g. 'tpe'")
     if colon and not arg.strip():  # 'tpe:' read as 'tpe' hid a missing argument
         raise ValueError(f"agent spec {spec!r} ends in ':' with no argument; write {name!r}, or NAME:ARG")
     if name not in _FACTORIES and name in BUILTIN_AGENTS:
@@ -66,8 +68,8 @@ def _agent_from_module(module: str, attribute: str) -> Agent | None:
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as e:
-        if e.name is not None and module.startswith(e.name):
-            return None  # no such module: the spec was a typo of a registered name, most likely
+        if e.name is not None and (module == e.name or module.startswith(e.name + ".")):
+            return None  # no such module (or package above it): the spec was a typo of a registered name, most likely
         raise ValueError(f"agent {module}:{attribute}: importing {module!r} failed ({type(e).__name__}: {e})") from e
     except Exception as e:  # noqa: BLE001  (the user's module raised while importing)
         raise ValueError(f"agent {module}:{attribute}: importing {module!r} failed ({type(e).__name__}: {e})") from e

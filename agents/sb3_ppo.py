@@ -89,7 +89,8 @@ class SB3PPOAgent:
         self.given_model = model is not None
         self.source = source or ("the given PPO model" if self.given_model else None)
         self.trained_on: tuple[str, ...] = tuple(trained_on)
-        self._dims = 0
+        self._dims = 0  # set by reset(); 0 until then
+        self._dtype: Any = np.float32
         self._loaded_from: Path | None = None  # set by load()
 
     @property
@@ -254,6 +255,8 @@ class SB3PPOAgent:
     def act(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
         if self.model is None:
             raise RuntimeError("the PPO agent is not trained; call fit() and reset() first")
+        if not self._dims:
+            raise RuntimeError("agent 'ppo': act called before reset(space, seed)")
         action, _ = self.model.predict(self._pad(observation), deterministic=False)
         a = np.asarray(action, dtype=np.float64)[: self._dims]
         if self.model.action_space.low[0] < 0:  # trained behind RescaleAction(-1, 1): back to the env's [0, 1]
@@ -344,6 +347,9 @@ def _parse_spec(arg: str) -> _Spec:
             raise ValueError(f"ppo takes a number of training timesteps or the path of a saved model, got {arg!r} (no "
                              "such file); the forms are ppo:N, ppo:budget=B, ppo:N:budget=B (B = the episode length "
                              "it trains for and can run, default 50) and ppo:PATH.zip")
+        if key == "budget" and int(value) < 1:  # check_budget's own message named neither the spec nor its forms
+            raise ValueError(f"ppo:{arg}: the budget B in ppo:budget=B must be a whole number >= 1 (the episode length "
+                             "it trains for and can run, default 50)")
         kwargs["budget" if key == "budget" else "total_timesteps"] = int(value)
     return kwargs
 

@@ -600,7 +600,8 @@ def _agent_specs(agents: Mapping[str, AgentSpec] | Sequence[str]) -> dict[str, A
     for name, spec in specs.items():
         if not isinstance(spec, str) and not callable(spec):
             raise ValueError(f"agent {name!r} is a {type(spec).__name__} object, which cannot build a fresh agent per "
-                             f"run: give a zero-argument factory, e.g. lambda: agent, or the agent's class")
+                             f"run: give a zero-argument factory that builds a new one on each call, e.g. "
+                             f"{type(spec).__name__} (the class) or lambda: {type(spec).__name__}(...)")
     return specs
 
 

@@ -249,6 +249,42 @@ def test_a_warm_start_outside_the_space_is_named():
     space.validate({"lr": 0.01, "units": 2.0}, in_range=True)  # a whole float is an integer
 
 
+def test_initial_configs_beyond_the_budget_are_not_carried_into_later_runs(credit_g):
+    """Found in review: five initial configurations with budget 3 deferred the last two on every reset, behind the next
+    run's own initial configurations again: a queue that grew by two per run, replayed once a run had room."""
+    configs = credit_g.space.sample(np.random.default_rng(4), 5)
+    agent = OptunaAgent("tpe", initial_configs=configs)
+    for seed in range(3):
+        agent.reset(credit_g.space, seed=seed, budget=3)
+        played = []
+        for _ in range(3):
+            action = agent.act({})
+            played.append(credit_g.space.decode(action))
+            agent.observe(action, 0.5, {"score": 0.5})
+        assert played == configs[:3]
+    agent.reset(credit_g.space, seed=9, budget=8)  # room for all five, and nothing queued behind them
+    played = []
+    for _ in range(8):
+        action = agent.act({})
+        played.append(credit_g.space.decode(action))
+        agent.observe(action, 0.5, {"score": 0.5})
+    assert played[:5] == configs and not any(config in played[5:] for config in configs[3:])
+
+
+def test_a_refused_enqueue_queues_nothing(credit_g):
+    """Found in review: the configurations before the refused one stayed queued, so a corrected retry evaluated them twice."""
+    from optuna.trial import TrialState
+
+    good = credit_g.space.sample(np.random.default_rng(6), 2)
+    agent = OptunaAgent("tpe")
+    agent.reset(credit_g.space, seed=0, budget=10)
+    with pytest.raises(ValueError, match="7 \(int\) is not a value of ordinal hyperparameter 'depth'"):
+        agent.enqueue([*good, {**good[0], "depth": 7}])
+    assert agent.study.get_trials(states=(TrialState.WAITING,)) == []
+    agent.enqueue(good)
+    assert [credit_g.space.decode(agent.act({}))] == good[:1]
+
+
 def test_enqueue_before_reset_applies_to_the_next_run(credit_g):
     config = credit_g.space.sample(np.random.default_rng(5))
     agent = OptunaAgent("tpe")
@@ -267,6 +303,21 @@ def test_protocol_errors_are_clear(credit_g):
         agent.act({})
     with pytest.raises(ValueError, match="unknown Optuna sampler"):
         OptunaAgent("nope")
+
+
+def test_agent_specs_name_their_own_mistake(tmp_path, monkeypatch):
+    """Found in review: ':tpe' failed as "importing '' failed", and a user module ``nopkg_agents`` missing its
+    dependency ``nopkg`` was reported as an unknown agent (the dependency's name prefixes the module's)."""
+    from agents.registry import make_agent
+
+    with pytest.raises(ValueError, match="agent spec ':tpe' has no NAME before ':'"):
+        make_agent(":tpe")
+    (tmp_path / "nopkg_agents.py").write_text("import nopkg  # noqa: F401\nclass MyAgent: ...\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match=r"importing 'nopkg_agents' failed \(ModuleNotFoundError: No module named 'nopkg'\)"):
+        make_agent("nopkg_agents:MyAgent")
+    with pytest.raises(ValueError, match="unknown agent 'nosuch_agents:MyAgent'"):  # no such module: a typo, most likely
+        make_agent("nosuch_agents:MyAgent")
 
 
 def test_random_search_is_uniform_over_the_grid(credit_g):

@@ -64,6 +64,8 @@ def test_untrained_ppo_fails_clearly(credit_g):
         make_agent("ppo:/no/such/model.zip")
     with pytest.raises(ValueError, match=r"total_timesteps must be a whole number of training steps >= 1 \(got 0\)"):
         make_agent("ppo:0")  # used to train nothing yet report trained_on = the fit tasks (runs labelled in-sample)
+    with pytest.raises(ValueError, match=r"ppo:budget=0: the budget B in ppo:budget=B must be a whole number >= 1"):
+        make_agent("ppo:budget=0")
 
 
 def test_save_and_load_roundtrip(tmp_path, credit_g):
@@ -78,6 +80,8 @@ def test_save_and_load_roundtrip(tmp_path, credit_g):
     assert loaded.fingerprint == files_fingerprint([tmp_path / "ppo.zip"]) and agent.fingerprint is None
     # ppo:PATH without .zip (SB3 adds it): the file SB3 read is hashed, not a missing one (one constant for every model)
     assert make_agent(f"ppo:{tmp_path / 'ppo'}").fingerprint == loaded.fingerprint
+    with pytest.raises(RuntimeError, match=r"agent 'ppo': act called before reset\(space, seed\)"):
+        loaded.act({})  # an AttributeError (_dtype) before
     loaded.reset(credit_g.space, seed=0, budget=10)
     env = gym.make("HPO-OpenML-v0", task="credit_g", budget=10)
     obs, _ = env.reset(seed=0)

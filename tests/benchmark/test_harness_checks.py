@@ -367,7 +367,8 @@ def test_trained_on_a_single_name_is_that_name_not_its_letters(tmp_path):
     # audit: input that used to run wrongly, fail every run, or raise a raw TypeError
     ({"agents": "random"}, r"agents must be a list of agent specs, e\.g\. \['random'\].*got 'random'"),
     ({"agents": [RandomSearch]}, "agents must be a list of agent specs.*or a dict of zero-argument factories"),
-    ({"agents": {"r": RandomSearch()}}, "agent 'r' is a RandomSearch object.*give a zero-argument factory, e.g. lambda: agent"),
+    ({"agents": {"r": RandomSearch()}}, r"agent 'r' is a RandomSearch object.*builds a new one on each call, e.g. RandomSearch \(the class\) or "
+                                          r"lambda: RandomSearch\(...\)"),  # 'lambda: agent' shared the object
     ({"seeds": "10"}, r"seeds must be a count >= 1 or a list of integer seeds.*got '10'"),
     ({"seeds": [1.5]}, r"seeds must be a count >= 1 .*got \[1\.5\]"),
     ({"seeds": [True]}, r"seeds must be a count >= 1 .*got \[True\]"),
@@ -541,7 +542,7 @@ def test_env_kwargs_a_user_objective_refuses_are_caught_before_any_run_is_stored
 
     mine = TabularObjective.from_dataframe(real_table_subset("credit_g", 30), "acc", seed_column="seed", name="mine")
     kwargs = dict(budget=3, seeds=1, out=tmp_path, resolve_agent=make_agent, progress=False)
-    with pytest.raises(ValueError, match="refused by HPO-OpenML-v0 on task 'mine': metric have no effect"):
+    with pytest.raises(ValueError, match="refused by HPO-OpenML-v0 on task 'mine': metric has no effect"):
         run_benchmark(["random"], ["credit_g", mine], env_kwargs={"metric": "val_acc"}, **kwargs)
     assert not (tmp_path / "benchmark.json").exists()
     assert len(run_benchmark(["random"], ["credit_g", mine], **kwargs)) == 6
