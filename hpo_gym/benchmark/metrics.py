@@ -17,11 +17,11 @@ Definitions (every number in the README means this):
 
 Failed runs are excluded from every metric and counted in ``failed``.
 
-Coverage: normally every agent has a stored run (finished or failed) on the same (task, seed) pairs. A partly
-finished or resumed result directory can break that (one agent on 8 tasks x 5 seeds, another on 3 tasks).
+Coverage: normally every agent has a finished run on the same (task, seed) pairs. A failed run, or a partly
+finished or resumed result directory, breaks that (one agent on 8 tasks x 5 seeds, another on 3 tasks).
 Then the per-agent numbers (regret, MP, MnP, seconds per suggestion) still cover each agent's own runs, but
 the metrics that set agents against each other (BtR, MnR, the per-task ranks and the rank curve) are computed
-only on the (task, seed) pairs every agent has a run on (:func:`shared_runs`), and :func:`coverage` says who
+only on the (task, seed) pairs every agent has a finished run on (:func:`shared_runs`), and :func:`coverage` says who
 covers what. With equal coverage :func:`shared_runs` returns the table itself, so nothing changes.
 """
 
@@ -89,14 +89,17 @@ def best_score_at(df: pd.DataFrame, b: int) -> pd.DataFrame:
 
 
 def shared_runs(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows on the (task, seed) pairs on which every agent has a stored run: ``df`` itself when coverage is equal.
+    """The rows on the (task, seed) pairs on which every agent has a finished run: ``df`` itself when coverage is equal.
 
-    Ranks and "beats" comparisons need this: an agent ranked on a task its rival never ran would be ranked alone.
+    Ranks and "beats" comparisons need this: an agent ranked on a task its rival never ran would be ranked alone. A
+    failed run counts as no run (every metric leaves it out): counted as a run, it let BtR set the failing agent's
+    mean over its other seeds against Random's mean over all of them, and ranked the others without it on that
+    pair. An agent with no finished run at all has no numbers to rank and does not shrink the others' pairs.
     """
-    runs = df[_RUN].drop_duplicates()
-    counts = runs.groupby(["task", "seed"])["agent"].nunique()  # agents with a stored run on each (task, seed)
+    runs = ok_steps(df)[_RUN].drop_duplicates()
+    counts = runs.groupby(["task", "seed"])["agent"].nunique()  # agents with a finished run on each (task, seed)
     n_agents = runs["agent"].nunique()
-    if (counts == n_agents).all():
+    if (counts == n_agents).all() and len(counts) == len(df[["task", "seed"]].drop_duplicates()):
         return df
     keep = counts.index[counts == n_agents]
     return df[pd.MultiIndex.from_frame(df[["task", "seed"]]).isin(keep)]
@@ -110,13 +113,14 @@ def coverage(df: pd.DataFrame) -> dict[str, Any] | None:
     """Who ran what, when agents cover different (task, seed) sets; None when coverage is equal (the normal case).
 
     ``{"agents": {agent: {"runs", "tasks", "seeds"}}, "shared": {"runs", "tasks", "seeds"}, "all_tasks"}``: per agent
-    its stored runs (finished or failed; a run is one (task, seed)), the tasks and the seeds they are on; ``shared``
-    the (task, seed) pairs every agent has a run on, which BtR, MnR and the per-task ranks are computed on.
+    its finished runs (a run is one (task, seed); failed runs are counted apart, in ``failed``), the tasks and the
+    seeds they are on; ``shared`` the (task, seed) pairs every agent has a finished run on, which BtR, MnR and the
+    per-task ranks are computed on.
     """
-    runs = df[_RUN].drop_duplicates()
-    shared = shared_runs(runs)
-    if shared is runs:  # every agent on every pair: equal coverage
+    if shared_runs(df) is df:  # every agent finished every pair: equal coverage
         return None
+    runs = ok_steps(df)[_RUN].drop_duplicates()
+    shared = shared_runs(ok_steps(df)[_RUN + ["status"]].drop_duplicates())
     agents = {str(a): {"runs": int(len(r)), "tasks": _names(sorted(r["task"].unique())),
                        "seeds": _names(sorted(r["seed"].unique()))} for a, r in runs.groupby("agent")}
     pairs = shared[["task", "seed"]].drop_duplicates()
@@ -179,7 +183,7 @@ def rank_curve(df: pd.DataFrame) -> pd.DataFrame:
     evaluation: a step x agent table.
 
     Ranked within each (task, seed) over the agents present, averaged over seeds, then over tasks; only on the (task,
-    seed) pairs every agent has a run on (:func:`shared_runs`).
+    seed) pairs every agent has a finished run on (:func:`shared_runs`).
     """
     ok = ok_steps(shared_runs(df))
     if ok.empty:
@@ -209,7 +213,7 @@ def summary_table(df: pd.DataFrame, budgets: Sequence[int] | None = None, refere
 
     Also: ``heldout`` (True when the agent was scored only on tasks it was not fitted on, k-fold),
     ``runs`` (finished runs) and ``failed`` (runs where the agent raised). BtR and MnR compare agents, so they use
-    only the (task, seed) pairs every agent has a run on (:func:`shared_runs`; all of them when coverage is equal).
+    only the (task, seed) pairs every agent has a finished run on (:func:`shared_runs`; all of them when coverage is equal).
     """
     budget = run_budget(df)
     budgets = list(budgets) if budgets is not None else report_budgets(budget)
@@ -243,7 +247,7 @@ def per_task_table(df: pd.DataFrame, b: int | None = None) -> pd.DataFrame:
 def per_task_details(df: pd.DataFrame, b: int | None = None) -> dict[str, dict[str, dict[str, float | None]]]:
     """``{agent: {task: {regret_mean, regret_std, best_score_mean, rank, seeds}}}`` at budget ``b``.
 
-    ``rank`` is over the (task, seed) pairs every agent has a run on (:func:`shared_runs`), None on a task with none;
+    ``rank`` is over the (task, seed) pairs every agent has a finished run on (:func:`shared_runs`), None on a task with none;
     the other entries cover the agent's own runs on the task (``seeds`` of them).
     """
     b = run_budget(df) if b is None else b

@@ -156,6 +156,7 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("evaluations")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # shared by the column: no ticks at 2.5
     mixed = any(ax.get_ylabel() for ax in axes.flat)  # some panels show best scores: label every panel's axis
     for ax in (axes.flat[:len(tasks)] if mixed else axes[:, 0]):
         if not ax.get_ylabel():

@@ -87,11 +87,12 @@ def coverage_note(df: pd.DataFrame) -> str | None:
         on = (f"are computed only on the {shared['runs']} (task, seed) pairs all agents share: "
               f"{_tasks_text(shared['tasks'], cov['all_tasks'])}, {_seed_ranges(shared['seeds'])}")
     else:
-        on = "are undefined (-): no (task, seed) pair has a run of every agent"
-    return (f"WARNING: the agents were run on different (task, seed) sets (a partly finished or resumed benchmark), "
-            f"so their numbers are not over the same runs. {who}. Regret, MP, MnP, s/suggestion and the per-task "
-            f"regret cover each agent's own runs; BtR, MnR and the per-task ranks {on}. Finish the missing runs "
-            f"(`hpo-gym bench` with the same --out for every agent, task and seed) to compare like with like.")
+        on = "are undefined (-): no (task, seed) pair has a finished run of every agent"
+    return (f"WARNING: the agents finished runs on different (task, seed) sets (failed runs, or a partly finished or "
+            f"resumed benchmark), so their numbers are not over the same runs. {who}. Regret, MP, MnP, s/suggestion "
+            f"and the per-task regret cover each agent's own finished runs; BtR, MnR and the per-task ranks {on}. "
+            f"Finish the missing runs (`hpo-gym bench` with the same --out for every agent, task and seed; "
+            f"`--retry-failed` reruns failed ones) to compare like with like.")
 
 
 def regret_out_of_range(df: pd.DataFrame, slack: float = 1e-9) -> dict[str, Any] | None:
@@ -203,7 +204,8 @@ def column_legend(n_agents: int, budget: int) -> str:
     return (f"Columns: regret@b = normalized regret of the best configuration after b evaluations (0 = the task's best, "
             f"1 = its worst; lower is better), mean ± std over all runs, so the ± mostly spreads across tasks (`hpo-gym "
             f"report --compare A:B` gives a paired interval); BtR = share of tasks on which the agent's mean regret@{budget} "
-            "beats random's (- without a random agent); MP / MnP = median / mean best score over runs, in the tasks' "
+            "beats random's (- without a random agent); MP / MnP = median / mean over tasks of the best score (mean over "
+            "seeds per task), in the tasks' "
             f"metric (negated for a metric to minimize, so higher is better); MnR = mean rank among the {n_agents} agent{'' if n_agents == 1 else 's'} on each (task, "
             f"seed), 1 = best; "
             "s/suggestion = mean seconds the agent takes to propose one configuration.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import math
 import os
 import sys
 import warnings
@@ -73,6 +74,18 @@ def _int_at_least(minimum: int, why: str) -> Callable[[str], int]:
 positive_int = _int_at_least(1, "a count: budgets, seeds, jobs, workers, updates")
 #: Seeds: NumPy would refuse a negative one later, without naming the option.
 non_negative_int = _int_at_least(0, "a seed")
+
+
+def finite_float(text: str) -> float:
+    """An argparse type for a finite number: ``float`` alone takes ``nan`` and ``inf``, with which a threshold
+    compares as never (or always) reached without a word."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def name_list(text: str) -> list[str]:

@@ -15,7 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpo_gym.cli import EXIT_FAILED, WORKER_DIED, import_from_working_directory, name_list, positive_int
+from hpo_gym.cli import EXIT_FAILED, WORKER_DIED, finite_float, import_from_working_directory, name_list, positive_int
 from hpo_gym.suites import HPOBENCH_NN, suite_names
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "interval (repeatable; e.g. --compare myagent:tpe)")
     r.add_argument("--at", type=positive_int, default=None, metavar="B",
                    help="compare at B evaluations instead of the whole budget (e.g. --at 25)")
-    r.add_argument("--threshold", type=float, default=None, metavar="R",
+    r.add_argument("--threshold", type=finite_float, default=None, metavar="R",
                    help="also print the share of bootstrap resamples whose ratio is at or below R (e.g. a target: 0.5)")
     r.set_defaults(func=run_report)
 

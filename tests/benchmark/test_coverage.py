@@ -8,7 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from hpo_gym.benchmark import ResultStore
+from agents.random_search import RandomSearch
+from hpo_gym.benchmark import ResultStore, run_benchmark
 from hpo_gym.cli import main
 
 BUDGET = 20
@@ -42,7 +43,7 @@ def test_report_of_agents_with_different_tasks_and_seeds_warns_and_ranks_on_shar
     assert main(["report", str(out), "--no-plots"]) == 0
     text = capsys.readouterr().out
     first = text.splitlines()[0]
-    assert first.startswith("WARNING: the agents were run on different (task, seed) sets")
+    assert first.startswith("WARNING: the agents finished runs on different (task, seed) sets")
     assert "random: 9 runs on all 3 tasks, seeds 0-2; tpe: 4 runs on 2 of 3 tasks (car, credit_g), seeds 0-1" in first
     assert "BtR, MnR and the per-task ranks are computed only on the 4 (task, seed) pairs all agents share" in first
 
@@ -76,3 +77,42 @@ def test_equal_coverage_reports_without_a_coverage_note(tmp_path, capsys):
     assert list(report) == ["budget", "definitions", "agents", "tasks"]  # no coverage entry
     ranks, btr = expected_ranks(out)
     assert report["agents"]["tpe"]["MnR"] == pytest.approx(sum(ranks["tpe"].values()) / 2)
+
+
+class RandomFailingOnSeed0(RandomSearch):
+    """Draws exactly what ``random`` draws (same seed, same generator), but raises at its third step on seed 0."""
+
+    def reset(self, space, seed=None, budget=None):
+        super().reset(space, seed, budget)
+        self._seed, self._steps = seed, 0
+
+    def act(self, observation):
+        self._steps += 1
+        if self._seed == 0 and self._steps == 3:
+            raise RuntimeError("planted failure")
+        return super().act(observation)
+
+
+def test_a_failed_run_is_no_run_for_the_metrics_that_set_agents_against_each_other(tmp_path, capsys):
+    """Found in review: a failed run counted as coverage, so an agent identical to Random that failed on seed 0 was
+    reported to beat Random on every task (BtR 1.00: its seed-1 mean against Random's mean over both seeds), and on
+    seed 0 Random was ranked alone (MnR 1.25), with no coverage warning."""
+    out = tmp_path / "bench"
+    run_benchmark({"random": RandomSearch, "clone": RandomFailingOnSeed0}, ["credit_g", "kc1"], budget=BUDGET,
+                  seeds=2, out=out, progress=False)
+    df = ResultStore(out).load()
+    final = df[(df["step"] == BUDGET) & (df["status"] == "ok")]
+    assert (final[final["agent"] == "clone"].set_index(["task", "seed"])["normalized_regret"]
+            == final[(final["agent"] == "random") & (final["seed"] == 1)].set_index(["task", "seed"])["normalized_regret"]).all()
+    assert main(["report", str(out), "--no-plots", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    agents, cov = report["agents"], report["coverage"]
+    assert agents["clone"]["failed"] == 2 and agents["clone"]["runs"] == 2
+    assert agents["clone"]["BtR"] == 0.0  # ties with Random on every shared pair: beats it nowhere
+    assert agents["clone"]["MnR"] == agents["random"]["MnR"] == 1.5  # tied on every pair both finished
+    assert cov["shared"] == {"runs": 2, "tasks": ["credit_g", "kc1"], "seeds": [1]}
+    assert cov["agents"]["clone"] == {"runs": 2, "tasks": ["credit_g", "kc1"], "seeds": [1]}
+    assert cov["note"].startswith("WARNING: the agents finished runs on different (task, seed) sets (failed runs")
+    assert "`--retry-failed` reruns failed ones" in cov["note"]
+    # regret keeps covering each agent's own finished runs
+    assert agents["random"]["runs"] == 4

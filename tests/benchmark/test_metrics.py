@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -283,3 +285,20 @@ def test_plots_tell_apart_more_agents_than_colours_and_shorten_long_names(tmp_pa
     per_task = pd.DataFrame({a: [0.1 * (i + 1) / len(names)] * 2 for i, a in enumerate(names)}, index=["A", "B"])
     png = plot_regret_vs_floor(per_task, pd.Series({"A": 0.03}), tmp_path / "floor.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_plot_over_evaluations_ticks_whole_evaluations(tmp_path, monkeypatch):
+    """Found in review: the per-task plot put ticks at 2.5, 7.5 (the rank plot already had whole ones)."""
+    from hpo_gym.benchmark import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or Path(path))
+    for plot in (plots.plot_regret_per_task, plots.plot_average_rank):
+        plot(steps_frame(), tmp_path / f"{plot.__name__}.png")
+    for fig in figures:
+        fig.canvas.draw()
+        for ax in fig.axes:
+            if ax.get_visible() and ax.get_xlabel() == "evaluations":
+                low, high = ax.get_xlim()
+                ticks = [t for t in ax.get_xticks() if low <= t <= high]
+                assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
