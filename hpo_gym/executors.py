@@ -21,7 +21,8 @@ that died, a lost Ray task, a transport error), which a rerun may not repeat.
 * ``"process"``: ``n_workers`` worker processes (default: the number of cores).
 * ``"ray"``: Ray tasks. ``ray.init(address=...)`` joins an existing cluster (``address="auto"`` or
   ``"ray://host:10001"``); without an address a local Ray instance is started. At most as many jobs
-  as the cluster has CPUs run at once, so a job's time limit counts from its start.
+  as the cluster has CPUs run at once (each submitted only when a CPU is free), so a job's time limit counts from
+  its submission, which includes starting a Ray worker.
 """
 
 from __future__ import annotations
@@ -216,6 +217,9 @@ def _worker_main(conn, owner_pid: int | None = None) -> None:
                 store.popitem(last=False)
         if key in store:
             store.move_to_end(key)  # same LRU order as the parent's record of this worker (_Worker.keys)
+        elif key is not None:  # its delivery could not be unpickled: fn(None, job) failed, and was cached as the job's own
+            conn.send(Outcome(error=MISSING_SHARED, transient=True))
+            continue
         try:
             outcome = _call(fn, store.get(key) if key is not None else None, job)
         except BaseException:  # noqa: BLE001
@@ -241,6 +245,11 @@ def _without_main_module():
     finally:
         if main is not None:
             sys.modules["__main__"] = main
+
+
+#: A worker's reply when it holds no copy of a job's shared data (the message that carried it failed to unpickle):
+#: the parent then ships the data again with the same job.
+MISSING_SHARED = "the worker holds no copy of the job's shared data"
 
 
 class _Worker:
@@ -378,6 +387,10 @@ class ProcessExecutor(Executor):
                     outcome = Outcome(error=f"worker process died (exit code {code}; out of memory or a crash "
                                             "in native code)", seconds=time.perf_counter() - start, transient=True)
                     idle.append(self._replace(worker))
+                if outcome.transient and outcome.error == MISSING_SHARED and key in worker.keys:
+                    del worker.keys[key]  # ship it again: a second failure to unpickle it is that job's own reply
+                    pending.appendleft(i)
+                    continue
                 finish(i, outcome)
             if time_limit is not None:
                 now = time.perf_counter()

@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from hpo_gym.live.data import ENV_CACHE, OpenMLUnavailableError, TaskData, fetch, load_task
-from hpo_gym.live.models import MODEL_NAMES, MODELS, ModelFamily, get_model
+from hpo_gym.live.models import MODEL_NAMES, MODELS, ModelFamily, fidelity_dict, get_model
 from hpo_gym.live.objective import PROBABILITY_METRICS, WORST_SCORES, LiveObjective
 from hpo_gym.suites import HPOBENCH_NN, Suite, as_task_id, get_suite, register_suite
 
@@ -89,6 +89,19 @@ def live_task_pool(task: Any = None, model: str | None = None, suite: str = HPOB
         able = [m for m in MODEL_NAMES if MODELS[m].probabilities]
         raise ValueError(f"metric {metric!r} needs predicted probabilities, which {without} do(es) not give; pass "
                          f"model= one of {able}, or use a scorer on decisions (accuracy, balanced_accuracy, f1_macro)")
+    fidelity = fidelity_dict(options.get("fidelity"))
+    refused = {}
+    for m in models:  # else the pool's draws of a family without one of these fidelities fail at reset
+        try:
+            MODELS[m].fidelity(fidelity)
+        except ValueError as e:
+            refused[m] = str(e)
+    if refused:
+        hint = (f"pass model= one of {[m for m in models if m not in refused]}, or " if len(refused) < len(models)
+                else "")
+        raise ValueError(f"fidelity {fidelity} is refused by {sorted(refused)} "
+                         f"({next(iter(refused.values()))}); {hint}give only fidelities every model of the pool has "
+                         "(subsample)")
     names = [f"{tid}-{m}" for tid in task_ids for m in models]
     shared_space = MODELS[models[0]].space if len(models) == 1 else None
     ids = {f"{tid}-{m}": tid for tid in task_ids for m in models}

@@ -46,16 +46,29 @@ class OpenMLUnavailableError(RuntimeError):
     """An OpenML task is neither cached locally nor downloadable (offline, or the server is down)."""
 
 
+#: openml-python's root cache folder before hpo-gym last pointed it elsewhere, and where hpo-gym pointed it.
+_openml_roots: dict[str, Path] = {}
+
+
 def configure_openml_cache(cache_dir: str | os.PathLike | None = None) -> Path:
     """Point openml-python at ``cache_dir`` (or ``$HPO_GYM_OPENML_CACHE``) and return the root cache dir.
 
-    With neither given, openml-python's own setting is left untouched.
+    With neither given, openml-python's own setting holds: the one it had before an earlier call here chose a folder
+    (the setting is process-wide, and one objective's ``openml_cache_dir`` used to send every later load there), or
+    whatever the user set since.
     """
     import openml
 
+    current = Path(openml.config._root_cache_directory).expanduser()
     chosen = cache_dir if cache_dir is not None else os.environ.get(ENV_CACHE)
     if chosen:
-        openml.config.set_root_cache_directory(Path(chosen).expanduser())
+        if _openml_roots.get("ours") != current:  # openml's own (or the user's) setting: to go back to
+            _openml_roots["own"] = current
+        _openml_roots["ours"] = Path(chosen).expanduser()
+        openml.config.set_root_cache_directory(_openml_roots["ours"])
+    elif "own" in _openml_roots and _openml_roots.get("ours") == current:
+        openml.config.set_root_cache_directory(_openml_roots.pop("own"))
+        del _openml_roots["ours"]
     # openml's console handler prints a warning per uncompressed answer; keep the user's output readable
     logging.getLogger("openml").setLevel(max(logging.getLogger("openml").level, logging.ERROR))
     return Path(openml.config._root_cache_directory).expanduser()
@@ -272,13 +285,24 @@ def _label_strings(y: pd.Series, labels: list[str]) -> pd.Series:
     return text.map(lambda v: by_lower.get(v.lower(), v) if isinstance(v, str) else v)
 
 
+def non_negative_whole(value: Any, name: str, upper: int | None = None) -> int:
+    """``value`` as an int, refused with a ``ValueError`` naming ``name`` unless it is a whole number >= 0 (and <=
+    ``upper``): ``int()`` ran repeat 0.5 as repeat 0 and split seed 1.7 as 1, and -1 surfaced as a library's error."""
+    whole = whole_value(value)
+    if whole is None or whole < 0 or (upper is not None and whole > upper):
+        bound = f" and <= {upper}" if upper is not None else ""
+        raise ValueError(f"{name}={value!r}: give a whole number >= 0{bound}")
+    return whole
+
+
 def load_task(task_id: int | str, repeat: int = 0, fold: int = 0, cache_dir: str | os.PathLike | None = None) -> TaskData:
     """Load an OpenML classification task as :class:`TaskData` (memoised per process)."""
     import openml
 
     task_id = whole_task_id(task_id)
+    repeat, fold = non_negative_whole(repeat, "repeat"), non_negative_whole(fold, "fold")
     root = configure_openml_cache(cache_dir)
-    return _load_task_cached(task_id, int(repeat), int(fold), str(root), openml.config.server)
+    return _load_task_cached(task_id, repeat, fold, str(root), openml.config.server)
 
 
 def whole_task_id(task_id: Any) -> int:

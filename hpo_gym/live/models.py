@@ -54,6 +54,14 @@ def module_version(name: str) -> str:
         return "missing"
 
 
+def fidelity_dict(fidelity: Any) -> dict[str, Any]:
+    """``fidelity`` (None or a mapping of fidelity names to values) as a dict; anything else is a ``ValueError`` that
+    names the form (``dict()`` of a float was a bare TypeError)."""
+    if fidelity is not None and not isinstance(fidelity, Mapping):
+        raise ValueError(f"fidelity must be a dict of fidelity names and values, e.g. {{'subsample': 0.5}}; got {fidelity!r}")
+    return dict(fidelity or {})
+
+
 @dataclass(frozen=True)
 class ModelFamily:
     """A model family: its search space, its fidelities and how to build the estimator."""

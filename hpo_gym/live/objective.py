@@ -27,8 +27,8 @@ import numpy as np
 from hpo_gym.episode import whole_value
 from hpo_gym.executors import Executor, Outcome, get_executor
 from hpo_gym.live.cache import EvaluationCache, canonical, evaluation_key
-from hpo_gym.live.data import TaskData, load_task
-from hpo_gym.live.models import ModelFamily, encoded_width, get_model
+from hpo_gym.live.data import TaskData, load_task, non_negative_whole
+from hpo_gym.live.models import ModelFamily, encoded_width, fidelity_dict, get_model
 from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list, failure, per_config_seeds
 from hpo_gym.space import Config, SearchSpace
 
@@ -234,7 +234,7 @@ class LiveObjective:
             raise ValueError(f"worst_score={worst_score}: the score a failed fit gets must be a finite number (e.g. 0.0 "
                              "for accuracy, or a large negative error for a minimized metric)")
         self.worst_score = float(worst_score)
-        self.fidelity_overrides = dict(fidelity or {})
+        self.fidelity_overrides = fidelity_dict(fidelity)
         self.default_fidelity = self.family.fidelity(self.fidelity_overrides)  # validates the overrides
         if self.metric in PROBABILITY_METRICS and not self.family.probabilities:
             raise ValueError(f"metric {self.metric!r} needs predicted probabilities, which model {self.family.name!r} "
@@ -249,7 +249,7 @@ class LiveObjective:
             raise ValueError(f"metric {self.metric!r} is defined for two classes, and OpenML task {self.task_id} "
                              f"({self.data.dataset_name}) has {self.data.n_classes}; use "
                              f"{BINARY_ONLY_METRICS[self.metric]!r} (or another multiclass scorer)")
-        self.val_fraction, self.split_seed = float(val_fraction), int(split_seed)
+        self.val_fraction, self.split_seed = float(val_fraction), non_negative_whole(split_seed, "split_seed", MAX_SEED)
         self.fit_idx, self.val_idx = self.data.validation_split(self.val_fraction, self.split_seed)
         self._check_metric_defined_on_validation_rows()
         self.time_limit = None if time_limit is None else float(time_limit)
@@ -362,6 +362,8 @@ class LiveObjective:
                                  data=d.fingerprint, libraries=libraries)
             keys.append(key)
             record = self._cache_get(key)
+            if record is not None and self.time_limit is not None and float(record.get("cost", 0.0)) > self.time_limit:
+                record = None  # that fit ran past this run's limit: fitting again under it decides, as without the cache
             if record is not None:
                 evaluations[i] = self._to_evaluation(record, config, seed, fid, split, cached=True)
             else:

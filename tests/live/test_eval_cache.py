@@ -90,3 +90,22 @@ def test_an_unusable_cache_location_is_named_with_the_fixes(tmp_path):
     for directory in (blocker, damaged):
         with pytest.raises(ValueError, match=r"evaluation cache .*evaluations.sqlite cannot be used .*cache=False"):
             EvaluationCache(directory)
+
+
+def test_a_cached_fit_that_ran_past_this_runs_time_limit_is_fitted_again(openml_session, tmp_path):
+    """Found in review: the key holds no time limit, so a fit cached under a generous limit scored in full under one
+    it would have run past (a timeout without the cache). It is fitted again; the generous limit still finds it."""
+    from live_fixtures import BREAST_CANCER, DEFAULTS
+
+    from hpo_gym.live import LiveObjective
+
+    config = DEFAULTS["lr"]
+    generous = LiveObjective(BREAST_CANCER, "lr", fidelity={"iter": 50}, cache_dir=tmp_path, executor="inline",
+                             time_limit=600)
+    first = generous.evaluate(config)
+    assert not first.info["cached"] and generous.evaluate(config).info["cached"]
+    tight = LiveObjective(BREAST_CANCER, "lr", fidelity={"iter": 50}, cache_dir=tmp_path, executor="inline",
+                          time_limit=first.cost / 2)
+    assert not tight.evaluate(config).info["cached"]  # the inline executor does not enforce it: the refit scores
+    assert generous.evaluate(config).info["cached"]
+

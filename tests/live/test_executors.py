@@ -37,6 +37,27 @@ def test_process_pool_runs_in_parallel_and_survives_timeouts_crashes_and_errors(
         assert [o.value[0] for o in ex.run(square_plus_shared, [6], shared=("k", {"offset": 1}))] == [37]
 
 
+def _refuse_to_be_rebuilt():
+    raise RuntimeError("planted: this object cannot be rebuilt in a worker")
+
+
+class RebuildsNowhere:
+    """Pickles in the parent; unpickling it (in a worker) raises, as a MemoryError on a large dataset would."""
+
+    def __reduce__(self):
+        return _refuse_to_be_rebuilt, ()
+
+
+def test_shared_data_a_worker_could_not_unpickle_is_shipped_again_never_a_cacheable_failure():
+    """Found in review: the parent marked the data delivered, so the worker's next jobs ran fn(None, job), an error
+    that was not transient and that a LiveObjective cached as the configuration's own. Every job now gets the
+    transient delivery error, and the same worker then takes data it can rebuild."""
+    with ProcessExecutor(n_workers=1) as ex:
+        out = ex.run(square_plus_shared, [1, 2, 3], shared=("k", RebuildsNowhere()), time_limit=30)
+        assert all(o.transient and "could not unpickle the job" in o.error for o in out), out
+        assert [o.value[0] for o in ex.run(square_plus_shared, [2], shared=("k2", {"offset": 1}))] == [5]
+
+
 def test_a_missing_module_is_a_transient_outcome_and_a_jobs_own_error_is_not():
     """An ImportError (or MemoryError, OSError) says something about this machine now, so it must not be cached as
     the configuration's result; an ordinary exception of the job is that result."""

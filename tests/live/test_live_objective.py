@@ -198,6 +198,13 @@ def test_bad_arguments_are_clear_errors(openml_session):
     with pytest.raises(ValueError, match="must be a positive integer, got 2.5"):
         LiveObjective(IRIS, "rf", fidelity={"n_estimators": 2.5})
     assert LiveObjective(IRIS, "rf", fidelity={"n_estimators": 16.0}, cache=False).default_fidelity["n_estimators"] == 16
+    with pytest.raises(ValueError, match=r"fidelity must be a dict of fidelity names and values.*got 0.5"):
+        LiveObjective(IRIS, "rf", fidelity=0.5)  # a bare TypeError ('float' object is not iterable) before
+    # int() ran repeat 0.5 as repeat 0 and split seed 1.7 as 1; -1 surfaced as scikit-learn's random_state error
+    for name, bad in (("repeat", 0.5), ("fold", -1), ("split_seed", 1.7), ("split_seed", -1), ("split_seed", 2**32)):
+        with pytest.raises(ValueError, match=rf"{name}={bad!r}: give a whole number >= 0"):
+            LiveObjective(IRIS, "rf", cache=False, **{name: bad})
+    assert LiveObjective(IRIS, "rf", cache=False, split_seed=3.0, executor="inline").split_seed == 3
     obj = LiveObjective(IRIS, "rf", fidelity=SMALL["rf"], executor="inline", cache=False)
     with pytest.raises(ValueError, match=r"'max_depth' = 5000 is outside its range \[1, 50\]"):
         obj.evaluate({**DEFAULTS["rf"], "max_depth": 5000})  # a table snaps it; a live fit would train it as given
@@ -214,6 +221,14 @@ def test_task_pool_rules():
                                                                           (167149, 167097, 167155, 167168, 167079, 167069)]
     assert len(live_task_pool(model="rf").names) == 8  # default suite hpobench-nn: its 8 OpenML tasks
     assert live_task_pool(task="credit_g", model="lr").names == ["31-lr"]
+    # a fidelity some families of the pool lack used to pass make() and fail at the resets that drew those families
+    with pytest.raises(ValueError, match=r"fidelity \{'n_estimators': 8\} is refused by \['lr', 'mlp', 'svm'\] .*pass "
+                                         r"model= one of \['rf', 'xgb', 'histgb'\], or give only fidelities every model"):
+        live_task_pool(task=31, fidelity={"n_estimators": 8})
+    assert live_task_pool(task=31, model="rf", fidelity={"n_estimators": 8}).names == ["31-rf"]
+    assert len(live_task_pool(task=31, fidelity={"subsample": 0.5}).names) == len(MODEL_NAMES)
+    with pytest.raises(ValueError, match="fidelity must be a dict"):
+        live_task_pool(task=31, fidelity=8)
     from hpo_gym.suites import get_suite
 
     assert len(get_suite(GRPOFORMER_PAPER).tasks) == 36

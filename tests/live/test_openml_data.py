@@ -79,6 +79,25 @@ def test_an_explicit_cache_dir_wins_over_the_environment_variable(private_openml
     assert not (tmp_path / "from_env").exists()
 
 
+def test_one_loads_cache_dir_does_not_move_the_loads_that_give_none(private_openml, tmp_path):
+    """Found in review: ``cache_dir=`` set openml-python's process-wide cache root and never put it back, so a later
+    load without one looked in that folder and, offline, failed on a task cached in openml's own."""
+    server, _ = private_openml
+    own, other = tmp_path / "own", tmp_path / "other"
+    openml.config.set_root_cache_directory(own)  # openml-python's own setting, e.g. from its config file
+    load_task(IRIS)
+    load_task(WINE, cache_dir=other)
+    server.stop()
+    _load_task_cached.cache_clear()
+    assert load_task(IRIS).X.shape == (150, 4)  # offline, from openml's own cache
+    assert openml.config._root_cache_directory == own
+    # a setting the user makes after a load with cache_dir= is theirs: left as it is
+    load_task(WINE, cache_dir=other)
+    openml.config.set_root_cache_directory(tmp_path / "users")
+    with pytest.raises(OpenMLUnavailableError, match=str(tmp_path / "users")):
+        load_task(IRIS)
+
+
 def test_a_false_true_target_keeps_its_labels(openml_session):
     """openml-python reads an ARFF {false,true} target (kc1's, for one) as booleans, whose str is False/True; the loader
     maps them back to the task's class labels instead of calling every row unlabeled."""
