@@ -6,7 +6,8 @@ model, configuration, seed, fidelity, metric, the outer split (repeat, fold), th
 (fraction, seed), whether it is the validation or the test score, the versions of the libraries that compute the score
 (scikit-learn, NumPy, SciPy, XGBoost for ``xgb``: ``ModelFamily.library_versions``, read in the main process), and :data:`CACHE_VERSION`
 (bumped when the training code changes meaning). Only the main process reads and writes it;
-workers just train. Timeouts are not cached (a longer limit may succeed); errors raised by a fit are.
+workers just train. Timeouts are not cached (a longer limit may succeed), a cached fit that took longer than the current limit is fitted
+again (without the cache it would time out); errors raised by a fit are cached.
 """
 
 from __future__ import annotations
