@@ -148,6 +148,12 @@ class SB3PPOAgent:
         try:
             with torch_threads(1):  # a small MLP gains nothing from threads; on a busy machine they cost 20x
                 self.model = PPO("MultiInputPolicy", vec_env, seed=seed, **kwargs)
+                if not kwargs.get("verbose") and not kwargs.get("tensorboard_log"):
+                    # SB3's default logger makes an empty /tmp/SB3-<time> folder per learn() (one per fold), even
+                    # when it writes nothing; a logger with no outputs makes none
+                    from stable_baselines3.common.logger import Logger
+
+                    self.model.set_logger(Logger(folder=None, output_formats=[]))
                 self.model.learn(total_timesteps=self.total_timesteps, progress_bar=False)
         finally:
             vec_env.close()

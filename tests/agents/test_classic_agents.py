@@ -68,6 +68,8 @@ def test_each_builtin_name_is_registered_by_its_module_and_classic_agents_do_not
     for name, module in BUILTIN_AGENTS.items():
         importlib.import_module(module)
         assert name in _FACTORIES, f"{module} does not register {name!r}"
+    for name, module in BUILTIN_AGENTS.items():  # registered by another module than the map names would pass above
+        assert _FACTORIES[name].__module__ == module, f"{name!r} is registered by {_FACTORIES[name].__module__}, not {module}"
     code = ("import sys; from agents.registry import make_agent; [make_agent(a) for a in ('random', 'tpe', 'cmaes')]; "
             "print('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
@@ -278,7 +280,7 @@ def test_a_refused_enqueue_queues_nothing(credit_g):
     good = credit_g.space.sample(np.random.default_rng(6), 2)
     agent = OptunaAgent("tpe")
     agent.reset(credit_g.space, seed=0, budget=10)
-    with pytest.raises(ValueError, match="7 \(int\) is not a value of ordinal hyperparameter 'depth'"):
+    with pytest.raises(ValueError, match=r"7 \(int\) is not a value of ordinal hyperparameter 'depth'"):
         agent.enqueue([*good, {**good[0], "depth": 7}])
     assert agent.study.get_trials(states=(TrialState.WAITING,)) == []
     agent.enqueue(good)

@@ -19,6 +19,23 @@ from hpo_gym.fingerprint import files_fingerprint  # noqa: E402
 from hpo_gym.benchmark import run_benchmark, summary_table  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def sb3_log_folder(tmp_path, monkeypatch):
+    """Where SB3's default logger makes its (empty) folder: the tests' own PPO models went to /tmp/SB3-<time>."""
+    folder = tmp_path / "sb3_logs"
+    monkeypatch.setenv("SB3_LOGDIR", str(folder))
+    return folder
+
+
+def test_the_agents_training_leaves_no_log_folder(sb3_log_folder):
+    """Found in review: every fit made an empty /tmp/SB3-<time> folder (949 of them on this machine)."""
+    from hpo_gym.suites import load_hpobench_nn
+
+    agent = SB3PPOAgent(total_timesteps=40, budget=10)
+    agent.fit([load_hpobench_nn("kc1")], seed=0)
+    assert agent.model is not None and not sb3_log_folder.exists()
+
+
 def test_sb3_check_env_passes():
     env = gym.make("HPO-OpenML-v0", task="credit_g", budget=20)
     with warnings.catch_warnings():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+import warnings
 
 import gymnasium as gym
 import numpy as np
@@ -16,11 +17,14 @@ from hpo_gym.vector import HPOVectorEnv
 
 def test_registration_is_idempotent_and_covers_every_task():
     before = dict(gym.registry)
-    importlib.reload(envs_registry)
-    assert envs_registry.register_envs() == envs_registry.ENV_IDS
-    import hpo_gym  # noqa: F401  importing the library registers too
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # registering an id again is only a Gymnasium warning, and replaces its spec
+        importlib.reload(envs_registry)
+        assert envs_registry.register_envs() == envs_registry.ENV_IDS
+        import hpo_gym  # noqa: F401  importing the library registers too
 
     assert dict(gym.registry).keys() == before.keys()
+    assert all(gym.registry[env_id] is before[env_id] for env_id in envs_registry.ENV_IDS)  # not registered again
     for task in envs_registry.EMBEDDED_TASKS:
         spec = gym.spec(f"HPO-OpenML-{task}-v0")
         assert spec.kwargs == {} and spec.entry_point == f"envs_registry:_make_{task}_env"
