@@ -67,6 +67,8 @@ def choose_candidate(new: np.ndarray, candidates: np.ndarray, history_x: np.ndar
     the first candidate when none is new. When every past score is the same (every fit of the run failed and was
     recorded at the worst score, or a flat objective), the scores carry no order and the split would be trial order
     alone, pulling proposals toward the first trials: the first new candidate is proposed, as the policy alone does."""
+    if len(history_y) == 0:  # no trial to split into good and bad: an IndexError below
+        raise ValueError("choose_candidate needs at least one past trial (the agent calls it from select_after >= 2)")
     idx = np.flatnonzero(new)
     if idx.size == 0:
         return 0

@@ -111,6 +111,8 @@ class LearnerConfig:
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name}={getattr(self, name)}: needs a finite number (default "
                                  f"{type(self).__dataclass_fields__[name].default})")
+        if not self.clip_eps > 0:  # 0 pins every clipped ratio to 1, a negative one makes the clamp a constant
+            raise ValueError(f"clip_eps={self.clip_eps}: the ratio's clipping range must be > 0 (default 0.2)")
         for name in ("pcr_lambda", "kl_beta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)}: a regularization weight must be >= 0 (0 turns it off)")
@@ -190,8 +192,9 @@ def state_keys(states: dict[str, np.ndarray]) -> np.ndarray:
     to the policy. The digest is therefore taken of :func:`featurize`'s own tokens, not of the raw arrays: the trial
     tokens (padding slots zeroed there), the state's own dimension tokens and the budget token (the per-bin features
     are functions of these). Dimension tokens are taken per state, so a state's digest does not depend on the widest
-    search space of the batch it is featurized in. Deterministic across processes (unlike ``hash``), so it means the
-    same after ``--resume``."""
+    search space of the batch it is featurized in. The trial tokens are digested in a canonical (byte) order: the
+    Transformer has no position on trial tokens, so the same trials in another order are one state to it. Deterministic
+    across processes (unlike ``hash``), so it means the same after ``--resume``."""
     n = len(states["y"])
     if n == 0:
         return np.empty(0, dtype=object)
@@ -200,6 +203,8 @@ def state_keys(states: dict[str, np.ndarray]) -> np.ndarray:
     # + 0.0 turns a -0.0 (a negative feature times a zero mask) into 0.0, which tobytes would tell apart
     trial, dims, budget = ((np.round(t.numpy(), FEATURE_DECIMALS) + np.float32(0.0)) for t in (f.trial, f.dim, f.budget))
     own = f.dim_mask.numpy()
+    rows = np.ascontiguousarray(trial)
+    trial = np.sort(rows.view(np.dtype((np.void, rows.shape[-1] * rows.itemsize))).reshape(rows.shape[:2]), axis=1)
     return np.array([hashlib.blake2b(trial[i].tobytes() + dims[i][own[i]].tobytes() + budget[i].tobytes(),
                                      digest_size=16).digest() for i in range(n)], dtype=object)
 

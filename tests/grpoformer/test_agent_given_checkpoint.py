@@ -204,7 +204,8 @@ def test_policy_config_refuses_sizes_torch_would_assert_on(bad, message):
 
 @pytest.mark.parametrize("kwargs, message", [({"group_size": 0}, "group_size must be an integer >= 1"),
                                              ({"group_size": 2.5}, "group_size must be an integer >= 1"),
-                                             ({"device": "banana"}, "device='banana' is not a torch device")])
+                                             ({"device": "banana"}, "device='banana' is not a torch device"),
+                                             ({"device": "cpu:0"}, "device='cpu:0': torch has one CPU device")])
 def test_bad_agent_settings_are_refused_when_the_agent_is_built(kwargs, message):
     with pytest.raises(ValueError, match=message):
         GRPOformerAgent(**kwargs)

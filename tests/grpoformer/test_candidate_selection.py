@@ -132,6 +132,13 @@ def test_bad_selection_settings_are_refused(kwargs, message):
         GRPOformerAgent(**kwargs)
 
 
+def test_a_choice_without_past_trials_is_named():
+    """A direct call with an empty history raised a bare IndexError (the agent calls it only from select_after >= 2)."""
+    with pytest.raises(ValueError, match="choose_candidate needs at least one past trial"):
+        choose_candidate(np.array([True, True]), np.zeros((2, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros(3, bool),
+                         0.1, 0.05)
+
+
 def _recording(monkeypatch) -> list[dict]:
     """Record every call of the agent's ``choose_candidate`` (its arguments and its answer)."""
     import agents.grpoformer.agent as agent_module

@@ -312,6 +312,9 @@ def test_a_diverging_run_and_non_finite_settings_are_named(tmp_path):
     for bad in ({"lr": math.inf}, {"ent_coef": math.nan}, {"pcr_lambda": math.inf}):
         with pytest.raises(ValueError, match=f"{next(iter(bad))}=.*: needs a finite number"):
             LearnerConfig(**bad)
+    for bad_eps in (0.0, -0.2):  # 0 pinned every clipped ratio to 1, a negative one made the clamp a constant
+        with pytest.raises(ValueError, match=rf"clip_eps={bad_eps}: the ratio's clipping range must be > 0"):
+            LearnerConfig(clip_eps=bad_eps)
     cfg = TrainConfig(updates=12, synthetic=0, learner=dataclasses.replace(LearnerConfig(), lr=1e4, horizon=5))
     with pytest.raises(RuntimeError, match=r"training diverged at update \d+: the policy's weights are no longer finite; "
                                            r"lower the learning rate \(--lr, now 10000; default 0.003\)"):
@@ -454,6 +457,8 @@ def test_train_cli_names_a_device_this_torch_cannot_use(tmp_path, capsys):
     assert "'tpu-ish' is not a torch device; use cpu, cuda or cuda:N" in capsys.readouterr().err
     assert main(args + ["--device", "meta"]) == 2  # it failed inside update 1, leaving a log.csv
     assert "--device meta: meta tensors hold no values" in capsys.readouterr().err
+    assert main(args + ["--device", "cpu:0"]) == 2  # it trained, then --resume failed to load its own state.pt
+    assert "--device cpu:0: torch has one CPU device, named cpu" in capsys.readouterr().err
     if not hasattr(torch, "xpu") or not torch.xpu.is_available():  # it raised a bare AssertionError after loading tables
         assert main(args + ["--device", "xpu"]) == 2
         assert "--device xpu: this torch" in capsys.readouterr().err and not (tmp_path / "run" / "log.csv").exists()
@@ -578,6 +583,16 @@ def test_state_keys_are_what_the_policy_sees():
     batch = {k: np.concatenate([np.pad(base[k], [(0, 0)] * (base[k].ndim - 1) + [(0, wide[k].shape[-1] - base[k].shape[-1])])
                                 if k == "x" or k.startswith("dim_") else base[k], wide[k]]) for k in base}
     assert state_keys(batch)[0] == key["base"] and state_keys(batch)[1] != key["base"]
+    # the same trials in another order: one state to the policy (no position on trial tokens), one digest (found in
+    # review: the digest followed the slot order)
+    order = [2, 0, 1, 3, 4, 5]
+    permuted = {**base, "x": base["x"][:, order], "y": base["y"][:, order]}
+    assert state_keys(permuted)[0] == key["base"]
+    policy = GRPOformerPolicy().eval()
+    with torch.no_grad():
+        same = [policy(featurize_states(st)) for st in (base, permuted)]
+    for a, b in zip(same[0], same[1]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
