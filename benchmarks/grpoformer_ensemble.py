@@ -37,9 +37,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))  # its sibling scripts, also when a
 from agents.grpoformer.agent import GRPOformerAgent, load_fold_policy  # noqa: E402
 from agents.grpoformer.policy import Features, GRPOformerPolicy, draw_factorized  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
-from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
+from hpo_gym.benchmark.metrics import regret_by_run, require_finished_runs  # noqa: E402
 from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from hpo_gym.fingerprint import files_fingerprint  # noqa: E402
 from grpoformer_fold_checkpoints import check_fold_pattern  # noqa: E402
+
+
+#: The k-fold protocol's folds: one checkpoint per fold in every member set.
+FOLDS = 4
 
 
 class MarginalEnsemble(nn.Module):
@@ -78,6 +83,12 @@ def ensemble_agent(patterns: list[str]) -> type[GRPOformerAgent]:
             members = [load_fold_policy(p.format(k=seed), train_objectives, seed, self.device)[0] for p in patterns]
             self.policy, self.meta = MarginalEnsemble(members).eval(), {"members": len(members)}
 
+        @property
+        def fingerprint(self) -> str:
+            """The member sets' fold files (the parent's hashed the shipped checkpoints, which this agent never plays:
+            runs of one set of patterns were handed out as another's from a reused --out)."""
+            return files_fingerprint([p.format(k=k) for p in patterns for k in range(FOLDS)])
+
     return EnsembleAgent
 
 
@@ -92,21 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_ensemble"))
     ap.add_argument("--seeds", type=positive_int, default=10)
     ap.add_argument("--budget", type=positive_int, default=50)
-    ap.add_argument("--retry-failed", action="store_true", help="run the stored failed runs again")
     args = ap.parse_args(argv)
     for i, pattern in enumerate(args.patterns):  # files: the ensemble loads each fold's checkpoint itself
-        check_fold_pattern(ap, f"member set {i}", pattern, folds=4, allow_shipped=False)
+        check_fold_pattern(ap, f"member set {i}", pattern, folds=FOLDS, allow_shipped=False)
     torch.set_num_threads(1)
     agents = {f"member{i}": single_agent(p) for i, p in enumerate(args.patterns)}
     agents["ensemble"] = ensemble_agent(args.patterns)
-    df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=args.out, jobs=1, protocol="kfold", folds=4,
-                       retry_failed=args.retry_failed)
-    failed = df.loc[df["status"] != "ok", ["agent", "task", "seed"]].drop_duplicates()
-    if len(failed):  # a mean over the runs that finished would compare the sets on different tasks
-        first = df[df["status"] != "ok"].iloc[0]
-        raise RuntimeError(f"{len(failed)} runs failed (first: {first['agent']} on {first['task']} seed "
-                           f"{int(first['seed'])}: {str(first['error']).strip().splitlines()[-1]}); their tracebacks are "
-                           f"stored in {args.out}; fix the cause and rerun with --retry-failed")
+    df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=args.out, jobs=1, protocol="kfold", folds=FOLDS,
+                       retry_failed=True)
+    require_finished_runs(df, args.out)  # a mean over the runs that finished would compare the sets on different tasks
     final = regret_by_run(df, args.budget)
     members = final.drop("ensemble", level="agent").groupby(["task", "seed"]).mean()
     diff = final.loc["ensemble"] - members

@@ -49,7 +49,7 @@ from agents.grpoformer.agent import GRPOformerAgent  # noqa: E402
 from agents.grpoformer.candidate_selection import SELECTIONS  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
-from hpo_gym.benchmark.metrics import beats_random_ratio, regret_by_run  # noqa: E402
+from hpo_gym.benchmark.metrics import beats_random_ratio, regret_by_run, require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
 from hpo_gym.cli import positive_int, run_script  # noqa: E402
 
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     agents = {f"grpoformer@{name}": stage_agent(pattern, args.select) for name, pattern in stages.items()}
     agents.update({b: b for b in args.baselines.split(",") if b})
     df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=args.out, jobs=args.jobs, protocol="kfold",
-                       folds=args.folds, resolve_agent=make_agent)
+                       folds=args.folds, resolve_agent=make_agent, retry_failed=True)
+    require_finished_runs(df, args.out)  # else a KeyError on a task an agent never finished, or unpaired means
     at = {b: regret_by_run(df, b) for b in sorted({10, 25, args.budget}) if b <= args.budget}  # a budget below 25 too
     folds = kfold_splits(list(HPOBENCH_NN_TASKS), args.folds)
     first = next(iter(agents))

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from agents.grpoformer.agent import CHECKPOINT_DIR, GRPOformerAgent, fold_key  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
-from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
+from hpo_gym.benchmark.metrics import regret_by_run, require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
 from hpo_gym.cli import positive_int, run_script  # noqa: E402
 
@@ -52,7 +52,9 @@ def setting_name(t: float, k: int) -> str:
 
 
 def regret_at(df: pd.DataFrame, budget: int) -> dict[int, pd.Series]:
-    return {b: regret_by_run(df, b) for b in (10, 25, budget)}
+    """Regret per run at 10, 25 and ``budget`` evaluations, leaving out those past ``budget`` (a --budget below 25 made
+    every selection score NaN, the choice arbitrary, and the held-out table a KeyError)."""
+    return {b: regret_by_run(df, b) for b in sorted({b for b in (10, 25) if b < budget} | {budget})}
 
 
 def inner_selection(settings: Mapping[str, Mapping[str, Any]], budget: int, seeds: list[int], out: Path,
@@ -68,7 +70,9 @@ def inner_selection(settings: Mapping[str, Mapping[str, Any]], budget: int, seed
         if not ckpt.exists():
             raise FileNotFoundError(f"fold {k} checkpoint {ckpt} is missing (train it with hpo-gym train-grpoformer)")
         agents = {name: partial(GRPOformerAgent, ckpt, **kwargs) for name, kwargs in settings.items()}
-        df = run_benchmark(agents, train, budget=budget, seeds=seeds, out=out / f"fold{k}", jobs=1, protocol="all")
+        df = run_benchmark(agents, train, budget=budget, seeds=seeds, out=out / f"fold{k}", jobs=1, protocol="all",
+                           retry_failed=True)
+        require_finished_runs(df, out / f"fold{k}")
         at = regret_at(df, budget)
         per_fold.append(pd.DataFrame({f"regret@{b}": at[b] for b in at}).assign(fold=k))
     runs = pd.concat(per_fold)  # one row per (setting, task, seed); tasks are unique per fold's training set only
@@ -86,7 +90,8 @@ def heldout_comparison(final: Mapping[str, Mapping[str, Any]], reference: str, b
     """The settings through the held-out k-fold protocol (``fit`` loads each fold's shipped checkpoint): regret@10/25/b
     per setting with the paired difference at ``budget`` to ``reference``, and regret@b per task."""
     agents = {name: partial(GRPOformerAgent, **kwargs) for name, kwargs in final.items()}
-    df = run_benchmark(agents, budget=budget, seeds=seeds, out=out, jobs=1, protocol="kfold", folds=4)
+    df = run_benchmark(agents, budget=budget, seeds=seeds, out=out, jobs=1, protocol="kfold", folds=4, retry_failed=True)
+    require_finished_runs(df, out)
     at = regret_at(df[df.heldout], budget)
     rows = []
     for name in final:
@@ -123,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 for t, k in itertools.product(TEMPERATURES, MODE_FIRST)}
     default = setting_name(1.0, 0)
     table = inner_selection(settings, args.budget, list(range(100, 100 + args.seeds)), out / "inner", default,
-                            (10, args.budget))
+                            tuple(sorted({min(10, args.budget), args.budget})))
     print("Inner selection (fold checkpoints on their own training tasks, mean over 4 folds x 6 tasks x seeds):")
     print(table.to_markdown(floatfmt=".4f"))
     chosen = str(table.index[0])

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from agents.grpoformer.learner import LearnerConfig  # noqa: E402
 from agents.grpoformer.policy import load_policy  # noqa: E402
-from agents.grpoformer.train import TrainConfig, heldout_regret, portfolio_design, train  # noqa: E402
+from agents.grpoformer.train import TrainConfig, check_finished_run, heldout_regret, portfolio_design, train  # noqa: E402
 from hpo_gym.benchmark import kfold_splits  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 from hpo_gym.cli import positive_int, run_script  # noqa: E402
@@ -125,6 +125,7 @@ def run_one(job: tuple[int, str, int, int, str, int, int]) -> dict:
     if not (run_dir / "policy.pt").exists():
         train(tables, run_dir, cfg, resume=True, progress=False)
     policy, extra = load_policy(run_dir / "policy.pt")
+    check_finished_run(run_dir / "policy.pt", extra, cfg, inner_train)
     val = [load_hpobench_nn(t) for t in inner_val]
     # a warm-start recipe plays the inner training tables' portfolio first, as its agent would on a new task
     design = portfolio_design(tables, cfg.learner.warm_start, val) if cfg.learner.warm_start else None
@@ -170,8 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_inner"))
     args = ap.parse_args(argv)
     if args.inner_cv == 1 or args.inner_cv < 0 or args.inner_cv > 6:
-        raise SystemExit(f"--inner-cv {args.inner_cv}: give 0 (hardest-two split) or 2..6 inner folds")
+        ap.error(f"--inner-cv {args.inner_cv}: give 0 (hardest-two split) or 2..6 inner folds")
     recipes = args.recipes.split(",")
+    repeated = sorted({r for r in recipes if recipes.count(r) > 1})
+    if repeated:  # two jobs would train into one folder, the second stopped by the first's lock
+        ap.error(f"--recipes names {repeated} more than once")
     for name in recipes:
         recipe(name, args.updates, 0)  # a typo fails now, not after hours of training
     splits = max(args.inner_cv, 1)

@@ -61,6 +61,8 @@ def main() -> None:
             check_device(device, "--devices")
         except ValueError as e:
             parser.error(str(e))
+    if args.json and not Path(args.json).resolve().parent.is_dir():  # it failed with a traceback after all the timing
+        parser.error(f"--json {args.json}: its folder does not exist; create it or give another path")
     rows = []
     for device in devices:
         rows.append(time_training(device, args.updates, args.fold, args.threads))

@@ -48,14 +48,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents.grpoformer.agent import CHECKPOINT_DIR, SHIPPED_CHECKPOINT, check_fold_checkpoint, fold_key  # noqa: E402
-from agents.grpoformer.train import TrainConfig, heldout_regret, recipe_tag, train  # noqa: E402
+from agents.grpoformer.train import TrainConfig, check_finished_run, heldout_regret, recipe_tag, train  # noqa: E402
 from agents.grpoformer.policy import FEATURES_VERSION, load_policy  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark, summary_table  # noqa: E402
 from hpo_gym.benchmark.difficulty import best_cell_hits, miss_the_best_floor, suite_profile  # noqa: E402
-from hpo_gym.benchmark.metrics import per_task_table, regret_at, run_budget  # noqa: E402
+from hpo_gym.benchmark.metrics import per_task_table, regret_at, require_finished_runs, run_budget  # noqa: E402
 from hpo_gym.benchmark.plots import plot_regret_vs_floor, save_figure  # noqa: E402
 from hpo_gym.benchmark.report import json_value, markdown_report, ratio_comparison  # noqa: E402
-from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from hpo_gym.cli import positive_int, refuse_ignored, run_script  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)
@@ -78,6 +78,7 @@ def train_folds(out: Path, cfg: TrainConfig, ship: bool) -> dict[int, dict]:
             path = shipped
         elif (run_dir / "policy.pt").exists():
             path = run_dir / "policy.pt"
+            check_finished_run(path, load_policy(path)[1], dataclasses.replace(cfg, seed=k), train_names)
         else:
             print(f"fold {k}: training on {train_names}, held out {held}", flush=True)
             train([load_hpobench_nn(t) for t in train_names], run_dir, dataclasses.replace(cfg, seed=k),
@@ -86,7 +87,7 @@ def train_folds(out: Path, cfg: TrainConfig, ship: bool) -> dict[int, dict]:
         _, extra = load_policy(path)
         check_fold_checkpoint(path, extra.get("train_tasks", []), train_names, k)  # a file under another fold's key
         if extra.get("features", 1) != FEATURES_VERSION:  # a run directory of an earlier version: never ship it
-            raise SystemExit(f"{path} was trained on the policy's input features of version {extra.get('features', 1)}, "
+            raise ValueError(f"{path} was trained on the policy's input features of version {extra.get('features', 1)}, "
                              f"this code computes version {FEATURES_VERSION}: give another --out to train the folds anew")
         if ship and path != shipped:
             shipped.parent.mkdir(parents=True, exist_ok=True)
@@ -314,6 +315,7 @@ def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0) -> str
                 print(f"ablation {name} seed {s}", flush=True)
                 train(train_objs, run_dir, c, holdout=held_objs, resume=True)
             policy, extra = load_policy(run_dir / "policy.pt")
+            check_finished_run(run_dir / "policy.pt", extra, c, [o.name for o in train_objs])
             reg = heldout_regret(policy, held_objs, seeds=10, budget=50)
             log = pd.read_csv(run_dir / "log.csv")
             logs[(name, s)] = log
@@ -372,6 +374,13 @@ def main(argv: list[str] | None = None) -> int:
     if only_for_timing and not args.suggest_time_only:  # they were ignored, and the whole protocol ran
         ap.error(f"{' and '.join(only_for_timing)} {'set' if len(only_for_timing) > 1 else 'sets'} the "
                  "--suggest-time-only measurement: add --suggest-time-only")
+    if args.suggest_time_only:
+        refuse_ignored(ap, args, "--suggest-time-only", ("seeds", "jobs", "updates", "ship", "floor_plot", "ablations",
+                                                         "ablation_seeds", "ablation_updates", "skip_protocol"))
+        if args.checkpoint and "{k}" in args.checkpoint:
+            ap.error("--checkpoint times one policy: give one file, not a per-fold {k} pattern")
+    elif args.skip_protocol:  # the ablations alone: fold 0, their own 10 seeds and budget 50
+        refuse_ignored(ap, args, "--skip-protocol", ("seeds", "budget", "jobs", "ship", "floor_plot", "episodes"))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.suggest_time_only:
@@ -398,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         agents["grpoformer"] = fold_checkpoint_spec(out, cfg, facts)
         agents[POLICY_ALONE] = POLICY_ALONE + agents["grpoformer"].removeprefix("grpoformer")
         df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=out / "bench", jobs=args.jobs,
-                           protocol="kfold", folds=4, resolve_agent=make_agent)
+                           protocol="kfold", folds=4, resolve_agent=make_agent, retry_failed=True)
+        require_finished_runs(df, out / "bench")  # the ratios and ranks compare agents run for run
         text, summary = protocol_report(df, facts, Path(args.floor_plot) if args.floor_plot else out / "regret_vs_floor.png")
         line, summary["insample_reference"] = insample_line(
             insample_reference(out, args.budget, args.seeds, args.jobs), summary[f"regret@{args.budget}"]["tpe"])

@@ -43,7 +43,7 @@ from grpoformer_inner_selection import fold_training_tasks  # noqa: E402
 from agents.grpoformer.agent import GRPOformerAgent  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
-from hpo_gym.benchmark.metrics import regret_by_run  # noqa: E402
+from hpo_gym.benchmark.metrics import regret_by_run, require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
 from hpo_gym.cli import positive_int, run_script  # noqa: E402
 
@@ -67,7 +67,8 @@ def inner_selection(inner_runs: str, ks: list[int], out: Path, jobs: int) -> pd.
         pattern = inner_runs.replace("{f}", str(fold))
         agents = {f"k={k}": warm_start_agent(pattern, k) for k in ks}
         df = run_benchmark(agents, tasks=fold_training_tasks(fold), budget=50, seeds=INNER_SEEDS, out=out / f"inner/fold{fold}",
-                           jobs=jobs, protocol="kfold", folds=3, resolve_agent=make_agent, progress=False)
+                           jobs=jobs, protocol="kfold", folds=3, resolve_agent=make_agent, progress=False, retry_failed=True)
+        require_finished_runs(df, out / f"inner/fold{fold}")
         final = regret_by_run(df, 50)
         rows[fold] = {k: final.loc[f"k={k}"].groupby("task").mean().mean() for k in ks}
     table = pd.DataFrame(rows).T.rename_axis("fold")
@@ -81,7 +82,8 @@ def heldout(sets: dict[str, str], ks: list[int], chosen: dict[int, int] | None, 
               for name, pattern in sets.items() for k in ks}
     agents["tpe"] = "tpe"
     df = run_benchmark(agents, budget=50, seeds=10, out=out / "heldout", jobs=jobs, protocol="kfold", folds=4,
-                       resolve_agent=make_agent, progress=True)
+                       resolve_agent=make_agent, progress=True, retry_failed=True)
+    require_finished_runs(df, out / "heldout")
     at10, at50 = regret_by_run(df, 10), regret_by_run(df, 50)
     per_task = {a: at50.loc[a].groupby("task").mean() for a in agents}
     curves = {a: {"regret@10": at10.loc[a].mean(), "regret@50": at50.loc[a].mean()} for a in agents}

@@ -37,9 +37,10 @@ from agents.base import observe_if_supported
 from agents.portfolio import build_portfolio, greedy_order, normalized_scores
 from agents.registry import make_agent
 from hpo_gym.benchmark import kfold_splits
-from hpo_gym.cli import positive_int, run_script
+from hpo_gym.benchmark.runner import trained_on
+from hpo_gym.cli import positive_int, refuse_ignored, run_script
 from hpo_gym.env import HPOEnv
-from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
+from hpo_gym.suites import HPOBENCH_NN, HPOBENCH_NN_TASKS, load_hpobench_nn
 
 
 #: Every agent's regret at the budget is also printed as a ratio to this classic optimizer, run alongside.
@@ -128,6 +129,9 @@ def plot_mean_regret(store: str, path: str, agents: list[str] | None = None, per
 
     df = load_results(store)
     if agents is not None:
+        unknown = sorted(set(agents) - set(df["agent"]))
+        if unknown:  # an empty figure was written
+            raise ValueError(f"--agents {unknown} not in {store}; it holds {sorted(df['agent'].unique())}")
         df = df[df["agent"].isin(agents)]
     heldout = df.groupby("agent")["heldout"].any()
     curves = regret_curves(df).groupby(["agent", "step"])["mean"].mean().unstack("agent")
@@ -160,12 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot-per-task", default=None, help="with --plot-store: also the harness's per-task plot here")
     parser.add_argument("--compare-rules", action="store_true", help="closed-form regret of alternative portfolio rules")
     args = parser.parse_args(argv)
-    if args.compare_rules:
+    if args.compare_rules:  # closed form over the tables, leave-one-task-out and 4-fold both
+        refuse_ignored(parser, args, "--compare-rules", ("agents", "folds", "seeds", "plot_store", "plot", "plot_per_task"))
         compare_rules(args.budget)
         return 0
     if (args.plot or args.plot_per_task) and not args.plot_store:
         parser.error("--plot and --plot-per-task draw a result directory: give it with --plot-store DIR")
-    if args.plot_store:
+    if args.plot_store:  # draws what the directory holds
+        refuse_ignored(parser, args, "--plot-store", ("folds", "budget", "seeds"))
         png = args.plot or str(Path(args.plot_store) / "transfer_regret.png")
         plot_mean_regret(args.plot_store, png, None if args.agents is None else _csv(args.agents), args.plot_per_task)
         return 0
@@ -190,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
                 agent = make_agent(spec)
                 if hasattr(agent, "fit"):
                     agent.fit(train, seed=k)  # the harness's fit seed (the fold index), so fits match `hpo-gym bench`
+                seen = sorted(trained_on(agent, HPOBENCH_NN) & set(held_out))
+                if seen:  # a pre-trained agent would be scored on its own training tasks, printed as held-out
+                    raise ValueError(f"agent {spec} declares it was trained on {seen}, which fold {k} holds out: this "
+                                     "script scores held-out tasks only; give an agent that fits per fold, or use "
+                                     "`hpo-gym bench --protocol kfold`, which marks such runs in-sample")
                 for task in held_out:
                     for seed in range(args.seeds):
                         curves[spec].append(regret_curve(agent, tables[task], args.budget, seed))

@@ -339,6 +339,23 @@ def check_resumable(state: Mapping[str, Any], extra: Mapping[str, Any], updates:
                          f"that claims fewer: give --updates >= {state['update']}")
 
 
+def check_finished_run(path: Path, extra: Mapping[str, Any], cfg: TrainConfig, train_tasks: Sequence[str]) -> None:
+    """A finished ``policy.pt`` that a benchmark script finds in its run folder is used instead of training only when
+    it is the run the script asks for: the same training tasks and every setting that shapes the weights, the number
+    of updates included (a rerun with ``--updates 2`` into a folder of 1-update runs scored, and could ship, the old
+    ones under the new recipe's name). ``extra`` is the checkpoint's metadata (:func:`load_policy`)."""
+    fix = f"give another --out, or remove {path.parent} to train it anew"
+    if sorted(extra.get("train_tasks", [])) != sorted(train_tasks):
+        raise ValueError(f"{path} was trained on {sorted(extra.get('train_tasks', []))}, not on {sorted(train_tasks)}; "
+                         f"{fix}")
+    old, new = _flat(extra.get("train_config", {})), _flat(_plain(asdict(cfg)))
+    ignored = set(RESUMABLE_CHANGES) - {"updates"}  # how it was run, not what it learned
+    changed = sorted(k for k in old.keys() & new.keys() if k not in ignored and old[k] != new[k])
+    if changed:
+        raise ValueError(f"{path} was trained with other settings ({', '.join(changed)}: "
+                         f"{', '.join(f'{old.get(k)!r} -> {new.get(k)!r}' for k in changed)}); {fix}")
+
+
 def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """A nested config dict as ``{"learner.lr": 0.003, ...}`` (top-level keys keep their names)."""
     out: dict[str, Any] = {}

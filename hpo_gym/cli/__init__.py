@@ -14,7 +14,7 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 
 #: One module per subcommand group; each defines ``register(subparsers) -> None``.
@@ -133,6 +133,15 @@ def main(argv: list[str] | None = None) -> int:
             resume = hint(args) if hint is not None else ""
             print(f"hpo-gym {args.command}: interrupted{'; ' + resume if resume else ''}", file=sys.stderr)
             return EXIT_INTERRUPTED
+
+
+def refuse_ignored(parser: argparse.ArgumentParser, args: argparse.Namespace, mode: str, names: Sequence[str]) -> None:
+    """``parser.error`` naming the options among ``names`` given away from their defaults, which ``mode`` (a mode of a
+    benchmark script, e.g. ``--suggest-time-only``) would otherwise ignore without a word."""
+    given = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) != parser.get_default(n)]
+    if given:
+        parser.error(f"{', '.join(given)} {'has' if len(given) == 1 else 'have'} no effect with {mode}: leave "
+                     f"{'it' if len(given) == 1 else 'them'} out")
 
 
 def run_script(main: Callable[[], int], resume_hint: str) -> int:

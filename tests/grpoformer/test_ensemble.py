@@ -60,3 +60,21 @@ def test_ensemble_rejects_autoregressive_members():
     MarginalEnsemble = _ensemble_module().MarginalEnsemble
     with pytest.raises(ValueError, match="factorized"):
         MarginalEnsemble([GRPOformerPolicy(PolicyConfig(autoregressive=True))])
+
+
+def test_the_ensembles_fingerprint_is_its_member_sets_files(tmp_path):
+    """Found in review: the agent hashed the shipped checkpoints, so a reused --out handed out one set of patterns'
+    stored runs as another's. The fingerprint now changes with any member's fold file and only with them."""
+    from agents.grpoformer.policy import save_policy
+
+    module = _ensemble_module()
+    for name, seed in (("a", 0), ("b", 1)):
+        (tmp_path / name).mkdir()
+        for k in range(module.FOLDS):
+            torch.manual_seed(seed * 10 + k)
+            save_policy(GRPOformerPolicy().eval(), tmp_path / name / f"fold{k}.pt", {"train_tasks": []})
+    a, b = (str(tmp_path / name / "fold{k}.pt") for name in "ab")
+    fingerprint = {key: module.ensemble_agent(patterns)().fingerprint
+                   for key, patterns in (("a", [a]), ("b", [b]), ("ab", [a, b]))}
+    assert len(set(fingerprint.values())) == 3
+    assert module.ensemble_agent([a])().fingerprint == fingerprint["a"]  # the same files: the same runs

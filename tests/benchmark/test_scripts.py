@@ -1,0 +1,105 @@
+"""The benchmark scripts under ``benchmarks/`` refuse what they would otherwise get silently wrong (found in review):
+stale runs of other settings in a reused --out, failed runs in a ratio, options a mode ignores, an agent scored on its
+own training tasks as held-out."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from agents.grpoformer.train import TrainConfig, check_finished_run
+from hpo_gym.benchmark.metrics import require_finished_runs
+from tests.grpoformer.conftest import tiny_training_run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def script(name: str):
+    """A script of benchmarks/ as a module (its sibling scripts importable, as when it runs)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_finished_run_of_other_settings_is_refused_not_reused(tmp_path):
+    """A rerun with --updates 2 into a folder of 1-update runs scored (and with --ship would have shipped) the old ones
+    under the new recipe's name."""
+    _, extra = tiny_training_run(tmp_path / "run")
+    path = tmp_path / "run" / "policy.pt"
+    trained = TrainConfig(**{k: v for k, v in extra["train_config"].items() if k not in ("policy", "learner")})
+    trained = dataclasses.replace(trained, policy=type(trained.policy)(**extra["train_config"]["policy"]),
+                                  learner=type(trained.learner)(**extra["train_config"]["learner"]))
+    tasks = extra["train_tasks"]
+    check_finished_run(path, extra, trained, tasks)  # the run asked for: used as it is
+    check_finished_run(path, extra, dataclasses.replace(trained, threads=2, eval_every=7), tasks)  # how, not what
+    with pytest.raises(ValueError, match=r"policy.pt was trained with other settings \(updates: 1 -> 2\); give another "
+                                         r"--out, or remove .* to train it anew"):
+        check_finished_run(path, extra, dataclasses.replace(trained, updates=2), tasks)
+    with pytest.raises(ValueError, match=r"other settings \(learner.lr: "):
+        check_finished_run(path, extra, dataclasses.replace(trained, learner=dataclasses.replace(trained.learner, lr=0.5)),
+                           tasks)
+    with pytest.raises(ValueError, match=r"was trained on \[.*\], not on \['kc1'\]"):
+        check_finished_run(path, extra, trained, ["kc1"])
+
+
+def test_a_failed_run_stops_a_script_that_compares_agents_run_for_run():
+    rows = [{"agent": a, "task": "kc1", "seed": s, "status": "ok", "error": ""} for a in ("random", "tpe") for s in (0, 1)]
+    require_finished_runs(pd.DataFrame(rows), "OUT")
+    rows[3] = {**rows[3], "status": "failed", "error": "Traceback (most recent call last):\n  ...\nRuntimeError: boom"}
+    with pytest.raises(RuntimeError, match=r"^1 runs failed \(first: tpe on kc1 seed 1: RuntimeError: boom\); their "
+                                           r"tracebacks are stored in OUT; fix the cause and rerun the same command"):
+        require_finished_runs(pd.DataFrame(rows), "OUT")
+
+
+def test_the_inference_selection_reads_only_budgets_the_runs_reach():
+    """--budget 5 made every selection score NaN (regret@10 and @25 of 5-step runs) and the held-out table a KeyError."""
+    module = script("grpoformer_inference_settings")
+    steps = pd.DataFrame([{"agent": "a", "task": "kc1", "seed": 0, "step": s, "status": "ok", "heldout": False,
+                           "normalized_regret": 1.0 / s, "best_score": 0.0} for s in range(1, 6)])
+    at = module.regret_at(steps, 5)
+    assert list(at) == [5] and at[5].tolist() == [0.2]
+    assert list(module.regret_at(steps, 50)) == [10, 25, 50]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--suggest-time-only", "--ablations", "--updates", "7"], "--updates, --ablations have no effect with "
+                                                               "--suggest-time-only: leave them out"),
+    (["--skip-protocol", "--ablations", "--seeds", "3"], "--seeds has no effect with --skip-protocol: leave it out"),
+    (["--suggest-time-only", "--checkpoint", "runs/x/fold{k}/policy.pt"], "give one file, not a per-fold {k} pattern"),
+])
+def test_the_protocol_script_refuses_options_its_mode_would_ignore(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        script("grpoformer_vs_tpe").main([*argv, "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_the_inner_selection_refuses_a_recipe_named_twice(capsys):
+    """Two jobs trained into one folder, and the second stopped on the first's lock, as if another run held it."""
+    with pytest.raises(SystemExit) as exit_info:
+        script("grpoformer_inner_selection").main(["--recipes", "factorized,factorized"])
+    assert exit_info.value.code == 2 and "--recipes names ['factorized'] more than once" in capsys.readouterr().err
+
+
+def test_transfer_baselines_refuses_an_agent_trained_on_a_task_it_would_score_as_held_out(tmp_path, monkeypatch):
+    (tmp_path / "memo_agents.py").write_text(
+        "import numpy as np\n"
+        "class Memo:\n"
+        "    trained_on = ('credit_g', 'vehicle', 'kc1', 'phoneme', 'blood_transfusion', 'australian', 'car', 'segment')\n"
+        "    def reset(self, space, seed=None, budget=None):\n"
+        "        self.rng, self.d = np.random.default_rng(seed), len(space)\n"
+        "    def act(self, observation):\n"
+        "        return self.rng.random(self.d).astype(np.float32)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = script("transfer_baselines")
+    with pytest.raises(ValueError, match=r"agent memo_agents:Memo declares it was trained on \['credit_g'\], which fold 0 "
+                                         r"holds out: this script scores held-out tasks only"):
+        module.main(["--agents", "memo_agents:Memo", "--seeds", "1", "--budget", "2"])
+    assert module.main(["--agents", "random", "--seeds", "1", "--budget", "2"]) == 0  # a plain agent still runs
