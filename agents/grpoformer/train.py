@@ -462,45 +462,47 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
     k = cfg.learner.warm_start
     design = initial_designs(tables, k) if k else None
     heldout_design = portfolio_design(tables, k, holdout) if k and holdout else None
-    for u in range(start, cfg.updates):
-        drawn = weights if not cfg.task_priority else task_priority_weights(weights, len(pool), difficulty,
-                                                                             cfg.task_priority)
-        ro = collect(policy, pool, cfg.learner, rng, gen, device=device, weights=drawn, initial_design=design)
-        evaluations += ro.evaluations
-        if cfg.task_priority:
-            difficulty = update_difficulty(difficulty, table_names, ro.tasks, ro.final_regret)
-        stats = update(policy, optimizer, ro, buffer, cfg.learner, rng, frozen, device=device, critic=critic)
-        check_not_diverged(policy, u + 1, cfg.learner.lr)
-        row = {"update": u + 1, "evaluations": evaluations, "wall_s": round(time.time() - t0, 2),
-               "reward": float(np.mean(ro.rewards)), "train_regret": float(np.nanmean(ro.final_regret)),
-               **{k: stats.get(k, float("nan")) for k in ("churn", "churn_states", "pcr", "entropy", "policy_loss",
-                                                        "clip_frac")},
-               "heldout_regret": ""}
-        if holdout and ((u + 1) % cfg.eval_every == 0 or u + 1 == cfg.updates):
-            row["heldout_regret"], n = heldout_episodes(policy, holdout, cfg.eval_seeds, cfg.learner.horizon,
-                                                        cfg.learner.group_size, device=device,
-                                                        initial_design=heldout_design)
-            heldout_evaluations += n
-        row["heldout_evaluations"] = heldout_evaluations
-        log_rows.append(row)
-        with log_path.open("a", newline="") as fh:
-            csv.DictWriter(fh, LOG_FIELDS).writerow(row)
+    try:  # the bar is closed on an error or Ctrl-C too: the CLI's one-line message then starts a line of its own
+        for u in range(start, cfg.updates):
+            drawn = weights if not cfg.task_priority else task_priority_weights(weights, len(pool), difficulty,
+                                                                                 cfg.task_priority)
+            ro = collect(policy, pool, cfg.learner, rng, gen, device=device, weights=drawn, initial_design=design)
+            evaluations += ro.evaluations
+            if cfg.task_priority:
+                difficulty = update_difficulty(difficulty, table_names, ro.tasks, ro.final_regret)
+            stats = update(policy, optimizer, ro, buffer, cfg.learner, rng, frozen, device=device, critic=critic)
+            check_not_diverged(policy, u + 1, cfg.learner.lr)
+            row = {"update": u + 1, "evaluations": evaluations, "wall_s": round(time.time() - t0, 2),
+                   "reward": float(np.mean(ro.rewards)), "train_regret": float(np.nanmean(ro.final_regret)),
+                   **{k: stats.get(k, float("nan")) for k in ("churn", "churn_states", "pcr", "entropy", "policy_loss",
+                                                            "clip_frac")},
+                   "heldout_regret": ""}
+            if holdout and ((u + 1) % cfg.eval_every == 0 or u + 1 == cfg.updates):
+                row["heldout_regret"], n = heldout_episodes(policy, holdout, cfg.eval_seeds, cfg.learner.horizon,
+                                                            cfg.learner.group_size, device=device,
+                                                            initial_design=heldout_design)
+                heldout_evaluations += n
+            row["heldout_evaluations"] = heldout_evaluations
+            log_rows.append(row)
+            with log_path.open("a", newline="") as fh:
+                csv.DictWriter(fh, LOG_FIELDS).writerow(row)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(regret=f"{row['train_regret']:.4f}", churn=f"{row['churn']:.4f}",
+                                heldout=row["heldout_regret"] if row["heldout_regret"] == "" else f"{row['heldout_regret']:.4f}")
+            if (u + 1) % cfg.ckpt_every == 0 or u + 1 == cfg.updates:
+                blob = {"policy": {"config": asdict(policy.config), "state_dict": policy.state_dict(), "extra": extra},
+                        "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state, "gen": gen.get_state(),
+                        "update": u + 1, "evaluations": evaluations, "wall_s": time.time() - t0,
+                        "heldout_evaluations": heldout_evaluations, "log": log_rows}
+                blob["buffer"] = buffer.parts
+                blob["difficulty"] = difficulty
+                if critic is not None:
+                    blob.update(critic=critic[0].state_dict(), critic_optimizer=critic[1].state_dict())
+                save_atomically(blob, state_path)
+    finally:
         if bar is not None:
-            bar.update(1)
-            bar.set_postfix(regret=f"{row['train_regret']:.4f}", churn=f"{row['churn']:.4f}",
-                            heldout=row["heldout_regret"] if row["heldout_regret"] == "" else f"{row['heldout_regret']:.4f}")
-        if (u + 1) % cfg.ckpt_every == 0 or u + 1 == cfg.updates:
-            blob = {"policy": {"config": asdict(policy.config), "state_dict": policy.state_dict(), "extra": extra},
-                    "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state, "gen": gen.get_state(),
-                    "update": u + 1, "evaluations": evaluations, "wall_s": time.time() - t0,
-                    "heldout_evaluations": heldout_evaluations, "log": log_rows}
-            blob["buffer"] = buffer.parts
-            blob["difficulty"] = difficulty
-            if critic is not None:
-                blob.update(critic=critic[0].state_dict(), critic_optimizer=critic[1].state_dict())
-            save_atomically(blob, state_path)
-    if bar is not None:
-        bar.close()
+            bar.close()
     extra.update(evaluations=evaluations, heldout_evaluations=heldout_evaluations, wall_s=round(time.time() - t0, 1),
                  updates=cfg.updates)
     save_policy(policy, out / "policy.pt", extra)
@@ -577,28 +579,30 @@ def train_online(objective, budget: int = 500, group_size: int | None = None, se
         from tqdm.auto import tqdm
 
         bar = tqdm(total=budget, desc=f"online {objective.name}", unit="eval")
-    while len(ys) < budget:
-        g_n = min(group_size, budget - len(ys))
-        st = _online_state(space, xs, ys, len(ys) / budget, context)
-        f = featurize_states(st, device)
-        with torch.no_grad():
-            cand, logp = policy.sample(f, g_n, gen)
-        u = bins_to_unit(cand, f, rng)[0]
-        batch = objective.evaluate_batch(u[:, :d])
-        scores = np.asarray(batch.scores)
-        enc = [space.encode(batch[i].info.get("config", space.decode(u[i, :d]))) for i in range(g_n)]
-        rewards = improvement_rewards(scores, max(ys) if ys else -np.inf)
-        adv = group_advantages(rewards[None, :], cfg.std_normalize)
-        ro = Rollout(st, cand, log_prob(logp, cand, f), rewards[None, :], adv, g_n, np.array([np.nan]), np.array([np.nan]))
-        if g_n > 1:
-            update(policy, optimizer, ro, buffer, cfg, rng, device=device)
-            check_not_diverged(policy, len(ys) + g_n, cfg.lr, unit="evaluation")
-        xs.extend(enc)
-        ys.extend(scores.tolist())
+    try:  # closed on an error or Ctrl-C too, as in _train_holding_the_lock
+        while len(ys) < budget:
+            g_n = min(group_size, budget - len(ys))
+            st = _online_state(space, xs, ys, len(ys) / budget, context)
+            f = featurize_states(st, device)
+            with torch.no_grad():
+                cand, logp = policy.sample(f, g_n, gen)
+            u = bins_to_unit(cand, f, rng)[0]
+            batch = objective.evaluate_batch(u[:, :d])
+            scores = np.asarray(batch.scores)
+            enc = [space.encode(batch[i].info.get("config", space.decode(u[i, :d]))) for i in range(g_n)]
+            rewards = improvement_rewards(scores, max(ys) if ys else -np.inf)
+            adv = group_advantages(rewards[None, :], cfg.std_normalize)
+            ro = Rollout(st, cand, log_prob(logp, cand, f), rewards[None, :], adv, g_n, np.array([np.nan]), np.array([np.nan]))
+            if g_n > 1:
+                update(policy, optimizer, ro, buffer, cfg, rng, device=device)
+                check_not_diverged(policy, len(ys) + g_n, cfg.lr, unit="evaluation")
+            xs.extend(enc)
+            ys.extend(scores.tolist())
+            if bar is not None:
+                bar.update(g_n)
+    finally:
         if bar is not None:
-            bar.update(g_n)
-    if bar is not None:
-        bar.close()
+            bar.close()
     ys_arr = np.array(ys)
     return np.maximum.accumulate(ys_arr), ys_arr
 

@@ -136,12 +136,13 @@ def coverage(df: pd.DataFrame) -> dict[str, Any] | None:
         return None
     runs = ok_steps(df)[_RUN].drop_duplicates()
     shared = shared_runs(ok_steps(df)[_RUN + ["status"]].drop_duplicates())
-    agents = {str(a): {"runs": int(len(r)), "tasks": _names(sorted(r["task"].unique())),
-                       "seeds": _names(sorted(r["seed"].unique()))} for a, r in runs.groupby("agent")}
+    agents = {str(a): {"runs": 0, "tasks": [], "seeds": []} for a in sorted(df["agent"].unique())}  # none finished too
+    agents.update({str(a): {"runs": int(len(r)), "tasks": _names(sorted(r["task"].unique())),
+                            "seeds": _names(sorted(r["seed"].unique()))} for a, r in runs.groupby("agent")})
     pairs = shared[["task", "seed"]].drop_duplicates()
     return {"agents": agents, "shared": {"runs": int(len(pairs)), "tasks": _names(sorted(pairs["task"].unique())),
                                          "seeds": _names(sorted(pairs["seed"].unique()))},
-            "all_tasks": _names(sorted(runs["task"].unique()))}
+            "all_tasks": _names(sorted(df["task"].unique()))}
 
 
 def task_means(values: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -81,7 +81,7 @@ def coverage_note(df: pd.DataFrame) -> str | None:
     if cov is None:
         return None
     who = "; ".join(f"{a}: {c['runs']} run{'' if c['runs'] == 1 else 's'} on {_tasks_text(c['tasks'], cov['all_tasks'])}, "
-                    f"{_seed_ranges(c['seeds'])}" for a, c in cov["agents"].items())
+                    f"{_seed_ranges(c['seeds'])}" if c["runs"] else f"{a}: no finished run" for a, c in cov["agents"].items())
     shared = cov["shared"]
     if shared["runs"]:
         on = (f"are computed only on the {shared['runs']} (task, seed) pairs all agents share: "

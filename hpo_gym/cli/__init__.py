@@ -76,6 +76,14 @@ positive_int = _int_at_least(1, "a count: budgets, seeds, jobs, workers, updates
 non_negative_int = _int_at_least(0, "a seed")
 
 
+def positive_seconds(text: str) -> float:
+    """An argparse type for a time limit: a finite number of seconds > 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not > 0 seconds")
+    return value
+
+
 def finite_float(text: str) -> float:
     """An argparse type for a finite number: ``float`` alone takes ``nan`` and ``inf``, with which a threshold
     compares as never (or always) reached without a word."""
@@ -107,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hpo-gym`` console script."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)  # imports every command's module (scikit-learn among them): ~1 s
+    except KeyboardInterrupt:
+        print("hpo-gym: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     with warnings.catch_warnings():  # restores Python's own warning display when the command returns
         warnings.showwarning = _one_line_warning
         try:
@@ -116,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"hpo-gym {args.command}: error: {WORKER_DIED}; rerun the same command (a benchmark with --out "
                   "resumes, keeping its finished runs)", file=sys.stderr)
             return EXIT_FAILED
-        except (ValueError, FileNotFoundError, RuntimeError) as e:  # user errors: one clear line, no traceback
-            print(f"hpo-gym {args.command}: error: {e}", file=sys.stderr)
+        except (ValueError, FileNotFoundError, RuntimeError, ImportError) as e:  # user errors (a missing extra's
+            print(f"hpo-gym {args.command}: error: {e}", file=sys.stderr)   # ImportError names its pip install): one line
             return 2
         except BrokenPipeError:  # `hpo-gym report DIR | head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would fail again
@@ -155,7 +167,7 @@ def run_script(main: Callable[[], int], resume_hint: str) -> int:
     except KeyboardInterrupt:
         print(f"{name}: interrupted; {resume_hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as e:
         print(f"{name}: error: {e}", file=sys.stderr)
         return 2
 

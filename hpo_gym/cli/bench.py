@@ -65,8 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "unless --plots or --no-plots). Example: hpo-gym report runs/b --compare tpe:random")
     r.add_argument("out", type=Path, help="the directory given to `hpo-gym bench --out`")
     r.add_argument("--json", action="store_true", help="print JSON per agent and per task instead of Markdown")
-    r.add_argument("--plots", type=Path, default=None, help="where to write the PNGs (default OUT/plots)")
-    r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    where = r.add_mutually_exclusive_group()  # --no-plots --plots DIR ignored DIR
+    where.add_argument("--plots", type=Path, default=None, help="where to write the PNGs (default OUT/plots)")
+    where.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     r.add_argument("--compare", action="append", default=[], metavar="AGENT:REFERENCE",
                    help="also print AGENT's mean regret at the budget over REFERENCE's with a 95%% paired bootstrap "
                         "interval (repeatable; e.g. --compare myagent:tpe)")

@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
     for k, v in transfer_only.items():
         if v is not None:
             setattr(cfg, k, v)
+    cfg.validate()  # before the banner and the tables: `--synthetic -1` printed the banner, then its refusal
     train_tasks = [suite.load(t) for t in suite.tasks if t not in holdout]
     held = [suite.load(t) for t in holdout]
     if not train_tasks:
@@ -187,7 +188,13 @@ def _online_tasks(args, suite, holdout, out: Path, learner, policy_config) -> in
     from agents.grpoformer.train import train_online
 
     budget = 500 if args.budget is None else args.budget
-    results = {}
+    summary = out / "online.json"
+    results: dict = {}
+    if summary.exists():  # an earlier run's tasks are kept (a rerun on another task replaced the file with its own)
+        try:
+            results = json.loads(summary.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{summary} is not readable JSON ({e}); move it away or give another --out") from None
     for task in holdout:
         obj = suite.load(task)
         policy = None
@@ -211,7 +218,7 @@ def _online_tasks(args, suite, holdout, out: Path, learner, policy_config) -> in
         np.savetxt(text, np.c_[np.arange(1, budget + 1), curve], delimiter=",", header="evaluations,best_score",
                    comments="")
         atomic_write_text(out / f"online_{task}.csv", text.getvalue())
-    atomic_write_text(out / "online.json", json.dumps(results, indent=2))
+        atomic_write_text(summary, json.dumps(results, indent=2))  # after each task: an interrupt keeps the finished
     print(f"results: {out / 'online.json'}, best-so-far curves: {out}/online_<task>.csv")
     return 0
 

@@ -11,12 +11,14 @@ Run it on a machine with internet, then copy the cache directory to the offline 
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 import hpo_gym.live  # noqa: F401  (registers the grpoformer-paper suite for `hpo-gym tasks --suite`)
-from hpo_gym.cli import non_negative_int, positive_int
+from hpo_gym.cli import EXIT_FAILED, non_negative_int, positive_int, positive_seconds
+from hpo_gym.executors import EXECUTORS
 from hpo_gym.live.objective import MAX_SEED
 
 
@@ -54,11 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="score of a failed fit; needed only for a metric without a known worst (e.g. d2_log_loss_score); "
                         "give a negative one as --worst-score=-10")
     q.add_argument("--fidelity", default="", help="e.g. n_estimators=64,subsample=0.5 (default: full fidelity)")
-    q.add_argument("--executor", default="serial", help="serial, process, ray or inline (default serial)")
+    q.add_argument("--executor", default="serial", choices=EXECUTORS, help="serial, process, ray or inline (default serial)")
     q.add_argument("--workers", type=positive_int, default=None,
                    help="process workers / Ray CPUs (default: the executor's own, the machine's cores)")
     q.add_argument("--ray-address", default=None, help="join a Ray cluster (e.g. auto, ray://head:10001)")
-    q.add_argument("--time-limit", type=float, default=300.0, help="seconds per fit (default 300)")
+    q.add_argument("--time-limit", type=positive_seconds, default=300.0, help="seconds per fit (default 300)")
     q.add_argument("--seed", type=_fit_seed, default=0, help="seed of the random search and of the fits (default 0)")
     q.add_argument("--cache-dir", help="OpenML cache root (default: $HPO_GYM_OPENML_CACHE, else openml's setting)")
     q.set_defaults(func=run_live)
@@ -108,6 +110,8 @@ def run_live(args: argparse.Namespace) -> int:
     if args.workers and args.executor not in ("process", "ray"):
         raise ValueError(f"--workers {args.workers} has no effect with --executor {args.executor} (one fit at a time); "
                          "use --executor process or ray")
+    if args.ray_address and args.executor != "ray":  # it was ignored: the fits ran here
+        raise ValueError(f"--ray-address applies to --executor ray only (got --executor {args.executor})")
     if args.executor == "process" and args.workers:
         options["n_workers"] = args.workers
     if args.executor == "ray":
@@ -127,4 +131,8 @@ def run_live(args: argparse.Namespace) -> int:
     test = objective.test_score(configs[best], seed=args.seed)
     print(f"best validation {args.metric}: {batch.scores[best]:.4f}; its outer-test {args.metric}: "
           f"{test.score:.4f}{' (' + test.info['error'] + ')' if test.failed else ''}")
+    errors = [e.info.get("error", "") for e in batch]
+    if all(errors):  # nothing fitted: a missing extra, a time limit below any fit; the setup is not working
+        print(f"hpo-gym live: error: every fit failed (first: {errors[0]})", file=sys.stderr)
+        return EXIT_FAILED
     return 0

@@ -61,6 +61,9 @@ def configure_openml_cache(cache_dir: str | os.PathLike | None = None) -> Path:
 
     current = Path(openml.config._root_cache_directory).expanduser()
     chosen = cache_dir if cache_dir is not None else os.environ.get(ENV_CACHE)
+    if chosen and Path(chosen).expanduser().exists() and not Path(chosen).expanduser().is_dir():
+        raise ValueError(f"OpenML cache root {chosen} is a file; give a directory (--cache-dir, openml_cache_dir= or "
+                         f"${ENV_CACHE})")
     if chosen:
         if _openml_roots.get("ours") != current:  # openml's own (or the user's) setting: to go back to
             _openml_roots["own"] = current

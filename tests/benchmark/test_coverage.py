@@ -116,3 +116,13 @@ def test_a_failed_run_is_no_run_for_the_metrics_that_set_agents_against_each_oth
     assert "`--retry-failed` reruns failed ones" in cov["note"]
     # regret keeps covering each agent's own finished runs
     assert agents["random"]["runs"] == 4
+
+
+def test_an_agent_that_finished_no_run_is_named_in_the_coverage_note(tmp_path, capsys):
+    """Found in review: the note read '... not over the same runs. . Regret ...' with no word on the agent."""
+    out = tmp_path / "bench"
+    run_benchmark({"clone": RandomFailingOnSeed0}, ["credit_g"], budget=BUDGET, seeds=1, out=out, progress=False)
+    assert main(["report", str(out), "--no-plots"]) == 0  # a report of failed runs is a report (bench exits 1)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "not over the same runs. clone: no finished run. Regret" in first
+    assert "are undefined (-): no (task, seed) pair has a finished run of every agent" in first

@@ -53,6 +53,9 @@ def test_online_mode_trains_with_the_learner_flags_and_refuses_table_only_ones(t
                  "--lr", "0.001", "--out", str(out)]) == 0
     learner = json.loads((out / "online.json").read_text())["credit_g"]["learner"]
     assert (learner["lr"], learner["group_size"], learner["epochs"], learner["minibatch"]) == (0.001, 4, 4, 16)
+    # a second task into the same --out keeps the first one's results (online.json was rewritten with its own only)
+    assert main(["train-grpoformer", "--online", "--holdout", "car", "--budget", "12", "--out", str(out)]) == 0
+    assert set(json.loads((out / "online.json").read_text())) == {"credit_g", "car"}
     for flags, message in ((["--warm-start", "2"], "use warm_start=0 with --online"),
                            (["--lookahead", "2"], "use lookahead=0 with --online"),
                            (["--advantage-norm", "batch"], "advantage_norm='group' with --online"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import openml
 import pytest
@@ -172,6 +174,27 @@ def test_live_cli_trains_a_random_search(openml_session, capsys):
     assert main(["live", str(IRIS), "--model", "histgb", "-n", "2", "--fidelity", "n_estimators=10", "--executor",
                  "inline", "--metric", "d2_log_loss_score", "--worst-score=-10"]) == 0
     assert "best validation d2_log_loss_score" in capsys.readouterr().out
+
+
+def test_live_cli_says_when_its_setup_does_not_work(openml_session, capsys, monkeypatch):
+    """Found in review: a missing extra was a traceback (exit 1), a run where every fit failed exited 0, --ray-address
+    without --executor ray was ignored, and a bad --executor or --time-limit surfaced after the data loaded."""
+    from hpo_gym.cli import main
+
+    # every fit past its time limit: the table says why, and the exit status says the setup is not working
+    assert main(["live", str(IRIS), "--model", "rf", "-n", "2", "--time-limit", "0.001"]) == 1
+    err = capsys.readouterr().err
+    assert "hpo-gym live: error: every fit failed (first: timeout: still running after the time limit" in err
+    assert main(["live", str(IRIS), "-n", "1", "--ray-address", "auto"]) == 2
+    assert "--ray-address applies to --executor ray only (got --executor serial)" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
+    assert main(["live", str(IRIS), "-n", "1", "--executor", "ray"]) == 2
+    assert "hpo-gym live: error: executor='ray' needs Ray: pip install 'hpo-gym[ray]'" in capsys.readouterr().err
+    for bad, message in ((["--executor", "bogus"], "argument --executor: invalid choice: 'bogus'"),
+                         (["--time-limit", "0"], "argument --time-limit: '0' is not > 0 seconds")):
+        with pytest.raises(SystemExit):
+            main(["live", str(IRIS), *bad])
+        assert message in capsys.readouterr().err
 
 
 def test_a_damaged_cached_task_file_is_fetched_anew(openml_session):
