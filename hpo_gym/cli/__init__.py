@@ -106,7 +106,10 @@ def name_list(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hpo_gym import __version__
+
     parser = argparse.ArgumentParser(prog="hpo-gym", description="Hyperparameter optimization as Gymnasium environments.")
+    parser.add_argument("--version", action="version", version=f"hpo-gym {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(subparsers)

@@ -271,3 +271,11 @@ def test_a_benchmark_script_stopped_by_ctrl_c_says_how_to_resume_in_one_line(cap
     assert err.count("\n") == 1 and err.endswith(": error: invalid literal for int() with base 10: 'x'\n")
     with pytest.raises(KeyError):
         run_script(lambda: {}["x"], "unused")
+
+
+def test_version(capsys):
+    from hpo_gym import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"hpo-gym {__version__}"
