@@ -86,7 +86,7 @@ def _check_nothing_besides_objective(objective: Any, task: Any, suite: str, back
     if ignored:
         verb = "has" if len(ignored) == 1 else "have"
         raise ValueError(f"{', '.join(ignored)} {verb} no effect with objective= (the objective is the whole task); "
-                         "leave them out, or drop objective= to pick a suite task")
+                         f"leave {'it' if len(ignored) == 1 else 'them'} out, or drop objective= to pick a suite task")
 
 
 def _check_loader_options(loader: Callable[..., Objective], options: Mapping[str, Any], suite: str) -> None:

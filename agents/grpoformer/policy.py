@@ -537,7 +537,7 @@ def check_device(device: str | torch.device, option: str = "--device") -> torch.
         named = f"{option} {str(device)!r}" if cli else given
         raise ValueError(f"{named} is not a torch device; use cpu, cuda or cuda:N") from None
     if dev.type == "cpu" and dev.index is not None:  # trained, then failed to load its own checkpoints (map_location)
-        raise ValueError(f"{given}: torch has one CPU device, named cpu; {cpu_fix}")
+        raise ValueError(f"{given}: torch has one CPU device, named cpu; write cpu")
     if dev.type == "meta":
         raise ValueError(f"{given}: meta tensors hold no values, so nothing can be trained or sampled on them; {cpu_fix}")
     if dev.type not in ("cpu", "cuda"):  # xpu, mps, hpu, ...: torch failed on them only deep inside the first update

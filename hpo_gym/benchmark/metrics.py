@@ -132,9 +132,10 @@ def coverage(df: pd.DataFrame) -> dict[str, Any] | None:
     seeds they are on; ``shared`` the (task, seed) pairs every agent has a finished run on, which BtR, MnR and the
     per-task ranks are computed on.
     """
-    if shared_runs(df) is df:  # every agent finished every pair: equal coverage
-        return None
     runs = ok_steps(df)[_RUN].drop_duplicates()
+    finished = {a: frozenset(zip(r["task"], r["seed"])) for a, r in runs.groupby("agent")}
+    if len({finished.get(a, frozenset()) for a in df["agent"].unique()}) <= 1:  # every agent finished the same pairs
+        return None
     shared = shared_runs(ok_steps(df)[_RUN + ["status"]].drop_duplicates())
     agents = {str(a): {"runs": 0, "tasks": [], "seeds": []} for a in sorted(df["agent"].unique())}  # none finished too
     agents.update({str(a): {"runs": int(len(r)), "tasks": _names(sorted(r["task"].unique())),

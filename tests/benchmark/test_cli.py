@@ -133,7 +133,9 @@ def test_demo_refuses_an_agent_that_must_be_fitted_first_before_its_banner_and_n
                                            (["train-grpoformer", "--out", "x", "--updates", "0"], "--updates: 0 is not >= 1"),
                                            (["train-grpoformer", "--out", "x", "--seed", "-1"], "--seed: -1 is not >= 0"),
                                            (["report", "x", "--threshold", "nan"], "--threshold: 'nan' is not a finite number"),
-                                           (["report", "x", "--threshold", "half"], "--threshold: 'half' is not a number")])
+                                           (["report", "x", "--threshold", "half"], "--threshold: 'half' is not a number"),
+                                           (["report", "x", "--no-plots", "--plots", "p"],
+                                            "argument --plots: not allowed with argument --no-plots")])
 def test_counts_below_one_are_refused_when_the_command_line_is_read(argv, message, capsys):
     """Before any banner, data loading or training: `demo --jobs 0` used to print its banner and run, `live -n 0` to
     fail after loading the data with 'attempt to get argmax of an empty sequence'."""

@@ -121,8 +121,21 @@ def test_a_failed_run_is_no_run_for_the_metrics_that_set_agents_against_each_oth
 def test_an_agent_that_finished_no_run_is_named_in_the_coverage_note(tmp_path, capsys):
     """Found in review: the note read '... not over the same runs. . Regret ...' with no word on the agent."""
     out = tmp_path / "bench"
-    run_benchmark({"clone": RandomFailingOnSeed0}, ["credit_g"], budget=BUDGET, seeds=1, out=out, progress=False)
+    run_benchmark({"clone": RandomFailingOnSeed0, "random": RandomSearch}, ["credit_g"], budget=BUDGET, seeds=1,
+                  out=out, progress=False)
     assert main(["report", str(out), "--no-plots"]) == 0  # a report of failed runs is a report (bench exits 1)
     first = capsys.readouterr().out.splitlines()[0]
-    assert "not over the same runs. clone: no finished run. Regret" in first
-    assert "are undefined (-): no (task, seed) pair has a finished run of every agent" in first
+    assert "not over the same runs. clone: no finished run; random: 1 run on all 1 tasks, seed 0. Regret" in first
+
+
+def test_agents_that_failed_on_the_same_pair_have_equal_coverage(tmp_path, capsys):
+    """Both agents finished the same (task, seed) pairs: no coverage warning (the failed-runs note says the rest)."""
+    class AlsoFailingOnSeed0(RandomFailingOnSeed0):
+        pass
+
+    out = tmp_path / "bench"
+    run_benchmark({"a": RandomFailingOnSeed0, "b": AlsoFailingOnSeed0}, ["credit_g"], budget=BUDGET, seeds=2, out=out,
+                  progress=False)
+    assert main(["report", str(out), "--no-plots", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert "coverage" not in report and report["agents"]["a"]["failed"] == report["agents"]["b"]["failed"] == 1

@@ -103,3 +103,13 @@ def test_transfer_baselines_refuses_an_agent_trained_on_a_task_it_would_score_as
                                          r"holds out: this script scores held-out tasks only"):
         module.main(["--agents", "memo_agents:Memo", "--seeds", "1", "--budget", "2"])
     assert module.main(["--agents", "random", "--seeds", "1", "--budget", "2"]) == 0  # a plain agent still runs
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--compare-rules", "--folds", "4"], "--folds has no effect with --compare-rules: leave it out"),
+    (["--plot-store", "DIR", "--seeds", "3"], "--seeds has no effect with --plot-store: leave it out"),
+])
+def test_transfer_baselines_refuses_options_its_mode_would_ignore(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        script("transfer_baselines").main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err

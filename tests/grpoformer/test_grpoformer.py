@@ -458,7 +458,7 @@ def test_train_cli_names_a_device_this_torch_cannot_use(tmp_path, capsys):
     assert main(args + ["--device", "meta"]) == 2  # it failed inside update 1, leaving a log.csv
     assert "--device meta: meta tensors hold no values" in capsys.readouterr().err
     assert main(args + ["--device", "cpu:0"]) == 2  # it trained, then --resume failed to load its own state.pt
-    assert "--device cpu:0: torch has one CPU device, named cpu" in capsys.readouterr().err
+    assert "--device cpu:0: torch has one CPU device, named cpu; write cpu" in capsys.readouterr().err
     if not hasattr(torch, "xpu") or not torch.xpu.is_available():  # it raised a bare AssertionError after loading tables
         assert main(args + ["--device", "xpu"]) == 2
         assert "--device xpu: this torch" in capsys.readouterr().err and not (tmp_path / "run" / "log.csv").exists()

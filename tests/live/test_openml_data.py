@@ -100,6 +100,15 @@ def test_one_loads_cache_dir_does_not_move_the_loads_that_give_none(private_open
         load_task(IRIS)
 
 
+def test_a_cache_root_that_is_a_file_is_named(tmp_path):
+    """It failed inside openml-python with the advice to remove a damaged task folder."""
+    from hpo_gym.live.data import configure_openml_cache
+
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ValueError, match=r"OpenML cache root .*a_file is a file; give a directory"):
+        configure_openml_cache(tmp_path / "a_file")
+
+
 def test_a_false_true_target_keeps_its_labels(openml_session):
     """openml-python reads an ARFF {false,true} target (kc1's, for one) as booleans, whose str is False/True; the loader
     maps them back to the task's class labels instead of calling every row unlabeled."""
