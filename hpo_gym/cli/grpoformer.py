@@ -76,7 +76,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=int, default=None,
                    help="Transformer width d_model (default 48); the feed-forward layer is 2x, the head's hidden layer 1x")
     p.add_argument("--layers", type=int, default=None, help="Transformer encoder layers (default 2)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run_with_flag_names)
+
+
+#: The training configs' field names this command's flags set, where the flag is not the field's own name in dashes.
+FLAG_OF_FIELD = {"horizon": "--budget", "std_normalize": "--no-std"}
+
+
+def run_with_flag_names(args: argparse.Namespace) -> int:
+    """:func:`run`, with a config's refusal ("group_size=0: ...", from ``LearnerConfig``/``TrainConfig``, which also
+    serve Python callers) worded with the flag the user typed ("--group-size 0: ...")."""
+    try:
+        return run(args)
+    except ValueError as e:
+        field, eq, rest = str(e).partition("=")
+        set_by_a_flag = field in FLAG_OF_FIELD or (field.isidentifier() and hasattr(args, field))
+        if eq and set_by_a_flag:
+            raise ValueError(f"{FLAG_OF_FIELD.get(field, '--' + field.replace('_', '-'))} {rest}") from None
+        raise
 
 
 def run(args: argparse.Namespace) -> int:

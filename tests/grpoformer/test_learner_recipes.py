@@ -113,9 +113,12 @@ def test_recipe_tag_names_a_longer_run_and_other_synthetic_tasks_and_keeps_the_s
         assert (CHECKPOINT_DIR / "folds" / f"{key}.pt").is_file()
 
 
-def test_cli_names_a_bad_group_size(tmp_path, capsys):
+def test_cli_names_a_bad_setting_by_its_flag(tmp_path, capsys):
     assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "r"), "--group-size", "1"]) == 2
-    assert "group_size=1" in capsys.readouterr().err
+    assert "--group-size 1: a group needs at least 2 candidates" in capsys.readouterr().err  # the flag, not the field
+    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "r"), "--synthetic", "-1"]) == 2
+    captured = capsys.readouterr()
+    assert "--synthetic -1: a number of extra training tasks" in captured.err and "training on" not in captured.out
 
 
 def test_inner_selection_recipes_combine_parts_and_reject_typos():

@@ -101,4 +101,4 @@ def test_cli_lookahead_reaches_the_saved_config_and_its_recipe_tag(tmp_path, cap
     assert recipe_tag(TrainConfig(learner=LearnerConfig(lookahead=2))) == "lookahead=2"
     assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "bad"), "--lookahead", "2",
                  "--reward", "score"]) == 2
-    assert "lookahead=2" in capsys.readouterr().err
+    assert "--lookahead 2: needs a whole number >= 0" in capsys.readouterr().err
