@@ -178,15 +178,23 @@ def test_warm_start_configs_are_evaluated_first_and_count_in_the_budget(credit_g
     assert credit_g.space.decode(action) == warm[0]
 
 
+def play(agent: OptunaAgent, space, n: int) -> list[dict]:
+    """``n`` ask/tell steps of the current run, each told the score 0.5; the configurations it proposed."""
+    proposed = []
+    for _ in range(n):
+        action = agent.act({})
+        proposed.append(space.decode(action))
+        agent.observe(action, 0.5, {"score": 0.5})
+    return proposed
+
+
 def test_enqueue_after_a_run_spent_its_budget_opens_the_next_run(credit_g):
     """Between runs there is no current run: a warm start queued then is the next run's first trial, not a trial
     added to the finished study (where the next reset dropped it)."""
     config = credit_g.space.sample(np.random.default_rng(7))
     agent = OptunaAgent("tpe")
     agent.reset(credit_g.space, seed=0, budget=2)
-    for _ in range(2):
-        action = agent.act({})
-        agent.observe(action, 0.5, {"score": 0.5})
+    play(agent, credit_g.space, 2)
     agent.enqueue([config])
     agent.reset(credit_g.space, seed=1, budget=2)
     assert credit_g.space.decode(agent.act({})) == config
@@ -200,12 +208,7 @@ def test_an_enqueue_larger_than_the_room_left_fills_the_run_and_opens_the_next(c
     agent.reset(credit_g.space, seed=0, budget=3)
     agent.enqueue(configs[:2])
     agent.enqueue(configs[2:])
-    proposed = []
-    for _ in range(3):
-        action = agent.act({})
-        proposed.append(credit_g.space.decode(action))
-        agent.observe(action, 0.5, {"score": 0.5})
-    assert proposed == configs[:3]
+    assert play(agent, credit_g.space, 3) == configs[:3]
     agent.reset(credit_g.space, seed=1, budget=3)
     assert credit_g.space.decode(agent.act({})) == configs[3]
 
@@ -258,18 +261,9 @@ def test_initial_configs_beyond_the_budget_are_not_carried_into_later_runs(credi
     agent = OptunaAgent("tpe", initial_configs=configs)
     for seed in range(3):
         agent.reset(credit_g.space, seed=seed, budget=3)
-        played = []
-        for _ in range(3):
-            action = agent.act({})
-            played.append(credit_g.space.decode(action))
-            agent.observe(action, 0.5, {"score": 0.5})
-        assert played == configs[:3]
+        assert play(agent, credit_g.space, 3) == configs[:3]
     agent.reset(credit_g.space, seed=9, budget=8)  # room for all five, and nothing queued behind them
-    played = []
-    for _ in range(8):
-        action = agent.act({})
-        played.append(credit_g.space.decode(action))
-        agent.observe(action, 0.5, {"score": 0.5})
+    played = play(agent, credit_g.space, 8)
     assert played[:5] == configs and not any(config in played[5:] for config in configs[3:])
 
 
