@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import csv
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -328,12 +328,7 @@ def check_resumable(state: Mapping[str, Any], extra: Mapping[str, Any], updates:
     if saved.get("train_tasks") != extra["train_tasks"]:
         raise ValueError(f"{path} was trained on {saved.get('train_tasks')}, this run trains on {extra['train_tasks']} "
                          f"(another --holdout?): resuming would mix them; {fix}")
-    old, new = _flat(saved.get("train_config", {})), _flat(extra["train_config"])
-    # settings added to the code after the state was saved are not in it: compare what both know
-    changed = sorted(k for k in old.keys() & new.keys() if k not in RESUMABLE_CHANGES and old[k] != new[k])
-    if changed:
-        raise ValueError(f"{path} was trained with other settings ({', '.join(changed)}: "
-                         f"{', '.join(f'{old.get(k)!r} -> {new.get(k)!r}' for k in changed)}); {fix}")
+    _refuse_other_settings(path, saved.get("train_config", {}), extra["train_config"], RESUMABLE_CHANGES, fix)
     if updates < state["update"]:
         raise ValueError(f"{path} already holds {state['update']} updates; --updates {updates} would save a checkpoint "
                          f"that claims fewer: give --updates >= {state['update']}")
@@ -348,8 +343,15 @@ def check_finished_run(path: Path, extra: Mapping[str, Any], cfg: TrainConfig, t
     if sorted(extra.get("train_tasks", [])) != sorted(train_tasks):
         raise ValueError(f"{path} was trained on {sorted(extra.get('train_tasks', []))}, not on {sorted(train_tasks)}; "
                          f"{fix}")
-    old, new = _flat(extra.get("train_config", {})), _flat(_plain(asdict(cfg)))
     ignored = set(RESUMABLE_CHANGES) - {"updates"}  # how it was run, not what it learned
+    _refuse_other_settings(path, extra.get("train_config", {}), _plain(asdict(cfg)), ignored, fix)
+
+
+def _refuse_other_settings(path: Path, saved: Mapping[str, Any], asked: Mapping[str, Any], ignored: Iterable[str],
+                           fix: str) -> None:
+    """``ValueError`` naming every setting (outside ``ignored``) whose saved value differs from the asked one. Settings
+    added to the code after the checkpoint was saved are not in it: only what both know is compared."""
+    old, new, ignored = _flat(saved), _flat(asked), set(ignored)
     changed = sorted(k for k in old.keys() & new.keys() if k not in ignored and old[k] != new[k])
     if changed:
         raise ValueError(f"{path} was trained with other settings ({', '.join(changed)}: "
