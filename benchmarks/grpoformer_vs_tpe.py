@@ -73,18 +73,15 @@ def train_folds(out: Path, cfg: TrainConfig, ship: bool) -> dict[int, dict]:
         train_names = [t for t in TASKS if t not in held]
         key = fold_key(train_names, k, recipe_tag(cfg))
         shipped = CHECKPOINT_DIR / "folds" / f"{key}.pt"
-        run_dir = out / f"fold{k}"
-        if shipped.exists():
-            path = shipped
-        elif (run_dir / "policy.pt").exists():
-            path = run_dir / "policy.pt"
-            check_finished_run(path, load_policy(path)[1], dataclasses.replace(cfg, seed=k), train_names)
-        else:
+        run_dir, fold_cfg = out / f"fold{k}", dataclasses.replace(cfg, seed=k)
+        path = shipped if shipped.exists() else run_dir / "policy.pt"
+        if not path.exists():
             print(f"fold {k}: training on {train_names}, held out {held}", flush=True)
-            train([load_hpobench_nn(t) for t in train_names], run_dir, dataclasses.replace(cfg, seed=k),
+            train([load_hpobench_nn(t) for t in train_names], run_dir, fold_cfg,
                   holdout=[load_hpobench_nn(t) for t in held], resume=True)
-            path = run_dir / "policy.pt"
         _, extra = load_policy(path)
+        if path != shipped:  # found in --out (or just trained there): the run this command asks for, or refused
+            check_finished_run(path, extra, fold_cfg, train_names)
         check_fold_checkpoint(path, extra.get("train_tasks", []), train_names, k)  # a file under another fold's key
         if extra.get("features", 1) != FEATURES_VERSION:  # a run directory of an earlier version: never ship it
             raise ValueError(f"{path} was trained on the policy's input features of version {extra.get('features', 1)}, "
