@@ -136,13 +136,12 @@ def coverage(df: pd.DataFrame) -> dict[str, Any] | None:
     finished = {a: frozenset(zip(r["task"], r["seed"])) for a, r in runs.groupby("agent")}
     if len({finished.get(a, frozenset()) for a in df["agent"].unique()}) <= 1:  # every agent finished the same pairs
         return None
-    shared = shared_runs(ok_steps(df)[_RUN + ["status"]].drop_duplicates())
+    shared = frozenset.intersection(*finished.values())  # the pairs of shared_runs: agents with a finished run
     agents = {str(a): {"runs": 0, "tasks": [], "seeds": []} for a in sorted(df["agent"].unique())}  # none finished too
     agents.update({str(a): {"runs": int(len(r)), "tasks": _names(sorted(r["task"].unique())),
                             "seeds": _names(sorted(r["seed"].unique()))} for a, r in runs.groupby("agent")})
-    pairs = shared[["task", "seed"]].drop_duplicates()
-    return {"agents": agents, "shared": {"runs": int(len(pairs)), "tasks": _names(sorted(pairs["task"].unique())),
-                                         "seeds": _names(sorted(pairs["seed"].unique()))},
+    return {"agents": agents, "shared": {"runs": len(shared), "tasks": _names(sorted({t for t, _ in shared})),
+                                         "seeds": _names(sorted({s for _, s in shared}))},
             "all_tasks": _names(sorted(df["task"].unique()))}
 
 
