@@ -5,27 +5,14 @@ own training tasks as held-out."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from agents.grpoformer.train import TrainConfig, check_finished_run
 from hpo_gym.benchmark.metrics import require_finished_runs
+from tests.benchmark_scripts import load_script
 from tests.grpoformer.conftest import tiny_training_run
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def script(name: str):
-    """A script of benchmarks/ as a module (its sibling scripts importable, as when it runs)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_a_finished_run_of_other_settings_is_refused_not_reused(tmp_path):
@@ -60,7 +47,7 @@ def test_a_failed_run_stops_a_script_that_compares_agents_run_for_run():
 
 def test_the_inference_selection_reads_only_budgets_the_runs_reach():
     """--budget 5 made every selection score NaN (regret@10 and @25 of 5-step runs) and the held-out table a KeyError."""
-    module = script("grpoformer_inference_settings")
+    module = load_script("grpoformer_inference_settings")
     steps = pd.DataFrame([{"agent": "a", "task": "kc1", "seed": 0, "step": s, "status": "ok", "heldout": False,
                            "normalized_regret": 1.0 / s, "best_score": 0.0} for s in range(1, 6)])
     at = module.regret_at(steps, 5)
@@ -76,7 +63,7 @@ def test_the_inference_selection_reads_only_budgets_the_runs_reach():
 ])
 def test_the_protocol_script_refuses_options_its_mode_would_ignore(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        script("grpoformer_vs_tpe").main([*argv, "--out", str(tmp_path / "out")])
+        load_script("grpoformer_vs_tpe").main([*argv, "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # refused before anything was written
 
@@ -84,7 +71,7 @@ def test_the_protocol_script_refuses_options_its_mode_would_ignore(argv, message
 def test_the_inner_selection_refuses_a_recipe_named_twice(capsys):
     """Two jobs trained into one folder, and the second stopped on the first's lock, as if another run held it."""
     with pytest.raises(SystemExit) as exit_info:
-        script("grpoformer_inner_selection").main(["--recipes", "factorized,factorized"])
+        load_script("grpoformer_inner_selection").main(["--recipes", "factorized,factorized"])
     assert exit_info.value.code == 2 and "--recipes names ['factorized'] more than once" in capsys.readouterr().err
 
 
@@ -98,7 +85,7 @@ def test_transfer_baselines_refuses_an_agent_trained_on_a_task_it_would_score_as
         "    def act(self, observation):\n"
         "        return self.rng.random(self.d).astype(np.float32)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    module = script("transfer_baselines")
+    module = load_script("transfer_baselines")
     with pytest.raises(ValueError, match=r"agent memo_agents:Memo declares it was trained on \['credit_g'\], which fold 0 "
                                          r"holds out: this script scores held-out tasks only"):
         module.main(["--agents", "memo_agents:Memo", "--seeds", "1", "--budget", "2"])
@@ -111,5 +98,5 @@ def test_transfer_baselines_refuses_an_agent_trained_on_a_task_it_would_score_as
 ])
 def test_transfer_baselines_refuses_options_its_mode_would_ignore(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        script("transfer_baselines").main(argv)
+        load_script("transfer_baselines").main(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err

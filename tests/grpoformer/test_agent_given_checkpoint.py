@@ -8,9 +8,7 @@ to continue from. Real tables, real (tiny) trained fold policies, the real portf
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -24,8 +22,9 @@ from agents.portfolio import build_portfolio
 from agents.registry import make_agent
 from hpo_gym.benchmark.runner import run_episode
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
+from tests.benchmark_scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
+
 FOLD_TASKS = ("kc1", "credit_g")
 
 
@@ -133,10 +132,7 @@ def test_negative_warm_start_is_refused(plain_pattern):
 
 
 def test_warm_start_script_rejects_sets_without_a_fold_pattern(capsys):
-    spec = importlib.util.spec_from_file_location("grpoformer_warm_start", ROOT / "benchmarks" / "grpoformer_warm_start.py")
-    script = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = script
-    spec.loader.exec_module(script)
+    script = load_script("grpoformer_warm_start")
     with pytest.raises(SystemExit):
         script.main(["s0=runs/x/policy.pt"])
     assert "{k} for the fold index" in capsys.readouterr().err
@@ -262,10 +258,7 @@ def test_the_protocol_script_plays_the_fold_checkpoints_it_trained_for_another_r
 
     from agents.grpoformer.agent import SHIPPED_CHECKPOINT
 
-    spec = importlib.util.spec_from_file_location("grpoformer_vs_tpe", ROOT / "benchmarks" / "grpoformer_vs_tpe.py")
-    script = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = script
-    spec.loader.exec_module(script)
+    script = load_script("grpoformer_vs_tpe")
     elsewhere = tmp_path / "shipped_for_that_recipe.pt"
     shutil.copy(SHIPPED_CHECKPOINT, elsewhere)
     (tmp_path / "fold1").mkdir()

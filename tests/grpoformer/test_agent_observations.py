@@ -241,14 +241,9 @@ def test_on_a_table_that_snaps_proposals_to_its_grid_the_agent_learns_where_they
     candidate compared with the history by its own bins looked new while it landed on an evaluated cell (the
     deterministic agent evaluated 3 distinct cells in 50 steps of a 315-cell table, the default agent 9-22). The table
     and the run are benchmarks/grpoformer_snapping_table.py's."""
-    import importlib.util
-    from pathlib import Path
+    from tests.benchmark_scripts import load_script
 
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "grpoformer_snapping_table.py"
-    spec = importlib.util.spec_from_file_location("grpoformer_snapping_table", path)
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("grpoformer_snapping_table")
     table, budget = script.snapping_table(), 30
     for seed in range(2):
         distinct, _ = script.run(lambda: GRPOformerAgent(deterministic=deterministic), table, budget, seed)

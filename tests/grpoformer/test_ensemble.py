@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
 from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig
 from hpo_gym.space import Categorical, Float, Ordinal, SearchSpace
+from tests.benchmark_scripts import load_script
 from tests.grpoformer.conftest import history_features
+
 
 SPACE = SearchSpace([Float("lr", 1e-4, 1.0, log=True), Ordinal("depth", [1, 2, 3]), Categorical("act", ["relu", "tanh"])])
 
 
 def _ensemble_module():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "grpoformer_ensemble.py"
-    spec = importlib.util.spec_from_file_location("grpoformer_ensemble", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("grpoformer_ensemble")
 
 
 def _members(n: int) -> list[GRPOformerPolicy]:

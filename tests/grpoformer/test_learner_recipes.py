@@ -6,10 +6,7 @@ other settings (the recipe tag keys fold caches), and the inner selection must c
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,18 +16,12 @@ from agents.grpoformer.train import TrainConfig, changed_fields, recipe_tag
 from hpo_gym.benchmark import kfold_splits
 from hpo_gym.cli import main
 from hpo_gym.suites import HPOBENCH_NN_TASKS
+from tests.benchmark_scripts import load_script
 from tests.grpoformer.conftest import tiny_training_run
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _inner_selection():
-    spec = importlib.util.spec_from_file_location("grpoformer_inner_selection",
-                                                  ROOT / "benchmarks" / "grpoformer_inner_selection.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("grpoformer_inner_selection")
 
 
 def test_cli_learner_flags_reach_the_training_config(tmp_path):
