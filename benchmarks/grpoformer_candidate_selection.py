@@ -7,12 +7,15 @@ the policy alone (``select="first-new"``, G = 8) proposes the first new candidat
 looks at a held-out task: every setting runs with each fold's shipped checkpoint on that fold's 6 *training* tasks
 (protocol "all", budget 50, inner seeds from 100, disjoint from the held-out seeds 0-9), and the score is regret@50 (the
 choice acts once ``select_after`` = 10 trials are in, from the 11th proposal on, so regret@10 differs between settings by
-their draws alone). ``select_after`` itself is set, not tuned.
+their draws alone).
 
 1. Scan (10 inner seeds): G in {8, 16, 32, 64} x bandwidth in {0.05, 0.1, 0.2}, gamma 0.25.
 2. Grid (30 inner seeds, where the scan's settings all beat the policy alone): G in {16, 32} x bandwidth in {0.05, 0.1}
    x gamma in {0.1 (Optuna's default split), 0.15}; the lowest regret@50 is chosen.
-3. The chosen setting and the policy alone through the held-out k-fold protocol (4 folds, budget 50, seeds 0-9)::
+3. When the choice starts (30 inner seeds, added 2026-11-27 with its rule fixed before any run): the grid's choice with
+   ``select_after`` in {5, 10 (Optuna's ``n_startup_trials``, the value set before), 20}; the lowest regret@50 is
+   chosen, as in the grid.
+4. The chosen setting and the policy alone through the held-out k-fold protocol (4 folds, budget 50, seeds 0-9)::
 
     nice -n 10 python benchmarks/grpoformer_candidate_selection.py
 
@@ -25,11 +28,14 @@ import itertools
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from grpoformer_inference_settings import inner_selection, print_heldout, selection_arguments  # noqa: E402
+from agents.grpoformer.agent import SELECT_AFTER  # noqa: E402
 from hpo_gym.cli import run_script  # noqa: E402
 
 POLICY_ALONE = "grpoformer-policy"
@@ -42,6 +48,23 @@ def ratio_settings(groups: tuple[int, ...], bandwidths: tuple[float, ...], gamma
             for g, bw, ga in itertools.product(groups, bandwidths, gammas)}
 
 
+def inner_table(stage: str, settings: dict[str, dict], n: int, budget: int, out: Path) -> pd.DataFrame:
+    """One inner stage: every setting on each fold's own training tasks with ``n`` inner seeds, printed and returned
+    sorted by regret@``budget``."""
+    table = inner_selection(settings, budget, list(range(100, 100 + n)), out / "inner", POLICY_ALONE, (budget,))
+    print(f"Inner {stage} ({n} seeds; fold checkpoints on their own training tasks, mean over 4 folds x 6 tasks):")
+    print(table.to_markdown(floatfmt=".4f"))
+    print()
+    return table
+
+
+def start_settings(chosen: str, settings: dict[str, dict], afters: tuple[int, ...]) -> dict[str, dict]:
+    """The grid's ``chosen`` setting with each ``select_after`` in ``afters``; the agent's default keeps its grid name,
+    so its stored inner runs count."""
+    return {chosen if a == SELECT_AFTER else f"{chosen[:-1]},after={a}]": {**settings[chosen], "select_after": a}
+            for a in afters}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = selection_arguments(__doc__, "grpoformer_candidate_selection", "held-out seeds 0..n-1 (default 10)", argv)
     out = Path(args.out)
@@ -49,11 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     stages = [("scan", {**alone, **ratio_settings((8, 16, 32, 64), (0.05, 0.1, 0.2), (0.25,))}, SCAN_SEEDS),
               ("grid", {**alone, **ratio_settings((16, 32), (0.05, 0.1), (0.1, 0.15))}, GRID_SEEDS)]
     for stage, settings, n in stages:
-        table = inner_selection(settings, args.budget, list(range(100, 100 + n)), out / "inner", POLICY_ALONE,
-                                (args.budget,))
-        print(f"Inner {stage} ({n} seeds; fold checkpoints on their own training tasks, mean over 4 folds x 6 tasks):")
-        print(table.to_markdown(floatfmt=".4f"))
-        print()
+        table = inner_table(stage, settings, n, args.budget, out)
+    settings = {**alone, **start_settings(str(table.index[0]), settings, (5, SELECT_AFTER, 20))}
+    table = inner_table("start", settings, GRID_SEEDS, args.budget, out)
     chosen = str(table.index[0])
     print(f"chosen: {chosen}\n")
     print_heldout({**alone, chosen: settings[chosen]}, POLICY_ALONE, args.budget, args.seeds, out / "heldout")

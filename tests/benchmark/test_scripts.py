@@ -100,3 +100,19 @@ def test_transfer_baselines_refuses_options_its_mode_would_ignore(argv, message,
     with pytest.raises(SystemExit) as exit_info:
         load_script("transfer_baselines").main(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_start_stage_keeps_the_default_under_its_grid_name_and_plays_each_start():
+    """The agent's default ``select_after`` keeps the grid's name, so the stage reuses its stored inner runs instead of
+    running them again under a second name; the other starts are new agents whose fingerprint names them."""
+    from agents.grpoformer.agent import SELECT_AFTER, GRPOformerAgent
+
+    script = load_script("grpoformer_candidate_selection")
+    grid = script.ratio_settings((32,), (0.05,), (0.1,))
+    starts = script.start_settings("ratio[G=32,bw=0.05,gamma=0.1]", grid, (5, SELECT_AFTER, 20))
+    assert list(starts) == ["ratio[G=32,bw=0.05,gamma=0.1,after=5]", "ratio[G=32,bw=0.05,gamma=0.1]",
+                            "ratio[G=32,bw=0.05,gamma=0.1,after=20]"]
+    assert [kw["select_after"] for kw in starts.values()] == [5, SELECT_AFTER, 20]
+    fingerprints = {name: GRPOformerAgent(**kw).fingerprint for name, kw in starts.items()}
+    assert "after=5)" in fingerprints["ratio[G=32,bw=0.05,gamma=0.1,after=5]"]
+    assert len(set(fingerprints.values())) == 3
