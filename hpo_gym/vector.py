@@ -8,6 +8,7 @@ for anything else use ``vectorization_mode="sync"`` or ``"async"``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,8 @@ class HPOVectorEnv(VectorEnv):
     ``cell`` instead of ``config`` (configurations are not built per step, for speed: :meth:`cell_config`).
     Episodes autoreset on the next step (``AutoresetMode.NEXT_STEP``). ``reset(options={"task": ...})`` keeps
     that task for every autoreset episode until the next ``reset``; ``HPOEnv`` in a sync vector env takes it
-    for the first episode only. Per-env seeds (a list), ``wrappers=`` and ``max_episode_steps`` need
+    for the first episode only. Gymnasium's partial reset, ``reset(options={"reset_mask": mask})``, starts new
+    episodes in the masked rows only. Per-env seeds (a list), ``wrappers=`` and ``max_episode_steps`` need
     ``vectorization_mode="sync"``.
     """
 
@@ -115,19 +117,41 @@ class HPOVectorEnv(VectorEnv):
         self._history.reset(rows, self.space)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start new episodes in every row, or, with Gymnasium's ``options={"reset_mask": mask}``, only in the rows
+        where ``mask`` is True (the others keep their episodes; ``info`` is masked to the rows reset). ``seed`` reseeds
+        the one generator every row draws from; ``options={"task": ...}`` plays that task in the rows reset and in every
+        autoreset episode after them, until the next ``reset``."""
         if seed is not None and not is_whole_number(seed):
-            raise ValueError(f"seed={seed!r}: this native vector env draws every row from one generator, so it takes "
-                             "one int (the rows still differ); for a seed per env use gym.make_vec(..., "
-                             "vectorization_mode='sync')")
+            if isinstance(seed, (list, tuple, np.ndarray)):
+                raise ValueError(f"seed={seed!r}: this native vector env draws every row from one generator, so it takes "
+                                 "one int (the rows still differ); for a seed per env use gym.make_vec(..., "
+                                 "vectorization_mode='sync')")
+            raise ValueError(f"seed must be an int or None, got {type(seed).__name__} {seed!r}")
+        options = dict(options) if isinstance(options, Mapping) else options
+        rows = self._reset_rows(options.pop("reset_mask", None) if isinstance(options, dict) else None)
         options = check_reset_options(options)  # checked before anything changes: a refused reset leaves all as it was
         fixed = None if options.get("task") is None else self.task_names.index(self.pool.resolve(options["task"]))
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(int(seed))
         self._fixed_task = fixed  # None draws, as task=None does
-        self._start(np.arange(self.num_envs))
-        self._autoreset[:] = False
+        self._start(rows)
+        self._autoreset[rows] = False
         self._started = True
-        return self._history.observations(), self._reset_info(np.arange(self.num_envs))
+        return self._history.observations(), self._reset_info(rows)
+
+    def _reset_rows(self, mask: Any) -> np.ndarray:
+        """The rows a ``reset`` starts: all without a mask, else the True rows of a Gymnasium ``reset_mask`` (checked
+        as ``SyncVectorEnv`` checks it)."""
+        if mask is None:
+            return np.arange(self.num_envs)
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
+            raise ValueError(f"options['reset_mask'] must be a numpy bool array of shape ({self.num_envs},), got "
+                             f"{type(mask).__name__} {getattr(mask, 'dtype', '')} {getattr(mask, 'shape', '')}".rstrip())
+        if not mask.any():
+            raise ValueError("options['reset_mask'] has no True entry: it names no env to reset")
+        if not self._started:
+            raise RuntimeError("a partial reset (reset_mask) needs running episodes: call reset() without it first")
+        return np.flatnonzero(mask)
 
     def _reset_info(self, rows: np.ndarray) -> dict[str, Any]:
         """``HPOEnv.reset``'s info for the episodes that start in ``rows`` (masked True there, empty elsewhere), as a

@@ -228,6 +228,41 @@ def test_native_vector_env_autoreset_step_masks_its_info():
     assert all(info[f"_{k}"].all() for k in keys) and (info["step"] == 1).all() and (info["score"] > 0).all()
 
 
+def test_native_vector_env_partial_reset_matches_a_sync_vector_env():
+    """Gymnasium's ``reset(options={"reset_mask": mask})`` restarts only the masked rows, in both vector envs: same
+    observations, rewards and masked reset info, step for step (one task, no noise, so no draw separates them)."""
+    n, budget = 3, 3
+    native = gym.make_vec("HPO-OpenML-v0", num_envs=n, budget=budget)
+    sync = gym.make_vec("HPO-OpenML-v0", num_envs=n, budget=budget, vectorization_mode="sync")
+    actions = np.random.default_rng(5).random((6, n, 5))
+    mask = np.array([True, False, True])
+    results = []
+    for vec in (native, sync):
+        vec.reset(seed=0, options={"task": "kc1"})
+        steps = [vec.step(actions[0])[:3]]
+        obs, info = vec.reset(options={"reset_mask": mask, "task": "kc1"})
+        assert list(info["_task"]) == list(mask) and list(info["budget"]) == [budget, 0, budget]
+        steps.append((obs,))
+        steps += [vec.step(a)[:3] for a in actions[1:budget]]  # row 1 ends its episode a step before the others
+        results.append(steps)
+    for native_step, sync_step in zip(*results):
+        for a, b in zip(native_step, sync_step):
+            if isinstance(a, dict):
+                for key in a:
+                    np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+            else:
+                np.testing.assert_array_equal(a, b)
+    assert list(results[0][-1][2]) == [False, True, False]
+    with pytest.raises(ValueError, match=r"reset_mask'\] has no True entry"):
+        native.reset(options={"reset_mask": np.zeros(n, dtype=bool)})
+    with pytest.raises(ValueError, match=r"numpy bool array of shape \(3,\)"):
+        native.reset(options={"reset_mask": [True, False, True]})
+    with pytest.raises(RuntimeError, match=r"call reset\(\) without it first"):
+        gym.make_vec("HPO-OpenML-v0", num_envs=n).reset(options={"reset_mask": mask})
+    with pytest.raises(ValueError, match="seed must be an int or None, got float 2.0"):
+        native.reset(seed=2.0)
+
+
 def test_native_vector_env_flags_exactly_the_clipped_rows():
     vec = gym.make_vec("HPO-OpenML-v0", num_envs=5, budget=3)
     _, info = vec.reset(seed=0)
