@@ -129,9 +129,18 @@ class Objective(Protocol):
 
 
 def as_config_list(space: SearchSpace, configs: Sequence[Mapping[str, Any]] | np.ndarray) -> list[Config]:
-    """Accept configurations as dicts or as an ``(n, d)`` encoded array; return dicts."""
+    """Accept configurations as a sequence of dicts or as an ``(n, d)`` encoded array; return dicts. One dict, or a list
+    of encoded vectors, is refused by name: ``dict()`` of either fails with a message about update sequences."""
     if isinstance(configs, np.ndarray):
-        return space.decode_many(configs)
+        return space.decode_many(space.check_encoded_batch(configs, "evaluate_batch"))
+    if isinstance(configs, Mapping):
+        raise ValueError("evaluate_batch takes a list of configuration dicts or an (n, d) encoded array, got one dict; "
+                         "use evaluate(config) for one configuration, or evaluate_batch([config])")
+    configs = list(configs)
+    wrong = next((c for c in configs if not isinstance(c, Mapping)), None)
+    if wrong is not None:
+        raise ValueError(f"evaluate_batch takes a list of configuration dicts or an (n, d) encoded array, got a list "
+                         f"holding {wrong!r}; for encoded vectors pass np.asarray(list_of_vectors)")
     return [dict(c) for c in configs]
 
 

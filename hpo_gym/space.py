@@ -466,8 +466,13 @@ class SearchSpace:
         """Validate an encoded array ``(d,)`` or ``(n, d)``: finite, right width. Returns it clipped to [0, 1]."""
         return self._checked(u, None)
 
-    def _checked(self, u: Any, ndim: int | None) -> np.ndarray:
-        """:meth:`check_encoded`, requiring ``ndim`` dimensions (1: decode, 2: decode_many) when given."""
+    def check_encoded_batch(self, u: Any, caller: str = "decode_many") -> np.ndarray:
+        """:meth:`check_encoded` for an ``(n, d)`` batch only: a single ``(d,)`` vector is refused with a message that
+        names ``caller`` and the fix (``u[None, :]``), since read as a batch its entries would count as configurations."""
+        return self._checked(u, 2, caller)
+
+    def _checked(self, u: Any, ndim: int | None, caller: str = "decode_many") -> np.ndarray:
+        """:meth:`check_encoded`, requiring ``ndim`` dimensions (1: decode, 2: ``caller``, a batch) when given."""
         try:
             arr = np.asarray(u, dtype=np.float64)
         except (TypeError, ValueError):
@@ -478,8 +483,9 @@ class SearchSpace:
             if ndim == 1:
                 raise ValueError(f"decode takes one vector of shape ({d},), got {arr.shape}; use decode_many for an (n, {d}) batch")
             if ndim == 2:
-                raise ValueError(f"decode_many takes an array of shape (n, d) with d={d}, got {arr.shape}; use decode for "
-                                 f"one vector of shape ({d},), or u[None, :] for a batch of one")
+                single = "use decode for one vector of shape ({d},), or" if caller == "decode_many" else "give"
+                raise ValueError(f"{caller} takes an array of shape (n, d) with d={d}, got {arr.shape}; "
+                                 f"{single.format(d=d)} u[None, :] for a batch of one")
             raise ValueError(f"encoded configuration must have shape (d,) or (n, d) with d={d}, got {arr.shape}")
         if not np.isfinite(arr).all():
             raise ValueError(f"encoded configuration contains NaN or inf: {arr}; every entry must be a finite number in [0, 1]")
@@ -491,7 +497,7 @@ class SearchSpace:
 
     def decode_many(self, u: np.ndarray) -> list[Config]:
         """``(n, d)`` encoded array -> list of configurations."""
-        return self._decode_rows(self._checked(u, 2))
+        return self._decode_rows(self.check_encoded_batch(u))
 
     def _decode_rows(self, arr: np.ndarray) -> list[Config]:
         """Checked ``(n, d)`` array (see :meth:`check_encoded`) -> list of configurations."""

@@ -163,7 +163,7 @@ class TabularObjective:
     ) -> EvaluationBatch:
         """Score many configurations at once. ``configs`` may be dicts or an ``(n, d)`` encoded array."""
         u = configs if isinstance(configs, np.ndarray) else self.space.encode_many(as_config_list(self.space, configs))
-        u = self.space.check_encoded(u)
+        u = self.space.check_encoded_batch(u, "evaluate_batch")
         if seeds is not None:
             seeds = per_config_seeds(seeds, len(u))
         seed_idx = None if seeds is None else np.array([-1 if s is None else int(s) % self.n_seeds for s in seeds])

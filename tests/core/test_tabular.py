@@ -64,6 +64,22 @@ def test_batch_equals_single_and_encoded_input(credit_g):
     assert credit_g.evaluate_batch(credit_g.space.decode_many(u)).scores.tolist() == batch.scores.tolist()
 
 
+def test_a_batch_call_refuses_one_configuration_by_name(credit_g):
+    """One encoded vector read as a batch counted its entries as configurations (a batch of 0-d scores, or "got 5
+    configurations but 1 seeds"); one dict or a list of vectors failed inside ``dict()``."""
+    u = np.full(len(credit_g.space), 0.5)
+    for call in (lambda: credit_g.evaluate_batch(u), lambda: credit_g.evaluate_batch(u, seeds=[0])):
+        with pytest.raises(ValueError, match=r"evaluate_batch takes an array of shape \(n, d\) with d=5, got \(5,\); "
+                                             r"give u\[None, :\] for a batch of one"):
+            call()
+    with pytest.raises(ValueError, match=r"got one dict; use evaluate\(config\) for one configuration"):
+        credit_g.evaluate_batch(credit_g.space.decode(u))
+    with pytest.raises(ValueError, match=r"got a list holding \[0.5, .*pass np.asarray\(list_of_vectors\)"):
+        credit_g.evaluate_batch([u.tolist(), u.tolist()])
+    one = credit_g.evaluate_batch(u[None, :], seeds=[0])
+    assert len(one) == 1 and one[0].score == credit_g.evaluate(credit_g.space.decode(u), seed=0).score
+
+
 def test_suite_resolves_names_and_openml_ids_and_lists_valid_names():
     suite = get_suite("hpobench-nn")
     assert suite.task_name(3917) == "kc1" and suite.task_name("3917") == "kc1"
