@@ -84,8 +84,9 @@ class HPOEnv(gym.Env):
     ``RuntimeError``; call ``reset()``.
 
     ## Rendering
-    ``render_mode="ansi"``: ``render()`` returns two lines of text: the task, trials used, the incumbent (with its
-    normalized regret when the task has an oracle), then the last trial's score and configuration.
+    ``render_mode="ansi"``: ``render()`` returns text: the task, trials used, the incumbent (with its
+    normalized regret when the task has an oracle), then, once a trial exists, a second line with the last trial's
+    score and configuration.
     ``"human"``: the same text is printed after every reset and step. ``"rgb_array"``: ``render()`` returns the
     run's trace as an image (each trial's score and the best so far; what video recorders and SB3's
     ``make_vec_env`` ask for). Other modes raise ``TypeError``.

@@ -24,8 +24,9 @@ def format_config(config: Mapping[str, Any]) -> str:
 
 
 def render_episode(task: str | None, budget: int, last_step: Mapping[str, Any] | None) -> str:
-    """The episode's state in two lines: the task, trials used, the incumbent (and its normalized regret when the
-    task has an oracle); then the last trial's score and configuration (and its error when the fit failed).
+    """The episode's state: the task, trials used, the incumbent (and its normalized regret when the task has an
+    oracle); then, once a trial exists, a second line with the last trial's score and configuration (and its error when
+    the fit failed).
 
     ``last_step`` is the ``info`` dict of the last ``step`` (None before the first one)."""
     if task is None:

@@ -654,7 +654,13 @@ class SearchSpace:
     def dict_action_with_clipping(self, action: Mapping[str, Any]) -> tuple[Config, bool]:
         """:meth:`dict_action_to_config` and whether a number was outside its range (the env's
         ``info["action_clipped"]``, as for Box actions; rounding an int is not clipping)."""
-        self.validate(action)
+        if not isinstance(action, Mapping):
+            raise ValueError(f"a Dict action is a dict of hyperparameter name -> value, got {type(action).__name__}")
+        missing = [n for n in self.names if n not in action]
+        extra = [n for n in action if n not in self._by_name]
+        if missing or extra:  # validate's message speaks of a configuration of native values, not of this action
+            raise ValueError(f"Dict action keys do not match the action space: missing {missing}, unknown {extra}; "
+                             f"expected one entry per hyperparameter {self.names} (sample one with action_space.sample())")
         config: Config = {}
         clipped = False
         for hp in self.hyperparameters:

@@ -52,6 +52,9 @@ class Suite:
     description: str = ""
     #: The search space all tasks share, when they do (lets envs fix the action space before loading).
     shared_space: SearchSpace | None = None
+    #: The metrics its loader takes as ``metric=``, when it takes that option: checked when an env is made, not at the
+    #: first ``reset`` (inside a worker, for an async vector env).
+    metrics: tuple[str, ...] | None = None
 
     def load(self, task: str | int) -> Objective:
         return self.loader(self.task_name(task))
@@ -120,12 +123,18 @@ def read_hpobench_nn_table(task: str) -> dict[str, dict[str, list[float]]]:
         return pickle.load(f)
 
 
-@functools.lru_cache(maxsize=None)
-def load_hpobench_nn(task: str, metric: str = "val_acc") -> TabularObjective:
-    """Load one task of the embedded suite (cached in memory after the first call, ~0.2 s)."""
+def load_hpobench_nn(task: str | int, metric: str = "val_acc") -> TabularObjective:
+    """Load one task of the embedded suite by name or OpenML task id (cached in memory after the first call, ~0.2 s and
+    ~4 MB: ``"kc1"``, ``3917`` and ``("kc1", metric="val_acc")`` are one cached table, not three)."""
     task = get_suite(HPOBENCH_NN).task_name(task)
     if metric not in HPOBENCH_NN_METRICS:
         raise ValueError(f"unknown metric {metric!r} for {HPOBENCH_NN}; choose one of {HPOBENCH_NN_METRICS}")
+    return _load_hpobench_nn(task, metric)
+
+
+@functools.lru_cache(maxsize=None)
+def _load_hpobench_nn(task: str, metric: str) -> TabularObjective:
+    """:func:`load_hpobench_nn` for a resolved task name and a known metric, cached on exactly those two."""
     space = hpobench_nn_space()
     table = read_hpobench_nn_table(task)
     keys = list(table)
@@ -147,4 +156,5 @@ register_suite(Suite(
     load_hpobench_nn,
     "HPOBench tabular NN (scikit-learn MLP): 8 OpenML tasks x 30,000 configs x 5 seeds, validation accuracy",
     hpobench_nn_space(),
+    HPOBENCH_NN_METRICS,
 ))

@@ -127,6 +127,9 @@ def resolve_task_pool(
     options = dict(backend_options or {})
     if objective is not None:
         _check_nothing_besides_objective(objective, task, suite, backend, model, metric, options)
+        if isinstance(objective, type):  # its unbound methods pass is_hpobench_api, then fail on a missing 'self'
+            raise ValueError(f"objective= takes an instance, got the class {objective.__name__}; pass "
+                             f"{objective.__name__}(...)")
         if is_hpobench_api(objective):
             from hpo_gym.hpobench import HPOBenchObjective
 
@@ -144,7 +147,12 @@ def resolve_task_pool(
                              "backend='live'")
         s = get_suite(suite)
         if metric is not None:
-            options.setdefault("metric", metric)
+            if options.get("metric", metric) != metric:  # setdefault let the backend_options one win without a word
+                raise ValueError(f"metric={metric!r} and backend_options={{'metric': {options['metric']!r}}} disagree; "
+                                 "give the metric once, as metric=")
+            options["metric"] = metric
+        if s.metrics is not None and "metric" in options and options["metric"] not in s.metrics:
+            raise ValueError(f"unknown metric {options['metric']!r} for suite {suite!r}; choose one of {s.metrics}")
         _check_loader_options(s.loader, options, suite)
         load = partial(s.loader, **options) if options else s.loader
         names = list(s.tasks) if task is None else [s.task_name(task)]

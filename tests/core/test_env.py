@@ -219,6 +219,30 @@ def test_backend_options_a_table_does_not_take_are_refused_at_construction():
     assert gym.make("HPO-OpenML-v0", task="kc1", backend_options={"metric": "val_acc"}).reset(seed=0)[1]["task"] == "kc1"
 
 
+def test_the_metric_is_checked_at_construction_and_given_once():
+    """An unknown metric passed make() and failed at the first reset; metric= lost to backend_options' metric without a
+    word; an HPOBench benchmark class (not an instance) failed on a missing ``self``."""
+    for kwargs in ({"metric": "f1"}, {"backend_options": {"metric": "f1"}}):
+        with pytest.raises(ValueError, match=r"unknown metric 'f1' for suite 'hpobench-nn'; choose one of \('val_acc'"):
+            gym.make("HPO-OpenML-v0", task="kc1", **kwargs)
+    with pytest.raises(ValueError, match=r"metric='val_f1' and backend_options=\{'metric': 'val_acc'\} disagree; give "
+                                         r"the metric once, as metric="):
+        gym.make("HPO-OpenML-v0", task="kc1", metric="val_f1", backend_options={"metric": "val_acc"})
+    env = gym.make("HPO-OpenML-v0", task="kc1", metric="val_f1", backend_options={"metric": "val_f1"})
+    env.reset(seed=0)
+    assert env.unwrapped.objective.metric == "val_f1"
+
+    class Benchmark:  # HPOBench's API, given as the class
+        def get_configuration_space(self):
+            raise AssertionError("never called on the class")
+
+        def objective_function(self, configuration):
+            raise AssertionError("never called on the class")
+
+    with pytest.raises(ValueError, match=r"objective= takes an instance, got the class Benchmark; pass Benchmark\(\.\.\.\)"):
+        gym.make("HPO-OpenML-v0", objective=Benchmark)
+
+
 def test_task_by_openml_id_and_reset_option():
     env = gym.make("HPO-OpenML-v0", task=9952)
     assert env.reset(seed=0)[1]["task"] == "phoneme"
@@ -296,6 +320,17 @@ def test_dict_actions_evaluate_the_configuration_they_name(credit_g):
         configs.append(info["config"])
     assert len({tuple(c.values()) for c in configs}) == len(NAMED_ACTIONS)  # different actions, different configs
     assert terminated
+
+
+def test_a_dict_action_with_wrong_keys_is_named_as_an_action(credit_g):
+    env = gym.make("HPO-OpenML-credit_g-v0", action_type="dict", budget=2)
+    env.reset(seed=0)
+    action = env.action_space.sample()
+    del action["depth"]
+    action["dpeth"] = 1
+    with pytest.raises(ValueError, match=r"Dict action keys do not match the action space: missing \['depth'\], unknown "
+                                         r"\['dpeth'\]; expected one entry per hyperparameter"):
+        env.step(action)
 
 
 def test_multidiscrete_actions_evaluate_the_configuration_they_name(credit_g):

@@ -80,6 +80,15 @@ def test_a_batch_call_refuses_one_configuration_by_name(credit_g):
     assert len(one) == 1 and one[0].score == credit_g.evaluate(credit_g.space.decode(u), seed=0).score
 
 
+def test_one_task_is_one_cached_table_however_it_is_named():
+    """The cache keyed on the call's own arguments: 'kc1', 3917 and metric='val_acc' spelled out were three ~4 MB
+    copies."""
+    table = load_hpobench_nn("kc1")
+    assert load_hpobench_nn(3917) is table and load_hpobench_nn("kc1", "val_acc") is table
+    assert load_hpobench_nn("kc1", metric="val_acc") is table
+    assert load_hpobench_nn("kc1", metric="val_f1") is not table and load_hpobench_nn("kc1", metric="val_f1").metric == "val_f1"
+
+
 def test_suite_resolves_names_and_openml_ids_and_lists_valid_names():
     suite = get_suite("hpobench-nn")
     assert suite.task_name(3917) == "kc1" and suite.task_name("3917") == "kc1"
