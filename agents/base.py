@@ -2,8 +2,10 @@
 
 An HPO agent is told the task's search space at the start of a run (``reset``), proposes one
 configuration per step (``act``, as a point of the unit cube, i.e. the env's default Box action),
-and may learn from the result (``observe``). A trained Stable-Baselines3 model fits too: its
-``act`` is ``model.predict(observation)``.
+and may learn from the result (``observe``). A trained Stable-Baselines3 model does not fit as it is (it has no
+``reset``/``act``, and ``predict`` returns a tuple): a PPO model plays through ``agents.sb3_ppo.SB3PPOAgent(model=...)``,
+another algorithm through a small class whose ``act`` returns ``model.predict(observation)[0]`` (mapped back to [0, 1]
+when it was trained behind ``RescaleAction``).
 
 Agents that learn *across* tasks (GRPOformer, portfolios) also implement :class:`TransferAgent`:
 ``fit`` sees only a fold's training tasks, and the harness scores them on the held-out tasks.
@@ -49,8 +51,10 @@ class TransferAgent(Agent, Protocol):
     """An agent that learns from other tasks before it is scored on held-out ones.
 
     ``fit`` receives only the training tasks of a fold; the harness never passes a held-out task. An agent that
-    arrives already trained (a shipped checkpoint, a saved model) should expose ``trained_on``, the names of its
-    training tasks, so that the harness labels a run on one of them in-sample rather than as a plain result.
+    arrives already trained (a shipped checkpoint, a saved model) must expose ``trained_on``, the names of its
+    training tasks, so that the harness labels a run on one of them in-sample rather than as a plain result; ``()``
+    while unfitted. Outside ``protocol="kfold"`` nothing calls ``fit``, so the harness refuses an agent with ``fit``
+    and no ``trained_on`` (it would play unfitted) and one whose ``trained_on`` is empty.
     ``fit`` may also take a ``budget`` keyword (the harness then passes the run's budget): for agents whose
     training depends on the episode length, such as a policy whose observation holds one row per evaluation.
     An agent that plays from files may define ``check_plan(protocol, held_out_by_fold, task_names)``, which the

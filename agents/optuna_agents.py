@@ -28,9 +28,10 @@ Warm starts: ``initial_configs`` (constructor) are evaluated first in every run,
 Either way they are real evaluations that count toward the budget; the sampler then sees them as
 ordinary completed trials. This is what ``portfolio+tpe`` builds on.
 
-Sampler settings are Optuna's defaults, seeded with the run's seed. One exception: ``qmc`` uses a
-*scrambled* Sobol sequence, because the default unscrambled sequence ignores the seed and every
-seed would repeat the same run.
+Sampler settings are Optuna's defaults, seeded with the run's seed, with two exceptions: ``tpe`` sets
+``multivariate=True`` explicitly (Optuna 5's default for one objective; 3.6-4.x default to univariate TPE, and every
+number here was measured multivariate), and ``qmc`` uses a *scrambled* Sobol sequence, because the default
+unscrambled sequence ignores the seed and every seed would repeat the same run.
 """
 
 from __future__ import annotations

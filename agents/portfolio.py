@@ -18,7 +18,7 @@ Portfolio construction (:func:`build_portfolio`), from the training tasks of a f
    compromises that are good everywhere, later ones fetch single tasks' optima). From there on the
    rest of the grid is appended in order of mean normalized score over the training tasks (robust
    all-rounders first). The portfolio is therefore a full ordering of every cell that any training
-   task has a value for: it covers any budget.
+   task has a value for: a budget up to that many cells never repeats one, and a longer run starts over.
 
 ``portfolio`` plays the entries in order and ignores every score it sees on the test task
 (zero-shot). ``portfolio+tpe`` plays the first ``k`` entries, then lets Optuna's TPE continue,

@@ -14,7 +14,11 @@ random,tpe,my_agents:MyAgent`` compares it on the same protocol, in worker proce
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
+import sysconfig
 from collections.abc import Callable
+from pathlib import Path
 
 from agents.base import Agent
 
@@ -57,9 +61,53 @@ def make_agent(spec: str) -> Agent:
         own = _agent_from_module(name, arg) if arg.isidentifier() else None
         if own is None:
             raise ValueError(f"unknown agent {spec!r}; available: {agent_names()} (use NAME or NAME:ARG), or "
-                             "MODULE:FACTORY for your own (an importable module and a class or zero-argument function)")
+                             "MODULE:FACTORY for your own (an importable module and a class or zero-argument function)"
+                             + _module_spec_hint(name, colon, arg))
         return own
-    return _FACTORIES[name](arg or None)
+    try:
+        return _FACTORIES[name](arg or None)
+    except ValueError as e:
+        if arg.isidentifier() and _users_module(name):  # my ppo.py's MyAgent went to the built-in ppo without a word
+            raise ValueError(f"{e} (a module {name!r} of yours is importable here, but the built-in agent {name!r} takes "
+                             f"precedence over MODULE:FACTORY: rename the module)") from e
+        raise
+
+
+def _module_spec_hint(name: str, colon: str, arg: str) -> str:
+    """Why a spec that looks like ``MODULE:FACTORY`` is not one: a dot instead of the colon, or an argument after the
+    factory's name (the factory is called with none). Empty when ``name`` names no importable module."""
+    if not colon and "." in name:
+        module, _, attribute = name.rpartition(".")
+        if _importable(module):
+            return f"; for your own agent write MODULE:FACTORY with a colon: '{module}:{attribute}'"
+        return ""
+    if colon and _importable(name):
+        return (f"; MODULE:FACTORY takes the plain name of a class or function in {name!r}, called with no arguments "
+                f"(got {arg!r}): for arguments write a zero-argument function in the module, e.g. "
+                "def make(): return MyAgent(x=1), and name it")
+    return ""
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be found without importing it (a package above it is imported by the lookup)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _users_module(name: str) -> bool:
+    """Whether ``name`` is an importable top-level module outside the standard library and this package (``random``
+    is the standard library's, not a user's)."""
+    try:
+        found = importlib.util.find_spec(name) if name.isidentifier() else None
+    except (ImportError, ValueError):
+        return False
+    if found is None or found.origin is None:
+        return False
+    origin = Path(found.origin).resolve()
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    return stdlib not in origin.parents and Path(__file__).resolve().parent not in origin.parents
 
 
 def _agent_from_module(module: str, attribute: str) -> Agent | None:
@@ -84,4 +132,20 @@ def _agent_from_module(module: str, attribute: str) -> Agent | None:
     if not all(callable(getattr(agent, method, None)) for method in ("reset", "act")):  # the harness names it by spec
         raise ValueError(f"agent {module}:{attribute}: {attribute}() returned a {type(agent).__name__}, which lacks the "
                          "Agent methods reset(space, seed, budget) and act(observation) (see agents/base.py)")
+    _check_reset_signature(agent, f"{module}:{attribute}")
     return agent
+
+
+def _check_reset_signature(agent: Agent, spec: str) -> None:
+    """The harness calls ``reset(space, seed=..., budget=...)``: a ``reset(self, space, seed=None)`` failed every run,
+    each stored as failed, instead of once before the benchmark."""
+    try:
+        signature = inspect.signature(agent.reset)
+    except (TypeError, ValueError):  # no signature to read (a builtin): its runs will tell
+        return
+    try:
+        signature.bind(None, seed=0, budget=1)
+    except TypeError as e:
+        raise ValueError(f"agent {spec}: its reset{signature} cannot be called as reset(space, seed=..., budget=...), "
+                         f"as the harness calls it ({e}); give it the signature reset(self, space, seed=None, "
+                         "budget=None)") from None

@@ -645,6 +645,11 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
             transfer.add(name)
         else:
             declared[name] = trained_on(agent, ctx.suite)
+        if name not in transfer and is_transfer_agent(agent) and not hasattr(agent, TRAINED_ON_ATTR):
+            raise ValueError(f"agent {name!r} has fit() but no {TRAINED_ON_ATTR}: outside --protocol kfold nothing calls "
+                             "fit, so it would play unfitted, and nothing would tell its held-out runs from in-sample "
+                             "ones; run it with --protocol kfold (protocol='kfold' in Python), which fits it per fold, "
+                             f"or give it {TRAINED_ON_ATTR} = the task names it was trained on (() while unfitted)")
         if name not in transfer and declares_itself_unfitted(agent, ctx.suite):  # its runs would be stored as failed
             raise ValueError(f"agent {name!r} records no training tasks (its trained_on is empty), so it cannot play "
                              "before it is fitted: run it with --protocol kfold (protocol='kfold' in Python), which "

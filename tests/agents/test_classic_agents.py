@@ -316,6 +316,37 @@ def test_agent_specs_name_their_own_mistake(tmp_path, monkeypatch):
         make_agent("nosuch_agents:MyAgent")
 
 
+def test_module_colon_factory_mistakes_are_named_with_the_fix(tmp_path, monkeypatch):
+    """Found in review: arguments after the factory, a dot for the colon and a user module named like a built-in agent
+    all got the generic "unknown agent"; a reset without ``budget`` failed every run instead of once up front."""
+    from agents.registry import make_agent
+
+    agent_code = ("import numpy as np\n"
+                  "class MyAgent:\n"
+                  "    def reset(self, space, seed=None, budget=None): self.d = len(space)\n"
+                  "    def act(self, observation): return np.full(self.d, 0.5)\n"
+                  "class OldAgent(MyAgent):\n"
+                  "    def reset(self, space, seed=None): self.d = len(space)\n")
+    (tmp_path / "spec_agents.py").write_text(agent_code)
+    (tmp_path / "ppo.py").write_text(agent_code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for spec in ("spec_agents:MyAgent:x=1", "spec_agents:MyAgent(3)"):
+        with pytest.raises(ValueError, match=r"MODULE:FACTORY takes the plain name of a class or function in "
+                                             r"'spec_agents', called with no arguments .*def make\(\): return"):
+            make_agent(spec)
+    with pytest.raises(ValueError, match=r"write MODULE:FACTORY with a colon: 'spec_agents:MyAgent'"):
+        make_agent("spec_agents.MyAgent")
+    with pytest.raises(ValueError, match=r"its reset\(space, seed=None\) cannot be called as reset\(space, seed=\.\.\., "
+                                         r"budget=\.\.\.\), as the harness calls it"):
+        make_agent("spec_agents:OldAgent")
+    with pytest.raises(ValueError, match=r"a module 'ppo' of yours is importable here, but the built-in agent 'ppo' takes "
+                                         r"precedence over MODULE:FACTORY: rename the module"):
+        make_agent("ppo:MyAgent")
+    with pytest.raises(ValueError, match=r"agent 'random' takes no argument, got 'Foo'$"):  # the standard library's
+        make_agent("random:Foo")
+    assert type(make_agent("spec_agents:MyAgent")).__name__ == "MyAgent"
+
+
 def test_random_search_is_uniform_over_the_grid(credit_g):
     agent = RandomSearch()
     agent.reset(credit_g.space, seed=0)

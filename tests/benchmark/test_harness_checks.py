@@ -161,6 +161,34 @@ def test_an_agent_that_must_be_fitted_is_refused_outside_kfold_before_anything_r
     assert "--folds 4 applies to --protocol kfold only; add --protocol kfold, or drop --folds" in capsys.readouterr().err
 
 
+class FitWithoutTrainedOn(RandomSearch):
+    """A user's transfer agent as the README first described it: ``fit`` and no ``trained_on``."""
+
+    def fit(self, train_objectives, seed=None):
+        self.fitted_on = [o.name for o in train_objectives]
+
+
+class FitWithTrainedOn(FitWithoutTrainedOn):
+    trained_on = ("kc1",)  # arrives trained: plays under protocol "all", its kc1 runs marked in-sample
+
+
+def test_a_users_agent_with_fit_but_no_trained_on_is_refused_outside_kfold(tmp_path):
+    """Under protocol 'all' nothing calls fit: such an agent played unfitted and its runs were stored as 'ok'."""
+    with pytest.raises(ValueError, match=r"agent 'mine' has fit\(\) but no trained_on: outside --protocol kfold nothing "
+                                         r"calls fit, so it would play unfitted.*trained_on = the task names it was "
+                                         r"trained on \(\(\) while unfitted\)"):
+        run_benchmark({"mine": FitWithoutTrainedOn}, ["car"], budget=3, seeds=1, out=tmp_path / "a", progress=False)
+    assert not (tmp_path / "a").exists()
+    with pytest.warns(UserWarning, match="in-sample results: mine on kc1"):
+        df = run_benchmark({"mine": FitWithTrainedOn}, ["car", "kc1"], budget=3, seeds=1, out=tmp_path / "b",
+                           progress=False)
+    assert (df["status"] == "ok").all()
+    assert df.groupby("task")["in_sample"].all().to_dict() == {"car": False, "kc1": True}
+    folds = run_benchmark({"mine": FitWithoutTrainedOn}, ["car", "kc1"], budget=3, seeds=1, out=tmp_path / "c",
+                          protocol="kfold", folds=2, progress=False)
+    assert (folds["status"] == "ok").all() and folds["heldout"].all()
+
+
 def test_empty_task_list_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:  # refused when the command line is read
         main(bench(tmp_path / "e", "--agents", "random", "--tasks", ","))
