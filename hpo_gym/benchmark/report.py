@@ -208,7 +208,7 @@ def column_legend(n_agents: int, budget: int) -> str:
             "seeds per task), in the tasks' "
             f"metric (negated for a metric to minimize, so higher is better); MnR = mean rank among the {n_agents} agent{'' if n_agents == 1 else 's'} on each (task, "
             f"seed), 1 = best; "
-            "s/suggestion = mean seconds the agent takes to propose one configuration.")
+            "s/suggestion = mean seconds per step the agent spends choosing and learning (act + observe).")
 
 
 def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import gymnasium as gym
 import numpy as np
+import pytest
 
 from tests.readme_examples import readme_example, run_example
 
@@ -26,6 +29,35 @@ def test_benchmark_with_your_own_table(tmp_path):
     assert list(summary.index) == ["random", "tpe"] and (summary["runs"] == 9).all() and (summary["failed"] == 0).all()
     assert "tpe" in printed and "random" in printed
     assert (tmp_path / "benchmark.json").exists()
+
+
+def test_your_own_function_runs_through_hpobenchs_api_without_hpobench():
+    """The duck-typed HPOBench class plays a full run; the score is the negated loss, and the best is the best seen."""
+    ns, printed = run_example(readme_example("class Quadratic"))
+    info = ns["info"]
+    assert ns["terminated"] and info["step"] == 20 and set(info["config"]) == {"x", "n"}
+    config = info["config"]
+    assert info["score"] == pytest.approx(-((config["x"] - 1.0) ** 2 + 0.1 * config["n"]), rel=1e-6)
+    assert float(printed) == info["best_score"] >= info["score"] and info["best_score"] <= -0.1
+
+
+def test_the_smallest_own_agent_is_benchmarked_as_my_agents_colon_my_agent(tmp_path, monkeypatch):
+    """The README's ``my_agents.py``, saved as that file, runs under ``hpo-gym bench --agents my_agents:MyAgent``."""
+    from hpo_gym.benchmark import ResultStore
+    from hpo_gym.cli import main
+
+    (tmp_path / "my_agents.py").write_text(readme_example("class MyAgent:"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("my_agents", None)  # so that the README's file is the one imported, whatever ran before
+    try:
+        assert main(["bench", "--agents", "random,my_agents:MyAgent", "--tasks", "car", "--budget", "5", "--seeds", "2",
+                     "--out", str(tmp_path / "out"), "--no-report"]) == 0
+    finally:  # another test's my_agents.py must not find this one already imported
+        sys.modules.pop("my_agents", None)
+    runs = ResultStore(tmp_path / "out").load()
+    mine = runs[runs["agent"] == "my_agents:MyAgent"]
+    assert (mine["status"] == "ok").all() and mine.groupby("seed")["step"].max().tolist() == [5, 5]
 
 
 def test_transfer_baseline_fits_on_seven_tasks_and_plays_the_eighth():
