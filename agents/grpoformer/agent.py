@@ -23,7 +23,7 @@ Training always uses the torch module.
 
 ``fit(train_objectives, seed)`` trains a fold's policy (a few minutes on 2 CPU cores), or loads a cached
 checkpoint keyed by the training task set and seed: first the ones shipped in
-``agents/grpoformer/checkpoints/folds/``, then ``$HPO_GYM_CACHE`` (default ``~/.cache/hpo_gym/grpoformer``).
+``agents/grpoformer/checkpoints/folds/``, then ``grpoformer/`` under ``$HPO_GYM_CACHE`` (default ``~/.cache/hpo-gym``).
 An agent given a checkpoint keeps it: a path with ``{k}`` names one checkpoint per fold (``{k}`` = the fold index
 ``fit`` receives as its seed, e.g. ``grpoformer:runs/x/fold{k}/policy.pt``), and a plain path is refused by ``fit`` if
 it was trained on a task the fold holds out, since its scores there would not be held-out.

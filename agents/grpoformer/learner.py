@@ -123,7 +123,7 @@ class LearnerConfig:
             raise ValueError(f"reward={self.reward!r} is a per-step reward; trajectory groups compare whole episodes by "
                              "their return, so use group_mode='step' or drop --reward")
         if not self.std_normalize and self.algo != "grpo":
-            raise ValueError(f"std_normalize=False (--no-std) changes GRPO's group advantages; algo={self.algo!r} has "
+            raise ValueError(f"std_normalize=False: changes GRPO's group advantages; algo={self.algo!r} has "
                              "its own baseline and never divides by a group std, so drop --no-std")
         if self.group_size < 2:
             raise ValueError(f"group_size={self.group_size}: a group needs at least 2 candidates to compare (e.g. 8)")
@@ -133,11 +133,15 @@ class LearnerConfig:
             raise ValueError(f"ent_coef={self.ent_coef}: the entropy bonus weight must be >= 0 (e.g. 0.003)")
         if self.group_mode not in ("step", "trajectory", "both"):
             raise ValueError(f"group_mode={self.group_mode!r}: use 'step', 'trajectory' or 'both'")
-        if self.group_mode == "both" and (self.trajectory_group < 2 or self.episodes % self.trajectory_group
-                                          or self.algo != "grpo" or self.advantage_norm != "group"):
-            raise ValueError(f"group_mode='both' draws episodes {self.trajectory_group} to a task: trajectory_group needs "
-                             f">= 2 and to divide episodes ({self.episodes}), with algo='grpo' and advantage_norm='group' "
-                             "(e.g. trajectory_group=4)")
+        if self.algo == "ppo-critic" and self.group_mode != "step":  # it failed in collect(), after the progress bar
+            raise ValueError(f"algo='ppo-critic' learns V(s) of per-step states: use it with group_mode='step' (the "
+                             f"default), not {self.group_mode!r}")
+        if self.group_mode == "both" and (self.algo != "grpo" or self.advantage_norm != "group"):
+            raise ValueError(f"group_mode='both' mixes per-step and trajectory groups of GRPO: it needs algo='grpo' and "
+                             f"advantage_norm='group' (got {self.algo!r}, {self.advantage_norm!r})")
+        if self.group_mode == "both" and (self.trajectory_group < 2 or self.episodes % self.trajectory_group):
+            raise ValueError(f"trajectory_group={self.trajectory_group}: group_mode='both' draws episodes that many to a "
+                             f"task, so it needs >= 2 and to divide episodes ({self.episodes}) (e.g. 4)")
         if self.advantage_norm not in ("group", "batch"):
             raise ValueError(f"advantage_norm={self.advantage_norm!r}: use 'group' (per-group std, GRPO) or 'batch' "
                              "(normalized-regret gains, one std over the rollout)")
@@ -548,8 +552,6 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
         return Rollout(states, actions, old_logp, rewards_np, adv,
                        evaluations=ep["evaluations"], final_regret=ep["final_regret"], mean_best=ep["mean_regret"],
                        tasks=tuple(o.name for o in objs), first_new_group=first_new_group)
-    if cfg.algo == "ppo-critic":
-        raise ValueError("algo='ppo-critic' learns V(s) of per-step states; use group_mode='step'")
     tasks = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes, p=p)]
     objs = [t for t in tasks for _ in range(G)]  # episode e belongs to group e // G
     # each step draws G candidates and plays the first new one, as the agent does; only that one is evaluated
@@ -609,8 +611,9 @@ def grpo_pcr_loss(policy: GRPOformerPolicy, f: Features, actions: torch.Tensor, 
     minibatch, compared by what the policy sees of a state (:func:`state_keys`; Policy Churn Regularization, after CHAIN, Tang & Berseth 2024). For a factorized
     policy all KLs and entropies are exact (sums over each dimension's bins); for an autoregressive one they are
     sums of exact per-dimension conditional terms along configurations (``ref_actions``, drawn from the
-    snapshot for the PCR term; the minibatch's own candidates for the entropy and the reference KL): unbiased
-    estimates of the joint quantities' values. The PCR term's gradient is exact too (its configurations come from
+    snapshot for the PCR term; the minibatch's own candidates, drawn from the rollout policy, for the entropy and the
+    reference KL): the PCR term is an unbiased estimate of the joint KL; the other two are unbiased at the rollout
+    policy and drift from the joint quantities as the epochs move the policy. The PCR term's gradient is exact too (its configurations come from
     the fixed snapshot); the entropy's and the reference KL's gradients leave out the score-function term of
     sampling those configurations from the current policy, a small bias at the default entropy weight (0.003) and
     ``kl_beta`` (0). ``cfg.algo == "reinforce"`` replaces the clipped surrogate

@@ -45,7 +45,9 @@ def _random_hyperparameter(rng: np.random.Generator, j: int, max_levels: int) ->
 
 def random_objective(rng: np.random.Generator, name: str = "synthetic", min_dims: int = 1, max_dims: int = 8,
                      max_cells: int = 40_000) -> TabularObjective:
-    """A random smooth objective over a random search space (at most ``max_cells`` grid cells)."""
+    """A random smooth objective over a random search space. ``max_cells`` sets the levels per dimension
+    (``max_cells ** (1 / d)``, at least 2), not a hard cap: floats keep at least 5 levels, ints 4 and categoricals 2-5,
+    so a high-dimensional draw can exceed it (the default training bank's largest table has 92,160 cells)."""
     d = int(rng.integers(min_dims, max_dims + 1))
     max_levels = max(2, int(max_cells ** (1.0 / d)))
     hps, grids = [], {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import csv
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from agents.grpoformer.policy import (
 from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_tables, seed_tables, synthetic_bank
 from hpo_gym.atomic import atomic_path
 from hpo_gym.lock import directory_lock
-from hpo_gym.objective import Objective
+from hpo_gym.objective import Objective, finite_evaluation
 from hpo_gym.tabular import TabularObjective, tables_only
 
 #: ``churn``: mean KL(snapshot || updated policy) on the ``churn_states`` probe states this update neither trained on
@@ -347,15 +347,34 @@ def check_finished_run(path: Path, extra: Mapping[str, Any], cfg: TrainConfig, t
     _refuse_other_settings(path, extra.get("train_config", {}), _plain(asdict(cfg)), ignored, fix)
 
 
+class OtherSettings(ValueError):
+    """A checkpoint trained with other settings than the ones asked for. ``changes`` holds ``(setting, saved, asked)``
+    with settings as dotted config names (``learner.horizon``), so that the CLI can name its own flags instead
+    (``--budget``)."""
+
+    def __init__(self, path: Path, changes: list[tuple[str, Any, Any]], fix: str,
+                 name: Callable[[str], str] = lambda setting: setting):
+        self.path, self.changes, self.fix = path, changes, fix
+        listed: dict[str, str] = {}
+        for k, saved, asked in changes:  # several settings of one flag (--width sets three): the first one speaks
+            listed.setdefault(name(k), f"{name(k)}: {saved!r} -> {asked!r}")
+        super().__init__(f"{path} was trained with other settings ({', '.join(listed.values())}); {fix}")
+
+    def named(self, name: Callable[[str], str], first: Sequence[str] = ()) -> OtherSettings:
+        """The same refusal with every setting written as ``name(setting)`` (a flag, say); of several settings with one
+        name, the one listed in ``first`` is shown (``policy.d_model`` for ``--width``, not its derived ``d_ff``)."""
+        ordered = sorted(self.changes, key=lambda change: change[0] not in first)
+        return OtherSettings(self.path, ordered, self.fix, name)
+
+
 def _refuse_other_settings(path: Path, saved: Mapping[str, Any], asked: Mapping[str, Any], ignored: Iterable[str],
                            fix: str) -> None:
-    """``ValueError`` naming every setting (outside ``ignored``) whose saved value differs from the asked one. Settings
-    added to the code after the checkpoint was saved are not in it: only what both know is compared."""
+    """:class:`OtherSettings` naming every setting (outside ``ignored``) whose saved value differs from the asked one.
+    Settings added to the code after the checkpoint was saved are not in it: only what both know is compared."""
     old, new, ignored = _flat(saved), _flat(asked), set(ignored)
     changed = sorted(k for k in old.keys() & new.keys() if k not in ignored and old[k] != new[k])
     if changed:
-        raise ValueError(f"{path} was trained with other settings ({', '.join(changed)}: "
-                         f"{', '.join(f'{old.get(k)!r} -> {new.get(k)!r}' for k in changed)}); {fix}")
+        raise OtherSettings(path, [(k, old[k], new[k]) for k in changed], fix)
 
 
 def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -590,8 +609,11 @@ def train_online(objective, budget: int = 500, group_size: int | None = None, se
                 cand, logp = policy.sample(f, g_n, gen)
             u = bins_to_unit(cand, f, rng)[0]
             batch = objective.evaluate_batch(u[:, :d])
-            scores = np.asarray(batch.scores)
-            enc = [space.encode(batch[i].info.get("config", space.decode(u[i, :d]))) for i in range(g_n)]
+            configs = [batch[i].info.get("config", space.decode(u[i, :d])) for i in range(g_n)]
+            # a failed fit's NaN would reach the rewards, then the weights (and be blamed on the learning rate): the
+            # env's rule instead, the worst score standing in, or a ValueError naming the fix without an oracle
+            scores = np.array([finite_evaluation(objective, c, batch[i]).score for i, c in enumerate(configs)], dtype=float)
+            enc = [space.encode(c) for c in configs]
             rewards = improvement_rewards(scores, max(ys) if ys else -np.inf)
             adv = group_advantages(rewards[None, :], cfg.std_normalize)
             ro = Rollout(st, cand, log_prob(logp, cand, f), rewards[None, :], adv, g_n, np.array([np.nan]), np.array([np.nan]))

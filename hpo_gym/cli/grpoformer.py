@@ -70,6 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="share of the real tables' episodes drawn by recent difficulty (prioritized level replay, "
                         "rank-based; default 0 = uniform)")
     p.add_argument("--eval-every", type=positive_int, default=None, help="held-out regret every N updates (default 10)")
+    p.add_argument("--ckpt-every", type=positive_int, default=None,
+                   help="save the resumable state (RUN_DIR/state.pt, ~16 MB) every N updates (default 10): after a kill, "
+                        "--resume redoes at most N-1 updates, bit for bit")
     p.add_argument("--head", choices=["factorized", "autoregressive"], default=None,
                    help="output head (default factorized): independent bins per dimension, or each dimension "
                         "conditioned on the earlier ones")
@@ -86,14 +89,40 @@ FLAG_OF_FIELD = {"horizon": "--budget", "std_normalize": "--no-std"}
 def run_with_flag_names(args: argparse.Namespace) -> int:
     """:func:`run`, with a config's refusal ("group_size=0: ...", from ``LearnerConfig``/``TrainConfig``, which also
     serve Python callers) worded with the flag the user typed ("--group-size 0: ...")."""
+    from agents.grpoformer.train import OtherSettings
+
     try:
         return run(args)
+    except OtherSettings as e:  # "learner.horizon: 2 -> 50" is "--budget: 2 -> 50" to whom typed the flags
+        raise e.named(lambda setting: _flag_of_setting(setting, args), first=("policy.d_model",)) from None
     except ValueError as e:
         field, eq, rest = str(e).partition("=")
         set_by_a_flag = field in FLAG_OF_FIELD or (field.isidentifier() and hasattr(args, field))
         if eq and set_by_a_flag:
-            raise ValueError(f"{FLAG_OF_FIELD.get(field, '--' + field.replace('_', '-'))} {rest}") from None
+            flag = FLAG_OF_FIELD.get(field, "--" + field.replace("_", "-"))
+            value, colon, reason = rest.partition(":")
+            if value in ("True", "False"):  # a switch: "--no-std: ...", not "--no-std False: ..."
+                raise ValueError(f"{flag}{colon}{reason}") from None
+            raise ValueError(f"{flag} {rest}") from None
         raise
+
+
+#: The widest policy ``--width`` takes: 1024 is 20x the default 48 (a 1e6 width failed inside torch's allocator).
+MAX_WIDTH = 1024
+#: Policy settings and the flag that sets them (``--width`` sets three of them).
+FLAG_OF_POLICY_SETTING = {"d_model": "--width", "d_ff": "--width", "head_hidden": "--width", "n_layers": "--layers",
+                          "autoregressive": "--head"}
+
+
+def _flag_of_setting(setting: str, args: argparse.Namespace) -> str:
+    """The flag that sets a dotted training setting (``learner.horizon`` -> ``--budget``), or the setting itself
+    when no flag of this command sets it."""
+    group, _, field = setting.rpartition(".")
+    if group == "policy" and field in FLAG_OF_POLICY_SETTING:
+        return FLAG_OF_POLICY_SETTING[field]
+    if field in FLAG_OF_FIELD:
+        return FLAG_OF_FIELD[field]
+    return "--" + field.replace("_", "-") if hasattr(args, field) else setting
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["std_normalize"] = False
     transfer_only = {"updates": args.updates, "synthetic": args.synthetic, "mixed": args.mixed,
                      "grid_synthetic": args.grid_synthetic, "seed_tables": args.seed_tables or None,
-                     "task_priority": args.task_priority, "eval_every": args.eval_every}
+                     "task_priority": args.task_priority, "eval_every": args.eval_every, "ckpt_every": args.ckpt_every}
     if args.online:  # --budget is the run's total there, not an episode's horizon
         given = sorted("--" + k.replace("_", "-") for k, v in {**transfer_only, "resume": args.resume or None}.items()
                        if v is not None)
@@ -172,8 +201,9 @@ def _policy_config(args: argparse.Namespace):
     if args.head is not None:
         pc = dataclasses.replace(pc, autoregressive=args.head == "autoregressive")
     if args.width is not None:
-        if args.width < 8 or args.width % pc.n_heads:
-            raise ValueError(f"--width {args.width}: give a multiple of {pc.n_heads} (the attention heads), at least 8")
+        if args.width < 8 or args.width % pc.n_heads or args.width > MAX_WIDTH:
+            raise ValueError(f"--width {args.width}: give a multiple of {pc.n_heads} (the attention heads) from 8 to "
+                             f"{MAX_WIDTH} (default {pc.d_model})")
         pc = dataclasses.replace(pc, d_model=args.width, d_ff=2 * args.width, head_hidden=args.width)
     if args.layers is not None:
         if args.layers < 1:

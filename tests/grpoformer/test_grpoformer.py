@@ -426,7 +426,16 @@ def test_train_cli_sets_the_policy_size_and_rejects_a_bad_width(tmp_path, capsys
     sized = dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, d_model=96, n_layers=3))
     assert recipe_tag(sized) == "d_model=96,n_layers=3"
     assert main(["train-grpoformer", "--out", str(tmp_path / "bad"), "--width", "30"]) == 2
-    assert "--width 30: give a multiple of 4" in capsys.readouterr().err
+    assert "--width 30: give a multiple of 4 (the attention heads) from 8 to 1024" in capsys.readouterr().err
+    assert main(["train-grpoformer", "--out", str(tmp_path / "bad"), "--width", "1000000"]) == 2  # failed in torch's allocator
+    assert "--width 1000000: give a multiple of 4" in capsys.readouterr().err
+    capsys.readouterr()
+    # a resume that forgets flags is told the flags to add, not the config fields they set (learner.horizon, ...)
+    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "run"), "--synthetic", "0",
+                 "--updates", "2", "--eval-every", "5", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "state.pt was trained with other settings (--width: 32 -> 48, --budget: 4 -> 50, --layers: 1 -> 2); rerun " \
+           "with the original settings" in err, err
 
 
 def test_load_fold_policy_refuses_a_checkpoint_of_another_fold():

@@ -36,6 +36,11 @@ REFUSED = {
     "unknown group mode": ({"group_mode": "episode"}, "use 'step', 'trajectory' or 'both'"),
     "both: groups that do not divide the episodes": ({"group_mode": "both", "trajectory_group": 3}, "divide episodes"),
     "both: a group of one episode": ({"group_mode": "both", "trajectory_group": 1}, ">= 2"),
+    "both with another algorithm": ({"group_mode": "both", "algo": "reinforce"}, "group_mode='both' mixes per-step and "
+                                    "trajectory groups of GRPO: it needs algo='grpo'"),
+    # failed in collect(), after the banner, the tables and the progress bar
+    "a critic on trajectory groups": ({"algo": "ppo-critic", "group_mode": "trajectory"},
+                                      "algo='ppo-critic' learns V\\(s\\) of per-step states: use it with group_mode='step'"),
     "both: without GRPO": ({"group_mode": "both", "algo": "reinforce"}, "algo='grpo'"),
     # advantage normalization
     "unknown advantage norm": ({"advantage_norm": "global"}, "use 'group'"),
@@ -124,3 +129,37 @@ def test_the_defaults_train_grpoformer_help_states_are_the_configs_defaults():
         stated = re.search(r"\(default (-?[\d.e-]+)", helps[option])
         assert stated, f"{option}: no '(default N' in its help {helps[option]!r}"
         assert float(stated.group(1)) == float(value), f"{option}: help says {stated.group(1)}, the config {value}"
+
+
+class _FailsRightOfPointSeven:
+    """A live-like objective whose fit fails (NaN, the marker the env accepts) for ``a > 0.7``."""
+
+    def __init__(self, oracle):
+        from hpo_gym.space import Float, SearchSpace
+
+        self.name, self.metadata, self.oracle = "fails-right", {}, oracle
+        self.space = SearchSpace([Float("a", 0.0, 1.0), Float("b", 0.0, 1.0)])
+
+    def evaluate(self, config, seed=None):
+        from hpo_gym.objective import Evaluation
+
+        score = float("nan") if config["a"] > 0.7 else 1.0 - (config["a"] - 0.3) ** 2 - config["b"] ** 2
+        return Evaluation(score, 0.0, {"config": config})
+
+    def evaluate_batch(self, configs, seeds=None):
+        from hpo_gym.objective import EvaluationBatch, as_config_list
+
+        return EvaluationBatch.from_evaluations([self.evaluate(c) for c in as_config_list(self.space, configs)])
+
+
+def test_paper_mode_scores_a_failed_fit_as_the_env_does_instead_of_diverging():
+    """One NaN reached the rewards and then the weights, and the run stopped blaming the learning rate."""
+    import numpy as np
+
+    from hpo_gym.objective import Oracle
+
+    curve, scores = train_online(_FailsRightOfPointSeven(Oracle(1.0, -1.0)), budget=40, seed=0, progress=False)
+    assert np.isfinite(scores).all() and (scores == -1.0).any() and len(scores) == 40
+    assert curve[-1] == scores.max() > 0.5
+    with pytest.raises(ValueError, match=r"objective 'fails-right' returned the score nan for .*scores must be finite"):
+        train_online(_FailsRightOfPointSeven(None), budget=40, seed=0, progress=False)

@@ -110,6 +110,24 @@ def test_cli_names_a_bad_setting_by_its_flag(tmp_path, capsys):
     assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "r"), "--synthetic", "-1"]) == 2
     captured = capsys.readouterr()
     assert "--synthetic -1: a number of extra training tasks" in captured.err and "training on" not in captured.out
+    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "r"), "--no-std", "--algo",
+                 "reinforce"]) == 2  # a switch is named without a value ("--no-std False (--no-std) changes ...")
+    assert "error: --no-std: changes GRPO's group advantages; algo='reinforce' has its own baseline" in capsys.readouterr().err
+    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "c"), "--algo", "ppo-critic",
+                 "--group-mode", "trajectory"]) == 2  # refused before the banner, the tables and a run folder
+    captured = capsys.readouterr()
+    assert "--algo 'ppo-critic' learns V(s) of per-step states: use it with group_mode='step'" in captured.err
+    assert "training on" not in captured.out and not (tmp_path / "c").exists()
+
+
+def test_ckpt_every_sets_how_often_the_resumable_state_is_saved(tmp_path, capsys):
+    from tests.grpoformer.conftest import tiny_training_run
+
+    _, extra = tiny_training_run(tmp_path / "k", "--ckpt-every", "3")
+    assert extra["train_config"]["ckpt_every"] == 3
+    assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "o"), "--online", "--ckpt-every",
+                 "3"]) == 2  # paper mode keeps no resumable state
+    assert "--ckpt-every: options of transfer training across a suite's tables" in capsys.readouterr().err
 
 
 def test_inner_selection_recipes_combine_parts_and_reject_typos():
