@@ -4,9 +4,11 @@ Definitions (every number in the README means this):
 
 * **normalized regret at b**: of the best configuration found in the first ``b`` evaluations,
   ``(best possible - best found) / (best possible - worst possible)`` on the noise-free score. The
-  report gives its mean and standard deviation over all runs (tasks x seeds).
+  report gives its mean and standard deviation over all runs (tasks x seeds) on tasks with a known best and worst
+  score; a live task has none, so it has no regret and is left out of these columns.
 * **BtR** (beats-random ratio): share of tasks on which the agent's mean regret over seeds at the
-  budget is *strictly* below the reference agent's (``random``). The reference itself scores 0.
+  budget is *strictly* below the reference agent's (``random``); on a task without a regret (live), its mean best
+  score strictly above the reference's. The reference itself scores 0.
 * **MP / MnP**: median / mean over tasks of the best validation score found at the budget (mean
   over seeds per task first), in the envs' higher-is-better score units: a minimized metric (a loss
   table built with ``direction="minimize"``) counts as its negative, and a run mixing metrics averages
@@ -151,7 +153,8 @@ def task_means(values: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def beats_random_ratio(per_task: pd.DataFrame, reference: str = REFERENCE_AGENT) -> pd.Series:
-    """BtR from an agent x task table of mean regret: share of tasks with regret strictly below ``reference``'s.
+    """BtR from an agent x task table of mean regret (minus the mean best score on a task without a regret, see
+    :func:`with_score_where_no_regret`): share of tasks with a value strictly below ``reference``'s.
 
     Only tasks where both the agent and the reference have a value count; NaN when the reference
     agent is absent.
@@ -245,7 +248,9 @@ def summary_table(df: pd.DataFrame, budgets: Sequence[int] | None = None, refere
         table[f"std@{b}"] = r.std(ddof=1)
     final = at_budget(df, budget)
     shared = at_budget(shared_runs(df), budget)  # == final when every agent ran the same (task, seed) pairs
-    table["BtR"] = beats_random_ratio(task_means(shared, "regret"), reference)
+    # a live task has no regret: it counts by best score, as MnR ranks it (it used to drop out of BtR unsaid)
+    shared = shared.assign(btr_value=with_score_where_no_regret(shared, "regret"))
+    table["BtR"] = beats_random_ratio(task_means(shared, "btr_value"), reference)
     best = task_means(final, "best_score")
     table["MP"] = best.median(axis=1)
     table["MnP"] = best.mean(axis=1)

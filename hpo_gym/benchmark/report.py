@@ -202,9 +202,10 @@ def failed_evaluations_note(df: pd.DataFrame) -> str | None:
 def column_legend(n_agents: int, budget: int) -> str:
     """What the summary's columns mean, printed under it (a reader should not need the README to read a report)."""
     return (f"Columns: regret@b = normalized regret of the best configuration after b evaluations (0 = the task's best, "
-            f"1 = its worst; lower is better), mean ± std over all runs, so the ± mostly spreads across tasks (`hpo-gym "
-            f"report --compare A:B` gives a paired interval); BtR = share of tasks on which the agent's mean regret@{budget} "
-            "beats random's (- without a random agent); MP / MnP = median / mean over tasks of the best score (mean over "
+            f"1 = its worst; lower is better), mean ± std over all runs on tasks with a known best (live tasks have no "
+            f"regret), so the ± mostly spreads across tasks (`hpo-gym report --compare A:B` gives a paired interval); BtR = "
+            f"share of tasks on which the agent's mean regret@{budget} beats random's (on a live task its mean best score; - "
+            "without a random agent); MP / MnP = median / mean over tasks of the best score (mean over "
             "seeds per task), in the tasks' "
             f"metric (negated for a metric to minimize, so higher is better); MnR = mean rank among the {n_agents} agent{'' if n_agents == 1 else 's'} on each (task, "
             f"seed), 1 = best; "

@@ -52,7 +52,8 @@ MANIFEST = "benchmark.json"
 AGENT_FILES = "agents.json"
 #: Settings that must agree between the runs of one store (mixing them would make numbers meaningless):
 #: ``env_kwargs`` change what a run measures (e.g. ``noise=True``); ``tasks`` is the ordered task list
-#: under k-fold, which defines the folds (``None`` under ``"all"``, where adding tasks is a resume).
+#: under k-fold, which defines the folds (``None`` under ``"all"``, where adding tasks is a resume); ``objectives`` are
+#: the user objectives' fingerprints by name (adding or leaving one out is a resume, a changed fingerprint is refused).
 MANIFEST_KEYS = ("budget", "protocol", "folds", "suite", "tasks", "env_kwargs", "objectives")
 #: Keys that manifests written by older versions lack; such a manifest is accepted unchecked on them.
 LATER_KEYS = ("tasks", "env_kwargs", "objectives")
@@ -63,6 +64,18 @@ NOTHING_TO_CHECK_WHEN_EMPTY = ("objectives",)
 #: :func:`hpo_gym.atomic.atomic_path`), by directory relative to the root: the manifest and the fitted-agent cache. Only
 #: these names are ever removed there; the root may hold the user's own files (plots/, notes).
 OTHER_TEMPORARIES = {".": re.compile(r"\.(benchmark|agents)\.json\.tmp-\d+"), "fitted": re.compile(r"\..+\.pkl\.tmp-\d+")}
+
+
+def _merged_objectives(stored: Any, asked: Any) -> tuple[Any, bool]:
+    """The objectives to record for a command, as ``{name: fingerprint}`` (None: no objective of the user's), and
+    whether they conflict with the stored ones. An objective added to, or left out of, a command is a resume, as a
+    suite task is: the record becomes both sets. A fingerprint that changed under one name conflicts."""
+    if not all(v is None or isinstance(v, dict) for v in (stored, asked)):
+        return asked, stored != asked
+    stored, asked_objectives = stored or {}, asked or {}
+    if any(stored[n] != asked_objectives[n] for n in stored.keys() & asked_objectives.keys()):
+        return asked, True
+    return {**stored, **asked_objectives} or None, False
 
 
 def _slug(text: str, limit: int = 40) -> str:
@@ -110,8 +123,15 @@ class ResultStore:
                 warnings.warn(f"{path} predates recording {unknown}; they are not checked, so resume it only with the "
                               "settings its runs were made with", RuntimeWarning, stacklevel=2)
             checked = [k for k in MANIFEST_KEYS if k not in unknown]
-            diff = {k: (have.get(k), wanted[k]) for k in checked if have.get(k) != wanted[k]}
+            diff = {k: (have.get(k), wanted[k]) for k in checked if k != "objectives" and have.get(k) != wanted[k]}
+            merged, conflict = _merged_objectives(have.get("objectives"), wanted["objectives"])
+            if "objectives" in checked and conflict:
+                diff["objectives"] = (have.get("objectives"), wanted["objectives"])
+            elif "objectives" in checked:
+                wanted["objectives"] = merged
             if not diff:
+                if "objectives" in checked and wanted["objectives"] != have.get("objectives"):  # one added: recorded
+                    atomic_write_bytes(path, json.dumps({**have, "objectives": wanted["objectives"]}, indent=2).encode())
                 return
             detail = ", ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
             if n_runs:

@@ -550,6 +550,15 @@ def test_a_user_table_changed_under_the_same_name_is_not_resumed_onto_the_old_ru
         run_benchmark(["random"], [fixed], **kwargs)
     same = TabularObjective.from_dataframe(df, "loss", direction="maximize", seed_column="seed", name="mytask")
     assert len(run_benchmark(["random"], [same], **kwargs)) == 4  # the same table resumes
+    # another objective (and a suite task) added to the command is a resume, as a suite task alone was; it used to
+    # be refused as "other settings" because the objectives were compared as one dict
+    other = TabularObjective.from_dataframe(real_table_subset("car", 40), "acc", seed_column="seed", name="other")
+    both = run_benchmark(["random"], [same, other, "kc1"], **kwargs)
+    assert set(both["task"]) == {"mytask", "other", "kc1"} and len(both) == 12
+    assert ResultStore(tmp_path).manifest()["objectives"] == {"mytask": wrong.fingerprint, "other": other.fingerprint}
+    assert len(run_benchmark(["random"], [other], **kwargs)) == 4  # left out again: still a resume
+    with pytest.raises(ValueError, match="other settings \\(objectives: stored"):  # a changed one is still refused
+        run_benchmark(["random"], [fixed, other], **kwargs)
 
 
 def test_a_suite_only_directory_from_before_the_objectives_record_resumes_without_a_warning(tmp_path):

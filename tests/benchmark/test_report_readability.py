@@ -13,6 +13,7 @@ import pytest
 from agents.registry import make_agent
 from hpo_gym.benchmark import run_benchmark
 from hpo_gym.benchmark.plots import KNOWN_AGENT_COLOURS, _styles
+from hpo_gym.benchmark.metrics import summary_table
 from hpo_gym.benchmark.report import json_value, markdown_report
 from hpo_gym.cli import main
 from hpo_gym.objective import Evaluation, EvaluationBatch, as_config_list
@@ -39,7 +40,8 @@ def test_the_markdown_report_defines_its_columns_and_the_json_report_too():
     text = markdown_report(df)
     assert "Columns: regret@b = normalized regret of the best configuration after b evaluations" in text
     assert "MnR = mean rank among the 3 agents on each (task, seed), 1 = best" in text
-    assert "BtR = share of tasks on which the agent's mean regret@4 beats random's (- without a random agent)" in text
+    assert "BtR = share of tasks on which the agent's mean regret@4 beats random's (on a live task its mean best score; " \
+           "- without a random agent)" in text
 
 
 def test_a_task_without_a_known_best_gets_its_best_scores_in_the_report_and_the_plot(tmp_path):
@@ -53,6 +55,15 @@ def test_a_task_without_a_known_best_gets_its_best_scores_in_the_report_and_the_
     for agent in ("random", "tpe"):
         mean = df[(df["task"] == "bowl") & (df["step"] == 5) & (df["agent"] == agent)]["best_score"].mean()
         assert f"{mean:.4f}" in scores and mean <= best[agent]
+    # BtR counts bowl by best score, as MnR ranks it; it used to count car alone, without a word
+    final = df[df["step"] == 5].groupby(["agent", "task"])[["normalized_regret", "best_score"]].mean()
+    tpe_wins = [final.loc[("tpe", "car"), "normalized_regret"] < final.loc[("random", "car"), "normalized_regret"],
+                final.loc[("tpe", "bowl"), "best_score"] > final.loc[("random", "bowl"), "best_score"]]
+    assert summary_table(df).loc["tpe", "BtR"] == sum(tpe_wins) / 2
+    worse = df.copy()  # the same runs with tpe's bowl scores far below random's: it wins car only
+    on_bowl = (worse["agent"] == "tpe") & (worse["task"] == "bowl")
+    worse.loc[on_bowl, ["score", "best_score"]] -= 10.0
+    assert summary_table(worse).loc["tpe", "BtR"] == (0.5 if tpe_wins[0] else 0.0)
     from hpo_gym.benchmark.plots import plot_regret_per_task
 
     path = plot_regret_per_task(df, tmp_path / "p.png")
