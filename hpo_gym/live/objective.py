@@ -307,7 +307,10 @@ class LiveObjective:
             "dataset": d.dataset_name, "model": self.family.name, "metric": self.metric, "direction": "maximize",
             "n_rows": int(len(d.y)), "n_features": int(d.X.shape[1]), "n_categorical": int(d.categorical.sum()),
             "n_classes": d.n_classes, "repeat": d.repeat, "fold": d.fold, "n_fit": int(len(self.fit_idx)),
-            "n_validation": int(len(self.val_idx)), "n_test": int(len(d.test_idx)), "fidelity": dict(self.default_fidelity),
+            "n_validation": int(len(self.val_idx)), "n_test": int(len(d.test_idx)), "val_fraction": self.val_fraction,
+            # which rows validate, and the data itself: a benchmark directory records the metadata of a user's
+            # objective, and a rerun with another split must not be resumed onto runs scored on other rows
+            "split_seed": self.split_seed, "data_fingerprint": d.fingerprint, "fidelity": dict(self.default_fidelity),
             "time_limit": self.time_limit, "worst_score": self.worst_score, "source": self.family.source,
         }
 

@@ -136,6 +136,22 @@ def test_a_failed_fit_in_a_benchmark_is_stored_with_its_reason_and_reported(open
         markdown_report(df))
 
 
+def test_a_result_directory_refuses_a_live_objective_on_another_validation_split(openml_session, eval_cache, tmp_path):
+    """Its recorded fingerprint left out split_seed, so seeds scored on other validation rows were averaged together."""
+    from agents.registry import make_agent
+    from hpo_gym.benchmark import run_benchmark
+
+    kwargs = dict(budget=1, resolve_agent=make_agent, progress=False, out=tmp_path)
+    first = LiveObjective(IRIS, "lr", cache_dir=eval_cache)
+    run_benchmark(["random"], tasks=[first], seeds=[0], **kwargs)
+    other_split = LiveObjective(IRIS, "lr", split_seed=3, cache_dir=eval_cache)
+    assert other_split.metadata["split_seed"] == 3 and first.metadata["data_fingerprint"] == other_split.data.fingerprint
+    with pytest.raises(ValueError, match=r"other settings \(objectives: stored"):
+        run_benchmark(["random"], tasks=[other_split], seeds=[0, 1], **kwargs)
+    assert len(run_benchmark(["random"], tasks=[LiveObjective(IRIS, "lr", cache_dir=eval_cache)], seeds=[0, 1],
+                             **kwargs)) == 2  # the same split resumes
+
+
 def test_fit_error_gets_worst_score_and_reason(openml_session, eval_cache):
     # a dataset with an infinite cell: scikit-learn refuses it in every fit, we record why
     import dataclasses
