@@ -101,10 +101,16 @@ def run_bench(args: argparse.Namespace) -> int:
     else:
         print(markdown_report(df))
         print("\n" + where)
+    return exit_status(df, "stored; rerun them with --retry-failed once fixed")
+
+
+def exit_status(df: pd.DataFrame, where: str) -> int:
+    """0 when every run finished; else ``EXIT_FAILED`` (1), after naming how many runs failed and the first one's error
+    on stderr: failed runs are stored and reported, but a script calling the command must see them."""
     failed = df[df["status"] != "ok"].drop_duplicates(["agent", "task", "seed"])
-    if len(failed):  # stored and reported, but a script calling bench must see them: exit status 1
+    if len(failed):
         first = failed.iloc[0]
-        print(f"{len(failed)} run(s) failed (stored; rerun them with --retry-failed once fixed); first: {first['agent']} "
+        print(f"{len(failed)} run(s) failed ({where}); first: {first['agent']} "
               f"on {first['task']} seed {first['seed']}:\n{first['error']}", file=sys.stderr)
         return EXIT_FAILED
     return 0

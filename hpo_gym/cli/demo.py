@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from agents.registry import make_agent
 
     from hpo_gym.benchmark import per_task_table, run_benchmark, summary_table
-    from hpo_gym.benchmark.report import column_legend, format_summary, in_sample_tasks, markdown_table
+    from hpo_gym.benchmark.report import column_legend, coverage_note, format_summary, in_sample_tasks, markdown_table
+    from hpo_gym.cli.bench import exit_status
     from hpo_gym.benchmark.runner import declares_itself_unfitted
 
     import_from_working_directory()
@@ -49,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     df = run_benchmark(args.agents, suite=HPOBENCH_NN, budget=args.budget, seeds=args.seeds, out=args.out,
                        jobs=args.jobs, resolve_agent=make_agent)
     seconds = time.perf_counter() - start
+    note = coverage_note(df)  # a failed run leaves its agent fewer seeds than the header below says
+    if note:
+        print("\n" + note)
     print(f"\nNormalized regret per task after {args.budget} evaluations (mean over {seeds}; 0 = the table's "
           "best configuration, 1 = its worst):\n")
     print(markdown_table(per_task_table(df), floatfmt=".4f"))
@@ -58,4 +62,4 @@ def run(args: argparse.Namespace) -> int:
     print("\n" + column_legend(len(table), args.budget))
     print(f"\n{df.groupby(['agent', 'task', 'seed']).ngroups} runs in {seconds:.1f} s"
           + (f"; results in {args.out} (`hpo-gym report {args.out}` draws the plots)" if args.out else ""))
-    return 0
+    return exit_status(df, f"stored in {args.out}" if args.out else "not kept: --out DIR keeps every run")

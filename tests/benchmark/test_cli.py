@@ -117,6 +117,16 @@ def test_demo_prints_regret_per_task_for_random_search(capsys):
     assert "| random" in text and "8 runs in" in text
 
 
+def test_demo_says_when_runs_failed_and_exits_1_as_bench_does(capsys):
+    """demo printed its tables over the finished runs only and exited 0, with no word of the failures."""
+    agents = "random,tests.benchmark.test_runner:FailingAgent"
+    assert main(["demo", "--agents", agents, "--budget", "4", "--seeds", "1", "--jobs", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert "WARNING" in out and "tests.benchmark.test_runner:FailingAgent" in out.split("Normalized regret per task")[0]
+    assert "8 run(s) failed (not kept: --out DIR keeps every run); first: tests.benchmark.test_runner:FailingAgent" in err
+    assert "boom at step 3" in err
+
+
 def test_demo_refuses_an_agent_that_must_be_fitted_first_before_its_banner_and_names_bench(capsys):
     """demo plays every task with no folds; it used to print its banner, then suggest a --protocol it does not have."""
     assert main(["demo", "--agents", "random,portfolio", "--budget", "5", "--seeds", "1"]) == 2
