@@ -304,6 +304,11 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
     missing = [a for a in (agent, reference) if a not in runs.columns]
     if missing:
         raise ValueError(f"no finished runs at budget {b} for {missing}; agents present: {sorted(runs.columns)}")
+    no_regret = sorted(t for t, r in runs[[agent, reference]].groupby(level="task") if r.isna().all().all())
+    all_tasks = runs.index.get_level_values("task").unique()
+    if no_regret and len(no_regret) == len(all_tasks):  # live tasks: no known best, so no regret to take a ratio of
+        raise ValueError(f"--compare needs tasks with a known best score, and {', '.join(map(str, no_regret))} "
+                         "(live tasks) have none, so no regret; compare their best scores in the report's per-task table")
     pairs = runs[[agent, reference]].dropna()
     if pairs.empty or pairs[reference].max() <= 0:
         raise ValueError(f"{reference!r} has no common finished runs with {agent!r} or found every optimum (mean regret "
@@ -313,6 +318,8 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
     point_r = pairs[reference].groupby("task").mean().mean()
     out: dict[str, Any] = {"ratio": float(point_a / point_r), "level": level, "n_boot": n_boot, "runs": int(len(pairs)),
                            "tasks": int(len(tasks))}
+    if no_regret:  # a mixed benchmark: the ratio covers the tasks with a regret only
+        out["without_regret"] = [str(t) for t in no_regret]
     seeds_per_task = pairs.groupby(level="task").size()
     single = sorted(seeds_per_task[seeds_per_task < 2].index)
     if single:

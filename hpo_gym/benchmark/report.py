@@ -271,7 +271,9 @@ def ratio_comparison(df: pd.DataFrame, agent: str, reference: str, b: int | None
     dash = "-" if ci["low"] >= 0 else " to "  # "-5.50-7.69" would read as a range from a negative number, or not
     line = (f"{agent} / {reference} mean regret@{b}: {ci['ratio']:.2f}, {ci['level']:.0%} interval "
             f"{ci['low']:.2f}{dash}{ci['high']:.2f} (paired bootstrap over seeds within tasks, {ci['n_boot']} resamples, "
-            f"{ci['runs']} runs on {ci['tasks']} tasks)")
+            f"{ci['runs']} runs on {ci['tasks']} tasks"
+            + (f"; left out, without a known best: {', '.join(ci['without_regret'])}" if "without_regret" in ci else "")
+            + ")")
     if threshold is not None:
         line += f"; share of resamples at or below {threshold:g}: {ci['share_at_or_below_threshold']:.2%}"
     if "note" in ci:

@@ -60,6 +60,14 @@ def test_a_task_without_a_known_best_gets_its_best_scores_in_the_report_and_the_
     tpe_wins = [final.loc[("tpe", "car"), "normalized_regret"] < final.loc[("random", "car"), "normalized_regret"],
                 final.loc[("tpe", "bowl"), "best_score"] > final.loc[("random", "bowl"), "best_score"]]
     assert summary_table(df).loc["tpe", "BtR"] == sum(tpe_wins) / 2
+    # --compare takes its ratio over car and says that bowl is left out; on bowl alone it names why there is none
+    from hpo_gym.benchmark.report import ratio_comparison
+
+    line, facts = ratio_comparison(df, "tpe", "random")
+    assert facts["tasks"] == 1 and "left out, without a known best: bowl" in line
+    with pytest.raises(ValueError, match=r"--compare needs tasks with a known best score, and bowl \(live tasks\) have "
+                                         r"none"):
+        ratio_comparison(df[df["task"] == "bowl"], "tpe", "random")
     worse = df.copy()  # the same runs with tpe's bowl scores far below random's: it wins car only
     on_bowl = (worse["agent"] == "tpe") & (worse["task"] == "bowl")
     worse.loc[on_bowl, ["score", "best_score"]] -= 10.0
