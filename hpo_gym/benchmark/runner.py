@@ -319,7 +319,12 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
         if setup_error is not None:
             rows, error = [], setup_error
         else:
-            env = ctx.make_env(task)
+            try:  # a suite task loads here (an OpenML task not cached offline): not the agent's failure, as below
+                env = ctx.make_env(task)
+            except Exception as e:  # noqa: BLE001
+                raise TaskNotLoaded(f"task {task!r} could not start a run ({type(e).__name__}: {e}); the runs finished so "
+                                    "far are stored: rerun the same command once the task loads (or leave it out) to "
+                                    "play the rest") from e
             try:
                 run_agent = agent if fresh_copy is None else fresh_copy()
                 rows, error = run_episode(run_agent, env, int(seed), ctx.budget)

@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hpo-gym: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    from hpo_gym.benchmark.runner import TaskNotLoaded
+
     with warnings.catch_warnings():  # restores Python's own warning display when the command returns
         warnings.showwarning = _one_line_warning
         try:
@@ -130,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenProcessPool:  # a RuntimeError, but no user error: exit 2 would say the command line was wrong
             print(f"hpo-gym {args.command}: error: {WORKER_DIED}; rerun the same command (a benchmark with --out "
                   "resumes, keeping its finished runs)", file=sys.stderr)
+            return EXIT_FAILED
+        except TaskNotLoaded as e:  # nor is a task that could not load (OpenML unreachable): the rerun plays the rest
+            print(f"hpo-gym {args.command}: error: {e}", file=sys.stderr)
             return EXIT_FAILED
         except (ValueError, FileNotFoundError, RuntimeError, ImportError) as e:  # user errors (a missing extra's
             print(f"hpo-gym {args.command}: error: {e}", file=sys.stderr)   # ImportError names its pip install): one line

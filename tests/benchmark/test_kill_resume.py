@@ -252,10 +252,13 @@ time.sleep(600)
     assert store.manifest()["budget"] == 5
 
 
-def test_a_task_that_fails_to_load_stops_the_benchmark_instead_of_storing_failed_runs(tmp_path, monkeypatch):
+@pytest.mark.parametrize("shared_space", [True, False], ids=["loads-at-reset", "loads-at-make"])
+def test_a_task_that_fails_to_load_stops_the_benchmark_instead_of_storing_failed_runs(tmp_path, monkeypatch, capsys,
+                                                                                      shared_space):
     """A task that cannot start a run (OpenML unreachable, a broken user loader) was stored as the agent's finished,
     failed run, which a rerun skipped once the task loaded again. The benchmark now stops, naming the task; the runs
-    finished before are stored and the rerun plays the rest."""
+    finished before are stored and the rerun plays the rest. A suite without a shared space loads its task when the env
+    is made, which raised the loader's bare error (exit 2, "bad input") with no word of the stored runs."""
     from agents.registry import make_agent
     from hpo_gym import suites
     from hpo_gym.benchmark import run_benchmark
@@ -271,13 +274,21 @@ def test_a_task_that_fails_to_load_stops_the_benchmark_instead_of_storing_failed
             raise OSError(f"the table of {name!r} is on a disk that is gone")
         return available[name]
 
-    monkeypatch.setitem(suites._SUITES, "flaky", suites.Suite("flaky", {"ok": None, "late": None}, load, "", space))
+    monkeypatch.setitem(suites._SUITES, "flaky", suites.Suite("flaky", {"ok": None, "late": None}, load, "",
+                                                              space if shared_space else None))
     kwargs = dict(suite="flaky", tasks=["ok", "late"], budget=3, seeds=1, out=tmp_path, resolve_agent=make_agent,
                   progress=False)
     with pytest.raises(TaskNotLoaded, match=r"task 'late' could not start a run \(OSError: the table of 'late' is on a "
                                             r"disk that is gone\).*rerun the same command"):
         run_benchmark(["random"], **kwargs)
     assert [p.name for p in ResultStore(tmp_path).shard_paths()]  # the finished run on 'ok' is stored
+    from hpo_gym.cli import main
+
+    capsys.readouterr()
+    command = ["bench", "--suite", "flaky", "--agents", "random", "--budget", "3", "--seeds", "1", "--out", str(tmp_path),
+               "--jobs", "1"]
+    assert main(command) == 1  # not bad input (2): the same command plays the rest once the task loads
+    assert "error: task 'late' could not start a run" in capsys.readouterr().err
     available["late"] = TabularObjective("late", space, np.arange(4) / 20)
     df = run_benchmark(["random"], **kwargs)
     assert (df["status"] == "ok").all() and set(df["task"]) == {"ok", "late"}
