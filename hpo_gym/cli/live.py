@@ -21,6 +21,9 @@ from hpo_gym.cli import EXIT_FAILED, non_negative_int, positive_int, positive_se
 from hpo_gym.executors import EXECUTORS
 from hpo_gym.live.objective import MAX_SEED
 
+#: Seconds a fit may take when --time-limit is not given (the process, serial and ray executors stop it there).
+DEFAULT_TIME_LIMIT = 300.0
+
 
 def _fit_seed(text: str) -> int:
     """``--seed``: also the fits' ``random_state``, which scikit-learn takes up to 2**32 - 1 (refused when the command
@@ -60,7 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--workers", type=positive_int, default=None,
                    help="process workers / Ray CPUs (default: the executor's own, the machine's cores)")
     q.add_argument("--ray-address", default=None, help="join a Ray cluster (e.g. auto, ray://head:10001)")
-    q.add_argument("--time-limit", type=positive_seconds, default=300.0, help="seconds per fit (default 300)")
+    q.add_argument("--time-limit", type=positive_seconds, default=None,
+                   help=f"seconds per fit (default {DEFAULT_TIME_LIMIT:g}; not with --executor inline, which cannot stop a fit)")
     q.add_argument("--seed", type=_fit_seed, default=0, help="seed of the random search and of the fits (default 0)")
     q.add_argument("--cache-dir", help="OpenML cache root (default: $HPO_GYM_OPENML_CACHE, else openml's setting)")
     q.set_defaults(func=run_live)
@@ -110,6 +114,10 @@ def run_live(args: argparse.Namespace) -> int:
     if args.workers and args.executor not in ("process", "ray"):
         raise ValueError(f"--workers {args.workers} has no effect with --executor {args.executor} (one fit at a time); "
                          "use --executor process or ray")
+    if args.time_limit is not None and args.executor == "inline":  # it was accepted, and the fits ran past it
+        raise ValueError(f"--time-limit {args.time_limit:g} has no effect with --executor inline (a fit in this process "
+                         "cannot be stopped); use --executor serial, process or ray to enforce it")
+    time_limit = DEFAULT_TIME_LIMIT if args.time_limit is None else args.time_limit
     if args.ray_address and args.executor != "ray":  # it was ignored: the fits ran here
         raise ValueError(f"--ray-address applies to --executor ray only (got --executor {args.executor})")
     if args.executor == "process" and args.workers:
@@ -117,7 +125,7 @@ def run_live(args: argparse.Namespace) -> int:
     if args.executor == "ray":
         options.update({k: v for k, v in {"address": args.ray_address, "num_cpus": args.workers}.items() if v is not None})
     objective = LiveObjective(args.task, args.model, args.metric, fidelity=_parse_fidelity(args.fidelity),
-                              time_limit=args.time_limit, executor=args.executor, executor_options=options,
+                              time_limit=time_limit, executor=args.executor, executor_options=options,
                               openml_cache_dir=args.cache_dir, worst_score=args.worst_score)
     meta = objective.metadata
     print(f"{objective.name}: {meta['dataset']} ({meta['n_rows']} rows, {meta['n_features']} features, "

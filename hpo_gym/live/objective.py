@@ -42,7 +42,7 @@ WORST_SCORES: dict[str, float] = {
     "roc_auc": 0.0, "roc_auc_ovr": 0.0, "roc_auc_ovo": 0.0, "roc_auc_ovr_weighted": 0.0, "roc_auc_ovo_weighted": 0.0,
     "matthews_corrcoef": -1.0,
     "neg_log_loss": -float(-np.log(np.finfo(np.float64).eps)),  # log loss of probability eps on the true class
-    "neg_brier_score": -2.0,
+    "neg_brier_score": -1.0,  # binary only (BINARY_ONLY_METRICS): a probability of 0 on the true class scores -1
 }
 #: Scorers defined for two classes only, and what to use on a multiclass task instead. Caught when the task is
 #: loaded: otherwise every fit of a multiclass task would score the worst value with sklearn's error in ``info``.

@@ -325,3 +325,13 @@ def test_a_live_env_copies_mid_episode_and_both_copies_go_on(openml_session, eva
     assert {c.step(np.full(4, 0.5, np.float32))[1] for c in [env, deep, pickled]} == {first}
     for c in [env, deep, pickled]:
         c.close()
+
+
+def test_a_failed_fit_under_brier_scores_the_worst_a_binary_prediction_can_score():
+    """It scored -2, twice the worst of a two-class task (the only kind the metric is allowed on)."""
+    from sklearn.metrics import brier_score_loss
+
+    from hpo_gym.live.objective import BINARY_ONLY_METRICS, WORST_SCORES
+
+    assert "neg_brier_score" in BINARY_ONLY_METRICS
+    assert WORST_SCORES["neg_brier_score"] == -brier_score_loss([0, 1, 1], [1.0, 0.0, 0.0])

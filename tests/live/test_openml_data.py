@@ -196,6 +196,8 @@ def test_live_cli_says_when_its_setup_does_not_work(openml_session, capsys, monk
     assert "hpo-gym live: error: every fit failed (first: timeout: still running after the time limit" in err
     assert main(["live", str(IRIS), "-n", "1", "--ray-address", "auto"]) == 2
     assert "--ray-address applies to --executor ray only (got --executor serial)" in capsys.readouterr().err
+    assert main(["live", str(IRIS), "-n", "1", "--executor", "inline", "--time-limit", "5"]) == 2  # accepted, not enforced
+    assert "--time-limit 5 has no effect with --executor inline" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
     assert main(["live", str(IRIS), "-n", "1", "--executor", "ray"]) == 2
     assert "hpo-gym live: error: executor='ray' needs Ray: pip install 'hpo-gym[ray]'" in capsys.readouterr().err
