@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import warnings
 
 import pytest
@@ -22,6 +23,19 @@ def _gym_checker_warnings_are_errors():
     with warnings.catch_warnings():
         warnings.filterwarnings("error", module=r"gymnasium\.utils\.passive_env_checker")
         yield
+
+
+@pytest.fixture(autouse=True)
+def _forget_modules_imported_from_tmp(tmp_path_factory):
+    """A module a test wrote and imported (``my_agents.py`` in its tmp_path, for ``--agents my_agents:MyAgent``) is
+    removed from ``sys.modules`` after it: the next test's own ``my_agents.py`` must be imported, not this one found
+    already loaded."""
+    before = set(sys.modules)
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    for name in set(sys.modules) - before:
+        if str(getattr(sys.modules[name], "__file__", None) or "").startswith(base):
+            del sys.modules[name]
 
 
 @pytest.fixture

@@ -295,6 +295,7 @@ def test_every_plot_over_evaluations_ticks_whole_evaluations(tmp_path, monkeypat
     monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or Path(path))
     for plot in (plots.plot_regret_per_task, plots.plot_average_rank):
         plot(steps_frame(), tmp_path / f"{plot.__name__}.png")
+    checked = 0
     for fig in figures:
         fig.canvas.draw()
         for ax in fig.axes:
@@ -302,3 +303,5 @@ def test_every_plot_over_evaluations_ticks_whole_evaluations(tmp_path, monkeypat
                 low, high = ax.get_xlim()
                 ticks = [t for t in ax.get_xticks() if low <= t <= high]
                 assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
+                checked += 1
+    assert len(figures) == 2 and checked == 3  # a renamed axis label must not leave the loop checking nothing

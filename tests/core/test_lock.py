@@ -50,12 +50,24 @@ def test_the_cli_reports_a_busy_directory_in_one_line(tmp_path):
     assert "Traceback" not in run.stderr
 
 
-def test_wait_takes_the_lock_once_the_holder_is_done(tmp_path):
+def test_wait_takes_the_lock_once_the_holder_is_done(tmp_path, monkeypatch):
     """The fold-checkpoint cache waits (two agents may fit the same fold at once): the second then finds the first's
-    result instead of failing its runs."""
+    result instead of failing its runs. The holder lets go only once the waiting attempt is blocked in ``flock`` (a
+    spy on the real call), so a ``wait=True`` that did not wait cannot pass on a slow machine."""
+    import fcntl
     import threading
+    from types import SimpleNamespace
 
-    held, let_go, order = threading.Event(), threading.Event(), []
+    import hpo_gym.lock
+
+    held, let_go, blocked, order = threading.Event(), threading.Event(), threading.Event(), []
+
+    def flock(fd, flags):
+        if flags == fcntl.LOCK_EX:  # a blocking attempt: the waiter is in
+            blocked.set()
+        return fcntl.flock(fd, flags)
+
+    monkeypatch.setattr(hpo_gym.lock, "fcntl", SimpleNamespace(flock=flock, LOCK_EX=fcntl.LOCK_EX, LOCK_NB=fcntl.LOCK_NB))
 
     def holder():
         with directory_lock(tmp_path, "the first fit"):
@@ -69,8 +81,8 @@ def test_wait_takes_the_lock_once_the_holder_is_done(tmp_path):
     with pytest.raises(DirectoryInUse):
         with directory_lock(tmp_path, "the second fit"):
             pass
-    threading.Timer(0.2, let_go.set).start()  # the waiting attempt below starts before the holder lets go
+    threading.Thread(target=lambda: blocked.wait(30) and let_go.set()).start()
     with directory_lock(tmp_path, "the second fit", wait=True):
         order.append("acquired")
     thread.join()
-    assert order == ["released", "acquired"]  # got the lock only after the holder let go
+    assert blocked.is_set() and order == ["released", "acquired"]  # it waited, and got the lock after the holder let go

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -49,12 +47,8 @@ def test_the_smallest_own_agent_is_benchmarked_as_my_agents_colon_my_agent(tmp_p
     (tmp_path / "my_agents.py").write_text(readme_example("class MyAgent:"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("my_agents", None)  # so that the README's file is the one imported, whatever ran before
-    try:
-        assert main(["bench", "--agents", "random,my_agents:MyAgent", "--tasks", "car", "--budget", "5", "--seeds", "2",
-                     "--out", str(tmp_path / "out"), "--no-report"]) == 0
-    finally:  # another test's my_agents.py must not find this one already imported
-        sys.modules.pop("my_agents", None)
+    assert main(["bench", "--agents", "random,my_agents:MyAgent", "--tasks", "car", "--budget", "5", "--seeds", "2",
+                 "--out", str(tmp_path / "out"), "--no-report"]) == 0  # tests/conftest.py forgets other tests' my_agents
     runs = ResultStore(tmp_path / "out").load()
     mine = runs[runs["agent"] == "my_agents:MyAgent"]
     assert (mine["status"] == "ok").all() and mine.groupby("seed")["step"].max().tolist() == [5, 5]
@@ -82,9 +76,10 @@ def test_transfer_baseline_fits_on_seven_tasks_and_plays_the_eighth():
     assert proposed[:10] == agent.portfolio.configs(credit_g, 10)
 
 
-def test_grpoformer_agent_loads_the_shipped_fold_checkpoint_and_acts():
+def test_grpoformer_agent_loads_the_shipped_fold_checkpoint_and_acts(tmp_path, monkeypatch):
     from agents.grpoformer.agent import CHECKPOINT_DIR
 
+    monkeypatch.setenv("HPO_GYM_CACHE", str(tmp_path))  # were no shipped checkpoint to match, fit would train into $HOME
     ns, _ = run_example(readme_example("GRPOformerAgent()"))
     agent, env = ns["agent"], ns["env"]
     assert agent.checkpoint.parent == CHECKPOINT_DIR / "folds"  # the shipped fold 0 checkpoint: nothing was trained

@@ -6,11 +6,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from agents.grpoformer.policy import MAX_DIMS, Features, GRPOformerPolicy, featurize, load_policy
 from hpo_gym.cli import main
 from hpo_gym.episode import space_descriptor
 from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Every GRPOformer test runs torch on one thread (the CLI's default ``--threads 1``), restored afterwards: set at
+    import, as it was, it changed the thread count of every later test of the session."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 # A space with every kind: float (32 bins, continuous), int, ordinal, categorical.

@@ -26,7 +26,6 @@ from agents.grpoformer.policy import (
 from tests.grpoformer.conftest import history_features
 from hpo_gym.space import Categorical, Ordinal, SearchSpace
 
-torch.set_num_threads(1)
 
 
 SMALL = SearchSpace([Ordinal("a", [1, 2, 3]), Categorical("b", ["p", "q", "r", "s"]), Ordinal("c", [1, 2, 3, 4, 5])])

@@ -28,7 +28,6 @@ from tests.grpoformer.conftest import MIXED
 from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
 from hpo_gym.tabular import TabularObjective
 
-torch.set_num_threads(1)
 MAX_DIMS = 16
 
 USER = SearchSpace([Float("lr", 1e-4, 1e-1, log=True), Categorical("kernel", ["linear", "rbf", "poly"])])

@@ -33,7 +33,6 @@ from hpo_gym.space import Categorical, Float, Ordinal, SearchSpace
 from hpo_gym.suites import load_hpobench_nn
 from hpo_gym.tabular import TabularObjective
 
-torch.set_num_threads(1)
 
 
 

@@ -20,7 +20,6 @@ from hpo_gym.episode import space_descriptor
 from tests.grpoformer.conftest import MIXED
 from hpo_gym.space import SearchSpace
 
-torch.set_num_threads(1)
 needs_ckpt = pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
 
 
@@ -104,8 +103,11 @@ SHIPPED_CELLS_KC1_SEED1 = [509, 9218, 15838, 7419, 4129, 13419, 7719, 6829, 1718
 
 @needs_ckpt
 def test_default_knobs_leave_proposals_unchanged():
-    """temperature=1, mode_first=0 is the plain policy (the first-new rule, 8 candidates): the same proposals with the
-    knobs given, left out, or on the torch path, and those of the recording."""
+    """temperature=1, mode_first=0 is the plain policy (the first-new rule, 8 candidates): the four agents below (knobs
+    given, left out, the torch path, the group size spelled out) propose the same cells. The recording they are
+    compared with is a regression snapshot of the shipped checkpoint under this torch build (one thread, see
+    conftest), not an independent derivation: it catches a change of behaviour, and a retrained checkpoint or another
+    torch build must re-record it."""
     env = gym.make("HPO-OpenML-v0", task="kc1", budget=15)
     for agent in (GRPOformerAgent(select="first-new"), GRPOformerAgent(select="first-new", temperature=1.0, mode_first=0),
                   GRPOformerAgent(select="first-new", fast=False), GRPOformerAgent(select="first-new", group_size=8)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,13 +147,18 @@ def test_an_interrupted_batch_reports_what_finished_and_leaves_no_reply_for_the_
     with ProcessExecutor(n_workers=1) as ex:
         ex.run(square_plus_shared, [1], shared=("k", {"offset": 0}))  # the worker is up before the clock starts
         first_worker = ex._workers[0].process.pid
-        seen = []
-        timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
-        timer.start()
+        seen: list = []
+        # Ctrl-C shortly after the first job's outcome, while the second (30 s) runs: a fixed 1.5 s from the start
+        # assumed the first job had finished by then, which a slow machine need not do
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+
+        def on_outcome(i, o):
+            seen.append((i, o.value[0]))
+            timer.start()
+
         try:
             with pytest.raises(KeyboardInterrupt):
-                ex.run(square_plus_shared, [2, "sleep"], shared=("k", {"offset": 0}),
-                       on_outcome=lambda i, o: seen.append((i, o.value[0])))
+                ex.run(square_plus_shared, [2, "sleep"], shared=("k", {"offset": 0}), on_outcome=on_outcome)
         finally:
             timer.cancel()
         assert seen == [(0, 4)]
@@ -257,6 +263,13 @@ def echo_after(shared, job):
     return job[0]
 
 
+def mark_then_echo(shared, job):
+    """Write the file ``job[0]`` (the job is running), then return ``job[1]`` after ``job[2]`` seconds."""
+    Path(job[0]).write_text("started")
+    time.sleep(job[2])
+    return job[1]
+
+
 def test_two_threads_sharing_one_pool_each_get_their_own_replies():
     """Live objectives in one process share one executor; two threads' batches on it read each other's replies from
     the workers' pipes (and the evaluation cache kept them as their scores). Batches now run one at a time."""
@@ -272,7 +285,7 @@ def test_two_threads_sharing_one_pool_each_get_their_own_replies():
     assert a == [f"a{i}" for i in range(8)] and b == [f"b{i}" for i in range(8)]
 
 
-def test_ctrl_c_reaching_a_worker_does_not_fail_the_fit_it_runs(ctrl_c_works):  # ignored by the worker's own doing
+def test_ctrl_c_reaching_a_worker_does_not_fail_the_fit_it_runs(ctrl_c_works, tmp_path):  # ignored by the worker's own doing
     """Ctrl-C reaches the terminal's whole process group: a worker turned it into a failed fit with the worst score,
     which a benchmark finishing its run in flight stored. Workers ignore it; the owner stops them itself."""
     import signal
@@ -281,11 +294,19 @@ def test_ctrl_c_reaching_a_worker_does_not_fail_the_fit_it_runs(ctrl_c_works):  
     with ProcessExecutor(n_workers=1) as ex:
         ex.run(echo_after, [(0, 0.0)])  # the worker is up
         pid = ex._workers[0].process.pid
-        timer = threading.Timer(0.3, os.kill, (pid, signal.SIGINT))
-        timer.start()
-        out = ex.run(echo_after, [("done", 1.0)])
-        timer.join()
-    assert out[0].error is None and out[0].value == "done"
+        started = tmp_path / "started"
+
+        def interrupt_the_running_fit():  # once the job is running, not after a guessed delay (an idle worker proves nothing)
+            deadline = time.monotonic() + 30
+            while not started.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.kill(pid, signal.SIGINT)
+
+        sender = threading.Thread(target=interrupt_the_running_fit)
+        sender.start()
+        out = ex.run(mark_then_echo, [(str(started), "done", 1.0)])
+        sender.join()
+    assert started.exists() and out[0].error is None and out[0].value == "done"
 
 
 def _fit_in_a_forked_child(results) -> None:

@@ -208,22 +208,17 @@ def test_live_cli_says_when_its_setup_does_not_work(openml_session, capsys, monk
         assert message in capsys.readouterr().err
 
 
-def test_a_damaged_cached_task_file_is_fetched_anew(openml_session):
+def test_a_damaged_cached_task_file_is_fetched_anew(private_openml):
     """A truncated task.xml or datasplits file (an interrupted copy) made every load fail with the offline advice,
-    although the server was up: openml-python removes the damaged folder, so one retry downloads it again."""
-    import pathlib
-
-    import openml
-
-    from hpo_gym.live.data import _load_task_cached, load_task
-
-    first = load_task(IRIS)
-    root = pathlib.Path(openml.config._root_cache_directory)
+    although the server was up: openml-python removes the damaged folder, so one retry downloads it again. On a cache
+    of its own: a failure here must not leave damaged files for the other live tests."""
+    _, cache = private_openml
+    first = load_task(IRIS, cache_dir=cache)
     for name in ("task.xml", "datasplits.pkl.py3"):
-        damaged = next(p for p in root.rglob(name) if f"{IRIS}" in str(p))
+        damaged = next(p for p in cache.rglob(name) if f"{IRIS}" in str(p))
         damaged.write_bytes(damaged.read_bytes()[:40])
         _load_task_cached.cache_clear()
-        assert load_task(IRIS).fingerprint == first.fingerprint
+        assert load_task(IRIS, cache_dir=cache).fingerprint == first.fingerprint
 
 
 def _load_in_a_child(cache: str, task_id: int, queue) -> None:  # module level: a forked child runs it
