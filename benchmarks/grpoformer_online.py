@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from hpo_gym.atomic import atomic_write_text  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import require_finished_runs  # noqa: E402
-from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
+from hpo_gym.suites import HPOBENCH_NN, HPOBENCH_NN_TASKS, get_suite, load_hpobench_nn  # noqa: E402
 from hpo_gym.cli import positive_int, run_script  # noqa: E402
 from hpo_gym.parallel import map_jobs  # noqa: E402
 
@@ -33,25 +34,43 @@ def checkpoints_of(budget: int) -> list[int]:
     return sorted({b for b in (50, 100, 250, budget) if b <= budget})
 
 
+def online_recipe() -> dict:
+    """What a cached run was trained with (paper mode's learner and policy settings, the input features' version),
+    as JSON stores it: a run cached under another recipe is run again, not mixed with fresh baselines."""
+    from agents.grpoformer.learner import LearnerConfig
+    from agents.grpoformer.policy import FEATURES_VERSION, PolicyConfig
+
+    recipe = {"learner": asdict(LearnerConfig(epochs=4, minibatch=16)), "policy": asdict(PolicyConfig()),
+              "features": FEATURES_VERSION}
+    return json.loads(json.dumps(recipe))
+
+
 def online_run(job: tuple[str, int, int, str]) -> dict:
-    """One paper-mode run (cached as JSON, keyed by task, seed and budget; written atomically, and a file that does
-    not parse, e.g. from an older version, is run again): normalized regret of the best-so-far at each checkpoint."""
+    """One paper-mode run (cached as JSON, keyed by task, seed and budget and holding its recipe; written atomically,
+    and a file that does not parse or holds another recipe is run again): normalized regret of the best-so-far at each
+    checkpoint."""
+    from agents.grpoformer.learner import LearnerConfig
+
     task, seed, budget, out = job
     path = Path(out) / "online" / f"{task}-seed{seed}-budget{budget}.json"
+    recipe = online_recipe()
     if path.exists():
         try:
-            return json.loads(path.read_text())
+            cached = json.loads(path.read_text())
+            if cached.pop("recipe", None) == recipe:
+                return cached
         except json.JSONDecodeError:
             pass
     from agents.grpoformer.train import train_online
 
     obj = load_hpobench_nn(task)
-    curve, _ = train_online(obj, budget=budget, seed=seed, threads=1, progress=False)
+    curve, _ = train_online(obj, budget=budget, seed=seed, cfg=LearnerConfig(**recipe["learner"]), threads=1,
+                            progress=False)
     regret = obj.oracle.normalized_regret(curve)
     row = {"agent": "grpoformer-online", "task": task, "seed": seed,
            **{f"regret@{b}": float(regret[b - 1]) for b in checkpoints_of(budget)}}
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(row))
+    atomic_write_text(path, json.dumps({**row, "recipe": recipe}))
     return row
 
 
@@ -63,7 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=positive_int, default=1, help="parallel online runs (default 1; 1 on a GPU, see the docs)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_online_all"), help="run directory, resumable (default runs/grpoformer_online_all)")
     args = ap.parse_args(argv)
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    suite = get_suite(HPOBENCH_NN)
+    try:  # ids to names once: the online rows and the harness's would otherwise name one task two ways ('31', 'credit_g')
+        tasks = [suite.task_name(t.strip()) for t in args.tasks.split(",") if t.strip()]
+    except ValueError as e:
+        ap.error(f"--tasks: {e}")
+    if len(set(tasks)) < len(tasks):
+        ap.error(f"--tasks names {sorted({t for t in tasks if tasks.count(t) > 1})} more than once; list each task once")
     from agents.registry import make_agent
 
     # the baselines first: the harness refuses an unknown task or an OUT/bench of other settings before any run, where

@@ -116,3 +116,26 @@ def test_the_start_stage_keeps_the_default_under_its_grid_name_and_plays_each_st
     fingerprints = {name: GRPOformerAgent(**kw).fingerprint for name, kw in starts.items()}
     assert "after=5)" in fingerprints["ratio[G=32,bw=0.05,gamma=0.1,after=5]"]
     assert len(set(fingerprints.values())) == 3
+
+
+def test_paper_mode_script_names_a_task_one_way_and_reruns_a_run_cached_under_another_recipe(tmp_path, capsys):
+    """``--tasks 31`` filed GRPOformer's rows under '31' and the baselines' under 'credit_g', and still printed a ratio
+    of means over no common task; a cached online run was reused whatever recipe had trained it."""
+    import json
+
+    script = load_script("grpoformer_online")
+    out = tmp_path / "online"
+    assert script.main(["--tasks", "31", "--seeds", "1", "--budget", "16", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| credit_g " in printed and "| 31 " not in printed and "below TPE on" in printed and "/1 tasks" in printed
+    cached = out / "online" / "credit_g-seed0-budget16.json"
+    row = json.loads(cached.read_text())
+    assert row["recipe"] == script.online_recipe() and row["task"] == "credit_g"
+    row["recipe"]["learner"]["lr"] = 0.5  # as if an older recipe had trained it
+    row["regret@16"] = -1.0
+    cached.write_text(json.dumps(row))
+    rerun = script.online_run(("credit_g", 0, 16, str(out)))
+    assert rerun["regret@16"] >= 0 and json.loads(cached.read_text())["recipe"] == script.online_recipe()
+    with pytest.raises(SystemExit):
+        script.main(["--tasks", "credit_g,31", "--out", str(out)])
+    assert "--tasks names ['credit_g'] more than once" in capsys.readouterr().err
