@@ -60,6 +60,8 @@ def test_the_inference_selection_reads_only_budgets_the_runs_reach():
                                                                "--suggest-time-only: leave them out"),
     (["--skip-protocol", "--ablations", "--seeds", "3"], "--seeds has no effect with --skip-protocol: leave it out"),
     (["--suggest-time-only", "--checkpoint", "runs/x/fold{k}/policy.pt"], "give one file, not a per-fold {k} pattern"),
+    # the protocol ran and trained the folds with these ignored
+    (["--ablation-seeds", "2", "--updates", "1"], "--ablation-seeds set the ablations: add --ablations"),
 ])
 def test_the_protocol_script_refuses_options_its_mode_would_ignore(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
