@@ -14,8 +14,10 @@ member set alone, so all numbers come from one run with the same tasks and seeds
         'runs/grpoformer_vs_tpe/fold{k}/policy.pt' 'runs/rep/factorized/fold{k}/policy.pt' \\
         'runs/rep/factorized20/fold{k}/policy.pt'
 
-(the member sets are the shipped recipe trained with seeds k, 10 + k and 20 + k for fold k; see the
-training-seed replication in docs/grpoformer.md).
+(the member sets are the shipped recipe trained with seeds k, 10 + k and 20 + k for fold k, each by
+``hpo-gym train-grpoformer --holdout <fold k's 2 tasks> --seed S --out <its folder>/fold$k``: the protocol script plays
+the shipped checkpoints and writes no ``runs/grpoformer_vs_tpe/fold{k}`` for the default recipe; see the training-seed
+replication in docs/grpoformer.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,14 @@
 
 Each set is one checkpoint per fold (a path pattern with ``{k}`` = fold index): training stages of one
 run (does longer training help?), or recipes (factorized vs autoregressive head, interpolated training
-tasks, or the per-fold choice of ``grpoformer_inner_selection.py``).
+tasks, or the per-fold choice of ``grpoformer_inner_selection.py``). These held-out numbers report on sets; they do
+not choose one to ship: choosing a stage or recipe by them would score the winner on the tasks that chose it, so a
+choice goes through ``grpoformer_inner_selection.py`` (training tasks only) and this script then reports it.
+
+The examples below name ``runs/grpoformer_vs_tpe/fold{k}/policy.pt``, the shipped recipe trained per fold
+(``hpo-gym train-grpoformer --holdout <fold k's 2 tasks> --seed k --out runs/grpoformer_vs_tpe/fold$k``; the protocol
+script itself plays the shipped checkpoints and writes no fold folders for the default recipe); ``NAME=shipped``
+scores the shipped fold checkpoints without training anything.
 
 Example, longer training: continue each fold's run from its saved state (constant learning rate, so this
 is the same as training that long from scratch), keep a copy of each stage, then score every stage::
@@ -24,8 +31,7 @@ Example, leave-one-task-out (7 training tasks per fold instead of 6; fold k hold
 
 Each ``NAME=PATTERN`` is run with the harness (``run_benchmark``, protocol kfold,
 4 folds unless ``--folds``, budget 50, 10 seeds; the same protocol as ``grpoformer_vs_tpe.py``), its ``fit`` loading that
-set's checkpoint for the fold instead of the shipped one, so nothing is shipped before the numbers are
-in. Each set is played by the policy alone (``--select first-new``) unless ``--select density-ratio`` asks for the
+set's checkpoint for the fold instead of the shipped one. Each set is played by the policy alone (``--select first-new``) unless ``--select density-ratio`` asks for the
 default agent's candidate choice. ``NAME=shipped`` scores the shipped fold checkpoints. Prints regret@10/25/50, per-fold and
 per-task regret@50, each stage's paired difference (same task and seed) to the first stage with its standard error, and,
 when ``--baselines`` runs them, each stage's ratio to TPE (``x tpe``) and the tasks it beats Random on.

@@ -13,7 +13,7 @@ outer held-out tasks (k-fold, budget 50, 10 seeds) for each set of fold checkpoi
 
     nice -n 10 python benchmarks/grpoformer_warm_start.py --ks 0,3,5,10 --jobs 2 \\
         --inner-runs 'runs/hp_inner_remote/inner/fold{f}/factorized/inner{k}of3/policy.pt' \\
-        s0='runs/grpoformer_vs_tpe/fold{k}/policy.pt' s10='runs/rep/factorized/fold{k}/policy.pt' \\
+        s0=shipped s10='runs/rep/factorized/fold{k}/policy.pt' \\
         s20='runs/rep/factorized20/fold{k}/policy.pt'
 
 (the inner runs are trained by ``grpoformer_inner_selection.py --inner-cv 3 --recipes factorized``, the fold sets by
