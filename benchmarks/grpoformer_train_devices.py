@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ import torch
 
 from agents.grpoformer.train import TrainConfig, check_device, train
 from hpo_gym.benchmark import kfold_splits
-from hpo_gym.cli import positive_int
+from hpo_gym.cli import positive_int, run_script
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
 
 
@@ -46,7 +47,7 @@ def time_training(device: str, updates: int, fold: int, threads: int) -> dict:
             "evaluations": int(log["evaluations"].iloc[-1])}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--devices", default="cpu,cuda" if torch.cuda.is_available() else "cpu",
                         help="comma-separated torch devices; cpu is always run first, as the peer")
@@ -54,7 +55,7 @@ def main() -> None:
     parser.add_argument("--fold", type=int, default=0, choices=range(4))
     parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (the CLI's default is 1)")
     parser.add_argument("--json", help="also write the rows to this file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     devices = ["cpu"] + [d for d in args.devices.split(",") if d and d != "cpu"]
     for device in devices:  # before any timing: a device this torch cannot use would fail after the CPU pass
         try:
@@ -78,7 +79,8 @@ def main() -> None:
               f"(150-update fold: {150 * r['s_per_update'] / 60:.1f} min vs {150 * cpu / 60:.1f} min on CPU)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main, "rerun the command: it measures from scratch"))

@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     tasks = list(HPOBENCH_NN_TASKS)
     tables = {t: load_hpobench_nn(t) for t in tasks}
     specs = _csv(args.agents or "random,tpe,portfolio,portfolio+tpe")
+    if len(set(specs)) < len(specs):  # it ran twice and printed two identical rows
+        parser.error(f"--agents names {sorted({s for s in specs if specs.count(s) > 1})} more than once; list each once")
     if PEER not in specs:  # every row is also printed as a ratio to this peer, run in the same process and seeds
         specs.append(PEER)
     folds = kfold_splits(tasks, args.folds)  # the harness's folds: `hpo-gym bench --protocol kfold` scores the same splits
