@@ -80,10 +80,10 @@ class HPOBenchObjective:
         self._warned_below_worst = False
         self.default_seed = int(default_seed)
         self._kwargs = dict(objective_kwargs or {})
-        clash = sorted({"configuration", "fidelity"} & set(self._kwargs))
+        clash = sorted({"configuration", "fidelity", "rng"} & set(self._kwargs))
         if clash:
             raise ValueError(f"objective_kwargs must not hold {clash}: HPOBenchObjective passes them itself (give the "
-                             "fidelity as fidelity=...)")
+                             "fidelity as fidelity=..., the seed as default_seed=... or the env's seed)")
         self._task_id = task_id
 
     @property
@@ -108,12 +108,14 @@ class HPOBenchObjective:
 
     def evaluate(self, config: Mapping[str, Any], seed: int | None = None) -> Evaluation:
         """``-function_value`` of ``config``; ``seed`` (else ``default_seed``) is passed as HPOBench's ``rng``."""
-        self.space.validate(config, in_range=True)
+        # the space's own values (3.0 -> 3, np.float32(0.1) -> 0.1), and built before the call: ConfigSpace refused the
+        # raw ones, and that refusal was scored as a failed fit with the worst score, the benchmark never called
+        configuration = self._configuration(self.space.canonical(config))
         start = time.perf_counter()
         info: dict[str, Any] = {"task": self.name, "seed": seed, "fidelity": self._fidelity_copy()}
         try:
             kwargs = {**self._kwargs, "rng": self.default_seed if seed is None else int(seed)}  # the seed decides
-            result = self.benchmark.objective_function(self._configuration(config), fidelity=self._fidelity_copy(), **kwargs)
+            result = self.benchmark.objective_function(configuration, fidelity=self._fidelity_copy(), **kwargs)
             value = float(result["function_value"])
             cost = result.get("cost")
             cost = time.perf_counter() - start if cost is None else float(cost)

@@ -10,7 +10,8 @@ kind       encoding of a value ``v`` to ``u`` in [0, 1]
 float      ``(v - low) / (high - low)``, or the same on ``log(v)`` when ``log=True``
 int        as float on ``[low - 1/2, high + 1/2]`` (log: on the logs of those); decoding rounds to the nearest
            integer, so each integer ``k`` owns ``[k - 1/2, k + 1/2]``: bins of equal width on a linear scale, of log
-           width ``log((k + 1/2) / (k - 1/2))`` on a log scale, as in ConfigSpace and Optuna
+           width ``log((k + 1/2) / (k - 1/2))`` on a log scale, as in Optuna (ConfigSpace agrees on a linear scale;
+           its log ints weigh the values otherwise, e.g. 0.40/0.26/0.19/0.15 against 0.50/0.23/0.15/0.11 on [1, 4])
 ordinal    ``n`` values in order: value ``i`` is the centre of bin ``i`` of ``n`` equal bins,
            ``u = (i + 0.5) / n``; decoding takes the bin that ``u`` falls in
 categorical as ordinal (``n`` equal bins, one per choice); the bin order carries no meaning
@@ -136,7 +137,8 @@ class Hyperparameter:
     def _range(self) -> tuple[float, float]:
         """The encoded interval's ends in native (or log) units. An int's ends lie half a unit past its bounds, so that
         every integer ``k``, the end ones included, owns ``[k - 1/2, k + 1/2]`` (equal widths on a linear scale) and a
-        uniform draw in [0, 1] picks each with the probability ConfigSpace and Optuna give it; with the bounds as the ends,
+        uniform draw in [0, 1] picks each with the probability Optuna gives it (and ConfigSpace, on a linear scale); with
+        the bounds as the ends,
         rounding gave each end value half a bin (depth in {1, 2, 3} was drawn 25/50/25 %)."""
         low, high = self.bounds()
         if self.kind == "int":
@@ -238,6 +240,8 @@ MAX_EXACT_LOG_INT = 10**13
 #: Bins per unit that a float32 Box action still addresses exactly: float32 steps are at most 2**-24 in [0, 1], so a
 #: bin of 2**-22 spans four of them and its centre survives the cast.
 FLOAT32_SAFE_BINS = 2**22
+#: Decimals ConfigSpace keeps of a float bound (its ``ROUND_PLACES``); :meth:`SearchSpace.to_configspace` refuses more.
+CONFIGSPACE_DECIMALS = 13
 
 
 def _bound(name: str, kind: str, which: str, value: Any) -> float | int:
@@ -453,6 +457,21 @@ class SearchSpace:
                 raise ValueError(f"{hp.name!r} = {value!r} is not a whole number, but {hp.name!r} is an int "
                                  "hyperparameter; give an integer (SearchSpace.decode gives one)")
 
+    def canonical(self, config: Mapping[str, Any]) -> Config:
+        """``config`` checked in range (:meth:`validate`) and with each value as the space holds it: an ordinal's or
+        categorical's own value (``np.float32(0.1)`` -> ``0.1``, ``True`` -> the choice ``1`` it matched), an int as an
+        ``int`` (``3.0`` -> ``3``), a float as a ``float``. Why: validation compares leniently, and a strict consumer
+        (ConfigSpace, a benchmark's own type checks) given the caller's raw value refuses it or sees another type."""
+        self.validate(config, in_range=True)
+        out: Config = {}
+        for hp in self.hyperparameters:
+            value = config[hp.name]
+            if hp.is_discrete:
+                out[hp.name] = hp.values[hp.index_of(value)]
+            else:
+                out[hp.name] = int(value) if hp.kind == "int" else float(value)
+        return out
+
     def encode(self, config: Mapping[str, Any]) -> np.ndarray:
         """Configuration -> float64 vector in [0, 1]^d (out-of-range numbers clipped)."""
         self.validate(config)
@@ -531,13 +550,23 @@ class SearchSpace:
 
         ConfigSpace keeps hyperparameters sorted by name, so each one's position in this space is recorded in its
         ``meta`` (``{"hpo_gym_position": i}``, kept by ConfigSpace's JSON/YAML files too); :meth:`from_configspace`
-        restores that order, so the round trip gives back this space and the same encoded vectors."""
+        restores that order, so the round trip gives back this space and the same encoded vectors. ConfigSpace keeps
+        float bounds to 13 decimals: a bound it would round (``1/3``, ``0.1 + 0.2``, a log bound below ~5e-14) is refused
+        here with the fix, since ConfigSpace would then refuse this space's own end values (``decode(1.0)``)."""
         import ConfigSpace as CS
 
         cs = CS.ConfigurationSpace(seed=seed)
         for i, hp in enumerate(self.hyperparameters):
             meta: dict[Hashable, int] = {_POSITION_KEY: i}
             if hp.kind == "float":
+                for bound in hp.bounds():
+                    rounded = float(np.round(bound, CONFIGSPACE_DECIMALS))
+                    if rounded != bound:
+                        fix = (f"a log-scale bound must be at least 1e-{CONFIGSPACE_DECIMALS}" if hp.log and rounded <= 0
+                               else f"give it with at most {CONFIGSPACE_DECIMALS} decimals, e.g. {rounded!r}")
+                        raise ValueError(f"float hyperparameter {hp.name!r} has the bound {bound!r}, which ConfigSpace "
+                                         f"rounds to {CONFIGSPACE_DECIMALS} decimals ({rounded!r}) and then refuses this "
+                                         f"space's own end values; {fix}")
                 cs.add(CS.UniformFloatHyperparameter(hp.name, *hp.bounds(), log=hp.log, meta=meta))
             elif hp.kind == "int":
                 low, high = hp.bounds()
@@ -624,7 +653,8 @@ class SearchSpace:
 
     def dict_space(self):
         """``Dict`` action space of native values: float/int as a ``Box`` of shape (1,) in the range,
-        ordinal/categorical as a ``Discrete`` index into their values."""
+        ordinal/categorical as a ``Discrete`` index into their values. A ``Box`` knows no log scale: its ``sample()`` is
+        uniform in value on a log-scale hyperparameter too (:meth:`sample` draws log-uniformly)."""
         from gymnasium import spaces
 
         entries: dict[str, spaces.Space[Any]] = {}

@@ -182,11 +182,11 @@ class TabularObjective:
     def _grid_cells_of(self, u: np.ndarray) -> np.ndarray:
         """The grid cell each row snaps to, whether or not the table has a score there."""
         if self._uniform_bins:
-            idx = np.minimum((u * self._levels).astype(np.int64), self._levels - 1)
+            idx = np.clip((u * self._levels).astype(np.int64), 0, self._levels - 1)  # u < -1/n gave a negative cell
         else:  # discrete dimensions by SearchSpace.decode's own rule (the midpoints of their bin centres round
             # differently on a bin edge: u = 2/3 of 3 values was value 1 here and value 2 in decode); float/int grids
             # snap to the nearest grid value, an edge going up
-            idx = np.stack([np.minimum((u[:, j] * n).astype(np.int64), n - 1) if hp.is_discrete
+            idx = np.stack([np.clip((u[:, j] * n).astype(np.int64), 0, n - 1) if hp.is_discrete
                             else np.searchsorted(m, u[:, j], side="right")
                             for j, (hp, m, n) in enumerate(zip(self.space, self._midpoints, self.grid_shape))], axis=1)
         return idx @ self._strides
@@ -231,7 +231,8 @@ class TabularObjective:
         return self._complete
 
     def cell_of_vector(self, u: Sequence[float] | np.ndarray) -> int:
-        """Flat cell of ONE encoded vector in [0, 1]^d: a scalar fast path for single-env steps."""
+        """Flat cell of ONE encoded vector in [0, 1]^d (a value outside counts as the nearest end): a scalar fast path
+        for single-env steps."""
         cell = self.grid_cell_of_vector(u)
         if not self._complete and not np.isfinite(self._mean_scores[cell]):
             return int(self._nearest_present(np.array([cell]), np.asarray(u, dtype=np.float64)[None, :])[0])
@@ -247,7 +248,7 @@ class TabularObjective:
             return int(self._grid_cells_of(np.asarray(u, dtype=np.float64)[None, :])[0])
         cell = 0
         for x, n, stride in zip(u.tolist() if isinstance(u, np.ndarray) else u, self.grid_shape, self._py_strides):
-            cell += min(int(x * n), n - 1) * stride
+            cell += min(max(int(x * n), 0), n - 1) * stride  # an entry below -1/n read another cell's score
         return cell
 
     def cell_config(self, cell: int) -> Config:

@@ -111,6 +111,20 @@ def test_configspace_round_trip(mixed_space):
     assert SearchSpace.from_configspace(grid.to_configspace()) == grid
 
 
+def test_to_configspace_refuses_a_float_bound_configspace_would_round():
+    """ConfigSpace keeps 13 decimals of a float bound: 1/3 came back as another space whose upper end refused this
+    space's own decode(1.0), and a log bound of 1e-15 failed with ConfigSpace's "illegal settings"."""
+    from hpo_gym.space import Float
+
+    with pytest.raises(ValueError, match=r"'x' has the bound 0.3333333333333333, which ConfigSpace rounds to 13 "
+                                         r"decimals .* e.g. 0.3333333333333"):
+        SearchSpace([Float("x", 0.0, 1 / 3)]).to_configspace()
+    with pytest.raises(ValueError, match=r"'tol' has the bound 1e-15.*a log-scale bound must be at least 1e-13"):
+        SearchSpace([Float("tol", 1e-15, 1e-3, log=True)]).to_configspace()
+    fine = SearchSpace([Float("x", 0.0, 0.3333333333333), Float("tol", 1e-13, 1e-3, log=True)])
+    assert SearchSpace.from_configspace(fine.to_configspace()) == fine
+
+
 def test_configspace_round_trip_keeps_the_order_and_the_encoding(mixed_space, tmp_path):
     import ConfigSpace as CS
 

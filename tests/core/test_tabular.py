@@ -89,6 +89,18 @@ def test_one_task_is_one_cached_table_however_it_is_named():
     assert load_hpobench_nn("kc1", metric="val_f1") is not table and load_hpobench_nn("kc1", metric="val_f1").metric == "val_f1"
 
 
+def test_a_vector_outside_the_cube_snaps_to_the_nearest_end_not_to_another_cell():
+    """int(-0.5 * 3) is -1: the public lookups gave a negative cell, and the table answered with its last cell's score."""
+    from hpo_gym.space import Float
+
+    ordinal = TabularObjective("t", SearchSpace([Ordinal("o", [1, 2, 3])]), np.array([10.0, 20.0, 30.0]))
+    assert ordinal.cell_of_vector([-0.5]) == 0 and ordinal.cell_of_vector([1.7]) == 2
+    assert ordinal.cells_of(np.array([[-0.5], [1.7]])).tolist() == [0, 2]
+    mixed = TabularObjective("m", SearchSpace([Ordinal("o", [1, 2, 3]), Float("x", 0.0, 1.0)]), np.arange(6.0),
+                             grid_values={"x": [0.0, 1.0]})
+    assert mixed.grid_cell_of_vector([-0.6, 0.9]) == mixed.grid_cell_of_vector([0.0, 0.9])
+
+
 def test_suite_resolves_names_and_openml_ids_and_lists_valid_names():
     suite = get_suite("hpobench-nn")
     assert suite.task_name(3917) == "kc1" and suite.task_name("3917") == "kc1"

@@ -104,8 +104,10 @@ def test_bad_settings_are_refused_at_construction_and_unseeded_calls_repeat():
         obj.evaluate({**config, "C": 5000.0})
     with pytest.raises(ValueError, match="2 configurations but 1 seeds"):
         obj.evaluate_batch([config, config], seeds=[1])
-    # the call's seed is HPOBench's rng, also when objective_kwargs hold one
-    HPOBenchObjective(bench, objective_kwargs={"rng": 7}).evaluate(config, seed=3)
+    # the call's seed is HPOBench's rng: an rng in objective_kwargs, which it overrode without a word, is refused
+    with pytest.raises(ValueError, match=r"objective_kwargs must not hold \['rng'\].*the seed as default_seed="):
+        HPOBenchObjective(bench, objective_kwargs={"rng": 7})
+    HPOBenchObjective(bench).evaluate(config, seed=3)
     assert bench.calls[-1]["rng"] == 3
 
 
@@ -178,3 +180,33 @@ def test_a_failed_call_never_outranks_a_real_configuration():
     assert sorted(ev.info["hpobench_info"]) == ["latest_epoch", "val_accuracy"]  # 'latest' is no test entry
     with pytest.raises(ValueError, match=r"objective_kwargs must not hold \['fidelity'\].*fidelity=\.\.\."):
         HPOBenchObjective(PercentErrorBenchmark(), objective_kwargs={"fidelity": {"subsample": 0.5}})
+
+
+class TypedBenchmark:
+    """HPOBench's API with a ConfigSpace space of every kind and a benchmark that checks the types it is given."""
+
+    def get_configuration_space(self):
+        cs = CS.ConfigurationSpace({"x": (-5.0, 5.0), "n": (1, 10)})
+        cs.add(CS.OrdinalHyperparameter("alpha", [1e-4, 0.1, 1.0]))
+        cs.add(CS.CategoricalHyperparameter("c", [1, 2]))
+        return cs
+
+    def objective_function(self, configuration, fidelity=None, rng=None):
+        if not isinstance(configuration["n"], int) or isinstance(configuration["c"], bool):
+            raise TypeError(f"n must be an int and c a choice, got {configuration['n']!r}, {configuration['c']!r}")
+        return {"function_value": configuration["x"] ** 2 + configuration["alpha"], "cost": 0.0}
+
+
+def test_values_the_space_accepts_reach_the_benchmark_as_the_space_holds_them():
+    """validate() matches np.float32(0.1) to 0.1, 3.0 to the int 3 and True to the choice 1, but the raw values went to
+    ConfigSpace, which refused them (scored as a failed fit, the benchmark never called), or to the benchmark, typed
+    as given."""
+    objective = HPOBenchObjective(TypedBenchmark())
+    for config in ({"x": np.float64(0.5), "n": np.int64(3), "alpha": np.float32(0.1), "c": np.int64(2)},
+                   {"x": 0.5, "n": 3.0, "alpha": 0.1, "c": True}):
+        evaluation = objective.evaluate(config)
+        assert not evaluation.failed and evaluation.score == pytest.approx(-(0.25 + 0.1))
+    assert objective.space.canonical({"x": 1, "n": 3.0, "alpha": np.float32(0.1), "c": True}) == \
+        {"x": 1.0, "n": 3, "alpha": 0.1, "c": 1}
+    with pytest.raises(ValueError, match="'n' = 3.5 is not a whole number"):
+        objective.evaluate({"x": 0.5, "n": 3.5, "alpha": 0.1, "c": 2})
