@@ -48,7 +48,7 @@ class HPOEnv(gym.Env):
     ``Discrete`` index); a number outside its range is clipped with ``info["action_clipped"]`` True, an
     index outside its values raises ``ValueError``; its ``action_space.sample()`` is uniform on each number's own range,
     not log-uniform on a log-scale one (a learning rate in [1e-4, 1] falls below 0.01 in 1 % of draws, against 50 % from
-    the Box action), so random search samples the Box action or ``space.sample()``. ``"multidiscrete"``: one value
+    the Box action), so random search samples the Box action, the unit cube. ``"multidiscrete"``: one value
     index per hyperparameter (grids only).
     A partial table (e.g. one built from a DataFrame that lacks some grid cells) answers a configuration
     it lacks with its nearest present one: ``info["config"]`` is the configuration evaluated and
