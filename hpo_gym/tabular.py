@@ -31,6 +31,17 @@ _CELL_CODE_TABLE_LIMIT = 2_000_000
 NEAREST_CHUNK_FLOATS = 8_000_000
 
 
+def _cell_edges(hp: Any, codes: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Where a dimension's cells meet in the unit cube: midway between neighbouring grid positions, except on an int
+    dimension, where the edge is the encoding of the midpoint in value, ``(g_i + g_{i+1}) / 2``. On a log int that is
+    decode's own edge (``k + 1/2`` between neighbours ``k`` and ``k + 1``), where the midpoint of the encodings (the
+    geometric mean) let the table and ``SearchSpace.decode`` name different values in a band (u = 0.55 on [1, 3])."""
+    if hp.kind == "int" and not hp.is_discrete and len(grid) > 1:
+        values = np.asarray(grid, dtype=np.float64)
+        return np.array([hp.encode(v) for v in (values[1:] + values[:-1]) / 2])
+    return (codes[1:] + codes[:-1]) / 2
+
+
 class TabularObjective:
     """An :class:`~hpo_gym.objective.Objective` backed by a full or partial grid table.
 
@@ -106,7 +117,7 @@ class TabularObjective:
         # Encoded grid positions and the midpoints between them, for nearest-value snapping.
         codes = [hp.grid_encoding() if hp.is_discrete else np.array([hp.encode(v) for v in g]) for hp, g in zip(space, self._grids)]
         self._codes = codes
-        self._midpoints = [(c[1:] + c[:-1]) / 2 for c in codes]
+        self._midpoints = [_cell_edges(hp, c, g) for hp, c, g in zip(space, codes, self._grids)]
         self._uniform_bins = all(hp.is_discrete for hp in space)
         self._levels = np.array(self.grid_shape, dtype=np.int64)
         present = np.isfinite(self._mean_scores)

@@ -101,6 +101,19 @@ def test_a_vector_outside_the_cube_snaps_to_the_nearest_end_not_to_another_cell(
     assert mixed.grid_cell_of_vector([-0.6, 0.9]) == mixed.grid_cell_of_vector([0.0, 0.9])
 
 
+def test_a_log_int_grid_snaps_where_decode_rounds():
+    """The cells met at the geometric mean of neighbouring values, decode's bins at k + 1/2: on [1, 3] the table
+    answered n = 2 where decode said 1 (u = 0.55), and 3 where it said 2 (u = 0.82)."""
+    from hpo_gym.space import Int
+
+    space = SearchSpace([Int("n", 1, 3, log=True)])
+    table = TabularObjective("t", space, np.array([0.1, 0.2, 0.3]), grid_values={"n": [1, 2, 3]})
+    u = np.linspace(0.0, 1.0, 2001)[:, None]
+    snapped = [table.cell_config(int(c))["n"] for c in table.cells_of(u)]
+    assert snapped == [space.decode(row)["n"] for row in u]
+    assert table.cell_config(table.cell_of_vector([0.55]))["n"] == 1 and table.cell_config(table.cell_of_vector([0.82]))["n"] == 2
+
+
 def test_suite_resolves_names_and_openml_ids_and_lists_valid_names():
     suite = get_suite("hpobench-nn")
     assert suite.task_name(3917) == "kc1" and suite.task_name("3917") == "kc1"
