@@ -114,11 +114,11 @@ class HPOBenchObjective:
         start = time.perf_counter()
         info: dict[str, Any] = {"task": self.name, "seed": seed, "fidelity": self._fidelity_copy()}
         try:
-            kwargs = {**self._kwargs, "rng": self.default_seed if seed is None else int(seed)}  # the seed decides
+            # the seed decides; HPOBench seeds a numpy RandomState, which takes seeds below 2**32 only
+            kwargs = {**self._kwargs, "rng": (self.default_seed if seed is None else int(seed)) % 2**32}
             result = self.benchmark.objective_function(configuration, fidelity=self._fidelity_copy(), **kwargs)
             value = float(result["function_value"])
-            cost = result.get("cost")
-            cost = time.perf_counter() - start if cost is None else float(cost)
+            cost = _reported_cost(result.get("cost"), time.perf_counter() - start, info)
         except Exception as e:  # noqa: BLE001  (a failed evaluation must not end the run)
             return failure(f"{type(e).__name__}: {e}", self.worst_score, time.perf_counter() - start, **info)
         info.update({"function_value": value, "hpobench_info": _without_test_results(result.get("info", {}))})
@@ -141,6 +141,22 @@ class HPOBenchObjective:
 
     def __repr__(self) -> str:
         return f"HPOBenchObjective({self.name!r})"
+
+
+def _reported_cost(cost: Any, wall_seconds: float, info: dict[str, Any]) -> float:
+    """The benchmark's ``cost`` when it is a finite number >= 0, else the call's wall time, the reported value kept in
+    ``info["reported_cost"]``: a NaN, infinite or negative cost reached the run's costs, and a string one made the
+    whole evaluation a failure although its function value was fine."""
+    if cost is None:
+        return wall_seconds
+    try:
+        number = float(cost)
+    except (TypeError, ValueError):
+        number = math.nan
+    if math.isfinite(number) and number >= 0:
+        return number
+    info["reported_cost"] = cost
+    return wall_seconds
 
 
 def _without_test_results(info: Any) -> Any:

@@ -210,3 +210,25 @@ def test_values_the_space_accepts_reach_the_benchmark_as_the_space_holds_them():
         {"x": 1.0, "n": 3, "alpha": 0.1, "c": 1}
     with pytest.raises(ValueError, match="'n' = 3.5 is not a whole number"):
         objective.evaluate({"x": 0.5, "n": 3.5, "alpha": 0.1, "c": 2})
+
+
+class CostBenchmark(TypedBenchmark):
+    """Reports the cost it is given, and fails on a seed HPOBench's RandomState would refuse."""
+
+    def __init__(self, cost):
+        self.cost = cost
+
+    def objective_function(self, configuration, fidelity=None, rng=None):
+        np.random.RandomState(rng)  # what HPOBench's get_rng does: seeds of 2**32 and more raise
+        return {"function_value": 0.5, "cost": self.cost}
+
+
+@pytest.mark.parametrize("cost", [float("nan"), float("inf"), -5.0, "fast"])
+def test_a_cost_that_is_no_duration_is_replaced_by_the_wall_time(cost):
+    """A NaN, infinite or negative cost reached the run's costs; a string one failed an evaluation whose value was fine."""
+    objective = HPOBenchObjective(CostBenchmark(cost))
+    evaluation = objective.evaluate({"x": 0.5, "n": 3, "alpha": 0.1, "c": 2}, seed=2**40)  # a seed RandomState refuses
+    assert not evaluation.failed and evaluation.score == -0.5
+    assert 0 <= evaluation.cost < 5 and repr(evaluation.info["reported_cost"]) == repr(cost)
+    honest = HPOBenchObjective(CostBenchmark(2.5)).evaluate({"x": 0.5, "n": 3, "alpha": 0.1, "c": 2})
+    assert honest.cost == 2.5 and "reported_cost" not in honest.info
