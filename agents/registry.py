@@ -97,8 +97,8 @@ def _importable(module: str) -> bool:
 
 
 def _users_module(name: str) -> bool:
-    """Whether ``name`` is an importable top-level module outside the standard library and this package (``random``
-    is the standard library's, not a user's)."""
+    """Whether ``name`` is an importable top-level module of the user's: outside the standard library, the installed
+    packages and this package (``random`` is the standard library's, ``cmaes`` an installed library's)."""
     try:
         found = importlib.util.find_spec(name) if name.isidentifier() else None
     except (ImportError, ValueError):
@@ -106,8 +106,10 @@ def _users_module(name: str) -> bool:
     if found is None or found.origin is None:
         return False
     origin = Path(found.origin).resolve()
-    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
-    return stdlib not in origin.parents and Path(__file__).resolve().parent not in origin.parents
+    paths = sysconfig.get_paths()
+    not_users = {Path(paths[k]).resolve() for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    not_users.add(Path(__file__).resolve().parent)
+    return not any(root in origin.parents for root in not_users)
 
 
 def _agent_from_module(module: str, attribute: str) -> Agent | None:

@@ -360,6 +360,9 @@ class OtherSettings(ValueError):
             listed.setdefault(name(k), f"{name(k)}: {saved!r} -> {asked!r}")
         super().__init__(f"{path} was trained with other settings ({', '.join(listed.values())}); {fix}")
 
+    def __reduce__(self):  # a worker process's refusal must reach its parent (map_jobs) as itself, not as a broken pool
+        return (OtherSettings, (self.path, self.changes, self.fix))
+
     def named(self, name: Callable[[str], str], first: Sequence[str] = ()) -> OtherSettings:
         """The same refusal with every setting written as ``name(setting)`` (a flag, say); of several settings with one
         name, the one listed in ``first`` is shown (``policy.d_model`` for ``--width``, not its derived ``d_ff``)."""

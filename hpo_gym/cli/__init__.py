@@ -123,22 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hpo-gym: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    from hpo_gym.benchmark.runner import TaskNotLoaded
-
     with warnings.catch_warnings():  # restores Python's own warning display when the command returns
         warnings.showwarning = _one_line_warning
         try:
             return int(args.func(args) or 0)
-        except BrokenProcessPool:  # a RuntimeError, but no user error: exit 2 would say the command line was wrong
-            print(f"hpo-gym {args.command}: error: {WORKER_DIED}; rerun the same command (a benchmark with --out "
-                  "resumes, keeping its finished runs)", file=sys.stderr)
-            return EXIT_FAILED
-        except TaskNotLoaded as e:  # nor is a task that could not load (OpenML unreachable): the rerun plays the rest
-            print(f"hpo-gym {args.command}: error: {e}", file=sys.stderr)
-            return EXIT_FAILED
         except (ValueError, FileNotFoundError, RuntimeError, ImportError) as e:  # user errors (a missing extra's
-            print(f"hpo-gym {args.command}: error: {e}", file=sys.stderr)   # ImportError names its pip install): one line
-            return 2
+            return report_error(f"hpo-gym {args.command}", e)                 # ImportError names its pip install)
         except BrokenPipeError:  # `hpo-gym report DIR | head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would fail again
             return EXIT_BROKEN_PIPE
@@ -176,8 +166,21 @@ def run_script(main: Callable[[], int], resume_hint: str) -> int:
         print(f"{name}: interrupted; {resume_hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as e:
-        print(f"{name}: error: {e}", file=sys.stderr)
-        return 2
+        return report_error(name, e)
+
+
+def report_error(program: str, error: BaseException) -> int:
+    """One line on stderr for the error that ends a command or a benchmark script, and its exit status: 1 when the
+    work failed and a rerun resumes it (a worker process died; a task could not load, e.g. OpenML unreachable), 2
+    when the input was refused (the command line, a missing checkpoint, an ``--out`` of other settings)."""
+    from hpo_gym.benchmark.runner import TaskNotLoaded
+
+    if isinstance(error, BrokenProcessPool):  # a RuntimeError, but no user error: exit 2 would blame the command line
+        print(f"{program}: error: {WORKER_DIED}; rerun the same command (a benchmark with --out resumes, keeping its "
+              "finished runs)", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{program}: error: {error}", file=sys.stderr)
+    return EXIT_FAILED if isinstance(error, TaskNotLoaded) else 2
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

@@ -344,6 +344,8 @@ def test_module_colon_factory_mistakes_are_named_with_the_fix(tmp_path, monkeypa
         make_agent("ppo:MyAgent")
     with pytest.raises(ValueError, match=r"agent 'random' takes no argument, got 'Foo'$"):  # the standard library's
         make_agent("random:Foo")
+    with pytest.raises(ValueError, match=r"agent 'cmaes' takes no argument, got 'x'$"):  # an installed library's
+        make_agent("cmaes:x")
     assert type(make_agent("spec_agents:MyAgent")).__name__ == "MyAgent"
 
 

@@ -291,3 +291,18 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"hpo-gym {__version__}"
+
+
+def test_a_benchmark_script_exits_1_for_a_task_that_could_not_load_as_hpo_gym_bench_does(capsys):
+    """run_script returned 2 ("bad input") for it, where hpo-gym bench returns 1: the same command resumes later."""
+    from hpo_gym.benchmark.runner import TaskNotLoaded
+    from hpo_gym.cli import run_script
+
+    def unreachable() -> int:
+        raise TaskNotLoaded("task 'late' could not start a run (OSError: offline)")
+
+    def refused() -> int:
+        raise ValueError("--folds 1: needs at least 2")
+
+    assert run_script(unreachable, "rerun") == 1 and "error: task 'late' could not start a run" in capsys.readouterr().err
+    assert run_script(refused, "rerun") == 2

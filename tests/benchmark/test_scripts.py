@@ -34,6 +34,13 @@ def test_a_finished_run_of_other_settings_is_refused_not_reused(tmp_path):
                            tasks)
     with pytest.raises(ValueError, match=r"was trained on \[.*\], not on \['kc1'\]"):
         check_finished_run(path, extra, trained, ["kc1"])
+    # raised in a map_jobs worker (the inner selection resuming with --jobs 2), the refusal must pickle: it could not,
+    # and the parent saw a broken process pool, reported as a worker killed by the out-of-memory killer
+    import pickle
+
+    with pytest.raises(ValueError) as refused:
+        check_finished_run(path, extra, dataclasses.replace(trained, updates=2), tasks)
+    assert str(pickle.loads(pickle.dumps(refused.value))) == str(refused.value)
 
 
 def test_a_failed_run_stops_a_script_that_compares_agents_run_for_run():
