@@ -304,9 +304,12 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
     missing = [a for a in (agent, reference) if a not in runs.columns]
     if missing:
         raise ValueError(f"no finished runs at budget {b} for {missing}; agents present: {sorted(runs.columns)}")
-    no_regret = sorted(t for t, r in runs[[agent, reference]].groupby(level="task") if r.isna().all().all())
+    # a task without a known best (live): no finished run of any agent has a regret there; a table task whose runs of
+    # these two agents failed is another matter (no common runs), whatever its NaNs look like in this table
+    without = ok_steps(df).groupby("task")["normalized_regret"].apply(lambda r: bool(r.isna().all()))
+    no_regret = sorted(without[without].index)
     all_tasks = runs.index.get_level_values("task").unique()
-    if no_regret and len(no_regret) == len(all_tasks):  # live tasks: no known best, so no regret to take a ratio of
+    if no_regret and set(all_tasks) <= set(no_regret):  # live tasks: no known best, so no regret to take a ratio of
         raise ValueError(f"--compare needs tasks with a known best score, and {', '.join(map(str, no_regret))} "
                          "(live tasks) have none, so no regret; compare their best scores in the report's per-task table")
     pairs = runs[[agent, reference]].dropna()

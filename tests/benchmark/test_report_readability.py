@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from agents.registry import make_agent
@@ -68,6 +69,11 @@ def test_a_task_without_a_known_best_gets_its_best_scores_in_the_report_and_the_
     with pytest.raises(ValueError, match=r"--compare needs tasks with a known best score, and bowl \(live tasks\) have "
                                          r"none"):
         ratio_comparison(df[df["task"] == "bowl"], "tpe", "random")
+    # both compared agents failed on car while a third finished there: car has a known best, it was called a live task
+    failed_on_car = pd.concat([df, df[df["agent"] == "tpe"].assign(agent="third")], ignore_index=True)
+    failed_on_car.loc[(failed_on_car["task"] == "car") & failed_on_car["agent"].isin(["tpe", "random"]), "status"] = "failed"
+    with pytest.raises(ValueError, match="has no common finished runs with 'tpe'"):
+        ratio_comparison(failed_on_car, "tpe", "random")
     worse = df.copy()  # the same runs with tpe's bowl scores far below random's: it wins car only
     on_bowl = (worse["agent"] == "tpe") & (worse["task"] == "bowl")
     worse.loc[on_bowl, ["score", "best_score"]] -= 10.0
