@@ -105,22 +105,22 @@ class HPOVectorEnv(VectorEnv):
         self._history = History(self.num_envs, self.budget, max_dims)
         self._task = np.zeros(self.num_envs, dtype=np.int64)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
-        self._fixed_task: int | None = None
+        self._fixed_task = np.full(self.num_envs, -1, dtype=np.int64)  # per row: the task its episodes play (-1 draws)
         self._np_random, self._np_random_seed = seeding.np_random(None)
         self._started = False  # step() before the first reset() would play task 0 with an all-padding descriptor
 
     def _start(self, rows: np.ndarray) -> None:
-        if self._fixed_task is None:
-            self._task[rows] = self.np_random.integers(len(self.objectives), size=len(rows))
-        else:
-            self._task[rows] = self._fixed_task
+        fixed = self._fixed_task[rows]
+        drawn = fixed < 0
+        self._task[rows] = fixed
+        self._task[rows[drawn]] = self.np_random.integers(len(self.objectives), size=int(drawn.sum()))
         self._history.reset(rows, self.space)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Start new episodes in every row, or, with Gymnasium's ``options={"reset_mask": mask}``, only in the rows
         where ``mask`` is True (the others keep their episodes; ``info`` is masked to the rows reset). ``seed`` reseeds
-        the one generator every row draws from; ``options={"task": ...}`` plays that task in the rows reset and in every
-        autoreset episode after them, until the next ``reset``."""
+        the one generator every row draws from; ``options={"task": ...}`` plays that task in the rows reset and in their
+        autoreset episodes after them, until their next ``reset`` (a partial reset leaves the other rows' task as it was)."""
         if seed is not None and not is_whole_number(seed):
             if isinstance(seed, (list, tuple, np.ndarray)):
                 raise ValueError(f"seed={seed!r}: this native vector env draws every row from one generator, so it takes "
@@ -133,7 +133,7 @@ class HPOVectorEnv(VectorEnv):
         fixed = None if options.get("task") is None else self.task_names.index(self.pool.resolve(options["task"]))
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(int(seed))
-        self._fixed_task = fixed  # None draws, as task=None does
+        self._fixed_task[rows] = -1 if fixed is None else fixed  # None draws, as task=None does; other rows keep theirs
         self._start(rows)
         self._autoreset[rows] = False
         self._started = True

@@ -261,6 +261,12 @@ def test_native_vector_env_partial_reset_matches_a_sync_vector_env():
         gym.make_vec("HPO-OpenML-v0", num_envs=n).reset(options={"reset_mask": mask})
     with pytest.raises(ValueError, match="seed must be an int or None, got float 2.0"):
         native.reset(seed=2.0)
+    # a partial reset without a task leaves the other rows on theirs: they autoreset to kc1, not to drawn tasks
+    one_step = gym.make_vec("HPO-OpenML-v0", num_envs=n, budget=1)
+    one_step.reset(seed=0, options={"task": "kc1"})
+    one_step.reset(options={"reset_mask": mask})
+    kept = [tuple(one_step.step(np.full((n, 5), 0.5))[4]["task"][1:2]) for _ in range(6)]
+    assert set(kept) == {("kc1",)}
 
 
 def test_native_vector_env_flags_exactly_the_clipped_rows():
