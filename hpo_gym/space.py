@@ -551,22 +551,23 @@ class SearchSpace:
         ConfigSpace keeps hyperparameters sorted by name, so each one's position in this space is recorded in its
         ``meta`` (``{"hpo_gym_position": i}``, kept by ConfigSpace's JSON/YAML files too); :meth:`from_configspace`
         restores that order, so the round trip gives back this space and the same encoded vectors. ConfigSpace keeps
-        float bounds to 13 decimals: a bound it would round (``1/3``, ``0.1 + 0.2``, a log bound below ~5e-14) is refused
-        here with the fix, since ConfigSpace would then refuse this space's own end values (``decode(1.0)``)."""
+        float bounds to 13 decimals: a bound it would round inward (``1/3``, ``0.1 + 0.2``, a log bound below ~5e-14) is
+        refused here with the fix, since ConfigSpace would then refuse this space's own end values (``decode(1.0)``);
+        one it rounds outward (``1e12`` as an upper bound) is kept, its ends inside ConfigSpace's range."""
         import ConfigSpace as CS
 
         cs = CS.ConfigurationSpace(seed=seed)
         for i, hp in enumerate(self.hyperparameters):
             meta: dict[Hashable, int] = {_POSITION_KEY: i}
             if hp.kind == "float":
-                for bound in hp.bounds():
-                    rounded = float(np.round(bound, CONFIGSPACE_DECIMALS))
-                    if rounded != bound:
-                        fix = (f"a log-scale bound must be at least 1e-{CONFIGSPACE_DECIMALS}" if hp.log and rounded <= 0
-                               else f"give it with at most {CONFIGSPACE_DECIMALS} decimals, e.g. {rounded!r}")
-                        raise ValueError(f"float hyperparameter {hp.name!r} has the bound {bound!r}, which ConfigSpace "
-                                         f"rounds to {CONFIGSPACE_DECIMALS} decimals ({rounded!r}) and then refuses this "
-                                         f"space's own end values; {fix}")
+                low, high = hp.bounds()
+                kept_low, kept_high = (float(np.round(b, CONFIGSPACE_DECIMALS)) for b in (low, high))
+                if kept_low > low or kept_high < high or (hp.log and kept_low <= 0):  # inward: the ends are refused
+                    fix = (f"a log-scale lower bound must be at least 1e-{CONFIGSPACE_DECIMALS}" if hp.log and kept_low <= 0
+                           else "give bounds that ConfigSpace keeps as they are (np.round(bound, 13) == bound)")
+                    raise ValueError(f"float hyperparameter {hp.name!r} has the range [{low!r}, {high!r}], which "
+                                     f"ConfigSpace stores as [{kept_low!r}, {kept_high!r}] (it rounds bounds to "
+                                     f"{CONFIGSPACE_DECIMALS} decimals) and then refuses this space's own end values; {fix}")
                 cs.add(CS.UniformFloatHyperparameter(hp.name, *hp.bounds(), log=hp.log, meta=meta))
             elif hp.kind == "int":
                 low, high = hp.bounds()

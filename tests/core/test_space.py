@@ -116,13 +116,17 @@ def test_to_configspace_refuses_a_float_bound_configspace_would_round():
     space's own decode(1.0), and a log bound of 1e-15 failed with ConfigSpace's "illegal settings"."""
     from hpo_gym.space import Float
 
-    with pytest.raises(ValueError, match=r"'x' has the bound 0.3333333333333333, which ConfigSpace rounds to 13 "
-                                         r"decimals .* e.g. 0.3333333333333"):
+    with pytest.raises(ValueError, match=r"'x' has the range \[0.0, 0.3333333333333333\], which ConfigSpace stores as "
+                                         r"\[0.0, 0.3333333333333\] .*np.round\(bound, 13\) == bound"):
         SearchSpace([Float("x", 0.0, 1 / 3)]).to_configspace()
-    with pytest.raises(ValueError, match=r"'tol' has the bound 1e-15.*a log-scale bound must be at least 1e-13"):
+    with pytest.raises(ValueError, match=r"'tol' has the range \[1e-15, .*a log-scale lower bound must be at least 1e-13"):
         SearchSpace([Float("tol", 1e-15, 1e-3, log=True)]).to_configspace()
     fine = SearchSpace([Float("x", 0.0, 0.3333333333333), Float("tol", 1e-13, 1e-3, log=True)])
     assert SearchSpace.from_configspace(fine.to_configspace()) == fine
+    import ConfigSpace as CS
+
+    wide = SearchSpace([Float("c", 1.0, 1e12)])  # ConfigSpace rounds 1e12 up (outward): its end stays inside, kept
+    CS.Configuration(wide.to_configspace(), values={"c": wide.decode(np.array([1.0]))["c"]})
 
 
 def test_configspace_round_trip_keeps_the_order_and_the_encoding(mixed_space, tmp_path):
