@@ -37,10 +37,10 @@ def checkpoints_of(budget: int) -> list[int]:
 def online_recipe() -> dict:
     """What a cached run was trained with (paper mode's learner and policy settings, the input features' version),
     as JSON stores it: a run cached under another recipe is run again, not mixed with fresh baselines."""
-    from agents.grpoformer.learner import LearnerConfig
     from agents.grpoformer.policy import FEATURES_VERSION, PolicyConfig
+    from agents.grpoformer.train import online_learner_config
 
-    recipe = {"learner": asdict(LearnerConfig(epochs=4, minibatch=16)), "policy": asdict(PolicyConfig()),
+    recipe = {"learner": asdict(online_learner_config()), "policy": asdict(PolicyConfig()),
               "features": FEATURES_VERSION}
     return json.loads(json.dumps(recipe))
 

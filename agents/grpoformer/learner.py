@@ -123,8 +123,8 @@ class LearnerConfig:
             raise ValueError(f"reward={self.reward!r} is a per-step reward; trajectory groups compare whole episodes by "
                              "their return, so use group_mode='step' or drop --reward")
         if not self.std_normalize and self.algo != "grpo":
-            raise ValueError(f"std_normalize=False: changes GRPO's group advantages; algo={self.algo!r} has "
-                             "its own baseline and never divides by a group std, so drop --no-std")
+            raise ValueError(f"std_normalize=False: only GRPO divides its group advantages by the group std, and "
+                             f"algo={self.algo!r} has its own baseline; keep std_normalize=True (drop --no-std)")
         if self.group_size < 2:
             raise ValueError(f"group_size={self.group_size}: a group needs at least 2 candidates to compare (e.g. 8)")
         if not self.lr > 0:
@@ -134,8 +134,8 @@ class LearnerConfig:
         if self.group_mode not in ("step", "trajectory", "both"):
             raise ValueError(f"group_mode={self.group_mode!r}: use 'step', 'trajectory' or 'both'")
         if self.algo == "ppo-critic" and self.group_mode != "step":  # it failed in collect(), after the progress bar
-            raise ValueError(f"algo='ppo-critic' learns V(s) of per-step states: use it with group_mode='step' (the "
-                             f"default), not {self.group_mode!r}")
+            raise ValueError(f"algo='ppo-critic' learns V(s) of per-step states: use it with group_mode='step' "
+                             f"(--group-mode step, the default), not {self.group_mode!r}")
         if self.group_mode == "both" and (self.algo != "grpo" or self.advantage_norm != "group"):
             raise ValueError(f"group_mode='both' mixes per-step and trajectory groups of GRPO: it needs algo='grpo' and "
                              f"advantage_norm='group' (got {self.algo!r}, {self.advantage_norm!r})")

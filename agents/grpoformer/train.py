@@ -549,6 +549,12 @@ def _plain(d):
 
 
 # -- paper mode: learn online on the target task --------------------------------------------------------
+def online_learner_config(group_size: int = 8) -> LearnerConfig:
+    """Paper mode's learner: more epochs on smaller minibatches than transfer training, since one live run gives it
+    a few hundred evaluations, not hundreds of thousands."""
+    return LearnerConfig(epochs=4, minibatch=16, group_size=group_size)
+
+
 def train_online(objective, budget: int = 500, group_size: int | None = None, seed: int = 0, cfg: LearnerConfig | None = None,
                  policy: GRPOformerPolicy | None = None, context: int = 50, threads: int = 1, progress: bool = True,
                  device: str = "cpu"):
@@ -563,7 +569,7 @@ def train_online(objective, budget: int = 500, group_size: int | None = None, se
     the two was silently ignored).
     Returns ``(best_curve, scores)``: best-so-far after each evaluation, and every score.
     """
-    cfg = cfg or LearnerConfig(epochs=4, minibatch=16, group_size=8 if group_size is None else group_size)
+    cfg = cfg or online_learner_config(8 if group_size is None else group_size)
     if group_size is not None and group_size != cfg.group_size:
         raise ValueError(f"group_size={group_size} differs from cfg.group_size={cfg.group_size}: give it once, in cfg")
     group_size = cfg.group_size

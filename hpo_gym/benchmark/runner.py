@@ -231,6 +231,12 @@ class TaskNotLoaded(RuntimeError):
     same command plays the rest."""
 
 
+def _could_not_start(task: str, reason: str) -> str:
+    """The message of a task that could not start a run, with what the benchmark keeps and how to go on."""
+    return (f"task {task!r} could not start a run ({reason}); the runs finished so far are stored: rerun the same command "
+            "once the task loads (or leave it out) to play the rest")
+
+
 def run_episode(agent: Any, env: gym.Env, seed: int, budget: int) -> tuple[list[dict[str, Any]], str | None]:
     """Play one HPO run; returns the per-step rows and the traceback if the agent failed (else None). An env that
     cannot start the run raises :class:`TaskNotLoaded`."""
@@ -322,16 +328,12 @@ def _execute(unit: _Unit) -> list[pd.DataFrame]:
             try:  # a suite task loads here (an OpenML task not cached offline): not the agent's failure, as below
                 env = ctx.make_env(task)
             except Exception as e:  # noqa: BLE001
-                raise TaskNotLoaded(f"task {task!r} could not start a run ({type(e).__name__}: {e}); the runs finished so "
-                                    "far are stored: rerun the same command once the task loads (or leave it out) to "
-                                    "play the rest") from e
+                raise TaskNotLoaded(_could_not_start(task, f"{type(e).__name__}: {e}")) from e
             try:
                 run_agent = agent if fresh_copy is None else fresh_copy()
                 rows, error = run_episode(run_agent, env, int(seed), ctx.budget)
             except TaskNotLoaded as e:
-                raise TaskNotLoaded(f"task {task!r} could not start a run ({e}); the runs finished so far are stored: "
-                                    "rerun the same command once the task loads (or leave it out) to play the rest"
-                                    ) from e.__cause__
+                raise TaskNotLoaded(_could_not_start(task, str(e))) from e.__cause__
             except Exception:  # noqa: BLE001  the copy failed: a stored failure, as a failed fit is
                 rows, error = [], traceback.format_exc()
             finally:

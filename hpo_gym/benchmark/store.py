@@ -127,11 +127,9 @@ class ResultStore:
             merged, conflict = _merged_objectives(have.get("objectives"), wanted["objectives"])
             if "objectives" in checked and conflict:
                 diff["objectives"] = (have.get("objectives"), wanted["objectives"])
-            elif "objectives" in checked:
-                wanted["objectives"] = merged
             if not diff:
-                if "objectives" in checked and wanted["objectives"] != have.get("objectives"):  # one added: recorded
-                    atomic_write_bytes(path, json.dumps({**have, "objectives": wanted["objectives"]}, indent=2).encode())
+                if "objectives" in checked and merged != have.get("objectives"):  # one added: recorded with the others
+                    atomic_write_bytes(path, json.dumps({**have, "objectives": merged}, indent=2).encode())
                 return
             detail = ", ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
             if n_runs:

@@ -164,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{', '.join(given)}: options of transfer training across a suite's tables; --online learns "
                              "on the target task alone, in one run of --budget evaluations; drop them")
         online = {k: v for k, v in overrides.items() if k != "horizon"}
-        return _run_online(args, suite, holdout, out, dataclasses.replace(LearnerConfig(epochs=4, minibatch=16), **online),
+        from agents.grpoformer.train import online_learner_config
+
+        return _run_online(args, suite, holdout, out, dataclasses.replace(online_learner_config(), **online),
                            _policy_config(args))
     from agents.grpoformer.train import TrainConfig, train
 
@@ -214,7 +216,7 @@ def _policy_config(args: argparse.Namespace):
 
 def _run_online(args, suite, holdout, out: Path, learner, policy_config=None) -> int:
     """Paper mode on each held-out task, next to random search at the same budget, with the learner flags given
-    (``learner``: paper mode's ``LearnerConfig(epochs=4, minibatch=16)`` plus them) and the policy the ``--head`` /
+    (``learner``: paper mode's ``online_learner_config()`` plus them) and the policy the ``--head`` /
     ``--width`` / ``--layers`` flags ask for (``policy_config``; None: the default policy); both saved in
     ``online.json``. ``out`` is locked for the run: a second one into it stops at once, naming this one."""
     if not holdout:

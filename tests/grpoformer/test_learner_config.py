@@ -36,7 +36,7 @@ REFUSED = {
     "unknown group mode": ({"group_mode": "episode"}, "use 'step', 'trajectory' or 'both'"),
     "both: groups that do not divide the episodes": ({"group_mode": "both", "trajectory_group": 3}, "divide episodes"),
     "both: a group of one episode": ({"group_mode": "both", "trajectory_group": 1}, ">= 2"),
-    "both with another algorithm": ({"group_mode": "both", "algo": "reinforce"}, "group_mode='both' mixes per-step and "
+    "both with batch advantages": ({"group_mode": "both", "advantage_norm": "batch"}, "group_mode='both' mixes per-step and "
                                     "trajectory groups of GRPO: it needs algo='grpo'"),
     # failed in collect(), after the banner, the tables and the progress bar
     "a critic on trajectory groups": ({"algo": "ppo-critic", "group_mode": "trajectory"},

@@ -112,7 +112,8 @@ def test_cli_names_a_bad_setting_by_its_flag(tmp_path, capsys):
     assert "--synthetic -1: a number of extra training tasks" in captured.err and "training on" not in captured.out
     assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "r"), "--no-std", "--algo",
                  "reinforce"]) == 2  # a switch is named without a value ("--no-std False (--no-std) changes ...")
-    assert "error: --no-std: changes GRPO's group advantages; algo='reinforce' has its own baseline" in capsys.readouterr().err
+    assert ("error: --no-std: only GRPO divides its group advantages by the group std, and algo='reinforce' has its own "
+            "baseline") in capsys.readouterr().err
     assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "c"), "--algo", "ppo-critic",
                  "--group-mode", "trajectory"]) == 2  # refused before the banner, the tables and a run folder
     captured = capsys.readouterr()
