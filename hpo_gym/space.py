@@ -550,7 +550,8 @@ class SearchSpace:
 
         ConfigSpace keeps hyperparameters sorted by name, so each one's position in this space is recorded in its
         ``meta`` (``{"hpo_gym_position": i}``, kept by ConfigSpace's JSON/YAML files too); :meth:`from_configspace`
-        restores that order, so the round trip gives back this space and the same encoded vectors. ConfigSpace keeps
+        restores that order, so the round trip gives back this space and the same encoded vectors (up to the outward
+        rounding below, by which a bound such as ``1e12`` comes back as ``1e12 + 1e-4``). ConfigSpace keeps
         float bounds to 13 decimals: a bound it would round inward (``1/3``, ``0.1 + 0.2``, a log bound below ~5e-14) is
         refused here with the fix, since ConfigSpace would then refuse this space's own end values (``decode(1.0)``);
         one it rounds outward (``1e12`` as an upper bound) is kept, its ends inside ConfigSpace's range."""
@@ -561,8 +562,14 @@ class SearchSpace:
             meta: dict[Hashable, int] = {_POSITION_KEY: i}
             if hp.kind == "float":
                 low, high = hp.bounds()
-                kept_low, kept_high = (float(np.round(b, CONFIGSPACE_DECIMALS)) for b in (low, high))
-                if kept_low > low or kept_high < high or (hp.log and kept_low <= 0):  # inward: the ends are refused
+                with np.errstate(over="ignore"):  # an overflow is refused below, with the fix
+                    kept_low, kept_high = (float(np.round(b, CONFIGSPACE_DECIMALS)) for b in (low, high))
+                inward = kept_low > low or kept_high < high or (hp.log and kept_low <= 0)  # the ends are refused
+                if not (math.isfinite(kept_low) and math.isfinite(kept_high)):  # np.round overflows past ~1.8e295
+                    raise ValueError(f"float hyperparameter {hp.name!r} has the range [{low!r}, {high!r}], too wide "
+                                     f"for ConfigSpace (its rounding to {CONFIGSPACE_DECIMALS} decimals overflows); "
+                                     "give bounds within +-1e295")
+                if inward:
                     fix = (f"a log-scale lower bound must be at least 1e-{CONFIGSPACE_DECIMALS}" if hp.log and kept_low <= 0
                            else "give bounds that ConfigSpace keeps as they are (np.round(bound, 13) == bound)")
                     raise ValueError(f"float hyperparameter {hp.name!r} has the range [{low!r}, {high!r}], which "

@@ -48,8 +48,8 @@ class HPOVectorEnv(VectorEnv):
     ``best_score``, ``cost``, ``normalized_regret``, ``task``, ``openml_task_id``, ``step``, ``action_clipped`` and
     ``cell`` instead of ``config`` (configurations are not built per step, for speed: :meth:`cell_config`).
     Episodes autoreset on the next step (``AutoresetMode.NEXT_STEP``). ``reset(options={"task": ...})`` keeps
-    that task for every autoreset episode until the next ``reset``; ``HPOEnv`` in a sync vector env takes it
-    for the first episode only. Gymnasium's partial reset, ``reset(options={"reset_mask": mask})``, starts new
+    that task for the autoreset episodes of the rows it resets, until their next ``reset``; ``HPOEnv`` in a sync vector
+    env takes it for the first episode only. Gymnasium's partial reset, ``reset(options={"reset_mask": mask})``, starts new
     episodes in the masked rows only. Per-env seeds (a list), ``wrappers=`` and ``max_episode_steps`` need
     ``vectorization_mode="sync"``.
     """

@@ -50,8 +50,12 @@ def ok_steps(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["status"] == "ok"]
 
 
+class RunsFailed(RuntimeError):
+    """Runs of a script's benchmark failed: not refused input (a script, like ``hpo-gym bench``, exits 1 for it)."""
+
+
 def require_finished_runs(df: pd.DataFrame, out: Any) -> None:
-    """Raise ``RuntimeError`` naming the first failed run when ``df`` holds any. For a script that sets agents' means
+    """Raise :class:`RunsFailed` (a ``RuntimeError``) naming the first failed run when ``df`` holds any. For a script that sets agents' means
     against each other (ratios, paired differences, per-task tables): without this, a failed run either crashed it
     (a task missing from an agent's runs) or left it comparing agents on different (task, seed) sets without a word.
     Such scripts pass ``retry_failed=True`` to the harness, so rerunning them runs the failed runs again."""
@@ -60,7 +64,7 @@ def require_finished_runs(df: pd.DataFrame, out: Any) -> None:
         return
     first = failed.iloc[0]
     last_line = (str(first["error"]).strip().splitlines() or ["(no message)"])[-1]
-    raise RuntimeError(f"{len(failed[_RUN].drop_duplicates())} runs failed (first: {first['agent']} on {first['task']} "
+    raise RunsFailed(f"{len(failed[_RUN].drop_duplicates())} runs failed (first: {first['agent']} on {first['task']} "
                        f"seed {int(first['seed'])}: {last_line}); their tracebacks are stored in {out}; fix the cause "
                        "and rerun the same command (finished runs are kept, failed ones run again)")
 
@@ -310,8 +314,10 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
     no_regret = sorted(without[without].index)
     all_tasks = runs.index.get_level_values("task").unique()
     if no_regret and set(all_tasks) <= set(no_regret):  # live tasks: no known best, so no regret to take a ratio of
+        unfinished = sorted(set(map(str, df["task"])) - set(map(str, all_tasks)))  # every run there failed
         raise ValueError(f"--compare needs tasks with a known best score, and {', '.join(map(str, no_regret))} "
-                         "(live tasks) have none, so no regret; compare their best scores in the report's per-task table")
+                         "(live tasks) have none, so no regret; compare their best scores in the report's per-task table"
+                         + (f" ({', '.join(unfinished)}: no finished run)" if unfinished else ""))
     pairs = runs[[agent, reference]].dropna()
     if pairs.empty or pairs[reference].max() <= 0:
         raise ValueError(f"{reference!r} has no common finished runs with {agent!r} or found every optimum (mean regret "

@@ -171,8 +171,10 @@ def run_script(main: Callable[[], int], resume_hint: str) -> int:
 
 def report_error(program: str, error: BaseException) -> int:
     """One line on stderr for the error that ends a command or a benchmark script, and its exit status: 1 when the
-    work failed and a rerun resumes it (a worker process died; a task could not load, e.g. OpenML unreachable), 2
+    work failed and a rerun resumes it (a worker process died; a task could not load, e.g. OpenML unreachable; a
+    script's runs failed), 2
     when the input was refused (the command line, a missing checkpoint, an ``--out`` of other settings)."""
+    from hpo_gym.benchmark.metrics import RunsFailed
     from hpo_gym.benchmark.runner import TaskNotLoaded
 
     if isinstance(error, BrokenProcessPool):  # a RuntimeError, but no user error: exit 2 would blame the command line
@@ -180,7 +182,7 @@ def report_error(program: str, error: BaseException) -> int:
               "finished runs)", file=sys.stderr)
         return EXIT_FAILED
     print(f"{program}: error: {error}", file=sys.stderr)
-    return EXIT_FAILED if isinstance(error, TaskNotLoaded) else 2
+    return EXIT_FAILED if isinstance(error, (TaskNotLoaded, RunsFailed)) else 2
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from hpo_gym.cli import main
@@ -306,3 +307,12 @@ def test_a_benchmark_script_exits_1_for_a_task_that_could_not_load_as_hpo_gym_be
 
     assert run_script(unreachable, "rerun") == 1 and "error: task 'late' could not start a run" in capsys.readouterr().err
     assert run_script(refused, "rerun") == 2
+
+    def runs_failed() -> int:  # a script's require_finished_runs: runs failed, as hpo-gym bench's exit 1 says
+        from hpo_gym.benchmark.metrics import require_finished_runs
+
+        require_finished_runs(pd.DataFrame([{"agent": "a", "task": "kc1", "seed": 0, "status": "failed", "error": "boom"}]),
+                              "OUT")
+        return 0
+
+    assert run_script(runs_failed, "rerun") == 1 and "1 runs failed (first: a on kc1 seed 0: boom)" in capsys.readouterr().err

@@ -561,6 +561,22 @@ def test_a_user_table_changed_under_the_same_name_is_not_resumed_onto_the_old_ru
         run_benchmark(["random"], [fixed, other], **kwargs)
 
 
+def test_a_directory_started_afresh_records_only_the_asked_objectives(tmp_path):
+    """A directory with no finished run takes a command of other settings; it kept the earlier command's objective
+    fingerprints, so a later command reusing one of those names with another table was refused."""
+    from hpo_gym.tabular import TabularObjective
+    from tests.tables import real_table_subset
+
+    table = real_table_subset("credit_g", 40)
+    first = TabularObjective.from_dataframe(table, "acc", seed_column="seed", name="mine")
+    store = ResultStore(tmp_path)
+    store.check_manifest({"budget": 4, "protocol": "all", "objectives": {"mine": first.fingerprint}})
+    asked = {"budget": 5, "protocol": "all", "objectives": {"other": "f2"}}
+    with pytest.warns(RuntimeWarning, match="starting it afresh with the new ones"):
+        store.check_manifest(asked)
+    assert store.manifest()["objectives"] == {"other": "f2"} and store.manifest()["budget"] == 5
+
+
 def test_a_suite_only_directory_from_before_the_objectives_record_resumes_without_a_warning(tmp_path):
     kwargs = dict(budget=3, seeds=1, out=tmp_path, resolve_agent=make_agent, progress=False)
     run_benchmark(["random"], ["kc1"], **kwargs)

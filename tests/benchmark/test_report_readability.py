@@ -74,6 +74,9 @@ def test_a_task_without_a_known_best_gets_its_best_scores_in_the_report_and_the_
     failed_on_car.loc[(failed_on_car["task"] == "car") & failed_on_car["agent"].isin(["tpe", "random"]), "status"] = "failed"
     with pytest.raises(ValueError, match="has no common finished runs with 'tpe'"):
         ratio_comparison(failed_on_car, "tpe", "random")
+    every_agent_failed_on_car = df.assign(status=np.where(df["task"] == "car", "failed", df["status"]))
+    with pytest.raises(ValueError, match=r"bowl \(live tasks\) have none.* \(car: no finished run\)"):
+        ratio_comparison(every_agent_failed_on_car, "tpe", "random")
     worse = df.copy()  # the same runs with tpe's bowl scores far below random's: it wins car only
     on_bowl = (worse["agent"] == "tpe") & (worse["task"] == "bowl")
     worse.loc[on_bowl, ["score", "best_score"]] -= 10.0

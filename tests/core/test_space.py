@@ -125,6 +125,8 @@ def test_to_configspace_refuses_a_float_bound_configspace_would_round():
     assert SearchSpace.from_configspace(fine.to_configspace()) == fine
     import ConfigSpace as CS
 
+    with pytest.raises(ValueError, match=r"too wide for ConfigSpace .* give bounds within \+-1e295"):
+        SearchSpace([Float("x", 0.0, 1e300)]).to_configspace()  # np.round overflowed to inf and passed as "outward"
     wide = SearchSpace([Float("c", 1.0, 1e12)])  # ConfigSpace rounds 1e12 up (outward): its end stays inside, kept
     CS.Configuration(wide.to_configspace(), values={"c": wide.decode(np.array([1.0]))["c"]})
 
