@@ -55,8 +55,9 @@ class RunsFailed(RuntimeError):
 
 
 def require_finished_runs(df: pd.DataFrame, out: Any) -> None:
-    """Raise :class:`RunsFailed` (a ``RuntimeError``) naming the first failed run when ``df`` holds any. For a script that sets agents' means
-    against each other (ratios, paired differences, per-task tables): without this, a failed run either crashed it
+    """Raise :class:`RunsFailed` (a ``RuntimeError``) naming the first failed run when ``df`` holds any. For a script
+    that sets agents' means against each other (ratios, paired differences, per-task tables): without this, a failed
+    run either crashed it
     (a task missing from an agent's runs) or left it comparing agents on different (task, seed) sets without a word.
     Such scripts pass ``retry_failed=True`` to the harness, so rerunning them runs the failed runs again."""
     failed = df[df["status"] != "ok"]
@@ -65,8 +66,8 @@ def require_finished_runs(df: pd.DataFrame, out: Any) -> None:
     first = failed.iloc[0]
     last_line = (str(first["error"]).strip().splitlines() or ["(no message)"])[-1]
     raise RunsFailed(f"{len(failed[_RUN].drop_duplicates())} runs failed (first: {first['agent']} on {first['task']} "
-                       f"seed {int(first['seed'])}: {last_line}); their tracebacks are stored in {out}; fix the cause "
-                       "and rerun the same command (finished runs are kept, failed ones run again)")
+                     f"seed {int(first['seed'])}: {last_line}); their tracebacks are stored in {out}; fix the cause "
+                     "and rerun the same command (finished runs are kept, failed ones run again)")
 
 
 def run_budget(df: pd.DataFrame) -> int:
