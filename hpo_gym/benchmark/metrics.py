@@ -57,8 +57,8 @@ class RunsFailed(RuntimeError):
 def require_finished_runs(df: pd.DataFrame, out: Any) -> None:
     """Raise :class:`RunsFailed` (a ``RuntimeError``) naming the first failed run when ``df`` holds any. For a script
     that sets agents' means against each other (ratios, paired differences, per-task tables): without this, a failed
-    run either crashed it
-    (a task missing from an agent's runs) or left it comparing agents on different (task, seed) sets without a word.
+    run either crashed it (a task missing from an agent's runs) or left it comparing agents on different (task, seed)
+    sets without a word.
     Such scripts pass ``retry_failed=True`` to the harness, so rerunning them runs the failed runs again."""
     failed = df[df["status"] != "ok"]
     if failed.empty:
