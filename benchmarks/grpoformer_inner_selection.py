@@ -36,7 +36,7 @@ from agents.grpoformer.policy import load_policy  # noqa: E402
 from agents.grpoformer.train import TrainConfig, check_finished_run, heldout_regret, portfolio_design, train  # noqa: E402
 from hpo_gym.benchmark import kfold_splits  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
-from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from hpo_gym.cli import positive_int, repeated, run_script  # noqa: E402
 from hpo_gym.parallel import map_jobs  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)
@@ -173,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.inner_cv == 1 or args.inner_cv < 0 or args.inner_cv > 6:
         ap.error(f"--inner-cv {args.inner_cv}: give 0 (hardest-two split) or 2..6 inner folds")
     recipes = args.recipes.split(",")
-    repeated = sorted({r for r in recipes if recipes.count(r) > 1})
-    if repeated:  # two jobs would train into one folder, the second stopped by the first's lock
-        ap.error(f"--recipes names {repeated} more than once")
+    twice = repeated(recipes)
+    if twice:  # two jobs would train into one folder, the second stopped by the first's lock
+        ap.error(f"--recipes names {twice} more than once")
     for name in recipes:
         recipe(name, args.updates, 0)  # a typo fails now, not after hours of training
     splits = max(args.inner_cv, 1)

@@ -26,7 +26,7 @@ from hpo_gym.atomic import atomic_write_text  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN, HPOBENCH_NN_TASKS, get_suite, load_hpobench_nn  # noqa: E402
-from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from hpo_gym.cli import positive_int, repeated, run_script  # noqa: E402
 from hpo_gym.parallel import map_jobs  # noqa: E402
 
 
@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         tasks = [suite.task_name(t.strip()) for t in args.tasks.split(",") if t.strip()]
     except ValueError as e:
         ap.error(f"--tasks: {e}")
-    if len(set(tasks)) < len(tasks):
-        ap.error(f"--tasks names {sorted({t for t in tasks if tasks.count(t) > 1})} more than once; list each task once")
+    if repeated(tasks):
+        ap.error(f"--tasks names {repeated(tasks)} more than once; list each task once")
     from agents.registry import make_agent
 
     # the baselines first: the harness refuses an unknown task or an OUT/bench of other settings before any run, where

@@ -38,7 +38,7 @@ from agents.portfolio import build_portfolio, greedy_order, normalized_scores
 from agents.registry import make_agent
 from hpo_gym.benchmark import kfold_splits
 from hpo_gym.benchmark.runner import trained_on
-from hpo_gym.cli import positive_int, refuse_ignored, run_script
+from hpo_gym.cli import positive_int, refuse_ignored, repeated, run_script
 from hpo_gym.env import HPOEnv
 from hpo_gym.suites import HPOBENCH_NN, HPOBENCH_NN_TASKS, load_hpobench_nn
 
@@ -179,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     tasks = list(HPOBENCH_NN_TASKS)
     tables = {t: load_hpobench_nn(t) for t in tasks}
     specs = _csv(args.agents or "random,tpe,portfolio,portfolio+tpe")
-    if len(set(specs)) < len(specs):  # it ran twice and printed two identical rows
-        parser.error(f"--agents names {sorted({s for s in specs if specs.count(s) > 1})} more than once; list each once")
+    if repeated(specs):  # it ran twice and printed two identical rows
+        parser.error(f"--agents names {repeated(specs)} more than once; list each once")
     if PEER not in specs:  # every row is also printed as a ratio to this peer, run in the same process and seeds
         specs.append(PEER)
     folds = kfold_splits(tasks, args.folds)  # the harness's folds: `hpo-gym bench --protocol kfold` scores the same splits

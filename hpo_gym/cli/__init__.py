@@ -105,6 +105,12 @@ def name_list(text: str) -> list[str]:
     return names
 
 
+def repeated(names: Sequence[str]) -> list[str]:
+    """The names given more than once in ``names``, sorted: a task, agent or recipe listed twice would be run or
+    counted twice, so the commands and scripts refuse it naming these."""
+    return sorted({n for n in names if names.count(n) > 1})
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hpo_gym import __version__
 
@@ -172,8 +178,8 @@ def run_script(main: Callable[[], int], resume_hint: str) -> int:
 def report_error(program: str, error: BaseException) -> int:
     """One line on stderr for the error that ends a command or a benchmark script, and its exit status: 1 when the
     work failed and a rerun resumes it (a worker process died; a task could not load, e.g. OpenML unreachable; a
-    script's runs failed), 2
-    when the input was refused (the command line, a missing checkpoint, an ``--out`` of other settings)."""
+    script's runs failed), 2 when the input was refused (the command line, a missing checkpoint, an ``--out`` of other
+    settings)."""
     from hpo_gym.benchmark.metrics import RunsFailed
     from hpo_gym.benchmark.runner import TaskNotLoaded
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from hpo_gym.atomic import atomic_write_text
-from hpo_gym.cli import non_negative_int, positive_int
+from hpo_gym.cli import non_negative_int, positive_int, repeated
 from hpo_gym.lock import directory_lock
 
 
@@ -97,9 +97,8 @@ def run_with_flag_names(args: argparse.Namespace) -> int:
         raise e.named(lambda setting: _flag_of_setting(setting, args), first=("policy.d_model",)) from None
     except ValueError as e:
         field, eq, rest = str(e).partition("=")
-        set_by_a_flag = field in FLAG_OF_FIELD or (field.isidentifier() and hasattr(args, field))
-        if eq and set_by_a_flag:
-            flag = FLAG_OF_FIELD.get(field, "--" + field.replace("_", "-"))
+        flag = _flag_of_setting(field, args) if eq and field.isidentifier() else field
+        if flag != field:  # a setting this command's flags set
             value, colon, reason = rest.partition(":")
             if value in ("True", "False"):  # a switch: "--no-std: ...", not "--no-std False: ..."
                 raise ValueError(f"{flag}{colon}{reason}") from None
@@ -135,9 +134,9 @@ def run(args: argparse.Namespace) -> int:
 
     suite = get_suite(args.suite)
     holdout = [suite.task_name(t.strip()) for t in args.holdout.split(",") if t.strip()]
-    repeated = sorted({t for t in holdout if holdout.count(t) > 1})
-    if repeated:  # it would count twice in the held-out regret
-        raise ValueError(f"--holdout names {repeated} more than once; list each held-out task once")
+    twice = repeated(holdout)
+    if twice:  # it would count twice in the held-out regret
+        raise ValueError(f"--holdout names {twice} more than once; list each held-out task once")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a run directory (created if missing)")
