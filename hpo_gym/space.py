@@ -422,6 +422,11 @@ class SearchSpace:
         return all(hp.is_discrete for hp in self.hyperparameters)
 
     # -- encode / decode -------------------------------------------------------------------------
+    def _key_mismatch(self, mapping: Any) -> tuple[list[str], list[str]]:
+        """The hyperparameter names ``mapping`` lacks and the keys it has that name none (``TypeError`` when it is no
+        container of hashable keys)."""
+        return [n for n in self.names if n not in mapping], [n for n in mapping if n not in self._by_name]
+
     def validate(self, config: Mapping[str, Any], in_range: bool = False) -> None:
         """Raise ``ValueError`` naming the problem when ``config`` does not match the space: its keys, and with
         ``in_range`` every value too (a table snaps any number to its grid, but a live fit would train the value as
@@ -429,8 +434,7 @@ class SearchSpace:
         missing: list[str] | None
         extra: list[str] | None
         try:
-            missing = [n for n in self.names if n not in config]
-            extra = [n for n in config if n not in self._by_name]
+            missing, extra = self._key_mismatch(config)
         except TypeError:  # not a container, or unhashable keys
             missing = extra = None
         if missing or extra or missing is None:
@@ -502,9 +506,9 @@ class SearchSpace:
             if ndim == 1:
                 raise ValueError(f"decode takes one vector of shape ({d},), got {arr.shape}; use decode_many for an (n, {d}) batch")
             if ndim == 2:
-                single = "use decode for one vector of shape ({d},), or" if caller == "decode_many" else "give"
+                single = f"use decode for one vector of shape ({d},), or" if caller == "decode_many" else "give"
                 raise ValueError(f"{caller} takes an array of shape (n, d) with d={d}, got {arr.shape}; "
-                                 f"{single.format(d=d)} u[None, :] for a batch of one")
+                                 f"{single} u[None, :] for a batch of one")
             raise ValueError(f"encoded configuration must have shape (d,) or (n, d) with d={d}, got {arr.shape}")
         if not np.isfinite(arr).all():
             raise ValueError(f"encoded configuration contains NaN or inf: {arr}; every entry must be a finite number in [0, 1]")
@@ -694,8 +698,7 @@ class SearchSpace:
         ``info["action_clipped"]``, as for Box actions; rounding an int is not clipping)."""
         if not isinstance(action, Mapping):
             raise ValueError(f"a Dict action is a dict of hyperparameter name -> value, got {type(action).__name__}")
-        missing = [n for n in self.names if n not in action]
-        extra = [n for n in action if n not in self._by_name]
+        missing, extra = self._key_mismatch(action)
         if missing or extra:  # validate's message speaks of a configuration of native values, not of this action
             raise ValueError(f"Dict action keys do not match the action space: missing {missing}, unknown {extra}; "
                              f"expected one entry per hyperparameter {self.names} (sample one with action_space.sample())")
