@@ -14,6 +14,7 @@ random,tpe,my_agents:MyAgent`` compares it on the same protocol, in worker proce
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import sysconfig
@@ -88,21 +89,23 @@ def _module_spec_hint(name: str, colon: str, arg: str) -> str:
     return ""
 
 
-def _importable(module: str) -> bool:
-    """Whether ``module`` can be found without importing it (a package above it is imported by the lookup)."""
+def _module_spec(module: str) -> importlib.machinery.ModuleSpec | None:
+    """Where ``module`` would be imported from, found without importing it (a package above it is imported by the
+    lookup); None when it cannot be found."""
     try:
-        return importlib.util.find_spec(module) is not None
+        return importlib.util.find_spec(module)
     except (ImportError, ValueError):
-        return False
+        return None
+
+
+def _importable(module: str) -> bool:
+    return _module_spec(module) is not None
 
 
 def _users_module(name: str) -> bool:
     """Whether ``name`` is an importable top-level module of the user's: outside the standard library, the installed
     packages and this package (``random`` is the standard library's, ``cmaes`` an installed library's)."""
-    try:
-        found = importlib.util.find_spec(name) if name.isidentifier() else None
-    except (ImportError, ValueError):
-        return False
+    found = _module_spec(name) if name.isidentifier() else None
     if found is None or found.origin is None:
         return False
     origin = Path(found.origin).resolve()
