@@ -44,6 +44,33 @@ def canonical(value: Any) -> Any:
     return value
 
 
+class DamagedRecord(ValueError):
+    """A cached record that does not read back as an evaluation (not JSON, or no usable score, error or cost): the
+    objective fits the configuration again and its result replaces the record."""
+
+
+def _number(value: Any) -> bool:
+    """Whether ``value`` reads as the float it was stored as (:func:`canonical` stores inf and NaN as text)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def usable_record(record: Any) -> bool:
+    """Whether ``record`` is what :class:`hpo_gym.live.LiveObjective` stores: a dict with a text ``error`` or a numeric
+    ``score``, and a numeric ``cost`` if any."""
+    if not isinstance(record, dict):
+        return False
+    outcome = isinstance(record["error"], str) if "error" in record else _number(record.get("score"))
+    return outcome and _number(record.get("cost", 0.0))
+
+
 def evaluation_key(**parts: Any) -> str:
     """Stable hash of the parts of an evaluation (floats rounded to 12 significant digits)."""
     payload = json.dumps(canonical({**parts, "cache_version": CACHE_VERSION}), sort_keys=True, separators=(",", ":"))
@@ -87,8 +114,18 @@ class EvaluationCache:
                 time.sleep(0.05 + 0.05 * random.random() * (attempt + 1))
 
     def get(self, key: str) -> dict[str, Any] | None:
+        """The record stored under ``key``, or None; :class:`DamagedRecord` when it does not read back as one (a row
+        edited by hand or by another tool: the file itself opened as a database)."""
         row = self._retry(lambda: self._conn.execute("SELECT record FROM evaluations WHERE key = ?", (key,)).fetchone())
-        return json.loads(row[0]) if row else None
+        if row is None:
+            return None
+        try:
+            record = json.loads(row[0])
+        except (TypeError, ValueError):
+            record = None
+        if not usable_record(record):
+            raise DamagedRecord(f"a record in {self.path} is damaged ({str(row[0])[:60]!r})")
+        return record
 
     def put(self, key: str, record: Mapping[str, Any]) -> None:
         text = json.dumps(canonical(dict(record)))

@@ -26,7 +26,7 @@ import numpy as np
 
 from hpo_gym.episode import whole_value
 from hpo_gym.executors import Executor, Outcome, get_executor
-from hpo_gym.live.cache import EvaluationCache, canonical, evaluation_key
+from hpo_gym.live.cache import DamagedRecord, EvaluationCache, canonical, evaluation_key
 from hpo_gym.live.data import TaskData, load_task, non_negative_whole
 from hpo_gym.live.models import ModelFamily, encoded_width, fidelity_dict, get_model
 from hpo_gym.objective import Evaluation, EvaluationBatch, Oracle, as_config_list, failure, per_config_seeds
@@ -396,6 +396,10 @@ class LiveObjective:
             return self.cache.get(key)
         except sqlite3.Error as e:  # a cache problem must not end an HPO run: retrain instead
             warnings.warn(f"evaluation cache {self.cache.path} unreadable ({e}); training instead", RuntimeWarning, stacklevel=3)
+            return None
+        except DamagedRecord as e:  # the new fit's record replaces it (INSERT OR REPLACE)
+            warnings.warn(f"{e}; training instead, and the new result replaces it (delete the file, or pass cache=False, "
+                          "if many are)", RuntimeWarning, stacklevel=3)
             return None
 
     def _cache_put(self, key: str, record: Mapping[str, Any]) -> None:

@@ -109,3 +109,35 @@ def test_a_cached_fit_that_ran_past_this_runs_time_limit_is_fitted_again(openml_
     assert not tight.evaluate(config).info["cached"]  # the inline executor does not enforce it: the refit scores
     assert generous.evaluate(config).info["cached"]
 
+
+
+@pytest.mark.parametrize("damage", ["{not json", "{}", '{"score": null, "cost": 0.1}', '[1, 2]', '{"error": 3}'])
+def test_a_damaged_cached_record_is_fitted_again_and_replaced(openml_session, tmp_path, damage):
+    """Found in review: a row that did not read back as a record (edited by hand or by another tool) raised
+    JSONDecodeError / KeyError / TypeError out of ``env.step``. It is a miss with a warning naming the file: the
+    configuration is fitted again and its record replaces the damaged one."""
+    from live_fixtures import BREAST_CANCER, DEFAULTS
+
+    from hpo_gym.live import LiveObjective
+
+    config = DEFAULTS["lr"]
+    objective = LiveObjective(BREAST_CANCER, "lr", fidelity={"iter": 50}, cache_dir=tmp_path, executor="inline")
+    first = objective.evaluate(config)
+    with objective.cache._conn:
+        assert objective.cache._conn.execute("UPDATE evaluations SET record = ?", (damage,)).rowcount == 1
+    with pytest.warns(RuntimeWarning, match=r"a record in .*evaluations.sqlite is damaged .*training instead"):
+        refitted = objective.evaluate(config)
+    assert not refitted.info["cached"] and refitted.score == first.score
+    again = objective.evaluate(config)
+    assert again.info["cached"] and again.score == first.score
+
+
+def test_every_record_the_objective_stores_reads_back():
+    """The damage check accepts what LiveObjective writes: a score (inf and NaN stored as text), or an error."""
+    from hpo_gym.live.cache import canonical, usable_record
+
+    for record in ({"score": 0.9, "cost": 1.5, "fit_seconds": 1.2}, {"score": float("nan"), "cost": 0.1},
+                   {"score": 1, "cost": 0}, {"error": "ValueError: bad", "cost": 0.2}):
+        assert usable_record(canonical(record)), record
+    for record in ({"score": True}, {"score": "high"}, {"score": 0.5, "cost": None}, {"cost": 0.1}, "0.5"):
+        assert not usable_record(record), record
