@@ -41,7 +41,9 @@ def _same_grid_values(a: TabularObjective, b: TabularObjective) -> bool:
 class HPOVectorEnv(VectorEnv):
     """``num_envs`` parallel :class:`~hpo_gym.env.HPOEnv` episodes over one table grid (Box actions).
 
-    Same arguments, observations and rewards as ``HPOEnv``, step for step. ``reset``'s ``info`` has ``HPOEnv``'s keys
+    Same arguments, observations and rewards as ``HPOEnv``, step for step (with ``noise=True`` the rows draw their
+    table seeds from this env's one generator, so noisy scores match a sync vector env's in distribution, not draw for
+    draw). ``reset``'s ``info`` has ``HPOEnv``'s keys
     as arrays with ``_key`` masks, as a sync vector env of ``HPOEnv`` gives. ``step``'s ``info`` holds arrays with Gymnasium's
     ``_key`` masks (a row that autoresets this step has its step entries masked out and its new episode's reset info
     masked in, as in a sync vector env): ``score``,
