@@ -319,6 +319,17 @@ def group_advantages(rewards: np.ndarray | torch.Tensor, std_normalize: bool = T
     return torch.where(flat, torch.zeros_like(a), a).to(torch.float32)
 
 
+def mean_baseline(rewards: np.ndarray) -> torch.Tensor:
+    """The REINFORCE ablation's advantages (``algo="reinforce"``): ``r - mean(r)`` over the whole batch, no std."""
+    return torch.as_tensor(rewards - rewards.mean(), dtype=torch.float32)
+
+
+def step_advantages(rewards: np.ndarray, cfg: LearnerConfig) -> torch.Tensor:
+    """Advantages of per-step groups (one group per row) for ``cfg.algo``: GRPO's :func:`group_advantages`, or
+    REINFORCE's :func:`mean_baseline`."""
+    return mean_baseline(rewards) if cfg.algo == "reinforce" else group_advantages(rewards, cfg.std_normalize)
+
+
 def batch_advantages(rewards: np.ndarray, span: np.ndarray, eps: float = 1e-8) -> torch.Tensor:
     """Group-centred advantages in the metric's units, scaled by one std over the whole batch.
 
@@ -533,7 +544,7 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
             rewards.append(sc if cfg.reward == "score" else improvement_rewards(sc, pb))
         rewards_np = np.concatenate(rewards)
         if cfg.algo == "reinforce":
-            adv = torch.as_tensor(rewards_np - rewards_np.mean(), dtype=torch.float32)
+            adv = mean_baseline(rewards_np)
         elif cfg.algo == "ppo-critic":  # placeholder: update() replaces it with r - V(s) from the critic
             adv = torch.as_tensor(rewards_np, dtype=torch.float32)
         elif cfg.advantage_norm == "batch":  # states are step-major: row t * episodes + i is episode i's step t
@@ -558,7 +569,7 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
     ep = run_episodes(policy, objs, cfg.horizon, G, rng, gen, device=device, score_all=False, rule_logp=True)
     r_ep = episode_returns(ep).reshape(len(tasks), G)
     if cfg.algo == "reinforce":
-        adv_ep = torch.as_tensor(r_ep - r_ep.mean(), dtype=torch.float32)
+        adv_ep = mean_baseline(r_ep)
     elif cfg.advantage_norm == "batch":
         adv_ep = batch_advantages(r_ep, np.array([score_span(t) for t in tasks]))
     else:

@@ -27,9 +27,9 @@ from agents.grpoformer.learner import (
     StateBuffer,
     collect,
     featurize_states,
-    group_advantages,
     improvement_rewards,
     run_episodes,
+    step_advantages,
     update,
 )
 from agents.grpoformer.policy import (
@@ -272,6 +272,23 @@ def check_not_diverged(policy: torch.nn.Module, step: int, lr: float, unit: str 
 STATE_KEYS = ("policy", "optimizer", "update", "evaluations", "wall_s", "rng", "gen")
 
 
+def _dropout_rng(device: str) -> dict[str, torch.Tensor]:
+    """The global torch generator's state, which draws the dropout masks in ``update()`` (``PolicyConfig.dropout``):
+    saved with the training state so that a resumed run continues bit for bit with dropout too."""
+    state = {"torch_rng": torch.get_rng_state()}
+    if torch.device(device).type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _restore_dropout_rng(state: Mapping[str, Any], device: str) -> None:
+    """Undo :func:`_dropout_rng` (a state saved before it existed has neither entry: dropout 0 never drew from it)."""
+    if "torch_rng" in state:
+        torch.set_rng_state(state["torch_rng"].cpu())  # map_location may have moved it
+    if "cuda_rng" in state and torch.device(device).type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
+
+
 def _read_state(path: Path, device: str) -> dict[str, Any]:
     """``state.pt`` for a resume, or a ``ValueError`` naming the file and the fix: a damaged or foreign file used to
     end in torch's own error (no path) or a ``KeyError``."""
@@ -428,7 +445,8 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
     per_seed = seed_tables(tables) if cfg.seed_tables else []
     pool, weights = training_pool(tables, [(syn, cfg.synthetic_frac), (mix, cfg.mixed_frac),
                                            (grid, cfg.grid_synthetic_frac), (per_seed, cfg.seed_tables_frac)])
-    policy = GRPOformerPolicy(cfg.policy).to(device)
+    # eval mode, the mode update() leaves it in and a resume sets: rollouts sample without dropout from the first one
+    policy = GRPOformerPolicy(cfg.policy).to(device).eval()
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learner.lr)
     critic = None
     if cfg.learner.algo == "ppo-critic":  # the ablation's value network (critic.py), saved with the training state
@@ -458,6 +476,7 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
         difficulty = np.asarray(st.get("difficulty", difficulty), dtype=np.float64)
         rng.bit_generator.state = st["rng"]
         gen.set_state(st["gen"].cpu())  # map_location moved it to the policy's device; the generator is CPU
+        _restore_dropout_rng(st, device)
         start, evaluations, wall0 = st["update"], st["evaluations"], st["wall_s"]
         heldout_evaluations = st.get("heldout_evaluations", 0)
         log_rows = _logged_rows(st, log_path, start)
@@ -518,7 +537,7 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
                 blob = {"policy": {"config": asdict(policy.config), "state_dict": policy.state_dict(), "extra": extra},
                         "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state, "gen": gen.get_state(),
                         "update": u + 1, "evaluations": evaluations, "wall_s": time.time() - t0,
-                        "heldout_evaluations": heldout_evaluations, "log": log_rows}
+                        "heldout_evaluations": heldout_evaluations, "log": log_rows, **_dropout_rng(device)}
                 blob["buffer"] = buffer.parts
                 blob["difficulty"] = difficulty
                 if critic is not None:
@@ -595,8 +614,9 @@ def train_online(objective, budget: int = 500, group_size: int | None = None, se
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
-    policy = (policy or GRPOformerPolicy()).to(check_device(device))
+    policy = (policy or GRPOformerPolicy()).to(check_device(device)).eval()  # sampled without dropout, as update() leaves it
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    frozen = copy.deepcopy(policy).eval() if cfg.kl_beta > 0 else None  # the initial policy, as in transfer training
     space = objective.space
     d = len(space)
     xs: list[np.ndarray] = []
@@ -624,10 +644,10 @@ def train_online(objective, budget: int = 500, group_size: int | None = None, se
             scores = np.array([finite_evaluation(objective, c, batch[i]).score for i, c in enumerate(configs)], dtype=float)
             enc = [space.encode(c) for c in configs]
             rewards = improvement_rewards(scores, max(ys) if ys else -np.inf)
-            adv = group_advantages(rewards[None, :], cfg.std_normalize)
+            adv = step_advantages(rewards[None, :], cfg)
             ro = Rollout(st, cand, log_prob(logp, cand, f), rewards[None, :], adv, g_n, np.array([np.nan]), np.array([np.nan]))
             if g_n > 1:
-                update(policy, optimizer, ro, buffer, cfg, rng, device=device)
+                update(policy, optimizer, ro, buffer, cfg, rng, frozen, device=device)
                 check_not_diverged(policy, len(ys) + g_n, cfg.lr, unit="evaluation")
             xs.extend(enc)
             ys.extend(scores.tolist())
