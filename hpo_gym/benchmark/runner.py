@@ -60,7 +60,7 @@ from tqdm.auto import tqdm
 from hpo_gym.episode import check_budget, is_whole_number, positive_count
 from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective
-from hpo_gym.benchmark.store import STEP_COLUMNS, ResultStore, RunKey
+from hpo_gym.benchmark.store import IDENTITY_PREFIX, STEP_COLUMNS, ResultStore, RunKey
 from hpo_gym.suites import HPOBENCH_NN, as_task_id, get_suite
 from hpo_gym.tasks import resolve_task_pool
 
@@ -76,21 +76,35 @@ TRAINED_ON_ATTR = "trained_on"
 
 #: An agent is given as a spec string (resolved by ``resolve_agent``) or a zero-argument factory.
 AgentSpec = Union[str, Callable[[], Any]]
-TaskSpec = Union[str, Objective]
+TaskSpec = Union[str, int, Objective]
 #: ``gym.make`` keywords that :func:`run_benchmark` sets for every run -> its argument that sets them.
 RUNNER_ENV_KWARGS = {"budget": "budget", "task": "tasks", "suite": "suite", "objective": "tasks"}
 
 
-def kfold_splits(tasks: Sequence[str], folds: int) -> list[list[str]]:
+def kfold_splits(tasks: Sequence[str], folds: int, groups: Mapping[str, Any] | None = None) -> list[list[str]]:
     """Split ``tasks`` (in order) into ``folds`` contiguous groups of near-equal size.
 
     Deterministic, so every agent and every rerun sees the same folds: 8 tasks and 4 folds give
-    ``[[t0, t1], [t2, t3], [t4, t5], [t6, t7]]``.
+    ``[[t0, t1], [t2, t3], [t4, t5], [t6, t7]]``. With ``groups`` (task -> key, e.g. its OpenML task id), tasks that
+    share a key stay in one fold and the split is over the keys, in order of first appearance (a task without a key is
+    a group of its own): the ``grpoformer-paper`` suite has six model-family tasks per dataset, and a fold boundary
+    through a dataset would score a transfer agent on a dataset whose other tables it was fitted on.
     """
     tasks = list(tasks)
-    if not is_whole_number(folds) or not 2 <= folds <= len(tasks):  # 2.5 would pass the range check and split oddly
-        raise ValueError(f"k-fold needs an integer 2 <= folds <= number of tasks ({len(tasks)}), got folds={folds!r}")
-    return [list(map(str, part)) for part in np.array_split(np.array(tasks, dtype=object), folds)]
+    keys = {t: (groups or {}).get(t, ("task", t)) for t in tasks}
+    units = list(dict.fromkeys(keys[t] for t in tasks))
+    if not is_whole_number(folds) or not 2 <= folds <= len(units):  # 2.5 would pass the range check and split oddly
+        what = f"number of tasks ({len(tasks)})" if len(units) == len(tasks) else \
+            f"number of task groups ({len(units)}: tasks that share an OpenML task id stay in one fold)"
+        raise ValueError(f"k-fold needs an integer 2 <= folds <= {what}, got folds={folds!r}")
+    fold_of = {unit: k for k, part in enumerate(np.array_split(np.arange(len(units)), folds)) for unit in
+               (units[i] for i in part)}
+    return [[str(t) for t in tasks if fold_of[keys[t]] == k] for k in range(folds)]
+
+
+def suite_task_ids(suite: str) -> dict[str, int]:
+    """``{task name: OpenML task id}`` of ``suite``'s tasks that have one: :func:`kfold_splits`' groups."""
+    return {name: tid for name, tid in get_suite(suite).tasks.items() if tid is not None}
 
 
 def is_transfer_agent(agent: Any) -> bool:
@@ -254,11 +268,7 @@ def run_episode(agent: Any, env: gym.Env, seed: int, budget: int) -> tuple[list[
             action = agent.act(obs)
             choose = time.perf_counter() - t0
             obs, reward, terminated, truncated, info = env.step(_padded(action, env.action_space, len(space)))
-            if observe is not None:
-                t0 = time.perf_counter()
-                observe(action, reward, {k: v for k, v in info.items() if k not in ORACLE_INFO})
-                choose += time.perf_counter() - t0
-            rows.append({
+            rows.append({  # before observe: an agent failing there must not hide the evaluation just made
                 "step": int(info["step"]),
                 "config": json.dumps({k: _jsonable(v) for k, v in info["config"].items()}),
                 "score": float(info["score"]), "best_score": float(info["best_score"]),
@@ -266,10 +276,17 @@ def run_episode(agent: Any, env: gym.Env, seed: int, budget: int) -> tuple[list[
                 "choose_seconds": choose, "eval_cost": float(info.get("cost", math.nan)),
                 "eval_error": str(info.get("error", "")),  # a failed fit: worst score, and why
             })
+            if observe is not None:
+                t0 = time.perf_counter()
+                observe(action, reward, {k: v for k, v in info.items() if k not in ORACLE_INFO})
+                rows[-1]["choose_seconds"] += time.perf_counter() - t0
             if terminated or truncated:
                 break
     except Exception:  # noqa: BLE001 - any agent error is a failed run, recorded, never fatal
         return rows, traceback.format_exc()
+    if len(rows) < budget:  # a wrapper's time limit: stored as ok, every metric at the budget left it out unsaid
+        return rows, (f"the env ended the episode after {len(rows)} of {budget} evaluations (terminated={terminated}, "
+                      f"truncated={truncated}): a wrapper cut it short; the harness sets the episode length by budget")
     return rows, None
 
 
@@ -442,7 +459,7 @@ def run_benchmark(
     jobs: int = 1,
     protocol: str = "all",
     folds: int = 4,
-    only_tasks: Sequence[str] | None = None,
+    only_tasks: Sequence[str | int] | None = None,
     resolve_agent: Callable[[str], Any] | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
     progress: bool = True,
@@ -468,8 +485,8 @@ def run_benchmark(
         jobs: worker processes (1 = run in this process).
         protocol: ``"all"`` or ``"kfold"`` (see the module doc).
         folds: number of folds for ``kfold``.
-        only_tasks: run only these tasks, by name or OpenML task id (folds and training sets still use
-            all ``tasks``); an empty list is refused, as it would run nothing.
+        only_tasks: run only these tasks, by name or OpenML task id (an id selects every task with it; folds and
+            training sets still use all ``tasks``); an empty list is refused, as it would run nothing.
         resolve_agent: turns a spec string into an agent, e.g. ``agents.registry.make_agent``.
         env_kwargs: extra ``gym.make`` keyword arguments (e.g. ``noise=True``); recorded in ``out``'s
             manifest, so a directory is never resumed with other ones. Checked by making one env first; the
@@ -492,7 +509,7 @@ def run_benchmark(
     seed_list = _seed_list(seeds)
     task_names, objectives = _resolve_tasks(tasks, suite)
     run_tasks = _select_tasks(only_tasks, task_names, suite)
-    splits = kfold_splits(task_names, folds) if protocol == "kfold" else [task_names]  # validates folds
+    splits = kfold_splits(task_names, folds, suite_task_ids(suite)) if protocol == "kfold" else [task_names]  # validates folds
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise ValueError(f"out must be a directory; {out} is a file: pass a directory path (a new one is created)")
 
@@ -500,7 +517,7 @@ def run_benchmark(
                    _env_kwargs(env_kwargs))
     _check_env(ctx, run_tasks)
     held_out_by_fold = {k: list(part) for k, part in enumerate(splits) if any(t in run_tasks for t in part)}
-    transfer_agents, agent_files, declared = _check_agents(ctx, protocol, held_out_by_fold if protocol == "kfold" else {},
+    transfer_agents, agent_files, identities, declared = _check_agents(ctx, protocol, held_out_by_fold if protocol == "kfold" else {},
                                                            task_names)
     ctx.agent_files = agent_files
     # one writer per directory: a second process with the same out stops here, naming the first (hpo_gym.lock)
@@ -510,10 +527,10 @@ def run_benchmark(
             store = ResultStore(out)
             store.check_manifest({"budget": budget, "protocol": protocol,
                                   "folds": folds if protocol == "kfold" else None,
-                                  "suite": suite if not objectives else "custom",
+                                  "suite": suite if any(t not in objectives for t in task_names) else None,
                                   "tasks": task_names if protocol == "kfold" else None, "env_kwargs": ctx.env_kwargs,
                                   "objectives": _objective_fingerprints(objectives)})
-            store.check_agent_files(agent_files, run_tasks, seed_list)
+            store.check_agent_files({**identities, **agent_files}, run_tasks, seed_list)
             store.clean_temporaries()
             if retry_failed:
                 store.remove_failed([(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list])
@@ -619,10 +636,10 @@ def _budget_if_taken(method: Callable[..., Any], budget: int) -> dict[str, int]:
 
 
 def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, Sequence[str]],
-                  task_names: Sequence[str]) -> tuple[set[str], dict[str, str], dict[str, frozenset[str]]]:
+                  task_names: Sequence[str]) -> tuple[set[str], dict[str, str], dict[str, str], dict[str, frozenset[str]]]:
     """Build each spec-string agent once; return the names of the transfer agents (those with ``fit``), the
     ``fingerprint`` of each built agent that has one (the content of the files it plays from, see
-    :mod:`hpo_gym.fingerprint`), and the tasks each agent that plays unfitted declares it was trained on
+    :mod:`hpo_gym.fingerprint`), the :func:`agent_identity` of every other built agent, and the tasks each agent that plays unfitted declares it was trained on
     (:func:`trained_on`; k-fold transfer agents are fitted per fold, on training tasks only). An agent with a
     ``check_plan(protocol, held_out_by_fold, task_names[, budget])`` method (see
     :class:`agents.base.TransferAgent`) checks there that it can play the folds this benchmark needs (k-fold: fold
@@ -637,6 +654,7 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
     """
     transfer: set[str] = set()
     fingerprints: dict[str, str] = {}
+    identities: dict[str, str] = {}
     declared: dict[str, frozenset[str]] = {}
     for name, spec in ctx.agents.items():
         try:  # a factory too, under either protocol: a pre-trained model it returns is checked as a name's is
@@ -665,7 +683,22 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
         fingerprint = getattr(agent, "fingerprint", None)
         if isinstance(fingerprint, str):
             fingerprints[name] = fingerprint
-    return transfer, fingerprints, declared
+        else:
+            identities[name] = agent_identity(spec, agent)
+    return transfer, fingerprints, identities, declared
+
+
+def agent_identity(spec: AgentSpec, agent: Any) -> str:
+    """What a label names, for an agent that plays from no file: its spec string, or the class and ``name`` of what its
+    factory builds. Recorded with the file fingerprints (:meth:`ResultStore.check_agent_files`), so a label reused for
+    another agent (``{"mine": "random"}``, then ``{"mine": "tpe"}``) is refused instead of handed random search's
+    stored runs. A factory's arguments beyond the agent's ``name`` are not compared (they need not print the same way
+    twice): give an agent with other settings another label."""
+    if isinstance(spec, str):
+        return f"{IDENTITY_PREFIX}spec {spec}"
+    kind = type(agent)
+    own_name = getattr(agent, "name", None)
+    return f"{IDENTITY_PREFIX}{kind.__module__}.{kind.__qualname__}" + (f" {own_name}" if isinstance(own_name, str) else "")
 
 
 def _mark_declared_in_sample(df: pd.DataFrame, declared: Mapping[str, frozenset[str]]) -> pd.DataFrame:
@@ -689,6 +722,9 @@ def _env_kwargs(env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     if not isinstance(env_kwargs, Mapping):
         raise ValueError(f"env_kwargs must be a dict of gym.make keyword arguments, e.g. {{'noise': True}}; "
                          f"got {env_kwargs!r}")
+    if "max_episode_steps" in env_kwargs:  # gym.make's TimeLimit: runs shorter than the budget, stored as finished
+        raise ValueError("env_kwargs must not set 'max_episode_steps': an episode is budget evaluations long (use "
+                         "run_benchmark's budget= argument)")
     clash = [k for k in RUNNER_ENV_KWARGS if k in env_kwargs]
     if clash:
         fixes = ", ".join(f"{k!r} (use run_benchmark's {RUNNER_ENV_KWARGS[k]}= argument)" for k in clash)
@@ -754,23 +790,22 @@ def _select_tasks(only_tasks: Sequence[str | int] | None, task_names: list[str],
     if not entries:
         raise ValueError("no tasks to run: the task list (--tasks) is empty; name tasks, e.g. --tasks credit_g,car "
                          "(or OpenML task ids), or leave --tasks out to run every task")
-    wanted = {entry: _task_name(entry, task_names, suite) for entry in entries}
-    unknown = sorted(str(e) for e, name in wanted.items() if name is None)
+    wanted = {entry: _matching_tasks(entry, task_names, suite) for entry in entries}
+    unknown = sorted(str(e) for e, names in wanted.items() if not names)
     if unknown:
         raise ValueError(f"unknown task(s) {unknown}; valid: {task_names} (or their OpenML task ids)")
-    chosen = set(wanted.values())
+    chosen = {name for names in wanted.values() for name in names}
     return [t for t in task_names if t in chosen]
 
 
-def _task_name(entry: str | int, task_names: list[str], suite: str) -> str | None:
-    """``entry`` as one of ``task_names``: itself, or the suite's name for an OpenML task id; None if neither."""
+def _matching_tasks(entry: str | int, task_names: list[str], suite: str) -> list[str]:
+    """The ``task_names`` that ``entry`` selects: itself, or every task of the suite with that OpenML task id (in the
+    ``grpoformer-paper`` suite one id is six tasks, one per model family, so a filter by id keeps all six)."""
     if entry in task_names:
-        return str(entry)
-    try:
-        name = get_suite(suite).task_name(entry)
-    except ValueError:
-        return None
-    return name if name in task_names else None
+        return [str(entry)]
+    key = as_task_id(entry)
+    tasks = get_suite(suite).tasks
+    return [name for name in task_names if key is not None and tasks.get(name) == key]
 
 
 def _resolve_tasks(tasks: Sequence[TaskSpec] | None, suite: str) -> tuple[list[str], dict[str, Objective]]:

@@ -50,10 +50,15 @@ MANIFEST = "benchmark.json"
 #: Content fingerprints of the files each agent plays from (its ``fingerprint``: a checkpoint, a saved model), by
 #: agent label: a rerun whose files changed is refused (see :meth:`ResultStore.check_agent_files`).
 AGENT_FILES = "agents.json"
+#: The start of a recorded entry that is no file fingerprint but what the label names (an agent that plays from no file:
+#: :func:`hpo_gym.benchmark.runner.agent_identity`).
+IDENTITY_PREFIX = "agent: "
 #: Settings that must agree between the runs of one store (mixing them would make numbers meaningless):
 #: ``env_kwargs`` change what a run measures (e.g. ``noise=True``); ``tasks`` is the ordered task list
 #: under k-fold, which defines the folds (``None`` under ``"all"``, where adding tasks is a resume); ``objectives`` are
-#: the user objectives' fingerprints by name (adding or leaving one out is a resume, a changed fingerprint is refused).
+#: the user objectives' fingerprints by name (adding or leaving one out is a resume, a changed fingerprint is refused);
+#: ``suite`` names the suite tasks' tables (None for user objectives only, which agrees with any suite: see
+#: :data:`MERGED_KEYS`).
 MANIFEST_KEYS = ("budget", "protocol", "folds", "suite", "tasks", "env_kwargs", "objectives")
 #: Keys that manifests written by older versions lack; such a manifest is accepted unchecked on them.
 LATER_KEYS = ("tasks", "env_kwargs", "objectives")
@@ -87,6 +92,23 @@ def shard_name(key: RunKey) -> str:
     agent, task, seed = key
     digest = hashlib.sha1(json.dumps([agent, task, int(seed)]).encode()).hexdigest()[:10]
     return f"{_slug(agent)}__{_slug(task)}__s{int(seed)}__{digest}.parquet"
+
+
+def _merged_suite(stored: Any, asked: Any) -> tuple[Any, bool]:
+    """The suite to record, and whether it conflicts with the stored one. The suite names the tables of the suite tasks,
+    so it is recorded only when a command has any (None: user objectives only); a command without them, or a directory
+    whose manifest says ``"custom"`` (written before 2026-11-27 for any benchmark with a user objective, its suite then
+    unrecorded), agrees with any suite, so adding or leaving out objectives is a resume, as :func:`_merged_objectives`
+    says."""
+    unknown = (None, "custom")
+    if stored in unknown or asked in unknown:
+        return (stored if asked in unknown else asked), False
+    return asked, stored != asked
+
+
+#: Manifest keys whose stored and asked values merge instead of having to be equal: ``{key: merge(stored, asked) ->
+#: (value to record, conflict)}``.
+MERGED_KEYS = {"objectives": _merged_objectives, "suite": _merged_suite}
 
 
 class ResultStore:
@@ -123,13 +145,16 @@ class ResultStore:
                 warnings.warn(f"{path} predates recording {unknown}; they are not checked, so resume it only with the "
                               "settings its runs were made with", RuntimeWarning, stacklevel=2)
             checked = [k for k in MANIFEST_KEYS if k not in unknown]
-            diff = {k: (have.get(k), wanted[k]) for k in checked if k != "objectives" and have.get(k) != wanted[k]}
-            merged, conflict = _merged_objectives(have.get("objectives"), wanted["objectives"])
-            if "objectives" in checked and conflict:
-                diff["objectives"] = (have.get("objectives"), wanted["objectives"])
+            diff = {k: (have.get(k), wanted[k]) for k in checked if k not in MERGED_KEYS and have.get(k) != wanted[k]}
+            merged = {}
+            for k in MERGED_KEYS.keys() & set(checked):
+                merged[k], conflict = MERGED_KEYS[k](have.get(k), wanted[k])
+                if conflict:
+                    diff[k] = (have.get(k), wanted[k])
             if not diff:
-                if "objectives" in checked and merged != have.get("objectives"):  # one added: recorded with the others
-                    atomic_write_bytes(path, json.dumps({**have, "objectives": merged}, indent=2).encode())
+                added = {k: v for k, v in merged.items() if v != have.get(k)}  # an objective or the suite's tasks added
+                if added:
+                    atomic_write_bytes(path, json.dumps({**have, **added}, indent=2).encode())
                 return
             detail = ", ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
             if n_runs:
@@ -150,11 +175,13 @@ class ResultStore:
             fitted.unlink()
 
     def check_agent_files(self, fingerprints: Mapping[str, str], tasks: Iterable[str], seeds: Iterable[int]) -> None:
-        """Record each agent's file fingerprint, or raise ``ValueError`` when an agent's stored runs were made from
-        other files: the label (e.g. ``grpoformer:runs/mine/policy.pt``) stays the same when the file is retrained in
-        place, so its stored runs would otherwise be returned as the new file's.
+        """Record each agent's file fingerprint (or, for an agent that plays from no file, what its label names:
+        :data:`IDENTITY_PREFIX`), or raise ``ValueError`` when an agent's stored runs were made from other files or by
+        another agent: the label (e.g. ``grpoformer:runs/mine/policy.pt``) stays the same when the file is retrained in
+        place, and a Python label (``{"mine": "random"}``, then ``{"mine": "tpe"}``) can be reused, so its stored runs
+        would otherwise be returned as the new agent's.
 
-        An agent with runs here on ``tasks`` x ``seeds`` but no recorded fingerprint (a directory from before this
+        An agent with runs here on ``tasks`` x ``seeds`` but no recorded file fingerprint (a directory from before this
         check) is not checked and not recorded, with a ``RuntimeWarning``: which files its runs came from is unknown.
         """
         path = self.root / AGENT_FILES
@@ -167,12 +194,16 @@ class ResultStore:
         if changed:
             detail = "; ".join(f"{name!r} (stored {a}, now {b})" for name, (a, b) in changed.items())
             raise ValueError(f"{self.root} holds runs of agents whose files or settings have changed since: {detail}; "
-                             "their checkpoint or model was replaced, or the agent now plays by other settings (e.g. "
-                             "grpoformer's density-ratio choice, the default since 2026-11-27), so the stored runs are not "
-                             "theirs. Use another --out directory (or remove this one to start over)")
+                             "their checkpoint or model was replaced, the agent now plays by other settings (e.g. "
+                             "grpoformer's density-ratio choice, the default since 2026-11-27), or the label now names "
+                             "another agent, so the stored runs are not theirs. Use another --out directory or label "
+                             "(or remove this one to start over)")
         new = {name: fp for name, fp in fingerprints.items() if name not in stored}
         runs = [(t, s) for t in tasks for s in seeds]
-        unchecked = sorted(name for name in new if any(self.has((name, t, s)) for t, s in runs))
+        # an identity is recorded for runs from before identities were: nothing was checked then either, so this
+        # claims no more than before (a file fingerprint would claim files nobody checked: left unrecorded, warned)
+        unchecked = sorted(name for name in new if not new[name].startswith(IDENTITY_PREFIX)
+                           and any(self.has((name, t, s)) for t, s in runs))
         if unchecked:
             warnings.warn(f"{self.root} has runs of {unchecked} from before agent files were recorded; that they match "
                           "the files now is not checked", RuntimeWarning, stacklevel=3)

@@ -599,3 +599,115 @@ def test_env_kwargs_a_user_objective_refuses_are_caught_before_any_run_is_stored
         run_benchmark(["random"], ["credit_g", mine], env_kwargs={"metric": "val_acc"}, **kwargs)
     assert not (tmp_path / "benchmark.json").exists()
     assert len(run_benchmark(["random"], ["credit_g", mine], **kwargs)) == 6
+
+
+def test_an_episode_cut_short_by_a_time_limit_is_refused_or_stored_as_failed(tmp_path):
+    """Found in review: env_kwargs={'max_episode_steps': 4} with budget 10 stored 4-step runs as finished, and every
+    metric at the budget came out NaN without a word. It is refused up front; an episode that another wrapper ends
+    early is a failed run that says why."""
+    import gymnasium as gym
+
+    from hpo_gym.benchmark.runner import run_episode
+
+    with pytest.raises(ValueError, match="must not set 'max_episode_steps': an episode is budget evaluations long"):
+        run_benchmark(["random"], ["credit_g"], budget=10, seeds=1, out=tmp_path, resolve_agent=make_agent,
+                      env_kwargs={"max_episode_steps": 4}, progress=False)
+    assert not (tmp_path / "benchmark.json").exists()
+    env = gym.make("HPO-OpenML-v0", task="credit_g", budget=10, max_episode_steps=4)
+    rows, error = run_episode(RandomSearch(), env, seed=0, budget=10)
+    assert len(rows) == 4 and "the env ended the episode after 4 of 10 evaluations (terminated=False, truncated=True)" in error
+    full, none = run_episode(RandomSearch(), gym.make("HPO-OpenML-v0", task="credit_g", budget=10), seed=0, budget=10)
+    assert len(full) == 10 and none is None
+
+
+class FailsInObserve(RandomSearch):
+    """Random search whose observe raises after the third evaluation."""
+
+    def observe(self, action, reward, info):
+        if info["step"] == 3:
+            raise RuntimeError("observe failed after evaluation 3")
+
+
+def test_a_run_failing_in_observe_keeps_the_evaluation_it_had_made(tmp_path):
+    """Found in review: the row was appended after observe, so a failure there dropped evaluation 3 (made, and for a
+    live fit paid for) from the stored failed run."""
+    df = run_benchmark({"observe-fails": FailsInObserve}, ["credit_g"], budget=5, seeds=1, out=tmp_path, progress=False)
+    assert df["step"].tolist() == [1, 2, 3] and (df["status"] == "failed").all()
+    assert "observe failed after evaluation 3" in df["error"].iloc[0]
+    assert df["eval_cost"].notna().all()
+
+
+def test_a_label_reused_for_another_agent_is_refused_not_handed_the_old_runs(tmp_path):
+    """Found in review: {'mine': 'random'} then {'mine': 'tpe'} into one directory returned random search's runs as
+    'mine'. What a label names (a spec, or the class and name a factory builds) is recorded with the file fingerprints;
+    the same agent resumes, another is refused, and a directory from before the record resumes and records it."""
+    from agents.optuna_agents import OptunaAgent
+
+    kwargs = dict(budget=3, seeds=1, resolve_agent=make_agent, progress=False)
+    first = run_benchmark({"mine": "random"}, ["credit_g"], out=tmp_path / "spec", **kwargs)
+    assert run_benchmark({"mine": "random"}, ["credit_g"], out=tmp_path / "spec", **kwargs).equals(first)
+    with pytest.raises(ValueError, match=r"'mine' \(stored agent: spec random, now agent: spec tpe\).*names another agent"):
+        run_benchmark({"mine": "tpe"}, ["credit_g"], out=tmp_path / "spec", **kwargs)
+    run_benchmark({"mine": lambda: OptunaAgent("tpe")}, ["credit_g"], out=tmp_path / "factory", **kwargs)
+    assert len(run_benchmark({"mine": lambda: OptunaAgent("tpe")}, ["credit_g"], out=tmp_path / "factory", **kwargs)) == 3
+    with pytest.raises(ValueError, match=r"stored agent: agents.optuna_agents.OptunaAgent tpe, now agent: "
+                                         r"agents.optuna_agents.OptunaAgent gp"):
+        run_benchmark({"mine": lambda: OptunaAgent("gp")}, ["credit_g"], out=tmp_path / "factory", **kwargs)
+    (tmp_path / "spec" / "agents.json").unlink()  # a directory from before identities were recorded
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run_benchmark({"mine": "random"}, ["credit_g"], out=tmp_path / "spec", **kwargs).equals(first)
+    assert json.loads((tmp_path / "spec" / "agents.json").read_text()) == {"mine": "agent: spec random"}
+
+
+def test_objectives_added_to_or_left_out_of_a_benchmark_with_suite_tasks_resume(tmp_path):
+    """Found in review: the manifest recorded suite 'custom' whenever a user objective was in the command, so
+    [mine, credit_g] followed by [credit_g] was refused as other settings (suite), although the store's own contract
+    says adding or leaving out an objective is a resume. The suite is recorded when the command has suite tasks, and a
+    command of objectives only (or an older 'custom' manifest) agrees with any."""
+    from hpo_gym.tabular import TabularObjective
+    from tests.tables import real_table_subset
+
+    mine = TabularObjective.from_dataframe(real_table_subset("car", 40), "acc", seed_column="seed", name="mine")
+    kwargs = dict(budget=3, seeds=1, out=tmp_path, resolve_agent=make_agent, progress=False)
+    for tasks in ([mine], [mine, "credit_g"], ["credit_g"], ["credit_g", mine], [mine]):
+        assert set(run_benchmark(["random"], tasks, **kwargs)["task"]) == {t if isinstance(t, str) else t.name for t in tasks}
+    assert ResultStore(tmp_path).manifest()["suite"] == "hpobench-nn"
+    store = ResultStore(tmp_path)
+    with pytest.raises(ValueError, match=r"other settings \(suite: stored 'hpobench-nn', asked 'another-suite'\)"):
+        store.check_manifest({**store.manifest(), "suite": "another-suite"})
+    legacy = tmp_path / "benchmark.json"
+    legacy.write_text(json.dumps({**json.loads(legacy.read_text()), "suite": "custom"}))
+    assert len(run_benchmark(["random"], ["credit_g", mine], **kwargs)) == 6
+    assert ResultStore(tmp_path).manifest()["suite"] == "hpobench-nn"  # the legacy value, now known
+
+
+def test_kfold_keeps_the_tasks_of_one_openml_task_in_one_fold():
+    """Found in review: grpoformer-paper lists six model-family tasks per OpenML task, and 4 contiguous folds cut
+    through two datasets, so a transfer agent was scored on a dataset whose other tables it was fitted on."""
+    from hpo_gym.benchmark.runner import kfold_splits, suite_task_ids
+    from hpo_gym.suites import HPOBENCH_NN_TASKS, get_suite
+
+    paper = list(get_suite("grpoformer-paper").tasks)
+    folds = kfold_splits(paper, 4, suite_task_ids("grpoformer-paper"))
+    assert sorted(t for f in folds for t in f) == sorted(paper)
+    fold_of_dataset = {}
+    for k, fold in enumerate(folds):
+        for task in fold:
+            assert fold_of_dataset.setdefault(task.split("-")[0], k) == k, task
+    assert len(fold_of_dataset) == 6 and [len(f) for f in folds] == [12, 12, 6, 6]
+    nn = list(HPOBENCH_NN_TASKS)  # one task per id: the folds (and the shipped fold checkpoints' keys) are unchanged
+    assert kfold_splits(nn, 4, suite_task_ids("hpobench-nn")) == kfold_splits(nn, 4)
+    with pytest.raises(ValueError, match=r"folds <= number of task groups \(6: tasks that share an OpenML task id"):
+        kfold_splits(paper, 7, suite_task_ids("grpoformer-paper"))
+
+
+def test_a_task_filter_by_an_openml_id_of_several_tasks_selects_them_all():
+    """Found in review: --tasks 167149 on grpoformer-paper said 'unknown task' (the id is six tasks, one per model
+    family); a filter by id now keeps every task with it."""
+    paper = list(runner.get_suite("grpoformer-paper").tasks)
+    assert runner._select_tasks([167149], paper, "grpoformer-paper") == [t for t in paper if t.startswith("167149-")]
+    assert runner._select_tasks(["167097-rf", "167149"], paper, "grpoformer-paper") == \
+        [t for t in paper if t.startswith("167149-")] + ["167097-rf"]
+    with pytest.raises(ValueError, match=r"unknown task\(s\) \['31'\]"):
+        runner._select_tasks([31], paper, "grpoformer-paper")
