@@ -195,11 +195,20 @@ class SB3PPOAgent:
             raise ValueError(_budget_error(self, budget))
 
     def save(self, path: str | Path) -> None:
-        """Save SB3's zip with the training task names inside it (see :data:`TRAINED_ON_ATTR`)."""
+        """Save SB3's zip with the training task names inside it (see :data:`TRAINED_ON_ATTR`). The model object
+        keeps none of it afterwards: a later plain ``model.save`` of the caller's must record no training tasks."""
         if self.model is None:
             raise RuntimeError("nothing to save: fit() the agent first")
+        missing = object()
+        before = getattr(self.model, TRAINED_ON_ATTR, missing)
         setattr(self.model, TRAINED_ON_ATTR, list(self.trained_on))
-        self.model.save(str(path))
+        try:
+            self.model.save(str(path))
+        finally:
+            if before is missing:
+                delattr(self.model, TRAINED_ON_ATTR)
+            else:
+                setattr(self.model, TRAINED_ON_ATTR, before)
 
     @classmethod
     def load(cls, path: str | Path, **kwargs: Any) -> SB3PPOAgent:

@@ -91,8 +91,10 @@ def test_save_and_load_roundtrip(tmp_path, credit_g):
     agent = SB3PPOAgent(total_timesteps=200, budget=10, n_steps=50)
     agent.fit([load_hpobench_nn("kc1")], seed=0)
     agent.save(tmp_path / "ppo.zip")
+    # found in review: save tagged the caller's model, so a later plain model.save recorded training tasks too
+    assert not hasattr(agent.model, "hpo_gym_trained_on")
     loaded = make_agent(f"ppo:{tmp_path / 'ppo.zip'}")
-    assert loaded.budget == 10
+    assert loaded.budget == 10 and loaded.trained_on == ("kc1",)
     # the harness records the zip's content (a replaced file must not inherit the old one's stored runs)
     assert loaded.fingerprint == files_fingerprint([tmp_path / "ppo.zip"]) and agent.fingerprint is None
     # ppo:PATH without .zip (SB3 adds it): the file SB3 read is hashed, not a missing one (one constant for every model)
