@@ -614,7 +614,8 @@ def train_online(objective, budget: int = 500, group_size: int | None = None, se
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
-    policy = (policy or GRPOformerPolicy()).to(check_device(device)).eval()  # sampled without dropout, as update() leaves it
+    # eval mode, as update() leaves it: the first group is sampled as every later one
+    policy = (policy or GRPOformerPolicy()).to(check_device(device)).eval()
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     frozen = copy.deepcopy(policy).eval() if cfg.kl_beta > 0 else None  # the initial policy, as in transfer training
     space = objective.space

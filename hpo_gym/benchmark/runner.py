@@ -509,7 +509,8 @@ def run_benchmark(
     seed_list = _seed_list(seeds)
     task_names, objectives = _resolve_tasks(tasks, suite)
     run_tasks = _select_tasks(only_tasks, task_names, suite)
-    splits = kfold_splits(task_names, folds, suite_task_ids(suite)) if protocol == "kfold" else [task_names]  # validates folds
+    # validates folds; the tasks of one OpenML task stay in one fold
+    splits = kfold_splits(task_names, folds, suite_task_ids(suite)) if protocol == "kfold" else [task_names]
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise ValueError(f"out must be a directory; {out} is a file: pass a directory path (a new one is created)")
 
@@ -517,8 +518,8 @@ def run_benchmark(
                    _env_kwargs(env_kwargs))
     _check_env(ctx, run_tasks)
     held_out_by_fold = {k: list(part) for k, part in enumerate(splits) if any(t in run_tasks for t in part)}
-    transfer_agents, agent_files, identities, declared = _check_agents(ctx, protocol, held_out_by_fold if protocol == "kfold" else {},
-                                                           task_names)
+    transfer_agents, agent_files, identities, declared = _check_agents(
+        ctx, protocol, held_out_by_fold if protocol == "kfold" else {}, task_names)
     ctx.agent_files = agent_files
     # one writer per directory: a second process with the same out stops here, naming the first (hpo_gym.lock)
     with directory_lock(out, "a benchmark") if out is not None else nullcontext():
@@ -636,10 +637,12 @@ def _budget_if_taken(method: Callable[..., Any], budget: int) -> dict[str, int]:
 
 
 def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, Sequence[str]],
-                  task_names: Sequence[str]) -> tuple[set[str], dict[str, str], dict[str, str], dict[str, frozenset[str]]]:
+                  task_names: Sequence[str]
+                  ) -> tuple[set[str], dict[str, str], dict[str, str], dict[str, frozenset[str]]]:
     """Build each spec-string agent once; return the names of the transfer agents (those with ``fit``), the
     ``fingerprint`` of each built agent that has one (the content of the files it plays from, see
-    :mod:`hpo_gym.fingerprint`), the :func:`agent_identity` of every other built agent, and the tasks each agent that plays unfitted declares it was trained on
+    :mod:`hpo_gym.fingerprint`), the :func:`agent_identity` of every other built agent, and the tasks each agent that
+    plays unfitted declares it was trained on
     (:func:`trained_on`; k-fold transfer agents are fitted per fold, on training tasks only). An agent with a
     ``check_plan(protocol, held_out_by_fold, task_names[, budget])`` method (see
     :class:`agents.base.TransferAgent`) checks there that it can play the folds this benchmark needs (k-fold: fold
@@ -698,7 +701,8 @@ def agent_identity(spec: AgentSpec, agent: Any) -> str:
         return f"{IDENTITY_PREFIX}spec {spec}"
     kind = type(agent)
     own_name = getattr(agent, "name", None)
-    return f"{IDENTITY_PREFIX}{kind.__module__}.{kind.__qualname__}" + (f" {own_name}" if isinstance(own_name, str) else "")
+    name = f" {own_name}" if isinstance(own_name, str) else ""
+    return f"{IDENTITY_PREFIX}{kind.__module__}.{kind.__qualname__}{name}"
 
 
 def _mark_declared_in_sample(df: pd.DataFrame, declared: Mapping[str, frozenset[str]]) -> pd.DataFrame:

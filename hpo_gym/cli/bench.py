@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", default=HPOBENCH_NN, help=f"task suite (default {HPOBENCH_NN}); known: {', '.join(suite_names())}")
     p.add_argument("--tasks", type=name_list, default=None,
                    help="comma-separated task names or OpenML ids to run (an id runs every task with it; default: "
-                        "all of the suite; `hpo-gym tasks` lists them); under --protocol kfold the folds are still made over the whole suite")
+                        "all of the suite; `hpo-gym tasks` lists them); under --protocol kfold the folds are still "
+                        "made over the whole suite")
     p.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
     p.add_argument("--seeds", type=positive_int, default=10, help="seeds 0..N-1 per (agent, task) (default 10)")
     p.add_argument("--out", required=True, type=Path, help="result directory; rerunning skips finished runs")

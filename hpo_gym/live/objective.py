@@ -398,8 +398,8 @@ class LiveObjective:
             warnings.warn(f"evaluation cache {self.cache.path} unreadable ({e}); training instead", RuntimeWarning, stacklevel=3)
             return None
         except DamagedRecord as e:  # the new fit's record replaces it (INSERT OR REPLACE)
-            warnings.warn(f"{e}; training instead, and the new result replaces it (delete the file, or pass cache=False, "
-                          "if many are)", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"{e}; training instead, and the new result replaces it (delete the file, or pass "
+                          "cache=False, if many are)", RuntimeWarning, stacklevel=3)
             return None
 
     def _cache_put(self, key: str, record: Mapping[str, Any]) -> None:

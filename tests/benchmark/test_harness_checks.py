@@ -615,7 +615,8 @@ def test_an_episode_cut_short_by_a_time_limit_is_refused_or_stored_as_failed(tmp
     assert not (tmp_path / "benchmark.json").exists()
     env = gym.make("HPO-OpenML-v0", task="credit_g", budget=10, max_episode_steps=4)
     rows, error = run_episode(RandomSearch(), env, seed=0, budget=10)
-    assert len(rows) == 4 and "the env ended the episode after 4 of 10 evaluations (terminated=False, truncated=True)" in error
+    assert len(rows) == 4
+    assert "the env ended the episode after 4 of 10 evaluations (terminated=False, truncated=True)" in error
     full, none = run_episode(RandomSearch(), gym.make("HPO-OpenML-v0", task="credit_g", budget=10), seed=0, budget=10)
     assert len(full) == 10 and none is None
 
@@ -646,10 +647,12 @@ def test_a_label_reused_for_another_agent_is_refused_not_handed_the_old_runs(tmp
     kwargs = dict(budget=3, seeds=1, resolve_agent=make_agent, progress=False)
     first = run_benchmark({"mine": "random"}, ["credit_g"], out=tmp_path / "spec", **kwargs)
     assert run_benchmark({"mine": "random"}, ["credit_g"], out=tmp_path / "spec", **kwargs).equals(first)
-    with pytest.raises(ValueError, match=r"'mine' \(stored agent: spec random, now agent: spec tpe\).*names another agent"):
+    with pytest.raises(ValueError,
+                       match=r"'mine' \(stored agent: spec random, now agent: spec tpe\).*names another agent"):
         run_benchmark({"mine": "tpe"}, ["credit_g"], out=tmp_path / "spec", **kwargs)
     run_benchmark({"mine": lambda: OptunaAgent("tpe")}, ["credit_g"], out=tmp_path / "factory", **kwargs)
-    assert len(run_benchmark({"mine": lambda: OptunaAgent("tpe")}, ["credit_g"], out=tmp_path / "factory", **kwargs)) == 3
+    again = run_benchmark({"mine": lambda: OptunaAgent("tpe")}, ["credit_g"], out=tmp_path / "factory", **kwargs)
+    assert len(again) == 3
     with pytest.raises(ValueError, match=r"stored agent: agents.optuna_agents.OptunaAgent tpe, now agent: "
                                          r"agents.optuna_agents.OptunaAgent gp"):
         run_benchmark({"mine": lambda: OptunaAgent("gp")}, ["credit_g"], out=tmp_path / "factory", **kwargs)
@@ -671,7 +674,8 @@ def test_objectives_added_to_or_left_out_of_a_benchmark_with_suite_tasks_resume(
     mine = TabularObjective.from_dataframe(real_table_subset("car", 40), "acc", seed_column="seed", name="mine")
     kwargs = dict(budget=3, seeds=1, out=tmp_path, resolve_agent=make_agent, progress=False)
     for tasks in ([mine], [mine, "credit_g"], ["credit_g"], ["credit_g", mine], [mine]):
-        assert set(run_benchmark(["random"], tasks, **kwargs)["task"]) == {t if isinstance(t, str) else t.name for t in tasks}
+        names = {t if isinstance(t, str) else t.name for t in tasks}
+        assert set(run_benchmark(["random"], tasks, **kwargs)["task"]) == names
     assert ResultStore(tmp_path).manifest()["suite"] == "hpobench-nn"
     store = ResultStore(tmp_path)
     with pytest.raises(ValueError, match=r"other settings \(suite: stored 'hpobench-nn', asked 'another-suite'\)"):

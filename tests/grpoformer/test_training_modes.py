@@ -83,7 +83,8 @@ def test_every_rollout_samples_in_eval_mode_from_the_first_update(tmp_path, monk
     from agents.grpoformer.train import TrainConfig, train
 
     real_run, modes = learner.run_episodes, []
-    monkeypatch.setattr(learner, "run_episodes", lambda policy, *a, **k: modes.append(policy.training) or real_run(policy, *a, **k))
+    monkeypatch.setattr(learner, "run_episodes",
+                        lambda policy, *a, **k: modes.append(policy.training) or real_run(policy, *a, **k))
     cfg = TrainConfig(updates=2, synthetic=0, eval_every=10**6, policy=PolicyConfig(dropout=0.2))
     cfg = dataclasses.replace(cfg, learner=dataclasses.replace(cfg.learner, episodes=2, horizon=4))
     train([load_hpobench_nn("kc1")], tmp_path / "run", cfg, progress=False)
