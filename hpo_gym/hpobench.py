@@ -160,11 +160,18 @@ def _reported_cost(cost: Any, wall_seconds: float, info: dict[str, Any]) -> floa
 
 
 def _without_test_results(info: Any) -> Any:
-    """HPOBench's ``info`` without its test-set entries (``test_loss``, ``test_scores``, ...): the step's info reaches
-    the agent, and a number measured on the test split must not steer the search."""
+    """HPOBench's ``info`` without its test-set entries (``test_loss``, ``test_scores``, ``testLoss``, also inside
+    nested dicts such as ``{"scores": {"test": ...}}``): the step's info reaches the agent, and a number measured on the
+    test split must not steer the search. A key is a test entry when ``test`` is one of its words (``_``, punctuation
+    or a camelCase capital separate words), so ``latest_epoch`` stays."""
     if not isinstance(info, Mapping):
         return info
-    return {k: v for k, v in info.items() if not re.search(r"(^|[_\W])test($|[_\W])", str(k).lower())}
+    return {k: _without_test_results(v) for k, v in info.items() if not _names_the_test_split(str(k))}
+
+
+def _names_the_test_split(key: str) -> bool:
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key).lower()
+    return re.search(r"(^|[_\W])test($|[_\W])", words) is not None
 
 
 def _check_fidelity(fidelity_space: Any, fidelity: Mapping[str, Any]) -> None:

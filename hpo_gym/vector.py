@@ -47,7 +47,8 @@ class HPOVectorEnv(VectorEnv):
     as arrays with ``_key`` masks, as a sync vector env of ``HPOEnv`` gives. ``step``'s ``info`` holds arrays with Gymnasium's
     ``_key`` masks (a row that autoresets this step has its step entries masked out and its new episode's reset info
     masked in, as in a sync vector env): ``score``,
-    ``best_score``, ``cost``, ``normalized_regret``, ``task``, ``openml_task_id``, ``step``, ``action_clipped`` and
+    ``best_score``, ``cost``, ``normalized_regret``, ``task``, ``openml_task_id`` (-1 for a task without one, where
+    ``HPOEnv`` gives None: the array is numeric), ``step``, ``action_clipped`` and
     ``cell`` instead of ``config`` (configurations are not built per step, for speed: :meth:`cell_config`).
     Episodes autoreset on the next step (``AutoresetMode.NEXT_STEP``). ``reset(options={"task": ...})`` keeps
     that task for the autoreset episodes of the rows it resets, until their next ``reset``; ``HPOEnv`` in a sync vector

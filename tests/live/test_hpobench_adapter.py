@@ -160,7 +160,8 @@ class PercentErrorBenchmark(WineSVMBenchmark):
         accuracy = result["info"]["val_accuracy"]
         return {**result, "function_value": 100.0 * (1.0 - accuracy),
                 "info": {"val_accuracy": accuracy, "test_accuracy": accuracy, "test_loss": 1.0 - accuracy,
-                         "latest_epoch": 3}}
+                         "latest_epoch": 3, "testLoss": 1.0 - accuracy,  # camelCase and nested: found in review
+                         "scores": {"val": accuracy, "test": accuracy, "contest": 1}}}
 
 
 def test_a_failed_call_never_outranks_a_real_configuration():
@@ -177,7 +178,8 @@ def test_a_failed_call_never_outranks_a_real_configuration():
     with pytest.warns(RuntimeWarning, match=r"scored -\d.*below worst_score=-1, the score of a failed call"):
         assert without.evaluate({"C": 0.01, "gamma": 10.0, "scale": False}).score < -1  # a few % error is below -1
     ev = HPOBenchObjective(PercentErrorBenchmark(), worst_score=-100.0).evaluate(ok)
-    assert sorted(ev.info["hpobench_info"]) == ["latest_epoch", "val_accuracy"]  # 'latest' is no test entry
+    assert sorted(ev.info["hpobench_info"]) == ["latest_epoch", "scores", "val_accuracy"]  # 'latest' is no test entry
+    assert ev.info["hpobench_info"]["scores"] == {"val": ev.info["hpobench_info"]["val_accuracy"], "contest": 1}
     with pytest.raises(ValueError, match=r"objective_kwargs must not hold \['fidelity'\].*fidelity=\.\.\."):
         HPOBenchObjective(PercentErrorBenchmark(), objective_kwargs={"fidelity": {"subsample": 0.5}})
 
