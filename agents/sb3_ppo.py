@@ -358,7 +358,8 @@ def _parse_spec(arg: str) -> _Spec:
     for item in arg.split(":"):
         key, eq, value = item.strip().rpartition("=")
         key = key.strip() if eq else "total_timesteps"
-        if key not in ("total_timesteps", "budget") or key in kwargs or not value.strip().isdigit():
+        digits = value.strip().isdigit() and value.isascii()  # int('²') fails with its own message, not the forms
+        if key not in ("total_timesteps", "budget") or key in kwargs or not digits:
             raise ValueError(f"ppo takes a number of training timesteps or the path of a saved model, got {arg!r} (no "
                              "such file); the forms are ppo:N, ppo:budget=B, ppo:N:budget=B (B = the episode length "
                              "it trains for and can run, default 50) and ppo:PATH.zip")

@@ -256,8 +256,24 @@ class GRPOformerAgent:
         stored in a result directory must not be returned as the new checkpoints' runs. Under ``select="density-ratio"``
         the rule and its settings are appended: the label ``grpoformer`` played the first-new rule before that became
         the default, and those stored runs are not the density ratio's (a first-new agent keeps the files' hash alone,
-        so its stored runs stay valid)."""
-        return self._files_fingerprint() + self.selection_tag
+        so its stored runs stay valid). Other play settings that differ from their defaults (temperature, mode_first,
+        warm_start, deterministic mode, the number of candidates) are appended too (:attr:`play_tag`): a label reused
+        with another temperature kept the first one's stored runs (found in review)."""
+        return self._files_fingerprint() + self.selection_tag + self.play_tag
+
+    @property
+    def play_tag(self) -> str:
+        """``""`` with the default play settings (so the default agents' recorded fingerprints stay valid), else
+        ``+play(...)`` naming each setting that differs."""
+        default_g = DENSITY_RATIO_CANDIDATES if self.select == "density-ratio" and not self.deterministic \
+            else FIRST_NEW_CANDIDATES
+        changed = [f"T={_exact_text(self.temperature)}" if self.temperature != 1.0 else "",
+                   f"mode_first={self.mode_first}" if self.mode_first else "",
+                   f"warm_start={self._warm_start}" if self._warm_start is not None else "",
+                   "deterministic" if self.deterministic else "",
+                   f"G={self.group_size}" if self.group_size != default_g and not self.selection_tag else ""]
+        changed = [c for c in changed if c]
+        return f"+play({','.join(changed)})" if changed else ""
 
     @property
     def selection_tag(self) -> str:
@@ -672,7 +688,13 @@ class GRPOformerAgent:
         names = [o.name for o in train_objectives]
         cfg = TrainConfig(seed=seed, device=self.device)
         key = fold_key(names, seed, recipe_tag(cfg))
-        for candidate in (CHECKPOINT_DIR / "folds" / f"{key}.pt", cache_dir() / key / "policy.pt"):
+        shipped = CHECKPOINT_DIR / "folds" / f"{key}.pt"
+        embedded = _are_the_embedded_tables(train_objectives)
+        # the shipped ones were trained on the embedded tables; a cached one on the tables it was fitted with, whose
+        # data (and metric) its key holds: a name alone let tables under swapped names load a checkpoint trained on
+        # the table now held out under another name (found in review)
+        key = key if embedded else f"{key}-{_tables_digest(train_objectives)}"
+        for candidate in ((shipped,) if embedded else ()) + (cache_dir() / key / "policy.pt",):
             if candidate.exists():  # a file under another fold's key would pass as held-out: its tasks are checked
                 self.checkpoint = candidate
                 self.policy, self.meta = load_fold_policy(candidate, train_objectives, seed, self.device)
@@ -689,6 +711,21 @@ class GRPOformerAgent:
         self.policy = train(train_objectives, out, cfg, resume=True, wait_for_lock=True).eval()
         self.checkpoint = out / "policy.pt"
         self.policy, self.meta = load_policy(self.checkpoint, self.device)
+
+
+def _are_the_embedded_tables(objectives: Sequence[Objective]) -> bool:
+    """Whether every objective is the embedded suite's table of its name with the default metric, which the shipped
+    fold checkpoints were trained on (same fingerprint: space, metric, direction and every score)."""
+    from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
+
+    return all(o.name in HPOBENCH_NN_TASKS and getattr(o, "fingerprint", None) == load_hpobench_nn(o.name).fingerprint
+               for o in objectives)
+
+
+def _tables_digest(objectives: Sequence[Objective]) -> str:
+    """A short digest of the training tables' fingerprints, in name order: a cached fold checkpoint's key part."""
+    parts = sorted((o.name, str(getattr(o, "fingerprint", None))) for o in objectives)
+    return hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
 
 
 def _factory(arg: str | None) -> GRPOformerAgent:

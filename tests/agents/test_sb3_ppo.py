@@ -81,6 +81,8 @@ def test_untrained_ppo_fails_clearly(credit_g):
         make_agent("ppo:/no/such/model.zip")
     with pytest.raises(ValueError, match=r"total_timesteps must be a whole number of training steps >= 1 \(got 0\)"):
         make_agent("ppo:0")  # used to train nothing yet report trained_on = the fit tasks (runs labelled in-sample)
+    with pytest.raises(ValueError, match=r"got '²' \(no such file\); the forms are ppo:N"):
+        make_agent("ppo:²")  # a digit to str.isdigit, not to int(): its bare int() error named no form (review)
     with pytest.raises(ValueError, match=r"ppo:budget=0: the budget B in ppo:budget=B must be a whole number >= 1"):
         make_agent("ppo:budget=0")
 

@@ -283,3 +283,19 @@ def test_an_agent_pickled_before_the_selection_rule_plays_the_first_new_rule():
     old.__setstate__(state)
     again = pickle.loads(pickle.dumps(old))
     assert (again.select, again.group_size, again.selection_tag) == ("first-new", 8, "")
+
+
+def test_play_settings_that_differ_from_the_defaults_are_in_the_fingerprint():
+    """Found in review: temperature, mode_first, warm_start, deterministic mode and the number of candidates were not
+    in the fingerprint, so a label reused with another temperature kept the first one's stored runs. Each non-default
+    one is named; the default agents keep the fingerprint their result directories recorded."""
+    files = GRPOformerAgent()._files_fingerprint()
+    assert GRPOformerAgent().fingerprint == files + GRPOformerAgent().selection_tag
+    assert GRPOformerAgent(select="first-new").fingerprint == files
+    tags = {kwargs: GRPOformerAgent(**dict(kwargs)).play_tag for kwargs in (
+        (("temperature", 0.7),), (("mode_first", 2),), (("warm_start", 5),), (("deterministic", True),),
+        (("select", "first-new"), ("group_size", 16)), (("temperature", 0.7), ("mode_first", 2)))}
+    assert list(tags.values()) == ["+play(T=0.7)", "+play(mode_first=2)", "+play(warm_start=5)",
+                                   "+play(deterministic)", "+play(G=16)", "+play(T=0.7,mode_first=2)"]
+    assert GRPOformerAgent(group_size=16).play_tag == ""  # the ratio's own tag names G already
+    assert GRPOformerAgent(group_size=16).fingerprint != GRPOformerAgent().fingerprint

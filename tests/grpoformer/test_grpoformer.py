@@ -384,6 +384,38 @@ def test_fit_without_a_matching_checkpoint_says_it_trains_and_where(tmp_path, mo
     assert str(agent.checkpoint).startswith(str(tmp_path)) and agent.meta["train_tasks"] == ["car", "kc1"]
 
 
+def test_fit_loads_the_shipped_fold_checkpoint_only_for_the_embedded_tables(tmp_path, monkeypatch, capsys):
+    """Found in review: the fold key held task names only, so tables under those names with other data (swapped names
+    put a held-out table's data under a training name) or another metric loaded the shipped checkpoint, trained on
+    the embedded tables. Those are trained on (a cached checkpoint keyed by the tables' fingerprints); the embedded
+    tables still load the shipped one."""
+    import dataclasses
+
+    import agents.grpoformer.train as training
+    from hpo_gym.benchmark import kfold_splits
+    from hpo_gym.suites import HPOBENCH_NN_TASKS
+
+    real_train = training.train
+
+    def one_update(objectives, out, cfg, **kwargs):  # the recipe's 150 updates, cut to one for the test
+        return real_train(objectives, out, dataclasses.replace(cfg, updates=1, synthetic=0), progress=False, **kwargs)
+
+    monkeypatch.setenv("HPO_GYM_CACHE", str(tmp_path))
+    monkeypatch.setattr(training, "train", one_update)
+    held = kfold_splits(list(HPOBENCH_NN_TASKS), 4)[1]
+    names = [t for t in HPOBENCH_NN_TASKS if t not in held]
+    embedded = GRPOformerAgent()
+    embedded.fit([load_hpobench_nn(t) for t in names], seed=1)
+    assert "folds" in str(embedded.checkpoint)
+    other_metric = GRPOformerAgent()
+    other_metric.fit([load_hpobench_nn(t, metric="val_f1") for t in names], seed=1)
+    assert str(other_metric.checkpoint).startswith(str(tmp_path))
+    assert "training the shipped recipe now" in capsys.readouterr().err
+    again = GRPOformerAgent()  # the cached checkpoint of those tables is found again, not retrained
+    again.fit([load_hpobench_nn(t, metric="val_f1") for t in names], seed=1)
+    assert again.checkpoint == other_metric.checkpoint and "training" not in capsys.readouterr().err
+
+
 def test_ppo_critic_ablation_saves_and_resumes_its_critic(tmp_path):
     """The critic, its optimizer and the PCR state buffer are part of the training state: after 2 updates and a
     resume to 3 they hold what an uninterrupted run's hold."""
