@@ -48,7 +48,7 @@ def test_paper_mode_reinforce_learns_from_the_mean_baseline_not_grpos_normalized
             expected = r - r.mean() if algo == "reinforce" else (r - r.mean()) / (r.std() + 1e-8)
             if np.ptp(r) > 0:
                 np.testing.assert_allclose(call["advantages"][0].numpy(), expected, rtol=1e-4, atol=1e-6)
-        assert algo == "grpo" or any(np.ptp(c["rewards"]) > 0 for c in calls), "no group with different rewards"
+        assert any(np.ptp(c["rewards"]) > 0 for c in calls), "no group with different rewards: nothing was checked"
 
 
 def test_paper_mode_keeps_the_initial_policy_as_its_kl_reference(monkeypatch):
