@@ -64,6 +64,12 @@ def inner_table(stage: str, settings: dict[str, dict], n: int, budget: int, out:
     return table
 
 
+def best_ratio(table: pd.DataFrame) -> str:
+    """The stage's lowest density-ratio setting: the next stage varies one of its settings, which the policy alone
+    (the reference row, which could rank first at a tiny --budget) does not have."""
+    return str(next(name for name in table.index if name != POLICY_ALONE))
+
+
 def start_settings(chosen: str, settings: dict[str, dict], afters: tuple[int, ...]) -> dict[str, dict]:
     """The grid's ``chosen`` setting with each ``select_after`` in ``afters``; the agent's default keeps its grid name,
     so its stored inner runs count."""
@@ -94,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
               ("grid", {**alone, **ratio_settings((16, 32), (0.05, 0.1), (0.1, 0.15))}, GRID_SEEDS)]
     for stage, settings, n in stages:
         table = inner_table(stage, settings, n, args.budget, out)
-    settings = {**alone, **start_settings(str(table.index[0]), settings, (5, SELECT_AFTER, 20))}
+    settings = {**alone, **start_settings(best_ratio(table), settings, (5, SELECT_AFTER, 20))}
     table = inner_table("start", settings, GRID_SEEDS, args.budget, out)
-    chosen = str(table.index[0])
+    chosen = best_ratio(table)
     settings = pool_settings(chosen, settings[chosen], (64, 128))
     table = inner_table("pool", settings, GRID_SEEDS, args.budget, out, reference=chosen)
     chosen = larger_pool_if_clear(table, chosen)

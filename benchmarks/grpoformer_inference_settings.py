@@ -82,7 +82,7 @@ def inner_selection(settings: Mapping[str, Mapping[str, Any]], budget: int, seed
     diff = runs["score"] - runs["score"].xs(reference, level="agent").reindex(runs.index.droplevel("agent")).to_numpy()
     table["score diff vs reference"] = diff.groupby(level="agent").mean()
     table["paired s.e."] = diff.groupby(level="agent").std(ddof=1) / np.sqrt(diff.groupby(level="agent").size())
-    return table.sort_values("score")
+    return table.sort_values("score", kind="stable")  # ties (budgets <= 10, before any choice acts) keep their order
 
 
 def heldout_comparison(final: Mapping[str, Mapping[str, Any]], reference: str, budget: int, seeds: int,

@@ -28,7 +28,7 @@ from agents.grpoformer.agent import SHIPPED_CHECKPOINT  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import per_task_table, require_finished_runs  # noqa: E402
-from hpo_gym.cli import main as cli_main, positive_int, run_script  # noqa: E402
+from hpo_gym.cli import EXIT_INTERRUPTED, main as cli_main, positive_int, run_script  # noqa: E402
 
 #: variant -> extra ``hpo-gym train-grpoformer`` arguments (None: the shipped checkpoint, trained with seed 0)
 VARIANTS: dict[str, list[str] | None] = {
@@ -56,8 +56,11 @@ def train_variants(out: Path) -> dict[str, Path]:
             paths[variant] = SHIPPED_CHECKPOINT
             continue
         d = run_dir(out, variant)
-        if cli_main(["train-grpoformer", "--out", str(d), "--resume", *extra]) != 0:
-            raise RuntimeError(f"training {variant!r} failed; see the message above")
+        status = cli_main(["train-grpoformer", "--out", str(d), "--resume", *extra])
+        if status == EXIT_INTERRUPTED:  # the command caught Ctrl-C: the script's own resume line, and exit 130
+            raise KeyboardInterrupt
+        if status != 0:  # its message is above; its status (1: the machine, 2: the input) is the script's
+            raise SystemExit(status)
         paths[variant] = d / "policy.pt"
     return paths
 

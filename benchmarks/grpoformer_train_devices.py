@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(e))
     if args.json and not Path(args.json).resolve().parent.is_dir():  # it failed with a traceback after all the timing
         parser.error(f"--json {args.json}: its folder does not exist; create it or give another path")
+    if args.json and Path(args.json).is_dir():  # likewise, after all the timing (found in review)
+        parser.error(f"--json {args.json} is a directory; give a file path, e.g. {Path(args.json) / 'devices.json'}")
     rows = []
     for device in devices:
         rows.append(time_training(device, args.updates, args.fold, args.threads))

@@ -139,11 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would fail again
             return EXIT_BROKEN_PIPE
         except OSError as e:  # a path that cannot be written (permissions, a file where a directory is needed, a full disk)
-            fix = PATH_FIXES.get(e.errno or 0)
-            hint = getattr(args, "interrupt_hint", None) if e.errno in MACHINE_ERRNOS else None
-            resume = f"; then {hint(args)}" if hint is not None else ""
-            print(f"hpo-gym {args.command}: error: {e}{'; ' + fix if fix else ''}{resume}", file=sys.stderr)
-            return EXIT_FAILED if e.errno in MACHINE_ERRNOS else 2
+            hint = getattr(args, "interrupt_hint", None)
+            return report_os_error(f"hpo-gym {args.command}", e, hint(args) if hint is not None else "")
         except KeyboardInterrupt:  # one line, and how this command resumes: its ``interrupt_hint(args)``, if it has one
             hint = getattr(args, "interrupt_hint", None)
             resume = hint(args) if hint is not None else ""
@@ -173,6 +170,19 @@ def run_script(main: Callable[[], int], resume_hint: str) -> int:
         return EXIT_INTERRUPTED
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as e:
         return report_error(name, e)
+    except OSError as e:  # an --out that is a file, a read-only or full disk: one line, as the commands give
+        return report_os_error(name, e, resume_hint)
+
+
+def report_os_error(program: str, error: OSError, resume_hint: str = "") -> int:
+    """One line for a path that cannot be used (permissions, a file where a directory is needed, a full disk) with its
+    fix, and the exit status: 1 for a full disk (the machine, not the command: ``resume_hint`` says how to go on), 2
+    otherwise (the path given is the problem)."""
+    fix = PATH_FIXES.get(error.errno or 0)
+    machine = error.errno in MACHINE_ERRNOS
+    resume = f"; then {resume_hint}" if machine and resume_hint else ""
+    print(f"{program}: error: {error}{'; ' + fix if fix else ''}{resume}", file=sys.stderr)
+    return EXIT_FAILED if machine else 2
 
 
 def report_error(program: str, error: BaseException) -> int:
@@ -188,7 +198,9 @@ def report_error(program: str, error: BaseException) -> int:
               "finished runs)", file=sys.stderr)
         return EXIT_FAILED
     print(f"{program}: error: {error}", file=sys.stderr)
-    return EXIT_FAILED if isinstance(error, (TaskNotLoaded, RunsFailed)) else 2
+    live_data = sys.modules.get("hpo_gym.live.data")  # only loaded where a live task was asked for (it imports openml)
+    unreachable = live_data is not None and isinstance(error, live_data.OpenMLUnavailableError)  # offline: not the input
+    return EXIT_FAILED if unreachable or isinstance(error, (TaskNotLoaded, RunsFailed)) else 2
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

@@ -15,7 +15,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpo_gym.cli import EXIT_FAILED, WORKER_DIED, finite_float, import_from_working_directory, name_list, positive_int
+from hpo_gym.cli import (EXIT_FAILED, WORKER_DIED, finite_float, import_from_working_directory, name_list, positive_int,
+                         repeated)
 from hpo_gym.suites import HPOBENCH_NN, suite_names
 
 if TYPE_CHECKING:
@@ -87,6 +88,9 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if args.folds is not None and args.protocol != "kfold":  # it would be ignored, and look as if it asked for k-fold
         raise ValueError(f"--folds {args.folds} applies to --protocol kfold only; add --protocol kfold, or drop --folds")
+    for option, names in (("--agents", args.agents), ("--tasks", args.tasks or [])):  # silently dropped before
+        if repeated(names):
+            raise ValueError(f"{option} names {repeated(names)} more than once; list each once")
     import_from_working_directory()
     try:
         df = run_benchmark(args.agents, suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out,

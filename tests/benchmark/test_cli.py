@@ -294,6 +294,37 @@ def test_version(capsys):
     assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"hpo-gym {__version__}"
 
 
+def test_bench_refuses_an_agent_or_task_named_twice(tmp_path, capsys):
+    """Found in review: `--tasks car,car` and `--agents random,random` were silently dropped to one, where the scripts and
+    train-grpoformer refuse a repeat."""
+    for option, value in (("--agents", "random,tpe,random"), ("--tasks", "car,kc1,car")):
+        flags = {"--agents": "random", "--tasks": "car", option: value}
+        assert main(["bench", *[x for kv in flags.items() for x in kv], "--budget", "2", "--seeds", "1", "--out",
+                     str(tmp_path / option.strip("-")), "--no-report"]) == 2
+        assert f"{option} names ['{value.split(',')[0]}'] more than once; list each once" in capsys.readouterr().err
+        assert not (tmp_path / option.strip("-")).exists()
+
+
+def test_a_benchmark_script_with_an_unusable_out_is_one_line_with_exit_2(tmp_path, capsys):
+    """Found in review: run_script let OSError through, so `grpoformer_vs_tpe.py --out FILE` ended in a traceback with
+    exit 1 ("work failed, rerun"), where the hpo-gym commands give one line with the fix and exit 2."""
+    import errno
+
+    from hpo_gym.cli import run_script
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert run_script(lambda: (afile / "bench").mkdir(parents=True) or 0, "rerun") == 2
+    err = capsys.readouterr().err
+    assert "error: [Errno 20] Not a directory" in err and "Traceback" not in err
+
+    def full_disk():
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    assert run_script(full_disk, "rerun the same command to continue") == 1
+    assert capsys.readouterr().err.strip().endswith("then rerun the same command to continue")
+
+
 def test_a_benchmark_script_exits_1_for_a_task_that_could_not_load_as_hpo_gym_bench_does(capsys):
     """run_script returned 2 ("bad input") for it, where hpo-gym bench returns 1: the same command resumes later."""
     from hpo_gym.benchmark.runner import TaskNotLoaded

@@ -127,6 +127,26 @@ def test_the_start_stage_keeps_the_default_under_its_grid_name_and_plays_each_st
     assert len(set(fingerprints.values())) == 3
 
 
+def test_the_pool_stage_varies_the_best_ratio_setting_and_keeps_g32_unless_clearly_beaten():
+    """Found in review: a stage won by the policy alone (possible at a tiny --budget) gave the next stage names such as
+    'grpoformer-polic,after=5]' and then a KeyError; the next stage now varies the best density-ratio setting. The
+    pool stage's rule (fixed before its run): a larger pool replaces G=32 only when lower by more than two standard
+    errors."""
+    script = load_script("grpoformer_candidate_selection")
+    default = "ratio[G=32,bw=0.05,gamma=0.1]"
+    table = pd.DataFrame({"score": [0.0070, 0.0071, 0.0080]},
+                         index=[script.POLICY_ALONE, default, "ratio[G=16,bw=0.05,gamma=0.1]"])
+    assert script.best_ratio(table) == default
+    pools = script.pool_settings(default, {"select": "density-ratio", "group_size": 32}, (64, 128))
+    assert list(pools) == [default, "ratio[G=64,bw=0.05,gamma=0.1]", "ratio[G=128,bw=0.05,gamma=0.1]"]
+    assert [kw["group_size"] for kw in pools.values()] == [32, 64, 128]
+    stage = pd.DataFrame({"score diff vs reference": [-0.0009, 0.0, 0.0013], "paired s.e.": [0.0004, 0.0, 0.001]},
+                         index=["ratio[G=128,bw=0.05,gamma=0.1]", default, "ratio[G=64,bw=0.05,gamma=0.1]"])
+    assert script.larger_pool_if_clear(stage, default) == "ratio[G=128,bw=0.05,gamma=0.1]"  # -0.0009 < -2 x 0.0004
+    stage.loc["ratio[G=128,bw=0.05,gamma=0.1]", "paired s.e."] = 0.0005
+    assert script.larger_pool_if_clear(stage, default) == default  # within two standard errors: noise
+
+
 def test_paper_mode_script_names_a_task_one_way_and_reruns_a_run_cached_under_another_recipe(tmp_path, capsys):
     """``--tasks 31`` filed GRPOformer's rows under '31' and the baselines' under 'credit_g', and still printed a ratio
     of means over no common task; a cached online run was reused whatever recipe had trained it."""
@@ -148,3 +168,21 @@ def test_paper_mode_script_names_a_task_one_way_and_reruns_a_run_cached_under_an
     with pytest.raises(SystemExit):
         script.main(["--tasks", "credit_g,31", "--out", str(out)])
     assert "--tasks names ['credit_g'] more than once" in capsys.readouterr().err
+
+
+def test_the_insample_script_passes_a_training_commands_interrupt_and_status_through(tmp_path, monkeypatch, capsys):
+    """Found in review: train-grpoformer catches Ctrl-C itself (exit 130), and the script turned every non-zero status
+    into "training failed" with exit 2 ("bad input"), under the inner command's --resume hint. An interrupt is now the
+    script's own (130, its resume line), and another status is passed on."""
+    from hpo_gym.cli import EXIT_INTERRUPTED, run_script
+
+    script = load_script("grpoformer_insample")
+    for status in (EXIT_INTERRUPTED, 1, 2):
+        monkeypatch.setattr(script, "cli_main", lambda argv, status=status: status)  # the command's exit status
+        if status == EXIT_INTERRUPTED:
+            assert run_script(lambda: script.main(["--out", str(tmp_path)]), "rerun the same command") == 130
+            assert "interrupted; rerun the same command" in capsys.readouterr().err
+        else:
+            with pytest.raises(SystemExit) as exit_:
+                run_script(lambda: script.main(["--out", str(tmp_path)]), "unused")
+            assert exit_.value.code == status

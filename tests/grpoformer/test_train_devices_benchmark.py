@@ -21,3 +21,11 @@ def test_train_devices_benchmark_reports_the_cpu_peer(tmp_path):
     assert row["updates"] == 2 and row["evaluations"] == 2 * 8 * 50 * 8  # updates x episodes x steps x group
     assert row["s_per_update"] > 0 and row["speed_vs_cpu"] == 1.0
     assert "GRPOformer training, fold 0, 2 updates" in run.stdout
+
+
+def test_a_json_path_that_is_a_directory_is_refused_before_any_timing(tmp_path):
+    """Found in review: an existing directory passed the up-front check and failed with a traceback after the timing."""
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "grpoformer_train_devices.py"), "--devices", "cpu",
+                          "--updates", "2", "--json", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and f"--json {tmp_path} is a directory; give a file path" in run.stderr
+    assert run.stdout == ""  # nothing was timed

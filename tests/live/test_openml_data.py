@@ -133,6 +133,17 @@ def test_fetch_cli_fills_the_cache(private_openml, capsys):
     assert sum(1 for p in cache.rglob("datasplits.arff")) == 2
 
 
+def test_fetch_with_openml_unreachable_exits_1_as_bench_does(private_openml, capsys):
+    """Found in review: fetch/live/tasks exited 2 ("bad input") when OpenML could not be reached, where bench exits 1:
+    the command is right, the network is not; the same command works later."""
+    from hpo_gym.cli import main
+
+    server, cache = private_openml
+    server.stop()
+    assert main(["fetch", str(IRIS), "--cache-dir", str(cache)]) == 1
+    assert f"OpenML task {IRIS} is not in the local OpenML cache" in capsys.readouterr().err
+
+
 def test_nominal_and_missing_columns_become_codes_and_are_one_hot_encoded():
     import pandas as pd
 
