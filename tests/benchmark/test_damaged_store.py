@@ -102,3 +102,32 @@ def test_the_one_scan_read_equals_the_shard_by_shard_read_and_steps_aside_for_a_
     assert not store.load()["in_sample"].any() and len(store.load()) == len(one_by_one)
     shard(bench).rename(shard(bench).with_name("random__car__s0__0000000000.parquet"))
     assert _read_shards_at_once(store.shard_paths(), 5) is None  # a renamed shard
+
+
+def test_a_write_killed_halfway_leaves_no_shard_and_the_run_is_played_again(bench, monkeypatch):
+    """Found in review: nothing checked that a run's shard is written atomically (a direct write passed every test).
+    A writer that dies halfway (here: half the file, then an error) leaves no shard under the run's name, so a resume
+    plays that run again instead of reading a torn file; the next write succeeds."""
+    import pandas as pd
+
+    store = ResultStore(bench)
+    key = ("random", "car", 0)
+    steps = store.load([key])
+    store.path_of(key).unlink()
+    real = pd.DataFrame.to_parquet
+
+    def dies_halfway(self, path, *args, **kwargs):
+        real(self, path, *args, **kwargs)
+        with open(path, "r+b") as fh:
+            fh.truncate(fh.seek(0, 2) // 2)
+        raise OSError("killed while writing")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", dies_halfway)
+    with pytest.raises(OSError, match="killed while writing"):
+        store.write_run(key, steps)
+    assert not store.has(key) and list(store.runs_dir.glob(".*tmp*")) == []
+    monkeypatch.undo()
+    df = run_benchmark(["random"], ["car", "kc1"], budget=5, out=bench, **KWARGS)  # the resume plays it again
+    assert store.has(key) and len(df) == 20
+    replayed, before = (frame.drop(columns="choose_seconds").reset_index(drop=True) for frame in (store.load([key]), steps))
+    pd.testing.assert_frame_equal(replayed, before)  # the same seeded run (its timing aside)

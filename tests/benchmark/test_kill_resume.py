@@ -170,17 +170,39 @@ def test_ctrl_c_with_jobs_stops_at_once_keeping_finished_runs_and_the_rerun_comp
         assert_rerun_completes(out)
 
 
+#: An agent that says when each run starts (a marker file beside its module) and takes about 3 s per 60-step run.
+MARKING_AGENT = """
+import pathlib, time
+from agents.random_search import RandomSearch
+
+class MarksItsRuns(RandomSearch):
+    def reset(self, space, seed=None, budget=None):
+        super().reset(space, seed=seed, budget=budget)
+        pathlib.Path(__file__).with_name(f"started-{time.time_ns()}").touch()
+
+    def act(self, observation):
+        time.sleep(0.05)
+        return super().act(observation)
+"""
+
+
 def test_ctrl_c_with_one_job_finishes_and_stores_the_run_in_flight(tmp_path, ctrl_c_works):
-    """With --jobs 1 (the default) Ctrl-C used to throw the run in flight away; the pool stored it."""
+    """With --jobs 1 (the default) Ctrl-C used to throw the run in flight away; the pool stored it. The signal is sent
+    once a run has started and is not stored yet (the agent marks each start; a fixed sleep after a stored run was a
+    guess that could land between two runs, with nothing in flight)."""
     out = tmp_path / "bench"
-    command = [sys.executable, "-m", "hpo_gym", "bench", "--agents", "gp", "--tasks", "car,kc1", "--budget", "60",
-               "--seeds", "3", "--jobs", "1", "--out", str(out), "--no-report"]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    wait_for(lambda: bool(ResultStore(out).shard_paths()) or proc.poll() is not None, "the first stored run", 120)
+    (tmp_path / "marking_agent.py").write_text(MARKING_AGENT)
+    command = [sys.executable, "-m", "hpo_gym", "bench", "--agents", "marking_agent:MarksItsRuns", "--tasks", "car,kc1",
+               "--budget", "60", "--seeds", "3", "--jobs", "1", "--out", str(out), "--no-report"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            cwd=tmp_path)
+
+    def a_second_run_in_flight() -> bool:
+        started, stored = len(list(tmp_path.glob("started-*"))), len(ResultStore(out).shard_paths())
+        return (stored >= 1 and started > stored) or proc.poll() is not None
+
+    wait_for(a_second_run_in_flight, "a run in flight after the first stored one", 120)
     assert proc.poll() is None, f"the benchmark exited (code {proc.returncode}) before it could be interrupted"
-    # a GP run of 60 trials takes 2-3 s: 0.3 s after a run is stored the next one is in flight (a signal right after
-    # the store could land before the next run started, with nothing in flight to finish)
-    time.sleep(0.3)
     stored_before = len(ResultStore(out).shard_paths())
     os.killpg(proc.pid, signal.SIGINT)
     err, _ = finish(proc)

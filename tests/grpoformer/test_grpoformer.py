@@ -103,6 +103,37 @@ def test_pcr_term_zero_for_identical_policies_and_positive_otherwise():
     assert other["pcr"] > 1e-4
 
 
+def test_the_pcr_term_enters_the_loss_and_its_gradient():
+    """Found in review: the PCR test read only the reported stats["pcr"]; deleting the term from the loss, or detaching
+    it, passed every GRPOformer test. The loss with lambda = 1 exceeds the loss with lambda = 0 by exactly the term,
+    and the term's gradient is zero for a snapshot equal to the policy and non-zero otherwise."""
+    torch.manual_seed(0)
+    _, f = _mixed_state()
+    p1, p2 = GRPOformerPolicy(), GRPOformerPolicy()
+    with torch.no_grad():
+        l1, l2 = p1(f), p2(f)
+    actions = sample_bins(l1, 4, torch.Generator().manual_seed(0))
+    old, adv = log_prob(l1, actions, f), torch.zeros(1, 4)
+    ref = dict(ref_f=f, ref_actions=actions[:, :1])
+
+    def loss_and_grad(pcr_lambda, snapshot):
+        p1.zero_grad()
+        loss, stats = grpo_pcr_loss(p1, f, actions, old, adv, LearnerConfig(pcr_lambda=pcr_lambda, ent_coef=0.0),
+                                    snap_ref_logp=snapshot[:, None], **ref)
+        loss.backward()
+        grad = torch.cat([p.grad.flatten() for p in p1.parameters() if p.grad is not None])
+        return loss.item(), stats["pcr"], grad
+
+    without, _, grad_without = loss_and_grad(0.0, l2)
+    with_pcr, pcr, grad_with = loss_and_grad(1.0, l2)
+    assert pcr > 1e-4 and with_pcr - without == pytest.approx(pcr, rel=1e-4)
+    pull = (grad_with - grad_without).norm()
+    assert pull > 1e-6  # the term pulls the weights toward the snapshot
+    _, _, grad_same = loss_and_grad(1.0, l1)
+    _, _, grad_none = loss_and_grad(0.0, l1)
+    assert (grad_same - grad_none).norm() < 1e-3 * pull  # KL(p || p) is at its minimum: no pull (float round-off)
+
+
 @pytest.mark.parametrize("autoregressive, algo", [(False, "grpo"), (True, "grpo"), (False, "ppo-critic")],
                          ids=["factorized", "autoregressive", "ppo-critic"])
 def test_tiny_training_run_raises_reward(autoregressive, algo):
@@ -151,6 +182,11 @@ def test_checkpoint_round_trip(tmp_path):
         assert torch.equal(policy(f), loaded(f))  # same weights, same mode: bit-identical
     with pytest.raises(FileNotFoundError, match="train-grpoformer"):
         load_policy(tmp_path / "missing.pt")
+    # every architecture setting comes back, those that shape no tensor too (found in review: dropping dropout from
+    # the saved config went unnoticed, and a policy fine-tuned after loading would train without it)
+    config = PolicyConfig(d_model=32, n_heads=2, n_layers=1, d_ff=40, head_hidden=24, dropout=0.1, autoregressive=True)
+    save_policy(GRPOformerPolicy(config).eval(), tmp_path / "q.pt")
+    assert load_policy(tmp_path / "q.pt")[0].config == config
 
 
 def test_a_checkpoint_of_older_input_features_loads_with_a_warning(tmp_path):

@@ -19,6 +19,9 @@ def square_plus_shared(shared, job):
         os._exit(3)
     if job == "sleep":
         time.sleep(30)
+    if isinstance(job, tuple) and job[0] == "marked sleep":  # says it is busy (a file named by its pid), then sleeps
+        open(os.path.join(job[1], str(os.getpid())), "w").close()
+        time.sleep(30)
     if job == "raise":
         raise ArithmeticError("bad job")
     if job == "no module":
@@ -224,7 +227,8 @@ def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
     import sys
     from pathlib import Path
 
-    pids = tmp_path / "worker_pids"
+    pids, busy = tmp_path / "worker_pids", tmp_path / "busy"
+    busy.mkdir()
     script = (
         "import os, sys, time\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
@@ -233,14 +237,17 @@ def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
         "ex = ProcessExecutor(n_workers=2)\n"
         "out = ex.run(square_plus_shared, [1, 2], shared=('k', {'offset': 0}))\n"
         f"open({str(pids)!r}, 'w').write(' '.join(str(o.value[1]) for o in out))\n"
-        "ex.run(square_plus_shared, ['sleep', 'sleep'], shared=('k', {'offset': 0}))\n"
+        f"ex.run(square_plus_shared, [('marked sleep', {str(busy)!r})] * 2, shared=('k', {{'offset': 0}}))\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=str(Path(__file__).resolve().parents[2]))
     deadline = time.time() + 60
     while not (pids.exists() and pids.read_text()) and time.time() < deadline:
         time.sleep(0.1)
     workers = [int(p) for p in pids.read_text().split()]
-    time.sleep(0.5)  # both workers are in their 30 s sleep now
+    deadline = time.time() + 60  # both workers in their 30 s job (a fixed 0.5 s wait could kill the parent before)
+    while sorted(int(p.name) for p in busy.iterdir()) != sorted(workers) and time.time() < deadline:
+        time.sleep(0.05)
+    assert sorted(int(p.name) for p in busy.iterdir()) == sorted(workers), "the workers never started their jobs"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
 

@@ -152,8 +152,13 @@ def test_a_result_directory_refuses_a_live_objective_on_another_validation_split
                              **kwargs)) == 2  # the same split resumes
 
 
-def test_fit_error_gets_worst_score_and_reason(openml_session, eval_cache):
-    # a dataset with an infinite cell: scikit-learn refuses it in every fit, we record why
+@pytest.mark.parametrize("model, metric, worst_score, expected", [
+    ("svm", "accuracy", None, 0.0), ("svm", "matthews_corrcoef", None, -1.0),
+    ("lr", "d2_log_loss_score", -7.5, -7.5)])  # a scorer without a known worst: the user's (lr has probabilities)
+def test_fit_error_gets_worst_score_and_reason(openml_session, eval_cache, model, metric, worst_score, expected):
+    """A dataset with an infinite cell: scikit-learn refuses it in every fit; the fit scores the metric's worst value
+    (its own, or the user's worst_score=; found in review: only accuracy's 0.0 was checked, so a constant 0.0 passed,
+    which would rank a failed fit above real ones under matthews_corrcoef) and info says why."""
     import dataclasses
 
     from hpo_gym.live.data import load_task
@@ -161,9 +166,13 @@ def test_fit_error_gets_worst_score_and_reason(openml_session, eval_cache):
     iris = load_task(IRIS)
     X = iris.X.copy()
     X[0, 0] = np.inf
-    obj = LiveObjective(IRIS, "svm", data=dataclasses.replace(iris, X=X), executor="inline", cache_dir=eval_cache)
-    ev = obj.evaluate(DEFAULTS["svm"])
-    assert ev.failed and ev.score == 0.0 and "ValueError" in ev.info["error"] and "infinity" in ev.info["error"]
+    obj = LiveObjective(IRIS, model, data=dataclasses.replace(iris, X=X), executor="inline", cache_dir=eval_cache,
+                        metric=metric, worst_score=worst_score)
+    ev = obj.evaluate(DEFAULTS[model])
+    assert ev.failed and ev.score == expected == obj.worst_score
+    assert "ValueError" in ev.info["error"] and "infinity" in ev.info["error"]
+    if metric != "accuracy":
+        return  # the rest is about caching, the same for every metric
     # the fit's own exception repeats on a rerun, so it is cached like a score
     again = obj.evaluate(DEFAULTS["svm"])
     assert again.info["cached"] and again.info["error"] == ev.info["error"] and len(obj.cache) == 1
