@@ -5,14 +5,15 @@ One place decides where a task comes from, so ``HPOEnv`` and the vector env agre
 * ``objective=<obj>``: a user's own :class:`~hpo_gym.objective.Objective`, or any object with
   HPOBench's API (``get_configuration_space`` + ``objective_function``), wrapped by the adapter.
 * ``backend="tabular"`` (default): ``task`` is a name or OpenML task id in ``suite``
-  (default ``hpobench-nn``); ``task=None`` means every task of the suite, one drawn per reset.
+  (default ``hpobench-nn``), or a list of them (one drawn per reset); ``task=None`` means every task of the suite.
 * ``backend="live"``: ``task`` is an OpenML task id trained live with ``model`` (see ``hpo_gym.live``).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -24,6 +25,38 @@ from hpo_gym.space import SearchSpace
 from hpo_gym.suites import HPOBENCH_NN, as_task_id, get_suite
 
 BACKENDS = ("tabular", "live")
+#: Task names an agent's ``fit`` must not train on (the fold's held-out tasks) while the benchmark harness fits it:
+#: see :func:`held_out_while_fitting`. Module state, so that environments built inside ``fit`` (also in forked
+#: vector-env workers) see it.
+_HELD_OUT: frozenset[str] = frozenset()
+
+
+@contextmanager
+def held_out_while_fitting(names: Iterable[str]) -> Iterator[None]:
+    """While the harness runs a transfer agent's ``fit`` for a k-fold fold, environments leave the fold's held-out
+    tasks out: ``task=None`` (or a list) draws only the others, and a held-out ``task=`` is refused. Why: ``fit`` is
+    given the training objectives only, but an RL agent that builds its own envs the usual way
+    (``gym.make_vec("HPO-OpenML-v0", num_envs=8)``) drew every task of the suite, trained on the held-out ones, and
+    was still reported held-out (found in review)."""
+    global _HELD_OUT
+    before, _HELD_OUT = _HELD_OUT, frozenset(map(str, names))
+    try:
+        yield
+    finally:
+        _HELD_OUT = before
+
+
+def _without_held_out(pool: TaskPool, asked: Any) -> TaskPool:
+    """``pool`` less the tasks held out while fitting (:func:`held_out_while_fitting`); ``ValueError`` when that leaves
+    nothing, naming the held-out tasks and the fix."""
+    if not _HELD_OUT or not set(pool.names) & _HELD_OUT:
+        return pool
+    names = [n for n in pool.names if n not in _HELD_OUT]
+    if not names:
+        raise ValueError(f"task {asked!r} is held out in this k-fold fold ({sorted(_HELD_OUT)}): an agent's fit may "
+                         "train only on the fold's training tasks, the objectives fit() is given (build envs with "
+                         "task=[o.name for o in train_objectives], or leave task out to draw from them)")
+    return TaskPool(names, pool.loader, pool.shared_space, pool.openml_ids)
 
 
 @dataclass
@@ -111,8 +144,21 @@ def _the_objective(objective: Objective, _name: str) -> Objective:
     return objective
 
 
+def _suite_task_names(suite: Any, task: Any) -> list[str]:
+    """The suite's task names that ``task`` asks for: all (None), one (a name or OpenML task id), or a list of them
+    (a training set: a k-fold agent's ``fit`` gives ``[o.name for o in train_objectives]``)."""
+    if task is None:
+        return list(suite.tasks)
+    if isinstance(task, (list, tuple)):
+        names = [suite.task_name(t) for t in task]
+        if not names or len(set(names)) < len(names):
+            raise ValueError(f"task={task!r}: a list of tasks must name at least one task, each once")
+        return names
+    return [suite.task_name(task)]
+
+
 def resolve_task_pool(
-    task: str | int | None = None,
+    task: str | int | list[str | int] | None = None,
     suite: str = HPOBENCH_NN,
     backend: str = "tabular",
     model: str | None = None,
@@ -120,7 +166,13 @@ def resolve_task_pool(
     metric: str | None = None,
     backend_options: Mapping[str, Any] | None = None,
 ) -> TaskPool:
-    """Resolve the environment's kwargs to a :class:`TaskPool` (raises ``ValueError`` with the fix)."""
+    """Resolve the environment's kwargs to a :class:`TaskPool` (raises ``ValueError`` with the fix), less any task
+    held out while the harness fits an agent (:func:`held_out_while_fitting`)."""
+    return _without_held_out(_task_pool(task, suite, backend, model, objective, metric, backend_options), task)
+
+
+def _task_pool(task: Any, suite: str, backend: str, model: str | None, objective: Any, metric: str | None,
+               backend_options: Mapping[str, Any] | None) -> TaskPool:
     if backend_options is not None and not isinstance(backend_options, Mapping):
         raise ValueError(f"backend_options must be a dict of keyword arguments for the backend's objective, e.g. "
                          f"{{'executor': 'process'}}; got {type(backend_options).__name__} {backend_options!r}")
@@ -155,8 +207,7 @@ def resolve_task_pool(
             raise ValueError(f"unknown metric {options['metric']!r} for suite {suite!r}; choose one of {s.metrics}")
         _check_loader_options(s.loader, options, suite)
         load = partial(s.loader, **options) if options else s.loader
-        names = list(s.tasks) if task is None else [s.task_name(task)]
-        return TaskPool(names, load, s.shared_space, s.tasks)
+        return TaskPool(_suite_task_names(s, task), load, s.shared_space, s.tasks)
     if backend == "live":
         from hpo_gym.live import check_backend_options, live_task_pool
 

@@ -62,7 +62,7 @@ from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective
 from hpo_gym.benchmark.store import IDENTITY_PREFIX, STEP_COLUMNS, ResultStore, RunKey
 from hpo_gym.suites import HPOBENCH_NN, as_task_id, get_suite
-from hpo_gym.tasks import resolve_task_pool
+from hpo_gym.tasks import held_out_while_fitting, resolve_task_pool
 
 if TYPE_CHECKING:
     from hpo_gym.env import HPOEnv
@@ -214,6 +214,7 @@ class _Unit:
     fold: int = -1
     heldout: bool = False
     train_tasks: tuple[str, ...] = ()
+    held_out: tuple[str, ...] = ()  # the fold's held-out tasks: envs built inside fit leave them out
 
 
 def _jsonable(v: Any) -> Any:
@@ -415,7 +416,8 @@ def _fitted_agent(ctx: _Context, unit: _Unit, store: ResultStore | None) -> Any:
         if agent is not None:
             return agent
     agent = ctx.build_agent(unit.agent)
-    agent.fit([ctx.objective(t) for t in unit.train_tasks], seed=fit_seed, **_budget_if_taken(agent.fit, ctx.budget))
+    with held_out_while_fitting(unit.held_out):  # an RL agent's own gym.make(...) in fit draws training tasks only
+        agent.fit([ctx.objective(t) for t in unit.train_tasks], seed=fit_seed, **_budget_if_taken(agent.fit, ctx.budget))
     if store is not None and cache is not None:  # a cache path comes with a store
         store.write_fitted(cache, agent)
     return agent
@@ -547,7 +549,7 @@ def run_benchmark(
                     n_done += len(runs) - len(pending)
                     if pending:
                         train = tuple(t for t in task_names if t not in part)
-                        units.append(_Unit(name, pending, k, True, train))
+                        units.append(_Unit(name, pending, k, True, train, tuple(part)))
             else:
                 for t in run_tasks:
                     for s in seed_list:

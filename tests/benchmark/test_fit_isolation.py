@@ -1,0 +1,76 @@
+"""An RL agent's own environments inside ``fit`` never reach the fold's held-out tasks (found in review).
+
+Why: the harness gives ``fit`` the training objectives only, but a CleanRL- or SB3-style agent builds its envs itself
+(``gym.make_vec("HPO-OpenML-v0", num_envs=8)``), which drew every task of the suite: it trained on the held-out tasks
+and was still reported held-out, because ``trained_on`` is the agent's own word. While the harness fits an agent, envs
+leave the fold's held-out tasks out. Real tables, real vector env.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from agents.random_search import RandomSearch
+from hpo_gym.benchmark import kfold_splits, run_benchmark
+from hpo_gym.suites import HPOBENCH_NN_TASKS
+from hpo_gym.tasks import held_out_while_fitting
+
+
+class TrainsOnItsOwnEnvs(RandomSearch):
+    """A transfer agent whose fit draws episodes from a vector env of the whole suite, as an RL loop would."""
+
+    drawn: dict[int, set[str]] = {}
+
+    def fit(self, train_objectives, seed=0):
+        envs = gym.make_vec("HPO-OpenML-v0", num_envs=8, budget=2)
+        tasks = set()
+        for s in range(6):
+            _, info = envs.reset(seed=100 * seed + s)
+            tasks |= set(info["task"])
+        TrainsOnItsOwnEnvs.drawn[seed] = tasks
+        self.trained_on = [o.name for o in train_objectives]
+
+
+class AsksForAHeldOutTask(RandomSearch):
+    def fit(self, train_objectives, seed=0):
+        gym.make("HPO-OpenML-v0", task="credit_g", budget=2)  # fold 0 holds credit_g out
+        self.trained_on = [o.name for o in train_objectives]
+
+
+def test_envs_built_inside_fit_draw_only_the_folds_training_tasks(tmp_path):
+    TrainsOnItsOwnEnvs.drawn.clear()
+    df = run_benchmark({"rl": TrainsOnItsOwnEnvs}, None, budget=2, seeds=1, protocol="kfold", folds=4, progress=False)
+    assert (df["status"] == "ok").all() and df["heldout"].all()
+    for k, held in enumerate(kfold_splits(list(HPOBENCH_NN_TASKS), 4)):
+        assert TrainsOnItsOwnEnvs.drawn[k], "fit drew no task"
+        assert not TrainsOnItsOwnEnvs.drawn[k] & set(held), (k, held)
+    # outside fit every task is drawn again
+    _, info = gym.make_vec("HPO-OpenML-v0", num_envs=64, budget=2).reset(seed=0)
+    assert set(info["task"]) == set(HPOBENCH_NN_TASKS)
+
+
+def test_a_held_out_task_asked_for_inside_fit_fails_the_fold_with_the_fix(tmp_path):
+    df = run_benchmark({"asks": AsksForAHeldOutTask}, ["credit_g", "vehicle", "kc1", "car"], budget=2, seeds=1,
+                       protocol="kfold", folds=2, out=tmp_path, progress=False)
+    fold0 = df[df["fold"] == 0]
+    assert set(fold0["task"]) == {"credit_g", "vehicle"} and (fold0["status"] == "failed").all()
+    assert "task 'credit_g' is held out in this k-fold fold" in fold0["error"].iloc[0]
+    assert "task=[o.name for o in train_objectives]" in fold0["error"].iloc[0]
+    assert (df[df["fold"] == 1]["status"] == "ok").all()  # fold 1 trains on credit_g: asking for it is allowed
+
+
+def test_a_task_list_is_the_pool_an_env_draws_from():
+    """``task=[...]`` (names or OpenML ids) is what a fit passes for its training tasks, single env and vector env."""
+    env = gym.make("HPO-OpenML-v0", task=["kc1", "car"], budget=2)
+    assert {env.reset(seed=s)[1]["task"] for s in range(12)} == {"kc1", "car"}
+    _, info = gym.make_vec("HPO-OpenML-v0", num_envs=32, task=["kc1", 31], budget=2).reset(seed=0)
+    assert set(info["task"]) == {"kc1", "credit_g"}
+    for bad in ([], ["kc1", "kc1"]):
+        with pytest.raises(ValueError, match="a list of tasks must name at least one task, each once"):
+            gym.make("HPO-OpenML-v0", task=bad)
+    with held_out_while_fitting(["kc1"]):
+        assert gym.make("HPO-OpenML-v0", task=["kc1", "car"], budget=2).reset(seed=0)[1]["task"] == "car"
+    np.testing.assert_array_equal(sorted(gym.make("HPO-OpenML-v0", task=["car", "kc1"]).unwrapped.pool.names),
+                                  ["car", "kc1"])  # the guard is gone after the block
