@@ -235,7 +235,8 @@ def regret_curves(df: pd.DataFrame) -> pd.DataFrame:
 def summary_table(df: pd.DataFrame, budgets: Sequence[int] | None = None, reference: str = REFERENCE_AGENT) -> pd.DataFrame:
     """One row per agent: regret mean/std at each budget, BtR, MP, MnP, MnR, seconds per suggestion.
 
-    Also: ``heldout`` (True when the agent was scored only on tasks it was not fitted on, k-fold),
+    Also: ``heldout`` (True when the agent was scored only on tasks it was not fitted on, k-fold; a run marked
+    ``in_sample``, a task the agent declared it trained on, makes it False, as the report's "no (in-sample)" says),
     ``runs`` (finished runs) and ``failed`` (runs where the agent raised). BtR and MnR compare agents, so they use
     only the (task, seed) pairs every agent has a finished run on (:func:`shared_runs`; all of them when coverage is equal).
     """
@@ -244,7 +245,8 @@ def summary_table(df: pd.DataFrame, budgets: Sequence[int] | None = None, refere
     agents = sorted(df["agent"].unique())
     runs = df.groupby(_RUN)["status"].first()
     table = pd.DataFrame(index=pd.Index(agents, name="agent"))
-    table["heldout"] = df.groupby("agent")["heldout"].all().reindex(agents).astype(bool)
+    in_sample = df["in_sample"].astype(bool) if "in_sample" in df else False
+    table["heldout"] = (df["heldout"].astype(bool) & ~in_sample).groupby(df["agent"]).all().reindex(agents).astype(bool)
     table["runs"] = (runs == "ok").groupby("agent").sum().reindex(agents).fillna(0).astype(int)
     table["failed"] = (runs != "ok").groupby("agent").sum().reindex(agents).fillna(0).astype(int)
     for b in budgets:

@@ -580,9 +580,11 @@ def _warn_in_sample(df: pd.DataFrame) -> None:
         return
     pairs = rows.drop_duplicates(["agent", "task"]).groupby("agent")["task"].apply(sorted).to_dict()
     detail = "; ".join(f"{a} on {', '.join(t)}" for a, t in pairs.items())
+    kfold = bool(rows["heldout"].astype(bool).any())  # k-fold already: the agent's fit or checkpoint saw these tasks
+    fix = ("under k-fold this means fit (or the checkpoint it loaded) trained on a held-out task: train only on the "
+           "objectives fit() is given" if kfold else "use --protocol kfold for held-out numbers")
     warnings.warn(f"in-sample results: {detail}: these agents were trained on these tasks ({TRAINED_ON_ATTR}), so "
-                  "their rows are marked in_sample and reported as 'no (in-sample)'; use --protocol kfold for "
-                  "held-out numbers", UserWarning, stacklevel=3)
+                  f"their rows are marked in_sample and reported as 'no (in-sample)'; {fix}", UserWarning, stacklevel=3)
 
 
 def _objective_fingerprints(objectives: Mapping[str, Objective]) -> dict[str, str] | None:

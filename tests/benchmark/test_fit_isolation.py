@@ -74,3 +74,26 @@ def test_a_task_list_is_the_pool_an_env_draws_from():
         assert gym.make("HPO-OpenML-v0", task=["kc1", "car"], budget=2).reset(seed=0)[1]["task"] == "car"
     np.testing.assert_array_equal(sorted(gym.make("HPO-OpenML-v0", task=["car", "kc1"]).unwrapped.pool.names),
                                   ["car", "kc1"])  # the guard is gone after the block
+
+
+class DeclaresAHeldOutTask(RandomSearch):
+    """An honest agent whose fit learned from a held-out task by other means (a table read from disk) and says so."""
+
+    def fit(self, train_objectives, seed=0):
+        self.trained_on = [o.name for o in train_objectives] + ["credit_g"]
+
+
+def test_a_kfold_agent_that_declares_a_held_out_task_is_reported_in_sample_with_the_k_fold_fix(tmp_path):
+    """Found in review: summary_table (the README's Python report) said heldout=True for those runs, and the warning
+    and report told the user to "use --protocol kfold", which was already the protocol."""
+    from hpo_gym.benchmark import summary_table
+    from hpo_gym.benchmark.report import markdown_report
+
+    with pytest.warns(UserWarning, match=r"in-sample results: declares on credit_g.*under k-fold this means fit .* "
+                                         r"trained on a held-out task: train only on the objectives fit\(\) is given"):
+        df = run_benchmark({"declares": DeclaresAHeldOutTask}, ["credit_g", "vehicle", "kc1", "car"], budget=2,
+                           seeds=1, protocol="kfold", folds=2, progress=False)
+    assert not summary_table(df).loc["declares", "heldout"]
+    report = markdown_report(df)
+    assert "no (in-sample on 1 of 4 tasks)" in report and "under k-fold, the agent's fit" in report
+    assert "--protocol kfold gives held-out ones" not in report
