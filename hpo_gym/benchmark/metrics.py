@@ -328,8 +328,10 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
     tasks = pairs.index.get_level_values("task").unique()
     point_a = pairs[agent].groupby("task").mean().mean()
     point_r = pairs[reference].groupby("task").mean().mean()
-    out: dict[str, Any] = {"ratio": float(point_a / point_r), "level": level, "n_boot": n_boot, "runs": int(len(pairs)),
-                           "tasks": int(len(tasks))}
+    out: dict[str, Any] = {"ratio": float(point_a / point_r), "budget": int(b), "level": level, "n_boot": n_boot,
+                           "runs": int(len(pairs)), "tasks": int(len(tasks))}  # budget: --at's, not the run's (JSON)
+    if threshold is not None:
+        out["threshold"] = float(threshold)
     if no_regret:  # a mixed benchmark: the ratio covers the tasks with a regret only
         out["without_regret"] = [str(t) for t in no_regret]
     seeds_per_task = pairs.groupby(level="task").size()

@@ -56,9 +56,11 @@ def _styles(agents: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def _line_kwargs(style: dict[str, Any], n_points: int, slot: int) -> dict[str, Any]:
-    """Plot keywords of an agent's curve: its style with about six markers, offset by ``slot``."""
-    every = max(1, n_points // 6)
-    return {**style, "markevery": (slot * max(1, every // 5) % every, every), "markersize": 4.5}
+    """Plot keywords of an agent's curve: its style with about six markers, offset by ``slot``, so that agents whose
+    curves coincide still show their markers side by side (below 12 points every agent marked every point, at the
+    same points, and a curve drawn over another hid it: found in review)."""
+    every = max(min(2, n_points), n_points // 6)
+    return {**style, "markevery": (slot % every, every), "markersize": 4.5}
 
 
 #: Bar hatches in the role of _LINESTYLES: bars past the tenth agent repeat tab10's colours with a pattern.

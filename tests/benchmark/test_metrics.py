@@ -167,7 +167,11 @@ def test_paired_ratio_bootstrap_exact_when_the_ratio_is_the_same_on_every_run():
     half = paired_ratio_bootstrap(df, "half", "ref", n_boot=500, threshold=0.5)
     assert half["ratio"] == pytest.approx(0.5) and half["low"] == pytest.approx(0.5) and half["high"] == pytest.approx(0.5)
     assert half["share_at_or_below_threshold"] == 1.0 and half["runs"] == 15 and half["tasks"] == 3
+    # the JSON's comparison says at which budget and threshold (found in review: `--at 10` gave a ratio under the
+    # run's budget of 15 with nothing to tell them apart)
+    assert half["budget"] == int(df["budget"].iloc[0]) and half["threshold"] == 0.5
     same = paired_ratio_bootstrap(df, "same", "ref", n_boot=500)
+    assert "threshold" not in same
     assert same["low"] == pytest.approx(1.0) and same["high"] == pytest.approx(1.0)
 
 

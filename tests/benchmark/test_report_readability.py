@@ -140,3 +140,14 @@ def test_a_family_spec_takes_its_familys_colour_and_the_first_exception_line_is_
                  "ValueError: the first line of the message\nsecond line of the message")
     assert _exception_line(traceback) == "ValueError: the first line of the message"
     assert _exception_line("plain message") == "plain message" and _exception_line("") == "(no message)"
+
+
+def test_agents_whose_curves_coincide_show_their_markers_at_different_points():
+    """Found in review: below 12 points every agent marked every point, so a curve drawn over an identical one hid it
+    (a failing agent's finished seeds equal random's: 0 of its pixels showed in the rank plot)."""
+    from hpo_gym.benchmark.plots import _line_kwargs
+
+    for n_points in (3, 10, 15, 50):
+        starts = [_line_kwargs({}, n_points, slot)["markevery"] for slot in range(2)]
+        assert starts[0][0] != starts[1][0] and starts[0][1] == starts[1][1] >= 2, (n_points, starts)
+    assert _line_kwargs({}, 1, 3)["markevery"] == (0, 1)  # a single point is marked
