@@ -309,3 +309,14 @@ def test_every_plot_over_evaluations_ticks_whole_evaluations(tmp_path, monkeypat
                 assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
                 checked += 1
     assert len(figures) == 2 and checked == 3  # a renamed axis label must not leave the loop checking nothing
+
+
+def test_a_comparison_over_few_seeds_says_its_interval_is_too_narrow():
+    """Found in review: the only guard was against a single seed, and its message suggested 2 were enough, while a
+    percentile bootstrap over 2-4 seeds per task gives intervals well under their level. The line now says so."""
+    rng = np.random.default_rng(2)
+    for n_seeds, warned in ((3, True), (5, False)):
+        ref = {(t, s): float(rng.uniform(0.01, 0.1)) for t in "AB" for s in range(n_seeds)}
+        df = paired_frame({"ref": ref, "x": {k: v * rng.uniform(0.3, 0.9) for k, v in ref.items()}})
+        ci = paired_ratio_bootstrap(df, "x", "ref", n_boot=300)
+        assert np.isfinite(ci["low"]) and (f"only {n_seeds} seeds on some task" in ci.get("note", "")) == warned
