@@ -186,3 +186,21 @@ def test_the_insample_script_passes_a_training_commands_interrupt_and_status_thr
             with pytest.raises(SystemExit) as exit_:
                 run_script(lambda: script.main(["--out", str(tmp_path)]), "unused")
             assert exit_.value.code == status
+
+
+def test_the_coverage_script_finds_full_coverage_where_the_ratio_is_exact_and_less_where_it_varies():
+    """benchmarks/bootstrap_coverage.py: every run at exactly half the reference's regret makes every interval [0.5,
+    0.5], which holds the population's ratio every time; ratios that vary by run give intervals that sometimes miss."""
+    import numpy as np
+
+    from tests.benchmark.test_metrics import paired_frame
+
+    script = load_script("bootstrap_coverage")
+    rng = np.random.default_rng(0)
+    ref = {(t, s): float(rng.uniform(0.01, 0.1)) for t in "ABC" for s in range(6)}
+    exact = script.coverage(paired_frame({"ref": ref, "x": {k: v / 2 for k, v in ref.items()}}), "x", "ref", [2, 4],
+                            n_sim=30, n_boot=200)
+    assert exact["coverage of the 95 % interval"].tolist() == [1.0, 1.0]
+    noisy = {k: v * rng.uniform(0.1, 1.5) for k, v in ref.items()}
+    varied = script.coverage(paired_frame({"ref": ref, "x": noisy}), "x", "ref", [2], n_sim=60, n_boot=200)
+    assert 0.0 < varied.loc[2, "coverage of the 95 % interval"] < 1.0

@@ -1,0 +1,97 @@
+"""How often does the report's "95 % interval" of a regret ratio hold the true ratio? A check of
+``hpo-gym report --compare`` (:func:`hpo_gym.benchmark.metrics.paired_ratio_bootstrap`) on a benchmark's own runs.
+
+A percentile bootstrap over a few seeds per task is known to be too narrow: it resamples the seeds it has as if they
+were all there are. This script measures by how much, for the shape of a real benchmark, without assuming a noise
+model: each task's finished runs of the two agents (paired by seed) stand in for the population, whose ratio of mean
+regrets is then known exactly; simulated benchmarks draw ``n`` seeds per task from them with replacement, and each gets
+the report's interval. The share of intervals that hold the population's ratio is the coverage (the nominal level
+is 95 %). Run it on the GRPOformer protocol's runs (``python benchmarks/grpoformer_vs_tpe.py`` writes them)::
+
+    python benchmarks/bootstrap_coverage.py --bench runs/grpoformer_vs_tpe/bench --agent grpoformer --reference tpe
+
+The population is the observed runs, so the coverage it reports is itself an estimate (a double bootstrap), good to a
+few points; it says how far to trust the interval, not a new interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hpo_gym.benchmark import ResultStore  # noqa: E402
+from hpo_gym.benchmark.metrics import paired_ratio_bootstrap, regret_by_run, run_budget  # noqa: E402
+from hpo_gym.cli import positive_int, run_script  # noqa: E402
+
+
+def simulated_benchmark(runs: pd.DataFrame, n_seeds: int, rng: np.random.Generator) -> pd.DataFrame:
+    """A step table of two agents whose runs (one row per run at the budget: ``agent``, ``task``, ``seed``,
+    ``normalized_regret``) are ``n_seeds`` seeds per task drawn with replacement, paired, renumbered 0..n-1."""
+    parts = []
+    for task, group in runs.groupby("task"):
+        seeds = sorted(group["seed"].unique())
+        drawn = rng.choice(seeds, size=n_seeds, replace=True)
+        for new_seed, seed in enumerate(drawn):
+            parts.append(group[group["seed"] == seed].assign(seed=new_seed))
+    return pd.concat(parts, ignore_index=True)
+
+
+def coverage(df: pd.DataFrame, agent: str, reference: str, seed_counts: list[int], n_sim: int,
+             n_boot: int) -> pd.DataFrame:
+    """Coverage of the report's interval for ``seed_counts`` seeds per task, ``n_sim`` simulated benchmarks each."""
+    b = run_budget(df)
+    regret = regret_by_run(df, b).unstack("agent")[[agent, reference]].dropna()
+    truth = regret[agent].groupby("task").mean().mean() / regret[reference].groupby("task").mean().mean()
+    runs = regret.stack().rename("normalized_regret").reset_index()
+    runs = runs.assign(step=b, budget=b, status="ok", best_score=np.nan, heldout=False, in_sample=False)
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in seed_counts:
+        held, widths = 0, []
+        for _ in tqdm(range(n_sim), desc=f"{n} seeds", leave=False, file=sys.stderr):
+            ci = paired_ratio_bootstrap(simulated_benchmark(runs, n, rng), agent, reference, b, n_boot=n_boot,
+                                        seed=int(rng.integers(2**31)))
+            held += int(ci["low"] <= truth <= ci["high"])
+            widths.append(ci["high"] - ci["low"])
+        rows.append({"seeds per task": n, "coverage of the 95 % interval": held / n_sim,
+                     "median width": float(np.median(widths))})
+    print(f"{agent} / {reference} mean regret@{b} over the observed runs (the population): {truth:.3f}; "
+          f"{regret.index.get_level_values('task').nunique()} tasks, {len(regret)} paired runs")
+    return pd.DataFrame(rows).set_index("seeds per task")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bench", type=Path, default=ROOT / "runs" / "grpoformer_vs_tpe" / "bench",
+                    help="a benchmark directory (default: the GRPOformer protocol's, runs/grpoformer_vs_tpe/bench)")
+    ap.add_argument("--agent", default="grpoformer")
+    ap.add_argument("--reference", default="tpe")
+    ap.add_argument("--seeds", default="2,3,5,10", help="seeds per task of the simulated benchmarks (default 2,3,5,10)")
+    ap.add_argument("--sims", type=positive_int, default=1000, help="simulated benchmarks per seed count (default 1000)")
+    ap.add_argument("--boot", type=positive_int, default=2000, help="bootstrap resamples per interval (default 2000)")
+    args = ap.parse_args(argv)
+    if not (args.bench / "benchmark.json").exists():
+        ap.error(f"--bench {args.bench} holds no benchmark; run python benchmarks/grpoformer_vs_tpe.py first, or give "
+                 "another directory")
+    try:
+        seed_counts = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        ap.error(f"--seeds {args.seeds!r}: give whole numbers >= 2, comma-separated")
+    if min(seed_counts) < 2:
+        ap.error("--seeds: each count must be >= 2 (one seed per task has nothing to resample)")
+    df = ResultStore(args.bench).load()
+    table = coverage(df, args.agent, args.reference, seed_counts, args.sims, args.boot)
+    print(table.to_markdown(floatfmt=".3f"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_script(main, "rerun the same command: it measures from scratch"))
