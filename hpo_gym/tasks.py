@@ -12,6 +12,8 @@ One place decides where a task comes from, so ``HPOEnv`` and the vector env agre
 from __future__ import annotations
 
 import inspect
+import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,38 +27,57 @@ from hpo_gym.space import SearchSpace
 from hpo_gym.suites import HPOBENCH_NN, as_task_id, get_suite
 
 BACKENDS = ("tabular", "live")
-#: Task names an agent's ``fit`` must not train on (the fold's held-out tasks) while the benchmark harness fits it:
-#: see :func:`held_out_while_fitting`. Module state, so that environments built inside ``fit`` (also in forked
-#: vector-env workers) see it.
-_HELD_OUT: frozenset[str] = frozenset()
+#: Environment variable that carries the held-out tasks while the harness fits an agent (JSON: ``{"names": [...],
+#: "ids": [...]}``): an environment variable, so that vector-env workers started inside ``fit``, forked or spawned,
+#: see it too (a forkserver started before ``fit`` does not).
+ENV_HELD_OUT = "HPO_GYM_HELD_OUT_WHILE_FITTING"
 
 
 @contextmanager
-def held_out_while_fitting(names: Iterable[str]) -> Iterator[None]:
+def held_out_while_fitting(names: Iterable[str], openml_ids: Iterable[int] = ()) -> Iterator[None]:
     """While the harness runs a transfer agent's ``fit`` for a k-fold fold, environments leave the fold's held-out
-    tasks out: ``task=None`` (or a list) draws only the others, and a held-out ``task=`` is refused. Why: ``fit`` is
-    given the training objectives only, but an RL agent that builds its own envs the usual way
+    tasks out (by name, and by OpenML task id, so a live pool's ``31-xgb`` is left out with the table ``credit_g``):
+    ``task=None`` (or a list) draws only the others, and a held-out ``task=`` or ``objective=`` is refused. Why:
+    ``fit`` is given the training objectives only, but an RL agent that builds its own envs the usual way
     (``gym.make_vec("HPO-OpenML-v0", num_envs=8)``) drew every task of the suite, trained on the held-out ones, and
-    was still reported held-out (found in review)."""
-    global _HELD_OUT
-    before, _HELD_OUT = _HELD_OUT, frozenset(map(str, names))
+    was still reported held-out (found in review). Nested uses add up."""
+    before = os.environ.get(ENV_HELD_OUT)
+    outer_names, outer_ids = _held_out()
+    os.environ[ENV_HELD_OUT] = json.dumps({"names": sorted(outer_names | {str(n) for n in names}),
+                                           "ids": sorted(outer_ids | {int(i) for i in openml_ids})})
     try:
         yield
     finally:
-        _HELD_OUT = before
+        if before is None:
+            os.environ.pop(ENV_HELD_OUT, None)
+        else:
+            os.environ[ENV_HELD_OUT] = before
+
+
+def _held_out() -> tuple[set[str], set[int]]:
+    """The task names and OpenML ids held out while fitting (both empty outside the harness's ``fit``)."""
+    text = os.environ.get(ENV_HELD_OUT)
+    if not text:
+        return set(), set()
+    held = json.loads(text)
+    return set(held["names"]), set(held["ids"])
 
 
 def _without_held_out(pool: TaskPool, asked: Any) -> TaskPool:
     """``pool`` less the tasks held out while fitting (:func:`held_out_while_fitting`); ``ValueError`` when that leaves
     nothing, naming the held-out tasks and the fix."""
-    if not _HELD_OUT or not set(pool.names) & _HELD_OUT:
+    names, ids = _held_out()
+    if not names and not ids:
         return pool
-    names = [n for n in pool.names if n not in _HELD_OUT]
-    if not names:
-        raise ValueError(f"task {asked!r} is held out in this k-fold fold ({sorted(_HELD_OUT)}): an agent's fit may "
-                         "train only on the fold's training tasks, the objectives fit() is given (build envs with "
-                         "task=[o.name for o in train_objectives], or leave task out to draw from them)")
-    return TaskPool(names, pool.loader, pool.shared_space, pool.openml_ids)
+    kept = [n for n in pool.names if n not in names and as_task_id(pool.openml_ids.get(n)) not in ids]
+    if len(kept) == len(pool.names):
+        return pool
+    if not kept:
+        what = f"task {asked!r}" if asked is not None else f"the task(s) {pool.names}"
+        raise ValueError(f"{what} is held out in this k-fold fold ({sorted(names)}): an agent's fit may train only on "
+                         "the fold's training tasks, the objectives fit() is given (build envs with objective=o for "
+                         "each of them, or task=[o.name for o in train_objectives] when they are suite tasks)")
+    return TaskPool(kept, pool.loader, pool.shared_space, pool.openml_ids)
 
 
 @dataclass

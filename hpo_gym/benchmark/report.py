@@ -20,6 +20,7 @@ from hpo_gym.benchmark.metrics import (
     summary_table,
     task_means,
 )
+from hpo_gym.benchmark.runner import in_sample_fix
 from hpo_gym.benchmark.store import ResultStore
 
 
@@ -228,9 +229,8 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
         parts += ["", "held-out = no (in-sample): scored on tasks the agent was trained on ("
                   + "; ".join(f"{a}: {', '.join(t)}" for a, (t, _) in in_sample.items())
                   + "), so these are not numbers for a new task; "
-                  + ("under k-fold, the agent's fit (or the checkpoint it loaded) saw these held-out tasks: train it on "
-                     "the objectives fit() is given." if df[df["agent"].isin(list(in_sample))]["heldout"].astype(bool).any()
-                     else "--protocol kfold gives held-out ones.")]
+                  + in_sample_fix(bool(df[df["agent"].isin(list(in_sample))]["heldout"].astype(bool).any()),
+                                  bool(df["heldout"].astype(bool).any())) + "."]
     if table["failed"].any():
         failed = {a: int(n) for a, n in table["failed"].items() if n}
         first = df[df["status"] != "ok"].sort_values(["agent", "task", "seed"]).iloc[0]

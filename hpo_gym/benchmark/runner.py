@@ -102,6 +102,32 @@ def kfold_splits(tasks: Sequence[str], folds: int, groups: Mapping[str, Any] | N
     return [[str(t) for t in tasks if fold_of[keys[t]] == k] for k in range(folds)]
 
 
+def _task_ids(suite: str, objectives: Mapping[str, Objective]) -> dict[str, int]:
+    """OpenML task ids of the suite's tasks and of the user objectives that record one: the k-fold groups."""
+    ids = suite_task_ids(suite)
+    for name, objective in objectives.items():
+        tid = as_task_id(objective.metadata.get("openml_task_id"))
+        ids.pop(name, None)
+        if tid is not None:
+            ids[name] = tid
+    return ids
+
+
+def _check_stored_folds(store: ResultStore, splits: Sequence[Sequence[str]]) -> None:
+    """``ValueError`` when stored k-fold runs were made with other folds than ``splits`` give their tasks: folds made
+    before tasks that share an OpenML task id were kept in one fold (grpoformer-paper's model families) would mix
+    into this benchmark's numbers, their transfer agents fitted on a held-out dataset's other tables."""
+    if not store.shard_paths():
+        return
+    done = store.load()[["task", "fold"]].drop_duplicates()
+    fold_now = {t: k for k, part in enumerate(splits) for t in part}
+    moved = sorted({str(t) for t, f in zip(done["task"], done["fold"]) if t in fold_now and int(f) != fold_now[t]})
+    if moved:
+        raise ValueError(f"{store.root} holds k-fold runs made with other folds for {moved} (before the tasks that share "
+                         "an OpenML task id were kept in one fold, their runs may be scored on a dataset whose other "
+                         "tables a transfer agent was fitted on); use another --out directory")
+
+
 def suite_task_ids(suite: str) -> dict[str, int]:
     """``{task name: OpenML task id}`` of ``suite``'s tasks that have one: :func:`kfold_splits`' groups."""
     return {name: tid for name, tid in get_suite(suite).tasks.items() if tid is not None}
@@ -164,6 +190,12 @@ class _Context:
                                  "pass resolve_agent=agents.registry.make_agent or a factory instead of a string")
             return self.resolve_agent(spec)
         return spec()
+
+    def openml_id(self, task: str) -> int | None:
+        """The OpenML task id of ``task`` (a user objective's metadata, else the suite's record), or None."""
+        if task in self.objectives:
+            return as_task_id(self.objectives[task].metadata.get("openml_task_id"))
+        return suite_task_ids(self.suite).get(task)
 
     def objective(self, task: str) -> Objective:
         """The objective a transfer agent is fitted on. On tables, the task as the runs' envs score it (``env_kwargs``'
@@ -416,7 +448,8 @@ def _fitted_agent(ctx: _Context, unit: _Unit, store: ResultStore | None) -> Any:
         if agent is not None:
             return agent
     agent = ctx.build_agent(unit.agent)
-    with held_out_while_fitting(unit.held_out):  # an RL agent's own gym.make(...) in fit draws training tasks only
+    held_ids = [i for i in map(ctx.openml_id, unit.held_out) if i is not None]
+    with held_out_while_fitting(unit.held_out, held_ids):  # an RL agent's own gym.make(...) in fit: training tasks only
         agent.fit([ctx.objective(t) for t in unit.train_tasks], seed=fit_seed, **_budget_if_taken(agent.fit, ctx.budget))
     if store is not None and cache is not None:  # a cache path comes with a store
         store.write_fitted(cache, agent)
@@ -512,7 +545,7 @@ def run_benchmark(
     task_names, objectives = _resolve_tasks(tasks, suite)
     run_tasks = _select_tasks(only_tasks, task_names, suite)
     # validates folds; the tasks of one OpenML task stay in one fold
-    splits = kfold_splits(task_names, folds, suite_task_ids(suite)) if protocol == "kfold" else [task_names]
+    splits = kfold_splits(task_names, folds, _task_ids(suite, objectives)) if protocol == "kfold" else [task_names]
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise ValueError(f"out must be a directory; {out} is a file: pass a directory path (a new one is created)")
 
@@ -534,6 +567,8 @@ def run_benchmark(
                                   "tasks": task_names if protocol == "kfold" else None, "env_kwargs": ctx.env_kwargs,
                                   "objectives": _objective_fingerprints(objectives)})
             store.check_agent_files({**identities, **agent_files}, run_tasks, seed_list)
+            if protocol == "kfold":
+                _check_stored_folds(store, splits)
             store.clean_temporaries()
             if retry_failed:
                 store.remove_failed([(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list])
@@ -580,11 +615,21 @@ def _warn_in_sample(df: pd.DataFrame) -> None:
         return
     pairs = rows.drop_duplicates(["agent", "task"]).groupby("agent")["task"].apply(sorted).to_dict()
     detail = "; ".join(f"{a} on {', '.join(t)}" for a, t in pairs.items())
-    kfold = bool(rows["heldout"].astype(bool).any())  # k-fold already: the agent's fit or checkpoint saw these tasks
-    fix = ("under k-fold this means fit (or the checkpoint it loaded) trained on a held-out task: train only on the "
-           "objectives fit() is given" if kfold else "use --protocol kfold for held-out numbers")
+    fix = in_sample_fix(bool(rows["heldout"].astype(bool).any()), bool(df["heldout"].astype(bool).any()))
     warnings.warn(f"in-sample results: {detail}: these agents were trained on these tasks ({TRAINED_ON_ATTR}), so "
                   f"their rows are marked in_sample and reported as 'no (in-sample)'; {fix}", UserWarning, stacklevel=3)
+
+
+def in_sample_fix(fitted_per_fold: bool, kfold: bool) -> str:
+    """What to do about in-sample runs: under k-fold, an agent fitted per fold saw a held-out task in ``fit`` (or the
+    checkpoint it loaded), and an agent without ``fit`` arrived trained on the tasks; outside k-fold, use k-fold."""
+    if fitted_per_fold:
+        return ("under k-fold this means fit (or the checkpoint it loaded) trained on a held-out task: train only on "
+                "the objectives fit() is given")
+    if kfold:
+        return ("the agent has no fit and arrived trained on these tasks: give it a checkpoint or model trained without "
+                "them, or fit() so that k-fold fits it per fold")
+    return "use --protocol kfold for held-out numbers"
 
 
 def _objective_fingerprints(objectives: Mapping[str, Objective]) -> dict[str, str] | None:
@@ -691,18 +736,17 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
         if isinstance(fingerprint, str):
             fingerprints[name] = fingerprint
         else:
-            identities[name] = agent_identity(spec, agent)
+            identities[name] = agent_identity(agent)
     return transfer, fingerprints, identities, declared
 
 
-def agent_identity(spec: AgentSpec, agent: Any) -> str:
-    """What a label names, for an agent that plays from no file: its spec string, or the class and ``name`` of what its
-    factory builds. Recorded with the file fingerprints (:meth:`ResultStore.check_agent_files`), so a label reused for
-    another agent (``{"mine": "random"}``, then ``{"mine": "tpe"}``) is refused instead of handed random search's
-    stored runs. A factory's arguments beyond the agent's ``name`` are not compared (they need not print the same way
-    twice): give an agent with other settings another label."""
-    if isinstance(spec, str):
-        return f"{IDENTITY_PREFIX}spec {spec}"
+def agent_identity(agent: Any) -> str:
+    """What a label names, for an agent that plays from no file: the class and ``name`` of the agent its spec or
+    factory builds (one identity for ``--agents random`` and ``{"random": RandomSearch}``, so a directory the CLI wrote
+    resumes from Python). Recorded with the file fingerprints (:meth:`ResultStore.check_agent_files`), so a label
+    reused for another agent (``{"mine": "random"}``, then ``{"mine": "tpe"}``) is refused instead of handed random
+    search's stored runs. Other settings (a factory's arguments beyond the agent's ``name``) are not compared (they
+    need not print the same way twice): give an agent with other settings another label."""
     kind = type(agent)
     own_name = getattr(agent, "name", None)
     name = f" {own_name}" if isinstance(own_name, str) else ""

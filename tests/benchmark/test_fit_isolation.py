@@ -95,5 +95,56 @@ def test_a_kfold_agent_that_declares_a_held_out_task_is_reported_in_sample_with_
                            seeds=1, protocol="kfold", folds=2, progress=False)
     assert not summary_table(df).loc["declares", "heldout"]
     report = markdown_report(df)
-    assert "no (in-sample on 1 of 4 tasks)" in report and "under k-fold, the agent's fit" in report
+    assert "no (in-sample on 1 of 4 tasks)" in report and "under k-fold this means fit" in report
     assert "--protocol kfold gives held-out ones" not in report
+
+
+def test_the_guard_leaves_out_held_out_datasets_by_openml_id_adds_up_when_nested_and_reaches_spawned_processes():
+    """Found in review of the guard: a live pool names its tasks '31-xgb', so names alone missed credit_g's dataset;
+    a nested guard replaced the outer one; a spawned worker (SB3's SubprocVecEnv) did not see module state."""
+    import subprocess
+    import sys
+
+    from hpo_gym.tasks import TaskPool, _without_held_out
+
+    live_like = TaskPool(["31-xgb", "3917-xgb"], str, None, {"31-xgb": 31, "3917-xgb": 3917})
+    with held_out_while_fitting(["credit_g"], [31]):
+        assert _without_held_out(live_like, None).names == ["3917-xgb"]
+        with held_out_while_fitting(["kc1"], [3917]):
+            with pytest.raises(ValueError, match=r"the task\(s\) \['31-xgb', '3917-xgb'\] is held out"):
+                _without_held_out(live_like, None)
+        assert _without_held_out(live_like, None).names == ["3917-xgb"]  # the inner block's tasks are back
+        child = subprocess.run([sys.executable, "-c", "import gymnasium as gym, hpo_gym; gym.make('HPO-OpenML-v0', "
+                                "task='credit_g')"], capture_output=True, text=True, timeout=120)
+        assert child.returncode != 0 and "task 'credit_g' is held out in this k-fold fold" in child.stderr
+    assert _without_held_out(live_like, None).names == ["31-xgb", "3917-xgb"]
+
+
+def test_stored_runs_of_other_folds_are_refused(tmp_path):
+    """A directory whose k-fold runs were made with other folds (before the tasks of one OpenML task were kept in one
+    fold) must not be resumed into this benchmark's folds."""
+    import pandas as pd
+
+    from hpo_gym.benchmark import ResultStore
+
+    kwargs = dict(budget=2, seeds=1, protocol="kfold", folds=2, out=tmp_path, progress=False)
+    tasks = ["credit_g", "vehicle", "kc1", "car"]
+    run_benchmark({"random": RandomSearch}, tasks, **kwargs)
+    shard = next(p for p in ResultStore(tmp_path).shard_paths() if "credit_g" in p.name)
+    pd.read_parquet(shard).assign(fold=1).to_parquet(shard, index=False)  # as an older grouping stored it
+    with pytest.raises(ValueError, match=r"holds k-fold runs made with other folds for \['credit_g'\]"):
+        run_benchmark({"random": RandomSearch}, tasks, **kwargs)
+
+
+def test_a_directory_the_cli_wrote_resumes_from_python_with_the_same_agent(tmp_path):
+    """Found in review: '--agents random' recorded the spec, {'random': RandomSearch} the class, so the same agent was
+    refused as another one. Both record the class and name of the agent they build."""
+    import warnings
+
+    from agents.registry import make_agent
+
+    kwargs = dict(budget=2, seeds=1, out=tmp_path, progress=False)
+    first = run_benchmark(["random"], ["car"], resolve_agent=make_agent, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run_benchmark({"random": RandomSearch}, ["car"], **kwargs).equals(first)

@@ -648,7 +648,8 @@ def test_a_label_reused_for_another_agent_is_refused_not_handed_the_old_runs(tmp
     first = run_benchmark({"mine": "random"}, ["credit_g"], out=tmp_path / "spec", **kwargs)
     assert run_benchmark({"mine": "random"}, ["credit_g"], out=tmp_path / "spec", **kwargs).equals(first)
     with pytest.raises(ValueError,
-                       match=r"'mine' \(stored agent: spec random, now agent: spec tpe\).*names another agent"):
+                       match=r"'mine' \(stored agent: agents.random_search.RandomSearch random, now agent: "
+                             r"agents.optuna_agents.OptunaAgent tpe\).*names another agent"):
         run_benchmark({"mine": "tpe"}, ["credit_g"], out=tmp_path / "spec", **kwargs)
     run_benchmark({"mine": lambda: OptunaAgent("tpe")}, ["credit_g"], out=tmp_path / "factory", **kwargs)
     again = run_benchmark({"mine": lambda: OptunaAgent("tpe")}, ["credit_g"], out=tmp_path / "factory", **kwargs)
@@ -660,7 +661,7 @@ def test_a_label_reused_for_another_agent_is_refused_not_handed_the_old_runs(tmp
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert run_benchmark({"mine": "random"}, ["credit_g"], out=tmp_path / "spec", **kwargs).equals(first)
-    assert json.loads((tmp_path / "spec" / "agents.json").read_text()) == {"mine": "agent: spec random"}
+    assert json.loads((tmp_path / "spec" / "agents.json").read_text()) == {"mine": "agent: agents.random_search.RandomSearch random"}
 
 
 def test_objectives_added_to_or_left_out_of_a_benchmark_with_suite_tasks_resume(tmp_path):
