@@ -95,7 +95,9 @@ class HPOEnv(gym.Env):
     ``make_vec_env`` ask for). Other modes raise ``TypeError``.
 
     ## Arguments
-    * ``task``: task name or OpenML task id; ``None`` draws one per reset from ``suite``.
+    * ``task``: task name or OpenML task id, or a list of them (tabular suites; one drawn per reset, e.g. a k-fold
+      agent's ``[o.name for o in train_objectives]``); ``None`` draws one per reset from ``suite``. While the benchmark
+      harness fits an agent, the fold's held-out tasks are left out (:func:`hpo_gym.tasks.held_out_while_fitting`).
     * ``suite``: the named suite (default ``"hpobench-nn"``).
     * ``budget``: evaluations per episode (default 50).
     * ``action_type``: ``"box"``, ``"dict"`` or ``"multidiscrete"``.
