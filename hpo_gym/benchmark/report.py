@@ -222,7 +222,7 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
     parts = [] if note is None else [note, ""]  # first: every number below depends on it
     parts += [f"Normalized regret mean ± std over runs at each budget; BtR, MP, MnP, MnR at budget {budget}.",
               "", markdown_table(format_summary(table, in_sample), disable_numparse=True),
-              "", column_legend(len(table), budget)]
+              "", column_legend(int((table["runs"] > 0).sum()), budget)]  # agents without a finished run: unranked
     if table["heldout"].any():
         parts += ["", "held-out = yes: scored only on tasks the agent was not fitted on (k-fold over tasks)."]
     if in_sample:
@@ -297,7 +297,8 @@ def json_report(df: pd.DataFrame) -> dict[str, Any]:
     in_sample = in_sample_tasks(df)
     agents = {a: {**{k: json_value(v) for k, v in row.items()}, "in_sample_tasks": in_sample.get(cast(str, a), ([], 0))[0]}
               for a, row in table.iterrows()}
-    report: dict[str, Any] = {"budget": run_budget(df), "definitions": column_legend(len(table), run_budget(df))}
+    ranked = int((table["runs"] > 0).sum())  # an agent without a finished run is in no rank
+    report: dict[str, Any] = {"budget": run_budget(df), "definitions": column_legend(ranked, run_budget(df))}
     cov = coverage(df)
     if cov is not None:
         del cov["all_tasks"]

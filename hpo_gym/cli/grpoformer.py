@@ -137,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
     twice = repeated(holdout)
     if twice:  # it would count twice in the held-out regret
         raise ValueError(f"--holdout names {twice} more than once; list each held-out task once")
+    if args.eval_every is not None and not holdout:  # accepted and without effect before (found in review)
+        raise ValueError("--eval-every sets how often the held-out regret is logged, and --holdout names no task: add "
+                         "--holdout TASK[,TASK], or drop --eval-every")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a run directory (created if missing)")

@@ -151,3 +151,16 @@ def test_agents_whose_curves_coincide_show_their_markers_at_different_points():
         starts = [_line_kwargs({}, n_points, slot)["markevery"] for slot in range(2)]
         assert starts[0][0] != starts[1][0] and starts[0][1] == starts[1][1] >= 2, (n_points, starts)
     assert _line_kwargs({}, 1, 3)["markevery"] == (0, 1)  # a single point is marked
+
+
+def test_the_rank_legend_counts_only_agents_with_a_finished_run():
+    """Found in review: an agent whose every run failed was counted in "mean rank among the N agents", although the
+    other agent was ranked alone."""
+    from agents.random_search import RandomSearch
+    from hpo_gym.benchmark import run_benchmark
+    from hpo_gym.benchmark.report import json_report, markdown_report
+    from tests.benchmark.test_runner import FailingAgent
+
+    df = run_benchmark({"failing": FailingAgent, "random": RandomSearch}, ["car"], budget=4, seeds=1, progress=False)
+    assert "MnR = mean rank among the 1 agent on each" in markdown_report(df)
+    assert "mean rank among the 1 agent on each" in json_report(df)["definitions"]

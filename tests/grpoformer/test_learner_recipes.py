@@ -188,3 +188,11 @@ def test_inner_selection_script_trains_scores_and_resumes(tmp_path, capsys):
     assert sel.main(args) == 0
     assert [p.stat().st_mtime_ns for p in policies] == stamps
     assert "per-fold choice" in capsys.readouterr().out
+
+
+def test_eval_every_without_a_held_out_task_is_refused(tmp_path, capsys):
+    """Found in review: --eval-every without --holdout was accepted and did nothing (no held-out task to score)."""
+    assert main(["train-grpoformer", "--eval-every", "5", "--updates", "1", "--out", str(tmp_path / "run")]) == 2
+    assert "--eval-every sets how often the held-out regret is logged, and --holdout names no task" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
