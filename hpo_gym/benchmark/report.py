@@ -200,8 +200,10 @@ def failed_evaluations_note(df: pd.DataFrame) -> str | None:
             f"({where}): {_escape_cell(str(first['eval_error']))}; each step's reason is in its 'eval_error' column.")
 
 
-def column_legend(n_agents: int, budget: int) -> str:
-    """What the summary's columns mean, printed under it (a reader should not need the README to read a report)."""
+def column_legend(table: pd.DataFrame, budget: int) -> str:
+    """What the summary's columns mean, printed under it (a reader should not need the README to read a report).
+    MnR counts the agents of :func:`summary_table`'s ``table`` with a finished run: one without is in no rank."""
+    n_agents = int((table["runs"] > 0).sum())
     return (f"Columns: regret@b = normalized regret of the best configuration after b evaluations (0 = the task's best, "
             f"1 = its worst; lower is better), mean ± std over all runs on tasks with a known best (live tasks have no "
             f"regret), so the ± mostly spreads across tasks (`hpo-gym report --compare A:B` gives a paired interval); BtR = "
@@ -222,7 +224,7 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
     parts = [] if note is None else [note, ""]  # first: every number below depends on it
     parts += [f"Normalized regret mean ± std over runs at each budget; BtR, MP, MnP, MnR at budget {budget}.",
               "", markdown_table(format_summary(table, in_sample), disable_numparse=True),
-              "", column_legend(int((table["runs"] > 0).sum()), budget)]  # agents without a finished run: unranked
+              "", column_legend(table, budget)]
     if table["heldout"].any():
         parts += ["", "held-out = yes: scored only on tasks the agent was not fitted on (k-fold over tasks)."]
     if in_sample:
@@ -297,8 +299,7 @@ def json_report(df: pd.DataFrame) -> dict[str, Any]:
     in_sample = in_sample_tasks(df)
     agents = {a: {**{k: json_value(v) for k, v in row.items()}, "in_sample_tasks": in_sample.get(cast(str, a), ([], 0))[0]}
               for a, row in table.iterrows()}
-    ranked = int((table["runs"] > 0).sum())  # an agent without a finished run is in no rank
-    report: dict[str, Any] = {"budget": run_budget(df), "definitions": column_legend(ranked, run_budget(df))}
+    report: dict[str, Any] = {"budget": run_budget(df), "definitions": column_legend(table, run_budget(df))}
     cov = coverage(df)
     if cov is not None:
         del cov["all_tasks"]

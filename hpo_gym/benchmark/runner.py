@@ -191,12 +191,6 @@ class _Context:
             return self.resolve_agent(spec)
         return spec()
 
-    def openml_id(self, task: str) -> int | None:
-        """The OpenML task id of ``task`` (a user objective's metadata, else the suite's record), or None."""
-        if task in self.objectives:
-            return as_task_id(self.objectives[task].metadata.get("openml_task_id"))
-        return suite_task_ids(self.suite).get(task)
-
     def objective(self, task: str) -> Objective:
         """The objective a transfer agent is fitted on. On tables, the task as the runs' envs score it (``env_kwargs``'
         metric and backend options: the suite's default metric used to be loaded whatever the runs scored). With the
@@ -448,7 +442,8 @@ def _fitted_agent(ctx: _Context, unit: _Unit, store: ResultStore | None) -> Any:
         if agent is not None:
             return agent
     agent = ctx.build_agent(unit.agent)
-    held_ids = [i for i in map(ctx.openml_id, unit.held_out) if i is not None]
+    ids = _task_ids(ctx.suite, ctx.objectives)  # the k-fold groups' ids: a held-out dataset under any task name
+    held_ids = [ids[t] for t in unit.held_out if t in ids]
     with held_out_while_fitting(unit.held_out, held_ids):  # an RL agent's own gym.make(...) in fit: training tasks only
         agent.fit([ctx.objective(t) for t in unit.train_tasks], seed=fit_seed, **_budget_if_taken(agent.fit, ctx.budget))
     if store is not None and cache is not None:  # a cache path comes with a store

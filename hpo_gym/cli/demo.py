@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     table = summary_table(df)
     print("\nSummary per agent (the tasks' metric is validation accuracy):\n")
     print(markdown_table(format_summary(table, in_sample_tasks(df)), disable_numparse=True))
-    print("\n" + column_legend(len(table), args.budget))
+    print("\n" + column_legend(table, args.budget))
     print(f"\n{df.groupby(['agent', 'task', 'seed']).ngroups} runs in {seconds:.1f} s"
           + (f"; results in {args.out} (`hpo-gym report {args.out}` draws the plots)" if args.out else ""))
     return exit_status(df, f"stored in {args.out}" if args.out else "not kept: --out DIR keeps every run")
