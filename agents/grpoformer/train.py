@@ -410,12 +410,14 @@ def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: TrainConfig | None = None,
           holdout: Sequence[Objective] = (), resume: bool = False, progress: bool = True,
-          wait_for_lock: bool = False) -> GRPOformerPolicy:
+          wait_for_lock: bool = False, announce: Callable[[], None] | None = None) -> GRPOformerPolicy:
     """Train a policy from scratch (or resume) on ``train_objectives`` (+ synthetic); returns it.
 
     Files in ``out_dir``: ``log.csv`` (one row per update), ``state.pt`` (resumable), ``policy.pt`` (final). One
     process trains into ``out_dir`` at a time: another one's run raises :class:`~hpo_gym.lock.DirectoryInUse`, or with
-    ``wait_for_lock`` is waited for (then ``resume`` continues from, or returns, its result).
+    ``wait_for_lock`` is waited for (then ``resume`` continues from, or returns, its result). ``announce`` is called
+    once ``out_dir`` is checked (a refusal, such as a finished run without ``resume`` or a resume with other settings,
+    comes before it): the CLI prints its banner there, so a refused command prints only the refusal.
     """
     cfg = cfg or TrainConfig()
     cfg.validate()
@@ -426,16 +428,34 @@ def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: Train
     check_device(cfg.device)
     out = Path(out_dir)
     with directory_lock(out, "a train-grpoformer run", wait=wait_for_lock):  # a second run into out stops here
-        return _train_holding_the_lock(tables, holdout, out, cfg, resume, progress)
+        return _train_holding_the_lock(tables, holdout, out, cfg, resume, progress, announce)
 
 
 def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[TabularObjective], out: Path,
-                            cfg: TrainConfig, resume: bool, progress: bool) -> GRPOformerPolicy:
+                            cfg: TrainConfig, resume: bool, progress: bool,
+                            announce: Callable[[], None] | None = None) -> GRPOformerPolicy:
     """:func:`train` once its arguments are checked and it holds ``out``'s lock (:mod:`hpo_gym.lock`): no other process
     writes log.csv, state.pt or policy.pt meanwhile, so the temporaries below are a killed run's, never a live one's."""
     for name in ("state.pt", "policy.pt", "log.csv"):  # temporaries of a run killed while writing (atomic_path)
         for stale in out.glob(f".{name}.tmp-*"):
             stale.unlink()
+    state_path, log_path = out / "state.pt", out / "log.csv"
+    extra = {"train_tasks": sorted(o.name for o in tables), "seed": cfg.seed, "train_config": _plain(asdict(cfg)),
+             "features": FEATURES_VERSION}
+    # the directory's refusals first, before any banner or work
+    st = _read_state(state_path, cfg.device) if resume and state_path.exists() else None
+    if st is not None:
+        check_resumable(st, extra, cfg.updates, state_path)
+    earlier = [p for p in (state_path, out / "policy.pt") if p.exists()]
+    if st is None and earlier and not resume:
+        # a fresh run: an earlier run's state.pt would be picked up by a later --resume and spliced onto this log,
+        # and its policy.pt would sit beside this run's log until this run ends. Without --resume such a run is
+        # refused, not removed: rerunning a command (after a Ctrl-C, say) must not wipe minutes of training
+        raise ValueError(f"{out} holds a training run ({', '.join(p.name for p in earlier)}); continue it with "
+                         f"--resume (train(..., resume=True) in Python), or give another --out (or remove {out}) "
+                         "to start over")
+    if announce is not None:
+        announce()
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     device = cfg.device
@@ -457,15 +477,10 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
     frozen = copy.deepcopy(policy).eval() if cfg.learner.kl_beta > 0 else None  # the initial policy, also on resume
     start, evaluations, wall0, heldout_evaluations = 0, 0, 0.0, 0
     log_rows: list[dict[str, Any]] = []  # saved with the state, so a resume never depends on log.csv's durability
-    state_path, log_path = out / "state.pt", out / "log.csv"
     buffer = StateBuffer(cfg.learner.buffer_states)
     table_names = [o.name for o in tables]
     difficulty = np.full(len(tables), np.nan)  # task_priority's per-table score, kept in the training state
-    extra = {"train_tasks": sorted(o.name for o in tables), "seed": cfg.seed, "train_config": _plain(asdict(cfg)),
-             "features": FEATURES_VERSION}
-    if resume and state_path.exists():
-        st = _read_state(state_path, device)
-        check_resumable(st, extra, cfg.updates, state_path)
+    if st is not None:
         policy.load_state_dict(st["policy"]["state_dict"])
         policy.eval()  # the mode update() leaves it in, so the next rollout is computed as without the interruption
         optimizer.load_state_dict(st["optimizer"])
@@ -485,14 +500,6 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
         if resume and log_path.exists():  # killed before the first state.pt (every ckpt_every updates): say so
             print(f"--resume: no {state_path} yet (the state is saved every {cfg.ckpt_every} updates); "
                   "starting from update 0")
-        # a fresh run: an earlier run's state.pt would be picked up by a later --resume and spliced onto this log,
-        # and its policy.pt would sit beside this run's log until this run ends. Without --resume such a run is
-        # refused, not removed: rerunning a command (after a Ctrl-C, say) must not wipe minutes of training
-        earlier = [p for p in (state_path, out / "policy.pt") if p.exists()]
-        if earlier and not resume:
-            raise ValueError(f"{out} holds a training run ({', '.join(p.name for p in earlier)}); continue it with "
-                             f"--resume (train(..., resume=True) in Python), or give another --out (or remove {out}) "
-                             "to start over")
         for p in earlier:  # --resume with a policy but no state to continue from: starting over, as printed above
             p.unlink()
         _write_log(log_path, [])

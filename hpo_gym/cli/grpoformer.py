@@ -183,12 +183,15 @@ def run(args: argparse.Namespace) -> int:
     held = [suite.load(t) for t in holdout]
     if not train_tasks:
         raise ValueError("every task of the suite is held out; leave at least one to train on")
-    print(f"training on {[o.name for o in train_tasks]} (+{cfg.synthetic} synthetic, +{cfg.mixed} mixed, "
-          f"+{cfg.grid_synthetic} grid-synthetic{', + per-seed tables' if cfg.seed_tables else ''}), "
-          f"held out: {holdout or 'none'}")
-    if args.resume and not (out / "log.csv").exists():  # a mistyped --out would otherwise train anew without a word
-        print(f"--resume: {out} holds no training run to continue; starting a new one there", file=sys.stderr)
-    train(train_tasks, out, cfg, holdout=held, resume=args.resume)
+
+    def banner() -> None:  # printed once train() has checked --out: a refused command prints only its refusal
+        print(f"training on {[o.name for o in train_tasks]} (+{cfg.synthetic} synthetic, +{cfg.mixed} mixed, "
+              f"+{cfg.grid_synthetic} grid-synthetic{', + per-seed tables' if cfg.seed_tables else ''}), "
+              f"held out: {holdout or 'none'}", flush=True)
+        if args.resume and not (out / "log.csv").exists():  # a mistyped --out would otherwise train anew silently
+            print(f"--resume: {out} holds no training run to continue; starting a new one there", file=sys.stderr)
+
+    train(train_tasks, out, cfg, holdout=held, resume=args.resume, announce=banner)
     print(f"policy: {out / 'policy.pt'}  log: {out / 'log.csv'}")
     return 0
 

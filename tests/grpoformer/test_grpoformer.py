@@ -314,7 +314,9 @@ def test_a_rerun_without_resume_is_refused_not_wiped_and_a_damaged_state_is_name
     assert f"--resume: {out} holds no training run to continue; starting a new one there" in capsys.readouterr().err
     before = {p.name: p.read_bytes() for p in (out / "state.pt", out / "policy.pt")}
     assert main(args + ["--updates", "3"]) == 2
-    assert capsys.readouterr().err.strip() == (f"hpo-gym train-grpoformer: error: {out} holds a training run (state.pt, "
+    refused = capsys.readouterr()
+    assert refused.out == ""  # the refusal alone: the banner ("training on ...") used to come first
+    assert refused.err.strip() == (f"hpo-gym train-grpoformer: error: {out} holds a training run (state.pt, "
                                                f"policy.pt); continue it with --resume (train(..., resume=True) in "
                                                f"Python), or give another --out (or remove {out}) to start over")
     assert {p.name: p.read_bytes() for p in (out / "state.pt", out / "policy.pt")} == before  # nothing removed
@@ -500,9 +502,10 @@ def test_train_cli_sets_the_policy_size_and_rejects_a_bad_width(tmp_path, capsys
     # a resume that forgets flags is told the flags to add, not the config fields they set (learner.horizon, ...)
     assert main(["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "run"), "--synthetic", "0",
                  "--updates", "2", "--eval-every", "5", "--resume"]) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "state.pt was trained with other settings (--width: 32 -> 48, --budget: 4 -> 50, --layers: 1 -> 2); rerun " \
            "with the original settings" in err, err
+    assert "training on" not in out  # refused before the banner
 
 
 def test_load_fold_policy_refuses_a_checkpoint_of_another_fold():
