@@ -114,6 +114,30 @@ def test_a_log_int_grid_snaps_where_decode_rounds():
     assert table.cell_config(table.cell_of_vector([0.55]))["n"] == 1 and table.cell_config(table.cell_of_vector([0.82]))["n"] == 2
 
 
+@pytest.mark.parametrize("log, grid", [(True, [1, 10, 100, 1000]), (True, [2, 3, 8, 9, 64]), (False, [1, 3, 4, 10, 11])])
+def test_a_sparse_int_grid_snaps_each_decoded_integer_to_its_encoded_nearest_value(log, grid):
+    """Between grid values that are not neighbouring integers the cells met at the midpoint in value, so a log int
+    snapped by linear distance (value 400 to 100 on [1, 10, 100, 1000], 1000 holding 8 % of the cube instead of 17 %).
+    Now every integer decode can name goes to the grid value nearest to it in the encoded space (ties to the lower),
+    and every u that decodes to one integer lands in that integer's cell."""
+    from hpo_gym.space import Int
+
+    hp = Int("n", grid[0], grid[-1], log=log)
+    space = SearchSpace([hp])
+    table = TabularObjective("t", space, np.arange(float(len(grid))), grid_values={"n": grid})
+    u = np.linspace(0.0, 1.0, 20001)[:, None]
+    decoded = np.array([space.decode(row)["n"] for row in u])
+    snapped = np.array([table.cell_config(int(c))["n"] for c in table.cells_of(u)])
+    codes = np.array([hp.encode(g) for g in grid])
+    for k in np.unique(decoded):
+        gaps = np.abs(codes - hp.encode(int(k)))
+        nearest = grid[int(np.flatnonzero(gaps <= gaps.min() + 1e-12)[0])]
+        assert set(snapped[decoded == k]) == {nearest}, (k, set(snapped[decoded == k]), nearest)
+    if grid == [1, 10, 100, 1000]:
+        assert table.cell_config(table.cell_of_vector([hp.encode(400)]))["n"] == 1000
+        assert table.cell_config(table.cell_of_vector([hp.encode(5)]))["n"] == 10
+
+
 def test_suite_resolves_names_and_openml_ids_and_lists_valid_names():
     suite = get_suite("hpobench-nn")
     assert suite.task_name(3917) == "kc1" and suite.task_name("3917") == "kc1"
