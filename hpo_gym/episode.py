@@ -81,9 +81,11 @@ def _holds_a_non_number(action: Any, given: np.ndarray) -> bool:
     return any(v is None or isinstance(v, (str, bytes, bool, np.bool_)) for v in elements.ravel())
 
 
-def numeric_action(action: Any, expected: str) -> np.ndarray:
+def numeric_action(action: Any, expected: str,
+                   dict_hint: str = "for a dict of native values make the env with action_type='dict'") -> np.ndarray:
     """The action as a float64 array, or a ``ValueError`` naming the expected space (a dict or strings given to a
-    Box env used to surface as numpy's own "float() argument must be ..." error)."""
+    Box env used to surface as numpy's own "float() argument must be ..." error); ``dict_hint`` is the fix added when
+    the action is a dict (the native vector env has no dict actions, so it names the sync vector env instead)."""
     try:
         if np.iscomplexobj(action):  # the cast would drop the imaginary part with only a warning
             raise TypeError("complex")
@@ -94,7 +96,7 @@ def numeric_action(action: Any, expected: str) -> np.ndarray:
             raise TypeError("not a number")
         return np.asarray(given, dtype=np.float64)
     except (TypeError, ValueError):
-        hint = "; for a dict of native values make the env with action_type='dict'" if isinstance(action, Mapping) else ""
+        hint = f"; {dict_hint}" if isinstance(action, Mapping) else ""
         raise ValueError(f"action {action!r} is not numeric; expected {expected}{hint}") from None
 
 
@@ -135,8 +137,10 @@ def action_space(action_type: str, space: SearchSpace | None, max_dims: int) -> 
         raise ValueError(f"unknown action_type {action_type!r}; use one of {ACTION_TYPES}")
     if space is None:
         if action_type != "box":
-            raise ValueError(f"action_type={action_type!r} needs one search space, but the tasks' spaces differ; "
-                             "fix a task or use action_type='box'")
+            raise ValueError(f"action_type={action_type!r} needs one search space known before any task loads, and "
+                             "this env's tasks declare none (their spaces differ, or their suite was registered without "
+                             "Suite(..., shared_space=SPACE)); declare the shared space, pin one task (task=NAME), or "
+                             "use action_type='box' (padded to max_dims)")
         return spaces.Box(0.0, 1.0, (max_dims,), dtype=np.float32)
     if len(space) > max_dims:
         raise ValueError(f"search space has {len(space)} hyperparameters but max_dims={max_dims}; raise max_dims")

@@ -84,6 +84,11 @@ class HPOVectorEnv(VectorEnv):
                 raise ValueError(f"the native vector env needs complete tables on one grid of values, and task "
                                  f"{obj.name!r} {'lacks cells' if not obj.complete else 'has other grid values'} (its "
                                  "rows would be scored at another task's cells); use vectorization_mode='sync'")
+        if pool.space() is None:  # HPOEnv would act in a padded Box(max_dims): refused, so both modes act alike
+            raise ValueError("the native vector env needs the tasks' one search space declared before they load, as "
+                             "HPOEnv and the sync vector env use it (without it they act in a Box padded to max_dims); "
+                             "register the suite with Suite(..., shared_space=SPACE), pin one task, or use "
+                             "vectorization_mode='sync'")
         self.task_names = list(pool.names)
         self.num_envs = positive_count(num_envs, "num_envs")
         max_dims = positive_count(max_dims, "max_dims")
@@ -176,15 +181,16 @@ class HPOVectorEnv(VectorEnv):
     def step(self, actions: Any):
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        a = numeric_action(actions, str(self.action_space))
+        a = numeric_action(actions, str(self.action_space), "for dict actions use gym.make_vec(..., "
+                           "vectorization_mode='sync', action_type='dict'); the native vector env takes arrays")
         if a.shape != (self.num_envs, self._d):
             raise ValueError(f"actions have shape {a.shape}; expected ({self.num_envs}, {self._d}) for {self.action_space}")
-        if not np.isfinite(a).all():
+        rows = np.flatnonzero(~self._autoreset)  # an autoresetting row's action is ignored, as in a sync vector env
+        if not np.isfinite(a[rows]).all():
             raise ValueError(f"actions contain NaN or inf; expected finite values in {self.action_space}")
         restart = np.flatnonzero(self._autoreset)
         if len(restart):
             self._start(restart)
-        rows = np.flatnonzero(~self._autoreset)
         u = np.clip(a[rows], 0.0, 1.0)
         clipped = np.zeros(self.num_envs, dtype=bool)
         clipped[rows] = (u != a[rows]).any(axis=1)

@@ -137,6 +137,8 @@ def test_native_vector_env_rejects_bad_actions_and_settings():
         vec.reset(options={"task": "mnist"})
     with pytest.raises(ValueError, match="vectorization_mode='sync'"):
         gym.make_vec("HPO-OpenML-v0", num_envs=2, action_type="dict")
+    with pytest.raises(ValueError, match=r"not numeric.*vectorization_mode='sync', action_type='dict'"):
+        vec.step({"a": 0.5})  # a dict: the hint names the mode that takes it (the native env refuses action_type='dict')
     with pytest.raises(ValueError, match="5 hyperparameters but max_dims=2; raise max_dims"):
         gym.make_vec("HPO-OpenML-v0", num_envs=2, max_dims=2)
 
@@ -216,7 +218,9 @@ def test_native_vector_env_autoreset_step_masks_its_info():
     assert terminated.all()
     # the next step only restarts the finished envs: nothing was evaluated, every step entry is masked out; the new
     # episodes' reset info (task, openml_task_id, hyperparameters, budget) is masked in, as a sync vector env does
-    obs, rewards, terminated, _, info = vec.step(np.full((n, 5), 1.5))
+    ignored = np.full((n, 5), 1.5)
+    ignored[0] = np.nan  # the row's action is ignored, as a sync vector env ignores it: NaN is no error there either
+    obs, rewards, terminated, _, info = vec.step(ignored)
     for k in keys:
         assert info[f"_{k}"].all() if k in ("task", "openml_task_id") else not info[f"_{k}"].any(), k
     assert info["_hyperparameters"].all() and info["_budget"].all()
@@ -303,8 +307,18 @@ def test_native_vector_env_refuses_tasks_that_do_not_share_one_grid(monkeypatch)
     # same number of cells (a stack of the tables would succeed) but different values: not one grid
     differ = {"small": table("small", [1, 2, 3]), "large": table("large", [10, 20, 30])}
     shared = {"one": table("one", [1, 2, 3]), "two": table("two", [1, 2, 3])}
-    for name, objs in [("test-different-grids", differ), ("test-one-grid", shared)]:
-        monkeypatch.setitem(suites._SUITES, name, suites.Suite(name, {t: None for t in objs}, objs.__getitem__))
+    for name, objs, space in [("test-different-grids", differ, None), ("test-one-grid", shared, shared["one"].space),
+                              ("test-one-grid-undeclared", shared, None)]:
+        monkeypatch.setitem(suites._SUITES, name, suites.Suite(name, {t: None for t in objs}, objs.__getitem__,
+                                                                 shared_space=space))
+    # one grid, but the suite does not declare it: HPOEnv acts in a Box padded to max_dims for such a suite, and the
+    # native env acted in Box(1), so a policy of one mode could not act in the other; refused, naming the fix
+    assert gym.make("HPO-OpenML-v0", suite="test-one-grid-undeclared", budget=2).action_space.shape == (16,)
+    with pytest.raises(ValueError, match=r"Suite\(\.\.\., shared_space=SPACE\)"):
+        gym.make_vec("HPO-OpenML-v0", num_envs=2, suite="test-one-grid-undeclared", budget=2)
+    with pytest.raises(ValueError, match=r"declare none .*shared_space=SPACE.*action_type='box'"):
+        gym.make("HPO-OpenML-v0", suite="test-one-grid-undeclared", budget=2, action_type="multidiscrete")
+    assert gym.make("HPO-OpenML-v0", suite="test-one-grid", budget=2).action_space.shape == (1,)
     with pytest.raises(ValueError, match="share one grid"):
         gym.make_vec("HPO-OpenML-v0", num_envs=2, suite="test-different-grids", budget=2)
     # the same tasks through Gymnasium's sync vectorization work (the error's advice)
