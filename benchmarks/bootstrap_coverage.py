@@ -34,11 +34,15 @@ from hpo_gym.cli import positive_int, run_script  # noqa: E402
 
 def simulated_benchmark(runs: pd.DataFrame, n_seeds: int, rng: np.random.Generator) -> pd.DataFrame:
     """A step table of two agents whose runs (one row per run at the budget: ``agent``, ``task``, ``seed``,
-    ``normalized_regret``) are ``n_seeds`` seeds per task drawn with replacement, paired, renumbered 0..n-1."""
+    ``normalized_regret``) are ``n_seeds`` seeds drawn with replacement, paired, renumbered 0..n-1: one draw for
+    every task when the tasks share one seed set (a seed is one random stream on all tasks, and a simulated
+    benchmark keeps that), else a draw per task."""
+    seed_sets = {task: sorted(group["seed"].unique()) for task, group in runs.groupby("task")}
+    shared = len({tuple(v) for v in seed_sets.values()}) == 1
+    common = rng.choice(next(iter(seed_sets.values())), size=n_seeds, replace=True) if shared else None
     parts = []
     for task, group in runs.groupby("task"):
-        seeds = sorted(group["seed"].unique())
-        drawn = rng.choice(seeds, size=n_seeds, replace=True)
+        drawn = common if common is not None else rng.choice(seed_sets[task], size=n_seeds, replace=True)
         for new_seed, seed in enumerate(drawn):
             parts.append(group[group["seed"] == seed].assign(seed=new_seed))
     return pd.concat(parts, ignore_index=True)

@@ -123,9 +123,10 @@ def plot_mean_regret(store: str, path: str, agents: list[str] | None = None, per
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from hpo_gym.benchmark.metrics import regret_curves
+    from hpo_gym.benchmark.metrics import regret_curves, shared_runs
     from hpo_gym.benchmark.plots import REGRET_FLOOR, plot_regret_per_task, save_figure
-    from hpo_gym.benchmark.report import load_results
+    from hpo_gym.benchmark.report import coverage_note, load_results
+    from hpo_gym.benchmark.store import ResultStore
 
     df = load_results(store)
     if agents is not None:
@@ -133,8 +134,16 @@ def plot_mean_regret(store: str, path: str, agents: list[str] | None = None, per
         if unknown:  # an empty figure was written
             raise ValueError(f"--agents {unknown} not in {store}; it holds {sorted(df['agent'].unique())}")
         df = df[df["agent"].isin(agents)]
+    note = coverage_note(df)
+    if note:  # each agent's mean over its own tasks put an agent run on car alone 50x below one run on all 8
+        print(note + " The plot uses the shared pairs only.", file=sys.stderr)
+        df = shared_runs(df)
+        if df.empty:
+            raise ValueError(f"the agents in {store} share no (task, seed) run, so their mean curves are over "
+                             "different tasks; finish the missing runs, or plot the agents separately (--agents)")
     heldout = df.groupby("agent")["heldout"].any()
     curves = regret_curves(df).groupby(["agent", "step"])["mean"].mean().unstack("agent")
+    suite = ResultStore(store).manifest().get("suite") or "tasks"
     fig, ax = plt.subplots(figsize=(7, 4.4))
     for i, agent in enumerate(sorted(curves.columns)):
         label = f"{agent} (held-out, k-fold)" if heldout[agent] else agent
@@ -143,7 +152,9 @@ def plot_mean_regret(store: str, path: str, agents: list[str] | None = None, per
     ax.set_yscale("log")
     ax.set_xlabel("evaluations")
     ax.set_ylabel("mean normalized regret")
-    ax.set_title("hpobench-nn: mean over 8 tasks of the best-so-far normalized regret", fontsize=11)
+    n_tasks = df["task"].nunique()
+    ax.set_title(f"{suite}: mean over {n_tasks} task{'s' * (n_tasks != 1)} of the best-so-far normalized regret",
+                 fontsize=11)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(frameon=False)
     fig.tight_layout()

@@ -296,17 +296,46 @@ def per_task_details(df: pd.DataFrame, b: int | None = None) -> dict[str, dict[s
 FEW_SEEDS = 5
 
 
+def _resampled_means(pairs: pd.DataFrame, agent: str, reference: str, n_boot: int, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Bootstrap means over tasks of the per-task mean regret of ``agent`` and ``reference`` (``pairs``: one row per
+    (task, seed) both finished), and whether the tasks shared one seed set.
+
+    A seed is one random stream on every task (random search plays the same configurations for seed 3 on all of them),
+    so a run's regrets on different tasks are correlated through its seed; resampling seeds per task threw that away
+    and gave too narrow an interval (the transfer comparison's 0.72-0.97 was 0.68-1.00 with one draw for all tasks).
+    When every task has the same seeds, each resample draws the seeds once and uses them on every task; otherwise
+    (missing runs) each task's seeds are drawn on their own, which the caller notes."""
+    table = pairs.unstack("seed")  # (tasks, agent x seed); NaN where a task lacks a seed
+    a, r = table[agent].to_numpy(), table[reference].to_numpy()
+    if not np.isnan(a).any():  # one seed set: draw seed indices once per resample, for all tasks at once
+        n_seeds = a.shape[1]
+        counts = np.stack([np.bincount(row, minlength=n_seeds) for row in rng.integers(n_seeds, size=(n_boot, n_seeds))])
+        weights = counts / n_seeds  # (n_boot, seeds): a resample's mean over seeds is weights @ values
+        return (weights @ a.T).mean(1), (weights @ r.T).mean(1), True
+    boot_a, boot_r = np.zeros(n_boot), np.zeros(n_boot)
+    tasks = pairs.index.get_level_values("task").unique()
+    for task in tasks:  # mean over tasks of the per-task mean over resampled seeds
+        v = pairs.xs(task, level="task").to_numpy()  # (seeds, 2)
+        idx = rng.integers(len(v), size=(n_boot, len(v)))
+        boot_a += v[idx, 0].mean(1) / len(tasks)
+        boot_r += v[idx, 1].mean(1) / len(tasks)
+    return boot_a, boot_r, False
+
+
 def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int | None = None, n_boot: int = 10_000,
                            level: float = 0.95, threshold: float | None = None, seed: int = 0) -> dict[str, Any]:
     """How sure is "``agent``'s mean regret is r x ``reference``'s"? A paired, task-stratified bootstrap.
 
     The mean regret at budget ``b`` is a mean over a *fixed* set of tasks of a mean over seeds, so the
-    resampling keeps the tasks and redraws seeds with replacement within each task, the *same* seeds for
-    both agents (runs on one task and seed share the env's randomness, so their errors are correlated and
-    pairing narrows the interval). Only (task, seed) runs that both agents finished are used.
+    resampling keeps the tasks and redraws seeds with replacement, the *same* seeds for both agents (runs on one task
+    and seed share the env's randomness, so their errors are correlated and pairing narrows the interval) and, when
+    the tasks share one seed set, the same seeds on every task (a seed is one random stream on all of them, so its
+    runs are correlated across tasks, which widens the interval). Only (task, seed) runs that both agents finished
+    are used.
 
     A percentile bootstrap treats the seeds it has as all there are, so its interval is too narrow: on the GRPOformer
-    protocol's own runs a "95 %" interval held the true ratio 90 % of the time at 10 seeds per task and 82 % at 3
+    protocol's own runs a "95 %" interval held the true ratio 89 % of the time at 10 seeds per task and 73 % at 3
     (``benchmarks/bootstrap_coverage.py`` measures this on any benchmark). Spreading the resampled means by
     ``sqrt(n / (n - 1))`` helped a little in a trial but pushed resampled regrets below 0 at few seeds, so it is not
     used; below :data:`FEW_SEEDS` seeds the result carries a note saying the interval is too narrow.
@@ -354,13 +383,8 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
             out["share_at_or_below_threshold"] = math.nan
         return out
     rng = np.random.default_rng(seed)
-    boot_a = np.zeros(n_boot)
-    boot_r = np.zeros(n_boot)
-    for task in tasks:  # mean over tasks of the per-task mean over resampled seeds
-        v = pairs.xs(task, level="task").to_numpy()  # (seeds, 2)
-        idx = rng.integers(len(v), size=(n_boot, len(v)))
-        boot_a += v[idx, 0].mean(1) / len(tasks)
-        boot_r += v[idx, 1].mean(1) / len(tasks)
+    boot_a, boot_r, shared_seeds = _resampled_means(pairs, agent, reference, n_boot, rng)
+    out["seeds_drawn"] = "once for all tasks" if shared_seeds else "per task"
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = boot_a / boot_r
     tail = (1.0 - level) / 2.0
@@ -382,8 +406,12 @@ def paired_ratio_bootstrap(df: pd.DataFrame, agent: str, reference: str, b: int 
         out["undefined_resamples"] = int((~defined).sum())
         notes.append(f"{out['undefined_resamples']} of {n_boot} resamples left out: both agents found every optimum "
                      "in them, so their ratio is 0/0")
+    if not shared_seeds:
+        notes.append("the tasks' finished seeds differ, so seeds were resampled per task: that ignores what one seed "
+                     "shares across tasks (its random stream), and the interval may be too narrow; rerun the benchmark "
+                     "to finish the missing runs (failed ones with --retry-failed) and compare on one seed set")
     fewest = int(seeds_per_task.min())
-    if fewest < FEW_SEEDS:  # a review simulation: at 2 seeds a "95 %" interval covered the true ratio about 3 times in 4
+    if fewest < FEW_SEEDS:  # benchmarks/bootstrap_coverage.py: at 2 seeds a "95 %" interval held the true ratio about half the time
         notes.append(f"only {fewest} seeds on some task: a bootstrap over so few seeds gives too narrow an interval "
                      f"(it resamples the seeds it has as if they were all there are); run {FEW_SEEDS} or more seeds")
     if notes:

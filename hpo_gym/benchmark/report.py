@@ -21,7 +21,7 @@ from hpo_gym.benchmark.metrics import (
     task_means,
 )
 from hpo_gym.benchmark.runner import in_sample_fix
-from hpo_gym.benchmark.store import ResultStore
+from hpo_gym.benchmark.store import MANIFEST, ResultStore
 
 
 def load_results(out: str | Path) -> pd.DataFrame:
@@ -34,8 +34,27 @@ def load_results(out: str | Path) -> pd.DataFrame:
                                 "`hpo-gym bench --out DIR` wrote")
     df = store.load()
     if df.empty:
-        raise FileNotFoundError(f"{store.root} holds no finished runs yet; run `hpo-gym bench --out {store.root}`")
+        raise FileNotFoundError(_where_the_runs_are(store.root))
+    if not (store.root / MANIFEST).exists() and df["budget"].nunique() > 1:  # bench refuses such a directory too
+        raise ValueError(f"{store.root} holds runs of budgets {sorted(map(int, df['budget'].unique()))} and no "
+                         f"{MANIFEST} saying which benchmark they belong to, so one report would mix them; move each "
+                         "budget's shards into a directory of its own (DIR/runs/) and report those")
     return df
+
+
+def _where_the_runs_are(root: Path) -> str:
+    """Why ``root`` has no runs to report, with the fix: it is a benchmark's ``runs/`` folder (report the directory
+    above), it holds benchmark directories (report one), or nothing ran yet. Following "run bench --out DIR/runs"
+    would have nested a new benchmark inside another's runs folder."""
+    if any(root.glob("*.parquet")):
+        return (f"{root} is the runs folder of a benchmark, not a benchmark directory; report the directory above it: "
+                f"`hpo-gym report {root.parent}`")
+    below = sorted(p.parent for p in root.glob(f"*/{MANIFEST}"))
+    if below:
+        listed = ", ".join(p.name for p in below[:5]) + (", ..." if len(below) > 5 else "")
+        return (f"{root} holds benchmark directories ({listed}), not runs of its own; report one of them, e.g. "
+                f"`hpo-gym report {below[0]}`")
+    return f"{root} holds no finished runs yet; run `hpo-gym bench --out {root}`"
 
 
 def in_sample_tasks(df: pd.DataFrame) -> dict[str, tuple[list[str], int]]:
@@ -275,7 +294,8 @@ def ratio_comparison(df: pd.DataFrame, agent: str, reference: str, b: int | None
         return f"{agent} / {reference} mean regret@{b}: {ci['ratio']:.2f}, {ci['note']}", ci
     dash = "-" if ci["low"] >= 0 else " to "  # "-5.50-7.69" would read as a range from a negative number, or not
     line = (f"{agent} / {reference} mean regret@{b}: {ci['ratio']:.2f}, {ci['level']:.0%} interval "
-            f"{ci['low']:.2f}{dash}{ci['high']:.2f} (paired bootstrap over seeds within tasks, {ci['n_boot']} resamples, "
+            f"{ci['low']:.2f}{dash}{ci['high']:.2f} (paired bootstrap over seeds, drawn {ci['seeds_drawn']}, {ci['n_boot']} "
+            f"resamples, "
             f"{ci['runs']} runs on {ci['tasks']} tasks"
             + (f"; left out, without a known best: {', '.join(ci['without_regret'])}" if "without_regret" in ci else "")
             + ")")

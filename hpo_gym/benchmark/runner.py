@@ -44,6 +44,7 @@ import threading
 import time
 import traceback
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
@@ -561,7 +562,10 @@ def run_benchmark(
                                   "suite": suite if any(t not in objectives for t in task_names) else None,
                                   "tasks": task_names if protocol == "kfold" else None, "env_kwargs": ctx.env_kwargs,
                                   "objectives": _objective_fingerprints(objectives)})
-            store.check_agent_files({**identities, **agent_files}, run_tasks, seed_list)
+            # a spec's identity as recorded before it named the agent's class (directories of 2026-11-27, 11:00-12:00)
+            earlier = {name: f"{IDENTITY_PREFIX}spec {spec}" for name, spec in ctx.agents.items()
+                       if name in identities and isinstance(spec, str)}
+            store.check_agent_files({**identities, **agent_files}, run_tasks, seed_list, earlier)
             if protocol == "kfold":
                 _check_stored_folds(store, splits)
             store.clean_temporaries()
@@ -663,6 +667,9 @@ def _agent_specs(agents: Mapping[str, AgentSpec] | Sequence[str]) -> dict[str, A
         if names is None or not all(isinstance(a, str) for a in names):
             raise ValueError(f"agents must be a list of agent specs, e.g. ['random'], or a dict of zero-argument "
                              f"factories, e.g. {{'random': RandomSearch}}; got {agents!r}")
+        twice = sorted(n for n, k in Counter(names).items() if k > 1)
+        if twice:  # dropped to one without a word before (demo; bench's CLI refused it on its own)
+            raise ValueError(f"agent(s) {twice} given more than once; list each once (a repeat would be the same runs)")
         specs = dict(zip(names, names))
     if not specs:
         raise ValueError("no agents given; e.g. agents=['random', 'tpe'] with resolve_agent=agents.registry.make_agent")
@@ -802,6 +809,10 @@ def _check_env(ctx: _Context, tasks: Sequence[str]) -> None:
             raise ValueError(f"env_kwargs={ctx.env_kwargs!r} refused by {ENV_ID} on task {task!r}: {e}") from e
 
 
+#: The largest seed count a benchmark takes: each seed is one run per agent and task, and a million is already days.
+MAX_SEED_COUNT = 1_000_000
+
+
 def _seed_list(seeds: int | Sequence[int]) -> list[int]:
     """``seeds`` as a list of distinct ints; ``ValueError`` with the fix for none, a bad one or a repeat (see run_benchmark).
 
@@ -810,6 +821,9 @@ def _seed_list(seeds: int | Sequence[int]) -> list[int]:
     2**63 the stored seed column turns to floats that merge neighbouring seeds.
     """
     if is_whole_number(seeds):
+        if seeds > MAX_SEED_COUNT:  # the list itself would take gigabytes before any run (found in review)
+            raise ValueError(f"seeds={seeds}: at most {MAX_SEED_COUNT:,} seeds per agent and task (each is one run of "
+                             "the whole budget); pass a smaller count, or a list of the seeds to run")
         seed_list = list(range(seeds))
     else:
         seed_list = list(seeds) if _is_list(seeds) else []
@@ -817,7 +831,7 @@ def _seed_list(seeds: int | Sequence[int]) -> list[int]:
         raise ValueError(f"seeds must be a count >= 1 or a list of integer seeds in [0, 2**32 - 1], e.g. seeds=10 or "
                          f"seeds=[0, 1, 2]; got {seeds!r}")
     seed_list = [int(s) for s in seed_list]
-    repeated = sorted({s for s in seed_list if seed_list.count(s) > 1})
+    repeated = sorted(s for s, n in Counter(seed_list).items() if n > 1)
     if repeated:
         raise ValueError(f"seed(s) {repeated} given more than once in {seed_list}; a seed names one run, so a repeat "
                          f"would be counted twice: pass distinct seeds, e.g. {sorted(set(seed_list))}")
@@ -841,8 +855,15 @@ def _select_tasks(only_tasks: Sequence[str | int] | None, task_names: list[str],
     unknown = sorted(str(e) for e, names in wanted.items() if not names)
     if unknown:
         raise ValueError(f"unknown task(s) {unknown}; valid: {task_names} (or their OpenML task ids)")
-    chosen = {name for names in wanted.values() for name in names}
-    return [t for t in task_names if t in chosen]
+    by_task: dict[str, list[str]] = {}
+    for entry, names in wanted.items():
+        for name in names:
+            by_task.setdefault(name, []).append(str(entry))
+    twice = {name: given for name, given in by_task.items() if len(given) > 1}
+    if twice:  # `--tasks kc1,3917` (3917 is kc1's OpenML id) ran kc1 once without a word
+        named = "; ".join(f"{name} by {' and '.join(given)}" for name, given in twice.items())
+        raise ValueError(f"task(s) selected more than once ({named}); list each task once")
+    return [t for t in task_names if t in by_task]
 
 
 def _matching_tasks(entry: str | int, task_names: list[str], suite: str) -> list[str]:
@@ -882,8 +903,15 @@ def _resolve_tasks(tasks: Sequence[TaskSpec] | None, suite: str) -> tuple[list[s
     return names, objectives
 
 
+def _in_flight_note(stored: bool, one: bool) -> str:
+    """What the first Ctrl-C says of the run(s) in flight: stored with an ``out`` directory, else only reported."""
+    run, it = ("run", "it") if one else ("runs", "them")
+    fate = "which " + ("is" if one else "are") + " stored" if stored else "then stop (without --out nothing is kept)"
+    return f"interrupted: finishing the {run} in flight, {fate} (Ctrl-C again to abandon {it})"
+
+
 @contextmanager
-def _finish_run_on_interrupt(bar: Any) -> Iterator[threading.Event]:
+def _finish_run_on_interrupt(bar: Any, stored: bool = True) -> Iterator[threading.Event]:
     """Serial runs: the first Ctrl-C lets the run in flight finish and be stored, then no new run starts (the event,
     which :func:`_execute` reads as ``_STOP``, is set); a second Ctrl-C abandons it. As a pool does for its workers.
     Outside the main thread, where no signal handler can be installed, Ctrl-C interrupts at once."""
@@ -895,7 +923,7 @@ def _finish_run_on_interrupt(bar: Any) -> Iterator[threading.Event]:
 
     def first_interrupt(signum: int, frame: Any) -> None:
         stop.set()
-        bar.write("interrupted: finishing the run in flight, which is stored (Ctrl-C again to abandon it)", file=sys.stderr)
+        bar.write(_in_flight_note(stored, one=True), file=sys.stderr)
         signal.signal(signal.SIGINT, previous)  # the second Ctrl-C raises KeyboardInterrupt as usual
 
     previous = signal.signal(signal.SIGINT, first_interrupt) or signal.default_int_handler  # None: not set from Python
@@ -922,7 +950,7 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
         if jobs <= 1 or len(units) <= 1:
             _CTX, _TICK = ctx, (lambda: bar.update(1))
             try:
-                with _finish_run_on_interrupt(bar) as interrupted:
+                with _finish_run_on_interrupt(bar, stored=ctx.out is not None) as interrupted:
                     for unit in units:
                         frames.extend(_execute(unit))
                         if interrupted.is_set():
@@ -972,14 +1000,14 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
         except BaseException as e:
             stop.set()  # runs already handed to a worker (the pool queues a few ahead) are not started either
             if isinstance(e, KeyboardInterrupt) and any(f.running() for f in pending):
-                bar.write("interrupted: finishing the runs in flight, which are stored (Ctrl-C again to abandon them)",
-                          file=sys.stderr)
+                bar.write(_in_flight_note(ctx.out is not None, one=False), file=sys.stderr)
             try:
                 pool.shutdown(wait=True, cancel_futures=True)  # waits for the runs in flight, which are stored
             except KeyboardInterrupt:  # Ctrl-C again while waiting: end the runs in flight as well (lost, not stored)
                 abort.set()
                 pool.shutdown(wait=True)
                 raise
+            drain()  # the runs that finished while the pool shut down: the bar agrees with the count printed next
             raise
         pool.shutdown(wait=True)
         drain()

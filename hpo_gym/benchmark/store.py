@@ -174,7 +174,8 @@ class ResultStore:
         for fitted in (self.root / "fitted").glob("*.pkl"):
             fitted.unlink()
 
-    def check_agent_files(self, fingerprints: Mapping[str, str], tasks: Iterable[str], seeds: Iterable[int]) -> None:
+    def check_agent_files(self, fingerprints: Mapping[str, str], tasks: Iterable[str], seeds: Iterable[int],
+                          earlier: Mapping[str, str] | None = None) -> None:
         """Record each agent's file fingerprint (or, for an agent that plays from no file, what its label names:
         :data:`IDENTITY_PREFIX`), or raise ``ValueError`` when an agent's stored runs were made from other files or by
         another agent: the label (e.g. ``grpoformer:runs/mine/policy.pt``) stays the same when the file is retrained in
@@ -183,9 +184,15 @@ class ResultStore:
 
         An agent with runs here on ``tasks`` x ``seeds`` but no recorded file fingerprint (a directory from before this
         check) is not checked and not recorded, with a ``RuntimeWarning``: which files its runs came from is unknown.
+        ``earlier`` holds what an agent's identity was recorded as in an earlier format (``agent: spec random``, written
+        for a spec string before identities named the class): such a record is the same agent, and is rewritten.
         """
         path = self.root / AGENT_FILES
         stored: dict[str, str] = read_json_dict(path) if path.exists() else {}
+        earlier = earlier or {}
+        upgraded = {name: fp for name, fp in fingerprints.items()
+                    if name in stored and stored[name] != fp and stored[name] == earlier.get(name)}
+        stored.update(upgraded)
         changed = {name: (stored[name], fp) for name, fp in fingerprints.items() if name in stored and stored[name] != fp}
         for name in [n for n in changed if not self._may_have_runs(n)]:  # killed before its first run: nothing to protect
             del stored[name], changed[name]  # recorded anew below, with this command's files
@@ -208,7 +215,7 @@ class ResultStore:
             warnings.warn(f"{self.root} has runs of {unchecked} from before agent files were recorded; that they match "
                           "the files now is not checked", RuntimeWarning, stacklevel=3)
         record = {name: fp for name, fp in new.items() if name not in unchecked}
-        if record:
+        if record or upgraded:
             atomic_write_bytes(path, json.dumps({**stored, **record}, indent=2, sort_keys=True).encode())
 
     def _may_have_runs(self, agent: str) -> bool:

@@ -11,7 +11,7 @@ import argparse
 import time
 from pathlib import Path
 
-from hpo_gym.cli import import_from_working_directory, name_list, positive_int
+from hpo_gym.cli import import_from_working_directory, name_list, positive_int, repeated
 from hpo_gym.suites import HPOBENCH_NN
 
 
@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from hpo_gym.cli.bench import exit_status
     from hpo_gym.benchmark.runner import declares_itself_unfitted
 
+    if repeated(args.agents):  # before the banner (run_benchmark refuses it too, after the banner had printed)
+        raise ValueError(f"--agents names {repeated(args.agents)} more than once; list each once")
     import_from_working_directory()
     for spec in args.agents:
         if declares_itself_unfitted(make_agent(spec), HPOBENCH_NN):

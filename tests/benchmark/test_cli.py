@@ -48,6 +48,32 @@ def test_bench_then_report_markdown_json_and_plots(tmp_path, capsys):
     assert "unknown: ['nosuch']" in json.loads(capsys.readouterr().out)["errors"][0]
 
 
+def test_report_names_the_benchmark_directory_and_refuses_mixed_budgets_without_settings(tmp_path, capsys):
+    """Found in review: `report DIR/runs` and `report runs` said "run hpo-gym bench --out DIR/runs", which would nest a
+    new benchmark inside another's runs folder; shards of two budgets copied into a directory without benchmark.json
+    were reported as one benchmark (bench refuses that directory)."""
+    import shutil
+
+    for budget, agent in ((5, "random"), (6, "tpe")):
+        assert main(["bench", "--agents", agent, "--tasks", "car", "--budget", str(budget), "--seeds", "1",
+                     "--out", str(tmp_path / f"b{budget}"), "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "b5" / "runs"), "--no-plots"]) == 2
+    assert (f"is the runs folder of a benchmark, not a benchmark directory; report the directory above it: "
+            f"`hpo-gym report {tmp_path / 'b5'}`") in capsys.readouterr().err
+    assert main(["report", str(tmp_path), "--no-plots"]) == 2
+    assert f"holds benchmark directories (b5, b6), not runs of its own; report one of them, e.g. " \
+           f"`hpo-gym report {tmp_path / 'b5'}`" in capsys.readouterr().err
+    mixed = tmp_path / "mixed" / "runs"
+    mixed.mkdir(parents=True)
+    shutil.copy(next((tmp_path / "b5" / "runs").glob("*.parquet")), mixed)
+    assert main(["report", str(mixed.parent), "--no-plots"]) == 0  # one budget and no settings: reported, as before
+    capsys.readouterr()
+    shutil.copy(next((tmp_path / "b6" / "runs").glob("*.parquet")), mixed)
+    assert main(["report", str(mixed.parent), "--no-plots"]) == 2
+    assert "holds runs of budgets [5, 6] and no benchmark.json" in capsys.readouterr().err
+
+
 def test_report_compare_splits_agent_names_that_hold_colons():
     from hpo_gym.cli.bench import _split_comparison
 
@@ -303,6 +329,17 @@ def test_bench_refuses_an_agent_or_task_named_twice(tmp_path, capsys):
                      str(tmp_path / option.strip("-")), "--no-report"]) == 2
         assert f"{option} names ['{value.split(',')[0]}'] more than once; list each once" in capsys.readouterr().err
         assert not (tmp_path / option.strip("-")).exists()
+    # a task named once by name and once by its OpenML id ran once without a word; demo ran a repeated agent once
+    assert main(["bench", "--agents", "random", "--tasks", "kc1,3917", "--budget", "2", "--seeds", "1", "--out",
+                 str(tmp_path / "by_id"), "--no-report"]) == 2
+    assert "task(s) selected more than once (kc1 by kc1 and 3917); list each task once" in capsys.readouterr().err
+    assert main(["demo", "--agents", "random,random", "--budget", "2", "--seeds", "1"]) == 2
+    refused = capsys.readouterr()
+    assert refused.out == "" and "--agents names ['random'] more than once" in refused.err
+    from hpo_gym.benchmark import run_benchmark
+
+    with pytest.raises(ValueError, match=r"agent\(s\) \['tpe'\] given more than once"):
+        run_benchmark(["tpe", "random", "tpe"], ["car"], budget=2, seeds=1, progress=False)
 
 
 def test_a_benchmark_script_with_an_unusable_out_is_one_line_with_exit_2(tmp_path, capsys):

@@ -211,6 +211,11 @@ def test_repeated_seeds_are_refused(tmp_path):
         run_benchmark(["random"], ["kc1"], budget=3, seeds=[0, 0, 1], resolve_agent=make_agent, progress=False,
                       out=tmp_path)
     assert not (tmp_path / "benchmark.json").exists()
+    # a huge count built its list of seeds (gigabytes) before any check: a MemoryError traceback (found in review)
+    with pytest.raises(ValueError, match=r"seeds=10000000000: at most 1,000,000 seeds"):
+        run_benchmark(["random"], ["kc1"], budget=3, seeds=10**10, resolve_agent=make_agent, progress=False,
+                      out=tmp_path)
+    assert not (tmp_path / "benchmark.json").exists()
 
 
 # -- 6. in-sample rows ------------------------------------------------------------------------------------------
@@ -661,6 +666,13 @@ def test_a_label_reused_for_another_agent_is_refused_not_handed_the_old_runs(tmp
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert run_benchmark({"mine": "random"}, ["credit_g"], out=tmp_path / "spec", **kwargs).equals(first)
+    assert json.loads((tmp_path / "spec" / "agents.json").read_text()) == {"mine": "agent: agents.random_search.RandomSearch random"}
+    # the record's earlier format for a spec string (directories written for an hour on 2026-11-27): the same spec
+    # resumes and the record is rewritten; another spec under the label is still refused
+    (tmp_path / "spec" / "agents.json").write_text(json.dumps({"mine": "agent: spec random"}))
+    with pytest.raises(ValueError, match=r"'mine' \(stored agent: spec random, now agent: agents.optuna_agents"):
+        run_benchmark({"mine": "tpe"}, ["credit_g"], out=tmp_path / "spec", **kwargs)
+    assert run_benchmark({"mine": "random"}, ["credit_g"], out=tmp_path / "spec", **kwargs).equals(first)
     assert json.loads((tmp_path / "spec" / "agents.json").read_text()) == {"mine": "agent: agents.random_search.RandomSearch random"}
 
 

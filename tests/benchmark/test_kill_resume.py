@@ -314,3 +314,14 @@ def test_a_task_that_fails_to_load_stops_the_benchmark_instead_of_storing_failed
     available["late"] = TabularObjective("late", space, np.arange(4) / 20)
     df = run_benchmark(["random"], **kwargs)
     assert (df["status"] == "ok").all() and set(df["task"]) == {"ok", "late"}
+
+
+def test_the_ctrl_c_note_says_runs_are_stored_only_with_an_out_directory():
+    """Found in review: `hpo-gym demo` (no --out) said the runs in flight "are stored" when nothing was kept."""
+    from hpo_gym.benchmark.runner import _in_flight_note
+
+    assert _in_flight_note(True, one=True) == ("interrupted: finishing the run in flight, which is stored "
+                                               "(Ctrl-C again to abandon it)")
+    assert _in_flight_note(True, one=False).endswith("runs in flight, which are stored (Ctrl-C again to abandon them)")
+    assert "stored" not in _in_flight_note(False, one=False).replace("nothing is kept", "")
+    assert "without --out nothing is kept" in _in_flight_note(False, one=True)

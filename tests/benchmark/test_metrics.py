@@ -188,6 +188,28 @@ def test_paired_ratio_bootstrap_interval_covers_the_point_and_pairs_runs():
     assert 0.0 <= ci["share_at_or_below_threshold"] < 0.5  # the agent's ratio sits above 0.5 (0.6 plus noise)
 
 
+def test_paired_ratio_bootstrap_draws_one_seed_set_for_every_task():
+    """A seed is one random stream on every task, so its runs are correlated across tasks. Drawn per task, the seeds'
+    shared luck averaged out over tasks and the interval was too narrow (found in review: 0.72-0.97 was 0.68-1.00).
+    Here each seed is as good or bad for the agent on all 4 tasks: only a joint draw sees that spread."""
+    luck = {0: 0.3, 1: 0.5, 2: 0.7, 3: 0.9, 4: 1.1, 5: 1.3}  # the agent's ratio to the reference, by seed
+    ref = {(t, s): 0.1 for t in "ABCD" for s in luck}
+    agent = {(t, s): 0.1 * luck[s] for t, s in ref}
+    ci = paired_ratio_bootstrap(paired_frame({"ref": ref, "x": agent}), "x", "ref", n_boot=4000, seed=0)
+    assert ci["ratio"] == pytest.approx(0.8) and "note" not in ci
+    # the joint draw is the bootstrap of one mean over 6 seeds: the same interval as resampling the 6 ratios
+    rng = np.random.default_rng(1)
+    draws = np.array(list(luck.values()))[rng.integers(6, size=(4000, 6))].mean(1)
+    assert ci["low"] == pytest.approx(np.quantile(draws, 0.025), abs=0.03)
+    assert ci["high"] == pytest.approx(np.quantile(draws, 0.975), abs=0.03)
+    per_task = np.array(list(luck.values()))[rng.integers(6, size=(4000, 4, 6))].mean((1, 2))  # the old draw
+    assert ci["high"] - ci["low"] > 1.6 * (np.quantile(per_task, 0.975) - np.quantile(per_task, 0.025))
+    # a task that lacks a seed: seeds are drawn per task again, and the result says what that means
+    agent.pop(("A", 5))
+    partial = paired_ratio_bootstrap(paired_frame({"ref": ref, "x": agent}), "x", "ref", n_boot=1000)
+    assert "seeds were resampled per task" in partial["note"] and partial["low"] < partial["ratio"] < partial["high"]
+
+
 def test_paired_ratio_bootstrap_names_missing_agents():
     df = paired_frame({"ref": {("A", 0): 0.1}})
     with pytest.raises(ValueError, match=r"\['x'\].*agents present: \['ref'\]"):

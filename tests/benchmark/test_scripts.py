@@ -188,6 +188,27 @@ def test_the_insample_script_passes_a_training_commands_interrupt_and_status_thr
             assert exit_.value.code == status
 
 
+def test_transfer_baselines_plots_agents_over_their_shared_tasks_and_titles_the_count(tmp_path, monkeypatch, capsys):
+    """Found in review: --plot-store averaged each agent over its own tasks under a fixed "mean over 8 tasks" title, so
+    TPE run on car alone sat 50x below Random run on all 8, without a word."""
+    import matplotlib.pyplot as plt
+
+    from hpo_gym.cli import main
+
+    out = tmp_path / "cov"
+    assert main(["bench", "--agents", "random", "--tasks", "car,kc1", "--budget", "4", "--seeds", "2", "--out", str(out),
+                 "--no-report"]) == 0
+    assert main(["bench", "--agents", "tpe", "--tasks", "car", "--budget", "4", "--seeds", "2", "--out", str(out),
+                 "--no-report"]) == 0
+    capsys.readouterr()
+    titles = []
+    monkeypatch.setattr(plt.Axes, "set_title", lambda ax, text, **kw: titles.append(text))
+    load_script("transfer_baselines").plot_mean_regret(str(out), str(tmp_path / "mean.png"))
+    assert titles == ["hpobench-nn: mean over 1 task of the best-so-far normalized regret"]
+    assert "WARNING: the agents finished runs on different (task, seed) sets" in capsys.readouterr().err
+    assert (tmp_path / "mean.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_the_coverage_script_finds_full_coverage_where_the_ratio_is_exact_and_less_where_it_varies():
     """benchmarks/bootstrap_coverage.py: every run at exactly half the reference's regret makes every interval [0.5,
     0.5], which holds the population's ratio every time; ratios that vary by run give intervals that sometimes miss."""
