@@ -39,6 +39,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,7 @@ from hpo_gym.benchmark.difficulty import best_cell_hits, miss_the_best_floor, su
 from hpo_gym.benchmark.metrics import per_task_table, regret_at, require_finished_runs, run_budget  # noqa: E402
 from hpo_gym.benchmark.plots import plot_regret_vs_floor, save_figure  # noqa: E402
 from hpo_gym.benchmark.report import json_value, markdown_report, ratio_comparison  # noqa: E402
-from hpo_gym.cli import positive_int, refuse_ignored, run_script  # noqa: E402
+from hpo_gym.cli import name_list, positive_int, refuse_ignored, repeated, run_script  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)
@@ -290,8 +291,13 @@ def side_by_side_line(side: dict, task: str = "kc1", budget: int = 50, episodes:
     return line
 
 
-def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0) -> str:
-    """Full / no-PCR / REINFORCE on one fold with the same training budget, ``seeds`` training seeds each."""
+ABLATION_VARIANTS = ("grpo+pcr", "no-pcr", "reinforce", "ppo-critic")
+
+
+def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0,
+                  only: Sequence[str] = ABLATION_VARIANTS) -> str:
+    """Full / no-PCR / REINFORCE / PPO-critic (or the ``only`` ones) on one fold with the same training budget,
+    ``seeds`` training seeds each; with both GRPO variants, also their paired difference by training seed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -306,6 +312,7 @@ def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0) -> str
         "reinforce": dataclasses.replace(cfg.learner, algo="reinforce"),
         "ppo-critic": dataclasses.replace(cfg.learner, algo="ppo-critic"),
     }
+    variants = {name: lc for name, lc in variants.items() if name in only}
     rows, logs = [], {}
     for name, lc in variants.items():
         for s in range(seeds):
@@ -338,9 +345,16 @@ def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0) -> str
     ax.set_title(f"Policy churn per update (fold {fold}, {seeds} training seeds each)")
     fig.tight_layout()
     png = save_figure(fig, out / "churn_curves.png")
+    paired = ""
+    if {"grpo+pcr", "no-pcr"} <= set(variants):  # the same training seed pairs the two GRPO variants
+        by_seed = res.pivot(index="seed", columns="variant", values="heldout_regret@50")
+        diff = by_seed["grpo+pcr"] - by_seed["no-pcr"]
+        paired = (f"paired by training seed, GRPO + PCR minus no PCR: {diff.mean():+.4f} +- "
+                  f"{diff.std(ddof=1) / np.sqrt(len(diff)):.4f} (standard error, {len(diff)} seeds)")
     md = ["## Ablations (fold %d: held out %s; same training budget; held-out regret of the policy alone, the "
           "first-new rule that training monitors, not the default agent's density-ratio choice)" % (fold, ", ".join(held)), "",
-          agg.to_markdown(floatfmt=".4f"), "", res.to_markdown(index=False, floatfmt=".4f"), "", f"churn curves: {png}"]
+          agg.to_markdown(floatfmt=".4f"), "", *([paired, ""] if paired else []),
+          res.to_markdown(index=False, floatfmt=".4f"), "", f"churn curves: {png}"]
     return "\n".join(md)
 
 
@@ -357,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ablations", action="store_true", help="also run the no-PCR / REINFORCE / PPO-critic ablations")
     ap.add_argument("--ablation-seeds", type=positive_int, default=3, help="training seeds per ablation variant (default 3)")
     ap.add_argument("--ablation-updates", type=positive_int, default=None, help="GRPO updates per ablation run (default: --updates, else 150)")
+    ap.add_argument("--ablation-variants", type=name_list, default=list(ABLATION_VARIANTS),
+                    help=f"which ablation variants to train and score (default all: {','.join(ABLATION_VARIANTS)})")
     ap.add_argument("--skip-protocol", action="store_true", help="only the ablations (with --ablations)")
     ap.add_argument("--suggest-time-only", action="store_true",
                     help="only the side-by-side suggest-time measurement (TPE, GRPOformer, and its torch path), "
@@ -376,12 +392,17 @@ def main(argv: list[str] | None = None) -> int:
                  "--suggest-time-only measurement: add --suggest-time-only")
     if args.suggest_time_only:
         refuse_ignored(ap, args, "--suggest-time-only", ("seeds", "jobs", "updates", "ship", "floor_plot", "ablations",
-                                                         "ablation_seeds", "ablation_updates", "skip_protocol"))
+                                                         "ablation_seeds", "ablation_updates", "ablation_variants",
+                                                         "skip_protocol"))
         if args.checkpoint and "{k}" in args.checkpoint:
             ap.error("--checkpoint times one policy: give one file, not a per-fold {k} pattern")
     elif args.skip_protocol:  # the ablations alone: fold 0, their own 10 seeds and budget 50
         refuse_ignored(ap, args, "--skip-protocol", ("seeds", "budget", "jobs", "ship", "floor_plot", "episodes"))
-    ablation_only = [f"--{n.replace('_', '-')}" for n in ("ablation_seeds", "ablation_updates")
+    unknown = sorted(set(args.ablation_variants) - set(ABLATION_VARIANTS))
+    if unknown or repeated(args.ablation_variants):
+        ap.error(f"--ablation-variants {','.join(args.ablation_variants)}: give each of {', '.join(ABLATION_VARIANTS)} "
+                 "at most once")
+    ablation_only = [f"--{n.replace('_', '-')}" for n in ("ablation_seeds", "ablation_updates", "ablation_variants")
                      if getattr(args, n) != ap.get_default(n)]
     if ablation_only and not args.ablations and not args.suggest_time_only:  # ignored: the protocol ran without a word
         ap.error(f"{' and '.join(ablation_only)} set the ablations: add --ablations")
@@ -428,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nreport: {out / 'report.md'}")
     if args.ablations:
         acfg = dataclasses.replace(cfg, updates=args.ablation_updates or cfg.updates)
-        abl = run_ablations(out, acfg, args.ablation_seeds)
+        abl = run_ablations(out, acfg, args.ablation_seeds, only=args.ablation_variants)
         (out / "ablations.md").write_text(abl + "\n")
         print(abl)
         print(f"\nablations: {out / 'ablations.md'}")

@@ -326,8 +326,13 @@ class LiveObjective:
 
     def test_score(self, config: Mapping[str, Any], seed: int | None = None,
                    fidelity: Mapping[str, Any] | None = None) -> Evaluation:
-        """Outer-test score of ``config`` refitted on all outer-train rows: for final reporting, never a reward."""
-        return self._run([config], [seed], fidelity, split="test")[0]
+        """Outer-test score of ``config`` refitted on all outer-train rows: for final reporting, never a reward.
+
+        The objective's other fidelities (trees, iterations) apply as set; its ``subsample`` does not, unless
+        ``fidelity`` names one: a run searched on 10 % of the rows reported a test score of a model fitted on 10 % of
+        them (0.87 against 0.98 on digits), where the final model is the one refitted on all of them."""
+        rows = {"subsample": 1.0, **dict(fidelity or {})}
+        return self._run([config], [seed], rows, split="test")[0]
 
     # -- internals ------------------------------------------------------------------------------
     def _shared_arrays(self, split: str) -> tuple[str, dict[str, Any]]:
@@ -348,7 +353,8 @@ class LiveObjective:
         for c in configs:
             self.space.validate(c, in_range=True)
         ints = [hp.name for hp in self.space if hp.kind == "int"]  # max_depth=10.0 is 10: one cache entry, one fit
-        configs = [{**c, **{n: int(c[n]) for n in ints}} for c in configs]
+        floats = [hp.name for hp in self.space if hp.kind == "float"]  # and C=1 is C=1.0 (it was trained twice)
+        configs = [{**c, **{n: int(c[n]) for n in ints}, **{n: float(c[n]) for n in floats}} for c in configs]
         seeds = [None if s is None else fit_seed(s) for s in per_config_seeds(seeds, len(configs))]
         fid = self.family.fidelity({**self.fidelity_overrides, **dict(fidelity or {})})
         d = self.data

@@ -91,6 +91,9 @@ def test_cache_skips_retraining(openml_session, eval_cache):
     assert not second.evaluate(configs[0], fidelity={"subsample": 0.5}).info["cached"]
     assert not second.test_score(configs[0]).info["cached"]
     assert fits.jobs == 3 and len(second.cache) == 5
+    # a whole number for a float hyperparameter is that float: max_features=1 was a cache entry (and a fit) of its own
+    assert not second.evaluate({**configs[0], "max_features": 1.0}).info["cached"]
+    assert second.evaluate({**configs[0], "max_features": 1}).info["cached"] and fits.jobs == 4
 
 
 def test_seed_and_subsample_fidelity_change_the_fit(openml_session, eval_cache):
@@ -344,3 +347,17 @@ def test_a_failed_fit_under_brier_scores_the_worst_a_binary_prediction_can_score
 
     assert "neg_brier_score" in BINARY_ONLY_METRICS
     assert WORST_SCORES["neg_brier_score"] == -brier_score_loss([0, 1, 1], [1.0, 0.0, 0.0])
+
+
+def test_the_test_score_refits_on_all_outer_train_rows_whatever_subsample_the_search_used(openml_session, eval_cache):
+    """Found in review: an objective searched with subsample=0.1 reported the test score of a model fitted on 10 % of
+    the outer-train rows (0.87 against 0.98 on digits), where its docstring and the README say all of them."""
+    obj = LiveObjective(BREAST_CANCER, "rf", fidelity={**SMALL["rf"], "subsample": 0.5}, executor="inline",
+                        cache_dir=eval_cache)
+    full = obj.test_score(DEFAULTS["rf"])
+    assert full.info["fidelity"]["subsample"] == 1.0
+    assert full.info["fidelity"]["n_estimators"] == SMALL["rf"]["n_estimators"]  # the other fidelities apply
+    assert obj.test_score(DEFAULTS["rf"], fidelity={"subsample": 1.0}).info["cached"]  # the same fit
+    half = obj.test_score(DEFAULTS["rf"], fidelity={"subsample": 0.5})  # asked for explicitly: honoured
+    assert not half.info["cached"] and half.info["fidelity"]["subsample"] == 0.5
+    assert obj.evaluate(DEFAULTS["rf"]).info["fidelity"]["subsample"] == 0.5  # validation keeps the search's rows
