@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from agents.registry import register_agent
+from hpo_gym.episode import is_whole_number
 from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
 from hpo_gym.tabular import TabularObjective, tables_only
@@ -80,10 +81,24 @@ def _check_tables(objectives: Sequence[Objective]) -> list[TabularObjective]:
     ref_grid = ref.encoded_grid()
     for o in objs[1:]:
         if o.space != ref.space or o.grid_shape != ref.grid_shape or not np.array_equal(o.encoded_grid(), ref_grid):
-            raise ValueError(f"portfolio training tables must share one search space and grid, but {o.name!r} "
-                             f"({o.space.names}, grid {o.grid_shape}) differs from {ref.name!r} "
-                             f"({ref.space.names}, grid {ref.grid_shape}); fit on tasks of one suite")
+            raise ValueError(f"portfolio training tables must share one search space and grid, but {o.name!r} differs "
+                             f"from {ref.name!r}: {grid_difference(o, ref)}; fit on tasks of one suite")
     return objs
+
+
+def grid_difference(a: TabularObjective, b: TabularObjective) -> str:
+    """Where two tables' spaces or grids differ, named by hyperparameter: two tables with the same names and grid shape
+    but other values were described as "['C', 'depth'], grid (3, 5) differs from ['C', 'depth'], grid (3, 5)"."""
+    if a.space.names != b.space.names:
+        return f"hyperparameters {a.space.names} vs {b.space.names}"
+    for hp_a, hp_b in zip(a.space, b.space):
+        if hp_a != hp_b:
+            return f"{hp_a.name} is {hp_a} vs {hp_b}"
+    values_a, values_b = a.grid_values, b.grid_values
+    for name in values_a:
+        if len(values_a[name]) != len(values_b[name]) or not np.array_equal(values_a[name], values_b[name]):
+            return f"{name}'s grid is {values_a[name].tolist()} vs {values_b[name].tolist()}"
+    return f"grid {a.grid_shape} vs {b.grid_shape}"
 
 
 def normalized_scores(objectives: Sequence[TabularObjective]) -> np.ndarray:
@@ -190,8 +205,8 @@ class PortfolioTPEAgent:
     def __init__(self, k: int = DEFAULT_WARM_START, name: str | None = None):
         from agents.optuna_agents import OptunaAgent  # lazy: keeps `portfolio` free of the Optuna import
 
-        if k < 0:
-            raise ValueError(f"portfolio+tpe needs k >= 0 warm-start entries, got {k}")
+        if not is_whole_number(k) or k < 0:  # 2.5 was cut to 2 and True read as 1, where the spec string refuses them
+            raise ValueError(f"portfolio+tpe needs a whole number k >= 0 of warm-start entries, got {k!r}")
         self.k = int(k)
         self.name = name or ("portfolio+tpe" if self.k == DEFAULT_WARM_START else f"portfolio+tpe:{self.k}")
         self.portfolio_agent = PortfolioAgent(name=self.name)

@@ -37,7 +37,7 @@ import numpy as np
 
 import envs_registry
 from agents.registry import register_agent
-from hpo_gym.episode import check_budget
+from hpo_gym.episode import check_budget, observation_space
 from hpo_gym.fingerprint import files_fingerprint
 from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
@@ -220,11 +220,14 @@ class SB3PPOAgent:
         except (TypeError, KeyError, ValueError, OSError) as e:  # another SB3 algorithm's zip, or not a zip at all
             raise ValueError(f"{path} is not a PPO model saved by Stable-Baselines3 ({type(e).__name__}: {str(e)[:200]}); "
                              f"ppo:PATH.zip loads PPO zips only: {_OWN_AGENT_HINT}") from None
-        trained_on = tuple(str(t) for t in (getattr(model, TRAINED_ON_ATTR, None) or ()))
-        agent = cls(model=model, trained_on=trained_on, source=str(path), **kwargs)  # checks its spaces, reads its budget
         opened = Path(path)
         if not opened.exists() and Path(f"{path}.zip").exists():  # SB3 adds a missing .zip: hash the file it read
             opened = Path(f"{path}.zip")
+        if not _saved_by_ppo(opened):  # PPO.load takes an A2C zip (their data overlap) and plays it labelled ppo
+            raise ValueError(f"{path} was saved by another Stable-Baselines3 algorithm (its data has no PPO clip_range); "
+                             f"ppo:PATH.zip loads PPO zips only: {_OWN_AGENT_HINT}")
+        trained_on = tuple(str(t) for t in (getattr(model, TRAINED_ON_ATTR, None) or ()))
+        agent = cls(model=model, trained_on=trained_on, source=str(path), **kwargs)  # checks its spaces, reads its budget
         agent._loaded_from = opened
         return agent
 
@@ -314,6 +317,21 @@ class SB3PPOAgent:
         return obs
 
 
+#: The keys of the env's Dict observation (``hpo_gym.episode.observation_space``), the same for every budget and width.
+ENV_OBSERVATION_KEYS = tuple(observation_space(1, 1).spaces)
+
+
+def _saved_by_ppo(path: Path) -> bool:
+    """Whether the SB3 zip at ``path`` holds PPO's own settings: ``PPO.load`` fills what a zip lacks from PPO's
+    defaults, so an A2C zip (the same policy classes, a subset of the data) loads without an error."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        saved = json.loads(archive.read("data"))
+    return "clip_range" in saved and "n_epochs" in saved
+
+
 _OWN_AGENT_HINT = ("for another algorithm or wrapped spaces, write a small Agent with reset/act/observe around your model "
                    "and pass it to run_benchmark (README, 'Benchmark: any agent, one protocol')")
 
@@ -324,6 +342,10 @@ def _check_env_spaces(model: Any, path: str | Path) -> None:
     ``RescaleAction`` / ``FlattenObservation`` would otherwise be fed or clipped into nonsense while its runs
     finish "ok"."""
     obs, act = model.observation_space, model.action_space
+    if isinstance(obs, gym.spaces.Dict) and set(obs.spaces) != set(ENV_OBSERVATION_KEYS):  # e.g. FilterObservation
+        raise ValueError(f"{path} was trained on Dict observations with the keys {sorted(obs.spaces)}, not the env's "
+                         f"{sorted(ENV_OBSERVATION_KEYS)} (e.g. behind FilterObservation); ppo:PATH.zip feeds the env's "
+                         f"own observations: {_OWN_AGENT_HINT}")
     if not (isinstance(obs, gym.spaces.Dict) and "mask" in obs.spaces):
         raise ValueError(f"{path} was trained on {type(obs).__name__} observations of shape {obs.shape}, not the env's "
                          "Dict observation (e.g. behind FlattenObservation); ppo:PATH.zip feeds the env's own "

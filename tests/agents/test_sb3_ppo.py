@@ -260,8 +260,8 @@ def test_shorter_run_acts_as_on_the_trained_budget_episode(credit_g):
 def test_a_saved_model_that_did_not_see_the_envs_own_spaces_is_refused(tmp_path):
     """ppo:PATH.zip feeds the env's Dict observation and clips actions to [0, 1]: a multidiscrete-action model used to
     play only grid corners with every run stored "ok"; a flattened-observation or SAC zip failed with a TypeError."""
-    from gymnasium.wrappers import FlattenObservation
-    from stable_baselines3 import PPO, SAC
+    from gymnasium.wrappers import FilterObservation, FlattenObservation
+    from stable_baselines3 import A2C, PPO, SAC
 
     multidiscrete = gym.make("HPO-OpenML-v0", task="credit_g", budget=10, action_type="multidiscrete")
     PPO("MultiInputPolicy", multidiscrete, n_steps=16, batch_size=16).save(tmp_path / "md.zip")
@@ -269,8 +269,14 @@ def test_a_saved_model_that_did_not_see_the_envs_own_spaces_is_refused(tmp_path)
     PPO("MlpPolicy", FlattenObservation(box), n_steps=16, batch_size=16).save(tmp_path / "flat.zip")
     SAC("MultiInputPolicy", box).save(tmp_path / "sac.zip")
     PPO("MultiInputPolicy", box, n_steps=16, batch_size=16).save(tmp_path / "plain.zip")
+    # found in review: a filtered Dict observation passed the check (it has `mask`) and failed every run with a bare
+    # KeyError; an A2C zip loaded (PPO.load fills PPO's settings from defaults) and played labelled ppo
+    PPO("MultiInputPolicy", FilterObservation(box, ["x", "y", "mask"]), n_steps=16, batch_size=16).save(tmp_path / "f.zip")
+    A2C("MultiInputPolicy", box, n_steps=16).save(tmp_path / "a2c.zip")
     for name, message in [("md.zip", r"trained with actions MultiDiscrete.*not the env's default Box\(0, 1"),
                           ("flat.zip", "trained on Box observations of shape .*not the env's Dict observation"),
+                          ("f.zip", r"Dict observations with the keys \['mask', 'x', 'y'\], not the env's \['dim_choices'"),
+                          ("a2c.zip", "saved by another Stable-Baselines3 algorithm"),
                           ("sac.zip", "is not a PPO model saved by Stable-Baselines3")]:
         with pytest.raises(ValueError, match=message) as caught:
             make_agent(f"ppo:{tmp_path / name}")

@@ -112,6 +112,14 @@ def test_clear_errors(tables, train_tables):
     small = TabularObjective("small", other_space, np.arange(6.0))
     with pytest.raises(ValueError, match="share one search space"):
         agent.fit([train_tables[0], small])
+    # same names and grid shape, other values: the message named the same space twice (found in review)
+    shifted = TabularObjective("shifted", SearchSpace([Ordinal("a", [1, 2, 4]), Ordinal("b", [1, 2])]), np.arange(6.0))
+    with pytest.raises(ValueError, match=r"'shifted' differs from 'small': a is .*values=\(1, 2, 4\)\) vs .*values=\(1, 2, 3\)"):
+        agent.fit([small, shifted])
+    floats = [TabularObjective(n, SearchSpace([Float("x", 0.0, 1.0)]), np.array([0.1, 0.5]), grid_values={"x": g})
+              for n, g in (("f1", [0.2, 0.8]), ("f2", [0.2, 0.9]))]
+    with pytest.raises(ValueError, match=r"'f1' differs from 'f2': x's grid is \[0.2, 0.8\] vs \[0.2, 0.9\]"):
+        agent.fit([floats[1], floats[0]])
     continuous = TabularObjective("cont", SearchSpace([Float("x", 0.0, 1.0)]), np.array([0.1, 0.5]),
                                   grid_values={"x": [0.2, 0.8]})
     agent.fit([small])

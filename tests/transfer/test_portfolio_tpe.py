@@ -67,6 +67,9 @@ def test_k_zero_is_plain_tpe_and_bad_k_is_refused(tables, train_tables):
     for bad in ("-1", " 5", "+7", "1_0", "5.0"):  # int() took ' 5', '+7' and '1_0'
         with pytest.raises(ValueError, match=r"'portfolio\+tpe:10' \(k >= 0\); got"):
             make_agent(f"portfolio+tpe:{bad}")
+    for bad_k in (2.5, True, "3", -1):  # from Python: 2.5 was cut to 2 and True read as 1 (found in review)
+        with pytest.raises(ValueError, match=r"needs a whole number k >= 0 of warm-start entries, got"):
+            PortfolioTPEAgent(bad_k)
     for spec in ("tpe:", "portfolio+tpe:"):  # read as having no argument
         with pytest.raises(ValueError, match="ends in ':' with no argument"):
             make_agent(spec)
