@@ -34,15 +34,17 @@ NEAREST_CHUNK_FLOATS = 8_000_000
 def _cell_edges(hp: Any, codes: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Where a dimension's cells meet in the unit cube: midway between neighbouring grid positions, so each point
     snaps to the grid value nearest in the encoded space. An int dimension compares the integer ``SearchSpace.decode``
-    names: its edge is decode's own, ``k + 1/2``, after the last integer ``k`` at or below the midpoint of the two grid
-    values in the dimension's scale (their geometric mean on a log scale), so every integer belongs to one cell, the
-    encoded-nearest grid value (ties to the lower one). The midpoint of the encodings alone let the table and decode
-    name different values in a band (u = 0.55 on [1, 3]); the midpoint in value alone snapped a log int by linear
-    distance (400 to 100 on [1, 10, 100, 1000], whose top value then held 8 % of the cube instead of 17 %)."""
+    names: with ``m`` the midpoint of two grid values in the dimension's scale (their geometric mean on a log scale),
+    the edge is decode's own, ``k + 1/2``, after ``k = floor(m)``, so every integer goes to its encoded-nearest grid
+    value; an integer ``m`` is equidistant from both, and its band is split at ``m`` (on a linear scale that is the
+    midpoint in value, as before). The midpoint of the encodings alone let the table and decode name different values
+    in a band (u = 0.55 on [1, 3]); the midpoint in value alone snapped a log int by linear distance (400 to 100 on
+    [1, 10, 100, 1000], whose top value then held 8 % of the cube instead of 17 %)."""
     if hp.kind == "int" and not hp.is_discrete and len(grid) > 1:
         values = np.asarray(grid, dtype=np.float64)
         middle = np.sqrt(values[1:] * values[:-1]) if hp.log else (values[1:] + values[:-1]) / 2
-        return np.array([hp.encode(v) for v in np.floor(middle) + 0.5])
+        edges = np.where(middle == np.floor(middle), middle, np.floor(middle) + 0.5)
+        return np.array([hp.encode(v) for v in edges])
     return (codes[1:] + codes[:-1]) / 2
 
 
