@@ -366,7 +366,9 @@ class LiveObjective:
             # env's noise-free fits)
             key = evaluation_key(task=self.task_id, model=self.family.name, config=config, seed=seed or None,
                                  fidelity=fid, metric=self.metric, repeat=d.repeat, fold=d.fold,
-                                 val_fraction=self.val_fraction, split_seed=self.split_seed, split=split,
+                                 # the test fit uses all outer-train rows: the validation split does not change it
+                                 val_fraction=self.val_fraction if split == "validation" else None,
+                                 split_seed=self.split_seed if split == "validation" else None, split=split,
                                  dataset=d.dataset_id, n_rows=len(d.y),
                                  data=d.fingerprint, libraries=libraries)
             keys.append(key)
@@ -377,6 +379,14 @@ class LiveObjective:
                 evaluations[i] = self._to_evaluation(record, config, seed, fid, split, cached=True)
             else:
                 todo.append(i)
+        twins: dict[int, list[int]] = {}  # one fit per key: a batch that repeats a configuration and seed trained each
+        first_of: dict[str, int] = {}
+        for i in todo:
+            if keys[i] in first_of:
+                twins[first_of[keys[i]]].append(i)
+            else:
+                first_of[keys[i]], twins[i] = i, []
+        todo = list(first_of.values())
         if todo:
             jobs = [{"model": self.family.name, "config": configs[i], "fidelity": fid, "metric": self.metric,
                      "seed": 0 if seeds[i] is None else int(seeds[i])} for i in todo]
@@ -387,6 +397,9 @@ class LiveObjective:
                 if not outcome.transient:  # a timeout or a dead worker says nothing lasting about the configuration
                     self._cache_put(keys[i], record)
                 evaluations[i] = self._to_evaluation(record, configs[i], seeds[i], fid, split, cached=False)
+                for t in twins[i]:  # answered by this fit, as the cache would answer them
+                    evaluations[t] = self._to_evaluation(record, configs[t], seeds[t], fid, split,
+                                                         cached=not outcome.transient)
 
             outcomes = self.executor.run(fit_and_score, jobs, shared=self._shared_arrays(split),
                                          time_limit=self.time_limit, on_outcome=finished)

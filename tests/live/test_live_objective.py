@@ -94,6 +94,9 @@ def test_cache_skips_retraining(openml_session, eval_cache):
     # a whole number for a float hyperparameter is that float: max_features=1 was a cache entry (and a fit) of its own
     assert not second.evaluate({**configs[0], "max_features": 1.0}).info["cached"]
     assert second.evaluate({**configs[0], "max_features": 1}).info["cached"] and fits.jobs == 4
+    # a batch that repeats a configuration and seed trained each copy (found in review): one fit answers them all
+    thrice = second.evaluate_batch([{**configs[1], "max_depth": 3}] * 3, seeds=[5, 5, 5])
+    assert fits.jobs == 5 and [e.info["cached"] for e in thrice] == [False, True, True] and len(set(thrice.scores)) == 1
 
 
 def test_seed_and_subsample_fidelity_change_the_fit(openml_session, eval_cache):
@@ -361,3 +364,15 @@ def test_the_test_score_refits_on_all_outer_train_rows_whatever_subsample_the_se
     half = obj.test_score(DEFAULTS["rf"], fidelity={"subsample": 0.5})  # asked for explicitly: honoured
     assert not half.info["cached"] and half.info["fidelity"]["subsample"] == 0.5
     assert obj.evaluate(DEFAULTS["rf"]).info["fidelity"]["subsample"] == 0.5  # validation keeps the search's rows
+
+
+def test_the_test_score_is_one_fit_whatever_validation_split_the_search_used(openml_session, eval_cache):
+    """The test fit uses all outer-train rows, so the validation split (val_fraction, split_seed) cannot change it; its
+    cache key held them, and each split refitted the same model (found in review)."""
+    kwargs = dict(fidelity=SMALL["rf"], executor="inline", cache_dir=eval_cache)
+    first = LiveObjective(BREAST_CANCER, "rf", **kwargs).test_score(DEFAULTS["rf"])
+    other = LiveObjective(BREAST_CANCER, "rf", val_fraction=0.25, split_seed=3, **kwargs)
+    again = other.test_score(DEFAULTS["rf"])
+    assert again.info["cached"] and again.score == first.score
+    LiveObjective(BREAST_CANCER, "rf", **kwargs).evaluate(DEFAULTS["rf"])
+    assert not other.evaluate(DEFAULTS["rf"]).info["cached"]  # a validation fit depends on the split: its own key
