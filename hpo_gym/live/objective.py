@@ -292,6 +292,15 @@ class LiveObjective:
             raise ValueError(f"metric {self.metric!r} is undefined on OpenML task {self.task_id}'s validation rows: they "
                              f"hold no row of class {names} (too rare in the outer-train rows); use "
                              f"{EVERY_CLASS_METRICS[self.metric]}, or another val_fraction or split_seed")
+        absent = sorted(set(range(self.data.n_classes)) - set(self.data.y[self.fit_idx].tolist()))
+        if absent and self.metric.startswith("top_k_accuracy") and not self.family.probabilities:
+            # a model without probabilities is ranked by decision values, and a class absent from the fit rows has none:
+            # every fit failed ("This 'SVC' has no attribute 'predict_proba'")
+            names = ", ".join(repr(self.data.classes[c]) for c in absent)
+            raise ValueError(f"metric {self.metric!r} ranks classes by {self.family.name!r}'s decision values, and OpenML "
+                             f"task {self.task_id}'s fit rows hold no row of class {names}, which then has none; use "
+                             "accuracy or balanced_accuracy, a model with probabilities, or another val_fraction or "
+                             "split_seed")
 
     # -- Objective protocol ---------------------------------------------------------------------
     @property
@@ -331,6 +340,12 @@ class LiveObjective:
         The objective's other fidelities (trees, iterations) apply as set; its ``subsample`` does not, unless
         ``fidelity`` names one: a run searched on 10 % of the rows reported a test score of a model fitted on 10 % of
         them (0.87 against 0.98 on digits), where the final model is the one refitted on all of them."""
+        missing = sorted(set(range(self.data.n_classes)) - set(self.data.y[self.data.test_idx].tolist()))
+        if missing and self.metric in EVERY_CLASS_METRICS:  # the score would be NaN, recorded as a failed fit
+            names = ", ".join(repr(self.data.classes[c]) for c in missing)
+            raise ValueError(f"metric {self.metric!r} is undefined on OpenML task {self.task_id}'s outer-test rows: they "
+                             f"hold no row of class {names}; report the test score with another objective made with "
+                             f"metric={EVERY_CLASS_METRICS[self.metric].split(' ')[0]}, or use another fold")
         rows = {"subsample": 1.0, **dict(fidelity or {})}
         return self._run([config], [seed], rows, split="test")[0]
 

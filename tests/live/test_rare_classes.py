@@ -63,6 +63,28 @@ def test_macro_roc_auc_without_the_class_among_validation_rows_is_refused_up_fro
     assert not obj.evaluate(DEFAULTS["rf"]).failed
 
 
+def test_svm_top_k_without_a_class_in_the_fit_rows_and_roc_auc_without_one_in_the_test_rows_are_refused(openml_session):
+    """Found in review: svm ranks classes by decision values, and a class absent from the fit rows has none, so every
+    fit of top_k_accuracy failed ("This 'SVC' has no attribute 'predict_proba'"); a macro ROC AUC on outer-test rows
+    without a class scored NaN, recorded as a failed fit with the worst score."""
+    data, seed = rare_data_and_seed("validation")
+    with pytest.raises(ValueError, match=r"'top_k_accuracy' ranks classes by 'svm''s decision values.*hold no row of "
+                                         r"class '.+', which then has none; use accuracy"):
+        LiveObjective(WINE, "svm", "top_k_accuracy", data=data, split_seed=seed, cache=False)
+    data, seed = rare_data_and_seed("fit")
+    assert not LiveObjective(WINE, "svm", "top_k_accuracy", data=data, split_seed=seed, executor="inline",
+                             cache=False).evaluate(DEFAULTS["svm"]).failed  # with the class in the fit rows: scored
+    data, seed = rare_data_and_seed("validation")
+    no_test_row = dataclasses.replace(data, test_idx=data.test_idx[data.y[data.test_idx] != RARE])
+    obj = LiveObjective(WINE, "rf", "roc_auc_ovr", data=no_test_row, split_seed=seed, fidelity=SMALL["rf"],
+                        executor="inline", cache=False)
+    assert not obj.evaluate(DEFAULTS["rf"]).failed  # the search itself is fine
+    with pytest.raises(ValueError, match=r"'roc_auc_ovr' is undefined on OpenML task \d+'s outer-test rows: they hold "
+                                         r"no row of class '.+'; report the test score with another objective made "
+                                         r"with metric=roc_auc_ovr_weighted"):
+        obj.test_score(DEFAULTS["rf"])
+
+
 def test_present_classes_classifier_maps_labels_and_probability_columns(openml_session):
     data = load_task(WINE)
     rows = data.y != 1  # the classes present are 0 and 2: XGBoost alone would refuse labels {0, 2}
