@@ -307,9 +307,9 @@ def _resampled_means(pairs: pd.DataFrame, agent: str, reference: str, n_boot: in
     When every task has the same seeds, each resample draws the seeds once and uses them on every task; otherwise
     (missing runs) each task's seeds are drawn on their own, which the caller notes."""
     table = pairs.unstack("seed")  # (tasks, agent x seed); NaN where a task lacks a seed
-    a, r = table[agent].to_numpy(), table[reference].to_numpy()
+    a, r = np.asarray(table[agent], dtype=np.float64), np.asarray(table[reference], dtype=np.float64)  # (tasks, seeds)
     if not np.isnan(a).any():  # one seed set: draw seed indices once per resample, for all tasks at once
-        n_seeds = a.shape[1]
+        n_seeds = a.shape[-1]
         counts = np.stack([np.bincount(row, minlength=n_seeds) for row in rng.integers(n_seeds, size=(n_boot, n_seeds))])
         weights = counts / n_seeds  # (n_boot, seeds): a resample's mean over seeds is weights @ values
         return (weights @ a.T).mean(1), (weights @ r.T).mean(1), True
