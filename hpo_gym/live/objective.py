@@ -225,6 +225,10 @@ class LiveObjective:
             raise ValueError(f"metric {self.metric!r} is a regression or clustering scorer, and the live backend trains "
                              f"classifiers (its score of class labels would mean nothing); use a classification scorer, "
                              f"e.g. {', '.join(CLASSIFICATION_EXAMPLES)}")
+        if self.metric.endswith("_samples"):  # average="samples" needs multilabel targets: every fit failed
+            raise ValueError(f"metric {self.metric!r} averages over the labels of each row, which needs multilabel "
+                             "targets, and OpenML classification tasks have one label per row; use "
+                             f"{self.metric.removesuffix('_samples')}_macro or _weighted, or accuracy")
         if worst_score is None:
             if self.metric not in WORST_SCORES:
                 raise ValueError(f"metric {self.metric!r} has no known worst score; pass worst_score=<float> "

@@ -211,6 +211,10 @@ def test_bad_arguments_are_clear_errors(openml_session):
     for regression in ("neg_mean_squared_error", "r2", "adjusted_rand_score"):  # scored class indices without an error
         with pytest.raises(ValueError, match=f"metric '{regression}' is a regression or clustering scorer"):
             LiveObjective(IRIS, "rf", metric=regression, worst_score=-1e9)
+    for multilabel in ("f1_samples", "jaccard_samples"):  # accepted, then every fit failed (found in review)
+        with pytest.raises(ValueError, match=f"metric '{multilabel}' averages over the labels of each row.*use "
+                                             f"{multilabel.split('_')[0]}_macro"):
+            LiveObjective(IRIS, "rf", metric=multilabel, worst_score=0.0)
     for not_an_id in (IRIS + 0.9, None, "iris", True, np.True_, 0):  # 990001.9 used to train on task 990001
         with pytest.raises(ValueError, match="OpenML task ids are whole numbers >= 1"):
             LiveObjective(not_an_id, "rf")
