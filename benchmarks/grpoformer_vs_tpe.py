@@ -294,6 +294,12 @@ def side_by_side_line(side: dict, task: str = "kc1", budget: int = 50, episodes:
 ABLATION_VARIANTS = ("grpo+pcr", "no-pcr", "reinforce", "ppo-critic")
 
 
+def ablation_suffix(only: Sequence[str]) -> str:
+    """File-name suffix of an ablation run over ``only`` ("" for all variants): scoring a subset with more seeds
+    (``--ablation-variants grpo+pcr,no-pcr --ablation-seeds 8``) wrote over the full table and churn plot."""
+    return "" if set(only) == set(ABLATION_VARIANTS) else "_" + "_".join(v.replace("+", "-") for v in only)
+
+
 def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0,
                   only: Sequence[str] = ABLATION_VARIANTS) -> str:
     """Full / no-PCR / REINFORCE / PPO-critic (or the ``only`` ones) on one fold with the same training budget,
@@ -344,7 +350,7 @@ def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0,
     ax.legend()
     ax.set_title(f"Policy churn per update (fold {fold}, {seeds} training seeds each)")
     fig.tight_layout()
-    png = save_figure(fig, out / "churn_curves.png")
+    png = save_figure(fig, out / f"churn_curves{ablation_suffix(only)}.png")
     paired = ""
     if {"grpo+pcr", "no-pcr"} <= set(variants):  # the same training seed pairs the two GRPO variants
         by_seed = res.pivot(index="seed", columns="variant", values="heldout_regret@50")
@@ -450,9 +456,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.ablations:
         acfg = dataclasses.replace(cfg, updates=args.ablation_updates or cfg.updates)
         abl = run_ablations(out, acfg, args.ablation_seeds, only=args.ablation_variants)
-        (out / "ablations.md").write_text(abl + "\n")
+        md = out / f"ablations{ablation_suffix(args.ablation_variants)}.md"
+        md.write_text(abl + "\n")
         print(abl)
-        print(f"\nablations: {out / 'ablations.md'}")
+        print(f"\nablations: {md}")
     return 0
 
 

@@ -69,12 +69,24 @@ def test_the_inference_selection_reads_only_budgets_the_runs_reach():
     (["--suggest-time-only", "--checkpoint", "runs/x/fold{k}/policy.pt"], "give one file, not a per-fold {k} pattern"),
     # the protocol ran and trained the folds with these ignored
     (["--ablation-seeds", "2", "--updates", "1"], "--ablation-seeds set the ablations: add --ablations"),
+    (["--ablation-variants", "no-pcr"], "--ablation-variants set the ablations: add --ablations"),
+    (["--skip-protocol", "--ablations", "--ablation-variants", "no-pcr,no-pcr"],
+     "--ablation-variants no-pcr,no-pcr: give each of grpo+pcr, no-pcr, reinforce, ppo-critic at most once"),
+    (["--skip-protocol", "--ablations", "--ablation-variants", "sac"], "--ablation-variants sac: give each of"),
 ])
 def test_the_protocol_script_refuses_options_its_mode_would_ignore(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         load_script("grpoformer_vs_tpe").main([*argv, "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_an_ablation_subset_writes_files_of_its_own():
+    """Scoring two variants with more seeds wrote over the full four-variant table and churn plot."""
+    module = load_script("grpoformer_vs_tpe")
+    assert module.ablation_suffix(module.ABLATION_VARIANTS) == ""
+    assert module.ablation_suffix(["ppo-critic", "reinforce", "no-pcr", "grpo+pcr"]) == ""
+    assert module.ablation_suffix(["grpo+pcr", "no-pcr"]) == "_grpo-pcr_no-pcr"
 
 
 def test_the_inner_selection_refuses_a_recipe_named_twice(capsys):
