@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))  # its sibling scripts, also when a test loads it from its path
 
-from agents.grpoformer.agent import GRPOformerAgent, load_fold_policy  # noqa: E402
+from agents.grpoformer.agent import GRPOformerAgent, fold_file, load_fold_policy  # noqa: E402
 from agents.grpoformer.policy import Features, GRPOformerPolicy, draw_factorized  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run, require_finished_runs  # noqa: E402
@@ -82,14 +82,14 @@ def ensemble_agent(patterns: list[str]) -> type[GRPOformerAgent]:
             super().__init__(fast=False, select="first-new")  # the policies alone, as measured
 
         def fit(self, train_objectives, seed: int = 0) -> None:
-            members = [load_fold_policy(p.format(k=seed), train_objectives, seed, self.device)[0] for p in patterns]
+            members = [load_fold_policy(fold_file(p, seed), train_objectives, seed, self.device)[0] for p in patterns]
             self.policy, self.meta = MarginalEnsemble(members).eval(), {"members": len(members)}
 
         @property
         def fingerprint(self) -> str:
             """The member sets' fold files (the parent's hashed the shipped checkpoints, which this agent never plays:
             runs of one set of patterns were handed out as another's from a reused --out)."""
-            return files_fingerprint([p.format(k=k) for p in patterns for k in range(FOLDS)])
+            return files_fingerprint([fold_file(p, k) for p in patterns for k in range(FOLDS)])
 
     return EnsembleAgent
 

@@ -51,7 +51,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.grpoformer.agent import GRPOformerAgent  # noqa: E402
+from agents.grpoformer.agent import GRPOformerAgent, fold_file  # noqa: E402
 from agents.grpoformer.candidate_selection import SELECTIONS  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
@@ -83,7 +83,7 @@ def check_fold_pattern(ap: argparse.ArgumentParser, label: str, pattern: str, fo
     if "{k}" not in pattern:
         ap.error(f"{label}={pattern!r}: give a pattern with {{k}} for the fold index, e.g. 'runs/x/fold{{k}}/policy.pt'"
                  + (f", or {SHIPPED!r} for the shipped fold checkpoints" if allow_shipped else ""))
-    missing = [pattern.format(k=k) for k in range(folds) if not Path(pattern.format(k=k)).is_file()]
+    missing = [fold_file(pattern, k) for k in range(folds) if not Path(fold_file(pattern, k)).is_file()]
     if missing:
         ap.error(f"{label}: no checkpoint at {', '.join(missing)} (of {pattern!r}, one policy.pt per fold)")
 
@@ -104,7 +104,7 @@ def fold_sets(ap: argparse.ArgumentParser, texts: list[str], folds: int = 4) -> 
 
 
 def stage_agent(pattern: str, select: str = "first-new") -> Callable[[], GRPOformerAgent]:
-    """A factory of GRPOformer agents whose ``fit`` loads ``pattern.format(k=fold)`` (fit seed = fold index) and refuses
+    """A factory of GRPOformer agents whose ``fit`` loads ``{k}`` in ``pattern`` replaced by the fold index (fit seed = fold index) and refuses
     a checkpoint trained on other tasks than the fold's (``GRPOformerAgent`` with a ``{k}`` path), or the shipped fold
     checkpoints (:data:`SHIPPED`); ``select`` is the agent's candidate rule (the policy alone, ``first-new``, unless
     told)."""

@@ -5,9 +5,10 @@ of 7 values and a log-float of 5 in continuous ranges) answers each proposal wit
 records that cell, not the proposal. An agent that judges a candidate new by its own bins wastes evaluations on cells
 it has already seen. Prints, for 50-step runs on a 315-cell table (4 seeds), the distinct cells evaluated and the final
 regret of GRPOformer (the default agent and deterministic mode, shipped checkpoint) next to random search and TPE run in
-the same process on the same seeds, and each agent's distinct cells as a ratio to random search's::
+the same process on the same seeds, and each agent's distinct cells as a ratio to random search's; ``--table 35`` runs
+a 35-cell table for 35 steps instead::
 
-    nice -n 10 python benchmarks/grpoformer_snapping_table.py
+    nice -n 10 python benchmarks/grpoformer_snapping_table.py [--table 35]
 """
 
 from __future__ import annotations
@@ -45,6 +46,19 @@ def snapping_table() -> TabularObjective:
     return TabularObjective.from_dataframe(pd.DataFrame(rows), metric="acc", space=space, name="snapping-table")
 
 
+def small_snapping_table() -> TabularObjective:
+    """35 cells (7 widths x 5 learning rates, random scores) on a space of a log Int and a log Float: small enough that
+    all G candidates often land on evaluated cells, where the agent must move off the cells it knows are evaluated."""
+    rng = np.random.default_rng(0)
+    rows = [{"units": u, "lr": lr, "acc": rng.random()} for u in [8, 16, 32, 64, 128, 256, 512]
+            for lr in [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]]
+    space = SearchSpace([Int("units", 8, 512, log=True), Float("lr", 1e-5, 1e-1, log=True)])
+    return TabularObjective.from_dataframe(pd.DataFrame(rows), metric="acc", space=space, name="small-snapping-table")
+
+
+TABLES = {"315": snapping_table, "35": small_snapping_table}
+
+
 def run(make, table: TabularObjective, budget: int, seed: int) -> tuple[int, float]:
     """Distinct cells evaluated in one run, and its final normalized regret."""
     env = HPOEnv(objective=table, budget=budget)
@@ -62,10 +76,14 @@ def run(make, table: TabularObjective, budget: int, seed: int) -> tuple[int, flo
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
+    ap.add_argument("--table", choices=sorted(TABLES), default="315",
+                    help="the 315-cell table (default) or the 35-cell one, where candidates often all land on tried cells")
+    ap.add_argument("--budget", type=positive_int, default=None, help="evaluations per run (default 50; 35 on --table 35)")
     ap.add_argument("--seeds", type=positive_int, default=4, help="runs per agent, seeds 0..n-1 (default 4)")
     args = ap.parse_args(argv)
-    table = snapping_table()
+    table = TABLES[args.table]()
+    if args.budget is None:
+        args.budget = 35 if args.table == "35" else 50
     agents = {"grpoformer": GRPOformerAgent, "grpoformer (deterministic)": lambda: GRPOformerAgent(deterministic=True),
               "random": lambda: make_agent("random"), "tpe": lambda: make_agent("tpe")}
     rows = []

@@ -52,7 +52,7 @@ INNER_SEEDS = list(range(100, 120))
 
 
 def warm_start_agent(pattern: str, k: int | None) -> Callable[[], GRPOformerAgent]:
-    """A factory of GRPOformer agents (fold checkpoint ``pattern.format(k=fold)``) whose first ``k`` proposals are the
+    """A factory of GRPOformer agents (fold checkpoint ``{k}`` in ``pattern`` replaced by the fold index) whose first ``k`` proposals are the
     entries of a portfolio built in ``fit`` from the same training tasks; from trial ``k`` on the policy reads the whole
     history. ``k=None`` plays the design each fold's checkpoint was trained with (a per-fold recipe choice may mix them)."""
     if k is not None and k < 0:

@@ -126,6 +126,18 @@ def test_a_per_fold_pattern_refuses_another_folds_checkpoint_and_needs_fit(plain
         agent.act(obs)
 
 
+def test_a_fold_pattern_may_hold_other_braces(tmp_path):
+    """Found in review: `grpoformer:'runs/exp{v2}/fold{k}/policy.pt'` ended hpo-gym bench in a KeyError traceback
+    (str.format read {v2} as a field); {k} is replaced literally now."""
+    from agents.grpoformer.agent import fold_file
+
+    assert fold_file("runs/exp{v2}/fold{k}/policy.pt", 3) == "runs/exp{v2}/fold3/policy.pt"
+    pattern = _train_fold0(tmp_path / "exp{v2}")
+    agent = GRPOformerAgent(pattern)
+    agent.fit(_tables(), seed=0)
+    assert set(agent.trained_on) == set(FOLD_TASKS)  # fold 0 loaded from the directory with braces
+
+
 def test_negative_warm_start_is_refused(plain_pattern):
     with pytest.raises(ValueError, match="warm_start must be >= 0"):
         GRPOformerAgent(plain_pattern, warm_start=-1)
