@@ -32,6 +32,7 @@ import contextlib
 import multiprocessing as mp
 import multiprocessing.forkserver
 import os
+import re
 import signal
 import sys
 import threading
@@ -187,6 +188,19 @@ def _forget_the_parents_forkserver() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_the_parents_forkserver)
+
+#: Set in a process forked while Ray was running in its parent: that Ray connection is the parent's, and a call on it
+#: from the child blocked forever (``ray.cluster_resources()``: an async vector env of live envs after a Ray fit).
+_RAY_OF_THE_PARENT = False
+
+
+def _note_the_parents_ray() -> None:
+    global _RAY_OF_THE_PARENT
+    ray = sys.modules.get("ray")
+    _RAY_OF_THE_PARENT = bool(ray is not None and getattr(ray, "is_initialized", lambda: False)())
+
+
+os.register_at_fork(after_in_child=_note_the_parents_ray)
 
 
 def _worker_main(conn, owner_pid: int | None = None) -> None:
@@ -441,6 +455,16 @@ def _ray_job(fn, shared, job) -> Outcome:
     return _call(fn, shared, job)
 
 
+def _ray_error_text(error: BaseException, limit: int = 2000) -> str:
+    """A Ray task's error as readable text: its first line alone was ``ray::_ray_job() (pid=...)``, which hid the
+    cause (``No module named ...`` on the cluster's workers), and Ray colours its messages for a terminal."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    cause = next((line.strip() for line in reversed(lines) if re.match(r"^\w*(Error|Exception)\b", line.strip())), None)
+    head = lines[0].strip() if lines else type(error).__name__
+    return (f"{head}: {cause}" if cause and cause != head else head)[:limit]
+
+
 class RayExecutor(Executor):
     """Jobs as Ray tasks, on a local Ray instance or an existing cluster (``address``).
 
@@ -460,6 +484,11 @@ class RayExecutor(Executor):
             raise ImportError("executor='ray' needs Ray: pip install 'hpo-gym[ray]'") from e
         self._ray = ray
         self._owns = False
+        if _RAY_OF_THE_PARENT:  # refused: waiting on the parent's connection hung with no time limit acting
+            raise RuntimeError("executor='ray' in a process forked after Ray started in its parent (an async vector env "
+                               "or run_benchmark(jobs > 1) after a Ray fit): the inherited Ray connection is the "
+                               "parent's and hangs here; use vectorization_mode='sync' or jobs=1 (Ray already runs "
+                               "the fits in parallel), or start Ray only inside the workers")
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             kwargs.update(init_kwargs)
@@ -513,7 +542,7 @@ class RayExecutor(Executor):
                 try:
                     outcomes[i] = ray.get(r)
                 except Exception as e:  # noqa: BLE001  (worker crash, cancelled task)
-                    outcomes[i] = Outcome(error=f"ray task failed: {type(e).__name__}: {str(e).splitlines()[0]}",
+                    outcomes[i] = Outcome(error=f"ray task failed: {type(e).__name__}: {_ray_error_text(e)}",
                                           seconds=time.perf_counter() - start, transient=True)
                 if on_outcome is not None:
                     on_outcome(i, outcomes[i])

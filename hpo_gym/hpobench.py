@@ -62,7 +62,7 @@ class HPOBenchObjective:
         self.space: SearchSpace = SearchSpace.from_configspace(self._configspace)
         self.fidelity = dict(fidelity) if fidelity else None
         if self.fidelity and callable(getattr(benchmark, "get_fidelity_space", None)):
-            _check_fidelity(benchmark.get_fidelity_space(), self.fidelity)
+            self.fidelity = _check_fidelity(benchmark.get_fidelity_space(), self.fidelity)
         task_id = getattr(benchmark, "task_id", None)
         self.name = name or (f"{type(benchmark).__name__}-{task_id}" if task_id is not None else type(benchmark).__name__)
         if oracle is not None and not float(oracle[0]) > float(oracle[1]):
@@ -174,9 +174,11 @@ def _names_the_test_split(key: str) -> bool:
     return re.search(r"(^|[_\W])test($|[_\W])", words) is not None
 
 
-def _check_fidelity(fidelity_space: Any, fidelity: Mapping[str, Any]) -> None:
+def _check_fidelity(fidelity_space: Any, fidelity: Mapping[str, Any]) -> dict[str, Any]:
     """Names *and* values of ``fidelity`` against the benchmark's fidelity space, at construction: a value the space
-    does not allow (e.g. a fixed-fidelity benchmark's n_estimators) would otherwise fail every evaluation."""
+    does not allow (e.g. a fixed-fidelity benchmark's n_estimators) would otherwise fail every evaluation. Returns the
+    fidelity in the space's own types: ConfigSpace accepts 32.0 for an integer fidelity, and the benchmark then got
+    32.0 (scikit-learn: "must be an int", every evaluation a failure), as configurations are converted already."""
     import ConfigSpace as CS
 
     valid = list(fidelity_space)
@@ -188,3 +190,10 @@ def _check_fidelity(fidelity_space: Any, fidelity: Mapping[str, Any]) -> None:
     except Exception as e:  # ConfigSpace raises its own error types (IllegalValueError, ...)
         raise ValueError(f"fidelity {dict(fidelity)} is not allowed by the benchmark's fidelity space "
                          f"({type(e).__name__}: {e}); give values inside it, or leave fidelity out for the default") from None
+    typed = {}
+    for name, value in fidelity.items():
+        default = getattr(fidelity_space[name], "default_value", None)
+        whole = isinstance(value, (float, np.floating)) and float(value).is_integer()
+        integer = isinstance(default, (int, np.integer)) and not isinstance(default, (bool, np.bool_))
+        typed[name] = int(value) if whole and integer else value
+    return typed

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import select
+import signal
 import time
 from pathlib import Path
 
@@ -123,9 +125,39 @@ def test_live_batch_on_a_local_ray_instance(openml_session):
         reference = LiveObjective(BREAST_CANCER, "histgb", fidelity=SMALL["histgb"], executor="inline", cache=False)
         np.testing.assert_array_equal(batch.scores, reference.evaluate_batch(configs).scores)
         assert all("error" not in e.info for e in batch)
+        # a process forked now (an async vector env's worker, run_benchmark(jobs=2)) inherits the parent's Ray
+        # connection; its own RayExecutor blocked forever in ray.cluster_resources() (found in review): refused
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child reports what RayExecutor did, and leaves without running the parent's cleanup
+            try:
+                RayExecutor(num_cpus=1)
+                message = "no error"
+            except RuntimeError as e:
+                message = str(e)
+            os.write(write, message.encode()[:4000])
+            os._exit(0)
+        os.close(write)
+        ready, _, _ = select.select([read], [], [], 60)
+        reply = os.read(read, 4000).decode() if ready else "no reply in 60 s (the child hung)"
+        os.close(read)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        assert reply.startswith("executor='ray' in a process forked after Ray started in its parent"), reply
     finally:
         executor.close()
     assert not ray.is_initialized()
+
+
+def test_a_ray_task_error_keeps_its_cause_without_terminal_colours():
+    """Ray's own first line (`ray::_ray_job() (pid=...)`) was all a failed fit's info["error"] kept."""
+    from hpo_gym.executors import _ray_error_text
+
+    error = RuntimeError("\x1b[36mray::_ray_job()\x1b[39m (pid=12, ip=10.0.0.2)\n  File \"job.py\", line 3, in run\n"
+                         "ModuleNotFoundError: No module named 'mylib'")
+    assert _ray_error_text(error) == "ray::_ray_job() (pid=12, ip=10.0.0.2): ModuleNotFoundError: No module named 'mylib'"
+    assert _ray_error_text(ValueError("a plain message")) == "a plain message"
 
 
 def test_workers_keep_the_newest_shared_objects_in_step_with_the_parent():

@@ -234,3 +234,29 @@ def test_a_cost_that_is_no_duration_is_replaced_by_the_wall_time(cost):
     assert 0 <= evaluation.cost < 5 and repr(evaluation.info["reported_cost"]) == repr(cost)
     honest = HPOBenchObjective(CostBenchmark(2.5)).evaluate({"x": 0.5, "n": 3, "alpha": 0.1, "c": 2})
     assert honest.cost == 2.5 and "reported_cost" not in honest.info
+
+
+def test_an_integer_fidelity_given_as_a_whole_float_reaches_the_benchmark_as_an_int():
+    """Found in review: ConfigSpace accepts 32.0 for an integer fidelity and the adapter passed it on, so a benchmark
+    handing it to scikit-learn ("must be an int ... Got 32.0") failed every evaluation, with the worst score."""
+
+    class WineSVMIterations(WineSVMBenchmark):
+        @staticmethod
+        def get_fidelity_space(seed=None):
+            cs = CS.ConfigurationSpace(seed=seed)
+            cs.add([CS.UniformIntegerHyperparameter("max_iter", 1, 1000, default_value=1000),
+                    CS.UniformFloatHyperparameter("subsample", 0.1, 1.0, default_value=1.0)])
+            return cs
+
+        def objective_function(self, configuration, fidelity=None, rng=None, **kwargs):
+            from sklearn.svm import SVC
+
+            SVC(max_iter=fidelity["max_iter"])._validate_params()  # scikit-learn's own check of the value's type
+            return super().objective_function(configuration, fidelity={"subsample": fidelity["subsample"]}, rng=rng)
+
+    bench = WineSVMIterations()
+    obj = HPOBenchObjective(bench, fidelity={"max_iter": 32.0, "subsample": 1.0})
+    assert obj.fidelity == {"max_iter": 32, "subsample": 1.0} and type(obj.fidelity["max_iter"]) is int
+    ev = obj.evaluate({"C": 1.0, "gamma": 0.1, "scale": True}, seed=0)
+    assert not ev.failed, ev.info.get("error")
+    assert type(obj.fidelity["subsample"]) is float  # a float fidelity stays a float, whole or not
