@@ -204,8 +204,15 @@ def _task_pool(task: Any, suite: str, backend: str, model: str | None, objective
             raise ValueError(f"objective= takes an instance, got the class {objective.__name__}; pass "
                              f"{objective.__name__}(...)")
         if is_hpobench_api(objective):
+            import inspect
+
             from hpo_gym.hpobench import HPOBenchObjective
 
+            accepted = sorted(inspect.signature(HPOBenchObjective).parameters.keys() - {"benchmark"})
+            unknown = sorted(set(options) - set(accepted))
+            if unknown:  # a bare TypeError from the constructor before (executor, time_limit: the live backend's)
+                raise ValueError(f"backend_options {unknown} are not options of an HPOBench benchmark object, which "
+                                 f"runs in this process; it takes {accepted}")
             objective = HPOBenchObjective(objective, **options)
         if not isinstance(objective, Objective):
             raise ValueError("objective= must implement hpo_gym.Objective (name, space, evaluate, evaluate_batch, "

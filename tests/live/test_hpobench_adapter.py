@@ -88,6 +88,15 @@ def test_gym_make_with_an_hpobench_benchmark_object():
     assert terminated and obs["mask"].sum() == 4
 
 
+def test_backend_options_an_hpobench_object_does_not_take_are_named():
+    """Found in review: time_limit or executor (the live backend's options) ended in a bare TypeError."""
+    with pytest.raises(ValueError, match=r"backend_options \['executor', 'time_limit'\] are not options of an HPOBench "
+                                         r"benchmark object, which runs in this process; it takes \['default_seed', "
+                                         r"'fidelity', 'name', 'objective_kwargs', 'oracle', 'worst_score'\]"):
+        gym.make("HPO-OpenML-v0", objective=WineSVMBenchmark(), budget=2,
+                 backend_options={"time_limit": 3, "executor": "process"})
+
+
 def test_bad_settings_are_refused_at_construction_and_unseeded_calls_repeat():
     """What review found: a fidelity value outside the space failed every call, an oracle given in function_value units
     zeroed every regret, and calls without a seed drew from the benchmark's own advancing random state."""
