@@ -687,9 +687,9 @@ class GRPOformerAgent:
         Why: a small discrete space (3 x 2 x 8 categories, a 2 x 2 Int grid) can make all G candidates repeats, and
         a repeat on a finite grid is a wasted evaluation (12 of 20 proposals were, on such a space). The nearest
         unvisited configuration keeps the policy's choice as far as the grid allows. Spaces with a float dimension
-        never repeat a configuration of the space (on a table that snaps proposals to its own grid they can repeat a
-        cell: :meth:`_toward_an_unevaluated_cell`) (there a proposal is a draw inside its bins, a centre only for a new mode:
-        :meth:`_mode_centre`), and on the embedded tasks the G candidates hold a new one at every step, so
+        never repeat a configuration of the space (there a proposal is a draw inside its bins, a centre only for a new
+        mode: :meth:`_mode_centre`; a table that snaps proposals to its own grid can still repeat a cell, which
+        :meth:`_toward_an_unevaluated_cell` handles), and on the embedded tasks the G candidates hold a new one at every step, so
         their proposals are unchanged. Off such dimensions a candidate whose bins differ from every past trial's is
         new, so the exact check runs only when the chosen bins repeat a past trial's (rare).
         """
