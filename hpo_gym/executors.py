@@ -489,6 +489,15 @@ class RayExecutor(Executor):
                                "or run_benchmark(jobs > 1) after a Ray fit): the inherited Ray connection is the "
                                "parent's and hangs here; use vectorization_mode='sync' or jobs=1 (Ray already runs "
                                "the fits in parallel), or start Ray only inside the workers")
+        self._settings = (address, num_cpus, dict(init_kwargs))
+        self._closed = False
+        self._start()
+
+    def _start(self) -> None:
+        """Join or start Ray as the constructor's arguments say (again after :meth:`close`: a closed shared executor
+        is handed out again, and Ray then auto-started with its defaults, 2 CPUs where 1 was asked, found in review)."""
+        ray = self._ray
+        address, num_cpus, init_kwargs = self._settings
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             kwargs.update(init_kwargs)
@@ -498,7 +507,7 @@ class RayExecutor(Executor):
             elif num_cpus is not None:  # Ray refuses num_cpus when joining a cluster, whose CPUs are its own
                 warnings.warn(f"num_cpus={num_cpus} is ignored: Ray joins the cluster at "
                               f"{address or os.environ.get('RAY_ADDRESS')}, which has its own CPUs", RuntimeWarning,
-                              stacklevel=2)
+                              stacklevel=3)
             ray.init(address=address, **kwargs)
             self._owns = True
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_job)
@@ -507,6 +516,9 @@ class RayExecutor(Executor):
 
     def run(self, fn, jobs, shared=None, time_limit=None, on_outcome=None):
         ray = self._ray
+        if self._closed:
+            self._start()
+            self._closed = False
         jobs = list(jobs)
         outcomes: list[Outcome | None] = [None] * len(jobs)
         ref = None
@@ -557,11 +569,23 @@ class RayExecutor(Executor):
                         if on_outcome is not None:
                             on_outcome(i, outcomes[i])
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its settings, rebuilt by joining or starting Ray where it is unpickled: the Ray module it holds
+        cannot be pickled, so an objective given a RayExecutor instance failed to copy with "cannot pickle 'module'
+        object" (one given ``executor="ray"`` by name copied fine)."""
+        return _rebuilt_ray_executor, (self._settings,)
+
     def close(self) -> None:
         self._shared_refs.clear()
+        self._closed = True
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()
             self._owns = False
+
+
+def _rebuilt_ray_executor(settings: tuple[str | None, int | None, dict[str, Any]]) -> RayExecutor:
+    address, num_cpus, init_kwargs = settings
+    return RayExecutor(address, num_cpus, **init_kwargs)
 
 
 def get_executor(spec: str | Executor | None = "serial", **options: Any) -> Executor:

@@ -148,6 +148,23 @@ def test_live_batch_on_a_local_ray_instance(openml_session):
     finally:
         executor.close()
     assert not ray.is_initialized()
+    # used again after close (a shared executor is handed out again): Ray restarts with the executor's own settings,
+    # where it auto-started with Ray's defaults, every CPU where 1 was asked (found in review)
+    one = RayExecutor(num_cpus=1)
+    import pickle
+
+    # an objective given the instance pickles (a Ray executor holds the ray module, which does not): the copy joins
+    # the running Ray with the same settings (found in review)
+    copy = pickle.loads(pickle.dumps(LiveObjective(BREAST_CANCER, "histgb", executor=one, cache=False)))
+    assert isinstance(copy.executor, RayExecutor) and copy.executor._settings == one._settings
+    one.close()
+    try:
+        again = LiveObjective(BREAST_CANCER, "histgb", fidelity=SMALL["histgb"], executor=one, cache=False)
+        assert again.evaluate_batch(configs[:1]).scores[0] == batch.scores[0]
+        assert ray.is_initialized() and ray.cluster_resources().get("CPU") == 1 and one.n_workers == 1
+    finally:
+        one.close()
+    assert not ray.is_initialized()
 
 
 def test_a_ray_task_error_keeps_its_cause_without_terminal_colours():
