@@ -261,7 +261,8 @@ class LiveObjective:
             raise ValueError(f"time_limit must be positive, finite seconds or None, got {time_limit}")
         self.executor = shared_executor(executor, executor_options)
         # how to reopen both in a copy (__setstate__): a named executor is the process's shared one; a given one is
-        # shared by a deep copy (Executor.__deepcopy__) and pickled without its workers (a RayExecutor as its settings, rejoining Ray where it is unpickled)
+        # shared by a deep copy (Executor.__deepcopy__) and pickled without its workers (a RayExecutor as its settings,
+        # rejoining Ray where it is unpickled)
         self._executor_spec = None if isinstance(executor, Executor) else (executor, dict(executor_options or {}))
         self.cache = EvaluationCache(cache_dir) if cache else None
         self.name = f"{self.task_id}-{self.family.name}"
