@@ -18,7 +18,7 @@ import math
 import re
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,7 @@ class HPOBenchObjective:
                 not callable(getattr(benchmark, "get_configuration_space", None)):
             raise ValueError(f"{type(benchmark).__name__} lacks HPOBench's API: it needs get_configuration_space() "
                              "and objective_function(configuration, fidelity=None, rng=None)")
+        _check_call_signature(benchmark.objective_function)
         self.benchmark = benchmark
         self._configspace = benchmark.get_configuration_space()
         self.space: SearchSpace = SearchSpace.from_configspace(self._configspace)
@@ -172,6 +173,24 @@ def _without_test_results(info: Any) -> Any:
 def _names_the_test_split(key: str) -> bool:
     words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key).lower()
     return re.search(r"(^|[_\W])test($|[_\W])", words) is not None
+
+
+def _check_call_signature(objective_function: Callable[..., Any]) -> None:
+    """``ValueError`` when ``objective_function`` cannot take the ``fidelity=`` and ``rng=`` every call passes: such an
+    object was accepted, and then every step failed with a TypeError, scored as the worst score (found in review)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(objective_function).parameters
+    except (TypeError, ValueError):  # a builtin or C extension without a signature: its calls will tell
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    missing = [name for name in ("fidelity", "rng") if name not in parameters]
+    if missing:
+        raise ValueError(f"objective_function{inspect.signature(objective_function)} takes no {' or '.join(missing)}; "
+                         "HPOBench's API calls objective_function(configuration, fidelity=None, rng=None): add the "
+                         f"parameter{'s' if len(missing) > 1 else ''} (they may be ignored)")
 
 
 def _check_fidelity(fidelity_space: Any, fidelity: Mapping[str, Any]) -> dict[str, Any]:

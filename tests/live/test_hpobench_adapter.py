@@ -88,6 +88,23 @@ def test_gym_make_with_an_hpobench_benchmark_object():
     assert terminated and obs["mask"].sum() == 4
 
 
+def test_an_objective_function_without_fidelity_or_rng_is_refused_at_construction():
+    """Found in review: it was accepted, and every step then failed with a TypeError scored as the worst score."""
+
+    class NoRng(WineSVMBenchmark):
+        def objective_function(self, configuration, fidelity=None):
+            return super().objective_function(configuration, fidelity=fidelity)
+
+    class Flexible(WineSVMBenchmark):  # **kwargs takes both
+        def objective_function(self, configuration, **kwargs):
+            return super().objective_function(configuration, **kwargs)
+
+    with pytest.raises(ValueError, match=r"objective_function\(configuration, fidelity=None\) takes no rng; HPOBench's "
+                                         r"API calls objective_function\(configuration, fidelity=None, rng=None\)"):
+        HPOBenchObjective(NoRng())
+    assert not HPOBenchObjective(Flexible()).evaluate({"C": 1.0, "gamma": 0.1, "scale": True}).failed
+
+
 def test_backend_options_an_hpobench_object_does_not_take_are_named():
     """Found in review: time_limit or executor (the live backend's options) ended in a bare TypeError."""
     with pytest.raises(ValueError, match=r"backend_options \['executor', 'time_limit'\] are not options of an HPOBench "
