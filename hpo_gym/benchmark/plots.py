@@ -83,6 +83,19 @@ def _label(agent: str) -> str:
     return f" {agent}" if agent.startswith("_") else agent
 
 
+def _scored_as(df: pd.DataFrame) -> dict[str, str]:
+    """A legend suffix per agent saying how its runs count: `` (held-out)`` for runs on tasks it was not trained on
+    (k-fold), `` (in-sample)`` where it was scored on a task it trained on. The plots named agents alone, so a
+    learned agent's in-sample curve looked like a result next to the baselines (the reports' tables say it)."""
+    marks: dict[str, str] = {}
+    for agent, rows in df.groupby("agent"):
+        if "in_sample" in rows and rows["in_sample"].astype(bool).any():
+            marks[str(agent)] = " (in-sample)"
+        elif "heldout" in rows and rows["heldout"].astype(bool).any():
+            marks[str(agent)] = " (held-out)"
+    return marks
+
+
 def _legend_columns(labels: list[str], width_in: float, fontsize: float) -> int:
     """How many legend entries fit side by side in ``width_in`` inches (an entry: its handle plus its text)."""
     entry_in = 0.55 + 0.55 * fontsize / 72 * max(len(label) for label in labels)
@@ -122,9 +135,10 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
     tasks = sorted(curves["task"].unique())
     agents = sorted(curves["agent"].unique())
     styles = _styles(agents)
+    marks = _scored_as(df)
     ncols = min(4, len(tasks))
     nrows = math.ceil(len(tasks) / ncols)
-    columns = _legend_columns([_label(a) for a in agents], 4.2 * ncols, 11)
+    columns = _legend_columns([_label(a) + marks.get(a, "") for a in agents], 4.2 * ncols, 11)
     legend_in = 0.6 + 0.3 * math.ceil(len(agents) / columns)  # the legend's rows and the title, above the panels
     height_in = 3.4 * nrows + legend_in
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, height_in), squeeze=False, sharex=True)
@@ -172,7 +186,8 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
     fig.tight_layout(rect=(0, 0, 1, 1 - legend_in / height_in))
     top = axes[0, 0].get_position().y1
     gap = 0.25 / height_in  # about a quarter inch, in figure fraction
-    fig.legend(handles, [_label(a) for a in labels], loc="lower center", bbox_to_anchor=(0.5, top + gap), ncol=columns,
+    fig.legend(handles, [_label(a) + marks.get(a, "") for a in labels], loc="lower center",
+               bbox_to_anchor=(0.5, top + gap), ncol=columns,
                frameon=False, fontsize=11)
     what = "Normalized regret (best score where no best is known)" if mixed else "Normalized regret"
     fig.suptitle(title or f"{what} of the best configuration so far (mean ± s.e. over seeds)", fontsize=12,
@@ -187,10 +202,11 @@ def plot_average_rank(df: pd.DataFrame, path: str | Path, title: str | None = No
     ranks = rank_curve(df)
     agents = list(ranks.columns)
     styles = _styles(sorted(agents))
+    marks = _scored_as(df)
     fig, ax = plt.subplots(figsize=(8.4, 4.2))
     for slot, agent in enumerate(sorted(agents)):
         if ranks[agent].notna().any():  # an agent without a run on a shared (task, seed) has no rank
-            ax.plot(ranks.index, ranks[agent], label=_label(agent), lw=1.8,
+            ax.plot(ranks.index, ranks[agent], label=_label(agent) + marks.get(agent, ""), lw=1.8,
                     **_line_kwargs(styles[agent], len(ranks.index), slot))
     ax.set_xlabel("evaluations")
     ax.set_ylabel("average rank (lower is better)")

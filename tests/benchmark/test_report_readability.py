@@ -164,3 +164,24 @@ def test_the_rank_legend_counts_only_agents_with_a_finished_run():
     df = run_benchmark({"failing": FailingAgent, "random": RandomSearch}, ["car"], budget=4, seeds=1, progress=False)
     assert "MnR = mean rank among the 1 agent on each" in markdown_report(df)
     assert "mean rank among the 1 agent on each" in json_report(df)["definitions"]
+
+
+def test_the_plot_legends_say_which_agents_ran_held_out_and_which_in_sample(tmp_path, monkeypatch):
+    """The plots named agents alone: a learned agent's in-sample curve looked like a result next to the baselines
+    (found in review). Its legend entry now says (in-sample), a k-fold agent's (held-out)."""
+    import matplotlib.pyplot as plt
+
+    from hpo_gym.benchmark.plots import plot_average_rank, plot_regret_per_task
+
+    tasks = ["car", "kc1", "credit_g", "vehicle"]
+    df = run_benchmark(["portfolio", "random"], tasks, budget=4, seeds=1, protocol="kfold", folds=2,
+                       resolve_agent=make_agent, progress=False)
+    shown: list[str] = []
+    monkeypatch.setattr(plt.Figure, "legend", lambda fig, handles, labels, **kw: shown.extend(labels))
+    plot_regret_per_task(df, tmp_path / "per_task.png")
+    assert sorted(shown) == ["portfolio (held-out)", "random"]
+    in_sample = df.assign(in_sample=df["agent"] == "portfolio", heldout=False)
+    ranked: list[str] = []
+    monkeypatch.setattr(plt.Axes, "legend", lambda ax, **kw: ranked.extend(ax.get_legend_handles_labels()[1]))
+    plot_average_rank(in_sample, tmp_path / "rank.png")
+    assert ranked == ["portfolio (in-sample)", "random"]
