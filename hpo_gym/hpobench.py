@@ -180,13 +180,9 @@ def _check_call_signature(objective_function: Callable[..., Any]) -> None:
     object was accepted, and then every step failed with a TypeError, scored as the worst score (found in review)."""
     import inspect
 
-    try:
-        parameters = inspect.signature(objective_function).parameters
-    except (TypeError, ValueError):  # a builtin or C extension without a signature: its calls will tell
-        return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return
-    missing = [name for name in ("fidelity", "rng") if name not in parameters]
+    from hpo_gym.tasks import keywords_not_taken
+
+    missing, _ = keywords_not_taken(objective_function, ("fidelity", "rng"))
     if missing:
         raise ValueError(f"objective_function{inspect.signature(objective_function)} takes no {' or '.join(missing)}; "
                          "HPOBench's API calls objective_function(configuration, fidelity=None, rng=None): add the "

@@ -143,17 +143,24 @@ def _check_nothing_besides_objective(objective: Any, task: Any, suite: str, back
                          f"leave {'it' if len(ignored) == 1 else 'them'} out, or drop objective= to pick a suite task")
 
 
+def keywords_not_taken(fn: Callable[..., Any], names: Iterable[str], skip: int = 0) -> tuple[list[str], list[str]]:
+    """``(the names fn cannot take as keywords, sorted; the keywords it takes)``, its first ``skip`` parameters left
+    out (a loader's task, an adapter's benchmark). ``([], [])`` when ``fn`` takes ``**kwargs`` or shows no signature (a
+    builtin, say): its own call will tell."""
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())[skip:]
+    except (TypeError, ValueError):
+        return [], []
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return [], []
+    takes = [p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    return sorted(set(names) - set(takes)), takes
+
+
 def _check_loader_options(loader: Callable[..., Objective], options: Mapping[str, Any], suite: str) -> None:
     """Refuse ``backend_options`` the suite's loader does not take, at construction: they used to pass ``make`` and
     fail at the first ``reset`` (in an async vector env, inside a worker) with the loader's own TypeError."""
-    try:
-        parameters = list(inspect.signature(loader).parameters.values())[1:]  # the first is the task
-    except (TypeError, ValueError):  # a builtin (a dict's __getitem__, say) shows no signature: its own call will tell
-        return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return
-    takes = [p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
-    unknown = sorted(set(options) - set(takes))
+    unknown, takes = keywords_not_taken(loader, options, skip=1)  # the first parameter is the task
     if unknown:
         raise ValueError(f"backend_options {unknown} are not options of suite {suite!r}'s tables, which take {takes}; "
                          "options such as 'executor' or 'fidelity' belong to backend='live' or to objective=")
@@ -204,15 +211,12 @@ def _task_pool(task: Any, suite: str, backend: str, model: str | None, objective
             raise ValueError(f"objective= takes an instance, got the class {objective.__name__}; pass "
                              f"{objective.__name__}(...)")
         if is_hpobench_api(objective):
-            import inspect
-
             from hpo_gym.hpobench import HPOBenchObjective
 
-            accepted = sorted(inspect.signature(HPOBenchObjective).parameters.keys() - {"benchmark"})
-            unknown = sorted(set(options) - set(accepted))
+            unknown, takes = keywords_not_taken(HPOBenchObjective, options, skip=1)  # the first is the benchmark
             if unknown:  # a bare TypeError from the constructor before (executor, time_limit: the live backend's)
                 raise ValueError(f"backend_options {unknown} are not options of an HPOBench benchmark object, which "
-                                 f"runs in this process; it takes {accepted}")
+                                 f"runs in this process; it takes {sorted(takes)}")
             objective = HPOBenchObjective(objective, **options)
         if not isinstance(objective, Objective):
             raise ValueError("objective= must implement hpo_gym.Objective (name, space, evaluate, evaluate_batch, "
