@@ -36,7 +36,8 @@ from agents.grpoformer.policy import load_policy  # noqa: E402
 from agents.grpoformer.train import TrainConfig, check_finished_run, heldout_regret, portfolio_design, train  # noqa: E402
 from hpo_gym.benchmark import kfold_splits  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
-from hpo_gym.cli import positive_int, repeated, run_script  # noqa: E402
+from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from hpo_gym.episode import repeated  # noqa: E402
 from hpo_gym.parallel import map_jobs  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)

@@ -26,7 +26,8 @@ from hpo_gym.atomic import atomic_write_text  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN, HPOBENCH_NN_TASKS, get_suite, load_hpobench_nn  # noqa: E402
-from hpo_gym.cli import positive_int, repeated, run_script  # noqa: E402
+from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from hpo_gym.episode import repeated  # noqa: E402
 from hpo_gym.parallel import map_jobs  # noqa: E402
 
 

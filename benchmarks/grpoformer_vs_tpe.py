@@ -56,7 +56,8 @@ from hpo_gym.benchmark.difficulty import best_cell_hits, miss_the_best_floor, su
 from hpo_gym.benchmark.metrics import per_task_table, regret_at, require_finished_runs, run_budget  # noqa: E402
 from hpo_gym.benchmark.plots import plot_regret_vs_floor, save_figure  # noqa: E402
 from hpo_gym.benchmark.report import json_value, markdown_report, ratio_comparison  # noqa: E402
-from hpo_gym.cli import name_list, positive_int, refuse_ignored, repeated, run_script  # noqa: E402
+from hpo_gym.cli import name_list, positive_int, refuse_ignored, run_script  # noqa: E402
+from hpo_gym.episode import repeated  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)

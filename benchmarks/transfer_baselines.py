@@ -38,8 +38,9 @@ from agents.portfolio import build_portfolio, greedy_order, normalized_scores
 from agents.registry import make_agent
 from hpo_gym.benchmark import kfold_splits
 from hpo_gym.benchmark.runner import trained_on
-from hpo_gym.cli import positive_int, refuse_ignored, repeated, run_script
+from hpo_gym.cli import positive_int, refuse_ignored, run_script
 from hpo_gym.env import HPOEnv
+from hpo_gym.episode import repeated
 from hpo_gym.suites import HPOBENCH_NN, HPOBENCH_NN_TASKS, load_hpobench_nn
 
 

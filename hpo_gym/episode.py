@@ -6,8 +6,9 @@ Kept apart from ``env.py`` so that :class:`~hpo_gym.env.HPOEnv` and
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, TypeVar
 
 import numpy as np
 from gymnasium import spaces
@@ -46,6 +47,15 @@ def whole_value(value: Any) -> int | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return whole if whole == value else None
+
+
+_Item = TypeVar("_Item", str, int)  # names and seeds
+
+
+def repeated(items: Sequence[_Item]) -> list[_Item]:
+    """The items given more than once in ``items``, sorted: a task, agent, seed or recipe listed twice would be run or
+    counted twice, so the harness, the commands and the scripts refuse it naming these."""
+    return sorted(item for item, n in Counter(items).items() if n > 1)
 
 
 def positive_count(value: Any, name: str) -> int:

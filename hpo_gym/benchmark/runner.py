@@ -44,7 +44,6 @@ import threading
 import time
 import traceback
 import warnings
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
@@ -58,7 +57,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from hpo_gym.episode import check_budget, is_whole_number, positive_count
+from hpo_gym.episode import check_budget, is_whole_number, positive_count, repeated
 from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective
 from hpo_gym.benchmark.store import IDENTITY_PREFIX, STEP_COLUMNS, ResultStore, RunKey
@@ -667,7 +666,7 @@ def _agent_specs(agents: Mapping[str, AgentSpec] | Sequence[str]) -> dict[str, A
         if names is None or not all(isinstance(a, str) for a in names):
             raise ValueError(f"agents must be a list of agent specs, e.g. ['random'], or a dict of zero-argument "
                              f"factories, e.g. {{'random': RandomSearch}}; got {agents!r}")
-        twice = sorted(n for n, k in Counter(names).items() if k > 1)
+        twice = repeated(names)
         if twice:  # dropped to one without a word before (demo; bench's CLI refused it on its own)
             raise ValueError(f"agent(s) {twice} given more than once; list each once (a repeat would be the same runs)")
         specs = dict(zip(names, names))
@@ -831,9 +830,9 @@ def _seed_list(seeds: int | Sequence[int]) -> list[int]:
         raise ValueError(f"seeds must be a count >= 1 or a list of integer seeds in [0, 2**32 - 1], e.g. seeds=10 or "
                          f"seeds=[0, 1, 2]; got {seeds!r}")
     seed_list = [int(s) for s in seed_list]
-    repeated = sorted(s for s, n in Counter(seed_list).items() if n > 1)
-    if repeated:
-        raise ValueError(f"seed(s) {repeated} given more than once in {seed_list}; a seed names one run, so a repeat "
+    twice = repeated(seed_list)
+    if twice:
+        raise ValueError(f"seed(s) {twice} given more than once in {seed_list}; a seed names one run, so a repeat "
                          f"would be counted twice: pass distinct seeds, e.g. {sorted(set(seed_list))}")
     return seed_list
 

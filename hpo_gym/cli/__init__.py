@@ -105,12 +105,6 @@ def name_list(text: str) -> list[str]:
     return names
 
 
-def repeated(names: Sequence[str]) -> list[str]:
-    """The names given more than once in ``names``, sorted: a task, agent or recipe listed twice would be run or
-    counted twice, so the commands and scripts refuse it naming these."""
-    return sorted({n for n in names if names.count(n) > 1})
-
-
 def build_parser() -> argparse.ArgumentParser:
     from hpo_gym import __version__
 

@@ -15,8 +15,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpo_gym.cli import (EXIT_FAILED, WORKER_DIED, finite_float, import_from_working_directory, name_list, positive_int,
-                         repeated)
+from hpo_gym.cli import EXIT_FAILED, WORKER_DIED, finite_float, import_from_working_directory, name_list, positive_int
+from hpo_gym.episode import repeated
 from hpo_gym.suites import HPOBENCH_NN, suite_names
 
 if TYPE_CHECKING:

@@ -11,7 +11,8 @@ import argparse
 import time
 from pathlib import Path
 
-from hpo_gym.cli import import_from_working_directory, name_list, positive_int, repeated
+from hpo_gym.cli import import_from_working_directory, name_list, positive_int
+from hpo_gym.episode import repeated
 from hpo_gym.suites import HPOBENCH_NN
 
 

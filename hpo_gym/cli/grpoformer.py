@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from hpo_gym.atomic import atomic_write_text
-from hpo_gym.cli import non_negative_int, positive_int, repeated
+from hpo_gym.cli import non_negative_int, positive_int
+from hpo_gym.episode import repeated
 from hpo_gym.lock import directory_lock
 
 
