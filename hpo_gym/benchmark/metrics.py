@@ -232,6 +232,13 @@ def regret_curves(df: pd.DataFrame) -> pd.DataFrame:
     return step_curves(df, "normalized_regret")
 
 
+def held_out_by_agent(df: pd.DataFrame) -> pd.Series:
+    """Per agent: True when it was scored only on tasks it was not fitted on (k-fold) and no run is marked
+    ``in_sample`` (a task it declared it trained on): the report's "yes (k-fold)" and the plots' "(held-out)"."""
+    in_sample = df["in_sample"].astype(bool) if "in_sample" in df else False
+    return (df["heldout"].astype(bool) & ~in_sample).groupby(df["agent"]).all()
+
+
 def summary_table(df: pd.DataFrame, budgets: Sequence[int] | None = None, reference: str = REFERENCE_AGENT) -> pd.DataFrame:
     """One row per agent: regret mean/std at each budget, BtR, MP, MnP, MnR, seconds per suggestion.
 
@@ -245,8 +252,7 @@ def summary_table(df: pd.DataFrame, budgets: Sequence[int] | None = None, refere
     agents = sorted(df["agent"].unique())
     runs = df.groupby(_RUN)["status"].first()
     table = pd.DataFrame(index=pd.Index(agents, name="agent"))
-    in_sample = df["in_sample"].astype(bool) if "in_sample" in df else False
-    table["heldout"] = (df["heldout"].astype(bool) & ~in_sample).groupby(df["agent"]).all().reindex(agents).astype(bool)
+    table["heldout"] = held_out_by_agent(df).reindex(agents).astype(bool)
     table["runs"] = (runs == "ok").groupby("agent").sum().reindex(agents).fillna(0).astype(int)
     table["failed"] = (runs != "ok").groupby("agent").sum().reindex(agents).fillna(0).astype(int)
     for b in budgets:

@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.artist import Artist  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from hpo_gym.benchmark.metrics import ok_steps, rank_curve, regret_curves, step_curves  # noqa: E402
+from hpo_gym.benchmark.metrics import held_out_by_agent, ok_steps, rank_curve, regret_curves, step_curves  # noqa: E402
 
 #: Floor for the log-scale regret axis (a run that found the optimum has regret 0).
 REGRET_FLOOR = 1e-4
@@ -84,16 +84,14 @@ def _label(agent: str) -> str:
 
 
 def _scored_as(df: pd.DataFrame) -> dict[str, str]:
-    """A legend suffix per agent saying how its runs count: `` (held-out)`` for runs on tasks it was not trained on
-    (k-fold), `` (in-sample)`` where it was scored on a task it trained on. The plots named agents alone, so a
-    learned agent's in-sample curve looked like a result next to the baselines (the reports' tables say it)."""
-    marks: dict[str, str] = {}
-    for agent, rows in df.groupby("agent"):
-        if "in_sample" in rows and rows["in_sample"].astype(bool).any():
-            marks[str(agent)] = " (in-sample)"
-        elif "heldout" in rows and rows["heldout"].astype(bool).any():
-            marks[str(agent)] = " (held-out)"
-    return marks
+    """A legend suffix per agent saying how its runs count, by the report's rules: `` (in-sample)`` where it was scored
+    on a task it trained on, `` (held-out)`` where every run was on tasks it was not fitted on (k-fold,
+    :func:`~hpo_gym.benchmark.metrics.held_out_by_agent`). The plots named agents alone, so a learned agent's
+    in-sample curve looked like a result next to the baselines (the reports' tables say it)."""
+    in_sample = set(df.loc[df["in_sample"].astype(bool), "agent"]) if "in_sample" in df else set()
+    held_out = held_out_by_agent(df)
+    return {str(a): " (in-sample)" if a in in_sample else " (held-out)" for a in df["agent"].unique()
+            if a in in_sample or held_out.get(a, False)}
 
 
 def _legend_columns(labels: list[str], width_in: float, fontsize: float) -> int:
