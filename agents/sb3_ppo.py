@@ -342,14 +342,14 @@ def _check_env_spaces(model: Any, path: str | Path) -> None:
     ``RescaleAction`` / ``FlattenObservation`` would otherwise be fed or clipped into nonsense while its runs
     finish "ok"."""
     obs, act = model.observation_space, model.action_space
-    if isinstance(obs, gym.spaces.Dict) and set(obs.spaces) != set(ENV_OBSERVATION_KEYS):  # e.g. FilterObservation
-        raise ValueError(f"{path} was trained on Dict observations with the keys {sorted(obs.spaces)}, not the env's "
-                         f"{sorted(ENV_OBSERVATION_KEYS)} (e.g. behind FilterObservation); ppo:PATH.zip feeds the env's "
-                         f"own observations: {_OWN_AGENT_HINT}")
-    if not (isinstance(obs, gym.spaces.Dict) and "mask" in obs.spaces):
+    if not isinstance(obs, gym.spaces.Dict):
         raise ValueError(f"{path} was trained on {type(obs).__name__} observations of shape {obs.shape}, not the env's "
                          "Dict observation (e.g. behind FlattenObservation); ppo:PATH.zip feeds the env's own "
                          f"observations: {_OWN_AGENT_HINT}")
+    if set(obs.spaces) != set(ENV_OBSERVATION_KEYS):  # e.g. FilterObservation
+        raise ValueError(f"{path} was trained on Dict observations with the keys {sorted(obs.spaces)}, not the env's "
+                         f"{sorted(ENV_OBSERVATION_KEYS)} (e.g. behind FilterObservation); ppo:PATH.zip feeds the env's "
+                         f"own observations: {_OWN_AGENT_HINT}")
     box = isinstance(act, gym.spaces.Box) and len(act.shape) == 1
     if not (box and np.all(act.high == 1) and (np.all(act.low == 0) or np.all(act.low == -1))):
         raise ValueError(f"{path} was trained with actions {act}, not the env's default Box(0, 1, (d,)) "

@@ -89,8 +89,8 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.folds is not None and args.protocol != "kfold":  # it would be ignored, and look as if it asked for k-fold
         raise ValueError(f"--folds {args.folds} applies to --protocol kfold only; add --protocol kfold, or drop --folds")
     for option, names in (("--agents", args.agents), ("--tasks", args.tasks or [])):  # silently dropped before
-        if repeated(names):
-            raise ValueError(f"{option} names {repeated(names)} more than once; list each once")
+        if twice := repeated(names):
+            raise ValueError(f"{option} names {twice} more than once; list each once")
     import_from_working_directory()
     try:
         df = run_benchmark(args.agents, suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out,

@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from hpo_gym.cli.bench import exit_status
     from hpo_gym.benchmark.runner import declares_itself_unfitted
 
-    if repeated(args.agents):  # before the banner (run_benchmark refuses it too, after the banner had printed)
-        raise ValueError(f"--agents names {repeated(args.agents)} more than once; list each once")
+    if twice := repeated(args.agents):  # before the banner (run_benchmark refuses it too, after the banner printed)
+        raise ValueError(f"--agents names {twice} more than once; list each once")
     import_from_working_directory()
     for spec in args.agents:
         if declares_itself_unfitted(make_agent(spec), HPOBENCH_NN):
