@@ -289,19 +289,23 @@ class LiveObjective:
             self.executor = shared_executor(*self._executor_spec)
         self.cache = EvaluationCache(directory) if directory is not None else None
 
+    def _classes_absent_from(self, rows: np.ndarray) -> str | None:
+        """The task's classes with no row among ``rows``, named for a message; None when every class has one."""
+        missing = sorted(set(range(self.data.n_classes)) - set(self.data.y[rows].tolist()))
+        return ", ".join(repr(self.data.classes[c]) for c in missing) or None
+
     def _check_metric_defined_on_validation_rows(self) -> None:
         """A macro ROC AUC needs every class among the validation rows; otherwise each fit would score NaN, a failure."""
-        missing = sorted(set(range(self.data.n_classes)) - set(self.data.y[self.val_idx].tolist()))
-        if missing and self.metric in EVERY_CLASS_METRICS:
-            names = ", ".join(repr(self.data.classes[c]) for c in missing)
+        names = self._classes_absent_from(self.val_idx) if self.metric in EVERY_CLASS_METRICS else None
+        if names:
             raise ValueError(f"metric {self.metric!r} is undefined on OpenML task {self.task_id}'s validation rows: they "
                              f"hold no row of class {names} (too rare in the outer-train rows); use "
                              f"{EVERY_CLASS_METRICS[self.metric]}, or another val_fraction or split_seed")
-        absent = sorted(set(range(self.data.n_classes)) - set(self.data.y[self.fit_idx].tolist()))
-        if absent and self.metric.startswith("top_k_accuracy") and not self.family.probabilities:
+        ranked_by_decisions = self.metric.startswith("top_k_accuracy") and not self.family.probabilities
+        names = self._classes_absent_from(self.fit_idx) if ranked_by_decisions else None
+        if names:
             # a model without probabilities is ranked by decision values, and a class absent from the fit rows has none:
             # every fit failed ("This 'SVC' has no attribute 'predict_proba'")
-            names = ", ".join(repr(self.data.classes[c]) for c in absent)
             raise ValueError(f"metric {self.metric!r} ranks classes by {self.family.name!r}'s decision values, and OpenML "
                              f"task {self.task_id}'s fit rows hold no row of class {names}, which then has none; use "
                              "accuracy or balanced_accuracy, a model with probabilities, or another val_fraction or "
@@ -345,9 +349,8 @@ class LiveObjective:
         The objective's other fidelities (trees, iterations) apply as set; its ``subsample`` does not, unless
         ``fidelity`` names one: a run searched on 10 % of the rows reported a test score of a model fitted on 10 % of
         them (0.87 against 0.98 on digits), where the final model is the one refitted on all of them."""
-        missing = sorted(set(range(self.data.n_classes)) - set(self.data.y[self.data.test_idx].tolist()))
-        if missing and self.metric in EVERY_CLASS_METRICS:  # the score would be NaN, recorded as a failed fit
-            names = ", ".join(repr(self.data.classes[c]) for c in missing)
+        names = self._classes_absent_from(self.data.test_idx) if self.metric in EVERY_CLASS_METRICS else None
+        if names:  # the score would be NaN, recorded as a failed fit
             raise ValueError(f"metric {self.metric!r} is undefined on OpenML task {self.task_id}'s outer-test rows: they "
                              f"hold no row of class {names}; report the test score with another objective made with "
                              f"metric={EVERY_CLASS_METRICS[self.metric].split(' ')[0]}, or use another fold")
@@ -369,12 +372,8 @@ class LiveObjective:
         return key, self._shared[split]
 
     def _run(self, configs, seeds, fidelity, split: str) -> EvaluationBatch:
-        configs = as_config_list(self.space, configs)
-        for c in configs:
-            self.space.validate(c, in_range=True)
-        ints = [hp.name for hp in self.space if hp.kind == "int"]  # max_depth=10.0 is 10: one cache entry, one fit
-        floats = [hp.name for hp in self.space if hp.kind == "float"]  # and C=1 is C=1.0 (it was trained twice)
-        configs = [{**c, **{n: int(c[n]) for n in ints}, **{n: float(c[n]) for n in floats}} for c in configs]
+        # checked in range, each value as the space holds it (max_depth=10.0 is 10, C=1 is 1.0): one cache entry, one fit
+        configs = [self.space.canonical(c) for c in as_config_list(self.space, configs)]
         seeds = [None if s is None else fit_seed(s) for s in per_config_seeds(seeds, len(configs))]
         fid = self.family.fidelity({**self.fidelity_overrides, **dict(fidelity or {})})
         d = self.data
