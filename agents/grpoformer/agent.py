@@ -496,11 +496,16 @@ class GRPOformerAgent:
         u = self._toward_an_unevaluated_cell(u, nb, hb)
         return self._remember(u, nb, len(hb)).astype(self._action_dtype)
 
+    @staticmethod
+    def _bins_of(u: np.ndarray, n_bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The bins a proposal ``u`` falls in, and the bin counts (at least 1) they are taken over."""
+        nb = np.maximum(np.asarray(n_bins, dtype=np.int64), 1)
+        return np.minimum((np.asarray(u, dtype=np.float64) * nb).astype(np.int64), nb - 1), nb
+
     def _remember(self, u: np.ndarray, n_bins: np.ndarray, n_trials: int) -> np.ndarray:
         """Keep the bins of the proposal ``u`` (made with ``n_trials`` trials in the history), for :meth:`_as_evaluated`
         to compare with the trial the env records for it; returns ``u``."""
-        nb = np.maximum(np.asarray(n_bins, dtype=np.int64), 1)
-        self._last_proposal = (n_trials, np.minimum((np.asarray(u, dtype=np.float64) * nb).astype(np.int64), nb - 1))
+        self._last_proposal = (n_trials, self._bins_of(u, n_bins)[0])
         return u
 
     def _learn_where_proposals_land(self, history_bins: np.ndarray) -> None:
@@ -558,8 +563,7 @@ class GRPOformerAgent:
         values), so this returns ``u`` unchanged."""
         if not any(self._snapped) or len(history_bins) == 0:
             return u
-        nb = np.maximum(np.asarray(n_bins, dtype=np.int64), 1)
-        chosen = np.minimum((np.asarray(u, dtype=np.float64) * nb).astype(np.int64), nb - 1)
+        chosen, nb = self._bins_of(u, n_bins)
         if new_candidates(self._mapped(chosen[None]), history_bins)[0]:
             return u
         options, known = [], []  # per dimension: one proposal bin per predicted landing, nearest to the chosen bin
