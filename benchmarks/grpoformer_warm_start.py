@@ -17,7 +17,9 @@ outer held-out tasks (k-fold, budget 50, 10 seeds) for each set of fold checkpoi
         s20='runs/rep/factorized20/fold{k}/policy.pt'
 
 (the inner runs are trained by ``grpoformer_inner_selection.py --inner-cv 3 --recipes factorized``, the fold sets by
-``hpo-gym train-grpoformer --holdout <fold k's tasks> --seed k`` and with seeds 10 + k, 20 + k.) ``--ks trained`` plays
+``hpo-gym train-grpoformer --holdout <fold k's tasks> --seed k`` and with seeds 10 + k, 20 + k.) The policy plays
+alone (``select="first-new"``) unless ``--select density-ratio`` gives it the default agent's choice among its
+candidates (:mod:`agents.grpoformer.candidate_selection`). ``--ks trained`` plays
 each checkpoint with the design it was trained with (``--warm-start K``), so policies trained on warm-started episodes,
 or a per-fold choice between them and the shipped recipe, are scored as their agent would play them. Runs are stored
 in ``--out`` and reused by a rerun.
@@ -41,6 +43,7 @@ from grpoformer_fold_checkpoints import checkpoint_of, fold_sets  # noqa: E402
 from grpoformer_inner_selection import fold_training_tasks  # noqa: E402
 
 from agents.grpoformer.agent import GRPOformerAgent  # noqa: E402
+from agents.grpoformer.candidate_selection import SELECTIONS  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run, require_finished_runs  # noqa: E402
@@ -51,21 +54,23 @@ TASKS = list(HPOBENCH_NN_TASKS)
 INNER_SEEDS = list(range(100, 120))
 
 
-def warm_start_agent(pattern: str, k: int | None) -> Callable[[], GRPOformerAgent]:
+def warm_start_agent(pattern: str, k: int | None, select: str = "first-new") -> Callable[[], GRPOformerAgent]:
     """A factory of GRPOformer agents (fold checkpoint ``{k}`` in ``pattern`` replaced by the fold index) whose first ``k`` proposals are the
     entries of a portfolio built in ``fit`` from the same training tasks; from trial ``k`` on the policy reads the whole
-    history. ``k=None`` plays the design each fold's checkpoint was trained with (a per-fold recipe choice may mix them)."""
+    history. ``k=None`` plays the design each fold's checkpoint was trained with (a per-fold recipe choice may mix them).
+    ``select``: how the policy's proposal is picked among its candidates (``GRPOformerAgent(select=...)``): the policy
+    alone (``"first-new"``, which the tables in docs/grpoformer.md measured) or the default agent's density ratio."""
     if k is not None and k < 0:
         raise ValueError(f"k={k}: the number of portfolio entries played first must be >= 0")
-    return partial(GRPOformerAgent, checkpoint_of(pattern), warm_start=k, select="first-new")  # the policy alone
+    return partial(GRPOformerAgent, checkpoint_of(pattern), warm_start=k, select=select)
 
 
-def inner_selection(inner_runs: str, ks: list[int], out: Path, jobs: int) -> pd.DataFrame:
+def inner_selection(inner_runs: str, ks: list[int], out: Path, jobs: int, select: str = "first-new") -> pd.DataFrame:
     """Per outer fold, the mean inner regret@50 of every ``k`` over its 6 training tasks (inner 3-fold), and the choice."""
     rows = {}
     for fold in range(4):
         pattern = inner_runs.replace("{f}", str(fold))
-        agents = {f"k={k}": warm_start_agent(pattern, k) for k in ks}
+        agents = {f"k={k}": warm_start_agent(pattern, k, select) for k in ks}
         df = run_benchmark(agents, tasks=fold_training_tasks(fold), budget=50, seeds=INNER_SEEDS, out=out / f"inner/fold{fold}",
                            jobs=jobs, protocol="kfold", folds=3, resolve_agent=make_agent, progress=False, retry_failed=True)
         require_finished_runs(df, out / f"inner/fold{fold}")
@@ -76,9 +81,10 @@ def inner_selection(inner_runs: str, ks: list[int], out: Path, jobs: int) -> pd.
     return table
 
 
-def heldout(sets: dict[str, str], ks: list[int], chosen: dict[int, int] | None, out: Path, jobs: int) -> pd.DataFrame:
+def heldout(sets: dict[str, str], ks: list[int], chosen: dict[int, int] | None, out: Path, jobs: int,
+            select: str = "first-new") -> pd.DataFrame:
     """Every set x ``k`` (and the nested per-fold choice) on the outer held-out tasks, with TPE in the same run."""
-    agents = {f"{name}@k={'trained' if k is None else k}": warm_start_agent(pattern, k)
+    agents = {f"{name}@k={'trained' if k is None else k}": warm_start_agent(pattern, k, select)
               for name, pattern in sets.items() for k in ks}
     agents["tpe"] = "tpe"
     df = run_benchmark(agents, budget=50, seeds=10, out=out / "heldout", jobs=jobs, protocol="kfold", folds=4,
@@ -107,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                          "checkpoint was trained with, --warm-start)")
     ap.add_argument("--inner-runs", default="",
                     help="inner 3-fold policies, {f} = outer fold and {k} = inner fold; chooses k per fold (nested)")
+    ap.add_argument("--select", choices=SELECTIONS, default="first-new",
+                    help="how the policy's proposal is picked: first-new (the policy alone, as the documented tables) or "
+                         "density-ratio (the default agent's choice among 32 candidates)")
     ap.add_argument("--jobs", type=positive_int, default=2)
     ap.add_argument("--out", default=str(ROOT / "runs" / "warm_start"))
     args = ap.parse_args(argv)
@@ -124,13 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.inner_runs:
         if "{f}" not in args.inner_runs or "{k}" not in args.inner_runs:
             ap.error("--inner-runs needs {f} (outer fold) and {k} (inner fold) in its pattern")
-        inner = inner_selection(args.inner_runs, ks, out, args.jobs)
+        inner = inner_selection(args.inner_runs, ks, out, args.jobs, args.select)
         print("inner 3-fold, mean regret@50 over each fold's 6 training tasks (seeds 100-119):")
         print(inner.to_markdown(floatfmt=["g"] + [".4f"] * len(ks) + ["g"]))
         print(inner.drop(columns="chosen k").mean().rename("mean").to_frame().T.to_markdown(floatfmt=".4f"))
         chosen = inner["chosen k"].astype(int).to_dict()
     print("\nheld-out k-fold (budget 50, 10 seeds):")
-    print(heldout(sets, ks, chosen, out, args.jobs).to_markdown(floatfmt=".4f"))
+    print(heldout(sets, ks, chosen, out, args.jobs, args.select).to_markdown(floatfmt=".4f"))
     return 0
 
 

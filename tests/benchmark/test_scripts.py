@@ -237,3 +237,19 @@ def test_the_coverage_script_finds_full_coverage_where_the_ratio_is_exact_and_le
     noisy = {k: v * rng.uniform(0.1, 1.5) for k, v in ref.items()}
     varied = script.coverage(paired_frame({"ref": ref, "x": noisy}), "x", "ref", [2], n_sim=60, n_boot=200)
     assert 0.0 < varied.loc[2, "coverage of the 95 % interval"] < 1.0
+
+
+def test_the_warm_start_script_plays_the_selection_rule_it_is_given():
+    """``--select density-ratio`` scores the design in front of the default agent's choice among its candidates; without
+    it the script keeps measuring the policy alone, as its documented tables did. The rule must reach the agents the
+    inner and held-out stages build (their fingerprint names it, so a reused --out cannot mix the two)."""
+    from agents.grpoformer.agent import SHIPPED_CHECKPOINT
+
+    script = load_script("grpoformer_warm_start")
+    alone = script.warm_start_agent(str(SHIPPED_CHECKPOINT), 5)()
+    ratio = script.warm_start_agent(str(SHIPPED_CHECKPOINT), 5, "density-ratio")()
+    assert (alone.select, alone.group_size, alone.warm_start) == ("first-new", 8, 5)
+    assert (ratio.select, ratio.group_size, ratio.warm_start) == ("density-ratio", 32, 5)
+    assert "density-ratio" in ratio.fingerprint and "density-ratio" not in alone.fingerprint
+    with pytest.raises(SystemExit):
+        script.main(["s0=shipped", "--select", "ratio"])
