@@ -19,7 +19,10 @@ outer held-out tasks (k-fold, budget 50, 10 seeds) for each set of fold checkpoi
 (the inner runs are trained by ``grpoformer_inner_selection.py --inner-cv 3 --recipes factorized``, the fold sets by
 ``hpo-gym train-grpoformer --holdout <fold k's tasks> --seed k`` and with seeds 10 + k, 20 + k.) The policy plays
 alone (``select="first-new"``) unless ``--select density-ratio`` gives it the default agent's choice among its
-candidates (:mod:`agents.grpoformer.candidate_selection`). ``--ks trained`` plays
+candidates (:mod:`agents.grpoformer.candidate_selection`); under it (added 2026-11-27, rule fixed and committed before
+the run) a design replaces the default agent's none only if the nested per-fold choice picks k > 0 in at least 3 of the
+4 folds *and* scores a lower held-out mean regret@50 than k = 0 over the five training-seed sets; otherwise it is
+reported and nothing changes. ``--ks trained`` plays
 each checkpoint with the design it was trained with (``--warm-start K``), so policies trained on warm-started episodes,
 or a per-fold choice between them and the shipped recipe, are scored as their agent would play them. Runs are stored
 in ``--out`` and reused by a rerun.
