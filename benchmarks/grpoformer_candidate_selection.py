@@ -19,15 +19,22 @@ their draws alone).
    G in {32 (the default), 64, 128}; the scan's lowest cell was G = 64, which the grid had left out. The larger pool
    replaces G = 32 only if its inner regret@50 is lower by more than two paired standard errors (the grid is a plateau,
    so a smaller gap is read as noise); the held-out stage reports the result either way and decides nothing.
-5. The chosen setting and the policy alone through the held-out k-fold protocol (4 folds, budget 50, seeds 0-9)::
+5. On tasks no played policy trained on (``--inner-runs``, added 2026-11-27; it decides nothing): stages 1-4 play fold
+   checkpoints on their own training tasks, so a setting could suit a policy that knows the task. Each outer fold's
+   inner 3-fold policies (trained by ``grpoformer_inner_selection.py --inner-cv 3``, each on 4 of the fold's 6
+   training tasks) play the other 2 (20 inner seeds): the chosen setting against the policy alone and against one
+   step either way in temperature (0.7, 1.5), bandwidth (0.1) and gamma (0.15).
+6. The chosen setting and the policy alone through the held-out k-fold protocol (4 folds, budget 50, seeds 0-9)::
 
-    nice -n 10 python benchmarks/grpoformer_candidate_selection.py
+    nice -n 10 python benchmarks/grpoformer_candidate_selection.py \\
+        --inner-runs 'runs/inner_v2/fold{f}/factorized/inner{k}of3/policy.pt'
 
 Rerunning continues from the stored runs (``--out``, default ``runs/grpoformer_candidate_selection``).
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import sys
 from pathlib import Path
@@ -38,12 +45,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from grpoformer_inference_settings import inner_selection, print_heldout, selection_arguments  # noqa: E402
+from grpoformer_inference_settings import (inner_selection, print_heldout, selection_arguments,  # noqa: E402
+                                           unseen_inner_check)
 from agents.grpoformer.agent import SELECT_AFTER  # noqa: E402
 from hpo_gym.cli import run_script  # noqa: E402
 
 POLICY_ALONE = "grpoformer-policy"
-SCAN_SEEDS, GRID_SEEDS = 10, 30
+SCAN_SEEDS, GRID_SEEDS, UNSEEN_SEEDS = 10, 30, 20
 
 
 def ratio_settings(groups: tuple[int, ...], bandwidths: tuple[float, ...], gammas: tuple[float, ...]) -> dict[str, dict]:
@@ -92,8 +100,27 @@ def larger_pool_if_clear(table: pd.DataFrame, default: str) -> str:
     return best if best != default and row["score diff vs reference"] < -2 * row["paired s.e."] else default
 
 
+def neighbour_settings(chosen: str, setting: dict) -> dict[str, dict]:
+    """The unseen-task check's settings: ``chosen`` and one step either way from it in temperature, and one step up in
+    bandwidth and in gamma (the grid's other values; its lower ones are the grid's smallest)."""
+    out = {chosen: setting, f"{chosen[:-1]},T=0.7]": {**setting, "temperature": 0.7},
+           f"{chosen[:-1]},T=1.5]": {**setting, "temperature": 1.5}}
+    for key, label, value in (("select_bandwidth", "bw", 0.1), ("select_gamma", "gamma", 0.15)):
+        if setting.get(key) != value:
+            out[f"{chosen[:-1]},{label}->{value:g}]"] = {**setting, key: value}
+    return out
+
+
+def inner_runs_option(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--inner-runs", default="", help="inner 3-fold policies, {f} = outer fold, {k} = inner fold: adds "
+                    "the check on tasks no played policy trained on (stage 5)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = selection_arguments(__doc__, "grpoformer_candidate_selection", "held-out seeds 0..n-1 (default 10)", argv)
+    args = selection_arguments(__doc__, "grpoformer_candidate_selection", "held-out seeds 0..n-1 (default 10)", argv,
+                               inner_runs_option)
+    if args.inner_runs and not ("{f}" in args.inner_runs and "{k}" in args.inner_runs):
+        raise SystemExit(f"--inner-runs {args.inner_runs}: the pattern needs {{f}} (outer fold) and {{k}} (inner fold)")
     out = Path(args.out)
     alone = {POLICY_ALONE: {"select": "first-new"}}
     stages = [("scan", {**alone, **ratio_settings((8, 16, 32, 64), (0.05, 0.1, 0.2), (0.25,))}, SCAN_SEEDS),
@@ -107,6 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     table = inner_table("pool", settings, GRID_SEEDS, args.budget, out, reference=chosen)
     chosen = larger_pool_if_clear(table, chosen)
     print(f"chosen: {chosen}\n")
+    if args.inner_runs:
+        check = {POLICY_ALONE: alone[POLICY_ALONE], **neighbour_settings(chosen, settings[chosen])}
+        table = unseen_inner_check(check, args.inner_runs, args.budget, list(range(100, 100 + UNSEEN_SEEDS)),
+                                   out / "unseen", chosen, (args.budget,))
+        print(f"On tasks the playing policy never trained on ({UNSEEN_SEEDS} seeds; inner 3-fold policies on their own "
+              f"validation tasks, mean over 4 folds x 6 tasks; paired differences to {chosen}):")
+        print(table.to_markdown(floatfmt=".4f"))
+        print()
     print_heldout({**alone, chosen: settings[chosen]}, POLICY_ALONE, args.budget, args.seeds, out / "heldout")
     return 0
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,11 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from grpoformer_inner_selection import inner_splits  # noqa: E402  (the inner folds the inner policies trained on)
 from agents.grpoformer.agent import CHECKPOINT_DIR, GRPOformerAgent, fold_key  # noqa: E402
+from agents.grpoformer.policy import load_policy  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run, require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
@@ -69,13 +72,49 @@ def inner_selection(settings: Mapping[str, Mapping[str, Any]], budget: int, seed
         ckpt = CHECKPOINT_DIR / "folds" / f"{fold_key(train, k)}.pt"
         if not ckpt.exists():
             raise FileNotFoundError(f"fold {k} checkpoint {ckpt} is missing (train it with hpo-gym train-grpoformer)")
-        agents = {name: partial(GRPOformerAgent, ckpt, **kwargs) for name, kwargs in settings.items()}
-        df = run_benchmark(agents, train, budget=budget, seeds=seeds, out=out / f"fold{k}", jobs=1, protocol="all",
-                           retry_failed=True)
-        require_finished_runs(df, out / f"fold{k}")
-        at = regret_at(df, budget)
-        per_fold.append(pd.DataFrame({f"regret@{b}": at[b] for b in at}).assign(fold=k))
-    runs = pd.concat(per_fold)  # one row per (setting, task, seed); tasks are unique per fold's training set only
+        per_fold.append(_regrets(settings, ckpt, train, budget, seeds, out / f"fold{k}").assign(fold=k))
+    return paired_table(pd.concat(per_fold), reference, score_budgets)
+
+
+def unseen_inner_check(settings: Mapping[str, Mapping[str, Any]], inner_runs: str, budget: int, seeds: list[int],
+                       out: Path, reference: str, score_budgets: Sequence[int]) -> pd.DataFrame:
+    """:func:`inner_selection`'s table, but every task is scored by a policy that never trained on it: each outer fold's
+    inner 3-fold policies (``inner_runs``, ``{f}`` = outer fold, ``{k}`` = inner fold, trained by
+    ``grpoformer_inner_selection.py --inner-cv 3``) on their own validation tasks, so each of a fold's 6 training tasks
+    is played once. Why: the fold checkpoints that :func:`inner_selection` plays were trained on the tasks they are
+    scored on, and an inference setting chosen there could suit a policy that knows the task; the outer held-out tasks
+    are still never loaded."""
+    per_fold = []
+    for f in range(4):
+        for k, (inner_train, inner_val) in enumerate(inner_splits(f, 3)):
+            path = Path(inner_runs.replace("{f}", str(f)).replace("{k}", str(k)))
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} is missing: train the inner policies with python benchmarks/"
+                                        "grpoformer_inner_selection.py --inner-cv 3 --recipes factorized --out DIR")
+            trained_on = load_policy(path, "cpu")[1].get("train_tasks", [])
+            if sorted(trained_on) != sorted(inner_train):
+                raise ValueError(f"{path} was trained on {sorted(trained_on)}, not on outer fold {f}'s inner split {k} "
+                                 f"({sorted(inner_train)}): is the pattern's {{f}} / {{k}} the right way round?")
+            per_fold.append(_regrets(settings, path, inner_val, budget, seeds, out / f"fold{f}" / f"inner{k}")
+                            .assign(fold=f))
+    return paired_table(pd.concat(per_fold), reference, score_budgets)
+
+
+def _regrets(settings: Mapping[str, Mapping[str, Any]], checkpoint: Path, tasks: list[str], budget: int,
+             seeds: list[int], out: Path) -> pd.DataFrame:
+    """Regret@10/25/``budget`` of every run of each setting with ``checkpoint`` on ``tasks`` (stored in ``out``)."""
+    agents = {name: partial(GRPOformerAgent, checkpoint, **kwargs) for name, kwargs in settings.items()}
+    df = run_benchmark(agents, tasks, budget=budget, seeds=seeds, out=out, jobs=1, protocol="all", retry_failed=True)
+    require_finished_runs(df, out)
+    at = regret_at(df, budget)
+    return pd.DataFrame({f"regret@{b}": at[b] for b in at})
+
+
+def paired_table(runs: pd.DataFrame, reference: str, score_budgets: Sequence[int]) -> pd.DataFrame:
+    """One row per setting of ``runs`` (one row per setting, task and seed, with a ``fold`` column; a task appears
+    once per fold), sorted by ``score`` = the mean over ``score_budgets`` of regret@b, with the paired (same fold,
+    task and seed) difference to ``reference`` and that difference's standard error."""
+    runs = runs.copy()
     runs["score"] = sum(runs[f"regret@{b}"] for b in score_budgets) / len(score_budgets)
     runs = runs.set_index("fold", append=True)
     table = runs.groupby(level="agent").mean()
@@ -111,12 +150,16 @@ def print_heldout(final: Mapping[str, Mapping[str, Any]], reference: str, budget
     print(per_task.to_markdown(floatfmt=".4f"))
 
 
-def selection_arguments(doc: str, default_out: str, seeds_help: str, argv: list[str] | None) -> argparse.Namespace:
-    """The selection scripts' shared options: ``--out`` (stored runs, resumed on a rerun), ``--budget``, ``--seeds``."""
+def selection_arguments(doc: str, default_out: str, seeds_help: str, argv: list[str] | None,
+                        extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """The selection scripts' shared options: ``--out`` (stored runs, resumed on a rerun), ``--budget``, ``--seeds``;
+    ``extra`` adds a script's own."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "runs" / default_out))
     ap.add_argument("--budget", type=positive_int, default=50)
     ap.add_argument("--seeds", type=positive_int, default=10, help=seeds_help)
+    if extra is not None:
+        extra(ap)
     return ap.parse_args(argv)
 
 

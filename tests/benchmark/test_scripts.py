@@ -253,3 +253,37 @@ def test_the_warm_start_script_plays_the_selection_rule_it_is_given():
     assert "density-ratio" in ratio.fingerprint and "density-ratio" not in alone.fingerprint
     with pytest.raises(SystemExit):
         script.main(["s0=shipped", "--select", "ratio"])
+
+
+def test_the_unseen_task_check_steps_around_the_chosen_setting():
+    """Stage 5 plays the chosen setting against one step either way in temperature and one step up in bandwidth and
+    gamma; a step the chosen setting already has is left out rather than run twice under two names."""
+    script = load_script("grpoformer_candidate_selection")
+    chosen = "ratio[G=32,bw=0.05,gamma=0.1]"
+    setting = {"select": "density-ratio", "group_size": 32, "select_bandwidth": 0.05, "select_gamma": 0.1}
+    check = script.neighbour_settings(chosen, setting)
+    assert list(check) == [chosen, "ratio[G=32,bw=0.05,gamma=0.1,T=0.7]", "ratio[G=32,bw=0.05,gamma=0.1,T=1.5]",
+                           "ratio[G=32,bw=0.05,gamma=0.1,bw->0.1]", "ratio[G=32,bw=0.05,gamma=0.1,gamma->0.15]"]
+    assert check["ratio[G=32,bw=0.05,gamma=0.1,T=1.5]"] == {**setting, "temperature": 1.5}
+    assert check["ratio[G=32,bw=0.05,gamma=0.1,gamma->0.15]"] == {**setting, "select_gamma": 0.15}
+    assert len(script.neighbour_settings("ratio[G=32,bw=0.1,gamma=0.15]", {**setting, "select_bandwidth": 0.1,
+                                                                           "select_gamma": 0.15})) == 3
+    with pytest.raises(SystemExit, match=r"needs \{f\} \(outer fold\) and \{k\} \(inner fold\)"):
+        script.main(["--inner-runs", "runs/inner/fold{f}/policy.pt"])
+
+
+def test_the_unseen_task_check_refuses_a_policy_trained_on_other_tasks(tmp_path):
+    """The check's point is that no played policy trained on its task: an inner policy file trained on another split
+    (a pattern with {f} and {k} swapped, or a run of the outer fold) is refused by name before any run, and a missing
+    one says how to train it."""
+    script = load_script("grpoformer_inference_settings")
+    tiny_training_run(tmp_path / "run")  # trained on the 7 tasks other than credit_g: no inner split's 4
+    settings = {"ratio": {}}
+    with pytest.raises(ValueError, match=r"policy.pt was trained on \[.*\], not on outer fold 0's inner split 0 .* the "
+                                         r"right way round"):
+        script.unseen_inner_check(settings, str(tmp_path / "run" / "policy.pt"), 50, [100], tmp_path / "out", "ratio",
+                                  (50,))
+    with pytest.raises(FileNotFoundError, match=r"fold0.*inner0.* is missing: train the inner policies with .*--inner-cv 3"):
+        script.unseen_inner_check(settings, str(tmp_path / "fold{f}" / "inner{k}.pt"), 50, [100], tmp_path / "out",
+                                  "ratio", (50,))
+    assert not (tmp_path / "out").exists()  # refused before any run was stored
