@@ -23,7 +23,8 @@ their draws alone).
    checkpoints on their own training tasks, so a setting could suit a policy that knows the task. Each outer fold's
    inner 3-fold policies (trained by ``grpoformer_inner_selection.py --inner-cv 3``, each on 4 of the fold's 6
    training tasks) play the other 2 (20 inner seeds): the chosen setting against the policy alone and against one
-   step either way in temperature (0.7, 1.5), bandwidth (0.1) and gamma (0.15).
+   step either way in temperature (0.7, 1.5) and the grid's other bandwidth and gamma (0.1 and 0.15 for the chosen 0.05
+   and 0.1).
 6. The chosen setting and the policy alone through the held-out k-fold protocol (4 folds, budget 50, seeds 0-9)::
 
     nice -n 10 python benchmarks/grpoformer_candidate_selection.py \\
@@ -101,13 +102,13 @@ def larger_pool_if_clear(table: pd.DataFrame, default: str) -> str:
 
 
 def neighbour_settings(chosen: str, setting: dict) -> dict[str, dict]:
-    """The unseen-task check's settings: ``chosen`` and one step either way from it in temperature, and one step up in
-    bandwidth and in gamma (the grid's other values; its lower ones are the grid's smallest)."""
+    """The unseen-task check's settings: ``chosen``, one step either way from it in temperature, and the grid's other
+    bandwidth and gamma (0.05 <-> 0.1, 0.1 <-> 0.15), so every row is a step away whatever the grid chose."""
     out = {chosen: setting, f"{chosen[:-1]},T=0.7]": {**setting, "temperature": 0.7},
            f"{chosen[:-1]},T=1.5]": {**setting, "temperature": 1.5}}
-    for key, label, value in (("select_bandwidth", "bw", 0.1), ("select_gamma", "gamma", 0.15)):
-        if setting.get(key) != value:
-            out[f"{chosen[:-1]},{label}->{value:g}]"] = {**setting, key: value}
+    for key, label, (low, high) in (("select_bandwidth", "bw", (0.05, 0.1)), ("select_gamma", "gamma", (0.1, 0.15))):
+        other = low if setting[key] == high else high
+        out[f"{chosen[:-1]},{label}->{other:g}]"] = {**setting, key: other}
     return out
 
 

@@ -84,19 +84,18 @@ def unseen_inner_check(settings: Mapping[str, Mapping[str, Any]], inner_runs: st
     is played once. Why: the fold checkpoints that :func:`inner_selection` plays were trained on the tasks they are
     scored on, and an inference setting chosen there could suit a policy that knows the task; the outer held-out tasks
     are still never loaded."""
-    per_fold = []
-    for f in range(4):
-        for k, (inner_train, inner_val) in enumerate(inner_splits(f, 3)):
-            path = Path(inner_runs.replace("{f}", str(f)).replace("{k}", str(k)))
-            if not path.is_file():
-                raise FileNotFoundError(f"{path} is missing: train the inner policies with python benchmarks/"
-                                        "grpoformer_inner_selection.py --inner-cv 3 --recipes factorized --out DIR")
-            trained_on = load_policy(path, "cpu")[1].get("train_tasks", [])
-            if sorted(trained_on) != sorted(inner_train):
-                raise ValueError(f"{path} was trained on {sorted(trained_on)}, not on outer fold {f}'s inner split {k} "
-                                 f"({sorted(inner_train)}): is the pattern's {{f}} / {{k}} the right way round?")
-            per_fold.append(_regrets(settings, path, inner_val, budget, seeds, out / f"fold{f}" / f"inner{k}")
-                            .assign(fold=f))
+    splits = [(f, k, inner_val, Path(inner_runs.replace("{f}", str(f)).replace("{k}", str(k))), inner_train)
+              for f in range(4) for k, (inner_train, inner_val) in enumerate(inner_splits(f, 3))]
+    for f, k, _, path, inner_train in splits:  # every file before any run: a swapped {f}/{k} played fold 0 first
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: train the inner policies with python benchmarks/"
+                                    "grpoformer_inner_selection.py --inner-cv 3 --recipes factorized --out DIR")
+        trained_on = load_policy(path, "cpu")[1].get("train_tasks", [])
+        if sorted(trained_on) != sorted(inner_train):
+            raise ValueError(f"{path} was trained on {sorted(trained_on)}, not on outer fold {f}'s inner split {k} "
+                             f"({sorted(inner_train)}): is the pattern's {{f}} / {{k}} the right way round?")
+    per_fold = [_regrets(settings, path, inner_val, budget, seeds, out / f"fold{f}" / f"inner{k}").assign(fold=f)
+                for f, k, inner_val, path, _ in splits]
     return paired_table(pd.concat(per_fold), reference, score_budgets)
 
 

@@ -298,7 +298,9 @@ ABLATION_VARIANTS = ("grpo+pcr", "no-pcr", "reinforce", "ppo-critic")
 def ablation_suffix(only: Sequence[str]) -> str:
     """File-name suffix of an ablation run over ``only`` ("" for all variants): scoring a subset with more seeds
     (``--ablation-variants grpo+pcr,no-pcr --ablation-seeds 8``) wrote over the full table and churn plot."""
-    return "" if set(only) == set(ABLATION_VARIANTS) else "_" + "_".join(v.replace("+", "-") for v in only)
+    if set(only) == set(ABLATION_VARIANTS):
+        return ""
+    return "_" + "_".join(v.replace("+", "-") for v in ABLATION_VARIANTS if v in only)  # one name whatever the order
 
 
 def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0,
@@ -409,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or repeated(args.ablation_variants):
         ap.error(f"--ablation-variants {','.join(args.ablation_variants)}: give each of {', '.join(ABLATION_VARIANTS)} "
                  "at most once")
+    # in the table's order, whatever order they were given in: 'no-pcr,grpo+pcr' wrote a second copy of the same table
+    # under another file name, and the full set in another order was taken for a change of the default
+    args.ablation_variants = [v for v in ABLATION_VARIANTS if v in args.ablation_variants]
     ablation_only = [f"--{n.replace('_', '-')}" for n in ("ablation_seeds", "ablation_updates", "ablation_variants")
                      if getattr(args, n) != ap.get_default(n)]
     if ablation_only and not args.ablations and not args.suggest_time_only:  # ignored: the protocol ran without a word

@@ -87,6 +87,7 @@ def test_an_ablation_subset_writes_files_of_its_own():
     assert module.ablation_suffix(module.ABLATION_VARIANTS) == ""
     assert module.ablation_suffix(["ppo-critic", "reinforce", "no-pcr", "grpo+pcr"]) == ""
     assert module.ablation_suffix(["grpo+pcr", "no-pcr"]) == "_grpo-pcr_no-pcr"
+    assert module.ablation_suffix(["no-pcr", "grpo+pcr"]) == "_grpo-pcr_no-pcr"  # not a second copy under another name
 
 
 def test_the_inner_selection_refuses_a_recipe_named_twice(capsys):
@@ -266,24 +267,40 @@ def test_the_unseen_task_check_steps_around_the_chosen_setting():
                            "ratio[G=32,bw=0.05,gamma=0.1,bw->0.1]", "ratio[G=32,bw=0.05,gamma=0.1,gamma->0.15]"]
     assert check["ratio[G=32,bw=0.05,gamma=0.1,T=1.5]"] == {**setting, "temperature": 1.5}
     assert check["ratio[G=32,bw=0.05,gamma=0.1,gamma->0.15]"] == {**setting, "select_gamma": 0.15}
-    assert len(script.neighbour_settings("ratio[G=32,bw=0.1,gamma=0.15]", {**setting, "select_bandwidth": 0.1,
-                                                                           "select_gamma": 0.15})) == 3
+    other = script.neighbour_settings("ratio[G=32,bw=0.1,gamma=0.15]", {**setting, "select_bandwidth": 0.1,
+                                                                        "select_gamma": 0.15})
+    assert [kw["select_bandwidth"] for kw in other.values()] == [0.1, 0.1, 0.1, 0.05, 0.1]  # the grid's other value:
+    assert [kw["select_gamma"] for kw in other.values()] == [0.15, 0.15, 0.15, 0.15, 0.1]  # no row left out
     with pytest.raises(SystemExit, match=r"needs \{f\} \(outer fold\) and \{k\} \(inner fold\)"):
         script.main(["--inner-runs", "runs/inner/fold{f}/policy.pt"])
 
 
 def test_the_unseen_task_check_refuses_a_policy_trained_on_other_tasks(tmp_path):
     """The check's point is that no played policy trained on its task: an inner policy file trained on another split
-    (a pattern with {f} and {k} swapped, or a run of the outer fold) is refused by name before any run, and a missing
-    one says how to train it."""
+    (a pattern with {f} and {k} swapped, or a run of the outer fold) is refused by name before any run, even when the
+    first file is the right one (every file is checked before fold 0 plays), and a missing one says how to train it."""
+    import shutil
+
+    from hpo_gym.cli import main
+    from hpo_gym.suites import HPOBENCH_NN_TASKS
+
     script = load_script("grpoformer_inference_settings")
     tiny_training_run(tmp_path / "run")  # trained on the 7 tasks other than credit_g: no inner split's 4
+    first_train = script.inner_splits(0, 3)[0][0]
+    right = tmp_path / "right"
+    assert main(["train-grpoformer", "--holdout", ",".join(t for t in HPOBENCH_NN_TASKS if t not in first_train),
+                 "--out", str(right), "--synthetic", "0", "--updates", "1", "--budget", "4"]) == 0
+    for f in range(4):
+        for k in range(3):
+            (tmp_path / f"fold{f}").mkdir(exist_ok=True)
+            shutil.copy((right if (f, k) == (0, 0) else tmp_path / "run") / "policy.pt", tmp_path / f"fold{f}/inner{k}.pt")
     settings = {"ratio": {}}
-    with pytest.raises(ValueError, match=r"policy.pt was trained on \[.*\], not on outer fold 0's inner split 0 .* the "
+    with pytest.raises(ValueError, match=r"inner1.pt was trained on \[.*\], not on outer fold 0's inner split 1 .* the "
                                          r"right way round"):
-        script.unseen_inner_check(settings, str(tmp_path / "run" / "policy.pt"), 50, [100], tmp_path / "out", "ratio",
-                                  (50,))
-    with pytest.raises(FileNotFoundError, match=r"fold0.*inner0.* is missing: train the inner policies with .*--inner-cv 3"):
         script.unseen_inner_check(settings, str(tmp_path / "fold{f}" / "inner{k}.pt"), 50, [100], tmp_path / "out",
                                   "ratio", (50,))
-    assert not (tmp_path / "out").exists()  # refused before any run was stored
+    assert not (tmp_path / "out").exists()  # fold 0's right file did not play first
+    with pytest.raises(FileNotFoundError, match=r"missing/fold0/inner0.pt is missing: train the inner policies with "
+                                                r".*--inner-cv 3"):
+        script.unseen_inner_check(settings, str(tmp_path / "missing" / "fold{f}" / "inner{k}.pt"), 50, [100],
+                                  tmp_path / "out", "ratio", (50,))
