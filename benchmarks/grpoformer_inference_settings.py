@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from grpoformer_inner_selection import inner_splits  # noqa: E402  (the inner folds the inner policies trained on)
-from agents.grpoformer.agent import CHECKPOINT_DIR, GRPOformerAgent, fold_key  # noqa: E402
+from agents.grpoformer.agent import CHECKPOINT_DIR, GRPOformerAgent, fold_file, fold_key  # noqa: E402
 from agents.grpoformer.policy import load_policy  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run, require_finished_runs  # noqa: E402
@@ -84,7 +84,7 @@ def unseen_inner_check(settings: Mapping[str, Mapping[str, Any]], inner_runs: st
     is played once. Why: the fold checkpoints that :func:`inner_selection` plays were trained on the tasks they are
     scored on, and an inference setting chosen there could suit a policy that knows the task; the outer held-out tasks
     are still never loaded."""
-    splits = [(f, k, inner_val, Path(inner_runs.replace("{f}", str(f)).replace("{k}", str(k))), inner_train)
+    splits = [(f, k, inner_val, Path(fold_file(inner_runs.replace("{f}", str(f)), k)), inner_train)
               for f in range(4) for k, (inner_train, inner_val) in enumerate(inner_splits(f, 3))]
     for f, k, _, path, inner_train in splits:  # every file before any run: a swapped {f}/{k} played fold 0 first
         if not path.is_file():
