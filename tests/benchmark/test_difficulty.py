@@ -62,7 +62,7 @@ def test_real_table_profile_matches_a_direct_count():
     assert p["cells"] == regret.size == 30_000
     assert p["within_0.01"] == int(np.sum(regret <= 0.01))
     assert p["runner_up_regret"] == pytest.approx(np.sort(regret)[1])
-    assert p["runner_up_regret"] > 0.03  # this table's best cell stands alone (see README, GRPOformer targets)
+    assert p["runner_up_regret"] > 0.03  # this table's best cell stands alone (see the README, "Reading the 0.52x")
     assert 0 < p["lead_z"] < 2  # ... by a lead within two standard errors of its own seeds
 
 

@@ -59,8 +59,8 @@ def test_a_group_of_equal_rewards_has_zero_advantages_and_small_spreads_are_exac
 @needs_checkpoint
 @pytest.mark.parametrize("fast", [True, False])
 def test_no_repeats_on_a_grid_with_more_values_than_bins(fast):
-    """40 ordinal values get 32 bins, so a new bin could decode to a value already tried; the README promises the
-    nearest unvisited configuration until every one has been tried."""
+    """40 ordinal values get 32 bins, so a new bin could decode to a value already tried; docs/grpoformer_results.md
+    promises the nearest unvisited configuration until every one has been tried."""
     n = MAX_BINS + 8
     space = SearchSpace([Ordinal("k", list(range(n)))])
     table = TabularObjective("forty", space, np.random.default_rng(1).random(n))
