@@ -47,7 +47,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from agents.grpoformer.candidate_selection import SELECTIONS, choose_candidate
+from agents.grpoformer.candidate_selection import (  # noqa: F401  (SELECT_*: the agent's defaults, imported from here)
+    SELECT_AFTER,
+    SELECT_BANDWIDTH,
+    SELECT_GAMMA,
+    SELECTIONS,
+    choose_candidate,
+)
 from agents.grpoformer.fast_inference import FastPolicy
 from agents.grpoformer.learner import new_candidates
 from agents.grpoformer.policy import (
@@ -78,8 +84,6 @@ SCORE_LIMIT = 1e15
 #: which gains from a wider choice (32 was chosen on training tasks; 64 was no better there).
 FIRST_NEW_CANDIDATES = 8
 DENSITY_RATIO_CANDIDATES = 32
-#: The density ratio's settings (chosen on training tasks: benchmarks/grpoformer_candidate_selection.py; SELECT_AFTER set).
-SELECT_GAMMA, SELECT_BANDWIDTH, SELECT_AFTER = 0.1, 0.05, 10
 #: Smallest ``select_bandwidth``: below about 1e-162 its square underflows to 0 (NaN ratios); 1e-6 is far below any use.
 MIN_BANDWIDTH = 1e-6
 

@@ -19,6 +19,9 @@ import numpy as np
 #: ``GRPOformerAgent(select=...)``: the policy's first candidate that repeats no past trial (the rule GRPO trains), or
 #: the candidate of highest density ratio among the new ones.
 SELECTIONS = ("first-new", "density-ratio")
+#: The density ratio's settings (chosen on training tasks: benchmarks/grpoformer_candidate_selection.py; SELECT_AFTER set).
+#: Here rather than in the agent so that training (``LearnerConfig.continue_rule``) plays the agent's exact rule.
+SELECT_GAMMA, SELECT_BANDWIDTH, SELECT_AFTER = 0.1, 0.05, 10
 #: Squared unit-cube distance between two different categories of a categorical dimension, whose codes have no order.
 #: (The embedded tasks have no categorical dimension, so this was not tuned: it counts a mismatch as half the cube.)
 CATEGORY_MISMATCH = 0.25

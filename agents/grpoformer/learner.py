@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.grpoformer.candidate_selection import SELECT_AFTER, SELECT_BANDWIDTH, SELECT_GAMMA, SELECTIONS, choose_candidate
 from agents.grpoformer.critic import StateValue, critic_advantages, critic_loss
 from agents.grpoformer.policy import (
     MAX_DIMS,
@@ -54,7 +55,12 @@ from agents.grpoformer.policy import (
     history_bins,
 )
 from hpo_gym.episode import History
+from hpo_gym.space import KIND_CODES
 from hpo_gym.tabular import TabularObjective
+
+
+#: ``LearnerConfig.continue_rule``: the agent's two candidate rules (:mod:`agents.grpoformer.candidate_selection`).
+CONTINUE_RULES = SELECTIONS
 
 
 @dataclass
@@ -71,6 +77,9 @@ class LearnerConfig:
                                     # and this many further policy steps from it (0 = the one-step gain)
     warm_start: int = 0             # an initial design of this many trials opens every episode (a portfolio built
                                     # from the other training tables; train.initial_designs), then the policy acts
+    continue_rule: str = "first-new"  # step groups: which scored candidate each episode continues with: the first
+                                    # new one, or from SELECT_AFTER trials on the new one the agent's density ratio
+                                    # ranks highest ("density-ratio"), so training histories look like the agent's
     std_normalize: bool = True      # advantage = (r - mean) / std; False: r - mean
     advantage_norm: str = "group"   # "group": divide by each group's own std (GRPO); "batch": rewards in units of the
                                     # task's score span (normalized-regret gains), one std over the whole rollout
@@ -151,6 +160,12 @@ class LearnerConfig:
         if self.warm_start < 0 or self.warm_start >= self.horizon or (self.warm_start and self.group_mode != "step"):
             raise ValueError(f"warm_start={self.warm_start}: the initial design needs 0 <= trials < the horizon "
                              f"({self.horizon}), so the policy still acts, and group_mode='step' (e.g. warm_start=5)")
+        if self.continue_rule not in CONTINUE_RULES:
+            raise ValueError(f"continue_rule={self.continue_rule!r}: use one of {CONTINUE_RULES}")
+        if self.continue_rule != "first-new" and (self.group_mode != "step" or self.lookahead):
+            raise ValueError(f"continue_rule={self.continue_rule!r} picks among a step group's scored candidates: it "
+                             f"needs group_mode='step' and lookahead=0 (trajectory groups credit the first-new rule's "
+                             f"exact probability, which another rule does not have)")
         if self.lookahead < 0 or (self.lookahead and (self.group_mode, self.reward) != ("step", "improvement")):
             raise ValueError(f"lookahead={self.lookahead}: needs a whole number >= 0, and > 0 only with "
                              "group_mode='step' and reward='improvement' (e.g. lookahead=3)")
@@ -368,9 +383,11 @@ class Rollout:
 
 def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularObjective], group_size: int,
              rng: np.random.Generator, gen: torch.Generator, device: str, score_all: bool = True,
-             encodings: bool = False, rule_logp: bool = False) -> dict[str, Any]:
+             encodings: bool = False, rule_logp: bool = False, continue_rule: str = "first-new") -> dict[str, Any]:
     """One step of every episode in ``hist``: sample ``group_size`` candidates from the policy, record the first
-    that is not a repeat of a past trial (the agent's rule) with its table score.
+    that is not a repeat of a past trial (the agent's rule) with its table score; with ``continue_rule=
+    "density-ratio"`` (and ``score_all``), from ``SELECT_AFTER`` past trials on, the new candidate that the default
+    agent's density ratio ranks highest (:func:`continue_by_ratio`) instead.
 
     ``score_all`` also looks up every candidate's score (the group's rewards need them); without it only the
     recorded candidate is evaluated, ``scores`` is None, and ``evaluations`` counts one per episode.
@@ -397,6 +414,8 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
         d = len(obj.space)
         cells = obj.cells_of(u[i, :, :d])
         g = chosen_idx[i] = first_new(cand_np[i, :, :d], past[i, :int(hist.step[i]), :d])
+        if continue_rule == "density-ratio" and sc is not None and hist.step[i] >= SELECT_AFTER:
+            g = chosen_idx[i] = continue_by_ratio(hist, i, obj, cells, cand_np[i, :, :d], past[i, :int(hist.step[i]), :d])
         if sc is not None:  # score_all
             sc[i] = obj.lookup(cells)[0]
             chosen = float(sc[i, g])
@@ -415,6 +434,22 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
     return {"states": st, "actions": cand, "logps": lp, "scores": sc, "prev_best": prev_best, "encodings": enc,
             "chosen": chosen_idx, "chosen_scores": chosen_scores, "chosen_logp": chosen_logp,
             "evaluations": B * group_size if score_all else B}
+
+
+def continue_by_ratio(hist: History, i: int, obj: TabularObjective, cells: np.ndarray, cand_bins: np.ndarray,
+                      past_bins: np.ndarray) -> int:
+    """The candidate (of ``cells``, this step's group on episode ``i``) that the default agent would propose: the new
+    one of highest density ratio of the episode's history (:func:`choose_candidate` with the agent's settings).
+
+    Why: the agent plays the ratio from its 11th proposal on, so the histories it reads are narrower than the ones
+    the first-new rule leaves; continuing training episodes the same way trains the policy on the histories it will
+    see. Candidates and past trials are compared at their evaluated cells' encodings (the agent compares bin centres,
+    which are the cells' encodings on the embedded grids); categories by equality, as in the agent."""
+    n, d = int(hist.step[i]), len(obj.space)
+    categorical = hist.descriptor["dim_kind"][i, :d] == KIND_CODES["categorical"]
+    return choose_candidate(new_candidates(cand_bins, past_bins), obj.cell_encoding(cells).astype(np.float64),
+                            hist.x[i, :n, :d].astype(np.float64), hist.y[i, :n].astype(np.float64), categorical,
+                            SELECT_GAMMA, SELECT_BANDWIDTH)
 
 
 def _lookahead_best(policy: GRPOformerPolicy, branch: History, objectives: list[TabularObjective], scores: np.ndarray,
@@ -461,9 +496,10 @@ def _play_designs(hist: History, objectives: list[TabularObjective], designs: Se
 def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], horizon: int, group_size: int,
                  rng: np.random.Generator, gen: torch.Generator, record: bool = True,
                  device: str = "cpu", lookahead: int = 0, designs: Sequence[np.ndarray] | None = None,
-                 score_all: bool = True, rule_logp: bool = False) -> dict[str, Any]:
+                 score_all: bool = True, rule_logp: bool = False, continue_rule: str = "first-new") -> dict[str, Any]:
     """Run one episode per objective in parallel; every step each episode samples ``group_size`` candidates,
-    evaluates all of them, and continues with the first one that is not a repeat (the agent's rule).
+    evaluates all of them, and continues with the first one that is not a repeat (the agent's rule), or by
+    ``continue_rule`` (see :func:`_advance`).
     ``score_all=False`` evaluates (and counts) only the candidate each episode continues with (``scores`` is then
     None; ``chosen_scores`` always holds the continued candidates' scores). ``rule_logp`` also records the continued
     candidates' log-probabilities under the first-new rule (``chosen_logp``, see :func:`_advance`).
@@ -488,7 +524,7 @@ def run_episodes(policy: GRPOformerPolicy, objectives: list[TabularObjective], h
     for t in range(start, horizon):
         branch = hist.repeated(group_size) if lookahead else None  # the prefix, before this step's trial
         step = _advance(policy, hist, objectives, group_size, rng, gen, device, score_all=score_all,
-                        encodings=bool(lookahead), rule_logp=rule_logp)
+                        encodings=bool(lookahead), rule_logp=rule_logp, continue_rule=continue_rule)
         evaluations += step["evaluations"]
         if branch is not None:  # lookahead
             enc = step["encodings"].reshape(B * group_size, MAX_DIMS)
@@ -533,7 +569,7 @@ def collect(policy: GRPOformerPolicy, task_pool: list[TabularObjective], cfg: Le
             objs = [task_pool[i] for i in rng.choice(len(task_pool), size=cfg.episodes, p=p)]
         designs = [initial_design(o, rng) for o in objs] if cfg.warm_start and initial_design is not None else None
         ep = run_episodes(policy, objs, cfg.horizon, G, rng, gen, device=device, lookahead=cfg.lookahead, designs=designs,
-                          rule_logp=cfg.group_mode == "both")
+                          rule_logp=cfg.group_mode == "both", continue_rule=cfg.continue_rule)
         T = cfg.horizon - cfg.warm_start  # policy steps per episode
         # state order: step-major -> (t, i); rewards per candidate
         rewards = []
