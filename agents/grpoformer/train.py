@@ -608,6 +608,9 @@ def train_online(objective, budget: int = 500, group_size: int | None = None, se
     if cfg.lookahead:
         raise ValueError("paper mode scores each group once on the live task (no table to branch the history on); "
                          "use lookahead=0 with --online")
+    if cfg.continue_rule != "first-new":
+        raise ValueError(f"paper mode appends the whole scored group to its one history (continue_rule="
+                         f"{cfg.continue_rule!r} picks one candidate per training episode); drop --continue-rule")
     if cfg.group_mode != "step":
         raise ValueError(f"paper mode learns from per-step groups on one live run (group_mode={cfg.group_mode!r} needs "
                          "several whole episodes on the task); use group_mode='step' with --online")

@@ -57,6 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="per-step group reward: gain of the best-so-far (default) or the candidate's score")
     p.add_argument("--lookahead", type=int, default=None,
                    help="credit each candidate with the best-so-far after it and N more policy steps (default 0: one step)")
+    p.add_argument("--continue-rule", choices=["first-new", "density-ratio"], default=None,
+                   help="step groups: the scored candidate each training episode continues with: the first new one "
+                        "(default), or, from 10 trials on, the one the default agent's density ratio ranks highest")
     p.add_argument("--warm-start", type=int, default=None,
                    help="open every training episode with K trials of a portfolio built from the other training "
                         "tables, then let the policy act (default 0)")
@@ -153,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
                  "trajectory_group": args.trajectory_group,
                  "horizon": args.budget, "reward": args.reward, "lr": args.lr, "ent_coef": args.ent_coef,
                  "group_size": args.group_size, "lookahead": args.lookahead,
-                 "advantage_norm": args.advantage_norm, "warm_start": args.warm_start}
+                 "advantage_norm": args.advantage_norm, "warm_start": args.warm_start,
+                 "continue_rule": args.continue_rule}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.no_std:
         overrides["std_normalize"] = False

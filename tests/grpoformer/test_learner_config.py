@@ -50,6 +50,12 @@ REFUSED = {
     "negative lookahead": ({"lookahead": -1}, "lookahead="),
     "lookahead on the score reward": ({"lookahead": 2, "reward": "score"}, "lookahead="),
     "lookahead on trajectory groups": ({"lookahead": 2, "group_mode": "trajectory"}, "lookahead="),
+    # the rule training episodes continue with
+    "unknown continue rule": ({"continue_rule": "best"}, "continue_rule='best': use one of"),
+    "ratio continuation on trajectory groups": ({"continue_rule": "density-ratio", "group_mode": "trajectory"},
+                                                "needs group_mode='step' and lookahead=0"),
+    "ratio continuation with lookahead": ({"continue_rule": "density-ratio", "lookahead": 2},
+                                          "needs group_mode='step' and lookahead=0"),
     # initial design
     "negative design": ({"warm_start": -1}, "warm_start="),
     "design as long as the default episode": ({"warm_start": 50}, "warm_start="),

@@ -49,6 +49,7 @@ def test_online_mode_trains_with_the_learner_flags_and_refuses_table_only_ones(t
     assert set(json.loads((out / "online.json").read_text())) == {"credit_g", "car"}
     for flags, message in ((["--warm-start", "2"], "use warm_start=0 with --online"),
                            (["--lookahead", "2"], "use lookahead=0 with --online"),
+                           (["--continue-rule", "density-ratio"], "drop --continue-rule"),
                            (["--advantage-norm", "batch"], "advantage_norm='group' with --online"),
                            (["--updates", "9", "--resume"], "--resume, --updates: options of transfer training"),
                            (["--synthetic", "4"], "--synthetic: options of transfer training"),
