@@ -78,12 +78,19 @@ def inner_selection(settings: Mapping[str, Mapping[str, Any]], budget: int, seed
 
 def unseen_inner_check(settings: Mapping[str, Mapping[str, Any]], inner_runs: str, budget: int, seeds: list[int],
                        out: Path, reference: str, score_budgets: Sequence[int]) -> pd.DataFrame:
-    """:func:`inner_selection`'s table, but every task is scored by a policy that never trained on it: each outer fold's
-    inner 3-fold policies (``inner_runs``, ``{f}`` = outer fold, ``{k}`` = inner fold, trained by
-    ``grpoformer_inner_selection.py --inner-cv 3``) on their own validation tasks, so each of a fold's 6 training tasks
-    is played once. Why: the fold checkpoints that :func:`inner_selection` plays were trained on the tasks they are
-    scored on, and an inference setting chosen there could suit a policy that knows the task; the outer held-out tasks
-    are still never loaded."""
+    """:func:`inner_selection`'s table, but every task is scored by a policy that never trained on it
+    (:func:`unseen_inner_runs`)."""
+    return paired_table(unseen_inner_runs(settings, inner_runs, budget, seeds, out), reference, score_budgets)
+
+
+def unseen_inner_runs(settings: Mapping[str, Mapping[str, Any]], inner_runs: str, budget: int, seeds: list[int],
+                      out: Path) -> pd.DataFrame:
+    """Regret of every run of each setting (rows indexed by agent, task and seed, with a ``fold`` column) played by
+    each outer fold's inner 3-fold policies (``inner_runs``, ``{f}`` = outer fold, ``{k}`` = inner fold, trained by
+    ``grpoformer_inner_selection.py --inner-cv 3``) on their own validation tasks, so each of a fold's 6 training
+    tasks is played once. Why: the fold checkpoints that :func:`inner_selection` plays were trained on the tasks they
+    are scored on, and an inference setting chosen there could suit a policy that knows the task; the outer held-out
+    tasks are still never loaded."""
     splits = [(f, k, inner_val, Path(fold_file(inner_runs.replace("{f}", str(f)), k)), inner_train)
               for f in range(4) for k, (inner_train, inner_val) in enumerate(inner_splits(f, 3))]
     for f, k, _, path, inner_train in splits:  # every file before any run: a swapped {f}/{k} played fold 0 first
@@ -94,9 +101,8 @@ def unseen_inner_check(settings: Mapping[str, Mapping[str, Any]], inner_runs: st
         if sorted(trained_on) != sorted(inner_train):
             raise ValueError(f"{path} was trained on {sorted(trained_on)}, not on outer fold {f}'s inner split {k} "
                              f"({sorted(inner_train)}): is the pattern's {{f}} / {{k}} the right way round?")
-    per_fold = [_regrets(settings, path, inner_val, budget, seeds, out / f"fold{f}" / f"inner{k}").assign(fold=f)
-                for f, k, inner_val, path, _ in splits]
-    return paired_table(pd.concat(per_fold), reference, score_budgets)
+    return pd.concat([_regrets(settings, path, inner_val, budget, seeds, out / f"fold{f}" / f"inner{k}").assign(fold=f)
+                      for f, k, inner_val, path, _ in splits])
 
 
 def _regrets(settings: Mapping[str, Mapping[str, Any]], checkpoint: Path, tasks: list[str], budget: int,

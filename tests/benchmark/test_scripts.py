@@ -304,3 +304,20 @@ def test_the_unseen_task_check_refuses_a_policy_trained_on_other_tasks(tmp_path)
                                                 r".*--inner-cv 3"):
         script.unseen_inner_check(settings, str(tmp_path / "missing" / "fold{f}" / "inner{k}.pt"), 50, [100],
                                   tmp_path / "out", "ratio", (50,))
+
+
+def test_the_recipe_comparison_names_its_recipes_once_with_both_folds_in_each_pattern(tmp_path, capsys):
+    """``NAME=PATTERN``: a missing '=', a pattern without {f} or {k}, or a name given twice is refused before any run,
+    saying what to give; a pattern whose files are missing names the command that trains them."""
+    script = load_script("grpoformer_recipe_unseen")
+    good = "runs/x/fold{f}/r/inner{k}of3/policy.pt"
+    assert script.named_patterns([f"a={good}", f"b={good}"]) == {"a": good, "b": good}
+    for specs, message in (([good], "give NAME=PATTERN"), (["a=runs/fold{f}/policy.pt"], r"\{k\} \(inner fold\)"),
+                           ([f"a={good}", f"a={good}"], r"\['a'\] given more than once")):
+        with pytest.raises(ValueError, match=message):
+            script.named_patterns(specs)
+    with pytest.raises(SystemExit):
+        script.main([good])
+    assert "give NAME=PATTERN" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="grpoformer_inner_selection.py --inner-cv 3"):
+        script.main([f"a={tmp_path}/fold{{f}}/inner{{k}}.pt", "--out", str(tmp_path / "out")])

@@ -1,0 +1,80 @@
+"""Compare training recipes by what ships: the default agent (the density-ratio choice among 32 policy samples)
+played by each recipe's inner policies on the training tasks they never saw. No outer held-out task is loaded.
+
+``grpoformer_inner_selection.py`` scores each inner policy alone (the first-new rule), which every recipe comparison
+before the density ratio used. A recipe that changes the histories the policy is trained on (``continue_rule``) can
+matter only through the agent that plays it, so its adoption is decided here: each ``NAME=PATTERN`` names a recipe's
+inner 3-fold policies (``{f}`` = outer fold, ``{k}`` = inner fold, trained by ``grpoformer_inner_selection.py
+--inner-cv 3``); every one plays the 2 training tasks its inner split held out (20 inner seeds from 100, budget 50),
+and the table pairs each recipe with the first by (fold, task, seed)::
+
+    nice -n 10 python benchmarks/grpoformer_recipe_unseen.py \\
+        default='runs/inner_v2/fold{f}/factorized/inner{k}of3/policy.pt' \\
+        continue-ratio='runs/inner_cr/fold{f}/continue_rule=density-ratio/inner{k}of3/policy.pt'
+
+Runs are stored under ``--out`` (default ``runs/grpoformer_recipe_unseen``), so a rerun continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from grpoformer_inference_settings import paired_table, unseen_inner_runs  # noqa: E402
+from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from hpo_gym.episode import repeated  # noqa: E402
+
+#: The agent every recipe is played with: the default (density ratio, 32 candidates).
+AGENT = "grpoformer"
+
+
+def named_patterns(specs: list[str]) -> dict[str, str]:
+    """``NAME=PATTERN`` arguments as ``{name: pattern}``; a clear error for a missing ``=``, ``{f}``/``{k}`` or a
+    repeated name."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, sep, pattern = spec.partition("=")
+        if not sep or not name or "{f}" not in pattern or "{k}" not in pattern:
+            raise ValueError(f"{spec!r}: give NAME=PATTERN with {{f}} (outer fold) and {{k}} (inner fold) in the "
+                             "pattern, e.g. default='runs/inner_v2/fold{f}/factorized/inner{k}of3/policy.pt'")
+        out[name] = pattern
+    twice = repeated([s.partition("=")[0] for s in specs])
+    if twice:
+        raise ValueError(f"recipe names {twice} given more than once; name each recipe once")
+    return out
+
+
+def recipe_table(patterns: dict[str, str], budget: int, seeds: list[int], out: Path) -> pd.DataFrame:
+    """Every recipe's runs (the default agent on unseen inner tasks), paired with the first recipe's."""
+    runs = [unseen_inner_runs({AGENT: {}}, pattern, budget, seeds, out / name).rename(index={AGENT: name}, level="agent")
+            for name, pattern in patterns.items()]
+    return paired_table(pd.concat(runs), next(iter(patterns)), (budget,))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("recipes", nargs="+", help="NAME=PATTERN, the first is the reference")
+    ap.add_argument("--seeds", type=positive_int, default=20, help="inner seeds per task, from 100 (default 20)")
+    ap.add_argument("--budget", type=positive_int, default=50)
+    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_recipe_unseen"))
+    args = ap.parse_args(argv)
+    try:
+        patterns = named_patterns(args.recipes)
+    except ValueError as err:
+        ap.error(str(err))
+    table = recipe_table(patterns, args.budget, list(range(100, 100 + args.seeds)), Path(args.out))
+    print(f"The default agent on each recipe's unseen inner tasks ({args.seeds} seeds, budget {args.budget}; paired "
+          f"differences to {next(iter(patterns))}):")
+    print(table.to_markdown(floatfmt=".4f"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_script(main, "rerun the same command to continue: finished runs are kept in --out"))
