@@ -70,11 +70,12 @@ def test_ratio_continuation_picks_the_agents_choice_among_the_scored_group(table
 def test_first_new_stays_the_default_and_the_recipe_tag_names_the_rule(tables, tmp_path):
     assert LearnerConfig().continue_rule == "first-new"
     ep = _episodes(tables, "first-new")
-    for t in range(HORIZON):
-        assert (np.asarray(ep["chosen"][t]) == [first_new(ep["actions"][t][i, :, :len(o.space)].numpy(),
-                                                          np.array([ep["actions"][s][i, int(ep["chosen"][s][i]), :len(o.space)].numpy()
-                                                                    for s in range(t)]).reshape(t, len(o.space)))
-                                                for i, o in enumerate(tables)]).all()
+    for i, obj in enumerate(tables):
+        d = len(obj.space)
+        continued = [ep["actions"][t][i, int(ep["chosen"][t][i]), :d].numpy() for t in range(HORIZON)]
+        for t in range(HORIZON):
+            past = np.array(continued[:t]).reshape(t, d)
+            assert int(ep["chosen"][t][i]) == first_new(ep["actions"][t][i, :, :d].numpy(), past), (obj.name, t)
     assert recipe_tag(TrainConfig(learner=LearnerConfig(continue_rule="density-ratio"))) == "continue_rule=density-ratio"
     extra = tiny_training_run(tmp_path / "cr", "--continue-rule", "density-ratio", budget=SELECT_AFTER + 3)[1]
     assert extra["train_config"]["learner"]["continue_rule"] == "density-ratio"
