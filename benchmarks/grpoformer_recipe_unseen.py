@@ -18,6 +18,7 @@ Runs are stored under ``--out`` (default ``runs/grpoformer_recipe_unseen``), so 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def named_patterns(specs: list[str]) -> dict[str, str]:
         if not sep or not name or "{f}" not in pattern or "{k}" not in pattern:
             raise ValueError(f"{spec!r}: give NAME=PATTERN with {{f}} (outer fold) and {{k}} (inner fold) in the "
                              "pattern, e.g. default='runs/inner_v2/fold{f}/factorized/inner{k}of3/policy.pt'")
+        if not re.fullmatch(r"[\w.+-]+", name) or name in (".", ".."):  # NAME is the runs' folder under --out
+            raise ValueError(f"recipe name {name!r}: use letters, digits and . _ + - only (it names a folder under "
+                             "--out), e.g. continue-ratio")
         out[name] = pattern
     twice = repeated([s.partition("=")[0] for s in specs])
     if twice:

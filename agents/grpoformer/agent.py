@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from agents.grpoformer.candidate_selection import (  # noqa: F401  (SELECT_*: the agent's defaults, imported from here)
+from agents.grpoformer.candidate_selection import (
     SELECT_AFTER,
     SELECT_BANDWIDTH,
     SELECT_GAMMA,

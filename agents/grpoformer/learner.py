@@ -414,8 +414,8 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
         d = len(obj.space)
         cells = obj.cells_of(u[i, :, :d])
         g = chosen_idx[i] = first_new(cand_np[i, :, :d], past[i, :int(hist.step[i]), :d])
-        if continue_rule == "density-ratio" and sc is not None and hist.step[i] >= SELECT_AFTER:
-            g = chosen_idx[i] = continue_by_ratio(hist, i, obj, cells, cand_np[i, :, :d], past[i, :int(hist.step[i]), :d])
+        if continue_rule == "density-ratio" and hist.step[i] >= SELECT_AFTER:
+            g = chosen_idx[i] = continue_by_ratio(hist, i, obj, cells, g)
         if sc is not None:  # score_all
             sc[i] = obj.lookup(cells)[0]
             chosen = float(sc[i, g])
@@ -436,20 +436,25 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
             "evaluations": B * group_size if score_all else B}
 
 
-def continue_by_ratio(hist: History, i: int, obj: TabularObjective, cells: np.ndarray, cand_bins: np.ndarray,
-                      past_bins: np.ndarray) -> int:
-    """The candidate (of ``cells``, this step's group on episode ``i``) that the default agent would propose: the new
-    one of highest density ratio of the episode's history (:func:`choose_candidate` with the agent's settings).
+def continue_by_ratio(hist: History, i: int, obj: TabularObjective, cells: np.ndarray, first_new_pick: int) -> int:
+    """The candidate (of ``cells``, this step's group on episode ``i``) that the default agent's rule would propose:
+    among the candidates whose evaluated cell is new to the episode, the one of highest density ratio of its history
+    (:func:`choose_candidate` with the agent's settings); ``first_new_pick`` when no cell is new, as the agent does.
 
-    Why: the agent plays the ratio from its 11th proposal on, so the histories it reads are narrower than the ones
-    the first-new rule leaves; continuing training episodes the same way trains the policy on the histories it will
-    see. Candidates and past trials are compared at their evaluated cells' encodings (the agent compares bin centres,
-    which are the cells' encodings on the embedded grids); categories by equality, as in the agent."""
+    Why: the agent plays the ratio from its 11th proposal on, so the histories it reads are narrower than the ones the
+    first-new rule leaves; continuing training episodes by the same rule (among a group's G candidates, where the
+    agent draws 32) moves the states the policy trains on toward the ones it will play. Candidates and past trials are
+    compared as the history stores them, at their cells' float32 encodings: new means a cell not yet evaluated (bins
+    that are new can land on a past cell of a coarse grid), and a category matches exactly its own code."""
     n, d = int(hist.step[i]), len(obj.space)
+    cand = obj.cell_encoding(cells).astype(hist.x.dtype)
+    past = hist.x[i, :n, :d]
+    new = ~(cand[:, None, :] == past[None, :, :]).all(-1).any(-1)
+    if not new.any():
+        return first_new_pick
     categorical = hist.descriptor["dim_kind"][i, :d] == KIND_CODES["categorical"]
-    return choose_candidate(new_candidates(cand_bins, past_bins), obj.cell_encoding(cells).astype(np.float64),
-                            hist.x[i, :n, :d].astype(np.float64), hist.y[i, :n].astype(np.float64), categorical,
-                            SELECT_GAMMA, SELECT_BANDWIDTH)
+    return choose_candidate(new, cand.astype(np.float64), past.astype(np.float64), hist.y[i, :n].astype(np.float64),
+                            categorical, SELECT_GAMMA, SELECT_BANDWIDTH)
 
 
 def _lookahead_best(policy: GRPOformerPolicy, branch: History, objectives: list[TabularObjective], scores: np.ndarray,

@@ -390,8 +390,11 @@ class OtherSettings(ValueError):
 def _refuse_other_settings(path: Path, saved: Mapping[str, Any], asked: Mapping[str, Any], ignored: Iterable[str],
                            fix: str) -> None:
     """:class:`OtherSettings` naming every setting (outside ``ignored``) whose saved value differs from the asked one.
-    Settings added to the code after the checkpoint was saved are not in it: only what both know is compared."""
-    old, new, ignored = _flat(saved), _flat(asked), set(ignored)
+    A setting added to the code after the checkpoint was saved is not in it: it counts as its default, which is what
+    the code that saved it did (a run saved before ``continue_rule`` existed resumed under ``--continue-rule
+    density-ratio`` and then claimed that recipe for updates made with the first-new rule)."""
+    new, ignored = _flat(asked), set(ignored)
+    old = {**{k: v for k, v in _flat(_plain(asdict(TrainConfig()))).items() if k in new}, **_flat(saved)}
     changed = sorted(k for k in old.keys() & new.keys() if k not in ignored and old[k] != new[k])
     if changed:
         raise OtherSettings(path, [(k, old[k], new[k]) for k in changed], fix)

@@ -312,8 +312,11 @@ def test_the_recipe_comparison_names_its_recipes_once_with_both_folds_in_each_pa
     script = load_script("grpoformer_recipe_unseen")
     good = "runs/x/fold{f}/r/inner{k}of3/policy.pt"
     assert script.named_patterns([f"a={good}", f"b={good}"]) == {"a": good, "b": good}
+    with_equals = "runs/inner_cr/fold{f}/continue_rule=density-ratio/inner{k}of3/policy.pt"  # the docstring's example
+    assert script.named_patterns([f"continue-ratio={with_equals}"]) == {"continue-ratio": with_equals}
     for specs, message in (([good], "give NAME=PATTERN"), (["a=runs/fold{f}/policy.pt"], r"\{k\} \(inner fold\)"),
-                           ([f"a={good}", f"a={good}"], r"\['a'\] given more than once")):
+                           ([f"a={good}", f"a={good}"], r"\['a'\] given more than once"),
+                           ([f"../up={good}"], "names a folder under --out"), ([f"..={good}"], "names a folder")):
         with pytest.raises(ValueError, match=message):
             script.named_patterns(specs)
     with pytest.raises(SystemExit):

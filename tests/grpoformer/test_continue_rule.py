@@ -12,11 +12,13 @@ import pytest
 import torch
 
 from agents.grpoformer.candidate_selection import SELECT_AFTER, SELECT_BANDWIDTH, SELECT_GAMMA, choose_candidate
-from agents.grpoformer.learner import LearnerConfig, _advance, collect, first_new, run_episodes
+from agents.grpoformer.learner import LearnerConfig, _advance, collect, continue_by_ratio, first_new, run_episodes
 from agents.grpoformer.policy import MAX_DIMS, GRPOformerPolicy, PolicyConfig
 from agents.grpoformer.train import TrainConfig, recipe_tag
 from hpo_gym.episode import History
+from hpo_gym.space import Categorical, Ordinal, SearchSpace
 from hpo_gym.suites import load_hpobench_nn
+from hpo_gym.tabular import TabularObjective
 from tests.grpoformer.conftest import tiny_training_run
 
 HORIZON, G = 20, 8
@@ -87,3 +89,68 @@ def test_collect_with_ratio_continuation_scores_every_candidate(tables):
     ro = collect(GRPOformerPolicy(PolicyConfig()), tables, cfg, np.random.default_rng(1), torch.Generator().manual_seed(1))
     assert ro.evaluations == cfg.episodes * cfg.horizon * cfg.group_size
     assert ro.actions.shape[:2] == (cfg.episodes * cfg.horizon, cfg.group_size)
+
+
+def _three_by_five() -> TabularObjective:
+    """15 cells: a categorical dimension of 3 (codes 1/6, 1/2, 5/6, none exact in float32) x an ordinal of 5."""
+    space = SearchSpace([Categorical("c", ["a", "b", "c"]), Ordinal("k", [0, 1, 2, 3, 4])])
+    return TabularObjective("three-by-five", space, np.linspace(0.0, 1.0, 15))
+
+
+def test_ratio_continuation_matches_its_own_category_and_never_replays_an_evaluated_cell():
+    """On a categorical dimension a candidate of the best trial's category matches it (float64 codes against the
+    history's float32 ones mismatched every category, so the ratio preferred another); a candidate whose cell was
+    already evaluated is never continued with, however high the ratio ranks it (new bins can land on a past cell)."""
+    obj = _three_by_five()
+    cell = {(c, k): i for i, (c, k) in enumerate((c, k) for c in "abc" for k in range(5))}
+    assert [tuple(obj.space.decode(obj.cell_encoding(i)).values()) for i in (cell["a", 0], cell["c", 4])] == \
+        [("a", 0), ("c", 4)]
+    hist = History(1, 20, MAX_DIMS)
+    hist.reset(0, obj.space)
+    trials = [("a", 0, 1.0)] + [(c, k, 0.1 * j) for j, (c, k) in enumerate(
+        [("b", 2), ("c", 2), ("b", 3), ("c", 3), ("b", 1), ("c", 1), ("a", 4), ("b", 4), ("c", 4)])]
+    for c, k, score in trials:
+        hist.record(0, obj.cell_encoding(cell[c, k]), score)
+    assert hist.step[0] == SELECT_AFTER
+    # other_category is of category c (code 5/6, inexact like a's 1/6, so a float32/float64 mix mismatches both); replay
+    # is the best trial's own cell
+    near_best, other_category, replay = cell["a", 1], cell["c", 0], cell["a", 0]
+    assert continue_by_ratio(hist, 0, obj, np.array([other_category, near_best]), first_new_pick=0) == 1
+    assert continue_by_ratio(hist, 0, obj, np.array([replay, other_category]), first_new_pick=0) == 1
+    assert continue_by_ratio(hist, 0, obj, np.array([replay, replay]), first_new_pick=1) == 1  # none new: the rule's pick
+
+
+def test_collect_continues_by_the_rule_it_is_configured_with(tables):
+    """The option must reach the rollouts: the same seeds give the same first SELECT_AFTER steps under both rules and
+    other histories after them."""
+    rollouts = {}
+    for rule in ("first-new", "density-ratio"):
+        cfg = LearnerConfig(horizon=SELECT_AFTER + 6, episodes=2, group_size=4, continue_rule=rule)
+        torch.manual_seed(0)
+        rollouts[rule] = collect(GRPOformerPolicy(PolicyConfig()), tables, cfg, np.random.default_rng(1),
+                                 torch.Generator().manual_seed(1))
+    x = {rule: ro.states["x"].reshape(SELECT_AFTER + 6, 2, *ro.states["x"].shape[1:]) for rule, ro in rollouts.items()}
+    assert np.array_equal(x["first-new"][:SELECT_AFTER + 1], x["density-ratio"][:SELECT_AFTER + 1])
+    assert not np.array_equal(x["first-new"], x["density-ratio"])
+
+
+def test_a_state_saved_before_the_option_existed_resumes_only_under_the_rule_it_was_trained_with(tmp_path):
+    """A setting the saved state lacks counts as its default: the first-new rule that such a run was trained with.
+    Before, a run saved without ``continue_rule`` resumed under the density-ratio rule and then claimed that recipe."""
+    import dataclasses
+
+    import torch as th
+
+    from agents.grpoformer.train import train
+
+    cfg = TrainConfig(updates=1, synthetic=0, eval_every=10**6, ckpt_every=1)
+    cfg = dataclasses.replace(cfg, learner=dataclasses.replace(cfg.learner, episodes=2, horizon=5))
+    tables = [load_hpobench_nn("kc1")]
+    train(tables, tmp_path, cfg, progress=False)
+    state = th.load(tmp_path / "state.pt", weights_only=False)
+    del state["policy"]["extra"]["train_config"]["learner"]["continue_rule"]  # as the code before the option saved it
+    th.save(state, tmp_path / "state.pt")
+    later = dataclasses.replace(cfg, updates=2, learner=dataclasses.replace(cfg.learner, continue_rule="density-ratio"))
+    with pytest.raises(ValueError, match=r"other settings \(learner.continue_rule: 'first-new' -> 'density-ratio'\)"):
+        train(tables, tmp_path, later, resume=True, progress=False)
+    train(tables, tmp_path, dataclasses.replace(cfg, updates=2), resume=True, progress=False)  # the same rule: resumes
