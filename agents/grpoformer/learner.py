@@ -79,7 +79,7 @@ class LearnerConfig:
                                     # from the other training tables; train.initial_designs), then the policy acts
     continue_rule: str = "first-new"  # step groups: which scored candidate each episode continues with: the first
                                     # new one, or from SELECT_AFTER trials on the new one the agent's density ratio
-                                    # ranks highest ("density-ratio"), so training histories look like the agent's
+                                    # ranks highest ("density-ratio": training histories closer to the agent's)
     std_normalize: bool = True      # advantage = (r - mean) / std; False: r - mean
     advantage_norm: str = "group"   # "group": divide by each group's own std (GRPO); "batch": rewards in units of the
                                     # task's score span (normalized-regret gains), one std over the whole rollout
@@ -386,8 +386,8 @@ def _advance(policy: GRPOformerPolicy, hist: History, objectives: list[TabularOb
              encodings: bool = False, rule_logp: bool = False, continue_rule: str = "first-new") -> dict[str, Any]:
     """One step of every episode in ``hist``: sample ``group_size`` candidates from the policy, record the first
     that is not a repeat of a past trial (the agent's rule) with its table score; with ``continue_rule=
-    "density-ratio"`` (and ``score_all``), from ``SELECT_AFTER`` past trials on, the new candidate that the default
-    agent's density ratio ranks highest (:func:`continue_by_ratio`) instead.
+    "density-ratio"``, from ``SELECT_AFTER`` past trials on, the new candidate that the default agent's density ratio
+    ranks highest (:func:`continue_by_ratio`) instead.
 
     ``score_all`` also looks up every candidate's score (the group's rewards need them); without it only the
     recorded candidate is evaluated, ``scores`` is None, and ``evaluations`` counts one per episode.
