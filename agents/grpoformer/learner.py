@@ -449,7 +449,7 @@ def continue_by_ratio(hist: History, i: int, obj: TabularObjective, cells: np.nd
     n, d = int(hist.step[i]), len(obj.space)
     cand = obj.cell_encoding(cells).astype(hist.x.dtype)
     past = hist.x[i, :n, :d]
-    new = ~(cand[:, None, :] == past[None, :, :]).all(-1).any(-1)
+    new = new_candidates(cand, past)  # compared as cells' codes here, not bins
     if not new.any():
         return first_new_pick
     categorical = hist.descriptor["dim_kind"][i, :d] == KIND_CODES["categorical"]
