@@ -47,8 +47,9 @@ def recipe(name: str, updates: int, seed: int) -> TrainConfig:
     """The named training recipe: the shipped defaults, or changes to them joined by ``+``.
 
     A part is ``factorized`` / ``autoregressive`` (the head), ``mixed`` (+ 24 interpolated training tasks, 30 % of
-    the episodes), or ``FIELD=VALUE`` for a :class:`~agents.grpoformer.learner.LearnerConfig` field, e.g.
-    ``lr=0.001`` or ``group_size=16+ent_coef=0.01``.
+    the episodes), ``seed=S`` (train with seed ``S`` + the fold index instead of the fold index, the convention of
+    the outer training-seed sets, so one recipe can be trained under several seeds), or ``FIELD=VALUE`` for a
+    :class:`~agents.grpoformer.learner.LearnerConfig` field, e.g. ``lr=0.001`` or ``group_size=16+ent_coef=0.01``.
     """
     cfg = TrainConfig(updates=updates, seed=seed, eval_every=10**9)  # no monitoring: nothing outer is loaded
     learner_fields = [f.name for f in dataclasses.fields(LearnerConfig)]
@@ -57,6 +58,12 @@ def recipe(name: str, updates: int, seed: int) -> TrainConfig:
             cfg.policy = dataclasses.replace(cfg.policy, autoregressive=part == "autoregressive")
         elif part == "mixed":
             cfg.mixed = 24
+        elif part.startswith("seed="):
+            offset = part.removeprefix("seed=")
+            if not offset.isdigit():
+                raise ValueError(f"recipe {name!r}: seed=S takes a whole number S >= 0 (the seed is S + fold index), "
+                                 f"got {offset!r}")
+            cfg.seed = seed + int(offset)
         elif "=" in part and part.split("=", 1)[0] in learner_fields:
             key, value = part.split("=", 1)
             kind = type(getattr(cfg.learner, key))
@@ -68,7 +75,7 @@ def recipe(name: str, updates: int, seed: int) -> TrainConfig:
             except ValueError as err:
                 raise ValueError(f"recipe {name!r}: {err}") from None
         else:
-            raise ValueError(f"unknown recipe part {part!r} in {name!r}; use factorized, autoregressive, mixed or "
+            raise ValueError(f"unknown recipe part {part!r} in {name!r}; use factorized, autoregressive, mixed, seed=S or "
                              f"FIELD=VALUE with a LearnerConfig field ({', '.join(learner_fields)}), joined by '+'")
     return cfg
 

@@ -146,6 +146,15 @@ def test_inner_selection_recipes_combine_parts_and_reject_typos():
         sel.recipe("std_normalize=no", 5, 0)
 
 
+def test_inner_selection_recipe_seed_part_offsets_the_fold_seed_like_the_outer_seed_sets():
+    sel = _inner_selection()
+    assert sel.recipe("factorized", 5, 2).seed == 2
+    assert sel.recipe("factorized+seed=10", 5, 2).seed == 12  # fold 2 of the seeds-10 set trains with seed 12
+    assert sel.recipe("seed=0+lr=0.001", 5, 3).seed == 3
+    with pytest.raises(ValueError, match="whole number"):
+        sel.recipe("seed=-1", 5, 0)
+
+
 @pytest.mark.parametrize("fold", range(4))
 def test_inner_cv_validates_every_training_task_once_and_never_an_outer_one(fold):
     sel = _inner_selection()
