@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -72,7 +72,7 @@ def inner_selection(settings: Mapping[str, Mapping[str, Any]], budget: int, seed
         ckpt = CHECKPOINT_DIR / "folds" / f"{fold_key(train, k)}.pt"
         if not ckpt.exists():
             raise FileNotFoundError(f"fold {k} checkpoint {ckpt} is missing (train it with hpo-gym train-grpoformer)")
-        per_fold.append(_regrets(settings, ckpt, train, budget, seeds, out / f"fold{k}").assign(fold=k))
+        per_fold.append(checkpoint_regrets(settings, ckpt, train, budget, seeds, out / f"fold{k}").assign(fold=k))
     return paired_table(pd.concat(per_fold), reference, score_budgets)
 
 
@@ -91,6 +91,15 @@ def unseen_inner_runs(settings: Mapping[str, Mapping[str, Any]], inner_runs: str
     tasks is played once. Why: the fold checkpoints that :func:`inner_selection` plays were trained on the tasks they
     are scored on, and an inference setting chosen there could suit a policy that knows the task; the outer held-out
     tasks are still never loaded."""
+    return inner_policy_runs(settings, inner_runs, budget, seeds, out, played="unseen").drop(columns="inner")
+
+
+def inner_policy_runs(settings: Mapping[str, Mapping[str, Any]], inner_runs: str, budget: int, seeds: list[int],
+                      out: Path, played: Literal["unseen", "trained"]) -> pd.DataFrame:
+    """:func:`unseen_inner_runs` (``played="unseen"``: each inner policy on its inner split's 2 validation tasks), or
+    each inner policy on the 4 tasks it trained on (``"trained"``, stored in ``inner{k}-trained``), with an ``inner``
+    column (the inner split): a choice among inner policies may read their in-sample runs without touching the unseen
+    ones it is checked on."""
     splits = [(f, k, inner_val, Path(fold_file(inner_runs.replace("{f}", str(f)), k)), inner_train)
               for f in range(4) for k, (inner_train, inner_val) in enumerate(inner_splits(f, 3))]
     for f, k, _, path, inner_train in splits:  # every file before any run: a swapped {f}/{k} played fold 0 first
@@ -101,11 +110,13 @@ def unseen_inner_runs(settings: Mapping[str, Mapping[str, Any]], inner_runs: str
         if sorted(trained_on) != sorted(inner_train):
             raise ValueError(f"{path} was trained on {sorted(trained_on)}, not on outer fold {f}'s inner split {k} "
                              f"({sorted(inner_train)}): is the pattern's {{f}} / {{k}} the right way round?")
-    return pd.concat([_regrets(settings, path, inner_val, budget, seeds, out / f"fold{f}" / f"inner{k}").assign(fold=f)
-                      for f, k, inner_val, path, _ in splits])
+    suffix = "" if played == "unseen" else "-trained"
+    return pd.concat([checkpoint_regrets(settings, path, inner_val if played == "unseen" else inner_train, budget,
+                                         seeds, out / f"fold{f}" / f"inner{k}{suffix}").assign(fold=f, inner=k)
+                      for f, k, inner_val, path, inner_train in splits])
 
 
-def _regrets(settings: Mapping[str, Mapping[str, Any]], checkpoint: Path, tasks: list[str], budget: int,
+def checkpoint_regrets(settings: Mapping[str, Mapping[str, Any]], checkpoint: Path, tasks: list[str], budget: int,
              seeds: list[int], out: Path) -> pd.DataFrame:
     """Regret@10/25/``budget`` of every run of each setting with ``checkpoint`` on ``tasks`` (stored in ``out``)."""
     agents = {name: partial(GRPOformerAgent, checkpoint, **kwargs) for name, kwargs in settings.items()}
