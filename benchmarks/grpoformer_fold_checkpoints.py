@@ -57,7 +57,7 @@ from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import beats_random_ratio, regret_by_run, require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
-from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from hpo_gym.cli import named_values, positive_int, run_script  # noqa: E402
 
 
 #: The pattern that names the shipped fold checkpoints (``agents/grpoformer/checkpoints/folds/``, which ``fit`` finds by
@@ -89,17 +89,14 @@ def check_fold_pattern(ap: argparse.ArgumentParser, label: str, pattern: str, fo
 
 
 def fold_sets(ap: argparse.ArgumentParser, texts: list[str], folds: int = 4) -> dict[str, str]:
-    """``NAME=PATTERN`` arguments as ``{name: pattern}``, each pattern checked (:func:`check_fold_pattern`) and each
-    name given once (a repeated name silently dropped the first set)."""
-    sets: dict[str, str] = {}
-    for text in texts:
-        name, sep, pattern = text.partition("=")
-        if not (sep and name and pattern):
-            ap.error(f"{text!r}: give each set as NAME=PATTERN, e.g. s0='runs/x/fold{{k}}/policy.pt' or s0={SHIPPED}")
-        if name in sets:
-            ap.error(f"set name {name!r} is given twice; give each set its own name")
+    """``NAME=PATTERN`` arguments as ``{name: pattern}`` (:func:`~hpo_gym.cli.named_values`: each name once), each
+    pattern checked (:func:`check_fold_pattern`)."""
+    try:
+        sets = named_values(texts, "set", f"s0='runs/x/fold{{k}}/policy.pt' or s0={SHIPPED}", "PATTERN")
+    except ValueError as err:
+        ap.error(str(err))
+    for name, pattern in sets.items():
         check_fold_pattern(ap, f"set {name}", pattern, folds)
-        sets[name] = pattern
     return sets
 
 

@@ -29,29 +29,24 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from grpoformer_inference_settings import paired_table, unseen_inner_runs  # noqa: E402
-from hpo_gym.cli import positive_int, run_script  # noqa: E402
-from hpo_gym.episode import repeated  # noqa: E402
+from hpo_gym.cli import named_values, positive_int, run_script  # noqa: E402
 
 #: The agent every recipe is played with: the default (density ratio, 32 candidates).
 AGENT = "grpoformer"
 
 
 def named_patterns(specs: list[str]) -> dict[str, str]:
-    """``NAME=PATTERN`` arguments as ``{name: pattern}``; a clear error for a missing ``=``, ``{f}``/``{k}`` or a
-    repeated name."""
-    out: dict[str, str] = {}
-    for spec in specs:
-        name, sep, pattern = spec.partition("=")
-        if not sep or not name or "{f}" not in pattern or "{k}" not in pattern:
-            raise ValueError(f"{spec!r}: give NAME=PATTERN with {{f}} (outer fold) and {{k}} (inner fold) in the "
-                             "pattern, e.g. default='runs/inner_v2/fold{f}/factorized/inner{k}of3/policy.pt'")
+    """``NAME=PATTERN`` arguments as ``{name: pattern}``; a clear error for a missing ``=``, ``{f}``/``{k}``, a name
+    that is no folder name, or a repeated name."""
+    example = "default='runs/inner_v2/fold{f}/factorized/inner{k}of3/policy.pt'"
+    out = named_values(specs, "recipe", example, "PATTERN")
+    for name, pattern in out.items():
+        if "{f}" not in pattern or "{k}" not in pattern:
+            raise ValueError(f"{name}={pattern!r}: give NAME=PATTERN with {{f}} (outer fold) and {{k}} (inner fold) in "
+                             f"the pattern, e.g. {example}")
         if not re.fullmatch(r"[\w.+-]+", name) or name in (".", ".."):  # NAME is the runs' folder under --out
             raise ValueError(f"recipe name {name!r}: use letters, digits and . _ + - only (it names a folder under "
                              "--out), e.g. continue-ratio")
-        out[name] = pattern
-    twice = repeated([s.partition("=")[0] for s in specs])
-    if twice:
-        raise ValueError(f"recipe names {twice} given more than once; name each recipe once")
     return out
 
 

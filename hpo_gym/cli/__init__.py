@@ -105,6 +105,25 @@ def name_list(text: str) -> list[str]:
     return names
 
 
+def named_values(texts: Sequence[str], what: str, example: str, value: str = "VALUE") -> dict[str, str]:
+    """``NAME=VALUE`` arguments (the benchmark scripts' named checkpoint sets and patterns) as ``{name: value}`` in
+    order. A ``ValueError`` names a missing ``=``, an empty name or value, and a name given twice: a repeated name
+    silently replaced the first set. ``what`` names an argument (``"set"``), ``value`` its value (``"PATTERN"``),
+    ``example`` shows one."""
+    from hpo_gym.episode import repeated
+
+    out: dict[str, str] = {}
+    for text in texts:
+        name, sep, given = text.partition("=")
+        if not (sep and name and given):
+            raise ValueError(f"{text!r}: give each {what} as NAME={value}, e.g. {example}")
+        out[name] = given
+    twice = repeated([t.partition("=")[0] for t in texts])
+    if twice:
+        raise ValueError(f"{what} name(s) {twice} given more than once; name each {what} once")
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hpo_gym import __version__
 

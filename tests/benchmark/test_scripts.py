@@ -314,13 +314,27 @@ def test_the_recipe_comparison_names_its_recipes_once_with_both_folds_in_each_pa
     assert script.named_patterns([f"a={good}", f"b={good}"]) == {"a": good, "b": good}
     with_equals = "runs/inner_cr/fold{f}/continue_rule=density-ratio/inner{k}of3/policy.pt"  # the docstring's example
     assert script.named_patterns([f"continue-ratio={with_equals}"]) == {"continue-ratio": with_equals}
-    for specs, message in (([good], "give NAME=PATTERN"), (["a=runs/fold{f}/policy.pt"], r"\{k\} \(inner fold\)"),
+    for specs, message in (([good], "give each recipe as NAME=PATTERN"), (["a=runs/fold{f}/policy.pt"], r"\{k\} \(inner fold\)"),
                            ([f"a={good}", f"a={good}"], r"\['a'\] given more than once"),
                            ([f"../up={good}"], "names a folder under --out"), ([f"..={good}"], "names a folder")):
         with pytest.raises(ValueError, match=message):
             script.named_patterns(specs)
     with pytest.raises(SystemExit):
         script.main([good])
-    assert "give NAME=PATTERN" in capsys.readouterr().err
+    assert "give each recipe as NAME=PATTERN" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="grpoformer_inner_selection.py --inner-cv 3"):
         script.main([f"a={tmp_path}/fold{{f}}/inner{{k}}.pt", "--out", str(tmp_path / "out")])
+
+
+def test_the_fold_set_scorer_refuses_a_set_without_a_name_or_named_twice_before_any_run(tmp_path, capsys):
+    """``grpoformer_fold_checkpoints.py NAME=PATTERN ...``: a repeated name silently dropped the first set; a missing
+    '=' or a pattern without {k} is refused, saying what to give, and nothing is run."""
+    script = load_script("grpoformer_fold_checkpoints")
+    out = tmp_path / "out"
+    for args, message in ((["runs/x/fold{k}/policy.pt"], "give each set as NAME=PATTERN, e.g. s0="),
+                          (["s0=shipped", "s0=shipped"], r"set name(s) ['s0'] given more than once"),
+                          (["s0=runs/x/policy.pt"], "give a pattern with {k} for the fold index")):
+        with pytest.raises(SystemExit):
+            script.main([*args, "--out", str(out)])
+        assert message in capsys.readouterr().err
+    assert not out.exists()
