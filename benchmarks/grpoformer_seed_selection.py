@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table.unstack("seed_set").to_markdown(floatfmt=".4f"))
     print("\nPer inner split, the seed with the lowest in-sample regret and what it scores unseen:")
     print(gains.to_markdown(floatfmt=".4f"))
-    print(f"\nmean gain {mean:+.4f} ± {se:.4f} (s.e. over {len(gains)} splits); unseen regret of the chosen seeds "
+    print(f"\nmean gain {mean:+.5f} ± {se:.5f} (s.e. over {len(gains)} splits); unseen regret of the chosen seeds "
           f"{gains['chosen unseen'].mean():.4f} against {gains['mean unseen'].mean():.4f} for a seed on average; "
           f"adoption rule (gain below zero by more than {ADOPT_SES:g} s.e.): {'ADOPTED' if adopt else 'not adopted'}")
     result = {"inner_mean_gain": mean, "inner_gain_se": se, "adopted": adopt,
