@@ -57,23 +57,32 @@ def recipe_table(patterns: dict[str, str], budget: int, seeds: list[int], out: P
     return paired_table(pd.concat(runs), next(iter(patterns)), (budget,))
 
 
+def inner_play_options(ap: argparse.ArgumentParser, default_out: str) -> None:
+    """``--seeds``, ``--budget`` and ``--out`` of the scripts that play inner policies on inner tasks."""
+    ap.add_argument("--seeds", type=positive_int, default=20, help="inner seeds per task, from 100 (default 20)")
+    ap.add_argument("--budget", type=positive_int, default=50)
+    ap.add_argument("--out", default=str(ROOT / "runs" / default_out))
+
+
+def parsed_patterns(ap: argparse.ArgumentParser, specs: list[str]) -> dict[str, str]:
+    """:func:`named_patterns`, its refusal reported as a usage error."""
+    try:
+        return named_patterns(specs)
+    except ValueError as err:
+        ap.error(str(err))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("recipes", nargs="+", help="NAME=PATTERN, the first is the reference")
-    ap.add_argument("--seeds", type=positive_int, default=20, help="inner seeds per task, from 100 (default 20)")
-    ap.add_argument("--budget", type=positive_int, default=50)
-    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_recipe_unseen"))
+    inner_play_options(ap, "grpoformer_recipe_unseen")
     args = ap.parse_args(argv)
-    try:
-        patterns = named_patterns(args.recipes)
-    except ValueError as err:
-        ap.error(str(err))
+    patterns = parsed_patterns(ap, args.recipes)
     table = recipe_table(patterns, args.budget, list(range(100, 100 + args.seeds)), Path(args.out))
     print(f"The default agent on each recipe's unseen inner tasks ({args.seeds} seeds, budget {args.budget}; paired "
           f"differences to {next(iter(patterns))}):")
     print(table.to_markdown(floatfmt=".4f"))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(run_script(main, "rerun the same command to continue: finished runs are kept in --out"))

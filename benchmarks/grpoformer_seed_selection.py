@@ -46,9 +46,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from grpoformer_fold_checkpoints import SHIPPED, fold_sets  # noqa: E402
 from grpoformer_inference_settings import checkpoint_regrets, inner_policy_runs  # noqa: E402
 from grpoformer_inner_selection import fold_training_tasks  # noqa: E402
-from grpoformer_recipe_unseen import AGENT, named_patterns  # noqa: E402
+from grpoformer_recipe_unseen import AGENT, inner_play_options, parsed_patterns  # noqa: E402
 from agents.grpoformer.agent import CHECKPOINT_DIR, fold_file, fold_key  # noqa: E402
-from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from hpo_gym.cli import run_script  # noqa: E402
 
 #: Standard errors by which the mean gain must lie below zero for the choice to be adopted (fixed before any run).
 ADOPT_SES = 2.0
@@ -123,14 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="one seed's inner 3-fold policies per argument, {f} = outer fold, {k} = inner fold")
     ap.add_argument("--outer", nargs="*", default=[], metavar="NAME=PATTERN",
                     help="one seed set of fold checkpoints per argument ({k} = fold, or shipped); none: inner only")
-    ap.add_argument("--seeds", type=positive_int, default=20, help="inner seeds per task, from 100 (default 20)")
-    ap.add_argument("--budget", type=positive_int, default=50)
-    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_seed_selection"))
+    inner_play_options(ap, "grpoformer_seed_selection")
     args = ap.parse_args(argv)
-    try:
-        patterns = named_patterns(args.inner)
-    except ValueError as err:
-        ap.error(str(err))
+    patterns = parsed_patterns(ap, args.inner)
     if len(patterns) < 2:
         ap.error("--inner: give at least two seeds' inner policies to choose between")
     sets = fold_sets(ap, args.outer) if args.outer else {}

@@ -73,14 +73,15 @@ def test_the_script_chooses_per_split_and_per_fold_from_in_sample_runs_and_copie
             for k, (inner_train, _) in enumerate(sel.inner_splits(f, 3)):
                 _train(tmp_path / f"s{seed}" / f"fold{f}" / f"inner{k}", inner_train, seed)
             _train(tmp_path / f"outer{seed}" / f"fold{f}", sel.fold_training_tasks(f), seed + 7)
-    inner = [f"s{s}={tmp_path}/s{s}/fold{{f}}/inner{{k}}/policy.pt" for s in (0, 1)]
+    patterns = {f"s{s}": f"{tmp_path}/s{s}/fold{{f}}/inner{{k}}/policy.pt" for s in (0, 1)}
+    inner = [f"{name}={pattern}" for name, pattern in patterns.items()]
     outer = [f"s{s}={tmp_path}/outer{s}/fold{{k}}/policy.pt" for s in (0, 1)]
     out = tmp_path / "sel"
     assert script.main(["--inner", *inner, "--outer", *outer, "--seeds", "2", "--budget", "12", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "adoption rule" in printed and "grpoformer_fold_checkpoints.py" in printed
 
-    table = script.inner_regrets(script.named_patterns(inner), 12, [100, 101], out / "inner")  # the stored runs
+    table = script.inner_regrets(patterns, 12, [100, 101], out / "inner")  # the stored runs
     assert len(table) == 24 and not table.isna().any().any()
     gains = script.split_gains(table)
     for (f, k), row in gains.iterrows():
