@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from grpoformer_inner_selection import inner_splits  # noqa: E402  (the inner folds the inner policies trained on)
-from agents.grpoformer.agent import CHECKPOINT_DIR, GRPOformerAgent, fold_file, fold_key  # noqa: E402
+from agents.grpoformer.agent import GRPOformerAgent, fold_file, shipped_fold_checkpoint  # noqa: E402
 from agents.grpoformer.policy import load_policy  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run, require_finished_runs  # noqa: E402
@@ -69,7 +69,7 @@ def inner_selection(settings: Mapping[str, Mapping[str, Any]], budget: int, seed
     per_fold = []
     for k, held in enumerate(kfold_splits(tasks, 4)):
         train = [t for t in tasks if t not in held]
-        ckpt = CHECKPOINT_DIR / "folds" / f"{fold_key(train, k)}.pt"
+        ckpt = shipped_fold_checkpoint(train, k)
         if not ckpt.exists():
             raise FileNotFoundError(f"fold {k} checkpoint {ckpt} is missing (train it with hpo-gym train-grpoformer)")
         per_fold.append(checkpoint_regrets(settings, ckpt, train, budget, seeds, out / f"fold{k}").assign(fold=k))
@@ -105,11 +105,14 @@ def inner_policy_runs(settings: Mapping[str, Mapping[str, Any]], inner_runs: str
     for f, k, _, path, inner_train in splits:  # every file before any run: a swapped {f}/{k} played fold 0 first
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: train the inner policies with python benchmarks/"
-                                    "grpoformer_inner_selection.py --inner-cv 3 --recipes factorized --out DIR")
+                                    "grpoformer_inner_selection.py --inner-cv 3 --recipes RECIPE --out DIR (e.g. "
+                                    "--recipes factorized)")
         trained_on = load_policy(path, "cpu")[1].get("train_tasks", [])
         if sorted(trained_on) != sorted(inner_train):
             raise ValueError(f"{path} was trained on {sorted(trained_on)}, not on outer fold {f}'s inner split {k} "
                              f"({sorted(inner_train)}): is the pattern's {{f}} / {{k}} the right way round?")
+    if played not in ("unseen", "trained"):  # a typo ("train") played the training tasks as if unseen
+        raise ValueError(f"played={played!r}: give 'unseen' (the split's validation tasks) or 'trained'")
     suffix = "" if played == "unseen" else "-trained"
     return pd.concat([checkpoint_regrets(settings, path, inner_val if played == "unseen" else inner_train, budget,
                                          seeds, out / f"fold{f}" / f"inner{k}{suffix}").assign(fold=f, inner=k)
@@ -117,7 +120,7 @@ def inner_policy_runs(settings: Mapping[str, Mapping[str, Any]], inner_runs: str
 
 
 def checkpoint_regrets(settings: Mapping[str, Mapping[str, Any]], checkpoint: Path, tasks: list[str], budget: int,
-             seeds: list[int], out: Path) -> pd.DataFrame:
+                       seeds: list[int], out: Path) -> pd.DataFrame:
     """Regret@10/25/``budget`` of every run of each setting with ``checkpoint`` on ``tasks`` (stored in ``out``)."""
     agents = {name: partial(GRPOformerAgent, checkpoint, **kwargs) for name, kwargs in settings.items()}
     df = run_benchmark(agents, tasks, budget=budget, seeds=seeds, out=out, jobs=1, protocol="all", retry_failed=True)

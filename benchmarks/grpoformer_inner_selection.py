@@ -60,7 +60,7 @@ def recipe(name: str, updates: int, seed: int) -> TrainConfig:
             cfg.mixed = 24
         elif part.startswith("seed="):
             offset = part.removeprefix("seed=")
-            if not offset.isdigit():
+            if not offset.isdecimal() or not offset.isascii():
                 raise ValueError(f"recipe {name!r}: seed=S takes a whole number S >= 0 (the seed is S + fold index), "
                                  f"got {offset!r}")
             cfg.seed = seed + int(offset)

@@ -44,16 +44,22 @@ def named_patterns(specs: list[str]) -> dict[str, str]:
         if "{f}" not in pattern or "{k}" not in pattern:
             raise ValueError(f"{name}={pattern!r}: give NAME=PATTERN with {{f}} (outer fold) and {{k}} (inner fold) in "
                              f"the pattern, e.g. {example}")
-        if not re.fullmatch(r"[\w.+-]+", name) or name in (".", ".."):  # NAME is the runs' folder under --out
-            raise ValueError(f"recipe name {name!r}: use letters, digits and . _ + - only (it names a folder under "
-                             "--out), e.g. continue-ratio")
+        check_folder_name(name, "recipe", "continue-ratio")
     return out
+
+
+def check_folder_name(name: str, what: str, example: str) -> None:
+    """``ValueError`` unless ``name`` is a plain folder name: a ``NAME`` is the folder of its runs under ``--out``,
+    and ``../x`` wrote outside it."""
+    if not re.fullmatch(r"[\w.+-]+", name) or name in (".", ".."):
+        raise ValueError(f"{what} name {name!r}: use letters, digits and . _ + - only (it names a folder under "
+                         f"--out), e.g. {example}")
 
 
 def recipe_table(patterns: dict[str, str], budget: int, seeds: list[int], out: Path) -> pd.DataFrame:
     """Every recipe's runs (the default agent on unseen inner tasks), paired with the first recipe's."""
-    runs = [unseen_inner_runs({AGENT: {}}, pattern, budget, seeds, out / name).rename(index={AGENT: name}, level="agent")
-            for name, pattern in patterns.items()]
+    runs = [unseen_inner_runs({AGENT: {}}, pattern, budget, seeds, out / name)
+            .rename(index={AGENT: name}, level="agent") for name, pattern in patterns.items()]
     return paired_table(pd.concat(runs), next(iter(patterns)), (budget,))
 
 
@@ -83,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
           f"differences to {next(iter(patterns))}):")
     print(table.to_markdown(floatfmt=".4f"))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(run_script(main, "rerun the same command to continue: finished runs are kept in --out"))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -46,8 +47,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from grpoformer_fold_checkpoints import SHIPPED, fold_sets  # noqa: E402
 from grpoformer_inference_settings import checkpoint_regrets, inner_policy_runs  # noqa: E402
 from grpoformer_inner_selection import fold_training_tasks  # noqa: E402
-from grpoformer_recipe_unseen import AGENT, inner_play_options, parsed_patterns  # noqa: E402
-from agents.grpoformer.agent import CHECKPOINT_DIR, fold_file, fold_key  # noqa: E402
+from grpoformer_recipe_unseen import AGENT, check_folder_name, inner_play_options, parsed_patterns  # noqa: E402
+from agents.grpoformer.agent import check_fold_checkpoint, fold_file, shipped_fold_checkpoint  # noqa: E402
+from agents.grpoformer.policy import load_policy  # noqa: E402
 from hpo_gym.cli import run_script  # noqa: E402
 
 #: Standard errors by which the mean gain must lie below zero for the choice to be adopted (fixed before any run).
@@ -89,11 +91,32 @@ def verdict(gains: pd.Series) -> tuple[float, float, bool]:
 
 
 def outer_checkpoint(pattern: str, fold: int) -> Path:
-    """Fold ``fold``'s checkpoint of an outer set: the shipped one (found by training tasks and seed = fold index) or
-    the ``{k}`` pattern's."""
+    """Fold ``fold``'s checkpoint of an outer set: the shipped one (the file the agent's ``fit`` loads for the fold's
+    training tasks and seed = fold index) or the ``{k}`` pattern's."""
     if pattern == SHIPPED:
-        return CHECKPOINT_DIR / "folds" / f"{fold_key(fold_training_tasks(fold), fold)}.pt"
+        return shipped_fold_checkpoint(fold_training_tasks(fold), fold)
     return Path(fold_file(pattern, fold))
+
+
+def outer_sets(ap: argparse.ArgumentParser, texts: list[str]) -> dict[str, str]:
+    """``--outer NAME=PATTERN`` arguments (:func:`fold_sets`), refused before any run when a name is no folder name or
+    is ``chosen`` (the table's column), or a fold's checkpoint is missing or was trained on other tasks than the fold's
+    6 training tasks: protocol "all" fits nothing, so a swapped pattern would be played, and chosen, silently."""
+    sets = fold_sets(ap, texts)
+    for name, pattern in sets.items():
+        try:
+            check_folder_name(name, "set", "s10")
+            if name == "chosen":
+                raise ValueError("set name 'chosen' names the table's choice column; give the set another name")
+            for k in range(4):
+                path = outer_checkpoint(pattern, k)
+                if not path.is_file():
+                    raise FileNotFoundError(f"set {name}: no checkpoint at {path} for fold {k}")
+                check_fold_checkpoint(path, load_policy(path, "cpu")[1].get("train_tasks", []),
+                                      fold_training_tasks(k), k)
+        except (ValueError, FileNotFoundError) as err:
+            ap.error(str(err))
+    return sets
 
 
 def outer_choice(sets: dict[str, str], budget: int, seeds: list[int], out: Path) -> pd.DataFrame:
@@ -128,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     patterns = parsed_patterns(ap, args.inner)
     if len(patterns) < 2:
         ap.error("--inner: give at least two seeds' inner policies to choose between")
-    sets = fold_sets(ap, args.outer) if args.outer else {}
+    sets = outer_sets(ap, args.outer) if args.outer else {}
     seeds = list(range(100, 100 + args.seeds))
     out = Path(args.out)
 
@@ -137,13 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     mean, se, adopt = verdict(gains["gain"])
     print(f"Inner stage: each inner policy with the default agent, regret@{args.budget} ({args.seeds} seeds), "
           "in-sample (trained) and on its split's unseen tasks:")
-    print(table.unstack("seed_set").to_markdown(floatfmt=".4f"))
+    wide = table.unstack("seed_set")
+    wide.columns = [f"{played} {name}" for played, name in wide.columns]
+    print(wide.to_markdown(floatfmt=".4f"))
     print("\nPer inner split, the seed with the lowest in-sample regret and what it scores unseen:")
     print(gains.to_markdown(floatfmt=".4f"))
     print(f"\nmean gain {mean:+.5f} ± {se:.5f} (s.e. over {len(gains)} splits); unseen regret of the chosen seeds "
           f"{gains['chosen unseen'].mean():.4f} against {gains['mean unseen'].mean():.4f} for a seed on average; "
           f"adoption rule (gain below zero by more than {ADOPT_SES:g} s.e.): {'ADOPTED' if adopt else 'not adopted'}")
-    result = {"inner_mean_gain": mean, "inner_gain_se": se, "adopted": adopt,
+    result = {"budget": args.budget, "seeds": seeds, "inner_sets": patterns, "outer_sets": sets,
+              "inner_mean_gain": mean, "inner_gain_se": se, "adopted": adopt,
               "inner_chosen_unseen": float(gains["chosen unseen"].mean()),
               "inner_mean_unseen": float(gains["mean unseen"].mean())}
     if sets:
@@ -154,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nchosen checkpoints: {pattern}\nheld-out (reports the choice; it does not make it): "
               "nice -n 10 python "
               f"benchmarks/grpoformer_fold_checkpoints.py --jobs 2 --select density-ratio --baselines random,tpe "
-              f"--out {out / 'heldout'} s0=shipped chosen='{pattern}'")
+              f"--out {shlex.quote(str(out / 'heldout'))} s0=shipped {shlex.quote('chosen=' + pattern)}")
         result["outer_chosen"] = {int(k): v for k, v in outer["chosen"].items()}
     out.mkdir(parents=True, exist_ok=True)
     (out / "verdict.json").write_text(json.dumps(result, indent=1))

@@ -100,6 +100,15 @@ def fold_key(task_names: Sequence[str], seed: int, recipe: str = "") -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
+def shipped_fold_checkpoint(train_task_names: Sequence[str], seed: int) -> Path:
+    """Where the shipped recipe's fold checkpoint for these training tasks and seed lives: the file ``fit`` loads first
+    on the embedded tables (it need not exist). One place, so a script that plays "the shipped set" plays the files
+    the agent loads, recipe tag included."""
+    from agents.grpoformer.train import TrainConfig, recipe_tag
+
+    return CHECKPOINT_DIR / "folds" / f"{fold_key(train_task_names, seed, recipe_tag(TrainConfig(seed=seed)))}.pt"
+
+
 def load_fold_policy(path: str | Path, train_objectives: Sequence[Objective], fold: int, device: str = "cpu"):
     """:func:`load_policy` for a k-fold ``fit``: refuses a checkpoint trained on other tasks than the fold's,
     because a mixed-up fold would score a policy on its own training tasks and pass as a held-out number."""
@@ -764,12 +773,12 @@ class GRPOformerAgent:
 
     def _fold_checkpoint(self, train_objectives: Sequence[Objective], seed: int) -> None:
         """The shipped recipe's checkpoint for this training task set and seed: shipped, cached, or trained now."""
-        from agents.grpoformer.train import TrainConfig, recipe_tag, train
+        from agents.grpoformer.train import TrainConfig, train
 
         names = [o.name for o in train_objectives]
         cfg = TrainConfig(seed=seed, device=self.device)
-        key = fold_key(names, seed, recipe_tag(cfg))
-        shipped = CHECKPOINT_DIR / "folds" / f"{key}.pt"
+        shipped = shipped_fold_checkpoint(names, seed)
+        key = shipped.stem
         embedded = _are_the_embedded_tables(train_objectives)
         # the shipped ones were trained on the embedded tables; a cached one on the tables it was fitted with, whose
         # data (and metric) its key holds: a name alone let tables under swapped names load a checkpoint trained on

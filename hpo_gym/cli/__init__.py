@@ -110,7 +110,7 @@ def named_values(texts: Sequence[str], what: str, example: str, value: str = "VA
     order. A ``ValueError`` names a missing ``=``, an empty name or value, and a name given twice: a repeated name
     silently replaced the first set. ``what`` names an argument (``"set"``), ``value`` its value (``"PATTERN"``),
     ``example`` shows one."""
-    from hpo_gym.episode import repeated
+    from hpo_gym.episode import repeated  # here, not at the top: the CLI's entry module imports no numpy or gymnasium
 
     out: dict[str, str] = {}
     for text in texts:

@@ -332,9 +332,19 @@ def test_the_fold_set_scorer_refuses_a_set_without_a_name_or_named_twice_before_
     script = load_script("grpoformer_fold_checkpoints")
     out = tmp_path / "out"
     for args, message in ((["runs/x/fold{k}/policy.pt"], "give each set as NAME=PATTERN, e.g. s0="),
-                          (["s0=shipped", "s0=shipped"], r"set name(s) ['s0'] given more than once"),
+                          (["s0=shipped", "s0=shipped"], "set name(s) ['s0'] given more than once"),
                           (["s0=runs/x/policy.pt"], "give a pattern with {k} for the fold index")):
         with pytest.raises(SystemExit):
             script.main([*args, "--out", str(out)])
         assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_named_values_keeps_order_and_an_equals_sign_inside_the_value_and_refuses_empty_parts():
+    from hpo_gym.cli import named_values
+
+    parsed = named_values(["b=x/seed=10/p.pt", "a=y"], "set", "s0=PATH", "PATTERN")
+    assert list(parsed.items()) == [("b", "x/seed=10/p.pt"), ("a", "y")]
+    for texts in (["a="], ["=x"], ["a"]):
+        with pytest.raises(ValueError, match=r"give each set as NAME=PATTERN, e.g. s0=PATH"):
+            named_values(texts, "set", "s0=PATH", "PATTERN")

@@ -37,6 +37,20 @@ def test_the_choice_is_adopted_only_below_zero_by_more_than_two_standard_errors(
     assert not adopt
     _, _, adopt = script.verdict(pd.Series([0.001, 0.002, 0.0015]))
     assert not adopt
+    # the standard error is the sample one (ddof=1): these gains pass with the population one (s.e. 0.00023), not with it
+    mean, se, adopt = script.verdict(pd.Series([-0.00115, 0.00015, -0.0005, -0.0005]))
+    assert mean == pytest.approx(-0.0005) and se == pytest.approx(0.000265, abs=1e-6) and not adopt
+
+
+def test_the_shipped_outer_set_is_the_file_the_agent_loads_for_the_fold():
+    from agents.grpoformer.agent import GRPOformerAgent
+    from hpo_gym.suites import load_hpobench_nn
+
+    script = load_script("grpoformer_seed_selection")
+    sel = load_script("grpoformer_inner_selection")
+    agent = GRPOformerAgent()
+    agent.fit([load_hpobench_nn(t) for t in sel.fold_training_tasks(2)], seed=2)
+    assert Path(agent.checkpoint) == script.outer_checkpoint("shipped", 2) and Path(agent.checkpoint).is_file()
 
 
 def test_a_single_seed_or_a_pattern_without_both_folds_is_refused_before_any_run(tmp_path, capsys):
@@ -52,6 +66,32 @@ def test_a_single_seed_or_a_pattern_without_both_folds_is_refused_before_any_run
         script.main(["--inner", f"s0={good}", f"s10={good}", "--outer", "s0=runs/x/policy.pt", "--out", str(tmp_path)])
     assert "{k} for the fold index" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_an_outer_set_trained_on_other_tasks_or_named_like_a_column_or_a_path_is_refused_before_any_run(tmp_path,
+                                                                                                          capsys):
+    """Protocol "all" fits nothing, so an outer pattern with its folds swapped would be played and chosen silently."""
+    import shutil
+
+    from agents.grpoformer.agent import CHECKPOINT_DIR
+
+    script = load_script("grpoformer_seed_selection")
+    sel = load_script("grpoformer_inner_selection")
+    for k in range(4):  # the shipped fold checkpoints, fold 1's and fold 2's swapped
+        dest = tmp_path / "swapped" / f"fold{k}" / "policy.pt"
+        dest.parent.mkdir(parents=True)
+        shutil.copy(script.outer_checkpoint("shipped", {1: 2, 2: 1}.get(k, k)), dest)
+    assert (CHECKPOINT_DIR / "folds").is_dir() and sel.fold_training_tasks(1) != sel.fold_training_tasks(2)
+    good = "runs/x/fold{f}/s/inner{k}of3/policy.pt"
+    inner = ["--inner", f"s0={good}", f"s10={good}", "--out", str(tmp_path / "out")]
+    for outer, message in (([f"x={tmp_path}/swapped/fold{{k}}/policy.pt"], "not on fold 1's training tasks"),
+                           (["chosen=shipped"], "names the table's choice column"),
+                           (["..=shipped"], "it names a folder under --out"),
+                           ([f"x={tmp_path}/none/fold{{k}}/policy.pt"], "no checkpoint at")):
+        with pytest.raises(SystemExit):
+            script.main([*inner, "--outer", *outer])
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def _train(out: Path, train_tasks: list[str], seed: int) -> None:
@@ -90,6 +130,15 @@ def test_the_script_chooses_per_split_and_per_fold_from_in_sample_runs_and_copie
     runs = load_script("grpoformer_inference_settings").checkpoint_regrets(
         {"grpoformer": {}}, tmp_path / "s1/fold2/inner1/policy.pt", inner_val, 12, [100, 101], out / "inner/s1/fold2/inner1")
     assert table.loc[(2, 1, "s1"), "unseen"] == pytest.approx(runs["regret@12"].mean())
+    inner_train = sel.inner_splits(2, 3)[1][0]  # and its in-sample score: the 4 tasks it trained on, nothing else
+    trained = load_script("grpoformer_inference_settings").checkpoint_regrets(
+        {"grpoformer": {}}, tmp_path / "s1/fold2/inner1/policy.pt", inner_train, 12, [100, 101],
+        out / "inner/s1/fold2/inner1-trained")
+    assert sorted(trained.index.get_level_values("task").unique()) == sorted(inner_train)
+    assert table.loc[(2, 1, "s1"), "trained"] == pytest.approx(trained["regret@12"].mean())
+    with pytest.raises(ValueError, match="played='train'"):
+        load_script("grpoformer_inference_settings").inner_policy_runs({"grpoformer": {}}, patterns["s1"], 12, [100],
+                                                                       out / "typo", played="train")
 
     sets = {f"s{s}": f"{tmp_path}/outer{s}/fold{{k}}/policy.pt" for s in (0, 1)}
     outer_table = script.outer_choice(sets, 12, [100, 101], out / "outer")  # the stored runs
