@@ -122,10 +122,12 @@ def outer_sets(ap: argparse.ArgumentParser, texts: list[str]) -> dict[str, str]:
 def outer_choice(sets: dict[str, str], budget: int, seeds: list[int], out: Path) -> pd.DataFrame:
     """In-sample regret@``budget`` of every outer set's fold checkpoint on the fold's 6 training tasks (rows: fold,
     columns: set) and, per fold, the chosen set (lowest; column ``chosen``)."""
-    table = pd.DataFrame({
-        name: {k: checkpoint_regrets({AGENT: {}}, outer_checkpoint(pattern, k), fold_training_tasks(k), budget, seeds,
-                           out / name / f"fold{k}")[f"regret@{budget}"].mean() for k in range(4)}
-        for name, pattern in sets.items()})
+    def in_sample(name: str, pattern: str, k: int) -> float:
+        runs = checkpoint_regrets({AGENT: {}}, outer_checkpoint(pattern, k), fold_training_tasks(k), budget, seeds,
+                                  out / name / f"fold{k}")
+        return float(runs[f"regret@{budget}"].mean())
+
+    table = pd.DataFrame({name: {k: in_sample(name, pattern, k) for k in range(4)} for name, pattern in sets.items()})
     table.index.name = "fold"
     table["chosen"] = table[list(sets)].idxmin(axis=1)
     return table
