@@ -100,6 +100,8 @@ def inner_policy_runs(settings: Mapping[str, Mapping[str, Any]], inner_runs: str
     each inner policy on the 4 tasks it trained on (``"trained"``, stored in ``inner{k}-trained``), with an ``inner``
     column (the inner split): a choice among inner policies may read their in-sample runs without touching the unseen
     ones it is checked on."""
+    if played not in ("unseen", "trained"):  # a typo ("train") played the training tasks as if unseen
+        raise ValueError(f"played={played!r}: give 'unseen' (the split's validation tasks) or 'trained'")
     splits = [(f, k, inner_val, Path(fold_file(inner_runs.replace("{f}", str(f)), k)), inner_train)
               for f in range(4) for k, (inner_train, inner_val) in enumerate(inner_splits(f, 3))]
     for f, k, _, path, inner_train in splits:  # every file before any run: a swapped {f}/{k} played fold 0 first
@@ -111,8 +113,6 @@ def inner_policy_runs(settings: Mapping[str, Mapping[str, Any]], inner_runs: str
         if sorted(trained_on) != sorted(inner_train):
             raise ValueError(f"{path} was trained on {sorted(trained_on)}, not on outer fold {f}'s inner split {k} "
                              f"({sorted(inner_train)}): is the pattern's {{f}} / {{k}} the right way round?")
-    if played not in ("unseen", "trained"):  # a typo ("train") played the training tasks as if unseen
-        raise ValueError(f"played={played!r}: give 'unseen' (the split's validation tasks) or 'trained'")
     suffix = "" if played == "unseen" else "-trained"
     return pd.concat([checkpoint_regrets(settings, path, inner_val if played == "unseen" else inner_train, budget,
                                          seeds, out / f"fold{f}" / f"inner{k}{suffix}").assign(fold=f, inner=k)
