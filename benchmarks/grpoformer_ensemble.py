@@ -74,6 +74,42 @@ class MarginalEnsemble(nn.Module):
         return draw_factorized(logp, n, generator, temperature, greedy), logp[:, None].expand(-1, n, -1, -1)
 
 
+class PooledEnsemble(nn.Module):
+    """Factorized GRPOformer policies that share one candidate pool: each member draws ``ceil(n / M)`` of the ``n``
+    candidates from its own distribution and the pool is shuffled with the run's generator, the first ``n`` kept (a
+    draw from the members' equal-weight mixture that keeps each candidate's own policy). Why not
+    :class:`MarginalEnsemble`: averaging the marginals mixes dimensions across members, so no candidate need be any
+    member's, and the density ratio cannot choose between the members' regions.
+
+    Offers the two calls :class:`GRPOformerAgent`'s torch path makes (``encode``, ``sample``); ``greedy`` (deterministic
+    mode, ``mode_first``) proposes the mode of the averaged marginals, as :class:`MarginalEnsemble` does."""
+
+    autoregressive = False
+
+    def __init__(self, members: list[GRPOformerPolicy]):
+        super().__init__()
+        if any(m.autoregressive for m in members):
+            raise ValueError("PooledEnsemble pools factorized heads; got an autoregressive member")
+        self.members = nn.ModuleList(members)
+
+    def encode(self, f: Features) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [m.encode(f) for m in self.members]
+
+    def sample(self, f: Features, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
+               greedy: bool = False, encoded: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        encoded = encoded if encoded is not None else self.encode(f)
+        member_logp = torch.stack([m._masked_logp(head_in, f.bin_mask, f.dim_mask)
+                                   for m, (_, head_in) in zip(self.members, encoded)])  # (M, N, D, K)
+        if greedy:
+            logp = torch.logsumexp(member_logp, 0) - math.log(len(self.members))
+            return draw_factorized(logp, n, generator, temperature, True), logp[:, None].expand(-1, n, -1, -1)
+        share = -(-n // len(self.members))
+        bins = torch.cat([draw_factorized(lp, share, generator, temperature) for lp in member_logp], 1)  # (N, M*share, D)
+        owner = torch.arange(len(self.members)).repeat_interleave(share)
+        keep = torch.randperm(len(owner), generator=generator)[:n]
+        return bins[:, keep], member_logp[owner[keep]].permute(1, 0, 2, 3)
+
+
 def ensemble_agent(patterns: list[str]) -> type[GRPOformerAgent]:
     """A GRPOformer agent class whose ``fit`` loads fold ``seed``'s checkpoint of every pattern as one ensemble."""
 

@@ -348,3 +348,47 @@ def test_named_values_keeps_order_and_an_equals_sign_inside_the_value_and_refuse
     for texts in (["a="], ["=x"], ["a"]):
         with pytest.raises(ValueError, match=r"give each set as NAME=PATTERN, e.g. s0=PATH"):
             named_values(texts, "set", "s0=PATH", "PATTERN")
+
+
+def test_the_pooled_ensemble_stage_scores_each_split_against_its_own_members(tmp_path, capsys):
+    """``grpoformer_pooled_ensemble.py``'s inner stage on two seeds' (untrained, saved) inner policies: every split's
+    gain is the pooled ensemble's unseen regret minus the mean of the same two policies alone on the same tasks and
+    seeds, the verdict follows the largest size, and a bad size or group is refused before any run."""
+    import json
+
+    import torch
+
+    from agents.grpoformer.policy import GRPOformerPolicy, save_policy
+
+    script = load_script("grpoformer_pooled_ensemble")
+    patterns = {}
+    for name, seed in (("a", 0), ("b", 1)):
+        for f in range(4):
+            for k, (inner_train, _) in enumerate(script.inner_splits(f, 3)):
+                torch.manual_seed(seed * 100 + f * 10 + k)
+                (tmp_path / name / f"fold{f}").mkdir(parents=True, exist_ok=True)
+                save_policy(GRPOformerPolicy().eval(), tmp_path / name / f"fold{f}" / f"inner{k}.pt",
+                            {"train_tasks": inner_train})
+        patterns[name] = str(tmp_path / name / "fold{f}" / "inner{k}.pt")
+    table, result = script.inner_stage(patterns, [2], 11, [100], tmp_path / "out", 1)
+    alone = [script.inner_policy_runs({script.AGENT: {}}, p, 11, [100], tmp_path / "out" / "members" / n,
+                                      played="unseen").groupby(["fold", "inner"])["regret@11"].mean()
+             for n, p in patterns.items()]
+    two = table.xs(2, level="members")
+    assert len(two) == 12
+    assert two["members' mean"].to_numpy() == pytest.approx(((alone[0] + alone[1]) / 2).loc[two.index].to_numpy())
+    assert two["gain"].to_numpy() == pytest.approx((two["pooled"] - two["members' mean"]).to_numpy())
+    assert (two["pooled"] != two["members' mean"]).any()  # the pool plays its own proposals, not a member's runs
+    mean, se = two["gain"].mean(), two["gain"].std(ddof=1) / 12 ** 0.5
+    assert result["adopted"] == (mean < -2 * se) == result["passes"][2]
+
+    argv = ["--inner", *(f"{n}={p}" for n, p in patterns.items()), "--out", str(tmp_path / "cli")]
+    for extra, message in ((["--sizes", "3"], "between 2 and the 2 --inner seeds"),
+                           (["--sizes", "2", "--outer", "s0=shipped", "--groups", "g=s0,s9"], "unknown: s9")):
+        with pytest.raises(SystemExit):
+            script.main(argv + extra)
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists()
+    assert script.main(argv + ["--sizes", "2", "--seeds", "1", "--budget", "11"]) == 0
+    verdict = json.loads((tmp_path / "cli" / "verdict.json").read_text())
+    assert verdict["adopted"] == verdict["passes"]["2"] and verdict["sizes"] == [2]

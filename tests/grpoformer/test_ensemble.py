@@ -74,3 +74,55 @@ def test_the_ensembles_fingerprint_is_its_member_sets_files(tmp_path):
                    for key, patterns in (("a", [a]), ("b", [b]), ("ab", [a, b]))}
     assert len(set(fingerprint.values())) == 3
     assert module.ensemble_agent([a])().fingerprint == fingerprint["a"]  # the same files: the same runs
+
+
+@torch.no_grad()
+def test_pooled_candidates_are_each_drawn_by_one_member_with_that_members_distribution():
+    """Each of the n candidates comes from one member (``ceil(n / M)`` drawn per member, shuffled, n kept), and its
+    returned log-probabilities are its own member's, so the pool is a mixture that keeps every candidate a member's."""
+    PooledEnsemble = _ensemble_module().PooledEnsemble
+    f = history_features(SPACE, n_trials=4)
+    members = _members(3)
+    bins, logp = PooledEnsemble(members).sample(f, 8, torch.Generator().manual_seed(0))
+    assert bins.shape == (1, 8, bins.shape[-1]) and logp.shape[:2] == (1, 8)
+    member_logp = [m.sample(f, 1, torch.Generator().manual_seed(0))[1][0, 0] for m in members]
+    owners = [next(i for i, lp in enumerate(member_logp) if torch.allclose(logp[0, g], lp)) for g in range(8)]
+    assert max(owners.count(i) for i in range(3)) <= 3 and len(set(owners)) == 3  # ceil(8 / 3) = 3 per member at most
+    d = len(SPACE)
+    for g, i in enumerate(owners):  # every drawn bin is one its owner gives probability to
+        assert torch.isfinite(member_logp[i][torch.arange(d), bins[0, g, :d]]).all()
+
+
+@torch.no_grad()
+def test_pooled_draws_follow_the_equal_weight_mixture():
+    """A sampling check: over many pools, the frequency of each bin of a dimension matches the mean of the members'
+    probabilities (the mixture), not any one member's."""
+    from agents.grpoformer.agent import CHECKPOINT_DIR
+    from agents.grpoformer.policy import load_policy
+
+    PooledEnsemble = _ensemble_module().PooledEnsemble
+    f = history_features(SPACE, n_trials=4)
+    members = [load_policy(p)[0] for p in sorted((CHECKPOINT_DIR / "folds").glob("*.pt"))[:2]]  # trained: they differ
+    gen = torch.Generator().manual_seed(3)
+    draws = torch.cat([PooledEnsemble(members).sample(f, 8, gen)[0][0] for _ in range(1500)])  # (12000, D)
+    probs = torch.stack([m.sample(f, 1)[1][0, 0].exp() for m in members])  # (M, D, K)
+    depth = 1  # the ordinal dimension: 3 bins
+    freq = torch.bincount(draws[:, depth], minlength=probs.shape[-1]).double() / len(draws)
+    mixture = probs[:, depth].mean(0).double()
+    assert torch.allclose(freq, mixture, atol=0.02)
+    assert (probs[:, depth] - mixture).abs().max() > 0.2  # the members differ there, so the check can tell them apart
+
+
+def test_pooled_agent_refuses_members_trained_on_different_tasks(tmp_path):
+    from agents.grpoformer.policy import save_policy
+
+    module = load_script("grpoformer_pooled_ensemble")
+    paths = []
+    for i, tasks in enumerate((["kc1", "car"], ["kc1", "segment"])):
+        torch.manual_seed(i)
+        paths.append(str(tmp_path / f"m{i}.pt"))
+        save_policy(GRPOformerPolicy().eval(), paths[-1], {"train_tasks": tasks})
+    with pytest.raises(ValueError, match="different task sets"):
+        module.PooledAgent(paths)
+    agent = module.PooledAgent(paths[:1] * 2)
+    assert agent.trained_on == ("kc1", "car") and len(agent.policy.members) == 2
