@@ -76,8 +76,10 @@ class MarginalEnsemble(nn.Module):
 
 class PooledEnsemble(nn.Module):
     """Factorized GRPOformer policies that share one candidate pool: each member draws ``ceil(n / M)`` of the ``n``
-    candidates from its own distribution and the pool is shuffled with the run's generator, the first ``n`` kept (a
-    draw from the members' equal-weight mixture that keeps each candidate's own policy). Why not
+    candidates from its own distribution and the pool is shuffled with the run's generator, the first ``n`` kept: each
+    candidate is a draw from the members' equal-weight mixture and keeps its own policy's joint draw, while the pool is
+    stratified (a member supplies at most ``ceil(n / M)``, not a multinomial count). With several states (``N > 1``)
+    one shuffle serves them all (the agent samples one state at a time). Why not
     :class:`MarginalEnsemble`: averaging the marginals mixes dimensions across members, so no candidate need be any
     member's, and the density ratio cannot choose between the members' regions.
 

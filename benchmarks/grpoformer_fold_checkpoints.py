@@ -108,6 +108,20 @@ def stage_agent(pattern: str, select: str = "first-new") -> Callable[[], GRPOfor
     return partial(GRPOformerAgent, checkpoint_of(pattern), select=select)
 
 
+def targets_columns(table: pd.DataFrame, per_task: pd.DataFrame, budget: int) -> pd.DataFrame:
+    """``table`` (one row per agent, with ``regret@{budget}``) with the targets' columns, from the same harness run:
+    ``x tpe`` when TPE ran, and ``beats random`` (tasks of ``per_task``, one column per agent) when Random ran, by the
+    harness's own rule (BtR: ties at the stored precision do not count)."""
+    table = table.copy()
+    if "tpe" in table.index:
+        table["x tpe"] = table[f"regret@{budget}"] / table.loc["tpe", f"regret@{budget}"]
+    if "random" in per_task.columns:
+        btr = beats_random_ratio(per_task.T)
+        table["beats random"] = [f"{round(btr[a] * len(per_task))}/{len(per_task)}" if a != "random" else "-"
+                                 for a in table.index]
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("stages", nargs="+", help="NAME=PATTERN, e.g. 250='runs/x/fold{k}/policy_250.pt', or NAME=shipped "
@@ -142,12 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"diff vs {first}": diff.mean(), "paired s.e.": diff.std(ddof=1) / np.sqrt(len(diff))})
     table = pd.DataFrame(rows).set_index("stage")
     per_task = pd.DataFrame({a: at[args.budget].loc[a].groupby("task").mean() for a in agents})
-    if "tpe" in agents:  # the targets' unit, from the same harness run
-        table["x tpe"] = table[f"regret@{args.budget}"] / table.loc["tpe", f"regret@{args.budget}"]
-    if "random" in agents:  # the harness's own rule (BtR: ties at the stored precision do not count)
-        btr = beats_random_ratio(per_task.T)
-        table["beats random"] = [f"{round(btr[a] * len(per_task))}/{len(per_task)}" if a != "random" else "-"
-                                 for a in table.index]
+    table = targets_columns(table, per_task, args.budget)
     print(table.to_markdown(floatfmt=".4f"))
     print()
     print(per_task.to_markdown(floatfmt=".4f"))

@@ -46,18 +46,24 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from grpoformer_ensemble import PooledEnsemble  # noqa: E402
-from grpoformer_fold_checkpoints import fold_sets, stage_agent  # noqa: E402
+from grpoformer_fold_checkpoints import fold_sets, stage_agent, targets_columns  # noqa: E402
 from grpoformer_inference_settings import inner_policy_runs  # noqa: E402
 from grpoformer_inner_selection import inner_splits  # noqa: E402
 from grpoformer_recipe_unseen import AGENT, inner_play_options, parsed_patterns  # noqa: E402
 from grpoformer_seed_selection import ADOPT_SES, outer_checkpoint, verdict  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
-from agents.grpoformer.agent import GRPOformerAgent, fold_file, load_fold_policy  # noqa: E402
+from agents.grpoformer.agent import (GRPOformerAgent, check_fold_checkpoint, fold_file, load_fold_policy,  # noqa: E402
+                                     trained_warm_start)
 from agents.grpoformer.policy import load_policy  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
-from hpo_gym.benchmark.metrics import beats_random_ratio, regret_by_run, require_finished_runs  # noqa: E402
+from hpo_gym.benchmark.metrics import regret_by_run, require_finished_runs  # noqa: E402
 from hpo_gym.cli import named_values, positive_int, run_script  # noqa: E402
 from hpo_gym.fingerprint import files_fingerprint  # noqa: E402
+
+
+#: Version of :class:`PooledEnsemble`'s draw (ceil(n / M) per member, one shuffle, the first n kept), part of the
+#: fingerprint: bump it when the draw changes, so that stored runs of the old one are not handed out as the new one's.
+POOL_SCHEME = 1
 
 
 class PooledAgent(GRPOformerAgent):
@@ -83,6 +89,9 @@ class PooledAgent(GRPOformerAgent):
         if len(trained) != 1:
             raise ValueError(f"pooled members were trained on different task sets {sorted(trained)}: a member trained "
                              "on a task another member holds out would score it in-sample")
+        if any(trained_warm_start(meta) for _, meta in loaded):
+            raise ValueError("a pooled member was trained with --warm-start (it opens runs with a portfolio the pool "
+                             "does not build): pool members trained without it")
         self.policy, self.meta = PooledEnsemble([p for p, _ in loaded]).eval(), loaded[0][1]
 
     def fit(self, train_objectives, seed: int = 0) -> None:
@@ -93,12 +102,28 @@ class PooledAgent(GRPOformerAgent):
         self._pool([load_fold_policy(p, train_objectives, seed, self.device) for p in self.fold_checkpoints[seed]])
 
     def check_plan(self, protocol, held_out_by_fold, task_names) -> None:
-        """Members are checked when ``fit`` loads them (``load_fold_policy``)."""
+        """Before a k-fold benchmark runs: every fold has members, each trained on exactly the fold's training tasks
+        (``fit`` would refuse them one fold at a time, after other folds' runs were stored)."""
+        if protocol != "kfold":
+            return
+        if not self.fold_checkpoints:
+            raise ValueError("a k-fold benchmark needs the members per fold: PooledAgent(fold_checkpoints={fold: files})")
+        for k, held in held_out_by_fold.items():
+            if k not in self.fold_checkpoints:
+                raise ValueError(f"no pooled members for fold {k} (given for folds {sorted(self.fold_checkpoints)})")
+            train = [t for t in task_names if t not in held]
+            for path in self.fold_checkpoints[k]:
+                check_fold_checkpoint(path, load_policy(path, "cpu")[1].get("train_tasks", []), train, k)
 
     @property
     def fingerprint(self) -> str:
-        files = self.member_files or [p for k in sorted(self.fold_checkpoints) for p in self.fold_checkpoints[k]]
-        return files_fingerprint(files) + "+pooled" + self.selection_tag + self.play_tag
+        """The members' files (per fold, in order), the pooling scheme's version (stored runs of another scheme are
+        not this one's) and the play settings."""
+        if self.member_files:
+            files = files_fingerprint(self.member_files)
+        else:
+            files = "|".join(f"{k}:{files_fingerprint(v)}" for k, v in sorted(self.fold_checkpoints.items()))
+        return files + f"+pooled(v{POOL_SCHEME})" + self.selection_tag + self.play_tag
 
 
 def pooled_inner_runs(patterns: Sequence[str], budget: int, seeds: list[int], out: Path, jobs: int) -> pd.DataFrame:
@@ -122,14 +147,15 @@ def inner_stage(patterns: dict[str, str], sizes: list[int], budget: int, seeds: 
     names = list(patterns)
     alone = {name: inner_policy_runs({AGENT: {}}, pattern, budget, seeds, out / "members" / name, played="unseen")
              .groupby(["fold", "inner"])[f"regret@{budget}"].mean() for name, pattern in patterns.items()}
-    rows, passes = [], {}
+    rows, passes, gains = [], {}, {}
     for m in sizes:
         pooled = pooled_inner_runs([patterns[n] for n in names[:m]], budget, seeds, out / f"pooled{m}", jobs)
         per_split = pooled.groupby(["fold", "inner"])["regret"].mean()
         members = pd.concat([alone[n] for n in names[:m]], axis=1).mean(axis=1)
         gain = per_split - members
         mean, se, ok = verdict(gain)
-        passes[m] = ok
+        passes[m], gains[m] = ok, {"pooled": float(per_split.mean()), "members' mean": float(members.mean()),
+                                   "mean gain": mean, "gain s.e.": se}
         rows += [{"members": m, "fold": f, "inner": k, "pooled": per_split[(f, k)], "members' mean": members[(f, k)],
                   "gain": gain[(f, k)]} for f, k in per_split.index]
         print(f"pooled {m} ({', '.join(names[:m])}): unseen regret@{budget} {per_split.mean():.4f} against its members' "
@@ -138,7 +164,7 @@ def inner_stage(patterns: dict[str, str], sizes: list[int], budget: int, seeds: 
     adopted = passes[max(sizes)]
     ship = min(m for m in sizes if passes[m]) if adopted else None
     return pd.DataFrame(rows).set_index(["members", "fold", "inner"]), {"adopted": adopted, "ship_members": ship,
-                                                                         "passes": passes}
+                                                                         "passes": passes, "gains": gains}
 
 
 def heldout_stage(sets: dict[str, str], groups: dict[str, list[str]], budget: int, seeds: int, out: Path,
@@ -155,16 +181,20 @@ def heldout_stage(sets: dict[str, str], groups: dict[str, list[str]], budget: in
     require_finished_runs(df, out)
     final = regret_by_run(df, budget)
     per_task = pd.DataFrame({a: final.loc[a].groupby("task").mean() for a in agents})
-    btr = beats_random_ratio(per_task.T)
-    table = pd.DataFrame({f"regret@{budget}": per_task.mean(), "x tpe": per_task.mean() / per_task["tpe"].mean(),
-                          "beats random": [f"{round(btr[a] * len(per_task))}/{len(per_task)}" if a != "random" else "-"
-                                           for a in per_task.columns]})
+    table = targets_columns(pd.DataFrame({f"regret@{budget}": per_task.mean()}), per_task, budget)
     for g, names in groups.items():
         members = pd.concat([final.loc[f"grpoformer@{n}"] for n in names], axis=1).mean(axis=1)
         diff = final.loc[f"pooled@{g}"] - members
-        table.loc[f"pooled@{g}", "vs members' mean"] = f"{diff.mean():+.4f} ± {diff.std(ddof=1) / np.sqrt(len(diff)):.4f}"
-        table.loc[f"pooled@{g}", "members' mean"] = f"{members.mean():.4f}"
+        table.loc[f"pooled@{g}", "members' mean"] = members.mean()
+        table.loc[f"pooled@{g}", "vs members' mean"] = diff.mean()
+        table.loc[f"pooled@{g}", "paired s.e."] = diff.std(ddof=1) / np.sqrt(len(diff))
     return table, per_task
+
+
+def json_records(frame: pd.DataFrame) -> list[dict]:
+    """``frame``'s rows as JSON-ready dicts: numbers as numbers, a missing cell as ``null`` (bare NaN is no JSON)."""
+    return [{k: (None if isinstance(v, float) and np.isnan(v) else v.item() if isinstance(v, np.generic) else v)
+             for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def parsed_groups(ap: argparse.ArgumentParser, texts: list[str], sets: Mapping[str, str]) -> dict[str, list[str]]:
@@ -174,6 +204,8 @@ def parsed_groups(ap: argparse.ArgumentParser, texts: list[str], sets: Mapping[s
     except ValueError as err:
         ap.error(str(err))
     for g, names in groups.items():
+        if len(set(names)) != len(names):
+            ap.error(f"--groups {g}: a set is named twice in {names}; pool each set once")
         unknown = [n for n in names if n not in sets]
         if unknown or len(names) < 2:
             ap.error(f"--groups {g}: give at least two of --outer's set names ({', '.join(sets)}); "
@@ -215,10 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         print(heldout.to_markdown(floatfmt=".4f"))
         print()
         print(per_task.to_markdown(floatfmt=".4f"))
-        result["heldout"] = heldout.astype(str).to_dict()
+        result["heldout"] = json_records(heldout.reset_index(names="agent"))
+    result["splits"] = json_records(table.reset_index())
     out.mkdir(parents=True, exist_ok=True)
-    (out / "verdict.json").write_text(json.dumps({"inner": patterns, "sizes": sizes, **result,
-                                                  "passes": {str(k): v for k, v in result["passes"].items()}}, indent=1))
+    (out / "verdict.json").write_text(json.dumps(
+        {"inner": patterns, "sizes": sizes, "budget": args.budget, "seeds": list(range(100, 100 + args.seeds)), **result,
+         "passes": {str(k): v for k, v in result["passes"].items()},
+         "gains": {str(k): v for k, v in result["gains"].items()}}, indent=1, allow_nan=False))
     return 0
 
 

@@ -351,9 +351,10 @@ def test_named_values_keeps_order_and_an_equals_sign_inside_the_value_and_refuse
 
 
 def test_the_pooled_ensemble_stage_scores_each_split_against_its_own_members(tmp_path, capsys):
-    """``grpoformer_pooled_ensemble.py``'s inner stage on two seeds' (untrained, saved) inner policies: every split's
-    gain is the pooled ensemble's unseen regret minus the mean of the same two policies alone on the same tasks and
-    seeds, the verdict follows the largest size, and a bad size or group is refused before any run."""
+    """``grpoformer_pooled_ensemble.py``'s inner stage on three seeds' (untrained, saved) inner policies: every split's
+    gain is the pooled ensemble's unseen regret minus the mean of the same policies alone on the same tasks and seeds,
+    the largest size decides and the smallest passing size ships, the verdict file is strict JSON with every split, and
+    a bad size or group is refused before any run."""
     import json
 
     import torch
@@ -362,7 +363,7 @@ def test_the_pooled_ensemble_stage_scores_each_split_against_its_own_members(tmp
 
     script = load_script("grpoformer_pooled_ensemble")
     patterns = {}
-    for name, seed in (("a", 0), ("b", 1)):
+    for name, seed in (("a", 0), ("b", 1), ("c", 2)):
         for f in range(4):
             for k, (inner_train, _) in enumerate(script.inner_splits(f, 3)):
                 torch.manual_seed(seed * 100 + f * 10 + k)
@@ -370,25 +371,59 @@ def test_the_pooled_ensemble_stage_scores_each_split_against_its_own_members(tmp
                 save_policy(GRPOformerPolicy().eval(), tmp_path / name / f"fold{f}" / f"inner{k}.pt",
                             {"train_tasks": inner_train})
         patterns[name] = str(tmp_path / name / "fold{f}" / "inner{k}.pt")
-    table, result = script.inner_stage(patterns, [2], 11, [100], tmp_path / "out", 1)
+    table, result = script.inner_stage(patterns, [2, 3], 11, [100], tmp_path / "out", 1)
     alone = [script.inner_policy_runs({script.AGENT: {}}, p, 11, [100], tmp_path / "out" / "members" / n,
                                       played="unseen").groupby(["fold", "inner"])["regret@11"].mean()
              for n, p in patterns.items()]
-    two = table.xs(2, level="members")
-    assert len(two) == 12
-    assert two["members' mean"].to_numpy() == pytest.approx(((alone[0] + alone[1]) / 2).loc[two.index].to_numpy())
-    assert two["gain"].to_numpy() == pytest.approx((two["pooled"] - two["members' mean"]).to_numpy())
-    assert (two["pooled"] != two["members' mean"]).any()  # the pool plays its own proposals, not a member's runs
-    mean, se = two["gain"].mean(), two["gain"].std(ddof=1) / 12 ** 0.5
-    assert result["adopted"] == (mean < -2 * se) == result["passes"][2]
+    for m in (2, 3):
+        split = table.xs(m, level="members")
+        assert len(split) == 12
+        assert split["members' mean"].to_numpy() == pytest.approx((sum(alone[:m]) / m).loc[split.index].to_numpy())
+        assert split["gain"].to_numpy() == pytest.approx((split["pooled"] - split["members' mean"]).to_numpy())
+        assert (split["pooled"] != split["members' mean"]).any()  # the pool plays its own proposals
+        mean, se = split["gain"].mean(), split["gain"].std(ddof=1) / 12 ** 0.5
+        assert result["passes"][m] == (mean < -2 * se)
+        assert result["gains"][m]["mean gain"] == pytest.approx(mean)
+    assert result["adopted"] == result["passes"][3]  # the largest size decides
+    assert result["ship_members"] == (min(m for m in (2, 3) if result["passes"][m]) if result["adopted"] else None)
 
     argv = ["--inner", *(f"{n}={p}" for n, p in patterns.items()), "--out", str(tmp_path / "cli")]
-    for extra, message in ((["--sizes", "3"], "between 2 and the 2 --inner seeds"),
-                           (["--sizes", "2", "--outer", "s0=shipped", "--groups", "g=s0,s9"], "unknown: s9")):
+    for extra, message in ((["--sizes", "4"], "between 2 and the 3 --inner seeds"),
+                           (["--outer", "s0=shipped", "--groups", "g=s0,s9"], "unknown: s9"),
+                           (["--outer", "s0=shipped", "--groups", "g=s0,s0"], "a set is named twice")):
         with pytest.raises(SystemExit):
-            script.main(argv + extra)
+            script.main(argv + ["--sizes", "2,3", "--seeds", "1", "--budget", "11"] + extra)
         assert message in capsys.readouterr().err
     assert not (tmp_path / "cli").exists()
-    assert script.main(argv + ["--sizes", "2", "--seeds", "1", "--budget", "11"]) == 0
-    verdict = json.loads((tmp_path / "cli" / "verdict.json").read_text())
-    assert verdict["adopted"] == verdict["passes"]["2"] and verdict["sizes"] == [2]
+    assert script.main(argv + ["--sizes", "2,3", "--seeds", "1", "--budget", "11"]) == 0
+    verdict = json.loads((tmp_path / "cli" / "verdict.json").read_text())  # json refuses bare NaN: strict JSON
+    assert verdict["adopted"] == verdict["passes"]["3"] and verdict["sizes"] == [2, 3]
+    assert len(verdict["splits"]) == 24 and {"pooled", "members' mean", "gain"} <= set(verdict["splits"][0])
+
+
+def test_a_pooled_agent_is_refused_before_a_kfold_run_when_a_member_trained_on_another_fold(tmp_path):
+    """The pooled agent checks every fold's members before the benchmark runs (``check_plan``), and its fingerprint
+    changes with any member file, so stored runs of other members are not handed out as its own."""
+    import torch
+
+    from agents.grpoformer.policy import GRPOformerPolicy, save_policy
+    from hpo_gym.suites import HPOBENCH_NN_TASKS
+
+    script = load_script("grpoformer_pooled_ensemble")
+    tasks = list(HPOBENCH_NN_TASKS)
+    held = {k: tasks[2 * k: 2 * k + 2] for k in range(4)}
+    files = {}
+    for k in range(4):
+        for i in range(2):
+            torch.manual_seed(10 * k + i)
+            files[k, i] = str(tmp_path / f"m{i}_fold{k}.pt")
+            save_policy(GRPOformerPolicy().eval(), files[k, i], {"train_tasks": [t for t in tasks if t not in held[k]]})
+    right = {k: [files[k, 0], files[k, 1]] for k in range(4)}
+    script.PooledAgent(fold_checkpoints=right).check_plan("kfold", held, tasks)
+    swapped = {**right, 2: [files[2, 0], files[3, 1]]}
+    with pytest.raises(ValueError, match="not on fold 2's training tasks"):
+        script.PooledAgent(fold_checkpoints=swapped).check_plan("kfold", held, tasks)
+    with pytest.raises(ValueError, match="no pooled members for fold 3"):
+        script.PooledAgent(fold_checkpoints={k: right[k] for k in range(3)}).check_plan("kfold", held, tasks)
+    prints = {script.PooledAgent(fold_checkpoints=c).fingerprint for c in (right, swapped, {**right, 0: right[0][::-1]})}
+    assert len(prints) == 3 and script.PooledAgent(fold_checkpoints=right).fingerprint in prints

@@ -76,41 +76,65 @@ def test_the_ensembles_fingerprint_is_its_member_sets_files(tmp_path):
     assert module.ensemble_agent([a])().fingerprint == fingerprint["a"]  # the same files: the same runs
 
 
+class _Peaked(GRPOformerPolicy):
+    """A policy that puts almost all of the ordinal dimension's mass on one bin, so a draw names its member."""
+
+    def __init__(self, favourite: int):
+        super().__init__()
+        self.favourite = favourite
+
+    def _masked_logp(self, head_in, bin_mask, dim_mask):
+        logp = super()._masked_logp(head_in, bin_mask, dim_mask)
+        boost = torch.zeros_like(logp)
+        boost[..., DEPTH, self.favourite] = 30.0
+        return torch.log_softmax(logp + boost, -1)
+
+
+#: The ordinal dimension of SPACE (3 bins): each :class:`_Peaked` member favours another of its bins.
+DEPTH = 1
+
+
 @torch.no_grad()
-def test_pooled_candidates_are_each_drawn_by_one_member_with_that_members_distribution():
-    """Each of the n candidates comes from one member (``ceil(n / M)`` drawn per member, shuffled, n kept), and its
-    returned log-probabilities are its own member's, so the pool is a mixture that keeps every candidate a member's."""
+def test_each_pooled_candidate_comes_with_its_own_members_log_probabilities():
+    """Every candidate is one member's draw and is returned with that member's log-probabilities: with members that
+    each favour another bin, the bin a candidate drew is the mode of the log-probabilities returned for it."""
     PooledEnsemble = _ensemble_module().PooledEnsemble
     f = history_features(SPACE, n_trials=4)
-    members = _members(3)
-    bins, logp = PooledEnsemble(members).sample(f, 8, torch.Generator().manual_seed(0))
-    assert bins.shape == (1, 8, bins.shape[-1]) and logp.shape[:2] == (1, 8)
-    member_logp = [m.sample(f, 1, torch.Generator().manual_seed(0))[1][0, 0] for m in members]
-    owners = [next(i for i, lp in enumerate(member_logp) if torch.allclose(logp[0, g], lp)) for g in range(8)]
-    assert max(owners.count(i) for i in range(3)) <= 3 and len(set(owners)) == 3  # ceil(8 / 3) = 3 per member at most
-    d = len(SPACE)
-    for g, i in enumerate(owners):  # every drawn bin is one its owner gives probability to
-        assert torch.isfinite(member_logp[i][torch.arange(d), bins[0, g, :d]]).all()
+    torch.manual_seed(0)
+    members = [_Peaked(i).eval() for i in range(3)]
+    for seed in range(20):
+        bins, logp = PooledEnsemble(members).sample(f, 8, torch.Generator().manual_seed(seed))
+        assert bins.shape == (1, 8, bins.shape[-1]) and logp.shape[:2] == (1, 8)
+        drawn = bins[0, :, DEPTH]
+        assert torch.equal(drawn, logp[0, :, DEPTH].argmax(-1))
+        assert max(int((drawn == i).sum()) for i in range(3)) <= 3  # ceil(8 / 3) candidates per member at most
 
 
 @torch.no_grad()
 def test_pooled_draws_follow_the_equal_weight_mixture():
-    """A sampling check: over many pools, the frequency of each bin of a dimension matches the mean of the members'
-    probabilities (the mixture), not any one member's."""
+    """Sampling checks: with one candidate per pool (only the shuffle decides which member supplies it) each of three
+    members supplies a third of the draws; and over many pools of trained policies each bin's frequency matches the
+    mean of the members' probabilities (the mixture), not any one member's."""
     from agents.grpoformer.agent import CHECKPOINT_DIR
     from agents.grpoformer.policy import load_policy
 
     PooledEnsemble = _ensemble_module().PooledEnsemble
     f = history_features(SPACE, n_trials=4)
+    torch.manual_seed(0)
+    peaked = PooledEnsemble([_Peaked(i).eval() for i in range(3)])
+    gen = torch.Generator().manual_seed(1)
+    single = torch.cat([peaked.sample(f, 1, gen)[0][0, :, DEPTH] for _ in range(3000)])
+    assert torch.allclose(torch.bincount(single, minlength=3).double() / len(single), torch.full((3,), 1 / 3,
+                                                                                                  dtype=torch.float64), atol=0.03)
+
     members = [load_policy(p)[0] for p in sorted((CHECKPOINT_DIR / "folds").glob("*.pt"))[:2]]  # trained: they differ
     gen = torch.Generator().manual_seed(3)
     draws = torch.cat([PooledEnsemble(members).sample(f, 8, gen)[0][0] for _ in range(1500)])  # (12000, D)
     probs = torch.stack([m.sample(f, 1)[1][0, 0].exp() for m in members])  # (M, D, K)
-    depth = 1  # the ordinal dimension: 3 bins
-    freq = torch.bincount(draws[:, depth], minlength=probs.shape[-1]).double() / len(draws)
-    mixture = probs[:, depth].mean(0).double()
+    freq = torch.bincount(draws[:, DEPTH], minlength=probs.shape[-1]).double() / len(draws)
+    mixture = probs[:, DEPTH].mean(0).double()
     assert torch.allclose(freq, mixture, atol=0.02)
-    assert (probs[:, depth] - mixture).abs().max() > 0.2  # the members differ there, so the check can tell them apart
+    assert (probs[:, DEPTH] - mixture).abs().max() > 0.2  # the members differ there, so the check can tell them apart
 
 
 def test_pooled_agent_refuses_members_trained_on_different_tasks(tmp_path):
