@@ -59,22 +59,25 @@ class MarginalEnsemble(nn.Module):
     def __init__(self, members: list[GRPOformerPolicy]):
         super().__init__()
         if any(m.autoregressive for m in members):
-            raise ValueError("MarginalEnsemble averages factorized heads; got an autoregressive member")
+            raise ValueError(f"{type(self).__name__} combines factorized heads; got an autoregressive member")
         self.members = nn.ModuleList(members)
 
     def encode(self, f: Features) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return [m.encode(f) for m in self.members]
 
+    def member_logp(self, f: Features, encoded: list | None = None) -> torch.Tensor:
+        """Every member's per-dimension bin log-probabilities, ``(M, N, D, K)``."""
+        encoded = encoded if encoded is not None else self.encode(f)
+        return torch.stack([m._masked_logp(head_in, f.bin_mask, f.dim_mask)
+                            for m, (_, head_in) in zip(self.members, encoded)])
+
     def sample(self, f: Features, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
                greedy: bool = False, encoded: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        encoded = encoded if encoded is not None else self.encode(f)
-        member_logp = torch.stack([m._masked_logp(head_in, f.bin_mask, f.dim_mask)
-                                   for m, (_, head_in) in zip(self.members, encoded)])
-        logp = torch.logsumexp(member_logp, 0) - math.log(len(self.members))  # log of the mean probability
+        logp = torch.logsumexp(self.member_logp(f, encoded), 0) - math.log(len(self.members))  # log of the mean
         return draw_factorized(logp, n, generator, temperature, greedy), logp[:, None].expand(-1, n, -1, -1)
 
 
-class PooledEnsemble(nn.Module):
+class PooledEnsemble(MarginalEnsemble):
     """Factorized GRPOformer policies that share one candidate pool: each member draws ``ceil(n / M)`` of the ``n``
     candidates from its own distribution and the pool is shuffled with the run's generator, the first ``n`` kept: each
     candidate is a draw from the members' equal-weight mixture and keeps its own policy's joint draw, while the pool is
@@ -83,28 +86,14 @@ class PooledEnsemble(nn.Module):
     :class:`MarginalEnsemble`: averaging the marginals mixes dimensions across members, so no candidate need be any
     member's, and the density ratio cannot choose between the members' regions.
 
-    Offers the two calls :class:`GRPOformerAgent`'s torch path makes (``encode``, ``sample``); ``greedy`` (deterministic
-    mode, ``mode_first``) proposes the mode of the averaged marginals, as :class:`MarginalEnsemble` does."""
-
-    autoregressive = False
-
-    def __init__(self, members: list[GRPOformerPolicy]):
-        super().__init__()
-        if any(m.autoregressive for m in members):
-            raise ValueError("PooledEnsemble pools factorized heads; got an autoregressive member")
-        self.members = nn.ModuleList(members)
-
-    def encode(self, f: Features) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return [m.encode(f) for m in self.members]
+    ``greedy`` (deterministic mode, ``mode_first``) proposes the mode of the averaged marginals, as
+    :class:`MarginalEnsemble` does."""
 
     def sample(self, f: Features, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
                greedy: bool = False, encoded: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        encoded = encoded if encoded is not None else self.encode(f)
-        member_logp = torch.stack([m._masked_logp(head_in, f.bin_mask, f.dim_mask)
-                                   for m, (_, head_in) in zip(self.members, encoded)])  # (M, N, D, K)
         if greedy:
-            logp = torch.logsumexp(member_logp, 0) - math.log(len(self.members))
-            return draw_factorized(logp, n, generator, temperature, True), logp[:, None].expand(-1, n, -1, -1)
+            return super().sample(f, n, generator, temperature, True, encoded)
+        member_logp = self.member_logp(f, encoded)  # (M, N, D, K)
         share = -(-n // len(self.members))
         bins = torch.cat([draw_factorized(lp, share, generator, temperature) for lp in member_logp], 1)  # (N, M*share, D)
         owner = torch.arange(len(self.members)).repeat_interleave(share)

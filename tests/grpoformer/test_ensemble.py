@@ -108,6 +108,9 @@ def test_each_pooled_candidate_comes_with_its_own_members_log_probabilities():
         drawn = bins[0, :, DEPTH]
         assert torch.equal(drawn, logp[0, :, DEPTH].argmax(-1))
         assert max(int((drawn == i).sum()) for i in range(3)) <= 3  # ceil(8 / 3) candidates per member at most
+    module = _ensemble_module()  # the mode (deterministic mode, mode_first) is the averaged marginals' mode
+    assert torch.equal(module.PooledEnsemble(members).sample(f, 1, greedy=True)[0],
+                       module.MarginalEnsemble(members).sample(f, 1, greedy=True)[0])
 
 
 @torch.no_grad()
