@@ -80,9 +80,10 @@ class PooledAgent(GRPOformerAgent):
         if bool(self.member_files) == bool(self.fold_checkpoints):
             raise ValueError("give the members' checkpoints, or their files per fold (fold_checkpoints), not both")
         first = self.member_files[0] if self.member_files else min(self.fold_checkpoints.items())[1][0]
-        super().__init__(first, fast=False)
+        super().__init__(first, fast=False)  # loads the first member
         if self.member_files:
-            self._pool([load_policy(p, self.device) for p in self.member_files])
+            assert self.policy is not None
+            self._pool([(self.policy, self.meta)] + [load_policy(p, self.device) for p in self.member_files[1:]])
 
     def _pool(self, loaded: list[tuple[torch.nn.Module, dict]]) -> None:
         trained = {tuple(sorted(meta.get("train_tasks", []))) for _, meta in loaded}
@@ -97,9 +98,13 @@ class PooledAgent(GRPOformerAgent):
     def fit(self, train_objectives, seed: int = 0) -> None:
         if not self.fold_checkpoints:
             return
-        if seed not in self.fold_checkpoints:
-            raise ValueError(f"no pooled members for fold {seed} (given for folds {sorted(self.fold_checkpoints)})")
-        self._pool([load_fold_policy(p, train_objectives, seed, self.device) for p in self.fold_checkpoints[seed]])
+        self._pool([load_fold_policy(p, train_objectives, seed, self.device) for p in self._fold_members(seed)])
+
+    def _fold_members(self, fold: int) -> list[str]:
+        """Fold ``fold``'s member files; a ``ValueError`` when none were given for it."""
+        if fold not in self.fold_checkpoints:
+            raise ValueError(f"no pooled members for fold {fold} (given for folds {sorted(self.fold_checkpoints)})")
+        return self.fold_checkpoints[fold]
 
     def check_plan(self, protocol, held_out_by_fold, task_names) -> None:
         """Before a k-fold benchmark runs: every fold has members, each trained on exactly the fold's training tasks
@@ -109,10 +114,8 @@ class PooledAgent(GRPOformerAgent):
         if not self.fold_checkpoints:
             raise ValueError("a k-fold benchmark needs the members per fold: PooledAgent(fold_checkpoints={fold: files})")
         for k, held in held_out_by_fold.items():
-            if k not in self.fold_checkpoints:
-                raise ValueError(f"no pooled members for fold {k} (given for folds {sorted(self.fold_checkpoints)})")
             train = [t for t in task_names if t not in held]
-            for path in self.fold_checkpoints[k]:
+            for path in self._fold_members(k):
                 check_fold_checkpoint(path, load_policy(path, "cpu")[1].get("train_tasks", []), train, k)
 
     @property
