@@ -934,6 +934,29 @@ def _finish_run_on_interrupt(bar: Any, stored: bool = True) -> Iterator[threadin
         signal.signal(signal.SIGINT, previous)
 
 
+def _count_ticks(ticks: Any, bar: Any, pool_done: threading.Event) -> threading.Thread:
+    """Advance ``bar`` once per tick (a finished run) that a worker puts on ``ticks``, in a thread of its own, until
+    ``pool_done`` is set and the queue is empty.
+
+    Why a thread: Ctrl-C raises ``KeyboardInterrupt`` in the main thread at whatever bytecode it is running, and one that
+    lands inside a queue read (after the message's length is read, before its body) leaves the pipe mid-message, so
+    the next read fails (``EOFError: Ran out of input``, seen in CI) or blocks. Signals never raise in other threads.
+    """
+    def count() -> None:
+        while True:
+            try:
+                ticks.get(timeout=0.05)
+            except queue.Empty:
+                if pool_done.is_set():  # the workers have exited: their ticks are all in the pipe, and read
+                    return
+                continue
+            bar.update(1)
+
+    thread = threading.Thread(target=count, name="hpo-gym-bench-ticks", daemon=True)
+    thread.start()
+    return thread
+
+
 def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: int, progress: bool) -> list[pd.DataFrame]:
     """Run the units serially or on a process pool; the bar advances once per finished run.
 
@@ -962,18 +985,8 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         mp_ctx = mp.get_context(method)
         ticks = mp_ctx.Queue()
-        expected = received = 0
-
-        def drain() -> None:
-            nonlocal received
-            while True:
-                try:
-                    ticks.get_nowait()
-                except queue.Empty:
-                    return
-                received += 1
-                bar.update(1)
-
+        pool_done = threading.Event()
+        counter = _count_ticks(ticks, bar, pool_done)
         stop, abort = mp_ctx.Event(), mp_ctx.Event()
         # no `with`: its exit calls shutdown(wait=True), which would reset the cancel_futures of the shutdown below
         # before the pool's manager thread acted on it, so every queued run would still run after a Ctrl-C
@@ -992,10 +1005,8 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
                 for fut in done:
                     unit = pending.pop(fut)
                     frames.extend(fut.result())
-                    expected += len(unit.runs)
                 for unit in itertools.islice(queued, window - len(pending)):
                     pending[pool.submit(_execute, unit)] = unit
-                drain()
         except BaseException as e:
             stop.set()  # runs already handed to a worker (the pool queues a few ahead) are not started either
             if isinstance(e, KeyboardInterrupt) and any(f.running() for f in pending):
@@ -1006,13 +1017,12 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
                 abort.set()
                 pool.shutdown(wait=True)
                 raise
-            drain()  # the runs that finished while the pool shut down: the bar agrees with the count printed next
             raise
-        pool.shutdown(wait=True)
-        drain()
-        if expected > received:  # ticks still in the queue's pipe: count them without waiting
-            bar.update(expected - received)
-        ticks.close()
+        finally:
+            pool.shutdown(wait=True)  # a no-op after the shutdowns above; the workers have exited and sent every tick
+            pool_done.set()
+            counter.join(timeout=10.0)  # every tick is counted: the bar agrees with the count of stored runs printed next
+            ticks.close()
         return frames
     finally:
         bar.close()

@@ -170,6 +170,55 @@ def test_ctrl_c_with_jobs_stops_at_once_keeping_finished_runs_and_the_rerun_comp
         assert_rerun_completes(out)
 
 
+def put_ticks(ticks, n: int) -> None:
+    for _ in range(n):
+        ticks.put(1)
+
+
+def test_the_progress_ticks_survive_ctrl_c_in_the_benchmark_process(ctrl_c_works):
+    """CI once saw `--jobs 2` end in `EOFError: Ran out of input` instead of exit 130: Ctrl-C raised KeyboardInterrupt
+    inside the benchmark process's read of the workers' tick queue, after a message's length and before its body, and
+    the next read took the body for a length. The ticks are now read by a thread of their own, where no signal raises:
+    Ctrl-C in the main thread while the ticks stream in leaves the reader running, every tick counted and the queue
+    readable."""
+    import io
+    import multiprocessing as mp
+    import threading
+
+    from tqdm.auto import tqdm
+
+    from hpo_gym.benchmark.runner import _count_ticks
+
+    n = 20_000
+    ctx = mp.get_context("fork")
+    ticks, done = ctx.Queue(), threading.Event()
+    bar = tqdm(total=n, file=io.StringIO())  # enabled: a disabled bar counts nothing
+    counter = _count_ticks(ticks, bar, done)
+    sender = ctx.Process(target=put_ticks, args=(ticks, n))
+    sender.start()
+    wait_for(lambda: bar.n > 0, "the first tick", 60)
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(10)
+    assert counter.is_alive()
+    sender.join(60)
+    done.set()
+    counter.join(60)
+    assert not counter.is_alive() and bar.n == n
+    ticks.put("after")  # the pipe is not left mid-message
+    assert ticks.get(timeout=10) == "after"
+
+
+def test_the_bar_counts_every_run_of_a_parallel_benchmark(tmp_path, capsys):
+    """The bar advances from the workers' ticks; when the pool is done, every tick has been counted."""
+    from agents.registry import make_agent
+    from hpo_gym.benchmark import run_benchmark
+
+    run_benchmark(["random"], ["car", "kc1"], budget=3, seeds=3, jobs=2, out=tmp_path, progress=True,
+                  resolve_agent=make_agent)
+    assert "6/6" in capsys.readouterr().err
+
+
 #: An agent that says when each run starts (a marker file beside its module) and takes about 3 s per 60-step run.
 MARKING_AGENT = """
 import pathlib, time
