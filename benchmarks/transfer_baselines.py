@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import rankdata
 from tqdm import tqdm
 
 from agents.base import observe_if_supported
@@ -76,7 +77,9 @@ def _restart_rounds(scores: np.ndarray, n: int) -> np.ndarray:
 
 
 def _rank_normalized(scores: np.ndarray) -> np.ndarray:
-    return scores.argsort(axis=1).argsort(axis=1) / (scores.shape[1] - 1)
+    """Each task's scores as ranks in [0, 1], tied cells sharing their average rank: the tables hold many ties, and
+    numpy's default (unstable) argsort orders them differently on different CPUs, which moved this rule's numbers."""
+    return (rankdata(scores, axis=1) - 1.0) / (scores.shape[1] - 1)
 
 
 #: Alternative portfolio rules: training normalized scores ``(n_tasks, n_cells)`` -> first ``n`` cells.

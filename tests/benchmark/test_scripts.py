@@ -114,6 +114,18 @@ def test_transfer_baselines_refuses_an_agent_trained_on_a_task_it_would_score_as
     assert module.main(["--agents", "random", "--seeds", "1", "--budget", "2"]) == 0  # a plain agent still runs
 
 
+def test_the_per_task_rank_rule_gives_tied_cells_one_rank_whatever_their_order():
+    """Its ranks came from numpy's unstable argsort, whose order of tied cells differs between CPUs: the rule's row
+    in the README did not repeat on another machine. Tied cells now share their average rank."""
+    import numpy as np
+
+    rank = load_script("transfer_baselines")._rank_normalized
+    scores = np.array([[0.5, 0.9, 0.5, 0.1, 0.5]])
+    assert rank(scores).tolist() == [[0.5, 1.0, 0.5, 0.0, 0.5]]
+    order = np.array([2, 4, 0, 3, 1])
+    assert rank(scores[:, order]).tolist() == rank(scores)[:, order].tolist()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--compare-rules", "--folds", "4"], "--folds has no effect with --compare-rules: leave it out"),
     (["--plot-store", "DIR", "--seeds", "3"], "--seeds has no effect with --plot-store: leave it out"),
