@@ -124,7 +124,7 @@ def outer_choice(sets: dict[str, str], budget: int, seeds: list[int], out: Path)
     columns: set) and, per fold, the chosen set (lowest; column ``chosen``)."""
     def in_sample(name: str, pattern: str, k: int) -> float:
         runs = checkpoint_regrets({AGENT: {}}, outer_checkpoint(pattern, k), fold_training_tasks(k), budget, seeds,
-                                  out / name / f"fold{k}")
+                                  out / name / f"fold{k}", in_sample=True)
         return float(runs[f"regret@{budget}"].mean())
 
     table = pd.DataFrame({name: {k: in_sample(name, pattern, k) for k in range(4)} for name, pattern in sets.items()})

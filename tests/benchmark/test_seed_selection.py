@@ -128,14 +128,20 @@ def test_the_script_chooses_per_split_and_per_fold_from_in_sample_runs_and_copie
         assert row["chosen"] == table.loc[(f, k)]["trained"].idxmin()
     inner_val = sel.inner_splits(2, 3)[1][1]  # one split's unseen score, recomputed from its own runs
     runs = load_script("grpoformer_inference_settings").checkpoint_regrets(
-        {"grpoformer": {}}, tmp_path / "s1/fold2/inner1/policy.pt", inner_val, 12, [100, 101], out / "inner/s1/fold2/inner1")
+        {"grpoformer": {}}, tmp_path / "s1/fold2/inner1/policy.pt", inner_val, 12, [100, 101],
+        out / "inner/s1/fold2/inner1", in_sample=False)
     assert table.loc[(2, 1, "s1"), "unseen"] == pytest.approx(runs["regret@12"].mean())
     inner_train = sel.inner_splits(2, 3)[1][0]  # and its in-sample score: the 4 tasks it trained on, nothing else
     trained = load_script("grpoformer_inference_settings").checkpoint_regrets(
         {"grpoformer": {}}, tmp_path / "s1/fold2/inner1/policy.pt", inner_train, 12, [100, 101],
-        out / "inner/s1/fold2/inner1-trained")
+        out / "inner/s1/fold2/inner1-trained", in_sample=True)
     assert sorted(trained.index.get_level_values("task").unique()) == sorted(inner_train)
     assert table.loc[(2, 1, "s1"), "trained"] == pytest.approx(trained["regret@12"].mean())
+    with (pytest.raises(ValueError, match="which this play scores as unseen"),  # its training tasks, played as unseen
+          pytest.warns(UserWarning, match="in-sample results")):  # the harness's warning is not silenced then
+        load_script("grpoformer_inference_settings").checkpoint_regrets(
+            {"grpoformer": {}}, tmp_path / "s1/fold2/inner1/policy.pt", inner_train, 12, [100, 101],
+            out / "inner/s1/fold2/inner1-trained", in_sample=False)
     with pytest.raises(ValueError, match="played='train'"):
         load_script("grpoformer_inference_settings").inner_policy_runs({"grpoformer": {}}, patterns["s1"], 12, [100],
                                                                        out / "typo", played="train")
@@ -144,7 +150,7 @@ def test_the_script_chooses_per_split_and_per_fold_from_in_sample_runs_and_copie
     outer_table = script.outer_choice(sets, 12, [100, 101], out / "outer")  # the stored runs
     fold_runs = load_script("grpoformer_inference_settings").checkpoint_regrets(
         {"grpoformer": {}}, tmp_path / "outer0/fold3/policy.pt", sel.fold_training_tasks(3), 12, [100, 101],
-        out / "outer/s0/fold3")
+        out / "outer/s0/fold3", in_sample=True)
     assert outer_table.loc[3, "s0"] == pytest.approx(fold_runs["regret@12"].mean())  # the fold's 6 training tasks
     chosen = json.loads((out / "verdict.json").read_text())["outer_chosen"]
     assert {int(k): v for k, v in chosen.items()} == outer_table[["s0", "s1"]].idxmin(axis=1).to_dict()
