@@ -950,6 +950,8 @@ def _count_ticks(ticks: Any, bar: Any, pool_done: threading.Event) -> threading.
                 if pool_done.is_set():  # the workers have exited: their ticks are all in the pipe, and read
                     return
                 continue
+            except (OSError, ValueError, EOFError):  # the queue was closed under it (its join timed out): stop quietly
+                return
             bar.update(1)
 
     thread = threading.Thread(target=count, name="hpo-gym-bench-ticks", daemon=True)
