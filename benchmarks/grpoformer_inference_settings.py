@@ -127,7 +127,8 @@ def checkpoint_regrets(settings: Mapping[str, Mapping[str, Any]], checkpoint: Pa
     """Regret@10/25/``budget`` of every run of each setting with ``checkpoint`` on ``tasks`` (stored in ``out``).
 
     ``in_sample`` says which play the caller means: True, the checkpoint's own training tasks, on purpose (a choice
-    made on training tasks only), so the harness's in-sample warning, one per play, says nothing new and is silenced; False, tasks it never trained on, and a task it did train on is refused."""
+    made on training tasks only), so the harness's in-sample warning, one per play, says nothing new and is silenced;
+    False, tasks it never trained on, and a task it did train on is refused."""
     agents = {name: partial(GRPOformerAgent, checkpoint, **kwargs) for name, kwargs in settings.items()}
     with warnings.catch_warnings():
         if in_sample:

@@ -1005,7 +1005,7 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
             while pending:
                 done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    unit = pending.pop(fut)
+                    del pending[fut]
                     frames.extend(fut.result())
                 for unit in itertools.islice(queued, window - len(pending)):
                     pending[pool.submit(_execute, unit)] = unit
