@@ -681,7 +681,7 @@ def _online_state(space, xs, ys, step_fraction, context):
     y = np.zeros((1, context), dtype=np.float32)
     mask = np.zeros((1, context), dtype=np.int8)
     if ys:
-        keep = np.argsort(ys)[::-1][:context]
+        keep = np.argsort(ys, kind="stable")[::-1][:context]  # ties: the latest trial first, on every CPU
         keep = np.sort(keep)
         x[0, :len(keep), :len(space)] = np.array(xs)[keep]
         y[0, :len(keep)] = np.array(ys)[keep]

@@ -99,3 +99,19 @@ def test_resume_continues_exactly_with_dropout(tmp_path):
     cfg = TrainConfig(updates=4, synthetic=0, eval_every=10**6, ckpt_every=1, policy=PolicyConfig(dropout=0.2))
     cfg = dataclasses.replace(cfg, learner=dataclasses.replace(cfg.learner, episodes=2, horizon=5))
     assert_resume_is_exact([load_hpobench_nn("kc1")], cfg, tmp_path)
+
+
+def test_the_online_context_keeps_the_same_tied_trials_on_every_cpu():
+    """Paper mode shows the policy the best ``context`` trials. Tied scores at the cut (common on the tables) were
+    ordered by numpy's default argsort, whose order of ties is unspecified and differs between CPUs and numpy
+    builds; a stable sort keeps the latest of the tied trials, whatever the machine."""
+    from agents.grpoformer.train import _online_state
+    from hpo_gym.space import Float, SearchSpace
+
+    space = SearchSpace([Float("x", 0.0, 1.0)])
+    ys = [0.5] * 100 + [0.9, 0.1] + [0.5] * 100  # 200 trials tied at 0.5 (numpy's quicksort then mixes ties here)
+    xs = [[i / 1000] for i in range(len(ys))]
+    state = _online_state(space, xs, ys, 0.5, context=50)
+    kept = np.round(state["x"][0, :, 0] * 1000).astype(int).tolist()  # trial indices, in trial order
+    assert kept == [100, *range(153, 202)]  # the best and the 49 latest ties; never the worst (101)
+    assert state["mask"].sum() == 50 and state["y"][0].tolist() == [np.float32(ys[i]) for i in kept]
