@@ -57,6 +57,7 @@ from agents.grpoformer.agent import (GRPOformerAgent, check_fold_checkpoint, fol
 from agents.grpoformer.policy import load_policy  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run, require_finished_runs  # noqa: E402
+from hpo_gym.benchmark.report import json_value  # noqa: E402
 from hpo_gym.cli import named_values, positive_int, run_script  # noqa: E402
 from hpo_gym.fingerprint import files_fingerprint  # noqa: E402
 
@@ -194,12 +195,6 @@ def heldout_stage(sets: dict[str, str], groups: dict[str, list[str]], budget: in
     return table, per_task
 
 
-def json_records(frame: pd.DataFrame) -> list[dict]:
-    """``frame``'s rows as JSON-ready dicts: numbers as numbers, a missing cell as ``null`` (bare NaN is no JSON)."""
-    return [{k: (None if isinstance(v, float) and np.isnan(v) else v.item() if isinstance(v, np.generic) else v)
-             for k, v in row.items()} for row in frame.to_dict("records")]
-
-
 def parsed_groups(ap: argparse.ArgumentParser, texts: list[str], sets: Mapping[str, str]) -> dict[str, list[str]]:
     """``GROUP=NAME,NAME,...`` arguments, each name one of ``--outer``'s and each group of at least two."""
     try:
@@ -238,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     groups = parsed_groups(ap, args.groups, sets) if args.groups else {}
     torch.set_num_threads(1)
     out = Path(args.out)
-    table, result = inner_stage(patterns, sizes, args.budget, list(range(100, 100 + args.seeds)), out / "inner",
-                                args.jobs)
+    inner_seeds = list(range(100, 100 + args.seeds))
+    table, result = inner_stage(patterns, sizes, args.budget, inner_seeds, out / "inner", args.jobs)
     wide = table.unstack("members")
     wide.columns = [f"{what}, {m} members" for what, m in wide.columns]
     print(wide.to_markdown(floatfmt=".4f"))
@@ -250,11 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         print(heldout.to_markdown(floatfmt=".4f"))
         print()
         print(per_task.to_markdown(floatfmt=".4f"))
-        result["heldout"] = json_records(heldout.reset_index(names="agent"))
-    result["splits"] = json_records(table.reset_index())
+        result["heldout"] = json_value(heldout.reset_index(names="agent").to_dict("records"))  # NaN as null
+    result["splits"] = json_value(table.reset_index().to_dict("records"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "verdict.json").write_text(json.dumps(
-        {"inner": patterns, "sizes": sizes, "budget": args.budget, "seeds": list(range(100, 100 + args.seeds)), **result,
+        {"inner": patterns, "sizes": sizes, "budget": args.budget, "seeds": inner_seeds, **result,
          "passes": {str(k): v for k, v in result["passes"].items()},
          "gains": {str(k): v for k, v in result["gains"].items()}}, indent=1, allow_nan=False))
     return 0
