@@ -98,17 +98,17 @@ DEPTH = 1
 def test_each_pooled_candidate_comes_with_its_own_members_log_probabilities():
     """Every candidate is one member's draw and is returned with that member's log-probabilities: with members that
     each favour another bin, the bin a candidate drew is the mode of the log-probabilities returned for it."""
-    PooledEnsemble = _ensemble_module().PooledEnsemble
+    module = _ensemble_module()
     f = history_features(SPACE, n_trials=4)
     torch.manual_seed(0)
     members = [_Peaked(i).eval() for i in range(3)]
     for seed in range(20):
-        bins, logp = PooledEnsemble(members).sample(f, 8, torch.Generator().manual_seed(seed))
+        bins, logp = module.PooledEnsemble(members).sample(f, 8, torch.Generator().manual_seed(seed))
         assert bins.shape == (1, 8, bins.shape[-1]) and logp.shape[:2] == (1, 8)
         drawn = bins[0, :, DEPTH]
         assert torch.equal(drawn, logp[0, :, DEPTH].argmax(-1))
         assert max(int((drawn == i).sum()) for i in range(3)) <= 3  # ceil(8 / 3) candidates per member at most
-    module = _ensemble_module()  # the mode (deterministic mode, mode_first) is the averaged marginals' mode
+    # the mode (deterministic mode, mode_first) is the averaged marginals' mode
     assert torch.equal(module.PooledEnsemble(members).sample(f, 1, greedy=True)[0],
                        module.MarginalEnsemble(members).sample(f, 1, greedy=True)[0])
 
