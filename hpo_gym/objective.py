@@ -10,6 +10,8 @@ crashes on one bad fit.
 
 from __future__ import annotations
 
+import numbers
+
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -162,8 +164,15 @@ def finite_evaluation(objective: Objective, config: Mapping[str, Any], evaluatio
     """``evaluation`` when its score is finite. A NaN or infinite score (your own objective's "failed" marker, say)
     would reach the reward and the observation as NaN; with a known worst score (``oracle.worst``) it becomes a
     failure with that score, the original score and reason in ``info["error"]``, otherwise a ``ValueError`` names the
-    fix."""
-    score = float(evaluation.score)
+    fix. Anything but an :class:`Evaluation` with a real-number score (a bare float, a ``(score, cost)`` tuple, a
+    ``None`` or string score) is refused by name here, not by Python's own error deep inside the step."""
+    score_value = getattr(evaluation, "score", None)
+    if (not isinstance(evaluation, Evaluation) or isinstance(score_value, bool)
+            or not isinstance(score_value, numbers.Real)):
+        raise TypeError(f"objective {objective.name!r}.evaluate returned {evaluation!r} for {dict(config)}; return "
+                        "hpo_gym.Evaluation(score, cost, info) with a real-number score (higher is better), or "
+                        "hpo_gym.objective.failure(reason, worst) for a failed evaluation")
+    score = float(score_value)
     if np.isfinite(score):
         return evaluation
     if objective.oracle is not None:

@@ -364,8 +364,11 @@ class TabularObjective:
                 x = _numeric_column(df, hp.name, f"{hp.kind} hyperparameter")
                 _check_in_range(hp, x)
                 # one grid value per number, up to float noise (0.1 * 3 next to 0.3), as without space= (each kept
-                # value is the smallest of its spellings, so a row's value is the last kept one at or below it)
-                grid_values[hp.name] = np.asarray(_merge_float_noise(np.unique(x).tolist()), dtype=np.float64)
+                # value is the smallest of its spellings, so a row's value is the last kept one at or below it); an
+                # int's values are exact: 1,000,000 and 1,000,001 are two configurations, not one spelled twice
+                unique = np.unique(x)
+                grid_values[hp.name] = unique if hp.kind == "int" else np.asarray(_merge_float_noise(unique.tolist()),
+                                                                                  dtype=np.float64)
                 indices.append(np.searchsorted(grid_values[hp.name], x, side="right") - 1)
         shape = tuple(len(hp.values) if hp.is_discrete else len(grid_values[hp.name]) for hp in space)
         _check_is_grid(space, shape, indices)
@@ -555,9 +558,17 @@ def _merge_float_noise(numbers: list[Any]) -> list[Any]:
 
 
 def _sorted_grid(hp: Hyperparameter, values: ArrayLike) -> np.ndarray:
-    """A float or int hyperparameter's grid values, sorted; an int's as int64, so that a configuration reports
-    ``n=8`` as the space's ``decode`` does, not ``8.0``."""
-    grid = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    """A float or int hyperparameter's grid values, checked ascending; an int's as int64, so that a configuration
+    reports ``n=8`` as the space's ``decode`` does, not ``8.0``. An unsorted grid is refused rather than sorted: the
+    rows of ``metric_values`` follow the grid as given, so sorting it alone would give every score to another value
+    (a descending grid of learning rates answered lr=0.1 with lr=0.001's score)."""
+    grid = np.asarray(values, dtype=np.float64).ravel()
+    descending = np.flatnonzero(grid[1:] < grid[:-1])
+    if len(descending):
+        i = int(descending[0])
+        raise ValueError(f"grid_values[{hp.name!r}] is not ascending ({float(grid[i])!r} before {float(grid[i + 1])!r}): the rows of "
+                         "metric_values and costs follow the grids' order, so sorting the grid alone would pair scores "
+                         "with the wrong values; sort the grid and reorder the table's rows (cells in C order) with it")
     outside = grid[_outside_range(hp, grid)]
     if len(outside):
         raise ValueError(f"{hp.kind} hyperparameter {hp.name!r} has grid values outside its range [{hp.low}, {hp.high}]: "

@@ -555,3 +555,22 @@ def test_a_non_finite_score_is_a_failure_with_an_oracle_and_a_clear_error_withou
     with pytest.raises(ValueError, match=r"objective 'quadratic' returned the score .* for \{.*'act': 'relu'.*\}; scores must "
                                          r"be finite: return hpo_gym.objective.failure\(reason, worst\)"):
         env.step(action)
+
+
+@pytest.mark.parametrize("returned", [lambda good: good.score, lambda good: (good.score, good.cost),
+                                      lambda good: Evaluation(None, 0.0), lambda good: Evaluation("0.5", 0.0),
+                                      lambda good: Evaluation(True, 0.0)])
+def test_an_objective_that_returns_no_evaluation_is_named_with_the_fix(returned):
+    """A bare float, a (score, cost) tuple or a non-numeric score used to fail with Python's own AttributeError or
+    TypeError from inside the step, naming neither the objective nor what to return."""
+    from tests.agents.test_classic_agents import Quadratic
+
+    class ReturnsTheWrongThing(Quadratic):
+        def evaluate(self, config, seed=None):
+            return returned(super().evaluate(config, seed))
+
+    env = gym.make("HPO-OpenML-v0", objective=ReturnsTheWrongThing(), budget=2)
+    env.reset(seed=0)
+    with pytest.raises(TypeError, match=r"objective 'quadratic'.evaluate returned .* for \{.*\}; return "
+                                        r"hpo_gym.Evaluation\(score, cost, info\) with a real-number score"):
+        env.step(env.action_space.sample())

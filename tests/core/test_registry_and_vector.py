@@ -416,3 +416,25 @@ def test_specs_and_histories_saved_by_the_previous_version_still_load():
     restored.__setstate__(state)
     assert all(np.array_equal(restored.descriptor[k], hist.descriptor[k]) for k in hist.descriptor)
     assert pickle.loads(pickle.dumps(restored)).observations()["dim_kind"].shape == (2, 8)
+
+
+def test_native_vector_env_gives_minus_one_for_a_task_whose_openml_id_is_none(monkeypatch):
+    """A table whose metadata holds ``openml_task_id=None`` (a suite copying its ``{name: None}`` id map) made the
+    array an object array holding None, against the docstring's numeric array with -1."""
+    from hpo_gym import suites
+    from hpo_gym.space import Ordinal, SearchSpace
+    from hpo_gym.tabular import TabularObjective
+
+    space = SearchSpace([Ordinal("x", [1, 2, 3])])
+    ids = {"without": None, "with": 42}
+    objs = {name: TabularObjective(name, space, np.arange(3.0), metadata={"openml_task_id": i}) for name, i in ids.items()}
+    monkeypatch.setitem(suites._SUITES, "test-none-id", suites.Suite("test-none-id", ids, objs.__getitem__,
+                                                                     shared_space=space))
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=8, suite="test-none-id", budget=2)
+    _, reset_info = vec.reset(seed=0)
+    *_, info = vec.step(vec.action_space.sample())
+    for got in (reset_info, info):
+        assert got["openml_task_id"].dtype == np.int64
+        assert got["openml_task_id"].tolist() == [42 if task == "with" else -1 for task in got["task"]]
+    assert {"with", "without"} <= set(info["task"])  # both kinds of task were drawn: the check above saw a None id
+    vec.close()

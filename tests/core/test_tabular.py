@@ -475,3 +475,29 @@ def test_a_mixed_table_snaps_a_discrete_dimension_as_decode_does():
     for u in (0.0, 1 / 3, 0.5, 2 / 3, 0.999, 1.0):
         point = np.array([[u, 0.2]])
         assert obj.cell_config(int(obj.cells_of(point)[0]))["k"] == space.decode(point[0])["k"], u
+
+
+@pytest.mark.parametrize("kind", ["float", "int"])
+def test_an_unsorted_constructor_grid_is_refused_because_its_rows_would_go_to_other_values(kind):
+    """The grid used to be sorted and the rows kept in their order: a descending grid of learning rates answered
+    lr=0.1 with lr=0.001's score, silently."""
+    hp = Float("lr", 1e-3, 1e-1, log=True) if kind == "float" else Int("n", 1, 100)
+    grid = [0.1, 0.01, 0.001] if kind == "float" else [100, 10, 1]
+    with pytest.raises(ValueError, match=rf"grid_values\['{hp.name}'\] is not ascending \({float(grid[0])!r} before "
+                                         rf"{float(grid[1])!r}\): the rows of metric_values .* sort the grid and reorder"):
+        TabularObjective("t", SearchSpace([hp]), np.array([0.2, 0.9, 0.5]), grid_values={hp.name: grid})
+    ascending = TabularObjective("t", SearchSpace([hp]), np.array([0.5, 0.9, 0.2]), grid_values={hp.name: grid[::-1]})
+    assert ascending.evaluate({hp.name: grid[0]}).score == 0.2 and ascending.evaluate({hp.name: grid[2]}).score == 0.5
+
+
+def test_a_given_int_space_keeps_large_neighbouring_integers_apart():
+    """1,000,000 and 1,000,001 are within the 1e-6 float-noise tolerance of each other but are two configurations:
+    merged, their rows became two seeds of one cell (best 0.5 instead of 0.9), or with a seed column a false
+    'repeated (configuration, seed) pair' error."""
+    df = pd.DataFrame({"n": [1_000_000, 1_000_001, 2_000_000], "acc": [0.9, 0.1, 0.3]})
+    space = SearchSpace([Int("n", 1, 3_000_000)])
+    table = TabularObjective.from_dataframe(df, "acc", space=space)
+    assert table.grid_values["n"].tolist() == [1_000_000, 1_000_001, 2_000_000] and table.n_seeds == 1
+    assert table.evaluate({"n": 1_000_001}).score == 0.1 and table.oracle.best == 0.9
+    with_seeds = TabularObjective.from_dataframe(df.assign(seed=0), "acc", seed_column="seed", space=space)
+    assert with_seeds.n_configs == 3
