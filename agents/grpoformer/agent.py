@@ -382,7 +382,7 @@ class GRPOformerAgent:
         self._grid_rows: dict[bytes, int] = {}  # its rows by their bytes (a trial's float32 encoding)
         # where this run's proposals were evaluated, per dimension: proposed bin -> evaluated bin (see _as_evaluated)
         self._snapped: list[dict[int, int]] = [{} for _ in range(len(space))]
-        self._last_proposal: tuple[int, np.ndarray] | None = None  # (trials before it, its bins)
+        self._last_proposal: tuple[int, np.ndarray, np.ndarray] | None = None  # (trials before it, its bins, it)
         self.reset_seed(seed)
         if self.warm_start and self._portfolio is not None:
             self._portfolio.reset(space, seed, budget)
@@ -466,7 +466,7 @@ class GRPOformerAgent:
                                    nb[:d] - 1), 0)
         history = observation["x"][mask]
         seen = self._seen(history) if self._exact_repeat_check else None  # ints and >MAX_BINS grids: exact checks
-        evaluated = self._as_evaluated(cand[:, :d], hb)
+        evaluated = self._as_evaluated(cand[:, :d], hb, history)
         g = self._choose(cand[:, :d], evaluated, nb[:d], hb, history, observation["y"], seen, use_mode)
         # bins_to_unit: bin centre on grid dims, uniform inside the bin on continuous ones (same rng draws)
         b = cand[g].astype(np.float64)
@@ -501,7 +501,7 @@ class GRPOformerAgent:
         history = observation["x"][mask]
         seen = self._seen(history) if self._exact_repeat_check else None  # ints and >MAX_BINS grids: exact checks
         nb = f.n_bins[0, :d].cpu().numpy()
-        evaluated = self._as_evaluated(bins, hb)
+        evaluated = self._as_evaluated(bins, hb, history)
         g = self._choose(bins, evaluated, nb, hb, history, observation["y"], seen, use_mode)
         u = bins_to_unit(cand[:, g], f, None if self._mode_centre(use_mode, g, evaluated[0], hb) else self._rng)[0, :d]
         u = self._unseen_in_bin(np.asarray(u, dtype=np.float64), bins[g], nb, seen)
@@ -518,23 +518,34 @@ class GRPOformerAgent:
     def _remember(self, u: np.ndarray, n_bins: np.ndarray, n_trials: int) -> np.ndarray:
         """Keep the bins of the proposal ``u`` (made with ``n_trials`` trials in the history), for :meth:`_as_evaluated`
         to compare with the trial the env records for it; returns ``u``."""
-        self._last_proposal = (n_trials, self._bins_of(u, n_bins)[0])
+        self._last_proposal = (n_trials, self._bins_of(u, n_bins)[0], np.array(u, dtype=np.float64))
         return u
 
-    def _learn_where_proposals_land(self, history_bins: np.ndarray) -> None:
+    def _learn_where_proposals_land(self, history_bins: np.ndarray, history_x: np.ndarray) -> None:
         """Compare the last proposal (:meth:`_remember`) with the trial the env recorded for it, when the history grew
-        by exactly that one, and keep, per dimension, where its bin landed (for :meth:`_as_evaluated`)."""
+        by exactly that one, and keep, per dimension, where its bin landed (for :meth:`_as_evaluated`).
+
+        A dimension counts as snapped only where the env recorded another *value* than the proposal decodes to, not
+        merely another bin: on an ``Int`` dimension (or a grid of more than ``MAX_BINS`` values) a draw inside one
+        bin can round to a value whose encoding lies in the next bin, and learning that as a snap sent
+        :meth:`_toward_an_unevaluated_cell` to bin centres of values already tried (16 repeats in 60 steps on
+        ``Int(0, 40) x Categorical(2)`` with a function objective, found in review)."""
         last, self._last_proposal = self._last_proposal, None
         if last is None or len(history_bins) != last[0] + 1:
             return
-        for dim in np.flatnonzero(last[1] != history_bins[-1]).tolist():
+        moved = last[1] != history_bins[-1]
+        if not moved.any():
+            return
+        recorded_code = np.asarray(history_x[-1][:len(moved)], dtype=np.float32)
+        moved &= self._exact_code(last[2]) != recorded_code  # the value the proposal decodes to was not what ran
+        for dim in np.flatnonzero(moved).tolist():
             proposed, recorded = int(last[1][dim]), int(history_bins[-1][dim])
             # snapping to the nearest grid point is monotone: every bin between the two lands where the proposal did
             # (categories have no order: only the proposed bin is known)
             between = [proposed] if self._categorical[dim] else range(min(proposed, recorded), max(proposed, recorded) + 1)
             self._snapped[dim].update(dict.fromkeys(between, recorded))
 
-    def _as_evaluated(self, cand_bins: np.ndarray, history_bins: np.ndarray) -> np.ndarray:
+    def _as_evaluated(self, cand_bins: np.ndarray, history_bins: np.ndarray, history_x: np.ndarray) -> np.ndarray:
         """``cand_bins`` as the env will evaluate them, as far as this run has seen (after learning from the last
         proposal, :meth:`_learn_where_proposals_land`): per dimension, a bin that an earlier proposal of this run was
         evaluated in another bin of, or that lies between the two, is replaced by that one.
@@ -544,7 +555,7 @@ class GRPOformerAgent:
         on an evaluated cell (the default agent evaluated 9-22 distinct cells in 50 steps on a 315-cell table,
         deterministic mode 3: benchmarks/grpoformer_snapping_table.py). On grids whose bins are their values (every embedded task) each proposal is recorded in
         its own bins, nothing is learned and the candidates are compared as they are."""
-        self._learn_where_proposals_land(history_bins)
+        self._learn_where_proposals_land(history_bins, history_x)
         return self._mapped(cand_bins)
 
     def _mapped(self, cand_bins: np.ndarray) -> np.ndarray:
