@@ -214,9 +214,10 @@ class FastPolicy:
         y = np.asarray(obs["y"], dtype=_F32)[:T]
         n = _F32(T)
         # score normalized within the history: z-score, min-max, rank, best flag
-        yc = y - y.sum() / n
-        std = np.sqrt((yc * yc).sum() / n)
-        z = np.minimum(np.maximum(yc / (std + _F32(1e-8)), _F32(-5.0)), _F32(5.0))
+        y64 = y.astype(np.float64)  # the z-score in float64, as in featurize (float32 was noise on near-tied scores)
+        yc = y64 - y64.sum() / T
+        std = np.sqrt((yc * yc).sum() / T)
+        z = np.minimum(np.maximum(yc / (std + 1e-8), -5.0), 5.0).astype(_F32)
         ymin, ymax = y.min(), y.max()
         diff = ymax - ymin
         if not diff > 0:  # equal scores have z 0, as in featurize

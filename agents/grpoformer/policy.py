@@ -179,9 +179,13 @@ def featurize(x, y, mask, step_fraction, dim_kind, dim_choices, dim_log, device:
     n = mf.sum(1).clamp(min=1.0)
     # score normalized within the history: z-score, min-max, rank, best flag
     big = torch.finfo(torch.float32).max
-    mean = (y * mf).sum(1) / n
-    std = (((y - mean[:, None]) ** 2 * mf).sum(1) / n).sqrt()
-    z = ((y - mean[:, None]) / (std[:, None] + 1e-8)).clamp(-5, 5) * mf
+    # the z-score in float64: on scores a few float32 ulps apart the float32 mean is off by as much as the spread, so
+    # z was rounding noise, and this path and the NumPy fast path (which sums in another order) disagreed in sign
+    # (log-probabilities 1.8 apart on 23 trials scoring 0.97 or the next float32 up, found in review)
+    y64, mf64 = y.double(), mf.double()
+    mean = (y64 * mf64).sum(1) / n.double()
+    std = (((y64 - mean[:, None]) ** 2 * mf64).sum(1) / n.double()).sqrt()
+    z = ((y64 - mean[:, None]) / (std[:, None] + 1e-8)).clamp(-5, 5).float() * mf
     ymax = torch.where(m, y, torch.full_like(y, -big)).max(1).values
     ymin = torch.where(m, y, torch.full_like(y, big)).min(1).values
     # equal scores have z 0: the float32 mean of n equal values can be off by an ulp, whose std is that ulp, so z was

@@ -4,7 +4,7 @@ Exactness claims checked here:
 * log-probabilities (and probabilities) equal the torch policy's on the same observation up to float32
   round-off (``atol`` 2e-5 on log p, ``rtol`` 2e-5 on p), with the same ``-inf`` pattern, for random-init and
   shipped policies, on mixed spaces (float/log, int, ordinal, categorical), a 16-dim space, empty and
-  one-trial histories, tied and all-equal scores, and real env observations (HPOBench kc1, a user table
+  one-trial histories, tied, all-equal and one-ulp-apart scores, and real env observations (HPOBench kc1, a user table
   with a categorical + float space);
 * a seeded agent's actions with ``fast=True`` are *identical* to ``fast=False`` (the torch path) over
   whole episodes, sampling and deterministic mode: both draw with the same ``torch.multinomial`` call on
@@ -35,14 +35,18 @@ WIDE = SearchSpace([Float(f"f{i}", 0.0, 1.0) for i in range(8)] + [Ordinal(f"o{i
                    + [Categorical(f"c{i}", [str(j) for j in range(40)]) for i in range(2)] + [Int("i0", 1, 5), Int("i1", 1, 1000)])
 
 
-def _obs(space: SearchSpace, n: int, T: int = 50, seed: int = 0, ties: bool = False, equal: bool = False) -> dict:
-    """An env-style observation: ``n`` filled history slots (first), ``T`` slots in all."""
+def _obs(space: SearchSpace, n: int, T: int = 50, seed: int = 0, ties: bool = False, equal: bool = False,
+         near_tied: bool = False) -> dict:
+    """An env-style observation: ``n`` filled history slots (first), ``T`` slots in all; ``near_tied``: every score
+    0.97 or the next float32 up (one ulp apart, where a float32 z-score was rounding noise)."""
     rng = np.random.default_rng(seed)
     x = np.zeros((T, MAX_DIMS), np.float32)
     y = np.zeros(T, np.float32)
     mask = np.zeros(T, np.int8)
     x[:n, :len(space)] = rng.random((n, len(space)))
     y[:n] = rng.integers(0, 3, n) / 3 if ties else (np.full(n, 0.7) if equal else rng.normal(size=n))
+    if near_tied:
+        y[:n] = np.where(rng.random(n) < 0.35, np.nextafter(np.float32(0.97), np.float32(1)), np.float32(0.97))
     mask[:n] = 1
     return {"x": x, "y": y, "mask": mask, "step_fraction": np.array([n / T], np.float32), **space_descriptor(space, MAX_DIMS)}
 
@@ -81,7 +85,7 @@ def test_fast_log_probs_equal_torch_on_synthetic_histories(space):
     for policy in _policies():
         fast = FastPolicy(policy)
         for n, kw in [(0, {}), (1, {}), (5, {}), (30, {}), (50, {}), (12, {"ties": True}), (40, {"ties": True}),
-                      (6, {"equal": True})]:
+                      (6, {"equal": True}), (23, {"near_tied": True}), (3, {"near_tied": True})]:
             _assert_same(policy, fast, _obs(space, n, seed=n, **kw))
 
 
