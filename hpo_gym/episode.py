@@ -25,9 +25,20 @@ DEFAULT_MAX_DIMS = 16
 SCORE_BOUND = float(np.finfo(np.float32).max)
 
 
+#: The largest evaluation budget: every observation holds the whole history, ``(budget, max_dims)`` float32 values
+#: (6.4 MB at 100,000 with 16 dims, copied at each step); a budget of 10^11 failed deep inside as a 1.5 TiB
+#: MemoryError that the harness reported as the task failing to load (found in review).
+MAX_BUDGET = 100_000
+
+
 def check_budget(budget: Any) -> int:
-    """An evaluation budget (an episode's length) as an int; ``ValueError`` unless it is a whole number >= 1."""
-    return positive_count(budget, "budget")
+    """An evaluation budget (an episode's length) as an int; ``ValueError`` unless it is a whole number in
+    [1, :data:`MAX_BUDGET`]."""
+    budget = positive_count(budget, "budget")
+    if budget > MAX_BUDGET:
+        raise ValueError(f"budget={budget:,}: at most {MAX_BUDGET:,} evaluations per episode (each observation holds "
+                         "the whole history, budget x max_dims values, copied at every step); use a smaller budget")
+    return budget
 
 
 def is_whole_number(value: Any) -> TypeGuard[int | np.integer]:

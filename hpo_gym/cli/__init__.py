@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import warnings
+from pathlib import Path
 from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 
@@ -74,6 +75,15 @@ def _int_at_least(minimum: int, why: str) -> Callable[[str], int]:
 positive_int = _int_at_least(1, "a count: budgets, seeds, jobs, workers, updates")
 #: Seeds: NumPy would refuse a negative one later, without naming the option.
 non_negative_int = _int_at_least(0, "a seed")
+
+
+def directory(text: str) -> Path:
+    """An argparse type for a directory to write or read: an empty or blank one (``--out "$OUT"`` with ``OUT`` unset)
+    was ``Path("")``, the working directory, where a benchmark then wrote its manifest and put its shards in the
+    ``runs/`` folder that holds other benchmarks (found in review)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path names no directory; give one, e.g. runs/mybench")
+    return Path(text)
 
 
 def positive_seconds(text: str) -> float:

@@ -15,7 +15,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpo_gym.cli import EXIT_FAILED, WORKER_DIED, finite_float, import_from_working_directory, name_list, positive_int
+from hpo_gym.cli import (EXIT_FAILED, WORKER_DIED, directory, finite_float, import_from_working_directory, name_list,
+                         positive_int)
 from hpo_gym.episode import repeated
 from hpo_gym.suites import HPOBENCH_NN, suite_names
 
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "made over the whole suite")
     p.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
     p.add_argument("--seeds", type=positive_int, default=10, help="seeds 0..N-1 per (agent, task) (default 10)")
-    p.add_argument("--out", required=True, type=Path, help="result directory; rerunning skips finished runs")
+    p.add_argument("--out", required=True, type=directory, help="result directory; rerunning skips finished runs")
     p.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1)")
     p.add_argument("--protocol", choices=["all", "kfold"], default="all",
                    help="all (default): every agent plays every task as it is; kfold: agents with fit() are fitted per "
@@ -65,10 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Print the summary of a benchmark directory (Markdown on stdout by default, "
                                           "or --json) and write regret_per_task.png and average_rank.png (to OUT/plots "
                                           "unless --plots or --no-plots). Example: hpo-gym report runs/b --compare tpe:random")
-    r.add_argument("out", type=Path, help="the directory given to `hpo-gym bench --out`")
+    r.add_argument("out", type=directory, help="the directory given to `hpo-gym bench --out`")
     r.add_argument("--json", action="store_true", help="print JSON per agent and per task instead of Markdown")
     where = r.add_mutually_exclusive_group()  # --no-plots --plots DIR ignored DIR
-    where.add_argument("--plots", type=Path, default=None, help="where to write the PNGs (default OUT/plots)")
+    where.add_argument("--plots", type=directory, default=None, help="where to write the PNGs (default OUT/plots)")
     where.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     r.add_argument("--compare", action="append", default=[], metavar="AGENT:REFERENCE",
                    help="also print AGENT's mean regret at the budget over REFERENCE's with a 95%% paired bootstrap "

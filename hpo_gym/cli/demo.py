@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from hpo_gym.cli import import_from_working_directory, name_list, positive_int
+from hpo_gym.cli import directory, import_from_working_directory, name_list, positive_int
 from hpo_gym.episode import repeated
 from hpo_gym.suites import HPOBENCH_NN
 
@@ -25,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
     p.add_argument("--seeds", type=positive_int, default=3, help="seeds per (agent, task) (default 3)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes (default 2)")
-    p.add_argument("--out", type=Path, default=None, help="keep results here (resumable; `hpo-gym report DIR` plots them)")
+    p.add_argument("--out", type=directory, default=None, help="keep results here (resumable; `hpo-gym report DIR` plots them)")
     p.set_defaults(func=run, interrupt_hint=lambda a: f"rerun the same command to resume (finished runs in {a.out} are "
                                                       "kept)" if a.out else "")
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from hpo_gym.atomic import atomic_write_text
-from hpo_gym.cli import non_negative_int, positive_int
+from hpo_gym.cli import directory, non_negative_int, positive_int
 from hpo_gym.episode import repeated
 from hpo_gym.lock import directory_lock
 
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", default="hpobench-nn", help="task suite (default: hpobench-nn)")
     p.add_argument("--holdout", default="",
                    help="comma-separated tasks never trained on (evaluated for monitoring; default none: train on all)")
-    p.add_argument("--out", required=True, help="run directory (log.csv, state.pt, policy.pt)")
+    p.add_argument("--out", required=True, type=directory, help="run directory (log.csv, state.pt, policy.pt)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu), e.g. cuda or cuda:1")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state.pt")
     p.add_argument("--online", action="store_true", help="paper mode: learn on each --holdout task from scratch")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import gymnasium as gym
 import pandas as pd
 import pytest
 
@@ -172,13 +173,34 @@ def test_demo_refuses_an_agent_that_must_be_fitted_first_before_its_banner_and_n
                                            (["report", "x", "--threshold", "nan"], "--threshold: 'nan' is not a finite number"),
                                            (["report", "x", "--threshold", "half"], "--threshold: 'half' is not a number"),
                                            (["report", "x", "--no-plots", "--plots", "p"],
-                                            "argument --plots: not allowed with argument --no-plots")])
+                                            "argument --plots: not allowed with argument --no-plots"),
+                                           # an unset shell variable (--out "$OUT") was the working directory
+                                           (["bench", "--agents", "random", "--out", ""],
+                                            "argument --out: an empty path names no directory"),
+                                           (["demo", "--out", " "], "argument --out: an empty path names no directory"),
+                                           (["report", ""], "argument out: an empty path names no directory"),
+                                           (["report", "x", "--plots", ""], "argument --plots: an empty path names no"),
+                                           (["train-grpoformer", "--out", ""], "argument --out: an empty path names no")])
 def test_counts_below_one_are_refused_when_the_command_line_is_read(argv, message, capsys):
     """Before any banner, data loading or training: `demo --jobs 0` used to print its banner and run, `live -n 0` to
     fail after loading the data with 'attempt to get argmax of an empty sequence'."""
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_budget_beyond_the_largest_is_bad_input_not_a_task_that_failed_to_load(tmp_path, capsys):
+    """A budget of 10^11 reached the env, failed as a 1.5 TiB MemoryError, and was reported as the task failing to
+    load, exit 1, with advice to rerun the same command (found in review)."""
+    from hpo_gym.episode import MAX_BUDGET
+
+    code = main(["bench", "--agents", "random", "--tasks", "credit_g", "--budget", str(MAX_BUDGET + 1), "--seeds", "1",
+                 "--out", str(tmp_path / "b"), "--no-report"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"budget={MAX_BUDGET + 1:,}: at most {MAX_BUDGET:,} evaluations per episode" in err
+    assert "could not start" not in err and not (tmp_path / "b" / "benchmark.json").exists()
+    with pytest.raises(ValueError, match="at most 100,000 evaluations"):
+        gym.make("HPO-OpenML-v0", budget=MAX_BUDGET + 1)
 
 
 def test_live_names_a_fidelity_value_that_is_not_a_number():
