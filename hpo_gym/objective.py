@@ -11,7 +11,6 @@ crashes on one bad fit.
 from __future__ import annotations
 
 import numbers
-
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable

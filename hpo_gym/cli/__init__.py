@@ -14,9 +14,9 @@ import math
 import os
 import sys
 import warnings
-from pathlib import Path
 from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 #: One module per subcommand group; each defines ``register(subparsers) -> None``.
 COMMAND_MODULES: list[str] = [
