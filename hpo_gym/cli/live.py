@@ -135,12 +135,13 @@ def run_live(args: argparse.Namespace) -> int:
     rows = [{**c, args.metric: e.score, "seconds": round(e.cost, 2), "cached": e.info.get("cached"),
              "error": e.info.get("error", "")} for c, e in zip(configs, batch)]
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4g"))
-    best = int(np.argmax(batch.scores))
+    errors = [e.info.get("error", "") for e in batch]
+    if all(errors):  # nothing fitted: a missing extra, a time limit below any fit; the setup is not working (checked
+        # before the test score, which refitted a failed configuration: one more time limit spent, found in review)
+        print(f"hpo-gym live: error: every fit failed (first: {errors[0]})", file=sys.stderr)
+        return EXIT_FAILED
+    best = max((i for i, error in enumerate(errors) if not error), key=lambda i: batch.scores[i])  # first on a tie
     test = objective.test_score(configs[best], seed=args.seed)
     print(f"best validation {args.metric}: {batch.scores[best]:.4f}; its outer-test {args.metric}: "
           f"{test.score:.4f}{' (' + test.info['error'] + ')' if test.failed else ''}")
-    errors = [e.info.get("error", "") for e in batch]
-    if all(errors):  # nothing fitted: a missing extra, a time limit below any fit; the setup is not working
-        print(f"hpo-gym live: error: every fit failed (first: {errors[0]})", file=sys.stderr)
-        return EXIT_FAILED
     return 0

@@ -49,26 +49,26 @@ class DamagedRecord(ValueError):
     objective fits the configuration again and its result replaces the record."""
 
 
-def _number(value: Any) -> bool:
-    """Whether ``value`` reads as the float it was stored as (:func:`canonical` stores inf and NaN as text)."""
+def _finite_number(value: Any) -> bool:
+    """Whether ``value`` reads as a finite float (:func:`canonical` stores inf and NaN as text, which a fit never
+    stores: ``fit_and_score`` raises on a non-finite score, and a cost is seconds)."""
     if isinstance(value, bool):
         return False
-    if isinstance(value, (int, float)):
-        return True
     try:
-        float(value)
+        return math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
-    return True
 
 
 def usable_record(record: Any) -> bool:
-    """Whether ``record`` is what :class:`hpo_gym.live.LiveObjective` stores: a dict with a text ``error`` or a numeric
-    ``score``, and a numeric ``cost`` if any."""
+    """Whether ``record`` is what :class:`hpo_gym.live.LiveObjective` stores: a dict with a text ``error`` or a finite
+    ``score``, and a finite, non-negative ``cost`` if any. A score of NaN or infinity (a record edited by hand or
+    written by another tool) reached ``env.step`` and ended the run there; such a record is damaged and fitted again."""
     if not isinstance(record, dict):
         return False
-    outcome = isinstance(record["error"], str) if "error" in record else _number(record.get("score"))
-    return outcome and _number(record.get("cost", 0.0))
+    outcome = isinstance(record["error"], str) if "error" in record else _finite_number(record.get("score"))
+    cost = record.get("cost", 0.0)
+    return outcome and _finite_number(cost) and float(cost) >= 0.0
 
 
 def evaluation_key(**parts: Any) -> str:

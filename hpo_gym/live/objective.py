@@ -49,14 +49,15 @@ WORST_SCORES: dict[str, float] = {
 BINARY_ONLY_METRICS: dict[str, str] = {
     "roc_auc": "roc_auc_ovr", "average_precision": "balanced_accuracy", "f1": "f1_macro",
     "precision": "precision_macro", "recall": "recall_macro", "jaccard": "jaccard_macro", "neg_brier_score": "neg_log_loss",
+    "positive_likelihood_ratio": "balanced_accuracy", "neg_negative_likelihood_ratio": "balanced_accuracy",
 }
 #: Scorers that read ``predict_proba``: a family without it (``svm``) would fail every fit with them.
 PROBABILITY_METRICS = ("neg_log_loss", "neg_brier_score", "roc_auc_ovr", "roc_auc_ovo", "roc_auc_ovr_weighted",
-                       "roc_auc_ovo_weighted")
+                       "roc_auc_ovo_weighted", "d2_log_loss_score", "d2_brier_score")
 #: Scorers that need the task's class list: without it they fail when the scored rows lack a (rare) class, since
 #: they line ``predict_proba``'s columns up with the classes found in ``y_true``. Their functions take ``labels=``.
 LABELED_METRICS = ("neg_log_loss", "roc_auc_ovr", "roc_auc_ovo", "roc_auc_ovr_weighted", "roc_auc_ovo_weighted",
-                   "top_k_accuracy")
+                   "top_k_accuracy", "d2_log_loss_score", "d2_brier_score")
 #: Scorers that average a per-class value over every class, undefined (NaN) for a class the validation rows lack.
 EVERY_CLASS_METRICS = {"roc_auc": "accuracy or balanced_accuracy", "roc_auc_ovr": "roc_auc_ovr_weighted or roc_auc_ovo"}
 DEFAULT_TIME_LIMIT = 300.0
@@ -212,6 +213,10 @@ class LiveObjective:
         from sklearn.metrics import get_scorer, get_scorer_names
 
         self.family: ModelFamily = get_model(model)
+        if metric is not None and not isinstance(metric, str):  # a make_scorer(...) object failed at .endswith
+            raise ValueError(f"metric={metric!r}: give a scikit-learn scorer *name* (a str), e.g. "
+                             f"{', '.join(CLASSIFICATION_EXAMPLES)}; scorer objects are not supported, since the "
+                             "evaluation cache and the failed-fit score are keyed by the name")
         self.metric = metric or "accuracy"
         try:
             get_scorer(self.metric)
@@ -250,7 +255,8 @@ class LiveObjective:
             raise ValueError(f"metric {self.metric!r} scores every configuration 1.0 on OpenML task {self.task_id} "
                              f"({self.data.n_classes} classes: k=2 covers them all); use 'accuracy' or 'roc_auc'")
         if self.metric in BINARY_ONLY_METRICS and self.data.n_classes > 2:
-            raise ValueError(f"metric {self.metric!r} is defined for two classes, and OpenML task {self.task_id} "
+            raise ValueError(f"metric {self.metric!r} is scored on two-class tasks only here (its failed-fit score, its "
+                             f"class handling, or scikit-learn itself assume two classes), and OpenML task {self.task_id} "
                              f"({self.data.dataset_name}) has {self.data.n_classes}; use "
                              f"{BINARY_ONLY_METRICS[self.metric]!r} (or another multiclass scorer)")
         self.val_fraction, self.split_seed = float(val_fraction), non_negative_whole(split_seed, "split_seed", MAX_SEED)

@@ -111,7 +111,10 @@ def test_a_cached_fit_that_ran_past_this_runs_time_limit_is_fitted_again(openml_
 
 
 
-@pytest.mark.parametrize("damage", ["{not json", "{}", '{"score": null, "cost": 0.1}', '[1, 2]', '{"error": 3}'])
+@pytest.mark.parametrize("damage", ["{not json", "{}", '{"score": null, "cost": 0.1}', '[1, 2]', '{"error": 3}',
+                                    # a non-finite score reached env.step and ended the run there (found in review)
+                                    '{"score": "NaN", "cost": 0.1}', '{"score": Infinity, "cost": 0.1}',
+                                    '{"score": 0.9, "cost": "nan"}', '{"score": 0.9, "cost": -1}'])
 def test_a_damaged_cached_record_is_fitted_again_and_replaced(openml_session, tmp_path, damage):
     """Found in review: a row that did not read back as a record (edited by hand or by another tool) raised
     JSONDecodeError / KeyError / TypeError out of ``env.step``. It is a miss with a warning naming the file: the
@@ -133,11 +136,14 @@ def test_a_damaged_cached_record_is_fitted_again_and_replaced(openml_session, tm
 
 
 def test_every_record_the_objective_stores_reads_back():
-    """The damage check accepts what LiveObjective writes: a score (inf and NaN stored as text), or an error."""
+    """The damage check accepts what LiveObjective writes: a finite score (a fit that scores NaN or infinity is stored
+    as its error: fit_and_score raises on it) or an error, with a cost in seconds."""
     from hpo_gym.live.cache import canonical, usable_record
 
-    for record in ({"score": 0.9, "cost": 1.5, "fit_seconds": 1.2}, {"score": float("nan"), "cost": 0.1},
-                   {"score": 1, "cost": 0}, {"error": "ValueError: bad", "cost": 0.2}):
+    for record in ({"score": 0.9, "cost": 1.5, "fit_seconds": 1.2}, {"score": 1, "cost": 0},
+                   {"error": "ValueError: bad", "cost": 0.2}):
         assert usable_record(canonical(record)), record
-    for record in ({"score": True}, {"score": "high"}, {"score": 0.5, "cost": None}, {"cost": 0.1}, "0.5"):
+    for record in ({"score": True}, {"score": "high"}, {"score": 0.5, "cost": None}, {"cost": 0.1}, "0.5",
+                   canonical({"score": float("nan"), "cost": 0.1}), canonical({"score": float("inf")}),
+                   {"score": 0.5, "cost": float("inf")}, {"score": 0.5, "cost": -0.1}):
         assert not usable_record(record), record

@@ -223,9 +223,21 @@ def test_bad_arguments_are_clear_errors(openml_session):
             LiveObjective(IRIS, "rf", worst_score=worst)
     with pytest.raises(ValueError, match="metric 'neg_log_loss' needs predicted probabilities, which model 'svm'"):
         LiveObjective(IRIS, "svm", metric="neg_log_loss")  # HPOBench's SVC has no predict_proba: every fit would fail
-    with pytest.raises(ValueError, match=r"metric 'roc_auc' is defined for two classes.*has 3; use 'roc_auc_ovr'"):
+    with pytest.raises(ValueError, match=r"metric 'roc_auc' is scored on two-class tasks only here.*OpenML task \d+ \(.*\) has 3; use 'roc_auc_ovr'"):
         LiveObjective(IRIS, "rf", metric="roc_auc")  # else every fit would fail with sklearn's multiclass error
     assert LiveObjective(BREAST_CANCER, "rf", metric="roc_auc", executor="inline").metric == "roc_auc"
+    for two_class_only in ("positive_likelihood_ratio", "neg_negative_likelihood_ratio"):  # every fit failed on iris
+        with pytest.raises(ValueError, match=f"metric '{two_class_only}' is scored on two-class tasks only.*use "
+                                             "'balanced_accuracy'"):
+            LiveObjective(IRIS, "rf", metric=two_class_only, worst_score=-1e9)
+    for d2 in ("d2_log_loss_score", "d2_brier_score"):  # svm has no predict_proba: every fit failed (found in review)
+        with pytest.raises(ValueError, match=f"metric '{d2}' needs predicted probabilities, which model 'svm'"):
+            LiveObjective(IRIS, "svm", metric=d2, worst_score=-100.0)
+    from sklearn.metrics import f1_score, make_scorer
+
+    for not_a_name in (make_scorer(f1_score, average="macro"), 5):  # an AttributeError ('endswith') / TypeError before
+        with pytest.raises(ValueError, match=r"metric=.*: give a scikit-learn scorer \*name\* \(a str\)"):
+            LiveObjective(IRIS, "rf", metric=not_a_name)
     with pytest.raises(ValueError, match="has no fidelity 'iter'"):
         LiveObjective(IRIS, "rf", fidelity={"iter": 3})
     with pytest.raises(ValueError, match="n_estimators of model 'rf' must be a positive integer, got 0"):
@@ -380,3 +392,36 @@ def test_the_test_score_is_one_fit_whatever_validation_split_the_search_used(ope
     assert again.info["cached"] and again.score == first.score
     LiveObjective(BREAST_CANCER, "rf", **kwargs).evaluate(DEFAULTS["rf"])
     assert not other.evaluate(DEFAULTS["rf"]).info["cached"]  # a validation fit depends on the split: its own key
+
+
+def test_the_scorer_tables_agree_with_what_scikit_learn_says_of_each_classification_scorer():
+    """The tables refuse, up front, a metric that would fail every fit (probabilities from a model without them, a
+    two-class scorer on more classes) and pass the task's classes to scorers that line probability columns up with
+    them; hand-kept, they missed d2_log_loss_score, d2_brier_score and the likelihood ratios (found in review). Checked
+    against scikit-learn itself, so a scorer a later release adds is caught here."""
+    import inspect
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import get_scorer, get_scorer_names
+
+    from hpo_gym.live.objective import (BINARY_ONLY_METRICS, LABELED_METRICS, PROBABILITY_METRICS,
+                                        is_classification_scorer, score_fitted)
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(90, 3)), np.repeat([0, 1, 2], 30)
+    X[:, 0] += y  # a learnable three-class problem
+    fitted = LogisticRegression().fit(X, y)
+    checked = 0
+    for name in get_scorer_names():
+        if not is_classification_scorer(name) or name.endswith("_samples"):
+            continue
+        scorer = get_scorer(name)
+        reads_probabilities = getattr(scorer, "_response_method", None) == "predict_proba"
+        assert (name in PROBABILITY_METRICS) == reads_probabilities, name
+        if reads_probabilities and name not in BINARY_ONLY_METRICS:
+            assert "labels" in inspect.signature(scorer._score_func).parameters and name in LABELED_METRICS, name
+        if name not in BINARY_ONLY_METRICS:  # every other scorer must score a three-class task
+            assert np.isfinite(score_fitted(name, fitted, X, y, n_classes=3)), name
+        checked += 1
+    assert checked >= 25

@@ -203,8 +203,9 @@ def test_live_cli_says_when_its_setup_does_not_work(openml_session, capsys, monk
 
     # every fit past its time limit: the table says why, and the exit status says the setup is not working
     assert main(["live", str(IRIS), "--model", "rf", "-n", "2", "--time-limit", "0.001"]) == 1
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "hpo-gym live: error: every fit failed (first: timeout: still running after the time limit" in err
+    assert "outer-test" not in out  # no test fit of a failed configuration: it cost one more time limit (found in review)
     assert main(["live", str(IRIS), "-n", "1", "--ray-address", "auto"]) == 2
     assert "--ray-address applies to --executor ray only (got --executor serial)" in capsys.readouterr().err
     assert main(["live", str(IRIS), "-n", "1", "--executor", "inline", "--time-limit", "5"]) == 2  # accepted, not enforced
