@@ -84,6 +84,14 @@ class TabularObjective:
         self.direction = direction
         self._metadata = {"task": name, "metric": metric, "direction": direction, **(metadata or {})}
         grids = dict(grid_values or {})
+        # a grid for a name the space lacks (a typo) or for an ordinal/categorical, whose grid is its own values in
+        # their order, was ignored without a word: the rows then followed another order than the one given
+        stray = [n for n in grids if n not in space.names or space[n].is_discrete]
+        if stray:
+            raise ValueError(f"grid_values names {stray}, which {'is' if len(stray) == 1 else 'are'} not float or int "
+                             f"hyperparameters of the space ({space.names}); an ordinal's or categorical's cells follow "
+                             "its values in the order the space gives them, so give no grid for it (reorder its "
+                             "values in the space instead)")
         self._grids: list[np.ndarray] = []
         for hp in space:
             if hp.is_discrete:

@@ -501,3 +501,15 @@ def test_a_given_int_space_keeps_large_neighbouring_integers_apart():
     assert table.evaluate({"n": 1_000_001}).score == 0.1 and table.oracle.best == 0.9
     with_seeds = TabularObjective.from_dataframe(df.assign(seed=0), "acc", seed_column="seed", space=space)
     assert with_seeds.n_configs == 3
+
+
+def test_a_grid_for_an_ordinal_or_for_a_name_the_space_lacks_is_refused():
+    """Both were ignored without a word: an ordinal's cells follow its values in the space's order, so a grid given
+    in another order answered lr=0.1 with the score meant for 0.001 (found in review)."""
+    space = SearchSpace([Ordinal("lr", [0.001, 0.01, 0.1]), Float("x", 0.0, 1.0)])
+    scores = np.arange(6.0)
+    for grids in ({"lr": [0.1, 0.01, 0.001], "x": [0.0, 1.0]}, {"typo": [1, 2, 3], "x": [0.0, 1.0]}):
+        with pytest.raises(ValueError, match=rf"grid_values names \['{next(iter(grids))}'\], which is not float or int "
+                                             r"hyperparameters of the space \(\['lr', 'x'\]\)"):
+            TabularObjective("t", space, scores, grid_values=grids)
+    assert TabularObjective("t", space, scores, grid_values={"x": [0.0, 1.0]}).evaluate({"lr": 0.1, "x": 0.0}).score == 4.0
