@@ -41,6 +41,7 @@ from hpo_gym.episode import check_budget, observation_space
 from hpo_gym.fingerprint import files_fingerprint
 from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
+from hpo_gym.suites import as_task_id, get_suite, suite_names
 from hpo_gym.threads import torch_threads
 
 DEFAULT_TIMESTEPS = 20_000
@@ -185,7 +186,7 @@ class SB3PPOAgent:
         train = sorted(train_names)
         if not self.trained_on:
             raise ValueError(self._no_training_tasks())
-        unseen = sorted(set(self.trained_on) - set(train))
+        unseen = sorted(str(t) for t in self.trained_on if not _task_names(t) & set(train))
         if unseen:
             raise ValueError(f"{self.source} was trained on {unseen}, which fold {fold} holds out (it trains on "
                              f"{train}): its scores there would not be held-out. Give a model trained only on this "
@@ -217,7 +218,8 @@ class SB3PPOAgent:
 
         try:
             model = PPO.load(str(path), device="cpu")
-        except (TypeError, KeyError, ValueError, OSError) as e:  # another SB3 algorithm's zip, or not a zip at all
+        except (TypeError, KeyError, ValueError, OSError, AssertionError) as e:  # another SB3 algorithm's zip, not a
+            # zip at all, or a zip without SB3's data entry (SB3 asserts on that one)
             raise ValueError(f"{path} is not a PPO model saved by Stable-Baselines3 ({type(e).__name__}: {str(e)[:200]}); "
                              f"ppo:PATH.zip loads PPO zips only: {_OWN_AGENT_HINT}") from None
         opened = Path(path)
@@ -355,6 +357,18 @@ def _check_env_spaces(model: Any, path: str | Path) -> None:
         raise ValueError(f"{path} was trained with actions {act}, not the env's default Box(0, 1, (d,)) "
                          f"(action_type='box'), bare or behind RescaleAction(-1, 1); its actions would be clipped into "
                          f"other configurations: {_OWN_AGENT_HINT}")
+
+
+def _task_names(task: Any) -> set[str]:
+    """A recorded training task as the suite task names it may stand for: itself, and for an OpenML task id (``31`` or
+    ``"31"``, which the harness accepts in ``trained_on``) every registered suite's tasks with that id. Compared as
+    given, a model trained on ids was refused for every k-fold fold, in a message that listed the id's own task among
+    the fold's training tasks (found in review)."""
+    names = {str(task)}
+    task_id = as_task_id(task)
+    if task_id is not None:
+        names |= {name for suite in suite_names() for name, tid in get_suite(suite).tasks.items() if tid == task_id}
+    return names
 
 
 def _budget_error(agent: SB3PPOAgent, budget: int) -> str:

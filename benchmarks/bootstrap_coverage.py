@@ -51,9 +51,20 @@ def simulated_benchmark(runs: pd.DataFrame, n_seeds: int, rng: np.random.Generat
 def coverage(df: pd.DataFrame, agent: str, reference: str, seed_counts: list[int], n_sim: int,
              n_boot: int) -> pd.DataFrame:
     """Coverage of the report's interval for ``seed_counts`` seeds per task, ``n_sim`` simulated benchmarks each."""
+    present = sorted(df["agent"].unique())
+    missing = [name for name in (agent, reference) if name not in present]
+    if missing:  # a KeyError traceback before (found in review)
+        raise ValueError(f"--agent/--reference {', '.join(missing)}: not in this benchmark; its agents are {present}")
     b = run_budget(df)
     regret = regret_by_run(df, b).unstack("agent")[[agent, reference]].dropna()
-    truth = regret[agent].groupby("task").mean().mean() / regret[reference].groupby("task").mean().mean()
+    if regret.empty:  # pandas' 'No objects to concatenate' before
+        raise ValueError(f"{agent} and {reference} share no run with a normalized regret at budget {b} (the same task "
+                         "and seed, on a task with a known best): compare agents of one benchmark run on tabular tasks")
+    reference_mean = regret[reference].groupby("task").mean().mean()
+    if reference_mean <= 0:
+        raise ValueError(f"{reference}'s mean regret@{b} is 0: the ratio {agent} / {reference} is undefined; choose "
+                         "another --reference")
+    truth = regret[agent].groupby("task").mean().mean() / reference_mean
     runs = regret.stack().rename("normalized_regret").reset_index()
     runs = runs.assign(step=b, budget=b, status="ok", best_score=np.nan, heldout=False, in_sample=False)
     rng = np.random.default_rng(0)

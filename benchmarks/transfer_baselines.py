@@ -232,8 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'agent':<16}" + "".join(f"{'@' + str(m):>9}" for m in marks) + f"{'x ' + PEER + ' @' + str(args.budget):>13}")
     for spec in specs:
         mean = np.mean(curves[spec], axis=0)
-        ratio = mean[args.budget - 1] / peer_last if peer_last > 0 else float("nan")
-        print(f"{spec:<16}" + "".join(f"{mean[m - 1]:>9.4f}" for m in marks) + f"{ratio:>13.2f}")
+        ratio = f"{mean[args.budget - 1] / peer_last:.2f}" if peer_last > 0 else "-"  # no ratio to a zero regret
+        print(f"{spec:<16}" + "".join(f"{mean[m - 1]:>9.4f}" for m in marks) + f"{ratio:>13}")
+    if peer_last <= 0:
+        print(f"(x {PEER}: '-', since {PEER}'s mean regret@{args.budget} is 0 and a ratio to it is undefined)")
     reference = np.mean(closed_form, axis=0)
     print(f"{'(closed form)':<16}" + "".join(f"{reference[m - 1]:>9.4f}" for m in marks))
     if "portfolio" in curves:

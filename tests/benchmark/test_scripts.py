@@ -250,6 +250,17 @@ def test_the_coverage_script_finds_full_coverage_where_the_ratio_is_exact_and_le
     noisy = {k: v * rng.uniform(0.1, 1.5) for k, v in ref.items()}
     varied = script.coverage(paired_frame({"ref": ref, "x": noisy}), "x", "ref", [2], n_sim=60, n_boot=200)
     assert 0.0 < varied.loc[2, "coverage of the 95 % interval"] < 1.0
+    # a misspelled agent was a KeyError traceback, agents without a shared run pandas' 'No objects to concatenate'
+    # (found in review)
+    frame = paired_frame({"ref": ref, "x": noisy})
+    with pytest.raises(ValueError, match=r"--agent/--reference grpoformr: not in this benchmark; its agents are "
+                                         r"\['ref', 'x'\]"):
+        script.coverage(frame, "grpoformr", "ref", [2], n_sim=2, n_boot=10)
+    apart = pd.concat([paired_frame({"ref": {("A", 0): 0.1}}), paired_frame({"x": {("B", 0): 0.1}})])
+    with pytest.raises(ValueError, match="x and ref share no run with a normalized regret"):
+        script.coverage(apart, "x", "ref", [2], n_sim=2, n_boot=10)
+    with pytest.raises(ValueError, match="ref's mean regret@.* is 0: the ratio x / ref is undefined"):
+        script.coverage(paired_frame({"ref": {k: 0.0 for k in ref}, "x": noisy}), "x", "ref", [2], n_sim=2, n_boot=10)
 
 
 def test_the_warm_start_script_plays_the_selection_rule_it_is_given():
