@@ -289,8 +289,19 @@ def test_a_partial_tables_nearest_cell_search_runs_in_chunks_with_the_same_answe
     points = np.random.default_rng(0).random((500, len(table.space)))
     at_once = table.evaluate_batch(points).scores
     monkeypatch.setattr(hpo_gym.tabular, "NEAREST_CHUNK_FLOATS", 3 * 300 * len(table.space))  # 3 points a chunk
+    blocks: list[int] = []  # points per distance block: the nearest present cells are looked up once per block
+
+    class RecordingCells(np.ndarray):
+        def __getitem__(self, index):
+            blocks.append(int(np.size(index)))
+            return super().__getitem__(index)
+
+    table._present_cells = table._present_cells.view(RecordingCells)
     np.testing.assert_array_equal(table.evaluate_batch(points).scores, at_once)
     assert len(set(at_once)) > 50  # the points found many different present cells
+    # the search ran in blocks of at most 3 points (all at once it was one block of every missing point: found in review
+    # that the test above passed without chunking too)
+    assert len(blocks) > 100 and max(blocks) == 3
 
 
 def test_a_given_space_merges_values_written_two_ways_as_an_inferred_one_does():

@@ -211,26 +211,29 @@ def test_a_checkpoint_of_older_input_features_loads_with_a_warning(tmp_path):
 
 
 def test_featurization_same_in_training_and_env():
-    """The env's observation and the training rollout's History give identical policy inputs."""
-    obj = load_hpobench_nn("credit_g")
-    env = gym.make("HPO-OpenML-v0", task="credit_g", budget=7)
-    obs, _ = env.reset(seed=0)
-    rng = np.random.default_rng(0)
-    for _ in range(4):
-        obs, *_ = env.step(rng.random(5).astype(np.float32))
-    from hpo_gym.episode import History
-
-    hist = History(1, 7, 16)
-    hist.reset(0, obj.space)
-    xs, ys, m = obs["x"], obs["y"], obs["mask"].astype(bool)
-    for x, y in zip(xs[m], ys[m]):
-        hist.record(0, x[:5], float(y))
-    fa = featurize_states(hist.observations())
+    """A real training rollout (``run_episodes``) and the env replaying the same trials give the policy identical inputs
+    at every step: the same encodings, the same scores, the same features. (It compared a History built from the env's
+    own observation with that observation, so a rollout recording, say, 1 - score passed; found in review.)"""
+    from agents.grpoformer.learner import run_episodes
     from agents.grpoformer.policy import featurize_observations
 
-    fb = featurize_observations(obs)
-    for name in fa.__dataclass_fields__:
-        assert torch.allclose(getattr(fa, name).float(), getattr(fb, name).float()), name
+    obj, horizon = load_hpobench_nn("credit_g"), 7
+    torch.manual_seed(0)
+    out = run_episodes(GRPOformerPolicy().eval(), [obj], horizon, 4, np.random.default_rng(0),
+                       torch.Generator().manual_seed(0))
+    states, d = out["states"], len(obj.space)
+    env = gym.make("HPO-OpenML-v0", task="credit_g", budget=horizon)
+    obs, _ = env.reset(seed=0)
+    for t in range(horizon - 1):
+        rollout_state = {k: v[:1] for k, v in states[t].items()}
+        fa, fb = featurize_states(rollout_state), featurize_observations(obs)
+        for name in fa.__dataclass_fields__:
+            assert torch.allclose(getattr(fa, name).float(), getattr(fb, name).float()), (t, name)
+        trial = states[t + 1]["x"][0, t, :d]  # the trial the rollout recorded at step t, replayed through the env
+        obs, *_ = env.step(trial)
+        assert obs["y"][t] == pytest.approx(out["chosen_scores"][t][0], abs=1e-6)
+        np.testing.assert_array_equal(obs["x"][t, :d], trial)
+    assert len({tuple(row) for row in obs["x"][:horizon - 1, :d]}) > 1  # the rollout moved: the check saw several trials
 
 
 @pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")

@@ -34,9 +34,17 @@ def test_processes_share_one_cache_file(tmp_path):
 
 
 def test_keys_are_stable_and_sensitive():
-    a = evaluation_key(task=1, config={"x": 0.1 + 0.2, "y": 3}, seed=None)
-    assert a == evaluation_key(task=1, config={"y": 3, "x": 0.3}, seed=None)  # order and float round-off
-    assert a != evaluation_key(task=1, config={"y": 3, "x": 0.3}, seed=0)
+    """Float round-off and key order do not matter; every part does, down to a value's 11th significant digit (keys
+    rounded to 3 digits shared one entry for lr=0.01234 and 0.01231, and passed here: found in review)."""
+    from hpo_gym.live.cache import canonical
+
+    base = {"task": 1, "model": "rf", "config": {"x": 0.1 + 0.2, "y": 3}, "seed": None}
+    a = evaluation_key(**base)
+    assert a == evaluation_key(task=1, model="rf", config={"y": 3, "x": 0.3}, seed=None)  # order and float round-off
+    for change in ({"seed": 0}, {"task": 2}, {"model": "lr"}, {"config": {"x": 0.3, "y": 4}},
+                   {"config": {"x": 0.30000000001, "y": 3}}, {"config": {"x": 0.3, "y": 3, "z": 1}}):
+        assert evaluation_key(**{**base, **change}) != a, change
+    assert canonical({"score": 0.123456789012}) == {"score": 0.123456789012}  # a stored score keeps 12 digits
 
 
 def test_data_with_the_same_ids_never_receives_another_datas_cached_scores(openml_session, tmp_path):
