@@ -174,7 +174,10 @@ def action_space(action_type: str, space: SearchSpace | None, max_dims: int) -> 
 
 def box_action_to_unit(action: Any, space: SearchSpace, width: int) -> tuple[np.ndarray, bool]:
     """Validate a Box action; return the first ``d`` entries clipped to [0, 1] and whether clipping happened."""
-    a = numeric_action(action, f"Box(0, 1, ({width},))")
+    if type(action) is np.ndarray and action.dtype.kind == "f":  # what agents send: numeric_action's checks say yes
+        a = action.astype(np.float64)
+    else:
+        a = numeric_action(action, f"Box(0, 1, ({width},))")
     if a.shape != (width,):
         raise ValueError(f"action {action!r} has shape {a.shape}; expected Box(0, 1, ({width},))")
     u = a[: len(space)]

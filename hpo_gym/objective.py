@@ -44,7 +44,7 @@ class Oracle:
         outside [worst, best] gives a value outside [0, 1]. A flat task has regret 0; NaN stays NaN. Flat means a span
         within float round-off of the scores (:data:`FLAT_SPAN`): a table whose cells have the same seed scores in
         another order has means that differ in the last bit, and dividing by that would give them regrets 0 and 1."""
-        if np.ndim(score):
+        if not isinstance(score, float) and np.ndim(score):  # a float (np.float64 too) is one score: no np.ndim call
             return normalized_regret(score, self.best, self.worst)
         # one score per env step: plain floats (the array path halved HPOEnv.step's speed)
         span = self.best - self.worst

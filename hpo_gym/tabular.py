@@ -273,7 +273,8 @@ class TabularObjective:
             return int(self._grid_cells_of(np.asarray(u, dtype=np.float64)[None, :])[0])
         cell = 0
         for x, n, stride in zip(u.tolist() if isinstance(u, np.ndarray) else u, self.grid_shape, self._py_strides):
-            cell += min(max(int(x * n), 0), n - 1) * stride  # an entry below -1/n read another cell's score
+            level = int(x * n)  # an entry below -1/n read another cell's score: kept in [0, n - 1]
+            cell += (0 if level < 0 else n - 1 if level >= n else level) * stride
         return cell
 
     def cell_config(self, cell: int) -> Config:
