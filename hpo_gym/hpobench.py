@@ -58,6 +58,11 @@ class HPOBenchObjective:
             raise ValueError(f"{type(benchmark).__name__} lacks HPOBench's API: it needs get_configuration_space() "
                              "and objective_function(configuration, fidelity=None, rng=None)")
         _check_call_signature(benchmark.objective_function)
+        objectives = benchmark.get_objective_names() if callable(getattr(benchmark, "get_objective_names", None)) else []
+        if len(objectives) > 1:  # its function_value is a dict: every call failed, and the run looked like any other
+            raise ValueError(f"{type(benchmark).__name__} is a multi-objective benchmark ({list(objectives)}); an "
+                             "hpo-gym episode optimizes one score: wrap it so that objective_function returns one of "
+                             "them as function_value (lower is better)")
         self.benchmark = benchmark
         self._configspace = benchmark.get_configuration_space()
         self.space: SearchSpace = SearchSpace.from_configspace(self._configspace)
@@ -207,6 +212,8 @@ def _check_fidelity(fidelity_space: Any, fidelity: Mapping[str, Any]) -> dict[st
                          f"({type(e).__name__}: {e}); give values inside it, or leave fidelity out for the default") from None
     typed = {}
     for name, value in fidelity.items():
+        if isinstance(value, (bool, np.bool_)):  # True passed ConfigSpace as 1 and reached the benchmark as iter=True
+            raise ValueError(f"fidelity {name}={value!r}: give a number, not a bool")
         default = getattr(fidelity_space[name], "default_value", None)
         whole = isinstance(value, (float, np.floating)) and float(value).is_integer()
         integer = isinstance(default, (int, np.integer)) and not isinstance(default, (bool, np.bool_))

@@ -94,7 +94,9 @@ class TaskPool:
         self._cache: dict[str, Objective] = {}
 
     def resolve(self, task: Any) -> str:
-        """A task name of the pool from a name or an OpenML task id (the first task with that id).
+        """A task name of the pool from a name or an OpenML task id; an id that several tasks share (one OpenML task
+        under several model families) is refused, naming them, as :meth:`Suite.task_name` does for ``gym.make``: it
+        picked the first one without a word (``reset(options={"task": 167149})`` always trained ``167149-lr``).
 
         Ids come from ``openml_ids``; only tasks missing there are loaded to read their metadata.
         """
@@ -105,10 +107,13 @@ class TaskPool:
         if task in self.names:
             return str(task)
         key = as_task_id(task)
-        for name in self.names if key is not None else []:
-            tid = self.openml_ids[name] if name in self.openml_ids else self.get(name).metadata.get("openml_task_id")
-            if as_task_id(tid) == key:
-                return name
+        matches = [name for name in (self.names if key is not None else [])
+                   if as_task_id(self.openml_ids[name] if name in self.openml_ids
+                                 else self.get(name).metadata.get("openml_task_id")) == key]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise ValueError(f"OpenML task {key} is {len(matches)} tasks of this env: {matches}; name one of them")
         raise ValueError(f"unknown task {task!r} for this env; valid names (OpenML task id): {valid}")
 
     def get(self, name: str) -> Objective:

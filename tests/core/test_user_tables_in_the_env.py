@@ -156,3 +156,22 @@ def test_a_refused_reset_that_drew_an_unplayable_task_leaves_the_episode_and_its
     assert scores(True, False) == scores(False, False)
     plain = scores(False, False)
     assert scores(False, True) == plain and scores(True, True) == plain
+
+
+def test_an_openml_id_that_several_tasks_share_is_refused_at_reset_as_at_make(monkeypatch):
+    """One OpenML task under two model families: ``gym.make(task=31)`` refused the id, naming both, but
+    ``reset(options={"task": 31})`` (and the native vector env's) quietly took the first (found in review)."""
+    space = SearchSpace([Ordinal("a", [0, 1, 2])])
+    objectives = {name: TabularObjective(name, space, np.arange(3.0), metadata={"openml_task_id": 31})
+                  for name in ("31-lr", "31-rf")}
+    monkeypatch.setitem(suites._SUITES, "one-id-two-models",
+                        suites.Suite("one-id-two-models", {"31-lr": 31, "31-rf": 31}, objectives.__getitem__, "", space))
+    with pytest.raises(ValueError, match=r"OpenML task 31 is 2 tasks of suite 'one-id-two-models'"):
+        gym.make("HPO-OpenML-v0", suite="one-id-two-models", task=31)
+    env = gym.make("HPO-OpenML-v0", suite="one-id-two-models", budget=2)
+    with pytest.raises(ValueError, match=r"OpenML task 31 is 2 tasks of this env: \['31-lr', '31-rf'\]; name one"):
+        env.reset(seed=0, options={"task": 31})
+    assert env.reset(seed=0, options={"task": "31-rf"})[1]["task"] == "31-rf"
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=2, suite="one-id-two-models", budget=2)
+    with pytest.raises(ValueError, match=r"OpenML task 31 is 2 tasks of this env"):
+        vec.reset(seed=0, options={"task": 31})

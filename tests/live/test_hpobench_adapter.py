@@ -286,3 +286,26 @@ def test_an_integer_fidelity_given_as_a_whole_float_reaches_the_benchmark_as_an_
     ev = obj.evaluate({"C": 1.0, "gamma": 0.1, "scale": True}, seed=0)
     assert not ev.failed, ev.info.get("error")
     assert type(obj.fidelity["subsample"]) is float  # a float fidelity stays a float, whole or not
+    with pytest.raises(ValueError, match=r"fidelity max_iter=True: give a number, not a bool"):
+        HPOBenchObjective(bench, fidelity={"max_iter": True})  # reached the benchmark as max_iter=True (found in review)
+
+
+def test_a_multi_objective_benchmark_is_refused_at_construction():
+    """HPOBench's multi-objective benchmarks return function_value as a dict: every call failed with a TypeError in
+    info, scored the worst, and the run looked like any other (found in review)."""
+
+    class TwoObjectives(WineSVMBenchmark):
+        @staticmethod
+        def get_objective_names():
+            return ["misclassification_rate", "DSP"]
+
+    with pytest.raises(ValueError, match=r"TwoObjectives is a multi-objective benchmark \(\['misclassification_rate', "
+                                         r"'DSP'\]\); an hpo-gym episode optimizes one score"):
+        HPOBenchObjective(TwoObjectives())
+
+    class OneObjective(WineSVMBenchmark):
+        @staticmethod
+        def get_objective_names():
+            return ["misclassification_rate"]
+
+    assert not HPOBenchObjective(OneObjective()).evaluate({"C": 1.0, "gamma": 0.1, "scale": True}, seed=0).failed
