@@ -16,6 +16,8 @@ from the history.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from hpo_gym.space import Categorical, Float, Hyperparameter, Int, Ordinal, SearchSpace
@@ -139,15 +141,22 @@ def mixed_table(a: TabularObjective, b: TabularObjective, weight: float, name: s
                             metadata={"synthetic": True, "mixed_from": [a.name, b.name], "weight": weight})
 
 
-def mixed_tables(tables: list[TabularObjective], n: int, seed: int = 0) -> list[TabularObjective]:
-    """``n`` interpolated tasks from random pairs of ``tables`` on a shared grid, weights uniform in [0.25, 0.75]."""
-    rng = np.random.default_rng(seed)
+def interpolation_groups(tables: Sequence[TabularObjective]) -> list[list[TabularObjective]]:
+    """The groups of ``tables`` that share one grid (two or more each), which :func:`mixed_tables` draws its pairs
+    from; ``ValueError`` when there are none. Cheap, so training checks it before any banner or work."""
     by_grid: dict[tuple, list[TabularObjective]] = {}
     for t in tables:
         by_grid.setdefault((t.grid_shape, tuple(hp.name for hp in t.space)), []).append(t)
     groups = [g for g in by_grid.values() if len(g) >= 2]
-    if n and not groups:
-        raise ValueError("task interpolation needs at least two training tables on the same grid")
+    if not groups:
+        raise ValueError("task interpolation (--mixed) needs at least two training tables on the same grid")
+    return groups
+
+
+def mixed_tables(tables: list[TabularObjective], n: int, seed: int = 0) -> list[TabularObjective]:
+    """``n`` interpolated tasks from random pairs of ``tables`` on a shared grid, weights uniform in [0.25, 0.75]."""
+    rng = np.random.default_rng(seed)
+    groups = interpolation_groups(tables) if n else []
     out = []
     for i in range(n):
         group = groups[int(rng.integers(len(groups)))]

@@ -43,7 +43,8 @@ from agents.grpoformer.policy import (
     save_atomically,
     save_policy,
 )
-from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_tables, seed_tables, synthetic_bank
+from agents.grpoformer.synthetic import (grid_synthetic_bank, interpolation_groups, mixed_tables, seed_tables,
+                                         synthetic_bank)
 from hpo_gym.atomic import atomic_path
 from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective, finite_evaluation
@@ -181,6 +182,37 @@ def check_disjoint(tables: Sequence[TabularObjective], holdout: Sequence[Tabular
                          "the training objectives (the CLI trains on the suite minus --holdout)")
 
 
+def check_warm_start_tables(n_tables: int) -> None:
+    """``warm_start`` builds each training table's design from a portfolio of the others: it needs two tables."""
+    if n_tables < 2:
+        raise ValueError(f"--warm-start (warm_start) needs at least 2 training tables (a portfolio from the others for "
+                         f"each); got {n_tables}: hold out fewer tasks, or leave --warm-start out")
+
+
+def check_episode_shares(shares: Sequence[float]) -> float:
+    """The real tables' share of episodes once the extra training tasks (``shares``, one per kind in use) have theirs;
+    ``ValueError`` when they leave none."""
+    rest = 1.0 - sum(shares)
+    if rest <= 0:
+        raise ValueError(f"the extra training tasks take {1 - rest:.0%} of the episodes, leaving none for the real "
+                         "tables; combine fewer of --synthetic/--mixed/--grid-synthetic/--seed-tables, or lower "
+                         "TrainConfig's synthetic_frac/mixed_frac/grid_synthetic_frac/seed_tables_frac")
+    return rest
+
+
+def check_training_options(tables: Sequence[TabularObjective], cfg: TrainConfig) -> None:
+    """The option refusals that need only the training tables, checked before any banner or work: they came after the
+    banner (and after building 32 synthetic tables, about 7 s), the warm-start one inside the progress bar, leaving a
+    header-only log.csv that a later --resume took for a run (found in review)."""
+    if cfg.learner.warm_start:
+        check_warm_start_tables(len(tables))
+    if cfg.mixed:
+        interpolation_groups(tables)
+    check_episode_shares([frac for n, frac in ((cfg.synthetic, cfg.synthetic_frac), (cfg.mixed, cfg.mixed_frac),
+                                               (cfg.grid_synthetic, cfg.grid_synthetic_frac),
+                                               (int(cfg.seed_tables), cfg.seed_tables_frac)) if n])
+
+
 def initial_designs(tables: Sequence[TabularObjective], k: int) -> InitialDesign:
     """The initial design of ``k`` trials that opens each training episode (``LearnerConfig.warm_start``).
 
@@ -191,9 +223,7 @@ def initial_designs(tables: Sequence[TabularObjective], k: int) -> InitialDesign
     """
     from agents.portfolio import build_portfolio
 
-    if len(tables) < 2:
-        raise ValueError(f"warm_start needs at least 2 training tables (a portfolio from the others for each); got "
-                         f"{len(tables)}")
+    check_warm_start_tables(len(tables))
     loo = {t.name: build_portfolio([o for o in tables if o is not t]).encodings[:k] for t in tables}
 
     def design(objective: TabularObjective, rng: np.random.Generator) -> np.ndarray:
@@ -214,11 +244,7 @@ def training_pool(tables: list[TabularObjective], extras: Sequence[tuple[list[Ta
     pool = tables + [o for objs, _ in extras for o in objs]
     if not extras:
         return pool, None
-    rest = 1.0 - sum(frac for _, frac in extras)
-    if rest <= 0:
-        raise ValueError(f"the extra training tasks take {1 - rest:.0%} of the episodes, leaving none for the real "
-                         "tables; combine fewer of --synthetic/--mixed/--grid-synthetic/--seed-tables, or lower "
-                         "TrainConfig's synthetic_frac/mixed_frac/grid_synthetic_frac/seed_tables_frac")
+    rest = check_episode_shares([frac for _, frac in extras])
     weights = [rest / len(tables)] * len(tables) + [frac / len(objs) for objs, frac in extras for _ in objs]
     return pool, np.array(weights)
 
@@ -428,6 +454,7 @@ def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: Train
     tables = tables_only(train_objectives, "GRPOformer training (batched lookups)", fix)
     holdout = tables_only(holdout, "GRPOformer's held-out regret monitoring (batched lookups)", fix)
     check_disjoint(tables, holdout)
+    check_training_options(tables, cfg)
     check_device(cfg.device)
     out = Path(out_dir)
     with directory_lock(out, "a train-grpoformer run", wait=wait_for_lock):  # a second run into out stops here

@@ -7,7 +7,7 @@ import pytest
 
 from agents.grpoformer.synthetic import grid_synthetic_bank, mixed_table, mixed_tables, random_objective, seed_tables
 from agents.grpoformer.train import TrainConfig, recipe_tag, training_pool
-from hpo_gym.suites import load_hpobench_nn
+from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
 
 
 def test_mixed_table_interpolates_the_normalized_seed_scores():
@@ -82,7 +82,17 @@ def test_train_cli_refuses_extra_tasks_that_leave_no_room_for_the_real_tables(tm
     args = ["train-grpoformer", "--holdout", "credit_g", "--out", str(tmp_path / "run"), "--updates", "1",
             "--mixed", "2", "--grid-synthetic", "2", "--seed-tables"]  # 15 + 30 + 30 + 50 % of the episodes
     assert main(args) == 2
-    assert "take 125% of the episodes" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    # refused before the banner and before any table is built or file written (it came after both: found in review)
+    assert "take 125% of the episodes" in err and out == "" and not (tmp_path / "run").exists()
+    for extra, message in ((["--warm-start", "2", "--holdout", ",".join(list(HPOBENCH_NN_TASKS)[1:])],
+                            "--warm-start (warm_start) needs at least 2 training tables"),
+                           (["--mixed", "2", "--holdout", ",".join(list(HPOBENCH_NN_TASKS)[1:])],
+                            "task interpolation (--mixed) needs at least two training tables on the same grid")):
+        args = ["train-grpoformer", "--out", str(tmp_path / "one"), "--updates", "1", *extra]
+        assert main(args) == 2
+        out, err = capsys.readouterr()
+        assert message in err and out == "" and not (tmp_path / "one").exists()
 
 
 def test_task_priority_draws_the_hardest_tables_more_and_leaves_extra_shares_alone():
