@@ -41,7 +41,7 @@ from hpo_gym.episode import check_budget, observation_space
 from hpo_gym.fingerprint import files_fingerprint
 from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
-from hpo_gym.suites import as_task_id, get_suite, suite_names
+from hpo_gym.suites import as_task_id, names_with_task_id
 from hpo_gym.threads import torch_threads
 
 DEFAULT_TIMESTEPS = 20_000
@@ -364,11 +364,8 @@ def _task_names(task: Any) -> set[str]:
     ``"31"``, which the harness accepts in ``trained_on``) every registered suite's tasks with that id. Compared as
     given, a model trained on ids was refused for every k-fold fold, in a message that listed the id's own task among
     the fold's training tasks (found in review)."""
-    names = {str(task)}
     task_id = as_task_id(task)
-    if task_id is not None:
-        names |= {name for suite in suite_names() for name, tid in get_suite(suite).tasks.items() if tid == task_id}
-    return names
+    return {str(task)} | (names_with_task_id(task_id) if task_id is not None else set())
 
 
 def _budget_error(agent: SB3PPOAgent, budget: int) -> str:

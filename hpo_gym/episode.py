@@ -107,6 +107,8 @@ def numeric_action(action: Any, expected: str,
     """The action as a float64 array, or a ``ValueError`` naming the expected space (a dict or strings given to a
     Box env used to surface as numpy's own "float() argument must be ..." error); ``dict_hint`` is the fix added when
     the action is a dict (the native vector env has no dict actions, so it names the sync vector env instead)."""
+    if type(action) is np.ndarray and action.dtype.kind == "f":  # what agents send, and what every check below passes:
+        return np.asarray(action, dtype=np.float64)  # skipped on this hot path of every env step
     try:
         if np.iscomplexobj(action):  # the cast would drop the imaginary part with only a warning
             raise TypeError("complex")
@@ -174,10 +176,7 @@ def action_space(action_type: str, space: SearchSpace | None, max_dims: int) -> 
 
 def box_action_to_unit(action: Any, space: SearchSpace, width: int) -> tuple[np.ndarray, bool]:
     """Validate a Box action; return the first ``d`` entries clipped to [0, 1] and whether clipping happened."""
-    if type(action) is np.ndarray and action.dtype.kind == "f":  # what agents send: numeric_action's checks say yes
-        a = action.astype(np.float64)
-    else:
-        a = numeric_action(action, f"Box(0, 1, ({width},))")
+    a = numeric_action(action, f"Box(0, 1, ({width},))")
     if a.shape != (width,):
         raise ValueError(f"action {action!r} has shape {a.shape}; expected Box(0, 1, ({width},))")
     u = a[: len(space)]

@@ -65,12 +65,18 @@ class Suite:
             return task
         key = as_task_id(task)
         names = [name for name, tid in self.tasks.items() if tid is not None and key is not None and tid == key]
-        if len(names) == 1:
-            return names[0]
-        if len(names) > 1:  # e.g. one OpenML task under several model families: the id alone does not say which
-            raise ValueError(f"OpenML task {key} is {len(names)} tasks of suite {self.name!r}: {names}; name one of them")
+        if names:
+            return only_task_of_id(key, names, f"suite {self.name!r}")
         valid = ", ".join(f"{n} ({t})" for n, t in self.tasks.items())
         raise ValueError(f"unknown task {task!r} in suite {self.name!r}; valid names (OpenML task id): {valid}")
+
+
+def only_task_of_id(task_id: int | None, names: list[str], where: str) -> str:
+    """The one task name of ``names`` (those with OpenML id ``task_id``), or a ``ValueError`` naming them all: one
+    OpenML task under several model families (the live pool's 6 per id), where the id alone does not say which."""
+    if len(names) > 1:
+        raise ValueError(f"OpenML task {task_id} is {len(names)} tasks of {where}: {names}; name one of them")
+    return names[0]
 
 
 def as_task_id(task: Any) -> int | None:
@@ -102,6 +108,13 @@ def get_suite(name: str) -> Suite:
 
 def suite_names() -> list[str]:
     return sorted(set(_SUITES) | set(_LAZY_SUITES))
+
+
+def names_with_task_id(task_id: int, suite: str | None = None) -> set[str]:
+    """The task names of ``suite`` (of every registered suite when None) whose OpenML task id is ``task_id``: what an
+    agent's ``trained_on`` entry that is an id stands for."""
+    return {name for s in ([suite] if suite is not None else suite_names())
+            for name, tid in get_suite(s).tasks.items() if tid == task_id}
 
 
 # -- the embedded HPOBench NN suite ------------------------------------------------------------------

@@ -24,7 +24,7 @@ import numpy as np
 
 from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
-from hpo_gym.suites import HPOBENCH_NN, as_task_id, get_suite
+from hpo_gym.suites import HPOBENCH_NN, as_task_id, get_suite, only_task_of_id
 
 BACKENDS = ("tabular", "live")
 #: Environment variable that carries the held-out tasks while the harness fits an agent (JSON: ``{"names": [...],
@@ -110,10 +110,8 @@ class TaskPool:
         matches = [name for name in (self.names if key is not None else [])
                    if as_task_id(self.openml_ids[name] if name in self.openml_ids
                                  else self.get(name).metadata.get("openml_task_id")) == key]
-        if len(matches) == 1:
-            return matches[0]
         if matches:
-            raise ValueError(f"OpenML task {key} is {len(matches)} tasks of this env: {matches}; name one of them")
+            return only_task_of_id(key, matches, "this env")
         raise ValueError(f"unknown task {task!r} for this env; valid names (OpenML task id): {valid}")
 
     def get(self, name: str) -> Objective:

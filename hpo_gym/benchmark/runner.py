@@ -61,7 +61,7 @@ from hpo_gym.episode import check_budget, is_whole_number, positive_count, repea
 from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective
 from hpo_gym.benchmark.store import IDENTITY_PREFIX, STEP_COLUMNS, ResultStore, RunKey
-from hpo_gym.suites import HPOBENCH_NN, as_task_id, get_suite
+from hpo_gym.suites import HPOBENCH_NN, as_task_id, get_suite, names_with_task_id
 from hpo_gym.tasks import held_out_while_fitting, resolve_task_pool
 
 if TYPE_CHECKING:
@@ -162,9 +162,9 @@ def trained_on(agent: Any, suite: str | None = None) -> frozenset[str]:
     except TypeError:
         return frozenset()
     names = {str(t) for t in entries}
-    ids = {as_task_id(t) for t in entries} - {None}
-    if suite is not None and ids:
-        names |= {name for name, tid in get_suite(suite).tasks.items() if tid in ids}
+    if suite is not None:
+        for task_id in {as_task_id(t) for t in entries}:
+            names |= names_with_task_id(task_id, suite) if task_id is not None else set()
     return frozenset(names)
 
 
