@@ -9,7 +9,8 @@ kind       encoding of a value ``v`` to ``u`` in [0, 1]
 ========== ================================================================================
 float      ``(v - low) / (high - low)``, or the same on ``log(v)`` when ``log=True``
 int        as float on ``[low - 1/2, high + 1/2]`` (log: on the logs of those); decoding rounds to the nearest
-           integer, so each integer ``k`` owns ``[k - 1/2, k + 1/2]``: bins of equal width on a linear scale, of log
+           integer, so each integer ``k`` owns ``[k - 1/2, k + 1/2]`` (a value exactly halfway goes to the even
+           neighbour, as ``round`` and ``np.round`` do, in Box and Dict actions alike): bins of equal width on a linear scale, of log
            width ``log((k + 1/2) / (k - 1/2))`` on a log scale, as in Optuna (ConfigSpace agrees on a linear scale;
            its log ints weigh the values otherwise, e.g. 0.40/0.26/0.19/0.15 against 0.50/0.23/0.15/0.11 on [1, 4])
 ordinal    ``n`` values in order: value ``i`` is the centre of bin ``i`` of ``n`` equal bins,
@@ -242,6 +243,9 @@ MAX_EXACT_LOG_INT = 10**13
 FLOAT32_SAFE_BINS = 2**22
 #: Decimals ConfigSpace keeps of a float bound (its ``ROUND_PLACES``); :meth:`SearchSpace.to_configspace` refuses more.
 CONFIGSPACE_DECIMALS = 13
+#: The most that ConfigSpace's outward rounding may widen a float range, as a share of the range on its own scale
+#: (``1e12`` kept as ``1e12 + 1e-4`` widens it by 1e-16; a log bound ``1.4e-13`` kept as ``1e-13`` by 1 %).
+CONFIGSPACE_MAX_WIDENING = 1e-9
 
 
 def _bound(name: str, kind: str, which: str, value: Any) -> float | int:
@@ -555,7 +559,8 @@ class SearchSpace:
         ConfigSpace keeps hyperparameters sorted by name, so each one's position in this space is recorded in its
         ``meta`` (``{"hpo_gym_position": i}``, kept by ConfigSpace's JSON/YAML files too); :meth:`from_configspace`
         restores that order, so the round trip gives back this space and the same encoded vectors (up to the outward
-        rounding below, by which a bound such as ``1e12`` comes back as ``1e12 + 1e-4``). ConfigSpace keeps
+        rounding below, by which a bound such as ``1e12`` comes back as ``1e12 + 1e-4``; a rounding that widens a
+        range by more than :data:`CONFIGSPACE_MAX_WIDENING` of it is refused). ConfigSpace keeps
         float bounds to 13 decimals: a bound it would round inward (``1/3``, ``0.1 + 0.2``, a log bound below ~5e-14) is
         refused here with the fix, since ConfigSpace would then refuse this space's own end values (``decode(1.0)``);
         one it rounds outward (``1e12`` as an upper bound) is kept, its ends inside ConfigSpace's range."""
@@ -579,6 +584,14 @@ class SearchSpace:
                     raise ValueError(f"float hyperparameter {hp.name!r} has the range [{low!r}, {high!r}], which "
                                      f"ConfigSpace stores as [{kept_low!r}, {kept_high!r}] (it rounds bounds to "
                                      f"{CONFIGSPACE_DECIMALS} decimals) and then refuses this space's own end values; {fix}")
+                scale = math.log if hp.log else float
+                widening = ((scale(low) - scale(kept_low)) + (scale(kept_high) - scale(high))) / (scale(high) - scale(low))
+                if widening > CONFIGSPACE_MAX_WIDENING:  # e.g. a log bound 1.4e-13 kept as 1e-13: 1 % wider in logs
+                    raise ValueError(f"float hyperparameter {hp.name!r} has the range [{low!r}, {high!r}], which "
+                                     f"ConfigSpace stores as [{kept_low!r}, {kept_high!r}] (it rounds bounds to "
+                                     f"{CONFIGSPACE_DECIMALS} decimals), {widening:.2g} of the range wider on its "
+                                     f"{'log ' if hp.log else ''}scale, so it would sample values this space never "
+                                     "has; give bounds with at most 13 decimals")
                 cs.add(CS.UniformFloatHyperparameter(hp.name, *hp.bounds(), log=hp.log, meta=meta))
             elif hp.kind == "int":
                 low, high = hp.bounds()
@@ -594,7 +607,9 @@ class SearchSpace:
         """Import a ``ConfigSpace.ConfigurationSpace``. Conditions and forbiddens are not supported.
 
         The order is the one :meth:`to_configspace` recorded in the hyperparameters' ``meta`` where present (any
-        hyperparameter without it follows, in ConfigSpace's order); a space built elsewhere keeps ConfigSpace's order."""
+        hyperparameter without it follows, in ConfigSpace's order); a space built elsewhere keeps ConfigSpace's order.
+        Default values and other ``meta`` are not kept: a SearchSpace has no default configuration (each agent chooses
+        its own first trials), and a prior (weights, normal or beta ranges) is refused rather than dropped."""
         import ConfigSpace as CS
 
         if not isinstance(cs, CS.ConfigurationSpace):

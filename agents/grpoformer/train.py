@@ -60,6 +60,11 @@ LOG_FIELDS = ["update", "evaluations", "wall_s", "reward", "train_regret", "chur
               "policy_loss", "clip_frac", "heldout_regret", "heldout_evaluations"]
 
 
+#: The kinds of extra training task beside the real tables: each is a TrainConfig count field (``seed_tables`` a
+#: switch) with a ``<kind>_frac`` share of the episodes; one list so the option check and the pool agree.
+EXTRA_TASK_KINDS = ("synthetic", "mixed", "grid_synthetic", "seed_tables")
+
+
 @dataclass
 class TrainConfig:
     """What to train and for how long (defaults: one k-fold fold in a few minutes on 2 CPU cores)."""
@@ -93,7 +98,7 @@ class TrainConfig:
         for name in ("synthetic", "mixed", "grid_synthetic"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)}: a number of extra training tasks, >= 0 (0 = none)")
-        for name in ("synthetic_frac", "mixed_frac", "grid_synthetic_frac", "seed_tables_frac"):
+        for name in (f"{kind}_frac" for kind in EXTRA_TASK_KINDS):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: a share of the episodes, in [0, 1)")
         if not 0 <= self.task_priority <= 1:
@@ -101,6 +106,10 @@ class TrainConfig:
                              "difficulty, in [0, 1] (0 = uniform, the default)")
         if self.policy.autoregressive and self.learner.group_mode != "step":
             raise ValueError(AUTOREGRESSIVE_TRAJECTORY)
+
+    def extra_task_shares(self) -> dict[str, float]:
+        """Each extra training task kind in use (:data:`EXTRA_TASK_KINDS`) and its share of the episodes."""
+        return {kind: getattr(self, f"{kind}_frac") for kind in EXTRA_TASK_KINDS if getattr(self, kind)}
 
 
 #: TrainConfig fields a resumed run may change: how long, where and how often it reports, not what it learns.
@@ -208,9 +217,7 @@ def check_training_options(tables: Sequence[TabularObjective], cfg: TrainConfig)
         check_warm_start_tables(len(tables))
     if cfg.mixed:
         interpolation_groups(tables)
-    check_episode_shares([frac for n, frac in ((cfg.synthetic, cfg.synthetic_frac), (cfg.mixed, cfg.mixed_frac),
-                                               (cfg.grid_synthetic, cfg.grid_synthetic_frac),
-                                               (int(cfg.seed_tables), cfg.seed_tables_frac)) if n])
+    check_episode_shares(list(cfg.extra_task_shares().values()))
 
 
 def initial_designs(tables: Sequence[TabularObjective], k: int) -> InitialDesign:
@@ -493,8 +500,8 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
     mix = mixed_tables(tables, cfg.mixed, seed=20_000 + cfg.seed) if cfg.mixed else []
     grid = grid_synthetic_bank(tables, cfg.grid_synthetic, seed=30_000 + cfg.seed) if cfg.grid_synthetic else []
     per_seed = seed_tables(tables) if cfg.seed_tables else []
-    pool, weights = training_pool(tables, [(syn, cfg.synthetic_frac), (mix, cfg.mixed_frac),
-                                           (grid, cfg.grid_synthetic_frac), (per_seed, cfg.seed_tables_frac)])
+    extras = {"synthetic": syn, "mixed": mix, "grid_synthetic": grid, "seed_tables": per_seed}
+    pool, weights = training_pool(tables, [(extras[kind], share) for kind, share in cfg.extra_task_shares().items()])
     # eval mode, the mode update() leaves it in and a resume sets: rollouts sample without dropout from the first one
     policy = GRPOformerPolicy(cfg.policy).to(device).eval()
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learner.lr)

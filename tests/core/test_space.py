@@ -129,6 +129,10 @@ def test_to_configspace_refuses_a_float_bound_configspace_would_round():
         SearchSpace([Float("x", 0.0, 1e300)]).to_configspace()  # np.round overflowed to inf and passed as "outward"
     wide = SearchSpace([Float("c", 1.0, 1e12)])  # ConfigSpace rounds 1e12 up (outward): its end stays inside, kept
     CS.Configuration(wide.to_configspace(), values={"c": wide.decode(np.array([1.0]))["c"]})
+    # an outward rounding that moves a log bound by 1 % of the range was kept, and the exported space sampled below it
+    with pytest.raises(ValueError, match=r"'tol' .* stores as \[1e-13, 1.0\] .*0.011 of the range wider on its log "
+                                         r"scale.*at most 13 decimals"):
+        SearchSpace([Float("tol", 1.4e-13, 1.0, log=True)]).to_configspace()
 
 
 def test_configspace_round_trip_keeps_the_order_and_the_encoding(mixed_space, tmp_path):
@@ -390,3 +394,13 @@ def test_public_conversions_name_bad_input():
     with pytest.raises(ValueError, match=r"box_space\(1\) is narrower than the space's 3 hyperparameters"):
         space.box_space(1)
     assert space.box_space().shape == (3,) and space.box_space(8).shape == (8,)
+
+
+def test_an_int_value_exactly_halfway_goes_to_the_even_neighbour_in_box_and_dict_actions():
+    """The docstring's tie rule: a halfway value rounds to the even integer, the same way through the encoding (Box
+    actions) and through a native Dict action, so the two action forms agree on every value."""
+    space = SearchSpace([Int("n", 0, 9)])
+    for halfway, even in ((2.5, 2), (3.5, 4), (0.5, 0), (8.5, 8)):
+        u = (halfway + 0.5) / 10  # the encoded position of the native value `halfway` on [-0.5, 9.5]
+        assert space.decode(np.array([u]))["n"] == even
+        assert space.dict_action_to_config({"n": halfway})["n"] == even
