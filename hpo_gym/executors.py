@@ -31,6 +31,7 @@ import atexit
 import contextlib
 import multiprocessing as mp
 import multiprocessing.forkserver
+import numbers
 import os
 import re
 import signal
@@ -40,6 +41,7 @@ import time
 import traceback
 import types
 import warnings
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -93,6 +95,18 @@ def _call(fn: Callable, shared: Any, job: Any) -> Outcome:
     return Outcome(value=value, seconds=time.perf_counter() - start)
 
 
+def check_run_arguments(shared: Any, time_limit: Any) -> None:
+    """``Executor.run``'s refusals, named: a time limit that is NaN made the process executor spin at full CPU with no
+    limit, a negative one timed every job out at once, and a shared object keyed ``None`` reached the process
+    executor's jobs as ``None`` (found in review)."""
+    if time_limit is not None and not (isinstance(time_limit, numbers.Real) and not isinstance(time_limit, bool)
+                                       and 0 < time_limit < float("inf")):
+        raise ValueError(f"time_limit={time_limit!r}: give the seconds a job may run, a number > 0, or None for no limit")
+    if shared is not None and (not isinstance(shared, tuple) or len(shared) != 2 or shared[0] is None):
+        raise ValueError(f"shared must be a (key, object) pair whose key names the object (hashable, not None), got "
+                         f"{type(shared).__name__}{'' if not isinstance(shared, tuple) else f' with key {shared[0]!r}'}")
+
+
 class Executor:
     """Base class: ``run`` a batch, ``close`` to free workers (also done at interpreter exit)."""
 
@@ -128,6 +142,7 @@ class InlineExecutor(Executor):
     name = "inline"
 
     def run(self, fn, jobs, shared=None, time_limit=None, on_outcome=None):
+        check_run_arguments(shared, time_limit)
         obj = shared[1] if shared is not None else None
         outcomes = []
         for i, job in enumerate(jobs):
@@ -288,6 +303,18 @@ class _Worker:
         self.conn.close()
 
 
+#: The process executors to close at interpreter exit, held weakly: ``atexit.register(self.close)`` held every one,
+#: so each pickled copy (one per pickle round trip of a live objective given an executor) kept its workers running
+#: until exit; a collected executor's workers see their pipe close and exit on their own.
+_OPEN_PROCESS_EXECUTORS: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_process_executors() -> None:
+    for executor in list(_OPEN_PROCESS_EXECUTORS):
+        executor.close()
+
+
 class ProcessExecutor(Executor):
     """``n_workers`` persistent worker processes; jobs over the time limit are killed.
 
@@ -311,7 +338,7 @@ class ProcessExecutor(Executor):
         # one batch at a time: the live objectives of a process share one executor (live.objective.shared_executor),
         # and two threads' jobs on one worker's pipe read each other's replies (and cached them as their scores)
         self._lock = threading.Lock()
-        atexit.register(self.close)
+        _OPEN_PROCESS_EXECUTORS.add(self)
 
     def __getstate__(self) -> dict[str, Any]:
         """A pickled copy (another process's, e.g. an async vector env worker's) starts without workers, which start on
@@ -325,7 +352,7 @@ class ProcessExecutor(Executor):
         self.__dict__.update(state)
         self._pid = os.getpid()
         self._lock = threading.Lock()
-        atexit.register(self.close)
+        _OPEN_PROCESS_EXECUTORS.add(self)
 
     def _ensure_workers(self) -> None:
         if os.getpid() != self._pid:  # we were forked: the workers belong to the parent
@@ -335,6 +362,7 @@ class ProcessExecutor(Executor):
             self._workers.append(_Worker(self._ctx))
 
     def run(self, fn, jobs, shared=None, time_limit=None, on_outcome=None):
+        check_run_arguments(shared, time_limit)
         jobs = list(jobs)
         if not jobs:
             return []
@@ -515,6 +543,7 @@ class RayExecutor(Executor):
         self._shared_refs: OrderedDict = OrderedDict()
 
     def run(self, fn, jobs, shared=None, time_limit=None, on_outcome=None):
+        check_run_arguments(shared, time_limit)
         ray = self._ray
         if self._closed:
             self._start()

@@ -5,13 +5,17 @@ otherwise both pass the settings check before either wrote it and mix their resu
 off) with exit status 0, lose each other's agent fingerprints, compute every run twice, or interleave and truncate
 a training log. With the lock the second process stops at once and names the first. The lock is ``flock`` on
 ``DIR/.hpo_gym.lock``: the operating system releases it when the holder exits, even by ``kill -9``, so a lock
-is never left stale. Where ``fcntl`` is missing (Windows) there is no lock. Network file systems may not honour it.
+is never left stale (a child forked while it is held shares it until that child exits: the benchmark's workers exit
+within about a second of a killed parent). Where ``fcntl`` is missing (Windows) there is no lock; where the file
+system refuses ``flock`` (some NFS, FUSE or SMB mounts) the run goes on unlocked with a warning, as on Windows, rather
+than stopping on a bare ``[Errno 37] No locks available`` (found in review).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +49,10 @@ def directory_lock(directory: str | os.PathLike, holder: str, wait: bool = False
                 who = fh.read().strip() or "another process"
                 raise DirectoryInUse(f"{directory} is being written by {who}; wait for it to finish, or use another "
                                      "directory (two writers would mix or lose each other's results)") from None
+            except OSError as e:  # the file system does not lock (ENOLCK, EOPNOTSUPP, ENOSYS): go on, unprotected
+                warnings.warn(f"cannot lock {directory} on this file system ({e.strerror or e}); going on without the "
+                              "lock: make sure no other process writes it at the same time, or use a directory on a "
+                              "local disk", RuntimeWarning, stacklevel=3)
         fh.seek(0)
         fh.truncate()
         fh.write(f"{holder} (pid {os.getpid()} on {socket.gethostname()})\n")

@@ -11,7 +11,7 @@ crashes on one bad fit.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -148,6 +148,9 @@ def as_config_list(space: SearchSpace, configs: Sequence[Mapping[str, Any]] | np
 def per_config_seeds(seeds: Sequence[int | None] | None, n: int) -> list[int | None]:
     """One seed per configuration of a batch (``None`` = the objective's noise-free or default evaluation); a length
     mismatch is refused rather than zipped away, which would silently evaluate fewer configurations."""
+    if seeds is not None and (isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable)):
+        raise ValueError(f"seeds={seeds!r}: give one seed per configuration (e.g. [{seeds!r}] * {n} for the same seed "
+                         "throughout), or None")
     seeds = [None] * n if seeds is None else list(seeds)
     if len(seeds) != n:
         raise ValueError(f"got {n} configurations but {len(seeds)} seeds; give one seed per configuration (or None)")
@@ -163,14 +166,19 @@ def finite_evaluation(objective: Objective, config: Mapping[str, Any], evaluatio
     """``evaluation`` when its score is finite. A NaN or infinite score (your own objective's "failed" marker, say)
     would reach the reward and the observation as NaN; with a known worst score (``oracle.worst``) it becomes a
     failure with that score, the original score and reason in ``info["error"]``, otherwise a ``ValueError`` names the
-    fix. Anything but an :class:`Evaluation` with a real-number score (a bare float, a ``(score, cost)`` tuple, a
-    ``None`` or string score) is refused by name here, not by Python's own error deep inside the step."""
-    score_value = getattr(evaluation, "score", None)
-    if (not isinstance(evaluation, Evaluation) or isinstance(score_value, bool)
-            or not isinstance(score_value, numbers.Real)):
+    fix. Anything but an :class:`Evaluation` with a real-number score and cost and a dict info (a bare float, a
+    ``(score, cost)`` tuple, a ``None`` or string score or cost) is refused by name here, not by Python's own error
+    deep inside the step (or, for a cost, inside every benchmark run's record of it)."""
+    def real(x: Any) -> bool:
+        return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+    if not (isinstance(evaluation, Evaluation) and real(evaluation.score) and real(evaluation.cost)
+            and isinstance(evaluation.info, Mapping)):  # a None cost failed every benchmark run at its first step
         raise TypeError(f"objective {objective.name!r}.evaluate returned {evaluation!r} for {dict(config)}; return "
-                        "hpo_gym.Evaluation(score, cost, info) with a real-number score (higher is better), or "
+                        "hpo_gym.Evaluation(score, cost, info) with a real-number score (higher is better), a cost in "
+                        "seconds (0.0, or float('nan') when unknown) and a dict info, or "
                         "hpo_gym.objective.failure(reason, worst) for a failed evaluation")
+    score_value = evaluation.score
     score = float(score_value)
     if np.isfinite(score):
         return evaluation

@@ -5,29 +5,85 @@ process that has run a CUDA backward pass holds autograd's device threads, and a
 (calls ``backward``) stops with "Unable to handle autograd's threading in combination with fork-based
 multiprocessing" (seen on a GPU machine when a test process had trained on CUDA before the inner-selection script
 ran). With ``jobs=1`` nothing is forked, so that path works wherever the caller's process has been.
+
+Ctrl-C follows the benchmark runner's rule: the jobs in flight finish (the scripts that use this cache each job's
+result, so finished work is kept), no queued job starts, and a second Ctrl-C ends the jobs in flight as well.
+``ProcessPoolExecutor.map`` did the opposite: the terminal's SIGINT killed the running jobs, and the jobs already
+handed to the pool's call queue then started and were waited for (found in review).
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import signal
+import sys
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
-from typing import TypeVar
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, TypeVar
 
 from tqdm import tqdm
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
 
+_STOP: Any = None  # a worker's multiprocessing Event: set on Ctrl-C, so that a queued job does not start
+
+
+def _init_worker(stop: Any) -> None:
+    """A worker ignores the terminal's Ctrl-C (its parent decides) and starts no job once ``stop`` is set."""
+    global _STOP
+    _STOP = stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_unless_stopped(fn: Callable[[Job], Result], job: Job) -> Result | None:
+    return None if _STOP is not None and _STOP.is_set() else fn(job)
+
 
 def map_jobs(fn: Callable[[Job], Result], jobs: Iterable[Job], workers: int, desc: str = "jobs",
              progress: bool = True) -> list[Result]:
     """``[fn(job) for job in jobs]`` in order, on ``workers`` processes (in this process when ``workers`` is 1),
-    with a progress bar named ``desc``. ``fn`` must be picklable (a module-level function) when ``workers`` > 1."""
+    with a progress bar named ``desc``. ``fn`` must be picklable (a module-level function) when ``workers`` > 1.
+
+    The first job that raises ends the map with its exception, after the jobs in flight have finished; so does a
+    Ctrl-C (a second one ends them too)."""
     if workers < 1:
         raise ValueError(f"workers={workers}: give a whole number >= 1 (1 runs the jobs in this process)")
     jobs = list(jobs)
-    bar = dict(total=len(jobs), desc=desc, unit="job", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=len(jobs), desc=desc, unit="job", disable=not progress, dynamic_ncols=True)
     if workers == 1 or len(jobs) <= 1:
-        return [fn(job) for job in tqdm(jobs, **bar)]
-    with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
-        return list(tqdm(pool.map(fn, jobs), **bar))
+        with bar:
+            return [_after(fn(job), bar) for job in jobs]
+    context = mp.get_context()
+    stop = context.Event()
+    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_init_worker,
+                               initargs=(stop,))
+    futures: list[Future] = [pool.submit(_run_unless_stopped, fn, job) for job in jobs]
+    try:
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                fut.result()  # the first failure ends the map now, not after every other job has run
+            bar.update(len(done))
+        return [fut.result() for fut in futures]
+    except BaseException as e:
+        stop.set()  # the jobs already in the pool's call queue do not start either
+        if isinstance(e, KeyboardInterrupt) and any(f.running() for f in futures):
+            bar.write(f"{desc}: interrupted; waiting for the jobs in flight to finish (Ctrl-C again to end them)",
+                      file=sys.stderr)
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+        except KeyboardInterrupt:  # Ctrl-C again: end the jobs in flight (lost)
+            for process in list((pool._processes or {}).values()):  # no public terminate before Python 3.14
+                process.terminate()
+            raise
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        bar.close()
+
+
+def _after(result: Result, bar: tqdm) -> Result:
+    bar.update(1)
+    return result

@@ -567,7 +567,7 @@ def run_benchmark(
             store.check_agent_files({**identities, **agent_files}, run_tasks, seed_list, earlier)
             if protocol == "kfold":
                 _check_stored_folds(store, splits)
-            store.clean_temporaries()
+            store.clean_temporaries(holding_lock=True)  # inside the directory lock, before any writer of this run
             if retry_failed:
                 store.remove_failed([(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list])
 

@@ -247,11 +247,15 @@ class ResultStore:
             return []
         return sorted(p for p in self.runs_dir.glob("*.parquet") if not p.name.startswith("."))
 
-    def clean_temporaries(self) -> int:
-        """Remove temp files left by killed writers (their pid is gone); returns how many.
+    def clean_temporaries(self, holding_lock: bool = False) -> int:
+        """Remove temp files left by killed writers; returns how many.
 
         Scans ``runs/`` (shards) and, for the names of :data:`OTHER_TEMPORARIES` only, the root (the manifest) and
-        ``fitted/`` (the fitted-agent cache). A temp file of a live process is left alone: it may be mid-write.
+        ``fitted/`` (the fitted-agent cache). A caller ``holding_lock`` (the directory's :func:`hpo_gym.lock.directory_lock`,
+        before its own writers start) removes every one: no other process can be mid-write. Without the lock a temp
+        file whose pid is alive is left alone, as it may be mid-write; but pids are reused (a container's benchmark gets
+        the same small pid on each run), so under the lock the pid is not trusted: a killed run's full-size shard
+        temporaries stayed forever (found in review).
         """
         candidates = list(self.runs_dir.glob(".*.tmp-*")) if self.runs_dir.exists() else []
         for sub, pattern in OTHER_TEMPORARIES.items():
@@ -261,7 +265,7 @@ class ResultStore:
         removed = 0
         for p in candidates:
             pid = int(p.name.rsplit("-", 1)[-1]) if p.name.rsplit("-", 1)[-1].isdigit() else -1
-            if pid <= 0 or not _pid_alive(pid):
+            if holding_lock or pid <= 0 or not _pid_alive(pid):
                 p.unlink(missing_ok=True)
                 removed += 1
         return removed

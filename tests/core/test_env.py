@@ -559,7 +559,11 @@ def test_a_non_finite_score_is_a_failure_with_an_oracle_and_a_clear_error_withou
 
 @pytest.mark.parametrize("returned", [lambda good: good.score, lambda good: (good.score, good.cost),
                                       lambda good: Evaluation(None, 0.0), lambda good: Evaluation("0.5", 0.0),
-                                      lambda good: Evaluation(True, 0.0)])
+                                      lambda good: Evaluation(True, 0.0),
+                                      # a cost of None passed the env, then failed every benchmark run at its first step
+                                      lambda good: Evaluation(good.score, None, {}),
+                                      lambda good: Evaluation(good.score, "1.2s", {}),
+                                      lambda good: Evaluation(good.score, 0.0, None)])
 def test_an_objective_that_returns_no_evaluation_is_named_with_the_fix(returned):
     """A bare float, a (score, cost) tuple or a non-numeric score used to fail with Python's own AttributeError or
     TypeError from inside the step, naming neither the objective nor what to return."""
@@ -572,5 +576,6 @@ def test_an_objective_that_returns_no_evaluation_is_named_with_the_fix(returned)
     env = gym.make("HPO-OpenML-v0", objective=ReturnsTheWrongThing(), budget=2)
     env.reset(seed=0)
     with pytest.raises(TypeError, match=r"objective 'quadratic'.evaluate returned .* for \{.*\}; return "
-                                        r"hpo_gym.Evaluation\(score, cost, info\) with a real-number score"):
+                                        r"hpo_gym.Evaluation\(score, cost, info\) with a real-number score \(higher "
+                                        r"is better\), a cost in seconds \(0.0, or float\('nan'\) when unknown\)"):
         env.step(env.action_space.sample())

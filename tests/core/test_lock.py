@@ -86,3 +86,22 @@ def test_wait_takes_the_lock_once_the_holder_is_done(tmp_path, monkeypatch):
         order.append("acquired")
     thread.join()
     assert blocked.is_set() and order == ["released", "acquired"]  # it waited, and got the lock after the holder let go
+
+
+def test_a_file_system_that_cannot_lock_warns_and_the_run_goes_on(tmp_path, monkeypatch):
+    """Some NFS/FUSE/SMB mounts answer flock with ENOLCK: every bench and training run stopped on that bare errno.
+    The mount is simulated (none here); the benchmark that runs is real."""
+    import errno
+
+    import hpo_gym.lock as lock
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(lock.fcntl, "flock", no_locks)
+    out = tmp_path / "bench"
+    with pytest.warns(RuntimeWarning, match=rf"cannot lock {out} on this file system \(No locks available\); going "
+                                            "on without the lock: make sure no other process writes it"):
+        df = run_benchmark(["random"], tasks=["credit_g"], budget=2, seeds=1, out=out, resolve_agent=make_agent,
+                           progress=False)
+    assert len(df) == 2 and set(df["status"]) == {"ok"}

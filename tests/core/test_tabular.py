@@ -78,6 +78,11 @@ def test_a_batch_call_refuses_one_configuration_by_name(credit_g):
         credit_g.evaluate_batch([u.tolist(), u.tolist()])
     one = credit_g.evaluate_batch(u[None, :], seeds=[0])
     assert len(one) == 1 and one[0].score == credit_g.evaluate(credit_g.space.decode(u), seed=0).score
+    # one seed for the whole batch failed with Python's "'int' object is not iterable"; a string was read as seeds
+    for seeds in (0, "01"):
+        with pytest.raises(ValueError, match=rf"seeds={seeds!r}: give one seed per configuration \(e.g. \[{seeds!r}\] "
+                                             r"\* 2 for the same seed throughout\), or None"):
+            credit_g.evaluate_batch(np.stack([u, u]), seeds=seeds)
 
 
 def test_one_task_is_one_cached_table_however_it_is_named():

@@ -385,3 +385,40 @@ def test_a_forked_process_starts_its_own_forkserver():
         child.start()
         child.join(60)
     assert child.exitcode == 0 and results.get(timeout=5) == "child"
+
+
+@pytest.mark.parametrize("executor", [InlineExecutor, lambda: ProcessExecutor(n_workers=1)])
+def test_a_time_limit_or_shared_key_that_cannot_work_is_refused_with_the_fix(executor):
+    """NaN made the process executor spin with no limit, -1 timed every job out at once, and a shared object keyed
+    None reached its jobs as None (a failure cached as the job's own); the inline executor took them silently."""
+    with executor() as ex:
+        for bad in (float("nan"), -1.0, 0, float("inf"), True):
+            with pytest.raises(ValueError, match=rf"time_limit={bad!r}: give the seconds a job may run, a number > 0, "
+                                                 "or None for no limit"):
+                ex.run(square_plus_shared, [1], shared=("k", {"offset": 0}), time_limit=bad)
+        with pytest.raises(ValueError, match="shared must be a \\(key, object\\) pair whose key names the object "
+                                             "\\(hashable, not None\\), got tuple with key None"):
+            ex.run(square_plus_shared, [1], shared=(None, {"offset": 0}))
+        assert [o.value[0] for o in ex.run(square_plus_shared, [3], shared=("k", {"offset": 1}), time_limit=np.float64(30))] == [10]
+
+
+def test_a_dropped_copy_of_a_process_executor_takes_its_workers_with_it():
+    """Each pickled copy registered its own exit hook, which kept it (and its workers) alive until the interpreter
+    exited: four round trips of a one-worker executor left five workers running."""
+    import gc
+    import pickle
+
+    with ProcessExecutor(n_workers=1) as ex:
+        ex.run(square_plus_shared, [1], shared=("k", {"offset": 0}))
+        processes = []
+        for _ in range(3):
+            copy = pickle.loads(pickle.dumps(ex))
+            copy.run(square_plus_shared, [1], shared=("k", {"offset": 0}))
+            processes += [w.process for w in copy._workers]
+            del copy
+        gc.collect()
+        deadline = time.time() + 10
+        while any(p.is_alive() for p in processes) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not any(p.is_alive() for p in processes)
+        assert all(w.process.is_alive() for w in ex._workers)  # the original keeps its own
