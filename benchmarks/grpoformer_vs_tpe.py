@@ -21,7 +21,8 @@ Default run (the whole protocol, one command)::
    those same tasks, in-sample, with the same seeds: what the recipe reaches when the test tasks are
    its training tasks (never a GRPOformer result, a ceiling on what held-out transfer could give).
    Two lines say how firm the ratio is and what the suite allows: a paired bootstrap interval of the ratio
-   (seeds resampled within tasks) with its range when one task is left out, and the suite's floor (the mean
+   (seeds drawn once for all tasks, as in :func:`hpo_gym.benchmark.metrics.paired_ratio_bootstrap`) with its range
+   when one task is left out, and the suite's floor (the mean
    regret of any agent that never evaluates a task's single best cell, :mod:`hpo_gym.benchmark.difficulty`),
    drawn per task against every agent's regret in ``--floor-plot`` (default ``OUT/regret_vs_floor.png``).
 
@@ -53,7 +54,8 @@ from agents.grpoformer.train import TrainConfig, check_finished_run, heldout_reg
 from agents.grpoformer.policy import FEATURES_VERSION, load_policy  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark, summary_table  # noqa: E402
 from hpo_gym.benchmark.difficulty import best_cell_hits, miss_the_best_floor, suite_profile  # noqa: E402
-from hpo_gym.benchmark.metrics import per_task_table, regret_at, require_finished_runs, run_budget  # noqa: E402
+from hpo_gym.benchmark.metrics import (  # noqa: E402
+    per_task_table, regret_at, require_finished_runs, run_budget, wins_over)
 from hpo_gym.benchmark.plots import plot_regret_vs_floor, save_figure  # noqa: E402
 from hpo_gym.benchmark.report import json_value, markdown_report, ratio_comparison  # noqa: E402
 from hpo_gym.cli import name_list, positive_int, refuse_ignored, run_script  # noqa: E402
@@ -144,7 +146,7 @@ def insample_line(insample: pd.DataFrame, tpe_regret: float) -> tuple[str, dict]
 
 
 def uncertainty_line(df: pd.DataFrame, target: float = 0.5) -> tuple[str, dict]:
-    """How sure the regret ratio is: a paired bootstrap over seeds within each task (the tasks are fixed)."""
+    """How sure the regret ratio is: a paired bootstrap over seeds, one draw for all tasks (the tasks are fixed)."""
     b = run_budget(df)
     line, ci = ratio_comparison(df, "grpoformer", "tpe", b, threshold=target)
     per_task = per_task_table(df, b)
@@ -165,7 +167,8 @@ def suite_floor_line(df: pd.DataFrame, tpe_regret: float, plot: Path | None = No
     b = run_budget(df)
     if plot is not None:
         per_task = per_task_table(df, b)
-        order = [a for a in ["grpoformer", POLICY_ALONE, "portfolio", "tpe", "cmaes", "gp", "random"] if a in per_task.columns]
+        preferred = ["grpoformer", POLICY_ALONE, "portfolio", "portfolio+tpe", "tpe", "cmaes", "gp", "random"]
+        order = [a for a in preferred if a in per_task.columns] + sorted(set(per_task.columns) - set(preferred))
         plot_regret_vs_floor(per_task[order], profile["runner_up_regret"].astype(float), plot, budget=b,
                              title=f"Regret@{b} per task (grpoformer, portfolio: held-out) and the suite's floor")
     floor = miss_the_best_floor(profile)
@@ -197,7 +200,8 @@ def protocol_report(df: pd.DataFrame, facts: dict, floor_plot: Path | None = Non
     per_task = per_task_table(df, b)
     g, t, r = "grpoformer", "tpe", "random"
     ratio = table.loc[g, reg] / table.loc[t, reg]
-    beats = {task: bool(per_task.loc[task, g] < per_task.loc[task, r]) for task in per_task.index}  # task x agent
+    wins = wins_over(per_task.T, r)  # per_task is task x agent; the rule of BtR, so the two counts agree
+    beats = {task: bool(wins.loc[g, task] == 1.0) for task in per_task.index}
     ranks = table["MnR"].sort_values()
     time_ratio = table.loc[g, "sec/suggestion"] / table.loc[t, "sec/suggestion"]
     summary = {

@@ -128,7 +128,7 @@ def plot_mean_regret(store: str, path: str, agents: list[str] | None = None, per
     import matplotlib.pyplot as plt
 
     from hpo_gym.benchmark.metrics import regret_curves, shared_runs
-    from hpo_gym.benchmark.plots import REGRET_FLOOR, plot_regret_per_task, save_figure
+    from hpo_gym.benchmark.plots import log_axis_floor, plot_regret_per_task, save_figure
     from hpo_gym.benchmark.report import coverage_note, load_results
     from hpo_gym.benchmark.store import ResultStore
 
@@ -149,9 +149,10 @@ def plot_mean_regret(store: str, path: str, agents: list[str] | None = None, per
     curves = regret_curves(df).groupby(["agent", "step"])["mean"].mean().unstack("agent")
     suite = ResultStore(store).manifest().get("suite") or "tasks"
     fig, ax = plt.subplots(figsize=(7, 4.4))
+    zero = log_axis_floor(curves.to_numpy())
     for i, agent in enumerate(sorted(curves.columns)):
         label = f"{agent} (held-out, k-fold)" if heldout[agent] else agent
-        ax.plot(curves.index, curves[agent].clip(lower=REGRET_FLOOR), label=label, lw=1.8,
+        ax.plot(curves.index, curves[agent].clip(lower=zero), label=label, lw=1.8,
                 ls="-" if heldout[agent] else "--", color=plt.get_cmap("tab10")(i % 10))
     ax.set_yscale("log")
     ax.set_xlabel("evaluations")

@@ -166,13 +166,17 @@ def beats_random_ratio(per_task: pd.DataFrame, reference: str = REFERENCE_AGENT)
     """
     if reference not in per_task.index:
         return pd.Series(np.nan, index=per_task.index, name="BtR")
-    per_task = per_task.round(REGRET_DECIMALS)  # means of equal regrets summed in another order tie, as they should
+    return wins_over(per_task, reference).mean(axis=1).rename("BtR")  # NaN where no task has both
+
+
+def wins_over(per_task: pd.DataFrame, reference: str = REFERENCE_AGENT) -> pd.DataFrame:
+    """Agent x task: 1.0 where the agent's value is strictly below ``reference``'s at :data:`REGRET_DECIMALS` decimals
+    (means of equal regrets summed in another order tie, as they should), 0.0 where not, NaN where either is missing.
+    The one per-task win rule, for BtR and for any script's "beats random on k of n tasks"."""
+    per_task = per_task.round(REGRET_DECIMALS)
     ref = cast(pd.Series, per_task.loc[reference])  # one row: the table has one row per agent
-    result = {}
-    for agent, row in per_task.iterrows():
-        both = row.notna() & ref.notna()
-        result[agent] = float((row[both] < ref[both]).mean()) if both.any() else np.nan
-    return pd.Series(result, name="BtR")
+    wins = per_task.lt(ref, axis=1).astype(float)
+    return wins.where(per_task.notna() & ref.notna())
 
 
 def with_score_where_no_regret(values: pd.DataFrame, regret: str, score: str = "best_score") -> pd.Series:

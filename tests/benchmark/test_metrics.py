@@ -68,6 +68,22 @@ def test_beats_random_ratio_is_strictly_below_per_task_mean():
     assert btr["x"] == 1.0 and btr["y"] == 0.5 and btr["random"] == 0.0
 
 
+def test_a_last_bit_difference_is_a_tie_for_btr_and_for_the_per_task_win_alike():
+    """The same 10 regrets in another order have means that differ in the last bit: BtR called it a tie, while
+    grpoformer_vs_tpe.py's own "beats Random" compared the raw means and called it a win (found in review)."""
+    from hpo_gym.benchmark.metrics import wins_over
+
+    a, b = (0.1 + 0.2 + 0.3) / 3, (0.3 + 0.2 + 0.1) / 3  # one run's regrets summed in two orders
+    assert a != b  # the float noise the rule is for
+    per_task = pd.DataFrame({"T": [a, b], "U": [0.01, 0.02]}, index=["random", "agent"])
+    for mine, theirs in ((a, b), (b, a)):
+        per_task.loc[["random", "agent"], "T"] = [theirs, mine]
+        assert wins_over(per_task).loc["agent"].tolist() == [0.0, 0.0]
+        assert beats_random_ratio(per_task)["agent"] == 0.0
+    per_task.loc["agent", "U"] = np.nan
+    assert np.isnan(wins_over(per_task).loc["agent", "U"]) and beats_random_ratio(per_task)["agent"] == 0.0
+
+
 def test_beats_random_ratio_is_nan_without_reference():
     per_task = task_means(regret_at(steps_frame(), 2), "regret").drop(index="random")
     assert beats_random_ratio(per_task).isna().all()
