@@ -67,10 +67,10 @@ def make_agent(spec: str) -> Agent:
         return own
     try:
         return _FACTORIES[name](arg or None)
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:  # grpoformer:MyAgent reads MyAgent as a checkpoint that is missing
         if arg.isidentifier() and _users_module(name):  # my ppo.py's MyAgent went to the built-in ppo without a word
-            raise ValueError(f"{e} (a module {name!r} of yours is importable here, but the built-in agent {name!r} takes "
-                             f"precedence over MODULE:FACTORY: rename the module)") from e
+            raise type(e)(f"{e} (a module {name!r} of yours is importable here, but the built-in agent {name!r} takes "
+                          f"precedence over MODULE:FACTORY: rename the module)") from e
         raise
 
 

@@ -67,7 +67,7 @@ from agents.grpoformer.policy import (
     load_policy,
 )
 from agents.registry import register_agent
-from hpo_gym.episode import space_descriptor
+from hpo_gym.episode import is_whole_number, space_descriptor
 from hpo_gym.fingerprint import files_fingerprint
 from hpo_gym.objective import Objective
 from hpo_gym.paths import default_cache_dir
@@ -210,30 +210,33 @@ class GRPOformerAgent:
         if not (math.isfinite(select_bandwidth) and select_bandwidth >= MIN_BANDWIDTH):
             raise ValueError(f"select_bandwidth must be a finite number >= {MIN_BANDWIDTH:g}, in unit-cube units (got "
                              f"{select_bandwidth}): below it the kernels underflow and every ratio is NaN")
-        if isinstance(select_after, bool) or not isinstance(select_after, int) or select_after < 2:
+        if not is_whole_number(select_after) or select_after < 2:
             raise ValueError(f"select_after must be an integer >= 2: a density ratio needs good and bad trials (got {select_after!r})")
         if group_size is None:  # deterministic mode plays the mode (or first-new on a repeat): the ratio never acts
             group_size = DENSITY_RATIO_CANDIDATES if select == "density-ratio" and not deterministic else FIRST_NEW_CANDIDATES
         if not (math.isfinite(temperature) and temperature >= MIN_TEMPERATURE):
             raise ValueError(f"temperature must be a finite number >= {MIN_TEMPERATURE:g} (got {temperature}): below it "
                              "the tempered log-probabilities overflow float32; use deterministic=True for the mode")
-        if mode_first < 0:
-            raise ValueError(f"mode_first must be >= 0 (got {mode_first})")
-        if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+        if not is_whole_number(mode_first) or mode_first < 0:  # 2.5 was cut to 2, True taken as 1
+            raise ValueError(f"mode_first must be a whole number >= 0 (got {mode_first!r})")
+        if not is_whole_number(group_size) or group_size < 1:  # np.int64(8) was refused as "not an integer"
             raise ValueError(f"group_size must be an integer >= 1: the candidates sampled per suggestion (got {group_size!r})")
-        if warm_start is not None and warm_start < 0:
-            raise ValueError(f"warm_start must be >= 0 portfolio entries, or None for the checkpoint's own (got {warm_start})")
+        if warm_start is not None and (not is_whole_number(warm_start) or warm_start < 0):  # 2.5 played 3 entries
+            raise ValueError(f"warm_start must be a whole number >= 0 of portfolio entries, or None for the checkpoint's "
+                             f"own (got {warm_start!r})")
         self.select, self.select_gamma = select, float(select_gamma)
-        self.select_bandwidth, self.select_after = float(select_bandwidth), select_after
+        self.select_bandwidth, self.select_after = float(select_bandwidth), int(select_after)
         self.temperature = float(temperature)
         self.mode_first = int(mode_first)
+        if checkpoint:  # `--agents grpoformer:~/run/policy.pt`: the shell expands no ~ after the colon
+            checkpoint = Path(checkpoint).expanduser()
         self.given_checkpoint = str(checkpoint) if checkpoint else None
         self.checkpoint = Path(checkpoint) if checkpoint else SHIPPED_CHECKPOINT
-        self.group_size = group_size
+        self.group_size = int(group_size)
         self.deterministic = deterministic
         self.device = device
         self.fast = fast
-        self._warm_start = warm_start
+        self._warm_start = None if warm_start is None else int(warm_start)
         self._portfolio: PortfolioAgent | None = None  # built by fit() when a warm start is played
         self.policy: GRPOformerPolicy | None = None
         self.meta: dict[str, Any] = {}
@@ -835,7 +838,9 @@ def _factory(arg: str | None) -> GRPOformerAgent:
 
 def _policy_alone_factory(arg: str | None) -> GRPOformerAgent:
     """The policy's own proposals (first-new rule, 8 candidates, as trained), without the density-ratio choice."""
-    return GRPOformerAgent(arg, select="first-new")
+    agent = GRPOformerAgent(arg, select="first-new")
+    agent.name = "grpoformer-policy"  # base.Agent: ``name`` identifies the agent in results, as its spec does
+    return agent
 
 
 register_agent("grpoformer", _factory)

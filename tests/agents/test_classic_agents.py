@@ -342,6 +342,10 @@ def test_module_colon_factory_mistakes_are_named_with_the_fix(tmp_path, monkeypa
     with pytest.raises(ValueError, match=r"a module 'ppo' of yours is importable here, but the built-in agent 'ppo' takes "
                                          r"precedence over MODULE:FACTORY: rename the module"):
         make_agent("ppo:MyAgent")
+    (tmp_path / "grpoformer.py").write_text(agent_code)  # the built-in reads MyAgent as a checkpoint, which is missing
+    with pytest.raises(FileNotFoundError, match=r"checkpoint MyAgent not found.*\(a module 'grpoformer' of yours is "
+                                                r"importable here, but the built-in agent 'grpoformer' takes precedence"):
+        make_agent("grpoformer:MyAgent")
     with pytest.raises(ValueError, match=r"agent 'random' takes no argument, got 'Foo'$"):  # the standard library's
         make_agent("random:Foo")
     with pytest.raises(ValueError, match=r"agent 'cmaes' takes no argument, got 'x'$"):  # an installed library's

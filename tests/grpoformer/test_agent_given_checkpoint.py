@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import envs_registry  # noqa: F401  (registers the gym ids)
@@ -139,7 +140,7 @@ def test_a_fold_pattern_may_hold_other_braces(tmp_path):
 
 
 def test_negative_warm_start_is_refused(plain_pattern):
-    with pytest.raises(ValueError, match="warm_start must be >= 0"):
+    with pytest.raises(ValueError, match="warm_start must be a whole number >= 0"):
         GRPOformerAgent(plain_pattern, warm_start=-1)
 
 
@@ -212,11 +213,23 @@ def test_policy_config_refuses_sizes_torch_would_assert_on(bad, message):
 
 @pytest.mark.parametrize("kwargs, message", [({"group_size": 0}, "group_size must be an integer >= 1"),
                                              ({"group_size": 2.5}, "group_size must be an integer >= 1"),
+                                             # 2.5 was cut to 2 (mode_first) or played 3 entries (warm_start), True as 1
+                                             ({"mode_first": 2.5}, r"mode_first must be a whole number >= 0 \(got 2.5\)"),
+                                             ({"mode_first": True}, r"mode_first must be a whole number >= 0 \(got True\)"),
+                                             ({"warm_start": 2.5}, "warm_start must be a whole number >= 0 of portfolio"),
                                              ({"device": "banana"}, "device='banana' is not a torch device"),
                                              ({"device": "cpu:0"}, "device='cpu:0': torch has one CPU device")])
 def test_bad_agent_settings_are_refused_when_the_agent_is_built(kwargs, message):
     with pytest.raises(ValueError, match=message):
         GRPOformerAgent(**kwargs)
+
+
+def test_numpy_integers_are_whole_numbers_for_every_count_of_the_agent():
+    """group_size=np.int64(8) (a sweep over np.arange) was refused as "must be an integer (got np.int64(8))"."""
+    agent = GRPOformerAgent(group_size=np.int64(8), select_after=np.int64(10), mode_first=np.int64(1),
+                            warm_start=np.int64(0))
+    assert (agent.group_size, agent.select_after, agent.mode_first, agent.warm_start) == (8, 10, 1, 0)
+    assert all(type(v) is int for v in (agent.group_size, agent.select_after, agent.mode_first, agent.warm_start))
 
 
 def test_a_benchmark_checks_the_fold_checkpoints_it_needs_before_any_run(tmp_path, plain_pattern):
@@ -280,3 +293,17 @@ def test_the_protocol_script_plays_the_fold_checkpoints_it_trained_for_another_r
     spec_string = script.fold_checkpoint_spec(tmp_path, TrainConfig(updates=250), facts)
     assert spec_string == f"grpoformer:{tmp_path}/fold{{k}}/policy.pt"
     assert (tmp_path / "fold0" / "policy.pt").read_bytes() == elsewhere.read_bytes()  # copied where the spec plays it
+
+
+def test_a_checkpoint_path_with_a_tilde_is_expanded_and_the_policy_alone_has_its_own_name(tmp_path, monkeypatch):
+    """`--agents grpoformer:~/run/policy.pt` reached Path('~/run/policy.pt') (no shell expands ~ after a colon), and
+    grpoformer-policy called itself "grpoformer", which base.Agent says identifies the agent in results."""
+    import shutil
+
+    from agents.grpoformer.agent import SHIPPED_CHECKPOINT
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copy(SHIPPED_CHECKPOINT, tmp_path / "policy.pt")
+    agent = make_agent("grpoformer:~/policy.pt")
+    assert agent.checkpoint == tmp_path / "policy.pt" and agent.checkpoint.exists()
+    assert make_agent("grpoformer-policy").name == "grpoformer-policy" and make_agent("grpoformer").name == "grpoformer"
