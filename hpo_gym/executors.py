@@ -100,7 +100,7 @@ def check_run_arguments(shared: Any, time_limit: Any) -> None:
     limit, a negative one timed every job out at once, and a shared object keyed ``None`` reached the process
     executor's jobs as ``None`` (found in review)."""
     if time_limit is not None and not (isinstance(time_limit, numbers.Real) and not isinstance(time_limit, bool)
-                                       and 0 < time_limit < float("inf")):
+                                       and 0 < float(time_limit) < float("inf")):
         raise ValueError(f"time_limit={time_limit!r}: give the seconds a job may run, a number > 0, or None for no limit")
     if shared is not None and (not isinstance(shared, tuple) or len(shared) != 2 or shared[0] is None):
         raise ValueError(f"shared must be a (key, object) pair whose key names the object (hashable, not None), got "
