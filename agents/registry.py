@@ -61,9 +61,11 @@ def make_agent(spec: str) -> Agent:
     if name not in _FACTORIES:
         own = _agent_from_module(name, arg) if arg.isidentifier() else None
         if own is None:
+            missing = (f"; no module {name!r} is importable here: {name}.py must be in the working directory "
+                       f"({Path.cwd()}) or on PYTHONPATH" if colon and arg.isidentifier() and name.isidentifier() else "")
             raise ValueError(f"unknown agent {spec!r}; available: {agent_names()} (use NAME or NAME:ARG), or "
                              "MODULE:FACTORY for your own (an importable module and a class or zero-argument function)"
-                             + _module_spec_hint(name, colon, arg))
+                             + (missing or _module_spec_hint(name, colon, arg)))
         return own
     try:
         return _FACTORIES[name](arg or None)
@@ -128,7 +130,11 @@ def _agent_from_module(module: str, attribute: str) -> Agent | None:
         raise ValueError(f"agent {module}:{attribute}: importing {module!r} failed ({type(e).__name__}: {e})") from e
     factory = getattr(mod, attribute, None)
     if not callable(factory):
-        raise ValueError(f"agent {module}:{attribute}: {module!r} has no class or function {attribute!r}")
+        folders = list(dict.fromkeys(getattr(mod, "__path__", [])))
+        folder = getattr(mod, "__file__", None) is None  # a folder without __init__.py (an earlier --out, say)
+        raise ValueError(f"agent {module}:{attribute}: {module!r} has no class or function {attribute!r}"
+                         + (f" ({module!r} is a folder found on the import path, {folders}, not a module {module}.py: "
+                            f"run from the directory that holds {module}.py, or rename the folder)" if folder else ""))
     try:
         agent = factory()
     except Exception as e:  # noqa: BLE001  (the user's class or function raised: name it, not a traceback into us)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from agents.base import observe_if_supported  # noqa: E402
 from agents.grpoformer.agent import GRPOformerAgent  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
-from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from hpo_gym.cli import episode_budget, positive_int, run_script  # noqa: E402
 from hpo_gym.env import HPOEnv  # noqa: E402
 from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace  # noqa: E402
 from hpo_gym.tabular import TabularObjective  # noqa: E402
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--table", choices=sorted(TABLES), default="315",
                     help="the 315-cell table (default) or the 35-cell one, where candidates often all land on tried cells")
-    ap.add_argument("--budget", type=positive_int, default=None, help="evaluations per run (default 50; 35 on --table 35)")
+    ap.add_argument("--budget", type=episode_budget, default=None, help="evaluations per run (default 50; 35 on --table 35)")
     ap.add_argument("--seeds", type=positive_int, default=4, help="runs per agent, seeds 0..n-1 (default 4)")
     args = ap.parse_args(argv)
     table = TABLES[args.table]()

@@ -103,8 +103,10 @@ def coverage_note(df: pd.DataFrame) -> str | None:
     who = "; ".join(f"{a}: {c['runs']} run{'' if c['runs'] == 1 else 's'} on {_tasks_text(c['tasks'], cov['all_tasks'])}, "
                     f"{_seed_ranges(c['seeds'])}" if c["runs"] else f"{a}: no finished run" for a, c in cov["agents"].items())
     shared = cov["shared"]
+    idle = [a for a, c in cov["agents"].items() if not c["runs"]]  # they shrink no pair (metrics.shared_runs)
+    sharers = f"the agents with a finished run ({len(cov['agents']) - len(idle)}) share" if idle else "all agents share"
     if shared["runs"]:
-        on = (f"are computed only on the {shared['runs']} (task, seed) pairs all agents share: "
+        on = (f"are computed only on the {shared['runs']} (task, seed) pairs {sharers}: "
               f"{_tasks_text(shared['tasks'], cov['all_tasks'])}, {_seed_ranges(shared['seeds'])}")
     else:
         on = "are undefined (-): no (task, seed) pair has a finished run of every agent"

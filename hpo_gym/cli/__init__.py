@@ -77,12 +77,24 @@ positive_int = _int_at_least(1, "a count: budgets, seeds, jobs, workers, updates
 non_negative_int = _int_at_least(0, "a seed")
 
 
+def episode_budget(text: str) -> int:
+    """An argparse type for an evaluation budget: a whole number in [1, MAX_BUDGET], refused when the command line is
+    read (``demo --budget 200000`` printed its banner before the refusal; found in review)."""
+    from hpo_gym.episode import check_budget
+
+    try:
+        return check_budget(positive_int(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def directory(text: str) -> Path:
     """An argparse type for a directory to write or read: an empty or blank one (``--out "$OUT"`` with ``OUT`` unset)
     was ``Path("")``, the working directory, where a benchmark then wrote its manifest and put its shards in the
     ``runs/`` folder that holds other benchmarks (found in review)."""
     if not text.strip():
-        raise argparse.ArgumentTypeError("an empty path names no directory; give one, e.g. runs/mybench")
+        raise argparse.ArgumentTypeError("an empty path names no directory; give one, e.g. runs/mybench (or "
+                                         "runs/mybench/plots for figures)")
     return Path(text)
 
 

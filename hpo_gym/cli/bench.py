@@ -15,8 +15,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpo_gym.cli import (EXIT_FAILED, WORKER_DIED, directory, finite_float, import_from_working_directory, name_list,
-                         positive_int)
+from hpo_gym.cli import (EXIT_FAILED, WORKER_DIED, directory, episode_budget, finite_float,
+                         import_from_working_directory, name_list, positive_int)
 from hpo_gym.episode import repeated
 from hpo_gym.suites import HPOBENCH_NN, suite_names
 
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated task names or OpenML ids to run (an id runs every task with it; default: "
                         "all of the suite; `hpo-gym tasks` lists them); under --protocol kfold the folds are still "
                         "made over the whole suite")
-    p.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
+    p.add_argument("--budget", type=episode_budget, default=50, help="evaluations per run (default 50)")
     p.add_argument("--seeds", type=positive_int, default=10, help="seeds 0..N-1 per (agent, task) (default 10)")
     p.add_argument("--out", required=True, type=directory, help="result directory; rerunning skips finished runs")
     p.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1)")

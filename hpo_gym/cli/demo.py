@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from hpo_gym.cli import directory, import_from_working_directory, name_list, positive_int
+from hpo_gym.cli import directory, episode_budget, import_from_working_directory, name_list, positive_int
 from hpo_gym.episode import repeated
 from hpo_gym.suites import HPOBENCH_NN
 
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--agents", type=name_list, default=["random", "tpe"],
                    help="comma-separated agents (default random,tpe), as for `hpo-gym bench --agents` (agents that must "
                         "be fitted first, e.g. portfolio, need bench's --protocol kfold)")
-    p.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
+    p.add_argument("--budget", type=episode_budget, default=50, help="evaluations per run (default 50)")
     p.add_argument("--seeds", type=positive_int, default=3, help="seeds per (agent, task) (default 3)")
     p.add_argument("--jobs", type=positive_int, default=2, help="worker processes (default 2)")
     p.add_argument("--out", type=directory, default=None, help="keep results here (resumable; `hpo-gym report DIR` plots them)")

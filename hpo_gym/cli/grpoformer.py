@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from hpo_gym.atomic import atomic_write_text
-from hpo_gym.cli import directory, non_negative_int, positive_int
+from hpo_gym.cli import directory, episode_budget, non_negative_int, positive_int
 from hpo_gym.episode import repeated
 from hpo_gym.lock import directory_lock
 
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default cpu), e.g. cuda or cuda:1")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state.pt")
     p.add_argument("--online", action="store_true", help="paper mode: learn on each --holdout task from scratch")
-    p.add_argument("--budget", type=positive_int, default=None,
+    p.add_argument("--budget", type=episode_budget, default=None,
                    help="evaluations per episode (default 50) or, --online, in total (default 500)")
     p.add_argument("--updates", type=positive_int, default=None, help="GRPO updates (default 150)")
     p.add_argument("--seed", type=non_negative_int, default=0,

@@ -342,6 +342,15 @@ def test_module_colon_factory_mistakes_are_named_with_the_fix(tmp_path, monkeypa
     with pytest.raises(ValueError, match=r"a module 'ppo' of yours is importable here, but the built-in agent 'ppo' takes "
                                          r"precedence over MODULE:FACTORY: rename the module"):
         make_agent("ppo:MyAgent")
+    # run from the wrong directory: say that the module is not there; a folder of that name (an earlier --out) is
+    # imported as a namespace package: say it is a folder
+    with pytest.raises(ValueError, match=r"unknown agent 'elsewhere_agents:MyAgent'.*no module 'elsewhere_agents' is "
+                                         r"importable here: elsewhere_agents.py must be in the working directory"):
+        make_agent("elsewhere_agents:MyAgent")
+    (tmp_path / "old_out").mkdir()
+    with pytest.raises(ValueError, match=r"'old_out' has no class or function 'MyAgent' \('old_out' is a folder found on "
+                                         r"the import path, .*not a module old_out.py"):
+        make_agent("old_out:MyAgent")
     (tmp_path / "grpoformer.py").write_text(agent_code)  # the built-in reads MyAgent as a checkpoint, which is missing
     with pytest.raises(FileNotFoundError, match=r"checkpoint MyAgent not found.*\(a module 'grpoformer' of yours is "
                                                 r"importable here, but the built-in agent 'grpoformer' takes precedence"):

@@ -194,11 +194,13 @@ def test_a_budget_beyond_the_largest_is_bad_input_not_a_task_that_failed_to_load
     load, exit 1, with advice to rerun the same command (found in review)."""
     from hpo_gym.episode import MAX_BUDGET
 
-    code = main(["bench", "--agents", "random", "--tasks", "credit_g", "--budget", str(MAX_BUDGET + 1), "--seeds", "1",
-                 "--out", str(tmp_path / "b"), "--no-report"])
-    err = capsys.readouterr().err
-    assert code == 2 and f"budget={MAX_BUDGET + 1:,}: at most {MAX_BUDGET:,} evaluations per episode" in err
-    assert "could not start" not in err and not (tmp_path / "b" / "benchmark.json").exists()
+    # refused when the command line is read (demo printed its banner before the refusal), exit status 2
+    for command in (["bench", "--agents", "random", "--tasks", "credit_g", "--seeds", "1", "--no-report"], ["demo"]):
+        with pytest.raises(SystemExit) as exited:
+            main([*command, "--budget", str(MAX_BUDGET + 1), "--out", str(tmp_path / command[0])])
+        out, err = capsys.readouterr()
+        assert exited.value.code == 2 and out == "" and not (tmp_path / command[0]).exists()
+        assert f"argument --budget: budget={MAX_BUDGET + 1:,}: at most {MAX_BUDGET:,} evaluations per episode" in err
     with pytest.raises(ValueError, match="at most 100,000 evaluations"):
         gym.make("HPO-OpenML-v0", budget=MAX_BUDGET + 1)
 

@@ -139,3 +139,16 @@ def test_agents_that_failed_on_the_same_pair_have_equal_coverage(tmp_path, capsy
     assert main(["report", str(out), "--no-plots", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert "coverage" not in report and report["agents"]["a"]["failed"] == report["agents"]["b"]["failed"] == 1
+
+
+def test_an_agent_without_a_finished_run_is_not_counted_among_those_sharing_the_pairs():
+    """"boom: no finished run" stood next to "computed only on the pairs all agents share", which boom shares none of."""
+    from agents.random_search import RandomSearch
+    from hpo_gym.benchmark import run_benchmark
+    from hpo_gym.benchmark.report import coverage_note
+    from tests.benchmark.test_runner import FailingAgent
+
+    df = run_benchmark({"boom": FailingAgent, "random": RandomSearch}, ["car"], budget=3, seeds=2, progress=False)
+    note = coverage_note(df)
+    assert "boom: no finished run" in note and "all agents share" not in note
+    assert "computed only on the 2 (task, seed) pairs the agents with a finished run (1) share" in note
