@@ -234,8 +234,14 @@ class HPOEnv(gym.Env):
         self._meta = self.objective.metadata
         self._last_step = None
         self._render_if_human()
-        return self._history.observation(0), {"task": name, "openml_task_id": self._meta.get("openml_task_id"),
+        return self._history.observation(0), {"task": name, "openml_task_id": self._openml_task_id(),
                                               "hyperparameters": space.names, "budget": self.budget}
+
+    def _openml_task_id(self) -> int:
+        """The task's OpenML id, -1 without one (as the native vector env): a None among ints made a sync or async
+        vector env's batched info, typed by its first env, fail with a TypeError (found in review)."""
+        task_id = self._meta.get("openml_task_id")
+        return -1 if task_id is None else int(task_id)
 
     def step(self, action: Any):
         if self.objective is None:
@@ -280,8 +286,9 @@ class HPOEnv(gym.Env):
         terminated = bool(hist.step[0] >= self.budget)
         self._needs_reset = terminated
         info = {
-            "config": space.info_config(config), "score": score, "best_score": float(best), "cost": cost,
-            "task": objective.name, "openml_task_id": self._meta.get("openml_task_id"),
+            # floats: an int score or cost of env 0 typed a vector env's batched info int64, cutting 0.3 to 0
+            "config": space.info_config(config), "score": float(score), "best_score": float(best), "cost": float(cost),
+            "task": objective.name, "openml_task_id": self._openml_task_id(),
             "step": int(hist.step[0]), "action_clipped": clipped, "config_substituted": substituted,
         }
         if oracle is not None:

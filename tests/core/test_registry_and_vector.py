@@ -438,3 +438,46 @@ def test_native_vector_env_gives_minus_one_for_a_task_whose_openml_id_is_none(mo
         assert got["openml_task_id"].tolist() == [42 if task == "with" else -1 for task in got["task"]]
     assert {"with", "without"} <= set(info["task"])  # both kinds of task were drawn: the check above saw a None id
     vec.close()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_sync_vector_env_batches_a_none_openml_id_and_int_scores_without_error_or_truncation(monkeypatch, seed):
+    """Gymnasium types a batched info key by its first env's value: an int id there and None in another env raised a
+    TypeError (with seed 1 here), and an int score or cost there cut the others' 0.3 to 0 and 2.7 to 2, silently."""
+    from hpo_gym import suites
+    from hpo_gym.objective import Evaluation, EvaluationBatch, as_config_list
+    from hpo_gym.space import Ordinal, SearchSpace
+    from hpo_gym.tabular import TabularObjective
+
+    space = SearchSpace([Ordinal("x", [1, 2, 3])])
+    ids = {"without": None, "with": 42}
+    objs = {name: TabularObjective(name, space, np.arange(3.0), metadata={"openml_task_id": i}) for name, i in ids.items()}
+    monkeypatch.setitem(suites._SUITES, "test-none-id-sync", suites.Suite("test-none-id-sync", ids, objs.__getitem__,
+                                                                          shared_space=space))
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=6, suite="test-none-id-sync", budget=2, vectorization_mode="sync")
+    _, reset_info = vec.reset(seed=seed)
+    *_, info = vec.step(vec.action_space.sample())
+    for got in (reset_info, info):
+        assert got["openml_task_id"].tolist() == [42 if task == "with" else -1 for task in got["task"]]
+    vec.close()
+
+    class IntOrFloat:
+        """Scores and costs as a user's objective may return them: ints in one env, floats in the other."""
+
+        name, space, oracle, metadata = "int-or-float", SearchSpace([Ordinal("x", [1, 2])]), None, {}
+
+        def __init__(self, whole: bool):
+            self.whole = whole
+
+        def evaluate(self, config, seed=None):
+            return Evaluation(1, 2, {}) if self.whole else Evaluation(0.3, 2.7, {})
+
+        def evaluate_batch(self, configs, seeds=None):
+            return EvaluationBatch.from_evaluations([self.evaluate(c) for c in as_config_list(self.space, configs)])
+
+    vec = gym.vector.SyncVectorEnv([lambda w=w: gym.make("HPO-OpenML-v0", objective=IntOrFloat(w), budget=2)
+                                    for w in (True, False)])
+    vec.reset(seed=seed)
+    *_, info = vec.step(vec.action_space.sample())
+    assert info["score"].tolist() == [1.0, 0.3] and info["cost"].tolist() == [2.0, 2.7]
+    vec.close()
