@@ -54,6 +54,7 @@ import math
 import pickle
 import shutil
 import warnings
+import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -560,10 +561,26 @@ def check_device(device: str | torch.device, option: str = "--device") -> torch.
     return dev
 
 
+def check_intact(path: str | Path) -> None:
+    """``ValueError`` when a checkpoint's zip records fail their CRC-32: ``torch.load`` does not check them, so bytes
+    flipped inside a tensor's record loaded as that tensor, and training or a benchmark ran on damaged weights without
+    a word (found in review). A file that is no zip at all (torn, empty, foreign) is left to ``torch.load``'s own
+    error, which the callers name."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError):
+        return
+    if damaged is not None:
+        raise ValueError(f"{path} is damaged: its record {damaged} fails its checksum (a disk or copy error changed "
+                         "bytes inside it); restore it from a copy, or train it again")
+
+
 def load_policy(path, device: str | torch.device = "cpu") -> tuple[GRPOformerPolicy, dict]:
     """Load a checkpoint written by :func:`save_policy` (or a training checkpoint holding ``policy``)."""
     device = check_device(device, "device")
     not_ours = (f"{path} is not a GRPOformer checkpoint (policy.pt or state.pt as written by `hpo-gym train-grpoformer`)")
+    check_intact(path)
     try:
         blob = torch.load(path, map_location=device, weights_only=False)
     except FileNotFoundError:

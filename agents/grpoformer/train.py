@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import csv
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -39,6 +40,7 @@ from agents.grpoformer.policy import (
     PolicyConfig,
     bins_to_unit,
     check_device,
+    check_intact,
     log_prob,
     save_atomically,
     save_policy,
@@ -112,7 +114,8 @@ class TrainConfig:
         return {kind: getattr(self, f"{kind}_frac") for kind in EXTRA_TASK_KINDS if getattr(self, kind)}
 
 
-#: TrainConfig fields a resumed run may change: how long, where and how often it reports, not what it learns.
+#: TrainConfig fields a resumed run may change: how long, where and how often it reports, not what it learns (a
+#: change of threads or device continues the run close to, not bit for bit as, the uninterrupted one: a warning says so).
 RESUMABLE_CHANGES = ("updates", "eval_every", "eval_seeds", "ckpt_every", "threads", "device")
 
 
@@ -322,10 +325,23 @@ def _restore_dropout_rng(state: Mapping[str, Any], device: str) -> None:
         torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
 
 
+def _saved(state: dict[str, Any], name: str) -> Any:
+    """A TrainConfig field as the state's run saved it (its default when the state predates the field)."""
+    return state["policy"].get("extra", {}).get("train_config", {}).get(name, TrainConfig.__dataclass_fields__[name].default)
+
+
+def cfg_differs_in_arithmetic(state: dict[str, Any], cfg: TrainConfig) -> bool:
+    """Whether a resume changes ``threads`` or ``device``: allowed (:data:`RESUMABLE_CHANGES`), since they say where the
+    run computes, not what it learns, but torch's reductions then sum in another order, so the resumed run is no
+    longer the uninterrupted one bit for bit (2 threads instead of 1 moved weights by up to 0.018 in 3 updates)."""
+    return (_saved(state, "threads"), _saved(state, "device")) != (cfg.threads, cfg.device)
+
+
 def _read_state(path: Path, device: str) -> dict[str, Any]:
     """``state.pt`` for a resume, or a ``ValueError`` naming the file and the fix: a damaged or foreign file used to
     end in torch's own error (no path) or a ``KeyError``."""
     fix = "remove it to start over from update 0, or restore it from a copy"
+    check_intact(path)
     try:
         state = torch.load(path, map_location=device, weights_only=False)
     except Exception as e:  # noqa: BLE001  (torch raises many kinds for a torn or foreign file)
@@ -484,6 +500,16 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
     if st is not None:
         check_resumable(st, extra, cfg.updates, state_path)
     earlier = [p for p in (state_path, out / "policy.pt") if p.exists()]
+    if resume and st is None and (out / "policy.pt").exists():
+        # a finished run whose state.pt was removed (16 MB): resuming it deleted policy.pt and trained from update 0,
+        # printing the message of a run killed before its first state (found in review)
+        raise ValueError(f"{out} holds a finished policy.pt but no state.pt to continue it from, so --resume has "
+                         f"nothing to resume: use policy.pt as it is, give another --out, or remove {out} to train again")
+    if st is not None and cfg_differs_in_arithmetic(st, cfg):
+        warnings.warn(f"{state_path} was trained with threads={_saved(st, 'threads')}, device="
+                      f"{_saved(st, 'device')!r}; this resume uses threads={cfg.threads}, device={cfg.device!r}: torch's "
+                      "sums run in another order there, so the run continues close to, not bit for bit as, the "
+                      "uninterrupted run", RuntimeWarning, stacklevel=2)
     if st is None and earlier and not resume:
         # a fresh run: an earlier run's state.pt would be picked up by a later --resume and spliced onto this log,
         # and its policy.pt would sit beside this run's log until this run ends. Without --resume such a run is
@@ -518,17 +544,22 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
     table_names = [o.name for o in tables]
     difficulty = np.full(len(tables), np.nan)  # task_priority's per-table score, kept in the training state
     if st is not None:
-        policy.load_state_dict(st["policy"]["state_dict"])
+        try:  # a state of another code version failed with torch's own error (no path) or a KeyError traceback
+            policy.load_state_dict(st["policy"]["state_dict"])
+            optimizer.load_state_dict(st["optimizer"])
+            if critic is not None:
+                critic[0].load_state_dict(st["critic"])
+                critic[1].load_state_dict(st["critic_optimizer"])
+            buffer.restore(st.get("buffer", []))  # PCR reference states: a resumed run sees what it would have
+            rng.bit_generator.state = st["rng"]
+            gen.set_state(st["gen"].cpu())  # map_location moved it to the policy's device; the generator is CPU
+            _restore_dropout_rng(st, device)
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{state_path} does not fit this version's network, optimizer or random state "
+                             f"({type(e).__name__}: {str(e).splitlines()[0]}); train into another --out, or remove "
+                             f"{out} to start over") from None
         policy.eval()  # the mode update() leaves it in, so the next rollout is computed as without the interruption
-        optimizer.load_state_dict(st["optimizer"])
-        if critic is not None:
-            critic[0].load_state_dict(st["critic"])
-            critic[1].load_state_dict(st["critic_optimizer"])
-        buffer.restore(st.get("buffer", []))  # PCR reference states: a resumed run sees what it would have
         difficulty = np.asarray(st.get("difficulty", difficulty), dtype=np.float64)
-        rng.bit_generator.state = st["rng"]
-        gen.set_state(st["gen"].cpu())  # map_location moved it to the policy's device; the generator is CPU
-        _restore_dropout_rng(st, device)
         start, evaluations, wall0 = st["update"], st["evaluations"], st["wall_s"]
         heldout_evaluations = st.get("heldout_evaluations", 0)
         log_rows = _logged_rows(st, log_path, start)
@@ -537,8 +568,6 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
         if resume and log_path.exists():  # killed before the first state.pt (every ckpt_every updates): say so
             print(f"--resume: no {state_path} yet (the state is saved every {cfg.ckpt_every} updates); "
                   "starting from update 0")
-        for p in earlier:  # --resume with a policy but no state to continue from: starting over, as printed above
-            p.unlink()
         _write_log(log_path, [])
     t0 = time.time() - wall0
     bar = None

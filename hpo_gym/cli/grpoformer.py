@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-every", type=positive_int, default=None, help="held-out regret every N updates (default 10)")
     p.add_argument("--ckpt-every", type=positive_int, default=None,
                    help="save the resumable state (RUN_DIR/state.pt, ~16 MB) every N updates (default 10): after a kill, "
-                        "--resume redoes at most N-1 updates, bit for bit")
+                        "--resume redoes at most N-1 updates, bit for bit with the same --threads and --device")
     p.add_argument("--head", choices=["factorized", "autoregressive"], default=None,
                    help="output head (default factorized): independent bins per dimension, or each dimension "
                         "conditioned on the earlier ones")
@@ -193,7 +193,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"training on {[o.name for o in train_tasks]} (+{cfg.synthetic} synthetic, +{cfg.mixed} mixed, "
               f"+{cfg.grid_synthetic} grid-synthetic{', + per-seed tables' if cfg.seed_tables else ''}), "
               f"held out: {holdout or 'none'}", flush=True)
-        if args.resume and not (out / "log.csv").exists():  # a mistyped --out would otherwise train anew silently
+        # a mistyped --out would otherwise train anew silently; a state.pt alone (its log removed) is continued
+        if args.resume and not (out / "log.csv").exists() and not (out / "state.pt").exists():
             print(f"--resume: {out} holds no training run to continue; starting a new one there", file=sys.stderr)
 
     train(train_tasks, out, cfg, holdout=held, resume=args.resume, announce=banner)

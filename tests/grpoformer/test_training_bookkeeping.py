@@ -123,3 +123,64 @@ def test_an_update_whose_state_subset_misses_the_widest_space_trains():
         stats = update(policy, optimizer, ro, StateBuffer(100), cfg, rng)
         assert np.isfinite(stats["policy_loss"])
     assert narrower >= 1  # the case that crashed was exercised
+
+
+def test_resume_of_a_finished_run_without_its_state_keeps_the_policy_and_names_the_choices(tmp_path, capsys):
+    """A finished run whose 16 MB state.pt was removed: --resume deleted policy.pt, emptied the log and trained from
+    update 0 under the message of a run killed before its first state (found in review)."""
+    from hpo_gym.cli import main
+
+    kc1 = load_hpobench_nn("kc1")
+    out = tmp_path / "run"
+    train([kc1], out, TrainConfig(**TINY), progress=False)
+    (out / "state.pt").unlink()
+    policy, log = (out / "policy.pt").read_bytes(), (out / "log.csv").read_text()
+    with pytest.raises(ValueError, match=rf"{out} holds a finished policy.pt but no state.pt to continue it from, so "
+                                         "--resume has nothing to resume: use policy.pt as it is, give another --out"):
+        train([kc1], out, TrainConfig(**TINY), resume=True, progress=False)
+    assert (out / "policy.pt").read_bytes() == policy and (out / "log.csv").read_text() == log
+    # a state.pt whose log.csv is gone is continued, and the CLI no longer says it starts a new run
+    fresh = tmp_path / "fresh"
+    argv = ["train-grpoformer", "--holdout", "credit_g,vehicle,phoneme,segment,car,australian,blood_transfusion",
+            "--synthetic", "0", "--budget", "5", "--eval-every", "5", "--out", str(fresh)]
+    assert main([*argv, "--updates", "1"]) == 0
+    (fresh / "log.csv").unlink()
+    (fresh / "policy.pt").unlink()
+    capsys.readouterr()
+    assert main([*argv, "--updates", "2", "--resume"]) == 0
+    assert "holds no training run to continue" not in capsys.readouterr().err
+    assert list(pd.read_csv(fresh / "log.csv")["update"]) == [1, 2]
+
+
+def test_a_state_that_does_not_fit_or_a_checkpoint_with_flipped_bytes_is_named_with_the_fix(tmp_path):
+    """torch.load does not check the zip's CRCs: flipped bytes loaded as weights, silently; and a state of another
+    network failed with torch's own error, naming no file (found in review)."""
+    from agents.grpoformer.policy import load_policy
+
+    kc1 = load_hpobench_nn("kc1")
+    out = tmp_path / "run"
+    train([kc1], out, TrainConfig(**TINY), progress=False)
+    state = torch.load(out / "state.pt", weights_only=False)
+    renamed = state["policy"]["state_dict"]
+    renamed["renamed"] = renamed.pop(next(iter(renamed)))
+    torch.save(state, out / "state.pt")
+    with pytest.raises(ValueError, match=rf"{out / 'state.pt'} does not fit this version's network, optimizer or random "
+                                         r"state \(RuntimeError: .*\); train into another --out, or remove"):
+        train([kc1], out, TrainConfig(**{**TINY, "updates": 3}), resume=True, progress=False)
+    data = bytearray((out / "policy.pt").read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+    (out / "policy.pt").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"policy.pt is damaged: its record .* fails its checksum .*restore it from a "
+                                         "copy, or train it again"):
+        load_policy(out / "policy.pt")
+
+
+def test_a_resume_on_other_threads_warns_that_it_is_no_longer_bit_for_bit(tmp_path):
+    """torch sums in another order on 2 threads: the resumed run is close to, not equal to, the uninterrupted one."""
+    kc1 = load_hpobench_nn("kc1")
+    out = tmp_path / "run"
+    train([kc1], out, TrainConfig(**TINY), progress=False)
+    with pytest.warns(RuntimeWarning, match=r"trained with threads=1, device='cpu'; this resume uses threads=2, "
+                                            r"device='cpu': .*close to, not bit for bit as"):
+        train([kc1], out, TrainConfig(**{**TINY, "updates": 3, "threads": 2}), resume=True, progress=False)
