@@ -170,7 +170,8 @@ def suite_floor_line(df: pd.DataFrame, tpe_regret: float, plot: Path | None = No
         preferred = ["grpoformer", POLICY_ALONE, "portfolio", "portfolio+tpe", "tpe", "cmaes", "gp", "random"]
         order = [a for a in preferred if a in per_task.columns] + sorted(set(per_task.columns) - set(preferred))
         plot_regret_vs_floor(per_task[order], profile["runner_up_regret"].astype(float), plot, budget=b,
-                             title=f"Regret@{b} per task (grpoformer, portfolio: held-out) and the suite's floor")
+                             title=f"Regret@{b} per task (grpoformer, portfolio and their variants: held-out) and "
+                                   "the suite's floor")
     floor = miss_the_best_floor(profile)
     worst = str(profile["runner_up_regret"].astype(float).idxmax())
     final = regret_at(df, b)
