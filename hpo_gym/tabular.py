@@ -40,12 +40,20 @@ def _cell_edges(hp: Any, codes: np.ndarray, grid: np.ndarray) -> np.ndarray:
     midpoint in value, as before). The midpoint of the encodings alone let the table and decode name different values
     in a band (u = 0.55 on [1, 3]); the midpoint in value alone snapped a log int by linear distance (400 to 100 on
     [1, 10, 100, 1000], whose top value then held 8 % of the cube instead of 17 %)."""
-    if hp.kind == "int" and not hp.is_discrete and len(grid) > 1:
-        values = np.asarray(grid, dtype=np.float64)
-        middle = np.sqrt(values[1:] * values[:-1]) if hp.log else (values[1:] + values[:-1]) / 2
+    middle = _int_grid_middles(hp, grid)
+    if middle is not None:
         edges = np.where(middle == np.floor(middle), middle, np.floor(middle) + 0.5)
         return np.array([hp.encode(v) for v in edges])
     return (codes[1:] + codes[:-1]) / 2
+
+
+def _int_grid_middles(hp: Any, grid: np.ndarray) -> np.ndarray | None:
+    """An int dimension's midpoints between neighbouring grid values in its own scale (geometric on a log scale);
+    None for any other dimension or a one-value grid."""
+    if hp.kind != "int" or hp.is_discrete or len(grid) < 2:
+        return None
+    values = np.asarray(grid, dtype=np.float64)
+    return np.sqrt(values[1:] * values[:-1]) if hp.log else (values[1:] + values[:-1]) / 2
 
 
 class TabularObjective:
@@ -103,6 +111,9 @@ class TabularObjective:
         self.grid_shape = tuple(len(g) for g in self._grids)
         n_cells = int(np.prod(self.grid_shape))
         raw = np.asarray(metric_values, dtype=np.float64)
+        if raw.ndim not in (1, 2):  # a 3-D array passed here and failed at evaluate, a scalar with an IndexError
+            raise ValueError(f"metric_values of {name!r} has shape {raw.shape}: give (n_cells,) or (n_cells, n_seeds) "
+                             "raw metric values, cells in C order over the grids")
         if raw.ndim == 1:
             raw = raw[:, None]
         if raw.shape[0] != n_cells:
@@ -132,6 +143,7 @@ class TabularObjective:
         codes = [hp.grid_encoding() if hp.is_discrete else np.array([hp.encode(v) for v in g]) for hp, g in zip(space, self._grids)]
         self._codes = codes
         self._midpoints = [_cell_edges(hp, c, g) for hp, c, g in zip(space, codes, self._grids)]
+        self._int_middles = [_int_grid_middles(hp, g) for hp, g in zip(space, self._grids)]
         self._uniform_bins = all(hp.is_discrete for hp in space)
         self._levels = np.array(self.grid_shape, dtype=np.int64)
         present = np.isfinite(self._mean_scores)
@@ -212,9 +224,22 @@ class TabularObjective:
             # differently on a bin edge: u = 2/3 of 3 values was value 1 here and value 2 in decode); float/int grids
             # snap to the nearest grid value, an edge going up
             idx = np.stack([np.clip((u[:, j] * n).astype(np.int64), 0, n - 1) if hp.is_discrete
+                            else self._int_grid_index(j, u[:, j]) if self._int_middles[j] is not None
                             else np.searchsorted(m, u[:, j], side="right")
                             for j, (hp, m, n) in enumerate(zip(self.space, self._midpoints, self.grid_shape))], axis=1)
         return idx @ self._strides
+
+    def _int_grid_index(self, j: int, u: np.ndarray) -> np.ndarray:
+        """Grid index of an int dimension's encoded values, by the integer ``SearchSpace.decode`` names: snapping ``u``
+        against the edges' encodings sent a point on an edge up while decode rounds half to even, so the cube's
+        centre on ``Int(1, 4)`` with grid [1, 4] decoded to 2 and was evaluated as 4 (found in review). An integer
+        exactly midway between two grid values is split by ``u`` at its encoding, as before."""
+        hp, middle, edges = self.space.hyperparameters[j], self._int_middles[j], self._midpoints[j]
+        assert middle is not None
+        k = hp.decode_array(np.clip(u, 0.0, 1.0)).astype(np.float64)
+        idx = np.searchsorted(middle, k, side="left")  # the grid values whose midpoint lies below k
+        at = np.minimum(idx, len(middle) - 1)
+        return idx + ((idx < len(middle)) & (middle[at] == k) & (u >= edges[at]))
 
     def lookup(self, cells: np.ndarray, seed_idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Scores and costs of flat cells; ``seed_idx`` (``-1`` = mean) picks one table seed per row."""
@@ -241,14 +266,20 @@ class TabularObjective:
     def fingerprint(self) -> str:
         """sha256 of what a run's scores depend on (space, metric, direction, every seed's scores and costs): a result
         directory records it, so a changed table is never resumed onto runs of the old one."""
-        return array_fingerprint((self._seed_scores, self._given_costs),
+        return array_fingerprint((self._seed_scores, self._given_costs, *self._number_grids()),
                                  prefix=repr((self.name, self.space, self.metric, self.direction)).encode())
 
     @property
     def data_fingerprint(self) -> str:
         """sha256 of every seed's scores and costs alone, without the name: one table under two names has one data
         fingerprint (a training run refuses a held-out task whose table it trains on under another name)."""
-        return array_fingerprint((self._seed_scores, self._given_costs))
+        return array_fingerprint((self._seed_scores, self._given_costs, *self._number_grids()))
+
+    def _number_grids(self) -> list[np.ndarray]:
+        """The grids of float and int hyperparameters, which the space's repr does not hold: they place the cells in
+        the cube, so two tables of equal scores on other grids answer an action differently and had one fingerprint
+        (found in review). None on an all-discrete table (every embedded one), whose fingerprints stay as they were."""
+        return [np.asarray(g, dtype=np.float64) for hp, g in zip(self.space, self._grids) if not hp.is_discrete]
 
     @property
     def complete(self) -> bool:
@@ -260,7 +291,9 @@ class TabularObjective:
         for single-env steps."""
         cell = self.grid_cell_of_vector(u)
         if not self._complete and not np.isfinite(self._mean_scores[cell]):
-            return int(self._nearest_present(np.array([cell]), np.asarray(u, dtype=np.float64)[None, :])[0])
+            # from the clipped vector, as the cell: a far-out entry weighed its dimension quadratically (review)
+            clipped = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)[None, :]
+            return int(self._nearest_present(np.array([cell]), clipped)[0])
         return cell
 
     def grid_cell_of_vector(self, u: Sequence[float] | np.ndarray) -> int:
@@ -269,6 +302,9 @@ class TabularObjective:
         For a partial table it differs from :meth:`cell_of_vector` exactly when the table lacks the
         configuration and answers with its nearest present one (the env's ``info["config_substituted"]``).
         """
+        if len(u) != len(self.grid_shape):  # zip cut a longer or shorter vector to the table's width, silently
+            raise ValueError(f"an encoded vector of {self.name!r} has {len(self.grid_shape)} entries, one per "
+                             f"hyperparameter {self.space.names}; got {len(u)}")
         if not self._uniform_bins:
             return int(self._grid_cells_of(np.asarray(u, dtype=np.float64)[None, :])[0])
         cell = 0
@@ -425,6 +461,22 @@ def _hyperparameter_columns(
     for col in [metric, seed_column, cost_column]:
         if col is not None and col not in df.columns:
             raise ValueError(f"column {col!r} not in the DataFrame; columns are {list(df.columns)}")
+    roles = {"metric": metric, "seed_column": seed_column, "cost_column": cost_column}
+    roles.update({f"hyperparameters[{i}]": c for i, c in enumerate(hyperparameters or [])})
+    named: dict[Any, list[str]] = {}
+    for role, col in roles.items():
+        if col is not None:
+            named.setdefault(col, []).append(role)
+    twice = {col: r for col, r in named.items() if len(r) > 1}  # the metric as a dimension, or as the seed labels
+    if twice:
+        col, r = next(iter(twice.items()))
+        raise ValueError(f"column {col!r} is given two roles ({' and '.join(r)}); each column is one of metric, seed, "
+                         "cost or a hyperparameter (list each hyperparameter once)")
+    used = {str(c) for c in (df.columns if hyperparameters is None else named)}
+    duplicated = sorted({str(c) for c in df.columns[df.columns.duplicated()]} & used)
+    if duplicated:
+        raise ValueError(f"the DataFrame has more than one column named {duplicated}; rename or drop the copies "
+                         "(df.loc[:, ~df.columns.duplicated()])")
     if hyperparameters is None:
         return [c for c in df.columns if c not in {metric, seed_column, cost_column}]
     missing = [c for c in hyperparameters if c not in df.columns]
@@ -492,6 +544,10 @@ def _check_is_grid(space: SearchSpace, shape: tuple[int, ...], indices: list[np.
         "with those Ordinal grids")
 
 
+#: A seed column may name at most this many times as many seeds as the most rows any configuration has.
+SEED_LABELS_PER_ROW = 2
+
+
 def _seed_indices(
     df: pd.DataFrame, seed_column: str | None, cells: np.ndarray, hp_cols: list[str]
 ) -> tuple[np.ndarray, int]:
@@ -510,6 +566,14 @@ def _seed_indices(
         raise ValueError(f"seed column {seed_column!r} has {int(seeds.isna().sum())} missing values: give every row "
                          "a seed label, or leave seed_column out to number each configuration's rows in order")
     seed_idx, labels = pd.factorize(seeds, sort=True)
+    most = int(pd.Series(cells).value_counts().max())
+    if len(labels) > SEED_LABELS_PER_ROW * most:  # per-run random seeds: a mostly empty seed axis (review)
+        raise ValueError(f"seed column {seed_column!r} holds {len(labels):,} distinct labels, but no configuration has "
+                         f"more than {most} rows: a label names one table seed shared by every configuration (seed 3 "
+                         "is the same column for all), so per-run random seeds make a table that is mostly empty, "
+                         "where seeded lookups and noise=True fall back to the mean. Number each configuration's rows "
+                         f"instead (df[{seed_column!r}] = df.groupby(hyperparameter_columns).cumcount()), or leave "
+                         "seed_column out, which does that")
     repeated = pd.DataFrame({"cell": cells, "seed": seed_idx}).duplicated().to_numpy()
     if repeated.any():
         row = int(np.flatnonzero(repeated)[0])
@@ -597,7 +661,7 @@ def _sorted_grid(hp: Hyperparameter, values: ArrayLike) -> np.ndarray:
 
 def _checked_costs(name: str, costs: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
     """Training seconds shaped like the metric values; infinite ones refused (a mean cost of 1.8e308 said nothing)."""
-    array = np.asarray(costs, dtype=np.float64)
+    array = np.array(costs, dtype=np.float64)  # a copy: the caller's array changed later changed seeded costs
     if array.ndim == 1 and shape[1] == 1:  # one seed: a flat array of costs, as metric_values may be
         array = array[:, None]
     if array.shape != shape:  # same size but transposed (seeds x cells) would scramble the costs silently

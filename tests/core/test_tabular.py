@@ -529,3 +529,59 @@ def test_a_grid_for_an_ordinal_or_for_a_name_the_space_lacks_is_refused():
                                              r"hyperparameters of the space \(\['lr', 'x'\]\)"):
             TabularObjective("t", space, scores, grid_values=grids)
     assert TabularObjective("t", space, scores, grid_values={"x": [0.0, 1.0]}).evaluate({"lr": 0.1, "x": 0.0}).score == 4.0
+
+
+def test_the_fingerprints_hold_a_number_grid_and_the_table_keeps_its_own_costs():
+    """Two tables of equal scores on other float grids answer u = 0.3 with 0.5 and 0.1, and shared one fingerprint: a
+    result directory would resume the old grid's runs. A caller's costs array changed later changed seeded costs."""
+    space = SearchSpace([Float("x", 0.0, 1.0)])
+    a = TabularObjective("t", space, [0.1, 0.5, 0.9], grid_values={"x": [0.0, 0.1, 1.0]})
+    b = TabularObjective("t", space, [0.1, 0.5, 0.9], grid_values={"x": [0.0, 0.9, 1.0]})
+    assert a.evaluate_batch(np.array([[0.3]])).scores[0] != b.evaluate_batch(np.array([[0.3]])).scores[0]
+    assert a.fingerprint != b.fingerprint and a.data_fingerprint != b.data_fingerprint
+    costs = np.array([1.0, 2.0, 3.0])
+    c = TabularObjective("t", space, [0.1, 0.5, 0.9], grid_values={"x": [0.0, 0.5, 1.0]}, costs=costs)
+    before = c.fingerprint
+    costs[1] = 99.0
+    assert c.evaluate({"x": 0.5}, seed=0).cost == 2.0 and c.fingerprint == before
+
+
+def test_an_int_grid_snaps_the_integer_decode_names_even_on_an_edge():
+    """On Int(1, 4) with grid [1, 4] the cube's centre decodes to 2 (half to even), and the table answered 4."""
+    space = SearchSpace([Int("m", 1, 4)])
+    table = TabularObjective("t", space, [0.1, 0.4], grid_values={"m": [1, 4]})
+    for u in (0.0, 0.25, 0.49, 0.5, 0.51, 0.75, 1.0):
+        decoded = space.decode(np.array([u]))["m"]
+        expected = 1 if decoded <= 2 else 4  # the grid value nearest the decoded integer (midpoint 2.5)
+        assert table.cell_config(table.grid_cell_of_vector([u]))["m"] == expected, u
+        assert table.cell_config(int(table.cells_of(np.array([[u]]))[0]))["m"] == expected, u
+
+
+def test_a_partial_table_answers_an_out_of_range_vector_as_its_clipped_one_and_refuses_a_wrong_width():
+    space = SearchSpace([Ordinal("a", [1, 2, 3, 4]), Ordinal("b", [1, 2, 3, 4])])
+    values = np.full(16, np.nan)
+    values[0 * 4 + 2], values[3 * 4 + 1] = 0.5, 0.7  # only (a=1, b=3) and (a=4, b=2)
+    table = TabularObjective("partial", space, values)
+    assert table.cell_of_vector([0.0, -2.0]) == table.cell_of_vector([0.0, 0.0])
+    with pytest.raises(ValueError, match=r"an encoded vector of 'partial' has 2 entries, one per hyperparameter "
+                                         r"\['a', 'b'\]; got 1"):
+        table.cell_of_vector([0.1])
+    with pytest.raises(ValueError, match=r"metric_values of 'cube' has shape \(16, 1, 1\): give \(n_cells,\) or "
+                                         r"\(n_cells, n_seeds\)"):
+        TabularObjective("cube", space, values[:, None, None])
+
+
+def test_from_dataframe_refuses_a_column_in_two_roles_copies_of_a_column_and_per_run_seed_labels():
+    df = pd.DataFrame({"a": [1, 1, 2, 2], "seed": [0, 1, 0, 1], "acc": [0.1, 0.2, 0.3, 0.4]})
+    with pytest.raises(ValueError, match=r"column 'acc' is given two roles \(metric and hyperparameters\[1\]\)"):
+        TabularObjective.from_dataframe(df, "acc", hyperparameters=["a", "acc"])
+    with pytest.raises(ValueError, match=r"column 'acc' is given two roles \(metric and seed_column\)"):
+        TabularObjective.from_dataframe(df, "acc", seed_column="acc")
+    with pytest.raises(ValueError, match=r"more than one column named \['a'\]; rename or drop the copies"):
+        TabularObjective.from_dataframe(pd.concat([df, df[["a"]]], axis=1), "acc", seed_column="seed")
+    runs = pd.DataFrame({"a": np.repeat([1, 2, 3], 5), "acc": np.linspace(0, 1, 15),
+                         "seed": np.random.default_rng(0).integers(2**31, size=15)})  # a trial log's random seeds
+    with pytest.raises(ValueError, match=r"seed column 'seed' holds 15 distinct labels, but no configuration has more "
+                                         r"than 5 rows: .*leave seed_column out"):
+        TabularObjective.from_dataframe(runs, "acc", seed_column="seed")
+    assert TabularObjective.from_dataframe(runs.drop(columns="seed"), "acc").n_seeds == 5
