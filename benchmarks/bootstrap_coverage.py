@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--seeds {args.seeds!r}: give whole numbers >= 2, comma-separated")
     if min(seed_counts) < 2:
         ap.error("--seeds: each count must be >= 2 (one seed per task has nothing to resample)")
+    if args.agent == args.reference:  # a pandas "truth value of a Series is ambiguous" error otherwise
+        ap.error(f"--agent and --reference are both {args.agent!r}: a ratio of an agent to itself is 1 by definition; "
+                 "give two agents of the benchmark")
     df = ResultStore(args.bench).load()
     table = coverage(df, args.agent, args.reference, seed_counts, args.sims, args.boot)
     print(table.to_markdown(floatfmt=".3f"))

@@ -57,7 +57,7 @@ from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import beats_random_ratio, regret_by_run, require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
-from hpo_gym.cli import episode_budget, named_values, positive_int, run_script  # noqa: E402
+from hpo_gym.cli import directory, episode_budget, named_values, positive_int, run_script  # noqa: E402
 
 
 #: The pattern that names the shipped fold checkpoints (``agents/grpoformer/checkpoints/folds/``, which ``fit`` finds by
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("stages", nargs="+", help="NAME=PATTERN, e.g. 250='runs/x/fold{k}/policy_250.pt', or NAME=shipped "
                                               "for the shipped fold checkpoints")
-    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_long" / "bench"),
+    ap.add_argument("--out", type=directory, default=ROOT / "runs" / "grpoformer_long" / "bench",
                     help="result directory (resumable; default runs/grpoformer_long/bench)")
     ap.add_argument("--seeds", type=positive_int, default=10, help="seeds per task (default 10)")
     ap.add_argument("--budget", type=episode_budget, default=50, help="evaluations per run (default 50)")

@@ -36,7 +36,7 @@ from agents.grpoformer.policy import load_policy  # noqa: E402
 from agents.grpoformer.train import TrainConfig, check_finished_run, heldout_regret, portfolio_design, train  # noqa: E402
 from hpo_gym.benchmark import kfold_splits  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
-from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from hpo_gym.cli import directory, positive_int, run_script  # noqa: E402
 from hpo_gym.episode import repeated  # noqa: E402
 from hpo_gym.parallel import map_jobs  # noqa: E402
 
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="0: validate on the 2 hardest training tasks (one inner run per recipe); N >= 2: inner N-fold "
                          "over the fold's 6 training tasks, every one validated once (N inner runs per recipe)")
     ap.add_argument("--jobs", type=positive_int, default=2)
-    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_inner"))
+    ap.add_argument("--out", type=directory, default=ROOT / "runs" / "grpoformer_inner")
     args = ap.parse_args(argv)
     if args.inner_cv == 1 or args.inner_cv < 0 or args.inner_cv > 6:
         ap.error(f"--inner-cv {args.inner_cv}: give 0 (hardest-two split) or 2..6 inner folds")

@@ -26,7 +26,7 @@ from hpo_gym.atomic import atomic_write_text  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN, HPOBENCH_NN_TASKS, get_suite, load_hpobench_nn  # noqa: E402
-from hpo_gym.cli import episode_budget, positive_int, run_script  # noqa: E402
+from hpo_gym.cli import directory, episode_budget, positive_int, run_script  # noqa: E402
 from hpo_gym.episode import repeated  # noqa: E402
 from hpo_gym.parallel import map_jobs  # noqa: E402
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=positive_int, default=3, help="seeds per task, online runs and baselines alike (default 3)")
     ap.add_argument("--budget", type=episode_budget, default=500, help="evaluations per run, GRPO groups included (default 500)")
     ap.add_argument("--jobs", type=positive_int, default=1, help="parallel online runs (default 1; 1 on a GPU, see the docs)")
-    ap.add_argument("--out", default=str(ROOT / "runs" / "grpoformer_online_all"), help="run directory, resumable (default runs/grpoformer_online_all)")
+    ap.add_argument("--out", type=directory, default=ROOT / "runs" / "grpoformer_online_all", help="run directory, resumable (default runs/grpoformer_online_all)")
     args = ap.parse_args(argv)
     suite = get_suite(HPOBENCH_NN)
     try:  # ids to names once: the online rows and the harness's would otherwise name one task two ways ('31', 'credit_g')

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from grpoformer_inference_settings import paired_table, unseen_inner_runs  # noqa: E402
-from hpo_gym.cli import episode_budget, named_values, positive_int, run_script  # noqa: E402
+from hpo_gym.cli import directory, episode_budget, named_values, positive_int, run_script  # noqa: E402
 
 #: The agent every recipe is played with: the default (density ratio, 32 candidates).
 AGENT = "grpoformer"
@@ -67,7 +67,7 @@ def inner_play_options(ap: argparse.ArgumentParser, default_out: str) -> None:
     """``--seeds``, ``--budget`` and ``--out`` of the scripts that play inner policies on inner tasks."""
     ap.add_argument("--seeds", type=positive_int, default=20, help="inner seeds per task, from 100 (default 20)")
     ap.add_argument("--budget", type=episode_budget, default=50)
-    ap.add_argument("--out", default=str(ROOT / "runs" / default_out))
+    ap.add_argument("--out", type=directory, default=ROOT / "runs" / default_out)
 
 
 def parsed_patterns(ap: argparse.ArgumentParser, specs: list[str]) -> dict[str, str]:

@@ -25,7 +25,7 @@ import torch
 
 from agents.grpoformer.train import TrainConfig, check_device, train
 from hpo_gym.benchmark import kfold_splits
-from hpo_gym.cli import positive_int, run_script
+from hpo_gym.cli import name_list, positive_int, run_script
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
 
 
@@ -49,14 +49,14 @@ def time_training(device: str, updates: int, fold: int, threads: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--devices", default="cpu,cuda" if torch.cuda.is_available() else "cpu",
+    parser.add_argument("--devices", type=name_list, default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"],
                         help="comma-separated torch devices; cpu is always run first, as the peer")
     parser.add_argument("--updates", type=positive_int, default=20)
     parser.add_argument("--fold", type=int, default=0, choices=range(4))
     parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (the CLI's default is 1)")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args(argv)
-    devices = ["cpu"] + [d for d in args.devices.split(",") if d and d != "cpu"]
+    devices = ["cpu"] + [d for d in args.devices if d != "cpu"]
     for device in devices:  # before any timing: a device this torch cannot use would fail after the CPU pass
         try:
             check_device(device, "--devices")

@@ -51,7 +51,7 @@ from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run, require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
-from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from hpo_gym.cli import directory, positive_int, run_script  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)
 INNER_SEEDS = list(range(100, 120))
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="how the policy's proposal is picked: first-new (the policy alone, as the documented tables) or "
                          "density-ratio (the default agent's choice among 32 candidates)")
     ap.add_argument("--jobs", type=positive_int, default=2)
-    ap.add_argument("--out", default=str(ROOT / "runs" / "warm_start"))
+    ap.add_argument("--out", type=directory, default=ROOT / "runs" / "warm_start")
     args = ap.parse_args(argv)
     try:
         ks = [None if k == "trained" else int(k) for k in args.ks.split(",")]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpo_gym.cli import positive_int, run_script
+from hpo_gym.cli import name_list, positive_int, run_script
 from hpo_gym.executors import get_executor
 from hpo_gym.live import LiveObjective
 
@@ -56,17 +56,17 @@ def machine_ceiling(workers: int) -> float:
     return workers * one / (time.perf_counter() - start)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", type=int, default=None, help="OpenML task id (default: digits from the test server)")
     parser.add_argument("--n-configs", type=positive_int, default=8)
     parser.add_argument("--n-estimators", type=positive_int, default=256)
     parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 2)
-    parser.add_argument("--executors", default="serial,process,ray", help="serial, the peer, is always run first")
+    parser.add_argument("--executors", type=name_list, default=["serial", "process", "ray"], help="serial, the peer, is always run first")
     parser.add_argument("--repeats", type=positive_int, default=1,
                         help="time each executor this many times (in turns), keep the best")
-    args = parser.parse_args()
-    executors = ["serial"] + [e for e in args.executors.split(",") if e and e != "serial"]
+    args = parser.parse_args(argv)
+    executors = ["serial"] + [e for e in args.executors if e != "serial"]
 
     server = None
     task = args.task

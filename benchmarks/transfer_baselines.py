@@ -39,7 +39,7 @@ from agents.portfolio import build_portfolio, greedy_order, normalized_scores
 from agents.registry import make_agent
 from hpo_gym.benchmark import kfold_splits
 from hpo_gym.benchmark.runner import trained_on
-from hpo_gym.cli import episode_budget, positive_int, refuse_ignored, run_script
+from hpo_gym.cli import episode_budget, name_list, positive_int, refuse_ignored, run_script
 from hpo_gym.env import HPOEnv
 from hpo_gym.episode import repeated
 from hpo_gym.suites import HPOBENCH_NN, HPOBENCH_NN_TASKS, load_hpobench_nn
@@ -113,10 +113,6 @@ def compare_rules(budget: int) -> None:
         print(f"{name:<32}" + "".join(f"{v:>12.4f}" for v in row))
 
 
-def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
 def plot_mean_regret(store: str, path: str, agents: list[str] | None = None, per_task: str | None = None) -> None:
     """Mean over tasks of the per-task mean regret curves of a ``hpo-gym bench`` result directory, log scale.
 
@@ -170,7 +166,7 @@ def plot_mean_regret(store: str, path: str, agents: list[str] | None = None, per
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--agents", default=None,
+    parser.add_argument("--agents", type=name_list, default=None,
                         help="comma-separated specs (default random,tpe,portfolio,portfolio+tpe; with --plot-store: all in the store)")
     parser.add_argument("--folds", type=int, default=len(HPOBENCH_NN_TASKS), help="default: leave-one-task-out")
     parser.add_argument("--budget", type=episode_budget, default=50, help="evaluations per run (default 50)")
@@ -189,12 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot_store:  # draws what the directory holds
         refuse_ignored(parser, args, "--plot-store", ("folds", "budget", "seeds"))
         png = args.plot or str(Path(args.plot_store) / "transfer_regret.png")
-        plot_mean_regret(args.plot_store, png, None if args.agents is None else _csv(args.agents), args.plot_per_task)
+        plot_mean_regret(args.plot_store, png, args.agents, args.plot_per_task)
         return 0
 
     tasks = list(HPOBENCH_NN_TASKS)
     tables = {t: load_hpobench_nn(t) for t in tasks}
-    specs = _csv(args.agents or "random,tpe,portfolio,portfolio+tpe")
+    specs = args.agents or ["random", "tpe", "portfolio", "portfolio+tpe"]
     if repeated(specs):  # it ran twice and printed two identical rows
         parser.error(f"--agents names {repeated(specs)} more than once; list each once")
     if PEER not in specs:  # every row is also printed as a ratio to this peer, run in the same process and seeds

@@ -647,24 +647,13 @@ def online_learner_config(group_size: int = 8) -> LearnerConfig:
     return LearnerConfig(epochs=4, minibatch=16, group_size=group_size)
 
 
-def train_online(objective, budget: int = 500, group_size: int | None = None, seed: int = 0, cfg: LearnerConfig | None = None,
-                 policy: GRPOformerPolicy | None = None, context: int = 50, threads: int = 1, progress: bool = True,
-                 device: str = "cpu"):
-    """Paper mode: GRPO + PCR from scratch on the target task itself; every evaluation counts against ``budget``.
-
-    Each round samples ``group_size`` candidates from the current history (the best ``context`` trials),
-    evaluates all of them (``objective.evaluate_batch``), updates the policy on that group (advantages =
-    group-normalized gains over the best-so-far, PCR on earlier states), and appends them to the history.
-    ``device`` is where the policy learns (a given ``policy`` is moved there); sampling stays on the seeded CPU
-    generator, so the proposals do not depend on it beyond float rounding.
-    ``group_size`` defaults to ``cfg.group_size`` (8); one that differs from a given ``cfg``'s is refused (one of
-    the two was silently ignored).
-    Returns ``(best_curve, scores)``: best-so-far after each evaluation, and every score.
-    """
+def check_online_config(cfg: LearnerConfig | None, group_size: int | None = None) -> LearnerConfig:
+    """Paper mode's learner settings (``online_learner_config`` when ``cfg`` is None), or a ``ValueError`` naming a
+    setting that needs training tables or several episodes: checked before any work (the CLI checks them before it
+    looks at an earlier run's results)."""
     cfg = cfg or online_learner_config(8 if group_size is None else group_size)
     if group_size is not None and group_size != cfg.group_size:
         raise ValueError(f"group_size={group_size} differs from cfg.group_size={cfg.group_size}: give it once, in cfg")
-    group_size = cfg.group_size
     if cfg.advantage_norm != "group":
         raise ValueError("paper mode learns on a live task whose score range is unknown; advantage_norm='batch' needs "
                          "a table's span, so use the default advantage_norm='group' with --online")
@@ -686,6 +675,25 @@ def train_online(objective, budget: int = 500, group_size: int | None = None, se
     if cfg.algo == "ppo-critic":  # it failed after the progress bar had started, with an internal message
         raise ValueError("paper mode has no value network to train on one live run; use algo='grpo' or 'reinforce' "
                          "with --online")
+    return cfg
+
+
+def train_online(objective, budget: int = 500, group_size: int | None = None, seed: int = 0, cfg: LearnerConfig | None = None,
+                 policy: GRPOformerPolicy | None = None, context: int = 50, threads: int = 1, progress: bool = True,
+                 device: str = "cpu"):
+    """Paper mode: GRPO + PCR from scratch on the target task itself; every evaluation counts against ``budget``.
+
+    Each round samples ``group_size`` candidates from the current history (the best ``context`` trials),
+    evaluates all of them (``objective.evaluate_batch``), updates the policy on that group (advantages =
+    group-normalized gains over the best-so-far, PCR on earlier states), and appends them to the history.
+    ``device`` is where the policy learns (a given ``policy`` is moved there); sampling stays on the seeded CPU
+    generator, so the proposals do not depend on it beyond float rounding.
+    ``group_size`` defaults to ``cfg.group_size`` (8); one that differs from a given ``cfg``'s is refused (one of
+    the two was silently ignored).
+    Returns ``(best_curve, scores)``: best-so-far after each evaluation, and every score.
+    """
+    cfg = check_online_config(cfg, group_size)
+    group_size = cfg.group_size
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -48,13 +49,18 @@ def _where_the_runs_are(root: Path) -> str:
     would have nested a new benchmark inside another's runs folder."""
     if any(root.glob("*.parquet")):
         return (f"{root} is the runs folder of a benchmark, not a benchmark directory; report the directory above it: "
-                f"`hpo-gym report {root.parent}`")
+                f"`hpo-gym report {shlex.quote(str(root.parent))}`")
+    trained = [name for name in ("log.csv", "state.pt", "policy.pt", "online.json") if (root / name).exists()]
+    if trained:  # "run bench --out" there would have mixed a benchmark into a training run's directory
+        return (f"{root} is a training run directory of `hpo-gym train-grpoformer` ({', '.join(trained)}), not a "
+                f"benchmark: its log.csv holds the training curves; score its policy with `hpo-gym bench --agents "
+                f"grpoformer:{shlex.quote(str(root / 'policy.pt'))} --out DIR` into another directory")
     below = sorted(p.parent for p in root.glob(f"*/{MANIFEST}"))
     if below:
         listed = ", ".join(p.name for p in below[:5]) + (", ..." if len(below) > 5 else "")
         return (f"{root} holds benchmark directories ({listed}), not runs of its own; report one of them, e.g. "
-                f"`hpo-gym report {below[0]}`")
-    return f"{root} holds no finished runs yet; run `hpo-gym bench --out {root}`"
+                f"`hpo-gym report {shlex.quote(str(below[0]))}`")
+    return f"{root} holds no finished runs yet; run `hpo-gym bench --out {shlex.quote(str(root))}`"
 
 
 def in_sample_tasks(df: pd.DataFrame) -> dict[str, tuple[list[str], int]]:

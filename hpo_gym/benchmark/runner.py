@@ -309,7 +309,9 @@ def run_episode(agent: Any, env: gym.Env, seed: int, budget: int) -> tuple[list[
                 rows[-1]["choose_seconds"] += time.perf_counter() - t0
             if terminated or truncated:
                 break
-    except Exception:  # noqa: BLE001 - any agent error is a failed run, recorded, never fatal
+    # any agent error is a failed run, recorded, never fatal; a sys.exit() inside an agent (or a library it calls)
+    # too: it ended the benchmark with its exit status and no word of which agent or run (found in review)
+    except (Exception, SystemExit):  # noqa: BLE001
         return rows, traceback.format_exc()
     if len(rows) < budget:  # a wrapper's time limit: stored as ok, every metric at the budget left it out unsaid
         return rows, (f"the env ended the episode after {len(rows)} of {budget} evaluations (terminated={terminated}, "

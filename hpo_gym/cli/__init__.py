@@ -95,7 +95,9 @@ def directory(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path names no directory; give one, e.g. runs/mybench (or "
                                          "runs/mybench/plots for figures)")
-    return Path(text)
+    # `--out=~/x` reaches us unexpanded (the shell expands no ~ after '='): a literal ./~ took the manifest while
+    # pandas expanded it for the shards, so no such bench could finish (found in review)
+    return Path(text).expanduser()
 
 
 def positive_seconds(text: str) -> float:

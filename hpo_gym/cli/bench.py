@@ -8,6 +8,7 @@ when the command runs.
 from __future__ import annotations
 
 import argparse
+import shlex
 import json
 import textwrap
 import sys
@@ -101,7 +102,7 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"hpo-gym bench: error: {WORKER_DIED}; the runs in flight are lost. Rerun the same command to resume: "
               f"finished runs are kept ({_stored_runs(args.out)})", file=sys.stderr)
         return EXIT_FAILED
-    where = f"results in {args.out}; `hpo-gym report {args.out}` prints the report and writes the plots"
+    where = f"results in {args.out}; `hpo-gym report {shlex.quote(str(args.out))}` prints the report and writes the plots"
     if args.no_report:  # stdout stays empty for a script; the location still reaches the user
         print(where, file=sys.stderr)
     else:

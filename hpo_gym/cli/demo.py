@@ -8,6 +8,7 @@ printed. No network, no GPU. ``--out DIR`` keeps the results for ``hpo-gym repor
 from __future__ import annotations
 
 import argparse
+import shlex
 import time
 
 from hpo_gym.cli import directory, episode_budget, import_from_working_directory, name_list, positive_int
@@ -63,5 +64,6 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table(format_summary(table, in_sample_tasks(df)), disable_numparse=True))
     print("\n" + column_legend(table, args.budget))
     print(f"\n{df.groupby(['agent', 'task', 'seed']).ngroups} runs in {seconds:.1f} s"
-          + (f"; results in {args.out} (`hpo-gym report {args.out}` draws the plots)" if args.out else ""))
+          + (f"; results in {args.out} (`hpo-gym report {shlex.quote(str(args.out))}` draws the plots)"
+             if args.out else ""))
     return exit_status(df, f"stored in {args.out}" if args.out else "not kept: --out DIR keeps every run")

@@ -132,7 +132,12 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     if not args.online:  # what the Ctrl-C message tells (hpo_gym.cli.main): a rerun without --resume is refused
-        args.interrupt_hint = lambda a: f"add --resume to the same command to continue from the last state saved in {a.out}"
+        args.interrupt_hint = lambda a: (f"add --resume to the same command to continue from the last state saved in "
+                                         f"{a.out}" if (a.out / "state.pt").exists() else
+                                         f"nothing was saved yet in {a.out}: rerun the same command")
+    else:
+        args.interrupt_hint = lambda a: (f"rerun the same command: the tasks finished in {a.out / 'online.json'} are "
+                                         "kept and skipped")
 
     from hpo_gym.suites import get_suite
 
@@ -245,7 +250,9 @@ def _online_tasks(args, suite, holdout, out: Path, learner, policy_config) -> in
     import torch
 
     from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig
-    from agents.grpoformer.train import train_online
+    from agents.grpoformer.train import check_online_config, train_online
+
+    check_online_config(learner)  # the flags' refusals before an earlier run's results are compared or skipped
 
     budget = 500 if args.budget is None else args.budget
     summary = out / "online.json"
@@ -256,6 +263,17 @@ def _online_tasks(args, suite, holdout, out: Path, learner, policy_config) -> in
         except json.JSONDecodeError as e:
             raise ValueError(f"{summary} is not readable JSON ({e}); move it away or give another --out") from None
     for task in holdout:
+        settings = {"budget": budget, "seed": args.seed, "learner": dataclasses.asdict(learner),
+                    "policy": dataclasses.asdict(policy_config or PolicyConfig())}
+        if task in results:  # a rerun overwrote it silently, and online.json did not say which seed it held
+            earlier = {k: results[task].get(k) for k in settings}
+            if earlier == settings:
+                print(f"{task}: finished in {summary} (regret@{budget} = {_short(results[task].get('regret'))}); skipped")
+                continue
+            changed = sorted(k for k in settings if earlier[k] != settings[k])
+            raise ValueError(f"{summary} holds {task} run with other settings ({', '.join(changed)}: "
+                             f"{', '.join(f'{k}={earlier[k]!r}' for k in changed if k in ('budget', 'seed'))}); give "
+                             f"another --out to keep both, or remove {task} from {summary} to replace it")
         obj = suite.load(task)
         policy = None
         if policy_config is not None:
@@ -267,11 +285,9 @@ def _online_tasks(args, suite, holdout, out: Path, learner, policy_config) -> in
         rng = np.random.default_rng(args.seed)
         rand = obj.evaluate_batch(rng.random((budget, len(obj.space)))).scores
         rand_regret = obj.oracle.normalized_regret(np.maximum.accumulate(rand)) if obj.oracle is not None else None
-        results[task] = {"budget": budget, "best_score": float(curve[-1]),
+        results[task] = {**settings, "best_score": float(curve[-1]),
                          "regret": None if regret is None else float(regret[-1]),
-                         "random_regret": None if rand_regret is None else float(rand_regret[-1]),
-                         "learner": dataclasses.asdict(learner),
-                         "policy": dataclasses.asdict(policy_config or PolicyConfig())}
+                         "random_regret": None if rand_regret is None else float(rand_regret[-1])}
         print(f"{task}: online GRPOformer regret@{budget} = {_short(None if regret is None else float(regret[-1]))}, "
               f"random search = {_short(None if rand_regret is None else float(rand_regret[-1]))}")
         text = io.StringIO()

@@ -73,6 +73,14 @@ def test_report_names_the_benchmark_directory_and_refuses_mixed_budgets_without_
     shutil.copy(next((tmp_path / "b6" / "runs").glob("*.parquet")), mixed)
     assert main(["report", str(mixed.parent), "--no-plots"]) == 2
     assert "holds runs of budgets [5, 6] and no benchmark.json" in capsys.readouterr().err
+    # a training run's directory (with a space in its path): the advice was to run a benchmark into it
+    trained = tmp_path / "my run"
+    trained.mkdir()
+    (trained / "log.csv").write_text("update\n")
+    assert main(["report", str(trained), "--no-plots"]) == 2
+    assert (f"is a training run directory of `hpo-gym train-grpoformer` (log.csv), not a benchmark: its log.csv holds "
+            f"the training curves; score its policy with `hpo-gym bench --agents grpoformer:'{trained / 'policy.pt'}' "
+            "--out DIR` into another directory") in capsys.readouterr().err
 
 
 def test_report_compare_splits_agent_names_that_hold_colons():

@@ -356,6 +356,26 @@ class _TooShortActions:
         return np.full(self.d - 1, 0.5, dtype=np.float32)
 
 
+class ExitingAgent(FailingAgent):
+    """Calls sys.exit on its third proposal, as a library inside an agent might."""
+
+    def act(self, observation):
+        if self.t == 2:
+            raise SystemExit(3)
+        return super().act(observation)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_agent_that_calls_sys_exit_is_a_failed_run_not_the_end_of_the_benchmark(jobs):
+    """It ended `hpo-gym bench` with exit status 3 and no word of which agent or run, storing nothing."""
+    df = run_benchmark({"exits": ExitingAgent, "random": RandomSearch}, ["credit_g"], budget=4, seeds=2, jobs=jobs,
+                       progress=False)
+    exits = df[df["agent"] == "exits"]
+    assert (exits["status"] == "failed").all() and exits.groupby("seed")["step"].max().tolist() == [2, 2]
+    assert "SystemExit: 3" in exits["error"].iloc[0]
+    assert (df[df["agent"] == "random"]["status"] == "ok").all()
+
+
 def test_a_too_short_action_is_a_failed_run_not_a_padded_score():
     """The missing hyperparameter used to be padded with 0 (its lowest value) and the run stored as ``ok``."""
     df = run_benchmark({"too-short": _TooShortActions}, tasks=["credit_g"], budget=3, seeds=1)

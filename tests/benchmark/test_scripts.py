@@ -136,6 +136,40 @@ def test_transfer_baselines_refuses_options_its_mode_would_ignore(argv, message,
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("script, argv, message", [
+    # an empty list ran the default set (or cpu / serial only) with exit status 0: a mistyped variable changed what
+    # was measured without a word
+    ("transfer_baselines", ["--agents", ""], "argument --agents: '' names nothing"),
+    ("grpoformer_train_devices", ["--devices", ","], "argument --devices: ',' names nothing"),
+    ("live_parallel", ["--executors", ","], "argument --executors: ',' names nothing"),
+    # an empty --out wrote into the working directory
+    ("grpoformer_online", ["--out", ""], "argument --out: an empty path names no directory"),
+    ("grpoformer_vs_tpe", ["--out", " "], "argument --out: an empty path names no directory"),
+    # the same agent twice failed with pandas' "truth value of a Series is ambiguous"
+    ("bootstrap_coverage", ["--agent", "tpe", "--reference", "tpe"], None),
+])
+def test_the_scripts_refuse_empty_lists_and_paths_with_the_fix(script, argv, message, capsys, tmp_path, monkeypatch):
+    if script == "bootstrap_coverage":  # a real benchmark directory, so that the refusal is the agents' one
+        from hpo_gym.benchmark import run_benchmark
+        from agents.registry import make_agent
+
+        run_benchmark(["random", "tpe"], ["car"], budget=3, seeds=2, out=tmp_path / "b", resolve_agent=make_agent,
+                      progress=False)
+        argv = ["--bench", str(tmp_path / "b"), *argv]
+        message = "--agent and --reference are both 'tpe': a ratio of an agent to itself is 1 by definition"
+    with pytest.raises(SystemExit) as exit_info:
+        load_script(script).main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_directory_argument_expands_a_tilde(monkeypatch, tmp_path):
+    """`--out=~/x` reaches the program unexpanded: a literal ./~ took the manifest while pandas put the shards in ~."""
+    from hpo_gym.cli import directory
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert directory("~/bench") == tmp_path / "bench"
+
+
 def test_the_start_stage_keeps_the_default_under_its_grid_name_and_plays_each_start():
     """The agent's default ``select_after`` keeps the grid's name, so the stage reuses its stored inner runs instead of
     running them again under a second name; the other starts are new agents whose fingerprint names them."""

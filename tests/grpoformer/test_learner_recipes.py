@@ -47,6 +47,16 @@ def test_online_mode_trains_with_the_learner_flags_and_refuses_table_only_ones(t
     # a second task into the same --out keeps the first one's results (online.json was rewritten with its own only)
     assert main(["train-grpoformer", "--online", "--holdout", "car", "--budget", "12", "--out", str(out)]) == 0
     assert set(json.loads((out / "online.json").read_text())) == {"credit_g", "car"}
+    # a rerun skips the finished tasks (an interrupted multi-task run trained them all again), and one with other
+    # settings is refused (it replaced the entry silently, and the entry did not say which seed it held)
+    before = (out / "online.json").read_text()
+    capsys.readouterr()
+    assert main(["train-grpoformer", "--online", "--holdout", "car", "--budget", "12", "--out", str(out)]) == 0
+    assert "car: finished in" in capsys.readouterr().out and (out / "online.json").read_text() == before
+    assert json.loads(before)["car"]["seed"] == 0
+    assert main(["train-grpoformer", "--online", "--holdout", "car", "--budget", "12", "--seed", "1",
+                 "--out", str(out)]) == 2
+    assert "holds car run with other settings (seed: seed=0); give another --out" in capsys.readouterr().err
     for flags, message in ((["--warm-start", "2"], "use warm_start=0 with --online"),
                            (["--lookahead", "2"], "use lookahead=0 with --online"),
                            (["--continue-rule", "density-ratio"], "drop --continue-rule"),
