@@ -23,7 +23,7 @@ from typing import Any
 
 from hpo_gym.live.data import ENV_CACHE, OpenMLUnavailableError, TaskData, fetch, load_task
 from hpo_gym.live.models import MODEL_NAMES, MODELS, ModelFamily, fidelity_dict, get_model
-from hpo_gym.live.objective import PROBABILITY_METRICS, WORST_SCORES, LiveObjective
+from hpo_gym.live.objective import PROBABILITY_METRICS, WORST_SCORES, LiveObjective, check_metric
 from hpo_gym.suites import HPOBENCH_NN, Suite, as_task_id, get_suite, register_suite
 
 GRPOFORMER_PAPER = "grpoformer-paper"
@@ -80,6 +80,7 @@ def live_task_pool(task: Any = None, model: str | None = None, suite: str = HPOB
     from hpo_gym.tasks import TaskPool
 
     check_backend_options(options)
+    check_metric(metric, options.get("worst_score"))  # at make: a misspelled metric failed at the first reset
     task_ids, named_model = _task_ids(task, suite)
     if named_model and model and get_model(model).name != named_model:
         raise ValueError(f"task {task!r} names model {named_model!r} but model={model!r} was passed")
@@ -138,6 +139,6 @@ register_suite(Suite(
 
 __all__ = [
     "ENV_CACHE", "GRPOFORMER_PAPER", "GRPOFORMER_PAPER_TASKS", "MODELS", "MODEL_NAMES", "LiveObjective", "ModelFamily",
-    "OpenMLUnavailableError", "TaskData", "WORST_SCORES", "check_backend_options", "fetch", "get_model",
+    "OpenMLUnavailableError", "TaskData", "WORST_SCORES", "check_backend_options", "check_metric", "fetch", "get_model",
     "live_task_pool", "load_live", "load_task", "parse_live_name",
 ]

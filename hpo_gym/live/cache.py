@@ -27,7 +27,8 @@ from typing import Any
 from hpo_gym.paths import ENV_CACHE_DIR, default_cache_dir
 
 ENV_EVAL_CACHE = ENV_CACHE_DIR
-CACHE_VERSION = 3  # 2: keys include the data's fingerprint (TaskData.fingerprint); 3: a subsample keeps every class
+CACHE_VERSION = 4  # 2: keys include the data's fingerprint (TaskData.fingerprint); 3: a subsample keeps every class;
+# 4: an empty categorical column is kept (its fits failed, and the failures were cached as the configurations' own)
 # (library versions joined the key as a part of its own, so they need no bump: every older key differs already)
 
 

@@ -121,8 +121,10 @@ class TaskData:
     def validation_split(self, val_fraction: float = 0.33, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(fit rows, validation rows), both drawn from the outer TRAIN rows only.
 
-        Stratified by class when every class has at least two training rows, else a plain shuffle
-        split. 0.33 follows HPOBench's ML benchmarks (``valid_size=0.33``).
+        Stratified by class when every class has at least two training rows and each part has a row per class
+        (scikit-learn refuses a stratified part smaller than the class count: 10 classes and val_fraction 0.02 of 150
+        rows failed with its own error; found in review), else a plain shuffle split. 0.33 follows HPOBench's ML
+        benchmarks (``valid_size=0.33``).
         """
         from sklearn.model_selection import train_test_split
 
@@ -130,7 +132,10 @@ class TaskData:
             raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
         y_train = self.y[self.train_idx]
         counts = np.bincount(y_train, minlength=self.n_classes)
-        stratify = y_train if counts[counts > 0].min() >= 2 else None
+        n_val = int(np.ceil(val_fraction * len(y_train)))  # scikit-learn's own rounding of a float test_size
+        present = int((counts > 0).sum())
+        stratify = (y_train if counts[counts > 0].min() >= 2 and min(n_val, len(y_train) - n_val) >= present
+                    else None)
         fit, val = train_test_split(self.train_idx, test_size=val_fraction, random_state=seed, stratify=stratify)
         return np.sort(fit), np.sort(val)
 
@@ -245,6 +250,35 @@ def fetch_openml_task(task_id: int, cache_dir: str | os.PathLike | None = None):
     return task
 
 
+def _read_dataset(task: Any, task_id: int) -> tuple[Any, pd.DataFrame, pd.Series]:
+    """The task's dataset, its features and its target. openml-python parses the cached ARFF here, lazily: a truncated
+    file (an interrupted download, a damaged copy of a fetched cache) ended in liac-arff's bare ``BadDataFormat``,
+    which neither a retry nor the cache message caught (found in review). A damaged dataset folder is removed and
+    downloaded once more; if that fails too, the error names the folder to remove."""
+    import arff
+    import openml
+
+    damaged = (arff.ArffException, *DAMAGED_CACHE_ERRORS)
+    for attempt in (1, 2):
+        try:
+            dataset = task.get_dataset()
+            # openml annotates get_data with every dataset_format's types at once; the default "dataframe" with one
+            # target gives a DataFrame and a Series
+            X_df, y_series, _, _ = cast("tuple[pd.DataFrame, pd.Series, list[bool], list[str]]",
+                                        dataset.get_data(target=task.target_name))
+            return dataset, X_df, y_series
+        except damaged as e:
+            folder = openml.utils._get_cache_dir_for_id("datasets", int(task.dataset_id))  # openml's own layout
+            if attempt == 2:
+                raise RuntimeError(f"OpenML task {task_id}: its dataset's cached files are damaged "
+                                   f"({type(e).__name__}: {e}) and a fresh download did not repair them; remove "
+                                   f"{folder} and run again with openml.org reachable (or copy a good cache)") from e
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)  # openml-python downloads it again on the next get_dataset
+    raise AssertionError("unreachable")
+
+
 @functools.lru_cache(maxsize=16)
 def _load_task_cached(task_id: int, repeat: int, fold: int, root: str, server: str) -> TaskData:
     from openml.tasks import OpenMLClassificationTask
@@ -254,11 +288,7 @@ def _load_task_cached(task_id: int, repeat: int, fold: int, root: str, server: s
         if not isinstance(task, OpenMLClassificationTask):
             raise ValueError(f"OpenML task {task_id} is a {type(task).__name__}; the live backend supports "
                              "classification tasks (OpenML task type 1) only")
-        dataset = task.get_dataset()
-        # openml annotates get_data with every dataset_format's types at once; the default "dataframe" with one
-        # target gives a DataFrame and a Series
-        X_df, y_series, _, _ = cast("tuple[pd.DataFrame, pd.Series, list[bool], list[str]]",
-                                    dataset.get_data(target=task.target_name))
+        dataset, X_df, y_series = _read_dataset(task, task_id)
     X, categorical = _frame_to_numeric(X_df)
     labels = [str(c) for c in (task.class_labels or sorted(pd.unique(y_series.astype(str))))]
     y = pd.Categorical(_label_strings(y_series, labels), categories=labels).codes.astype(np.int64)

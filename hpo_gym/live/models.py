@@ -129,7 +129,9 @@ class ModelFamily:
         if len(num_idx):
             parts.append(("num", make_pipeline(*numeric), num_idx))
         if len(cat_idx):
-            parts.append(("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
+            # keep_empty_features: a categorical column with no value in the fit rows (a subsample can draw one) was
+            # dropped, and with no other categorical column the encoder got 0 columns: every fit failed (review)
+            parts.append(("cat", make_pipeline(SimpleImputer(strategy="most_frequent", keep_empty_features=True),
                                                OneHotEncoder(handle_unknown="ignore", sparse_output=False)), cat_idx))
         n_features = len(categorical) if n_features is None else int(n_features)
         present = np.arange(n_classes) if fit_classes is None else np.unique(np.asarray(fit_classes, dtype=np.int64))

@@ -166,6 +166,44 @@ def fit_and_score(shared: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str
     return result
 
 
+def check_metric(metric: Any, worst_score: float | None = None) -> tuple[str, float]:
+    """The scorer name (``"accuracy"`` for None) and the score a failed fit gets, or a ``ValueError`` naming the fix:
+    what can be checked without the task's data, so ``gym.make(backend="live")`` refuses a misspelled, regression or
+    ``_samples`` metric at make, not at the first reset (found in review)."""
+    from sklearn.metrics import get_scorer, get_scorer_names
+
+    if metric is not None and not isinstance(metric, str):  # a make_scorer(...) object failed at .endswith
+        raise ValueError(f"metric={metric!r}: give a scikit-learn scorer *name* (a str), e.g. "
+                         f"{', '.join(CLASSIFICATION_EXAMPLES)}; scorer objects are not supported, since the "
+                         "evaluation cache and the failed-fit score are keyed by the name")
+    name = metric or "accuracy"
+    try:
+        get_scorer(name)
+    except ValueError:
+        close = difflib.get_close_matches(name, get_scorer_names(), n=3)
+        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+        raise ValueError(f"unknown metric {name!r}; {hint}use a scikit-learn scorer name for classification, "
+                         f"e.g. {', '.join(CLASSIFICATION_EXAMPLES)} (sklearn.metrics.get_scorer_names() lists all)"
+                         ) from None
+    if not is_classification_scorer(name):
+        raise ValueError(f"metric {name!r} is a regression or clustering scorer, and the live backend trains "
+                         f"classifiers (its score of class labels would mean nothing); use a classification scorer, "
+                         f"e.g. {', '.join(CLASSIFICATION_EXAMPLES)}")
+    if name.endswith("_samples"):  # average="samples" needs multilabel targets: every fit failed
+        raise ValueError(f"metric {name!r} averages over the labels of each row, which needs multilabel "
+                         "targets, and OpenML classification tasks have one label per row; use "
+                         f"{name.removesuffix('_samples')}_macro or _weighted, or accuracy")
+    if worst_score is None:
+        if name not in WORST_SCORES:
+            raise ValueError(f"metric {name!r} has no known worst score; pass worst_score=<float> "
+                             "(the score a failed fit gets) in backend_options (hpo-gym live: --worst-score)")
+        worst_score = WORST_SCORES[name]
+    if not np.isfinite(float(worst_score)):  # a failed fit's score would then fail the env's finiteness check
+        raise ValueError(f"worst_score={worst_score}: the score a failed fit gets must be a finite number (e.g. 0.0 "
+                         "for accuracy, or a large negative error for a minimized metric)")
+    return name, float(worst_score)
+
+
 class LiveObjective:
     """An :class:`~hpo_gym.objective.Objective` that trains ``model`` on OpenML task ``task_id``.
 
@@ -210,38 +248,8 @@ class LiveObjective:
         worst_score: float | None = None,
         data: TaskData | None = None,
     ):
-        from sklearn.metrics import get_scorer, get_scorer_names
-
         self.family: ModelFamily = get_model(model)
-        if metric is not None and not isinstance(metric, str):  # a make_scorer(...) object failed at .endswith
-            raise ValueError(f"metric={metric!r}: give a scikit-learn scorer *name* (a str), e.g. "
-                             f"{', '.join(CLASSIFICATION_EXAMPLES)}; scorer objects are not supported, since the "
-                             "evaluation cache and the failed-fit score are keyed by the name")
-        self.metric = metric or "accuracy"
-        try:
-            get_scorer(self.metric)
-        except ValueError:
-            close = difflib.get_close_matches(self.metric, get_scorer_names(), n=3)
-            hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
-            raise ValueError(f"unknown metric {self.metric!r}; {hint}use a scikit-learn scorer name for classification, "
-                             f"e.g. {', '.join(CLASSIFICATION_EXAMPLES)} (sklearn.metrics.get_scorer_names() lists all)"
-                             ) from None
-        if not is_classification_scorer(self.metric):
-            raise ValueError(f"metric {self.metric!r} is a regression or clustering scorer, and the live backend trains "
-                             f"classifiers (its score of class labels would mean nothing); use a classification scorer, "
-                             f"e.g. {', '.join(CLASSIFICATION_EXAMPLES)}")
-        if self.metric.endswith("_samples"):  # average="samples" needs multilabel targets: every fit failed
-            raise ValueError(f"metric {self.metric!r} averages over the labels of each row, which needs multilabel "
-                             "targets, and OpenML classification tasks have one label per row; use "
-                             f"{self.metric.removesuffix('_samples')}_macro or _weighted, or accuracy")
-        if worst_score is None:
-            if self.metric not in WORST_SCORES:
-                raise ValueError(f"metric {self.metric!r} has no known worst score; pass worst_score=<float> "
-                                 "(the score a failed fit gets) in backend_options (hpo-gym live: --worst-score)")
-            worst_score = WORST_SCORES[self.metric]
-        if not np.isfinite(float(worst_score)):  # a failed fit's score would then fail the env's finiteness check
-            raise ValueError(f"worst_score={worst_score}: the score a failed fit gets must be a finite number (e.g. 0.0 "
-                             "for accuracy, or a large negative error for a minimized metric)")
+        self.metric, worst_score = check_metric(metric, worst_score)
         self.worst_score = float(worst_score)
         self.fidelity_overrides = fidelity_dict(fidelity)
         self.default_fidelity = self.family.fidelity(self.fidelity_overrides)  # validates the overrides

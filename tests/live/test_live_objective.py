@@ -195,6 +195,22 @@ def test_warnings_are_counted_not_printed(openml_session, eval_cache, capfd):
     assert not caught and "ConvergenceWarning" not in capfd.readouterr().err
 
 
+def test_a_metric_that_cannot_work_is_refused_when_the_live_env_is_made_not_at_its_first_reset(openml_session):
+    """The env builds its LiveObjective lazily, at reset: a misspelled, regression or multilabel metric passed
+    gym.make and failed at the first reset of a pool's draw (found in review)."""
+    import gymnasium as gym
+
+    for metric, message in (("acuracy", "unknown metric 'acuracy'; did you mean 'accuracy'"),
+                            ("r2", "metric 'r2' is a regression or clustering scorer"),
+                            ("f1_samples", "metric 'f1_samples' averages over the labels of each row"),
+                            ("d2_log_loss_score", "metric 'd2_log_loss_score' has no known worst score")):
+        with pytest.raises(ValueError, match=message):
+            gym.make("HPO-OpenML-v0", backend="live", task=IRIS, model="rf", metric=metric)
+    env = gym.make("HPO-OpenML-v0", backend="live", task=IRIS, model="rf", metric="d2_log_loss_score",
+                   backend_options={"worst_score": -100.0})  # with its worst score given, it is made
+    env.close()
+
+
 def test_bad_arguments_are_clear_errors(openml_session):
     with pytest.raises(ValueError, match="OpenML task ids are whole numbers >= 1, got -5"):
         LiveObjective(-5, "rf")  # used to get the "not in the cache, fetch it online" advice

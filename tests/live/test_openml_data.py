@@ -233,6 +233,50 @@ def test_a_damaged_cached_task_file_is_fetched_anew(private_openml):
         assert load_task(IRIS, cache_dir=cache).fingerprint == first.fingerprint
 
 
+def test_a_damaged_cached_dataset_file_is_downloaded_again(private_openml):
+    """openml-python parses the ARFF lazily, in get_data: a truncated dataset.arff (with its pickle gone, or older than
+    the ARFF) ended in liac-arff's bare BadDataFormat, with the server up and no advice (found in review)."""
+    _, cache = private_openml
+    first = load_task(IRIS, cache_dir=cache)
+    arff = next(p for p in cache.rglob("*.arff") if "datasets" in p.parts)
+    for pickled in arff.parent.glob("*.pkl.py3"):
+        pickled.unlink()
+    arff.write_bytes(arff.read_bytes()[: len(arff.read_bytes()) // 2])
+    _load_task_cached.cache_clear()
+    assert load_task(IRIS, cache_dir=cache).fingerprint == first.fingerprint
+
+
+def test_digits_split_for_validation_with_fewer_rows_than_classes_falls_back_to_a_plain_split(openml_session):
+    """Stratifying 10 classes into a part of 3 rows failed with scikit-learn's "test_size = 3 should be greater or
+    equal to the number of classes", naming no val_fraction; the docstring promises a plain split there."""
+    data = load_task(DIGITS)
+    n = len(data.train_idx)
+    for fraction in (2 / n, 1 - 2 / n):
+        fit, val = data.validation_split(fraction, seed=0)
+        assert len(fit) + len(val) == n and not set(fit) & set(val) and min(len(fit), len(val)) < data.n_classes
+    fit, val = data.validation_split(0.33, seed=0)  # stratified as before where it can be
+    share = np.bincount(data.y[val], minlength=data.n_classes) / np.bincount(data.y[data.train_idx])
+    assert share.min() > 0.25 and share.max() < 0.42
+
+
+def test_a_categorical_column_empty_in_the_fit_rows_keeps_the_fit_going():
+    """The categorical imputer dropped a column with no value in the fit rows; with no other categorical column the
+    one-hot encoder got none and every fit of every family failed (at random under a subsample)."""
+    import pandas as pd
+
+    from hpo_gym.live.models import encoded_width, get_model
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=40), "colour": pd.Categorical([None] * 40, categories=["red", "blue"])})
+    X, categorical = _frame_to_numeric(frame)
+    y = (frame["x"] > 0).astype(int).to_numpy()
+    for family, config in (("svm", {"C": 1.0, "gamma": 0.1}), ("lr", {"alpha": 1e-3, "eta0": 1e-2})):
+        pipe = get_model(family).pipeline(config, {"subsample": 1.0, "iter": 50}, categorical, 2, seed=0)
+        pipe.fit(X, y)
+        assert pipe.named_steps["preprocess"].transform(X).shape == (40, encoded_width(X, categorical))
+        assert pipe.score(X, y) > 0.8
+
+
 def _load_in_a_child(cache: str, task_id: int, queue) -> None:  # module level: a forked child runs it
     try:
         _load_task_cached.cache_clear()
