@@ -8,10 +8,10 @@ when the command runs.
 from __future__ import annotations
 
 import argparse
-import shlex
 import json
-import textwrap
+import shlex
 import sys
+import textwrap
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
