@@ -297,7 +297,7 @@ def test_the_coverage_script_finds_full_coverage_where_the_ratio_is_exact_and_le
         script.coverage(paired_frame({"ref": {k: 0.0 for k in ref}, "x": noisy}), "x", "ref", [2], n_sim=2, n_boot=10)
 
 
-def test_the_warm_start_script_plays_the_selection_rule_it_is_given():
+def test_the_warm_start_script_plays_the_selection_rule_it_is_given(capsys):
     """``--select density-ratio`` scores the design in front of the default agent's choice among its candidates; without
     it the script keeps measuring the policy alone, as its documented tables did. The rule must reach the agents the
     inner and held-out stages build (their fingerprint names it, so a reused --out cannot mix the two)."""
@@ -309,8 +309,9 @@ def test_the_warm_start_script_plays_the_selection_rule_it_is_given():
     assert (alone.select, alone.group_size, alone.warm_start) == ("first-new", 8, 5)
     assert (ratio.select, ratio.group_size, ratio.warm_start) == ("density-ratio", 32, 5)
     assert "density-ratio" in ratio.fingerprint and "density-ratio" not in alone.fingerprint
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exited:
         script.main(["s0=shipped", "--select", "ratio"])
+    assert exited.value.code == 2 and "argument --select: invalid choice: 'ratio'" in capsys.readouterr().err
 
 
 def test_the_unseen_task_check_steps_around_the_chosen_setting():

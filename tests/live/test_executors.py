@@ -289,16 +289,19 @@ def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
         f"ex.run(square_plus_shared, [('marked sleep', {str(busy)!r})] * 2, shared=('k', {{'offset': 0}}))\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=str(Path(__file__).resolve().parents[2]))
-    deadline = time.time() + 60
-    while not (pids.exists() and pids.read_text()) and time.time() < deadline:
-        time.sleep(0.1)
-    workers = [int(p) for p in pids.read_text().split()]
-    deadline = time.time() + 60  # both workers in their 30 s job (a fixed 0.5 s wait could kill the parent before)
-    while sorted(int(p.name) for p in busy.iterdir()) != sorted(workers) and time.time() < deadline:
-        time.sleep(0.05)
-    assert sorted(int(p.name) for p in busy.iterdir()) == sorted(workers), "the workers never started their jobs"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    try:  # a failed setup check must not leave the parent and its two sleeping workers behind
+        deadline = time.time() + 60
+        while not (pids.exists() and pids.read_text()) and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert pids.exists() and pids.read_text(), f"the parent never wrote its workers' pids (exit code {proc.poll()})"
+        workers = [int(p) for p in pids.read_text().split()]
+        deadline = time.time() + 60  # both workers in their 30 s job (a fixed 0.5 s wait could kill the parent before)
+        while sorted(int(p.name) for p in busy.iterdir()) != sorted(workers) and time.time() < deadline:
+            time.sleep(0.05)
+        assert sorted(int(p.name) for p in busy.iterdir()) == sorted(workers), "the workers never started their jobs"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
 
     def alive(pid: int) -> bool:
         try:

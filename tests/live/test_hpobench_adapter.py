@@ -72,7 +72,7 @@ def test_adapter_is_an_objective_and_negates_function_value():
     assert failed.failed and failed.score == -1.0 and "C too large" in failed.info["error"]
     batch = obj.evaluate_batch(np.array([[0.5, 0.5, 0.25], [0.2, 0.9, 0.75]]))
     assert len(batch) == 2 and np.all(batch.scores <= 0)
-    with pytest.raises(ValueError, match="fidelity"):
+    with pytest.raises(ValueError, match=r"fidelity \['n_estimators'\] not in the benchmark's fidelity space \['subsample'\]"):
         HPOBenchObjective(bench, fidelity={"n_estimators": 3})
 
 
