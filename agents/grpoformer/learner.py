@@ -17,7 +17,8 @@ Groups (``group_mode``):
 * ``"trajectory"``: ``G`` whole episodes on each of ``episodes`` tasks from the empty history (one evaluation
   per step, so an update costs the same evaluations as with step groups: each step draws ``G`` candidates and
   evaluates only the first one whose bins repeat no past trial: the agent's first-new rule at the level of bins,
-  ``G`` the learner's group size, 8 by default as the agent's); the return of an episode is the mean best-so-far over
+  ``G`` the learner's group size, 8 by default as the policy alone's (the default agent draws 32 for its density
+  ratio)); the return of an episode is the mean best-so-far over
   its steps (area under the anytime curve); every action of the episode gets the episode's advantage within its
   task's group, through the rule's exact probability (:func:`first_new_log_prob`), not one draw's.
 * ``"both"``: step groups, with the episodes drawn ``trajectory_group`` to a task (``episodes /
