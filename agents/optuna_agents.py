@@ -7,7 +7,8 @@ Each run is a fresh in-memory Optuna study whose distributions are derived from 
 kind        Optuna distribution
 =========== ===================================================================================
 float       ``FloatDistribution(low, high, log=log)``
-int         ``IntDistribution(low, high, log=log)``
+int         ``IntDistribution(low, high, log=log)``; for ``gp`` an int of more than :data:`GP_MAX_INT_VALUES`
+            values is ``FloatDistribution(low - 1/2, high + 1/2, log=log)``, rounded as the env decodes it
 ordinal     ``IntDistribution(0, n - 1)`` over the value *index*, so samplers that model order
             (TPE's Parzen estimators, the GP kernel, CMA-ES) can exploit it
 categorical ``CategoricalDistribution(range(n))`` over the value index (any value type works)
@@ -36,6 +37,7 @@ unscrambled sequence ignores the seed and every seed would repeat the same run.
 
 from __future__ import annotations
 
+import importlib
 import math
 import sys
 import warnings
@@ -97,6 +99,14 @@ def _qmc(seed: int | None) -> BaseSampler:
                                           warn_independent_sampling=False)
 
 
+#: What each sampler imports at its first model step (after its ``_n_startup_trials`` random ones): ``reset``
+#: (untimed) imports them when the run gets that far, so the timed ``act`` of the first run in a process no longer
+#: carries cmaes' scipy import (about 1.2 s) or GP's torch (about 3 s): cmaes' s/suggestion read 2.8x too high in a
+#: 10-run benchmark (found in review). A GP run that never leaves its random startup trials still imports no torch.
+LAZY_IMPORTS: dict[str, tuple[str, ...]] = {"cmaes": ("cmaes",), "qmc": ("scipy.stats.qmc",),
+                                            "gp": ("torch", "optuna._gp.gp")}
+
+
 #: Samplers that leave categorical hyperparameters to an independent random sampler (Optuna's CMA-ES and QMC model
 #: numbers only; ordinals are given to them as an index, so only true categoricals are affected).
 RANDOM_CATEGORICALS = ("cmaes", "qmc")
@@ -105,26 +115,42 @@ RANDOM_CATEGORICALS = ("cmaes", "qmc")
 SAMPLERS: dict[str, SamplerFactory] = {"tpe": _tpe, "gp": _gp, "cmaes": _cmaes, "qmc": _qmc}
 
 
-def distribution_of(hp: Hyperparameter) -> BaseDistribution:
+#: Optuna's GP sampler lists every value of an IntDistribution at each model step: Int(0, 2**40) failed a run with an
+#: 8 TiB allocation and a range of 1e8 took seconds per suggestion (found in review); above this many values ``gp``
+#: models the int as a float over the same bins (TPE, CMA-ES and QMC sample such ranges directly).
+GP_MAX_INT_VALUES = 2**16
+
+
+def distribution_of(hp: Hyperparameter, wide_int_as_float: bool = False) -> BaseDistribution:
     """The Optuna distribution of one hyperparameter (see the module table)."""
     if hp.kind == "float" or hp.kind == "int":
         low, high = hp.bounds()
         if hp.kind == "float":
             return FloatDistribution(float(low), float(high), log=hp.log)
+        if wide_int_as_float and int(high) - int(low) + 1 > GP_MAX_INT_VALUES:
+            return FloatDistribution(float(low) - 0.5, float(high) + 0.5, log=hp.log)  # the bins decode rounds to
         return IntDistribution(int(low), int(high), log=hp.log)
     if hp.kind == "ordinal":
         return IntDistribution(0, len(hp.values) - 1)
     return CategoricalDistribution(list(range(len(hp.values))))
 
 
-def distributions_of(space: SearchSpace) -> dict[str, BaseDistribution]:
+def distributions_of(space: SearchSpace, wide_ints_as_floats: bool = False) -> dict[str, BaseDistribution]:
     """Optuna distributions for every hyperparameter of ``space``, in the space's order."""
-    return {hp.name: distribution_of(hp) for hp in space}
+    return {hp.name: distribution_of(hp, wide_ints_as_floats) for hp in space}
 
 
 def params_to_config(space: SearchSpace, params: Mapping[str, Any]) -> Config:
-    """Optuna trial parameters (indices for ordinal/categorical) -> native configuration."""
-    return {hp.name: hp.values[int(params[hp.name])] if hp.is_discrete else params[hp.name] for hp in space}
+    """Optuna trial parameters (indices for ordinal/categorical) -> native configuration; an int modelled as a float
+    (:data:`GP_MAX_INT_VALUES`) is rounded into its range, as the env's decoding rounds it."""
+    return {hp.name: hp.values[int(params[hp.name])] if hp.is_discrete
+            else _nearest_int(hp, params[hp.name]) if hp.kind == "int" and isinstance(params[hp.name], float)
+            else params[hp.name] for hp in space}
+
+
+def _nearest_int(hp: Hyperparameter, value: float) -> int:
+    low, high = hp.bounds()
+    return int(min(max(round(value), low), high))
 
 
 def config_to_params(space: SearchSpace, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,7 +165,7 @@ def config_to_params(space: SearchSpace, config: Mapping[str, Any]) -> dict[str,
             continue
         low, high = hp.bounds()
         if hp.kind == "int":
-            params[hp.name] = int(min(max(int(round(float(v))), low), high))
+            params[hp.name] = _nearest_int(hp, float(v))
         else:
             params[hp.name] = float(min(max(float(v), low), high))
     return params
@@ -163,9 +189,13 @@ class OptunaAgent:
                 raise ValueError(f"unknown Optuna sampler {sampler!r}; choose one of {sorted(SAMPLERS)} or pass a factory")
             self.name = name or sampler
             self._sampler_factory = SAMPLERS[sampler]
+            self._lazy_imports: tuple[str, ...] = LAZY_IMPORTS.get(sampler, ())
+            self._wide_ints_as_floats = sampler == "gp"
             self._draws_categoricals_at_random = sampler in RANDOM_CATEGORICALS
         else:
             self._draws_categoricals_at_random = False
+            self._lazy_imports = ()
+            self._wide_ints_as_floats = False
             default_name: str = getattr(sampler, "__name__", "optuna")
             self.name = name or default_name
             self._sampler_factory = sampler
@@ -216,8 +246,12 @@ class OptunaAgent:
                           f"{categoricals} at random in every trial; tpe and gp optimize them", UserWarning, stacklevel=2)
         self.space = space
         self._action_dtype = space.action_dtype
-        self._distributions = distributions_of(space)
+        self._distributions = distributions_of(space, getattr(self, "_wide_ints_as_floats", False))
         self.study = optuna.create_study(direction="maximize", sampler=self._sampler_factory(seed))
+        random_trials = getattr(self.study.sampler, "_n_startup_trials", 0)
+        if budget is None or budget > random_trials:
+            for module in getattr(self, "_lazy_imports", ()):  # () for an agent pickled before it existed
+                importlib.import_module(module)
         self._trial = None
         self._action = None
         self._budget = budget

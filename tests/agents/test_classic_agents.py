@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -531,3 +532,68 @@ def test_tpe_is_multivariate_whatever_optuna_defaults_to(credit_g):
     agent = OptunaAgent("tpe")
     agent.reset(credit_g.space, seed=0, budget=5)
     assert agent.study.sampler._multivariate is True
+
+
+def test_reset_imports_what_a_sampler_needs_at_its_first_model_step_so_act_times_proposals_only():
+    """cmaes imported scipy (about 1.2 s) and gp torch (about 3 s) inside the first timed act of a process, so the
+    first run's s/suggestion carried it (cmaes read 2.8x too high over 10 runs). reset, which is not timed, imports
+    them now, and a GP run that never leaves its 10 random startup trials still imports no torch. A fresh interpreter,
+    since this one has imported them already."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from agents.registry import make_agent\n"
+        "from hpo_gym.suites import load_hpobench_nn\n"
+        "space = load_hpobench_nn('credit_g').space\n"
+        "make_agent('gp').reset(space, seed=0, budget=10)\n"
+        "short = 'torch' in sys.modules\n"
+        "make_agent('gp').reset(space, seed=0, budget=11)\n"
+        "make_agent('cmaes').reset(space, seed=0, budget=2)\n"
+        "print(short, 'torch' in sys.modules, 'cmaes' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=str(Path(__file__).resolve().parents[2]))
+    assert out.stdout.split() == ["False", "True", "True"], out.stderr[-2000:]
+
+
+def test_gp_models_a_very_wide_int_as_a_float_and_plays_whole_numbers_in_range():
+    """Optuna's GP lists every value of an IntDistribution at each model step: Int(0, 2**40) failed its first model
+    step with an 8 TiB allocation. Above GP_MAX_INT_VALUES it now models the int as a float over the same bins; the
+    env evaluates the integers it proposes, and a narrow int stays an IntDistribution."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    from agents.optuna_agents import GP_MAX_INT_VALUES, distributions_of
+    from hpo_gym.objective import Evaluation, EvaluationBatch, as_config_list
+    from hpo_gym.space import Float, Int, SearchSpace
+
+    space = SearchSpace([Int("n", 0, 2**40), Int("k", 1, 10**9, log=True), Int("small", 1, GP_MAX_INT_VALUES),
+                         Float("x", 0.0, 1.0)])
+    kinds = {name: type(d) for name, d in distributions_of(space, wide_ints_as_floats=True).items()}
+    assert kinds == {"n": FloatDistribution, "k": FloatDistribution, "small": IntDistribution, "x": FloatDistribution}
+    assert all(type(d) is IntDistribution for n, d in distributions_of(space).items() if n != "x")  # other samplers
+
+    class Wide:
+        name, oracle, metadata = "wide", None, {}
+
+        def __init__(self):
+            self.space = space
+
+        def evaluate(self, config, seed=None):
+            return Evaluation(-abs(config["n"] / 2**40 - 0.3) - abs(config["x"] - 0.6), 0.0, {})
+
+        def evaluate_batch(self, configs, seeds=None):
+            return EvaluationBatch.from_evaluations([self.evaluate(c) for c in as_config_list(space, configs)])
+
+    env = gym.make("HPO-OpenML-v0", objective=Wide(), budget=14)
+    agent = make_agent("gp")
+    obs, _ = env.reset(seed=0)
+    agent.reset(env.unwrapped.space, seed=0, budget=14)
+    for _ in range(14):  # 4 model steps after the 10 random ones
+        action = agent.act(obs)
+        obs, reward, terminated, truncated, info = env.step(action)
+        agent.observe(action, reward, info)
+        assert all(type(info["config"][n]) is int and space[n].low <= info["config"][n] <= space[n].high
+                   for n in ("n", "k", "small"))
+    assert terminated
