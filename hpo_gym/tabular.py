@@ -221,8 +221,8 @@ class TabularObjective:
         if self._uniform_bins:
             idx = np.clip((u * self._levels).astype(np.int64), 0, self._levels - 1)  # u < -1/n gave a negative cell
         else:  # discrete dimensions by SearchSpace.decode's own rule (the midpoints of their bin centres round
-            # differently on a bin edge: u = 2/3 of 3 values was value 1 here and value 2 in decode); float/int grids
-            # snap to the nearest grid value, an edge going up
+            # differently on a bin edge: u = 2/3 of 3 values was value 1 here and value 2 in decode); float grids
+            # snap to the nearest grid value, an edge going up, and int grids the integer decode names
             idx = np.stack([np.clip((u[:, j] * n).astype(np.int64), 0, n - 1) if hp.is_discrete
                             else self._int_grid_index(j, u[:, j]) if self._int_middles[j] is not None
                             else np.searchsorted(m, u[:, j], side="right")
