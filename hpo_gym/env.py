@@ -17,6 +17,7 @@ from hpo_gym.episode import (
     check_reset_options,
     multidiscrete_action_to_config,
     observation_space,
+    openml_task_id,
     positive_count,
     reward_of,
 )
@@ -238,10 +239,9 @@ class HPOEnv(gym.Env):
                                               "hyperparameters": space.names, "budget": self.budget}
 
     def _openml_task_id(self) -> int:
-        """The task's OpenML id, -1 without one (as the native vector env): a None among ints made a sync or async
-        vector env's batched info, typed by its first env, fail with a TypeError (found in review)."""
-        task_id = self._meta.get("openml_task_id")
-        return -1 if task_id is None else int(task_id)
+        """The task's OpenML id, -1 without one (:func:`hpo_gym.episode.openml_task_id`, as the native vector env): a
+        None among ints made a sync or async vector env's batched info fail with a TypeError (found in review)."""
+        return openml_task_id(self._meta)
 
     def step(self, action: Any):
         if self.objective is None:

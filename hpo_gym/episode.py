@@ -47,6 +47,14 @@ def is_whole_number(value: Any) -> TypeGuard[int | np.integer]:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def openml_task_id(metadata: Any) -> int:
+    """A task's ``metadata["openml_task_id"]`` as the int an env's info holds: -1 when there is none or it is no whole
+    number (the metadata is free-form: a string id failed every reset, and 31.7 read as task 31). One int for every
+    task, so that a vector env's batched info, typed by its first env, holds every env's value."""
+    whole = whole_value(metadata.get("openml_task_id")) if isinstance(metadata, Mapping) else None
+    return -1 if whole is None else whole
+
+
 def whole_value(value: Any) -> int | None:
     """``value`` as an int when it is a number with a whole value (an int, NumPy's too, or a float such as ``31.0``),
     else None: bools and strings are no numbers here, and ``2.5``, NaN or infinity would be cut or fail later. For ids

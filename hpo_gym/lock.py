@@ -33,13 +33,16 @@ class DirectoryInUse(RuntimeError):
 
 
 @contextmanager
-def directory_lock(directory: str | os.PathLike, holder: str, wait: bool = False) -> Iterator[None]:
+def directory_lock(directory: str | os.PathLike, holder: str, wait: bool = False) -> Iterator[bool]:
     """Hold ``directory``'s lock for the block (creating the directory), or raise :class:`DirectoryInUse` naming the
     process that holds it; with ``wait``, wait until that process is done instead (a shared cache that two processes
     may fill at once, where the second then finds the first one's result). ``holder`` says what this process is,
-    for the message another process would show."""
+    for the message another process would show. The block gets whether the lock is held: False where there is none
+    (Windows, a file system that refuses ``flock``), where another writer may be mid-write, so a caller must not take
+    the directory's temporaries for a killed writer's."""
     path = Path(directory) / LOCK_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
+    held = False
     with path.open("a+") as fh:
         if fcntl is not None:
             try:
@@ -53,8 +56,10 @@ def directory_lock(directory: str | os.PathLike, holder: str, wait: bool = False
                 warnings.warn(f"cannot lock {directory} on this file system ({e.strerror or e}); going on without the "
                               "lock: make sure no other process writes it at the same time, or use a directory on a "
                               "local disk", RuntimeWarning, stacklevel=3)
+            else:
+                held = True
         fh.seek(0)
         fh.truncate()
         fh.write(f"{holder} (pid {os.getpid()} on {socket.gethostname()})\n")
         fh.flush()
-        yield  # closing the file releases the lock
+        yield held  # closing the file releases the lock

@@ -24,6 +24,7 @@ from hpo_gym.episode import (
     is_whole_number,
     numeric_action,
     observation_space,
+    openml_task_id,
     positive_count,
     reward_of,
 )
@@ -106,8 +107,7 @@ class HPOVectorEnv(VectorEnv):
         self._oracle_best = np.array([o.oracle.best for o in self.objectives])
         self._oracle_worst = np.array([o.oracle.worst for o in self.objectives])
         # -1 for a task without an id, whether its metadata lacks the key or holds None (a suite's {name: None} map)
-        self._openml_ids = np.array([-1 if (i := o.metadata.get("openml_task_id")) is None else int(i)
-                                     for o in self.objectives], dtype=np.int64)
+        self._openml_ids = np.array([openml_task_id(o.metadata) for o in self.objectives], dtype=np.int64)
         self.single_action_space = self.space.box_space()
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.single_observation_space = observation_space(self.budget, max_dims)

@@ -480,18 +480,18 @@ def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: Train
     check_training_options(tables, cfg)
     check_device(cfg.device)
     out = Path(out_dir)
-    with directory_lock(out, "a train-grpoformer run", wait=wait_for_lock):  # a second run into out stops here
+    with directory_lock(out, "a train-grpoformer run", wait=wait_for_lock) as locked:  # a second run stops here
+        if locked:  # no other process writes log.csv, state.pt or policy.pt: the temporaries are a killed run's
+            for name in ("state.pt", "policy.pt", "log.csv"):  # (atomic_path); unlocked, they may be a live one's
+                for stale in out.glob(f".{name}.tmp-*"):
+                    stale.unlink()
         return _train_holding_the_lock(tables, holdout, out, cfg, resume, progress, announce)
 
 
 def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[TabularObjective], out: Path,
                             cfg: TrainConfig, resume: bool, progress: bool,
                             announce: Callable[[], None] | None = None) -> GRPOformerPolicy:
-    """:func:`train` once its arguments are checked and it holds ``out``'s lock (:mod:`hpo_gym.lock`): no other process
-    writes log.csv, state.pt or policy.pt meanwhile, so the temporaries below are a killed run's, never a live one's."""
-    for name in ("state.pt", "policy.pt", "log.csv"):  # temporaries of a run killed while writing (atomic_path)
-        for stale in out.glob(f".{name}.tmp-*"):
-            stale.unlink()
+    """:func:`train` once its arguments are checked and it holds ``out``'s lock (:mod:`hpo_gym.lock`)."""
     state_path, log_path = out / "state.pt", out / "log.csv"
     extra = {"train_tasks": sorted(o.name for o in tables), "seed": cfg.seed, "train_config": _plain(asdict(cfg)),
              "features": FEATURES_VERSION}

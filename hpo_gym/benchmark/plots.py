@@ -136,7 +136,7 @@ def save_figure(fig: plt.Figure, path: str | Path) -> Path:
 
 def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
     """One panel per task: mean normalized regret of the best so far vs evaluations, with a +-1 standard
-    error band over seeds, log y scale (regret 0 is drawn at :data:`REGRET_FLOOR`). ``ValueError`` when no run
+    error band over seeds, log y scale (regret 0 is drawn at :func:`log_axis_floor`, below every positive regret). ``ValueError`` when no run
     finished ok (:func:`require_ok_runs`)."""
     require_ok_runs(df)
     curves = regret_curves(df)

@@ -171,7 +171,7 @@ def _score_text(value: float) -> str:
     return _fmt(value, ".4f" if pd.isna(value) or value == 0 or 1e-3 <= abs(value) < 1e5 else ".4g")
 
 
-def _regret_text(value: float) -> str:
+def regret_text(value: float) -> str:
     """A normalized regret: 4 decimals, and 3 significant digits below 1e-3, where 4 decimals keep one digit at most
     (on car, random's 0.000557 and gp's 0.000575 both read 0.0006, hiding the loss that costs gp a BtR point)."""
     return _fmt(value, ".4f" if pd.isna(value) or value == 0 or abs(value) >= 1e-3 else ".3g")
@@ -187,7 +187,7 @@ def format_summary(table: pd.DataFrame, in_sample: Mapping[str, tuple[list[str],
     out = pd.DataFrame(index=table.index)
     budgets = [c.split("@")[1] for c in table.columns if c.startswith("regret@")]
     for b in budgets:
-        out[f"regret@{b}"] = [("-" if math.isnan(m) else f"{_regret_text(m)} ± {_regret_text(s)}")
+        out[f"regret@{b}"] = [("-" if math.isnan(m) else f"{regret_text(m)} ± {regret_text(s)}")
                               for m, s in zip(table[f"regret@{b}"], table[f"std@{b}"])]  # one run: no std
     out["BtR"] = table["BtR"].map(lambda v: _fmt(v, ".2f"))
     out["MP"] = table["MP"].map(_score_text)
@@ -286,7 +286,7 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
         no_best = [t for t in regret.index if regret.loc[t].isna().all()]  # tasks without an oracle (live ones)
         if len(no_best) < len(regret):
             parts += ["", f"Mean normalized regret per task at budget {budget} (over seeds):", "",
-                      markdown_table(regret.drop(index=no_best).map(_regret_text), disable_numparse=True)]
+                      markdown_table(regret.drop(index=no_best).map(regret_text), disable_numparse=True)]
         if no_best:
             scores = task_means(best_score_at(df, budget), "best_score").T.reindex(no_best)  # task x agent
             parts += ["", f"Mean best score per task at budget {budget} (over seeds; higher is better) on the tasks "

@@ -554,7 +554,7 @@ def run_benchmark(
         ctx, protocol, held_out_by_fold if protocol == "kfold" else {}, task_names)
     ctx.agent_files = agent_files
     # one writer per directory: a second process with the same out stops here, naming the first (hpo_gym.lock)
-    with directory_lock(out, "a benchmark") if out is not None else nullcontext():
+    with directory_lock(out, "a benchmark") if out is not None else nullcontext(False) as locked:
         store = None
         if out is not None:
             store = ResultStore(out)
@@ -569,7 +569,7 @@ def run_benchmark(
             store.check_agent_files({**identities, **agent_files}, run_tasks, seed_list, earlier)
             if protocol == "kfold":
                 _check_stored_folds(store, splits)
-            store.clean_temporaries(holding_lock=True)  # inside the directory lock, before any writer of this run
+            store.clean_temporaries(holding_lock=locked)  # inside the directory lock, before any writer of this run
             if retry_failed:
                 store.remove_failed([(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list])
 

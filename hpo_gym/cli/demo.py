@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from agents.registry import make_agent
 
     from hpo_gym.benchmark import per_task_table, run_benchmark, summary_table
-    from hpo_gym.benchmark.report import column_legend, coverage_note, format_summary, in_sample_tasks, markdown_table
+    from hpo_gym.benchmark.report import (column_legend, coverage_note, format_summary, in_sample_tasks, markdown_table,
+                                          regret_text)
     from hpo_gym.cli.bench import exit_status
     from hpo_gym.benchmark.runner import declares_itself_unfitted
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         print("\n" + note)
     print(f"\nNormalized regret per task after {args.budget} evaluations (mean over {seeds}; 0 = the table's "
           "best configuration, 1 = its worst):\n")
-    print(markdown_table(per_task_table(df), floatfmt=".4f"))
+    print(markdown_table(per_task_table(df).map(regret_text), disable_numparse=True))  # 3 digits below 1e-3, as report
     table = summary_table(df)
     print("\nSummary per agent (the tasks' metric is validation accuracy):\n")
     print(markdown_table(format_summary(table, in_sample_tasks(df)), disable_numparse=True))

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from hpo_gym.atomic import atomic_write_text
-from hpo_gym.cli import directory, episode_budget, non_negative_int, positive_int
+from hpo_gym.cli import directory, non_negative_int, positive_int
 from hpo_gym.episode import repeated
 from hpo_gym.lock import directory_lock
 
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default cpu), e.g. cuda or cuda:1")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state.pt")
     p.add_argument("--online", action="store_true", help="paper mode: learn on each --holdout task from scratch")
-    p.add_argument("--budget", type=episode_budget, default=None,
+    p.add_argument("--budget", type=positive_int, default=None,  # an episode's length, checked in run; --online's total
                    help="evaluations per episode (default 50) or, --online, in total (default 500)")
     p.add_argument("--updates", type=positive_int, default=None, help="GRPO updates (default 150)")
     p.add_argument("--seed", type=non_negative_int, default=0,
@@ -139,8 +139,11 @@ def run(args: argparse.Namespace) -> int:
         args.interrupt_hint = lambda a: (f"rerun the same command: the tasks finished in {a.out / 'online.json'} are "
                                          "kept and skipped")
 
+    from hpo_gym.episode import check_budget
     from hpo_gym.suites import get_suite
 
+    if args.budget is not None and not args.online:  # an episode's length (MAX_BUDGET); --online's is a run's total
+        check_budget(args.budget)
     suite = get_suite(args.suite)
     holdout = [suite.task_name(t.strip()) for t in args.holdout.split(",") if t.strip()]
     twice = repeated(holdout)
@@ -265,7 +268,9 @@ def _online_tasks(args, suite, holdout, out: Path, learner, policy_config) -> in
     for task in holdout:
         settings = {"budget": budget, "seed": args.seed, "learner": dataclasses.asdict(learner),
                     "policy": dataclasses.asdict(policy_config or PolicyConfig())}
-        if task in results:  # a rerun overwrote it silently, and online.json did not say which seed it held
+        if task in results and "seed" not in results[task]:  # written before the seed was recorded: unknown settings
+            print(f"{task}: its entry in {summary} predates recorded seeds; running it again, and replacing it")
+        elif task in results:  # a rerun overwrote it silently, and online.json did not say which seed it held
             earlier = {k: results[task].get(k) for k in settings}
             if earlier == settings:
                 print(f"{task}: finished in {summary} (regret@{budget} = {_short(results[task].get('regret'))}); skipped")

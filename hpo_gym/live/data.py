@@ -261,7 +261,7 @@ def _read_dataset(task: Any, task_id: int) -> tuple[Any, pd.DataFrame, pd.Series
     damaged = (arff.ArffException, *DAMAGED_CACHE_ERRORS)
     for attempt in (1, 2):
         try:
-            dataset = task.get_dataset()
+            dataset = _dataset_or_offline(task, task_id)
             # openml annotates get_data with every dataset_format's types at once; the default "dataframe" with one
             # target gives a DataFrame and a Series
             X_df, y_series, _, _ = cast("tuple[pd.DataFrame, pd.Series, list[bool], list[str]]",
@@ -277,6 +277,17 @@ def _read_dataset(task: Any, task_id: int) -> tuple[Any, pd.DataFrame, pd.Series
 
             shutil.rmtree(folder, ignore_errors=True)  # openml-python downloads it again on the next get_dataset
     raise AssertionError("unreachable")
+
+
+def _dataset_or_offline(task: Any, task_id: int) -> Any:
+    """``task.get_dataset()``, with an unreachable server named as everywhere else (the download that follows a
+    damaged dataset folder's removal failed offline with a bare ``ConnectionError``; found in review)."""
+    try:
+        return task.get_dataset()
+    except Exception as e:  # noqa: BLE001
+        if _server_unreachable(e):
+            raise OpenMLUnavailableError(_offline_message(task_id, e)) from None
+        raise
 
 
 @functools.lru_cache(maxsize=16)

@@ -579,3 +579,19 @@ def test_an_objective_that_returns_no_evaluation_is_named_with_the_fix(returned)
                                         r"hpo_gym.Evaluation\(score, cost, info\) with a real-number score \(higher "
                                         r"is better\), a cost in seconds \(0.0, or float\('nan'\) when unknown\)"):
         env.step(env.action_space.sample())
+
+
+@pytest.mark.parametrize("given, shown", [(31, 31), (31.0, 31), ("31", -1), (31.7, -1), (None, -1), ("abc", -1)])
+def test_info_holds_a_whole_openml_id_or_minus_one_whatever_the_metadata_holds(given, shown):
+    """The metadata is free-form: a string id failed every reset once the id became an int, and 31.7 read as 31."""
+    from tests.agents.test_classic_agents import Quadratic
+
+    class WithId(Quadratic):
+        @property
+        def metadata(self):
+            return {"task": self.name, "openml_task_id": given}
+
+    env = gym.make("HPO-OpenML-v0", objective=WithId(), budget=2)
+    _, info = env.reset(seed=0)
+    assert info["openml_task_id"] == shown and type(info["openml_task_id"]) is int
+    assert env.step(env.action_space.sample())[-1]["openml_task_id"] == shown

@@ -100,8 +100,12 @@ def test_a_file_system_that_cannot_lock_warns_and_the_run_goes_on(tmp_path, monk
 
     monkeypatch.setattr(lock.fcntl, "flock", no_locks)
     out = tmp_path / "bench"
+    (out / "runs").mkdir(parents=True)
+    other_writer = out / "runs" / f".random__kc1__s0__0123456789.parquet.tmp-{os.getpid()}"  # a live pid's write
+    other_writer.write_text("under way")
     with pytest.warns(RuntimeWarning, match=rf"cannot lock {out} on this file system \(No locks available\); going "
                                             "on without the lock: make sure no other process writes it"):
         df = run_benchmark(["random"], tasks=["credit_g"], budget=2, seeds=1, out=out, resolve_agent=make_agent,
                            progress=False)
     assert len(df) == 2 and set(df["status"]) == {"ok"}
+    assert other_writer.exists()  # unlocked, another writer may be mid-write: only a dead pid's temporary goes

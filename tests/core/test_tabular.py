@@ -585,3 +585,23 @@ def test_from_dataframe_refuses_a_column_in_two_roles_copies_of_a_column_and_per
                                          r"than 5 rows: .*leave seed_column out"):
         TabularObjective.from_dataframe(runs, "acc", seed_column="seed")
     assert TabularObjective.from_dataframe(runs.drop(columns="seed"), "acc").n_seeds == 5
+
+
+def test_the_one_vector_path_and_the_batched_path_snap_alike_on_mixed_grids():
+    """The single-env step snaps in plain Python (numpy on one-element arrays took a user table's step from 71 to
+    130 us); it must name the batched path's cell for every vector, edges and out-of-range entries included."""
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        low, log = int(rng.integers(1, 5)), bool(rng.integers(2))
+        high = low + int(rng.integers(3, 300))
+        grid = sorted(set(rng.integers(low, high + 1, size=int(rng.integers(2, 6))).tolist()))
+        if len(grid) < 2:
+            continue
+        space = SearchSpace([Int("n", low, high, log=log), Float("f", 1e-3, 1.0, log=True), Ordinal("o", [1, 2, 3]),
+                             Categorical("c", ["a", "b"])])
+        table = TabularObjective("t", space, rng.random(len(grid) * 24),
+                                 grid_values={"n": grid, "f": [1e-3, 1e-2, 0.3, 1.0]})
+        u = np.vstack([rng.random((100, 4)), rng.random((30, 4)) * 1.4 - 0.2,
+                       np.tile(np.linspace(0, 1, 33)[:, None], (1, 4))])
+        single = [table.grid_cell_of_vector(row) for row in u]
+        assert single == table._grid_cells_of(np.clip(u, 0, 1)).tolist()

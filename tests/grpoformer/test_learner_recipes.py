@@ -57,6 +57,12 @@ def test_online_mode_trains_with_the_learner_flags_and_refuses_table_only_ones(t
     assert main(["train-grpoformer", "--online", "--holdout", "car", "--budget", "12", "--seed", "1",
                  "--out", str(out)]) == 2
     assert "holds car run with other settings (seed: seed=0); give another --out" in capsys.readouterr().err
+    older = json.loads(before)  # an online.json of the version before seeds were recorded: run again, not refused
+    del older["car"]["seed"]
+    (out / "online.json").write_text(json.dumps(older))
+    assert main(["train-grpoformer", "--online", "--holdout", "car", "--budget", "12", "--out", str(out)]) == 0
+    assert "car: its entry in" in capsys.readouterr().out
+    assert json.loads((out / "online.json").read_text())["car"]["seed"] == 0
     for flags, message in ((["--warm-start", "2"], "use warm_start=0 with --online"),
                            (["--lookahead", "2"], "use lookahead=0 with --online"),
                            (["--continue-rule", "density-ratio"], "drop --continue-rule"),

@@ -246,6 +246,21 @@ def test_a_damaged_cached_dataset_file_is_downloaded_again(private_openml):
     assert load_task(IRIS, cache_dir=cache).fingerprint == first.fingerprint
 
 
+def test_a_damaged_cached_dataset_file_with_the_server_down_gives_the_offline_advice(private_openml):
+    """The download that replaces a damaged dataset folder failed offline with requests' bare ConnectionError."""
+    server, cache = private_openml
+    load_task(IRIS, cache_dir=cache)
+    arff = next(p for p in cache.rglob("*.arff") if "datasets" in p.parts)
+    for pickled in arff.parent.glob("*.pkl.py3"):
+        pickled.unlink()
+    arff.write_bytes(arff.read_bytes()[: len(arff.read_bytes()) // 2])
+    server.stop()
+    _load_task_cached.cache_clear()
+    with pytest.raises(OpenMLUnavailableError, match="OpenML task 990001 is not in the local OpenML cache and could "
+                                                     "not be downloaded"):
+        load_task(IRIS, cache_dir=cache)
+
+
 def test_digits_split_for_validation_with_fewer_rows_than_classes_falls_back_to_a_plain_split(openml_session):
     """Stratifying 10 classes into a part of 3 rows failed with scikit-learn's "test_size = 3 should be greater or
     equal to the number of classes", naming no val_fraction; the docstring promises a plain split there."""
