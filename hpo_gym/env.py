@@ -232,16 +232,13 @@ class HPOEnv(gym.Env):
         self.objective = objective
         self._history.reset(0, space)
         self._needs_reset = False
-        self._meta = self.objective.metadata
+        # -1 without a whole id (episode.openml_task_id, as the native vector env), once per episode, not per step: a
+        # None among ints made a sync or async vector env's batched info fail with a TypeError (found in review)
+        self._openml_id = openml_task_id(objective.metadata)
         self._last_step = None
         self._render_if_human()
-        return self._history.observation(0), {"task": name, "openml_task_id": self._openml_task_id(),
+        return self._history.observation(0), {"task": name, "openml_task_id": self._openml_id,
                                               "hyperparameters": space.names, "budget": self.budget}
-
-    def _openml_task_id(self) -> int:
-        """The task's OpenML id, -1 without one (:func:`hpo_gym.episode.openml_task_id`, as the native vector env): a
-        None among ints made a sync or async vector env's batched info fail with a TypeError (found in review)."""
-        return openml_task_id(self._meta)
 
     def step(self, action: Any):
         if self.objective is None:
@@ -288,7 +285,7 @@ class HPOEnv(gym.Env):
         info = {
             # floats: an int score or cost of env 0 typed a vector env's batched info int64, cutting 0.3 to 0
             "config": space.info_config(config), "score": float(score), "best_score": float(best), "cost": float(cost),
-            "task": objective.name, "openml_task_id": self._openml_task_id(),
+            "task": objective.name, "openml_task_id": self._openml_id,
             "step": int(hist.step[0]), "action_clipped": clipped, "config_substituted": substituted,
         }
         if oracle is not None:

@@ -53,13 +53,18 @@ def map_jobs(fn: Callable[[Job], Result], jobs: Iterable[Job], workers: int, des
     bar = tqdm(total=len(jobs), desc=desc, unit="job", disable=not progress, dynamic_ncols=True)
     if workers == 1 or len(jobs) <= 1:
         with bar:
-            return [_after(fn(job), bar) for job in jobs]
+            results = []
+            for job in jobs:
+                results.append(fn(job))
+                bar.update(1)
+            return results
     context = mp.get_context()
     stop = context.Event()
     pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_init_worker,
                                initargs=(stop,))
-    futures: list[Future] = [pool.submit(_run_unless_stopped, fn, job) for job in jobs]
-    try:
+    futures: list[Future] = []
+    try:  # the submissions too: a Ctrl-C among them must stop the pool as one among the jobs does
+        futures += [pool.submit(_run_unless_stopped, fn, job) for job in jobs]
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -83,7 +88,3 @@ def map_jobs(fn: Callable[[Job], Result], jobs: Iterable[Job], workers: int, des
         pool.shutdown(wait=True)
         bar.close()
 
-
-def _after(result: Result, bar: tqdm) -> Result:
-    bar.update(1)
-    return result

@@ -255,6 +255,8 @@ def _read_dataset(task: Any, task_id: int) -> tuple[Any, pd.DataFrame, pd.Series
     file (an interrupted download, a damaged copy of a fetched cache) ended in liac-arff's bare ``BadDataFormat``,
     which neither a retry nor the cache message caught (found in review). A damaged dataset folder is removed and
     downloaded once more; if that fails too, the error names the folder to remove."""
+    import shutil
+
     import arff
     import openml
 
@@ -273,8 +275,6 @@ def _read_dataset(task: Any, task_id: int) -> tuple[Any, pd.DataFrame, pd.Series
                 raise RuntimeError(f"OpenML task {task_id}: its dataset's cached files are damaged "
                                    f"({type(e).__name__}: {e}) and a fresh download did not repair them; remove "
                                    f"{folder} and run again with openml.org reachable (or copy a good cache)") from e
-            import shutil
-
             shutil.rmtree(folder, ignore_errors=True)  # openml-python downloads it again on the next get_dataset
     raise AssertionError("unreachable")
 
