@@ -95,13 +95,20 @@ def _call(fn: Callable, shared: Any, job: Any) -> Outcome:
     return Outcome(value=value, seconds=time.perf_counter() - start)
 
 
-def check_run_arguments(shared: Any, time_limit: Any) -> None:
-    """``Executor.run``'s refusals, named: a time limit that is NaN made the process executor spin at full CPU with no
-    limit, a negative one timed every job out at once, and a shared object keyed ``None`` reached the process
-    executor's jobs as ``None`` (found in review)."""
+def checked_time_limit(time_limit: Any) -> float | None:
+    """``time_limit`` as seconds (``None``: no limit), refused by name when it is not a finite number > 0: a NaN limit
+    made the process executor spin at full CPU with no limit, and a negative one timed every job out at once (found in
+    review). One rule for the executors and for ``LiveObjective``, which checks it when it is made."""
     if time_limit is not None and not (isinstance(time_limit, numbers.Real) and not isinstance(time_limit, bool)
                                        and 0 < float(time_limit) < float("inf")):
         raise ValueError(f"time_limit={time_limit!r}: give the seconds a job may run, a number > 0, or None for no limit")
+    return None if time_limit is None else float(time_limit)
+
+
+def check_run_arguments(shared: Any, time_limit: Any) -> None:
+    """``Executor.run``'s refusals, named: the time limit's (:func:`checked_time_limit`), and a shared object keyed
+    ``None``, which reached the process executor's jobs as ``None`` (found in review)."""
+    checked_time_limit(time_limit)
     if shared is not None and (not isinstance(shared, tuple) or len(shared) != 2 or shared[0] is None):
         raise ValueError(f"shared must be a (key, object) pair whose key names the object (hashable, not None), got "
                          f"{type(shared).__name__}{'' if not isinstance(shared, tuple) else f' with key {shared[0]!r}'}")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from hpo_gym.episode import whole_value
-from hpo_gym.executors import Executor, Outcome, get_executor
+from hpo_gym.executors import Executor, Outcome, checked_time_limit, get_executor
 from hpo_gym.live.cache import DamagedRecord, EvaluationCache, canonical, evaluation_key
 from hpo_gym.live.data import TaskData, load_task, non_negative_whole
 from hpo_gym.live.models import ModelFamily, encoded_width, fidelity_dict, get_model
@@ -270,9 +270,7 @@ class LiveObjective:
         self.val_fraction, self.split_seed = float(val_fraction), non_negative_whole(split_seed, "split_seed", MAX_SEED)
         self.fit_idx, self.val_idx = self.data.validation_split(self.val_fraction, self.split_seed)
         self._check_metric_defined_on_validation_rows()
-        self.time_limit = None if time_limit is None else float(time_limit)
-        if self.time_limit is not None and not (0 < self.time_limit < math.inf):  # NaN fails too: it meant no limit
-            raise ValueError(f"time_limit must be positive, finite seconds or None, got {time_limit}")
+        self.time_limit = checked_time_limit(time_limit)
         self.executor = shared_executor(executor, executor_options)
         # how to reopen both in a copy (__setstate__): a named executor is the process's shared one; a given one is
         # shared by a deep copy (Executor.__deepcopy__) and pickled without its workers (a RayExecutor as its settings,

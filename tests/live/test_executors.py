@@ -99,8 +99,9 @@ def test_unknown_live_backend_options_are_refused_at_make_with_the_valid_keys(op
         gym.make("HPO-OpenML-v0", backend="live", task=990001, model="rf", backend_options={"metric": "f1_macro"})
     with pytest.raises(ValueError, match=r"metric 'neg_log_loss' needs predicted probabilities, which \['svm'\]"):
         gym.make("HPO-OpenML-v0", backend="live", task=990001, metric="neg_log_loss")  # svm among the six: fails at make
-    with pytest.raises(ValueError, match="time_limit must be positive, finite seconds or None, got nan"):
-        LiveObjective(990001, "rf", time_limit=float("nan"))
+    for bad in (float("nan"), -1.0, "60"):  # the executors' rule: a number > 0, finite
+        with pytest.raises(ValueError, match=r"time_limit=.*: give the seconds a job may run, a number > 0, or None"):
+            LiveObjective(990001, "rf", time_limit=bad)
 
 
 def test_live_batch_on_process_pool_matches_inline(openml_session, tmp_path):
