@@ -19,6 +19,17 @@ def temporary_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
+def temporaries_of(path: Path) -> list[Path]:
+    """The temporaries that writers of ``path`` (any process) have left beside it: :func:`temporary_sibling`'s names."""
+    return sorted(path.parent.glob(f".{path.name}.tmp-*"))
+
+
+def writer_pid(temporary: Path) -> int:
+    """The pid a temporary's name says wrote it, or -1 when the name carries none (not :func:`atomic_path`'s)."""
+    suffix = temporary.name.rsplit("-", 1)[-1]
+    return int(suffix) if suffix.isdigit() else -1
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path to write ``path``'s new content to; moved into place when the block ends without error,

@@ -47,7 +47,7 @@ from agents.grpoformer.policy import (
 )
 from agents.grpoformer.synthetic import (grid_synthetic_bank, interpolation_groups, mixed_tables, seed_tables,
                                          synthetic_bank)
-from hpo_gym.atomic import atomic_path
+from hpo_gym.atomic import atomic_path, temporaries_of
 from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective, finite_evaluation
 from hpo_gym.tabular import TabularObjective, tables_only
@@ -483,8 +483,8 @@ def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: Train
     with directory_lock(out, "a train-grpoformer run", wait=wait_for_lock) as locked:  # a second run stops here
         if locked:  # no other process writes log.csv, state.pt or policy.pt: the temporaries are a killed run's
             for name in ("state.pt", "policy.pt", "log.csv"):  # (atomic_path); unlocked, they may be a live one's
-                for stale in out.glob(f".{name}.tmp-*"):
-                    stale.unlink()
+                for stale in temporaries_of(out / name):
+                    stale.unlink(missing_ok=True)
         return _train_holding_the_lock(tables, holdout, out, cfg, resume, progress, announce)
 
 

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hpo_gym.atomic import atomic_path, atomic_write_bytes
+from hpo_gym.atomic import atomic_path, atomic_write_bytes, writer_pid
 
 STEP_COLUMNS = ["agent", "task", "seed", "fold", "heldout", "in_sample", "step", "config", "score", "best_score",
                 "normalized_regret", "choose_seconds", "eval_cost", "eval_error", "status", "error", "budget"]
@@ -264,7 +264,7 @@ class ResultStore:
                 candidates += [p for p in folder.glob(".*.tmp-*") if pattern.fullmatch(p.name) and p.is_file()]
         removed = 0
         for p in candidates:
-            pid = int(p.name.rsplit("-", 1)[-1]) if p.name.rsplit("-", 1)[-1].isdigit() else -1
+            pid = writer_pid(p)
             if holding_lock or pid <= 0 or not _pid_alive(pid):
                 p.unlink(missing_ok=True)
                 removed += 1

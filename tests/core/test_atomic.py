@@ -22,3 +22,15 @@ def test_a_write_that_fails_halfway_keeps_the_earlier_file_and_leaves_no_tempora
             tmp.write_bytes(b"half of the new")
             raise RuntimeError("disk full")
     assert target.read_bytes() == b"earlier checkpoint" and [p.name for p in tmp_path.iterdir()] == ["policy.pt"]
+
+
+def test_the_temporaries_a_killed_writer_leaves_are_found_with_the_pid_that_wrote_them(tmp_path):
+    """The benchmark store's and train-grpoformer's cleaners find a killed writer's leftovers by these two helpers."""
+    from hpo_gym.atomic import temporaries_of, temporary_sibling, writer_pid
+
+    target = tmp_path / "state.pt"
+    left = [tmp_path / ".state.pt.tmp-4242", temporary_sibling(target)]
+    for p in left + [tmp_path / ".policy.pt.tmp-7", tmp_path / "state.pt"]:
+        p.write_bytes(b"x")
+    assert temporaries_of(target) == sorted(left)  # another file's temporaries and the file itself are not its
+    assert writer_pid(left[0]) == 4242 and writer_pid(tmp_path / ".state.pt.tmp-abc") == -1

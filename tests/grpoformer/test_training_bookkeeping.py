@@ -184,3 +184,18 @@ def test_a_resume_on_other_threads_warns_that_it_is_no_longer_bit_for_bit(tmp_pa
     with pytest.warns(RuntimeWarning, match=r"trained with threads=1, device='cpu'; this resume uses threads=2, "
                                             r"device='cpu': .*close to, not bit for bit as"):
         train([kc1], out, TrainConfig(**{**TINY, "updates": 3, "threads": 2}), resume=True, progress=False)
+
+
+def test_a_resume_removes_the_temporaries_a_killed_run_left_and_keeps_other_files(tmp_path):
+    """A run killed mid-save leaves ``.state.pt.tmp-PID`` beside its state; the next run, holding the directory's
+    lock, removes it (no other writer can be mid-write) and leaves files that are not its own writers' alone."""
+    kc1 = load_hpobench_nn("kc1")
+    out = tmp_path / "run"
+    train([kc1], out, TrainConfig(**TINY), progress=False)
+    killed = [out / ".state.pt.tmp-999999", out / ".policy.pt.tmp-1", out / ".log.csv.tmp-2"]
+    other = out / ".notes.txt.tmp-3"
+    for p in killed + [other]:
+        p.write_bytes(b"half a file")
+    train([kc1], out, TrainConfig(**{**TINY, "updates": 3}), resume=True, progress=False)
+    assert not any(p.exists() for p in killed) and other.exists()
+    assert list(pd.read_csv(out / "log.csv")["update"]) == [1, 2, 3]
