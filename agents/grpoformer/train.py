@@ -41,6 +41,7 @@ from agents.grpoformer.policy import (
     bins_to_unit,
     check_device,
     check_intact,
+    load_policy,
     log_prob,
     save_atomically,
     save_policy,
@@ -400,12 +401,14 @@ def check_resumable(state: Mapping[str, Any], extra: Mapping[str, Any], updates:
                          f"that claims fewer: give --updates >= {state['update']}")
 
 
-def check_finished_run(path: Path, extra: Mapping[str, Any], cfg: TrainConfig, train_tasks: Sequence[str]) -> None:
+def check_finished_run(path: Path, extra: Mapping[str, Any], cfg: TrainConfig, train_tasks: Sequence[str],
+                       fix: str | None = None) -> None:
     """A finished ``policy.pt`` that a benchmark script finds in its run folder is used instead of training only when
     it is the run the script asks for: the same training tasks and every setting that shapes the weights, the number
     of updates included (a rerun with ``--updates 2`` into a folder of 1-update runs scored, and could ship, the old
-    ones under the new recipe's name). ``extra`` is the checkpoint's metadata (:func:`load_policy`)."""
-    fix = f"give another --out, or remove {path.parent} to train it anew"
+    ones under the new recipe's name). ``extra`` is the checkpoint's metadata (:func:`load_policy`); ``fix`` replaces
+    the refusal's advice."""
+    fix = fix or f"give another --out, or remove {path.parent} to train it anew"
     if sorted(extra.get("train_tasks", [])) != sorted(train_tasks):
         raise ValueError(f"{path} was trained on {sorted(extra.get('train_tasks', []))}, not on {sorted(train_tasks)}; "
                          f"{fix}")
@@ -488,6 +491,22 @@ def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: Train
         return _train_holding_the_lock(tables, holdout, out, cfg, resume, progress, announce)
 
 
+def _finished_run_without_state(path: Path, extra: Mapping[str, Any], cfg: TrainConfig) -> GRPOformerPolicy:
+    """``--resume`` of a finished run whose state.pt was removed (16 MB, the file a user deletes first): its policy.pt,
+    when it is the run asked for (training tasks, every setting, the number of updates), as a resume of a finished run
+    with its state returns it; a benchmark script that reruns its training commands then goes on (it stopped there).
+    Any other request is refused by name: with no state nothing can be continued, and resuming such a directory once
+    deleted policy.pt and trained from update 0 under the message of a run killed before its first state."""
+    fix = (f"{path.parent} holds a finished policy.pt but no state.pt to continue it from: give the settings it was "
+           f"trained with to use it as it is, give another --out, or remove {path.parent} to train again")
+    policy, saved = load_policy(path, cfg.device)
+    if saved.get("features", 1) != FEATURES_VERSION:
+        raise ValueError(f"{path} was trained on the policy's input features of version {saved.get('features', 1)}, "
+                         f"this version computes version {FEATURES_VERSION}; {fix}")
+    check_finished_run(path, saved, cfg, extra["train_tasks"], fix)
+    return policy.eval()
+
+
 def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[TabularObjective], out: Path,
                             cfg: TrainConfig, resume: bool, progress: bool,
                             announce: Callable[[], None] | None = None) -> GRPOformerPolicy:
@@ -501,10 +520,7 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
         check_resumable(st, extra, cfg.updates, state_path)
     earlier = [p for p in (state_path, out / "policy.pt") if p.exists()]
     if resume and st is None and (out / "policy.pt").exists():
-        # a finished run whose state.pt was removed (16 MB): resuming it deleted policy.pt and trained from update 0,
-        # printing the message of a run killed before its first state (found in review)
-        raise ValueError(f"{out} holds a finished policy.pt but no state.pt to continue it from, so --resume has "
-                         f"nothing to resume: use policy.pt as it is, give another --out, or remove {out} to train again")
+        return _finished_run_without_state(out / "policy.pt", extra, cfg)
     if st is not None and cfg_differs_in_arithmetic(st, cfg):
         warnings.warn(f"{state_path} was trained with threads={_saved(st, 'threads')}, device="
                       f"{_saved(st, 'device')!r}; this resume uses threads={cfg.threads}, device={cfg.device!r}: torch's "

@@ -127,17 +127,23 @@ def test_an_update_whose_state_subset_misses_the_widest_space_trains():
 
 def test_resume_of_a_finished_run_without_its_state_keeps_the_policy_and_names_the_choices(tmp_path, capsys):
     """A finished run whose 16 MB state.pt was removed: --resume deleted policy.pt, emptied the log and trained from
-    update 0 under the message of a run killed before its first state (found in review)."""
+    update 0 under the message of a run killed before its first state (found in review). Now the same request
+    returns the finished policy as it is (as a resume with its state does), and any other is refused by name."""
     from hpo_gym.cli import main
 
     kc1 = load_hpobench_nn("kc1")
     out = tmp_path / "run"
-    train([kc1], out, TrainConfig(**TINY), progress=False)
+    trained = train([kc1], out, TrainConfig(**TINY), progress=False)
     (out / "state.pt").unlink()
     policy, log = (out / "policy.pt").read_bytes(), (out / "log.csv").read_text()
-    with pytest.raises(ValueError, match=rf"{out} holds a finished policy.pt but no state.pt to continue it from, so "
-                                         "--resume has nothing to resume: use policy.pt as it is, give another --out"):
-        train([kc1], out, TrainConfig(**TINY), resume=True, progress=False)
+    again = train([kc1], out, TrainConfig(**TINY), resume=True, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), again.state_dict().values()))
+    for other, named in ((dict(updates=3), r"updates: 2 -> 3"), (dict(seed=1), r"seed: 0 -> 1")):
+        with pytest.raises(ValueError, match=rf"{out}/policy.pt was trained with other settings \({named}\); {out} "
+                                             "holds a finished policy.pt but no state.pt to continue it from"):
+            train([kc1], out, TrainConfig(**{**TINY, **other}), resume=True, progress=False)
+    with pytest.raises(ValueError, match=r"was trained on \['kc1'\], not on \['car', 'kc1'\]; .* no state.pt"):
+        train([kc1, load_hpobench_nn("car")], out, TrainConfig(**TINY), resume=True, progress=False)
     assert (out / "policy.pt").read_bytes() == policy and (out / "log.csv").read_text() == log
     # a state.pt whose log.csv is gone is continued, and the CLI no longer says it starts a new run
     fresh = tmp_path / "fresh"
