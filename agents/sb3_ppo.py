@@ -45,6 +45,10 @@ from hpo_gym.suites import as_task_id, names_with_task_id
 from hpo_gym.threads import torch_threads
 
 DEFAULT_TIMESTEPS = 20_000
+#: The longest default rollout per env (SB3's own default ``n_steps``); see :meth:`SB3PPOAgent.rollout_length`.
+MAX_DEFAULT_ROLLOUT = 2048
+#: The most memory PPO's rollout buffer may take before training is refused (its observations hold the whole history).
+MAX_ROLLOUT_BUFFER_BYTES = 4 * 2**30
 #: The model attribute that carries the training task names inside SB3's own zip (its ``data`` JSON):
 #: SB3 saves a model's plain attributes and ``PPO.load`` restores them, so the record cannot be separated
 #: from the weights, as a sidecar file could be when a zip is copied or renamed.
@@ -58,7 +62,9 @@ class SB3PPOAgent:
         total_timesteps: environment steps of training per ``fit`` (all training tasks together).
         budget: episode length used in training (default 50; a given ``model``'s own); the agent can run episodes up
             to this budget (shorter ones get their observation padded to the trained shape).
-        n_steps: rollout length per env between PPO updates (default 4 episodes of the trained budget).
+        n_steps: rollout length per env between PPO updates (default 4 episodes of the trained budget, at most
+            ``total_timesteps`` over the training envs and 2048: see :meth:`rollout_length`). SB3 trains whole
+            rollouts, so a given ``n_steps`` rounds ``total_timesteps`` up to a multiple of ``n_steps x n_envs``.
         model: an already trained ``stable_baselines3.PPO``: ``fit`` keeps it (no training) after checking
             that it was not trained on a task the fold holds out.
         trained_on: the task names ``model`` was trained on (``load`` reads them from the zip).
@@ -100,10 +106,17 @@ class SB3PPOAgent:
         that runs stored for a model are not reused after the file is replaced; None for a model trained by ``fit``."""
         return None if self._loaded_from is None else files_fingerprint([self._loaded_from])
 
-    @property
-    def n_steps(self) -> int:
-        """Rollout length per env: the one given, else 4 episodes of the (possibly re-set) trained budget."""
-        return self._n_steps if self._n_steps is not None else 4 * self.budget
+    def rollout_length(self, n_envs: int) -> int:
+        """Rollout length per env between PPO updates: the one given, else 4 episodes of the (possibly re-set) trained
+        budget, cut to what ``total_timesteps`` spreads over ``n_envs`` envs and to :data:`MAX_DEFAULT_ROLLOUT`.
+
+        Why cut: SB3 collects whole rollouts, so ``ppo:100`` at budget 200 on 2 tasks trained 1,600 steps (found in
+        review), and a rollout buffer of 4 episodes grows with the square of the budget (each observation holds the
+        whole history). PPO bootstraps across rollout ends, so a rollout shorter than an episode is sound. At least 2:
+        PPO normalizes advantages within a minibatch."""
+        if self._n_steps is not None:
+            return self._n_steps
+        return max(2, min(4 * self.budget, MAX_DEFAULT_ROLLOUT, -(-self.total_timesteps // n_envs)))
 
     # -- training ---------------------------------------------------------------------------------
     def make_training_env(self, train_objectives: Sequence[Objective]):
@@ -145,8 +158,10 @@ class SB3PPOAgent:
 
         vec_env = self.make_training_env(train_objectives)
         # minibatches of one env's rollout: divides the buffer (n_steps * n_envs) exactly
-        kwargs = {"n_steps": self.n_steps, "batch_size": self.n_steps, "verbose": 0, "device": "cpu", **self.ppo_kwargs}
+        n_steps = self.rollout_length(vec_env.num_envs)
+        kwargs = {"n_steps": n_steps, "batch_size": n_steps, "verbose": 0, "device": "cpu", **self.ppo_kwargs}
         try:
+            check_rollout_memory(vec_env, kwargs["n_steps"], self.budget)
             with torch_threads(1):  # a small MLP gains nothing from threads; on a busy machine they cost 20x
                 self.model = PPO("MultiInputPolicy", vec_env, seed=seed, **kwargs)
                 if not kwargs.get("verbose") and not kwargs.get("tensorboard_log"):
@@ -366,6 +381,19 @@ def _task_names(task: Any) -> set[str]:
     the fold's training tasks (found in review)."""
     task_id = as_task_id(task)
     return {str(task)} | (names_with_task_id(task_id) if task_id is not None else set())
+
+
+def check_rollout_memory(vec_env: Any, n_steps: int, budget: int) -> None:
+    """Refuse, by name, a rollout buffer larger than :data:`MAX_ROLLOUT_BUFFER_BYTES`: SB3 stores every observation of
+    a rollout as float32, and this env's observation holds ``budget x max_dims`` floats, so a budget as large as a
+    table (30,000) asked numpy for 215 GiB inside PPO's constructor (found in review)."""
+    floats = sum(int(np.prod(space.shape)) for space in vec_env.observation_space.spaces.values())
+    need = 4 * floats * n_steps * vec_env.num_envs
+    if need > MAX_ROLLOUT_BUFFER_BYTES:
+        raise ValueError(f"PPO's rollout buffer would take {need / 2**30:.1f} GiB ({n_steps} steps x {vec_env.num_envs} "
+                         f"envs x {floats:,} floats per observation at budget {budget}); the most is "
+                         f"{MAX_ROLLOUT_BUFFER_BYTES / 2**30:.0f} GiB: give a smaller budget, or a smaller n_steps "
+                         "(SB3PPOAgent(n_steps=...)), or fewer training tasks")
 
 
 def _budget_error(agent: SB3PPOAgent, budget: int) -> str:

@@ -14,11 +14,11 @@ from hpo_gym.episode import (
     action_space,
     box_action_to_unit,
     check_common_kwargs,
+    check_max_dims,
     check_reset_options,
     multidiscrete_action_to_config,
     observation_space,
     openml_task_id,
-    positive_count,
     reward_of,
 )
 from hpo_gym.objective import Objective, finite_evaluation
@@ -142,7 +142,7 @@ class HPOEnv(gym.Env):
         render_mode: str | None = None,
     ):
         self.budget, self.noise = check_common_kwargs(budget, reward, noise, render_mode, self.metadata["render_modes"])
-        self.max_dims = positive_count(max_dims, "max_dims")
+        self.max_dims = check_max_dims(max_dims, self.budget)
         self.render_mode = render_mode
         self.pool = resolve_task_pool(task, suite, backend, model, objective, metric, backend_options)
         self.action_type = action_type
@@ -156,6 +156,7 @@ class HPOEnv(gym.Env):
         self._warned_coarse_actions: set[str] = set()
         self._history = History(1, self.budget, self.max_dims)
         self.objective: Objective | None = None
+        self._openml_id = -1  # the current task's OpenML id (info's openml_task_id), set by reset
         self._needs_reset = True
         self._last_step: dict[str, Any] | None = None
 

@@ -29,6 +29,10 @@ SCORE_BOUND = float(np.finfo(np.float32).max)
 #: (6.4 MB at 100,000 with 16 dims, copied at each step); a budget of 10^11 failed deep inside as a 1.5 TiB
 #: MemoryError that the harness reported as the task failing to load (found in review).
 MAX_BUDGET = 100_000
+#: The most values one observation's history may hold, ``budget x max_dims``: the largest budget at the default 16
+#: dims. ``max_dims`` had no bound, and 10^6 copied 200 MB at every step while 10^9 failed inside ``gym.make`` as a
+#: 46.6 GiB MemoryError (found in review).
+MAX_OBSERVATION_VALUES = MAX_BUDGET * DEFAULT_MAX_DIMS
 
 
 def check_budget(budget: Any) -> int:
@@ -39,6 +43,18 @@ def check_budget(budget: Any) -> int:
         raise ValueError(f"budget={budget:,}: at most {MAX_BUDGET:,} evaluations per episode (each observation holds "
                          "the whole history, budget x max_dims values, copied at every step); use a smaller budget")
     return budget
+
+
+def check_max_dims(max_dims: Any, budget: int) -> int:
+    """``max_dims`` (the observation's padding of per-dimension arrays) as an int; ``ValueError`` unless it is a whole
+    number >= 1 whose history, ``budget x max_dims`` values, stays within :data:`MAX_OBSERVATION_VALUES`."""
+    max_dims = positive_count(max_dims, "max_dims")
+    if budget * max_dims > MAX_OBSERVATION_VALUES:
+        raise ValueError(f"budget x max_dims = {budget:,} x {max_dims:,} values in every observation; at most "
+                         f"{MAX_OBSERVATION_VALUES:,} (the observation holds the whole history, copied at every step): "
+                         f"use a smaller max_dims (it needs only the largest search space's number of hyperparameters; "
+                         f"default {DEFAULT_MAX_DIMS}) or a smaller budget")
+    return max_dims
 
 
 def is_whole_number(value: Any) -> TypeGuard[int | np.integer]:

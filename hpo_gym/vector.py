@@ -20,6 +20,7 @@ from hpo_gym.episode import (
     DEFAULT_MAX_DIMS,
     History,
     check_common_kwargs,
+    check_max_dims,
     check_reset_options,
     is_whole_number,
     numeric_action,
@@ -81,6 +82,10 @@ class HPOVectorEnv(VectorEnv):
         for obj in self.objectives:  # every row is snapped with the first task's grid and present cells
             if not isinstance(obj, TabularObjective) or obj.space != first.space or obj.grid_shape != first.grid_shape:
                 raise ValueError("the native vector env needs tabular tasks that share one grid; use vectorization_mode='sync'")
+            if obj.n_seeds != first.n_seeds:  # one seed draw per row over every task's seeds (np.stack below)
+                raise ValueError(f"the native vector env needs tables with one number of seeds, and task {obj.name!r} "
+                                 f"has {obj.n_seeds} where {first.name!r} has {first.n_seeds}; use "
+                                 "vectorization_mode='sync'")
             if not obj.complete or not _same_grid_values(obj, first):
                 raise ValueError(f"the native vector env needs complete tables on one grid of values, and task "
                                  f"{obj.name!r} {'lacks cells' if not obj.complete else 'has other grid values'} (its "
@@ -92,7 +97,7 @@ class HPOVectorEnv(VectorEnv):
                              "vectorization_mode='sync'")
         self.task_names = list(pool.names)
         self.num_envs = positive_count(num_envs, "num_envs")
-        max_dims = positive_count(max_dims, "max_dims")
+        max_dims = check_max_dims(max_dims, self.budget)
         self.reward_mode = reward
         self.space = first.space
         if len(self.space) > max_dims:

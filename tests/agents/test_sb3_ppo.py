@@ -362,3 +362,25 @@ def test_a_model_given_in_python_brings_its_budget_and_has_its_spaces_checked():
                n_steps=20, batch_size=20, device="cpu")
     with pytest.raises(ValueError, match="was trained with actions MultiDiscrete"):
         SB3PPOAgent(model=grid)
+
+
+def test_training_stops_at_the_steps_asked_for_and_a_rollout_buffer_too_large_is_refused_by_name():
+    """SB3 trains whole rollouts, and the default rollout was 4 episodes: ``total_timesteps=100`` at budget 200 on 2
+    tasks trained 1,600 steps, and a budget as large as a table asked numpy for 215 GiB (found in review)."""
+    import pandas as pd
+
+    from hpo_gym.suites import load_hpobench_nn
+    from hpo_gym.tabular import TabularObjective
+
+    rows = [{"C": C, "act": a, "acc": 0.5 + 0.1 * i + 0.01 * j}
+            for i, C in enumerate([0.1, 1.0]) for j, a in enumerate(["relu", "tanh", "x"])]
+    tiny = TabularObjective.from_dataframe(pd.DataFrame(rows), metric="acc", name="tiny")
+    agent = SB3PPOAgent(total_timesteps=100, budget=200)
+    assert agent.rollout_length(2) == 50 and agent.rollout_length(1) == 100 and agent.rollout_length(80) == 2
+    agent.fit([tiny, tiny], seed=0)
+    assert agent.model.num_timesteps == 100 and agent.model.n_steps == 50
+    assert SB3PPOAgent(budget=50).rollout_length(6) == 200  # the default's rollout: 4 episodes, as before
+    with pytest.raises(ValueError, match=r"PPO's rollout buffer would take \d+\.\d GiB \(2048 steps x 1 envs x "
+                                         r"[\d,]+ floats per observation at budget 30000\); the most is 4 GiB: give a "
+                                         r"smaller budget"):
+        SB3PPOAgent(budget=30_000).fit([load_hpobench_nn("kc1")], seed=0)

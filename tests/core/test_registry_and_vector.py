@@ -481,3 +481,39 @@ def test_a_sync_vector_env_batches_a_none_openml_id_and_int_scores_without_error
     *_, info = vec.step(vec.action_space.sample())
     assert info["score"].tolist() == [1.0, 0.3] and info["cost"].tolist() == [2.0, 2.7]
     vec.close()
+
+
+def test_native_vector_env_refuses_tables_with_other_seed_counts_and_the_sync_env_runs_them(monkeypatch):
+    """Two complete tables on one grid, with 2 and 3 seeds: the native env failed in np.stack with numpy's bare 'all
+    input arrays must have the same shape' (found in review), while HPOEnv and the sync vector env run them."""
+    from hpo_gym import suites
+    from hpo_gym.space import Ordinal, SearchSpace
+    from hpo_gym.tabular import TabularObjective
+
+    space = SearchSpace([Ordinal("a", [1, 2, 3])])
+    tables = {"t2": TabularObjective("t2", space, np.random.default_rng(0).random((3, 2))),
+              "t3": TabularObjective("t3", space, np.random.default_rng(1).random((3, 3)))}
+    monkeypatch.setitem(suites._SUITES, "test-seed-counts",
+                        suites.Suite("test-seed-counts", {t: None for t in tables}, tables.__getitem__, shared_space=space))
+    with pytest.raises(ValueError, match=r"one number of seeds, and task 't3' has 3 where 't2' has 2; use "
+                                         r"vectorization_mode='sync'"):
+        gym.make_vec("HPO-OpenML-v0", num_envs=2, suite="test-seed-counts", budget=2)
+    sync = gym.make_vec("HPO-OpenML-v0", num_envs=2, suite="test-seed-counts", budget=2, vectorization_mode="sync",
+                        noise=True)
+    sync.reset(seed=0)
+    assert np.isfinite(sync.step(np.array([[0.0], [1.0]]))[1]).all()
+    sync.close()
+
+
+def test_max_dims_is_bounded_with_the_budget_so_one_observation_stays_small():
+    """max_dims had no bound: 10^6 copied 200 MB per step and 10^9 failed inside gym.make as a 46.6 GiB MemoryError."""
+    from hpo_gym.episode import MAX_OBSERVATION_VALUES
+
+    for make in (lambda **kw: gym.make("HPO-OpenML-v0", task="kc1", **kw),
+                 lambda **kw: gym.make_vec("HPO-OpenML-v0", num_envs=2, task="kc1", **kw)):
+        with pytest.raises(ValueError, match=r"budget x max_dims = 50 x 1,000,000,000 values in every observation; at "
+                                             r"most 1,600,000 .*use a smaller max_dims"):
+            make(budget=50, max_dims=10**9)
+        env = make(budget=50, max_dims=MAX_OBSERVATION_VALUES // 50)  # the limit itself is allowed
+        assert env.observation_space["x"].shape[-1] == MAX_OBSERVATION_VALUES // 50
+        env.close()
