@@ -994,6 +994,7 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
         stop, abort = mp_ctx.Event(), mp_ctx.Event()
         # no `with`: its exit calls shutdown(wait=True), which would reset the cancel_futures of the shutdown below
         # before the pool's manager thread acted on it, so every queued run would still run after a Ctrl-C
+        jobs = min(jobs, len(units))  # a fork-started pool starts every worker at once: --jobs 1000 forked 1000
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp_ctx, initializer=_init_worker,
                                    initargs=(ctx, os.getpid(), ticks, stop, abort))
         pending: dict[Any, _Unit] = {}

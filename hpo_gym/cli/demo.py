@@ -48,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
                              f"task with no folds: run hpo-gym bench --agents {spec} --protocol kfold --out DIR, which "
                              "fits it per fold and scores it on the tasks each fold holds out")
     seeds = f"{args.seeds} seed{'s' * (args.seeds != 1)}"
+    processes = min(args.jobs, len(args.agents) * 8 * args.seeds)  # the benchmark starts no more than it has runs
     print(f"hpo-gym demo: {', '.join(args.agents)} on the {HPOBENCH_NN} suite (8 tasks), budget {args.budget}, "
-          f"{seeds}, {args.jobs} process{'es' * (args.jobs != 1)}")
+          f"{seeds}, {processes} process{'es' * (processes != 1)}")
     start = time.perf_counter()
     df = run_benchmark(args.agents, suite=HPOBENCH_NN, budget=args.budget, seeds=args.seeds, out=args.out,
                        jobs=args.jobs, resolve_agent=make_agent)

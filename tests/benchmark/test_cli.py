@@ -416,3 +416,20 @@ def test_a_benchmark_script_exits_1_for_a_task_that_could_not_load_as_hpo_gym_be
         return 0
 
     assert run_script(runs_failed, "rerun") == 1 and "1 runs failed (first: a on kc1 seed 0: boom)" in capsys.readouterr().err
+
+
+def test_demo_and_the_benchmark_start_no_more_processes_than_runs(capsys, monkeypatch):
+    """A fork-started pool starts every worker at once: ``--jobs 1000`` forked 1000 processes for 8 runs, and the
+    banner said 1000. The pool is the real one, spied on for the workers it is asked for."""
+    from hpo_gym.benchmark import runner
+
+    asked = []
+
+    class SpiedPool(runner.ProcessPoolExecutor):
+        def __init__(self, max_workers=None, **kwargs):
+            asked.append(max_workers)
+            super().__init__(max_workers=max_workers, **kwargs)
+
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", SpiedPool)
+    assert main(["demo", "--agents", "random", "--budget", "3", "--seeds", "1", "--jobs", "1000"]) == 0
+    assert "1 seed, 8 processes" in capsys.readouterr().out and asked and max(asked) <= 8
