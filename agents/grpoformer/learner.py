@@ -35,7 +35,7 @@ import dataclasses
 import hashlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,7 @@ from agents.grpoformer.policy import (
     mode_bins,
     history_bins,
 )
-from hpo_gym.episode import History
+from hpo_gym.episode import History, is_whole_number
 from hpo_gym.space import KIND_CODES
 from hpo_gym.tabular import TabularObjective
 
@@ -105,6 +105,9 @@ class LearnerConfig:
         settings the chosen mode would silently ignore."""
         if self.algo not in ("grpo", "reinforce", "ppo-critic"):
             raise ValueError(f"algo={self.algo!r}: use 'grpo', 'reinforce' or 'ppo-critic'")
+        for f in fields(self):  # 4.0 or 5.5 passed every range check and failed at the first rollout inside torch
+            if f.type in ("int", int) and not is_whole_number(getattr(self, f.name)):
+                raise ValueError(f"{f.name}={getattr(self, f.name)!r}: needs a whole number (default {f.default})")
         if self.reward not in ("improvement", "score"):
             raise ValueError(f"reward={self.reward!r}: use 'improvement' (gain of the best-so-far) or 'score'")
         for name in ("horizon", "episodes", "epochs", "minibatch", "kl_paths", "churn_probe_states", "buffer_states"):
@@ -354,11 +357,15 @@ def batch_advantages(rewards: np.ndarray, span: np.ndarray, eps: float = 1e-8) -
     it blows a group whose candidates differ by 1e-5 (late in an episode, within a table's seed noise) up to
     the same unit spread as a group that differs by half the task's range; one batch-wide std keeps every
     group's weight proportional to the regret at stake (as Dr. GRPO and REINFORCE++ argue for LLM tasks).
+
+    Centred in float64 with a flat group's advantages zero, as in :func:`group_advantages`: in float32 the mean of
+    equal rewards is off by an ulp, and in a batch of flat groups the batch std of those ulps is 0, so every action
+    got the same advantage of +-3 to +-12 (found in review).
     """
-    r = torch.as_tensor(np.asarray(rewards, dtype=np.float64) / np.asarray(span, dtype=np.float64)[:, None],
-                        dtype=torch.float32)
+    r = torch.as_tensor(np.asarray(rewards, dtype=np.float64) / np.asarray(span, dtype=np.float64)[:, None])
     a = r - r.mean(-1, keepdim=True)
-    return a / (a.std(unbiased=False) + eps)
+    a = torch.where(r.amax(-1, keepdim=True) == r.amin(-1, keepdim=True), torch.zeros_like(a), a)
+    return (a / (a.std(unbiased=False) + eps)).to(torch.float32)
 
 
 def score_span(objective: TabularObjective) -> float:

@@ -35,6 +35,18 @@ def test_hand_case_keeps_the_size_of_each_groups_stake():
     assert float(a.std(unbiased=False)) == pytest.approx(1.0, rel=1e-4)  # unit spread over the batch
 
 
+def test_a_batch_of_flat_groups_teaches_nothing_even_at_scores_float32_cannot_hold():
+    """In float32 the mean of eight 0.97s is off by an ulp; with every group flat the batch std of those ulps was 0,
+    and every action got the same advantage of +-3 to +-12 (found in review). Centred in float64, flat is zero."""
+    for value in (0.97, 0.8123, 0.3):
+        assert batch_advantages(np.full((4, 8), value), np.ones(4)).abs().max() == 0
+    rewards = np.array([[0.81, 0.81 + 1e-4, 0.83], [0.5, 0.5, 0.5]])
+    a = batch_advantages(rewards, np.full(2, 0.05))
+    r = rewards / 0.05
+    expected = (r - r.mean(1, keepdims=True)) / (r - r.mean(1, keepdims=True)).std()
+    np.testing.assert_allclose(a.numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
 def test_span_puts_tasks_in_the_metrics_units(tables):
     """The same raw gain on a task with twice the score span is half the normalized-regret gain."""
     a = batch_advantages(np.array([[0.0, 0.1], [0.0, 0.1]]), np.array([1.0, 2.0]))

@@ -103,6 +103,29 @@ def test_pcr_term_zero_for_identical_policies_and_positive_otherwise():
     assert other["pcr"] > 1e-4
 
 
+def test_the_pcr_and_reference_kls_run_in_the_directions_the_objective_states():
+    """PCR is KL(snapshot || current) and the reference term KL(current || reference), as grpo_pcr_loss's docstring
+    says; the PCR tests above hold for either direction, and swapping both passed every test (found in review). Two
+    untrained policies are asymmetric enough that KL(p || q) and KL(q || p) differ by far more than round-off."""
+    torch.manual_seed(0)
+    _, f = _mixed_state()
+    p1, p2 = GRPOformerPolicy(), GRPOformerPolicy()
+    with torch.no_grad():
+        l1, l2 = p1(f), p2(f)
+        actions = sample_bins(l1, 4, torch.Generator().manual_seed(0))
+        old, adv = log_prob(l1, actions, f), torch.zeros(1, 4)
+        frozen = p2.action_logp(f, actions)
+        cfg = LearnerConfig(pcr_lambda=1.0, kl_beta=0.5, ent_coef=0.0)
+        _, stats = grpo_pcr_loss(p1, f, actions, old, adv, cfg, ref_f=f, ref_actions=actions[:, :1],
+                                 snap_ref_logp=l2[:, None], frozen_logp=frozen)
+        forward, backward = kl(l2, l1, f).item(), kl(l1, l2, f).item()
+        current = p1.action_logp(f, actions)
+        ref_forward, ref_backward = kl(current, frozen, f).mean().item(), kl(frozen, current, f).mean().item()
+    assert abs(forward - backward) > 1e-3 * forward and abs(ref_forward - ref_backward) > 1e-3 * ref_forward
+    assert stats["pcr"] == pytest.approx(forward, rel=1e-5)  # KL(snapshot || current)
+    assert stats["kl_ref"] == pytest.approx(ref_forward, rel=1e-5)  # KL(current || reference)
+
+
 def test_the_pcr_term_enters_the_loss_and_its_gradient():
     """Found in review: the PCR test read only the reported stats["pcr"]; deleting the term from the loss, or detaching
     it, passed every GRPOformer test. The loss with lambda = 1 exceeds the loss with lambda = 0 by exactly the term,

@@ -61,6 +61,10 @@ REFUSED = {
     "design as long as the default episode": ({"warm_start": 50}, "warm_start="),
     "design as long as the episode": ({"warm_start": 4, "horizon": 4}, "warm_start="),
     "design with trajectory groups": ({"warm_start": 2, "group_mode": "trajectory"}, "warm_start="),
+    # counts that are no whole numbers passed every range check and failed at the first rollout inside torch
+    "a fractional group": ({"group_size": 4.0}, r"group_size=4.0: needs a whole number \(default 8\)"),
+    "a fractional horizon": ({"horizon": 5.5}, r"horizon=5.5: needs a whole number \(default 50\)"),
+    "a bool count": ({"episodes": True}, r"episodes=True: needs a whole number \(default 8\)"),
 }
 
 
