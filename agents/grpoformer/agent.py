@@ -242,6 +242,8 @@ class GRPOformerAgent:
         self.meta: dict[str, Any] = {}
         self._fast: FastPolicy | None = None
         self._fast_src: torch.nn.Module | None = None
+        self._fast_weights: list[torch.Tensor] = []  # the policy's tensors the twin was built from
+        self._fast_versions: tuple[int, ...] = ()  # and their version counters then
         if not self.per_fold and (checkpoint or SHIPPED_CHECKPOINT.exists()):  # else: fit() must provide one (k-fold use)
             self.policy, self.meta = load_policy(self.checkpoint, device)
         self._space: SearchSpace | None = None
@@ -313,9 +315,11 @@ class GRPOformerAgent:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """An agent pickled before ``select`` existed (a fitted agent in a result directory's cache) played the
-        first-new rule: it keeps playing it, rather than failing every run on the missing attributes."""
+        first-new rule: it keeps playing it, rather than failing every run on the missing attributes. The NumPy twin
+        is rebuilt from the unpickled weights on first use (their version counters start anew)."""
         self.__dict__.update({"select": "first-new", "select_gamma": SELECT_GAMMA, "select_bandwidth": SELECT_BANDWIDTH,
                               "select_after": SELECT_AFTER}, **state)
+        self._fast, self._fast_src, self._fast_weights, self._fast_versions = None, None, [], ()
 
     def _files_fingerprint(self) -> str:
         if self.given_checkpoint is None:
@@ -446,12 +450,20 @@ class GRPOformerAgent:
                 **{k: np.asarray(observation[k])[:width] for k in ("dim_kind", "dim_choices", "dim_log")}}
 
     def fast_policy(self) -> FastPolicy:
-        """The NumPy inference twin of ``self.policy`` (rebuilt whenever ``self.policy`` is replaced)."""
-        if self._fast is None or self._fast_src is not self.policy:
-            if self.policy is None:
-                raise RuntimeError("no GRPOformer policy loaded: give a checkpoint or call fit(train_objectives) first")
-            self._fast, self._fast_src = FastPolicy(self.policy), self.policy
+        """The NumPy inference twin of ``self.policy``, rebuilt whenever ``self.policy`` is replaced or its weights
+        change in place (``load_state_dict``, an optimizer step: each bumps the tensors' version counters), so the
+        fast and torch paths always play the same weights."""
+        if self.policy is None:
+            raise RuntimeError("no GRPOformer policy loaded: give a checkpoint or call fit(train_objectives) first")
+        if self._fast is None or self._fast_src is not self.policy or self._fast_versions != self._weight_versions():
+            weights = list(itertools.chain(self.policy.parameters(), self.policy.buffers()))  # walked once: 160 us
+            self._fast, self._fast_src, self._fast_weights = FastPolicy(self.policy), self.policy, weights
+            self._fast_versions = self._weight_versions()
         return self._fast
+
+    def _weight_versions(self) -> tuple[int, ...]:
+        """The version counters of the weights the NumPy twin was built from (each in-place change bumps its own)."""
+        return tuple(t._version for t in self._fast_weights)
 
     def _act_fast(self, observation: Mapping[str, np.ndarray]) -> np.ndarray:
         """:meth:`_act_torch` step for step, with the distribution from :class:`FastPolicy`."""

@@ -44,6 +44,7 @@ from agents.grpoformer.policy import (
     MAX_BINS,
     MAX_DIMS,
     GRPOformerPolicy,
+    check_observation_widths,
 )
 
 _F32 = np.float32
@@ -123,7 +124,9 @@ class FastPolicy:
     """
 
     def __init__(self, policy: GRPOformerPolicy):
-        sd = {k: v.detach().cpu().to(torch.float32).numpy() for k, v in policy.state_dict().items()}
+        # copies: for CPU float32 weights .numpy() is a view, so a later in-place change (load_state_dict, an optimizer
+        # step) reached some arrays and not the transposed or folded ones: a mix of two policies (found in review)
+        sd = {k: v.detach().cpu().to(torch.float32).numpy().copy() for k, v in policy.state_dict().items()}
         cfg = policy.config
         self.d = cfg.d_model
         self.n_heads = cfg.n_heads
@@ -337,6 +340,7 @@ class FastPolicy:
         choices = np.asarray(obs["dim_choices"], dtype=_F32)
         logf = np.asarray(obs["dim_log"], dtype=_F32)
         Dobs = kind.shape[0]
+        check_observation_widths(np.shape(obs["x"])[-1], kind, choices, logf)
         if Dobs > MAX_DIMS:
             raise ValueError(f"GRPOformer handles at most {MAX_DIMS} hyperparameters, the observation has {Dobs} slots")
         if Dobs < MAX_DIMS:

@@ -88,6 +88,9 @@ class PolicyConfig:
     n_layers: int = 2
     d_ff: int = 96
     head_hidden: int = 48
+    # > 0 biases GRPO + PCR a little: rollouts and the PCR snapshot are computed without dropout, the loss with it, so
+    # the ratio is not 1 and the PCR term not 0 at the behaviour policy (PCR 1.7e-4 before any step at 0.2, 2e-9 at 0);
+    # every shipped and measured recipe uses 0
     dropout: float = 0.0
     autoregressive: bool = False   # condition each dimension on the values chosen for the earlier ones
 
@@ -154,6 +157,17 @@ def average_rank(y: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return below.float() + (tied.float() - 1.0) / 2.0
 
 
+def check_observation_widths(x_width: int, dim_kind: Any, dim_choices: Any, dim_log: Any) -> None:
+    """Refuse, by name, an observation whose configurations ``x`` and per-dimension descriptors have other widths:
+    the torch path padded the descriptors by x's width and failed in ``torch.cat`` naming neither input, while the
+    NumPy fast path padded each by its own and played it (found in review). The env gives all four ``max_dims``."""
+    widths = {k: np.shape(v)[-1] for k, v in (("dim_kind", dim_kind), ("dim_choices", dim_choices), ("dim_log", dim_log))}
+    if any(w != x_width for w in widths.values()):
+        raise ValueError(f"the observation's x has {x_width} columns (one per hyperparameter slot) but its "
+                         f"{', '.join(f'{k} has {w}' for k, w in widths.items())}: give them one width, as the env does "
+                         "(max_dims)")
+
+
 def featurize(x, y, mask, step_fraction, dim_kind, dim_choices, dim_log, device: str | torch.device = "cpu") -> Features:
     """Build policy inputs from observation arrays (batched: ``x`` (N, T, Dmax), ``y``/``mask`` (N, T),
     ``step_fraction`` (N,) or (N, 1), ``dim_*`` (N, Dmax)). The same function serves the env's observations
@@ -168,6 +182,7 @@ def featurize(x, y, mask, step_fraction, dim_kind, dim_choices, dim_log, device:
     choices = torch.as_tensor(np.asarray(dim_choices, dtype=np.float32), device=device)
     logf = torch.as_tensor(np.asarray(dim_log, dtype=np.float32), device=device)
     N, T, Dobs = x.shape
+    check_observation_widths(Dobs, kind, choices, logf)
     if Dobs > MAX_DIMS:
         raise ValueError(f"GRPOformer handles at most {MAX_DIMS} hyperparameters, the observation has {Dobs} slots")
     if Dobs < MAX_DIMS:  # pad to the fixed slot layout of the trial token

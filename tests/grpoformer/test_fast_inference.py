@@ -141,6 +141,25 @@ def test_fast_path_follows_a_replaced_policy():
     _assert_same(agent.policy, agent.fast_policy(), obs)
 
 
+def test_fast_path_follows_weights_changed_in_place_and_shares_no_memory_with_them():
+    """``agent.policy.load_state_dict(...)`` (or an optimizer step) changes the weights in place: the twin aliased six
+    of the live arrays and was not rebuilt, so it sampled from a mix of the old and new weights (found in review)."""
+    torch.manual_seed(0)
+    agent = GRPOformerAgent(fast=True)
+    agent.policy = GRPOformerPolicy().eval()
+    agent.reset(MIXED, seed=0)
+    obs = _obs(MIXED, 7)
+    agent.act(obs)  # builds the twin
+    built = agent.fast_policy()
+    before, _ = built.log_probs(obs)
+    torch.manual_seed(1)
+    agent.policy.load_state_dict(GRPOformerPolicy().state_dict())
+    np.testing.assert_array_equal(built.log_probs(obs)[0], before)  # the old twin kept its own copy of every weight
+    agent.act(obs)
+    assert agent.fast_policy() is not built
+    _assert_same(agent.policy, agent.fast_policy(), obs)
+
+
 def test_fast_path_keeps_only_filled_slots_when_they_are_not_first():
     """The env fills slots in order; if a caller's are scattered, the fast path featurizes just the filled ones."""
     policy = _policies()[0]
@@ -213,3 +232,17 @@ def test_the_rank_feature_is_the_average_rank_and_ignores_the_padding():
         sc = fast._space_cache(obs["dim_kind"], obs["dim_choices"].astype(np.float32), obs["dim_log"].astype(np.float32))
         fast_trial = fast._history(obs, sc, n)[0]
         np.testing.assert_allclose(fast_trial[:, rank_column], expected, rtol=0, atol=1e-6)
+
+
+def test_both_paths_refuse_an_observation_whose_descriptor_has_another_width_by_name():
+    """x with the space's 3 columns and descriptors padded to 16 (or the other way round): the torch path failed in
+    torch.cat naming neither input, while the fast path played it (found in review)."""
+    policy = GRPOformerPolicy().eval()
+    obs = _obs(MIXED, 5)
+    d = len(MIXED)
+    for bad in ({**obs, "x": np.asarray(obs["x"])[:, :d]},
+                {**obs, **{k: np.asarray(obs[k])[:d] for k in ("dim_kind", "dim_choices", "dim_log")}}):
+        for play in (lambda o: policy(featurize_observations(o)), lambda o: FastPolicy(policy).log_probs(o)):
+            with pytest.raises(ValueError, match=r"the observation's x has \d+ columns .* but its dim_kind has \d+, "
+                                                 r"dim_choices has \d+, dim_log has \d+: give them one width"):
+                play(bad)
