@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from hpo_gym.benchmark import ResultStore  # noqa: E402
 from hpo_gym.benchmark.metrics import paired_ratio_bootstrap, regret_by_run, run_budget  # noqa: E402
-from hpo_gym.cli import positive_int, run_script  # noqa: E402
+from hpo_gym.cli import directory, positive_int, run_script  # noqa: E402
 
 
 def simulated_benchmark(runs: pd.DataFrame, n_seeds: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -85,7 +85,7 @@ def coverage(df: pd.DataFrame, agent: str, reference: str, seed_counts: list[int
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bench", type=Path, default=ROOT / "runs" / "grpoformer_vs_tpe" / "bench",
+    ap.add_argument("--bench", type=directory, default=ROOT / "runs" / "grpoformer_vs_tpe" / "bench",
                     help="a benchmark directory (default: the GRPOformer protocol's, runs/grpoformer_vs_tpe/bench)")
     ap.add_argument("--agent", default="grpoformer")
     ap.add_argument("--reference", default="tpe")

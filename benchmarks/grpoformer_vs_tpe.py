@@ -58,7 +58,7 @@ from hpo_gym.benchmark.metrics import (  # noqa: E402
     per_task_table, regret_at, require_finished_runs, run_budget, wins_over)
 from hpo_gym.benchmark.plots import plot_regret_vs_floor, save_figure  # noqa: E402
 from hpo_gym.benchmark.report import json_value, markdown_report, ratio_comparison  # noqa: E402
-from hpo_gym.cli import directory, episode_budget, name_list, positive_int, refuse_ignored, run_script  # noqa: E402
+from hpo_gym.cli import directory, episode_budget, file_path, name_list, positive_int, refuse_ignored, run_script  # noqa: E402
 from hpo_gym.episode import repeated  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=positive_int, default=1, help="parallel benchmark workers (default 1)")
     ap.add_argument("--updates", type=positive_int, default=None, help="training updates per fold (default TrainConfig)")
     ap.add_argument("--ship", action="store_true", help="copy fold checkpoints into agents/grpoformer/checkpoints/folds")
-    ap.add_argument("--floor-plot", default=None,
+    ap.add_argument("--floor-plot", type=file_path, default=None,
                     help="where to draw per-task regret against the suite's floor (default OUT/regret_vs_floor.png)")
     ap.add_argument("--ablations", action="store_true", help="also run the no-PCR / REINFORCE / PPO-critic ablations")
     ap.add_argument("--ablation-seeds", type=positive_int, default=3, help="training seeds per ablation variant (default 3)")
@@ -451,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=out / "bench", jobs=args.jobs,
                            protocol="kfold", folds=4, resolve_agent=make_agent, retry_failed=True)
         require_finished_runs(df, out / "bench")  # the ratios and ranks compare agents run for run
-        text, summary = protocol_report(df, facts, Path(args.floor_plot) if args.floor_plot else out / "regret_vs_floor.png")
+        text, summary = protocol_report(df, facts, args.floor_plot or out / "regret_vs_floor.png")
         line, summary["insample_reference"] = insample_line(
             insample_reference(out, args.budget, args.seeds, args.jobs), summary[f"regret@{args.budget}"]["tpe"])
         text += "\n" + line

@@ -39,7 +39,7 @@ from agents.portfolio import build_portfolio, greedy_order, normalized_scores
 from agents.registry import make_agent
 from hpo_gym.benchmark import kfold_splits
 from hpo_gym.benchmark.runner import trained_on
-from hpo_gym.cli import episode_budget, name_list, positive_int, refuse_ignored, run_script
+from hpo_gym.cli import directory, episode_budget, file_path, name_list, positive_int, refuse_ignored, run_script
 from hpo_gym.env import HPOEnv
 from hpo_gym.episode import repeated
 from hpo_gym.suites import HPOBENCH_NN, HPOBENCH_NN_TASKS, load_hpobench_nn
@@ -113,7 +113,8 @@ def compare_rules(budget: int) -> None:
         print(f"{name:<32}" + "".join(f"{v:>12.4f}" for v in row))
 
 
-def plot_mean_regret(store: str, path: str, agents: list[str] | None = None, per_task: str | None = None) -> None:
+def plot_mean_regret(store: str | Path, path: str | Path, agents: list[str] | None = None,
+                     per_task: str | Path | None = None) -> None:
     """Mean over tasks of the per-task mean regret curves of a ``hpo-gym bench`` result directory, log scale.
 
     ``per_task``: also write the harness's one-panel-per-task plot of the same agents there.
@@ -160,7 +161,7 @@ def plot_mean_regret(store: str, path: str, agents: list[str] | None = None, per
     ax.legend(frameon=False)
     fig.tight_layout()
     print(f"wrote {save_figure(fig, path)}")
-    if per_task:
+    if per_task is not None:
         print(f"wrote {plot_regret_per_task(df, per_task)}")
 
 
@@ -171,20 +172,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=len(HPOBENCH_NN_TASKS), help="default: leave-one-task-out")
     parser.add_argument("--budget", type=episode_budget, default=50, help="evaluations per run (default 50)")
     parser.add_argument("--seeds", type=positive_int, default=10, help="seeds per held-out task (default 10)")
-    parser.add_argument("--plot-store", help="a `hpo-gym bench --out` directory to plot instead of running")
-    parser.add_argument("--plot", default=None, help="PNG path for --plot-store (default DIR/transfer_regret.png)")
-    parser.add_argument("--plot-per-task", default=None, help="with --plot-store: also the harness's per-task plot here")
+    parser.add_argument("--plot-store", type=directory, default=None,
+                        help="a `hpo-gym bench --out` directory to plot instead of running")
+    parser.add_argument("--plot", type=file_path, default=None,
+                        help="PNG path for --plot-store (default DIR/transfer_regret.png)")
+    parser.add_argument("--plot-per-task", type=file_path, default=None,
+                        help="with --plot-store: also the harness's per-task plot here")
     parser.add_argument("--compare-rules", action="store_true", help="closed-form regret of alternative portfolio rules")
     args = parser.parse_args(argv)
     if args.compare_rules:  # closed form over the tables, leave-one-task-out and 4-fold both
         refuse_ignored(parser, args, "--compare-rules", ("agents", "folds", "seeds", "plot_store", "plot", "plot_per_task"))
         compare_rules(args.budget)
         return 0
-    if (args.plot or args.plot_per_task) and not args.plot_store:
+    if (args.plot is not None or args.plot_per_task is not None) and args.plot_store is None:
         parser.error("--plot and --plot-per-task draw a result directory: give it with --plot-store DIR")
-    if args.plot_store:  # draws what the directory holds
+    if args.plot_store is not None:  # draws what the directory holds
         refuse_ignored(parser, args, "--plot-store", ("folds", "budget", "seeds"))
-        png = args.plot or str(Path(args.plot_store) / "transfer_regret.png")
+        png = args.plot or args.plot_store / "transfer_regret.png"
         plot_mean_regret(args.plot_store, png, args.agents, args.plot_per_task)
         return 0
 
@@ -233,9 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{spec:<16}" + "".join(f"{mean[m - 1]:>9.4f}" for m in marks) + f"{ratio:>13}")
     if peer_last <= 0:
         print(f"(x {PEER}: '-', since {PEER}'s mean regret@{args.budget} is 0 and a ratio to it is undefined)")
-    reference = np.mean(closed_form, axis=0)
-    print(f"{'(closed form)':<16}" + "".join(f"{reference[m - 1]:>9.4f}" for m in marks))
-    if "portfolio" in curves:
+    if "portfolio" in curves:  # the portfolio's regret without the env, as a cross-check of its env runs
+        reference = np.mean(closed_form, axis=0)
+        print(f"{'(closed form)':<16}" + "".join(f"{reference[m - 1]:>9.4f}" for m in marks))
+        print("(closed form): the portfolio's regret computed from the tables without the env; its env row must match")
         env_curve = np.mean(curves["portfolio"], axis=0)
         if not np.allclose(env_curve, reference, atol=1e-12):
             print("MISMATCH: the portfolio's env run differs from its closed-form regret", file=sys.stderr)

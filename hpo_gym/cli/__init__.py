@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 #: One module per subcommand group; each defines ``register(subparsers) -> None``.
 COMMAND_MODULES: list[str] = [
@@ -98,6 +99,30 @@ def directory(text: str) -> Path:
     # `--out=~/x` reaches us unexpanded (the shell expands no ~ after '='): a literal ./~ took the manifest while
     # pandas expanded it for the shards, so no such bench could finish (found in review)
     return Path(text).expanduser()
+
+
+def file_path(text: str) -> Path:
+    """An argparse type for a file to write (a figure, a report): refused when empty or blank, as :func:`directory`
+    is (``--plot "$PNG"`` with ``PNG`` unset silently fell back to a default path, or drew nothing), and with ``~``
+    expanded (``--floor-plot=~/x.png`` wrote into a literal ``./~`` folder; found in review)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path names no file; give one, e.g. results/regret.png")
+    return Path(text).expanduser()
+
+
+class GivenOnce(argparse.Action):
+    """``store`` that refuses the option given twice. Why: argparse keeps the last value without a word, and an option
+    that applies to every repeated ``--compare`` was read per pair (``--compare a:tpe --threshold 0.5 --compare
+    a:portfolio --threshold 1`` reported the first pair's share at 1; found in review)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        seen = f"_given_{self.dest}"
+        if getattr(namespace, seen, False):
+            parser.error(f"{option_string} given twice ({getattr(namespace, self.dest)}, then {values}): one value "
+                         "applies to the whole command; give it once (run the command again for another value)")
+        setattr(namespace, seen, True)
+        setattr(namespace, self.dest, values)
 
 
 def positive_seconds(text: str) -> float:

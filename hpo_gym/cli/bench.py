@@ -16,7 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpo_gym.cli import (EXIT_FAILED, WORKER_DIED, directory, episode_budget, finite_float,
+from hpo_gym.cli import (EXIT_FAILED, WORKER_DIED, GivenOnce, directory, episode_budget, finite_float,
                          import_from_working_directory, name_list, positive_int)
 from hpo_gym.episode import repeated
 from hpo_gym.suites import HPOBENCH_NN, suite_names
@@ -75,10 +75,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--compare", action="append", default=[], metavar="AGENT:REFERENCE",
                    help="also print AGENT's mean regret at the budget over REFERENCE's with a 95%% paired bootstrap "
                         "interval (repeatable; e.g. --compare myagent:tpe)")
-    r.add_argument("--at", type=positive_int, default=None, metavar="B",
-                   help="compare at B evaluations instead of the whole budget (e.g. --at 25)")
-    r.add_argument("--threshold", type=finite_float, default=None, metavar="R",
-                   help="also print the share of bootstrap resamples whose ratio is at or below R (e.g. a target: 0.5)")
+    r.add_argument("--at", type=positive_int, default=None, metavar="B", action=GivenOnce,
+                   help="compare at B evaluations instead of the whole budget (e.g. --at 25; once, for every --compare)")
+    r.add_argument("--threshold", type=finite_float, default=None, metavar="R", action=GivenOnce,
+                   help="also print the share of bootstrap resamples whose ratio is at or below R (e.g. a target: 0.5; "
+                        "once, for every --compare)")
     r.set_defaults(func=run_report)
 
 

@@ -180,6 +180,10 @@ def test_demo_refuses_an_agent_that_must_be_fitted_first_before_its_banner_and_n
                                            (["train-grpoformer", "--out", "x", "--seed", "-1"], "--seed: -1 is not >= 0"),
                                            (["report", "x", "--threshold", "nan"], "--threshold: 'nan' is not a finite number"),
                                            (["report", "x", "--threshold", "half"], "--threshold: 'half' is not a number"),
+                                           # the last value silently applied to every --compare, the first pair's too
+                                           (["report", "x", "--compare", "a:b", "--threshold", "0.5", "--compare", "a:c",
+                                             "--threshold", "1"], "--threshold given twice (0.5, then 1.0): one value"),
+                                           (["report", "x", "--at", "5", "--at", "9"], "--at given twice (5, then 9)"),
                                            (["report", "x", "--no-plots", "--plots", "p"],
                                             "argument --plots: not allowed with argument --no-plots"),
                                            # an unset shell variable (--out "$OUT") was the working directory

@@ -145,11 +145,18 @@ def test_transfer_baselines_refuses_options_its_mode_would_ignore(argv, message,
     # an empty --out wrote into the working directory
     ("grpoformer_online", ["--out", ""], "argument --out: an empty path names no directory"),
     ("grpoformer_vs_tpe", ["--out", " "], "argument --out: an empty path names no directory"),
+    # an empty --plot-store ran the whole leave-one-task-out benchmark instead of drawing; an empty --plot or
+    # --floor-plot fell back to the default path, and an empty --plot-per-task drew nothing
+    ("transfer_baselines", ["--plot-store", ""], "argument --plot-store: an empty path names no directory"),
+    ("transfer_baselines", ["--plot-store", "D", "--plot", ""], "argument --plot: an empty path names no file"),
+    ("transfer_baselines", ["--plot-store", "D", "--plot-per-task", " "], "argument --plot-per-task: an empty path"),
+    ("grpoformer_vs_tpe", ["--floor-plot", ""], "argument --floor-plot: an empty path names no file"),
+    ("bootstrap_coverage", ["--bench", ""], "argument --bench: an empty path names no directory"),
     # the same agent twice failed with pandas' "truth value of a Series is ambiguous"
     ("bootstrap_coverage", ["--agent", "tpe", "--reference", "tpe"], None),
 ])
 def test_the_scripts_refuse_empty_lists_and_paths_with_the_fix(script, argv, message, capsys, tmp_path, monkeypatch):
-    if script == "bootstrap_coverage":  # a real benchmark directory, so that the refusal is the agents' one
+    if script == "bootstrap_coverage" and message is None:  # a real benchmark directory: the refusal is the agents' one
         from hpo_gym.benchmark import run_benchmark
         from agents.registry import make_agent
 
@@ -166,8 +173,11 @@ def test_a_directory_argument_expands_a_tilde(monkeypatch, tmp_path):
     """`--out=~/x` reaches the program unexpanded: a literal ./~ took the manifest while pandas put the shards in ~."""
     from hpo_gym.cli import directory
 
+    from hpo_gym.cli import file_path
+
     monkeypatch.setenv("HOME", str(tmp_path))
     assert directory("~/bench") == tmp_path / "bench"
+    assert file_path("~/plots/floor.png") == tmp_path / "plots" / "floor.png"  # --floor-plot=~/x.png wrote ./~/x.png
 
 
 def test_the_start_stage_keeps_the_default_under_its_grid_name_and_plays_each_start():
