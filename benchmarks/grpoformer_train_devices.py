@@ -25,7 +25,7 @@ import torch
 
 from agents.grpoformer.train import TrainConfig, check_device, train
 from hpo_gym.benchmark import kfold_splits
-from hpo_gym.cli import name_list, positive_int, run_script
+from hpo_gym.cli import file_path, name_list, positive_int, run_script
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
 
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--updates", type=positive_int, default=20)
     parser.add_argument("--fold", type=int, default=0, choices=range(4))
     parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (the CLI's default is 1)")
-    parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--json", type=file_path, default=None, help="also write the rows to this file")
     args = parser.parse_args(argv)
     devices = ["cpu"] + [d for d in args.devices if d != "cpu"]
     for device in devices:  # before any timing: a device this torch cannot use would fail after the CPU pass
@@ -62,10 +62,10 @@ def main(argv: list[str] | None = None) -> int:
             check_device(device, "--devices")
         except ValueError as e:
             parser.error(str(e))
-    if args.json and not Path(args.json).resolve().parent.is_dir():  # it failed with a traceback after all the timing
+    if args.json is not None and not args.json.resolve().parent.is_dir():  # it failed with a traceback after all the timing
         parser.error(f"--json {args.json}: its folder does not exist; create it or give another path")
-    if args.json and Path(args.json).is_dir():  # likewise, after all the timing (found in review)
-        parser.error(f"--json {args.json} is a directory; give a file path, e.g. {Path(args.json) / 'devices.json'}")
+    if args.json is not None and args.json.is_dir():  # likewise, after all the timing (found in review)
+        parser.error(f"--json {args.json} is a directory; give a file path, e.g. {args.json / 'devices.json'}")
     rows = []
     for device in devices:
         rows.append(time_training(device, args.updates, args.fold, args.threads))
@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows[1:]:
         print(f"{r['device']}: {r['speed_vs_cpu']}x the CPU's updates per second "
               f"(150-update fold: {150 * r['s_per_update'] / 60:.1f} min vs {150 * cpu / 60:.1f} min on CPU)")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=2))
     return 0
 
 

@@ -106,7 +106,7 @@ def file_path(text: str) -> Path:
     is (``--plot "$PNG"`` with ``PNG`` unset silently fell back to a default path, or drew nothing), and with ``~``
     expanded (``--floor-plot=~/x.png`` wrote into a literal ``./~`` folder; found in review)."""
     if not text.strip():
-        raise argparse.ArgumentTypeError("an empty path names no file; give one, e.g. results/regret.png")
+        raise argparse.ArgumentTypeError("an empty path names no file; give the file's path, e.g. results/regret.png")
     return Path(text).expanduser()
 
 
