@@ -358,3 +358,66 @@ def test_a_comparison_over_few_seeds_says_its_interval_is_too_narrow():
         df = paired_frame({"ref": ref, "x": {k: v * rng.uniform(0.3, 0.9) for k, v in ref.items()}})
         ci = paired_ratio_bootstrap(df, "x", "ref", n_boot=300)
         assert np.isfinite(ci["low"]) and (f"only {n_seeds} seeds on some task" in ci.get("note", "")) == warned
+
+
+# Found by mutation testing: each test below fails when the rule it names is changed in metrics.py (mean -> median,
+# unpaired resampling, run- instead of task-weighting, ...), which the tests above, with 2 seeds per task and equal seed
+# sets, could not tell apart.
+
+def test_task_means_are_means_over_seeds_not_medians():
+    """With 2 seeds per task a median equals the mean; 3 skewed seeds tell them apart in the per-task table, MnP and
+    BtR (x at 0.2 beats random's mean 0.3, but not its median 0.1)."""
+    final = {("A", s): {"random": r, "x": 0.2} for s, r in enumerate([0.0, 0.1, 0.8])}
+    df = steps_frame(final)
+    assert per_task_table(df).loc["A", "random"] == pytest.approx(0.3)
+    table = summary_table(df)
+    assert table.loc["random", "MnP"] == pytest.approx(0.7) and table.loc["x", "BtR"] == 1.0
+
+
+def test_the_per_task_bootstrap_keeps_each_run_paired_with_the_references():
+    """Tasks with other seed sets take the per-task path; an agent at exactly half the reference on every run has the
+    ratio 0.5 in every resample only while each resampled run keeps its reference (an unpaired draw widened it)."""
+    rng = np.random.default_rng(0)
+    ref = {(t, s): float(rng.uniform(0.01, 0.1)) for t in "ABC" for s in range(6)}
+    half = {k: v / 2 for k, v in ref.items()}
+    half.pop(("A", 5))
+    ci = paired_ratio_bootstrap(paired_frame({"ref": ref, "half": half}), "half", "ref", n_boot=500)
+    assert "per task" in ci["seeds_drawn"]
+    assert ci["low"] == pytest.approx(0.5) and ci["high"] == pytest.approx(0.5)
+
+
+def test_an_interval_whose_reference_reaches_zero_regret_is_unbounded_not_undefined():
+    """The reference at regret 0 on 3 of 5 seeds: some resamples' ratio is inf, and the interval's end reads inf (the
+    report's '-inf'), not NaN (which it printed as undefined)."""
+    runs = dict(enumerate([0.0, 0.0, 0.2, 0.0, 0.3]))
+    df = paired_frame({"random": {("A", s): r for s, r in runs.items()}, "tpe": {("A", s): 0.1 for s in runs}})
+    assert paired_ratio_bootstrap(df, "tpe", "random", n_boot=2000)["high"] == np.inf
+
+
+def test_beats_random_counts_only_the_tasks_where_the_agent_has_a_value():
+    per_task = pd.DataFrame({"T": [0.5, 0.1], "U": [0.5, np.nan]}, index=["random", "agent"])
+    assert beats_random_ratio(per_task)["agent"] == 1.0  # 1 of 1 task, not 1 of 2
+
+
+def test_mean_rank_and_the_rank_curve_weigh_each_task_once_whatever_its_seed_count():
+    """x wins on task A's 3 seeds and loses on task B's one: mean over seeds, then over tasks, ties them at 1.5 (a mean
+    over runs said 1.75 / 1.25)."""
+    final = {**{("A", s): {"random": 0.5, "x": 0.1} for s in range(3)}, ("B", 0): {"random": 0.1, "x": 0.5}}
+    df = steps_frame(final)
+    assert summary_table(df)["MnR"].to_dict() == {"random": 1.5, "x": 1.5}
+    assert rank_curve(df).loc[2].to_dict() == {"random": 1.5, "x": 1.5}
+
+
+def test_the_rank_curve_ties_regrets_that_differ_in_the_last_bit():
+    a, b = (0.1 + 0.2 + 0.3) / 3, (0.3 + 0.2 + 0.1) / 3
+    assert a != b
+    assert rank_curve(steps_frame({("A", 0): {"random": a, "x": b}})).loc[2].tolist() == [1.5, 1.5]
+
+
+def test_step_curves_standard_error_is_the_sample_ones():
+    """The per-task plot's bands: std with ddof 1 over sqrt(seeds), 0.1 for regrets 0.2 and 0.4."""
+    from hpo_gym.benchmark.metrics import step_curves
+
+    curves = step_curves(steps_frame({("A", 0): {"x": 0.2}, ("A", 1): {"x": 0.4}}), "normalized_regret")
+    last = curves[curves["step"] == 2].iloc[0]
+    assert last["mean"] == pytest.approx(0.3) and last["sem"] == pytest.approx(0.1)

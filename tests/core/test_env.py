@@ -464,6 +464,8 @@ def test_dict_actions_flag_a_clipped_number_but_not_a_rounded_int():
     assert info["action_clipped"] and info["config"] == {"lr": 1.0, "n": 64} and type(info["config"]["n"]) is int
     *_, info = env.step({"lr": np.array([1e-2]), "n": np.array([2.4])})
     assert not info["action_clipped"] and info["config"] == {"lr": 1e-2, "n": 1}
+    *_, info = env.step({"lr": np.array([50.0]), "n": np.array([3])})  # only the first entry out of range
+    assert info["action_clipped"] and info["config"]["lr"] == 1.0  # (n snaps to the table's 1)
 
 
 def test_the_native_vector_env_names_the_fix_for_a_seed_per_env():
@@ -595,3 +597,56 @@ def test_info_holds_a_whole_openml_id_or_minus_one_whatever_the_metadata_holds(g
     _, info = env.reset(seed=0)
     assert info["openml_task_id"] == shown and type(info["openml_task_id"]) is int
     assert env.step(env.action_space.sample())[-1]["openml_task_id"] == shown
+
+
+def test_a_non_finite_score_made_a_failure_keeps_the_evaluations_other_info():
+    """finite_evaluation turns NaN into the worst score with the reason; what else the objective reported (a raw
+    metric, its own error text) stays in info."""
+    from hpo_gym.objective import Oracle, finite_evaluation
+
+    class Diverged:
+        name = "diverged"
+        oracle = Oracle(1.0, 0.0)
+
+    evaluation = finite_evaluation(Diverged(), {"a": 1}, Evaluation(float("nan"), 2.0, {"raw_metric": 7,
+                                                                                        "error": "diverged"}))
+    assert evaluation.score == 0.0 and evaluation.cost == 2.0
+    assert evaluation.info["raw_metric"] == 7 and "diverged" in evaluation.info["error"]
+
+
+def test_a_task_whose_every_score_is_exactly_zero_has_regret_zero_not_a_division_by_zero():
+    from hpo_gym.objective import Oracle
+
+    assert Oracle(0.0, 0.0).normalized_regret(0.0) == 0.0
+    table = TabularObjective("zeros", SearchSpace([Float("x", 0.0, 1.0)]), np.zeros(3), grid_values={"x": [0, 0.5, 1]})
+    env = gym.make("HPO-OpenML-v0", objective=table, budget=2, reward="regret")
+    env.reset(seed=0)
+    _, reward, *_, info = env.step(np.array([0.5], dtype=np.float32))
+    assert reward == 0.0 and info["normalized_regret"] == 0.0
+
+
+def test_the_largest_budget_is_allowed_and_one_more_is_refused():
+    from hpo_gym.episode import MAX_BUDGET, check_budget
+
+    assert check_budget(MAX_BUDGET) == MAX_BUDGET
+    with pytest.raises(ValueError, match="at most 100,000 evaluations"):
+        check_budget(MAX_BUDGET + 1)
+
+
+def test_a_non_finite_entry_in_the_padding_of_a_wide_box_action_is_refused(monkeypatch):
+    """A suite of tasks with several spaces acts in a Box max_dims wide; NaN in a slot past the task's dimensions is as
+    malformed as in one of them."""
+    from hpo_gym import suites
+
+    small = TabularObjective("small", SearchSpace([Float("x", 0.0, 1.0)]), np.arange(3.0), grid_values={"x": [0, .5, 1]})
+    wide = TabularObjective("wide", SearchSpace([Float("x", 0.0, 1.0), Float("y", 0.0, 1.0)]), np.arange(4.0),
+                            grid_values={"x": [0, 1], "y": [0, 1]})
+    tables = {"small": small, "wide": wide}
+    monkeypatch.setitem(suites._SUITES, "mixed-widths", suites.Suite("mixed-widths", dict.fromkeys(tables),
+                                                                     tables.__getitem__, ""))
+    env = gym.make("HPO-OpenML-v0", suite="mixed-widths", budget=2)  # no task pinned: a Box max_dims wide
+    env.reset(seed=0, options={"task": "small"})
+    action = np.full(env.action_space.shape, 0.5, dtype=np.float32)
+    action[1] = np.nan
+    with pytest.raises(ValueError, match="(?i)nan|finite"):
+        env.step(action)

@@ -517,3 +517,15 @@ def test_max_dims_is_bounded_with_the_budget_so_one_observation_stays_small():
         env = make(budget=50, max_dims=MAX_OBSERVATION_VALUES // 50)  # the limit itself is allowed
         assert env.observation_space["x"].shape[-1] == MAX_OBSERVATION_VALUES // 50
         env.close()
+
+
+def test_a_tied_noisy_score_keeps_the_incumbents_noise_free_score_in_the_vector_history_as_in_the_single_one():
+    """Under noise the incumbent is the first trial with the best observed score; regret is measured on its noise-free
+    score. The batched record replaced it on a tie, so the vector env measured the newer trial (single env: the first)."""
+    from hpo_gym.episode import History
+
+    batched, single = History(1, 3, 2), History(1, 3, 2)
+    for observed, true in ((0.8, 0.7), (0.8, 0.5)):
+        batched.record_batch(np.array([0]), np.zeros((1, 1)), np.array([observed]), np.array([true]))
+        single.record(0, np.zeros(1), observed, true)
+    assert batched.best_true[0] == single.best_true[0] == 0.7

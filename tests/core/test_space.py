@@ -404,3 +404,35 @@ def test_an_int_value_exactly_halfway_goes_to_the_even_neighbour_in_box_and_dict
         u = (halfway + 0.5) / 10  # the encoded position of the native value `halfway` on [-0.5, 9.5]
         assert space.decode(np.array([u]))["n"] == even
         assert space.dict_action_to_config({"n": halfway})["n"] == even
+
+
+# Found by mutation testing: rules the tests above did not pin (a change to each passed every test).
+
+def test_each_kind_has_its_own_code_in_the_observation():
+    """A learned agent reads dim_kind to tell ordered choices (ordinal 3) from unordered ones (categorical 4)."""
+    import gymnasium as gym
+    import pandas as pd
+
+    import envs_registry  # noqa: F401
+    from hpo_gym.tabular import TabularObjective
+
+    space = SearchSpace([Float("f", 0, 1), Int("i", 1, 3), Ordinal("o", [1, 2]), Categorical("c", ["a", "b"])])
+    assert space.kind_codes().tolist() == [1, 2, 3, 4]
+    rows = [{"f": f, "i": i, "o": o, "c": c, "acc": 0.1 * k}
+            for k, (f, i, o, c) in enumerate([(f, i, o, c) for f in (0, 1) for i in (1, 3) for o in (1, 2) for c in "ab"])]
+    table = TabularObjective.from_dataframe(pd.DataFrame(rows), metric="acc", space=space)
+    obs, _ = gym.make("HPO-OpenML-v0", objective=table, budget=2).reset(seed=0)
+    assert obs["dim_kind"][:4].tolist() == [1, 2, 3, 4] and not obs["dim_kind"][4:].any()
+
+
+def test_a_log_scale_encodes_zero_or_a_negative_number_as_its_lower_bound():
+    """Out-of-range numbers are clipped; on a log scale a non-positive one raised 'math domain error'."""
+    lr = Float("lr", 1e-4, 1.0, log=True)
+    assert lr.encode(0.0) == 0.0 and lr.encode(-1.0) == 0.0 and lr.encode(10.0) == 1.0
+
+
+def test_box_actions_turn_float64_exactly_where_float32_stops_telling_an_ints_values_apart():
+    """A linear Int wider than 2^22 values gets float64 actions (float32 decoded a few units off); one just inside
+    keeps Gymnasium's usual float32."""
+    assert SearchSpace([Int("n", 0, 2**22 + 1)]).action_dtype is np.float64
+    assert SearchSpace([Int("n", 0, 2**22 - 2)]).action_dtype is np.float32

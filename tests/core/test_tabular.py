@@ -605,3 +605,46 @@ def test_the_one_vector_path_and_the_batched_path_snap_alike_on_mixed_grids():
                        np.tile(np.linspace(0, 1, 33)[:, None], (1, 4))])
         single = [table.grid_cell_of_vector(row) for row in u]
         assert single == table._grid_cells_of(np.clip(u, 0, 1)).tolist()
+
+
+# Found by mutation testing: rules the tests above did not pin (a change to each passed every test).
+
+def test_a_seeded_lookup_reports_that_seeds_own_cost():
+    """Under noise the benchmark's eval_cost and the env's info["cost"] are the drawn seed's cost, not the mean."""
+    table = TabularObjective("t", SearchSpace([Ordinal("a", [0, 1])]), np.array([[0.1, 0.2], [0.3, 0.4]]),
+                             costs=np.array([[1.0, 5.0], [2.0, 8.0]]))
+    assert [table.evaluate({"a": 0}, seed=s).cost for s in (0, 1, None)] == [1.0, 5.0, 3.0]
+    assert table.evaluate_batch([{"a": 1}] * 2, seeds=[0, 1]).costs.tolist() == [2.0, 8.0]
+
+
+def test_an_action_on_a_float_grids_cell_edge_goes_up_in_the_one_vector_and_the_batched_path():
+    """The cube's centre on a 2-value float grid is the edge between its cells: HPOEnv (one vector) and the vector env
+    (a batch) both score the upper cell, as the docstring says."""
+    table = TabularObjective("t", SearchSpace([Float("x", 0.0, 1.0)]), np.array([0.0, 1.0]), grid_values={"x": [0.0, 1.0]})
+    assert table.cell_of_vector([0.5]) == table.cells_of(np.array([[0.5]]))[0] == 1
+
+
+def test_a_log_grid_one_rounding_step_past_its_bound_is_accepted():
+    """exp(linspace(log(1e-4), log(0.1), 4)) ends at 0.10000000000000002: inside the range up to rounding."""
+    grid = np.exp(np.linspace(np.log(1e-4), np.log(0.1), 4))
+    assert grid[-1] > 0.1
+    table = TabularObjective("t", SearchSpace([Float("lr", 1e-4, 0.1, log=True)]), np.arange(4.0), grid_values={"lr": grid})
+    assert table.grid_shape == (4,)
+
+
+def test_too_many_seeds_or_a_too_long_vector_is_refused_not_cut():
+    table = TabularObjective("t", SearchSpace([Ordinal("a", [0, 1])]), np.array([[0.1, 0.2], [0.3, 0.4]]))
+    with pytest.raises(ValueError, match="2 configurations but 3 seeds"):
+        table.evaluate_batch([{"a": 0}, {"a": 1}], seeds=[0, 1, 2])
+    with pytest.raises(ValueError):
+        table.grid_cell_of_vector([0.5, 0.5])
+
+
+def test_a_missing_cell_is_replaced_by_the_nearest_present_one_in_euclidean_distance():
+    """Present cells at encoded (1/2, 1/2) and (1/6, 5/6) seen from (0, 0): Euclidean 0.71 against 0.85 picks the
+    first; a city-block distance ties them at 1 and took the lower cell index, the second."""
+    space = SearchSpace([Ordinal("a", [0, 1, 2]), Ordinal("b", [0, 1, 2])])
+    scores = np.full(9, np.nan)
+    scores[4], scores[2] = 0.7, 0.2  # cells (1, 1) and (0, 2)
+    table = TabularObjective("t", space, scores)
+    assert table.cells_of(np.array([[0.0, 0.0]]))[0] == 4

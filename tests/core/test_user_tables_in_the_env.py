@@ -51,6 +51,20 @@ def test_a_huge_finite_loss_stays_inside_the_observation_space():
     assert obs["y"][0] == -np.finfo(np.float32).max and env.observation_space.contains(obs)
 
 
+def test_a_huge_finite_loss_stays_inside_the_native_vector_envs_observation_space(monkeypatch):
+    """The vector env records through History.record_batch, which no test reached with a huge loss (a mutation that
+    dropped its clipping passed every test)."""
+    space = SearchSpace([Ordinal("lr", [0.001, 0.01, 0.1, 1.0])])
+    _suite(monkeypatch, "huge", {"reg": TabularObjective("reg", space, np.array([0.5, 0.3, 2.0, 1e39]), metric="mse",
+                                                         direction="minimize")})
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=2, suite="huge", budget=4)
+    vec.reset(seed=0)
+    obs, reward, *_ = vec.step(np.full((2, 1), 0.99, dtype=np.float32))
+    assert (obs["y"][:, 0] == -np.finfo(np.float32).max).all() and (reward == -1e39).all()
+    assert vec.single_observation_space["y"].contains(obs["y"][0])
+    vec.close()
+
+
 def test_the_native_vector_env_refuses_tables_it_would_score_at_another_tasks_cells(monkeypatch):
     """Every row is snapped with the first task's grid and present cells: a partial table got NaN rewards (the sync
     env substitutes the nearest present cell), and a table with other float grid values was scored at the first

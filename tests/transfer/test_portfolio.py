@@ -157,3 +157,11 @@ def test_kfold_harness_fits_on_training_folds_only(tables):
         if task in own_fold:
             assert before[task] == after[task], task
     assert any(before[t] != after[t] for t in names if t not in own_fold)
+
+
+def test_the_saturation_step_leaves_missing_cells_out_of_the_mean_instead_of_scoring_them_zero():
+    """After the greedy step (cell 0 is best on both tasks), the rest is ordered by its mean over the tasks where it has
+    a value: cell 3 (0.55 on the one task that has it) before cell 2 (mean 0.5); counted as 0 it fell to 0.275."""
+    scores = np.array([[1.0, 0.0, 0.6, np.nan], [1.0, 0.0, 0.4, 0.55]])
+    cells, n_greedy = greedy_order(scores)
+    assert n_greedy == 1 and cells.tolist() == [0, 3, 2, 1]
