@@ -12,7 +12,7 @@ from agents.random_search import RandomSearch
 
 # -- random search --------------------------------------------------------------------------------------------------
 def test_random_search_acts_in_the_box_dtype_of_a_wide_int_space():
-    """RS1: on a space whose Box is float64 (an int over 1e8 values) random search must draw float64: a float32 draw
+    """on a space whose Box is float64 (an int over 1e8 values) random search must draw float64: a float32 draw
     (Box.contains accepts it, as float32 casts to float64) cannot reach most of the range's integers."""
     import gymnasium as gym
 
@@ -31,7 +31,7 @@ def test_random_search_acts_in_the_box_dtype_of_a_wide_int_space():
 
 
 def test_random_search_seeds_give_distinct_runs():
-    """RS3: every seed is its own stream (the existing test compares seeds 0 and 1 only)."""
+    """every seed is its own stream (the existing test compares seeds 0 and 1 only)."""
     import gymnasium as gym
 
     from hpo_gym.benchmark import run_episode
@@ -47,7 +47,7 @@ def test_random_search_seeds_give_distinct_runs():
 
 # -- optuna agents --------------------------------------------------------------------------------------------------
 def test_gp_models_a_wide_int_as_a_float_over_whole_bins():
-    """O04: an int of more than GP_MAX_INT_VALUES values is a float over [low - 1/2, high + 1/2], so rounding gives
+    """an int of more than GP_MAX_INT_VALUES values is a float over [low - 1/2, high + 1/2], so rounding gives
     the end values a whole bin each like every other value (over [low, high] they got half a bin)."""
     from optuna.distributions import FloatDistribution
 
@@ -62,10 +62,13 @@ def test_gp_models_a_wide_int_as_a_float_over_whole_bins():
 
 
 def test_initial_configs_open_the_run_before_configs_enqueued_ahead_of_it():
-    """O09: initial_configs are evaluated first in every run; what enqueue() queued before reset comes after them."""
+    """initial_configs are evaluated first in every run; what enqueue() queued before reset comes after them."""
+    import json
+
     import gymnasium as gym
 
     from agents.optuna_agents import OptunaAgent
+    from hpo_gym.benchmark import run_episode
     from hpo_gym.suites import load_hpobench_nn
 
     space = load_hpobench_nn("credit_g").space
@@ -73,20 +76,12 @@ def test_initial_configs_open_the_run_before_configs_enqueued_ahead_of_it():
     warm, early = space.sample(rng, 2), space.sample(rng, 1)
     agent = OptunaAgent("tpe", initial_configs=warm)
     agent.enqueue(early)  # before the run: queued for it
-    env = gym.make("HPO-OpenML-v0", task="credit_g", budget=4)
-    obs, _ = env.reset(seed=0)
-    agent.reset(env.unwrapped.space, seed=0, budget=4)
-    evaluated = []
-    for _ in range(3):
-        action = agent.act(obs)
-        obs, reward, _, _, info = env.step(action)
-        agent.observe(action, reward, info)
-        evaluated.append(info["config"])
-    assert evaluated == warm + early
+    rows, error = run_episode(agent, gym.make("HPO-OpenML-v0", task="credit_g", budget=4), seed=0, budget=4)
+    assert error is None and [json.loads(r["config"]) for r in rows[:3]] == warm + early
 
 
 def test_a_wide_int_modelled_as_a_float_rounds_to_the_nearest_whole_number():
-    """O11: GP's float over [low - 1/2, high + 1/2] maps to the nearest int (as the env's decoding rounds); truncation
+    """GP's float over [low - 1/2, high + 1/2] maps to the nearest int (as the env's decoding rounds); truncation
     would shift every bin by half a unit and give the lowest value one and a half bins."""
     from agents.optuna_agents import GP_MAX_INT_VALUES, params_to_config
     from hpo_gym.space import Int, SearchSpace
@@ -98,7 +93,7 @@ def test_a_wide_int_modelled_as_a_float_rounds_to_the_nearest_whole_number():
 
 
 def test_qmc_seeds_differ_beyond_the_first_trial():
-    """O13: qmc is a *scrambled* Sobol sequence so that each seed is its own run; unscrambled, only Optuna's first
+    """qmc is a *scrambled* Sobol sequence so that each seed is its own run; unscrambled, only Optuna's first
     (independent, seeded) trial differed between seeds and every later proposal repeated (the existing test compares
     whole runs, which differ in that first trial alone)."""
     import gymnasium as gym
@@ -119,7 +114,7 @@ def test_qmc_seeds_differ_beyond_the_first_trial():
 
 # -- registry -------------------------------------------------------------------------------------------------------
 def test_a_module_factory_whose_agent_cannot_act_is_refused_by_name(tmp_path, monkeypatch):
-    """G05: MODULE:FACTORY must build something with both reset and act; one without act would fail every run of the
+    """MODULE:FACTORY must build something with both reset and act; one without act would fail every run of the
     benchmark, each stored as a finished (failed) result, instead of being refused once up front."""
     import sys
 

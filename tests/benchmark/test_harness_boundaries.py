@@ -20,7 +20,7 @@ class FitsAndDeclaresCreditGById(RandomSearch):
 
 
 def test_kfold_transfer_agent_declaring_a_held_out_task_by_openml_id_is_marked_in_sample():
-    """R05: _execute must match trained_on entries that are OpenML task ids against the suite (trained_on(agent, suite));
+    """_execute must match trained_on entries that are OpenML task ids against the suite (trained_on(agent, suite));
     k-fold transfer agents get their in-sample flag only there (they are not in run_benchmark's `declared`)."""
     with pytest.warns(UserWarning, match="in-sample results: byid on credit_g"):
         df = run_benchmark({"byid": FitsAndDeclaresCreditGById}, ["credit_g", "car"], budget=2, seeds=1,
@@ -49,7 +49,7 @@ class PretrainedOnCar(RandomSearch):
 
 
 def test_declared_marks_add_to_the_run_flags_of_other_agents_never_replace_them():
-    """R06: _mark_declared_in_sample only adds flags: the k-fold transfer agent's own in-sample flag (set per run) must
+    """_mark_declared_in_sample only adds flags: the k-fold transfer agent's own in-sample flag (set per run) must
     survive the marking of another agent's declared tasks."""
     with pytest.warns(UserWarning, match="in-sample results"):
         df = run_benchmark({"cheat": CheatingTransfer, "pre": PretrainedOnCar}, ["credit_g", "car"], budget=2, seeds=1,
@@ -61,7 +61,7 @@ def test_declared_marks_add_to_the_run_flags_of_other_agents_never_replace_them(
 
 # -- runner: seeds --------------------------------------------------------------------------------------------------
 def test_the_largest_seed_optuna_and_numpy_take_is_accepted_and_stored_exactly():
-    """R09: seeds up to 2**32 - 1 (MAX_SEED) are valid; the bound is inclusive."""
+    """seeds up to 2**32 - 1 (MAX_SEED) are valid; the bound is inclusive."""
     from agents.optuna_agents import OptunaAgent
 
     top = 2**32 - 1
@@ -75,7 +75,7 @@ def test_the_largest_seed_optuna_and_numpy_take_is_accepted_and_stored_exactly()
 
 # -- runner: budget accounting --------------------------------------------------------------------------------------
 def test_an_episode_one_evaluation_short_is_a_failed_run():
-    """R11: every one of the budget's evaluations must be played; a wrapper that ends the episode one step early is a
+    """every one of the budget's evaluations must be played; a wrapper that ends the episode one step early is a
     failed run, not a finished one (the existing test cuts 4 of 10, far from the boundary)."""
     import gymnasium as gym
 
@@ -103,7 +103,7 @@ class PlansFolds(RandomSearch):
 
 
 def test_check_plan_gets_only_the_folds_with_a_selected_task():
-    """R14: with only_tasks, check_plan is given the folds whose held-out tasks this call runs, not every fold: an agent
+    """with only_tasks, check_plan is given the folds whose held-out tasks this call runs, not every fold: an agent
     missing a checkpoint for a fold nobody asked for must still run."""
     PlansFolds.plans.clear()
     df = run_benchmark({"plans": PlansFolds}, ["credit_g", "car"], only_tasks=["car"], budget=2, seeds=1,
@@ -114,7 +114,7 @@ def test_check_plan_gets_only_the_folds_with_a_selected_task():
 
 # -- runner: fold column --------------------------------------------------------------------------------------------
 def test_fold_is_minus_one_outside_kfold_and_the_task_fold_under_kfold_for_every_agent():
-    """R18: the store documents fold = -1 outside k-fold; under k-fold an agent without fit carries its task's fold too."""
+    """the store documents fold = -1 outside k-fold; under k-fold an agent without fit carries its task's fold too."""
     df = run_benchmark({"random": RandomSearch}, ["credit_g", "car"], budget=2, seeds=1, progress=False)
     assert (df["fold"] == -1).all()
     df = run_benchmark({"random": RandomSearch, "t": HonestTransfer}, ["credit_g", "car"], budget=2, seeds=1,
@@ -125,7 +125,7 @@ def test_fold_is_minus_one_outside_kfold_and_the_task_fold_under_kfold_for_every
 
 # -- store: shards --------------------------------------------------------------------------------------------------
 def test_a_shard_holding_its_own_run_plus_another_is_damaged_not_loaded(tmp_path):
-    """S11: read_shard must refuse a shard with several runs even when its first run matches the file name (e.g. two
+    """read_shard must refuse a shard with several runs even when its first run matches the file name (e.g. two
     shards concatenated by a repair script); load() falls back to read_shard when the one-scan read steps aside."""
     from hpo_gym.benchmark.store import DamagedShard, read_shard
 
@@ -141,7 +141,7 @@ def test_a_shard_holding_its_own_run_plus_another_is_damaged_not_loaded(tmp_path
 
 
 def test_agents_whose_labels_share_a_slug_get_a_shard_each(tmp_path):
-    """S12: a shard's name hashes the whole key, agent included: two labels whose readable slugs agree (the first 40
+    """a shard's name hashes the whole key, agent included: two labels whose readable slugs agree (the first 40
     characters of two checkpoint paths, or 'a b' and 'a/b') must not share one shard, or the second agent's runs are
     skipped as done and reported as the first's."""
     from agents.optuna_agents import OptunaAgent
@@ -179,7 +179,7 @@ def failing_df():
 
 
 def test_the_summary_shows_a_failed_column_with_each_agents_failed_runs(failing_df):
-    """P03: format_summary must keep the failed-run count when any run failed (the Markdown table a user reads)."""
+    """format_summary must keep the failed-run count when any run failed (the Markdown table a user reads)."""
     from hpo_gym.benchmark import summary_table
     from hpo_gym.benchmark.report import format_summary, markdown_report
 
@@ -190,7 +190,7 @@ def test_the_summary_shows_a_failed_column_with_each_agents_failed_runs(failing_
 
 
 def test_the_first_error_named_is_the_first_failed_run_in_agent_task_seed_order(failing_df):
-    """P04: the report names the first failed run (agent, task, seed order: car before credit_g, seed 0 first)."""
+    """the report names the first failed run (agent, task, seed order: car before credit_g, seed 0 first)."""
     from hpo_gym.benchmark.report import markdown_report
 
     report = markdown_report(failing_df)
@@ -198,7 +198,7 @@ def test_the_first_error_named_is_the_first_failed_run_in_agent_task_seed_order(
 
 
 def test_failed_evaluations_are_counted_over_the_steps_of_finished_runs_only(failing_df):
-    """P06: the failed-evaluations line counts steps of ok runs only (a failed run is already left out of every metric
+    """the failed-evaluations line counts steps of ok runs only (a failed run is already left out of every metric
     and reported on its own); a step of a failed run must neither add an agent nor change the totals."""
     from hpo_gym.benchmark.report import failed_evaluations_note
 
@@ -212,7 +212,7 @@ def test_failed_evaluations_are_counted_over_the_steps_of_finished_runs_only(fai
 
 
 def test_a_regret_of_exactly_one_is_in_range():
-    """P09: a run whose best is the task's worst score has regret 1.0, inside [0, 1]: no out-of-range warning."""
+    """a run whose best is the task's worst score has regret 1.0, inside [0, 1]: no out-of-range warning."""
     from hpo_gym.benchmark.report import json_report, regret_out_of_range
 
     df = run_benchmark({"random": RandomSearch}, ["credit_g"], budget=2, seeds=1, progress=False)
@@ -227,7 +227,7 @@ class TrainedOnCreditG(RandomSearch):
 
 
 def test_an_agent_in_sample_on_every_task_it_ran_reads_plain_in_sample():
-    """P10: 'no (in-sample)' vs 'in-sample on k of n tasks' counts the tasks *this agent* was scored on, not every
+    """'no (in-sample)' vs 'in-sample on k of n tasks' counts the tasks *this agent* was scored on, not every
     task in the table (agents may cover different tasks, e.g. a directory resumed with fewer tasks for one agent)."""
     from hpo_gym.benchmark.report import in_sample_tasks, markdown_report
 
@@ -241,7 +241,7 @@ def test_an_agent_in_sample_on_every_task_it_ran_reads_plain_in_sample():
 
 
 def test_the_in_sample_fix_is_about_the_in_sample_agent_not_about_any_held_out_agent():
-    """P11: under k-fold, a pre-trained agent without fit scored on its training task gets the 'has no fit' fix even
+    """under k-fold, a pre-trained agent without fit scored on its training task gets the 'has no fit' fix even
     when another (honest) agent's rows are held out; the 'fit trained on a held-out task' fix would blame fit."""
     from hpo_gym.benchmark.report import markdown_report
 
@@ -254,7 +254,7 @@ def test_the_in_sample_fix_is_about_the_in_sample_agent_not_about_any_held_out_a
 
 
 def test_failed_runs_are_not_counted_as_out_of_range_regrets(failing_df):
-    """P12: regret_out_of_range looks at ok runs only, as every metric does; a failed run's steps are left out."""
+    """regret_out_of_range looks at ok runs only, as every metric does; a failed run's steps are left out."""
     from hpo_gym.benchmark.report import regret_out_of_range
 
     df = failing_df.copy()

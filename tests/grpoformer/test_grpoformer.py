@@ -84,18 +84,24 @@ def test_group_advantages_hand_cases():
     assert np.allclose(b.numpy(), [[-0.25, -0.25, 0.75, -0.25]])
 
 
-def test_pcr_term_zero_for_identical_policies_and_positive_otherwise():
+def _two_policies_and_a_group():
+    """Two untrained policies on one mixed state, the first one's 4 sampled candidates, their log-probabilities under
+    it and zero advantages: the PCR tests' setting (the second policy plays the snapshot or the reference)."""
     torch.manual_seed(0)
     _, f = _mixed_state()
     p1, p2 = GRPOformerPolicy(), GRPOformerPolicy()
     with torch.no_grad():
         l1, l2 = p1(f), p2(f)
+        actions = sample_bins(l1, 4, torch.Generator().manual_seed(0))
+        old = log_prob(l1, actions, f)
+    return f, p1, p2, l1, l2, actions, old, torch.zeros(1, 4)
+
+
+def test_pcr_term_zero_for_identical_policies_and_positive_otherwise():
+    f, p1, _, l1, l2, actions, old, adv = _two_policies_and_a_group()
     assert kl(l1, l1, f).item() == pytest.approx(0.0, abs=1e-7)
     assert kl(l1, l2, f).item() > 1e-4
     cfg = LearnerConfig(pcr_lambda=1.0, ent_coef=0.0)
-    actions = sample_bins(l1, 4, torch.Generator().manual_seed(0))
-    old = log_prob(l1, actions, f)
-    adv = torch.zeros(1, 4)
     ref_actions = actions[:, :1]  # a factorized KL is exact from any one configuration
     _, same = grpo_pcr_loss(p1, f, actions, old, adv, cfg, ref_f=f, ref_actions=ref_actions, snap_ref_logp=l1[:, None])
     _, other = grpo_pcr_loss(p1, f, actions, old, adv, cfg, ref_f=f, ref_actions=ref_actions, snap_ref_logp=l2[:, None])
@@ -107,13 +113,8 @@ def test_the_pcr_and_reference_kls_run_in_the_directions_the_objective_states():
     """PCR is KL(snapshot || current) and the reference term KL(current || reference), as grpo_pcr_loss's docstring
     says; the PCR tests above hold for either direction, and swapping both passed every test (found in review). Two
     untrained policies are asymmetric enough that KL(p || q) and KL(q || p) differ by far more than round-off."""
-    torch.manual_seed(0)
-    _, f = _mixed_state()
-    p1, p2 = GRPOformerPolicy(), GRPOformerPolicy()
+    f, p1, p2, l1, l2, actions, old, adv = _two_policies_and_a_group()
     with torch.no_grad():
-        l1, l2 = p1(f), p2(f)
-        actions = sample_bins(l1, 4, torch.Generator().manual_seed(0))
-        old, adv = log_prob(l1, actions, f), torch.zeros(1, 4)
         frozen = p2.action_logp(f, actions)
         cfg = LearnerConfig(pcr_lambda=1.0, kl_beta=0.5, ent_coef=0.0)
         _, stats = grpo_pcr_loss(p1, f, actions, old, adv, cfg, ref_f=f, ref_actions=actions[:, :1],
@@ -130,13 +131,7 @@ def test_the_pcr_term_enters_the_loss_and_its_gradient():
     """Found in review: the PCR test read only the reported stats["pcr"]; deleting the term from the loss, or detaching
     it, passed every GRPOformer test. The loss with lambda = 1 exceeds the loss with lambda = 0 by exactly the term,
     and the term's gradient is zero for a snapshot equal to the policy and non-zero otherwise."""
-    torch.manual_seed(0)
-    _, f = _mixed_state()
-    p1, p2 = GRPOformerPolicy(), GRPOformerPolicy()
-    with torch.no_grad():
-        l1, l2 = p1(f), p2(f)
-    actions = sample_bins(l1, 4, torch.Generator().manual_seed(0))
-    old, adv = log_prob(l1, actions, f), torch.zeros(1, 4)
+    f, p1, _, l1, l2, actions, old, adv = _two_policies_and_a_group()
     ref = dict(ref_f=f, ref_actions=actions[:, :1])
 
     def loss_and_grad(pcr_lambda, snapshot):

@@ -40,14 +40,6 @@ from hpo_gym.suites import load_hpobench_nn
 from hpo_gym.tabular import TabularObjective
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def kc1():
     return load_hpobench_nn("kc1")
