@@ -165,3 +165,20 @@ def test_the_saturation_step_leaves_missing_cells_out_of_the_mean_instead_of_sco
     scores = np.array([[1.0, 0.0, 0.6, np.nan], [1.0, 0.0, 0.4, 0.55]])
     cells, n_greedy = greedy_order(scores)
     assert n_greedy == 1 and cells.tolist() == [0, 3, 2, 1]
+
+
+def test_the_portfolio_acts_in_the_box_dtype_of_a_space_float32_cannot_address():
+    """An Int over 10^8 values gets float64 Box actions (float32 decodes it a few units off); the portfolio proposed in
+    float32 whatever the space (a mutation that dropped its dtype passed every test)."""
+    from hpo_gym.space import Int
+
+    space = SearchSpace([Int("n", 0, 10**8)])
+    assert space.action_dtype is np.float64
+    grid = {"n": [0, 12_345_677, 99_999_999]}
+    tables = [TabularObjective(f"t{k}", space, np.roll([0.1, 0.9, 0.5], k), grid_values=grid) for k in range(2)]
+    agent = PortfolioAgent()
+    agent.fit(tables)
+    infos = run_episode(agent, tables[0], budget=3)
+    assert [info["config"]["n"] for info in infos] == [99_999_999, 12_345_677, 0]  # best mean first, then coverage
+    agent.reset(space, seed=0, budget=3)
+    assert agent.act({}).dtype == np.float64
