@@ -50,8 +50,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents.grpoformer.agent import CHECKPOINT_DIR, SHIPPED_CHECKPOINT, check_fold_checkpoint, fold_key  # noqa: E402
-from agents.grpoformer.train import TrainConfig, check_finished_run, heldout_regret, recipe_tag, train  # noqa: E402
-from agents.grpoformer.policy import FEATURES_VERSION, load_policy  # noqa: E402
+from agents.grpoformer.train import (TrainConfig, check_features_version, check_finished_run, heldout_regret,  # noqa: E402
+                                     recipe_tag, train)
+from agents.grpoformer.policy import load_policy  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark, summary_table  # noqa: E402
 from hpo_gym.benchmark.difficulty import best_cell_hits, miss_the_best_floor, suite_profile  # noqa: E402
 from hpo_gym.benchmark.metrics import (  # noqa: E402
@@ -87,9 +88,8 @@ def train_folds(out: Path, cfg: TrainConfig, ship: bool) -> dict[int, dict]:
         if path != shipped:  # found in --out (or just trained there): the run this command asks for, or refused
             check_finished_run(path, extra, fold_cfg, train_names)
         check_fold_checkpoint(path, extra.get("train_tasks", []), train_names, k)  # a file under another fold's key
-        if extra.get("features", 1) != FEATURES_VERSION:  # a run directory of an earlier version: never ship it
-            raise ValueError(f"{path} was trained on the policy's input features of version {extra.get('features', 1)}, "
-                             f"this code computes version {FEATURES_VERSION}: give another --out to train the folds anew")
+        # a run directory of an earlier version: never ship it
+        check_features_version(path, extra, ": give another --out to train the folds anew")
         if ship and path != shipped:
             shipped.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, shipped)

@@ -382,16 +382,24 @@ def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
         w.writerows(rows)
 
 
+def check_features_version(path: Path, saved: Mapping[str, Any], consequence: str) -> None:
+    """Refuse a checkpoint or training state whose policy was trained on other input features than this code computes
+    (``saved`` is its metadata): continuing, reusing or shipping it would feed it inputs it never learned from.
+    ``consequence`` ends the message with what that would mean here and the fix."""
+    version = saved.get("features", 1)
+    if version != FEATURES_VERSION:
+        raise ValueError(f"{path} was trained on the policy's input features of version {version}, this version "
+                         f"computes version {FEATURES_VERSION}{consequence}")
+
+
 def check_resumable(state: Mapping[str, Any], extra: Mapping[str, Any], updates: int, path: Path) -> None:
     """Refuse to resume ``state`` (a ``state.pt``) into a run that would learn something else: other training tasks
     (the checkpoint would then claim tasks it was never trained on, or hide one it was: a held-out leak), another seed
     or recipe, or fewer updates than already done. Only :data:`RESUMABLE_CHANGES` may differ."""
     saved = state["policy"].get("extra", {})
     fix = f"rerun with the original settings, or train into a new --out (not {path.parent})"
-    if saved.get("features", 1) != extra.get("features", FEATURES_VERSION):
-        raise ValueError(f"{path} was trained on the policy's input features of version {saved.get('features', 1)}, "
-                         f"this version computes version {FEATURES_VERSION}: resuming would train one policy on both; "
-                         f"train into a new --out (not {path.parent})")
+    check_features_version(path, saved, f": resuming would train one policy on both; train into a new --out (not "
+                                        f"{path.parent})")
     if saved.get("train_tasks") != extra["train_tasks"]:
         raise ValueError(f"{path} was trained on {saved.get('train_tasks')}, this run trains on {extra['train_tasks']} "
                          f"(another --holdout?): resuming would mix them; {fix}")
@@ -500,9 +508,7 @@ def _finished_run_without_state(path: Path, extra: Mapping[str, Any], cfg: Train
     fix = (f"{path.parent} holds a finished policy.pt but no state.pt to continue it from: give the settings it was "
            f"trained with to use it as it is, give another --out, or remove {path.parent} to train again")
     policy, saved = load_policy(path, cfg.device)
-    if saved.get("features", 1) != FEATURES_VERSION:
-        raise ValueError(f"{path} was trained on the policy's input features of version {saved.get('features', 1)}, "
-                         f"this version computes version {FEATURES_VERSION}; {fix}")
+    check_features_version(path, saved, f"; {fix}")
     check_finished_run(path, saved, cfg, extra["train_tasks"], fix)
     return policy.eval()
 
