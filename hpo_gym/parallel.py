@@ -19,6 +19,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from functools import partial
 from typing import Any, TypeVar
 
 from tqdm import tqdm
@@ -38,6 +39,31 @@ def _init_worker(stop: Any) -> None:
 
 def _run_unless_stopped(fn: Callable[[Job], Result], job: Job) -> Result | None:
     return None if _STOP is not None and _STOP.is_set() else fn(job)
+
+
+def stop_pool(pool: ProcessPoolExecutor, submitted: Iterable[Future], stop: Any, write: Callable[[str], Any],
+              interrupted_note: str, abandon: Callable[[], None], error: BaseException) -> None:
+    """Shut ``pool`` down after ``error`` raised in this process, the rule of the benchmark runner and :func:`map_jobs`:
+    ``stop`` (an Event the workers read before each job) is set so that the jobs already in the pool's call queue do
+    not start, queued futures are cancelled, and the jobs in flight finish (their work is kept). On Ctrl-C with jobs
+    in flight, ``interrupted_note`` is written first; a second Ctrl-C while waiting calls ``abandon`` (which ends the
+    jobs in flight) and propagates. The caller re-raises ``error`` afterwards.
+
+    Why ``cancel_futures`` here and no ``with pool``: the context manager's exit calls ``shutdown(wait=True)``, which
+    resets the cancellation before the pool's manager thread acts on it, so every queued job would still run."""
+    stop.set()
+    if isinstance(error, KeyboardInterrupt) and any(f.running() for f in submitted):
+        write(interrupted_note)
+    try:
+        pool.shutdown(wait=True, cancel_futures=True)
+    except KeyboardInterrupt:  # Ctrl-C again while waiting: end the jobs in flight as well (lost)
+        abandon()
+        raise
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    for process in list((pool._processes or {}).values()):  # no public terminate before Python 3.14
+        process.terminate()
 
 
 def map_jobs(fn: Callable[[Job], Result], jobs: Iterable[Job], workers: int, desc: str = "jobs",
@@ -73,16 +99,9 @@ def map_jobs(fn: Callable[[Job], Result], jobs: Iterable[Job], workers: int, des
             bar.update(len(done))
         return [fut.result() for fut in futures]
     except BaseException as e:
-        stop.set()  # the jobs already in the pool's call queue do not start either
-        if isinstance(e, KeyboardInterrupt) and any(f.running() for f in futures):
-            bar.write(f"{desc}: interrupted; waiting for the jobs in flight to finish (Ctrl-C again to end them)",
-                      file=sys.stderr)
-        try:
-            pool.shutdown(wait=True, cancel_futures=True)
-        except KeyboardInterrupt:  # Ctrl-C again: end the jobs in flight (lost)
-            for process in list((pool._processes or {}).values()):  # no public terminate before Python 3.14
-                process.terminate()
-            raise
+        stop_pool(pool, futures, stop, partial(bar.write, file=sys.stderr),
+                  f"{desc}: interrupted; waiting for the jobs in flight to finish (Ctrl-C again to end them)",
+                  partial(_terminate_workers, pool), e)
         raise
     finally:
         pool.shutdown(wait=True)

@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 import multiprocessing as mp
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard, Union, cast
@@ -60,6 +61,7 @@ from tqdm.auto import tqdm
 from hpo_gym.episode import check_budget, is_whole_number, positive_count, repeated
 from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective
+from hpo_gym.parallel import stop_pool
 from hpo_gym.benchmark.store import IDENTITY_PREFIX, STEP_COLUMNS, ResultStore, RunKey
 from hpo_gym.suites import HPOBENCH_NN, as_task_id, get_suite, names_with_task_id
 from hpo_gym.tasks import held_out_while_fitting, resolve_task_pool
@@ -961,6 +963,12 @@ def _count_ticks(ticks: Any, bar: Any, pool_done: threading.Event) -> threading.
     return thread
 
 
+def _abandon_runs(pool: ProcessPoolExecutor, abort: Any) -> None:
+    """The second Ctrl-C: the workers' watchdogs see ``abort`` and exit without storing their runs in flight."""
+    abort.set()
+    pool.shutdown(wait=True)
+
+
 def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: int, progress: bool) -> list[pd.DataFrame]:
     """Run the units serially or on a process pool; the bar advances once per finished run.
 
@@ -992,8 +1000,7 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
         pool_done = threading.Event()
         counter = _count_ticks(ticks, bar, pool_done)
         stop, abort = mp_ctx.Event(), mp_ctx.Event()
-        # no `with`: its exit calls shutdown(wait=True), which would reset the cancel_futures of the shutdown below
-        # before the pool's manager thread acted on it, so every queued run would still run after a Ctrl-C
+        # no `with`: see hpo_gym.parallel.stop_pool, which shuts it down on an exception
         jobs = min(jobs, len(units))  # a fork-started pool starts every worker at once: --jobs 1000 forked 1000
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp_ctx, initializer=_init_worker,
                                    initargs=(ctx, os.getpid(), ticks, stop, abort))
@@ -1013,15 +1020,9 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
                 for unit in itertools.islice(queued, window - len(pending)):
                     pending[pool.submit(_execute, unit)] = unit
         except BaseException as e:
-            stop.set()  # runs already handed to a worker (the pool queues a few ahead) are not started either
-            if isinstance(e, KeyboardInterrupt) and any(f.running() for f in pending):
-                bar.write(_in_flight_note(ctx.out is not None, one=False), file=sys.stderr)
-            try:
-                pool.shutdown(wait=True, cancel_futures=True)  # waits for the runs in flight, which are stored
-            except KeyboardInterrupt:  # Ctrl-C again while waiting: end the runs in flight as well (lost, not stored)
-                abort.set()
-                pool.shutdown(wait=True)
-                raise
+            # the runs in flight finish and are stored; a second Ctrl-C sets `abort`, which ends them (lost, not stored)
+            stop_pool(pool, pending, stop, partial(bar.write, file=sys.stderr),
+                      _in_flight_note(ctx.out is not None, one=False), partial(_abandon_runs, pool, abort), e)
             raise
         finally:
             pool.shutdown(wait=True)  # a no-op after the shutdowns above; the workers have exited and sent every tick
