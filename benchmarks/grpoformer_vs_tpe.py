@@ -250,7 +250,7 @@ def protocol_report(df: pd.DataFrame, facts: dict, floor_plot: Path | None = Non
 
 
 def suggest_time_side_by_side(episodes: int = 6, task: str = "kc1", budget: int = 50, with_torch_path: bool = False,
-                              checkpoint: str | None = None) -> dict:
+                              checkpoint: str | Path | None = None) -> dict:
     """Seconds per suggestion of TPE and GRPOformer, interleaved episode by episode in this one process.
 
     On shared cores the harness's per-agent timings drift with the other jobs' load; alternating the two
@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                          "no training or protocol; writes OUT/suggest_time.json")
     ap.add_argument("--episodes", type=positive_int, default=6,
                     help="episodes per agent of the side-by-side suggest-time measurement (default 6)")
-    ap.add_argument("--checkpoint", default=None, help="--suggest-time-only: time this policy instead of the shipped one")
+    ap.add_argument("--checkpoint", type=file_path, default=None, help="--suggest-time-only: time this policy instead of the shipped one")
     ap.add_argument("--torch-threads", type=positive_int, default=None,
                     help="torch.set_num_threads for --suggest-time-only (default: torch's own; the torch path's "
                          "small ops slow down sharply with 2 intra-op threads on busy shared cores)")
@@ -408,8 +408,10 @@ def main(argv: list[str] | None = None) -> int:
         refuse_ignored(ap, args, "--suggest-time-only", ("seeds", "jobs", "updates", "ship", "floor_plot", "ablations",
                                                          "ablation_seeds", "ablation_updates", "ablation_variants",
                                                          "skip_protocol"))
-        if args.checkpoint and "{k}" in args.checkpoint:
+        if args.checkpoint is not None and "{k}" in str(args.checkpoint):
             ap.error("--checkpoint times one policy: give one file, not a per-fold {k} pattern")
+        if args.checkpoint is not None and not args.checkpoint.is_file():  # before the TPE episodes, not after them
+            ap.error(f"--checkpoint {args.checkpoint}: no such file; give a policy.pt that train-grpoformer wrote")
     elif args.skip_protocol:  # the ablations alone: fold 0, their own 10 seeds and budget 50
         refuse_ignored(ap, args, "--skip-protocol", ("seeds", "budget", "jobs", "ship", "floor_plot", "episodes"))
     unknown = sorted(set(args.ablation_variants) - set(ABLATION_VARIANTS))

@@ -102,7 +102,7 @@ def directory(text: str) -> Path:
 
 
 def file_path(text: str) -> Path:
-    """An argparse type for a file to write (a figure, a report): refused when empty or blank, as :func:`directory`
+    """An argparse type for a file to write (a figure, a report) or read (a checkpoint): refused when empty or blank, as :func:`directory`
     is (``--plot "$PNG"`` with ``PNG`` unset silently fell back to a default path, or drew nothing), and with ``~``
     expanded (``--floor-plot=~/x.png`` wrote into a literal ``./~`` folder; found in review)."""
     if not text.strip():

@@ -67,6 +67,9 @@ def test_the_inference_selection_reads_only_budgets_the_runs_reach():
                                                                "--suggest-time-only: leave them out"),
     (["--skip-protocol", "--ablations", "--seeds", "3"], "--seeds has no effect with --skip-protocol: leave it out"),
     (["--suggest-time-only", "--checkpoint", "runs/x/fold{k}/policy.pt"], "give one file, not a per-fold {k} pattern"),
+    # `--checkpoint "$CKPT"` with CKPT unset timed the shipped policy without a word
+    (["--suggest-time-only", "--checkpoint", ""], "an empty path names no file"),
+    (["--suggest-time-only", "--checkpoint", "runs/no/such/policy.pt"], "--checkpoint runs/no/such/policy.pt: no such file"),
     # the protocol ran and trained the folds with these ignored
     (["--ablation-seeds", "2", "--updates", "1"], "--ablation-seeds set the ablations: add --ablations"),
     (["--ablation-variants", "no-pcr"], "--ablation-variants set the ablations: add --ablations"),
