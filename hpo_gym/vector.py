@@ -159,9 +159,12 @@ class HPOVectorEnv(VectorEnv):
         as ``SyncVectorEnv`` checks it)."""
         if mask is None:
             return np.arange(self.num_envs)
-        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
-            raise ValueError(f"options['reset_mask'] must be a numpy bool array of shape ({self.num_envs},), got "
-                             f"{type(mask).__name__} {getattr(mask, 'dtype', '')} {getattr(mask, 'shape', '')}".rstrip())
+        # the error types are SyncVectorEnv's: TypeError for what is not a bool array, ValueError for a wrong shape
+        wanted = f"options['reset_mask'] must be a numpy bool array of shape ({self.num_envs},), got "
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+            raise TypeError(f"{wanted}{type(mask).__name__} {getattr(mask, 'dtype', '')}".rstrip())
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"{wanted}shape {mask.shape}")
         if not mask.any():
             raise ValueError("options['reset_mask'] has no True entry: it names no env to reset")
         if not self._started:

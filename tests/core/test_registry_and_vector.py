@@ -259,8 +259,10 @@ def test_native_vector_env_partial_reset_matches_a_sync_vector_env():
     assert list(results[0][-1][2]) == [False, True, False]
     with pytest.raises(ValueError, match=r"reset_mask'\] has no True entry"):
         native.reset(options={"reset_mask": np.zeros(n, dtype=bool)})
-    with pytest.raises(ValueError, match=r"numpy bool array of shape \(3,\)"):
+    with pytest.raises(TypeError, match=r"numpy bool array of shape \(3,\), got list"):  # SyncVectorEnv's error types
         native.reset(options={"reset_mask": [True, False, True]})
+    with pytest.raises(ValueError, match=r"numpy bool array of shape \(3,\), got shape \(2,\)"):
+        native.reset(options={"reset_mask": np.array([True, False])})
     with pytest.raises(RuntimeError, match=r"call reset\(\) without it first"):
         gym.make_vec("HPO-OpenML-v0", num_envs=n).reset(options={"reset_mask": mask})
     with pytest.raises(ValueError, match="seed must be an int or None, got float 2.0"):
