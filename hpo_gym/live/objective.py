@@ -366,7 +366,7 @@ class LiveObjective:
             raise ValueError(f"metric {self.metric!r} is undefined on OpenML task {self.task_id}'s outer-test rows: they "
                              f"hold no row of class {names}; report the test score with another objective made with "
                              f"metric={EVERY_CLASS_METRICS[self.metric].split(' ')[0]}, or use another fold")
-        rows = {"subsample": 1.0, **dict(fidelity or {})}
+        rows = {"subsample": 1.0, **fidelity_dict(fidelity)}
         return self._run([config], [seed], rows, split="test")[0]
 
     # -- internals ------------------------------------------------------------------------------
@@ -387,7 +387,7 @@ class LiveObjective:
         # checked in range, each value as the space holds it (max_depth=10.0 is 10, C=1 is 1.0): one cache entry, one fit
         configs = [self.space.canonical(c) for c in as_config_list(self.space, configs)]
         seeds = [None if s is None else fit_seed(s) for s in per_config_seeds(seeds, len(configs))]
-        fid = self.family.fidelity({**self.fidelity_overrides, **dict(fidelity or {})})
+        fid = self.family.fidelity({**self.fidelity_overrides, **fidelity_dict(fidelity)})
         d = self.data
         evaluations: list[Evaluation | None] = [None] * len(configs)
         keys, todo = [], []

@@ -1,4 +1,16 @@
-"""Constants shared by the live-backend tests (task ids served by the test server, small fidelities)."""
+"""Constants and helpers shared by the live-backend tests (task ids served by the test server, small fidelities, a
+private openml-python configuration)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import openml
+from openml_server import OpenMLTestServer
+
+from hpo_gym.live.data import ENV_CACHE, _load_task_cached
 
 #: OpenML task ids of the test server (see data/make_data.py).
 IRIS, WINE, BREAST_CANCER, DIGITS = 990001, 990002, 990003, 990004
@@ -17,3 +29,25 @@ DEFAULTS = {
     "histgb": {"max_depth": 6, "max_leaf_nodes": 32, "learning_rate": 0.1, "l2_regularization": 0.1},
     "mlp": {"depth": 3, "width": 64, "batch_size": 32, "alpha": 1e-3, "learning_rate_init": 1e-3},
 }
+
+
+@contextmanager
+def openml_on(server: OpenMLTestServer) -> Iterator[None]:
+    """openml-python pointed at ``server`` (one retry: fail fast), with hpo-gym's cache variable unset and its task memo
+    cleared; openml's global configuration, the variable and the memo restored afterwards, so that other tests see
+    neither this server nor its cache."""
+    cfg = openml.config
+    saved = (cfg.server, cfg._root_cache_directory, cfg.retry_policy, cfg.connection_n_retries)
+    saved_env = os.environ.pop(ENV_CACHE, None)
+    cfg.server = server.api_url
+    cfg.set_retry_policy("robot", n_retries=1)
+    _load_task_cached.cache_clear()
+    try:
+        yield
+    finally:
+        if saved_env is not None:
+            os.environ[ENV_CACHE] = saved_env
+        cfg.server = saved[0]
+        cfg.set_root_cache_directory(saved[1])
+        cfg.set_retry_policy(saved[2], n_retries=saved[3])
+        _load_task_cached.cache_clear()

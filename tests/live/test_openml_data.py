@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import openml
 import pytest
-from live_fixtures import BREAST_CANCER, BREAST_CANCER_FALSE_TRUE, DIGITS, IRIS, WINE
+from live_fixtures import BREAST_CANCER, BREAST_CANCER_FALSE_TRUE, DIGITS, IRIS, WINE, openml_on
 from openml_server import DATA, OpenMLTestServer
 
 from hpo_gym.live.data import ENV_CACHE, OpenMLUnavailableError, _frame_to_numeric, _load_task_cached, load_task
@@ -19,21 +19,12 @@ def _fold0_test_rows(task_id: int) -> np.ndarray:
 
 
 @pytest.fixture()
-def private_openml(tmp_path, monkeypatch):
+def private_openml(tmp_path):
     """A server and a cache of this test's own; openml's global config restored afterwards."""
-    cfg = openml.config
-    saved = (cfg.server, cfg._root_cache_directory, cfg.retry_policy, cfg.connection_n_retries)
-    monkeypatch.delenv(ENV_CACHE, raising=False)
     server = OpenMLTestServer().start()
-    cfg.server = server.api_url
-    cfg.set_retry_policy("robot", n_retries=1)
-    _load_task_cached.cache_clear()
-    yield server, tmp_path / "openml"
+    with openml_on(server):
+        yield server, tmp_path / "openml"
     server.stop() if server._thread and server._thread.is_alive() else None
-    cfg.server = saved[0]
-    cfg.set_root_cache_directory(saved[1])
-    cfg.set_retry_policy(saved[2], n_retries=saved[3])
-    _load_task_cached.cache_clear()
 
 
 def test_download_through_openml_then_offline_from_cache(private_openml):
