@@ -102,9 +102,9 @@ def directory(text: str) -> Path:
 
 
 def file_path(text: str) -> Path:
-    """An argparse type for a file to write (a figure, a report) or read (a checkpoint): refused when empty or blank, as :func:`directory`
-    is (``--plot "$PNG"`` with ``PNG`` unset silently fell back to a default path, or drew nothing), and with ``~``
-    expanded (``--floor-plot=~/x.png`` wrote into a literal ``./~`` folder; found in review)."""
+    """An argparse type for a file to write (a figure, a report) or read (a checkpoint): refused when empty or blank,
+    as :func:`directory` is (``--plot "$PNG"`` with ``PNG`` unset silently fell back to a default path, or drew
+    nothing), and with ``~`` expanded (``--floor-plot=~/x.png`` wrote into a literal ``./~`` folder; found in review)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path names no file; give the file's path, e.g. results/regret.png")
     return Path(text).expanduser()
