@@ -101,6 +101,9 @@ def _parse_fidelity(text: str) -> dict[str, float]:
             number = float(value)
         except ValueError:
             raise ValueError(f"--fidelity {key.strip()}={value!r}: the value must be a number, e.g. n_estimators=64") from None
+        if key.strip() in out:  # the last value won without a word, where every other option refuses a name twice
+            raise ValueError(f"--fidelity names {key.strip()} twice ({out[key.strip()]:g}, then {value.strip()}): "
+                             "give each fidelity once")
         out[key.strip()] = int(number) if number.is_integer() and key.strip() != "subsample" else number
     return out
 

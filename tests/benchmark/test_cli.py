@@ -222,6 +222,10 @@ def test_live_names_a_fidelity_value_that_is_not_a_number():
 
     with pytest.raises(ValueError, match="--fidelity n_estimators='abc': the value must be a number"):
         _parse_fidelity("n_estimators=abc")
+    # the last value won without a word (found in review)
+    with pytest.raises(ValueError, match=r"--fidelity names n_estimators twice \(4, then 8\): give each fidelity once"):
+        _parse_fidelity("n_estimators=4,n_estimators=8")
+    assert _parse_fidelity("n_estimators=4, subsample=0.5") == {"n_estimators": 4, "subsample": 0.5}
 
 
 def test_a_warning_on_the_command_line_is_one_line_without_the_raising_source(tmp_path, capsys):
