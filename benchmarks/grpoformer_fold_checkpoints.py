@@ -57,7 +57,8 @@ from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import beats_random_ratio, regret_by_run, require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
-from hpo_gym.cli import directory, episode_budget, named_values, positive_int, run_script  # noqa: E402
+from hpo_gym.cli import directory, episode_budget, name_list, named_values, positive_int, run_script  # noqa: E402
+from hpo_gym.episode import repeated  # noqa: E402
 
 
 #: The pattern that names the shipped fold checkpoints (``agents/grpoformer/checkpoints/folds/``, which ``fit`` finds by
@@ -131,15 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=positive_int, default=10, help="seeds per task (default 10)")
     ap.add_argument("--budget", type=episode_budget, default=50, help="evaluations per run (default 50)")
     ap.add_argument("--folds", type=positive_int, default=4, help="k of the k-fold protocol (8 = leave one task out)")
-    ap.add_argument("--baselines", default="", help="comma-separated agents to run in the same harness run, e.g. random,tpe")
+    ap.add_argument("--baselines", type=name_list, default=[],
+                    help="comma-separated agents to run in the same harness run, e.g. random,tpe")
     ap.add_argument("--jobs", type=positive_int, default=1)
     ap.add_argument("--select", choices=SELECTIONS, default="first-new",
                     help="the agent's candidate rule: first-new (default: the policy alone, what every recipe comparison "
                          "in docs/grpoformer.md measured) or density-ratio (the default agent's)")
     args = ap.parse_args(argv)
+    if repeated(args.baselines):  # one agent of a dict: the second name was dropped without a word
+        ap.error(f"--baselines names {', '.join(repeated(args.baselines))} more than once; give each agent once")
     stages = fold_sets(ap, args.stages, args.folds)
     agents = {f"grpoformer@{name}": stage_agent(pattern, args.select) for name, pattern in stages.items()}
-    agents.update({b: b for b in args.baselines.split(",") if b})
+    agents.update({b: b for b in args.baselines})
     df = run_benchmark(agents, budget=args.budget, seeds=args.seeds, out=args.out, jobs=args.jobs, protocol="kfold",
                        folds=args.folds, resolve_agent=make_agent, retry_failed=True)
     require_finished_runs(df, args.out)  # else a KeyError on a task an agent never finished, or unpaired means

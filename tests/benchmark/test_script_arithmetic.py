@@ -195,6 +195,9 @@ def test_the_fold_set_scorer_refuses_shipped_with_another_fold_count_and_a_missi
     with pytest.raises(SystemExit) as exited:
         script.main([f"s0={tmp_path}/fold{{k}}/policy.pt", "--out", str(tmp_path / "o")])
     assert exited.value.code == 2 and f"no checkpoint at {tmp_path}/fold3/policy.pt" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # the second name was dropped without a word
+        script.main(["s0=shipped", "--baselines", "random,tpe,random", "--out", str(tmp_path / "o")])
+    assert exited.value.code == 2 and "--baselines names random more than once" in capsys.readouterr().err
 
 
 def test_a_fold_set_plays_the_selection_rule_it_is_given():

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,3 +31,12 @@ def test_a_json_path_that_is_a_directory_is_refused_before_any_timing(tmp_path):
                           "--updates", "2", "--json", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and f"--json {tmp_path} is a directory; give a file path" in run.stderr
     assert run.stdout == ""  # nothing was timed
+
+
+def test_a_device_named_twice_is_refused_before_any_timing(capsys):
+    """``--devices cpu,cpu`` timed the CPU twice and printed a row for each."""
+    from tests.benchmark_scripts import load_script
+
+    with pytest.raises(SystemExit) as exited:
+        load_script("grpoformer_train_devices").main(["--devices", "cpu,cpu", "--updates", "2"])
+    assert exited.value.code == 2 and "--devices names cpu more than once; give each device once" in capsys.readouterr().err
