@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from hpo_gym.benchmark import ResultStore  # noqa: E402
 from hpo_gym.benchmark.metrics import paired_ratio_bootstrap, regret_by_run, run_budget  # noqa: E402
 from hpo_gym.cli import directory, positive_int, run_script  # noqa: E402
+from hpo_gym.episode import repeated  # noqa: E402
 
 
 def simulated_benchmark(runs: pd.DataFrame, n_seeds: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--seeds {args.seeds!r}: give whole numbers >= 2, comma-separated")
     if min(seed_counts) < 2:
         ap.error("--seeds: each count must be >= 2 (one seed per task has nothing to resample)")
+    if repeated(seed_counts):  # simulated again, a second row of the table
+        ap.error(f"--seeds names {', '.join(map(str, repeated(seed_counts)))} more than once; give each count once")
     if args.agent == args.reference:  # a pandas "truth value of a Series is ambiguous" error otherwise
         ap.error(f"--agent and --reference are both {args.agent!r}: a ratio of an agent to itself is 1 by definition; "
                  "give two agents of the benchmark")

@@ -336,6 +336,9 @@ def test_the_coverage_script_refuses_one_seed_per_task(tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         load_script("bootstrap_coverage").main(["--bench", str(tmp_path), "--seeds", "1,3"])
     assert exited.value.code == 2 and "--seeds: each count must be >= 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # simulated twice, printed as two rows
+        load_script("bootstrap_coverage").main(["--bench", str(tmp_path), "--seeds", "3,5,3"])
+    assert exited.value.code == 2 and "--seeds names 3 more than once; give each count once" in capsys.readouterr().err
 
 
 # --- grpoformer_train_devices.py ------------------------------------------------------------------------------------
