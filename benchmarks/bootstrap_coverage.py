@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--seeds {args.seeds!r}: give whole numbers >= 2, comma-separated")
     if min(seed_counts) < 2:
         ap.error("--seeds: each count must be >= 2 (one seed per task has nothing to resample)")
-    if repeated(seed_counts):  # simulated again, a second row of the table
-        ap.error(f"--seeds names {', '.join(map(str, repeated(seed_counts)))} more than once; give each count once")
+    if twice := repeated(seed_counts):  # simulated again, a second row of the table
+        ap.error(f"--seeds names {', '.join(map(str, twice))} more than once; give each count once")
     if args.agent == args.reference:  # a pandas "truth value of a Series is ambiguous" error otherwise
         ap.error(f"--agent and --reference are both {args.agent!r}: a ratio of an agent to itself is 1 by definition; "
                  "give two agents of the benchmark")

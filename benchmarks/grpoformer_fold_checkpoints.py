@@ -58,7 +58,6 @@ from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import beats_random_ratio, regret_by_run, require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
 from hpo_gym.cli import directory, episode_budget, name_list, named_values, positive_int, run_script  # noqa: E402
-from hpo_gym.episode import repeated  # noqa: E402
 
 
 #: The pattern that names the shipped fold checkpoints (``agents/grpoformer/checkpoints/folds/``, which ``fit`` finds by
@@ -139,8 +138,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="the agent's candidate rule: first-new (default: the policy alone, what every recipe comparison "
                          "in docs/grpoformer.md measured) or density-ratio (the default agent's)")
     args = ap.parse_args(argv)
-    if repeated(args.baselines):  # one agent of a dict: the second name was dropped without a word
-        ap.error(f"--baselines names {', '.join(repeated(args.baselines))} more than once; give each agent once")
     stages = fold_sets(ap, args.stages, args.folds)
     agents = {f"grpoformer@{name}": stage_agent(pattern, args.select) for name, pattern in stages.items()}
     agents.update({b: b for b in args.baselines})

@@ -36,8 +36,7 @@ from agents.grpoformer.policy import load_policy  # noqa: E402
 from agents.grpoformer.train import TrainConfig, check_finished_run, heldout_regret, portfolio_design, train  # noqa: E402
 from hpo_gym.benchmark import kfold_splits  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
-from hpo_gym.cli import directory, positive_int, run_script  # noqa: E402
-from hpo_gym.episode import repeated  # noqa: E402
+from hpo_gym.cli import directory, name_list, positive_int, run_script  # noqa: E402
 from hpo_gym.parallel import map_jobs  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)
@@ -167,7 +166,8 @@ def fold_list(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--recipes", default=",".join(RECIPES))
+    ap.add_argument("--recipes", type=name_list, default=list(RECIPES),
+                    help="comma-separated recipes, each once (two would train into one folder; default: all)")
     ap.add_argument("--folds", type=fold_list, default=[0, 1, 2, 3],
                     help="outer folds to run, comma-separated, each 0..3 (default 0,1,2,3)")
     ap.add_argument("--updates", type=positive_int, default=100)
@@ -180,10 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.inner_cv == 1 or args.inner_cv < 0 or args.inner_cv > 6:
         ap.error(f"--inner-cv {args.inner_cv}: give 0 (hardest-two split) or 2..6 inner folds")
-    recipes = args.recipes.split(",")
-    twice = repeated(recipes)
-    if twice:  # two jobs would train into one folder, the second stopped by the first's lock
-        ap.error(f"--recipes names {twice} more than once")
+    recipes = args.recipes
     for name in recipes:
         recipe(name, args.updates, 0)  # a typo fails now, not after hours of training
     splits = max(args.inner_cv, 1)

@@ -26,7 +26,7 @@ from hpo_gym.atomic import atomic_write_text  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN, HPOBENCH_NN_TASKS, get_suite, load_hpobench_nn  # noqa: E402
-from hpo_gym.cli import directory, episode_budget, positive_int, run_script  # noqa: E402
+from hpo_gym.cli import directory, episode_budget, name_list, positive_int, run_script  # noqa: E402
 from hpo_gym.episode import repeated  # noqa: E402
 from hpo_gym.parallel import map_jobs  # noqa: E402
 
@@ -77,7 +77,8 @@ def online_run(job: tuple[str, int, int, str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--tasks", default=",".join(HPOBENCH_NN_TASKS), help="comma-separated tasks (default: all 8 embedded)")
+    ap.add_argument("--tasks", type=name_list, default=list(HPOBENCH_NN_TASKS),
+                    help="comma-separated tasks, names or OpenML ids, each once (default: all 8 embedded)")
     ap.add_argument("--seeds", type=positive_int, default=3, help="seeds per task, online runs and baselines alike (default 3)")
     ap.add_argument("--budget", type=episode_budget, default=500, help="evaluations per run, GRPO groups included (default 500)")
     ap.add_argument("--jobs", type=positive_int, default=1, help="parallel online runs (default 1; 1 on a GPU, see the docs)")
@@ -85,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     suite = get_suite(HPOBENCH_NN)
     try:  # ids to names once: the online rows and the harness's would otherwise name one task two ways ('31', 'credit_g')
-        tasks = [suite.task_name(t.strip()) for t in args.tasks.split(",") if t.strip()]
+        tasks = [suite.task_name(t) for t in args.tasks]
     except ValueError as e:
         ap.error(f"--tasks: {e}")
-    if repeated(tasks):
-        ap.error(f"--tasks names {repeated(tasks)} more than once; list each task once")
+    if twice := repeated(tasks):  # one task by its name and its id: name_list saw two names
+        ap.error(f"--tasks names {', '.join(twice)} more than once (by name and by id); list each task once")
     from agents.registry import make_agent
 
     # the baselines first: the harness refuses an unknown task or an OUT/bench of other settings before any run, where

@@ -26,7 +26,6 @@ import torch
 from agents.grpoformer.train import TrainConfig, check_device, train
 from hpo_gym.benchmark import kfold_splits
 from hpo_gym.cli import file_path, name_list, positive_int, run_script
-from hpo_gym.episode import repeated
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn
 
 
@@ -57,8 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (the CLI's default is 1)")
     parser.add_argument("--json", type=file_path, default=None, help="also write the rows to this file")
     args = parser.parse_args(argv)
-    if repeated(args.devices):  # each would be timed again, and printed as a row of its own
-        parser.error(f"--devices names {', '.join(repeated(args.devices))} more than once; give each device once")
     devices = ["cpu"] + [d for d in args.devices if d != "cpu"]
     for device in devices:  # before any timing: a device this torch cannot use would fail after the CPU pass
         try:

@@ -41,7 +41,6 @@ from hpo_gym.benchmark import kfold_splits
 from hpo_gym.benchmark.runner import trained_on
 from hpo_gym.cli import directory, episode_budget, file_path, name_list, positive_int, refuse_ignored, run_script
 from hpo_gym.env import HPOEnv
-from hpo_gym.episode import repeated
 from hpo_gym.suites import HPOBENCH_NN, HPOBENCH_NN_TASKS, load_hpobench_nn
 
 
@@ -195,8 +194,6 @@ def main(argv: list[str] | None = None) -> int:
     tasks = list(HPOBENCH_NN_TASKS)
     tables = {t: load_hpobench_nn(t) for t in tasks}
     specs = args.agents or ["random", "tpe", "portfolio", "portfolio+tpe"]
-    if repeated(specs):  # it ran twice and printed two identical rows
-        parser.error(f"--agents names {repeated(specs)} more than once; list each once")
     if PEER not in specs:  # every row is also printed as a ratio to this peer, run in the same process and seeds
         specs.append(PEER)
     folds = kfold_splits(tasks, args.folds)  # the harness's folds: `hpo-gym bench --protocol kfold` scores the same splits

@@ -146,11 +146,17 @@ def finite_float(text: str) -> float:
 
 
 def name_list(text: str) -> list[str]:
-    """A comma-separated list of names (agents, tasks), at least one: ``--agents ""`` used to reach the harness and
-    come back with its Python wording (``agents=[...]``)."""
+    """A comma-separated list of names (agents, tasks, baselines, devices), at least one, each once: ``--agents ""``
+    used to reach the harness and come back with its Python wording (``agents=[...]``), and a name given twice was
+    run twice, or dropped without a word, depending on the command. One refusal here, for every option of this type,
+    instead of one per command; argparse prefixes the option (``argument --agents: ...``)."""
+    from hpo_gym.episode import repeated  # here, not at the top: the CLI's entry module imports no numpy or gymnasium
+
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
         raise argparse.ArgumentTypeError(f"{text!r} names nothing; give one or more comma-separated names")
+    if twice := repeated(names):
+        raise argparse.ArgumentTypeError(f"{text!r} names {', '.join(twice)} more than once; list each once")
     return names
 
 
@@ -167,8 +173,7 @@ def named_values(texts: Sequence[str], what: str, example: str, value: str = "VA
         if not (sep and name and given):
             raise ValueError(f"{text!r}: give each {what} as NAME={value}, e.g. {example}")
         out[name] = given
-    twice = repeated([t.partition("=")[0] for t in texts])
-    if twice:
+    if twice := repeated([t.partition("=")[0] for t in texts]):
         raise ValueError(f"{what} name(s) {twice} given more than once; name each {what} once")
     return out
 

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from hpo_gym.cli import (EXIT_FAILED, WORKER_DIED, GivenOnce, directory, episode_budget, finite_float,
                          import_from_working_directory, name_list, positive_int)
-from hpo_gym.episode import repeated
 from hpo_gym.suites import HPOBENCH_NN, suite_names
 
 if TYPE_CHECKING:
@@ -91,9 +90,6 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if args.folds is not None and args.protocol != "kfold":  # it would be ignored, and look as if it asked for k-fold
         raise ValueError(f"--folds {args.folds} applies to --protocol kfold only; add --protocol kfold, or drop --folds")
-    for option, names in (("--agents", args.agents), ("--tasks", args.tasks or [])):  # silently dropped before
-        if twice := repeated(names):
-            raise ValueError(f"{option} names {twice} more than once; list each once")
     import_from_working_directory()
     try:
         df = run_benchmark(args.agents, suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out,

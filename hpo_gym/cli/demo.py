@@ -12,7 +12,6 @@ import shlex
 import time
 
 from hpo_gym.cli import directory, episode_budget, import_from_working_directory, name_list, positive_int
-from hpo_gym.episode import repeated
 from hpo_gym.suites import HPOBENCH_NN
 
 
@@ -39,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
     from hpo_gym.cli.bench import exit_status
     from hpo_gym.benchmark.runner import declares_itself_unfitted
 
-    if twice := repeated(args.agents):  # before the banner (run_benchmark refuses it too, after the banner printed)
-        raise ValueError(f"--agents names {twice} more than once; list each once")
     import_from_working_directory()
     for spec in args.agents:
         if declares_itself_unfitted(make_agent(spec), HPOBENCH_NN):

@@ -146,8 +146,7 @@ def run(args: argparse.Namespace) -> int:
         check_budget(args.budget)
     suite = get_suite(args.suite)
     holdout = [suite.task_name(t.strip()) for t in args.holdout.split(",") if t.strip()]
-    twice = repeated(holdout)
-    if twice:  # it would count twice in the held-out regret
+    if twice := repeated(holdout):  # it would count twice in the held-out regret
         raise ValueError(f"--holdout names {twice} more than once; list each held-out task once")
     if args.eval_every is not None and not holdout:  # accepted and without effect before (found in review)
         raise ValueError("--eval-every sets how often the held-out regret is logged, and --holdout names no task: add "

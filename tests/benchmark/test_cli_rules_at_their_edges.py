@@ -10,7 +10,7 @@ import pandas as pd
 
 import pytest
 
-from hpo_gym.cli import main
+from hpo_gym.cli import main, name_list
 from hpo_gym.suites import HPOBENCH_NN
 
 
@@ -299,3 +299,16 @@ def test_train_grpoformer_ctrl_c_before_any_state_says_to_rerun_not_to_resume(tm
     assert main(["train-grpoformer", "--online", "--holdout", "credit_g", "--out", str(tmp_path / "o")]) == 130
     assert capsys.readouterr().err.strip() == (f"hpo-gym train-grpoformer: interrupted; rerun the same command: the "
                                                f"tasks finished in {tmp_path / 'o' / 'online.json'} are kept and skipped")
+
+
+def test_a_name_list_strips_each_name_and_refuses_nothing_or_any_name_twice_naming_every_repeat():
+    """The one refusal behind every comma-separated option of names (bench, demo and the benchmark scripts): a repeat
+    was run twice or dropped without a word, depending on the command."""
+    import argparse
+
+    assert name_list(" random, tpe ,,gp") == ["random", "tpe", "gp"]
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^' , ' names nothing; give one or more"):
+        name_list(" , ")
+    with pytest.raises(argparse.ArgumentTypeError,
+                       match=r"^'tpe,random, tpe,gp,random' names random, tpe more than once; list each once$"):
+        name_list("tpe,random, tpe,gp,random")

@@ -197,7 +197,7 @@ def test_the_fold_set_scorer_refuses_shipped_with_another_fold_count_and_a_missi
     assert exited.value.code == 2 and f"no checkpoint at {tmp_path}/fold3/policy.pt" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exited:  # the second name was dropped without a word
         script.main(["s0=shipped", "--baselines", "random,tpe,random", "--out", str(tmp_path / "o")])
-    assert exited.value.code == 2 and "--baselines names random more than once" in capsys.readouterr().err
+    assert exited.value.code == 2 and "argument --baselines: 'random,tpe,random' names random more than once" in capsys.readouterr().err
 
 
 def test_a_fold_set_plays_the_selection_rule_it_is_given():
@@ -299,7 +299,7 @@ def test_the_default_rule_of_compare_rules_scores_the_portfolio_that_never_saw_t
 def test_transfer_baselines_refuses_an_agent_named_twice(capsys):
     with pytest.raises(SystemExit) as exited:
         load_script("transfer_baselines").main(["--agents", "random,random", "--seeds", "1", "--budget", "2"])
-    assert exited.value.code == 2 and "--agents names ['random'] more than once" in capsys.readouterr().err
+    assert exited.value.code == 2 and "argument --agents: 'random,random' names random more than once" in capsys.readouterr().err
 
 
 # --- bootstrap_coverage.py ------------------------------------------------------------------------------------------

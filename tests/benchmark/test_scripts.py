@@ -74,8 +74,9 @@ def test_the_inference_selection_reads_only_budgets_the_runs_reach():
     (["--ablation-seeds", "2", "--updates", "1"], "--ablation-seeds set the ablations: add --ablations"),
     (["--ablation-variants", "no-pcr"], "--ablation-variants set the ablations: add --ablations"),
     (["--skip-protocol", "--ablations", "--ablation-variants", "no-pcr,no-pcr"],
-     "--ablation-variants no-pcr,no-pcr: give each of grpo+pcr, no-pcr, reinforce, ppo-critic at most once"),
-    (["--skip-protocol", "--ablations", "--ablation-variants", "sac"], "--ablation-variants sac: give each of"),
+     "argument --ablation-variants: 'no-pcr,no-pcr' names no-pcr more than once"),
+    (["--skip-protocol", "--ablations", "--ablation-variants", "sac"],
+     "--ablation-variants names sac, not a variant; choose among grpo+pcr, no-pcr, reinforce, ppo-critic"),
 ])
 def test_the_protocol_script_refuses_options_its_mode_would_ignore(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -97,7 +98,7 @@ def test_the_inner_selection_refuses_a_recipe_named_twice(capsys):
     """Two jobs trained into one folder, and the second stopped on the first's lock, as if another run held it."""
     with pytest.raises(SystemExit) as exit_info:
         load_script("grpoformer_inner_selection").main(["--recipes", "factorized,factorized"])
-    assert exit_info.value.code == 2 and "--recipes names ['factorized'] more than once" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "argument --recipes: 'factorized,factorized' names factorized more than once" in capsys.readouterr().err
 
 
 def test_transfer_baselines_refuses_an_agent_trained_on_a_task_it_would_score_as_held_out(tmp_path, monkeypatch):
@@ -145,6 +146,8 @@ def test_transfer_baselines_refuses_options_its_mode_would_ignore(argv, message,
     ("transfer_baselines", ["--agents", ""], "argument --agents: '' names nothing"),
     ("grpoformer_train_devices", ["--devices", ","], "argument --devices: ',' names nothing"),
     ("live_parallel", ["--executors", ","], "argument --executors: ',' names nothing"),
+    # a repeated executor was timed again, a second row (every name_list option refuses a repeat)
+    ("live_parallel", ["--executors", "process,process"], "argument --executors: 'process,process' names process more"),
     # an empty --out wrote into the working directory
     ("grpoformer_online", ["--out", ""], "argument --out: an empty path names no directory"),
     ("grpoformer_vs_tpe", ["--out", " "], "argument --out: an empty path names no directory"),
@@ -239,7 +242,10 @@ def test_paper_mode_script_names_a_task_one_way_and_reruns_a_run_cached_under_an
     assert rerun["regret@16"] >= 0 and json.loads(cached.read_text())["recipe"] == script.online_recipe()
     with pytest.raises(SystemExit):
         script.main(["--tasks", "credit_g,31", "--out", str(out)])
-    assert "--tasks names ['credit_g'] more than once" in capsys.readouterr().err
+    assert "--tasks names credit_g more than once (by name and by id)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main(["--tasks", "credit_g,kc1,credit_g", "--out", str(out)])
+    assert "argument --tasks: 'credit_g,kc1,credit_g' names credit_g more than once" in capsys.readouterr().err
 
 
 def test_the_insample_script_passes_a_training_commands_interrupt_and_status_through(tmp_path, monkeypatch, capsys):

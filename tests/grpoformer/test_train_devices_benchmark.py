@@ -39,4 +39,4 @@ def test_a_device_named_twice_is_refused_before_any_timing(capsys):
 
     with pytest.raises(SystemExit) as exited:
         load_script("grpoformer_train_devices").main(["--devices", "cpu,cpu", "--updates", "2"])
-    assert exited.value.code == 2 and "--devices names cpu more than once; give each device once" in capsys.readouterr().err
+    assert exited.value.code == 2 and "argument --devices: 'cpu,cpu' names cpu more than once; list each once" in capsys.readouterr().err
