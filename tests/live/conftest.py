@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from live_fixtures import openml_on  # noqa: E402
 from openml_server import OpenMLTestServer  # noqa: E402
 
 
@@ -26,25 +27,13 @@ def openml_server():
 
 @pytest.fixture(scope="session")
 def openml_session(openml_server, tmp_path_factory):
-    """openml-python pointed at the session's server and a temporary cache; restored at the end."""
-    import openml
-
-    from hpo_gym.live.data import ENV_CACHE
-
-    cfg = openml.config
-    saved = (cfg.server, cfg.apikey, cfg._root_cache_directory, cfg.retry_policy, cfg.connection_n_retries)
+    """openml-python pointed at the session's server and a temporary cache (one retry: fail fast when the server is
+    deliberately gone), hpo-gym's evaluation cache in a temporary directory; all restored at the end."""
     mp = pytest.MonkeyPatch()
-    mp.delenv(ENV_CACHE, raising=False)
     mp.setenv("HPO_GYM_CACHE", str(tmp_path_factory.mktemp("hpo-gym-cache")))
-    cfg.server = openml_server.api_url
-    cfg.apikey = ""
-    cfg.set_root_cache_directory(tmp_path_factory.mktemp("openml-cache"))
-    cfg.set_retry_policy("robot", n_retries=1)  # fail fast when the server is (deliberately) gone
-    yield openml_server
+    with openml_on(openml_server, cache_root=tmp_path_factory.mktemp("openml-cache")):
+        yield openml_server
     mp.undo()
-    cfg.server, cfg.apikey = saved[0], saved[1]
-    cfg.set_root_cache_directory(saved[2])
-    cfg.set_retry_policy(saved[3], n_retries=saved[4])
 
 
 @pytest.fixture()

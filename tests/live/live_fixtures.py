@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import openml
 from openml_server import OpenMLTestServer
@@ -32,14 +33,17 @@ DEFAULTS = {
 
 
 @contextmanager
-def openml_on(server: OpenMLTestServer) -> Iterator[None]:
-    """openml-python pointed at ``server`` (one retry: fail fast), with hpo-gym's cache variable unset and its task memo
-    cleared; openml's global configuration, the variable and the memo restored afterwards, so that other tests see
-    neither this server nor its cache."""
+def openml_on(server: OpenMLTestServer, cache_root: Path | None = None) -> Iterator[None]:
+    """openml-python pointed at ``server`` (no API key, one retry: fail fast; its cache at ``cache_root`` when given),
+    with hpo-gym's cache variable unset and its task memo cleared; openml's global configuration (read from
+    ``~/.config/openml/config`` at import), the variable and the memo restored afterwards, so that other tests see
+    neither this server nor its cache. The session's ``openml_session`` fixture and single tests use it alike."""
     cfg = openml.config
-    saved = (cfg.server, cfg._root_cache_directory, cfg.retry_policy, cfg.connection_n_retries)
+    saved = (cfg.server, cfg.apikey, cfg._root_cache_directory, cfg.retry_policy, cfg.connection_n_retries)
     saved_env = os.environ.pop(ENV_CACHE, None)
-    cfg.server = server.api_url
+    cfg.server, cfg.apikey = server.api_url, ""
+    if cache_root is not None:
+        cfg.set_root_cache_directory(cache_root)
     cfg.set_retry_policy("robot", n_retries=1)
     _load_task_cached.cache_clear()
     try:
@@ -47,7 +51,7 @@ def openml_on(server: OpenMLTestServer) -> Iterator[None]:
     finally:
         if saved_env is not None:
             os.environ[ENV_CACHE] = saved_env
-        cfg.server = saved[0]
-        cfg.set_root_cache_directory(saved[1])
-        cfg.set_retry_policy(saved[2], n_retries=saved[3])
+        cfg.server, cfg.apikey = saved[0], saved[1]
+        cfg.set_root_cache_directory(saved[2])
+        cfg.set_retry_policy(saved[3], n_retries=saved[4])
         _load_task_cached.cache_clear()
