@@ -47,6 +47,18 @@ def history_features(space: SearchSpace, n_trials: int, seed: int = 0, slots: in
 
 
 
+def played_actions(agent: Any, env: Any, seed: int, budget: int) -> np.ndarray:
+    """The actions ``agent`` plays in one seeded run of ``budget`` steps on ``env`` (reset with ``seed``), stacked:
+    the tests that compare two runs (two devices, two paths, two inference settings, a repeat) compare these."""
+    obs, _ = env.reset(seed=seed)
+    agent.reset(env.unwrapped.space, seed=seed, budget=budget)
+    actions = []
+    for _ in range(budget):
+        actions.append(agent.act(obs))
+        obs, *_ = env.step(actions[-1])
+    return np.stack(actions)
+
+
 def tiny_training_run(out: Path, *flags: str, budget: int = 4, eval_every: int = 5) -> tuple[GRPOformerPolicy, dict[str, Any]]:
     """One GRPO update through the CLI (`hpo-gym train-grpoformer --holdout credit_g`, no synthetic tasks,
     ``budget``-step episodes) with the extra ``flags``; returns the saved checkpoint ``(policy, metadata)``.

@@ -17,6 +17,7 @@ import envs_registry  # noqa: F401  (registers the env ids)
 from agents.grpoformer.agent import SHIPPED_CHECKPOINT, GRPOformerAgent
 from agents.grpoformer.candidate_selection import choose_candidate, density_ratio, split_size
 from agents.registry import make_agent
+from tests.grpoformer.conftest import played_actions
 
 needs_ckpt = pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
 NUMERIC = np.zeros(2, dtype=bool)
@@ -205,14 +206,7 @@ def test_categories_reach_the_choice_as_bins_and_both_paths_agree(monkeypatch):
     runs = []
     for fast in (True, False):
         env = gym.make("HPO-OpenML-v0", objective=table, budget=25)
-        obs, _ = env.reset(seed=2)
-        agent = GRPOformerAgent(fast=fast)
-        agent.reset(env.unwrapped.space, seed=2, budget=25)
-        actions = []
-        for _ in range(25):
-            actions.append(agent.act(obs))
-            obs, *_ = env.step(actions[-1])
-        runs.append(np.array(actions))
+        runs.append(played_actions(GRPOformerAgent(fast=fast), env, seed=2, budget=25))
     np.testing.assert_array_equal(runs[0], runs[1])
     assert calls and all(c["categorical"].tolist() == [False, True] for c in calls)
     for c in calls:  # the categorical column holds bin indices 0..2, the float column unit-cube codes

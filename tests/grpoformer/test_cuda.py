@@ -15,7 +15,7 @@ import torch
 import envs_registry  # noqa: F401  (registers the env ids)
 from agents.grpoformer.agent import GRPOformerAgent
 from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig, load_policy, save_policy
-from tests.grpoformer.conftest import MIXED, history_features
+from tests.grpoformer.conftest import MIXED, history_features, played_actions
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -96,13 +96,7 @@ def test_agent_torch_path_on_cuda_matches_cpu(tmp_path, checkpoint):
         agent = GRPOformerAgent(checkpoint=path, device=device, fast=False)
         assert next(agent.policy.parameters()).device.type == device
         assert agent.select == "density-ratio" and agent.select_after < budget
-        obs, _ = env.reset(seed=2)
-        agent.reset(env.unwrapped.space, seed=2, budget=budget)
-        acts = []
-        for _ in range(budget):
-            acts.append(agent.act(obs))
-            obs, *_ = env.step(acts[-1])
-        runs[device] = np.stack(acts)
+        runs[device] = played_actions(agent, env, seed=2, budget=budget)
     assert np.allclose(runs["cpu"], runs["cuda"], atol=1e-6)
 
 

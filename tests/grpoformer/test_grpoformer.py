@@ -28,7 +28,7 @@ from agents.grpoformer.policy import (
     save_policy,
 )
 from agents.grpoformer.synthetic import random_objective
-from tests.grpoformer.conftest import MIXED, assert_resume_is_exact, history_features
+from tests.grpoformer.conftest import MIXED, assert_resume_is_exact, history_features, played_actions
 from hpo_gym.space import Categorical, Float, Ordinal, SearchSpace
 from hpo_gym.suites import load_hpobench_nn
 from hpo_gym.tabular import TabularObjective
@@ -288,17 +288,7 @@ def test_agent_is_seeded_and_registered():
 
     agent = make_agent("grpoformer")
     env = gym.make("HPO-OpenML-v0", task="kc1", budget=5)
-    runs = []
-    for _ in range(2):
-        obs, _ = env.reset(seed=3)
-        agent.reset(env.unwrapped.space, seed=3, budget=5)
-        acts = []
-        for _ in range(5):
-            a = agent.act(obs)
-            acts.append(a)
-            obs, *_ = env.step(a)
-        runs.append(np.stack(acts))
-    assert np.array_equal(runs[0], runs[1])
+    assert np.array_equal(played_actions(agent, env, seed=3, budget=5), played_actions(agent, env, seed=3, budget=5))
 
 
 def test_train_cli_logs_and_resumes_after_a_kill(tmp_path):

@@ -17,7 +17,7 @@ from agents.grpoformer.agent import SHIPPED_CHECKPOINT, GRPOformerAgent
 from agents.grpoformer.fast_inference import FastPolicy, tempered_log_probs
 from agents.grpoformer.policy import GRPOformerPolicy, load_policy
 from hpo_gym.episode import space_descriptor
-from tests.grpoformer.conftest import MIXED
+from tests.grpoformer.conftest import MIXED, played_actions
 from hpo_gym.space import SearchSpace
 
 needs_ckpt = pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
@@ -83,13 +83,7 @@ def test_mode_first_proposes_the_mode_then_samples():
     runs = {}
     # the same G (deterministic mode draws 8): a mode that repeats a past trial falls back to the G samples
     for name, agent in {"mf": GRPOformerAgent(mode_first=k, group_size=8), "det": GRPOformerAgent(deterministic=True)}.items():
-        obs, _ = env.reset(seed=3)
-        agent.reset(env.unwrapped.space, seed=3, budget=budget)
-        acts = []
-        for _ in range(budget):
-            acts.append(agent.act(obs))
-            obs, *_ = env.step(acts[-1])
-        runs[name] = np.array(acts)
+        runs[name] = played_actions(agent, env, seed=3, budget=budget)
     assert np.array_equal(runs["mf"][:k], runs["det"][:k])
     assert not np.array_equal(runs["mf"][k:], runs["det"][k:])
 
