@@ -118,7 +118,7 @@ def inner_runs_option(ap: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = selection_arguments(__doc__, "grpoformer_candidate_selection", "held-out seeds 0..n-1 (default 10)", argv,
+    args = selection_arguments(__doc__, "grpoformer_candidate_selection", "held-out seeds 0..n-1", argv,
                                inner_runs_option)
     if args.inner_runs and not ("{f}" in args.inner_runs and "{k}" in args.inner_runs):
         raise SystemExit(f"--inner-runs {args.inner_runs}: the pattern needs {{f}} (outer fold) and {{k}} (inner fold)")

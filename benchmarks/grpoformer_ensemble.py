@@ -40,7 +40,7 @@ from agents.grpoformer.agent import GRPOformerAgent, fold_file, load_fold_policy
 from agents.grpoformer.policy import Features, GRPOformerPolicy, draw_factorized  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run, require_finished_runs  # noqa: E402
-from hpo_gym.cli import directory, episode_budget, positive_int, run_script  # noqa: E402
+from hpo_gym.cli import add_protocol_options, directory, run_script  # noqa: E402
 from hpo_gym.fingerprint import files_fingerprint  # noqa: E402
 from grpoformer_fold_checkpoints import check_fold_pattern  # noqa: E402
 
@@ -130,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("patterns", nargs="+", help="fold checkpoint patterns with {k} = fold index, one per member set")
     ap.add_argument("--out", type=directory, default=ROOT / "runs" / "grpoformer_ensemble")
-    ap.add_argument("--seeds", type=positive_int, default=10)
-    ap.add_argument("--budget", type=episode_budget, default=50)
+    add_protocol_options(ap)
     args = ap.parse_args(argv)
     for i, pattern in enumerate(args.patterns):  # files: the ensemble loads each fold's checkpoint itself
         check_fold_pattern(ap, f"member set {i}", pattern, folds=FOLDS, allow_shipped=False)

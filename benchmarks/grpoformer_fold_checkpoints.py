@@ -57,7 +57,7 @@ from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import beats_random_ratio, regret_by_run, require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
-from hpo_gym.cli import directory, episode_budget, name_list, named_values, positive_int, run_script  # noqa: E402
+from hpo_gym.cli import add_protocol_options, directory, name_list, named_values, positive_int, run_script  # noqa: E402
 
 
 #: The pattern that names the shipped fold checkpoints (``agents/grpoformer/checkpoints/folds/``, which ``fit`` finds by
@@ -128,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                                               "for the shipped fold checkpoints")
     ap.add_argument("--out", type=directory, default=ROOT / "runs" / "grpoformer_long" / "bench",
                     help="result directory (resumable; default runs/grpoformer_long/bench)")
-    ap.add_argument("--seeds", type=positive_int, default=10, help="seeds per task (default 10)")
-    ap.add_argument("--budget", type=episode_budget, default=50, help="evaluations per run (default 50)")
+    add_protocol_options(ap)
     ap.add_argument("--folds", type=positive_int, default=4, help="k of the k-fold protocol (8 = leave one task out)")
     ap.add_argument("--baselines", type=name_list, default=[],
                     help="comma-separated agents to run in the same harness run, e.g. random,tpe")

@@ -43,7 +43,7 @@ from agents.grpoformer.policy import load_policy  # noqa: E402
 from hpo_gym.benchmark import kfold_splits, run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import regret_by_run, require_finished_runs  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS  # noqa: E402
-from hpo_gym.cli import directory, episode_budget, positive_int, run_script  # noqa: E402
+from hpo_gym.cli import add_protocol_options, directory, run_script  # noqa: E402
 
 TEMPERATURES = (1.0, 0.7, 0.5, 0.3)
 MODE_FIRST = (0, 1, 5)
@@ -190,8 +190,7 @@ def selection_arguments(doc: str, default_out: str, seeds_help: str, argv: list[
     ``extra`` adds a script's own."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--out", type=directory, default=ROOT / "runs" / default_out)
-    ap.add_argument("--budget", type=episode_budget, default=50)
-    ap.add_argument("--seeds", type=positive_int, default=10, help=seeds_help)
+    add_protocol_options(ap, seeds_help)
     if extra is not None:
         extra(ap)
     return ap.parse_args(argv)

@@ -28,7 +28,7 @@ from agents.grpoformer.agent import SHIPPED_CHECKPOINT  # noqa: E402
 from agents.registry import make_agent  # noqa: E402
 from hpo_gym.benchmark import run_benchmark  # noqa: E402
 from hpo_gym.benchmark.metrics import per_task_table, require_finished_runs  # noqa: E402
-from hpo_gym.cli import directory, episode_budget, EXIT_INTERRUPTED, main as cli_main, positive_int, run_script  # noqa: E402
+from hpo_gym.cli import add_protocol_options, directory, EXIT_INTERRUPTED, main as cli_main, positive_int, run_script  # noqa: E402
 
 #: variant -> extra ``hpo-gym train-grpoformer`` arguments (None: the shipped checkpoint, trained with seed 0)
 VARIANTS: dict[str, list[str] | None] = {
@@ -68,8 +68,7 @@ def train_variants(out: Path) -> dict[str, Path]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=directory, default=ROOT / "runs" / "grpoformer_insample", help="run directory: one training run per variant, bench/ (default runs/grpoformer_insample)")
-    ap.add_argument("--seeds", type=positive_int, default=10, help="seeds per task (default 10)")
-    ap.add_argument("--budget", type=episode_budget, default=50, help="evaluations per run (default 50)")
+    add_protocol_options(ap)
     ap.add_argument("--jobs", type=positive_int, default=2, help="benchmark workers (default 2; the variants are trained one after another)")
     args = ap.parse_args(argv)
     paths = train_variants(args.out)

@@ -59,7 +59,7 @@ from hpo_gym.benchmark.metrics import (  # noqa: E402
     per_task_table, regret_at, require_finished_runs, run_budget, wins_over)
 from hpo_gym.benchmark.plots import plot_regret_vs_floor, save_figure  # noqa: E402
 from hpo_gym.benchmark.report import json_value, markdown_report, ratio_comparison  # noqa: E402
-from hpo_gym.cli import directory, episode_budget, file_path, name_list, positive_int, refuse_ignored, run_script  # noqa: E402
+from hpo_gym.cli import add_protocol_options, directory, file_path, name_list, positive_int, refuse_ignored, run_script  # noqa: E402
 from hpo_gym.suites import HPOBENCH_NN_TASKS, load_hpobench_nn  # noqa: E402
 
 TASKS = list(HPOBENCH_NN_TASKS)
@@ -374,8 +374,7 @@ def run_ablations(out: Path, cfg: TrainConfig, seeds: int, fold: int = 0,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=directory, default=ROOT / "runs" / "grpoformer_vs_tpe", help="run directory: fold checkpoints, bench/, report.md/json (default runs/grpoformer_vs_tpe)")
-    ap.add_argument("--seeds", type=positive_int, default=10, help="seeds per task (default 10)")
-    ap.add_argument("--budget", type=episode_budget, default=50, help="evaluations per run (default 50)")
+    add_protocol_options(ap)
     ap.add_argument("--jobs", type=positive_int, default=1, help="parallel benchmark workers (default 1)")
     ap.add_argument("--updates", type=positive_int, default=None, help="training updates per fold (default TrainConfig)")
     ap.add_argument("--ship", action="store_true", help="copy fold checkpoints into agents/grpoformer/checkpoints/folds")

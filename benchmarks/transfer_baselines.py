@@ -39,7 +39,7 @@ from agents.portfolio import build_portfolio, greedy_order, normalized_scores
 from agents.registry import make_agent
 from hpo_gym.benchmark import kfold_splits
 from hpo_gym.benchmark.runner import trained_on
-from hpo_gym.cli import directory, episode_budget, file_path, name_list, positive_int, refuse_ignored, run_script
+from hpo_gym.cli import add_protocol_options, directory, file_path, name_list, refuse_ignored, run_script
 from hpo_gym.env import HPOEnv
 from hpo_gym.suites import HPOBENCH_NN, HPOBENCH_NN_TASKS, load_hpobench_nn
 
@@ -169,8 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=name_list, default=None,
                         help="comma-separated specs (default random,tpe,portfolio,portfolio+tpe; with --plot-store: all in the store)")
     parser.add_argument("--folds", type=int, default=len(HPOBENCH_NN_TASKS), help="default: leave-one-task-out")
-    parser.add_argument("--budget", type=episode_budget, default=50, help="evaluations per run (default 50)")
-    parser.add_argument("--seeds", type=positive_int, default=10, help="seeds per held-out task (default 10)")
+    add_protocol_options(parser, "seeds per held-out task")
     parser.add_argument("--plot-store", type=directory, default=None,
                         help="a `hpo-gym bench --out` directory to plot instead of running")
     parser.add_argument("--plot", type=file_path, default=None,

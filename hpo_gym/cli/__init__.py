@@ -178,6 +178,19 @@ def named_values(texts: Sequence[str], what: str, example: str, value: str = "VA
     return out
 
 
+#: The benchmark protocol of the project's reported numbers: seeds per task and evaluations per run.
+PROTOCOL_SEEDS, PROTOCOL_BUDGET = 10, 50
+
+
+def add_protocol_options(parser: argparse.ArgumentParser, seeds_help: str = "seeds per task") -> None:
+    """``--seeds`` and ``--budget``, defaulting to the protocol's 10 and 50: the benchmark scripts that score on it
+    declare them here, once, so that every script's defaults (and the protocol, if it changes) stay one setting."""
+    parser.add_argument("--seeds", type=positive_int, default=PROTOCOL_SEEDS,
+                        help=f"{seeds_help} (default {PROTOCOL_SEEDS})")
+    parser.add_argument("--budget", type=episode_budget, default=PROTOCOL_BUDGET,
+                        help=f"evaluations per run (default {PROTOCOL_BUDGET})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hpo_gym import __version__
 
