@@ -13,7 +13,7 @@ from typing import Any, TypeGuard, TypeVar
 import numpy as np
 from gymnasium import spaces
 
-from hpo_gym.objective import normalized_regret
+from hpo_gym.objective import normalized_regret, whole_value
 from hpo_gym.space import SearchSpace
 
 ACTION_TYPES = ("box", "dict", "multidiscrete")
@@ -69,19 +69,6 @@ def openml_task_id(metadata: Any) -> int:
     task, so that a vector env's batched info, typed by its first env, holds every env's value."""
     whole = whole_value(metadata.get("openml_task_id")) if isinstance(metadata, Mapping) else None
     return -1 if whole is None else whole
-
-
-def whole_value(value: Any) -> int | None:
-    """``value`` as an int when it is a number with a whole value (an int, NumPy's too, or a float such as ``31.0``),
-    else None: bools and strings are no numbers here, and ``2.5``, NaN or infinity would be cut or fail later. For ids
-    and seeds that a float may carry; counts take only ints (:func:`is_whole_number`)."""
-    if isinstance(value, (bool, np.bool_, str, bytes)):
-        return None
-    try:
-        whole = int(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return whole if whole == value else None
 
 
 _Item = TypeVar("_Item", str, int)  # names and seeds

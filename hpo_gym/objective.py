@@ -145,6 +145,19 @@ def as_config_list(space: SearchSpace, configs: Sequence[Mapping[str, Any]] | np
     return [dict(c) for c in configs]
 
 
+def whole_value(value: Any) -> int | None:
+    """``value`` as an int when it is a number with a whole value (an int, NumPy's too, or a float such as ``31.0``),
+    else None: bools and strings are no numbers here, and ``2.5``, NaN or infinity would be cut or fail later. For ids
+    and seeds that a float may carry; counts take only ints (:func:`hpo_gym.episode.is_whole_number`)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        return None
+    try:
+        whole = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return whole if whole == value else None
+
+
 def per_config_seeds(seeds: Sequence[int | None] | None, n: int) -> list[int | None]:
     """One seed per configuration of a batch (``None`` = the objective's noise-free or default evaluation); a length
     mismatch is refused rather than zipped away, which would silently evaluate fewer configurations."""
@@ -154,11 +167,19 @@ def per_config_seeds(seeds: Sequence[int | None] | None, n: int) -> list[int | N
     seeds = [None] * n if seeds is None else list(seeds)
     if len(seeds) != n:
         raise ValueError(f"got {n} configurations but {len(seeds)} seeds; give one seed per configuration (or None)")
+    odd = [s for s in seeds if s is not None and whole_value(s) is None]
+    if odd:  # a table read int(1.7) = seed 1 (and True, "1" too) without a word; NaN failed with Python's bare error
+        raise ValueError(f"seed {odd[0]!r} ({type(odd[0]).__name__}) is not an integer; give whole-number seeds (or None "
+                         "for the noise-free evaluation)")
     return seeds
 
 
 def failure(reason: str, worst: float, cost: float = 0.0, **info: Any) -> Evaluation:
-    """An evaluation that failed: the worst score, the reason in ``info['error']``."""
+    """An evaluation that failed: the worst score, the reason in ``info['error']`` (an ``error=`` among ``info`` is
+    refused: it replaced the reason without a word)."""
+    if "error" in info:
+        raise TypeError("failure() takes the reason as its first argument; drop error=... (it would replace the reason "
+                        f"{reason!r})")
     return Evaluation(float(worst), float(cost), {"error": reason, **info})
 
 

@@ -75,7 +75,8 @@ class Hyperparameter:
             low, high = _bound(self.name, self.kind, "low", self.low), _bound(self.name, self.kind, "high", self.high)
             log = _log_flag(self.name, self.kind, self.log)
             if not low < high:
-                raise ValueError(f"{self.kind} hyperparameter {self.name!r} needs low < high, got [{low}, {high}]")
+                raise ValueError(f"{self.kind} hyperparameter {self.name!r} needs low < high, got [{low}, {high}]; a fixed "
+                                 f"setting is a one-value Ordinal, e.g. Ordinal({self.name!r}, [{low}])")
             if log and low <= 0:
                 raise ValueError(f"log-scale hyperparameter {self.name!r} needs low > 0, got {low}")
             if not math.isfinite(float(high) - float(low)):  # the encoding divides by it: decoding gave 1e308 or NaN
@@ -162,10 +163,13 @@ class Hyperparameter:
                          f"give one of {list(self.values)}")
 
     def encode(self, value: Any) -> float:
-        """Map a native value to [0, 1]. Out-of-range numbers are clipped."""
+        """Map a native value to [0, 1]. Out-of-range numbers are clipped; a bool or a string is refused, as
+        :meth:`SearchSpace.validate` refuses it (``True`` is no learning rate, ``"0.5"`` a value of the wrong type)."""
         if self.is_discrete:
             return (self.index_of(value) + 0.5) / len(self.values)
         try:
+            if isinstance(value, (bool, np.bool_, str, bytes)):  # float() took them: True read as 1.0, "0.5" as 0.5
+                raise TypeError
             x = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"{self.kind} hyperparameter {self.name!r} needs {'an integer' if self.kind == 'int' else 'a number'} "

@@ -35,7 +35,7 @@ from xml.parsers.expat import ExpatError
 import numpy as np
 import pandas as pd
 
-from hpo_gym.episode import whole_value
+from hpo_gym.objective import whole_value
 from hpo_gym.fingerprint import array_fingerprint
 from hpo_gym.lock import DirectoryInUse, directory_lock
 

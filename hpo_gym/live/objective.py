@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hpo_gym.episode import whole_value
+from hpo_gym.objective import whole_value
 from hpo_gym.executors import Executor, Outcome, checked_time_limit, get_executor
 from hpo_gym.live.cache import DamagedRecord, EvaluationCache, canonical, evaluation_key
 from hpo_gym.live.data import TaskData, load_task, non_negative_whole
