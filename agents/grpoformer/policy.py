@@ -500,13 +500,6 @@ def bins_to_unit(bins: torch.Tensor, f: Features, rng: np.random.Generator | Non
     return np.clip((b + offset) / nb, 0.0, 1.0)
 
 
-def unit_to_bins(u: np.ndarray, f: Features) -> torch.Tensor:
-    """Bin index of actions in [0, 1] (inverse of :func:`bins_to_unit`), ``u`` of shape ``(N, D)``."""
-    nb = f.n_bins.clamp(min=1).cpu().numpy()
-    idx = np.minimum((np.asarray(u)[:, : nb.shape[1]] * nb).astype(np.int64), nb - 1)
-    return torch.as_tensor(np.maximum(idx, 0), device=f.n_bins.device)
-
-
 def history_bins(x: np.ndarray, n_bins: np.ndarray) -> np.ndarray:
     """Bin index of each past trial ``x`` ``(n, d)`` given each dimension's bin count ``(d,)``."""
     nb = np.maximum(np.asarray(n_bins, dtype=np.int64), 1)
