@@ -155,7 +155,7 @@ def trained_on(agent: Any, suite: str | None = None) -> frozenset[str]:
     task names, so an agent that recorded ids had its in-sample runs reported as held-out.
     """
     value = getattr(agent, TRAINED_ON_ATTR, None)
-    if not value:
+    if value is None or (isinstance(value, (str, bytes)) and not value):  # `not value` raised on a NumPy array
         return frozenset()
     if isinstance(value, (str, int, np.integer)):
         value = [value]
