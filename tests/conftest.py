@@ -17,6 +17,12 @@ def credit_g():
     return load_hpobench_nn("credit_g")
 
 
+@pytest.fixture(scope="session")
+def kc1():
+    """The real HPOBench NN table for kc1 (OpenML task 3917)."""
+    return load_hpobench_nn("kc1")
+
+
 @pytest.fixture(autouse=True)
 def _gym_checker_warnings_are_errors():
     """Gymnasium's passive checker warns on contract violations; in our tests those are failures."""

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agents.grpoformer.policy import MAX_DIMS, Features, GRPOformerPolicy, featurize, load_policy
+from agents.grpoformer.policy import MAX_DIMS, Features, GRPOformerPolicy, PolicyConfig, featurize, load_policy
 from hpo_gym.cli import main
 from hpo_gym.episode import space_descriptor
 from hpo_gym.space import Categorical, Float, Int, Ordinal, SearchSpace
@@ -29,6 +29,15 @@ def one_torch_thread():
 # A space with every kind: float (32 bins, continuous), int, ordinal, categorical.
 MIXED = SearchSpace([Float("lr", 1e-4, 1.0, log=True), Int("units", 1, 100), Ordinal("depth", [1, 2, 3]),
                      Categorical("act", ["relu", "tanh", "gelu", "elu"])])
+
+
+def seeded_policy(seed: int = 0) -> GRPOformerPolicy:
+    """An untrained policy of the default configuration, its weights drawn with ``torch.manual_seed(seed)``, in eval
+    mode: the learner tests compute by hand what it should give."""
+    import torch
+
+    torch.manual_seed(seed)
+    return GRPOformerPolicy(PolicyConfig()).eval()
 
 
 def history_features(space: SearchSpace, n_trials: int, seed: int = 0, slots: int = 10) -> Features:

@@ -21,16 +21,9 @@ from agents.grpoformer.learner import (
 )
 from agents.grpoformer.policy import GRPOformerPolicy, PolicyConfig
 from hpo_gym.suites import load_hpobench_nn
+from tests.grpoformer.conftest import seeded_policy
 
 
-@pytest.fixture(scope="module")
-def kc1():
-    return load_hpobench_nn("kc1")
-
-
-def _policy(seed: int = 0) -> GRPOformerPolicy:
-    torch.manual_seed(seed)
-    return GRPOformerPolicy(PolicyConfig()).eval()
 
 
 # -- group advantages ------------------------------------------------------------------------------------------------
@@ -51,7 +44,7 @@ def test_no_std_step_rollouts_are_only_centred(kc1):
     cfg.std_normalize)`` -> ``group_advantages(rewards_np)`` in ``collect`` (the option was accepted, saved in the
     recipe, and silently ignored)."""
     cfg = LearnerConfig(episodes=2, horizon=6, group_size=4, std_normalize=False)
-    ro = collect(_policy(), [kc1], cfg, np.random.default_rng(0), torch.Generator().manual_seed(0))
+    ro = collect(seeded_policy(), [kc1], cfg, np.random.default_rng(0), torch.Generator().manual_seed(0))
     r = np.asarray(ro.rewards, dtype=np.float64)
     expected = r - r.mean(1, keepdims=True)
     np.testing.assert_allclose(ro.advantages.numpy(), expected, rtol=1e-5, atol=1e-7)
@@ -68,21 +61,26 @@ def test_reinforce_baseline_is_the_mean_over_the_whole_batch():
 
 
 # -- the clipped surrogate -------------------------------------------------------------------------------------------
+def _four_candidates_on_a_mixed_state():
+    """One mixed-space state, an untrained seeded policy, 4 candidates sampled from it and their log-probabilities."""
+    from agents.grpoformer.policy import log_prob, sample_bins
+    from tests.grpoformer.conftest import MIXED, history_features
+
+    f = history_features(MIXED, 5, seed=0)
+    policy = seeded_policy()
+    with torch.no_grad():
+        logp = policy(f)
+        actions = sample_bins(logp, 4, torch.Generator().manual_seed(0))
+        return f, policy, actions, log_prob(logp, actions, f)
+
+
 def test_clipped_surrogate_on_hand_ratios():
     """PPO's pessimistic clipped surrogate, per candidate ``min(rho A, clip(rho, 1 - eps, 1 + eps) A)``, on ratios set by
     hand (old log-probabilities shifted from the current ones): rho = 1.5 / 0.5 with A = +1 / -1 give 1.2, -0.8
     (both clipped), -1.5 and 0.5 (both unclipped), so policy_loss = -(1.2 - 0.8 - 1.5 + 0.5) / 4 = 0.15 and every
     ratio is outside the range (clip_frac 1). The other tests only saw ratios near 1 or a training run's trend, so a
     wider upper bound (``1 + 2 * clip_eps``), or a one-sided clip_frac, passed them."""
-    from agents.grpoformer.policy import log_prob, sample_bins
-    from tests.grpoformer.conftest import MIXED, history_features
-
-    f = history_features(MIXED, 5, seed=0)
-    policy = _policy()
-    with torch.no_grad():
-        logp = policy(f)
-        actions = sample_bins(logp, 4, torch.Generator().manual_seed(0))
-        new = log_prob(logp, actions, f)
+    f, policy, actions, new = _four_candidates_on_a_mixed_state()
     ratio = torch.tensor([[1.5, 0.5, 1.5, 0.5]])
     adv = torch.tensor([[1.0, -1.0, -1.0, 1.0]])
     cfg = LearnerConfig(clip_eps=0.2, ent_coef=0.0, pcr_lambda=0.0)
@@ -100,23 +98,18 @@ def test_clipped_surrogate_on_hand_ratios():
 def _two_policies_on_a_mixed_state():
     """Two untrained policies on one mixed-space state, 4 candidates sampled from the first, their log-probabilities
     under it (ratio 1) and zero advantages: the loss is then the regularizers alone."""
-    from agents.grpoformer.policy import log_prob, sample_bins
-    from tests.grpoformer.conftest import MIXED, history_features
-
-    f = history_features(MIXED, 5, seed=0)
-    p1, p2 = _policy(0), _policy(1)
+    f, p1, actions, old = _four_candidates_on_a_mixed_state()
+    p2 = seeded_policy(1)
     with torch.no_grad():
-        l1, l2 = p1(f), p2(f)
-        actions = sample_bins(l1, 4, torch.Generator().manual_seed(0))
-        old = log_prob(l1, actions, f)
-    return f, p1, p2, l1, l2, actions, old, torch.zeros(1, 4)
+        l2 = p2(f)
+    return f, p1, p2, l2, actions, old, torch.zeros(1, 4)
 
 
 def test_the_reference_kl_enters_the_loss_weighted_by_kl_beta():
     """``loss = ... + kl_beta * KL(current || reference)``: with kl_beta = 0.25 the loss exceeds the one without the
     reference by a quarter of the reported term, not by the whole of it. The other tests read only ``stats["kl_ref"]``
     (or a training run with one beta), so ``loss + kl_beta * kl_ref`` -> ``loss + kl_ref`` passed them."""
-    f, p1, p2, _, _, actions, old, adv = _two_policies_on_a_mixed_state()
+    f, p1, p2, _, actions, old, adv = _two_policies_on_a_mixed_state()
     with torch.no_grad():
         frozen = p2.action_logp(f, actions)
     base = dict(pcr_lambda=0.0, ent_coef=0.0)
@@ -131,7 +124,7 @@ def test_the_pcr_term_enters_the_loss_weighted_by_pcr_lambda():
     """``loss = ... + pcr_lambda * KL(snapshot || current)``: with lambda = 0.25 the loss exceeds the lambda = 0 loss
     by a quarter of the reported term. The existing test used lambda = 1 only, where ``loss + pcr_lambda * pcr`` and
     ``loss + pcr`` agree."""
-    f, p1, _, _, l2, actions, old, adv = _two_policies_on_a_mixed_state()
+    f, p1, _, l2, actions, old, adv = _two_policies_on_a_mixed_state()
     ref = dict(ref_f=f, ref_actions=actions[:, :1], snap_ref_logp=l2[:, None])
     zero, _ = learner.grpo_pcr_loss(p1, f, actions, old, adv, LearnerConfig(pcr_lambda=0.0, ent_coef=0.0), **ref)
     quarter, stats = learner.grpo_pcr_loss(p1, f, actions, old, adv, LearnerConfig(pcr_lambda=0.25, ent_coef=0.0), **ref)
@@ -145,7 +138,7 @@ def test_pcr_anchors_to_the_update_start_snapshot_not_the_moving_policy(kc1):
     the first minibatch the policy has moved, so the mean reported PCR over the update's minibatches is > 0. Drawing the
     reference distribution from the current policy instead (``reference_actions(policy, ...)``) makes the term
     KL(current || current) = 0 at every step: no regularization at all, and every other test still passed."""
-    policy = _policy()
+    policy = seeded_policy()
     cfg = LearnerConfig(episodes=2, horizon=8, minibatch=4, update_states=0, epochs=2, pcr_lambda=1.0, pcr_states=8,
                         churn_probe_states=8, lr=3e-2)
     ro = collect(policy, [kc1], cfg, np.random.default_rng(0), torch.Generator().manual_seed(0))
@@ -159,7 +152,7 @@ def test_update_clips_the_gradient_norm_of_every_step(kc1):
     """Every gradient step is clipped to ``max_grad_norm``: with plain SGD at lr = 1 and advantages scaled up 1000x (a
     raw gradient norm far above 1), one update of one minibatch moves the weights by at most max_grad_norm = 1.
     Without the clip the step is the raw gradient (removing ``clip_grad_norm_`` passed every test)."""
-    policy = _policy()
+    policy = seeded_policy()
     cfg = LearnerConfig(episodes=2, horizon=4, minibatch=1000, update_states=0, epochs=1, pcr_lambda=0.0, ent_coef=0.0,
                         max_grad_norm=1.0)
     ro = collect(policy, [kc1], cfg, np.random.default_rng(0), torch.Generator().manual_seed(0))
@@ -181,15 +174,7 @@ def test_reinforce_loss_is_the_mean_log_probability_times_advantage():
     """The REINFORCE ablation's policy loss is ``-mean(log pi(a) * A)`` over the (state, candidate) pairs (the
     ``grpo_pcr_loss`` docstring's 1/(NG) sum), with no ratio: clip_frac 0. A sum instead of the mean scales the step
     by the minibatch size."""
-    from agents.grpoformer.policy import log_prob, sample_bins
-    from tests.grpoformer.conftest import MIXED, history_features
-
-    f = history_features(MIXED, 5, seed=0)
-    policy = _policy()
-    with torch.no_grad():
-        logp = policy(f)
-        actions = sample_bins(logp, 4, torch.Generator().manual_seed(0))
-        new = log_prob(logp, actions, f)
+    f, policy, actions, new = _four_candidates_on_a_mixed_state()
     adv = torch.tensor([[1.0, -2.0, 0.5, 3.0]])
     cfg = LearnerConfig(algo="reinforce", ent_coef=0.0, pcr_lambda=0.0)
     _, stats = learner.grpo_pcr_loss(policy, f, actions, new + 0.3, adv, cfg)  # old_logp plays no part
@@ -207,7 +192,7 @@ def test_churn_is_the_mean_drift_over_the_held_out_probes_only(kc1, monkeypatch)
 
     from agents.grpoformer.learner import featurize_states, policy_kl, reference_actions, state_keys
 
-    policy = _policy()
+    policy = seeded_policy()
     cfg = LearnerConfig(episodes=2, horizon=8, minibatch=100, update_states=0, epochs=2, pcr_lambda=0.0,
                         churn_probe_states=32, lr=1e-2)
     earlier = collect(policy, [kc1], cfg, np.random.default_rng(1), torch.Generator().manual_seed(1))
@@ -240,7 +225,7 @@ def test_update_measures_the_reference_kl_against_the_frozen_policy_it_is_given(
     from agents.grpoformer.learner import featurize_states
     from agents.grpoformer.policy import kl
 
-    policy, frozen = _policy(0), _policy(1)
+    policy, frozen = seeded_policy(0), seeded_policy(1)
     cfg = LearnerConfig(episodes=2, horizon=4, minibatch=1000, update_states=0, epochs=1, pcr_lambda=0.0, kl_beta=0.5)
     ro = collect(policy, [kc1], cfg, np.random.default_rng(0), torch.Generator().manual_seed(0))
     f = featurize_states(ro.states)
@@ -361,7 +346,7 @@ def test_padding_dimensions_of_a_narrower_space_are_bin_zero():
     desc = [space_descriptor(s, MAX_DIMS) for s in (MIXED, narrow)]
     f = featurize(x, y, mask, np.full((2, 1), 0.3), *(np.stack([d[k] for d in desc]) for k in
                                                        ("dim_kind", "dim_choices", "dim_log")))
-    policy = _policy()
+    policy = seeded_policy()
     with torch.no_grad():
         logp = policy(f)
         bins, _ = policy.sample(f, 64, torch.Generator().manual_seed(0))
@@ -405,7 +390,7 @@ def test_trajectory_old_logp_counts_a_repeated_past_trial_once():
     space = SearchSpace([Ordinal("a", [1, 2]), Categorical("b", ["p", "q"])])
     table = TabularObjective("two-by-two", space, np.array([0.1, 0.4, 0.3, 0.9]))
     cfg = LearnerConfig(group_mode="trajectory", group_size=2, episodes=2, horizon=8)
-    policy = _policy()
+    policy = seeded_policy()
     ro = collect(policy, [table], cfg, np.random.default_rng(0), torch.Generator().manual_seed(0))
     f = featurize_states(ro.states)
     hb, distinct = distinct_history_bins(ro.states, f.n_bins.numpy())

@@ -37,17 +37,10 @@ from agents.grpoformer.agent import GRPOformerAgent
 from hpo_gym.episode import History, space_descriptor
 from hpo_gym.space import Categorical, Float, Ordinal, SearchSpace
 from hpo_gym.suites import load_hpobench_nn
+from tests.grpoformer.conftest import seeded_policy
 from hpo_gym.tabular import TabularObjective
 
 
-@pytest.fixture(scope="module")
-def kc1():
-    return load_hpobench_nn("kc1")
-
-
-def _policy(seed: int = 0) -> GRPOformerPolicy:
-    torch.manual_seed(seed)
-    return GRPOformerPolicy(PolicyConfig()).eval()
 
 
 class _Spy:
@@ -84,7 +77,7 @@ def test_state_buffer_keeps_exactly_capacity_states(kc1):
     """A buffer of capacity 2 rollouts' states keeps both of them; only a third evicts the oldest.
     Kills ``> self.capacity`` -> ``>= self.capacity`` (learner.py:756), which drops a rollout at exactly capacity."""
     cfg = LearnerConfig(episodes=2, horizon=3)
-    parts = [collect(_policy(), [kc1], cfg, np.random.default_rng(s), torch.Generator().manual_seed(s)).states
+    parts = [collect(seeded_policy(), [kc1], cfg, np.random.default_rng(s), torch.Generator().manual_seed(s)).states
              for s in range(3)]
     n = len(parts[0]["y"])
     buf = StateBuffer(2 * n)
@@ -100,7 +93,7 @@ def test_pcr_reference_exclusion_is_the_trained_minibatchs_content_with_a_state_
     """With ``update_states`` < the rollout's states, the update trains on a random subset; the PCR reference draw
     must exclude the digests of the minibatch's states (positions in the subset), not of the rollout's states at the
     same positions. Kills ``set(trained_keys[mb])`` -> ``set(buffer_keys[mb])`` (learner.py:862)."""
-    policy = _policy()
+    policy = seeded_policy()
     cfg = LearnerConfig(episodes=4, horizon=10, update_states=12, minibatch=6, epochs=1, pcr_states=8,
                         churn_probe_states=8)
     buf = StateBuffer(4096)
@@ -125,7 +118,7 @@ def test_pcr_reference_exclusion_is_the_trained_minibatchs_content_with_a_state_
 def test_reinforce_makes_one_pass_over_the_rollout_whatever_epochs_says(kc1, monkeypatch):
     """The REINFORCE ablation is on-policy: one pass (``LearnerConfig.algo`` docs: "one epoch"), even with epochs=3.
     Kills ``epochs = 1 if cfg.algo == "reinforce" else cfg.epochs`` -> ``epochs = cfg.epochs`` (learner.py:845)."""
-    policy = _policy()
+    policy = seeded_policy()
     calls = []
     real = learner.grpo_pcr_loss
     monkeypatch.setattr(learner, "grpo_pcr_loss", lambda *a, **k: calls.append(len(a[2])) or real(*a, **k))
@@ -142,7 +135,7 @@ def test_a_trajectory_update_scales_its_states_by_the_group_size(kc1, monkeypatc
     """A trajectory rollout has one action per state, so ``update_states`` and ``minibatch`` count G states each (the
     same (state, action) pairs per gradient step as step groups). Kills ``scale = cfg.group_size if ... else 1`` ->
     ``scale = 1`` (learner.py:808)."""
-    policy = _policy()
+    policy = seeded_policy()
     cfg = LearnerConfig(group_mode="trajectory", group_size=4, episodes=2, horizon=5, update_states=5, minibatch=5,
                         epochs=1, pcr_lambda=0.0)
     ro = collect(policy, [kc1], cfg, np.random.default_rng(0), torch.Generator().manual_seed(0))
@@ -159,7 +152,7 @@ def test_first_update_reference_states_share_no_content_with_the_minibatch(kc1, 
     """With an empty buffer the PCR reference states come from the rollout outside the minibatch, and never one equal in
     content to a minibatch state (every episode's first state is the same empty history). Kills dropping
     ``rest = rest[not_in(trained_keys[rest], in_minibatch)]`` (learner.py:870)."""
-    policy = _policy()
+    policy = seeded_policy()
     cfg = LearnerConfig(episodes=4, horizon=3, update_states=0, minibatch=6, epochs=2, pcr_states=64,
                         churn_probe_states=4)
     ro = collect(policy, [kc1], cfg, np.random.default_rng(0), torch.Generator().manual_seed(0))
@@ -180,7 +173,7 @@ def test_loss_is_the_mean_surrogate_minus_the_entropy_bonus_and_the_bonus_raises
     policy_loss - ent_coef * H; with zero advantages a gradient step on the loss raises the entropy.
     Kills ``-surr.mean()`` -> ``-surr.sum()`` (learner.py:702) and ``policy_loss - ent_coef * ent`` -> ``+``
     (learner.py:704)."""
-    policy = _policy()
+    policy = seeded_policy()
     cfg = LearnerConfig(episodes=2, horizon=4, pcr_lambda=0.0, ent_coef=0.5)
     ro = collect(policy, [kc1], cfg, np.random.default_rng(0), torch.Generator().manual_seed(0))
     f = learner.featurize_states(ro.states)
@@ -207,7 +200,7 @@ def test_trajectory_advantages_follow_the_step_major_rows(kc1):
     (learner.py:628), which credits each state with another episode's advantage."""
     G, tasks, T = 4, 2, 5
     cfg = LearnerConfig(group_mode="trajectory", group_size=G, episodes=tasks, horizon=T)
-    ro = collect(_policy(), [kc1, load_hpobench_nn("credit_g")], cfg, np.random.default_rng(0),
+    ro = collect(seeded_policy(), [kc1, load_hpobench_nn("credit_g")], cfg, np.random.default_rng(0),
                  torch.Generator().manual_seed(0))
     E = G * tasks
     returns = ro.rewards[:, 0].reshape(T, E)
