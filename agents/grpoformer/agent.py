@@ -476,9 +476,7 @@ class GRPOformerAgent:
         if use_mode:
             cand = np.concatenate([fp.sample(observation, 1, None, greedy=True, encoded=enc)[0], cand], 0)
         nb = np.maximum(sc.n_bins, 1)
-        # history_bins (float64 product, as there), with minimum/maximum instead of np.clip's slower wrapper
-        hb = np.maximum(np.minimum((np.asarray(observation["x"])[mask, :d].astype(np.float64) * nb[:d]).astype(np.int64),
-                                   nb[:d] - 1), 0)
+        hb = history_bins(np.asarray(observation["x"])[mask, :d], nb[:d])
         history = observation["x"][mask]
         seen = self._seen(history) if self._exact_repeat_check else None  # ints and >MAX_BINS grids: exact checks
         evaluated = self._as_evaluated(cand[:, :d], hb, history)
