@@ -12,6 +12,7 @@ import pytest
 from agents.random_search import RandomSearch
 from hpo_gym.benchmark import ResultStore, run_benchmark
 from hpo_gym.benchmark.metrics import paired_ratio_bootstrap, per_task_table, summary_table, wins_over
+from tests.benchmark.test_harness_boundaries import FailsAtStep2  # raises on its second proposal
 
 
 class Twin(RandomSearch):
@@ -174,26 +175,12 @@ def test_an_interval_from_zero_reads_as_a_range_with_a_dash(twins):
     assert ", 95% interval 0.00-1.00 (paired bootstrap" in line
 
 
-class FailsAtStepTwo(RandomSearch):
-    """Raises on its second suggestion: every run fails with one step done."""
-
-    def reset(self, space, seed=None, budget=None):
-        super().reset(space, seed, budget)
-        self._acts = 0
-
-    def act(self, observation):
-        self._acts += 1
-        if self._acts == 2:
-            raise RuntimeError("out of ideas")
-        return super().act(observation)
-
-
 def test_the_json_report_gives_the_benchmarks_budget_even_when_no_run_reached_it():
     """json_report's budget is the benchmark's (the budget column), not the longest run: with every run failed after one
     step it is still 3, as the Markdown report's header says."""
     from hpo_gym.benchmark.report import json_report, markdown_report
 
-    df = run_benchmark({"flaky": FailsAtStepTwo}, ["car"], budget=3, seeds=1, progress=False)
+    df = run_benchmark({"flaky": FailsAtStep2}, ["car"], budget=3, seeds=1, progress=False)
     assert (df["status"] == "failed").all() and df["step"].max() == 1
     report = json_report(df)
     assert report["budget"] == 3 and "regret@3" in report["definitions"]
@@ -227,7 +214,7 @@ def test_an_agent_whose_every_run_failed_does_not_empty_the_shared_pairs():
     shrink the others' (task, seed) pairs to none (BtR and MnR were then undefined for everyone, the rank curve empty)."""
     from hpo_gym.benchmark.metrics import rank_curve, shared_runs
 
-    df = run_benchmark({"random": RandomSearch, "twin": Twin, "flaky": FailsAtStepTwo}, ["credit_g", "car"], budget=3,
+    df = run_benchmark({"random": RandomSearch, "twin": Twin, "flaky": FailsAtStep2}, ["credit_g", "car"], budget=3,
                        seeds=1, progress=False)
     assert set(df[df["status"] != "ok"]["agent"]) == {"flaky"} and (df[df["agent"] == "flaky"]["status"] != "ok").all()
     assert len(shared_runs(df)) == len(df)

@@ -408,8 +408,11 @@ def test_an_int_value_exactly_halfway_goes_to_the_even_neighbour_in_box_and_dict
 
 # Found by mutation testing: rules the tests above did not pin (a change to each passed every test).
 
-def test_each_kind_has_its_own_code_in_the_observation():
-    """A learned agent reads dim_kind to tell ordered choices (ordinal 3) from unordered ones (categorical 4)."""
+def test_each_kind_has_its_own_code_and_choice_count_in_the_observation():
+    """A learned agent reads dim_kind to tell ordered choices (ordinal 3) from unordered ones (categorical 4), and
+    dim_choices for how many values a dimension has: 0 for a float (unbounded resolution, as env.py's observation
+    table says), high - low + 1 for an int, the values of an ordinal or categorical. A float counted 1 read as a
+    dimension with a single setting."""
     import gymnasium as gym
     import pandas as pd
 
@@ -418,11 +421,13 @@ def test_each_kind_has_its_own_code_in_the_observation():
 
     space = SearchSpace([Float("f", 0, 1), Int("i", 1, 3), Ordinal("o", [1, 2]), Categorical("c", ["a", "b"])])
     assert space.kind_codes().tolist() == [1, 2, 3, 4]
+    assert space.n_choices().tolist() == [0, 3, 2, 2] and Float("f", 0, 1).n_choices == 0
     rows = [{"f": f, "i": i, "o": o, "c": c, "acc": 0.1 * k}
             for k, (f, i, o, c) in enumerate([(f, i, o, c) for f in (0, 1) for i in (1, 3) for o in (1, 2) for c in "ab"])]
     table = TabularObjective.from_dataframe(pd.DataFrame(rows), metric="acc", space=space)
     obs, _ = gym.make("HPO-OpenML-v0", objective=table, budget=2).reset(seed=0)
     assert obs["dim_kind"][:4].tolist() == [1, 2, 3, 4] and not obs["dim_kind"][4:].any()
+    assert obs["dim_choices"][:4].tolist() == [0, 3, 2, 2] and not obs["dim_choices"][4:].any()
 
 
 def test_a_log_scale_encodes_zero_or_a_negative_number_as_its_lower_bound():

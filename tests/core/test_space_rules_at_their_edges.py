@@ -149,23 +149,6 @@ def test_a_dict_action_space_holds_an_int_as_an_int64_box_in_its_range():
     assert all(isinstance(x, np.integer) and 1 <= x <= 8 for x in draws)
 
 
-def test_the_observation_counts_no_choices_for_a_float_and_every_value_of_an_int():
-    """dim_choices tells an agent how many values a dimension has: 0 for a float (unbounded resolution, as env.py's
-    observation table says), high - low + 1 for an int, the values of an ordinal or categorical. A float counted 1 read
-    as a dimension with a single setting."""
-    import gymnasium as gym
-
-    import envs_registry  # noqa: F401  (registers the env ids)
-
-    space = SearchSpace([Float("f", 0, 1), Int("i", 1, 3), Ordinal("o", [1, 2]), Categorical("c", ["a", "b"])])
-    assert space.n_choices().tolist() == [0, 3, 2, 2] and Float("f", 0, 1).n_choices == 0
-    rows = [{"f": f, "i": i, "o": o, "c": c, "acc": 0.1 * k}
-            for k, (f, i, o, c) in enumerate([(f, i, o, c) for f in (0, 1) for i in (1, 3) for o in (1, 2) for c in "ab"])]
-    table = TabularObjective.from_dataframe(pd.DataFrame(rows), metric="acc", space=space)
-    obs, _ = gym.make("HPO-OpenML-v0", objective=table, budget=2).reset(seed=0)
-    assert obs["dim_choices"][:4].tolist() == [0, 3, 2, 2] and not obs["dim_choices"][4:].any()
-
-
 def test_no_seeds_means_the_default_evaluation_for_every_configuration():
     """seeds=None asks each configuration's noise-free (table mean) or default evaluation: one None per configuration,
     not seed 0, which on HPOBench or a live fit is a particular noisy replicate."""
