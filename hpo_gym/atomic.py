@@ -2,21 +2,30 @@
 
 Why: every cache and checkpoint here is reused by the next run (``--resume``, cached benchmark runs); a file cut
 short by a kill would be read back as data, or stop every rerun until someone deletes it by hand. The bytes go to a
-temporary file beside the target (``.NAME.tmp-PID``, the benchmark store's naming, so its cleaner knows them) and
-``os.replace`` moves it into place, which is atomic on POSIX and Windows within one directory.
+temporary file beside the target (``.NAME.tmp-PID-THREAD``, the benchmark store's naming, so its cleaner knows them)
+and ``os.replace`` moves it into place, which is atomic on POSIX and Windows within one directory. The thread is in
+the name because threads of one process write too (the thread executor's runs, a training run's checkpoint beside its
+log): two writers of one path sharing one temporary could each truncate the other's half-written bytes and move them
+into place.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 
+#: A temporary's name ends in ``.tmp-PID-THREAD`` (or ``.tmp-PID``, as versions before the thread was added wrote).
+_WRITER = re.compile(r"\.tmp-(\d+)(?:-\d+)?$")
+
+
 def temporary_sibling(path: Path) -> Path:
-    """The temporary name :func:`atomic_path` writes ``path`` under in this process."""
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """The temporary name :func:`atomic_path` writes ``path`` under in this process and thread."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
 
 
 def temporaries_of(path: Path) -> list[Path]:
@@ -26,8 +35,8 @@ def temporaries_of(path: Path) -> list[Path]:
 
 def writer_pid(temporary: Path) -> int:
     """The pid a temporary's name says wrote it, or -1 when the name carries none (not :func:`atomic_path`'s)."""
-    suffix = temporary.name.rsplit("-", 1)[-1]
-    return int(suffix) if suffix.isdigit() else -1
+    match = _WRITER.search(temporary.name)
+    return int(match.group(1)) if match else -1
 
 
 @contextmanager

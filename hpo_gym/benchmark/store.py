@@ -65,10 +65,11 @@ LATER_KEYS = ("tasks", "env_kwargs", "objectives")
 #: Later keys whose empty value (None) needs no check when an older manifest lacks them: a benchmark of suite tasks
 #: only has no user objectives to fingerprint, so there is nothing unknown to warn about.
 NOTHING_TO_CHECK_WHEN_EMPTY = ("objectives",)
-#: Temporary files of the store's atomic writes outside ``runs/`` (``.<final name>.tmp-<pid of the writer>``, see
+#: Temporary files of the store's atomic writes outside ``runs/`` (``.<final name>.tmp-<writer's pid>-<its thread>``, see
 #: :func:`hpo_gym.atomic.atomic_path`), by directory relative to the root: the manifest and the fitted-agent cache. Only
 #: these names are ever removed there; the root may hold the user's own files (plots/, notes).
-OTHER_TEMPORARIES = {".": re.compile(r"\.(benchmark|agents)\.json\.tmp-\d+"), "fitted": re.compile(r"\..+\.pkl\.tmp-\d+")}
+OTHER_TEMPORARIES = {".": re.compile(r"\.(benchmark|agents)\.json\.tmp-\d+(-\d+)?"),
+                     "fitted": re.compile(r"\..+\.pkl\.tmp-\d+(-\d+)?")}
 
 
 def _merged_objectives(stored: Any, asked: Any) -> tuple[Any, bool]:

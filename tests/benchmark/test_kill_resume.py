@@ -287,7 +287,7 @@ def test_a_killed_worker_is_reported_as_a_dead_worker_with_the_failed_runs_statu
 
 
 def test_a_rerun_removes_the_temporaries_a_kill_left_in_the_root_and_in_fitted(tmp_path):
-    """Temp files of the manifest and of the fitted-agent cache (`.NAME.tmp-PID`) of a killed writer used to survive
+    """Temp files of the manifest and of the fitted-agent cache (`.NAME.tmp-PID-THREAD`) of a killed writer used to survive
     every rerun: only runs/ was cleaned. The user's own files stay. A temp named by a live pid goes too: the rerun
     holds the directory's lock, so no other writer can be mid-write, and pids are reused (a container's rerun often
     gets the killed run's pid, whose full-size temporaries then stayed forever)."""
@@ -300,22 +300,25 @@ def test_a_rerun_removes_the_temporaries_a_kill_left_in_the_root_and_in_fitted(t
     store = ResultStore(out)
     fitted = store.fitted_path("grpoformer", "grpoformer", 0, ["car"], 0)
     fitted.parent.mkdir()
-    # a writer killed in the middle of its atomic writes (the store names its temps `.<name>.tmp-<its pid>`)
+    # a writer killed in the middle of its atomic writes (under the names atomic_path gives its temporaries)
     writer = subprocess.Popen([sys.executable, "-c", f"""
-import os, sys, time
-open({str(out / '.benchmark.json.tmp-')!r} + str(os.getpid()), 'w').write('{{"budg')
-open({str(fitted.parent / ('.' + fitted.name + '.tmp-'))!r} + str(os.getpid()), 'wb').write(b'partial pickle')
-print('written', flush=True)
+import time
+from pathlib import Path
+from hpo_gym.atomic import temporary_sibling
+for target, data in [({str(out / 'benchmark.json')!r}, b'{{"budg'), ({str(fitted)!r}, b'partial pickle')]:
+    temporary = temporary_sibling(Path(target))
+    temporary.write_bytes(data)
+    print(temporary, flush=True)
 time.sleep(600)
 """], stdout=subprocess.PIPE, text=True)
     try:
-        assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
+        assert writer.stdout is not None
+        left = [Path(writer.stdout.readline().strip()) for _ in range(2)]
     finally:
         writer.kill()
         writer.wait()
-    left = [out / f".benchmark.json.tmp-{writer.pid}", fitted.parent / f".{fitted.name}.tmp-{writer.pid}"]
-    assert all(p.exists() for p in left)
-    live = fitted.parent / f".{fitted.name}.tmp-{os.getpid()}"  # a live pid, as a reused one is
+    assert all(p.exists() for p in left) and [p.parent for p in left] == [out, fitted.parent]
+    live = fitted.parent / f".{fitted.name}.tmp-{os.getpid()}"  # a live pid, as a reused one is; the older naming
     mine = [out / "notes.txt", out / f".notes.txt.tmp-{writer.pid}", fitted.parent / f"my.pkl.tmp-{writer.pid}"]
     for path in [live, *mine]:
         path.write_text("keep")

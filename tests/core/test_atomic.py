@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 import pytest
 
-from hpo_gym.atomic import atomic_path, atomic_write_text
+from hpo_gym.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 
 
 def test_a_finished_write_replaces_the_file(tmp_path):
@@ -34,3 +37,31 @@ def test_the_temporaries_a_killed_writer_leaves_are_found_with_the_pid_that_wrot
         p.write_bytes(b"x")
     assert temporaries_of(target) == sorted(left)  # another file's temporaries and the file itself are not its
     assert writer_pid(left[0]) == 4242 and writer_pid(tmp_path / ".state.pt.tmp-abc") == -1
+    assert writer_pid(left[1]) == os.getpid() and writer_pid(tmp_path / ".state.pt.tmp-4242-77") == 4242
+    assert writer_pid(tmp_path / ".state.pt.tmp-4242-x") == -1
+
+
+def test_threads_writing_one_file_at_once_each_move_whole_bytes_into_place(tmp_path):
+    """Threads of one process write too (the thread executor's runs, a training run's files). With one temporary per
+    process they shared it: one truncated the other's half-written bytes, moved them into place, and the other's move
+    then failed with FileNotFoundError. Each thread now has its own temporary, so every write lands whole."""
+    target = tmp_path / "shared.json"
+    contents = [bytes([65 + i]) * 200_000 for i in range(2)]
+    errors: list[BaseException] = []
+    seen: set[bytes] = set()
+
+    def write(data: bytes) -> None:
+        try:
+            for _ in range(60):
+                atomic_write_bytes(target, data)
+                seen.add(target.read_bytes())
+        except BaseException as e:  # noqa: BLE001 - collected and asserted on below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(c,)) for c in contents]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and seen <= set(contents) and target.read_bytes() in contents
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.json"]

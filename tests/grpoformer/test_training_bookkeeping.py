@@ -193,7 +193,7 @@ def test_a_resume_on_other_threads_warns_that_it_is_no_longer_bit_for_bit(tmp_pa
 
 
 def test_a_resume_removes_the_temporaries_a_killed_run_left_and_keeps_other_files(tmp_path):
-    """A run killed mid-save leaves ``.state.pt.tmp-PID`` beside its state; the next run, holding the directory's
+    """A run killed mid-save leaves ``.state.pt.tmp-PID-THREAD`` beside its state; the next run, holding the directory's
     lock, removes it (no other writer can be mid-write) and leaves files that are not its own writers' alone."""
     kc1 = load_hpobench_nn("kc1")
     out = tmp_path / "run"
