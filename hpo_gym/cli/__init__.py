@@ -205,7 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hpo-gym`` console script."""
     try:
-        args = build_parser().parse_args(argv)  # imports every command's module (scikit-learn among them): ~1 s
+        parser = build_parser()  # imports every command's module (scikit-learn among them): ~1 s
+        if not (sys.argv[1:] if argv is None else argv):  # a bare `hpo-gym`: the commands, not "COMMAND is required"
+            parser.print_help()
+            return 2
+        args = parser.parse_args(argv)
     except KeyboardInterrupt:
         print("hpo-gym: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -360,6 +360,15 @@ def test_version(capsys):
     assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"hpo-gym {__version__}"
 
 
+def test_a_bare_hpo_gym_lists_the_commands_instead_of_saying_one_is_required(capsys):
+    """``hpo-gym`` alone used to answer "the following arguments are required: COMMAND", which names none of them."""
+    from hpo_gym.cli import main
+
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("usage: hpo-gym") and all(command in out for command in ("tasks", "bench", "report", "demo"))
+
+
 def test_bench_refuses_an_agent_or_task_named_twice(tmp_path, capsys):
     """Found in review: `--tasks car,car` and `--agents random,random` were silently dropped to one, where the scripts and
     train-grpoformer refuse a repeat."""

@@ -25,7 +25,7 @@ def test_benchmark_with_your_own_table(tmp_path):
     assert ns["mine"].n_configs == 40 and len(ns["mine"].space) == 2
     assert set(runs["task"]) == {"credit_g", "car", "mine"} and set(runs["seed"]) == {0, 1, 2}
     assert list(summary.index) == ["random", "tpe"] and (summary["runs"] == 9).all() and (summary["failed"] == 0).all()
-    assert "tpe" in printed and "random" in printed
+    assert "tpe" in printed and "random" in printed and "regret@20" in printed  # no column is cut from the print
     assert (tmp_path / "benchmark.json").exists()
 
 
