@@ -979,7 +979,8 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
     """
     global _CTX, _TICK
     frames: list[pd.DataFrame] = []
-    bar = tqdm(total=total, initial=n_done, desc="bench", unit="run", disable=not progress, dynamic_ncols=True)
+    desc = f"bench (resumed: {n_done} stored before)" if n_done else "bench"  # else a rerun's full bar looks run
+    bar = tqdm(total=total, initial=n_done, desc=desc, unit="run", disable=not progress, dynamic_ncols=True)
     try:
         if jobs <= 1 or len(units) <= 1:
             _CTX, _TICK = ctx, (lambda: bar.update(1))

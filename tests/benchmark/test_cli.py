@@ -153,6 +153,15 @@ def test_demo_prints_regret_per_task_for_random_search(capsys):
     assert "| random" in text and "8 runs in" in text
 
 
+def test_a_rerun_into_the_same_out_says_its_runs_were_stored_before(tmp_path, capsys):
+    """A rerun's progress bar jumped to 8/8 with nothing saying the runs were not run now (found by a new user)."""
+    command = ["demo", "--agents", "random", "--budget", "3", "--seeds", "1", "--jobs", "1", "--out", str(tmp_path)]
+    assert main(command) == 0
+    assert "resumed" not in capsys.readouterr().err
+    assert main(command) == 0
+    assert "bench (resumed: 8 stored before)" in capsys.readouterr().err
+
+
 def test_demo_says_when_runs_failed_and_exits_1_as_bench_does(capsys):
     """demo printed its tables over the finished runs only and exited 0, with no word of the failures."""
     agents = "random,tests.benchmark.test_runner:FailingAgent"
