@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hpo_gym.live import GRPOFORMER_PAPER, GRPOFORMER_PAPER_TASKS, fetch
-    from hpo_gym.live.data import configure_openml_cache
+    from hpo_gym.live.data import OpenMLUnavailableError, configure_openml_cache
     from hpo_gym.suites import get_suite
 
     ids = list(args.task_ids)
@@ -85,7 +85,16 @@ def run(args: argparse.Namespace) -> int:
     root = configure_openml_cache(args.cache_dir)
     rows = []
     for tid in tqdm(ids, desc="fetching OpenML tasks", unit="task", disable=len(ids) < 2):
-        rows.extend(fetch([tid], cache_dir=args.cache_dir))
+        try:
+            rows.extend(fetch([tid], cache_dir=args.cache_dir))
+        except OpenMLUnavailableError as e:  # its advice is to run this very command elsewhere: say that plainly
+            done = f"; the {len(rows)} task(s) before it are cached under {root}" if rows else ""
+            raise OpenMLUnavailableError(
+                f"OpenML task {e.task_id} could not be downloaded from {e.server} ({e.reason}): this machine cannot "
+                f"reach the OpenML server{done}. Check its network (a proxy is set with HTTPS_PROXY), or run this "
+                f"command on a machine that reaches {e.server}, copy the directory it writes to (--cache-dir, or "
+                "HPO_GYM_OPENML_CACHE) here, and set HPO_GYM_OPENML_CACHE to it", task_id=e.task_id, server=e.server,
+                reason=e.reason) from None
     print(pd.DataFrame(rows).to_markdown(index=False))
     print(f"\ncached under {root}; copy that directory to an offline machine and set HPO_GYM_OPENML_CACHE to it")
     return 0

@@ -43,7 +43,14 @@ ENV_CACHE = "HPO_GYM_OPENML_CACHE"
 
 
 class OpenMLUnavailableError(RuntimeError):
-    """An OpenML task is neither cached locally nor downloadable (offline, or the server is down)."""
+    """An OpenML task is neither cached locally nor downloadable (offline, or the server is down).
+
+    ``task_id``, ``server`` and ``reason`` (the network error, one line) let a caller whose advice differs say it
+    with the facts: ``hpo-gym fetch`` itself must not answer "run hpo-gym fetch" (found by a new user)."""
+
+    def __init__(self, message: str, task_id: int | None = None, server: str = "", reason: str = ""):
+        super().__init__(message)
+        self.task_id, self.server, self.reason = task_id, server, reason
 
 
 #: openml-python's root cache folder before hpo-gym last pointed it elsewhere, and where hpo-gym pointed it.
@@ -165,17 +172,18 @@ def _cache_root_and_reason(error: BaseException) -> tuple[Path, str]:
     return Path(openml.config._root_cache_directory).expanduser(), f"{type(error).__name__}: {short}"
 
 
-def _offline_message(task_id: int, error: BaseException) -> str:
+def _unavailable(task_id: int, error: BaseException) -> OpenMLUnavailableError:
+    """The error for a task neither cached nor downloadable, with the advice for an offline machine."""
     import openml
 
     root, reason = _cache_root_and_reason(error)
-    return (
+    return OpenMLUnavailableError(
         f"OpenML task {task_id} is not in the local OpenML cache and could not be downloaded from "
         f"{openml.config.server} ({reason}). Cache directory: {root} "
         f"(this server's files go to {openml_server_cache_dir()}). To use the task offline, run "
         f"`hpo-gym fetch {task_id}` on a machine with internet (choose where it writes with "
-        f"{ENV_CACHE}=<dir>), copy that directory here, and set {ENV_CACHE} to it."
-    )
+        f"{ENV_CACHE}=<dir>), copy that directory here, and set {ENV_CACHE} to it.",
+        task_id=task_id, server=str(openml.config.server), reason=reason)
 
 
 def _server_unreachable(error: BaseException) -> bool:
@@ -240,12 +248,12 @@ def fetch_openml_task(task_id: int, cache_dir: str | os.PathLike | None = None):
         if getattr(e, "code", None) in (151, 152, 111):
             raise ValueError(f"OpenML has no task {task_id} ({openml.config.server} answered: {e.message}); "
                              "check the id on https://www.openml.org/search?type=task") from None
-        raise OpenMLUnavailableError(_offline_message(task_id, e)) from None
+        raise _unavailable(task_id, e) from None
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as e:  # noqa: BLE001  (connection refused, DNS failure, timeouts, broken cache ...)
         if _server_unreachable(e):
-            raise OpenMLUnavailableError(_offline_message(task_id, e)) from None
+            raise _unavailable(task_id, e) from None
         raise RuntimeError(_cache_message(task_id, e)) from e
     return task
 
@@ -286,7 +294,7 @@ def _dataset_or_offline(task: Any, task_id: int) -> Any:
         return task.get_dataset()
     except Exception as e:  # noqa: BLE001
         if _server_unreachable(e):
-            raise OpenMLUnavailableError(_offline_message(task_id, e)) from None
+            raise _unavailable(task_id, e) from None
         raise
 
 

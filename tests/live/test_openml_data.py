@@ -132,7 +132,9 @@ def test_fetch_with_openml_unreachable_exits_1_as_bench_does(private_openml, cap
     server, cache = private_openml
     server.stop()
     assert main(["fetch", str(IRIS), "--cache-dir", str(cache)]) == 1
-    assert f"OpenML task {IRIS} is not in the local OpenML cache" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"OpenML task {IRIS} could not be downloaded" in err and "this machine cannot reach the OpenML server" in err
+    assert "hpo-gym fetch" not in err.partition(":")[2]  # fetch's own advice is not to run fetch again (found by a user)
 
 
 def test_nominal_and_missing_columns_become_codes_and_are_one_hot_encoded():
