@@ -181,9 +181,11 @@ def plot_regret_per_task(df: pd.DataFrame, path: str | Path, title: str | None =
         ax.grid(True, which="major", alpha=0.3)
     for ax in axes.flat[len(tasks):]:
         ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("evaluations")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # shared by the column: no ticks at 2.5
+    for i, ax in enumerate(axes.flat[:len(tasks)]):
+        if i + ncols >= len(tasks):  # the lowest panel of its column: on 6 tasks car's, above a hidden cell, is one,
+            ax.set_xlabel("evaluations")  # and shared axes label only the last row (found in review)
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # shared by the column: no ticks at 2.5
     mixed = any(ax.get_ylabel() for ax in axes.flat)  # some panels show best scores: label every panel's axis
     for ax in (axes.flat[:len(tasks)] if mixed else axes[:, 0]):
         if not ax.get_ylabel():
