@@ -65,7 +65,7 @@ def make_agent(spec: str) -> Agent:
                        f"({Path.cwd()}) or on PYTHONPATH" if colon and arg.isidentifier() and name.isidentifier() else "")
             raise ValueError(f"unknown agent {spec!r}; available: {agent_names()} (use NAME or NAME:ARG), or "
                              "MODULE:FACTORY for your own (an importable module and a class or zero-argument function)"
-                             + (missing or _module_spec_hint(name, colon, arg)))
+                             + (_own_package_hint(name) or missing or _module_spec_hint(name, colon, arg)))
         return own
     try:
         return _FACTORIES[name](arg or None)
@@ -74,6 +74,20 @@ def make_agent(spec: str) -> Agent:
             raise type(e)(f"{e} (a module {name!r} of yours is importable here, but the built-in agent {name!r} takes "
                           f"precedence over MODULE:FACTORY: rename the module)") from e
         raise
+
+
+#: This project's own top-level packages: a user's module or folder of one of these names is never the one imported.
+OWN_PACKAGES = ("agents", "hpo_gym", "envs_registry")
+
+
+def _own_package_hint(module: str) -> str:
+    """Why a user's ``agents.py`` (or ``agents/`` folder) is not found: hpo-gym's own package of that name is imported
+    instead (found by a new user, whose ``agents:MyAgent`` was looked up in hpo-gym's package). Empty for other names."""
+    top = module.partition(".")[0]
+    if top not in OWN_PACKAGES:
+        return ""
+    return (f"; {top!r} is hpo-gym's own package, so a module or folder of yours named {top!r} is not the one imported: "
+            f"rename it (e.g. my_{top}.py, then my_{top}:MyAgent)")
 
 
 def _module_spec_hint(name: str, colon: str, arg: str) -> str:
@@ -134,7 +148,8 @@ def _agent_from_module(module: str, attribute: str) -> Agent | None:
         folder = getattr(mod, "__file__", None) is None  # a folder without __init__.py (an earlier --out, say)
         raise ValueError(f"agent {module}:{attribute}: {module!r} has no class or function {attribute!r}"
                          + (f" ({module!r} is a folder found on the import path, {folders}, not a module {module}.py: "
-                            f"run from the directory that holds {module}.py, or rename the folder)" if folder else ""))
+                            f"run from the directory that holds {module}.py, or rename the folder)" if folder else "")
+                         + _own_package_hint(module))
     try:
         agent = factory()
     except Exception as e:  # noqa: BLE001  (the user's class or function raised: name it, not a traceback into us)

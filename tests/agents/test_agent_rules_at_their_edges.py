@@ -191,3 +191,14 @@ def test_training_tasks_recorded_as_an_array_or_an_index_are_read_as_names():
     df = run_benchmark({"a": ArrayTrained}, tasks=["credit_g", "car", "kc1", "vehicle"], budget=2, seeds=1,
                        protocol="kfold", folds=2, progress=False)
     assert (df["status"] == "ok").all() and df["heldout"].all()
+
+
+@pytest.mark.parametrize("spec", ["agents:MyAgent", "agents.mine:MyAgent"])
+def test_a_users_module_named_agents_is_told_that_hpo_gyms_own_package_shadows_it(spec, tmp_path, monkeypatch):
+    """A user's agents.py (or agents/ folder) is never imported: hpo-gym's own ``agents`` package is. The errors said
+    only that 'agents' has no MyAgent, or that the agent is unknown (found by a new user); they now name the clash."""
+    (tmp_path / "agents.py").write_text("class MyAgent:\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match="'agents' is hpo-gym's own package.*rename it \\(e.g. my_agents.py"):
+        make_agent(spec)
