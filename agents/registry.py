@@ -17,11 +17,11 @@ import importlib
 import importlib.machinery
 import importlib.util
 import inspect
-import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 
 from agents.base import Agent
+from hpo_gym.user_code import is_users_file
 
 AgentFactory = Callable[[str | None], Agent]
 
@@ -122,13 +122,7 @@ def _users_module(name: str) -> bool:
     """Whether ``name`` is an importable top-level module of the user's: outside the standard library, the installed
     packages and this package (``random`` is the standard library's, ``cmaes`` an installed library's)."""
     found = _module_spec(name) if name.isidentifier() else None
-    if found is None or found.origin is None:
-        return False
-    origin = Path(found.origin).resolve()
-    paths = sysconfig.get_paths()
-    not_users = {Path(paths[k]).resolve() for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    not_users.add(Path(__file__).resolve().parent)
-    return not any(root in origin.parents for root in not_users)
+    return found is not None and found.origin is not None and is_users_file(found.origin)
 
 
 def _agent_from_module(module: str, attribute: str) -> Agent | None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from hpo_gym.cli import (EXIT_FAILED, WORKER_DIED, GivenOnce, directory, episode_budget, finite_float,
                          import_from_working_directory, name_list, positive_int)
 from hpo_gym.suites import HPOBENCH_NN, suite_names
+from hpo_gym.user_code import users_traceback
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,7 +116,7 @@ def exit_status(df: pd.DataFrame, where: str) -> int:
     if len(failed):
         first = failed.iloc[0]
         print(f"{len(failed)} run(s) failed ({where}); first: {first['agent']} "
-              f"on {first['task']} seed {first['seed']}:\n{first['error']}", file=sys.stderr)
+              f"on {first['task']} seed {first['seed']}:\n{users_traceback(str(first['error']))}", file=sys.stderr)
         return EXIT_FAILED
     return 0
 

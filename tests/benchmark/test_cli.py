@@ -170,6 +170,9 @@ def test_demo_says_when_runs_failed_and_exits_1_as_bench_does(capsys):
     assert "WARNING" in out and "tests.benchmark.test_runner:FailingAgent" in out.split("Normalized regret per task")[0]
     assert "8 run(s) failed (not kept: --out DIR keeps every run); first: tests.benchmark.test_runner:FailingAgent" in err
     assert "boom at step 3" in err
+    assert "hpo_gym/benchmark/runner.py" not in err and "frame of hpo-gym, Gymnasium or other libraries left out here" in err  # the
+    # harness's frame is cut from the terminal's traceback, the agent's own frames stay (found by a new user)
+    assert 'test_runner.py", line' in err
 
 
 def test_demo_refuses_an_agent_that_must_be_fitted_first_before_its_banner_and_names_bench(capsys):

@@ -1,0 +1,60 @@
+"""Which code is the user's: their agent modules and scripts, as opposed to Python's, the installed libraries' and
+hpo-gym's own.
+
+Why: a failed run's traceback printed on the terminal ran through hpo-gym's harness, Gymnasium's wrappers and
+checkers, and the env, 20 lines of which none was the user's, below the one-line error that the summary had already
+given (found by a new user). The terminal shows the user's frames; a stored run keeps the whole traceback (its
+``error`` column, :func:`hpo_gym.benchmark.report.load_results`). The agent registry asks the same question of a
+module: is ``ppo.py`` the user's, shadowed by the built-in agent ``ppo``?
+"""
+
+from __future__ import annotations
+
+import re
+import sysconfig
+from functools import cache
+from pathlib import Path
+
+#: The first line of a frame in a formatted traceback: ``  File "PATH", line N, in NAME``.
+_FRAME = re.compile(r'^  File "(?P<path>[^"]+)", line \d+')
+
+
+@cache
+def library_roots() -> tuple[Path, ...]:
+    """Folders whose files are not the user's: the standard library, the installed packages, hpo-gym's packages."""
+    import agents
+    import envs_registry
+    import hpo_gym
+
+    paths = sysconfig.get_paths()
+    roots = {Path(paths[k]).resolve() for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots |= {Path(package.__file__).resolve().parent for package in (hpo_gym, agents, envs_registry)
+              if package.__file__ is not None}
+    return tuple(sorted(roots))
+
+
+def is_users_file(path: str | Path) -> bool:
+    """Whether ``path`` lies outside :func:`library_roots` (a file of the user's, or ``<string>``-like code)."""
+    resolved = Path(path).resolve()
+    return not any(root == resolved or root in resolved.parents for root in library_roots())
+
+
+def users_traceback(text: str) -> str:
+    """A formatted traceback (``traceback.format_exc()``) with the frames in library files left out, and a line saying
+    how many were; the exception lines, chained exceptions' headers and the user's frames are kept as they are.
+    Text that is no traceback (a one-line error) is returned unchanged."""
+    kept: list[str] = []
+    dropped = 0
+    in_library_frame = False
+    for line in text.splitlines():
+        frame = _FRAME.match(line)
+        if frame:
+            in_library_frame = not is_users_file(frame["path"])
+            dropped += in_library_frame
+        elif not line.startswith("    "):  # a frame's source line and its ^^^ markers are indented by four
+            in_library_frame = False
+        if not in_library_frame:
+            kept.append(line)
+    if dropped:
+        kept.append(f"({dropped} frame{'s' * (dropped != 1)} of hpo-gym, Gymnasium or other libraries left out here)")
+    return "\n".join(kept)
