@@ -163,8 +163,17 @@ class HPOEnv(gym.Env):
     # -- properties used by agents and the benchmark harness -------------------------------------
     @property
     def space(self) -> SearchSpace:
-        """Search space of the current task (set by ``reset``)."""
-        return self._require_objective().space
+        """Search space of the current task (set by ``reset``); before the first reset, the space every task of the
+        env shares (one task, or a suite such as hpobench-nn), as the action space is known at ``make``: an agent can be
+        set up before the episode starts (found by a new user). Tasks of different spaces need a reset to pick one."""
+        if self.objective is not None:
+            return self.objective.space
+        shared = self.pool.space()
+        if shared is None:
+            raise RuntimeError(f"this env's tasks ({', '.join(self.pool.names)}) have different search spaces: call "
+                               "reset() first, and read the space of the task it draws (or pin one with "
+                               "reset(options={'task': NAME}))")
+        return shared
 
     @property
     def task_names(self) -> list[str]:
@@ -177,7 +186,7 @@ class HPOEnv(gym.Env):
 
     def _require_objective(self) -> Objective:
         if self.objective is None:
-            raise RuntimeError("call reset() before stepping or reading the task's search space")
+            raise RuntimeError("call reset() before stepping")
         return self.objective
 
     # -- gymnasium API ---------------------------------------------------------------------------

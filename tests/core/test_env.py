@@ -350,12 +350,14 @@ def test_multidiscrete_actions_evaluate_the_configuration_they_name(credit_g):
     assert box_info["config"] == info["config"] and box_info["score"] == info["score"]
 
 
-def test_space_needs_a_reset_first():
+def test_the_space_the_tasks_share_is_known_before_reset_as_the_action_space_is():
+    """An agent is set up from ``env.unwrapped.space`` before the episode starts; it raised before reset even for an env
+    of one task (found by a new user). The suite's tasks share one space, so it is the same before and after."""
     env = gym.make("HPO-OpenML-v0", budget=2)
-    with pytest.raises(RuntimeError, match="call reset"):
-        env.unwrapped.space
+    before = env.unwrapped.space
     env.reset(seed=0, options={"task": "kc1"})
-    assert env.unwrapped.space.names == ["alpha", "batch_size", "depth", "learning_rate_init", "width"]
+    assert before == env.unwrapped.space and before.names == ["alpha", "batch_size", "depth", "learning_rate_init", "width"]
+    assert gym.make("HPO-OpenML-v0", task="credit_g", budget=2).unwrapped.space == before
 
 
 @pytest.mark.parametrize("task", ["credit_g", "vehicle", "segment"])
@@ -635,7 +637,7 @@ def test_the_largest_budget_is_allowed_and_one_more_is_refused():
 
 def test_a_non_finite_entry_in_the_padding_of_a_wide_box_action_is_refused(monkeypatch):
     """A suite of tasks with several spaces acts in a Box max_dims wide; NaN in a slot past the task's dimensions is as
-    malformed as in one of them."""
+    malformed as in one of them. Its search space is known only once a reset has drawn the task."""
     from hpo_gym import suites
 
     small = TabularObjective("small", SearchSpace([Float("x", 0.0, 1.0)]), np.arange(3.0), grid_values={"x": [0, .5, 1]})
@@ -645,7 +647,10 @@ def test_a_non_finite_entry_in_the_padding_of_a_wide_box_action_is_refused(monke
     monkeypatch.setitem(suites._SUITES, "mixed-widths", suites.Suite("mixed-widths", dict.fromkeys(tables),
                                                                      tables.__getitem__, ""))
     env = gym.make("HPO-OpenML-v0", suite="mixed-widths", budget=2)  # no task pinned: a Box max_dims wide
+    with pytest.raises(RuntimeError, match=r"tasks \(small, wide\) have different search spaces: call reset\(\)"):
+        env.unwrapped.space  # no one space before a reset draws the task
     env.reset(seed=0, options={"task": "small"})
+    assert env.unwrapped.space == small.space
     action = np.full(env.action_space.shape, 0.5, dtype=np.float32)
     action[1] = np.nan
     with pytest.raises(ValueError, match="(?i)nan|finite"):
