@@ -53,7 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", type=episode_budget, default=50, help="evaluations per run (default 50)")
     p.add_argument("--seeds", type=positive_int, default=10, help="seeds 0..N-1 per (agent, task) (default 10)")
     p.add_argument("--out", required=True, type=directory, help="result directory; rerunning skips finished runs")
-    p.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument("--jobs", type=positive_int, default=1,
+                   help="worker processes (default 1: runs one at a time in this process, so an agent's own threads, "
+                        "Ray fits and memory are not multiplied; demo uses 2. --jobs N runs N at a time, up to the "
+                        "cores)")
     p.add_argument("--protocol", choices=["all", "kfold"], default="all",
                    help="all (default): every agent plays every task as it is; kfold: agents with fit() are fitted per "
                         "fold on its training tasks and scored on its held-out tasks only")
