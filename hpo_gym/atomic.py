@@ -11,6 +11,7 @@ into place.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import threading
@@ -30,7 +31,7 @@ def temporary_sibling(path: Path) -> Path:
 
 def temporaries_of(path: Path) -> list[Path]:
     """The temporaries that writers of ``path`` (any process) have left beside it: :func:`temporary_sibling`'s names."""
-    return sorted(path.parent.glob(f".{path.name}.tmp-*"))
+    return sorted(path.parent.glob(f"{glob.escape('.' + path.name)}.tmp-*"))  # policy[1].pt is a name, not a pattern
 
 
 def writer_pid(temporary: Path) -> int:

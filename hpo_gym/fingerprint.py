@@ -24,8 +24,8 @@ def array_fingerprint(arrays: Sequence[np.ndarray], prefix: bytes = b"") -> str:
     result directory's record of a user table)."""
     digest = hashlib.sha256(prefix)
     for array in arrays:
-        a = np.ascontiguousarray(array)
-        digest.update(f"{a.dtype.str}{a.shape}".encode())
+        a = np.ascontiguousarray(array)  # makes a 0-d array 1-d: the shape is read from the array as given
+        digest.update(f"{a.dtype.str}{np.shape(array)}".encode())
         digest.update(a.tobytes())
     return digest.hexdigest()
 

@@ -37,6 +37,10 @@ def test_the_temporaries_a_killed_writer_leaves_are_found_with_the_pid_that_wrot
         p.write_bytes(b"x")
     assert temporaries_of(target) == sorted(left)  # another file's temporaries and the file itself are not its
     assert writer_pid(left[0]) == 4242 and writer_pid(tmp_path / ".state.pt.tmp-abc") == -1
+    bracketed, starred = tmp_path / "policy[1].pt", tmp_path / "a*.pt"  # glob characters in a name are no pattern
+    mine = temporary_sibling(bracketed)
+    mine.write_bytes(b"x")
+    assert temporaries_of(bracketed) == [mine] and temporaries_of(starred) == []
     assert writer_pid(left[1]) == os.getpid() and writer_pid(tmp_path / ".state.pt.tmp-4242-77") == 4242
     assert writer_pid(tmp_path / ".state.pt.tmp-4242-x") == -1
 

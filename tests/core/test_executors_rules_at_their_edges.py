@@ -275,6 +275,7 @@ def test_an_array_fingerprint_tells_shape_dtype_and_prefix_apart():
     a = np.arange(6, dtype=np.int64)
     assert array_fingerprint([a]) != array_fingerprint([a.reshape(2, 3)])
     assert array_fingerprint([a.reshape(2, 3)]) != array_fingerprint([a.reshape(3, 2)])
+    assert array_fingerprint([np.array(7.0)]) != array_fingerprint([np.array([7.0])])  # a 0-d array is no 1-vector
     assert array_fingerprint([a]) != array_fingerprint([a.view(np.float64)])
     assert array_fingerprint([a], prefix=b"t1") != array_fingerprint([a], prefix=b"t2") != array_fingerprint([a])
     # the same values, however laid out in memory, are the same data
