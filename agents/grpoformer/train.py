@@ -395,7 +395,9 @@ def check_features_version(path: Path, saved: Mapping[str, Any], consequence: st
 def check_resumable(state: Mapping[str, Any], extra: Mapping[str, Any], updates: int, path: Path) -> None:
     """Refuse to resume ``state`` (a ``state.pt``) into a run that would learn something else: other training tasks
     (the checkpoint would then claim tasks it was never trained on, or hide one it was: a held-out leak), another seed
-    or recipe, or fewer updates than already done. Only :data:`RESUMABLE_CHANGES` may differ."""
+    or recipe, or fewer updates than already done; or that would monitor other held-out tasks (the log's regret
+    column would change meaning mid-run; only the Python API can ask for that, as the CLI's --holdout also sets the
+    training tasks). Only :data:`RESUMABLE_CHANGES` may differ."""
     saved = state["policy"].get("extra", {})
     fix = f"rerun with the original settings, or train into a new --out (not {path.parent})"
     check_features_version(path, saved, f": resuming would train one policy on both; train into a new --out (not "
@@ -403,6 +405,9 @@ def check_resumable(state: Mapping[str, Any], extra: Mapping[str, Any], updates:
     if saved.get("train_tasks") != extra["train_tasks"]:
         raise ValueError(f"{path} was trained on {saved.get('train_tasks')}, this run trains on {extra['train_tasks']} "
                          f"(another --holdout?): resuming would mix them; {fix}")
+    if "heldout_tasks" in saved and saved["heldout_tasks"] != extra["heldout_tasks"]:  # states before it: unchecked
+        raise ValueError(f"{path} monitored held-out regret on {saved['heldout_tasks']}, this run on "
+                         f"{extra['heldout_tasks']}: log.csv's heldout_regret column would mix two task sets; {fix}")
     _refuse_other_settings(path, saved.get("train_config", {}), extra["train_config"], RESUMABLE_CHANGES, fix)
     if updates < state["update"]:
         raise ValueError(f"{path} already holds {state['update']} updates; --updates {updates} would save a checkpoint "
@@ -518,8 +523,8 @@ def _train_holding_the_lock(tables: list[TabularObjective], holdout: list[Tabula
                             announce: Callable[[], None] | None = None) -> GRPOformerPolicy:
     """:func:`train` once its arguments are checked and it holds ``out``'s lock (:mod:`hpo_gym.lock`)."""
     state_path, log_path = out / "state.pt", out / "log.csv"
-    extra = {"train_tasks": sorted(o.name for o in tables), "seed": cfg.seed, "train_config": _plain(asdict(cfg)),
-             "features": FEATURES_VERSION}
+    extra = {"train_tasks": sorted(o.name for o in tables), "heldout_tasks": sorted(o.name for o in holdout),
+             "seed": cfg.seed, "train_config": _plain(asdict(cfg)), "features": FEATURES_VERSION}
     # the directory's refusals first, before any banner or work
     st = _read_state(state_path, cfg.device) if resume and state_path.exists() else None
     if st is not None:

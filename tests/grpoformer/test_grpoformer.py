@@ -380,7 +380,8 @@ def test_a_torn_checkpoint_is_named_not_a_torch_traceback(tmp_path):
 def test_resume_continues_exactly_and_refuses_a_run_that_would_learn_something_else(tmp_path):
     """2 updates + a resume to 4 give the weights and log of 4 uninterrupted updates, also with a KL reference (the
     initial policy, not the one at the resume point). A resume with another --holdout is refused: the checkpoint would
-    claim training tasks it never had and hide one it had (a held-out leak); likewise another recipe, or fewer updates."""
+    claim training tasks it never had and hide one it had (a held-out leak); likewise another recipe, fewer updates, or
+other held-out tasks to monitor."""
     import dataclasses
 
     from agents.grpoformer.train import TrainConfig, train
@@ -396,6 +397,10 @@ def test_resume_continues_exactly_and_refuses_a_run_that_would_learn_something_e
         train(tables, tmp_path / "resumed", wider, resume=True, progress=False)
     with pytest.raises(ValueError, match="already holds 4 updates; --updates 3"):
         train(tables, tmp_path / "resumed", dataclasses.replace(cfg, updates=3), resume=True, progress=False)
+    # from Python the held-out tasks can change alone: log.csv's heldout_regret column would mix two task sets
+    with pytest.raises(ValueError, match=r"monitored held-out regret on \[\], this run on \['vehicle'\]"):
+        train(tables, tmp_path / "resumed", dataclasses.replace(cfg, updates=6), holdout=[load_hpobench_nn("vehicle")],
+              resume=True, progress=False)
 
 
 def test_fit_loads_the_fold_checkpoint_for_its_training_tasks():
