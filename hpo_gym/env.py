@@ -81,7 +81,8 @@ class HPOEnv(gym.Env):
 
     ## Starting State
     An empty history; the task is ``reset(options={"task": ...})`` (a name or OpenML task id; ``None`` draws),
-    ``task``, or drawn uniformly from the suite with the env's seeded RNG.
+    ``task``, or drawn uniformly from the suite with the env's seeded RNG. ``reset``'s ``info``: ``task``,
+    ``openml_task_id``, ``hyperparameters`` (the search space's names, in action order) and ``budget``.
 
     ## Episode End
     Terminated after ``budget`` evaluations (never truncated). Stepping a finished episode raises

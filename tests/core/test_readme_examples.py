@@ -84,3 +84,42 @@ def test_grpoformer_agent_loads_the_shipped_fold_checkpoint_and_acts(tmp_path, m
     agent, env = ns["agent"], ns["env"]
     assert agent.checkpoint.parent == CHECKPOINT_DIR / "folds"  # the shipped fold 0 checkpoint: nothing was trained
     assert "credit_g" not in agent.trained_on and env.action_space.contains(ns["action"])
+
+
+def test_the_sb3_example_trains_behind_rescale_action_and_vecnormalize_takes_the_named_keys():
+    """The README's SB3 example trains PPO on [-1, 1] actions (on the bare [0, 1] Box half its coordinates clip to 0),
+    and the keys it names for ``VecNormalize`` are the Box ones, which SB3's default (every key) refuses."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    ns, _ = run_example(readme_example("wrapper_class=gym.wrappers.RescaleAction", {
+        "n_envs=8": "n_envs=2", '{"budget": 50}': '{"budget": 5}', "learn(2_000)": "learn(200)"}))
+    envs, model = ns["envs"], ns["model"]
+    assert model.num_timesteps >= 200 and envs.num_envs == 2
+    assert float(envs.action_space.low.min()) == -1.0 and float(envs.action_space.high.max()) == 1.0
+    with pytest.raises(ValueError, match="norm_obs_keys"):
+        VecNormalize(envs)
+    normalized = VecNormalize(envs, norm_obs_keys=["x", "y", "step_fraction", "dim_choices"])
+    assert set(normalized.reset()) == set(envs.observation_space.spaces)
+
+
+@pytest.mark.parametrize("mode", [None, "sync"])
+def test_vector_envs_reset_on_the_next_step_with_reward_0_as_the_readme_says(mode):
+    """The README's autoreset paragraph: after a terminal step, the row's next step ignores its action, returns reward
+    0 and the new episode's first observation (an empty history)."""
+    kwargs = {} if mode is None else {"vectorization_mode": mode}
+    vec = gym.make_vec("HPO-OpenML-v0", num_envs=2, budget=2, **kwargs)
+    assert vec.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+    vec.reset(seed=0)
+    for _ in range(2):
+        _, _, terminated, _, _ = vec.step(np.full((2, 5), 0.5))
+    assert terminated.all()
+    obs, reward, terminated, _, _ = vec.step(np.full((2, 5), 0.9))
+    assert reward.tolist() == [0.0, 0.0] and not terminated.any() and obs["mask"].sum() == 0
+    vec.close()
+    same_step = gym.make_vec("HPO-OpenML-v0", num_envs=2, budget=2, vectorization_mode="sync",
+                             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    same_step.reset(seed=0)
+    same_step.step(np.full((2, 5), 0.5))
+    _, _, terminated, _, info = same_step.step(np.full((2, 5), 0.5))
+    assert terminated.all() and "final_obs" in info and info["final_obs"][0]["mask"].sum() == 2
+    same_step.close()
