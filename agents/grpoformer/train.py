@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import torch
@@ -52,6 +53,7 @@ from hpo_gym.atomic import atomic_path, temporaries_of
 from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective, finite_evaluation
 from hpo_gym.tabular import TabularObjective, tables_only
+from hpo_gym.threads import torch_threads
 
 #: ``churn``: mean KL(snapshot || updated policy) on the ``churn_states`` probe states this update neither trained on
 #: nor used as PCR reference (NaN when none was left, as in the first updates of a tiny run; see learner.update). The
@@ -476,6 +478,22 @@ def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def keeps_torch_state(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` with torch's thread count and CPU random state restored afterwards: training sets both for its own
+    reproducibility (``threads``, ``seed``), and a caller in the same process (an agent's ``fit`` inside a benchmark,
+    a notebook) kept one thread and a reseeded generator after it (found in review)."""
+    @functools.wraps(fn)
+    def restoring(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with torch_threads(torch.get_num_threads()), torch.random.fork_rng(devices=[]):
+            return fn(*args, **kwargs)
+    return restoring
+
+
+@keeps_torch_state
 def train(train_objectives: Sequence[Objective], out_dir: str | Path, cfg: TrainConfig | None = None,
           holdout: Sequence[Objective] = (), resume: bool = False, progress: bool = True,
           wait_for_lock: bool = False, announce: Callable[[], None] | None = None) -> GRPOformerPolicy:
@@ -705,6 +723,7 @@ def check_online_config(cfg: LearnerConfig | None, group_size: int | None = None
     return cfg
 
 
+@keeps_torch_state
 def train_online(objective, budget: int = 500, group_size: int | None = None, seed: int = 0, cfg: LearnerConfig | None = None,
                  policy: GRPOformerPolicy | None = None, context: int = 50, threads: int = 1, progress: bool = True,
                  device: str = "cpu"):
