@@ -168,8 +168,6 @@ def test_extra_task_groups_of_different_sizes_each_get_their_share_of_the_episod
 def test_training_leaves_the_callers_torch_threads_and_random_state_as_they_were(kc1, tmp_path):
     """train() and train_online() set torch's thread count and seed for their own reproducibility; a caller in the
     same process (an agent fitted inside a benchmark, a notebook) kept one thread and a reseeded generator after them."""
-    from agents.grpoformer.train import train, train_online
-
     threads = torch.get_num_threads()
     torch.set_num_threads(2 if threads != 2 else 3)
     try:
