@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agents.base import Agent
-from hpo_gym.user_code import is_users_file
+from hpo_gym.user_code import OWN_PACKAGES, is_users_file
 
 AgentFactory = Callable[[str | None], Agent]
 
@@ -74,10 +74,6 @@ def make_agent(spec: str) -> Agent:
             raise type(e)(f"{e} (a module {name!r} of yours is importable here, but the built-in agent {name!r} takes "
                           f"precedence over MODULE:FACTORY: rename the module)") from e
         raise
-
-
-#: This project's own top-level packages: a user's module or folder of one of these names is never the one imported.
-OWN_PACKAGES = ("agents", "hpo_gym", "envs_registry")
 
 
 def _own_package_hint(module: str) -> str:

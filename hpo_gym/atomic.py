@@ -20,8 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-#: A temporary's name ends in ``.tmp-PID-THREAD`` (or ``.tmp-PID``, as versions before the thread was added wrote).
-_WRITER = re.compile(r"\.tmp-(\d+)(?:-\d+)?$")
+#: How a temporary's name ends, as a regular expression: ``.tmp-PID-THREAD`` (or ``.tmp-PID``, as versions before the
+#: thread was added wrote), the writer's pid captured. The benchmark store's cleaner matches its temporaries with it.
+TEMPORARY_SUFFIX = r"\.tmp-(\d+)(?:-\d+)?"
+_WRITER = re.compile(TEMPORARY_SUFFIX + "$")
 
 
 def temporary_sibling(path: Path) -> Path:

@@ -10,11 +10,15 @@ module: is ``ppo.py`` the user's, shadowed by the built-in agent ``ppo``?
 
 from __future__ import annotations
 
+import importlib
 import re
 import sysconfig
 from functools import cache
 from pathlib import Path
 
+#: hpo-gym's own top-level packages: their files are not the user's, and a user's module of one of these names is
+#: never the one imported (the agent registry says so).
+OWN_PACKAGES = ("agents", "hpo_gym", "envs_registry")
 #: The first line of a frame in a formatted traceback: ``  File "PATH", line N, in NAME``.
 _FRAME = re.compile(r'^  File "(?P<path>[^"]+)", line \d+')
 
@@ -22,14 +26,10 @@ _FRAME = re.compile(r'^  File "(?P<path>[^"]+)", line \d+')
 @cache
 def library_roots() -> tuple[Path, ...]:
     """Folders whose files are not the user's: the standard library, the installed packages, hpo-gym's packages."""
-    import agents
-    import envs_registry
-    import hpo_gym
-
     paths = sysconfig.get_paths()
     roots = {Path(paths[k]).resolve() for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    roots |= {Path(package.__file__).resolve().parent for package in (hpo_gym, agents, envs_registry)
-              if package.__file__ is not None}
+    packages = [importlib.import_module(name) for name in OWN_PACKAGES]
+    roots |= {Path(package.__file__).resolve().parent for package in packages if package.__file__ is not None}
     return tuple(sorted(roots))
 
 

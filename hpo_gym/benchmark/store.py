@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hpo_gym.atomic import atomic_path, atomic_write_bytes, writer_pid
+from hpo_gym.atomic import TEMPORARY_SUFFIX, atomic_path, atomic_write_bytes, writer_pid
 
 STEP_COLUMNS = ["agent", "task", "seed", "fold", "heldout", "in_sample", "step", "config", "score", "best_score",
                 "normalized_regret", "choose_seconds", "eval_cost", "eval_error", "status", "error", "budget"]
@@ -68,8 +68,8 @@ NOTHING_TO_CHECK_WHEN_EMPTY = ("objectives",)
 #: Temporary files of the store's atomic writes outside ``runs/`` (``.<final name>.tmp-<writer's pid>-<its thread>``, see
 #: :func:`hpo_gym.atomic.atomic_path`), by directory relative to the root: the manifest and the fitted-agent cache. Only
 #: these names are ever removed there; the root may hold the user's own files (plots/, notes).
-OTHER_TEMPORARIES = {".": re.compile(r"\.(benchmark|agents)\.json\.tmp-\d+(-\d+)?"),
-                     "fitted": re.compile(r"\..+\.pkl\.tmp-\d+(-\d+)?")}
+OTHER_TEMPORARIES = {".": re.compile(r"\.(benchmark|agents)\.json" + TEMPORARY_SUFFIX),
+                     "fitted": re.compile(r"\..+\.pkl" + TEMPORARY_SUFFIX)}
 
 
 def _merged_objectives(stored: Any, asked: Any) -> tuple[Any, bool]:
