@@ -26,7 +26,9 @@ from hpo_gym.space import SearchSpace
 class Agent(Protocol):
     """Proposes configurations for one HPO run at a time.
 
-    ``name`` identifies the agent in results. ``reset`` starts a run on a search space with a seed
+    ``name`` tells agents of one class apart (``tpe`` from ``gp``): it is part of what a result directory records for
+    the agent's label, while the label itself comes from the benchmark's spec (``LABEL=SPEC`` on the command line,
+    the keys of ``run_benchmark``'s dict). ``reset`` starts a run on a search space with a seed
     (agents must be reproducible given the seed). ``act`` maps the env's observation (see
     :class:`hpo_gym.env.HPOEnv`) to a Box action: a float vector in [0, 1]^d, d = ``len(space)``, of
     ``space.action_dtype`` (float32, or float64 for an Int too fine for float32), the env's Box dtype.
@@ -50,7 +52,9 @@ class ObservingAgent(Agent, Protocol):
 class TransferAgent(Agent, Protocol):
     """An agent that learns from other tasks before it is scored on held-out ones.
 
-    ``fit`` receives only the training tasks of a fold; the harness never passes a held-out task. An agent that
+    ``fit`` receives only the training tasks of a fold; the harness never passes a held-out task. It is called once
+    per fold with ``seed`` = the fold's index, so the spread the report gives is over tasks and run seeds, not over
+    training seeds. An agent that
     arrives already trained (a shipped checkpoint, a saved model) must expose ``trained_on``, the names of its
     training tasks, so that the harness labels a run on one of them in-sample rather than as a plain result; ``()``
     while unfitted. Outside ``protocol="kfold"`` nothing calls ``fit``, so the harness refuses an agent with ``fit``

@@ -8,7 +8,8 @@ when a torch agent is asked for.
 Your own agent needs no registration: ``MODULE:FACTORY`` (e.g. ``my_agents:MyAgent``, or
 ``lab.hpo.agents:make_mine``) imports ``MODULE`` (from the working directory or the installed packages) and
 calls ``FACTORY()`` (a class or a zero-argument function) for every run, so ``hpo-gym bench --agents
-random,tpe,my_agents:MyAgent`` compares it on the same protocol, in worker processes too.
+random,tpe,my_agents:MyAgent`` compares it on the same protocol, in worker processes too. ``LABEL=SPEC``
+(``mine=my_agents:MyAgent``) names it ``mine`` in the results, tables, plots and ``--compare`` (:func:`labelled_specs`).
 """
 
 from __future__ import annotations
@@ -74,6 +75,32 @@ def make_agent(spec: str) -> Agent:
             raise type(e)(f"{e} (a module {name!r} of yours is importable here, but the built-in agent {name!r} takes "
                           f"precedence over MODULE:FACTORY: rename the module)") from e
         raise
+
+
+def labelled_specs(items: list[str]) -> dict[str, str]:
+    """The CLI's ``--agents`` items as ``{label: spec}``: ``LABEL=SPEC`` names the agent ``LABEL`` in the results
+    (``mine=my_agents:MyAgent``), a plain spec names it by itself. Why: the spec was the only label the command line
+    could give, so ``my_agents:MyAgent`` headed every table, plot legend and ``--compare`` (found by a new user).
+
+    An ``=`` counts only before the first ``:`` (a checkpoint path ``grpoformer:runs/a=b.pt`` stays a spec). A
+    ``ValueError`` names an empty label or spec, a label given twice, and a label that is another built-in agent's
+    name (``tpe=random`` would head random search's rows ``tpe``)."""
+    out: dict[str, str] = {}
+    for item in items:
+        label, equals, spec = item.partition("=")
+        if not equals or ":" in label:
+            label, spec = item, item
+        label, spec = label.strip(), spec.strip()
+        if not label or not spec:
+            raise ValueError(f"agent {item!r}: write LABEL=SPEC with both parts, e.g. mine=my_agents:MyAgent")
+        if label in out:
+            raise ValueError(f"agent label {label!r} is given twice ({out[label]!r} and {spec!r}); give each agent its "
+                             "own label")
+        if label != spec and label in agent_names():
+            raise ValueError(f"agent label {label!r} in {item!r} is the name of a built-in agent, so the results would "
+                             f"read as that agent's; pick another label, e.g. my_{label}={spec}")
+        out[label] = spec
+    return out
 
 
 def _own_package_hint(module: str) -> str:

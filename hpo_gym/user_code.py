@@ -10,11 +10,15 @@ module: is ``ppo.py`` the user's, shadowed by the built-in agent ``ppo``?
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import inspect
 import re
+import sys
 import sysconfig
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 #: hpo-gym's own top-level packages: their files are not the user's, and a user's module of one of these names is
 #: never the one imported (the agent registry says so).
@@ -37,6 +41,46 @@ def is_users_file(path: str | Path) -> bool:
     """Whether ``path`` lies outside :func:`library_roots` (a file of the user's, or ``<string>``-like code)."""
     resolved = Path(path).resolve()
     return not any(root == resolved or root in resolved.parents for root in library_roots())
+
+
+def users_code_fingerprint(*objects: Any) -> str:
+    """A short hash of the user's own code behind ``objects`` (classes, functions, or a ``MODULE:FACTORY`` spec string,
+    whose module is looked up among the imported ones); ``""`` when none of it is the user's.
+
+    Why: a result directory records what each label names, and an agent that plays from no file of its own was
+    recorded by its class name only, so after an edit of the agent's module a rerun returned the old code's runs and
+    fits as the new code's, averaged together under one label (found by a new user). A module of the user's counts
+    whole (its helpers and settings shape the agent too); the script that runs the benchmark (``__main__``) counts only
+    the agent's class or named function itself, since that script also holds the run's settings (more ``seeds`` is a
+    resume, not another agent). A lambda counts not at all: it is written inline, in the call that also holds the
+    run's settings (the class it builds still counts). Library code (this package's agents, Optuna's)
+    and code without a source (builtins, a class made by ``exec``) count not at all."""
+    pieces: dict[str, bytes] = {}
+    for obj in objects:
+        if isinstance(obj, str):
+            obj = sys.modules.get(obj.partition(":")[0])
+        if obj is None or getattr(obj, "__name__", None) == "<lambda>":
+            continue
+        module = inspect.getmodule(obj)
+        try:
+            path = inspect.getsourcefile(module if module is not None and module.__name__ != "__main__" else obj)
+        except TypeError:  # a builtin: no source
+            continue
+        if path is None or not Path(path).is_file() or not is_users_file(path):
+            continue
+        if module is not None and module.__name__ != "__main__":
+            pieces[module.__name__] = Path(path).read_bytes()  # by name: a moved checkout stays the same agent
+        else:
+            try:
+                pieces[f"__main__.{obj.__qualname__}"] = inspect.getsource(obj).encode()
+            except OSError:  # no source to read (an interactive session)
+                continue
+    if not pieces:
+        return ""
+    digest = hashlib.sha256()
+    for key in sorted(pieces):
+        digest.update(key.encode() + b"\x00" + pieces[key] + b"\x00")
+    return digest.hexdigest()[:12]
 
 
 def users_traceback(text: str) -> str:

@@ -65,6 +65,7 @@ from hpo_gym.parallel import stop_pool
 from hpo_gym.benchmark.store import IDENTITY_PREFIX, STEP_COLUMNS, ResultStore, RunKey
 from hpo_gym.suites import HPOBENCH_NN, as_task_id, get_suite, names_with_task_id
 from hpo_gym.tasks import held_out_while_fitting, resolve_task_pool
+from hpo_gym.user_code import users_code_fingerprint
 
 if TYPE_CHECKING:
     from hpo_gym.env import HPOEnv
@@ -552,7 +553,7 @@ def run_benchmark(
                    _env_kwargs(env_kwargs))
     _check_env(ctx, run_tasks)
     held_out_by_fold = {k: list(part) for k, part in enumerate(splits) if any(t in run_tasks for t in part)}
-    transfer_agents, agent_files, identities, declared = _check_agents(
+    transfer_agents, agent_files, identities, earlier, declared = _check_agents(
         ctx, protocol, held_out_by_fold if protocol == "kfold" else {}, task_names)
     ctx.agent_files = agent_files
     # one writer per directory: a second process with the same out stops here, naming the first (hpo_gym.lock)
@@ -565,9 +566,6 @@ def run_benchmark(
                                   "suite": suite if any(t not in objectives for t in task_names) else None,
                                   "tasks": task_names if protocol == "kfold" else None, "env_kwargs": ctx.env_kwargs,
                                   "objectives": _objective_fingerprints(objectives)})
-            # a spec's identity as recorded before it named the agent's class (directories of 2026-11-27, 11:00-12:00)
-            earlier = {name: f"{IDENTITY_PREFIX}spec {spec}" for name, spec in ctx.agents.items()
-                       if name in identities and isinstance(spec, str)}
             store.check_agent_files({**identities, **agent_files}, run_tasks, seed_list, earlier)
             if protocol == "kfold":
                 _check_stored_folds(store, splits)
@@ -692,10 +690,12 @@ def _budget_if_taken(method: Callable[..., Any], budget: int) -> dict[str, int]:
 
 def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, Sequence[str]],
                   task_names: Sequence[str]
-                  ) -> tuple[set[str], dict[str, str], dict[str, str], dict[str, frozenset[str]]]:
+                  ) -> tuple[set[str], dict[str, str], dict[str, str], dict[str, tuple[str, ...]],
+                             dict[str, frozenset[str]]]:
     """Build each spec-string agent once; return the names of the transfer agents (those with ``fit``), the
     ``fingerprint`` of each built agent that has one (the content of the files it plays from, see
-    :mod:`hpo_gym.fingerprint`), the :func:`agent_identity` of every other built agent, and the tasks each agent that
+    :mod:`hpo_gym.fingerprint`), the :func:`agent_identity` of every other built agent and the forms earlier versions
+    recorded it in (the same agent: :meth:`ResultStore.check_agent_files` upgrades them), and the tasks each agent that
     plays unfitted declares it was trained on
     (:func:`trained_on`; k-fold transfer agents are fitted per fold, on training tasks only). An agent with a
     ``check_plan(protocol, held_out_by_fold, task_names[, budget])`` method (see
@@ -712,6 +712,7 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
     transfer: set[str] = set()
     fingerprints: dict[str, str] = {}
     identities: dict[str, str] = {}
+    earlier: dict[str, tuple[str, ...]] = {}
     declared: dict[str, frozenset[str]] = {}
     for name, spec in ctx.agents.items():
         try:  # a factory too, under either protocol: a pre-trained model it returns is checked as a name's is
@@ -741,17 +742,29 @@ def _check_agents(ctx: _Context, protocol: str, held_out_by_fold: Mapping[int, S
         if isinstance(fingerprint, str):
             fingerprints[name] = fingerprint
         else:
-            identities[name] = agent_identity(agent)
-    return transfer, fingerprints, identities, declared
+            identities[name] = agent_identity(agent, spec)
+            # a spec string's record before identities named the class (directories of 2026-11-27, 11:00-12:00), and
+            # every record before they held the user's code
+            earlier[name] = ((f"{IDENTITY_PREFIX}spec {spec}",) if isinstance(spec, str) else ()) + (
+                identity_without_code(agent),)
+    return transfer, fingerprints, identities, earlier, declared
 
 
-def agent_identity(agent: Any) -> str:
+def agent_identity(agent: Any, spec: AgentSpec | None = None) -> str:
     """What a label names, for an agent that plays from no file: the class and ``name`` of the agent its spec or
     factory builds (one identity for ``--agents random`` and ``{"random": RandomSearch}``, so a directory the CLI wrote
-    resumes from Python). Recorded with the file fingerprints (:meth:`ResultStore.check_agent_files`), so a label
-    reused for another agent (``{"mine": "random"}``, then ``{"mine": "tpe"}``) is refused instead of handed random
-    search's stored runs. Other settings (a factory's arguments beyond the agent's ``name``) are not compared (they
-    need not print the same way twice): give an agent with other settings another label."""
+    resumes from Python), and a hash of the user's own code behind the agent and its ``spec``
+    (:func:`hpo_gym.user_code.users_code_fingerprint`: an edited ``my_agents.py`` is another agent). Recorded with the
+    file fingerprints (:meth:`ResultStore.check_agent_files`), so a label reused for another agent (``{"mine":
+    "random"}``, then ``{"mine": "tpe"}``) or for edited code is refused instead of handed the earlier agent's stored
+    runs. Other settings (a factory's arguments beyond the agent's ``name``) are not compared (they need not print the
+    same way twice): give an agent with other settings another label."""
+    code = users_code_fingerprint(type(agent), spec)
+    return identity_without_code(agent) + (f" code {code}" if code else "")
+
+
+def identity_without_code(agent: Any) -> str:
+    """:func:`agent_identity` as recorded before it held the user's code (directories of 2026-11-28 and before)."""
     kind = type(agent)
     own_name = getattr(agent, "name", None)
     name = f" {own_name}" if isinstance(own_name, str) else ""

@@ -32,7 +32,7 @@ import os
 import pickle
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +176,7 @@ class ResultStore:
             fitted.unlink()
 
     def check_agent_files(self, fingerprints: Mapping[str, str], tasks: Iterable[str], seeds: Iterable[int],
-                          earlier: Mapping[str, str] | None = None) -> None:
+                          earlier: Mapping[str, Sequence[str]] | None = None) -> None:
         """Record each agent's file fingerprint (or, for an agent that plays from no file, what its label names:
         :data:`IDENTITY_PREFIX`), or raise ``ValueError`` when an agent's stored runs were made from other files or by
         another agent: the label (e.g. ``grpoformer:runs/mine/policy.pt``) stays the same when the file is retrained in
@@ -185,14 +185,15 @@ class ResultStore:
 
         An agent with runs here on ``tasks`` x ``seeds`` but no recorded file fingerprint (a directory from before this
         check) is not checked and not recorded, with a ``RuntimeWarning``: which files its runs came from is unknown.
-        ``earlier`` holds what an agent's identity was recorded as in an earlier format (``agent: spec random``, written
-        for a spec string before identities named the class): such a record is the same agent, and is rewritten.
+        ``earlier`` holds what an agent's identity was recorded as in earlier formats (``agent: spec random``, written
+        for a spec string before identities named the class; the class without the user's code, before it was held):
+        such a record is the same agent, as far as it can tell, and is rewritten.
         """
         path = self.root / AGENT_FILES
         stored: dict[str, str] = read_json_dict(path) if path.exists() else {}
         earlier = earlier or {}
         upgraded = {name: fp for name, fp in fingerprints.items()
-                    if name in stored and stored[name] != fp and stored[name] == earlier.get(name)}
+                    if name in stored and stored[name] != fp and stored[name] in earlier.get(name, ())}
         stored.update(upgraded)
         changed = {name: (stored[name], fp) for name, fp in fingerprints.items() if name in stored and stored[name] != fp}
         for name in [n for n in changed if not self._may_have_runs(n)]:  # killed before its first run: nothing to protect
@@ -202,9 +203,10 @@ class ResultStore:
         if changed:
             detail = "; ".join(f"{name!r} (stored {a}, now {b})" for name, (a, b) in changed.items())
             raise ValueError(f"{self.root} holds runs of agents whose files or settings have changed since: {detail}; "
-                             "their checkpoint or model was replaced, the agent now plays by other settings (e.g. "
-                             "grpoformer's density-ratio choice, the default since 2026-11-27), or the label now names "
-                             "another agent, so the stored runs are not theirs. Use another --out directory or label "
+                             "their checkpoint or model was replaced, their code was edited (\"code\" is a hash of "
+                             "your agent's module), the agent now plays by other settings (e.g. grpoformer's "
+                             "density-ratio choice, the default since 2026-11-27), or the label now names another "
+                             "agent, so the stored runs are not theirs. Use another --out directory or label "
                              "(or remove this one to start over)")
         new = {name: fp for name, fp in fingerprints.items() if name not in stored}
         runs = [(t, s) for t in tasks for s in seeds]

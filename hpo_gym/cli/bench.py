@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               epilog="examples:\n"
                                      "  hpo-gym bench --agents random,tpe,cmaes --out runs/b\n"
                                      "  hpo-gym bench --agents tpe,portfolio+tpe,grpoformer --protocol kfold --out runs/t\n"
-                                     "  hpo-gym bench --agents tpe,my_agents:MyAgent --tasks credit_g,kc1 --seeds 3 --out runs/m\n"
+                                     "  hpo-gym bench --agents tpe,mine=my_agents:MyAgent --tasks credit_g,kc1 --seeds 3 --out runs/m\n"
                                      "  hpo-gym report runs/b --compare tpe:random",
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--agents", type=name_list, default=["random", "tpe"],
@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "transfer agents, fitted per fold under --protocol kfold: portfolio, portfolio+tpe[:K], "
                         "grpoformer[:PATH] (PATH may hold {k} for the fold; grpoformer-policy[:PATH]: the policy alone, without the "
                         "density-ratio choice among its candidates), ppo[:STEPS or :MODEL.zip]; your own: "
-                        "MODULE:FACTORY, e.g. my_agents:MyAgent (a module in the working directory)")
+                        "MODULE:FACTORY, e.g. my_agents:MyAgent (a module in the working directory). LABEL=SPEC names "
+                        "an agent in the results, e.g. mine=my_agents:MyAgent")
     p.add_argument("--suite", default=HPOBENCH_NN, help=f"task suite (default {HPOBENCH_NN}); known: {', '.join(suite_names())}")
     p.add_argument("--tasks", type=name_list, default=None,
                    help="comma-separated task names or OpenML ids to run (an id runs every task with it; default: "
@@ -87,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from agents.registry import make_agent
+    from agents.registry import labelled_specs, make_agent
 
     from hpo_gym.benchmark import run_benchmark
     from hpo_gym.benchmark.report import markdown_report
@@ -96,7 +97,7 @@ def run_bench(args: argparse.Namespace) -> int:
         raise ValueError(f"--folds {args.folds} applies to --protocol kfold only; add --protocol kfold, or drop --folds")
     import_from_working_directory()
     try:
-        df = run_benchmark(args.agents, suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out,
+        df = run_benchmark(labelled_specs(args.agents), suite=args.suite, budget=args.budget, seeds=args.seeds, out=args.out,
                            jobs=args.jobs, protocol=args.protocol, folds=4 if args.folds is None else args.folds,
                            only_tasks=args.tasks, resolve_agent=make_agent, retry_failed=args.retry_failed)
     except BrokenProcessPool:  # not bad input (exit 2): a worker was killed, e.g. by the out-of-memory killer

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agents.registry import make_agent
+    from agents.registry import labelled_specs, make_agent
 
     from hpo_gym.benchmark import per_task_table, run_benchmark, summary_table
     from hpo_gym.benchmark.report import (column_legend, coverage_note, format_summary, in_sample_tasks, markdown_table,
@@ -39,17 +39,18 @@ def run(args: argparse.Namespace) -> int:
     from hpo_gym.benchmark.runner import declares_itself_unfitted
 
     import_from_working_directory()
-    for spec in args.agents:
+    agents = labelled_specs(args.agents)
+    for spec in agents.values():
         if declares_itself_unfitted(make_agent(spec), HPOBENCH_NN):
             raise ValueError(f"agent {spec!r} must be fitted on training tasks before it plays, and demo plays every "
                              f"task with no folds: run hpo-gym bench --agents {spec} --protocol kfold --out DIR, which "
                              "fits it per fold and scores it on the tasks each fold holds out")
     seeds = f"{args.seeds} seed{'s' * (args.seeds != 1)}"
-    processes = min(args.jobs, len(args.agents) * 8 * args.seeds)  # the benchmark starts no more than it has runs
-    print(f"hpo-gym demo: {', '.join(args.agents)} on the {HPOBENCH_NN} suite (8 tasks), budget {args.budget}, "
+    processes = min(args.jobs, len(agents) * 8 * args.seeds)  # the benchmark starts no more than it has runs
+    print(f"hpo-gym demo: {', '.join(agents)} on the {HPOBENCH_NN} suite (8 tasks), budget {args.budget}, "
           f"{seeds}, {processes} process{'es' * (processes != 1)}")
     start = time.perf_counter()
-    df = run_benchmark(args.agents, suite=HPOBENCH_NN, budget=args.budget, seeds=args.seeds, out=args.out,
+    df = run_benchmark(agents, suite=HPOBENCH_NN, budget=args.budget, seeds=args.seeds, out=args.out,
                        jobs=args.jobs, resolve_agent=make_agent)
     seconds = time.perf_counter() - start
     note = coverage_note(df)  # a failed run leaves its agent fewer seeds than the header below says

@@ -148,3 +148,74 @@ def test_a_fold_fit_cached_before_the_files_changed_is_not_played_under_another_
     save_policy(policy, tmp_path / "fold0.pt", extra)  # retrained in place
     new = bench(tmp_path / "fresh")
     assert new != old and bench(tmp_path / "bench") == new
+
+
+MINE = "from agents.random_search import RandomSearch\n\n\nclass Mine(RandomSearch):\n    STEPS = {steps}\n"
+
+
+def _write_module(folder, name: str, text: str):
+    (folder / f"{name}.py").write_text(text)
+    return folder / f"{name}.py"
+
+
+def test_an_edited_agent_module_is_another_agent_and_its_stored_runs_are_not_returned(tmp_path, monkeypatch):
+    """Found by a new user: an agent of the user's (``--agents my_agents:MyAgent``) was recorded by its class name
+    only, so after an edit of its module a rerun into the same directory exited 0 and averaged the old code's runs (and
+    played its pickled fits) with the new code's under one label. The module's content is now part of the record, so
+    the rerun is refused, and a resume of unchanged code still returns the stored runs."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = _write_module(tmp_path, "edited_agent", MINE.format(steps=1))
+    out = tmp_path / "bench"
+    first = _bench("edited_agent:Mine", out)
+    recorded = json.loads((out / "agents.json").read_text())["edited_agent:Mine"]
+    assert recorded.startswith("agent: edited_agent.Mine random code ")
+    assert _bench("edited_agent:Mine", out).equals(first)  # unchanged code: a resume
+    module.write_text(MINE.format(steps=2))
+    with pytest.raises(ValueError, match=r"'edited_agent:Mine' \(stored agent: edited_agent.Mine random code [0-9a-f]{12}, "
+                                         r"now agent: edited_agent.Mine random code [0-9a-f]{12}\).*their code was edited"):
+        _bench("edited_agent:Mine", out)
+    # a directory recorded before the code was: the same class resumes, and its record is completed
+    (out / "agents.json").write_text(json.dumps({"edited_agent:Mine": "agent: edited_agent.Mine random"}))
+    assert _bench("edited_agent:Mine", out).equals(first)
+    assert json.loads((out / "agents.json").read_text())["edited_agent:Mine"] != recorded  # now the edited code's
+
+
+def test_a_factory_module_of_the_users_counts_and_library_agents_carry_no_code_hash(tmp_path, monkeypatch):
+    """``my_agents:make`` whose ``make()`` builds a library class with the user's settings: the settings live in the
+    factory's module, so that module is what an edit changes. An agent of the package's own carries no code hash, so
+    directories of ``random`` or ``tpe`` stay as earlier versions recorded them."""
+    from hpo_gym.benchmark.runner import agent_identity
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    factory_text = "from agents.optuna_agents import OptunaAgent\n\n\ndef make():\n    return OptunaAgent('{kind}')\n"
+    module = _write_module(tmp_path, "factory_agents", factory_text.format(kind="tpe"))
+    before = agent_identity(make_agent("factory_agents:make"), "factory_agents:make")
+    module.write_text(factory_text.format(kind="tpe") + "# a setting below changed\nSETTING = 2\n")
+    after = agent_identity(make_agent("factory_agents:make"), "factory_agents:make")
+    assert before.startswith("agent: agents.optuna_agents.OptunaAgent tpe code ") and before != after
+    assert agent_identity(make_agent("tpe"), "tpe") == "agent: agents.optuna_agents.OptunaAgent tpe"
+
+
+def test_the_script_that_runs_the_benchmark_counts_only_the_agent_it_defines(tmp_path, monkeypatch):
+    """A class defined in the script that calls ``run_benchmark`` (``__main__``): that script also holds the run's
+    settings, so an edit of ``seeds=`` must stay a resume, while an edit of the class is another agent; a lambda there
+    carries no code of its own (its source line is the ``run_benchmark`` call itself)."""
+    import importlib.util
+    import sys
+
+    from hpo_gym.user_code import users_code_fingerprint
+
+    def load_as_main(text: str):
+        path = _write_module(tmp_path, "driver", text)
+        spec = importlib.util.spec_from_file_location("__main__", path)
+        script = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, "__main__", script)
+        spec.loader.exec_module(script)
+        return script
+
+    agent = "class Mine:\n    steps = {steps}\n\n\nfactory = lambda: Mine()\nSEEDS = {seeds}\n"
+    first = load_as_main(agent.format(steps=1, seeds=1))
+    fingerprint = users_code_fingerprint(first.Mine)
+    assert fingerprint and users_code_fingerprint(first.factory) == ""
+    assert users_code_fingerprint(load_as_main(agent.format(steps=1, seeds=3)).Mine) == fingerprint  # more seeds
+    assert users_code_fingerprint(load_as_main(agent.format(steps=2, seeds=3)).Mine) != fingerprint  # another agent

@@ -331,7 +331,7 @@ def test_torch_running_out_of_disk_is_an_enospc_naming_the_file(tmp_path, monkey
 
 
 def test_the_bench_help_examples_name_real_agents(capsys):
-    from agents.registry import make_agent
+    from agents.registry import labelled_specs, make_agent
 
     with pytest.raises(SystemExit):
         main(["bench", "--help"])
@@ -339,7 +339,7 @@ def test_the_bench_help_examples_name_real_agents(capsys):
     benches = [line.split() for line in examples if line.strip().startswith("hpo-gym bench")]
     assert len(benches) >= 3
     for words in benches:
-        for spec in words[words.index("--agents") + 1].split(","):
+        for spec in labelled_specs(words[words.index("--agents") + 1].split(",")).values():
             if not spec.startswith("my_agents:"):  # the user's own module, as the README's example
                 make_agent(spec)
 
@@ -467,3 +467,26 @@ def test_demo_and_the_benchmark_start_no_more_processes_than_runs(capsys, monkey
     monkeypatch.setattr(runner, "ProcessPoolExecutor", SpiedPool)
     assert main(["demo", "--agents", "random", "--budget", "3", "--seeds", "1", "--jobs", "1000"]) == 0
     assert "1 seed, 8 processes" in capsys.readouterr().out and asked and max(asked) <= 8
+
+
+def test_label_equals_spec_names_an_agent_in_the_results_and_bad_labels_are_refused(tmp_path, capsys):
+    """Found by a new user: the command line could not name an agent, so ``my_agents:MyAgent`` headed every table,
+    legend and ``--compare``. ``LABEL=SPEC`` names it; an ``=`` after the spec's colon belongs to the spec (a path)."""
+    from agents.registry import labelled_specs
+
+    assert labelled_specs(["mine=random", "tpe", "grpoformer:runs/a=b/policy.pt"]) == {
+        "mine": "random", "tpe": "tpe", "grpoformer:runs/a=b/policy.pt": "grpoformer:runs/a=b/policy.pt"}
+    for items, message in ((["=random"], "write LABEL=SPEC with both parts"), (["mine="], "write LABEL=SPEC"),
+                           (["mine=random", "mine=tpe"], "label 'mine' is given twice"),
+                           (["tpe=random"], "'tpe' in 'tpe=random' is the name of a built-in agent.*my_tpe=random")):
+        with pytest.raises(ValueError, match=message):
+            labelled_specs(items)
+    out = tmp_path / "labelled"
+    assert main(["bench", "--agents", "mine=random,tpe", "--tasks", "car", "--budget", "4", "--seeds", "2",
+                 "--out", str(out), "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(out), "--json", "--no-plots", "--compare", "mine:tpe"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["agents"]) == {"mine", "tpe"} and "mine:tpe" in json.dumps(report)
+    assert main(["bench", "--agents", "tpe=random", "--out", str(tmp_path / "x")]) == 2
+    assert "is the name of a built-in agent" in capsys.readouterr().err

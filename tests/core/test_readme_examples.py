@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from tests.readme_examples import readme_example, run_example
+from tests.readme_examples import README, readme_example, run_example
 
 
 def test_random_agent_in_ten_lines_plays_one_full_run():
@@ -40,17 +40,20 @@ def test_your_own_function_runs_through_hpobenchs_api_without_hpobench():
 
 
 def test_the_smallest_own_agent_is_benchmarked_as_my_agents_colon_my_agent(tmp_path, monkeypatch):
-    """The README's ``my_agents.py``, saved as that file, runs under ``hpo-gym bench --agents my_agents:MyAgent``."""
+    """The README's ``my_agents.py``, saved as that file, runs under ``hpo-gym bench --agents mine=my_agents:MyAgent``,
+    its rows headed ``mine``."""
     from hpo_gym.benchmark import ResultStore
     from hpo_gym.cli import main
 
     (tmp_path / "my_agents.py").write_text(readme_example("class MyAgent:"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert main(["bench", "--agents", "random,my_agents:MyAgent", "--tasks", "car", "--budget", "5", "--seeds", "2",
+    assert "random,tpe,mine=my_agents:MyAgent " in README.read_text()
+    assert main(["bench", "--agents", "random,mine=my_agents:MyAgent", "--tasks", "car", "--budget", "5", "--seeds", "2",
                  "--out", str(tmp_path / "out"), "--no-report"]) == 0  # tests/conftest.py forgets other tests' my_agents
     runs = ResultStore(tmp_path / "out").load()
-    mine = runs[runs["agent"] == "my_agents:MyAgent"]
+    assert set(runs["agent"]) == {"random", "mine"}
+    mine = runs[runs["agent"] == "mine"]
     assert (mine["status"] == "ok").all() and mine.groupby("seed")["step"].max().tolist() == [5, 5]
 
 
