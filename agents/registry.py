@@ -115,7 +115,12 @@ def _own_package_hint(module: str) -> str:
 
 def _module_spec_hint(name: str, colon: str, arg: str) -> str:
     """Why a spec that looks like ``MODULE:FACTORY`` is not one: a dot instead of the colon, or an argument after the
-    factory's name (the factory is called with none). Empty when ``name`` names no importable module."""
+    factory's name (the factory is called with none), or a file name (``my_agents.py:MyAgent``) for the module's name.
+    Empty when ``name`` names no importable module."""
+    if name.endswith(".py"):  # found by a new user: the generic "unknown agent" gave no hint
+        folder, _, file_name = name[:-3].replace("\\", "/").rpartition("/")
+        where = f", and run from {folder}/ (or put {folder} on PYTHONPATH)" if folder else ""
+        return f"; MODULE is the module's name, not its file: write '{file_name}:{arg or 'FACTORY'}'{where}"
     if not colon and "." in name:
         module, _, attribute = name.rpartition(".")
         if _importable(module):

@@ -273,8 +273,8 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
         parts += ["", "failed: runs in which the agent raised (" + ", ".join(f"{a}: {n}" for a, n in failed.items())
                   + "). They are left out of every metric above, so those agents' numbers cover only the runs they "
                   f"finished and may flatter them. First error ({first['agent']} on {first['task']} seed "
-                  f"{int(first['seed'])}): {_escape_cell(reason)}; each run's traceback is in its 'error' column, "
-                  "and `--retry-failed` reruns them."]
+                  f"{int(first['seed'])}): {_escape_cell(reason)}; each run's traceback is in its 'error' column "
+                  "(`hpo_gym.benchmark.report.load_results(DIR)` reads every step), and `--retry-failed` reruns them."]
     eval_note = failed_evaluations_note(df)
     if eval_note is not None:
         parts += ["", eval_note]

@@ -545,7 +545,14 @@ def run_benchmark(
     task_names, objectives = _resolve_tasks(tasks, suite)
     run_tasks = _select_tasks(only_tasks, task_names, suite)
     # validates folds; the tasks of one OpenML task stay in one fold
-    splits = kfold_splits(task_names, folds, _task_ids(suite, objectives)) if protocol == "kfold" else [task_names]
+    try:
+        splits = kfold_splits(task_names, folds, _task_ids(suite, objectives)) if protocol == "kfold" else [task_names]
+    except ValueError as e:  # a new user's tasks=["kc1", "car"], meant as the CLI's --tasks, made the folds of 2 tasks
+        if tasks is None:
+            raise
+        raise ValueError(f"{e}; tasks= lists the tasks the folds are made over (each trains on the others): to run "
+                         "only some tasks with the folds made over the whole suite, pass only_tasks=[...] instead (the "
+                         "command line's --tasks)") from None
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise ValueError(f"out must be a directory; {out} is a file: pass a directory path (a new one is created)")
 

@@ -337,6 +337,11 @@ def test_module_colon_factory_mistakes_are_named_with_the_fix(tmp_path, monkeypa
             make_agent(spec)
     with pytest.raises(ValueError, match=r"write MODULE:FACTORY with a colon: 'spec_agents:MyAgent'"):
         make_agent("spec_agents.MyAgent")
+    # the file's name for the module's (found by a new user), with the folder it is in when one is given
+    with pytest.raises(ValueError, match=r"MODULE is the module's name, not its file: write 'spec_agents:MyAgent'$"):
+        make_agent("spec_agents.py:MyAgent")
+    with pytest.raises(ValueError, match=r"write 'spec_agents:MyAgent', and run from lab/hpo/ \(or put lab/hpo on "):
+        make_agent("lab/hpo/spec_agents.py:MyAgent")
     with pytest.raises(ValueError, match=r"its reset\(space, seed=None\) cannot be called as reset\(space, seed=\.\.\., "
                                          r"budget=\.\.\.\), as the harness calls it"):
         make_agent("spec_agents:OldAgent")

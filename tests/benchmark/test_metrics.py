@@ -112,6 +112,24 @@ def test_the_report_says_failed_runs_are_left_out_of_the_metrics():
     assert "failed:" not in markdown_report(steps_frame())
 
 
+def test_the_loader_the_failure_note_names_reads_each_failed_run_s_traceback(tmp_path):
+    """Found by a new user: the note said each run's traceback is in its 'error' column, and nothing said how to read
+    that column. The note names ``load_results(DIR)``, which gives it, with the agent's own frame."""
+    from agents.random_search import RandomSearch
+    from hpo_gym.benchmark import run_benchmark
+    from hpo_gym.benchmark.report import load_results, markdown_report
+
+    class Broken(RandomSearch):
+        def act(self, observation):
+            raise RuntimeError("my agent broke here")
+
+    run_benchmark({"broken": Broken}, ["car"], budget=3, seeds=1, out=tmp_path, progress=False)
+    steps = load_results(tmp_path)
+    assert "`hpo_gym.benchmark.report.load_results(DIR)` reads every step" in markdown_report(steps)
+    error = steps.loc[steps["status"] != "ok", "error"].iloc[0]
+    assert "in act" in error and error.rstrip().endswith("RuntimeError: my agent broke here")
+
+
 def test_median_and_mean_best_score_differ_with_three_tasks():
     final = {("A", 0): {"random": 0.1}, ("B", 0): {"random": 0.2}, ("C", 0): {"random": 0.6}}
     table = summary_table(steps_frame(final))

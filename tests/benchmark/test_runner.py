@@ -212,6 +212,17 @@ def test_kfold_splits_contiguous():
         kfold_splits(["a", "b"], 3)
 
 
+def test_too_few_tasks_for_the_folds_points_to_only_tasks():
+    """Found by a new user: ``tasks=["kc1", "car"]`` under k-fold, meant as the CLI's ``--tasks`` (run these), made the
+    folds over those two tasks and failed with the folds' range only; the error now names ``only_tasks=``, which runs
+    a subset with the folds made over the whole suite."""
+    with pytest.raises(ValueError, match=r"folds <= number of tasks \(2\), got folds=4; tasks= lists the tasks the "
+                                         r"folds are made over.*pass only_tasks=\[\.\.\.\] instead"):
+        run_benchmark(["random"], ["kc1", "car"], budget=3, seeds=1, protocol="kfold", progress=False)
+    assert set(run_benchmark(["random"], only_tasks=["kc1", "car"], budget=3, seeds=1, protocol="kfold", progress=False,
+                             resolve_agent=make_agent)["task"]) == {"kc1", "car"}
+
+
 def test_kfold_fits_once_per_fold_on_training_tasks_only(tmp_path):
     RecordingTransfer.fits.clear()
     RecordingTransfer.fit_seeds.clear()
