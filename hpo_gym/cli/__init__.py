@@ -12,9 +12,12 @@ import errno
 import importlib
 import math
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -54,6 +57,35 @@ def import_from_working_directory() -> None:
     processes inherit ``sys.path``): ``bench`` and ``demo`` take the same specs."""
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """For the length of a command, ``kill PID`` (SIGTERM, also sent by ``timeout``, SLURM's ``scancel`` and ``docker
+    stop``) is handled as Ctrl-C is: the runs in flight finish and are stored, the command says how to resume, and a
+    second one abandons them. Why: SIGTERM ended a benchmark at once, silently, losing its runs in flight (found by a
+    new user). A process forked while this holds inherits the handler; there SIGTERM does what it did (the process
+    ends), since pools end their workers with it."""
+    if threading.current_thread() is not threading.main_thread():  # no signal handler can be installed here
+        yield
+        return
+    owner = os.getpid()
+
+    def as_ctrl_c(signum: int, frame: Any) -> None:
+        if os.getpid() != owner:  # a forked worker: end as SIGTERM asks
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        handler = signal.getsignal(signal.SIGINT)  # the harness's "finish the run in flight" while it runs
+        if not callable(handler):
+            raise KeyboardInterrupt
+        handler(signal.SIGINT, frame)
+
+    previous = signal.signal(signal.SIGTERM, as_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _int_at_least(minimum: int, why: str) -> Callable[[str], int]:
@@ -213,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hpo-gym: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    with warnings.catch_warnings():  # restores Python's own warning display when the command returns
+    with warnings.catch_warnings(), sigterm_as_ctrl_c():  # Python's own warning display is restored on return
         warnings.showwarning = _one_line_warning
         try:
             return int(args.func(args) or 0)
@@ -248,7 +280,8 @@ def run_script(main: Callable[[], int], resume_hint: str) -> int:
     another benchmark) is one line naming the problem and the fix, with exit status 2, as on the command line."""
     name = os.path.basename(sys.argv[0])
     try:
-        return main()
+        with sigterm_as_ctrl_c():
+            return main()
     except KeyboardInterrupt:
         print(f"{name}: interrupted; {resume_hint}", file=sys.stderr)
         return EXIT_INTERRUPTED

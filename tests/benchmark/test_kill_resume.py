@@ -141,11 +141,13 @@ def assert_rerun_completes(out) -> None:
     assert not list(store.runs_dir.glob(".*.tmp-*"))
 
 
-@pytest.mark.parametrize("target", ["process group", "parent only"])
+@pytest.mark.parametrize("target", ["process group", "parent only", "kill (SIGTERM) to the parent"])
 def test_ctrl_c_with_jobs_stops_at_once_keeping_finished_runs_and_the_rerun_completes(tmp_path, target,
                                                                                      ctrl_c_works):
     """Ctrl-C reaches the whole process group; the audit also sent SIGINT to the parent alone. Either way `--jobs 2` used
-    to run every queued run first (the pool's `with` exit undid cancel_futures), then end in a traceback."""
+    to run every queued run first (the pool's `with` exit undid cancel_futures), then end in a traceback. A plain
+    `kill` (SIGTERM: `timeout`, `scancel`, `docker stop`) ended it at once, silently, losing the runs in flight (found by
+    a new user); it is handled as Ctrl-C."""
     out = tmp_path / "bench"
     proc = start_and_wait_for_a_run(out, start_new_session=True)  # its own group: the signal never reaches pytest
     # frozen while the stored runs are counted and the signal is sent: a busy machine cannot slip runs in between
@@ -155,7 +157,7 @@ def test_ctrl_c_with_jobs_stops_at_once_keeping_finished_runs_and_the_rerun_comp
     if target == "process group":
         os.killpg(proc.pid, signal.SIGINT)
     else:
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, signal.SIGINT if target == "parent only" else signal.SIGTERM)
     os.killpg(proc.pid, signal.SIGCONT)
     err, _ = finish(proc)
     stored = len(ResultStore(out).shard_paths())
@@ -166,7 +168,7 @@ def test_ctrl_c_with_jobs_stops_at_once_keeping_finished_runs_and_the_rerun_comp
     line = err.strip().splitlines()[-1]
     assert line == (f"hpo-gym bench: interrupted; rerun the same command to resume "
                     f"({stored} run{'' if stored == 1 else 's'} stored in {out})")
-    if target == "process group":
+    if target != "parent only":
         assert_rerun_completes(out)
 
 
@@ -235,10 +237,11 @@ class MarksItsRuns(RandomSearch):
 """
 
 
-def test_ctrl_c_with_one_job_finishes_and_stores_the_run_in_flight(tmp_path, ctrl_c_works):
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_ctrl_c_with_one_job_finishes_and_stores_the_run_in_flight(tmp_path, ctrl_c_works, sent):
     """With --jobs 1 (the default) Ctrl-C used to throw the run in flight away; the pool stored it. The signal is sent
     once a run has started and is not stored yet (the agent marks each start; a fixed sleep after a stored run was a
-    guess that could land between two runs, with nothing in flight)."""
+    guess that could land between two runs, with nothing in flight). A plain `kill` (SIGTERM) does as Ctrl-C does."""
     out = tmp_path / "bench"
     (tmp_path / "marking_agent.py").write_text(MARKING_AGENT)
     command = [sys.executable, "-m", "hpo_gym", "bench", "--agents", "marking_agent:MarksItsRuns", "--tasks", "car,kc1",
@@ -253,7 +256,7 @@ def test_ctrl_c_with_one_job_finishes_and_stores_the_run_in_flight(tmp_path, ctr
     wait_for(a_second_run_in_flight, "a run in flight after the first stored one", 120)
     assert proc.poll() is None, f"the benchmark exited (code {proc.returncode}) before it could be interrupted"
     stored_before = len(ResultStore(out).shard_paths())
-    os.killpg(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, sent)
     err, _ = finish(proc)
     stored = len(ResultStore(out).shard_paths())
     assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
