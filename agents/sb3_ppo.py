@@ -8,8 +8,9 @@ episode sum is the final best score minus the task's worst: exactly what HPO is 
 training it is an ordinary :class:`agents.base.TransferAgent`: ``act`` is ``model.predict(obs)``.
 Through the benchmark's k-fold protocol it is fitted once per fold and scored on held-out tasks.
 
-Defaults are SB3's PPO defaults except ``n_steps`` (4 episodes per training env), ``batch_size`` (= ``n_steps``)
-and the number of timesteps; this is a demonstration that the plumbing works, not a tuned HPO method.
+Defaults are SB3's PPO defaults except ``n_steps`` (4 episodes per training env), ``batch_size`` (= ``n_steps``),
+the number of timesteps, ``device="cpu"`` (a small MLP gains nothing from a GPU) and a logger with no outputs (SB3's
+makes an empty folder per ``learn``); this is a demonstration that the plumbing works, not a tuned HPO method.
 
 PPO trains behind ``RescaleAction(-1, 1)``, as SB3 advises for continuous actions: its Gaussian policy starts
 centred on 0 with unit spread, so on the env's own ``Box(0, 1)`` half of every sampled coordinate was clipped to
@@ -30,7 +31,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import gymnasium as gym
 import numpy as np
@@ -43,6 +44,9 @@ from hpo_gym.objective import Objective
 from hpo_gym.space import SearchSpace
 from hpo_gym.suites import as_task_id, names_with_task_id
 from hpo_gym.threads import torch_threads
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.vec_env import DummyVecEnv
 
 DEFAULT_TIMESTEPS = 20_000
 #: The longest default rollout per env (SB3's own default ``n_steps``); see :meth:`SB3PPOAgent.rollout_length`.
@@ -64,10 +68,17 @@ class SB3PPOAgent:
             to this budget (shorter ones get their observation padded to the trained shape).
         n_steps: rollout length per env between PPO updates (default 4 episodes of the trained budget, at most
             ``total_timesteps`` over the training envs and 2048: see :meth:`rollout_length`). SB3 trains whole
-            rollouts, so a given ``n_steps`` rounds ``total_timesteps`` up to a multiple of ``n_steps x n_envs``.
+            rollouts, so training rounds ``total_timesteps`` up to a multiple of ``n_steps x n_envs`` (50 steps at
+            budget 5 on 2 tasks train 80; ``model.num_timesteps`` says how many were trained).
         model: an already trained ``stable_baselines3.PPO``: ``fit`` keeps it (no training) after checking
             that it was not trained on a task the fold holds out.
-        trained_on: the task names ``model`` was trained on (``load`` reads them from the zip).
+        name: the agent's ``name`` (part of what a result directory records for it).
+        ppo_kwargs: more ``stable_baselines3.PPO`` keyword arguments (e.g. ``{"learning_rate": 1e-4}``); they override
+            the adapter's own ``n_steps``, ``batch_size``, ``verbose`` and ``device``. ``seed`` is ``fit``'s, and the
+            policy and env are the adapter's: those are refused here.
+        trained_on: the task names ``model`` was trained on (``load`` reads them from the zip); one name may be given
+            as a string.
+        source: where ``model`` came from, for error messages (``load`` gives the zip's path).
 
     Attributes:
         trained_on: names of the tasks the policy was trained on, in training order; ``()`` when untrained
@@ -76,9 +87,10 @@ class SB3PPOAgent:
 
     def __init__(self, total_timesteps: int = DEFAULT_TIMESTEPS, budget: int | None = None, n_steps: int | None = None,
                  model: Any = None, name: str = "ppo", ppo_kwargs: Mapping[str, Any] | None = None,
-                 trained_on: Sequence[str] = (), source: str | None = None):
+                 trained_on: Sequence[str] | str = (), source: str | None = None):
         self.name = name
-        if isinstance(total_timesteps, bool) or int(total_timesteps) != total_timesteps or total_timesteps < 1:
+        if (isinstance(total_timesteps, bool) or not isinstance(total_timesteps, (int, float, np.number))
+                or int(total_timesteps) != total_timesteps or total_timesteps < 1):
             raise ValueError(f"total_timesteps must be a whole number of training steps >= 1 (got {total_timesteps!r}); "
                              "an untrained policy would still be labelled trained on its fit tasks")
         self.total_timesteps = int(total_timesteps)
@@ -90,12 +102,21 @@ class SB3PPOAgent:
                                  f"evaluations (its observation holds {trained} trials): leave budget out")
             budget = trained
         self.budget = check_budget(50 if budget is None else budget)
+        if n_steps is not None and (isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer))
+                                    or n_steps < 2):  # SB3 failed at fit, naming batch_size; 2.7 was cut to 2
+            raise ValueError(f"n_steps must be a whole number of steps per env per rollout >= 2 (got {n_steps!r}): PPO "
+                             "normalizes advantages within a minibatch; leave it out for 4 episodes of the budget")
         self._n_steps = int(n_steps) if n_steps is not None else None
         self.ppo_kwargs = dict(ppo_kwargs or {})
+        taken = sorted(k for k in self.ppo_kwargs if k in ("seed", "policy", "env"))
+        if taken:  # Python's "got multiple values for keyword argument" at fit named no fix
+            raise ValueError(f"ppo_kwargs must not set {taken}: the seed is fit(..., seed=), and the policy "
+                             "(MultiInputPolicy) and the training envs are the adapter's")
         self.model = model
         self.given_model = model is not None
         self.source = source or ("the given PPO model" if self.given_model else None)
-        self.trained_on: tuple[str, ...] = tuple(trained_on)
+        # one name given as a string is one task (a tuple of its letters labelled its runs held-out)
+        self.trained_on: tuple[str, ...] = (trained_on,) if isinstance(trained_on, str) else tuple(trained_on)
         self._dims = 0  # set by reset(); 0 until then
         self._dtype: Any = np.float32
         self._loaded_from: Path | None = None  # set by load()
@@ -119,7 +140,7 @@ class SB3PPOAgent:
         return max(2, min(4 * self.budget, MAX_DEFAULT_ROLLOUT, -(-self.total_timesteps // n_envs)))
 
     # -- training ---------------------------------------------------------------------------------
-    def make_training_env(self, train_objectives: Sequence[Objective]):
+    def make_training_env(self, train_objectives: Sequence[Objective]) -> DummyVecEnv:
         """A ``DummyVecEnv`` of one monitored ``HPO-OpenML-v0`` per training objective."""
         from stable_baselines3.common.monitor import Monitor
         from stable_baselines3.common.vec_env import DummyVecEnv
@@ -146,7 +167,8 @@ class SB3PPOAgent:
         refused here, before any run, instead of failing every run afterwards.
         """
         if self.given_model:
-            self._check_given_model([o.name for o in train_objectives], seed, budget)
+            # "this fit": called directly, its seed need not be a fold (the harness's folds are checked in check_plan)
+            self._check_given_model([o.name for o in train_objectives], "this fit", budget)
             return
         if budget is not None:
             self.budget = check_budget(budget)
@@ -187,7 +209,7 @@ class SB3PPOAgent:
         if not self.trained_on:
             raise ValueError(self._no_training_tasks())
         for k, held in held_out_by_fold.items():
-            self._check_given_model([t for t in task_names if t not in held], k, None)
+            self._check_given_model([t for t in task_names if t not in held], f"fold {k}", None)
 
     def _no_training_tasks(self) -> str:
         return (f"{self.source} records no training tasks (saved by plain SB3 or by an older hpo-gym), so no run of "
@@ -195,7 +217,7 @@ class SB3PPOAgent:
                 "SB3PPOAgent(model=PPO.load(path), trained_on=[...]).save(path), or use ppo or ppo:N to train one "
                 "per fold with --protocol kfold")
 
-    def _check_given_model(self, train_names: Sequence[str], fold: int, budget: int | None) -> None:
+    def _check_given_model(self, train_names: Sequence[str], where: str, budget: int | None) -> None:
         """A given model is kept for the fold only if its scores there are held-out: every task it was trained on
         must be one the fold trains on (the harness passes only those; any other task may be a held-out one)."""
         train = sorted(train_names)
@@ -203,7 +225,7 @@ class SB3PPOAgent:
             raise ValueError(self._no_training_tasks())
         unseen = sorted(str(t) for t in self.trained_on if not _task_names(t) & set(train))
         if unseen:
-            raise ValueError(f"{self.source} was trained on {unseen}, which fold {fold} holds out (it trains on "
+            raise ValueError(f"{self.source} was trained on {unseen}, which {where} holds out (it trains on "
                              f"{train}): its scores there would not be held-out. Give a model trained only on this "
                              "fold's training tasks, use ppo or ppo:N to train one per fold, or run it with "
                              "--protocol all")

@@ -161,8 +161,9 @@ def test_given_model_is_refused_for_a_fold_that_holds_out_its_task(tmp_path, cre
     from hpo_gym.suites import get_suite, load_hpobench_nn
 
     loaded = make_agent(f"ppo:{_saved_kc1_model(tmp_path / 'kc1.zip')}")
-    with pytest.raises(ValueError, match=r"trained on \['kc1'\], which fold 1 holds out.*--protocol all"):
-        loaded.fit([credit_g, load_hpobench_nn("vehicle")], seed=1)
+    # called directly, fit's seed is no fold: the refusal says "this fit" (it said "fold 42" for seed=42)
+    with pytest.raises(ValueError, match=r"trained on \['kc1'\], which this fit holds out.*--protocol all"):
+        loaded.fit([credit_g, load_hpobench_nn("vehicle")], seed=42)
     # a model that records its training task by OpenML id (which the harness accepts) is that task: it was refused
     # for every fold, in a message listing the id's own task among the fold's training tasks (found in review)
     from stable_baselines3 import PPO
@@ -170,7 +171,7 @@ def test_given_model_is_refused_for_a_fold_that_holds_out_its_task(tmp_path, cre
     kc1_id = get_suite("hpobench-nn").tasks["kc1"]
     by_id = SB3PPOAgent(model=PPO.load(tmp_path / "kc1.zip", device="cpu"), trained_on=[str(kc1_id)], budget=10)
     by_id.fit([load_hpobench_nn("kc1"), credit_g], seed=1)  # held-out on credit_g: kept
-    with pytest.raises(ValueError, match=rf"trained on \['{kc1_id}'\], which fold 1 holds out"):
+    with pytest.raises(ValueError, match=rf"trained on \['{kc1_id}'\], which this fit holds out"):
         by_id.fit([credit_g, load_hpobench_nn("vehicle")], seed=1)
     # a zip without SB3's data entry tripped an AssertionError inside SB3, a traceback (found in review)
     import zipfile
