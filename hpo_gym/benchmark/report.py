@@ -13,6 +13,7 @@ import pandas as pd
 from hpo_gym.benchmark.metrics import (
     best_score_at,
     coverage,
+    held_out_by_agent,
     ok_steps,
     paired_ratio_bootstrap,
     per_task_details,
@@ -73,12 +74,21 @@ def in_sample_tasks(df: pd.DataFrame) -> dict[str, tuple[list[str], int]]:
             for agent, rows in marked.groupby("agent")}  # the agent column holds agent names
 
 
-def _held_out_label(heldout: bool, in_sample: tuple[list[str], int] | None) -> str:
-    """``yes (k-fold)``, ``no``, or ``no (in-sample)`` when scored on its own training tasks (all, or k of n)."""
+def held_out_reasons(df: pd.DataFrame) -> dict[str, str]:
+    """Per held-out agent (:func:`~hpo_gym.benchmark.metrics.held_out_by_agent`), why its runs are held-out: ``k-fold``
+    (a k-fold benchmark: fitted per fold on the other tasks), or ``not in trained_on`` (an agent that arrived trained,
+    scored only on tasks outside the ones it declares; such runs read "no" before 2026-11-28, found by a new user)."""
+    held = held_out_by_agent(df)
+    kfold = (df["fold"] >= 0).groupby(df["agent"]).all()
+    return {cast(str, a): "k-fold" if kfold[a] else "not in trained_on" for a in held.index[held]}
+
+
+def _held_out_label(heldout: bool, in_sample: tuple[list[str], int] | None, reason: str = "k-fold") -> str:
+    """``yes (REASON)``, ``no``, or ``no (in-sample)`` when scored on its own training tasks (all, or k of n)."""
     if in_sample is not None:
         tasks, total = in_sample
         return "no (in-sample)" if len(tasks) >= total else f"no (in-sample on {len(tasks)} of {total} tasks)"
-    return "yes (k-fold)" if heldout else "no"
+    return f"yes ({reason})" if heldout else "no"
 
 
 def _seed_ranges(seeds: list[int]) -> str:
@@ -177,11 +187,13 @@ def regret_text(value: float) -> str:
     return _fmt(value, ".4f" if pd.isna(value) or value == 0 or abs(value) >= 1e-3 else ".3g")
 
 
-def format_summary(table: pd.DataFrame, in_sample: Mapping[str, tuple[list[str], int]] | None = None) -> pd.DataFrame:
+def format_summary(table: pd.DataFrame, in_sample: Mapping[str, tuple[list[str], int]] | None = None,
+                   reasons: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Readable column set: regret as ``mean ± std`` per budget, the rest rounded.
 
     ``in_sample`` (from :func:`in_sample_tasks`) marks agents scored on tasks they were trained on: their
-    held-out column reads ``no (in-sample)``, so such a row never looks like a plain baseline's ``no``.
+    held-out column reads ``no (in-sample)``, so such a row never looks like a plain baseline's ``no``. ``reasons``
+    (from :func:`held_out_reasons`) says why a held-out agent is (``yes (k-fold)`` without it).
     """
     in_sample = in_sample or {}
     out = pd.DataFrame(index=table.index)
@@ -194,7 +206,9 @@ def format_summary(table: pd.DataFrame, in_sample: Mapping[str, tuple[list[str],
     out["MnP"] = table["MnP"].map(_score_text)
     out["MnR"] = table["MnR"].map(lambda v: _fmt(v, ".2f"))
     out["s/suggestion"] = table["sec/suggestion"].map(lambda v: _fmt(v, ".2g"))
-    out["held-out"] = [_held_out_label(bool(h), in_sample.get(cast(str, a))) for a, h in table["heldout"].items()]
+    reasons = reasons or {}
+    out["held-out"] = [_held_out_label(bool(h), in_sample.get(cast(str, a)), reasons.get(cast(str, a), "k-fold"))
+                       for a, h in table["heldout"].items()]
     out["runs"] = table["runs"]
     if table["failed"].any():
         out["failed"] = table["failed"]
@@ -256,16 +270,20 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
     note = coverage_note(df)
     parts = [] if note is None else [note, ""]  # first: every number below depends on it
     parts += [f"Normalized regret mean ± std over runs at each budget; BtR, MP, MnP, MnR at budget {budget}.",
-              "", markdown_table(format_summary(table, in_sample), disable_numparse=True),
+              "", markdown_table(format_summary(table, in_sample, held_out_reasons(df)), disable_numparse=True),
               "", column_legend(table, budget)]
-    if table["heldout"].any():
-        parts += ["", "held-out = yes: scored only on tasks the agent was not fitted on (k-fold over tasks)."]
+    reasons = held_out_reasons(df)
+    if "k-fold" in reasons.values():
+        parts += ["", "held-out = yes (k-fold): scored only on tasks the agent was not fitted on (k-fold over tasks)."]
+    if "not in trained_on" in reasons.values():
+        parts += ["", "held-out = yes (not in trained_on): an agent that arrived trained, scored only on tasks outside "
+                      "the training tasks it declares (its trained_on)."]
     if in_sample:
         parts += ["", "held-out = no (in-sample): scored on tasks the agent was trained on ("
                   + "; ".join(f"{a}: {', '.join(t)}" for a, (t, _) in in_sample.items())
                   + "), so these are not numbers for a new task; "
                   + in_sample_fix(bool(df[df["agent"].isin(list(in_sample))]["heldout"].astype(bool).any()),
-                                  bool(df["heldout"].astype(bool).any())) + "."]
+                                  bool((df["fold"] >= 0).any())) + "."]
     if table["failed"].any():
         failed = {a: int(n) for a, n in table["failed"].items() if n}
         first = df[df["status"] != "ok"].sort_values(["agent", "task", "seed"]).iloc[0]

@@ -20,8 +20,9 @@ In-sample rows: an agent that learned from tasks (a shipped or loaded checkpoint
 declares them in its attribute ``trained_on`` (:data:`TRAINED_ON_ATTR`: an iterable of task names or OpenML task ids,
 read by duck typing after the agent is built and, for k-fold, fitted). A run on one of those tasks is
 scored on the agent's own training data, so its rows get ``in_sample=True``, the report labels them
-``no (in-sample)`` instead of a plain ``no``, and :func:`run_benchmark` warns once. An agent without
-the attribute is taken to have trained on no task of the suite.
+``no (in-sample)`` instead of a plain ``no``, and :func:`run_benchmark` warns once. A run of such an agent (one
+without ``fit`` under k-fold, or any under ``"all"``) on a task outside its ``trained_on`` gets ``heldout=True``,
+reported ``yes (not in trained_on)``. An agent without the attribute is taken to have trained on no task of the suite.
 
 Layering: this module never imports :mod:`agents`. Agents are given as factories
 (``Callable[[], Agent]``) or as spec strings that ``resolve_agent`` turns into agents (the CLI passes
@@ -241,9 +242,11 @@ class _Unit:
     agent: str
     runs: tuple[tuple[str, int], ...]  # (task, seed)
     fold: int = -1
-    heldout: bool = False
+    heldout: bool = False  # a k-fold transfer agent's fold: fitted on train_tasks, then scored on held_out
     train_tasks: tuple[str, ...] = ()
     held_out: tuple[str, ...] = ()  # the fold's held-out tasks: envs built inside fit leave them out
+    # an agent that arrived trained (its trained_on names its tasks), run on a task not among them: stored held-out
+    unseen: bool = False
 
 
 def _jsonable(v: Any) -> Any:
@@ -332,7 +335,7 @@ def _run_frame(ctx: _Context, unit: _Unit, task: str, seed: int, rows: list[dict
     df.insert(1, "task", task)
     df.insert(2, "seed", int(seed))
     df.insert(3, "fold", int(unit.fold))
-    df.insert(4, "heldout", bool(unit.heldout))
+    df.insert(4, "heldout", bool(unit.heldout or unit.unseen))
     df.insert(5, "in_sample", bool(in_sample))
     df["status"] = "failed" if error else "ok"
     df["error"] = error or ""
@@ -598,7 +601,8 @@ def run_benchmark(
                         if store is not None and store.has((name, t, s)):
                             n_done += 1
                         else:
-                            units.append(_Unit(name, ((t, s),), fold_of[t], False))
+                            unseen = bool(declared.get(name)) and t not in declared[name]
+                            units.append(_Unit(name, ((t, s),), fold_of[t], False, unseen=unseen))
         total = len(agent_specs) * len(run_tasks) * len(seed_list)
         frames = _dispatch(units, ctx, jobs, total, n_done, progress)
         if store is not None:
@@ -622,7 +626,7 @@ def _warn_in_sample(df: pd.DataFrame) -> None:
         return
     pairs = rows.drop_duplicates(["agent", "task"]).groupby("agent")["task"].apply(sorted).to_dict()
     detail = "; ".join(f"{a} on {', '.join(t)}" for a, t in pairs.items())
-    fix = in_sample_fix(bool(rows["heldout"].astype(bool).any()), bool(df["heldout"].astype(bool).any()))
+    fix = in_sample_fix(bool(rows["heldout"].astype(bool).any()), bool((df["fold"] >= 0).any()))
     warnings.warn(f"in-sample results: {detail}: these agents were trained on these tasks ({TRAINED_ON_ATTR}), so "
                   f"their rows are marked in_sample and reported as 'no (in-sample)'; {fix}", UserWarning, stacklevel=3)
 

@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from agents.registry import labelled_specs, make_agent
 
     from hpo_gym.benchmark import per_task_table, run_benchmark, summary_table
-    from hpo_gym.benchmark.report import (column_legend, coverage_note, format_summary, in_sample_tasks, markdown_table,
-                                          regret_text)
+    from hpo_gym.benchmark.report import (column_legend, coverage_note, format_summary, held_out_reasons,
+                                          in_sample_tasks, markdown_table, regret_text)
     from hpo_gym.cli.bench import exit_status
     from hpo_gym.benchmark.runner import declares_itself_unfitted
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table(per_task_table(df).map(regret_text), disable_numparse=True))  # 3 digits below 1e-3, as report
     table = summary_table(df)
     print("\nSummary per agent (the tasks' metric is validation accuracy):\n")
-    print(markdown_table(format_summary(table, in_sample_tasks(df)), disable_numparse=True))
+    print(markdown_table(format_summary(table, in_sample_tasks(df), held_out_reasons(df)), disable_numparse=True))
     print("\n" + column_legend(table, args.budget))
     print(f"\n{df.groupby(['agent', 'task', 'seed']).ngroups} runs in {seconds:.1f} s"
           + (f"; results in {args.out} (`hpo-gym report {shlex.quote(str(args.out))}` draws the plots)"

@@ -55,6 +55,33 @@ def test_an_agent_in_sample_on_one_of_its_tasks_is_not_held_out(tmp_path):
     assert not summary_table(df).loc["cheat", "heldout"]
 
 
+class ArrivedTrained(RandomSearch):
+    """An agent that arrived trained on kc1 and car (a saved policy, say): it declares them, and has no fit."""
+
+    trained_on = ("kc1", "car")
+
+
+def test_an_agent_that_arrived_trained_is_held_out_on_the_tasks_outside_its_trained_on(tmp_path):
+    """Found by a new user: a pre-trained agent scored on tasks it never saw was reported ``no``, like a baseline, and
+    one scored on a mix averaged its in-sample runs with held-out ones under ``no (in-sample on 1 of 3 tasks)``. Its
+    runs outside ``trained_on`` are now held-out, stored so, and the report says why; a mix is still not held-out."""
+    from hpo_gym.benchmark.report import load_results, markdown_report
+
+    out = tmp_path / "unseen"
+    df = run_benchmark({"mine": ArrivedTrained, "random": RandomSearch}, ["credit_g", "vehicle"], budget=2, seeds=1,
+                       out=out, progress=False)
+    assert df.groupby("agent")["heldout"].all().to_dict() == {"mine": True, "random": False}
+    text = markdown_report(load_results(out))
+    assert summary_rows(text)["mine"]["held-out"] == "yes (not in trained_on)"
+    assert summary_rows(text)["random"]["held-out"] == "no"
+    assert "held-out = yes (not in trained_on): an agent that arrived trained" in text and "(k-fold)" not in text
+    with pytest.warns(UserWarning, match="in-sample results: mine on kc1"):
+        mixed = run_benchmark({"mine": ArrivedTrained}, ["credit_g", "kc1"], budget=2, seeds=1, progress=False)
+    assert mixed.groupby("task")["heldout"].all().to_dict() == {"credit_g": True, "kc1": False}
+    assert mixed.groupby("task")["in_sample"].all().to_dict() == {"credit_g": False, "kc1": True}
+    assert summary_rows(markdown_report(mixed))["mine"]["held-out"] == "no (in-sample on 1 of 2 tasks)"
+
+
 def test_a_budget_no_run_reached_has_no_regret_and_no_comparison(twins):
     """at_budget keeps only the runs that reached b evaluations: runs of budget 3 have no regret at 10 (the last step's
     regret must not stand in for it, which would report a budget nobody ran), and a comparison there is refused."""
