@@ -930,15 +930,19 @@ def _resolve_tasks(tasks: Sequence[TaskSpec] | None, suite: str) -> tuple[list[s
     return names, objectives
 
 
-def _in_flight_note(stored: bool, one: bool) -> str:
-    """What the first Ctrl-C says of the run(s) in flight: stored with an ``out`` directory, else only reported."""
+def _in_flight_note(stored: bool, one: bool, fits: bool = False) -> str:
+    """What the first Ctrl-C says of the run(s) in flight: stored with an ``out`` directory, else only reported. With
+    ``fits`` (k-fold transfer agents among the work) it also says what happens to a fold's fit in flight: it finishes
+    and is cached, and the fold's runs wait for the rerun (the note promised runs, and "0 runs stored" followed)."""
     run, it = ("run", "it") if one else ("runs", "them")
     fate = "which " + ("is" if one else "are") + " stored" if stored else "then stop (without --out nothing is kept)"
-    return f"interrupted: finishing the {run} in flight, {fate} (Ctrl-C again to abandon {it})"
+    fit = ("; a fold's fit in flight finishes and is cached in DIR/fitted, and its runs wait for the rerun" if fits and
+           stored else "")
+    return f"interrupted: finishing the {run} in flight, {fate}{fit} (Ctrl-C again to abandon {it})"
 
 
 @contextmanager
-def _finish_run_on_interrupt(bar: Any, stored: bool = True) -> Iterator[threading.Event]:
+def _finish_run_on_interrupt(bar: Any, stored: bool = True, fits: bool = False) -> Iterator[threading.Event]:
     """Serial runs: the first Ctrl-C lets the run in flight finish and be stored, then no new run starts (the event,
     which :func:`_execute` reads as ``_STOP``, is set); a second Ctrl-C abandons it. As a pool does for its workers.
     Outside the main thread, where no signal handler can be installed, Ctrl-C interrupts at once."""
@@ -950,7 +954,7 @@ def _finish_run_on_interrupt(bar: Any, stored: bool = True) -> Iterator[threadin
 
     def first_interrupt(signum: int, frame: Any) -> None:
         stop.set()
-        bar.write(_in_flight_note(stored, one=True), file=sys.stderr)
+        bar.write(_in_flight_note(stored, one=True, fits=fits), file=sys.stderr)
         signal.signal(signal.SIGINT, previous)  # the second Ctrl-C raises KeyboardInterrupt as usual
 
     previous = signal.signal(signal.SIGINT, first_interrupt) or signal.default_int_handler  # None: not set from Python
@@ -1009,7 +1013,8 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
         if jobs <= 1 or len(units) <= 1:
             _CTX, _TICK = ctx, (lambda: bar.update(1))
             try:
-                with _finish_run_on_interrupt(bar, stored=ctx.out is not None) as interrupted:
+                fits = any(unit.heldout for unit in units)
+                with _finish_run_on_interrupt(bar, stored=ctx.out is not None, fits=fits) as interrupted:
                     for unit in units:
                         frames.extend(_execute(unit))
                         if interrupted.is_set():
@@ -1047,7 +1052,8 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
         except BaseException as e:
             # the runs in flight finish and are stored; a second Ctrl-C sets `abort`, which ends them (lost, not stored)
             stop_pool(pool, pending, stop, partial(bar.write, file=sys.stderr),
-                      _in_flight_note(ctx.out is not None, one=False), partial(_abandon_runs, pool, abort), e)
+                      _in_flight_note(ctx.out is not None, one=False, fits=any(u.heldout for u in pending.values())),
+                      partial(_abandon_runs, pool, abort), e)
             raise
         finally:
             pool.shutdown(wait=True)  # a no-op after the shutdowns above; the workers have exited and sent every tick

@@ -382,3 +382,45 @@ def test_the_ctrl_c_note_says_runs_are_stored_only_with_an_out_directory():
     assert _in_flight_note(True, one=False).endswith("runs in flight, which are stored (Ctrl-C again to abandon them)")
     assert "stored" not in _in_flight_note(False, one=False).replace("nothing is kept", "")
     assert "without --out nothing is kept" in _in_flight_note(False, one=True)
+    # a fold's fit in flight (found by a new user: the note promised runs, and "0 runs stored" followed)
+    assert _in_flight_note(True, one=False, fits=True) == (
+        "interrupted: finishing the runs in flight, which are stored; a fold's fit in flight finishes and is cached in "
+        "DIR/fitted, and its runs wait for the rerun (Ctrl-C again to abandon them)")
+    assert "fit" not in _in_flight_note(False, one=False, fits=True)
+
+
+class InterruptedWhileFitting:
+    """A k-fold transfer agent whose fit is interrupted by Ctrl-C (a SIGINT to this process) halfway through."""
+
+    trained_on: tuple[str, ...] = ()
+
+    def fit(self, train_objectives, seed=0):
+        os.kill(os.getpid(), signal.SIGINT)
+        self.trained_on = tuple(o.name for o in train_objectives)
+
+    def reset(self, space, seed=None, budget=None):
+        self.rng, self.d = np.random.default_rng(seed), len(space)
+
+    def act(self, observation):
+        return self.rng.random(self.d).astype(np.float32)
+
+
+def test_ctrl_c_during_a_fold_s_fit_says_the_fit_is_cached_and_its_runs_wait(tmp_path, capsys, ctrl_c_works,
+                                                                               monkeypatch):
+    """Found by a new user: Ctrl-C while a fold was being fitted said the runs in flight are stored, and "0 runs
+    stored" followed. The fit in flight finishes and is cached, and the note says so; the rerun plays the cached fit."""
+    from agents import registry
+    from agents.registry import make_agent
+    from hpo_gym.benchmark import run_benchmark
+
+    # a spec string (fits of spec agents are cached), registered for this test only
+    monkeypatch.setitem(registry._FACTORIES, "interrupted-while-fitting", lambda arg: InterruptedWhileFitting())
+    kwargs = dict(budget=2, seeds=1, protocol="kfold", folds=2, out=tmp_path, only_tasks=["car"],
+                  resolve_agent=make_agent)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(["interrupted-while-fitting"], ["kc1", "car"], **kwargs)
+    assert "a fold's fit in flight finishes and is cached in DIR/fitted, and its runs wait for the rerun" in \
+        capsys.readouterr().err
+    assert not ResultStore(tmp_path).shard_paths() and len(list((tmp_path / "fitted").glob("*.pkl"))) == 1
+    rerun = run_benchmark(["interrupted-while-fitting"], ["kc1", "car"], **kwargs)  # a refit would interrupt again
+    assert (rerun["status"] == "ok").all() and rerun["heldout"].all()
