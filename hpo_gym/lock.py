@@ -26,6 +26,10 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 LOCK_NAME = ".hpo_gym.lock"
+#: The lock file's second line: after ``kill -9`` the holder's name stays in it, and a user reading it must not take it
+#: for a process still running (or delete it by hand).
+STALE_NOTE = ("(this names the process holding the lock while it runs; the lock is released when it exits, even "
+              "killed, so a name left here after that is stale and harmless)")
 
 
 class DirectoryInUse(RuntimeError):
@@ -49,7 +53,7 @@ def directory_lock(directory: str | os.PathLike, holder: str, wait: bool = False
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 fh.seek(0)
-                who = fh.read().strip() or "another process"
+                who = fh.readline().strip() or "another process"
                 raise DirectoryInUse(f"{directory} is being written by {who}; wait for it to finish, or use another "
                                      "directory (two writers would mix or lose each other's results)") from None
             except OSError as e:  # the file system does not lock (ENOLCK, EOPNOTSUPP, ENOSYS): go on, unprotected
@@ -60,6 +64,13 @@ def directory_lock(directory: str | os.PathLike, holder: str, wait: bool = False
                 held = True
         fh.seek(0)
         fh.truncate()
-        fh.write(f"{holder} (pid {os.getpid()} on {socket.gethostname()})\n")
+        fh.write(f"{holder} (pid {os.getpid()} on {socket.gethostname()})\n{STALE_NOTE}\n")
         fh.flush()
-        yield held  # closing the file releases the lock
+        try:
+            yield held
+        finally:  # a clean exit leaves the file empty: a holder's name in it read as a run still going (found by a
+            if held:  # new user); emptied while still held, so no next holder's name is wiped
+                fh.seek(0)
+                fh.truncate()
+                fh.flush()
+        # closing the file releases the lock
