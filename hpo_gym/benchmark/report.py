@@ -282,7 +282,8 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
         parts += ["", "held-out = no (in-sample): scored on tasks the agent was trained on ("
                   + "; ".join(f"{a}: {', '.join(t)}" for a, (t, _) in in_sample.items())
                   + "), so these are not numbers for a new task; "
-                  + in_sample_fix(bool(df[df["agent"].isin(list(in_sample))]["heldout"].astype(bool).any()),
+                  # the in-sample rows' own flag: the agent's other rows may be held-out (outside its trained_on)
+                  + in_sample_fix(bool(df.loc[df["in_sample"].astype(bool), "heldout"].astype(bool).any()),
                                   bool((df["fold"] >= 0).any())) + "."]
     if table["failed"].any():
         failed = {a: int(n) for a, n in table["failed"].items() if n}

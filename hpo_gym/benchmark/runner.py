@@ -47,7 +47,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, redirect_stdout
 from dataclasses import dataclass, field
 from functools import partial
 import multiprocessing as mp
@@ -966,6 +966,55 @@ def _finish_run_on_interrupt(bar: Any, stored: bool = True, fits: bool = False) 
         signal.signal(signal.SIGINT, previous)
 
 
+class _LinesAboveTheBar:
+    """A text stream that writes each complete line with the progress bars cleared first and drawn again after it
+    (tqdm's ``external_write_mode``), so that the line stands above the bar instead of glued to its end. tqdm's own
+    ``DummyTqdmFile`` clears a bar only when both write to the same stream, and ours draws on stderr."""
+
+    def __init__(self, stream: Any):
+        self._stream, self._partial = stream, ""
+
+    def write(self, text: str) -> int:
+        lines, newline, self._partial = (self._partial + text).rpartition("\n")
+        if newline:
+            with tqdm.external_write_mode():
+                self._stream.write(lines + newline)
+                self._stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        """Flushes what was written; a line without its end waits for it (``print(".", end="", flush=True)`` dots stay
+        on one line)."""
+        self._stream.flush()
+
+    def finish(self) -> None:
+        """What is left of a line without its end goes out on a line of its own, at the end of the runs."""
+        if self._partial:
+            with tqdm.external_write_mode():
+                self._stream.write(self._partial + "\n")
+            self._partial = ""
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding: the terminal's
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def _prints_above_the_bar(progress: bool) -> Iterator[None]:
+    """Serial runs with a progress bar: what agents print goes out on lines of their own above the bar. Why: an agent's
+    ``print`` in ``fit`` landed on the bar's line, glued to it (found by a new user). Worker processes (``jobs`` > 1)
+    write to the terminal themselves, so there it cannot be done."""
+    if not progress:
+        yield
+        return
+    above = _LinesAboveTheBar(sys.stdout)
+    try:
+        with redirect_stdout(above):  # type: ignore[type-var]
+            yield
+    finally:
+        above.finish()
+
+
 def _count_ticks(ticks: Any, bar: Any, pool_done: threading.Event) -> threading.Thread:
     """Advance ``bar`` once per tick (a finished run) that a worker puts on ``ticks``, in a thread of its own, until
     ``pool_done`` is set and the queue is empty.
@@ -1014,7 +1063,8 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
             _CTX, _TICK = ctx, (lambda: bar.update(1))
             try:
                 fits = any(unit.heldout for unit in units)
-                with _finish_run_on_interrupt(bar, stored=ctx.out is not None, fits=fits) as interrupted:
+                with _finish_run_on_interrupt(bar, stored=ctx.out is not None, fits=fits) as interrupted, \
+                        _prints_above_the_bar(progress):
                     for unit in units:
                         frames.extend(_execute(unit))
                         if interrupted.is_set():

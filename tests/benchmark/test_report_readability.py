@@ -234,3 +234,35 @@ def test_an_agent_named_with_a_leading_underscore_keeps_its_legend_entry(tmp_pat
     monkeypatch.setattr(plt.Figure, "legend", lambda fig, handles, labels, **kw: shown.extend(labels))
     plot_regret_per_task(df, tmp_path / "per_task.png")
     assert sorted(shown) == [" _mine", "random"]
+
+
+class Talkative:
+    """Random search that prints, as research code does (a line per run, and one without its end at the last run)."""
+
+    def reset(self, space, seed=None, budget=None):
+        print(f"my agent starts a run, seed {seed}")
+        if seed == 1:
+            print("no newline here", end="")
+        self.rng, self.d, self.dtype = np.random.default_rng(seed), len(space), space.action_dtype
+
+    def act(self, observation):
+        return self.rng.random(self.d).astype(self.dtype)
+
+
+def test_an_agent_s_prints_stand_on_lines_of_their_own_above_the_progress_bar(monkeypatch):
+    """Found by a new user: an agent's ``print`` landed on the progress bar's line, glued to its end
+    (``... 2.98run/s]my agent starts``). On a terminal that shows both (here one buffer for stdout and stderr), each
+    printed line now comes after the bar is cleared; a line without its end goes out when the runs are done."""
+    import io
+    import sys
+
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    run_benchmark({"talkative": Talkative}, ["car", "kc1"], budget=2, seeds=2)
+    monkeypatch.undo()
+    text = terminal.getvalue()
+    assert text.count("my agent starts a run, seed ") == 4 and text.count("no newline here") == 2
+    assert "]my agent" not in text and "]no newline" not in text  # never glued to the bar's end
+    assert all(line.rsplit("\r", 1)[-1].startswith(("my agent", "no newline", "bench"))
+               for line in text.splitlines() if "my agent" in line)
