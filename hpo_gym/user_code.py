@@ -44,37 +44,34 @@ def is_users_file(path: str | Path) -> bool:
 
 
 def users_code_fingerprint(*objects: Any) -> str:
-    """A short hash of the user's own code behind ``objects`` (classes, functions, or a ``MODULE:FACTORY`` spec string,
-    whose module is looked up among the imported ones); ``""`` when none of it is the user's.
+    """A short hash of the source of the user's own code among ``objects`` (agent classes, factory functions, or a
+    ``MODULE:FACTORY`` spec string, whose factory is looked up in the imported module); ``""`` when none of it is the
+    user's.
 
     Why: a result directory records what each label names, and an agent that plays from no file of its own was
-    recorded by its class name only, so after an edit of the agent's module a rerun returned the old code's runs and
-    fits as the new code's, averaged together under one label (found by a new user). A module of the user's counts
-    whole (its helpers and settings shape the agent too); the script that runs the benchmark (``__main__``) counts only
-    the agent's class or named function itself, since that script also holds the run's settings (more ``seeds`` is a
-    resume, not another agent). A lambda counts not at all: it is written inline, in the call that also holds the
-    run's settings (the class it builds still counts). Library code (this package's agents, Optuna's)
-    and code without a source (builtins, a class made by ``exec``) count not at all."""
+    recorded by its class name only, so after an edit of the agent a rerun returned the old code's runs and fits as the
+    new code's, averaged together under one label (found by a new user). What counts is the agent's class with every
+    class of the user's it inherits from, and a named factory function: a new agent added to the same module is no edit
+    of the others (a whole-module hash refused their stored runs, found by a second user), nor is a script's own
+    settings, such as ``seeds``. A module-level helper or constant the class reads is not part of it: give an agent
+    whose behaviour such a change alters another label. A lambda counts not at all (it is written inline, in the
+    call that also holds the run's settings), nor does library code (this package's agents, Optuna's) or code without
+    a source file (builtins, a class made by ``exec``)."""
     pieces: dict[str, bytes] = {}
     for obj in objects:
         if isinstance(obj, str):
-            obj = sys.modules.get(obj.partition(":")[0])
-        if obj is None or getattr(obj, "__name__", None) == "<lambda>":
-            continue
-        module = inspect.getmodule(obj)
-        try:
-            path = inspect.getsourcefile(module if module is not None and module.__name__ != "__main__" else obj)
-        except TypeError:  # a builtin: no source
-            continue
-        if path is None or not Path(path).is_file() or not is_users_file(path):
-            continue
-        if module is not None and module.__name__ != "__main__":
-            pieces[module.__name__] = Path(path).read_bytes()  # by name: a moved checkout stays the same agent
-        else:
-            try:
-                pieces[f"__main__.{obj.__qualname__}"] = inspect.getsource(obj).encode()
-            except OSError:  # no source to read (an interactive session)
+            module, _, attribute = obj.partition(":")
+            obj = getattr(sys.modules.get(module), attribute, None) if attribute.isidentifier() else None
+        for part in inspect.getmro(obj) if inspect.isclass(obj) else (obj,):
+            if part is None or getattr(part, "__name__", None) == "<lambda>":
                 continue
+            try:
+                path = inspect.getsourcefile(part)
+                source = inspect.getsource(part) if path is not None and is_users_file(path) else None
+            except (TypeError, OSError):  # a builtin, or no source to read (an interactive session)
+                continue
+            if source is not None:
+                pieces[f"{part.__module__}.{part.__qualname__}"] = source.encode()
     if not pieces:
         return ""
     digest = hashlib.sha256()

@@ -204,7 +204,7 @@ class ResultStore:
             detail = "; ".join(f"{name!r} (stored {a}, now {b})" for name, (a, b) in changed.items())
             raise ValueError(f"{self.root} holds runs of agents whose files or settings have changed since: {detail}; "
                              "their checkpoint or model was replaced, their code was edited (\"code\" is a hash of "
-                             "your agent's module), the agent now plays by other settings (e.g. grpoformer's "
+                             "your agent's class and factory), the agent now plays by other settings (e.g. grpoformer's "
                              "density-ratio choice, the default since 2026-11-27), or the label now names another "
                              "agent, so the stored runs are not theirs. Use another --out directory or label "
                              "(or remove this one to start over)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import pytest
 
@@ -180,19 +181,28 @@ def test_an_edited_agent_module_is_another_agent_and_its_stored_runs_are_not_ret
     assert json.loads((out / "agents.json").read_text())["edited_agent:Mine"] != recorded  # now the edited code's
 
 
-def test_a_factory_module_of_the_users_counts_and_library_agents_carry_no_code_hash(tmp_path, monkeypatch):
-    """``my_agents:make`` whose ``make()`` builds a library class with the user's settings: the settings live in the
-    factory's module, so that module is what an edit changes. An agent of the package's own carries no code hash, so
-    directories of ``random`` or ``tpe`` stay as earlier versions recorded them."""
+def test_a_factory_of_the_users_counts_a_new_agent_beside_it_does_not_and_library_agents_carry_no_hash(tmp_path,
+                                                                                                     monkeypatch):
+    """``my_agents:make`` whose ``make()`` builds a library class with the user's settings: an edit of ``make`` is an
+    edit of the agent. A second agent added to the same module is none (found by a second user: hashing the whole
+    module refused every stored agent of it). An agent of the package's own carries no code hash, so directories of
+    ``random`` or ``tpe`` stay as earlier versions recorded them."""
     from hpo_gym.benchmark.runner import agent_identity
 
     monkeypatch.syspath_prepend(str(tmp_path))
-    factory_text = "from agents.optuna_agents import OptunaAgent\n\n\ndef make():\n    return OptunaAgent('{kind}')\n"
-    module = _write_module(tmp_path, "factory_agents", factory_text.format(kind="tpe"))
-    before = agent_identity(make_agent("factory_agents:make"), "factory_agents:make")
-    module.write_text(factory_text.format(kind="tpe") + "# a setting below changed\nSETTING = 2\n")
-    after = agent_identity(make_agent("factory_agents:make"), "factory_agents:make")
-    assert before.startswith("agent: agents.optuna_agents.OptunaAgent tpe code ") and before != after
+    factory = "from agents.optuna_agents import OptunaAgent\n\n\ndef make():\n    return OptunaAgent('tpe'{more})\n"
+    module = _write_module(tmp_path, "factory_agents", factory.format(more=""))
+
+    def identity() -> str:
+        sys.modules.pop("factory_agents", None)  # as a new command imports it
+        return agent_identity(make_agent("factory_agents:make"), "factory_agents:make")
+
+    before = identity()
+    assert before.startswith("agent: agents.optuna_agents.OptunaAgent tpe code ")
+    module.write_text(factory.format(more="") + "\n\nclass Another:\n    pass\n")
+    assert identity() == before  # another agent beside it
+    module.write_text(factory.format(more=", initial_configs=None"))
+    assert identity() != before  # the factory's own source changed
     assert agent_identity(make_agent("tpe"), "tpe") == "agent: agents.optuna_agents.OptunaAgent tpe"
 
 
@@ -201,11 +211,10 @@ def test_the_script_that_runs_the_benchmark_counts_only_the_agent_it_defines(tmp
     settings, so an edit of ``seeds=`` must stay a resume, while an edit of the class is another agent; a lambda there
     carries no code of its own (its source line is the ``run_benchmark`` call itself)."""
     import importlib.util
-    import sys
 
     from hpo_gym.user_code import users_code_fingerprint
 
-    def load_as_main(text: str):
+    def load_as_main(text: str):  # the script run as `python driver.py`
         path = _write_module(tmp_path, "driver", text)
         spec = importlib.util.spec_from_file_location("__main__", path)
         script = importlib.util.module_from_spec(spec)
@@ -219,3 +228,20 @@ def test_the_script_that_runs_the_benchmark_counts_only_the_agent_it_defines(tmp
     assert fingerprint and users_code_fingerprint(first.factory) == ""
     assert users_code_fingerprint(load_as_main(agent.format(steps=1, seeds=3)).Mine) == fingerprint  # more seeds
     assert users_code_fingerprint(load_as_main(agent.format(steps=2, seeds=3)).Mine) != fingerprint  # another agent
+
+
+def test_an_edit_of_a_base_class_of_the_users_is_an_edit_of_the_agent(tmp_path, monkeypatch):
+    """The agent's class is often a thin subclass of the user's own base (a shared policy, a shared training loop):
+    an edit there changes the agent as much as one in the subclass, so the base's source is part of the hash."""
+    from hpo_gym.user_code import users_code_fingerprint
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = ("from agents.random_search import RandomSearch\n\n\nclass Base(RandomSearch):\n    lr = {lr}\n\n\n"
+            "class Mine(Base):\n    pass\n")
+
+    def fingerprint(lr: float) -> str:
+        _write_module(tmp_path, "based_agents", text.format(lr=lr))
+        sys.modules.pop("based_agents", None)
+        return users_code_fingerprint(make_agent("based_agents:Mine").__class__)
+
+    assert fingerprint(0.1) == fingerprint(0.1) != fingerprint(0.2)
