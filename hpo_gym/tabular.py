@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -417,6 +418,8 @@ class TabularObjective:
         the size rule that refuses, e.g., a log of randomly sampled float configurations.
         """
         hp_cols = _hyperparameter_columns(df, hyperparameters, metric, seed_column, cost_column)
+        if hyperparameters is None:
+            _warn_of_inferred_columns(hp_cols)
         metric_values = _numeric_column(df, metric, "metric")
         if np.isnan(metric_values).all():
             raise ValueError(f"metric column {metric!r} has no values")
@@ -443,6 +446,7 @@ class TabularObjective:
         shape = tuple(len(hp.values) if hp.is_discrete else len(grid_values[hp.name]) for hp in space)
         _check_is_grid(space, shape, indices)
         cells = np.ravel_multi_index(indices, shape)
+        _warn_of_a_log(name, df, space, cells)
         seed_idx, n_seeds = _seed_indices(df, seed_column, cells, hp_cols)
         values = np.full((math.prod(shape), n_seeds), np.nan)
         values[cells, seed_idx] = metric_values
@@ -569,6 +573,48 @@ def _check_is_grid(space: SearchSpace, shape: tuple[int, ...], indices: list[np.
         "with those Ordinal grids")
 
 
+#: Words of a column name that say it holds a seed, a duration or a result rather than a hyperparameter.
+_NOT_A_HYPERPARAMETER = re.compile(r"(^|[_\W])(seeds?|rng|random_state|time|times|seconds|secs|duration|runtime|"
+                                   r"elapsed|cost|costs|score|loss)($|[_\W])", re.IGNORECASE)
+
+
+def _unique_per_row(df: pd.DataFrame, column: Any) -> bool:
+    """Whether ``column`` has a distinct value in every row of a table of more than a few rows: a measurement (a fit
+    time, a score) or a sampled value, whose grid makes each row a configuration of its own."""
+    return len(df) > 10 and bool(df[column].nunique(dropna=False) == len(df))
+
+
+def _warn_of_inferred_columns(hp_cols: list[str]) -> None:
+    """A ``UserWarning`` naming the columns taken as hyperparameters (every column but the metric, seed and cost ones)
+    whose names say seed, time, cost, score or loss. Why: ``from_dataframe(df, metric="acc")`` on a sweep with ``seed``
+    and ``fit_time`` columns made both hyperparameters, a grid 0.4 % filled, and a report that looked plausible and was
+    wrong (TPE behind random search; found by a user)."""
+    suspects = [c for c in hp_cols if _NOT_A_HYPERPARAMETER.search(str(c))]
+    if suspects:
+        warnings.warn(f"columns {suspects} are taken as hyperparameters (every column but the metric, seed_column and "
+                      "cost_column is one), but their names say seed, time, cost, score or loss: pass seed_column=... "
+                      "or cost_column=... for them, or hyperparameters=[...] to list the hyperparameters (which also "
+                      "silences this)", UserWarning, stacklevel=3)
+
+
+def _warn_of_a_log(name: str, df: pd.DataFrame, space: SearchSpace, cells: np.ndarray) -> None:
+    """A ``UserWarning`` when a numeric hyperparameter column holds a distinct value in every distinct configuration:
+    the rows are then a log of sampled configurations (or that column a measurement), not a grid, and nearly every
+    configuration an agent proposes would be answered by the nearest present one (``info["config_substituted"]``).
+    A user's 60-point random-search log was accepted as a 1.7 %-filled grid without a word; a table cut from a
+    benchmark grid, whose columns repeat a few values, is not warned of."""
+    n_configs = len(np.unique(cells))
+    logged = [hp.name for hp in space if hp.kind != "categorical" and pd.api.types.is_numeric_dtype(df[hp.name])
+              and df[hp.name].nunique() >= n_configs > 10]
+    if logged:
+        warnings.warn(f"table {name!r}: columns {logged} hold a distinct value in each of its {n_configs} "
+                      "configurations, so they are no grid: nearly every configuration an agent proposes would be "
+                      "answered by the nearest present one (info['config_substituted']). If a column is a cost, a "
+                      "seed or a result, name its role (cost_column=, seed_column=, or hyperparameters=[...]); if the "
+                      "rows are a log of sampled configurations, round or bin those columns to a few values each",
+                      UserWarning, stacklevel=3)
+
+
 #: A seed column may name at most this many times as many seeds as the most rows any configuration has.
 SEED_LABELS_PER_ROW = 2
 
@@ -598,7 +644,7 @@ def _seed_indices(
                          "is the same column for all), so per-run random seeds make a table that is mostly empty, "
                          "where seeded lookups and noise=True fall back to the mean. Number each configuration's rows "
                          f"instead (df[{seed_column!r}] = df.groupby(hyperparameter_columns).cumcount()), or leave "
-                         "seed_column out, which does that")
+                         "seed_column out, which does that" + _row_unique_hint(df, hp_cols))
     repeated = pd.DataFrame({"cell": cells, "seed": seed_idx}).duplicated().to_numpy()
     if repeated.any():
         row = int(np.flatnonzero(repeated)[0])
@@ -608,6 +654,18 @@ def _seed_indices(
                          f"the repeats (df.groupby([...hyperparameters, {seed_column!r}]).mean()), or give distinct "
                          "runs distinct seed labels")
     return seed_idx, len(labels)
+
+
+def _row_unique_hint(df: pd.DataFrame, hp_cols: list[str]) -> str:
+    """Why no configuration has more than one row, when a hyperparameter column is to blame: one with a distinct value
+    in every row (a forgotten ``cost_column``) makes each row its own configuration, and the seed error's own fix
+    would hide that (found by a user)."""
+    unique = [c for c in hp_cols if _unique_per_row(df, c)]
+    if not unique:
+        return ""
+    return (f". But first: hyperparameter column(s) {unique} hold a distinct value in every row, which makes each row "
+            f"a configuration of its own; if {unique[0]!r} is a cost or a result, pass cost_column={unique[0]!r} or "
+            "hyperparameters=[...]")
 
 
 def _value_indices(hp: Hyperparameter, column: pd.Series) -> np.ndarray:

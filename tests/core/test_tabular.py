@@ -648,3 +648,64 @@ def test_a_missing_cell_is_replaced_by_the_nearest_present_one_in_euclidean_dist
     scores[4], scores[2] = 0.7, 0.2  # cells (1, 1) and (0, 2)
     table = TabularObjective("t", space, scores)
     assert table.cells_of(np.array([[0.0, 0.0]]))[0] == 4
+
+
+def _sweep_with_roles(task: str, n_configs: int) -> pd.DataFrame:
+    """A user's sweep as a CSV holds it: real configurations of an embedded table, a ``seed`` column, the accuracy and
+    the real fit time of each (configuration, seed)."""
+    from tests.tables import real_table_subset
+
+    table, df = load_hpobench_nn(task), real_table_subset(task, n_configs)
+    hyperparameters = [c for c in df.columns if c not in ("seed", "acc")]
+    df["fit_time"] = [table.evaluate(dict(zip(hyperparameters, row[:-2])), seed=int(row[-2])).cost
+                      for row in df[hyperparameters + ["seed", "acc"]].itertuples(index=False)]
+    return df
+
+
+def test_a_seed_or_cost_column_left_to_be_a_hyperparameter_is_warned_of_by_name():
+    """Found by a user: ``from_dataframe(df, metric="acc")`` on a sweep with ``seed`` and ``fit_time`` columns took
+    both for hyperparameters without a word; the grid was 0.4 % filled and the report plausible and wrong. The roles
+    named (or the hyperparameters listed) give no warning."""
+    import warnings
+
+    df = _sweep_with_roles("car", 4)  # 4 configurations x 5 seeds: as hyperparameters, seed and fit_time span 20 rows
+    with pytest.warns(UserWarning) as caught:
+        TabularObjective.from_dataframe(df, "acc")
+    messages = [str(w.message) for w in caught]
+    assert any(m.startswith("columns ['seed', 'fit_time'] are taken as hyperparameters") and "their names say seed, "
+               "time, cost, score or loss" in m for m in messages)
+    # fit_time also makes each row a configuration of its own
+    assert any("columns ['fit_time'] hold a distinct value in each of its 20 configurations" in m for m in messages)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        named = TabularObjective.from_dataframe(df, "acc", seed_column="seed", cost_column="fit_time")
+        listed = TabularObjective.from_dataframe(df, "acc", hyperparameters=list(df.columns[:5]), seed_column="seed")
+    assert named.space.names == listed.space.names == list(df.columns[:5])
+
+
+def test_a_log_of_sampled_configurations_is_warned_of_and_a_cut_of_a_grid_is_not():
+    """Found by a user: 60 random (C, gamma) points were taken as a 60 x 60 grid 1.7 % filled, and every proposal was
+    answered by a neighbour, without a word. A column with a distinct value in every configuration is no grid axis;
+    a cut of a benchmark grid (40 configurations of car, whose columns repeat a few values) is not warned of."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    log = pd.DataFrame({"C": 10 ** rng.uniform(-3, 3, 60), "gamma": 10 ** rng.uniform(-4, 1, 60)})
+    log["acc"] = 0.9 - 0.01 * np.abs(np.log10(log["C"]))
+    with pytest.warns(UserWarning, match=r"table 'log': columns \['C', 'gamma'\] hold a distinct value in each of its "
+                                         r"60 configurations, so they are no grid.*round or bin those columns"):
+        TabularObjective.from_dataframe(log, "acc", name="log")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TabularObjective.from_dataframe(_sweep_with_roles("car", 40), "acc", seed_column="seed", cost_column="fit_time")
+
+
+def test_the_seed_error_of_a_forgotten_cost_column_names_that_column():
+    """Found by a user: with ``seed_column`` given and ``cost_column`` forgotten, ``fit_time`` made each row its own
+    configuration, and the refusal blamed the seed labels, with a fix that would have hidden the mistake; it now
+    names the column and the role to give it."""
+    with pytest.raises(ValueError, match=r"seed column 'seed' holds 5 distinct labels.*But first: hyperparameter "
+                                         r"column\(s\) \['fit_time'\] hold a distinct value in every row.*pass "
+                                         r"cost_column='fit_time'"), pytest.warns(UserWarning) as caught:
+        TabularObjective.from_dataframe(_sweep_with_roles("car", 3), "acc", seed_column="seed")
+    assert any("['fit_time'] hold a distinct value in each of its 15" in str(w.message) for w in caught)
