@@ -251,15 +251,20 @@ def column_legend(table: pd.DataFrame, budget: int) -> str:
     """What the summary's columns mean, printed under it (a reader should not need the README to read a report).
     MnR counts the agents of :func:`summary_table`'s ``table`` with a finished run: one without is in no rank."""
     n_agents = int((table["runs"] > 0).sum())
+    ranks = (f"MnR = mean rank among the {n_agents} agent{'' if n_agents == 1 else 's'} with a finished run on each (task, "
+             "seed), 1 = best; " if n_agents else "MnR = mean rank on each (task, seed), 1 = best (no agent finished "
+             "a run, so there is none); ")
     return (f"Columns: regret@b = normalized regret of the best configuration after b evaluations (0 = the task's best, "
             f"1 = its worst; lower is better), mean ± std over all runs on tasks with a known best (live tasks have no "
             f"regret), so the ± mostly spreads across tasks (`hpo-gym report --compare A:B` gives a paired interval); BtR = "
             f"share of tasks on which the agent's mean regret@{budget} beats random's (on a live task its mean best score; - "
             "without a random agent); MP / MnP = median / mean over tasks of the best score (mean over "
             "seeds per task), in the tasks' "
-            f"metric (negated for a metric to minimize, so higher is better); MnR = mean rank among the {n_agents} agent{'' if n_agents == 1 else 's'} on each (task, "
-            f"seed), 1 = best; "
-            "s/suggestion = mean seconds per step the agent spends choosing and learning (act + observe).")
+            f"metric (negated for a metric to minimize, so higher is better); {ranks}"
+            "s/suggestion = mean seconds per step the agent spends choosing and learning (act + observe); held-out = "
+            "whether every run of the agent was on a task it was not trained on (the line below the table says how "
+            "that is known; no = a classic method, or not known); runs = finished runs; failed = runs in which the "
+            "agent raised.")
 
 
 def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:

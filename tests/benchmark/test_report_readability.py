@@ -40,7 +40,10 @@ def test_the_markdown_report_defines_its_columns_and_the_json_report_too():
     df = run_benchmark(["random", "tpe", "cmaes"], ["car"], budget=4, seeds=2, resolve_agent=make_agent, progress=False)
     text = markdown_report(df)
     assert "Columns: regret@b = normalized regret of the best configuration after b evaluations" in text
-    assert "MnR = mean rank among the 3 agents on each (task, seed), 1 = best" in text
+    assert "MnR = mean rank among the 3 agents with a finished run on each (task, seed), 1 = best" in text
+    # every column is defined, held-out and runs too (found by a user: those two were not)
+    assert "held-out = whether every run of the agent was on a task it was not trained on" in text
+    assert "runs = finished runs" in text
     assert "BtR = share of tasks on which the agent's mean regret@4 beats random's (on a live task its mean best score; " \
            "- without a random agent)" in text
 
@@ -162,8 +165,11 @@ def test_the_rank_legend_counts_only_agents_with_a_finished_run():
     from tests.benchmark.test_runner import FailingAgent
 
     df = run_benchmark({"failing": FailingAgent, "random": RandomSearch}, ["car"], budget=4, seeds=1, progress=False)
-    assert "MnR = mean rank among the 1 agent on each" in markdown_report(df)
-    assert "mean rank among the 1 agent on each" in json_report(df)["definitions"]
+    assert "MnR = mean rank among the 1 agent with a finished run on each" in markdown_report(df)
+    assert "mean rank among the 1 agent with a finished run on each" in json_report(df)["definitions"]
+    # every run failed: no "mean rank among the 0 agents" (found by a user)
+    failed = run_benchmark({"failing": FailingAgent}, ["car"], budget=4, seeds=1, progress=False)
+    assert "among the 0" not in markdown_report(failed) and "no agent finished a run" in markdown_report(failed)
 
 
 def test_the_plot_legends_say_which_agents_ran_held_out_and_which_in_sample(tmp_path, monkeypatch):

@@ -126,3 +126,37 @@ def test_vector_envs_reset_on_the_next_step_with_reward_0_as_the_readme_says(mod
     _, _, terminated, _, info = same_step.step(np.full((2, 5), 0.5))
     assert terminated.all() and "final_obs" in info and info["final_obs"][0]["mask"].sum() == 2
     same_step.close()
+
+
+def test_the_readme_sampler_settings_example_runs_under_its_label_next_to_tpe(tmp_path, monkeypatch):
+    """The README's ``my_samplers.py`` (TPE with 5 random start-up trials, multivariate), saved as that file, runs
+    under ``--agents tpe,tpe5=my_samplers:tpe5``: its first 5 proposals are TPE's start-up ones (the same seed draws the
+    same random trials), and later ones differ, as 10 start-up trials would not."""
+    from hpo_gym.benchmark import ResultStore
+    from hpo_gym.cli import main
+
+    code = readme_example("def tpe5():")
+    assert code.startswith("# my_samplers.py: hpo-gym bench --agents tpe,tpe5=my_samplers:tpe5 ")
+    (tmp_path / "my_samplers.py").write_text(code)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["bench", "--agents", "tpe,tpe5=my_samplers:tpe5", "--tasks", "kc1", "--budget", "12", "--seeds", "1",
+                 "--out", str(tmp_path / "out"), "--no-report"]) == 0
+    runs = ResultStore(tmp_path / "out").load()
+    configs = {agent: rows.sort_values("step")["config"].tolist() for agent, rows in runs.groupby("agent")}
+    assert set(configs) == {"tpe", "tpe5"}
+    assert configs["tpe5"][:5] == configs["tpe"][:5] and configs["tpe5"][5:10] != configs["tpe"][5:10]
+
+
+def test_space_encode_and_decode_carry_a_native_configuration_to_the_action_and_back(kc1):
+    """The README's sentence for methods that work on native values: ``space.encode(config)`` is the Box action whose
+    evaluation is that configuration, and ``space.decode(action)`` gives it back."""
+    assert "with `space.encode(config)` and an action back with `space.decode(action)`" in README.read_text()
+    env = gym.make("HPO-OpenML-v0", task="kc1", budget=2)
+    env.reset(seed=0)
+    space = env.unwrapped.space
+    config = kc1.cell_config(123)
+    action = space.encode(config)
+    assert space.decode(action) == config
+    _, _, _, _, info = env.step(action.astype(space.action_dtype))
+    assert info["config"] == config
