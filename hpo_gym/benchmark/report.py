@@ -22,6 +22,7 @@ from hpo_gym.benchmark.metrics import (
     summary_table,
     task_means,
 )
+from hpo_gym.benchmark.provenance import read_records, version_differences
 from hpo_gym.benchmark.runner import in_sample_fix
 from hpo_gym.benchmark.store import MANIFEST, ResultStore
 
@@ -72,6 +73,50 @@ def in_sample_tasks(df: pd.DataFrame) -> dict[str, tuple[list[str], int]]:
     marked = df[df["in_sample"].astype(bool)]
     return {cast(str, agent): (sorted(rows["task"].unique()), int(df.loc[df["agent"] == agent, "task"].nunique()))
             for agent, rows in marked.groupby("agent")}  # the agent column holds agent names
+
+
+#: The versions the setup line names (all are in provenance.json).
+SETUP_PACKAGES = ("hpo-gym", "optuna", "cmaes", "numpy", "scikit-learn", "torch")
+
+
+def setup(out: str | Path) -> dict[str, Any]:
+    """A benchmark directory's settings (``benchmark.json``) and what made its runs (``provenance.json``: how many
+    commands, the last one's versions, the packages whose versions differ among them)."""
+    store = ResultStore(out)
+    records = read_records(out)
+    return {"settings": store.manifest(), "commands": len(records),
+            "versions": dict(records[-1].get("packages") or {}) if records else {},
+            "python": records[-1].get("python") if records else None,
+            "version_differences": version_differences(records)}
+
+
+def setup_note(out: str | Path) -> str:
+    """The lines a report of ``out`` ends with: its settings, the versions its runs were made with, a warning when
+    the commands that filled it ran on different versions, and what ``noise=True`` does to the best-score columns
+    (found by a user: a reader could not tell how the numbers were made, and MP/MnP under noise were best noisy
+    draws, above the table's best score)."""
+    info = setup(out)
+    settings = info["settings"]
+    parts = [f"budget {settings.get('budget')}", f"protocol {settings.get('protocol')}"
+             + (f" ({settings['folds']} folds)" if settings.get("folds") else "")]
+    parts += [f"suite {settings['suite']}"] if settings.get("suite") else []
+    parts += [f"env kwargs {settings['env_kwargs']}"] if settings.get("env_kwargs") else []
+    lines = [f"Setup ({out}/benchmark.json): " + ", ".join(parts) + "."]
+    if info["commands"]:
+        named = ", ".join(f"{name} {info['versions'][name]}" for name in SETUP_PACKAGES if info["versions"].get(name))
+        lines.append(f"Made by {info['commands']} command{'s' * (info['commands'] != 1)} with Python {info['python']}, "
+                     f"{named} (every package, seed and command line: provenance.json).")
+    else:
+        lines.append("The versions the runs were made with are not recorded (a directory written before 2026-11-28).")
+    if info["version_differences"]:
+        differ = "; ".join(f"{name} {', '.join(v)}" for name, v in info["version_differences"].items())
+        lines.append(f"WARNING: the commands that filled this directory ran on different versions ({differ}); runs "
+                     "of one agent may differ for that alone.")
+    if dict(settings.get("env_kwargs") or {}).get("noise"):
+        lines.append("noise=True: each evaluation scored one seed of the table, so MP and MnP (the best scores seen) are "
+                     "best noisy draws, above what those configurations score on average; regret is of the incumbent's "
+                     "noise-free score.")
+    return "\n".join(lines)
 
 
 def held_out_reasons(df: pd.DataFrame) -> dict[str, str]:

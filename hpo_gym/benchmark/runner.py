@@ -63,6 +63,7 @@ from hpo_gym.episode import check_budget, is_whole_number, positive_count, repea
 from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective
 from hpo_gym.parallel import stop_pool
+from hpo_gym.benchmark.provenance import record_command
 from hpo_gym.benchmark.store import IDENTITY_PREFIX, STEP_COLUMNS, ResultStore, RunKey
 from hpo_gym.suites import HPOBENCH_NN, as_task_id, get_suite, names_with_task_id
 from hpo_gym.tasks import held_out_while_fitting, resolve_task_pool
@@ -580,6 +581,7 @@ def run_benchmark(
             if protocol == "kfold":
                 _check_stored_folds(store, splits)
             store.clean_temporaries(holding_lock=locked)  # inside the directory lock, before any writer of this run
+            record_command(store.root, agent_specs, run_tasks, seed_list)  # the versions and seeds behind the runs
             if retry_failed:
                 store.remove_failed([(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list])
 

@@ -91,7 +91,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from agents.registry import labelled_specs, make_agent
 
     from hpo_gym.benchmark import run_benchmark
-    from hpo_gym.benchmark.report import markdown_report
+    from hpo_gym.benchmark.report import markdown_report, setup_note
 
     if args.folds is not None and args.protocol != "kfold":  # it would be ignored, and look as if it asked for k-fold
         raise ValueError(f"--folds {args.folds} applies to --protocol kfold only; add --protocol kfold, or drop --folds")
@@ -108,7 +108,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.no_report:  # stdout stays empty for a script; the location still reaches the user
         print(where, file=sys.stderr)
     else:
-        print(markdown_report(df))
+        print(markdown_report(df) + "\n\n" + setup_note(args.out))
         print("\n" + where)
     return exit_status(df, "stored; rerun them with --retry-failed once fixed")
 
@@ -151,7 +151,8 @@ def _split_comparison(text: str, agents: set[str]) -> tuple[str, str]:
 
 def run_report(args: argparse.Namespace) -> int:
     from hpo_gym.benchmark.metrics import run_budget
-    from hpo_gym.benchmark.report import json_report, json_value, load_results, markdown_report, ratio_comparison
+    from hpo_gym.benchmark.report import (json_report, json_value, load_results, markdown_report, ratio_comparison,
+                                          setup, setup_note)
 
     df = load_results(args.out)
     if (args.at is not None or args.threshold is not None) and not args.compare:
@@ -166,14 +167,14 @@ def run_report(args: argparse.Namespace) -> int:
         except ValueError as e:
             problems.append(str(e))
     if args.json:
-        report = json_report(df)
+        report = {**json_report(df), "setup": setup(args.out)}
         if comparisons:
             report["comparisons"] = {key: {k: json_value(v) for k, v in ci.items()} for key, _, ci in comparisons}
         if problems:  # a pipe reads the JSON, not stderr: the refused comparisons are in it too (and the exit is 2)
             report["errors"] = problems
         print(json.dumps(report, indent=2, allow_nan=False))
     else:
-        print(markdown_report(df))
+        print(markdown_report(df) + "\n\n" + setup_note(args.out))  # the coverage warning stays first
         for _, line, _ in comparisons:
             print("\n" + line)
     if not args.no_plots:

@@ -74,7 +74,7 @@ def test_equal_coverage_reports_without_a_coverage_note(tmp_path, capsys):
     assert text.startswith("Normalized regret mean ± std over runs") and "WARNING" not in text
     assert main(["report", str(out), "--no-plots", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert list(report) == ["budget", "definitions", "agents", "tasks"]  # no coverage entry
+    assert list(report) == ["budget", "definitions", "agents", "tasks", "setup"]  # no coverage entry
     ranks, btr = expected_ranks(out)
     assert report["agents"]["tpe"]["MnR"] == pytest.approx(sum(ranks["tpe"].values()) / 2)
 

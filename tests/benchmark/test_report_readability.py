@@ -272,3 +272,44 @@ def test_an_agent_s_prints_stand_on_lines_of_their_own_above_the_progress_bar(mo
     assert "]my agent" not in text and "]no newline" not in text  # never glued to the bar's end
     assert all(line.rsplit("\r", 1)[-1].startswith(("my agent", "no newline", "bench"))
                for line in text.splitlines() if "my agent" in line)
+
+
+def test_a_report_says_how_its_runs_were_made_and_warns_of_mixed_library_versions(tmp_path):
+    """Found by a user writing a paper: neither the report nor the directory said which seeds, agents and library
+    versions made the numbers (TPE's and CMA-ES's trajectories move with Optuna's and cmaes' versions). Each command
+    appends a record to provenance.json; the report's setup lines name the versions, and warn when the commands that
+    filled the directory ran on different ones."""
+    import optuna
+
+    from hpo_gym.benchmark.provenance import PROVENANCE, read_records
+    from hpo_gym.benchmark.report import setup, setup_note
+
+    kwargs = dict(budget=3, out=tmp_path, resolve_agent=make_agent, progress=False)
+    run_benchmark(["random", "tpe"], ["car"], seeds=1, **kwargs)
+    run_benchmark(["random", "tpe"], ["car"], seeds=2, **kwargs)  # one more seed: a second command
+    records = read_records(tmp_path)
+    assert [r["seeds"] for r in records] == [[0], [0, 1]] and records[1]["agents"] == {"random": "random", "tpe": "tpe"}
+    assert records[1]["packages"]["optuna"] == optuna.__version__ and records[1]["tasks"] == ["car"]
+    note = setup_note(tmp_path)
+    assert note.startswith(f"Setup ({tmp_path}/benchmark.json): budget 3, protocol all, suite hpobench-nn.")
+    assert "Made by 2 commands with Python " in note and f"optuna {optuna.__version__}" in note
+    assert "WARNING" not in note and "noise=True" not in note
+    records[0]["packages"]["optuna"] = "3.0.0"  # as if the first command had run before an upgrade
+    (tmp_path / PROVENANCE).write_text(json.dumps(records))
+    assert f"WARNING: the commands that filled this directory ran on different versions (optuna 3.0.0, " \
+           f"{optuna.__version__})" in setup_note(tmp_path)
+    assert setup(tmp_path)["version_differences"] == {"optuna": ["3.0.0", optuna.__version__]}
+
+
+def test_a_report_of_noisy_runs_says_its_best_scores_are_noisy_draws(tmp_path):
+    """Found by a user: under ``noise=True`` MP and MnP are the best single-seed draws seen, above the table's best
+    score on credit_g, and nothing said the runs were noisy. The setup lines say so, with the env kwargs."""
+    from hpo_gym.benchmark.report import setup_note
+    from hpo_gym.suites import load_hpobench_nn
+
+    df = run_benchmark(["random"], ["credit_g"], budget=30, seeds=3, out=tmp_path, env_kwargs={"noise": True},
+                       resolve_agent=make_agent, progress=False)
+    note = setup_note(tmp_path)
+    assert "env kwargs {'noise': True}" in note and "noise=True: each evaluation scored one seed of the table" in note
+    best_seen = df.groupby("seed")["best_score"].max()
+    assert (best_seen > load_hpobench_nn("credit_g").oracle.best).any()  # what the note warns of, on this table
