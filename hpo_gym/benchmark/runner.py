@@ -460,17 +460,29 @@ def _fitted_agent(ctx: _Context, unit: _Unit, store: ResultStore | None) -> Any:
     return agent
 
 
-def _init_worker(ctx: _Context, parent_pid: int, ticks: Any = None, stop: Any = None, abort: Any = None) -> None:
+def _init_worker(ctx: _Context, parent_pid: int, ticks: Any = None, stop: Any = None, abort: Any = None,
+                 sigterm_relayed: Any = None) -> None:
     """Worker start: install the context, one BLAS/torch thread per process, and die with the parent.
 
     Ctrl-C reaches the whole process group; a worker ignores it and finishes (and stores) its run in flight,
     while the benchmark process sets ``stop`` so that no worker starts another run, and ``abort`` on a second
-    Ctrl-C, which ends the worker at once (see :func:`_dispatch`).
+    Ctrl-C, which ends the worker at once (see :func:`_dispatch`). SIGTERM to the whole group (``timeout``,
+    ``scancel``) does the same when the benchmark process takes it as Ctrl-C (:func:`_relay_sigterm` sets
+    ``sigterm_relayed``); any other SIGTERM ends the worker, as the pool's own ``terminate`` needs.
     """
     global _CTX, _PARENT_PID, _TICK, _STOP, _ABORT
     _CTX, _PARENT_PID, _STOP, _ABORT = ctx, parent_pid, stop, abort
     _TICK = None if ticks is None else (lambda: ticks.put(1))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sigterm_relayed is not None:
+        def on_sigterm(signum: int, frame: Any) -> None:
+            # the group's SIGTERM reaches the parent at the same moment; a terminate() of the pool's (a broken pool)
+            # is never relayed, and the worker must then end, or the pool's join would wait on it
+            if not sigterm_relayed.wait(SIGTERM_RELAY_SECONDS):
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
     if "torch" in sys.modules:
@@ -1017,6 +1029,33 @@ def _prints_above_the_bar(progress: bool) -> Iterator[None]:
         above.finish()
 
 
+#: How long a pool worker that got SIGTERM waits to learn that the benchmark process took it as Ctrl-C.
+SIGTERM_RELAY_SECONDS = 1.0
+
+
+@contextmanager
+def _relay_sigterm(relayed: Any) -> Iterator[None]:
+    """While a pool runs: when this process handles SIGTERM itself (``hpo-gym`` takes it as Ctrl-C, see
+    :func:`hpo_gym.cli.sigterm_as_ctrl_c`), set ``relayed`` first, so that the workers, which got the same signal from
+    ``timeout`` or ``scancel`` (they signal the whole group), finish and store their runs in flight instead of dying
+    with them (found in review: under ``--jobs 2`` the group's SIGTERM lost every run in flight). Where SIGTERM ends
+    this process (its default) nothing is relayed, and the workers end too."""
+    previous = signal.getsignal(signal.SIGTERM)
+    if not callable(previous) or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def relay(signum: int, frame: Any) -> None:
+        relayed.set()
+        previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, relay)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _count_ticks(ticks: Any, bar: Any, pool_done: threading.Event) -> threading.Thread:
     """Advance ``bar`` once per tick (a finished run) that a worker puts on ``ticks``, in a thread of its own, until
     ``pool_done`` is set and the queue is empty.
@@ -1081,37 +1120,38 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
         ticks = mp_ctx.Queue()
         pool_done = threading.Event()
         counter = _count_ticks(ticks, bar, pool_done)
-        stop, abort = mp_ctx.Event(), mp_ctx.Event()
+        stop, abort, sigterm_relayed = mp_ctx.Event(), mp_ctx.Event(), mp_ctx.Event()
         # no `with`: see hpo_gym.parallel.stop_pool, which shuts it down on an exception
         jobs = min(jobs, len(units))  # a fork-started pool starts every worker at once: --jobs 1000 forked 1000
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp_ctx, initializer=_init_worker,
-                                   initargs=(ctx, os.getpid(), ticks, stop, abort))
+                                   initargs=(ctx, os.getpid(), ticks, stop, abort, sigterm_relayed))
         pending: dict[Any, _Unit] = {}
-        try:
-            # a window of units in flight, refilled as they finish: wait() walks every pending future, so submitting
-            # all units at once cost O(units^2) in this process (67 s of 97 for 8,000 runs with 2 jobs)
-            queued = iter(units)
-            window = IN_FLIGHT_PER_JOB * jobs
-            for unit in itertools.islice(queued, window):
-                pending[pool.submit(_execute, unit)] = unit
-            while pending:
-                done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    del pending[fut]
-                    frames.extend(fut.result())
-                for unit in itertools.islice(queued, window - len(pending)):
+        with _relay_sigterm(sigterm_relayed):  # the group's SIGTERM: the workers finish their runs, as for Ctrl-C
+            try:
+                # a window of units in flight, refilled as they finish: wait() walks every pending future, so submitting
+                # all units at once cost O(units^2) in this process (67 s of 97 for 8,000 runs with 2 jobs)
+                queued = iter(units)
+                window = IN_FLIGHT_PER_JOB * jobs
+                for unit in itertools.islice(queued, window):
                     pending[pool.submit(_execute, unit)] = unit
-        except BaseException as e:
-            # the runs in flight finish and are stored; a second Ctrl-C sets `abort`, which ends them (lost, not stored)
-            stop_pool(pool, pending, stop, partial(bar.write, file=sys.stderr),
-                      _in_flight_note(ctx.out is not None, one=False, fits=any(u.heldout for u in pending.values())),
-                      partial(_abandon_runs, pool, abort), e)
-            raise
-        finally:
-            pool.shutdown(wait=True)  # a no-op after the shutdowns above; the workers have exited and sent every tick
-            pool_done.set()
-            counter.join(timeout=10.0)  # every tick is counted: the bar agrees with the count of stored runs printed next
-            ticks.close()
+                while pending:
+                    done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        del pending[fut]
+                        frames.extend(fut.result())
+                    for unit in itertools.islice(queued, window - len(pending)):
+                        pending[pool.submit(_execute, unit)] = unit
+            except BaseException as e:
+                # the runs in flight finish and are stored; a second Ctrl-C sets `abort`, which ends them (lost, not stored)
+                stop_pool(pool, pending, stop, partial(bar.write, file=sys.stderr),
+                          _in_flight_note(ctx.out is not None, one=False, fits=any(u.heldout for u in pending.values())),
+                          partial(_abandon_runs, pool, abort), e)
+                raise
+            finally:
+                pool.shutdown(wait=True)  # a no-op after the shutdowns above; the workers have exited and sent every tick
+                pool_done.set()
+                counter.join(timeout=10.0)  # every tick is counted: the bar agrees with the count of stored runs printed next
+                ticks.close()
         return frames
     finally:
         bar.close()

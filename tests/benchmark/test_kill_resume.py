@@ -141,21 +141,23 @@ def assert_rerun_completes(out) -> None:
     assert not list(store.runs_dir.glob(".*.tmp-*"))
 
 
-@pytest.mark.parametrize("target", ["process group", "parent only", "kill (SIGTERM) to the parent"])
+@pytest.mark.parametrize("target", ["process group", "parent only", "kill (SIGTERM) to the parent",
+                                    "SIGTERM to the process group"])
 def test_ctrl_c_with_jobs_stops_at_once_keeping_finished_runs_and_the_rerun_completes(tmp_path, target,
                                                                                      ctrl_c_works):
     """Ctrl-C reaches the whole process group; the audit also sent SIGINT to the parent alone. Either way `--jobs 2` used
     to run every queued run first (the pool's `with` exit undid cancel_futures), then end in a traceback. A plain
     `kill` (SIGTERM: `timeout`, `scancel`, `docker stop`) ended it at once, silently, losing the runs in flight (found by
-    a new user); it is handled as Ctrl-C."""
+    a new user); it is handled as Ctrl-C. `timeout` and `scancel` send it to the whole group, whose workers then died
+    with their runs in flight (found in review); they finish and store them, as for Ctrl-C."""
     out = tmp_path / "bench"
     proc = start_and_wait_for_a_run(out, start_new_session=True)  # its own group: the signal never reaches pytest
     # frozen while the stored runs are counted and the signal is sent: a busy machine cannot slip runs in between
     os.killpg(proc.pid, signal.SIGSTOP)
     at_signal = len(ResultStore(out).shard_paths())
     assert at_signal < SHORT_TOTAL // 4, f"{at_signal}/{SHORT_TOTAL} runs were stored before Ctrl-C could be sent"
-    if target == "process group":
-        os.killpg(proc.pid, signal.SIGINT)
+    if target.endswith("process group"):
+        os.killpg(proc.pid, signal.SIGINT if target == "process group" else signal.SIGTERM)
     else:
         os.kill(proc.pid, signal.SIGINT if target == "parent only" else signal.SIGTERM)
     os.killpg(proc.pid, signal.SIGCONT)
@@ -237,15 +239,18 @@ class MarksItsRuns(RandomSearch):
 """
 
 
-@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
-def test_ctrl_c_with_one_job_finishes_and_stores_the_run_in_flight(tmp_path, ctrl_c_works, sent):
+@pytest.mark.parametrize("sent, jobs", [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGTERM, 2)],
+                         ids=["ctrl-c", "kill", "kill with --jobs 2"])
+def test_ctrl_c_or_kill_finishes_and_stores_the_runs_in_flight(tmp_path, ctrl_c_works, sent, jobs):
     """With --jobs 1 (the default) Ctrl-C used to throw the run in flight away; the pool stored it. The signal is sent
-    once a run has started and is not stored yet (the agent marks each start; a fixed sleep after a stored run was a
-    guess that could land between two runs, with nothing in flight). A plain `kill` (SIGTERM) does as Ctrl-C does."""
+    to the process group, as a terminal, `timeout` and `scancel` send it, once a run has started and is not stored yet
+    (the agent marks each start; a fixed sleep after a stored run was a guess that could land between two runs, with
+    nothing in flight). A plain `kill` (SIGTERM) does as Ctrl-C does; with --jobs 2 the workers died of it, with their
+    runs in flight (found in review). Every run that started is stored."""
     out = tmp_path / "bench"
     (tmp_path / "marking_agent.py").write_text(MARKING_AGENT)
     command = [sys.executable, "-m", "hpo_gym", "bench", "--agents", "marking_agent:MarksItsRuns", "--tasks", "car,kc1",
-               "--budget", "60", "--seeds", "3", "--jobs", "1", "--out", str(out), "--no-report"]
+               "--budget", "60", "--seeds", "3", "--jobs", str(jobs), "--out", str(out), "--no-report"]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             cwd=tmp_path)
 
@@ -260,8 +265,10 @@ def test_ctrl_c_with_one_job_finishes_and_stores_the_run_in_flight(tmp_path, ctr
     err, _ = finish(proc)
     stored = len(ResultStore(out).shard_paths())
     assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
-    assert "interrupted: finishing the run in flight, which is stored (Ctrl-C again to abandon it)" in err
+    assert ("interrupted: finishing the run in flight, which is stored (Ctrl-C again to abandon it)" if jobs == 1 else
+            "interrupted: finishing the runs in flight, which are stored (Ctrl-C again to abandon them)") in err
     assert stored_before < stored < 6, (stored_before, stored)  # the run in flight was stored, and no new one started
+    assert stored == len(list(tmp_path.glob("started-*")))  # every run that started finished and was stored
     assert err.strip().splitlines()[-1].endswith(f"({stored} runs stored in {out})")
 
 
