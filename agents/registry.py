@@ -60,7 +60,8 @@ def make_agent(spec: str) -> Agent:
     if name not in _FACTORIES and name in BUILTIN_AGENTS:
         importlib.import_module(BUILTIN_AGENTS[name])
     if name not in _FACTORIES:
-        own = _agent_from_module(name, arg) if arg.isidentifier() else None
+        # a file name (./mine.py) is no module name: importing it failed with a relative-import TypeError
+        own = _agent_from_module(name, arg) if arg.isidentifier() and not name.endswith(".py") else None
         if own is None:
             missing = (f"; no module {name!r} is importable here: {name}.py must be in the working directory "
                        f"({Path.cwd()}) or on PYTHONPATH" if colon and arg.isidentifier() and name.isidentifier() else "")
@@ -119,7 +120,7 @@ def _module_spec_hint(name: str, colon: str, arg: str) -> str:
     Empty when ``name`` names no importable module."""
     if name.endswith(".py"):  # found by a new user: the generic "unknown agent" gave no hint
         folder, _, file_name = name[:-3].replace("\\", "/").rpartition("/")
-        where = f", and run from {folder}/ (or put {folder} on PYTHONPATH)" if folder else ""
+        where = f", and run from {folder}/ (or put {folder} on PYTHONPATH)" if folder not in ("", ".") else ""
         return f"; MODULE is the module's name, not its file: write '{file_name}:{arg or 'FACTORY'}'{where}"
     if not colon and "." in name:
         module, _, attribute = name.rpartition(".")

@@ -182,10 +182,14 @@ def _names_the_test_split(key: str) -> bool:
 
 
 def _number(value: Any, what: str) -> float:
-    """``value`` as a float, or a ``ValueError`` naming the parameter (``float("low")`` named none)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise ValueError(f"{what}={value!r} must be a number (a score: -function_value)")
-    return float(value)
+    """``value`` as a float (a NumPy number or a ``Decimal`` too), or a ``ValueError`` naming the parameter
+    (``float("low")`` named none; a bool or a string is no score, even one that reads as a number)."""
+    try:
+        if isinstance(value, (bool, np.bool_, str, bytes)):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}={value!r} must be a number (a score: -function_value)") from None
 
 
 def _score_pair(oracle: Any) -> tuple[float, float] | None:
@@ -193,6 +197,8 @@ def _score_pair(oracle: Any) -> tuple[float, float] | None:
     "'float' object is not subscriptable", ``(-0.05,)`` an IndexError)."""
     if oracle is None:
         return None
+    if isinstance(oracle, np.ndarray):  # np.array([-0.05, -1.0]) was taken before these checks
+        oracle = oracle.tolist() if oracle.ndim == 1 else oracle
     if isinstance(oracle, (str, bytes)) or not isinstance(oracle, Sequence) or len(oracle) != 2:
         raise ValueError(f"oracle={oracle!r} must be a pair (best_score, worst_score) in score units, -function_value, "
                          "e.g. (-0.05, -1.0)")

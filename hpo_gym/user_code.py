@@ -56,7 +56,9 @@ def users_code_fingerprint(*objects: Any) -> str:
     settings, such as ``seeds``. A module-level helper or constant the class reads is not part of it: give an agent
     whose behaviour such a change alters another label. A lambda counts not at all (it is written inline, in the
     call that also holds the run's settings), nor does library code (this package's agents, Optuna's) or code without
-    a source file (builtins, a class made by ``exec``)."""
+    a source file (builtins, a class made by ``exec``). The source is read from the file, as ``inspect`` reads it: in a
+    session that imported the module before an edit (a notebook without a restart) it is the edited file's, not the
+    running code's; restart, or ``importlib.reload`` the module, before benchmarking an edited agent there."""
     pieces: dict[str, bytes] = {}
     for obj in objects:
         if isinstance(obj, str):

@@ -121,8 +121,10 @@ def setup_note(out: str | Path) -> str:
 
 def held_out_reasons(df: pd.DataFrame) -> dict[str, str]:
     """Per held-out agent (:func:`~hpo_gym.benchmark.metrics.held_out_by_agent`), why its runs are held-out: ``k-fold``
-    (a k-fold benchmark: fitted per fold on the other tasks), or ``not in trained_on`` (an agent that arrived trained,
-    scored only on tasks outside the ones it declares; such runs read "no" before 2026-11-28, found by a new user)."""
+    (a k-fold benchmark: fitted per fold on the other tasks, or, without fit, trained on none of them by its
+    ``trained_on``: the stored runs do not say which, and the legend line names both), or ``not in trained_on`` (an
+    agent that arrived trained, scored only on tasks outside the ones it declares; such runs read "no" before
+    2026-11-28, found by a new user)."""
     held = held_out_by_agent(df)
     kfold = (df["fold"] >= 0).groupby(df["agent"]).all()
     return {cast(str, a): "k-fold" if kfold[a] else "not in trained_on" for a in held.index[held]}
@@ -324,7 +326,9 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
               "", column_legend(table, budget)]
     reasons = held_out_reasons(df)
     if "k-fold" in reasons.values():
-        parts += ["", "held-out = yes (k-fold): scored only on tasks the agent was not fitted on (k-fold over tasks)."]
+        parts += ["", "held-out = yes (k-fold): scored only on tasks the agent was not trained on (k-fold over tasks): an "
+                      "agent with fit was fitted per fold on the other tasks; one that arrived trained declares tasks "
+                      "(its trained_on) none of which it was scored on."]
     if "not in trained_on" in reasons.values():
         parts += ["", "held-out = yes (not in trained_on): an agent that arrived trained, scored only on tasks outside "
                       "the training tasks it declares (its trained_on)."]

@@ -564,7 +564,7 @@ def run_benchmark(
     try:
         splits = kfold_splits(task_names, folds, _task_ids(suite, objectives)) if protocol == "kfold" else [task_names]
     except ValueError as e:  # a new user's tasks=["kc1", "car"], meant as the CLI's --tasks, made the folds of 2 tasks
-        if tasks is None:
+        if tasks is None or not (is_whole_number(folds) and folds >= 2):  # folds itself is wrong: no other tasks help
             raise
         raise ValueError(f"{e}; tasks= lists the tasks the folds are made over (each trains on the others): to run "
                          "only some tasks with the folds made over the whole suite, pass only_tasks=[...] instead (the "

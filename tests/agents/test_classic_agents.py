@@ -342,6 +342,11 @@ def test_module_colon_factory_mistakes_are_named_with_the_fix(tmp_path, monkeypa
         make_agent("spec_agents.py:MyAgent")
     with pytest.raises(ValueError, match=r"write 'spec_agents:MyAgent', and run from lab/hpo/ \(or put lab/hpo on "):
         make_agent("lab/hpo/spec_agents.py:MyAgent")
+    # ./ and ../ paths were imported as relative module names, which failed with a TypeError about packages
+    with pytest.raises(ValueError, match=r"MODULE is the module's name, not its file: write 'spec_agents:MyAgent'$"):
+        make_agent("./spec_agents.py:MyAgent")
+    with pytest.raises(ValueError, match=r"write 'spec_agents:MyAgent', and run from \.\./lab/ "):
+        make_agent("../lab/spec_agents.py:MyAgent")
     with pytest.raises(ValueError, match=r"its reset\(space, seed=None\) cannot be called as reset\(space, seed=\.\.\., "
                                          r"budget=\.\.\.\), as the harness calls it"):
         make_agent("spec_agents:OldAgent")

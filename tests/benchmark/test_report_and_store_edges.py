@@ -80,6 +80,13 @@ def test_an_agent_that_arrived_trained_is_held_out_on_the_tasks_outside_its_trai
     assert mixed.groupby("task")["heldout"].all().to_dict() == {"credit_g": True, "kc1": False}
     assert mixed.groupby("task")["in_sample"].all().to_dict() == {"credit_g": False, "kc1": True}
     assert summary_rows(markdown_report(mixed))["mine"]["held-out"] == "no (in-sample on 1 of 2 tasks)"
+    # under k-fold such an agent (no fit) plays every fold as it is: the runs do not say how they are held-out, so the
+    # k-fold legend names both ways (found in review: it spoke of fitting only)
+    kfold = run_benchmark({"mine": ArrivedTrained}, ["credit_g", "vehicle"], budget=2, seeds=1, protocol="kfold",
+                          folds=2, progress=False)
+    text = markdown_report(kfold)
+    assert summary_rows(text)["mine"]["held-out"] == "yes (k-fold)"
+    assert "one that arrived trained declares tasks (its trained_on) none of which it was scored on" in text
 
 
 def test_a_budget_no_run_reached_has_no_regret_and_no_comparison(twins):

@@ -221,6 +221,8 @@ def test_too_few_tasks_for_the_folds_points_to_only_tasks():
         run_benchmark(["random"], ["kc1", "car"], budget=3, seeds=1, protocol="kfold", progress=False)
     assert set(run_benchmark(["random"], only_tasks=["kc1", "car"], budget=3, seeds=1, protocol="kfold", progress=False,
                              resolve_agent=make_agent)["task"]) == {"kc1", "car"}
+    with pytest.raises(ValueError, match=r"got folds=1$"):  # folds itself is wrong: only_tasks would not help
+        run_benchmark(["random"], ["kc1", "car", "vehicle"], folds=1, budget=3, seeds=1, protocol="kfold")
 
 
 def test_kfold_fits_once_per_fold_on_training_tasks_only(tmp_path):

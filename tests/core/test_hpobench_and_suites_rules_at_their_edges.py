@@ -209,6 +209,11 @@ def test_malformed_oracle_and_worst_score_are_refused_naming_the_parameter(kc1):
             HPOBenchObjective(KC1AsHPOBench(kc1), worst_score=worst)
     oracle = HPOBenchObjective(KC1AsHPOBench(kc1), oracle=[np.float32(-0.05), -1]).oracle
     assert (oracle.best, oracle.worst) == (pytest.approx(-0.05), -1.0)
+    # what was taken before these checks still is (found in review): a NumPy pair, a Decimal
+    from decimal import Decimal
+
+    assert HPOBenchObjective(KC1AsHPOBench(kc1), oracle=np.array([-0.05, -1.0])).oracle.worst == -1.0
+    assert HPOBenchObjective(KC1AsHPOBench(kc1), worst_score=Decimal("-2")).worst_score == -2.0
 
 
 def test_a_bool_cost_is_no_duration(kc1):
