@@ -88,3 +88,51 @@ class OpenMLTestServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+#: The OpenML task ids this server answers, with the scikit-learn dataset behind each (``data/make_data.py``).
+TASKS = {990001: "iris", 990002: "wine", 990003: "breast_cancer", 990004: "digits", 990005: "breast_cancer_false_true"}
+
+
+def fill_cache(cache_dir: str | Path, task_ids: list[int] | None = None) -> Path:
+    """Fetch ``task_ids`` (default: every task of :data:`TASKS`) through this server into ``cache_dir`` with
+    ``hpo-gym fetch``, and file them where openml-python looks for openml.org's files (``org/openml/www``), so that
+    ``hpo-gym live 990003 --cache-dir DIR`` and ``gym.make(..., backend="live", task=990003,
+    backend_options={"openml_cache_dir": DIR})`` run offline with no server. Why: openml-python files a server's data
+    under its host and port, where a later command, pointed at openml.org, does not look (found by a user trying the
+    live backend without network). Returns the folder the files are in."""
+    import shutil
+
+    import openml
+
+    from hpo_gym.cli import main
+    from hpo_gym.live.data import configure_openml_cache, openml_server_cache_dir
+
+    before = openml.config.server
+    try:
+        with OpenMLTestServer() as server:
+            openml.config.server = server.api_url
+            if main(["fetch", *map(str, task_ids or TASKS), "--cache-dir", str(cache_dir)]) != 0:
+                raise RuntimeError("hpo-gym fetch through the loopback server failed (its error is printed above)")
+            served = openml_server_cache_dir()
+        openml.config.server = openml.config._defaults["server"]  # openml.org's, whatever this session points at
+        configure_openml_cache(cache_dir)
+        target = openml_server_cache_dir()
+        shutil.copytree(served, target, dirs_exist_ok=True)
+        root = Path(cache_dir).expanduser().resolve()
+        shutil.rmtree(root / served.resolve().relative_to(root).parts[0])  # the loopback host's folder, now empty of use
+        return target
+    finally:
+        openml.config.server = before
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Fill an OpenML cache with this server's small real tasks "
+                                                 f"({', '.join(f'{t} {n}' for t, n in TASKS.items())}), filed as "
+                                                 "openml.org's, to try the live backend without network.")
+    parser.add_argument("cache_dir", help="the cache's root directory, e.g. ./openml-test-cache")
+    parser.add_argument("task_ids", nargs="*", type=int, help="task ids (default: all five)")
+    args = parser.parse_args()
+    print(f"filled {fill_cache(args.cache_dir, args.task_ids)}; try: hpo-gym live 990003 --cache-dir {args.cache_dir}")

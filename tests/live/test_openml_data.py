@@ -359,3 +359,36 @@ def test_a_process_waiting_for_the_cache_lock_says_who_holds_it(private_openml):
         assert load_task(IRIS, cache_dir=cache).n_classes == 3
     releaser.join(30)
     thread.join(30)
+
+
+def test_a_cache_filled_from_the_loopback_server_serves_the_live_cli_as_openml_org_s_would(tmp_path, capsys,
+                                                                                           monkeypatch):
+    """Found by a user trying the live backend without network: a cache filled through this server is filed under the
+    server's host and port, where a command pointed at openml.org does not look. ``python -m tests.live.openml_server
+    DIR`` (``fill_cache``) files it as openml.org's; then ``hpo-gym live`` trains on it with the server gone and
+    openml-python pointed at openml.org, which this machine cannot reach."""
+    from openml_server import fill_cache
+
+    from hpo_gym.cli import main
+    from hpo_gym.live.data import configure_openml_cache
+
+    cfg = openml.config
+    saved = (cfg.server, cfg._root_cache_directory, cfg.retry_policy, cfg.connection_n_retries)
+    try:
+        cfg.set_retry_policy("robot", n_retries=1)
+        filled = fill_cache(tmp_path / "cache", [IRIS])
+        assert filled == tmp_path / "cache" / "org" / "openml" / "www" and (filled / "tasks" / str(IRIS)).is_dir()
+        assert sorted(p.name for p in (tmp_path / "cache").iterdir() if p.is_dir()) == ["org"]  # no loopback host folder
+        cfg.server = cfg._defaults["server"]  # openml.org, out of reach here
+        _load_task_cached.cache_clear()
+        monkeypatch.delenv(ENV_CACHE, raising=False)
+        capsys.readouterr()
+        assert main(["live", str(IRIS), "--model", "histgb", "-n", "2", "--fidelity", "n_estimators=10", "--executor",
+                     "inline", "--cache-dir", str(tmp_path / "cache")]) == 0
+        assert "990001-histgb: iris" in capsys.readouterr().out
+    finally:
+        cfg.server = saved[0]
+        cfg.set_retry_policy(saved[2], n_retries=saved[3])
+        configure_openml_cache(None)
+        cfg.set_root_cache_directory(saved[1])
+        _load_task_cached.cache_clear()
