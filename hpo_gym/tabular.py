@@ -419,7 +419,7 @@ class TabularObjective:
         """
         hp_cols = _hyperparameter_columns(df, hyperparameters, metric, seed_column, cost_column)
         if hyperparameters is None:
-            _warn_of_inferred_columns(hp_cols)
+            _warn_of_inferred_columns(df, hp_cols)
         metric_values = _numeric_column(df, metric, "metric")
         if np.isnan(metric_values).all():
             raise ValueError(f"metric column {metric!r} has no values")
@@ -573,9 +573,12 @@ def _check_is_grid(space: SearchSpace, shape: tuple[int, ...], indices: list[np.
         "with those Ordinal grids")
 
 
-#: Words of a column name that say it holds a seed, a duration or a result rather than a hyperparameter.
-_NOT_A_HYPERPARAMETER = re.compile(r"(^|[_\W])(seeds?|rng|random_state|time|times|seconds|secs|duration|runtime|"
-                                   r"elapsed|cost|costs|score|loss)($|[_\W])", re.IGNORECASE)
+#: Words of a column name that say it holds a seed rather than a hyperparameter.
+_SEED_NAME = re.compile(r"(^|[_\W])(seeds?|rng|random_state)($|[_\W])", re.IGNORECASE)
+#: Words of a column name that say it holds a measurement: taken for one when its values are nearly all distinct (a
+#: ``max_time`` or ``loss`` hyperparameter repeats a few values over a grid; a fit time differs in every row).
+_MEASUREMENT_NAME = re.compile(r"(^|[_\W])(time|times|seconds|secs|duration|runtime|elapsed|cost|costs|score|scores|"
+                               r"loss)($|[_\W])", re.IGNORECASE)
 
 
 def _unique_per_row(df: pd.DataFrame, column: Any) -> bool:
@@ -584,12 +587,13 @@ def _unique_per_row(df: pd.DataFrame, column: Any) -> bool:
     return len(df) > 10 and bool(df[column].nunique(dropna=False) == len(df))
 
 
-def _warn_of_inferred_columns(hp_cols: list[str]) -> None:
-    """A ``UserWarning`` naming the columns taken as hyperparameters (every column but the metric, seed and cost ones)
-    whose names say seed, time, cost, score or loss. Why: ``from_dataframe(df, metric="acc")`` on a sweep with ``seed``
+def _warn_of_inferred_columns(df: pd.DataFrame, hp_cols: list[str]) -> None:
+    """A ``UserWarning`` naming the numeric columns taken as hyperparameters (every column but the metric, seed and
+    cost ones) whose names say seed, or say time, cost, score or loss while their values are nearly all distinct. Why: ``from_dataframe(df, metric="acc")`` on a sweep with ``seed``
     and ``fit_time`` columns made both hyperparameters, a grid 0.4 % filled, and a report that looked plausible and was
     wrong (TPE behind random search; found by a user)."""
-    suspects = [c for c in hp_cols if _NOT_A_HYPERPARAMETER.search(str(c))]
+    suspects = [c for c in hp_cols if pd.api.types.is_numeric_dtype(df[c]) and (
+        _SEED_NAME.search(str(c)) or (_MEASUREMENT_NAME.search(str(c)) and df[c].nunique() > len(df) / 2))]
     if suspects:
         warnings.warn(f"columns {suspects} are taken as hyperparameters (every column but the metric, seed_column and "
                       "cost_column is one), but their names say seed, time, cost, score or loss: pass seed_column=... "

@@ -681,6 +681,13 @@ def test_a_seed_or_cost_column_left_to_be_a_hyperparameter_is_warned_of_by_name(
         named = TabularObjective.from_dataframe(df, "acc", seed_column="seed", cost_column="fit_time")
         listed = TabularObjective.from_dataframe(df, "acc", hyperparameters=list(df.columns[:5]), seed_column="seed")
     assert named.space.names == listed.space.names == list(df.columns[:5])
+    # hyperparameters whose names only sound like results stay quiet: a grid's max_time repeats a few values, and a
+    # categorical loss ("hinge", "log_loss") holds no numbers
+    legit = df.rename(columns={"batch_size": "max_time"}).assign(loss=np.where(df["seed"] % 2 == 0, "hinge", "log_loss"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "max_time" in TabularObjective.from_dataframe(legit, "acc", seed_column="seed",
+                                                             cost_column="fit_time").space.names
 
 
 def test_a_log_of_sampled_configurations_is_warned_of_and_a_cut_of_a_grid_is_not():
