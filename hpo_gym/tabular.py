@@ -446,7 +446,7 @@ class TabularObjective:
         shape = tuple(len(hp.values) if hp.is_discrete else len(grid_values[hp.name]) for hp in space)
         _check_is_grid(space, shape, indices)
         cells = np.ravel_multi_index(indices, shape)
-        _warn_of_a_log(name, df, space, cells)
+        _warn_of_a_log(name, df, space, cells, shape)
         seed_idx, n_seeds = _seed_indices(df, seed_column, cells, hp_cols)
         values = np.full((math.prod(shape), n_seeds), np.nan)
         values[cells, seed_idx] = metric_values
@@ -574,11 +574,17 @@ def _check_is_grid(space: SearchSpace, shape: tuple[int, ...], indices: list[np.
 
 
 #: Words of a column name that say it holds a seed rather than a hyperparameter.
-_SEED_NAME = re.compile(r"(^|[_\W])(seeds?|rng|random_state)($|[_\W])", re.IGNORECASE)
+_SEED_NAME = re.compile(r"(^|[_\W])(seeds?|rng|random_state|folds?|repeats?)($|[_\W])", re.IGNORECASE)
+#: Words of a column name that say it holds a result of the run (a second metric) rather than a hyperparameter.
+_RESULT_NAME = re.compile(r"(^|[_\W])(scores?|loss|losses)($|[_\W])", re.IGNORECASE)
 #: Words of a column name that say it holds a measurement: taken for one when its values are nearly all distinct (a
-#: ``max_time`` or ``loss`` hyperparameter repeats a few values over a grid; a fit time differs in every row).
-_MEASUREMENT_NAME = re.compile(r"(^|[_\W])(time|times|seconds|secs|duration|runtime|elapsed|cost|costs|score|scores|"
-                               r"loss)($|[_\W])", re.IGNORECASE)
+#: ``max_time`` or LIBSVM's ``cost`` hyperparameter repeats a few values over a grid; a fit time differs in every row).
+_MEASUREMENT_NAME = re.compile(r"(^|[_\W])(time|times|seconds|secs|duration|runtime|elapsed|cost|costs)($|[_\W])",
+                               re.IGNORECASE)
+
+
+#: A table that fills at least this share of its grid is a grid, whatever its columns' values (:func:`_warn_of_a_log`).
+SPARSE_GRID_FILL = 0.5
 
 
 def _unique_per_row(df: pd.DataFrame, column: Any) -> bool:
@@ -589,11 +595,15 @@ def _unique_per_row(df: pd.DataFrame, column: Any) -> bool:
 
 def _warn_of_inferred_columns(df: pd.DataFrame, hp_cols: list[str]) -> None:
     """A ``UserWarning`` naming the numeric columns taken as hyperparameters (every column but the metric, seed and
-    cost ones) whose names say seed, or say time, cost, score or loss while their values are nearly all distinct. Why: ``from_dataframe(df, metric="acc")`` on a sweep with ``seed``
+    cost ones) whose names say seed, score or loss, or say time or cost while their values are nearly all distinct. Why: ``from_dataframe(df, metric="acc")`` on a sweep with ``seed``
     and ``fit_time`` columns made both hyperparameters, a grid 0.4 % filled, and a report that looked plausible and was
     wrong (TPE behind random search; found by a user)."""
-    suspects = [c for c in hp_cols if pd.api.types.is_numeric_dtype(df[c]) and (
-        _SEED_NAME.search(str(c)) or (_MEASUREMENT_NAME.search(str(c)) and df[c].nunique() > len(df) / 2))]
+    def words(column: Any) -> str:  # fitTime reads as fit_Time
+        return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(column))
+
+    suspects = [c for c in hp_cols if pd.api.types.is_numeric_dtype(df[c]) and (  # sklearn's loss is a string
+        _SEED_NAME.search(words(c)) or _RESULT_NAME.search(words(c))
+        or (_MEASUREMENT_NAME.search(words(c)) and df[c].nunique() > len(df) / 2))]
     if suspects:
         warnings.warn(f"columns {suspects} are taken as hyperparameters (every column but the metric, seed_column and "
                       "cost_column is one), but their names say seed, time, cost, score or loss: pass seed_column=... "
@@ -601,13 +611,15 @@ def _warn_of_inferred_columns(df: pd.DataFrame, hp_cols: list[str]) -> None:
                       "silences this)", UserWarning, stacklevel=3)
 
 
-def _warn_of_a_log(name: str, df: pd.DataFrame, space: SearchSpace, cells: np.ndarray) -> None:
+def _warn_of_a_log(name: str, df: pd.DataFrame, space: SearchSpace, cells: np.ndarray, shape: tuple[int, ...]) -> None:
     """A ``UserWarning`` when a numeric hyperparameter column holds a distinct value in every distinct configuration:
     the rows are then a log of sampled configurations (or that column a measurement), not a grid, and nearly every
     configuration an agent proposes would be answered by the nearest present one (``info["config_substituted"]``).
     A user's 60-point random-search log was accepted as a 1.7 %-filled grid without a word; a table cut from a
     benchmark grid, whose columns repeat a few values, is not warned of."""
     n_configs = len(np.unique(cells))
+    if n_configs >= SPARSE_GRID_FILL * math.prod(shape):
+        return  # most cells filled: a full 1-D grid of k = 1..30 is a grid, whatever its values
     logged = [hp.name for hp in space if hp.kind != "categorical" and pd.api.types.is_numeric_dtype(df[hp.name])
               and df[hp.name].nunique() >= n_configs > 10]
     if logged:

@@ -37,15 +37,22 @@ def environment() -> dict[str, Any]:
     return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions}
 
 
-def record_command(root: str | Path, agents: Mapping[str, Any], tasks: Sequence[str], seeds: Sequence[int]) -> None:
-    """Append this command's record (time, command line, agents, tasks, seeds, :func:`environment`) to
-    ``root/provenance.json``, written atomically. Called under the directory's lock, before the runs."""
+def record_command(root: str | Path, agents: Mapping[str, Any], tasks: Sequence[str], seeds: Sequence[int],
+                   runs_stored_before: int = 0) -> None:
+    """Append this command's record (time, command line, agents, tasks, seeds, how many runs the directory held
+    before it, :func:`environment`) to ``root/provenance.json``, written atomically. Called under the directory's lock,
+    before the runs, by a command that has runs to make. A file that cannot be read is kept aside
+    (``provenance.json.unreadable-TIME``), not written over: it is the directory's history."""
     path = Path(root) / PROVENANCE
     records = read_records(root)
-    records.append({"started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    now = datetime.now(timezone.utc)
+    if not records and path.exists() and path.stat().st_size:
+        path.rename(path.with_name(f"{PROVENANCE}.unreadable-{now.strftime('%Y%m%dT%H%M%S')}"))
+    records.append({"started_utc": now.isoformat(timespec="seconds"),
                     "command": sys.argv, "agents": {name: spec if isinstance(spec, str) else repr(spec)
                                                     for name, spec in agents.items()},
-                    "tasks": list(tasks), "seeds": list(seeds), **environment()})
+                    "tasks": list(tasks), "seeds": list(seeds), "runs_stored_before": runs_stored_before,
+                    **environment()})
     atomic_write_text(path, json.dumps(records, indent=1, default=str))
 
 
@@ -64,7 +71,8 @@ def version_differences(records: Sequence[Mapping[str, Any]]) -> dict[str, list[
     """Packages whose version differs among the records (e.g. ``{"optuna": ["4.1.0", "4.2.0"]}``), in the order seen."""
     seen: dict[str, list[str]] = {}
     for record in records:
-        for name, version in dict(record.get("packages") or {}).items():
+        packages = record.get("packages")
+        for name, version in (packages.items() if isinstance(packages, Mapping) else ()):  # a hand-edited record
             if version is not None and version not in seen.setdefault(name, []):
                 seen[name].append(str(version))
     return {name: versions for name, versions in seen.items() if len(versions) > 1}

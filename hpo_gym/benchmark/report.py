@@ -84,9 +84,11 @@ def setup(out: str | Path) -> dict[str, Any]:
     commands, the last one's versions, the packages whose versions differ among them)."""
     store = ResultStore(out)
     records = read_records(out)
+    packages = records[-1].get("packages") if records else None
     return {"settings": store.manifest(), "commands": len(records),
-            "versions": dict(records[-1].get("packages") or {}) if records else {},
+            "versions": dict(packages) if isinstance(packages, Mapping) else {},
             "python": records[-1].get("python") if records else None,
+            "runs_before_records": records[0].get("runs_stored_before", 0) if records else None,
             "version_differences": version_differences(records)}
 
 
@@ -106,6 +108,9 @@ def setup_note(out: str | Path) -> str:
         named = ", ".join(f"{name} {info['versions'][name]}" for name in SETUP_PACKAGES if info["versions"].get(name))
         lines.append(f"Made by {info['commands']} command{'s' * (info['commands'] != 1)} with Python {info['python']}, "
                      f"{named} (every package, seed and command line: provenance.json).")
+        if info["runs_before_records"]:  # a directory resumed after provenance.json came in (2026-11-28)
+            lines.append(f"{info['runs_before_records']} of its runs were stored before these records began; what "
+                         "made them is not recorded.")
     else:
         lines.append("The versions the runs were made with are not recorded (a directory written before 2026-11-28).")
     if info["version_differences"]:

@@ -474,7 +474,9 @@ def _init_worker(ctx: _Context, parent_pid: int, ticks: Any = None, stop: Any = 
     _CTX, _PARENT_PID, _STOP, _ABORT = ctx, parent_pid, stop, abort
     _TICK = None if ticks is None else (lambda: ticks.put(1))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sigterm_relayed is not None:
+    if sigterm_relayed is not None and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        pass  # the caller ignores SIGTERM (inherited through fork): so does the worker, as before the relay existed
+    elif sigterm_relayed is not None:
         def on_sigterm(signum: int, frame: Any) -> None:
             # the group's SIGTERM reaches the parent at the same moment; a terminate() of the pool's (a broken pool)
             # is never relayed, and the worker must then end, or the pool's join would wait on it
@@ -593,7 +595,6 @@ def run_benchmark(
             if protocol == "kfold":
                 _check_stored_folds(store, splits)
             store.clean_temporaries(holding_lock=locked)  # inside the directory lock, before any writer of this run
-            record_command(store.root, agent_specs, run_tasks, seed_list)  # the versions and seeds behind the runs
             if retry_failed:
                 store.remove_failed([(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list])
 
@@ -618,6 +619,8 @@ def run_benchmark(
                             unseen = bool(declared.get(name)) and t not in declared[name]
                             units.append(_Unit(name, ((t, s),), fold_of[t], False, unseen=unseen))
         total = len(agent_specs) * len(run_tasks) * len(seed_list)
+        if store is not None and units:  # the versions and seeds behind the runs; a rerun that runs nothing made none
+            record_command(store.root, agent_specs, run_tasks, seed_list, runs_stored_before=len(store.shard_paths()))
         frames = _dispatch(units, ctx, jobs, total, n_done, progress)
         if store is not None:
             keys = [(a, t, s) for a in agent_specs for t in run_tasks for s in seed_list]
@@ -996,6 +999,10 @@ class _LinesAboveTheBar:
                 self._stream.flush()
         return len(text)
 
+    def writelines(self, lines: Iterable[str]) -> None:  # io's own writelines would pass by write()
+        for line in lines:
+            self.write(line)
+
     def flush(self) -> None:
         """Flushes what was written; a line without its end waits for it (``print(".", end="", flush=True)`` dots stay
         on one line)."""
@@ -1018,7 +1025,7 @@ def _prints_above_the_bar(progress: bool) -> Iterator[None]:
     """Serial runs with a progress bar: what agents print goes out on lines of their own above the bar. Why: an agent's
     ``print`` in ``fit`` landed on the bar's line, glued to it (found by a new user). Worker processes (``jobs`` > 1)
     write to the terminal themselves, so there it cannot be done."""
-    if not progress:
+    if not progress or sys.stdout is None:  # no stdout (pythonw, `>&-`): nothing to keep apart from the bar
         yield
         return
     above = _LinesAboveTheBar(sys.stdout)
@@ -1026,7 +1033,10 @@ def _prints_above_the_bar(progress: bool) -> Iterator[None]:
         with redirect_stdout(above):  # type: ignore[type-var]
             yield
     finally:
-        above.finish()
+        try:
+            above.finish()
+        except (OSError, ValueError):  # a closed pipe (`| head`): the runs matter, and so does an error in flight
+            pass
 
 
 #: How long a pool worker that got SIGTERM waits to learn that the benchmark process took it as Ctrl-C.
