@@ -5,7 +5,8 @@ Why: a failed run's traceback printed on the terminal ran through hpo-gym's harn
 checkers, and the env, 20 lines of which none was the user's, below the one-line error that the summary had already
 given (found by a new user). The terminal shows the user's frames; a stored run keeps the whole traceback (its
 ``error`` column, :func:`hpo_gym.benchmark.report.load_results`). The agent registry asks the same question of a
-module: is ``ppo.py`` the user's, shadowed by the built-in agent ``ppo``?
+module: is ``ppo.py`` the user's, shadowed by the built-in agent ``ppo``? And a result directory records a hash of the
+user's agent code (:func:`users_code_fingerprint`), so that edited code is not handed the old code's runs.
 """
 
 from __future__ import annotations

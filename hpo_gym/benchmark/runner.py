@@ -47,7 +47,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager, nullcontext, redirect_stdout
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 import multiprocessing as mp
@@ -64,6 +64,7 @@ from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective
 from hpo_gym.parallel import stop_pool
 from hpo_gym.benchmark.provenance import record_command
+from hpo_gym.benchmark.terminal import prints_above_the_bar
 from hpo_gym.benchmark.store import IDENTITY_PREFIX, STEP_COLUMNS, ResultStore, RunKey
 from hpo_gym.suites import HPOBENCH_NN, as_task_id, get_suite, names_with_task_id
 from hpo_gym.tasks import held_out_while_fitting, resolve_task_pool
@@ -983,62 +984,6 @@ def _finish_run_on_interrupt(bar: Any, stored: bool = True, fits: bool = False) 
         signal.signal(signal.SIGINT, previous)
 
 
-class _LinesAboveTheBar:
-    """A text stream that writes each complete line with the progress bars cleared first and drawn again after it
-    (tqdm's ``external_write_mode``), so that the line stands above the bar instead of glued to its end. tqdm's own
-    ``DummyTqdmFile`` clears a bar only when both write to the same stream, and ours draws on stderr."""
-
-    def __init__(self, stream: Any):
-        self._stream, self._partial = stream, ""
-
-    def write(self, text: str) -> int:
-        lines, newline, self._partial = (self._partial + text).rpartition("\n")
-        if newline:
-            with tqdm.external_write_mode():
-                self._stream.write(lines + newline)
-                self._stream.flush()
-        return len(text)
-
-    def writelines(self, lines: Iterable[str]) -> None:  # io's own writelines would pass by write()
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        """Flushes what was written; a line without its end waits for it (``print(".", end="", flush=True)`` dots stay
-        on one line)."""
-        self._stream.flush()
-
-    def finish(self) -> None:
-        """What is left of a line without its end goes out on a line of its own, at the end of the runs."""
-        if self._partial:
-            with tqdm.external_write_mode():
-                self._stream.write(self._partial + "\n")
-            self._partial = ""
-        self._stream.flush()
-
-    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding: the terminal's
-        return getattr(self._stream, name)
-
-
-@contextmanager
-def _prints_above_the_bar(progress: bool) -> Iterator[None]:
-    """Serial runs with a progress bar: what agents print goes out on lines of their own above the bar. Why: an agent's
-    ``print`` in ``fit`` landed on the bar's line, glued to it (found by a new user). Worker processes (``jobs`` > 1)
-    write to the terminal themselves, so there it cannot be done."""
-    if not progress or sys.stdout is None:  # no stdout (pythonw, `>&-`): nothing to keep apart from the bar
-        yield
-        return
-    above = _LinesAboveTheBar(sys.stdout)
-    try:
-        with redirect_stdout(above):  # type: ignore[type-var]
-            yield
-    finally:
-        try:
-            above.finish()
-        except (OSError, ValueError):  # a closed pipe (`| head`): the runs matter, and so does an error in flight
-            pass
-
-
 #: How long a pool worker that got SIGTERM waits to learn that the benchmark process took it as Ctrl-C.
 SIGTERM_RELAY_SECONDS = 1.0
 
@@ -1115,7 +1060,7 @@ def _dispatch(units: list[_Unit], ctx: _Context, jobs: int, total: int, n_done: 
             try:
                 fits = any(unit.heldout for unit in units)
                 with _finish_run_on_interrupt(bar, stored=ctx.out is not None, fits=fits) as interrupted, \
-                        _prints_above_the_bar(progress):
+                        prints_above_the_bar(progress):
                     for unit in units:
                         frames.extend(_execute(unit))
                         if interrupted.is_set():

@@ -24,7 +24,8 @@ from agents.registry import make_agent
 from hpo_gym.benchmark import run_benchmark
 from hpo_gym.benchmark.provenance import PROVENANCE, read_records
 from hpo_gym.benchmark.report import setup, setup_note
-from hpo_gym.benchmark.runner import _init_worker, _LinesAboveTheBar
+from hpo_gym.benchmark.runner import _init_worker
+from hpo_gym.benchmark.terminal import LinesAboveTheBar
 from hpo_gym.cli import main
 from hpo_gym.tabular import TabularObjective
 from hpo_gym.user_code import users_code_fingerprint
@@ -191,7 +192,7 @@ def test_a_line_without_its_end_waits_for_it_even_when_flushed():
     """``print(".", end="", flush=True)`` progress dots of an agent stay on one line: a flush writes nothing of a
     line without its end, which goes out whole, once ended (or at the end of the runs)."""
     terminal = io.StringIO()
-    above = _LinesAboveTheBar(terminal)
+    above = LinesAboveTheBar(terminal)
     for _ in range(3):
         print(".", end="", file=above, flush=True)
     assert terminal.getvalue() == ""
@@ -291,7 +292,7 @@ def test_writelines_and_a_missing_stdout_are_handled_above_the_bar(monkeypatch):
     """``writelines`` passed by the line keeping (its output glued to the bar), and a serial benchmark whose process has
     no stdout (``>&-``, pythonw) crashed at its end, on a flush of None, after storing every run."""
     terminal = io.StringIO()
-    above = _LinesAboveTheBar(terminal)
+    above = LinesAboveTheBar(terminal)
     above.write("half ")
     above.writelines(["one\n", "two\n"])
     assert terminal.getvalue() == "half one\ntwo\n"
