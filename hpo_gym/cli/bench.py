@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=textwrap.fill(  # filled here: the raw formatter keeps the examples' lines
                                           "Run agents x tasks x seeds through HPO-OpenML-v0 and store every step. Exit status 0 when "
                                           "every run finished, 1 when some agent raised (its runs are stored as failed), "
-                                          "2 on bad input, 130 when interrupted (Ctrl-C). After an interruption, or a worker process killed "
+                                          "2 on bad input, 130 when interrupted (Ctrl-C, or a plain kill: SIGTERM), after the runs in flight "
+                                          "are stored. After an interruption, or a worker process killed "
                                           "(e.g. out of memory; exit status 1), rerun the same command: finished runs are kept.",
                                           width=100),
                               epilog="examples:\n"
