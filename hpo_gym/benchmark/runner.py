@@ -646,7 +646,7 @@ def _warn_in_sample(df: pd.DataFrame) -> None:
     detail = "; ".join(f"{a} on {', '.join(t)}" for a, t in pairs.items())
     fix = in_sample_fix(bool(rows["heldout"].astype(bool).any()), bool((df["fold"] >= 0).any()))
     warnings.warn(f"in-sample results: {detail}: these agents were trained on these tasks ({TRAINED_ON_ATTR}), so "
-                  f"their rows are marked in_sample and reported as 'no (in-sample)'; {fix}", UserWarning, stacklevel=3)
+                  f"their rows are marked in_sample and the agents reported as 'no (in-sample...)'; {fix}", UserWarning, stacklevel=3)
 
 
 def in_sample_fix(fitted_per_fold: bool, kfold: bool) -> str:

@@ -1,4 +1,6 @@
-"""hpo-gym demo: the main job in one command, a small benchmark on the embedded suite in seconds (5-25 s on 2 cores).
+"""hpo-gym demo: the main job in one command, a small benchmark on the embedded suite in seconds (5-12 s on 2 cores).
+
+About 5 s on an idle 2-core machine, about 12 s when other jobs share its cores.
 
 Random search and Optuna's TPE run on all 8 tasks of the embedded HPOBench NN suite (budget 50,
 3 seeds, 2 processes by default), then the normalized regret per task and the summary table are

@@ -225,7 +225,7 @@ def test_training_steps_round_up_to_whole_rollouts_as_the_readme_says(kc1, credi
     this pins it."""
     from tests.readme_examples import README
 
-    assert "50 steps at budget\n5 on 2 tasks train 80" in README.read_text()
+    assert "50 steps at budget 5 on 2 tasks train 80" in " ".join(README.read_text().split())
     agent = SB3PPOAgent(total_timesteps=50, budget=5)
     agent.fit([kc1, credit_g], seed=0)
     assert agent.model.num_timesteps == 80

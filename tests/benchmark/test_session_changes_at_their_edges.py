@@ -61,7 +61,7 @@ def _fixes(tasks: list[str]) -> tuple[str, str]:
         df = run_benchmark({"mine": ArrivedTrained}, tasks, budget=2, seeds=1, progress=False)
     [warning] = [str(w.message) for w in caught if "in-sample results" in str(w.message)]
     note = next(line for line in markdown_report(df).splitlines() if line.startswith("held-out = no (in-sample)"))
-    return warning.split("reported as 'no (in-sample)'; ")[1], note.split("not numbers for a new task; ")[1]
+    return warning.split("reported as 'no (in-sample...)'; ")[1], note.split("not numbers for a new task; ")[1]
 
 
 def test_the_in_sample_fix_does_not_change_when_the_agents_other_runs_are_held_out():
