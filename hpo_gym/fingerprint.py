@@ -11,7 +11,7 @@ whose files changed (see :meth:`hpo_gym.benchmark.store.ResultStore.check_agent_
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +42,13 @@ def files_fingerprint(paths: Sequence[str | Path]) -> str:
             while chunk := fh.read(_CHUNK):
                 digest.update(chunk)
     return digest.hexdigest()[:16]
+
+
+def named_bytes_fingerprint(pieces: Mapping[str, bytes], length: int = 12) -> str:
+    """sha256 over ``pieces`` in the order of their names, each name with its bytes, cut to ``length`` hex digits (the
+    source of a user's agent code, :func:`hpo_gym.user_code.users_code_fingerprint`: the same code gives the same key
+    in any order of discovery)."""
+    digest = hashlib.sha256()
+    for name in sorted(pieces):
+        digest.update(name.encode() + b"\x00" + pieces[name] + b"\x00")
+    return digest.hexdigest()[:length]

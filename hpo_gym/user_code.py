@@ -11,7 +11,6 @@ user's agent code (:func:`users_code_fingerprint`), so that edited code is not h
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import inspect
 import re
@@ -20,6 +19,8 @@ import sysconfig
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from hpo_gym.fingerprint import named_bytes_fingerprint
 
 #: hpo-gym's own top-level packages: their files are not the user's, and a user's module of one of these names is
 #: never the one imported (the agent registry says so).
@@ -75,12 +76,7 @@ def users_code_fingerprint(*objects: Any) -> str:
                 continue
             if source is not None:
                 pieces[f"{part.__module__}.{part.__qualname__}"] = source.encode()
-    if not pieces:
-        return ""
-    digest = hashlib.sha256()
-    for key in sorted(pieces):
-        digest.update(key.encode() + b"\x00" + pieces[key] + b"\x00")
-    return digest.hexdigest()[:12]
+    return named_bytes_fingerprint(pieces) if pieces else ""
 
 
 def users_traceback(text: str) -> str:

@@ -324,12 +324,12 @@ def markdown_report(df: pd.DataFrame, per_task: bool = True) -> str:
     budget = run_budget(df)
     table = summary_table(df)
     in_sample = in_sample_tasks(df)
+    reasons = held_out_reasons(df)
     note = coverage_note(df)
     parts = [] if note is None else [note, ""]  # first: every number below depends on it
     parts += [f"Normalized regret mean ± std over runs at each budget; BtR, MP, MnP, MnR at budget {budget}.",
-              "", markdown_table(format_summary(table, in_sample, held_out_reasons(df)), disable_numparse=True),
+              "", markdown_table(format_summary(table, in_sample, reasons), disable_numparse=True),
               "", column_legend(table, budget)]
-    reasons = held_out_reasons(df)
     if "k-fold" in reasons.values():
         parts += ["", "held-out = yes (k-fold): scored only on tasks the agent was not trained on (k-fold over tasks): an "
                       "agent with fit was fitted per fold on the other tasks; one that arrived trained declares tasks "

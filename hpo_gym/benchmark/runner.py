@@ -63,6 +63,7 @@ from hpo_gym.episode import check_budget, is_whole_number, positive_count, repea
 from hpo_gym.lock import directory_lock
 from hpo_gym.objective import Objective
 from hpo_gym.parallel import stop_pool
+from hpo_gym.signals import end_by_default, handling
 from hpo_gym.benchmark.provenance import record_command
 from hpo_gym.benchmark.terminal import prints_above_the_bar
 from hpo_gym.benchmark.store import IDENTITY_PREFIX, STEP_COLUMNS, ResultStore, RunKey
@@ -482,8 +483,7 @@ def _init_worker(ctx: _Context, parent_pid: int, ticks: Any = None, stop: Any = 
             # the group's SIGTERM reaches the parent at the same moment; a terminate() of the pool's (a broken pool)
             # is never relayed, and the worker must then end, or the pool's join would wait on it
             if not sigterm_relayed.wait(SIGTERM_RELAY_SECONDS):
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                os.kill(os.getpid(), signal.SIGTERM)
+                end_by_default(signal.SIGTERM)
 
         signal.signal(signal.SIGTERM, on_sigterm)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -996,7 +996,7 @@ def _relay_sigterm(relayed: Any) -> Iterator[None]:
     with them (found in review: under ``--jobs 2`` the group's SIGTERM lost every run in flight). Where SIGTERM ends
     this process (its default) nothing is relayed, and the workers end too."""
     previous = signal.getsignal(signal.SIGTERM)
-    if not callable(previous) or threading.current_thread() is not threading.main_thread():
+    if not callable(previous):
         yield
         return
 
@@ -1004,11 +1004,8 @@ def _relay_sigterm(relayed: Any) -> Iterator[None]:
         relayed.set()
         previous(signum, frame)
 
-    signal.signal(signal.SIGTERM, relay)
-    try:
+    with handling(signal.SIGTERM, relay):
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _count_ticks(ticks: Any, bar: Any, pool_done: threading.Event) -> threading.Thread:

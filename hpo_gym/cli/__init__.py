@@ -14,13 +14,14 @@ import math
 import os
 import signal
 import sys
-import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
+
+from hpo_gym.signals import end_by_default, handling
 
 #: One module per subcommand group; each defines ``register(subparsers) -> None``.
 COMMAND_MODULES: list[str] = [
@@ -66,26 +67,19 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
     second one abandons them. Why: SIGTERM ended a benchmark at once, silently, losing its runs in flight (found by a
     new user). A process forked while this holds inherits the handler; there SIGTERM does what it did (the process
     ends), since pools end their workers with it."""
-    if threading.current_thread() is not threading.main_thread():  # no signal handler can be installed here
-        yield
-        return
     owner = os.getpid()
 
     def as_ctrl_c(signum: int, frame: Any) -> None:
         if os.getpid() != owner:  # a forked worker: end as SIGTERM asks
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
+            end_by_default(signal.SIGTERM)
             return
         handler = signal.getsignal(signal.SIGINT)  # the harness's "finish the run in flight" while it runs
         if not callable(handler):
             raise KeyboardInterrupt
         handler(signal.SIGINT, frame)
 
-    previous = signal.signal(signal.SIGTERM, as_ctrl_c)
-    try:
+    with handling(signal.SIGTERM, as_ctrl_c):
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _int_at_least(minimum: int, why: str) -> Callable[[str], int]:
